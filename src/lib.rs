@@ -1,0 +1,22 @@
+//! switchyard: a SIP/RTP telephony switch with automatic call distribution.
+//!
+//! The switch is a few pure state machines driven by a thin async runtime.
+//! Cores take input events and the current time and return actions; they do
+//! no IO, read no clock and spawn nothing. Drivers own sockets and timers.
+//!
+//! - [`sip`]: message parser and builder, transactions (RFC 3261 §17), digest
+//!   auth, registrar; `sip::transport` holds the UDP/TCP sockets (driver).
+//! - [`call`]: the B2BUA: a call is a caller leg plus an agent leg.
+//! - [`acd`]: queues and the router that picks an agent for a waiting call.
+//! - [`config`]: the TOML config and dialplan, validated with file/line/field errors.
+//! - [`switch`]: the composite core that wires the cores above together.
+//! - [`ops`]: metrics names, the HTTP surface (driver).
+//! - [`run`]: starts the drivers.
+
+pub mod acd;
+pub mod call;
+pub mod config;
+pub mod ops;
+pub mod run;
+pub mod sip;
+pub mod switch;

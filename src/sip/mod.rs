@@ -1,6 +1,9 @@
 //! SIP: parsing and building messages, transactions, digest auth, the registrar.
 //! Everything here is pure except `transport`, which owns the sockets.
 
+use std::fmt;
+use std::net::SocketAddr;
+
 pub mod auth;
 pub mod build;
 pub mod limits;
@@ -9,3 +12,37 @@ pub mod registrar;
 pub mod transaction;
 pub mod transport;
 
+/// The transport a message travelled on. Reliable transports skip the
+/// retransmission timers of RFC 3261 §17.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    pub fn is_reliable(self) -> bool {
+        matches!(self, Transport::Tcp)
+    }
+
+    /// The token used in Via headers (RFC 3261 §20.42).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+}
+
+/// Where a message came from or goes to: a transport and a socket address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Peer {
+    pub transport: Transport,
+    pub addr: SocketAddr,
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.transport.as_str().to_ascii_lowercase(), self.addr)
+    }
+}

@@ -1,1 +1,243 @@
-//! (placeholder)
+//! Start-up and the switch task (driver): binds the sockets, owns the
+//! signalling core, feeds it datagrams, TCP frames and timeouts, and carries
+//! out what it returns. SIGINT/SIGTERM start a graceful stop: new calls get
+//! 503, calls in progress are hung up, then the process exits.
+
+#![allow(clippy::disallowed_methods)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::ops::http::{self, Health};
+use crate::ops::metrics as m;
+use crate::sip::transport::{self, TcpCounters, TcpEvent};
+use crate::sip::{Peer, Transport};
+use crate::switch::{Output, Plan, Switch};
+
+/// How long a graceful stop waits for calls to hang up.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Datagrams read per wake-up before the core's output is drained.
+const UDP_BATCH_MAX: usize = 64;
+/// How often counters are copied into the metrics recorder.
+const METRICS_PERIOD: Duration = Duration::from_millis(500);
+/// Tries at binding TCP on the port the kernel picked for UDP.
+const BIND_TRIES_MAX: usize = 16;
+
+/// Why the switch could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot bind SIP on {addr}: {source}")]
+    BindSip { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot bind HTTP on {addr}: {source}")]
+    BindHttp { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot install the metrics recorder: {0}")]
+    Metrics(String),
+}
+
+/// Runs the switch until a stop signal, then drains.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let metrics = PrometheusBuilder::new().install_recorder().map_err(|e| StartError::Metrics(e.to_string()))?;
+    let (udp, tcp) = bind_sip(config.switch.sip_listen).await?;
+    let sip_addr = udp.local_addr().map_err(|source| StartError::BindSip { addr: config.switch.sip_listen, source })?;
+    let http_listener = TcpListener::bind(config.switch.http_listen)
+        .await
+        .map_err(|source| StartError::BindHttp { addr: config.switch.http_listen, source })?;
+    let http_addr = http_listener.local_addr().unwrap_or(config.switch.http_listen);
+
+    let mut plan = Plan::from_config(&config);
+    plan.local = sip_addr;
+    let seed = rand::random::<u64>();
+    let switch = Switch::new(plan, seed, Instant::now());
+
+    let health = Arc::new(Health::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut http_stop = stop_rx.clone();
+    tokio::spawn(http::serve(http_listener, metrics, health.clone(), async move {
+        let _ = http_stop.wait_for(|s| *s).await;
+    }));
+
+    let counters = Arc::new(TcpCounters::default());
+    let (tcp_tx, tcp_rx) = mpsc::channel(transport::TCP_EVENTS_MAX);
+    tokio::spawn(transport::accept_loop(tcp, tcp_tx.clone(), counters.clone()));
+
+    // Tests and scripts read this line to learn the ports picked for port 0.
+    println!("switchyard listening sip={sip_addr} http={http_addr}");
+    info!(%sip_addr, %http_addr, "switchyard started");
+
+    let mut task = SwitchTask { switch, udp, tcp_tx, counters, health, conns: HashMap::new() };
+    task.run(tcp_rx).await;
+    let _ = stop_tx.send(true);
+    info!("switchyard stopped");
+    Ok(())
+}
+
+/// Binds UDP, then TCP on the same port (retrying when port 0 gave a port
+/// that TCP cannot have).
+async fn bind_sip(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), StartError> {
+    let mut last = None;
+    for _ in 0..BIND_TRIES_MAX {
+        let udp = transport::bind_udp(addr).map_err(|source| StartError::BindSip { addr, source })?;
+        let bound = udp.local_addr().map_err(|source| StartError::BindSip { addr, source })?;
+        match TcpListener::bind(bound).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(source) if addr.port() == 0 => last = Some(source),
+            Err(source) => return Err(StartError::BindSip { addr, source }),
+        }
+    }
+    Err(StartError::BindSip { addr, source: last.expect("a bind failed") })
+}
+
+struct SwitchTask {
+    switch: Switch,
+    udp: UdpSocket,
+    tcp_tx: mpsc::Sender<TcpEvent>,
+    counters: Arc<TcpCounters>,
+    health: Arc<Health>,
+    conns: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
+}
+
+impl SwitchTask {
+    async fn run(&mut self, mut tcp_rx: mpsc::Receiver<TcpEvent>) {
+        let mut buf = vec![0u8; 65_536];
+        let mut metrics_tick = tokio::time::interval(METRICS_PERIOD);
+        let mut drain_deadline: Option<tokio::time::Instant> = None;
+        let stop = stop_signal();
+        tokio::pin!(stop);
+        loop {
+            let deadline = self.switch.poll_timeout().map(tokio::time::Instant::from_std);
+            let sleep_until = deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                received = self.udp.recv_from(&mut buf) => {
+                    if let Ok((n, src)) = received {
+                        let now = Instant::now();
+                        self.switch.handle_datagram(now, Peer { transport: Transport::Udp, addr: src }, Bytes::copy_from_slice(&buf[..n]));
+                        // Take what else is waiting before answering, up to a bound.
+                        for _ in 0..UDP_BATCH_MAX {
+                            match self.udp.try_recv_from(&mut buf) {
+                                Ok((n, src)) => self.switch.handle_datagram(now, Peer { transport: Transport::Udp, addr: src }, Bytes::copy_from_slice(&buf[..n])),
+                                Err(_) => break,
+                            }
+                            self.flush().await;
+                        }
+                    }
+                }
+                Some(event) = tcp_rx.recv() => self.on_tcp(event),
+                _ = tokio::time::sleep_until(sleep_until) => self.switch.handle_timeout(Instant::now()),
+                _ = metrics_tick.tick() => self.publish(),
+                _ = &mut stop, if drain_deadline.is_none() => {
+                    info!("stop requested: refusing new calls, hanging up calls in progress");
+                    self.health.draining.store(true, Ordering::Relaxed);
+                    self.switch.shutdown(Instant::now());
+                    drain_deadline = Some(tokio::time::Instant::now() + DRAIN_TIMEOUT);
+                }
+                _ = sleep_opt(drain_deadline) => {
+                    warn!(calls = self.switch.calls_active(), "drain timeout, exiting with calls still up");
+                    break;
+                }
+            }
+            self.flush().await;
+            if drain_deadline.is_some() && self.switch.is_drained() {
+                break;
+            }
+        }
+        self.publish();
+    }
+
+    fn on_tcp(&mut self, event: TcpEvent) {
+        match event {
+            TcpEvent::Opened { peer, writer } => {
+                self.conns.insert(peer, writer);
+            }
+            TcpEvent::Frame { peer, bytes } => {
+                self.switch.handle_datagram(Instant::now(), Peer { transport: Transport::Tcp, addr: peer }, bytes);
+            }
+            TcpEvent::Closed { peer } => {
+                self.conns.remove(&peer);
+            }
+        }
+    }
+
+    /// Carries out everything the core asked for.
+    async fn flush(&mut self) {
+        while let Some(output) = self.switch.poll_output() {
+            match output {
+                Output::Transmit { peer, bytes } => self.transmit(peer, bytes).await,
+                Output::CallEnded(record) => {
+                    metrics::counter!(m::CDR_WRITTEN_TOTAL).increment(1);
+                    info!(
+                        call = %record.call,
+                        outcome = record.outcome.label(),
+                        queue = record.queue.as_deref().unwrap_or(""),
+                        wait_ms = record.wait.as_millis() as u64,
+                        talk_ms = record.talk.as_millis() as u64,
+                        "call record"
+                    );
+                }
+            }
+        }
+    }
+
+    async fn transmit(&mut self, peer: Peer, bytes: Bytes) {
+        match peer.transport {
+            Transport::Udp => {
+                if self.udp.send_to(&bytes, peer.addr).await.is_err() {
+                    metrics::counter!(m::UDP_SEND_ERRORS_TOTAL).increment(1);
+                }
+            }
+            Transport::Tcp => {
+                let writer = self.conns.entry(peer.addr).or_insert_with(|| {
+                    transport::connect(peer.addr, self.tcp_tx.clone(), self.counters.clone())
+                });
+                if writer.try_send(bytes).is_err() {
+                    metrics::counter!(m::TCP_WRITES_DROPPED_TOTAL).increment(1);
+                }
+            }
+        }
+    }
+
+    fn publish(&self) {
+        m::publish(&self.switch);
+        self.health.calls_active.store(self.switch.calls_active() as u64, Ordering::Relaxed);
+        self.health.registrations_active.store(self.switch.registrations_active() as u64, Ordering::Relaxed);
+        metrics::gauge!(m::TCP_CONNECTIONS_ACTIVE).set(self.counters.open.load(Ordering::Relaxed) as f64);
+        metrics::counter!(m::TCP_CONNECTIONS_REFUSED_TOTAL).absolute(self.counters.refused.load(Ordering::Relaxed) as u64);
+        metrics::counter!(m::TCP_FRAMING_ERRORS_TOTAL).absolute(self.counters.framing_errors.load(Ordering::Relaxed) as u64);
+    }
+}
+
+async fn sleep_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,1 +1,451 @@
-//! (placeholder)
+//! One call of the B2BUA: an A leg (the caller, whose INVITE we answer as a
+//! UAS) and a B leg (the agent phone or carrier we INVITE as a UAC), possibly
+//! forked to several contacts. This core decides what happens to both legs
+//! when either side moves; it knows no SIP syntax, no sockets and no clock.
+//! The switch turns its actions into messages and feeds it leg events.
+
+use std::time::{Duration, Instant};
+
+/// The switch's own id for a call, used in logs and call records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallRef(pub u64);
+
+impl std::fmt::Display for CallRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// Which leg: the caller's (A) or the callee's (B).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    A,
+    B,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+}
+
+/// How the call found its callee: a fixed target, or a queue that may offer
+/// it to another agent when one does not answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Routing {
+    Direct,
+    Queued,
+}
+
+/// What happened to a call, for its record and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answered and later hung up by the given side.
+    Completed { hung_up_by: Side },
+    /// The caller gave up (CANCEL) before an answer.
+    Abandoned,
+    /// The callee was busy (486/600).
+    Busy,
+    /// Nobody answered in time.
+    NoAnswer,
+    /// The callee could not be reached (not registered, 480, no route).
+    Unavailable,
+    /// The callee refused with another final status.
+    Rejected(u16),
+    /// The switch is shutting down.
+    Shutdown,
+}
+
+impl Outcome {
+    /// A fixed label for metrics and records.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Completed { .. } => "completed",
+            Outcome::Abandoned => "abandoned",
+            Outcome::Busy => "busy",
+            Outcome::NoAnswer => "no_answer",
+            Outcome::Unavailable => "unavailable",
+            Outcome::Rejected(_) => "rejected",
+            Outcome::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// The call's state (one machine per call).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    /// The caller waits for a callee (queued, or not yet offered).
+    Routing,
+    /// B-leg INVITEs are out to `forks` contacts; `live` have not failed yet.
+    Offering { forks: usize, live: usize, provisional_sent: bool },
+    /// The B leg answered (and was ACKed); our 200 to A awaits its ACK.
+    Answered { fork: usize },
+    /// Both legs are up.
+    Connected,
+    /// BYE sent; waiting for the given legs to confirm.
+    Releasing { a: bool, b: bool, outcome: Outcome },
+    Done(Outcome),
+}
+
+/// What a leg did, as the switch saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// The router or dial plan picked a callee reached over `forks` contacts.
+    Offer { forks: usize },
+    /// No callee can be offered (not registered, unknown): end with this outcome.
+    Unroutable(Outcome),
+    /// A fork sent a provisional response; `has_sdp` for early media.
+    BProgress { fork: usize, status: u16, has_sdp: bool },
+    /// A fork answered with 2xx.
+    BAnswer { fork: usize },
+    /// A fork failed with a final status (or a transaction timeout as 408).
+    BFailed { fork: usize, status: u16 },
+    /// The offer rang too long.
+    RingTimeout,
+    /// The caller cancelled.
+    ACancel,
+    /// The caller's ACK for our 2xx arrived.
+    AAck,
+    /// Our 2xx to the caller was never ACKed (RFC 3261 §13.3.1.4).
+    ANoAck,
+    /// A BYE arrived from that side.
+    Bye(Side),
+    /// Our BYE to that side was answered or timed out.
+    ByeDone(Side),
+    /// The switch is stopping.
+    Shutdown,
+}
+
+/// What the switch must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// INVITE the callee's contacts (one client transaction per fork).
+    InviteB,
+    /// Relay a provisional response to the caller, with the fork's SDP if any.
+    ProvisionalToA { fork: usize, status: u16 },
+    /// ACK a fork's 2xx.
+    AckB { fork: usize },
+    /// Answer the caller with 200 and the answering fork's SDP.
+    OkToA { fork: usize },
+    /// CANCEL every pending fork except `keep`.
+    CancelForks { keep: Option<usize> },
+    /// Hang up a fork that answered too late (after ACKing it).
+    ByeFork { fork: usize },
+    /// Answer the caller's INVITE with a final failure.
+    RejectA { status: u16 },
+    /// Send BYE on that leg.
+    Bye(Side),
+    /// Arm (or re-arm) the ring timer.
+    StartRingTimer,
+    /// Put the caller back in its queue: the offered agent did not take it.
+    Requeue { status: u16 },
+    /// The call is over; write its record.
+    Finished(Outcome),
+}
+
+/// One call: its state, how it was routed, and its timings.
+#[derive(Debug)]
+pub struct Call {
+    pub id: CallRef,
+    pub routing: Routing,
+    pub state: State,
+    pub created: Instant,
+    pub answered: Option<Instant>,
+    pub ended: Option<Instant>,
+    /// Offers made to agents for this call (queued calls may be offered several times).
+    pub offers: u32,
+}
+
+impl Call {
+    pub fn new(id: CallRef, routing: Routing, now: Instant) -> Call {
+        Call { id, routing, state: State::Routing, created: now, answered: None, ended: None, offers: 0 }
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done(_))
+    }
+
+    /// Time from arrival to answer, or to the end if never answered.
+    pub fn wait(&self) -> Option<Duration> {
+        Some(self.answered.or(self.ended)?.duration_since(self.created))
+    }
+
+    /// The call's transition function: the state and one leg event give the
+    /// next state and the actions, pushed onto `out` in order.
+    pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Action>) {
+        use Input as I;
+        use State as S;
+        let state = std::mem::replace(&mut self.state, S::Routing);
+        self.state = match (state, input) {
+            (S::Routing, I::Offer { forks }) if forks > 0 => {
+                self.offers += 1;
+                out.push(Action::InviteB);
+                out.push(Action::StartRingTimer);
+                S::Offering { forks, live: forks, provisional_sent: false }
+            }
+            (S::Routing, I::Unroutable(outcome)) => self.finish(now, out, status_for(outcome), outcome),
+            (S::Offering { forks, live, provisional_sent }, I::BProgress { fork, status, has_sdp }) => {
+                // One 180 is enough; early media (183 with SDP) always goes through.
+                if !provisional_sent || has_sdp {
+                    out.push(Action::ProvisionalToA { fork, status });
+                }
+                S::Offering { forks, live, provisional_sent: true }
+            }
+            (S::Offering { forks, .. }, I::BAnswer { fork }) => {
+                out.push(Action::AckB { fork });
+                if forks > 1 {
+                    out.push(Action::CancelForks { keep: Some(fork) });
+                }
+                out.push(Action::OkToA { fork });
+                self.answered = Some(now);
+                S::Answered { fork }
+            }
+            (S::Offering { forks, live, provisional_sent }, I::BFailed { status, .. }) => {
+                let live = live.saturating_sub(1);
+                if live > 0 {
+                    S::Offering { forks, live, provisional_sent }
+                } else {
+                    self.offer_failed(now, out, status)
+                }
+            }
+            (S::Offering { forks, .. }, I::RingTimeout) => {
+                out.push(Action::CancelForks { keep: None });
+                let _ = forks;
+                self.offer_failed(now, out, 408)
+            }
+            (S::Routing | S::Offering { .. }, I::ACancel) => {
+                out.push(Action::CancelForks { keep: None });
+                self.finish(now, out, 487, Outcome::Abandoned)
+            }
+            (S::Routing | S::Offering { .. }, I::Shutdown) => {
+                out.push(Action::CancelForks { keep: None });
+                self.finish(now, out, 503, Outcome::Shutdown)
+            }
+            (S::Answered { .. }, I::AAck) => S::Connected,
+            (S::Answered { .. }, I::ANoAck) => {
+                out.push(Action::Bye(Side::B));
+                S::Releasing { a: false, b: true, outcome: Outcome::Completed { hung_up_by: Side::A } }
+            }
+            (S::Answered { .. } | S::Connected, I::Bye(side)) => {
+                out.push(Action::Bye(side.other()));
+                let outcome = Outcome::Completed { hung_up_by: side };
+                match side {
+                    Side::A => S::Releasing { a: false, b: true, outcome },
+                    Side::B => S::Releasing { a: true, b: false, outcome },
+                }
+            }
+            (S::Answered { .. } | S::Connected, I::Shutdown) => {
+                out.push(Action::Bye(Side::A));
+                out.push(Action::Bye(Side::B));
+                S::Releasing { a: true, b: true, outcome: Outcome::Shutdown }
+            }
+            (S::Releasing { mut a, mut b, outcome }, I::ByeDone(side) | I::Bye(side)) => {
+                match side {
+                    Side::A => a = false,
+                    Side::B => b = false,
+                }
+                if a || b {
+                    S::Releasing { a, b, outcome }
+                } else {
+                    self.ended = Some(now);
+                    out.push(Action::Finished(outcome));
+                    S::Done(outcome)
+                }
+            }
+            // A fork that answers after another won, or after the caller left,
+            // is ACKed and hung up (RFC 3261 §13.2.2.4).
+            (state, I::BAnswer { fork }) => {
+                out.push(Action::AckB { fork });
+                out.push(Action::ByeFork { fork });
+                state
+            }
+            // Anything else is a late or duplicate event: nothing changes.
+            (state, _) => state,
+        };
+    }
+
+    /// The offer is over without an answer: a direct call ends, a queued call
+    /// goes back to its queue.
+    fn offer_failed(&mut self, now: Instant, out: &mut Vec<Action>, status: u16) -> State {
+        match self.routing {
+            Routing::Queued => {
+                out.push(Action::Requeue { status });
+                State::Routing
+            }
+            Routing::Direct => {
+                let outcome = match status {
+                    486 | 600 => Outcome::Busy,
+                    408 | 487 => Outcome::NoAnswer,
+                    404 | 410 | 480 | 503 => Outcome::Unavailable,
+                    other => Outcome::Rejected(other),
+                };
+                self.finish(now, out, status_for(outcome), outcome)
+            }
+        }
+    }
+
+    fn finish(&mut self, now: Instant, out: &mut Vec<Action>, status: u16, outcome: Outcome) -> State {
+        out.push(Action::RejectA { status });
+        self.ended = Some(now);
+        out.push(Action::Finished(outcome));
+        State::Done(outcome)
+    }
+}
+
+/// The status the caller hears for an unanswered call.
+fn status_for(outcome: Outcome) -> u16 {
+    match outcome {
+        Outcome::Busy => 486,
+        Outcome::NoAnswer | Outcome::Unavailable => 480,
+        Outcome::Abandoned => 487,
+        Outcome::Shutdown => 503,
+        Outcome::Rejected(603) => 603,
+        Outcome::Rejected(404) => 404,
+        Outcome::Rejected(_) | Outcome::Completed { .. } => 480,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(routing: Routing) -> (Call, Instant) {
+        let t0 = Instant::now();
+        (Call::new(CallRef(1), routing, t0), t0)
+    }
+
+    fn step(c: &mut Call, now: Instant, input: Input) -> Vec<Action> {
+        let mut out = Vec::new();
+        c.handle(now, input, &mut out);
+        out
+    }
+
+    #[test]
+    fn answered_call_acks_b_then_answers_a() {
+        let (mut c, t0) = call(Routing::Direct);
+        assert_eq!(step(&mut c, t0, Input::Offer { forks: 1 }), vec![Action::InviteB, Action::StartRingTimer]);
+        let out = step(&mut c, t0, Input::BProgress { fork: 0, status: 180, has_sdp: false });
+        assert_eq!(out, vec![Action::ProvisionalToA { fork: 0, status: 180 }]);
+        assert!(step(&mut c, t0, Input::BProgress { fork: 0, status: 180, has_sdp: false }).is_empty());
+        let t1 = t0 + Duration::from_secs(3);
+        assert_eq!(step(&mut c, t1, Input::BAnswer { fork: 0 }), vec![Action::AckB { fork: 0 }, Action::OkToA { fork: 0 }]);
+        step(&mut c, t1, Input::AAck);
+        assert_eq!(c.state, State::Connected);
+        assert_eq!(c.wait(), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn bye_from_agent_releases_caller_then_finishes() {
+        let (mut c, t0) = call(Routing::Direct);
+        step(&mut c, t0, Input::Offer { forks: 1 });
+        step(&mut c, t0, Input::BAnswer { fork: 0 });
+        step(&mut c, t0, Input::AAck);
+        assert_eq!(step(&mut c, t0, Input::Bye(Side::B)), vec![Action::Bye(Side::A)]);
+        let out = step(&mut c, t0, Input::ByeDone(Side::A));
+        let outcome = Outcome::Completed { hung_up_by: Side::B };
+        assert_eq!(out, vec![Action::Finished(outcome)]);
+        assert_eq!(c.state, State::Done(outcome));
+    }
+
+    #[test]
+    fn direct_call_to_busy_agent_rejects_caller_with_486() {
+        let (mut c, t0) = call(Routing::Direct);
+        step(&mut c, t0, Input::Offer { forks: 1 });
+        let out = step(&mut c, t0, Input::BFailed { fork: 0, status: 486 });
+        assert_eq!(out, vec![Action::RejectA { status: 486 }, Action::Finished(Outcome::Busy)]);
+    }
+
+    #[test]
+    fn ring_timeout_cancels_and_answers_480() {
+        let (mut c, t0) = call(Routing::Direct);
+        step(&mut c, t0, Input::Offer { forks: 2 });
+        let out = step(&mut c, t0, Input::RingTimeout);
+        assert_eq!(
+            out,
+            vec![
+                Action::CancelForks { keep: None },
+                Action::RejectA { status: 480 },
+                Action::Finished(Outcome::NoAnswer)
+            ]
+        );
+        // The 487s of the cancelled forks change nothing.
+        assert!(step(&mut c, t0, Input::BFailed { fork: 0, status: 487 }).is_empty());
+    }
+
+    #[test]
+    fn queued_call_goes_back_to_queue_when_agent_misses() {
+        let (mut c, t0) = call(Routing::Queued);
+        step(&mut c, t0, Input::Offer { forks: 1 });
+        assert_eq!(step(&mut c, t0, Input::BFailed { fork: 0, status: 486 }), vec![Action::Requeue { status: 486 }]);
+        assert_eq!(c.state, State::Routing);
+        step(&mut c, t0, Input::Offer { forks: 1 });
+        assert_eq!(c.offers, 2);
+    }
+
+    #[test]
+    fn one_of_two_forks_failing_keeps_offering() {
+        let (mut c, t0) = call(Routing::Direct);
+        step(&mut c, t0, Input::Offer { forks: 2 });
+        assert!(step(&mut c, t0, Input::BFailed { fork: 1, status: 480 }).is_empty());
+        let out = step(&mut c, t0, Input::BAnswer { fork: 0 });
+        assert_eq!(
+            out,
+            vec![Action::AckB { fork: 0 }, Action::CancelForks { keep: Some(0) }, Action::OkToA { fork: 0 }]
+        );
+    }
+
+    #[test]
+    fn late_second_answer_is_acked_and_hung_up() {
+        let (mut c, t0) = call(Routing::Direct);
+        step(&mut c, t0, Input::Offer { forks: 2 });
+        step(&mut c, t0, Input::BAnswer { fork: 0 });
+        assert_eq!(step(&mut c, t0, Input::BAnswer { fork: 1 }), vec![Action::AckB { fork: 1 }, Action::ByeFork { fork: 1 }]);
+        assert_eq!(c.state, State::Answered { fork: 0 });
+    }
+
+    #[test]
+    fn cancel_while_ringing_abandons() {
+        let (mut c, t0) = call(Routing::Queued);
+        step(&mut c, t0, Input::Offer { forks: 1 });
+        let out = step(&mut c, t0, Input::ACancel);
+        assert_eq!(
+            out,
+            vec![
+                Action::CancelForks { keep: None },
+                Action::RejectA { status: 487 },
+                Action::Finished(Outcome::Abandoned)
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_ack_hangs_up_the_agent() {
+        let (mut c, t0) = call(Routing::Direct);
+        step(&mut c, t0, Input::Offer { forks: 1 });
+        step(&mut c, t0, Input::BAnswer { fork: 0 });
+        assert_eq!(step(&mut c, t0, Input::ANoAck), vec![Action::Bye(Side::B)]);
+        let out = step(&mut c, t0, Input::ByeDone(Side::B));
+        assert_eq!(out, vec![Action::Finished(Outcome::Completed { hung_up_by: Side::A })]);
+    }
+
+    #[test]
+    fn shutdown_hangs_up_both_legs_of_a_connected_call() {
+        let (mut c, t0) = call(Routing::Direct);
+        step(&mut c, t0, Input::Offer { forks: 1 });
+        step(&mut c, t0, Input::BAnswer { fork: 0 });
+        step(&mut c, t0, Input::AAck);
+        assert_eq!(step(&mut c, t0, Input::Shutdown), vec![Action::Bye(Side::A), Action::Bye(Side::B)]);
+        assert!(step(&mut c, t0, Input::ByeDone(Side::A)).is_empty());
+        assert_eq!(step(&mut c, t0, Input::ByeDone(Side::B)), vec![Action::Finished(Outcome::Shutdown)]);
+    }
+
+    #[test]
+    fn unroutable_call_is_rejected_480() {
+        let (mut c, t0) = call(Routing::Direct);
+        let out = step(&mut c, t0, Input::Unroutable(Outcome::Unavailable));
+        assert_eq!(out, vec![Action::RejectA { status: 480 }, Action::Finished(Outcome::Unavailable)]);
+    }
+}

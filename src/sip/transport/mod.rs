@@ -1,1 +1,164 @@
-//! (placeholder)
+//! The SIP sockets (driver): one UDP socket, and a TCP listener whose
+//! connections are framed by Content-Length (RFC 3261 §18.3) and handed to
+//! the switch task as whole messages. Idle or oversized streams are closed.
+
+#![allow(clippy::disallowed_methods)]
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use crate::sip::limits::{MESSAGE_BYTES_MAX, TCP_CONNECTIONS_MAX, TCP_IDLE_TIMEOUT};
+use crate::sip::parse::Message;
+
+/// Kernel buffer for the UDP socket: bursts of thousands of calls per second
+/// overflow the default 208 KiB.
+pub const UDP_BUFFER_BYTES: usize = 4 << 20;
+/// Messages queued to one TCP connection's writer before we drop more.
+pub const TCP_WRITE_QUEUE_MAX: usize = 256;
+/// Frames queued from all TCP connections to the switch task.
+pub const TCP_EVENTS_MAX: usize = 4096;
+
+/// What TCP connections tell the switch task.
+#[derive(Debug)]
+pub enum TcpEvent {
+    Opened { peer: SocketAddr, writer: mpsc::Sender<Bytes> },
+    Frame { peer: SocketAddr, bytes: Bytes },
+    Closed { peer: SocketAddr },
+}
+
+/// Binds the UDP socket with large buffers.
+pub fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    // Best effort: the kernel caps these at net.core.*mem_max.
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(UDP_BUFFER_BYTES);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Counts open connections against `TCP_CONNECTIONS_MAX`.
+#[derive(Debug, Default)]
+pub struct TcpCounters {
+    pub open: AtomicUsize,
+    pub refused: AtomicUsize,
+    pub framing_errors: AtomicUsize,
+}
+
+/// Accepts connections until the listener fails.
+pub async fn accept_loop(listener: TcpListener, events: mpsc::Sender<TcpEvent>, counters: Arc<TcpCounters>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(err) => {
+                debug!(%err, "accept failed");
+                continue;
+            }
+        };
+        if counters.open.load(Ordering::Relaxed) >= TCP_CONNECTIONS_MAX {
+            counters.refused.fetch_add(1, Ordering::Relaxed);
+            drop(stream);
+            continue;
+        }
+        spawn_connection(stream, peer, events.clone(), counters.clone());
+    }
+}
+
+/// Opens a connection to `peer` for messages we originate; the returned
+/// sender queues them until the connection is up.
+pub fn connect(peer: SocketAddr, events: mpsc::Sender<TcpEvent>, counters: Arc<TcpCounters>) -> mpsc::Sender<Bytes> {
+    let (tx, rx) = mpsc::channel(TCP_WRITE_QUEUE_MAX);
+    tokio::spawn(async move {
+        match TcpStream::connect(peer).await {
+            Ok(stream) => run_connection(stream, peer, events, counters, rx, false).await,
+            Err(err) => {
+                debug!(%peer, %err, "tcp connect failed");
+                let _ = events.send(TcpEvent::Closed { peer }).await;
+            }
+        }
+    });
+    tx
+}
+
+fn spawn_connection(stream: TcpStream, peer: SocketAddr, events: mpsc::Sender<TcpEvent>, counters: Arc<TcpCounters>) {
+    let (tx, rx) = mpsc::channel(TCP_WRITE_QUEUE_MAX);
+    tokio::spawn(async move {
+        if events.send(TcpEvent::Opened { peer, writer: tx }).await.is_err() {
+            return;
+        }
+        run_connection(stream, peer, events, counters, rx, true).await;
+    });
+}
+
+async fn run_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    events: mpsc::Sender<TcpEvent>,
+    counters: Arc<TcpCounters>,
+    mut outgoing: mpsc::Receiver<Bytes>,
+    announced: bool,
+) {
+    counters.open.fetch_add(1, Ordering::Relaxed);
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let write_task = tokio::spawn(async move {
+        while let Some(bytes) = outgoing.recv().await {
+            if writer.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+    });
+    let _ = announced;
+    let mut buf = BytesMut::with_capacity(8192);
+    'read: loop {
+        let read = tokio::time::timeout(TCP_IDLE_TIMEOUT, reader.read_buf(&mut buf)).await;
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Err(_) => {
+                debug!(%peer, "tcp connection idle, closing");
+                break;
+            }
+            Ok(Ok(_)) => {}
+        }
+        loop {
+            // Keep-alive CRLFs between messages (RFC 5626 §3.5.1).
+            while buf.first().is_some_and(|b| *b == b'\r' || *b == b'\n') {
+                buf.advance(1);
+            }
+            if buf.is_empty() {
+                break;
+            }
+            match Message::frame(&buf) {
+                Ok(Some(len)) => {
+                    let frame = buf.split_to(len).freeze();
+                    if events.send(TcpEvent::Frame { peer, bytes: frame }).await.is_err() {
+                        break 'read;
+                    }
+                }
+                Ok(None) if buf.len() > MESSAGE_BYTES_MAX => {
+                    counters.framing_errors.fetch_add(1, Ordering::Relaxed);
+                    break 'read;
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    // A stream we cannot frame cannot be resynchronised: close it.
+                    debug!(%peer, %err, "tcp framing error, closing");
+                    counters.framing_errors.fetch_add(1, Ordering::Relaxed);
+                    break 'read;
+                }
+            }
+        }
+    }
+    write_task.abort();
+    counters.open.fetch_sub(1, Ordering::Relaxed);
+    let _ = events.send(TcpEvent::Closed { peer }).await;
+}

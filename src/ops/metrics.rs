@@ -1,0 +1,52 @@
+//! Every metric the switch exports, by name (Prometheus naming: `switchyard_`
+//! prefix, base units, `_total` for counters), and the code that copies the
+//! cores' counters into the recorder.
+
+#![allow(clippy::disallowed_methods)]
+
+use metrics::{counter, gauge};
+
+use crate::switch::{Switch, METHOD_LABELS, OUTCOME_LABELS};
+
+pub const SIP_REQUESTS_TOTAL: &str = "switchyard_sip_requests_total";
+pub const SIP_RESPONSES_RECEIVED_TOTAL: &str = "switchyard_sip_responses_received_total";
+pub const SIP_MALFORMED_TOTAL: &str = "switchyard_sip_malformed_total";
+pub const SIP_STRAY_RESPONSES_TOTAL: &str = "switchyard_sip_stray_responses_total";
+pub const SIP_TRANSACTIONS_ACTIVE: &str = "switchyard_sip_transactions_active";
+pub const CALLS_STARTED_TOTAL: &str = "switchyard_calls_started_total";
+pub const CALLS_TOTAL: &str = "switchyard_calls_total";
+pub const CALLS_ACTIVE: &str = "switchyard_calls_active";
+pub const CALLS_REFUSED_OVERLOAD_TOTAL: &str = "switchyard_calls_refused_overload_total";
+pub const REGISTRATIONS_TOTAL: &str = "switchyard_registrations_total";
+pub const REGISTRATIONS_ACTIVE: &str = "switchyard_registrations_active";
+pub const AUTH_CHALLENGES_TOTAL: &str = "switchyard_auth_challenges_total";
+pub const AUTH_FAILURES_TOTAL: &str = "switchyard_auth_failures_total";
+pub const TCP_CONNECTIONS_ACTIVE: &str = "switchyard_tcp_connections_active";
+pub const TCP_CONNECTIONS_REFUSED_TOTAL: &str = "switchyard_tcp_connections_refused_total";
+pub const TCP_FRAMING_ERRORS_TOTAL: &str = "switchyard_tcp_framing_errors_total";
+pub const TCP_WRITES_DROPPED_TOTAL: &str = "switchyard_tcp_writes_dropped_total";
+pub const UDP_SEND_ERRORS_TOTAL: &str = "switchyard_udp_send_errors_total";
+pub const CDR_WRITTEN_TOTAL: &str = "switchyard_cdr_written_total";
+
+/// Copies the switch core's counters and gauges into the recorder.
+pub fn publish(switch: &Switch) {
+    let stats = switch.stats();
+    for (label, value) in METHOD_LABELS.iter().zip(stats.requests) {
+        counter!(SIP_REQUESTS_TOTAL, "method" => *label).absolute(value);
+    }
+    for (label, value) in OUTCOME_LABELS.iter().zip(stats.calls_ended) {
+        counter!(CALLS_TOTAL, "outcome" => *label).absolute(value);
+    }
+    counter!(SIP_RESPONSES_RECEIVED_TOTAL).absolute(stats.responses_received);
+    counter!(SIP_MALFORMED_TOTAL, "action" => "answered").absolute(stats.malformed_answered);
+    counter!(SIP_MALFORMED_TOTAL, "action" => "dropped").absolute(stats.malformed_dropped);
+    counter!(SIP_STRAY_RESPONSES_TOTAL).absolute(stats.stray_responses);
+    counter!(CALLS_STARTED_TOTAL).absolute(stats.calls_started);
+    counter!(CALLS_REFUSED_OVERLOAD_TOTAL).absolute(stats.refused_overload);
+    counter!(REGISTRATIONS_TOTAL).absolute(stats.registrations_ok);
+    counter!(AUTH_CHALLENGES_TOTAL).absolute(stats.auth_challenges);
+    counter!(AUTH_FAILURES_TOTAL).absolute(stats.auth_failures);
+    gauge!(CALLS_ACTIVE).set(switch.calls_active() as f64);
+    gauge!(REGISTRATIONS_ACTIVE).set(switch.registrations_active() as f64);
+    gauge!(SIP_TRANSACTIONS_ACTIVE).set(switch.transactions_active() as f64);
+}

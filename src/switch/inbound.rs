@@ -1,0 +1,504 @@
+//! Requests arriving at the switch: the checks of RFC 3261 §8.2, then
+//! REGISTER, OPTIONS, new calls and in-dialog requests.
+
+use std::time::Instant;
+
+use tracing::debug;
+
+use super::legs::{ALeg, CallEntry};
+use super::{Route, Switch, METHOD_LABELS, RETRY_AFTER};
+use crate::call::{Call, CallRef, Input, Outcome, Routing, Side};
+use crate::sip::auth::AuthError;
+use crate::sip::build::{self, Writer};
+use crate::sip::parse::{Contacts, HeaderName, Message, Method, Scheme};
+use crate::sip::registrar::{ContactRequest, RegisterError, Update};
+use crate::sip::transaction::{ServerKey, ServerVerdict, TxMethod};
+use crate::sip::Peer;
+
+/// Option tags we support (none yet): anything in `Require` is refused with 420.
+const SUPPORTED: &[&str] = &[];
+
+/// A refusal decided before any processing: status plus extra headers.
+struct Refusal {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Refusal {
+    fn plain(status: u16) -> Refusal {
+        Refusal { status, headers: Vec::new() }
+    }
+}
+
+impl Switch {
+    pub(super) fn on_request(&mut self, now: Instant, source: Peer, msg: Message) {
+        let method = msg.method().cloned().unwrap_or(Method::Other(Default::default()));
+        self.count_request(&method);
+        let dest = build::response_destination(&msg.vias()[0], source);
+        let key = server_key(&msg, &method);
+        if method == Method::Ack {
+            return self.on_ack(now, dest, &msg, key);
+        }
+        match self.tx.server_request(now, key.clone(), false, dest) {
+            Ok(ServerVerdict::New) => {}
+            Ok(_) => return,
+            Err(err) => {
+                // Out of transaction slots: answer statelessly.
+                debug!(%err, "transaction table full");
+                self.stats.refused_overload += 1;
+                let mut w = build::response_to(&msg, source, 503, build::reason(503), None);
+                w.header_fmt("Retry-After", format_args!("{}", RETRY_AFTER.as_secs()));
+                self.out.push_back(super::Output::Transmit { peer: dest, bytes: w.finish(None) });
+                return;
+            }
+        }
+        let req = Req { msg: &msg, source, key: &key };
+        if let Err(refusal) = check(&msg, &method) {
+            return self.refuse(now, &req, refusal);
+        }
+        let in_dialog = msg.to().tag().is_some();
+        match method {
+            Method::Register => self.on_register(now, &req),
+            Method::Options if !in_dialog => self.on_options(now, &req),
+            Method::Invite if !in_dialog => self.on_invite(now, &req),
+            Method::Cancel => self.on_cancel(now, &req),
+            Method::Bye | Method::Invite | Method::Info | Method::Update | Method::Options => {
+                self.on_in_dialog(now, &req, &method)
+            }
+            _ => {
+                let allow = vec![("Allow", build::ALLOW.to_string())];
+                self.refuse(now, &req, Refusal { status: 405, headers: allow })
+            }
+        }
+    }
+
+    fn count_request(&mut self, method: &Method) {
+        let label = method.as_str();
+        let idx = METHOD_LABELS.iter().position(|l| *l == label).unwrap_or(METHOD_LABELS.len() - 1);
+        self.stats.requests[idx] += 1;
+    }
+
+    /// Sends a final or provisional response on a server transaction.
+    pub(super) fn respond(
+        &mut self,
+        now: Instant,
+        req: &Req<'_>,
+        status: u16,
+        to_tag: Option<&str>,
+        headers: &[(&str, String)],
+        body: Option<(&str, &[u8])>,
+    ) {
+        let mut w = build::response_to(req.msg, req.source, status, build::reason(status), to_tag);
+        for (name, value) in headers {
+            w.header(name, value);
+        }
+        let bytes = w.finish(body);
+        if let Err(err) = self.tx.server_respond(now, req.key, status, bytes) {
+            debug!(%err, status, "response without a transaction");
+        }
+    }
+
+    fn refuse(&mut self, now: Instant, req: &Req<'_>, refusal: Refusal) {
+        let tag = self.token();
+        self.respond(now, req, refusal.status, Some(&tag), &refusal.headers, None);
+    }
+
+    fn on_options(&mut self, now: Instant, req: &Req<'_>) {
+        let tag = self.token();
+        let headers = [
+            ("Allow", build::ALLOW.to_string()),
+            ("Accept", "application/sdp".to_string()),
+            ("Supported", String::new()),
+        ];
+        let headers: Vec<(&str, String)> = headers.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        self.respond(now, req, 200, Some(&tag), &headers, None);
+    }
+
+    /// RFC 3261 §10.3 with digest auth first (§22).
+    fn on_register(&mut self, now: Instant, req: &Req<'_>) {
+        let msg = req.msg;
+        let to = msg.to().uri();
+        if !matches!(to.scheme(), Scheme::Sip | Scheme::Sips) {
+            return self.refuse(now, req, Refusal::plain(400));
+        }
+        let Some(aor) = to.user().map(str::to_string) else {
+            return self.refuse(now, req, Refusal::plain(404));
+        };
+        let Some(username) = self.authenticate(now, req, "REGISTER") else { return };
+        if username != aor {
+            debug!("authenticated user registers another AOR");
+            return self.refuse(now, req, Refusal::plain(403));
+        }
+        let update = match msg.contacts() {
+            Contacts::Star => Update::Star,
+            Contacts::List(list) if list.is_empty() => Update::Fetch,
+            Contacts::List(list) => Update::Contacts(
+                list.iter()
+                    .map(|c| ContactRequest {
+                        uri: c.uri().as_str().to_string(),
+                        expires: c.param("expires").flatten().and_then(saturating_u32),
+                        q: c.param("q").flatten().map(str::to_string),
+                        instance: c.param("+sip.instance").flatten().map(str::to_string),
+                    })
+                    .collect(),
+            ),
+        };
+        let cseq = msg.cseq().seq;
+        let result = self.registrar.register(now, &aor, msg.call_id(), cseq, update, msg.expires(), req.source);
+        let tag = self.token();
+        match result {
+            Ok(bindings) => {
+                self.stats.registrations_ok += 1;
+                let headers: Vec<(&str, String)> = bindings
+                    .iter()
+                    .map(|b| {
+                        let left = b.expires_at.saturating_duration_since(now).as_secs();
+                        ("Contact", format!("<{}>;expires={left}", b.uri))
+                    })
+                    .collect();
+                self.respond(now, req, 200, Some(&tag), &headers, None);
+                self.dispatch_queues(now);
+            }
+            Err(RegisterError::IntervalTooBrief { min }) => {
+                let headers = [("Min-Expires", min.as_secs().to_string())];
+                self.respond(now, req, 423, Some(&tag), &headers, None);
+            }
+            Err(err) => {
+                debug!(%err, "register refused");
+                self.respond(now, req, err.status(), Some(&tag), &[], None);
+            }
+        }
+    }
+
+    /// Digest-checks a request. `None` means a challenge or refusal was sent.
+    fn authenticate(&mut self, now: Instant, req: &Req<'_>, method: &str) -> Option<String> {
+        let header = req.msg.header(&HeaderName::Authorization);
+        let verdict = match header {
+            None => Err(AuthError::Missing),
+            Some(value) => {
+                let agents = &self.plan.agents;
+                self.digest.verify(now, method, value, |user| agents.get(user).map(|a| a.password.clone()))
+            }
+        };
+        match verdict {
+            Ok(verified) => Some(verified.username),
+            Err(err) => {
+                let tag = self.token();
+                match err.response() {
+                    AuthResponse::Challenge { stale } => {
+                        self.stats.auth_challenges += 1;
+                        let challenges = self.digest.challenge(now, &mut self.rng, stale);
+                        let headers: Vec<(&str, String)> =
+                            challenges.into_iter().map(|c| ("WWW-Authenticate", c)).collect();
+                        self.respond(now, req, 401, Some(&tag), &headers, None);
+                    }
+                    AuthResponse::Forbidden => {
+                        self.stats.auth_failures += 1;
+                        debug!(%err, "authentication failed");
+                        self.respond(now, req, 403, Some(&tag), &[], None);
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    /// A new INVITE: from a trunk (by source address) or an agent (by digest).
+    fn on_invite(&mut self, now: Instant, req: &Req<'_>) {
+        let msg = req.msg;
+        if self.draining || self.calls.len() >= self.plan.max_calls.min(super::CALLS_HARD_MAX) {
+            self.stats.refused_overload += 1;
+            let headers = [("Retry-After", RETRY_AFTER.as_secs().to_string())];
+            let tag = self.token();
+            return self.respond(now, req, 503, Some(&tag), &headers, None);
+        }
+        if msg.max_forwards() == Some(0) {
+            // We would create an outbound leg (RFC 3261 §16.3 step 2 applies to B2BUAs too).
+            return self.refuse(now, req, Refusal::plain(483));
+        }
+        let trunk = self.plan.trunk_for(req.source.addr.ip()).cloned();
+        let (trunk_name, caller_agent) = match &trunk {
+            Some(t) if t.inbound_auth.is_none() => (Some(t.name.clone()), None),
+            Some(t) => {
+                let Some(user) = self.authenticate_trunk(now, req, t) else { return };
+                let _ = user;
+                (Some(t.name.clone()), None)
+            }
+            None => {
+                let Some(user) = self.authenticate(now, req, "INVITE") else { return };
+                (None, Some(user))
+            }
+        };
+        let dialled = match msg.request_uri().and_then(|u| u.user()) {
+            Some(user) => user.split(';').next().unwrap_or(user).to_string(),
+            None => return self.refuse(now, req, Refusal::plain(404)),
+        };
+        // What the number reaches: a DID, an agent's extension (for agents), or
+        // the outbound trunk (for agents dialling out).
+        let target = match self.plan.dids.get(&dialled) {
+            Some(route) => Target::Route(route.clone()),
+            None if caller_agent.is_some() && self.plan.agents.contains_key(&dialled) => {
+                Target::Route(Route::Agent(dialled.clone()))
+            }
+            None if caller_agent.is_some() && self.plan.outbound_trunk().is_some() => Target::Carrier,
+            None => {
+                debug!("unknown number dialled");
+                return self.refuse(now, req, Refusal::plain(404));
+            }
+        };
+        let id = self.new_call_ref();
+        let a = ALeg::new(self.token(), req.msg.clone(), req.source, req.key.clone());
+        let (routing, queue, ring_timeout) = match &target {
+            Target::Route(Route::Queue(q)) => {
+                let ring = self.plan.queues.get(q).map(|q| q.ring_timeout).unwrap_or(self.plan.no_answer_timeout);
+                (Routing::Queued, Some(q.clone()), ring)
+            }
+            _ => (Routing::Direct, None, self.plan.no_answer_timeout),
+        };
+        let entry = CallEntry {
+            call: Call::new(id, routing, now),
+            a,
+            a_agent: caller_agent.clone(),
+            b: None,
+            trunk: trunk_name,
+            dialled: dialled.clone(),
+            queue: queue.clone(),
+            ring_timeout,
+            ring_deadline: None,
+            tried: Vec::new(),
+        };
+        self.stats.calls_started += 1;
+        tracing::info!(call = %id, queue = queue.as_deref().unwrap_or(""), "call arrived");
+        self.dialogs.insert(entry.a.call_id.clone(), (id, Side::A));
+        self.a_branches.insert(req.key.branch.clone(), id);
+        if let Some(agent) = &caller_agent {
+            self.busy.insert(agent.clone(), id);
+        }
+        let a_tag = entry.a.local_tag.clone();
+        self.calls.insert(id, entry);
+        self.respond(now, req, 100, None, &[], None);
+        match target {
+            Target::Route(Route::Agent(agent)) => self.offer_agent(now, id, &agent),
+            Target::Route(Route::Queue(queue)) => {
+                self.respond(now, req, 180, Some(&a_tag), &[], None);
+                self.waiting.entry(queue).or_default().push_back(id);
+                self.dispatch_queues(now);
+            }
+            Target::Carrier => self.offer_carrier(now, id, &dialled),
+        }
+    }
+
+    fn authenticate_trunk(&mut self, now: Instant, req: &Req<'_>, trunk: &super::plan::TrunkPlan) -> Option<String> {
+        let (user, pass) = trunk.inbound_auth.clone()?;
+        let header = req.msg.header(&HeaderName::Authorization);
+        let verdict = match header {
+            None => Err(AuthError::Missing),
+            Some(v) => self.digest.verify(now, "INVITE", v, |u| (u == user).then(|| pass.clone())),
+        };
+        match verdict {
+            Ok(v) => Some(v.username),
+            Err(err) => {
+                let tag = self.token();
+                if let AuthResponse::Challenge { stale } = err.response() {
+                    self.stats.auth_challenges += 1;
+                    let challenges = self.digest.challenge(now, &mut self.rng, stale);
+                    let headers: Vec<(&str, String)> =
+                        challenges.into_iter().map(|c| ("WWW-Authenticate", c)).collect();
+                    self.respond(now, req, 401, Some(&tag), &headers, None);
+                } else {
+                    self.stats.auth_failures += 1;
+                    self.respond(now, req, 403, Some(&tag), &[], None);
+                }
+                None
+            }
+        }
+    }
+
+    fn on_cancel(&mut self, now: Instant, req: &Req<'_>) {
+        let call = self.a_branches.get(&req.key.branch).copied();
+        let tag = self.token();
+        match call {
+            Some(call) => {
+                // The CANCEL's To tag must be our leg's, which we had not sent yet
+                // if the caller got no provisional: use the leg's tag either way.
+                let a_tag = self.calls.get(&call).map(|c| c.a.local_tag.clone()).unwrap_or(tag);
+                self.respond(now, req, 200, Some(&a_tag), &[], None);
+                self.drive(now, call, Input::ACancel);
+            }
+            None => self.respond(now, req, 481, Some(&tag), &[], None),
+        }
+    }
+
+    /// ACK: a non-2xx ACK belongs to the INVITE's transaction; a 2xx ACK
+    /// (RFC 3261 §13.2.2.4) to the dialog.
+    fn on_ack(&mut self, now: Instant, dest: Peer, msg: &Message, key: ServerKey) {
+        if let Ok(ServerVerdict::AckAbsorbed) = self.tx.server_request(now, key, true, dest) {
+            return;
+        }
+        let Some(&(call, side)) = self.dialogs.get(msg.call_id()) else { return };
+        let Some(entry) = self.calls.get_mut(&call) else { return };
+        if side != Side::A {
+            return;
+        }
+        let seq = msg.cseq().seq;
+        if let Some((pending_seq, key)) = entry.a.pending_2xx.take() {
+            if pending_seq == seq {
+                self.tx.server_ack_for_2xx(now, &key);
+                let initial = key == entry.a.key;
+                if initial {
+                    self.drive(now, call, Input::AAck);
+                }
+            } else {
+                entry.a.pending_2xx = Some((pending_seq, key));
+            }
+        }
+    }
+
+    /// BYE, re-INVITE, INFO, UPDATE, OPTIONS inside a dialog.
+    fn on_in_dialog(&mut self, now: Instant, req: &Req<'_>, method: &Method) {
+        let found = self.dialogs.get(req.msg.call_id()).copied();
+        let Some((call, side)) = found else {
+            return self.refuse(now, req, Refusal::plain(481));
+        };
+        let Some(entry) = self.calls.get(&call) else {
+            return self.refuse(now, req, Refusal::plain(481));
+        };
+        let local_tag = entry.local_tag(side).map(str::to_string);
+        if local_tag.as_deref() != req.msg.to().tag() {
+            return self.refuse(now, req, Refusal::plain(481));
+        }
+        match method {
+            Method::Bye => {
+                self.respond(now, req, 200, None, &[], None);
+                self.drive(now, call, Input::Bye(side));
+            }
+            Method::Invite => {
+                // A session refresh or hold: answer with the session we already
+                // hold on this leg; the media core will renegotiate later.
+                let sdp = self.calls.get(&call).and_then(|e| e.last_sdp(side));
+                let contact = [("Contact", self.contact())];
+                let body = sdp.as_ref().map(|b| ("application/sdp", b.as_ref()));
+                self.respond(now, req, 200, None, &contact, body);
+                if let Some(entry) = self.calls.get_mut(&call) {
+                    if side == Side::A {
+                        entry.a.pending_2xx = Some((req.msg.cseq().seq, req.key.clone()));
+                    } else {
+                        // The B leg's re-INVITE ACK is not tracked: stop 2xx retransmission now.
+                        self.tx.server_ack_for_2xx(now, req.key);
+                    }
+                }
+            }
+            _ => self.respond(now, req, 200, None, &[], None),
+        }
+    }
+
+    /// Our Contact header value.
+    pub(super) fn contact(&self) -> String {
+        format!("<sip:switchyard@{}>", self.plan.local)
+    }
+
+    /// Carries out an unroutable outcome on a call.
+    pub(super) fn unroutable(&mut self, now: Instant, id: CallRef, outcome: Outcome) {
+        self.drive(now, id, Input::Unroutable(outcome));
+    }
+}
+
+/// A request being served: the message, where it came from, its transaction.
+pub(super) struct Req<'a> {
+    pub msg: &'a Message,
+    pub source: Peer,
+    pub key: &'a ServerKey,
+}
+
+enum Target {
+    Route(Route),
+    Carrier,
+}
+
+/// How to answer a failed authentication.
+pub(super) enum AuthResponse {
+    Challenge { stale: bool },
+    Forbidden,
+}
+
+trait AuthErrorExt {
+    fn response(&self) -> AuthResponse;
+}
+
+impl AuthErrorExt for AuthError {
+    fn response(&self) -> AuthResponse {
+        match self {
+            AuthError::StaleNonce => AuthResponse::Challenge { stale: true },
+            AuthError::Missing | AuthError::NotDigest | AuthError::UnknownNonce => {
+                AuthResponse::Challenge { stale: false }
+            }
+            _ => AuthResponse::Forbidden,
+        }
+    }
+}
+
+/// The server transaction key (RFC 3261 §17.2.3). Requests without the
+/// RFC 3261 magic cookie get a key built from what RFC 2543 matched on.
+pub(super) fn server_key(msg: &Message, method: &Method) -> ServerKey {
+    let via = &msg.vias()[0];
+    let branch = match via.branch() {
+        Some(b) if b.len() > 7 && b.starts_with("z9hG4bK") => b.to_string(),
+        _ => format!(
+            "2543;{};{};{};{}",
+            msg.call_id(),
+            msg.from().tag().unwrap_or(""),
+            msg.cseq().seq,
+            via.sent_by()
+        ),
+    };
+    let method = match method {
+        Method::Invite | Method::Ack => TxMethod::Invite,
+        other => TxMethod::NonInvite(other.as_str().to_string()),
+    };
+    ServerKey { branch, sent_by: via.sent_by().to_string(), method }
+}
+
+/// The checks of RFC 3261 §8.2.1–8.2.3 that need no state.
+fn check(msg: &Message, method: &Method) -> Result<(), Refusal> {
+    if let Method::Other(_) = method {
+        return Err(Refusal { status: 501, headers: vec![("Allow", build::ALLOW.to_string())] });
+    }
+    let uri = msg.request_uri().expect("a request has a Request-URI");
+    if uri.scheme() == Scheme::Other {
+        return Err(Refusal::plain(416));
+    }
+    if *method != Method::Cancel {
+        let unsupported: Vec<&str> =
+            msg.header_tokens(&HeaderName::Require).filter(|t| !SUPPORTED.contains(t)).collect();
+        if !unsupported.is_empty() {
+            return Err(Refusal { status: 420, headers: vec![("Unsupported", unsupported.join(", "))] });
+        }
+    }
+    if !msg.body().is_empty() {
+        let ok = match msg.content_type() {
+            None => false,
+            Some("application/sdp") => true,
+            Some("application/dtmf-relay" | "application/dtmf") => *method == Method::Info,
+            Some(_) => false,
+        };
+        if !ok {
+            return Err(Refusal { status: 415, headers: vec![("Accept", "application/sdp".to_string())] });
+        }
+    }
+    if matches!(method, Method::Invite | Method::Options) && !build::accepts_sdp(msg) {
+        return Err(Refusal {
+            status: 406,
+            headers: vec![("Warning", "399 switchyard \"only application/sdp bodies\"".to_string())],
+        });
+    }
+    Ok(())
+}
+
+/// A decimal parameter, saturated to u32 (RFC 4475 scalar02 sends 2^64);
+/// `None` when it is not a number.
+fn saturating_u32(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse::<u64>().map_or(u32::MAX, |v| v.min(u64::from(u32::MAX)) as u32))
+}

@@ -1,0 +1,693 @@
+//! The two legs of a call as SIP sees them: the caller's INVITE we answer,
+//! the callee INVITEs we send (one per contact), the dialogs they form, and
+//! the messages that carry out the call machine's actions.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tracing::debug;
+
+use super::inbound::Req;
+use super::{Output, Switch};
+use crate::call::{Call, CallRef, Input, Outcome, Side};
+use crate::sip::auth;
+use crate::sip::build::{self, Writer};
+use crate::sip::parse::{Contacts, HeaderName, Message, Method};
+use crate::sip::transaction::{AckTemplate, ClientKey, ClientVerdict, ServerKey, TxMethod};
+use crate::sip::Peer;
+
+/// Max-Forwards on requests we originate (RFC 3261 §8.1.1.6).
+const MAX_FORWARDS: u32 = 70;
+
+/// Everything the switch keeps about one call.
+#[derive(Debug)]
+pub struct CallEntry {
+    pub call: Call,
+    pub a: ALeg,
+    /// The agent who placed the call, when it came from an agent's phone.
+    pub a_agent: Option<String>,
+    pub b: Option<BLeg>,
+    pub trunk: Option<String>,
+    pub dialled: String,
+    pub queue: Option<String>,
+    pub ring_timeout: Duration,
+    pub ring_deadline: Option<Instant>,
+    /// Agents who missed this (queued) call, skipped by naive routing.
+    pub tried: Vec<String>,
+}
+
+impl CallEntry {
+    /// Our tag on that leg's dialog.
+    pub fn local_tag(&self, side: Side) -> Option<&str> {
+        match side {
+            Side::A => Some(&self.a.local_tag),
+            Side::B => self.b.as_ref().map(|b| b.local_tag.as_str()),
+        }
+    }
+
+    /// The session description we last sent on that leg.
+    pub fn last_sdp(&self, side: Side) -> Option<Bytes> {
+        match side {
+            Side::A => self.a.sdp_sent.clone(),
+            Side::B => Some(self.a.invite.body().clone()).filter(|b| !b.is_empty()),
+        }
+    }
+}
+
+/// The caller's leg: we are its UAS.
+#[derive(Debug)]
+pub struct ALeg {
+    pub call_id: String,
+    pub local_tag: String,
+    pub invite: Message,
+    pub source: Peer,
+    pub key: ServerKey,
+    /// A 2xx we sent and whose ACK we await: its CSeq and transaction.
+    pub pending_2xx: Option<(u32, ServerKey)>,
+    /// CSeq of requests we send on this leg (the caller's space is separate).
+    pub local_cseq: u32,
+    pub sdp_sent: Option<Bytes>,
+}
+
+impl ALeg {
+    pub fn new(local_tag: String, invite: Message, source: Peer, key: ServerKey) -> ALeg {
+        ALeg {
+            call_id: invite.call_id().to_string(),
+            local_tag,
+            invite,
+            source,
+            key,
+            pending_2xx: None,
+            local_cseq: 0,
+            sdp_sent: None,
+        }
+    }
+}
+
+/// The callee's leg: we are its UAC, forked to every contact of the target.
+#[derive(Debug)]
+pub struct BLeg {
+    pub agent: Option<String>,
+    pub call_id: String,
+    pub local_tag: String,
+    /// Our From, without tag.
+    pub from: String,
+    /// The To of our INVITE (no tag).
+    pub to: String,
+    pub cseq: u32,
+    pub forks: Vec<Fork>,
+    /// The fork that answered first.
+    pub winner: Option<usize>,
+    pub credentials: Option<(String, String)>,
+}
+
+/// One INVITE of the B leg, to one contact.
+#[derive(Debug)]
+pub struct Fork {
+    pub uri: String,
+    pub peer: Peer,
+    pub branch: String,
+    pub via: String,
+    pub done: bool,
+    pub got_provisional: bool,
+    pub cancel_pending: bool,
+    pub auth_tried: bool,
+    pub early_sdp: Option<Bytes>,
+    pub dialog: Option<Dialog>,
+}
+
+/// A confirmed dialog on one leg (RFC 3261 §12), as needed to send requests in it.
+#[derive(Debug, Clone)]
+pub struct Dialog {
+    pub target: String,
+    pub routes: Vec<String>,
+    pub peer: Peer,
+    /// The From we send (our URI and tag) and the To (theirs, with tag).
+    pub from: String,
+    pub to: String,
+    pub answer: Option<Bytes>,
+    pub ack: Option<Bytes>,
+}
+
+/// Who waits for a client transaction's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Invite { fork: usize },
+    Bye { side: Side },
+    /// Nobody: a BYE to a late fork or a stray dialog.
+    Ignore,
+}
+
+impl Switch {
+    /// Offers a call to an agent's registered contacts.
+    pub(super) fn offer_agent(&mut self, now: Instant, id: CallRef, agent: &str) {
+        if self.busy.get(agent).is_some_and(|c| *c != id) {
+            debug!(call = %id, "agent busy");
+            return self.drive(now, id, Input::Unroutable(Outcome::Busy));
+        }
+        let targets: Vec<(String, Peer)> =
+            self.registrar.lookup(now, agent).iter().map(|b| (b.uri.clone(), b.source)).collect();
+        if targets.is_empty() {
+            debug!(call = %id, "agent not registered");
+            return self.unroutable(now, id, Outcome::Unavailable);
+        }
+        self.busy.insert(agent.to_string(), id);
+        let to = format!("<sip:{agent}@{}>", self.plan.local);
+        self.start_b_leg(now, id, Some(agent.to_string()), to, targets, None);
+    }
+
+    /// Sends a call to the outbound trunk.
+    pub(super) fn offer_carrier(&mut self, now: Instant, id: CallRef, number: &str) {
+        let Some(out) = self.plan.outbound_trunk().and_then(|t| t.outbound.clone()) else {
+            return self.unroutable(now, id, Outcome::Unavailable);
+        };
+        let uri = format!("sip:{number}@{}", out.peer.addr);
+        let to = format!("<{uri}>");
+        self.start_b_leg(now, id, None, to, vec![(uri, out.peer)], out.credentials);
+    }
+
+    fn start_b_leg(
+        &mut self,
+        now: Instant,
+        id: CallRef,
+        agent: Option<String>,
+        to: String,
+        targets: Vec<(String, Peer)>,
+        credentials: Option<(String, String)>,
+    ) {
+        let call_id = self.token();
+        let local_tag = self.token();
+        let Some(entry) = self.calls.get(&id) else { return };
+        // The callee sees who calls (their number and name), not how they reached us.
+        let caller = entry.a.invite.from();
+        let user = caller.uri().user().unwrap_or("anonymous");
+        let from = match caller.display_name() {
+            Some(name) if !name.is_empty() => format!("{name} <sip:{user}@{}>", self.plan.local),
+            _ => format!("<sip:{user}@{}>", self.plan.local),
+        };
+        let forks = targets
+            .into_iter()
+            .map(|(uri, peer)| Fork {
+                uri,
+                peer,
+                branch: String::new(),
+                via: String::new(),
+                done: false,
+                got_provisional: false,
+                cancel_pending: false,
+                auth_tried: false,
+                early_sdp: None,
+                dialog: None,
+            })
+            .collect::<Vec<_>>();
+        let n = forks.len();
+        let b = BLeg { agent, call_id: call_id.clone(), local_tag, from, to, cseq: 1, forks, winner: None, credentials };
+        self.dialogs.insert(call_id, (id, Side::B));
+        if let Some(entry) = self.calls.get_mut(&id) {
+            entry.b = Some(b);
+        }
+        self.drive(now, id, Input::Offer { forks: n });
+    }
+
+    pub(super) fn invite_b(&mut self, now: Instant, id: CallRef) {
+        let n = self.calls.get(&id).and_then(|e| e.b.as_ref()).map_or(0, |b| b.forks.len());
+        for fork in 0..n {
+            self.send_fork_invite(now, id, fork, None);
+        }
+    }
+
+    /// Sends (or re-sends with credentials) the INVITE of one fork.
+    fn send_fork_invite(&mut self, now: Instant, id: CallRef, fork: usize, auth: Option<(&str, String)>) {
+        let branch = format!("z9hG4bK{}", self.token());
+        let local = self.plan.local;
+        let contact = self.contact();
+        let Some(entry) = self.calls.get_mut(&id) else { return };
+        let sdp = entry.a.invite.body().clone();
+        let Some(b) = entry.b.as_mut() else { return };
+        let f = &mut b.forks[fork];
+        f.via = format!("SIP/2.0/{} {local};branch={branch};rport", f.peer.transport.as_str());
+        f.branch = branch.clone();
+        let mut w = Writer::request("INVITE", &f.uri);
+        w.header("Via", &f.via);
+        w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
+        w.header_fmt("From", format_args!("{};tag={}", b.from, b.local_tag));
+        w.header("To", &b.to);
+        w.header("Call-ID", &b.call_id);
+        w.header_fmt("CSeq", format_args!("{} INVITE", b.cseq));
+        w.header("Contact", &contact);
+        w.header("Allow", build::ALLOW);
+        w.header("User-Agent", build::PRODUCT);
+        if let Some((name, value)) = &auth {
+            w.header(name, value);
+        }
+        let bytes = w.finish(Some(("application/sdp", &sdp)));
+        let head = format!(
+            "ACK {} SIP/2.0\r\nVia: {}\r\nMax-Forwards: {MAX_FORWARDS}\r\nFrom: {};tag={}\r\nCall-ID: {}\r\nCSeq: {} ACK\r\n",
+            f.uri, f.via, b.from, b.local_tag, b.call_id, b.cseq
+        );
+        let peer = f.peer;
+        let key = ClientKey { branch: branch.clone(), method: TxMethod::Invite };
+        match self.tx.client_send(now, key, peer, bytes, Some(AckTemplate::new(Bytes::from(head)))) {
+            Ok(()) => {
+                self.owners.insert(branch, (id, Purpose::Invite { fork }));
+            }
+            Err(err) => {
+                debug!(%err, "cannot start a client transaction");
+                self.drive(now, id, Input::BFailed { fork, status: 503 });
+            }
+        }
+    }
+
+    /// A response to one of our requests.
+    pub(super) fn on_response(&mut self, now: Instant, peer: Peer, msg: Message) {
+        self.stats.responses_received += 1;
+        let status = msg.status().unwrap_or(0);
+        let Some(branch) = msg.vias()[0].branch().map(str::to_string) else {
+            self.stats.stray_responses += 1;
+            return;
+        };
+        let method = &msg.cseq().method;
+        let tx_method = match method {
+            Method::Invite => TxMethod::Invite,
+            other => TxMethod::NonInvite(other.as_str().to_string()),
+        };
+        let key = ClientKey { branch: branch.clone(), method: tx_method };
+        match self.tx.client_response(now, &key, status, msg.to().as_str()) {
+            ClientVerdict::Deliver => {}
+            ClientVerdict::Absorbed => return,
+            ClientVerdict::NotMatched => {
+                if *method == Method::Invite && (200..300).contains(&status) {
+                    return self.on_stray_2xx(now, peer, &msg);
+                }
+                self.stats.stray_responses += 1;
+                return;
+            }
+        }
+        if *method == Method::Cancel {
+            return;
+        }
+        let Some(&(call, purpose)) = self.owners.get(&branch) else {
+            if *method == Method::Invite && (200..300).contains(&status) {
+                self.on_stray_2xx(now, peer, &msg);
+            }
+            return;
+        };
+        match purpose {
+            Purpose::Invite { fork } => self.on_fork_response(now, call, fork, &branch, &msg, status),
+            Purpose::Bye { side } if status >= 200 => {
+                self.owners.remove(&branch);
+                self.drive(now, call, Input::ByeDone(side));
+            }
+            Purpose::Bye { .. } => {}
+            Purpose::Ignore => {
+                if status >= 200 {
+                    self.owners.remove(&branch);
+                }
+            }
+        }
+    }
+
+    fn on_fork_response(&mut self, now: Instant, id: CallRef, fork: usize, branch: &str, msg: &Message, status: u16) {
+        match status {
+            100 => {}
+            101..=199 => {
+                let mut cancel = false;
+                if let Some(f) = self.fork_mut(id, fork) {
+                    f.got_provisional = true;
+                    cancel = std::mem::take(&mut f.cancel_pending);
+                    if !msg.body().is_empty() {
+                        f.early_sdp = Some(msg.body().clone());
+                    }
+                }
+                if cancel {
+                    return self.send_cancel(now, id, fork);
+                }
+                let has_sdp = !msg.body().is_empty();
+                self.drive(now, id, Input::BProgress { fork, status, has_sdp });
+            }
+            200..=299 => {
+                let retransmission = self.fork_mut(id, fork).is_some_and(|f| f.dialog.is_some());
+                if retransmission {
+                    return self.resend_ack(id, fork);
+                }
+                self.form_dialog(id, fork, msg);
+                self.drive(now, id, Input::BAnswer { fork });
+            }
+            401 | 407 => {
+                if !self.answer_challenge(now, id, fork, msg, status) {
+                    self.owners.remove(branch);
+                    self.drive(now, id, Input::BFailed { fork, status });
+                }
+            }
+            _ => {
+                self.owners.remove(branch);
+                if let Some(f) = self.fork_mut(id, fork) {
+                    f.done = true;
+                }
+                self.drive(now, id, Input::BFailed { fork, status });
+            }
+        }
+    }
+
+    /// Re-sends an INVITE with credentials for a carrier's challenge, once.
+    fn answer_challenge(&mut self, now: Instant, id: CallRef, fork: usize, msg: &Message, status: u16) -> bool {
+        let (challenge_header, answer_header) = if status == 401 {
+            (HeaderName::WwwAuthenticate, "Authorization")
+        } else {
+            (HeaderName::ProxyAuthenticate, "Proxy-Authorization")
+        };
+        let Some(challenge) = msg.header(&challenge_header).map(str::to_string) else { return false };
+        let Some(entry) = self.calls.get_mut(&id) else { return false };
+        let Some(b) = entry.b.as_mut() else { return false };
+        let Some((user, pass)) = b.credentials.clone() else { return false };
+        let f = &mut b.forks[fork];
+        if f.auth_tried {
+            return false;
+        }
+        f.auth_tried = true;
+        let uri = f.uri.clone();
+        let old_branch = f.branch.clone();
+        b.cseq += 1;
+        let value = match auth::answer_challenge(&challenge, "INVITE", &uri, &user, &pass, 1, &mut self.rng) {
+            Ok(v) => v,
+            Err(err) => {
+                debug!(%err, "cannot answer the carrier's challenge");
+                return false;
+            }
+        };
+        self.owners.remove(&old_branch);
+        self.send_fork_invite(now, id, fork, Some((answer_header, value)));
+        true
+    }
+
+    fn form_dialog(&mut self, id: CallRef, fork: usize, msg: &Message) {
+        let Some(entry) = self.calls.get_mut(&id) else { return };
+        let Some(b) = entry.b.as_mut() else { return };
+        let f = &mut b.forks[fork];
+        let target = match msg.contacts() {
+            Contacts::List(list) if !list.is_empty() => list[0].uri().as_str().to_string(),
+            _ => f.uri.clone(),
+        };
+        // The UAC's route set is the Record-Route list reversed (RFC 3261 §12.1.2).
+        let mut routes: Vec<String> = msg.header_all(&HeaderName::RecordRoute).map(str::to_string).collect();
+        routes.reverse();
+        f.done = true;
+        f.dialog = Some(Dialog {
+            target,
+            routes,
+            peer: f.peer,
+            from: format!("{};tag={}", b.from, b.local_tag),
+            to: msg.to().as_str().to_string(),
+            answer: Some(msg.body().clone()).filter(|b| !b.is_empty()),
+            ack: None,
+        });
+        if b.winner.is_none() {
+            b.winner = Some(fork);
+        }
+    }
+
+    fn fork_mut(&mut self, id: CallRef, fork: usize) -> Option<&mut Fork> {
+        self.calls.get_mut(&id)?.b.as_mut()?.forks.get_mut(fork)
+    }
+
+    /// ACK for a fork's 2xx: its own transaction, sent end to end (RFC 3261 §13.2.2.4).
+    pub(super) fn ack_b(&mut self, id: CallRef, fork: usize) {
+        let branch = format!("z9hG4bK{}", self.token());
+        let local = self.plan.local;
+        let Some(entry) = self.calls.get_mut(&id) else { return };
+        let Some(b) = entry.b.as_mut() else { return };
+        let cseq = b.cseq;
+        let call_id = b.call_id.clone();
+        let Some(dialog) = b.forks[fork].dialog.as_mut() else { return };
+        let mut w = Writer::request("ACK", &dialog.target);
+        w.header_fmt("Via", format_args!("SIP/2.0/{} {local};branch={branch};rport", dialog.peer.transport.as_str()));
+        w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
+        for route in &dialog.routes {
+            w.header("Route", route);
+        }
+        w.header("From", &dialog.from);
+        w.header("To", &dialog.to);
+        w.header("Call-ID", &call_id);
+        w.header_fmt("CSeq", format_args!("{cseq} ACK"));
+        let bytes = w.finish(None);
+        dialog.ack = Some(bytes.clone());
+        let peer = dialog.peer;
+        self.out.push_back(Output::Transmit { peer, bytes });
+    }
+
+    fn resend_ack(&mut self, id: CallRef, fork: usize) {
+        let Some(dialog) = self.fork_mut(id, fork).and_then(|f| f.dialog.as_ref()) else { return };
+        if let Some(bytes) = dialog.ack.clone() {
+            let peer = dialog.peer;
+            self.out.push_back(Output::Transmit { peer, bytes });
+        }
+    }
+
+    /// A 2xx to an INVITE whose call is gone (a fork answering after the
+    /// caller left): ACK it and hang up, so the phone does not stay off-hook.
+    fn on_stray_2xx(&mut self, now: Instant, peer: Peer, msg: &Message) {
+        self.stats.stray_responses += 1;
+        let Some(contact) = (match msg.contacts() {
+            Contacts::List(list) => list.first().map(|c| c.uri().as_str().to_string()),
+            Contacts::Star => None,
+        }) else {
+            return;
+        };
+        let local = self.plan.local;
+        let seq = msg.cseq().seq;
+        for (method, cseq) in [("ACK", seq), ("BYE", seq + 1)] {
+            let new_branch = format!("z9hG4bK{}", self.token());
+            let mut w = Writer::request(method, &contact);
+            w.header_fmt("Via", format_args!("SIP/2.0/{} {local};branch={new_branch};rport", peer.transport.as_str()));
+            w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
+            w.header("From", msg.from().as_str());
+            w.header("To", msg.to().as_str());
+            w.header("Call-ID", msg.call_id());
+            w.header_fmt("CSeq", format_args!("{cseq} {method}"));
+            let bytes = w.finish(None);
+            if method == "ACK" {
+                self.out.push_back(Output::Transmit { peer, bytes });
+            } else {
+                let key = ClientKey { branch: new_branch, method: TxMethod::NonInvite("BYE".into()) };
+                let _ = self.tx.client_send(now, key, peer, bytes, None);
+            }
+        }
+    }
+
+    pub(super) fn provisional_to_a(&mut self, now: Instant, id: CallRef, fork: usize, status: u16) {
+        let contact = self.contact();
+        let Some(entry) = self.calls.get(&id) else { return };
+        let early = entry.b.as_ref().and_then(|b| b.forks.get(fork)).and_then(|f| f.early_sdp.clone());
+        let (msg, source, key, tag) = (entry.a.invite.clone(), entry.a.source, entry.a.key.clone(), entry.a.local_tag.clone());
+        let req = Req { msg: &msg, source, key: &key };
+        let body = early.as_ref().map(|b| ("application/sdp", b.as_ref()));
+        self.respond(now, &req, status, Some(&tag), &[("Contact", contact)], body);
+    }
+
+    pub(super) fn ok_to_a(&mut self, now: Instant, id: CallRef, fork: usize) {
+        let contact = self.contact();
+        let Some(entry) = self.calls.get_mut(&id) else { return };
+        let answer = entry.b.as_ref().and_then(|b| b.forks.get(fork)).and_then(|f| f.dialog.as_ref()).and_then(|d| d.answer.clone());
+        entry.a.sdp_sent = answer.clone();
+        entry.a.pending_2xx = Some((entry.a.invite.cseq().seq, entry.a.key.clone()));
+        entry.ring_deadline = None;
+        let (msg, source, key, tag) = (entry.a.invite.clone(), entry.a.source, entry.a.key.clone(), entry.a.local_tag.clone());
+        let req = Req { msg: &msg, source, key: &key };
+        let headers = [("Contact", contact), ("Allow", build::ALLOW.to_string())];
+        let body = answer.as_ref().map(|b| ("application/sdp", b.as_ref()));
+        self.respond(now, &req, 200, Some(&tag), &headers, body);
+    }
+
+    pub(super) fn reject_a(&mut self, now: Instant, id: CallRef, status: u16) {
+        let Some(entry) = self.calls.get_mut(&id) else { return };
+        entry.ring_deadline = None;
+        let (msg, source, key, tag) = (entry.a.invite.clone(), entry.a.source, entry.a.key.clone(), entry.a.local_tag.clone());
+        let req = Req { msg: &msg, source, key: &key };
+        let headers: Vec<(&str, String)> = if status == 503 {
+            vec![("Retry-After", super::RETRY_AFTER.as_secs().to_string())]
+        } else {
+            Vec::new()
+        };
+        self.respond(now, &req, status, Some(&tag), &headers, None);
+    }
+
+    pub(super) fn cancel_forks(&mut self, now: Instant, id: CallRef, keep: Option<usize>) {
+        let Some(entry) = self.calls.get_mut(&id) else { return };
+        entry.ring_deadline = None;
+        let Some(b) = entry.b.as_mut() else { return };
+        let mut to_cancel = Vec::new();
+        for (i, f) in b.forks.iter_mut().enumerate() {
+            if Some(i) == keep || f.done {
+                continue;
+            }
+            // No CANCEL before a provisional (RFC 3261 §9.1): wait for one.
+            if f.got_provisional {
+                to_cancel.push(i);
+            } else {
+                f.cancel_pending = true;
+            }
+        }
+        for i in to_cancel {
+            self.send_cancel(now, id, i);
+        }
+    }
+
+    fn send_cancel(&mut self, now: Instant, id: CallRef, fork: usize) {
+        let Some(entry) = self.calls.get_mut(&id) else { return };
+        let Some(b) = entry.b.as_mut() else { return };
+        let f = &mut b.forks[fork];
+        f.done = true;
+        let mut w = Writer::request("CANCEL", &f.uri);
+        w.header("Via", &f.via);
+        w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
+        w.header_fmt("From", format_args!("{};tag={}", b.from, b.local_tag));
+        w.header("To", &b.to);
+        w.header("Call-ID", &b.call_id);
+        w.header_fmt("CSeq", format_args!("{} CANCEL", b.cseq));
+        let bytes = w.finish(None);
+        let key = ClientKey { branch: f.branch.clone(), method: TxMethod::NonInvite("CANCEL".into()) };
+        let peer = f.peer;
+        if let Err(err) = self.tx.client_send(now, key, peer, bytes, None) {
+            debug!(%err, "cannot send CANCEL");
+        }
+    }
+
+    pub(super) fn bye_fork(&mut self, now: Instant, id: CallRef, fork: usize) {
+        let dialog = self.fork_mut(id, fork).and_then(|f| f.dialog.clone());
+        if let Some(dialog) = dialog {
+            self.send_bye(now, id, &dialog, Purpose::Ignore);
+        }
+    }
+
+    /// Hangs up one leg of a call.
+    pub(super) fn bye(&mut self, now: Instant, id: CallRef, side: Side) {
+        let dialog = match side {
+            Side::A => self.a_dialog(id),
+            Side::B => self
+                .calls
+                .get(&id)
+                .and_then(|e| e.b.as_ref())
+                .and_then(|b| b.forks.get(b.winner?))
+                .and_then(|f| f.dialog.clone()),
+        };
+        match dialog {
+            Some(dialog) => self.send_bye(now, id, &dialog, Purpose::Bye { side }),
+            None => self.drive(now, id, Input::ByeDone(side)),
+        }
+    }
+
+    /// The caller's dialog as seen from our side (RFC 3261 §12.1.1).
+    fn a_dialog(&self, id: CallRef) -> Option<Dialog> {
+        let entry = self.calls.get(&id)?;
+        let invite = &entry.a.invite;
+        let target = match invite.contacts() {
+            Contacts::List(list) if !list.is_empty() => list[0].uri().as_str().to_string(),
+            _ => invite.from().uri().as_str().to_string(),
+        };
+        Some(Dialog {
+            target,
+            routes: invite.header_all(&HeaderName::RecordRoute).map(str::to_string).collect(),
+            peer: entry.a.source,
+            from: format!("{};tag={}", invite.to().as_str(), entry.a.local_tag),
+            to: invite.from().as_str().to_string(),
+            answer: None,
+            ack: None,
+        })
+    }
+
+    fn send_bye(&mut self, now: Instant, id: CallRef, dialog: &Dialog, purpose: Purpose) {
+        let branch = format!("z9hG4bK{}", self.token());
+        let local = self.plan.local;
+        let Some(entry) = self.calls.get_mut(&id) else { return };
+        let (call_id, cseq) = match purpose {
+            Purpose::Bye { side: Side::A } => {
+                entry.a.local_cseq += 1;
+                (entry.a.call_id.clone(), entry.a.local_cseq)
+            }
+            _ => {
+                let Some(b) = entry.b.as_mut() else { return };
+                b.cseq += 1;
+                (b.call_id.clone(), b.cseq)
+            }
+        };
+        let mut w = Writer::request("BYE", &dialog.target);
+        w.header_fmt("Via", format_args!("SIP/2.0/{} {local};branch={branch};rport", dialog.peer.transport.as_str()));
+        w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
+        for route in &dialog.routes {
+            w.header("Route", route);
+        }
+        w.header("From", &dialog.from);
+        w.header("To", &dialog.to);
+        w.header("Call-ID", &call_id);
+        w.header_fmt("CSeq", format_args!("{cseq} BYE"));
+        w.header("User-Agent", build::PRODUCT);
+        let bytes = w.finish(None);
+        let key = ClientKey { branch: branch.clone(), method: TxMethod::NonInvite("BYE".into()) };
+        match self.tx.client_send(now, key, dialog.peer, bytes, None) {
+            Ok(()) => {
+                self.owners.insert(branch, (id, purpose));
+            }
+            Err(err) => {
+                debug!(%err, "cannot send BYE");
+                if let Purpose::Bye { side } = purpose {
+                    self.drive(now, id, Input::ByeDone(side));
+                }
+            }
+        }
+    }
+
+    /// The offered agent did not take a queued call: free the agent, drop the
+    /// B leg and put the caller back at the head of its queue.
+    pub(super) fn requeue(&mut self, now: Instant, id: CallRef, status: u16) {
+        let Some(entry) = self.calls.get_mut(&id) else { return };
+        debug!(call = %id, status, "offer missed, requeued");
+        entry.ring_deadline = None;
+        if let Some(b) = entry.b.take() {
+            self.dialogs.remove(&b.call_id);
+            for f in &b.forks {
+                self.owners.remove(&f.branch);
+            }
+            if let Some(agent) = b.agent {
+                if self.busy.get(&agent) == Some(&id) {
+                    self.busy.remove(&agent);
+                }
+                entry.tried.push(agent);
+            }
+        }
+        if let Some(queue) = entry.queue.clone() {
+            self.waiting.entry(queue).or_default().push_front(id);
+        }
+        self.dispatch_queues(now);
+    }
+
+    /// Naive queue routing: the oldest caller of each queue goes to the first
+    /// free, registered agent with one of the queue's skills who has not yet
+    /// missed it. The skill-based router replaces this.
+    pub(super) fn dispatch_queues(&mut self, now: Instant) {
+        let mut queues: Vec<String> = self.waiting.keys().cloned().collect();
+        queues.sort();
+        for queue in queues {
+            loop {
+                let Some(&call) = self.waiting.get(&queue).and_then(|w| w.front()) else { break };
+                let Some(entry) = self.calls.get(&call) else {
+                    self.waiting.get_mut(&queue).map(|w| w.pop_front());
+                    continue;
+                };
+                let skills = self.plan.queues.get(&queue).map(|q| q.skills.clone()).unwrap_or_default();
+                let agent = self
+                    .plan
+                    .agent_order
+                    .iter()
+                    .filter(|a| !self.busy.contains_key(*a) && !entry.tried.contains(a))
+                    .filter(|a| {
+                        self.plan.agents.get(*a).is_some_and(|p| p.skills.iter().any(|(s, _)| skills.contains(s)))
+                    })
+                    .find(|a| !self.registrar.lookup(now, a).is_empty())
+                    .cloned();
+                let Some(agent) = agent else { break };
+                self.waiting.get_mut(&queue).map(|w| w.pop_front());
+                self.offer_agent(now, call, &agent);
+            }
+        }
+    }
+}

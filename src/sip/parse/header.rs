@@ -1,6 +1,10 @@
 //! Header names (with compact forms, RFC 3261 §7.3.3) and the typed core headers.
 
-use super::{ByteStr, Method, Uri};
+use std::ops::Range;
+
+use super::lex::{self, ParamError};
+use super::{ByteStr, Method, ParseError, Uri};
+use crate::sip::limits::PARAMS_MAX;
 
 /// A header name; compact forms map to their long names and comparison of
 /// extension names ignores case.
@@ -40,85 +44,335 @@ pub enum HeaderName {
     Other(ByteStr),
 }
 
+/// Known names with their canonical spelling, for case-insensitive lookup.
+const KNOWN: &[(&str, HeaderName)] = &[
+    ("Accept", HeaderName::Accept),
+    ("Allow", HeaderName::Allow),
+    ("Authorization", HeaderName::Authorization),
+    ("Call-ID", HeaderName::CallId),
+    ("Contact", HeaderName::Contact),
+    ("Content-Encoding", HeaderName::ContentEncoding),
+    ("Content-Length", HeaderName::ContentLength),
+    ("Content-Type", HeaderName::ContentType),
+    ("CSeq", HeaderName::CSeq),
+    ("Event", HeaderName::Event),
+    ("Expires", HeaderName::Expires),
+    ("From", HeaderName::From),
+    ("Max-Forwards", HeaderName::MaxForwards),
+    ("Min-Expires", HeaderName::MinExpires),
+    ("Proxy-Authenticate", HeaderName::ProxyAuthenticate),
+    ("Proxy-Authorization", HeaderName::ProxyAuthorization),
+    ("Proxy-Require", HeaderName::ProxyRequire),
+    ("Record-Route", HeaderName::RecordRoute),
+    ("Refer-To", HeaderName::ReferTo),
+    ("Referred-By", HeaderName::ReferredBy),
+    ("Require", HeaderName::Require),
+    ("Retry-After", HeaderName::RetryAfter),
+    ("Route", HeaderName::Route),
+    ("Server", HeaderName::Server),
+    ("Subject", HeaderName::Subject),
+    ("Supported", HeaderName::Supported),
+    ("To", HeaderName::To),
+    ("Unsupported", HeaderName::Unsupported),
+    ("User-Agent", HeaderName::UserAgent),
+    ("Via", HeaderName::Via),
+    ("WWW-Authenticate", HeaderName::WwwAuthenticate),
+];
+
 impl HeaderName {
     /// Parses a header name as found before the colon (any case, compact forms).
     pub fn parse(name: &[u8]) -> HeaderName {
-        let _ = name;
-        todo!()
+        if let Some(known) = HeaderName::known(name) {
+            return known;
+        }
+        HeaderName::Other(ByteStr(bytes::Bytes::from(
+            String::from_utf8_lossy(name).into_owned(),
+        )))
     }
+
+    /// A name already sliced from a message buffer, without copying it.
+    pub(crate) fn from_slice(name: ByteStr) -> HeaderName {
+        HeaderName::known(name.as_bytes()).unwrap_or(HeaderName::Other(name))
+    }
+
+    fn known(name: &[u8]) -> Option<HeaderName> {
+        if let [c] = name {
+            // Compact forms, RFC 3261 §7.3.3 and §20; RFC 3515 (r), RFC 3892 (b), RFC 6665 (o).
+            let compact = match c.to_ascii_lowercase() {
+                b'i' => Some(HeaderName::CallId),
+                b'm' => Some(HeaderName::Contact),
+                b'e' => Some(HeaderName::ContentEncoding),
+                b'l' => Some(HeaderName::ContentLength),
+                b'c' => Some(HeaderName::ContentType),
+                b'f' => Some(HeaderName::From),
+                b's' => Some(HeaderName::Subject),
+                b'k' => Some(HeaderName::Supported),
+                b't' => Some(HeaderName::To),
+                b'v' => Some(HeaderName::Via),
+                b'r' => Some(HeaderName::ReferTo),
+                b'b' => Some(HeaderName::ReferredBy),
+                b'o' => Some(HeaderName::Event),
+                _ => None,
+            };
+            if compact.is_some() {
+                return compact;
+            }
+        }
+        KNOWN
+            .iter()
+            .find(|(text, _)| {
+                text.len() == name.len() && text.as_bytes().eq_ignore_ascii_case(name)
+            })
+            .map(|(_, known)| known.clone())
+    }
+
     /// The canonical long form (`Call-ID`, `WWW-Authenticate`).
     pub fn as_str(&self) -> &str {
-        todo!()
+        if let HeaderName::Other(name) = self {
+            return name.as_str();
+        }
+        KNOWN
+            .iter()
+            .find(|(_, known)| std::mem::discriminant(known) == std::mem::discriminant(self))
+            .map(|(text, _)| *text)
+            .expect("every known HeaderName variant is listed in KNOWN")
     }
 }
 
 impl PartialEq for HeaderName {
     fn eq(&self, other: &HeaderName) -> bool {
-        let _ = other;
-        todo!()
+        match (self, other) {
+            (HeaderName::Other(a), HeaderName::Other(b)) => {
+                a.as_bytes().eq_ignore_ascii_case(b.as_bytes())
+            }
+            // An `Other` built by hand may spell a known name.
+            (HeaderName::Other(_), _) | (_, HeaderName::Other(_)) => {
+                self.as_str().eq_ignore_ascii_case(other.as_str())
+            }
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
     }
 }
 
 /// A Via value (RFC 3261 §20.42).
 #[derive(Clone, Debug)]
-pub struct Via {}
+pub struct Via {
+    text: ByteStr,
+    transport: Range<usize>,
+    host: Range<usize>,
+    sent_by: Range<usize>,
+    port: Option<u16>,
+    /// After the first `;`, empty when there are no parameters.
+    params: Range<usize>,
+    branch: Option<Range<usize>>,
+}
 
 impl Via {
+    /// Parses one Via value (not a comma-separated list):
+    /// `SIP / 2.0 / transport LWS sent-by *(; via-params)`, LWS allowed
+    /// around `/`, `;` and `=` (RFC 3261 §25.1).
+    pub fn parse(text: ByteStr) -> Result<Via, ParseError> {
+        let b = text.as_bytes().as_ref();
+        let mut pos = skip_lws(b, 0);
+        let mut fields = [0..0, 0..0, 0..0];
+        for (i, field) in fields.iter_mut().enumerate() {
+            if i > 0 {
+                pos = skip_lws(b, pos);
+                if b.get(pos) != Some(&b'/') {
+                    return Err(ParseError::BadVia);
+                }
+                pos = skip_lws(b, pos + 1);
+            }
+            let start = pos;
+            while pos < b.len() && lex::is_token_byte(b[pos]) {
+                pos += 1;
+            }
+            if start == pos {
+                return Err(ParseError::BadVia);
+            }
+            *field = start..pos;
+        }
+        let [protocol, version, transport] = fields;
+        if !b[protocol].eq_ignore_ascii_case(b"SIP") || &b[version] != b"2.0" {
+            return Err(ParseError::BadVia);
+        }
+        let host_start = skip_lws(b, pos);
+        if host_start == pos {
+            return Err(ParseError::BadVia);
+        }
+        let semi = b[host_start..]
+            .iter()
+            .position(|&c| c == b';')
+            .map_or(b.len(), |p| host_start + p);
+        let sent_by = lex::trim_range(b, host_start..semi);
+        let (host, port) = sent_by_parts(b, sent_by.clone()).ok_or(ParseError::BadVia)?;
+        let mut via = Via {
+            transport,
+            host,
+            sent_by,
+            port,
+            params: b.len()..b.len(),
+            branch: None,
+            text: ByteStr::default(),
+        };
+        if semi < b.len() {
+            via.params = semi + 1..b.len();
+            let mut branch = None;
+            lex::scan_params(b, via.params.clone(), PARAMS_MAX, |p| {
+                if branch.is_none() && b[p.name.clone()].eq_ignore_ascii_case(b"branch") {
+                    branch = Some(p.value.clone());
+                }
+            })
+            .map_err(|e| match e {
+                ParamError::Malformed => ParseError::BadVia,
+                ParamError::TooMany => ParseError::TooManyParams,
+            })?;
+            via.branch = branch.flatten();
+        }
+        via.text = text;
+        Ok(via)
+    }
+
     /// Transport token, upper-cased as sent (`UDP`, `TCP`, `TLS`, or unknown).
     pub fn transport(&self) -> &str {
-        todo!()
+        &self.text.as_str()[self.transport.clone()]
     }
     pub fn host(&self) -> &str {
-        todo!()
+        &self.text.as_str()[self.host.clone()]
     }
     pub fn port(&self) -> Option<u16> {
-        todo!()
+        self.port
     }
     /// `host[:port]` as written.
     pub fn sent_by(&self) -> &str {
-        todo!()
+        &self.text.as_str()[self.sent_by.clone()]
     }
     pub fn branch(&self) -> Option<&str> {
-        todo!()
+        self.branch.clone().map(|r| &self.text.as_str()[r])
     }
     /// A parameter by name (case-insensitive): `Some(None)` when it has no value.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
-        let _ = name;
-        todo!()
+        if self.params.is_empty() {
+            return None;
+        }
+        lex::find_param(self.text.as_str(), self.params.clone(), name)
     }
     /// The whole value as written.
     pub fn as_str(&self) -> &str {
-        todo!()
+        self.text.as_str()
     }
 }
 
 /// A name-addr or addr-spec with header parameters: From, To, Contact, Route.
 #[derive(Clone, Debug)]
-pub struct NameAddr {}
+pub struct NameAddr {
+    text: ByteStr,
+    /// Inside the quotes (escapes kept as written) or the unquoted tokens.
+    display: Option<Range<usize>>,
+    uri: Uri,
+    /// After the first `;` that follows the URI, empty when none.
+    params: Range<usize>,
+    tag: Option<Range<usize>>,
+}
 
 impl NameAddr {
     /// Parses one value (not a comma-separated list).
     pub fn parse(value: ByteStr) -> Result<NameAddr, super::ParseError> {
-        let _ = value;
-        todo!()
+        let b = value.as_bytes().as_ref();
+        let whole = lex::trim_range(b, 0..b.len());
+        if whole.is_empty() {
+            return Err(ParseError::BadNameAddr);
+        }
+        let mut display = None;
+        let (uri_range, after) = if b[whole.start] == b'"' {
+            let close = quoted_end(b, whole.start).ok_or(ParseError::BadNameAddr)?;
+            display = Some(whole.start + 1..close);
+            let lt = skip_lws(b, close + 1);
+            if b.get(lt) != Some(&b'<') {
+                return Err(ParseError::BadNameAddr);
+            }
+            angle(b, lt)?
+        } else if let Some(lt) = b[whole.clone()]
+            .iter()
+            .position(|&c| c == b'<')
+            .map(|p| whole.start + p)
+        {
+            // Unquoted display name: tokens separated by LWS (RFC 3261 §25.1);
+            // no LWS before `<` is accepted too (RFC 4475 §3.1.1.6).
+            let name = lex::trim_range(b, whole.start..lt);
+            let ok = b[name.clone()]
+                .iter()
+                .all(|&c| lex::is_token_byte(c) || lex::is_wsp(c));
+            if !ok {
+                return Err(ParseError::BadNameAddr);
+            }
+            if !name.is_empty() {
+                display = Some(name);
+            }
+            angle(b, lt)?
+        } else {
+            // A bare addr-spec: what follows the first `;` is header params
+            // (RFC 3261 §20.10). A URI that needs `,` `?` or `;` must be
+            // bracketed, so a bare one with `?` is refused (RFC 4475 §3.1.2.13).
+            let end = b[whole.clone()]
+                .iter()
+                .position(|&c| c == b';')
+                .map_or(whole.end, |p| whole.start + p);
+            let uri = lex::trim_range(b, whole.start..end);
+            if b[uri.clone()].iter().any(|&c| c == b'?' || c == b',') {
+                return Err(ParseError::BadNameAddr);
+            }
+            (uri, end)
+        };
+        let uri = Uri::parse(ByteStr(value.as_bytes().slice(uri_range)))?;
+        let rest = lex::trim_range(b, after..whole.end);
+        let mut addr = NameAddr {
+            display,
+            uri,
+            params: b.len()..b.len(),
+            tag: None,
+            text: ByteStr::default(),
+        };
+        if !rest.is_empty() {
+            if b[rest.start] != b';' {
+                return Err(ParseError::BadNameAddr);
+            }
+            addr.params = rest.start + 1..rest.end;
+            let mut tag = None;
+            lex::scan_params(b, addr.params.clone(), PARAMS_MAX, |p| {
+                if tag.is_none() && b[p.name.clone()].eq_ignore_ascii_case(b"tag") {
+                    tag = Some(p.value.clone());
+                }
+            })
+            .map_err(|e| match e {
+                ParamError::Malformed => ParseError::BadNameAddr,
+                ParamError::TooMany => ParseError::TooManyParams,
+            })?;
+            addr.tag = tag.flatten();
+        }
+        addr.text = value;
+        Ok(addr)
     }
+    /// The display name as written: without its quotes, escapes kept.
     pub fn display_name(&self) -> Option<&str> {
-        todo!()
+        self.display.clone().map(|r| &self.text.as_str()[r])
     }
     pub fn uri(&self) -> &Uri {
-        todo!()
+        &self.uri
     }
     pub fn tag(&self) -> Option<&str> {
-        todo!()
+        self.tag.clone().map(|r| &self.text.as_str()[r])
     }
     /// A header parameter by name (case-insensitive): `Some(None)` when it has no value.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
-        let _ = name;
-        todo!()
+        if self.params.is_empty() {
+            return None;
+        }
+        lex::find_param(self.text.as_str(), self.params.clone(), name)
     }
     /// The whole value as written.
     pub fn as_str(&self) -> &str {
-        todo!()
+        self.text.as_str()
     }
 }
 
@@ -127,4 +381,98 @@ impl NameAddr {
 pub struct CSeq {
     pub seq: u32,
     pub method: Method,
+}
+
+impl CSeq {
+    /// Parses `1*DIGIT LWS Method`; the number must be below 2^31 (RFC 3261 §8.1.1.5).
+    pub fn parse(value: &ByteStr) -> Result<CSeq, ParseError> {
+        let b = value.as_bytes().as_ref();
+        let num_end = b
+            .iter()
+            .position(|&c| !c.is_ascii_digit())
+            .unwrap_or(b.len());
+        let seq = lex::digits_u64(&b[..num_end]).ok_or(ParseError::BadCSeq)?;
+        let seq = u32::try_from(seq)
+            .ok()
+            .filter(|&s| s < 1 << 31)
+            .ok_or(ParseError::BadCSeq)?;
+        let method = lex::trim_range(b, num_end..b.len());
+        if method.start == num_end || !lex::is_token(&b[method.clone()]) {
+            return Err(ParseError::BadCSeq);
+        }
+        Ok(CSeq {
+            seq,
+            method: Method::from_slice(ByteStr(value.as_bytes().slice(method))),
+        })
+    }
+}
+
+fn skip_lws(b: &[u8], mut pos: usize) -> usize {
+    while pos < b.len() && matches!(b[pos], b' ' | b'\t' | b'\r' | b'\n') {
+        pos += 1;
+    }
+    pos
+}
+
+/// The index of the `"` closing the quoted string opened at `open`.
+fn quoted_end(b: &[u8], open: usize) -> Option<usize> {
+    let mut i = open + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// `<uri>` opened at `lt`: the URI range and the index after `>`.
+fn angle(b: &[u8], lt: usize) -> Result<(Range<usize>, usize), ParseError> {
+    let gt = b[lt..]
+        .iter()
+        .position(|&c| c == b'>')
+        .ok_or(ParseError::BadNameAddr)?;
+    Ok((lt + 1..lt + gt, lt + gt + 1))
+}
+
+/// `host [":" port]` of a Via sent-by; host is a name, IPv4 or `[IPv6]`.
+fn sent_by_parts(b: &[u8], r: Range<usize>) -> Option<(Range<usize>, Option<u16>)> {
+    let s = &b[r.clone()];
+    let host_len = if s.first() == Some(&b'[') {
+        let close = s.iter().position(|&c| c == b']')?;
+        let inner = &s[1..close];
+        if inner.is_empty()
+            || !inner
+                .iter()
+                .all(|&c| c.is_ascii_hexdigit() || c == b':' || c == b'.')
+        {
+            return None;
+        }
+        close + 1
+    } else {
+        let len = s
+            .iter()
+            .position(|&c| c == b':' || lex::is_wsp(c))
+            .unwrap_or(s.len());
+        if len == 0
+            || !s[..len]
+                .iter()
+                .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+        {
+            return None;
+        }
+        len
+    };
+    let host = r.start..r.start + host_len;
+    let tail = lex::trim_range(b, r.start + host_len..r.end);
+    if tail.is_empty() {
+        return Some((host, None));
+    }
+    if b[tail.start] != b':' {
+        return None;
+    }
+    let port_range = lex::trim_range(b, tail.start + 1..tail.end);
+    let port = lex::digits_u64(&b[port_range]).and_then(|p| u16::try_from(p).ok())?;
+    Some((host, Some(port)))
 }

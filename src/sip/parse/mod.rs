@@ -16,8 +16,15 @@ use std::ops::Deref;
 
 use bytes::Bytes;
 
+mod frame;
 mod header;
+mod lex;
+mod parser;
+mod salvage;
 mod uri;
+
+#[cfg(test)]
+mod tests;
 
 pub use header::{CSeq, HeaderName, NameAddr, Via};
 pub use uri::{Scheme, Uri};
@@ -89,7 +96,44 @@ pub enum Method {
 
 impl Method {
     pub fn as_str(&self) -> &str {
-        todo!()
+        match self {
+            Method::Invite => "INVITE",
+            Method::Ack => "ACK",
+            Method::Bye => "BYE",
+            Method::Cancel => "CANCEL",
+            Method::Options => "OPTIONS",
+            Method::Register => "REGISTER",
+            Method::Info => "INFO",
+            Method::Update => "UPDATE",
+            Method::Prack => "PRACK",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Notify => "NOTIFY",
+            Method::Refer => "REFER",
+            Method::Message => "MESSAGE",
+            Method::Publish => "PUBLISH",
+            Method::Other(name) => name.as_str(),
+        }
+    }
+
+    /// A method token as received; the match is case-sensitive (RFC 3261 §7.1).
+    pub(crate) fn from_slice(token: ByteStr) -> Method {
+        match token.as_bytes().as_ref() {
+            b"INVITE" => Method::Invite,
+            b"ACK" => Method::Ack,
+            b"BYE" => Method::Bye,
+            b"CANCEL" => Method::Cancel,
+            b"OPTIONS" => Method::Options,
+            b"REGISTER" => Method::Register,
+            b"INFO" => Method::Info,
+            b"UPDATE" => Method::Update,
+            b"PRACK" => Method::Prack,
+            b"SUBSCRIBE" => Method::Subscribe,
+            b"NOTIFY" => Method::Notify,
+            b"REFER" => Method::Refer,
+            b"MESSAGE" => Method::Message,
+            b"PUBLISH" => Method::Publish,
+            _ => Method::Other(token),
+        }
     }
 }
 
@@ -110,20 +154,96 @@ pub enum Contacts {
 /// Why a message was refused. Each variant knows the status a UAS answers with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    #[error("placeholder")]
-    Placeholder,
+    #[error("Message too large")]
+    TooLarge,
+    #[error("Header section not terminated by an empty line")]
+    HeadUnterminated,
+    #[error("Line not terminated by CRLF")]
+    BadLineEnd,
+    #[error("Header section is not valid UTF-8")]
+    NotUtf8,
+    #[error("Malformed start line")]
+    BadStartLine,
+    #[error("Malformed method")]
+    BadMethod,
+    #[error("Malformed Request-URI")]
+    BadRequestUri,
+    #[error("SIP version not supported")]
+    UnsupportedVersion,
+    #[error("Status code outside 100-699")]
+    BadStatus,
+    #[error("Malformed header line")]
+    BadHeaderLine,
+    #[error("Too many header lines")]
+    TooManyHeaders,
+    #[error("Missing {0} header")]
+    MissingHeader(&'static str),
+    #[error("Duplicate {0} header")]
+    DuplicateHeader(&'static str),
+    #[error("Malformed Via header")]
+    BadVia,
+    #[error("Too many Via values")]
+    TooManyVias,
+    #[error("Malformed name-addr")]
+    BadNameAddr,
+    #[error("Malformed URI")]
+    BadUri,
+    #[error("Too many parameters")]
+    TooManyParams,
+    #[error("Contact * must stand alone")]
+    BadContactStar,
+    #[error("Too many Contact values")]
+    TooManyContacts,
+    #[error("Malformed Call-ID header")]
+    BadCallId,
+    #[error("Malformed CSeq header")]
+    BadCSeq,
+    #[error("CSeq method does not match the request method")]
+    CSeqMethodMismatch,
+    #[error("Malformed Max-Forwards header")]
+    BadMaxForwards,
+    #[error("Malformed Content-Length header")]
+    BadContentLength,
+    #[error("Malformed Content-Type header")]
+    BadContentType,
+    #[error("Body shorter than Content-Length")]
+    BodyTruncated,
 }
 
 impl ParseError {
     /// 400, or 505 for a SIP version other than 2.0.
     pub fn status(&self) -> u16 {
-        todo!()
+        match self {
+            ParseError::UnsupportedVersion => 505,
+            _ => 400,
+        }
     }
 }
 
 /// One parsed SIP message.
 #[derive(Clone, Debug)]
-pub struct Message {}
+pub struct Message {
+    raw: Bytes,
+    start: StartLine,
+    headers: Vec<Header>,
+    vias: Vec<Via>,
+    from: NameAddr,
+    to: NameAddr,
+    call_id: ByteStr,
+    cseq: CSeq,
+    max_forwards: Option<u32>,
+    contacts: Contacts,
+    expires: Option<u32>,
+    content_type: Option<ByteStr>,
+    body: Bytes,
+}
+
+/// One header line: its name and its unfolded, trimmed value.
+#[derive(Clone, Debug)]
+struct Header {
+    name: HeaderName,
+    value: ByteStr,
+}
 
 impl Message {
     /// Parses one message. `raw` is a UDP datagram or a TCP frame: bytes after
@@ -131,8 +251,7 @@ impl Message {
     /// shorter than Content-Length is an error. Without Content-Length the body
     /// is the rest of the input.
     pub fn parse(raw: Bytes) -> Result<Message, ParseError> {
-        let _ = raw;
-        todo!()
+        parser::parse(raw)
     }
 
     /// For stream transports: the length of the first complete message in
@@ -141,82 +260,101 @@ impl Message {
     /// the message exceeds `limits::MESSAGE_BYTES_MAX`. Leading CRLFs
     /// (keep-alives, RFC 5626 §3.5.1) count as part of the frame.
     pub fn frame(buf: &[u8]) -> Result<Option<usize>, ParseError> {
-        let _ = buf;
-        todo!()
+        frame::frame(buf)
     }
 
     pub fn start_line(&self) -> &StartLine {
-        todo!()
+        &self.start
     }
     pub fn is_request(&self) -> bool {
-        todo!()
+        matches!(self.start, StartLine::Request { .. })
     }
     pub fn method(&self) -> Option<&Method> {
-        todo!()
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
     }
     pub fn request_uri(&self) -> Option<&Uri> {
-        todo!()
+        match &self.start {
+            StartLine::Request { uri, .. } => Some(uri),
+            StartLine::Response { .. } => None,
+        }
     }
     pub fn status(&self) -> Option<u16> {
-        todo!()
+        match &self.start {
+            StartLine::Request { .. } => None,
+            StartLine::Response { status, .. } => Some(*status),
+        }
     }
     /// The Via values, top first; never empty.
     pub fn vias(&self) -> &[Via] {
-        todo!()
+        &self.vias
     }
     pub fn from(&self) -> &NameAddr {
-        todo!()
+        &self.from
     }
     pub fn to(&self) -> &NameAddr {
-        todo!()
+        &self.to
     }
     pub fn call_id(&self) -> &str {
-        todo!()
+        self.call_id.as_str()
     }
     pub fn cseq(&self) -> &CSeq {
-        todo!()
+        &self.cseq
     }
     pub fn max_forwards(&self) -> Option<u32> {
-        todo!()
+        self.max_forwards
     }
     /// Contact header values, empty when there is none.
     pub fn contacts(&self) -> &Contacts {
-        todo!()
+        &self.contacts
     }
     /// The Expires header, saturated to u32::MAX.
     pub fn expires(&self) -> Option<u32> {
-        todo!()
+        self.expires
     }
     /// Media type of the body, lower-cased, without parameters (`application/sdp`).
     pub fn content_type(&self) -> Option<&str> {
-        todo!()
+        self.content_type.as_ref().map(ByteStr::as_str)
     }
     pub fn body(&self) -> &Bytes {
-        todo!()
+        &self.body
     }
     /// The first value of a header, trimmed, folding replaced by a single SP.
     pub fn header(&self, name: &HeaderName) -> Option<&str> {
-        let _ = name;
-        todo!()
+        self.headers
+            .iter()
+            .find(|h| h.name == *name)
+            .map(|h| h.value.as_str())
     }
     /// Every header line with that name, in order.
     pub fn header_all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
-        let _ = name;
-        std::iter::empty()
+        self.headers
+            .iter()
+            .filter(move |h| h.name == *name)
+            .map(|h| h.value.as_str())
     }
     /// Comma-separated tokens across every line of a list header
     /// (`Require`, `Supported`, `Allow`), trimmed, empty ones skipped.
     pub fn header_tokens<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
-        let _ = name;
-        std::iter::empty()
+        self.header_all(name)
+            .flat_map(|v| v.split(','))
+            .map(lex::trim)
+            .filter(|t| !t.is_empty())
+    }
+    /// Values of a multi-valued header (Route, Record-Route, ...) across every
+    /// line, split at commas outside quotes and `<>`, trimmed, empty ones skipped.
+    pub fn header_values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
+        self.header_all(name).flat_map(lex::ListIter::new)
     }
     /// Every header line in order: its name and its value.
     pub fn headers(&self) -> impl Iterator<Item = (&HeaderName, &str)> {
-        std::iter::empty()
+        self.headers.iter().map(|h| (&h.name, h.value.as_str()))
     }
-    /// The whole message as received.
+    /// The whole message as received, without bytes after the body.
     pub fn as_bytes(&self) -> &Bytes {
-        todo!()
+        &self.raw
     }
 }
 
@@ -236,6 +374,5 @@ pub struct Salvage {
 /// Reads what it can of a malformed message, leniently. `None` when it is not
 /// a request or has no Via to answer to.
 pub fn salvage(raw: &[u8]) -> Option<Salvage> {
-    let _ = raw;
-    todo!()
+    salvage::salvage(raw)
 }

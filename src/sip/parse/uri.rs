@@ -1,7 +1,11 @@
 //! SIP, SIPS and tel URIs (RFC 3261 §19.1, RFC 3966); other schemes are kept
 //! as opaque text so the switch can answer 416.
 
-use super::ByteStr;
+use std::ops::Range;
+
+use super::lex::{self, ParamError};
+use super::{ByteStr, ParseError};
+use crate::sip::limits::PARAMS_MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scheme {
@@ -13,34 +17,214 @@ pub enum Scheme {
 
 /// A URI. Text is kept as received (escapes are not decoded).
 #[derive(Clone, Debug)]
-pub struct Uri {}
+pub struct Uri {
+    text: ByteStr,
+    scheme: Scheme,
+    /// User part without the password; the number for tel.
+    user: Option<Range<usize>>,
+    host: Range<usize>,
+    port: Option<u16>,
+    /// After the `;` that opens the URI parameters, up to `?` or the end.
+    params: Range<usize>,
+    /// After the `?`, when there are URI headers (RFC 3261 §19.1.1).
+    headers: Option<Range<usize>>,
+}
 
 impl Uri {
     pub fn parse(text: ByteStr) -> Result<Uri, super::ParseError> {
-        let _ = text;
-        todo!()
+        let b = text.as_bytes().as_ref();
+        // No whitespace, controls, quotes or angle brackets anywhere: they
+        // are never part of a URI and mean it was mis-delimited (RFC 4475
+        // §3.1.2.7, §3.1.2.8, §3.1.2.14).
+        if b.iter()
+            .any(|&c| c <= b' ' || c == 0x7f || c == b'<' || c == b'>' || c == b'"')
+        {
+            return Err(ParseError::BadUri);
+        }
+        let colon = b
+            .iter()
+            .position(|&c| c == b':')
+            .ok_or(ParseError::BadUri)?;
+        let name = &b[..colon];
+        let scheme_ok = name.first().is_some_and(u8::is_ascii_alphabetic)
+            && name
+                .iter()
+                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
+        if !scheme_ok {
+            return Err(ParseError::BadUri);
+        }
+        let scheme = if name.eq_ignore_ascii_case(b"sip") {
+            Scheme::Sip
+        } else if name.eq_ignore_ascii_case(b"sips") {
+            Scheme::Sips
+        } else if name.eq_ignore_ascii_case(b"tel") {
+            Scheme::Tel
+        } else {
+            Scheme::Other
+        };
+        let rest = colon + 1..b.len();
+        let mut uri = Uri {
+            scheme,
+            user: None,
+            host: 0..0,
+            port: None,
+            params: b.len()..b.len(),
+            headers: None,
+            text: ByteStr::default(),
+        };
+        match scheme {
+            Scheme::Sip | Scheme::Sips => uri.parse_sip(b, rest)?,
+            Scheme::Tel => uri.parse_tel(b, rest)?,
+            Scheme::Other if rest.is_empty() => return Err(ParseError::BadUri),
+            Scheme::Other => {}
+        }
+        uri.text = text;
+        Ok(uri)
     }
+
     pub fn scheme(&self) -> Scheme {
-        todo!()
+        self.scheme
     }
     /// The user part (`sip:user@host`), or the number of a tel URI.
     pub fn user(&self) -> Option<&str> {
-        todo!()
+        self.user.clone().map(|r| &self.text.as_str()[r])
     }
     /// The host; an IPv6 reference keeps its brackets. Empty for tel URIs.
     pub fn host(&self) -> &str {
-        todo!()
+        &self.text.as_str()[self.host.clone()]
     }
     pub fn port(&self) -> Option<u16> {
-        todo!()
+        self.port
     }
     /// A URI parameter by name (case-insensitive): `Some(None)` when it has no value.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
-        let _ = name;
-        todo!()
+        if self.params.is_empty() {
+            return None;
+        }
+        lex::find_param(self.text.as_str(), self.params.clone(), name)
+    }
+    /// The URI headers after `?`, as written (`Route=%3Csip:...%3E`).
+    pub fn headers(&self) -> Option<&str> {
+        self.headers.clone().map(|r| &self.text.as_str()[r])
     }
     /// The whole URI as written.
     pub fn as_str(&self) -> &str {
-        todo!()
+        self.text.as_str()
+    }
+
+    /// `[userinfo@]hostport[;params][?headers]` (RFC 3261 §25.1 SIP-URI).
+    fn parse_sip(&mut self, b: &[u8], rest: Range<usize>) -> Result<(), ParseError> {
+        let mut start = rest.start;
+        // The userinfo holds no unescaped `@`, but may hold `;`, `?` and `:`
+        // (RFC 4475 §3.1.1.9), so the first `@` ends it.
+        if let Some(at) = b[rest.clone()].iter().position(|&c| c == b'@') {
+            let at = rest.start + at;
+            let user_end = b[start..at]
+                .iter()
+                .position(|&c| c == b':')
+                .map_or(at, |p| start + p);
+            if user_end == start {
+                return Err(ParseError::BadUri);
+            }
+            self.user = Some(start..user_end);
+            start = at + 1;
+        }
+        let end_hostport = b[start..rest.end]
+            .iter()
+            .position(|&c| c == b';' || c == b'?')
+            .map_or(rest.end, |p| start + p);
+        self.parse_hostport(b, start..end_hostport)?;
+        self.parse_tail(b, end_hostport, rest.end)
+    }
+
+    /// `number[;params]` (RFC 3966 §3): the number is kept as written.
+    fn parse_tel(&mut self, b: &[u8], rest: Range<usize>) -> Result<(), ParseError> {
+        let end = b[rest.clone()]
+            .iter()
+            .position(|&c| c == b';')
+            .map_or(rest.end, |p| rest.start + p);
+        let number = &b[rest.start..end];
+        let ok = !number.is_empty()
+            && number.iter().all(|&c| {
+                c.is_ascii_hexdigit() || matches!(c, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
+            });
+        if !ok {
+            return Err(ParseError::BadUri);
+        }
+        self.user = Some(rest.start..end);
+        self.host = rest.start..rest.start;
+        self.parse_tail(b, end, rest.end)
+    }
+
+    fn parse_hostport(&mut self, b: &[u8], r: Range<usize>) -> Result<(), ParseError> {
+        let s = &b[r.clone()];
+        let host_len = if s.first() == Some(&b'[') {
+            let close = s
+                .iter()
+                .position(|&c| c == b']')
+                .ok_or(ParseError::BadUri)?;
+            let inner = &s[1..close];
+            if inner.is_empty()
+                || !inner
+                    .iter()
+                    .all(|&c| c.is_ascii_hexdigit() || c == b':' || c == b'.')
+            {
+                return Err(ParseError::BadUri);
+            }
+            close + 1
+        } else {
+            let len = s.iter().position(|&c| c == b':').unwrap_or(s.len());
+            let host = &s[..len];
+            if host.is_empty()
+                || !host
+                    .iter()
+                    .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+            {
+                return Err(ParseError::BadUri);
+            }
+            len
+        };
+        self.host = r.start..r.start + host_len;
+        match &s[host_len..] {
+            [] => {}
+            [b':', port @ ..] => {
+                let port = lex::digits_u64(port)
+                    .and_then(|p| u16::try_from(p).ok())
+                    .ok_or(ParseError::BadUri)?;
+                self.port = Some(port);
+            }
+            _ => return Err(ParseError::BadUri),
+        }
+        Ok(())
+    }
+
+    /// `;params` then `?headers`, from `at` (a `;`, a `?` or the end).
+    fn parse_tail(&mut self, b: &[u8], at: usize, end: usize) -> Result<(), ParseError> {
+        let q = b[at..end]
+            .iter()
+            .position(|&c| c == b'?')
+            .map_or(end, |p| at + p);
+        if at < q {
+            // b[at] is `;`.
+            self.params = at + 1..q;
+            lex::scan_params(b, self.params.clone(), PARAMS_MAX, |_| {}).map_err(|e| match e {
+                ParamError::Malformed => ParseError::BadUri,
+                ParamError::TooMany => ParseError::TooManyParams,
+            })?;
+        }
+        if q < end {
+            if q + 1 == end {
+                return Err(ParseError::BadUri);
+            }
+            self.headers = Some(q + 1..end);
+        }
+        Ok(())
+    }
+}
+
+impl PartialEq for Uri {
+    /// Compares as written; RFC 3261 §19.1.4 equivalence is the caller's.
+    fn eq(&self, other: &Uri) -> bool {
+        self.text == other.text
     }
 }

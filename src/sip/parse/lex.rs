@@ -1,0 +1,230 @@
+//! Byte-level helpers shared by the parser: token classes (RFC 3261 §25.1),
+//! trimming, list splitting that respects quotes and `<>`, and parameter scans.
+
+use std::ops::Range;
+
+/// `token` characters (RFC 3261 §25.1): alphanumerics and `-.!%*_+`'~`.
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
+pub(crate) fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_token_byte(b))
+}
+
+pub(crate) fn is_wsp(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// Whitespace as it can appear in a value after unfolding.
+fn is_lws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// The range of `s[range]` without leading and trailing LWS.
+pub(crate) fn trim_range(s: &[u8], range: Range<usize>) -> Range<usize> {
+    let (mut start, mut end) = (range.start, range.end);
+    while start < end && is_lws(s[start]) {
+        start += 1;
+    }
+    while end > start && is_lws(s[end - 1]) {
+        end -= 1;
+    }
+    start..end
+}
+
+pub(crate) fn trim(s: &str) -> &str {
+    s.trim_matches(|c: char| c == ' ' || c == '\t' || c == '\r' || c == '\n')
+}
+
+/// Splits `s` at top-level `sep` bytes: not inside a quoted string (with
+/// `\` quoted-pairs, RFC 3261 §25.1) nor inside `<...>`. Calls `each` with the
+/// untrimmed range of every piece; stops early when it returns false. An
+/// unterminated quote or bracket makes the last piece run to the end.
+pub(crate) fn split_top(
+    s: &[u8],
+    range: Range<usize>,
+    sep: u8,
+    mut each: impl FnMut(Range<usize>) -> bool,
+) {
+    let mut start = range.start;
+    let mut i = range.start;
+    let mut in_quote = false;
+    let mut in_angle = false;
+    while i < range.end {
+        let b = s[i];
+        if in_quote {
+            if b == b'\\' {
+                i += 1;
+            } else if b == b'"' {
+                in_quote = false;
+            }
+        } else if in_angle {
+            if b == b'>' {
+                in_angle = false;
+            }
+        } else if b == b'"' {
+            in_quote = true;
+        } else if b == b'<' {
+            in_angle = true;
+        } else if b == sep {
+            if !each(start..i) {
+                return;
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    each(start..range.end);
+}
+
+/// One `name[=value]` parameter, both trimmed; ranges index the value text.
+#[derive(Clone, Debug)]
+pub(crate) struct Param {
+    pub name: Range<usize>,
+    pub value: Option<Range<usize>>,
+}
+
+/// Reads the parameters in `s[range]`, which starts right after the first
+/// `;` (RFC 3261 §25.1 `generic-param`). A parameter with an empty name, a
+/// name that is not a token, or an empty value after `=` fails; so does a
+/// count above `max`. `each` sees every parameter in order.
+pub(crate) fn scan_params(
+    s: &[u8],
+    range: Range<usize>,
+    max: usize,
+    mut each: impl FnMut(&Param),
+) -> Result<(), ParamError> {
+    let mut count = 0usize;
+    let mut result = Ok(());
+    split_top(s, range, b';', |piece| {
+        count += 1;
+        if count > max {
+            result = Err(ParamError::TooMany);
+            return false;
+        }
+        match param_of(s, piece) {
+            Some(p) => {
+                each(&p);
+                true
+            }
+            None => {
+                result = Err(ParamError::Malformed);
+                false
+            }
+        }
+    });
+    result
+}
+
+pub(crate) enum ParamError {
+    Malformed,
+    TooMany,
+}
+
+fn param_of(s: &[u8], piece: Range<usize>) -> Option<Param> {
+    let piece = trim_range(s, piece);
+    let eq = s[piece.clone()]
+        .iter()
+        .position(|&b| b == b'=')
+        .map(|p| piece.start + p);
+    let (name, value) = match eq {
+        Some(eq) => {
+            let value = trim_range(s, eq + 1..piece.end);
+            if value.is_empty() || !value_ok(&s[value.clone()]) {
+                return None;
+            }
+            (trim_range(s, piece.start..eq), Some(value))
+        }
+        None => (piece, None),
+    };
+    if !is_token(&s[name.clone()]) {
+        return None;
+    }
+    Some(Param { name, value })
+}
+
+/// A parameter value is a token, a host (IPv6 brackets included) or a
+/// quoted string; anything with bare whitespace or controls outside quotes
+/// is refused.
+fn value_ok(v: &[u8]) -> bool {
+    if v.len() >= 2 && v[0] == b'"' {
+        return v[v.len() - 1] == b'"';
+    }
+    v.iter()
+        .all(|&b| b > b' ' && b != 0x7f && b != b'"' && b != b',')
+}
+
+/// Finds the parameter `name` (case-insensitive) in `text[range]`, already
+/// validated at parse time.
+pub(crate) fn find_param<'a>(
+    text: &'a str,
+    range: Range<usize>,
+    name: &str,
+) -> Option<Option<&'a str>> {
+    let bytes = text.as_bytes();
+    let mut found = None;
+    split_top(bytes, range, b';', |piece| {
+        if let Some(p) = param_of(bytes, piece) {
+            if text[p.name.clone()].eq_ignore_ascii_case(name) {
+                found = Some(p.value.map(|v| &text[v]));
+                return false;
+            }
+        }
+        true
+    });
+    found
+}
+
+/// Parses decimal digits into a u64, `None` on overflow, emptiness or a non-digit.
+pub(crate) fn digits_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+/// Iterates over the values of a comma-separated list in one header value,
+/// splitting outside quotes and `<>`; trimmed, empty ones skipped.
+pub(crate) struct ListIter<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> ListIter<'a> {
+    pub(crate) fn new(s: &'a str) -> ListIter<'a> {
+        ListIter { s, pos: 0 }
+    }
+}
+
+impl<'a> Iterator for ListIter<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        while self.pos <= self.s.len() {
+            let mut end = None;
+            split_top(self.s.as_bytes(), self.pos..self.s.len(), b',', |piece| {
+                end = Some(piece.end);
+                false
+            });
+            let end = end.unwrap_or(self.s.len());
+            let piece = trim(&self.s[self.pos..end]);
+            self.pos = end + 1;
+            if !piece.is_empty() {
+                return Some(piece);
+            }
+        }
+        None
+    }
+}

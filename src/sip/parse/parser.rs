@@ -1,0 +1,445 @@
+//! The one-pass message parser behind `Message::parse`: start line, header
+//! index, typed core headers, then the checks a B2BUA relies on.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use memchr::{memchr, memmem};
+
+use super::lex;
+use super::{
+    ByteStr, CSeq, Contacts, Header, HeaderName, Message, Method, NameAddr, ParseError, StartLine,
+    Uri, Via,
+};
+use crate::sip::limits::{CONTACTS_MAX, HEADERS_MAX, MESSAGE_BYTES_MAX, VIAS_MAX};
+
+/// Header lines a typical message carries; the index is allocated once.
+const HEADERS_TYPICAL: usize = 24;
+
+pub(super) fn parse(raw: Bytes) -> Result<Message, ParseError> {
+    if raw.len() > MESSAGE_BYTES_MAX {
+        return Err(ParseError::TooLarge);
+    }
+    let buf = raw.as_ref();
+    // Leading CRLFs are keep-alives or stray line ends (RFC 3261 §7.5).
+    let mut pos = 0;
+    while buf[pos..].starts_with(b"\r\n") {
+        pos += 2;
+    }
+    // The header section ends at the first empty line; the body follows it.
+    let head_end = memmem::find(&buf[pos..], b"\r\n\r\n")
+        .map(|p| pos + p + 2)
+        .ok_or(ParseError::HeadUnterminated)?;
+    let body_start = head_end + 2;
+    std::str::from_utf8(&buf[pos..head_end]).map_err(|_| ParseError::NotUtf8)?;
+
+    let mut lines = Lines {
+        buf,
+        pos,
+        end: head_end,
+    };
+    let first = lines.next().ok_or(ParseError::BadStartLine)??;
+    let start = start_line(&raw, first)?;
+
+    let mut state = State::default();
+    // A header value runs from its colon over any continuation lines
+    // (folding, RFC 3261 §7.3.1).
+    let mut current: Option<(Range<usize>, Range<usize>, bool)> = None;
+    for line in lines {
+        let line = line?;
+        if line.start < line.end && lex::is_wsp(buf[line.start]) {
+            let (_, value, folded) = current.as_mut().ok_or(ParseError::BadHeaderLine)?;
+            value.end = line.end;
+            *folded = true;
+            continue;
+        }
+        if let Some((name, value, folded)) = current.take() {
+            state.header(&raw, name, value, folded)?;
+        }
+        let colon = memchr(b':', &buf[line.clone()])
+            .map(|p| line.start + p)
+            .ok_or(ParseError::BadHeaderLine)?;
+        let mut name_end = colon;
+        while name_end > line.start && lex::is_wsp(buf[name_end - 1]) {
+            name_end -= 1;
+        }
+        if !lex::is_token(&buf[line.start..name_end]) {
+            return Err(ParseError::BadHeaderLine);
+        }
+        current = Some((line.start..name_end, colon + 1..line.end, false));
+    }
+    if let Some((name, value, folded)) = current.take() {
+        state.header(&raw, name, value, folded)?;
+    }
+    state.finish(raw, pos, start, body_start)
+}
+
+/// The lines of the head, each without its CRLF; a bare LF is an error.
+struct Lines<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    end: usize,
+}
+
+impl Iterator for Lines<'_> {
+    type Item = Result<Range<usize>, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.end {
+            return None;
+        }
+        let lf = match memchr(b'\n', &self.buf[self.pos..self.end]) {
+            Some(p) => self.pos + p,
+            None => return Some(Err(ParseError::BadLineEnd)),
+        };
+        if lf == self.pos || self.buf[lf - 1] != b'\r' {
+            self.pos = self.end;
+            return Some(Err(ParseError::BadLineEnd));
+        }
+        let line = self.pos..lf - 1;
+        self.pos = lf + 1;
+        Some(Ok(line))
+    }
+}
+
+/// Request-Line or Status-Line (RFC 3261 §7.1, §7.2). Exactly one SP
+/// separates the elements: two SPs (RFC 4475 §3.1.2.9) or trailing SPs after
+/// the version (§3.1.2.10) are refused, since the liberal reading buys
+/// nothing for a B2BUA that never forwards the line as received.
+fn start_line(raw: &Bytes, line: Range<usize>) -> Result<StartLine, ParseError> {
+    let s = &raw[line.clone()];
+    if s.len() >= 4 && s[..4].eq_ignore_ascii_case(b"SIP/") {
+        let sp = memchr(b' ', s).ok_or(ParseError::BadStartLine)?;
+        check_version(&s[..sp])?;
+        let code_end = memchr(b' ', &s[sp + 1..]).map_or(s.len(), |p| sp + 1 + p);
+        let code = &s[sp + 1..code_end];
+        let status = match code {
+            [a, b, c] if code.iter().all(u8::is_ascii_digit) => {
+                u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0')
+            }
+            _ => return Err(ParseError::BadStatus),
+        };
+        if !(100..=699).contains(&status) {
+            return Err(ParseError::BadStatus);
+        }
+        // The reason may be empty (RFC 4475 §3.1.1.13) and UTF-8 (§3.1.1.12).
+        let reason_start = (code_end + 1).min(s.len());
+        let reason = ByteStr(raw.slice(line.start + reason_start..line.end));
+        return Ok(StartLine::Response { status, reason });
+    }
+    let sp1 = memchr(b' ', s).ok_or(ParseError::BadStartLine)?;
+    let sp2 = memchr::memrchr(b' ', s).ok_or(ParseError::BadStartLine)?;
+    if sp1 == sp2 {
+        return Err(ParseError::BadStartLine);
+    }
+    if !lex::is_token(&s[..sp1]) {
+        return Err(ParseError::BadMethod);
+    }
+    check_version(&s[sp2 + 1..])?;
+    let method = Method::from_slice(ByteStr(raw.slice(line.start..line.start + sp1)));
+    let uri = Uri::parse(ByteStr(raw.slice(line.start + sp1 + 1..line.start + sp2)))
+        .map_err(|_| ParseError::BadRequestUri)?;
+    // Headers in a Request-URI are not allowed (RFC 3261 §19.1.1 table);
+    // refusing them keeps them from ever becoming real headers (RFC 4475 §3.1.2.11).
+    if uri.headers().is_some() {
+        return Err(ParseError::BadRequestUri);
+    }
+    Ok(StartLine::Request { method, uri })
+}
+
+/// Only `SIP/2.0` (case-insensitive literal, RFC 3261 §7.1); another
+/// well-formed version gets 505, anything else 400.
+fn check_version(v: &[u8]) -> Result<(), ParseError> {
+    if v.eq_ignore_ascii_case(b"SIP/2.0") {
+        return Ok(());
+    }
+    let well_formed = v.len() > 4 && v[..4].eq_ignore_ascii_case(b"SIP/") && {
+        let num = &v[4..];
+        let dot = num.iter().position(|&c| c == b'.');
+        dot.is_some_and(|d| {
+            d > 0
+                && d + 1 < num.len()
+                && num[..d].iter().all(u8::is_ascii_digit)
+                && num[d + 1..].iter().all(u8::is_ascii_digit)
+        })
+    };
+    Err(if well_formed {
+        ParseError::UnsupportedVersion
+    } else {
+        ParseError::BadStartLine
+    })
+}
+
+/// What the header pass has gathered so far.
+struct State {
+    headers: Vec<Header>,
+    vias: Vec<Via>,
+    from: Option<NameAddr>,
+    to: Option<NameAddr>,
+    call_id: Option<ByteStr>,
+    cseq: Option<CSeq>,
+    max_forwards: Option<u32>,
+    contacts: Option<Contacts>,
+    expires: Option<u32>,
+    content_length: Option<usize>,
+    content_type: Option<ByteStr>,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            headers: Vec::with_capacity(HEADERS_TYPICAL),
+            vias: Vec::with_capacity(4),
+            from: None,
+            to: None,
+            call_id: None,
+            cseq: None,
+            max_forwards: None,
+            contacts: None,
+            expires: None,
+            content_length: None,
+            content_type: None,
+        }
+    }
+}
+
+impl State {
+    fn header(
+        &mut self,
+        raw: &Bytes,
+        name: Range<usize>,
+        value: Range<usize>,
+        folded: bool,
+    ) -> Result<(), ParseError> {
+        if self.headers.len() >= HEADERS_MAX {
+            return Err(ParseError::TooManyHeaders);
+        }
+        let name = HeaderName::from_slice(ByteStr(raw.slice(name)));
+        let value = lex::trim_range(raw, value);
+        let value = if folded {
+            unfold(&raw[value])
+        } else {
+            ByteStr(raw.slice(value))
+        };
+        match name {
+            HeaderName::Via => self.via(&value)?,
+            HeaderName::From => {
+                set_once(&mut self.from, "From", || NameAddr::parse(value.clone()))?
+            }
+            HeaderName::To => set_once(&mut self.to, "To", || NameAddr::parse(value.clone()))?,
+            HeaderName::CallId => set_once(&mut self.call_id, "Call-ID", || call_id(&value))?,
+            HeaderName::CSeq => set_once(&mut self.cseq, "CSeq", || CSeq::parse(&value))?,
+            HeaderName::MaxForwards => set_once(&mut self.max_forwards, "Max-Forwards", || {
+                let n = lex::digits_u64(value.as_bytes()).ok_or(ParseError::BadMaxForwards)?;
+                u32::try_from(n).map_err(|_| ParseError::BadMaxForwards)
+            })?,
+            HeaderName::ContentLength => {
+                set_once(&mut self.content_length, "Content-Length", || {
+                    let n =
+                        lex::digits_u64(value.as_bytes()).ok_or(ParseError::BadContentLength)?;
+                    usize::try_from(n).map_err(|_| ParseError::BadContentLength)
+                })?
+            }
+            HeaderName::ContentType => set_once(&mut self.content_type, "Content-Type", || {
+                media_type(&value)
+            })?,
+            HeaderName::Contact => self.contact(&value)?,
+            HeaderName::Expires if self.expires.is_none() => {
+                // Lenient: a malformed Expires reads as absent and the
+                // registrar applies its default (RFC 4475 §3.1.2.4).
+                let b = value.as_bytes();
+                if !b.is_empty() && b.iter().all(u8::is_ascii_digit) {
+                    let n = lex::digits_u64(b).unwrap_or(u64::MAX);
+                    self.expires = Some(u32::try_from(n).unwrap_or(u32::MAX));
+                }
+            }
+            _ => {}
+        }
+        self.headers.push(Header { name, value });
+        Ok(())
+    }
+
+    fn via(&mut self, value: &ByteStr) -> Result<(), ParseError> {
+        let b = value.as_bytes();
+        let mut result = Ok(());
+        lex::split_top(b, 0..b.len(), b',', |piece| {
+            let piece = lex::trim_range(b, piece);
+            if piece.is_empty() {
+                result = Err(ParseError::BadVia);
+                return false;
+            }
+            if self.vias.len() >= VIAS_MAX {
+                result = Err(ParseError::TooManyVias);
+                return false;
+            }
+            match Via::parse(ByteStr(b.slice(piece))) {
+                Ok(via) => {
+                    self.vias.push(via);
+                    true
+                }
+                Err(e) => {
+                    result = Err(e);
+                    false
+                }
+            }
+        });
+        result
+    }
+
+    fn contact(&mut self, value: &ByteStr) -> Result<(), ParseError> {
+        if value.as_str() == "*" {
+            // `*` stands alone (RFC 3261 §10.2.2).
+            if self.contacts.is_some() {
+                return Err(ParseError::BadContactStar);
+            }
+            self.contacts = Some(Contacts::Star);
+            return Ok(());
+        }
+        let list = match self
+            .contacts
+            .get_or_insert_with(|| Contacts::List(Vec::new()))
+        {
+            Contacts::Star => return Err(ParseError::BadContactStar),
+            Contacts::List(list) => list,
+        };
+        let b = value.as_bytes();
+        let mut result = Ok(());
+        lex::split_top(b, 0..b.len(), b',', |piece| {
+            let piece = lex::trim_range(b, piece);
+            if list.len() >= CONTACTS_MAX {
+                result = Err(ParseError::TooManyContacts);
+                return false;
+            }
+            match NameAddr::parse(ByteStr(b.slice(piece))) {
+                Ok(addr) => {
+                    list.push(addr);
+                    true
+                }
+                Err(e) => {
+                    result = Err(e);
+                    false
+                }
+            }
+        });
+        result
+    }
+
+    /// Mandatory headers (RFC 3261 §8.1.1), CSeq method against the request
+    /// method (§8.2.2 relies on it, ACK and CANCEL included), then the body
+    /// framed by Content-Length (§18.3).
+    fn finish(
+        self,
+        raw: Bytes,
+        pos: usize,
+        start: StartLine,
+        body_start: usize,
+    ) -> Result<Message, ParseError> {
+        if self.vias.is_empty() {
+            return Err(ParseError::MissingHeader("Via"));
+        }
+        let from = self.from.ok_or(ParseError::MissingHeader("From"))?;
+        let to = self.to.ok_or(ParseError::MissingHeader("To"))?;
+        let call_id = self.call_id.ok_or(ParseError::MissingHeader("Call-ID"))?;
+        let cseq = self.cseq.ok_or(ParseError::MissingHeader("CSeq"))?;
+        if let StartLine::Request { method, .. } = &start {
+            if *method != cseq.method {
+                return Err(ParseError::CSeqMethodMismatch);
+            }
+        }
+        let end = match self.content_length {
+            Some(len) => body_start
+                .checked_add(len)
+                .filter(|&end| end <= raw.len())
+                .ok_or(ParseError::BodyTruncated)?,
+            None => raw.len(),
+        };
+        Ok(Message {
+            body: raw.slice(body_start..end),
+            raw: raw.slice(pos..end),
+            start,
+            headers: self.headers,
+            vias: self.vias,
+            from,
+            to,
+            call_id,
+            cseq,
+            max_forwards: self.max_forwards,
+            contacts: self.contacts.unwrap_or(Contacts::List(Vec::new())),
+            expires: self.expires,
+            content_type: self.content_type,
+        })
+    }
+}
+
+fn set_once<T>(
+    slot: &mut Option<T>,
+    name: &'static str,
+    make: impl FnOnce() -> Result<T, ParseError>,
+) -> Result<(), ParseError> {
+    if slot.is_some() {
+        return Err(ParseError::DuplicateHeader(name));
+    }
+    *slot = Some(make()?);
+    Ok(())
+}
+
+/// `word ["@" word]` (RFC 3261 §25.1): no whitespace, not empty.
+fn call_id(value: &ByteStr) -> Result<ByteStr, ParseError> {
+    let b = value.as_bytes();
+    if b.is_empty() || b.iter().any(|&c| c <= b' ' || c == 0x7f) {
+        return Err(ParseError::BadCallId);
+    }
+    Ok(value.clone())
+}
+
+/// `type "/" subtype`, lower-cased, parameters dropped (RFC 3261 §20.15).
+fn media_type(value: &ByteStr) -> Result<ByteStr, ParseError> {
+    let b = value.as_bytes();
+    let end = memchr(b';', b).unwrap_or(b.len());
+    let r = lex::trim_range(b, 0..end);
+    let media = &b[r.clone()];
+    let slash = memchr(b'/', media).ok_or(ParseError::BadContentType)?;
+    let (kind, sub) = (
+        lex::trim_range(media, 0..slash),
+        lex::trim_range(media, slash + 1..media.len()),
+    );
+    if !lex::is_token(&media[kind]) || !lex::is_token(&media[sub]) {
+        return Err(ParseError::BadContentType);
+    }
+    if media
+        .iter()
+        .any(|c| c.is_ascii_uppercase() || lex::is_wsp(*c))
+    {
+        let lower: String = value.as_str()[r]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        return Ok(ByteStr(Bytes::from(lower.to_ascii_lowercase())));
+    }
+    Ok(ByteStr(b.slice(r)))
+}
+
+/// Replaces each `*WSP CRLF 1*WSP` run with one SP (RFC 3261 §7.3.1).
+/// Only folded values get here, so only they allocate.
+fn unfold(value: &[u8]) -> ByteStr {
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while i < value.len() {
+        if value[i] == b'\r' || value[i] == b'\n' {
+            while out.last().is_some_and(|&c| lex::is_wsp(c)) {
+                out.pop();
+            }
+            while i < value.len()
+                && (lex::is_wsp(value[i]) || value[i] == b'\r' || value[i] == b'\n')
+            {
+                i += 1;
+            }
+            out.push(b' ');
+            continue;
+        }
+        out.push(value[i]);
+        i += 1;
+    }
+    // The head was checked to be UTF-8 and only ASCII bytes were replaced.
+    ByteStr(Bytes::from(out))
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::timer::{TimerConfig, TimerName, Timers};
-use super::{Action, AckTemplate, StatusClass, Step};
+use super::{AckTemplate, Action, StatusClass, Step};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Timer {
@@ -52,7 +52,10 @@ pub(super) enum State {
 #[derive(Debug)]
 pub(super) enum Input<'a> {
     /// A response matched this transaction; `to_header` is its To header value.
-    Response { status: u16, to_header: &'a str },
+    Response {
+        status: u16,
+        to_header: &'a str,
+    },
     Timer(Timer),
 }
 
@@ -109,7 +112,12 @@ impl ClientInvite {
 
     /// RFC 3261 §17.1.1.2 (Figure 5) as updated by RFC 6026 §8.4 (Figure 3): Calling →
     /// Proceeding on 1xx, Completed on 300–699 (ACK sent here), Accepted on 2xx.
-    pub(super) fn transition(&mut self, now: Instant, input: Input<'_>, config: &TimerConfig) -> Step {
+    pub(super) fn transition(
+        &mut self,
+        now: Instant,
+        input: Input<'_>,
+        config: &TimerConfig,
+    ) -> Step {
         if let Input::Response { status, .. } = input {
             if StatusClass::of(status) == StatusClass::Invalid {
                 return Step::NONE;
@@ -140,7 +148,10 @@ impl ClientInvite {
                 self.timers.clear_all();
                 (State::Terminated, Step::act(Action::Timeout))
             }
-            (State::Calling { ack, .. } | State::Proceeding { ack }, Input::Response { status, to_header }) => {
+            (
+                State::Calling { ack, .. } | State::Proceeding { ack },
+                Input::Response { status, to_header },
+            ) => {
                 match StatusClass::of(status) {
                     StatusClass::Provisional => {
                         self.timers.clear(Timer::A);
@@ -193,5 +204,94 @@ impl ClientInvite {
     fn finish(&mut self, next: State, step: Step) -> Step {
         self.state = next;
         step
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn calling(reliable: bool) -> (Instant, ClientInvite, TimerConfig) {
+        let start = super::super::test_start();
+        let config = TimerConfig::default();
+        let ack = AckTemplate::new(Bytes::from_static(b"ACK sip:a SIP/2.0\r\n")).expect("CRLF");
+        let machine =
+            ClientInvite::new(start, Bytes::from_static(b"INVITE"), ack, reliable, &config);
+        (start, machine, config)
+    }
+
+    #[test]
+    fn timer_a_doubles_without_the_t2_cap() {
+        let (start, mut machine, config) = calling(false);
+        let mut fired = Vec::new();
+        while let Some(at) = machine
+            .next_deadline()
+            .filter(|at| *at < start + Duration::from_secs(32))
+        {
+            machine.fire_expired(at, &config).expect("a timer is due");
+            fired.push(at - start);
+        }
+        let secs: Vec<_> = [0.5, 1.5, 3.5, 7.5, 15.5, 31.5]
+            .map(Duration::from_secs_f64)
+            .to_vec();
+        assert_eq!(fired, secs);
+        assert!(
+            matches!(machine.state(), State::Calling { interval, .. } if *interval == Duration::from_secs(32))
+        );
+    }
+
+    #[test]
+    fn non_2xx_enters_completed_holding_the_ack() {
+        let (start, mut machine, config) = calling(false);
+        let response = Input::Response {
+            status: 603,
+            to_header: "<sip:b>;tag=x",
+        };
+        let step = machine.transition(start, response, &config);
+        assert!(step.deliver);
+        let State::Completed { ack } = machine.state() else {
+            panic!("expected Completed, got {:?}", machine.state());
+        };
+        assert_eq!(
+            &ack[..],
+            b"ACK sip:a SIP/2.0\r\nTo: <sip:b>;tag=x\r\nContent-Length: 0\r\n\r\n"
+        );
+        assert_eq!(
+            machine.next_deadline(),
+            Some(start + Duration::from_secs(32))
+        );
+    }
+
+    #[test]
+    fn invalid_status_is_ignored_without_leaving_calling() {
+        let (start, mut machine, config) = calling(true);
+        let step = machine.transition(
+            start,
+            Input::Response {
+                status: 700,
+                to_header: "",
+            },
+            &config,
+        );
+        assert!(!step.deliver && step.action.is_none());
+        assert!(matches!(machine.state(), State::Calling { .. }));
+    }
+
+    #[test]
+    fn accepted_lasts_64_t1() {
+        let (start, mut machine, config) = calling(true);
+        machine.transition(
+            start,
+            Input::Response {
+                status: 200,
+                to_header: "",
+            },
+            &config,
+        );
+        assert!(matches!(machine.state(), State::Accepted));
+        assert_eq!(
+            machine.next_deadline(),
+            Some(start + Duration::from_secs(32))
+        );
     }
 }

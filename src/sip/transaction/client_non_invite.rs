@@ -143,3 +143,37 @@ impl ClientNonInvite {
         step
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provisional_moves_to_proceeding_keeping_the_pending_timer_e() {
+        let start = super::super::test_start();
+        let config = TimerConfig::default();
+        let mut machine = ClientNonInvite::new(start, Bytes::from_static(b"BYE"), false, &config);
+        let step = machine.transition(
+            start + Duration::from_millis(100),
+            Input::Response { status: 180 },
+            &config,
+        );
+        assert!(step.deliver);
+        assert!(matches!(machine.state(), State::Proceeding { .. }));
+        assert_eq!(
+            machine.next_deadline(),
+            Some(start + Duration::from_millis(500))
+        );
+    }
+
+    #[test]
+    fn final_on_a_reliable_transport_terminates_at_once() {
+        let start = super::super::test_start();
+        let config = TimerConfig::default();
+        let mut machine = ClientNonInvite::new(start, Bytes::from_static(b"BYE"), true, &config);
+        let step = machine.transition(start, Input::Response { status: 481 }, &config);
+        assert!(step.deliver);
+        assert!(matches!(machine.state(), State::Terminated));
+        assert_eq!(machine.next_deadline(), None);
+    }
+}

@@ -471,7 +471,8 @@ impl TransactionLayer {
             return index;
         }
         // The table bound keeps slots far below u32::MAX.
-        let index = u32::try_from(self.slots.len()).expect("slot count is bounded by transactions_max");
+        let index =
+            u32::try_from(self.slots.len()).expect("slot count is bounded by transactions_max");
         self.slots.push(Slot {
             generation: 0,
             entry: Some(entry),
@@ -656,6 +657,8 @@ enum TxKey {
     Client(ClientKey),
 }
 
+// Named after the four RFC machines, whose names share the suffix.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug)]
 enum Machine {
     ClientInvite(ClientInvite),

@@ -35,8 +35,13 @@ impl TimerName for Timer {
 #[derive(Debug)]
 pub(super) enum State {
     /// Holds the last provisional response sent, re-sent for a retransmitted INVITE.
-    Proceeding { provisional: Option<Bytes> },
-    Completed { response: Bytes, interval: Duration },
+    Proceeding {
+        provisional: Option<Bytes>,
+    },
+    Completed {
+        response: Bytes,
+        interval: Duration,
+    },
     Confirmed,
     Accepted {
         response: Bytes,
@@ -53,7 +58,10 @@ pub(super) enum Input {
     /// An ACK with this transaction's key.
     Ack,
     /// The TU sends a response.
-    Respond { status: u16, bytes: Bytes },
+    Respond {
+        status: u16,
+        bytes: Bytes,
+    },
     /// The TU saw the ACK for the 2xx (a separate transaction, §17.1.1.3).
     AckFor2xx,
     Timer(Timer),
@@ -196,7 +204,12 @@ impl ServerInvite {
                 };
                 (next, step)
             }
-            (State::Accepted { response, interval, .. }, Input::AckFor2xx) => {
+            (
+                State::Accepted {
+                    response, interval, ..
+                },
+                Input::AckFor2xx,
+            ) => {
                 // Stay until Timer L so that late INVITE copies are still absorbed.
                 self.timers.clear(Timer::Resend2xx);
                 let next = State::Accepted {
@@ -209,7 +222,11 @@ impl ServerInvite {
             (state @ State::Accepted { .. }, Input::Ack) => (state, Step::DELIVER),
             (State::Accepted { acked, .. }, Input::Timer(Timer::L)) => {
                 self.timers.clear_all();
-                let step = if acked { Step::NONE } else { Step::act(Action::NoAck) };
+                let step = if acked {
+                    Step::NONE
+                } else {
+                    Step::act(Action::NoAck)
+                };
                 (State::Terminated, step)
             }
             (
@@ -241,5 +258,78 @@ impl ServerInvite {
     fn finish(&mut self, next: State, step: Step) -> Step {
         self.state = next;
         step
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn respond(status: u16) -> Input {
+        Input::Respond {
+            status,
+            bytes: Bytes::from_static(b"response"),
+        }
+    }
+
+    #[test]
+    fn non_2xx_enters_completed_then_ack_confirms() {
+        let start = super::super::test_start();
+        let config = TimerConfig::default();
+        let mut machine = ServerInvite::new(false);
+        machine
+            .transition(start, respond(486), &config)
+            .expect("first final");
+        assert!(matches!(machine.state(), State::Completed { .. }));
+        let step = machine.transition(start, Input::Ack, &config).expect("ACK");
+        assert!(!step.deliver, "absorbed");
+        assert!(matches!(machine.state(), State::Confirmed));
+        assert_eq!(
+            machine.next_deadline(),
+            Some(start + Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn ack_for_2xx_stops_resending_but_stays_accepted_until_timer_l() {
+        let start = super::super::test_start();
+        let config = TimerConfig::default();
+        let mut machine = ServerInvite::new(false);
+        machine
+            .transition(start, respond(200), &config)
+            .expect("2xx");
+        assert_eq!(
+            machine.next_deadline(),
+            Some(start + Duration::from_millis(500))
+        );
+        machine
+            .transition(start, Input::AckFor2xx, &config)
+            .expect("ACK reported");
+        assert!(matches!(
+            machine.state(),
+            State::Accepted { acked: true, .. }
+        ));
+        assert_eq!(
+            machine.next_deadline(),
+            Some(start + Duration::from_secs(32))
+        );
+    }
+
+    #[test]
+    fn failed_response_leaves_the_state_unchanged() {
+        let start = super::super::test_start();
+        let config = TimerConfig::default();
+        let mut machine = ServerInvite::new(false);
+        machine
+            .transition(start, respond(180), &config)
+            .expect("1xx");
+        let invalid = machine.transition(start, respond(1000), &config);
+        assert_eq!(invalid.err(), Some(TxError::InvalidStatus { status: 1000 }));
+        assert!(matches!(
+            machine.state(),
+            State::Proceeding {
+                provisional: Some(_)
+            }
+        ));
     }
 }

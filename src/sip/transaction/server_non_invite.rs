@@ -5,6 +5,9 @@
 use std::mem;
 use std::time::Instant;
 
+#[cfg(test)]
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use super::timer::{TimerConfig, TimerName, Timers};
@@ -36,7 +39,10 @@ pub(super) enum Input {
     /// A retransmission of the request.
     Request,
     /// The TU sends a response.
-    Respond { status: u16, bytes: Bytes },
+    Respond {
+        status: u16,
+        bytes: Bytes,
+    },
     Timer(Timer),
 }
 
@@ -126,5 +132,45 @@ impl ServerNonInvite {
     fn finish(&mut self, next: State, step: Step) -> Step {
         self.state = next;
         step
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_after_provisional_enters_completed_for_timer_j() {
+        let start = super::super::test_start();
+        let config = TimerConfig::default();
+        let mut machine = ServerNonInvite::new(false);
+        let provisional = Input::Respond {
+            status: 100,
+            bytes: Bytes::from_static(b"100"),
+        };
+        machine
+            .transition(start, provisional, &config)
+            .expect("1xx");
+        assert!(matches!(machine.state(), State::Proceeding { .. }));
+        let last = Input::Respond {
+            status: 200,
+            bytes: Bytes::from_static(b"200"),
+        };
+        machine.transition(start, last, &config).expect("final");
+        assert!(matches!(machine.state(), State::Completed { .. }));
+        assert_eq!(
+            machine.next_deadline(),
+            Some(start + Duration::from_secs(32))
+        );
+        let again = Input::Respond {
+            status: 200,
+            bytes: Bytes::from_static(b"200"),
+        };
+        let refused = machine.transition(start, again, &config);
+        assert_eq!(
+            refused.err(),
+            Some(TxError::ResponseAfterFinal { status: 200 })
+        );
+        assert!(matches!(machine.state(), State::Completed { .. }));
     }
 }

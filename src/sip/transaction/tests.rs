@@ -52,7 +52,9 @@ fn template() -> AckTemplate {
 }
 
 fn expected_ack() -> Bytes {
-    Bytes::from(format!("{ACK_HEAD}To: {TO_BUSY}\r\nContent-Length: 0\r\n\r\n"))
+    Bytes::from(format!(
+        "{ACK_HEAD}To: {TO_BUSY}\r\nContent-Length: 0\r\n\r\n"
+    ))
 }
 
 fn send_invite(layer: &mut TransactionLayer, now: Instant, transport: Transport) {
@@ -124,10 +126,12 @@ fn events(outputs: &[(Duration, Output)]) -> Vec<(Duration, Event)> {
 }
 
 fn backoff_capped_at_t2() -> Vec<Duration> {
-    [500, 1500, 3500, 7500, 11_500, 15_500, 19_500, 23_500, 27_500, 31_500]
-        .into_iter()
-        .map(ms)
-        .collect()
+    [
+        500, 1500, 3500, 7500, 11_500, 15_500, 19_500, 23_500, 27_500, 31_500,
+    ]
+    .into_iter()
+    .map(ms)
+    .collect()
 }
 
 #[test]
@@ -139,7 +143,10 @@ fn invite_retransmits_until_timer_b_then_times_out() {
 
     let outputs = run_until(&mut layer, start, start + ms(60_000));
 
-    let doubling: Vec<_> = [500, 1500, 3500, 7500, 15_500, 31_500].into_iter().map(ms).collect();
+    let doubling: Vec<_> = [500, 1500, 3500, 7500, 15_500, 31_500]
+        .into_iter()
+        .map(ms)
+        .collect();
     assert_eq!(sent_at(&outputs, b"INVITE"), doubling);
     let timeout = Event::Timeout { key: invite_key() };
     assert_eq!(events(&outputs), vec![(ms(32_000), timeout)]);
@@ -168,7 +175,10 @@ fn invite_non_2xx_is_acked_once_per_copy_and_delivered_once() {
     let mut layer = TransactionLayer::new(TimerConfig::default());
     send_invite(&mut layer, start, Transport::Udp);
     let key = invite_key();
-    assert_eq!(layer.client_response(start + ms(100), &key, 180, TO_BUSY), ClientVerdict::Deliver);
+    assert_eq!(
+        layer.client_response(start + ms(100), &key, 180, TO_BUSY),
+        ClientVerdict::Deliver
+    );
 
     let first = layer.client_response(start + ms(1000), &key, 486, TO_BUSY);
     assert_eq!(first, ClientVerdict::Deliver);
@@ -207,11 +217,20 @@ fn invite_2xx_and_its_retransmissions_are_delivered_until_timer_m() {
     send_invite(&mut layer, start, Transport::Udp);
     let key = invite_key();
 
-    assert_eq!(layer.client_response(start + ms(1000), &key, 200, TO_BUSY), ClientVerdict::Deliver);
+    assert_eq!(
+        layer.client_response(start + ms(1000), &key, 200, TO_BUSY),
+        ClientVerdict::Deliver
+    );
     assert!(drain(&mut layer).is_empty(), "the TU ACKs a 2xx");
     assert_eq!(layer.poll_timeout(), Some(start + ms(33_000)));
-    assert_eq!(layer.client_response(start + ms(5000), &key, 200, TO_BUSY), ClientVerdict::Deliver);
-    assert_eq!(layer.client_response(start + ms(5000), &key, 486, TO_BUSY), ClientVerdict::Absorbed);
+    assert_eq!(
+        layer.client_response(start + ms(5000), &key, 200, TO_BUSY),
+        ClientVerdict::Deliver
+    );
+    assert_eq!(
+        layer.client_response(start + ms(5000), &key, 486, TO_BUSY),
+        ClientVerdict::Absorbed
+    );
 
     layer.handle_timeout(start + ms(33_000));
     assert!(layer.is_empty());
@@ -261,8 +280,14 @@ fn non_invite_final_is_delivered_once_and_timer_k_cleans_up() {
     send_options(&mut layer, start, Transport::Udp);
     let key = options_key();
 
-    assert_eq!(layer.client_response(start + ms(700), &key, 200, ""), ClientVerdict::Deliver);
-    assert_eq!(layer.client_response(start + ms(900), &key, 200, ""), ClientVerdict::Absorbed);
+    assert_eq!(
+        layer.client_response(start + ms(700), &key, 200, ""),
+        ClientVerdict::Deliver
+    );
+    assert_eq!(
+        layer.client_response(start + ms(900), &key, 200, ""),
+        ClientVerdict::Absorbed
+    );
     assert_eq!(layer.poll_timeout(), Some(start + ms(5700)));
     assert!(run_until(&mut layer, start, start + ms(5700)).is_empty());
     assert!(layer.is_empty());
@@ -275,15 +300,28 @@ fn server_invite_absorbs_retransmission_and_resends_last_provisional() {
     let key = server_key(TxMethod::Invite);
     let udp = peer(Transport::Udp);
 
-    assert_eq!(layer.server_request(start, key.clone(), false, udp), Ok(ServerVerdict::New));
-    assert!(drain(&mut layer).is_empty(), "the TU sends 100 Trying itself");
+    assert_eq!(
+        layer.server_request(start, key.clone(), false, udp),
+        Ok(ServerVerdict::New)
+    );
+    assert!(
+        drain(&mut layer).is_empty(),
+        "the TU sends 100 Trying itself"
+    );
     let before_any = layer.server_request(start + ms(100), key.clone(), false, udp);
     assert_eq!(before_any, Ok(ServerVerdict::Retransmission));
     assert!(drain(&mut layer).is_empty());
 
-    layer.server_respond(start + ms(100), &key, 100, Bytes::from_static(b"100")).expect("live");
-    layer.server_respond(start + ms(200), &key, 180, Bytes::from_static(b"180")).expect("live");
-    assert_eq!(transmitted(&mut layer), vec![Bytes::from_static(b"100"), Bytes::from_static(b"180")]);
+    layer
+        .server_respond(start + ms(100), &key, 100, Bytes::from_static(b"100"))
+        .expect("live");
+    layer
+        .server_respond(start + ms(200), &key, 180, Bytes::from_static(b"180"))
+        .expect("live");
+    assert_eq!(
+        transmitted(&mut layer),
+        vec![Bytes::from_static(b"100"), Bytes::from_static(b"180")]
+    );
     let copy = layer.server_request(start + ms(500), key.clone(), false, udp);
 
     assert_eq!(copy, Ok(ServerVerdict::Retransmission));
@@ -297,21 +335,35 @@ fn server_invite_retransmits_2xx_until_the_tu_reports_the_ack() {
     let mut layer = TransactionLayer::new(TimerConfig::default());
     let key = server_key(TxMethod::Invite);
     let udp = peer(Transport::Udp);
-    layer.server_request(start, key.clone(), false, udp).expect("room");
-    layer.server_respond(start, &key, 200, Bytes::from_static(b"200")).expect("live");
+    layer
+        .server_request(start, key.clone(), false, udp)
+        .expect("room");
+    layer
+        .server_respond(start, &key, 200, Bytes::from_static(b"200"))
+        .expect("live");
     assert_eq!(transmitted(&mut layer), vec![Bytes::from_static(b"200")]);
 
     let before_ack = run_until(&mut layer, start, start + ms(2000));
     assert_eq!(sent_at(&before_ack, b"200"), vec![ms(500), ms(1500)]);
     let ack = layer.server_request(start + ms(2000), key.clone(), true, udp);
-    assert_eq!(ack, Ok(ServerVerdict::NotMatched), "an ACK for a 2xx is the TU's");
+    assert_eq!(
+        ack,
+        Ok(ServerVerdict::NotMatched),
+        "an ACK for a 2xx is the TU's"
+    );
     layer.server_ack_for_2xx(start + ms(2000), &key);
 
     assert_eq!(layer.poll_timeout(), Some(start + ms(32_000)), "Timer L");
     let copy = layer.server_request(start + ms(3000), key.clone(), false, udp);
     assert_eq!(copy, Ok(ServerVerdict::Retransmission));
-    assert!(drain(&mut layer).is_empty(), "INVITE copies are absorbed in Accepted");
-    assert!(run_until(&mut layer, start, start + ms(60_000)).is_empty(), "no NoAck");
+    assert!(
+        drain(&mut layer).is_empty(),
+        "INVITE copies are absorbed in Accepted"
+    );
+    assert!(
+        run_until(&mut layer, start, start + ms(60_000)).is_empty(),
+        "no NoAck"
+    );
     assert!(layer.is_empty());
 }
 
@@ -320,8 +372,12 @@ fn server_invite_reports_no_ack_at_timer_l() {
     let start = test_start();
     let mut layer = TransactionLayer::new(TimerConfig::default());
     let key = server_key(TxMethod::Invite);
-    layer.server_request(start, key.clone(), false, peer(Transport::Udp)).expect("room");
-    layer.server_respond(start, &key, 200, Bytes::from_static(b"200")).expect("live");
+    layer
+        .server_request(start, key.clone(), false, peer(Transport::Udp))
+        .expect("room");
+    layer
+        .server_respond(start, &key, 200, Bytes::from_static(b"200"))
+        .expect("live");
     drain(&mut layer);
 
     let outputs = run_until(&mut layer, start, start + ms(60_000));
@@ -337,8 +393,12 @@ fn server_invite_non_2xx_retransmits_with_timer_g_until_timer_h() {
     let start = test_start();
     let mut layer = TransactionLayer::new(TimerConfig::default());
     let key = server_key(TxMethod::Invite);
-    layer.server_request(start, key.clone(), false, peer(Transport::Udp)).expect("room");
-    layer.server_respond(start, &key, 486, Bytes::from_static(b"486")).expect("live");
+    layer
+        .server_request(start, key.clone(), false, peer(Transport::Udp))
+        .expect("room");
+    layer
+        .server_respond(start, &key, 486, Bytes::from_static(b"486"))
+        .expect("live");
     drain(&mut layer);
 
     let outputs = run_until(&mut layer, start, start + ms(60_000));
@@ -354,8 +414,12 @@ fn server_invite_ack_confirms_and_timer_i_cleans_up() {
     let mut layer = TransactionLayer::new(TimerConfig::default());
     let key = server_key(TxMethod::Invite);
     let udp = peer(Transport::Udp);
-    layer.server_request(start, key.clone(), false, udp).expect("room");
-    layer.server_respond(start, &key, 486, Bytes::from_static(b"486")).expect("live");
+    layer
+        .server_request(start, key.clone(), false, udp)
+        .expect("room");
+    layer
+        .server_respond(start, &key, 486, Bytes::from_static(b"486"))
+        .expect("live");
     drain(&mut layer);
     let before_ack = run_until(&mut layer, start, start + ms(2000));
     assert_eq!(sent_at(&before_ack, b"486"), vec![ms(500), ms(1500)]);
@@ -379,18 +443,30 @@ fn server_non_invite_resends_final_on_retransmission_until_timer_j() {
     let mut layer = TransactionLayer::new(TimerConfig::default());
     let key = server_key(TxMethod::NonInvite("OPTIONS".into()));
     let udp = peer(Transport::Udp);
-    assert_eq!(layer.server_request(start, key.clone(), false, udp), Ok(ServerVerdict::New));
+    assert_eq!(
+        layer.server_request(start, key.clone(), false, udp),
+        Ok(ServerVerdict::New)
+    );
     let trying = layer.server_request(start + ms(100), key.clone(), false, udp);
     assert_eq!(trying, Ok(ServerVerdict::Retransmission));
-    assert!(drain(&mut layer).is_empty(), "nothing to resend while Trying");
+    assert!(
+        drain(&mut layer).is_empty(),
+        "nothing to resend while Trying"
+    );
 
-    layer.server_respond(start + ms(200), &key, 200, Bytes::from_static(b"200")).expect("live");
+    layer
+        .server_respond(start + ms(200), &key, 200, Bytes::from_static(b"200"))
+        .expect("live");
     assert_eq!(transmitted(&mut layer), vec![Bytes::from_static(b"200")]);
     let copy = layer.server_request(start + ms(700), key.clone(), false, udp);
 
     assert_eq!(copy, Ok(ServerVerdict::Retransmission));
     assert_eq!(transmitted(&mut layer), vec![Bytes::from_static(b"200")]);
-    assert_eq!(layer.poll_timeout(), Some(start + ms(32_200)), "Timer J = 64·T1");
+    assert_eq!(
+        layer.poll_timeout(),
+        Some(start + ms(32_200)),
+        "Timer J = 64·T1"
+    );
     layer.handle_timeout(start + ms(32_200));
     assert!(layer.is_empty());
     let after = layer.server_request(start + ms(32_300), key, false, udp);
@@ -402,7 +478,11 @@ fn tcp_client_invite_never_retransmits_and_ends_on_final() {
     let start = test_start();
     let mut layer = TransactionLayer::new(TimerConfig::default());
     send_invite(&mut layer, start, Transport::Tcp);
-    assert_eq!(layer.poll_timeout(), Some(start + ms(32_000)), "only Timer B");
+    assert_eq!(
+        layer.poll_timeout(),
+        Some(start + ms(32_000)),
+        "only Timer B"
+    );
 
     let verdict = layer.client_response(start + ms(1000), &invite_key(), 486, TO_BUSY);
 
@@ -429,7 +509,11 @@ fn tcp_client_non_invite_never_retransmits_and_timer_k_is_zero() {
     let start = test_start();
     let mut layer = TransactionLayer::new(TimerConfig::default());
     send_options(&mut layer, start, Transport::Tcp);
-    assert_eq!(layer.poll_timeout(), Some(start + ms(32_000)), "only Timer F");
+    assert_eq!(
+        layer.poll_timeout(),
+        Some(start + ms(32_000)),
+        "only Timer F"
+    );
 
     let verdict = layer.client_response(start + ms(100), &options_key(), 200, "");
 
@@ -443,10 +527,18 @@ fn tcp_server_invite_sends_final_once_and_timer_i_is_zero() {
     let mut layer = TransactionLayer::new(TimerConfig::default());
     let key = server_key(TxMethod::Invite);
     let tcp = peer(Transport::Tcp);
-    layer.server_request(start, key.clone(), false, tcp).expect("room");
-    layer.server_respond(start, &key, 486, Bytes::from_static(b"486")).expect("live");
+    layer
+        .server_request(start, key.clone(), false, tcp)
+        .expect("room");
+    layer
+        .server_respond(start, &key, 486, Bytes::from_static(b"486"))
+        .expect("live");
     assert_eq!(transmitted(&mut layer), vec![Bytes::from_static(b"486")]);
-    assert_eq!(layer.poll_timeout(), Some(start + ms(32_000)), "only Timer H");
+    assert_eq!(
+        layer.poll_timeout(),
+        Some(start + ms(32_000)),
+        "only Timer H"
+    );
 
     let ack = layer.server_request(start + ms(100), key, true, tcp);
 
@@ -459,13 +551,20 @@ fn tcp_server_invite_does_not_retransmit_2xx() {
     let start = test_start();
     let mut layer = TransactionLayer::new(TimerConfig::default());
     let key = server_key(TxMethod::Invite);
-    layer.server_request(start, key.clone(), false, peer(Transport::Tcp)).expect("room");
-    layer.server_respond(start, &key, 200, Bytes::from_static(b"200")).expect("live");
+    layer
+        .server_request(start, key.clone(), false, peer(Transport::Tcp))
+        .expect("room");
+    layer
+        .server_respond(start, &key, 200, Bytes::from_static(b"200"))
+        .expect("live");
     drain(&mut layer);
 
     let outputs = run_until(&mut layer, start, start + ms(60_000));
 
-    assert_eq!(outputs, vec![(ms(32_000), Output::Event(Event::NoAck { key }))]);
+    assert_eq!(
+        outputs,
+        vec![(ms(32_000), Output::Event(Event::NoAck { key }))]
+    );
 }
 
 #[test]
@@ -473,9 +572,13 @@ fn tcp_server_non_invite_ends_on_final() {
     let start = test_start();
     let mut layer = TransactionLayer::new(TimerConfig::default());
     let key = server_key(TxMethod::NonInvite("BYE".into()));
-    layer.server_request(start, key.clone(), false, peer(Transport::Tcp)).expect("room");
+    layer
+        .server_request(start, key.clone(), false, peer(Transport::Tcp))
+        .expect("room");
 
-    layer.server_respond(start, &key, 200, Bytes::from_static(b"200")).expect("live");
+    layer
+        .server_respond(start, &key, 200, Bytes::from_static(b"200"))
+        .expect("live");
 
     assert_eq!(transmitted(&mut layer), vec![Bytes::from_static(b"200")]);
     assert!(layer.is_empty(), "Timer J is zero on TCP");
@@ -492,38 +595,67 @@ fn lost_and_duplicated_packets_end_in_one_final_and_clean_tables() {
     let (ckey, skey) = (invite_key(), server_key(TxMethod::Invite));
     let mut tu_got = Vec::new();
 
-    uac.client_send(start, ckey.clone(), udp, Bytes::from_static(b"INVITE"), Some(template()))
-        .expect("room");
+    uac.client_send(
+        start,
+        ckey.clone(),
+        udp,
+        Bytes::from_static(b"INVITE"),
+        Some(template()),
+    )
+    .expect("room");
     assert_eq!(transmitted(&mut uac).len(), 1, "copy 1 lost");
     uac.handle_timeout(start + ms(500));
     assert_eq!(transmitted(&mut uac).len(), 1, "copy 2 lost");
     uac.handle_timeout(start + ms(1500));
     assert_eq!(transmitted(&mut uac).len(), 1, "copy 3 arrives");
     let at = start + ms(1500);
-    assert_eq!(uas.server_request(at, skey.clone(), false, udp), Ok(ServerVerdict::New));
+    assert_eq!(
+        uas.server_request(at, skey.clone(), false, udp),
+        Ok(ServerVerdict::New)
+    );
 
     for (status, copies) in [(100, 1), (180, 2)] {
-        uas.server_respond(at, &skey, status, Bytes::from_static(b"1xx")).expect("live");
+        uas.server_respond(at, &skey, status, Bytes::from_static(b"1xx"))
+            .expect("live");
         assert_eq!(transmitted(&mut uas).len(), 1);
         for _ in 0..copies {
-            assert_eq!(uac.client_response(at, &ckey, status, TO_BUSY), ClientVerdict::Deliver);
+            assert_eq!(
+                uac.client_response(at, &ckey, status, TO_BUSY),
+                ClientVerdict::Deliver
+            );
             tu_got.push(status);
         }
     }
     assert_eq!(uac.poll_timeout(), None, "Proceeding stops A and B");
 
-    uas.server_respond(start + ms(5000), &skey, 486, Bytes::from_static(b"486")).expect("live");
+    uas.server_respond(start + ms(5000), &skey, 486, Bytes::from_static(b"486"))
+        .expect("live");
     assert_eq!(transmitted(&mut uas).len(), 1, "first 486 lost");
     uas.handle_timeout(start + ms(5500));
     assert_eq!(transmitted(&mut uas).len(), 1, "Timer G copy arrives");
-    assert_eq!(uac.client_response(start + ms(5500), &ckey, 486, TO_BUSY), ClientVerdict::Deliver);
+    assert_eq!(
+        uac.client_response(start + ms(5500), &ckey, 486, TO_BUSY),
+        ClientVerdict::Deliver
+    );
     tu_got.push(486);
-    assert_eq!(transmitted(&mut uac), vec![expected_ack()], "first ACK lost");
+    assert_eq!(
+        transmitted(&mut uac),
+        vec![expected_ack()],
+        "first ACK lost"
+    );
     uas.handle_timeout(start + ms(6500));
-    assert_eq!(transmitted(&mut uas).len(), 1, "second Timer G copy arrives");
+    assert_eq!(
+        transmitted(&mut uas).len(),
+        1,
+        "second Timer G copy arrives"
+    );
     let copy = uac.client_response(start + ms(6500), &ckey, 486, TO_BUSY);
     assert_eq!(copy, ClientVerdict::Absorbed);
-    assert_eq!(transmitted(&mut uac), vec![expected_ack()], "second ACK arrives");
+    assert_eq!(
+        transmitted(&mut uac),
+        vec![expected_ack()],
+        "second ACK arrives"
+    );
     let ack = uas.server_request(start + ms(6500), skey, true, udp);
     assert_eq!(ack, Ok(ServerVerdict::AckAbsorbed));
 
@@ -533,8 +665,16 @@ fn lost_and_duplicated_packets_end_in_one_final_and_clean_tables() {
     assert!(run_until(&mut uas, start, start + ms(60_000)).is_empty());
     assert!(run_until(&mut uac, start, start + ms(60_000)).is_empty());
     assert!(uas.is_empty() && uac.is_empty());
-    assert_eq!(uac.counters().retransmissions_total, 3, "two INVITE copies, one ACK");
-    assert_eq!(uas.counters().retransmissions_total, 2, "two Timer G copies");
+    assert_eq!(
+        uac.counters().retransmissions_total,
+        3,
+        "two INVITE copies, one ACK"
+    );
+    assert_eq!(
+        uas.counters().retransmissions_total,
+        2,
+        "two Timer G copies"
+    );
 }
 
 #[test]
@@ -543,10 +683,19 @@ fn full_table_refuses_new_transactions_with_503() {
     let mut layer = TransactionLayer::with_transactions_max(TimerConfig::default(), 2);
     let udp = peer(Transport::Udp);
     let bye = server_key(TxMethod::NonInvite("BYE".into()));
-    layer.server_request(start, server_key(TxMethod::Invite), false, udp).expect("room");
-    layer.server_request(start, bye.clone(), false, udp).expect("room");
+    layer
+        .server_request(start, server_key(TxMethod::Invite), false, udp)
+        .expect("room");
+    layer
+        .server_request(start, bye.clone(), false, udp)
+        .expect("room");
 
-    let refused = layer.server_request(start, server_key(TxMethod::NonInvite("INFO".into())), false, udp);
+    let refused = layer.server_request(
+        start,
+        server_key(TxMethod::NonInvite("INFO".into())),
+        false,
+        udp,
+    );
     let options = Bytes::from_static(b"OPTIONS");
     let refused_client = layer.client_send(start, options_key(), udp, options.clone(), None);
 
@@ -556,10 +705,19 @@ fn full_table_refuses_new_transactions_with_503() {
     assert_eq!(layer.counters().table_full_total, 2);
     assert!(drain(&mut layer).is_empty());
     let tcp_bye = layer.server_request(start, bye.clone(), false, peer(Transport::Tcp));
-    assert_eq!(tcp_bye, Ok(ServerVerdict::Retransmission), "existing keys still match");
-    layer.server_respond(start, &bye, 200, Bytes::from_static(b"200")).expect("live");
+    assert_eq!(
+        tcp_bye,
+        Ok(ServerVerdict::Retransmission),
+        "existing keys still match"
+    );
+    layer
+        .server_respond(start, &bye, 200, Bytes::from_static(b"200"))
+        .expect("live");
     run_until(&mut layer, start, start + ms(32_000));
-    assert_eq!(layer.client_send(start + ms(32_000), options_key(), udp, options, None), Ok(()));
+    assert_eq!(
+        layer.client_send(start + ms(32_000), options_key(), udp, options, None),
+        Ok(())
+    );
 }
 
 #[test]
@@ -568,15 +726,24 @@ fn responses_from_the_tu_are_checked() {
     let mut layer = TransactionLayer::new(TimerConfig::default());
     let key = server_key(TxMethod::Invite);
     let body = Bytes::from_static(b"r");
-    assert_eq!(layer.server_respond(start, &key, 200, body.clone()), Err(TxError::NoSuchTransaction));
-    layer.server_request(start, key.clone(), false, peer(Transport::Udp)).expect("room");
+    assert_eq!(
+        layer.server_respond(start, &key, 200, body.clone()),
+        Err(TxError::NoSuchTransaction)
+    );
+    layer
+        .server_request(start, key.clone(), false, peer(Transport::Udp))
+        .expect("room");
 
     assert_eq!(
         layer.server_respond(start, &key, 99, body.clone()),
         Err(TxError::InvalidStatus { status: 99 })
     );
-    layer.server_respond(start, &key, 200, body.clone()).expect("first 2xx");
-    layer.server_respond(start, &key, 200, body.clone()).expect("another fork's 2xx (RFC 6026)");
+    layer
+        .server_respond(start, &key, 200, body.clone())
+        .expect("first 2xx");
+    layer
+        .server_respond(start, &key, 200, body.clone())
+        .expect("another fork's 2xx (RFC 6026)");
     assert_eq!(
         layer.server_respond(start, &key, 486, body),
         Err(TxError::ResponseAfterFinal { status: 486 })
@@ -609,7 +776,10 @@ fn client_send_checks_keys_and_ack_templates() {
 fn ack_unfolds_a_folded_to_header() {
     let ack = template().build("<sip:agent@10.0.0.2>;\r\n\t tag=b2\r\n");
     let text = std::str::from_utf8(&ack).expect("ASCII");
-    assert!(text.ends_with("To: <sip:agent@10.0.0.2>; tag=b2\r\nContent-Length: 0\r\n\r\n"), "{text:?}");
+    assert!(
+        text.ends_with("To: <sip:agent@10.0.0.2>; tag=b2\r\nContent-Length: 0\r\n\r\n"),
+        "{text:?}"
+    );
 }
 
 #[test]
@@ -623,7 +793,9 @@ fn deadlines_of_many_transactions_fire_in_order_and_removed_ones_do_not_linger()
             method: TxMethod::NonInvite("OPTIONS".into()),
         };
         let request = Bytes::from(format!("OPTIONS {i}"));
-        layer.client_send(start + ms(offset), key, udp, request, None).expect("room");
+        layer
+            .client_send(start + ms(offset), key, udp, request, None)
+            .expect("room");
     }
     drain(&mut layer);
     let cancelled = ClientKey {
@@ -637,7 +809,14 @@ fn deadlines_of_many_transactions_fire_in_order_and_removed_ones_do_not_linger()
 
     assert_eq!(sent_at(&outputs, b"OPTIONS 2"), vec![ms(700)]);
     assert_eq!(sent_at(&outputs, b"OPTIONS 0"), vec![ms(800)]);
-    assert!(sent_at(&outputs, b"OPTIONS 1").is_empty(), "Completed stops E");
+    assert!(
+        sent_at(&outputs, b"OPTIONS 1").is_empty(),
+        "Completed stops E"
+    );
     assert_eq!(outputs.len(), 2);
-    assert_eq!(layer.poll_timeout(), Some(start + ms(1700)), "E of #2, then #0");
+    assert_eq!(
+        layer.poll_timeout(),
+        Some(start + ms(1700)),
+        "E of #2, then #0"
+    );
 }

@@ -1,1 +1,707 @@
-//! (placeholder)
+//! The SIP transaction layer (RFC 3261 §17, updated by RFC 6026): the four transaction
+//! machines, their timers, and the table that owns every live transaction.
+//!
+//! It is pure: each input carries `now`, outputs are drained one at a time with
+//! [`TransactionLayer::poll_output`], and [`TransactionLayer::poll_timeout`] gives the
+//! next deadline. It does not parse: the caller computes the keys (§17.1.3, §17.2.3),
+//! gives the raw bytes to send, and for INVITEs an [`AckTemplate`] from which the layer
+//! builds the ACK for non-2xx responses. Matching CANCEL to its INVITE, ACKs for 2xx
+//! and dialogs are the TU's.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::time::Instant;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::sip::limits::TRANSACTIONS_MAX;
+use crate::sip::Peer;
+
+mod client_invite;
+mod client_non_invite;
+mod server_invite;
+mod server_non_invite;
+mod timer;
+
+pub use timer::TimerConfig;
+
+use client_invite::ClientInvite;
+use client_non_invite::ClientNonInvite;
+use server_invite::ServerInvite;
+use server_non_invite::ServerNonInvite;
+
+/// Stale deadline entries allowed per live transaction before the heap is rebuilt.
+const DEADLINES_STALE_PER_TX_MAX: usize = 4;
+/// Stale deadline entries always tolerated, so that small tables never rebuild.
+const DEADLINES_STALE_FLOOR: usize = 1024;
+
+/// The method part of a transaction key. ACK is not a method here: the caller maps an
+/// ACK to `Invite` so that it matches the INVITE's server transaction (§17.2.3).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TxMethod {
+    Invite,
+    /// Any other method, CANCEL included, by its name as in the CSeq.
+    NonInvite(String),
+}
+
+/// A server transaction's key (RFC 3261 §17.2.3): the top Via's branch and sent-by.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ServerKey {
+    pub branch: String,
+    pub sent_by: String,
+    pub method: TxMethod,
+}
+
+/// A client transaction's key (RFC 3261 §17.1.3): the branch we put in the top Via.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClientKey {
+    pub branch: String,
+    pub method: TxMethod,
+}
+
+/// The part of the ACK for a non-2xx final response (RFC 3261 §17.1.1.3) known when the
+/// INVITE is sent: `ACK <R-URI> SIP/2.0`, the INVITE's top Via, Max-Forwards, From,
+/// Call-ID, `CSeq: <n> ACK` and Route headers, each line ending in CRLF.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AckTemplate {
+    head: Bytes,
+}
+
+impl AckTemplate {
+    pub fn new(head: Bytes) -> Result<AckTemplate, TxError> {
+        if !head.ends_with(b"\r\n") {
+            return Err(TxError::AckTemplateUnterminated);
+        }
+        Ok(AckTemplate { head })
+    }
+
+    /// The ACK: the head, the response's To (with its tag) and an empty body.
+    fn build(&self, to_header: &str) -> Bytes {
+        let mut ack = BytesMut::with_capacity(self.head.len() + to_header.len() + 32);
+        ack.put_slice(&self.head);
+        ack.put_slice(b"To: ");
+        // A folded value keeps its line breaks in a zero-copy parse; folding is
+        // equivalent to one space (§7.3.1), and a bare CR or LF must not end our header.
+        let mut in_break = false;
+        for &byte in to_header.trim().as_bytes() {
+            let is_break = byte == b'\r' || byte == b'\n';
+            if is_break && !in_break {
+                ack.put_u8(b' ');
+            } else if !is_break && !(in_break && (byte == b' ' || byte == b'\t')) {
+                ack.put_u8(byte);
+            }
+            in_break = is_break || (in_break && (byte == b' ' || byte == b'\t'));
+        }
+        ack.put_slice(b"\r\nContent-Length: 0\r\n\r\n");
+        ack.freeze()
+    }
+}
+
+/// What the layer asks its driver to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    Transmit { peer: Peer, bytes: Bytes },
+    Event(Event),
+}
+
+/// Outcomes the TU must act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A client transaction got no final response in time (Timer B or F, RFC 3261
+    /// §17.1.1.2, §17.1.2.2): the TU treats it as a 408.
+    Timeout { key: ClientKey },
+    /// A server INVITE's final response was never acknowledged (Timer H, or Timer L for
+    /// a 2xx without a reported ACK): the TU ends the call (RFC 3261 §13.3.1.4).
+    NoAck { key: ServerKey },
+}
+
+/// What became of an incoming request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerVerdict {
+    /// A new server transaction exists; the TU must handle the request.
+    New,
+    /// A retransmission, absorbed; a resent response may be queued.
+    Retransmission,
+    /// An ACK for a non-2xx final response, absorbed (§17.2.1).
+    AckAbsorbed,
+    /// An ACK that no transaction takes: one for a 2xx, the TU's (§17.2.3).
+    NotMatched,
+}
+
+/// What became of an incoming response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientVerdict {
+    /// Pass the response to the TU.
+    Deliver,
+    /// A retransmission handled here.
+    Absorbed,
+    /// No transaction: a stray, or a 2xx retransmitted after Timer M (TU business).
+    NotMatched,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    /// Answered with 503 and Retry-After by the TU.
+    #[error("transaction table full: {max} live transactions")]
+    TableFull { max: usize },
+    #[error("no live transaction has this key")]
+    NoSuchTransaction,
+    #[error("a live client transaction already has this key")]
+    DuplicateKey,
+    #[error("status {status} is outside 100..=699")]
+    InvalidStatus { status: u16 },
+    #[error("status {status} sent after the transaction's final response")]
+    ResponseAfterFinal { status: u16 },
+    #[error("a client INVITE needs an ACK template (RFC 3261 §17.1.1.3)")]
+    AckTemplateMissing,
+    #[error("an ACK template was given for a non-INVITE request")]
+    AckTemplateUnexpected,
+    #[error("an ACK template must end with CRLF")]
+    AckTemplateUnterminated,
+    #[error("timer T1 is {t1:?}, outside 1 ms..=60 s")]
+    T1OutOfRange { t1: std::time::Duration },
+    #[error("timer T2 is {t2:?}, below T1 {t1:?} or above 60 s")]
+    T2OutOfRange {
+        t1: std::time::Duration,
+        t2: std::time::Duration,
+    },
+    #[error("timer T4 is {t4:?}, outside (0, 60 s]")]
+    T4OutOfRange { t4: std::time::Duration },
+}
+
+impl TxError {
+    /// The SIP status the TU answers the request with, when this is the peer's problem
+    /// to hear about rather than a bug of the TU.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            TxError::TableFull { .. } => Some(503),
+            _ => None,
+        }
+    }
+}
+
+/// Plain counters the driver exports as metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Requests, responses and ACKs sent again, by timers or for retransmitted input.
+    pub retransmissions_total: u64,
+    /// Client transactions ended by Timer B or F.
+    pub timeouts_total: u64,
+    /// Server INVITEs ended by Timer H or L without an ACK.
+    pub no_acks_total: u64,
+    /// New transactions refused because the table was full.
+    pub table_full_total: u64,
+}
+
+/// Every live transaction, client and server, and their deadlines.
+#[derive(Debug)]
+pub struct TransactionLayer {
+    config: TimerConfig,
+    transactions_max: usize,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    servers: HashMap<ServerKey, u32>,
+    clients: HashMap<ClientKey, u32>,
+    /// Each transaction's earliest deadline; entries that no longer match the
+    /// transaction's `armed` deadline are stale and skipped (lazy deletion).
+    deadlines: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    outputs: VecDeque<Output>,
+    counters: Counters,
+}
+
+impl TransactionLayer {
+    pub fn new(config: TimerConfig) -> Self {
+        TransactionLayer::with_transactions_max(config, TRANSACTIONS_MAX)
+    }
+
+    /// A layer holding at most `transactions_max` live transactions.
+    pub fn with_transactions_max(config: TimerConfig, transactions_max: usize) -> Self {
+        TransactionLayer {
+            config,
+            transactions_max,
+            slots: Vec::new(),
+            free: Vec::new(),
+            servers: HashMap::new(),
+            clients: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            outputs: VecDeque::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// A request arrived from `peer`. `New`: the TU must handle it, a server transaction
+    /// now exists. `Retransmission`: absorbed, a resend may be queued. For an ACK
+    /// (`is_ack`, keyed as the INVITE): `AckAbsorbed` or `NotMatched` (TU business).
+    pub fn server_request(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        is_ack: bool,
+        peer: Peer,
+    ) -> Result<ServerVerdict, TxError> {
+        if let Some(&index) = self.servers.get(&key) {
+            let config = self.config;
+            let step = match &mut self.entry_mut(index).machine {
+                Machine::ServerInvite(machine) => {
+                    let input = if is_ack {
+                        server_invite::Input::Ack
+                    } else {
+                        server_invite::Input::Request
+                    };
+                    machine.transition(now, input, &config)?
+                }
+                Machine::ServerNonInvite(_) if is_ack => return Ok(ServerVerdict::NotMatched),
+                Machine::ServerNonInvite(machine) => {
+                    machine.transition(now, server_non_invite::Input::Request, &config)?
+                }
+                _ => unreachable!("the server map holds only server transactions"),
+            };
+            let verdict = match (is_ack, step.deliver) {
+                (false, _) => ServerVerdict::Retransmission,
+                (true, false) => ServerVerdict::AckAbsorbed,
+                (true, true) => ServerVerdict::NotMatched,
+            };
+            self.apply(index, step);
+            self.settle(index);
+            return Ok(verdict);
+        }
+        if is_ack {
+            return Ok(ServerVerdict::NotMatched);
+        }
+        self.check_room()?;
+        let reliable = peer.transport.is_reliable();
+        let machine = match key.method {
+            TxMethod::Invite => Machine::ServerInvite(ServerInvite::new(reliable)),
+            TxMethod::NonInvite(_) => Machine::ServerNonInvite(ServerNonInvite::new(reliable)),
+        };
+        let index = self.insert(peer, TxKey::Server(key.clone()), machine);
+        self.servers.insert(key, index);
+        Ok(ServerVerdict::New)
+    }
+
+    /// The TU sends a response on the server transaction `key`.
+    pub fn server_respond(
+        &mut self,
+        now: Instant,
+        key: &ServerKey,
+        status: u16,
+        bytes: Bytes,
+    ) -> Result<(), TxError> {
+        let index = *self.servers.get(key).ok_or(TxError::NoSuchTransaction)?;
+        let config = self.config;
+        let step = match &mut self.entry_mut(index).machine {
+            Machine::ServerInvite(machine) => {
+                let input = server_invite::Input::Respond { status, bytes };
+                machine.transition(now, input, &config)?
+            }
+            Machine::ServerNonInvite(machine) => {
+                let input = server_non_invite::Input::Respond { status, bytes };
+                machine.transition(now, input, &config)?
+            }
+            _ => unreachable!("the server map holds only server transactions"),
+        };
+        self.apply(index, step);
+        self.settle(index);
+        Ok(())
+    }
+
+    /// The TU received the ACK for the 2xx sent on INVITE transaction `key`: stop
+    /// retransmitting the 2xx. Unknown keys are ignored (the transaction may be gone).
+    pub fn server_ack_for_2xx(&mut self, now: Instant, key: &ServerKey) {
+        let Some(&index) = self.servers.get(key) else {
+            return;
+        };
+        let config = self.config;
+        if let Machine::ServerInvite(machine) = &mut self.entry_mut(index).machine {
+            if let Ok(step) = machine.transition(now, server_invite::Input::AckFor2xx, &config) {
+                self.apply(index, step);
+            }
+        }
+        self.settle(index);
+    }
+
+    /// Starts a client transaction and queues `request` for `peer`. An INVITE needs the
+    /// `ack` template; other methods must not have one.
+    pub fn client_send(
+        &mut self,
+        now: Instant,
+        key: ClientKey,
+        peer: Peer,
+        request: Bytes,
+        ack: Option<AckTemplate>,
+    ) -> Result<(), TxError> {
+        if self.clients.contains_key(&key) {
+            return Err(TxError::DuplicateKey);
+        }
+        let reliable = peer.transport.is_reliable();
+        let config = self.config;
+        let machine = match (&key.method, ack) {
+            (TxMethod::Invite, Some(ack)) => {
+                let machine = ClientInvite::new(now, request.clone(), ack, reliable, &config);
+                Machine::ClientInvite(machine)
+            }
+            (TxMethod::Invite, None) => return Err(TxError::AckTemplateMissing),
+            (TxMethod::NonInvite(_), None) => {
+                let machine = ClientNonInvite::new(now, request.clone(), reliable, &config);
+                Machine::ClientNonInvite(machine)
+            }
+            (TxMethod::NonInvite(_), Some(_)) => return Err(TxError::AckTemplateUnexpected),
+        };
+        self.check_room()?;
+        let index = self.insert(peer, TxKey::Client(key.clone()), machine);
+        self.clients.insert(key, index);
+        self.outputs.push_back(Output::Transmit {
+            peer,
+            bytes: request,
+        });
+        self.settle(index);
+        Ok(())
+    }
+
+    /// A response with `status` arrived for client transaction `key`; `to_header` is its
+    /// To header value (used for the ACK of a non-2xx INVITE response).
+    pub fn client_response(
+        &mut self,
+        now: Instant,
+        key: &ClientKey,
+        status: u16,
+        to_header: &str,
+    ) -> ClientVerdict {
+        let Some(&index) = self.clients.get(key) else {
+            return ClientVerdict::NotMatched;
+        };
+        let config = self.config;
+        let step = match &mut self.entry_mut(index).machine {
+            Machine::ClientInvite(machine) => {
+                let input = client_invite::Input::Response { status, to_header };
+                machine.transition(now, input, &config)
+            }
+            Machine::ClientNonInvite(machine) => {
+                let input = client_non_invite::Input::Response { status };
+                machine.transition(now, input, &config)
+            }
+            _ => unreachable!("the client map holds only client transactions"),
+        };
+        let verdict = if step.deliver {
+            ClientVerdict::Deliver
+        } else {
+            ClientVerdict::Absorbed
+        };
+        self.apply(index, step);
+        self.settle(index);
+        verdict
+    }
+
+    /// Fires every timer due at `now`, in deadline order per transaction, and removes
+    /// the transactions that terminate.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let config = self.config;
+        while let Some(&Reverse((at, index, generation))) = self.deadlines.peek() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            if !self.is_armed(at, index, generation) {
+                continue;
+            }
+            self.entry_mut(index).armed = None;
+            loop {
+                let entry = self.entry_mut(index);
+                let Some(step) = entry.machine.fire_expired(now, &config) else {
+                    break;
+                };
+                self.apply(index, step);
+                if self.entry_mut(index).machine.is_terminated() {
+                    break;
+                }
+            }
+            self.settle(index);
+        }
+        self.drop_stale_deadlines();
+    }
+
+    /// The earliest deadline of any live transaction.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// The next datagram to send or event for the TU. The queue holds what the last
+    /// inputs produced (at most one output per fired timer or input), so draining it
+    /// after each input keeps it short.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// Live transactions, client and server.
+    pub fn len(&self) -> usize {
+        self.servers.len() + self.clients.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn config(&self) -> &TimerConfig {
+        &self.config
+    }
+
+    fn check_room(&mut self) -> Result<(), TxError> {
+        if self.len() >= self.transactions_max {
+            self.counters.table_full_total += 1;
+            return Err(TxError::TableFull {
+                max: self.transactions_max,
+            });
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, peer: Peer, key: TxKey, machine: Machine) -> u32 {
+        let entry = Entry {
+            peer,
+            key,
+            machine,
+            armed: None,
+        };
+        if let Some(index) = self.free.pop() {
+            self.slots[index as usize].entry = Some(entry);
+            return index;
+        }
+        // The table bound keeps slots far below u32::MAX.
+        let index =
+            u32::try_from(self.slots.len()).expect("slot count is bounded by transactions_max");
+        self.slots.push(Slot {
+            generation: 0,
+            entry: Some(entry),
+        });
+        index
+    }
+
+    fn entry_mut(&mut self, index: u32) -> &mut Entry {
+        self.slots[index as usize]
+            .entry
+            .as_mut()
+            .expect("key maps and deadlines point at live slots")
+    }
+
+    fn is_armed(&self, at: Instant, index: u32, generation: u32) -> bool {
+        let slot = &self.slots[index as usize];
+        slot.generation == generation && slot.entry.as_ref().is_some_and(|e| e.armed == Some(at))
+    }
+
+    /// Turns a machine's step into outputs and counts.
+    fn apply(&mut self, index: u32, step: Step) {
+        let Some(action) = step.action else {
+            return;
+        };
+        let entry = self.slots[index as usize]
+            .entry
+            .as_ref()
+            .expect("a stepped transaction is live");
+        let output = match (action, &entry.key) {
+            (Action::Transmit(bytes), _) => Output::Transmit {
+                peer: entry.peer,
+                bytes,
+            },
+            (Action::Retransmit(bytes), _) => {
+                self.counters.retransmissions_total += 1;
+                Output::Transmit {
+                    peer: entry.peer,
+                    bytes,
+                }
+            }
+            (Action::Timeout, TxKey::Client(key)) => {
+                self.counters.timeouts_total += 1;
+                Output::Event(Event::Timeout { key: key.clone() })
+            }
+            (Action::NoAck, TxKey::Server(key)) => {
+                self.counters.no_acks_total += 1;
+                Output::Event(Event::NoAck { key: key.clone() })
+            }
+            (action, key) => unreachable!("{action:?} from the wrong side ({key:?})"),
+        };
+        self.outputs.push_back(output);
+    }
+
+    /// Removes a terminated transaction, or queues its earliest deadline if it changed.
+    fn settle(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        let entry = slot.entry.as_mut().expect("a settled transaction is live");
+        if entry.machine.is_terminated() {
+            let entry = slot.entry.take().expect("checked live above");
+            slot.generation = slot.generation.wrapping_add(1);
+            self.free.push(index);
+            match entry.key {
+                TxKey::Server(key) => self.servers.remove(&key),
+                TxKey::Client(key) => self.clients.remove(&key),
+            };
+        } else {
+            let next = entry.machine.next_deadline();
+            if next != entry.armed {
+                entry.armed = next;
+                if let Some(at) = next {
+                    self.deadlines.push(Reverse((at, index, slot.generation)));
+                }
+            }
+        }
+        self.drop_stale_deadlines();
+    }
+
+    /// Keeps the heap's top valid, so `poll_timeout` is exact, and rebuilds the heap
+    /// when stale entries pile up.
+    fn drop_stale_deadlines(&mut self) {
+        while let Some(&Reverse((at, index, generation))) = self.deadlines.peek() {
+            if self.is_armed(at, index, generation) {
+                break;
+            }
+            self.deadlines.pop();
+        }
+        let stale_max = self.len() * DEADLINES_STALE_PER_TX_MAX + DEADLINES_STALE_FLOOR;
+        if self.deadlines.len() > stale_max {
+            let entries = std::mem::take(&mut self.deadlines).into_vec();
+            let live: Vec<_> = entries
+                .into_iter()
+                .filter(|Reverse((at, index, generation))| self.is_armed(*at, *index, *generation))
+                .collect();
+            self.deadlines = BinaryHeap::from(live);
+        }
+    }
+}
+
+/// What one transition asks of the layer.
+#[derive(Debug)]
+pub(super) struct Step {
+    action: Option<Action>,
+    /// Pass the input to the TU (a response; for a server INVITE, an ACK for a 2xx).
+    deliver: bool,
+}
+
+impl Step {
+    const NONE: Step = Step {
+        action: None,
+        deliver: false,
+    };
+    const DELIVER: Step = Step {
+        action: None,
+        deliver: true,
+    };
+
+    fn act(action: Action) -> Step {
+        Step {
+            action: Some(action),
+            deliver: false,
+        }
+    }
+
+    fn deliver_and(action: Action) -> Step {
+        Step {
+            action: Some(action),
+            deliver: true,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Action {
+    /// First sending of a message.
+    Transmit(Bytes),
+    /// A message sent again (counted).
+    Retransmit(Bytes),
+    Timeout,
+    NoAck,
+}
+
+/// Response classes as the machines tell them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StatusClass {
+    Provisional,
+    Success,
+    /// 300–699.
+    Final,
+    Invalid,
+}
+
+impl StatusClass {
+    fn of(status: u16) -> StatusClass {
+        match status {
+            100..=199 => StatusClass::Provisional,
+            200..=299 => StatusClass::Success,
+            300..=699 => StatusClass::Final,
+            _ => StatusClass::Invalid,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Slot {
+    /// Bumped when the slot is freed, so deadlines of a removed transaction go stale.
+    generation: u32,
+    entry: Option<Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    peer: Peer,
+    key: TxKey,
+    machine: Machine,
+    /// The deadline this transaction has in the heap.
+    armed: Option<Instant>,
+}
+
+#[derive(Debug)]
+enum TxKey {
+    Server(ServerKey),
+    Client(ClientKey),
+}
+
+// Named after the four RFC machines, whose names share the suffix.
+#[allow(clippy::enum_variant_names)]
+#[derive(Debug)]
+enum Machine {
+    ClientInvite(ClientInvite),
+    ClientNonInvite(ClientNonInvite),
+    ServerInvite(ServerInvite),
+    ServerNonInvite(ServerNonInvite),
+}
+
+impl Machine {
+    fn is_terminated(&self) -> bool {
+        match self {
+            Machine::ClientInvite(m) => m.is_terminated(),
+            Machine::ClientNonInvite(m) => m.is_terminated(),
+            Machine::ServerInvite(m) => m.is_terminated(),
+            Machine::ServerNonInvite(m) => m.is_terminated(),
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        match self {
+            Machine::ClientInvite(m) => m.next_deadline(),
+            Machine::ClientNonInvite(m) => m.next_deadline(),
+            Machine::ServerInvite(m) => m.next_deadline(),
+            Machine::ServerNonInvite(m) => m.next_deadline(),
+        }
+    }
+
+    fn fire_expired(&mut self, now: Instant, config: &TimerConfig) -> Option<Step> {
+        match self {
+            Machine::ClientInvite(m) => m.fire_expired(now, config),
+            Machine::ClientNonInvite(m) => m.fire_expired(now, config),
+            Machine::ServerInvite(m) => m.fire_expired(now, config),
+            Machine::ServerNonInvite(m) => m.fire_expired(now, config),
+        }
+    }
+}
+
+/// The one base instant a test starts from; every other instant adds a `Duration`.
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)]
+fn test_start() -> Instant {
+    Instant::now()
+}
+
+#[cfg(test)]
+mod tests;

@@ -11,6 +11,7 @@
 //! stays with the caller (`password_of`).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use rand::RngCore;
@@ -146,7 +147,6 @@ pub enum MalformedHeader {
 }
 
 /// The server side: issues challenges and verifies credentials for one realm.
-#[derive(Debug)]
 pub struct DigestServer {
     realm: String,
     config: DigestConfig,
@@ -390,6 +390,18 @@ impl DigestServer {
             }
             self.nonce_counts.pop_first();
         }
+    }
+}
+
+/// Leaves the secret out, so logging the server cannot leak it.
+impl fmt::Debug for DigestServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DigestServer")
+            .field("realm", &self.realm)
+            .field("config", &self.config)
+            .field("nonces_tracked", &self.nonce_counts.len())
+            .field("nonces_evicted_total", &self.nonces_evicted_total)
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 
 use super::digest::{request_digest, Algorithm, DigestInput, QopAuth};
 use super::*;
@@ -549,4 +549,46 @@ fn escaped_username_and_userhash_challenge() {
     )
     .unwrap();
     assert!(plain.contains(r#"username="a\"b""#));
+}
+
+#[test]
+fn debug_output_leaves_the_secret_out() {
+    let mut rng = rng();
+    let s = server(epoch(), &mut rng);
+    let shown = format!("{s:?}");
+    assert!(!shown.contains("secret"));
+    assert!(!shown.contains("opaque"));
+}
+
+#[test]
+fn randomly_mutated_credentials_never_panic_nor_verify_as_another_user() {
+    let t0 = epoch();
+    let mut rng = rng();
+    let mut s = server(t0, &mut rng);
+    let c = challenge_for(&mut s, t0, &mut rng, "SHA-256");
+    let good = answer_challenge(&c, "REGISTER", "sip:x", "alice", "s3cret", 1, &mut rng).unwrap();
+    let alphabet = b"\"\\=, \t\r\naZ0-_:;@\x00\x7f";
+    let mut mutants = StdRng::seed_from_u64(4475);
+    for round in 0..3000 {
+        let mut bytes = good.clone().into_bytes();
+        for _ in 0..mutants.random_range(1..4) {
+            let i = mutants.random_range(0..bytes.len());
+            match mutants.random_range(0..3) {
+                0 => bytes[i] = alphabet[mutants.random_range(0..alphabet.len())],
+                1 => {
+                    bytes.remove(i);
+                }
+                _ => bytes.insert(i, alphabet[mutants.random_range(0..alphabet.len())]),
+            }
+        }
+        let Ok(h) = String::from_utf8(bytes) else {
+            continue;
+        };
+        // A mutant verifies only if it kept the digest inputs (a space added
+        // between parameters, say), and then only as alice.
+        if let Ok(v) = s.verify(t0, "REGISTER", &h, passwords) {
+            assert_eq!(v.username, "alice", "round {round}: {h:?}");
+        }
+        let _ = answer_challenge(&h, "REGISTER", "sip:x", "alice", "s3cret", 1, &mut rng);
+    }
 }

@@ -662,21 +662,47 @@ fn aors_are_bounded_and_a_full_registrar_answers_503() {
     let t0 = epoch();
     let mut r = registrar();
     for i in 0..AORS_MAX {
-        r.register(t0, &format!("sip:{i}@x"), "c", 1, contacts(&[("sip:p@h", None)]), None, peer(1))
-            .unwrap();
+        r.register(
+            t0,
+            &format!("sip:{i}@x"),
+            "c",
+            1,
+            contacts(&[("sip:p@h", None)]),
+            None,
+            peer(1),
+        )
+        .unwrap();
         // Drain as the driver does, so the event queue stays short.
         while r.poll_event().is_some() {}
     }
     let err = r
-        .register(t0, AOR, "c", 1, contacts(&[("sip:p@h", None)]), None, peer(1))
+        .register(
+            t0,
+            AOR,
+            "c",
+            1,
+            contacts(&[("sip:p@h", None)]),
+            None,
+            peer(1),
+        )
         .unwrap_err();
     assert_eq!(err, RegisterError::TooManyAors { max: AORS_MAX });
     assert_eq!(err.status(), 503);
     // Known AORs still refresh and fetch.
     assert!(r
-        .register(t0, "sip:0@x", "c", 2, contacts(&[("sip:p@h", None)]), None, peer(1))
+        .register(
+            t0,
+            "sip:0@x",
+            "c",
+            2,
+            contacts(&[("sip:p@h", None)]),
+            None,
+            peer(1)
+        )
         .is_ok());
-    assert!(r.register(t0, AOR, "c", 2, Update::Fetch, None, peer(1)).is_ok());
+    assert!(r
+        .register(t0, AOR, "c", 2, Update::Fetch, None, peer(1))
+        .is_ok());
     assert_eq!(r.len(), AORS_MAX);
     assert_eq!(r.events_dropped_total(), 0);
 }
@@ -686,12 +712,22 @@ fn undrained_events_are_bounded_dropping_the_oldest() {
     let t0 = epoch();
     let mut r = registrar();
     for i in 0..=EVENTS_QUEUED_MAX {
-        r.register(t0, &format!("sip:{i}@x"), "c", 1, contacts(&[("sip:p@h", None)]), None, peer(1))
-            .unwrap();
+        r.register(
+            t0,
+            &format!("sip:{i}@x"),
+            "c",
+            1,
+            contacts(&[("sip:p@h", None)]),
+            None,
+            peer(1),
+        )
+        .unwrap();
     }
     assert_eq!(r.events_dropped_total(), 1);
     assert_eq!(
         r.poll_event(),
-        Some(RegistrarEvent::Registered { aor: "sip:1@x".to_owned() })
+        Some(RegistrarEvent::Registered {
+            aor: "sip:1@x".to_owned()
+        })
     );
 }

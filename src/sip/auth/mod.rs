@@ -393,6 +393,16 @@ impl DigestServer {
     }
 }
 
+/// The `uri` parameter of Digest credentials, for the caller to compare with
+/// the Request-URI (RFC 7616 §3.4.6); `None` when absent or unparseable.
+pub fn credentials_uri(authorization: &str) -> Option<String> {
+    let list = params::parse(authorization).ok()?;
+    match list.as_slice() {
+        [creds] if creds.is_digest() => creds.param("uri").map(str::to_owned),
+        _ => None,
+    }
+}
+
 /// Leaves the secret out, so logging the server cannot leak it.
 impl fmt::Debug for DigestServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

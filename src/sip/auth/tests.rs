@@ -592,3 +592,14 @@ fn randomly_mutated_credentials_never_panic_nor_verify_as_another_user() {
         let _ = answer_challenge(&h, "REGISTER", "sip:x", "alice", "s3cret", 1, &mut rng);
     }
 }
+
+#[test]
+fn credentials_uri_is_read_for_the_request_uri_check() {
+    let h = r#"Digest username="a", uri="sip:100@switchyard.test;user=phone", response="x""#;
+    assert_eq!(
+        credentials_uri(h).as_deref(),
+        Some("sip:100@switchyard.test;user=phone")
+    );
+    assert_eq!(credentials_uri(r#"Basic uri="x""#), None);
+    assert_eq!(credentials_uri("Digest uri=\"x"), None);
+}

@@ -8,7 +8,7 @@ use tracing::debug;
 use super::legs::{ALeg, CallEntry};
 use super::{Route, Switch, METHOD_LABELS, RETRY_AFTER};
 use crate::call::{Call, CallRef, Input, Outcome, Routing, Side};
-use crate::sip::auth::AuthError;
+use crate::sip::auth::{AuthAnswer, AuthError, Verified};
 use crate::sip::build::{self, Writer};
 use crate::sip::parse::{Contacts, HeaderName, Message, Method, Scheme};
 use crate::sip::registrar::{ContactRequest, RegisterError, Update};
@@ -170,37 +170,47 @@ impl Switch {
         }
     }
 
-    /// Digest-checks a request. `None` means a challenge or refusal was sent.
+    /// Digest-checks a request against the agents' passwords. `None` means a
+    /// challenge or refusal was sent.
     fn authenticate(&mut self, now: Instant, req: &Req<'_>, method: &str) -> Option<String> {
-        let header = req.msg.header(&HeaderName::Authorization);
-        let verdict = match header {
-            None => Err(AuthError::Missing),
-            Some(value) => {
-                let agents = &self.plan.agents;
-                self.digest.verify(now, method, value, |user| agents.get(user).map(|a| a.password.clone()))
+        let verdict = req.msg.header(&HeaderName::Authorization).map(|value| {
+            let agents = &self.plan.agents;
+            self.digest.verify(now, method, value, |user| agents.get(user).map(|a| a.password.clone()))
+        });
+        self.auth_verdict(now, req, verdict)
+    }
+
+    /// Answers a failed check: a (stale) challenge, or 403 for wrong credentials.
+    fn auth_verdict(
+        &mut self,
+        now: Instant,
+        req: &Req<'_>,
+        verdict: Option<Result<Verified, AuthError>>,
+    ) -> Option<String> {
+        let answer = match verdict {
+            Some(Ok(verified)) => return Some(verified.username),
+            Some(Err(err)) => {
+                debug!(%err, "credentials refused");
+                err.answer()
             }
+            None => AuthAnswer::Challenge,
         };
-        match verdict {
-            Ok(verified) => Some(verified.username),
-            Err(err) => {
-                let tag = self.token();
-                match err.response() {
-                    AuthResponse::Challenge { stale } => {
-                        self.stats.auth_challenges += 1;
-                        let challenges = self.digest.challenge(now, &mut self.rng, stale);
-                        let headers: Vec<(&str, String)> =
-                            challenges.into_iter().map(|c| ("WWW-Authenticate", c)).collect();
-                        self.respond(now, req, 401, Some(&tag), &headers, None);
-                    }
-                    AuthResponse::Forbidden => {
-                        self.stats.auth_failures += 1;
-                        debug!(%err, "authentication failed");
-                        self.respond(now, req, 403, Some(&tag), &[], None);
-                    }
-                }
-                None
-            }
+        let tag = self.token();
+        if answer == AuthAnswer::Forbidden {
+            self.stats.auth_failures += 1;
+            self.respond(now, req, 403, Some(&tag), &[], None);
+            return None;
         }
+        self.stats.auth_challenges += 1;
+        let stale = answer == AuthAnswer::ChallengeStale;
+        let headers: Vec<(&str, String)> = self
+            .digest
+            .challenge(now, &mut self.rng, stale)
+            .into_iter()
+            .map(|c| ("WWW-Authenticate", c))
+            .collect();
+        self.respond(now, req, 401, Some(&tag), &headers, None);
+        None
     }
 
     /// A new INVITE: from a trunk (by source address) or an agent (by digest).
@@ -220,8 +230,9 @@ impl Switch {
         let (trunk_name, caller_agent) = match &trunk {
             Some(t) if t.inbound_auth.is_none() => (Some(t.name.clone()), None),
             Some(t) => {
-                let Some(user) = self.authenticate_trunk(now, req, t) else { return };
-                let _ = user;
+                if self.authenticate_trunk(now, req, t).is_none() {
+                    return;
+                }
                 (Some(t.name.clone()), None)
             }
             None => {
@@ -288,30 +299,14 @@ impl Switch {
         }
     }
 
+    /// Digest-checks a trunk that must authenticate as well as come from its address.
     fn authenticate_trunk(&mut self, now: Instant, req: &Req<'_>, trunk: &super::plan::TrunkPlan) -> Option<String> {
         let (user, pass) = trunk.inbound_auth.clone()?;
-        let header = req.msg.header(&HeaderName::Authorization);
-        let verdict = match header {
-            None => Err(AuthError::Missing),
-            Some(v) => self.digest.verify(now, "INVITE", v, |u| (u == user).then(|| pass.clone())),
-        };
-        match verdict {
-            Ok(v) => Some(v.username),
-            Err(err) => {
-                let tag = self.token();
-                if let AuthResponse::Challenge { stale } = err.response() {
-                    self.stats.auth_challenges += 1;
-                    let challenges = self.digest.challenge(now, &mut self.rng, stale);
-                    let headers: Vec<(&str, String)> =
-                        challenges.into_iter().map(|c| ("WWW-Authenticate", c)).collect();
-                    self.respond(now, req, 401, Some(&tag), &headers, None);
-                } else {
-                    self.stats.auth_failures += 1;
-                    self.respond(now, req, 403, Some(&tag), &[], None);
-                }
-                None
-            }
-        }
+        let verdict = req
+            .msg
+            .header(&HeaderName::Authorization)
+            .map(|v| self.digest.verify(now, "INVITE", v, |u| (u == user).then(|| pass.clone())));
+        self.auth_verdict(now, req, verdict)
     }
 
     fn on_cancel(&mut self, now: Instant, req: &Req<'_>) {
@@ -413,28 +408,6 @@ pub(super) struct Req<'a> {
 enum Target {
     Route(Route),
     Carrier,
-}
-
-/// How to answer a failed authentication.
-pub(super) enum AuthResponse {
-    Challenge { stale: bool },
-    Forbidden,
-}
-
-trait AuthErrorExt {
-    fn response(&self) -> AuthResponse;
-}
-
-impl AuthErrorExt for AuthError {
-    fn response(&self) -> AuthResponse {
-        match self {
-            AuthError::StaleNonce => AuthResponse::Challenge { stale: true },
-            AuthError::Missing | AuthError::NotDigest | AuthError::UnknownNonce => {
-                AuthResponse::Challenge { stale: false }
-            }
-            _ => AuthResponse::Forbidden,
-        }
-    }
 }
 
 /// The server transaction key (RFC 3261 §17.2.3). Requests without the

@@ -247,7 +247,8 @@ impl Switch {
         );
         let peer = f.peer;
         let key = ClientKey { branch: branch.clone(), method: TxMethod::Invite };
-        match self.tx.client_send(now, key, peer, bytes, Some(AckTemplate::new(Bytes::from(head)))) {
+        let ack = AckTemplate::new(Bytes::from(head)).expect("our ACK head ends with CRLF");
+        match self.tx.client_send(now, key, peer, bytes, Some(ack)) {
             Ok(()) => {
                 self.owners.insert(branch, (id, Purpose::Invite { fork }));
             }

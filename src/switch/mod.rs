@@ -341,7 +341,7 @@ impl Switch {
         match purpose {
             legs::Purpose::Invite { fork } => self.drive(now, call, Input::BFailed { fork, status: 408 }),
             legs::Purpose::Bye { side } => self.drive(now, call, Input::ByeDone(side)),
-            legs::Purpose::Cancel => {}
+            legs::Purpose::Ignore => {}
         }
     }
 

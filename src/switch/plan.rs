@@ -74,11 +74,11 @@ impl Plan {
             .iter()
             .map(|t| TrunkPlan {
                 name: t.name.clone(),
-                allow: t.allow_from.iter().map(|n| (n.addr, n.prefix)).collect(),
-                inbound_auth: t.inbound_username.clone().zip(t.inbound_password.clone()),
+                allow: t.allow_from.iter().map(|n| (n.addr, n.prefix_len)).collect(),
+                inbound_auth: t.inbound.as_ref().map(|c| (c.username.clone(), c.password.clone())),
                 outbound: t.outbound.as_ref().map(|o| OutboundPlan {
                     peer: Peer { transport: o.transport, addr: o.address },
-                    credentials: o.username.clone().zip(o.password.clone()),
+                    credentials: o.credentials.as_ref().map(|c| (c.username.clone(), c.password.clone())),
                 }),
             })
             .collect();
@@ -98,7 +98,7 @@ impl Plan {
             .iter()
             .map(|q| {
                 let mut skills: Vec<String> =
-                    q.requires.alternatives.iter().flatten().map(|c| c.skill.clone()).collect();
+                    q.requires.alternatives.iter().flat_map(|a| a.skills.iter().map(|s| s.skill.clone())).collect();
                 skills.dedup();
                 (q.name.clone(), QueuePlan { skills, ring_timeout: q.ring_timeout })
             })
@@ -107,7 +107,7 @@ impl Plan {
             realm: cfg.switch.realm.clone(),
             local: cfg.switch.sip_listen,
             no_answer_timeout: cfg.switch.no_answer_timeout,
-            max_calls: cfg.switch.max_calls,
+            max_calls: cfg.switch.max_calls as usize,
             agents,
             agent_order: cfg.agents.iter().map(|a| a.id.clone()).collect(),
             trunks,

@@ -1,1 +1,325 @@
-//! (placeholder)
+//! The switch's config file (the "dialplan"): listen addresses, agents,
+//! trunks, DIDs and queues, read from one TOML file and validated whole.
+//!
+//! This module owns parsing and validation only: [`Config::parse`] is pure,
+//! [`Config::load`] adds the one file read. What the switch does with the
+//! result (registering agents, routing calls) belongs to `sip`, `acd` and
+//! `call`. Every problem names file, line, column and the field's dotted path,
+//! all problems are reported at once where the TOML itself parses, unknown
+//! keys are errors, and nothing a file holds can make the loader panic.
+//!
+//! # Schema
+//!
+//! Every key not marked required has the default shown.
+//!
+//! ```toml
+//! [switch]
+//! sip_listen = "127.0.0.1:5060"      # UDP and TCP on this address
+//! http_listen = "127.0.0.1:8080"     # GET /metrics, GET /healthz
+//! realm = "switchyard"               # digest realm (RFC 3261 §22.1)
+//! cdr_path = "switchyard-cdr.sqlite"
+//! no_answer_timeout = "30s"          # ring time for a DID routed to an agent directly
+//! max_calls = 10000                  # above: 503 + Retry-After
+//! registration = { min_expires = "60s", max_expires = "3600s", default_expires = "3600s" }
+//!
+//! [[agents]]
+//! id = "1001"                 # required: SIP username and extension; letters and digits, unique
+//! password = "demo-1001"      # required, non-empty
+//! name = "Ada"                # optional
+//! auto_login = false          # log in to every queue it is skilled for when its phone registers
+//! skills = { support = 9 }    # skill name -> proficiency 1..=10
+//! attributes = { language = "en" }  # string attributes matched by `requires`
+//! max_no_answer = 3           # missed offers in a row before auto-pause; 0 never pauses
+//!
+//! [[trunks]]
+//! name = "demo-carrier"               # required, unique
+//! allow_from = ["127.0.0.1"]          # source IPs or CIDRs (IPv4/IPv6) allowed to send calls
+//! inbound_username = "carrier"        # optional, with inbound_password: calls must pass digest auth
+//! inbound_password = "..."
+//! outbound = { address = "127.0.0.1:5070", transport = "udp", username = "sw", password = "..." }
+//!
+//! [dids]                      # keys: digits with an optional leading +
+//! "5550100" = { agent = "1001" }
+//! "5550200" = { queue = "support", priority = 0, attributes = { language = "en" } }
+//!
+//! [[queues]]
+//! name = "support"            # required, unique
+//! requires = "support:1"      # required: skill:min & attr=value, alternatives with |
+//! strategy = "longest-idle"   # longest-idle | most-skilled | round-robin | fewest-calls
+//!                             # | least-talk-time | random | ring-all
+//! ring_timeout = "15s"        # per offer
+//! wrap_up = "5s"
+//! max_length = 50             # callers waiting; beyond it -> overflow
+//! max_wait = "5m"             # then -> overflow
+//! overflow = "busy"           # "busy" | "queue:<name>"
+//! when_no_agents = "join"     # join | refuse
+//! service_level = { within = "20s", target = 0.8 }
+//! relax = [ { after = "30s", requires = "support:5" } ]   # `after` strictly increasing
+//! ```
+//!
+//! Durations are an integer and a unit: `500ms`, `20s`, `5m`, `1h` (at most 24h).
+
+mod error;
+mod locate;
+mod raw;
+mod requires;
+mod validate;
+mod values;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{ConfigError, Location, Problem, ProblemKind};
+pub use requires::{
+    Alternative, AttributeEq, RequireError, RequireExpr, SkillMin, REQUIRE_ALTERNATIVES_MAX,
+    REQUIRE_TERMS_MAX, SKILL_LEVEL_MAX, SKILL_LEVEL_MIN,
+};
+pub use values::{parse_duration, IpNet, DID_DIGITS_MAX, DURATION_MAX, NAME_CHARS_MAX};
+
+use crate::sip::Transport;
+
+/// The config `switchyard run` loads when given none.
+pub const DEFAULT_PATH: &str = "dialplans/default.toml";
+/// Largest config file read; a dialplan of a big centre is well under 1 MiB.
+pub const CONFIG_BYTES_MAX: usize = 16 * 1024 * 1024;
+pub const AGENTS_MAX: usize = 20_000;
+pub const TRUNKS_MAX: usize = 256;
+pub const DIDS_MAX: usize = 100_000;
+pub const QUEUES_MAX: usize = 1_024;
+pub const SKILLS_PER_AGENT_MAX: usize = 64;
+pub const ATTRIBUTES_MAX: usize = 32;
+pub const ALLOW_FROM_MAX: usize = 256;
+pub const RELAX_STEPS_MAX: usize = 16;
+/// Highest DID priority; callers with higher priority are served first.
+pub const DID_PRIORITY_MAX: u8 = 9;
+/// Passwords and usernames; longer is a paste error.
+pub const SECRET_CHARS_MAX: usize = 256;
+
+/// A validated config: plain data for the rest of the switch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub file: PathBuf,
+    pub switch: SwitchConfig,
+    pub agents: Vec<AgentConfig>,
+    pub trunks: Vec<TrunkConfig>,
+    /// Keyed by the DID as written (digits, optional leading `+`).
+    pub dids: BTreeMap<String, DidRoute>,
+    pub queues: Vec<QueueConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SwitchConfig {
+    pub sip_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub realm: String,
+    pub cdr_path: PathBuf,
+    pub no_answer_timeout: Duration,
+    pub max_calls: u32,
+    pub registration: RegistrationConfig,
+}
+
+/// Bounds on REGISTER Expires (RFC 3261 §10.2.8: too brief gets 423).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegistrationConfig {
+    pub min_expires: Duration,
+    pub max_expires: Duration,
+    pub default_expires: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentConfig {
+    pub id: String,
+    pub password: String,
+    pub name: Option<String>,
+    pub auto_login: bool,
+    /// Skill name to proficiency, 1..=10.
+    pub skills: BTreeMap<String, u8>,
+    pub attributes: BTreeMap<String, String>,
+    /// 0 never pauses.
+    pub max_no_answer: u32,
+    /// Where `password` is written, for [`Config::check_listen_safety`].
+    pub password_at: Location,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrunkConfig {
+    pub name: String,
+    pub allow_from: Vec<IpNet>,
+    /// When set, inbound calls must also pass digest auth.
+    pub inbound: Option<Credentials>,
+    pub outbound: Option<OutboundConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboundConfig {
+    pub address: SocketAddr,
+    pub transport: Transport,
+    /// Answers the carrier's 401/407 (RFC 3261 §22.2).
+    pub credentials: Option<Credentials>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DidRoute {
+    pub target: DidTarget,
+    /// 0..=9; higher is served first. Always 0 for an agent target.
+    pub priority: u8,
+    /// Attributes the call carries, e.g. its language.
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DidTarget {
+    Agent(String),
+    Queue(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueConfig {
+    pub name: String,
+    pub requires: RequireExpr,
+    pub strategy: Strategy,
+    pub ring_timeout: Duration,
+    pub wrap_up: Duration,
+    pub max_length: u32,
+    pub max_wait: Duration,
+    pub overflow: Overflow,
+    pub when_no_agents: WhenNoAgents,
+    pub service_level: ServiceLevel,
+    /// Strictly increasing `after`.
+    pub relax: Vec<RelaxStep>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    LongestIdle,
+    MostSkilled,
+    RoundRobin,
+    FewestCalls,
+    LeastTalkTime,
+    Random,
+    RingAll,
+}
+
+impl Strategy {
+    pub const NAMES: &'static str =
+        "longest-idle, most-skilled, round-robin, fewest-calls, least-talk-time, random, ring-all";
+
+    pub fn from_name(name: &str) -> Option<Strategy> {
+        Some(match name {
+            "longest-idle" => Strategy::LongestIdle,
+            "most-skilled" => Strategy::MostSkilled,
+            "round-robin" => Strategy::RoundRobin,
+            "fewest-calls" => Strategy::FewestCalls,
+            "least-talk-time" => Strategy::LeastTalkTime,
+            "random" => Strategy::Random,
+            "ring-all" => Strategy::RingAll,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// The caller gets 486 Busy Here.
+    Busy,
+    Queue(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhenNoAgents {
+    Join,
+    Refuse,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceLevel {
+    pub within: Duration,
+    /// In (0, 1].
+    pub target: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RelaxStep {
+    pub after: Duration,
+    pub requires: RequireExpr,
+}
+
+impl Config {
+    /// Parses and validates `text`; `file` only names the source in errors.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        validate::parse(text, file)
+    }
+
+    /// Reads `path` (the only IO here) and parses it.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let read_error = |source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let bytes = std::fs::metadata(path).map_err(read_error)?.len();
+        if bytes > CONFIG_BYTES_MAX as u64 {
+            return Err(ConfigError::TooLarge {
+                path: path.to_owned(),
+                bytes,
+                max: CONFIG_BYTES_MAX,
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(read_error)?;
+        Config::parse(&text, path)
+    }
+
+    /// Refuses the demo credentials (an agent whose password is `demo-<id>`)
+    /// when the switch would listen beyond loopback: anyone on the network
+    /// could register as that agent.
+    pub fn check_listen_safety(&self) -> Result<(), ConfigError> {
+        let exposed = [
+            ("switch.sip_listen", self.switch.sip_listen),
+            ("switch.http_listen", self.switch.http_listen),
+        ]
+        .into_iter()
+        .find(|(_, addr)| !addr.ip().is_loopback());
+        let Some((listen_field, listen)) = exposed else {
+            return Ok(());
+        };
+        let problems: Vec<Problem> = self
+            .agents
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.password == format!("demo-{}", a.id))
+            .map(|(i, a)| Problem {
+                file: self.file.clone(),
+                line: a.password_at.line,
+                column: a.password_at.column,
+                field: format!("agents[{i}].password"),
+                kind: ProblemKind::DemoPasswordExposed {
+                    agent: a.id.clone(),
+                    listen_field,
+                    listen,
+                },
+            })
+            .collect();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid { problems })
+    }
+
+    pub fn agent(&self, id: &str) -> Option<&AgentConfig> {
+        self.agents.iter().find(|a| a.id == id)
+    }
+
+    pub fn queue(&self, name: &str) -> Option<&QueueConfig> {
+        self.queues.iter().find(|q| q.name == name)
+    }
+}

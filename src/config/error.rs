@@ -1,0 +1,177 @@
+//! What a bad config file gets: one [`Problem`] per mistake, each naming the
+//! file, the line and column, and the field's dotted path.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where a problem was found, 1-based, columns counted in characters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// One mistake in a config file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    /// Dotted path of the field, e.g. `queues[1].ring_timeout`.
+    pub field: String,
+    pub kind: ProblemKind,
+}
+
+impl Problem {
+    /// The human sentence, without file, line or field.
+    pub fn message(&self) -> String {
+        self.kind.to_string()
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.field,
+            self.kind
+        )
+    }
+}
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read config: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: config is {bytes} bytes, more than the {max} allowed", path.display())]
+    TooLarge {
+        path: PathBuf,
+        bytes: u64,
+        max: usize,
+    },
+    /// One line per problem, in file order.
+    #[error("{}", display_lines(problems))]
+    Invalid { problems: Vec<Problem> },
+}
+
+impl ConfigError {
+    /// The problems found, empty when the file could not be read at all.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid { problems } => problems,
+            _ => &[],
+        }
+    }
+}
+
+fn display_lines(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(Problem::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What is wrong with one field. The message never repeats file, line or field.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ProblemKind {
+    /// The file is not valid TOML; the message comes from the TOML parser.
+    #[error("TOML syntax: {message}")]
+    Syntax { message: String },
+    /// The TOML is valid but does not fit the schema: wrong type, unknown or
+    /// missing key. The message comes from the deserializer.
+    #[error("{message}")]
+    Schema { message: String },
+    #[error("unknown section `{name}` (expected switch, agents, trunks, dids or queues)")]
+    UnknownSection { name: String },
+    #[error("expected {expected}, found {found}")]
+    WrongType {
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("invalid duration \"{value}\" (expected e.g. 500ms, 20s, 5m)")]
+    InvalidDuration { value: String },
+    #[error("duration \"{value}\" is out of range ({range})")]
+    DurationOutOfRange { value: String, range: &'static str },
+    #[error("invalid socket address \"{value}\" (expected e.g. 127.0.0.1:5060 or [::1]:5060)")]
+    InvalidSocketAddr { value: String },
+    #[error("invalid IP address or CIDR \"{value}\" (expected e.g. 192.0.2.7, 10.0.0.0/8, 2001:db8::/32)")]
+    InvalidCidr { value: String },
+    #[error("CIDR \"{value}\" has host bits set (did you mean {suggested}?)")]
+    CidrHostBits { value: String, suggested: String },
+    #[error("{value} is out of range ({min}..={max})")]
+    OutOfRange { value: String, min: i64, max: i64 },
+    #[error("must not be empty")]
+    Empty,
+    #[error("\"{value}\" is not a valid name ({rule})")]
+    InvalidName { value: String, rule: &'static str },
+    #[error("\"{value}\" is defined twice (first at line {first_line})")]
+    Duplicate { value: String, first_line: usize },
+    #[error("too many entries: {count}, at most {max}")]
+    TooMany { count: usize, max: usize },
+    #[error("DID \"{value}\" must be digits with an optional leading + (at most {max} digits)")]
+    InvalidDid { value: String, max: usize },
+    #[error("a DID routes to exactly one of `agent` or `queue`")]
+    DidTargetCount,
+    #[error("`priority` applies only to a DID routed to a queue")]
+    PriorityWithoutQueue,
+    #[error("no agent has id \"{agent}\"")]
+    UnknownAgent { agent: String },
+    #[error("no queue is named \"{queue}\"")]
+    UnknownQueue { queue: String },
+    #[error("overflow cycle: {}", cycle.join(" -> "))]
+    OverflowCycle { cycle: Vec<String> },
+    #[error("invalid overflow \"{value}\" (expected \"busy\" or \"queue:<name>\")")]
+    InvalidOverflow { value: String },
+    #[error("unknown {what} \"{value}\" (expected one of: {expected})")]
+    UnknownChoice {
+        what: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("invalid requires \"{expr}\": {error}")]
+    RequireSyntax {
+        expr: String,
+        error: super::requires::RequireError,
+    },
+    #[error("error (not just a warning): no agent has skill \"{skill}\", so this requirement can never be met")]
+    SkillNotOnAnyAgent { skill: String },
+    #[error("error (not just a warning): no agent has attribute \"{attribute}\", so this requirement can never be met")]
+    AttributeNotOnAnyAgent { attribute: String },
+    #[error("`after` must increase: {after:?} is not later than the previous step's {previous:?}")]
+    RelaxNotIncreasing {
+        after: std::time::Duration,
+        previous: std::time::Duration,
+    },
+    #[error("target {value} must be in (0, 1]")]
+    TargetOutOfRange { value: f64 },
+    #[error("`{set}` needs `{missing}` too")]
+    CredentialHalf {
+        set: &'static str,
+        missing: &'static str,
+    },
+    #[error(
+        "min_expires {min:?} <= default_expires {default:?} <= max_expires {max:?} does not hold"
+    )]
+    ExpiresOrder {
+        min: std::time::Duration,
+        default: std::time::Duration,
+        max: std::time::Duration,
+    },
+    #[error("trunk has neither allow_from nor outbound, so it can carry no call")]
+    TrunkUnused,
+    #[error("agent {agent} still has the demo password while {listen_field} = {listen} is not loopback: change the passwords in the config before listening beyond 127.0.0.1")]
+    DemoPasswordExposed {
+        agent: String,
+        listen_field: &'static str,
+        listen: std::net::SocketAddr,
+    },
+}

@@ -1,0 +1,102 @@
+//! The file as serde reads it: plain strings and wide integers, so that the
+//! validator, not serde, words the errors about durations, ranges and names.
+//! Every struct refuses unknown keys: a typo must not pass silently.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSwitch {
+    pub sip_listen: Option<String>,
+    pub http_listen: Option<String>,
+    pub realm: Option<String>,
+    pub cdr_path: Option<String>,
+    pub no_answer_timeout: Option<String>,
+    pub max_calls: Option<i64>,
+    pub registration: Option<RawRegistration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRegistration {
+    pub min_expires: Option<String>,
+    pub max_expires: Option<String>,
+    pub default_expires: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAgent {
+    pub id: String,
+    pub password: String,
+    pub name: Option<String>,
+    pub auto_login: Option<bool>,
+    #[serde(default)]
+    pub skills: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    pub max_no_answer: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTrunk {
+    pub name: String,
+    #[serde(default)]
+    pub allow_from: Vec<String>,
+    pub inbound_username: Option<String>,
+    pub inbound_password: Option<String>,
+    pub outbound: Option<RawOutbound>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOutbound {
+    pub address: String,
+    pub transport: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDid {
+    pub agent: Option<String>,
+    pub queue: Option<String>,
+    pub priority: Option<i64>,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQueue {
+    pub name: String,
+    pub requires: String,
+    pub strategy: Option<String>,
+    pub ring_timeout: Option<String>,
+    pub wrap_up: Option<String>,
+    pub max_length: Option<i64>,
+    pub max_wait: Option<String>,
+    pub overflow: Option<String>,
+    pub when_no_agents: Option<String>,
+    pub service_level: Option<RawServiceLevel>,
+    #[serde(default)]
+    pub relax: Vec<RawRelax>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServiceLevel {
+    pub within: Option<String>,
+    pub target: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRelax {
+    pub after: String,
+    pub requires: String,
+}

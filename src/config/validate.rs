@@ -1,0 +1,1022 @@
+//! Turns the TOML text into a [`Config`], collecting every problem with its
+//! line and field instead of stopping at the first.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::Spanned;
+
+use super::error::{ConfigError, Location, Problem, ProblemKind};
+use super::locate::{location, path_at, span_of, value_span_of, FieldPath};
+use super::raw::{RawAgent, RawDid, RawQueue, RawSwitch, RawTrunk};
+use super::requires::{RequireExpr, SKILL_LEVEL_MAX, SKILL_LEVEL_MIN};
+use super::values::{
+    check_agent_id, check_did, check_name, parse_duration, parse_ip_net, parse_socket_addr,
+};
+use super::*;
+use crate::sip::limits::CALLS_MAX;
+
+/// Missed offers before auto-pause; more is surely a typo.
+const MAX_NO_ANSWER_MAX: i64 = 100;
+/// Callers waiting in one queue.
+const QUEUE_LENGTH_MAX: i64 = 100_000;
+
+pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    let (root, syntax) = DeTable::parse_recoverable(text);
+    let mut cx = Cx {
+        text,
+        file: file.to_owned(),
+        root: &root,
+        problems: Vec::new(),
+    };
+    if !syntax.is_empty() {
+        for e in syntax {
+            let offset = e.span().map_or(0, |s| s.start);
+            let path = path_at(&root, offset);
+            cx.report_offset(
+                offset,
+                &path,
+                ProblemKind::Syntax {
+                    message: e.message().to_owned(),
+                },
+            );
+        }
+        return Err(cx.into_error());
+    }
+    let sections = cx.sections();
+    let config = cx.build(sections);
+    if cx.problems.is_empty() {
+        return Ok(config);
+    }
+    Err(cx.into_error())
+}
+
+struct Cx<'t, 'r> {
+    text: &'t str,
+    file: PathBuf,
+    root: &'r Spanned<DeTable<'t>>,
+    problems: Vec<Problem>,
+}
+
+/// What the file declares, valid or not.
+struct Known {
+    agents: HashSet<String>,
+    queues: HashSet<String>,
+    skills: HashSet<String>,
+    attributes: HashSet<String>,
+}
+
+#[derive(Default)]
+struct Sections {
+    switch: RawSwitch,
+    agents: Vec<(usize, RawAgent)>,
+    trunks: Vec<(usize, RawTrunk)>,
+    dids: Vec<(String, RawDid)>,
+    queues: Vec<(usize, RawQueue)>,
+}
+
+fn root() -> FieldPath {
+    FieldPath::default()
+}
+
+impl Cx<'_, '_> {
+    fn into_error(mut self) -> ConfigError {
+        self.problems.sort_by_key(|p| (p.line, p.column));
+        ConfigError::Invalid {
+            problems: self.problems,
+        }
+    }
+
+    fn report(&mut self, path: &FieldPath, kind: ProblemKind) {
+        let offset = span_of(self.root, path).start;
+        self.report_offset(offset, path, kind);
+    }
+
+    fn report_offset(&mut self, offset: usize, path: &FieldPath, kind: ProblemKind) {
+        let Location { line, column } = location(self.text, offset);
+        self.problems.push(Problem {
+            file: self.file.clone(),
+            line,
+            column,
+            field: path.to_string(),
+            kind,
+        });
+    }
+
+    fn locate(&self, path: &FieldPath) -> Location {
+        location(self.text, span_of(self.root, path).start)
+    }
+
+    /// Reports at a character column inside the string at `path`, when the
+    /// string is written plainly (no escapes), else at the string's start.
+    fn report_in_string(
+        &mut self,
+        path: &FieldPath,
+        value: &str,
+        column: usize,
+        kind: ProblemKind,
+    ) {
+        let Some(span) = value_span_of(self.root, path) else {
+            return self.report(path, kind);
+        };
+        let raw = &self.text[span.clone()];
+        let plain = raw.len() >= 2
+            && !raw.starts_with("\"\"\"")
+            && !raw.starts_with("'''")
+            && raw.get(1..raw.len() - 1) == Some(value);
+        let mut offset = span.start;
+        if plain {
+            let inner: usize = value
+                .chars()
+                .take(column.saturating_sub(1))
+                .map(char::len_utf8)
+                .sum();
+            offset = span.start + 1 + inner;
+        }
+        self.report_offset(offset, path, kind);
+    }
+
+    /// Deserializes one section or element; a schema error is reported at
+    /// the span the deserializer names, under the deepest field there.
+    fn de<T: for<'de> Deserialize<'de>>(&mut self, value: &Spanned<DeValue<'_>>) -> Option<T> {
+        match T::deserialize(ValueDeserializer::from(value.clone())) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let offset = e.span().map_or(value.span().start, |s| s.start);
+                let path = path_at(self.root, offset);
+                self.report_offset(
+                    offset,
+                    &path,
+                    ProblemKind::Schema {
+                        message: e.message().to_owned(),
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    fn array<'v, 'i>(
+        &mut self,
+        value: &'v Spanned<DeValue<'i>>,
+        path: &FieldPath,
+        max: usize,
+    ) -> &'v [Spanned<DeValue<'i>>] {
+        match value.get_ref() {
+            DeValue::Array(a) if a.len() > max => {
+                self.report(
+                    path,
+                    ProblemKind::TooMany {
+                        count: a.len(),
+                        max,
+                    },
+                );
+                &[]
+            }
+            DeValue::Array(a) => a,
+            other => {
+                self.report(
+                    path,
+                    ProblemKind::WrongType {
+                        expected: "an array of tables",
+                        found: other.type_str(),
+                    },
+                );
+                &[]
+            }
+        }
+    }
+
+    fn sections(&mut self) -> Sections {
+        let mut s = Sections::default();
+        let root = self.root;
+        for (key, value) in root.get_ref().iter() {
+            let path = self::root().key(key.get_ref());
+            match key.get_ref().as_ref() {
+                "switch" => {
+                    if let Some(v) = self.de(value) {
+                        s.switch = v;
+                    }
+                }
+                "agents" => {
+                    for (i, e) in self.array(value, &path, AGENTS_MAX).iter().enumerate() {
+                        s.agents.extend(self.de(e).map(|v| (i, v)));
+                    }
+                }
+                "trunks" => {
+                    for (i, e) in self.array(value, &path, TRUNKS_MAX).iter().enumerate() {
+                        s.trunks.extend(self.de(e).map(|v| (i, v)));
+                    }
+                }
+                "queues" => {
+                    for (i, e) in self.array(value, &path, QUEUES_MAX).iter().enumerate() {
+                        s.queues.extend(self.de(e).map(|v| (i, v)));
+                    }
+                }
+                "dids" => {
+                    let Some(table) = value.get_ref().as_table() else {
+                        let found = value.get_ref().type_str();
+                        self.report(
+                            &path,
+                            ProblemKind::WrongType {
+                                expected: "a table",
+                                found,
+                            },
+                        );
+                        continue;
+                    };
+                    if table.len() > DIDS_MAX {
+                        let count = table.len();
+                        self.report(
+                            &path,
+                            ProblemKind::TooMany {
+                                count,
+                                max: DIDS_MAX,
+                            },
+                        );
+                        continue;
+                    }
+                    for (did, e) in table.iter() {
+                        s.dids
+                            .extend(self.de(e).map(|v| (did.get_ref().to_string(), v)));
+                    }
+                }
+                other => {
+                    let name = other.to_owned();
+                    self.report(&path, ProblemKind::UnknownSection { name });
+                }
+            }
+        }
+        s
+    }
+
+    fn build(&mut self, s: Sections) -> Config {
+        // Cross-references are checked against everything the file declares,
+        // also entries that fail their own checks, so one mistake is not
+        // reported again at every place that names the entry.
+        let known = Known {
+            agents: s.agents.iter().map(|(_, a)| a.id.clone()).collect(),
+            queues: s.queues.iter().map(|(_, q)| q.name.clone()).collect(),
+            skills: s
+                .agents
+                .iter()
+                .flat_map(|(_, a)| a.skills.keys().cloned())
+                .collect(),
+            attributes: s
+                .agents
+                .iter()
+                .flat_map(|(_, a)| a.attributes.keys().cloned())
+                .collect(),
+        };
+        let switch = self.switch(s.switch);
+        let mut seen = HashMap::new();
+        let mut agents = Vec::new();
+        for (i, raw) in s.agents {
+            self.unique(&raw.id, &root().key("agents").index(i).key("id"), &mut seen);
+            agents.extend(self.agent(i, raw));
+        }
+        let mut seen = HashMap::new();
+        let mut trunks = Vec::new();
+        for (i, raw) in s.trunks {
+            self.unique(
+                &raw.name,
+                &root().key("trunks").index(i).key("name"),
+                &mut seen,
+            );
+            trunks.extend(self.trunk(i, raw));
+        }
+        let mut seen = HashMap::new();
+        let mut queues = Vec::new();
+        for (i, raw) in s.queues {
+            self.unique(
+                &raw.name,
+                &root().key("queues").index(i).key("name"),
+                &mut seen,
+            );
+            queues.extend(self.queue(i, raw, &known).map(|q| (i, q)));
+        }
+        let mut dids = BTreeMap::new();
+        for (did, raw) in s.dids {
+            if let Some(route) = self.did(&did, raw, &known) {
+                dids.insert(did, route);
+            }
+        }
+        self.check_overflow_cycles(&queues);
+        Config {
+            file: self.file.clone(),
+            switch,
+            agents,
+            trunks,
+            dids,
+            queues: queues.into_iter().map(|(_, q)| q).collect(),
+        }
+    }
+
+    fn duration(
+        &mut self,
+        value: Option<&str>,
+        path: &FieldPath,
+        default: Duration,
+        nonzero: bool,
+    ) -> Duration {
+        let Some(text) = value else {
+            return default;
+        };
+        match parse_duration(text) {
+            Ok(d) if nonzero && d.is_zero() => {
+                let range = "must be more than 0";
+                self.report(
+                    path,
+                    ProblemKind::DurationOutOfRange {
+                        value: text.to_owned(),
+                        range,
+                    },
+                );
+                default
+            }
+            Ok(d) => d,
+            Err(kind) => {
+                self.report(path, kind);
+                default
+            }
+        }
+    }
+
+    fn int(
+        &mut self,
+        value: Option<i64>,
+        path: &FieldPath,
+        default: u32,
+        min: i64,
+        max: i64,
+    ) -> u32 {
+        let Some(v) = value else {
+            return default;
+        };
+        if !(min..=max).contains(&v) {
+            self.report(
+                path,
+                ProblemKind::OutOfRange {
+                    value: v.to_string(),
+                    min,
+                    max,
+                },
+            );
+            return default;
+        }
+        u32::try_from(v).unwrap_or(default)
+    }
+
+    fn socket_addr(
+        &mut self,
+        value: Option<&str>,
+        path: &FieldPath,
+        default: &str,
+    ) -> std::net::SocketAddr {
+        let fallback = default.parse().expect("built-in default addresses parse");
+        let Some(text) = value else {
+            return fallback;
+        };
+        parse_socket_addr(text).unwrap_or_else(|kind| {
+            self.report(path, kind);
+            fallback
+        })
+    }
+
+    /// Non-empty, bounded; credentials are compared verbatim.
+    fn secret(&mut self, value: &str, path: &FieldPath) {
+        if value.is_empty() {
+            self.report(path, ProblemKind::Empty);
+        } else if value.chars().count() > SECRET_CHARS_MAX {
+            let value = format!("{} characters", value.chars().count());
+            self.report(
+                path,
+                ProblemKind::OutOfRange {
+                    value,
+                    min: 1,
+                    max: SECRET_CHARS_MAX as i64,
+                },
+            );
+        }
+    }
+
+    fn unique(&mut self, value: &str, path: &FieldPath, seen: &mut HashMap<String, usize>) {
+        let line = self.locate(path).line;
+        if value.is_empty() {
+            return;
+        }
+        if let Some(&first_line) = seen.get(value) {
+            self.report(
+                path,
+                ProblemKind::Duplicate {
+                    value: value.to_owned(),
+                    first_line,
+                },
+            );
+            return;
+        }
+        seen.insert(value.to_owned(), line);
+    }
+
+    fn attributes(
+        &mut self,
+        raw: BTreeMap<String, String>,
+        path: &FieldPath,
+    ) -> BTreeMap<String, String> {
+        if raw.len() > ATTRIBUTES_MAX {
+            self.report(
+                path,
+                ProblemKind::TooMany {
+                    count: raw.len(),
+                    max: ATTRIBUTES_MAX,
+                },
+            );
+            return BTreeMap::new();
+        }
+        for (name, value) in &raw {
+            let at = path.key(name);
+            if let Err(kind) = check_name(name) {
+                self.report(&at, kind);
+            } else if value.is_empty() {
+                self.report(&at, ProblemKind::Empty);
+            } else if value.chars().count() > NAME_CHARS_MAX
+                || !value
+                    .chars()
+                    .all(|c| super::requires::is_name_char(c) || c == '.')
+            {
+                // Only what a `requires` expression can spell can be matched.
+                let rule = "letters, digits, ., _ and -";
+                self.report(
+                    &at,
+                    ProblemKind::InvalidName {
+                        value: value.clone(),
+                        rule,
+                    },
+                );
+            }
+        }
+        raw
+    }
+
+    fn switch(&mut self, raw: RawSwitch) -> SwitchConfig {
+        let p = root().key("switch");
+        let sip_listen = self.socket_addr(
+            raw.sip_listen.as_deref(),
+            &p.key("sip_listen"),
+            "127.0.0.1:5060",
+        );
+        let http_listen = self.socket_addr(
+            raw.http_listen.as_deref(),
+            &p.key("http_listen"),
+            "127.0.0.1:8080",
+        );
+        let realm = raw.realm.unwrap_or_else(|| "switchyard".to_owned());
+        // The realm is sent inside a quoted-string (RFC 3261 §25.1).
+        if realm.is_empty() {
+            self.report(&p.key("realm"), ProblemKind::Empty);
+        } else if realm
+            .chars()
+            .any(|c| c == '"' || c == '\\' || c.is_control())
+        {
+            let rule = "no quotes, backslashes or control characters";
+            self.report(
+                &p.key("realm"),
+                ProblemKind::InvalidName {
+                    value: realm.clone(),
+                    rule,
+                },
+            );
+        }
+        let cdr_path = raw
+            .cdr_path
+            .unwrap_or_else(|| "switchyard-cdr.sqlite".to_owned());
+        if cdr_path.is_empty() {
+            self.report(&p.key("cdr_path"), ProblemKind::Empty);
+        }
+        let no_answer_timeout = self.duration(
+            raw.no_answer_timeout.as_deref(),
+            &p.key("no_answer_timeout"),
+            Duration::from_secs(30),
+            true,
+        );
+        let max_calls = self.int(
+            raw.max_calls,
+            &p.key("max_calls"),
+            10_000,
+            1,
+            CALLS_MAX as i64,
+        );
+        let reg = raw.registration.unwrap_or_default();
+        let rp = p.key("registration");
+        let min_expires = self.duration(
+            reg.min_expires.as_deref(),
+            &rp.key("min_expires"),
+            Duration::from_secs(60),
+            true,
+        );
+        let max_expires = self.duration(
+            reg.max_expires.as_deref(),
+            &rp.key("max_expires"),
+            Duration::from_secs(3600),
+            true,
+        );
+        let default_expires = self.duration(
+            reg.default_expires.as_deref(),
+            &rp.key("default_expires"),
+            Duration::from_secs(3600),
+            true,
+        );
+        if !(min_expires <= default_expires && default_expires <= max_expires) {
+            let kind = ProblemKind::ExpiresOrder {
+                min: min_expires,
+                default: default_expires,
+                max: max_expires,
+            };
+            self.report(&rp, kind);
+        }
+        SwitchConfig {
+            sip_listen,
+            http_listen,
+            realm,
+            cdr_path: PathBuf::from(cdr_path),
+            no_answer_timeout,
+            max_calls,
+            registration: RegistrationConfig {
+                min_expires,
+                max_expires,
+                default_expires,
+            },
+        }
+    }
+
+    fn agent(&mut self, i: usize, raw: RawAgent) -> Option<AgentConfig> {
+        let p = root().key("agents").index(i);
+        let before = self.problems.len();
+        if let Err(kind) = check_agent_id(&raw.id) {
+            self.report(&p.key("id"), kind);
+        }
+        self.secret(&raw.password, &p.key("password"));
+        if raw.name.as_deref() == Some("") {
+            self.report(&p.key("name"), ProblemKind::Empty);
+        }
+        if raw.skills.len() > SKILLS_PER_AGENT_MAX {
+            let count = raw.skills.len();
+            self.report(
+                &p.key("skills"),
+                ProblemKind::TooMany {
+                    count,
+                    max: SKILLS_PER_AGENT_MAX,
+                },
+            );
+        }
+        let mut skills = BTreeMap::new();
+        for (skill, level) in raw.skills.iter().take(SKILLS_PER_AGENT_MAX) {
+            let at = p.key("skills").key(skill);
+            if let Err(kind) = check_name(skill) {
+                self.report(&at, kind);
+                continue;
+            }
+            match u8::try_from(*level) {
+                Ok(l) if (SKILL_LEVEL_MIN..=SKILL_LEVEL_MAX).contains(&l) => {
+                    skills.insert(skill.clone(), l);
+                }
+                _ => {
+                    let (min, max) = (i64::from(SKILL_LEVEL_MIN), i64::from(SKILL_LEVEL_MAX));
+                    self.report(
+                        &at,
+                        ProblemKind::OutOfRange {
+                            value: level.to_string(),
+                            min,
+                            max,
+                        },
+                    );
+                }
+            }
+        }
+        let attributes = self.attributes(raw.attributes, &p.key("attributes"));
+        let max_no_answer = self.int(
+            raw.max_no_answer,
+            &p.key("max_no_answer"),
+            3,
+            0,
+            MAX_NO_ANSWER_MAX,
+        );
+        let password_at = self.locate(&p.key("password"));
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(AgentConfig {
+            id: raw.id,
+            password: raw.password,
+            name: raw.name,
+            auto_login: raw.auto_login.unwrap_or(false),
+            skills,
+            attributes,
+            max_no_answer,
+            password_at,
+        })
+    }
+
+    fn trunk(&mut self, i: usize, raw: RawTrunk) -> Option<TrunkConfig> {
+        let p = root().key("trunks").index(i);
+        if let Err(kind) = check_name(&raw.name) {
+            self.report(&p.key("name"), kind);
+        }
+        if raw.allow_from.len() > ALLOW_FROM_MAX {
+            let count = raw.allow_from.len();
+            self.report(
+                &p.key("allow_from"),
+                ProblemKind::TooMany {
+                    count,
+                    max: ALLOW_FROM_MAX,
+                },
+            );
+        }
+        let mut allow_from = Vec::new();
+        for (j, text) in raw.allow_from.iter().enumerate().take(ALLOW_FROM_MAX) {
+            match parse_ip_net(text) {
+                Ok(net) => allow_from.push(net),
+                Err(kind) => self.report(&p.key("allow_from").index(j), kind),
+            }
+        }
+        let inbound = self.credentials(
+            raw.inbound_username,
+            raw.inbound_password,
+            &p,
+            ("inbound_username", "inbound_password"),
+        );
+        let outbound = raw.outbound.map(|o| {
+            let op = p.key("outbound");
+            let address = self.socket_addr(Some(&o.address), &op.key("address"), "127.0.0.1:5060");
+            let transport = match o.transport.as_deref().unwrap_or("udp") {
+                "udp" => crate::sip::Transport::Udp,
+                "tcp" => crate::sip::Transport::Tcp,
+                other => {
+                    let kind = ProblemKind::UnknownChoice {
+                        what: "transport",
+                        value: other.to_owned(),
+                        expected: "udp, tcp",
+                    };
+                    self.report(&op.key("transport"), kind);
+                    crate::sip::Transport::Udp
+                }
+            };
+            let credentials =
+                self.credentials(o.username, o.password, &op, ("username", "password"));
+            OutboundConfig {
+                address,
+                transport,
+                credentials,
+            }
+        });
+        if raw.allow_from.is_empty() && outbound.is_none() {
+            self.report(&p, ProblemKind::TrunkUnused);
+        }
+        Some(TrunkConfig {
+            name: raw.name,
+            allow_from,
+            inbound,
+            outbound,
+        })
+    }
+
+    /// Username and password come as a pair or not at all.
+    fn credentials(
+        &mut self,
+        username: Option<String>,
+        password: Option<String>,
+        p: &FieldPath,
+        (user_key, pass_key): (&'static str, &'static str),
+    ) -> Option<Credentials> {
+        match (username, password) {
+            (None, None) => None,
+            (Some(_), None) => {
+                self.report(
+                    &p.key(user_key),
+                    ProblemKind::CredentialHalf {
+                        set: user_key,
+                        missing: pass_key,
+                    },
+                );
+                None
+            }
+            (None, Some(_)) => {
+                self.report(
+                    &p.key(pass_key),
+                    ProblemKind::CredentialHalf {
+                        set: pass_key,
+                        missing: user_key,
+                    },
+                );
+                None
+            }
+            (Some(username), Some(password)) => {
+                self.secret(&username, &p.key(user_key));
+                self.secret(&password, &p.key(pass_key));
+                Some(Credentials { username, password })
+            }
+        }
+    }
+
+    fn did(&mut self, did: &str, raw: RawDid, known: &Known) -> Option<DidRoute> {
+        let p = root().key("dids").key(did);
+        if let Err(kind) = check_did(did) {
+            self.report(&p, kind);
+        }
+        let attributes = self.attributes(raw.attributes, &p.key("attributes"));
+        let target = match (raw.agent, raw.queue) {
+            (Some(agent), None) => {
+                if raw.priority.is_some() {
+                    self.report(&p.key("priority"), ProblemKind::PriorityWithoutQueue);
+                }
+                if !known.agents.contains(&agent) {
+                    self.report(
+                        &p.key("agent"),
+                        ProblemKind::UnknownAgent {
+                            agent: agent.clone(),
+                        },
+                    );
+                }
+                DidTarget::Agent(agent)
+            }
+            (None, Some(queue)) => {
+                if !known.queues.contains(&queue) {
+                    self.report(
+                        &p.key("queue"),
+                        ProblemKind::UnknownQueue {
+                            queue: queue.clone(),
+                        },
+                    );
+                }
+                DidTarget::Queue(queue)
+            }
+            _ => {
+                self.report(&p, ProblemKind::DidTargetCount);
+                return None;
+            }
+        };
+        let priority = self.int(
+            raw.priority,
+            &p.key("priority"),
+            0,
+            0,
+            i64::from(DID_PRIORITY_MAX),
+        );
+        Some(DidRoute {
+            target,
+            priority: u8::try_from(priority).unwrap_or(0),
+            attributes,
+        })
+    }
+
+    fn requires(&mut self, text: &str, path: &FieldPath) -> Option<RequireExpr> {
+        match RequireExpr::parse(text) {
+            Ok(e) => Some(e),
+            Err(error) => {
+                let column = error.column().unwrap_or(1);
+                let kind = ProblemKind::RequireSyntax {
+                    expr: text.to_owned(),
+                    error,
+                };
+                self.report_in_string(path, text, column, kind);
+                None
+            }
+        }
+    }
+
+    fn queue(&mut self, i: usize, raw: RawQueue, known: &Known) -> Option<QueueConfig> {
+        let p = root().key("queues").index(i);
+        if let Err(kind) = check_name(&raw.name) {
+            self.report(&p.key("name"), kind);
+        }
+        let requires = self.requires(&raw.requires, &p.key("requires"));
+        let strategy = match raw.strategy.as_deref() {
+            None => Strategy::LongestIdle,
+            Some(s) => Strategy::from_name(s).unwrap_or_else(|| {
+                let kind = ProblemKind::UnknownChoice {
+                    what: "strategy",
+                    value: s.to_owned(),
+                    expected: Strategy::NAMES,
+                };
+                self.report(&p.key("strategy"), kind);
+                Strategy::LongestIdle
+            }),
+        };
+        let ring_timeout = self.duration(
+            raw.ring_timeout.as_deref(),
+            &p.key("ring_timeout"),
+            Duration::from_secs(15),
+            true,
+        );
+        let wrap_up = self.duration(
+            raw.wrap_up.as_deref(),
+            &p.key("wrap_up"),
+            Duration::from_secs(5),
+            false,
+        );
+        let max_length = self.int(
+            raw.max_length,
+            &p.key("max_length"),
+            50,
+            0,
+            QUEUE_LENGTH_MAX,
+        );
+        let max_wait = self.duration(
+            raw.max_wait.as_deref(),
+            &p.key("max_wait"),
+            Duration::from_secs(300),
+            true,
+        );
+        let overflow = match raw.overflow.as_deref() {
+            None | Some("busy") => Overflow::Busy,
+            Some(o) => match o.strip_prefix("queue:") {
+                Some(name) if known.queues.iter().any(|q| q == name) => {
+                    Overflow::Queue(name.to_owned())
+                }
+                Some(name) if check_name(name).is_ok() => {
+                    let kind = ProblemKind::UnknownQueue {
+                        queue: name.to_owned(),
+                    };
+                    self.report(&p.key("overflow"), kind);
+                    Overflow::Busy
+                }
+                _ => {
+                    self.report(
+                        &p.key("overflow"),
+                        ProblemKind::InvalidOverflow {
+                            value: o.to_owned(),
+                        },
+                    );
+                    Overflow::Busy
+                }
+            },
+        };
+        let when_no_agents = match raw.when_no_agents.as_deref() {
+            None | Some("join") => WhenNoAgents::Join,
+            Some("refuse") => WhenNoAgents::Refuse,
+            Some(other) => {
+                let kind = ProblemKind::UnknownChoice {
+                    what: "when_no_agents",
+                    value: other.to_owned(),
+                    expected: "join, refuse",
+                };
+                self.report(&p.key("when_no_agents"), kind);
+                WhenNoAgents::Join
+            }
+        };
+        let sl = p.key("service_level");
+        let (within, target) = raw
+            .service_level
+            .map_or((None, None), |s| (s.within, s.target));
+        let within = self.duration(
+            within.as_deref(),
+            &sl.key("within"),
+            Duration::from_secs(20),
+            true,
+        );
+        let target = target.unwrap_or(0.8);
+        // NaN fails both comparisons, so it is refused too.
+        if !(target > 0.0 && target <= 1.0) {
+            self.report(
+                &sl.key("target"),
+                ProblemKind::TargetOutOfRange { value: target },
+            );
+        }
+        if raw.relax.len() > RELAX_STEPS_MAX {
+            let count = raw.relax.len();
+            self.report(
+                &p.key("relax"),
+                ProblemKind::TooMany {
+                    count,
+                    max: RELAX_STEPS_MAX,
+                },
+            );
+        }
+        let mut relax = Vec::new();
+        let mut previous: Option<Duration> = None;
+        for (j, step) in raw.relax.iter().enumerate().take(RELAX_STEPS_MAX) {
+            let rp = p.key("relax").index(j);
+            let after = self.duration(Some(&step.after), &rp.key("after"), Duration::ZERO, true);
+            if let Some(prev) = previous.filter(|&prev| after <= prev && !after.is_zero()) {
+                self.report(
+                    &rp.key("after"),
+                    ProblemKind::RelaxNotIncreasing {
+                        after,
+                        previous: prev,
+                    },
+                );
+            }
+            previous = Some(after.max(previous.unwrap_or_default()));
+            if let Some(requires) = self.requires(&step.requires, &rp.key("requires")) {
+                relax.push(super::RelaxStep { after, requires });
+            }
+        }
+        let requires = requires?;
+        let exprs = std::iter::once((p.key("requires"), &requires)).chain(
+            relax
+                .iter()
+                .enumerate()
+                .map(|(j, r)| (p.key("relax").index(j).key("requires"), &r.requires)),
+        );
+        let mut unmet = Vec::new();
+        for (path, expr) in exprs {
+            for skill in dedup(expr.skills())
+                .into_iter()
+                .filter(|s| !known.skills.contains(*s))
+            {
+                unmet.push((
+                    path.clone(),
+                    ProblemKind::SkillNotOnAnyAgent {
+                        skill: skill.to_owned(),
+                    },
+                ));
+            }
+            for attribute in dedup(expr.attributes())
+                .into_iter()
+                .filter(|a| !known.attributes.contains(*a))
+            {
+                unmet.push((
+                    path.clone(),
+                    ProblemKind::AttributeNotOnAnyAgent {
+                        attribute: attribute.to_owned(),
+                    },
+                ));
+            }
+        }
+        for (path, kind) in unmet {
+            self.report(&path, kind);
+        }
+        Some(QueueConfig {
+            name: raw.name,
+            requires,
+            strategy,
+            ring_timeout,
+            wrap_up,
+            max_length,
+            max_wait,
+            overflow,
+            when_no_agents,
+            service_level: ServiceLevel { within, target },
+            relax,
+        })
+    }
+
+    /// Overflow chains must end (RFC-free, but a caller bounced around a
+    /// cycle would never leave the switch).
+    fn check_overflow_cycles(&mut self, queues: &[(usize, QueueConfig)]) {
+        let index: HashMap<&str, usize> = queues
+            .iter()
+            .enumerate()
+            .map(|(k, (_, q))| (q.name.as_str(), k))
+            .collect();
+        let built: Vec<&QueueConfig> = queues.iter().map(|(_, q)| q).collect();
+        for (k, (i, _)) in queues.iter().enumerate() {
+            if let Some(cycle) = overflow_cycle(&built, &index, k) {
+                let path = root().key("queues").index(*i).key("overflow");
+                self.report(&path, ProblemKind::OverflowCycle { cycle });
+            }
+        }
+    }
+}
+
+/// The cycle through queue `start` when following overflow targets returns
+/// to it, reported only from the cycle's first queue in file order so each
+/// cycle is reported once.
+fn overflow_cycle(
+    queues: &[&QueueConfig],
+    index: &HashMap<&str, usize>,
+    start: usize,
+) -> Option<Vec<String>> {
+    let mut path = vec![start];
+    let mut at = start;
+    // Each queue has one overflow target, so queues.len() steps decide it.
+    for _ in 0..queues.len() {
+        let Overflow::Queue(next) = &queues[at].overflow else {
+            return None;
+        };
+        at = *index.get(next.as_str())?;
+        if at == start {
+            if path.iter().any(|&q| q < start) {
+                return None;
+            }
+            path.push(start);
+            return Some(path.iter().map(|&q| queues[q].name.clone()).collect());
+        }
+        if path.contains(&at) {
+            // A cycle that does not pass through `start`; its own first queue reports it.
+            return None;
+        }
+        path.push(at);
+    }
+    None
+}
+
+fn dedup<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut v: Vec<&str> = names.collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}

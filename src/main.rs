@@ -11,7 +11,11 @@ use switchyard::config::Config;
 const DEFAULT_CONFIG: &str = "dialplans/default.toml";
 
 #[derive(Parser)]
-#[command(name = "switchyard", version, about = "A SIP/RTP telephony switch with automatic call distribution")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "A SIP/RTP telephony switch with automatic call distribution"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,9 +30,7 @@ enum Command {
         config: PathBuf,
     },
     /// Validate a dialplan and exit: 0 when it is good, 1 with file, line and field when not.
-    Check {
-        path: PathBuf,
-    },
+    Check { path: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -63,7 +65,10 @@ fn run(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("cannot start the runtime: {err}");
@@ -82,5 +87,8 @@ fn run(path: PathBuf) -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

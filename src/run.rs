@@ -37,22 +37,38 @@ const BIND_TRIES_MAX: usize = 16;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot bind SIP on {addr}: {source}")]
-    BindSip { addr: SocketAddr, source: std::io::Error },
+    BindSip {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot bind HTTP on {addr}: {source}")]
-    BindHttp { addr: SocketAddr, source: std::io::Error },
+    BindHttp {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot install the metrics recorder: {0}")]
     Metrics(String),
 }
 
 /// Runs the switch until a stop signal, then drains.
 pub async fn run(config: Config) -> Result<(), StartError> {
-    let metrics = PrometheusBuilder::new().install_recorder().map_err(|e| StartError::Metrics(e.to_string()))?;
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| StartError::Metrics(e.to_string()))?;
     let (udp, tcp) = bind_sip(config.switch.sip_listen).await?;
-    let sip_addr = udp.local_addr().map_err(|source| StartError::BindSip { addr: config.switch.sip_listen, source })?;
+    let sip_addr = udp.local_addr().map_err(|source| StartError::BindSip {
+        addr: config.switch.sip_listen,
+        source,
+    })?;
     let http_listener = TcpListener::bind(config.switch.http_listen)
         .await
-        .map_err(|source| StartError::BindHttp { addr: config.switch.http_listen, source })?;
-    let http_addr = http_listener.local_addr().unwrap_or(config.switch.http_listen);
+        .map_err(|source| StartError::BindHttp {
+            addr: config.switch.http_listen,
+            source,
+        })?;
+    let http_addr = http_listener
+        .local_addr()
+        .unwrap_or(config.switch.http_listen);
 
     let mut plan = Plan::from_config(&config);
     plan.local = sip_addr;
@@ -62,19 +78,35 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let health = Arc::new(Health::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut http_stop = stop_rx.clone();
-    tokio::spawn(http::serve(http_listener, metrics, health.clone(), async move {
-        let _ = http_stop.wait_for(|s| *s).await;
-    }));
+    tokio::spawn(http::serve(
+        http_listener,
+        metrics,
+        health.clone(),
+        async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        },
+    ));
 
     let counters = Arc::new(TcpCounters::default());
     let (tcp_tx, tcp_rx) = mpsc::channel(transport::TCP_EVENTS_MAX);
-    tokio::spawn(transport::accept_loop(tcp, tcp_tx.clone(), counters.clone()));
+    tokio::spawn(transport::accept_loop(
+        tcp,
+        tcp_tx.clone(),
+        counters.clone(),
+    ));
 
     // Tests and scripts read this line to learn the ports picked for port 0.
     println!("switchyard listening sip={sip_addr} http={http_addr}");
     info!(%sip_addr, %http_addr, "switchyard started");
 
-    let mut task = SwitchTask { switch, udp, tcp_tx, counters, health, conns: HashMap::new() };
+    let mut task = SwitchTask {
+        switch,
+        udp,
+        tcp_tx,
+        counters,
+        health,
+        conns: HashMap::new(),
+    };
     task.run(tcp_rx).await;
     let _ = stop_tx.send(true);
     info!("switchyard stopped");
@@ -86,15 +118,21 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 async fn bind_sip(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), StartError> {
     let mut last = None;
     for _ in 0..BIND_TRIES_MAX {
-        let udp = transport::bind_udp(addr).map_err(|source| StartError::BindSip { addr, source })?;
-        let bound = udp.local_addr().map_err(|source| StartError::BindSip { addr, source })?;
+        let udp =
+            transport::bind_udp(addr).map_err(|source| StartError::BindSip { addr, source })?;
+        let bound = udp
+            .local_addr()
+            .map_err(|source| StartError::BindSip { addr, source })?;
         match TcpListener::bind(bound).await {
             Ok(tcp) => return Ok((udp, tcp)),
             Err(source) if addr.port() == 0 => last = Some(source),
             Err(source) => return Err(StartError::BindSip { addr, source }),
         }
     }
-    Err(StartError::BindSip { addr, source: last.expect("a bind failed") })
+    Err(StartError::BindSip {
+        addr,
+        source: last.expect("a bind failed"),
+    })
 }
 
 struct SwitchTask {
@@ -114,8 +152,12 @@ impl SwitchTask {
         let stop = stop_signal();
         tokio::pin!(stop);
         loop {
-            let deadline = self.switch.poll_timeout().map(tokio::time::Instant::from_std);
-            let sleep_until = deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            let deadline = self
+                .switch
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            let sleep_until =
+                deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 received = self.udp.recv_from(&mut buf) => {
                     if let Ok((n, src)) = received {
@@ -159,7 +201,14 @@ impl SwitchTask {
                 self.conns.insert(peer, writer);
             }
             TcpEvent::Frame { peer, bytes } => {
-                self.switch.handle_datagram(Instant::now(), Peer { transport: Transport::Tcp, addr: peer }, bytes);
+                self.switch.handle_datagram(
+                    Instant::now(),
+                    Peer {
+                        transport: Transport::Tcp,
+                        addr: peer,
+                    },
+                    bytes,
+                );
             }
             TcpEvent::Closed { peer } => {
                 self.conns.remove(&peer);
@@ -207,11 +256,18 @@ impl SwitchTask {
 
     fn publish(&self) {
         m::publish(&self.switch);
-        self.health.calls_active.store(self.switch.calls_active() as u64, Ordering::Relaxed);
-        self.health.registrations_active.store(self.switch.registrations_active() as u64, Ordering::Relaxed);
-        metrics::gauge!(m::TCP_CONNECTIONS_ACTIVE).set(self.counters.open.load(Ordering::Relaxed) as f64);
-        metrics::counter!(m::TCP_CONNECTIONS_REFUSED_TOTAL).absolute(self.counters.refused.load(Ordering::Relaxed) as u64);
-        metrics::counter!(m::TCP_FRAMING_ERRORS_TOTAL).absolute(self.counters.framing_errors.load(Ordering::Relaxed) as u64);
+        self.health
+            .calls_active
+            .store(self.switch.calls_active() as u64, Ordering::Relaxed);
+        self.health
+            .registrations_active
+            .store(self.switch.registrations_active() as u64, Ordering::Relaxed);
+        metrics::gauge!(m::TCP_CONNECTIONS_ACTIVE)
+            .set(self.counters.open.load(Ordering::Relaxed) as f64);
+        metrics::counter!(m::TCP_CONNECTIONS_REFUSED_TOTAL)
+            .absolute(self.counters.refused.load(Ordering::Relaxed) as u64);
+        metrics::counter!(m::TCP_FRAMING_ERRORS_TOTAL)
+            .absolute(self.counters.framing_errors.load(Ordering::Relaxed) as u64);
     }
 }
 
@@ -227,10 +283,11 @@ async fn stop_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

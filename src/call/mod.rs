@@ -80,13 +80,23 @@ pub enum State {
     /// The caller waits for a callee (queued, or not yet offered).
     Routing,
     /// B-leg INVITEs are out to `forks` contacts; `live` have not failed yet.
-    Offering { forks: usize, live: usize, provisional_sent: bool },
+    Offering {
+        forks: usize,
+        live: usize,
+        provisional_sent: bool,
+    },
     /// The B leg answered (and was ACKed); our 200 to A awaits its ACK.
-    Answered { fork: usize },
+    Answered {
+        fork: usize,
+    },
     /// Both legs are up.
     Connected,
     /// BYE sent; waiting for the given legs to confirm.
-    Releasing { a: bool, b: bool, outcome: Outcome },
+    Releasing {
+        a: bool,
+        b: bool,
+        outcome: Outcome,
+    },
     Done(Outcome),
 }
 
@@ -98,7 +108,11 @@ pub enum Input {
     /// No callee can be offered (not registered, unknown): end with this outcome.
     Unroutable(Outcome),
     /// A fork sent a provisional response; `has_sdp` for early media.
-    BProgress { fork: usize, status: u16, has_sdp: bool },
+    BProgress {
+        fork: usize,
+        status: u16,
+        has_sdp: bool,
+    },
     /// A fork answered with 2xx.
     BAnswer { fork: usize },
     /// A fork failed with a final status (or a transaction timeout as 408).
@@ -161,7 +175,15 @@ pub struct Call {
 
 impl Call {
     pub fn new(id: CallRef, routing: Routing, now: Instant) -> Call {
-        Call { id, routing, state: State::Routing, created: now, answered: None, ended: None, offers: 0 }
+        Call {
+            id,
+            routing,
+            state: State::Routing,
+            created: now,
+            answered: None,
+            ended: None,
+            offers: 0,
+        }
     }
 
     pub fn is_done(&self) -> bool {
@@ -184,15 +206,36 @@ impl Call {
                 self.offers += 1;
                 out.push(Action::InviteB);
                 out.push(Action::StartRingTimer);
-                S::Offering { forks, live: forks, provisional_sent: false }
+                S::Offering {
+                    forks,
+                    live: forks,
+                    provisional_sent: false,
+                }
             }
-            (S::Routing, I::Unroutable(outcome)) => self.finish(now, out, status_for(outcome), outcome),
-            (S::Offering { forks, live, provisional_sent }, I::BProgress { fork, status, has_sdp }) => {
+            (S::Routing, I::Unroutable(outcome)) => {
+                self.finish(now, out, status_for(outcome), outcome)
+            }
+            (
+                S::Offering {
+                    forks,
+                    live,
+                    provisional_sent,
+                },
+                I::BProgress {
+                    fork,
+                    status,
+                    has_sdp,
+                },
+            ) => {
                 // One 180 is enough; early media (183 with SDP) always goes through.
                 if !provisional_sent || has_sdp {
                     out.push(Action::ProvisionalToA { fork, status });
                 }
-                S::Offering { forks, live, provisional_sent: true }
+                S::Offering {
+                    forks,
+                    live,
+                    provisional_sent: true,
+                }
             }
             (S::Offering { forks, .. }, I::BAnswer { fork }) => {
                 out.push(Action::AckB { fork });
@@ -203,10 +246,21 @@ impl Call {
                 self.answered = Some(now);
                 S::Answered { fork }
             }
-            (S::Offering { forks, live, provisional_sent }, I::BFailed { status, .. }) => {
+            (
+                S::Offering {
+                    forks,
+                    live,
+                    provisional_sent,
+                },
+                I::BFailed { status, .. },
+            ) => {
                 let live = live.saturating_sub(1);
                 if live > 0 {
-                    S::Offering { forks, live, provisional_sent }
+                    S::Offering {
+                        forks,
+                        live,
+                        provisional_sent,
+                    }
                 } else {
                     self.offer_failed(now, out, status)
                 }
@@ -227,22 +281,47 @@ impl Call {
             (S::Answered { .. }, I::AAck) => S::Connected,
             (S::Answered { .. }, I::ANoAck) => {
                 out.push(Action::Bye(Side::B));
-                S::Releasing { a: false, b: true, outcome: Outcome::Completed { hung_up_by: Side::A } }
+                S::Releasing {
+                    a: false,
+                    b: true,
+                    outcome: Outcome::Completed {
+                        hung_up_by: Side::A,
+                    },
+                }
             }
             (S::Answered { .. } | S::Connected, I::Bye(side)) => {
                 out.push(Action::Bye(side.other()));
                 let outcome = Outcome::Completed { hung_up_by: side };
                 match side {
-                    Side::A => S::Releasing { a: false, b: true, outcome },
-                    Side::B => S::Releasing { a: true, b: false, outcome },
+                    Side::A => S::Releasing {
+                        a: false,
+                        b: true,
+                        outcome,
+                    },
+                    Side::B => S::Releasing {
+                        a: true,
+                        b: false,
+                        outcome,
+                    },
                 }
             }
             (S::Answered { .. } | S::Connected, I::Shutdown) => {
                 out.push(Action::Bye(Side::A));
                 out.push(Action::Bye(Side::B));
-                S::Releasing { a: true, b: true, outcome: Outcome::Shutdown }
+                S::Releasing {
+                    a: true,
+                    b: true,
+                    outcome: Outcome::Shutdown,
+                }
             }
-            (S::Releasing { mut a, mut b, outcome }, I::ByeDone(side) | I::Bye(side)) => {
+            (
+                S::Releasing {
+                    mut a,
+                    mut b,
+                    outcome,
+                },
+                I::ByeDone(side) | I::Bye(side),
+            ) => {
                 match side {
                     Side::A => a = false,
                     Side::B => b = false,
@@ -287,7 +366,13 @@ impl Call {
         }
     }
 
-    fn finish(&mut self, now: Instant, out: &mut Vec<Action>, status: u16, outcome: Outcome) -> State {
+    fn finish(
+        &mut self,
+        now: Instant,
+        out: &mut Vec<Action>,
+        status: u16,
+        outcome: Outcome,
+    ) -> State {
         out.push(Action::RejectA { status });
         self.ended = Some(now);
         out.push(Action::Finished(outcome));
@@ -326,12 +411,41 @@ mod tests {
     #[test]
     fn answered_call_acks_b_then_answers_a() {
         let (mut c, t0) = call(Routing::Direct);
-        assert_eq!(step(&mut c, t0, Input::Offer { forks: 1 }), vec![Action::InviteB, Action::StartRingTimer]);
-        let out = step(&mut c, t0, Input::BProgress { fork: 0, status: 180, has_sdp: false });
-        assert_eq!(out, vec![Action::ProvisionalToA { fork: 0, status: 180 }]);
-        assert!(step(&mut c, t0, Input::BProgress { fork: 0, status: 180, has_sdp: false }).is_empty());
+        assert_eq!(
+            step(&mut c, t0, Input::Offer { forks: 1 }),
+            vec![Action::InviteB, Action::StartRingTimer]
+        );
+        let out = step(
+            &mut c,
+            t0,
+            Input::BProgress {
+                fork: 0,
+                status: 180,
+                has_sdp: false,
+            },
+        );
+        assert_eq!(
+            out,
+            vec![Action::ProvisionalToA {
+                fork: 0,
+                status: 180
+            }]
+        );
+        assert!(step(
+            &mut c,
+            t0,
+            Input::BProgress {
+                fork: 0,
+                status: 180,
+                has_sdp: false
+            }
+        )
+        .is_empty());
         let t1 = t0 + Duration::from_secs(3);
-        assert_eq!(step(&mut c, t1, Input::BAnswer { fork: 0 }), vec![Action::AckB { fork: 0 }, Action::OkToA { fork: 0 }]);
+        assert_eq!(
+            step(&mut c, t1, Input::BAnswer { fork: 0 }),
+            vec![Action::AckB { fork: 0 }, Action::OkToA { fork: 0 }]
+        );
         step(&mut c, t1, Input::AAck);
         assert_eq!(c.state, State::Connected);
         assert_eq!(c.wait(), Some(Duration::from_secs(3)));
@@ -343,9 +457,14 @@ mod tests {
         step(&mut c, t0, Input::Offer { forks: 1 });
         step(&mut c, t0, Input::BAnswer { fork: 0 });
         step(&mut c, t0, Input::AAck);
-        assert_eq!(step(&mut c, t0, Input::Bye(Side::B)), vec![Action::Bye(Side::A)]);
+        assert_eq!(
+            step(&mut c, t0, Input::Bye(Side::B)),
+            vec![Action::Bye(Side::A)]
+        );
         let out = step(&mut c, t0, Input::ByeDone(Side::A));
-        let outcome = Outcome::Completed { hung_up_by: Side::B };
+        let outcome = Outcome::Completed {
+            hung_up_by: Side::B,
+        };
         assert_eq!(out, vec![Action::Finished(outcome)]);
         assert_eq!(c.state, State::Done(outcome));
     }
@@ -354,8 +473,21 @@ mod tests {
     fn direct_call_to_busy_agent_rejects_caller_with_486() {
         let (mut c, t0) = call(Routing::Direct);
         step(&mut c, t0, Input::Offer { forks: 1 });
-        let out = step(&mut c, t0, Input::BFailed { fork: 0, status: 486 });
-        assert_eq!(out, vec![Action::RejectA { status: 486 }, Action::Finished(Outcome::Busy)]);
+        let out = step(
+            &mut c,
+            t0,
+            Input::BFailed {
+                fork: 0,
+                status: 486,
+            },
+        );
+        assert_eq!(
+            out,
+            vec![
+                Action::RejectA { status: 486 },
+                Action::Finished(Outcome::Busy)
+            ]
+        );
     }
 
     #[test]
@@ -372,14 +504,32 @@ mod tests {
             ]
         );
         // The 487s of the cancelled forks change nothing.
-        assert!(step(&mut c, t0, Input::BFailed { fork: 0, status: 487 }).is_empty());
+        assert!(step(
+            &mut c,
+            t0,
+            Input::BFailed {
+                fork: 0,
+                status: 487
+            }
+        )
+        .is_empty());
     }
 
     #[test]
     fn queued_call_goes_back_to_queue_when_agent_misses() {
         let (mut c, t0) = call(Routing::Queued);
         step(&mut c, t0, Input::Offer { forks: 1 });
-        assert_eq!(step(&mut c, t0, Input::BFailed { fork: 0, status: 486 }), vec![Action::Requeue { status: 486 }]);
+        assert_eq!(
+            step(
+                &mut c,
+                t0,
+                Input::BFailed {
+                    fork: 0,
+                    status: 486
+                }
+            ),
+            vec![Action::Requeue { status: 486 }]
+        );
         assert_eq!(c.state, State::Routing);
         step(&mut c, t0, Input::Offer { forks: 1 });
         assert_eq!(c.offers, 2);
@@ -389,11 +539,23 @@ mod tests {
     fn one_of_two_forks_failing_keeps_offering() {
         let (mut c, t0) = call(Routing::Direct);
         step(&mut c, t0, Input::Offer { forks: 2 });
-        assert!(step(&mut c, t0, Input::BFailed { fork: 1, status: 480 }).is_empty());
+        assert!(step(
+            &mut c,
+            t0,
+            Input::BFailed {
+                fork: 1,
+                status: 480
+            }
+        )
+        .is_empty());
         let out = step(&mut c, t0, Input::BAnswer { fork: 0 });
         assert_eq!(
             out,
-            vec![Action::AckB { fork: 0 }, Action::CancelForks { keep: Some(0) }, Action::OkToA { fork: 0 }]
+            vec![
+                Action::AckB { fork: 0 },
+                Action::CancelForks { keep: Some(0) },
+                Action::OkToA { fork: 0 }
+            ]
         );
     }
 
@@ -402,7 +564,10 @@ mod tests {
         let (mut c, t0) = call(Routing::Direct);
         step(&mut c, t0, Input::Offer { forks: 2 });
         step(&mut c, t0, Input::BAnswer { fork: 0 });
-        assert_eq!(step(&mut c, t0, Input::BAnswer { fork: 1 }), vec![Action::AckB { fork: 1 }, Action::ByeFork { fork: 1 }]);
+        assert_eq!(
+            step(&mut c, t0, Input::BAnswer { fork: 1 }),
+            vec![Action::AckB { fork: 1 }, Action::ByeFork { fork: 1 }]
+        );
         assert_eq!(c.state, State::Answered { fork: 0 });
     }
 
@@ -428,7 +593,12 @@ mod tests {
         step(&mut c, t0, Input::BAnswer { fork: 0 });
         assert_eq!(step(&mut c, t0, Input::ANoAck), vec![Action::Bye(Side::B)]);
         let out = step(&mut c, t0, Input::ByeDone(Side::B));
-        assert_eq!(out, vec![Action::Finished(Outcome::Completed { hung_up_by: Side::A })]);
+        assert_eq!(
+            out,
+            vec![Action::Finished(Outcome::Completed {
+                hung_up_by: Side::A
+            })]
+        );
     }
 
     #[test]
@@ -437,15 +607,27 @@ mod tests {
         step(&mut c, t0, Input::Offer { forks: 1 });
         step(&mut c, t0, Input::BAnswer { fork: 0 });
         step(&mut c, t0, Input::AAck);
-        assert_eq!(step(&mut c, t0, Input::Shutdown), vec![Action::Bye(Side::A), Action::Bye(Side::B)]);
+        assert_eq!(
+            step(&mut c, t0, Input::Shutdown),
+            vec![Action::Bye(Side::A), Action::Bye(Side::B)]
+        );
         assert!(step(&mut c, t0, Input::ByeDone(Side::A)).is_empty());
-        assert_eq!(step(&mut c, t0, Input::ByeDone(Side::B)), vec![Action::Finished(Outcome::Shutdown)]);
+        assert_eq!(
+            step(&mut c, t0, Input::ByeDone(Side::B)),
+            vec![Action::Finished(Outcome::Shutdown)]
+        );
     }
 
     #[test]
     fn unroutable_call_is_rejected_480() {
         let (mut c, t0) = call(Routing::Direct);
         let out = step(&mut c, t0, Input::Unroutable(Outcome::Unavailable));
-        assert_eq!(out, vec![Action::RejectA { status: 480 }, Action::Finished(Outcome::Unavailable)]);
+        assert_eq!(
+            out,
+            vec![
+                Action::RejectA { status: 480 },
+                Action::Finished(Outcome::Unavailable)
+            ]
+        );
     }
 }

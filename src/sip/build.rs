@@ -59,7 +59,11 @@ impl Writer {
         match body {
             Some((content_type, bytes)) if !bytes.is_empty() => {
                 self.header("Content-Type", content_type);
-                let _ = write!(Fmt(&mut self.buf), "Content-Length: {}\r\n\r\n", bytes.len());
+                let _ = write!(
+                    Fmt(&mut self.buf),
+                    "Content-Length: {}\r\n\r\n",
+                    bytes.len()
+                );
                 self.buf.put_slice(bytes);
             }
             _ => self.buf.put_slice(b"Content-Length: 0\r\n\r\n"),
@@ -71,11 +75,22 @@ impl Writer {
 /// Starts a response to `req` (RFC 3261 §8.2.6.2): Via values copied in order,
 /// the top one stamped with `received`/`rport` (RFC 3581), From, Call-ID and
 /// CSeq copied, To copied with `to_tag` added when it has none yet.
-pub fn response_to(req: &Message, source: Peer, status: u16, reason: &str, to_tag: Option<&str>) -> Writer {
+pub fn response_to(
+    req: &Message,
+    source: Peer,
+    status: u16,
+    reason: &str,
+    to_tag: Option<&str>,
+) -> Writer {
     let mut w = Writer::response(status, reason);
     for (i, via) in req.vias().iter().enumerate() {
         if i == 0 {
-            let stamped = stamp_via(via.as_str(), via.host(), via.param("rport").is_some(), source.addr);
+            let stamped = stamp_via(
+                via.as_str(),
+                via.host(),
+                via.param("rport").is_some(),
+                source.addr,
+            );
             w.header("Via", &stamped);
         } else {
             w.header("Via", via.as_str());
@@ -87,29 +102,49 @@ pub fn response_to(req: &Message, source: Peer, status: u16, reason: &str, to_ta
         _ => w.header("To", req.to().as_str()),
     };
     w.header("Call-ID", req.call_id());
-    w.header_fmt("CSeq", format_args!("{} {}", req.cseq().seq, req.cseq().method.as_str()));
+    w.header_fmt(
+        "CSeq",
+        format_args!("{} {}", req.cseq().seq, req.cseq().method.as_str()),
+    );
     w.header("Server", PRODUCT);
     w
 }
 
 /// A 400 (or 505) for a request that did not parse, from what could be read
 /// of it. `None` when it lacks what a response needs.
-pub fn response_to_salvage(s: &Salvage, source: Peer, status: u16, reason: &str, warning: &str) -> Option<Bytes> {
+pub fn response_to_salvage(
+    s: &Salvage,
+    source: Peer,
+    status: u16,
+    reason: &str,
+    warning: &str,
+) -> Option<Bytes> {
     let top = s.vias.first()?;
     let mut w = Writer::response(status, reason);
     let host = lenient_via_host(top);
-    let has_rport = top.split(';').skip(1).any(|p| p.trim().eq_ignore_ascii_case("rport"));
+    let has_rport = top
+        .split(';')
+        .skip(1)
+        .any(|p| p.trim().eq_ignore_ascii_case("rport"));
     w.header("Via", &stamp_via(top, host, has_rport, source.addr));
     for via in &s.vias[1..] {
         w.header("Via", via);
     }
-    for (name, value) in [("From", &s.from), ("To", &s.to), ("Call-ID", &s.call_id), ("CSeq", &s.cseq)] {
+    for (name, value) in [
+        ("From", &s.from),
+        ("To", &s.to),
+        ("Call-ID", &s.call_id),
+        ("CSeq", &s.cseq),
+    ] {
         if let Some(v) = value {
             w.header(name, v);
         }
     }
     w.header("Server", PRODUCT);
-    w.header_fmt("Warning", format_args!("399 switchyard \"{}\"", warning.replace('"', "'")));
+    w.header_fmt(
+        "Warning",
+        format_args!("399 switchyard \"{}\"", warning.replace('"', "'")),
+    );
     Some(w.finish(None))
 }
 
@@ -121,7 +156,10 @@ pub fn response_destination(top: &Via, source: Peer) -> Peer {
         return source;
     }
     let port = top.port().unwrap_or(5060);
-    Peer { transport: source.transport, addr: SocketAddr::new(source.addr.ip(), port) }
+    Peer {
+        transport: source.transport,
+        addr: SocketAddr::new(source.addr.ip(), port),
+    }
 }
 
 /// Reason phrases for the statuses the switch sends.
@@ -207,7 +245,11 @@ fn stamp_via(raw: &str, host: &str, has_rport: bool, source: SocketAddr) -> Stri
 
 /// The sent-by host of a raw Via value, read leniently.
 fn lenient_via_host(raw: &str) -> &str {
-    let after_proto = raw.trim().splitn(2, char::is_whitespace).nth(1).unwrap_or("");
+    let after_proto = raw
+        .trim()
+        .splitn(2, char::is_whitespace)
+        .nth(1)
+        .unwrap_or("");
     let sent_by = after_proto.split(';').next().unwrap_or("").trim();
     if let Some(rest) = sent_by.strip_prefix('[') {
         return rest.split(']').next().unwrap_or("");
@@ -231,21 +273,40 @@ mod tests {
     #[test]
     fn stamp_via_fills_rport_and_adds_received() {
         let src: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-        let got = stamp_via("SIP/2.0/UDP phone.example:5062;branch=z9hG4bK1;rport", "phone.example", true, src);
-        assert_eq!(got, "SIP/2.0/UDP phone.example:5062;branch=z9hG4bK1;rport=40000;received=127.0.0.1");
+        let got = stamp_via(
+            "SIP/2.0/UDP phone.example:5062;branch=z9hG4bK1;rport",
+            "phone.example",
+            true,
+            src,
+        );
+        assert_eq!(
+            got,
+            "SIP/2.0/UDP phone.example:5062;branch=z9hG4bK1;rport=40000;received=127.0.0.1"
+        );
     }
 
     #[test]
     fn stamp_via_leaves_matching_host_alone() {
         let src: SocketAddr = "127.0.0.1:5062".parse().unwrap();
-        let got = stamp_via("SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK1", "127.0.0.1", false, src);
+        let got = stamp_via(
+            "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK1",
+            "127.0.0.1",
+            false,
+            src,
+        );
         assert_eq!(got, "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK1");
     }
 
     #[test]
     fn lenient_via_host_reads_ipv4_and_ipv6() {
-        assert_eq!(lenient_via_host("SIP/2.0/UDP 192.0.2.1:5060;branch=x"), "192.0.2.1");
-        assert_eq!(lenient_via_host("SIP/2.0/TCP [2001:db8::1]:5060"), "2001:db8::1");
+        assert_eq!(
+            lenient_via_host("SIP/2.0/UDP 192.0.2.1:5060;branch=x"),
+            "192.0.2.1"
+        );
+        assert_eq!(
+            lenient_via_host("SIP/2.0/TCP [2001:db8::1]:5060"),
+            "2001:db8::1"
+        );
     }
 
     #[test]

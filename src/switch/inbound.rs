@@ -9,7 +9,7 @@ use super::legs::{ALeg, CallEntry};
 use super::{Route, Switch, METHOD_LABELS, RETRY_AFTER};
 use crate::call::{Call, CallRef, Input, Outcome, Routing, Side};
 use crate::sip::auth::{AuthAnswer, AuthError, Verified};
-use crate::sip::build::{self, Writer};
+use crate::sip::build;
 use crate::sip::parse::{Contacts, HeaderName, Message, Method, Scheme};
 use crate::sip::registrar::{ContactRequest, RegisterError, Update};
 use crate::sip::transaction::{ServerKey, ServerVerdict, TxMethod};
@@ -26,13 +26,19 @@ struct Refusal {
 
 impl Refusal {
     fn plain(status: u16) -> Refusal {
-        Refusal { status, headers: Vec::new() }
+        Refusal {
+            status,
+            headers: Vec::new(),
+        }
     }
 }
 
 impl Switch {
     pub(super) fn on_request(&mut self, now: Instant, source: Peer, msg: Message) {
-        let method = msg.method().cloned().unwrap_or(Method::Other(Default::default()));
+        let method = msg
+            .method()
+            .cloned()
+            .unwrap_or(Method::Other(Default::default()));
         self.count_request(&method);
         let dest = build::response_destination(&msg.vias()[0], source);
         let key = server_key(&msg, &method);
@@ -48,11 +54,18 @@ impl Switch {
                 self.stats.refused_overload += 1;
                 let mut w = build::response_to(&msg, source, 503, build::reason(503), None);
                 w.header_fmt("Retry-After", format_args!("{}", RETRY_AFTER.as_secs()));
-                self.out.push_back(super::Output::Transmit { peer: dest, bytes: w.finish(None) });
+                self.out.push_back(super::Output::Transmit {
+                    peer: dest,
+                    bytes: w.finish(None),
+                });
                 return;
             }
         }
-        let req = Req { msg: &msg, source, key: &key };
+        let req = Req {
+            msg: &msg,
+            source,
+            key: &key,
+        };
         if let Err(refusal) = check(&msg, &method) {
             return self.refuse(now, &req, refusal);
         }
@@ -67,14 +80,24 @@ impl Switch {
             }
             _ => {
                 let allow = vec![("Allow", build::ALLOW.to_string())];
-                self.refuse(now, &req, Refusal { status: 405, headers: allow })
+                self.refuse(
+                    now,
+                    &req,
+                    Refusal {
+                        status: 405,
+                        headers: allow,
+                    },
+                )
             }
         }
     }
 
     fn count_request(&mut self, method: &Method) {
         let label = method.as_str();
-        let idx = METHOD_LABELS.iter().position(|l| *l == label).unwrap_or(METHOD_LABELS.len() - 1);
+        let idx = METHOD_LABELS
+            .iter()
+            .position(|l| *l == label)
+            .unwrap_or(METHOD_LABELS.len() - 1);
         self.stats.requests[idx] += 1;
     }
 
@@ -110,7 +133,8 @@ impl Switch {
             ("Accept", "application/sdp".to_string()),
             ("Supported", String::new()),
         ];
-        let headers: Vec<(&str, String)> = headers.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        let headers: Vec<(&str, String)> =
+            headers.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         self.respond(now, req, 200, Some(&tag), &headers, None);
     }
 
@@ -124,7 +148,9 @@ impl Switch {
         let Some(aor) = to.user().map(str::to_string) else {
             return self.refuse(now, req, Refusal::plain(404));
         };
-        let Some(username) = self.authenticate(now, req, "REGISTER") else { return };
+        let Some(username) = self.authenticate(now, req, "REGISTER") else {
+            return;
+        };
         if username != aor {
             debug!("authenticated user registers another AOR");
             return self.refuse(now, req, Refusal::plain(403));
@@ -144,7 +170,15 @@ impl Switch {
             ),
         };
         let cseq = msg.cseq().seq;
-        let result = self.registrar.register(now, &aor, msg.call_id(), cseq, update, msg.expires(), req.source);
+        let result = self.registrar.register(
+            now,
+            &aor,
+            msg.call_id(),
+            cseq,
+            update,
+            msg.expires(),
+            req.source,
+        );
         let tag = self.token();
         match result {
             Ok(bindings) => {
@@ -175,7 +209,9 @@ impl Switch {
     fn authenticate(&mut self, now: Instant, req: &Req<'_>, method: &str) -> Option<String> {
         let verdict = req.msg.header(&HeaderName::Authorization).map(|value| {
             let agents = &self.plan.agents;
-            self.digest.verify(now, method, value, |user| agents.get(user).map(|a| a.password.clone()))
+            self.digest.verify(now, method, value, |user| {
+                agents.get(user).map(|a| a.password.clone())
+            })
         });
         self.auth_verdict(now, req, verdict)
     }
@@ -226,7 +262,21 @@ impl Switch {
             // We would create an outbound leg (RFC 3261 §16.3 step 2 applies to B2BUAs too).
             return self.refuse(now, req, Refusal::plain(483));
         }
-        let trunk = self.plan.trunk_for(req.source.addr.ip()).cloned();
+        // A registered agent's phone may share an address with a trunk (both on
+        // loopback in the demo): a request from the agent's own binding is the
+        // agent's, and must authenticate as such.
+        let from_user = msg.from().uri().user().unwrap_or("");
+        let from_agent = self.plan.agents.contains_key(from_user)
+            && self
+                .registrar
+                .lookup(now, from_user)
+                .iter()
+                .any(|b| b.source.addr == req.source.addr);
+        let trunk = if from_agent {
+            None
+        } else {
+            self.plan.trunk_for(req.source.addr.ip()).cloned()
+        };
         let (trunk_name, caller_agent) = match &trunk {
             Some(t) if t.inbound_auth.is_none() => (Some(t.name.clone()), None),
             Some(t) => {
@@ -236,7 +286,9 @@ impl Switch {
                 (Some(t.name.clone()), None)
             }
             None => {
-                let Some(user) = self.authenticate(now, req, "INVITE") else { return };
+                let Some(user) = self.authenticate(now, req, "INVITE") else {
+                    return;
+                };
                 (None, Some(user))
             }
         };
@@ -251,7 +303,9 @@ impl Switch {
             None if caller_agent.is_some() && self.plan.agents.contains_key(&dialled) => {
                 Target::Route(Route::Agent(dialled.clone()))
             }
-            None if caller_agent.is_some() && self.plan.outbound_trunk().is_some() => Target::Carrier,
+            None if caller_agent.is_some() && self.plan.outbound_trunk().is_some() => {
+                Target::Carrier
+            }
             None => {
                 debug!("unknown number dialled");
                 return self.refuse(now, req, Refusal::plain(404));
@@ -261,7 +315,12 @@ impl Switch {
         let a = ALeg::new(self.token(), req.msg.clone(), req.source, req.key.clone());
         let (routing, queue, ring_timeout) = match &target {
             Target::Route(Route::Queue(q)) => {
-                let ring = self.plan.queues.get(q).map(|q| q.ring_timeout).unwrap_or(self.plan.no_answer_timeout);
+                let ring = self
+                    .plan
+                    .queues
+                    .get(q)
+                    .map(|q| q.ring_timeout)
+                    .unwrap_or(self.plan.no_answer_timeout);
                 (Routing::Queued, Some(q.clone()), ring)
             }
             _ => (Routing::Direct, None, self.plan.no_answer_timeout),
@@ -300,12 +359,17 @@ impl Switch {
     }
 
     /// Digest-checks a trunk that must authenticate as well as come from its address.
-    fn authenticate_trunk(&mut self, now: Instant, req: &Req<'_>, trunk: &super::plan::TrunkPlan) -> Option<String> {
+    fn authenticate_trunk(
+        &mut self,
+        now: Instant,
+        req: &Req<'_>,
+        trunk: &super::plan::TrunkPlan,
+    ) -> Option<String> {
         let (user, pass) = trunk.inbound_auth.clone()?;
-        let verdict = req
-            .msg
-            .header(&HeaderName::Authorization)
-            .map(|v| self.digest.verify(now, "INVITE", v, |u| (u == user).then(|| pass.clone())));
+        let verdict = req.msg.header(&HeaderName::Authorization).map(|v| {
+            self.digest
+                .verify(now, "INVITE", v, |u| (u == user).then(|| pass.clone()))
+        });
         self.auth_verdict(now, req, verdict)
     }
 
@@ -316,7 +380,11 @@ impl Switch {
             Some(call) => {
                 // The CANCEL's To tag must be our leg's, which we had not sent yet
                 // if the caller got no provisional: use the leg's tag either way.
-                let a_tag = self.calls.get(&call).map(|c| c.a.local_tag.clone()).unwrap_or(tag);
+                let a_tag = self
+                    .calls
+                    .get(&call)
+                    .map(|c| c.a.local_tag.clone())
+                    .unwrap_or(tag);
                 self.respond(now, req, 200, Some(&a_tag), &[], None);
                 self.drive(now, call, Input::ACancel);
             }
@@ -330,8 +398,12 @@ impl Switch {
         if let Ok(ServerVerdict::AckAbsorbed) = self.tx.server_request(now, key, true, dest) {
             return;
         }
-        let Some(&(call, side)) = self.dialogs.get(msg.call_id()) else { return };
-        let Some(entry) = self.calls.get_mut(&call) else { return };
+        let Some(&(call, side)) = self.dialogs.get(msg.call_id()) else {
+            return;
+        };
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return;
+        };
         if side != Side::A {
             return;
         }
@@ -428,23 +500,35 @@ pub(super) fn server_key(msg: &Message, method: &Method) -> ServerKey {
         Method::Invite | Method::Ack => TxMethod::Invite,
         other => TxMethod::NonInvite(other.as_str().to_string()),
     };
-    ServerKey { branch, sent_by: via.sent_by().to_string(), method }
+    ServerKey {
+        branch,
+        sent_by: via.sent_by().to_string(),
+        method,
+    }
 }
 
 /// The checks of RFC 3261 §8.2.1–8.2.3 that need no state.
 fn check(msg: &Message, method: &Method) -> Result<(), Refusal> {
     if let Method::Other(_) = method {
-        return Err(Refusal { status: 501, headers: vec![("Allow", build::ALLOW.to_string())] });
+        return Err(Refusal {
+            status: 501,
+            headers: vec![("Allow", build::ALLOW.to_string())],
+        });
     }
     let uri = msg.request_uri().expect("a request has a Request-URI");
     if uri.scheme() == Scheme::Other {
         return Err(Refusal::plain(416));
     }
     if *method != Method::Cancel {
-        let unsupported: Vec<&str> =
-            msg.header_tokens(&HeaderName::Require).filter(|t| !SUPPORTED.contains(t)).collect();
+        let unsupported: Vec<&str> = msg
+            .header_tokens(&HeaderName::Require)
+            .filter(|t| !SUPPORTED.contains(t))
+            .collect();
         if !unsupported.is_empty() {
-            return Err(Refusal { status: 420, headers: vec![("Unsupported", unsupported.join(", "))] });
+            return Err(Refusal {
+                status: 420,
+                headers: vec![("Unsupported", unsupported.join(", "))],
+            });
         }
     }
     if !msg.body().is_empty() {
@@ -455,13 +539,19 @@ fn check(msg: &Message, method: &Method) -> Result<(), Refusal> {
             Some(_) => false,
         };
         if !ok {
-            return Err(Refusal { status: 415, headers: vec![("Accept", "application/sdp".to_string())] });
+            return Err(Refusal {
+                status: 415,
+                headers: vec![("Accept", "application/sdp".to_string())],
+            });
         }
     }
     if matches!(method, Method::Invite | Method::Options) && !build::accepts_sdp(msg) {
         return Err(Refusal {
             status: 406,
-            headers: vec![("Warning", "399 switchyard \"only application/sdp bodies\"".to_string())],
+            headers: vec![(
+                "Warning",
+                "399 switchyard \"only application/sdp bodies\"".to_string(),
+            )],
         });
     }
     Ok(())
@@ -473,5 +563,8 @@ fn saturating_u32(text: &str) -> Option<u32> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(text.parse::<u64>().map_or(u32::MAX, |v| v.min(u64::from(u32::MAX)) as u32))
+    Some(
+        text.parse::<u64>()
+            .map_or(u32::MAX, |v| v.min(u64::from(u32::MAX)) as u32),
+    )
 }

@@ -12,9 +12,9 @@ use super::{Output, Switch};
 use crate::call::{Call, CallRef, Input, Outcome, Side};
 use crate::sip::auth;
 use crate::sip::build::{self, Writer};
-use crate::sip::parse::{Contacts, HeaderName, Message, Method};
+use crate::sip::parse::{ByteStr, Contacts, HeaderName, Message, Method};
 use crate::sip::transaction::{AckTemplate, ClientKey, ClientVerdict, ServerKey, TxMethod};
-use crate::sip::Peer;
+use crate::sip::{Peer, Transport};
 
 /// Max-Forwards on requests we originate (RFC 3261 §8.1.1.6).
 const MAX_FORWARDS: u32 = 70;
@@ -132,8 +132,12 @@ pub struct Dialog {
 /// Who waits for a client transaction's outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
-    Invite { fork: usize },
-    Bye { side: Side },
+    Invite {
+        fork: usize,
+    },
+    Bye {
+        side: Side,
+    },
     /// Nobody: a BYE to a late fork or a stray dialog.
     Ignore,
 }
@@ -145,8 +149,12 @@ impl Switch {
             debug!(call = %id, "agent busy");
             return self.drive(now, id, Input::Unroutable(Outcome::Busy));
         }
-        let targets: Vec<(String, Peer)> =
-            self.registrar.lookup(now, agent).iter().map(|b| (b.uri.clone(), b.source)).collect();
+        let targets: Vec<(String, Peer)> = self
+            .registrar
+            .lookup(now, agent)
+            .iter()
+            .map(|b| (b.uri.clone(), contact_peer(&b.uri, b.source)))
+            .collect();
         if targets.is_empty() {
             debug!(call = %id, "agent not registered");
             return self.unroutable(now, id, Outcome::Unavailable);
@@ -177,7 +185,9 @@ impl Switch {
     ) {
         let call_id = self.token();
         let local_tag = self.token();
-        let Some(entry) = self.calls.get(&id) else { return };
+        let Some(entry) = self.calls.get(&id) else {
+            return;
+        };
         // The callee sees who calls (their number and name), not how they reached us.
         let caller = entry.a.invite.from();
         let user = caller.uri().user().unwrap_or("anonymous");
@@ -201,7 +211,17 @@ impl Switch {
             })
             .collect::<Vec<_>>();
         let n = forks.len();
-        let b = BLeg { agent, call_id: call_id.clone(), local_tag, from, to, cseq: 1, forks, winner: None, credentials };
+        let b = BLeg {
+            agent,
+            call_id: call_id.clone(),
+            local_tag,
+            from,
+            to,
+            cseq: 1,
+            forks,
+            winner: None,
+            credentials,
+        };
         self.dialogs.insert(call_id, (id, Side::B));
         if let Some(entry) = self.calls.get_mut(&id) {
             entry.b = Some(b);
@@ -210,22 +230,37 @@ impl Switch {
     }
 
     pub(super) fn invite_b(&mut self, now: Instant, id: CallRef) {
-        let n = self.calls.get(&id).and_then(|e| e.b.as_ref()).map_or(0, |b| b.forks.len());
+        let n = self
+            .calls
+            .get(&id)
+            .and_then(|e| e.b.as_ref())
+            .map_or(0, |b| b.forks.len());
         for fork in 0..n {
             self.send_fork_invite(now, id, fork, None);
         }
     }
 
     /// Sends (or re-sends with credentials) the INVITE of one fork.
-    fn send_fork_invite(&mut self, now: Instant, id: CallRef, fork: usize, auth: Option<(&str, String)>) {
+    fn send_fork_invite(
+        &mut self,
+        now: Instant,
+        id: CallRef,
+        fork: usize,
+        auth: Option<(&str, String)>,
+    ) {
         let branch = format!("z9hG4bK{}", self.token());
         let local = self.plan.local;
         let contact = self.contact();
-        let Some(entry) = self.calls.get_mut(&id) else { return };
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
         let sdp = entry.a.invite.body().clone();
         let Some(b) = entry.b.as_mut() else { return };
         let f = &mut b.forks[fork];
-        f.via = format!("SIP/2.0/{} {local};branch={branch};rport", f.peer.transport.as_str());
+        f.via = format!(
+            "SIP/2.0/{} {local};branch={branch};rport",
+            f.peer.transport.as_str()
+        );
         f.branch = branch.clone();
         let mut w = Writer::request("INVITE", &f.uri);
         w.header("Via", &f.via);
@@ -246,7 +281,10 @@ impl Switch {
             f.uri, f.via, b.from, b.local_tag, b.call_id, b.cseq
         );
         let peer = f.peer;
-        let key = ClientKey { branch: branch.clone(), method: TxMethod::Invite };
+        let key = ClientKey {
+            branch: branch.clone(),
+            method: TxMethod::Invite,
+        };
         let ack = AckTemplate::new(Bytes::from(head)).expect("our ACK head ends with CRLF");
         match self.tx.client_send(now, key, peer, bytes, Some(ack)) {
             Ok(()) => {
@@ -272,8 +310,14 @@ impl Switch {
             Method::Invite => TxMethod::Invite,
             other => TxMethod::NonInvite(other.as_str().to_string()),
         };
-        let key = ClientKey { branch: branch.clone(), method: tx_method };
-        match self.tx.client_response(now, &key, status, msg.to().as_str()) {
+        let key = ClientKey {
+            branch: branch.clone(),
+            method: tx_method,
+        };
+        match self
+            .tx
+            .client_response(now, &key, status, msg.to().as_str())
+        {
             ClientVerdict::Deliver => {}
             ClientVerdict::Absorbed => return,
             ClientVerdict::NotMatched => {
@@ -294,7 +338,9 @@ impl Switch {
             return;
         };
         match purpose {
-            Purpose::Invite { fork } => self.on_fork_response(now, call, fork, &branch, &msg, status),
+            Purpose::Invite { fork } => {
+                self.on_fork_response(now, call, fork, &branch, &msg, status)
+            }
             Purpose::Bye { side } if status >= 200 => {
                 self.owners.remove(&branch);
                 self.drive(now, call, Input::ByeDone(side));
@@ -308,7 +354,15 @@ impl Switch {
         }
     }
 
-    fn on_fork_response(&mut self, now: Instant, id: CallRef, fork: usize, branch: &str, msg: &Message, status: u16) {
+    fn on_fork_response(
+        &mut self,
+        now: Instant,
+        id: CallRef,
+        fork: usize,
+        branch: &str,
+        msg: &Message,
+        status: u16,
+    ) {
         match status {
             100 => {}
             101..=199 => {
@@ -324,7 +378,15 @@ impl Switch {
                     return self.send_cancel(now, id, fork);
                 }
                 let has_sdp = !msg.body().is_empty();
-                self.drive(now, id, Input::BProgress { fork, status, has_sdp });
+                self.drive(
+                    now,
+                    id,
+                    Input::BProgress {
+                        fork,
+                        status,
+                        has_sdp,
+                    },
+                );
             }
             200..=299 => {
                 let retransmission = self.fork_mut(id, fork).is_some_and(|f| f.dialog.is_some());
@@ -351,16 +413,31 @@ impl Switch {
     }
 
     /// Re-sends an INVITE with credentials for a carrier's challenge, once.
-    fn answer_challenge(&mut self, now: Instant, id: CallRef, fork: usize, msg: &Message, status: u16) -> bool {
+    fn answer_challenge(
+        &mut self,
+        now: Instant,
+        id: CallRef,
+        fork: usize,
+        msg: &Message,
+        status: u16,
+    ) -> bool {
         let (challenge_header, answer_header) = if status == 401 {
             (HeaderName::WwwAuthenticate, "Authorization")
         } else {
             (HeaderName::ProxyAuthenticate, "Proxy-Authorization")
         };
-        let Some(challenge) = msg.header(&challenge_header).map(str::to_string) else { return false };
-        let Some(entry) = self.calls.get_mut(&id) else { return false };
-        let Some(b) = entry.b.as_mut() else { return false };
-        let Some((user, pass)) = b.credentials.clone() else { return false };
+        let Some(challenge) = msg.header(&challenge_header).map(str::to_string) else {
+            return false;
+        };
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return false;
+        };
+        let Some(b) = entry.b.as_mut() else {
+            return false;
+        };
+        let Some((user, pass)) = b.credentials.clone() else {
+            return false;
+        };
         let f = &mut b.forks[fork];
         if f.auth_tried {
             return false;
@@ -369,7 +446,15 @@ impl Switch {
         let uri = f.uri.clone();
         let old_branch = f.branch.clone();
         b.cseq += 1;
-        let value = match auth::answer_challenge(&challenge, "INVITE", &uri, &user, &pass, 1, &mut self.rng) {
+        let value = match auth::answer_challenge(
+            &challenge,
+            "INVITE",
+            &uri,
+            &user,
+            &pass,
+            1,
+            &mut self.rng,
+        ) {
             Ok(v) => v,
             Err(err) => {
                 debug!(%err, "cannot answer the carrier's challenge");
@@ -382,7 +467,9 @@ impl Switch {
     }
 
     fn form_dialog(&mut self, id: CallRef, fork: usize, msg: &Message) {
-        let Some(entry) = self.calls.get_mut(&id) else { return };
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
         let Some(b) = entry.b.as_mut() else { return };
         let f = &mut b.forks[fork];
         let target = match msg.contacts() {
@@ -390,7 +477,10 @@ impl Switch {
             _ => f.uri.clone(),
         };
         // The UAC's route set is the Record-Route list reversed (RFC 3261 §12.1.2).
-        let mut routes: Vec<String> = msg.header_all(&HeaderName::RecordRoute).map(str::to_string).collect();
+        let mut routes: Vec<String> = msg
+            .header_all(&HeaderName::RecordRoute)
+            .map(str::to_string)
+            .collect();
         routes.reverse();
         f.done = true;
         f.dialog = Some(Dialog {
@@ -415,13 +505,23 @@ impl Switch {
     pub(super) fn ack_b(&mut self, id: CallRef, fork: usize) {
         let branch = format!("z9hG4bK{}", self.token());
         let local = self.plan.local;
-        let Some(entry) = self.calls.get_mut(&id) else { return };
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
         let Some(b) = entry.b.as_mut() else { return };
         let cseq = b.cseq;
         let call_id = b.call_id.clone();
-        let Some(dialog) = b.forks[fork].dialog.as_mut() else { return };
+        let Some(dialog) = b.forks[fork].dialog.as_mut() else {
+            return;
+        };
         let mut w = Writer::request("ACK", &dialog.target);
-        w.header_fmt("Via", format_args!("SIP/2.0/{} {local};branch={branch};rport", dialog.peer.transport.as_str()));
+        w.header_fmt(
+            "Via",
+            format_args!(
+                "SIP/2.0/{} {local};branch={branch};rport",
+                dialog.peer.transport.as_str()
+            ),
+        );
         w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
         for route in &dialog.routes {
             w.header("Route", route);
@@ -437,7 +537,9 @@ impl Switch {
     }
 
     fn resend_ack(&mut self, id: CallRef, fork: usize) {
-        let Some(dialog) = self.fork_mut(id, fork).and_then(|f| f.dialog.as_ref()) else { return };
+        let Some(dialog) = self.fork_mut(id, fork).and_then(|f| f.dialog.as_ref()) else {
+            return;
+        };
         if let Some(bytes) = dialog.ack.clone() {
             let peer = dialog.peer;
             self.out.push_back(Output::Transmit { peer, bytes });
@@ -459,7 +561,13 @@ impl Switch {
         for (method, cseq) in [("ACK", seq), ("BYE", seq + 1)] {
             let new_branch = format!("z9hG4bK{}", self.token());
             let mut w = Writer::request(method, &contact);
-            w.header_fmt("Via", format_args!("SIP/2.0/{} {local};branch={new_branch};rport", peer.transport.as_str()));
+            w.header_fmt(
+                "Via",
+                format_args!(
+                    "SIP/2.0/{} {local};branch={new_branch};rport",
+                    peer.transport.as_str()
+                ),
+            );
             w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
             w.header("From", msg.from().as_str());
             w.header("To", msg.to().as_str());
@@ -469,7 +577,10 @@ impl Switch {
             if method == "ACK" {
                 self.out.push_back(Output::Transmit { peer, bytes });
             } else {
-                let key = ClientKey { branch: new_branch, method: TxMethod::NonInvite("BYE".into()) };
+                let key = ClientKey {
+                    branch: new_branch,
+                    method: TxMethod::NonInvite("BYE".into()),
+                };
                 let _ = self.tx.client_send(now, key, peer, bytes, None);
             }
         }
@@ -477,33 +588,75 @@ impl Switch {
 
     pub(super) fn provisional_to_a(&mut self, now: Instant, id: CallRef, fork: usize, status: u16) {
         let contact = self.contact();
-        let Some(entry) = self.calls.get(&id) else { return };
-        let early = entry.b.as_ref().and_then(|b| b.forks.get(fork)).and_then(|f| f.early_sdp.clone());
-        let (msg, source, key, tag) = (entry.a.invite.clone(), entry.a.source, entry.a.key.clone(), entry.a.local_tag.clone());
-        let req = Req { msg: &msg, source, key: &key };
+        let Some(entry) = self.calls.get(&id) else {
+            return;
+        };
+        let early = entry
+            .b
+            .as_ref()
+            .and_then(|b| b.forks.get(fork))
+            .and_then(|f| f.early_sdp.clone());
+        let (msg, source, key, tag) = (
+            entry.a.invite.clone(),
+            entry.a.source,
+            entry.a.key.clone(),
+            entry.a.local_tag.clone(),
+        );
+        let req = Req {
+            msg: &msg,
+            source,
+            key: &key,
+        };
         let body = early.as_ref().map(|b| ("application/sdp", b.as_ref()));
         self.respond(now, &req, status, Some(&tag), &[("Contact", contact)], body);
     }
 
     pub(super) fn ok_to_a(&mut self, now: Instant, id: CallRef, fork: usize) {
         let contact = self.contact();
-        let Some(entry) = self.calls.get_mut(&id) else { return };
-        let answer = entry.b.as_ref().and_then(|b| b.forks.get(fork)).and_then(|f| f.dialog.as_ref()).and_then(|d| d.answer.clone());
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let answer = entry
+            .b
+            .as_ref()
+            .and_then(|b| b.forks.get(fork))
+            .and_then(|f| f.dialog.as_ref())
+            .and_then(|d| d.answer.clone());
         entry.a.sdp_sent = answer.clone();
         entry.a.pending_2xx = Some((entry.a.invite.cseq().seq, entry.a.key.clone()));
         entry.ring_deadline = None;
-        let (msg, source, key, tag) = (entry.a.invite.clone(), entry.a.source, entry.a.key.clone(), entry.a.local_tag.clone());
-        let req = Req { msg: &msg, source, key: &key };
+        let (msg, source, key, tag) = (
+            entry.a.invite.clone(),
+            entry.a.source,
+            entry.a.key.clone(),
+            entry.a.local_tag.clone(),
+        );
+        let req = Req {
+            msg: &msg,
+            source,
+            key: &key,
+        };
         let headers = [("Contact", contact), ("Allow", build::ALLOW.to_string())];
         let body = answer.as_ref().map(|b| ("application/sdp", b.as_ref()));
         self.respond(now, &req, 200, Some(&tag), &headers, body);
     }
 
     pub(super) fn reject_a(&mut self, now: Instant, id: CallRef, status: u16) {
-        let Some(entry) = self.calls.get_mut(&id) else { return };
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
         entry.ring_deadline = None;
-        let (msg, source, key, tag) = (entry.a.invite.clone(), entry.a.source, entry.a.key.clone(), entry.a.local_tag.clone());
-        let req = Req { msg: &msg, source, key: &key };
+        let (msg, source, key, tag) = (
+            entry.a.invite.clone(),
+            entry.a.source,
+            entry.a.key.clone(),
+            entry.a.local_tag.clone(),
+        );
+        let req = Req {
+            msg: &msg,
+            source,
+            key: &key,
+        };
         let headers: Vec<(&str, String)> = if status == 503 {
             vec![("Retry-After", super::RETRY_AFTER.as_secs().to_string())]
         } else {
@@ -513,7 +666,9 @@ impl Switch {
     }
 
     pub(super) fn cancel_forks(&mut self, now: Instant, id: CallRef, keep: Option<usize>) {
-        let Some(entry) = self.calls.get_mut(&id) else { return };
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
         entry.ring_deadline = None;
         let Some(b) = entry.b.as_mut() else { return };
         let mut to_cancel = Vec::new();
@@ -534,7 +689,9 @@ impl Switch {
     }
 
     fn send_cancel(&mut self, now: Instant, id: CallRef, fork: usize) {
-        let Some(entry) = self.calls.get_mut(&id) else { return };
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
         let Some(b) = entry.b.as_mut() else { return };
         let f = &mut b.forks[fork];
         f.done = true;
@@ -546,7 +703,10 @@ impl Switch {
         w.header("Call-ID", &b.call_id);
         w.header_fmt("CSeq", format_args!("{} CANCEL", b.cseq));
         let bytes = w.finish(None);
-        let key = ClientKey { branch: f.branch.clone(), method: TxMethod::NonInvite("CANCEL".into()) };
+        let key = ClientKey {
+            branch: f.branch.clone(),
+            method: TxMethod::NonInvite("CANCEL".into()),
+        };
         let peer = f.peer;
         if let Err(err) = self.tx.client_send(now, key, peer, bytes, None) {
             debug!(%err, "cannot send CANCEL");
@@ -587,7 +747,10 @@ impl Switch {
         };
         Some(Dialog {
             target,
-            routes: invite.header_all(&HeaderName::RecordRoute).map(str::to_string).collect(),
+            routes: invite
+                .header_all(&HeaderName::RecordRoute)
+                .map(str::to_string)
+                .collect(),
             peer: entry.a.source,
             from: format!("{};tag={}", invite.to().as_str(), entry.a.local_tag),
             to: invite.from().as_str().to_string(),
@@ -599,7 +762,9 @@ impl Switch {
     fn send_bye(&mut self, now: Instant, id: CallRef, dialog: &Dialog, purpose: Purpose) {
         let branch = format!("z9hG4bK{}", self.token());
         let local = self.plan.local;
-        let Some(entry) = self.calls.get_mut(&id) else { return };
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
         let (call_id, cseq) = match purpose {
             Purpose::Bye { side: Side::A } => {
                 entry.a.local_cseq += 1;
@@ -612,7 +777,13 @@ impl Switch {
             }
         };
         let mut w = Writer::request("BYE", &dialog.target);
-        w.header_fmt("Via", format_args!("SIP/2.0/{} {local};branch={branch};rport", dialog.peer.transport.as_str()));
+        w.header_fmt(
+            "Via",
+            format_args!(
+                "SIP/2.0/{} {local};branch={branch};rport",
+                dialog.peer.transport.as_str()
+            ),
+        );
         w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
         for route in &dialog.routes {
             w.header("Route", route);
@@ -623,7 +794,10 @@ impl Switch {
         w.header_fmt("CSeq", format_args!("{cseq} BYE"));
         w.header("User-Agent", build::PRODUCT);
         let bytes = w.finish(None);
-        let key = ClientKey { branch: branch.clone(), method: TxMethod::NonInvite("BYE".into()) };
+        let key = ClientKey {
+            branch: branch.clone(),
+            method: TxMethod::NonInvite("BYE".into()),
+        };
         match self.tx.client_send(now, key, dialog.peer, bytes, None) {
             Ok(()) => {
                 self.owners.insert(branch, (id, purpose));
@@ -640,7 +814,9 @@ impl Switch {
     /// The offered agent did not take a queued call: free the agent, drop the
     /// B leg and put the caller back at the head of its queue.
     pub(super) fn requeue(&mut self, now: Instant, id: CallRef, status: u16) {
-        let Some(entry) = self.calls.get_mut(&id) else { return };
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
         debug!(call = %id, status, "offer missed, requeued");
         entry.ring_deadline = None;
         if let Some(b) = entry.b.take() {
@@ -669,19 +845,29 @@ impl Switch {
         queues.sort();
         for queue in queues {
             loop {
-                let Some(&call) = self.waiting.get(&queue).and_then(|w| w.front()) else { break };
+                let Some(&call) = self.waiting.get(&queue).and_then(|w| w.front()) else {
+                    break;
+                };
                 let Some(entry) = self.calls.get(&call) else {
                     self.waiting.get_mut(&queue).map(|w| w.pop_front());
                     continue;
                 };
-                let skills = self.plan.queues.get(&queue).map(|q| q.skills.clone()).unwrap_or_default();
+                let skills = self
+                    .plan
+                    .queues
+                    .get(&queue)
+                    .map(|q| q.skills.clone())
+                    .unwrap_or_default();
                 let agent = self
                     .plan
                     .agent_order
                     .iter()
                     .filter(|a| !self.busy.contains_key(*a) && !entry.tried.contains(a))
                     .filter(|a| {
-                        self.plan.agents.get(*a).is_some_and(|p| p.skills.iter().any(|(s, _)| skills.contains(s)))
+                        self.plan
+                            .agents
+                            .get(*a)
+                            .is_some_and(|p| p.skills.iter().any(|(s, _)| skills.contains(s)))
                     })
                     .find(|a| !self.registrar.lookup(now, a).is_empty())
                     .cloned();
@@ -690,5 +876,32 @@ impl Switch {
                 self.offer_agent(now, call, &agent);
             }
         }
+    }
+}
+
+/// Where to send requests for a registered contact: over the phone's own TCP
+/// connection when it registered over TCP (the connection is the only way
+/// back), else to the contact's address when it is an IP literal, else to
+/// where the registration came from. Names are not resolved here.
+fn contact_peer(uri: &str, source: Peer) -> Peer {
+    if source.transport.is_reliable() {
+        return source;
+    }
+    let Ok(parsed) = crate::sip::parse::Uri::parse(
+        ByteStr::from_utf8(Bytes::copy_from_slice(uri.as_bytes())).unwrap_or_default(),
+    ) else {
+        return source;
+    };
+    let host = parsed.host().trim_start_matches('[').trim_end_matches(']');
+    let Ok(ip) = host.parse::<std::net::IpAddr>() else {
+        return source;
+    };
+    let transport = match parsed.param("transport").flatten() {
+        Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
+        _ => Transport::Udp,
+    };
+    Peer {
+        transport,
+        addr: std::net::SocketAddr::new(ip, parsed.port().unwrap_or(5060)),
     }
 }

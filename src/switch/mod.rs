@@ -11,8 +11,8 @@ mod inbound;
 mod legs;
 pub mod plan;
 
-use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,7 +20,7 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use tracing::debug;
 
-use crate::call::{Action, Call, CallRef, Input, Outcome, Side};
+use crate::call::{Action, CallRef, Input, Outcome, Side};
 use crate::sip::auth::{DigestConfig, DigestServer};
 use crate::sip::build;
 use crate::sip::parse::{salvage, Message, ParseError};
@@ -40,7 +40,10 @@ pub const CALLS_HARD_MAX: usize = crate::sip::limits::CALLS_MAX;
 /// What the driver must do.
 #[derive(Debug)]
 pub enum Output {
-    Transmit { peer: Peer, bytes: Bytes },
+    Transmit {
+        peer: Peer,
+        bytes: Bytes,
+    },
     /// A call ended: store its record.
     CallEnded(CallRecord),
 }
@@ -81,11 +84,19 @@ pub struct Stats {
 }
 
 /// Method labels for `switchyard_sip_requests_total{method}`; "other" last.
-pub const METHOD_LABELS: [&str; 9] =
-    ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "UPDATE", "other"];
+pub const METHOD_LABELS: [&str; 9] = [
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "UPDATE", "other",
+];
 /// Outcome labels for `switchyard_calls_total{outcome}`.
-pub const OUTCOME_LABELS: [&str; 7] =
-    ["completed", "abandoned", "busy", "no_answer", "unavailable", "rejected", "shutdown"];
+pub const OUTCOME_LABELS: [&str; 7] = [
+    "completed",
+    "abandoned",
+    "busy",
+    "no_answer",
+    "unavailable",
+    "rejected",
+    "shutdown",
+];
 
 /// The signalling core of the switch.
 pub struct Switch {
@@ -167,7 +178,10 @@ impl Switch {
                 break;
             }
             self.ring_timers.pop();
-            let due = self.calls.get(&call).is_some_and(|c| c.ring_deadline == Some(at));
+            let due = self
+                .calls
+                .get(&call)
+                .is_some_and(|c| c.ring_deadline == Some(at));
             if due {
                 self.drive(now, call, Input::RingTimeout);
             }
@@ -187,7 +201,10 @@ impl Switch {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let ring = self.ring_timers.peek().map(|Reverse((at, _))| *at);
-        [self.tx.poll_timeout(), self.registrar.poll_timeout(), ring].into_iter().flatten().min()
+        [self.tx.poll_timeout(), self.registrar.poll_timeout(), ring]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -219,7 +236,9 @@ impl Switch {
     fn pump(&mut self, now: Instant) {
         while let Some(output) = self.tx.poll_output() {
             match output {
-                tx::Output::Transmit { peer, bytes } => self.out.push_back(Output::Transmit { peer, bytes }),
+                tx::Output::Transmit { peer, bytes } => {
+                    self.out.push_back(Output::Transmit { peer, bytes })
+                }
                 tx::Output::Event(tx::Event::Timeout { key }) => self.on_client_timeout(now, &key),
                 tx::Output::Event(tx::Event::NoAck { key }) => {
                     if let Some(&call) = self.a_branches.get(&key.branch) {
@@ -249,7 +268,9 @@ impl Switch {
 
     /// Feeds one input to a call and carries out what it decides.
     fn drive(&mut self, now: Instant, id: CallRef, input: Input) {
-        let Some(entry) = self.calls.get_mut(&id) else { return };
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
         let mut actions = std::mem::take(&mut self.actions);
         actions.clear();
         entry.call.handle(now, input, &mut actions);
@@ -263,7 +284,9 @@ impl Switch {
         match action {
             Action::InviteB => self.invite_b(now, id),
             Action::StartRingTimer => {
-                let Some(entry) = self.calls.get_mut(&id) else { return };
+                let Some(entry) = self.calls.get_mut(&id) else {
+                    return;
+                };
                 let at = now + entry.ring_timeout;
                 entry.ring_deadline = Some(at);
                 self.ring_timers.push(Reverse((at, id)));
@@ -281,7 +304,9 @@ impl Switch {
     }
 
     fn finish(&mut self, now: Instant, id: CallRef, outcome: Outcome) {
-        let Some(entry) = self.calls.remove(&id) else { return };
+        let Some(entry) = self.calls.remove(&id) else {
+            return;
+        };
         self.dialogs.remove(&entry.a.call_id);
         if let Some(b) = &entry.b {
             self.dialogs.remove(&b.call_id);
@@ -305,7 +330,10 @@ impl Switch {
                 w.retain(|c| *c != id);
             }
         }
-        let idx = OUTCOME_LABELS.iter().position(|l| *l == outcome.label()).unwrap_or(0);
+        let idx = OUTCOME_LABELS
+            .iter()
+            .position(|l| *l == outcome.label())
+            .unwrap_or(0);
         self.stats.calls_ended[idx] += 1;
         let talk = match (entry.call.answered, entry.call.ended) {
             (Some(a), Some(e)) => e.saturating_duration_since(a),
@@ -337,9 +365,13 @@ impl Switch {
     }
 
     fn on_client_timeout(&mut self, now: Instant, key: &tx::ClientKey) {
-        let Some((call, purpose)) = self.owners.remove(&key.branch) else { return };
+        let Some((call, purpose)) = self.owners.remove(&key.branch) else {
+            return;
+        };
         match purpose {
-            legs::Purpose::Invite { fork } => self.drive(now, call, Input::BFailed { fork, status: 408 }),
+            legs::Purpose::Invite { fork } => {
+                self.drive(now, call, Input::BFailed { fork, status: 408 })
+            }
             legs::Purpose::Bye { side } => self.drive(now, call, Input::ByeDone(side)),
             legs::Purpose::Ignore => {}
         }
@@ -357,5 +389,4 @@ impl Switch {
         let b = self.rng.next_u32();
         format!("{a:016x}{b:08x}")
     }
-
 }

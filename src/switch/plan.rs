@@ -66,7 +66,13 @@ impl Plan {
             .iter()
             .map(|a| {
                 let skills = a.skills.iter().map(|(s, l)| (s.clone(), *l)).collect();
-                (a.id.clone(), AgentPlan { password: a.password.clone(), skills })
+                (
+                    a.id.clone(),
+                    AgentPlan {
+                        password: a.password.clone(),
+                        skills,
+                    },
+                )
             })
             .collect();
         let trunks = cfg
@@ -74,11 +80,24 @@ impl Plan {
             .iter()
             .map(|t| TrunkPlan {
                 name: t.name.clone(),
-                allow: t.allow_from.iter().map(|n| (n.addr, n.prefix_len)).collect(),
-                inbound_auth: t.inbound.as_ref().map(|c| (c.username.clone(), c.password.clone())),
+                allow: t
+                    .allow_from
+                    .iter()
+                    .map(|n| (n.addr, n.prefix_len))
+                    .collect(),
+                inbound_auth: t
+                    .inbound
+                    .as_ref()
+                    .map(|c| (c.username.clone(), c.password.clone())),
                 outbound: t.outbound.as_ref().map(|o| OutboundPlan {
-                    peer: Peer { transport: o.transport, addr: o.address },
-                    credentials: o.credentials.as_ref().map(|c| (c.username.clone(), c.password.clone())),
+                    peer: Peer {
+                        transport: o.transport,
+                        addr: o.address,
+                    },
+                    credentials: o
+                        .credentials
+                        .as_ref()
+                        .map(|c| (c.username.clone(), c.password.clone())),
                 }),
             })
             .collect();
@@ -97,10 +116,20 @@ impl Plan {
             .queues
             .iter()
             .map(|q| {
-                let mut skills: Vec<String> =
-                    q.requires.alternatives.iter().flat_map(|a| a.skills.iter().map(|s| s.skill.clone())).collect();
+                let mut skills: Vec<String> = q
+                    .requires
+                    .alternatives
+                    .iter()
+                    .flat_map(|a| a.skills.iter().map(|s| s.skill.clone()))
+                    .collect();
                 skills.dedup();
-                (q.name.clone(), QueuePlan { skills, ring_timeout: q.ring_timeout })
+                (
+                    q.name.clone(),
+                    QueuePlan {
+                        skills,
+                        ring_timeout: q.ring_timeout,
+                    },
+                )
             })
             .collect();
         Plan {
@@ -123,7 +152,11 @@ impl Plan {
 
     /// The trunk whose `allow_from` covers this source address.
     pub fn trunk_for(&self, ip: IpAddr) -> Option<&TrunkPlan> {
-        self.trunks.iter().find(|t| t.allow.iter().any(|(net, prefix)| in_net(ip, *net, *prefix)))
+        self.trunks.iter().find(|t| {
+            t.allow
+                .iter()
+                .any(|(net, prefix)| in_net(ip, *net, *prefix))
+        })
     }
 
     /// The first trunk that takes outbound calls.
@@ -141,15 +174,25 @@ fn in_net(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(ip), IpAddr::V4(net)) => {
             let bits = u32::from(prefix.min(32));
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             u32::from(ip) & mask == u32::from(net) & mask
         }
         (IpAddr::V6(ip), IpAddr::V6(net)) => {
             let bits = u32::from(prefix.min(128));
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             u128::from(ip) & mask == u128::from(net) & mask
         }
-        (IpAddr::V6(ip), IpAddr::V4(_)) => ip.to_ipv4_mapped().is_some_and(|v4| in_net(IpAddr::V4(v4), net, prefix)),
+        (IpAddr::V6(ip), IpAddr::V4(_)) => ip
+            .to_ipv4_mapped()
+            .is_some_and(|v4| in_net(IpAddr::V4(v4), net, prefix)),
         _ => false,
     }
 }

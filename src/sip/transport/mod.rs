@@ -29,9 +29,17 @@ pub const TCP_EVENTS_MAX: usize = 4096;
 /// What TCP connections tell the switch task.
 #[derive(Debug)]
 pub enum TcpEvent {
-    Opened { peer: SocketAddr, writer: mpsc::Sender<Bytes> },
-    Frame { peer: SocketAddr, bytes: Bytes },
-    Closed { peer: SocketAddr },
+    Opened {
+        peer: SocketAddr,
+        writer: mpsc::Sender<Bytes>,
+    },
+    Frame {
+        peer: SocketAddr,
+        bytes: Bytes,
+    },
+    Closed {
+        peer: SocketAddr,
+    },
 }
 
 /// Binds the UDP socket with large buffers.
@@ -55,7 +63,11 @@ pub struct TcpCounters {
 }
 
 /// Accepts connections until the listener fails.
-pub async fn accept_loop(listener: TcpListener, events: mpsc::Sender<TcpEvent>, counters: Arc<TcpCounters>) {
+pub async fn accept_loop(
+    listener: TcpListener,
+    events: mpsc::Sender<TcpEvent>,
+    counters: Arc<TcpCounters>,
+) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(pair) => pair,
@@ -75,7 +87,11 @@ pub async fn accept_loop(listener: TcpListener, events: mpsc::Sender<TcpEvent>, 
 
 /// Opens a connection to `peer` for messages we originate; the returned
 /// sender queues them until the connection is up.
-pub fn connect(peer: SocketAddr, events: mpsc::Sender<TcpEvent>, counters: Arc<TcpCounters>) -> mpsc::Sender<Bytes> {
+pub fn connect(
+    peer: SocketAddr,
+    events: mpsc::Sender<TcpEvent>,
+    counters: Arc<TcpCounters>,
+) -> mpsc::Sender<Bytes> {
     let (tx, rx) = mpsc::channel(TCP_WRITE_QUEUE_MAX);
     tokio::spawn(async move {
         match TcpStream::connect(peer).await {
@@ -89,10 +105,19 @@ pub fn connect(peer: SocketAddr, events: mpsc::Sender<TcpEvent>, counters: Arc<T
     tx
 }
 
-fn spawn_connection(stream: TcpStream, peer: SocketAddr, events: mpsc::Sender<TcpEvent>, counters: Arc<TcpCounters>) {
+fn spawn_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    events: mpsc::Sender<TcpEvent>,
+    counters: Arc<TcpCounters>,
+) {
     let (tx, rx) = mpsc::channel(TCP_WRITE_QUEUE_MAX);
     tokio::spawn(async move {
-        if events.send(TcpEvent::Opened { peer, writer: tx }).await.is_err() {
+        if events
+            .send(TcpEvent::Opened { peer, writer: tx })
+            .await
+            .is_err()
+        {
             return;
         }
         run_connection(stream, peer, events, counters, rx, true).await;
@@ -140,7 +165,11 @@ async fn run_connection(
             match Message::frame(&buf) {
                 Ok(Some(len)) => {
                     let frame = buf.split_to(len).freeze();
-                    if events.send(TcpEvent::Frame { peer, bytes: frame }).await.is_err() {
+                    if events
+                        .send(TcpEvent::Frame { peer, bytes: frame })
+                        .await
+                        .is_err()
+                    {
                         break 'read;
                     }
                 }

@@ -10,7 +10,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
 use super::error::{ConfigError, Location, Problem, ProblemKind};
-use super::locate::{location, path_at, span_of, value_span_of, FieldPath};
+use super::locate::{location, path_at, path_from_text, span_of, value_span_of, FieldPath};
 use super::raw::{RawAgent, RawDid, RawQueue, RawSwitch, RawTrunk};
 use super::requires::{RequireExpr, SKILL_LEVEL_MAX, SKILL_LEVEL_MIN};
 use super::values::{
@@ -35,7 +35,10 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     if !syntax.is_empty() {
         for e in syntax {
             let offset = e.span().map_or(0, |s| s.start);
-            let path = path_at(&root, offset);
+            let mut path = path_at(&root, offset);
+            if path == FieldPath::default() {
+                path = path_from_text(text, offset);
+            }
             cx.report_offset(
                 offset,
                 &path,

@@ -125,7 +125,9 @@ impl Cx<'_, '_> {
         let Some(span) = value_span_of(self.root, path) else {
             return self.report(path, kind);
         };
-        let raw = &self.text[span.clone()];
+        let Some(raw) = self.text.get(span.clone()) else {
+            return self.report(path, kind);
+        };
         let plain = raw.len() >= 2
             && !raw.starts_with("\"\"\"")
             && !raw.starts_with("'''")

@@ -125,6 +125,58 @@ fn lookup(root: &Spanned<DeTable<'_>>, path: &FieldPath) -> (Range<usize>, Optio
     (best, None)
 }
 
+/// For a syntax error the parser's recovered table may lack the broken
+/// entry, so read the field off the text: the last `[table]` or
+/// `[[array]]` header before `offset` and the key on the error's line.
+pub(crate) fn path_from_text(text: &str, offset: usize) -> FieldPath {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let mut path = FieldPath::default();
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut header: Option<(String, Option<usize>)> = None;
+    for line in text[..line_start].lines() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix("[[").and_then(|l| l.strip_suffix("]]")) {
+            let name = name.trim().to_owned();
+            let n = match counts.iter_mut().find(|(k, _)| *k == name) {
+                Some((_, n)) => {
+                    *n += 1;
+                    *n
+                }
+                None => {
+                    counts.push((name.clone(), 0));
+                    0
+                }
+            };
+            header = Some((name, Some(n)));
+        } else if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            header = Some((name.trim().to_owned(), None));
+        }
+    }
+    if let Some((name, index)) = header {
+        for part in name.split('.') {
+            path = path.key(part.trim());
+        }
+        if let Some(i) = index {
+            path = path.index(i);
+        }
+    }
+    let line = &text[line_start..line_end];
+    if let Some((key, _)) = line.split_once('=') {
+        let key = key.trim();
+        if !key.is_empty() && is_bare_key(&key.replace('.', "")) {
+            for part in key.split('.') {
+                path = path.key(part);
+            }
+        }
+    }
+    path
+}
+
 /// The deepest field whose key or value contains `offset`; used to name the
 /// field of a parser or deserializer error, which only carries a span.
 pub(crate) fn path_at(root: &Spanned<DeTable<'_>>, offset: usize) -> FieldPath {
@@ -200,6 +252,14 @@ mod tests {
             .key("relax")
             .index(0);
         assert_eq!(p.to_string(), "queues[1].relax[0]");
+    }
+
+    #[test]
+    fn path_from_text_counts_array_tables_and_reads_the_key() {
+        let text = "[[q]]\nname = \"a\"\n[[q]]\nname = \"b\nx = 1\n";
+        let at = text.find("\"b").unwrap();
+        assert_eq!(path_from_text(text, at).to_string(), "q[1].name");
+        assert_eq!(path_from_text("[[[\n", 0).to_string(), "(document)");
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! cdr_path = "switchyard-cdr.sqlite"
 //! no_answer_timeout = "30s"          # ring time for a DID routed to an agent directly
 //! max_calls = 10000                  # above: 503 + Retry-After
+//! digest_challenge = "sha256-first"  # or "md5-first" for clients that answer only the first challenge
 //! registration = { min_expires = "60s", max_expires = "3600s", default_expires = "3600s" }
 //!
 //! [[agents]]
@@ -81,6 +82,7 @@ pub use requires::{
 };
 pub use values::{parse_duration, IpNet, DID_DIGITS_MAX, DURATION_MAX, NAME_CHARS_MAX};
 
+use crate::sip::auth::ChallengeOrder;
 use crate::sip::Transport;
 
 /// The config `switchyard run` loads when given none.
@@ -120,6 +122,8 @@ pub struct SwitchConfig {
     pub cdr_path: PathBuf,
     pub no_answer_timeout: Duration,
     pub max_calls: u32,
+    /// Which digest challenge a 401 lists first.
+    pub digest_challenge: ChallengeOrder,
     pub registration: RegistrationConfig,
 }
 

@@ -15,6 +15,7 @@ pub(crate) struct RawSwitch {
     pub cdr_path: Option<String>,
     pub no_answer_timeout: Option<String>,
     pub max_calls: Option<i64>,
+    pub digest_challenge: Option<String>,
     pub registration: Option<RawRegistration>,
 }
 

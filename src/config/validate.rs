@@ -17,6 +17,7 @@ use super::values::{
     check_agent_id, check_did, check_name, parse_duration, parse_ip_net, parse_socket_addr,
 };
 use super::*;
+use crate::sip::auth::ChallengeOrder;
 use crate::sip::limits::CALLS_MAX;
 
 mod queue;
@@ -514,6 +515,18 @@ impl Cx<'_, '_> {
             1,
             CALLS_MAX as i64,
         );
+        let digest_challenge = match raw.digest_challenge.as_deref() {
+            None => ChallengeOrder::default(),
+            Some(s) => ChallengeOrder::from_name(s).unwrap_or_else(|| {
+                let kind = ProblemKind::UnknownChoice {
+                    what: "digest_challenge",
+                    value: s.to_owned(),
+                    expected: ChallengeOrder::NAMES,
+                };
+                self.report(&p.key("digest_challenge"), kind);
+                ChallengeOrder::default()
+            }),
+        };
         let reg = raw.registration.unwrap_or_default();
         let rp = p.key("registration");
         let min_expires = self.duration(
@@ -549,6 +562,7 @@ impl Cx<'_, '_> {
             cdr_path: PathBuf::from(cdr_path),
             no_answer_timeout,
             max_calls,
+            digest_challenge,
             registration: RegistrationConfig {
                 min_expires,
                 max_expires,

@@ -129,7 +129,11 @@ impl Switch {
     /// `seed` feeds every tag, branch, Call-ID and nonce the core draws.
     pub fn new(plan: Plan, seed: u64, now: Instant) -> Switch {
         let mut rng = StdRng::seed_from_u64(seed);
-        let digest = DigestServer::new(&plan.realm, DigestConfig::default(), &mut rng, now);
+        let digest_config = DigestConfig {
+            order: plan.digest_order,
+            ..DigestConfig::default()
+        };
+        let digest = DigestServer::new(&plan.realm, digest_config, &mut rng, now);
         let registrar = Registrar::new(plan.registration.clone());
         Switch {
             plan,

@@ -57,6 +57,7 @@ pub struct Plan {
     pub dids: HashMap<String, Route>,
     pub queues: HashMap<String, QueuePlan>,
     pub registration: crate::sip::registrar::RegistrarConfig,
+    pub digest_order: crate::sip::auth::ChallengeOrder,
 }
 
 impl Plan {
@@ -142,6 +143,7 @@ impl Plan {
             trunks,
             dids,
             queues,
+            digest_order: cfg.switch.digest_challenge,
             registration: crate::sip::registrar::RegistrarConfig {
                 min_expires: cfg.switch.registration.min_expires,
                 max_expires: cfg.switch.registration.max_expires,

@@ -42,6 +42,29 @@ pub struct DigestConfig {
     /// Accept RFC 2069 credentials (no qop, so no nonce-count and no replay
     /// check within the nonce's lifetime). Old desk phones need it.
     pub allow_no_qop: bool,
+    /// Which challenge comes first. Many clients (SIPp, older desk phones)
+    /// answer only the first one and know only MD5.
+    pub order: ChallengeOrder,
+}
+
+/// The order of the two challenges in a 401 (RFC 8760 §2.4: preferred first).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ChallengeOrder {
+    #[default]
+    Sha256First,
+    Md5First,
+}
+
+impl ChallengeOrder {
+    pub const NAMES: &'static str = "sha256-first, md5-first";
+
+    pub fn from_name(name: &str) -> Option<ChallengeOrder> {
+        match name {
+            "sha256-first" => Some(ChallengeOrder::Sha256First),
+            "md5-first" => Some(ChallengeOrder::Md5First),
+            _ => None,
+        }
+    }
 }
 
 impl Default for DigestConfig {
@@ -50,6 +73,7 @@ impl Default for DigestConfig {
             nonce_ttl: NONCE_TTL_DEFAULT,
             nonces_tracked_max: NONCES_TRACKED_MAX,
             allow_no_qop: true,
+            order: ChallengeOrder::default(),
         }
     }
 }
@@ -186,13 +210,17 @@ impl DigestServer {
     }
 
     /// Header values for a 401 (WWW-Authenticate) or 407 (Proxy-Authenticate):
-    /// one challenge per algorithm, SHA-256 first then MD5 (RFC 8760 §2.4),
+    /// one challenge per algorithm, in the configured order (RFC 8760 §2.4),
     /// sharing one fresh nonce, with qop="auth", an opaque, and `stale=true`
     /// when asked.
     pub fn challenge(&mut self, now: Instant, rng: &mut impl RngCore, stale: bool) -> Vec<String> {
         self.forget_expired(now);
         let nonce = self.mint_nonce(now, rng);
-        [Algorithm::Sha256, Algorithm::Md5]
+        let order = match self.config.order {
+            ChallengeOrder::Sha256First => [Algorithm::Sha256, Algorithm::Md5],
+            ChallengeOrder::Md5First => [Algorithm::Md5, Algorithm::Sha256],
+        };
+        order
             .into_iter()
             .map(|algorithm| {
                 let mut value = format!(

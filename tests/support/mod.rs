@@ -1,0 +1,442 @@
+//! Test fixtures: the real switch binary on loopback with free ports, SIPp
+//! as carrier and agent phones, a small Rust SIP phone, a metrics reader.
+//! Every process started here is ended by its PID when its guard drops.
+
+#![allow(dead_code)]
+
+pub mod scenarios;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use switchyard::sip::parse::{HeaderName, Message};
+
+/// How long any single expected event may take before a test fails.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
+
+static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh directory for one test's files.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("switchyard-test-{}-{name}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// The test dialplan: the demo agents and DIDs, ports picked by the kernel,
+/// a trunk on 127.0.0.1 whose outbound side is `carrier_port`.
+pub fn test_config(no_answer: &str, carrier_port: u16) -> String {
+    format!(
+        r#"
+[switch]
+sip_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+realm = "switchyard-test"
+no_answer_timeout = "{no_answer}"
+digest_challenge = "md5-first"
+cdr_path = "cdr.sqlite"
+
+[[agents]]
+id = "1001"
+password = "demo-1001"
+skills = {{ support = 9 }}
+
+[[agents]]
+id = "1002"
+password = "demo-1002"
+skills = {{ support = 4, sales = 6 }}
+
+[[agents]]
+id = "1003"
+password = "demo-1003"
+skills = {{ sales = 7 }}
+
+[[trunks]]
+name = "demo-carrier"
+allow_from = ["127.0.0.1"]
+outbound = {{ address = "127.0.0.1:{carrier_port}", transport = "udp" }}
+
+[dids]
+"5550100" = {{ agent = "1001" }}
+"5550101" = {{ agent = "1002" }}
+"5550200" = {{ queue = "support" }}
+"5550300" = {{ queue = "sales" }}
+
+[[queues]]
+name = "support"
+requires = "support:1"
+ring_timeout = "{no_answer}"
+
+[[queues]]
+name = "sales"
+requires = "sales:1"
+ring_timeout = "{no_answer}"
+"#
+    )
+}
+
+/// The switch, running as a child process.
+pub struct SwitchProc {
+    child: Child,
+    pub sip: SocketAddr,
+    pub http: SocketAddr,
+    pub dir: PathBuf,
+}
+
+impl SwitchProc {
+    /// Starts `switchyard run` on `config` and waits for its ports.
+    pub fn start(name: &str, config: &str) -> SwitchProc {
+        let dir = temp_dir(name);
+        let path = dir.join("switchyard.toml");
+        std::fs::write(&path, config).expect("write config");
+        let stderr = std::fs::File::create(dir.join("stderr.log")).expect("stderr file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["run", "--config"])
+            .arg(&path)
+            .current_dir(&dir)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()))
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start switchyard");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let line = rx.recv_timeout(EVENT_TIMEOUT).unwrap_or_else(|_| {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+            panic!("switch did not report its ports; stderr:\n{log}")
+        });
+        let field = |key: &str| -> SocketAddr {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+        };
+        let (sip, http) = (field("sip="), field("http="));
+        SwitchProc { child, sip, http, dir }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The switch's log so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
+    }
+
+    /// One HTTP GET: status line code and body.
+    pub fn http_get(&self, path: &str) -> (u16, String) {
+        http_request(self.http, "GET", path)
+    }
+
+    pub fn metrics(&self) -> String {
+        self.http_get("/metrics").1
+    }
+
+    /// Waits until `metric` (name with labels, as printed) satisfies `pred`.
+    /// The switch publishes counters every 500 ms.
+    pub fn wait_metric(&self, metric: &str, pred: impl Fn(f64) -> bool) -> f64 {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            let text = self.metrics();
+            if let Some(v) = metric_value(&text, metric) {
+                if pred(v) {
+                    return v;
+                }
+            }
+            assert!(Instant::now() < deadline, "metric {metric} never matched; metrics:\n{text}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Sends SIGTERM (to our own child, by PID).
+    pub fn terminate(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "switch did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for SwitchProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- switch log ({}) ----\n{}", self.dir.display(), tail(&self.log(), 200));
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A plain HTTP/1.1 request (no client crate needed for two endpoints).
+pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&addr, EVENT_TIMEOUT).expect("connect http");
+    stream.set_read_timeout(Some(EVENT_TIMEOUT)).unwrap();
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read http");
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// The value of one sample line (`name{labels} value`) in Prometheus text.
+pub fn metric_value(text: &str, metric: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(metric).and_then(|rest| rest.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+}
+
+/// A UDP port free right now (the kernel's pick, released for the caller).
+pub fn free_udp_port() -> u16 {
+    free_port_block(1)
+}
+
+/// The first of `n` consecutive UDP ports that are free right now.
+pub fn free_port_block(n: u16) -> u16 {
+    for _ in 0..200 {
+        let first = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if first > u16::MAX - n {
+            continue;
+        }
+        let all_free = (first..first + n).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok());
+        if all_free {
+            return first;
+        }
+    }
+    panic!("no block of {n} free UDP ports");
+}
+
+/// A SIPp process running a scenario.
+pub struct Sipp {
+    child: Child,
+    name: String,
+    log: PathBuf,
+    pub port: u16,
+}
+
+/// Where a scenario or fragment file lives.
+pub fn sipp_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp")
+}
+
+impl Sipp {
+    /// Starts SIPp on a scenario file with placeholders replaced; `args`
+    /// come before the target. Free ports are picked for SIP, media and control.
+    pub fn start(dir: &Path, scenario: &str, replace: &[(&str, &str)], args: &[&str], target: Option<SocketAddr>) -> Sipp {
+        let mut text = std::fs::read_to_string(sipp_dir().join(scenario)).expect("scenario");
+        for (from, to) in replace {
+            text = text.replace(from, to);
+        }
+        let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
+        let file = dir.join(format!("{n}-{scenario}"));
+        std::fs::write(&file, text).expect("write scenario");
+        let port = args
+            .windows(2)
+            .find(|w| w[0] == "-p")
+            .map(|w| w[1].parse().expect("port"))
+            .unwrap_or_else(free_udp_port);
+        let media = free_port_block(4);
+        let control = free_udp_port();
+        let log = dir.join(format!("{n}-sipp.log"));
+        let mut cmd = Command::new("sipp");
+        cmd.arg("-sf").arg(&file);
+        cmd.args(["-i", "127.0.0.1", "-nostdin", "-timeout", "30s", "-timeout_error", "-max_recv_loops", "100"]);
+        if !args.contains(&"-p") {
+            cmd.args(["-p", &port.to_string()]);
+        }
+        cmd.args(["-mp", &media.to_string(), "-cp", &control.to_string()]);
+        cmd.arg("-trace_msg").arg("-message_file").arg(dir.join(format!("{n}-messages.log")));
+        cmd.args(args);
+        if let Some(t) = target {
+            cmd.arg(t.to_string());
+        }
+        let out = std::fs::File::create(&log).expect("sipp log");
+        let child = cmd.stdout(out.try_clone().unwrap()).stderr(out).stdin(Stdio::null()).spawn().expect(
+            "start sipp (Debian package sip-tester)",
+        );
+        Sipp { child, name: scenario.to_string(), log, port }
+    }
+
+    /// Waits for SIPp to finish its calls; panics with its trace if it failed.
+    pub fn expect_success(mut self) {
+        let status = self.wait();
+        if !status.success() {
+            let out = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let msgs = std::fs::read_to_string(self.log.with_file_name(
+                self.log.file_name().unwrap().to_string_lossy().replace("sipp.log", "messages.log"),
+            ))
+            .unwrap_or_default();
+            panic!("sipp {} failed ({status}):\n{}\n---- messages ----\n{}", self.name, tail(&out, 40), tail(&msgs, 120));
+        }
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(45);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return self.child.wait().expect("wait");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Registers `user` through SIPp with digest auth, its Contact at `contact_port`;
+/// `final_status` is what the authenticated REGISTER must get.
+pub fn sipp_register(dir: &Path, switch: &SwitchProc, user: &str, password: &str, contact_port: u16, final_status: u16) {
+    let status = final_status.to_string();
+    let port = contact_port.to_string();
+    Sipp::start(
+        dir,
+        "register.xml",
+        &[("@FINAL@", &status)],
+        &["-m", "1", "-s", user, "-au", user, "-ap", password, "-key", "contact_port", &port],
+        Some(switch.sip),
+    )
+    .expect_success();
+}
+
+/// A minimal SIP phone over UDP for checks SIPp cannot express.
+pub struct Phone {
+    pub sock: UdpSocket,
+    pub addr: SocketAddr,
+    pub server: SocketAddr,
+    seq: u32,
+}
+
+impl Phone {
+    pub fn new(server: SocketAddr) -> Phone {
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind phone");
+        sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let addr = sock.local_addr().unwrap();
+        Phone { sock, addr, server, seq: 0 }
+    }
+
+    pub fn send(&self, bytes: &[u8]) {
+        self.sock.send_to(bytes, self.server).expect("send");
+    }
+
+    /// The next SIP message that parses, within the event timeout.
+    pub fn recv(&self) -> Message {
+        self.try_recv(EVENT_TIMEOUT).expect("no SIP message from the switch in time")
+    }
+
+    pub fn try_recv(&self, timeout: Duration) -> Option<Message> {
+        let deadline = Instant::now() + timeout;
+        let mut buf = vec![0u8; 65_536];
+        while Instant::now() < deadline {
+            if let Ok((n, _)) = self.sock.recv_from(&mut buf) {
+                if let Ok(msg) = Message::parse(Bytes::copy_from_slice(&buf[..n])) {
+                    return Some(msg);
+                }
+            }
+        }
+        None
+    }
+
+    /// The next response with a final status (1xx skipped).
+    pub fn recv_final(&self) -> Message {
+        loop {
+            let msg = self.recv();
+            if msg.status().is_some_and(|s| s >= 200) {
+                return msg;
+            }
+        }
+    }
+
+    /// A unique token for branches, tags and Call-IDs.
+    pub fn token(&mut self) -> String {
+        self.seq += 1;
+        format!("{}x{}x{}", self.addr.port(), self.seq, std::process::id())
+    }
+
+    /// An out-of-dialog request with the usual headers; `extra` goes before Content-Length.
+    pub fn request(&mut self, method: &str, uri: &str, from_user: &str, extra: &str) -> String {
+        let t = self.token();
+        format!(
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bK{t};rport\r\nMax-Forwards: 70\r\n\
+             From: <sip:{from_user}@{addr}>;tag=f{t}\r\nTo: <{uri}>\r\nCall-ID: c{t}\r\nCSeq: 1 {method}\r\n\
+             {extra}Content-Length: 0\r\n\r\n",
+            addr = self.addr
+        )
+    }
+
+    /// REGISTER with the digest dance; returns the final response.
+    pub fn register(&mut self, user: &str, password: &str, contact: SocketAddr, expires: u32) -> Message {
+        let call_id = format!("reg{}", self.token());
+        let uri = format!("sip:{}", self.server);
+        let mut authorization = String::new();
+        for cseq in 1..=2 {
+            let t = self.token();
+            let msg = format!(
+                "REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bK{t};rport\r\nMax-Forwards: 70\r\n\
+                 From: <sip:{user}@{server}>;tag=r{call_id}\r\nTo: <sip:{user}@{server}>\r\nCall-ID: {call_id}\r\n\
+                 CSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{contact}>\r\nExpires: {expires}\r\n{authorization}Content-Length: 0\r\n\r\n",
+                addr = self.addr,
+                server = self.server,
+            );
+            self.send(msg.as_bytes());
+            let response = self.recv_final();
+            if response.status() != Some(401) || cseq == 2 {
+                return response;
+            }
+            let challenge = response.header(&HeaderName::WwwAuthenticate).expect("challenge").to_string();
+            let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+            let value = switchyard::sip::auth::answer_challenge(&challenge, "REGISTER", &uri, user, password, 1, &mut rng)
+                .expect("answer challenge");
+            authorization = format!("Authorization: {value}\r\n");
+        }
+        unreachable!("the loop returns on its second pass")
+    }
+}
+
+use rand::SeedableRng;

@@ -20,6 +20,7 @@
 //! cdr_path = "switchyard-cdr.sqlite"
 //! no_answer_timeout = "30s"          # ring time for a DID routed to an agent directly
 //! max_calls = 10000                  # above: 503 + Retry-After
+//! force_rport = false               # true: answer UDP requests at their source port (NAT)
 //! digest_challenge = "sha256-first"  # or "md5-first" for clients that answer only the first challenge
 //! registration = { min_expires = "60s", max_expires = "3600s", default_expires = "3600s" }
 //!
@@ -124,6 +125,9 @@ pub struct SwitchConfig {
     pub max_calls: u32,
     /// Which digest challenge a 401 lists first.
     pub digest_challenge: ChallengeOrder,
+    /// Answer every UDP request at its source port, as if it asked for
+    /// `rport` (RFC 3581): phones behind NAT need it.
+    pub force_rport: bool,
     pub registration: RegistrationConfig,
 }
 

@@ -16,6 +16,7 @@ pub(crate) struct RawSwitch {
     pub no_answer_timeout: Option<String>,
     pub max_calls: Option<i64>,
     pub digest_challenge: Option<String>,
+    pub force_rport: Option<bool>,
     pub registration: Option<RawRegistration>,
 }
 

@@ -563,6 +563,7 @@ impl Cx<'_, '_> {
             no_answer_timeout,
             max_calls,
             digest_challenge,
+            force_rport: raw.force_rport.unwrap_or(false),
             registration: RegistrationConfig {
                 min_expires,
                 max_expires,

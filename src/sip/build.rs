@@ -150,9 +150,10 @@ pub fn response_to_salvage(
 
 /// Where a response goes (RFC 3261 §18.2.2, RFC 3581 §4): back over the same
 /// stream for TCP; for UDP to the source address, at the source port when
-/// the client asked for `rport`, else at the port in its Via (default 5060).
-pub fn response_destination(top: &Via, source: Peer) -> Peer {
-    if source.transport.is_reliable() || top.param("rport").is_some() {
+/// the client asked for `rport` (or `force_rport` says to act as if it had),
+/// else at the port in its Via (default 5060).
+pub fn response_destination(top: &Via, source: Peer, force_rport: bool) -> Peer {
+    if force_rport || source.transport.is_reliable() || top.param("rport").is_some() {
         return source;
     }
     let port = top.port().unwrap_or(5060);

@@ -8,8 +8,9 @@ use std::time::Duration;
 pub const MESSAGE_BYTES_MAX: usize = 65_535;
 /// Header lines in one message.
 pub const HEADERS_MAX: usize = 256;
-/// Via values in one message.
-pub const VIAS_MAX: usize = 32;
+/// Via values in one message: one per hop, and Max-Forwards starts at 70
+/// (RFC 3261 §8.1.1.6). RFC 4475's valid longreq carries 34.
+pub const VIAS_MAX: usize = 70;
 /// Contact values in one message.
 pub const CONTACTS_MAX: usize = 16;
 /// Parameters on one URI or header value.

@@ -40,7 +40,7 @@ impl Switch {
             .cloned()
             .unwrap_or(Method::Other(Default::default()));
         self.count_request(&method);
-        let dest = build::response_destination(&msg.vias()[0], source);
+        let dest = build::response_destination(&msg.vias()[0], source, self.plan.force_rport);
         let key = server_key(&msg, &method);
         if method == Method::Ack {
             return self.on_ack(now, dest, &msg, key);

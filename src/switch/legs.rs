@@ -192,7 +192,10 @@ impl Switch {
         let caller = entry.a.invite.from();
         let user = caller.uri().user().unwrap_or("anonymous");
         let from = match caller.display_name() {
-            Some(name) if !name.is_empty() => format!("{name} <sip:{user}@{}>", self.plan.local),
+            // The parser keeps escapes and drops the quotes: quote it again.
+            Some(name) if !name.is_empty() => {
+                format!("\"{name}\" <sip:{user}@{}>", self.plan.local)
+            }
             _ => format!("<sip:{user}@{}>", self.plan.local),
         };
         let forks = targets

@@ -58,6 +58,7 @@ pub struct Plan {
     pub queues: HashMap<String, QueuePlan>,
     pub registration: crate::sip::registrar::RegistrarConfig,
     pub digest_order: crate::sip::auth::ChallengeOrder,
+    pub force_rport: bool,
 }
 
 impl Plan {
@@ -144,6 +145,7 @@ impl Plan {
             dids,
             queues,
             digest_order: cfg.switch.digest_challenge,
+            force_rport: cfg.switch.force_rport,
             registration: crate::sip::registrar::RegistrarConfig {
                 min_expires: cfg.switch.registration.min_expires,
                 max_expires: cfg.switch.registration.max_expires,

@@ -25,7 +25,8 @@ static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
 /// A fresh directory for one test's files.
 pub fn temp_dir(name: &str) -> PathBuf {
     let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("switchyard-test-{}-{name}-{n}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("switchyard-test-{}-{name}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir
@@ -102,7 +103,10 @@ impl SwitchProc {
             .args(["run", "--config"])
             .arg(&path)
             .current_dir(&dir)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -128,7 +132,12 @@ impl SwitchProc {
                 .unwrap_or_else(|| panic!("no {key} in {line:?}"))
         };
         let (sip, http) = (field("sip="), field("http="));
-        SwitchProc { child, sip, http, dir }
+        SwitchProc {
+            child,
+            sip,
+            http,
+            dir,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -160,14 +169,20 @@ impl SwitchProc {
                     return v;
                 }
             }
-            assert!(Instant::now() < deadline, "metric {metric} never matched; metrics:\n{text}");
+            assert!(
+                Instant::now() < deadline,
+                "metric {metric} never matched; metrics:\n{text}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     /// Sends SIGTERM (to our own child, by PID).
     pub fn terminate(&self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
         assert!(status.success());
     }
 
@@ -189,7 +204,11 @@ impl Drop for SwitchProc {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            eprintln!("---- switch log ({}) ----\n{}", self.dir.display(), tail(&self.log(), 200));
+            eprintln!(
+                "---- switch log ({}) ----\n{}",
+                self.dir.display(),
+                tail(&self.log(), 200)
+            );
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
@@ -205,19 +224,32 @@ fn tail(text: &str, lines: usize) -> String {
 pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect_timeout(&addr, EVENT_TIMEOUT).expect("connect http");
     stream.set_read_timeout(Some(EVENT_TIMEOUT)).unwrap();
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read http");
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
 /// The value of one sample line (`name{labels} value`) in Prometheus text.
 pub fn metric_value(text: &str, metric: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(metric).and_then(|rest| rest.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        l.strip_prefix(metric)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    })
 }
 
 /// A UDP port free right now (the kernel's pick, released for the caller).
@@ -228,7 +260,11 @@ pub fn free_udp_port() -> u16 {
 /// The first of `n` consecutive UDP ports that are free right now.
 pub fn free_port_block(n: u16) -> u16 {
     for _ in 0..200 {
-        let first = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let first = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         if first > u16::MAX - n {
             continue;
         }
@@ -256,7 +292,13 @@ pub fn sipp_dir() -> PathBuf {
 impl Sipp {
     /// Starts SIPp on a scenario file with placeholders replaced; `args`
     /// come before the target. Free ports are picked for SIP, media and control.
-    pub fn start(dir: &Path, scenario: &str, replace: &[(&str, &str)], args: &[&str], target: Option<SocketAddr>) -> Sipp {
+    pub fn start(
+        dir: &Path,
+        scenario: &str,
+        replace: &[(&str, &str)],
+        args: &[&str],
+        target: Option<SocketAddr>,
+    ) -> Sipp {
         let mut text = std::fs::read_to_string(sipp_dir().join(scenario)).expect("scenario");
         for (from, to) in replace {
             text = text.replace(from, to);
@@ -274,21 +316,40 @@ impl Sipp {
         let log = dir.join(format!("{n}-sipp.log"));
         let mut cmd = Command::new("sipp");
         cmd.arg("-sf").arg(&file);
-        cmd.args(["-i", "127.0.0.1", "-nostdin", "-timeout", "30s", "-timeout_error", "-max_recv_loops", "100"]);
+        cmd.args([
+            "-i",
+            "127.0.0.1",
+            "-nostdin",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+            "-max_recv_loops",
+            "100",
+        ]);
         if !args.contains(&"-p") {
             cmd.args(["-p", &port.to_string()]);
         }
         cmd.args(["-mp", &media.to_string(), "-cp", &control.to_string()]);
-        cmd.arg("-trace_msg").arg("-message_file").arg(dir.join(format!("{n}-messages.log")));
+        cmd.arg("-trace_msg")
+            .arg("-message_file")
+            .arg(dir.join(format!("{n}-messages.log")));
         cmd.args(args);
         if let Some(t) = target {
             cmd.arg(t.to_string());
         }
         let out = std::fs::File::create(&log).expect("sipp log");
-        let child = cmd.stdout(out.try_clone().unwrap()).stderr(out).stdin(Stdio::null()).spawn().expect(
-            "start sipp (Debian package sip-tester)",
-        );
-        Sipp { child, name: scenario.to_string(), log, port }
+        let child = cmd
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start sipp (Debian package sip-tester)");
+        Sipp {
+            child,
+            name: scenario.to_string(),
+            log,
+            port,
+        }
     }
 
     /// Waits for SIPp to finish its calls; panics with its trace if it failed.
@@ -296,11 +357,22 @@ impl Sipp {
         let status = self.wait();
         if !status.success() {
             let out = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let msgs = std::fs::read_to_string(self.log.with_file_name(
-                self.log.file_name().unwrap().to_string_lossy().replace("sipp.log", "messages.log"),
-            ))
+            let msgs = std::fs::read_to_string(
+                self.log.with_file_name(
+                    self.log
+                        .file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace("sipp.log", "messages.log"),
+                ),
+            )
             .unwrap_or_default();
-            panic!("sipp {} failed ({status}):\n{}\n---- messages ----\n{}", self.name, tail(&out, 40), tail(&msgs, 120));
+            panic!(
+                "sipp {} failed ({status}):\n{}\n---- messages ----\n{}",
+                self.name,
+                tail(&out, 40),
+                tail(&msgs, 120)
+            );
         }
     }
 
@@ -332,14 +404,33 @@ impl Drop for Sipp {
 
 /// Registers `user` through SIPp with digest auth, its Contact at `contact_port`;
 /// `final_status` is what the authenticated REGISTER must get.
-pub fn sipp_register(dir: &Path, switch: &SwitchProc, user: &str, password: &str, contact_port: u16, final_status: u16) {
+pub fn sipp_register(
+    dir: &Path,
+    switch: &SwitchProc,
+    user: &str,
+    password: &str,
+    contact_port: u16,
+    final_status: u16,
+) {
     let status = final_status.to_string();
     let port = contact_port.to_string();
     Sipp::start(
         dir,
         "register.xml",
         &[("@FINAL@", &status)],
-        &["-m", "1", "-s", user, "-au", user, "-ap", password, "-key", "contact_port", &port],
+        &[
+            "-m",
+            "1",
+            "-s",
+            user,
+            "-au",
+            user,
+            "-ap",
+            password,
+            "-key",
+            "contact_port",
+            &port,
+        ],
         Some(switch.sip),
     )
     .expect_success();
@@ -356,9 +447,15 @@ pub struct Phone {
 impl Phone {
     pub fn new(server: SocketAddr) -> Phone {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("bind phone");
-        sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         let addr = sock.local_addr().unwrap();
-        Phone { sock, addr, server, seq: 0 }
+        Phone {
+            sock,
+            addr,
+            server,
+            seq: 0,
+        }
     }
 
     pub fn send(&self, bytes: &[u8]) {
@@ -367,7 +464,20 @@ impl Phone {
 
     /// The next SIP message that parses, within the event timeout.
     pub fn recv(&self) -> Message {
-        self.try_recv(EVENT_TIMEOUT).expect("no SIP message from the switch in time")
+        self.try_recv(EVENT_TIMEOUT)
+            .expect("no SIP message from the switch in time")
+    }
+
+    /// The next datagram, parsed or not.
+    pub fn recv_raw(&self) -> Vec<u8> {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        let mut buf = vec![0u8; 65_536];
+        while Instant::now() < deadline {
+            if let Ok((n, _)) = self.sock.recv_from(&mut buf) {
+                return buf[..n].to_vec();
+            }
+        }
+        panic!("no datagram from the switch in time");
     }
 
     pub fn try_recv(&self, timeout: Duration) -> Option<Message> {
@@ -411,7 +521,13 @@ impl Phone {
     }
 
     /// REGISTER with the digest dance; returns the final response.
-    pub fn register(&mut self, user: &str, password: &str, contact: SocketAddr, expires: u32) -> Message {
+    pub fn register(
+        &mut self,
+        user: &str,
+        password: &str,
+        contact: SocketAddr,
+        expires: u32,
+    ) -> Message {
         let call_id = format!("reg{}", self.token());
         let uri = format!("sip:{}", self.server);
         let mut authorization = String::new();
@@ -429,10 +545,15 @@ impl Phone {
             if response.status() != Some(401) || cseq == 2 {
                 return response;
             }
-            let challenge = response.header(&HeaderName::WwwAuthenticate).expect("challenge").to_string();
+            let challenge = response
+                .header(&HeaderName::WwwAuthenticate)
+                .expect("challenge")
+                .to_string();
             let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-            let value = switchyard::sip::auth::answer_challenge(&challenge, "REGISTER", &uri, user, password, 1, &mut rng)
-                .expect("answer challenge");
+            let value = switchyard::sip::auth::answer_challenge(
+                &challenge, "REGISTER", &uri, user, password, 1, &mut rng,
+            )
+            .expect("answer challenge");
             authorization = format!("Authorization: {value}\r\n");
         }
         unreachable!("the loop returns on its second pass")

@@ -3,7 +3,10 @@
 //! carrier sends it).
 
 /// Agent phone: rings, answers, waits for the far end's BYE.
-pub const AGENT_ANSWERS: &str = concat!(RINGING!(), ANSWER!(), r#"
+pub const AGENT_ANSWERS: &str = concat!(
+    RINGING!(),
+    ANSWER!(),
+    r#"
   <recv request="ACK" crlf="true"/>
   <recv request="BYE"/>
   <send><![CDATA[
@@ -17,10 +20,14 @@ pub const AGENT_ANSWERS: &str = concat!(RINGING!(), ANSWER!(), r#"
       Content-Length: 0
 
     ]]></send>
-"#);
+"#
+);
 
 /// Agent phone: rings, answers, then hangs up itself.
-pub const AGENT_ANSWERS_AND_HANGS_UP: &str = concat!(RINGING!(), ANSWER!(), r#"
+pub const AGENT_ANSWERS_AND_HANGS_UP: &str = concat!(
+    RINGING!(),
+    ANSWER!(),
+    r#"
   <recv request="ACK" crlf="true"/>
   <pause milliseconds="300"/>
   <send retrans="500"><![CDATA[
@@ -28,7 +35,7 @@ pub const AGENT_ANSWERS_AND_HANGS_UP: &str = concat!(RINGING!(), ANSWER!(), r#"
       BYE [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: <sip:agent@[local_ip]:[local_port]>;tag=[pid]A[call_number]
-      To: <sip:switch@[remote_ip]:[remote_port]>[peer_tag_param]
+      To: [$switch_from]
       [last_Call-ID:]
       CSeq: 1 BYE
       Max-Forwards: 70
@@ -36,7 +43,8 @@ pub const AGENT_ANSWERS_AND_HANGS_UP: &str = concat!(RINGING!(), ANSWER!(), r#"
 
     ]]></send>
   <recv response="200" crlf="true"/>
-"#);
+"#
+);
 
 /// Agent phone: busy.
 pub const AGENT_BUSY: &str = r#"
@@ -55,7 +63,9 @@ pub const AGENT_BUSY: &str = r#"
 "#;
 
 /// Agent phone: rings until the switch cancels the offer.
-pub const AGENT_RINGS_UNTIL_CANCELLED: &str = concat!(RINGING!(), r#"
+pub const AGENT_RINGS_UNTIL_CANCELLED: &str = concat!(
+    RINGING!(),
+    r#"
   <recv request="CANCEL"/>
   <send><![CDATA[
 
@@ -80,10 +90,13 @@ pub const AGENT_RINGS_UNTIL_CANCELLED: &str = concat!(RINGING!(), r#"
 
     ]]></send>
   <recv request="ACK" crlf="true"/>
-"#);
+"#
+);
 
 /// Carrier: the call is answered; the carrier hangs up.
-pub const CARRIER_ANSWERED_HANGS_UP: &str = concat!(EXPECT_ANSWER!(), r#"
+pub const CARRIER_ANSWERED_HANGS_UP: &str = concat!(
+    EXPECT_ANSWER!(),
+    r#"
   <pause milliseconds="300"/>
   <send retrans="500"><![CDATA[
 
@@ -98,10 +111,13 @@ pub const CARRIER_ANSWERED_HANGS_UP: &str = concat!(EXPECT_ANSWER!(), r#"
 
     ]]></send>
   <recv response="200" crlf="true"/>
-"#);
+"#
+);
 
 /// Carrier: the call is answered; the agent hangs up.
-pub const CARRIER_ANSWERED_AGENT_HANGS_UP: &str = concat!(EXPECT_ANSWER!(), r#"
+pub const CARRIER_ANSWERED_AGENT_HANGS_UP: &str = concat!(
+    EXPECT_ANSWER!(),
+    r#"
   <recv request="BYE"/>
   <send><![CDATA[
 
@@ -114,7 +130,8 @@ pub const CARRIER_ANSWERED_AGENT_HANGS_UP: &str = concat!(EXPECT_ANSWER!(), r#"
       Content-Length: 0
 
     ]]></send>
-"#);
+"#
+);
 
 /// Carrier: hears ringing, gives up with CANCEL.
 pub const CARRIER_CANCELS: &str = r#"

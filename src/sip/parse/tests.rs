@@ -188,19 +188,12 @@ fn lwsdisp_accepts_display_name_without_space_before_angle() {
     assert_eq!(m.from().uri().as_str(), "sip:caller@example.com");
 }
 
-/// longreq carries 34 Via values, above `limits::VIAS_MAX` (32): the bound
-/// wins and the message is refused. With the Via stack within the bound, the
-/// long values parse.
+/// longreq: a 3.5 KB request with 34 Via values, long display name,
+/// tag and Call-ID; all within the bounds.
 #[test]
-fn longreq_parses_long_values_within_the_via_bound() {
-    assert_eq!(err(rfc4475!("longreq")), ParseError::TooManyVias);
-    let text = std::str::from_utf8(rfc4475!("longreq")).unwrap();
-    // Drop two single-value Via lines: 32 values remain, the bound itself.
-    let trimmed = text
-        .replace("\r\nVia: SIP/2.0/TCP sip2.example.com", "")
-        .replace("\r\nVia: SIP/2.0/TCP sip1.example.com", "");
-    let m = Message::parse(Bytes::from(trimmed)).unwrap();
-    assert_eq!(m.vias().len(), VIAS_MAX);
+fn longreq_parses_long_values() {
+    let m = ok(rfc4475!("longreq"));
+    assert_eq!(m.vias().len(), 34);
     assert!(m.from().tag().unwrap().len() > 100);
     assert!(m.call_id().len() > 100);
     assert_eq!(m.body().len(), 150);

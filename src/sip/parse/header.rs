@@ -118,11 +118,15 @@ impl HeaderName {
                 return compact;
             }
         }
+        // Narrow by length and first letter before comparing, so an unknown
+        // name costs a few byte compares rather than a scan of KNOWN.
+        let first = name.first()?.to_ascii_lowercase();
         KNOWN
             .iter()
-            .find(|(text, _)| {
-                text.len() == name.len() && text.as_bytes().eq_ignore_ascii_case(name)
+            .filter(|(text, _)| {
+                text.len() == name.len() && text.as_bytes()[0].to_ascii_lowercase() == first
             })
+            .find(|(text, _)| text.as_bytes().eq_ignore_ascii_case(name))
             .map(|(_, known)| known.clone())
     }
 

@@ -36,9 +36,7 @@ impl Uri {
         // No whitespace, controls, quotes or angle brackets anywhere: they
         // are never part of a URI and mean it was mis-delimited (RFC 4475
         // §3.1.2.7, §3.1.2.8, §3.1.2.14).
-        if b.iter()
-            .any(|&c| c <= b' ' || c == 0x7f || c == b'<' || c == b'>' || c == b'"')
-        {
+        if b.iter().any(|&c| lex::is_uri_forbidden(c)) {
             return Err(ParseError::BadUri);
         }
         let colon = b

@@ -1,9 +1,10 @@
-//! Pieces of SIPp scenarios, spliced into `tests/sipp/agent.xml` (after the
-//! agent phone receives the INVITE) and `tests/sipp/carrier.xml` (after the
+//! Pieces of SIPp scenarios, spliced into `tests/sipp/agent.xml` (the agent
+//! phone's whole exchange) and `tests/sipp/carrier.xml` (after the
 //! carrier sends it).
 
 /// Agent phone: rings, answers, waits for the far end's BYE.
 pub const AGENT_ANSWERS: &str = concat!(
+    RECV_INVITE!(),
     RINGING!(),
     ANSWER!(),
     r#"
@@ -25,6 +26,14 @@ pub const AGENT_ANSWERS: &str = concat!(
 
 /// Agent phone: rings, answers, then hangs up itself.
 pub const AGENT_ANSWERS_AND_HANGS_UP: &str = concat!(
+    r#"
+  <recv request="INVITE" crlf="true" rrs="true">
+    <action>
+      <!-- The switch's From, to use as To when the agent hangs up. -->
+      <ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="switch_from"/>
+    </action>
+  </recv>
+"#,
     RINGING!(),
     ANSWER!(),
     r#"
@@ -47,7 +56,9 @@ pub const AGENT_ANSWERS_AND_HANGS_UP: &str = concat!(
 );
 
 /// Agent phone: busy.
-pub const AGENT_BUSY: &str = r#"
+pub const AGENT_BUSY: &str = concat!(
+    RECV_INVITE!(),
+    r#"
   <send><![CDATA[
 
       SIP/2.0 486 Busy Here
@@ -60,10 +71,12 @@ pub const AGENT_BUSY: &str = r#"
 
     ]]></send>
   <recv request="ACK" crlf="true"/>
-"#;
+"#
+);
 
 /// Agent phone: rings until the switch cancels the offer.
 pub const AGENT_RINGS_UNTIL_CANCELLED: &str = concat!(
+    RECV_INVITE!(),
     RINGING!(),
     r#"
   <recv request="CANCEL"/>
@@ -182,6 +195,14 @@ pub const CARRIER_REFUSED: &str = r#"
     ]]></send>
 "#;
 
+macro_rules! RECV_INVITE {
+    () => {
+        r#"
+  <recv request="INVITE" crlf="true" rrs="true"/>
+"#
+    };
+}
+
 macro_rules! RINGING {
     () => {
         r#"
@@ -250,4 +271,4 @@ macro_rules! EXPECT_ANSWER {
     };
 }
 
-use {ANSWER, EXPECT_ANSWER, RINGING};
+use {ANSWER, EXPECT_ANSWER, RECV_INVITE, RINGING};

@@ -15,9 +15,13 @@ impl Router {
         let mut reserved = 0usize;
         for (i, ag) in self.agents.iter().enumerate() {
             let a = AgentId(i as u32);
-            let free = ag.state == AgentState::Available && ag.registered && !ag.memberships.is_empty();
+            let free =
+                ag.state == AgentState::Available && ag.registered && !ag.memberships.is_empty();
             if free != ag.indexed {
-                return Err(format!("agent {a:?} free={free} but indexed={}", ag.indexed));
+                return Err(format!(
+                    "agent {a:?} free={free} but indexed={}",
+                    ag.indexed
+                ));
             }
             if ag.state == AgentState::LoggedOut && !ag.memberships.is_empty() {
                 return Err(format!("agent {a:?} logged out with memberships"));
@@ -28,7 +32,10 @@ impl Router {
                     let key = self.free_key(a, q.strategy, m.levels[t]);
                     let member = m.tiers & (1 << t) != 0;
                     if q.free[t].contains(&key) != (member && ag.indexed) {
-                        return Err(format!("agent {a:?} free-set entry wrong in {:?} tier {t}", m.queue));
+                        return Err(format!(
+                            "agent {a:?} free-set entry wrong in {:?} tier {t}",
+                            m.queue
+                        ));
                     }
                 }
             }
@@ -37,17 +44,17 @@ impl Router {
                     reserved += 1;
                     match self.calls.get(&call).map(|c| &c.state) {
                         Some(CallState::Offered { agents, .. }) if agents.contains(&a) => {}
-                        other => return Err(format!("agent {a:?} reserved for {call:?} in {other:?}")),
+                        other => {
+                            return Err(format!("agent {a:?} reserved for {call:?} in {other:?}"))
+                        }
                     }
                 }
                 AgentState::OnCall(call) => match self.calls.get(&call).map(|c| &c.state) {
                     Some(CallState::Connected { agent, .. }) if *agent == a => {}
                     other => return Err(format!("agent {a:?} on {call:?} in {other:?}")),
                 },
-                AgentState::WrapUp(until) => {
-                    if !self.timers.contains(&(until, Timer::WrapUp(a))) {
-                        return Err(format!("agent {a:?} in wrap-up without its timer"));
-                    }
+                AgentState::WrapUp(until) if !self.timers.contains(&(until, Timer::WrapUp(a))) => {
+                    return Err(format!("agent {a:?} in wrap-up without its timer"));
                 }
                 _ => {}
             }
@@ -74,7 +81,9 @@ impl Router {
                     }
                     for a in agents {
                         if self.agents[a.0 as usize].state != AgentState::Reserved(id) {
-                            return Err(format!("call {id:?} offered to {a:?} not reserved for it"));
+                            return Err(format!(
+                                "call {id:?} offered to {a:?} not reserved for it"
+                            ));
                         }
                     }
                     if !self.timers.contains(&(*deadline, Timer::Ring(id))) {
@@ -87,7 +96,9 @@ impl Router {
                     }
                 }
             }
-            if c.state != CallState::Waiting && q.waiting.iter().any(|w| w.contains(&self.wait_key(id, c))) {
+            if c.state != CallState::Waiting
+                && q.waiting.iter().any(|w| w.contains(&self.wait_key(id, c)))
+            {
                 return Err(format!("call {id:?} in a waiting set but not waiting"));
             }
         }
@@ -98,18 +109,25 @@ impl Router {
         for (qi, q) in self.queues.iter().enumerate() {
             let len: usize = q.waiting.iter().map(|w| w.len()).sum();
             if len != q.waiting_len {
-                return Err(format!("queue {qi}: waiting_len {} but {len} in sets", q.waiting_len));
+                return Err(format!(
+                    "queue {qi}: waiting_len {} but {len} in sets",
+                    q.waiting_len
+                ));
             }
             in_sets += len;
             for (t, w) in q.waiting.iter().enumerate() {
                 for &(_, _, _, id) in w {
                     match self.calls.get(&id) {
                         Some(c) if c.queue.0 as usize == qi && c.tier as usize == t => {}
-                        _ => return Err(format!("queue {qi} tier {t}: stale waiting entry {id:?}")),
+                        _ => {
+                            return Err(format!("queue {qi} tier {t}: stale waiting entry {id:?}"))
+                        }
                     }
                 }
                 if !w.is_empty() && !q.free[t].is_empty() {
-                    return Err(format!("queue {qi} tier {t}: a free agent and a waiting call"));
+                    return Err(format!(
+                        "queue {qi} tier {t}: a free agent and a waiting call"
+                    ));
                 }
             }
         }
@@ -122,7 +140,10 @@ impl Router {
                     self.calls.get(&id).map(|c| &c.state),
                     Some(CallState::Offered { deadline, .. }) if *deadline == at
                 ),
-                Timer::MaxWait(id) => self.calls.get(&id).is_some_and(|c| c.max_wait_at == Some(at)),
+                Timer::MaxWait(id) => self
+                    .calls
+                    .get(&id)
+                    .is_some_and(|c| c.max_wait_at == Some(at)),
                 Timer::Relax(id) => self.calls.get(&id).is_some_and(|c| c.relax_at == Some(at)),
                 Timer::WrapUp(a) => self.agents[a.0 as usize].state == AgentState::WrapUp(at),
             };

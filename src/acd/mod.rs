@@ -17,7 +17,9 @@ mod spec;
 #[cfg(test)]
 mod tests;
 
-pub use router::{Action, Event, Input, QueueStats, RejectReason, RefuseReason, Router, RouterSnapshot};
+pub use router::{
+    Action, Event, Input, QueueStats, RefuseReason, RejectReason, Router, RouterSnapshot,
+};
 pub use spec::{
     AgentSpec, Condition, Overflow, OverflowTarget, PauseReason, QueueSpec, RelaxStep,
     ServiceLevel, Strategy, WhenNoAgents,
@@ -73,9 +75,17 @@ pub enum AcdError {
     #[error("queue name {0:?} is used twice")]
     DuplicateQueueName(String),
     #[error("agent {agent:?}: skill {skill:?} has level {level}, outside 1..=10")]
-    SkillLevelOutOfRange { agent: String, skill: String, level: u8 },
+    SkillLevelOutOfRange {
+        agent: String,
+        skill: String,
+        level: u8,
+    },
     #[error("queue {queue:?}: condition on skill {skill:?} asks level {level}, outside 1..=10")]
-    ConditionLevelOutOfRange { queue: String, skill: String, level: u8 },
+    ConditionLevelOutOfRange {
+        queue: String,
+        skill: String,
+        level: u8,
+    },
     #[error("queue {queue:?} overflows to unknown queue {target:?}")]
     UnknownOverflowQueue { queue: String, target: String },
     #[error("queue {queue:?} has more than {max} relaxation steps")]
@@ -85,7 +95,11 @@ pub enum AcdError {
     #[error("queue {queue:?} has a zero ring timeout")]
     ZeroRingTimeout { queue: String },
     #[error("queue {queue:?}: max_length {length} is above {max}")]
-    QueueLengthTooLarge { queue: String, length: usize, max: usize },
+    QueueLengthTooLarge {
+        queue: String,
+        length: usize,
+        max: usize,
+    },
     #[error("unknown agent {0:?}")]
     UnknownAgent(AgentId),
     #[error("unknown queue {0:?}")]

@@ -28,23 +28,54 @@ use super::{
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
     /// The dialplan sent a caller to a queue. Higher `priority` is served first.
-    CallArrived { call: CallId, queue: QueueId, priority: u8, attributes: Vec<(String, String)> },
+    CallArrived {
+        call: CallId,
+        queue: QueueId,
+        priority: u8,
+        attributes: Vec<(String, String)>,
+    },
     /// The caller hung up before an agent answered.
-    CallAbandoned { call: CallId },
-    OfferAnswered { call: CallId, agent: AgentId },
+    CallAbandoned {
+        call: CallId,
+    },
+    OfferAnswered {
+        call: CallId,
+        agent: AgentId,
+    },
     /// The agent's phone refused or did not answer the offer.
-    OfferRejected { call: CallId, agent: AgentId, reason: RejectReason },
+    OfferRejected {
+        call: CallId,
+        agent: AgentId,
+        reason: RejectReason,
+    },
     /// The connected call ended; the agent goes to wrap-up.
-    CallEnded { call: CallId },
+    CallEnded {
+        call: CallId,
+    },
     /// `None`: every queue the agent qualifies for.
-    AgentLogin { agent: AgentId, queue: Option<QueueId> },
+    AgentLogin {
+        agent: AgentId,
+        queue: Option<QueueId>,
+    },
     /// `None`: every queue.
-    AgentLogout { agent: AgentId, queue: Option<QueueId> },
-    AgentPause { agent: AgentId, reason: PauseReason },
-    AgentResume { agent: AgentId },
+    AgentLogout {
+        agent: AgentId,
+        queue: Option<QueueId>,
+    },
+    AgentPause {
+        agent: AgentId,
+        reason: PauseReason,
+    },
+    AgentResume {
+        agent: AgentId,
+    },
     /// The agent's phone registered; only registered agents are offered calls.
-    AgentRegistered { agent: AgentId },
-    AgentUnregistered { agent: AgentId },
+    AgentRegistered {
+        agent: AgentId,
+    },
+    AgentUnregistered {
+        agent: AgentId,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,23 +93,48 @@ pub enum RefuseReason {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Ring `agent` for `call`; report the outcome before `ring_timeout`.
-    Offer { call: CallId, agent: AgentId, ring_timeout: Duration },
+    Offer {
+        call: CallId,
+        agent: AgentId,
+        ring_timeout: Duration,
+    },
     /// Stop ringing `agent`: another agent won, the caller left, or it timed out.
-    WithdrawOffer { call: CallId, agent: AgentId },
+    WithdrawOffer {
+        call: CallId,
+        agent: AgentId,
+    },
     /// The call left its queue. `Queue(q)`: the router now queues it in `q`.
     /// `Busy`: the router forgot it; the engine answers busy.
-    Overflow { call: CallId, target: OverflowTarget },
+    Overflow {
+        call: CallId,
+        target: OverflowTarget,
+    },
     /// The call was not queued; the router forgot it.
-    Refuse { call: CallId, reason: RefuseReason },
+    Refuse {
+        call: CallId,
+        reason: RefuseReason,
+    },
     Event(Event),
 }
 
 /// Facts for metrics and the wallboard.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    CallAnswered { call: CallId, queue: QueueId, agent: AgentId, waited: Duration },
-    CallAbandoned { call: CallId, queue: QueueId, waited: Duration },
-    AgentPaused { agent: AgentId, reason: PauseReason },
+    CallAnswered {
+        call: CallId,
+        queue: QueueId,
+        agent: AgentId,
+        waited: Duration,
+    },
+    CallAbandoned {
+        call: CallId,
+        queue: QueueId,
+        waited: Duration,
+    },
+    AgentPaused {
+        agent: AgentId,
+        reason: PauseReason,
+    },
 }
 
 /// Counters of one queue since the router started.
@@ -140,8 +196,14 @@ pub enum AgentState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallState {
     Waiting,
-    Offered { agents: Vec<AgentId>, deadline: Instant },
-    Connected { agent: AgentId, answered: Instant },
+    Offered {
+        agents: Vec<AgentId>,
+        deadline: Instant,
+    },
+    Connected {
+        agent: AgentId,
+        answered: Instant,
+    },
 }
 
 /// Free-agent key: (strategy key, tie-break, agent), smallest first.
@@ -261,7 +323,10 @@ impl Router {
         let mut agent_names = HashMap::with_capacity(agents.len());
         let mut agent_table = Vec::with_capacity(agents.len());
         for (i, spec) in agents.iter().enumerate() {
-            if agent_names.insert(spec.name.clone(), AgentId(i as u32)).is_some() {
+            if agent_names
+                .insert(spec.name.clone(), AgentId(i as u32))
+                .is_some()
+            {
                 return Err(AcdError::DuplicateAgentName(spec.name.clone()));
             }
             agent_table.push(Agent {
@@ -283,7 +348,10 @@ impl Router {
         }
         let mut queue_names = HashMap::with_capacity(queues.len());
         for (i, spec) in queues.iter().enumerate() {
-            if queue_names.insert(spec.name.clone(), QueueId(i as u16)).is_some() {
+            if queue_names
+                .insert(spec.name.clone(), QueueId(i as u16))
+                .is_some()
+            {
                 return Err(AcdError::DuplicateQueueName(spec.name.clone()));
             }
         }
@@ -302,10 +370,18 @@ impl Router {
                     }
                 },
             };
-            let mut tiers = vec![compile_requirement(&spec.name, &spec.requires, &mut skills)?];
+            let mut tiers = vec![compile_requirement(
+                &spec.name,
+                &spec.requires,
+                &mut skills,
+            )?];
             let mut relax_after = vec![Duration::ZERO];
             for step in &spec.relax {
-                tiers.push(compile_requirement(&spec.name, &step.requires, &mut skills)?);
+                tiers.push(compile_requirement(
+                    &spec.name,
+                    &step.requires,
+                    &mut skills,
+                )?);
                 relax_after.push(step.after);
             }
             let n = tiers.len();
@@ -354,12 +430,19 @@ impl Router {
         }
         let now = self.clock(now);
         match input {
-            Input::CallArrived { call, queue, priority, attributes } => {
-                self.call_arrived(now, call, queue, priority, attributes)
-            }
+            Input::CallArrived {
+                call,
+                queue,
+                priority,
+                attributes,
+            } => self.call_arrived(now, call, queue, priority, attributes),
             Input::CallAbandoned { call } => self.call_abandoned(now, call),
             Input::OfferAnswered { call, agent } => self.offer_answered(now, call, agent),
-            Input::OfferRejected { call, agent, reason: _ } => self.offer_rejected(now, call, agent),
+            Input::OfferRejected {
+                call,
+                agent,
+                reason: _,
+            } => self.offer_rejected(now, call, agent),
             Input::CallEnded { call } => self.call_ended(now, call),
             Input::AgentLogin { agent, queue } => self.agent_login(now, agent, queue),
             Input::AgentLogout { agent, queue } => self.agent_logout(now, agent, queue),
@@ -419,7 +502,9 @@ impl Router {
 
     /// The queue a call is in and the attributes the dialplan gave it.
     pub fn call_queue(&self, call: CallId) -> Option<(QueueId, &[(String, String)])> {
-        self.calls.get(&call).map(|c| (c.queue, c.attributes.as_slice()))
+        self.calls
+            .get(&call)
+            .map(|c| (c.queue, c.attributes.as_slice()))
     }
 
     pub fn queue_stats(&self, queue: QueueId) -> Option<&QueueStats> {
@@ -428,7 +513,9 @@ impl Router {
 
     /// Calls waiting in the queue (not being offered).
     pub fn waiting(&self, queue: QueueId) -> usize {
-        self.queues.get(queue.0 as usize).map_or(0, |q| q.waiting_len)
+        self.queues
+            .get(queue.0 as usize)
+            .map_or(0, |q| q.waiting_len)
     }
 
     /// Calls the router tracks: waiting, offered or connected.
@@ -445,7 +532,13 @@ impl Router {
         }
         let key = self.wait_key(call, c);
         let q = &self.queues[c.queue.0 as usize];
-        Some(1 + q.waiting.iter().map(|w| w.range(..key).count()).sum::<usize>())
+        Some(
+            1 + q
+                .waiting
+                .iter()
+                .map(|w| w.range(..key).count())
+                .sum::<usize>(),
+        )
     }
 
     /// Expected wait of the caller at `position` (1-based) in `queue`:
@@ -489,7 +582,9 @@ impl Router {
     }
 
     fn agent(&self, agent: AgentId) -> Result<&Agent, AcdError> {
-        self.agents.get(agent.0 as usize).ok_or(AcdError::UnknownAgent(agent))
+        self.agents
+            .get(agent.0 as usize)
+            .ok_or(AcdError::UnknownAgent(agent))
     }
 
     fn ns(&self, at: Instant) -> u64 {
@@ -505,12 +600,18 @@ impl Router {
         let idle = self.ns(ag.idle_since);
         match strategy {
             Strategy::LongestIdle | Strategy::RingAll => (idle, 0, a),
-            Strategy::MostSkilled => (u64::from(SKILL_LEVEL_MAX - level.min(SKILL_LEVEL_MAX)), idle, a),
+            Strategy::MostSkilled => (
+                u64::from(SKILL_LEVEL_MAX - level.min(SKILL_LEVEL_MAX)),
+                idle,
+                a,
+            ),
             Strategy::RoundRobin => (u64::from(a.0), 0, a),
             Strategy::FewestCalls => (u64::from(ag.calls_today), idle, a),
-            Strategy::LeastTalkTime => {
-                (u64::try_from(ag.talk_time.as_nanos()).unwrap_or(u64::MAX), idle, a)
-            }
+            Strategy::LeastTalkTime => (
+                u64::try_from(ag.talk_time.as_nanos()).unwrap_or(u64::MAX),
+                idle,
+                a,
+            ),
             Strategy::Random => (ag.free_tag, 0, a),
         }
     }
@@ -560,7 +661,10 @@ impl Router {
         if q.logged_in == 0 && q.when_no_agents == WhenNoAgents::Refuse {
             q.stats.refused += 1;
             self.calls.remove(&id);
-            self.actions.push_back(Action::Refuse { call: id, reason: RefuseReason::NoAgentsLoggedIn });
+            self.actions.push_back(Action::Refuse {
+                call: id,
+                reason: RefuseReason::NoAgentsLoggedIn,
+            });
             return;
         }
         let max_wait_at = q.max_wait.map(|w| now + w);
@@ -606,13 +710,21 @@ impl Router {
 
     /// Sends a call (in no waiting set) to its queue's overflow target.
     fn overflow(&mut self, now: Instant, id: CallId) {
-        let c = self.calls.get_mut(&id).expect("overflowing call is tracked");
+        let c = self
+            .calls
+            .get_mut(&id)
+            .expect("overflowing call is tracked");
         let q = &mut self.queues[c.queue.0 as usize];
         q.stats.overflowed += 1;
-        let target = if c.hops >= OVERFLOW_HOPS_MAX { OverflowTarget::Busy } else { q.overflow };
+        let target = if c.hops >= OVERFLOW_HOPS_MAX {
+            OverflowTarget::Busy
+        } else {
+            q.overflow
+        };
         c.hops += 1;
         self.clear_call_timers(id);
-        self.actions.push_back(Action::Overflow { call: id, target });
+        self.actions
+            .push_back(Action::Overflow { call: id, target });
         match target {
             OverflowTarget::Busy => {
                 self.calls.remove(&id);
@@ -643,7 +755,10 @@ impl Router {
             Strategy::RingAll => free.iter().take(RING_ALL_OFFERS_MAX).map(|k| k.2).collect(),
             Strategy::RoundRobin => {
                 let after = q.rr_last.map_or(0, |a| u64::from(a.0) + 1);
-                let next = free.range((after, 0, AgentId(0))..).next().or_else(|| free.first());
+                let next = free
+                    .range((after, 0, AgentId(0))..)
+                    .next()
+                    .or_else(|| free.first());
                 next.map(|k| k.2).into_iter().collect()
             }
             _ => free.first().map(|k| k.2).into_iter().collect(),
@@ -665,9 +780,16 @@ impl Router {
             q.rr_last = agents.last().copied();
         }
         for &agent in &agents {
-            self.actions.push_back(Action::Offer { call: id, agent, ring_timeout });
+            self.actions.push_back(Action::Offer {
+                call: id,
+                agent,
+                ring_timeout,
+            });
         }
-        c.state = CallState::Offered { agents: agents.clone(), deadline };
+        c.state = CallState::Offered {
+            agents: agents.clone(),
+            deadline,
+        };
         self.timers.insert((deadline, Timer::Ring(id)));
         for agent in agents {
             self.set_state(now, agent, AgentState::Reserved(id));
@@ -724,7 +846,8 @@ impl Router {
 
     fn sync_index(&mut self, now: Instant, a: AgentId) {
         let ag = &self.agents[a.0 as usize];
-        let should = ag.state == AgentState::Available && ag.registered && !ag.memberships.is_empty();
+        let should =
+            ag.state == AgentState::Available && ag.registered && !ag.memberships.is_empty();
         if ag.indexed && !should {
             self.unindex(a);
         } else if !ag.indexed && should {
@@ -744,7 +867,11 @@ impl Router {
                 }
                 let key = self.free_key(a, strategy, m.levels[t]);
                 let free = &mut self.queues[m.queue.0 as usize].free[t];
-                let changed = if insert { free.insert(key) } else { free.remove(&key) };
+                let changed = if insert {
+                    free.insert(key)
+                } else {
+                    free.remove(&key)
+                };
                 debug_assert!(changed, "free set and agent index flag agree");
             }
         }
@@ -769,10 +896,15 @@ impl Router {
         self.clear_call_timers(id);
         let c = self.calls.remove(&id).expect("abandoned call is tracked");
         self.queues[queue.0 as usize].stats.abandoned += 1;
-        self.actions.push_back(Action::Event(Event::CallAbandoned { call: id, queue, waited }));
+        self.actions.push_back(Action::Event(Event::CallAbandoned {
+            call: id,
+            queue,
+            waited,
+        }));
         if let CallState::Offered { agents, .. } = c.state {
             for agent in agents {
-                self.actions.push_back(Action::WithdrawOffer { call: id, agent });
+                self.actions
+                    .push_back(Action::WithdrawOffer { call: id, agent });
                 self.set_state(now, agent, AgentState::Available);
             }
         }
@@ -793,19 +925,33 @@ impl Router {
         let c = self.calls.get_mut(&id).expect("answered call is tracked");
         let waited = now.saturating_duration_since(c.entered);
         let queue = c.queue;
-        let state = std::mem::replace(&mut c.state, CallState::Connected { agent, answered: now });
+        let state = std::mem::replace(
+            &mut c.state,
+            CallState::Connected {
+                agent,
+                answered: now,
+            },
+        );
         let q = &mut self.queues[queue.0 as usize];
         q.stats.answered += 1;
         q.stats.wait_total += waited;
         if waited <= q.service_level.threshold {
             q.stats.answered_within_threshold += 1;
         }
-        self.actions.push_back(Action::Event(Event::CallAnswered { call: id, queue, agent, waited }));
+        self.actions.push_back(Action::Event(Event::CallAnswered {
+            call: id,
+            queue,
+            agent,
+            waited,
+        }));
         self.agents[agent.0 as usize].misses = 0;
         self.set_state(now, agent, AgentState::OnCall(id));
         if let CallState::Offered { agents, .. } = state {
             for other in agents.into_iter().filter(|&o| o != agent) {
-                self.actions.push_back(Action::WithdrawOffer { call: id, agent: other });
+                self.actions.push_back(Action::WithdrawOffer {
+                    call: id,
+                    agent: other,
+                });
                 self.set_state(now, other, AgentState::Available);
             }
         }
@@ -830,7 +976,8 @@ impl Router {
         agents.retain(|&a| a != agent);
         let (empty, deadline) = (agents.is_empty(), *deadline);
         if withdraw {
-            self.actions.push_back(Action::WithdrawOffer { call: id, agent });
+            self.actions
+                .push_back(Action::WithdrawOffer { call: id, agent });
         }
         if empty {
             self.timers.remove(&(deadline, Timer::Ring(id)));
@@ -857,7 +1004,8 @@ impl Router {
         ag.idle_since = now;
         if ag.max_no_answer > 0 && ag.misses >= ag.max_no_answer {
             let reason = PauseReason::NoAnswer;
-            self.actions.push_back(Action::Event(Event::AgentPaused { agent: a, reason }));
+            self.actions
+                .push_back(Action::Event(Event::AgentPaused { agent: a, reason }));
             self.set_state(now, a, AgentState::Paused(reason));
         } else {
             self.set_state(now, a, AgentState::Available);
@@ -903,7 +1051,12 @@ impl Router {
         self.set_state(now, a, state);
     }
 
-    fn agent_login(&mut self, now: Instant, a: AgentId, queue: Option<QueueId>) -> Result<(), AcdError> {
+    fn agent_login(
+        &mut self,
+        now: Instant,
+        a: AgentId,
+        queue: Option<QueueId>,
+    ) -> Result<(), AcdError> {
         let ag = self.agent(a)?;
         let candidates: Vec<QueueId> = match queue {
             Some(q) if q.0 as usize >= self.queues.len() => return Err(AcdError::UnknownQueue(q)),
@@ -915,8 +1068,15 @@ impl Router {
             if ag.memberships.iter().any(|m| m.queue == q) {
                 continue;
             }
-            let profile = Profile { skills: &ag.skills, attributes: &ag.attributes };
-            let mut m = Membership { queue: q, tiers: 0, levels: [0; TIERS_MAX] };
+            let profile = Profile {
+                skills: &ag.skills,
+                attributes: &ag.attributes,
+            };
+            let mut m = Membership {
+                queue: q,
+                tiers: 0,
+                levels: [0; TIERS_MAX],
+            };
             for (t, req) in self.queues[q.0 as usize].tiers.iter().enumerate() {
                 if let Some(level) = req.score(&profile) {
                     m.tiers |= 1 << t;
@@ -951,7 +1111,12 @@ impl Router {
         Ok(())
     }
 
-    fn agent_logout(&mut self, now: Instant, a: AgentId, queue: Option<QueueId>) -> Result<(), AcdError> {
+    fn agent_logout(
+        &mut self,
+        now: Instant,
+        a: AgentId,
+        queue: Option<QueueId>,
+    ) -> Result<(), AcdError> {
         let ag = self.agent(a)?;
         if let Some(q) = queue {
             if !ag.memberships.iter().any(|m| m.queue == q) {
@@ -988,7 +1153,12 @@ impl Router {
         Ok(())
     }
 
-    fn agent_pause(&mut self, now: Instant, a: AgentId, reason: PauseReason) -> Result<(), AcdError> {
+    fn agent_pause(
+        &mut self,
+        now: Instant,
+        a: AgentId,
+        reason: PauseReason,
+    ) -> Result<(), AcdError> {
         match self.agent(a)?.state {
             AgentState::LoggedOut => Err(AcdError::AgentLoggedOut(a)),
             AgentState::Reserved(call) => {
@@ -1023,7 +1193,12 @@ impl Router {
         Ok(())
     }
 
-    fn agent_registration(&mut self, now: Instant, a: AgentId, registered: bool) -> Result<(), AcdError> {
+    fn agent_registration(
+        &mut self,
+        now: Instant,
+        a: AgentId,
+        registered: bool,
+    ) -> Result<(), AcdError> {
         let ag = self.agent(a)?;
         if let (false, AgentState::Reserved(call)) = (registered, ag.state) {
             self.detach_offer(now, call, a, true);
@@ -1039,7 +1214,8 @@ impl Router {
     fn fire(&mut self, now: Instant, timer: Timer) {
         match timer {
             Timer::Ring(id) => {
-                let Some(CallState::Offered { agents, .. }) = self.calls.get(&id).map(|c| &c.state) else {
+                let Some(CallState::Offered { agents, .. }) = self.calls.get(&id).map(|c| &c.state)
+                else {
                     unreachable!("a ring timer belongs to an offered call");
                 };
                 for agent in agents.clone() {
@@ -1049,7 +1225,10 @@ impl Router {
                 }
             }
             Timer::MaxWait(id) => {
-                let c = self.calls.get(&id).expect("a max-wait timer belongs to a tracked call");
+                let c = self
+                    .calls
+                    .get(&id)
+                    .expect("a max-wait timer belongs to a tracked call");
                 // An offered call overflows only if the offer fails (see requeue).
                 if c.state == CallState::Waiting {
                     self.remove_waiting(id);
@@ -1076,10 +1255,16 @@ impl Router {
         if waiting {
             self.remove_waiting(id);
         }
-        let c = self.calls.get_mut(&id).expect("a relax timer belongs to a tracked call");
+        let c = self
+            .calls
+            .get_mut(&id)
+            .expect("a relax timer belongs to a tracked call");
         let q = &self.queues[c.queue.0 as usize];
         c.tier += 1;
-        c.relax_at = q.relax_after.get(c.tier as usize + 1).map(|&after| c.entered + after);
+        c.relax_at = q
+            .relax_after
+            .get(c.tier as usize + 1)
+            .map(|&after| c.entered + after);
         if let Some(at) = c.relax_at {
             self.timers.insert((at, Timer::Relax(id)));
         }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::{AcdError, QueueId, RELAX_STEPS_MAX, QUEUE_CALLS_MAX, SKILLS_MAX, SKILL_LEVEL_MAX};
+use super::{AcdError, QueueId, QUEUE_CALLS_MAX, RELAX_STEPS_MAX, SKILLS_MAX, SKILL_LEVEL_MAX};
 
 /// One agent as configured.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -262,7 +262,9 @@ pub(crate) fn compile_requirement(
 /// Checks what the router cannot compile away: limits and step order.
 pub(crate) fn validate_queue(spec: &QueueSpec) -> Result<(), AcdError> {
     if spec.ring_timeout.is_zero() {
-        return Err(AcdError::ZeroRingTimeout { queue: spec.name.clone() });
+        return Err(AcdError::ZeroRingTimeout {
+            queue: spec.name.clone(),
+        });
     }
     if spec.max_length > QUEUE_CALLS_MAX {
         return Err(AcdError::QueueLengthTooLarge {
@@ -272,12 +274,17 @@ pub(crate) fn validate_queue(spec: &QueueSpec) -> Result<(), AcdError> {
         });
     }
     if spec.relax.len() > RELAX_STEPS_MAX {
-        return Err(AcdError::TooManyRelaxSteps { queue: spec.name.clone(), max: RELAX_STEPS_MAX });
+        return Err(AcdError::TooManyRelaxSteps {
+            queue: spec.name.clone(),
+            max: RELAX_STEPS_MAX,
+        });
     }
     let increasing = spec.relax.windows(2).all(|w| w[0].after < w[1].after)
         && spec.relax.first().is_none_or(|s| !s.after.is_zero());
     if !increasing {
-        return Err(AcdError::RelaxStepsNotIncreasing { queue: spec.name.clone() });
+        return Err(AcdError::RelaxStepsNotIncreasing {
+            queue: spec.name.clone(),
+        });
     }
     Ok(())
 }

@@ -1,8 +1,6 @@
 //! `Router::check_invariants`: a debug aid for tests that walks every table
 //! and says which promise broke.
 
-use std::collections::HashSet;
-
 use super::router::{AgentState, CallState, Timer};
 use super::{AgentId, Router, Strategy, ACTIONS_MAX};
 
@@ -72,8 +70,11 @@ impl Router {
                 }
                 CallState::Offered { agents, deadline } => {
                     offered += agents.len();
-                    let distinct: HashSet<_> = agents.iter().collect();
-                    if agents.is_empty() || distinct.len() != agents.len() {
+                    let repeated = agents
+                        .iter()
+                        .enumerate()
+                        .any(|(i, a)| agents[..i].contains(a));
+                    if agents.is_empty() || repeated {
                         return Err(format!("call {id:?} offered to {agents:?}"));
                     }
                     if agents.len() > 1 && q.strategy != Strategy::RingAll {

@@ -18,7 +18,8 @@ mod spec;
 mod tests;
 
 pub use router::{
-    Action, Event, Input, QueueStats, RefuseReason, RejectReason, Router, RouterSnapshot,
+    Action, AgentState, CallState, Event, Input, QueueSnapshot, QueueStats, RefuseReason,
+    RejectReason, Router, RouterSnapshot,
 };
 pub use spec::{
     AgentSpec, Condition, Overflow, OverflowTarget, PauseReason, QueueSpec, RelaxStep,

@@ -13,21 +13,21 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::hint::black_box;
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use switchyard::acd::{
-    Action, AgentId, AgentSpec, CallId, Condition, Input, Overflow, QueueId, QueueSpec, Router,
-    ServiceLevel, Strategy, WhenNoAgents, QUEUE_CALLS_MAX,
+    Action, AgentId, AgentSpec, AgentState, CallId, Condition, Input, Overflow, QueueId, QueueSpec,
+    Router, ServiceLevel, Strategy, WhenNoAgents, QUEUE_CALLS_MAX,
 };
 
 /// Timed decisions per phase for the router.
 const ROUTER_DECISIONS: usize = 20_000;
 /// Inputs per message on the producer → owner channel.
-const BATCH_INPUTS: usize = 64;
+const BATCH_INPUTS: usize = 256;
 /// Batches the producer → owner channel holds.
 const CHANNEL_BATCHES_MAX: usize = 16;
 
@@ -150,8 +150,12 @@ enum Source {
         rng: StdRng,
     },
     Channel {
-        rx: std::sync::mpsc::Receiver<Vec<Input>>,
-        batch: std::vec::IntoIter<Input>,
+        rx: Receiver<Vec<Input>>,
+        /// Empty batches go back to the producer, so no thread frees
+        /// another's allocation.
+        empties: SyncSender<Vec<Input>>,
+        batch: Vec<Input>,
+        at: usize,
     },
 }
 
@@ -162,17 +166,67 @@ impl Source {
                 *call += 1;
                 arrival(*call, skills_of, rng)
             }
-            Source::Channel { rx, batch } => loop {
-                if let Some(input) = batch.next() {
-                    return input;
+            Source::Channel {
+                rx,
+                empties,
+                batch,
+                at,
+            } => loop {
+                if *at < batch.len() {
+                    *at += 1;
+                    let spent = Input::AgentResume { agent: AgentId(0) };
+                    return std::mem::replace(&mut batch[*at - 1], spent);
                 }
-                *batch = rx
-                    .recv()
-                    .expect("producer outlives the owner's loop")
-                    .into_iter();
+                let next = rx.recv().expect("producer outlives the owner's loop");
+                let mut used = std::mem::replace(batch, next);
+                used.clear();
+                let _ = empties.try_send(used);
+                *at = 0;
             },
         }
     }
+}
+
+fn spawn_producer(skills_of: Arc<Vec<Vec<u16>>>) -> (Source, std::thread::JoinHandle<()>) {
+    let (tx, rx) = sync_channel::<Vec<Input>>(CHANNEL_BATCHES_MAX);
+    let (empties, recycled) = sync_channel::<Vec<Input>>(CHANNEL_BATCHES_MAX + 2);
+    let handle = std::thread::spawn(move || {
+        let mut rng = StdRng::seed_from_u64(7);
+        // Producer ids sit above the owner's, so they never collide.
+        let mut call = 1u64 << 40;
+        loop {
+            let mut batch = recycled
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(BATCH_INPUTS));
+            batch.extend((0..BATCH_INPUTS).map(|_| {
+                call += 1;
+                arrival(call, &skills_of, &mut rng)
+            }));
+            if tx.send(batch).is_err() {
+                return;
+            }
+        }
+    });
+    let source = Source::Channel {
+        rx,
+        empties,
+        batch: Vec::new(),
+        at: 0,
+    };
+    (source, handle)
+}
+
+/// Answers an offer and books the connected call.
+fn connect(
+    r: &mut Router,
+    now: Instant,
+    offer_: (CallId, AgentId),
+    connected: &mut Vec<(CallId, AgentId)>,
+) {
+    let (call, agent) = offer_;
+    r.handle(now, Input::OfferAnswered { call, agent }).unwrap();
+    offer(r);
+    connected.push((call, agent));
 }
 
 /// Both decisions on one router; `threads == 2` moves input generation to a
@@ -190,31 +244,8 @@ fn bench_router(agents: usize, skills: usize, threads: usize) -> Figures {
             None,
         )
     } else {
-        let (tx, rx) = sync_channel::<Vec<Input>>(CHANNEL_BATCHES_MAX);
-        let skills_of = Arc::clone(&skills_of);
-        let handle = std::thread::spawn(move || {
-            let mut rng = StdRng::seed_from_u64(7);
-            // Producer ids sit above the owner's, so they never collide.
-            let mut call = 1u64 << 40;
-            loop {
-                let batch: Vec<Input> = (0..BATCH_INPUTS)
-                    .map(|_| {
-                        call += 1;
-                        arrival(call, &skills_of, &mut rng)
-                    })
-                    .collect();
-                if tx.send(batch).is_err() {
-                    return;
-                }
-            }
-        });
-        (
-            Source::Channel {
-                rx,
-                batch: Vec::new().into_iter(),
-            },
-            Some(handle),
-        )
+        let (source, handle) = spawn_producer(Arc::clone(&skills_of));
+        (source, Some(handle))
     };
     let mut own_call = 0u64;
     let mut now = t0;
@@ -239,23 +270,22 @@ fn bench_router(agents: usize, skills: usize, threads: usize) -> Figures {
 
     // Phase B: every agent busy and calls waiting; an agent frees and the
     // router picks a waiting call.
-    let mut connected: Vec<CallId> = Vec::with_capacity(agents);
+    let mut connected: Vec<(CallId, AgentId)> = Vec::with_capacity(agents);
     for (i, s) in skills_of.iter().enumerate() {
-        if r.agent_state(AgentId(i as u32)) != Some(switchyard::acd::AgentState::Available) {
-            continue;
+        // Each arrival in agent i's queue takes one of that queue's free agents.
+        while r.agent_state(AgentId(i as u32)) == Some(AgentState::Available) {
+            own_call += 1;
+            let queue = QueueId(s[0]);
+            let input = Input::CallArrived {
+                call: CallId(own_call),
+                queue,
+                priority: 0,
+                attributes: vec![],
+            };
+            r.handle(now, input).unwrap();
+            let o = offer(&mut r).expect("agent i is free in its queue");
+            connect(&mut r, now, o, &mut connected);
         }
-        own_call += 1;
-        let input = Input::CallArrived {
-            call: CallId(own_call),
-            queue: QueueId(s[0]),
-            priority: 0,
-            attributes: vec![],
-        };
-        r.handle(now, input).unwrap();
-        let (call, agent) = offer(&mut r).expect("agent i is free in its queue");
-        r.handle(now, Input::OfferAnswered { call, agent }).unwrap();
-        offer(&mut r);
-        connected.push(call);
     }
     for _ in 0..(4 * skills).min(20_000) {
         let input = source.next(&mut own_call, &skills_of);
@@ -265,47 +295,34 @@ fn bench_router(agents: usize, skills: usize, threads: usize) -> Figures {
     let start = Instant::now();
     for _ in 0..ROUTER_DECISIONS {
         now += Duration::from_millis(1);
-        let ended = connected.swap_remove(pick.random_range(0..connected.len()));
+        let (ended, freed) = connected.swap_remove(pick.random_range(0..connected.len()));
         let s = Instant::now();
         r.handle(now, Input::CallEnded { call: ended }).unwrap();
         let o = offer(&mut r);
         times.push(s.elapsed().as_nanos() as u64);
         match o {
-            Some((call, agent)) => {
-                r.handle(now, Input::OfferAnswered { call, agent }).unwrap();
-                offer(&mut r);
-                connected.push(call);
+            Some(o) => {
+                connect(&mut r, now, o, &mut connected);
                 // Refill the backlog; all agents are busy again, so it waits.
                 let input = source.next(&mut own_call, &skills_of);
                 r.handle(now, input).unwrap();
-                if let Some((call, agent)) = offer(&mut r) {
-                    r.handle(now, Input::OfferAnswered { call, agent }).unwrap();
-                    offer(&mut r);
-                    connected.push(call);
+                if let Some(o) = offer(&mut r) {
+                    connect(&mut r, now, o, &mut connected);
                 }
             }
             None => {
                 // Nothing waited in its queues: give the free agent a call.
-                let agent = (0..agents as u32)
-                    .map(AgentId)
-                    .find(|&a| r.agent_state(a) == Some(switchyard::acd::AgentState::Available))
-                    .expect("the freed agent");
                 own_call += 1;
-                let queue = QueueId(skills_of[agent.0 as usize][0]);
-                r.handle(
-                    now,
-                    Input::CallArrived {
-                        call: CallId(own_call),
-                        queue,
-                        priority: 0,
-                        attributes: vec![],
-                    },
-                )
-                .unwrap();
-                let (call, agent) = offer(&mut r).expect("free agent takes it");
-                r.handle(now, Input::OfferAnswered { call, agent }).unwrap();
-                offer(&mut r);
-                connected.push(call);
+                let queue = QueueId(skills_of[freed.0 as usize][0]);
+                let input = Input::CallArrived {
+                    call: CallId(own_call),
+                    queue,
+                    priority: 0,
+                    attributes: vec![],
+                };
+                r.handle(now, input).unwrap();
+                let o = offer(&mut r).expect("the freed agent takes it");
+                connect(&mut r, now, o, &mut connected);
             }
         }
     }

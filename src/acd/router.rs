@@ -9,6 +9,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -206,6 +207,29 @@ pub enum CallState {
     },
 }
 
+/// Call ids come from the call engine, not from peers, so a multiplicative
+/// hash (as FxHash) is safe here and much cheaper than SipHash.
+#[derive(Default, Clone, Copy)]
+pub(super) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+type CallMap = HashMap<CallId, Call, BuildHasherDefault<IdHasher>>;
+
 /// Free-agent key: (strategy key, tie-break, agent), smallest first.
 pub(super) type FreeKey = (u64, u64, AgentId);
 /// Waiting-call key: highest priority, then earliest arrival, then sequence.
@@ -297,7 +321,7 @@ pub struct Router {
     rng: StdRng,
     pub(super) agents: Vec<Agent>,
     pub(super) queues: Vec<Queue>,
-    pub(super) calls: HashMap<CallId, Call>,
+    pub(super) calls: CallMap,
     agent_names: HashMap<String, AgentId>,
     queue_names: HashMap<String, QueueId>,
     pub(super) timers: BTreeSet<(Instant, Timer)>,
@@ -414,7 +438,7 @@ impl Router {
             rng,
             agents: agent_table,
             queues: queue_table,
-            calls: HashMap::new(),
+            calls: CallMap::default(),
             agent_names,
             queue_names,
             timers: BTreeSet::new(),
@@ -682,8 +706,7 @@ impl Router {
         if let Some(at) = relax_at {
             self.timers.insert((at, Timer::Relax(id)));
         }
-        self.insert_waiting(id);
-        self.offer_waiting_call(now, id);
+        self.route_call(now, id);
         let q = &self.queues[queue.0 as usize];
         if q.waiting_len > q.max_length && self.calls[&id].state == CallState::Waiting {
             self.remove_waiting(id);
@@ -747,7 +770,10 @@ impl Router {
     }
 
     /// Offers a waiting call to the best free agent(s) of its queue and tier.
-    fn offer_waiting_call(&mut self, now: Instant, id: CallId) {
+    /// A call in no waiting set goes straight to free agents if there are
+    /// any (then no older call of its tier waits: see `check_invariants`),
+    /// else into its tier's waiting set.
+    fn route_call(&mut self, now: Instant, id: CallId) {
         let c = &self.calls[&id];
         let q = &self.queues[c.queue.0 as usize];
         let free = &q.free[c.tier as usize];
@@ -764,9 +790,9 @@ impl Router {
             _ => free.first().map(|k| k.2).into_iter().collect(),
         };
         if agents.is_empty() {
+            self.insert_waiting(id);
             return;
         }
-        self.remove_waiting(id);
         self.offer(now, id, agents);
     }
 
@@ -786,12 +812,18 @@ impl Router {
                 ring_timeout,
             });
         }
-        c.state = CallState::Offered {
-            agents: agents.clone(),
-            deadline,
+        // Ring-all alone offers to several agents; the one-agent case
+        // keeps its single allocation.
+        let reserve = if agents.len() == 1 {
+            vec![]
+        } else {
+            agents.clone()
         };
+        let first = agents[0];
+        c.state = CallState::Offered { agents, deadline };
         self.timers.insert((deadline, Timer::Ring(id)));
-        for agent in agents {
+        self.set_state(now, first, AgentState::Reserved(id));
+        for agent in reserve.into_iter().skip(1) {
             self.set_state(now, agent, AgentState::Reserved(id));
         }
     }
@@ -992,8 +1024,7 @@ impl Router {
             self.overflow(now, id);
             return;
         }
-        self.insert_waiting(id);
-        self.offer_waiting_call(now, id);
+        self.route_call(now, id);
     }
 
     /// A missed offer sends the agent to the back of the idle line, or to
@@ -1269,8 +1300,7 @@ impl Router {
             self.timers.insert((at, Timer::Relax(id)));
         }
         if waiting {
-            self.insert_waiting(id);
-            self.offer_waiting_call(now, id);
+            self.route_call(now, id);
         }
     }
 }

@@ -147,7 +147,7 @@ fn arrival(call: u64, skills_of: &[Vec<u16>], rng: &mut StdRng) -> Input {
 /// Feeds arrivals either from this thread or from a producer thread.
 enum Source {
     Inline {
-        rng: StdRng,
+        rng: Box<StdRng>,
     },
     Channel {
         rx: Receiver<Vec<Input>>,
@@ -239,7 +239,7 @@ fn bench_router(agents: usize, skills: usize, threads: usize) -> Figures {
     let (mut source, producer) = if threads == 1 {
         (
             Source::Inline {
-                rng: StdRng::seed_from_u64(7),
+                rng: Box::new(StdRng::seed_from_u64(7)),
             },
             None,
         )

@@ -534,7 +534,11 @@ fn producers_on_both_cores_never_break_the_router_owner() {
                 processed.store(n, Ordering::Release);
                 live_calls.store(router.calls() as u64, Ordering::Relaxed);
             }
-            eprintln!("owner: {n} events in {:?}, {} calls live", t0.elapsed(), router.calls());
+            eprintln!(
+                "owner: {n} events in {:?}, {} calls live",
+                t0.elapsed(),
+                router.calls()
+            );
             Ok(n)
         });
         let result = owner.join().expect("owner thread");

@@ -21,8 +21,12 @@ impl Router {
                     ag.indexed
                 ));
             }
+            let idle = matches!(ag.state, AgentState::Available | AgentState::Paused(_));
             if ag.state == AgentState::LoggedOut && !ag.memberships.is_empty() {
                 return Err(format!("agent {a:?} logged out with memberships"));
+            }
+            if idle && ag.memberships.is_empty() {
+                return Err(format!("agent {a:?} {:?} in no queue", ag.state));
             }
             for m in &ag.memberships {
                 let q = &self.queues[m.queue.0 as usize];

@@ -855,7 +855,11 @@ impl Router {
     /// an agent that becomes free takes a waiting call at once.
     fn set_state(&mut self, now: Instant, a: AgentId, state: AgentState) {
         let ag = &mut self.agents[a.0 as usize];
-        let state = if state == AgentState::Available && ag.memberships.is_empty() {
+        // Free or paused in no queue is logged out (e.g. logged out of
+        // everything during a call, once wrap-up ends).
+        let idle = matches!(state, AgentState::Available | AgentState::Paused(_));
+        let state = if idle && ag.memberships.is_empty() {
+            ag.pending_pause = None;
             AgentState::LoggedOut
         } else {
             state

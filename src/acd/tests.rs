@@ -913,3 +913,62 @@ fn names_map_to_small_ids_and_back() {
     assert_eq!(r.queue_name(QueueId(0)), Some("q"));
     assert_eq!(r.snapshot().queues.len(), 1);
 }
+
+#[test]
+fn logout_during_a_call_logs_the_agent_out_when_wrap_up_ends() {
+    let t0 = origin();
+    let mut q = queue("q", sales());
+    q.wrap_up = 5 * S;
+    let mut r = router(t0, &one_skill_agents(1, 5), &[q]);
+    ready(&mut r, t0, 0);
+    arrive(&mut r, t0, 1, 0, 0);
+    answer(&mut r, t0, 1, 0);
+    let logout = Input::AgentLogout {
+        agent: AgentId(0),
+        queue: None,
+    };
+    r.handle(t0 + S, logout).unwrap();
+    let pause = Input::AgentPause {
+        agent: AgentId(0),
+        reason: PauseReason::Training,
+    };
+    r.handle(t0 + S, pause).unwrap();
+    assert_eq!(
+        r.agent_state(AgentId(0)),
+        Some(AgentState::OnCall(CallId(1)))
+    );
+    end(&mut r, t0 + 10 * S, 1);
+    r.handle_timeout(t0 + 15 * S);
+    assert_eq!(r.agent_state(AgentId(0)), Some(AgentState::LoggedOut));
+    arrive(&mut r, t0 + 16 * S, 2, 0, 0);
+    drain(&mut r);
+    assert_eq!(r.waiting(QueueId(0)), 1);
+}
+
+#[test]
+fn ring_all_timeout_counts_a_miss_for_every_ringing_agent() {
+    let t0 = origin();
+    let mut agents = one_skill_agents(2, 5);
+    for a in &mut agents {
+        a.max_no_answer = 1;
+    }
+    let mut q = queue("q", sales());
+    q.strategy = Strategy::RingAll;
+    let mut r = router(t0, &agents, &[q]);
+    ready(&mut r, t0, 0);
+    ready(&mut r, t0, 1);
+    arrive(&mut r, t0, 1, 0, 0);
+    assert_eq!(offers(&mut r), vec![(1, 0), (1, 1)]);
+    r.handle_timeout(t0 + 15 * S);
+    let acts = drain(&mut r);
+    let withdrawn = acts
+        .iter()
+        .filter(|a| matches!(a, Action::WithdrawOffer { .. }))
+        .count();
+    assert_eq!(withdrawn, 2);
+    for a in 0..2 {
+        let paused = AgentState::Paused(PauseReason::NoAnswer);
+        assert_eq!(r.agent_state(AgentId(a)), Some(paused));
+    }
+    assert_eq!(r.call_state(CallId(1)), Some(&CallState::Waiting));
+}

@@ -1,7 +1,8 @@
 //! `Router::check_invariants`: a debug aid for tests that walks every table
 //! and says which promise broke.
 
-use super::router::{AgentState, CallState, Timer};
+use super::router::Timer;
+use super::types::{AgentState, CallState};
 use super::{AgentId, Router, Strategy, ACTIONS_MAX};
 
 impl Router {

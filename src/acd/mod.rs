@@ -11,19 +11,23 @@
 //! the router against theory and to estimate staffing.
 
 pub mod erlang;
+mod inputs;
 mod invariants;
 mod router;
+mod routing;
 mod spec;
 #[cfg(test)]
 mod tests;
+mod types;
 
-pub use router::{
-    Action, AgentState, CallState, Event, Input, QueueSnapshot, QueueStats, RefuseReason,
-    RejectReason, Router, RouterSnapshot,
-};
+pub use router::Router;
 pub use spec::{
     AgentSpec, Condition, Overflow, OverflowTarget, PauseReason, QueueSpec, RelaxStep,
     ServiceLevel, Strategy, WhenNoAgents,
+};
+pub use types::{
+    Action, AgentState, CallState, Event, Input, QueueSnapshot, QueueStats, RefuseReason,
+    RejectReason, RouterSnapshot,
 };
 
 /// Most agents one router holds.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::router::{AgentState, CallState};
+use super::types::{AgentState, CallState};
 use super::*;
 
 const S: Duration = Duration::from_secs(1);

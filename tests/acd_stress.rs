@@ -458,7 +458,7 @@ fn producer(
 #[test]
 fn producers_on_both_cores_never_break_the_router_owner() {
     let seed = 0x5eed;
-    let events_per_producer = ops_count(10_000, 300_000);
+    let events_per_producer = ops_count(10_000, 1_000_000);
     let deadline =
         Instant::now() + Duration::from_secs(if cfg!(debug_assertions) { 20 } else { 30 });
     let mut rng = StdRng::seed_from_u64(seed);

@@ -1,0 +1,188 @@
+//! The router's public vocabulary: inputs, actions, events, states and
+//! the queue figures it publishes.
+
+use std::time::{Duration, Instant};
+
+use super::{AgentId, CallId, OverflowTarget, PauseReason, QueueId};
+
+/// An event for the router, from the call engine, the phones or the API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// The dialplan sent a caller to a queue. Higher `priority` is served first.
+    CallArrived {
+        call: CallId,
+        queue: QueueId,
+        priority: u8,
+        attributes: Vec<(String, String)>,
+    },
+    /// The caller hung up before an agent answered.
+    CallAbandoned {
+        call: CallId,
+    },
+    OfferAnswered {
+        call: CallId,
+        agent: AgentId,
+    },
+    /// The agent's phone refused or did not answer the offer.
+    OfferRejected {
+        call: CallId,
+        agent: AgentId,
+        reason: RejectReason,
+    },
+    /// The connected call ended; the agent goes to wrap-up.
+    CallEnded {
+        call: CallId,
+    },
+    /// `None`: every queue the agent qualifies for.
+    AgentLogin {
+        agent: AgentId,
+        queue: Option<QueueId>,
+    },
+    /// `None`: every queue.
+    AgentLogout {
+        agent: AgentId,
+        queue: Option<QueueId>,
+    },
+    AgentPause {
+        agent: AgentId,
+        reason: PauseReason,
+    },
+    AgentResume {
+        agent: AgentId,
+    },
+    /// The agent's phone registered; only registered agents are offered calls.
+    AgentRegistered {
+        agent: AgentId,
+    },
+    AgentUnregistered {
+        agent: AgentId,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RejectReason {
+    Busy,
+    NoAnswer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefuseReason {
+    NoAgentsLoggedIn,
+}
+
+/// What the call engine must do, or what metrics should record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Ring `agent` for `call`; report the outcome before `ring_timeout`.
+    Offer {
+        call: CallId,
+        agent: AgentId,
+        ring_timeout: Duration,
+    },
+    /// Stop ringing `agent`: another agent won, the caller left, or it timed out.
+    WithdrawOffer {
+        call: CallId,
+        agent: AgentId,
+    },
+    /// The call left its queue. `Queue(q)`: the router now queues it in `q`.
+    /// `Busy`: the router forgot it; the engine answers busy.
+    Overflow {
+        call: CallId,
+        target: OverflowTarget,
+    },
+    /// The call was not queued; the router forgot it.
+    Refuse {
+        call: CallId,
+        reason: RefuseReason,
+    },
+    Event(Event),
+}
+
+/// Facts for metrics and the wallboard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    CallAnswered {
+        call: CallId,
+        queue: QueueId,
+        agent: AgentId,
+        waited: Duration,
+    },
+    CallAbandoned {
+        call: CallId,
+        queue: QueueId,
+        waited: Duration,
+    },
+    AgentPaused {
+        agent: AgentId,
+        reason: PauseReason,
+    },
+}
+
+/// Counters of one queue since the router started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub arrived: u64,
+    pub answered: u64,
+    pub answered_within_threshold: u64,
+    pub abandoned: u64,
+    pub overflowed: u64,
+    pub refused: u64,
+    /// Summed over answered calls, from entering this queue.
+    pub wait_total: Duration,
+}
+
+impl QueueStats {
+    /// Answered within the threshold over answered plus abandoned.
+    pub fn service_level(&self) -> Option<f64> {
+        let handled = self.answered + self.abandoned;
+        (handled > 0).then(|| self.answered_within_threshold as f64 / handled as f64)
+    }
+
+    pub fn average_wait(&self) -> Option<Duration> {
+        let n = u32::try_from(self.answered).ok().filter(|&n| n > 0)?;
+        Some(self.wait_total / n)
+    }
+}
+
+/// A copy of the queue figures, for a driver to publish to readers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouterSnapshot {
+    pub queues: Vec<QueueSnapshot>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueSnapshot {
+    pub queue: QueueId,
+    pub stats: QueueStats,
+    pub waiting: usize,
+    pub free_agents: usize,
+    pub staffed: u32,
+    pub expected_wait: Option<Duration>,
+}
+
+/// Where an agent is in its day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentState {
+    LoggedOut,
+    Available,
+    /// Being offered `call`.
+    Reserved(CallId),
+    OnCall(CallId),
+    /// Wrap-up ends at the instant.
+    WrapUp(Instant),
+    Paused(PauseReason),
+}
+
+/// Where a call is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallState {
+    Waiting,
+    Offered {
+        agents: Vec<AgentId>,
+        deadline: Instant,
+    },
+    Connected {
+        agent: AgentId,
+        answered: Instant,
+    },
+}

@@ -173,7 +173,10 @@ impl CdrStore {
     /// crash between commit and removal adds nothing.
     pub fn insert_rows(&mut self, rows: &[CdrRow]) -> Result<(), CdrError> {
         let insert_err = |source| CdrError::Insert { source };
-        let tx = self.conn.transaction().map_err(insert_err)?;
+        // IMMEDIATE takes the write lock up front, under the busy timeout,
+        // instead of failing on a stale read snapshot mid-transaction.
+        let tx =
+            Transaction::new(&mut self.conn, TransactionBehavior::Immediate).map_err(insert_err)?;
         insert_in(&tx, rows).map_err(insert_err)?;
         tx.commit().map_err(insert_err)
     }
@@ -299,7 +302,8 @@ impl CdrStore {
         if version == SCHEMA_VERSION {
             return Ok(());
         }
-        tx.execute_batch(SCHEMA_V1).map_err(schema_err(&self.path))?;
+        tx.execute_batch(SCHEMA_V1)
+            .map_err(schema_err(&self.path))?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(schema_err(&self.path))?;
         tx.commit().map_err(schema_err(&self.path))
@@ -394,4 +398,3 @@ fn from_sql_u64(v: i64) -> u64 {
 fn count_u64(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
-

@@ -157,7 +157,10 @@ mod tests {
             rfc3339_utc(at(1_709_251_199, 999)),
             "2024-02-29T23:59:59.999Z"
         );
-        assert_eq!(rfc3339_utc(at(1_709_251_200, 0)), "2024-03-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339_utc(at(1_709_251_200, 0)),
+            "2024-03-01T00:00:00.000Z"
+        );
         // 2000-12-31 (a century leap year, day 366).
         assert_eq!(rfc3339_utc(at(978_220_800, 5)), "2000-12-31T00:00:00.005Z");
     }
@@ -172,7 +175,9 @@ mod tests {
     fn completed_call_stamps_start_and_answer_back_from_the_end() {
         let ended = at(1_709_251_200, 0);
         let rec = record(
-            Outcome::Completed { hung_up_by: Side::B },
+            Outcome::Completed {
+                hung_up_by: Side::B,
+            },
             Duration::from_millis(12_500),
             Duration::from_secs(60),
         );
@@ -190,7 +195,9 @@ mod tests {
     #[test]
     fn caller_hang_up_is_labelled_caller() {
         let rec = record(
-            Outcome::Completed { hung_up_by: Side::A },
+            Outcome::Completed {
+                hung_up_by: Side::A,
+            },
             Duration::ZERO,
             Duration::from_secs(1),
         );
@@ -200,7 +207,11 @@ mod tests {
 
     #[test]
     fn rejected_call_keeps_its_status_and_has_no_answer() {
-        let rec = record(Outcome::Rejected(403), Duration::from_secs(3), Duration::ZERO);
+        let rec = record(
+            Outcome::Rejected(403),
+            Duration::from_secs(3),
+            Duration::ZERO,
+        );
         let row = CdrRow::new(&rec, at(1_000, 0));
         assert_eq!(row.outcome, "rejected");
         assert_eq!(row.rejected_status, Some(403));
@@ -211,7 +222,11 @@ mod tests {
 
     #[test]
     fn answered_call_cut_at_shutdown_keeps_its_answer_stamp() {
-        let rec = record(Outcome::Shutdown, Duration::from_secs(2), Duration::from_secs(5));
+        let rec = record(
+            Outcome::Shutdown,
+            Duration::from_secs(2),
+            Duration::from_secs(5),
+        );
         let row = CdrRow::new(&rec, at(1_000, 0));
         assert_eq!(row.answered_at.as_deref(), Some("1970-01-01T00:16:35.000Z"));
         assert_eq!(row.started_at, "1970-01-01T00:16:33.000Z");

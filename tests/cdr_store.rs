@@ -6,8 +6,10 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::fs;
+use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -396,4 +398,77 @@ fn read_only_open_refuses_a_file_without_schema() {
         CdrStore::open_read_only(&tmp.db()),
         Err(CdrError::SchemaMissing { .. })
     ));
+}
+
+/// Everything any test here logs, at every level, from every thread.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&logs);
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || Capture(Arc::clone(&sink)))
+            .init();
+        logs
+    })
+    .clone()
+}
+
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn unspillable_records_are_counted_dropped_and_no_record_is_logged() {
+    let logs = captured_logs();
+    let tmp = TempDir::new("dropped");
+    let store = CdrStore::open(&tmp.db()).unwrap();
+    // A directory where the spill file should be: every append fails.
+    fs::create_dir(spill_path(&tmp.db())).unwrap();
+    let blocker = Connection::open(tmp.db()).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let config = WriterConfig {
+        queue_records_max: 1,
+        batch_records_max: 1,
+    };
+    let writer = CdrWriter::start_with(store, config).unwrap();
+    let mut refused = 0;
+    for n in 0..10 {
+        match writer.submit(completed(n), wall(n)) {
+            Ok(()) => {}
+            Err(CdrError::Spill { path, .. }) => {
+                assert_eq!(path, spill_path(&tmp.db()));
+                refused += 1;
+            }
+            Err(other) => panic!("expected a spill error, got {other:?}"),
+        }
+    }
+    // The queue (1) and one batch in flight took at most two.
+    assert!(refused >= 8, "refused {refused}");
+    assert_eq!((writer.dropped(), writer.spilled()), (refused, 0));
+    blocker.execute_batch("COMMIT").unwrap();
+    assert_eq!(writer.close().unwrap(), 10 - refused);
+
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("call records lost"), "{logs}");
+    let rec = completed(3);
+    for private in [
+        rec.dialled.as_str(),
+        rec.sip_call_id.as_str(),
+        "alice",
+        "loans",
+    ] {
+        assert!(!logs.contains(private), "logged {private}: {logs}");
+    }
 }

@@ -1,6 +1,7 @@
 //! The spill file: where a record goes when the database cannot take it now
-//! (queue full, insert failed). Append-only JSON lines, fsynced per append;
-//! the next `CdrStore::open` imports it and removes it.
+//! (queue full, insert failed). Append-only JSON lines, fsynced per append.
+//! The writer imports it back once its queue drains and the database takes
+//! rows again; whatever is left, the next `CdrStore::open` imports and removes.
 //!
 //! The file has no record bound on purpose: it is the last resort before a
 //! record is lost, so it is bounded only by the disk.
@@ -43,6 +44,44 @@ pub struct Spill {
 impl Spill {
     pub fn new(path: PathBuf) -> Spill {
         Spill { path, file: None }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Empties the file after its rows were committed elsewhere. Appends
+    /// (O_APPEND) continue at the new end.
+    pub fn truncate(&mut self) -> Result<(), CdrError> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let err = |source| CdrError::Spill {
+            path: self.path.clone(),
+            source,
+        };
+        file.set_len(0).map_err(err)?;
+        file.sync_all().map_err(err)
+    }
+
+    /// Removes the file if it is empty (all imported), so a clean stop
+    /// leaves none behind.
+    pub fn remove_if_empty(&mut self) -> Result<(), CdrError> {
+        let empty = match fs::metadata(&self.path) {
+            Ok(m) => m.len() == 0,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(CdrError::Spill {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        };
+        if !empty {
+            return Ok(());
+        }
+        self.file = None;
+        remove(&self.path)
     }
 
     /// Appends the rows and fsyncs before returning, so a spilled record

@@ -2,17 +2,18 @@
 //! disk; one OS thread drains the bounded queue and commits what it finds
 //! in one transaction per batch. A record that the queue or the database
 //! cannot take goes to the spill file; only if that fails too is it lost,
-//! and then counted and logged at `error`.
+//! and then counted and logged at `error`. Once the queue drains, the
+//! writer moves spilled records back into the database.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::SystemTime;
 
 use tracing::{debug, error, warn};
 
-use super::spill::{spill_path, Spill};
+use super::spill::{self, spill_path, Spill};
 use super::{count_u64, CdrError, CdrRow, CdrStore};
 use crate::switch::CallRecord;
 
@@ -53,6 +54,8 @@ struct Shared {
     written: AtomicU64,
     spilled: AtomicU64,
     dropped: AtomicU64,
+    /// The spill file holds rows this run wrote that are not yet imported.
+    spill_pending: AtomicBool,
     spill: Mutex<Spill>,
 }
 
@@ -67,6 +70,7 @@ impl CdrWriter {
             written: AtomicU64::new(0),
             spilled: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            spill_pending: AtomicBool::new(false),
             spill: Mutex::new(Spill::new(spill_path(store.path()))),
         });
         // A zero-capacity sync_channel is a rendezvous: every try_send would fail.
@@ -107,12 +111,14 @@ impl CdrWriter {
         }
     }
 
-    /// Records committed to the database.
+    /// Records committed to the database by this writer, from the queue or
+    /// moved back from the spill file.
     pub fn written(&self) -> u64 {
         self.shared.written.load(Ordering::Acquire)
     }
 
-    /// Records appended to the spill file (imported at the next open).
+    /// Records that went to the spill file (the writer or the next open
+    /// moves them into the database; then they count in `written` too).
     pub fn spilled(&self) -> u64 {
         self.shared.spilled.load(Ordering::Acquire)
     }
@@ -155,6 +161,7 @@ impl Shared {
         match spill.append(rows) {
             Ok(()) => {
                 self.spilled.fetch_add(n, Ordering::Release);
+                self.spill_pending.store(true, Ordering::Release);
                 Ok(())
             }
             Err(e) => {
@@ -167,10 +174,12 @@ impl Shared {
 }
 
 /// The thread: take one record (blocking), then whatever else is queued up
-/// to the batch bound, and commit them together.
+/// to the batch bound, and commit them together. When the queue is empty
+/// and the database took the last batch, spilled rows go back in.
 fn drain(mut store: CdrStore, rx: &Receiver<CdrRow>, shared: &Shared, batch_max: usize) {
     let mut batch = Vec::with_capacity(batch_max);
-    while let Ok(first) = rx.recv() {
+    let mut next = rx.recv().ok();
+    while let Some(first) = next.take() {
         batch.push(first);
         while batch.len() < batch_max {
             match rx.try_recv() {
@@ -178,18 +187,79 @@ fn drain(mut store: CdrStore, rx: &Receiver<CdrRow>, shared: &Shared, batch_max:
                 Err(_) => break,
             }
         }
-        match store.insert_rows(&batch) {
+        let committed = match store.insert_rows(&batch) {
             Ok(()) => {
                 shared
                     .written
                     .fetch_add(count_u64(batch.len()), Ordering::Release);
+                true
             }
             Err(e) => {
                 warn!(records = batch.len(), error = %e, "CDR insert failed; spilling");
                 // A spill failure is counted and logged inside.
                 let _ = shared.spill(&batch);
+                false
             }
-        }
+        };
         batch.clear();
+        next = match rx.try_recv() {
+            Ok(row) => Some(row),
+            Err(TryRecvError::Empty) => {
+                if committed {
+                    shared.unspill(&mut store);
+                }
+                rx.recv().ok()
+            }
+            Err(TryRecvError::Disconnected) => None,
+        };
+    }
+    // Closing: a last try, so a healthy database leaves no spill file behind.
+    shared.unspill(&mut store);
+    let mut spill = shared.spill.lock().unwrap_or_else(|p| p.into_inner());
+    if let Err(e) = spill.remove_if_empty() {
+        warn!(error = %e, "cannot remove the empty CDR spill file");
+    }
+}
+
+impl Shared {
+    /// Moves the spill file's rows into the database and empties it. Holds
+    /// the spill lock throughout, so no append lands between read and
+    /// truncate; a crash between commit and truncate is harmless (the
+    /// unique index skips rows already stored).
+    fn unspill(&self, store: &mut CdrStore) {
+        if !self.spill_pending.load(Ordering::Acquire) {
+            return;
+        }
+        let mut spill = self.spill.lock().unwrap_or_else(|p| p.into_inner());
+        let contents = match spill::read(spill.path()) {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                self.spill_pending.store(false, Ordering::Release);
+                return;
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot read the CDR spill file back; the next open will");
+                return;
+            }
+        };
+        // Lines we wrote whole under this lock always parse; anything else
+        // is left for `CdrStore::open`, which keeps it aside.
+        if !contents.rejected.is_empty() {
+            self.spill_pending.store(false, Ordering::Release);
+            return;
+        }
+        if let Err(e) = store.insert_rows(&contents.rows) {
+            warn!(error = %e, "cannot import the CDR spill file yet");
+            return;
+        }
+        self.written
+            .fetch_add(count_u64(contents.rows.len()), Ordering::Release);
+        if let Err(e) = spill.truncate() {
+            // Its rows are stored; a later import skips them as duplicates.
+            warn!(error = %e, "cannot empty the CDR spill file");
+            return;
+        }
+        self.spill_pending.store(false, Ordering::Release);
+        debug!(records = contents.rows.len(), "CDR spill file imported");
     }
 }

@@ -1,0 +1,400 @@
+//! The call detail record store: every finished call's [`CallRecord`] in
+//! SQLite, durable across a crash. [`CdrStore`] owns the connection (WAL,
+//! `synchronous=FULL`, schema versioned by `PRAGMA user_version`);
+//! [`CdrWriter`] feeds it from a bounded queue on its own thread so the
+//! switch never waits on disk. A record the database cannot take goes to
+//! the spill file, which the next [`CdrStore::open`] imports. Building the
+//! record is the switch core's job; exporting counters is `ops::metrics`'.
+//!
+//! Privacy: the record holds the dialled DID (a business number) but no
+//! caller number; still, record contents are never logged above `debug`.
+
+#![allow(clippy::disallowed_methods)] // a driver: it spawns the writer thread
+
+mod row;
+mod spill;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use rusqlite::{params, Connection, OpenFlags, Transaction, TransactionBehavior};
+use tracing::{debug, warn};
+
+use crate::switch::CallRecord;
+
+pub use row::{rfc3339_utc, CdrRow, StoredRecord};
+pub use spill::{rejected_path, spill_path, SPILL_LINE_BYTES_MAX};
+pub use writer::{CdrWriter, WriterConfig, CDR_BATCH_RECORDS_MAX, CDR_QUEUE_RECORDS_MAX};
+
+/// The schema this code writes (`PRAGMA user_version`). A newer file is
+/// refused rather than written with an older shape.
+pub const SCHEMA_VERSION: i64 = 1;
+/// How long a statement waits for another connection's lock before failing
+/// (then the writer spills the batch).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most rows one [`CdrStore::recent`] returns.
+pub const RECENT_RECORDS_MAX: usize = 10_000;
+
+/// What went wrong in the CDR store.
+#[derive(Debug, thiserror::Error)]
+pub enum CdrError {
+    #[error("cannot open the CDR database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot set PRAGMA {pragma} on the CDR database {path}: {source}")]
+    Pragma {
+        path: PathBuf,
+        pragma: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error("the CDR database {path} runs in journal mode {mode:?}, not WAL")]
+    NotWal { path: PathBuf, mode: String },
+    #[error(
+        "the CDR database {path} has schema version {found}, newer than {supported} which \
+         this switch knows: refusing to use it (upgrade the switch or move the file)"
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("the CDR database {path} has no schema and was opened read-only")]
+    SchemaMissing { path: PathBuf },
+    #[error("cannot create the CDR schema in {path}: {source}")]
+    Schema {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot insert call records: {source}")]
+    Insert { source: rusqlite::Error },
+    #[error("cannot read call records: {source}")]
+    Query { source: rusqlite::Error },
+    #[error("cannot write the CDR spill file {path}: {source}")]
+    Spill {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read the CDR spill file {path}: {source}")]
+    SpillRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the CDR writer thread: {source}")]
+    WriterStart { source: std::io::Error },
+    #[error("the CDR writer thread panicked")]
+    WriterPanicked,
+}
+
+/// What [`CdrStore::open`] found in a spill file left by an earlier run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpillImport {
+    /// Records now in the database.
+    pub imported: u64,
+    /// Lines that did not parse, moved to [`rejected_path`].
+    pub rejected: u64,
+}
+
+/// The CDR database: one connection.
+#[derive(Debug)]
+pub struct CdrStore {
+    conn: Connection,
+    path: PathBuf,
+    spill_import: SpillImport,
+}
+
+impl CdrStore {
+    /// Opens or creates the database, sets WAL and `synchronous=FULL`,
+    /// creates or checks the schema, then imports and removes the spill
+    /// file of an earlier run. Any error here is a start error.
+    pub fn open(path: &Path) -> Result<CdrStore, CdrError> {
+        let conn = Connection::open(path).map_err(|source| CdrError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut store = CdrStore {
+            conn,
+            path: path.to_owned(),
+            spill_import: SpillImport::default(),
+        };
+        store.configure(false)?;
+        store.migrate()?;
+        store.spill_import = store.import_spill()?;
+        Ok(store)
+    }
+
+    /// Opens an existing database for reading only (the HTTP API, tests):
+    /// no schema change, no spill import.
+    pub fn open_read_only(path: &Path) -> Result<CdrStore, CdrError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|source| CdrError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let store = CdrStore {
+            conn,
+            path: path.to_owned(),
+            spill_import: SpillImport::default(),
+        };
+        store.configure(true)?;
+        match store.schema_version()? {
+            0 => Err(CdrError::SchemaMissing {
+                path: store.path.clone(),
+            }),
+            v if v > SCHEMA_VERSION => Err(store.too_new(v)),
+            _ => Ok(store),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What `open` imported from a spill file.
+    pub fn spill_import(&self) -> SpillImport {
+        self.spill_import
+    }
+
+    /// Stores one record; durable when this returns.
+    pub fn insert(&mut self, record: &CallRecord, ended_at: SystemTime) -> Result<(), CdrError> {
+        self.insert_rows(&[CdrRow::new(record, ended_at)])
+    }
+
+    /// Stores the records in one transaction: all or none.
+    pub fn insert_batch(&mut self, records: &[(CallRecord, SystemTime)]) -> Result<(), CdrError> {
+        let rows: Vec<CdrRow> = records.iter().map(|(r, t)| CdrRow::new(r, *t)).collect();
+        self.insert_rows(&rows)
+    }
+
+    /// Stores rows in one transaction. A row already stored (same call ref,
+    /// Call-ID and end) is skipped, so importing a spill file twice after a
+    /// crash between commit and removal adds nothing.
+    pub fn insert_rows(&mut self, rows: &[CdrRow]) -> Result<(), CdrError> {
+        let insert_err = |source| CdrError::Insert { source };
+        // IMMEDIATE takes the write lock up front, under the busy timeout,
+        // instead of failing on a stale read snapshot mid-transaction.
+        let tx =
+            Transaction::new(&mut self.conn, TransactionBehavior::Immediate).map_err(insert_err)?;
+        insert_in(&tx, rows).map_err(insert_err)?;
+        tx.commit().map_err(insert_err)
+    }
+
+    /// The newest `limit` records (by end, then id), newest first; at most
+    /// [`RECENT_RECORDS_MAX`].
+    pub fn recent(&self, limit: usize) -> Result<Vec<StoredRecord>, CdrError> {
+        let query_err = |source| CdrError::Query { source };
+        let limit = i64::try_from(limit.min(RECENT_RECORDS_MAX)).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, call, sip_call_id, trunk, dialled, queue, agent, outcome, \
+                 rejected_status, hung_up_by, started_at, answered_at, ended_at, \
+                 wait_ms, talk_ms, offers \
+                 FROM call_records ORDER BY ended_at DESC, id DESC LIMIT ?1",
+            )
+            .map_err(query_err)?;
+        let rows = stmt
+            .query_map([limit], |r| {
+                Ok(StoredRecord {
+                    id: r.get(0)?,
+                    row: CdrRow {
+                        call: from_sql_u64(r.get(1)?),
+                        sip_call_id: r.get(2)?,
+                        trunk: r.get(3)?,
+                        dialled: r.get(4)?,
+                        queue: r.get(5)?,
+                        agent: r.get(6)?,
+                        outcome: r.get(7)?,
+                        rejected_status: r.get(8)?,
+                        hung_up_by: r.get(9)?,
+                        started_at: r.get(10)?,
+                        answered_at: r.get(11)?,
+                        ended_at: r.get(12)?,
+                        wait_ms: from_sql_u64(r.get(13)?),
+                        talk_ms: from_sql_u64(r.get(14)?),
+                        offers: r.get(15)?,
+                    },
+                })
+            })
+            .map_err(query_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(query_err)
+    }
+
+    /// How many records the database holds.
+    pub fn count(&self) -> Result<u64, CdrError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM call_records", [], |r| r.get(0))
+            .map_err(|source| CdrError::Query { source })?;
+        Ok(from_sql_u64(n))
+    }
+
+    fn configure(&self, read_only: bool) -> Result<(), CdrError> {
+        let pragma_err = |pragma| {
+            let path = self.path.clone();
+            move |source| CdrError::Pragma {
+                path,
+                pragma,
+                source,
+            }
+        };
+        self.conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(pragma_err("busy_timeout"))?;
+        if read_only {
+            return Ok(());
+        }
+        let mode: String = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(pragma_err("journal_mode"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(CdrError::NotWal {
+                path: self.path.clone(),
+                mode,
+            });
+        }
+        // FULL: in WAL mode NORMAL may lose the last commits on power loss.
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(pragma_err("synchronous"))
+    }
+
+    fn schema_version(&self) -> Result<i64, CdrError> {
+        self.conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|source| CdrError::Pragma {
+                path: self.path.clone(),
+                pragma: "user_version",
+                source,
+            })
+    }
+
+    fn too_new(&self, found: i64) -> CdrError {
+        CdrError::SchemaTooNew {
+            path: self.path.clone(),
+            found,
+            supported: SCHEMA_VERSION,
+        }
+    }
+
+    /// Creates the schema on a new file; refuses a newer one.
+    fn migrate(&mut self) -> Result<(), CdrError> {
+        let schema_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| CdrError::Schema { path, source }
+        };
+        // IMMEDIATE: two switches opening one new file must not both create.
+        let tx = Transaction::new(&mut self.conn, TransactionBehavior::Immediate)
+            .map_err(schema_err(&self.path))?;
+        let version: i64 = tx
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(schema_err(&self.path))?;
+        if version > SCHEMA_VERSION {
+            return Err(CdrError::SchemaTooNew {
+                path: self.path.clone(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version == SCHEMA_VERSION {
+            return Ok(());
+        }
+        tx.execute_batch(SCHEMA_V1)
+            .map_err(schema_err(&self.path))?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(schema_err(&self.path))?;
+        tx.commit().map_err(schema_err(&self.path))
+    }
+
+    fn import_spill(&mut self) -> Result<SpillImport, CdrError> {
+        let spill = spill_path(&self.path);
+        let Some(contents) = spill::read(&spill)? else {
+            return Ok(SpillImport::default());
+        };
+        // Rows first: the spill file is removed only once they are committed.
+        self.insert_rows(&contents.rows)?;
+        if !contents.rejected.is_empty() {
+            spill::keep_rejected(&rejected_path(&self.path), &contents.rejected)?;
+            warn!(
+                lines = contents.rejected.len(),
+                "CDR spill file had unreadable lines; kept aside"
+            );
+        }
+        spill::remove(&spill)?;
+        let import = SpillImport {
+            imported: count_u64(contents.rows.len()),
+            rejected: count_u64(contents.rejected.len()),
+        };
+        debug!(imported = import.imported, "CDR spill file imported");
+        Ok(import)
+    }
+}
+
+const SCHEMA_V1: &str = "
+CREATE TABLE call_records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call INTEGER NOT NULL,
+    sip_call_id TEXT NOT NULL,
+    trunk TEXT,
+    dialled TEXT NOT NULL,
+    queue TEXT,
+    agent TEXT,
+    outcome TEXT NOT NULL,
+    rejected_status INTEGER,
+    hung_up_by TEXT,
+    started_at TEXT NOT NULL,
+    answered_at TEXT,
+    ended_at TEXT NOT NULL,
+    wait_ms INTEGER NOT NULL,
+    talk_ms INTEGER NOT NULL,
+    offers INTEGER NOT NULL
+);
+CREATE INDEX call_records_ended_at ON call_records (ended_at);
+CREATE INDEX call_records_queue ON call_records (queue);
+CREATE UNIQUE INDEX call_records_once ON call_records (sip_call_id, call, ended_at);
+";
+
+fn insert_in(tx: &Transaction<'_>, rows: &[CdrRow]) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare(
+        "INSERT OR IGNORE INTO call_records (call, sip_call_id, trunk, dialled, queue, agent, \
+         outcome, rejected_status, hung_up_by, started_at, answered_at, ended_at, wait_ms, \
+         talk_ms, offers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?;
+    for row in rows {
+        stmt.execute(params![
+            to_sql_i64(row.call),
+            row.sip_call_id,
+            row.trunk,
+            row.dialled,
+            row.queue,
+            row.agent,
+            row.outcome,
+            row.rejected_status,
+            row.hung_up_by,
+            row.started_at,
+            row.answered_at,
+            row.ended_at,
+            to_sql_i64(row.wait_ms),
+            to_sql_i64(row.talk_ms),
+            row.offers,
+        ])?;
+    }
+    Ok(())
+}
+
+/// SQLite integers are i64: a u64 is stored by its bits, so the full range
+/// round-trips (call refs and milliseconds stay far below 2^63 anyway).
+fn to_sql_i64(v: u64) -> i64 {
+    i64::from_ne_bytes(v.to_ne_bytes())
+}
+
+fn from_sql_u64(v: i64) -> u64 {
+    u64::from_ne_bytes(v.to_ne_bytes())
+}
+
+fn count_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,241 @@
+//! The stored shape of a call record: one flat row, computed from the core's
+//! [`CallRecord`] and the wall-clock end of the call. Pure: no IO, no clock.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::call::{Outcome, Side};
+use crate::switch::CallRecord;
+
+/// One call record as the database and the spill file hold it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CdrRow {
+    /// The switch's call ref (`CallRef.0`).
+    pub call: u64,
+    pub sip_call_id: String,
+    pub trunk: Option<String>,
+    /// The DID or extension dialled: a business number, not the caller's.
+    pub dialled: String,
+    pub queue: Option<String>,
+    pub agent: Option<String>,
+    /// [`Outcome::label`].
+    pub outcome: String,
+    /// The callee's final status, for [`Outcome::Rejected`] only.
+    pub rejected_status: Option<u16>,
+    /// "caller" or "agent", for [`Outcome::Completed`] only.
+    pub hung_up_by: Option<String>,
+    /// RFC 3339 UTC with milliseconds, so text order is time order.
+    pub started_at: String,
+    pub answered_at: Option<String>,
+    pub ended_at: String,
+    pub wait_ms: u64,
+    pub talk_ms: u64,
+    pub offers: u32,
+}
+
+/// A row read back from the database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The database's own id (autoincrement).
+    pub id: i64,
+    pub row: CdrRow,
+}
+
+impl CdrRow {
+    /// Flattens a record; the start and answer stamps are `ended_at` minus
+    /// the talk and wait durations.
+    pub fn new(record: &CallRecord, ended_at: SystemTime) -> CdrRow {
+        let (rejected_status, hung_up_by) = match record.outcome {
+            Outcome::Rejected(status) => (Some(status), None),
+            Outcome::Completed { hung_up_by } => (None, Some(side_label(hung_up_by).to_owned())),
+            _ => (None, None),
+        };
+        // A call that was torn down at shutdown may have been answered too.
+        let answered =
+            matches!(record.outcome, Outcome::Completed { .. }) || !record.talk.is_zero();
+        let answered_at = sub_saturating(ended_at, record.talk);
+        let started_at = sub_saturating(answered_at, record.wait);
+        CdrRow {
+            call: record.call.0,
+            sip_call_id: record.sip_call_id.clone(),
+            trunk: record.trunk.clone(),
+            dialled: record.dialled.clone(),
+            queue: record.queue.clone(),
+            agent: record.agent.clone(),
+            outcome: record.outcome.label().to_owned(),
+            rejected_status,
+            hung_up_by,
+            started_at: rfc3339_utc(started_at),
+            answered_at: answered.then(|| rfc3339_utc(answered_at)),
+            ended_at: rfc3339_utc(ended_at),
+            wait_ms: millis(record.wait),
+            talk_ms: millis(record.talk),
+            offers: record.offers,
+        }
+    }
+}
+
+/// The caller is leg A, the agent (or the far end of an outbound call) leg B.
+fn side_label(side: Side) -> &'static str {
+    match side {
+        Side::A => "caller",
+        Side::B => "agent",
+    }
+}
+
+fn sub_saturating(t: SystemTime, d: Duration) -> SystemTime {
+    t.checked_sub(d).unwrap_or(UNIX_EPOCH)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Formats as RFC 3339 §5.6 `date-time` in UTC with milliseconds
+/// (`2024-03-01T09:30:00.250Z`). Times before 1970 print as the epoch: no
+/// call ends then, and a fixed width keeps text order equal to time order.
+pub fn rfc3339_utc(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant,
+/// "chrono-Compatible Low-Level Date Algorithms", `civil_from_days`).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::CallRef;
+
+    fn at(secs: u64, millis: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis)
+    }
+
+    fn record(outcome: Outcome, wait: Duration, talk: Duration) -> CallRecord {
+        CallRecord {
+            call: CallRef(7),
+            sip_call_id: "a84b4c76e66710@pc33".to_owned(),
+            trunk: Some("carrier-1".to_owned()),
+            dialled: "+442071234567".to_owned(),
+            queue: Some("loans".to_owned()),
+            agent: Some("alice".to_owned()),
+            outcome,
+            wait,
+            talk,
+            offers: 2,
+        }
+    }
+
+    #[test]
+    fn rfc3339_prints_epoch_leap_day_and_millis() {
+        assert_eq!(rfc3339_utc(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        // 2024-02-29T23:59:59.999Z
+        assert_eq!(
+            rfc3339_utc(at(1_709_251_199, 999)),
+            "2024-02-29T23:59:59.999Z"
+        );
+        assert_eq!(
+            rfc3339_utc(at(1_709_251_200, 0)),
+            "2024-03-01T00:00:00.000Z"
+        );
+        // 2000-12-31 (a century leap year, day 366).
+        assert_eq!(rfc3339_utc(at(978_220_800, 5)), "2000-12-31T00:00:00.005Z");
+    }
+
+    #[test]
+    fn rfc3339_clamps_times_before_the_epoch() {
+        let before = UNIX_EPOCH - Duration::from_secs(10);
+        assert_eq!(rfc3339_utc(before), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn completed_call_stamps_start_and_answer_back_from_the_end() {
+        let ended = at(1_709_251_200, 0);
+        let rec = record(
+            Outcome::Completed {
+                hung_up_by: Side::B,
+            },
+            Duration::from_millis(12_500),
+            Duration::from_secs(60),
+        );
+        let row = CdrRow::new(&rec, ended);
+        assert_eq!(row.ended_at, "2024-03-01T00:00:00.000Z");
+        assert_eq!(row.answered_at.as_deref(), Some("2024-02-29T23:59:00.000Z"));
+        assert_eq!(row.started_at, "2024-02-29T23:58:47.500Z");
+        assert_eq!(row.outcome, "completed");
+        assert_eq!(row.hung_up_by.as_deref(), Some("agent"));
+        assert_eq!(row.rejected_status, None);
+        assert_eq!((row.wait_ms, row.talk_ms, row.offers), (12_500, 60_000, 2));
+        assert_eq!(row.call, 7);
+    }
+
+    #[test]
+    fn caller_hang_up_is_labelled_caller() {
+        let rec = record(
+            Outcome::Completed {
+                hung_up_by: Side::A,
+            },
+            Duration::ZERO,
+            Duration::from_secs(1),
+        );
+        let row = CdrRow::new(&rec, at(100, 0));
+        assert_eq!(row.hung_up_by.as_deref(), Some("caller"));
+    }
+
+    #[test]
+    fn rejected_call_keeps_its_status_and_has_no_answer() {
+        let rec = record(
+            Outcome::Rejected(403),
+            Duration::from_secs(3),
+            Duration::ZERO,
+        );
+        let row = CdrRow::new(&rec, at(1_000, 0));
+        assert_eq!(row.outcome, "rejected");
+        assert_eq!(row.rejected_status, Some(403));
+        assert_eq!(row.hung_up_by, None);
+        assert_eq!(row.answered_at, None);
+        assert_eq!(row.started_at, "1970-01-01T00:16:37.000Z");
+    }
+
+    #[test]
+    fn answered_call_cut_at_shutdown_keeps_its_answer_stamp() {
+        let rec = record(
+            Outcome::Shutdown,
+            Duration::from_secs(2),
+            Duration::from_secs(5),
+        );
+        let row = CdrRow::new(&rec, at(1_000, 0));
+        assert_eq!(row.answered_at.as_deref(), Some("1970-01-01T00:16:35.000Z"));
+        assert_eq!(row.started_at, "1970-01-01T00:16:33.000Z");
+    }
+
+    #[test]
+    fn durations_longer_than_the_epoch_start_at_the_epoch() {
+        let rec = record(Outcome::Abandoned, Duration::from_secs(50), Duration::ZERO);
+        let row = CdrRow::new(&rec, at(10, 0));
+        assert_eq!(row.started_at, "1970-01-01T00:00:00.000Z");
+    }
+}

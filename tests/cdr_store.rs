@@ -1,0 +1,470 @@
+//! The CDR store on real files: round trip, batches, reopen and schema
+//! version, the writer thread, the spill file, a writer that never closes,
+//! readers during writes (WAL).
+
+// A driver's test: it spawns a reader thread and bounds its polling by the clock.
+#![allow(clippy::disallowed_methods)]
+
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rusqlite::Connection;
+use switchyard::call::{CallRef, Outcome, Side};
+use switchyard::ops::cdr::{
+    rejected_path, spill_path, CdrError, CdrRow, CdrStore, CdrWriter, SpillImport, WriterConfig,
+    SCHEMA_VERSION,
+};
+use switchyard::switch::CallRecord;
+
+/// Bound of every polling loop: far above what a commit takes.
+const POLL_DEADLINE: Duration = Duration::from_secs(20);
+
+/// A fresh directory per test, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> TempDir {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "switchyard-cdr-{test}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    fn db(&self) -> PathBuf {
+        self.0.join("cdr.sqlite")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// 2024-03-01T00:00:00Z plus `secs`.
+fn wall(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_709_251_200 + secs)
+}
+
+fn record(n: u64, outcome: Outcome) -> CallRecord {
+    CallRecord {
+        call: CallRef(n),
+        sip_call_id: format!("{n:08x}@carrier.example"),
+        trunk: Some("carrier-1".to_owned()),
+        dialled: "+442071234567".to_owned(),
+        queue: Some("loans".to_owned()),
+        agent: Some("alice".to_owned()),
+        outcome,
+        wait: Duration::from_millis(12_500),
+        talk: Duration::from_secs(60),
+        offers: 2,
+    }
+}
+
+fn completed(n: u64) -> CallRecord {
+    record(
+        n,
+        Outcome::Completed {
+            hung_up_by: Side::A,
+        },
+    )
+}
+
+/// Polls `done` until it holds or the deadline passes; true if it held.
+fn poll_until(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + POLL_DEADLINE;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        thread::yield_now();
+    }
+    done()
+}
+
+#[test]
+fn record_round_trips_with_every_field() {
+    let tmp = TempDir::new("round-trip");
+    let mut store = CdrStore::open(&tmp.db()).unwrap();
+    let answered = completed(1);
+    let mut rejected = record(2, Outcome::Rejected(603));
+    rejected.trunk = None;
+    rejected.agent = None;
+    rejected.talk = Duration::ZERO;
+    store.insert(&answered, wall(100)).unwrap();
+    store.insert(&rejected, wall(200)).unwrap();
+
+    let got = store.recent(10).unwrap();
+    assert_eq!(got.len(), 2);
+    // Newest end first.
+    assert_eq!(got[0].row, CdrRow::new(&rejected, wall(200)));
+    assert_eq!(got[1].row, CdrRow::new(&answered, wall(100)));
+    assert!(got[0].id > got[1].id);
+
+    let r = &got[1].row;
+    assert_eq!(r.call, 1);
+    assert_eq!(r.sip_call_id, "00000001@carrier.example");
+    assert_eq!(r.trunk.as_deref(), Some("carrier-1"));
+    assert_eq!(r.dialled, "+442071234567");
+    assert_eq!(r.queue.as_deref(), Some("loans"));
+    assert_eq!(r.agent.as_deref(), Some("alice"));
+    assert_eq!(r.outcome, "completed");
+    assert_eq!(r.rejected_status, None);
+    assert_eq!(r.hung_up_by.as_deref(), Some("caller"));
+    assert_eq!(r.started_at, "2024-03-01T00:00:27.500Z");
+    assert_eq!(r.answered_at.as_deref(), Some("2024-03-01T00:00:40.000Z"));
+    assert_eq!(r.ended_at, "2024-03-01T00:01:40.000Z");
+    assert_eq!((r.wait_ms, r.talk_ms, r.offers), (12_500, 60_000, 2));
+
+    let r = &got[0].row;
+    assert_eq!(r.outcome, "rejected");
+    assert_eq!(r.rejected_status, Some(603));
+    assert_eq!((r.trunk.as_deref(), r.agent.as_deref()), (None, None));
+    assert_eq!(
+        (r.answered_at.as_deref(), r.hung_up_by.as_deref()),
+        (None, None)
+    );
+}
+
+#[test]
+fn batch_insert_stores_every_record_and_recent_honours_the_limit() {
+    let tmp = TempDir::new("batch");
+    let mut store = CdrStore::open(&tmp.db()).unwrap();
+    let batch: Vec<_> = (0..500).map(|n| (completed(n), wall(n))).collect();
+    store.insert_batch(&batch).unwrap();
+    assert_eq!(store.count().unwrap(), 500);
+    let newest = store.recent(3).unwrap();
+    let calls: Vec<u64> = newest.iter().map(|s| s.row.call).collect();
+    assert_eq!(calls, [499, 498, 497]);
+}
+
+#[test]
+fn the_same_call_stored_twice_is_kept_once() {
+    let tmp = TempDir::new("once");
+    let mut store = CdrStore::open(&tmp.db()).unwrap();
+    store.insert(&completed(1), wall(1)).unwrap();
+    store.insert(&completed(1), wall(1)).unwrap();
+    assert_eq!(store.count().unwrap(), 1);
+}
+
+#[test]
+fn reopen_keeps_records_and_the_schema_version() {
+    let tmp = TempDir::new("reopen");
+    {
+        let mut store = CdrStore::open(&tmp.db()).unwrap();
+        store.insert(&completed(1), wall(1)).unwrap();
+    }
+    let store = CdrStore::open(&tmp.db()).unwrap();
+    assert_eq!(store.count().unwrap(), 1);
+    let conn = Connection::open(tmp.db()).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn a_newer_schema_version_is_refused_with_a_clear_error() {
+    let tmp = TempDir::new("newer");
+    drop(CdrStore::open(&tmp.db()).unwrap());
+    let conn = Connection::open(tmp.db()).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(conn);
+
+    let err = CdrStore::open(&tmp.db()).unwrap_err();
+    match &err {
+        CdrError::SchemaTooNew {
+            path,
+            found,
+            supported,
+        } => {
+            assert_eq!(path, &tmp.db());
+            assert_eq!((*found, *supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+        }
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(text.contains("schema version 2"), "{text}");
+    assert!(text.contains("refusing"), "{text}");
+    assert!(matches!(
+        CdrStore::open_read_only(&tmp.db()),
+        Err(CdrError::SchemaTooNew { .. })
+    ));
+}
+
+#[test]
+fn an_unopenable_path_is_a_start_error_naming_the_file() {
+    let tmp = TempDir::new("unopenable");
+    let path = tmp.0.join("no-such-dir").join("cdr.sqlite");
+    let err = CdrStore::open(&path).unwrap_err();
+    assert!(matches!(err, CdrError::Open { .. }), "{err:?}");
+    assert!(err.to_string().contains("no-such-dir"), "{err}");
+}
+
+#[test]
+fn writer_flushes_everything_queued_on_close() {
+    let tmp = TempDir::new("flush");
+    let writer = CdrWriter::start(CdrStore::open(&tmp.db()).unwrap()).unwrap();
+    for n in 0..2_000 {
+        writer.submit(completed(n), wall(n)).unwrap();
+    }
+    // The queue (4096) holds them all: nothing needs to spill.
+    assert_eq!(writer.spilled(), 0);
+    assert_eq!(writer.close().unwrap(), 2_000);
+    let store = CdrStore::open(&tmp.db()).unwrap();
+    assert_eq!(store.count().unwrap(), 2_000);
+    assert!(!spill_path(&tmp.db()).exists());
+}
+
+#[test]
+fn a_full_queue_spills_to_the_file_and_the_writer_moves_it_back_once_drained() {
+    let tmp = TempDir::new("spill");
+    let store = CdrStore::open(&tmp.db()).unwrap();
+    // Another connection holds the write lock, so the writer cannot commit
+    // and the queue (2 records) fills.
+    let blocker = Connection::open(tmp.db()).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let config = WriterConfig {
+        queue_records_max: 2,
+        batch_records_max: 1,
+    };
+    let writer = CdrWriter::start_with(store, config).unwrap();
+    for n in 0..50 {
+        writer.submit(completed(n), wall(n)).unwrap();
+    }
+    // At most the queue plus one batch got past the spill.
+    let spilled = writer.spilled();
+    assert!(spilled >= 47, "spilled {spilled}");
+    assert_eq!(writer.dropped(), 0);
+    let spill = spill_path(&tmp.db());
+    let lines = fs::read_to_string(&spill).unwrap().lines().count() as u64;
+    assert_eq!(lines, spilled);
+
+    blocker.execute_batch("COMMIT").unwrap();
+    // Without a restart: the spilled records reach the database.
+    assert!(poll_until(|| writer.written() == 50));
+    assert_eq!(count_rows(&blocker), 50);
+    assert_eq!(writer.close().unwrap(), 50);
+    assert!(!spill.exists());
+}
+
+fn count_rows(conn: &Connection) -> i64 {
+    conn.query_row("SELECT count(*) FROM call_records", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_failing_insert_at_run_time_spills_the_batch() {
+    let tmp = TempDir::new("insert-fails");
+    let writer = CdrWriter::start(CdrStore::open(&tmp.db()).unwrap()).unwrap();
+    let admin = Connection::open(tmp.db()).unwrap();
+    admin
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON call_records \
+             BEGIN SELECT RAISE(ABORT, 'refused by test'); END;",
+        )
+        .unwrap();
+    for n in 0..10 {
+        writer.submit(completed(n), wall(n)).unwrap();
+    }
+    assert!(poll_until(|| writer.spilled() == 10));
+    assert_eq!((writer.written(), writer.dropped()), (0, 0));
+    admin.execute_batch("DROP TRIGGER refuse").unwrap();
+    // The next commit succeeds, and the spilled ten follow it in.
+    writer.submit(completed(10), wall(10)).unwrap();
+    assert_eq!(writer.close().unwrap(), 11);
+    assert!(!spill_path(&tmp.db()).exists());
+    assert_eq!(count_rows(&admin), 11);
+}
+
+#[test]
+fn a_writer_that_never_closes_leaves_its_committed_records() {
+    let tmp = TempDir::new("killed");
+    let writer = CdrWriter::start(CdrStore::open(&tmp.db()).unwrap()).unwrap();
+    for n in 0..100 {
+        writer.submit(completed(n), wall(n)).unwrap();
+    }
+    assert!(poll_until(|| writer.written() == 100));
+    // As after a crash: the writer is never closed nor dropped, and another
+    // connection reads the file.
+    std::mem::forget(writer);
+    let conn = Connection::open(tmp.db()).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM call_records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 100);
+}
+
+#[test]
+fn readers_see_committed_records_while_the_writer_writes() {
+    let tmp = TempDir::new("readers");
+    let writer = CdrWriter::start(CdrStore::open(&tmp.db()).unwrap()).unwrap();
+    writer.submit(completed(0), wall(0)).unwrap();
+    assert!(poll_until(|| writer.written() == 1));
+
+    // A read transaction holds its snapshot; in WAL it does not block the writer.
+    let snapshot = Connection::open(tmp.db()).unwrap();
+    snapshot.execute_batch("BEGIN").unwrap();
+    let count = |c: &Connection| -> i64 {
+        c.query_row("SELECT count(*) FROM call_records", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count(&snapshot), 1);
+
+    let db = tmp.db();
+    let reader = thread::spawn(move || {
+        let store = CdrStore::open_read_only(&db).unwrap();
+        let mut last = 0;
+        let done = poll_until(|| {
+            let n = store.count().unwrap();
+            assert!(n >= last, "count went back from {last} to {n}");
+            last = n;
+            n == 1_000
+        });
+        (done, last)
+    });
+    for n in 1..1_000 {
+        writer.submit(completed(n), wall(n)).unwrap();
+    }
+    assert!(poll_until(|| writer.written() == 1_000));
+    assert_eq!(count(&snapshot), 1);
+    snapshot.execute_batch("COMMIT").unwrap();
+    assert_eq!(count(&snapshot), 1_000);
+    assert_eq!(reader.join().unwrap(), (true, 1_000));
+    assert_eq!(writer.close().unwrap(), 1_000);
+}
+
+#[test]
+fn a_torn_spill_line_is_kept_aside_and_the_rest_imported() {
+    let tmp = TempDir::new("torn");
+    let rows: Vec<String> = (0..2)
+        .map(|n| serde_json::to_string(&CdrRow::new(&completed(n), wall(n))).unwrap())
+        .collect();
+    let torn = &rows[1][..20];
+    let text = format!("{}\n{}\n{torn}", rows[0], rows[1]);
+    fs::write(spill_path(&tmp.db()), text).unwrap();
+
+    let store = CdrStore::open(&tmp.db()).unwrap();
+    assert_eq!(
+        store.spill_import(),
+        SpillImport {
+            imported: 2,
+            rejected: 1
+        }
+    );
+    assert_eq!(store.count().unwrap(), 2);
+    assert!(!spill_path(&tmp.db()).exists());
+    let kept = fs::read_to_string(rejected_path(&tmp.db())).unwrap();
+    assert_eq!(kept, format!("{torn}\n"));
+}
+
+#[test]
+fn importing_the_same_spill_file_again_adds_nothing() {
+    let tmp = TempDir::new("reimport");
+    let line = serde_json::to_string(&CdrRow::new(&completed(1), wall(1))).unwrap();
+    // As after a crash between the import's commit and the file's removal.
+    fs::write(spill_path(&tmp.db()), format!("{line}\n")).unwrap();
+    drop(CdrStore::open(&tmp.db()).unwrap());
+    fs::write(spill_path(&tmp.db()), format!("{line}\n")).unwrap();
+    let store = CdrStore::open(&tmp.db()).unwrap();
+    assert_eq!(store.spill_import().imported, 1);
+    assert_eq!(store.count().unwrap(), 1);
+}
+
+#[test]
+fn read_only_open_refuses_a_file_without_schema() {
+    let tmp = TempDir::new("ro-empty");
+    drop(Connection::open(tmp.db()).unwrap());
+    assert!(matches!(
+        CdrStore::open_read_only(&tmp.db()),
+        Err(CdrError::SchemaMissing { .. })
+    ));
+}
+
+/// Everything any test here logs, at every level, from every thread.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&logs);
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || Capture(Arc::clone(&sink)))
+            .init();
+        logs
+    })
+    .clone()
+}
+
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn unspillable_records_are_counted_dropped_and_no_record_is_logged() {
+    let logs = captured_logs();
+    let tmp = TempDir::new("dropped");
+    let store = CdrStore::open(&tmp.db()).unwrap();
+    // A directory where the spill file should be: every append fails.
+    fs::create_dir(spill_path(&tmp.db())).unwrap();
+    let blocker = Connection::open(tmp.db()).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let config = WriterConfig {
+        queue_records_max: 1,
+        batch_records_max: 1,
+    };
+    let writer = CdrWriter::start_with(store, config).unwrap();
+    let mut refused = 0;
+    for n in 0..10 {
+        match writer.submit(completed(n), wall(n)) {
+            Ok(()) => {}
+            Err(CdrError::Spill { path, .. }) => {
+                assert_eq!(path, spill_path(&tmp.db()));
+                refused += 1;
+            }
+            Err(other) => panic!("expected a spill error, got {other:?}"),
+        }
+    }
+    // The queue (1) and one batch in flight took at most two.
+    assert!(refused >= 8, "refused {refused}");
+    assert_eq!((writer.dropped(), writer.spilled()), (refused, 0));
+    blocker.execute_batch("COMMIT").unwrap();
+    assert_eq!(writer.close().unwrap(), 10 - refused);
+
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("call records lost"), "{logs}");
+    let rec = completed(3);
+    for private in [
+        rec.dialled.as_str(),
+        rec.sip_call_id.as_str(),
+        "alice",
+        "loans",
+    ] {
+        assert!(!logs.contains(private), "logged {private}: {logs}");
+    }
+}

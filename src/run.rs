@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use metrics_exporter_prometheus::PrometheusBuilder;
@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::ops::cdr::{CdrError, CdrStore, CdrWriter};
 use crate::ops::http::{self, Health};
 use crate::ops::metrics as m;
 use crate::sip::transport::{self, TcpCounters, TcpEvent};
@@ -48,6 +49,8 @@ pub enum StartError {
     },
     #[error("cannot install the metrics recorder: {0}")]
     Metrics(String),
+    #[error("cannot open the call record store: {0}")]
+    Cdr(#[from] CdrError),
 }
 
 /// Runs the switch until a stop signal, then drains.
@@ -55,6 +58,16 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| StartError::Metrics(e.to_string()))?;
+    let store = CdrStore::open(&config.switch.cdr_path)?;
+    let imported = store.spill_import();
+    if imported.imported > 0 || imported.rejected > 0 {
+        warn!(
+            imported = imported.imported,
+            rejected = imported.rejected,
+            "call records recovered from the spill file"
+        );
+    }
+    let cdr = CdrWriter::start(store)?;
     let (udp, tcp) = bind_sip(config.switch.sip_listen).await?;
     let sip_addr = udp.local_addr().map_err(|source| StartError::BindSip {
         addr: config.switch.sip_listen,
@@ -95,6 +108,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         counters.clone(),
     ));
 
+    // Metrics exist from the first scrape on.
+    m::publish(&switch);
     // Tests and scripts read this line to learn the ports picked for port 0.
     println!("switchyard listening sip={sip_addr} http={http_addr}");
     info!(%sip_addr, %http_addr, "switchyard started");
@@ -106,9 +121,17 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         counters,
         health,
         conns: HashMap::new(),
+        cdr,
     };
     task.run(tcp_rx).await;
     let _ = stop_tx.send(true);
+    let SwitchTask { cdr, .. } = task;
+    // Every record submitted is written (or spilled) before we exit.
+    match tokio::task::spawn_blocking(move || cdr.close()).await {
+        Ok(Ok(written)) => info!(written, "call records flushed"),
+        Ok(Err(err)) => warn!(%err, "call records could not all be flushed"),
+        Err(err) => warn!(%err, "call record writer failed"),
+    }
     info!("switchyard stopped");
     Ok(())
 }
@@ -142,6 +165,7 @@ struct SwitchTask {
     counters: Arc<TcpCounters>,
     health: Arc<Health>,
     conns: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
+    cdr: CdrWriter,
 }
 
 impl SwitchTask {
@@ -222,7 +246,6 @@ impl SwitchTask {
             match output {
                 Output::Transmit { peer, bytes } => self.transmit(peer, bytes).await,
                 Output::CallEnded(record) => {
-                    metrics::counter!(m::CDR_WRITTEN_TOTAL).increment(1);
                     info!(
                         call = %record.call,
                         outcome = record.outcome.label(),
@@ -231,6 +254,9 @@ impl SwitchTask {
                         talk_ms = record.talk.as_millis() as u64,
                         "call record"
                     );
+                    if let Err(err) = self.cdr.submit(record, SystemTime::now()) {
+                        warn!(%err, "call record lost");
+                    }
                 }
             }
         }
@@ -262,6 +288,9 @@ impl SwitchTask {
         self.health
             .registrations_active
             .store(self.switch.registrations_active() as u64, Ordering::Relaxed);
+        metrics::counter!(m::CDR_WRITTEN_TOTAL).absolute(self.cdr.written());
+        metrics::counter!(m::CDR_SPILLED_TOTAL).absolute(self.cdr.spilled());
+        metrics::counter!(m::CDR_DROPPED_TOTAL).absolute(self.cdr.dropped());
         metrics::gauge!(m::TCP_CONNECTIONS_ACTIVE)
             .set(self.counters.open.load(Ordering::Relaxed) as f64);
         metrics::counter!(m::TCP_CONNECTIONS_REFUSED_TOTAL)

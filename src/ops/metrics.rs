@@ -27,6 +27,8 @@ pub const TCP_FRAMING_ERRORS_TOTAL: &str = "switchyard_tcp_framing_errors_total"
 pub const TCP_WRITES_DROPPED_TOTAL: &str = "switchyard_tcp_writes_dropped_total";
 pub const UDP_SEND_ERRORS_TOTAL: &str = "switchyard_udp_send_errors_total";
 pub const CDR_WRITTEN_TOTAL: &str = "switchyard_cdr_written_total";
+pub const CDR_SPILLED_TOTAL: &str = "switchyard_cdr_spilled_total";
+pub const CDR_DROPPED_TOTAL: &str = "switchyard_cdr_dropped_total";
 
 /// Copies the switch core's counters and gauges into the recorder.
 pub fn publish(switch: &Switch) {

@@ -304,7 +304,11 @@ impl Sipp {
             text = text.replace(from, to);
         }
         let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
-        let file = dir.join(format!("{n}-{scenario}"));
+        let base = Path::new(scenario)
+            .file_name()
+            .expect("scenario file name")
+            .to_string_lossy();
+        let file = dir.join(format!("{n}-{base}"));
         std::fs::write(&file, text).expect("write scenario");
         let port = args
             .windows(2)
@@ -414,10 +418,12 @@ pub fn sipp_register(
 ) {
     let status = final_status.to_string();
     let port = contact_port.to_string();
+    // The registration scenario the README uses, with the expected answer swapped in.
+    let expect = format!("<recv response=\"{status}\"/>");
     Sipp::start(
         dir,
-        "register.xml",
-        &[("@FINAL@", &status)],
+        "../../examples/sipp/register.xml",
+        &[("<recv response=\"200\"/>", &expect)],
         &[
             "-m",
             "1",

@@ -248,9 +248,8 @@ fn stamp_via(raw: &str, host: &str, has_rport: bool, source: SocketAddr) -> Stri
 fn lenient_via_host(raw: &str) -> &str {
     let after_proto = raw
         .trim()
-        .splitn(2, char::is_whitespace)
-        .nth(1)
-        .unwrap_or("");
+        .split_once(char::is_whitespace)
+        .map_or("", |(_, rest)| rest);
     let sent_by = after_proto.split(';').next().unwrap_or("").trim();
     if let Some(rest) = sent_by.strip_prefix('[') {
         return rest.split(']').next().unwrap_or("");

@@ -6,8 +6,12 @@ mod support;
 use std::process::Command;
 
 fn switchyard(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard")).args(args).output().expect("run switchyard");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .output()
+        .expect("run switchyard");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
@@ -28,7 +32,10 @@ fn check_names_file_line_and_field() {
     std::fs::write(&path, "[switch]\nrealm = \"x\"\n\n[[queues]]\nname = \"q\"\nrequires = \"\"\nring_timeout = \"20 parsecs\"\n").unwrap();
     let (ok, text) = switchyard(&["check", path.to_str().unwrap()]);
     assert!(!ok);
-    let expected = format!("{}:7:1: queues[0].ring_timeout: invalid duration \"20 parsecs\"", path.display());
+    let expected = format!(
+        "{}:7:1: queues[0].ring_timeout: invalid duration \"20 parsecs\"",
+        path.display()
+    );
     assert!(text.contains(&expected), "got:\n{text}");
 }
 
@@ -36,18 +43,28 @@ fn check_names_file_line_and_field() {
 fn run_refuses_demo_passwords_off_loopback() {
     let dir = support::temp_dir("cli-demo");
     let path = dir.join("open.toml");
-    let config = support::test_config("10s", 5070).replace("127.0.0.1:0\"\nhttp", "0.0.0.0:0\"\nhttp");
+    let config =
+        support::test_config("10s", 5070).replace("127.0.0.1:0\"\nhttp", "0.0.0.0:0\"\nhttp");
     assert!(config.contains("sip_listen = \"0.0.0.0:0\""));
     std::fs::write(&path, config).unwrap();
     let (ok, text) = switchyard(&["run", "--config", path.to_str().unwrap()]);
     assert!(!ok);
-    assert!(text.contains("agents[0].password") && text.contains("demo password"), "got:\n{text}");
-    assert!(!text.contains("switchyard listening sip="), "nothing was started");
+    assert!(
+        text.contains("agents[0].password") && text.contains("demo password"),
+        "got:\n{text}"
+    );
+    assert!(
+        !text.contains("switchyard listening sip="),
+        "nothing was started"
+    );
 }
 
 #[test]
 fn run_refuses_a_missing_file() {
     let (ok, text) = switchyard(&["run", "--config", "/nonexistent/switchyard.toml"]);
     assert!(!ok);
-    assert!(text.contains("/nonexistent/switchyard.toml"), "got:\n{text}");
+    assert!(
+        text.contains("/nonexistent/switchyard.toml"),
+        "got:\n{text}"
+    );
 }

@@ -95,6 +95,12 @@ pub struct SwitchProc {
 impl SwitchProc {
     /// Starts `switchyard run` on `config` and waits for its ports.
     pub fn start(name: &str, config: &str) -> SwitchProc {
+        let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into());
+        SwitchProc::start_logged(name, config, &filter)
+    }
+
+    /// As `start`, with its log filter (`RUST_LOG`) given.
+    pub fn start_logged(name: &str, config: &str, log_filter: &str) -> SwitchProc {
         let dir = temp_dir(name);
         let path = dir.join("switchyard.toml");
         std::fs::write(&path, config).expect("write config");
@@ -103,10 +109,7 @@ impl SwitchProc {
             .args(["run", "--config"])
             .arg(&path)
             .current_dir(&dir)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
-            )
+            .env("RUST_LOG", log_filter)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

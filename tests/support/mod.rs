@@ -48,16 +48,19 @@ cdr_path = "cdr.sqlite"
 [[agents]]
 id = "1001"
 password = "demo-1001"
+auto_login = true
 skills = {{ support = 9 }}
 
 [[agents]]
 id = "1002"
 password = "demo-1002"
+auto_login = true
 skills = {{ support = 4, sales = 6 }}
 
 [[agents]]
 id = "1003"
 password = "demo-1003"
+auto_login = true
 skills = {{ sales = 7 }}
 
 [[trunks]]

@@ -3,6 +3,8 @@
 //! Every process started here is ended by its PID when its guard drops.
 
 #![allow(dead_code)]
+// A driver of real processes and sockets: it reads the clock and spawns.
+#![allow(clippy::disallowed_methods)]
 
 pub mod scenarios;
 

@@ -164,6 +164,8 @@ fn response(req: &Message, status: u16, reason: &str, tag: Option<&str>, body: &
 
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 10.0.0.9\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
 
+/// A request as the simulated phones write it.
+#[allow(clippy::too_many_arguments)]
 fn request(
     method: &str,
     uri: &str,
@@ -512,16 +514,15 @@ fn agent_gets(sim: &mut Sim, i: usize, msg: Message) {
                 }
             }
         }
-        Some(Method::Ack) => {
+        Some(Method::Ack)
             if sim.agents[i]
                 .offers
                 .get(&call_id)
-                .is_some_and(|o| o.answered)
-            {
-                let talk = Duration::from_secs(sim.rng.random_range(5..90));
-                let at = sim.now + talk;
-                sim.schedule(at, Ev::AgentHangUp(i, call_id));
-            }
+                .is_some_and(|o| o.answered) =>
+        {
+            let talk = Duration::from_secs(sim.rng.random_range(5..90));
+            let at = sim.now + talk;
+            sim.schedule(at, Ev::AgentHangUp(i, call_id));
         }
         Some(Method::Bye) => {
             let r = response(&msg, 200, "OK", None, "");

@@ -117,8 +117,12 @@ pub enum Input {
     BAnswer { fork: usize },
     /// A fork failed with a final status (or a transaction timeout as 408).
     BFailed { fork: usize, status: u16 },
-    /// The offer rang too long.
+    /// The offer rang too long (direct calls; the router times queued offers).
     RingTimeout,
+    /// The router took back the offer from `forks` live forks (its ring
+    /// timeout, or the agent paused, logged out or unregistered); the switch
+    /// has cancelled them.
+    Withdrawn { forks: usize },
     /// The caller cancelled.
     ACancel,
     /// The caller's ACK for our 2xx arrived.
@@ -154,7 +158,8 @@ pub enum Action {
     Bye(Side),
     /// Arm (or re-arm) the ring timer.
     StartRingTimer,
-    /// Put the caller back in its queue: the offered agent did not take it.
+    /// Drop the B leg: no offered agent took the queued call, which waits
+    /// again (the router decides what comes next).
     Requeue { status: u16 },
     /// The call is over; write its record.
     Finished(Outcome),
@@ -205,7 +210,10 @@ impl Call {
             (S::Routing, I::Offer { forks }) if forks > 0 => {
                 self.offers += 1;
                 out.push(Action::InviteB);
-                out.push(Action::StartRingTimer);
+                // A queued offer rings for as long as the router says.
+                if self.routing == Routing::Direct {
+                    out.push(Action::StartRingTimer);
+                }
                 S::Offering {
                     forks,
                     live: forks,
@@ -263,6 +271,26 @@ impl Call {
                     }
                 } else {
                     self.offer_failed(now, out, status)
+                }
+            }
+            (
+                S::Offering {
+                    forks,
+                    live,
+                    provisional_sent,
+                },
+                I::Withdrawn { forks: gone },
+            ) => {
+                let live = live.saturating_sub(gone);
+                if live > 0 {
+                    S::Offering {
+                        forks,
+                        live,
+                        provisional_sent,
+                    }
+                } else {
+                    out.push(Action::Requeue { status: 487 });
+                    S::Routing
                 }
             }
             (S::Offering { forks, .. }, I::RingTimeout) => {
@@ -397,6 +425,8 @@ fn status_for(outcome: Outcome) -> u16 {
 mod tests {
     use super::*;
 
+    // The one clock read of these tests: every other instant is t0 plus a Duration.
+    #[allow(clippy::disallowed_methods)]
     fn call(routing: Routing) -> (Call, Instant) {
         let t0 = Instant::now();
         (Call::new(CallRef(1), routing, t0), t0)
@@ -533,6 +563,27 @@ mod tests {
         assert_eq!(c.state, State::Routing);
         step(&mut c, t0, Input::Offer { forks: 1 });
         assert_eq!(c.offers, 2);
+    }
+
+    #[test]
+    fn queued_offer_leaves_ring_timing_to_the_router() {
+        let (mut c, t0) = call(Routing::Queued);
+        assert_eq!(
+            step(&mut c, t0, Input::Offer { forks: 2 }),
+            vec![Action::InviteB]
+        );
+    }
+
+    #[test]
+    fn withdrawing_the_last_live_forks_puts_the_call_back_to_waiting() {
+        let (mut c, t0) = call(Routing::Queued);
+        step(&mut c, t0, Input::Offer { forks: 3 });
+        assert!(step(&mut c, t0, Input::Withdrawn { forks: 1 }).is_empty());
+        assert_eq!(
+            step(&mut c, t0, Input::Withdrawn { forks: 2 }),
+            vec![Action::Requeue { status: 487 }]
+        );
+        assert_eq!(c.state, State::Routing);
     }
 
     #[test]

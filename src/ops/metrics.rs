@@ -6,7 +6,7 @@
 
 use metrics::{counter, gauge};
 
-use crate::switch::{Switch, METHOD_LABELS, OUTCOME_LABELS};
+use crate::switch::{Switch, AGENT_STATE_LABELS, METHOD_LABELS, OUTCOME_LABELS};
 
 pub const SIP_REQUESTS_TOTAL: &str = "switchyard_sip_requests_total";
 pub const SIP_RESPONSES_RECEIVED_TOTAL: &str = "switchyard_sip_responses_received_total";
@@ -29,6 +29,24 @@ pub const UDP_SEND_ERRORS_TOTAL: &str = "switchyard_udp_send_errors_total";
 pub const CDR_WRITTEN_TOTAL: &str = "switchyard_cdr_written_total";
 pub const CDR_SPILLED_TOTAL: &str = "switchyard_cdr_spilled_total";
 pub const CDR_DROPPED_TOTAL: &str = "switchyard_cdr_dropped_total";
+pub const QUEUE_CALLS_WAITING: &str = "switchyard_queue_calls_waiting";
+pub const QUEUE_AGENTS_AVAILABLE: &str = "switchyard_queue_agents_available";
+/// Absent until a call of the queue was answered or abandoned.
+pub const QUEUE_SERVICE_LEVEL_RATIO: &str = "switchyard_queue_service_level_ratio";
+/// Absent while the router has no estimate (no agent staffed, no handled call).
+pub const QUEUE_EXPECTED_WAIT_SECONDS: &str = "switchyard_queue_expected_wait_seconds";
+/// A summary without quantiles: answered callers' waits in the queue.
+pub const QUEUE_WAIT_SECONDS_SUM: &str = "switchyard_queue_wait_seconds_sum";
+pub const QUEUE_WAIT_SECONDS_COUNT: &str = "switchyard_queue_wait_seconds_count";
+/// `outcome`: one of [`QUEUE_OUTCOME_LABELS`].
+pub const QUEUE_CALLS_TOTAL: &str = "switchyard_queue_calls_total";
+/// `state`: one of `AGENT_STATE_LABELS`.
+pub const AGENTS: &str = "switchyard_agents";
+pub const ROUTER_REFUSED_TOTAL: &str = "switchyard_router_refused_total";
+/// `result`: done or refused.
+pub const AGENT_FEATURES_TOTAL: &str = "switchyard_agent_features_total";
+
+pub const QUEUE_OUTCOME_LABELS: [&str; 3] = ["answered", "abandoned", "overflowed"];
 
 /// Copies the switch core's counters and gauges into the recorder.
 pub fn publish(switch: &Switch) {
@@ -51,4 +69,33 @@ pub fn publish(switch: &Switch) {
     gauge!(CALLS_ACTIVE).set(switch.calls_active() as f64);
     gauge!(REGISTRATIONS_ACTIVE).set(switch.registrations_active() as f64);
     gauge!(SIP_TRANSACTIONS_ACTIVE).set(switch.transactions_active() as f64);
+    counter!(ROUTER_REFUSED_TOTAL).absolute(stats.router_refused);
+    counter!(AGENT_FEATURES_TOTAL, "result" => "done").absolute(stats.features_done);
+    counter!(AGENT_FEATURES_TOTAL, "result" => "refused").absolute(stats.features_refused);
+    publish_queues(switch);
+}
+
+/// Queue and agent figures from the router. Queue names come from the config.
+fn publish_queues(switch: &Switch) {
+    for q in switch.queue_figures() {
+        let name = q.name.to_string();
+        gauge!(QUEUE_CALLS_WAITING, "queue" => name.clone()).set(q.waiting as f64);
+        gauge!(QUEUE_AGENTS_AVAILABLE, "queue" => name.clone()).set(q.agents_available as f64);
+        if let Some(sl) = q.service_level {
+            gauge!(QUEUE_SERVICE_LEVEL_RATIO, "queue" => name.clone()).set(sl);
+        }
+        if let Some(wait) = q.expected_wait {
+            gauge!(QUEUE_EXPECTED_WAIT_SECONDS, "queue" => name.clone()).set(wait.as_secs_f64());
+        }
+        gauge!(QUEUE_WAIT_SECONDS_SUM, "queue" => name.clone()).set(q.wait_sum.as_secs_f64());
+        counter!(QUEUE_WAIT_SECONDS_COUNT, "queue" => name.clone()).absolute(q.wait_count);
+        let outcomes = [q.answered, q.abandoned, q.overflowed];
+        for (label, value) in QUEUE_OUTCOME_LABELS.iter().zip(outcomes) {
+            counter!(QUEUE_CALLS_TOTAL, "queue" => name.clone(), "outcome" => *label)
+                .absolute(value);
+        }
+    }
+    for (label, value) in AGENT_STATE_LABELS.iter().zip(switch.agent_states()) {
+        gauge!(AGENTS, "state" => *label).set(value as f64);
+    }
 }

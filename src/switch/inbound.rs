@@ -191,7 +191,6 @@ impl Switch {
                     })
                     .collect();
                 self.respond(now, req, 200, Some(&tag), &headers, None);
-                self.dispatch_queues(now);
             }
             Err(RegisterError::IntervalTooBrief { min }) => {
                 let headers = [("Min-Expires", min.as_secs().to_string())];
@@ -296,6 +295,10 @@ impl Switch {
             Some(user) => user.split(';').next().unwrap_or(user).to_string(),
             None => return self.refuse(now, req, Refusal::plain(404)),
         };
+        if let (Some(agent), Some(code)) = (&caller_agent, super::FeatureCode::parse(&dialled)) {
+            let agent = agent.clone();
+            return self.on_feature(now, req, &agent, code);
+        }
         // What the number reaches: a DID, an agent's extension (for agents), or
         // the outbound trunk (for agents dialling out).
         let target = match self.plan.dids.get(&dialled) {
@@ -313,17 +316,9 @@ impl Switch {
         };
         let id = self.new_call_ref();
         let a = ALeg::new(self.token(), req.msg.clone(), req.source, req.key.clone());
-        let (routing, queue, ring_timeout) = match &target {
-            Target::Route(Route::Queue(q)) => {
-                let ring = self
-                    .plan
-                    .queues
-                    .get(q)
-                    .map(|q| q.ring_timeout)
-                    .unwrap_or(self.plan.no_answer_timeout);
-                (Routing::Queued, Some(q.clone()), ring)
-            }
-            _ => (Routing::Direct, None, self.plan.no_answer_timeout),
+        let (routing, queue) = match &target {
+            Target::Route(Route::Queue { queue, .. }) => (Routing::Queued, Some(queue.clone())),
+            _ => (Routing::Direct, None),
         };
         let entry = CallEntry {
             call: Call::new(id, routing, now),
@@ -333,9 +328,10 @@ impl Switch {
             trunk: trunk_name,
             dialled: dialled.clone(),
             queue: queue.clone(),
-            ring_timeout,
+            ring_timeout: self.plan.no_answer_timeout,
             ring_deadline: None,
-            tried: Vec::new(),
+            agent: None,
+            routed: false,
         };
         self.stats.calls_started += 1;
         tracing::info!(call = %id, queue = queue.as_deref().unwrap_or(""), "call arrived");
@@ -349,10 +345,14 @@ impl Switch {
         self.respond(now, req, 100, None, &[], None);
         match target {
             Target::Route(Route::Agent(agent)) => self.offer_agent(now, id, &agent),
-            Target::Route(Route::Queue(queue)) => {
+            Target::Route(Route::Queue {
+                queue,
+                priority,
+                attributes,
+            }) => {
+                // The caller hears ringing while it waits (no music before the media core).
                 self.respond(now, req, 180, Some(&a_tag), &[], None);
-                self.waiting.entry(queue).or_default().push_back(id);
-                self.dispatch_queues(now);
+                self.enqueue(now, id, &queue, priority, attributes);
             }
             Target::Carrier => self.offer_carrier(now, id, &dialled),
         }
@@ -398,6 +398,9 @@ impl Switch {
         if let Ok(ServerVerdict::AckAbsorbed) = self.tx.server_request(now, key, true, dest) {
             return;
         }
+        if self.features.contains_key(msg.call_id()) {
+            return self.on_feature_ack(now, msg);
+        }
         let Some(&(call, side)) = self.dialogs.get(msg.call_id()) else {
             return;
         };
@@ -423,6 +426,9 @@ impl Switch {
 
     /// BYE, re-INVITE, INFO, UPDATE, OPTIONS inside a dialog.
     fn on_in_dialog(&mut self, now: Instant, req: &Req<'_>, method: &Method) {
+        if self.features.contains_key(req.msg.call_id()) {
+            return self.on_feature_request(now, req, method);
+        }
         let found = self.dialogs.get(req.msg.call_id()).copied();
         let Some((call, side)) = found else {
             return self.refuse(now, req, Refusal::plain(481));

@@ -18,6 +18,9 @@ use crate::sip::{Peer, Transport};
 
 /// Max-Forwards on requests we originate (RFC 3261 §8.1.1.6).
 const MAX_FORWARDS: u32 = 70;
+/// Forks of dropped B legs awaiting a provisional to be CANCELled; past it
+/// such a fork rings until the phone gives up (counted).
+pub const ZOMBIE_FORKS_MAX: usize = 4 * super::CALLS_HARD_MAX;
 
 /// Everything the switch keeps about one call.
 #[derive(Debug)]
@@ -32,8 +35,10 @@ pub struct CallEntry {
     pub queue: Option<String>,
     pub ring_timeout: Duration,
     pub ring_deadline: Option<Instant>,
-    /// Agents who missed this (queued) call, skipped by naive routing.
-    pub tried: Vec<String>,
+    /// The agent who answered, else the last one offered the call alone.
+    pub agent: Option<String>,
+    /// The router tracks this call (queued and not yet forgotten by it).
+    pub routed: bool,
 }
 
 impl CallEntry {
@@ -106,9 +111,16 @@ pub struct BLeg {
 pub struct Fork {
     pub uri: String,
     pub peer: Peer,
+    /// The agent whose contact this is (several in a ring-all offer).
+    pub agent: Option<String>,
     pub branch: String,
     pub via: String,
+    /// No longer live for the call machine: answered, failed or withdrawn.
     pub done: bool,
+    /// We gave up on it (CANCEL sent or owed): its final response counts for nothing.
+    pub withdrawn: bool,
+    /// Its final response arrived (or its transaction timed out).
+    pub finished: bool,
     pub got_provisional: bool,
     pub cancel_pending: bool,
     pub auth_tried: bool,
@@ -128,6 +140,17 @@ pub struct Dialog {
     pub answer: Option<Bytes>,
     pub ack: Option<Bytes>,
 }
+
+/// A fork of a dropped B leg that is owed a CANCEL as soon as it sends a
+/// provisional (RFC 3261 §9.1 forbids sending one before).
+#[derive(Debug)]
+pub struct Zombie {
+    pub peer: Peer,
+    pub cancel: Bytes,
+}
+
+/// One B-leg target: a contact and the agent it belongs to.
+pub(super) type Target = (String, Peer, Option<String>);
 
 /// Who waits for a client transaction's outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,12 +172,7 @@ impl Switch {
             debug!(call = %id, "agent busy");
             return self.drive(now, id, Input::Unroutable(Outcome::Busy));
         }
-        let targets: Vec<(String, Peer)> = self
-            .registrar
-            .lookup(now, agent)
-            .iter()
-            .map(|b| (b.uri.clone(), contact_peer(&b.uri, b.source)))
-            .collect();
+        let targets = self.agent_targets(now, agent);
         if targets.is_empty() {
             debug!(call = %id, "agent not registered");
             return self.unroutable(now, id, Outcome::Unavailable);
@@ -164,6 +182,18 @@ impl Switch {
         self.start_b_leg(now, id, Some(agent.to_string()), to, targets, None);
     }
 
+    /// The registered contacts of an agent, as B-leg targets.
+    pub(super) fn agent_targets(&self, now: Instant, agent: &str) -> Vec<Target> {
+        self.registrar
+            .lookup(now, agent)
+            .iter()
+            .map(|b| {
+                let peer = contact_peer(&b.uri, b.source);
+                (b.uri.clone(), peer, Some(agent.to_string()))
+            })
+            .collect()
+    }
+
     /// Sends a call to the outbound trunk.
     pub(super) fn offer_carrier(&mut self, now: Instant, id: CallRef, number: &str) {
         let Some(out) = self.plan.outbound_trunk().and_then(|t| t.outbound.clone()) else {
@@ -171,16 +201,17 @@ impl Switch {
         };
         let uri = format!("sip:{number}@{}", out.peer.addr);
         let to = format!("<{uri}>");
-        self.start_b_leg(now, id, None, to, vec![(uri, out.peer)], out.credentials);
+        let targets = vec![(uri, out.peer, None)];
+        self.start_b_leg(now, id, None, to, targets, out.credentials);
     }
 
-    fn start_b_leg(
+    pub(super) fn start_b_leg(
         &mut self,
         now: Instant,
         id: CallRef,
         agent: Option<String>,
         to: String,
-        targets: Vec<(String, Peer)>,
+        targets: Vec<Target>,
         credentials: Option<(String, String)>,
     ) {
         let call_id = self.token();
@@ -200,12 +231,15 @@ impl Switch {
         };
         let forks = targets
             .into_iter()
-            .map(|(uri, peer)| Fork {
+            .map(|(uri, peer, agent)| Fork {
                 uri,
                 peer,
+                agent,
                 branch: String::new(),
                 via: String::new(),
                 done: false,
+                withdrawn: false,
+                finished: false,
                 got_provisional: false,
                 cancel_pending: false,
                 auth_tried: false,
@@ -227,6 +261,9 @@ impl Switch {
         };
         self.dialogs.insert(call_id, (id, Side::B));
         if let Some(entry) = self.calls.get_mut(&id) {
+            if b.agent.is_some() {
+                entry.agent = b.agent.clone();
+            }
             entry.b = Some(b);
         }
         self.drive(now, id, Input::Offer { forks: n });
@@ -295,7 +332,10 @@ impl Switch {
             }
             Err(err) => {
                 debug!(%err, "cannot start a client transaction");
-                self.drive(now, id, Input::BFailed { fork, status: 503 });
+                if let Some(f) = self.fork_mut(id, fork) {
+                    f.finished = true;
+                }
+                self.fork_failed(now, id, fork, 503);
             }
         }
     }
@@ -334,6 +374,9 @@ impl Switch {
         if *method == Method::Cancel {
             return;
         }
+        if *method == Method::Invite && self.zombies.contains_key(&branch) {
+            return self.on_zombie_response(now, &branch, status);
+        }
         let Some(&(call, purpose)) = self.owners.get(&branch) else {
             if *method == Method::Invite && (200..300).contains(&status) {
                 self.on_stray_2xx(now, peer, &msg);
@@ -342,7 +385,7 @@ impl Switch {
         };
         match purpose {
             Purpose::Invite { fork } => {
-                self.on_fork_response(now, call, fork, &branch, &msg, status)
+                self.on_fork_response(now, peer, call, fork, &branch, &msg, status)
             }
             Purpose::Bye { side } if status >= 200 => {
                 self.owners.remove(&branch);
@@ -357,15 +400,18 @@ impl Switch {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn on_fork_response(
         &mut self,
         now: Instant,
+        peer: Peer,
         id: CallRef,
         fork: usize,
         branch: &str,
         msg: &Message,
         status: u16,
     ) {
+        let withdrawn = self.fork_mut(id, fork).is_some_and(|f| f.withdrawn);
         match status {
             100 => {}
             101..=199 => {
@@ -379,6 +425,9 @@ impl Switch {
                 }
                 if cancel {
                     return self.send_cancel(now, id, fork);
+                }
+                if withdrawn {
+                    return;
                 }
                 let has_sdp = !msg.body().is_empty();
                 self.drive(
@@ -396,23 +445,59 @@ impl Switch {
                 if retransmission {
                     return self.resend_ack(id, fork);
                 }
+                if withdrawn {
+                    // Answered as we gave up on it: hang it up (RFC 3261 §15).
+                    self.owners.remove(branch);
+                    if let Some(f) = self.fork_mut(id, fork) {
+                        f.finished = true;
+                    }
+                    return self.on_stray_2xx(now, peer, msg);
+                }
                 self.form_dialog(id, fork, msg);
+                if !self.fork_answered(now, id, fork) {
+                    // The router no longer offers this agent the call.
+                    self.act(now, id, crate::call::Action::AckB { fork });
+                    self.act(now, id, crate::call::Action::ByeFork { fork });
+                    return self.drive(now, id, Input::Withdrawn { forks: 1 });
+                }
                 self.drive(now, id, Input::BAnswer { fork });
             }
             401 | 407 => {
                 if !self.answer_challenge(now, id, fork, msg, status) {
                     self.owners.remove(branch);
-                    self.drive(now, id, Input::BFailed { fork, status });
+                    if let Some(f) = self.fork_mut(id, fork) {
+                        f.finished = true;
+                    }
+                    if !withdrawn {
+                        self.fork_failed(now, id, fork, status);
+                    }
                 }
             }
             _ => {
                 self.owners.remove(branch);
                 if let Some(f) = self.fork_mut(id, fork) {
-                    f.done = true;
+                    f.finished = true;
                 }
-                self.drive(now, id, Input::BFailed { fork, status });
+                if !withdrawn {
+                    self.fork_failed(now, id, fork, status);
+                }
             }
         }
+    }
+
+    /// A fork failed: tell the router once all of its agent's forks are
+    /// out (before the call machine, which may drop the B leg), then the
+    /// call machine.
+    pub(super) fn fork_failed(&mut self, now: Instant, id: CallRef, fork: usize, status: u16) {
+        let Some(f) = self.fork_mut(id, fork) else {
+            return;
+        };
+        if f.done {
+            return;
+        }
+        f.done = true;
+        self.report_agent_missed(now, id, fork, status);
+        self.drive(now, id, Input::BFailed { fork, status });
     }
 
     /// Re-sends an INVITE with credentials for a carrier's challenge, once.
@@ -673,46 +758,94 @@ impl Switch {
             return;
         };
         entry.ring_deadline = None;
-        let Some(b) = entry.b.as_mut() else { return };
-        let mut to_cancel = Vec::new();
-        for (i, f) in b.forks.iter_mut().enumerate() {
-            if Some(i) == keep || f.done {
-                continue;
-            }
-            // No CANCEL before a provisional (RFC 3261 §9.1): wait for one.
-            if f.got_provisional {
-                to_cancel.push(i);
-            } else {
-                f.cancel_pending = true;
-            }
+        let Some(b) = entry.b.as_ref() else { return };
+        let forks: Vec<usize> = (0..b.forks.len())
+            .filter(|&i| Some(i) != keep && !b.forks[i].done)
+            .collect();
+        for i in forks {
+            self.withdraw_fork(now, id, i);
         }
-        for i in to_cancel {
-            self.send_cancel(now, id, i);
+    }
+
+    /// Gives up on one live fork: CANCEL it now, or once it sends a
+    /// provisional (RFC 3261 §9.1 forbids a CANCEL before one).
+    pub(super) fn withdraw_fork(&mut self, now: Instant, id: CallRef, fork: usize) {
+        let Some(f) = self.fork_mut(id, fork) else {
+            return;
+        };
+        f.done = true;
+        f.withdrawn = true;
+        if f.got_provisional {
+            self.send_cancel(now, id, fork);
+        } else {
+            f.cancel_pending = true;
         }
     }
 
     fn send_cancel(&mut self, now: Instant, id: CallRef, fork: usize) {
+        let Some(b) = self.calls.get_mut(&id).and_then(|e| e.b.as_mut()) else {
+            return;
+        };
+        let f = &mut b.forks[fork];
+        f.done = true;
+        f.withdrawn = true;
+        let (key, peer, bytes) = cancel_for(b, fork);
+        if let Err(err) = self.tx.client_send(now, key, peer, bytes, None) {
+            debug!(%err, "cannot send CANCEL");
+        }
+    }
+
+    /// Lets go of a call's B leg: forks that never sent a provisional keep
+    /// their CANCEL in the zombie table; agents offered the call are free.
+    pub(super) fn drop_b_leg(&mut self, now: Instant, id: CallRef) {
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
-        let Some(b) = entry.b.as_mut() else { return };
-        let f = &mut b.forks[fork];
-        f.done = true;
-        let mut w = Writer::request("CANCEL", &f.uri);
-        w.header("Via", &f.via);
-        w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
-        w.header_fmt("From", format_args!("{};tag={}", b.from, b.local_tag));
-        w.header("To", &b.to);
-        w.header("Call-ID", &b.call_id);
-        w.header_fmt("CSeq", format_args!("{} CANCEL", b.cseq));
-        let bytes = w.finish(None);
-        let key = ClientKey {
-            branch: f.branch.clone(),
-            method: TxMethod::NonInvite("CANCEL".into()),
+        entry.ring_deadline = None;
+        let Some(b) = entry.b.take() else { return };
+        self.dialogs.remove(&b.call_id);
+        for (i, f) in b.forks.iter().enumerate() {
+            self.owners.remove(&f.branch);
+            if let Some(agent) = &f.agent {
+                if self.busy.get(agent) == Some(&id) {
+                    self.busy.remove(agent);
+                }
+            }
+            if f.finished || f.dialog.is_some() || f.branch.is_empty() {
+                continue;
+            }
+            if f.got_provisional && !f.withdrawn {
+                let (key, peer, bytes) = cancel_for(&b, i);
+                let _ = self.tx.client_send(now, key, peer, bytes, None);
+            } else if !f.got_provisional {
+                if self.zombies.len() >= ZOMBIE_FORKS_MAX {
+                    self.stats.zombies_dropped += 1;
+                    continue;
+                }
+                let (_, peer, cancel) = cancel_for(&b, i);
+                self.zombies
+                    .insert(f.branch.clone(), Zombie { peer, cancel });
+            }
+        }
+    }
+
+    /// A response on a dropped fork: a provisional lets us CANCEL it, a
+    /// 2xx is hung up as a stray, any final response ends its record.
+    fn on_zombie_response(&mut self, now: Instant, branch: &str, status: u16) {
+        if status == 100 {
+            return;
+        }
+        let Some(z) = self.zombies.remove(branch) else {
+            return;
         };
-        let peer = f.peer;
-        if let Err(err) = self.tx.client_send(now, key, peer, bytes, None) {
-            debug!(%err, "cannot send CANCEL");
+        if status < 200 {
+            let key = ClientKey {
+                branch: branch.to_string(),
+                method: TxMethod::NonInvite("CANCEL".into()),
+            };
+            if let Err(err) = self.tx.client_send(now, key, z.peer, z.cancel, None) {
+                debug!(%err, "cannot send CANCEL");
+            }
         }
     }
 
@@ -814,72 +947,30 @@ impl Switch {
         }
     }
 
-    /// The offered agent did not take a queued call: free the agent, drop the
-    /// B leg and put the caller back at the head of its queue.
+    /// No offered agent took a queued call: drop the B leg. The router
+    /// was told per agent and decides what comes next.
     pub(super) fn requeue(&mut self, now: Instant, id: CallRef, status: u16) {
-        let Some(entry) = self.calls.get_mut(&id) else {
-            return;
-        };
-        debug!(call = %id, status, "offer missed, requeued");
-        entry.ring_deadline = None;
-        if let Some(b) = entry.b.take() {
-            self.dialogs.remove(&b.call_id);
-            for f in &b.forks {
-                self.owners.remove(&f.branch);
-            }
-            if let Some(agent) = b.agent {
-                if self.busy.get(&agent) == Some(&id) {
-                    self.busy.remove(&agent);
-                }
-                entry.tried.push(agent);
-            }
-        }
-        if let Some(queue) = entry.queue.clone() {
-            self.waiting.entry(queue).or_default().push_front(id);
-        }
-        self.dispatch_queues(now);
+        debug!(call = %id, status, "offer missed, the call waits again");
+        self.drop_b_leg(now, id);
     }
+}
 
-    /// Naive queue routing: the oldest caller of each queue goes to the first
-    /// free, registered agent with one of the queue's skills who has not yet
-    /// missed it. The skill-based router replaces this.
-    pub(super) fn dispatch_queues(&mut self, now: Instant) {
-        let mut queues: Vec<String> = self.waiting.keys().cloned().collect();
-        queues.sort();
-        for queue in queues {
-            loop {
-                let Some(&call) = self.waiting.get(&queue).and_then(|w| w.front()) else {
-                    break;
-                };
-                let Some(entry) = self.calls.get(&call) else {
-                    self.waiting.get_mut(&queue).map(|w| w.pop_front());
-                    continue;
-                };
-                let skills = self
-                    .plan
-                    .queues
-                    .get(&queue)
-                    .map(|q| q.skills.clone())
-                    .unwrap_or_default();
-                let agent = self
-                    .plan
-                    .agent_order
-                    .iter()
-                    .filter(|a| !self.busy.contains_key(*a) && !entry.tried.contains(a))
-                    .filter(|a| {
-                        self.plan
-                            .agents
-                            .get(*a)
-                            .is_some_and(|p| p.skills.iter().any(|(s, _)| skills.contains(s)))
-                    })
-                    .find(|a| !self.registrar.lookup(now, a).is_empty())
-                    .cloned();
-                let Some(agent) = agent else { break };
-                self.waiting.get_mut(&queue).map(|w| w.pop_front());
-                self.offer_agent(now, call, &agent);
-            }
-        }
-    }
+/// The CANCEL of one fork (RFC 3261 §9.1: same Request-URI, Call-ID, From,
+/// To, CSeq number and top Via as the INVITE).
+fn cancel_for(b: &BLeg, fork: usize) -> (ClientKey, Peer, Bytes) {
+    let f = &b.forks[fork];
+    let mut w = Writer::request("CANCEL", &f.uri);
+    w.header("Via", &f.via);
+    w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
+    w.header_fmt("From", format_args!("{};tag={}", b.from, b.local_tag));
+    w.header("To", &b.to);
+    w.header("Call-ID", &b.call_id);
+    w.header_fmt("CSeq", format_args!("{} CANCEL", b.cseq));
+    let key = ClientKey {
+        branch: f.branch.clone(),
+        method: TxMethod::NonInvite("CANCEL".into()),
+    };
+    (key, f.peer, w.finish(None))
 }
 
 /// Where to send requests for a registered contact: over the phone's own TCP

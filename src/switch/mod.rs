@@ -1,15 +1,21 @@
 //! The composite signalling core: it takes datagrams and the time, and gives
 //! back datagrams to send and call records. Inside, the transaction layer
 //! (RFC 3261 §17), the registrar, digest auth and one [`Call`] machine per
-//! call. It does no IO and reads no clock; `run` drives it.
+//! call, and the ACD router, which it owns outright (no lock: the switch task
+//! is its single owner) and feeds with `now`. It does no IO and reads no
+//! clock; `run` drives it.
 //!
 //! A message flows: parse → (response) client transaction → the leg that
 //! sent the request; (request) server transaction → checks of RFC 3261 §8.2
-//! → REGISTER / OPTIONS / a new call / an in-dialog request.
+//! → REGISTER / OPTIONS / a feature code / a new call / an in-dialog request.
+//! A queued call goes to the router; its offers come back as B-leg INVITEs
+//! (`queues.rs`).
 
+mod feature;
 mod inbound;
 mod legs;
 pub mod plan;
+mod queues;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -20,6 +26,7 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use tracing::debug;
 
+use crate::acd::Router;
 use crate::call::{Action, CallRef, Input, Outcome, Side};
 use crate::sip::auth::{DigestConfig, DigestServer};
 use crate::sip::build;
@@ -28,8 +35,10 @@ use crate::sip::registrar::Registrar;
 use crate::sip::transaction::{self as tx, TimerConfig, TransactionLayer};
 use crate::sip::Peer;
 
-pub use legs::CallEntry;
+pub use feature::{FeatureCode, FeatureError, FEATURE_DIALOGS_MAX};
+pub use legs::{CallEntry, ZOMBIE_FORKS_MAX};
 pub use plan::{Plan, Route};
+pub use queues::{QueueFigures, AGENT_STATE_LABELS};
 
 /// How long a refused caller should wait before trying again (`Retry-After`).
 pub const RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -81,6 +90,13 @@ pub struct Stats {
     pub registrations_ok: u64,
     pub auth_challenges: u64,
     pub auth_failures: u64,
+    /// Inputs the router refused (stale or out of step): each is a bug to look at.
+    pub router_refused: u64,
+    /// Feature codes carried out, and refused (unknown code, router said no).
+    pub features_done: u64,
+    pub features_refused: u64,
+    /// Forks we could not remember to CANCEL later (zombie table full).
+    pub zombies_dropped: u64,
 }
 
 /// Method labels for `switchyard_sip_requests_total{method}`; "other" last.
@@ -114,8 +130,15 @@ pub struct Switch {
     owners: HashMap<String, (CallRef, legs::Purpose)>,
     /// Agents on a call or being offered one.
     busy: HashMap<String, CallRef>,
-    /// Callers waiting per queue, oldest first (naive routing).
-    waiting: HashMap<String, VecDeque<CallRef>>,
+    /// The skill-based router: queued calls, agents' states, offers.
+    router: Router,
+    /// Answered waits per queue (router queue order): sum and count.
+    queue_waits: Vec<(Duration, u64)>,
+    /// Forks of dropped B legs still owed a CANCEL once they send a
+    /// provisional (RFC 3261 §9.1), by branch.
+    zombies: HashMap<String, legs::Zombie>,
+    /// Feature-code dialogs awaiting their ACK, by Call-ID.
+    features: HashMap<String, feature::FeatureLeg>,
     /// Ring deadlines; stale entries are skipped when popped.
     ring_timers: BinaryHeap<Reverse<(Instant, CallRef)>>,
     out: VecDeque<Output>,
@@ -135,6 +158,8 @@ impl Switch {
         };
         let digest = DigestServer::new(&plan.realm, digest_config, &mut rng, now);
         let registrar = Registrar::new(plan.registration.clone());
+        let router = queues::build_router(&plan, &mut rng, now);
+        let queue_waits = vec![(Duration::ZERO, 0); plan.acd_queues.len()];
         Switch {
             plan,
             rng,
@@ -146,7 +171,10 @@ impl Switch {
             a_branches: HashMap::new(),
             owners: HashMap::new(),
             busy: HashMap::new(),
-            waiting: HashMap::new(),
+            router,
+            queue_waits,
+            zombies: HashMap::new(),
+            features: HashMap::new(),
             ring_timers: BinaryHeap::new(),
             out: VecDeque::new(),
             actions: Vec::new(),
@@ -173,10 +201,7 @@ impl Switch {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
         self.registrar.handle_timeout(now);
-        while let Some(event) = self.registrar.poll_event() {
-            debug!(?event, "registrar");
-            self.dispatch_queues(now);
-        }
+        self.router.handle_timeout(now);
         while let Some(Reverse((at, call))) = self.ring_timers.peek().copied() {
             if at > now {
                 break;
@@ -205,10 +230,15 @@ impl Switch {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let ring = self.ring_timers.peek().map(|Reverse((at, _))| *at);
-        [self.tx.poll_timeout(), self.registrar.poll_timeout(), ring]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.tx.poll_timeout(),
+            self.registrar.poll_timeout(),
+            self.router.poll_timeout(),
+            ring,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -236,8 +266,29 @@ impl Switch {
         self.draining && self.calls.is_empty()
     }
 
-    /// Moves transaction-layer output into ours, reacting to its events.
+    /// The router, to read agents' and calls' states.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Moves the sub-cores' output into ours, reacting to their events,
+    /// until none has anything left.
     fn pump(&mut self, now: Instant) {
+        loop {
+            self.pump_tx(now);
+            let mut moved = false;
+            while let Some(event) = self.registrar.poll_event() {
+                self.on_registrar_event(now, event);
+                moved = true;
+            }
+            moved |= self.drain_router(now);
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    fn pump_tx(&mut self, now: Instant) {
         while let Some(output) = self.tx.poll_output() {
             match output {
                 tx::Output::Transmit { peer, bytes } => {
@@ -247,6 +298,8 @@ impl Switch {
                 tx::Output::Event(tx::Event::NoAck { key }) => {
                     if let Some(&call) = self.a_branches.get(&key.branch) {
                         self.drive(now, call, Input::ANoAck);
+                    } else {
+                        self.on_feature_no_ack(&key.branch);
                     }
                 }
             }
@@ -308,32 +361,20 @@ impl Switch {
     }
 
     fn finish(&mut self, now: Instant, id: CallRef, outcome: Outcome) {
+        self.report_call_gone(now, id);
+        // Forks still owed a CANCEL keep it after the call is gone.
+        self.drop_b_leg(now, id);
         let Some(entry) = self.calls.remove(&id) else {
             return;
         };
         self.dialogs.remove(&entry.a.call_id);
-        if let Some(b) = &entry.b {
-            self.dialogs.remove(&b.call_id);
-            for f in &b.forks {
-                self.owners.remove(&f.branch);
-            }
-            if let Some(agent) = &b.agent {
-                if self.busy.get(agent) == Some(&id) {
-                    self.busy.remove(agent);
-                }
-            }
-        }
-        if let Some(agent) = &entry.a_agent {
-            if self.busy.get(agent) == Some(&id) {
-                self.busy.remove(agent);
+        let agent = entry.agent.clone();
+        for name in [&agent, &entry.a_agent].into_iter().flatten() {
+            if self.busy.get(name) == Some(&id) {
+                self.busy.remove(name);
             }
         }
         self.a_branches.remove(&entry.a.key.branch);
-        if let Some(queue) = &entry.queue {
-            if let Some(w) = self.waiting.get_mut(queue) {
-                w.retain(|c| *c != id);
-            }
-        }
         let idx = OUTCOME_LABELS
             .iter()
             .position(|l| *l == outcome.label())
@@ -349,7 +390,7 @@ impl Switch {
             trunk: entry.trunk.clone(),
             dialled: entry.dialled.clone(),
             queue: entry.queue.clone(),
-            agent: entry.b.as_ref().and_then(|b| b.agent.clone()),
+            agent,
             outcome,
             wait: entry.call.wait().unwrap_or_default(),
             talk,
@@ -357,25 +398,15 @@ impl Switch {
         };
         tracing::info!(call = %id, outcome = outcome.label(), "call ended");
         self.out.push_back(Output::CallEnded(record));
-        // An agent may be free again: callers who were skipped may retry everyone.
-        for calls in self.waiting.values() {
-            for call in calls {
-                if let Some(e) = self.calls.get_mut(call) {
-                    e.tried.clear();
-                }
-            }
-        }
-        self.dispatch_queues(now);
     }
 
     fn on_client_timeout(&mut self, now: Instant, key: &tx::ClientKey) {
+        self.zombies.remove(&key.branch);
         let Some((call, purpose)) = self.owners.remove(&key.branch) else {
             return;
         };
         match purpose {
-            legs::Purpose::Invite { fork } => {
-                self.drive(now, call, Input::BFailed { fork, status: 408 })
-            }
+            legs::Purpose::Invite { fork } => self.fork_failed(now, call, fork, 408),
             legs::Purpose::Bye { side } => self.drive(now, call, Input::ByeDone(side)),
             legs::Purpose::Ignore => {}
         }

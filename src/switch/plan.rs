@@ -1,24 +1,32 @@
 //! The part of the config the signalling core consults per message, indexed
-//! for lookups: agents by SIP user, trunks by source address, DIDs.
+//! for lookups: agents by SIP user, trunks by source address, DIDs; and the
+//! router's agent and queue specs, translated from the config once.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::config::{Config, DidTarget};
+use crate::acd::{self, AgentSpec, Condition, QueueSpec, RelaxStep, ServiceLevel};
+use crate::config::{self, Config, DidTarget, QueueConfig, RequireExpr};
 use crate::sip::{Peer, Transport};
 
 /// What a number routes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
     Agent(String),
-    Queue(String),
+    /// A queue, with the priority and attributes the DID gives its callers.
+    Queue {
+        queue: String,
+        priority: u8,
+        attributes: Vec<(String, String)>,
+    },
 }
 
 #[derive(Clone, Debug)]
 pub struct AgentPlan {
     pub password: String,
-    pub skills: Vec<(String, u8)>,
+    /// Log in to every qualifying queue when the phone registers.
+    pub auto_login: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -35,13 +43,6 @@ pub struct OutboundPlan {
     pub credentials: Option<(String, String)>,
 }
 
-#[derive(Clone, Debug)]
-pub struct QueuePlan {
-    /// Skills any of which qualifies an agent (naive routing).
-    pub skills: Vec<String>,
-    pub ring_timeout: Duration,
-}
-
 /// Lookups the core needs, built once from a validated config.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -51,11 +52,12 @@ pub struct Plan {
     pub no_answer_timeout: Duration,
     pub max_calls: usize,
     pub agents: HashMap<String, AgentPlan>,
-    /// Agents in config order, for deterministic naive routing.
-    pub agent_order: Vec<String>,
     pub trunks: Vec<TrunkPlan>,
     pub dids: HashMap<String, Route>,
-    pub queues: HashMap<String, QueuePlan>,
+    /// The router's agents, in config order.
+    pub acd_agents: Vec<AgentSpec>,
+    /// The router's queues, in config order.
+    pub acd_queues: Vec<QueueSpec>,
     pub registration: crate::sip::registrar::RegistrarConfig,
     pub digest_order: crate::sip::auth::ChallengeOrder,
     pub force_rport: bool,
@@ -67,12 +69,11 @@ impl Plan {
             .agents
             .iter()
             .map(|a| {
-                let skills = a.skills.iter().map(|(s, l)| (s.clone(), *l)).collect();
                 (
                     a.id.clone(),
                     AgentPlan {
                         password: a.password.clone(),
-                        skills,
+                        auto_login: a.auto_login,
                     },
                 )
             })
@@ -109,29 +110,31 @@ impl Plan {
             .map(|(number, did)| {
                 let route = match &did.target {
                     DidTarget::Agent(a) => Route::Agent(a.clone()),
-                    DidTarget::Queue(q) => Route::Queue(q.clone()),
+                    DidTarget::Queue(q) => Route::Queue {
+                        queue: q.clone(),
+                        priority: did.priority,
+                        attributes: did
+                            .attributes
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    },
                 };
                 (number.clone(), route)
             })
             .collect();
-        let queues = cfg
-            .queues
+        let acd_agents = cfg
+            .agents
             .iter()
-            .map(|q| {
-                let mut skills: Vec<String> = q
-                    .requires
-                    .alternatives
+            .map(|a| AgentSpec {
+                name: a.id.clone(),
+                skills: a.skills.iter().map(|(s, l)| (s.clone(), *l)).collect(),
+                attributes: a
+                    .attributes
                     .iter()
-                    .flat_map(|a| a.skills.iter().map(|s| s.skill.clone()))
-                    .collect();
-                skills.dedup();
-                (
-                    q.name.clone(),
-                    QueuePlan {
-                        skills,
-                        ring_timeout: q.ring_timeout,
-                    },
-                )
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                max_no_answer: a.max_no_answer,
             })
             .collect();
         Plan {
@@ -140,10 +143,10 @@ impl Plan {
             no_answer_timeout: cfg.switch.no_answer_timeout,
             max_calls: cfg.switch.max_calls as usize,
             agents,
-            agent_order: cfg.agents.iter().map(|a| a.id.clone()).collect(),
             trunks,
             dids,
-            queues,
+            acd_agents,
+            acd_queues: cfg.queues.iter().map(queue_spec).collect(),
             digest_order: cfg.switch.digest_challenge,
             force_rport: cfg.switch.force_rport,
             registration: crate::sip::registrar::RegistrarConfig {
@@ -171,6 +174,68 @@ impl Plan {
     pub fn default_transport(&self) -> Transport {
         Transport::Udp
     }
+}
+
+/// A validated queue config as the router takes it.
+fn queue_spec(q: &QueueConfig) -> QueueSpec {
+    QueueSpec {
+        name: q.name.clone(),
+        requires: conditions(&q.requires),
+        strategy: match q.strategy {
+            config::Strategy::LongestIdle => acd::Strategy::LongestIdle,
+            config::Strategy::MostSkilled => acd::Strategy::MostSkilled,
+            config::Strategy::RoundRobin => acd::Strategy::RoundRobin,
+            config::Strategy::FewestCalls => acd::Strategy::FewestCalls,
+            config::Strategy::LeastTalkTime => acd::Strategy::LeastTalkTime,
+            config::Strategy::Random => acd::Strategy::Random,
+            config::Strategy::RingAll => acd::Strategy::RingAll,
+        },
+        ring_timeout: q.ring_timeout,
+        wrap_up: q.wrap_up,
+        max_length: (q.max_length as usize).min(acd::QUEUE_CALLS_MAX),
+        max_wait: Some(q.max_wait),
+        overflow: match &q.overflow {
+            config::Overflow::Busy => acd::Overflow::Busy,
+            config::Overflow::Queue(name) => acd::Overflow::Queue(name.clone()),
+        },
+        when_no_agents: match q.when_no_agents {
+            config::WhenNoAgents::Join => acd::WhenNoAgents::Join,
+            config::WhenNoAgents::Refuse => acd::WhenNoAgents::Refuse,
+        },
+        service_level: ServiceLevel {
+            threshold: q.service_level.within,
+            target_percent: (q.service_level.target * 100.0).round().clamp(0.0, 100.0) as u8,
+        },
+        // The config allows more steps than the router's tier mask holds;
+        // the later steps are dropped (a caller that waited that long is
+        // served by the last kept requirement).
+        relax: q
+            .relax
+            .iter()
+            .take(acd::RELAX_STEPS_MAX)
+            .map(|r| RelaxStep {
+                after: r.after,
+                requires: conditions(&r.requires),
+            })
+            .collect(),
+    }
+}
+
+fn conditions(expr: &RequireExpr) -> Vec<Vec<Condition>> {
+    expr.alternatives
+        .iter()
+        .map(|alt| {
+            let skills = alt.skills.iter().map(|s| Condition::Skill {
+                skill: s.skill.clone(),
+                min_level: s.min_level,
+            });
+            let attributes = alt.attributes.iter().map(|a| Condition::Attribute {
+                name: a.name.clone(),
+                value: a.value.clone(),
+            });
+            skills.chain(attributes).collect()
+        })
+        .collect()
 }
 
 /// True when `ip` is inside `net/prefix`.

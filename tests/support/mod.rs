@@ -3,6 +3,8 @@
 //! Every process started here is ended by its PID when its guard drops.
 
 #![allow(dead_code)]
+// A driver of real processes and sockets: it reads the clock and spawns.
+#![allow(clippy::disallowed_methods)]
 
 pub mod scenarios;
 
@@ -48,16 +50,19 @@ cdr_path = "cdr.sqlite"
 [[agents]]
 id = "1001"
 password = "demo-1001"
+auto_login = true
 skills = {{ support = 9 }}
 
 [[agents]]
 id = "1002"
 password = "demo-1002"
+auto_login = true
 skills = {{ support = 4, sales = 6 }}
 
 [[agents]]
 id = "1003"
 password = "demo-1003"
+auto_login = true
 skills = {{ sales = 7 }}
 
 [[trunks]]
@@ -105,7 +110,12 @@ impl SwitchProc {
         let path = dir.join("switchyard.toml");
         std::fs::write(&path, config).expect("write config");
         let stderr = std::fs::File::create(dir.join("stderr.log")).expect("stderr file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        // SWITCHYARD_BIN: a copy of the binary, for runs sharing a target
+        // directory with other branches that rebuild it.
+        let bin = std::env::var_os("SWITCHYARD_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_switchyard")));
+        let mut child = Command::new(bin)
             .args(["run", "--config"])
             .arg(&path)
             .current_dir(&dir)
@@ -439,6 +449,42 @@ pub fn sipp_register(
             "-key",
             "contact_port",
             &port,
+        ],
+        Some(switch.sip),
+    )
+    .expect_success();
+}
+
+/// An agent phone at `port` registers `user` (Contact at `contact_port`)
+/// and dials feature `code`; `after` is what follows the final response
+/// (`FEATURE_DONE`, or `FEATURE_REFUSED` with `@STATUS@` already set).
+pub fn sipp_feature(
+    switch: &SwitchProc,
+    user: &str,
+    password: &str,
+    port: u16,
+    contact_port: u16,
+    code: &str,
+    after: &str,
+) {
+    let after = after.replace("@USER@", user).replace("@CODE@", code);
+    let (port, contact) = (port.to_string(), contact_port.to_string());
+    Sipp::start(
+        &switch.dir,
+        "feature.xml",
+        &[("@AFTER@", &after), ("@USER@", user), ("@CODE@", code)],
+        &[
+            "-m",
+            "1",
+            "-p",
+            &port,
+            "-au",
+            user,
+            "-ap",
+            password,
+            "-key",
+            "contact_port",
+            &contact,
         ],
         Some(switch.sip),
     )

@@ -272,3 +272,55 @@ macro_rules! EXPECT_ANSWER {
 }
 
 use {ANSWER, EXPECT_ANSWER, RECV_INVITE, RINGING};
+
+/// Feature code (tests/sipp/feature.xml): answered 200 with an inactive
+/// SDP; the phone ACKs and the switch hangs up at once.
+pub const FEATURE_DONE: &str = r#"
+  <recv response="200" rrs="true">
+    <action>
+      <ereg regexp="a=inactive" search_in="body" check_it="true" assign_to="inactive"/>
+    </action>
+  </recv>
+  <Reference variables="inactive"/>
+  <send><![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: <sip:@USER@@[remote_ip]>;tag=[pid]F[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 2 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+  <recv request="BYE"/>
+  <send><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]></send>
+"#;
+
+/// Feature code refused with `@STATUS@` (set by the test), ACKed.
+pub const FEATURE_REFUSED: &str = r#"
+  <recv response="@STATUS@"/>
+  <send><![CDATA[
+
+      ACK sip:@CODE@@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-[pid]-[call_number]-f2;rport
+      From: <sip:@USER@@[remote_ip]>;tag=[pid]F[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 2 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+"#;

@@ -1,0 +1,433 @@
+//! The switch's side of the ACD router: queued calls go in, the router's
+//! offers come out as B-leg INVITEs (one fork per contact, several agents
+//! at once for ring-all), and what the phones do goes back in as answers,
+//! misses and hang-ups. The registrar's events tell the router which agents
+//! can be reached. The router itself stays a pure core owned by the switch.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+use tracing::{debug, error, info, warn};
+
+use super::Switch;
+use crate::acd::{
+    self, AcdError, AgentId, AgentState, CallId, CallState, Event, OverflowTarget, RejectReason,
+    Router,
+};
+use crate::call::{CallRef, Input, Outcome, Routing, State};
+use crate::sip::registrar::RegistrarEvent;
+
+/// Labels of `switchyard_agents{state}`, in [`Switch::agent_states`] order.
+pub const AGENT_STATE_LABELS: [&str; 6] = [
+    "logged_out",
+    "available",
+    "ringing",
+    "on_call",
+    "wrap_up",
+    "paused",
+];
+
+/// One queue's live figures, for metrics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueFigures<'a> {
+    pub name: &'a str,
+    pub waiting: usize,
+    /// Logged in, registered and free.
+    pub agents_available: usize,
+    /// Answered within the threshold over answered plus abandoned.
+    pub service_level: Option<f64>,
+    pub expected_wait: Option<Duration>,
+    pub answered: u64,
+    pub abandoned: u64,
+    pub overflowed: u64,
+    /// Answered calls' waits in this queue: sum and count.
+    pub wait_sum: Duration,
+    pub wait_count: u64,
+}
+
+/// Builds the router from the plan. A config the router cannot take (the
+/// config validator and the router disagree on a limit) leaves the switch
+/// running without queues: queued calls get 480, and the error is logged.
+pub(super) fn build_router(plan: &super::Plan, rng: &mut StdRng, now: Instant) -> Router {
+    let seed = rng.next_u64();
+    match Router::new(
+        now,
+        &plan.acd_agents,
+        &plan.acd_queues,
+        StdRng::seed_from_u64(seed),
+    ) {
+        Ok(router) => router,
+        Err(err) => {
+            error!(%err, "the router refused the queue config; queues are off");
+            Router::new(now, &[], &[], StdRng::seed_from_u64(seed))
+                .expect("a router without agents or queues always builds")
+        }
+    }
+}
+
+impl Switch {
+    /// Each queue's figures, in config order.
+    pub fn queue_figures(&self) -> Vec<QueueFigures<'_>> {
+        self.router
+            .snapshot()
+            .queues
+            .into_iter()
+            .map(|q| {
+                let (wait_sum, wait_count) = self
+                    .queue_waits
+                    .get(q.queue.0 as usize)
+                    .copied()
+                    .unwrap_or_default();
+                QueueFigures {
+                    name: self.router.queue_name(q.queue).unwrap_or(""),
+                    waiting: q.waiting,
+                    agents_available: q.free_agents,
+                    service_level: q.stats.service_level(),
+                    expected_wait: q.expected_wait,
+                    answered: q.stats.answered,
+                    abandoned: q.stats.abandoned,
+                    overflowed: q.stats.overflowed,
+                    wait_sum,
+                    wait_count,
+                }
+            })
+            .collect()
+    }
+
+    /// How many agents are in each state, in [`AGENT_STATE_LABELS`] order.
+    pub fn agent_states(&self) -> [u64; AGENT_STATE_LABELS.len()] {
+        let mut counts = [0; AGENT_STATE_LABELS.len()];
+        for i in 0..self.plan.acd_agents.len() {
+            let idx = match self.router.agent_state(AgentId(i as u32)) {
+                Some(AgentState::LoggedOut) | None => 0,
+                Some(AgentState::Available) => 1,
+                Some(AgentState::Reserved(_)) => 2,
+                Some(AgentState::OnCall(_)) => 3,
+                Some(AgentState::WrapUp(_)) => 4,
+                Some(AgentState::Paused(_)) => 5,
+            };
+            counts[idx] += 1;
+        }
+        counts
+    }
+
+    /// Feeds the router one input. A refusal means the switch and the
+    /// router disagree about a call or agent: logged and counted.
+    pub(super) fn route(&mut self, now: Instant, input: acd::Input) -> Result<(), AcdError> {
+        let result = self.router.handle(now, input);
+        if let Err(err) = &result {
+            debug!(%err, "router refused an input");
+            self.stats.router_refused += 1;
+        }
+        result
+    }
+
+    /// A new caller for `queue`.
+    pub(super) fn enqueue(
+        &mut self,
+        now: Instant,
+        id: CallRef,
+        queue: &str,
+        priority: u8,
+        attributes: Vec<(String, String)>,
+    ) {
+        let Some(q) = self.router.queue_id(queue) else {
+            return self.unroutable(now, id, Outcome::Unavailable);
+        };
+        let input = acd::Input::CallArrived {
+            call: CallId(id.0),
+            queue: q,
+            priority,
+            attributes,
+        };
+        match self.route(now, input) {
+            Ok(()) => {
+                if let Some(e) = self.calls.get_mut(&id) {
+                    e.routed = true;
+                }
+            }
+            Err(_) => self.unroutable(now, id, Outcome::Unavailable),
+        }
+    }
+
+    /// A phone registered its first contact or lost its last one.
+    pub(super) fn on_registrar_event(&mut self, now: Instant, event: RegistrarEvent) {
+        debug!(?event, "registrar");
+        let (aor, registered) = match event {
+            RegistrarEvent::Registered { aor } => (aor, true),
+            RegistrarEvent::Unregistered { aor } => (aor, false),
+        };
+        let Some(agent) = self.router.agent_id(&aor) else {
+            return;
+        };
+        if !registered {
+            let _ = self.route(now, acd::Input::AgentUnregistered { agent });
+            return;
+        }
+        let _ = self.route(now, acd::Input::AgentRegistered { agent });
+        let auto = self.plan.agents.get(&aor).is_some_and(|a| a.auto_login);
+        let logged_out = self.router.agent_state(agent) == Some(AgentState::LoggedOut);
+        if auto && logged_out {
+            let _ = self.route(now, acd::Input::AgentLogin { agent, queue: None });
+        }
+    }
+
+    /// Carries out the router's actions until it has none; true if there were any.
+    pub(super) fn drain_router(&mut self, now: Instant) -> bool {
+        let mut batch = VecDeque::new();
+        let mut any = false;
+        loop {
+            while let Some(action) = self.router.poll_action() {
+                batch.push_back(action);
+            }
+            let Some(action) = batch.pop_front() else {
+                return any;
+            };
+            any = true;
+            match action {
+                acd::Action::Offer { call, agent, .. } => {
+                    // A ring-all offer comes as consecutive offers of one call.
+                    let mut agents = vec![agent];
+                    while let Some(acd::Action::Offer { call: c, agent, .. }) = batch.front() {
+                        if *c != call {
+                            break;
+                        }
+                        agents.push(*agent);
+                        batch.pop_front();
+                    }
+                    self.offer_queued(now, call, agents);
+                }
+                acd::Action::WithdrawOffer { call, agent } => self.withdraw(now, call, agent),
+                acd::Action::Overflow { call, target } => self.overflowed(now, call, target),
+                acd::Action::Refuse { call, reason } => {
+                    debug!(call = call.0, ?reason, "queue refused the call");
+                    let id = CallRef(call.0);
+                    self.forget_routed(id);
+                    self.unroutable(now, id, Outcome::Unavailable);
+                }
+                acd::Action::Event(event) => self.on_router_event(event),
+            }
+        }
+    }
+
+    fn forget_routed(&mut self, id: CallRef) {
+        if let Some(e) = self.calls.get_mut(&id) {
+            e.routed = false;
+        }
+    }
+
+    fn on_router_event(&mut self, event: Event) {
+        match event {
+            Event::CallAnswered { queue, waited, .. } => {
+                if let Some(w) = self.queue_waits.get_mut(queue.0 as usize) {
+                    w.0 += waited;
+                    w.1 += 1;
+                }
+            }
+            Event::CallAbandoned { call, .. } => debug!(call = call.0, "abandoned in queue"),
+            Event::AgentPaused { agent, reason } => {
+                let name = self.router.agent_name(agent).unwrap_or("");
+                info!(agent = name, ?reason, "agent paused by the router");
+            }
+        }
+    }
+
+    /// The router offers a waiting call to `agents`: INVITE their contacts.
+    fn offer_queued(&mut self, now: Instant, call: CallId, agents: Vec<AgentId>) {
+        let id = CallRef(call.0);
+        let waiting = self
+            .calls
+            .get(&id)
+            .is_some_and(|e| e.call.state == State::Routing && e.routed);
+        if !waiting {
+            // Out of step: the router must not keep offering a call we cannot ring.
+            warn!(call = %id, "router offered a call that is not waiting");
+            let _ = self.route(now, acd::Input::CallAbandoned { call });
+            return;
+        }
+        let mut targets = Vec::new();
+        let mut offered = Vec::new();
+        for agent in agents {
+            let name = self.router.agent_name(agent).unwrap_or("").to_string();
+            // On a direct call: the offer is held, and the router's ring
+            // timeout moves the call on (a miss, as the agent could not take it).
+            if self.busy.get(&name).is_some_and(|c| *c != id) {
+                debug!(call = %id, "offered agent is on another call");
+                continue;
+            }
+            let contacts = self.agent_targets(now, &name);
+            if contacts.is_empty() {
+                // The binding expired before the registrar said so: the
+                // router learns it now, which withdraws this offer.
+                let _ = self.route(now, acd::Input::AgentUnregistered { agent });
+                continue;
+            }
+            self.busy.insert(name.clone(), id);
+            targets.extend(contacts);
+            offered.push(name);
+        }
+        if targets.is_empty() {
+            return;
+        }
+        let Some(entry) = self.calls.get(&id) else {
+            return;
+        };
+        // The agent sees the number the customer dialled.
+        let to = format!("<sip:{}@{}>", entry.dialled, self.plan.local);
+        let single = (offered.len() == 1).then(|| offered.remove(0));
+        self.start_b_leg(now, id, single, to, targets, None);
+    }
+
+    /// The router takes the offer back from one agent: cancel its forks.
+    fn withdraw(&mut self, now: Instant, call: CallId, agent: AgentId) {
+        let id = CallRef(call.0);
+        let name = self.router.agent_name(agent).unwrap_or("").to_string();
+        let Some(entry) = self.calls.get(&id) else {
+            return;
+        };
+        if !matches!(entry.call.state, State::Offering { .. }) {
+            // Already answered by another agent, or hung up: the call
+            // machine cancelled what needed cancelling.
+            if entry.agent.as_deref() != Some(&name) && self.busy.get(&name) == Some(&id) {
+                self.busy.remove(&name);
+            }
+            return;
+        }
+        if self.busy.get(&name) == Some(&id) {
+            self.busy.remove(&name);
+        }
+        let forks: Vec<usize> = entry
+            .b
+            .as_ref()
+            .map(|b| {
+                (0..b.forks.len())
+                    .filter(|&i| !b.forks[i].done && b.forks[i].agent.as_deref() == Some(&name))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if forks.is_empty() {
+            return;
+        }
+        for &fork in &forks {
+            self.withdraw_fork(now, id, fork);
+        }
+        self.drive(now, id, Input::Withdrawn { forks: forks.len() });
+    }
+
+    fn overflowed(&mut self, now: Instant, call: CallId, target: OverflowTarget) {
+        let id = CallRef(call.0);
+        match target {
+            OverflowTarget::Queue(q) => {
+                let name = self.router.queue_name(q).map(str::to_string);
+                if let Some(e) = self.calls.get_mut(&id) {
+                    debug!(call = %id, "overflowed to another queue");
+                    e.queue = name;
+                }
+            }
+            OverflowTarget::Busy => {
+                self.forget_routed(id);
+                self.unroutable(now, id, Outcome::Busy);
+            }
+        }
+    }
+
+    /// A fork answered: the router hears which agent took the call. False
+    /// when the router no longer offers it to that agent.
+    pub(super) fn fork_answered(&mut self, now: Instant, id: CallRef, fork: usize) -> bool {
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return false;
+        };
+        let agent = entry
+            .b
+            .as_ref()
+            .and_then(|b| b.forks.get(fork))
+            .and_then(|f| f.agent.clone());
+        if agent.is_some() {
+            entry.agent = agent.clone();
+            if let Some(b) = entry.b.as_mut() {
+                b.agent = agent.clone();
+            }
+        }
+        if !(entry.routed && entry.call.routing == Routing::Queued) {
+            return true;
+        }
+        let Some(agent_id) = agent.as_deref().and_then(|a| self.router.agent_id(a)) else {
+            return false;
+        };
+        let input = acd::Input::OfferAnswered {
+            call: CallId(id.0),
+            agent: agent_id,
+        };
+        self.route(now, input).is_ok()
+    }
+
+    /// A fork failed: once every fork of its agent is out, the router
+    /// hears that the agent missed the offer.
+    pub(super) fn report_agent_missed(
+        &mut self,
+        now: Instant,
+        id: CallRef,
+        fork: usize,
+        status: u16,
+    ) {
+        let Some(entry) = self.calls.get(&id) else {
+            return;
+        };
+        if !entry.routed {
+            return;
+        }
+        let Some(b) = entry.b.as_ref() else { return };
+        let Some(name) = b.forks.get(fork).and_then(|f| f.agent.clone()) else {
+            return;
+        };
+        let live = b
+            .forks
+            .iter()
+            .any(|f| !f.done && f.agent.as_deref() == Some(&name));
+        if live {
+            return;
+        }
+        if self.busy.get(&name) == Some(&id) {
+            self.busy.remove(&name);
+        }
+        let Some(agent) = self.router.agent_id(&name) else {
+            return;
+        };
+        let reason = match status {
+            486 | 600 | 603 => RejectReason::Busy,
+            _ => RejectReason::NoAnswer,
+        };
+        let offered = matches!(
+            self.router.call_state(CallId(id.0)),
+            Some(CallState::Offered { agents, .. }) if agents.contains(&agent)
+        );
+        if offered {
+            let input = acd::Input::OfferRejected {
+                call: CallId(id.0),
+                agent,
+                reason,
+            };
+            let _ = self.route(now, input);
+        }
+    }
+
+    /// The call is ending: the router forgets it, as a finished call (the
+    /// agent goes to wrap-up) or an abandoned one.
+    pub(super) fn report_call_gone(&mut self, now: Instant, id: CallRef) {
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if !std::mem::take(&mut entry.routed) {
+            return;
+        }
+        let call = CallId(id.0);
+        let input = match self.router.call_state(call) {
+            Some(CallState::Connected { .. }) => acd::Input::CallEnded { call },
+            Some(_) => acd::Input::CallAbandoned { call },
+            None => return,
+        };
+        let _ = self.route(now, input);
+    }
+}

@@ -88,7 +88,7 @@ fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
     let edits = 1 + rng.next() % EDITS_PER_MUTANT_MAX;
     for _ in 0..edits {
         let at = rng.below(input.len() + 1);
-        let byte = if rng.next() % 2 == 0 {
+        let byte = if rng.next().is_multiple_of(2) {
             SPECIAL[rng.below(SPECIAL.len())]
         } else {
             rng.next() as u8

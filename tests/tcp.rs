@@ -2,6 +2,9 @@
 //! requests to a phone that registered over TCP go down its connection, and a
 //! stream that cannot be framed is closed.
 
+// A real socket with a bounded wait: the test is a driver.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::io::{Read, Write};

@@ -97,7 +97,7 @@ pub const QUEUES_MAX: usize = 1_024;
 pub const SKILLS_PER_AGENT_MAX: usize = 64;
 pub const ATTRIBUTES_MAX: usize = 32;
 pub const ALLOW_FROM_MAX: usize = 256;
-pub const RELAX_STEPS_MAX: usize = 16;
+pub const RELAX_STEPS_MAX: usize = crate::acd::RELAX_STEPS_MAX;
 /// Highest DID priority; callers with higher priority are served first.
 pub const DID_PRIORITY_MAX: u8 = 9;
 /// Passwords and usernames; longer is a paste error.

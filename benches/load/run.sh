@@ -42,15 +42,17 @@ AGENTS_MAX=20000
 [ "$AGENTS" -ge 1 ] && [ "$AGENTS" -le "$AGENTS_MAX" ] || { echo "AGENTS must be 1..$AGENTS_MAX" >&2; exit 1; }
 [ "$MEM_CALLS" -le "$AGENTS" ] || { echo "MEM_CALLS must be <= AGENTS (one call per agent)" >&2; exit 1; }
 
-# Build before lib.sh moves us into its work directory.
-BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/switchyard
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  echo "building the release binary (cargo build --release)" >&2
-  (cd "$REPO" && cargo build --release --quiet) || { echo "release build failed" >&2; exit 1; }
-fi
-[ -x "$BIN" ] || { echo "no switch binary at $BIN" >&2; exit 1; }
-
 source "$PEERS/lib.sh"   # WORK, PIDS, track, cleanup trap, run_uac, start_sipp_uas, start_kamailio
+
+# A target directory shared by several checkouts may get another branch's binary
+# at any time: build, then run a copy taken at once.
+TARGET_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/switchyard
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  log "building the release binary (cargo build --release)"
+  (cd "$REPO" && cargo build --release --quiet) || { log "release build failed"; exit 1; }
+fi
+BIN=$WORK/switchyard
+cp "$TARGET_BIN" "$BIN" || { log "no switch binary at $TARGET_BIN"; exit 1; }
 need_pkgs sip-tester kamailio
 T_START=$(date +%s)
 RESULTS="$WORK/results.txt"
@@ -102,12 +104,12 @@ cp "$HERE/switch.toml" "$WORK/switch.toml"
   echo "[dids]"
   for i in $(seq 1 "$AGENTS"); do printf '"%d" = { agent = "u%d" }\n' $((9000000 + i)) "$i"; done
 } >>"$WORK/switch.toml"
-"$BIN" check "$WORK/switch.toml" >&2 || exit 1
+"$BIN" check "$WORK/switch.toml" 2>&1 | grep -q ': ok$' || { log "the switch refused the config: $BIN check $WORK/switch.toml"; exit 1; }
 
 # --- The switch: start, register the agents, idle RSS ---------------------------
 RUST_LOG=${SWITCH_LOG:-warn} "$BIN" run --config "$WORK/switch.toml" >"$WORK/switch.out" 2>"$WORK/switch.err" &
 SW_PID=$!; track "$SW_PID"
-for _ in $(seq 1 100); do grep -q '^switchyard listening' "$WORK/switch.out" && break; sleep 0.1; done
+for _ in $(seq 1 300); do grep -q '^switchyard listening' "$WORK/switch.out" && break; sleep 0.1; done
 SW_LINE=$(grep '^switchyard listening' "$WORK/switch.out") || { log "switch did not start"; tail "$WORK/switch.err" >&2; exit 1; }
 SW_SIP=$(field sip "$SW_LINE"); SW_HTTP=$(field http "$SW_LINE")
 log "switch pid $SW_PID sip=$SW_SIP http=$SW_HTTP, $AGENTS agents, log=${SWITCH_LOG:-warn}"
@@ -154,7 +156,8 @@ for s in $SETUPS; do
       kill "${KAM_PIDS[@]}" 2>/dev/null; sleep 1 ;;
     switch)
       SERVER_PIDS=("$SW_PID")
-      search switch "$SW_SIP" "$SECS" "$RATES" -sf "$HERE/uac-did.xml" -inf "$WORK/dids.csv" $SIPP_OPTS ;;
+      search switch "$SW_SIP" "$SECS" "$RATES" -sf "$HERE/uac-did.xml" -inf "$WORK/dids.csv" $SIPP_OPTS
+      curl -s --max-time 2 "http://$SW_HTTP/metrics" >"$WORK/metrics.after-calls.txt" ;;
   esac
   CPS[$s]=$BEST; CPU[$s]=$BEST_CPU
 done
@@ -163,6 +166,7 @@ done
 SERVER_PIDS=("$SW_PID")
 search switch-register "$SW_SIP" "$REG_SECS" "$REG_RATES" -sf "$HERE/reg-agent.xml" -inf "$WORK/agents.csv" $SIPP_OPTS
 REG_SW=$BEST; REG_SW_CPU=$BEST_CPU
+curl -s --max-time 2 "http://$SW_HTTP/metrics" >"$WORK/metrics.after-register.txt"
 KAM_PORT=$(pick_port 25090)
 start_kamailio "$KAM_PORT" "$KAM_CHILDREN" -A WITH_REGISTRAR -A WITH_AUTH || exit 1
 SERVER_PIDS=("${KAM_PIDS[@]}")

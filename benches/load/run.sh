@@ -11,6 +11,7 @@
 # Knobs (env): SECS (30) RATES ("1000 2000 3000 4000 5000 6000") CALL_MS (0)
 #   REG_SECS (10) REG_RATES ("3000 6000 9000 12000 15000") AGENTS (10000)
 #   MEM_CALLS (5000) MEM_RATE (500) MEM_HOLD_MS (20000) KAM_CHILDREN (4)
+#   SETTLE_MAX_S (45: wait for the switch's transactions to expire between rates; QUICK 0)
 #   SWITCH_LOG (RUST_LOG for the switch, default "warn") SETUPS ("direct kamailio switch")
 #   SKIP_BUILD=1 (use the release binary as built) PEERS (default <checkout>/../shared/peers)
 # Loopback only; every process started is recorded by PID and killed by PID on
@@ -29,7 +30,9 @@ if [ "${QUICK:-0}" = 1 ]; then
   SECS=${SECS:-5}; RATES=${RATES:-"500 1000"}
   REG_SECS=${REG_SECS:-5}; REG_RATES=${REG_RATES:-"1000 2000"}
   AGENTS=${AGENTS:-2000}; MEM_CALLS=${MEM_CALLS:-1000}; MEM_HOLD_MS=${MEM_HOLD_MS:-8000}
+  SETTLE_MAX_S=${SETTLE_MAX_S:-0}
 fi
+SETTLE_MAX_S=${SETTLE_MAX_S:-45}
 SECS=${SECS:-30}; RATES=${RATES:-"1000 2000 3000 4000 5000 6000"}; CALL_MS=${CALL_MS:-0}
 REG_SECS=${REG_SECS:-10}; REG_RATES=${REG_RATES:-"3000 6000 9000 12000 15000"}
 AGENTS=${AGENTS:-10000}
@@ -78,7 +81,7 @@ search() {
     line=$(run_uac "$target" "$r" "$secs" "$CALL_MS" "$@")
     echo "$name $line" | tee -a "$RESULTS"
     if sustained "$line"; then BEST=$r; BEST_CPU=$(field 'srv_cpu%' "$line"); else break; fi
-    sleep 2
+    sleep 2; ${SETTLE:-:}
   done
   log "$name: max sustained $BEST/s (server CPU ${BEST_CPU}%)"
 }
@@ -114,6 +117,19 @@ SW_LINE=$(grep '^switchyard listening' "$WORK/switch.out") || { log "switch did 
 SW_SIP=$(field sip "$SW_LINE"); SW_HTTP=$(field http "$SW_LINE")
 log "switch pid $SW_PID sip=$SW_SIP http=$SW_HTTP, $AGENTS agents, log=${SWITCH_LOG:-warn}"
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+metric() { curl -s --max-time 1 "http://$SW_HTTP/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+# Finished calls leave their transactions for 64*T1 = 32 s (Timers J, L, M), in a table
+# bounded by TRANSACTIONS_MAX (200 000): wait for them to expire (at most SETTLE_MAX_S), so
+# each rate starts from the same state rather than from the previous rate's leftovers.
+switch_settle() {
+  local t=0 n=?
+  for t in $(seq 1 "$SETTLE_MAX_S"); do
+    n=$(metric switchyard_sip_transactions_active)
+    [ "${n:-0}" -lt 1000 ] 2>/dev/null && break
+    sleep 1
+  done
+  log "switch settled ${t}s: transactions_active=$n calls_active=$(metric switchyard_calls_active)"
+}
 calls_active() { curl -s --max-time 1 "http://$SW_HTTP/healthz" | grep -o '"calls_active":[0-9]*' | cut -d: -f2; }
 
 SERVER_PIDS=("$SW_PID")
@@ -125,6 +141,7 @@ sleep 2
 RSS_IDLE=$(rss_kib "$SW_PID")
 
 # --- Memory per active call: MEM_CALLS calls held MEM_HOLD_MS ------------------------
+[ "$MEM_RATE" -le "$MEM_CALLS" ] || MEM_RATE=$MEM_CALLS
 mem_secs=$(( (MEM_CALLS + MEM_RATE - 1) / MEM_RATE ))
 (
   for _ in $(seq 1 $(( (mem_secs + MEM_HOLD_MS / 1000 + 10) * 2 ))); do
@@ -138,7 +155,7 @@ kill "$SAMPLER" 2>/dev/null
 echo "switch-hold-calls $line" | tee -a "$RESULTS"
 # The sample with the most calls up; ties: the later one (RSS settled).
 read -r MEM_N MEM_RSS < <(awk '$1 ~ /^[0-9]+$/ && $1 >= n {n=$1; r=$2} END {print n+0, r+0}' "$WORK/mem.samples")
-sleep 3
+switch_settle
 
 # --- Call rate search, the three setups -----------------------------------------
 declare -A CPS CPU
@@ -156,7 +173,7 @@ for s in $SETUPS; do
       kill "${KAM_PIDS[@]}" 2>/dev/null; sleep 1 ;;
     switch)
       SERVER_PIDS=("$SW_PID")
-      search switch "$SW_SIP" "$SECS" "$RATES" -sf "$HERE/uac-did.xml" -inf "$WORK/dids.csv" $SIPP_OPTS
+      SETTLE=switch_settle search switch "$SW_SIP" "$SECS" "$RATES" -sf "$HERE/uac-did.xml" -inf "$WORK/dids.csv" $SIPP_OPTS
       curl -s --max-time 2 "http://$SW_HTTP/metrics" >"$WORK/metrics.after-calls.txt" ;;
   esac
   CPS[$s]=$BEST; CPU[$s]=$BEST_CPU
@@ -164,7 +181,8 @@ done
 
 # --- Registrations/s with digest auth: switch, then Kamailio's registrar --------------
 SERVER_PIDS=("$SW_PID")
-search switch-register "$SW_SIP" "$REG_SECS" "$REG_RATES" -sf "$HERE/reg-agent.xml" -inf "$WORK/agents.csv" $SIPP_OPTS
+switch_settle
+SETTLE=switch_settle search switch-register "$SW_SIP" "$REG_SECS" "$REG_RATES" -sf "$HERE/reg-agent.xml" -inf "$WORK/agents.csv" $SIPP_OPTS
 REG_SW=$BEST; REG_SW_CPU=$BEST_CPU
 curl -s --max-time 2 "http://$SW_HTTP/metrics" >"$WORK/metrics.after-register.txt"
 KAM_PORT=$(pick_port 25090)

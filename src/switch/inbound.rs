@@ -49,8 +49,12 @@ impl Switch {
             Ok(ServerVerdict::New) => {}
             Ok(_) => return,
             Err(err) => {
-                // Out of transaction slots: answer statelessly.
+                // Out of transaction slots: answer statelessly. A BYE is still
+                // honoured: refusing it would keep a call (and its agent) up.
                 debug!(%err, "transaction table full");
+                if method == Method::Bye {
+                    return self.on_bye_stateless(now, source, dest, &msg);
+                }
                 self.stats.refused_overload += 1;
                 let mut w = build::response_to(&msg, source, 503, build::reason(503), None);
                 w.header_fmt("Retry-After", format_args!("{}", RETRY_AFTER.as_secs()));
@@ -463,6 +467,26 @@ impl Switch {
             }
             _ => self.respond(now, req, 200, None, &[], None),
         }
+    }
+
+    /// A BYE handled without a server transaction (the table is full): a
+    /// retransmitted copy finds no dialog and gets 481, which the caller's
+    /// transaction accepts as final.
+    fn on_bye_stateless(&mut self, now: Instant, source: Peer, dest: Peer, msg: &Message) {
+        let found = self.dialogs.get(msg.call_id()).copied();
+        let status = match found {
+            Some((call, side))
+                if self.calls.get(&call).and_then(|e| e.local_tag(side)) == msg.to().tag() =>
+            {
+                self.drive(now, call, Input::Bye(side));
+                200
+            }
+            _ => 481,
+        };
+        let bytes =
+            build::response_to(msg, source, status, build::reason(status), None).finish(None);
+        self.out
+            .push_back(super::Output::Transmit { peer: dest, bytes });
     }
 
     /// Our Contact header value.

@@ -151,6 +151,8 @@ pub struct Switch {
 impl Switch {
     /// `seed` feeds every tag, branch, Call-ID and nonce the core draws.
     pub fn new(plan: Plan, seed: u64, now: Instant) -> Switch {
+        let tx =
+            TransactionLayer::with_transactions_max(TimerConfig::default(), plan.transactions_max);
         let mut rng = StdRng::seed_from_u64(seed);
         let digest_config = DigestConfig {
             order: plan.digest_order,
@@ -163,7 +165,7 @@ impl Switch {
         Switch {
             plan,
             rng,
-            tx: TransactionLayer::new(TimerConfig::default()),
+            tx,
             registrar,
             digest,
             calls: HashMap::new(),

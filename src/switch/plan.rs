@@ -61,6 +61,8 @@ pub struct Plan {
     pub registration: crate::sip::registrar::RegistrarConfig,
     pub digest_order: crate::sip::auth::ChallengeOrder,
     pub force_rport: bool,
+    /// Bound on live transactions; simulations shrink it.
+    pub transactions_max: usize,
 }
 
 impl Plan {
@@ -149,6 +151,7 @@ impl Plan {
             acd_queues: cfg.queues.iter().map(queue_spec).collect(),
             digest_order: cfg.switch.digest_challenge,
             force_rport: cfg.switch.force_rport,
+            transactions_max: crate::sip::limits::TRANSACTIONS_MAX,
             registration: crate::sip::registrar::RegistrarConfig {
                 min_expires: cfg.switch.registration.min_expires,
                 max_expires: cfg.switch.registration.max_expires,

@@ -204,16 +204,12 @@ impl ServerInvite {
                 };
                 (next, step)
             }
-            (
-                State::Accepted {
-                    response, interval, ..
-                },
-                Input::AckFor2xx,
-            ) => {
-                // Stay until Timer L so that late INVITE copies are still absorbed.
+            (State::Accepted { interval, .. }, Input::AckFor2xx) => {
+                // Stay until Timer L so that late INVITE copies are still absorbed,
+                // but the 2xx will not be sent again: let its buffer go.
                 self.timers.clear(Timer::Resend2xx);
                 let next = State::Accepted {
-                    response,
+                    response: Bytes::new(),
                     interval,
                     acked: true,
                 };

@@ -44,41 +44,6 @@ pub enum HeaderName {
     Other(ByteStr),
 }
 
-/// Known names with their canonical spelling, for case-insensitive lookup.
-const KNOWN: &[(&str, HeaderName)] = &[
-    ("Accept", HeaderName::Accept),
-    ("Allow", HeaderName::Allow),
-    ("Authorization", HeaderName::Authorization),
-    ("Call-ID", HeaderName::CallId),
-    ("Contact", HeaderName::Contact),
-    ("Content-Encoding", HeaderName::ContentEncoding),
-    ("Content-Length", HeaderName::ContentLength),
-    ("Content-Type", HeaderName::ContentType),
-    ("CSeq", HeaderName::CSeq),
-    ("Event", HeaderName::Event),
-    ("Expires", HeaderName::Expires),
-    ("From", HeaderName::From),
-    ("Max-Forwards", HeaderName::MaxForwards),
-    ("Min-Expires", HeaderName::MinExpires),
-    ("Proxy-Authenticate", HeaderName::ProxyAuthenticate),
-    ("Proxy-Authorization", HeaderName::ProxyAuthorization),
-    ("Proxy-Require", HeaderName::ProxyRequire),
-    ("Record-Route", HeaderName::RecordRoute),
-    ("Refer-To", HeaderName::ReferTo),
-    ("Referred-By", HeaderName::ReferredBy),
-    ("Require", HeaderName::Require),
-    ("Retry-After", HeaderName::RetryAfter),
-    ("Route", HeaderName::Route),
-    ("Server", HeaderName::Server),
-    ("Subject", HeaderName::Subject),
-    ("Supported", HeaderName::Supported),
-    ("To", HeaderName::To),
-    ("Unsupported", HeaderName::Unsupported),
-    ("User-Agent", HeaderName::UserAgent),
-    ("Via", HeaderName::Via),
-    ("WWW-Authenticate", HeaderName::WwwAuthenticate),
-];
-
 impl HeaderName {
     /// Parses a header name as found before the colon (any case, compact forms).
     pub fn parse(name: &[u8]) -> HeaderName {
@@ -118,28 +83,87 @@ impl HeaderName {
                 return compact;
             }
         }
-        // Narrow by length and first letter before comparing, so an unknown
-        // name costs a few byte compares rather than a scan of KNOWN.
-        let first = name.first()?.to_ascii_lowercase();
-        KNOWN
-            .iter()
-            .filter(|(text, _)| {
-                text.len() == name.len() && text.as_bytes()[0].to_ascii_lowercase() == first
-            })
-            .find(|(text, _)| text.as_bytes().eq_ignore_ascii_case(name))
-            .map(|(_, known)| known.clone())
+        // One candidate per (length, first letter), two where a pair
+        // collides, then one case-insensitive compare: an unknown name costs
+        // a match and at most one compare, not a scan of every known name.
+        let lower = |i: usize| name.get(i).map_or(0, u8::to_ascii_lowercase);
+        let candidate = match (name.len(), lower(0)) {
+            (3, b'v') => HeaderName::Via,
+            (2, b't') => HeaderName::To,
+            (4, b'f') => HeaderName::From,
+            (4, b'c') => HeaderName::CSeq,
+            (5, b'a') => HeaderName::Allow,
+            (5, b'e') => HeaderName::Event,
+            (5, b'r') => HeaderName::Route,
+            (6, b'a') => HeaderName::Accept,
+            (6, b's') => HeaderName::Server,
+            (7, b'c') if lower(1) == b'a' => HeaderName::CallId,
+            (7, b'c') => HeaderName::Contact,
+            (7, b'e') => HeaderName::Expires,
+            (7, b'r') => HeaderName::Require,
+            (7, b's') => HeaderName::Subject,
+            (8, b'r') => HeaderName::ReferTo,
+            (9, b's') => HeaderName::Supported,
+            (10, b'u') => HeaderName::UserAgent,
+            (11, b'm') => HeaderName::MinExpires,
+            (11, b'r') if lower(2) == b'f' => HeaderName::ReferredBy,
+            (11, b'r') => HeaderName::RetryAfter,
+            (11, b'u') => HeaderName::Unsupported,
+            (12, b'c') => HeaderName::ContentType,
+            (12, b'm') => HeaderName::MaxForwards,
+            (12, b'r') => HeaderName::RecordRoute,
+            (13, b'a') => HeaderName::Authorization,
+            (13, b'p') => HeaderName::ProxyRequire,
+            (14, b'c') => HeaderName::ContentLength,
+            (16, b'c') => HeaderName::ContentEncoding,
+            (16, b'w') => HeaderName::WwwAuthenticate,
+            (18, b'p') => HeaderName::ProxyAuthenticate,
+            (19, b'p') => HeaderName::ProxyAuthorization,
+            _ => return None,
+        };
+        candidate
+            .as_str()
+            .as_bytes()
+            .eq_ignore_ascii_case(name)
+            .then_some(candidate)
     }
 
     /// The canonical long form (`Call-ID`, `WWW-Authenticate`).
     pub fn as_str(&self) -> &str {
-        if let HeaderName::Other(name) = self {
-            return name.as_str();
+        match self {
+            HeaderName::Accept => "Accept",
+            HeaderName::Allow => "Allow",
+            HeaderName::Authorization => "Authorization",
+            HeaderName::CallId => "Call-ID",
+            HeaderName::Contact => "Contact",
+            HeaderName::ContentEncoding => "Content-Encoding",
+            HeaderName::ContentLength => "Content-Length",
+            HeaderName::ContentType => "Content-Type",
+            HeaderName::CSeq => "CSeq",
+            HeaderName::Event => "Event",
+            HeaderName::Expires => "Expires",
+            HeaderName::From => "From",
+            HeaderName::MaxForwards => "Max-Forwards",
+            HeaderName::MinExpires => "Min-Expires",
+            HeaderName::ProxyAuthenticate => "Proxy-Authenticate",
+            HeaderName::ProxyAuthorization => "Proxy-Authorization",
+            HeaderName::ProxyRequire => "Proxy-Require",
+            HeaderName::RecordRoute => "Record-Route",
+            HeaderName::ReferTo => "Refer-To",
+            HeaderName::ReferredBy => "Referred-By",
+            HeaderName::Require => "Require",
+            HeaderName::RetryAfter => "Retry-After",
+            HeaderName::Route => "Route",
+            HeaderName::Server => "Server",
+            HeaderName::Subject => "Subject",
+            HeaderName::Supported => "Supported",
+            HeaderName::To => "To",
+            HeaderName::Unsupported => "Unsupported",
+            HeaderName::UserAgent => "User-Agent",
+            HeaderName::Via => "Via",
+            HeaderName::WwwAuthenticate => "WWW-Authenticate",
+            HeaderName::Other(name) => name.as_str(),
         }
-        KNOWN
-            .iter()
-            .find(|(_, known)| std::mem::discriminant(known) == std::mem::discriminant(self))
-            .map(|(text, _)| *text)
-            .expect("every known HeaderName variant is listed in KNOWN")
     }
 }
 

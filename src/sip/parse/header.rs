@@ -2,6 +2,8 @@
 
 use std::ops::Range;
 
+use bytes::Bytes;
+
 use super::lex::{self, ParamError};
 use super::{ByteStr, Method, ParseError, Uri};
 use crate::sip::limits::PARAMS_MAX;
@@ -55,9 +57,11 @@ impl HeaderName {
         )))
     }
 
-    /// A name already sliced from a message buffer, without copying it.
-    pub(crate) fn from_slice(name: ByteStr) -> HeaderName {
-        HeaderName::known(name.as_bytes()).unwrap_or(HeaderName::Other(name))
+    /// A name in a message buffer (checked UTF-8): a known name takes no
+    /// slice, an extension name shares the buffer.
+    pub(crate) fn from_buf(buf: &Bytes, name: Range<usize>) -> HeaderName {
+        HeaderName::known(&buf[name.clone()])
+            .unwrap_or_else(|| HeaderName::Other(ByteStr(buf.slice(name))))
     }
 
     fn known(name: &[u8]) -> Option<HeaderName> {
@@ -414,7 +418,14 @@ pub struct CSeq {
 impl CSeq {
     /// Parses `1*DIGIT LWS Method`; the number must be below 2^31 (RFC 3261 §8.1.1.5).
     pub fn parse(value: &ByteStr) -> Result<CSeq, ParseError> {
-        let b = value.as_bytes().as_ref();
+        let b = value.as_bytes();
+        CSeq::parse_in(b, 0..b.len())
+    }
+
+    /// Parses `src[range]`, a range of checked UTF-8; only an extension
+    /// method takes a slice of `src`.
+    pub(crate) fn parse_in(src: &Bytes, range: Range<usize>) -> Result<CSeq, ParseError> {
+        let b = &src[range.clone()];
         let num_end = b
             .iter()
             .position(|&c| !c.is_ascii_digit())
@@ -430,7 +441,7 @@ impl CSeq {
         }
         Ok(CSeq {
             seq,
-            method: Method::from_slice(ByteStr(value.as_bytes().slice(method))),
+            method: Method::from_buf(src, range.start + method.start..range.start + method.end),
         })
     }
 }

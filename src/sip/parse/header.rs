@@ -125,11 +125,7 @@ impl HeaderName {
             (19, b'p') => HeaderName::ProxyAuthorization,
             _ => return None,
         };
-        candidate
-            .as_str()
-            .as_bytes()
-            .eq_ignore_ascii_case(name)
-            .then_some(candidate)
+        fold_eq(candidate.as_str().as_bytes(), name).then_some(candidate)
     }
 
     /// The canonical long form (`Call-ID`, `WWW-Authenticate`).
@@ -444,6 +440,26 @@ impl CSeq {
             method: Method::from_buf(src, range.start + method.start..range.start + method.end),
         })
     }
+}
+
+/// `name` equals `canonical` ignoring ASCII case, eight bytes at a time.
+/// Canonical names hold only letters and `-`: a byte may differ from the
+/// canonical one only by 0x20, and only where the canonical byte is a letter
+/// (bit 0x40 set), so `\r` does not pass for `-`.
+fn fold_eq(canonical: &[u8], name: &[u8]) -> bool {
+    const LETTER_BITS: u64 = 0x4040_4040_4040_4040;
+    canonical.len() == name.len()
+        && canonical.chunks(8).zip(name.chunks(8)).all(|(c, n)| {
+            let (c, n) = (word(c), word(n));
+            (c ^ n) & !((c & LETTER_BITS) >> 1) == 0
+        })
+}
+
+/// Up to eight bytes as a little-endian word, zero-padded.
+fn word(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w[..b.len()].copy_from_slice(b);
+    u64::from_le_bytes(w)
 }
 
 fn skip_lws(b: &[u8], mut pos: usize) -> usize {

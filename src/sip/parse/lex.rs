@@ -28,20 +28,9 @@ static TOKEN: [bool; 256] = {
 
 /// Bytes never found in a URI as written: whitespace, controls, quotes and
 /// angle brackets (RFC 3261 §25.1).
-pub(crate) fn is_uri_forbidden(b: u8) -> bool {
-    URI_FORBIDDEN[usize::from(b)]
+pub(crate) const fn is_uri_forbidden(b: u8) -> bool {
+    b <= b' ' || b == 0x7f || b == b'<' || b == b'>' || b == b'"'
 }
-
-static URI_FORBIDDEN: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        table[i] = b <= b' ' || b == 0x7f || b == b'<' || b == b'>' || b == b'"';
-        i += 1;
-    }
-    table
-};
 
 pub(crate) fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_token_byte(b))

@@ -2,6 +2,7 @@
 //! index, typed core headers, then the checks a B2BUA relies on.
 
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use bytes::Bytes;
 use memchr::{memchr, memmem};
@@ -16,6 +17,11 @@ use crate::sip::limits::{CONTACTS_MAX, HEADERS_MAX, MESSAGE_BYTES_MAX, VIAS_MAX}
 /// Header lines a typical message carries; the index is allocated once.
 const HEADERS_TYPICAL: usize = 24;
 
+/// The empty line that ends a head (RFC 3261 §7). Built once: building a
+/// searcher on every message cost as much as running it.
+pub(super) static HEAD_END: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"\r\n\r\n"));
+
 pub(super) fn parse(raw: Bytes) -> Result<Message, ParseError> {
     if raw.len() > MESSAGE_BYTES_MAX {
         return Err(ParseError::TooLarge);
@@ -27,7 +33,8 @@ pub(super) fn parse(raw: Bytes) -> Result<Message, ParseError> {
         pos += 2;
     }
     // The header section ends at the first empty line; the body follows it.
-    let head_end = memmem::find(&buf[pos..], b"\r\n\r\n")
+    let head_end = HEAD_END
+        .find(&buf[pos..])
         .map(|p| pos + p + 2)
         .ok_or(ParseError::HeadUnterminated)?;
     let body_start = head_end + 2;

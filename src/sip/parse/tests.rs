@@ -798,6 +798,9 @@ fn names_that_share_length_and_initial_with_a_known_one_stay_unknown() {
         "Vis",
         "Tx",
         "Vi",
+        // Folding case by 0x20 must not let CR pass for `-`.
+        "Max\rForwards",
+        "call\rid",
     ] {
         let parsed = HeaderName::parse(spelling.as_bytes());
         assert!(

@@ -448,17 +448,32 @@ impl CSeq {
 /// (bit 0x40 set), so `\r` does not pass for `-`.
 fn fold_eq(canonical: &[u8], name: &[u8]) -> bool {
     const LETTER_BITS: u64 = 0x4040_4040_4040_4040;
-    canonical.len() == name.len()
-        && canonical.chunks(8).zip(name.chunks(8)).all(|(c, n)| {
-            let (c, n) = (word(c), word(n));
-            (c ^ n) & !((c & LETTER_BITS) >> 1) == 0
-        })
+    let differs = |c: u64, n: u64| (c ^ n) & !((c & LETTER_BITS) >> 1) != 0;
+    let len = name.len();
+    if canonical.len() != len {
+        return false;
+    }
+    if len < 8 {
+        return canonical
+            .iter()
+            .zip(name)
+            .all(|(&c, &n)| !differs(u64::from(c), u64::from(n)));
+    }
+    // Whole words, then the last eight bytes (overlapping the previous word).
+    let mut at = 0;
+    while at + 8 < len {
+        if differs(word(canonical, at), word(name, at)) {
+            return false;
+        }
+        at += 8;
+    }
+    !differs(word(canonical, len - 8), word(name, len - 8))
 }
 
-/// Up to eight bytes as a little-endian word, zero-padded.
-fn word(b: &[u8]) -> u64 {
+/// The eight bytes at `b[at..]` as a little-endian word.
+fn word(b: &[u8], at: usize) -> u64 {
     let mut w = [0u8; 8];
-    w[..b.len()].copy_from_slice(b);
+    w.copy_from_slice(&b[at..at + 8]);
     u64::from_le_bytes(w)
 }
 
@@ -506,15 +521,10 @@ fn sent_by_parts(b: &[u8], r: Range<usize>) -> Option<(Range<usize>, Option<u16>
         }
         close + 1
     } else {
-        let len = s
-            .iter()
-            .position(|&c| c == b':' || lex::is_wsp(c))
-            .unwrap_or(s.len());
-        if len == 0
-            || !s[..len]
-                .iter()
-                .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
-        {
+        // A byte that ends the run early and is not `:` or WSP makes the
+        // tail below start with something other than `:`, and fail.
+        let len = lex::host_len(s);
+        if len == 0 {
             return None;
         }
         len

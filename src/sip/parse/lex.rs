@@ -32,6 +32,25 @@ pub(crate) const fn is_uri_forbidden(b: u8) -> bool {
     b <= b' ' || b == 0x7f || b == b'<' || b == b'>' || b == b'"'
 }
 
+/// The length of the leading run of hostname and IPv4 bytes
+/// (alphanumerics, `-`, `.`; RFC 3261 §25.1 `hostname`, `IPv4address`).
+pub(crate) fn host_len(s: &[u8]) -> usize {
+    s.iter()
+        .position(|&b| !HOST[usize::from(b)])
+        .unwrap_or(s.len())
+}
+
+static HOST: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric() || b == b'-' || b == b'.';
+        i += 1;
+    }
+    table
+};
+
 pub(crate) fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_token_byte(b))
 }

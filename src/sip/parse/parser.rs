@@ -63,14 +63,16 @@ pub(super) fn parse(raw: Bytes) -> Result<Message, ParseError> {
         if let Some((name, value, folded)) = current.take() {
             state.header(&raw, name, value, folded)?;
         }
-        let colon = memchr(b':', &buf[line.clone()])
-            .map(|p| line.start + p)
-            .ok_or(ParseError::BadHeaderLine)?;
-        let mut name_end = colon;
-        while name_end > line.start && lex::is_wsp(buf[name_end - 1]) {
-            name_end -= 1;
+        // `token *WSP ":"` (RFC 3261 §7.3.1), read in one pass.
+        let mut name_end = line.start;
+        while name_end < line.end && lex::is_token_byte(buf[name_end]) {
+            name_end += 1;
         }
-        if !lex::is_token(&buf[line.start..name_end]) {
+        let mut colon = name_end;
+        while colon < line.end && lex::is_wsp(buf[colon]) {
+            colon += 1;
+        }
+        if name_end == line.start || colon == line.end || buf[colon] != b':' {
             return Err(ParseError::BadHeaderLine);
         }
         current = Some((line.start..name_end, colon + 1..line.end, false));

@@ -160,13 +160,9 @@ impl Uri {
             }
             close + 1
         } else {
-            let len = s.iter().position(|&c| c == b':').unwrap_or(s.len());
-            let host = &s[..len];
-            if host.is_empty()
-                || !host
-                    .iter()
-                    .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
-            {
+            // A byte that ends the run early and is not `:` fails below.
+            let len = lex::host_len(s);
+            if len == 0 {
                 return Err(ParseError::BadUri);
             }
             len

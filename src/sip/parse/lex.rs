@@ -95,7 +95,7 @@ pub(crate) fn split_top(
     let mut i = range.start;
     // Jump from one byte that matters to the next: most values hold no
     // quotes and few brackets, so this skips whole runs at a time.
-    while let Some(p) = memchr3(sep, b'"', b'<', &s[i..end]) {
+    while let Some(p) = find3(sep, b'"', b'<', &s[i..end]) {
         i += p;
         match s[i] {
             b'"' => i = quoted_close(s, i + 1, end).unwrap_or(end),
@@ -114,6 +114,18 @@ pub(crate) fn split_top(
     }
     each(start..end);
 }
+
+/// `memchr3`, with a plain loop for short haystacks (most parameter lists),
+/// where the call and its set-up cost more than the scan.
+fn find3(a: u8, b: u8, c: u8, haystack: &[u8]) -> Option<usize> {
+    if haystack.len() < SHORT_SCAN_BYTES {
+        return haystack.iter().position(|&x| x == a || x == b || x == c);
+    }
+    memchr3(a, b, c, haystack)
+}
+
+/// Below this length a byte loop beats a vectorised search.
+const SHORT_SCAN_BYTES: usize = 32;
 
 /// The index of the `"` closing a quoted string whose text starts at `from`,
 /// skipping `\` quoted-pairs (RFC 3261 §25.1); `None` when unterminated.

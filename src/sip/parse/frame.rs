@@ -1,9 +1,10 @@
 //! Framing for stream transports (RFC 3261 §18.3): find where the first
 //! message in a TCP byte stream ends, from its Content-Length.
 
-use memchr::{memchr, memmem};
+use memchr::memchr;
 
 use super::lex;
+use super::parser::HEAD_END;
 use super::{HeaderName, ParseError};
 use crate::sip::limits::{HEADERS_MAX, MESSAGE_BYTES_MAX};
 
@@ -18,7 +19,7 @@ pub(super) fn frame(buf: &[u8]) -> Result<Option<usize>, ParseError> {
     // Look for the end of the head only within the bound, so a peer that
     // never ends its head cannot make us scan or buffer without limit.
     let window = &buf[pos..buf.len().min(pos + MESSAGE_BYTES_MAX)];
-    let head_end = match memmem::find(window, b"\r\n\r\n") {
+    let head_end = match HEAD_END.find(window) {
         Some(p) => pos + p + 2,
         None if window.len() >= MESSAGE_BYTES_MAX => return Err(ParseError::TooLarge),
         None => return Ok(None),

@@ -2,6 +2,8 @@
 
 use std::ops::Range;
 
+use bytes::Bytes;
+
 use super::lex::{self, ParamError};
 use super::{ByteStr, Method, ParseError, Uri};
 use crate::sip::limits::PARAMS_MAX;
@@ -44,41 +46,6 @@ pub enum HeaderName {
     Other(ByteStr),
 }
 
-/// Known names with their canonical spelling, for case-insensitive lookup.
-const KNOWN: &[(&str, HeaderName)] = &[
-    ("Accept", HeaderName::Accept),
-    ("Allow", HeaderName::Allow),
-    ("Authorization", HeaderName::Authorization),
-    ("Call-ID", HeaderName::CallId),
-    ("Contact", HeaderName::Contact),
-    ("Content-Encoding", HeaderName::ContentEncoding),
-    ("Content-Length", HeaderName::ContentLength),
-    ("Content-Type", HeaderName::ContentType),
-    ("CSeq", HeaderName::CSeq),
-    ("Event", HeaderName::Event),
-    ("Expires", HeaderName::Expires),
-    ("From", HeaderName::From),
-    ("Max-Forwards", HeaderName::MaxForwards),
-    ("Min-Expires", HeaderName::MinExpires),
-    ("Proxy-Authenticate", HeaderName::ProxyAuthenticate),
-    ("Proxy-Authorization", HeaderName::ProxyAuthorization),
-    ("Proxy-Require", HeaderName::ProxyRequire),
-    ("Record-Route", HeaderName::RecordRoute),
-    ("Refer-To", HeaderName::ReferTo),
-    ("Referred-By", HeaderName::ReferredBy),
-    ("Require", HeaderName::Require),
-    ("Retry-After", HeaderName::RetryAfter),
-    ("Route", HeaderName::Route),
-    ("Server", HeaderName::Server),
-    ("Subject", HeaderName::Subject),
-    ("Supported", HeaderName::Supported),
-    ("To", HeaderName::To),
-    ("Unsupported", HeaderName::Unsupported),
-    ("User-Agent", HeaderName::UserAgent),
-    ("Via", HeaderName::Via),
-    ("WWW-Authenticate", HeaderName::WwwAuthenticate),
-];
-
 impl HeaderName {
     /// Parses a header name as found before the colon (any case, compact forms).
     pub fn parse(name: &[u8]) -> HeaderName {
@@ -90,9 +57,11 @@ impl HeaderName {
         )))
     }
 
-    /// A name already sliced from a message buffer, without copying it.
-    pub(crate) fn from_slice(name: ByteStr) -> HeaderName {
-        HeaderName::known(name.as_bytes()).unwrap_or(HeaderName::Other(name))
+    /// A name in a message buffer (checked UTF-8): a known name takes no
+    /// slice, an extension name shares the buffer.
+    pub(crate) fn from_buf(buf: &Bytes, name: Range<usize>) -> HeaderName {
+        HeaderName::known(&buf[name.clone()])
+            .unwrap_or_else(|| HeaderName::Other(ByteStr(buf.slice(name))))
     }
 
     fn known(name: &[u8]) -> Option<HeaderName> {
@@ -118,28 +87,83 @@ impl HeaderName {
                 return compact;
             }
         }
-        // Narrow by length and first letter before comparing, so an unknown
-        // name costs a few byte compares rather than a scan of KNOWN.
-        let first = name.first()?.to_ascii_lowercase();
-        KNOWN
-            .iter()
-            .filter(|(text, _)| {
-                text.len() == name.len() && text.as_bytes()[0].to_ascii_lowercase() == first
-            })
-            .find(|(text, _)| text.as_bytes().eq_ignore_ascii_case(name))
-            .map(|(_, known)| known.clone())
+        // One candidate per (length, first letter), two where a pair
+        // collides, then one case-insensitive compare: an unknown name costs
+        // a match and at most one compare, not a scan of every known name.
+        let lower = |i: usize| name.get(i).map_or(0, u8::to_ascii_lowercase);
+        let candidate = match (name.len(), lower(0)) {
+            (3, b'v') => HeaderName::Via,
+            (2, b't') => HeaderName::To,
+            (4, b'f') => HeaderName::From,
+            (4, b'c') => HeaderName::CSeq,
+            (5, b'a') => HeaderName::Allow,
+            (5, b'e') => HeaderName::Event,
+            (5, b'r') => HeaderName::Route,
+            (6, b'a') => HeaderName::Accept,
+            (6, b's') => HeaderName::Server,
+            (7, b'c') if lower(1) == b'a' => HeaderName::CallId,
+            (7, b'c') => HeaderName::Contact,
+            (7, b'e') => HeaderName::Expires,
+            (7, b'r') => HeaderName::Require,
+            (7, b's') => HeaderName::Subject,
+            (8, b'r') => HeaderName::ReferTo,
+            (9, b's') => HeaderName::Supported,
+            (10, b'u') => HeaderName::UserAgent,
+            (11, b'm') => HeaderName::MinExpires,
+            (11, b'r') if lower(2) == b'f' => HeaderName::ReferredBy,
+            (11, b'r') => HeaderName::RetryAfter,
+            (11, b'u') => HeaderName::Unsupported,
+            (12, b'c') => HeaderName::ContentType,
+            (12, b'm') => HeaderName::MaxForwards,
+            (12, b'r') => HeaderName::RecordRoute,
+            (13, b'a') => HeaderName::Authorization,
+            (13, b'p') => HeaderName::ProxyRequire,
+            (14, b'c') => HeaderName::ContentLength,
+            (16, b'c') => HeaderName::ContentEncoding,
+            (16, b'w') => HeaderName::WwwAuthenticate,
+            (18, b'p') => HeaderName::ProxyAuthenticate,
+            (19, b'p') => HeaderName::ProxyAuthorization,
+            _ => return None,
+        };
+        fold_eq(candidate.as_str().as_bytes(), name).then_some(candidate)
     }
 
     /// The canonical long form (`Call-ID`, `WWW-Authenticate`).
     pub fn as_str(&self) -> &str {
-        if let HeaderName::Other(name) = self {
-            return name.as_str();
+        match self {
+            HeaderName::Accept => "Accept",
+            HeaderName::Allow => "Allow",
+            HeaderName::Authorization => "Authorization",
+            HeaderName::CallId => "Call-ID",
+            HeaderName::Contact => "Contact",
+            HeaderName::ContentEncoding => "Content-Encoding",
+            HeaderName::ContentLength => "Content-Length",
+            HeaderName::ContentType => "Content-Type",
+            HeaderName::CSeq => "CSeq",
+            HeaderName::Event => "Event",
+            HeaderName::Expires => "Expires",
+            HeaderName::From => "From",
+            HeaderName::MaxForwards => "Max-Forwards",
+            HeaderName::MinExpires => "Min-Expires",
+            HeaderName::ProxyAuthenticate => "Proxy-Authenticate",
+            HeaderName::ProxyAuthorization => "Proxy-Authorization",
+            HeaderName::ProxyRequire => "Proxy-Require",
+            HeaderName::RecordRoute => "Record-Route",
+            HeaderName::ReferTo => "Refer-To",
+            HeaderName::ReferredBy => "Referred-By",
+            HeaderName::Require => "Require",
+            HeaderName::RetryAfter => "Retry-After",
+            HeaderName::Route => "Route",
+            HeaderName::Server => "Server",
+            HeaderName::Subject => "Subject",
+            HeaderName::Supported => "Supported",
+            HeaderName::To => "To",
+            HeaderName::Unsupported => "Unsupported",
+            HeaderName::UserAgent => "User-Agent",
+            HeaderName::Via => "Via",
+            HeaderName::WwwAuthenticate => "WWW-Authenticate",
+            HeaderName::Other(name) => name.as_str(),
         }
-        KNOWN
-            .iter()
-            .find(|(_, known)| std::mem::discriminant(known) == std::mem::discriminant(self))
-            .map(|(text, _)| *text)
-            .expect("every known HeaderName variant is listed in KNOWN")
     }
 }
 
@@ -390,7 +414,14 @@ pub struct CSeq {
 impl CSeq {
     /// Parses `1*DIGIT LWS Method`; the number must be below 2^31 (RFC 3261 §8.1.1.5).
     pub fn parse(value: &ByteStr) -> Result<CSeq, ParseError> {
-        let b = value.as_bytes().as_ref();
+        let b = value.as_bytes();
+        CSeq::parse_in(b, 0..b.len())
+    }
+
+    /// Parses `src[range]`, a range of checked UTF-8; only an extension
+    /// method takes a slice of `src`.
+    pub(crate) fn parse_in(src: &Bytes, range: Range<usize>) -> Result<CSeq, ParseError> {
+        let b = &src[range.clone()];
         let num_end = b
             .iter()
             .position(|&c| !c.is_ascii_digit())
@@ -406,9 +437,44 @@ impl CSeq {
         }
         Ok(CSeq {
             seq,
-            method: Method::from_slice(ByteStr(value.as_bytes().slice(method))),
+            method: Method::from_buf(src, range.start + method.start..range.start + method.end),
         })
     }
+}
+
+/// `name` equals `canonical` ignoring ASCII case, eight bytes at a time.
+/// Canonical names hold only letters and `-`: a byte may differ from the
+/// canonical one only by 0x20, and only where the canonical byte is a letter
+/// (bit 0x40 set), so `\r` does not pass for `-`.
+fn fold_eq(canonical: &[u8], name: &[u8]) -> bool {
+    const LETTER_BITS: u64 = 0x4040_4040_4040_4040;
+    let differs = |c: u64, n: u64| (c ^ n) & !((c & LETTER_BITS) >> 1) != 0;
+    let len = name.len();
+    if canonical.len() != len {
+        return false;
+    }
+    if len < 8 {
+        return canonical
+            .iter()
+            .zip(name)
+            .all(|(&c, &n)| !differs(u64::from(c), u64::from(n)));
+    }
+    // Whole words, then the last eight bytes (overlapping the previous word).
+    let mut at = 0;
+    while at + 8 < len {
+        if differs(word(canonical, at), word(name, at)) {
+            return false;
+        }
+        at += 8;
+    }
+    !differs(word(canonical, len - 8), word(name, len - 8))
+}
+
+/// The eight bytes at `b[at..]` as a little-endian word.
+fn word(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
 }
 
 fn skip_lws(b: &[u8], mut pos: usize) -> usize {
@@ -455,15 +521,10 @@ fn sent_by_parts(b: &[u8], r: Range<usize>) -> Option<(Range<usize>, Option<u16>
         }
         close + 1
     } else {
-        let len = s
-            .iter()
-            .position(|&c| c == b':' || lex::is_wsp(c))
-            .unwrap_or(s.len());
-        if len == 0
-            || !s[..len]
-                .iter()
-                .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
-        {
+        // A byte that ends the run early and is not `:` or WSP makes the
+        // tail below start with something other than `:`, and fail.
+        let len = lex::host_len(s);
+        if len == 0 {
             return None;
         }
         len

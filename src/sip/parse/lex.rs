@@ -3,6 +3,8 @@
 
 use std::ops::Range;
 
+use memchr::{memchr, memchr2, memchr3};
+
 /// `token` characters (RFC 3261 §25.1): alphanumerics and `-.!%*_+`'~`.
 pub(crate) fn is_token_byte(b: u8) -> bool {
     TOKEN[usize::from(b)]
@@ -26,16 +28,24 @@ static TOKEN: [bool; 256] = {
 
 /// Bytes never found in a URI as written: whitespace, controls, quotes and
 /// angle brackets (RFC 3261 §25.1).
-pub(crate) fn is_uri_forbidden(b: u8) -> bool {
-    URI_FORBIDDEN[usize::from(b)]
+pub(crate) const fn is_uri_forbidden(b: u8) -> bool {
+    b <= b' ' || b == 0x7f || b == b'<' || b == b'>' || b == b'"'
 }
 
-static URI_FORBIDDEN: [bool; 256] = {
+/// The length of the leading run of hostname and IPv4 bytes
+/// (alphanumerics, `-`, `.`; RFC 3261 §25.1 `hostname`, `IPv4address`).
+pub(crate) fn host_len(s: &[u8]) -> usize {
+    s.iter()
+        .position(|&b| !HOST[usize::from(b)])
+        .unwrap_or(s.len())
+}
+
+static HOST: [bool; 256] = {
     let mut table = [false; 256];
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        table[i] = b <= b' ' || b == 0x7f || b == b'<' || b == b'>' || b == b'"';
+        table[i] = b.is_ascii_alphanumeric() || b == b'-' || b == b'.';
         i += 1;
     }
     table
@@ -80,35 +90,54 @@ pub(crate) fn split_top(
     sep: u8,
     mut each: impl FnMut(Range<usize>) -> bool,
 ) {
+    let end = range.end;
     let mut start = range.start;
     let mut i = range.start;
-    let mut in_quote = false;
-    let mut in_angle = false;
-    while i < range.end {
-        let b = s[i];
-        if in_quote {
-            if b == b'\\' {
-                i += 1;
-            } else if b == b'"' {
-                in_quote = false;
+    // Jump from one byte that matters to the next: most values hold no
+    // quotes and few brackets, so this skips whole runs at a time.
+    while let Some(p) = find3(sep, b'"', b'<', &s[i..end]) {
+        i += p;
+        match s[i] {
+            b'"' => i = quoted_close(s, i + 1, end).unwrap_or(end),
+            b'<' => i = memchr(b'>', &s[i + 1..end]).map_or(end, |p| i + 1 + p),
+            _ => {
+                if !each(start..i) {
+                    return;
+                }
+                start = i + 1;
             }
-        } else if in_angle {
-            if b == b'>' {
-                in_angle = false;
-            }
-        } else if b == b'"' {
-            in_quote = true;
-        } else if b == b'<' {
-            in_angle = true;
-        } else if b == sep {
-            if !each(start..i) {
-                return;
-            }
-            start = i + 1;
+        }
+        if i >= end {
+            break;
         }
         i += 1;
     }
-    each(start..range.end);
+    each(start..end);
+}
+
+/// `memchr3`, with a plain loop for short haystacks (most parameter lists),
+/// where the call and its set-up cost more than the scan.
+fn find3(a: u8, b: u8, c: u8, haystack: &[u8]) -> Option<usize> {
+    if haystack.len() < SHORT_SCAN_BYTES {
+        return haystack.iter().position(|&x| x == a || x == b || x == c);
+    }
+    memchr3(a, b, c, haystack)
+}
+
+/// Below this length a byte loop beats a vectorised search.
+const SHORT_SCAN_BYTES: usize = 32;
+
+/// The index of the `"` closing a quoted string whose text starts at `from`,
+/// skipping `\` quoted-pairs (RFC 3261 §25.1); `None` when unterminated.
+fn quoted_close(s: &[u8], mut from: usize, end: usize) -> Option<usize> {
+    while from < end {
+        let p = from + memchr2(b'"', b'\\', &s[from..end])?;
+        if s[p] == b'"' {
+            return Some(p);
+        }
+        from = p + 2;
+    }
+    None
 }
 
 /// One `name[=value]` parameter, both trimmed; ranges index the value text.
@@ -157,24 +186,33 @@ pub(crate) enum ParamError {
 
 fn param_of(s: &[u8], piece: Range<usize>) -> Option<Param> {
     let piece = trim_range(s, piece);
-    let eq = s[piece.clone()]
-        .iter()
-        .position(|&b| b == b'=')
-        .map(|p| piece.start + p);
-    let (name, value) = match eq {
-        Some(eq) => {
-            let value = trim_range(s, eq + 1..piece.end);
-            if value.is_empty() || !value_ok(&s[value.clone()]) {
-                return None;
-            }
-            (trim_range(s, piece.start..eq), Some(value))
-        }
-        None => (piece, None),
-    };
-    if !is_token(&s[name.clone()]) {
+    // One pass: the name is the run of token bytes; only LWS and `=` may
+    // follow it (RFC 3261 §25.1 `generic-param`).
+    let mut i = piece.start;
+    while i < piece.end && is_token_byte(s[i]) {
+        i += 1;
+    }
+    let name = piece.start..i;
+    if name.is_empty() {
         return None;
     }
-    Some(Param { name, value })
+    if i == piece.end {
+        return Some(Param { name, value: None });
+    }
+    while is_lws(s[i]) {
+        i += 1;
+    }
+    if s[i] != b'=' {
+        return None;
+    }
+    let value = trim_range(s, i + 1..piece.end);
+    if value.is_empty() || !value_ok(&s[value.clone()]) {
+        return None;
+    }
+    Some(Param {
+        name,
+        value: Some(value),
+    })
 }
 
 /// A parameter value is a token, a host (IPv6 brackets included) or a
@@ -184,9 +222,21 @@ fn value_ok(v: &[u8]) -> bool {
     if v.len() >= 2 && v[0] == b'"' {
         return v[v.len() - 1] == b'"';
     }
-    v.iter()
-        .all(|&b| b > b' ' && b != 0x7f && b != b'"' && b != b',')
+    v.iter().all(|&b| PARAM_VALUE[usize::from(b)])
 }
+
+/// Bytes allowed in an unquoted parameter value: no whitespace, controls,
+/// quotes or commas.
+static PARAM_VALUE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b > b' ' && b != 0x7f && b != b'"' && b != b',';
+        i += 1;
+    }
+    table
+};
 
 /// Finds the parameter `name` (case-insensitive) in `text[range]`, already
 /// validated at parse time.

@@ -12,7 +12,7 @@
 //! Bodies marked `todo!()` are to be implemented; signatures stay as they are.
 
 use std::fmt;
-use std::ops::Deref;
+use std::ops::{Deref, Range};
 
 use bytes::Bytes;
 
@@ -45,8 +45,16 @@ impl ByteStr {
     }
 
     pub fn as_str(&self) -> &str {
-        // SAFETY-free: checked on construction.
-        std::str::from_utf8(&self.0).expect("ByteStr holds UTF-8 checked at construction")
+        debug_assert!(
+            std::str::from_utf8(&self.0).is_ok(),
+            "ByteStr holds UTF-8 checked at construction"
+        );
+        // SAFETY: every ByteStr holds UTF-8: `from_utf8` checks it, `from_static`
+        // takes a `str`, and the parser only wraps slices of a head it checked
+        // once (`parser::parse`) cut next to ASCII delimiters, or text it built
+        // from such slices by replacing ASCII bytes. Re-checking on every
+        // accessor call was a hot spot.
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
     }
 
     pub fn as_bytes(&self) -> &Bytes {
@@ -115,9 +123,10 @@ impl Method {
         }
     }
 
-    /// A method token as received; the match is case-sensitive (RFC 3261 §7.1).
-    pub(crate) fn from_slice(token: ByteStr) -> Method {
-        match token.as_bytes().as_ref() {
+    /// A method token at `buf[range]` (checked UTF-8); the match is
+    /// case-sensitive (RFC 3261 §7.1). Only an extension method takes a slice.
+    pub(crate) fn from_buf(buf: &Bytes, range: Range<usize>) -> Method {
+        match &buf[range.clone()] {
             b"INVITE" => Method::Invite,
             b"ACK" => Method::Ack,
             b"BYE" => Method::Bye,
@@ -132,7 +141,7 @@ impl Method {
             b"REFER" => Method::Refer,
             b"MESSAGE" => Method::Message,
             b"PUBLISH" => Method::Publish,
-            _ => Method::Other(token),
+            _ => Method::Other(ByteStr(buf.slice(range))),
         }
     }
 }
@@ -224,6 +233,9 @@ impl ParseError {
 #[derive(Clone, Debug)]
 pub struct Message {
     raw: Bytes,
+    /// The header section (start line and CRLFs included), checked UTF-8
+    /// once; header values are ranges into it.
+    head: ByteStr,
     start: StartLine,
     headers: Vec<Header>,
     vias: Vec<Via>,
@@ -242,7 +254,15 @@ pub struct Message {
 #[derive(Clone, Debug)]
 struct Header {
     name: HeaderName,
-    value: ByteStr,
+    value: HeaderValue,
+}
+
+/// Where a header value's text lives: a range of the head (no copy, no
+/// reference count per value), or, for a folded value, its unfolded copy.
+#[derive(Clone, Debug)]
+enum HeaderValue {
+    Head(Range<usize>),
+    Unfolded(ByteStr),
 }
 
 impl Message {
@@ -326,14 +346,14 @@ impl Message {
         self.headers
             .iter()
             .find(|h| h.name == *name)
-            .map(|h| h.value.as_str())
+            .map(|h| self.value(h))
     }
     /// Every header line with that name, in order.
     pub fn header_all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
             .iter()
             .filter(move |h| h.name == *name)
-            .map(|h| h.value.as_str())
+            .map(|h| self.value(h))
     }
     /// Comma-separated tokens across every line of a list header
     /// (`Require`, `Supported`, `Allow`), trimmed, empty ones skipped.
@@ -350,11 +370,18 @@ impl Message {
     }
     /// Every header line in order: its name and its value.
     pub fn headers(&self) -> impl Iterator<Item = (&HeaderName, &str)> {
-        self.headers.iter().map(|h| (&h.name, h.value.as_str()))
+        self.headers.iter().map(|h| (&h.name, self.value(h)))
     }
     /// The whole message as received, without bytes after the body.
     pub fn as_bytes(&self) -> &Bytes {
         &self.raw
+    }
+
+    fn value<'a>(&'a self, header: &'a Header) -> &'a str {
+        match &header.value {
+            HeaderValue::Head(r) => &self.head.as_str()[r.clone()],
+            HeaderValue::Unfolded(text) => text.as_str(),
+        }
     }
 }
 

@@ -2,19 +2,25 @@
 //! index, typed core headers, then the checks a B2BUA relies on.
 
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use bytes::Bytes;
 use memchr::{memchr, memmem};
 
 use super::lex;
 use super::{
-    ByteStr, CSeq, Contacts, Header, HeaderName, Message, Method, NameAddr, ParseError, StartLine,
-    Uri, Via,
+    ByteStr, CSeq, Contacts, Header, HeaderName, HeaderValue, Message, Method, NameAddr,
+    ParseError, StartLine, Uri, Via,
 };
 use crate::sip::limits::{CONTACTS_MAX, HEADERS_MAX, MESSAGE_BYTES_MAX, VIAS_MAX};
 
 /// Header lines a typical message carries; the index is allocated once.
 const HEADERS_TYPICAL: usize = 24;
+
+/// The empty line that ends a head (RFC 3261 §7). Built once: building a
+/// searcher on every message cost as much as running it.
+pub(super) static HEAD_END: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"\r\n\r\n"));
 
 pub(super) fn parse(raw: Bytes) -> Result<Message, ParseError> {
     if raw.len() > MESSAGE_BYTES_MAX {
@@ -27,7 +33,8 @@ pub(super) fn parse(raw: Bytes) -> Result<Message, ParseError> {
         pos += 2;
     }
     // The header section ends at the first empty line; the body follows it.
-    let head_end = memmem::find(&buf[pos..], b"\r\n\r\n")
+    let head_end = HEAD_END
+        .find(&buf[pos..])
         .map(|p| pos + p + 2)
         .ok_or(ParseError::HeadUnterminated)?;
     let body_start = head_end + 2;
@@ -41,7 +48,7 @@ pub(super) fn parse(raw: Bytes) -> Result<Message, ParseError> {
     let first = lines.next().ok_or(ParseError::BadStartLine)??;
     let start = start_line(&raw, first)?;
 
-    let mut state = State::default();
+    let mut state = State::new(pos);
     // A header value runs from its colon over any continuation lines
     // (folding, RFC 3261 §7.3.1).
     let mut current: Option<(Range<usize>, Range<usize>, bool)> = None;
@@ -56,14 +63,16 @@ pub(super) fn parse(raw: Bytes) -> Result<Message, ParseError> {
         if let Some((name, value, folded)) = current.take() {
             state.header(&raw, name, value, folded)?;
         }
-        let colon = memchr(b':', &buf[line.clone()])
-            .map(|p| line.start + p)
-            .ok_or(ParseError::BadHeaderLine)?;
-        let mut name_end = colon;
-        while name_end > line.start && lex::is_wsp(buf[name_end - 1]) {
-            name_end -= 1;
+        // `token *WSP ":"` (RFC 3261 §7.3.1), read in one pass.
+        let mut name_end = line.start;
+        while name_end < line.end && lex::is_token_byte(buf[name_end]) {
+            name_end += 1;
         }
-        if !lex::is_token(&buf[line.start..name_end]) {
+        let mut colon = name_end;
+        while colon < line.end && lex::is_wsp(buf[colon]) {
+            colon += 1;
+        }
+        if name_end == line.start || colon == line.end || buf[colon] != b':' {
             return Err(ParseError::BadHeaderLine);
         }
         current = Some((line.start..name_end, colon + 1..line.end, false));
@@ -71,7 +80,7 @@ pub(super) fn parse(raw: Bytes) -> Result<Message, ParseError> {
     if let Some((name, value, folded)) = current.take() {
         state.header(&raw, name, value, folded)?;
     }
-    state.finish(raw, pos, start, body_start)
+    state.finish(raw, start, head_end, body_start)
 }
 
 /// The lines of the head, each without its CRLF; a bare LF is an error.
@@ -136,7 +145,7 @@ fn start_line(raw: &Bytes, line: Range<usize>) -> Result<StartLine, ParseError> 
         return Err(ParseError::BadMethod);
     }
     check_version(&s[sp2 + 1..])?;
-    let method = Method::from_slice(ByteStr(raw.slice(line.start..line.start + sp1)));
+    let method = Method::from_buf(raw, line.start..line.start + sp1);
     let uri = Uri::parse(ByteStr(raw.slice(line.start + sp1 + 1..line.start + sp2)))
         .map_err(|_| ParseError::BadRequestUri)?;
     // Headers in a Request-URI are not allowed (RFC 3261 §19.1.1 table);
@@ -172,6 +181,8 @@ fn check_version(v: &[u8]) -> Result<(), ParseError> {
 
 /// What the header pass has gathered so far.
 struct State {
+    /// Where the message starts in the buffer (after leading CRLFs).
+    pos: usize,
     headers: Vec<Header>,
     vias: Vec<Via>,
     from: Option<NameAddr>,
@@ -185,9 +196,10 @@ struct State {
     content_type: Option<ByteStr>,
 }
 
-impl Default for State {
-    fn default() -> State {
+impl State {
+    fn new(pos: usize) -> State {
         State {
+            pos,
             headers: Vec::with_capacity(HEADERS_TYPICAL),
             vias: Vec::with_capacity(4),
             from: None,
@@ -201,9 +213,7 @@ impl Default for State {
             content_type: None,
         }
     }
-}
 
-impl State {
     fn header(
         &mut self,
         raw: &Bytes,
@@ -214,29 +224,38 @@ impl State {
         if self.headers.len() >= HEADERS_MAX {
             return Err(ParseError::TooManyHeaders);
         }
-        let name = HeaderName::from_slice(ByteStr(raw.slice(name)));
+        let name = HeaderName::from_buf(raw, name);
         let value = lex::trim_range(raw, value);
-        let value = if folded {
-            unfold(&raw[value])
-        } else {
-            ByteStr(raw.slice(value))
+        // A folded value is unfolded into its own buffer (rare); any other
+        // is typed and indexed in place.
+        let unfolded = folded.then(|| unfold(&raw[value.clone()]));
+        let value = match &unfolded {
+            Some(text) => ValueText {
+                src: text.as_bytes(),
+                range: 0..text.len(),
+            },
+            None => ValueText {
+                src: raw,
+                range: value,
+            },
         };
         match name {
             HeaderName::Via => self.via(&value)?,
             HeaderName::From => {
-                set_once(&mut self.from, "From", || NameAddr::parse(value.clone()))?
+                set_once(&mut self.from, "From", || NameAddr::parse(value.whole()))?
             }
-            HeaderName::To => set_once(&mut self.to, "To", || NameAddr::parse(value.clone()))?,
+            HeaderName::To => set_once(&mut self.to, "To", || NameAddr::parse(value.whole()))?,
             HeaderName::CallId => set_once(&mut self.call_id, "Call-ID", || call_id(&value))?,
-            HeaderName::CSeq => set_once(&mut self.cseq, "CSeq", || CSeq::parse(&value))?,
+            HeaderName::CSeq => set_once(&mut self.cseq, "CSeq", || {
+                CSeq::parse_in(value.src, value.range.clone())
+            })?,
             HeaderName::MaxForwards => set_once(&mut self.max_forwards, "Max-Forwards", || {
-                let n = lex::digits_u64(value.as_bytes()).ok_or(ParseError::BadMaxForwards)?;
+                let n = lex::digits_u64(value.bytes()).ok_or(ParseError::BadMaxForwards)?;
                 u32::try_from(n).map_err(|_| ParseError::BadMaxForwards)
             })?,
             HeaderName::ContentLength => {
                 set_once(&mut self.content_length, "Content-Length", || {
-                    let n =
-                        lex::digits_u64(value.as_bytes()).ok_or(ParseError::BadContentLength)?;
+                    let n = lex::digits_u64(value.bytes()).ok_or(ParseError::BadContentLength)?;
                     usize::try_from(n).map_err(|_| ParseError::BadContentLength)
                 })?
             }
@@ -247,7 +266,7 @@ impl State {
             HeaderName::Expires if self.expires.is_none() => {
                 // Lenient: a malformed Expires reads as absent and the
                 // registrar applies its default (RFC 4475 §3.1.2.4).
-                let b = value.as_bytes();
+                let b = value.bytes();
                 if !b.is_empty() && b.iter().all(u8::is_ascii_digit) {
                     let n = lex::digits_u64(b).unwrap_or(u64::MAX);
                     self.expires = Some(u32::try_from(n).unwrap_or(u32::MAX));
@@ -255,12 +274,16 @@ impl State {
             }
             _ => {}
         }
+        let value = match unfolded {
+            Some(text) => HeaderValue::Unfolded(text),
+            None => HeaderValue::Head(value.range.start - self.pos..value.range.end - self.pos),
+        };
         self.headers.push(Header { name, value });
         Ok(())
     }
 
-    fn via(&mut self, value: &ByteStr) -> Result<(), ParseError> {
-        let b = value.as_bytes();
+    fn via(&mut self, value: &ValueText<'_>) -> Result<(), ParseError> {
+        let b = value.bytes();
         let mut result = Ok(());
         lex::split_top(b, 0..b.len(), b',', |piece| {
             let piece = lex::trim_range(b, piece);
@@ -272,7 +295,7 @@ impl State {
                 result = Err(ParseError::TooManyVias);
                 return false;
             }
-            match Via::parse(ByteStr(b.slice(piece))) {
+            match Via::parse(value.slice(piece)) {
                 Ok(via) => {
                     self.vias.push(via);
                     true
@@ -286,8 +309,8 @@ impl State {
         result
     }
 
-    fn contact(&mut self, value: &ByteStr) -> Result<(), ParseError> {
-        if value.as_str() == "*" {
+    fn contact(&mut self, value: &ValueText<'_>) -> Result<(), ParseError> {
+        if value.bytes() == b"*" {
             // `*` stands alone (RFC 3261 §10.2.2).
             if self.contacts.is_some() {
                 return Err(ParseError::BadContactStar);
@@ -302,7 +325,7 @@ impl State {
             Contacts::Star => return Err(ParseError::BadContactStar),
             Contacts::List(list) => list,
         };
-        let b = value.as_bytes();
+        let b = value.bytes();
         let mut result = Ok(());
         lex::split_top(b, 0..b.len(), b',', |piece| {
             let piece = lex::trim_range(b, piece);
@@ -310,7 +333,7 @@ impl State {
                 result = Err(ParseError::TooManyContacts);
                 return false;
             }
-            match NameAddr::parse(ByteStr(b.slice(piece))) {
+            match NameAddr::parse(value.slice(piece)) {
                 Ok(addr) => {
                     list.push(addr);
                     true
@@ -330,10 +353,11 @@ impl State {
     fn finish(
         self,
         raw: Bytes,
-        pos: usize,
         start: StartLine,
+        head_end: usize,
         body_start: usize,
     ) -> Result<Message, ParseError> {
+        let pos = self.pos;
         if self.vias.is_empty() {
             return Err(ParseError::MissingHeader("Via"));
         }
@@ -356,6 +380,7 @@ impl State {
         Ok(Message {
             body: raw.slice(body_start..end),
             raw: raw.slice(pos..end),
+            head: ByteStr(raw.slice(pos..head_end)),
             start,
             headers: self.headers,
             vias: self.vias,
@@ -368,6 +393,29 @@ impl State {
             expires: self.expires,
             content_type: self.content_type,
         })
+    }
+}
+
+/// A header value being typed: a range of the message buffer, or the whole
+/// of an unfolded copy. Typed values slice it only where they keep text.
+struct ValueText<'a> {
+    src: &'a Bytes,
+    range: Range<usize>,
+}
+
+impl<'a> ValueText<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        &self.src[self.range.clone()]
+    }
+    /// `sub` is relative to the value and falls next to ASCII delimiters.
+    fn slice(&self, sub: Range<usize>) -> ByteStr {
+        ByteStr(
+            self.src
+                .slice(self.range.start + sub.start..self.range.start + sub.end),
+        )
+    }
+    fn whole(&self) -> ByteStr {
+        ByteStr(self.src.slice(self.range.clone()))
     }
 }
 
@@ -384,17 +432,17 @@ fn set_once<T>(
 }
 
 /// `word ["@" word]` (RFC 3261 §25.1): no whitespace, not empty.
-fn call_id(value: &ByteStr) -> Result<ByteStr, ParseError> {
-    let b = value.as_bytes();
+fn call_id(value: &ValueText<'_>) -> Result<ByteStr, ParseError> {
+    let b = value.bytes();
     if b.is_empty() || b.iter().any(|&c| c <= b' ' || c == 0x7f) {
         return Err(ParseError::BadCallId);
     }
-    Ok(value.clone())
+    Ok(value.whole())
 }
 
 /// `type "/" subtype`, lower-cased, parameters dropped (RFC 3261 §20.15).
-fn media_type(value: &ByteStr) -> Result<ByteStr, ParseError> {
-    let b = value.as_bytes();
+fn media_type(value: &ValueText<'_>) -> Result<ByteStr, ParseError> {
+    let b = value.bytes();
     let end = memchr(b';', b).unwrap_or(b.len());
     let r = lex::trim_range(b, 0..end);
     let media = &b[r.clone()];
@@ -410,13 +458,13 @@ fn media_type(value: &ByteStr) -> Result<ByteStr, ParseError> {
         .iter()
         .any(|c| c.is_ascii_uppercase() || lex::is_wsp(*c))
     {
-        let lower: String = value.as_str()[r]
+        let lower: String = value.whole().as_str()[r]
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect();
         return Ok(ByteStr(Bytes::from(lower.to_ascii_lowercase())));
     }
-    Ok(ByteStr(b.slice(r)))
+    Ok(value.slice(r))
 }
 
 /// Replaces each `*WSP CRLF 1*WSP` run with one SP (RFC 3261 §7.3.1).

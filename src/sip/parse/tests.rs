@@ -731,3 +731,81 @@ fn frame_refuses_a_head_past_the_size_bound() {
     let huge = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 70000\r\n\r\n";
     assert_eq!(Message::frame(huge), Err(ParseError::TooLarge));
 }
+
+// Header names.
+
+/// Every known name with its canonical spelling.
+const KNOWN_NAMES: &[(&str, HeaderName)] = &[
+    ("Accept", HeaderName::Accept),
+    ("Allow", HeaderName::Allow),
+    ("Authorization", HeaderName::Authorization),
+    ("Call-ID", HeaderName::CallId),
+    ("Contact", HeaderName::Contact),
+    ("Content-Encoding", HeaderName::ContentEncoding),
+    ("Content-Length", HeaderName::ContentLength),
+    ("Content-Type", HeaderName::ContentType),
+    ("CSeq", HeaderName::CSeq),
+    ("Event", HeaderName::Event),
+    ("Expires", HeaderName::Expires),
+    ("From", HeaderName::From),
+    ("Max-Forwards", HeaderName::MaxForwards),
+    ("Min-Expires", HeaderName::MinExpires),
+    ("Proxy-Authenticate", HeaderName::ProxyAuthenticate),
+    ("Proxy-Authorization", HeaderName::ProxyAuthorization),
+    ("Proxy-Require", HeaderName::ProxyRequire),
+    ("Record-Route", HeaderName::RecordRoute),
+    ("Refer-To", HeaderName::ReferTo),
+    ("Referred-By", HeaderName::ReferredBy),
+    ("Require", HeaderName::Require),
+    ("Retry-After", HeaderName::RetryAfter),
+    ("Route", HeaderName::Route),
+    ("Server", HeaderName::Server),
+    ("Subject", HeaderName::Subject),
+    ("Supported", HeaderName::Supported),
+    ("To", HeaderName::To),
+    ("Unsupported", HeaderName::Unsupported),
+    ("User-Agent", HeaderName::UserAgent),
+    ("Via", HeaderName::Via),
+    ("WWW-Authenticate", HeaderName::WwwAuthenticate),
+];
+
+#[test]
+fn every_known_header_name_is_recognised_in_any_case_and_spelled_canonically() {
+    for (text, name) in KNOWN_NAMES {
+        for spelling in [
+            text.to_string(),
+            text.to_ascii_lowercase(),
+            text.to_ascii_uppercase(),
+        ] {
+            let parsed = HeaderName::parse(spelling.as_bytes());
+            assert!(
+                !matches!(parsed, HeaderName::Other(_)),
+                "{spelling} is known"
+            );
+            assert_eq!(&parsed, name, "{spelling}");
+        }
+        assert_eq!(name.as_str(), *text);
+    }
+}
+
+#[test]
+fn names_that_share_length_and_initial_with_a_known_one_stay_unknown() {
+    for spelling in [
+        "Call-IX",
+        "Contacs",
+        "Referred-Bx",
+        "Retry-Aftex",
+        "Vis",
+        "Tx",
+        "Vi",
+        // Folding case by 0x20 must not let CR pass for `-`.
+        "Max\rForwards",
+        "call\rid",
+    ] {
+        let parsed = HeaderName::parse(spelling.as_bytes());
+        assert!(
+            matches!(&parsed, HeaderName::Other(n) if n.as_str() == spelling),
+            "{spelling} is an extension name, got {parsed:?}"
+        );
+    }
+}

@@ -3,6 +3,8 @@
 
 use std::ops::Range;
 
+use memchr::memchr;
+
 use super::lex::{self, ParamError};
 use super::{ByteStr, ParseError};
 use crate::sip::limits::PARAMS_MAX;
@@ -33,16 +35,8 @@ pub struct Uri {
 impl Uri {
     pub fn parse(text: ByteStr) -> Result<Uri, super::ParseError> {
         let b = text.as_bytes().as_ref();
-        // No whitespace, controls, quotes or angle brackets anywhere: they
-        // are never part of a URI and mean it was mis-delimited (RFC 4475
-        // §3.1.2.7, §3.1.2.8, §3.1.2.14).
-        if b.iter().any(|&c| lex::is_uri_forbidden(c)) {
-            return Err(ParseError::BadUri);
-        }
-        let colon = b
-            .iter()
-            .position(|&c| c == b':')
-            .ok_or(ParseError::BadUri)?;
+        let marks = Marks::scan(b)?;
+        let colon = marks.colon.ok_or(ParseError::BadUri)?;
         let name = &b[..colon];
         let scheme_ok = name.first().is_some_and(u8::is_ascii_alphabetic)
             && name
@@ -71,8 +65,8 @@ impl Uri {
             text: ByteStr::default(),
         };
         match scheme {
-            Scheme::Sip | Scheme::Sips => uri.parse_sip(b, rest)?,
-            Scheme::Tel => uri.parse_tel(b, rest)?,
+            Scheme::Sip | Scheme::Sips => uri.parse_sip(b, rest, &marks)?,
+            Scheme::Tel => uri.parse_tel(b, rest, &marks)?,
             Scheme::Other if rest.is_empty() => return Err(ParseError::BadUri),
             Scheme::Other => {}
         }
@@ -111,36 +105,30 @@ impl Uri {
     }
 
     /// `[userinfo@]hostport[;params][?headers]` (RFC 3261 §25.1 SIP-URI).
-    fn parse_sip(&mut self, b: &[u8], rest: Range<usize>) -> Result<(), ParseError> {
+    fn parse_sip(&mut self, b: &[u8], rest: Range<usize>, marks: &Marks) -> Result<(), ParseError> {
         let mut start = rest.start;
         // The userinfo holds no unescaped `@`, but may hold `;`, `?` and `:`
         // (RFC 4475 §3.1.1.9), so the first `@` ends it.
-        if let Some(at) = b[rest.clone()].iter().position(|&c| c == b'@') {
-            let at = rest.start + at;
-            let user_end = b[start..at]
-                .iter()
-                .position(|&c| c == b':')
-                .map_or(at, |p| start + p);
-            if user_end == start {
-                return Err(ParseError::BadUri);
+        let (end_hostport, query) = match marks.at {
+            Some(at) => {
+                let user_end = memchr(b':', &b[start..at]).map_or(at, |p| start + p);
+                if user_end == start {
+                    return Err(ParseError::BadUri);
+                }
+                self.user = Some(start..user_end);
+                start = at + 1;
+                (marks.delim_after_at, marks.query_after_at)
             }
-            self.user = Some(start..user_end);
-            start = at + 1;
-        }
-        let end_hostport = b[start..rest.end]
-            .iter()
-            .position(|&c| c == b';' || c == b'?')
-            .map_or(rest.end, |p| start + p);
+            None => (marks.delim, marks.query),
+        };
+        let end_hostport = end_hostport.unwrap_or(rest.end);
         self.parse_hostport(b, start..end_hostport)?;
-        self.parse_tail(b, end_hostport, rest.end)
+        self.parse_tail(b, end_hostport, query.unwrap_or(rest.end), rest.end)
     }
 
     /// `number[;params]` (RFC 3966 §3): the number is kept as written.
-    fn parse_tel(&mut self, b: &[u8], rest: Range<usize>) -> Result<(), ParseError> {
-        let end = b[rest.clone()]
-            .iter()
-            .position(|&c| c == b';')
-            .map_or(rest.end, |p| rest.start + p);
+    fn parse_tel(&mut self, b: &[u8], rest: Range<usize>, marks: &Marks) -> Result<(), ParseError> {
+        let end = marks.semi.unwrap_or(rest.end);
         let number = &b[rest.start..end];
         let ok = !number.is_empty()
             && number.iter().all(|&c| {
@@ -151,7 +139,8 @@ impl Uri {
         }
         self.user = Some(rest.start..end);
         self.host = rest.start..rest.start;
-        self.parse_tail(b, end, rest.end)
+        // A valid number holds no `?`, so the first `?` follows `end`.
+        self.parse_tail(b, end, marks.query.unwrap_or(rest.end), rest.end)
     }
 
     fn parse_hostport(&mut self, b: &[u8], r: Range<usize>) -> Result<(), ParseError> {
@@ -171,13 +160,9 @@ impl Uri {
             }
             close + 1
         } else {
-            let len = s.iter().position(|&c| c == b':').unwrap_or(s.len());
-            let host = &s[..len];
-            if host.is_empty()
-                || !host
-                    .iter()
-                    .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
-            {
+            // A byte that ends the run early and is not `:` fails below.
+            let len = lex::host_len(s);
+            if len == 0 {
                 return Err(ParseError::BadUri);
             }
             len
@@ -196,12 +181,9 @@ impl Uri {
         Ok(())
     }
 
-    /// `;params` then `?headers`, from `at` (a `;`, a `?` or the end).
-    fn parse_tail(&mut self, b: &[u8], at: usize, end: usize) -> Result<(), ParseError> {
-        let q = b[at..end]
-            .iter()
-            .position(|&c| c == b'?')
-            .map_or(end, |p| at + p);
+    /// `;params` then `?headers`, from `at` (a `;`, a `?` or the end); `q`
+    /// is the first `?` from `at` on, or the end.
+    fn parse_tail(&mut self, b: &[u8], at: usize, q: usize, end: usize) -> Result<(), ParseError> {
         if at < q {
             // b[at] is `;`.
             self.params = at + 1..q;
@@ -219,6 +201,87 @@ impl Uri {
         Ok(())
     }
 }
+
+/// Where the delimiters of a URI are, found in one pass that also refuses
+/// the bytes a URI never holds. Positions are the first after the scheme's
+/// colon; `*_after_at` are the first after the first `@`.
+#[derive(Default)]
+struct Marks {
+    colon: Option<usize>,
+    at: Option<usize>,
+    /// First `;` or `?`.
+    delim: Option<usize>,
+    semi: Option<usize>,
+    query: Option<usize>,
+    delim_after_at: Option<usize>,
+    query_after_at: Option<usize>,
+}
+
+impl Marks {
+    fn scan(b: &[u8]) -> Result<Marks, ParseError> {
+        let mut m = Marks::default();
+        for (i, &c) in b.iter().enumerate() {
+            match URI_CLASS[usize::from(c)] {
+                PLAIN => continue,
+                // Whitespace, controls, quotes or angle brackets are never
+                // part of a URI and mean it was mis-delimited (RFC 4475
+                // §3.1.2.7, §3.1.2.8, §3.1.2.14).
+                FORBIDDEN => return Err(ParseError::BadUri),
+                _ => {}
+            }
+            if m.colon.is_none() {
+                if c == b':' {
+                    m.colon = Some(i);
+                }
+                continue;
+            }
+            match c {
+                b'@' => {
+                    m.at.get_or_insert(i);
+                }
+                b';' | b'?' => {
+                    m.delim.get_or_insert(i);
+                    if c == b';' {
+                        m.semi.get_or_insert(i);
+                    } else {
+                        m.query.get_or_insert(i);
+                    }
+                    if m.at.is_some() {
+                        m.delim_after_at.get_or_insert(i);
+                        if c == b'?' {
+                            m.query_after_at.get_or_insert(i);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(m)
+    }
+}
+
+const PLAIN: u8 = 0;
+const FORBIDDEN: u8 = 1;
+const DELIMITER: u8 = 2;
+
+/// One load per byte: plain, forbidden (see `lex::is_uri_forbidden`), or a
+/// delimiter the pass records (`:` `@` `;` `?`).
+static URI_CLASS: [u8; 256] = {
+    let mut table = [PLAIN; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = if lex::is_uri_forbidden(b) {
+            FORBIDDEN
+        } else if matches!(b, b':' | b'@' | b';' | b'?') {
+            DELIMITER
+        } else {
+            PLAIN
+        };
+        i += 1;
+    }
+    table
+};
 
 impl PartialEq for Uri {
     /// Compares as written; RFC 3261 §19.1.4 equivalence is the caller's.

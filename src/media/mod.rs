@@ -12,10 +12,11 @@ pub mod g711;
 pub mod latch;
 pub mod metrics;
 pub mod pool;
-// pub mod relay;
+pub mod relay;
 pub mod rtp;
 pub mod sdp;
 pub mod tone;
+pub mod watch;
 
 /// G.711 and telephone-event clock rate (RFC 3551 §4.5.14, RFC 4733 §2.1).
 pub const NARROWBAND_HZ: u32 = 8_000;

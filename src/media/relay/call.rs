@@ -1,0 +1,377 @@
+//! One call's media task: owns the legs' sockets and forwards between
+//! bridged legs. Per packet: one receive into the reused buffer, a latch
+//! check, an in-place header rewrite, one non-blocking send. No allocation,
+//! no lock, no log above `trace`.
+
+use std::future::poll_fn;
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Instant;
+
+use tokio::io::ReadBuf;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+
+use super::stats::{DropReason, LocalCounters, RelayStats};
+use super::{lock, LegId, LegRemote, MediaEvent, RelayConfig, DRAIN_PACKETS_MAX, PACKET_BYTES_MAX};
+use crate::acd::CallId;
+use crate::media::dtmf::DtmfReceiver;
+use crate::media::latch::{Expected, Latch, Verdict};
+use crate::media::pool::PortPool;
+use crate::media::rtp::{rewrite_in_place, OutboundStream, PayloadMap, RtpError};
+use crate::media::watch::InactivityWatch;
+
+/// A new leg's sockets and stream numbers, drawn by the handle.
+pub(super) struct LegSetup {
+    pub leg: LegId,
+    pub port: u16,
+    pub rtp: StdUdpSocket,
+    pub rtcp: StdUdpSocket,
+    pub ssrc: u32,
+    pub initial_seq: u16,
+    pub initial_ts: u32,
+}
+
+pub(super) enum Command {
+    AddLeg(Box<LegSetup>),
+    SetRemote(u8, LegRemote),
+    Bridge {
+        a: u8,
+        b: u8,
+        a_to_b: Box<PayloadMap>,
+        b_to_a: Box<PayloadMap>,
+    },
+    Unbridge(u8),
+}
+
+struct Leg {
+    id: LegId,
+    port: u16,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    rtp_latch: Latch,
+    rtcp_latch: Latch,
+    /// What this leg sends out (fed by its bridged partner).
+    stream: OutboundStream,
+    /// The leg this one's packets go to.
+    peer: Option<usize>,
+    /// Payload types from this leg's numbering to the peer's.
+    to_peer: PayloadMap,
+    telephone_event: Option<u8>,
+    dtmf: DtmfReceiver,
+}
+
+impl Leg {
+    /// Socket `i` of the call's numbering: even is RTP, odd is RTCP.
+    fn socket(&self, i: usize) -> &UdpSocket {
+        if i.is_multiple_of(2) {
+            &self.rtp
+        } else {
+            &self.rtcp
+        }
+    }
+}
+
+pub(super) struct CallTask {
+    call: CallId,
+    config: RelayConfig,
+    pool: Arc<Mutex<PortPool>>,
+    stats: Arc<RelayStats>,
+    events: mpsc::Sender<MediaEvent>,
+    legs: Vec<Leg>,
+    counters: LocalCounters,
+    /// Coarse clock: refreshed each tick, so packets read no clock.
+    now: Instant,
+    watch: InactivityWatch,
+    received_at_last_tick: u64,
+    /// Socket polled first next time, so no leg starves the others.
+    next_socket: usize,
+}
+
+impl CallTask {
+    pub fn new(
+        call: CallId,
+        config: &RelayConfig,
+        pool: Arc<Mutex<PortPool>>,
+        stats: Arc<RelayStats>,
+        events: mpsc::Sender<MediaEvent>,
+    ) -> Self {
+        let now = Instant::now();
+        Self {
+            call,
+            watch: InactivityWatch::new(config.media_timeout, now),
+            config: config.clone(),
+            pool,
+            stats,
+            events,
+            legs: Vec::with_capacity(2),
+            counters: LocalCounters::default(),
+            now,
+            received_at_last_tick: 0,
+            next_socket: 0,
+        }
+    }
+
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let span = tracing::debug_span!("media", call = self.call.0);
+        let _enter = span.enter();
+        let mut tick = tokio::time::interval(self.config.tick);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut buf = [0u8; PACKET_BYTES_MAX];
+        loop {
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(c) => self.apply(c),
+                    None => break,
+                },
+                _ = tick.tick() => self.on_tick(),
+                (i, len, src) = recv_any(&self.legs, self.next_socket, &mut buf) => {
+                    self.next_socket = (i + 1) % (2 * self.legs.len()).max(1);
+                    self.on_packet(i, &mut buf[..len], src);
+                    self.drain(i, &mut buf);
+                }
+            }
+        }
+        self.close();
+    }
+
+    fn apply(&mut self, command: Command) {
+        match command {
+            Command::AddLeg(setup) => self.add_leg(*setup),
+            Command::SetRemote(n, remote) => {
+                let Some(leg) = self.legs.get_mut(usize::from(n)) else {
+                    return;
+                };
+                leg.rtp_latch.set_expected(Expected::from_sdp(remote.rtp));
+                leg.rtcp_latch.set_expected(Expected::from_sdp(remote.rtcp));
+                leg.stream.set_frame_step(remote.codec.frame_samples());
+                leg.telephone_event = remote.telephone_event;
+            }
+            Command::Bridge {
+                a,
+                b,
+                a_to_b,
+                b_to_a,
+            } => {
+                let (a, b) = (usize::from(a), usize::from(b));
+                if a >= self.legs.len() || b >= self.legs.len() {
+                    return;
+                }
+                for i in [a, b] {
+                    if let Some(old) = self.legs[i].peer.take() {
+                        if old != a && old != b {
+                            self.legs[old].peer = None;
+                        }
+                    }
+                }
+                self.legs[a].peer = Some(b);
+                self.legs[a].to_peer = *a_to_b;
+                self.legs[b].peer = Some(a);
+                self.legs[b].to_peer = *b_to_a;
+            }
+            Command::Unbridge(n) => {
+                let n = usize::from(n);
+                if let Some(p) = self.legs.get_mut(n).and_then(|l| l.peer.take()) {
+                    self.legs[p].peer = None;
+                }
+            }
+        }
+    }
+
+    fn add_leg(&mut self, s: LegSetup) {
+        let sockets =
+            UdpSocket::from_std(s.rtp).and_then(|rtp| Ok((rtp, UdpSocket::from_std(s.rtcp)?)));
+        let (rtp, rtcp) = match sockets {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::error!(port = s.port, "cannot register RTP sockets: {e}");
+                let _ = lock(&self.pool).release(s.port);
+                return;
+            }
+        };
+        self.stats.legs_changed(true);
+        self.legs.push(Leg {
+            id: s.leg,
+            port: s.port,
+            rtp,
+            rtcp,
+            rtp_latch: Latch::new(self.config.relatch_after),
+            rtcp_latch: Latch::new(self.config.relatch_after),
+            stream: OutboundStream::new(s.ssrc, s.initial_seq, s.initial_ts),
+            peer: None,
+            to_peer: PayloadMap::identity(),
+            telephone_event: None,
+            dtmf: DtmfReceiver::default(),
+        });
+    }
+
+    fn on_tick(&mut self) {
+        self.now = Instant::now();
+        let active = self.counters.received != self.received_at_last_tick;
+        self.received_at_last_tick = self.counters.received;
+        if let Some(silent_for) = self.watch.on_tick(active, self.now) {
+            self.counters.timeouts += 1;
+            tracing::info!(?silent_for, "media timeout");
+            self.emit(MediaEvent::Timeout {
+                call: self.call,
+                silent_for,
+            });
+        }
+        let received = self.counters.received;
+        self.stats.flush(&mut self.counters);
+        // `received` is a running total for the activity check, not a metric.
+        self.counters.received = received;
+    }
+
+    /// Takes up to [`DRAIN_PACKETS_MAX`] more packets already queued on the
+    /// socket that just woke us, without going back through the reactor.
+    fn drain(&mut self, i: usize, buf: &mut [u8; PACKET_BYTES_MAX]) {
+        for _ in 0..DRAIN_PACKETS_MAX {
+            let Some(leg) = self.legs.get(i / 2) else {
+                return;
+            };
+            let socket = leg.socket(i);
+            match socket.try_recv_from(buf) {
+                Ok((len, src)) => self.on_packet(i, &mut buf[..len], src),
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn on_packet(&mut self, i: usize, packet: &mut [u8], src: SocketAddr) {
+        let (n, rtcp) = (i / 2, i % 2 == 1);
+        self.counters.received += 1;
+        let now = self.now;
+        let leg = &mut self.legs[n];
+        let latch = if rtcp {
+            &mut leg.rtcp_latch
+        } else {
+            &mut leg.rtp_latch
+        };
+        match latch.handle(src, now) {
+            Verdict::Forward => {}
+            Verdict::Learnt { previous } => {
+                tracing::debug!(leg = leg.id.n, %src, ?previous, rtcp, "media peer learnt");
+                self.counters.learnt += 1;
+                let leg = leg.id;
+                self.emit(MediaEvent::PeerLearnt {
+                    leg,
+                    addr: src,
+                    rtcp,
+                });
+            }
+            Verdict::DropUnexpected => return self.counters.drop(DropReason::UnexpectedSource),
+            Verdict::DropHijack => return self.counters.drop(DropReason::Hijack),
+        }
+        if !rtcp {
+            self.check_dtmf(n, packet);
+        }
+        let Some(p) = self.legs[n].peer else {
+            // Unbridged: the leg's media is received (and latched) but sinks here.
+            return;
+        };
+        let (from, to) = two_mut(&mut self.legs, n, p);
+        if rtcp {
+            // RTCP goes through untouched (RFC 3550 §6); the SSRC it reports
+            // on is the sender's original one.
+            let Some(dst) = to.rtcp_latch.destination() else {
+                return self.counters.drop(DropReason::NoDestination);
+            };
+            match to.rtcp.try_send_to(packet, dst) {
+                Ok(_) => self.counters.rtcp_packets += 1,
+                Err(_) => self.counters.drop(DropReason::SendFailed),
+            }
+            return;
+        }
+        let Some(dst) = to.rtp_latch.destination() else {
+            return self.counters.drop(DropReason::NoDestination);
+        };
+        match rewrite_in_place(packet, u32::from(from.id.n), &mut to.stream, &from.to_peer) {
+            Ok(()) => {}
+            Err(RtpError::Malformed { .. }) => return self.counters.drop(DropReason::Malformed),
+            Err(RtpError::PayloadTypeNotMapped(_)) => {
+                return self.counters.drop(DropReason::UnmappedPayloadType)
+            }
+        }
+        match to.rtp.try_send_to(packet, dst) {
+            Ok(_) => {
+                self.counters.rtp_packets += 1;
+                self.counters.rtp_bytes += packet.len() as u64;
+            }
+            Err(_) => self.counters.drop(DropReason::SendFailed),
+        }
+    }
+
+    fn check_dtmf(&mut self, n: usize, packet: &[u8]) {
+        let leg = &mut self.legs[n];
+        let Some(te) = leg.telephone_event else {
+            return;
+        };
+        let Ok(p) = rtp_types::RtpPacket::parse(packet) else {
+            return;
+        };
+        if p.payload_type() != te {
+            return;
+        }
+        if let Ok(Some(digit)) = leg.dtmf.handle(p.payload(), p.timestamp()) {
+            let leg = leg.id;
+            tracing::debug!(leg = leg.n, %digit, "DTMF digit");
+            self.emit(MediaEvent::Digit { leg, digit });
+        }
+    }
+
+    fn emit(&mut self, event: MediaEvent) {
+        if self.events.try_send(event).is_err() {
+            self.counters.events_dropped += 1;
+        }
+    }
+
+    fn close(mut self) {
+        self.stats.flush(&mut self.counters);
+        let ports: Vec<u16> = self.legs.iter().map(|l| l.port).collect();
+        for _ in &ports {
+            self.stats.legs_changed(false);
+        }
+        // Close the sockets before the ports can be handed out again.
+        self.legs.clear();
+        let mut pool = lock(&self.pool);
+        for port in ports {
+            let _ = pool.release(port);
+        }
+    }
+}
+
+/// Waits until any leg socket has a datagram; returns the socket index
+/// (2n for leg n's RTP, 2n+1 for its RTCP), the length and the source.
+async fn recv_any(legs: &[Leg], first: usize, buf: &mut [u8]) -> (usize, usize, SocketAddr) {
+    let count = 2 * legs.len();
+    poll_fn(|cx| {
+        for k in 0..count {
+            let i = (first + k) % count;
+            let leg = &legs[i / 2];
+            let socket = leg.socket(i);
+            let mut rb = ReadBuf::new(buf);
+            // Errors (ICMP port unreachable surfacing as ECONNREFUSED) are
+            // skipped: they belong to no packet.
+            if let Poll::Ready(Ok(src)) = socket.poll_recv_from(cx, &mut rb) {
+                return Poll::Ready((i, rb.filled().len(), src));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+fn two_mut<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
+    assert_ne!(a, b, "a bridge joins two different legs");
+    if a < b {
+        let (l, r) = v.split_at_mut(b);
+        (&mut l[a], &mut r[0])
+    } else {
+        let (l, r) = v.split_at_mut(a);
+        (&mut r[0], &mut l[b])
+    }
+}

@@ -12,6 +12,7 @@ pub mod g711;
 pub mod latch;
 pub mod metrics;
 pub mod pool;
+pub mod prompts;
 pub mod relay;
 pub mod rtp;
 pub mod sdp;

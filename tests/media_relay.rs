@@ -437,3 +437,27 @@ async fn bridge_requests_that_cannot_work_are_refused() {
         Err(MediaError::UnknownLeg(_))
     ));
 }
+
+#[tokio::test]
+async fn a_burst_larger_than_one_receive_batch_is_relayed_whole_and_in_order() {
+    let (h, _events) = start(4, |_| {});
+    let call = CallId(10);
+    let a = h.allocate_leg(call).unwrap();
+    let b = h.allocate_leg(call).unwrap();
+    let (ea, ea_addr) = endpoint().await;
+    let (eb, eb_addr) = endpoint().await;
+    h.set_remote(a.leg, pcmu_remote(ea_addr)).unwrap();
+    h.set_remote(b.leg, pcmu_remote(eb_addr)).unwrap();
+    h.bridge(a.leg, b.leg).unwrap();
+    let mut caller = Sender::new(TONE_HZ, 1, 0, 0);
+    // Prime the latch, then send a burst without waiting.
+    ea.send_to(&caller.next(), a.rtp_addr).await.unwrap();
+    let first = recv(&eb).await;
+    for _ in 0..37 {
+        ea.send_to(&caller.next(), a.rtp_addr).await.unwrap();
+    }
+    for k in 1..=37u16 {
+        let r = recv(&eb).await;
+        assert_eq!(r.seq, first.seq.wrapping_add(k));
+    }
+}

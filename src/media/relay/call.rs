@@ -4,18 +4,21 @@
 //! no lock, no log above `trace`.
 
 use std::future::poll_fn;
+use std::io;
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Instant;
 
-use tokio::io::ReadBuf;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
+use super::batch::{RecvBatch, RECV_BATCH};
 use super::stats::{DropReason, LocalCounters, RelayStats};
-use super::{lock, LegId, LegRemote, MediaEvent, RelayConfig, DRAIN_PACKETS_MAX, PACKET_BYTES_MAX};
+use super::{lock, LegId, LegRemote, MediaEvent, RelayConfig, DRAIN_ROUNDS_MAX};
 use crate::acd::CallId;
 use crate::media::dtmf::DtmfReceiver;
 use crate::media::latch::{Expected, Latch, Verdict};
@@ -88,6 +91,8 @@ pub(super) struct CallTask {
     received_at_last_tick: u64,
     /// Socket polled first next time, so no leg starves the others.
     next_socket: usize,
+    /// Receive buffers; taken out while their packets are handled.
+    batch: Option<Box<RecvBatch>>,
 }
 
 impl CallTask {
@@ -111,6 +116,7 @@ impl CallTask {
             now,
             received_at_last_tick: 0,
             next_socket: 0,
+            batch: Some(RecvBatch::new()),
         }
     }
 
@@ -119,7 +125,6 @@ impl CallTask {
         let _enter = span.enter();
         let mut tick = tokio::time::interval(self.config.tick);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut buf = [0u8; PACKET_BYTES_MAX];
         loop {
             tokio::select! {
                 biased;
@@ -128,10 +133,9 @@ impl CallTask {
                     None => break,
                 },
                 _ = tick.tick() => self.on_tick(),
-                (i, len, src) = recv_any(&self.legs, self.next_socket, &mut buf) => {
+                i = readable_any(&self.legs, self.next_socket) => {
                     self.next_socket = (i + 1) % (2 * self.legs.len()).max(1);
-                    self.on_packet(i, &mut buf[..len], src);
-                    self.drain(i, &mut buf);
+                    self.on_readable(i);
                 }
             }
         }
@@ -226,19 +230,37 @@ impl CallTask {
         self.counters.received = received;
     }
 
-    /// Takes up to [`DRAIN_PACKETS_MAX`] more packets already queued on the
-    /// socket that just woke us, without going back through the reactor.
-    fn drain(&mut self, i: usize, buf: &mut [u8; PACKET_BYTES_MAX]) {
-        for _ in 0..DRAIN_PACKETS_MAX {
+    /// Takes what socket `i` has queued, a batch per recvmmsg, and clears
+    /// its readiness as soon as a batch comes back short (queue empty).
+    fn on_readable(&mut self, i: usize) {
+        let Some(mut batch) = self.batch.take() else {
+            return;
+        };
+        for _ in 0..DRAIN_ROUNDS_MAX {
             let Some(leg) = self.legs.get(i / 2) else {
-                return;
+                break;
             };
             let socket = leg.socket(i);
-            match socket.try_recv_from(buf) {
-                Ok((len, src)) => self.on_packet(i, &mut buf[..len], src),
-                Err(_) => return,
+            let mut got = 0;
+            let result = socket.try_io(Interest::READABLE, || {
+                got = batch.recv(socket.as_raw_fd())?;
+                if got < RECV_BATCH {
+                    // Drained: let tokio clear readiness and wait for the next edge.
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(())
+            });
+            for k in 0..got {
+                match batch.packet(k) {
+                    Some((packet, src)) => self.on_packet(i, packet, src),
+                    None => self.counters.drop(DropReason::Malformed),
+                }
+            }
+            if result.is_err() {
+                break;
             }
         }
+        self.batch = Some(batch);
     }
 
     fn on_packet(&mut self, i: usize, packet: &mut [u8], src: SocketAddr) {
@@ -344,20 +366,16 @@ impl CallTask {
     }
 }
 
-/// Waits until any leg socket has a datagram; returns the socket index
-/// (2n for leg n's RTP, 2n+1 for its RTCP), the length and the source.
-async fn recv_any(legs: &[Leg], first: usize, buf: &mut [u8]) -> (usize, usize, SocketAddr) {
+/// Waits until any leg socket is readable; returns its index (2n for leg
+/// n's RTP, 2n+1 for its RTCP). Errors count as readable: the read that
+/// follows consumes them (ICMP port unreachable surfaces as ECONNREFUSED).
+async fn readable_any(legs: &[Leg], first: usize) -> usize {
     let count = 2 * legs.len();
     poll_fn(|cx| {
         for k in 0..count {
             let i = (first + k) % count;
-            let leg = &legs[i / 2];
-            let socket = leg.socket(i);
-            let mut rb = ReadBuf::new(buf);
-            // Errors (ICMP port unreachable surfacing as ECONNREFUSED) are
-            // skipped: they belong to no packet.
-            if let Poll::Ready(Ok(src)) = socket.poll_recv_from(cx, &mut rb) {
-                return Poll::Ready((i, rb.filled().len(), src));
+            if legs[i / 2].socket(i).poll_recv_ready(cx).is_ready() {
+                return Poll::Ready(i);
             }
         }
         Poll::Pending

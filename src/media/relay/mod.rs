@@ -15,6 +15,7 @@
 // A driver: it binds sockets, reads the clock and spawns the call tasks.
 #![allow(clippy::disallowed_methods)]
 
+mod batch;
 mod call;
 mod stats;
 
@@ -46,8 +47,8 @@ pub const COMMANDS_PER_CALL_MAX: usize = 64;
 pub const PACKET_BYTES_MAX: usize = 2048;
 /// Ports tried when binding a pair fails (a port held by another program).
 pub const BIND_ATTEMPTS_MAX: usize = 8;
-/// Packets taken from one socket per wake before the others get a turn.
-pub const DRAIN_PACKETS_MAX: usize = 32;
+/// recvmmsg rounds on one socket per wake before the others get a turn.
+pub const DRAIN_ROUNDS_MAX: usize = 8;
 
 /// How the relay is set up.
 #[derive(Debug, Clone)]

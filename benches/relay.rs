@@ -7,6 +7,9 @@
 //! b_dst`: endpoint A at `endpoints+4i` sends to leg A's port, endpoint B at
 //! `endpoints+4i+2` to leg B's) and relays for `secs` seconds, then prints
 //! the relay's counters. Loopback only.
+//!
+//! `cargo bench --bench relay -- mode=transcode frames=5000` instead prints
+//! the CPU cost of one Opus<->PCMU transcoded call (both directions).
 
 #![allow(clippy::disallowed_methods)] // a bench driver: real clock, real runtime
 
@@ -28,6 +31,9 @@ fn main() {
         })
         .collect();
     let num = |k: &str, d: u64| kv.get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
+    if kv.get("mode").map(String::as_str) == Some("transcode") {
+        return transcode_cost(num("frames", 5_000) as usize);
+    }
     let calls = num("calls", 100) as usize;
     let endpoints = num("endpoints", 44_000) as u16;
     let secs = num("secs", 30);
@@ -99,4 +105,36 @@ fn main() {
             drops.join(" ")
         );
     });
+}
+
+/// One transcoded call: each 20 ms, a PCMU frame becomes Opus (caller to
+/// agent) and an Opus frame becomes PCMU (agent to caller).
+fn transcode_cost(frames: usize) {
+    use switchyard::media::g711::ulaw_encode_into;
+    use switchyard::media::tone::Sine;
+    use switchyard::media::transcode::{Transcoder, OPUS_PACKET_BYTES_MAX};
+
+    let mut to_opus = Transcoder::new(Codec::Pcmu, Codec::Opus).expect("encoder");
+    let mut to_pcmu = Transcoder::new(Codec::Opus, Codec::Pcmu).expect("decoder");
+    let mut sine = Sine::new(1000.0, 8000, 0.5);
+    let mut pcm = [0i16; 160];
+    let mut ulaw = [0u8; 160];
+    let mut opus = [0u8; OPUS_PACKET_BYTES_MAX];
+    let mut back = [0u8; OPUS_PACKET_BYTES_MAX];
+    let start = std::time::Instant::now();
+    for _ in 0..frames {
+        sine.fill(&mut pcm);
+        ulaw_encode_into(&pcm, &mut ulaw);
+        let n = to_opus.frame(&ulaw, &mut opus).expect("encode");
+        to_pcmu.frame(&opus[..n], &mut back).expect("decode");
+    }
+    let per_frame = start.elapsed() / frames as u32;
+    // 50 frames per second each way; per_frame covers one frame each way.
+    let core_share = per_frame.as_secs_f64() * 50.0;
+    println!(
+        "transcode opus<->pcmu frames={frames} us_per_20ms_both_ways={:.1} cpu%_per_call={:.2} calls_per_core={:.0}",
+        per_frame.as_secs_f64() * 1e6,
+        100.0 * core_share,
+        1.0 / core_share
+    );
 }

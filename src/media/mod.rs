@@ -17,6 +17,7 @@ pub mod relay;
 pub mod rtp;
 pub mod sdp;
 pub mod tone;
+pub mod transcode;
 pub mod watch;
 
 /// G.711 and telephone-event clock rate (RFC 3551 §4.5.14, RFC 4733 §2.1).

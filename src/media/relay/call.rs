@@ -121,8 +121,6 @@ impl CallTask {
     }
 
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let span = tracing::debug_span!("media", call = self.call.0);
-        let _enter = span.enter();
         let mut tick = tokio::time::interval(self.config.tick);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {

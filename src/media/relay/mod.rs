@@ -28,6 +28,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::acd::CallId;
 use crate::media::pool::{PoolError, PortPool};
@@ -383,7 +384,8 @@ impl MediaHandle {
             Arc::clone(&s.stats),
             s.events.clone(),
         );
-        s.runtime.spawn(task.run(rx));
+        let span = tracing::debug_span!("media", call = call.0);
+        s.runtime.spawn(task.run(rx).instrument(span));
         CallEntry {
             commands: tx,
             legs: Vec::with_capacity(2),

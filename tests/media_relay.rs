@@ -15,6 +15,7 @@ use switchyard::media::relay::{
 };
 use switchyard::media::sdp::Codec;
 use switchyard::media::tone::{tone_present, Sine};
+use switchyard::media::transcode::{Transcoder, OPUS_PACKET_BYTES_MAX};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::{sleep, timeout};
@@ -405,7 +406,7 @@ async fn rfc4733_digits_arrive_as_digit_events() {
 }
 
 #[tokio::test]
-async fn bridge_requests_that_cannot_work_are_refused() {
+async fn bridge_requests_that_cannot_work_are_refused_and_codec_mismatch_is_not() {
     let (h, _events) = start(4, |_| {});
     let a = h.allocate_leg(CallId(8)).unwrap();
     let b = h.allocate_leg(CallId(8)).unwrap();
@@ -416,10 +417,8 @@ async fn bridge_requests_that_cannot_work_are_refused() {
     h.set_remote(a.leg, pcmu_remote("127.0.0.1:7".parse().unwrap()))
         .unwrap();
     h.set_remote(b.leg, opus).unwrap();
-    assert!(matches!(
-        h.bridge(a.leg, b.leg),
-        Err(MediaError::TranscodingRequired(Codec::Pcmu, Codec::Opus))
-    ));
+    // Different codecs are transcoded, not refused.
+    h.bridge(a.leg, b.leg).unwrap();
     assert!(matches!(
         h.bridge(a.leg, other.leg),
         Err(MediaError::DifferentCalls(..))
@@ -460,4 +459,77 @@ async fn a_burst_larger_than_one_receive_batch_is_relayed_whole_and_in_order() {
         let r = recv(&eb).await;
         assert_eq!(r.seq, first.seq.wrapping_add(k));
     }
+}
+
+#[tokio::test]
+async fn an_opus_leg_bridged_to_a_pcmu_leg_hears_the_tone_both_ways() {
+    let (h, _events) = start(4, |_| {});
+    let call = CallId(11);
+    let a = h.allocate_leg(call).unwrap();
+    let b = h.allocate_leg(call).unwrap();
+    let (ea, ea_addr) = endpoint().await;
+    let (eb, eb_addr) = endpoint().await;
+    h.set_remote(a.leg, pcmu_remote(ea_addr)).unwrap();
+    let mut opus = pcmu_remote(eb_addr);
+    opus.codec = Codec::Opus;
+    opus.codec_pt = 111;
+    h.set_remote(b.leg, opus).unwrap();
+    h.bridge(a.leg, b.leg).unwrap();
+
+    // PCMU caller -> Opus agent: the agent decodes what it gets.
+    let mut caller = Sender::new(TONE_HZ, 0xCA11, 0, 0);
+    let mut agent_ear = Transcoder::new(Codec::Opus, Codec::Pcmu).unwrap();
+    let mut stamps = Vec::new();
+    let mut last_pcm = Vec::new();
+    let mut buf = [0u8; 2048];
+    for _ in 0..15 {
+        ea.send_to(&caller.next(), a.rtp_addr).await.unwrap();
+        let (n, _) = timeout(WAIT, eb.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        let p = RtpPacket::parse(&buf[..n]).unwrap();
+        assert_eq!(p.payload_type(), 111);
+        stamps.push(p.timestamp());
+        last_pcm = agent_ear.decode(p.payload()).unwrap().to_vec();
+    }
+    assert!(
+        tone_present(&last_pcm, TONE_HZ, 8000),
+        "the agent hears the caller's tone"
+    );
+    for w in stamps.windows(2) {
+        assert_eq!(
+            w[1].wrapping_sub(w[0]),
+            960,
+            "Opus timestamps run at 48 kHz"
+        );
+    }
+
+    // Opus agent -> PCMU caller.
+    let mut agent_mouth = Transcoder::new(Codec::Pcmu, Codec::Opus).unwrap();
+    let mut tone = Sine::new(TONE_HZ, 8000, 0.5);
+    let mut heard = Vec::new();
+    for k in 0..15u16 {
+        let mut pcm = [0i16; 160];
+        tone.fill(&mut pcm);
+        let mut ulaw = [0u8; 160];
+        ulaw_encode_into(&pcm, &mut ulaw);
+        let mut frame = [0u8; OPUS_PACKET_BYTES_MAX];
+        let len = agent_mouth.frame(&ulaw, &mut frame).unwrap();
+        let packet = RtpPacketBuilder::new()
+            .payload_type(111)
+            .sequence_number(k)
+            .timestamp(960 * u32::from(k))
+            .ssrc(0xA6E7)
+            .payload(&frame[..len])
+            .write_vec()
+            .unwrap();
+        eb.send_to(&packet, b.rtp_addr).await.unwrap();
+        heard = recv(&ea).await.pcm;
+    }
+    assert_eq!(heard.len(), 160);
+    assert!(
+        tone_present(&heard, TONE_HZ, 8000),
+        "the caller hears the agent's tone"
+    );
 }

@@ -55,6 +55,10 @@ pub struct Transcoder {
     pcm: [i16; FRAME],
 }
 
+// SAFETY: the libopus states are only touched through `&mut self` methods
+// (`frame`, `decode`, `encode`), so shared references cannot race on them.
+unsafe impl Sync for Transcoder {}
+
 impl std::fmt::Debug for Transcoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transcoder")

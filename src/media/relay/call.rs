@@ -18,12 +18,13 @@ use tokio::time::MissedTickBehavior;
 
 use super::batch::{RecvBatch, RECV_BATCH};
 use super::stats::{DropReason, LocalCounters, RelayStats};
-use super::{lock, LegId, LegRemote, MediaEvent, RelayConfig, DRAIN_ROUNDS_MAX};
+use super::{lock, LegId, LegRemote, MediaEvent, RelayConfig, DRAIN_ROUNDS_MAX, PACKET_BYTES_MAX};
 use crate::acd::CallId;
 use crate::media::dtmf::DtmfReceiver;
 use crate::media::latch::{Expected, Latch, Verdict};
 use crate::media::pool::PortPool;
-use crate::media::rtp::{rewrite_in_place, OutboundStream, PayloadMap, RtpError};
+use crate::media::rtp::{rewrite_in_place, OutboundStream, PayloadMap, RtpError, SourceKey};
+use crate::media::transcode::Transcoder;
 use crate::media::watch::InactivityWatch;
 
 /// A new leg's sockets and stream numbers, drawn by the handle.
@@ -37,14 +38,33 @@ pub(super) struct LegSetup {
     pub initial_ts: u32,
 }
 
+/// How one leg's packets reach its peer.
+pub(super) enum ForwardPath {
+    /// Same codec: header rewrite and payload-type translation only.
+    Map(Box<PayloadMap>),
+    /// Different codecs: each audio frame is transcoded. Telephone-events
+    /// are not carried across (the relay reports them as digits; the
+    /// switch regenerates them towards the other leg).
+    Transcode(Box<TranscodePath>),
+}
+
+pub(super) struct TranscodePath {
+    pub transcoder: Transcoder,
+    pub in_pt: u8,
+    pub out_pt: u8,
+    /// RTP clock rates of the two legs (8 kHz G.711, 48 kHz Opus).
+    pub in_rate: u32,
+    pub out_rate: u32,
+}
+
 pub(super) enum Command {
     AddLeg(Box<LegSetup>),
     SetRemote(u8, LegRemote),
     Bridge {
         a: u8,
         b: u8,
-        a_to_b: Box<PayloadMap>,
-        b_to_a: Box<PayloadMap>,
+        a_to_b: ForwardPath,
+        b_to_a: ForwardPath,
     },
     Unbridge(u8),
 }
@@ -60,8 +80,8 @@ struct Leg {
     stream: OutboundStream,
     /// The leg this one's packets go to.
     peer: Option<usize>,
-    /// Payload types from this leg's numbering to the peer's.
-    to_peer: PayloadMap,
+    /// How this leg's packets reach the peer.
+    to_peer: ForwardPath,
     telephone_event: Option<u8>,
     dtmf: DtmfReceiver,
 }
@@ -93,6 +113,8 @@ pub(super) struct CallTask {
     next_socket: usize,
     /// Receive buffers; taken out while their packets are handled.
     batch: Option<Box<RecvBatch>>,
+    /// Where transcoded packets are built.
+    tx_buf: Box<[u8; PACKET_BYTES_MAX]>,
 }
 
 impl CallTask {
@@ -117,6 +139,7 @@ impl CallTask {
             received_at_last_tick: 0,
             next_socket: 0,
             batch: Some(RecvBatch::new()),
+            tx_buf: Box::new([0; PACKET_BYTES_MAX]),
         }
     }
 
@@ -170,9 +193,9 @@ impl CallTask {
                     }
                 }
                 self.legs[a].peer = Some(b);
-                self.legs[a].to_peer = *a_to_b;
+                self.legs[a].to_peer = a_to_b;
                 self.legs[b].peer = Some(a);
-                self.legs[b].to_peer = *b_to_a;
+                self.legs[b].to_peer = b_to_a;
             }
             Command::Unbridge(n) => {
                 let n = usize::from(n);
@@ -204,7 +227,7 @@ impl CallTask {
             rtcp_latch: Latch::new(self.config.relatch_after),
             stream: OutboundStream::new(s.ssrc, s.initial_seq, s.initial_ts),
             peer: None,
-            to_peer: PayloadMap::identity(),
+            to_peer: ForwardPath::Map(Box::new(PayloadMap::identity())),
             telephone_event: None,
             dtmf: DtmfReceiver::default(),
         });
@@ -309,7 +332,26 @@ impl CallTask {
         let Some(dst) = to.rtp_latch.destination() else {
             return self.counters.drop(DropReason::NoDestination);
         };
-        match rewrite_in_place(packet, u32::from(from.id.n), &mut to.stream, &from.to_peer) {
+        let map = match &mut from.to_peer {
+            ForwardPath::Map(map) => map,
+            ForwardPath::Transcode(path) => {
+                let input = u32::from(from.id.n);
+                let out = &mut self.tx_buf;
+                let len = match transcode_packet(packet, input, path, &mut to.stream, out) {
+                    Ok(len) => len,
+                    Err(reason) => return self.counters.drop(reason),
+                };
+                match to.rtp.try_send_to(&out[..len], dst) {
+                    Ok(_) => {
+                        self.counters.rtp_packets += 1;
+                        self.counters.rtp_bytes += len as u64;
+                    }
+                    Err(_) => self.counters.drop(DropReason::SendFailed),
+                }
+                return;
+            }
+        };
+        match rewrite_in_place(packet, u32::from(from.id.n), &mut to.stream, map) {
             Ok(()) => {}
             Err(RtpError::Malformed { .. }) => return self.counters.drop(DropReason::Malformed),
             Err(RtpError::PayloadTypeNotMapped(_)) => {
@@ -361,6 +403,57 @@ impl CallTask {
         for port in ports {
             let _ = pool.release(port);
         }
+    }
+}
+
+/// RTP header length we write: no CSRCs, no extension.
+const HEADER_LEN: usize = 12;
+
+/// Transcodes one audio packet into `out` (header + payload); returns its
+/// length. Timestamps are rescaled to the output clock (×6 from 8 kHz to
+/// Opus' 48 kHz) before the stream rebases them.
+fn transcode_packet(
+    packet: &[u8],
+    input: u32,
+    path: &mut TranscodePath,
+    stream: &mut OutboundStream,
+    out: &mut [u8; PACKET_BYTES_MAX],
+) -> Result<usize, DropReason> {
+    let p = rtp_types::RtpPacket::parse(packet).map_err(|_| DropReason::Malformed)?;
+    if p.payload_type() != path.in_pt {
+        return Err(DropReason::UnmappedPayloadType);
+    }
+    let len = path
+        .transcoder
+        .frame(p.payload(), &mut out[HEADER_LEN..])
+        .map_err(|_| DropReason::Malformed)?;
+    let ts = scale_timestamp(p.timestamp(), path.in_rate, path.out_rate);
+    let r = stream.rewrite(
+        SourceKey {
+            input,
+            ssrc: p.ssrc(),
+        },
+        p.sequence_number(),
+        ts,
+    );
+    out[0] = 0x80;
+    out[1] = (u8::from(r.marker || p.marker_bit()) << 7) | (path.out_pt & 0x7F);
+    out[2..4].copy_from_slice(&r.sequence.to_be_bytes());
+    out[4..8].copy_from_slice(&r.timestamp.to_be_bytes());
+    out[8..12].copy_from_slice(&r.ssrc.to_be_bytes());
+    Ok(HEADER_LEN + len)
+}
+
+/// Rescales an RTP timestamp between clocks. Upscaling wraps consistently;
+/// downscaling jumps once per 2^32 input ticks (about a day at 48 kHz),
+/// which the receiver sees as one timestamp discontinuity.
+fn scale_timestamp(ts: u32, from: u32, to: u32) -> u32 {
+    if from == to || from == 0 {
+        ts
+    } else if to > from {
+        ts.wrapping_mul(to / from)
+    } else {
+        ts / (from / to)
     }
 }
 

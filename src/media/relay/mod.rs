@@ -34,10 +34,11 @@ use crate::acd::CallId;
 use crate::media::pool::{PoolError, PortPool};
 use crate::media::rtp::PayloadMap;
 use crate::media::sdp::Codec;
+use crate::media::transcode::{TranscodeError, Transcoder};
 
 pub use stats::{DropReason, RelaySnapshot};
 
-use call::{CallTask, Command, LegSetup};
+use call::{CallTask, Command, ForwardPath, LegSetup, TranscodePath};
 use stats::RelayStats;
 
 /// Most legs in one call: caller, agent, supervisor, and a player.
@@ -112,8 +113,8 @@ pub enum MediaError {
     DifferentCalls(LegId, LegId),
     #[error("leg {0:?} cannot be bridged to itself")]
     SelfBridge(LegId),
-    #[error("legs speak {0:?} and {1:?}: transcoding is not available yet")]
-    TranscodingRequired(Codec, Codec),
+    #[error("cannot set up transcoding: {0}")]
+    Transcoder(#[from] TranscodeError),
     #[error("the media task of call {0:?} is not keeping up with commands")]
     CallBusy(CallId),
 }
@@ -124,7 +125,6 @@ impl MediaError {
     pub fn status(&self) -> u16 {
         match self {
             Self::PortsExhausted | Self::Bind { .. } | Self::CallBusy(_) => 503,
-            Self::TranscodingRequired(..) => 488,
             _ => 500,
         }
     }
@@ -286,7 +286,8 @@ impl MediaHandle {
 
     /// Bridges `a` and `b` both ways. A leg bridged elsewhere before is
     /// taken over; its former partner is left unbridged (it hears nothing
-    /// until bridged again). `b`'s outgoing stream stays continuous.
+    /// until bridged again). `b`'s outgoing stream stays continuous. Legs
+    /// whose negotiated codecs differ are transcoded.
     pub fn bridge(&self, a: LegId, b: LegId) -> Result<(), MediaError> {
         if a.call != b.call {
             return Err(MediaError::DifferentCalls(a, b));
@@ -304,16 +305,16 @@ impl MediaHandle {
             .legs
             .get(usize::from(b.n))
             .ok_or(MediaError::UnknownLeg(b))?;
-        let a_to_b = payload_map(ra, rb)?;
-        let b_to_a = payload_map(rb, ra)?;
+        let a_to_b = forward_path(ra, rb)?;
+        let b_to_a = forward_path(rb, ra)?;
         send(
             entry,
             a.call,
             Command::Bridge {
                 a: a.n,
                 b: b.n,
-                a_to_b: Box::new(a_to_b),
-                b_to_a: Box::new(b_to_a),
+                a_to_b,
+                b_to_a,
             },
         )
     }
@@ -393,14 +394,21 @@ impl MediaHandle {
     }
 }
 
-/// The payload-type translation for packets going from `from` to `to`.
-/// Unknown SDP on either side passes types through unchanged.
-fn payload_map(from: Option<LegRemote>, to: Option<LegRemote>) -> Result<PayloadMap, MediaError> {
+/// How packets going from `from` to `to` are carried: payload types
+/// translated, or the audio transcoded when the codecs differ. Unknown SDP
+/// on either side passes types through unchanged.
+fn forward_path(from: Option<LegRemote>, to: Option<LegRemote>) -> Result<ForwardPath, MediaError> {
     let (Some(f), Some(t)) = (from, to) else {
-        return Ok(PayloadMap::identity());
+        return Ok(ForwardPath::Map(Box::new(PayloadMap::identity())));
     };
     if f.codec != t.codec {
-        return Err(MediaError::TranscodingRequired(f.codec, t.codec));
+        return Ok(ForwardPath::Transcode(Box::new(TranscodePath {
+            transcoder: Transcoder::new(f.codec, t.codec)?,
+            in_pt: f.codec_pt,
+            out_pt: t.codec_pt,
+            in_rate: f.codec.clock_rate(),
+            out_rate: t.codec.clock_rate(),
+        })));
     }
     let mut map = PayloadMap::drop_all();
     map.set(f.codec_pt, t.codec_pt);
@@ -410,7 +418,7 @@ fn payload_map(from: Option<LegRemote>, to: Option<LegRemote>) -> Result<Payload
     if let (Some(fe), Some(te)) = (f.telephone_event, t.telephone_event) {
         map.set(fe, te);
     }
-    Ok(map)
+    Ok(ForwardPath::Map(Box::new(map)))
 }
 
 fn send(entry: &CallEntry, call: CallId, command: Command) -> Result<(), MediaError> {

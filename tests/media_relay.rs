@@ -533,3 +533,29 @@ async fn an_opus_leg_bridged_to_a_pcmu_leg_hears_the_tone_both_ways() {
         "the caller hears the agent's tone"
     );
 }
+
+#[tokio::test]
+async fn packets_from_a_stranger_do_not_keep_a_dead_call_alive() {
+    let (h, mut events) = start(4, |c| c.media_timeout = Duration::from_millis(300));
+    let call = CallId(12);
+    let a = h.allocate_leg(call).unwrap();
+    // The phone at 127.0.0.1 went silent; a stranger on 127.0.0.2 sprays its port.
+    let (_phone, phone_addr) = endpoint().await;
+    h.set_remote(a.leg, pcmu_remote(phone_addr)).unwrap();
+    let stranger = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let mut spray = Sender::new(HIJACK_HZ, 0xBAD, 0, 0);
+    let spraying = async {
+        loop {
+            stranger.send_to(&spray.next(), a.rtp_addr).await.unwrap();
+            sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        _ = spraying => unreachable!(),
+        e = next_event(&mut events, |e| matches!(e, MediaEvent::Timeout { .. })) => {
+            assert!(matches!(e, MediaEvent::Timeout { call: c, .. } if c == call));
+        }
+    }
+    let s = wait_stats(&h, |s| s.dropped(DropReason::UnexpectedSource) > 0).await;
+    assert_eq!(s.peers_learnt, 0);
+}

@@ -5,7 +5,7 @@
 
 use std::future::poll_fn;
 use std::io;
-use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -31,8 +31,8 @@ use crate::media::watch::InactivityWatch;
 pub(super) struct LegSetup {
     pub leg: LegId,
     pub port: u16,
-    pub rtp: StdUdpSocket,
-    pub rtcp: StdUdpSocket,
+    pub rtp: UdpSocket,
+    pub rtcp: UdpSocket,
     pub ssrc: u32,
     pub initial_seq: u16,
     pub initial_ts: u32,
@@ -207,16 +207,12 @@ impl CallTask {
     }
 
     fn add_leg(&mut self, s: LegSetup) {
-        let sockets =
-            UdpSocket::from_std(s.rtp).and_then(|rtp| Ok((rtp, UdpSocket::from_std(s.rtcp)?)));
-        let (rtp, rtcp) = match sockets {
-            Ok(pair) => pair,
-            Err(e) => {
-                tracing::error!(port = s.port, "cannot register RTP sockets: {e}");
-                let _ = lock(&self.pool).release(s.port);
-                return;
-            }
-        };
+        debug_assert_eq!(
+            usize::from(s.leg.n),
+            self.legs.len(),
+            "legs arrive in order"
+        );
+        let (rtp, rtcp) = (s.rtp, s.rtcp);
         self.stats.legs_changed(true);
         self.legs.push(Leg {
             id: s.leg,
@@ -286,7 +282,6 @@ impl CallTask {
 
     fn on_packet(&mut self, i: usize, packet: &mut [u8], src: SocketAddr) {
         let (n, rtcp) = (i / 2, i % 2 == 1);
-        self.counters.received += 1;
         let now = self.now;
         let leg = &mut self.legs[n];
         let latch = if rtcp {
@@ -309,6 +304,8 @@ impl CallTask {
             Verdict::DropUnexpected => return self.counters.drop(DropReason::UnexpectedSource),
             Verdict::DropHijack => return self.counters.drop(DropReason::Hijack),
         }
+        // Only accepted packets keep the call alive: a sprayer must not.
+        self.counters.received += 1;
         if !rtcp {
             self.check_dtmf(n, packet);
         }

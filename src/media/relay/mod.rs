@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use tokio::net::UdpSocket;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -231,6 +232,22 @@ impl MediaHandle {
             return Err(MediaError::TooManyLegs(call));
         }
         let (port, rtp, rtcp) = self.bind_pair()?;
+        // Register with the relay's runtime here, whatever thread calls us,
+        // so the task never holds a leg it could not use.
+        let registered = {
+            let _runtime = s.runtime.enter();
+            UdpSocket::from_std(rtp).and_then(|rtp| Ok((rtp, UdpSocket::from_std(rtcp)?)))
+        };
+        let (rtp, rtcp) = match registered {
+            Ok(pair) => pair,
+            Err(source) => {
+                let _ = lock(&s.pool).release(port);
+                return Err(MediaError::Bind {
+                    attempts: 1,
+                    source,
+                });
+            }
+        };
         let entry = calls.entry(call).or_insert_with(|| self.spawn_call(call));
         let leg = LegId {
             call,
@@ -341,11 +358,13 @@ impl MediaHandle {
 
     /// Counters and gauges for the metrics exporter.
     pub fn stats(&self) -> RelaySnapshot {
-        let pool = lock(&self.shared.pool);
-        self.shared.stats.snapshot(
-            pool.capacity() - pool.in_use(),
-            lock(&self.shared.calls).len(),
-        )
+        // One lock at a time: allocate_leg takes `calls` then `pool`.
+        let free = {
+            let pool = lock(&self.shared.pool);
+            pool.capacity() - pool.in_use()
+        };
+        let calls = lock(&self.shared.calls).len();
+        self.shared.stats.snapshot(free, calls)
     }
 
     fn bind_pair(&self) -> Result<(u16, StdUdpSocket, StdUdpSocket), MediaError> {

@@ -559,3 +559,50 @@ async fn packets_from_a_stranger_do_not_keep_a_dead_call_alive() {
     let s = wait_stats(&h, |s| s.dropped(DropReason::UnexpectedSource) > 0).await;
     assert_eq!(s.peers_learnt, 0);
 }
+
+#[tokio::test]
+async fn rtcp_is_relayed_under_the_ssrc_the_receiver_knows() {
+    let (h, _events) = start(4, |_| {});
+    let call = CallId(13);
+    let a = h.allocate_leg(call).unwrap();
+    let b = h.allocate_leg(call).unwrap();
+    let (ea, ea_addr) = endpoint().await;
+    let (eb, eb_addr) = endpoint().await;
+    let (ea_rtcp, _) = endpoint().await;
+    let (eb_rtcp, _) = endpoint().await;
+    // RTCP addresses unknown from SDP: learnt from the first report.
+    for (leg, addr) in [(a.leg, ea_addr), (b.leg, eb_addr)] {
+        let mut r = pcmu_remote(addr);
+        r.rtcp = None;
+        h.set_remote(leg, r).unwrap();
+    }
+    h.bridge(a.leg, b.leg).unwrap();
+    let mut caller = Sender::new(TONE_HZ, 0xCA11, 0, 0);
+    ea.send_to(&caller.next(), a.rtp_addr).await.unwrap();
+    let relayed_ssrc = recv(&eb).await.ssrc;
+
+    // B's receiver report latches B's RTCP address (A's is unknown: dropped).
+    let mut rr = vec![0x80, 201, 0, 1];
+    rr.extend(0xB0B0u32.to_be_bytes());
+    eb_rtcp.send_to(&rr, b.rtcp_addr).await.unwrap();
+    wait_stats(&h, |s| s.dropped(DropReason::NoDestination) >= 1).await;
+
+    // A's sender report reaches B, naming the SSRC B sees on RTP.
+    let mut sr = vec![0x80, 200, 0, 6];
+    sr.extend(0xCA11u32.to_be_bytes());
+    sr.extend([0u8; 20]);
+    ea_rtcp.send_to(&sr, a.rtcp_addr).await.unwrap();
+    let mut buf = [0u8; 256];
+    let (n, from) = timeout(WAIT, eb_rtcp.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(from, b.rtcp_addr, "sent from leg B's RTCP port");
+    assert_eq!(n, sr.len());
+    assert_eq!(buf[1], 200);
+    assert_eq!(
+        u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]),
+        relayed_ssrc
+    );
+    wait_stats(&h, |s| s.rtcp_packets_relayed == 1).await;
+}

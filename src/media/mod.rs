@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod pool;
 pub mod prompts;
 pub mod relay;
+pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 pub mod tone;

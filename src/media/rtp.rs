@@ -86,6 +86,11 @@ impl OutboundStream {
         self.ssrc
     }
 
+    /// What feeds the stream now (its original SSRC names it in RTCP).
+    pub fn source(&self) -> Option<SourceKey> {
+        self.source
+    }
+
     /// Maps one input packet's numbers to the stream's. A new `source`
     /// (another input or another SSRC) continues at the next sequence number
     /// and one frame after the last timestamp; within a source, gaps and

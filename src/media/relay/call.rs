@@ -23,6 +23,7 @@ use crate::acd::CallId;
 use crate::media::dtmf::DtmfReceiver;
 use crate::media::latch::{Expected, Latch, Verdict};
 use crate::media::pool::PortPool;
+use crate::media::rtcp::{rewrite_ssrcs, SsrcRewrite};
 use crate::media::rtp::{rewrite_in_place, OutboundStream, PayloadMap, RtpError, SourceKey};
 use crate::media::transcode::Transcoder;
 use crate::media::watch::InactivityWatch;
@@ -315,11 +316,19 @@ impl CallTask {
         };
         let (from, to) = two_mut(&mut self.legs, n, p);
         if rtcp {
-            // RTCP goes through untouched (RFC 3550 §6); the SSRC it reports
-            // on is the sender's original one.
             let Some(dst) = to.rtcp_latch.destination() else {
                 return self.counters.drop(DropReason::NoDestination);
             };
+            // Reports name SSRCs: ours towards `to`, and the original one of
+            // the stream `from` is reporting on (RFC 3550 §6.4).
+            let rewrite = SsrcRewrite {
+                sender: to.stream.ssrc(),
+                reported_ours: from.stream.ssrc(),
+                reported_original: from.stream.source().map(|s| s.ssrc),
+            };
+            if rewrite_ssrcs(packet, rewrite).is_err() {
+                return self.counters.drop(DropReason::Malformed);
+            }
             match to.rtcp.try_send_to(packet, dst) {
                 Ok(_) => self.counters.rtcp_packets += 1,
                 Err(_) => self.counters.drop(DropReason::SendFailed),

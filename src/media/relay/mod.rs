@@ -3,11 +3,15 @@
 //! Each leg gets an RTP/RTCP port pair from the [`PortPool`]. All legs of a
 //! call live in one task, which owns their sockets, latches and outgoing
 //! stream state, so forwarding needs no lock and no shared state: the task
-//! receives into one reused buffer, judges the source ([`Latch`]), rewrites
-//! the header in place ([`rewrite_in_place`]) and sends from the bridged
-//! leg's socket. Counters are kept in the task and flushed to shared atomics
-//! once per tick. The call engine steers it through [`MediaHandle`]; the
-//! relay reports through [`MediaEvent`]s on a bounded channel.
+//! receives into reused buffers (recvmmsg), judges the source ([`Latch`]),
+//! rewrites the header in place ([`rewrite_in_place`]) or transcodes when
+//! the legs' codecs differ, and sends from the bridged leg's socket. RTCP
+//! goes the same way with its SSRCs renamed. Counters are kept in the task
+//! and flushed to shared atomics once per tick. The call engine steers it
+//! through [`MediaHandle`]; the relay reports through [`MediaEvent`]s on a
+//! bounded channel. Queue audio, recording, mixing and hold are not wired in
+//! yet: the pure pieces exist ([`prompts`](crate::media::prompts)), the
+//! relay does not drive them.
 //!
 //! [`Latch`]: crate::media::latch::Latch
 //! [`rewrite_in_place`]: crate::media::rtp::rewrite_in_place

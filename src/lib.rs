@@ -9,6 +9,7 @@
 //! - [`call`]: the B2BUA: a call is a caller leg plus an agent leg.
 //! - [`acd`]: queues and the router that picks an agent for a waiting call.
 //! - [`config`]: the TOML config and dialplan, validated with file/line/field errors.
+//! - [`media`]: SDP, RTP rewrite, G.711, DTMF, tones (pure) and the RTP relay (driver).
 //! - [`switch`]: the composite core that wires the cores above together.
 //! - [`ops`]: metrics names, the HTTP surface (driver).
 //! - [`run`]: starts the drivers.
@@ -16,6 +17,7 @@
 pub mod acd;
 pub mod call;
 pub mod config;
+pub mod media;
 pub mod ops;
 pub mod run;
 pub mod sip;

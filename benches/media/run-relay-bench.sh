@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Relay benchmark on loopback: switchyard's relay (benches/relay.rs) beside
+# rtpengine (userspace, --table=-1) in the same run, driven by the shared
+# udpbench load generator: N G.711 calls, 50 packets/s each way, 172-byte RTP.
+#
+# Usage (from the repo root):
+#   CALLS_LIST="100 500 1000" SECS=20 REPS=1 TARGETS="switchyard rtpengine" benches/media/run-relay-bench.sh
+# Knobs: WORKERS (switchyard runtime threads, 1 = current_thread), PPS, RTPE_THREADS,
+#        RELAY_CPU / LOAD_CPU (taskset pinning), PEERS_DIR (default /work/shared/peers).
+# Per line: loss, one-way latency p50/p99 through the relay (µs), the relay's CPU%
+# over the load window, CPU µs per relayed packet and CPU% per 1000 calls. After each
+# N, the ratio switchyard/rtpengine of CPU per packet (target <= 0.6).
+set -u
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+PEERS_DIR=${PEERS_DIR:-/work/shared/peers}
+source "$PEERS_DIR/lib.sh"
+TARGETS=${TARGETS:-"switchyard rtpengine"}; CALLS_LIST=${CALLS_LIST:-"100 500 1000"}
+SECS=${SECS:-20}; REPS=${REPS:-1}; PPS=${PPS:-50}; RTPE_THREADS=${RTPE_THREADS:-2}; WORKERS=${WORKERS:-1}
+EP_BASE=44000
+PIN_RELAY=(); PIN_LOAD=()
+[ -n "${RELAY_CPU:-}" ] && PIN_RELAY=(taskset -c "$RELAY_CPU")
+[ -n "${LOAD_CPU:-}" ] && PIN_LOAD=(taskset -c "$LOAD_CPU")
+case " $TARGETS " in *" rtpengine "*) need_pkgs rtpengine-daemon python3 ;; esac
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+( cd "$PEERS_DIR/udpbench" && cargo build --release -q ) || { log "udpbench build failed"; exit 1; }
+UB="$CARGO_TARGET_DIR/release/udpbench"
+SY=$(cd "$REPO" && cargo bench --bench relay --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -1)
+[ -x "$SY" ] || { log "switchyard relay bench build failed"; exit 1; }
+
+measure() { # measure LABEL N PID load-args... : run the load, report the relay's CPU over it
+  local label=$1 n=$2 pid=$3; shift 3
+  local c0 c1 t0 t1 out
+  c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
+  out=$(timeout $((SECS + 30)) "${PIN_LOAD[@]}" "$UB" load pps="$PPS" secs="$SECS" "$@")
+  c1=$(cpu_ticks "$pid"); t1=$(date +%s.%N)
+  python3 - "$label" "$n" "$out" "$((c1 - c0))" "$HZ" "$t0" "$t1" <<'PY'
+import sys
+label, n, out, ticks, hz, t0, t1 = sys.argv[1:]
+kv = dict(x.split("=", 1) for x in out.split()[1:])
+cpu_s = int(ticks) / float(hz); el = float(t1) - float(t0)
+recv = int(kv["recv"]); pct = 100 * cpu_s / el
+print(f"relay={label} calls={n} loss_pct={kv['loss_pct']} lat_us_p50={kv['lat_us_p50']} p99={kv['p99']} "
+      f"recv_pps={recv / el:.0f} relay_cpu%={pct:.1f} cpu_us_per_pkt={1e6 * cpu_s / max(recv, 1):.2f} "
+      f"cpu%_per_1000_calls={1000 * pct / int(n):.1f}")
+PY
+}
+
+RESULTS="$WORK/results.txt"; : >"$RESULTS"
+for n in $CALLS_LIST; do
+  for t in $TARGETS; do
+    for i in $(seq 1 "$REPS"); do
+      case $t in
+        switchyard)
+          rm -f "$WORK/sy.map"
+          "${PIN_RELAY[@]}" "$SY" calls="$n" endpoints=$EP_BASE port_min=30000 port_max=39999 \
+            secs=$((SECS + 20)) workers="$WORKERS" map="$WORK/sy.map" >"$WORK/sy.$n.$i.log" 2>&1 &
+          rp=$!; track "$rp"
+          for _ in $(seq 100); do grep -q ready "$WORK/sy.$n.$i.log" 2>/dev/null && break; sleep 0.1; done
+          grep -q ready "$WORK/sy.$n.$i.log" || { log "switchyard relay did not start"; cat "$WORK/sy.$n.$i.log"; exit 1; }
+          echo "rep=$i $(measure switchyard "$n" "$rp" map="$WORK/sy.map")" | tee -a "$RESULTS"
+          kill "$rp"; wait "$rp" 2>/dev/null ;;
+        rtpengine)
+          ng=$(pick_port 22222)
+          "${PIN_RELAY[@]}" rtpengine --config-file=none --foreground --log-stderr --log-level=4 --table=-1 \
+            --interface=$LOOP --listen-ng=$LOOP:$ng --port-min=30000 --port-max=39999 \
+            --num-threads="$RTPE_THREADS" --timeout=120 --delete-delay=0 \
+            >"$WORK/rtpengine.$n.$i.log" 2>&1 &
+          rp=$!; track "$rp"; sleep 1
+          kill -0 "$rp" 2>/dev/null || { log "rtpengine failed"; tail "$WORK/rtpengine.$n.$i.log"; exit 1; }
+          python3 "$PEERS_DIR/rtpengine-ng.py" setup "$ng" "$n" "$EP_BASE" >"$WORK/map.txt" || exit 1
+          echo "rep=$i $(measure rtpengine "$n" "$rp" map="$WORK/map.txt")" | tee -a "$RESULTS"
+          python3 "$PEERS_DIR/rtpengine-ng.py" delete "$ng" "$n"
+          kill "$rp"; wait "$rp" 2>/dev/null ;;
+      esac
+      sleep 1
+    done
+  done
+  python3 - "$n" "$RESULTS" <<'PY'
+import sys, statistics
+n, path = sys.argv[1], sys.argv[2]
+per = {}
+for line in open(path):
+    kv = dict(x.split("=", 1) for x in line.split() if "=" in x)
+    if kv.get("calls") == n:
+        per.setdefault(kv["relay"], []).append(float(kv["cpu_us_per_pkt"]))
+if "switchyard" in per and "rtpengine" in per:
+    sy, re_ = statistics.median(per["switchyard"]), statistics.median(per["rtpengine"])
+    print(f"ratio calls={n} switchyard_cpu_us_per_pkt={sy:.2f} rtpengine={re_:.2f} "
+          f"ratio={sy / re_:.2f} target<=0.60 {'ok' if sy / re_ <= 0.6 else 'MISSED'}")
+PY
+done

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Generates the queue prompts: 8 kHz mono 16-bit WAVs, the telephone band.
+# Needs espeak-ng and sox (Debian packages of the same names). Re-run after
+# editing the texts below; the WAVs are committed so the switch needs neither.
+set -euo pipefail
+cd "$(dirname "$0")"
+command -v espeak-ng >/dev/null && command -v sox >/dev/null || {
+  echo "needs espeak-ng and sox" >&2; exit 1; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+FMT=(-r 8000 -c 1 -b 16 -e signed-integer)
+
+say() { # say NAME TEXT : speech, telephone band, trimmed, normalised to -3 dBFS
+  espeak-ng -v en-us -s 150 -w "$tmp/$1.raw.wav" "$2"
+  sox "$tmp/$1.raw.wav" "${FMT[@]}" "$1.wav" highpass 300 lowpass 3400 \
+    silence 1 0.05 0.5% reverse silence 1 0.05 0.5% reverse norm -3
+}
+
+say welcome "Thank you for calling. Please hold, an agent will be with you shortly."
+say caller_number "You are caller number"
+say expected_wait "The expected wait is about"
+say minute "minute"
+say minutes "minutes"
+say less_than_a_minute "less than a minute"
+say goodbye "Thank you. Goodbye."
+n=0
+for w in zero one two three four five six seven eight nine ten eleven twelve thirteen \
+         fourteen fifteen sixteen seventeen eighteen nineteen twenty; do
+  say "n$n" "$w"; n=$((n + 1))
+done
+
+# Ringback (ITU-T E.180 / ETSI: 425 Hz, 1 s on, 4 s off): one cadence, looped by the player.
+sox -n "${FMT[@]}" "$tmp/ring_on.wav" synth 1 sine 425 vol 0.5
+sox -n "${FMT[@]}" "$tmp/ring_off.wav" trim 0 4
+sox "$tmp/ring_on.wav" "$tmp/ring_off.wav" ringback.wav
+
+# Music on hold: a slow arpeggio of plucked notes, 8 s, looped by the player.
+notes=(C4 E4 G4 C5 A3 C4 E4 A4 F3 A3 C4 F4 G3 B3 D4 G4)
+parts=()
+for i in "${!notes[@]}"; do
+  sox -n "${FMT[@]}" "$tmp/m$i.wav" synth 0.5 pluck "${notes[$i]}" fade 0 0.5 0.3 vol 0.6
+  parts+=("$tmp/m$i.wav")
+done
+sox "${parts[@]}" hold_music.wav norm -6
+
+ls -l ./*.wav | awk '{s += $5} END {print NR " prompts, " s " bytes"}'

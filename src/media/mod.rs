@@ -1,0 +1,27 @@
+//! Media: everything that anchors a call's audio in the switch.
+//!
+//! The pure pieces (no IO, no clock) sit at the top: SDP offer/answer rewriting
+//! ([`sdp`]), RTP header continuity ([`rtp`]), G.711 ([`g711`]), RFC 4733 DTMF
+//! ([`dtmf`]), tones and a Goertzel detector ([`tone`]), the symmetric-RTP
+//! latch ([`latch`]) and the port pool ([`pool`]). [`relay`] is the driver: it
+//! owns the UDP sockets and forwards packets between bridged legs. The call
+//! engine decides what to bridge; this module only carries it out.
+
+pub mod dtmf;
+pub mod g711;
+pub mod latch;
+pub mod metrics;
+pub mod pool;
+pub mod prompts;
+pub mod relay;
+pub mod rtcp;
+pub mod rtp;
+pub mod sdp;
+pub mod tone;
+pub mod transcode;
+pub mod watch;
+
+/// G.711 and telephone-event clock rate (RFC 3551 §4.5.14, RFC 4733 §2.1).
+pub const NARROWBAND_HZ: u32 = 8_000;
+/// Samples in one 20 ms G.711 frame, the ptime every phone here defaults to.
+pub const FRAME_SAMPLES_8K: u32 = 160;

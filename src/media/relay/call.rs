@@ -1,0 +1,492 @@
+//! One call's media task: owns the legs' sockets and forwards between
+//! bridged legs. Per packet: one receive into the reused buffer, a latch
+//! check, an in-place header rewrite, one non-blocking send. No allocation,
+//! no lock, no log above `trace`.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Instant;
+
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+
+use super::batch::{RecvBatch, RECV_BATCH};
+use super::stats::{DropReason, LocalCounters, RelayStats};
+use super::{lock, LegId, LegRemote, MediaEvent, RelayConfig, DRAIN_ROUNDS_MAX, PACKET_BYTES_MAX};
+use crate::acd::CallId;
+use crate::media::dtmf::DtmfReceiver;
+use crate::media::latch::{Expected, Latch, Verdict};
+use crate::media::pool::PortPool;
+use crate::media::rtcp::{rewrite_ssrcs, SsrcRewrite};
+use crate::media::rtp::{rewrite_in_place, OutboundStream, PayloadMap, RtpError, SourceKey};
+use crate::media::transcode::Transcoder;
+use crate::media::watch::InactivityWatch;
+
+/// A new leg's sockets and stream numbers, drawn by the handle.
+pub(super) struct LegSetup {
+    pub leg: LegId,
+    pub port: u16,
+    pub rtp: UdpSocket,
+    pub rtcp: UdpSocket,
+    pub ssrc: u32,
+    pub initial_seq: u16,
+    pub initial_ts: u32,
+}
+
+/// How one leg's packets reach its peer.
+pub(super) enum ForwardPath {
+    /// Same codec: header rewrite and payload-type translation only.
+    Map(Box<PayloadMap>),
+    /// Different codecs: each audio frame is transcoded. Telephone-events
+    /// are not carried across (the relay reports them as digits; the
+    /// switch regenerates them towards the other leg).
+    Transcode(Box<TranscodePath>),
+}
+
+pub(super) struct TranscodePath {
+    pub transcoder: Transcoder,
+    pub in_pt: u8,
+    pub out_pt: u8,
+    /// RTP clock rates of the two legs (8 kHz G.711, 48 kHz Opus).
+    pub in_rate: u32,
+    pub out_rate: u32,
+}
+
+pub(super) enum Command {
+    AddLeg(Box<LegSetup>),
+    SetRemote(u8, LegRemote),
+    Bridge {
+        a: u8,
+        b: u8,
+        a_to_b: ForwardPath,
+        b_to_a: ForwardPath,
+    },
+    Unbridge(u8),
+}
+
+struct Leg {
+    id: LegId,
+    port: u16,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    rtp_latch: Latch,
+    rtcp_latch: Latch,
+    /// What this leg sends out (fed by its bridged partner).
+    stream: OutboundStream,
+    /// The leg this one's packets go to.
+    peer: Option<usize>,
+    /// How this leg's packets reach the peer.
+    to_peer: ForwardPath,
+    telephone_event: Option<u8>,
+    dtmf: DtmfReceiver,
+}
+
+impl Leg {
+    /// Socket `i` of the call's numbering: even is RTP, odd is RTCP.
+    fn socket(&self, i: usize) -> &UdpSocket {
+        if i.is_multiple_of(2) {
+            &self.rtp
+        } else {
+            &self.rtcp
+        }
+    }
+}
+
+pub(super) struct CallTask {
+    call: CallId,
+    config: RelayConfig,
+    pool: Arc<Mutex<PortPool>>,
+    stats: Arc<RelayStats>,
+    events: mpsc::Sender<MediaEvent>,
+    legs: Vec<Leg>,
+    counters: LocalCounters,
+    /// Coarse clock: refreshed each tick, so packets read no clock.
+    now: Instant,
+    watch: InactivityWatch,
+    received_at_last_tick: u64,
+    /// Socket polled first next time, so no leg starves the others.
+    next_socket: usize,
+    /// Receive buffers; taken out while their packets are handled.
+    batch: Option<Box<RecvBatch>>,
+    /// Where transcoded packets are built.
+    tx_buf: Box<[u8; PACKET_BYTES_MAX]>,
+}
+
+impl CallTask {
+    pub fn new(
+        call: CallId,
+        config: &RelayConfig,
+        pool: Arc<Mutex<PortPool>>,
+        stats: Arc<RelayStats>,
+        events: mpsc::Sender<MediaEvent>,
+    ) -> Self {
+        let now = Instant::now();
+        Self {
+            call,
+            watch: InactivityWatch::new(config.media_timeout, now),
+            config: config.clone(),
+            pool,
+            stats,
+            events,
+            legs: Vec::with_capacity(2),
+            counters: LocalCounters::default(),
+            now,
+            received_at_last_tick: 0,
+            next_socket: 0,
+            batch: Some(RecvBatch::new()),
+            tx_buf: Box::new([0; PACKET_BYTES_MAX]),
+        }
+    }
+
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut tick = tokio::time::interval(self.config.tick);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(c) => self.apply(c),
+                    None => break,
+                },
+                _ = tick.tick() => self.on_tick(),
+                i = readable_any(&self.legs, self.next_socket) => {
+                    self.next_socket = (i + 1) % (2 * self.legs.len()).max(1);
+                    self.on_readable(i);
+                }
+            }
+        }
+        self.close();
+    }
+
+    fn apply(&mut self, command: Command) {
+        match command {
+            Command::AddLeg(setup) => self.add_leg(*setup),
+            Command::SetRemote(n, remote) => {
+                let Some(leg) = self.legs.get_mut(usize::from(n)) else {
+                    return;
+                };
+                leg.rtp_latch.set_expected(Expected::from_sdp(remote.rtp));
+                leg.rtcp_latch.set_expected(Expected::from_sdp(remote.rtcp));
+                leg.stream.set_frame_step(remote.codec.frame_samples());
+                leg.telephone_event = remote.telephone_event;
+            }
+            Command::Bridge {
+                a,
+                b,
+                a_to_b,
+                b_to_a,
+            } => {
+                let (a, b) = (usize::from(a), usize::from(b));
+                if a >= self.legs.len() || b >= self.legs.len() {
+                    return;
+                }
+                for i in [a, b] {
+                    if let Some(old) = self.legs[i].peer.take() {
+                        if old != a && old != b {
+                            self.legs[old].peer = None;
+                        }
+                    }
+                }
+                self.legs[a].peer = Some(b);
+                self.legs[a].to_peer = a_to_b;
+                self.legs[b].peer = Some(a);
+                self.legs[b].to_peer = b_to_a;
+            }
+            Command::Unbridge(n) => {
+                let n = usize::from(n);
+                if let Some(p) = self.legs.get_mut(n).and_then(|l| l.peer.take()) {
+                    self.legs[p].peer = None;
+                }
+            }
+        }
+    }
+
+    fn add_leg(&mut self, s: LegSetup) {
+        debug_assert_eq!(
+            usize::from(s.leg.n),
+            self.legs.len(),
+            "legs arrive in order"
+        );
+        let (rtp, rtcp) = (s.rtp, s.rtcp);
+        self.stats.legs_changed(true);
+        self.legs.push(Leg {
+            id: s.leg,
+            port: s.port,
+            rtp,
+            rtcp,
+            rtp_latch: Latch::new(self.config.relatch_after),
+            rtcp_latch: Latch::new(self.config.relatch_after),
+            stream: OutboundStream::new(s.ssrc, s.initial_seq, s.initial_ts),
+            peer: None,
+            to_peer: ForwardPath::Map(Box::new(PayloadMap::identity())),
+            telephone_event: None,
+            dtmf: DtmfReceiver::default(),
+        });
+    }
+
+    fn on_tick(&mut self) {
+        self.now = Instant::now();
+        let active = self.counters.received != self.received_at_last_tick;
+        self.received_at_last_tick = self.counters.received;
+        if let Some(silent_for) = self.watch.on_tick(active, self.now) {
+            self.counters.timeouts += 1;
+            tracing::info!(?silent_for, "media timeout");
+            self.emit(MediaEvent::Timeout {
+                call: self.call,
+                silent_for,
+            });
+        }
+        let received = self.counters.received;
+        self.stats.flush(&mut self.counters);
+        // `received` is a running total for the activity check, not a metric.
+        self.counters.received = received;
+    }
+
+    /// Takes what socket `i` has queued, a batch per recvmmsg, and clears
+    /// its readiness as soon as a batch comes back short (queue empty).
+    fn on_readable(&mut self, i: usize) {
+        let Some(mut batch) = self.batch.take() else {
+            return;
+        };
+        for _ in 0..DRAIN_ROUNDS_MAX {
+            let Some(leg) = self.legs.get(i / 2) else {
+                break;
+            };
+            let socket = leg.socket(i);
+            let mut got = 0;
+            let result = socket.try_io(Interest::READABLE, || {
+                got = batch.recv(socket.as_raw_fd())?;
+                if got < RECV_BATCH {
+                    // Drained: let tokio clear readiness and wait for the next edge.
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(())
+            });
+            for k in 0..got {
+                match batch.packet(k) {
+                    Some((packet, src)) => self.on_packet(i, packet, src),
+                    None => self.counters.drop(DropReason::Malformed),
+                }
+            }
+            if result.is_err() {
+                break;
+            }
+        }
+        self.batch = Some(batch);
+    }
+
+    fn on_packet(&mut self, i: usize, packet: &mut [u8], src: SocketAddr) {
+        let (n, rtcp) = (i / 2, i % 2 == 1);
+        let now = self.now;
+        let leg = &mut self.legs[n];
+        let latch = if rtcp {
+            &mut leg.rtcp_latch
+        } else {
+            &mut leg.rtp_latch
+        };
+        match latch.handle(src, now) {
+            Verdict::Forward => {}
+            Verdict::Learnt { previous } => {
+                tracing::debug!(leg = leg.id.n, %src, ?previous, rtcp, "media peer learnt");
+                self.counters.learnt += 1;
+                let leg = leg.id;
+                self.emit(MediaEvent::PeerLearnt {
+                    leg,
+                    addr: src,
+                    rtcp,
+                });
+            }
+            Verdict::DropUnexpected => return self.counters.drop(DropReason::UnexpectedSource),
+            Verdict::DropHijack => return self.counters.drop(DropReason::Hijack),
+        }
+        // Only accepted packets keep the call alive: a sprayer must not.
+        self.counters.received += 1;
+        if !rtcp {
+            self.check_dtmf(n, packet);
+        }
+        let Some(p) = self.legs[n].peer else {
+            // Unbridged: the leg's media is received (and latched) but sinks here.
+            return;
+        };
+        let (from, to) = two_mut(&mut self.legs, n, p);
+        if rtcp {
+            let Some(dst) = to.rtcp_latch.destination() else {
+                return self.counters.drop(DropReason::NoDestination);
+            };
+            // Reports name SSRCs: ours towards `to`, and the original one of
+            // the stream `from` is reporting on (RFC 3550 §6.4).
+            let rewrite = SsrcRewrite {
+                sender: to.stream.ssrc(),
+                reported_ours: from.stream.ssrc(),
+                reported_original: from.stream.source().map(|s| s.ssrc),
+            };
+            if rewrite_ssrcs(packet, rewrite).is_err() {
+                return self.counters.drop(DropReason::Malformed);
+            }
+            match to.rtcp.try_send_to(packet, dst) {
+                Ok(_) => self.counters.rtcp_packets += 1,
+                Err(_) => self.counters.drop(DropReason::SendFailed),
+            }
+            return;
+        }
+        let Some(dst) = to.rtp_latch.destination() else {
+            return self.counters.drop(DropReason::NoDestination);
+        };
+        let map = match &mut from.to_peer {
+            ForwardPath::Map(map) => map,
+            ForwardPath::Transcode(path) => {
+                let input = u32::from(from.id.n);
+                let out = &mut self.tx_buf;
+                let len = match transcode_packet(packet, input, path, &mut to.stream, out) {
+                    Ok(len) => len,
+                    Err(reason) => return self.counters.drop(reason),
+                };
+                match to.rtp.try_send_to(&out[..len], dst) {
+                    Ok(_) => {
+                        self.counters.rtp_packets += 1;
+                        self.counters.rtp_bytes += len as u64;
+                    }
+                    Err(_) => self.counters.drop(DropReason::SendFailed),
+                }
+                return;
+            }
+        };
+        match rewrite_in_place(packet, u32::from(from.id.n), &mut to.stream, map) {
+            Ok(()) => {}
+            Err(RtpError::Malformed { .. }) => return self.counters.drop(DropReason::Malformed),
+            Err(RtpError::PayloadTypeNotMapped(_)) => {
+                return self.counters.drop(DropReason::UnmappedPayloadType)
+            }
+        }
+        match to.rtp.try_send_to(packet, dst) {
+            Ok(_) => {
+                self.counters.rtp_packets += 1;
+                self.counters.rtp_bytes += packet.len() as u64;
+            }
+            Err(_) => self.counters.drop(DropReason::SendFailed),
+        }
+    }
+
+    fn check_dtmf(&mut self, n: usize, packet: &[u8]) {
+        let leg = &mut self.legs[n];
+        let Some(te) = leg.telephone_event else {
+            return;
+        };
+        let Ok(p) = rtp_types::RtpPacket::parse(packet) else {
+            return;
+        };
+        if p.payload_type() != te {
+            return;
+        }
+        if let Ok(Some(digit)) = leg.dtmf.handle(p.payload(), p.timestamp()) {
+            let leg = leg.id;
+            tracing::debug!(leg = leg.n, %digit, "DTMF digit");
+            self.emit(MediaEvent::Digit { leg, digit });
+        }
+    }
+
+    fn emit(&mut self, event: MediaEvent) {
+        if self.events.try_send(event).is_err() {
+            self.counters.events_dropped += 1;
+        }
+    }
+
+    fn close(mut self) {
+        self.stats.flush(&mut self.counters);
+        let ports: Vec<u16> = self.legs.iter().map(|l| l.port).collect();
+        for _ in &ports {
+            self.stats.legs_changed(false);
+        }
+        // Close the sockets before the ports can be handed out again.
+        self.legs.clear();
+        let mut pool = lock(&self.pool);
+        for port in ports {
+            let _ = pool.release(port);
+        }
+    }
+}
+
+/// RTP header length we write: no CSRCs, no extension.
+const HEADER_LEN: usize = 12;
+
+/// Transcodes one audio packet into `out` (header + payload); returns its
+/// length. Timestamps are rescaled to the output clock (×6 from 8 kHz to
+/// Opus' 48 kHz) before the stream rebases them.
+fn transcode_packet(
+    packet: &[u8],
+    input: u32,
+    path: &mut TranscodePath,
+    stream: &mut OutboundStream,
+    out: &mut [u8; PACKET_BYTES_MAX],
+) -> Result<usize, DropReason> {
+    let p = rtp_types::RtpPacket::parse(packet).map_err(|_| DropReason::Malformed)?;
+    if p.payload_type() != path.in_pt {
+        return Err(DropReason::UnmappedPayloadType);
+    }
+    let len = path
+        .transcoder
+        .frame(p.payload(), &mut out[HEADER_LEN..])
+        .map_err(|_| DropReason::Malformed)?;
+    let ts = scale_timestamp(p.timestamp(), path.in_rate, path.out_rate);
+    let r = stream.rewrite(
+        SourceKey {
+            input,
+            ssrc: p.ssrc(),
+        },
+        p.sequence_number(),
+        ts,
+    );
+    out[0] = 0x80;
+    out[1] = (u8::from(r.marker || p.marker_bit()) << 7) | (path.out_pt & 0x7F);
+    out[2..4].copy_from_slice(&r.sequence.to_be_bytes());
+    out[4..8].copy_from_slice(&r.timestamp.to_be_bytes());
+    out[8..12].copy_from_slice(&r.ssrc.to_be_bytes());
+    Ok(HEADER_LEN + len)
+}
+
+/// Rescales an RTP timestamp between clocks. Upscaling wraps consistently;
+/// downscaling jumps once per 2^32 input ticks (about a day at 48 kHz),
+/// which the receiver sees as one timestamp discontinuity.
+fn scale_timestamp(ts: u32, from: u32, to: u32) -> u32 {
+    if from == to || from == 0 {
+        ts
+    } else if to > from {
+        ts.wrapping_mul(to / from)
+    } else {
+        ts / (from / to)
+    }
+}
+
+/// Waits until any leg socket is readable; returns its index (2n for leg
+/// n's RTP, 2n+1 for its RTCP). Errors count as readable: the read that
+/// follows consumes them (ICMP port unreachable surfaces as ECONNREFUSED).
+async fn readable_any(legs: &[Leg], first: usize) -> usize {
+    let count = 2 * legs.len();
+    poll_fn(|cx| {
+        for k in 0..count {
+            let i = (first + k) % count;
+            if legs[i / 2].socket(i).poll_recv_ready(cx).is_ready() {
+                return Poll::Ready(i);
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+fn two_mut<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
+    assert_ne!(a, b, "a bridge joins two different legs");
+    if a < b {
+        let (l, r) = v.split_at_mut(b);
+        (&mut l[a], &mut r[0])
+    } else {
+        let (l, r) = v.split_at_mut(a);
+        (&mut r[0], &mut l[b])
+    }
+}

@@ -1,0 +1,466 @@
+//! The RTP relay driver: UDP sockets per leg, one tokio task per call.
+//!
+//! Each leg gets an RTP/RTCP port pair from the [`PortPool`]. All legs of a
+//! call live in one task, which owns their sockets, latches and outgoing
+//! stream state, so forwarding needs no lock and no shared state: the task
+//! receives into reused buffers (recvmmsg), judges the source ([`Latch`]),
+//! rewrites the header in place ([`rewrite_in_place`]) or transcodes when
+//! the legs' codecs differ, and sends from the bridged leg's socket. RTCP
+//! goes the same way with its SSRCs renamed. Counters are kept in the task
+//! and flushed to shared atomics once per tick. The call engine steers it
+//! through [`MediaHandle`]; the relay reports through [`MediaEvent`]s on a
+//! bounded channel. Queue audio, recording, mixing and hold are not wired in
+//! yet: the pure pieces exist ([`prompts`](crate::media::prompts)), the
+//! relay does not drive them.
+//!
+//! [`Latch`]: crate::media::latch::Latch
+//! [`rewrite_in_place`]: crate::media::rtp::rewrite_in_place
+
+// A driver: it binds sockets, reads the clock and spawns the call tasks.
+#![allow(clippy::disallowed_methods)]
+
+mod batch;
+mod call;
+mod stats;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::net::UdpSocket;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::acd::CallId;
+use crate::media::pool::{PoolError, PortPool};
+use crate::media::rtp::PayloadMap;
+use crate::media::sdp::Codec;
+use crate::media::transcode::{TranscodeError, Transcoder};
+
+pub use stats::{DropReason, RelaySnapshot};
+
+use call::{CallTask, Command, ForwardPath, LegSetup, TranscodePath};
+use stats::RelayStats;
+
+/// Most legs in one call: caller, agent, supervisor, and a player.
+pub const LEGS_PER_CALL_MAX: usize = 4;
+/// Control commands queued for one call task.
+pub const COMMANDS_PER_CALL_MAX: usize = 64;
+/// Largest datagram the relay takes; bigger ones are truncated and dropped.
+pub const PACKET_BYTES_MAX: usize = 2048;
+/// Ports tried when binding a pair fails (a port held by another program).
+pub const BIND_ATTEMPTS_MAX: usize = 8;
+/// recvmmsg rounds on one socket per wake before the others get a turn.
+pub const DRAIN_ROUNDS_MAX: usize = 8;
+
+/// How the relay is set up.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Address the sockets bind to.
+    pub bind_ip: IpAddr,
+    /// Address written into SDP (differs from `bind_ip` behind a 1:1 NAT).
+    pub advertise_ip: IpAddr,
+    pub port_min: u16,
+    pub port_max: u16,
+    /// A call with no media for this long is reported ([`MediaEvent::Timeout`]).
+    pub media_timeout: Duration,
+    /// Silence of a latched source after which another may take over.
+    pub relatch_after: Duration,
+    /// Period of the coarse clock, the inactivity check and the stats flush.
+    pub tick: Duration,
+    /// Bound of the event channel to the switch.
+    pub events_queue_max: usize,
+    /// Seed of the RNG that draws SSRCs and initial sequence numbers.
+    pub rng_seed: u64,
+}
+
+impl RelayConfig {
+    /// Loopback defaults for tests and benches.
+    pub fn loopback(port_min: u16, port_max: u16) -> Self {
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        Self {
+            bind_ip: ip,
+            advertise_ip: ip,
+            port_min,
+            port_max,
+            media_timeout: Duration::from_secs(60),
+            relatch_after: Duration::from_secs(2),
+            tick: Duration::from_millis(250),
+            events_queue_max: 1024,
+            rng_seed: 0x5EED,
+        }
+    }
+}
+
+/// What went wrong with a media request.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("the relay must start inside a tokio runtime")]
+    NoRuntime,
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    #[error("all RTP ports are in use")]
+    PortsExhausted,
+    #[error("could not bind an RTP port pair after {attempts} attempts: {source}")]
+    Bind {
+        attempts: usize,
+        source: std::io::Error,
+    },
+    #[error("call {0:?} already has {LEGS_PER_CALL_MAX} media legs")]
+    TooManyLegs(CallId),
+    #[error("no media leg {0:?}")]
+    UnknownLeg(LegId),
+    #[error("legs {0:?} and {1:?} belong to different calls")]
+    DifferentCalls(LegId, LegId),
+    #[error("leg {0:?} cannot be bridged to itself")]
+    SelfBridge(LegId),
+    #[error("cannot set up transcoding: {0}")]
+    Transcoder(#[from] TranscodeError),
+    #[error("the media task of call {0:?} is not keeping up with commands")]
+    CallBusy(CallId),
+}
+
+impl MediaError {
+    /// The SIP status for the call request that hit this error: 503 when
+    /// the switch is out of media resources (with Retry-After), else 500.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::PortsExhausted | Self::Bind { .. } | Self::CallBusy(_) => 503,
+            _ => 500,
+        }
+    }
+}
+
+/// A media leg: the `n`th leg allocated for `call`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LegId {
+    pub call: CallId,
+    pub n: u8,
+}
+
+/// Where the party of a leg must send (goes into the SDP we give it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegMedia {
+    pub leg: LegId,
+    pub rtp_addr: SocketAddr,
+    pub rtcp_addr: SocketAddr,
+}
+
+/// What the party's SDP said, as the relay needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegRemote {
+    /// Its RTP address (`None`: unknown or on hold with `c=0.0.0.0`).
+    pub rtp: Option<SocketAddr>,
+    pub rtcp: Option<SocketAddr>,
+    pub codec: Codec,
+    /// Payload type of the codec on this leg.
+    pub codec_pt: u8,
+    /// Payload type of telephone-event on this leg, if negotiated.
+    pub telephone_event: Option<u8>,
+}
+
+/// What the relay tells the switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// A leg's far end was learnt from its packets (or moved).
+    PeerLearnt {
+        leg: LegId,
+        addr: SocketAddr,
+        rtcp: bool,
+    },
+    /// An RFC 4733 digit arrived on a leg.
+    Digit { leg: LegId, digit: char },
+    /// The call's media has been silent for `silent_for`: end the call.
+    Timeout { call: CallId, silent_for: Duration },
+}
+
+/// The switch's handle on the relay. Cheap to clone; every method is a
+/// short critical section on control-plane tables, never on the packet path.
+#[derive(Clone)]
+pub struct MediaHandle {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: RelayConfig,
+    runtime: Handle,
+    pool: Arc<Mutex<PortPool>>,
+    calls: Mutex<HashMap<CallId, CallEntry>>,
+    rng: Mutex<StdRng>,
+    stats: Arc<RelayStats>,
+    events: mpsc::Sender<MediaEvent>,
+}
+
+struct CallEntry {
+    commands: mpsc::Sender<Command>,
+    legs: Vec<Option<LegRemote>>,
+}
+
+/// Starts the relay; call it inside the tokio runtime that will run the
+/// call tasks. Returns the handle and the event stream.
+pub fn start(config: RelayConfig) -> Result<(MediaHandle, mpsc::Receiver<MediaEvent>), MediaError> {
+    let runtime = Handle::try_current().map_err(|_| MediaError::NoRuntime)?;
+    let pool = PortPool::new(config.port_min, config.port_max)?;
+    let (events, rx) = mpsc::channel(config.events_queue_max.max(1));
+    let shared = Shared {
+        rng: Mutex::new(StdRng::seed_from_u64(config.rng_seed)),
+        config,
+        runtime,
+        pool: Arc::new(Mutex::new(pool)),
+        calls: Mutex::new(HashMap::new()),
+        stats: Arc::new(RelayStats::default()),
+        events,
+    };
+    Ok((
+        MediaHandle {
+            shared: Arc::new(shared),
+        },
+        rx,
+    ))
+}
+
+impl MediaHandle {
+    /// Allocates a port pair for a new leg of `call` and starts relaying on
+    /// it (media arriving before a bridge is received and dropped).
+    pub fn allocate_leg(&self, call: CallId) -> Result<LegMedia, MediaError> {
+        let s = &self.shared;
+        let mut calls = lock(&s.calls);
+        if calls
+            .get(&call)
+            .is_some_and(|e| e.legs.len() >= LEGS_PER_CALL_MAX)
+        {
+            return Err(MediaError::TooManyLegs(call));
+        }
+        let (port, rtp, rtcp) = self.bind_pair()?;
+        // Register with the relay's runtime here, whatever thread calls us,
+        // so the task never holds a leg it could not use.
+        let registered = {
+            let _runtime = s.runtime.enter();
+            UdpSocket::from_std(rtp).and_then(|rtp| Ok((rtp, UdpSocket::from_std(rtcp)?)))
+        };
+        let (rtp, rtcp) = match registered {
+            Ok(pair) => pair,
+            Err(source) => {
+                let _ = lock(&s.pool).release(port);
+                return Err(MediaError::Bind {
+                    attempts: 1,
+                    source,
+                });
+            }
+        };
+        let entry = calls.entry(call).or_insert_with(|| self.spawn_call(call));
+        let leg = LegId {
+            call,
+            n: entry.legs.len() as u8,
+        };
+        let (ssrc, seq, ts) = {
+            let mut rng = lock(&s.rng);
+            (
+                rng.random::<u32>(),
+                rng.random::<u16>(),
+                rng.random::<u32>(),
+            )
+        };
+        let setup = LegSetup {
+            leg,
+            port,
+            rtp,
+            rtcp,
+            ssrc,
+            initial_seq: seq,
+            initial_ts: ts,
+        };
+        if entry
+            .commands
+            .try_send(Command::AddLeg(Box::new(setup)))
+            .is_err()
+        {
+            // The task never got the sockets; return the pair ourselves.
+            let _ = lock(&s.pool).release(port);
+            return Err(MediaError::CallBusy(call));
+        }
+        entry.legs.push(None);
+        Ok(LegMedia {
+            leg,
+            rtp_addr: SocketAddr::new(s.config.advertise_ip, port),
+            rtcp_addr: SocketAddr::new(s.config.advertise_ip, port + 1),
+        })
+    }
+
+    /// Applies a leg's negotiated SDP (offer or answer, also re-INVITEs).
+    pub fn set_remote(&self, leg: LegId, remote: LegRemote) -> Result<(), MediaError> {
+        let mut calls = lock(&self.shared.calls);
+        let entry = calls
+            .get_mut(&leg.call)
+            .ok_or(MediaError::UnknownLeg(leg))?;
+        let slot = entry
+            .legs
+            .get_mut(usize::from(leg.n))
+            .ok_or(MediaError::UnknownLeg(leg))?;
+        *slot = Some(remote);
+        send(entry, leg.call, Command::SetRemote(leg.n, remote))
+    }
+
+    /// Bridges `a` and `b` both ways. A leg bridged elsewhere before is
+    /// taken over; its former partner is left unbridged (it hears nothing
+    /// until bridged again). `b`'s outgoing stream stays continuous. Legs
+    /// whose negotiated codecs differ are transcoded.
+    pub fn bridge(&self, a: LegId, b: LegId) -> Result<(), MediaError> {
+        if a.call != b.call {
+            return Err(MediaError::DifferentCalls(a, b));
+        }
+        if a == b {
+            return Err(MediaError::SelfBridge(a));
+        }
+        let mut calls = lock(&self.shared.calls);
+        let entry = calls.get_mut(&a.call).ok_or(MediaError::UnknownLeg(a))?;
+        let ra = *entry
+            .legs
+            .get(usize::from(a.n))
+            .ok_or(MediaError::UnknownLeg(a))?;
+        let rb = *entry
+            .legs
+            .get(usize::from(b.n))
+            .ok_or(MediaError::UnknownLeg(b))?;
+        let a_to_b = forward_path(ra, rb)?;
+        let b_to_a = forward_path(rb, ra)?;
+        send(
+            entry,
+            a.call,
+            Command::Bridge {
+                a: a.n,
+                b: b.n,
+                a_to_b,
+                b_to_a,
+            },
+        )
+    }
+
+    /// Stops forwarding from and to `leg` (its packets are still received,
+    /// latched and counted; it hears nothing).
+    pub fn unbridge(&self, leg: LegId) -> Result<(), MediaError> {
+        let mut calls = lock(&self.shared.calls);
+        let entry = calls
+            .get_mut(&leg.call)
+            .ok_or(MediaError::UnknownLeg(leg))?;
+        if usize::from(leg.n) >= entry.legs.len() {
+            return Err(MediaError::UnknownLeg(leg));
+        }
+        send(entry, leg.call, Command::Unbridge(leg.n))
+    }
+
+    /// Ends the call's media: its task stops, closes the sockets and returns
+    /// the ports to the pool. Releasing an unknown call is a no-op.
+    pub fn release(&self, call: CallId) {
+        // Dropping the sender ends the task once it has drained its queue.
+        lock(&self.shared.calls).remove(&call);
+    }
+
+    /// Counters and gauges for the metrics exporter.
+    pub fn stats(&self) -> RelaySnapshot {
+        // One lock at a time: allocate_leg takes `calls` then `pool`.
+        let free = {
+            let pool = lock(&self.shared.pool);
+            pool.capacity() - pool.in_use()
+        };
+        let calls = lock(&self.shared.calls).len();
+        self.shared.stats.snapshot(free, calls)
+    }
+
+    fn bind_pair(&self) -> Result<(u16, StdUdpSocket, StdUdpSocket), MediaError> {
+        let s = &self.shared;
+        let mut last_err = None;
+        for _ in 0..BIND_ATTEMPTS_MAX {
+            let port = match lock(&s.pool).allocate() {
+                Ok(p) => p,
+                Err(PoolError::Exhausted { .. }) => {
+                    s.stats.count_ports_exhausted();
+                    return Err(MediaError::PortsExhausted);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match bind(s.config.bind_ip, port) {
+                Ok((rtp, rtcp)) => return Ok((port, rtp, rtcp)),
+                Err(e) => {
+                    // Held by someone else: back of the queue, try the next.
+                    let _ = lock(&s.pool).release(port);
+                    last_err = Some(e);
+                }
+            }
+        }
+        Err(MediaError::Bind {
+            attempts: BIND_ATTEMPTS_MAX,
+            source: last_err.expect("at least one bind was attempted"),
+        })
+    }
+
+    fn spawn_call(&self, call: CallId) -> CallEntry {
+        let s = &self.shared;
+        let (tx, rx) = mpsc::channel(COMMANDS_PER_CALL_MAX);
+        let task = CallTask::new(
+            call,
+            &s.config,
+            Arc::clone(&s.pool),
+            Arc::clone(&s.stats),
+            s.events.clone(),
+        );
+        let span = tracing::debug_span!("media", call = call.0);
+        s.runtime.spawn(task.run(rx).instrument(span));
+        CallEntry {
+            commands: tx,
+            legs: Vec::with_capacity(2),
+        }
+    }
+}
+
+/// How packets going from `from` to `to` are carried: payload types
+/// translated, or the audio transcoded when the codecs differ. Unknown SDP
+/// on either side passes types through unchanged.
+fn forward_path(from: Option<LegRemote>, to: Option<LegRemote>) -> Result<ForwardPath, MediaError> {
+    let (Some(f), Some(t)) = (from, to) else {
+        return Ok(ForwardPath::Map(Box::new(PayloadMap::identity())));
+    };
+    if f.codec != t.codec {
+        return Ok(ForwardPath::Transcode(Box::new(TranscodePath {
+            transcoder: Transcoder::new(f.codec, t.codec)?,
+            in_pt: f.codec_pt,
+            out_pt: t.codec_pt,
+            in_rate: f.codec.clock_rate(),
+            out_rate: t.codec.clock_rate(),
+        })));
+    }
+    let mut map = PayloadMap::drop_all();
+    map.set(f.codec_pt, t.codec_pt);
+    // Comfort noise (RFC 3389, static 13) passes; phones that did not
+    // offer it ignore it.
+    map.set(13, 13);
+    if let (Some(fe), Some(te)) = (f.telephone_event, t.telephone_event) {
+        map.set(fe, te);
+    }
+    Ok(ForwardPath::Map(Box::new(map)))
+}
+
+fn send(entry: &CallEntry, call: CallId, command: Command) -> Result<(), MediaError> {
+    entry
+        .commands
+        .try_send(command)
+        .map_err(|_| MediaError::CallBusy(call))
+}
+
+fn bind(ip: IpAddr, port: u16) -> std::io::Result<(StdUdpSocket, StdUdpSocket)> {
+    let rtp = StdUdpSocket::bind((ip, port))?;
+    let rtcp = StdUdpSocket::bind((ip, port + 1))?;
+    rtp.set_nonblocking(true)?;
+    rtcp.set_nonblocking(true)?;
+    Ok((rtp, rtcp))
+}
+
+/// Control-plane tables stay consistent under every panic-free path, so a
+/// poisoned lock (a panic elsewhere while holding it) is taken over.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,428 @@
+//! SDP offer/answer for an anchored call (RFC 3264, RFC 8866).
+//!
+//! The switch parses each party's SDP (with `rtc-sdp`, which keeps lines it
+//! does not know), learns where that party receives audio and which codecs it
+//! takes, picks the codec and telephone-event payload type, and writes the SDP
+//! the *other* party gets: our address and ports on `c=`/`m=`, the chosen
+//! formats only, everything else kept. Only the first audio stream is
+//! anchored; other streams are rejected with port 0 (RFC 3264 §6). Bad SDP is
+//! an [`SdpError`], which the switch answers with [`SdpError::status`].
+
+use std::io::Cursor;
+use std::net::{IpAddr, SocketAddr};
+
+use rtc_sdp::description::common::{Address, Attribute, ConnectionInformation};
+use rtc_sdp::SessionDescription;
+
+/// Largest SDP body we parse.
+pub const SDP_BYTES_MAX: usize = 16 * 1024;
+/// Most `m=` sections in one SDP.
+pub const MEDIA_SECTIONS_MAX: usize = 8;
+/// Most formats we look at in the audio `m=` line.
+pub const FORMATS_MAX: usize = 32;
+
+/// What is wrong with an SDP body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SdpError {
+    #[error("SDP of {len} bytes exceeds {SDP_BYTES_MAX}")]
+    TooLarge { len: usize },
+    #[error("SDP does not parse: {reason}")]
+    Malformed { reason: String },
+    #[error("SDP has {count} media sections, at most {MEDIA_SECTIONS_MAX} are taken")]
+    TooManyMedia { count: usize },
+    #[error("SDP offers no active audio stream")]
+    NoAudio,
+    #[error("audio transport {proto:?} is not RTP/AVP")]
+    UnsupportedTransport { proto: String },
+    #[error("audio stream has no c= line, at media or session level")]
+    NoConnection,
+    #[error("c= address {value:?} is not an IPv4/IPv6 literal")]
+    BadAddress { value: String },
+    #[error("m= port {value} is out of range")]
+    BadPort { value: isize },
+    #[error("format {value:?} is not an RTP payload type")]
+    BadPayloadType { value: String },
+    #[error("no codec in common (offered: {offered:?})")]
+    NoCommonCodec { offered: Vec<Codec> },
+}
+
+impl SdpError {
+    /// The SIP status that answers an offer with this fault: 488 Not
+    /// Acceptable Here (RFC 3261 §21.4.26), or 413 for an oversized body.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::TooLarge { .. } => 413,
+            _ => 488,
+        }
+    }
+}
+
+/// The audio codecs the switch speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    Pcmu,
+    Pcma,
+    Opus,
+}
+
+impl Codec {
+    /// RTP clock rate (RFC 3551 §4.5.14; RFC 7587 §4.1 for Opus).
+    pub fn clock_rate(self) -> u32 {
+        match self {
+            Self::Pcmu | Self::Pcma => 8_000,
+            Self::Opus => 48_000,
+        }
+    }
+
+    /// Timestamp units in one 20 ms frame.
+    pub fn frame_samples(self) -> u32 {
+        self.clock_rate() / 50
+    }
+
+    /// The static payload type, if the codec has one (RFC 3551 §6).
+    pub fn static_pt(self) -> Option<u8> {
+        match self {
+            Self::Pcmu => Some(0),
+            Self::Pcma => Some(8),
+            Self::Opus => None,
+        }
+    }
+
+    fn rtpmap(self) -> &'static str {
+        match self {
+            Self::Pcmu => "PCMU/8000",
+            Self::Pcma => "PCMA/8000",
+            Self::Opus => "opus/48000/2",
+        }
+    }
+}
+
+/// A format in an `m=` line: a codec or telephone-event (RFC 4733 §7.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatKind {
+    Audio(Codec),
+    TelephoneEvent,
+}
+
+/// A payload type and what it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Format {
+    pub pt: u8,
+    pub kind: FormatKind,
+}
+
+/// Media direction (RFC 3264 §5.1, §8.4 for hold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+/// A parsed SDP, with what the relay needs pulled out of its audio stream.
+#[derive(Debug, Clone)]
+pub struct Sdp {
+    desc: SessionDescription,
+    audio: usize,
+    /// Where the party receives RTP; `None` for `c=0.0.0.0` (old-style hold).
+    pub rtp: Option<SocketAddr>,
+    /// Where it receives RTCP: `a=rtcp` (RFC 3605) or RTP port + 1.
+    pub rtcp: Option<SocketAddr>,
+    /// Codecs we speak, in the party's order of preference.
+    pub codecs: Vec<Format>,
+    /// The telephone-event payload type at 8 kHz, if offered.
+    pub telephone_event: Option<u8>,
+    pub direction: Direction,
+}
+
+/// Our side of a leg: where the party must send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Anchor {
+    pub ip: IpAddr,
+    pub rtp_port: u16,
+    pub rtcp_port: u16,
+}
+
+/// The codec chosen for a leg, and its telephone-event type if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice {
+    pub codec: Format,
+    pub telephone_event: Option<u8>,
+}
+
+impl Choice {
+    /// The formats to put in this leg's `m=` line.
+    pub fn formats(&self) -> Vec<Format> {
+        let mut f = vec![self.codec];
+        if let Some(pt) = self.telephone_event {
+            f.push(Format {
+                pt,
+                kind: FormatKind::TelephoneEvent,
+            });
+        }
+        f
+    }
+}
+
+/// Parses an SDP body and extracts its first active audio stream.
+pub fn parse(text: &str) -> Result<Sdp, SdpError> {
+    if text.len() > SDP_BYTES_MAX {
+        return Err(SdpError::TooLarge { len: text.len() });
+    }
+    let desc = SessionDescription::unmarshal(&mut Cursor::new(text.as_bytes())).map_err(|e| {
+        SdpError::Malformed {
+            reason: e.to_string(),
+        }
+    })?;
+    let count = desc.media_descriptions.len();
+    if count > MEDIA_SECTIONS_MAX {
+        return Err(SdpError::TooManyMedia { count });
+    }
+    let audio = desc
+        .media_descriptions
+        .iter()
+        .position(|m| m.media_name.media == "audio" && m.media_name.port.value != 0)
+        .ok_or(SdpError::NoAudio)?;
+    let m = &desc.media_descriptions[audio];
+    let proto = m.media_name.protos.join("/");
+    if proto != "RTP/AVP" && proto != "RTP/AVPF" {
+        return Err(SdpError::UnsupportedTransport { proto });
+    }
+    let port = m.media_name.port.value;
+    let port = u16::try_from(port)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or(SdpError::BadPort { value: port })?;
+    let conn = m
+        .connection_information
+        .as_ref()
+        .or(desc.connection_information.as_ref())
+        .and_then(|c| c.address.as_ref())
+        .ok_or(SdpError::NoConnection)?;
+    let ip: IpAddr = conn.address.parse().map_err(|_| SdpError::BadAddress {
+        value: conn.address.clone(),
+    })?;
+    let rtp = (!ip.is_unspecified()).then_some(SocketAddr::new(ip, port));
+    let rtcp = rtp.map(|a| rtcp_address(m.attribute("rtcp").flatten(), a));
+
+    let mut codecs = Vec::new();
+    let mut telephone_event = None;
+    for token in m.media_name.formats.iter().take(FORMATS_MAX) {
+        let pt = token
+            .parse::<u8>()
+            .ok()
+            .filter(|pt| *pt < 128)
+            .ok_or_else(|| SdpError::BadPayloadType {
+                value: token.clone(),
+            })?;
+        match format_kind(&m.attributes, pt) {
+            Some(FormatKind::TelephoneEvent) => {
+                telephone_event = telephone_event.or(Some(pt));
+            }
+            Some(kind) => codecs.push(Format { pt, kind }),
+            None => {}
+        }
+    }
+    let direction = direction(&m.attributes)
+        .or_else(|| direction(&desc.attributes))
+        .unwrap_or(Direction::SendRecv);
+    Ok(Sdp {
+        desc,
+        audio,
+        rtp,
+        rtcp,
+        codecs,
+        telephone_event,
+        direction,
+    })
+}
+
+/// Picks the first codec of `offer` (the offerer's preference, RFC 3264
+/// §6.1) that we `support`, and the offer's telephone-event type.
+pub fn choose(offer: &Sdp, support: &[Codec]) -> Result<Choice, SdpError> {
+    offer
+        .codecs
+        .iter()
+        .find(|f| matches!(f.kind, FormatKind::Audio(c) if support.contains(&c)))
+        .map(|f| Choice {
+            codec: *f,
+            telephone_event: offer.telephone_event,
+        })
+        .ok_or_else(|| SdpError::NoCommonCodec {
+            offered: offer.codecs.iter().filter_map(audio_codec).collect(),
+        })
+}
+
+/// The first codec of `a` that `b` also has: when `None`, the relay must
+/// transcode between the two legs.
+pub fn common_codec(a: &Sdp, b: &Sdp) -> Option<Codec> {
+    a.codecs
+        .iter()
+        .filter_map(audio_codec)
+        .find(|c| b.codecs.iter().filter_map(audio_codec).any(|d| d == *c))
+}
+
+impl Sdp {
+    /// The SDP to send on the other side: our address and ports, the audio
+    /// `m=` line carrying exactly `formats` (rtpmap/fmtp kept where this SDP
+    /// had them, written where not), ICE lines dropped (we are the anchor,
+    /// candidates would bypass us), other streams rejected with port 0, and
+    /// every other line kept.
+    pub fn rewrite(&self, anchor: Anchor, formats: &[Format]) -> String {
+        let mut desc = self.desc.clone();
+        let (net, addr_type) = ("IN".to_string(), addr_type(anchor.ip));
+        let conn = ConnectionInformation {
+            network_type: net.clone(),
+            address_type: addr_type.clone(),
+            address: Some(Address {
+                address: anchor.ip.to_string(),
+                ttl: None,
+                range: None,
+            }),
+        };
+        desc.origin.network_type = net;
+        desc.origin.address_type = addr_type;
+        desc.origin.unicast_address = anchor.ip.to_string();
+        desc.connection_information = Some(conn.clone());
+        desc.attributes.retain(|a| !is_ice(&a.key));
+        for (i, m) in desc.media_descriptions.iter_mut().enumerate() {
+            if m.connection_information.is_some() {
+                m.connection_information = Some(conn.clone());
+            }
+            m.attributes.retain(|a| !is_ice(&a.key));
+            if i != self.audio {
+                m.media_name.port.value = 0;
+                continue;
+            }
+            m.media_name.port.value = anchor.rtp_port as isize;
+            m.media_name.port.range = None;
+            m.media_name.formats = formats.iter().map(|f| f.pt.to_string()).collect();
+            let keep = |a: &Attribute| match format_attr_pt(a) {
+                Some(pt) => formats.iter().any(|f| f.pt == pt),
+                None => true,
+            };
+            m.attributes.retain(keep);
+            for f in formats {
+                if !has_rtpmap(&m.attributes, f.pt) {
+                    m.attributes.extend(format_attrs(*f));
+                }
+            }
+            for a in m.attributes.iter_mut().filter(|a| a.key == "rtcp") {
+                a.value = Some(anchor.rtcp_port.to_string());
+            }
+        }
+        desc.marshal()
+    }
+}
+
+fn audio_codec(f: &Format) -> Option<Codec> {
+    match f.kind {
+        FormatKind::Audio(c) => Some(c),
+        FormatKind::TelephoneEvent => None,
+    }
+}
+
+fn addr_type(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(_) => "IP4".to_string(),
+        IpAddr::V6(_) => "IP6".to_string(),
+    }
+}
+
+fn is_ice(key: &str) -> bool {
+    matches!(
+        key,
+        "candidate"
+            | "remote-candidates"
+            | "end-of-candidates"
+            | "ice-ufrag"
+            | "ice-pwd"
+            | "ice-options"
+            | "ice-lite"
+    )
+}
+
+/// `a=rtcp:<port> [IN IP4 <addr>]` (RFC 3605 §2.1); a bad one falls back to
+/// RTP port + 1, as if it were absent.
+fn rtcp_address(value: Option<&str>, rtp: SocketAddr) -> SocketAddr {
+    let fallback = SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1));
+    let Some(v) = value else { return fallback };
+    let mut parts = v.split_whitespace();
+    let Some(port) = parts.next().and_then(|p| p.parse::<u16>().ok()) else {
+        return fallback;
+    };
+    let ip = parts
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(rtp.ip());
+    SocketAddr::new(ip, port)
+}
+
+/// The payload type a `rtpmap`/`fmtp`/`rtcp-fb` attribute describes.
+fn format_attr_pt(a: &Attribute) -> Option<u8> {
+    if !matches!(a.key.as_str(), "rtpmap" | "fmtp" | "rtcp-fb") {
+        return None;
+    }
+    a.value.as_deref()?.split_whitespace().next()?.parse().ok()
+}
+
+fn has_rtpmap(attrs: &[Attribute], pt: u8) -> bool {
+    attrs
+        .iter()
+        .any(|a| a.key == "rtpmap" && format_attr_pt(a) == Some(pt))
+}
+
+fn format_attrs(f: Format) -> Vec<Attribute> {
+    let rtpmap = |v: String| Attribute::new("rtpmap".to_string(), Some(v));
+    match f.kind {
+        FormatKind::Audio(c) if c.static_pt() == Some(f.pt) => vec![],
+        FormatKind::Audio(c) => vec![rtpmap(format!("{} {}", f.pt, c.rtpmap()))],
+        FormatKind::TelephoneEvent => vec![
+            rtpmap(format!("{} telephone-event/8000", f.pt)),
+            Attribute::new("fmtp".to_string(), Some(format!("{} 0-16", f.pt))),
+        ],
+    }
+}
+
+/// What payload type `pt` carries: its `a=rtpmap`, else the static table.
+fn format_kind(attrs: &[Attribute], pt: u8) -> Option<FormatKind> {
+    let map = attrs
+        .iter()
+        .filter(|a| a.key == "rtpmap")
+        .filter_map(|a| a.value.as_deref())
+        .find_map(|v| {
+            let (p, enc) = v.split_once(' ')?;
+            (p.parse::<u8>().ok()? == pt).then_some(enc.trim())
+        });
+    let Some(enc) = map else {
+        return match pt {
+            0 => Some(FormatKind::Audio(Codec::Pcmu)),
+            8 => Some(FormatKind::Audio(Codec::Pcma)),
+            _ => None,
+        };
+    };
+    let mut parts = enc.split('/');
+    let name = parts.next().unwrap_or_default();
+    let rate = parts.next().and_then(|r| r.parse::<u32>().ok());
+    match (name.to_ascii_lowercase().as_str(), rate) {
+        ("pcmu", Some(8_000)) => Some(FormatKind::Audio(Codec::Pcmu)),
+        ("pcma", Some(8_000)) => Some(FormatKind::Audio(Codec::Pcma)),
+        ("opus", Some(48_000)) => Some(FormatKind::Audio(Codec::Opus)),
+        ("telephone-event", Some(8_000)) => Some(FormatKind::TelephoneEvent),
+        _ => None,
+    }
+}
+
+fn direction(attrs: &[Attribute]) -> Option<Direction> {
+    attrs.iter().find_map(|a| match a.key.as_str() {
+        "sendrecv" => Some(Direction::SendRecv),
+        "sendonly" => Some(Direction::SendOnly),
+        "recvonly" => Some(Direction::RecvOnly),
+        "inactive" => Some(Direction::Inactive),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

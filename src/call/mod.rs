@@ -57,6 +57,8 @@ pub enum Outcome {
     Rejected(u16),
     /// The switch is shutting down.
     Shutdown,
+    /// The media stopped (inactivity timeout) or could not be anchored.
+    MediaTimeout,
 }
 
 impl Outcome {
@@ -70,6 +72,7 @@ impl Outcome {
             Outcome::Unavailable => "unavailable",
             Outcome::Rejected(_) => "rejected",
             Outcome::Shutdown => "shutdown",
+            Outcome::MediaTimeout => "media_timeout",
         }
     }
 }
@@ -135,6 +138,8 @@ pub enum Input {
     ByeDone(Side),
     /// The switch is stopping.
     Shutdown,
+    /// The call's media stopped or failed: hang up both legs.
+    MediaLost,
 }
 
 /// What the switch must do.
@@ -342,6 +347,19 @@ impl Call {
                     outcome: Outcome::Shutdown,
                 }
             }
+            (S::Answered { .. } | S::Connected, I::MediaLost) => {
+                out.push(Action::Bye(Side::A));
+                out.push(Action::Bye(Side::B));
+                S::Releasing {
+                    a: true,
+                    b: true,
+                    outcome: Outcome::MediaTimeout,
+                }
+            }
+            (S::Routing | S::Offering { .. }, I::MediaLost) => {
+                out.push(Action::CancelForks { keep: None });
+                self.finish(now, out, 503, Outcome::MediaTimeout)
+            }
             (
                 S::Releasing {
                     mut a,
@@ -414,7 +432,7 @@ fn status_for(outcome: Outcome) -> u16 {
         Outcome::Busy => 486,
         Outcome::NoAnswer | Outcome::Unavailable => 480,
         Outcome::Abandoned => 487,
-        Outcome::Shutdown => 503,
+        Outcome::Shutdown | Outcome::MediaTimeout => 503,
         Outcome::Rejected(603) => 603,
         Outcome::Rejected(404) => 404,
         Outcome::Rejected(_) | Outcome::Completed { .. } => 480,

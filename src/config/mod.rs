@@ -24,6 +24,13 @@
 //! digest_challenge = "sha256-first"  # or "md5-first" for clients that answer only the first challenge
 //! registration = { min_expires = "60s", max_expires = "3600s", default_expires = "3600s" }
 //!
+//! [media]                           # optional: without it SDP passes end to end
+//! rtp_ports = "20000-20999"          # RTP/RTCP pairs (even RTP port, RTCP on the next)
+//! rtp_address = "127.0.0.1"          # the relay's sockets bind here
+//! advertise_address = "127.0.0.1"    # written into SDP (default: rtp_address; 1:1 NAT)
+//! inactivity_timeout = "60s"         # an answered call without RTP this long is hung up
+//! codecs = ["pcmu", "pcma", "opus"]  # what callers and agents may use, preferred first
+//!
 //! [[agents]]
 //! id = "1001"                 # required: SIP username and extension; letters and digits, unique
 //! password = "demo-1001"      # required, non-empty
@@ -72,7 +79,7 @@ mod values;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -108,6 +115,8 @@ pub const SECRET_CHARS_MAX: usize = 256;
 pub struct Config {
     pub file: PathBuf,
     pub switch: SwitchConfig,
+    /// `None`: no `[media]` section, SDP passes through unanchored.
+    pub media: Option<MediaConfig>,
     pub agents: Vec<AgentConfig>,
     pub trunks: Vec<TrunkConfig>,
     /// Keyed by the DID as written (digits, optional leading `+`).
@@ -129,6 +138,19 @@ pub struct SwitchConfig {
     /// `rport` (RFC 3581): phones behind NAT need it.
     pub force_rport: bool,
     pub registration: RegistrationConfig,
+}
+
+/// The `[media]` section: where the relay binds and what it speaks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MediaConfig {
+    pub port_min: u16,
+    pub port_max: u16,
+    pub rtp_address: IpAddr,
+    /// Written into SDP `c=`; `rtp_address` unless set.
+    pub advertise_address: IpAddr,
+    pub inactivity_timeout: Duration,
+    /// In order of preference.
+    pub codecs: Vec<crate::media::sdp::Codec>,
 }
 
 /// Bounds on REGISTER Expires (RFC 3261 §10.2.8: too brief gets 423).

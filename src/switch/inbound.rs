@@ -318,6 +318,18 @@ impl Switch {
                 return self.refuse(now, req, Refusal::plain(404));
             }
         };
+        let media = match self.anchor_call(msg) {
+            Ok(media) => media,
+            Err(err) => {
+                let mut refusal = Refusal::plain(err.status());
+                if refusal.status == 503 {
+                    refusal
+                        .headers
+                        .push(("Retry-After", RETRY_AFTER.as_secs().to_string()));
+                }
+                return self.refuse(now, req, refusal);
+            }
+        };
         let id = self.new_call_ref();
         let a = ALeg::new(self.token(), req.msg.clone(), req.source, req.key.clone());
         let (routing, queue) = match &target {
@@ -336,6 +348,7 @@ impl Switch {
             ring_deadline: None,
             agent: None,
             routed: false,
+            media,
         };
         self.stats.calls_started += 1;
         tracing::info!(call = %id, queue = queue.as_deref().unwrap_or(""), "call arrived");
@@ -346,6 +359,7 @@ impl Switch {
         }
         let a_tag = entry.a.local_tag.clone();
         self.calls.insert(id, entry);
+        self.open_media(id);
         self.respond(now, req, 100, None, &[], None);
         match target {
             Target::Route(Route::Agent(agent)) => self.offer_agent(now, id, &agent),

@@ -227,6 +227,17 @@ impl MediaHandle {
     /// Allocates a port pair for a new leg of `call` and starts relaying on
     /// it (media arriving before a bridge is received and dropped).
     pub fn allocate_leg(&self, call: CallId) -> Result<LegMedia, MediaError> {
+        self.add_leg(call, None)
+    }
+
+    /// Like [`allocate_leg`](Self::allocate_leg) on the pair `port`/`port + 1`
+    /// that the caller's own pool handed out (the switch core keeps the pool
+    /// that decides; this relay's pool is then not consulted).
+    pub fn allocate_leg_at(&self, call: CallId, port: u16) -> Result<LegMedia, MediaError> {
+        self.add_leg(call, Some(port))
+    }
+
+    fn add_leg(&self, call: CallId, at: Option<u16>) -> Result<LegMedia, MediaError> {
         let s = &self.shared;
         let mut calls = lock(&s.calls);
         if calls
@@ -235,7 +246,17 @@ impl MediaHandle {
         {
             return Err(MediaError::TooManyLegs(call));
         }
-        let (port, rtp, rtcp) = self.bind_pair()?;
+        let (port, rtp, rtcp) = match at {
+            None => self.bind_pair()?,
+            Some(port) => {
+                let (rtp, rtcp) =
+                    bind(s.config.bind_ip, port).map_err(|source| MediaError::Bind {
+                        attempts: 1,
+                        source,
+                    })?;
+                (port, rtp, rtcp)
+            }
+        };
         // Register with the relay's runtime here, whatever thread calls us,
         // so the task never holds a leg it could not use.
         let registered = {

@@ -1,0 +1,394 @@
+//! Media anchoring, as the signalling core decides it: each call gets an
+//! RTP/RTCP port pair per leg from the core's own [`PortPool`], the caller's
+//! offer is rewritten for the agent (our address, the codecs we speak) and
+//! the agent's answer for the caller (the caller's chosen codec). The relay
+//! is never called from here: every decision leaves as an
+//! [`Output::Media`](super::Output::Media) command that the driver carries
+//! out, and what the relay reports comes back as a [`MediaInput`].
+//!
+//! A plan without `[media]` keeps SDP end to end (pass-through).
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tracing::debug;
+
+use super::Switch;
+use crate::call::{CallRef, Input};
+use crate::media::pool::{PoolError, PortPool};
+use crate::media::relay::LegRemote;
+use crate::media::sdp::{self, Anchor, Choice, Codec, Format, FormatKind, Sdp, SdpError};
+use crate::sip::parse::Message;
+
+/// Payload type we offer Opus and telephone-event on when the caller did
+/// not (RFC 3551 §6: 96-127 are dynamic).
+const OPUS_PT: u8 = 111;
+const TELEPHONE_EVENT_PT: u8 = 101;
+
+/// Where the switch anchors media, from the `[media]` section.
+#[derive(Clone, Debug)]
+pub struct MediaPlan {
+    /// The relay binds here.
+    pub bind_ip: IpAddr,
+    /// Written into the SDP we send.
+    pub advertise_ip: IpAddr,
+    pub port_min: u16,
+    pub port_max: u16,
+    /// An answered call whose media stops this long is hung up.
+    pub inactivity_timeout: Duration,
+    /// Codecs either leg may use, preferred first.
+    pub codecs: Vec<Codec>,
+}
+
+impl MediaPlan {
+    pub fn from_config(cfg: &crate::config::MediaConfig) -> MediaPlan {
+        MediaPlan {
+            bind_ip: cfg.rtp_address,
+            advertise_ip: cfg.advertise_address,
+            port_min: cfg.port_min,
+            port_max: cfg.port_max,
+            inactivity_timeout: cfg.inactivity_timeout,
+            codecs: cfg.codecs.clone(),
+        }
+    }
+}
+
+/// A call's media leg: the caller's or the agent's (carrier's, dialling out).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MediaLeg {
+    Caller,
+    Agent,
+}
+
+/// What the driver must do on the relay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaCommand {
+    /// Bind the pair `port`/`port + 1` for this leg of the call.
+    Open {
+        call: CallRef,
+        leg: MediaLeg,
+        port: u16,
+    },
+    /// The leg's party receives at, and speaks, what its SDP said.
+    SetRemote {
+        call: CallRef,
+        leg: MediaLeg,
+        remote: LegRemote,
+    },
+    /// Relay between the caller and agent legs, both ways.
+    Bridge { call: CallRef },
+    /// The call is over: close its sockets.
+    Release { call: CallRef },
+}
+
+/// What the relay reported, fed back to the core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaInput {
+    /// A command for the call could not be carried out (a port held by
+    /// another program, the call's media task jammed).
+    Failed { call: CallRef },
+    /// The call's media has been silent for the inactivity timeout.
+    Timeout { call: CallRef },
+    /// An RFC 4733 digit arrived on a leg.
+    Digit {
+        call: CallRef,
+        leg: MediaLeg,
+        digit: char,
+    },
+}
+
+/// Why a new call's media cannot be anchored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnchorError {
+    #[error("caller's offer refused: {0}")]
+    BadOffer(#[from] SdpError),
+    #[error("no RTP ports for the call: {0}")]
+    Ports(#[from] PoolError),
+}
+
+impl AnchorError {
+    /// 488 (or 413) for a bad offer (RFC 3261 §21.4.26), 503 when out of ports.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadOffer(e) => e.status(),
+            Self::Ports(_) => 503,
+        }
+    }
+}
+
+/// One call's anchored media.
+#[derive(Debug)]
+pub struct CallMedia {
+    pub a_port: u16,
+    pub b_port: u16,
+    a_offer: Sdp,
+    a_choice: Choice,
+    /// The caller's offer as the agent gets it.
+    pub offer_for_b: Bytes,
+    /// Our answer to the caller, fixed once sent (early or final).
+    pub answer_for_a: Option<Bytes>,
+}
+
+/// The core's media state: the port pool and its counters.
+#[derive(Debug)]
+pub struct Anchoring {
+    pub plan: MediaPlan,
+    pub pool: PortPool,
+}
+
+impl Anchoring {
+    /// `None` when the plan's range holds no pair (config validation refuses
+    /// such a range, so only hand-built plans get here).
+    pub fn new(plan: MediaPlan) -> Option<Anchoring> {
+        let pool = PortPool::new(plan.port_min, plan.port_max).ok()?;
+        Some(Anchoring { plan, pool })
+    }
+
+    /// Parses the caller's offer, picks its codec and takes a pair per leg.
+    pub fn anchor(&mut self, body: &[u8]) -> Result<CallMedia, AnchorError> {
+        let text = std::str::from_utf8(body).map_err(|_| SdpError::Malformed {
+            reason: "not UTF-8".into(),
+        })?;
+        let a_offer = sdp::parse(text)?;
+        let a_choice = sdp::choose(&a_offer, &self.plan.codecs)?;
+        let a_port = self.pool.allocate()?;
+        let b_port = match self.pool.allocate() {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = self.pool.release(a_port);
+                return Err(e.into());
+            }
+        };
+        let formats = self.formats_for_b(&a_offer, a_choice);
+        let offer_for_b = Bytes::from(a_offer.rewrite(self.anchor_at(b_port), &formats));
+        Ok(CallMedia {
+            a_port,
+            b_port,
+            a_offer,
+            a_choice,
+            offer_for_b,
+            answer_for_a: None,
+        })
+    }
+
+    pub fn release(&mut self, media: &CallMedia) {
+        let _ = self.pool.release(media.a_port);
+        let _ = self.pool.release(media.b_port);
+    }
+
+    fn anchor_at(&self, port: u16) -> Anchor {
+        Anchor {
+            ip: self.plan.advertise_ip,
+            rtp_port: port,
+            rtcp_port: port + 1,
+        }
+    }
+
+    /// The agent is offered the caller's codec first (no transcoding when it
+    /// takes it), then every other codec we speak, and telephone-event.
+    fn formats_for_b(&self, a_offer: &Sdp, a_choice: Choice) -> Vec<Format> {
+        let te = a_choice.telephone_event.unwrap_or(TELEPHONE_EVENT_PT);
+        let mut formats = vec![a_choice.codec];
+        for &codec in &self.plan.codecs {
+            if formats.iter().any(|f| f.kind == FormatKind::Audio(codec)) {
+                continue;
+            }
+            let pt = a_offer
+                .codecs
+                .iter()
+                .find(|f| f.kind == FormatKind::Audio(codec))
+                .map(|f| f.pt)
+                .or(codec.static_pt())
+                .unwrap_or(if te == OPUS_PT { OPUS_PT - 1 } else { OPUS_PT });
+            formats.push(Format {
+                pt,
+                kind: FormatKind::Audio(codec),
+            });
+        }
+        formats.push(Format {
+            pt: te,
+            kind: FormatKind::TelephoneEvent,
+        });
+        formats
+    }
+}
+
+impl CallMedia {
+    /// The relay's view of the caller leg.
+    pub fn caller_remote(&self) -> LegRemote {
+        remote(&self.a_offer, self.a_choice)
+    }
+}
+
+impl Switch {
+    /// One report of the relay.
+    pub fn handle_media(&mut self, now: Instant, input: MediaInput) {
+        match input {
+            MediaInput::Failed { call } => {
+                self.stats.media_failures += 1;
+                self.drive(now, call, Input::MediaLost);
+            }
+            MediaInput::Timeout { call } => {
+                let answered = self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|e| e.call.answered.is_some());
+                // A caller waiting in a queue sends no RTP yet: only an
+                // answered call's silence means a vanished phone.
+                if answered {
+                    self.stats.media_timeouts += 1;
+                    self.drive(now, call, Input::MediaLost);
+                }
+            }
+            MediaInput::Digit { call, leg, digit } => {
+                // Feature codes and the IVR will consume these.
+                tracing::info!(call = %call, ?leg, %digit, "DTMF digit");
+                self.stats.dtmf_digits += 1;
+            }
+        }
+        self.pump(now);
+    }
+
+    /// Anchors a new call's media, or says why the call must be refused.
+    /// `Ok(None)`: no `[media]`, or an INVITE without offer (pass-through).
+    pub(super) fn anchor_call(&mut self, msg: &Message) -> Result<Option<CallMedia>, AnchorError> {
+        let Some(anchoring) = self.anchoring.as_mut() else {
+            return Ok(None);
+        };
+        if msg.body().is_empty() {
+            return Ok(None);
+        }
+        match anchoring.anchor(msg.body()) {
+            Ok(m) => Ok(Some(m)),
+            Err(e) => {
+                match e {
+                    AnchorError::BadOffer(_) => self.stats.media_offers_refused += 1,
+                    AnchorError::Ports(_) => self.stats.media_ports_exhausted += 1,
+                }
+                debug!(%e, "call refused");
+                Err(e)
+            }
+        }
+    }
+
+    /// Tells the relay to open both legs of a newly anchored call.
+    pub(super) fn open_media(&mut self, id: CallRef) {
+        let Some(m) = self.calls.get(&id).and_then(|e| e.media.as_ref()) else {
+            return;
+        };
+        let commands = [
+            MediaCommand::Open {
+                call: id,
+                leg: MediaLeg::Caller,
+                port: m.a_port,
+            },
+            MediaCommand::Open {
+                call: id,
+                leg: MediaLeg::Agent,
+                port: m.b_port,
+            },
+            MediaCommand::SetRemote {
+                call: id,
+                leg: MediaLeg::Caller,
+                remote: m.caller_remote(),
+            },
+        ];
+        for c in commands {
+            self.out.push_back(super::Output::Media(c));
+        }
+    }
+
+    /// The agent's SDP (early or final answer) arrived: point the agent leg
+    /// at it, bridge, and give the SDP the caller gets. Without anchoring,
+    /// the agent's SDP itself.
+    pub(super) fn media_answer(&mut self, id: CallRef, b_sdp: Option<Bytes>) -> Option<Bytes> {
+        let Some(anchoring) = self.anchoring.as_ref() else {
+            return b_sdp;
+        };
+        let entry = self.calls.get_mut(&id)?;
+        let Some(m) = entry.media.as_mut() else {
+            return b_sdp;
+        };
+        let parsed = b_sdp
+            .as_ref()
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .map(sdp::parse);
+        let b_remote = match &parsed {
+            Some(Ok(s)) => match sdp::choose(s, &anchoring.plan.codecs) {
+                Ok(choice) => remote(s, choice),
+                Err(_) => latch_only(m.a_choice),
+            },
+            Some(Err(e)) => {
+                debug!(call = %id, %e, "agent SDP unusable: latching on its packets");
+                latch_only(m.a_choice)
+            }
+            None => latch_only(m.a_choice),
+        };
+        if m.answer_for_a.is_none() {
+            let base = match &parsed {
+                Some(Ok(s)) => s,
+                _ => &m.a_offer,
+            };
+            let anchor = anchoring.anchor_at(m.a_port);
+            m.answer_for_a = Some(Bytes::from(base.rewrite(anchor, &m.a_choice.formats())));
+        }
+        let answer = m.answer_for_a.clone();
+        self.out
+            .push_back(super::Output::Media(MediaCommand::SetRemote {
+                call: id,
+                leg: MediaLeg::Agent,
+                remote: b_remote,
+            }));
+        self.out
+            .push_back(super::Output::Media(MediaCommand::Bridge { call: id }));
+        answer
+    }
+
+    /// The call is gone: its ports go back to the pool, the relay closes them.
+    pub(super) fn release_media(&mut self, media: Option<CallMedia>, id: CallRef) {
+        let (Some(anchoring), Some(m)) = (self.anchoring.as_mut(), media) else {
+            return;
+        };
+        anchoring.release(&m);
+        self.out
+            .push_back(super::Output::Media(MediaCommand::Release { call: id }));
+    }
+
+    /// RTP port pairs free and in the pool, when anchoring.
+    pub fn media_ports(&self) -> Option<(usize, usize)> {
+        let a = self.anchoring.as_ref()?;
+        Some((a.pool.capacity() - a.pool.in_use(), a.pool.capacity()))
+    }
+}
+
+fn remote(s: &Sdp, choice: Choice) -> LegRemote {
+    // `sdp::choose` picks only audio formats; G.711 is the RTP default.
+    let codec = match choice.codec.kind {
+        FormatKind::Audio(c) => c,
+        FormatKind::TelephoneEvent => Codec::Pcmu,
+    };
+    LegRemote {
+        rtp: s.rtp,
+        rtcp: s.rtcp,
+        codec,
+        codec_pt: choice.codec.pt,
+        telephone_event: choice.telephone_event,
+    }
+}
+
+/// A leg whose SDP we could not use: its address is learnt from its packets
+/// (symmetric RTP), its codec assumed to be the caller's.
+fn latch_only(choice: Choice) -> LegRemote {
+    let mut r = LegRemote {
+        rtp: None,
+        rtcp: None,
+        codec: Codec::Pcmu,
+        codec_pt: choice.codec.pt,
+        telephone_event: choice.telephone_event,
+    };
+    if let FormatKind::Audio(c) = choice.codec.kind {
+        r.codec = c;
+    }
+    r
+}

@@ -24,8 +24,12 @@ const LISTEN_FOR: Duration = Duration::from_secs(8);
 const TONE_HZ: f64 = 1000.0;
 
 fn media_config(rtp_lo: u16, rtp_hi: u16) -> String {
+    media_config_timeout(rtp_lo, rtp_hi, "10s")
+}
+
+fn media_config_timeout(rtp_lo: u16, rtp_hi: u16, inactivity: &str) -> String {
     format!(
-        "{}\n[media]\nrtp_ports = \"{rtp_lo}-{rtp_hi}\"\nrtp_address = \"127.0.0.1\"\ninactivity_timeout = \"10s\"\n",
+        "{}\n[media]\nrtp_ports = \"{rtp_lo}-{rtp_hi}\"\nrtp_address = \"127.0.0.1\"\ninactivity_timeout = \"{inactivity}\"\n",
         test_config("10s", free_udp_port())
     )
 }
@@ -165,4 +169,29 @@ fn a_switch_out_of_rtp_ports_answers_503() {
     caller.expect_success();
     switch.wait_metric("switchyard_media_ports_exhausted_total", |v| v == 1.0);
     switch.wait_metric("switchyard_media_port_pairs_free", |v| v == 1.0);
+}
+
+#[test]
+fn an_answered_call_without_rtp_is_hung_up_on_both_legs_at_the_inactivity_timeout() {
+    let block = free_port_block(10);
+    let lo = block + block % 2;
+    let switch = SwitchProc::start("media-timeout", &media_config_timeout(lo, lo + 7, "1s"));
+    let agent_port = free_udp_port();
+    sipp_register(&switch.dir, &switch, "1001", "demo-1001", agent_port, 200);
+    // Both sides answer and send nothing; each waits for the switch's BYE.
+    let phone = Sipp::start(
+        &switch.dir,
+        "agent.xml",
+        &[("@ANSWER@", AGENT_ANSWERS)],
+        &["-m", "1", "-p", &agent_port.to_string()],
+        None,
+    );
+    let caller = carrier(&switch, "5550100", CARRIER_ANSWERED_AGENT_HANGS_UP, &[]);
+    caller.expect_success();
+    phone.expect_success();
+    switch.wait_metric("switchyard_calls_total{outcome=\"media_timeout\"}", |v| {
+        v == 1.0
+    });
+    switch.wait_metric("switchyard_media_timeouts_total", |v| v == 1.0);
+    switch.wait_metric("switchyard_media_port_pairs_free", |v| v == 4.0);
 }

@@ -500,6 +500,41 @@ mod tests {
     }
 
     #[test]
+    fn media_lost_on_a_connected_call_hangs_up_both_legs() {
+        let (mut c, t0) = call(Routing::Queued);
+        step(&mut c, t0, Input::Offer { forks: 1 });
+        step(&mut c, t0, Input::BAnswer { fork: 0 });
+        step(&mut c, t0, Input::AAck);
+        let t1 = t0 + Duration::from_secs(60);
+        assert_eq!(
+            step(&mut c, t1, Input::MediaLost),
+            vec![Action::Bye(Side::A), Action::Bye(Side::B)]
+        );
+        assert!(step(&mut c, t1, Input::ByeDone(Side::A)).is_empty());
+        let t2 = t1 + Duration::from_millis(40);
+        assert_eq!(
+            step(&mut c, t2, Input::ByeDone(Side::B)),
+            vec![Action::Finished(Outcome::MediaTimeout)]
+        );
+        assert_eq!(c.ended, Some(t2));
+        assert_eq!(Outcome::MediaTimeout.label(), "media_timeout");
+    }
+
+    #[test]
+    fn media_lost_before_an_answer_refuses_the_caller_503() {
+        let (mut c, t0) = call(Routing::Direct);
+        step(&mut c, t0, Input::Offer { forks: 2 });
+        assert_eq!(
+            step(&mut c, t0, Input::MediaLost),
+            vec![
+                Action::CancelForks { keep: None },
+                Action::RejectA { status: 503 },
+                Action::Finished(Outcome::MediaTimeout)
+            ]
+        );
+    }
+
+    #[test]
     fn bye_from_agent_releases_caller_then_finishes() {
         let (mut c, t0) = call(Routing::Direct);
         step(&mut c, t0, Input::Offer { forks: 1 });

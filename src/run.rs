@@ -20,6 +20,7 @@ use tracing::{info, warn};
 use crate::acd::CallId;
 use crate::call::CallRef;
 use crate::config::Config;
+use crate::media::prompts::{PromptId, PromptSet};
 use crate::media::relay::{self, LegId, MediaError, MediaEvent, MediaHandle, RelayConfig};
 use crate::ops::cdr::{CdrError, CdrStore, CdrWriter};
 use crate::ops::http::{self, Health};
@@ -99,7 +100,15 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let seed = rand::random::<u64>();
     let media = match &plan.media {
         Some(mp) => {
-            let (handle, events) = relay::start(RelayConfig {
+            // Without prompts calls still connect; queued callers hear silence.
+            let prompts = match PromptSet::load_dir(&mp.prompts_dir) {
+                Ok(set) => set,
+                Err(err) => {
+                    warn!(%err, dir = %mp.prompts_dir.display(), "queue prompts not loaded");
+                    PromptSet::default()
+                }
+            };
+            let config = RelayConfig {
                 bind_ip: mp.bind_ip,
                 advertise_ip: mp.advertise_ip,
                 port_min: mp.port_min,
@@ -109,7 +118,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                 tick: MEDIA_TICK,
                 events_queue_max: MEDIA_EVENTS_MAX,
                 rng_seed: rand::random::<u64>(),
-            })?;
+            };
+            let (handle, events) = relay::start_with_prompts(config, Arc::new(prompts))?;
             info!(ports = %format!("{}-{}", mp.port_min, mp.port_max), "media anchored in the switch");
             Some((handle, events))
         }
@@ -327,6 +337,19 @@ impl SwitchTask {
                     _ => Ok(()),
                 }
             }
+            MediaCommand::Play {
+                call,
+                leg,
+                intro,
+                music,
+            } => match self.legs.get(&(call, leg)) {
+                Some(&id) => {
+                    let intro = prompt_ids(media.prompts(), &intro).unwrap_or_default();
+                    let music = prompt_ids(media.prompts(), &music).unwrap_or_default();
+                    media.play(id, intro, music).map_err(|e| (call, e))
+                }
+                None => Ok(()),
+            },
             MediaCommand::Release { call } => {
                 media.release(CallId(call.0));
                 self.legs.remove(&(call, MediaLeg::Caller));
@@ -414,6 +437,12 @@ impl SwitchTask {
         metrics::counter!(m::TCP_FRAMING_ERRORS_TOTAL)
             .absolute(self.counters.framing_errors.load(Ordering::Relaxed) as u64);
     }
+}
+
+/// The prompts named, or `None` when one is missing: an announcement with a
+/// hole would say something wrong.
+fn prompt_ids(set: &PromptSet, names: &[String]) -> Option<Vec<PromptId>> {
+    names.iter().map(|n| set.id(n).ok()).collect()
 }
 
 async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {

@@ -30,6 +30,9 @@
 //! advertise_address = "127.0.0.1"    # written into SDP (default: rtp_address; 1:1 NAT)
 //! inactivity_timeout = "60s"         # an answered call without RTP this long is hung up
 //! codecs = ["pcmu", "pcma", "opus"]  # what callers and agents may use, preferred first
+//! prompts = "prompts"                # directory of the queue prompts (8 kHz mono WAV)
+//! queue_music = "hold_music"         # prompt a queued caller hears ("ringback" for ringing)
+//! announce_every = "30s"             # position and expected wait; "0s" never
 //!
 //! [[agents]]
 //! id = "1001"                 # required: SIP username and extension; letters and digits, unique
@@ -151,6 +154,12 @@ pub struct MediaConfig {
     pub inactivity_timeout: Duration,
     /// In order of preference.
     pub codecs: Vec<crate::media::sdp::Codec>,
+    /// Directory the prompts are loaded from at start.
+    pub prompts: PathBuf,
+    /// The prompt a queued caller hears between announcements.
+    pub queue_music: String,
+    /// Period of the position/expected-wait announcement; zero: never.
+    pub announce_every: Duration,
 }
 
 /// Bounds on REGISTER Expires (RFC 3261 §10.2.8: too brief gets 423).

@@ -28,6 +28,9 @@ pub(crate) struct RawMedia {
     pub advertise_address: Option<String>,
     pub inactivity_timeout: Option<String>,
     pub codecs: Option<Vec<String>>,
+    pub prompts: Option<String>,
+    pub queue_music: Option<String>,
+    pub announce_every: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

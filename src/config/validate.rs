@@ -623,6 +623,20 @@ impl Cx<'_, '_> {
             Some(list) if list.is_empty() => self.report(&p.key("codecs"), ProblemKind::NoCodecs),
             Some(_) => {}
         }
+        let announce_every = self.duration(
+            raw.announce_every.as_deref(),
+            &p.key("announce_every"),
+            Duration::from_secs(30),
+            false,
+        );
+        let queue_music = raw.queue_music.unwrap_or_else(|| "hold_music".to_owned());
+        if let Err(kind) = check_name(&queue_music) {
+            self.report(&p.key("queue_music"), kind);
+        }
+        let prompts = raw.prompts.unwrap_or_else(|| "prompts".to_owned());
+        if prompts.is_empty() {
+            self.report(&p.key("prompts"), ProblemKind::Empty);
+        }
         MediaConfig {
             port_min,
             port_max,
@@ -630,6 +644,9 @@ impl Cx<'_, '_> {
             advertise_address,
             inactivity_timeout,
             codecs,
+            prompts: PathBuf::from(prompts),
+            queue_music,
+            announce_every,
         }
     }
 

@@ -368,9 +368,18 @@ impl Switch {
                 priority,
                 attributes,
             }) => {
-                // The caller hears ringing while it waits (no music before the media core).
-                self.respond(now, req, 180, Some(&a_tag), &[], None);
+                // Anchored, the caller hears the queue (early media);
+                // else ringing.
+                match self.early_answer(id) {
+                    Some(sdp) => {
+                        let contact = [("Contact", self.contact())];
+                        let body = Some(("application/sdp", sdp.as_ref()));
+                        self.respond(now, req, 183, Some(&a_tag), &contact, body);
+                    }
+                    None => self.respond(now, req, 180, Some(&a_tag), &[], None),
+                }
                 self.enqueue(now, id, &queue, priority, attributes);
+                self.start_queue_audio(now, id);
             }
             Target::Carrier => self.offer_carrier(now, id, &dialled),
         }

@@ -8,13 +8,17 @@
 //!
 //! A plan without `[media]` keeps SDP end to end (pass-through).
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tracing::debug;
 
 use super::Switch;
+use crate::acd::CallId;
 use crate::call::{CallRef, Input};
 use crate::media::pool::{PoolError, PortPool};
 use crate::media::relay::LegRemote;
@@ -39,6 +43,12 @@ pub struct MediaPlan {
     pub inactivity_timeout: Duration,
     /// Codecs either leg may use, preferred first.
     pub codecs: Vec<Codec>,
+    /// Where the driver loads the prompts from.
+    pub prompts_dir: PathBuf,
+    /// What a queued caller hears between announcements.
+    pub queue_music: String,
+    /// Period of the position and expected-wait announcement; zero: never.
+    pub announce_every: Duration,
 }
 
 impl MediaPlan {
@@ -50,6 +60,9 @@ impl MediaPlan {
             port_max: cfg.port_max,
             inactivity_timeout: cfg.inactivity_timeout,
             codecs: cfg.codecs.clone(),
+            prompts_dir: cfg.prompts.clone(),
+            queue_music: cfg.queue_music.clone(),
+            announce_every: cfg.announce_every,
         }
     }
 }
@@ -76,8 +89,16 @@ pub enum MediaCommand {
         leg: MediaLeg,
         remote: LegRemote,
     },
-    /// Relay between the caller and agent legs, both ways.
+    /// Relay between the caller and agent legs, both ways (any prompt
+    /// playing to them stops).
     Bridge { call: CallRef },
+    /// Play the prompts named `intro` once, then loop `music`, to the leg.
+    Play {
+        call: CallRef,
+        leg: MediaLeg,
+        intro: Vec<String>,
+        music: Vec<String>,
+    },
     /// The call is over: close its sockets.
     Release { call: CallRef },
 }
@@ -128,6 +149,8 @@ pub struct CallMedia {
     pub offer_for_b: Bytes,
     /// Our answer to the caller, fixed once sent (early or final).
     pub answer_for_a: Option<Bytes>,
+    /// When the caller, waiting in a queue, hears its next announcement.
+    pub announce_at: Option<Instant>,
 }
 
 /// The core's media state: the port pool and its counters.
@@ -135,6 +158,8 @@ pub struct CallMedia {
 pub struct Anchoring {
     pub plan: MediaPlan,
     pub pool: PortPool,
+    /// Announcement deadlines; stale entries are skipped when popped.
+    announce_timers: BinaryHeap<Reverse<(Instant, CallRef)>>,
 }
 
 impl Anchoring {
@@ -142,7 +167,11 @@ impl Anchoring {
     /// such a range, so only hand-built plans get here).
     pub fn new(plan: MediaPlan) -> Option<Anchoring> {
         let pool = PortPool::new(plan.port_min, plan.port_max).ok()?;
-        Some(Anchoring { plan, pool })
+        Some(Anchoring {
+            plan,
+            pool,
+            announce_timers: BinaryHeap::new(),
+        })
     }
 
     /// Parses the caller's offer, picks its codec and takes a pair per leg.
@@ -169,7 +198,13 @@ impl Anchoring {
             a_choice,
             offer_for_b,
             answer_for_a: None,
+            announce_at: None,
         })
+    }
+
+    /// The earliest announcement due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.announce_timers.peek().map(|Reverse((at, _))| *at)
     }
 
     pub fn release(&mut self, media: &CallMedia) {
@@ -325,6 +360,8 @@ impl Switch {
             }
             None => latch_only(m.a_choice),
         };
+        // The caller hears the agent from now on.
+        m.announce_at = None;
         if m.answer_for_a.is_none() {
             let base = match &parsed {
                 Some(Ok(s)) => s,
@@ -345,6 +382,94 @@ impl Switch {
         answer
     }
 
+    /// Our answer to a queued caller's offer, sent in a 183 so it hears the
+    /// queue's audio (early media, RFC 3960 §3); the final 200 repeats it.
+    pub(super) fn early_answer(&mut self, id: CallRef) -> Option<Bytes> {
+        let anchoring = self.anchoring.as_ref()?;
+        let m = self.calls.get_mut(&id)?.media.as_mut()?;
+        let anchor = anchoring.anchor_at(m.a_port);
+        let answer = m
+            .answer_for_a
+            .get_or_insert_with(|| Bytes::from(m.a_offer.rewrite(anchor, &m.a_choice.formats())))
+            .clone();
+        Some(answer)
+    }
+
+    /// A queued caller starts hearing the queue: its position and expected
+    /// wait, then the music; again every `announce_every`.
+    pub(super) fn start_queue_audio(&mut self, now: Instant, id: CallRef) {
+        self.announce(now, id);
+    }
+
+    /// Announcements due at `now`.
+    pub(super) fn handle_media_timeout(&mut self, now: Instant) {
+        loop {
+            let Some(anchoring) = self.anchoring.as_mut() else {
+                return;
+            };
+            let Some(Reverse((at, id))) = anchoring.announce_timers.peek().copied() else {
+                return;
+            };
+            if at > now {
+                return;
+            }
+            anchoring.announce_timers.pop();
+            let due = self
+                .calls
+                .get(&id)
+                .and_then(|e| e.media.as_ref())
+                .is_some_and(|m| m.announce_at == Some(at));
+            if due {
+                self.announce(now, id);
+            }
+        }
+    }
+
+    fn announce(&mut self, now: Instant, id: CallRef) {
+        let Some(anchoring) = self.anchoring.as_ref() else {
+            return;
+        };
+        let (music, every) = (
+            anchoring.plan.queue_music.clone(),
+            anchoring.plan.announce_every,
+        );
+        let call = CallId(id.0);
+        let position = self.router.position(call);
+        let wait = match (position, self.router.call_queue(call)) {
+            (Some(pos), Some((queue, _))) => self.router.expected_wait(queue, pos),
+            _ => None,
+        };
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if entry.call.answered.is_some() {
+            return;
+        }
+        let Some(m) = entry.media.as_mut() else {
+            return;
+        };
+        let first = m.announce_at.is_none();
+        m.announce_at = None;
+        if !every.is_zero() {
+            let at = now + every;
+            m.announce_at = Some(at);
+            if let Some(a) = self.anchoring.as_mut() {
+                a.announce_timers.push(Reverse((at, id)));
+            }
+        }
+        let intro = announcement(position, wait);
+        // Between announcements the music plays on untouched.
+        if intro.is_empty() && !first {
+            return;
+        }
+        self.out.push_back(super::Output::Media(MediaCommand::Play {
+            call: id,
+            leg: MediaLeg::Caller,
+            intro,
+            music: vec![music],
+        }));
+    }
+
     /// The call is gone: its ports go back to the pool, the relay closes them.
     pub(super) fn release_media(&mut self, media: Option<CallMedia>, id: CallRef) {
         let (Some(anchoring), Some(m)) = (self.anchoring.as_mut(), media) else {
@@ -360,6 +485,31 @@ impl Switch {
         let a = self.anchoring.as_ref()?;
         Some((a.pool.capacity() - a.pool.in_use(), a.pool.capacity()))
     }
+}
+
+/// Most numbers the prompts can say ("n0" .. "n20").
+pub const SPOKEN_NUMBER_MAX: u64 = 20;
+
+/// The prompt names of "you are caller number N, the expected wait is about
+/// M minutes". A part whose number has no prompt is left out, not rounded.
+pub fn announcement(position: Option<usize>, wait: Option<Duration>) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Some(pos) = position.filter(|&p| p as u64 <= SPOKEN_NUMBER_MAX) {
+        names.push("caller_number".to_string());
+        names.push(format!("n{pos}"));
+    }
+    if let Some(wait) = wait {
+        let minutes = (wait.as_secs() + 30) / 60;
+        match minutes {
+            0 => names.extend(["expected_wait".into(), "less_than_a_minute".into()]),
+            1 => names.extend(["expected_wait".into(), "n1".into(), "minute".into()]),
+            m if m <= SPOKEN_NUMBER_MAX => {
+                names.extend(["expected_wait".into(), format!("n{m}"), "minutes".into()])
+            }
+            _ => {}
+        }
+    }
+    names
 }
 
 fn remote(s: &Sdp, choice: Choice) -> LegRemote {
@@ -407,6 +557,9 @@ mod tests {
             port_max: hi,
             inactivity_timeout: Duration::from_secs(60),
             codecs: vec![Codec::Pcmu, Codec::Pcma, Codec::Opus],
+            prompts_dir: PathBuf::from("prompts"),
+            queue_music: "hold_music".into(),
+            announce_every: Duration::from_secs(30),
         })
         .expect("range holds pairs")
     }
@@ -435,6 +588,22 @@ mod tests {
             (r.codec, r.codec_pt, r.telephone_event),
             (Codec::Pcma, 8, Some(101))
         );
+    }
+
+    #[test]
+    fn announcements_say_position_and_rounded_minutes_and_skip_what_has_no_prompt() {
+        let names = |p, w: Option<u64>| announcement(p, w.map(Duration::from_secs));
+        assert_eq!(
+            names(Some(3), Some(150)),
+            vec!["caller_number", "n3", "expected_wait", "n3", "minutes"]
+        );
+        assert_eq!(
+            names(Some(1), Some(20)),
+            vec!["caller_number", "n1", "expected_wait", "less_than_a_minute"]
+        );
+        assert_eq!(names(None, Some(89)), vec!["expected_wait", "n1", "minute"]);
+        // Caller 21 and an hour's wait have no prompts: nothing wrong is said.
+        assert!(names(Some(21), Some(3600)).is_empty());
     }
 
     #[test]

@@ -38,7 +38,9 @@ use crate::sip::Peer;
 
 pub use feature::{FeatureCode, FeatureError, FEATURE_DIALOGS_MAX};
 pub use legs::{CallEntry, ZOMBIE_FORKS_MAX};
-pub use media::{AnchorError, CallMedia, MediaCommand, MediaInput, MediaLeg, MediaPlan};
+pub use media::{
+    announcement, AnchorError, CallMedia, MediaCommand, MediaInput, MediaLeg, MediaPlan,
+};
 pub use plan::{Plan, Route};
 pub use queues::{QueueFigures, AGENT_STATE_LABELS};
 
@@ -223,6 +225,7 @@ impl Switch {
         self.tx.handle_timeout(now);
         self.registrar.handle_timeout(now);
         self.router.handle_timeout(now);
+        self.handle_media_timeout(now);
         while let Some(Reverse((at, call))) = self.ring_timers.peek().copied() {
             if at > now {
                 break;
@@ -256,6 +259,7 @@ impl Switch {
             self.registrar.poll_timeout(),
             self.router.poll_timeout(),
             ring,
+            self.anchoring.as_ref().and_then(|a| a.poll_timeout()),
         ]
         .into_iter()
         .flatten()

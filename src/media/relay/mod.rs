@@ -37,6 +37,7 @@ use tracing::Instrument;
 
 use crate::acd::CallId;
 use crate::media::pool::{PoolError, PortPool};
+use crate::media::prompts::{PromptId, PromptSet};
 use crate::media::rtp::PayloadMap;
 use crate::media::sdp::Codec;
 use crate::media::transcode::{TranscodeError, Transcoder};
@@ -193,6 +194,8 @@ struct Shared {
     rng: Mutex<StdRng>,
     stats: Arc<RelayStats>,
     events: mpsc::Sender<MediaEvent>,
+    /// Queue audio, pre-encoded; empty when none was loaded.
+    prompts: Arc<PromptSet>,
 }
 
 struct CallEntry {
@@ -203,6 +206,14 @@ struct CallEntry {
 /// Starts the relay; call it inside the tokio runtime that will run the
 /// call tasks. Returns the handle and the event stream.
 pub fn start(config: RelayConfig) -> Result<(MediaHandle, mpsc::Receiver<MediaEvent>), MediaError> {
+    start_with_prompts(config, Arc::new(PromptSet::default()))
+}
+
+/// [`start`], with the prompts that [`MediaHandle::play`] streams.
+pub fn start_with_prompts(
+    config: RelayConfig,
+    prompts: Arc<PromptSet>,
+) -> Result<(MediaHandle, mpsc::Receiver<MediaEvent>), MediaError> {
     let runtime = Handle::try_current().map_err(|_| MediaError::NoRuntime)?;
     let pool = PortPool::new(config.port_min, config.port_max)?;
     let (events, rx) = mpsc::channel(config.events_queue_max.max(1));
@@ -214,6 +225,7 @@ pub fn start(config: RelayConfig) -> Result<(MediaHandle, mpsc::Receiver<MediaEv
         calls: Mutex::new(HashMap::new()),
         stats: Arc::new(RelayStats::default()),
         events,
+        prompts,
     };
     Ok((
         MediaHandle {
@@ -374,6 +386,38 @@ impl MediaHandle {
         send(entry, leg.call, Command::Unbridge(leg.n))
     }
 
+    /// Streams prompts to `leg`: `intro` once, then `music` looped, until
+    /// the leg is bridged or another playlist replaces this one. The leg's
+    /// SSRC, sequence and timestamps run on across the switch (RFC 3550 §5.1).
+    pub fn play(
+        &self,
+        leg: LegId,
+        intro: Vec<PromptId>,
+        music: Vec<PromptId>,
+    ) -> Result<(), MediaError> {
+        let mut calls = lock(&self.shared.calls);
+        let entry = calls
+            .get_mut(&leg.call)
+            .ok_or(MediaError::UnknownLeg(leg))?;
+        if usize::from(leg.n) >= entry.legs.len() {
+            return Err(MediaError::UnknownLeg(leg));
+        }
+        send(
+            entry,
+            leg.call,
+            Command::Play {
+                leg: leg.n,
+                intro,
+                music,
+            },
+        )
+    }
+
+    /// The prompts this relay plays.
+    pub fn prompts(&self) -> &PromptSet {
+        &self.shared.prompts
+    }
+
     /// Ends the call's media: its task stops, closes the sockets and returns
     /// the ports to the pool. Releasing an unknown call is a no-op.
     pub fn release(&self, call: CallId) {
@@ -428,6 +472,7 @@ impl MediaHandle {
             Arc::clone(&s.pool),
             Arc::clone(&s.stats),
             s.events.clone(),
+            Arc::clone(&s.prompts),
         );
         let span = tracing::debug_span!("media", call = call.0);
         s.runtime.spawn(task.run(rx).instrument(span));

@@ -349,6 +349,7 @@ impl Switch {
             agent: None,
             routed: false,
             media,
+            digits: String::new(),
         };
         self.stats.calls_started += 1;
         tracing::info!(call = %id, queue = queue.as_deref().unwrap_or(""), "call arrived");
@@ -488,6 +489,22 @@ impl Switch {
                     }
                 }
             }
+            Method::Info => match req.msg.content_type() {
+                Some(kind @ ("application/dtmf-relay" | "application/dtmf")) => {
+                    match super::media::info_digit(kind, req.msg.body()) {
+                        Some(digit) => {
+                            self.respond(now, req, 200, None, &[], None);
+                            let leg = match side {
+                                Side::A => super::MediaLeg::Caller,
+                                Side::B => super::MediaLeg::Agent,
+                            };
+                            self.on_digit(call, leg, digit);
+                        }
+                        None => self.refuse(now, req, Refusal::plain(400)),
+                    }
+                }
+                _ => self.respond(now, req, 200, None, &[], None),
+            },
             _ => self.respond(now, req, 200, None, &[], None),
         }
     }

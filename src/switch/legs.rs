@@ -41,6 +41,9 @@ pub struct CallEntry {
     pub routed: bool,
     /// Its anchored media; `None` passes SDP through.
     pub media: Option<super::CallMedia>,
+    /// DTMF digits received on either leg, oldest first, for the IVR and
+    /// feature codes; at most [`DIGITS_PER_CALL_MAX`](super::DIGITS_PER_CALL_MAX).
+    pub digits: String,
 }
 
 impl CallEntry {

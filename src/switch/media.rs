@@ -276,13 +276,24 @@ impl Switch {
                     self.drive(now, call, Input::MediaLost);
                 }
             }
-            MediaInput::Digit { call, leg, digit } => {
-                // Feature codes and the IVR will consume these.
-                tracing::info!(call = %call, ?leg, %digit, "DTMF digit");
-                self.stats.dtmf_digits += 1;
-            }
+            MediaInput::Digit { call, leg, digit } => self.on_digit(call, leg, digit),
         }
         self.pump(now);
+    }
+
+    /// A DTMF digit (RFC 4733 from the relay, or SIP INFO): kept on the
+    /// call for the IVR and feature codes, which will consume them.
+    pub(super) fn on_digit(&mut self, call: CallRef, leg: MediaLeg, digit: char) {
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return;
+        };
+        self.stats.dtmf_digits += 1;
+        // Digits are what the caller typed, maybe an account number: debug only.
+        debug!(call = %call, ?leg, %digit, "DTMF digit");
+        if entry.digits.len() >= super::DIGITS_PER_CALL_MAX {
+            entry.digits.remove(0);
+        }
+        entry.digits.push(digit);
     }
 
     /// Anchors a new call's media, or says why the call must be refused.
@@ -487,6 +498,33 @@ impl Switch {
     }
 }
 
+/// The digit of a SIP INFO body: `application/dtmf-relay` carries
+/// `Signal=<digit>` lines (the de-facto format phones send),
+/// `application/dtmf` the digit alone. Events 10 and 11 name `*` and `#`
+/// (RFC 4733 §3.2).
+pub fn info_digit(content_type: &str, body: &[u8]) -> Option<char> {
+    let text = std::str::from_utf8(body).ok()?;
+    let value = if content_type == "application/dtmf-relay" {
+        text.lines().find_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            key.trim()
+                .eq_ignore_ascii_case("signal")
+                .then(|| value.trim())
+        })?
+    } else {
+        text.trim()
+    };
+    match value {
+        "10" => Some('*'),
+        "11" => Some('#'),
+        v if v.len() == 1 => {
+            let c = v.chars().next()?.to_ascii_uppercase();
+            matches!(c, '0'..='9' | '*' | '#' | 'A'..='D').then_some(c)
+        }
+        _ => None,
+    }
+}
+
 /// Most numbers the prompts can say ("n0" .. "n20").
 pub const SPOKEN_NUMBER_MAX: u64 = 20;
 
@@ -604,6 +642,22 @@ mod tests {
         assert_eq!(names(None, Some(89)), vec!["expected_wait", "n1", "minute"]);
         // Caller 21 and an hour's wait have no prompts: nothing wrong is said.
         assert!(names(Some(21), Some(3600)).is_empty());
+    }
+
+    #[test]
+    fn info_bodies_give_their_digit_and_junk_gives_none() {
+        let relay = "application/dtmf-relay";
+        assert_eq!(
+            info_digit(relay, b"Signal=5\r\nDuration=160\r\n"),
+            Some('5')
+        );
+        assert_eq!(info_digit(relay, b"signal = #\r\n"), Some('#'));
+        assert_eq!(info_digit(relay, b"Signal=11\r\n"), Some('#'));
+        assert_eq!(info_digit(relay, b"Signal=d\r\n"), Some('D'));
+        assert_eq!(info_digit("application/dtmf", b"7\r\n"), Some('7'));
+        assert_eq!(info_digit(relay, b"Signal=E\r\n"), None);
+        assert_eq!(info_digit(relay, b"Duration=160\r\n"), None);
+        assert_eq!(info_digit(relay, &[0xff, 0xfe]), None);
     }
 
     #[test]

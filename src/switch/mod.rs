@@ -44,6 +44,8 @@ pub use media::{
 pub use plan::{Plan, Route};
 pub use queues::{QueueFigures, AGENT_STATE_LABELS};
 
+/// DTMF digits kept per call; older ones are dropped first.
+pub const DIGITS_PER_CALL_MAX: usize = 64;
 /// How long a refused caller should wait before trying again (`Retry-After`).
 pub const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Live dialogs (two per call) and client-transaction owners are bounded by

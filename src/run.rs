@@ -337,6 +337,10 @@ impl SwitchTask {
                     _ => Ok(()),
                 }
             }
+            MediaCommand::Unbridge { call } => match self.legs.get(&(call, MediaLeg::Caller)) {
+                Some(&a) => media.unbridge(a).map_err(|e| (call, e)),
+                None => Ok(()),
+            },
             MediaCommand::Play {
                 call,
                 leg,

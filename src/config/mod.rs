@@ -33,6 +33,7 @@
 //! prompts = "prompts"                # directory of the queue prompts (8 kHz mono WAV)
 //! queue_music = "hold_music"         # prompt a queued caller hears ("ringback" for ringing)
 //! announce_every = "30s"             # position and expected wait; "0s" never
+//! hold_music = "hold_music"          # prompt a party put on hold hears
 //!
 //! [[agents]]
 //! id = "1001"                 # required: SIP username and extension; letters and digits, unique
@@ -160,6 +161,8 @@ pub struct MediaConfig {
     pub queue_music: String,
     /// Period of the position/expected-wait announcement; zero: never.
     pub announce_every: Duration,
+    /// The prompt a party put on hold hears.
+    pub hold_music: String,
 }
 
 /// Bounds on REGISTER Expires (RFC 3261 §10.2.8: too brief gets 423).

@@ -31,6 +31,7 @@ pub(crate) struct RawMedia {
     pub prompts: Option<String>,
     pub queue_music: Option<String>,
     pub announce_every: Option<String>,
+    pub hold_music: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

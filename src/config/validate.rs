@@ -633,6 +633,10 @@ impl Cx<'_, '_> {
         if let Err(kind) = check_name(&queue_music) {
             self.report(&p.key("queue_music"), kind);
         }
+        let hold_music = raw.hold_music.unwrap_or_else(|| "hold_music".to_owned());
+        if let Err(kind) = check_name(&hold_music) {
+            self.report(&p.key("hold_music"), kind);
+        }
         let prompts = raw.prompts.unwrap_or_else(|| "prompts".to_owned());
         if prompts.is_empty() {
             self.report(&p.key("prompts"), ProblemKind::Empty);
@@ -647,6 +651,7 @@ impl Cx<'_, '_> {
             prompts: PathBuf::from(prompts),
             queue_music,
             announce_every,
+            hold_music,
         }
     }
 

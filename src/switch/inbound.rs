@@ -474,9 +474,15 @@ impl Switch {
                 self.drive(now, call, Input::Bye(side));
             }
             Method::Invite => {
-                // A session refresh or hold: answer with the session we already
-                // hold on this leg; the media core will renegotiate later.
-                let sdp = self.calls.get(&call).and_then(|e| e.last_sdp(side));
+                // Anchored: hold or resume (RFC 3264 §8.4). Else a session
+                // refresh: answer with the session we already hold on this leg.
+                let leg = match side {
+                    Side::A => super::MediaLeg::Caller,
+                    Side::B => super::MediaLeg::Agent,
+                };
+                let sdp = self
+                    .media_reoffer(call, leg, req.msg.body())
+                    .or_else(|| self.calls.get(&call).and_then(|e| e.last_sdp(side)));
                 let contact = [("Contact", self.contact())];
                 let body = sdp.as_ref().map(|b| ("application/sdp", b.as_ref()));
                 self.respond(now, req, 200, None, &contact, body);

@@ -22,7 +22,9 @@ use crate::acd::CallId;
 use crate::call::{CallRef, Input};
 use crate::media::pool::{PoolError, PortPool};
 use crate::media::relay::LegRemote;
-use crate::media::sdp::{self, Anchor, Choice, Codec, Format, FormatKind, Sdp, SdpError};
+use crate::media::sdp::{
+    self, Anchor, Choice, Codec, Direction, Format, FormatKind, Sdp, SdpError,
+};
 use crate::sip::parse::Message;
 
 /// Payload type we offer Opus and telephone-event on when the caller did
@@ -49,6 +51,8 @@ pub struct MediaPlan {
     pub queue_music: String,
     /// Period of the position and expected-wait announcement; zero: never.
     pub announce_every: Duration,
+    /// What a party put on hold hears.
+    pub hold_music: String,
 }
 
 impl MediaPlan {
@@ -63,6 +67,7 @@ impl MediaPlan {
             prompts_dir: cfg.prompts.clone(),
             queue_music: cfg.queue_music.clone(),
             announce_every: cfg.announce_every,
+            hold_music: cfg.hold_music.clone(),
         }
     }
 }
@@ -92,6 +97,8 @@ pub enum MediaCommand {
     /// Relay between the caller and agent legs, both ways (any prompt
     /// playing to them stops).
     Bridge { call: CallRef },
+    /// Stop relaying between the legs (hold).
+    Unbridge { call: CallRef },
     /// Play the prompts named `intro` once, then loop `music`, to the leg.
     Play {
         call: CallRef,
@@ -151,6 +158,8 @@ pub struct CallMedia {
     pub answer_for_a: Option<Bytes>,
     /// When the caller, waiting in a queue, hears its next announcement.
     pub announce_at: Option<Instant>,
+    /// The leg that put the call on hold (RFC 3264 §8.4), while it lasts.
+    pub held_by: Option<MediaLeg>,
 }
 
 /// The core's media state: the port pool and its counters.
@@ -199,6 +208,7 @@ impl Anchoring {
             offer_for_b,
             answer_for_a: None,
             announce_at: None,
+            held_by: None,
         })
     }
 
@@ -481,6 +491,71 @@ impl Switch {
         }));
     }
 
+    /// A re-INVITE's offer on an anchored call (RFC 3264 §8): `sendonly`,
+    /// `inactive` or `c=0.0.0.0` put the call on hold, and the other party
+    /// hears music; `sendrecv` takes it off hold and bridges again. Gives
+    /// our answer, the leg's last SDP with the direction mirrored; `None`
+    /// when the call is not anchored or the offer does not parse.
+    pub(super) fn media_reoffer(
+        &mut self,
+        id: CallRef,
+        leg: MediaLeg,
+        body: &[u8],
+    ) -> Option<Bytes> {
+        let anchoring = self.anchoring.as_ref()?;
+        let hold_music = anchoring.plan.hold_music.clone();
+        let codecs = anchoring.plan.codecs.clone();
+        let offer = sdp::parse(std::str::from_utf8(body).ok()?).ok()?;
+        let entry = self.calls.get_mut(&id)?;
+        let m = entry.media.as_mut()?;
+        let ours = match leg {
+            MediaLeg::Caller => m.answer_for_a.clone()?,
+            MediaLeg::Agent => m.offer_for_b.clone(),
+        };
+        let direction = if offer.rtp.is_none() {
+            Direction::Inactive
+        } else {
+            offer.direction
+        };
+        let held = direction != Direction::SendRecv;
+        let other = match leg {
+            MediaLeg::Caller => MediaLeg::Agent,
+            MediaLeg::Agent => MediaLeg::Caller,
+        };
+        let mut commands = Vec::new();
+        if offer.rtp.is_some() {
+            if let Ok(choice) = sdp::choose(&offer, &codecs) {
+                commands.push(MediaCommand::SetRemote {
+                    call: id,
+                    leg,
+                    remote: remote(&offer, choice),
+                });
+            }
+        }
+        match (held, m.held_by) {
+            (true, None) => {
+                m.held_by = Some(leg);
+                commands.push(MediaCommand::Unbridge { call: id });
+                commands.push(MediaCommand::Play {
+                    call: id,
+                    leg: other,
+                    intro: Vec::new(),
+                    music: vec![hold_music],
+                });
+            }
+            (false, Some(_)) => {
+                m.held_by = None;
+                commands.push(MediaCommand::Bridge { call: id });
+            }
+            _ => {}
+        }
+        for c in commands {
+            self.out.push_back(super::Output::Media(c));
+        }
+        let answer = with_direction(std::str::from_utf8(&ours).ok()?, mirror(direction));
+        Some(Bytes::from(answer))
+    }
+
     /// The call is gone: its ports go back to the pool, the relay closes them.
     pub(super) fn release_media(&mut self, media: Option<CallMedia>, id: CallRef) {
         let (Some(anchoring), Some(m)) = (self.anchoring.as_mut(), media) else {
@@ -523,6 +598,53 @@ pub fn info_digit(content_type: &str, body: &[u8]) -> Option<char> {
         }
         _ => None,
     }
+}
+
+/// The answer's direction for an offer's (RFC 3264 §6.1).
+fn mirror(d: Direction) -> Direction {
+    match d {
+        Direction::SendOnly => Direction::RecvOnly,
+        Direction::RecvOnly => Direction::SendOnly,
+        other => other,
+    }
+}
+
+/// `sdp` with its direction attributes replaced by `d`, written once after
+/// the audio `m=` line's attributes (we anchor only the first, audio, stream).
+fn with_direction(sdp: &str, d: Direction) -> String {
+    let attr = match d {
+        Direction::SendRecv => "a=sendrecv",
+        Direction::SendOnly => "a=sendonly",
+        Direction::RecvOnly => "a=recvonly",
+        Direction::Inactive => "a=inactive",
+    };
+    let mut out = String::with_capacity(sdp.len() + attr.len() + 2);
+    let mut in_audio = false;
+    let mut written = false;
+    for line in sdp.lines() {
+        let line = line.trim_end_matches('\r');
+        if matches!(
+            line,
+            "a=sendrecv" | "a=sendonly" | "a=recvonly" | "a=inactive"
+        ) {
+            continue;
+        }
+        if line.starts_with("m=") {
+            if in_audio && !written {
+                out.push_str(attr);
+                out.push_str("\r\n");
+                written = true;
+            }
+            in_audio = line.starts_with("m=audio") && !written;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    if !written {
+        out.push_str(attr);
+        out.push_str("\r\n");
+    }
+    out
 }
 
 /// Most numbers the prompts can say ("n0" .. "n20").
@@ -598,6 +720,7 @@ mod tests {
             prompts_dir: PathBuf::from("prompts"),
             queue_music: "hold_music".into(),
             announce_every: Duration::from_secs(30),
+            hold_music: "hold_music".into(),
         })
         .expect("range holds pairs")
     }
@@ -642,6 +765,20 @@ mod tests {
         assert_eq!(names(None, Some(89)), vec!["expected_wait", "n1", "minute"]);
         // Caller 21 and an hour's wait have no prompts: nothing wrong is said.
         assert!(names(Some(21), Some(3600)).is_empty());
+    }
+
+    #[test]
+    fn a_hold_answer_mirrors_the_direction_on_the_audio_stream_only() {
+        let ours = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0\r\nc=IN IP4 192.0.2.1\r\na=sendrecv\r\nm=video 0 RTP/AVP 96\r\n";
+        let held = with_direction(ours, mirror(Direction::SendOnly));
+        assert_eq!(
+            held,
+            "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0\r\nc=IN IP4 192.0.2.1\r\na=recvonly\r\nm=video 0 RTP/AVP 96\r\n"
+        );
+        let resumed = with_direction(&held, mirror(Direction::SendRecv));
+        assert!(resumed.contains("a=sendrecv\r\nm=video"));
+        assert!(!resumed.contains("recvonly"));
+        assert_eq!(mirror(Direction::Inactive), Direction::Inactive);
     }
 
     #[test]

@@ -275,13 +275,14 @@ impl Switch {
                 self.drive(now, call, Input::MediaLost);
             }
             MediaInput::Timeout { call } => {
-                let answered = self
-                    .calls
-                    .get(&call)
-                    .is_some_and(|e| e.call.answered.is_some());
-                // A caller waiting in a queue sends no RTP yet: only an
-                // answered call's silence means a vanished phone.
-                if answered {
+                // A caller waiting in a queue sends no RTP yet, and a call
+                // on hold may be silent (`a=inactive`): only an answered,
+                // bridged call's silence means a vanished phone.
+                let vanished = self.calls.get(&call).is_some_and(|e| {
+                    e.call.answered.is_some()
+                        && e.media.as_ref().is_none_or(|m| m.held_by.is_none())
+                });
+                if vanished {
                     self.stats.media_timeouts += 1;
                     self.drive(now, call, Input::MediaLost);
                 }

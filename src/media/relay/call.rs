@@ -224,6 +224,9 @@ impl CallTask {
                 {
                     self.player = None;
                 }
+                // Silence is judged from the bridge on: a caller that waited
+                // in a queue without sending must not time out at once.
+                self.watch = InactivityWatch::new(self.config.media_timeout, Instant::now());
                 for i in [a, b] {
                     if let Some(old) = self.legs[i].peer.take() {
                         if old != a && old != b {

@@ -9,9 +9,9 @@
 //! goes the same way with its SSRCs renamed. Counters are kept in the task
 //! and flushed to shared atomics once per tick. The call engine steers it
 //! through [`MediaHandle`]; the relay reports through [`MediaEvent`]s on a
-//! bounded channel. Queue audio, recording, mixing and hold are not wired in
-//! yet: the pure pieces exist ([`prompts`](crate::media::prompts)), the
-//! relay does not drive them.
+//! bounded channel. A leg that is not bridged can be played prompts
+//! ([`MediaHandle::play`]: queue audio, music on hold) on its own stream.
+//! Recording and mixing are not wired in yet.
 //!
 //! [`Latch`]: crate::media::latch::Latch
 //! [`rewrite_in_place`]: crate::media::rtp::rewrite_in_place

@@ -17,13 +17,17 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+use crate::acd::CallId;
+use crate::call::CallRef;
 use crate::config::Config;
+use crate::media::prompts::{PromptId, PromptSet};
+use crate::media::relay::{self, LegId, MediaError, MediaEvent, MediaHandle, RelayConfig};
 use crate::ops::cdr::{CdrError, CdrStore, CdrWriter};
 use crate::ops::http::{self, Health};
 use crate::ops::metrics as m;
 use crate::sip::transport::{self, TcpCounters, TcpEvent};
 use crate::sip::{Peer, Transport};
-use crate::switch::{Output, Plan, Switch};
+use crate::switch::{MediaCommand, MediaInput, MediaLeg, Output, Plan, Switch};
 
 /// How long a graceful stop waits for calls to hang up.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,6 +37,12 @@ const UDP_BATCH_MAX: usize = 64;
 const METRICS_PERIOD: Duration = Duration::from_millis(500);
 /// Tries at binding TCP on the port the kernel picked for UDP.
 const BIND_TRIES_MAX: usize = 16;
+/// Relay events (digits, timeouts) queued for the switch task.
+const MEDIA_EVENTS_MAX: usize = 1024;
+/// Period of the relay's coarse clock and inactivity check.
+const MEDIA_TICK: Duration = Duration::from_millis(250);
+/// Silence after which another source may take over a latched leg.
+const MEDIA_RELATCH_AFTER: Duration = Duration::from_secs(2);
 
 /// Why the switch could not start.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +61,8 @@ pub enum StartError {
     Metrics(String),
     #[error("cannot open the call record store: {0}")]
     Cdr(#[from] CdrError),
+    #[error("cannot start the media relay: {0}")]
+    Media(#[from] MediaError),
 }
 
 /// Runs the switch until a stop signal, then drains.
@@ -86,6 +98,33 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let mut plan = Plan::from_config(&config);
     plan.local = sip_addr;
     let seed = rand::random::<u64>();
+    let media = match &plan.media {
+        Some(mp) => {
+            // Without prompts calls still connect; queued callers hear silence.
+            let prompts = match PromptSet::load_dir(&mp.prompts_dir) {
+                Ok(set) => set,
+                Err(err) => {
+                    warn!(%err, dir = %mp.prompts_dir.display(), "queue prompts not loaded");
+                    PromptSet::default()
+                }
+            };
+            let config = RelayConfig {
+                bind_ip: mp.bind_ip,
+                advertise_ip: mp.advertise_ip,
+                port_min: mp.port_min,
+                port_max: mp.port_max,
+                media_timeout: mp.inactivity_timeout,
+                relatch_after: MEDIA_RELATCH_AFTER,
+                tick: MEDIA_TICK,
+                events_queue_max: MEDIA_EVENTS_MAX,
+                rng_seed: rand::random::<u64>(),
+            };
+            let (handle, events) = relay::start_with_prompts(config, Arc::new(prompts))?;
+            info!(ports = %format!("{}-{}", mp.port_min, mp.port_max), "media anchored in the switch");
+            Some((handle, events))
+        }
+        None => None,
+    };
     let switch = Switch::new(plan, seed, Instant::now());
 
     let health = Arc::new(Health::default());
@@ -122,8 +161,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         health,
         conns: HashMap::new(),
         cdr,
+        media: media.as_ref().map(|(h, _)| h.clone()),
+        legs: HashMap::new(),
     };
-    task.run(tcp_rx).await;
+    task.run(tcp_rx, media.map(|(_, events)| events)).await;
     let _ = stop_tx.send(true);
     let SwitchTask { cdr, .. } = task;
     // Every record submitted is written (or spilled) before we exit.
@@ -166,10 +207,17 @@ struct SwitchTask {
     health: Arc<Health>,
     conns: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
     cdr: CdrWriter,
+    media: Option<MediaHandle>,
+    /// The relay's leg of each call's caller and agent side.
+    legs: HashMap<(CallRef, MediaLeg), LegId>,
 }
 
 impl SwitchTask {
-    async fn run(&mut self, mut tcp_rx: mpsc::Receiver<TcpEvent>) {
+    async fn run(
+        &mut self,
+        mut tcp_rx: mpsc::Receiver<TcpEvent>,
+        mut media_rx: Option<mpsc::Receiver<MediaEvent>>,
+    ) {
         let mut buf = vec![0u8; 65_536];
         let mut metrics_tick = tokio::time::interval(METRICS_PERIOD);
         let mut drain_deadline: Option<tokio::time::Instant> = None;
@@ -198,6 +246,7 @@ impl SwitchTask {
                     }
                 }
                 Some(event) = tcp_rx.recv() => self.on_tcp(event),
+                Some(event) = recv_opt(&mut media_rx) => self.on_media_event(event),
                 _ = tokio::time::sleep_until(sleep_until) => self.switch.handle_timeout(Instant::now()),
                 _ = metrics_tick.tick() => self.publish(),
                 _ = &mut stop, if drain_deadline.is_none() => {
@@ -258,6 +307,97 @@ impl SwitchTask {
                         warn!(%err, "call record lost");
                     }
                 }
+                Output::Media(command) => self.on_media_command(command),
+            }
+        }
+    }
+
+    /// Carries out a media decision on the relay; a failure goes back to
+    /// the core, which ends the call.
+    fn on_media_command(&mut self, command: MediaCommand) {
+        let Some(media) = &self.media else {
+            return;
+        };
+        let result = match command {
+            MediaCommand::Open { call, leg, port } => media
+                .allocate_leg_at(CallId(call.0), port)
+                .map(|m| {
+                    self.legs.insert((call, leg), m.leg);
+                })
+                .map_err(|e| (call, e)),
+            MediaCommand::SetRemote { call, leg, remote } => match self.legs.get(&(call, leg)) {
+                Some(&id) => media.set_remote(id, remote).map_err(|e| (call, e)),
+                None => Ok(()),
+            },
+            MediaCommand::Bridge { call } => {
+                let a = self.legs.get(&(call, MediaLeg::Caller));
+                let b = self.legs.get(&(call, MediaLeg::Agent));
+                match (a, b) {
+                    (Some(&a), Some(&b)) => media.bridge(a, b).map_err(|e| (call, e)),
+                    _ => Ok(()),
+                }
+            }
+            MediaCommand::Unbridge { call } => match self.legs.get(&(call, MediaLeg::Caller)) {
+                Some(&a) => media.unbridge(a).map_err(|e| (call, e)),
+                None => Ok(()),
+            },
+            MediaCommand::Play {
+                call,
+                leg,
+                intro,
+                music,
+            } => match self.legs.get(&(call, leg)) {
+                Some(&id) => {
+                    let intro = prompt_ids(media.prompts(), &intro).unwrap_or_default();
+                    let music = prompt_ids(media.prompts(), &music).unwrap_or_default();
+                    media.play(id, intro, music).map_err(|e| (call, e))
+                }
+                None => Ok(()),
+            },
+            MediaCommand::Release { call } => {
+                media.release(CallId(call.0));
+                self.legs.remove(&(call, MediaLeg::Caller));
+                self.legs.remove(&(call, MediaLeg::Agent));
+                Ok(())
+            }
+        };
+        if let Err((call, err)) = result {
+            warn!(%call, %err, "media command failed: ending the call");
+            self.switch
+                .handle_media(Instant::now(), MediaInput::Failed { call });
+        }
+    }
+
+    fn on_media_event(&mut self, event: MediaEvent) {
+        let now = Instant::now();
+        match event {
+            MediaEvent::Timeout { call, silent_for } => {
+                info!(call = %CallRef(call.0), ?silent_for, "media timeout");
+                self.switch.handle_media(
+                    now,
+                    MediaInput::Timeout {
+                        call: CallRef(call.0),
+                    },
+                );
+            }
+            MediaEvent::Digit { leg, digit } => {
+                let call = CallRef(leg.call.0);
+                let side = if self.legs.get(&(call, MediaLeg::Caller)) == Some(&leg) {
+                    MediaLeg::Caller
+                } else {
+                    MediaLeg::Agent
+                };
+                self.switch.handle_media(
+                    now,
+                    MediaInput::Digit {
+                        call,
+                        leg: side,
+                        digit,
+                    },
+                );
+            }
+            MediaEvent::PeerLearnt { leg, addr, rtcp } => {
+                tracing::debug!(call = %CallRef(leg.call.0), n = leg.n, %addr, rtcp, "media peer learnt");
             }
         }
     }
@@ -288,6 +428,9 @@ impl SwitchTask {
         self.health
             .registrations_active
             .store(self.switch.registrations_active() as u64, Ordering::Relaxed);
+        if let Some(media) = &self.media {
+            m::publish_media(&media.stats(), &self.switch);
+        }
         metrics::counter!(m::CDR_WRITTEN_TOTAL).absolute(self.cdr.written());
         metrics::counter!(m::CDR_SPILLED_TOTAL).absolute(self.cdr.spilled());
         metrics::counter!(m::CDR_DROPPED_TOTAL).absolute(self.cdr.dropped());
@@ -297,6 +440,19 @@ impl SwitchTask {
             .absolute(self.counters.refused.load(Ordering::Relaxed) as u64);
         metrics::counter!(m::TCP_FRAMING_ERRORS_TOTAL)
             .absolute(self.counters.framing_errors.load(Ordering::Relaxed) as u64);
+    }
+}
+
+/// The prompts named, or `None` when one is missing: an announcement with a
+/// hole would say something wrong.
+fn prompt_ids(set: &PromptSet, names: &[String]) -> Option<Vec<PromptId>> {
+    names.iter().map(|n| set.id(n).ok()).collect()
+}
+
+async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

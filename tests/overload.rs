@@ -61,6 +61,7 @@ impl Net {
                     self.mail.push((peer.addr, msg));
                 }
                 Output::CallEnded(_) => self.ended += 1,
+                Output::Media(_) => {}
             }
         }
         self.mail_for(from)

@@ -57,6 +57,8 @@ pub enum Outcome {
     Rejected(u16),
     /// The switch is shutting down.
     Shutdown,
+    /// The media stopped (inactivity timeout) or could not be anchored.
+    MediaTimeout,
 }
 
 impl Outcome {
@@ -70,6 +72,7 @@ impl Outcome {
             Outcome::Unavailable => "unavailable",
             Outcome::Rejected(_) => "rejected",
             Outcome::Shutdown => "shutdown",
+            Outcome::MediaTimeout => "media_timeout",
         }
     }
 }
@@ -135,6 +138,8 @@ pub enum Input {
     ByeDone(Side),
     /// The switch is stopping.
     Shutdown,
+    /// The call's media stopped or failed: hang up both legs.
+    MediaLost,
 }
 
 /// What the switch must do.
@@ -342,6 +347,19 @@ impl Call {
                     outcome: Outcome::Shutdown,
                 }
             }
+            (S::Answered { .. } | S::Connected, I::MediaLost) => {
+                out.push(Action::Bye(Side::A));
+                out.push(Action::Bye(Side::B));
+                S::Releasing {
+                    a: true,
+                    b: true,
+                    outcome: Outcome::MediaTimeout,
+                }
+            }
+            (S::Routing | S::Offering { .. }, I::MediaLost) => {
+                out.push(Action::CancelForks { keep: None });
+                self.finish(now, out, 503, Outcome::MediaTimeout)
+            }
             (
                 S::Releasing {
                     mut a,
@@ -414,7 +432,7 @@ fn status_for(outcome: Outcome) -> u16 {
         Outcome::Busy => 486,
         Outcome::NoAnswer | Outcome::Unavailable => 480,
         Outcome::Abandoned => 487,
-        Outcome::Shutdown => 503,
+        Outcome::Shutdown | Outcome::MediaTimeout => 503,
         Outcome::Rejected(603) => 603,
         Outcome::Rejected(404) => 404,
         Outcome::Rejected(_) | Outcome::Completed { .. } => 480,
@@ -479,6 +497,41 @@ mod tests {
         step(&mut c, t1, Input::AAck);
         assert_eq!(c.state, State::Connected);
         assert_eq!(c.wait(), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn media_lost_on_a_connected_call_hangs_up_both_legs() {
+        let (mut c, t0) = call(Routing::Queued);
+        step(&mut c, t0, Input::Offer { forks: 1 });
+        step(&mut c, t0, Input::BAnswer { fork: 0 });
+        step(&mut c, t0, Input::AAck);
+        let t1 = t0 + Duration::from_secs(60);
+        assert_eq!(
+            step(&mut c, t1, Input::MediaLost),
+            vec![Action::Bye(Side::A), Action::Bye(Side::B)]
+        );
+        assert!(step(&mut c, t1, Input::ByeDone(Side::A)).is_empty());
+        let t2 = t1 + Duration::from_millis(40);
+        assert_eq!(
+            step(&mut c, t2, Input::ByeDone(Side::B)),
+            vec![Action::Finished(Outcome::MediaTimeout)]
+        );
+        assert_eq!(c.ended, Some(t2));
+        assert_eq!(Outcome::MediaTimeout.label(), "media_timeout");
+    }
+
+    #[test]
+    fn media_lost_before_an_answer_refuses_the_caller_503() {
+        let (mut c, t0) = call(Routing::Direct);
+        step(&mut c, t0, Input::Offer { forks: 2 });
+        assert_eq!(
+            step(&mut c, t0, Input::MediaLost),
+            vec![
+                Action::CancelForks { keep: None },
+                Action::RejectA { status: 503 },
+                Action::Finished(Outcome::MediaTimeout)
+            ]
+        );
     }
 
     #[test]

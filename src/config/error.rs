@@ -90,7 +90,7 @@ pub enum ProblemKind {
     /// missing key. The message comes from the deserializer.
     #[error("{message}")]
     Schema { message: String },
-    #[error("unknown section `{name}` (expected switch, agents, trunks, dids or queues)")]
+    #[error("unknown section `{name}` (expected switch, media, agents, trunks, dids or queues)")]
     UnknownSection { name: String },
     #[error("expected {expected}, found {found}")]
     WrongType {
@@ -166,6 +166,12 @@ pub enum ProblemKind {
         default: std::time::Duration,
         max: std::time::Duration,
     },
+    #[error("invalid port range \"{value}\" (expected e.g. \"20000-20999\": two ports, low first, holding an even/odd pair)")]
+    InvalidPortRange { value: String },
+    #[error("invalid IP address \"{value}\" (expected e.g. 127.0.0.1 or ::1)")]
+    InvalidIp { value: String },
+    #[error("codecs must name at least one of pcmu, pcma, opus")]
+    NoCodecs,
     #[error("trunk has neither allow_from nor outbound, so it can carry no call")]
     TrunkUnused,
     #[error("agent {agent} still has the demo password while {listen_field} = {listen} is not loopback: change the passwords in the config before listening beyond 127.0.0.1")]

@@ -24,6 +24,17 @@
 //! digest_challenge = "sha256-first"  # or "md5-first" for clients that answer only the first challenge
 //! registration = { min_expires = "60s", max_expires = "3600s", default_expires = "3600s" }
 //!
+//! [media]                           # optional: without it SDP passes end to end
+//! rtp_ports = "20000-20999"          # RTP/RTCP pairs (even RTP port, RTCP on the next)
+//! rtp_address = "127.0.0.1"          # the relay's sockets bind here
+//! advertise_address = "127.0.0.1"    # written into SDP (default: rtp_address; 1:1 NAT)
+//! inactivity_timeout = "60s"         # an answered call without RTP this long is hung up
+//! codecs = ["pcmu", "pcma", "opus"]  # what callers and agents may use, preferred first
+//! prompts = "prompts"                # directory of the queue prompts (8 kHz mono WAV)
+//! queue_music = "hold_music"         # prompt a queued caller hears ("ringback" for ringing)
+//! announce_every = "30s"             # position and expected wait; "0s" never
+//! hold_music = "hold_music"          # prompt a party put on hold hears
+//!
 //! [[agents]]
 //! id = "1001"                 # required: SIP username and extension; letters and digits, unique
 //! password = "demo-1001"      # required, non-empty
@@ -72,7 +83,7 @@ mod values;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -108,6 +119,8 @@ pub const SECRET_CHARS_MAX: usize = 256;
 pub struct Config {
     pub file: PathBuf,
     pub switch: SwitchConfig,
+    /// `None`: no `[media]` section, SDP passes through unanchored.
+    pub media: Option<MediaConfig>,
     pub agents: Vec<AgentConfig>,
     pub trunks: Vec<TrunkConfig>,
     /// Keyed by the DID as written (digits, optional leading `+`).
@@ -129,6 +142,27 @@ pub struct SwitchConfig {
     /// `rport` (RFC 3581): phones behind NAT need it.
     pub force_rport: bool,
     pub registration: RegistrationConfig,
+}
+
+/// The `[media]` section: where the relay binds and what it speaks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MediaConfig {
+    pub port_min: u16,
+    pub port_max: u16,
+    pub rtp_address: IpAddr,
+    /// Written into SDP `c=`; `rtp_address` unless set.
+    pub advertise_address: IpAddr,
+    pub inactivity_timeout: Duration,
+    /// In order of preference.
+    pub codecs: Vec<crate::media::sdp::Codec>,
+    /// Directory the prompts are loaded from at start.
+    pub prompts: PathBuf,
+    /// The prompt a queued caller hears between announcements.
+    pub queue_music: String,
+    /// Period of the position/expected-wait announcement; zero: never.
+    pub announce_every: Duration,
+    /// The prompt a party put on hold hears.
+    pub hold_music: String,
 }
 
 /// Bounds on REGISTER Expires (RFC 3261 §10.2.8: too brief gets 423).

@@ -22,6 +22,20 @@ pub(crate) struct RawSwitch {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct RawMedia {
+    pub rtp_ports: Option<String>,
+    pub rtp_address: Option<String>,
+    pub advertise_address: Option<String>,
+    pub inactivity_timeout: Option<String>,
+    pub codecs: Option<Vec<String>>,
+    pub prompts: Option<String>,
+    pub queue_music: Option<String>,
+    pub announce_every: Option<String>,
+    pub hold_music: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawRegistration {
     pub min_expires: Option<String>,
     pub max_expires: Option<String>,

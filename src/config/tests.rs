@@ -1,6 +1,6 @@
 //! Each validation, with the exact line, column and field it reports.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -464,4 +464,46 @@ fn default_dialplan_describes_the_demo_centre() {
     );
     assert!(c.trunks[0].allow_from[0].contains("127.0.0.1".parse().unwrap()));
     assert!(c.check_listen_safety().is_ok());
+}
+
+#[test]
+fn media_section_takes_defaults_and_its_absence_means_pass_through() {
+    assert_eq!(parse("").unwrap().media, None);
+    let m = parse("[media]\n").unwrap().media.expect("media section");
+    assert_eq!((m.port_min, m.port_max), (20_000, 20_999));
+    assert_eq!(m.rtp_address, IpAddr::from([127, 0, 0, 1]));
+    assert_eq!(m.advertise_address, m.rtp_address);
+    assert_eq!(m.inactivity_timeout, Duration::from_secs(60));
+    assert_eq!(m.codecs.len(), 3);
+    let m = parse("[media]\nrtp_ports = \"30000-30099\"\nrtp_address = \"0.0.0.0\"\nadvertise_address = \"192.0.2.7\"\ncodecs = [\"PCMA\"]\n")
+        .unwrap()
+        .media
+        .unwrap();
+    assert_eq!((m.port_min, m.port_max), (30_000, 30_099));
+    assert_eq!(m.advertise_address, IpAddr::from([192, 0, 2, 7]));
+    assert_eq!(m.codecs, vec![crate::media::sdp::Codec::Pcma]);
+}
+
+#[test]
+fn media_port_range_without_a_pair_names_its_field() {
+    let (line, _, field, kind) = only("[media]\nrtp_ports = \"20001-20002\"\n");
+    assert_eq!((line, field.as_str()), (2, "media.rtp_ports"));
+    assert_eq!(
+        kind,
+        ProblemKind::InvalidPortRange {
+            value: "20001-20002".into()
+        }
+    );
+}
+
+#[test]
+fn media_unknown_codec_and_bad_address_are_each_reported() {
+    let p = problems("[media]\nrtp_address = \"localhost\"\ncodecs = [\"pcmu\", \"g729\"]\n");
+    let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(fields, vec!["media.rtp_address", "media.codecs[1]"]);
+    let (_, _, field, kind) = only("[media]\ncodecs = []\n");
+    assert_eq!(
+        (field.as_str(), kind),
+        ("media.codecs", ProblemKind::NoCodecs)
+    );
 }

@@ -11,12 +11,14 @@ use toml::Spanned;
 
 use super::error::{ConfigError, Location, Problem, ProblemKind};
 use super::locate::{location, path_at, path_from_text, span_of, value_span_of, FieldPath};
-use super::raw::{RawAgent, RawDid, RawQueue, RawSwitch, RawTrunk};
+use super::raw::{RawAgent, RawDid, RawMedia, RawQueue, RawSwitch, RawTrunk};
 use super::requires::{SKILL_LEVEL_MAX, SKILL_LEVEL_MIN};
 use super::values::{
     check_agent_id, check_did, check_name, parse_duration, parse_ip_net, parse_socket_addr,
 };
 use super::*;
+use crate::media::pool::PortPool;
+use crate::media::sdp::Codec;
 use crate::sip::auth::ChallengeOrder;
 use crate::sip::limits::CALLS_MAX;
 
@@ -76,6 +78,7 @@ struct Known {
 #[derive(Default)]
 struct Sections {
     switch: RawSwitch,
+    media: Option<RawMedia>,
     agents: Vec<(usize, RawAgent)>,
     trunks: Vec<(usize, RawTrunk)>,
     dids: Vec<(String, RawDid)>,
@@ -207,6 +210,7 @@ impl Cx<'_, '_> {
                         s.switch = v;
                     }
                 }
+                "media" => s.media = self.de(value),
                 "agents" => {
                     for (i, e) in self.array(value, &path, AGENTS_MAX).iter().enumerate() {
                         s.agents.extend(self.de(e).map(|v| (i, v)));
@@ -278,6 +282,7 @@ impl Cx<'_, '_> {
                 .collect(),
         };
         let switch = self.switch(s.switch);
+        let media = s.media.map(|m| self.media(m));
         let mut seen = HashMap::new();
         let mut agents = Vec::new();
         for (i, raw) in s.agents {
@@ -314,6 +319,7 @@ impl Cx<'_, '_> {
         Config {
             file: self.file.clone(),
             switch,
+            media,
             agents,
             trunks,
             dids,
@@ -572,6 +578,96 @@ impl Cx<'_, '_> {
         }
     }
 
+    fn media(&mut self, raw: RawMedia) -> MediaConfig {
+        let p = root().key("media");
+        let (port_min, port_max) = match raw.rtp_ports.as_deref() {
+            None => (20_000, 20_999),
+            Some(text) => parse_port_range(text).unwrap_or_else(|| {
+                let kind = ProblemKind::InvalidPortRange {
+                    value: text.to_owned(),
+                };
+                self.report(&p.key("rtp_ports"), kind);
+                (20_000, 20_999)
+            }),
+        };
+        let loopback = IpAddr::from([127, 0, 0, 1]);
+        let rtp_address = self.ip(raw.rtp_address.as_deref(), &p.key("rtp_address"), loopback);
+        let advertise_address = self.ip(
+            raw.advertise_address.as_deref(),
+            &p.key("advertise_address"),
+            rtp_address,
+        );
+        let inactivity_timeout = self.duration(
+            raw.inactivity_timeout.as_deref(),
+            &p.key("inactivity_timeout"),
+            Duration::from_secs(60),
+            true,
+        );
+        let mut codecs = Vec::new();
+        for (i, name) in raw.codecs.iter().flatten().enumerate() {
+            match Codec::from_name(name) {
+                Some(c) if !codecs.contains(&c) => codecs.push(c),
+                Some(_) => {}
+                None => {
+                    let kind = ProblemKind::UnknownChoice {
+                        what: "codec",
+                        value: name.clone(),
+                        expected: Codec::NAMES,
+                    };
+                    self.report(&p.key("codecs").index(i), kind);
+                }
+            }
+        }
+        match raw.codecs {
+            None => codecs = vec![Codec::Pcmu, Codec::Pcma, Codec::Opus],
+            Some(list) if list.is_empty() => self.report(&p.key("codecs"), ProblemKind::NoCodecs),
+            Some(_) => {}
+        }
+        let announce_every = self.duration(
+            raw.announce_every.as_deref(),
+            &p.key("announce_every"),
+            Duration::from_secs(30),
+            false,
+        );
+        let queue_music = raw.queue_music.unwrap_or_else(|| "hold_music".to_owned());
+        if let Err(kind) = check_name(&queue_music) {
+            self.report(&p.key("queue_music"), kind);
+        }
+        let hold_music = raw.hold_music.unwrap_or_else(|| "hold_music".to_owned());
+        if let Err(kind) = check_name(&hold_music) {
+            self.report(&p.key("hold_music"), kind);
+        }
+        let prompts = raw.prompts.unwrap_or_else(|| "prompts".to_owned());
+        if prompts.is_empty() {
+            self.report(&p.key("prompts"), ProblemKind::Empty);
+        }
+        MediaConfig {
+            port_min,
+            port_max,
+            rtp_address,
+            advertise_address,
+            inactivity_timeout,
+            codecs,
+            prompts: PathBuf::from(prompts),
+            queue_music,
+            announce_every,
+            hold_music,
+        }
+    }
+
+    fn ip(&mut self, value: Option<&str>, path: &FieldPath, default: IpAddr) -> IpAddr {
+        let Some(text) = value else {
+            return default;
+        };
+        text.parse().unwrap_or_else(|_| {
+            let kind = ProblemKind::InvalidIp {
+                value: text.to_owned(),
+            };
+            self.report(path, kind);
+            default
+        })
+    }
+
     fn agent(&mut self, i: usize, raw: RawAgent) -> Option<AgentConfig> {
         let p = root().key("agents").index(i);
         let before = self.problems.len();
@@ -791,4 +887,14 @@ impl Cx<'_, '_> {
             attributes,
         })
     }
+}
+
+/// `"20000-20999"`: two ports, low first, holding at least one even/odd pair
+/// (RFC 3550 §11).
+fn parse_port_range(text: &str) -> Option<(u16, u16)> {
+    let (lo, hi) = text.split_once('-')?;
+    let lo: u16 = lo.trim().parse().ok()?;
+    let hi: u16 = hi.trim().parse().ok()?;
+    PortPool::new(lo, hi).ok()?;
+    Some((lo, hi))
 }

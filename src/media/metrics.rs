@@ -1,24 +1,15 @@
-//! Metric names of the media relay (Prometheus naming, `switchyard_` prefix).
-//! The integrator moves these into `ops::metrics`; until then the relay's
-//! snapshot is published from here.
+//! Copies the media relay's snapshot into the recorder. The metric names
+//! live with every other name in [`crate::ops::metrics`].
 
 use metrics::{counter, gauge};
 
 use crate::media::relay::{DropReason, RelaySnapshot};
-
-pub const RTP_PACKETS_RELAYED_TOTAL: &str = "switchyard_rtp_packets_relayed_total";
-pub const RTP_BYTES_RELAYED_TOTAL: &str = "switchyard_rtp_bytes_relayed_total";
-pub const RTCP_PACKETS_RELAYED_TOTAL: &str = "switchyard_rtcp_packets_relayed_total";
-/// Label `reason`: `hijack`, `unexpected_source`, `malformed`, `unmapped_pt`,
-/// `no_destination`, `send_failed`.
-pub const RTP_PACKETS_DROPPED_TOTAL: &str = "switchyard_rtp_packets_dropped_total";
-pub const RTP_PEERS_LEARNT_TOTAL: &str = "switchyard_rtp_peers_learnt_total";
-pub const MEDIA_LEGS_ACTIVE: &str = "switchyard_media_legs_active";
-pub const MEDIA_CALLS_ACTIVE: &str = "switchyard_media_calls_active";
-pub const MEDIA_PORT_PAIRS_FREE: &str = "switchyard_media_port_pairs_free";
-pub const MEDIA_PORTS_EXHAUSTED_TOTAL: &str = "switchyard_media_ports_exhausted_total";
-pub const MEDIA_TIMEOUTS_TOTAL: &str = "switchyard_media_timeouts_total";
-pub const MEDIA_EVENTS_DROPPED_TOTAL: &str = "switchyard_media_events_dropped_total";
+pub use crate::ops::metrics::{
+    MEDIA_CALLS_ACTIVE, MEDIA_EVENTS_DROPPED_TOTAL, MEDIA_LEGS_ACTIVE, MEDIA_PORTS_EXHAUSTED_TOTAL,
+    MEDIA_PORT_PAIRS_FREE, MEDIA_TIMEOUTS_TOTAL, RTCP_PACKETS_RELAYED_TOTAL,
+    RTP_BYTES_RELAYED_TOTAL, RTP_PACKETS_DROPPED_TOTAL, RTP_PACKETS_RELAYED_TOTAL,
+    RTP_PEERS_LEARNT_TOTAL,
+};
 
 /// Copies the relay's snapshot into the recorder.
 pub fn publish(s: &RelaySnapshot) {

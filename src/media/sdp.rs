@@ -66,6 +66,19 @@ pub enum Codec {
 }
 
 impl Codec {
+    /// Names the config uses, in `from_name`'s spelling.
+    pub const NAMES: &'static str = "pcmu, pcma, opus";
+
+    /// A codec by its config name (case-insensitive).
+    pub fn from_name(name: &str) -> Option<Codec> {
+        match name.to_ascii_lowercase().as_str() {
+            "pcmu" => Some(Self::Pcmu),
+            "pcma" => Some(Self::Pcma),
+            "opus" => Some(Self::Opus),
+            _ => None,
+        }
+    }
+
     /// RTP clock rate (RFC 3551 §4.5.14; RFC 7587 §4.1 for Opus).
     pub fn clock_rate(self) -> u32 {
         match self {

@@ -46,6 +46,26 @@ pub const ROUTER_REFUSED_TOTAL: &str = "switchyard_router_refused_total";
 /// `result`: done or refused.
 pub const AGENT_FEATURES_TOTAL: &str = "switchyard_agent_features_total";
 
+pub const RTP_PACKETS_RELAYED_TOTAL: &str = "switchyard_rtp_packets_relayed_total";
+pub const RTP_BYTES_RELAYED_TOTAL: &str = "switchyard_rtp_bytes_relayed_total";
+pub const RTCP_PACKETS_RELAYED_TOTAL: &str = "switchyard_rtcp_packets_relayed_total";
+/// Label `reason`: `hijack`, `unexpected_source`, `malformed`, `unmapped_pt`,
+/// `no_destination`, `send_failed`.
+pub const RTP_PACKETS_DROPPED_TOTAL: &str = "switchyard_rtp_packets_dropped_total";
+pub const RTP_PEERS_LEARNT_TOTAL: &str = "switchyard_rtp_peers_learnt_total";
+pub const MEDIA_LEGS_ACTIVE: &str = "switchyard_media_legs_active";
+pub const MEDIA_CALLS_ACTIVE: &str = "switchyard_media_calls_active";
+pub const MEDIA_PORT_PAIRS_FREE: &str = "switchyard_media_port_pairs_free";
+/// New calls refused 503 because no RTP port pair was free.
+pub const MEDIA_PORTS_EXHAUSTED_TOTAL: &str = "switchyard_media_ports_exhausted_total";
+/// Answered calls hung up because their media stopped.
+pub const MEDIA_TIMEOUTS_TOTAL: &str = "switchyard_media_timeouts_total";
+pub const MEDIA_EVENTS_DROPPED_TOTAL: &str = "switchyard_media_events_dropped_total";
+/// New calls refused 488 (or 413) for their SDP offer.
+pub const MEDIA_OFFERS_REFUSED_TOTAL: &str = "switchyard_media_offers_refused_total";
+/// RFC 4733 digits (and SIP INFO dtmf-relay) received.
+pub const DTMF_DIGITS_TOTAL: &str = "switchyard_dtmf_digits_total";
+
 pub const QUEUE_OUTCOME_LABELS: [&str; 3] = ["answered", "abandoned", "overflowed"];
 
 /// Copies the switch core's counters and gauges into the recorder.
@@ -73,6 +93,20 @@ pub fn publish(switch: &Switch) {
     counter!(AGENT_FEATURES_TOTAL, "result" => "done").absolute(stats.features_done);
     counter!(AGENT_FEATURES_TOTAL, "result" => "refused").absolute(stats.features_refused);
     publish_queues(switch);
+}
+
+/// The relay's counters, with the switch core's where it decides: the port
+/// pool (the core owns it), exhaustion and timeouts as calls saw them.
+pub fn publish_media(relay: &crate::media::relay::RelaySnapshot, switch: &Switch) {
+    crate::media::metrics::publish(relay);
+    let stats = switch.stats();
+    counter!(MEDIA_PORTS_EXHAUSTED_TOTAL).absolute(stats.media_ports_exhausted);
+    counter!(MEDIA_TIMEOUTS_TOTAL).absolute(stats.media_timeouts);
+    counter!(MEDIA_OFFERS_REFUSED_TOTAL).absolute(stats.media_offers_refused);
+    counter!(DTMF_DIGITS_TOTAL).absolute(stats.dtmf_digits);
+    if let Some((free, _)) = switch.media_ports() {
+        gauge!(MEDIA_PORT_PAIRS_FREE).set(free as f64);
+    }
 }
 
 /// Queue and agent figures from the router. Queue names come from the config.

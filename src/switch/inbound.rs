@@ -318,6 +318,18 @@ impl Switch {
                 return self.refuse(now, req, Refusal::plain(404));
             }
         };
+        let media = match self.anchor_call(msg) {
+            Ok(media) => media,
+            Err(err) => {
+                let mut refusal = Refusal::plain(err.status());
+                if refusal.status == 503 {
+                    refusal
+                        .headers
+                        .push(("Retry-After", RETRY_AFTER.as_secs().to_string()));
+                }
+                return self.refuse(now, req, refusal);
+            }
+        };
         let id = self.new_call_ref();
         let a = ALeg::new(self.token(), req.msg.clone(), req.source, req.key.clone());
         let (routing, queue) = match &target {
@@ -336,6 +348,8 @@ impl Switch {
             ring_deadline: None,
             agent: None,
             routed: false,
+            media,
+            digits: String::new(),
         };
         self.stats.calls_started += 1;
         tracing::info!(call = %id, queue = queue.as_deref().unwrap_or(""), "call arrived");
@@ -346,6 +360,7 @@ impl Switch {
         }
         let a_tag = entry.a.local_tag.clone();
         self.calls.insert(id, entry);
+        self.open_media(id);
         self.respond(now, req, 100, None, &[], None);
         match target {
             Target::Route(Route::Agent(agent)) => self.offer_agent(now, id, &agent),
@@ -354,9 +369,18 @@ impl Switch {
                 priority,
                 attributes,
             }) => {
-                // The caller hears ringing while it waits (no music before the media core).
-                self.respond(now, req, 180, Some(&a_tag), &[], None);
+                // Anchored, the caller hears the queue (early media);
+                // else ringing.
+                match self.early_answer(id) {
+                    Some(sdp) => {
+                        let contact = [("Contact", self.contact())];
+                        let body = Some(("application/sdp", sdp.as_ref()));
+                        self.respond(now, req, 183, Some(&a_tag), &contact, body);
+                    }
+                    None => self.respond(now, req, 180, Some(&a_tag), &[], None),
+                }
                 self.enqueue(now, id, &queue, priority, attributes);
+                self.start_queue_audio(now, id);
             }
             Target::Carrier => self.offer_carrier(now, id, &dialled),
         }
@@ -450,9 +474,15 @@ impl Switch {
                 self.drive(now, call, Input::Bye(side));
             }
             Method::Invite => {
-                // A session refresh or hold: answer with the session we already
-                // hold on this leg; the media core will renegotiate later.
-                let sdp = self.calls.get(&call).and_then(|e| e.last_sdp(side));
+                // Anchored: hold or resume (RFC 3264 §8.4). Else a session
+                // refresh: answer with the session we already hold on this leg.
+                let leg = match side {
+                    Side::A => super::MediaLeg::Caller,
+                    Side::B => super::MediaLeg::Agent,
+                };
+                let sdp = self
+                    .media_reoffer(call, leg, req.msg.body())
+                    .or_else(|| self.calls.get(&call).and_then(|e| e.last_sdp(side)));
                 let contact = [("Contact", self.contact())];
                 let body = sdp.as_ref().map(|b| ("application/sdp", b.as_ref()));
                 self.respond(now, req, 200, None, &contact, body);
@@ -465,6 +495,22 @@ impl Switch {
                     }
                 }
             }
+            Method::Info => match req.msg.content_type() {
+                Some(kind @ ("application/dtmf-relay" | "application/dtmf")) => {
+                    match super::media::info_digit(kind, req.msg.body()) {
+                        Some(digit) => {
+                            self.respond(now, req, 200, None, &[], None);
+                            let leg = match side {
+                                Side::A => super::MediaLeg::Caller,
+                                Side::B => super::MediaLeg::Agent,
+                            };
+                            self.on_digit(call, leg, digit);
+                        }
+                        None => self.refuse(now, req, Refusal::plain(400)),
+                    }
+                }
+                _ => self.respond(now, req, 200, None, &[], None),
+            },
             _ => self.respond(now, req, 200, None, &[], None),
         }
     }

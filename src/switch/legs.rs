@@ -39,6 +39,11 @@ pub struct CallEntry {
     pub agent: Option<String>,
     /// The router tracks this call (queued and not yet forgotten by it).
     pub routed: bool,
+    /// Its anchored media; `None` passes SDP through.
+    pub media: Option<super::CallMedia>,
+    /// DTMF digits received on either leg, oldest first, for the IVR and
+    /// feature codes; at most [`DIGITS_PER_CALL_MAX`](super::DIGITS_PER_CALL_MAX).
+    pub digits: String,
 }
 
 impl CallEntry {
@@ -54,7 +59,10 @@ impl CallEntry {
     pub fn last_sdp(&self, side: Side) -> Option<Bytes> {
         match side {
             Side::A => self.a.sdp_sent.clone(),
-            Side::B => Some(self.a.invite.body().clone()).filter(|b| !b.is_empty()),
+            Side::B => match &self.media {
+                Some(m) => Some(m.offer_for_b.clone()),
+                None => Some(self.a.invite.body().clone()).filter(|b| !b.is_empty()),
+            },
         }
     }
 }
@@ -294,7 +302,10 @@ impl Switch {
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
-        let sdp = entry.a.invite.body().clone();
+        let sdp = match &entry.media {
+            Some(m) => m.offer_for_b.clone(),
+            None => entry.a.invite.body().clone(),
+        };
         let Some(b) = entry.b.as_mut() else { return };
         let f = &mut b.forks[fork];
         f.via = format!(
@@ -684,6 +695,13 @@ impl Switch {
             .as_ref()
             .and_then(|b| b.forks.get(fork))
             .and_then(|f| f.early_sdp.clone());
+        let early = match early {
+            Some(sdp) => self.media_answer(id, Some(sdp)),
+            None => None,
+        };
+        let Some(entry) = self.calls.get(&id) else {
+            return;
+        };
         let (msg, source, key, tag) = (
             entry.a.invite.clone(),
             entry.a.source,
@@ -710,6 +728,10 @@ impl Switch {
             .and_then(|b| b.forks.get(fork))
             .and_then(|f| f.dialog.as_ref())
             .and_then(|d| d.answer.clone());
+        let answer = self.media_answer(id, answer);
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
         entry.a.sdp_sent = answer.clone();
         entry.a.pending_2xx = Some((entry.a.invite.cseq().seq, entry.a.key.clone()));
         entry.ring_deadline = None;

@@ -14,6 +14,7 @@
 mod feature;
 mod inbound;
 mod legs;
+mod media;
 pub mod plan;
 mod queues;
 
@@ -37,9 +38,14 @@ use crate::sip::Peer;
 
 pub use feature::{FeatureCode, FeatureError, FEATURE_DIALOGS_MAX};
 pub use legs::{CallEntry, ZOMBIE_FORKS_MAX};
+pub use media::{
+    announcement, AnchorError, CallMedia, MediaCommand, MediaInput, MediaLeg, MediaPlan,
+};
 pub use plan::{Plan, Route};
 pub use queues::{QueueFigures, AGENT_STATE_LABELS};
 
+/// DTMF digits kept per call; older ones are dropped first.
+pub const DIGITS_PER_CALL_MAX: usize = 64;
 /// How long a refused caller should wait before trying again (`Retry-After`).
 pub const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Live dialogs (two per call) and client-transaction owners are bounded by
@@ -55,6 +61,8 @@ pub enum Output {
     },
     /// A call ended: store its record.
     CallEnded(CallRecord),
+    /// Something for the media relay to do (only with `[media]`).
+    Media(MediaCommand),
 }
 
 /// A finished call, as stored and exported.
@@ -97,6 +105,16 @@ pub struct Stats {
     pub features_refused: u64,
     /// Forks we could not remember to CANCEL later (zombie table full).
     pub zombies_dropped: u64,
+    /// New calls refused 503 because no RTP port pair was free.
+    pub media_ports_exhausted: u64,
+    /// New calls refused 488/413 for their SDP offer.
+    pub media_offers_refused: u64,
+    /// Answered calls ended because their media stopped.
+    pub media_timeouts: u64,
+    /// Calls ended because the relay could not carry out a command.
+    pub media_failures: u64,
+    /// RFC 4733 digits received.
+    pub dtmf_digits: u64,
 }
 
 /// Method labels for `switchyard_sip_requests_total{method}`; "other" last.
@@ -104,7 +122,7 @@ pub const METHOD_LABELS: [&str; 9] = [
     "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "UPDATE", "other",
 ];
 /// Outcome labels for `switchyard_calls_total{outcome}`.
-pub const OUTCOME_LABELS: [&str; 7] = [
+pub const OUTCOME_LABELS: [&str; 8] = [
     "completed",
     "abandoned",
     "busy",
@@ -112,6 +130,7 @@ pub const OUTCOME_LABELS: [&str; 7] = [
     "unavailable",
     "rejected",
     "shutdown",
+    "media_timeout",
 ];
 
 /// The signalling core of the switch.
@@ -146,6 +165,8 @@ pub struct Switch {
     stats: Stats,
     draining: bool,
     next_call: u64,
+    /// The RTP port pool and media plan; `None` passes SDP through.
+    anchoring: Option<media::Anchoring>,
 }
 
 impl Switch {
@@ -162,6 +183,7 @@ impl Switch {
         let registrar = Registrar::new(plan.registration.clone());
         let router = queues::build_router(&plan, &mut rng, now);
         let queue_waits = vec![(Duration::ZERO, 0); plan.acd_queues.len()];
+        let anchoring = plan.media.clone().and_then(media::Anchoring::new);
         Switch {
             plan,
             rng,
@@ -183,6 +205,7 @@ impl Switch {
             stats: Stats::default(),
             draining: false,
             next_call: 1,
+            anchoring,
         }
     }
 
@@ -204,6 +227,7 @@ impl Switch {
         self.tx.handle_timeout(now);
         self.registrar.handle_timeout(now);
         self.router.handle_timeout(now);
+        self.handle_media_timeout(now);
         while let Some(Reverse((at, call))) = self.ring_timers.peek().copied() {
             if at > now {
                 break;
@@ -237,6 +261,7 @@ impl Switch {
             self.registrar.poll_timeout(),
             self.router.poll_timeout(),
             ring,
+            self.anchoring.as_ref().and_then(|a| a.poll_timeout()),
         ]
         .into_iter()
         .flatten()
@@ -366,9 +391,10 @@ impl Switch {
         self.report_call_gone(now, id);
         // Forks still owed a CANCEL keep it after the call is gone.
         self.drop_b_leg(now, id);
-        let Some(entry) = self.calls.remove(&id) else {
+        let Some(mut entry) = self.calls.remove(&id) else {
             return;
         };
+        self.release_media(entry.media.take(), id);
         self.dialogs.remove(&entry.a.call_id);
         let agent = entry.agent.clone();
         for name in [&agent, &entry.a_agent].into_iter().flatten() {

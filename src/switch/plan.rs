@@ -63,6 +63,8 @@ pub struct Plan {
     pub force_rport: bool,
     /// Bound on live transactions; simulations shrink it.
     pub transactions_max: usize,
+    /// Media anchoring; `None` passes SDP end to end.
+    pub media: Option<super::MediaPlan>,
 }
 
 impl Plan {
@@ -152,6 +154,7 @@ impl Plan {
             digest_order: cfg.switch.digest_challenge,
             force_rport: cfg.switch.force_rport,
             transactions_max: crate::sip::limits::TRANSACTIONS_MAX,
+            media: cfg.media.as_ref().map(super::MediaPlan::from_config),
             registration: crate::sip::registrar::RegistrarConfig {
                 min_expires: cfg.switch.registration.min_expires,
                 max_expires: cfg.switch.registration.max_expires,

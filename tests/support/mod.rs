@@ -616,3 +616,141 @@ impl Phone {
 }
 
 use rand::SeedableRng;
+
+/// A caller on a trunk (from 127.0.0.1) whose audio socket is `rtp`: it
+/// INVITEs a DID with a PCMU offer, and sends ACK, re-INVITEs and BYE in
+/// the dialog the switch's answer set up.
+pub struct MediaCaller {
+    pub phone: Phone,
+    pub rtp: UdpSocket,
+    token: String,
+    did: String,
+    /// The To of the switch's answer (with its tag), once answered.
+    pub to: String,
+    cseq: u32,
+}
+
+impl MediaCaller {
+    pub fn new(server: SocketAddr, did: &str) -> MediaCaller {
+        let mut phone = Phone::new(server);
+        let token = phone.token();
+        MediaCaller {
+            rtp: UdpSocket::bind("127.0.0.1:0").expect("bind caller rtp"),
+            phone,
+            token,
+            did: did.to_string(),
+            to: format!("<sip:{did}@{server}>"),
+            cseq: 1,
+        }
+    }
+
+    /// Our offer, with `direction` (e.g. `a=sendrecv`).
+    pub fn sdp(&self, direction: &str) -> String {
+        let port = self.rtp.local_addr().unwrap().port();
+        format!(
+            "v=0\r\no=caller 1 {} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n{direction}\r\n",
+            self.cseq
+        )
+    }
+
+    fn request(&self, method: &str, branch: &str, cseq: u32, body: Option<&str>) -> String {
+        let (sip, addr, t) = (self.phone.server, self.phone.addr, &self.token);
+        let mut out = format!(
+            "{method} sip:{did}@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bK{t}{branch};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:+15550001@{addr}>;tag=f{t}\r\nTo: {to}\r\nCall-ID: c{t}\r\n\
+             CSeq: {cseq} {method}\r\nContact: <sip:caller@{addr}>\r\n",
+            did = self.did,
+            to = self.to
+        );
+        match body {
+            Some(b) => out.push_str(&format!(
+                "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            )),
+            None => out.push_str("Content-Length: 0\r\n\r\n"),
+        }
+        out
+    }
+
+    /// Sends the INVITE; returns the first response with `status`.
+    pub fn invite(&mut self, status: u16) -> Message {
+        let sdp = self.sdp("a=sendrecv");
+        let invite = self.request("INVITE", "", 1, Some(&sdp));
+        self.phone.send(invite.as_bytes());
+        self.until(status)
+    }
+
+    /// The next response with `status` (others skipped).
+    pub fn until(&self, status: u16) -> Message {
+        loop {
+            let msg = self.phone.recv();
+            if msg.status() == Some(status) {
+                return msg;
+            }
+        }
+    }
+
+    /// ACKs a 2xx and remembers the dialog's To.
+    pub fn ack(&mut self, ok: &Message) {
+        self.to = ok.to().as_str().to_string();
+        let cseq = ok.cseq().seq;
+        let ack = self.request("ACK", &format!("ack{cseq}"), cseq, None);
+        self.phone.send(ack.as_bytes());
+    }
+
+    /// A re-INVITE offering `direction`; returns the 200, ACKed.
+    pub fn reinvite(&mut self, direction: &str) -> Message {
+        self.cseq += 1;
+        let sdp = self.sdp(direction);
+        let req = self.request("INVITE", &format!("re{}", self.cseq), self.cseq, Some(&sdp));
+        self.phone.send(req.as_bytes());
+        let ok = self.until(200);
+        self.ack(&ok);
+        ok
+    }
+
+    pub fn bye(&mut self) -> Message {
+        self.cseq += 1;
+        let bye = self.request("BYE", "bye", self.cseq, None);
+        self.phone.send(bye.as_bytes());
+        self.until(200)
+    }
+}
+
+/// Sends a PCMU sine of `freq_hz` from `sock` to `to` for `for_how_long`,
+/// one 20 ms packet at a time.
+pub fn send_tone(sock: &UdpSocket, to: SocketAddr, freq_hz: f64, for_how_long: Duration) {
+    let mut sine = switchyard::media::tone::Sine::new(freq_hz, 8000, 0.3);
+    let mut pcm = [0i16; 160];
+    let start = Instant::now();
+    let mut n: u32 = 0;
+    while start.elapsed() < for_how_long {
+        sine.fill(&mut pcm);
+        let mut pkt = vec![0x80, 0];
+        pkt.extend_from_slice(&(n as u16).to_be_bytes());
+        pkt.extend_from_slice(&n.wrapping_mul(160).to_be_bytes());
+        pkt.extend_from_slice(&0xCA11u32.to_be_bytes());
+        pkt.extend(pcm.iter().map(|&s| switchyard::media::g711::ulaw_encode(s)));
+        let _ = sock.send_to(&pkt, to);
+        n += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// RTP packets arriving at `sock` for `for_how_long`.
+pub fn rtp_heard(sock: &UdpSocket, for_how_long: Duration) -> Vec<Vec<u8>> {
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let deadline = Instant::now() + for_how_long;
+    let mut buf = [0u8; 2048];
+    let mut packets = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            if n > 12 {
+                packets.push(buf[..n].to_vec());
+            }
+        }
+    }
+    packets
+}

@@ -324,3 +324,93 @@ pub const FEATURE_REFUSED: &str = r#"
 
     ]]></send>
 "#;
+
+/// Agent phone with anchored media: the INVITE's SDP must name the switch
+/// (`@MEDIA_RE@`, set by the test, matches its c= and m= lines); it answers
+/// with audio at `@AGENT_RTP@` (a test socket) and waits for the BYE.
+pub const AGENT_ANSWERS_MEDIA_AT: &str = r#"
+  <recv request="INVITE" crlf="true" rrs="true">
+    <action>
+      <ereg regexp="@MEDIA_RE@" search_in="body" check_it="true" assign_to="anchored"/>
+    </action>
+  </recv>
+  <Reference variables="anchored"/>
+  <send retrans="500"><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]A[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:agent@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=agent 53655765 2353687637 IN IP4 127.0.0.1
+      s=-
+      c=IN IP4 127.0.0.1
+      t=0 0
+      m=audio @AGENT_RTP@ RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]></send>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE"/>
+  <send><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]></send>
+"#;
+
+/// Carrier with anchored media: the 200's SDP must name the switch
+/// (`@MEDIA_RE@`); after the ACK it plays `@PCAP@` (G.711 RTP) to it,
+/// then hangs up.
+pub const CARRIER_PLAYS_PCAP: &str = r#"
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true">
+    <action>
+      <ereg regexp="@MEDIA_RE@" search_in="body" check_it="true" assign_to="anchored"/>
+    </action>
+  </recv>
+  <Reference variables="anchored"/>
+  <send><![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: "Customer" <sip:+15551234567@[local_ip]:[local_port]>;tag=[pid]C[call_number]
+      [last_To:]
+      [last_Call-ID:]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+  <nop>
+    <action>
+      <exec play_pcap_audio="@PCAP@"/>
+    </action>
+  </nop>
+  <pause milliseconds="3500"/>
+  <send retrans="500"><![CDATA[
+
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: "Customer" <sip:+15551234567@[local_ip]:[local_port]>;tag=[pid]C[call_number]
+      [last_To:]
+      [last_Call-ID:]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+  <recv response="200" crlf="true"/>
+"#;

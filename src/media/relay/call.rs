@@ -23,8 +23,10 @@ use crate::acd::CallId;
 use crate::media::dtmf::DtmfReceiver;
 use crate::media::latch::{Expected, Latch, Verdict};
 use crate::media::pool::PortPool;
+use crate::media::prompts::{PromptId, PromptPlayer, PromptSet};
 use crate::media::rtcp::{rewrite_ssrcs, SsrcRewrite};
 use crate::media::rtp::{rewrite_in_place, OutboundStream, PayloadMap, RtpError, SourceKey};
+use crate::media::sdp::Codec;
 use crate::media::transcode::Transcoder;
 use crate::media::watch::InactivityWatch;
 
@@ -68,6 +70,25 @@ pub(super) enum Command {
         b_to_a: ForwardPath,
     },
     Unbridge(u8),
+    /// Play `intro` once, then loop `music`, to the leg (until it is bridged).
+    Play {
+        leg: u8,
+        intro: Vec<PromptId>,
+        music: Vec<PromptId>,
+    },
+}
+
+/// Input number of the prompt player in the legs' [`SourceKey`]s (legs use
+/// their index); each playlist is its own source segment.
+const PLAYER_INPUT: u32 = 0x8000_0000;
+
+/// Prompts streamed to one leg.
+struct Player {
+    leg: usize,
+    current: PromptPlayer,
+    music: Vec<PromptId>,
+    /// Playlists started, so each gets a fresh source segment.
+    segment: u32,
 }
 
 struct Leg {
@@ -85,6 +106,8 @@ struct Leg {
     to_peer: ForwardPath,
     telephone_event: Option<u8>,
     dtmf: DtmfReceiver,
+    /// The leg's codec and its payload type, once its SDP is known.
+    codec: Option<(Codec, u8)>,
 }
 
 impl Leg {
@@ -116,6 +139,8 @@ pub(super) struct CallTask {
     batch: Option<Box<RecvBatch>>,
     /// Where transcoded packets are built.
     tx_buf: Box<[u8; PACKET_BYTES_MAX]>,
+    prompts: Arc<PromptSet>,
+    player: Option<Player>,
 }
 
 impl CallTask {
@@ -125,6 +150,7 @@ impl CallTask {
         pool: Arc<Mutex<PortPool>>,
         stats: Arc<RelayStats>,
         events: mpsc::Sender<MediaEvent>,
+        prompts: Arc<PromptSet>,
     ) -> Self {
         let now = Instant::now();
         Self {
@@ -141,6 +167,8 @@ impl CallTask {
             next_socket: 0,
             batch: Some(RecvBatch::new()),
             tx_buf: Box::new([0; PACKET_BYTES_MAX]),
+            prompts,
+            player: None,
         }
     }
 
@@ -155,6 +183,7 @@ impl CallTask {
                     None => break,
                 },
                 _ = tick.tick() => self.on_tick(),
+                _ = sleep_opt(self.player_deadline()) => self.on_player(),
                 i = readable_any(&self.legs, self.next_socket) => {
                     self.next_socket = (i + 1) % (2 * self.legs.len()).max(1);
                     self.on_readable(i);
@@ -175,6 +204,7 @@ impl CallTask {
                 leg.rtcp_latch.set_expected(Expected::from_sdp(remote.rtcp));
                 leg.stream.set_frame_step(remote.codec.frame_samples());
                 leg.telephone_event = remote.telephone_event;
+                leg.codec = Some((remote.codec, remote.codec_pt));
             }
             Command::Bridge {
                 a,
@@ -186,6 +216,17 @@ impl CallTask {
                 if a >= self.legs.len() || b >= self.legs.len() {
                     return;
                 }
+                // The party now hears the other one instead of prompts.
+                if self
+                    .player
+                    .as_ref()
+                    .is_some_and(|p| p.leg == a || p.leg == b)
+                {
+                    self.player = None;
+                }
+                // Silence is judged from the bridge on: a caller that waited
+                // in a queue without sending must not time out at once.
+                self.watch = InactivityWatch::new(self.config.media_timeout, Instant::now());
                 for i in [a, b] {
                     if let Some(old) = self.legs[i].peer.take() {
                         if old != a && old != b {
@@ -204,6 +245,105 @@ impl CallTask {
                     self.legs[p].peer = None;
                 }
             }
+            Command::Play { leg, intro, music } => {
+                let leg = usize::from(leg);
+                if leg >= self.legs.len() {
+                    return;
+                }
+                let segment = self.player.as_ref().map_or(0, |p| p.segment + 1);
+                let (items, looped) = if intro.is_empty() {
+                    (&music, true)
+                } else {
+                    (&intro, false)
+                };
+                let Ok(current) = PromptPlayer::new(items, looped, Instant::now()) else {
+                    return;
+                };
+                let music = if intro.is_empty() { Vec::new() } else { music };
+                self.player = Some(Player {
+                    leg,
+                    current,
+                    music,
+                    segment,
+                });
+            }
+        }
+    }
+
+    /// When the player's next frame is due; now when a one-shot part ended
+    /// and the music must start.
+    fn player_deadline(&self) -> Option<Instant> {
+        let p = self.player.as_ref()?;
+        p.current
+            .poll_timeout(&self.prompts)
+            .or_else(|| (!p.music.is_empty()).then_some(self.now))
+    }
+
+    /// Sends the frame due now on the player's leg, under the leg's own
+    /// SSRC and continuing its sequence and timestamps (RFC 3550 §5.1).
+    fn on_player(&mut self) {
+        let now = Instant::now();
+        let Some(p) = self.player.as_mut() else {
+            return;
+        };
+        let Some(frame) = p.current.poll_frame(&self.prompts, now) else {
+            if p.current.poll_timeout(&self.prompts).is_some() {
+                return;
+            }
+            if p.music.is_empty() {
+                self.player = None;
+                return;
+            }
+            let music = std::mem::take(&mut p.music);
+            match PromptPlayer::new(&music, true, now) {
+                Ok(current) => {
+                    p.current = current;
+                    p.segment += 1;
+                }
+                Err(_) => self.player = None,
+            }
+            return;
+        };
+        let source = SourceKey {
+            input: PLAYER_INPUT | p.segment,
+            ssrc: 0,
+        };
+        let Some(leg) = self.legs.get_mut(p.leg) else {
+            return;
+        };
+        let (Some((codec, pt)), Some(dst)) = (leg.codec, leg.rtp_latch.destination()) else {
+            return;
+        };
+        let Some(payload) = self
+            .prompts
+            .prompt(frame.prompt)
+            .and_then(|pr| pr.frame(codec, frame.frame))
+        else {
+            return;
+        };
+        let step = frame.step as u32;
+        let rw = leg.stream.rewrite(
+            source,
+            step as u16,
+            step.wrapping_mul(codec.frame_samples()),
+        );
+        let len = HEADER_LEN + payload.len();
+        if len > PACKET_BYTES_MAX {
+            return;
+        }
+        let out = &mut self.tx_buf[..len];
+        out[0] = 0x80;
+        out[1] = (u8::from(rw.marker) << 7) | (pt & 0x7f);
+        out[2..4].copy_from_slice(&rw.sequence.to_be_bytes());
+        out[4..8].copy_from_slice(&rw.timestamp.to_be_bytes());
+        out[8..12].copy_from_slice(&rw.ssrc.to_be_bytes());
+        out[HEADER_LEN..].copy_from_slice(payload);
+        match leg.rtp.try_send_to(out, dst) {
+            Ok(_) => {
+                self.counters.rtp_packets += 1;
+                self.counters.rtp_bytes += len as u64;
+            }
+            Err(_) => self.counters.drop(DropReason::SendFailed),
         }
     }
 
@@ -227,6 +367,7 @@ impl CallTask {
             to_peer: ForwardPath::Map(Box::new(PayloadMap::identity())),
             telephone_event: None,
             dtmf: DtmfReceiver::default(),
+            codec: None,
         });
     }
 
@@ -488,5 +629,12 @@ fn two_mut<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
     } else {
         let (l, r) = v.split_at_mut(a);
         (&mut r[0], &mut l[b])
+    }
+}
+
+async fn sleep_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
     }
 }

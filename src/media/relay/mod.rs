@@ -9,9 +9,9 @@
 //! goes the same way with its SSRCs renamed. Counters are kept in the task
 //! and flushed to shared atomics once per tick. The call engine steers it
 //! through [`MediaHandle`]; the relay reports through [`MediaEvent`]s on a
-//! bounded channel. Queue audio, recording, mixing and hold are not wired in
-//! yet: the pure pieces exist ([`prompts`](crate::media::prompts)), the
-//! relay does not drive them.
+//! bounded channel. A leg that is not bridged can be played prompts
+//! ([`MediaHandle::play`]: queue audio, music on hold) on its own stream.
+//! Recording and mixing are not wired in yet.
 //!
 //! [`Latch`]: crate::media::latch::Latch
 //! [`rewrite_in_place`]: crate::media::rtp::rewrite_in_place
@@ -37,6 +37,7 @@ use tracing::Instrument;
 
 use crate::acd::CallId;
 use crate::media::pool::{PoolError, PortPool};
+use crate::media::prompts::{PromptId, PromptSet};
 use crate::media::rtp::PayloadMap;
 use crate::media::sdp::Codec;
 use crate::media::transcode::{TranscodeError, Transcoder};
@@ -193,6 +194,8 @@ struct Shared {
     rng: Mutex<StdRng>,
     stats: Arc<RelayStats>,
     events: mpsc::Sender<MediaEvent>,
+    /// Queue audio, pre-encoded; empty when none was loaded.
+    prompts: Arc<PromptSet>,
 }
 
 struct CallEntry {
@@ -203,6 +206,14 @@ struct CallEntry {
 /// Starts the relay; call it inside the tokio runtime that will run the
 /// call tasks. Returns the handle and the event stream.
 pub fn start(config: RelayConfig) -> Result<(MediaHandle, mpsc::Receiver<MediaEvent>), MediaError> {
+    start_with_prompts(config, Arc::new(PromptSet::default()))
+}
+
+/// [`start`], with the prompts that [`MediaHandle::play`] streams.
+pub fn start_with_prompts(
+    config: RelayConfig,
+    prompts: Arc<PromptSet>,
+) -> Result<(MediaHandle, mpsc::Receiver<MediaEvent>), MediaError> {
     let runtime = Handle::try_current().map_err(|_| MediaError::NoRuntime)?;
     let pool = PortPool::new(config.port_min, config.port_max)?;
     let (events, rx) = mpsc::channel(config.events_queue_max.max(1));
@@ -214,6 +225,7 @@ pub fn start(config: RelayConfig) -> Result<(MediaHandle, mpsc::Receiver<MediaEv
         calls: Mutex::new(HashMap::new()),
         stats: Arc::new(RelayStats::default()),
         events,
+        prompts,
     };
     Ok((
         MediaHandle {
@@ -227,6 +239,17 @@ impl MediaHandle {
     /// Allocates a port pair for a new leg of `call` and starts relaying on
     /// it (media arriving before a bridge is received and dropped).
     pub fn allocate_leg(&self, call: CallId) -> Result<LegMedia, MediaError> {
+        self.add_leg(call, None)
+    }
+
+    /// Like [`allocate_leg`](Self::allocate_leg) on the pair `port`/`port + 1`
+    /// that the caller's own pool handed out (the switch core keeps the pool
+    /// that decides; this relay's pool is then not consulted).
+    pub fn allocate_leg_at(&self, call: CallId, port: u16) -> Result<LegMedia, MediaError> {
+        self.add_leg(call, Some(port))
+    }
+
+    fn add_leg(&self, call: CallId, at: Option<u16>) -> Result<LegMedia, MediaError> {
         let s = &self.shared;
         let mut calls = lock(&s.calls);
         if calls
@@ -235,7 +258,17 @@ impl MediaHandle {
         {
             return Err(MediaError::TooManyLegs(call));
         }
-        let (port, rtp, rtcp) = self.bind_pair()?;
+        let (port, rtp, rtcp) = match at {
+            None => self.bind_pair()?,
+            Some(port) => {
+                let (rtp, rtcp) =
+                    bind(s.config.bind_ip, port).map_err(|source| MediaError::Bind {
+                        attempts: 1,
+                        source,
+                    })?;
+                (port, rtp, rtcp)
+            }
+        };
         // Register with the relay's runtime here, whatever thread calls us,
         // so the task never holds a leg it could not use.
         let registered = {
@@ -353,6 +386,38 @@ impl MediaHandle {
         send(entry, leg.call, Command::Unbridge(leg.n))
     }
 
+    /// Streams prompts to `leg`: `intro` once, then `music` looped, until
+    /// the leg is bridged or another playlist replaces this one. The leg's
+    /// SSRC, sequence and timestamps run on across the switch (RFC 3550 §5.1).
+    pub fn play(
+        &self,
+        leg: LegId,
+        intro: Vec<PromptId>,
+        music: Vec<PromptId>,
+    ) -> Result<(), MediaError> {
+        let mut calls = lock(&self.shared.calls);
+        let entry = calls
+            .get_mut(&leg.call)
+            .ok_or(MediaError::UnknownLeg(leg))?;
+        if usize::from(leg.n) >= entry.legs.len() {
+            return Err(MediaError::UnknownLeg(leg));
+        }
+        send(
+            entry,
+            leg.call,
+            Command::Play {
+                leg: leg.n,
+                intro,
+                music,
+            },
+        )
+    }
+
+    /// The prompts this relay plays.
+    pub fn prompts(&self) -> &PromptSet {
+        &self.shared.prompts
+    }
+
     /// Ends the call's media: its task stops, closes the sockets and returns
     /// the ports to the pool. Releasing an unknown call is a no-op.
     pub fn release(&self, call: CallId) {
@@ -407,6 +472,7 @@ impl MediaHandle {
             Arc::clone(&s.pool),
             Arc::clone(&s.stats),
             s.events.clone(),
+            Arc::clone(&s.prompts),
         );
         let span = tracing::debug_span!("media", call = call.0);
         s.runtime.spawn(task.run(rx).instrument(span));

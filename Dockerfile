@@ -18,7 +18,10 @@ RUN apt-get update && apt-get install -y --no-install-recommends libopus0 \
     && useradd --system --home /var/lib/switchyard --create-home switchyard
 COPY --from=build /src/target/release/switchyard /usr/local/bin/switchyard
 COPY dialplans /etc/switchyard/dialplans
+# Queue prompts: point `[media] prompts` at this directory.
+COPY prompts /etc/switchyard/prompts
 USER switchyard
 WORKDIR /var/lib/switchyard
-EXPOSE 5060/udp 5060/tcp 8080/tcp
+# SIP, HTTP, and the RTP range of `[media] rtp_ports` (the demo's 20000-20999).
+EXPOSE 5060/udp 5060/tcp 8080/tcp 20000-20999/udp
 CMD ["switchyard", "run", "--config", "/etc/switchyard/switchyard.toml"]

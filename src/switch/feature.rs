@@ -24,8 +24,8 @@ use tracing::{debug, info};
 use super::inbound::Req;
 use super::Switch;
 use crate::acd::{self, AcdError, PauseReason};
-use crate::sip::build::{self, Writer};
-use crate::sip::parse::{Contacts, HeaderName, Message, Method};
+use crate::sip::build;
+use crate::sip::parse::{Message, Method};
 use crate::sip::transaction::{ClientKey, ServerKey, TxMethod};
 use crate::sip::Peer;
 
@@ -229,29 +229,9 @@ impl Switch {
     /// Our BYE for the dialog the 200 creates (RFC 3261 §12.1.1: the route
     /// set is the INVITE's Record-Route, the target its Contact).
     fn feature_bye(&mut self, req: &Req<'_>, tag: &str) -> (String, Bytes) {
-        let msg = req.msg;
         let branch = format!("z9hG4bK{}", self.token());
-        let target = match msg.contacts() {
-            Contacts::List(list) if !list.is_empty() => list[0].uri().as_str().to_string(),
-            _ => msg.from().uri().as_str().to_string(),
-        };
-        let mut w = Writer::request("BYE", &target);
-        w.header_fmt(
-            "Via",
-            format_args!(
-                "SIP/2.0/{} {};branch={branch};rport",
-                req.source.transport.as_str(),
-                self.plan.local
-            ),
-        );
-        w.header("Max-Forwards", "70");
-        for route in msg.header_all(&HeaderName::RecordRoute) {
-            w.header("Route", route);
-        }
-        w.header_fmt("From", format_args!("{};tag={tag}", msg.to().as_str()));
-        w.header("To", msg.from().as_str());
-        w.header("Call-ID", msg.call_id());
-        w.header("CSeq", "1 BYE");
+        let dialog = super::legs::Dialog::as_uas(req.msg, req.source, tag);
+        let mut w = dialog.request("BYE", self.plan.local, &branch, req.msg.call_id(), 1);
         w.header("User-Agent", build::PRODUCT);
         (branch, w.finish(None))
     }

@@ -160,6 +160,59 @@ pub struct Zombie {
 /// One B-leg target: a contact and the agent it belongs to.
 pub(super) type Target = (String, Peer, Option<String>);
 
+impl Dialog {
+    /// The dialog a UAS forms by answering `invite` with `local_tag`
+    /// (RFC 3261 §12.1.1): target the Contact, route set the Record-Route.
+    pub(super) fn as_uas(invite: &Message, source: Peer, local_tag: &str) -> Dialog {
+        let target = match invite.contacts() {
+            Contacts::List(list) if !list.is_empty() => list[0].uri().as_str().to_string(),
+            _ => invite.from().uri().as_str().to_string(),
+        };
+        Dialog {
+            target,
+            routes: invite
+                .header_all(&HeaderName::RecordRoute)
+                .map(str::to_string)
+                .collect(),
+            peer: source,
+            from: format!("{};tag={local_tag}", invite.to().as_str()),
+            to: invite.from().as_str().to_string(),
+            answer: None,
+            ack: None,
+        }
+    }
+
+    /// Starts an in-dialog request (RFC 3261 §12.2.1.1): remote target as
+    /// Request-URI, our Via with a fresh branch, the route set, From/To with
+    /// both tags, Call-ID and CSeq.
+    pub(super) fn request(
+        &self,
+        method: &str,
+        local: std::net::SocketAddr,
+        branch: &str,
+        call_id: &str,
+        cseq: u32,
+    ) -> Writer {
+        let mut w = Writer::request(method, &self.target);
+        w.header_fmt(
+            "Via",
+            format_args!(
+                "SIP/2.0/{} {local};branch={branch};rport",
+                self.peer.transport.as_str()
+            ),
+        );
+        w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
+        for route in &self.routes {
+            w.header("Route", route);
+        }
+        w.header("From", &self.from);
+        w.header("To", &self.to);
+        w.header("Call-ID", call_id);
+        w.header_fmt("CSeq", format_args!("{cseq} {method}"));
+        w
+    }
+}
+
 /// Who waits for a client transaction's outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
@@ -613,23 +666,9 @@ impl Switch {
         let Some(dialog) = b.forks[fork].dialog.as_mut() else {
             return;
         };
-        let mut w = Writer::request("ACK", &dialog.target);
-        w.header_fmt(
-            "Via",
-            format_args!(
-                "SIP/2.0/{} {local};branch={branch};rport",
-                dialog.peer.transport.as_str()
-            ),
-        );
-        w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
-        for route in &dialog.routes {
-            w.header("Route", route);
-        }
-        w.header("From", &dialog.from);
-        w.header("To", &dialog.to);
-        w.header("Call-ID", &call_id);
-        w.header_fmt("CSeq", format_args!("{cseq} ACK"));
-        let bytes = w.finish(None);
+        let bytes = dialog
+            .request("ACK", local, &branch, &call_id, cseq)
+            .finish(None);
         dialog.ack = Some(bytes.clone());
         let peer = dialog.peer;
         self.out.push_back(Output::Transmit { peer, bytes });
@@ -898,23 +937,11 @@ impl Switch {
     /// The caller's dialog as seen from our side (RFC 3261 §12.1.1).
     fn a_dialog(&self, id: CallRef) -> Option<Dialog> {
         let entry = self.calls.get(&id)?;
-        let invite = &entry.a.invite;
-        let target = match invite.contacts() {
-            Contacts::List(list) if !list.is_empty() => list[0].uri().as_str().to_string(),
-            _ => invite.from().uri().as_str().to_string(),
-        };
-        Some(Dialog {
-            target,
-            routes: invite
-                .header_all(&HeaderName::RecordRoute)
-                .map(str::to_string)
-                .collect(),
-            peer: entry.a.source,
-            from: format!("{};tag={}", invite.to().as_str(), entry.a.local_tag),
-            to: invite.from().as_str().to_string(),
-            answer: None,
-            ack: None,
-        })
+        Some(Dialog::as_uas(
+            &entry.a.invite,
+            entry.a.source,
+            &entry.a.local_tag,
+        ))
     }
 
     fn send_bye(&mut self, now: Instant, id: CallRef, dialog: &Dialog, purpose: Purpose) {
@@ -934,22 +961,7 @@ impl Switch {
                 (b.call_id.clone(), b.cseq)
             }
         };
-        let mut w = Writer::request("BYE", &dialog.target);
-        w.header_fmt(
-            "Via",
-            format_args!(
-                "SIP/2.0/{} {local};branch={branch};rport",
-                dialog.peer.transport.as_str()
-            ),
-        );
-        w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
-        for route in &dialog.routes {
-            w.header("Route", route);
-        }
-        w.header("From", &dialog.from);
-        w.header("To", &dialog.to);
-        w.header("Call-ID", &call_id);
-        w.header_fmt("CSeq", format_args!("{cseq} BYE"));
+        let mut w = dialog.request("BYE", local, &branch, &call_id, cseq);
         w.header("User-Agent", build::PRODUCT);
         let bytes = w.finish(None);
         let key = ClientKey {

@@ -738,22 +738,8 @@ impl Switch {
             Some(sdp) => self.media_answer(id, Some(sdp)),
             None => None,
         };
-        let Some(entry) = self.calls.get(&id) else {
-            return;
-        };
-        let (msg, source, key, tag) = (
-            entry.a.invite.clone(),
-            entry.a.source,
-            entry.a.key.clone(),
-            entry.a.local_tag.clone(),
-        );
-        let req = Req {
-            msg: &msg,
-            source,
-            key: &key,
-        };
         let body = early.as_ref().map(|b| ("application/sdp", b.as_ref()));
-        self.respond(now, &req, status, Some(&tag), &[("Contact", contact)], body);
+        self.respond_a(now, id, status, &[("Contact", contact)], body);
     }
 
     pub(super) fn ok_to_a(&mut self, now: Instant, id: CallRef, fork: usize) {
@@ -774,6 +760,23 @@ impl Switch {
         entry.a.sdp_sent = answer.clone();
         entry.a.pending_2xx = Some((entry.a.invite.cseq().seq, entry.a.key.clone()));
         entry.ring_deadline = None;
+        let headers = [("Contact", contact), ("Allow", build::ALLOW.to_string())];
+        let body = answer.as_ref().map(|b| ("application/sdp", b.as_ref()));
+        self.respond_a(now, id, 200, &headers, body);
+    }
+
+    /// Answers the caller's INVITE (on its server transaction, with our tag).
+    fn respond_a(
+        &mut self,
+        now: Instant,
+        id: CallRef,
+        status: u16,
+        headers: &[(&str, String)],
+        body: Option<(&str, &[u8])>,
+    ) {
+        let Some(entry) = self.calls.get(&id) else {
+            return;
+        };
         let (msg, source, key, tag) = (
             entry.a.invite.clone(),
             entry.a.source,
@@ -785,9 +788,7 @@ impl Switch {
             source,
             key: &key,
         };
-        let headers = [("Contact", contact), ("Allow", build::ALLOW.to_string())];
-        let body = answer.as_ref().map(|b| ("application/sdp", b.as_ref()));
-        self.respond(now, &req, 200, Some(&tag), &headers, body);
+        self.respond(now, &req, status, Some(&tag), headers, body);
     }
 
     pub(super) fn reject_a(&mut self, now: Instant, id: CallRef, status: u16) {
@@ -795,23 +796,12 @@ impl Switch {
             return;
         };
         entry.ring_deadline = None;
-        let (msg, source, key, tag) = (
-            entry.a.invite.clone(),
-            entry.a.source,
-            entry.a.key.clone(),
-            entry.a.local_tag.clone(),
-        );
-        let req = Req {
-            msg: &msg,
-            source,
-            key: &key,
-        };
         let headers: Vec<(&str, String)> = if status == 503 {
             vec![("Retry-After", super::RETRY_AFTER.as_secs().to_string())]
         } else {
             Vec::new()
         };
-        self.respond(now, &req, status, Some(&tag), &headers, None);
+        self.respond_a(now, id, status, &headers, None);
     }
 
     pub(super) fn cancel_forks(&mut self, now: Instant, id: CallRef, keep: Option<usize>) {

@@ -354,10 +354,33 @@ impl SwitchTask {
                 }
                 None => Ok(()),
             },
+            MediaCommand::Record { call, path } => {
+                let a = self.legs.get(&(call, MediaLeg::Caller));
+                let b = self.legs.get(&(call, MediaLeg::Agent));
+                match (a, b) {
+                    (Some(&a), Some(&b)) => media.record(a, b, path).map_err(|e| (call, e)),
+                    _ => Ok(()),
+                }
+            }
+            MediaCommand::Supervise { call, mode } => {
+                let a = self.legs.get(&(call, MediaLeg::Caller));
+                let b = self.legs.get(&(call, MediaLeg::Agent));
+                let s = self.legs.get(&(call, MediaLeg::Supervisor));
+                match (a, b, s) {
+                    (Some(&a), Some(&b), Some(&s)) => {
+                        media.supervise(a, b, s, mode).map_err(|e| (call, e))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            MediaCommand::EndSupervision { call } => {
+                media.end_supervision(CallId(call.0)).map_err(|e| (call, e))
+            }
             MediaCommand::Release { call } => {
                 media.release(CallId(call.0));
-                self.legs.remove(&(call, MediaLeg::Caller));
-                self.legs.remove(&(call, MediaLeg::Agent));
+                for leg in [MediaLeg::Caller, MediaLeg::Agent, MediaLeg::Supervisor] {
+                    self.legs.remove(&(call, leg));
+                }
                 Ok(())
             }
         };
@@ -380,13 +403,17 @@ impl SwitchTask {
                     },
                 );
             }
+            MediaEvent::RecordingFailed { call } => {
+                let call = CallRef(call.0);
+                self.switch
+                    .handle_media(now, MediaInput::RecordingFailed { call });
+            }
             MediaEvent::Digit { leg, digit } => {
                 let call = CallRef(leg.call.0);
-                let side = if self.legs.get(&(call, MediaLeg::Caller)) == Some(&leg) {
-                    MediaLeg::Caller
-                } else {
-                    MediaLeg::Agent
-                };
+                let side = [MediaLeg::Caller, MediaLeg::Supervisor]
+                    .into_iter()
+                    .find(|&side| self.legs.get(&(call, side)) == Some(&leg))
+                    .unwrap_or(MediaLeg::Agent);
                 self.switch.handle_media(
                     now,
                     MediaInput::Digit {

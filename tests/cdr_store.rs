@@ -68,6 +68,7 @@ fn record(n: u64, outcome: Outcome) -> CallRecord {
         wait: Duration::from_millis(12_500),
         talk: Duration::from_secs(60),
         offers: 2,
+        recording: None,
     }
 }
 

@@ -123,6 +123,8 @@ pub enum ProblemKind {
     DidTargetCount,
     #[error("`priority` applies only to a DID routed to a queue")]
     PriorityWithoutQueue,
+    #[error("`record` needs a [media] section: calls are recorded in the media relay")]
+    RecordWithoutMedia,
     #[error("no agent has id \"{agent}\"")]
     UnknownAgent { agent: String },
     #[error("no queue is named \"{queue}\"")]

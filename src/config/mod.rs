@@ -163,6 +163,8 @@ pub struct MediaConfig {
     pub announce_every: Duration,
     /// The prompt a party put on hold hears.
     pub hold_music: String,
+    /// Where call recordings are written.
+    pub recordings: PathBuf,
 }
 
 /// Bounds on REGISTER Expires (RFC 3261 §10.2.8: too brief gets 423).
@@ -184,6 +186,8 @@ pub struct AgentConfig {
     pub attributes: BTreeMap<String, String>,
     /// 0 never pauses.
     pub max_no_answer: u32,
+    /// May listen in on other agents' calls (feature codes *50–*52).
+    pub supervisor: bool,
     /// Where `password` is written, for [`Config::check_listen_safety`].
     pub password_at: Location,
 }
@@ -218,6 +222,8 @@ pub struct DidRoute {
     pub priority: u8,
     /// Attributes the call carries, e.g. its language.
     pub attributes: BTreeMap<String, String>,
+    /// Record the call's conversation (needs `[media]`).
+    pub record: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -240,6 +246,8 @@ pub struct QueueConfig {
     pub service_level: ServiceLevel,
     /// Strictly increasing `after`.
     pub relax: Vec<RelaxStep>,
+    /// Record every answered call of the queue (needs `[media]`).
+    pub record: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -32,6 +32,7 @@ pub(crate) struct RawMedia {
     pub queue_music: Option<String>,
     pub announce_every: Option<String>,
     pub hold_music: Option<String>,
+    pub recordings: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +55,7 @@ pub(crate) struct RawAgent {
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
     pub max_no_answer: Option<i64>,
+    pub supervisor: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +86,7 @@ pub(crate) struct RawDid {
     pub priority: Option<i64>,
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    pub record: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,6 +104,7 @@ pub(crate) struct RawQueue {
     pub service_level: Option<RawServiceLevel>,
     #[serde(default)]
     pub relax: Vec<RawRelax>,
+    pub record: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -507,3 +507,37 @@ fn media_unknown_codec_and_bad_address_are_each_reported() {
         ("media.codecs", ProblemKind::NoCodecs)
     );
 }
+
+#[test]
+fn recording_needs_media_and_names_the_field() {
+    let q = "[[queues]]\nname = \"q\"\nrequires = \"support:1\"\nrecord = true\n";
+    let text = format!("{AGENT}{q}[dids]\n\"1\" = {{ agent = \"1001\", record = true }}\n");
+    let p = problems(&text);
+    let got: Vec<_> = p
+        .iter()
+        .map(|p| (p.line, p.field.as_str(), p.kind.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (9, "queues[0].record", ProblemKind::RecordWithoutMedia),
+            (11, "dids.1.record", ProblemKind::RecordWithoutMedia),
+        ]
+    );
+    let c = parse(&format!("{text}[media]\nrecordings = \"/var/rec\"\n")).unwrap();
+    assert!(c.queues[0].record && c.dids["1"].record);
+    assert_eq!(
+        c.media.unwrap().recordings,
+        std::path::PathBuf::from("/var/rec")
+    );
+}
+
+#[test]
+fn supervisor_is_an_agent_permission_off_by_default() {
+    let c = parse(&format!(
+        "{AGENT}[[agents]]\nid = \"2001\"\npassword = \"pw\"\nsupervisor = true\n"
+    ))
+    .unwrap();
+    assert!(!c.agents[0].supervisor);
+    assert!(c.agents[1].supervisor);
+}

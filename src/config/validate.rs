@@ -73,6 +73,8 @@ struct Known {
     queues: HashSet<String>,
     skills: HashSet<String>,
     attributes: HashSet<String>,
+    /// Whether a `[media]` section is present (recording needs it).
+    media: bool,
 }
 
 #[derive(Default)]
@@ -280,6 +282,7 @@ impl Cx<'_, '_> {
                 .iter()
                 .flat_map(|(_, a)| a.attributes.keys().cloned())
                 .collect(),
+            media: s.media.is_some(),
         };
         let switch = self.switch(s.switch);
         let media = s.media.map(|m| self.media(m));
@@ -641,6 +644,10 @@ impl Cx<'_, '_> {
         if prompts.is_empty() {
             self.report(&p.key("prompts"), ProblemKind::Empty);
         }
+        let recordings = raw.recordings.unwrap_or_else(|| "recordings".to_owned());
+        if recordings.is_empty() {
+            self.report(&p.key("recordings"), ProblemKind::Empty);
+        }
         MediaConfig {
             port_min,
             port_max,
@@ -652,6 +659,7 @@ impl Cx<'_, '_> {
             queue_music,
             announce_every,
             hold_music,
+            recordings: PathBuf::from(recordings),
         }
     }
 
@@ -732,6 +740,7 @@ impl Cx<'_, '_> {
             skills,
             attributes,
             max_no_answer,
+            supervisor: raw.supervisor.unwrap_or(false),
             password_at,
         })
     }
@@ -881,10 +890,15 @@ impl Cx<'_, '_> {
             0,
             i64::from(DID_PRIORITY_MAX),
         );
+        let record = raw.record.unwrap_or(false);
+        if record && !known.media {
+            self.report(&p.key("record"), ProblemKind::RecordWithoutMedia);
+        }
         Some(DidRoute {
             target,
             priority: u8::try_from(priority).unwrap_or(0),
             attributes,
+            record,
         })
     }
 }

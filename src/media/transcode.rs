@@ -145,6 +145,13 @@ impl Transcoder {
         &self.pcm
     }
 
+    /// Encodes a 20 ms 8 kHz frame made elsewhere (a mix) into `out`;
+    /// returns the bytes written.
+    pub fn encode_pcm(&mut self, pcm: &[i16; FRAME], out: &mut [u8]) -> Result<usize, TranscodeError> {
+        self.pcm = *pcm;
+        self.encode(out)
+    }
+
     fn encode(&mut self, out: &mut [u8]) -> Result<usize, TranscodeError> {
         match (self.to, self.encoder.as_ref()) {
             (Codec::Opus, Some(e)) => Ok(e.encode(&self.pcm, out)?),

@@ -65,6 +65,10 @@ pub const MEDIA_EVENTS_DROPPED_TOTAL: &str = "switchyard_media_events_dropped_to
 pub const MEDIA_OFFERS_REFUSED_TOTAL: &str = "switchyard_media_offers_refused_total";
 /// RFC 4733 digits (and SIP INFO dtmf-relay) received.
 pub const DTMF_DIGITS_TOTAL: &str = "switchyard_dtmf_digits_total";
+/// Calls recorded (`result="started"`) and recordings that failed.
+pub const RECORDINGS_TOTAL: &str = "switchyard_recordings_total";
+/// Supervisor sessions started, by mode; refused ones with `mode="refused"`.
+pub const SUPERVISIONS_TOTAL: &str = "switchyard_supervisions_total";
 
 pub const QUEUE_OUTCOME_LABELS: [&str; 3] = ["answered", "abandoned", "overflowed"];
 
@@ -104,6 +108,15 @@ pub fn publish_media(relay: &crate::media::relay::RelaySnapshot, switch: &Switch
     counter!(MEDIA_TIMEOUTS_TOTAL).absolute(stats.media_timeouts);
     counter!(MEDIA_OFFERS_REFUSED_TOTAL).absolute(stats.media_offers_refused);
     counter!(DTMF_DIGITS_TOTAL).absolute(stats.dtmf_digits);
+    counter!(RECORDINGS_TOTAL, "result" => "started").absolute(stats.recordings_started);
+    counter!(RECORDINGS_TOTAL, "result" => "failed").absolute(stats.recordings_failed);
+    for (label, value) in crate::switch::SUPERVISION_LABELS
+        .iter()
+        .zip(stats.supervisions)
+    {
+        counter!(SUPERVISIONS_TOTAL, "mode" => *label).absolute(value);
+    }
+    counter!(SUPERVISIONS_TOTAL, "mode" => "refused").absolute(stats.supervisions_refused);
     if let Some((free, _)) = switch.media_ports() {
         gauge!(MEDIA_PORT_PAIRS_FREE).set(free as f64);
     }

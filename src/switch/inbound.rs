@@ -299,6 +299,10 @@ impl Switch {
             Some(user) => user.split(';').next().unwrap_or(user).to_string(),
             None => return self.refuse(now, req, Refusal::plain(404)),
         };
+        if let (Some(agent), Some(code)) = (&caller_agent, super::supervise::parse(&dialled)) {
+            let agent = agent.clone();
+            return self.on_supervise(now, req, &agent, code);
+        }
         if let (Some(agent), Some(code)) = (&caller_agent, super::FeatureCode::parse(&dialled)) {
             let agent = agent.clone();
             return self.on_feature(now, req, &agent, code);
@@ -350,6 +354,9 @@ impl Switch {
             routed: false,
             media,
             digits: String::new(),
+            record: self.plan.record_dids.contains(&dialled),
+            recording: None,
+            supervisor: None,
         };
         self.stats.calls_started += 1;
         tracing::info!(call = %id, queue = queue.as_deref().unwrap_or(""), "call arrived");
@@ -429,6 +436,9 @@ impl Switch {
         if self.features.contains_key(msg.call_id()) {
             return self.on_feature_ack(now, msg);
         }
+        if self.is_supervisor_dialog(msg.call_id()) {
+            return self.on_supervisor_ack(now, msg);
+        }
         let Some(&(call, side)) = self.dialogs.get(msg.call_id()) else {
             return;
         };
@@ -456,6 +466,9 @@ impl Switch {
     fn on_in_dialog(&mut self, now: Instant, req: &Req<'_>, method: &Method) {
         if self.features.contains_key(req.msg.call_id()) {
             return self.on_feature_request(now, req, method);
+        }
+        if self.is_supervisor_dialog(req.msg.call_id()) {
+            return self.on_supervisor_request(now, req, method);
         }
         let found = self.dialogs.get(req.msg.call_id()).copied();
         let Some((call, side)) = found else {

@@ -44,6 +44,12 @@ pub struct CallEntry {
     /// DTMF digits received on either leg, oldest first, for the IVR and
     /// feature codes; at most [`DIGITS_PER_CALL_MAX`](super::DIGITS_PER_CALL_MAX).
     pub digits: String,
+    /// The DID asked for the call to be recorded (its queue may too).
+    pub record: bool,
+    /// The recording under way: its file and when it started.
+    pub recording: Option<(std::path::PathBuf, Instant)>,
+    /// The Call-ID of the supervisor's dialog listening in, if any.
+    pub supervisor: Option<String>,
 }
 
 impl CallEntry {
@@ -754,6 +760,7 @@ impl Switch {
             .and_then(|f| f.dialog.as_ref())
             .and_then(|d| d.answer.clone());
         let answer = self.media_answer(id, answer);
+        self.start_recording(now, id);
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };

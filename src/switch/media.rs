@@ -20,6 +20,7 @@ use tracing::debug;
 use super::Switch;
 use crate::acd::CallId;
 use crate::call::{CallRef, Input};
+use crate::media::mix::Mode;
 use crate::media::pool::{PoolError, PortPool};
 use crate::media::relay::LegRemote;
 use crate::media::sdp::{
@@ -53,6 +54,8 @@ pub struct MediaPlan {
     pub announce_every: Duration,
     /// What a party put on hold hears.
     pub hold_music: String,
+    /// Directory recordings are written to.
+    pub recordings: PathBuf,
 }
 
 impl MediaPlan {
@@ -68,6 +71,7 @@ impl MediaPlan {
             queue_music: cfg.queue_music.clone(),
             announce_every: cfg.announce_every,
             hold_music: cfg.hold_music.clone(),
+            recordings: cfg.recordings.clone(),
         }
     }
 }
@@ -77,6 +81,8 @@ impl MediaPlan {
 pub enum MediaLeg {
     Caller,
     Agent,
+    /// A supervisor listening in (see `supervise.rs`).
+    Supervisor,
 }
 
 /// What the driver must do on the relay.
@@ -106,6 +112,12 @@ pub enum MediaCommand {
         intro: Vec<String>,
         music: Vec<String>,
     },
+    /// Record the caller (left) and agent (right) into a WAV at `path`.
+    Record { call: CallRef, path: PathBuf },
+    /// The supervisor leg joins caller and agent in `mode` (or changes it).
+    Supervise { call: CallRef, mode: Mode },
+    /// The supervisor left; caller and agent hear each other alone again.
+    EndSupervision { call: CallRef },
     /// The call is over: close its sockets.
     Release { call: CallRef },
 }
@@ -124,6 +136,8 @@ pub enum MediaInput {
         leg: MediaLeg,
         digit: char,
     },
+    /// The call's recording could not be made; it goes on unrecorded.
+    RecordingFailed { call: CallRef },
 }
 
 /// Why a new call's media cannot be anchored.
@@ -160,6 +174,8 @@ pub struct CallMedia {
     pub announce_at: Option<Instant>,
     /// The leg that put the call on hold (RFC 3264 §8.4), while it lasts.
     pub held_by: Option<MediaLeg>,
+    /// Pairs of supervisors who listened in; held until the call ends.
+    pub supervisor_ports: Vec<u16>,
 }
 
 /// The core's media state: the port pool and its counters.
@@ -209,6 +225,7 @@ impl Anchoring {
             answer_for_a: None,
             announce_at: None,
             held_by: None,
+            supervisor_ports: Vec::new(),
         })
     }
 
@@ -220,9 +237,12 @@ impl Anchoring {
     pub fn release(&mut self, media: &CallMedia) {
         let _ = self.pool.release(media.a_port);
         let _ = self.pool.release(media.b_port);
+        for &port in &media.supervisor_ports {
+            let _ = self.pool.release(port);
+        }
     }
 
-    fn anchor_at(&self, port: u16) -> Anchor {
+    pub(super) fn anchor_at(&self, port: u16) -> Anchor {
         Anchor {
             ip: self.plan.advertise_ip,
             rtp_port: port,
@@ -288,6 +308,12 @@ impl Switch {
                 }
             }
             MediaInput::Digit { call, leg, digit } => self.on_digit(call, leg, digit),
+            MediaInput::RecordingFailed { call } => {
+                self.stats.recordings_failed += 1;
+                if let Some(entry) = self.calls.get_mut(&call) {
+                    entry.recording = None;
+                }
+            }
         }
         self.pump(now);
     }
@@ -295,6 +321,10 @@ impl Switch {
     /// A DTMF digit (RFC 4733 from the relay, or SIP INFO): kept on the
     /// call for the IVR and feature codes, which will consume them.
     pub(super) fn on_digit(&mut self, call: CallRef, leg: MediaLeg, digit: char) {
+        if leg == MediaLeg::Supervisor {
+            self.stats.dtmf_digits += 1;
+            return self.supervisor_digit(call, digit);
+        }
         let Some(entry) = self.calls.get_mut(&call) else {
             return;
         };
@@ -305,6 +335,34 @@ impl Switch {
             entry.digits.remove(0);
         }
         entry.digits.push(digit);
+    }
+
+    /// The caller is answered: record the call if its DID or queue asks,
+    /// caller on the left channel, agent on the right.
+    pub(super) fn start_recording(&mut self, now: Instant, id: CallRef) {
+        let Some(anchoring) = self.anchoring.as_ref() else {
+            return;
+        };
+        let Some(entry) = self.calls.get(&id) else {
+            return;
+        };
+        let wanted = entry.record
+            || entry
+                .queue
+                .as_ref()
+                .is_some_and(|q| self.plan.record_queues.contains(q));
+        if !wanted || entry.media.is_none() || entry.recording.is_some() {
+            return;
+        }
+        let dir = anchoring.plan.recordings.clone();
+        let path = dir.join(format!("{}-{}.wav", id.0, self.token()));
+        if let Some(entry) = self.calls.get_mut(&id) {
+            entry.recording = Some((path.clone(), now));
+        }
+        self.stats.recordings_started += 1;
+        debug!(call = %id, path = %path.display(), "recording");
+        self.out
+            .push_back(super::Output::Media(MediaCommand::Record { call: id, path }));
     }
 
     /// Anchors a new call's media, or says why the call must be refused.
@@ -512,6 +570,8 @@ impl Switch {
         let ours = match leg {
             MediaLeg::Caller => m.answer_for_a.clone()?,
             MediaLeg::Agent => m.offer_for_b.clone(),
+            // Supervisors' dialogs are handled in supervise.rs.
+            MediaLeg::Supervisor => return None,
         };
         let direction = if offer.rtp.is_none() {
             Direction::Inactive
@@ -521,7 +581,7 @@ impl Switch {
         let held = direction != Direction::SendRecv;
         let other = match leg {
             MediaLeg::Caller => MediaLeg::Agent,
-            MediaLeg::Agent => MediaLeg::Caller,
+            MediaLeg::Agent | MediaLeg::Supervisor => MediaLeg::Caller,
         };
         let mut commands = Vec::new();
         if offer.rtp.is_some() {
@@ -673,7 +733,7 @@ pub fn announcement(position: Option<usize>, wait: Option<Duration>) -> Vec<Stri
     names
 }
 
-fn remote(s: &Sdp, choice: Choice) -> LegRemote {
+pub(super) fn remote(s: &Sdp, choice: Choice) -> LegRemote {
     // `sdp::choose` picks only audio formats; G.711 is the RTP default.
     let codec = match choice.codec.kind {
         FormatKind::Audio(c) => c,
@@ -722,6 +782,7 @@ mod tests {
             queue_music: "hold_music".into(),
             announce_every: Duration::from_secs(30),
             hold_music: "hold_music".into(),
+            recordings: PathBuf::from("recordings"),
         })
         .expect("range holds pairs")
     }

@@ -17,6 +17,7 @@ mod legs;
 mod media;
 pub mod plan;
 mod queues;
+mod supervise;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -82,6 +83,8 @@ pub struct CallRecord {
     /// Answer to hang-up.
     pub talk: Duration,
     pub offers: u32,
+    /// Where the conversation was recorded, and for how long.
+    pub recording: Option<(std::path::PathBuf, Duration)>,
 }
 
 /// Counters the core keeps; ops exports them.
@@ -115,7 +118,17 @@ pub struct Stats {
     pub media_failures: u64,
     /// RFC 4733 digits received.
     pub dtmf_digits: u64,
+    /// Calls whose recording started, and recordings the relay could not write.
+    pub recordings_started: u64,
+    pub recordings_failed: u64,
+    /// Supervisor sessions started, by mode ([`SUPERVISION_LABELS`] order).
+    pub supervisions: [u64; SUPERVISION_LABELS.len()],
+    /// Supervision requests refused (not a supervisor, agent not on a call...).
+    pub supervisions_refused: u64,
 }
+
+/// Mode labels for `switchyard_supervisions_total{mode}`.
+pub const SUPERVISION_LABELS: [&str; 3] = ["monitor", "whisper", "barge"];
 
 /// Method labels for `switchyard_sip_requests_total{method}`; "other" last.
 pub const METHOD_LABELS: [&str; 9] = [
@@ -158,6 +171,8 @@ pub struct Switch {
     zombies: HashMap<String, legs::Zombie>,
     /// Feature-code dialogs awaiting their ACK, by Call-ID.
     features: HashMap<String, feature::FeatureLeg>,
+    /// Supervisors listening in, by the Call-ID of their dialog.
+    supervisors: HashMap<String, supervise::SupervisorLeg>,
     /// Ring deadlines; stale entries are skipped when popped.
     ring_timers: BinaryHeap<Reverse<(Instant, CallRef)>>,
     out: VecDeque<Output>,
@@ -199,6 +214,7 @@ impl Switch {
             queue_waits,
             zombies: HashMap::new(),
             features: HashMap::new(),
+            supervisors: HashMap::new(),
             ring_timers: BinaryHeap::new(),
             out: VecDeque::new(),
             actions: Vec::new(),
@@ -325,7 +341,7 @@ impl Switch {
                 tx::Output::Event(tx::Event::NoAck { key }) => {
                     if let Some(&call) = self.a_branches.get(&key.branch) {
                         self.drive(now, call, Input::ANoAck);
-                    } else {
+                    } else if !self.supervisor_no_ack(now, &key.branch) {
                         self.on_feature_no_ack(&key.branch);
                     }
                 }
@@ -394,6 +410,9 @@ impl Switch {
         let Some(mut entry) = self.calls.remove(&id) else {
             return;
         };
+        if let Some(dialog) = entry.supervisor.take() {
+            self.supervisor_hang_up(now, &dialog);
+        }
         self.release_media(entry.media.take(), id);
         self.dialogs.remove(&entry.a.call_id);
         let agent = entry.agent.clone();
@@ -423,6 +442,10 @@ impl Switch {
             wait: entry.call.wait().unwrap_or_default(),
             talk,
             offers: entry.call.offers,
+            recording: entry.recording.take().map(|(path, started)| {
+                let ended = entry.call.ended.unwrap_or(now);
+                (path, ended.saturating_duration_since(started))
+            }),
         };
         tracing::info!(call = %id, outcome = outcome.label(), "call ended");
         self.out.push_back(Output::CallEnded(record));

@@ -2,7 +2,7 @@
 //! for lookups: agents by SIP user, trunks by source address, DIDs; and the
 //! router's agent and queue specs, translated from the config once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -27,6 +27,8 @@ pub struct AgentPlan {
     pub password: String,
     /// Log in to every qualifying queue when the phone registers.
     pub auto_login: bool,
+    /// May listen in on other agents' calls.
+    pub supervisor: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -65,6 +67,9 @@ pub struct Plan {
     pub transactions_max: usize,
     /// Media anchoring; `None` passes SDP end to end.
     pub media: Option<super::MediaPlan>,
+    /// DIDs and queues whose answered calls are recorded.
+    pub record_dids: HashSet<String>,
+    pub record_queues: HashSet<String>,
 }
 
 impl Plan {
@@ -78,6 +83,7 @@ impl Plan {
                     AgentPlan {
                         password: a.password.clone(),
                         auto_login: a.auto_login,
+                        supervisor: a.supervisor,
                     },
                 )
             })
@@ -155,6 +161,18 @@ impl Plan {
             force_rport: cfg.switch.force_rport,
             transactions_max: crate::sip::limits::TRANSACTIONS_MAX,
             media: cfg.media.as_ref().map(super::MediaPlan::from_config),
+            record_dids: cfg
+                .dids
+                .iter()
+                .filter(|(_, d)| d.record)
+                .map(|(n, _)| n.clone())
+                .collect(),
+            record_queues: cfg
+                .queues
+                .iter()
+                .filter(|q| q.record)
+                .map(|q| q.name.clone())
+                .collect(),
             registration: crate::sip::registrar::RegistrarConfig {
                 min_expires: cfg.switch.registration.min_expires,
                 max_expires: cfg.switch.registration.max_expires,

@@ -36,6 +36,10 @@ impl Cx<'_, '_> {
             self.report(&p.key("name"), kind);
         }
         let requires = self.requires(&raw.requires, &p.key("requires"));
+        let record = raw.record.unwrap_or(false);
+        if record && !known.media {
+            self.report(&p.key("record"), ProblemKind::RecordWithoutMedia);
+        }
         let strategy = match raw.strategy.as_deref() {
             None => Strategy::LongestIdle,
             Some(s) => Strategy::from_name(s).unwrap_or_else(|| {
@@ -204,6 +208,7 @@ impl Cx<'_, '_> {
             when_no_agents,
             service_level: ServiceLevel { within, target },
             relax,
+            record,
         })
     }
 

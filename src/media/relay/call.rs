@@ -17,11 +17,13 @@ use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
 use super::batch::{RecvBatch, RECV_BATCH};
+use super::mixer::Mixer;
 use super::stats::{DropReason, LocalCounters, RelayStats};
 use super::{lock, LegId, LegRemote, MediaEvent, RelayConfig, DRAIN_ROUNDS_MAX, PACKET_BYTES_MAX};
 use crate::acd::CallId;
 use crate::media::dtmf::DtmfReceiver;
 use crate::media::latch::{Expected, Latch, Verdict};
+use crate::media::mix::{Mode, Party};
 use crate::media::pool::PortPool;
 use crate::media::prompts::{PromptId, PromptPlayer, PromptSet};
 use crate::media::rtcp::{rewrite_ssrcs, SsrcRewrite};
@@ -76,11 +78,28 @@ pub(super) enum Command {
         intro: Vec<PromptId>,
         music: Vec<PromptId>,
     },
+    /// Record the caller (left) and agent (right) legs into a WAV file.
+    Record {
+        caller: u8,
+        agent: u8,
+        path: std::path::PathBuf,
+    },
+    /// A supervisor leg joins the caller and agent legs in `mode`.
+    Supervise {
+        caller: u8,
+        agent: u8,
+        supervisor: u8,
+        mode: Mode,
+    },
+    /// The supervisor left: its leg sinks until the call ends.
+    EndSupervision,
 }
 
 /// Input number of the prompt player in the legs' [`SourceKey`]s (legs use
 /// their index); each playlist is its own source segment.
 const PLAYER_INPUT: u32 = 0x8000_0000;
+/// Input number of the supervision mixer in the legs' [`SourceKey`]s.
+const MIXER_INPUT: u32 = 0x4000_0000;
 
 /// Prompts streamed to one leg.
 struct Player {
@@ -141,6 +160,8 @@ pub(super) struct CallTask {
     tx_buf: Box<[u8; PACKET_BYTES_MAX]>,
     prompts: Arc<PromptSet>,
     player: Option<Player>,
+    /// Recording and supervision; `None` for a plain bridged call.
+    mixer: Option<Box<Mixer>>,
 }
 
 impl CallTask {
@@ -169,6 +190,7 @@ impl CallTask {
             tx_buf: Box::new([0; PACKET_BYTES_MAX]),
             prompts,
             player: None,
+            mixer: None,
         }
     }
 
@@ -184,6 +206,7 @@ impl CallTask {
                 },
                 _ = tick.tick() => self.on_tick(),
                 _ = sleep_opt(self.player_deadline()) => self.on_player(),
+                _ = sleep_opt(self.mixer.as_ref().map(|m| m.deadline())) => self.on_mix(),
                 i = readable_any(&self.legs, self.next_socket) => {
                     self.next_socket = (i + 1) % (2 * self.legs.len()).max(1);
                     self.on_readable(i);
@@ -267,6 +290,101 @@ impl CallTask {
                     segment,
                 });
             }
+            Command::Record {
+                caller,
+                agent,
+                path,
+            } => {
+                let mixer = self.mixer_for(usize::from(caller), usize::from(agent));
+                if let Err(e) = mixer.start_recording(&path) {
+                    self.recording_failed(&e);
+                }
+            }
+            Command::Supervise {
+                caller,
+                agent,
+                supervisor,
+                mode,
+            } => {
+                let supervisor = usize::from(supervisor);
+                if supervisor >= self.legs.len() {
+                    return;
+                }
+                let mixer = self.mixer_for(usize::from(caller), usize::from(agent));
+                mixer.legs[Party::Supervisor as usize] = Some(supervisor);
+                mixer.mode = Some(mode);
+            }
+            Command::EndSupervision => {
+                if let Some(m) = self.mixer.as_mut() {
+                    m.mode = None;
+                    m.remove(Party::Supervisor);
+                }
+                if self.mixer.as_ref().is_some_and(|m| m.is_idle()) {
+                    self.mixer = None;
+                }
+            }
+        }
+    }
+
+    /// The call's mixer, made for these caller and agent legs if none yet.
+    fn mixer_for(&mut self, caller: usize, agent: usize) -> &mut Mixer {
+        let now = Instant::now();
+        self.mixer
+            .get_or_insert_with(|| Box::new(Mixer::new(caller, agent, now)))
+    }
+
+    fn recording_failed(&mut self, e: &super::record::RecordError) {
+        tracing::warn!(%e, "recording failed");
+        let call = self.call;
+        self.emit(MediaEvent::RecordingFailed { call });
+    }
+
+    /// One mixing tick: a frame of each party into the recording, and the
+    /// mix each supervised party hears, in its codec on its own stream.
+    fn on_mix(&mut self) {
+        let now = Instant::now();
+        let Some(mixer) = self.mixer.as_mut() else {
+            return;
+        };
+        match mixer.tick(now) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => return self.recording_failed(&e),
+        }
+        let Some(mode) = mixer.mode else {
+            return;
+        };
+        for party in Party::ALL {
+            if !mode.mixes_for(party) {
+                continue;
+            }
+            let Some(leg) = mixer.legs[party as usize].and_then(|n| self.legs.get_mut(n)) else {
+                continue;
+            };
+            let (Some((codec, pt)), Some(dst)) = (leg.codec, leg.rtp_latch.destination()) else {
+                continue;
+            };
+            let Some(len) = mixer.encode_for(party, codec, &mut self.tx_buf[HEADER_LEN..]) else {
+                continue;
+            };
+            let ticks = mixer.ticks;
+            let rw = leg.stream.rewrite(
+                SourceKey {
+                    input: MIXER_INPUT,
+                    ssrc: 0,
+                },
+                ticks as u16,
+                ticks.wrapping_mul(codec.frame_samples()),
+            );
+            let out = &mut self.tx_buf[..HEADER_LEN + len];
+            write_header(out, &rw, pt);
+            match leg.rtp.try_send_to(out, dst) {
+                Ok(_) => {
+                    self.counters.rtp_packets += 1;
+                    self.counters.rtp_bytes += out.len() as u64;
+                }
+                Err(_) => self.counters.drop(DropReason::SendFailed),
+            }
         }
     }
 
@@ -332,11 +450,7 @@ impl CallTask {
             return;
         }
         let out = &mut self.tx_buf[..len];
-        out[0] = 0x80;
-        out[1] = (u8::from(rw.marker) << 7) | (pt & 0x7f);
-        out[2..4].copy_from_slice(&rw.sequence.to_be_bytes());
-        out[4..8].copy_from_slice(&rw.timestamp.to_be_bytes());
-        out[8..12].copy_from_slice(&rw.ssrc.to_be_bytes());
+        write_header(out, &rw, pt);
         out[HEADER_LEN..].copy_from_slice(payload);
         match leg.rtp.try_send_to(out, dst) {
             Ok(_) => {
@@ -450,11 +564,16 @@ impl CallTask {
         self.counters.received += 1;
         if !rtcp {
             self.check_dtmf(n, packet);
+            self.tap(n, packet);
         }
         let Some(p) = self.legs[n].peer else {
             // Unbridged: the leg's media is received (and latched) but sinks here.
             return;
         };
+        if !rtcp && self.mixer.as_ref().is_some_and(|m| m.feeds(p)) {
+            // The peer hears a mix now, sent on the mixer's clock.
+            return;
+        }
         let (from, to) = two_mut(&mut self.legs, n, p);
         if rtcp {
             let Some(dst) = to.rtcp_latch.destination() else {
@@ -514,6 +633,22 @@ impl CallTask {
         }
     }
 
+    /// Hands a recorded or supervised leg's audio to the mixer.
+    fn tap(&mut self, n: usize, packet: &[u8]) {
+        let Some(mixer) = self.mixer.as_mut() else {
+            return;
+        };
+        let Some((codec, pt)) = self.legs[n].codec else {
+            return;
+        };
+        let Ok(p) = rtp_types::RtpPacket::parse(packet) else {
+            return;
+        };
+        if p.payload_type() == pt {
+            mixer.tap(n, codec, p.payload());
+        }
+    }
+
     fn check_dtmf(&mut self, n: usize, packet: &[u8]) {
         let leg = &mut self.legs[n];
         let Some(te) = leg.telephone_event else {
@@ -539,6 +674,9 @@ impl CallTask {
     }
 
     fn close(mut self) {
+        if let Some(Err(e)) = self.mixer.as_mut().and_then(|m| m.finish_recording()) {
+            self.recording_failed(&e);
+        }
         self.stats.flush(&mut self.counters);
         let ports: Vec<u16> = self.legs.iter().map(|l| l.port).collect();
         for _ in &ports {
@@ -583,12 +721,21 @@ fn transcode_packet(
         p.sequence_number(),
         ts,
     );
-    out[0] = 0x80;
-    out[1] = (u8::from(r.marker || p.marker_bit()) << 7) | (path.out_pt & 0x7F);
-    out[2..4].copy_from_slice(&r.sequence.to_be_bytes());
-    out[4..8].copy_from_slice(&r.timestamp.to_be_bytes());
-    out[8..12].copy_from_slice(&r.ssrc.to_be_bytes());
+    let r = crate::media::rtp::Rewritten {
+        marker: r.marker || p.marker_bit(),
+        ..r
+    };
+    write_header(out, &r, path.out_pt);
     Ok(HEADER_LEN + len)
+}
+
+/// Writes a plain RTP header (version 2, no CSRC, no extension).
+fn write_header(out: &mut [u8], rw: &crate::media::rtp::Rewritten, pt: u8) {
+    out[0] = 0x80;
+    out[1] = (u8::from(rw.marker) << 7) | (pt & 0x7f);
+    out[2..4].copy_from_slice(&rw.sequence.to_be_bytes());
+    out[4..8].copy_from_slice(&rw.timestamp.to_be_bytes());
+    out[8..12].copy_from_slice(&rw.ssrc.to_be_bytes());
 }
 
 /// Rescales an RTP timestamp between clocks. Upscaling wraps consistently;

@@ -11,7 +11,9 @@
 //! through [`MediaHandle`]; the relay reports through [`MediaEvent`]s on a
 //! bounded channel. A leg that is not bridged can be played prompts
 //! ([`MediaHandle::play`]: queue audio, music on hold) on its own stream.
-//! Recording and mixing are not wired in yet.
+//! A recorded or supervised call also gets a mixer ([`mixer`]): the legs'
+//! audio is decoded into per-party queues and, every 20 ms, written to the
+//! recording and mixed for the parties that hear more than one other.
 //!
 //! [`Latch`]: crate::media::latch::Latch
 //! [`rewrite_in_place`]: crate::media::rtp::rewrite_in_place
@@ -21,10 +23,13 @@
 
 mod batch;
 mod call;
+mod mixer;
+mod record;
 mod stats;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -36,12 +41,14 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::acd::CallId;
+use crate::media::mix::Mode;
 use crate::media::pool::{PoolError, PortPool};
 use crate::media::prompts::{PromptId, PromptSet};
 use crate::media::rtp::PayloadMap;
 use crate::media::sdp::Codec;
 use crate::media::transcode::{TranscodeError, Transcoder};
 
+pub use record::RecordError;
 pub use stats::{DropReason, RelaySnapshot};
 
 use call::{CallTask, Command, ForwardPath, LegSetup, TranscodePath};
@@ -177,6 +184,9 @@ pub enum MediaEvent {
     Digit { leg: LegId, digit: char },
     /// The call's media has been silent for `silent_for`: end the call.
     Timeout { call: CallId, silent_for: Duration },
+    /// The call's recording could not be created or written (logged with
+    /// the path and cause); the call goes on unrecorded.
+    RecordingFailed { call: CallId },
 }
 
 /// The switch's handle on the relay. Cheap to clone; every method is a
@@ -411,6 +421,71 @@ impl MediaHandle {
                 music,
             },
         )
+    }
+
+    /// Records `caller` (left channel) and `agent` (right) into a stereo
+    /// 8 kHz WAV at `path`, from now until the call's media is released.
+    pub fn record(&self, caller: LegId, agent: LegId, path: PathBuf) -> Result<(), MediaError> {
+        let entry_call = self.same_call(caller, agent)?;
+        let calls = lock(&self.shared.calls);
+        let entry = calls
+            .get(&entry_call)
+            .ok_or(MediaError::UnknownLeg(caller))?;
+        send(
+            entry,
+            entry_call,
+            Command::Record {
+                caller: caller.n,
+                agent: agent.n,
+                path,
+            },
+        )
+    }
+
+    /// Joins `supervisor` to the call of `caller` and `agent` in `mode`
+    /// (a later call changes the mode or the supervisor leg).
+    pub fn supervise(
+        &self,
+        caller: LegId,
+        agent: LegId,
+        supervisor: LegId,
+        mode: Mode,
+    ) -> Result<(), MediaError> {
+        let call = self.same_call(caller, agent)?;
+        self.same_call(caller, supervisor)?;
+        let calls = lock(&self.shared.calls);
+        let entry = calls.get(&call).ok_or(MediaError::UnknownLeg(caller))?;
+        if usize::from(supervisor.n) >= entry.legs.len() {
+            return Err(MediaError::UnknownLeg(supervisor));
+        }
+        send(
+            entry,
+            call,
+            Command::Supervise {
+                caller: caller.n,
+                agent: agent.n,
+                supervisor: supervisor.n,
+                mode,
+            },
+        )
+    }
+
+    /// The supervisor left `call`: caller and agent hear each other plainly
+    /// again. The supervisor's ports are returned when the call ends.
+    pub fn end_supervision(&self, call: CallId) -> Result<(), MediaError> {
+        let calls = lock(&self.shared.calls);
+        let entry = calls.get(&call).ok_or(MediaError::UnknownLeg(LegId { call, n: 0 }))?;
+        send(entry, call, Command::EndSupervision)
+    }
+
+    fn same_call(&self, a: LegId, b: LegId) -> Result<CallId, MediaError> {
+        if a.call != b.call {
+            return Err(MediaError::DifferentCalls(a, b));
+        }
+        if a == b {
+            return Err(MediaError::SelfBridge(a));
+        }
+        Ok(a.call)
     }
 
     /// The prompts this relay plays.

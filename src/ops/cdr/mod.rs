@@ -29,7 +29,7 @@ pub use writer::{CdrWriter, WriterConfig, CDR_BATCH_RECORDS_MAX, CDR_QUEUE_RECOR
 
 /// The schema this code writes (`PRAGMA user_version`). A newer file is
 /// refused rather than written with an older shape.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// How long a statement waits for another connection's lock before failing
 /// (then the writer spills the batch).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -191,7 +191,7 @@ impl CdrStore {
             .prepare(
                 "SELECT id, call, sip_call_id, trunk, dialled, queue, agent, outcome, \
                  rejected_status, hung_up_by, started_at, answered_at, ended_at, \
-                 wait_ms, talk_ms, offers \
+                 wait_ms, talk_ms, offers, recording_path, recording_ms \
                  FROM call_records ORDER BY ended_at DESC, id DESC LIMIT ?1",
             )
             .map_err(query_err)?;
@@ -215,6 +215,8 @@ impl CdrStore {
                         wait_ms: from_sql_u64(r.get(13)?),
                         talk_ms: from_sql_u64(r.get(14)?),
                         offers: r.get(15)?,
+                        recording_path: r.get(16)?,
+                        recording_ms: r.get::<_, Option<i64>>(17)?.map(from_sql_u64),
                     },
                 })
             })
@@ -302,7 +304,11 @@ impl CdrStore {
         if version == SCHEMA_VERSION {
             return Ok(());
         }
-        tx.execute_batch(SCHEMA_V1)
+        if version < 1 {
+            tx.execute_batch(SCHEMA_V1)
+                .map_err(schema_err(&self.path))?;
+        }
+        tx.execute_batch(SCHEMA_V2)
             .map_err(schema_err(&self.path))?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(schema_err(&self.path))?;
@@ -357,11 +363,18 @@ CREATE INDEX call_records_queue ON call_records (queue);
 CREATE UNIQUE INDEX call_records_once ON call_records (sip_call_id, call, ended_at);
 ";
 
+/// Version 2: where the call's recording is, and how long it runs.
+const SCHEMA_V2: &str = "
+ALTER TABLE call_records ADD COLUMN recording_path TEXT;
+ALTER TABLE call_records ADD COLUMN recording_ms INTEGER;
+";
+
 fn insert_in(tx: &Transaction<'_>, rows: &[CdrRow]) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare(
         "INSERT OR IGNORE INTO call_records (call, sip_call_id, trunk, dialled, queue, agent, \
          outcome, rejected_status, hung_up_by, started_at, answered_at, ended_at, wait_ms, \
-         talk_ms, offers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+         talk_ms, offers, recording_path, recording_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?;
     for row in rows {
         stmt.execute(params![
@@ -380,6 +393,8 @@ fn insert_in(tx: &Transaction<'_>, rows: &[CdrRow]) -> rusqlite::Result<()> {
             to_sql_i64(row.wait_ms),
             to_sql_i64(row.talk_ms),
             row.offers,
+            row.recording_path,
+            row.recording_ms.map(to_sql_i64),
         ])?;
     }
     Ok(())

@@ -32,6 +32,12 @@ pub struct CdrRow {
     pub wait_ms: u64,
     pub talk_ms: u64,
     pub offers: u32,
+    /// The call's recording (WAV) and its length, when it was recorded.
+    /// Absent from spill lines written before schema 2.
+    #[serde(default)]
+    pub recording_path: Option<String>,
+    #[serde(default)]
+    pub recording_ms: Option<u64>,
 }
 
 /// A row read back from the database.
@@ -72,6 +78,11 @@ impl CdrRow {
             wait_ms: millis(record.wait),
             talk_ms: millis(record.talk),
             offers: record.offers,
+            recording_path: record
+                .recording
+                .as_ref()
+                .map(|(p, _)| p.display().to_string()),
+            recording_ms: record.recording.as_ref().map(|(_, d)| millis(*d)),
         }
     }
 }
@@ -146,6 +157,7 @@ mod tests {
             wait,
             talk,
             offers: 2,
+            recording: None,
         }
     }
 

@@ -1,0 +1,253 @@
+//! Mixing for supervision and recording, without IO: per-party sample
+//! queues that absorb jitter between packet arrival and the 20 ms mixing
+//! clock, who hears whom in each supervision mode, and saturating sums.
+//!
+//! Everything here runs at 8 kHz, 20 ms frames: what the relay decodes
+//! every codec to (Opus included, see [`crate::media::transcode`]).
+
+/// Samples per 20 ms frame at 8 kHz.
+pub const FRAME: usize = crate::media::FRAME_SAMPLES_8K as usize;
+/// Frames a party's queue holds (200 ms); older audio is dropped first.
+pub const FIFO_FRAMES_MAX: usize = 10;
+/// Frames kept queued before the mixer starts taking from a party: one
+/// frame of slack so arrival jitter around the tick does not drop audio.
+pub const PLAYOUT_FRAMES: usize = 2;
+
+/// The parties of a supervised or recorded call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Party {
+    Caller = 0,
+    Agent = 1,
+    Supervisor = 2,
+}
+
+impl Party {
+    pub const ALL: [Party; 3] = [Party::Caller, Party::Agent, Party::Supervisor];
+}
+
+/// How a supervisor joins an agent's call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// The supervisor hears both parties; nobody hears the supervisor.
+    Monitor,
+    /// The supervisor hears both; only the agent hears the supervisor.
+    Whisper,
+    /// All three hear each other.
+    Barge,
+}
+
+impl Mode {
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Monitor => "monitor",
+            Mode::Whisper => "whisper",
+            Mode::Barge => "barge",
+        }
+    }
+
+    /// Whether `listener` hears `talker` in this mode.
+    pub fn hears(self, listener: Party, talker: Party) -> bool {
+        if listener == talker {
+            return false;
+        }
+        match (self, listener, talker) {
+            (_, _, Party::Caller | Party::Agent) => true,
+            (Mode::Monitor, _, Party::Supervisor) => false,
+            (Mode::Whisper, listener, Party::Supervisor) => listener == Party::Agent,
+            (Mode::Barge, _, Party::Supervisor) => true,
+        }
+    }
+
+    /// Whether `listener`'s audio must be mixed (it hears two parties); the
+    /// others keep the plain relay, untouched by the mixer.
+    pub fn mixes_for(self, listener: Party) -> bool {
+        Party::ALL
+            .iter()
+            .filter(|&&t| self.hears(listener, t))
+            .count()
+            > 1
+    }
+}
+
+/// A party's decoded audio waiting for the mixing clock: a fixed ring, no
+/// allocation after construction.
+#[derive(Clone)]
+pub struct Fifo {
+    buf: Box<[i16; FRAME * FIFO_FRAMES_MAX]>,
+    head: usize,
+    len: usize,
+    /// Set once the playout slack has filled; cleared when it runs dry.
+    playing: bool,
+    /// Samples dropped because the queue was full (the sender runs fast).
+    pub overflowed: u64,
+    /// Frames the mixer filled with silence (nothing had arrived).
+    pub underflowed: u64,
+}
+
+impl Default for Fifo {
+    fn default() -> Self {
+        Fifo {
+            buf: Box::new([0; FRAME * FIFO_FRAMES_MAX]),
+            head: 0,
+            len: 0,
+            playing: false,
+            overflowed: 0,
+            underflowed: 0,
+        }
+    }
+}
+
+impl std::fmt::Debug for Fifo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fifo").field("len", &self.len).finish()
+    }
+}
+
+impl Fifo {
+    /// Samples queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Queues `pcm`, dropping the oldest samples when full.
+    pub fn push(&mut self, pcm: &[i16]) {
+        let cap = self.buf.len();
+        for &s in pcm.iter().rev().take(cap).rev() {
+            if self.len == cap {
+                self.head = (self.head + 1) % cap;
+                self.len -= 1;
+                self.overflowed += 1;
+            }
+            let tail = (self.head + self.len) % cap;
+            self.buf[tail] = s;
+            self.len += 1;
+        }
+    }
+
+    /// Takes the next frame into `out`; silence while the queue fills up
+    /// to the playout slack or after it ran dry. Returns whether `out`
+    /// holds received audio.
+    pub fn pop(&mut self, out: &mut [i16; FRAME]) -> bool {
+        if !self.playing && self.len >= FRAME * PLAYOUT_FRAMES {
+            self.playing = true;
+        }
+        if !self.playing || self.len < FRAME {
+            if self.playing {
+                self.underflowed += 1;
+            }
+            self.playing = false;
+            out.fill(0);
+            return false;
+        }
+        let cap = self.buf.len();
+        for o in out.iter_mut() {
+            *o = self.buf[self.head];
+            self.head = (self.head + 1) % cap;
+        }
+        self.len -= FRAME;
+        true
+    }
+
+    /// Forgets what is queued (a party's audio source changed).
+    pub fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+        self.playing = false;
+    }
+}
+
+/// What `listener` hears in `mode`: the saturating sum of the frames of
+/// the parties it hears (`frames` in [`Party`] order).
+pub fn mix_for(mode: Mode, listener: Party, frames: &[[i16; FRAME]; 3], out: &mut [i16; FRAME]) {
+    out.fill(0);
+    for talker in Party::ALL {
+        if mode.hears(listener, talker) {
+            let frame = &frames[talker as usize];
+            for (o, &s) in out.iter_mut().zip(frame.iter()) {
+                *o = o.saturating_add(s);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Party::*;
+
+    #[test]
+    fn monitor_lets_only_the_supervisor_hear_both() {
+        let m = Mode::Monitor;
+        assert!(m.hears(Supervisor, Caller) && m.hears(Supervisor, Agent));
+        assert!(!m.hears(Caller, Supervisor) && !m.hears(Agent, Supervisor));
+        assert!(m.hears(Caller, Agent) && m.hears(Agent, Caller));
+        assert!(m.mixes_for(Supervisor));
+        assert!(!m.mixes_for(Caller) && !m.mixes_for(Agent));
+    }
+
+    #[test]
+    fn whisper_reaches_the_agent_and_never_the_caller() {
+        let m = Mode::Whisper;
+        assert!(m.hears(Agent, Supervisor));
+        assert!(!m.hears(Caller, Supervisor));
+        assert!(m.mixes_for(Agent) && m.mixes_for(Supervisor));
+        assert!(!m.mixes_for(Caller));
+    }
+
+    #[test]
+    fn barge_joins_all_three() {
+        let m = Mode::Barge;
+        for l in Party::ALL {
+            assert!(m.mixes_for(l), "{l:?}");
+            assert!(!m.hears(l, l));
+        }
+    }
+
+    #[test]
+    fn the_mix_sums_what_the_listener_hears_and_saturates() {
+        let mut frames = [[0i16; FRAME]; 3];
+        frames[Caller as usize] = [30_000; FRAME];
+        frames[Agent as usize] = [10_000; FRAME];
+        frames[Supervisor as usize] = [7; FRAME];
+        let mut out = [0i16; FRAME];
+        mix_for(Mode::Whisper, Agent, &frames, &mut out);
+        assert_eq!(out[0], 30_007);
+        mix_for(Mode::Whisper, Supervisor, &frames, &mut out);
+        assert_eq!(out[0], i16::MAX);
+        mix_for(Mode::Whisper, Caller, &frames, &mut out);
+        assert_eq!(out[0], 10_000);
+    }
+
+    #[test]
+    fn the_fifo_waits_for_its_slack_then_plays_in_order() {
+        let mut f = Fifo::default();
+        let mut out = [0i16; FRAME];
+        f.push(&[1; FRAME]);
+        assert!(!f.pop(&mut out), "one frame is below the playout slack");
+        assert_eq!(out, [0; FRAME]);
+        f.push(&[2; FRAME]);
+        assert!(f.pop(&mut out));
+        assert_eq!(out[0], 1);
+        assert!(f.pop(&mut out));
+        assert_eq!(out[0], 2);
+        assert!(!f.pop(&mut out), "dry: silence");
+        assert_eq!(f.underflowed, 1);
+    }
+
+    #[test]
+    fn a_full_fifo_drops_the_oldest_audio() {
+        let mut f = Fifo::default();
+        for i in 0..(FIFO_FRAMES_MAX + 2) {
+            f.push(&[i as i16; FRAME]);
+        }
+        assert_eq!(f.len(), FRAME * FIFO_FRAMES_MAX);
+        assert_eq!(f.overflowed, (2 * FRAME) as u64);
+        let mut out = [0i16; FRAME];
+        assert!(f.pop(&mut out));
+        assert_eq!(out[0], 2, "frames 0 and 1 were dropped");
+    }
+}

@@ -1,0 +1,375 @@
+//! Supervisors listening in on an agent's call, started from the
+//! supervisor's phone by dialling a code and the agent's id:
+//!
+//! | dialled        | mode     | the supervisor...                          |
+//! |----------------|----------|--------------------------------------------|
+//! | `*50<agent>`   | monitor  | hears caller and agent, is heard by nobody |
+//! | `*51<agent>`   | whisper  | hears both, is heard by the agent only     |
+//! | `*52<agent>`   | barge    | hears both, is heard by both               |
+//!
+//! During the session, DTMF 4, 5 and 6 from the supervisor switch to
+//! monitor, whisper and barge. Only agents with `supervisor = true` may
+//! listen in; the agent must be on an answered, anchored call. The
+//! supervisor's INVITE is answered 200 with an SDP answer on a port pair of
+//! its own; the relay mixes what each party hears. When the call ends the
+//! switch hangs up the supervisor (BYE); when the supervisor hangs up,
+//! caller and agent go on as before.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use tracing::{debug, info};
+
+use super::inbound::Req;
+use super::{MediaCommand, MediaLeg, Output, Switch, RETRY_AFTER};
+use crate::call::CallRef;
+use crate::media::mix::Mode;
+use crate::media::relay::LEGS_PER_CALL_MAX;
+use crate::media::sdp::{self, SdpError};
+use crate::sip::parse::{Message, Method};
+use crate::sip::transaction::{ClientKey, ServerKey, TxMethod};
+use crate::sip::Peer;
+
+/// Supervisor sessions one call may have in its life: each keeps its port
+/// pair until the call ends (the relay's legs are not reused).
+pub const SUPERVISIONS_PER_CALL_MAX: usize = LEGS_PER_CALL_MAX - 2;
+/// Supervisor dialogs open at once, switch-wide.
+pub const SUPERVISORS_MAX: usize = 1_024;
+
+/// Why a supervisor cannot listen in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SuperviseError {
+    #[error("no agent id after the code {0:?}")]
+    NoAgent(String),
+    #[error("agent {0:?} may not supervise (set supervisor = true)")]
+    NotSupervisor(String),
+    #[error("agent {0:?} is not on an answered call with anchored media")]
+    NotOnCall(String),
+    #[error("a supervisor is already listening to agent {0:?}")]
+    AlreadySupervised(String),
+    #[error("the call has had {SUPERVISIONS_PER_CALL_MAX} supervisor sessions")]
+    TooManySessions,
+    #[error("{SUPERVISORS_MAX} supervisor sessions are open")]
+    TooManySupervisors,
+    #[error("supervisor's offer refused: {0}")]
+    BadOffer(#[from] SdpError),
+    #[error("no RTP ports for the supervisor")]
+    NoPorts,
+}
+
+impl SuperviseError {
+    /// The SIP status the supervisor's phone gets.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::NoAgent(_) => 484,
+            Self::NotSupervisor(_) => 403,
+            Self::NotOnCall(_) => 480,
+            Self::AlreadySupervised(_) | Self::TooManySessions => 486,
+            Self::BadOffer(e) => e.status(),
+            Self::TooManySupervisors | Self::NoPorts => 503,
+        }
+    }
+}
+
+/// Reads `*50<agent>`, `*51<agent>`, `*52<agent>`; `None` for any other number.
+pub fn parse(dialled: &str) -> Option<Result<(Mode, String), SuperviseError>> {
+    let rest = dialled.strip_prefix('*')?;
+    let mode = match rest.get(..2)? {
+        "50" => Mode::Monitor,
+        "51" => Mode::Whisper,
+        "52" => Mode::Barge,
+        _ => return None,
+    };
+    let agent = &rest[2..];
+    if agent.is_empty() {
+        return Some(Err(SuperviseError::NoAgent(dialled.to_string())));
+    }
+    Some(Ok((mode, agent.to_string())))
+}
+
+/// DTMF from the supervisor that switches mode.
+fn mode_for_digit(digit: char) -> Option<Mode> {
+    match digit {
+        '4' => Some(Mode::Monitor),
+        '5' => Some(Mode::Whisper),
+        '6' => Some(Mode::Barge),
+        _ => None,
+    }
+}
+
+fn mode_index(mode: Mode) -> usize {
+    match mode {
+        Mode::Monitor => 0,
+        Mode::Whisper => 1,
+        Mode::Barge => 2,
+    }
+}
+
+/// A supervisor's dialog with the switch.
+#[derive(Debug)]
+pub struct SupervisorLeg {
+    /// The call listened to.
+    call: CallRef,
+    key: ServerKey,
+    /// Whether the 200 was ACKed.
+    acked: bool,
+    /// Our answer, repeated for session refreshes.
+    answer: Bytes,
+    /// Our BYE, for when the call ends first.
+    bye: Bytes,
+    bye_branch: String,
+    peer: Peer,
+}
+
+impl Switch {
+    /// An authenticated agent dialled a supervision code.
+    pub(super) fn on_supervise(
+        &mut self,
+        now: Instant,
+        req: &Req<'_>,
+        supervisor: &str,
+        code: Result<(Mode, String), SuperviseError>,
+    ) {
+        let tag = self.token();
+        let (mode, call, answer) = match code.and_then(|(mode, agent)| {
+            self.join_supervisor(req.msg, supervisor, &agent)
+                .map(|(call, answer)| (mode, call, answer))
+        }) {
+            Ok(joined) => joined,
+            Err(err) => {
+                debug!(%err, "supervision refused");
+                self.stats.supervisions_refused += 1;
+                let mut headers = vec![("Warning", format!("399 switchyard \"{err}\""))];
+                if err.status() == 503 {
+                    headers.push(("Retry-After", RETRY_AFTER.as_secs().to_string()));
+                }
+                return self.respond(now, req, err.status(), Some(&tag), &headers, None);
+            }
+        };
+        self.stats.supervisions[mode_index(mode)] += 1;
+        info!(%call, mode = mode.label(), "supervisor joined");
+        let headers = [
+            ("Contact", self.contact()),
+            ("Allow", crate::sip::build::ALLOW.to_string()),
+        ];
+        let body = Some(("application/sdp", answer.as_ref()));
+        self.respond(now, req, 200, Some(&tag), &headers, body);
+        let (bye_branch, bye) = self.feature_bye(req, &tag);
+        let dialog = req.msg.call_id().to_string();
+        if let Some(entry) = self.calls.get_mut(&call) {
+            entry.supervisor = Some(dialog.clone());
+        }
+        self.supervisors.insert(
+            dialog,
+            SupervisorLeg {
+                call,
+                key: req.key.clone(),
+                acked: false,
+                answer,
+                bye,
+                bye_branch,
+                peer: req.source,
+            },
+        );
+        self.out
+            .push_back(Output::Media(MediaCommand::Supervise { call, mode }));
+    }
+
+    /// Checks the request, takes a port pair for the supervisor, opens its
+    /// leg on the relay; returns the call and our SDP answer.
+    fn join_supervisor(
+        &mut self,
+        msg: &Message,
+        supervisor: &str,
+        agent: &str,
+    ) -> Result<(CallRef, Bytes), SuperviseError> {
+        if !self.plan.agents.get(supervisor).is_some_and(|a| a.supervisor) {
+            return Err(SuperviseError::NotSupervisor(supervisor.to_string()));
+        }
+        if self.supervisors.len() >= SUPERVISORS_MAX {
+            return Err(SuperviseError::TooManySupervisors);
+        }
+        let not_on_call = || SuperviseError::NotOnCall(agent.to_string());
+        let call = *self.busy.get(agent).ok_or_else(not_on_call)?;
+        let entry = self.calls.get(&call).ok_or_else(not_on_call)?;
+        let media = entry.media.as_ref().ok_or_else(not_on_call)?;
+        if entry.call.answered.is_none() || entry.agent.as_deref() != Some(agent) {
+            return Err(not_on_call());
+        }
+        if entry.supervisor.is_some() {
+            return Err(SuperviseError::AlreadySupervised(agent.to_string()));
+        }
+        if media.supervisor_ports.len() >= SUPERVISIONS_PER_CALL_MAX {
+            return Err(SuperviseError::TooManySessions);
+        }
+        let anchoring = self.anchoring.as_mut().ok_or_else(not_on_call)?;
+        let text = std::str::from_utf8(msg.body()).map_err(|_| SdpError::Malformed {
+            reason: "not UTF-8".into(),
+        })?;
+        if text.is_empty() {
+            return Err(SdpError::Malformed {
+                reason: "no offer in the INVITE".into(),
+            }
+            .into());
+        }
+        let offer = sdp::parse(text)?;
+        let choice = sdp::choose(&offer, &anchoring.plan.codecs)?;
+        let port = anchoring
+            .pool
+            .allocate()
+            .map_err(|_| SuperviseError::NoPorts)?;
+        let answer = Bytes::from(offer.rewrite(anchoring.anchor_at(port), &choice.formats()));
+        if let Some(m) = self.calls.get_mut(&call).and_then(|e| e.media.as_mut()) {
+            m.supervisor_ports.push(port);
+        }
+        let remote = super::media::remote(&offer, choice);
+        for command in [
+            MediaCommand::Open {
+                call,
+                leg: MediaLeg::Supervisor,
+                port,
+            },
+            MediaCommand::SetRemote {
+                call,
+                leg: MediaLeg::Supervisor,
+                remote,
+            },
+        ] {
+            self.out.push_back(Output::Media(command));
+        }
+        Ok((call, answer))
+    }
+
+    /// Whether the dialog is a supervisor's.
+    pub(super) fn is_supervisor_dialog(&self, call_id: &str) -> bool {
+        self.supervisors.contains_key(call_id)
+    }
+
+    /// The ACK of our 200 to a supervisor.
+    pub(super) fn on_supervisor_ack(&mut self, now: Instant, msg: &Message) {
+        if let Some(leg) = self.supervisors.get_mut(msg.call_id()) {
+            if !leg.acked {
+                leg.acked = true;
+                self.tx.server_ack_for_2xx(now, &leg.key);
+            }
+        }
+    }
+
+    /// BYE, re-INVITE, INFO... from a supervisor.
+    pub(super) fn on_supervisor_request(&mut self, now: Instant, req: &Req<'_>, method: &Method) {
+        let dialog = req.msg.call_id().to_string();
+        match method {
+            Method::Bye => {
+                self.respond(now, req, 200, None, &[], None);
+                if let Some(leg) = self.supervisors.remove(&dialog) {
+                    if !leg.acked {
+                        self.tx.server_ack_for_2xx(now, &leg.key);
+                    }
+                    self.leave(leg.call);
+                }
+            }
+            Method::Invite => {
+                // A session refresh: the supervisor keeps the session it has.
+                let answer = self.supervisors.get(&dialog).map(|l| l.answer.clone());
+                let contact = [("Contact", self.contact())];
+                let body = answer.as_ref().map(|b| ("application/sdp", b.as_ref()));
+                self.respond(now, req, 200, None, &contact, body);
+                self.tx.server_ack_for_2xx(now, req.key);
+            }
+            Method::Info => {
+                let digit = req
+                    .msg
+                    .content_type()
+                    .and_then(|kind| super::media::info_digit(kind, req.msg.body()));
+                self.respond(now, req, 200, None, &[], None);
+                let call = self.supervisors.get(&dialog).map(|l| l.call);
+                if let (Some(call), Some(digit)) = (call, digit) {
+                    self.supervisor_digit(call, digit);
+                }
+            }
+            _ => self.respond(now, req, 200, None, &[], None),
+        }
+    }
+
+    /// The supervisor never ACKed our 200 (RFC 3261 §13.3.1.4): hang up.
+    /// False when `branch` is no supervisor's.
+    pub(super) fn supervisor_no_ack(&mut self, now: Instant, branch: &str) -> bool {
+        let Some(dialog) = self
+            .supervisors
+            .iter()
+            .find(|(_, l)| l.key.branch == branch)
+            .map(|(d, _)| d.clone())
+        else {
+            return false;
+        };
+        self.supervisor_hang_up(now, &dialog);
+        true
+    }
+
+    /// The call ended (or the supervisor went silent): BYE to the supervisor.
+    pub(super) fn supervisor_hang_up(&mut self, now: Instant, dialog: &str) {
+        let Some(leg) = self.supervisors.remove(dialog) else {
+            return;
+        };
+        self.leave(leg.call);
+        let key = ClientKey {
+            branch: leg.bye_branch,
+            method: TxMethod::NonInvite("BYE".into()),
+        };
+        if let Err(err) = self.tx.client_send(now, key, leg.peer, leg.bye, None) {
+            debug!(%err, "cannot send the supervisor's BYE");
+        }
+    }
+
+    /// The supervisor is gone from `call`: caller and agent alone again.
+    fn leave(&mut self, call: CallRef) {
+        if let Some(entry) = self.calls.get_mut(&call) {
+            entry.supervisor = None;
+            self.out
+                .push_back(Output::Media(MediaCommand::EndSupervision { call }));
+        }
+    }
+
+    /// A digit from the supervisor of `call`: 4, 5, 6 switch mode.
+    pub(super) fn supervisor_digit(&mut self, call: CallRef, digit: char) {
+        let supervised = self.calls.get(&call).is_some_and(|e| e.supervisor.is_some());
+        if let (true, Some(mode)) = (supervised, mode_for_digit(digit)) {
+            info!(%call, mode = mode.label(), "supervisor changed mode");
+            self.out
+                .push_back(Output::Media(MediaCommand::Supervise { call, mode }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn supervision_codes_name_the_mode_and_the_agent() {
+        assert_eq!(parse("*501001"), Some(Ok((Mode::Monitor, "1001".into()))));
+        assert_eq!(parse("*511002"), Some(Ok((Mode::Whisper, "1002".into()))));
+        assert_eq!(parse("*52abc"), Some(Ok((Mode::Barge, "abc".into()))));
+        assert_eq!(parse("*47"), None, "a pause code is not ours");
+        assert_eq!(parse("*5"), None);
+        assert_eq!(parse("5550100"), None);
+        let err = parse("*50").unwrap().unwrap_err();
+        assert_eq!(err.status(), 484);
+    }
+
+    #[test]
+    fn refusals_carry_the_status_a_phone_understands() {
+        assert_eq!(SuperviseError::NotSupervisor("1".into()).status(), 403);
+        assert_eq!(SuperviseError::NotOnCall("1".into()).status(), 480);
+        assert_eq!(SuperviseError::AlreadySupervised("1".into()).status(), 486);
+        assert_eq!(SuperviseError::NoPorts.status(), 503);
+    }
+
+    #[test]
+    fn digits_four_to_six_switch_the_mode() {
+        assert_eq!(mode_for_digit('4'), Some(Mode::Monitor));
+        assert_eq!(mode_for_digit('5'), Some(Mode::Whisper));
+        assert_eq!(mode_for_digit('6'), Some(Mode::Barge));
+        assert_eq!(mode_for_digit('1'), None);
+    }
+}

@@ -147,7 +147,11 @@ impl Transcoder {
 
     /// Encodes a 20 ms 8 kHz frame made elsewhere (a mix) into `out`;
     /// returns the bytes written.
-    pub fn encode_pcm(&mut self, pcm: &[i16; FRAME], out: &mut [u8]) -> Result<usize, TranscodeError> {
+    pub fn encode_pcm(
+        &mut self,
+        pcm: &[i16; FRAME],
+        out: &mut [u8],
+    ) -> Result<usize, TranscodeError> {
         self.pcm = *pcm;
         self.encode(out)
     }

@@ -362,7 +362,10 @@ impl Switch {
         self.stats.recordings_started += 1;
         debug!(call = %id, path = %path.display(), "recording");
         self.out
-            .push_back(super::Output::Media(MediaCommand::Record { call: id, path }));
+            .push_back(super::Output::Media(MediaCommand::Record {
+                call: id,
+                path,
+            }));
     }
 
     /// Anchors a new call's media, or says why the call must be refused.

@@ -183,7 +183,12 @@ impl Switch {
         supervisor: &str,
         agent: &str,
     ) -> Result<(CallRef, Bytes), SuperviseError> {
-        if !self.plan.agents.get(supervisor).is_some_and(|a| a.supervisor) {
+        if !self
+            .plan
+            .agents
+            .get(supervisor)
+            .is_some_and(|a| a.supervisor)
+        {
             return Err(SuperviseError::NotSupervisor(supervisor.to_string()));
         }
         if self.supervisors.len() >= SUPERVISORS_MAX {
@@ -332,7 +337,10 @@ impl Switch {
 
     /// A digit from the supervisor of `call`: 4, 5, 6 switch mode.
     pub(super) fn supervisor_digit(&mut self, call: CallRef, digit: char) {
-        let supervised = self.calls.get(&call).is_some_and(|e| e.supervisor.is_some());
+        let supervised = self
+            .calls
+            .get(&call)
+            .is_some_and(|e| e.supervisor.is_some());
         if let (true, Some(mode)) = (supervised, mode_for_digit(digit)) {
             info!(%call, mode = mode.label(), "supervisor changed mode");
             self.out

@@ -188,7 +188,10 @@ mod tests {
         let n = m.encode_for(Party::Agent, Codec::Pcmu, &mut out).unwrap();
         assert_eq!(n, FRAME);
         let heard = crate::media::g711::ulaw_decode(out[0]);
-        assert!((3800..4200).contains(&heard), "caller + supervisor, got {heard}");
+        assert!(
+            (3800..4200).contains(&heard),
+            "caller + supervisor, got {heard}"
+        );
     }
 
     #[test]

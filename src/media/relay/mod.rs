@@ -474,7 +474,9 @@ impl MediaHandle {
     /// again. The supervisor's ports are returned when the call ends.
     pub fn end_supervision(&self, call: CallId) -> Result<(), MediaError> {
         let calls = lock(&self.shared.calls);
-        let entry = calls.get(&call).ok_or(MediaError::UnknownLeg(LegId { call, n: 0 }))?;
+        let entry = calls
+            .get(&call)
+            .ok_or(MediaError::UnknownLeg(LegId { call, n: 0 }))?;
         send(entry, call, Command::EndSupervision)
     }
 

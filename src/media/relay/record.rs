@@ -55,7 +55,11 @@ impl Recorder {
     }
 
     /// Appends one 20 ms frame of each side.
-    pub fn write(&mut self, caller: &[i16; FRAME], agent: &[i16; FRAME]) -> Result<(), RecordError> {
+    pub fn write(
+        &mut self,
+        caller: &[i16; FRAME],
+        agent: &[i16; FRAME],
+    ) -> Result<(), RecordError> {
         let mut w = self.writer.get_i16_writer(2 * FRAME as u32);
         for (&l, &r) in caller.iter().zip(agent.iter()) {
             w.write_sample(l);

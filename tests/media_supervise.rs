@@ -1,0 +1,397 @@
+//! Supervisors on the wire. A caller (1 kHz) talks to agent 1001 (SIPp
+//! answering, 600 Hz from the test's socket); supervisor 1002's phone dials
+//! `*501001` and sends 400 Hz. Each party's received RTP is checked with
+//! Goertzel: in monitor the supervisor hears both and nobody hears it; DTMF
+//! 5 (SIP INFO) whispers to the agent only; 6 barges in for both; the
+//! supervisor's BYE leaves caller and agent as before. Agents without
+//! `supervisor = true`, and agents not on a call, are refused.
+
+// A driver of real processes and sockets: it reads the clock.
+#![allow(clippy::disallowed_methods)]
+
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use support::scenarios::AGENT_ANSWERS_MEDIA_AT;
+use support::{
+    free_port_block, free_udp_port, rtp_heard, sipp_register, test_config, MediaCaller, Phone,
+    Sipp, SwitchProc,
+};
+use switchyard::media::g711::{ulaw_decode, ulaw_encode};
+use switchyard::media::tone::Sine;
+use switchyard::sip::parse::{HeaderName, Message};
+
+/// A phone of an agent: registered, then dialling with digest auth.
+struct Dialler {
+    phone: Phone,
+    rtp: UdpSocket,
+    user: String,
+    password: String,
+    call_id: String,
+    from_tag: String,
+    /// The To of the switch's 200 (with its tag).
+    to: String,
+    cseq: u32,
+}
+
+impl Dialler {
+    fn new(switch: &SwitchProc, user: &str, password: &str) -> Dialler {
+        let mut phone = Phone::new(switch.sip);
+        let contact = phone.addr;
+        let reg = phone.register(user, password, contact, 300);
+        assert_eq!(reg.status(), Some(200), "{user} registers");
+        let t = phone.token();
+        Dialler {
+            phone,
+            rtp: UdpSocket::bind("127.0.0.1:0").unwrap(),
+            user: user.into(),
+            password: password.into(),
+            call_id: format!("sup{t}"),
+            from_tag: format!("f{t}"),
+            to: String::new(),
+            cseq: 0,
+        }
+    }
+
+    /// A request in the supervisor's dialog; `branch` for an ACK of a
+    /// non-2xx (RFC 3261 §17.1.1.3: the INVITE's branch), else a new one.
+    fn request(&mut self, method: &str, number: &str, extra: &str, body: &str) -> String {
+        let branch = self.phone.token();
+        self.request_on(&branch, method, number, extra, body)
+    }
+
+    fn request_on(
+        &mut self,
+        branch: &str,
+        method: &str,
+        number: &str,
+        extra: &str,
+        body: &str,
+    ) -> String {
+        let t = branch;
+        let (sip, addr) = (self.phone.server, self.phone.addr);
+        let to = if self.to.is_empty() {
+            format!("<sip:{number}@{sip}>")
+        } else {
+            self.to.clone()
+        };
+        let cseq = if method == "ACK" {
+            self.cseq
+        } else {
+            self.cseq + 1
+        };
+        self.cseq = cseq;
+        format!(
+            "{method} sip:{number}@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bK{t};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:{user}@{sip}>;tag={tag}\r\nTo: {to}\r\nCall-ID: {cid}\r\n\
+             CSeq: {cseq} {method}\r\nContact: <sip:{user}@{addr}>\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            body.len(),
+            user = self.user,
+            tag = self.from_tag,
+            cid = self.call_id,
+        )
+    }
+
+    /// INVITEs `number` (answering the digest challenge); the final response.
+    fn dial(&mut self, number: &str) -> Message {
+        let port = self.rtp.local_addr().unwrap().port();
+        let sdp = format!(
+            "v=0\r\no=sup 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        );
+        let ct = "Content-Type: application/sdp\r\n";
+        let branch = self.phone.token();
+        let invite = self.request_on(&branch, "INVITE", number, ct, &sdp);
+        self.phone.send(invite.as_bytes());
+        let challenge = self.phone.recv_final();
+        assert_eq!(challenge.status(), Some(401), "INVITE is challenged");
+        self.to = challenge.to().as_str().to_string();
+        let ack = self.request_on(&branch, "ACK", number, "", "");
+        self.to.clear();
+        self.phone.send(ack.as_bytes());
+        let www = challenge
+            .header(&HeaderName::WwwAuthenticate)
+            .expect("challenge")
+            .to_string();
+        let uri = format!("sip:{number}@{}", self.phone.server);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let auth = switchyard::sip::auth::answer_challenge(
+            &www,
+            "INVITE",
+            &uri,
+            &self.user,
+            &self.password,
+            1,
+            &mut rng,
+        )
+        .expect("answer challenge");
+        let extra = format!("{ct}Authorization: {auth}\r\n");
+        let invite = self.request("INVITE", number, &extra, &sdp);
+        self.phone.send(invite.as_bytes());
+        let answer = self.phone.recv_final();
+        if answer.status() == Some(200) {
+            self.to = answer.to().as_str().to_string();
+            let ack = self.request("ACK", number, "", "");
+            self.phone.send(ack.as_bytes());
+        }
+        answer
+    }
+
+    /// A SIP INFO carrying one DTMF digit, in the dialog.
+    fn info_digit(&mut self, number: &str, digit: char) {
+        let body = format!("Signal={digit}\r\nDuration=160\r\n");
+        let info = self.request(
+            "INFO",
+            number,
+            "Content-Type: application/dtmf-relay\r\n",
+            &body,
+        );
+        self.phone.send(info.as_bytes());
+        assert_eq!(self.phone.recv_final().status(), Some(200));
+    }
+
+    fn bye(&mut self, number: &str) {
+        let bye = self.request("BYE", number, "", "");
+        self.phone.send(bye.as_bytes());
+        assert_eq!(self.phone.recv_final().status(), Some(200));
+    }
+}
+
+/// The `m=audio` port of an SDP body.
+fn media_port(msg: &Message) -> u16 {
+    std::str::from_utf8(msg.body())
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .expect("m=audio port")
+}
+
+/// Sends a PCMU tone from `sock` to `to` every 20 ms until `stop`.
+fn talk(
+    sock: UdpSocket,
+    to: SocketAddr,
+    hz: f64,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut sine = Sine::new(hz, 8000, 0.25);
+        let mut pcm = [0i16; 160];
+        // Bounded: at most 60 s of audio whatever the test does.
+        for n in 0u32..3000 {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            sine.fill(&mut pcm);
+            let mut pkt = vec![0x80, 0];
+            pkt.extend_from_slice(&(n as u16).to_be_bytes());
+            pkt.extend_from_slice(&n.wrapping_mul(160).to_be_bytes());
+            pkt.extend_from_slice(&(hz as u32).to_be_bytes());
+            pkt.extend(pcm.iter().map(|&s| ulaw_encode(s)));
+            let _ = sock.send_to(&pkt, to);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+}
+
+/// Which of the test's tones a socket hears over 0.8 s (each must fill
+/// several 100 ms windows to count).
+fn tones_heard(sock: &UdpSocket) -> Vec<u32> {
+    let pcm: Vec<i16> = rtp_heard(sock, Duration::from_millis(800))
+        .iter()
+        .flat_map(|p| p[12..].iter().map(|&c| ulaw_decode(c)).collect::<Vec<_>>())
+        .collect();
+    [400u32, 600, 1000]
+        .into_iter()
+        .filter(|&hz| {
+            pcm.chunks(800)
+                .filter(|c| {
+                    // A mix of two tones: each holds about half the power.
+                    let total = switchyard::media::tone::mean_power(c);
+                    total > 1e-5
+                        && switchyard::media::tone::goertzel_power(c, f64::from(hz), 8000)
+                            >= 0.5 * total
+                })
+                .count()
+                >= 3
+        })
+        .collect()
+}
+
+#[test]
+fn a_supervisor_monitors_whispers_and_barges_then_leaves() {
+    let block = free_port_block(12);
+    let lo = block + block % 2;
+    let plan = test_config("10s", free_udp_port()).replace(
+        "id = \"1002\"\npassword = \"demo-1002\"\n",
+        "id = \"1002\"\npassword = \"demo-1002\"\nsupervisor = true\n",
+    );
+    assert!(plan.contains("supervisor = true"));
+    let config = format!("{plan}\n[media]\nrtp_ports = \"{lo}-{}\"\n", lo + 11);
+    let switch = SwitchProc::start("media-supervise", &config);
+    let agent_port = free_udp_port();
+    sipp_register(&switch.dir, &switch, "1001", "demo-1001", agent_port, 200);
+    let agent_rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let agent_rtp_port = agent_rtp.local_addr().unwrap().port().to_string();
+    let re = format!("m=audio {} RTP/AVP 0", lo + 2);
+    let agent = Sipp::start(
+        &switch.dir,
+        "agent.xml",
+        &[
+            ("@ANSWER@", AGENT_ANSWERS_MEDIA_AT),
+            ("@MEDIA_RE@", &re),
+            ("@AGENT_RTP@", &agent_rtp_port),
+        ],
+        &["-m", "1", "-p", &agent_port.to_string()],
+        None,
+    );
+
+    // Nobody to listen to yet.
+    let mut early = Dialler::new(&switch, "1002", "demo-1002");
+    assert_eq!(early.dial("*501001").status(), Some(480));
+
+    let mut caller = MediaCaller::new(switch.sip, "5550100");
+    let ok = caller.invite(200);
+    caller.ack(&ok);
+    let stop = Arc::new(AtomicBool::new(false));
+    let caller_leg: SocketAddr = format!("127.0.0.1:{lo}").parse().unwrap();
+    let agent_leg: SocketAddr = format!("127.0.0.1:{}", lo + 2).parse().unwrap();
+    let talkers = vec![
+        talk(
+            caller.rtp.try_clone().unwrap(),
+            caller_leg,
+            1000.0,
+            stop.clone(),
+        ),
+        talk(
+            agent_rtp.try_clone().unwrap(),
+            agent_leg,
+            600.0,
+            stop.clone(),
+        ),
+    ];
+    assert_eq!(
+        tones_heard(&agent_rtp),
+        vec![1000],
+        "agent hears the caller"
+    );
+
+    // 1003 is no supervisor.
+    let mut intruder = Dialler::new(&switch, "1003", "demo-1003");
+    assert_eq!(intruder.dial("*501001").status(), Some(403));
+
+    let mut sup = Dialler::new(&switch, "1002", "demo-1002");
+    let ok = sup.dial("*501001");
+    assert_eq!(ok.status(), Some(200), "the supervisor is let in");
+    let sup_leg: SocketAddr = format!("127.0.0.1:{}", media_port(&ok)).parse().unwrap();
+    let mut talkers = talkers;
+    talkers.push(talk(
+        sup.rtp.try_clone().unwrap(),
+        sup_leg,
+        400.0,
+        stop.clone(),
+    ));
+
+    // Monitor: the supervisor hears both, nobody hears the supervisor.
+    assert_eq!(
+        tones_heard(&sup.rtp),
+        vec![600, 1000],
+        "monitor: supervisor"
+    );
+    assert_eq!(tones_heard(&agent_rtp), vec![1000], "monitor: agent");
+    assert_eq!(tones_heard(&caller.rtp), vec![600], "monitor: caller");
+
+    // Whisper: the agent hears the supervisor too, the caller does not.
+    sup.info_digit("*501001", '5');
+    let _settle = rtp_heard(&agent_rtp, Duration::from_millis(200));
+    assert_eq!(tones_heard(&agent_rtp), vec![400, 1000], "whisper: agent");
+    assert_eq!(tones_heard(&caller.rtp), vec![600], "whisper: caller");
+    assert_eq!(
+        tones_heard(&sup.rtp),
+        vec![600, 1000],
+        "whisper: supervisor"
+    );
+
+    // Barge: everyone hears everyone else.
+    sup.info_digit("*501001", '6');
+    let _settle = rtp_heard(&caller.rtp, Duration::from_millis(200));
+    assert_eq!(tones_heard(&caller.rtp), vec![400, 600], "barge: caller");
+    assert_eq!(tones_heard(&agent_rtp), vec![400, 1000], "barge: agent");
+
+    // The supervisor leaves; the call goes on as before.
+    sup.bye("*501001");
+    let _settle = rtp_heard(&caller.rtp, Duration::from_millis(200));
+    assert_eq!(tones_heard(&caller.rtp), vec![600], "after: caller");
+    assert_eq!(tones_heard(&agent_rtp), vec![1000], "after: agent");
+
+    stop.store(true, Ordering::Relaxed);
+    for t in talkers {
+        t.join().unwrap();
+    }
+    caller.bye();
+    agent.expect_success();
+    switch.wait_metric("switchyard_calls_total{outcome=\"completed\"}", |v| {
+        v == 1.0
+    });
+    switch.wait_metric("switchyard_supervisions_total{mode=\"monitor\"}", |v| {
+        v == 1.0
+    });
+    switch.wait_metric("switchyard_supervisions_total{mode=\"refused\"}", |v| {
+        v == 2.0
+    });
+}
+
+#[test]
+fn the_call_ending_hangs_up_the_supervisor() {
+    let block = free_port_block(12);
+    let lo = block + block % 2;
+    let plan = test_config("10s", free_udp_port()).replace(
+        "id = \"1002\"\npassword = \"demo-1002\"\n",
+        "id = \"1002\"\npassword = \"demo-1002\"\nsupervisor = true\n",
+    );
+    let config = format!("{plan}\n[media]\nrtp_ports = \"{lo}-{}\"\n", lo + 11);
+    let switch = SwitchProc::start("media-supervise-end", &config);
+    let agent_port = free_udp_port();
+    sipp_register(&switch.dir, &switch, "1001", "demo-1001", agent_port, 200);
+    let agent_rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let agent_rtp_port = agent_rtp.local_addr().unwrap().port().to_string();
+    let re = format!("m=audio {} RTP/AVP 0", lo + 2);
+    let agent = Sipp::start(
+        &switch.dir,
+        "agent.xml",
+        &[
+            ("@ANSWER@", AGENT_ANSWERS_MEDIA_AT),
+            ("@MEDIA_RE@", &re),
+            ("@AGENT_RTP@", &agent_rtp_port),
+        ],
+        &["-m", "1", "-p", &agent_port.to_string()],
+        None,
+    );
+    let mut caller = MediaCaller::new(switch.sip, "5550100");
+    let ok = caller.invite(200);
+    caller.ack(&ok);
+    let mut sup = Dialler::new(&switch, "1002", "demo-1002");
+    assert_eq!(sup.dial("*521001").status(), Some(200));
+    caller.bye();
+    agent.expect_success();
+    let bye = loop {
+        let msg = sup.phone.recv();
+        if msg.status().is_none() {
+            break msg;
+        }
+    };
+    assert_eq!(
+        bye.method().map(|m| m.as_str().to_string()),
+        Some("BYE".into())
+    );
+    assert_eq!(bye.call_id(), sup.call_id, "in the supervisor's dialog");
+    switch.wait_metric("switchyard_supervisions_total{mode=\"barge\"}", |v| {
+        v == 1.0
+    });
+}

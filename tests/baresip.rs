@@ -1,8 +1,9 @@
 //! A real phone as the agent: baresip registers as agent 1001 with digest
-//! auth and auto-answers; a caller on the demo trunk (the Rust MediaCaller)
-//! dials DID 5550100. The caller's 1 kHz tone must reach what baresip
-//! records, baresip's 600 Hz WAV must reach the caller, both through the
-//! switch's RTP ports, and the call's CDR must say completed.
+//! auth and auto-answers; a caller on the demo trunk (the Rust MediaCaller,
+//! or SIPp playing the 1 kHz pcap) dials DID 5550100. The caller's 1 kHz
+//! tone must reach what baresip records, baresip's 600 Hz WAV must reach
+//! the caller, both through the switch's RTP ports, and the call's CDR must
+//! say completed.
 //!
 //! baresip missing fails the test (CI installs it) unless
 //! `SWITCHYARD_SKIP_BARESIP=1`, which passes it with a note.
@@ -13,13 +14,16 @@
 mod support;
 
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
 use support::baresip::{self, md5_only_proxy, read_wav, write_tone_wav, Baresip};
+use support::scenarios::CARRIER_PLAYS_PCAP;
 use support::{
-    free_port_block, free_udp_port, rtp_heard, send_tone, test_config, MediaCaller, SwitchProc,
-    EVENT_TIMEOUT,
+    free_port_block, free_udp_port, rtp_heard, send_tone, sipp_dir, test_config, MediaCaller, Sipp,
+    SwitchProc, EVENT_TIMEOUT,
 };
 use switchyard::media::g711::ulaw_decode;
 use switchyard::media::tone::tone_present;
@@ -72,33 +76,89 @@ fn sdp_audio(body: &[u8]) -> SocketAddr {
         .unwrap_or_else(|_| panic!("bad audio address in {sdp}"))
 }
 
-#[test]
-fn baresip_agent_answers_a_did_call_with_audio_both_ways_and_a_completed_cdr() {
-    let Some(modules) = baresip::require() else {
-        return;
-    };
+/// The switch on its own ports, and baresip registered to it as agent 1001.
+struct Setup {
+    switch: SwitchProc,
+    phone: Baresip,
+    /// The switch's RTP port range.
+    rtp: RangeInclusive<u16>,
+}
+
+/// Starts the switch (four RTP pairs of its own) and baresip, which plays a
+/// `PHONE_HZ` WAV, and waits for the registration on both sides.
+fn switch_with_baresip_agent(name: &str, modules: &Path) -> Setup {
     // Four whole pairs, even RTP port first: the caller's leg and the agent's.
     let block = free_port_block(10);
     let lo = block + block % 2;
     let hi = lo + 7;
-    let switch = SwitchProc::start("baresip", &media_config(lo, hi));
-
+    let switch = SwitchProc::start(name, &media_config(lo, hi));
     let dir = switch.dir.join("baresip");
     std::fs::create_dir_all(&dir).expect("baresip dir");
     let source = dir.join("phone-600hz.wav");
     write_tone_wav(&source, PHONE_HZ, PHONE_WAV_SECS);
     let registrar = md5_only_proxy(switch.sip);
-    let mut phone = Baresip::start(&modules, &dir, &account(registrar), &source);
+    let mut phone = Baresip::start(modules, &dir, &account(registrar), &source);
     phone.expect_line(REGISTERED, &[REGISTER_FAILED], EVENT_TIMEOUT);
     switch.wait_metric("switchyard_registrations_active", |v| v == 1.0);
+    Setup {
+        switch,
+        phone,
+        rtp: lo..=hi,
+    }
+}
+
+/// Asserts that baresip's recording of the call holds `CALLER_HZ`.
+fn assert_phone_heard_the_caller(phone: &Baresip) {
+    // On a panic, dropping the phone prints its output.
+    let recording = phone
+        .recording()
+        .unwrap_or_else(|| panic!("baresip recorded nothing in {}", phone.dir.display()));
+    let recorded = read_wav(&recording);
+    assert!(
+        recorded.len() >= RECORDED_SAMPLES_MIN,
+        "baresip recorded only {} samples",
+        recorded.len()
+    );
+    assert!(
+        tone_present(&recorded, CALLER_HZ, 8000),
+        "no {CALLER_HZ} Hz tone from the caller in what baresip recorded"
+    );
+}
+
+/// Asserts the switch's one call record: DID 5550100, agent 1001, completed.
+fn assert_one_completed_cdr(switch: &SwitchProc) {
+    switch.wait_metric("switchyard_cdr_written_total", |v| v == 1.0);
+    let db = rusqlite::Connection::open(switch.dir.join("cdr.sqlite")).expect("open CDR store");
+    let (outcome, agent, dialled): (String, Option<String>, String) = db
+        .query_row(
+            "SELECT outcome, agent, dialled FROM call_records",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("one call record");
+    assert_eq!(outcome, "completed");
+    assert_eq!(agent.as_deref(), Some("1001"));
+    assert_eq!(dialled, "5550100");
+}
+
+#[test]
+fn baresip_agent_answers_a_did_call_with_audio_both_ways_and_a_completed_cdr() {
+    let Some(modules) = baresip::require() else {
+        return;
+    };
+    let Setup {
+        switch,
+        mut phone,
+        rtp,
+    } = switch_with_baresip_agent("baresip", &modules);
 
     let mut caller = MediaCaller::new(switch.sip, "5550100");
     let ok = caller.invite(200);
     caller.ack(&ok);
     let to_switch = sdp_audio(ok.body());
     assert!(
-        to_switch.ip().is_loopback() && (lo..=hi).contains(&to_switch.port()),
-        "the answer names {to_switch}, not the switch's ports {lo}-{hi}"
+        to_switch.ip().is_loopback() && rtp.contains(&to_switch.port()),
+        "the answer names {to_switch}, not the switch's ports {rtp:?}"
     );
 
     let talker_sock = caller.rtp.try_clone().expect("clone caller rtp");
@@ -122,35 +182,43 @@ fn baresip_agent_answers_a_did_call_with_audio_both_ways_and_a_completed_cdr() {
         tone_present(&heard_pcm, PHONE_HZ, 8000),
         "no {PHONE_HZ} Hz tone from baresip's WAV in what the caller heard"
     );
+    assert_phone_heard_the_caller(&phone);
+    assert_one_completed_cdr(&switch);
+}
 
-    let recording = phone.recording().unwrap_or_else(|| {
-        panic!(
-            "baresip recorded nothing in {}:\n{}",
-            dir.display(),
-            phone.log()
-        )
-    });
-    let recorded = read_wav(&recording);
-    assert!(
-        recorded.len() >= RECORDED_SAMPLES_MIN,
-        "baresip recorded only {} samples",
-        recorded.len()
+#[test]
+fn baresip_agent_records_the_tone_a_sipp_carrier_plays_from_a_pcap() {
+    let Some(modules) = baresip::require() else {
+        return;
+    };
+    let Setup {
+        switch,
+        mut phone,
+        rtp,
+    } = switch_with_baresip_agent("baresip-sipp", &modules);
+    let anchored = format!(
+        "c=IN IP4 127.0.0.1(.|\\r|\\n)*m=audio ({}) RTP/AVP 0",
+        rtp.clone()
+            .filter(|p| p % 2 == 0)
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join("|")
     );
-    assert!(
-        tone_present(&recorded, CALLER_HZ, 8000),
-        "no {CALLER_HZ} Hz tone from the caller in what baresip recorded"
-    );
-
-    switch.wait_metric("switchyard_cdr_written_total", |v| v == 1.0);
-    let db = rusqlite::Connection::open(switch.dir.join("cdr.sqlite")).expect("open CDR store");
-    let (outcome, agent, dialled): (String, Option<String>, String) = db
-        .query_row(
-            "SELECT outcome, agent, dialled FROM call_records",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .expect("one call record");
-    assert_eq!(outcome, "completed");
-    assert_eq!(agent.as_deref(), Some("1001"));
-    assert_eq!(dialled, "5550100");
+    let pcap = sipp_dir().join("tone-1khz-pcmu.pcap");
+    // The carrier answers the 200 with ACK, plays the pcap, then sends BYE.
+    Sipp::start(
+        &switch.dir,
+        "carrier.xml",
+        &[
+            ("@AFTER@", CARRIER_PLAYS_PCAP),
+            ("@MEDIA_RE@", &anchored),
+            ("@PCAP@", pcap.to_str().expect("utf-8 path")),
+        ],
+        &["-m", "1", "-s", "5550100"],
+        Some(switch.sip),
+    )
+    .expect_success();
+    phone.expect_line(CALL_ENDED, &[], EVENT_TIMEOUT);
+    assert_phone_heard_the_caller(&phone);
+    assert_one_completed_cdr(&switch);
 }

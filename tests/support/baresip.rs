@@ -40,7 +40,7 @@ pub fn installed() -> Result<PathBuf, String> {
         .status()
     {
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            return Err("baresip is not on PATH (Debian package `baresip`)".into())
+            return Err("baresip is not on PATH (Debian package baresip-core)".into())
         }
         Err(e) => return Err(format!("baresip does not start: {e}")),
         Ok(_) => {}
@@ -66,7 +66,7 @@ pub fn require() -> Option<PathBuf> {
             None
         }
         Err(why) => panic!(
-            "{why}. Install it (apt-get install baresip), or set {SKIP_ENV}=1 to skip this test"
+            "{why}. Install it (apt-get install baresip-core), or set {SKIP_ENV}=1 to skip this test"
         ),
     }
 }

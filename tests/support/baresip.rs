@@ -1,0 +1,284 @@
+//! baresip (Debian's 1.0.0) as a real agent phone: a private config dir,
+//! SIP and RTP on 127.0.0.1 ports picked per test, a WAV file as its
+//! microphone (`aufile`) and the `sndfile` filter recording what it hears.
+//! It runs without a UI module and is ended by its PID when dropped.
+
+use std::io::{BufRead, BufReader, ErrorKind};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::{free_port_block, free_udp_port, tail};
+
+/// Set to `1` to let the baresip tests pass (with a note) where baresip is not installed.
+pub const SKIP_ENV: &str = "SWITCHYARD_SKIP_BARESIP";
+
+/// Where Debian's baresip-core puts its modules.
+const MODULE_DIRS: [&str; 2] = ["/usr/lib/baresip/modules", "/usr/local/lib/baresip/modules"];
+
+/// The modules a headless phone needs: G.711, a WAV source, the recorder.
+const MODULES: [&str; 3] = ["g711.so", "aufile.so", "sndfile.so"];
+
+/// RTP/RTCP ports each baresip gets (one call, with room for re-binds).
+const RTP_PORTS: u16 = 10;
+
+/// How long an MD5-only proxy forwards: far beyond one test.
+const PROXY_LIFETIME: Duration = Duration::from_secs(300);
+
+/// Lines of baresip's output kept for failure messages.
+const LOG_LINES_MAX: usize = 2_000;
+
+/// The module directory when baresip and its modules are installed; else why not.
+pub fn installed() -> Result<PathBuf, String> {
+    match Command::new("baresip")
+        .arg("-h")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Err("baresip is not on PATH (Debian package baresip-core)".into())
+        }
+        Err(e) => return Err(format!("baresip does not start: {e}")),
+        Ok(_) => {}
+    }
+    let dir = MODULE_DIRS
+        .iter()
+        .map(PathBuf::from)
+        .find(|d| d.join("g711.so").exists())
+        .ok_or_else(|| format!("no baresip module dir with g711.so in {MODULE_DIRS:?}"))?;
+    match MODULES.iter().find(|m| !dir.join(m).exists()) {
+        Some(m) => Err(format!("baresip module {m} missing in {}", dir.display())),
+        None => Ok(dir),
+    }
+}
+
+/// The module directory, or `None` (after a note) when baresip is missing and
+/// `SWITCHYARD_SKIP_BARESIP=1`; panics when it is missing otherwise (CI installs it).
+pub fn require() -> Option<PathBuf> {
+    match installed() {
+        Ok(dir) => Some(dir),
+        Err(why) if std::env::var(SKIP_ENV).as_deref() == Ok("1") => {
+            eprintln!("SKIPPED: {why}; {SKIP_ENV}=1 is set");
+            None
+        }
+        Err(why) => panic!(
+            "{why}. Install it (apt-get install baresip-core), or set {SKIP_ENV}=1 to skip this test"
+        ),
+    }
+}
+
+/// A running baresip registered (or registering) as one account.
+pub struct Baresip {
+    child: Child,
+    pub dir: PathBuf,
+    /// Its SIP port on 127.0.0.1.
+    pub sip: SocketAddr,
+    lines: mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Baresip {
+    /// Starts baresip in `dir` with one account line (RFC 3261 AOR plus
+    /// baresip's `;auth_pass=…;answermode=auto` parameters), speaking
+    /// `source_wav` (8 kHz mono S16) and recording what it hears into `dir`.
+    pub fn start(modules: &Path, dir: &Path, account: &str, source_wav: &Path) -> Baresip {
+        std::fs::create_dir_all(dir).expect("baresip dir");
+        let sip = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
+        let rtp = free_port_block(RTP_PORTS);
+        let config = format!(
+            "poll_method epoll\n\
+             sip_listen {sip}\n\
+             net_interface 127.0.0.1\n\
+             dns_server 127.0.0.1:53\n\
+             rtp_ports {rtp}-{rtp_hi}\n\
+             audio_source aufile,{src}\n\
+             audio_alert aufile,{src}\n\
+             module_path {modules}\n\
+             module g711.so\n\
+             module aufile.so\n\
+             module sndfile.so\n\
+             module_tmp account.so\n\
+             snd_path {dir}\n",
+            rtp_hi = rtp + RTP_PORTS - 1,
+            src = source_wav.display(),
+            modules = modules.display(),
+            dir = dir.display(),
+        );
+        std::fs::write(dir.join("config"), config).expect("write baresip config");
+        std::fs::write(dir.join("accounts"), format!("{account}\n")).expect("write accounts");
+        // -4: IPv4 only; -s: SIP trace in the log for failure messages.
+        let mut child = Command::new("baresip")
+            .args(["-4", "-s", "-f"])
+            .arg(dir)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start baresip");
+        let (tx, rx) = mpsc::channel();
+        for pipe in [
+            Box::new(child.stdout.take().expect("piped stdout")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("piped stderr")),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Baresip {
+            child,
+            dir: dir.to_path_buf(),
+            sip,
+            lines: rx,
+            log: Vec::new(),
+        }
+    }
+
+    /// Waits for an output line containing `needle`; panics with the log
+    /// after `timeout`, or at once when a line contains `fatal`.
+    pub fn expect_line(&mut self, needle: &str, fatal: &[&str], timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match self.lines.recv_timeout(left) {
+                Ok(line) => line,
+                Err(_) => panic!(
+                    "baresip printed no line with {needle:?} in {timeout:?}; its output:\n{}",
+                    self.log()
+                ),
+            };
+            if self.log.len() < LOG_LINES_MAX {
+                self.log.push(line.clone());
+            }
+            if line.contains(needle) {
+                return line;
+            }
+            if let Some(f) = fatal.iter().find(|f| line.contains(**f)) {
+                panic!("baresip printed {f:?}; its output:\n{}", self.log());
+            }
+        }
+    }
+
+    /// What baresip printed so far (the last 200 lines).
+    pub fn log(&mut self) -> String {
+        while let Ok(line) = self.lines.try_recv() {
+            if self.log.len() < LOG_LINES_MAX {
+                self.log.push(line);
+            }
+        }
+        tail(&self.log.join("\n"), 200)
+    }
+
+    /// The WAV `sndfile` wrote of the audio baresip received and decoded
+    /// (`dump-<time>-dec.wav`); complete once the call has ended.
+    pub fn recording(&self) -> Option<PathBuf> {
+        std::fs::read_dir(&self.dir)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("dump-") && n.ends_with("-dec.wav"))
+            })
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.log();
+            eprintln!("---- baresip output ({}) ----\n{log}", self.dir.display());
+        }
+    }
+}
+
+/// Writes `secs` seconds of a `freq_hz` sine as 8 kHz mono 16-bit WAV.
+pub fn write_tone_wav(path: &Path, freq_hz: f64, secs: u32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("create wav");
+    let mut sine = switchyard::media::tone::Sine::new(freq_hz, 8000, 0.3);
+    let mut block = [0i16; 8000];
+    for _ in 0..secs {
+        sine.fill(&mut block);
+        for s in block {
+            w.write_sample(s).expect("write wav sample");
+        }
+    }
+    w.finalize().expect("finalize wav");
+}
+
+/// Reads a mono 16-bit WAV's samples.
+pub fn read_wav(path: &Path) -> Vec<i16> {
+    let mut r =
+        hound::WavReader::open(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    r.samples::<i16>().map_while(Result::ok).collect()
+}
+
+/// Forwards SIP between baresip and the switch, dropping every non-MD5
+/// `WWW-Authenticate` from responses. libre 1.1.0 (under Debian's baresip
+/// 1.0.0) fails a REGISTER with ENOSYS when any challenge in a 401 names an
+/// algorithm other than MD5, instead of picking the one it knows (RFC 8760
+/// §2.4), and the switch always offers SHA-256 too. Returns the address
+/// baresip should use as its registrar.
+pub fn md5_only_proxy(switch: SocketAddr) -> SocketAddr {
+    let front = UdpSocket::bind("127.0.0.1:0").expect("bind proxy front");
+    let back = UdpSocket::bind("127.0.0.1:0").expect("bind proxy back");
+    let addr = front.local_addr().unwrap();
+    // A detached thread per test, ended by PROXY_LIFETIME or the test process.
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + PROXY_LIFETIME;
+        front
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        back.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let mut phone: Option<SocketAddr> = None;
+        let mut buf = vec![0u8; 65_536];
+        while Instant::now() < deadline {
+            if let Ok((n, from)) = front.recv_from(&mut buf) {
+                phone = Some(from);
+                let _ = back.send_to(&buf[..n], switch);
+            }
+            if let Ok((n, _)) = back.recv_from(&mut buf) {
+                if let Some(to) = phone {
+                    let _ = front.send_to(&md5_challenges_only(&buf[..n]), to);
+                }
+            }
+        }
+    });
+    addr
+}
+
+/// `msg` without the `WWW-Authenticate` lines that name a non-MD5 algorithm
+/// (headers only: our 401s carry no body).
+fn md5_challenges_only(msg: &[u8]) -> Vec<u8> {
+    let Ok(text) = std::str::from_utf8(msg) else {
+        return msg.to_vec();
+    };
+    text.split_inclusive("\r\n")
+        .filter(|line| {
+            let l = line.to_ascii_lowercase();
+            !(l.starts_with("www-authenticate:")
+                && l.contains("algorithm=")
+                && !l.contains("algorithm=md5"))
+        })
+        .collect::<String>()
+        .into_bytes()
+}

@@ -21,7 +21,7 @@
 //! no_answer_timeout = "30s"          # ring time for a DID routed to an agent directly
 //! max_calls = 10000                  # above: 503 + Retry-After
 //! force_rport = false               # true: answer UDP requests at their source port (NAT)
-//! digest_challenge = "sha256-first"  # or "md5-first" for clients that answer only the first challenge
+//! digest_challenge = "sha256-first"  # "md5-first": clients answering only the first; "md5-only"
 //! registration = { min_expires = "60s", max_expires = "3600s", default_expires = "3600s" }
 //!
 //! [media]                           # optional: without it SDP passes end to end

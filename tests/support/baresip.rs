@@ -4,7 +4,7 @@
 //! It runs without a UI module and is ended by its PID when dropped.
 
 use std::io::{BufRead, BufReader, ErrorKind};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -23,9 +23,6 @@ const MODULES: [&str; 3] = ["g711.so", "aufile.so", "sndfile.so"];
 
 /// RTP/RTCP ports each baresip gets (one call, with room for re-binds).
 const RTP_PORTS: u16 = 10;
-
-/// How long an MD5-only proxy forwards: far beyond one test.
-const PROXY_LIFETIME: Duration = Duration::from_secs(300);
 
 /// Lines of baresip's output kept for failure messages.
 const LOG_LINES_MAX: usize = 2_000;
@@ -229,56 +226,4 @@ pub fn read_wav(path: &Path) -> Vec<i16> {
     let mut r =
         hound::WavReader::open(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     r.samples::<i16>().map_while(Result::ok).collect()
-}
-
-/// Forwards SIP between baresip and the switch, dropping every non-MD5
-/// `WWW-Authenticate` from responses. libre 1.1.0 (under Debian's baresip
-/// 1.0.0) fails a REGISTER with ENOSYS when any challenge in a 401 names an
-/// algorithm other than MD5, instead of picking the one it knows (RFC 8760
-/// §2.4), and the switch always offers SHA-256 too. Returns the address
-/// baresip should use as its registrar.
-pub fn md5_only_proxy(switch: SocketAddr) -> SocketAddr {
-    let front = UdpSocket::bind("127.0.0.1:0").expect("bind proxy front");
-    let back = UdpSocket::bind("127.0.0.1:0").expect("bind proxy back");
-    let addr = front.local_addr().unwrap();
-    // A detached thread per test, ended by PROXY_LIFETIME or the test process.
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + PROXY_LIFETIME;
-        front
-            .set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
-        back.set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
-        let mut phone: Option<SocketAddr> = None;
-        let mut buf = vec![0u8; 65_536];
-        while Instant::now() < deadline {
-            if let Ok((n, from)) = front.recv_from(&mut buf) {
-                phone = Some(from);
-                let _ = back.send_to(&buf[..n], switch);
-            }
-            if let Ok((n, _)) = back.recv_from(&mut buf) {
-                if let Some(to) = phone {
-                    let _ = front.send_to(&md5_challenges_only(&buf[..n]), to);
-                }
-            }
-        }
-    });
-    addr
-}
-
-/// `msg` without the `WWW-Authenticate` lines that name a non-MD5 algorithm
-/// (headers only: our 401s carry no body).
-fn md5_challenges_only(msg: &[u8]) -> Vec<u8> {
-    let Ok(text) = std::str::from_utf8(msg) else {
-        return msg.to_vec();
-    };
-    text.split_inclusive("\r\n")
-        .filter(|line| {
-            let l = line.to_ascii_lowercase();
-            !(l.starts_with("www-authenticate:")
-                && l.contains("algorithm=")
-                && !l.contains("algorithm=md5"))
-        })
-        .collect::<String>()
-        .into_bytes()
 }

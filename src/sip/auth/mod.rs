@@ -47,22 +47,34 @@ pub struct DigestConfig {
     pub order: ChallengeOrder,
 }
 
-/// The order of the two challenges in a 401 (RFC 8760 §2.4: preferred first).
+/// The challenges in a 401 and their order (RFC 8760 §2.4: preferred first).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ChallengeOrder {
     #[default]
     Sha256First,
     Md5First,
+    /// MD5 alone: some clients (Debian's baresip 1.0 / libre 1.1) give up
+    /// on a 401 that also carries a SHA-256 challenge.
+    Md5Only,
 }
 
 impl ChallengeOrder {
-    pub const NAMES: &'static str = "sha256-first, md5-first";
+    pub const NAMES: &'static str = "sha256-first, md5-first, md5-only";
 
     pub fn from_name(name: &str) -> Option<ChallengeOrder> {
         match name {
             "sha256-first" => Some(ChallengeOrder::Sha256First),
             "md5-first" => Some(ChallengeOrder::Md5First),
+            "md5-only" => Some(ChallengeOrder::Md5Only),
             _ => None,
+        }
+    }
+
+    fn algorithms(self) -> &'static [Algorithm] {
+        match self {
+            ChallengeOrder::Sha256First => &[Algorithm::Sha256, Algorithm::Md5],
+            ChallengeOrder::Md5First => &[Algorithm::Md5, Algorithm::Sha256],
+            ChallengeOrder::Md5Only => &[Algorithm::Md5],
         }
     }
 }
@@ -216,13 +228,11 @@ impl DigestServer {
     pub fn challenge(&mut self, now: Instant, rng: &mut impl RngCore, stale: bool) -> Vec<String> {
         self.forget_expired(now);
         let nonce = self.mint_nonce(now, rng);
-        let order = match self.config.order {
-            ChallengeOrder::Sha256First => [Algorithm::Sha256, Algorithm::Md5],
-            ChallengeOrder::Md5First => [Algorithm::Md5, Algorithm::Sha256],
-        };
-        order
-            .into_iter()
-            .map(|algorithm| {
+        self.config
+            .order
+            .algorithms()
+            .iter()
+            .map(|&algorithm| {
                 let mut value = format!(
                     "Digest realm={}, nonce=\"{nonce}\", opaque=\"{}\", algorithm={}, qop=\"auth\"",
                     quote(&self.realm),

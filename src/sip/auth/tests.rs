@@ -117,6 +117,22 @@ fn challenge_offers_sha256_then_md5_with_one_nonce() {
 }
 
 #[test]
+fn md5_only_offers_a_single_md5_challenge_that_verifies() {
+    let t0 = epoch();
+    let mut rng = rng();
+    let config = DigestConfig {
+        order: ChallengeOrder::Md5Only,
+        ..DigestConfig::default()
+    };
+    let mut s = DigestServer::new(REALM, config, &mut rng, t0);
+    let c = s.challenge(t0, &mut rng, false);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert!(c[0].contains("algorithm=MD5"));
+    let a = answer_challenge(&c[0], "REGISTER", "sip:x", "alice", "s3cret", 1, &mut rng).unwrap();
+    assert!(s.verify(t0, "REGISTER", &a, passwords).is_ok());
+}
+
+#[test]
 fn sha256_answer_verifies() {
     let t0 = epoch();
     let mut rng = rng();

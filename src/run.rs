@@ -318,6 +318,30 @@ impl SwitchTask {
         let Some(media) = &self.media else {
             return;
         };
+        // What fails for a supervisor or a recording must not end the call.
+        let lost = match &command {
+            MediaCommand::Open {
+                call,
+                leg: MediaLeg::Supervisor,
+                ..
+            }
+            | MediaCommand::SetRemote {
+                call,
+                leg: MediaLeg::Supervisor,
+                ..
+            }
+            | MediaCommand::Supervise { call, .. }
+            | MediaCommand::EndSupervision { call } => {
+                MediaInput::SupervisionFailed { call: *call }
+            }
+            MediaCommand::Record { call, .. } => MediaInput::RecordingFailed { call: *call },
+            MediaCommand::Open { call, .. }
+            | MediaCommand::SetRemote { call, .. }
+            | MediaCommand::Bridge { call }
+            | MediaCommand::Unbridge { call }
+            | MediaCommand::Play { call, .. }
+            | MediaCommand::Release { call } => MediaInput::Failed { call: *call },
+        };
         let result = match command {
             MediaCommand::Open { call, leg, port } => media
                 .allocate_leg_at(CallId(call.0), port)
@@ -385,9 +409,8 @@ impl SwitchTask {
             }
         };
         if let Err((call, err)) = result {
-            warn!(%call, %err, "media command failed: ending the call");
-            self.switch
-                .handle_media(Instant::now(), MediaInput::Failed { call });
+            warn!(%call, %err, ?lost, "media command failed");
+            self.switch.handle_media(Instant::now(), lost);
         }
     }
 

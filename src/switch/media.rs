@@ -138,6 +138,9 @@ pub enum MediaInput {
     },
     /// The call's recording could not be made; it goes on unrecorded.
     RecordingFailed { call: CallRef },
+    /// The supervisor's leg could not be set up: hang the supervisor up,
+    /// the call goes on.
+    SupervisionFailed { call: CallRef },
 }
 
 /// Why a new call's media cannot be anchored.
@@ -308,6 +311,12 @@ impl Switch {
                 }
             }
             MediaInput::Digit { call, leg, digit } => self.on_digit(call, leg, digit),
+            MediaInput::SupervisionFailed { call } => {
+                let dialog = self.calls.get(&call).and_then(|e| e.supervisor.clone());
+                if let Some(dialog) = dialog {
+                    self.supervisor_hang_up(now, &dialog);
+                }
+            }
             MediaInput::RecordingFailed { call } => {
                 self.stats.recordings_failed += 1;
                 if let Some(entry) = self.calls.get_mut(&call) {

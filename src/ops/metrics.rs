@@ -65,6 +65,10 @@ pub const MEDIA_EVENTS_DROPPED_TOTAL: &str = "switchyard_media_events_dropped_to
 pub const MEDIA_OFFERS_REFUSED_TOTAL: &str = "switchyard_media_offers_refused_total";
 /// RFC 4733 digits (and SIP INFO dtmf-relay) received.
 pub const DTMF_DIGITS_TOTAL: &str = "switchyard_dtmf_digits_total";
+/// Offerless INVITEs whose ACK brought no usable answer (hung up).
+pub const MEDIA_LATE_ANSWERS_REFUSED_TOTAL: &str = "switchyard_media_late_answers_refused_total";
+/// Callers leaving an IVR menu; label `how`: `digit`, `default`, `refused`.
+pub const IVR_EXITS_TOTAL: &str = "switchyard_ivr_exits_total";
 
 pub const QUEUE_OUTCOME_LABELS: [&str; 3] = ["answered", "abandoned", "overflowed"];
 
@@ -92,6 +96,9 @@ pub fn publish(switch: &Switch) {
     counter!(ROUTER_REFUSED_TOTAL).absolute(stats.router_refused);
     counter!(AGENT_FEATURES_TOTAL, "result" => "done").absolute(stats.features_done);
     counter!(AGENT_FEATURES_TOTAL, "result" => "refused").absolute(stats.features_refused);
+    counter!(IVR_EXITS_TOTAL, "how" => "digit").absolute(stats.menu_chosen);
+    counter!(IVR_EXITS_TOTAL, "how" => "default").absolute(stats.menu_defaulted);
+    counter!(IVR_EXITS_TOTAL, "how" => "refused").absolute(stats.menu_refused);
     publish_queues(switch);
 }
 
@@ -104,6 +111,7 @@ pub fn publish_media(relay: &crate::media::relay::RelaySnapshot, switch: &Switch
     counter!(MEDIA_TIMEOUTS_TOTAL).absolute(stats.media_timeouts);
     counter!(MEDIA_OFFERS_REFUSED_TOTAL).absolute(stats.media_offers_refused);
     counter!(DTMF_DIGITS_TOTAL).absolute(stats.dtmf_digits);
+    counter!(MEDIA_LATE_ANSWERS_REFUSED_TOTAL).absolute(stats.media_late_answers_refused);
     if let Some((free, _)) = switch.media_ports() {
         gauge!(MEDIA_PORT_PAIRS_FREE).set(free as f64);
     }

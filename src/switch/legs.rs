@@ -44,6 +44,8 @@ pub struct CallEntry {
     /// DTMF digits received on either leg, oldest first, for the IVR and
     /// feature codes; at most [`DIGITS_PER_CALL_MAX`](super::DIGITS_PER_CALL_MAX).
     pub digits: String,
+    /// The IVR menu the caller is in, until it picks (or is given) a target.
+    pub menu: Option<super::CallMenu>,
 }
 
 impl CallEntry {

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rand::RngCore;
 use tracing::debug;
 
 use super::Switch;
@@ -29,8 +30,8 @@ use crate::sip::parse::Message;
 
 /// Payload type we offer Opus and telephone-event on when the caller did
 /// not (RFC 3551 §6: 96-127 are dynamic).
-const OPUS_PT: u8 = 111;
-const TELEPHONE_EVENT_PT: u8 = 101;
+pub(super) const OPUS_PT: u8 = 111;
+pub(super) const TELEPHONE_EVENT_PT: u8 = 101;
 
 /// Where the switch anchors media, from the `[media]` section.
 #[derive(Clone, Debug)]
@@ -150,8 +151,13 @@ impl AnchorError {
 pub struct CallMedia {
     pub a_port: u16,
     pub b_port: u16,
-    a_offer: Sdp,
-    a_choice: Choice,
+    /// The caller's SDP (its offer, or for a late offer its answer once the
+    /// ACK brought it; our own offer until then).
+    pub(super) a_offer: Sdp,
+    pub(super) a_choice: Choice,
+    /// The INVITE had no offer: ours went to the caller, whose answer is
+    /// due in the ACK (RFC 3261 §13.2.1).
+    pub awaiting_answer: bool,
     /// The caller's offer as the agent gets it.
     pub offer_for_b: Bytes,
     /// Our answer to the caller, fixed once sent (early or final).
@@ -209,6 +215,7 @@ impl Anchoring {
             answer_for_a: None,
             announce_at: None,
             held_by: None,
+            awaiting_answer: false,
         })
     }
 
@@ -222,7 +229,7 @@ impl Anchoring {
         let _ = self.pool.release(media.b_port);
     }
 
-    fn anchor_at(&self, port: u16) -> Anchor {
+    pub(super) fn anchor_at(&self, port: u16) -> Anchor {
         Anchor {
             ip: self.plan.advertise_ip,
             rtp_port: port,
@@ -232,7 +239,7 @@ impl Anchoring {
 
     /// The agent is offered the caller's codec first (no transcoding when it
     /// takes it), then every other codec we speak, and telephone-event.
-    fn formats_for_b(&self, a_offer: &Sdp, a_choice: Choice) -> Vec<Format> {
+    pub(super) fn formats_for_b(&self, a_offer: &Sdp, a_choice: Choice) -> Vec<Format> {
         let te = a_choice.telephone_event.unwrap_or(TELEPHONE_EVENT_PT);
         let mut formats = vec![a_choice.codec];
         for &codec in &self.plan.codecs {
@@ -260,8 +267,12 @@ impl Anchoring {
 }
 
 impl CallMedia {
-    /// The relay's view of the caller leg.
+    /// The relay's view of the caller leg; before a late offer's answer,
+    /// only what its packets teach (symmetric RTP).
     pub fn caller_remote(&self) -> LegRemote {
+        if self.awaiting_answer {
+            return latch_only(self.a_choice);
+        }
         remote(&self.a_offer, self.a_choice)
     }
 }
@@ -287,14 +298,14 @@ impl Switch {
                     self.drive(now, call, Input::MediaLost);
                 }
             }
-            MediaInput::Digit { call, leg, digit } => self.on_digit(call, leg, digit),
+            MediaInput::Digit { call, leg, digit } => self.on_digit(now, call, leg, digit),
         }
         self.pump(now);
     }
 
-    /// A DTMF digit (RFC 4733 from the relay, or SIP INFO): kept on the
-    /// call for the IVR and feature codes, which will consume them.
-    pub(super) fn on_digit(&mut self, call: CallRef, leg: MediaLeg, digit: char) {
+    /// A DTMF digit (RFC 4733 from the relay, or SIP INFO): the caller's
+    /// go to its IVR menu if it is in one; all are kept on the call.
+    pub(super) fn on_digit(&mut self, now: Instant, call: CallRef, leg: MediaLeg, digit: char) {
         let Some(entry) = self.calls.get_mut(&call) else {
             return;
         };
@@ -305,6 +316,9 @@ impl Switch {
             entry.digits.remove(0);
         }
         entry.digits.push(digit);
+        if leg == MediaLeg::Caller {
+            self.menu_digit(now, call, digit);
+        }
     }
 
     /// Anchors a new call's media, or says why the call must be refused.
@@ -313,10 +327,16 @@ impl Switch {
         let Some(anchoring) = self.anchoring.as_mut() else {
             return Ok(None);
         };
-        if msg.body().is_empty() {
-            return Ok(None);
-        }
-        match anchoring.anchor(msg.body()) {
+        let anchored = if msg.body().is_empty() {
+            let session = self.rng.next_u32();
+            let Some(anchoring) = self.anchoring.as_mut() else {
+                return Ok(None);
+            };
+            anchoring.anchor_late(session)
+        } else {
+            anchoring.anchor(msg.body())
+        };
+        match anchored {
             Ok(m) => Ok(Some(m)),
             Err(e) => {
                 match e {
@@ -673,7 +693,7 @@ pub fn announcement(position: Option<usize>, wait: Option<Duration>) -> Vec<Stri
     names
 }
 
-fn remote(s: &Sdp, choice: Choice) -> LegRemote {
+pub(super) fn remote(s: &Sdp, choice: Choice) -> LegRemote {
     // `sdp::choose` picks only audio formats; G.711 is the RTP default.
     let codec = match choice.codec.kind {
         FormatKind::Audio(c) => c,

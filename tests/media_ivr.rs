@@ -258,3 +258,25 @@ fn a_sip_info_digit_0_rings_the_agent_the_option_names() {
         v == 1.0
     });
 }
+
+#[test]
+fn the_example_sipp_caller_presses_2_in_band_and_reaches_the_sales_agent() {
+    let block = free_port_block(10);
+    let lo = block + block % 2;
+    let menu = "timeout = \"10s\"\nretries = 2\ndefault = \"queue:support\"";
+    let switch = SwitchProc::start("media-ivr-example", &ivr_config(lo, menu));
+    let agent = agent(&switch, "1003", lo);
+    let caller = Sipp::start(
+        &switch.dir,
+        "../../examples/sipp/ivr_caller.xml",
+        &[],
+        &["-m", "1", "-s", "5550400"],
+        Some(switch.sip),
+    );
+    caller.expect_success();
+    agent.expect_success();
+    switch.wait_metric("switchyard_ivr_exits_total{how=\"digit\"}", |v| v == 1.0);
+    switch.wait_metric("switchyard_calls_total{outcome=\"completed\"}", |v| {
+        v == 1.0
+    });
+}

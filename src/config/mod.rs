@@ -1,5 +1,5 @@
 //! The switch's config file (the "dialplan"): listen addresses, agents,
-//! trunks, DIDs and queues, read from one TOML file and validated whole.
+//! trunks, DIDs, queues and IVR menus, read from one TOML file and validated whole.
 //!
 //! This module owns parsing and validation only: [`Config::parse`] is pure,
 //! [`Config::load`] adds the one file read. What the switch does with the
@@ -54,6 +54,7 @@
 //! [dids]                      # keys: digits with an optional leading +
 //! "5550100" = { agent = "1001" }
 //! "5550200" = { queue = "support", priority = 0, attributes = { language = "en" } }
+//! "5550400" = { menu = "main" }   # an IVR menu; priority/attributes go to the queue it picks
 //!
 //! [[queues]]
 //! name = "support"            # required, unique

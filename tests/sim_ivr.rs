@@ -265,3 +265,66 @@ fn a_menu_without_default_refuses_480_after_its_last_play() {
     assert_eq!(media, vec![MediaCommand::Release { call: CallRef(1) }]);
     assert_eq!(switch.stats().menu_refused, 1);
 }
+
+#[test]
+fn an_offerless_menu_caller_gets_our_offer_in_the_183_and_is_latched_until_its_ack() {
+    let cfg = Config::parse(CONFIG, Path::new("ivr.toml")).unwrap();
+    let t0 = Instant::now();
+    let mut switch = Switch::new(Plan::from_config(&cfg), 7, t0);
+    let offerless = String::from_utf8(invite("5550400").to_vec())
+        .unwrap()
+        .replace("Content-Type: application/sdp\r\n", "")
+        .replace(
+            &format!("Content-Length: {}\r\n\r\n{SDP}", SDP.len()),
+            "Content-Length: 0\r\n\r\n",
+        );
+    switch.handle_datagram(t0, carrier(), Bytes::from(offerless));
+    let (sip, media) = drain(&mut switch);
+    let statuses: Vec<u16> = sip.iter().filter_map(Message::status).collect();
+    assert_eq!(statuses, vec![100, 183]);
+    let offer = std::str::from_utf8(sip[1].body()).unwrap();
+    assert!(
+        offer.contains("m=audio 20000 RTP/AVP 0 8 111 101\r\n"),
+        "{offer}"
+    );
+    assert!(
+        offer.contains("a=rtpmap:101 telephone-event/8000\r\n"),
+        "{offer}"
+    );
+    let caller_remote = media.iter().find_map(|c| match c {
+        MediaCommand::SetRemote {
+            leg: MediaLeg::Caller,
+            remote,
+            ..
+        } => Some(remote.clone()),
+        _ => None,
+    });
+    let remote = caller_remote.expect("the caller leg is set up");
+    assert_eq!(
+        remote.rtp, None,
+        "where the caller listens is not known yet"
+    );
+    assert_eq!(plays(&media), vec![menu_prompt()]);
+}
+
+#[test]
+fn without_media_a_menu_caller_hears_ringing_and_chooses_by_sip_info() {
+    let no_media = &CONFIG[..CONFIG.find("[media]").unwrap()];
+    let cfg = Config::parse(no_media, Path::new("ivr.toml")).unwrap();
+    let t0 = Instant::now();
+    let mut switch = Switch::new(Plan::from_config(&cfg), 7, t0);
+    switch.handle_datagram(t0, carrier(), invite("5550400"));
+    let (sip, media) = drain(&mut switch);
+    let statuses: Vec<u16> = sip.iter().filter_map(Message::status).collect();
+    assert_eq!(statuses, vec![100, 180]);
+    assert!(media.is_empty());
+    let tag = sip[1].to().tag().unwrap().to_string();
+    switch.handle_datagram(
+        t0 + Duration::from_secs(1),
+        carrier(),
+        info("5550400", &tag, '2'),
+    );
+    let (sip, _) = drain(&mut switch);
+    assert_eq!(sip[0].status(), Some(200));
+    assert_eq!(queue_of(&switch).as_deref(), Some("sales"));
+}

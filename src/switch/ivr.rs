@@ -246,9 +246,19 @@ impl Switch {
         let Some(menu) = self.calls.get_mut(&id).and_then(|e| e.menu.as_mut()) else {
             return false;
         };
+        let option = self
+            .plan
+            .menus
+            .get(menu.session.menu())
+            .is_some_and(|p| p.options.contains_key(&digit));
         let step = menu.session.on_digit(&self.plan.menus, digit, now);
         if matches!(step, Ok(MenuStep::Queue(_) | MenuStep::Agent(_))) {
-            self.stats.menu_chosen += 1;
+            // A wrong key after the last replay leads to the default.
+            if option {
+                self.stats.menu_chosen += 1;
+            } else {
+                self.stats.menu_defaulted += 1;
+            }
         }
         self.menu_step_result(now, id, step);
         true

@@ -296,7 +296,7 @@ fn an_offerless_menu_caller_gets_our_offer_in_the_183_and_is_latched_until_its_a
             leg: MediaLeg::Caller,
             remote,
             ..
-        } => Some(remote.clone()),
+        } => Some(*remote),
         _ => None,
     });
     let remote = caller_remote.expect("the caller leg is set up");

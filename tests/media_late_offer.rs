@@ -22,6 +22,8 @@ const CALLER_HZ: f64 = 1000.0;
 const AGENT_HZ: f64 = 600.0;
 /// How long each side talks and listens.
 const TALK_FOR: Duration = Duration::from_secs(3);
+/// How long the caller listens before it speaks.
+const QUIET_FOR: Duration = Duration::from_millis(1500);
 
 const ACK_ANSWER: &str = "      Content-Type: application/sdp
       Content-Length: [len]
@@ -115,18 +117,25 @@ fn carrier(switch: &SwitchProc, lo: u16, ack_body: &str, after_ack: &str) -> Sip
     )
 }
 
-/// Speaks a PCMU tone from `sock` to `to` and returns what `sock` hears
-/// meanwhile (payloads, decoded).
-fn talk_and_listen(sock: UdpSocket, to: SocketAddr, hz: f64) -> JoinHandle<Vec<i16>> {
+/// Speaks a PCMU tone from `sock` to `to`, after keeping quiet for
+/// `quiet_for`, and returns what `sock` hears meanwhile (decoded): while
+/// quiet, and in all.
+fn talk_and_listen(
+    sock: UdpSocket,
+    to: SocketAddr,
+    hz: f64,
+    quiet_for: Duration,
+) -> JoinHandle<(Vec<i16>, Vec<i16>)> {
     std::thread::spawn(move || {
         sock.set_read_timeout(Some(Duration::from_millis(5)))
             .unwrap();
         let mut sine = Sine::new(hz, 8000, 0.3);
         let mut pcm = [0i16; 160];
         let mut heard = Vec::new();
+        let mut heard_quiet = Vec::new();
         let mut buf = [0u8; 2048];
         let start = Instant::now();
-        let mut next_send = start;
+        let mut next_send = start + quiet_for;
         let mut n: u32 = 0;
         while start.elapsed() < TALK_FOR {
             if Instant::now() >= next_send {
@@ -142,11 +151,15 @@ fn talk_and_listen(sock: UdpSocket, to: SocketAddr, hz: f64) -> JoinHandle<Vec<i
             }
             if let Ok((len, _)) = sock.recv_from(&mut buf) {
                 if len > 12 {
-                    heard.extend(buf[12..len].iter().map(|&c| ulaw_decode(c)));
+                    let pcm = buf[12..len].iter().map(|&c| ulaw_decode(c));
+                    if start.elapsed() < quiet_for {
+                        heard_quiet.extend(pcm.clone());
+                    }
+                    heard.extend(pcm);
                 }
             }
         }
-        heard
+        (heard_quiet, heard)
     })
 }
 
@@ -164,9 +177,12 @@ fn an_offerless_invite_gets_our_offer_and_its_ack_answer_carries_audio_both_ways
     let caller = carrier(&switch, lo, &ack, TALK_THEN_BYE);
     let switch_a: SocketAddr = format!("127.0.0.1:{lo}").parse().unwrap();
     let switch_b: SocketAddr = format!("127.0.0.1:{}", lo + 2).parse().unwrap();
-    let caller_ears = talk_and_listen(caller_rtp, switch_a, CALLER_HZ);
-    let agent_ears = talk_and_listen(agent_rtp, switch_b, AGENT_HZ);
-    let (caller_heard, agent_heard) = (caller_ears.join().unwrap(), agent_ears.join().unwrap());
+    // The caller keeps quiet at first: what it hears then reached it only
+    // through the address its ACK answered with (no packet to latch on).
+    let caller_ears = talk_and_listen(caller_rtp, switch_a, CALLER_HZ, QUIET_FOR);
+    let agent_ears = talk_and_listen(agent_rtp, switch_b, AGENT_HZ, Duration::ZERO);
+    let ((caller_quiet, caller_heard), (_, agent_heard)) =
+        (caller_ears.join().unwrap(), agent_ears.join().unwrap());
     caller.expect_success();
     agent.expect_success();
     assert!(
@@ -178,6 +194,11 @@ fn an_offerless_invite_gets_our_offer_and_its_ack_answer_carries_audio_both_ways
         agent_heard.len() > 160 * 30,
         "the agent heard {} samples",
         agent_heard.len()
+    );
+    assert!(
+        caller_quiet.len() > 160 * 10 && tone_present(&caller_quiet, AGENT_HZ, 8000),
+        "before speaking, the caller did not hear the agent at its ACK's address ({} samples)",
+        caller_quiet.len()
     );
     assert!(
         tone_present(&caller_heard, AGENT_HZ, 8000),

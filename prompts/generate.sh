@@ -22,6 +22,8 @@ say minute "minute"
 say minutes "minutes"
 say less_than_a_minute "less than a minute"
 say goodbye "Thank you. Goodbye."
+# The demo IVR menu (dialplans/default.toml, DID 5550400).
+say menu_main "For support, press 1. For sales, press 2. To speak to Ada, press 0."
 n=0
 for w in zero one two three four five six seven eight nine ten eleven twelve thirteen \
          fourteen fifteen sixteen seventeen eighteen nineteen twenty; do

@@ -90,7 +90,9 @@ pub enum ProblemKind {
     /// missing key. The message comes from the deserializer.
     #[error("{message}")]
     Schema { message: String },
-    #[error("unknown section `{name}` (expected switch, media, agents, trunks, dids or queues)")]
+    #[error(
+        "unknown section `{name}` (expected switch, media, agents, trunks, dids, queues or menus)"
+    )]
     UnknownSection { name: String },
     #[error("expected {expected}, found {found}")]
     WrongType {
@@ -119,9 +121,9 @@ pub enum ProblemKind {
     TooMany { count: usize, max: usize },
     #[error("DID \"{value}\" must be digits with an optional leading + (at most {max} digits)")]
     InvalidDid { value: String, max: usize },
-    #[error("a DID routes to exactly one of `agent` or `queue`")]
+    #[error("a DID routes to exactly one of `agent`, `queue` or `menu`")]
     DidTargetCount,
-    #[error("`priority` applies only to a DID routed to a queue")]
+    #[error("`priority` applies only to a DID routed to a queue or a menu")]
     PriorityWithoutQueue,
     #[error("`record` needs a [media] section: calls are recorded in the media relay")]
     RecordWithoutMedia,
@@ -129,6 +131,16 @@ pub enum ProblemKind {
     UnknownAgent { agent: String },
     #[error("no queue is named \"{queue}\"")]
     UnknownQueue { queue: String },
+    #[error("no menu is named \"{menu}\"")]
+    UnknownMenu { menu: String },
+    #[error("invalid menu choice \"{value}\" (expected \"queue:<name>\", \"agent:<id>\" or \"menu:<name>\")")]
+    InvalidMenuTarget { value: String },
+    #[error("menu key \"{key}\" is not one DTMF digit (0-9, * or #)")]
+    InvalidMenuDigit { key: String },
+    #[error("menu defaults loop without a key pressed: {}", cycle.join(" -> "))]
+    MenuDefaultCycle { cycle: Vec<String> },
+    #[error("no prompt \"{prompt}\" ({path} is missing; see prompts/generate.sh)")]
+    UnknownPrompt { prompt: String, path: String },
     #[error("overflow cycle: {}", cycle.join(" -> "))]
     OverflowCycle { cycle: Vec<String> },
     #[error("invalid overflow \"{value}\" (expected \"busy\" or \"queue:<name>\")")]

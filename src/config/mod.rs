@@ -1,5 +1,5 @@
 //! The switch's config file (the "dialplan"): listen addresses, agents,
-//! trunks, DIDs and queues, read from one TOML file and validated whole.
+//! trunks, DIDs, queues and IVR menus, read from one TOML file and validated whole.
 //!
 //! This module owns parsing and validation only: [`Config::parse`] is pure,
 //! [`Config::load`] adds the one file read. What the switch does with the
@@ -54,6 +54,7 @@
 //! [dids]                      # keys: digits with an optional leading +
 //! "5550100" = { agent = "1001" }
 //! "5550200" = { queue = "support", priority = 0, attributes = { language = "en" } }
+//! "5550400" = { menu = "main" }   # an IVR menu; priority/attributes go to the queue it picks
 //!
 //! [[queues]]
 //! name = "support"            # required, unique
@@ -68,6 +69,14 @@
 //! when_no_agents = "join"     # join | refuse
 //! service_level = { within = "20s", target = 0.8 }
 //! relax = [ { after = "30s", requires = "support:5" } ]   # `after` strictly increasing
+//!
+//! [[menus]]                   # IVR menus; a DID routes to one with { menu = "main" }
+//! name = "main"               # required, unique
+//! prompt = "menu_main"        # required: a prompt in [media].prompts, without ".wav"
+//! options = { "1" = "queue:support", "2" = "queue:sales", "0" = "agent:1001", "9" = "menu:main" }
+//! timeout = "5s"              # from the start of each play of the prompt
+//! retries = 2                 # replays after the first play (0..=9)
+//! default = "queue:support"   # after the last timeout; none: 480
 //! ```
 //!
 //! Durations are an integer and a unit: `500ms`, `20s`, `5m`, `1h` (at most 24h).
@@ -81,6 +90,8 @@ mod values;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_menus;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -105,6 +116,9 @@ pub const AGENTS_MAX: usize = 20_000;
 pub const TRUNKS_MAX: usize = 256;
 pub const DIDS_MAX: usize = 100_000;
 pub const QUEUES_MAX: usize = 1_024;
+pub const MENUS_MAX: usize = 256;
+/// Replays of a menu prompt after the first; more is a caller held hostage.
+pub const MENU_RETRIES_MAX: u32 = 9;
 pub const SKILLS_PER_AGENT_MAX: usize = 64;
 pub const ATTRIBUTES_MAX: usize = 32;
 pub const ALLOW_FROM_MAX: usize = 256;
@@ -126,6 +140,7 @@ pub struct Config {
     /// Keyed by the DID as written (digits, optional leading `+`).
     pub dids: BTreeMap<String, DidRoute>,
     pub queues: Vec<QueueConfig>,
+    pub menus: Vec<MenuConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -230,6 +245,48 @@ pub struct DidRoute {
 pub enum DidTarget {
     Agent(String),
     Queue(String),
+    /// An IVR menu; the DID's priority and attributes go with the caller
+    /// to the queue it picks.
+    Menu(String),
+}
+
+/// An IVR menu: a prompt, and where each DTMF digit sends the caller.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MenuConfig {
+    pub name: String,
+    /// A prompt name (a WAV in `[media].prompts`, without `.wav`).
+    pub prompt: String,
+    pub options: BTreeMap<char, MenuTarget>,
+    /// Counted from the start of each play of the prompt.
+    pub timeout: Duration,
+    /// Replays after the first play.
+    pub retries: u32,
+    /// Where a caller who pressed nothing goes; `None`: 480.
+    pub default: Option<MenuTarget>,
+    /// Where `prompt` is written, for [`Config::check_prompts`].
+    pub prompt_at: Location,
+}
+
+/// Where a menu choice leads: written `queue:<name>`, `agent:<id>` or
+/// `menu:<name>` (a sub-menu, or back to the main one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MenuTarget {
+    Queue(String),
+    Agent(String),
+    Menu(String),
+}
+
+impl MenuTarget {
+    pub fn parse(text: &str) -> Option<MenuTarget> {
+        let (kind, name) = text.split_once(':')?;
+        let name = name.to_owned();
+        match kind {
+            "queue" => Some(MenuTarget::Queue(name)),
+            "agent" => Some(MenuTarget::Agent(name)),
+            "menu" => Some(MenuTarget::Menu(name)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -326,7 +383,9 @@ impl Config {
             });
         }
         let text = std::fs::read_to_string(path).map_err(read_error)?;
-        Config::parse(&text, path)
+        let config = Config::parse(&text, path)?;
+        config.check_prompts()?;
+        Ok(config)
     }
 
     /// Refuses the demo credentials (an agent whose password is `demo-<id>`)
@@ -363,6 +422,44 @@ impl Config {
             return Ok(());
         }
         Err(ConfigError::Invalid { problems })
+    }
+
+    /// Refuses menus whose prompt has no WAV in `[media].prompts` (read
+    /// relative to the working directory, as `run` reads it). Without
+    /// `[media]` no prompt is played and none is checked.
+    pub fn check_prompts(&self) -> Result<(), ConfigError> {
+        let Some(media) = &self.media else {
+            return Ok(());
+        };
+        let problems: Vec<Problem> = self
+            .menus
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let path = media.prompts.join(format!("{}.wav", m.prompt));
+                if path.is_file() {
+                    return None;
+                }
+                Some(Problem {
+                    file: self.file.clone(),
+                    line: m.prompt_at.line,
+                    column: m.prompt_at.column,
+                    field: format!("menus[{i}].prompt"),
+                    kind: ProblemKind::UnknownPrompt {
+                        prompt: m.prompt.clone(),
+                        path: path.display().to_string(),
+                    },
+                })
+            })
+            .collect();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid { problems })
+    }
+
+    pub fn menu(&self, name: &str) -> Option<&MenuConfig> {
+        self.menus.iter().find(|m| m.name == name)
     }
 
     pub fn agent(&self, id: &str) -> Option<&AgentConfig> {

@@ -83,6 +83,7 @@ pub(crate) struct RawOutbound {
 pub(crate) struct RawDid {
     pub agent: Option<String>,
     pub queue: Option<String>,
+    pub menu: Option<String>,
     pub priority: Option<i64>,
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
@@ -119,4 +120,16 @@ pub(crate) struct RawServiceLevel {
 pub(crate) struct RawRelax {
     pub after: String,
     pub requires: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMenu {
+    pub name: String,
+    pub prompt: String,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    pub timeout: Option<String>,
+    pub retries: Option<i64>,
+    pub default: Option<String>,
 }

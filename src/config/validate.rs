@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use super::error::{ConfigError, Location, Problem, ProblemKind};
 use super::locate::{location, path_at, path_from_text, span_of, value_span_of, FieldPath};
-use super::raw::{RawAgent, RawDid, RawMedia, RawQueue, RawSwitch, RawTrunk};
+use super::raw::{RawAgent, RawDid, RawMedia, RawMenu, RawQueue, RawSwitch, RawTrunk};
 use super::requires::{SKILL_LEVEL_MAX, SKILL_LEVEL_MIN};
 use super::values::{
     check_agent_id, check_did, check_name, parse_duration, parse_ip_net, parse_socket_addr,
@@ -22,6 +22,7 @@ use crate::media::sdp::Codec;
 use crate::sip::auth::ChallengeOrder;
 use crate::sip::limits::CALLS_MAX;
 
+mod menu;
 mod queue;
 
 /// Missed offers before auto-pause; more is surely a typo.
@@ -71,6 +72,7 @@ struct Cx<'t, 'r> {
 struct Known {
     agents: HashSet<String>,
     queues: HashSet<String>,
+    menus: HashSet<String>,
     skills: HashSet<String>,
     attributes: HashSet<String>,
     /// Whether a `[media]` section is present (recording needs it).
@@ -85,6 +87,7 @@ struct Sections {
     trunks: Vec<(usize, RawTrunk)>,
     dids: Vec<(String, RawDid)>,
     queues: Vec<(usize, RawQueue)>,
+    menus: Vec<(usize, RawMenu)>,
 }
 
 fn root() -> FieldPath {
@@ -228,6 +231,11 @@ impl Cx<'_, '_> {
                         s.queues.extend(self.de(e).map(|v| (i, v)));
                     }
                 }
+                "menus" => {
+                    for (i, e) in self.array(value, &path, MENUS_MAX).iter().enumerate() {
+                        s.menus.extend(self.de(e).map(|v| (i, v)));
+                    }
+                }
                 "dids" => {
                     let Some(table) = value.get_ref().as_table() else {
                         let found = value.get_ref().type_str();
@@ -272,6 +280,7 @@ impl Cx<'_, '_> {
         let known = Known {
             agents: s.agents.iter().map(|(_, a)| a.id.clone()).collect(),
             queues: s.queues.iter().map(|(_, q)| q.name.clone()).collect(),
+            menus: s.menus.iter().map(|(_, m)| m.name.clone()).collect(),
             skills: s
                 .agents
                 .iter()
@@ -319,6 +328,7 @@ impl Cx<'_, '_> {
             }
         }
         self.check_overflow_cycles(&queues);
+        let menus = self.menus(s.menus, &known);
         Config {
             file: self.file.clone(),
             switch,
@@ -327,6 +337,7 @@ impl Cx<'_, '_> {
             trunks,
             dids,
             queues: queues.into_iter().map(|(_, q)| q).collect(),
+            menus,
         }
     }
 
@@ -852,8 +863,8 @@ impl Cx<'_, '_> {
             self.report(&p, kind);
         }
         let attributes = self.attributes(raw.attributes, &p.key("attributes"));
-        let target = match (raw.agent, raw.queue) {
-            (Some(agent), None) => {
+        let target = match (raw.agent, raw.queue, raw.menu) {
+            (Some(agent), None, None) => {
                 if raw.priority.is_some() {
                     self.report(&p.key("priority"), ProblemKind::PriorityWithoutQueue);
                 }
@@ -867,7 +878,7 @@ impl Cx<'_, '_> {
                 }
                 DidTarget::Agent(agent)
             }
-            (None, Some(queue)) => {
+            (None, Some(queue), None) => {
                 if !known.queues.contains(&queue) {
                     self.report(
                         &p.key("queue"),
@@ -877,6 +888,13 @@ impl Cx<'_, '_> {
                     );
                 }
                 DidTarget::Queue(queue)
+            }
+            (None, None, Some(menu)) => {
+                if !known.menus.contains(&menu) {
+                    let kind = ProblemKind::UnknownMenu { menu: menu.clone() };
+                    self.report(&p.key("menu"), kind);
+                }
+                DidTarget::Menu(menu)
             }
             _ => {
                 self.report(&p, ProblemKind::DidTargetCount);

@@ -69,6 +69,10 @@ pub const DTMF_DIGITS_TOTAL: &str = "switchyard_dtmf_digits_total";
 pub const RECORDINGS_TOTAL: &str = "switchyard_recordings_total";
 /// Supervisor sessions started, by mode; refused ones with `mode="refused"`.
 pub const SUPERVISIONS_TOTAL: &str = "switchyard_supervisions_total";
+/// Offerless INVITEs whose ACK brought no usable answer (hung up).
+pub const MEDIA_LATE_ANSWERS_REFUSED_TOTAL: &str = "switchyard_media_late_answers_refused_total";
+/// Callers leaving an IVR menu; label `how`: `digit`, `default`, `refused`.
+pub const IVR_EXITS_TOTAL: &str = "switchyard_ivr_exits_total";
 
 pub const QUEUE_OUTCOME_LABELS: [&str; 3] = ["answered", "abandoned", "overflowed"];
 
@@ -96,6 +100,9 @@ pub fn publish(switch: &Switch) {
     counter!(ROUTER_REFUSED_TOTAL).absolute(stats.router_refused);
     counter!(AGENT_FEATURES_TOTAL, "result" => "done").absolute(stats.features_done);
     counter!(AGENT_FEATURES_TOTAL, "result" => "refused").absolute(stats.features_refused);
+    counter!(IVR_EXITS_TOTAL, "how" => "digit").absolute(stats.menu_chosen);
+    counter!(IVR_EXITS_TOTAL, "how" => "default").absolute(stats.menu_defaulted);
+    counter!(IVR_EXITS_TOTAL, "how" => "refused").absolute(stats.menu_refused);
     publish_queues(switch);
 }
 
@@ -117,6 +124,7 @@ pub fn publish_media(relay: &crate::media::relay::RelaySnapshot, switch: &Switch
         counter!(SUPERVISIONS_TOTAL, "mode" => *label).absolute(value);
     }
     counter!(SUPERVISIONS_TOTAL, "mode" => "refused").absolute(stats.supervisions_refused);
+    counter!(MEDIA_LATE_ANSWERS_REFUSED_TOTAL).absolute(stats.media_late_answers_refused);
     if let Some((free, _)) = switch.media_ports() {
         gauge!(MEDIA_PORT_PAIRS_FREE).set(free as f64);
     }

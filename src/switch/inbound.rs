@@ -357,6 +357,7 @@ impl Switch {
             record: self.plan.record_dids.contains(&dialled),
             recording: None,
             supervisor: None,
+            menu: None,
         };
         self.stats.calls_started += 1;
         tracing::info!(call = %id, queue = queue.as_deref().unwrap_or(""), "call arrived");
@@ -371,13 +372,9 @@ impl Switch {
         self.respond(now, req, 100, None, &[], None);
         match target {
             Target::Route(Route::Agent(agent)) => self.offer_agent(now, id, &agent),
-            Target::Route(Route::Queue {
-                queue,
-                priority,
-                attributes,
-            }) => {
-                // Anchored, the caller hears the queue (early media);
-                // else ringing.
+            Target::Route(route @ (Route::Queue { .. } | Route::Menu { .. })) => {
+                // Anchored, the caller hears the queue or the menu (early
+                // media); else ringing.
                 match self.early_answer(id) {
                     Some(sdp) => {
                         let contact = [("Contact", self.contact())];
@@ -386,8 +383,22 @@ impl Switch {
                     }
                     None => self.respond(now, req, 180, Some(&a_tag), &[], None),
                 }
-                self.enqueue(now, id, &queue, priority, attributes);
-                self.start_queue_audio(now, id);
+                match route {
+                    Route::Queue {
+                        queue,
+                        priority,
+                        attributes,
+                    } => {
+                        self.enqueue(now, id, &queue, priority, attributes);
+                        self.start_queue_audio(now, id);
+                    }
+                    Route::Menu {
+                        menu,
+                        priority,
+                        attributes,
+                    } => self.start_menu(now, id, &menu, priority, attributes),
+                    Route::Agent(_) => {}
+                }
             }
             Target::Carrier => self.offer_carrier(now, id, &dialled),
         }
@@ -454,7 +465,12 @@ impl Switch {
                 self.tx.server_ack_for_2xx(now, &key);
                 let initial = key == entry.a.key;
                 if initial {
+                    let answered = self.accept_late_answer(call, msg.body());
                     self.drive(now, call, Input::AAck);
+                    if !answered {
+                        // The session never came up: BYE both legs.
+                        self.drive(now, call, Input::MediaLost);
+                    }
                 }
             } else {
                 entry.a.pending_2xx = Some((pending_seq, key));
@@ -517,7 +533,7 @@ impl Switch {
                                 Side::A => super::MediaLeg::Caller,
                                 Side::B => super::MediaLeg::Agent,
                             };
-                            self.on_digit(call, leg, digit);
+                            self.on_digit(now, call, leg, digit);
                         }
                         None => self.refuse(now, req, Refusal::plain(400)),
                     }

@@ -50,6 +50,8 @@ pub struct CallEntry {
     pub recording: Option<(std::path::PathBuf, Instant)>,
     /// The Call-ID of the supervisor's dialog listening in, if any.
     pub supervisor: Option<String>,
+    /// The IVR menu the caller is in, until it picks (or is given) a target.
+    pub menu: Option<super::CallMenu>,
 }
 
 impl CallEntry {

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rand::RngCore;
 use tracing::debug;
 
 use super::Switch;
@@ -30,8 +31,8 @@ use crate::sip::parse::Message;
 
 /// Payload type we offer Opus and telephone-event on when the caller did
 /// not (RFC 3551 §6: 96-127 are dynamic).
-const OPUS_PT: u8 = 111;
-const TELEPHONE_EVENT_PT: u8 = 101;
+pub(super) const OPUS_PT: u8 = 111;
+pub(super) const TELEPHONE_EVENT_PT: u8 = 101;
 
 /// Where the switch anchors media, from the `[media]` section.
 #[derive(Clone, Debug)]
@@ -167,8 +168,13 @@ impl AnchorError {
 pub struct CallMedia {
     pub a_port: u16,
     pub b_port: u16,
-    a_offer: Sdp,
-    a_choice: Choice,
+    /// The caller's SDP (its offer, or for a late offer its answer once the
+    /// ACK brought it; our own offer until then).
+    pub(super) a_offer: Sdp,
+    pub(super) a_choice: Choice,
+    /// The INVITE had no offer: ours went to the caller, whose answer is
+    /// due in the ACK (RFC 3261 §13.2.1).
+    pub awaiting_answer: bool,
     /// The caller's offer as the agent gets it.
     pub offer_for_b: Bytes,
     /// Our answer to the caller, fixed once sent (early or final).
@@ -229,6 +235,7 @@ impl Anchoring {
             announce_at: None,
             held_by: None,
             supervisor_ports: Vec::new(),
+            awaiting_answer: false,
         })
     }
 
@@ -255,7 +262,7 @@ impl Anchoring {
 
     /// The agent is offered the caller's codec first (no transcoding when it
     /// takes it), then every other codec we speak, and telephone-event.
-    fn formats_for_b(&self, a_offer: &Sdp, a_choice: Choice) -> Vec<Format> {
+    pub(super) fn formats_for_b(&self, a_offer: &Sdp, a_choice: Choice) -> Vec<Format> {
         let te = a_choice.telephone_event.unwrap_or(TELEPHONE_EVENT_PT);
         let mut formats = vec![a_choice.codec];
         for &codec in &self.plan.codecs {
@@ -283,8 +290,12 @@ impl Anchoring {
 }
 
 impl CallMedia {
-    /// The relay's view of the caller leg.
+    /// The relay's view of the caller leg; before a late offer's answer,
+    /// only what its packets teach (symmetric RTP).
     pub fn caller_remote(&self) -> LegRemote {
+        if self.awaiting_answer {
+            return latch_only(self.a_choice);
+        }
         remote(&self.a_offer, self.a_choice)
     }
 }
@@ -310,7 +321,7 @@ impl Switch {
                     self.drive(now, call, Input::MediaLost);
                 }
             }
-            MediaInput::Digit { call, leg, digit } => self.on_digit(call, leg, digit),
+            MediaInput::Digit { call, leg, digit } => self.on_digit(now, call, leg, digit),
             MediaInput::SupervisionFailed { call } => {
                 let dialog = self.calls.get(&call).and_then(|e| e.supervisor.clone());
                 if let Some(dialog) = dialog {
@@ -327,9 +338,9 @@ impl Switch {
         self.pump(now);
     }
 
-    /// A DTMF digit (RFC 4733 from the relay, or SIP INFO): kept on the
-    /// call for the IVR and feature codes, which will consume them.
-    pub(super) fn on_digit(&mut self, call: CallRef, leg: MediaLeg, digit: char) {
+    /// A DTMF digit (RFC 4733 from the relay, or SIP INFO): the caller's
+    /// go to its IVR menu if it is in one; all are kept on the call.
+    pub(super) fn on_digit(&mut self, now: Instant, call: CallRef, leg: MediaLeg, digit: char) {
         if leg == MediaLeg::Supervisor {
             self.stats.dtmf_digits += 1;
             return self.supervisor_digit(call, digit);
@@ -344,6 +355,9 @@ impl Switch {
             entry.digits.remove(0);
         }
         entry.digits.push(digit);
+        if leg == MediaLeg::Caller {
+            self.menu_digit(now, call, digit);
+        }
     }
 
     /// The caller is answered: record the call if its DID or queue asks,
@@ -383,10 +397,16 @@ impl Switch {
         let Some(anchoring) = self.anchoring.as_mut() else {
             return Ok(None);
         };
-        if msg.body().is_empty() {
-            return Ok(None);
-        }
-        match anchoring.anchor(msg.body()) {
+        let anchored = if msg.body().is_empty() {
+            let session = self.rng.next_u32();
+            let Some(anchoring) = self.anchoring.as_mut() else {
+                return Ok(None);
+            };
+            anchoring.anchor_late(session)
+        } else {
+            anchoring.anchor(msg.body())
+        };
+        match anchored {
             Ok(m) => Ok(Some(m)),
             Err(e) => {
                 match e {

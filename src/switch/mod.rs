@@ -13,6 +13,8 @@
 
 mod feature;
 mod inbound;
+mod ivr;
+mod late_offer;
 mod legs;
 mod media;
 pub mod plan;
@@ -38,6 +40,7 @@ use crate::sip::transaction::{self as tx, TimerConfig, TransactionLayer};
 use crate::sip::Peer;
 
 pub use feature::{FeatureCode, FeatureError, FEATURE_DIALOGS_MAX};
+pub use ivr::{CallMenu, IvrError, MenuPlan, MenuSession, MenuStep, MENU_HOPS_MAX};
 pub use legs::{CallEntry, ZOMBIE_FORKS_MAX};
 pub use media::{
     announcement, AnchorError, CallMedia, MediaCommand, MediaInput, MediaLeg, MediaPlan,
@@ -125,6 +128,14 @@ pub struct Stats {
     pub supervisions: [u64; SUPERVISION_LABELS.len()],
     /// Supervision requests refused (not a supervisor, agent not on a call...).
     pub supervisions_refused: u64,
+    /// IVR callers who left a menu by a digit, by its default, or refused
+    /// (no default, or a menu that could not run).
+    pub menu_chosen: u64,
+    pub menu_defaulted: u64,
+    pub menu_refused: u64,
+    /// Offerless INVITEs whose ACK brought no usable answer to our offer:
+    /// the call was hung up.
+    pub media_late_answers_refused: u64,
 }
 
 /// Mode labels for `switchyard_supervisions_total{mode}`.
@@ -175,6 +186,8 @@ pub struct Switch {
     supervisors: HashMap<String, supervise::SupervisorLeg>,
     /// Ring deadlines; stale entries are skipped when popped.
     ring_timers: BinaryHeap<Reverse<(Instant, CallRef)>>,
+    /// IVR menu deadlines.
+    menu_timers: ivr::MenuTimers,
     out: VecDeque<Output>,
     actions: Vec<Action>,
     stats: Stats,
@@ -216,6 +229,7 @@ impl Switch {
             features: HashMap::new(),
             supervisors: HashMap::new(),
             ring_timers: BinaryHeap::new(),
+            menu_timers: ivr::MenuTimers::default(),
             out: VecDeque::new(),
             actions: Vec::new(),
             stats: Stats::default(),
@@ -244,6 +258,7 @@ impl Switch {
         self.registrar.handle_timeout(now);
         self.router.handle_timeout(now);
         self.handle_media_timeout(now);
+        self.handle_menu_timeout(now);
         while let Some(Reverse((at, call))) = self.ring_timers.peek().copied() {
             if at > now {
                 break;
@@ -277,6 +292,7 @@ impl Switch {
             self.registrar.poll_timeout(),
             self.router.poll_timeout(),
             ring,
+            self.menu_timers.poll_timeout(),
             self.anchoring.as_ref().and_then(|a| a.poll_timeout()),
         ]
         .into_iter()

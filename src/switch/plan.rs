@@ -20,6 +20,13 @@ pub enum Route {
         priority: u8,
         attributes: Vec<(String, String)>,
     },
+    /// An IVR menu; the priority and attributes go with the caller to the
+    /// queue it picks.
+    Menu {
+        menu: String,
+        priority: u8,
+        attributes: Vec<(String, String)>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -56,6 +63,8 @@ pub struct Plan {
     pub agents: HashMap<String, AgentPlan>,
     pub trunks: Vec<TrunkPlan>,
     pub dids: HashMap<String, Route>,
+    /// IVR menus by name.
+    pub menus: HashMap<String, super::ivr::MenuPlan>,
     /// The router's agents, in config order.
     pub acd_agents: Vec<AgentSpec>,
     /// The router's queues, in config order.
@@ -118,16 +127,22 @@ impl Plan {
             .dids
             .iter()
             .map(|(number, did)| {
+                let attributes = did
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 let route = match &did.target {
                     DidTarget::Agent(a) => Route::Agent(a.clone()),
                     DidTarget::Queue(q) => Route::Queue {
                         queue: q.clone(),
                         priority: did.priority,
-                        attributes: did
-                            .attributes
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect(),
+                        attributes,
+                    },
+                    DidTarget::Menu(m) => Route::Menu {
+                        menu: m.clone(),
+                        priority: did.priority,
+                        attributes,
                     },
                 };
                 (number.clone(), route)
@@ -155,6 +170,11 @@ impl Plan {
             agents,
             trunks,
             dids,
+            menus: cfg
+                .menus
+                .iter()
+                .map(|m| (m.name.clone(), super::ivr::MenuPlan::from_config(m)))
+                .collect(),
             acd_agents,
             acd_queues: cfg.queues.iter().map(queue_spec).collect(),
             digest_order: cfg.switch.digest_challenge,

@@ -200,7 +200,8 @@ fn a_newer_schema_version_is_refused_with_a_clear_error() {
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
     let text = err.to_string();
-    assert!(text.contains("schema version 2"), "{text}");
+    let newer = format!("schema version {}", SCHEMA_VERSION + 1);
+    assert!(text.contains(&newer), "{text}");
     assert!(text.contains("refusing"), "{text}");
     assert!(matches!(
         CdrStore::open_read_only(&tmp.db()),
@@ -468,4 +469,47 @@ fn unspillable_records_are_counted_dropped_and_no_record_is_logged() {
     ] {
         assert!(!logs.contains(private), "logged {private}: {logs}");
     }
+}
+
+#[test]
+fn a_version_1_store_gains_the_recording_columns_and_keeps_its_rows() {
+    let tmp = TempDir::new("v1");
+    {
+        // The version 1 table, as the first release created it.
+        let conn = Connection::open(tmp.db()).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE call_records (id INTEGER PRIMARY KEY AUTOINCREMENT, call INTEGER NOT NULL, \
+             sip_call_id TEXT NOT NULL, trunk TEXT, dialled TEXT NOT NULL, queue TEXT, agent TEXT, \
+             outcome TEXT NOT NULL, rejected_status INTEGER, hung_up_by TEXT, started_at TEXT NOT NULL, \
+             answered_at TEXT, ended_at TEXT NOT NULL, wait_ms INTEGER NOT NULL, talk_ms INTEGER NOT NULL, \
+             offers INTEGER NOT NULL);
+             INSERT INTO call_records (call, sip_call_id, dialled, outcome, started_at, ended_at, \
+             wait_ms, talk_ms, offers) VALUES (1, 'old', '5550100', 'completed', \
+             '2026-01-01T00:00:00.000Z', '2026-01-01T00:01:00.000Z', 0, 60000, 1);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let mut store = CdrStore::open(&tmp.db()).unwrap();
+    let mut recorded = completed(2);
+    recorded.recording = Some(("recordings/2-ab.wav".into(), Duration::from_millis(61_500)));
+    store.insert(&recorded, wall(1_000)).unwrap();
+    let rows = store.recent(10).unwrap();
+    assert_eq!(rows.len(), 2);
+    let old = rows.iter().find(|r| r.row.sip_call_id == "old").unwrap();
+    assert_eq!(
+        (old.row.recording_path.as_deref(), old.row.recording_ms),
+        (None, None)
+    );
+    let new = rows.iter().find(|r| r.row.call == 2).unwrap();
+    assert_eq!(
+        new.row.recording_path.as_deref(),
+        Some("recordings/2-ab.wav")
+    );
+    assert_eq!(new.row.recording_ms, Some(61_500));
+    let conn = Connection::open(tmp.db()).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
 }

@@ -271,17 +271,33 @@ pub fn free_udp_port() -> u16 {
     free_port_block(1)
 }
 
-/// The first of `n` consecutive UDP ports that are free right now.
+/// Where port blocks (RTP ranges) are taken from: below Linux's ephemeral
+/// range (32768-60999 by default), so no socket bound to port 0 by a phone,
+/// SIPp or the switch in a parallel test can land inside a block between
+/// the check here and the switch binding it; above the demo's 20000-20999
+/// and below the relay benches' 30000-39999.
+const BLOCKS_FROM: u32 = 21_000;
+const BLOCKS_TO: u32 = 30_000;
+static NEXT_BLOCK: AtomicU32 = AtomicU32::new(0);
+
+/// The first of `n` consecutive UDP ports that are free right now. Blocks
+/// handed out by one test process never overlap; processes start at
+/// different offsets (by PID) and every port is checked by binding it.
 pub fn free_port_block(n: u16) -> u16 {
-    for _ in 0..200 {
-        let first = UdpSocket::bind("127.0.0.1:0")
+    if n <= 1 {
+        return UdpSocket::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        if first > u16::MAX - n {
-            continue;
-        }
+    }
+    let span = BLOCKS_TO - BLOCKS_FROM;
+    let stride = u32::from(n) + 2;
+    let start = (std::process::id() * 7919) % span;
+    for _ in 0..500 {
+        let k = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed);
+        let first = BLOCKS_FROM + (start + k * stride) % (span - stride);
+        let first = u16::try_from(first).expect("blocks lie below 30000");
         let all_free = (first..first + n).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok());
         if all_free {
             return first;

@@ -1,0 +1,431 @@
+//! Recording and supervision decided by the pure switch core, in virtual
+//! time and without sockets: a recorded DID call to agent 1001 starts its
+//! recording at the answer; supervisor 1002 dials `*501001` and the core
+//! opens a third media leg and joins it in monitor mode; DTMF 5 by SIP INFO
+//! switches to whisper; an agent without the permission gets 403; the
+//! caller's BYE hangs up agent and supervisor and the call's record holds
+//! the recording's path and length, equal to the talk time.
+
+// One clock read gives the base instant; virtual time runs from there.
+#![allow(clippy::disallowed_methods)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::SeedableRng;
+use switchyard::call::CallRef;
+use switchyard::config::Config;
+use switchyard::media::mix::Mode;
+use switchyard::sip::parse::{HeaderName, Message};
+use switchyard::sip::{Peer, Transport};
+use switchyard::switch::{CallRecord, MediaCommand, MediaLeg, Output, Plan, Switch};
+
+const CONFIG: &str = r#"
+[switch]
+sip_listen = "127.0.0.1:5060"
+http_listen = "127.0.0.1:0"
+digest_challenge = "md5-only"
+
+[[agents]]
+id = "1001"
+password = "pw-1001"
+
+[[agents]]
+id = "1002"
+password = "pw-1002"
+supervisor = true
+
+[[agents]]
+id = "1003"
+password = "pw-1003"
+
+[[trunks]]
+name = "carrier"
+allow_from = ["10.0.0.1"]
+
+[dids]
+"5550100" = { agent = "1001", record = true }
+
+[media]
+rtp_ports = "20000-20019"
+rtp_address = "127.0.0.1"
+recordings = "/var/rec"
+"#;
+
+fn sdp(port: u16) -> String {
+    format!(
+        "v=0\r\no=x 1 1 IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 10.0.0.9\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+    )
+}
+
+fn peer(addr: &str) -> Peer {
+    Peer {
+        transport: Transport::Udp,
+        addr: addr.parse().unwrap(),
+    }
+}
+
+/// Everything the core asked for since the last drain.
+#[derive(Default)]
+struct Out {
+    sip: Vec<(SocketAddr, Message)>,
+    media: Vec<MediaCommand>,
+    records: Vec<CallRecord>,
+}
+
+fn drain(switch: &mut Switch) -> Out {
+    let mut out = Out::default();
+    while let Some(o) = switch.poll_output() {
+        match o {
+            Output::Transmit { peer, bytes } => {
+                out.sip.push((peer.addr, Message::parse(bytes).unwrap()))
+            }
+            Output::Media(c) => out.media.push(c),
+            Output::CallEnded(r) => out.records.push(r),
+        }
+    }
+    out
+}
+
+/// A request from `user`'s phone at `addr`.
+#[allow(clippy::too_many_arguments)]
+fn request(
+    method: &str,
+    uri: &str,
+    user: &str,
+    addr: &str,
+    call_id: &str,
+    cseq: u32,
+    to: &str,
+    extra: &str,
+    body: &str,
+) -> Bytes {
+    let ct = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    Bytes::from(format!(
+        "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bK{call_id}{cseq}{method}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:{user}@127.0.0.1>;tag=t{call_id}\r\nTo: {to}\r\n\
+         Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:{user}@{addr}>\r\n{extra}{ct}\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    ))
+}
+
+/// Sends a request with digest auth: the first try is challenged (401,
+/// ACKed for an INVITE), the second carries the answer. The final response.
+#[allow(clippy::too_many_arguments)]
+fn with_auth(
+    switch: &mut Switch,
+    now: Instant,
+    method: &str,
+    uri: &str,
+    user: &str,
+    addr: &str,
+    call_id: &str,
+    body: &str,
+) -> Out {
+    let from = peer(addr);
+    // A REGISTER names the address of record in To (RFC 3261 §10.2).
+    let to = if method == "REGISTER" {
+        format!("<sip:{user}@127.0.0.1>")
+    } else {
+        format!("<{uri}>")
+    };
+    switch.handle_datagram(
+        now,
+        from,
+        request(method, uri, user, addr, call_id, 1, &to, "", body),
+    );
+    let out = drain(switch);
+    let challenge = out
+        .sip
+        .iter()
+        .map(|(_, m)| m)
+        .find(|m| m.status() == Some(401))
+        .unwrap_or_else(|| {
+            panic!(
+                "no 401 for {method} from {user}: {:?}",
+                out.sip.iter().map(|(_, m)| m.status()).collect::<Vec<_>>()
+            )
+        });
+    if method == "INVITE" {
+        let to = challenge.to().as_str().to_string();
+        let ack = request("ACK", uri, user, addr, call_id, 1, &to, "", "");
+        // The ACK of a non-2xx shares the INVITE's branch.
+        let ack = String::from_utf8(ack.to_vec())
+            .unwrap()
+            .replace("1ACK", "1INVITE");
+        switch.handle_datagram(now, from, Bytes::from(ack));
+    }
+    let www = challenge
+        .header(&HeaderName::WwwAuthenticate)
+        .unwrap()
+        .to_string();
+    let password = format!("pw-{user}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let auth =
+        switchyard::sip::auth::answer_challenge(&www, method, uri, user, &password, 1, &mut rng)
+            .unwrap();
+    let extra = format!("Authorization: {auth}\r\n");
+    switch.handle_datagram(
+        now,
+        from,
+        request(method, uri, user, addr, call_id, 2, &to, &extra, body),
+    );
+    drain(switch)
+}
+
+fn final_status(out: &Out) -> Option<u16> {
+    out.sip
+        .iter()
+        .filter_map(|(_, m)| m.status())
+        .find(|&s| s >= 200)
+}
+
+#[test]
+fn a_recorded_call_is_supervised_then_ends_with_its_recording_in_the_record() {
+    let cfg = Config::parse(CONFIG, Path::new("sup.toml")).unwrap();
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = Switch::new(Plan::from_config(&cfg), 11, t0);
+    let (agent, sup, other) = ("10.0.0.21:5060", "10.0.0.22:5060", "10.0.0.23:5060");
+    for (user, addr) in [("1001", agent), ("1002", sup), ("1003", other)] {
+        let out = with_auth(
+            &mut switch,
+            t0,
+            "REGISTER",
+            "sip:127.0.0.1:5060",
+            user,
+            addr,
+            &format!("reg{user}"),
+            "",
+        );
+        assert_eq!(final_status(&out), Some(200), "{user} registers");
+    }
+
+    // The carrier's call rings agent 1001, who answers.
+    let carrier = peer("10.0.0.1:5060");
+    let to = "<sip:5550100@127.0.0.1>";
+    switch.handle_datagram(
+        at(10),
+        carrier,
+        request(
+            "INVITE",
+            "sip:5550100@127.0.0.1:5060",
+            "+15550001",
+            "10.0.0.1:5060",
+            "call-1",
+            1,
+            to,
+            "",
+            &sdp(4000),
+        ),
+    );
+    let out = drain(&mut switch);
+    let (_, offer) = out
+        .sip
+        .iter()
+        .find(|(a, m)| a.to_string() == agent && m.method().is_some())
+        .expect("an INVITE to the agent");
+    let answer = sdp(4100);
+    let ok = format!(
+        "SIP/2.0 200 OK\r\n{}\r\nFrom: {}\r\nTo: {};tag=agent1\r\nCall-ID: {}\r\nCSeq: {} INVITE\r\n\
+         Contact: <sip:1001@{agent}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{answer}",
+        offer.header(&HeaderName::Via).map(|v| format!("Via: {v}")).unwrap(),
+        offer.from().as_str(),
+        offer.to().as_str(),
+        offer.call_id(),
+        offer.cseq().seq,
+        answer.len()
+    );
+    switch.handle_datagram(at(2_000), peer(agent), Bytes::from(ok));
+    let out = drain(&mut switch);
+    let call = CallRef(1);
+    let record = out.media.iter().find_map(|c| match c {
+        MediaCommand::Record { call: c, path } if *c == call => Some(path.clone()),
+        _ => None,
+    });
+    let path = record.expect("the answer starts the recording");
+    assert!(
+        path.starts_with("/var/rec") && path.extension().is_some_and(|e| e == "wav"),
+        "{path:?}"
+    );
+    let caller_ok = out
+        .sip
+        .iter()
+        .find(|(a, m)| *a == carrier.addr && m.status() == Some(200))
+        .map(|(_, m)| m.to().as_str().to_string())
+        .expect("the caller is answered");
+    switch.handle_datagram(
+        at(2_010),
+        carrier,
+        request(
+            "ACK",
+            "sip:5550100@127.0.0.1:5060",
+            "+15550001",
+            "10.0.0.1:5060",
+            "call-1",
+            1,
+            &caller_ok,
+            "",
+            "",
+        ),
+    );
+    drain(&mut switch);
+
+    // 1003 may not listen in.
+    let out = with_auth(
+        &mut switch,
+        at(3_000),
+        "INVITE",
+        "sip:*501001@127.0.0.1:5060",
+        "1003",
+        other,
+        "nosup",
+        &sdp(4300),
+    );
+    assert_eq!(final_status(&out), Some(403));
+    assert!(out.media.is_empty(), "a refused supervisor opens nothing");
+
+    // 1002 monitors: a third leg, on the call's next free pair.
+    let out = with_auth(
+        &mut switch,
+        at(4_000),
+        "INVITE",
+        "sip:*501001@127.0.0.1:5060",
+        "1002",
+        sup,
+        "sup-1",
+        &sdp(4200),
+    );
+    assert_eq!(final_status(&out), Some(200));
+    let opened: Vec<_> = out
+        .media
+        .iter()
+        .filter(|c| !matches!(c, MediaCommand::SetRemote { .. }))
+        .cloned()
+        .collect();
+    assert_eq!(
+        opened,
+        vec![
+            MediaCommand::Open {
+                call,
+                leg: MediaLeg::Supervisor,
+                port: 20_004
+            },
+            MediaCommand::Supervise {
+                call,
+                mode: Mode::Monitor
+            },
+        ]
+    );
+    let sup_ok = out
+        .sip
+        .iter()
+        .find(|(_, m)| m.status() == Some(200))
+        .map(|(_, m)| m.clone())
+        .unwrap();
+    assert!(std::str::from_utf8(sup_ok.body())
+        .unwrap()
+        .contains("m=audio 20004 "));
+    let sup_to = sup_ok.to().as_str().to_string();
+    let sup_uri = "sip:*501001@127.0.0.1:5060";
+    switch.handle_datagram(
+        at(4_010),
+        peer(sup),
+        request("ACK", sup_uri, "1002", sup, "sup-1", 2, &sup_to, "", ""),
+    );
+    drain(&mut switch);
+
+    // DTMF 5 by SIP INFO: whisper.
+    let info = String::from_utf8(
+        request(
+            "INFO",
+            sup_uri,
+            "1002",
+            sup,
+            "sup-1",
+            3,
+            &sup_to,
+            "",
+            "Signal=5\r\nDuration=160\r\n",
+        )
+        .to_vec(),
+    )
+    .unwrap()
+    .replace("application/sdp", "application/dtmf-relay");
+    switch.handle_datagram(at(5_000), peer(sup), Bytes::from(info));
+    let out = drain(&mut switch);
+    assert_eq!(final_status(&out), Some(200));
+    assert_eq!(
+        out.media,
+        vec![MediaCommand::Supervise {
+            call,
+            mode: Mode::Whisper
+        }]
+    );
+
+    // The caller hangs up at 62 s: BYE to agent and supervisor, one record.
+    switch.handle_datagram(
+        at(62_000),
+        carrier,
+        request(
+            "BYE",
+            "sip:5550100@127.0.0.1:5060",
+            "+15550001",
+            "10.0.0.1:5060",
+            "call-1",
+            2,
+            &caller_ok,
+            "",
+            "",
+        ),
+    );
+    let first = drain(&mut switch);
+    // The agent confirms its BYE; the call is then over.
+    let bye = &first
+        .sip
+        .iter()
+        .find(|(a, m)| a.to_string() == agent && m.method().is_some())
+        .expect("a BYE to the agent")
+        .1;
+    let bye_ok = format!(
+        "SIP/2.0 200 OK\r\n{}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} BYE\r\nContent-Length: 0\r\n\r\n",
+        bye.header(&HeaderName::Via).map(|v| format!("Via: {v}")).unwrap(),
+        bye.from().as_str(),
+        bye.to().as_str(),
+        bye.call_id(),
+        bye.cseq().seq,
+    );
+    switch.handle_datagram(at(62_010), peer(agent), Bytes::from(bye_ok));
+    let mut out = drain(&mut switch);
+    out.sip.extend(first.sip);
+    out.media.extend(first.media);
+    out.records.extend(first.records);
+    let byes: Vec<String> = out
+        .sip
+        .iter()
+        .filter(|(_, m)| m.method().is_some_and(|m| m.as_str() == "BYE"))
+        .map(|(a, _)| a.to_string())
+        .collect();
+    assert!(
+        byes.contains(&agent.to_string()) && byes.contains(&sup.to_string()),
+        "{byes:?}"
+    );
+    // Releasing the call closes every leg, the supervisor's too.
+    assert!(out.media.contains(&MediaCommand::Release { call }));
+    let records = out.records;
+    assert_eq!(records.len(), 1, "one record for the call");
+    let r = &records[0];
+    let (rec_path, rec_len) = r.recording.clone().expect("the record names its recording");
+    assert_eq!(rec_path, path);
+    assert_eq!(rec_len, r.talk, "recorded from answer to hang-up");
+    // Answered at 2 s, over when the agent confirmed the BYE at 62.01 s.
+    assert_eq!(rec_len, Duration::from_millis(60_010));
+}

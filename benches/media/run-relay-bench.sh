@@ -21,7 +21,7 @@ PEERS_DIR=${PEERS_DIR:-/work/shared/peers}
 source "$PEERS_DIR/lib.sh"
 TARGETS=${TARGETS:-"direct switchyard rtpengine"}; CALLS_LIST=${CALLS_LIST:-"100 500 1000"}
 SECS=${SECS:-20}; REPS=${REPS:-1}; PPS=${PPS:-50}; RTPE_THREADS=${RTPE_THREADS:-2}; WORKERS=${WORKERS:-1}; THREADS=${THREADS:-0}
-EP_BASE=44000
+EP_BASE=${EP_BASE:-10000} # 4 per call, below rtpengine's ng port and the ephemeral range (32768+) other tests bind
 PIN_RELAY=(); PIN_LOAD=()
 [ -n "${RELAY_CPU:-}" ] && PIN_RELAY=(taskset -c "$RELAY_CPU")
 [ -n "${LOAD_CPU:-}" ] && PIN_LOAD=(taskset -c "$LOAD_CPU")

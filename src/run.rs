@@ -41,6 +41,8 @@ const BIND_TRIES_MAX: usize = 16;
 const MEDIA_EVENTS_MAX: usize = 1024;
 /// Period of the relay's coarse clock and inactivity check.
 const MEDIA_TICK: Duration = Duration::from_millis(250);
+/// Relay threads: the packet path gets its own current-thread runtimes.
+const MEDIA_THREADS: usize = 1;
 /// Silence after which another source may take over a latched leg.
 const MEDIA_RELATCH_AFTER: Duration = Duration::from_secs(2);
 
@@ -117,6 +119,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                 relatch_after: MEDIA_RELATCH_AFTER,
                 tick: MEDIA_TICK,
                 events_queue_max: MEDIA_EVENTS_MAX,
+                threads: MEDIA_THREADS,
                 rng_seed: rand::random::<u64>(),
             };
             let (handle, events) = relay::start_with_prompts(config, Arc::new(prompts))?;

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -19,7 +19,10 @@ use tokio::time::MissedTickBehavior;
 use super::batch::{RecvBatch, RECV_BATCH};
 use super::mixer::Mixer;
 use super::stats::{DropReason, LocalCounters, RelayStats};
-use super::{lock, LegId, LegRemote, MediaEvent, RelayConfig, DRAIN_ROUNDS_MAX, PACKET_BYTES_MAX};
+use super::{
+    lock, LegId, LegRemote, MediaEvent, RelayConfig, DRAIN_ROUNDS_MAX, PACKET_BYTES_MAX,
+    TICK_PHASES,
+};
 use crate::acd::CallId;
 use crate::media::dtmf::DtmfReceiver;
 use crate::media::latch::{Expected, Latch, Verdict};
@@ -195,7 +198,11 @@ impl CallTask {
     }
 
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let mut tick = tokio::time::interval(self.config.tick);
+        // Each call ticks at its own phase: calls started together must not
+        // all flush and check inactivity in the same instant (tail latency).
+        let first = self.now + tick_phase(self.call, self.config.tick);
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::from_std(first), self.config.tick);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -766,6 +773,15 @@ async fn readable_any(legs: &[Leg], first: usize) -> usize {
         Poll::Pending
     })
     .await
+}
+
+/// Offset of a call's ticks within the tick period: one of
+/// [`TICK_PHASES`] evenly spaced slots. Call ids spread over the slots by
+/// the golden ratio (Fibonacci hashing), so consecutive ids land far apart.
+/// Few slots, not one per call: each distinct expiry wakes the runtime.
+pub(super) fn tick_phase(call: CallId, tick: Duration) -> Duration {
+    let slot = call.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - TICK_PHASES.ilog2());
+    tick / TICK_PHASES * slot as u32
 }
 
 fn two_mut<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {

@@ -1,4 +1,7 @@
 //! The RTP relay driver: UDP sockets per leg, one tokio task per call.
+//! With [`RelayConfig::threads`] set, the call tasks run on the relay's own
+//! threads, one current-thread runtime each, calls dealt out in turn, so
+//! the packet path shares no scheduler with the rest of the switch.
 //!
 //! Each leg gets an RTP/RTCP port pair from the [`PortPool`]. All legs of a
 //! call live in one task, which owns their sockets, latches and outgoing
@@ -30,6 +33,7 @@ mod stats;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -37,7 +41,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::net::UdpSocket;
 use tokio::runtime::Handle;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::acd::CallId;
@@ -64,6 +68,12 @@ pub const PACKET_BYTES_MAX: usize = 2048;
 pub const BIND_ATTEMPTS_MAX: usize = 8;
 /// recvmmsg rounds on one socket per wake before the others get a turn.
 pub const DRAIN_ROUNDS_MAX: usize = 8;
+/// Distinct tick instants per tick period that calls are spread over
+/// (a power of two): a burst of ticks delays packets, and every distinct
+/// instant costs the runtime a wake-up.
+pub const TICK_PHASES: u32 = 16;
+/// Most relay threads ([`RelayConfig::threads`]).
+pub const RELAY_THREADS_MAX: usize = 64;
 
 /// How the relay is set up.
 #[derive(Debug, Clone)]
@@ -84,6 +94,9 @@ pub struct RelayConfig {
     pub events_queue_max: usize,
     /// Seed of the RNG that draws SSRCs and initial sequence numbers.
     pub rng_seed: u64,
+    /// Relay threads, each a current-thread runtime running its share of
+    /// the calls; 0 runs the call tasks on the runtime that calls [`start`].
+    pub threads: usize,
 }
 
 impl RelayConfig {
@@ -100,6 +113,7 @@ impl RelayConfig {
             tick: Duration::from_millis(250),
             events_queue_max: 1024,
             rng_seed: 0x5EED,
+            threads: 0,
         }
     }
 }
@@ -109,6 +123,10 @@ impl RelayConfig {
 pub enum MediaError {
     #[error("the relay must start inside a tokio runtime")]
     NoRuntime,
+    #[error("{threads} relay threads asked, at most {RELAY_THREADS_MAX}")]
+    TooManyThreads { threads: usize },
+    #[error("could not start relay thread {n}: {source}")]
+    Thread { n: usize, source: std::io::Error },
     #[error(transparent)]
     Pool(#[from] PoolError),
     #[error("all RTP ports are in use")]
@@ -198,7 +216,12 @@ pub struct MediaHandle {
 
 struct Shared {
     config: RelayConfig,
-    runtime: Handle,
+    /// Where call tasks run: the caller's runtime, or one per relay thread.
+    runtimes: Vec<Handle>,
+    /// Calls spawned so far; call `k` runs on `runtimes[k % len]`.
+    calls_spawned: AtomicUsize,
+    /// Dropped with the last handle: each relay thread then stops.
+    _stop: Vec<oneshot::Sender<()>>,
     pool: Arc<Mutex<PortPool>>,
     calls: Mutex<HashMap<CallId, CallEntry>>,
     rng: Mutex<StdRng>,
@@ -210,11 +233,14 @@ struct Shared {
 
 struct CallEntry {
     commands: mpsc::Sender<Command>,
+    /// Index of the runtime the call's task and sockets belong to.
+    runtime: usize,
     legs: Vec<Option<LegRemote>>,
 }
 
-/// Starts the relay; call it inside the tokio runtime that will run the
-/// call tasks. Returns the handle and the event stream.
+/// Starts the relay; with `config.threads == 0` call it inside the tokio
+/// runtime that will run the call tasks. Returns the handle and the event
+/// stream.
 pub fn start(config: RelayConfig) -> Result<(MediaHandle, mpsc::Receiver<MediaEvent>), MediaError> {
     start_with_prompts(config, Arc::new(PromptSet::default()))
 }
@@ -224,13 +250,21 @@ pub fn start_with_prompts(
     config: RelayConfig,
     prompts: Arc<PromptSet>,
 ) -> Result<(MediaHandle, mpsc::Receiver<MediaEvent>), MediaError> {
-    let runtime = Handle::try_current().map_err(|_| MediaError::NoRuntime)?;
     let pool = PortPool::new(config.port_min, config.port_max)?;
+    let (runtimes, stop) = match config.threads {
+        0 => (
+            vec![Handle::try_current().map_err(|_| MediaError::NoRuntime)?],
+            Vec::new(),
+        ),
+        threads => start_threads(threads)?,
+    };
     let (events, rx) = mpsc::channel(config.events_queue_max.max(1));
     let shared = Shared {
         rng: Mutex::new(StdRng::seed_from_u64(config.rng_seed)),
         config,
-        runtime,
+        runtimes,
+        calls_spawned: AtomicUsize::new(0),
+        _stop: stop,
         pool: Arc::new(Mutex::new(pool)),
         calls: Mutex::new(HashMap::new()),
         stats: Arc::new(RelayStats::default()),
@@ -279,10 +313,15 @@ impl MediaHandle {
                 (port, rtp, rtcp)
             }
         };
-        // Register with the relay's runtime here, whatever thread calls us,
-        // so the task never holds a leg it could not use.
+        // Register with the call's runtime here, whatever thread calls us,
+        // so the task never holds a leg it could not use. A new call goes
+        // to the next runtime in turn (`spawn_call` counts it under `calls`).
+        let runtime = calls.get(&call).map_or_else(
+            || s.calls_spawned.load(Relaxed) % s.runtimes.len(),
+            |e| e.runtime,
+        );
         let registered = {
-            let _runtime = s.runtime.enter();
+            let _runtime = s.runtimes[runtime].enter();
             UdpSocket::from_std(rtp).and_then(|rtp| Ok((rtp, UdpSocket::from_std(rtcp)?)))
         };
         let (rtp, rtcp) = match registered {
@@ -295,7 +334,9 @@ impl MediaHandle {
                 });
             }
         };
-        let entry = calls.entry(call).or_insert_with(|| self.spawn_call(call));
+        let entry = calls
+            .entry(call)
+            .or_insert_with(|| self.spawn_call(call, runtime));
         let leg = LegId {
             call,
             n: entry.legs.len() as u8,
@@ -540,8 +581,9 @@ impl MediaHandle {
         })
     }
 
-    fn spawn_call(&self, call: CallId) -> CallEntry {
+    fn spawn_call(&self, call: CallId, runtime: usize) -> CallEntry {
         let s = &self.shared;
+        s.calls_spawned.fetch_add(1, Relaxed);
         let (tx, rx) = mpsc::channel(COMMANDS_PER_CALL_MAX);
         let task = CallTask::new(
             call,
@@ -552,9 +594,10 @@ impl MediaHandle {
             Arc::clone(&s.prompts),
         );
         let span = tracing::debug_span!("media", call = call.0);
-        s.runtime.spawn(task.run(rx).instrument(span));
+        s.runtimes[runtime].spawn(task.run(rx).instrument(span));
         CallEntry {
             commands: tx,
+            runtime,
             legs: Vec::with_capacity(2),
         }
     }
@@ -587,6 +630,32 @@ fn forward_path(from: Option<LegRemote>, to: Option<LegRemote>) -> Result<Forwar
     Ok(ForwardPath::Map(Box::new(map)))
 }
 
+/// Starts `threads` relay threads, each running a current-thread runtime
+/// until its stop sender is dropped (tasks still on it are then dropped).
+fn start_threads(threads: usize) -> Result<(Vec<Handle>, Vec<oneshot::Sender<()>>), MediaError> {
+    if threads > RELAY_THREADS_MAX {
+        return Err(MediaError::TooManyThreads { threads });
+    }
+    let mut runtimes = Vec::with_capacity(threads);
+    let mut stops = Vec::with_capacity(threads);
+    for n in 0..threads {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| MediaError::Thread { n, source })?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        runtimes.push(runtime.handle().clone());
+        std::thread::Builder::new()
+            .name(format!("relay-{n}"))
+            .spawn(move || {
+                let _ = runtime.block_on(stopped);
+            })
+            .map_err(|source| MediaError::Thread { n, source })?;
+        stops.push(stop);
+    }
+    Ok((runtimes, stops))
+}
+
 fn send(entry: &CallEntry, call: CallId, command: Command) -> Result<(), MediaError> {
     entry
         .commands
@@ -606,4 +675,102 @@ fn bind(ip: IpAddr, port: u16) -> std::io::Result<(StdUdpSocket, StdUdpSocket)> 
 /// poisoned lock (a panic elsewhere while holding it) is taken over.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::call::tick_phase;
+    use super::*;
+
+    const TICK: Duration = Duration::from_millis(250);
+
+    #[test]
+    fn calls_tick_at_one_of_the_phase_slots_within_the_period() {
+        let slot = TICK / TICK_PHASES;
+        assert_eq!(slot, Duration::from_micros(15_625));
+        for i in 0..500 {
+            let phase = tick_phase(CallId(i), TICK);
+            assert!(phase < TICK);
+            assert_eq!(phase.as_nanos() % slot.as_nanos(), 0);
+        }
+    }
+
+    #[test]
+    fn calls_started_together_spread_their_ticks_evenly_over_the_slots() {
+        // 500 calls over 16 slots: 31.25 each if perfectly even.
+        let mut per_slot = [0usize; TICK_PHASES as usize];
+        let slot = TICK / TICK_PHASES;
+        for i in 0..500 {
+            let s = tick_phase(CallId(i), TICK).as_nanos() / slot.as_nanos();
+            per_slot[s as usize] += 1;
+        }
+        assert!(
+            per_slot.iter().all(|&n| (28..=35).contains(&n)),
+            "{per_slot:?}"
+        );
+    }
+
+    #[test]
+    fn consecutive_calls_tick_in_different_slots() {
+        let start = Instant::now();
+        assert_eq!(start + tick_phase(CallId(0), TICK), start);
+        let phases: Vec<Duration> = (0..8).map(|i| tick_phase(CallId(i), TICK)).collect();
+        assert!(phases.windows(2).all(|w| w[0] != w[1]), "{phases:?}");
+    }
+
+    #[test]
+    fn too_many_relay_threads_are_refused() {
+        let mut config = RelayConfig::loopback(31_000, 31_099);
+        config.threads = RELAY_THREADS_MAX + 1;
+        let err = start(config).err().expect("refused");
+        assert!(
+            matches!(err, MediaError::TooManyThreads { threads } if threads == RELAY_THREADS_MAX + 1)
+        );
+    }
+
+    #[test]
+    fn relay_threads_forward_without_a_caller_runtime() {
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let mut config = RelayConfig::loopback(31_100, 31_199);
+        config.threads = 2;
+        let (handle, _events) = start(config).expect("no runtime needed with threads");
+        let recv_timeout = Some(Duration::from_secs(2));
+        // Two calls, one on each relay thread; each forwards A to B.
+        for c in 0..2 {
+            let call = CallId(c);
+            let a_end = StdUdpSocket::bind((ip, 0)).expect("bind A");
+            let b_end = StdUdpSocket::bind((ip, 0)).expect("bind B");
+            b_end.set_read_timeout(recv_timeout).expect("timeout");
+            let a = handle.allocate_leg(call).expect("leg A");
+            let b = handle.allocate_leg(call).expect("leg B");
+            for (leg, end) in [(a.leg, &a_end), (b.leg, &b_end)] {
+                let remote = LegRemote {
+                    rtp: Some(end.local_addr().expect("addr")),
+                    rtcp: None,
+                    codec: Codec::Pcmu,
+                    codec_pt: 0,
+                    telephone_event: None,
+                };
+                handle.set_remote(leg, remote).expect("remote");
+            }
+            handle.bridge(a.leg, b.leg).expect("bridge");
+            let mut packet = [0u8; 172];
+            packet[0] = 0x80;
+            let mut got = [0u8; 256];
+            // The task may not have applied the bridge yet: resend until through.
+            let mut through = false;
+            for _ in 0..20 {
+                a_end.send_to(&packet, a.rtp_addr).expect("send");
+                if let Ok((n, from)) = b_end.recv_from(&mut got) {
+                    assert_eq!((n, from), (172, b.rtp_addr));
+                    through = true;
+                    break;
+                }
+            }
+            assert!(through, "call {c}: no packet through the relay thread");
+        }
+        assert_eq!(handle.stats().calls_active, 2);
+    }
 }

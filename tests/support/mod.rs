@@ -279,6 +279,8 @@ pub fn free_udp_port() -> u16 {
 const BLOCKS_FROM: u32 = 21_000;
 const BLOCKS_TO: u32 = 30_000;
 static NEXT_BLOCK: AtomicU32 = AtomicU32::new(0);
+/// Largest block a test asks for.
+const BLOCK_PORTS_MAX: u16 = 16;
 
 /// The first of `n` consecutive UDP ports that are free right now. Blocks
 /// handed out by one test process never overlap; processes start at
@@ -291,8 +293,13 @@ pub fn free_port_block(n: u16) -> u16 {
             .unwrap()
             .port();
     }
+    // One stride for every size, so blocks of different sizes never overlap.
+    assert!(
+        n <= BLOCK_PORTS_MAX,
+        "blocks hold at most {BLOCK_PORTS_MAX} ports"
+    );
     let span = BLOCKS_TO - BLOCKS_FROM;
-    let stride = u32::from(n) + 2;
+    let stride = u32::from(BLOCK_PORTS_MAX);
     let start = (std::process::id() * 7919) % span;
     for _ in 0..500 {
         let k = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed);

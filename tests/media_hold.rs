@@ -8,14 +8,13 @@
 mod support;
 
 use std::collections::HashSet;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use support::scenarios::AGENT_ANSWERS_MEDIA_AT;
 use support::{
-    free_port_block, free_udp_port, rtp_heard, send_tone, sipp_register, test_config, MediaCaller,
-    Sipp, SwitchProc,
+    free_port_block, free_udp_port, rtp_heard, send_tone, sipp_media_agent, test_config,
+    MediaCaller, SwitchProc,
 };
 use switchyard::media::g711::ulaw_decode;
 use switchyard::media::prompts::Prompt;
@@ -43,22 +42,8 @@ fn a_caller_on_hold_leaves_the_agent_hearing_music_until_it_resumes() {
         prompts.display()
     );
     let switch = SwitchProc::start("media-hold", &config);
-    let agent_port = free_udp_port();
-    sipp_register(&switch.dir, &switch, "1001", "demo-1001", agent_port, 200);
-    let agent_rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let agent_rtp_port = agent_rtp.local_addr().unwrap().port().to_string();
-    let re = format!("m=audio {} RTP/AVP 0", lo + 2);
-    let agent = Sipp::start(
-        &switch.dir,
-        "agent.xml",
-        &[
-            ("@ANSWER@", AGENT_ANSWERS_MEDIA_AT),
-            ("@MEDIA_RE@", &re),
-            ("@AGENT_RTP@", &agent_rtp_port),
-        ],
-        &["-m", "1", "-p", &agent_port.to_string()],
-        None,
-    );
+    let (agent, agent_rtp) =
+        sipp_media_agent(&switch, "1001", &format!("m=audio {} RTP/AVP 0", lo + 2));
     let mut caller = MediaCaller::new(switch.sip, "5550100");
     let ok = caller.invite(200);
     caller.ack(&ok);

@@ -12,9 +12,8 @@ mod support;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use support::scenarios::AGENT_ANSWERS_MEDIA_AT;
 use support::{
-    free_port_block, free_udp_port, rtp_heard, send_tone, sipp_register, test_config, Phone, Sipp,
+    free_port_block, free_udp_port, rtp_heard, send_tone, sipp_media_agent, test_config, Phone,
     SwitchProc,
 };
 use switchyard::media::g711::ulaw_decode;
@@ -53,22 +52,11 @@ fn an_opus_caller_and_a_pcmu_agent_hear_each_others_tones() {
         lo + 7
     );
     let switch = SwitchProc::start("media-opus", &config);
-    let agent_port = free_udp_port();
-    sipp_register(&switch.dir, &switch, "1001", "demo-1001", agent_port, 200);
-    let agent_rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let agent_rtp_port = agent_rtp.local_addr().unwrap().port().to_string();
     // The agent is offered Opus first (the caller's codec) and PCMU too.
-    let re = format!("m=audio {} RTP/AVP 111 0", lo + 2);
-    let agent = Sipp::start(
-        &switch.dir,
-        "agent.xml",
-        &[
-            ("@ANSWER@", AGENT_ANSWERS_MEDIA_AT),
-            ("@MEDIA_RE@", &re),
-            ("@AGENT_RTP@", &agent_rtp_port),
-        ],
-        &["-m", "1", "-p", &agent_port.to_string()],
-        None,
+    let (agent, agent_rtp) = sipp_media_agent(
+        &switch,
+        "1001",
+        &format!("m=audio {} RTP/AVP 111 0", lo + 2),
     );
 
     let mut phone = Phone::new(switch.sip);

@@ -9,13 +9,12 @@
 
 mod support;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::scenarios::AGENT_ANSWERS_MEDIA_AT;
 use support::{
-    free_port_block, free_udp_port, send_tone, sipp_register, test_config, MediaCaller, Sipp,
+    free_port_block, free_udp_port, send_tone, sipp_media_agent, test_config, MediaCaller,
     SwitchProc, EVENT_TIMEOUT,
 };
 use switchyard::media::tone::tone_present;
@@ -72,22 +71,8 @@ fn a_recorded_call_keeps_the_caller_left_and_the_agent_right() {
     assert!(plan.contains("record = true"), "the DID asks for recording");
     let config = format!("{plan}\n[media]\nrtp_ports = \"{lo}-{}\"\n", lo + 7);
     let switch = SwitchProc::start("media-record", &config);
-    let agent_port = free_udp_port();
-    sipp_register(&switch.dir, &switch, "1001", "demo-1001", agent_port, 200);
-    let agent_rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let agent_rtp_port = agent_rtp.local_addr().unwrap().port().to_string();
-    let re = format!("m=audio {} RTP/AVP 0", lo + 2);
-    let agent = Sipp::start(
-        &switch.dir,
-        "agent.xml",
-        &[
-            ("@ANSWER@", AGENT_ANSWERS_MEDIA_AT),
-            ("@MEDIA_RE@", &re),
-            ("@AGENT_RTP@", &agent_rtp_port),
-        ],
-        &["-m", "1", "-p", &agent_port.to_string()],
-        None,
-    );
+    let (agent, agent_rtp) =
+        sipp_media_agent(&switch, "1001", &format!("m=audio {} RTP/AVP 0", lo + 2));
     let mut caller = MediaCaller::new(switch.sip, "5550100");
     let ok = caller.invite(200);
     caller.ack(&ok);

@@ -17,10 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::SeedableRng;
-use support::scenarios::AGENT_ANSWERS_MEDIA_AT;
 use support::{
-    free_port_block, free_udp_port, rtp_heard, sipp_register, test_config, MediaCaller, Phone,
-    Sipp, SwitchProc,
+    free_port_block, free_udp_port, rtp_heard, sipp_media_agent, test_config, MediaCaller, Phone,
+    SwitchProc,
 };
 use switchyard::media::g711::{ulaw_decode, ulaw_encode};
 use switchyard::media::tone::Sine;
@@ -235,22 +234,8 @@ fn a_supervisor_monitors_whispers_and_barges_then_leaves() {
     assert!(plan.contains("supervisor = true"));
     let config = format!("{plan}\n[media]\nrtp_ports = \"{lo}-{}\"\n", lo + 11);
     let switch = SwitchProc::start("media-supervise", &config);
-    let agent_port = free_udp_port();
-    sipp_register(&switch.dir, &switch, "1001", "demo-1001", agent_port, 200);
-    let agent_rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let agent_rtp_port = agent_rtp.local_addr().unwrap().port().to_string();
-    let re = format!("m=audio {} RTP/AVP 0", lo + 2);
-    let agent = Sipp::start(
-        &switch.dir,
-        "agent.xml",
-        &[
-            ("@ANSWER@", AGENT_ANSWERS_MEDIA_AT),
-            ("@MEDIA_RE@", &re),
-            ("@AGENT_RTP@", &agent_rtp_port),
-        ],
-        &["-m", "1", "-p", &agent_port.to_string()],
-        None,
-    );
+    let (agent, agent_rtp) =
+        sipp_media_agent(&switch, "1001", &format!("m=audio {} RTP/AVP 0", lo + 2));
 
     // Nobody to listen to yet.
     let mut early = Dialler::new(&switch, "1002", "demo-1002");
@@ -357,22 +342,8 @@ fn the_call_ending_hangs_up_the_supervisor() {
     );
     let config = format!("{plan}\n[media]\nrtp_ports = \"{lo}-{}\"\n", lo + 11);
     let switch = SwitchProc::start("media-supervise-end", &config);
-    let agent_port = free_udp_port();
-    sipp_register(&switch.dir, &switch, "1001", "demo-1001", agent_port, 200);
-    let agent_rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let agent_rtp_port = agent_rtp.local_addr().unwrap().port().to_string();
-    let re = format!("m=audio {} RTP/AVP 0", lo + 2);
-    let agent = Sipp::start(
-        &switch.dir,
-        "agent.xml",
-        &[
-            ("@ANSWER@", AGENT_ANSWERS_MEDIA_AT),
-            ("@MEDIA_RE@", &re),
-            ("@AGENT_RTP@", &agent_rtp_port),
-        ],
-        &["-m", "1", "-p", &agent_port.to_string()],
-        None,
-    );
+    let (agent, _agent_rtp) =
+        sipp_media_agent(&switch, "1001", &format!("m=audio {} RTP/AVP 0", lo + 2));
     let mut caller = MediaCaller::new(switch.sip, "5550100");
     let ok = caller.invite(200);
     caller.ack(&ok);

@@ -515,6 +515,36 @@ pub fn sipp_feature(
     .expect_success();
 }
 
+/// Agent `user` (password `demo-<user>`) registered for a SIPp phone that
+/// answers one call with audio at a test socket. `media_re` must match the
+/// switch's offer (e.g. its `m=audio` port). Returns the SIPp process and
+/// the agent's RTP socket.
+pub fn sipp_media_agent(switch: &SwitchProc, user: &str, media_re: &str) -> (Sipp, UdpSocket) {
+    let agent_port = free_udp_port();
+    sipp_register(
+        &switch.dir,
+        switch,
+        user,
+        &format!("demo-{user}"),
+        agent_port,
+        200,
+    );
+    let agent_rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let agent_rtp_port = agent_rtp.local_addr().unwrap().port().to_string();
+    let agent = Sipp::start(
+        &switch.dir,
+        "agent.xml",
+        &[
+            ("@ANSWER@", scenarios::AGENT_ANSWERS_MEDIA_AT),
+            ("@MEDIA_RE@", media_re),
+            ("@AGENT_RTP@", &agent_rtp_port),
+        ],
+        &["-m", "1", "-p", &agent_port.to_string()],
+        None,
+    );
+    (agent, agent_rtp)
+}
+
 /// A minimal SIP phone over UDP for checks SIPp cannot express.
 pub struct Phone {
     pub sock: UdpSocket,

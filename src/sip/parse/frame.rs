@@ -25,10 +25,11 @@ pub(super) fn frame(buf: &[u8]) -> Result<Option<usize>, ParseError> {
         None => return Ok(None),
     };
     let content_length = content_length(&buf[pos..head_end])?;
-    let end = head_end + 2 + content_length;
-    if end - pos > MESSAGE_BYTES_MAX {
-        return Err(ParseError::TooLarge);
-    }
+    // A Content-Length near usize::MAX must not wrap the sum (found by the fuzzer).
+    let end = (head_end + 2)
+        .checked_add(content_length)
+        .filter(|&end| end - pos <= MESSAGE_BYTES_MAX)
+        .ok_or(ParseError::TooLarge)?;
     Ok(if buf.len() >= end { Some(end) } else { None })
 }
 

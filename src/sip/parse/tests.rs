@@ -730,6 +730,9 @@ fn frame_refuses_a_head_past_the_size_bound() {
     assert_eq!(Message::frame(&endless), Err(ParseError::TooLarge));
     let huge = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 70000\r\n\r\n";
     assert_eq!(Message::frame(huge), Err(ParseError::TooLarge));
+    // usize::MAX must not wrap the end of the frame (a fuzzer find).
+    let max = b"OPTIONS sip:a@b SIP/2.0\r\nl: 00018446744073709551615\r\n\r\n";
+    assert_eq!(Message::frame(max), Err(ParseError::TooLarge));
 }
 
 // Header names.

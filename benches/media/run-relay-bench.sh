@@ -31,6 +31,8 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 ( cd "$PEERS_DIR/udpbench" && cargo build --release -q ) || { log "udpbench build failed"; exit 1; }
 UB="$CARGO_TARGET_DIR/release/udpbench"
 SY=$(cd "$REPO" && cargo bench --bench relay --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -1)
+# Cargo names the executable relative to the repo when the target dir is inside it.
+case $SY in /*|"") ;; *) SY="$REPO/$SY" ;; esac
 [ -x "$SY" ] || { log "switchyard relay bench build failed"; exit 1; }
 
 sys_ticks() { awk '{print $15}' "/proc/$1/stat" 2>/dev/null || echo 0; } # kernel share of cpu_ticks

@@ -338,6 +338,8 @@ impl SwitchTask {
                 MediaInput::SupervisionFailed { call: *call }
             }
             MediaCommand::Record { call, .. } => MediaInput::RecordingFailed { call: *call },
+            // A digit that cannot be sent is lost, as on a lossy network.
+            MediaCommand::SendDigit { call, .. } => MediaInput::DigitLost { call: *call },
             MediaCommand::Open { call, .. }
             | MediaCommand::SetRemote { call, .. }
             | MediaCommand::Bridge { call }
@@ -400,6 +402,10 @@ impl SwitchTask {
                     _ => Ok(()),
                 }
             }
+            MediaCommand::SendDigit { call, leg, digit } => match self.legs.get(&(call, leg)) {
+                Some(&id) => media.send_digit(id, digit).map_err(|e| (call, e)),
+                None => Ok(()),
+            },
             MediaCommand::EndSupervision { call } => {
                 media.end_supervision(CallId(call.0)).map_err(|e| (call, e))
             }

@@ -606,3 +606,82 @@ async fn rtcp_is_relayed_under_the_ssrc_the_receiver_knows() {
     );
     wait_stats(&h, |s| s.rtcp_packets_relayed == 1).await;
 }
+
+/// The digits carried by the telephone-event packets (payload type `pt`)
+/// `s` receives until `count` digits ended, with the packets' timestamps.
+async fn digits_heard(s: &UdpSocket, pt: u8, count: usize) -> Vec<char> {
+    let mut receiver = switchyard::media::dtmf::DtmfReceiver::default();
+    let mut digits = Vec::new();
+    let mut buf = [0u8; 2048];
+    // Bounded: each digit is a handful of packets among 20 ms audio frames.
+    for _ in 0..500 {
+        if digits.len() == count {
+            break;
+        }
+        let (n, _) = timeout(WAIT, s.recv_from(&mut buf)).await.unwrap().unwrap();
+        let p = RtpPacket::parse(&buf[..n]).unwrap();
+        if p.payload_type() == pt {
+            if let Ok(Some(d)) = receiver.handle(p.payload(), p.timestamp()) {
+                digits.push(d);
+            }
+        }
+    }
+    digits
+}
+
+#[tokio::test]
+async fn send_digit_puts_rfc4733_events_on_the_legs_stream() {
+    let (h, _events) = start(4, |_| {});
+    let call = CallId(20);
+    let a = h.allocate_leg(call).unwrap();
+    let b = h.allocate_leg(call).unwrap();
+    let (ea, ea_addr) = endpoint().await;
+    let (_eb, eb_addr) = endpoint().await;
+    h.set_remote(a.leg, pcmu_remote(ea_addr)).unwrap();
+    h.set_remote(b.leg, pcmu_remote(eb_addr)).unwrap();
+    h.bridge(a.leg, b.leg).unwrap();
+    h.send_digit(a.leg, '7').unwrap();
+    h.send_digit(a.leg, '#').unwrap();
+    assert_eq!(digits_heard(&ea, 101, 2).await, vec!['7', '#']);
+}
+
+#[tokio::test]
+async fn digits_from_a_pcmu_leg_reach_a_transcoded_opus_leg_as_events() {
+    let (h, _events) = start(4, |_| {});
+    let call = CallId(21);
+    let a = h.allocate_leg(call).unwrap();
+    let b = h.allocate_leg(call).unwrap();
+    let (ea, ea_addr) = endpoint().await;
+    let (eb, eb_addr) = endpoint().await;
+    h.set_remote(a.leg, pcmu_remote(ea_addr)).unwrap();
+    let mut opus = pcmu_remote(eb_addr);
+    opus.codec = Codec::Opus;
+    opus.codec_pt = 111;
+    opus.telephone_event = Some(96);
+    h.set_remote(b.leg, opus).unwrap();
+    h.bridge(a.leg, b.leg).unwrap();
+    // The PCMU side presses 4 (RFC 4733 §2.5.1: start, update, three ends).
+    for (k, end) in [(1u16, false), (2, false), (3, true), (3, true), (3, true)] {
+        let payload = EventPayload {
+            event: 4,
+            end,
+            volume: 10,
+            duration: 160 * k,
+        }
+        .to_bytes();
+        let p = RtpPacketBuilder::new()
+            .payload_type(101)
+            .sequence_number(k)
+            .timestamp(1600)
+            .ssrc(0xD7)
+            .payload(payload.as_slice())
+            .write_vec()
+            .unwrap();
+        ea.send_to(&p, a.rtp_addr).await.unwrap();
+    }
+    assert_eq!(
+        digits_heard(&eb, 96, 1).await,
+        vec!['4'],
+        "the Opus side gets the digit on its own telephone-event type"
+    );
+}

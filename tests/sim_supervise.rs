@@ -1,6 +1,7 @@
 //! Recording and supervision decided by the pure switch core, in virtual
 //! time and without sockets: a recorded DID call to agent 1001 starts its
-//! recording at the answer; supervisor 1002 dials `*501001` and the core
+//! recording at the answer; the caller's SIP INFO digit is sent to the
+//! agent as RFC 4733; supervisor 1002 dials `*501001` and the core
 //! opens a third media leg and joins it in monitor mode; DTMF 5 by SIP INFO
 //! switches to whisper; an agent without the permission gets 403; the
 //! caller's BYE hangs up agent and supervisor and the call's record holds
@@ -279,6 +280,35 @@ fn a_recorded_call_is_supervised_then_ends_with_its_recording_in_the_record() {
     );
     drain(&mut switch);
 
+    // The caller's SIP INFO digit reaches the agent in-band (RFC 4733).
+    let info = String::from_utf8(
+        request(
+            "INFO",
+            "sip:5550100@127.0.0.1:5060",
+            "+15550001",
+            "10.0.0.1:5060",
+            "call-1",
+            2,
+            &caller_ok,
+            "",
+            "Signal=9\r\nDuration=160\r\n",
+        )
+        .to_vec(),
+    )
+    .unwrap()
+    .replace("application/sdp", "application/dtmf-relay");
+    switch.handle_datagram(at(2_500), carrier, Bytes::from(info));
+    let out = drain(&mut switch);
+    assert_eq!(final_status(&out), Some(200));
+    assert_eq!(
+        out.media,
+        vec![MediaCommand::SendDigit {
+            call,
+            leg: MediaLeg::Agent,
+            digit: '9'
+        }]
+    );
+
     // 1003 may not listen in.
     let out = with_auth(
         &mut switch,
@@ -381,7 +411,7 @@ fn a_recorded_call_is_supervised_then_ends_with_its_recording_in_the_record() {
             "+15550001",
             "10.0.0.1:5060",
             "call-1",
-            2,
+            3,
             &caller_ok,
             "",
             "",

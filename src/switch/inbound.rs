@@ -534,6 +534,7 @@ impl Switch {
                                 Side::B => super::MediaLeg::Agent,
                             };
                             self.on_digit(now, call, leg, digit);
+                            self.pass_info_digit(call, leg, digit);
                         }
                         None => self.refuse(now, req, Refusal::plain(400)),
                     }

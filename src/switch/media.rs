@@ -119,6 +119,13 @@ pub enum MediaCommand {
     Supervise { call: CallRef, mode: Mode },
     /// The supervisor left; caller and agent hear each other alone again.
     EndSupervision { call: CallRef },
+    /// Send a digit to the leg as RFC 4733 events (a SIP INFO digit from
+    /// the other party, RFC 6086 interworking).
+    SendDigit {
+        call: CallRef,
+        leg: MediaLeg,
+        digit: char,
+    },
     /// The call is over: close its sockets.
     Release { call: CallRef },
 }
@@ -142,6 +149,8 @@ pub enum MediaInput {
     /// The supervisor's leg could not be set up: hang the supervisor up,
     /// the call goes on.
     SupervisionFailed { call: CallRef },
+    /// A digit could not be sent to a leg; the call goes on.
+    DigitLost { call: CallRef },
 }
 
 /// Why a new call's media cannot be anchored.
@@ -322,6 +331,7 @@ impl Switch {
                 }
             }
             MediaInput::Digit { call, leg, digit } => self.on_digit(now, call, leg, digit),
+            MediaInput::DigitLost { call } => debug!(%call, "a digit could not be sent"),
             MediaInput::SupervisionFailed { call } => {
                 let dialog = self.calls.get(&call).and_then(|e| e.supervisor.clone());
                 if let Some(dialog) = dialog {
@@ -357,6 +367,29 @@ impl Switch {
         entry.digits.push(digit);
         if leg == MediaLeg::Caller {
             self.menu_digit(now, call, digit);
+        }
+    }
+
+    /// A SIP INFO digit on a bridged call reaches the other party in-band
+    /// (RFC 4733), since a B2BUA answers the INFO itself. RFC 4733 digits
+    /// need nothing: the relay carries them (or makes them anew across
+    /// transcoding).
+    pub(super) fn pass_info_digit(&mut self, call: CallRef, from: MediaLeg, digit: char) {
+        let to = match from {
+            MediaLeg::Caller => MediaLeg::Agent,
+            MediaLeg::Agent => MediaLeg::Caller,
+            MediaLeg::Supervisor => return,
+        };
+        let bridged = self.calls.get(&call).is_some_and(|e| {
+            e.call.answered.is_some() && e.media.as_ref().is_some_and(|m| m.held_by.is_none())
+        });
+        if bridged {
+            self.out
+                .push_back(super::Output::Media(MediaCommand::SendDigit {
+                    call,
+                    leg: to,
+                    digit,
+                }));
         }
     }
 

@@ -24,7 +24,7 @@ use super::{
     TICK_PHASES,
 };
 use crate::acd::CallId;
-use crate::media::dtmf::DtmfReceiver;
+use crate::media::dtmf::{DtmfReceiver, DtmfSender};
 use crate::media::latch::{Expected, Latch, Verdict};
 use crate::media::mix::{Mode, Party};
 use crate::media::pool::PortPool;
@@ -51,8 +51,8 @@ pub(super) enum ForwardPath {
     /// Same codec: header rewrite and payload-type translation only.
     Map(Box<PayloadMap>),
     /// Different codecs: each audio frame is transcoded. Telephone-events
-    /// are not carried across (the relay reports them as digits; the
-    /// switch regenerates them towards the other leg).
+    /// are not carried across: the relay reports them as digits and sends
+    /// them anew on the other leg's stream ([`DigitsOut`]).
     Transcode(Box<TranscodePath>),
 }
 
@@ -96,6 +96,11 @@ pub(super) enum Command {
     },
     /// The supervisor left: its leg sinks until the call ends.
     EndSupervision,
+    /// Send `digit` to the leg as RFC 4733 events (SIP INFO interworking).
+    SendDigit {
+        leg: u8,
+        digit: char,
+    },
 }
 
 /// Input number of the prompt player in the legs' [`SourceKey`]s (legs use
@@ -103,6 +108,35 @@ pub(super) enum Command {
 const PLAYER_INPUT: u32 = 0x8000_0000;
 /// Input number of the supervision mixer in the legs' [`SourceKey`]s.
 const MIXER_INPUT: u32 = 0x4000_0000;
+/// Input number of generated telephone-events; each event is its own segment.
+const DTMF_INPUT: u32 = 0x2000_0000;
+/// Digits waiting to be sent to one leg; more are dropped.
+pub const DIGITS_QUEUED_MAX: usize = 16;
+/// How long a generated digit lasts (RFC 4733 §2.5.1.2 leaves it to us;
+/// phones send 100 ms or more).
+const DIGIT_LENGTH: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// RFC 4733 events the relay generates towards one leg: where a digit
+/// cannot be relayed as it came (transcoded legs, SIP INFO, a mixed leg).
+struct DigitsOut {
+    sender: DtmfSender,
+    queue: std::collections::VecDeque<char>,
+    /// Events started, so each gets a source segment of its own.
+    events: u32,
+    /// Packets sent within the current event (its source sequence).
+    packets: u16,
+}
+
+impl Default for DigitsOut {
+    fn default() -> Self {
+        DigitsOut {
+            sender: DtmfSender::new(super::mixer::MIX_PERIOD),
+            queue: std::collections::VecDeque::new(),
+            events: 0,
+            packets: 0,
+        }
+    }
+}
 
 /// Prompts streamed to one leg.
 struct Player {
@@ -128,6 +162,9 @@ struct Leg {
     to_peer: ForwardPath,
     telephone_event: Option<u8>,
     dtmf: DtmfReceiver,
+    /// Digits being generated towards this leg; its relayed audio pauses
+    /// meanwhile, as a phone's does while it sends an event.
+    digits_out: Option<Box<DigitsOut>>,
     /// The leg's codec and its payload type, once its SDP is known.
     codec: Option<(Codec, u8)>,
 }
@@ -214,6 +251,7 @@ impl CallTask {
                 _ = tick.tick() => self.on_tick(),
                 _ = sleep_opt(self.player_deadline()) => self.on_player(),
                 _ = sleep_opt(self.mixer.as_ref().map(|m| m.deadline())) => self.on_mix(),
+                _ = sleep_opt(self.digits_deadline()) => self.on_digits_out(),
                 i = readable_any(&self.legs, self.next_socket) => {
                     self.next_socket = (i + 1) % (2 * self.legs.len()).max(1);
                     self.on_readable(i);
@@ -321,6 +359,7 @@ impl CallTask {
                 mixer.legs[Party::Supervisor as usize] = Some(supervisor);
                 mixer.mode = Some(mode);
             }
+            Command::SendDigit { leg, digit } => self.queue_digit(usize::from(leg), digit),
             Command::EndSupervision => {
                 if let Some(m) = self.mixer.as_mut() {
                     m.mode = None;
@@ -488,6 +527,7 @@ impl CallTask {
             to_peer: ForwardPath::Map(Box::new(PayloadMap::identity())),
             telephone_event: None,
             dtmf: DtmfReceiver::default(),
+            digits_out: None,
             codec: None,
         });
     }
@@ -581,6 +621,10 @@ impl CallTask {
             // The peer hears a mix now, sent on the mixer's clock.
             return;
         }
+        if !rtcp && self.legs[p].digits_out.is_some() {
+            // Generated events have the peer's stream to themselves.
+            return;
+        }
         let (from, to) = two_mut(&mut self.legs, n, p);
         if rtcp {
             let Some(dst) = to.rtcp_latch.destination() else {
@@ -668,9 +712,99 @@ impl CallTask {
             return;
         }
         if let Ok(Some(digit)) = leg.dtmf.handle(p.payload(), p.timestamp()) {
-            let leg = leg.id;
-            tracing::debug!(leg = leg.n, %digit, "DTMF digit");
-            self.emit(MediaEvent::Digit { leg, digit });
+            let id = leg.id;
+            // Events pass through a plain bridge; across transcoding or into
+            // a mix they are dropped there, so the relay sends them anew.
+            let regenerate = matches!(leg.to_peer, ForwardPath::Transcode(_))
+                || leg
+                    .peer
+                    .is_some_and(|peer| self.mixer.as_ref().is_some_and(|m| m.feeds(peer)));
+            if let (true, Some(peer)) = (regenerate, leg.peer) {
+                self.queue_digit(peer, digit);
+            }
+            tracing::debug!(leg = id.n, %digit, "DTMF digit");
+            self.emit(MediaEvent::Digit { leg: id, digit });
+        }
+    }
+
+    /// Queues `digit` to be sent to leg `n` (if it negotiated telephone-event).
+    fn queue_digit(&mut self, n: usize, digit: char) {
+        let Some(leg) = self.legs.get_mut(n) else {
+            return;
+        };
+        if leg.telephone_event.is_none() || crate::media::dtmf::digit_to_event(digit).is_err() {
+            return;
+        }
+        let out = leg.digits_out.get_or_insert_with(Box::default);
+        if out.queue.len() < DIGITS_QUEUED_MAX {
+            out.queue.push_back(digit);
+        }
+        if !out.sender.is_busy() {
+            self.start_next_digit(n, Instant::now());
+        }
+    }
+
+    /// Starts the next queued digit of leg `n`, or ends its generation.
+    fn start_next_digit(&mut self, n: usize, now: Instant) {
+        let leg = &mut self.legs[n];
+        let Some(out) = leg.digits_out.as_mut() else {
+            return;
+        };
+        match out.queue.pop_front() {
+            Some(digit) => {
+                out.events = out.events.wrapping_add(1);
+                out.packets = 0;
+                // The event's source timestamp: the stream rebases it, and it
+                // stays the same for all the event's packets (RFC 4733 §2.3.1).
+                let _ = out.sender.start(digit, DIGIT_LENGTH, 0, now);
+            }
+            None => leg.digits_out = None,
+        }
+    }
+
+    fn digits_deadline(&self) -> Option<Instant> {
+        self.legs
+            .iter()
+            .filter_map(|l| l.digits_out.as_ref()?.sender.poll_timeout())
+            .min()
+    }
+
+    /// Sends the event packets due now, on each leg's own stream.
+    fn on_digits_out(&mut self) {
+        let now = Instant::now();
+        for n in 0..self.legs.len() {
+            let leg = &mut self.legs[n];
+            let (Some(out), Some(pt), Some(dst)) = (
+                leg.digits_out.as_mut(),
+                leg.telephone_event,
+                leg.rtp_latch.destination(),
+            ) else {
+                continue;
+            };
+            while let Some(packet) = out.sender.poll_packet(now) {
+                let source = SourceKey {
+                    input: DTMF_INPUT | (out.events & 0x0FFF_FFFF),
+                    ssrc: 0,
+                };
+                let rw = leg.stream.rewrite(source, out.packets, packet.timestamp);
+                out.packets = out.packets.wrapping_add(1);
+                let rw = crate::media::rtp::Rewritten {
+                    marker: packet.marker,
+                    ..rw
+                };
+                let payload = packet.payload.to_bytes();
+                let len = HEADER_LEN + payload.len();
+                let buf = &mut self.tx_buf[..len];
+                write_header(buf, &rw, pt);
+                buf[HEADER_LEN..].copy_from_slice(&payload);
+                match leg.rtp.try_send_to(buf, dst) {
+                    Ok(_) => self.counters.rtp_packets += 1,
+                    Err(_) => self.counters.drop(DropReason::SendFailed),
+                }
+            }
+            if !out.sender.is_busy() {
+                self.start_next_digit(n, now);
+            }
         }
     }
 

@@ -14,7 +14,10 @@
 //! through [`MediaHandle`]; the relay reports through [`MediaEvent`]s on a
 //! bounded channel. A leg that is not bridged can be played prompts
 //! ([`MediaHandle::play`]: queue audio, music on hold) on its own stream.
-//! A recorded or supervised call also gets a mixer ([`mixer`]): the legs'
+//! Telephone-events pass a plain bridge untouched; where they cannot (a
+//! transcoded pair, a mixed leg) or came by SIP INFO
+//! ([`MediaHandle::send_digit`]), the relay generates them on the far leg's
+//! stream. A recorded or supervised call also gets a mixer (`mixer.rs`): the legs'
 //! audio is decoded into per-party queues and, every 20 ms, written to the
 //! recording and mixed for the parties that hear more than one other.
 //!
@@ -529,6 +532,18 @@ impl MediaHandle {
             return Err(MediaError::SelfBridge(a));
         }
         Ok(a.call)
+    }
+
+    /// Sends `digit` to `leg` as RFC 4733 telephone-events (100 ms, end
+    /// repeated three times) on the leg's own stream, if the leg negotiated
+    /// telephone-event; relayed audio to the leg pauses meanwhile.
+    pub fn send_digit(&self, leg: LegId, digit: char) -> Result<(), MediaError> {
+        let calls = lock(&self.shared.calls);
+        let entry = calls.get(&leg.call).ok_or(MediaError::UnknownLeg(leg))?;
+        if usize::from(leg.n) >= entry.legs.len() {
+            return Err(MediaError::UnknownLeg(leg));
+        }
+        send(entry, leg.call, Command::SendDigit { leg: leg.n, digit })
     }
 
     /// The prompts this relay plays.

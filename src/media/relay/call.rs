@@ -774,11 +774,14 @@ impl CallTask {
         let now = Instant::now();
         for n in 0..self.legs.len() {
             let leg = &mut self.legs[n];
-            let (Some(out), Some(pt), Some(dst)) = (
-                leg.digits_out.as_mut(),
-                leg.telephone_event,
-                leg.rtp_latch.destination(),
-            ) else {
+            let (pt, dst) = (leg.telephone_event, leg.rtp_latch.destination());
+            let Some(out) = leg.digits_out.as_mut() else {
+                continue;
+            };
+            let (Some(pt), Some(dst)) = (pt, dst) else {
+                // Nowhere to send (the leg's address is not known yet): drop
+                // the digits rather than wake for them again and again.
+                leg.digits_out = None;
                 continue;
             };
             while let Some(packet) = out.sender.poll_packet(now) {

@@ -37,14 +37,7 @@ impl Anchoring {
     /// Takes a pair per leg for an offerless INVITE and writes our offer.
     /// `session` is the `o=` session id (RFC 4566 §5.2), drawn by the caller.
     pub(super) fn anchor_late(&mut self, session: u32) -> Result<CallMedia, super::AnchorError> {
-        let a_port = self.pool.allocate()?;
-        let b_port = match self.pool.allocate() {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = self.pool.release(a_port);
-                return Err(e.into());
-            }
-        };
+        let (a_port, b_port) = self.allocate_legs()?;
         let text = our_offer(self.plan.advertise_ip, a_port, &self.plan.codecs, session);
         let parsed = sdp::parse(&text).and_then(|o| {
             let choice = sdp::choose(&o, &self.plan.codecs)?;
@@ -59,20 +52,7 @@ impl Anchoring {
                 return Err(e.into());
             }
         };
-        let formats = self.formats_for_b(&a_offer, a_choice);
-        let offer_for_b = Bytes::from(a_offer.rewrite(self.anchor_at(b_port), &formats));
-        Ok(CallMedia {
-            a_port,
-            b_port,
-            a_offer,
-            a_choice,
-            offer_for_b,
-            answer_for_a: Some(Bytes::from(text)),
-            announce_at: None,
-            held_by: None,
-            awaiting_answer: true,
-            supervisor_ports: Vec::new(),
-        })
+        Ok(self.call_media((a_port, b_port), a_offer, a_choice, Some(Bytes::from(text))))
     }
 }
 

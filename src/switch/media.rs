@@ -224,28 +224,47 @@ impl Anchoring {
         })?;
         let a_offer = sdp::parse(text)?;
         let a_choice = sdp::choose(&a_offer, &self.plan.codecs)?;
+        let ports = self.allocate_legs()?;
+        Ok(self.call_media(ports, a_offer, a_choice, None))
+    }
+
+    /// A pair for the caller's leg and one for the agent's; none is kept
+    /// when the second cannot be had.
+    pub(super) fn allocate_legs(&mut self) -> Result<(u16, u16), PoolError> {
         let a_port = self.pool.allocate()?;
-        let b_port = match self.pool.allocate() {
-            Ok(p) => p,
+        match self.pool.allocate() {
+            Ok(b_port) => Ok((a_port, b_port)),
             Err(e) => {
                 let _ = self.pool.release(a_port);
-                return Err(e.into());
+                Err(e)
             }
-        };
+        }
+    }
+
+    /// A call's media on `ports` for the caller-side offer `a_offer`; with
+    /// `our_offer` (a late offer) the offer is ours and the caller's answer
+    /// is awaited in its ACK.
+    pub(super) fn call_media(
+        &self,
+        (a_port, b_port): (u16, u16),
+        a_offer: Sdp,
+        a_choice: Choice,
+        our_offer: Option<Bytes>,
+    ) -> CallMedia {
         let formats = self.formats_for_b(&a_offer, a_choice);
         let offer_for_b = Bytes::from(a_offer.rewrite(self.anchor_at(b_port), &formats));
-        Ok(CallMedia {
+        CallMedia {
             a_port,
             b_port,
             a_offer,
             a_choice,
             offer_for_b,
-            answer_for_a: None,
+            awaiting_answer: our_offer.is_some(),
+            answer_for_a: our_offer,
             announce_at: None,
             held_by: None,
             supervisor_ports: Vec::new(),
-            awaiting_answer: false,
-        })
+        }
     }
 
     /// The earliest announcement due.

@@ -705,6 +705,10 @@ impl CallTask {
         let Some(te) = leg.telephone_event else {
             return;
         };
+        // Most packets are audio: look at the type byte before parsing.
+        if packet.get(1).map(|b| b & 0x7f) != Some(te) {
+            return;
+        }
         let Ok(p) = rtp_types::RtpPacket::parse(packet) else {
             return;
         };

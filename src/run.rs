@@ -321,32 +321,7 @@ impl SwitchTask {
         let Some(media) = &self.media else {
             return;
         };
-        // What fails for a supervisor or a recording must not end the call.
-        let lost = match &command {
-            MediaCommand::Open {
-                call,
-                leg: MediaLeg::Supervisor,
-                ..
-            }
-            | MediaCommand::SetRemote {
-                call,
-                leg: MediaLeg::Supervisor,
-                ..
-            }
-            | MediaCommand::Supervise { call, .. }
-            | MediaCommand::EndSupervision { call } => {
-                MediaInput::SupervisionFailed { call: *call }
-            }
-            MediaCommand::Record { call, .. } => MediaInput::RecordingFailed { call: *call },
-            // A digit that cannot be sent is lost, as on a lossy network.
-            MediaCommand::SendDigit { call, .. } => MediaInput::DigitLost { call: *call },
-            MediaCommand::Open { call, .. }
-            | MediaCommand::SetRemote { call, .. }
-            | MediaCommand::Bridge { call }
-            | MediaCommand::Unbridge { call }
-            | MediaCommand::Play { call, .. }
-            | MediaCommand::Release { call } => MediaInput::Failed { call: *call },
-        };
+        let lost = command.on_failure();
         let result = match command {
             MediaCommand::Open { call, leg, port } => media
                 .allocate_leg_at(CallId(call.0), port)

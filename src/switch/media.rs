@@ -130,6 +130,45 @@ pub enum MediaCommand {
     Release { call: CallRef },
 }
 
+impl MediaCommand {
+    pub fn call(&self) -> CallRef {
+        match self {
+            Self::Open { call, .. }
+            | Self::SetRemote { call, .. }
+            | Self::Bridge { call }
+            | Self::Unbridge { call }
+            | Self::Play { call, .. }
+            | Self::Record { call, .. }
+            | Self::Supervise { call, .. }
+            | Self::EndSupervision { call }
+            | Self::SendDigit { call, .. }
+            | Self::Release { call } => *call,
+        }
+    }
+
+    /// What the core must hear when the relay cannot carry this out: a
+    /// failure for a supervisor, a recording or a digit must not end the call.
+    pub fn on_failure(&self) -> MediaInput {
+        let call = self.call();
+        match self {
+            Self::Open {
+                leg: MediaLeg::Supervisor,
+                ..
+            }
+            | Self::SetRemote {
+                leg: MediaLeg::Supervisor,
+                ..
+            }
+            | Self::Supervise { .. }
+            | Self::EndSupervision { .. } => MediaInput::SupervisionFailed { call },
+            Self::Record { .. } => MediaInput::RecordingFailed { call },
+            // A digit that cannot be sent is lost, as on a lossy network.
+            Self::SendDigit { .. } => MediaInput::DigitLost { call },
+            _ => MediaInput::Failed { call },
+        }
+    }
+}
+
 /// What the relay reported, fed back to the core.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MediaInput {
@@ -971,5 +1010,38 @@ mod tests {
         a.release(&first);
         assert_eq!(a.pool.in_use(), 0);
         assert!(a.anchor(OFFER.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn only_a_failure_on_the_callers_or_agents_media_ends_the_call() {
+        let call = CallRef(3);
+        let open = |leg| MediaCommand::Open {
+            call,
+            leg,
+            port: 20_000,
+        };
+        assert_eq!(
+            open(MediaLeg::Caller).on_failure(),
+            MediaInput::Failed { call }
+        );
+        assert_eq!(
+            MediaCommand::Bridge { call }.on_failure(),
+            MediaInput::Failed { call }
+        );
+        assert_eq!(
+            open(MediaLeg::Supervisor).on_failure(),
+            MediaInput::SupervisionFailed { call }
+        );
+        let record = MediaCommand::Record {
+            call,
+            path: PathBuf::from("r.wav"),
+        };
+        assert_eq!(record.on_failure(), MediaInput::RecordingFailed { call });
+        let digit = MediaCommand::SendDigit {
+            call,
+            leg: MediaLeg::Agent,
+            digit: '1',
+        };
+        assert_eq!(digit.on_failure(), MediaInput::DigitLost { call });
     }
 }

@@ -430,14 +430,7 @@ impl MediaHandle {
     /// Stops forwarding from and to `leg` (its packets are still received,
     /// latched and counted; it hears nothing).
     pub fn unbridge(&self, leg: LegId) -> Result<(), MediaError> {
-        let mut calls = lock(&self.shared.calls);
-        let entry = calls
-            .get_mut(&leg.call)
-            .ok_or(MediaError::UnknownLeg(leg))?;
-        if usize::from(leg.n) >= entry.legs.len() {
-            return Err(MediaError::UnknownLeg(leg));
-        }
-        send(entry, leg.call, Command::Unbridge(leg.n))
+        self.command(&[leg], Command::Unbridge(leg.n))
     }
 
     /// Streams prompts to `leg`: `intro` once, then `music` looped, until
@@ -449,41 +442,23 @@ impl MediaHandle {
         intro: Vec<PromptId>,
         music: Vec<PromptId>,
     ) -> Result<(), MediaError> {
-        let mut calls = lock(&self.shared.calls);
-        let entry = calls
-            .get_mut(&leg.call)
-            .ok_or(MediaError::UnknownLeg(leg))?;
-        if usize::from(leg.n) >= entry.legs.len() {
-            return Err(MediaError::UnknownLeg(leg));
-        }
-        send(
-            entry,
-            leg.call,
-            Command::Play {
-                leg: leg.n,
-                intro,
-                music,
-            },
-        )
+        let command = Command::Play {
+            leg: leg.n,
+            intro,
+            music,
+        };
+        self.command(&[leg], command)
     }
 
     /// Records `caller` (left channel) and `agent` (right) into a stereo
     /// 8 kHz WAV at `path`, from now until the call's media is released.
     pub fn record(&self, caller: LegId, agent: LegId, path: PathBuf) -> Result<(), MediaError> {
-        let entry_call = self.same_call(caller, agent)?;
-        let calls = lock(&self.shared.calls);
-        let entry = calls
-            .get(&entry_call)
-            .ok_or(MediaError::UnknownLeg(caller))?;
-        send(
-            entry,
-            entry_call,
-            Command::Record {
-                caller: caller.n,
-                agent: agent.n,
-                path,
-            },
-        )
+        let command = Command::Record {
+            caller: caller.n,
+            agent: agent.n,
+            path,
+        };
+        self.command(&[caller, agent], command)
     }
 
     /// Joins `supervisor` to the call of `caller` and `agent` in `mode`
@@ -495,23 +470,13 @@ impl MediaHandle {
         supervisor: LegId,
         mode: Mode,
     ) -> Result<(), MediaError> {
-        let call = self.same_call(caller, agent)?;
-        self.same_call(caller, supervisor)?;
-        let calls = lock(&self.shared.calls);
-        let entry = calls.get(&call).ok_or(MediaError::UnknownLeg(caller))?;
-        if usize::from(supervisor.n) >= entry.legs.len() {
-            return Err(MediaError::UnknownLeg(supervisor));
-        }
-        send(
-            entry,
-            call,
-            Command::Supervise {
-                caller: caller.n,
-                agent: agent.n,
-                supervisor: supervisor.n,
-                mode,
-            },
-        )
+        let command = Command::Supervise {
+            caller: caller.n,
+            agent: agent.n,
+            supervisor: supervisor.n,
+            mode,
+        };
+        self.command(&[caller, agent, supervisor], command)
     }
 
     /// The supervisor left `call`: caller and agent hear each other plainly
@@ -524,26 +489,35 @@ impl MediaHandle {
         send(entry, call, Command::EndSupervision)
     }
 
-    fn same_call(&self, a: LegId, b: LegId) -> Result<CallId, MediaError> {
-        if a.call != b.call {
-            return Err(MediaError::DifferentCalls(a, b));
+    /// Queues `command` for the call of `legs`: distinct, existing legs of
+    /// one call.
+    fn command(&self, legs: &[LegId], command: Command) -> Result<(), MediaError> {
+        let Some((&first, _)) = legs.split_first() else {
+            return Ok(());
+        };
+        for (i, &leg) in legs.iter().enumerate() {
+            if leg.call != first.call {
+                return Err(MediaError::DifferentCalls(first, leg));
+            }
+            if legs[..i].contains(&leg) {
+                return Err(MediaError::SelfBridge(leg));
+            }
         }
-        if a == b {
-            return Err(MediaError::SelfBridge(a));
+        let calls = lock(&self.shared.calls);
+        let entry = calls
+            .get(&first.call)
+            .ok_or(MediaError::UnknownLeg(first))?;
+        if let Some(&leg) = legs.iter().find(|l| usize::from(l.n) >= entry.legs.len()) {
+            return Err(MediaError::UnknownLeg(leg));
         }
-        Ok(a.call)
+        send(entry, first.call, command)
     }
 
     /// Sends `digit` to `leg` as RFC 4733 telephone-events (100 ms, end
     /// repeated three times) on the leg's own stream, if the leg negotiated
     /// telephone-event; relayed audio to the leg pauses meanwhile.
     pub fn send_digit(&self, leg: LegId, digit: char) -> Result<(), MediaError> {
-        let calls = lock(&self.shared.calls);
-        let entry = calls.get(&leg.call).ok_or(MediaError::UnknownLeg(leg))?;
-        if usize::from(leg.n) >= entry.legs.len() {
-            return Err(MediaError::UnknownLeg(leg));
-        }
-        send(entry, leg.call, Command::SendDigit { leg: leg.n, digit })
+        self.command(&[leg], Command::SendDigit { leg: leg.n, digit })
     }
 
     /// The prompts this relay plays.

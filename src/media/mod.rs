@@ -8,6 +8,7 @@
 //! engine decides what to bridge; this module only carries it out.
 
 pub mod dtmf;
+pub mod g722;
 pub mod g711;
 pub mod latch;
 pub mod metrics;

@@ -16,6 +16,7 @@ pub mod mix;
 pub mod pool;
 pub mod prompts;
 pub mod relay;
+pub mod resample;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;

@@ -14,8 +14,10 @@
 //! the 8 kHz of G.711 ([`super::resample`]), is the callers' business.
 
 mod band;
+mod narrow;
 
 use band::{sat, Band};
+pub use narrow::{NarrowDecoder, NarrowEncoder, NARROW_BYTES_MAX};
 
 /// Audio sampling rate of G.722.
 pub const SAMPLE_RATE_HZ: u32 = 16_000;
@@ -39,6 +41,8 @@ pub enum G722Error {
     OddSamples { len: usize },
     #[error("output buffer of {len} is too small, {needed} needed")]
     OutputTooSmall { len: usize, needed: usize },
+    #[error("packet of {len} bytes or samples, at most {max} are bridged to 8 kHz")]
+    PacketTooLong { len: usize, max: usize },
 }
 
 /// G.722 encoder, one per direction of a stream (it holds the QMF and
@@ -68,7 +72,7 @@ impl Encoder {
     /// Encodes 16 kHz `pcm` (an even number of samples) into `out`, one byte
     /// per two samples; returns the bytes written.
     pub fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, G722Error> {
-        if pcm.len() % 2 != 0 {
+        if !pcm.len().is_multiple_of(2) {
             return Err(G722Error::OddSamples { len: pcm.len() });
         }
         let needed = pcm.len() / 2;

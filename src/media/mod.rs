@@ -8,8 +8,8 @@
 //! engine decides what to bridge; this module only carries it out.
 
 pub mod dtmf;
-pub mod g722;
 pub mod g711;
+pub mod g722;
 pub mod latch;
 pub mod metrics;
 pub mod mix;

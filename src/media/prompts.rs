@@ -123,13 +123,13 @@ impl Prompt {
     }
 
     /// Frame `i` encoded for `codec`; `None` past the end, or for a codec
-    /// that is not pre-encoded (Opus is encoded by the transcoder).
+    /// that is not pre-encoded (Opus, G.722).
     pub fn frame(&self, codec: Codec, i: usize) -> Option<&[u8]> {
         let range = i * FRAME_LEN..(i + 1) * FRAME_LEN;
         match codec {
             Codec::Pcmu => self.pcmu.get(range),
             Codec::Pcma => self.pcma.get(range),
-            Codec::Opus => None,
+            Codec::G722 | Codec::Opus => None,
         }
     }
 

@@ -92,7 +92,7 @@ impl Downsampler {
     /// Low-pass filters 16 kHz `input` (an even count) and writes every other
     /// sample to `out`; returns the samples written.
     pub fn process(&mut self, input: &[i16], out: &mut [i16]) -> Result<usize, ResampleError> {
-        if input.len() % 2 != 0 {
+        if !input.len().is_multiple_of(2) {
             return Err(ResampleError::OddInput { len: input.len() });
         }
         let needed = input.len() / 2;
@@ -139,7 +139,10 @@ impl<const N: usize> History<N> {
         self.buf[0][self.next] = x;
         self.buf[1][self.next] = x;
         self.next = (self.next + 1) % N;
-        self.buf.as_flattened().get(self.next..self.next + N).expect("window lies within 2N")
+        self.buf
+            .as_flattened()
+            .get(self.next..self.next + N)
+            .expect("window lies within 2N")
     }
 }
 

@@ -99,10 +99,7 @@ fn g191_speech_excerpt_encodes_bit_exact() {
     let mut enc = Encoder::new();
     // In 20 ms frames, as the relay feeds it: state carries across frames.
     let mut n = 0;
-    for (frame, o) in pcm
-        .chunks(FRAME_SAMPLES)
-        .zip(out.chunks_mut(FRAME_BYTES))
-    {
+    for (frame, o) in pcm.chunks(FRAME_SAMPLES).zip(out.chunks_mut(FRAME_BYTES)) {
         n += enc.encode(frame, o).unwrap();
     }
     assert_eq!(n, CODSPW.len());

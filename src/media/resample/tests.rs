@@ -63,7 +63,11 @@ fn downsampling_does_not_alias_what_lies_above_4khz() {
         let input = tone(freq, 16_000, 20);
         let out = down(&input);
         let ratio = mean_power(tail(&out)) / mean_power(tail(&input));
-        assert!(ratio < 1e-6, "{freq} Hz leaks {:.1} dB", 10.0 * ratio.log10());
+        assert!(
+            ratio < 1e-6,
+            "{freq} Hz leaks {:.1} dB",
+            10.0 * ratio.log10()
+        );
     }
 }
 
@@ -96,7 +100,10 @@ fn up_then_down_gives_the_signal_back_two_ms_later() {
         })
         .unwrap();
     let (mut signal, mut noise) = (0f64, 0f64);
-    for (a, b) in input[800..input.len() - 64].iter().zip(&back[800 + delay..]) {
+    for (a, b) in input[800..input.len() - 64]
+        .iter()
+        .zip(&back[800 + delay..])
+    {
         signal += f64::from(*a).powi(2);
         noise += (f64::from(*a) - f64::from(*b)).powi(2);
     }

@@ -64,8 +64,12 @@ fn transcoded_call(c: &mut Criterion) {
         let mut out = [0u8; OPUS_PACKET_BYTES_MAX];
         group.bench_function(name, |b| {
             b.iter(|| {
-                to_far.frame(black_box(&g722_frame), &mut out).expect("frame");
-                to_g722.frame(black_box(&far[..far_len]), &mut out).expect("frame")
+                to_far
+                    .frame(black_box(&g722_frame), &mut out)
+                    .expect("frame");
+                to_g722
+                    .frame(black_box(&far[..far_len]), &mut out)
+                    .expect("frame")
             })
         });
     }
@@ -77,7 +81,9 @@ fn transcoded_call(c: &mut Criterion) {
     group.bench_function("pcmu_opus", |b| {
         b.iter(|| {
             to_opus.frame(black_box(&pcmu), &mut out).expect("frame");
-            to_pcmu.frame(black_box(&opus[..opus_len]), &mut out).expect("frame")
+            to_pcmu
+                .frame(black_box(&opus[..opus_len]), &mut out)
+                .expect("frame")
         })
     });
     group.finish();

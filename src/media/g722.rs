@@ -16,7 +16,7 @@
 mod band;
 mod narrow;
 
-use band::{sat, Band};
+use band::{limit, sat, Band};
 pub use narrow::{NarrowDecoder, NarrowEncoder, NARROW_BYTES_MAX};
 
 /// Audio sampling rate of G.722.
@@ -97,7 +97,12 @@ impl Encoder {
             odd += self.qmf[2 * i] * h;
             even += self.qmf[2 * i + 1] * QMF[11 - i];
         }
-        ((even + odd) >> QMF_TX_SHIFT, (even - odd) >> QMF_TX_SHIFT)
+        // Full-scale input can take a band past 15 bits: LIMIT it, as the
+        // ITU-T G.191 reference's qmf_tx does.
+        (
+            limit((even + odd) >> QMF_TX_SHIFT),
+            limit((even - odd) >> QMF_TX_SHIFT),
+        )
     }
 
     /// Codes one lower-band and one higher-band sample into the octet

@@ -56,9 +56,9 @@ const Q2: i32 = 564;
 /// Bounds of the log scale factors NBL and NBH (§3.5, §3.8).
 const NBL_MAX: i32 = 18_432;
 const NBH_MAX: i32 = 22_528;
-/// Bounds of the reconstructed signals RL and RH (BLOCK 6L/6H, LIMIT).
-const RECONSTRUCTED_MIN: i32 = -16_384;
-const RECONSTRUCTED_MAX: i32 = 16_383;
+/// Bounds of a band signal (Table 9/G.722: 15-bit words), kept by LIMIT.
+const BAND_MIN: i32 = -16_384;
+const BAND_MAX: i32 = 16_383;
 /// Pole coefficient limits of UPPOL1/UPPOL2 (§3.6.3).
 const A2_LIMIT: i32 = 12_288;
 const A1_A2_SUM_LIMIT: i32 = 15_360;
@@ -125,7 +125,7 @@ impl Band {
     /// 6-bit code, then the shared adaptation. Returns RL.
     pub(super) fn decode_low(&mut self, il: u8) -> i32 {
         let dl6 = (self.det * QM6[usize::from(il & 0x3F)]) >> 15;
-        let rl = (self.s + dl6).clamp(RECONSTRUCTED_MIN, RECONSTRUCTED_MAX);
+        let rl = limit(self.s + dl6);
         self.adapt_low(il);
         rl
     }
@@ -143,7 +143,7 @@ impl Band {
     /// Higher-band decoder step: INVQAH, RECONS, LIMIT, adaptation. Returns RH.
     pub(super) fn decode_high(&mut self, ih: u8) -> i32 {
         let dh = (self.det * QM2[usize::from(ih & 0x03)]) >> 15;
-        let rh = (self.s + dh).clamp(RECONSTRUCTED_MIN, RECONSTRUCTED_MAX);
+        let rh = limit(self.s + dh);
         self.adapt_high(ih);
         rh
     }
@@ -225,6 +225,12 @@ fn scale(nb: i32, shift: i32) -> i32 {
     let wd2 = shift - (nb >> 11);
     let wd3 = if wd2 < 0 { wd1 << -wd2 } else { wd1 >> wd2 };
     wd3 << 2
+}
+
+/// LIMIT (BLOCK 6L/6H, and the transmit QMF's outputs in the G.191
+/// reference): a band signal is a 15-bit word.
+pub(super) fn limit(x: i32) -> i32 {
+    x.clamp(BAND_MIN, BAND_MAX)
 }
 
 /// Saturates to 16 bits, as every sum in §6.2 does.

@@ -2,15 +2,20 @@ use super::*;
 use crate::media::tone::{goertzel_power, mean_power, tone_present, Sine};
 
 // ITU-T G.722 Appendix II digital test sequences (QMF bypassed), in the
-// ITU's hex-ASCII form, and an excerpt of the ITU-T G.191 G.722 corpus
-// (whole codec); `tests/data/g722/README.md` says where they come from.
+// ITU's hex-ASCII form; the ITU-T G.191 (STL) G.722 corpus (whole codec);
+// and vectors the STL's reference encoder and decoder made from harsh
+// input. `tests/data/g722/README.md` says where each comes from.
 const T1C2_XMT: &str = include_str!("../../../tests/data/g722/T1C2.XMT");
 const T2R2_COD: &str = include_str!("../../../tests/data/g722/T2R2.COD");
 const T3L2_RC1: &str = include_str!("../../../tests/data/g722/T3L2.RC1");
 const T3H2_RC0: &str = include_str!("../../../tests/data/g722/T3H2.RC0");
-const INPSP: &[u8] = include_bytes!("../../../tests/data/g722/inpsp-prefix.pcm");
-const CODSPW: &[u8] = include_bytes!("../../../tests/data/g722/codspw-prefix.g722");
-const OUTSP1: &[u8] = include_bytes!("../../../tests/data/g722/outsp1-prefix.pcm");
+const INPSP: &[u8] = include_bytes!("../../../tests/data/g722/inpsp.bin");
+const CODSPW: &[u8] = include_bytes!("../../../tests/data/g722/codspw.cod");
+const OUTSP1: &[u8] = include_bytes!("../../../tests/data/g722/outsp1.bin");
+const HARSH_IN: &[u8] = include_bytes!("../../../tests/data/g722/stl-harsh-in.pcm");
+const HARSH_ENC: &[u8] = include_bytes!("../../../tests/data/g722/stl-harsh-enc.g722");
+const RUNS: &[u8] = include_bytes!("../../../tests/data/g722/stl-runs.g722");
+const RUNS_DEC: &[u8] = include_bytes!("../../../tests/data/g722/stl-runs-dec.pcm");
 
 /// The 16-bit words of an Appendix II hex file (§II.4.4.1): comment lines
 /// skipped, each line 16 words and a checksum that makes its bytes sum to 0.
@@ -91,35 +96,57 @@ fn appendix_ii_overflow_codes_decode_bit_exact() {
     assert_eq!(first_difference(&ours_high, high), None, "higher band");
 }
 
-#[test]
-fn g191_speech_excerpt_encodes_bit_exact() {
-    let pcm = pcm_le(INPSP);
-    assert_eq!(pcm.len(), 8192);
+/// Encodes `pcm` in 20 ms frames, as the relay feeds it (state carries
+/// across frames); a last partial frame is encoded too.
+fn encode_frames(pcm: &[i16]) -> Vec<u8> {
     let mut out = vec![0u8; pcm.len() / 2];
     let mut enc = Encoder::new();
-    // In 20 ms frames, as the relay feeds it: state carries across frames.
-    let mut n = 0;
     for (frame, o) in pcm.chunks(FRAME_SAMPLES).zip(out.chunks_mut(FRAME_BYTES)) {
-        n += enc.encode(frame, o).unwrap();
+        assert_eq!(enc.encode(frame, o), Ok(frame.len() / 2));
     }
-    assert_eq!(n, CODSPW.len());
-    assert_eq!(first_difference(&out, CODSPW), None);
+    out
+}
+
+/// Decodes `codes` in 20 ms frames.
+fn decode_frames(codes: &[u8]) -> Vec<i16> {
+    let mut out = vec![0i16; codes.len() * 2];
+    let mut dec = Decoder::new();
+    for (frame, o) in codes.chunks(FRAME_BYTES).zip(out.chunks_mut(FRAME_SAMPLES)) {
+        assert_eq!(dec.decode(frame, o), Ok(frame.len() * 2));
+    }
+    out
 }
 
 #[test]
-fn g191_speech_excerpt_decodes_bit_exact() {
-    let reference = pcm_le(OUTSP1);
-    let mut out = vec![0i16; CODSPW.len() * 2];
-    let mut dec = Decoder::new();
-    let mut n = 0;
-    for (frame, o) in CODSPW
-        .chunks(FRAME_BYTES)
-        .zip(out.chunks_mut(FRAME_SAMPLES))
-    {
-        n += dec.decode(frame, o).unwrap();
-    }
-    assert_eq!(n, reference.len());
-    assert_eq!(first_difference(&out, &reference), None);
+fn g191_speech_corpus_encodes_bit_exact() {
+    // `codspw.cod` holds one code per 16-bit little-endian word.
+    let pcm = pcm_le(INPSP);
+    assert_eq!(pcm.len(), 97_536);
+    let want: Vec<u8> = CODSPW.chunks_exact(2).map(|w| w[0]).collect();
+    assert_eq!(first_difference(&encode_frames(&pcm), &want), None);
+}
+
+#[test]
+fn g191_speech_corpus_decodes_bit_exact() {
+    let codes: Vec<u8> = CODSPW.chunks_exact(2).map(|w| w[0]).collect();
+    let want = pcm_le(OUTSP1);
+    assert_eq!(first_difference(&decode_frames(&codes), &want), None);
+}
+
+#[test]
+fn full_scale_input_encodes_as_the_stl_reference_does() {
+    // Square waves, noise and steps at full scale push the transmit QMF
+    // past 15 bits: the reference LIMITs its outputs (qmf_tx).
+    let pcm = pcm_le(HARSH_IN);
+    assert_eq!(first_difference(&encode_frames(&pcm), HARSH_ENC), None);
+}
+
+#[test]
+fn long_runs_of_one_code_decode_as_the_stl_reference_does() {
+    // Runs drive the scale factors and predictor coefficients to their
+    // limits, where FILTEZ saturates; the order of its sums matters there.
+    let want = pcm_le(RUNS_DEC);
+    assert_eq!(first_difference(&decode_frames(RUNS), &want), None);
 }
 
 /// Encodes then decodes `frames` 20 ms frames of a `freq_hz` tone; returns

@@ -2,7 +2,7 @@
 //! 16 kHz 16-bit PCM in, one byte per pair of samples out, and back.
 //!
 //! A quadrature mirror filter (QMF, §3.1, §4.4) splits the signal into a
-//! lower and a higher band at 8 kHz each; [`band`] codes them with ADPCM.
+//! lower and a higher band at 8 kHz each; `band` codes them with ADPCM.
 //! Bit-exact with the ITU reference: the committed test vectors under
 //! `tests/data/g722/` check the band coders (Appendix II, QMF bypassed) and
 //! the whole codec (the ITU-T G.191 corpus excerpt). Following the G.191

@@ -3,7 +3,8 @@
 //! or SIPp playing the 1 kHz pcap) dials DID 5550100. The caller's 1 kHz
 //! tone must reach what baresip records, baresip's 600 Hz WAV must reach
 //! the caller, both through the switch's RTP ports, and the call's CDR must
-//! say completed.
+//! say completed. With baresip speaking only G.722 the switch transcodes
+//! between it and the PCMU caller.
 //!
 //! baresip missing fails the test (CI installs it) unless
 //! `SWITCHYARD_SKIP_BARESIP=1`, which passes it with a note.
@@ -20,6 +21,7 @@ use std::thread;
 use std::time::Duration;
 
 use support::baresip::{self, read_wav, write_tone_wav, Baresip};
+use support::metric_value;
 use support::scenarios::CARRIER_PLAYS_PCAP;
 use support::{
     free_port_block, free_udp_port, rtp_heard, send_tone, sipp_dir, test_config, MediaCaller, Sipp,
@@ -35,7 +37,7 @@ const PHONE_HZ: f64 = 600.0;
 const TALK_FOR: Duration = Duration::from_secs(4);
 const PHONE_WAV_SECS: u32 = 30;
 /// Audio baresip must have recorded of the caller: half the talk time.
-const RECORDED_SAMPLES_MIN: usize = 8000 * 2;
+const RECORDED_SECS_MIN: usize = 2;
 /// RTP packets (20 ms) the caller must hear: half the talk time.
 const HEARD_PACKETS_MIN: usize = 100;
 
@@ -48,21 +50,63 @@ const CALL_ENDED: &str = "terminated";
 
 /// The test plan with MD5 challenges only: Debian's baresip 1.0.0 (libre
 /// 1.1.0) gives up on a 401 that also offers SHA-256, as the demo notes.
-fn media_config(rtp_lo: u16, rtp_hi: u16) -> String {
+fn media_config(rtp_lo: u16, rtp_hi: u16, codecs: &str) -> String {
     let plan = test_config("10s", free_udp_port()).replace(
         "digest_challenge = \"md5-first\"",
         "digest_challenge = \"md5-only\"",
     );
     assert!(plan.contains("md5-only"), "the plan offers MD5 alone");
     format!(
-        "{plan}\n[media]\nrtp_ports = \"{rtp_lo}-{rtp_hi}\"\nrtp_address = \"127.0.0.1\"\ninactivity_timeout = \"10s\"\n"
+        "{plan}\n[media]\nrtp_ports = \"{rtp_lo}-{rtp_hi}\"\nrtp_address = \"127.0.0.1\"\ninactivity_timeout = \"10s\"\ncodecs = {codecs}\n"
     )
 }
 
+/// The codec baresip is limited to, with the switch's `[media] codecs`
+/// and the baresip modules it needs.
+#[derive(Clone, Copy)]
+enum PhoneCodec {
+    Pcmu,
+    G722,
+}
+
+impl PhoneCodec {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Pcmu => "PCMU",
+            Self::G722 => "G722/16000/1",
+        }
+    }
+
+    fn switch_codecs(self) -> &'static str {
+        match self {
+            Self::Pcmu => r#"["pcmu", "pcma", "opus"]"#,
+            Self::G722 => r#"["pcmu", "pcma", "g722", "opus"]"#,
+        }
+    }
+
+    /// The audio rate of the codec, which baresip's WAV source must have.
+    fn rate_hz(self) -> u32 {
+        match self {
+            Self::Pcmu => 8000,
+            Self::G722 => 16_000,
+        }
+    }
+
+    fn modules(self) -> &'static [&'static str] {
+        match self {
+            Self::Pcmu => &[],
+            Self::G722 => &["g722.so"],
+        }
+    }
+}
+
 /// The account line a user writes to `~/.baresip/accounts` (README), with
-/// the registrar's address: auto-answer, G.711 µ-law only.
-fn account(registrar: SocketAddr) -> String {
-    format!("<sip:1001@{registrar}>;auth_pass=demo-1001;answermode=auto;audio_codecs=PCMU")
+/// the registrar's address: auto-answer, one codec only.
+fn account(registrar: SocketAddr, codec: PhoneCodec) -> String {
+    format!(
+        "<sip:1001@{registrar}>;auth_pass=demo-1001;answermode=auto;audio_codecs={}",
+        codec.name()
+    )
 }
 
 /// The `c=` address and `m=audio` port of an SDP body.
@@ -92,17 +136,23 @@ struct Setup {
 
 /// Starts the switch (four RTP pairs of its own) and baresip, which plays a
 /// `PHONE_HZ` WAV, and waits for the registration on both sides.
-fn switch_with_baresip_agent(name: &str, modules: &Path) -> Setup {
+fn switch_with_baresip_agent(name: &str, modules: &Path, codec: PhoneCodec) -> Setup {
     // Four whole pairs, even RTP port first: the caller's leg and the agent's.
     let block = free_port_block(10);
     let lo = block + block % 2;
     let hi = lo + 7;
-    let switch = SwitchProc::start(name, &media_config(lo, hi));
+    let switch = SwitchProc::start(name, &media_config(lo, hi, codec.switch_codecs()));
     let dir = switch.dir.join("baresip");
     std::fs::create_dir_all(&dir).expect("baresip dir");
     let source = dir.join("phone-600hz.wav");
-    write_tone_wav(&source, PHONE_HZ, PHONE_WAV_SECS);
-    let mut phone = Baresip::start(modules, &dir, &account(switch.sip), &source);
+    write_tone_wav(&source, PHONE_HZ, PHONE_WAV_SECS, codec.rate_hz());
+    let mut phone = Baresip::start(
+        modules,
+        &dir,
+        &account(switch.sip, codec),
+        &source,
+        codec.modules(),
+    );
     phone.expect_line(REGISTERED, &[REGISTER_FAILED], EVENT_TIMEOUT);
     switch.wait_metric("switchyard_registrations_active", |v| v == 1.0);
     Setup {
@@ -118,15 +168,15 @@ fn assert_phone_heard_the_caller(phone: &Baresip) {
     let recording = phone
         .recording()
         .unwrap_or_else(|| panic!("baresip recorded nothing in {}", phone.dir.display()));
-    let recorded = read_wav(&recording);
+    let (recorded, rate) = read_wav(&recording);
     assert!(
-        recorded.len() >= RECORDED_SAMPLES_MIN,
-        "baresip recorded only {} samples",
+        recorded.len() >= RECORDED_SECS_MIN * rate as usize,
+        "baresip recorded only {} samples at {rate} Hz",
         recorded.len()
     );
     assert!(
-        tone_present(&recorded, CALLER_HZ, 8000),
-        "no {CALLER_HZ} Hz tone from the caller in what baresip recorded"
+        tone_present(&recorded, CALLER_HZ, rate),
+        "no {CALLER_HZ} Hz tone from the caller in what baresip recorded at {rate} Hz"
     );
 }
 
@@ -146,17 +196,10 @@ fn assert_one_completed_cdr(switch: &SwitchProc) {
     assert_eq!(dialled, "5550100");
 }
 
-#[test]
-fn baresip_agent_answers_a_did_call_with_audio_both_ways_and_a_completed_cdr() {
-    let Some(modules) = baresip::require() else {
-        return;
-    };
-    let Setup {
-        switch,
-        mut phone,
-        rtp,
-    } = switch_with_baresip_agent("baresip", &modules);
-
+/// A PCMU caller dials DID 5550100 and talks `CALLER_HZ` with baresip's
+/// `PHONE_HZ` for `TALK_FOR`; asserts both tones arrived and the call record.
+fn caller_and_agent_hear_each_other(setup: &mut Setup) {
+    let Setup { switch, phone, rtp } = setup;
     let mut caller = MediaCaller::new(switch.sip, "5550100");
     let ok = caller.invite(200);
     caller.ack(&ok);
@@ -179,6 +222,10 @@ fn baresip_agent_answers_a_did_call_with_audio_both_ways_and_a_completed_cdr() {
         "the caller heard only {} RTP packets",
         heard.len()
     );
+    assert!(
+        heard.iter().all(|p| p.len() > 12 && p[1] & 0x7F == 0),
+        "the caller got packets that are not PCMU"
+    );
     let heard_pcm: Vec<i16> = heard
         .iter()
         .flat_map(|p| p[12..].iter().map(|&c| ulaw_decode(c)))
@@ -187,8 +234,45 @@ fn baresip_agent_answers_a_did_call_with_audio_both_ways_and_a_completed_cdr() {
         tone_present(&heard_pcm, PHONE_HZ, 8000),
         "no {PHONE_HZ} Hz tone from baresip's WAV in what the caller heard"
     );
-    assert_phone_heard_the_caller(&phone);
-    assert_one_completed_cdr(&switch);
+    assert_phone_heard_the_caller(phone);
+    assert_one_completed_cdr(switch);
+}
+
+#[test]
+fn baresip_agent_answers_a_did_call_with_audio_both_ways_and_a_completed_cdr() {
+    let Some(modules) = baresip::require() else {
+        return;
+    };
+    let mut setup = switch_with_baresip_agent("baresip", &modules, PhoneCodec::Pcmu);
+    caller_and_agent_hear_each_other(&mut setup);
+}
+
+#[test]
+fn baresip_agent_on_g722_hears_and_is_heard_by_a_pcmu_caller() {
+    let Some(modules) = baresip::require() else {
+        return;
+    };
+    let mut setup = switch_with_baresip_agent("baresip-g722", &modules, PhoneCodec::G722);
+    caller_and_agent_hear_each_other(&mut setup);
+    let Setup { switch, phone, .. } = &mut setup;
+    // baresip's SIP trace: it answered with G.722 alone (static type 9)
+    // and its recording is wideband, so the agent leg really spoke G.722.
+    let log = phone.log();
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("m=audio ") && l.contains(" RTP/AVP 9")),
+        "no G.722 m= line in baresip's trace:\n{log}"
+    );
+    let recording = phone.recording().expect("a recording");
+    assert_eq!(read_wav(&recording).1, 16_000, "baresip decoded at 16 kHz");
+    // Every packet was transcoded, none dropped.
+    let metrics = switch.metrics();
+    let dropped: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("switchyard_rtp_packets_dropped_total{"))
+        .filter(|l| metric_value(l, l.split(' ').next().unwrap_or_default()) != Some(0.0))
+        .collect();
+    assert!(dropped.is_empty(), "RTP dropped: {dropped:?}");
 }
 
 #[test]
@@ -200,7 +284,7 @@ fn baresip_agent_records_the_tone_a_sipp_carrier_plays_from_a_pcap() {
         switch,
         mut phone,
         rtp,
-    } = switch_with_baresip_agent("baresip-sipp", &modules);
+    } = switch_with_baresip_agent("baresip-sipp", &modules, PhoneCodec::Pcmu);
     let anchored = format!(
         "c=IN IP4 127.0.0.1(.|\\r|\\n)*m=audio ({}) RTP/AVP 0",
         rtp.clone()

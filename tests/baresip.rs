@@ -4,7 +4,7 @@
 //! tone must reach what baresip records, baresip's 600 Hz WAV must reach
 //! the caller, both through the switch's RTP ports, and the call's CDR must
 //! say completed. With baresip speaking only G.722 the switch transcodes
-//! between it and the PCMU caller.
+//! between it and the PCMU caller; a G.722 caller reaches it in wideband.
 //!
 //! baresip missing fails the test (CI installs it) unless
 //! `SWITCHYARD_SKIP_BARESIP=1`, which passes it with a note.
@@ -24,15 +24,18 @@ use support::baresip::{self, read_wav, write_tone_wav, Baresip};
 use support::metric_value;
 use support::scenarios::CARRIER_PLAYS_PCAP;
 use support::{
-    free_port_block, free_udp_port, rtp_heard, send_tone, sipp_dir, test_config, MediaCaller, Sipp,
-    SwitchProc, EVENT_TIMEOUT,
+    free_port_block, free_udp_port, rtp_heard, send_g722_tone, send_tone, sipp_dir, test_config,
+    MediaCaller, Sipp, SwitchProc, EVENT_TIMEOUT,
 };
 use switchyard::media::g711::ulaw_decode;
+use switchyard::media::g722;
 use switchyard::media::tone::tone_present;
 
 /// The caller's tone, and the one baresip plays from its WAV.
 const CALLER_HZ: f64 = 1000.0;
 const PHONE_HZ: f64 = 600.0;
+/// A tone only wideband audio carries (G.711 stops at 4 kHz).
+const WIDEBAND_HZ: f64 = 6000.0;
 /// How long both sides talk; the WAV lasts longer so baresip never hits its end.
 const TALK_FOR: Duration = Duration::from_secs(4);
 const PHONE_WAV_SECS: u32 = 30;
@@ -255,14 +258,13 @@ fn baresip_agent_on_g722_hears_and_is_heard_by_a_pcmu_caller() {
     let mut setup = switch_with_baresip_agent("baresip-g722", &modules, PhoneCodec::G722);
     caller_and_agent_hear_each_other(&mut setup);
     let Setup { switch, phone, .. } = &mut setup;
-    // baresip's SIP trace: it answered with G.722 alone (static type 9)
-    // and its recording is wideband, so the agent leg really spoke G.722.
+    // baresip says which codec it encodes and decodes with, and its
+    // recording is wideband: the agent leg really spoke G.722.
     let log = phone.log();
-    assert!(
-        log.lines()
-            .any(|l| l.starts_with("m=audio ") && l.contains(" RTP/AVP 9")),
-        "no G.722 m= line in baresip's trace:\n{log}"
-    );
+    for dir in ["encoder", "decoder"] {
+        let line = format!("Set audio {dir}: G722 16000Hz");
+        assert!(log.contains(&line), "baresip printed no {line:?}:\n{log}");
+    }
     let recording = phone.recording().expect("a recording");
     assert_eq!(read_wav(&recording).1, 16_000, "baresip decoded at 16 kHz");
     // Every packet was transcoded, none dropped.
@@ -273,6 +275,49 @@ fn baresip_agent_on_g722_hears_and_is_heard_by_a_pcmu_caller() {
         .filter(|l| metric_value(l, l.split(' ').next().unwrap_or_default()) != Some(0.0))
         .collect();
     assert!(dropped.is_empty(), "RTP dropped: {dropped:?}");
+}
+
+#[test]
+fn a_g722_caller_and_a_g722_agent_keep_wideband_audio() {
+    let Some(modules) = baresip::require() else {
+        return;
+    };
+    let mut setup = switch_with_baresip_agent("baresip-g722-g722", &modules, PhoneCodec::G722);
+    let Setup { switch, phone, rtp } = &mut setup;
+    let mut caller = MediaCaller::offering(switch.sip, "5550100", 9, "G722/8000");
+    let ok = caller.invite(200);
+    caller.ack(&ok);
+    let to_switch = sdp_audio(ok.body());
+    assert!(rtp.contains(&to_switch.port()), "answered at {to_switch}");
+    // 6 kHz is beyond any 8 kHz path: it arrives only if no leg narrows it.
+    let talker_sock = caller.rtp.try_clone().expect("clone caller rtp");
+    let talker =
+        thread::spawn(move || send_g722_tone(&talker_sock, to_switch, WIDEBAND_HZ, TALK_FOR));
+    let heard = rtp_heard(&caller.rtp, TALK_FOR);
+    talker.join().expect("talker thread");
+    caller.bye();
+    phone.expect_line(CALL_ENDED, &[], EVENT_TIMEOUT);
+
+    assert!(heard.len() >= HEARD_PACKETS_MIN, "heard {}", heard.len());
+    assert!(heard.iter().all(|p| p[1] & 0x7F == 9), "not all G.722");
+    let mut decoder = g722::Decoder::new();
+    let mut heard_pcm = Vec::new();
+    for p in &heard {
+        let mut out = [0i16; g722::FRAME_SAMPLES];
+        let n = decoder.decode(&p[12..], &mut out).expect("20 ms");
+        heard_pcm.extend_from_slice(&out[..n]);
+    }
+    assert!(
+        tone_present(&heard_pcm, PHONE_HZ, g722::SAMPLE_RATE_HZ),
+        "no {PHONE_HZ} Hz from baresip in what the G.722 caller heard"
+    );
+    let (recorded, rate) = read_wav(&phone.recording().expect("a recording"));
+    assert_eq!(rate, g722::SAMPLE_RATE_HZ);
+    assert!(
+        tone_present(&recorded, WIDEBAND_HZ, rate),
+        "no {WIDEBAND_HZ} Hz in what baresip recorded: the audio was narrowed"
+    );
+    assert_one_completed_cdr(switch);
 }
 
 #[test]

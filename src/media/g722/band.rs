@@ -7,7 +7,9 @@
 //! The encoder and decoder run the same predictor and scale adaptation on the
 //! same quantised difference, so they stay in lockstep without side channel.
 
-/// Lower-band decision levels Q6 (Table 14/G.722), scaled by DETL in QUANTL.
+/// Lower-band decision levels Q6 (Table 14/G.722), scaled by DETL in QUANTL;
+/// levels 1..QUANTL_LEVELS are compared, the last interval is open.
+const QUANTL_LEVELS: usize = 30;
 const Q6: [i32; 32] = [
     0, 35, 72, 110, 150, 190, 233, 276, 323, 370, 422, 473, 530, 587, 650, 714, 786, 858, 940,
     1023, 1121, 1219, 1339, 1458, 1612, 1765, 1980, 2195, 2557, 2919, 0, 0,
@@ -113,9 +115,9 @@ impl Band {
     pub(super) fn encode_low(&mut self, xl: i32) -> u8 {
         let el = sat(xl - self.s);
         let wd = if el >= 0 { el } else { -(el + 1) };
-        let i = (1..30)
+        let i = (1..QUANTL_LEVELS)
             .find(|&i| wd < (Q6[i] * self.det) >> 12)
-            .unwrap_or(30);
+            .unwrap_or(QUANTL_LEVELS);
         let il = if el < 0 { ILN[i] } else { ILP[i] };
         self.adapt_low(il);
         il

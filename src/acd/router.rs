@@ -88,6 +88,9 @@ pub(super) struct Agent {
     pub free_tag: u64,
     pub misses: u32,
     pub pending_pause: Option<PauseReason>,
+    /// Calls the router did not give them that they are on (direct,
+    /// internal, outbound, supervising): while any, never `Available`.
+    pub direct_calls: u32,
     /// In the free sets of its memberships.
     pub indexed: bool,
 }
@@ -185,6 +188,7 @@ impl Router {
                 free_tag: 0,
                 misses: 0,
                 pending_pause: None,
+                direct_calls: 0,
                 indexed: false,
             });
         }
@@ -292,6 +296,8 @@ impl Router {
             Input::AgentResume { agent } => self.agent_resume(now, agent),
             Input::AgentRegistered { agent } => self.agent_registration(now, agent, true),
             Input::AgentUnregistered { agent } => self.agent_registration(now, agent, false),
+            Input::DirectCallStarted { agent } => self.direct_call_started(now, agent),
+            Input::DirectCallEnded { agent } => self.direct_call_ended(now, agent),
         }
     }
 

@@ -57,6 +57,16 @@ pub enum Input {
     AgentUnregistered {
         agent: AgentId,
     },
+    /// The agent is on a call the router did not give them: a direct DID
+    /// call, an internal call, a call out through a trunk, or listening in
+    /// as a supervisor. They get no offers until it ends.
+    DirectCallStarted {
+        agent: AgentId,
+    },
+    /// One such call ended.
+    DirectCallEnded {
+        agent: AgentId,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,6 +181,9 @@ pub enum AgentState {
     /// Wrap-up ends at the instant.
     WrapUp(Instant),
     Paused(PauseReason),
+    /// Free for the queues but on a call the router did not give them
+    /// (see [`Input::DirectCallStarted`]): no offers, no misses.
+    Busy,
 }
 
 /// Where a call is.

@@ -6,6 +6,7 @@ use std::time::Instant;
 use tracing::debug;
 
 use super::legs::{ALeg, CallEntry};
+use super::presence::Engagement;
 use super::{Route, Switch, METHOD_LABELS, RETRY_AFTER};
 use crate::call::{Call, CallRef, Input, Outcome, Routing, Side};
 use crate::sip::auth::{AuthAnswer, AuthError, Verified};
@@ -368,6 +369,9 @@ impl Switch {
         }
         let a_tag = entry.a.local_tag.clone();
         self.calls.insert(id, entry);
+        if let Some(agent) = &caller_agent {
+            self.engage(now, agent, Engagement::Caller(id));
+        }
         self.open_media(id);
         self.respond(now, req, 100, None, &[], None);
         match target {

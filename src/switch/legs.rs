@@ -8,6 +8,7 @@ use bytes::Bytes;
 use tracing::debug;
 
 use super::inbound::Req;
+use super::presence::Engagement;
 use super::{Output, Switch};
 use crate::call::{Call, CallRef, Input, Outcome, Side};
 use crate::sip::auth;
@@ -247,6 +248,7 @@ impl Switch {
             return self.unroutable(now, id, Outcome::Unavailable);
         }
         self.busy.insert(agent.to_string(), id);
+        self.engage(now, agent, Engagement::Callee(id));
         let to = format!("<sip:{agent}@{}>", self.plan.local);
         self.start_b_leg(now, id, Some(agent.to_string()), to, targets, None);
     }

@@ -18,6 +18,7 @@ mod late_offer;
 mod legs;
 mod media;
 pub mod plan;
+mod presence;
 mod queues;
 mod supervise;
 
@@ -173,6 +174,8 @@ pub struct Switch {
     owners: HashMap<String, (CallRef, legs::Purpose)>,
     /// Agents on a call or being offered one.
     busy: HashMap<String, CallRef>,
+    /// Agents on calls the router did not give them.
+    presence: presence::Presence,
     /// The skill-based router: queued calls, agents' states, offers.
     router: Router,
     /// Answered waits per queue (router queue order): sum and count.
@@ -223,6 +226,7 @@ impl Switch {
             a_branches: HashMap::new(),
             owners: HashMap::new(),
             busy: HashMap::new(),
+            presence: presence::Presence::default(),
             router,
             queue_waits,
             zombies: HashMap::new(),
@@ -421,6 +425,7 @@ impl Switch {
 
     fn finish(&mut self, now: Instant, id: CallRef, outcome: Outcome) {
         self.report_call_gone(now, id);
+        self.release_call(now, id);
         // Forks still owed a CANCEL keep it after the call is gone.
         self.drop_b_leg(now, id);
         let Some(mut entry) = self.calls.remove(&id) else {

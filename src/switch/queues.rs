@@ -20,13 +20,14 @@ use crate::call::{CallRef, Input, Outcome, Routing, State};
 use crate::sip::registrar::RegistrarEvent;
 
 /// Labels of `switchyard_agents{state}`, in [`Switch::agent_states`] order.
-pub const AGENT_STATE_LABELS: [&str; 6] = [
+pub const AGENT_STATE_LABELS: [&str; 7] = [
     "logged_out",
     "available",
     "ringing",
     "on_call",
     "wrap_up",
     "paused",
+    "busy",
 ];
 
 /// One queue's live figures, for metrics.
@@ -107,6 +108,7 @@ impl Switch {
                 Some(AgentState::OnCall(_)) => 3,
                 Some(AgentState::WrapUp(_)) => 4,
                 Some(AgentState::Paused(_)) => 5,
+                Some(AgentState::Busy) => 6,
             };
             counts[idx] += 1;
         }

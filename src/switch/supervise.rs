@@ -21,6 +21,7 @@ use bytes::Bytes;
 use tracing::{debug, info};
 
 use super::inbound::Req;
+use super::presence::Engagement;
 use super::{MediaCommand, MediaLeg, Output, Switch, RETRY_AFTER};
 use crate::call::CallRef;
 use crate::media::mix::Mode;
@@ -159,6 +160,7 @@ impl Switch {
         if let Some(entry) = self.calls.get_mut(&call) {
             entry.supervisor = Some(dialog.clone());
         }
+        self.engage(now, supervisor, Engagement::Supervising(dialog.clone()));
         self.supervisors.insert(
             dialog,
             SupervisorLeg {
@@ -267,6 +269,7 @@ impl Switch {
             Method::Bye => {
                 self.respond(now, req, 200, None, &[], None);
                 if let Some(leg) = self.supervisors.remove(&dialog) {
+                    self.release(now, &Engagement::Supervising(dialog));
                     if !leg.acked {
                         self.tx.server_ack_for_2xx(now, &leg.key);
                     }
@@ -316,6 +319,7 @@ impl Switch {
         let Some(leg) = self.supervisors.remove(dialog) else {
             return;
         };
+        self.release(now, &Engagement::Supervising(dialog.to_string()));
         self.leave(leg.call);
         let key = ClientKey {
             branch: leg.bye_branch,

@@ -128,7 +128,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         }
         None => None,
     };
-    let switch = Switch::new(plan, seed, Instant::now());
+    let now = Instant::now();
+    let mut switch = Switch::new(plan, seed, now);
+    switch.set_wall_clock(now, SystemTime::now());
 
     let health = Arc::new(Health::default());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -251,7 +253,11 @@ impl SwitchTask {
                 Some(event) = tcp_rx.recv() => self.on_tcp(event),
                 Some(event) = recv_opt(&mut media_rx) => self.on_media_event(event),
                 _ = tokio::time::sleep_until(sleep_until) => self.switch.handle_timeout(Instant::now()),
-                _ = metrics_tick.tick() => self.publish(),
+                _ = metrics_tick.tick() => {
+                    // Re-read the wall clock: call ids follow a stepped clock.
+                    self.switch.set_wall_clock(Instant::now(), SystemTime::now());
+                    self.publish();
+                }
                 _ = &mut stop, if drain_deadline.is_none() => {
                     info!("stop requested: refusing new calls, hanging up calls in progress");
                     self.health.draining.store(true, Ordering::Relaxed);
@@ -299,7 +305,7 @@ impl SwitchTask {
                 Output::Transmit { peer, bytes } => self.transmit(peer, bytes).await,
                 Output::CallEnded(record) => {
                     info!(
-                        call = %record.call,
+                        call = %record.uuid,
                         outcome = record.outcome.label(),
                         queue = record.queue.as_deref().unwrap_or(""),
                         wait_ms = record.wait.as_millis() as u64,

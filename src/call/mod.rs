@@ -4,9 +4,16 @@
 //! when either side moves; it knows no SIP syntax, no sockets and no clock.
 //! The switch turns its actions into messages and feeds it leg events.
 
+mod id;
+mod private;
+
 use std::time::{Duration, Instant};
 
-/// The switch's own id for a call, used in logs and call records.
+pub use id::{CallUuid, CallUuidError, CallUuids};
+pub use private::Private;
+
+/// The switch's handle for a live call (tables, router, relay); restarts
+/// at 1. Logs, records and events name a call by its [`CallUuid`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallRef(pub u64);
 

@@ -8,7 +8,7 @@ use tracing::debug;
 use super::legs::{ALeg, CallEntry};
 use super::presence::Engagement;
 use super::{Route, Switch, METHOD_LABELS, RETRY_AFTER};
-use crate::call::{Call, CallRef, Input, Outcome, Routing, Side};
+use crate::call::{Call, CallRef, Input, Outcome, Private, Routing, Side};
 use crate::sip::auth::{AuthAnswer, AuthError, Verified};
 use crate::sip::build;
 use crate::sip::parse::{Contacts, HeaderName, Message, Method, Scheme};
@@ -336,6 +336,16 @@ impl Switch {
             }
         };
         let id = self.new_call_ref();
+        let uuid = self.uuids.next(now, &mut self.rng);
+        let caller = msg.from().uri().user().unwrap_or("anonymous");
+        let span = tracing::info_span!(
+            "call",
+            id = %uuid,
+            caller = %Private(caller),
+            did = %dialled,
+            queue = tracing::field::Empty,
+            agent = tracing::field::Empty,
+        );
         let a = ALeg::new(self.token(), req.msg.clone(), req.source, req.key.clone());
         let (routing, queue) = match &target {
             Target::Route(Route::Queue { queue, .. }) => (Routing::Queued, Some(queue.clone())),
@@ -359,9 +369,20 @@ impl Switch {
             recording: None,
             supervisor: None,
             menu: None,
+            uuid,
+            span,
         };
         self.stats.calls_started += 1;
-        tracing::info!(call = %id, queue = queue.as_deref().unwrap_or(""), "call arrived");
+        let _in_call = entry.span.clone().entered();
+        if let Some(q) = &queue {
+            entry.span.record("queue", q.as_str());
+        }
+        tracing::info!(
+            call = %id,
+            sip_call_id = %entry.a.call_id,
+            trunk = entry.trunk.as_deref().unwrap_or(""),
+            "call arrived"
+        );
         self.dialogs.insert(entry.a.call_id.clone(), (id, Side::A));
         self.a_branches.insert(req.key.branch.clone(), id);
         if let Some(agent) = &caller_agent {

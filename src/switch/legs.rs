@@ -53,6 +53,10 @@ pub struct CallEntry {
     pub supervisor: Option<String>,
     /// The IVR menu the caller is in, until it picks (or is given) a target.
     pub menu: Option<super::CallMenu>,
+    /// The call's id in logs, records, events and replies.
+    pub uuid: crate::call::CallUuid,
+    /// Its log span: every line about the call is logged inside it.
+    pub span: tracing::Span,
 }
 
 impl CallEntry {
@@ -319,6 +323,9 @@ impl Switch {
             })
             .collect::<Vec<_>>();
         let n = forks.len();
+        let span = entry.span.clone();
+        let _in_call = span.enter();
+        tracing::info!(call = %id, sip_call_id = %call_id, forks = n, "callee leg");
         let b = BLeg {
             agent,
             call_id: call_id.clone(),
@@ -332,8 +339,9 @@ impl Switch {
         };
         self.dialogs.insert(call_id, (id, Side::B));
         if let Some(entry) = self.calls.get_mut(&id) {
-            if b.agent.is_some() {
-                entry.agent = b.agent.clone();
+            if let Some(agent) = &b.agent {
+                entry.span.record("agent", agent.as_str());
+                entry.agent = Some(agent.clone());
             }
             entry.b = Some(b);
         }

@@ -24,7 +24,7 @@ mod supervise;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
@@ -32,7 +32,7 @@ use rand::{RngCore, SeedableRng};
 use tracing::debug;
 
 use crate::acd::Router;
-use crate::call::{Action, CallRef, Input, Outcome, Side};
+use crate::call::{Action, CallRef, CallUuid, CallUuids, Input, Outcome, Side};
 use crate::sip::auth::{DigestConfig, DigestServer};
 use crate::sip::build;
 use crate::sip::parse::{salvage, Message, ParseError};
@@ -74,6 +74,8 @@ pub enum Output {
 #[derive(Clone, Debug, PartialEq)]
 pub struct CallRecord {
     pub call: CallRef,
+    /// The call's id in logs, events and replies.
+    pub uuid: CallUuid,
     /// The caller leg's Call-ID, to correlate with the carrier's records.
     pub sip_call_id: String,
     pub trunk: Option<String>,
@@ -196,6 +198,8 @@ pub struct Switch {
     stats: Stats,
     draining: bool,
     next_call: u64,
+    /// Draws each call's [`CallUuid`].
+    uuids: CallUuids,
     /// The RTP port pool and media plan; `None` passes SDP through.
     anchoring: Option<media::Anchoring>,
 }
@@ -239,8 +243,15 @@ impl Switch {
             stats: Stats::default(),
             draining: false,
             next_call: 1,
+            uuids: CallUuids::new(now),
             anchoring,
         }
+    }
+
+    /// The wall clock as the driver read it at `now`: call ids and event
+    /// stamps count from it (until then, from the Unix epoch).
+    pub fn set_wall_clock(&mut self, now: Instant, wall: SystemTime) {
+        self.uuids.set_wall_clock(now, wall);
     }
 
     /// One datagram (or TCP frame) from `peer`.
@@ -391,6 +402,8 @@ impl Switch {
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
+        let span = entry.span.clone();
+        let _in_call = span.enter();
         let mut actions = std::mem::take(&mut self.actions);
         actions.clear();
         entry.call.handle(now, input, &mut actions);
@@ -454,6 +467,7 @@ impl Switch {
         };
         let record = CallRecord {
             call: id,
+            uuid: entry.uuid,
             sip_call_id: entry.a.call_id.clone(),
             trunk: entry.trunk.clone(),
             dialled: entry.dialled.clone(),
@@ -482,6 +496,14 @@ impl Switch {
             legs::Purpose::Bye { side } => self.drive(now, call, Input::ByeDone(side)),
             legs::Purpose::Ignore => {}
         }
+    }
+
+    /// The call's log span (call id, caller, DID, queue, agent), to enter
+    /// around work on it; a disabled span for a call that is gone.
+    fn call_span(&self, id: CallRef) -> tracing::Span {
+        self.calls
+            .get(&id)
+            .map_or_else(tracing::Span::none, |e| e.span.clone())
     }
 
     fn new_call_ref(&mut self) -> CallRef {

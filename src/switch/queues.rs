@@ -239,6 +239,7 @@ impl Switch {
     /// The router offers a waiting call to `agents`: INVITE their contacts.
     fn offer_queued(&mut self, now: Instant, call: CallId, agents: Vec<AgentId>) {
         let id = CallRef(call.0);
+        let _in_call = self.call_span(id).entered();
         let waiting = self
             .calls
             .get(&id)
@@ -285,6 +286,7 @@ impl Switch {
     /// The router takes the offer back from one agent: cancel its forks.
     fn withdraw(&mut self, now: Instant, call: CallId, agent: AgentId) {
         let id = CallRef(call.0);
+        let _in_call = self.call_span(id).entered();
         let name = self.router.agent_name(agent).unwrap_or("").to_string();
         let Some(entry) = self.calls.get(&id) else {
             return;
@@ -325,6 +327,9 @@ impl Switch {
                 let name = self.router.queue_name(q).map(str::to_string);
                 if let Some(e) = self.calls.get_mut(&id) {
                     debug!(call = %id, "overflowed to another queue");
+                    if let Some(q) = &name {
+                        e.span.record("queue", q.as_str());
+                    }
                     e.queue = name;
                 }
             }
@@ -346,7 +351,8 @@ impl Switch {
             .as_ref()
             .and_then(|b| b.forks.get(fork))
             .and_then(|f| f.agent.clone());
-        if agent.is_some() {
+        if let Some(a) = &agent {
+            entry.span.record("agent", a.as_str());
             entry.agent = agent.clone();
             if let Some(b) = entry.b.as_mut() {
                 b.agent = agent.clone();

@@ -10,6 +10,7 @@
 //! the config loader's. [`erlang`] holds the Erlang C formulas used to check
 //! the router against theory and to estimate staffing.
 
+mod commands;
 pub mod erlang;
 mod inputs;
 mod invariants;
@@ -19,6 +20,8 @@ mod routing;
 mod spec;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_commands;
 #[cfg(test)]
 mod tests_presence;
 mod types;
@@ -133,6 +136,8 @@ pub enum AcdError {
     AgentNotInQueue { agent: AgentId, queue: QueueId },
     #[error("agent {0:?} is not paused")]
     AgentNotPaused(AgentId),
+    #[error("agent {0:?} is not in wrap-up")]
+    AgentNotInWrapUp(AgentId),
     #[error("agent {0:?} is logged out")]
     AgentLoggedOut(AgentId),
     #[error("agent {agent:?} is already on {max} direct calls")]

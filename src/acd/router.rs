@@ -146,6 +146,8 @@ pub struct Router {
     pub(super) agent_names: HashMap<String, AgentId>,
     pub(super) queue_names: HashMap<String, QueueId>,
     pub(super) timers: BTreeSet<(Instant, Timer)>,
+    /// Skill names seen so far (agents' and queues'), for skill changes.
+    pub(super) skills: SkillTable,
     pub(super) actions: VecDeque<Action>,
     pub(super) seq: u64,
 }
@@ -264,6 +266,7 @@ impl Router {
             agent_names,
             queue_names,
             timers: BTreeSet::new(),
+            skills,
             actions: VecDeque::new(),
             seq: 0,
         })
@@ -298,6 +301,8 @@ impl Router {
             Input::AgentUnregistered { agent } => self.agent_registration(now, agent, false),
             Input::DirectCallStarted { agent } => self.direct_call_started(now, agent),
             Input::DirectCallEnded { agent } => self.direct_call_ended(now, agent),
+            Input::EndWrapUp { agent } => self.end_wrap_up_early(now, agent),
+            Input::SetSkills { agent, skills } => self.set_skills(now, agent, skills),
         }
     }
 

@@ -67,6 +67,16 @@ pub enum Input {
     DirectCallEnded {
         agent: AgentId,
     },
+    /// The agent is done with their wrap-up before its time is up.
+    EndWrapUp {
+        agent: AgentId,
+    },
+    /// The agent's skills (name, level 1..=10) change. Queues they are in
+    /// are re-matched at once; those they no longer qualify for are left.
+    SetSkills {
+        agent: AgentId,
+        skills: Vec<(String, u8)>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,6 +11,8 @@
 //! A queued call goes to the router; its offers come back as B-leg INVITEs
 //! (`queues.rs`).
 
+mod command;
+mod control;
 mod feature;
 mod inbound;
 mod ivr;
@@ -40,6 +42,10 @@ use crate::sip::registrar::Registrar;
 use crate::sip::transaction::{self as tx, TimerConfig, TransactionLayer};
 use crate::sip::Peer;
 
+pub use command::{
+    AgentSnapshot, CallSnapshot, Command, CommandError, QueueSnapshot, Reply,
+    PAUSE_REASON_CHARS_MAX,
+};
 pub use feature::{FeatureCode, FeatureError, FEATURE_DIALOGS_MAX};
 pub use ivr::{CallMenu, IvrError, MenuPlan, MenuSession, MenuStep, MENU_HOPS_MAX};
 pub use legs::{CallEntry, ZOMBIE_FORKS_MAX};
@@ -149,7 +155,7 @@ pub const METHOD_LABELS: [&str; 9] = [
     "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "UPDATE", "other",
 ];
 /// Outcome labels for `switchyard_calls_total{outcome}`.
-pub const OUTCOME_LABELS: [&str; 8] = [
+pub const OUTCOME_LABELS: [&str; 9] = [
     "completed",
     "abandoned",
     "busy",
@@ -158,6 +164,7 @@ pub const OUTCOME_LABELS: [&str; 8] = [
     "rejected",
     "shutdown",
     "media_timeout",
+    "operator",
 ];
 
 /// The signalling core of the switch.
@@ -178,6 +185,8 @@ pub struct Switch {
     busy: HashMap<String, CallRef>,
     /// Agents on calls the router did not give them.
     presence: presence::Presence,
+    /// Free-text pause reasons given by commands, by agent.
+    pause_texts: HashMap<String, String>,
     /// The skill-based router: queued calls, agents' states, offers.
     router: Router,
     /// Answered waits per queue (router queue order): sum and count.
@@ -231,6 +240,7 @@ impl Switch {
             owners: HashMap::new(),
             busy: HashMap::new(),
             presence: presence::Presence::default(),
+            pause_texts: HashMap::new(),
             router,
             queue_waits,
             zombies: HashMap::new(),

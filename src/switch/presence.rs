@@ -74,6 +74,14 @@ impl Switch {
         self.release(now, &Engagement::Callee(id));
     }
 
+    /// A call the agent is on outside the queues, if any.
+    pub(super) fn own_call(&self, agent: &str) -> Option<CallRef> {
+        self.presence.agents.iter().find_map(|(e, a)| match e {
+            Engagement::Caller(id) | Engagement::Callee(id) if a == agent => Some(*id),
+            _ => None,
+        })
+    }
+
     /// Engagements live now, for checks.
     pub fn engagements(&self) -> usize {
         self.presence.agents.len()

@@ -30,6 +30,19 @@ pub const AGENT_STATE_LABELS: [&str; 7] = [
     "busy",
 ];
 
+/// Where `state` sits in [`AGENT_STATE_LABELS`].
+pub(super) fn agent_state_index(state: Option<AgentState>) -> usize {
+    match state {
+        Some(AgentState::LoggedOut) | None => 0,
+        Some(AgentState::Available) => 1,
+        Some(AgentState::Reserved(_)) => 2,
+        Some(AgentState::OnCall(_)) => 3,
+        Some(AgentState::WrapUp(_)) => 4,
+        Some(AgentState::Paused(_)) => 5,
+        Some(AgentState::Busy) => 6,
+    }
+}
+
 /// One queue's live figures, for metrics.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueueFigures<'a> {
@@ -101,16 +114,7 @@ impl Switch {
     pub fn agent_states(&self) -> [u64; AGENT_STATE_LABELS.len()] {
         let mut counts = [0; AGENT_STATE_LABELS.len()];
         for i in 0..self.plan.acd_agents.len() {
-            let idx = match self.router.agent_state(AgentId(i as u32)) {
-                Some(AgentState::LoggedOut) | None => 0,
-                Some(AgentState::Available) => 1,
-                Some(AgentState::Reserved(_)) => 2,
-                Some(AgentState::OnCall(_)) => 3,
-                Some(AgentState::WrapUp(_)) => 4,
-                Some(AgentState::Paused(_)) => 5,
-                Some(AgentState::Busy) => 6,
-            };
-            counts[idx] += 1;
+            counts[agent_state_index(self.router.agent_state(AgentId(i as u32)))] += 1;
         }
         counts
     }

@@ -217,7 +217,15 @@ impl Router {
                 }
             }
         }
-        ag.state = state;
+        if ag.state != state {
+            let from = std::mem::replace(&mut ag.state, state);
+            self.actions
+                .push_back(Action::Event(Event::AgentStateChanged {
+                    agent: a,
+                    from,
+                    to: state,
+                }));
+        }
         self.sync_index(now, a);
     }
 

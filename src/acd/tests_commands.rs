@@ -1,7 +1,7 @@
 //! Router tests of the API's inputs: ending wrap-up early, changing skills.
 
 use super::tests::*;
-use super::types::AgentState;
+use super::types::{AgentState, Event};
 use super::*;
 
 #[test]
@@ -81,4 +81,30 @@ fn a_skill_level_out_of_range_changes_nothing() {
     assert_eq!(r.agent_state(AgentId(0)), Some(AgentState::Available));
     assert_eq!(r.agent_queues(AgentId(0)), vec![QueueId(0)]);
     drain(&mut r);
+}
+
+#[test]
+fn every_state_change_is_reported_once_in_order() {
+    let t0 = origin();
+    let mut r = router(t0, &one_skill_agents(1, 5), &[queue("q", sales())]);
+    ready(&mut r, t0, 0);
+    arrive(&mut r, t0, 1, 0, 0);
+    answer(&mut r, t0 + S, 1, 0);
+    end(&mut r, t0 + 2 * S, 1);
+    let changes: Vec<(AgentState, AgentState)> = std::iter::from_fn(|| r.poll_action())
+        .filter_map(|a| match a {
+            Action::Event(Event::AgentStateChanged { from, to, .. }) => Some((from, to)),
+            _ => None,
+        })
+        .collect();
+    use AgentState::*;
+    assert_eq!(
+        changes,
+        vec![
+            (LoggedOut, Available),
+            (Available, Reserved(CallId(1))),
+            (Reserved(CallId(1)), OnCall(CallId(1))),
+            (OnCall(CallId(1)), Available),
+        ]
+    );
 }

@@ -136,6 +136,12 @@ pub enum Event {
         agent: AgentId,
         reason: PauseReason,
     },
+    /// Every change of an agent's state, whatever caused it.
+    AgentStateChanged {
+        agent: AgentId,
+        from: AgentState,
+        to: AgentState,
+    },
 }
 
 /// Counters of one queue since the router started.

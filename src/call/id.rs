@@ -97,6 +97,8 @@ impl<'de> serde::Deserialize<'de> for CallUuid {
 /// Draws call ids. Wall-clock time is the anchor plus monotonic time since.
 #[derive(Debug)]
 pub struct CallUuids {
+    /// When the core started: monotonic stamps count from it.
+    started: Instant,
     anchor: Instant,
     anchor_ms: u64,
     last_ms: u64,
@@ -108,6 +110,7 @@ impl CallUuids {
     /// still unique and ordered (tests and simulations).
     pub fn new(now: Instant) -> CallUuids {
         CallUuids {
+            started: now,
             anchor: now,
             anchor_ms: 0,
             last_ms: 0,
@@ -128,6 +131,12 @@ impl CallUuids {
         let since = now.saturating_duration_since(self.anchor).as_millis();
         self.anchor_ms
             .saturating_add(u64::try_from(since).unwrap_or(u64::MAX))
+    }
+
+    /// Monotonic milliseconds since the core started.
+    pub fn monotonic_ms(&self, now: Instant) -> u64 {
+        let since = now.saturating_duration_since(self.started).as_millis();
+        u64::try_from(since).unwrap_or(u64::MAX)
     }
 
     /// A new id for a call arriving at `now`.

@@ -8,7 +8,7 @@
 
 mod handle;
 
-pub use handle::{CommandSender, Running, COMMANDS_QUEUE_MAX};
+pub use handle::{CommandSender, Running, COMMANDS_QUEUE_MAX, EVENTS_QUEUE_MAX};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{info, warn};
 
 use crate::acd::CallId;
@@ -32,7 +32,7 @@ use crate::ops::http::{self, Health};
 use crate::ops::metrics as m;
 use crate::sip::transport::{self, TcpCounters, TcpEvent};
 use crate::sip::{Peer, Transport};
-use crate::switch::{MediaCommand, MediaInput, MediaLeg, Output, Plan, Switch};
+use crate::switch::{Event, MediaCommand, MediaInput, MediaLeg, Output, Plan, Switch};
 
 /// How long a graceful stop waits for calls to hang up.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -172,7 +172,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let (commands, commands_rx) = CommandSender::channel();
     let (stop_request, stop_requested) = watch::channel(false);
+    let (events, _) = broadcast::channel(EVENTS_QUEUE_MAX);
     let mut task = SwitchTask {
+        events: events.clone(),
         switch,
         udp,
         tcp_tx,
@@ -205,6 +207,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         sip_addr,
         http_addr,
         commands,
+        events,
         stop: stop_request,
         task,
     })
@@ -252,6 +255,8 @@ struct SwitchTask {
     media: Option<MediaHandle>,
     /// The relay's leg of each call's caller and agent side.
     legs: HashMap<(CallRef, MediaLeg), LegId>,
+    /// The event stream; subscribers that fall behind lag (lose events).
+    events: broadcast::Sender<Event>,
 }
 
 impl SwitchTask {
@@ -367,6 +372,10 @@ impl SwitchTask {
                     }
                 }
                 Output::Media(command) => self.on_media_command(command),
+                // No subscriber is fine; a slow one lags, we never wait.
+                Output::Event(event) => {
+                    let _ = self.events.send(event);
+                }
             }
         }
     }

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use tracing::debug;
 
+use super::event::EventKind;
 use super::legs::{ALeg, CallEntry};
 use super::presence::Engagement;
 use super::{Route, Switch, METHOD_LABELS, RETRY_AFTER};
@@ -390,6 +391,15 @@ impl Switch {
         }
         let a_tag = entry.a.local_tag.clone();
         self.calls.insert(id, entry);
+        self.emit(
+            now,
+            EventKind::CallArrived {
+                call: uuid,
+                dialled: dialled.clone(),
+                trunk: self.calls.get(&id).and_then(|e| e.trunk.clone()),
+                from_agent: caller_agent.clone(),
+            },
+        );
         if let Some(agent) = &caller_agent {
             self.engage(now, agent, Engagement::Caller(id));
         }
@@ -535,7 +545,7 @@ impl Switch {
                     Side::B => super::MediaLeg::Agent,
                 };
                 let sdp = self
-                    .media_reoffer(call, leg, req.msg.body())
+                    .media_reoffer(now, call, leg, req.msg.body())
                     .or_else(|| self.calls.get(&call).and_then(|e| e.last_sdp(side)));
                 let contact = [("Contact", self.contact())];
                 let body = sdp.as_ref().map(|b| ("application/sdp", b.as_ref()));

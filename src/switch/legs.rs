@@ -255,6 +255,7 @@ impl Switch {
         self.engage(now, agent, Engagement::Callee(id));
         let to = format!("<sip:{agent}@{}>", self.plan.local);
         self.start_b_leg(now, id, Some(agent.to_string()), to, targets, None);
+        self.offered_event(now, id, vec![agent.to_string()]);
     }
 
     /// The registered contacts of an agent, as B-leg targets.

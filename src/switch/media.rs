@@ -680,6 +680,7 @@ impl Switch {
     /// when the call is not anchored or the offer does not parse.
     pub(super) fn media_reoffer(
         &mut self,
+        now: Instant,
         id: CallRef,
         leg: MediaLeg,
         body: &[u8],
@@ -716,8 +717,16 @@ impl Switch {
                 });
             }
         }
+        let uuid = entry.uuid;
+        let mut event = None;
         match (held, m.held_by) {
             (true, None) => {
+                let by = if leg == MediaLeg::Caller {
+                    "caller"
+                } else {
+                    "agent"
+                };
+                event = Some(super::EventKind::CallHeld { call: uuid, by });
                 m.held_by = Some(leg);
                 commands.push(MediaCommand::Unbridge { call: id });
                 commands.push(MediaCommand::Play {
@@ -728,6 +737,7 @@ impl Switch {
                 });
             }
             (false, Some(_)) => {
+                event = Some(super::EventKind::CallResumed { call: uuid });
                 m.held_by = None;
                 commands.push(MediaCommand::Bridge { call: id });
             }
@@ -735,6 +745,9 @@ impl Switch {
         }
         for c in commands {
             self.out.push_back(super::Output::Media(c));
+        }
+        if let Some(kind) = event {
+            self.emit(now, kind);
         }
         let answer = with_direction(std::str::from_utf8(&ours).ok()?, mirror(direction));
         Some(Bytes::from(answer))

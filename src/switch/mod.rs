@@ -13,6 +13,7 @@
 
 mod command;
 mod control;
+mod event;
 mod feature;
 mod inbound;
 mod ivr;
@@ -46,6 +47,7 @@ pub use command::{
     AgentSnapshot, CallSnapshot, Command, CommandError, QueueSnapshot, Reply,
     PAUSE_REASON_CHARS_MAX,
 };
+pub use event::{Event, EventKind};
 pub use feature::{FeatureCode, FeatureError, FEATURE_DIALOGS_MAX};
 pub use ivr::{CallMenu, IvrError, MenuPlan, MenuSession, MenuStep, MENU_HOPS_MAX};
 pub use legs::{CallEntry, ZOMBIE_FORKS_MAX};
@@ -74,6 +76,8 @@ pub enum Output {
     CallEnded(CallRecord),
     /// Something for the media relay to do (only with `[media]`).
     Media(MediaCommand),
+    /// Something happened: for the event stream (never waited on).
+    Event(Event),
 }
 
 /// A finished call, as stored and exported.
@@ -436,7 +440,10 @@ impl Switch {
             }
             Action::ProvisionalToA { fork, status } => self.provisional_to_a(now, id, fork, status),
             Action::AckB { fork } => self.ack_b(id, fork),
-            Action::OkToA { fork } => self.ok_to_a(now, id, fork),
+            Action::OkToA { fork } => {
+                self.ok_to_a(now, id, fork);
+                self.answered_event(now, id);
+            }
             Action::CancelForks { keep } => self.cancel_forks(now, id, keep),
             Action::ByeFork { fork } => self.bye_fork(now, id, fork),
             Action::RejectA { status } => self.reject_a(now, id, status),
@@ -493,6 +500,7 @@ impl Switch {
             }),
         };
         tracing::info!(call = %id, outcome = outcome.label(), "call ended");
+        self.ended_events(now, &record);
         self.out.push_back(Output::CallEnded(record));
     }
 

@@ -153,6 +153,7 @@ impl Switch {
                 if let Some(e) = self.calls.get_mut(&id) {
                     e.routed = true;
                 }
+                self.queued_event(now, id, queue);
             }
             Err(_) => self.unroutable(now, id, Outcome::Unavailable),
         }
@@ -213,7 +214,7 @@ impl Switch {
                     self.forget_routed(id);
                     self.unroutable(now, id, Outcome::Unavailable);
                 }
-                acd::Action::Event(event) => self.on_router_event(event),
+                acd::Action::Event(event) => self.on_router_event(now, event),
             }
         }
     }
@@ -224,8 +225,11 @@ impl Switch {
         }
     }
 
-    fn on_router_event(&mut self, event: Event) {
+    fn on_router_event(&mut self, now: Instant, event: Event) {
         match event {
+            Event::AgentStateChanged { agent, from, to } => {
+                self.agent_state_event(now, agent, from, to);
+            }
             Event::CallAnswered { queue, waited, .. } => {
                 if let Some(w) = self.queue_waits.get_mut(queue.0 as usize) {
                     w.0 += waited;
@@ -283,8 +287,10 @@ impl Switch {
         };
         // The agent sees the number the customer dialled.
         let to = format!("<sip:{}@{}>", entry.dialled, self.plan.local);
+        let names = offered.clone();
         let single = (offered.len() == 1).then(|| offered.remove(0));
         self.start_b_leg(now, id, single, to, targets, None);
+        self.offered_event(now, id, names);
     }
 
     /// The router takes the offer back from one agent: cancel its forks.
@@ -334,7 +340,10 @@ impl Switch {
                     if let Some(q) = &name {
                         e.span.record("queue", q.as_str());
                     }
-                    e.queue = name;
+                    e.queue = name.clone();
+                }
+                if let Some(q) = name {
+                    self.queued_event(now, id, &q);
                 }
             }
             OverflowTarget::Busy => {

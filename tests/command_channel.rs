@@ -1,7 +1,7 @@
 //! Commands over the running switch's channel (issue 9): the switch runs
 //! in this process on 127.0.0.1; a pause sent through its
 //! [`CommandSender`] makes the next queue call skip that agent, and a
-//! resume makes them available again.
+//! resume makes them available again; the event stream tells both.
 
 // A driver of real sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
@@ -14,7 +14,7 @@ use std::time::Duration;
 use support::{free_udp_port, temp_dir, test_config, MediaCaller, Phone};
 use switchyard::config::Config;
 use switchyard::sip::parse::Method;
-use switchyard::switch::{Command, Reply};
+use switchyard::switch::{Command, EventKind, Reply};
 
 /// How long a phone that must stay silent is listened to.
 const QUIET_FOR: Duration = Duration::from_secs(1);
@@ -39,6 +39,7 @@ fn a_pause_sent_over_the_channel_makes_the_next_offer_skip_the_agent() {
         .block_on(switchyard::run::start(config))
         .expect("switch starts");
     let commands = running.commands.clone();
+    let mut events = running.subscribe();
 
     // 1001 registers first: idle longest, the router's pick.
     let mut phone_1001 = Phone::new(running.sip_addr);
@@ -85,6 +86,30 @@ fn a_pause_sent_over_the_channel_makes_the_next_offer_skip_the_agent() {
     assert_eq!(rt.block_on(commands.send(resume)), Ok(Reply::Done));
     let agents = rt.block_on(commands.send(Command::ListAgents)).unwrap();
     assert_eq!(state_of(agents, "1001"), "available");
+    // The stream told the pause (with its reason) and the resume, in order.
+    let mut states = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let EventKind::AgentState {
+            agent,
+            state,
+            reason,
+            ..
+        } = event.kind
+        {
+            if agent == "1001" {
+                states.push((state, reason));
+            }
+        }
+    }
+    let coaching = Some("coaching".to_string());
+    assert_eq!(
+        states,
+        [
+            ("available", None),
+            ("paused", coaching),
+            ("available", None)
+        ]
+    );
     running.stop();
     rt.block_on(running.wait());
     let _ = std::fs::remove_dir_all(dir);

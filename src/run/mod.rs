@@ -304,6 +304,9 @@ impl SwitchTask {
                 Some(event) = recv_opt(&mut media_rx) => self.on_media_event(event),
                 Some((command, reply)) = commands_rx.recv() => {
                     let result = self.switch.handle_command(Instant::now(), command);
+                    // What the command set off is sent (and its events
+                    // published) before the reply says it is done.
+                    self.flush().await;
                     // The asker may have given up waiting: nothing to do then.
                     let _ = reply.send(result);
                 }

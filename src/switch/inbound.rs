@@ -5,11 +5,9 @@ use std::time::Instant;
 
 use tracing::debug;
 
-use super::event::EventKind;
-use super::legs::{ALeg, CallEntry};
-use super::presence::Engagement;
+use super::admit::Arrival;
 use super::{Route, Switch, METHOD_LABELS, RETRY_AFTER};
-use crate::call::{Call, CallRef, Input, Outcome, Private, Routing, Side};
+use crate::call::{CallRef, Input, Outcome, Routing, Side};
 use crate::sip::auth::{AuthAnswer, AuthError, Verified};
 use crate::sip::build;
 use crate::sip::parse::{Contacts, HeaderName, Message, Method, Scheme};
@@ -336,73 +334,20 @@ impl Switch {
                 return self.refuse(now, req, refusal);
             }
         };
-        let id = self.new_call_ref();
-        let uuid = self.uuids.next(now, &mut self.rng);
-        let caller = msg.from().uri().user().unwrap_or("anonymous");
-        let span = tracing::info_span!(
-            "call",
-            id = %uuid,
-            caller = %Private(caller),
-            did = %dialled,
-            queue = tracing::field::Empty,
-            agent = tracing::field::Empty,
-        );
-        let a = ALeg::new(self.token(), req.msg.clone(), req.source, req.key.clone());
         let (routing, queue) = match &target {
             Target::Route(Route::Queue { queue, .. }) => (Routing::Queued, Some(queue.clone())),
             _ => (Routing::Direct, None),
         };
-        let entry = CallEntry {
-            call: Call::new(id, routing, now),
-            a,
-            a_agent: caller_agent.clone(),
-            b: None,
+        let arrival = Arrival {
             trunk: trunk_name,
+            caller_agent,
             dialled: dialled.clone(),
-            queue: queue.clone(),
-            ring_timeout: self.plan.no_answer_timeout,
-            ring_deadline: None,
-            agent: None,
-            routed: false,
+            queue,
+            routing,
             media,
-            digits: String::new(),
-            record: self.plan.record_dids.contains(&dialled),
-            recording: None,
-            supervisor: None,
-            menu: None,
-            uuid,
-            span,
         };
-        self.stats.calls_started += 1;
-        let _in_call = entry.span.clone().entered();
-        if let Some(q) = &queue {
-            entry.span.record("queue", q.as_str());
-        }
-        tracing::info!(
-            call = %id,
-            sip_call_id = %entry.a.call_id,
-            trunk = entry.trunk.as_deref().unwrap_or(""),
-            "call arrived"
-        );
-        self.dialogs.insert(entry.a.call_id.clone(), (id, Side::A));
-        self.a_branches.insert(req.key.branch.clone(), id);
-        if let Some(agent) = &caller_agent {
-            self.busy.insert(agent.clone(), id);
-        }
-        let a_tag = entry.a.local_tag.clone();
-        self.calls.insert(id, entry);
-        self.emit(
-            now,
-            EventKind::CallArrived {
-                call: uuid,
-                dialled: dialled.clone(),
-                trunk: self.calls.get(&id).and_then(|e| e.trunk.clone()),
-                from_agent: caller_agent.clone(),
-            },
-        );
-        if let Some(agent) = &caller_agent {
-            self.engage(now, agent, Engagement::Caller(id));
-        }
+        let (id, a_tag) = self.admit(now, req, arrival);
+        let _in_call = self.call_span(id).entered();
         self.open_media(id);
         self.respond(now, req, 100, None, &[], None);
         match target {

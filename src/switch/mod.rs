@@ -11,6 +11,7 @@
 //! A queued call goes to the router; its offers come back as B-leg INVITEs
 //! (`queues.rs`).
 
+mod admit;
 mod command;
 mod control;
 mod event;

@@ -262,8 +262,9 @@ impl Switch {
         let mut offered = Vec::new();
         for agent in agents {
             let name = self.router.agent_name(agent).unwrap_or("").to_string();
-            // On a direct call: the offer is held, and the router's ring
-            // timeout moves the call on (a miss, as the agent could not take it).
+            // The router offers no agent on a call of their own (they are
+            // Busy for it); this is an offer it takes back in the same
+            // batch (they just became busy): its withdrawal follows.
             if self.busy.get(&name).is_some_and(|c| *c != id) {
                 debug!(call = %id, "offered agent is on another call");
                 continue;

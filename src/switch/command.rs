@@ -104,7 +104,7 @@ pub struct QueueSnapshot {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CallSnapshot {
     pub id: CallUuid,
-    /// `menu`, `routing`, `queued`, `ringing`, `talking` or `ending`.
+    /// `menu`, `routing`, `queued`, `ringing`, `talking`, `held` or `ending`.
     pub phase: &'static str,
     pub dialled: String,
     pub trunk: Option<String>,

@@ -244,8 +244,10 @@ impl Switch {
             .calls
             .values()
             .map(|e| {
+                let held = e.media.as_ref().is_some_and(|m| m.held_by.is_some());
                 let phase = match (&e.menu, &e.call.state) {
                     (Some(_), _) => "menu",
+                    (None, State::Connected) if held => "held",
                     (None, State::Routing) if e.routed => "queued",
                     (None, State::Routing) => "routing",
                     (None, State::Offering { .. }) => "ringing",

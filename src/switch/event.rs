@@ -206,6 +206,10 @@ impl Switch {
             AgentState::Reserved(c) | AgentState::OnCall(c) => {
                 self.calls.get(&crate::call::CallRef(c.0)).map(|e| e.uuid)
             }
+            AgentState::Busy => self
+                .own_call(&name)
+                .and_then(|c| self.calls.get(&c))
+                .map(|e| e.uuid),
             _ => None,
         };
         let kind = EventKind::AgentState {

@@ -9,7 +9,13 @@
 //! sent the request; (request) server transaction → checks of RFC 3261 §8.2
 //! → REGISTER / OPTIONS / a feature code / a new call / an in-dialog request.
 //! A queued call goes to the router; its offers come back as B-leg INVITEs
-//! (`queues.rs`).
+//! (`queues.rs`). An agent on a call the router did not give them is busy
+//! for it (`presence.rs`). A new call gets its id and log span in
+//! `admit.rs`.
+//!
+//! Outside SIP the core speaks two words: commands in
+//! ([`Switch::handle_command`], `command.rs` and `control.rs`) and events
+//! out ([`Output::Event`], `event.rs`); `docs/events.md` is their schema.
 
 mod admit;
 mod command;

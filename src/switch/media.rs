@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::RngCore;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::Switch;
 use crate::acd::CallId;
@@ -370,8 +370,10 @@ impl CallMedia {
 impl Switch {
     /// One report of the relay.
     pub fn handle_media(&mut self, now: Instant, input: MediaInput) {
+        let _in_call = self.call_span(input.call()).entered();
         match input {
             MediaInput::Failed { call } => {
+                warn!(%call, "the relay could not carry the call's media: hanging up");
                 self.stats.media_failures += 1;
                 self.drive(now, call, Input::MediaLost);
             }
@@ -384,6 +386,7 @@ impl Switch {
                         && e.media.as_ref().is_none_or(|m| m.held_by.is_none())
                 });
                 if vanished {
+                    warn!(%call, "no media on the answered call: hanging up");
                     self.stats.media_timeouts += 1;
                     self.drive(now, call, Input::MediaLost);
                 }
@@ -397,6 +400,7 @@ impl Switch {
                 }
             }
             MediaInput::RecordingFailed { call } => {
+                warn!(%call, "the call's recording failed; it goes on unrecorded");
                 self.stats.recordings_failed += 1;
                 if let Some(entry) = self.calls.get_mut(&call) {
                     entry.recording = None;

@@ -148,7 +148,13 @@ impl Switch {
             }
         };
         self.stats.supervisions[mode_index(mode)] += 1;
-        info!(%call, mode = mode.label(), "supervisor joined");
+        let _in_call = self.call_span(call).entered();
+        info!(
+            %call,
+            mode = mode.label(),
+            sip_call_id = %req.msg.call_id(),
+            "supervisor joined"
+        );
         let headers = [
             ("Contact", self.contact()),
             ("Allow", crate::sip::build::ALLOW.to_string()),

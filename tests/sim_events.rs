@@ -3,7 +3,9 @@
 //! hung up by the caller; during wrap-up 1001 is paused for lunch by a
 //! command; a second caller waits and gives up; 1001 resumes. Each call's
 //! events come in order and carry its id; 1001's state changes come in
-//! order with the pause reason; stamps never go back.
+//! order with the pause reason; stamps never go back. With anchored media,
+//! a direct call makes 1001 busy (the event names the call), and the
+//! caller's re-INVITEs put it on hold and take it off.
 
 #![allow(clippy::disallowed_methods)]
 
@@ -185,7 +187,11 @@ fn register(sim: &mut Sim) {
 }
 
 fn invite(n: u32) -> String {
-    let uri = "sip:5550200@127.0.0.1:5060";
+    invite_to(n, "5550200", SDP)
+}
+
+fn invite_to(n: u32, did: &str, sdp: &str) -> String {
+    let uri = &format!("sip:{did}@127.0.0.1:5060");
     request(
         "INVITE",
         uri,
@@ -195,7 +201,7 @@ fn invite(n: u32) -> String {
         1,
         &format!("{CARRIER};branch=z9hG4bKinv{n}"),
         &format!("Contact: <sip:c@{CARRIER}>\r\n"),
-        SDP,
+        sdp,
     )
 }
 
@@ -369,4 +375,104 @@ fn answered_and_abandoned_calls_and_a_pause_come_out_in_order_with_their_call_id
     assert_eq!(json["call"], calls[0].to_string());
     assert_eq!(json["agent"], "1001");
     assert_eq!(json["waited_ms"], 2_000);
+}
+
+/// The caller's audio, with a direction attribute.
+fn caller_sdp(direction: &str, version: u32) -> String {
+    format!(
+        "v=0\r\no=c 1 {version} IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 10.0.0.9\r\nt=0 0\r\n\
+         m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na={direction}\r\n"
+    )
+}
+
+fn phase_of(sim: &mut Sim, call: CallUuid) -> String {
+    let Ok(Reply::Calls { calls }) = sim.switch.handle_command(sim.now, Command::ListCalls) else {
+        panic!("calls");
+    };
+    let c = calls.into_iter().find(|c| c.id == call).expect("listed");
+    c.phase.to_string()
+}
+
+#[test]
+fn a_direct_call_makes_the_agent_busy_and_hold_and_resume_come_out() {
+    let config = CONFIG.replace(
+        "\"5550200\" = { queue = \"support\" }",
+        "\"5550200\" = { queue = \"support\" }\n\"5550100\" = { agent = \"1001\" }",
+    ) + "\n[media]\nrtp_ports = \"20000-20009\"\nrtp_address = \"127.0.0.1\"\n";
+    let cfg = Config::parse(&config, Path::new("sim.toml")).unwrap();
+    let t0 = Instant::now();
+    let mut sim = Sim {
+        switch: Switch::new(Plan::from_config(&cfg), 6, t0),
+        now: t0,
+        events: Vec::new(),
+    };
+    register(&mut sim);
+    let sent = sim.send(CARRIER, invite_to(1, "5550100", &caller_sdp("sendrecv", 1)));
+    let offer = to_addr(&sent, PHONE, |m| {
+        m.method().is_some_and(|m| m.as_str() == "INVITE")
+    });
+    let call = arrived(&sim.events)[0];
+    let busy = sim.events.iter().find_map(|e| match &e.kind {
+        EventKind::AgentState { state, call, .. } if *state == "busy" => Some(*call),
+        _ => None,
+    });
+    assert_eq!(busy, Some(Some(call)), "1001 is busy with the direct call");
+
+    let sent = sim.send(PHONE, response(&offer, 200, "a1", SDP));
+    let ok = to_addr(&sent, CARRIER, |m| m.status() == Some(200));
+    let to = ok.to().as_str().to_string();
+    let uri = "sip:5550100@127.0.0.1:5060";
+    let from = "<sip:+155500001@10.0.0.1>;tag=c1";
+    let via = |b: &str| format!("{CARRIER};branch=z9hG4bK{b}");
+    let contact = format!("Contact: <sip:c@{CARRIER}>\r\n");
+    sim.send(
+        CARRIER,
+        request("ACK", uri, from, &to, "call1", 1, &via("ack1"), "", ""),
+    );
+    for (cseq, direction) in [(2, "sendonly"), (3, "sendrecv")] {
+        sim.advance(Duration::from_secs(5));
+        let body = caller_sdp(direction, cseq);
+        let reinvite = request(
+            "INVITE",
+            uri,
+            from,
+            &to,
+            "call1",
+            cseq,
+            &via(&format!("re{cseq}")),
+            &contact,
+            &body,
+        );
+        let sent = sim.send(CARRIER, reinvite);
+        to_addr(&sent, CARRIER, |m| m.status() == Some(200));
+        let ack = request(
+            "ACK",
+            uri,
+            from,
+            &to,
+            "call1",
+            cseq,
+            &via(&format!("ack{cseq}")),
+            "",
+            "",
+        );
+        sim.send(CARRIER, ack);
+        let expected = if cseq == 2 { "held" } else { "talking" };
+        assert_eq!(phase_of(&mut sim, call), expected);
+    }
+    assert_eq!(
+        steps(&sim.events, call),
+        [
+            "call_arrived",
+            "call_offered:1001",
+            "call_answered",
+            "call_held",
+            "call_resumed"
+        ]
+    );
+    let held_by = sim.events.iter().find_map(|e| match e.kind {
+        EventKind::CallHeld { by, .. } => Some(by),
+        _ => None,
+    });
+    assert_eq!(held_by, Some("caller"));
 }

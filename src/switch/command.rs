@@ -79,7 +79,8 @@ pub struct AgentSnapshot {
     pub id: String,
     /// One of [`AGENT_STATE_LABELS`](super::AGENT_STATE_LABELS).
     pub state: &'static str,
-    /// Why they are paused (or will be, after their call), if so.
+    /// Why they are paused, if they are (a pause asked for during a call
+    /// or wrap-up shows once it starts).
     pub pause_reason: Option<String>,
     pub registered: bool,
     pub queues: Vec<String>,

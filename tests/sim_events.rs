@@ -5,7 +5,8 @@
 //! events come in order and carry its id; 1001's state changes come in
 //! order with the pause reason; stamps never go back. With anchored media,
 //! a direct call makes 1001 busy (the event names the call), and the
-//! caller's re-INVITEs put it on hold and take it off.
+//! caller's re-INVITEs put it on hold and take it off. Commands hang up a
+//! talking call (BYE to both, outcome `operator`) and end a wrap-up early.
 
 #![allow(clippy::disallowed_methods)]
 
@@ -475,4 +476,97 @@ fn a_direct_call_makes_the_agent_busy_and_hold_and_resume_come_out() {
         _ => None,
     });
     assert_eq!(held_by, Some("caller"));
+}
+
+/// Call `n` to the queue, answered by 1001's phone and ACKed by the
+/// carrier: the call's id and the carrier's dialog To.
+fn answered_queue_call(sim: &mut Sim, n: u32) -> (CallUuid, String) {
+    let sent = sim.send(CARRIER, invite(n));
+    let offer = to_addr(&sent, PHONE, |m| {
+        m.method().is_some_and(|m| m.as_str() == "INVITE")
+    });
+    let sent = sim.send(PHONE, response(&offer, 200, &format!("a{n}"), SDP));
+    let ok = to_addr(&sent, CARRIER, |m| m.status() == Some(200));
+    let to = ok.to().as_str().to_string();
+    let ack = request(
+        "ACK",
+        "sip:5550200@127.0.0.1:5060",
+        &format!("<sip:+15550000{n}@10.0.0.1>;tag=c{n}"),
+        &to,
+        &format!("call{n}"),
+        1,
+        &format!("{CARRIER};branch=z9hG4bKack{n}"),
+        "",
+        "",
+    );
+    sim.send(CARRIER, ack);
+    (*arrived(&sim.events).last().expect("arrived"), to)
+}
+
+#[test]
+fn commands_end_a_wrap_up_early_and_hang_up_a_talking_call() {
+    let cfg = Config::parse(CONFIG, Path::new("sim.toml")).unwrap();
+    let t0 = Instant::now();
+    let mut sim = Sim {
+        switch: Switch::new(Plan::from_config(&cfg), 7, t0),
+        now: t0,
+        events: Vec::new(),
+    };
+    register(&mut sim);
+    let (first, _) = answered_queue_call(&mut sim, 1);
+    sim.advance(Duration::from_secs(10));
+    let hang_up = Command::HangUp { call: first };
+    assert_eq!(sim.switch.handle_command(sim.now, hang_up), Ok(Reply::Done));
+    let byes: Vec<SocketAddr> = sim
+        .drain()
+        .into_iter()
+        .filter(|(_, m)| m.method().is_some_and(|m| m.as_str() == "BYE"))
+        .map(|(a, _)| a)
+        .collect();
+    let both: Vec<SocketAddr> = [PHONE, CARRIER]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    assert!(both.iter().all(|a| byes.contains(a)), "BYEs to {byes:?}");
+    // The BYEs are not answered: the call ends when they time out (Timer F).
+    sim.advance(Duration::from_secs(40));
+    let ended = steps(&sim.events, first);
+    assert_eq!(
+        ended.last().map(String::as_str),
+        Some("call_ended:operator")
+    );
+    // Its wrap-up (5 s, from when the call ended) runs out.
+    sim.advance(Duration::from_secs(6));
+
+    // 1001 is in wrap-up (5 s) after the second call; a waiting caller is
+    // offered to them as soon as the wrap-up is ended by command.
+    let (second, to) = answered_queue_call(&mut sim, 2);
+    let uri = "sip:5550200@127.0.0.1:5060";
+    let from = "<sip:+155500002@10.0.0.1>;tag=c2";
+    let via = format!("{CARRIER};branch=z9hG4bKbye2");
+    let sent = sim.send(
+        CARRIER,
+        request("BYE", uri, from, &to, "call2", 2, &via, "", ""),
+    );
+    let agent_bye = to_addr(&sent, PHONE, |m| {
+        m.method().is_some_and(|m| m.as_str() == "BYE")
+    });
+    sim.send(PHONE, response(&agent_bye, 200, "a2", ""));
+    assert_eq!(
+        steps(&sim.events, second).last().map(String::as_str),
+        Some("call_ended:completed")
+    );
+    let sent = sim.send(CARRIER, invite(3));
+    assert!(
+        sent.iter().all(|(a, _)| a.to_string() != PHONE),
+        "rung in wrap-up"
+    );
+    let end = Command::EndWrapUp {
+        agent: "1001".into(),
+    };
+    assert_eq!(sim.switch.handle_command(sim.now, end), Ok(Reply::Done));
+    let sent = sim.drain();
+    to_addr(&sent, PHONE, |m| {
+        m.method().is_some_and(|m| m.as_str() == "INVITE")
+    });
 }

@@ -129,6 +129,8 @@ fn build_router(t0: Instant, skills_of: &[Vec<u16>], skills: usize) -> Router {
             )
             .unwrap();
         }
+        // Each login reports a state change: drain, as a driver does.
+        while r.poll_action().is_some() {}
     }
     r
 }

@@ -59,6 +59,7 @@ fn wall(secs: u64) -> SystemTime {
 fn record(n: u64, outcome: Outcome) -> CallRecord {
     CallRecord {
         call: CallRef(n),
+        uuid: format!("0190a1b2-c3d4-7e5f-8a9b-{n:012x}").parse().unwrap(),
         sip_call_id: format!("{n:08x}@carrier.example"),
         trunk: Some("carrier-1".to_owned()),
         dialled: "+442071234567".to_owned(),
@@ -507,6 +508,45 @@ fn a_version_1_store_gains_the_recording_columns_and_keeps_its_rows() {
         Some("recordings/2-ab.wav")
     );
     assert_eq!(new.row.recording_ms, Some(61_500));
+    let conn = Connection::open(tmp.db()).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn a_version_2_store_gains_the_call_id_column_and_keeps_its_rows() {
+    let tmp = TempDir::new("v2");
+    {
+        // The version 2 table: version 1 plus the recording columns.
+        let conn = Connection::open(tmp.db()).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE call_records (id INTEGER PRIMARY KEY AUTOINCREMENT, call INTEGER NOT NULL, \
+             sip_call_id TEXT NOT NULL, trunk TEXT, dialled TEXT NOT NULL, queue TEXT, agent TEXT, \
+             outcome TEXT NOT NULL, rejected_status INTEGER, hung_up_by TEXT, started_at TEXT NOT NULL, \
+             answered_at TEXT, ended_at TEXT NOT NULL, wait_ms INTEGER NOT NULL, talk_ms INTEGER NOT NULL, \
+             offers INTEGER NOT NULL, recording_path TEXT, recording_ms INTEGER);
+             INSERT INTO call_records (call, sip_call_id, dialled, outcome, started_at, ended_at, \
+             wait_ms, talk_ms, offers, recording_path, recording_ms) VALUES (1, 'old', '5550100', \
+             'completed', '2026-01-01T00:00:00.000Z', '2026-01-01T00:01:00.000Z', 0, 60000, 1, \
+             'recordings/1.wav', 60000);
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    }
+    let mut store = CdrStore::open(&tmp.db()).unwrap();
+    store.insert(&completed(2), wall(1_000)).unwrap();
+    let rows = store.recent(10).unwrap();
+    assert_eq!(rows.len(), 2);
+    let old = rows.iter().find(|r| r.row.sip_call_id == "old").unwrap();
+    assert_eq!(old.row.call_uuid, None);
+    assert_eq!(old.row.recording_path.as_deref(), Some("recordings/1.wav"));
+    let new = rows.iter().find(|r| r.row.call == 2).unwrap();
+    assert_eq!(
+        new.row.call_uuid.as_deref(),
+        Some("0190a1b2-c3d4-7e5f-8a9b-000000000002")
+    );
     let conn = Connection::open(tmp.db()).unwrap();
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))

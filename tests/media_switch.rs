@@ -80,7 +80,7 @@ fn drain(switch: &mut Switch) -> (Vec<Message>, Vec<MediaCommand>) {
         match out {
             Output::Transmit { bytes, .. } => sip.push(Message::parse(bytes).unwrap()),
             Output::Media(c) => media.push(c),
-            Output::CallEnded(_) => {}
+            Output::CallEnded(_) | Output::Event(_) => {}
         }
     }
     (sip, media)

@@ -61,7 +61,7 @@ impl Net {
                     self.mail.push((peer.addr, msg));
                 }
                 Output::CallEnded(_) => self.ended += 1,
-                Output::Media(_) => {}
+                Output::Media(_) | Output::Event(_) => {}
             }
         }
         self.mail_for(from)

@@ -86,6 +86,7 @@ fn drain(switch: &mut Switch) -> Out {
             }
             Output::Media(c) => out.media.push(c),
             Output::CallEnded(r) => out.records.push(r),
+            Output::Event(_) => {}
         }
     }
     out

@@ -296,7 +296,7 @@ fn run(seed: u64) -> Result<(), String> {
                     *records.entry(record.sip_call_id.clone()).or_default() += 1;
                     ended += 1;
                 }
-                Output::Media(_) => {}
+                Output::Media(_) | Output::Event(_) => {}
             }
         }
         let done = sim.callers.iter().all(|c| c.finished) && switch.calls_active() == 0;

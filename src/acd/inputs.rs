@@ -272,7 +272,9 @@ impl Router {
             !leave
         });
         let state = match ag.state {
-            AgentState::Available | AgentState::Paused(_) if ag.memberships.is_empty() => {
+            AgentState::Available | AgentState::Paused(_) | AgentState::Busy
+                if ag.memberships.is_empty() =>
+            {
                 ag.pending_pause = None;
                 AgentState::LoggedOut
             }
@@ -296,7 +298,7 @@ impl Router {
                 self.set_state(now, a, AgentState::Paused(reason));
                 Ok(())
             }
-            AgentState::Available | AgentState::Paused(_) => {
+            AgentState::Available | AgentState::Paused(_) | AgentState::Busy => {
                 self.set_state(now, a, AgentState::Paused(reason));
                 Ok(())
             }

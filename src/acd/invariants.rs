@@ -22,7 +22,19 @@ impl Router {
                     ag.indexed
                 ));
             }
-            let idle = matches!(ag.state, AgentState::Available | AgentState::Paused(_));
+            let idle = matches!(
+                ag.state,
+                AgentState::Available | AgentState::Paused(_) | AgentState::Busy
+            );
+            let busy = ag.direct_calls > 0;
+            if (ag.state == AgentState::Busy && !busy)
+                || (ag.state == AgentState::Available && busy)
+            {
+                return Err(format!(
+                    "agent {a:?} {:?} on {} direct calls",
+                    ag.state, ag.direct_calls
+                ));
+            }
             if ag.state == AgentState::LoggedOut && !ag.memberships.is_empty() {
                 return Err(format!("agent {a:?} logged out with memberships"));
             }

@@ -10,14 +10,20 @@
 //! the config loader's. [`erlang`] holds the Erlang C formulas used to check
 //! the router against theory and to estimate staffing.
 
+mod commands;
 pub mod erlang;
 mod inputs;
 mod invariants;
+mod presence;
 mod router;
 mod routing;
 mod spec;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_commands;
+#[cfg(test)]
+mod tests_presence;
 mod types;
 
 pub use router::Router;
@@ -51,6 +57,9 @@ pub const ACTIONS_MAX: usize = 65_536;
 pub const HANDLE_TIMES_MAX: usize = 256;
 /// Most overflow hops a call takes before it is sent busy (stops cycles).
 pub const OVERFLOW_HOPS_MAX: u8 = 4;
+/// Calls outside the queues one agent may be on at once (a phone with
+/// several lines, or a supervisor who also dials out).
+pub const DIRECT_CALLS_PER_AGENT_MAX: u32 = 16;
 /// Highest skill proficiency.
 pub const SKILL_LEVEL_MAX: u8 = 10;
 
@@ -127,8 +136,14 @@ pub enum AcdError {
     AgentNotInQueue { agent: AgentId, queue: QueueId },
     #[error("agent {0:?} is not paused")]
     AgentNotPaused(AgentId),
+    #[error("agent {0:?} is not in wrap-up")]
+    AgentNotInWrapUp(AgentId),
     #[error("agent {0:?} is logged out")]
     AgentLoggedOut(AgentId),
+    #[error("agent {agent:?} is already on {max} direct calls")]
+    TooManyDirectCalls { agent: AgentId, max: u32 },
+    #[error("agent {0:?} is on no direct call")]
+    NoDirectCall(AgentId),
     #[error("{max} actions are undrained; drain poll_action first")]
     ActionBacklogFull { max: usize },
 }

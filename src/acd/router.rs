@@ -88,6 +88,9 @@ pub(super) struct Agent {
     pub free_tag: u64,
     pub misses: u32,
     pub pending_pause: Option<PauseReason>,
+    /// Calls the router did not give them that they are on (direct,
+    /// internal, outbound, supervising): while any, never `Available`.
+    pub direct_calls: u32,
     /// In the free sets of its memberships.
     pub indexed: bool,
 }
@@ -143,6 +146,8 @@ pub struct Router {
     pub(super) agent_names: HashMap<String, AgentId>,
     pub(super) queue_names: HashMap<String, QueueId>,
     pub(super) timers: BTreeSet<(Instant, Timer)>,
+    /// Skill names seen so far (agents' and queues'), for skill changes.
+    pub(super) skills: SkillTable,
     pub(super) actions: VecDeque<Action>,
     pub(super) seq: u64,
 }
@@ -185,6 +190,7 @@ impl Router {
                 free_tag: 0,
                 misses: 0,
                 pending_pause: None,
+                direct_calls: 0,
                 indexed: false,
             });
         }
@@ -260,6 +266,7 @@ impl Router {
             agent_names,
             queue_names,
             timers: BTreeSet::new(),
+            skills,
             actions: VecDeque::new(),
             seq: 0,
         })
@@ -292,6 +299,10 @@ impl Router {
             Input::AgentResume { agent } => self.agent_resume(now, agent),
             Input::AgentRegistered { agent } => self.agent_registration(now, agent, true),
             Input::AgentUnregistered { agent } => self.agent_registration(now, agent, false),
+            Input::DirectCallStarted { agent } => self.direct_call_started(now, agent),
+            Input::DirectCallEnded { agent } => self.direct_call_ended(now, agent),
+            Input::EndWrapUp { agent } => self.end_wrap_up_early(now, agent),
+            Input::SetSkills { agent, skills } => self.set_skills(now, agent, skills),
         }
     }
 

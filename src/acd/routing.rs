@@ -188,9 +188,17 @@ impl Router {
     /// an agent that becomes free takes a waiting call at once.
     pub(super) fn set_state(&mut self, now: Instant, a: AgentId, state: AgentState) {
         let ag = &mut self.agents[a.0 as usize];
-        // Free or paused in no queue is logged out (e.g. logged out of
-        // everything during a call, once wrap-up ends).
-        let idle = matches!(state, AgentState::Available | AgentState::Paused(_));
+        // Free while on a call of their own is busy, whatever freed them.
+        let state = match state {
+            AgentState::Available if ag.direct_calls > 0 => AgentState::Busy,
+            s => s,
+        };
+        // Free, busy or paused in no queue is logged out (e.g. logged out
+        // of everything during a call, once wrap-up ends).
+        let idle = matches!(
+            state,
+            AgentState::Available | AgentState::Paused(_) | AgentState::Busy
+        );
         let state = if idle && ag.memberships.is_empty() {
             ag.pending_pause = None;
             AgentState::LoggedOut
@@ -209,7 +217,15 @@ impl Router {
                 }
             }
         }
-        ag.state = state;
+        if ag.state != state {
+            let from = std::mem::replace(&mut ag.state, state);
+            self.actions
+                .push_back(Action::Event(Event::AgentStateChanged {
+                    agent: a,
+                    from,
+                    to: state,
+                }));
+        }
         self.sync_index(now, a);
     }
 

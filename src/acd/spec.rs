@@ -114,6 +114,8 @@ pub enum PauseReason {
     NoAnswer,
     /// A site-defined reason code.
     Code(u16),
+    /// A free-text reason given through the API; the switch keeps the text.
+    Other,
 }
 
 /// A skill name interned to a small number.

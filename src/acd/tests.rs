@@ -8,22 +8,22 @@ use rand::SeedableRng;
 use super::types::{AgentState, CallState};
 use super::*;
 
-const S: Duration = Duration::from_secs(1);
+pub(super) const S: Duration = Duration::from_secs(1);
 
 /// The origin of virtual time; tests only add `Duration`s to it.
 #[allow(clippy::disallowed_methods)]
-fn origin() -> Instant {
+pub(super) fn origin() -> Instant {
     Instant::now()
 }
 
-fn skill(name: &str, min_level: u8) -> Condition {
+pub(super) fn skill(name: &str, min_level: u8) -> Condition {
     Condition::Skill {
         skill: name.into(),
         min_level,
     }
 }
 
-fn agent(name: &str, skills: &[(&str, u8)]) -> AgentSpec {
+pub(super) fn agent(name: &str, skills: &[(&str, u8)]) -> AgentSpec {
     AgentSpec {
         name: name.into(),
         skills: skills.iter().map(|&(s, l)| (s.into(), l)).collect(),
@@ -32,7 +32,7 @@ fn agent(name: &str, skills: &[(&str, u8)]) -> AgentSpec {
     }
 }
 
-fn queue(name: &str, requires: Vec<Vec<Condition>>) -> QueueSpec {
+pub(super) fn queue(name: &str, requires: Vec<Vec<Condition>>) -> QueueSpec {
     QueueSpec {
         name: name.into(),
         requires,
@@ -51,12 +51,12 @@ fn queue(name: &str, requires: Vec<Vec<Condition>>) -> QueueSpec {
     }
 }
 
-fn router(t0: Instant, agents: &[AgentSpec], queues: &[QueueSpec]) -> Router {
+pub(super) fn router(t0: Instant, agents: &[AgentSpec], queues: &[QueueSpec]) -> Router {
     Router::new(t0, agents, queues, StdRng::seed_from_u64(7)).expect("valid specs")
 }
 
 /// Registers the agent's phone and logs it in to every queue it qualifies for.
-fn ready(r: &mut Router, now: Instant, a: u32) {
+pub(super) fn ready(r: &mut Router, now: Instant, a: u32) {
     r.handle(now, Input::AgentRegistered { agent: AgentId(a) })
         .unwrap();
     r.handle(
@@ -69,7 +69,7 @@ fn ready(r: &mut Router, now: Instant, a: u32) {
     .unwrap();
 }
 
-fn arrive(r: &mut Router, now: Instant, call: u64, queue: u16, priority: u8) {
+pub(super) fn arrive(r: &mut Router, now: Instant, call: u64, queue: u16, priority: u8) {
     r.handle(
         now,
         Input::CallArrived {
@@ -82,7 +82,7 @@ fn arrive(r: &mut Router, now: Instant, call: u64, queue: u16, priority: u8) {
     .unwrap();
 }
 
-fn answer(r: &mut Router, now: Instant, call: u64, a: u32) {
+pub(super) fn answer(r: &mut Router, now: Instant, call: u64, a: u32) {
     r.handle(
         now,
         Input::OfferAnswered {
@@ -93,18 +93,22 @@ fn answer(r: &mut Router, now: Instant, call: u64, a: u32) {
     .unwrap();
 }
 
-fn end(r: &mut Router, now: Instant, call: u64) {
+pub(super) fn end(r: &mut Router, now: Instant, call: u64) {
     r.handle(now, Input::CallEnded { call: CallId(call) })
         .unwrap();
 }
 
-fn drain(r: &mut Router) -> Vec<Action> {
+/// The actions, without the state-change events every move brings
+/// (`tests_commands.rs` checks those).
+pub(super) fn drain(r: &mut Router) -> Vec<Action> {
     r.check_invariants().unwrap();
-    std::iter::from_fn(|| r.poll_action()).collect()
+    std::iter::from_fn(|| r.poll_action())
+        .filter(|a| !matches!(a, Action::Event(Event::AgentStateChanged { .. })))
+        .collect()
 }
 
 /// The offers among the actions, as (call, agent).
-fn offers(r: &mut Router) -> Vec<(u64, u32)> {
+pub(super) fn offers(r: &mut Router) -> Vec<(u64, u32)> {
     drain(r)
         .into_iter()
         .filter_map(|a| match a {
@@ -114,13 +118,13 @@ fn offers(r: &mut Router) -> Vec<(u64, u32)> {
         .collect()
 }
 
-fn one_skill_agents(n: usize, level: u8) -> Vec<AgentSpec> {
+pub(super) fn one_skill_agents(n: usize, level: u8) -> Vec<AgentSpec> {
     (0..n)
         .map(|i| agent(&format!("a{i}"), &[("sales", level)]))
         .collect()
 }
 
-fn sales() -> Vec<Vec<Condition>> {
+pub(super) fn sales() -> Vec<Vec<Condition>> {
     vec![vec![skill("sales", 1)]]
 }
 

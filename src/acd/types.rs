@@ -57,6 +57,26 @@ pub enum Input {
     AgentUnregistered {
         agent: AgentId,
     },
+    /// The agent is on a call the router did not give them: a direct DID
+    /// call, an internal call, a call out through a trunk, or listening in
+    /// as a supervisor. They get no offers until it ends.
+    DirectCallStarted {
+        agent: AgentId,
+    },
+    /// One such call ended.
+    DirectCallEnded {
+        agent: AgentId,
+    },
+    /// The agent is done with their wrap-up before its time is up.
+    EndWrapUp {
+        agent: AgentId,
+    },
+    /// The agent's skills (name, level 1..=10) change. Queues they are in
+    /// are re-matched at once; those they no longer qualify for are left.
+    SetSkills {
+        agent: AgentId,
+        skills: Vec<(String, u8)>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,6 +136,12 @@ pub enum Event {
         agent: AgentId,
         reason: PauseReason,
     },
+    /// Every change of an agent's state, whatever caused it.
+    AgentStateChanged {
+        agent: AgentId,
+        from: AgentState,
+        to: AgentState,
+    },
 }
 
 /// Counters of one queue since the router started.
@@ -171,6 +197,9 @@ pub enum AgentState {
     /// Wrap-up ends at the instant.
     WrapUp(Instant),
     Paused(PauseReason),
+    /// Free for the queues but on a call the router did not give them
+    /// (see [`Input::DirectCallStarted`]): no offers, no misses.
+    Busy,
 }
 
 /// Where a call is.

@@ -4,9 +4,16 @@
 //! when either side moves; it knows no SIP syntax, no sockets and no clock.
 //! The switch turns its actions into messages and feeds it leg events.
 
+mod id;
+mod private;
+
 use std::time::{Duration, Instant};
 
-/// The switch's own id for a call, used in logs and call records.
+pub use id::{CallUuid, CallUuidError, CallUuids};
+pub use private::Private;
+
+/// The switch's handle for a live call (tables, router, relay); restarts
+/// at 1. Logs, records and events name a call by its [`CallUuid`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallRef(pub u64);
 
@@ -59,6 +66,8 @@ pub enum Outcome {
     Shutdown,
     /// The media stopped (inactivity timeout) or could not be anchored.
     MediaTimeout,
+    /// Hung up by a command (an operator, through the API).
+    Operator,
 }
 
 impl Outcome {
@@ -73,6 +82,7 @@ impl Outcome {
             Outcome::Rejected(_) => "rejected",
             Outcome::Shutdown => "shutdown",
             Outcome::MediaTimeout => "media_timeout",
+            Outcome::Operator => "operator",
         }
     }
 }
@@ -140,6 +150,8 @@ pub enum Input {
     Shutdown,
     /// The call's media stopped or failed: hang up both legs.
     MediaLost,
+    /// A command hangs the call up: both legs, whatever the phase.
+    HangUp,
 }
 
 /// What the switch must do.
@@ -311,6 +323,19 @@ impl Call {
                 out.push(Action::CancelForks { keep: None });
                 self.finish(now, out, 503, Outcome::Shutdown)
             }
+            (S::Routing | S::Offering { .. }, I::HangUp) => {
+                out.push(Action::CancelForks { keep: None });
+                self.finish(now, out, 480, Outcome::Operator)
+            }
+            (S::Answered { .. } | S::Connected, I::HangUp) => {
+                out.push(Action::Bye(Side::A));
+                out.push(Action::Bye(Side::B));
+                S::Releasing {
+                    a: true,
+                    b: true,
+                    outcome: Outcome::Operator,
+                }
+            }
             (S::Answered { .. }, I::AAck) => S::Connected,
             (S::Answered { .. }, I::ANoAck) => {
                 out.push(Action::Bye(Side::B));
@@ -430,7 +455,7 @@ impl Call {
 fn status_for(outcome: Outcome) -> u16 {
     match outcome {
         Outcome::Busy => 486,
-        Outcome::NoAnswer | Outcome::Unavailable => 480,
+        Outcome::NoAnswer | Outcome::Unavailable | Outcome::Operator => 480,
         Outcome::Abandoned => 487,
         Outcome::Shutdown | Outcome::MediaTimeout => 503,
         Outcome::Rejected(603) => 603,
@@ -440,298 +465,4 @@ fn status_for(outcome: Outcome) -> u16 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    // The one clock read of these tests: every other instant is t0 plus a Duration.
-    #[allow(clippy::disallowed_methods)]
-    fn call(routing: Routing) -> (Call, Instant) {
-        let t0 = Instant::now();
-        (Call::new(CallRef(1), routing, t0), t0)
-    }
-
-    fn step(c: &mut Call, now: Instant, input: Input) -> Vec<Action> {
-        let mut out = Vec::new();
-        c.handle(now, input, &mut out);
-        out
-    }
-
-    #[test]
-    fn answered_call_acks_b_then_answers_a() {
-        let (mut c, t0) = call(Routing::Direct);
-        assert_eq!(
-            step(&mut c, t0, Input::Offer { forks: 1 }),
-            vec![Action::InviteB, Action::StartRingTimer]
-        );
-        let out = step(
-            &mut c,
-            t0,
-            Input::BProgress {
-                fork: 0,
-                status: 180,
-                has_sdp: false,
-            },
-        );
-        assert_eq!(
-            out,
-            vec![Action::ProvisionalToA {
-                fork: 0,
-                status: 180
-            }]
-        );
-        assert!(step(
-            &mut c,
-            t0,
-            Input::BProgress {
-                fork: 0,
-                status: 180,
-                has_sdp: false
-            }
-        )
-        .is_empty());
-        let t1 = t0 + Duration::from_secs(3);
-        assert_eq!(
-            step(&mut c, t1, Input::BAnswer { fork: 0 }),
-            vec![Action::AckB { fork: 0 }, Action::OkToA { fork: 0 }]
-        );
-        step(&mut c, t1, Input::AAck);
-        assert_eq!(c.state, State::Connected);
-        assert_eq!(c.wait(), Some(Duration::from_secs(3)));
-    }
-
-    #[test]
-    fn media_lost_on_a_connected_call_hangs_up_both_legs() {
-        let (mut c, t0) = call(Routing::Queued);
-        step(&mut c, t0, Input::Offer { forks: 1 });
-        step(&mut c, t0, Input::BAnswer { fork: 0 });
-        step(&mut c, t0, Input::AAck);
-        let t1 = t0 + Duration::from_secs(60);
-        assert_eq!(
-            step(&mut c, t1, Input::MediaLost),
-            vec![Action::Bye(Side::A), Action::Bye(Side::B)]
-        );
-        assert!(step(&mut c, t1, Input::ByeDone(Side::A)).is_empty());
-        let t2 = t1 + Duration::from_millis(40);
-        assert_eq!(
-            step(&mut c, t2, Input::ByeDone(Side::B)),
-            vec![Action::Finished(Outcome::MediaTimeout)]
-        );
-        assert_eq!(c.ended, Some(t2));
-        assert_eq!(Outcome::MediaTimeout.label(), "media_timeout");
-    }
-
-    #[test]
-    fn media_lost_before_an_answer_refuses_the_caller_503() {
-        let (mut c, t0) = call(Routing::Direct);
-        step(&mut c, t0, Input::Offer { forks: 2 });
-        assert_eq!(
-            step(&mut c, t0, Input::MediaLost),
-            vec![
-                Action::CancelForks { keep: None },
-                Action::RejectA { status: 503 },
-                Action::Finished(Outcome::MediaTimeout)
-            ]
-        );
-    }
-
-    #[test]
-    fn bye_from_agent_releases_caller_then_finishes() {
-        let (mut c, t0) = call(Routing::Direct);
-        step(&mut c, t0, Input::Offer { forks: 1 });
-        step(&mut c, t0, Input::BAnswer { fork: 0 });
-        step(&mut c, t0, Input::AAck);
-        assert_eq!(
-            step(&mut c, t0, Input::Bye(Side::B)),
-            vec![Action::Bye(Side::A)]
-        );
-        let out = step(&mut c, t0, Input::ByeDone(Side::A));
-        let outcome = Outcome::Completed {
-            hung_up_by: Side::B,
-        };
-        assert_eq!(out, vec![Action::Finished(outcome)]);
-        assert_eq!(c.state, State::Done(outcome));
-    }
-
-    #[test]
-    fn direct_call_to_busy_agent_rejects_caller_with_486() {
-        let (mut c, t0) = call(Routing::Direct);
-        step(&mut c, t0, Input::Offer { forks: 1 });
-        let out = step(
-            &mut c,
-            t0,
-            Input::BFailed {
-                fork: 0,
-                status: 486,
-            },
-        );
-        assert_eq!(
-            out,
-            vec![
-                Action::RejectA { status: 486 },
-                Action::Finished(Outcome::Busy)
-            ]
-        );
-    }
-
-    #[test]
-    fn ring_timeout_cancels_and_answers_480() {
-        let (mut c, t0) = call(Routing::Direct);
-        step(&mut c, t0, Input::Offer { forks: 2 });
-        let out = step(&mut c, t0, Input::RingTimeout);
-        assert_eq!(
-            out,
-            vec![
-                Action::CancelForks { keep: None },
-                Action::RejectA { status: 480 },
-                Action::Finished(Outcome::NoAnswer)
-            ]
-        );
-        // The 487s of the cancelled forks change nothing.
-        assert!(step(
-            &mut c,
-            t0,
-            Input::BFailed {
-                fork: 0,
-                status: 487
-            }
-        )
-        .is_empty());
-    }
-
-    #[test]
-    fn queued_call_goes_back_to_queue_when_agent_misses() {
-        let (mut c, t0) = call(Routing::Queued);
-        step(&mut c, t0, Input::Offer { forks: 1 });
-        assert_eq!(
-            step(
-                &mut c,
-                t0,
-                Input::BFailed {
-                    fork: 0,
-                    status: 486
-                }
-            ),
-            vec![Action::Requeue { status: 486 }]
-        );
-        assert_eq!(c.state, State::Routing);
-        step(&mut c, t0, Input::Offer { forks: 1 });
-        assert_eq!(c.offers, 2);
-    }
-
-    #[test]
-    fn queued_offer_leaves_ring_timing_to_the_router() {
-        let (mut c, t0) = call(Routing::Queued);
-        assert_eq!(
-            step(&mut c, t0, Input::Offer { forks: 2 }),
-            vec![Action::InviteB]
-        );
-    }
-
-    #[test]
-    fn withdrawing_the_last_live_forks_puts_the_call_back_to_waiting() {
-        let (mut c, t0) = call(Routing::Queued);
-        step(&mut c, t0, Input::Offer { forks: 3 });
-        assert!(step(&mut c, t0, Input::Withdrawn { forks: 1 }).is_empty());
-        assert_eq!(
-            step(&mut c, t0, Input::Withdrawn { forks: 2 }),
-            vec![Action::Requeue { status: 487 }]
-        );
-        assert_eq!(c.state, State::Routing);
-    }
-
-    #[test]
-    fn one_of_two_forks_failing_keeps_offering() {
-        let (mut c, t0) = call(Routing::Direct);
-        step(&mut c, t0, Input::Offer { forks: 2 });
-        assert!(step(
-            &mut c,
-            t0,
-            Input::BFailed {
-                fork: 1,
-                status: 480
-            }
-        )
-        .is_empty());
-        let out = step(&mut c, t0, Input::BAnswer { fork: 0 });
-        assert_eq!(
-            out,
-            vec![
-                Action::AckB { fork: 0 },
-                Action::CancelForks { keep: Some(0) },
-                Action::OkToA { fork: 0 }
-            ]
-        );
-    }
-
-    #[test]
-    fn late_second_answer_is_acked_and_hung_up() {
-        let (mut c, t0) = call(Routing::Direct);
-        step(&mut c, t0, Input::Offer { forks: 2 });
-        step(&mut c, t0, Input::BAnswer { fork: 0 });
-        assert_eq!(
-            step(&mut c, t0, Input::BAnswer { fork: 1 }),
-            vec![Action::AckB { fork: 1 }, Action::ByeFork { fork: 1 }]
-        );
-        assert_eq!(c.state, State::Answered { fork: 0 });
-    }
-
-    #[test]
-    fn cancel_while_ringing_abandons() {
-        let (mut c, t0) = call(Routing::Queued);
-        step(&mut c, t0, Input::Offer { forks: 1 });
-        let out = step(&mut c, t0, Input::ACancel);
-        assert_eq!(
-            out,
-            vec![
-                Action::CancelForks { keep: None },
-                Action::RejectA { status: 487 },
-                Action::Finished(Outcome::Abandoned)
-            ]
-        );
-    }
-
-    #[test]
-    fn missing_ack_hangs_up_the_agent() {
-        let (mut c, t0) = call(Routing::Direct);
-        step(&mut c, t0, Input::Offer { forks: 1 });
-        step(&mut c, t0, Input::BAnswer { fork: 0 });
-        assert_eq!(step(&mut c, t0, Input::ANoAck), vec![Action::Bye(Side::B)]);
-        let out = step(&mut c, t0, Input::ByeDone(Side::B));
-        assert_eq!(
-            out,
-            vec![Action::Finished(Outcome::Completed {
-                hung_up_by: Side::A
-            })]
-        );
-    }
-
-    #[test]
-    fn shutdown_hangs_up_both_legs_of_a_connected_call() {
-        let (mut c, t0) = call(Routing::Direct);
-        step(&mut c, t0, Input::Offer { forks: 1 });
-        step(&mut c, t0, Input::BAnswer { fork: 0 });
-        step(&mut c, t0, Input::AAck);
-        assert_eq!(
-            step(&mut c, t0, Input::Shutdown),
-            vec![Action::Bye(Side::A), Action::Bye(Side::B)]
-        );
-        assert!(step(&mut c, t0, Input::ByeDone(Side::A)).is_empty());
-        assert_eq!(
-            step(&mut c, t0, Input::ByeDone(Side::B)),
-            vec![Action::Finished(Outcome::Shutdown)]
-        );
-    }
-
-    #[test]
-    fn unroutable_call_is_rejected_480() {
-        let (mut c, t0) = call(Routing::Direct);
-        let out = step(&mut c, t0, Input::Unroutable(Outcome::Unavailable));
-        assert_eq!(
-            out,
-            vec![
-                Action::RejectA { status: 480 },
-                Action::Finished(Outcome::Unavailable)
-            ]
-        );
-    }
-}
+mod tests;

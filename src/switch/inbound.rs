@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use tracing::debug;
 
-use super::legs::{ALeg, CallEntry};
+use super::admit::Arrival;
 use super::{Route, Switch, METHOD_LABELS, RETRY_AFTER};
-use crate::call::{Call, CallRef, Input, Outcome, Routing, Side};
+use crate::call::{CallRef, Input, Outcome, Routing, Side};
 use crate::sip::auth::{AuthAnswer, AuthError, Verified};
 use crate::sip::build;
 use crate::sip::parse::{Contacts, HeaderName, Message, Method, Scheme};
@@ -334,40 +334,20 @@ impl Switch {
                 return self.refuse(now, req, refusal);
             }
         };
-        let id = self.new_call_ref();
-        let a = ALeg::new(self.token(), req.msg.clone(), req.source, req.key.clone());
         let (routing, queue) = match &target {
             Target::Route(Route::Queue { queue, .. }) => (Routing::Queued, Some(queue.clone())),
             _ => (Routing::Direct, None),
         };
-        let entry = CallEntry {
-            call: Call::new(id, routing, now),
-            a,
-            a_agent: caller_agent.clone(),
-            b: None,
+        let arrival = Arrival {
             trunk: trunk_name,
+            caller_agent,
             dialled: dialled.clone(),
-            queue: queue.clone(),
-            ring_timeout: self.plan.no_answer_timeout,
-            ring_deadline: None,
-            agent: None,
-            routed: false,
+            queue,
+            routing,
             media,
-            digits: String::new(),
-            record: self.plan.record_dids.contains(&dialled),
-            recording: None,
-            supervisor: None,
-            menu: None,
         };
-        self.stats.calls_started += 1;
-        tracing::info!(call = %id, queue = queue.as_deref().unwrap_or(""), "call arrived");
-        self.dialogs.insert(entry.a.call_id.clone(), (id, Side::A));
-        self.a_branches.insert(req.key.branch.clone(), id);
-        if let Some(agent) = &caller_agent {
-            self.busy.insert(agent.clone(), id);
-        }
-        let a_tag = entry.a.local_tag.clone();
-        self.calls.insert(id, entry);
+        let (id, a_tag) = self.admit(now, req, arrival);
+        let _in_call = self.call_span(id).entered();
         self.open_media(id);
         self.respond(now, req, 100, None, &[], None);
         match target {
@@ -510,7 +490,7 @@ impl Switch {
                     Side::B => super::MediaLeg::Agent,
                 };
                 let sdp = self
-                    .media_reoffer(call, leg, req.msg.body())
+                    .media_reoffer(now, call, leg, req.msg.body())
                     .or_else(|| self.calls.get(&call).and_then(|e| e.last_sdp(side)));
                 let contact = [("Contact", self.contact())];
                 let body = sdp.as_ref().map(|b| ("application/sdp", b.as_ref()));

@@ -327,6 +327,7 @@ impl Switch {
             MenuStep::Queue(queue) => {
                 debug!(call = %id, "menu: to a queue");
                 entry.queue = Some(queue.clone());
+                entry.span.record("queue", queue.as_str());
                 entry.call.routing = Routing::Queued;
                 self.enqueue(now, id, &queue, menu.priority, menu.attributes);
                 self.start_queue_audio(now, id);

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use tracing::debug;
 
 use super::inbound::Req;
+use super::presence::Engagement;
 use super::{Output, Switch};
 use crate::call::{Call, CallRef, Input, Outcome, Side};
 use crate::sip::auth;
@@ -52,6 +53,10 @@ pub struct CallEntry {
     pub supervisor: Option<String>,
     /// The IVR menu the caller is in, until it picks (or is given) a target.
     pub menu: Option<super::CallMenu>,
+    /// The call's id in logs, records, events and replies.
+    pub uuid: crate::call::CallUuid,
+    /// Its log span: every line about the call is logged inside it.
+    pub span: tracing::Span,
 }
 
 impl CallEntry {
@@ -247,8 +252,10 @@ impl Switch {
             return self.unroutable(now, id, Outcome::Unavailable);
         }
         self.busy.insert(agent.to_string(), id);
+        self.engage(now, agent, Engagement::Callee(id));
         let to = format!("<sip:{agent}@{}>", self.plan.local);
         self.start_b_leg(now, id, Some(agent.to_string()), to, targets, None);
+        self.offered_event(now, id, vec![agent.to_string()]);
     }
 
     /// The registered contacts of an agent, as B-leg targets.
@@ -317,6 +324,9 @@ impl Switch {
             })
             .collect::<Vec<_>>();
         let n = forks.len();
+        let span = entry.span.clone();
+        let _in_call = span.enter();
+        tracing::info!(call = %id, sip_call_id = %call_id, forks = n, "callee leg");
         let b = BLeg {
             agent,
             call_id: call_id.clone(),
@@ -330,8 +340,9 @@ impl Switch {
         };
         self.dialogs.insert(call_id, (id, Side::B));
         if let Some(entry) = self.calls.get_mut(&id) {
-            if b.agent.is_some() {
-                entry.agent = b.agent.clone();
+            if let Some(agent) = &b.agent {
+                entry.span.record("agent", agent.as_str());
+                entry.agent = Some(agent.clone());
             }
             entry.b = Some(b);
         }

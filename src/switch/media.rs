@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::RngCore;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::Switch;
 use crate::acd::CallId;
@@ -370,8 +370,10 @@ impl CallMedia {
 impl Switch {
     /// One report of the relay.
     pub fn handle_media(&mut self, now: Instant, input: MediaInput) {
+        let _in_call = self.call_span(input.call()).entered();
         match input {
             MediaInput::Failed { call } => {
+                warn!(%call, "the relay could not carry the call's media: hanging up");
                 self.stats.media_failures += 1;
                 self.drive(now, call, Input::MediaLost);
             }
@@ -384,6 +386,7 @@ impl Switch {
                         && e.media.as_ref().is_none_or(|m| m.held_by.is_none())
                 });
                 if vanished {
+                    warn!(%call, "no media on the answered call: hanging up");
                     self.stats.media_timeouts += 1;
                     self.drive(now, call, Input::MediaLost);
                 }
@@ -397,6 +400,7 @@ impl Switch {
                 }
             }
             MediaInput::RecordingFailed { call } => {
+                warn!(%call, "the call's recording failed; it goes on unrecorded");
                 self.stats.recordings_failed += 1;
                 if let Some(entry) = self.calls.get_mut(&call) {
                     entry.recording = None;
@@ -680,6 +684,7 @@ impl Switch {
     /// when the call is not anchored or the offer does not parse.
     pub(super) fn media_reoffer(
         &mut self,
+        now: Instant,
         id: CallRef,
         leg: MediaLeg,
         body: &[u8],
@@ -716,8 +721,16 @@ impl Switch {
                 });
             }
         }
+        let uuid = entry.uuid;
+        let mut event = None;
         match (held, m.held_by) {
             (true, None) => {
+                let by = if leg == MediaLeg::Caller {
+                    "caller"
+                } else {
+                    "agent"
+                };
+                event = Some(super::EventKind::CallHeld { call: uuid, by });
                 m.held_by = Some(leg);
                 commands.push(MediaCommand::Unbridge { call: id });
                 commands.push(MediaCommand::Play {
@@ -728,6 +741,7 @@ impl Switch {
                 });
             }
             (false, Some(_)) => {
+                event = Some(super::EventKind::CallResumed { call: uuid });
                 m.held_by = None;
                 commands.push(MediaCommand::Bridge { call: id });
             }
@@ -735,6 +749,9 @@ impl Switch {
         }
         for c in commands {
             self.out.push_back(super::Output::Media(c));
+        }
+        if let Some(kind) = event {
+            self.emit(now, kind);
         }
         let answer = with_direction(std::str::from_utf8(&ours).ok()?, mirror(direction));
         Some(Bytes::from(answer))

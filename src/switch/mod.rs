@@ -9,8 +9,18 @@
 //! sent the request; (request) server transaction → checks of RFC 3261 §8.2
 //! → REGISTER / OPTIONS / a feature code / a new call / an in-dialog request.
 //! A queued call goes to the router; its offers come back as B-leg INVITEs
-//! (`queues.rs`).
+//! (`queues.rs`). An agent on a call the router did not give them is busy
+//! for it (`presence.rs`). A new call gets its id and log span in
+//! `admit.rs`.
+//!
+//! Outside SIP the core speaks two words: commands in
+//! ([`Switch::handle_command`], `command.rs` and `control.rs`) and events
+//! out ([`Output::Event`], `event.rs`); `docs/events.md` is their schema.
 
+mod admit;
+mod command;
+mod control;
+mod event;
 mod feature;
 mod inbound;
 mod ivr;
@@ -18,12 +28,13 @@ mod late_offer;
 mod legs;
 mod media;
 pub mod plan;
+mod presence;
 mod queues;
 mod supervise;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
@@ -31,7 +42,7 @@ use rand::{RngCore, SeedableRng};
 use tracing::debug;
 
 use crate::acd::Router;
-use crate::call::{Action, CallRef, Input, Outcome, Side};
+use crate::call::{Action, CallRef, CallUuid, CallUuids, Input, Outcome, Side};
 use crate::sip::auth::{DigestConfig, DigestServer};
 use crate::sip::build;
 use crate::sip::parse::{salvage, Message, ParseError};
@@ -39,6 +50,11 @@ use crate::sip::registrar::Registrar;
 use crate::sip::transaction::{self as tx, TimerConfig, TransactionLayer};
 use crate::sip::Peer;
 
+pub use command::{
+    AgentSnapshot, CallSnapshot, Command, CommandError, QueueSnapshot, Reply,
+    PAUSE_REASON_CHARS_MAX,
+};
+pub use event::{Event, EventKind};
 pub use feature::{FeatureCode, FeatureError, FEATURE_DIALOGS_MAX};
 pub use ivr::{CallMenu, IvrError, MenuPlan, MenuSession, MenuStep, MENU_HOPS_MAX};
 pub use legs::{CallEntry, ZOMBIE_FORKS_MAX};
@@ -67,12 +83,16 @@ pub enum Output {
     CallEnded(CallRecord),
     /// Something for the media relay to do (only with `[media]`).
     Media(MediaCommand),
+    /// Something happened: for the event stream (never waited on).
+    Event(Event),
 }
 
 /// A finished call, as stored and exported.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CallRecord {
     pub call: CallRef,
+    /// The call's id in logs, events and replies.
+    pub uuid: CallUuid,
     /// The caller leg's Call-ID, to correlate with the carrier's records.
     pub sip_call_id: String,
     pub trunk: Option<String>,
@@ -146,7 +166,7 @@ pub const METHOD_LABELS: [&str; 9] = [
     "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "UPDATE", "other",
 ];
 /// Outcome labels for `switchyard_calls_total{outcome}`.
-pub const OUTCOME_LABELS: [&str; 8] = [
+pub const OUTCOME_LABELS: [&str; 9] = [
     "completed",
     "abandoned",
     "busy",
@@ -155,6 +175,7 @@ pub const OUTCOME_LABELS: [&str; 8] = [
     "rejected",
     "shutdown",
     "media_timeout",
+    "operator",
 ];
 
 /// The signalling core of the switch.
@@ -173,6 +194,10 @@ pub struct Switch {
     owners: HashMap<String, (CallRef, legs::Purpose)>,
     /// Agents on a call or being offered one.
     busy: HashMap<String, CallRef>,
+    /// Agents on calls the router did not give them.
+    presence: presence::Presence,
+    /// Free-text pause reasons given by commands, by agent.
+    pause_texts: HashMap<String, String>,
     /// The skill-based router: queued calls, agents' states, offers.
     router: Router,
     /// Answered waits per queue (router queue order): sum and count.
@@ -193,6 +218,8 @@ pub struct Switch {
     stats: Stats,
     draining: bool,
     next_call: u64,
+    /// Draws each call's [`CallUuid`].
+    uuids: CallUuids,
     /// The RTP port pool and media plan; `None` passes SDP through.
     anchoring: Option<media::Anchoring>,
 }
@@ -223,6 +250,8 @@ impl Switch {
             a_branches: HashMap::new(),
             owners: HashMap::new(),
             busy: HashMap::new(),
+            presence: presence::Presence::default(),
+            pause_texts: HashMap::new(),
             router,
             queue_waits,
             zombies: HashMap::new(),
@@ -235,8 +264,15 @@ impl Switch {
             stats: Stats::default(),
             draining: false,
             next_call: 1,
+            uuids: CallUuids::new(now),
             anchoring,
         }
+    }
+
+    /// The wall clock as the driver read it at `now`: call ids and event
+    /// stamps count from it (until then, from the Unix epoch).
+    pub fn set_wall_clock(&mut self, now: Instant, wall: SystemTime) {
+        self.uuids.set_wall_clock(now, wall);
     }
 
     /// One datagram (or TCP frame) from `peer`.
@@ -387,6 +423,8 @@ impl Switch {
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
+        let span = entry.span.clone();
+        let _in_call = span.enter();
         let mut actions = std::mem::take(&mut self.actions);
         actions.clear();
         entry.call.handle(now, input, &mut actions);
@@ -409,7 +447,10 @@ impl Switch {
             }
             Action::ProvisionalToA { fork, status } => self.provisional_to_a(now, id, fork, status),
             Action::AckB { fork } => self.ack_b(id, fork),
-            Action::OkToA { fork } => self.ok_to_a(now, id, fork),
+            Action::OkToA { fork } => {
+                self.ok_to_a(now, id, fork);
+                self.answered_event(now, id);
+            }
             Action::CancelForks { keep } => self.cancel_forks(now, id, keep),
             Action::ByeFork { fork } => self.bye_fork(now, id, fork),
             Action::RejectA { status } => self.reject_a(now, id, status),
@@ -421,6 +462,7 @@ impl Switch {
 
     fn finish(&mut self, now: Instant, id: CallRef, outcome: Outcome) {
         self.report_call_gone(now, id);
+        self.release_call(now, id);
         // Forks still owed a CANCEL keep it after the call is gone.
         self.drop_b_leg(now, id);
         let Some(mut entry) = self.calls.remove(&id) else {
@@ -449,6 +491,7 @@ impl Switch {
         };
         let record = CallRecord {
             call: id,
+            uuid: entry.uuid,
             sip_call_id: entry.a.call_id.clone(),
             trunk: entry.trunk.clone(),
             dialled: entry.dialled.clone(),
@@ -464,6 +507,7 @@ impl Switch {
             }),
         };
         tracing::info!(call = %id, outcome = outcome.label(), "call ended");
+        self.ended_events(now, &record);
         self.out.push_back(Output::CallEnded(record));
     }
 
@@ -477,6 +521,14 @@ impl Switch {
             legs::Purpose::Bye { side } => self.drive(now, call, Input::ByeDone(side)),
             legs::Purpose::Ignore => {}
         }
+    }
+
+    /// The call's log span (call id, caller, DID, queue, agent), to enter
+    /// around work on it; a disabled span for a call that is gone.
+    fn call_span(&self, id: CallRef) -> tracing::Span {
+        self.calls
+            .get(&id)
+            .map_or_else(tracing::Span::none, |e| e.span.clone())
     }
 
     fn new_call_ref(&mut self) -> CallRef {

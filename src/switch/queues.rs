@@ -20,14 +20,28 @@ use crate::call::{CallRef, Input, Outcome, Routing, State};
 use crate::sip::registrar::RegistrarEvent;
 
 /// Labels of `switchyard_agents{state}`, in [`Switch::agent_states`] order.
-pub const AGENT_STATE_LABELS: [&str; 6] = [
+pub const AGENT_STATE_LABELS: [&str; 7] = [
     "logged_out",
     "available",
     "ringing",
     "on_call",
     "wrap_up",
     "paused",
+    "busy",
 ];
+
+/// Where `state` sits in [`AGENT_STATE_LABELS`].
+pub(super) fn agent_state_index(state: Option<AgentState>) -> usize {
+    match state {
+        Some(AgentState::LoggedOut) | None => 0,
+        Some(AgentState::Available) => 1,
+        Some(AgentState::Reserved(_)) => 2,
+        Some(AgentState::OnCall(_)) => 3,
+        Some(AgentState::WrapUp(_)) => 4,
+        Some(AgentState::Paused(_)) => 5,
+        Some(AgentState::Busy) => 6,
+    }
+}
 
 /// One queue's live figures, for metrics.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,15 +114,7 @@ impl Switch {
     pub fn agent_states(&self) -> [u64; AGENT_STATE_LABELS.len()] {
         let mut counts = [0; AGENT_STATE_LABELS.len()];
         for i in 0..self.plan.acd_agents.len() {
-            let idx = match self.router.agent_state(AgentId(i as u32)) {
-                Some(AgentState::LoggedOut) | None => 0,
-                Some(AgentState::Available) => 1,
-                Some(AgentState::Reserved(_)) => 2,
-                Some(AgentState::OnCall(_)) => 3,
-                Some(AgentState::WrapUp(_)) => 4,
-                Some(AgentState::Paused(_)) => 5,
-            };
-            counts[idx] += 1;
+            counts[agent_state_index(self.router.agent_state(AgentId(i as u32)))] += 1;
         }
         counts
     }
@@ -147,6 +153,7 @@ impl Switch {
                 if let Some(e) = self.calls.get_mut(&id) {
                     e.routed = true;
                 }
+                self.queued_event(now, id, queue);
             }
             Err(_) => self.unroutable(now, id, Outcome::Unavailable),
         }
@@ -207,7 +214,7 @@ impl Switch {
                     self.forget_routed(id);
                     self.unroutable(now, id, Outcome::Unavailable);
                 }
-                acd::Action::Event(event) => self.on_router_event(event),
+                acd::Action::Event(event) => self.on_router_event(now, event),
             }
         }
     }
@@ -218,8 +225,11 @@ impl Switch {
         }
     }
 
-    fn on_router_event(&mut self, event: Event) {
+    fn on_router_event(&mut self, now: Instant, event: Event) {
         match event {
+            Event::AgentStateChanged { agent, from, to } => {
+                self.agent_state_event(now, agent, from, to);
+            }
             Event::CallAnswered { queue, waited, .. } => {
                 if let Some(w) = self.queue_waits.get_mut(queue.0 as usize) {
                     w.0 += waited;
@@ -237,6 +247,7 @@ impl Switch {
     /// The router offers a waiting call to `agents`: INVITE their contacts.
     fn offer_queued(&mut self, now: Instant, call: CallId, agents: Vec<AgentId>) {
         let id = CallRef(call.0);
+        let _in_call = self.call_span(id).entered();
         let waiting = self
             .calls
             .get(&id)
@@ -251,8 +262,9 @@ impl Switch {
         let mut offered = Vec::new();
         for agent in agents {
             let name = self.router.agent_name(agent).unwrap_or("").to_string();
-            // On a direct call: the offer is held, and the router's ring
-            // timeout moves the call on (a miss, as the agent could not take it).
+            // The router offers no agent on a call of their own (they are
+            // Busy for it); this is an offer it takes back in the same
+            // batch (they just became busy): its withdrawal follows.
             if self.busy.get(&name).is_some_and(|c| *c != id) {
                 debug!(call = %id, "offered agent is on another call");
                 continue;
@@ -276,13 +288,16 @@ impl Switch {
         };
         // The agent sees the number the customer dialled.
         let to = format!("<sip:{}@{}>", entry.dialled, self.plan.local);
+        let names = offered.clone();
         let single = (offered.len() == 1).then(|| offered.remove(0));
         self.start_b_leg(now, id, single, to, targets, None);
+        self.offered_event(now, id, names);
     }
 
     /// The router takes the offer back from one agent: cancel its forks.
     fn withdraw(&mut self, now: Instant, call: CallId, agent: AgentId) {
         let id = CallRef(call.0);
+        let _in_call = self.call_span(id).entered();
         let name = self.router.agent_name(agent).unwrap_or("").to_string();
         let Some(entry) = self.calls.get(&id) else {
             return;
@@ -323,7 +338,13 @@ impl Switch {
                 let name = self.router.queue_name(q).map(str::to_string);
                 if let Some(e) = self.calls.get_mut(&id) {
                     debug!(call = %id, "overflowed to another queue");
-                    e.queue = name;
+                    if let Some(q) = &name {
+                        e.span.record("queue", q.as_str());
+                    }
+                    e.queue = name.clone();
+                }
+                if let Some(q) = name {
+                    self.queued_event(now, id, &q);
                 }
             }
             OverflowTarget::Busy => {
@@ -344,7 +365,8 @@ impl Switch {
             .as_ref()
             .and_then(|b| b.forks.get(fork))
             .and_then(|f| f.agent.clone());
-        if agent.is_some() {
+        if let Some(a) = &agent {
+            entry.span.record("agent", a.as_str());
             entry.agent = agent.clone();
             if let Some(b) = entry.b.as_mut() {
                 b.agent = agent.clone();

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use tracing::{debug, info};
 
 use super::inbound::Req;
+use super::presence::Engagement;
 use super::{MediaCommand, MediaLeg, Output, Switch, RETRY_AFTER};
 use crate::call::CallRef;
 use crate::media::mix::Mode;
@@ -147,7 +148,13 @@ impl Switch {
             }
         };
         self.stats.supervisions[mode_index(mode)] += 1;
-        info!(%call, mode = mode.label(), "supervisor joined");
+        let _in_call = self.call_span(call).entered();
+        info!(
+            %call,
+            mode = mode.label(),
+            sip_call_id = %req.msg.call_id(),
+            "supervisor joined"
+        );
         let headers = [
             ("Contact", self.contact()),
             ("Allow", crate::sip::build::ALLOW.to_string()),
@@ -159,6 +166,7 @@ impl Switch {
         if let Some(entry) = self.calls.get_mut(&call) {
             entry.supervisor = Some(dialog.clone());
         }
+        self.engage(now, supervisor, Engagement::Supervising(dialog.clone()));
         self.supervisors.insert(
             dialog,
             SupervisorLeg {
@@ -267,6 +275,7 @@ impl Switch {
             Method::Bye => {
                 self.respond(now, req, 200, None, &[], None);
                 if let Some(leg) = self.supervisors.remove(&dialog) {
+                    self.release(now, &Engagement::Supervising(dialog));
                     if !leg.acked {
                         self.tx.server_ack_for_2xx(now, &leg.key);
                     }
@@ -316,6 +325,7 @@ impl Switch {
         let Some(leg) = self.supervisors.remove(dialog) else {
             return;
         };
+        self.release(now, &Engagement::Supervising(dialog.to_string()));
         self.leave(leg.call);
         let key = ClientKey {
             branch: leg.bye_branch,

@@ -434,6 +434,15 @@ impl Sipp {
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
+
+    /// Every message SIPp sent and received so far (its `-trace_msg` file).
+    pub fn messages(&self) -> String {
+        let name = self.log.file_name().unwrap().to_string_lossy();
+        let path = self
+            .log
+            .with_file_name(name.replace("sipp.log", "messages.log"));
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
 }
 
 impl Drop for Sipp {

@@ -29,7 +29,7 @@ pub use writer::{CdrWriter, WriterConfig, CDR_BATCH_RECORDS_MAX, CDR_QUEUE_RECOR
 
 /// The schema this code writes (`PRAGMA user_version`). A newer file is
 /// refused rather than written with an older shape.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 /// How long a statement waits for another connection's lock before failing
 /// (then the writer spills the batch).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -191,7 +191,7 @@ impl CdrStore {
             .prepare(
                 "SELECT id, call, sip_call_id, trunk, dialled, queue, agent, outcome, \
                  rejected_status, hung_up_by, started_at, answered_at, ended_at, \
-                 wait_ms, talk_ms, offers, recording_path, recording_ms \
+                 wait_ms, talk_ms, offers, recording_path, recording_ms, call_uuid \
                  FROM call_records ORDER BY ended_at DESC, id DESC LIMIT ?1",
             )
             .map_err(query_err)?;
@@ -217,6 +217,7 @@ impl CdrStore {
                         offers: r.get(15)?,
                         recording_path: r.get(16)?,
                         recording_ms: r.get::<_, Option<i64>>(17)?.map(from_sql_u64),
+                        call_uuid: r.get(18)?,
                     },
                 })
             })
@@ -304,11 +305,16 @@ impl CdrStore {
         if version == SCHEMA_VERSION {
             return Ok(());
         }
+        // Each step keeps the rows before it: new columns are NULL there.
         if version < 1 {
             tx.execute_batch(SCHEMA_V1)
                 .map_err(schema_err(&self.path))?;
         }
-        tx.execute_batch(SCHEMA_V2)
+        if version < 2 {
+            tx.execute_batch(SCHEMA_V2)
+                .map_err(schema_err(&self.path))?;
+        }
+        tx.execute_batch(SCHEMA_V3)
             .map_err(schema_err(&self.path))?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(schema_err(&self.path))?;
@@ -369,12 +375,18 @@ ALTER TABLE call_records ADD COLUMN recording_path TEXT;
 ALTER TABLE call_records ADD COLUMN recording_ms INTEGER;
 ";
 
+/// Version 3: the call's id, as in its logs and events.
+const SCHEMA_V3: &str = "
+ALTER TABLE call_records ADD COLUMN call_uuid TEXT;
+CREATE INDEX call_records_call_uuid ON call_records (call_uuid);
+";
+
 fn insert_in(tx: &Transaction<'_>, rows: &[CdrRow]) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare(
         "INSERT OR IGNORE INTO call_records (call, sip_call_id, trunk, dialled, queue, agent, \
          outcome, rejected_status, hung_up_by, started_at, answered_at, ended_at, wait_ms, \
-         talk_ms, offers, recording_path, recording_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+         talk_ms, offers, recording_path, recording_ms, call_uuid) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?;
     for row in rows {
         stmt.execute(params![
@@ -395,6 +407,7 @@ fn insert_in(tx: &Transaction<'_>, rows: &[CdrRow]) -> rusqlite::Result<()> {
             row.offers,
             row.recording_path,
             row.recording_ms.map(to_sql_i64),
+            row.call_uuid,
         ])?;
     }
     Ok(())

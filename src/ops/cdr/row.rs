@@ -38,6 +38,10 @@ pub struct CdrRow {
     pub recording_path: Option<String>,
     #[serde(default)]
     pub recording_ms: Option<u64>,
+    /// The call's id ([`crate::call::CallUuid`]), as in its log lines and
+    /// events. Absent from rows and spill lines written before schema 3.
+    #[serde(default)]
+    pub call_uuid: Option<String>,
 }
 
 /// A row read back from the database.
@@ -83,6 +87,7 @@ impl CdrRow {
                 .as_ref()
                 .map(|(p, _)| p.display().to_string()),
             recording_ms: record.recording.as_ref().map(|(_, d)| millis(*d)),
+            call_uuid: Some(record.uuid.to_string()),
         }
     }
 }
@@ -148,6 +153,7 @@ mod tests {
     fn record(outcome: Outcome, wait: Duration, talk: Duration) -> CallRecord {
         CallRecord {
             call: CallRef(7),
+            uuid: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".parse().unwrap(),
             sip_call_id: "a84b4c76e66710@pc33".to_owned(),
             trunk: Some("carrier-1".to_owned()),
             dialled: "+442071234567".to_owned(),
@@ -202,6 +208,10 @@ mod tests {
         assert_eq!(row.rejected_status, None);
         assert_eq!((row.wait_ms, row.talk_ms, row.offers), (12_500, 60_000, 2));
         assert_eq!(row.call, 7);
+        assert_eq!(
+            row.call_uuid.as_deref(),
+            Some("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
+        );
     }
 
     #[test]

@@ -1,9 +1,14 @@
 //! Start-up and the switch task (driver): binds the sockets, owns the
-//! signalling core, feeds it datagrams, TCP frames and timeouts, and carries
-//! out what it returns. SIGINT/SIGTERM start a graceful stop: new calls get
-//! 503, calls in progress are hung up, then the process exits.
+//! signalling core, feeds it datagrams, TCP frames, timeouts and commands
+//! (from [`CommandSender`]), and carries out what it returns. SIGINT/SIGTERM
+//! (or [`Running::stop`]) start a graceful stop: new calls get 503, calls
+//! in progress are hung up, then the process exits.
 
 #![allow(clippy::disallowed_methods)]
+
+mod handle;
+
+pub use handle::{CommandSender, Running, COMMANDS_QUEUE_MAX, EVENTS_QUEUE_MAX};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{info, warn};
 
 use crate::acd::CallId;
@@ -27,7 +32,7 @@ use crate::ops::http::{self, Health};
 use crate::ops::metrics as m;
 use crate::sip::transport::{self, TcpCounters, TcpEvent};
 use crate::sip::{Peer, Transport};
-use crate::switch::{MediaCommand, MediaInput, MediaLeg, Output, Plan, Switch};
+use crate::switch::{Event, MediaCommand, MediaInput, MediaLeg, Output, Plan, Switch};
 
 /// How long a graceful stop waits for calls to hang up.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -69,6 +74,13 @@ pub enum StartError {
 
 /// Runs the switch until a stop signal, then drains.
 pub async fn run(config: Config) -> Result<(), StartError> {
+    start(config).await?.wait().await;
+    Ok(())
+}
+
+/// Starts the switch and returns at once: its addresses, a handle for
+/// commands, and its task, which ends after a stop signal and a drain.
+pub async fn start(config: Config) -> Result<Running, StartError> {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| StartError::Metrics(e.to_string()))?;
@@ -128,7 +140,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         }
         None => None,
     };
-    let switch = Switch::new(plan, seed, Instant::now());
+    let now = Instant::now();
+    let mut switch = Switch::new(plan, seed, now);
+    switch.set_wall_clock(now, SystemTime::now());
 
     let health = Arc::new(Health::default());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -156,7 +170,11 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     println!("switchyard listening sip={sip_addr} http={http_addr}");
     info!(%sip_addr, %http_addr, "switchyard started");
 
+    let (commands, commands_rx) = CommandSender::channel();
+    let (stop_request, stop_requested) = watch::channel(false);
+    let (events, _) = broadcast::channel(EVENTS_QUEUE_MAX);
     let mut task = SwitchTask {
+        events: events.clone(),
         switch,
         udp,
         tcp_tx,
@@ -167,17 +185,41 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         media: media.as_ref().map(|(h, _)| h.clone()),
         legs: HashMap::new(),
     };
-    task.run(tcp_rx, media.map(|(_, events)| events)).await;
-    let _ = stop_tx.send(true);
-    let SwitchTask { cdr, .. } = task;
-    // Every record submitted is written (or spilled) before we exit.
-    match tokio::task::spawn_blocking(move || cdr.close()).await {
-        Ok(Ok(written)) => info!(written, "call records flushed"),
-        Ok(Err(err)) => warn!(%err, "call records could not all be flushed"),
-        Err(err) => warn!(%err, "call record writer failed"),
-    }
-    info!("switchyard stopped");
-    Ok(())
+    let inputs = Inputs {
+        tcp: tcp_rx,
+        media: media.map(|(_, events)| events),
+        commands: commands_rx,
+        stop: stop_requested,
+    };
+    let task = tokio::spawn(async move {
+        task.run(inputs).await;
+        let _ = stop_tx.send(true);
+        let SwitchTask { cdr, .. } = task;
+        // Every record submitted is written (or spilled) before we exit.
+        match tokio::task::spawn_blocking(move || cdr.close()).await {
+            Ok(Ok(written)) => info!(written, "call records flushed"),
+            Ok(Err(err)) => warn!(%err, "call records could not all be flushed"),
+            Err(err) => warn!(%err, "call record writer failed"),
+        }
+        info!("switchyard stopped");
+    });
+    Ok(Running {
+        sip_addr,
+        http_addr,
+        commands,
+        events,
+        stop: stop_request,
+        task,
+    })
+}
+
+/// What the switch task waits on besides its UDP socket and timers.
+struct Inputs {
+    tcp: mpsc::Receiver<TcpEvent>,
+    media: Option<mpsc::Receiver<MediaEvent>>,
+    commands: mpsc::Receiver<handle::Envelope>,
+    /// Set to true by [`Running::stop`].
+    stop: watch::Receiver<bool>,
 }
 
 /// Binds UDP, then TCP on the same port (retrying when port 0 gave a port
@@ -213,18 +255,28 @@ struct SwitchTask {
     media: Option<MediaHandle>,
     /// The relay's leg of each call's caller and agent side.
     legs: HashMap<(CallRef, MediaLeg), LegId>,
+    /// The event stream; subscribers that fall behind lag (lose events).
+    events: broadcast::Sender<Event>,
 }
 
 impl SwitchTask {
-    async fn run(
-        &mut self,
-        mut tcp_rx: mpsc::Receiver<TcpEvent>,
-        mut media_rx: Option<mpsc::Receiver<MediaEvent>>,
-    ) {
+    async fn run(&mut self, inputs: Inputs) {
+        let Inputs {
+            tcp: mut tcp_rx,
+            media: mut media_rx,
+            commands: mut commands_rx,
+            stop: mut stop_requested,
+        } = inputs;
         let mut buf = vec![0u8; 65_536];
         let mut metrics_tick = tokio::time::interval(METRICS_PERIOD);
         let mut drain_deadline: Option<tokio::time::Instant> = None;
-        let stop = stop_signal();
+        let stop = async move {
+            tokio::select! {
+                _ = stop_signal() => {}
+                // A dropped handle asks for nothing: only `true` stops.
+                Ok(_) = stop_requested.wait_for(|s| *s) => {}
+            }
+        };
         tokio::pin!(stop);
         loop {
             let deadline = self
@@ -250,8 +302,20 @@ impl SwitchTask {
                 }
                 Some(event) = tcp_rx.recv() => self.on_tcp(event),
                 Some(event) = recv_opt(&mut media_rx) => self.on_media_event(event),
+                Some((command, reply)) = commands_rx.recv() => {
+                    let result = self.switch.handle_command(Instant::now(), command);
+                    // What the command set off is sent (and its events
+                    // published) before the reply says it is done.
+                    self.flush().await;
+                    // The asker may have given up waiting: nothing to do then.
+                    let _ = reply.send(result);
+                }
                 _ = tokio::time::sleep_until(sleep_until) => self.switch.handle_timeout(Instant::now()),
-                _ = metrics_tick.tick() => self.publish(),
+                _ = metrics_tick.tick() => {
+                    // Re-read the wall clock: call ids follow a stepped clock.
+                    self.switch.set_wall_clock(Instant::now(), SystemTime::now());
+                    self.publish();
+                }
                 _ = &mut stop, if drain_deadline.is_none() => {
                     info!("stop requested: refusing new calls, hanging up calls in progress");
                     self.health.draining.store(true, Ordering::Relaxed);
@@ -299,7 +363,7 @@ impl SwitchTask {
                 Output::Transmit { peer, bytes } => self.transmit(peer, bytes).await,
                 Output::CallEnded(record) => {
                     info!(
-                        call = %record.call,
+                        call = %record.uuid,
                         outcome = record.outcome.label(),
                         queue = record.queue.as_deref().unwrap_or(""),
                         wait_ms = record.wait.as_millis() as u64,
@@ -311,6 +375,10 @@ impl SwitchTask {
                     }
                 }
                 Output::Media(command) => self.on_media_command(command),
+                // No subscriber is fine; a slow one lags, we never wait.
+                Output::Event(event) => {
+                    let _ = self.events.send(event);
+                }
             }
         }
     }

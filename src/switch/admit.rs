@@ -1,0 +1,103 @@
+//! A new call comes into being: its id and log span, its entry in the call
+//! table and the demultiplexing tables, the log line with the caller leg's
+//! Call-ID, its `call_arrived` event, and the caller agent made busy.
+//! What happens next (offer, queue, menu) is `inbound.rs`'s choice.
+
+use std::time::Instant;
+
+use super::event::EventKind;
+use super::inbound::Req;
+use super::legs::{ALeg, CallEntry};
+use super::presence::Engagement;
+use super::{CallMedia, Switch};
+use crate::call::{Call, CallRef, Private, Routing, Side};
+
+/// What the INVITE's checks found out about the call.
+pub(super) struct Arrival {
+    pub trunk: Option<String>,
+    /// The agent whose phone placed the call.
+    pub caller_agent: Option<String>,
+    pub dialled: String,
+    pub queue: Option<String>,
+    pub routing: Routing,
+    pub media: Option<CallMedia>,
+}
+
+impl Switch {
+    /// Makes the call; returns it and our tag on the caller's leg.
+    pub(super) fn admit(
+        &mut self,
+        now: Instant,
+        req: &Req<'_>,
+        arrival: Arrival,
+    ) -> (CallRef, String) {
+        let Arrival {
+            trunk,
+            caller_agent,
+            dialled,
+            queue,
+            routing,
+            media,
+        } = arrival;
+        let id = self.new_call_ref();
+        let uuid = self.uuids.next(now, &mut self.rng);
+        let caller = req.msg.from().uri().user().unwrap_or("anonymous");
+        let span = tracing::info_span!(
+            "call",
+            id = %uuid,
+            caller = %Private(caller),
+            did = %dialled,
+            queue = tracing::field::Empty,
+            agent = tracing::field::Empty,
+        );
+        if let Some(q) = &queue {
+            span.record("queue", q.as_str());
+        }
+        let _in_call = span.clone().entered();
+        let a = ALeg::new(self.token(), req.msg.clone(), req.source, req.key.clone());
+        tracing::info!(
+            call = %id,
+            sip_call_id = %a.call_id,
+            trunk = trunk.as_deref().unwrap_or(""),
+            "call arrived"
+        );
+        let a_tag = a.local_tag.clone();
+        self.dialogs.insert(a.call_id.clone(), (id, Side::A));
+        self.a_branches.insert(req.key.branch.clone(), id);
+        let event = EventKind::CallArrived {
+            call: uuid,
+            dialled: dialled.clone(),
+            trunk: trunk.clone(),
+            from_agent: caller_agent.clone(),
+        };
+        let entry = CallEntry {
+            call: Call::new(id, routing, now),
+            a,
+            a_agent: caller_agent.clone(),
+            b: None,
+            trunk,
+            record: self.plan.record_dids.contains(&dialled),
+            dialled,
+            queue,
+            ring_timeout: self.plan.no_answer_timeout,
+            ring_deadline: None,
+            agent: None,
+            routed: false,
+            media,
+            digits: String::new(),
+            recording: None,
+            supervisor: None,
+            menu: None,
+            uuid,
+            span,
+        };
+        self.stats.calls_started += 1;
+        self.calls.insert(id, entry);
+        self.emit(now, event);
+        if let Some(agent) = caller_agent {
+            self.busy.insert(agent.clone(), id);
+            self.engage(now, &agent, Engagement::Caller(id));
+        }
+        (id, a_tag)
+    }
+}

@@ -1,0 +1,171 @@
+//! Commands in: the words the HTTP API, the CLI or a script use to ask the
+//! core for something outside SIP (pause an agent, hang up a call, list
+//! what is going on), and the replies and errors they get. Plain data,
+//! serde-serialisable: the HTTP API sends them as JSON. The core carries
+//! them out in `control.rs` ([`Switch::handle_command`](super::Switch::handle_command)).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::acd::AcdError;
+use crate::call::CallUuid;
+
+/// Longest free-text pause reason kept.
+pub const PAUSE_REASON_CHARS_MAX: usize = 64;
+
+/// Something asked of the switch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    /// Log in to `queue`, or to every queue the agent qualifies for.
+    AgentLogin {
+        agent: String,
+        #[serde(default)]
+        queue: Option<String>,
+    },
+    /// Log out of `queue`, or of every queue.
+    AgentLogout {
+        agent: String,
+        #[serde(default)]
+        queue: Option<String>,
+    },
+    /// Pause: `break`, `lunch`, `training`, or any text (at most
+    /// [`PAUSE_REASON_CHARS_MAX`] characters). During a call or wrap-up
+    /// the pause starts when they end.
+    AgentPause {
+        agent: String,
+        reason: String,
+    },
+    AgentResume {
+        agent: String,
+    },
+    /// End the agent's wrap-up now.
+    EndWrapUp {
+        agent: String,
+    },
+    /// Replace the agent's skills (name → level 1..=10).
+    SetSkills {
+        agent: String,
+        skills: BTreeMap<String, u8>,
+    },
+    ListAgents,
+    ListQueues,
+    ListCalls,
+    /// Hang up both legs of a call, whatever its phase.
+    HangUp {
+        call: CallUuid,
+    },
+    /// Ring `agent`; when they answer, call `number` through the trunk.
+    Originate {
+        agent: String,
+        number: String,
+    },
+}
+
+/// What a command gives back.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply {
+    Done,
+    Agents { agents: Vec<AgentSnapshot> },
+    Queues { queues: Vec<QueueSnapshot> },
+    Calls { calls: Vec<CallSnapshot> },
+}
+
+/// One agent, now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AgentSnapshot {
+    pub id: String,
+    /// One of [`AGENT_STATE_LABELS`](super::AGENT_STATE_LABELS).
+    pub state: &'static str,
+    /// Why they are paused, if they are (a pause asked for during a call
+    /// or wrap-up shows once it starts).
+    pub pause_reason: Option<String>,
+    pub registered: bool,
+    pub queues: Vec<String>,
+    /// The call they are offered, on, or busy with.
+    pub call: Option<CallUuid>,
+}
+
+/// One queue, now.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct QueueSnapshot {
+    pub name: String,
+    pub waiting: usize,
+    pub agents_available: usize,
+    pub answered: u64,
+    pub abandoned: u64,
+    pub overflowed: u64,
+    pub service_level: Option<f64>,
+    pub expected_wait_ms: Option<u64>,
+}
+
+/// One call in progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CallSnapshot {
+    pub id: CallUuid,
+    /// `menu`, `routing`, `queued`, `ringing`, `talking`, `held` or `ending`.
+    pub phase: &'static str,
+    pub dialled: String,
+    pub trunk: Option<String>,
+    pub queue: Option<String>,
+    pub agent: Option<String>,
+    /// Since the call arrived.
+    pub age_ms: u64,
+}
+
+/// Why a command was not carried out. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("unknown agent {0:?}")]
+    UnknownAgent(String),
+    #[error("unknown queue {0:?}")]
+    UnknownQueue(String),
+    #[error("no call {0} in progress")]
+    UnknownCall(CallUuid),
+    #[error("agent {0:?} is not paused")]
+    NotPaused(String),
+    #[error("agent {0:?} is not in wrap-up")]
+    NotInWrapUp(String),
+    #[error("agent {0:?} is logged out")]
+    LoggedOut(String),
+    #[error("agent {agent:?} does not qualify for queue {queue:?}")]
+    NotQualified { agent: String, queue: String },
+    #[error("agent {agent:?} is not logged in to queue {queue:?}")]
+    NotInQueue { agent: String, queue: String },
+    #[error("skill {skill:?} at level {level}: levels run 1..=10")]
+    SkillLevel { skill: String, level: u8 },
+    #[error("the pause reason is empty or longer than {PAUSE_REASON_CHARS_MAX} characters")]
+    PauseReason,
+    #[error("agent {0:?} has no registered phone")]
+    NotRegistered(String),
+    #[error("no trunk is set up for outbound calls")]
+    NoOutboundTrunk,
+    #[error("placing calls from the switch (originate) is not built yet")]
+    OriginateNotBuilt,
+    #[error("the switch is stopping")]
+    Draining,
+    /// The router refused for a reason the switch did not foresee (a
+    /// bound reached): the command may be tried again.
+    #[error("the router refused: {0}")]
+    Router(AcdError),
+}
+
+impl CommandError {
+    /// The HTTP status an API answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::UnknownAgent(_) | Self::UnknownQueue(_) | Self::UnknownCall(_) => 404,
+            Self::SkillLevel { .. } | Self::PauseReason => 400,
+            Self::NotPaused(_)
+            | Self::NotInWrapUp(_)
+            | Self::LoggedOut(_)
+            | Self::NotQualified { .. }
+            | Self::NotInQueue { .. }
+            | Self::NotRegistered(_) => 409,
+            Self::NoOutboundTrunk | Self::OriginateNotBuilt => 501,
+            Self::Draining | Self::Router(_) => 503,
+        }
+    }
+}

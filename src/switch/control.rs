@@ -1,0 +1,277 @@
+//! Carries out [`Command`]s: agent changes go to the router (which checks
+//! them against the agent's state), snapshots read the router and the call
+//! table, a hang-up goes to the call's machine. Each command is checked
+//! first and changes nothing when refused; what it sets in motion (offers,
+//! BYEs) is in the outputs when it returns.
+
+use std::time::Instant;
+
+use tracing::info;
+
+use super::command::{
+    AgentSnapshot, CallSnapshot, Command, CommandError, QueueSnapshot, Reply,
+    PAUSE_REASON_CHARS_MAX,
+};
+use super::queues::agent_state_index;
+use super::{Switch, AGENT_STATE_LABELS};
+use crate::acd::{self, AcdError, AgentId, AgentState, CallId, PauseReason, QueueId};
+use crate::call::{CallRef, CallUuid, Input, State};
+
+impl Switch {
+    /// Carries out one command at `now`.
+    pub fn handle_command(
+        &mut self,
+        now: Instant,
+        command: Command,
+    ) -> Result<Reply, CommandError> {
+        let result = match command {
+            Command::ListAgents => return Ok(self.list_agents()),
+            Command::ListQueues => return Ok(self.list_queues()),
+            Command::ListCalls => return Ok(self.list_calls(now)),
+            Command::AgentLogin { agent, queue } => self.agent_input(now, &agent, queue, true),
+            Command::AgentLogout { agent, queue } => self.agent_input(now, &agent, queue, false),
+            Command::AgentPause { agent, reason } => self.pause(now, &agent, &reason),
+            Command::AgentResume { agent } => {
+                let id = self.agent_named(&agent)?;
+                self.command_route(now, &agent, acd::Input::AgentResume { agent: id })
+            }
+            Command::EndWrapUp { agent } => {
+                let id = self.agent_named(&agent)?;
+                self.command_route(now, &agent, acd::Input::EndWrapUp { agent: id })
+            }
+            Command::SetSkills { agent, skills } => {
+                let id = self.agent_named(&agent)?;
+                let skills = skills.into_iter().collect();
+                let input = acd::Input::SetSkills { agent: id, skills };
+                self.command_route(now, &agent, input)
+            }
+            Command::HangUp { call } => self.hang_up(now, call),
+            Command::Originate { agent, number } => self.originate(now, &agent, &number),
+        };
+        self.pump(now);
+        result.map(|()| Reply::Done)
+    }
+
+    fn agent_named(&self, agent: &str) -> Result<AgentId, CommandError> {
+        self.router
+            .agent_id(agent)
+            .ok_or_else(|| CommandError::UnknownAgent(agent.to_string()))
+    }
+
+    fn queue_named(&self, queue: &str) -> Result<QueueId, CommandError> {
+        self.router
+            .queue_id(queue)
+            .ok_or_else(|| CommandError::UnknownQueue(queue.to_string()))
+    }
+
+    fn agent_input(
+        &mut self,
+        now: Instant,
+        agent: &str,
+        queue: Option<String>,
+        login: bool,
+    ) -> Result<(), CommandError> {
+        let id = self.agent_named(agent)?;
+        let q = queue.as_deref().map(|q| self.queue_named(q)).transpose()?;
+        let input = if login {
+            acd::Input::AgentLogin {
+                agent: id,
+                queue: q,
+            }
+        } else {
+            acd::Input::AgentLogout {
+                agent: id,
+                queue: q,
+            }
+        };
+        self.command_route(now, agent, input)
+    }
+
+    fn pause(&mut self, now: Instant, agent: &str, text: &str) -> Result<(), CommandError> {
+        let id = self.agent_named(agent)?;
+        let text = text.trim();
+        if text.is_empty() || text.chars().count() > PAUSE_REASON_CHARS_MAX {
+            return Err(CommandError::PauseReason);
+        }
+        let reason = match text.to_ascii_lowercase().as_str() {
+            "break" => PauseReason::Break,
+            "lunch" => PauseReason::Lunch,
+            "training" => PauseReason::Training,
+            _ => PauseReason::Other,
+        };
+        let input = acd::Input::AgentPause { agent: id, reason };
+        self.command_route(now, agent, input)?;
+        if reason == PauseReason::Other {
+            self.pause_texts.insert(agent.to_string(), text.to_string());
+        }
+        Ok(())
+    }
+
+    /// Feeds the router; its refusals become the command's error.
+    fn command_route(
+        &mut self,
+        now: Instant,
+        agent: &str,
+        input: acd::Input,
+    ) -> Result<(), CommandError> {
+        let queue_name = |q: QueueId, r: &acd::Router| r.queue_name(q).unwrap_or("").to_string();
+        match self.router.handle(now, input) {
+            Ok(()) => {
+                info!(agent, "agent changed by a command");
+                Ok(())
+            }
+            Err(err) => Err(match err {
+                AcdError::AgentNotPaused(_) => CommandError::NotPaused(agent.into()),
+                AcdError::AgentNotInWrapUp(_) => CommandError::NotInWrapUp(agent.into()),
+                AcdError::AgentLoggedOut(_) => CommandError::LoggedOut(agent.into()),
+                AcdError::AgentNotQualified { queue, .. } => CommandError::NotQualified {
+                    agent: agent.into(),
+                    queue: queue_name(queue, &self.router),
+                },
+                AcdError::AgentNotInQueue { queue, .. } => CommandError::NotInQueue {
+                    agent: agent.into(),
+                    queue: queue_name(queue, &self.router),
+                },
+                AcdError::SkillLevelOutOfRange { skill, level, .. } => {
+                    CommandError::SkillLevel { skill, level }
+                }
+                other => CommandError::Router(other),
+            }),
+        }
+    }
+
+    fn hang_up(&mut self, now: Instant, call: CallUuid) -> Result<(), CommandError> {
+        // A scan of the live calls (at most `max_calls`): an operator's
+        // command, not the packet path.
+        let id = self
+            .calls
+            .iter()
+            .find(|(_, e)| e.uuid == call)
+            .map(|(&id, _)| id)
+            .ok_or(CommandError::UnknownCall(call))?;
+        self.call_span(id)
+            .in_scope(|| info!(call = %id, "hung up by a command"));
+        self.drive(now, id, Input::HangUp);
+        Ok(())
+    }
+
+    /// Checks what it can; placing the call needs a leg the switch starts
+    /// itself (a UAC caller leg), which the call core does not have yet.
+    fn originate(&mut self, now: Instant, agent: &str, _number: &str) -> Result<(), CommandError> {
+        self.agent_named(agent)?;
+        if self.draining {
+            return Err(CommandError::Draining);
+        }
+        if self.registrar.lookup(now, agent).is_empty() {
+            return Err(CommandError::NotRegistered(agent.to_string()));
+        }
+        if self.plan.outbound_trunk().is_none() {
+            return Err(CommandError::NoOutboundTrunk);
+        }
+        Err(CommandError::OriginateNotBuilt)
+    }
+
+    fn list_agents(&self) -> Reply {
+        let agents = (0..self.router.agents_len())
+            .map(|i| self.agent_snapshot(AgentId(i as u32)))
+            .collect();
+        Reply::Agents { agents }
+    }
+
+    fn agent_snapshot(&self, id: AgentId) -> AgentSnapshot {
+        let name = self.router.agent_name(id).unwrap_or("").to_string();
+        let state = self.router.agent_state(id);
+        let uuid_of = |c: CallId| self.calls.get(&CallRef(c.0)).map(|e| e.uuid);
+        let call = match state {
+            Some(AgentState::Reserved(c) | AgentState::OnCall(c)) => uuid_of(c),
+            _ => self
+                .own_call(&name)
+                .and_then(|c| self.calls.get(&c).map(|e| e.uuid)),
+        };
+        let pause_reason = match state {
+            Some(AgentState::Paused(reason)) => Some(self.pause_label(&name, reason)),
+            _ => None,
+        };
+        AgentSnapshot {
+            state: AGENT_STATE_LABELS[agent_state_index(state)],
+            pause_reason,
+            registered: self.router.agent_registered(id),
+            queues: self
+                .router
+                .agent_queues(id)
+                .into_iter()
+                .filter_map(|q| self.router.queue_name(q).map(str::to_string))
+                .collect(),
+            call,
+            id: name,
+        }
+    }
+
+    /// How a pause reason reads in snapshots and events.
+    pub(super) fn pause_label(&self, agent: &str, reason: PauseReason) -> String {
+        match reason {
+            PauseReason::Break => "break".into(),
+            PauseReason::Lunch => "lunch".into(),
+            PauseReason::Training => "training".into(),
+            PauseReason::NoAnswer => "no_answer".into(),
+            PauseReason::Code(n) => format!("code {n}"),
+            PauseReason::Other => self.pause_texts.get(agent).cloned().unwrap_or_default(),
+        }
+    }
+
+    fn list_queues(&self) -> Reply {
+        let queues = self
+            .queue_figures()
+            .into_iter()
+            .map(|q| QueueSnapshot {
+                name: q.name.to_string(),
+                waiting: q.waiting,
+                agents_available: q.agents_available,
+                answered: q.answered,
+                abandoned: q.abandoned,
+                overflowed: q.overflowed,
+                service_level: q.service_level,
+                expected_wait_ms: q
+                    .expected_wait
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            })
+            .collect();
+        Reply::Queues { queues }
+    }
+
+    fn list_calls(&self, now: Instant) -> Reply {
+        let mut calls: Vec<CallSnapshot> = self
+            .calls
+            .values()
+            .map(|e| {
+                let held = e.media.as_ref().is_some_and(|m| m.held_by.is_some());
+                let phase = match (&e.menu, &e.call.state) {
+                    (Some(_), _) => "menu",
+                    (None, State::Connected) if held => "held",
+                    (None, State::Routing) if e.routed => "queued",
+                    (None, State::Routing) => "routing",
+                    (None, State::Offering { .. }) => "ringing",
+                    (None, State::Answered { .. } | State::Connected) => "talking",
+                    (None, State::Releasing { .. } | State::Done(_)) => "ending",
+                };
+                let age = now.saturating_duration_since(e.call.created);
+                CallSnapshot {
+                    id: e.uuid,
+                    phase,
+                    dialled: e.dialled.clone(),
+                    trunk: e.trunk.clone(),
+                    queue: e.queue.clone(),
+                    agent: e.agent.clone(),
+                    age_ms: u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+                }
+            })
+            .collect();
+        // Oldest first: ids are time-ordered.
+        calls.sort_by_key(|c| c.id);
+        Reply::Calls { calls }
+    }
+}
+
+#[cfg(test)]
+#[path = "control_tests.rs"]
+mod tests;

@@ -1,0 +1,239 @@
+//! Events out: every agent state change and every step of a call, as the
+//! core decides them, for the public event stream, the agent event log and
+//! the wallboard (`docs/events.md` is the schema). Plain data, serialised
+//! as JSON with a `type` tag; the driver forwards them and never waits.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::Switch;
+use crate::call::CallUuid;
+
+/// One thing that happened, when, and to whom.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    /// Milliseconds since the switch started (monotonic: orders events).
+    pub at_ms: u64,
+    /// Wall-clock milliseconds since the Unix epoch.
+    pub unix_ms: u64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// An agent's state changed. `reason` says why they are paused.
+    AgentState {
+        agent: String,
+        /// One of [`AGENT_STATE_LABELS`](super::AGENT_STATE_LABELS).
+        state: &'static str,
+        previous: &'static str,
+        reason: Option<String>,
+        /// The call they are offered or on.
+        call: Option<CallUuid>,
+    },
+    /// A call came in: from a trunk, or from an agent's phone.
+    CallArrived {
+        call: CallUuid,
+        dialled: String,
+        trunk: Option<String>,
+        from_agent: Option<String>,
+    },
+    /// The call entered a queue (on arrival, from a menu, or by
+    /// overflow). `position` is its place in line, `None` when an agent
+    /// was offered it at once.
+    CallQueued {
+        call: CallUuid,
+        queue: String,
+        position: Option<usize>,
+    },
+    /// The call rings these agents (several for ring-all).
+    CallOffered {
+        call: CallUuid,
+        agents: Vec<String>,
+    },
+    /// The callee answered; `waited_ms` from arrival.
+    CallAnswered {
+        call: CallUuid,
+        agent: Option<String>,
+        queue: Option<String>,
+        waited_ms: u64,
+    },
+    /// One party put the call on hold (`by`: `caller` or `agent`).
+    CallHeld {
+        call: CallUuid,
+        by: &'static str,
+    },
+    CallResumed {
+        call: CallUuid,
+    },
+    /// Reserved for transfers (REFER and the API), not sent yet.
+    CallTransferred {
+        call: CallUuid,
+        to: String,
+    },
+    /// The caller gave up before an answer.
+    CallAbandoned {
+        call: CallUuid,
+        queue: Option<String>,
+        waited_ms: u64,
+    },
+    /// The call is over; `outcome` as in its record.
+    CallEnded {
+        call: CallUuid,
+        outcome: &'static str,
+        agent: Option<String>,
+        queue: Option<String>,
+        talk_ms: u64,
+    },
+}
+
+impl EventKind {
+    /// The call the event is about, if any.
+    pub fn call(&self) -> Option<CallUuid> {
+        match self {
+            Self::AgentState { call, .. } => *call,
+            Self::CallArrived { call, .. }
+            | Self::CallQueued { call, .. }
+            | Self::CallOffered { call, .. }
+            | Self::CallAnswered { call, .. }
+            | Self::CallHeld { call, .. }
+            | Self::CallResumed { call }
+            | Self::CallTransferred { call, .. }
+            | Self::CallAbandoned { call, .. }
+            | Self::CallEnded { call, .. } => Some(*call),
+        }
+    }
+}
+
+pub(super) fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Switch {
+    /// Stamps an event with `now` and queues it as an output.
+    pub(super) fn emit(&mut self, now: Instant, kind: EventKind) {
+        let event = Event {
+            at_ms: self.uuids.monotonic_ms(now),
+            unix_ms: self.uuids.wall_ms(now),
+            kind,
+        };
+        self.out.push_back(super::Output::Event(event));
+    }
+}
+
+impl Switch {
+    /// The callee answered: `CallAnswered`.
+    pub(super) fn answered_event(&mut self, now: Instant, id: crate::call::CallRef) {
+        let Some(e) = self.calls.get(&id) else {
+            return;
+        };
+        let kind = EventKind::CallAnswered {
+            call: e.uuid,
+            agent: e.agent.clone(),
+            queue: e.queue.clone(),
+            waited_ms: millis(now.saturating_duration_since(e.call.created)),
+        };
+        self.emit(now, kind);
+    }
+
+    /// The call is over: `CallAbandoned` if the caller gave up, then `CallEnded`.
+    pub(super) fn ended_events(&mut self, now: Instant, record: &super::CallRecord) {
+        if record.outcome == crate::call::Outcome::Abandoned {
+            let kind = EventKind::CallAbandoned {
+                call: record.uuid,
+                queue: record.queue.clone(),
+                waited_ms: millis(record.wait),
+            };
+            self.emit(now, kind);
+        }
+        let kind = EventKind::CallEnded {
+            call: record.uuid,
+            outcome: record.outcome.label(),
+            agent: record.agent.clone(),
+            queue: record.queue.clone(),
+            talk_ms: millis(record.talk),
+        };
+        self.emit(now, kind);
+    }
+
+    /// The call entered `queue` (arrival, menu or overflow).
+    pub(super) fn queued_event(&mut self, now: Instant, id: crate::call::CallRef, queue: &str) {
+        let Some(uuid) = self.calls.get(&id).map(|e| e.uuid) else {
+            return;
+        };
+        let position = self.router.position(crate::acd::CallId(id.0));
+        let kind = EventKind::CallQueued {
+            call: uuid,
+            queue: queue.to_string(),
+            position,
+        };
+        self.emit(now, kind);
+    }
+
+    /// The call rings `agents`.
+    pub(super) fn offered_event(
+        &mut self,
+        now: Instant,
+        id: crate::call::CallRef,
+        agents: Vec<String>,
+    ) {
+        if let Some(uuid) = self.calls.get(&id).map(|e| e.uuid) {
+            self.emit(now, EventKind::CallOffered { call: uuid, agents });
+        }
+    }
+
+    /// The router changed an agent's state.
+    pub(super) fn agent_state_event(
+        &mut self,
+        now: Instant,
+        agent: crate::acd::AgentId,
+        from: crate::acd::AgentState,
+        to: crate::acd::AgentState,
+    ) {
+        use super::queues::agent_state_index;
+        use super::AGENT_STATE_LABELS;
+        use crate::acd::AgentState;
+        let name = self.router.agent_name(agent).unwrap_or("").to_string();
+        let reason = match to {
+            AgentState::Paused(r) => Some(self.pause_label(&name, r)),
+            _ => None,
+        };
+        let call = match to {
+            AgentState::Reserved(c) | AgentState::OnCall(c) => {
+                self.calls.get(&crate::call::CallRef(c.0)).map(|e| e.uuid)
+            }
+            AgentState::Busy => self
+                .own_call(&name)
+                .and_then(|c| self.calls.get(&c))
+                .map(|e| e.uuid),
+            _ => None,
+        };
+        let kind = EventKind::AgentState {
+            agent: name,
+            state: AGENT_STATE_LABELS[agent_state_index(Some(to))],
+            previous: AGENT_STATE_LABELS[agent_state_index(Some(from))],
+            reason,
+            call,
+        };
+        self.emit(now, kind);
+    }
+}
+
+impl super::MediaInput {
+    /// The call the relay reports on.
+    pub fn call(&self) -> crate::call::CallRef {
+        use super::MediaInput as M;
+        match *self {
+            M::Failed { call }
+            | M::Timeout { call }
+            | M::Digit { call, .. }
+            | M::RecordingFailed { call }
+            | M::SupervisionFailed { call }
+            | M::DigitLost { call } => call,
+        }
+    }
+}

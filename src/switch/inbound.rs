@@ -15,8 +15,13 @@ use crate::sip::registrar::{ContactRequest, RegisterError, Update};
 use crate::sip::transaction::{ServerKey, ServerVerdict, TxMethod};
 use crate::sip::Peer;
 
-/// Option tags we support (none yet): anything in `Require` is refused with 420.
-const SUPPORTED: &[&str] = &[];
+/// Option tags we support: anything else in `Require` is refused with 420.
+/// `replaces` (RFC 3891) is understood so that phones doing attended
+/// transfer may ask for it; acting on a Replaces header is not done yet.
+/// `outbound` (RFC 5626) is what the registrar does with `reg-id` contacts.
+pub(super) const SUPPORTED: &[&str] = &["replaces", "outbound"];
+/// What our INVITEs and their 2xx advertise (RFC 3261 §20.37).
+pub(super) const SUPPORTED_IN_CALLS: &str = "replaces";
 
 /// A refusal decided before any processing: status plus extra headers.
 struct Refusal {
@@ -116,6 +121,20 @@ impl Switch {
         body: Option<(&str, &[u8])>,
     ) {
         let mut w = build::response_to(req.msg, req.source, status, build::reason(status), to_tag);
+        // A response that may create a dialog carries the INVITE's
+        // Record-Route, in order (RFC 3261 §12.1.1), so that the proxies
+        // which asked to stay on the path see the ACK, re-INVITEs and BYE.
+        let dialog_creating = req.msg.method() == Some(&Method::Invite)
+            && req.msg.to().tag().is_none()
+            && (101..300).contains(&status);
+        if dialog_creating {
+            for rr in req.msg.header_all(&HeaderName::RecordRoute) {
+                w.header("Record-Route", rr);
+            }
+            if status >= 200 {
+                w.header("Supported", SUPPORTED_IN_CALLS);
+            }
+        }
         for (name, value) in headers {
             w.header(name, value);
         }
@@ -135,7 +154,7 @@ impl Switch {
         let headers = [
             ("Allow", build::ALLOW.to_string()),
             ("Accept", "application/sdp".to_string()),
-            ("Supported", String::new()),
+            ("Supported", SUPPORTED.join(", ")),
         ];
         let headers: Vec<(&str, String)> =
             headers.into_iter().filter(|(_, v)| !v.is_empty()).collect();
@@ -509,9 +528,11 @@ impl Switch {
                     Side::A => super::MediaLeg::Caller,
                     Side::B => super::MediaLeg::Agent,
                 };
-                let sdp = self
-                    .media_reoffer(call, leg, req.msg.body())
-                    .or_else(|| self.calls.get(&call).and_then(|e| e.last_sdp(side)));
+                let sdp = match self.media_reoffer(call, leg, req.msg.body()) {
+                    Some(Ok(answer)) => Some(answer),
+                    Some(Err(e)) => return self.respond(now, req, e.status(), None, &[], None),
+                    None => self.calls.get(&call).and_then(|e| e.last_sdp(side)),
+                };
                 let contact = [("Contact", self.contact())];
                 let body = sdp.as_ref().map(|b| ("application/sdp", b.as_ref()));
                 self.respond(now, req, 200, None, &contact, body);

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tracing::debug;
 
+pub use super::dialog::Dialog;
 use super::inbound::Req;
 use super::{Output, Switch};
 use crate::call::{Call, CallRef, Input, Outcome, Side};
@@ -68,7 +69,7 @@ impl CallEntry {
         match side {
             Side::A => self.a.sdp_sent.clone(),
             Side::B => match &self.media {
-                Some(m) => Some(m.offer_for_b.clone()),
+                Some(m) => Some(m.b_sdp_sent.clone().unwrap_or(m.offer_for_b.clone())),
                 None => Some(self.a.invite.body().clone()).filter(|b| !b.is_empty()),
             },
         }
@@ -144,19 +145,6 @@ pub struct Fork {
     pub dialog: Option<Dialog>,
 }
 
-/// A confirmed dialog on one leg (RFC 3261 §12), as needed to send requests in it.
-#[derive(Debug, Clone)]
-pub struct Dialog {
-    pub target: String,
-    pub routes: Vec<String>,
-    pub peer: Peer,
-    /// The From we send (our URI and tag) and the To (theirs, with tag).
-    pub from: String,
-    pub to: String,
-    pub answer: Option<Bytes>,
-    pub ack: Option<Bytes>,
-}
-
 /// A fork of a dropped B leg that is owed a CANCEL as soon as it sends a
 /// provisional (RFC 3261 §9.1 forbids sending one before).
 #[derive(Debug)]
@@ -167,59 +155,6 @@ pub struct Zombie {
 
 /// One B-leg target: a contact and the agent it belongs to.
 pub(super) type Target = (String, Peer, Option<String>);
-
-impl Dialog {
-    /// The dialog a UAS forms by answering `invite` with `local_tag`
-    /// (RFC 3261 §12.1.1): target the Contact, route set the Record-Route.
-    pub(super) fn as_uas(invite: &Message, source: Peer, local_tag: &str) -> Dialog {
-        let target = match invite.contacts() {
-            Contacts::List(list) if !list.is_empty() => list[0].uri().as_str().to_string(),
-            _ => invite.from().uri().as_str().to_string(),
-        };
-        Dialog {
-            target,
-            routes: invite
-                .header_all(&HeaderName::RecordRoute)
-                .map(str::to_string)
-                .collect(),
-            peer: source,
-            from: format!("{};tag={local_tag}", invite.to().as_str()),
-            to: invite.from().as_str().to_string(),
-            answer: None,
-            ack: None,
-        }
-    }
-
-    /// Starts an in-dialog request (RFC 3261 §12.2.1.1): remote target as
-    /// Request-URI, our Via with a fresh branch, the route set, From/To with
-    /// both tags, Call-ID and CSeq.
-    pub(super) fn request(
-        &self,
-        method: &str,
-        local: std::net::SocketAddr,
-        branch: &str,
-        call_id: &str,
-        cseq: u32,
-    ) -> Writer {
-        let mut w = Writer::request(method, &self.target);
-        w.header_fmt(
-            "Via",
-            format_args!(
-                "SIP/2.0/{} {local};branch={branch};rport",
-                self.peer.transport.as_str()
-            ),
-        );
-        w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
-        for route in &self.routes {
-            w.header("Route", route);
-        }
-        w.header("From", &self.from);
-        w.header("To", &self.to);
-        w.header("Call-ID", call_id);
-        w.header_fmt("CSeq", format_args!("{cseq} {method}"));
-        w
-    }
-}
 
 /// Who waits for a client transaction's outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -383,6 +318,7 @@ impl Switch {
         w.header_fmt("CSeq", format_args!("{} INVITE", b.cseq));
         w.header("Contact", &contact);
         w.header("Allow", build::ALLOW);
+        w.header("Supported", super::inbound::SUPPORTED_IN_CALLS);
         w.header("User-Agent", build::PRODUCT);
         if let Some((name, value)) = &auth {
             w.header(name, value);
@@ -637,11 +573,7 @@ impl Switch {
             _ => f.uri.clone(),
         };
         // The UAC's route set is the Record-Route list reversed (RFC 3261 §12.1.2).
-        let mut routes: Vec<String> = msg
-            .header_all(&HeaderName::RecordRoute)
-            .map(str::to_string)
-            .collect();
-        routes.reverse();
+        let routes = super::dialog::route_set(msg, true);
         f.done = true;
         f.dialog = Some(Dialog {
             target,
@@ -678,7 +610,7 @@ impl Switch {
             .request("ACK", local, &branch, &call_id, cseq)
             .finish(None);
         dialog.ack = Some(bytes.clone());
-        let peer = dialog.peer;
+        let peer = dialog.next_hop();
         self.out.push_back(Output::Transmit { peer, bytes });
     }
 
@@ -687,7 +619,7 @@ impl Switch {
             return;
         };
         if let Some(bytes) = dialog.ack.clone() {
-            let peer = dialog.peer;
+            let peer = dialog.next_hop();
             self.out.push_back(Output::Transmit { peer, bytes });
         }
     }
@@ -967,7 +899,10 @@ impl Switch {
             branch: branch.clone(),
             method: TxMethod::NonInvite("BYE".into()),
         };
-        match self.tx.client_send(now, key, dialog.peer, bytes, None) {
+        match self
+            .tx
+            .client_send(now, key, dialog.next_hop(), bytes, None)
+        {
             Ok(()) => {
                 self.owners.insert(branch, (id, purpose));
             }

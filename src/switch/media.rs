@@ -24,9 +24,7 @@ use crate::call::{CallRef, Input};
 use crate::media::mix::Mode;
 use crate::media::pool::{PoolError, PortPool};
 use crate::media::relay::LegRemote;
-use crate::media::sdp::{
-    self, Anchor, Choice, Codec, Direction, Format, FormatKind, Sdp, SdpError,
-};
+use crate::media::sdp::{self, Anchor, Choice, Codec, Format, FormatKind, Origin, Sdp, SdpError};
 use crate::sip::parse::Message;
 
 /// Payload type we offer Opus and telephone-event on when the caller did
@@ -233,6 +231,13 @@ pub struct CallMedia {
     pub held_by: Option<MediaLeg>,
     /// Pairs of supervisors who listened in; held until the call ends.
     pub supervisor_ports: Vec<u16>,
+    /// Our `o=` line on the caller's leg and on the agent's (RFC 3264 §8).
+    pub(super) a_origin: Origin,
+    pub(super) b_origin: Origin,
+    /// The agent's codec, once its SDP told it.
+    pub(super) b_choice: Option<Choice>,
+    /// Our answer to the agent's last re-offer, if it made one.
+    pub(super) b_sdp_sent: Option<Bytes>,
 }
 
 /// The core's media state: the port pool and its counters.
@@ -257,14 +262,15 @@ impl Anchoring {
     }
 
     /// Parses the caller's offer, picks its codec and takes a pair per leg.
-    pub fn anchor(&mut self, body: &[u8]) -> Result<CallMedia, AnchorError> {
+    /// `sessions` are the `o=` session ids of the caller's and agent's legs.
+    pub fn anchor(&mut self, body: &[u8], sessions: (u64, u64)) -> Result<CallMedia, AnchorError> {
         let text = std::str::from_utf8(body).map_err(|_| SdpError::Malformed {
             reason: "not UTF-8".into(),
         })?;
         let a_offer = sdp::parse(text)?;
         let a_choice = sdp::choose(&a_offer, &self.plan.codecs)?;
         let ports = self.allocate_legs()?;
-        Ok(self.call_media(ports, a_offer, a_choice, None))
+        Ok(self.call_media(ports, a_offer, a_choice, None, sessions))
     }
 
     /// A pair for the caller's leg and one for the agent's; none is kept
@@ -282,16 +288,21 @@ impl Anchoring {
 
     /// A call's media on `ports` for the caller-side offer `a_offer`; with
     /// `our_offer` (a late offer) the offer is ours and the caller's answer
-    /// is awaited in its ACK.
+    /// is awaited in its ACK. Each leg's SDP is stamped with its own origin.
     pub(super) fn call_media(
         &self,
         (a_port, b_port): (u16, u16),
         a_offer: Sdp,
         a_choice: Choice,
-        our_offer: Option<Bytes>,
+        our_offer: Option<String>,
+        (a_session, b_session): (u64, u64),
     ) -> CallMedia {
         let formats = self.formats_for_b(&a_offer, a_choice);
-        let offer_for_b = Bytes::from(a_offer.rewrite(self.anchor_at(b_port), &formats));
+        let mut b_origin = Origin::new(b_session);
+        let offer_for_b =
+            Bytes::from(b_origin.stamp(&a_offer.rewrite(self.anchor_at(b_port), &formats)));
+        let mut a_origin = Origin::new(a_session);
+        let our_offer = our_offer.map(|text| Bytes::from(a_origin.stamp(&text)));
         CallMedia {
             a_port,
             b_port,
@@ -303,6 +314,10 @@ impl Anchoring {
             announce_at: None,
             held_by: None,
             supervisor_ports: Vec::new(),
+            a_origin,
+            b_origin,
+            b_choice: None,
+            b_sdp_sent: None,
         }
     }
 
@@ -488,14 +503,18 @@ impl Switch {
         let Some(anchoring) = self.anchoring.as_mut() else {
             return Ok(None);
         };
+        let _ = anchoring;
+        let sessions = (
+            u64::from(self.rng.next_u32()),
+            u64::from(self.rng.next_u32()),
+        );
+        let Some(anchoring) = self.anchoring.as_mut() else {
+            return Ok(None);
+        };
         let anchored = if msg.body().is_empty() {
-            let session = self.rng.next_u32();
-            let Some(anchoring) = self.anchoring.as_mut() else {
-                return Ok(None);
-            };
-            anchoring.anchor_late(session)
+            anchoring.anchor_late(sessions)
         } else {
-            anchoring.anchor(msg.body())
+            anchoring.anchor(msg.body(), sessions)
         };
         match anchored {
             Ok(m) => Ok(Some(m)),
@@ -554,7 +573,10 @@ impl Switch {
             .map(sdp::parse);
         let b_remote = match &parsed {
             Some(Ok(s)) => match sdp::choose(s, &anchoring.plan.codecs) {
-                Ok(choice) => remote(s, choice),
+                Ok(choice) => {
+                    m.b_choice = Some(choice);
+                    remote(s, choice)
+                }
                 Err(_) => latch_only(m.a_choice),
             },
             Some(Err(e)) => {
@@ -566,12 +588,13 @@ impl Switch {
         // The caller hears the agent from now on.
         m.announce_at = None;
         if m.answer_for_a.is_none() {
-            let base = match &parsed {
-                Some(Ok(s)) => s,
-                _ => &m.a_offer,
-            };
+            // Our answer mirrors the caller's offer, not the agent's SDP
+            // (RFC 3264 §6: one m= line per offered stream, in its order).
             let anchor = anchoring.anchor_at(m.a_port);
-            m.answer_for_a = Some(Bytes::from(base.rewrite(anchor, &m.a_choice.formats())));
+            let text =
+                m.a_offer
+                    .rewrite_as(anchor, &m.a_choice.formats(), m.a_offer.direction.mirror());
+            m.answer_for_a = Some(Bytes::from(m.a_origin.stamp(&text)));
         }
         let answer = m.answer_for_a.clone();
         self.out
@@ -591,11 +614,13 @@ impl Switch {
         let anchoring = self.anchoring.as_ref()?;
         let m = self.calls.get_mut(&id)?.media.as_mut()?;
         let anchor = anchoring.anchor_at(m.a_port);
-        let answer = m
-            .answer_for_a
-            .get_or_insert_with(|| Bytes::from(m.a_offer.rewrite(anchor, &m.a_choice.formats())))
-            .clone();
-        Some(answer)
+        if m.answer_for_a.is_none() {
+            let text =
+                m.a_offer
+                    .rewrite_as(anchor, &m.a_choice.formats(), m.a_offer.direction.mirror());
+            m.answer_for_a = Some(Bytes::from(m.a_origin.stamp(&text)));
+        }
+        m.answer_for_a.clone()
     }
 
     /// A queued caller starts hearing the queue: its position and expected
@@ -673,73 +698,6 @@ impl Switch {
         }));
     }
 
-    /// A re-INVITE's offer on an anchored call (RFC 3264 §8): `sendonly`,
-    /// `inactive` or `c=0.0.0.0` put the call on hold, and the other party
-    /// hears music; `sendrecv` takes it off hold and bridges again. Gives
-    /// our answer, the leg's last SDP with the direction mirrored; `None`
-    /// when the call is not anchored or the offer does not parse.
-    pub(super) fn media_reoffer(
-        &mut self,
-        id: CallRef,
-        leg: MediaLeg,
-        body: &[u8],
-    ) -> Option<Bytes> {
-        let anchoring = self.anchoring.as_ref()?;
-        let hold_music = anchoring.plan.hold_music.clone();
-        let codecs = anchoring.plan.codecs.clone();
-        let offer = sdp::parse(std::str::from_utf8(body).ok()?).ok()?;
-        let entry = self.calls.get_mut(&id)?;
-        let m = entry.media.as_mut()?;
-        let ours = match leg {
-            MediaLeg::Caller => m.answer_for_a.clone()?,
-            MediaLeg::Agent => m.offer_for_b.clone(),
-            // Supervisors' dialogs are handled in supervise.rs.
-            MediaLeg::Supervisor => return None,
-        };
-        let direction = if offer.rtp.is_none() {
-            Direction::Inactive
-        } else {
-            offer.direction
-        };
-        let held = direction != Direction::SendRecv;
-        let other = match leg {
-            MediaLeg::Caller => MediaLeg::Agent,
-            MediaLeg::Agent | MediaLeg::Supervisor => MediaLeg::Caller,
-        };
-        let mut commands = Vec::new();
-        if offer.rtp.is_some() {
-            if let Ok(choice) = sdp::choose(&offer, &codecs) {
-                commands.push(MediaCommand::SetRemote {
-                    call: id,
-                    leg,
-                    remote: remote(&offer, choice),
-                });
-            }
-        }
-        match (held, m.held_by) {
-            (true, None) => {
-                m.held_by = Some(leg);
-                commands.push(MediaCommand::Unbridge { call: id });
-                commands.push(MediaCommand::Play {
-                    call: id,
-                    leg: other,
-                    intro: Vec::new(),
-                    music: vec![hold_music],
-                });
-            }
-            (false, Some(_)) => {
-                m.held_by = None;
-                commands.push(MediaCommand::Bridge { call: id });
-            }
-            _ => {}
-        }
-        for c in commands {
-            self.out.push_back(super::Output::Media(c));
-        }
-        let answer = with_direction(std::str::from_utf8(&ours).ok()?, mirror(direction));
-        Some(Bytes::from(answer))
-    }
-
     /// The call is gone: its ports go back to the pool, the relay closes them.
     pub(super) fn release_media(&mut self, media: Option<CallMedia>, id: CallRef) {
         let (Some(anchoring), Some(m)) = (self.anchoring.as_mut(), media) else {
@@ -782,53 +740,6 @@ pub fn info_digit(content_type: &str, body: &[u8]) -> Option<char> {
         }
         _ => None,
     }
-}
-
-/// The answer's direction for an offer's (RFC 3264 §6.1).
-fn mirror(d: Direction) -> Direction {
-    match d {
-        Direction::SendOnly => Direction::RecvOnly,
-        Direction::RecvOnly => Direction::SendOnly,
-        other => other,
-    }
-}
-
-/// `sdp` with its direction attributes replaced by `d`, written once after
-/// the audio `m=` line's attributes (we anchor only the first, audio, stream).
-fn with_direction(sdp: &str, d: Direction) -> String {
-    let attr = match d {
-        Direction::SendRecv => "a=sendrecv",
-        Direction::SendOnly => "a=sendonly",
-        Direction::RecvOnly => "a=recvonly",
-        Direction::Inactive => "a=inactive",
-    };
-    let mut out = String::with_capacity(sdp.len() + attr.len() + 2);
-    let mut in_audio = false;
-    let mut written = false;
-    for line in sdp.lines() {
-        let line = line.trim_end_matches('\r');
-        if matches!(
-            line,
-            "a=sendrecv" | "a=sendonly" | "a=recvonly" | "a=inactive"
-        ) {
-            continue;
-        }
-        if line.starts_with("m=") {
-            if in_audio && !written {
-                out.push_str(attr);
-                out.push_str("\r\n");
-                written = true;
-            }
-            in_audio = line.starts_with("m=audio") && !written;
-        }
-        out.push_str(line);
-        out.push_str("\r\n");
-    }
-    if !written {
-        out.push_str(attr);
-        out.push_str("\r\n");
-    }
-    out
 }
 
 /// Most numbers the prompts can say ("n0" .. "n20").
@@ -913,7 +824,7 @@ mod tests {
     #[test]
     fn the_agent_is_offered_our_address_with_the_callers_codec_first() {
         let mut a = anchoring(20_000, 20_009);
-        let m = a.anchor(OFFER.as_bytes()).unwrap();
+        let m = a.anchor(OFFER.as_bytes(), (1, 2)).unwrap();
         assert_eq!((m.a_port, m.b_port), (20_000, 20_002));
         let offer = sdp::parse(std::str::from_utf8(&m.offer_for_b).unwrap()).unwrap();
         assert_eq!(offer.rtp, Some("192.0.2.1:20002".parse().unwrap()));
@@ -953,20 +864,6 @@ mod tests {
     }
 
     #[test]
-    fn a_hold_answer_mirrors_the_direction_on_the_audio_stream_only() {
-        let ours = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0\r\nc=IN IP4 192.0.2.1\r\na=sendrecv\r\nm=video 0 RTP/AVP 96\r\n";
-        let held = with_direction(ours, mirror(Direction::SendOnly));
-        assert_eq!(
-            held,
-            "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0\r\nc=IN IP4 192.0.2.1\r\na=recvonly\r\nm=video 0 RTP/AVP 96\r\n"
-        );
-        let resumed = with_direction(&held, mirror(Direction::SendRecv));
-        assert!(resumed.contains("a=sendrecv\r\nm=video"));
-        assert!(!resumed.contains("recvonly"));
-        assert_eq!(mirror(Direction::Inactive), Direction::Inactive);
-    }
-
-    #[test]
     fn info_bodies_give_their_digit_and_junk_gives_none() {
         let relay = "application/dtmf-relay";
         assert_eq!(
@@ -989,13 +886,13 @@ mod tests {
             "a=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n",
             "a=rtpmap:18 G729/8000\r\n",
         );
-        let err = a.anchor(g729.as_bytes()).unwrap_err();
+        let err = a.anchor(g729.as_bytes(), (1, 2)).unwrap_err();
         assert!(matches!(
             err,
             AnchorError::BadOffer(SdpError::NoCommonCodec { .. })
         ));
         assert_eq!(err.status(), 488);
-        assert_eq!(a.anchor(b"not sdp").unwrap_err().status(), 488);
+        assert_eq!(a.anchor(b"not sdp", (1, 2)).unwrap_err().status(), 488);
         assert_eq!(a.pool.in_use(), 0);
     }
 
@@ -1003,13 +900,13 @@ mod tests {
     fn running_out_of_pairs_is_503_and_gives_back_the_half_taken() {
         // Three pairs: one call takes two, the next finds one and returns it.
         let mut a = anchoring(20_000, 20_005);
-        let first = a.anchor(OFFER.as_bytes()).unwrap();
-        let err = a.anchor(OFFER.as_bytes()).unwrap_err();
+        let first = a.anchor(OFFER.as_bytes(), (1, 2)).unwrap();
+        let err = a.anchor(OFFER.as_bytes(), (1, 2)).unwrap_err();
         assert_eq!(err.status(), 503);
         assert_eq!(a.pool.in_use(), 2);
         a.release(&first);
         assert_eq!(a.pool.in_use(), 0);
-        assert!(a.anchor(OFFER.as_bytes()).is_ok());
+        assert!(a.anchor(OFFER.as_bytes(), (1, 2)).is_ok());
     }
 
     #[test]

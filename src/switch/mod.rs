@@ -11,6 +11,7 @@
 //! A queued call goes to the router; its offers come back as B-leg INVITEs
 //! (`queues.rs`).
 
+mod dialog;
 mod feature;
 mod inbound;
 mod ivr;
@@ -19,6 +20,7 @@ mod legs;
 mod media;
 pub mod plan;
 mod queues;
+mod reoffer;
 mod supervise;
 
 use std::cmp::Reverse;

@@ -811,12 +811,67 @@ impl Cx<'_, '_> {
         if raw.allow_from.is_empty() && outbound.is_none() {
             self.report(&p, ProblemKind::TrunkUnused);
         }
+        let identity =
+            self.identity_policy(&p, raw.trust_identity, raw.asserted_identity, raw.privacy);
         Some(TrunkConfig {
             name: raw.name,
             allow_from,
             inbound,
             outbound,
+            identity,
         })
+    }
+
+    /// A trunk's RFC 3325 policy: `asserted_identity` a URI we may put in
+    /// a header as it is, `privacy` tokens of RFC 3323 §4.2.
+    fn identity_policy(
+        &mut self,
+        p: &FieldPath,
+        trust: Option<bool>,
+        asserted: Option<String>,
+        privacy: Option<String>,
+    ) -> super::IdentityPolicy {
+        let asserted = asserted.and_then(|value| {
+            let scheme_ok = ["sip:", "sips:", "tel:"]
+                .iter()
+                .any(|s| value.len() > s.len() && value[..s.len()].eq_ignore_ascii_case(s));
+            let chars_ok = value
+                .chars()
+                .all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>' | '"' | ','));
+            if scheme_ok && chars_ok && value.len() <= super::IDENTITY_URI_BYTES_MAX {
+                return Some(value);
+            }
+            let max = super::IDENTITY_URI_BYTES_MAX;
+            self.report(
+                &p.key("asserted_identity"),
+                ProblemKind::InvalidIdentity { value, max },
+            );
+            None
+        });
+        let privacy = privacy.and_then(|value| {
+            let known = ["none", "header", "session", "user", "id", "critical"];
+            let bad = value
+                .split(';')
+                .map(str::trim)
+                .find(|t| !known.iter().any(|k| k.eq_ignore_ascii_case(t)));
+            match bad {
+                None => Some(value),
+                Some(token) => {
+                    let kind = ProblemKind::UnknownChoice {
+                        what: "privacy value",
+                        value: token.to_owned(),
+                        expected: super::PRIVACY_VALUES,
+                    };
+                    self.report(&p.key("privacy"), kind);
+                    None
+                }
+            }
+        });
+        super::IdentityPolicy {
+            trust: trust.unwrap_or(false),
+            asserted,
+            privacy,
+        }
     }
 
     /// Username and password come as a pair or not at all.

@@ -148,34 +148,14 @@ impl Dialog {
 /// [`ROUTES_PER_DIALOG_MAX`].
 pub(super) fn route_set(msg: &Message, reversed: bool) -> Vec<String> {
     let mut routes: Vec<String> = msg
-        .header_all(&HeaderName::RecordRoute)
-        .flat_map(split_name_addrs)
+        .header_values(&HeaderName::RecordRoute)
         .take(ROUTES_PER_DIALOG_MAX)
+        .map(str::to_string)
         .collect();
     if reversed {
         routes.reverse();
     }
     routes
-}
-
-/// Splits a header value at commas outside `<…>` and quotes (RFC 3261 §7.3.1).
-fn split_name_addrs(value: &str) -> Vec<String> {
-    let (mut out, mut start, mut angle, mut quoted) = (Vec::new(), 0, false, false);
-    for (i, c) in value.char_indices() {
-        match c {
-            '"' if !angle => quoted = !quoted,
-            '<' if !quoted => angle = true,
-            '>' if !quoted => angle = false,
-            ',' if !angle && !quoted => {
-                out.push(value[start..i].trim().to_string());
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(value[start..].trim().to_string());
-    out.retain(|v| !v.is_empty());
-    out
 }
 
 /// The URI inside a name-addr (`"x" <sip:a;lr>;p` gives `sip:a;lr`).

@@ -178,6 +178,7 @@ impl Switch {
             debug!("authenticated user registers another AOR");
             return self.refuse(now, req, Refusal::plain(403));
         }
+        let outbound = applies_outbound(msg);
         let update = match msg.contacts() {
             Contacts::Star => Update::Star,
             Contacts::List(list) if list.is_empty() => Update::Fetch,
@@ -188,6 +189,11 @@ impl Switch {
                         expires: c.param("expires").flatten().and_then(saturating_u32),
                         q: c.param("q").flatten().map(str::to_string),
                         instance: c.param("+sip.instance").flatten().map(str::to_string),
+                        reg_id: c
+                            .param("reg-id")
+                            .flatten()
+                            .and_then(|v| v.parse().ok())
+                            .filter(|_| outbound),
                     })
                     .collect(),
             ),
@@ -206,13 +212,14 @@ impl Switch {
         match result {
             Ok(bindings) => {
                 self.stats.registrations_ok += 1;
-                let headers: Vec<(&str, String)> = bindings
+                let mut headers: Vec<(&str, String)> = bindings
                     .iter()
-                    .map(|b| {
-                        let left = b.expires_at.saturating_duration_since(now).as_secs();
-                        ("Contact", format!("<{}>;expires={left}", b.uri))
-                    })
+                    .map(|b| ("Contact", binding_contact(b, now)))
                     .collect();
+                // RFC 5626 §6: the registrar tells the phone it keeps its flows.
+                if bindings.iter().any(|b| b.is_flow()) {
+                    headers.push(("Require", "outbound".to_string()));
+                }
                 self.respond(now, req, 200, Some(&tag), &headers, None);
             }
             Err(RegisterError::IntervalTooBrief { min }) => {
@@ -682,6 +689,31 @@ fn check(msg: &Message, method: &Method) -> Result<(), Refusal> {
         });
     }
     Ok(())
+}
+
+/// Whether a REGISTER gets RFC 5626 outbound processing: the phone says it
+/// supports it and we are its first hop (one Via: no proxy between, so the
+/// flow is the phone's own; behind a proxy `reg-id` is ignored, §6).
+fn applies_outbound(msg: &Message) -> bool {
+    msg.vias().len() == 1
+        && msg
+            .header_tokens(&HeaderName::Supported)
+            .any(|t| t.eq_ignore_ascii_case("outbound"))
+}
+
+/// A binding as the 200 to a REGISTER lists it: with its instance and
+/// reg-id, by which a phone finds its own (RFC 5626 §6, RFC 5627 §4.1).
+fn binding_contact(b: &crate::sip::registrar::Binding, now: Instant) -> String {
+    let left = b.expires_at.saturating_duration_since(now).as_secs();
+    let mut v = format!("<{}>;expires={left}", b.uri);
+    if let Some(instance) = &b.instance {
+        v.push_str(";+sip.instance=");
+        v.push_str(instance);
+    }
+    if let Some(reg_id) = b.reg_id {
+        v.push_str(&format!(";reg-id={reg_id}"));
+    }
+    v
 }
 
 /// A decimal parameter, saturated to u32 (RFC 4475 scalar02 sends 2^64);

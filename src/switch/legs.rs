@@ -186,16 +186,27 @@ impl Switch {
         self.start_b_leg(now, id, Some(agent.to_string()), to, targets, None);
     }
 
-    /// The registered contacts of an agent, as B-leg targets.
+    /// The registered contacts of an agent, as B-leg targets. An RFC 5626
+    /// phone is reached over the flow it registered on, and over one flow
+    /// only, its most recent (§5.3): the others are its backups.
     pub(super) fn agent_targets(&self, now: Instant, agent: &str) -> Vec<Target> {
-        self.registrar
-            .lookup(now, agent)
-            .iter()
-            .map(|b| {
-                let peer = contact_peer(&b.uri, b.source);
-                (b.uri.clone(), peer, Some(agent.to_string()))
-            })
-            .collect()
+        let bindings = self.registrar.lookup(now, agent);
+        let mut targets: Vec<Target> = Vec::with_capacity(bindings.len());
+        let mut instances: Vec<&str> = Vec::new();
+        for b in bindings {
+            let peer = if b.is_flow() {
+                let instance = b.instance.as_deref().unwrap_or_default();
+                if instances.contains(&instance) {
+                    continue;
+                }
+                instances.push(instance);
+                b.source
+            } else {
+                contact_peer(&b.uri, b.source)
+            };
+            targets.push((b.uri.clone(), peer, Some(agent.to_string())));
+        }
+        targets
     }
 
     /// Sends a call to the outbound trunk.
@@ -295,6 +306,17 @@ impl Switch {
         let branch = format!("z9hG4bK{}", self.token());
         let local = self.plan.local;
         let contact = self.contact();
+        let identity = match self.calls.get(&id) {
+            Some(entry) => {
+                let to_carrier = entry
+                    .b
+                    .as_ref()
+                    .and_then(|b| b.forks.get(fork))
+                    .is_some_and(|f| f.agent.is_none());
+                self.identity_headers(entry, to_carrier)
+            }
+            None => return,
+        };
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
@@ -320,6 +342,9 @@ impl Switch {
         w.header("Allow", build::ALLOW);
         w.header("Supported", super::inbound::SUPPORTED_IN_CALLS);
         w.header("User-Agent", build::PRODUCT);
+        for (name, value) in &identity {
+            w.header(name, value);
+        }
         if let Some((name, value)) = &auth {
             w.header(name, value);
         }

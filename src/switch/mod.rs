@@ -13,6 +13,7 @@
 
 mod dialog;
 mod feature;
+mod identity;
 mod inbound;
 mod ivr;
 mod late_offer;

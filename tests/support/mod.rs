@@ -7,6 +7,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod baresip;
+pub mod kamailio;
 pub mod scenarios;
 
 use std::io::{BufRead, BufReader, Read, Write};

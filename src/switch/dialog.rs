@@ -8,12 +8,11 @@ use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 
+use super::legs::MAX_FORWARDS;
 use crate::sip::build::Writer;
 use crate::sip::parse::{ByteStr, Contacts, HeaderName, Message, Uri};
 use crate::sip::{Peer, Transport};
 
-/// Max-Forwards on requests we originate (RFC 3261 §8.1.1.6).
-const MAX_FORWARDS: u32 = 70;
 /// Most route set entries a dialog keeps (RFC 3261 sets none; a carrier
 /// path has a handful): more are dropped from the far end.
 pub const ROUTES_PER_DIALOG_MAX: usize = 16;

@@ -10,8 +10,7 @@ use super::{Route, Switch, METHOD_LABELS, RETRY_AFTER};
 use crate::call::{Call, CallRef, Input, Outcome, Routing, Side};
 use crate::sip::auth::{AuthAnswer, AuthError, Verified};
 use crate::sip::build;
-use crate::sip::parse::{Contacts, HeaderName, Message, Method, Scheme};
-use crate::sip::registrar::{ContactRequest, RegisterError, Update};
+use crate::sip::parse::{HeaderName, Message, Method, Scheme};
 use crate::sip::transaction::{ServerKey, ServerVerdict, TxMethod};
 use crate::sip::Peer;
 
@@ -24,13 +23,13 @@ pub(super) const SUPPORTED: &[&str] = &["replaces", "outbound"];
 pub(super) const SUPPORTED_IN_CALLS: &str = "replaces";
 
 /// A refusal decided before any processing: status plus extra headers.
-struct Refusal {
+pub(super) struct Refusal {
     status: u16,
     headers: Vec<(&'static str, String)>,
 }
 
 impl Refusal {
-    fn plain(status: u16) -> Refusal {
+    pub(super) fn plain(status: u16) -> Refusal {
         Refusal {
             status,
             headers: Vec::new(),
@@ -144,7 +143,7 @@ impl Switch {
         }
     }
 
-    fn refuse(&mut self, now: Instant, req: &Req<'_>, refusal: Refusal) {
+    pub(super) fn refuse(&mut self, now: Instant, req: &Req<'_>, refusal: Refusal) {
         let tag = self.token();
         self.respond(now, req, refusal.status, Some(&tag), &refusal.headers, None);
     }
@@ -161,81 +160,14 @@ impl Switch {
         self.respond(now, req, 200, Some(&tag), &headers, None);
     }
 
-    /// RFC 3261 §10.3 with digest auth first (§22).
-    fn on_register(&mut self, now: Instant, req: &Req<'_>) {
-        let msg = req.msg;
-        let to = msg.to().uri();
-        if !matches!(to.scheme(), Scheme::Sip | Scheme::Sips) {
-            return self.refuse(now, req, Refusal::plain(400));
-        }
-        let Some(aor) = to.user().map(str::to_string) else {
-            return self.refuse(now, req, Refusal::plain(404));
-        };
-        let Some(username) = self.authenticate(now, req, "REGISTER") else {
-            return;
-        };
-        if username != aor {
-            debug!("authenticated user registers another AOR");
-            return self.refuse(now, req, Refusal::plain(403));
-        }
-        let outbound = applies_outbound(msg);
-        let update = match msg.contacts() {
-            Contacts::Star => Update::Star,
-            Contacts::List(list) if list.is_empty() => Update::Fetch,
-            Contacts::List(list) => Update::Contacts(
-                list.iter()
-                    .map(|c| ContactRequest {
-                        uri: c.uri().as_str().to_string(),
-                        expires: c.param("expires").flatten().and_then(saturating_u32),
-                        q: c.param("q").flatten().map(str::to_string),
-                        instance: c.param("+sip.instance").flatten().map(str::to_string),
-                        reg_id: c
-                            .param("reg-id")
-                            .flatten()
-                            .and_then(|v| v.parse().ok())
-                            .filter(|_| outbound),
-                    })
-                    .collect(),
-            ),
-        };
-        let cseq = msg.cseq().seq;
-        let result = self.registrar.register(
-            now,
-            &aor,
-            msg.call_id(),
-            cseq,
-            update,
-            msg.expires(),
-            req.source,
-        );
-        let tag = self.token();
-        match result {
-            Ok(bindings) => {
-                self.stats.registrations_ok += 1;
-                let mut headers: Vec<(&str, String)> = bindings
-                    .iter()
-                    .map(|b| ("Contact", binding_contact(b, now)))
-                    .collect();
-                // RFC 5626 §6: the registrar tells the phone it keeps its flows.
-                if bindings.iter().any(|b| b.is_flow()) {
-                    headers.push(("Require", "outbound".to_string()));
-                }
-                self.respond(now, req, 200, Some(&tag), &headers, None);
-            }
-            Err(RegisterError::IntervalTooBrief { min }) => {
-                let headers = [("Min-Expires", min.as_secs().to_string())];
-                self.respond(now, req, 423, Some(&tag), &headers, None);
-            }
-            Err(err) => {
-                debug!(%err, "register refused");
-                self.respond(now, req, err.status(), Some(&tag), &[], None);
-            }
-        }
-    }
-
     /// Digest-checks a request against the agents' passwords. `None` means a
     /// challenge or refusal was sent.
-    fn authenticate(&mut self, now: Instant, req: &Req<'_>, method: &str) -> Option<String> {
+    pub(super) fn authenticate(
+        &mut self,
+        now: Instant,
+        req: &Req<'_>,
+        method: &str,
+    ) -> Option<String> {
         let verdict = req.msg.header(&HeaderName::Authorization).map(|value| {
             let agents = &self.plan.agents;
             self.digest.verify(now, method, value, |user| {
@@ -554,7 +486,7 @@ impl Switch {
             }
             Method::Info => match req.msg.content_type() {
                 Some(kind @ ("application/dtmf-relay" | "application/dtmf")) => {
-                    match super::media::info_digit(kind, req.msg.body()) {
+                    match super::digits::info_digit(kind, req.msg.body()) {
                         Some(digit) => {
                             self.respond(now, req, 200, None, &[], None);
                             let leg = match side {
@@ -689,41 +621,4 @@ fn check(msg: &Message, method: &Method) -> Result<(), Refusal> {
         });
     }
     Ok(())
-}
-
-/// Whether a REGISTER gets RFC 5626 outbound processing: the phone says it
-/// supports it and we are its first hop (one Via: no proxy between, so the
-/// flow is the phone's own; behind a proxy `reg-id` is ignored, §6).
-fn applies_outbound(msg: &Message) -> bool {
-    msg.vias().len() == 1
-        && msg
-            .header_tokens(&HeaderName::Supported)
-            .any(|t| t.eq_ignore_ascii_case("outbound"))
-}
-
-/// A binding as the 200 to a REGISTER lists it: with its instance and
-/// reg-id, by which a phone finds its own (RFC 5626 §6, RFC 5627 §4.1).
-fn binding_contact(b: &crate::sip::registrar::Binding, now: Instant) -> String {
-    let left = b.expires_at.saturating_duration_since(now).as_secs();
-    let mut v = format!("<{}>;expires={left}", b.uri);
-    if let Some(instance) = &b.instance {
-        v.push_str(";+sip.instance=");
-        v.push_str(instance);
-    }
-    if let Some(reg_id) = b.reg_id {
-        v.push_str(&format!(";reg-id={reg_id}"));
-    }
-    v
-}
-
-/// A decimal parameter, saturated to u32 (RFC 4475 scalar02 sends 2^64);
-/// `None` when it is not a number.
-fn saturating_u32(text: &str) -> Option<u32> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(
-        text.parse::<u64>()
-            .map_or(u32::MAX, |v| v.min(u64::from(u32::MAX)) as u32),
-    )
 }

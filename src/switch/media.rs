@@ -19,7 +19,6 @@ use rand::RngCore;
 use tracing::debug;
 
 use super::Switch;
-use crate::acd::CallId;
 use crate::call::{CallRef, Input};
 use crate::media::mix::Mode;
 use crate::media::pool::{PoolError, PortPool};
@@ -246,7 +245,7 @@ pub struct Anchoring {
     pub plan: MediaPlan,
     pub pool: PortPool,
     /// Announcement deadlines; stale entries are skipped when popped.
-    announce_timers: BinaryHeap<Reverse<(Instant, CallRef)>>,
+    pub(super) announce_timers: BinaryHeap<Reverse<(Instant, CallRef)>>,
 }
 
 impl Anchoring {
@@ -421,51 +420,6 @@ impl Switch {
         self.pump(now);
     }
 
-    /// A DTMF digit (RFC 4733 from the relay, or SIP INFO): the caller's
-    /// go to its IVR menu if it is in one; all are kept on the call.
-    pub(super) fn on_digit(&mut self, now: Instant, call: CallRef, leg: MediaLeg, digit: char) {
-        if leg == MediaLeg::Supervisor {
-            self.stats.dtmf_digits += 1;
-            return self.supervisor_digit(call, digit);
-        }
-        let Some(entry) = self.calls.get_mut(&call) else {
-            return;
-        };
-        self.stats.dtmf_digits += 1;
-        // Digits are what the caller typed, maybe an account number: debug only.
-        debug!(call = %call, ?leg, %digit, "DTMF digit");
-        if entry.digits.len() >= super::DIGITS_PER_CALL_MAX {
-            entry.digits.remove(0);
-        }
-        entry.digits.push(digit);
-        if leg == MediaLeg::Caller {
-            self.menu_digit(now, call, digit);
-        }
-    }
-
-    /// A SIP INFO digit on a bridged call reaches the other party in-band
-    /// (RFC 4733), since a B2BUA answers the INFO itself. RFC 4733 digits
-    /// need nothing: the relay carries them (or makes them anew across
-    /// transcoding).
-    pub(super) fn pass_info_digit(&mut self, call: CallRef, from: MediaLeg, digit: char) {
-        let to = match from {
-            MediaLeg::Caller => MediaLeg::Agent,
-            MediaLeg::Agent => MediaLeg::Caller,
-            MediaLeg::Supervisor => return,
-        };
-        let bridged = self.calls.get(&call).is_some_and(|e| {
-            e.call.answered.is_some() && e.media.as_ref().is_some_and(|m| m.held_by.is_none())
-        });
-        if bridged {
-            self.out
-                .push_back(super::Output::Media(MediaCommand::SendDigit {
-                    call,
-                    leg: to,
-                    digit,
-                }));
-        }
-    }
-
     /// The caller is answered: record the call if its DID or queue asks,
     /// caller on the left channel, agent on the right.
     pub(super) fn start_recording(&mut self, now: Instant, id: CallRef) {
@@ -623,81 +577,6 @@ impl Switch {
         m.answer_for_a.clone()
     }
 
-    /// A queued caller starts hearing the queue: its position and expected
-    /// wait, then the music; again every `announce_every`.
-    pub(super) fn start_queue_audio(&mut self, now: Instant, id: CallRef) {
-        self.announce(now, id);
-    }
-
-    /// Announcements due at `now`.
-    pub(super) fn handle_media_timeout(&mut self, now: Instant) {
-        loop {
-            let Some(anchoring) = self.anchoring.as_mut() else {
-                return;
-            };
-            let Some(Reverse((at, id))) = anchoring.announce_timers.peek().copied() else {
-                return;
-            };
-            if at > now {
-                return;
-            }
-            anchoring.announce_timers.pop();
-            let due = self
-                .calls
-                .get(&id)
-                .and_then(|e| e.media.as_ref())
-                .is_some_and(|m| m.announce_at == Some(at));
-            if due {
-                self.announce(now, id);
-            }
-        }
-    }
-
-    fn announce(&mut self, now: Instant, id: CallRef) {
-        let Some(anchoring) = self.anchoring.as_ref() else {
-            return;
-        };
-        let (music, every) = (
-            anchoring.plan.queue_music.clone(),
-            anchoring.plan.announce_every,
-        );
-        let call = CallId(id.0);
-        let position = self.router.position(call);
-        let wait = match (position, self.router.call_queue(call)) {
-            (Some(pos), Some((queue, _))) => self.router.expected_wait(queue, pos),
-            _ => None,
-        };
-        let Some(entry) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if entry.call.answered.is_some() {
-            return;
-        }
-        let Some(m) = entry.media.as_mut() else {
-            return;
-        };
-        let first = m.announce_at.is_none();
-        m.announce_at = None;
-        if !every.is_zero() {
-            let at = now + every;
-            m.announce_at = Some(at);
-            if let Some(a) = self.anchoring.as_mut() {
-                a.announce_timers.push(Reverse((at, id)));
-            }
-        }
-        let intro = announcement(position, wait);
-        // Between announcements the music plays on untouched.
-        if intro.is_empty() && !first {
-            return;
-        }
-        self.out.push_back(super::Output::Media(MediaCommand::Play {
-            call: id,
-            leg: MediaLeg::Caller,
-            intro,
-            music: vec![music],
-        }));
-    }
-
     /// The call is gone: its ports go back to the pool, the relay closes them.
     pub(super) fn release_media(&mut self, media: Option<CallMedia>, id: CallRef) {
         let (Some(anchoring), Some(m)) = (self.anchoring.as_mut(), media) else {
@@ -713,58 +592,6 @@ impl Switch {
         let a = self.anchoring.as_ref()?;
         Some((a.pool.capacity() - a.pool.in_use(), a.pool.capacity()))
     }
-}
-
-/// The digit of a SIP INFO body: `application/dtmf-relay` carries
-/// `Signal=<digit>` lines (the de-facto format phones send),
-/// `application/dtmf` the digit alone. Events 10 and 11 name `*` and `#`
-/// (RFC 4733 §3.2).
-pub fn info_digit(content_type: &str, body: &[u8]) -> Option<char> {
-    let text = std::str::from_utf8(body).ok()?;
-    let value = if content_type == "application/dtmf-relay" {
-        text.lines().find_map(|line| {
-            let (key, value) = line.split_once('=')?;
-            key.trim()
-                .eq_ignore_ascii_case("signal")
-                .then(|| value.trim())
-        })?
-    } else {
-        text.trim()
-    };
-    match value {
-        "10" => Some('*'),
-        "11" => Some('#'),
-        v if v.len() == 1 => {
-            let c = v.chars().next()?.to_ascii_uppercase();
-            matches!(c, '0'..='9' | '*' | '#' | 'A'..='D').then_some(c)
-        }
-        _ => None,
-    }
-}
-
-/// Most numbers the prompts can say ("n0" .. "n20").
-pub const SPOKEN_NUMBER_MAX: u64 = 20;
-
-/// The prompt names of "you are caller number N, the expected wait is about
-/// M minutes". A part whose number has no prompt is left out, not rounded.
-pub fn announcement(position: Option<usize>, wait: Option<Duration>) -> Vec<String> {
-    let mut names = Vec::new();
-    if let Some(pos) = position.filter(|&p| p as u64 <= SPOKEN_NUMBER_MAX) {
-        names.push("caller_number".to_string());
-        names.push(format!("n{pos}"));
-    }
-    if let Some(wait) = wait {
-        let minutes = (wait.as_secs() + 30) / 60;
-        match minutes {
-            0 => names.extend(["expected_wait".into(), "less_than_a_minute".into()]),
-            1 => names.extend(["expected_wait".into(), "n1".into(), "minute".into()]),
-            m if m <= SPOKEN_NUMBER_MAX => {
-                names.extend(["expected_wait".into(), format!("n{m}"), "minutes".into()])
-            }
-            _ => {}
-        }
-    }
-    names
 }
 
 pub(super) fn remote(s: &Sdp, choice: Choice) -> LegRemote {
@@ -799,146 +626,4 @@ fn latch_only(choice: Choice) -> LegRemote {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const OFFER: &str = "v=0\r\no=carrier 1 1 IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 10.0.0.9\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
-
-    fn anchoring(lo: u16, hi: u16) -> Anchoring {
-        Anchoring::new(MediaPlan {
-            bind_ip: IpAddr::from([127, 0, 0, 1]),
-            advertise_ip: IpAddr::from([192, 0, 2, 1]),
-            port_min: lo,
-            port_max: hi,
-            inactivity_timeout: Duration::from_secs(60),
-            codecs: vec![Codec::Pcmu, Codec::Pcma, Codec::Opus],
-            prompts_dir: PathBuf::from("prompts"),
-            queue_music: "hold_music".into(),
-            announce_every: Duration::from_secs(30),
-            hold_music: "hold_music".into(),
-            recordings: PathBuf::from("recordings"),
-        })
-        .expect("range holds pairs")
-    }
-
-    #[test]
-    fn the_agent_is_offered_our_address_with_the_callers_codec_first() {
-        let mut a = anchoring(20_000, 20_009);
-        let m = a.anchor(OFFER.as_bytes(), (1, 2)).unwrap();
-        assert_eq!((m.a_port, m.b_port), (20_000, 20_002));
-        let offer = sdp::parse(std::str::from_utf8(&m.offer_for_b).unwrap()).unwrap();
-        assert_eq!(offer.rtp, Some("192.0.2.1:20002".parse().unwrap()));
-        let kinds: Vec<(u8, FormatKind)> = offer.codecs.iter().map(|f| (f.pt, f.kind)).collect();
-        assert_eq!(
-            kinds,
-            vec![
-                (8, FormatKind::Audio(Codec::Pcma)),
-                (0, FormatKind::Audio(Codec::Pcmu)),
-                (OPUS_PT, FormatKind::Audio(Codec::Opus)),
-            ]
-        );
-        assert_eq!(offer.telephone_event, Some(101));
-        // The caller is answered on its own pair, in the codec it prefers.
-        let r = m.caller_remote();
-        assert_eq!(r.rtp, Some("10.0.0.9:4000".parse().unwrap()));
-        assert_eq!(
-            (r.codec, r.codec_pt, r.telephone_event),
-            (Codec::Pcma, 8, Some(101))
-        );
-    }
-
-    #[test]
-    fn announcements_say_position_and_rounded_minutes_and_skip_what_has_no_prompt() {
-        let names = |p, w: Option<u64>| announcement(p, w.map(Duration::from_secs));
-        assert_eq!(
-            names(Some(3), Some(150)),
-            vec!["caller_number", "n3", "expected_wait", "n3", "minutes"]
-        );
-        assert_eq!(
-            names(Some(1), Some(20)),
-            vec!["caller_number", "n1", "expected_wait", "less_than_a_minute"]
-        );
-        assert_eq!(names(None, Some(89)), vec!["expected_wait", "n1", "minute"]);
-        // Caller 21 and an hour's wait have no prompts: nothing wrong is said.
-        assert!(names(Some(21), Some(3600)).is_empty());
-    }
-
-    #[test]
-    fn info_bodies_give_their_digit_and_junk_gives_none() {
-        let relay = "application/dtmf-relay";
-        assert_eq!(
-            info_digit(relay, b"Signal=5\r\nDuration=160\r\n"),
-            Some('5')
-        );
-        assert_eq!(info_digit(relay, b"signal = #\r\n"), Some('#'));
-        assert_eq!(info_digit(relay, b"Signal=11\r\n"), Some('#'));
-        assert_eq!(info_digit(relay, b"Signal=d\r\n"), Some('D'));
-        assert_eq!(info_digit("application/dtmf", b"7\r\n"), Some('7'));
-        assert_eq!(info_digit(relay, b"Signal=E\r\n"), None);
-        assert_eq!(info_digit(relay, b"Duration=160\r\n"), None);
-        assert_eq!(info_digit(relay, &[0xff, 0xfe]), None);
-    }
-
-    #[test]
-    fn an_offer_without_our_codecs_is_488_and_takes_no_ports() {
-        let mut a = anchoring(20_000, 20_009);
-        let g729 = OFFER.replace("RTP/AVP 8 0 101", "RTP/AVP 18").replace(
-            "a=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n",
-            "a=rtpmap:18 G729/8000\r\n",
-        );
-        let err = a.anchor(g729.as_bytes(), (1, 2)).unwrap_err();
-        assert!(matches!(
-            err,
-            AnchorError::BadOffer(SdpError::NoCommonCodec { .. })
-        ));
-        assert_eq!(err.status(), 488);
-        assert_eq!(a.anchor(b"not sdp", (1, 2)).unwrap_err().status(), 488);
-        assert_eq!(a.pool.in_use(), 0);
-    }
-
-    #[test]
-    fn running_out_of_pairs_is_503_and_gives_back_the_half_taken() {
-        // Three pairs: one call takes two, the next finds one and returns it.
-        let mut a = anchoring(20_000, 20_005);
-        let first = a.anchor(OFFER.as_bytes(), (1, 2)).unwrap();
-        let err = a.anchor(OFFER.as_bytes(), (1, 2)).unwrap_err();
-        assert_eq!(err.status(), 503);
-        assert_eq!(a.pool.in_use(), 2);
-        a.release(&first);
-        assert_eq!(a.pool.in_use(), 0);
-        assert!(a.anchor(OFFER.as_bytes(), (1, 2)).is_ok());
-    }
-
-    #[test]
-    fn only_a_failure_on_the_callers_or_agents_media_ends_the_call() {
-        let call = CallRef(3);
-        let open = |leg| MediaCommand::Open {
-            call,
-            leg,
-            port: 20_000,
-        };
-        assert_eq!(
-            open(MediaLeg::Caller).on_failure(),
-            MediaInput::Failed { call }
-        );
-        assert_eq!(
-            MediaCommand::Bridge { call }.on_failure(),
-            MediaInput::Failed { call }
-        );
-        assert_eq!(
-            open(MediaLeg::Supervisor).on_failure(),
-            MediaInput::SupervisionFailed { call }
-        );
-        let record = MediaCommand::Record {
-            call,
-            path: PathBuf::from("r.wav"),
-        };
-        assert_eq!(record.on_failure(), MediaInput::RecordingFailed { call });
-        let digit = MediaCommand::SendDigit {
-            call,
-            leg: MediaLeg::Agent,
-            digit: '1',
-        };
-        assert_eq!(digit.on_failure(), MediaInput::DigitLost { call });
-    }
-}
+mod tests;

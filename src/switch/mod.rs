@@ -11,7 +11,9 @@
 //! A queued call goes to the router; its offers come back as B-leg INVITEs
 //! (`queues.rs`).
 
+mod announce;
 mod dialog;
+mod digits;
 mod feature;
 mod identity;
 mod inbound;
@@ -21,7 +23,9 @@ mod legs;
 mod media;
 pub mod plan;
 mod queues;
+mod register;
 mod reoffer;
+mod responses;
 mod supervise;
 
 use std::cmp::Reverse;
@@ -42,12 +46,11 @@ use crate::sip::registrar::Registrar;
 use crate::sip::transaction::{self as tx, TimerConfig, TransactionLayer};
 use crate::sip::Peer;
 
+pub use announce::{announcement, SPOKEN_NUMBER_MAX};
 pub use feature::{FeatureCode, FeatureError, FEATURE_DIALOGS_MAX};
 pub use ivr::{CallMenu, IvrError, MenuPlan, MenuSession, MenuStep, MENU_HOPS_MAX};
 pub use legs::{CallEntry, ZOMBIE_FORKS_MAX};
-pub use media::{
-    announcement, AnchorError, CallMedia, MediaCommand, MediaInput, MediaLeg, MediaPlan,
-};
+pub use media::{AnchorError, CallMedia, MediaCommand, MediaInput, MediaLeg, MediaPlan};
 pub use plan::{Plan, Route};
 pub use queues::{QueueFigures, AGENT_STATE_LABELS};
 

@@ -292,7 +292,7 @@ impl Switch {
                 let digit = req
                     .msg
                     .content_type()
-                    .and_then(|kind| super::media::info_digit(kind, req.msg.body()));
+                    .and_then(|kind| super::digits::info_digit(kind, req.msg.body()));
                 self.respond(now, req, 200, None, &[], None);
                 let call = self.supervisors.get(&dialog).map(|l| l.call);
                 if let (Some(call), Some(digit)) = (call, digit) {

@@ -8,6 +8,7 @@
 
 pub mod baresip;
 pub mod kamailio;
+pub mod linphone;
 pub mod scenarios;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -5,8 +5,9 @@
 //! set), SDP that is the switch's own on each leg (no `a=ssrc`, `cname`,
 //! `label`, `rtcp-rsize`… of the far leg; our `o=` line, its version raised
 //! on every change and only then, RFC 3264 §8), re-offers answered with the
-//! codec the leg really keeps, RFC 3325 identity from a trusted trunk only,
-//! and RFC 5626 flows reused for calls to the phone.
+//! codec the leg really keeps, RFC 3325 identity from a trusted trunk only
+//! and set by policy on calls out, `Require: replaces` taken, and RFC 5626
+//! flows reused for calls to the phone.
 
 // One clock read gives the base instant; virtual time runs from there.
 #![allow(clippy::disallowed_methods)]
@@ -41,6 +42,9 @@ trust_identity = true
 [[trunks]]
 name = "other"
 allow_from = ["10.0.0.1"]
+outbound = { address = "10.0.0.99:5060" }
+asserted_identity = "sip:+15550100@carrier.example"
+privacy = "id"
 
 [dids]
 "5550100" = { agent = "1001" }
@@ -583,4 +587,84 @@ fn a_phone_registered_with_outbound_is_called_over_its_flow() {
         invite[0].request_uri().unwrap().as_str(),
         "sip:1001@10.9.9.9:5060;ob"
     );
+}
+
+#[test]
+fn calls_out_carry_the_trunks_identity_and_replaces_is_understood() {
+    let cfg = Config::parse(CONFIG, Path::new("interop.toml")).unwrap();
+    let t0 = Instant::now();
+    let mut switch = Switch::new(Plan::from_config(&cfg), 8, t0);
+    register(&mut switch, t0, AGENT, &format!("<sip:1001@{AGENT}>"), &[]);
+    // Agent 1001 dials out; its phone's own identity headers count for nothing.
+    let invite = |cseq: u32, auth: Option<String>| {
+        let mut h = vec![
+            format!("Via: SIP/2.0/UDP {AGENT};branch=z9hG4bKout{cseq}"),
+            "Max-Forwards: 70".into(),
+            "From: <sip:1001@127.0.0.1>;tag=a1".into(),
+            "To: <sip:0123456789@127.0.0.1>".into(),
+            "Call-ID: out-1".into(),
+            format!("CSeq: {cseq} INVITE"),
+            format!("Contact: <sip:1001@{AGENT}>"),
+            "P-Asserted-Identity: <sip:ceo@bank.example>".into(),
+            "Privacy: none".into(),
+            "Supported: replaces".into(),
+        ];
+        h.extend(auth.map(|a| format!("Authorization: {a}")));
+        msg(
+            "INVITE sip:0123456789@127.0.0.1:5060 SIP/2.0",
+            &h,
+            &carrier_sdp("0 101", "a=sendrecv"),
+        )
+    };
+    switch.handle_datagram(t0, peer(AGENT), invite(1, None));
+    let out = drain(&mut switch);
+    let challenge = out.response(401);
+    let www = challenge
+        .header(&HeaderName::WwwAuthenticate)
+        .unwrap()
+        .to_string();
+    let ack = vec![
+        format!("Via: SIP/2.0/UDP {AGENT};branch=z9hG4bKout1"),
+        "From: <sip:1001@127.0.0.1>;tag=a1".into(),
+        format!("To: {}", challenge.to().as_str()),
+        "Call-ID: out-1".into(),
+        "CSeq: 1 ACK".into(),
+    ];
+    switch.handle_datagram(
+        t0,
+        peer(AGENT),
+        msg("ACK sip:0123456789@127.0.0.1:5060 SIP/2.0", &ack, ""),
+    );
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let uri = "sip:0123456789@127.0.0.1:5060";
+    let auth = switchyard::sip::auth::answer_challenge(
+        &www, "INVITE", uri, "1001", "pw-1001", 1, &mut rng,
+    )
+    .unwrap();
+    switch.handle_datagram(t0, peer(AGENT), invite(2, Some(auth)));
+    let out = drain(&mut switch);
+    let to_carrier = out.to("10.0.0.99:5060");
+    let invite = to_carrier
+        .first()
+        .expect("the call goes out to the carrier");
+    assert_eq!(
+        header_lines(invite, "P-Asserted-Identity"),
+        vec!["<sip:+15550100@carrier.example>"]
+    );
+    assert_eq!(header_lines(invite, "Privacy"), vec!["id"]);
+
+    // A carrier's INVITE that requires `replaces` is taken, not refused 420.
+    let invite = carrier_invite(
+        SBC,
+        &["Require: replaces"],
+        &carrier_sdp("0 101", "a=sendrecv"),
+    );
+    switch.handle_datagram(t0 + Duration::from_secs(1), peer(SBC), invite);
+    let out = drain(&mut switch);
+    assert!(
+        out.statuses().iter().all(|s| *s != Some(420)),
+        "{:?}",
+        out.statuses()
+    );
+    assert_eq!(out.response(100).call_id(), "interop-1");
 }

@@ -639,6 +639,20 @@ impl Phone {
         contact: SocketAddr,
         expires: u32,
     ) -> Message {
+        let contact = format!("<sip:{user}@{contact}>");
+        self.register_with(user, password, &contact, "", expires)
+    }
+
+    /// REGISTER with the digest dance, the Contact value and `extra`
+    /// header lines (each ending in CRLF) as given; the final response.
+    pub fn register_with(
+        &mut self,
+        user: &str,
+        password: &str,
+        contact: &str,
+        extra: &str,
+        expires: u32,
+    ) -> Message {
         let call_id = format!("reg{}", self.token());
         let uri = format!("sip:{}", self.server);
         let mut authorization = String::new();
@@ -647,7 +661,7 @@ impl Phone {
             let msg = format!(
                 "REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bK{t};rport\r\nMax-Forwards: 70\r\n\
                  From: <sip:{user}@{server}>;tag=r{call_id}\r\nTo: <sip:{user}@{server}>\r\nCall-ID: {call_id}\r\n\
-                 CSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{contact}>\r\nExpires: {expires}\r\n{authorization}Content-Length: 0\r\n\r\n",
+                 CSeq: {cseq} REGISTER\r\nContact: {contact}\r\nExpires: {expires}\r\n{extra}{authorization}Content-Length: 0\r\n\r\n",
                 addr = self.addr,
                 server = self.server,
             );

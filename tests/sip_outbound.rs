@@ -1,0 +1,91 @@
+//! A phone using SIP outbound (RFC 5626), as phones behind NAT do: it
+//! registers with `+sip.instance`, `reg-id` and `Supported: outbound`, and a
+//! Contact nobody can reach (its private address). The switch answers with
+//! `Require: outbound` and sends the call over the flow the REGISTER came
+//! on, the phone's own socket (§5.3), not to the Contact.
+
+// A driver of real processes and sockets: it reads the clock.
+#![allow(clippy::disallowed_methods)]
+
+mod support;
+
+use switchyard::sip::parse::{HeaderName, Message};
+
+use support::scenarios::CARRIER_ANSWERED_HANGS_UP;
+use support::{free_udp_port, test_config, Phone, Sipp, SwitchProc};
+
+/// A response to `req` from the phone, with our tag on a dialog-creating one.
+fn respond(phone: &Phone, req: &Message, status: u16, reason: &str) {
+    let vias: String = req
+        .header_all(&HeaderName::Via)
+        .map(|v| format!("Via: {v}\r\n"))
+        .collect();
+    let to = match req.to().tag() {
+        Some(_) => req.to().as_str().to_string(),
+        None => format!("{};tag=flowphone", req.to().as_str()),
+    };
+    let text = format!(
+        "SIP/2.0 {status} {reason}\r\n{vias}From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {} {}\r\n\
+         Contact: <sip:1001@{}>\r\nContent-Length: 0\r\n\r\n",
+        req.from().as_str(),
+        req.call_id(),
+        req.cseq().seq,
+        req.cseq().method.as_str(),
+        phone.addr
+    );
+    phone.send(text.as_bytes());
+}
+
+/// The next request the phone receives (responses skipped).
+fn next_request(phone: &Phone) -> Message {
+    loop {
+        let msg = phone.recv();
+        if msg.method().is_some() {
+            return msg;
+        }
+    }
+}
+
+#[test]
+fn a_phone_registered_with_outbound_is_called_over_its_own_flow() {
+    let switch = SwitchProc::start("sip-outbound", &test_config("10s", free_udp_port()));
+    let mut phone = Phone::new(switch.sip);
+    // Port 9 (discard) on loopback: an INVITE sent to the Contact is lost.
+    let contact = "<sip:1001@127.0.0.1:9;ob>;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\";reg-id=1";
+    let ok = phone.register_with(
+        "1001",
+        "demo-1001",
+        contact,
+        "Supported: outbound, path\r\n",
+        600,
+    );
+    assert_eq!(ok.status(), Some(200));
+    let require: Vec<&str> = ok.header_tokens(&HeaderName::Require).collect();
+    assert_eq!(require, vec!["outbound"]);
+    let bound = ok.header(&HeaderName::Contact).unwrap_or_default();
+    assert!(bound.contains("reg-id=1"), "{bound}");
+
+    let carrier = Sipp::start(
+        &switch.dir,
+        "carrier.xml",
+        &[("@AFTER@", CARRIER_ANSWERED_HANGS_UP)],
+        &["-m", "1", "-s", "5550100"],
+        Some(switch.sip),
+    );
+    let invite = next_request(&phone);
+    assert_eq!(invite.method().map(|m| m.as_str()), Some("INVITE"));
+    assert_eq!(
+        invite.request_uri().unwrap().as_str(),
+        "sip:1001@127.0.0.1:9;ob"
+    );
+    respond(&phone, &invite, 200, "OK");
+    let ack = next_request(&phone);
+    assert_eq!(ack.method().map(|m| m.as_str()), Some("ACK"));
+    let bye = next_request(&phone);
+    assert_eq!(bye.method().map(|m| m.as_str()), Some("BYE"));
+    respond(&phone, &bye, 200, "OK");
+    carrier.expect_success();
+    switch.wait_metric("switchyard_calls_total{outcome=\"completed\"}", |v| {
+        v == 1.0
+    });
+}

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use tracing::debug;
+use tracing::warn;
 
 use super::inbound::{Refusal, Req};
 use super::Switch;
@@ -26,7 +26,11 @@ impl Switch {
             return;
         };
         if username != aor {
-            debug!("authenticated user registers another AOR");
+            // Fail loudly; the user names are private (STYLE: logs).
+            warn!(
+                call_id = msg.call_id(),
+                "registration refused: authenticated user registers another AOR"
+            );
             return self.refuse(now, req, Refusal::plain(403));
         }
         let outbound = applies_outbound(msg);
@@ -78,7 +82,7 @@ impl Switch {
                 self.respond(now, req, 423, Some(&tag), &headers, None);
             }
             Err(err) => {
-                debug!(%err, "register refused");
+                warn!(call_id = msg.call_id(), %err, "registration refused");
                 self.respond(now, req, err.status(), Some(&tag), &[], None);
             }
         }

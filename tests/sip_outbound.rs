@@ -2,12 +2,16 @@
 //! registers with `+sip.instance`, `reg-id` and `Supported: outbound`, and a
 //! Contact nobody can reach (its private address). The switch answers with
 //! `Require: outbound` and sends the call over the flow the REGISTER came
-//! on, the phone's own socket (§5.3), not to the Contact.
+//! on, the phone's own socket (§5.3), not to the Contact. Its keepalives
+//! are answered: STUN over UDP (§4.4.2), a CRLF pong over TCP (§4.4.1).
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
 
 mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
 
 use switchyard::sip::parse::{HeaderName, Message};
 
@@ -88,4 +92,37 @@ fn a_phone_registered_with_outbound_is_called_over_its_own_flow() {
     switch.wait_metric("switchyard_calls_total{outcome=\"completed\"}", |v| {
         v == 1.0
     });
+}
+
+#[test]
+fn outbound_keepalives_are_answered_stun_over_udp_and_pong_over_tcp() {
+    let switch = SwitchProc::start("sip-keepalive", &test_config("10s", free_udp_port()));
+    // RFC 5626 §4.4.2: a STUN Binding request on the SIP port.
+    let phone = Phone::new(switch.sip);
+    let mut binding = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    binding.extend(1..=12u8);
+    phone.send(&binding);
+    let answer = phone.recv_raw();
+    assert_eq!(
+        &answer[0..2],
+        &[0x01, 0x01],
+        "Binding success: {answer:02x?}"
+    );
+    assert_eq!(&answer[8..20], &binding[8..20]);
+    let port = u16::from_be_bytes([answer[26], answer[27]]) ^ 0x2112;
+    assert_eq!(port, phone.addr.port(), "the flow's own port");
+    let sip_malformed = "switchyard_sip_malformed_total{action=\"dropped\"}";
+    assert_eq!(
+        support::metric_value(&switch.metrics(), sip_malformed).unwrap_or(0.0),
+        0.0,
+        "a keepalive is not a malformed SIP message"
+    );
+
+    // RFC 5626 §4.4.1: a double-CRLF ping over TCP gets a CRLF pong.
+    let mut tcp = TcpStream::connect(switch.sip).expect("connect");
+    tcp.set_read_timeout(Some(support::EVENT_TIMEOUT)).unwrap();
+    tcp.write_all(b"\r\n\r\n").unwrap();
+    let mut pong = [0u8; 2];
+    tcp.read_exact(&mut pong).expect("a pong");
+    assert_eq!(&pong, b"\r\n");
 }

@@ -251,6 +251,16 @@ impl Switch {
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return;
         }
+        // A STUN keepalive of an outbound flow (RFC 5626 §4.4.2): answered.
+        if peer.transport == crate::sip::Transport::Udp {
+            if let Some(response) = crate::sip::stun::binding_response(&bytes, peer.addr) {
+                self.out.push_back(Output::Transmit {
+                    peer,
+                    bytes: response,
+                });
+                return;
+            }
+        }
         match Message::parse(bytes.clone()) {
             Ok(msg) if msg.is_request() => self.on_request(now, peer, msg),
             Ok(msg) => self.on_response(now, peer, msg),

@@ -3,7 +3,9 @@
 //! was answered in PCMU. The switch must answer each re-offer with what the
 //! leg keeps using, PCMU, one `o=` version up each time (RFC 3264 §8), and
 //! keep relaying linphone's PCMU to the caller after the resume, with no
-//! packet dropped as malformed or of an unknown payload type.
+//! packet dropped as malformed or of an unknown payload type. Goertzel on
+//! both sides: the caller hears linphone's 600 Hz (played from a WAV as its
+//! microphone), linphone's recording holds the caller's 1 kHz.
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
@@ -108,6 +110,9 @@ fn linphone_resuming_with_opus_first_keeps_its_pcmu_stream_flowing() {
     phone.command("resume");
     phone.expect("Media streams established");
     phone.command(&format!("play {}", wav.display()));
+    // What linphone hears from now on goes to a WAV.
+    let heard = switch.dir.join("linphone-heard.wav");
+    phone.command(&format!("record {}", heard.display()));
     let resumed = rtp_heard(&caller.rtp, Duration::from_millis(1500));
     assert!(
         hears_linphone(&resumed),
@@ -131,6 +136,16 @@ fn linphone_resuming_with_opus_first_keeps_its_pcmu_stream_flowing() {
 
     talker.join().unwrap();
     caller.bye();
+    phone.expect("ended");
+    // linphone heard the caller's 1 kHz after the resume (Goertzel).
+    let mut wav = hound::WavReader::open(&heard).expect("linphone's recording");
+    let rate = wav.spec().sample_rate;
+    let pcm: Vec<i16> = wav.samples::<i16>().map_while(Result::ok).collect();
+    assert!(
+        tone_present(&pcm, 1000.0, rate),
+        "linphone hears the caller after the resume ({} samples at {rate} Hz)",
+        pcm.len()
+    );
     switch.wait_metric("switchyard_calls_total{outcome=\"completed\"}", |v| {
         v == 1.0
     });

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use tracing::warn;
 
 use super::media::remote;
-use super::{MediaCommand, MediaLeg, Output, Switch};
+use super::{CallMedia, MediaCommand, MediaLeg, Output, Switch};
 use crate::call::CallRef;
 use crate::media::sdp::{self, Direction, SdpError};
 
@@ -87,33 +87,12 @@ impl Switch {
                 m.a_offer = offer;
             }
         }
-        let held = direction != Direction::SendRecv;
-        let other = match leg {
-            MediaLeg::Caller => MediaLeg::Agent,
-            _ => MediaLeg::Caller,
+        let change = Change {
+            held: direction != Direction::SendRecv,
+            codec_changed,
+            answered,
         };
-        match (held, m.held_by) {
-            (true, None) => {
-                m.held_by = Some(leg);
-                commands.push(MediaCommand::Unbridge { call: id });
-                commands.push(MediaCommand::Play {
-                    call: id,
-                    leg: other,
-                    intro: Vec::new(),
-                    music: vec![hold_music],
-                });
-            }
-            (false, Some(_)) => {
-                m.held_by = None;
-                commands.push(MediaCommand::Bridge { call: id });
-            }
-            // Bridged before and after, on another codec: bridging again
-            // makes the relay choose its path (transcoding or not) anew.
-            (false, None) if codec_changed && answered => {
-                commands.push(MediaCommand::Bridge { call: id });
-            }
-            _ => {}
-        }
+        commands.extend(hold_commands(m, id, leg, change, hold_music));
         if let Some(entry) = self.calls.get_mut(&id) {
             if leg == MediaLeg::Caller {
                 entry.a.sdp_sent = Some(answer.clone());
@@ -123,5 +102,54 @@ impl Switch {
             self.out.push_back(Output::Media(c));
         }
         Some(Ok(answer))
+    }
+}
+
+/// What a re-offer changed for the call's bridge.
+#[derive(Clone, Copy)]
+struct Change {
+    /// The offer holds (anything but `sendrecv`).
+    held: bool,
+    codec_changed: bool,
+    /// The call is answered: its legs are bridged unless on hold.
+    answered: bool,
+}
+
+/// The relay commands for a re-offer on `leg` (RFC 3264 §8.4): a hold
+/// unbridges and plays music to the other party, a resume bridges again,
+/// and a codec change on a bridged call re-bridges so that the relay
+/// chooses its path (transcoding or not) anew.
+fn hold_commands(
+    m: &mut CallMedia,
+    id: CallRef,
+    leg: MediaLeg,
+    change: Change,
+    hold_music: String,
+) -> Vec<MediaCommand> {
+    let other = match leg {
+        MediaLeg::Caller => MediaLeg::Agent,
+        _ => MediaLeg::Caller,
+    };
+    match (change.held, m.held_by) {
+        (true, None) => {
+            m.held_by = Some(leg);
+            vec![
+                MediaCommand::Unbridge { call: id },
+                MediaCommand::Play {
+                    call: id,
+                    leg: other,
+                    intro: Vec::new(),
+                    music: vec![hold_music],
+                },
+            ]
+        }
+        (false, Some(_)) => {
+            m.held_by = None;
+            vec![MediaCommand::Bridge { call: id }]
+        }
+        (false, None) if change.codec_changed && change.answered => {
+            vec![MediaCommand::Bridge { call: id }]
+        }
+        _ => Vec::new(),
     }
 }

@@ -301,12 +301,19 @@ pub fn common_codec(a: &Sdp, b: &Sdp) -> Option<Codec> {
 }
 
 impl Sdp {
-    /// The SDP to send on the other side, in our own words: our address and
-    /// ports, the audio `m=` line carrying exactly `formats`, the direction
-    /// this SDP had, other streams rejected with port 0 (RFC 3264 §6).
-    /// See [`Sdp::rewrite_as`].
+    /// This offer as our offer on the other leg, in our own words: our
+    /// address and ports, the audio `m=` line carrying exactly `formats` as
+    /// plain RTP/AVP (we strip the feedback an AVPF profile would promise,
+    /// and desk phones refuse it), the direction this SDP had, other
+    /// streams rejected with port 0 (RFC 3264 §6). See [`Sdp::rewrite_as`].
     pub fn rewrite(&self, anchor: Anchor, formats: &[Format]) -> String {
-        self.rewrite_as(anchor, formats, self.direction)
+        self.write(anchor, formats, self.direction, Some("RTP/AVP"))
+    }
+
+    /// Our answer to this offer: as [`Sdp::rewrite`], with `direction`, and
+    /// the offer's own transport profile (an answer keeps it, RFC 3264 §6.1).
+    pub fn rewrite_as(&self, anchor: Anchor, formats: &[Format], direction: Direction) -> String {
+        self.write(anchor, formats, direction, None)
     }
 
     /// Writes our SDP from this one's streams, passing only a whitelist:
@@ -318,7 +325,13 @@ impl Sdp {
     /// or `rtcp-fb`/`rtcp-rsize`, which describe the far party's own
     /// stream and would leak its identity (topology hiding) or promise
     /// what the relay does not do.
-    pub fn rewrite_as(&self, anchor: Anchor, formats: &[Format], direction: Direction) -> String {
+    fn write(
+        &self,
+        anchor: Anchor,
+        formats: &[Format],
+        direction: Direction,
+        audio_proto: Option<&str>,
+    ) -> String {
         use std::fmt::Write as _;
         let (family, ip) = (addr_type(anchor.ip), anchor.ip);
         let mut out = String::with_capacity(256);
@@ -334,6 +347,7 @@ impl Sdp {
                 continue;
             }
             let pts: Vec<String> = formats.iter().map(|f| f.pt.to_string()).collect();
+            let proto = audio_proto.unwrap_or(&proto);
             let _ = write!(
                 out,
                 "m=audio {} {proto} {}\r\n",

@@ -379,3 +379,16 @@ fn a_reoffer_keeps_the_legs_codec_while_it_is_listed_and_moves_when_dropped() {
         Err(SdpError::NoCommonCodec { .. })
     ));
 }
+
+#[test]
+fn our_offer_is_plain_avp_while_an_answer_keeps_the_offers_profile() {
+    let avpf = parse(&phone_offer().replace("RTP/AVP 0 8 101", "RTP/AVPF 0 8 101")).unwrap();
+    let choice = choose(&avpf, &[Codec::Pcmu]).unwrap();
+    let offer = avpf.rewrite(anchor(), &choice.formats());
+    assert!(offer.contains("m=audio 30000 RTP/AVP 0 101\r\n"), "{offer}");
+    let answer = avpf.rewrite_as(anchor(), &choice.formats(), Direction::SendRecv);
+    assert!(
+        answer.contains("m=audio 30000 RTP/AVPF 0 101\r\n"),
+        "{answer}"
+    );
+}

@@ -6,7 +6,9 @@
 //! carrier's ACKs and re-INVITEs, and the BYE from either side. SIPp checks
 //! the SDP each side receives: none of the far leg's `a=ssrc`, `cname`,
 //! `label`, `rtcp-rsize`, `extmap` or `o=` line, our `o=` version raised per
-//! changed answer, and a resume listing Opus first keeping PCMA.
+//! changed answer, and a resume listing Opus first keeping PCMA. The
+//! carrier's trunk is trusted: its P-Asserted-Identity and Privacy reach
+//! the agent (RFC 3325).
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
@@ -97,9 +99,13 @@ fn call_through_sbc(name: &str, carrier_end: &str, agent_end: &str) -> (Vec<Stri
     };
     let block = free_port_block(6);
     let lo = block + block % 2;
+    // The carrier's trunk is in our trust domain: its P-Asserted-Identity
+    // and Privacy reach the agent (RFC 3325).
+    let trunk = "name = \"demo-carrier\"\n";
     let config = format!(
         "{}\n[media]\nrtp_ports = \"{lo}-{}\"\n",
-        test_config("10s", free_udp_port()),
+        test_config("10s", free_udp_port())
+            .replace(trunk, &format!("{trunk}trust_identity = true\n")),
         lo + 3
     );
     let switch = SwitchProc::start(name, &config);

@@ -771,9 +771,14 @@ impl MediaCaller {
 
     /// A re-INVITE offering `direction`; returns the 200, ACKed.
     pub fn reinvite(&mut self, direction: &str) -> Message {
-        self.cseq += 1;
         let sdp = self.sdp(direction);
-        let req = self.request("INVITE", &format!("re{}", self.cseq), self.cseq, Some(&sdp));
+        self.reinvite_with(&sdp)
+    }
+
+    /// A re-INVITE offering `sdp` as given; returns the 200, ACKed.
+    pub fn reinvite_with(&mut self, sdp: &str) -> Message {
+        self.cseq += 1;
+        let req = self.request("INVITE", &format!("re{}", self.cseq), self.cseq, Some(sdp));
         self.phone.send(req.as_bytes());
         let ok = self.until(200);
         self.ack(&ok);

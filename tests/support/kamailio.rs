@@ -44,9 +44,10 @@ pub fn require() -> Option<()> {
 }
 
 impl Kamailio {
-    /// Starts the SBC in `dir`, relaying new requests to `switch`, and
-    /// waits until it answers: an OPTIONS relayed to the switch and back.
-    pub fn start(dir: &Path, switch: SocketAddr) -> Kamailio {
+    /// Starts the SBC in `dir`, relaying new requests to `next_hop` (the
+    /// switch, or on calls out the carrier's UAS), and waits until it
+    /// answers its readiness probe (an OPTIONS to `probe@`).
+    pub fn start(dir: &Path, next_hop: SocketAddr) -> Kamailio {
         let port = free_udp_port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kamailio/sbc.cfg");
@@ -65,7 +66,7 @@ impl Kamailio {
             .arg("-A")
             .arg(format!("LISTEN=udp:{addr}"))
             .arg("-A")
-            .arg(format!("SWITCH=\"sip:{switch}\""))
+            .arg(format!("NEXT_HOP=\"sip:{next_hop}\""))
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log handle"))
             .stderr(out)

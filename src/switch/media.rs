@@ -454,10 +454,10 @@ impl Switch {
     /// Anchors a new call's media, or says why the call must be refused.
     /// `Ok(None)`: no `[media]`, or an INVITE without offer (pass-through).
     pub(super) fn anchor_call(&mut self, msg: &Message) -> Result<Option<CallMedia>, AnchorError> {
-        let Some(anchoring) = self.anchoring.as_mut() else {
+        if self.anchoring.is_none() {
             return Ok(None);
-        };
-        let _ = anchoring;
+        }
+        // Each leg's own `o=` session id (RFC 4566 §5.2).
         let sessions = (
             u64::from(self.rng.next_u32()),
             u64::from(self.rng.next_u32()),

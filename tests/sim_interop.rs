@@ -459,11 +459,20 @@ fn an_sbc_and_a_proxy_see_every_in_dialog_request_and_each_leg_gets_only_our_sdp
     );
     assert_eq!(refreshed, resumed);
     assert_eq!(bridges(&media), 0);
+    // An UPDATE with an offer (RFC 3311) is answered like a re-INVITE:
+    // the same SDP again, the same version.
+    switch.handle_datagram(
+        at(5_500),
+        peer(SBC),
+        carrier_in_dialog("UPDATE", 5, &to, &carrier_sdp("111 0 8 101", "a=sendrecv")),
+    );
+    let out = drain(&mut switch);
+    assert_eq!(body(out.response(200)), resumed);
     // PCMA dropped: the leg moves to PCMU and the relay re-bridges to transcode.
     let (moved, media) = reoffer(
         &mut switch,
         at(6_000),
-        5,
+        6,
         &to,
         &carrier_sdp("0 101", "a=sendrecv"),
     );

@@ -484,6 +484,24 @@ impl Switch {
                     }
                 }
             }
+            Method::Update if !req.msg.body().is_empty() => {
+                // An offer in UPDATE (RFC 3311 §5.2) is answered in its 200,
+                // as a re-INVITE's would be; no ACK follows.
+                let leg = match side {
+                    Side::A => super::MediaLeg::Caller,
+                    Side::B => super::MediaLeg::Agent,
+                };
+                match self.media_reoffer(call, leg, req.msg.body()) {
+                    Some(Ok(answer)) => {
+                        let contact = [("Contact", self.contact())];
+                        let body = Some(("application/sdp", answer.as_ref()));
+                        self.respond(now, req, 200, None, &contact, body);
+                    }
+                    Some(Err(e)) => self.respond(now, req, e.status(), None, &[], None),
+                    // Not anchored: the session stays as it is.
+                    None => self.respond(now, req, 488, None, &[], None),
+                }
+            }
             Method::Info => match req.msg.content_type() {
                 Some(kind @ ("application/dtmf-relay" | "application/dtmf")) => {
                     match super::digits::info_digit(kind, req.msg.body()) {

@@ -3,7 +3,8 @@
 //! Contact nobody can reach (its private address). The switch answers with
 //! `Require: outbound` and sends the call over the flow the REGISTER came
 //! on, the phone's own socket (§5.3), not to the Contact. Its keepalives
-//! are answered: STUN over UDP (§4.4.2), a CRLF pong over TCP (§4.4.1).
+//! are answered: STUN over UDP (§4.4.2), a CRLF pong over TCP (§4.4.1);
+//! and a TCP flow that closes takes its binding with it.
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
@@ -125,4 +126,75 @@ fn outbound_keepalives_are_answered_stun_over_udp_and_pong_over_tcp() {
     let mut pong = [0u8; 2];
     tcp.read_exact(&mut pong).expect("a pong");
     assert_eq!(&pong, b"\r\n");
+}
+
+/// The next SIP message on a TCP stream (keepalive CRLFs skipped).
+fn recv_tcp(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Message {
+    let deadline = std::time::Instant::now() + support::EVENT_TIMEOUT;
+    loop {
+        while buf.first().is_some_and(|b| *b == b'\r' || *b == b'\n') {
+            buf.remove(0);
+        }
+        if let Ok(Some(len)) = Message::frame(buf) {
+            let frame: Vec<u8> = buf.drain(..len).collect();
+            return Message::parse(bytes::Bytes::from(frame)).expect("valid SIP");
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing over TCP");
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk) {
+            Ok(0) => panic!("the switch closed the connection"),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => {}
+        }
+    }
+}
+
+#[test]
+fn a_closed_tcp_flow_unregisters_its_binding() {
+    let switch = SwitchProc::start("sip-flow-closed", &test_config("10s", free_udp_port()));
+    let mut tcp = TcpStream::connect(switch.sip).expect("connect");
+    tcp.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    let (server, local) = (switch.sip, tcp.local_addr().unwrap());
+    let register = |cseq: u32, auth: &str| {
+        format!(
+            "REGISTER sip:{server} SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bKflow{cseq}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:1001@{server}>;tag=f1\r\nTo: <sip:1001@{server}>\r\n\
+             Call-ID: flow-reg\r\nCSeq: {cseq} REGISTER\r\nSupported: outbound\r\n\
+             Contact: <sip:1001@{local};transport=tcp;ob>;+sip.instance=\"<urn:uuid:2>\";reg-id=1\r\n\
+             {auth}Content-Length: 0\r\n\r\n"
+        )
+    };
+    let mut buf = Vec::new();
+    tcp.write_all(register(1, "").as_bytes()).unwrap();
+    let challenge = recv_tcp(&mut tcp, &mut buf);
+    assert_eq!(challenge.status(), Some(401));
+    let www = challenge
+        .header(&HeaderName::WwwAuthenticate)
+        .unwrap()
+        .to_string();
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(9);
+    let uri = format!("sip:{server}");
+    let auth = switchyard::sip::auth::answer_challenge(
+        &www,
+        "REGISTER",
+        &uri,
+        "1001",
+        "demo-1001",
+        1,
+        &mut rng,
+    )
+    .unwrap();
+    tcp.write_all(register(2, &format!("Authorization: {auth}\r\n")).as_bytes())
+        .unwrap();
+    let ok = recv_tcp(&mut tcp, &mut buf);
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(
+        ok.header_tokens(&HeaderName::Require).collect::<Vec<_>>(),
+        vec!["outbound"]
+    );
+    switch.wait_metric("switchyard_registrations_active", |v| v == 1.0);
+    // The phone's connection goes: so does its flow's binding (RFC 5626 §5.3).
+    drop(tcp);
+    switch.wait_metric("switchyard_registrations_active", |v| v == 0.0);
 }

@@ -4,14 +4,25 @@
 
 use std::time::Instant;
 
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::inbound::{Refusal, Req};
 use super::Switch;
 use crate::sip::parse::{Contacts, HeaderName, Message, Scheme};
 use crate::sip::registrar::{Binding, ContactRequest, RegisterError, Update};
+use crate::sip::Peer;
 
 impl Switch {
+    /// A TCP connection closed: RFC 5626 flows over it have failed, and
+    /// their bindings go (an agent whose only phone it was is unregistered).
+    pub fn handle_flow_closed(&mut self, now: Instant, peer: Peer) {
+        let removed = self.registrar.flow_failed(peer);
+        if removed > 0 {
+            debug!(%peer.addr, removed, "outbound flow closed: its bindings removed");
+        }
+        self.pump(now);
+    }
+
     /// RFC 3261 §10.3 with digest auth first (§22).
     pub(super) fn on_register(&mut self, now: Instant, req: &Req<'_>) {
         let msg = req.msg;

@@ -271,6 +271,31 @@ impl Registrar {
         live.into_iter().map(|e| &e.binding).collect()
     }
 
+    /// The connection of RFC 5626 flows from `source` closed: their
+    /// bindings go (a failed flow is not used, §5.3; the phone registers
+    /// a new one). Other bindings from that address stay. A scan of every
+    /// AOR: connections close far less often than calls arrive. Returns
+    /// how many bindings went.
+    pub fn flow_failed(&mut self, source: Peer) -> usize {
+        let on_flow = |e: &Entry| e.binding.is_flow() && e.binding.source == source;
+        let hit: Vec<String> = self
+            .aors
+            .iter()
+            .filter(|(_, a)| a.entries.iter().any(on_flow))
+            .map(|(aor, _)| aor.clone())
+            .collect();
+        let mut removed = 0;
+        for aor in hit {
+            let Some(a) = self.aors.get(&aor) else {
+                continue;
+            };
+            let kept: Vec<Entry> = a.entries.iter().filter(|e| !on_flow(e)).cloned().collect();
+            removed += a.entries.len() - kept.len();
+            self.commit(&aor, kept);
+        }
+        removed
+    }
+
     /// Drops every binding whose expiry is at or before `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some((deadline, aor)) = self.deadlines.first().cloned() {

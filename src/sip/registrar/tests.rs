@@ -798,3 +798,56 @@ fn each_outbound_flow_of_an_instance_is_its_own_binding_and_refreshes_alone() {
     assert_eq!(b.len(), 3);
     assert_eq!(b.iter().filter(|b| b.is_flow()).count(), 2);
 }
+
+#[test]
+fn a_failed_flow_takes_its_bindings_and_nothing_else() {
+    let t0 = epoch();
+    let mut r = registrar();
+    let tcp = |port| Peer {
+        transport: Transport::Tcp,
+        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+    };
+    let flow = ContactRequest {
+        instance: Some("\"<urn:uuid:1>\"".to_owned()),
+        reg_id: Some(1),
+        ..contact("sip:a@10.0.0.1;ob", None)
+    };
+    r.register(
+        t0,
+        AOR,
+        "c1",
+        1,
+        Update::Contacts(vec![flow]),
+        None,
+        tcp(7000),
+    )
+    .unwrap();
+    // A plain binding from the same address is not a flow: it stays.
+    r.register(
+        t0,
+        AOR,
+        "c2",
+        1,
+        contacts(&[("sip:a@10.0.0.2", None)]),
+        None,
+        tcp(7000),
+    )
+    .unwrap();
+    assert_eq!(events(&mut r), vec![registered()]);
+    assert_eq!(r.flow_failed(tcp(7001)), 0, "another connection");
+    assert_eq!(r.flow_failed(tcp(7000)), 1);
+    assert_eq!(r.lookup(t0, AOR).len(), 1);
+    assert!(events(&mut r).is_empty(), "the AOR still has a binding");
+    r.register(
+        t0,
+        AOR,
+        "c2",
+        2,
+        contacts(&[("sip:a@10.0.0.2", Some(0))]),
+        None,
+        tcp(7000),
+    )
+    .unwrap();
+    assert_eq!(events(&mut r), vec![unregistered()]);
+    assert!(r.is_empty());
+}

@@ -188,6 +188,8 @@ pub enum ProblemKind {
     NoCodecs,
     #[error("trunk has neither allow_from nor outbound, so it can carry no call")]
     TrunkUnused,
+    #[error("invalid identity \"{value}\" (expected a sip:, sips: or tel: URI of at most {max} bytes, e.g. \"sip:+15550100@carrier.example\")")]
+    InvalidIdentity { value: String, max: usize },
     #[error("agent {agent} still has the demo password while {listen_field} = {listen} is not loopback: change the passwords in the config before listening beyond 127.0.0.1")]
     DemoPasswordExposed {
         agent: String,

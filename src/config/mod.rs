@@ -214,7 +214,29 @@ pub struct TrunkConfig {
     /// When set, inbound calls must also pass digest auth.
     pub inbound: Option<Credentials>,
     pub outbound: Option<OutboundConfig>,
+    /// RFC 3325 identity policy for calls in from and out to this trunk.
+    pub identity: IdentityPolicy,
 }
+
+/// Who the caller is, as a trust domain tells its members (RFC 3325):
+/// what the switch passes from a trunk and what it asserts to it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdentityPolicy {
+    /// The trunk is in our trust domain: its P-Asserted-Identity,
+    /// Remote-Party-ID and Privacy reach the agent; otherwise they are
+    /// dropped (RFC 3325 §5).
+    pub trust: bool,
+    /// P-Asserted-Identity on calls out through the trunk (a sip:, sips:
+    /// or tel: URI), e.g. the centre's main number.
+    pub asserted: Option<String>,
+    /// Privacy on calls out through the trunk (RFC 3323 §4.2), e.g. `id`.
+    pub privacy: Option<String>,
+}
+
+/// Privacy values (RFC 3323 §4.2, RFC 3325 §7), joined by `;` in config.
+pub const PRIVACY_VALUES: &str = "none, header, session, user, id, critical";
+/// Longest asserted identity URI taken.
+pub const IDENTITY_URI_BYTES_MAX: usize = 256;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {

@@ -67,6 +67,9 @@ pub(crate) struct RawTrunk {
     pub inbound_username: Option<String>,
     pub inbound_password: Option<String>,
     pub outbound: Option<RawOutbound>,
+    pub trust_identity: Option<bool>,
+    pub asserted_identity: Option<String>,
+    pub privacy: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -541,3 +541,35 @@ fn supervisor_is_an_agent_permission_off_by_default() {
     assert!(!c.agents[0].supervisor);
     assert!(c.agents[1].supervisor);
 }
+
+#[test]
+fn a_trunks_identity_policy_is_read_and_bad_values_are_named_by_line_and_field() {
+    let text = "[[trunks]]\nname = \"sbc\"\nallow_from = [\"10.0.0.1\"]\ntrust_identity = true\n\
+                outbound = { address = \"10.0.0.1:5060\" }\n\
+                asserted_identity = \"sip:+15550100@carrier.example\"\nprivacy = \"id;critical\"\n";
+    let c = parse(text).unwrap();
+    let id = &c.trunks[0].identity;
+    assert!(id.trust);
+    assert_eq!(
+        id.asserted.as_deref(),
+        Some("sip:+15550100@carrier.example")
+    );
+    assert_eq!(id.privacy.as_deref(), Some("id;critical"));
+    // Untrusted, nothing asserted, by default.
+    let plain = parse("[[trunks]]\nname = \"t\"\nallow_from = [\"10.0.0.1\"]\n").unwrap();
+    assert_eq!(plain.trunks[0].identity, IdentityPolicy::default());
+
+    let bad_uri = "[[trunks]]\nname = \"t\"\nallow_from = [\"10.0.0.1\"]\n\
+                   asserted_identity = \"<sip:x@y>\"\n";
+    let (line, _, field, kind) = only(bad_uri);
+    assert_eq!((line, field.as_str()), (4, "trunks[0].asserted_identity"));
+    assert!(
+        matches!(kind, ProblemKind::InvalidIdentity { .. }),
+        "{kind}"
+    );
+    let bad_privacy = "[[trunks]]\nname = \"t\"\nallow_from = [\"10.0.0.1\"]\n\
+                       privacy = \"id;secret\"\n";
+    let (line, _, field, kind) = only(bad_privacy);
+    assert_eq!((line, field.as_str()), (4, "trunks[0].privacy"));
+    assert_eq!(kind.to_string(), "unknown privacy value \"secret\" (expected one of: none, header, session, user, id, critical)");
+}

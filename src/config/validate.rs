@@ -13,9 +13,7 @@ use super::error::{ConfigError, Location, Problem, ProblemKind};
 use super::locate::{location, path_at, path_from_text, span_of, value_span_of, FieldPath};
 use super::raw::{RawAgent, RawDid, RawMedia, RawMenu, RawQueue, RawSwitch, RawTrunk};
 use super::requires::{SKILL_LEVEL_MAX, SKILL_LEVEL_MIN};
-use super::values::{
-    check_agent_id, check_did, check_name, parse_duration, parse_ip_net, parse_socket_addr,
-};
+use super::values::{check_agent_id, check_did, check_name, parse_duration, parse_socket_addr};
 use super::*;
 use crate::media::pool::PortPool;
 use crate::media::sdp::Codec;
@@ -24,6 +22,7 @@ use crate::sip::limits::CALLS_MAX;
 
 mod menu;
 mod queue;
+mod trunk;
 
 /// Missed offers before auto-pause; more is surely a typo.
 const MAX_NO_ANSWER_MAX: i64 = 100;
@@ -754,107 +753,6 @@ impl Cx<'_, '_> {
             supervisor: raw.supervisor.unwrap_or(false),
             password_at,
         })
-    }
-
-    fn trunk(&mut self, i: usize, raw: RawTrunk) -> Option<TrunkConfig> {
-        let p = root().key("trunks").index(i);
-        if let Err(kind) = check_name(&raw.name) {
-            self.report(&p.key("name"), kind);
-        }
-        if raw.allow_from.len() > ALLOW_FROM_MAX {
-            let count = raw.allow_from.len();
-            self.report(
-                &p.key("allow_from"),
-                ProblemKind::TooMany {
-                    count,
-                    max: ALLOW_FROM_MAX,
-                },
-            );
-        }
-        let mut allow_from = Vec::new();
-        for (j, text) in raw.allow_from.iter().enumerate().take(ALLOW_FROM_MAX) {
-            match parse_ip_net(text) {
-                Ok(net) => allow_from.push(net),
-                Err(kind) => self.report(&p.key("allow_from").index(j), kind),
-            }
-        }
-        let inbound = self.credentials(
-            raw.inbound_username,
-            raw.inbound_password,
-            &p,
-            ("inbound_username", "inbound_password"),
-        );
-        let outbound = raw.outbound.map(|o| {
-            let op = p.key("outbound");
-            let address = self.socket_addr(Some(&o.address), &op.key("address"), "127.0.0.1:5060");
-            let transport = match o.transport.as_deref().unwrap_or("udp") {
-                "udp" => crate::sip::Transport::Udp,
-                "tcp" => crate::sip::Transport::Tcp,
-                other => {
-                    let kind = ProblemKind::UnknownChoice {
-                        what: "transport",
-                        value: other.to_owned(),
-                        expected: "udp, tcp",
-                    };
-                    self.report(&op.key("transport"), kind);
-                    crate::sip::Transport::Udp
-                }
-            };
-            let credentials =
-                self.credentials(o.username, o.password, &op, ("username", "password"));
-            OutboundConfig {
-                address,
-                transport,
-                credentials,
-            }
-        });
-        if raw.allow_from.is_empty() && outbound.is_none() {
-            self.report(&p, ProblemKind::TrunkUnused);
-        }
-        Some(TrunkConfig {
-            name: raw.name,
-            allow_from,
-            inbound,
-            outbound,
-        })
-    }
-
-    /// Username and password come as a pair or not at all.
-    fn credentials(
-        &mut self,
-        username: Option<String>,
-        password: Option<String>,
-        p: &FieldPath,
-        (user_key, pass_key): (&'static str, &'static str),
-    ) -> Option<Credentials> {
-        match (username, password) {
-            (None, None) => None,
-            (Some(_), None) => {
-                self.report(
-                    &p.key(user_key),
-                    ProblemKind::CredentialHalf {
-                        set: user_key,
-                        missing: pass_key,
-                    },
-                );
-                None
-            }
-            (None, Some(_)) => {
-                self.report(
-                    &p.key(pass_key),
-                    ProblemKind::CredentialHalf {
-                        set: pass_key,
-                        missing: user_key,
-                    },
-                );
-                None
-            }
-            (Some(username), Some(password)) => {
-                self.secret(&username, &p.key(user_key));
-                self.secret(&password, &p.key(pass_key));
-                Some(Credentials { username, password })
-            }
-        }
     }
 
     fn did(&mut self, did: &str, raw: RawDid, known: &Known) -> Option<DidRoute> {

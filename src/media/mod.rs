@@ -8,6 +8,7 @@
 //! owns the UDP sockets and forwards packets between bridged legs. The call
 //! engine decides what to bridge; this module only carries it out.
 
+pub mod demux;
 pub mod dtmf;
 pub mod g711;
 pub mod g722;

@@ -11,7 +11,7 @@
 use std::io::Cursor;
 use std::net::{IpAddr, SocketAddr};
 
-use rtc_sdp::description::common::{Address, Attribute, ConnectionInformation};
+use rtc_sdp::description::common::Attribute;
 use rtc_sdp::SessionDescription;
 
 /// Largest SDP body we parse.
@@ -20,6 +20,11 @@ pub const SDP_BYTES_MAX: usize = 16 * 1024;
 pub const MEDIA_SECTIONS_MAX: usize = 8;
 /// Most formats we look at in the audio `m=` line.
 pub const FORMATS_MAX: usize = 32;
+/// The user name of our `o=` line and our `s=` (RFC 4566 §5.2, §5.3).
+pub const ORIGIN_USER: &str = "switchyard";
+/// The RFC 4733 events we offer when the party named none: the digits,
+/// `*`, `#`, A-D and flash (RFC 4733 §7.1.1).
+const TELEPHONE_EVENTS: &str = "0-16";
 
 /// What is wrong with an SDP body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -273,6 +278,25 @@ pub fn choose(offer: &Sdp, support: &[Codec]) -> Result<Choice, SdpError> {
         })
 }
 
+/// The codec a leg uses after a re-offer (RFC 3264 §8.3.2): the one it
+/// has, `current`, as long as the offer still lists it (at the payload type
+/// the offer now gives it), so a phone reordering its list on resume does
+/// not change the stream; else the offer's first that we `support`.
+pub fn rechoose(
+    offer: &Sdp,
+    current: Option<Format>,
+    support: &[Codec],
+) -> Result<Choice, SdpError> {
+    let kept = current.and_then(|cur| offer.codecs.iter().find(|f| f.kind == cur.kind));
+    match kept {
+        Some(f) => Ok(Choice {
+            codec: *f,
+            telephone_event: offer.telephone_event,
+        }),
+        None => choose(offer, support),
+    }
+}
+
 /// The first codec of `a` that `b` also has: when `None`, the relay must
 /// transcode between the two legs.
 pub fn common_codec(a: &Sdp, b: &Sdp) -> Option<Codec> {
@@ -283,55 +307,113 @@ pub fn common_codec(a: &Sdp, b: &Sdp) -> Option<Codec> {
 }
 
 impl Sdp {
-    /// The SDP to send on the other side: our address and ports, the audio
-    /// `m=` line carrying exactly `formats` (rtpmap/fmtp kept where this SDP
-    /// had them, written where not), ICE lines dropped (we are the anchor,
-    /// candidates would bypass us), other streams rejected with port 0, and
-    /// every other line kept.
+    /// This offer as our offer on the other leg, in our own words: our
+    /// address and ports, the audio `m=` line carrying exactly `formats` as
+    /// plain RTP/AVP (we strip the feedback an AVPF profile would promise,
+    /// and desk phones refuse it), the direction this SDP had, other
+    /// streams rejected with port 0 (RFC 3264 §6). See [`Sdp::rewrite_as`].
     pub fn rewrite(&self, anchor: Anchor, formats: &[Format]) -> String {
-        let mut desc = self.desc.clone();
-        let (net, addr_type) = ("IN".to_string(), addr_type(anchor.ip));
-        let conn = ConnectionInformation {
-            network_type: net.clone(),
-            address_type: addr_type.clone(),
-            address: Some(Address {
-                address: anchor.ip.to_string(),
-                ttl: None,
-                range: None,
-            }),
-        };
-        desc.origin.network_type = net;
-        desc.origin.address_type = addr_type;
-        desc.origin.unicast_address = anchor.ip.to_string();
-        desc.connection_information = Some(conn.clone());
-        desc.attributes.retain(|a| !is_ice(&a.key));
-        for (i, m) in desc.media_descriptions.iter_mut().enumerate() {
-            if m.connection_information.is_some() {
-                m.connection_information = Some(conn.clone());
-            }
-            m.attributes.retain(|a| !is_ice(&a.key));
+        self.write(anchor, formats, self.direction, Some("RTP/AVP"))
+    }
+
+    /// Our answer to this offer: as [`Sdp::rewrite`], with `direction`, and
+    /// the offer's own transport profile (an answer keeps it, RFC 3264 §6.1).
+    pub fn rewrite_as(&self, anchor: Anchor, formats: &[Format], direction: Direction) -> String {
+        self.write(anchor, formats, direction, None)
+    }
+
+    /// Writes our SDP from this one's streams, passing only a whitelist:
+    /// per format its `rtpmap` (ours) and `fmtp` (the party's, where it
+    /// describes the same codec), `ptime`/`maxptime`, `a=rtcp` at our port
+    /// and `direction`. Nothing else of the party reaches the other leg:
+    /// no `o=` line (ours is set by [`Origin::stamp`]; a placeholder here),
+    /// no `ssrc`/`cname`/`msid`/`label`/`mid`/`group`, ICE, DTLS, `extmap`
+    /// or `rtcp-fb`/`rtcp-rsize`, which describe the far party's own
+    /// stream and would leak its identity (topology hiding) or promise
+    /// what the relay does not do.
+    fn write(
+        &self,
+        anchor: Anchor,
+        formats: &[Format],
+        direction: Direction,
+        audio_proto: Option<&str>,
+    ) -> String {
+        use std::fmt::Write as _;
+        let (family, ip) = (addr_type(anchor.ip), anchor.ip);
+        let mut out = String::with_capacity(256);
+        let _ = write!(
+            out,
+            "v=0\r\no={ORIGIN_USER} 0 0 IN {family} {ip}\r\ns={ORIGIN_USER}\r\nc=IN {family} {ip}\r\nt=0 0\r\n"
+        );
+        for (i, m) in self.desc.media_descriptions.iter().enumerate() {
+            let proto = m.media_name.protos.join("/");
             if i != self.audio {
-                m.media_name.port.value = 0;
+                let fmts = m.media_name.formats.join(" ");
+                let _ = write!(out, "m={} 0 {proto} {fmts}\r\n", m.media_name.media);
                 continue;
             }
-            m.media_name.port.value = anchor.rtp_port as isize;
-            m.media_name.port.range = None;
-            m.media_name.formats = formats.iter().map(|f| f.pt.to_string()).collect();
-            let keep = |a: &Attribute| match format_attr_pt(a) {
-                Some(pt) => formats.iter().any(|f| f.pt == pt),
-                None => true,
-            };
-            m.attributes.retain(keep);
+            let pts: Vec<String> = formats.iter().map(|f| f.pt.to_string()).collect();
+            let proto = audio_proto.unwrap_or(&proto);
+            let _ = write!(
+                out,
+                "m=audio {} {proto} {}\r\n",
+                anchor.rtp_port,
+                pts.join(" ")
+            );
             for f in formats {
-                if !has_rtpmap(&m.attributes, f.pt) {
-                    m.attributes.extend(format_attrs(*f));
+                let _ = write!(out, "a=rtpmap:{}\r\n", rtpmap_value(*f));
+                let fmtp = m
+                    .attributes
+                    .iter()
+                    .filter(|a| a.key == "fmtp" && format_attr_pt(a) == Some(f.pt))
+                    .find_map(|a| a.value.as_deref())
+                    .filter(|_| format_kind(&m.attributes, f.pt) == Some(f.kind));
+                match (fmtp, f.kind) {
+                    (Some(v), _) => {
+                        let _ = write!(out, "a=fmtp:{v}\r\n");
+                    }
+                    (None, FormatKind::TelephoneEvent) => {
+                        let _ = write!(out, "a=fmtp:{} {TELEPHONE_EVENTS}\r\n", f.pt);
+                    }
+                    (None, FormatKind::Audio(_)) => {}
                 }
             }
-            for a in m.attributes.iter_mut().filter(|a| a.key == "rtcp") {
-                a.value = Some(anchor.rtcp_port.to_string());
+            for key in ["ptime", "maxptime"] {
+                if let Some(Some(v)) = m.attribute(key) {
+                    let _ = write!(out, "a={key}:{}\r\n", v.trim());
+                }
             }
+            let _ = write!(out, "a=rtcp:{}\r\n", anchor.rtcp_port);
+            let _ = write!(out, "a={}\r\n", direction.as_str());
         }
-        desc.marshal()
+        out
+    }
+
+    /// The `a=ptime` of the audio stream (RFC 4566 §6), if given.
+    pub fn ptime(&self) -> Option<u32> {
+        let m = &self.desc.media_descriptions[self.audio];
+        m.attribute("ptime").flatten()?.trim().parse().ok()
+    }
+}
+
+impl Direction {
+    /// The attribute's name (RFC 3264 §5.1).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SendRecv => "sendrecv",
+            Self::SendOnly => "sendonly",
+            Self::RecvOnly => "recvonly",
+            Self::Inactive => "inactive",
+        }
+    }
+
+    /// The answer's direction for an offer's (RFC 3264 §6.1).
+    pub fn mirror(self) -> Direction {
+        match self {
+            Self::SendOnly => Self::RecvOnly,
+            Self::RecvOnly => Self::SendOnly,
+            other => other,
+        }
     }
 }
 
@@ -347,19 +429,6 @@ fn addr_type(ip: IpAddr) -> String {
         IpAddr::V4(_) => "IP4".to_string(),
         IpAddr::V6(_) => "IP6".to_string(),
     }
-}
-
-fn is_ice(key: &str) -> bool {
-    matches!(
-        key,
-        "candidate"
-            | "remote-candidates"
-            | "end-of-candidates"
-            | "ice-ufrag"
-            | "ice-pwd"
-            | "ice-options"
-            | "ice-lite"
-    )
 }
 
 /// `a=rtcp:<port> [IN IP4 <addr>]` (RFC 3605 §2.1); a bad one falls back to
@@ -386,21 +455,12 @@ fn format_attr_pt(a: &Attribute) -> Option<u8> {
     a.value.as_deref()?.split_whitespace().next()?.parse().ok()
 }
 
-fn has_rtpmap(attrs: &[Attribute], pt: u8) -> bool {
-    attrs
-        .iter()
-        .any(|a| a.key == "rtpmap" && format_attr_pt(a) == Some(pt))
-}
-
-fn format_attrs(f: Format) -> Vec<Attribute> {
-    let rtpmap = |v: String| Attribute::new("rtpmap".to_string(), Some(v));
+/// The `rtpmap` value we write for a format (RFC 4566 §6): one for every
+/// format, static ones included, so the other side needs no table.
+fn rtpmap_value(f: Format) -> String {
     match f.kind {
-        FormatKind::Audio(c) if c.static_pt() == Some(f.pt) => vec![],
-        FormatKind::Audio(c) => vec![rtpmap(format!("{} {}", f.pt, c.rtpmap()))],
-        FormatKind::TelephoneEvent => vec![
-            rtpmap(format!("{} telephone-event/8000", f.pt)),
-            Attribute::new("fmtp".to_string(), Some(format!("{} 0-16", f.pt))),
-        ],
+        FormatKind::Audio(c) => format!("{} {}", f.pt, c.rtpmap()),
+        FormatKind::TelephoneEvent => format!("{} telephone-event/8000", f.pt),
     }
 }
 
@@ -444,6 +504,10 @@ fn direction(attrs: &[Attribute]) -> Option<Direction> {
         _ => None,
     })
 }
+
+mod origin;
+
+pub use origin::Origin;
 
 #[cfg(test)]
 mod tests;

@@ -352,6 +352,12 @@ impl SwitchTask {
             }
             TcpEvent::Closed { peer } => {
                 self.conns.remove(&peer);
+                // RFC 5626 flows over this connection have failed.
+                let flow = Peer {
+                    transport: Transport::Tcp,
+                    addr: peer,
+                };
+                self.switch.handle_flow_closed(Instant::now(), flow);
             }
         }
     }

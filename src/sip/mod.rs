@@ -9,6 +9,7 @@ pub mod build;
 pub mod limits;
 pub mod parse;
 pub mod registrar;
+pub mod stun;
 pub mod transaction;
 pub mod transport;
 

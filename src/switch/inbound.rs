@@ -10,22 +10,26 @@ use super::{Route, Switch, METHOD_LABELS, RETRY_AFTER};
 use crate::call::{CallRef, Input, Outcome, Routing, Side};
 use crate::sip::auth::{AuthAnswer, AuthError, Verified};
 use crate::sip::build;
-use crate::sip::parse::{Contacts, HeaderName, Message, Method, Scheme};
-use crate::sip::registrar::{ContactRequest, RegisterError, Update};
+use crate::sip::parse::{HeaderName, Message, Method, Scheme};
 use crate::sip::transaction::{ServerKey, ServerVerdict, TxMethod};
 use crate::sip::Peer;
 
-/// Option tags we support (none yet): anything in `Require` is refused with 420.
-const SUPPORTED: &[&str] = &[];
+/// Option tags we support: anything else in `Require` is refused with 420.
+/// `replaces` (RFC 3891) is understood so that phones doing attended
+/// transfer may ask for it; acting on a Replaces header is not done yet.
+/// `outbound` (RFC 5626) is what the registrar does with `reg-id` contacts.
+pub(super) const SUPPORTED: &[&str] = &["replaces", "outbound"];
+/// What our INVITEs and their 2xx advertise (RFC 3261 §20.37).
+pub(super) const SUPPORTED_IN_CALLS: &str = "replaces";
 
 /// A refusal decided before any processing: status plus extra headers.
-struct Refusal {
+pub(super) struct Refusal {
     status: u16,
     headers: Vec<(&'static str, String)>,
 }
 
 impl Refusal {
-    fn plain(status: u16) -> Refusal {
+    pub(super) fn plain(status: u16) -> Refusal {
         Refusal {
             status,
             headers: Vec::new(),
@@ -116,6 +120,20 @@ impl Switch {
         body: Option<(&str, &[u8])>,
     ) {
         let mut w = build::response_to(req.msg, req.source, status, build::reason(status), to_tag);
+        // A response that may create a dialog carries the INVITE's
+        // Record-Route, in order (RFC 3261 §12.1.1), so that the proxies
+        // which asked to stay on the path see the ACK, re-INVITEs and BYE.
+        let dialog_creating = req.msg.method() == Some(&Method::Invite)
+            && req.msg.to().tag().is_none()
+            && (101..300).contains(&status);
+        if dialog_creating {
+            for rr in req.msg.header_all(&HeaderName::RecordRoute) {
+                w.header("Record-Route", rr);
+            }
+            if status >= 200 {
+                w.header("Supported", SUPPORTED_IN_CALLS);
+            }
+        }
         for (name, value) in headers {
             w.header(name, value);
         }
@@ -125,7 +143,7 @@ impl Switch {
         }
     }
 
-    fn refuse(&mut self, now: Instant, req: &Req<'_>, refusal: Refusal) {
+    pub(super) fn refuse(&mut self, now: Instant, req: &Req<'_>, refusal: Refusal) {
         let tag = self.token();
         self.respond(now, req, refusal.status, Some(&tag), &refusal.headers, None);
     }
@@ -135,81 +153,21 @@ impl Switch {
         let headers = [
             ("Allow", build::ALLOW.to_string()),
             ("Accept", "application/sdp".to_string()),
-            ("Supported", String::new()),
+            ("Supported", SUPPORTED.join(", ")),
         ];
         let headers: Vec<(&str, String)> =
             headers.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         self.respond(now, req, 200, Some(&tag), &headers, None);
     }
 
-    /// RFC 3261 §10.3 with digest auth first (§22).
-    fn on_register(&mut self, now: Instant, req: &Req<'_>) {
-        let msg = req.msg;
-        let to = msg.to().uri();
-        if !matches!(to.scheme(), Scheme::Sip | Scheme::Sips) {
-            return self.refuse(now, req, Refusal::plain(400));
-        }
-        let Some(aor) = to.user().map(str::to_string) else {
-            return self.refuse(now, req, Refusal::plain(404));
-        };
-        let Some(username) = self.authenticate(now, req, "REGISTER") else {
-            return;
-        };
-        if username != aor {
-            debug!("authenticated user registers another AOR");
-            return self.refuse(now, req, Refusal::plain(403));
-        }
-        let update = match msg.contacts() {
-            Contacts::Star => Update::Star,
-            Contacts::List(list) if list.is_empty() => Update::Fetch,
-            Contacts::List(list) => Update::Contacts(
-                list.iter()
-                    .map(|c| ContactRequest {
-                        uri: c.uri().as_str().to_string(),
-                        expires: c.param("expires").flatten().and_then(saturating_u32),
-                        q: c.param("q").flatten().map(str::to_string),
-                        instance: c.param("+sip.instance").flatten().map(str::to_string),
-                    })
-                    .collect(),
-            ),
-        };
-        let cseq = msg.cseq().seq;
-        let result = self.registrar.register(
-            now,
-            &aor,
-            msg.call_id(),
-            cseq,
-            update,
-            msg.expires(),
-            req.source,
-        );
-        let tag = self.token();
-        match result {
-            Ok(bindings) => {
-                self.stats.registrations_ok += 1;
-                let headers: Vec<(&str, String)> = bindings
-                    .iter()
-                    .map(|b| {
-                        let left = b.expires_at.saturating_duration_since(now).as_secs();
-                        ("Contact", format!("<{}>;expires={left}", b.uri))
-                    })
-                    .collect();
-                self.respond(now, req, 200, Some(&tag), &headers, None);
-            }
-            Err(RegisterError::IntervalTooBrief { min }) => {
-                let headers = [("Min-Expires", min.as_secs().to_string())];
-                self.respond(now, req, 423, Some(&tag), &headers, None);
-            }
-            Err(err) => {
-                debug!(%err, "register refused");
-                self.respond(now, req, err.status(), Some(&tag), &[], None);
-            }
-        }
-    }
-
     /// Digest-checks a request against the agents' passwords. `None` means a
     /// challenge or refusal was sent.
-    fn authenticate(&mut self, now: Instant, req: &Req<'_>, method: &str) -> Option<String> {
+    pub(super) fn authenticate(
+        &mut self,
+        now: Instant,
+        req: &Req<'_>,
+        method: &str,
+    ) -> Option<String> {
         let verdict = req.msg.header(&HeaderName::Authorization).map(|value| {
             let agents = &self.plan.agents;
             self.digest.verify(now, method, value, |user| {
@@ -489,9 +447,11 @@ impl Switch {
                     Side::A => super::MediaLeg::Caller,
                     Side::B => super::MediaLeg::Agent,
                 };
-                let sdp = self
-                    .media_reoffer(now, call, leg, req.msg.body())
-                    .or_else(|| self.calls.get(&call).and_then(|e| e.last_sdp(side)));
+                let sdp = match self.media_reoffer(now, call, leg, req.msg.body()) {
+                    Some(Ok(answer)) => Some(answer),
+                    Some(Err(e)) => return self.respond(now, req, e.status(), None, &[], None),
+                    None => self.calls.get(&call).and_then(|e| e.last_sdp(side)),
+                };
                 let contact = [("Contact", self.contact())];
                 let body = sdp.as_ref().map(|b| ("application/sdp", b.as_ref()));
                 self.respond(now, req, 200, None, &contact, body);
@@ -504,9 +464,27 @@ impl Switch {
                     }
                 }
             }
+            Method::Update if !req.msg.body().is_empty() => {
+                // An offer in UPDATE (RFC 3311 §5.2) is answered in its 200,
+                // as a re-INVITE's would be; no ACK follows.
+                let leg = match side {
+                    Side::A => super::MediaLeg::Caller,
+                    Side::B => super::MediaLeg::Agent,
+                };
+                match self.media_reoffer(now, call, leg, req.msg.body()) {
+                    Some(Ok(answer)) => {
+                        let contact = [("Contact", self.contact())];
+                        let body = Some(("application/sdp", answer.as_ref()));
+                        self.respond(now, req, 200, None, &contact, body);
+                    }
+                    Some(Err(e)) => self.respond(now, req, e.status(), None, &[], None),
+                    // Not anchored: the session stays as it is.
+                    None => self.respond(now, req, 488, None, &[], None),
+                }
+            }
             Method::Info => match req.msg.content_type() {
                 Some(kind @ ("application/dtmf-relay" | "application/dtmf")) => {
-                    match super::media::info_digit(kind, req.msg.body()) {
+                    match super::digits::info_digit(kind, req.msg.body()) {
                         Some(digit) => {
                             self.respond(now, req, 200, None, &[], None);
                             let leg = match side {
@@ -641,16 +619,4 @@ fn check(msg: &Message, method: &Method) -> Result<(), Refusal> {
         });
     }
     Ok(())
-}
-
-/// A decimal parameter, saturated to u32 (RFC 4475 scalar02 sends 2^64);
-/// `None` when it is not a number.
-fn saturating_u32(text: &str) -> Option<u32> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(
-        text.parse::<u64>()
-            .map_or(u32::MAX, |v| v.min(u64::from(u32::MAX)) as u32),
-    )
 }

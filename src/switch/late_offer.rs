@@ -16,7 +16,6 @@
 
 use std::net::IpAddr;
 
-use bytes::Bytes;
 use tracing::debug;
 
 use super::media::{remote, Anchoring, OPUS_PT, TELEPHONE_EVENT_PT};
@@ -35,10 +34,13 @@ pub enum LateAnswerError {
 
 impl Anchoring {
     /// Takes a pair per leg for an offerless INVITE and writes our offer.
-    /// `session` is the `o=` session id (RFC 4566 §5.2), drawn by the caller.
-    pub(super) fn anchor_late(&mut self, session: u32) -> Result<CallMedia, super::AnchorError> {
+    /// `sessions` are the legs' `o=` session ids (RFC 4566 §5.2), drawn by the caller.
+    pub(super) fn anchor_late(
+        &mut self,
+        sessions: (u64, u64),
+    ) -> Result<CallMedia, super::AnchorError> {
         let (a_port, b_port) = self.allocate_legs()?;
-        let text = our_offer(self.plan.advertise_ip, a_port, &self.plan.codecs, session);
+        let text = our_offer(self.plan.advertise_ip, a_port, &self.plan.codecs);
         let parsed = sdp::parse(&text).and_then(|o| {
             let choice = sdp::choose(&o, &self.plan.codecs)?;
             Ok((o, choice))
@@ -52,7 +54,7 @@ impl Anchoring {
                 return Err(e.into());
             }
         };
-        Ok(self.call_media((a_port, b_port), a_offer, a_choice, Some(Bytes::from(text))))
+        Ok(self.call_media((a_port, b_port), a_offer, a_choice, Some(text), sessions))
     }
 }
 
@@ -105,7 +107,8 @@ impl Switch {
 
 /// Our offer: one audio stream at `port`, the codecs in order of preference
 /// and telephone-event 0-15 (RFC 4733 §7.1.1).
-fn our_offer(ip: IpAddr, port: u16, codecs: &[Codec], session: u32) -> String {
+/// Its `o=` line is a placeholder that the leg's [`Origin`](sdp::Origin) stamps.
+fn our_offer(ip: IpAddr, port: u16, codecs: &[Codec]) -> String {
     let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
     let mut pts = Vec::new();
     let mut maps = String::new();
@@ -121,7 +124,7 @@ fn our_offer(ip: IpAddr, port: u16, codecs: &[Codec], session: u32) -> String {
     }
     let te = TELEPHONE_EVENT_PT;
     format!(
-        "v=0\r\no=switchyard {session} 1 IN {family} {ip}\r\ns=switchyard\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
+        "v=0\r\no=switchyard 0 0 IN {family} {ip}\r\ns=switchyard\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
          m=audio {port} RTP/AVP {} {te}\r\n{maps}a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\na=sendrecv\r\n",
         pts.join(" ")
     )
@@ -135,7 +138,7 @@ mod tests {
     #[test]
     fn our_offer_names_every_codec_and_telephone_event_and_parses() {
         let ip = IpAddr::from([192, 0, 2, 1]);
-        let text = our_offer(ip, 20_000, &[Codec::Pcma, Codec::Pcmu, Codec::Opus], 7);
+        let text = our_offer(ip, 20_000, &[Codec::Pcma, Codec::Pcmu, Codec::Opus]);
         let offer = sdp::parse(&text).expect("our offer parses");
         assert_eq!(offer.rtp, Some("192.0.2.1:20000".parse().unwrap()));
         let kinds: Vec<(u8, FormatKind)> = offer.codecs.iter().map(|f| (f.pt, f.kind)).collect();
@@ -148,7 +151,7 @@ mod tests {
             ]
         );
         assert_eq!(offer.telephone_event, Some(TELEPHONE_EVENT_PT));
-        let v6 = our_offer("2001:db8::1".parse().unwrap(), 20_002, &[Codec::Pcmu], 7);
+        let v6 = our_offer("2001:db8::1".parse().unwrap(), 20_002, &[Codec::Pcmu]);
         assert!(v6.contains("c=IN IP6 2001:db8::1\r\n"), "{v6}");
         assert!(sdp::parse(&v6).is_ok());
     }

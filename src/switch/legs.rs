@@ -1,24 +1,25 @@
 //! The two legs of a call as SIP sees them: the caller's INVITE we answer,
 //! the callee INVITEs we send (one per contact), the dialogs they form, and
-//! the messages that carry out the call machine's actions.
+//! the messages that carry out the call machine's actions. Responses to
+//! what we send are read in `responses.rs`, dialogs kept in `dialog.rs`.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tracing::debug;
 
+pub use super::dialog::Dialog;
 use super::inbound::Req;
 use super::presence::Engagement;
-use super::{Output, Switch};
+use super::Switch;
 use crate::call::{Call, CallRef, Input, Outcome, Side};
-use crate::sip::auth;
 use crate::sip::build::{self, Writer};
-use crate::sip::parse::{ByteStr, Contacts, HeaderName, Message, Method};
-use crate::sip::transaction::{AckTemplate, ClientKey, ClientVerdict, ServerKey, TxMethod};
+use crate::sip::parse::{ByteStr, Message};
+use crate::sip::transaction::{AckTemplate, ClientKey, ServerKey, TxMethod};
 use crate::sip::{Peer, Transport};
 
 /// Max-Forwards on requests we originate (RFC 3261 §8.1.1.6).
-const MAX_FORWARDS: u32 = 70;
+pub(super) const MAX_FORWARDS: u32 = 70;
 /// Forks of dropped B legs awaiting a provisional to be CANCELled; past it
 /// such a fork rings until the phone gives up (counted).
 pub const ZOMBIE_FORKS_MAX: usize = 4 * super::CALLS_HARD_MAX;
@@ -73,7 +74,7 @@ impl CallEntry {
         match side {
             Side::A => self.a.sdp_sent.clone(),
             Side::B => match &self.media {
-                Some(m) => Some(m.offer_for_b.clone()),
+                Some(m) => Some(m.b_sdp_sent.clone().unwrap_or(m.offer_for_b.clone())),
                 None => Some(self.a.invite.body().clone()).filter(|b| !b.is_empty()),
             },
         }
@@ -149,19 +150,6 @@ pub struct Fork {
     pub dialog: Option<Dialog>,
 }
 
-/// A confirmed dialog on one leg (RFC 3261 §12), as needed to send requests in it.
-#[derive(Debug, Clone)]
-pub struct Dialog {
-    pub target: String,
-    pub routes: Vec<String>,
-    pub peer: Peer,
-    /// The From we send (our URI and tag) and the To (theirs, with tag).
-    pub from: String,
-    pub to: String,
-    pub answer: Option<Bytes>,
-    pub ack: Option<Bytes>,
-}
-
 /// A fork of a dropped B leg that is owed a CANCEL as soon as it sends a
 /// provisional (RFC 3261 §9.1 forbids sending one before).
 #[derive(Debug)]
@@ -172,59 +160,6 @@ pub struct Zombie {
 
 /// One B-leg target: a contact and the agent it belongs to.
 pub(super) type Target = (String, Peer, Option<String>);
-
-impl Dialog {
-    /// The dialog a UAS forms by answering `invite` with `local_tag`
-    /// (RFC 3261 §12.1.1): target the Contact, route set the Record-Route.
-    pub(super) fn as_uas(invite: &Message, source: Peer, local_tag: &str) -> Dialog {
-        let target = match invite.contacts() {
-            Contacts::List(list) if !list.is_empty() => list[0].uri().as_str().to_string(),
-            _ => invite.from().uri().as_str().to_string(),
-        };
-        Dialog {
-            target,
-            routes: invite
-                .header_all(&HeaderName::RecordRoute)
-                .map(str::to_string)
-                .collect(),
-            peer: source,
-            from: format!("{};tag={local_tag}", invite.to().as_str()),
-            to: invite.from().as_str().to_string(),
-            answer: None,
-            ack: None,
-        }
-    }
-
-    /// Starts an in-dialog request (RFC 3261 §12.2.1.1): remote target as
-    /// Request-URI, our Via with a fresh branch, the route set, From/To with
-    /// both tags, Call-ID and CSeq.
-    pub(super) fn request(
-        &self,
-        method: &str,
-        local: std::net::SocketAddr,
-        branch: &str,
-        call_id: &str,
-        cseq: u32,
-    ) -> Writer {
-        let mut w = Writer::request(method, &self.target);
-        w.header_fmt(
-            "Via",
-            format_args!(
-                "SIP/2.0/{} {local};branch={branch};rport",
-                self.peer.transport.as_str()
-            ),
-        );
-        w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
-        for route in &self.routes {
-            w.header("Route", route);
-        }
-        w.header("From", &self.from);
-        w.header("To", &self.to);
-        w.header("Call-ID", call_id);
-        w.header_fmt("CSeq", format_args!("{cseq} {method}"));
-        w
-    }
-}
 
 /// Who waits for a client transaction's outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,16 +193,27 @@ impl Switch {
         self.offered_event(now, id, vec![agent.to_string()]);
     }
 
-    /// The registered contacts of an agent, as B-leg targets.
+    /// The registered contacts of an agent, as B-leg targets. An RFC 5626
+    /// phone is reached over the flow it registered on, and over one flow
+    /// only, its most recent (§5.3): the others are its backups.
     pub(super) fn agent_targets(&self, now: Instant, agent: &str) -> Vec<Target> {
-        self.registrar
-            .lookup(now, agent)
-            .iter()
-            .map(|b| {
-                let peer = contact_peer(&b.uri, b.source);
-                (b.uri.clone(), peer, Some(agent.to_string()))
-            })
-            .collect()
+        let bindings = self.registrar.lookup(now, agent);
+        let mut targets: Vec<Target> = Vec::with_capacity(bindings.len());
+        let mut instances: Vec<&str> = Vec::new();
+        for b in bindings {
+            let peer = if b.is_flow() {
+                let instance = b.instance.as_deref().unwrap_or_default();
+                if instances.contains(&instance) {
+                    continue;
+                }
+                instances.push(instance);
+                b.source
+            } else {
+                contact_peer(&b.uri, b.source)
+            };
+            targets.push((b.uri.clone(), peer, Some(agent.to_string())));
+        }
+        targets
     }
 
     /// Sends a call to the outbound trunk.
@@ -361,7 +307,7 @@ impl Switch {
     }
 
     /// Sends (or re-sends with credentials) the INVITE of one fork.
-    fn send_fork_invite(
+    pub(super) fn send_fork_invite(
         &mut self,
         now: Instant,
         id: CallRef,
@@ -371,6 +317,17 @@ impl Switch {
         let branch = format!("z9hG4bK{}", self.token());
         let local = self.plan.local;
         let contact = self.contact();
+        let identity = match self.calls.get(&id) {
+            Some(entry) => {
+                let to_carrier = entry
+                    .b
+                    .as_ref()
+                    .and_then(|b| b.forks.get(fork))
+                    .is_some_and(|f| f.agent.is_none());
+                self.identity_headers(entry, to_carrier)
+            }
+            None => return,
+        };
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
@@ -394,7 +351,11 @@ impl Switch {
         w.header_fmt("CSeq", format_args!("{} INVITE", b.cseq));
         w.header("Contact", &contact);
         w.header("Allow", build::ALLOW);
+        w.header("Supported", super::inbound::SUPPORTED_IN_CALLS);
         w.header("User-Agent", build::PRODUCT);
+        for (name, value) in &identity {
+            w.header(name, value);
+        }
         if let Some((name, value)) = &auth {
             w.header(name, value);
         }
@@ -419,326 +380,6 @@ impl Switch {
                     f.finished = true;
                 }
                 self.fork_failed(now, id, fork, 503);
-            }
-        }
-    }
-
-    /// A response to one of our requests.
-    pub(super) fn on_response(&mut self, now: Instant, peer: Peer, msg: Message) {
-        self.stats.responses_received += 1;
-        let status = msg.status().unwrap_or(0);
-        let Some(branch) = msg.vias()[0].branch().map(str::to_string) else {
-            self.stats.stray_responses += 1;
-            return;
-        };
-        let method = &msg.cseq().method;
-        let tx_method = match method {
-            Method::Invite => TxMethod::Invite,
-            other => TxMethod::NonInvite(other.as_str().to_string()),
-        };
-        let key = ClientKey {
-            branch: branch.clone(),
-            method: tx_method,
-        };
-        match self
-            .tx
-            .client_response(now, &key, status, msg.to().as_str())
-        {
-            ClientVerdict::Deliver => {}
-            ClientVerdict::Absorbed => return,
-            ClientVerdict::NotMatched => {
-                if *method == Method::Invite && (200..300).contains(&status) {
-                    return self.on_stray_2xx(now, peer, &msg);
-                }
-                self.stats.stray_responses += 1;
-                return;
-            }
-        }
-        if *method == Method::Cancel {
-            return;
-        }
-        if *method == Method::Invite && self.zombies.contains_key(&branch) {
-            return self.on_zombie_response(now, &branch, status);
-        }
-        let Some(&(call, purpose)) = self.owners.get(&branch) else {
-            if *method == Method::Invite && (200..300).contains(&status) {
-                self.on_stray_2xx(now, peer, &msg);
-            }
-            return;
-        };
-        match purpose {
-            Purpose::Invite { fork } => {
-                self.on_fork_response(now, peer, call, fork, &branch, &msg, status)
-            }
-            Purpose::Bye { side } if status >= 200 => {
-                self.owners.remove(&branch);
-                self.drive(now, call, Input::ByeDone(side));
-            }
-            Purpose::Bye { .. } => {}
-            Purpose::Ignore => {
-                if status >= 200 {
-                    self.owners.remove(&branch);
-                }
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn on_fork_response(
-        &mut self,
-        now: Instant,
-        peer: Peer,
-        id: CallRef,
-        fork: usize,
-        branch: &str,
-        msg: &Message,
-        status: u16,
-    ) {
-        let withdrawn = self.fork_mut(id, fork).is_some_and(|f| f.withdrawn);
-        match status {
-            100 => {}
-            101..=199 => {
-                let mut cancel = false;
-                if let Some(f) = self.fork_mut(id, fork) {
-                    f.got_provisional = true;
-                    cancel = std::mem::take(&mut f.cancel_pending);
-                    if !msg.body().is_empty() {
-                        f.early_sdp = Some(msg.body().clone());
-                    }
-                }
-                if cancel {
-                    return self.send_cancel(now, id, fork);
-                }
-                if withdrawn {
-                    return;
-                }
-                let has_sdp = !msg.body().is_empty();
-                self.drive(
-                    now,
-                    id,
-                    Input::BProgress {
-                        fork,
-                        status,
-                        has_sdp,
-                    },
-                );
-            }
-            200..=299 => {
-                let retransmission = self.fork_mut(id, fork).is_some_and(|f| f.dialog.is_some());
-                if retransmission {
-                    return self.resend_ack(id, fork);
-                }
-                if withdrawn {
-                    // Answered as we gave up on it: hang it up (RFC 3261 §15).
-                    self.owners.remove(branch);
-                    if let Some(f) = self.fork_mut(id, fork) {
-                        f.finished = true;
-                    }
-                    return self.on_stray_2xx(now, peer, msg);
-                }
-                self.form_dialog(id, fork, msg);
-                if !self.fork_answered(now, id, fork) {
-                    // The router no longer offers this agent the call.
-                    self.act(now, id, crate::call::Action::AckB { fork });
-                    self.act(now, id, crate::call::Action::ByeFork { fork });
-                    return self.drive(now, id, Input::Withdrawn { forks: 1 });
-                }
-                self.drive(now, id, Input::BAnswer { fork });
-            }
-            401 | 407 => {
-                if !self.answer_challenge(now, id, fork, msg, status) {
-                    self.owners.remove(branch);
-                    if let Some(f) = self.fork_mut(id, fork) {
-                        f.finished = true;
-                    }
-                    if !withdrawn {
-                        self.fork_failed(now, id, fork, status);
-                    }
-                }
-            }
-            _ => {
-                self.owners.remove(branch);
-                if let Some(f) = self.fork_mut(id, fork) {
-                    f.finished = true;
-                }
-                if !withdrawn {
-                    self.fork_failed(now, id, fork, status);
-                }
-            }
-        }
-    }
-
-    /// A fork failed: tell the router once all of its agent's forks are
-    /// out (before the call machine, which may drop the B leg), then the
-    /// call machine.
-    pub(super) fn fork_failed(&mut self, now: Instant, id: CallRef, fork: usize, status: u16) {
-        let Some(f) = self.fork_mut(id, fork) else {
-            return;
-        };
-        if f.done {
-            return;
-        }
-        f.done = true;
-        self.report_agent_missed(now, id, fork, status);
-        self.drive(now, id, Input::BFailed { fork, status });
-    }
-
-    /// Re-sends an INVITE with credentials for a carrier's challenge, once.
-    fn answer_challenge(
-        &mut self,
-        now: Instant,
-        id: CallRef,
-        fork: usize,
-        msg: &Message,
-        status: u16,
-    ) -> bool {
-        let (challenge_header, answer_header) = if status == 401 {
-            (HeaderName::WwwAuthenticate, "Authorization")
-        } else {
-            (HeaderName::ProxyAuthenticate, "Proxy-Authorization")
-        };
-        let Some(challenge) = msg.header(&challenge_header).map(str::to_string) else {
-            return false;
-        };
-        let Some(entry) = self.calls.get_mut(&id) else {
-            return false;
-        };
-        let Some(b) = entry.b.as_mut() else {
-            return false;
-        };
-        let Some((user, pass)) = b.credentials.clone() else {
-            return false;
-        };
-        let f = &mut b.forks[fork];
-        if f.auth_tried {
-            return false;
-        }
-        f.auth_tried = true;
-        let uri = f.uri.clone();
-        let old_branch = f.branch.clone();
-        b.cseq += 1;
-        let value = match auth::answer_challenge(
-            &challenge,
-            "INVITE",
-            &uri,
-            &user,
-            &pass,
-            1,
-            &mut self.rng,
-        ) {
-            Ok(v) => v,
-            Err(err) => {
-                debug!(%err, "cannot answer the carrier's challenge");
-                return false;
-            }
-        };
-        self.owners.remove(&old_branch);
-        self.send_fork_invite(now, id, fork, Some((answer_header, value)));
-        true
-    }
-
-    fn form_dialog(&mut self, id: CallRef, fork: usize, msg: &Message) {
-        let Some(entry) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let Some(b) = entry.b.as_mut() else { return };
-        let f = &mut b.forks[fork];
-        let target = match msg.contacts() {
-            Contacts::List(list) if !list.is_empty() => list[0].uri().as_str().to_string(),
-            _ => f.uri.clone(),
-        };
-        // The UAC's route set is the Record-Route list reversed (RFC 3261 §12.1.2).
-        let mut routes: Vec<String> = msg
-            .header_all(&HeaderName::RecordRoute)
-            .map(str::to_string)
-            .collect();
-        routes.reverse();
-        f.done = true;
-        f.dialog = Some(Dialog {
-            target,
-            routes,
-            peer: f.peer,
-            from: format!("{};tag={}", b.from, b.local_tag),
-            to: msg.to().as_str().to_string(),
-            answer: Some(msg.body().clone()).filter(|b| !b.is_empty()),
-            ack: None,
-        });
-        if b.winner.is_none() {
-            b.winner = Some(fork);
-        }
-    }
-
-    fn fork_mut(&mut self, id: CallRef, fork: usize) -> Option<&mut Fork> {
-        self.calls.get_mut(&id)?.b.as_mut()?.forks.get_mut(fork)
-    }
-
-    /// ACK for a fork's 2xx: its own transaction, sent end to end (RFC 3261 §13.2.2.4).
-    pub(super) fn ack_b(&mut self, id: CallRef, fork: usize) {
-        let branch = format!("z9hG4bK{}", self.token());
-        let local = self.plan.local;
-        let Some(entry) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let Some(b) = entry.b.as_mut() else { return };
-        let cseq = b.cseq;
-        let call_id = b.call_id.clone();
-        let Some(dialog) = b.forks[fork].dialog.as_mut() else {
-            return;
-        };
-        let bytes = dialog
-            .request("ACK", local, &branch, &call_id, cseq)
-            .finish(None);
-        dialog.ack = Some(bytes.clone());
-        let peer = dialog.peer;
-        self.out.push_back(Output::Transmit { peer, bytes });
-    }
-
-    fn resend_ack(&mut self, id: CallRef, fork: usize) {
-        let Some(dialog) = self.fork_mut(id, fork).and_then(|f| f.dialog.as_ref()) else {
-            return;
-        };
-        if let Some(bytes) = dialog.ack.clone() {
-            let peer = dialog.peer;
-            self.out.push_back(Output::Transmit { peer, bytes });
-        }
-    }
-
-    /// A 2xx to an INVITE whose call is gone (a fork answering after the
-    /// caller left): ACK it and hang up, so the phone does not stay off-hook.
-    fn on_stray_2xx(&mut self, now: Instant, peer: Peer, msg: &Message) {
-        self.stats.stray_responses += 1;
-        let Some(contact) = (match msg.contacts() {
-            Contacts::List(list) => list.first().map(|c| c.uri().as_str().to_string()),
-            Contacts::Star => None,
-        }) else {
-            return;
-        };
-        let local = self.plan.local;
-        let seq = msg.cseq().seq;
-        for (method, cseq) in [("ACK", seq), ("BYE", seq + 1)] {
-            let new_branch = format!("z9hG4bK{}", self.token());
-            let mut w = Writer::request(method, &contact);
-            w.header_fmt(
-                "Via",
-                format_args!(
-                    "SIP/2.0/{} {local};branch={new_branch};rport",
-                    peer.transport.as_str()
-                ),
-            );
-            w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
-            w.header("From", msg.from().as_str());
-            w.header("To", msg.to().as_str());
-            w.header("Call-ID", msg.call_id());
-            w.header_fmt("CSeq", format_args!("{cseq} {method}"));
-            let bytes = w.finish(None);
-            if method == "ACK" {
-                self.out.push_back(Output::Transmit { peer, bytes });
-            } else {
-                let key = ClientKey {
-                    branch: new_branch,
-                    method: TxMethod::NonInvite("BYE".into()),
-                };
-                let _ = self.tx.client_send(now, key, peer, bytes, None);
             }
         }
     }
@@ -853,7 +494,7 @@ impl Switch {
         }
     }
 
-    fn send_cancel(&mut self, now: Instant, id: CallRef, fork: usize) {
+    pub(super) fn send_cancel(&mut self, now: Instant, id: CallRef, fork: usize) {
         let Some(b) = self.calls.get_mut(&id).and_then(|e| e.b.as_mut()) else {
             return;
         };
@@ -896,26 +537,6 @@ impl Switch {
                 let (_, peer, cancel) = cancel_for(&b, i);
                 self.zombies
                     .insert(f.branch.clone(), Zombie { peer, cancel });
-            }
-        }
-    }
-
-    /// A response on a dropped fork: a provisional lets us CANCEL it, a
-    /// 2xx is hung up as a stray, any final response ends its record.
-    fn on_zombie_response(&mut self, now: Instant, branch: &str, status: u16) {
-        if status == 100 {
-            return;
-        }
-        let Some(z) = self.zombies.remove(branch) else {
-            return;
-        };
-        if status < 200 {
-            let key = ClientKey {
-                branch: branch.to_string(),
-                method: TxMethod::NonInvite("CANCEL".into()),
-            };
-            if let Err(err) = self.tx.client_send(now, key, z.peer, z.cancel, None) {
-                debug!(%err, "cannot send CANCEL");
             }
         }
     }
@@ -978,7 +599,10 @@ impl Switch {
             branch: branch.clone(),
             method: TxMethod::NonInvite("BYE".into()),
         };
-        match self.tx.client_send(now, key, dialog.peer, bytes, None) {
+        match self
+            .tx
+            .client_send(now, key, dialog.next_hop(), bytes, None)
+        {
             Ok(()) => {
                 self.owners.insert(branch, (id, purpose));
             }

@@ -19,14 +19,11 @@ use rand::RngCore;
 use tracing::{debug, warn};
 
 use super::Switch;
-use crate::acd::CallId;
 use crate::call::{CallRef, Input};
 use crate::media::mix::Mode;
 use crate::media::pool::{PoolError, PortPool};
 use crate::media::relay::LegRemote;
-use crate::media::sdp::{
-    self, Anchor, Choice, Codec, Direction, Format, FormatKind, Sdp, SdpError,
-};
+use crate::media::sdp::{self, Anchor, Choice, Codec, Format, FormatKind, Origin, Sdp, SdpError};
 use crate::sip::parse::Message;
 
 /// Payload type we offer Opus and telephone-event on when the caller did
@@ -233,6 +230,13 @@ pub struct CallMedia {
     pub held_by: Option<MediaLeg>,
     /// Pairs of supervisors who listened in; held until the call ends.
     pub supervisor_ports: Vec<u16>,
+    /// Our `o=` line on the caller's leg and on the agent's (RFC 3264 §8).
+    pub(super) a_origin: Origin,
+    pub(super) b_origin: Origin,
+    /// The agent's codec, once its SDP told it.
+    pub(super) b_choice: Option<Choice>,
+    /// Our answer to the agent's last re-offer, if it made one.
+    pub(super) b_sdp_sent: Option<Bytes>,
 }
 
 /// The core's media state: the port pool and its counters.
@@ -241,7 +245,7 @@ pub struct Anchoring {
     pub plan: MediaPlan,
     pub pool: PortPool,
     /// Announcement deadlines; stale entries are skipped when popped.
-    announce_timers: BinaryHeap<Reverse<(Instant, CallRef)>>,
+    pub(super) announce_timers: BinaryHeap<Reverse<(Instant, CallRef)>>,
 }
 
 impl Anchoring {
@@ -257,14 +261,15 @@ impl Anchoring {
     }
 
     /// Parses the caller's offer, picks its codec and takes a pair per leg.
-    pub fn anchor(&mut self, body: &[u8]) -> Result<CallMedia, AnchorError> {
+    /// `sessions` are the `o=` session ids of the caller's and agent's legs.
+    pub fn anchor(&mut self, body: &[u8], sessions: (u64, u64)) -> Result<CallMedia, AnchorError> {
         let text = std::str::from_utf8(body).map_err(|_| SdpError::Malformed {
             reason: "not UTF-8".into(),
         })?;
         let a_offer = sdp::parse(text)?;
         let a_choice = sdp::choose(&a_offer, &self.plan.codecs)?;
         let ports = self.allocate_legs()?;
-        Ok(self.call_media(ports, a_offer, a_choice, None))
+        Ok(self.call_media(ports, a_offer, a_choice, None, sessions))
     }
 
     /// A pair for the caller's leg and one for the agent's; none is kept
@@ -282,16 +287,21 @@ impl Anchoring {
 
     /// A call's media on `ports` for the caller-side offer `a_offer`; with
     /// `our_offer` (a late offer) the offer is ours and the caller's answer
-    /// is awaited in its ACK.
+    /// is awaited in its ACK. Each leg's SDP is stamped with its own origin.
     pub(super) fn call_media(
         &self,
         (a_port, b_port): (u16, u16),
         a_offer: Sdp,
         a_choice: Choice,
-        our_offer: Option<Bytes>,
+        our_offer: Option<String>,
+        (a_session, b_session): (u64, u64),
     ) -> CallMedia {
         let formats = self.formats_for_b(&a_offer, a_choice);
-        let offer_for_b = Bytes::from(a_offer.rewrite(self.anchor_at(b_port), &formats));
+        let mut b_origin = Origin::new(b_session);
+        let offer_for_b =
+            Bytes::from(b_origin.stamp(&a_offer.rewrite(self.anchor_at(b_port), &formats)));
+        let mut a_origin = Origin::new(a_session);
+        let our_offer = our_offer.map(|text| Bytes::from(a_origin.stamp(&text)));
         CallMedia {
             a_port,
             b_port,
@@ -303,6 +313,10 @@ impl Anchoring {
             announce_at: None,
             held_by: None,
             supervisor_ports: Vec::new(),
+            a_origin,
+            b_origin,
+            b_choice: None,
+            b_sdp_sent: None,
         }
     }
 
@@ -410,51 +424,6 @@ impl Switch {
         self.pump(now);
     }
 
-    /// A DTMF digit (RFC 4733 from the relay, or SIP INFO): the caller's
-    /// go to its IVR menu if it is in one; all are kept on the call.
-    pub(super) fn on_digit(&mut self, now: Instant, call: CallRef, leg: MediaLeg, digit: char) {
-        if leg == MediaLeg::Supervisor {
-            self.stats.dtmf_digits += 1;
-            return self.supervisor_digit(call, digit);
-        }
-        let Some(entry) = self.calls.get_mut(&call) else {
-            return;
-        };
-        self.stats.dtmf_digits += 1;
-        // Digits are what the caller typed, maybe an account number: debug only.
-        debug!(call = %call, ?leg, %digit, "DTMF digit");
-        if entry.digits.len() >= super::DIGITS_PER_CALL_MAX {
-            entry.digits.remove(0);
-        }
-        entry.digits.push(digit);
-        if leg == MediaLeg::Caller {
-            self.menu_digit(now, call, digit);
-        }
-    }
-
-    /// A SIP INFO digit on a bridged call reaches the other party in-band
-    /// (RFC 4733), since a B2BUA answers the INFO itself. RFC 4733 digits
-    /// need nothing: the relay carries them (or makes them anew across
-    /// transcoding).
-    pub(super) fn pass_info_digit(&mut self, call: CallRef, from: MediaLeg, digit: char) {
-        let to = match from {
-            MediaLeg::Caller => MediaLeg::Agent,
-            MediaLeg::Agent => MediaLeg::Caller,
-            MediaLeg::Supervisor => return,
-        };
-        let bridged = self.calls.get(&call).is_some_and(|e| {
-            e.call.answered.is_some() && e.media.as_ref().is_some_and(|m| m.held_by.is_none())
-        });
-        if bridged {
-            self.out
-                .push_back(super::Output::Media(MediaCommand::SendDigit {
-                    call,
-                    leg: to,
-                    digit,
-                }));
-        }
-    }
-
     /// The caller is answered: record the call if its DID or queue asks,
     /// caller on the left channel, agent on the right.
     pub(super) fn start_recording(&mut self, now: Instant, id: CallRef) {
@@ -489,17 +458,21 @@ impl Switch {
     /// Anchors a new call's media, or says why the call must be refused.
     /// `Ok(None)`: no `[media]`, or an INVITE without offer (pass-through).
     pub(super) fn anchor_call(&mut self, msg: &Message) -> Result<Option<CallMedia>, AnchorError> {
+        if self.anchoring.is_none() {
+            return Ok(None);
+        }
+        // Each leg's own `o=` session id (RFC 4566 §5.2).
+        let sessions = (
+            u64::from(self.rng.next_u32()),
+            u64::from(self.rng.next_u32()),
+        );
         let Some(anchoring) = self.anchoring.as_mut() else {
             return Ok(None);
         };
         let anchored = if msg.body().is_empty() {
-            let session = self.rng.next_u32();
-            let Some(anchoring) = self.anchoring.as_mut() else {
-                return Ok(None);
-            };
-            anchoring.anchor_late(session)
+            anchoring.anchor_late(sessions)
         } else {
-            anchoring.anchor(msg.body())
+            anchoring.anchor(msg.body(), sessions)
         };
         match anchored {
             Ok(m) => Ok(Some(m)),
@@ -558,7 +531,10 @@ impl Switch {
             .map(sdp::parse);
         let b_remote = match &parsed {
             Some(Ok(s)) => match sdp::choose(s, &anchoring.plan.codecs) {
-                Ok(choice) => remote(s, choice),
+                Ok(choice) => {
+                    m.b_choice = Some(choice);
+                    remote(s, choice)
+                }
                 Err(_) => latch_only(m.a_choice),
             },
             Some(Err(e)) => {
@@ -570,12 +546,13 @@ impl Switch {
         // The caller hears the agent from now on.
         m.announce_at = None;
         if m.answer_for_a.is_none() {
-            let base = match &parsed {
-                Some(Ok(s)) => s,
-                _ => &m.a_offer,
-            };
+            // Our answer mirrors the caller's offer, not the agent's SDP
+            // (RFC 3264 §6: one m= line per offered stream, in its order).
             let anchor = anchoring.anchor_at(m.a_port);
-            m.answer_for_a = Some(Bytes::from(base.rewrite(anchor, &m.a_choice.formats())));
+            let text =
+                m.a_offer
+                    .rewrite_as(anchor, &m.a_choice.formats(), m.a_offer.direction.mirror());
+            m.answer_for_a = Some(Bytes::from(m.a_origin.stamp(&text)));
         }
         let answer = m.answer_for_a.clone();
         self.out
@@ -595,166 +572,13 @@ impl Switch {
         let anchoring = self.anchoring.as_ref()?;
         let m = self.calls.get_mut(&id)?.media.as_mut()?;
         let anchor = anchoring.anchor_at(m.a_port);
-        let answer = m
-            .answer_for_a
-            .get_or_insert_with(|| Bytes::from(m.a_offer.rewrite(anchor, &m.a_choice.formats())))
-            .clone();
-        Some(answer)
-    }
-
-    /// A queued caller starts hearing the queue: its position and expected
-    /// wait, then the music; again every `announce_every`.
-    pub(super) fn start_queue_audio(&mut self, now: Instant, id: CallRef) {
-        self.announce(now, id);
-    }
-
-    /// Announcements due at `now`.
-    pub(super) fn handle_media_timeout(&mut self, now: Instant) {
-        loop {
-            let Some(anchoring) = self.anchoring.as_mut() else {
-                return;
-            };
-            let Some(Reverse((at, id))) = anchoring.announce_timers.peek().copied() else {
-                return;
-            };
-            if at > now {
-                return;
-            }
-            anchoring.announce_timers.pop();
-            let due = self
-                .calls
-                .get(&id)
-                .and_then(|e| e.media.as_ref())
-                .is_some_and(|m| m.announce_at == Some(at));
-            if due {
-                self.announce(now, id);
-            }
+        if m.answer_for_a.is_none() {
+            let text =
+                m.a_offer
+                    .rewrite_as(anchor, &m.a_choice.formats(), m.a_offer.direction.mirror());
+            m.answer_for_a = Some(Bytes::from(m.a_origin.stamp(&text)));
         }
-    }
-
-    fn announce(&mut self, now: Instant, id: CallRef) {
-        let Some(anchoring) = self.anchoring.as_ref() else {
-            return;
-        };
-        let (music, every) = (
-            anchoring.plan.queue_music.clone(),
-            anchoring.plan.announce_every,
-        );
-        let call = CallId(id.0);
-        let position = self.router.position(call);
-        let wait = match (position, self.router.call_queue(call)) {
-            (Some(pos), Some((queue, _))) => self.router.expected_wait(queue, pos),
-            _ => None,
-        };
-        let Some(entry) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if entry.call.answered.is_some() {
-            return;
-        }
-        let Some(m) = entry.media.as_mut() else {
-            return;
-        };
-        let first = m.announce_at.is_none();
-        m.announce_at = None;
-        if !every.is_zero() {
-            let at = now + every;
-            m.announce_at = Some(at);
-            if let Some(a) = self.anchoring.as_mut() {
-                a.announce_timers.push(Reverse((at, id)));
-            }
-        }
-        let intro = announcement(position, wait);
-        // Between announcements the music plays on untouched.
-        if intro.is_empty() && !first {
-            return;
-        }
-        self.out.push_back(super::Output::Media(MediaCommand::Play {
-            call: id,
-            leg: MediaLeg::Caller,
-            intro,
-            music: vec![music],
-        }));
-    }
-
-    /// A re-INVITE's offer on an anchored call (RFC 3264 §8): `sendonly`,
-    /// `inactive` or `c=0.0.0.0` put the call on hold, and the other party
-    /// hears music; `sendrecv` takes it off hold and bridges again. Gives
-    /// our answer, the leg's last SDP with the direction mirrored; `None`
-    /// when the call is not anchored or the offer does not parse.
-    pub(super) fn media_reoffer(
-        &mut self,
-        now: Instant,
-        id: CallRef,
-        leg: MediaLeg,
-        body: &[u8],
-    ) -> Option<Bytes> {
-        let anchoring = self.anchoring.as_ref()?;
-        let hold_music = anchoring.plan.hold_music.clone();
-        let codecs = anchoring.plan.codecs.clone();
-        let offer = sdp::parse(std::str::from_utf8(body).ok()?).ok()?;
-        let entry = self.calls.get_mut(&id)?;
-        let m = entry.media.as_mut()?;
-        let ours = match leg {
-            MediaLeg::Caller => m.answer_for_a.clone()?,
-            MediaLeg::Agent => m.offer_for_b.clone(),
-            // Supervisors' dialogs are handled in supervise.rs.
-            MediaLeg::Supervisor => return None,
-        };
-        let direction = if offer.rtp.is_none() {
-            Direction::Inactive
-        } else {
-            offer.direction
-        };
-        let held = direction != Direction::SendRecv;
-        let other = match leg {
-            MediaLeg::Caller => MediaLeg::Agent,
-            MediaLeg::Agent | MediaLeg::Supervisor => MediaLeg::Caller,
-        };
-        let mut commands = Vec::new();
-        if offer.rtp.is_some() {
-            if let Ok(choice) = sdp::choose(&offer, &codecs) {
-                commands.push(MediaCommand::SetRemote {
-                    call: id,
-                    leg,
-                    remote: remote(&offer, choice),
-                });
-            }
-        }
-        let uuid = entry.uuid;
-        let mut event = None;
-        match (held, m.held_by) {
-            (true, None) => {
-                let by = if leg == MediaLeg::Caller {
-                    "caller"
-                } else {
-                    "agent"
-                };
-                event = Some(super::EventKind::CallHeld { call: uuid, by });
-                m.held_by = Some(leg);
-                commands.push(MediaCommand::Unbridge { call: id });
-                commands.push(MediaCommand::Play {
-                    call: id,
-                    leg: other,
-                    intro: Vec::new(),
-                    music: vec![hold_music],
-                });
-            }
-            (false, Some(_)) => {
-                event = Some(super::EventKind::CallResumed { call: uuid });
-                m.held_by = None;
-                commands.push(MediaCommand::Bridge { call: id });
-            }
-            _ => {}
-        }
-        for c in commands {
-            self.out.push_back(super::Output::Media(c));
-        }
-        if let Some(kind) = event {
-            self.emit(now, kind);
-        }
-        let answer = with_direction(std::str::from_utf8(&ours).ok()?, mirror(direction));
-        Some(Bytes::from(answer))
+        m.answer_for_a.clone()
     }
 
     /// The call is gone: its ports go back to the pool, the relay closes them.
@@ -772,105 +596,6 @@ impl Switch {
         let a = self.anchoring.as_ref()?;
         Some((a.pool.capacity() - a.pool.in_use(), a.pool.capacity()))
     }
-}
-
-/// The digit of a SIP INFO body: `application/dtmf-relay` carries
-/// `Signal=<digit>` lines (the de-facto format phones send),
-/// `application/dtmf` the digit alone. Events 10 and 11 name `*` and `#`
-/// (RFC 4733 §3.2).
-pub fn info_digit(content_type: &str, body: &[u8]) -> Option<char> {
-    let text = std::str::from_utf8(body).ok()?;
-    let value = if content_type == "application/dtmf-relay" {
-        text.lines().find_map(|line| {
-            let (key, value) = line.split_once('=')?;
-            key.trim()
-                .eq_ignore_ascii_case("signal")
-                .then(|| value.trim())
-        })?
-    } else {
-        text.trim()
-    };
-    match value {
-        "10" => Some('*'),
-        "11" => Some('#'),
-        v if v.len() == 1 => {
-            let c = v.chars().next()?.to_ascii_uppercase();
-            matches!(c, '0'..='9' | '*' | '#' | 'A'..='D').then_some(c)
-        }
-        _ => None,
-    }
-}
-
-/// The answer's direction for an offer's (RFC 3264 §6.1).
-fn mirror(d: Direction) -> Direction {
-    match d {
-        Direction::SendOnly => Direction::RecvOnly,
-        Direction::RecvOnly => Direction::SendOnly,
-        other => other,
-    }
-}
-
-/// `sdp` with its direction attributes replaced by `d`, written once after
-/// the audio `m=` line's attributes (we anchor only the first, audio, stream).
-fn with_direction(sdp: &str, d: Direction) -> String {
-    let attr = match d {
-        Direction::SendRecv => "a=sendrecv",
-        Direction::SendOnly => "a=sendonly",
-        Direction::RecvOnly => "a=recvonly",
-        Direction::Inactive => "a=inactive",
-    };
-    let mut out = String::with_capacity(sdp.len() + attr.len() + 2);
-    let mut in_audio = false;
-    let mut written = false;
-    for line in sdp.lines() {
-        let line = line.trim_end_matches('\r');
-        if matches!(
-            line,
-            "a=sendrecv" | "a=sendonly" | "a=recvonly" | "a=inactive"
-        ) {
-            continue;
-        }
-        if line.starts_with("m=") {
-            if in_audio && !written {
-                out.push_str(attr);
-                out.push_str("\r\n");
-                written = true;
-            }
-            in_audio = line.starts_with("m=audio") && !written;
-        }
-        out.push_str(line);
-        out.push_str("\r\n");
-    }
-    if !written {
-        out.push_str(attr);
-        out.push_str("\r\n");
-    }
-    out
-}
-
-/// Most numbers the prompts can say ("n0" .. "n20").
-pub const SPOKEN_NUMBER_MAX: u64 = 20;
-
-/// The prompt names of "you are caller number N, the expected wait is about
-/// M minutes". A part whose number has no prompt is left out, not rounded.
-pub fn announcement(position: Option<usize>, wait: Option<Duration>) -> Vec<String> {
-    let mut names = Vec::new();
-    if let Some(pos) = position.filter(|&p| p as u64 <= SPOKEN_NUMBER_MAX) {
-        names.push("caller_number".to_string());
-        names.push(format!("n{pos}"));
-    }
-    if let Some(wait) = wait {
-        let minutes = (wait.as_secs() + 30) / 60;
-        match minutes {
-            0 => names.extend(["expected_wait".into(), "less_than_a_minute".into()]),
-            1 => names.extend(["expected_wait".into(), "n1".into(), "minute".into()]),
-            m if m <= SPOKEN_NUMBER_MAX => {
-                names.extend(["expected_wait".into(), format!("n{m}"), "minutes".into()])
-            }
-            _ => {}
-        }
-    }
-    names
 }
 
 pub(super) fn remote(s: &Sdp, choice: Choice) -> LegRemote {
@@ -905,160 +630,4 @@ fn latch_only(choice: Choice) -> LegRemote {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const OFFER: &str = "v=0\r\no=carrier 1 1 IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 10.0.0.9\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
-
-    fn anchoring(lo: u16, hi: u16) -> Anchoring {
-        Anchoring::new(MediaPlan {
-            bind_ip: IpAddr::from([127, 0, 0, 1]),
-            advertise_ip: IpAddr::from([192, 0, 2, 1]),
-            port_min: lo,
-            port_max: hi,
-            inactivity_timeout: Duration::from_secs(60),
-            codecs: vec![Codec::Pcmu, Codec::Pcma, Codec::Opus],
-            prompts_dir: PathBuf::from("prompts"),
-            queue_music: "hold_music".into(),
-            announce_every: Duration::from_secs(30),
-            hold_music: "hold_music".into(),
-            recordings: PathBuf::from("recordings"),
-        })
-        .expect("range holds pairs")
-    }
-
-    #[test]
-    fn the_agent_is_offered_our_address_with_the_callers_codec_first() {
-        let mut a = anchoring(20_000, 20_009);
-        let m = a.anchor(OFFER.as_bytes()).unwrap();
-        assert_eq!((m.a_port, m.b_port), (20_000, 20_002));
-        let offer = sdp::parse(std::str::from_utf8(&m.offer_for_b).unwrap()).unwrap();
-        assert_eq!(offer.rtp, Some("192.0.2.1:20002".parse().unwrap()));
-        let kinds: Vec<(u8, FormatKind)> = offer.codecs.iter().map(|f| (f.pt, f.kind)).collect();
-        assert_eq!(
-            kinds,
-            vec![
-                (8, FormatKind::Audio(Codec::Pcma)),
-                (0, FormatKind::Audio(Codec::Pcmu)),
-                (OPUS_PT, FormatKind::Audio(Codec::Opus)),
-            ]
-        );
-        assert_eq!(offer.telephone_event, Some(101));
-        // The caller is answered on its own pair, in the codec it prefers.
-        let r = m.caller_remote();
-        assert_eq!(r.rtp, Some("10.0.0.9:4000".parse().unwrap()));
-        assert_eq!(
-            (r.codec, r.codec_pt, r.telephone_event),
-            (Codec::Pcma, 8, Some(101))
-        );
-    }
-
-    #[test]
-    fn announcements_say_position_and_rounded_minutes_and_skip_what_has_no_prompt() {
-        let names = |p, w: Option<u64>| announcement(p, w.map(Duration::from_secs));
-        assert_eq!(
-            names(Some(3), Some(150)),
-            vec!["caller_number", "n3", "expected_wait", "n3", "minutes"]
-        );
-        assert_eq!(
-            names(Some(1), Some(20)),
-            vec!["caller_number", "n1", "expected_wait", "less_than_a_minute"]
-        );
-        assert_eq!(names(None, Some(89)), vec!["expected_wait", "n1", "minute"]);
-        // Caller 21 and an hour's wait have no prompts: nothing wrong is said.
-        assert!(names(Some(21), Some(3600)).is_empty());
-    }
-
-    #[test]
-    fn a_hold_answer_mirrors_the_direction_on_the_audio_stream_only() {
-        let ours = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0\r\nc=IN IP4 192.0.2.1\r\na=sendrecv\r\nm=video 0 RTP/AVP 96\r\n";
-        let held = with_direction(ours, mirror(Direction::SendOnly));
-        assert_eq!(
-            held,
-            "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0\r\nc=IN IP4 192.0.2.1\r\na=recvonly\r\nm=video 0 RTP/AVP 96\r\n"
-        );
-        let resumed = with_direction(&held, mirror(Direction::SendRecv));
-        assert!(resumed.contains("a=sendrecv\r\nm=video"));
-        assert!(!resumed.contains("recvonly"));
-        assert_eq!(mirror(Direction::Inactive), Direction::Inactive);
-    }
-
-    #[test]
-    fn info_bodies_give_their_digit_and_junk_gives_none() {
-        let relay = "application/dtmf-relay";
-        assert_eq!(
-            info_digit(relay, b"Signal=5\r\nDuration=160\r\n"),
-            Some('5')
-        );
-        assert_eq!(info_digit(relay, b"signal = #\r\n"), Some('#'));
-        assert_eq!(info_digit(relay, b"Signal=11\r\n"), Some('#'));
-        assert_eq!(info_digit(relay, b"Signal=d\r\n"), Some('D'));
-        assert_eq!(info_digit("application/dtmf", b"7\r\n"), Some('7'));
-        assert_eq!(info_digit(relay, b"Signal=E\r\n"), None);
-        assert_eq!(info_digit(relay, b"Duration=160\r\n"), None);
-        assert_eq!(info_digit(relay, &[0xff, 0xfe]), None);
-    }
-
-    #[test]
-    fn an_offer_without_our_codecs_is_488_and_takes_no_ports() {
-        let mut a = anchoring(20_000, 20_009);
-        let g729 = OFFER.replace("RTP/AVP 8 0 101", "RTP/AVP 18").replace(
-            "a=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n",
-            "a=rtpmap:18 G729/8000\r\n",
-        );
-        let err = a.anchor(g729.as_bytes()).unwrap_err();
-        assert!(matches!(
-            err,
-            AnchorError::BadOffer(SdpError::NoCommonCodec { .. })
-        ));
-        assert_eq!(err.status(), 488);
-        assert_eq!(a.anchor(b"not sdp").unwrap_err().status(), 488);
-        assert_eq!(a.pool.in_use(), 0);
-    }
-
-    #[test]
-    fn running_out_of_pairs_is_503_and_gives_back_the_half_taken() {
-        // Three pairs: one call takes two, the next finds one and returns it.
-        let mut a = anchoring(20_000, 20_005);
-        let first = a.anchor(OFFER.as_bytes()).unwrap();
-        let err = a.anchor(OFFER.as_bytes()).unwrap_err();
-        assert_eq!(err.status(), 503);
-        assert_eq!(a.pool.in_use(), 2);
-        a.release(&first);
-        assert_eq!(a.pool.in_use(), 0);
-        assert!(a.anchor(OFFER.as_bytes()).is_ok());
-    }
-
-    #[test]
-    fn only_a_failure_on_the_callers_or_agents_media_ends_the_call() {
-        let call = CallRef(3);
-        let open = |leg| MediaCommand::Open {
-            call,
-            leg,
-            port: 20_000,
-        };
-        assert_eq!(
-            open(MediaLeg::Caller).on_failure(),
-            MediaInput::Failed { call }
-        );
-        assert_eq!(
-            MediaCommand::Bridge { call }.on_failure(),
-            MediaInput::Failed { call }
-        );
-        assert_eq!(
-            open(MediaLeg::Supervisor).on_failure(),
-            MediaInput::SupervisionFailed { call }
-        );
-        let record = MediaCommand::Record {
-            call,
-            path: PathBuf::from("r.wav"),
-        };
-        assert_eq!(record.on_failure(), MediaInput::RecordingFailed { call });
-        let digit = MediaCommand::SendDigit {
-            call,
-            leg: MediaLeg::Agent,
-            digit: '1',
-        };
-        assert_eq!(digit.on_failure(), MediaInput::DigitLost { call });
-    }
-}
+mod tests;

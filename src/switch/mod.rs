@@ -18,10 +18,14 @@
 //! out ([`Output::Event`], `event.rs`); `docs/events.md` is their schema.
 
 mod admit;
+mod announce;
 mod command;
 mod control;
+mod dialog;
+mod digits;
 mod event;
 mod feature;
+mod identity;
 mod inbound;
 mod ivr;
 mod late_offer;
@@ -30,6 +34,9 @@ mod media;
 pub mod plan;
 mod presence;
 mod queues;
+mod register;
+mod reoffer;
+mod responses;
 mod supervise;
 
 use std::cmp::Reverse;
@@ -50,6 +57,7 @@ use crate::sip::registrar::Registrar;
 use crate::sip::transaction::{self as tx, TimerConfig, TransactionLayer};
 use crate::sip::Peer;
 
+pub use announce::{announcement, SPOKEN_NUMBER_MAX};
 pub use command::{
     AgentSnapshot, CallSnapshot, Command, CommandError, QueueSnapshot, Reply,
     PAUSE_REASON_CHARS_MAX,
@@ -58,9 +66,7 @@ pub use event::{Event, EventKind};
 pub use feature::{FeatureCode, FeatureError, FEATURE_DIALOGS_MAX};
 pub use ivr::{CallMenu, IvrError, MenuPlan, MenuSession, MenuStep, MENU_HOPS_MAX};
 pub use legs::{CallEntry, ZOMBIE_FORKS_MAX};
-pub use media::{
-    announcement, AnchorError, CallMedia, MediaCommand, MediaInput, MediaLeg, MediaPlan,
-};
+pub use media::{AnchorError, CallMedia, MediaCommand, MediaInput, MediaLeg, MediaPlan};
 pub use plan::{Plan, Route};
 pub use queues::{QueueFigures, AGENT_STATE_LABELS};
 
@@ -280,6 +286,16 @@ impl Switch {
         // Keep-alive CRLFs (RFC 5626 §3.5.1) carry nothing to answer.
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return;
+        }
+        // A STUN keepalive of an outbound flow (RFC 5626 §4.4.2): answered.
+        if peer.transport == crate::sip::Transport::Udp {
+            if let Some(response) = crate::sip::stun::binding_response(&bytes, peer.addr) {
+                self.out.push_back(Output::Transmit {
+                    peer,
+                    bytes: response,
+                });
+                return;
+            }
         }
         match Message::parse(bytes.clone()) {
             Ok(msg) if msg.is_request() => self.on_request(now, peer, msg),

@@ -44,6 +44,7 @@ pub struct TrunkPlan {
     pub allow: Vec<(IpAddr, u8)>,
     pub inbound_auth: Option<(String, String)>,
     pub outbound: Option<OutboundPlan>,
+    pub identity: crate::config::IdentityPolicy,
 }
 
 #[derive(Clone, Debug)]
@@ -121,6 +122,7 @@ impl Plan {
                         .as_ref()
                         .map(|c| (c.username.clone(), c.password.clone())),
                 }),
+                identity: t.identity.clone(),
             })
             .collect();
         let dids = cfg

@@ -231,7 +231,14 @@ impl Switch {
             .pool
             .allocate()
             .map_err(|_| SuperviseError::NoPorts)?;
-        let answer = Bytes::from(offer.rewrite(anchoring.anchor_at(port), &choice.formats()));
+        // The supervisor's dialog is a leg of its own: its own o= line.
+        let session = call.0.rotate_left(16) ^ u64::from(port);
+        let text = offer.rewrite_as(
+            anchoring.anchor_at(port),
+            &choice.formats(),
+            offer.direction.mirror(),
+        );
+        let answer = Bytes::from(sdp::Origin::new(session).stamp(&text));
         if let Some(m) = self.calls.get_mut(&call).and_then(|e| e.media.as_mut()) {
             m.supervisor_ports.push(port);
         }
@@ -294,7 +301,7 @@ impl Switch {
                 let digit = req
                     .msg
                     .content_type()
-                    .and_then(|kind| super::media::info_digit(kind, req.msg.body()));
+                    .and_then(|kind| super::digits::info_digit(kind, req.msg.body()));
                 self.respond(now, req, 200, None, &[], None);
                 let call = self.supervisors.get(&dialog).map(|l| l.call);
                 if let (Some(call), Some(digit)) = (call, digit) {

@@ -7,6 +7,8 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod baresip;
+pub mod kamailio;
+pub mod linphone;
 pub mod scenarios;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -646,6 +648,20 @@ impl Phone {
         contact: SocketAddr,
         expires: u32,
     ) -> Message {
+        let contact = format!("<sip:{user}@{contact}>");
+        self.register_with(user, password, &contact, "", expires)
+    }
+
+    /// REGISTER with the digest dance, the Contact value and `extra`
+    /// header lines (each ending in CRLF) as given; the final response.
+    pub fn register_with(
+        &mut self,
+        user: &str,
+        password: &str,
+        contact: &str,
+        extra: &str,
+        expires: u32,
+    ) -> Message {
         let call_id = format!("reg{}", self.token());
         let uri = format!("sip:{}", self.server);
         let mut authorization = String::new();
@@ -654,7 +670,7 @@ impl Phone {
             let msg = format!(
                 "REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bK{t};rport\r\nMax-Forwards: 70\r\n\
                  From: <sip:{user}@{server}>;tag=r{call_id}\r\nTo: <sip:{user}@{server}>\r\nCall-ID: {call_id}\r\n\
-                 CSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{contact}>\r\nExpires: {expires}\r\n{authorization}Content-Length: 0\r\n\r\n",
+                 CSeq: {cseq} REGISTER\r\nContact: {contact}\r\nExpires: {expires}\r\n{extra}{authorization}Content-Length: 0\r\n\r\n",
                 addr = self.addr,
                 server = self.server,
             );
@@ -777,9 +793,14 @@ impl MediaCaller {
 
     /// A re-INVITE offering `direction`; returns the 200, ACKed.
     pub fn reinvite(&mut self, direction: &str) -> Message {
-        self.cseq += 1;
         let sdp = self.sdp(direction);
-        let req = self.request("INVITE", &format!("re{}", self.cseq), self.cseq, Some(&sdp));
+        self.reinvite_with(&sdp)
+    }
+
+    /// A re-INVITE offering `sdp` as given; returns the 200, ACKed.
+    pub fn reinvite_with(&mut self, sdp: &str) -> Message {
+        self.cseq += 1;
+        let req = self.request("INVITE", &format!("re{}", self.cseq), self.cseq, Some(sdp));
         self.phone.send(req.as_bytes());
         let ok = self.until(200);
         self.ack(&ok);

@@ -609,6 +609,10 @@ impl CallTask {
         }
         // Only accepted packets keep the call alive: a sprayer must not.
         self.counters.received += 1;
+        if crate::media::demux::is_stun(packet) {
+            // A phone's STUN keepalive (RFC 7983 §7): not media to relay.
+            return;
+        }
         if !rtcp {
             self.check_dtmf(n, packet);
             self.tap(n, packet);

@@ -133,14 +133,16 @@ fn common_codec_is_none_when_the_legs_must_transcode() {
 }
 
 #[test]
-fn rewrite_points_c_and_m_at_the_anchor_and_keeps_unknown_lines() {
+fn rewrite_points_c_and_m_at_the_anchor_and_passes_only_whitelisted_lines() {
     let phone = parse(&phone_offer()).unwrap();
     let choice = choose(&phone, &[Codec::Pcmu]).unwrap();
     let out = phone.rewrite(anchor(), &choice.formats());
+    // Our o= placeholder (Origin::stamp numbers it), never the party's.
     assert!(
-        out.contains("o=alice 2890844526 2890844526 IN IP4 198.51.100.1\r\n"),
+        out.contains("o=switchyard 0 0 IN IP4 198.51.100.1\r\n"),
         "{out}"
     );
+    assert!(!out.contains("alice"), "{out}");
     assert!(out.contains("c=IN IP4 198.51.100.1\r\n"), "{out}");
     assert!(out.contains("m=audio 30000 RTP/AVP 0 101\r\n"), "{out}");
     assert!(
@@ -148,8 +150,10 @@ fn rewrite_points_c_and_m_at_the_anchor_and_keeps_unknown_lines() {
         "{out}"
     );
     assert!(out.contains("a=fmtp:101 0-15\r\n"), "{out}");
-    assert!(out.contains("a=x-vendor-thing:keep me\r\n"), "{out}");
+    assert!(!out.contains("x-vendor-thing"), "{out}");
     assert!(out.contains("a=ptime:20\r\n"), "{out}");
+    assert!(out.contains("a=rtpmap:0 PCMU/8000\r\n"), "{out}");
+    assert!(out.contains("a=sendrecv\r\n"), "{out}");
     assert!(!out.contains("192.168.1.20"), "{out}");
     // The rewritten SDP parses back to the anchor.
     let back = parse(&out).unwrap();
@@ -284,6 +288,137 @@ fn g722_is_payload_type_9_with_an_8khz_rtp_clock() {
     assert_eq!(choice.codec, g722);
     let out = desk.rewrite(anchor(), &choice.formats());
     assert!(out.contains("m=audio 30000 RTP/AVP 9 101\r\n"), "{out}");
-    // A static type needs no rtpmap (RFC 3551 §6); none is invented.
-    assert!(!out.contains("a=rtpmap:9"), "{out}");
+    // Our SDP names every format; G.722's clock is 8000 (RFC 3551 §4.5.2).
+    assert!(out.contains("a=rtpmap:9 G722/8000\r\n"), "{out}");
+    assert!(!out.contains("G722/16000"), "{out}");
+}
+
+/// What a WebRTC-minded carrier or linphone puts in an offer about its own
+/// stream: none of it may reach the other leg.
+fn chatty_offer() -> String {
+    crlf(&[
+        "v=0",
+        "o=carrier 3344 1 IN IP4 10.1.1.1",
+        "s=call",
+        "c=IN IP4 10.1.1.1",
+        "t=0 0",
+        "a=group:BUNDLE 0",
+        "a=msid-semantic: WMS *",
+        "a=fingerprint:sha-256 AB:CD",
+        "m=audio 4000 RTP/AVP 8 0 101",
+        "a=mid:0",
+        "a=rtpmap:8 PCMA/8000",
+        "a=rtpmap:101 telephone-event/8000",
+        "a=fmtp:101 0-15",
+        "a=ptime:30",
+        "a=maxptime:60",
+        "a=rtcp-rsize",
+        "a=rtcp-fb:8 nack",
+        "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+        "a=ssrc:123456 cname:sip:1002@127.0.0.1",
+        "a=ssrc:123456 msid:x y",
+        "a=label:1",
+        "a=msid:x y",
+        "a=ice-ufrag:abcd",
+        "a=ice-pwd:0123456789abcdef01234567",
+        "a=candidate:1 1 udp 1 10.1.1.1 4000 typ host",
+        "a=setup:actpass",
+        "a=sendrecv",
+    ])
+}
+
+#[test]
+fn rewrite_strips_every_attribute_of_the_far_party_and_keeps_the_whitelist() {
+    let offer = parse(&chatty_offer()).unwrap();
+    let choice = choose(&offer, &[Codec::Pcma, Codec::Pcmu]).unwrap();
+    let out = offer.rewrite(anchor(), &choice.formats());
+    for leak in [
+        "ssrc",
+        "cname",
+        "label",
+        "rtcp-rsize",
+        "rtcp-fb",
+        "msid",
+        "mid",
+        "group",
+        "ice-",
+        "candidate",
+        "fingerprint",
+        "setup",
+        "extmap",
+        "1002@",
+        "10.1.1.1",
+        "carrier",
+    ] {
+        assert!(!out.contains(leak), "{leak} leaked: {out}");
+    }
+    let want = crlf(&[
+        "v=0",
+        "o=switchyard 0 0 IN IP4 198.51.100.1",
+        "s=switchyard",
+        "c=IN IP4 198.51.100.1",
+        "t=0 0",
+        "m=audio 30000 RTP/AVP 8 101",
+        "a=rtpmap:8 PCMA/8000",
+        "a=rtpmap:101 telephone-event/8000",
+        "a=fmtp:101 0-15",
+        "a=ptime:30",
+        "a=maxptime:60",
+        "a=rtcp:30001",
+        "a=sendrecv",
+    ]);
+    assert_eq!(out, want);
+    // Stamped per leg: the same rewrite keeps its version, a change raises it.
+    let mut origin = Origin::new(77);
+    let first = origin.stamp(&out);
+    assert!(
+        first.contains("o=switchyard 77 1 IN IP4 198.51.100.1\r\n"),
+        "{first}"
+    );
+    assert_eq!(
+        origin.stamp(&offer.rewrite(anchor(), &choice.formats())),
+        first
+    );
+    let held = origin.stamp(&offer.rewrite_as(anchor(), &choice.formats(), Direction::RecvOnly));
+    assert!(
+        held.contains("o=switchyard 77 2 ") && held.contains("a=recvonly"),
+        "{held}"
+    );
+}
+
+#[test]
+fn a_reoffer_keeps_the_legs_codec_while_it_is_listed_and_moves_when_dropped() {
+    let support = [Codec::Pcmu, Codec::Pcma, Codec::Opus];
+    let resume = parse(&softphone_offer().replace("a=sendonly", "a=sendrecv")).unwrap();
+    let pcmu = Format {
+        pt: 0,
+        kind: FormatKind::Audio(Codec::Pcmu),
+    };
+    // Opus listed first on resume: the leg stays on PCMU.
+    let kept = rechoose(&resume, Some(pcmu), &support).unwrap();
+    assert_eq!(kept.codec, pcmu);
+    assert_eq!(kept.telephone_event, Some(96));
+    // PCMU dropped: the offer's first codec we speak.
+    let opus_only =
+        parse(&softphone_offer().replace("RTP/AVP 111 0 96", "RTP/AVP 111 96")).unwrap();
+    let moved = rechoose(&opus_only, Some(pcmu), &support).unwrap();
+    assert_eq!(moved.codec.kind, FormatKind::Audio(Codec::Opus));
+    // Nothing we speak left: refused, the session stays as it was.
+    assert!(matches!(
+        rechoose(&opus_only, Some(pcmu), &[Codec::Pcma]),
+        Err(SdpError::NoCommonCodec { .. })
+    ));
+}
+
+#[test]
+fn our_offer_is_plain_avp_while_an_answer_keeps_the_offers_profile() {
+    let avpf = parse(&phone_offer().replace("RTP/AVP 0 8 101", "RTP/AVPF 0 8 101")).unwrap();
+    let choice = choose(&avpf, &[Codec::Pcmu]).unwrap();
+    let offer = avpf.rewrite(anchor(), &choice.formats());
+    assert!(offer.contains("m=audio 30000 RTP/AVP 0 101\r\n"), "{offer}");
+    let answer = avpf.rewrite_as(anchor(), &choice.formats(), Direction::SendRecv);
+    assert!(
+        answer.contains("m=audio 30000 RTP/AVPF 0 101\r\n"),
+        "{answer}"
+    );
 }

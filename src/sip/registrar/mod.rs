@@ -56,6 +56,10 @@ pub struct ContactRequest {
     pub q: Option<String>,
     /// The `+sip.instance` parameter (RFC 5626 §4.1), quotes allowed.
     pub instance: Option<String>,
+    /// The `reg-id` parameter (RFC 5626 §4.2): with an instance, one flow
+    /// of the phone. The caller passes it only when it applies outbound
+    /// (we are the phone's first hop); else it must be `None`.
+    pub reg_id: Option<u32>,
 }
 
 /// What a REGISTER asks for.
@@ -76,8 +80,19 @@ pub struct Binding {
     pub cseq: u32,
     pub q: Option<String>,
     pub instance: Option<String>,
+    /// The flow's `reg-id` (RFC 5626): requests for this binding go over
+    /// the flow it registered on, `source`, whatever its Contact says.
+    pub reg_id: Option<u32>,
     /// Where the REGISTER came from: INVITEs go there, past the phone's NAT.
     pub source: Peer,
+}
+
+impl Binding {
+    /// An RFC 5626 flow: the phone's own connection or address is the way
+    /// to reach it (§5.3), not its Contact.
+    pub fn is_flow(&self) -> bool {
+        self.instance.is_some() && self.reg_id.is_some()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,16 +204,16 @@ impl Registrar {
             Update::Contacts(contacts) => {
                 let wanted = self.validate(&contacts, header_expires)?;
                 for (contact, w) in contacts.iter().zip(&wanted) {
-                    let instance = contact.instance.as_deref();
-                    if let Some(e) = current.iter().find(|e| e.matches(&w.key, instance)) {
+                    let id = (contact.instance.as_deref(), contact.reg_id);
+                    if let Some(e) = current.iter().find(|e| e.matches(&w.key, id)) {
                         check_order(&e.binding, call_id, cseq)?;
                     }
                 }
                 let mut entries = current.to_vec();
                 for (contact, w) in contacts.into_iter().zip(wanted) {
-                    let found = entries
-                        .iter()
-                        .position(|e| e.matches(&w.key, contact.instance.as_deref()));
+                    let found = entries.iter().position(|e| {
+                        e.matches(&w.key, (contact.instance.as_deref(), contact.reg_id))
+                    });
                     if w.expires.is_zero() {
                         if let Some(i) = found {
                             entries.remove(i);
@@ -214,6 +229,7 @@ impl Registrar {
                             cseq,
                             q: contact.q,
                             instance: contact.instance,
+                            reg_id: contact.reg_id,
                             source,
                         },
                         key: w.key,
@@ -253,6 +269,31 @@ impl Registrar {
             .collect();
         live.sort_by(|x, y| y.q.cmp(&x.q).then(y.updated.cmp(&x.updated)));
         live.into_iter().map(|e| &e.binding).collect()
+    }
+
+    /// The connection of RFC 5626 flows from `source` closed: their
+    /// bindings go (a failed flow is not used, §5.3; the phone registers
+    /// a new one). Other bindings from that address stay. A scan of every
+    /// AOR: connections close far less often than calls arrive. Returns
+    /// how many bindings went.
+    pub fn flow_failed(&mut self, source: Peer) -> usize {
+        let on_flow = |e: &Entry| e.binding.is_flow() && e.binding.source == source;
+        let hit: Vec<String> = self
+            .aors
+            .iter()
+            .filter(|(_, a)| a.entries.iter().any(on_flow))
+            .map(|(aor, _)| aor.clone())
+            .collect();
+        let mut removed = 0;
+        for aor in hit {
+            let Some(a) = self.aors.get(&aor) else {
+                continue;
+            };
+            let kept: Vec<Entry> = a.entries.iter().filter(|e| !on_flow(e)).cloned().collect();
+            removed += a.entries.len() - kept.len();
+            self.commit(&aor, kept);
+        }
+        removed
     }
 
     /// Drops every binding whose expiry is at or before `now`.
@@ -395,13 +436,16 @@ struct Entry {
 }
 
 impl Entry {
-    /// The same binding: by `+sip.instance` when both have one (RFC 5626
-    /// §4.2), else by URI (RFC 3261 §19.1.4).
-    fn matches(&self, key: &ContactKey, instance: Option<&str>) -> bool {
+    /// The same binding: by `+sip.instance` and `reg-id` when both have
+    /// an instance (RFC 5626 §6: each flow of an instance is its own
+    /// binding), else by URI (RFC 3261 §19.1.4).
+    fn matches(&self, key: &ContactKey, (instance, reg_id): (Option<&str>, Option<u32>)) -> bool {
         match (self.binding.instance.as_deref(), instance) {
-            (Some(a), Some(b)) => a
-                .trim_matches('"')
-                .eq_ignore_ascii_case(b.trim_matches('"')),
+            (Some(a), Some(b)) => {
+                a.trim_matches('"')
+                    .eq_ignore_ascii_case(b.trim_matches('"'))
+                    && self.binding.reg_id == reg_id
+            }
             _ => self.key == *key,
         }
     }

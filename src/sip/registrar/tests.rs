@@ -29,6 +29,7 @@ fn contact(uri: &str, expires: Option<u32>) -> ContactRequest {
         expires,
         q: None,
         instance: None,
+        reg_id: None,
     }
 }
 
@@ -730,4 +731,123 @@ fn undrained_events_are_bounded_dropping_the_oldest() {
             aor: "sip:1@x".to_owned()
         })
     );
+}
+
+#[test]
+fn each_outbound_flow_of_an_instance_is_its_own_binding_and_refreshes_alone() {
+    let t0 = epoch();
+    let mut r = registrar();
+    let instance = "\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\"";
+    let flow = |uri: &str, reg_id| ContactRequest {
+        instance: Some(instance.to_owned()),
+        reg_id: Some(reg_id),
+        ..contact(uri, None)
+    };
+    // Two flows of one phone (RFC 5626 §3.2: two edge paths), each from its own address.
+    for (reg_id, port) in [(1, 5061), (2, 5062)] {
+        r.register(
+            t0,
+            AOR,
+            &format!("c{reg_id}"),
+            1,
+            Update::Contacts(vec![flow(&format!("sip:a@10.0.0.1:{port};ob"), reg_id)]),
+            None,
+            peer(port),
+        )
+        .unwrap();
+    }
+    let b = r.lookup(t0, AOR);
+    assert_eq!(b.len(), 2, "both flows kept");
+    assert!(b.iter().all(|b| b.is_flow()));
+    // Flow 1 comes back from a new address (NAT rebinding): it replaces
+    // flow 1 only, and calls follow the new source.
+    let b = r
+        .register(
+            t0 + secs(10),
+            AOR,
+            "c1",
+            2,
+            Update::Contacts(vec![flow("sip:a@10.0.0.1:7000;ob", 1)]),
+            None,
+            peer(7000),
+        )
+        .unwrap();
+    assert_eq!(b.len(), 2);
+    let f1 = b.iter().find(|b| b.reg_id == Some(1)).unwrap();
+    assert_eq!(f1.source, peer(7000));
+    assert_eq!(
+        b.iter().find(|b| b.reg_id == Some(2)).unwrap().source,
+        peer(5062)
+    );
+    // An instance without reg-id is a plain binding (RFC 3261), not a flow.
+    let plain = ContactRequest {
+        instance: Some(instance.to_owned()),
+        ..contact("sip:a@10.0.0.1:8000", None)
+    };
+    let b = r
+        .register(
+            t0,
+            AOR,
+            "c3",
+            1,
+            Update::Contacts(vec![plain]),
+            None,
+            peer(8000),
+        )
+        .unwrap();
+    assert_eq!(b.len(), 3);
+    assert_eq!(b.iter().filter(|b| b.is_flow()).count(), 2);
+}
+
+#[test]
+fn a_failed_flow_takes_its_bindings_and_nothing_else() {
+    let t0 = epoch();
+    let mut r = registrar();
+    let tcp = |port| Peer {
+        transport: Transport::Tcp,
+        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+    };
+    let flow = ContactRequest {
+        instance: Some("\"<urn:uuid:1>\"".to_owned()),
+        reg_id: Some(1),
+        ..contact("sip:a@10.0.0.1;ob", None)
+    };
+    r.register(
+        t0,
+        AOR,
+        "c1",
+        1,
+        Update::Contacts(vec![flow]),
+        None,
+        tcp(7000),
+    )
+    .unwrap();
+    // A plain binding from the same address is not a flow: it stays.
+    r.register(
+        t0,
+        AOR,
+        "c2",
+        1,
+        contacts(&[("sip:a@10.0.0.2", None)]),
+        None,
+        tcp(7000),
+    )
+    .unwrap();
+    assert_eq!(events(&mut r), vec![registered()]);
+    assert_eq!(r.flow_failed(tcp(7001)), 0, "another connection");
+    assert_eq!(r.flow_failed(tcp(7000)), 1);
+    assert_eq!(r.lookup(t0, AOR).len(), 1);
+    assert!(events(&mut r).is_empty(), "the AOR still has a binding");
+    r.register(
+        t0,
+        AOR,
+        "c2",
+        2,
+        contacts(&[("sip:a@10.0.0.2", Some(0))]),
+        None,
+        tcp(7000),
+    )
+    .unwrap();
+    assert_eq!(events(&mut r), vec![unregistered()]);
+    assert!(r.is_empty());
 }

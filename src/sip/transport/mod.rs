@@ -93,9 +93,10 @@ pub fn connect(
     counters: Arc<TcpCounters>,
 ) -> mpsc::Sender<Bytes> {
     let (tx, rx) = mpsc::channel(TCP_WRITE_QUEUE_MAX);
+    let pong = tx.clone();
     tokio::spawn(async move {
         match TcpStream::connect(peer).await {
-            Ok(stream) => run_connection(stream, peer, events, counters, rx, false).await,
+            Ok(stream) => run_connection(stream, peer, events, counters, (pong, rx), false).await,
             Err(err) => {
                 debug!(%peer, %err, "tcp connect failed");
                 let _ = events.send(TcpEvent::Closed { peer }).await;
@@ -112,6 +113,7 @@ fn spawn_connection(
     counters: Arc<TcpCounters>,
 ) {
     let (tx, rx) = mpsc::channel(TCP_WRITE_QUEUE_MAX);
+    let pong = tx.clone();
     tokio::spawn(async move {
         if events
             .send(TcpEvent::Opened { peer, writer: tx })
@@ -120,7 +122,7 @@ fn spawn_connection(
         {
             return;
         }
-        run_connection(stream, peer, events, counters, rx, true).await;
+        run_connection(stream, peer, events, counters, (pong, rx), true).await;
     });
 }
 
@@ -129,7 +131,7 @@ async fn run_connection(
     peer: SocketAddr,
     events: mpsc::Sender<TcpEvent>,
     counters: Arc<TcpCounters>,
-    mut outgoing: mpsc::Receiver<Bytes>,
+    (pong, mut outgoing): (mpsc::Sender<Bytes>, mpsc::Receiver<Bytes>),
     announced: bool,
 ) {
     counters.open.fetch_add(1, Ordering::Relaxed);
@@ -155,9 +157,15 @@ async fn run_connection(
             Ok(Ok(_)) => {}
         }
         loop {
-            // Keep-alive CRLFs between messages (RFC 5626 §3.5.1).
+            // Keep-alive CRLFs between messages (RFC 5626 §3.5.1): a
+            // double-CRLF ping gets a single-CRLF pong (§4.4.1).
+            let mut crlfs = 0;
             while buf.first().is_some_and(|b| *b == b'\r' || *b == b'\n') {
+                crlfs += usize::from(buf[0] == b'\n');
                 buf.advance(1);
+            }
+            if crlfs >= 2 {
+                let _ = pong.try_send(Bytes::from_static(b"\r\n"));
             }
             if buf.is_empty() {
                 break;

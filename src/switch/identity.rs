@@ -1,0 +1,61 @@
+//! Who the caller is, across the switch (RFC 3325, RFC 3323): a trunk in
+//! our trust domain (`trust_identity`) has its P-Asserted-Identity,
+//! Remote-Party-ID and Privacy passed to the agent's phone; from any other
+//! trunk they are dropped (RFC 3325 §5), since anyone could write them.
+//! Calls out through a trunk carry the identity and privacy its policy sets
+//! (`asserted_identity`, `privacy`), whatever the agent's phone sent.
+
+use tracing::debug;
+
+use super::legs::CallEntry;
+use super::Switch;
+use crate::sip::parse::HeaderName;
+
+/// The identity headers passed from a trusted trunk (RFC 3325 §9.1,
+/// RFC 3323 §4.2, and the older Remote-Party-ID many carriers still send).
+const IDENTITY_HEADERS: [&str; 3] = ["P-Asserted-Identity", "Remote-Party-ID", "Privacy"];
+/// Most identity header lines passed on per call.
+pub const IDENTITY_LINES_MAX: usize = 4;
+
+impl Switch {
+    /// The identity headers of a fork's INVITE: the outbound trunk's policy
+    /// for a call to the carrier, else the caller's own from a trusted trunk.
+    pub(super) fn identity_headers(
+        &self,
+        entry: &CallEntry,
+        to_carrier: bool,
+    ) -> Vec<(&'static str, String)> {
+        if to_carrier {
+            let Some(policy) = self.plan.outbound_trunk().map(|t| &t.identity) else {
+                return Vec::new();
+            };
+            let asserted = policy
+                .asserted
+                .as_ref()
+                .map(|uri| ("P-Asserted-Identity", format!("<{uri}>")));
+            let privacy = policy.privacy.clone().map(|p| ("Privacy", p));
+            return asserted.into_iter().chain(privacy).collect();
+        }
+        let Some(trunk) = entry.trunk.as_deref() else {
+            return Vec::new();
+        };
+        let trusted = self
+            .plan
+            .trunks
+            .iter()
+            .any(|t| t.name == trunk && t.identity.trust);
+        let found = entry.a.invite.headers().filter_map(|(name, value)| {
+            let known = IDENTITY_HEADERS
+                .iter()
+                .find(|h| *name == HeaderName::parse(h.as_bytes()))?;
+            Some((*known, value.to_string()))
+        });
+        if !trusted {
+            if found.count() > 0 {
+                debug!(call = %entry.call.id, "identity headers of an untrusted trunk dropped");
+            }
+            return Vec::new();
+        }
+        found.take(IDENTITY_LINES_MAX).collect()
+    }
+}

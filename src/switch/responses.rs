@@ -1,0 +1,356 @@
+//! Responses to the requests the switch sends: a fork's provisional, 2xx
+//! (the dialog it forms, with the route set of RFC 3261 §12.1.2) or failure,
+//! a carrier's digest challenge, a 2xx for a call that is gone, and
+//! responses on forks already given up (zombies, owed a CANCEL).
+
+use std::time::Instant;
+
+use tracing::debug;
+
+use super::legs::MAX_FORWARDS;
+use super::legs::{Dialog, Fork, Purpose};
+use super::{Output, Switch};
+use crate::call::{CallRef, Input};
+use crate::sip::auth;
+use crate::sip::build::Writer;
+use crate::sip::parse::{Contacts, HeaderName, Message, Method};
+use crate::sip::transaction::{ClientKey, ClientVerdict, TxMethod};
+use crate::sip::Peer;
+
+impl Switch {
+    /// A response to one of our requests.
+    pub(super) fn on_response(&mut self, now: Instant, peer: Peer, msg: Message) {
+        self.stats.responses_received += 1;
+        let status = msg.status().unwrap_or(0);
+        let Some(branch) = msg.vias()[0].branch().map(str::to_string) else {
+            self.stats.stray_responses += 1;
+            return;
+        };
+        let method = &msg.cseq().method;
+        let tx_method = match method {
+            Method::Invite => TxMethod::Invite,
+            other => TxMethod::NonInvite(other.as_str().to_string()),
+        };
+        let key = ClientKey {
+            branch: branch.clone(),
+            method: tx_method,
+        };
+        match self
+            .tx
+            .client_response(now, &key, status, msg.to().as_str())
+        {
+            ClientVerdict::Deliver => {}
+            ClientVerdict::Absorbed => return,
+            ClientVerdict::NotMatched => {
+                if *method == Method::Invite && (200..300).contains(&status) {
+                    return self.on_stray_2xx(now, peer, &msg);
+                }
+                self.stats.stray_responses += 1;
+                return;
+            }
+        }
+        if *method == Method::Cancel {
+            return;
+        }
+        if *method == Method::Invite && self.zombies.contains_key(&branch) {
+            return self.on_zombie_response(now, &branch, status);
+        }
+        let Some(&(call, purpose)) = self.owners.get(&branch) else {
+            if *method == Method::Invite && (200..300).contains(&status) {
+                self.on_stray_2xx(now, peer, &msg);
+            }
+            return;
+        };
+        match purpose {
+            Purpose::Invite { fork } => {
+                self.on_fork_response(now, peer, call, fork, &branch, &msg, status)
+            }
+            Purpose::Bye { side } if status >= 200 => {
+                self.owners.remove(&branch);
+                self.drive(now, call, Input::ByeDone(side));
+            }
+            Purpose::Bye { .. } => {}
+            Purpose::Ignore => {
+                if status >= 200 {
+                    self.owners.remove(&branch);
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_fork_response(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        id: CallRef,
+        fork: usize,
+        branch: &str,
+        msg: &Message,
+        status: u16,
+    ) {
+        let withdrawn = self.fork_mut(id, fork).is_some_and(|f| f.withdrawn);
+        match status {
+            100 => {}
+            101..=199 => {
+                let mut cancel = false;
+                if let Some(f) = self.fork_mut(id, fork) {
+                    f.got_provisional = true;
+                    cancel = std::mem::take(&mut f.cancel_pending);
+                    if !msg.body().is_empty() {
+                        f.early_sdp = Some(msg.body().clone());
+                    }
+                }
+                if cancel {
+                    return self.send_cancel(now, id, fork);
+                }
+                if withdrawn {
+                    return;
+                }
+                let has_sdp = !msg.body().is_empty();
+                self.drive(
+                    now,
+                    id,
+                    Input::BProgress {
+                        fork,
+                        status,
+                        has_sdp,
+                    },
+                );
+            }
+            200..=299 => {
+                let retransmission = self.fork_mut(id, fork).is_some_and(|f| f.dialog.is_some());
+                if retransmission {
+                    return self.resend_ack(id, fork);
+                }
+                if withdrawn {
+                    // Answered as we gave up on it: hang it up (RFC 3261 §15).
+                    self.owners.remove(branch);
+                    if let Some(f) = self.fork_mut(id, fork) {
+                        f.finished = true;
+                    }
+                    return self.on_stray_2xx(now, peer, msg);
+                }
+                self.form_dialog(id, fork, msg);
+                if !self.fork_answered(now, id, fork) {
+                    // The router no longer offers this agent the call.
+                    self.act(now, id, crate::call::Action::AckB { fork });
+                    self.act(now, id, crate::call::Action::ByeFork { fork });
+                    return self.drive(now, id, Input::Withdrawn { forks: 1 });
+                }
+                self.drive(now, id, Input::BAnswer { fork });
+            }
+            401 | 407 => {
+                if !self.answer_challenge(now, id, fork, msg, status) {
+                    self.owners.remove(branch);
+                    if let Some(f) = self.fork_mut(id, fork) {
+                        f.finished = true;
+                    }
+                    if !withdrawn {
+                        self.fork_failed(now, id, fork, status);
+                    }
+                }
+            }
+            _ => {
+                self.owners.remove(branch);
+                if let Some(f) = self.fork_mut(id, fork) {
+                    f.finished = true;
+                }
+                if !withdrawn {
+                    self.fork_failed(now, id, fork, status);
+                }
+            }
+        }
+    }
+
+    /// A fork failed: tell the router once all of its agent's forks are
+    /// out (before the call machine, which may drop the B leg), then the
+    /// call machine.
+    pub(super) fn fork_failed(&mut self, now: Instant, id: CallRef, fork: usize, status: u16) {
+        let Some(f) = self.fork_mut(id, fork) else {
+            return;
+        };
+        if f.done {
+            return;
+        }
+        f.done = true;
+        self.report_agent_missed(now, id, fork, status);
+        self.drive(now, id, Input::BFailed { fork, status });
+    }
+
+    /// Re-sends an INVITE with credentials for a carrier's challenge, once.
+    fn answer_challenge(
+        &mut self,
+        now: Instant,
+        id: CallRef,
+        fork: usize,
+        msg: &Message,
+        status: u16,
+    ) -> bool {
+        let (challenge_header, answer_header) = if status == 401 {
+            (HeaderName::WwwAuthenticate, "Authorization")
+        } else {
+            (HeaderName::ProxyAuthenticate, "Proxy-Authorization")
+        };
+        let Some(challenge) = msg.header(&challenge_header).map(str::to_string) else {
+            return false;
+        };
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return false;
+        };
+        let Some(b) = entry.b.as_mut() else {
+            return false;
+        };
+        let Some((user, pass)) = b.credentials.clone() else {
+            return false;
+        };
+        let f = &mut b.forks[fork];
+        if f.auth_tried {
+            return false;
+        }
+        f.auth_tried = true;
+        let uri = f.uri.clone();
+        let old_branch = f.branch.clone();
+        b.cseq += 1;
+        let value = match auth::answer_challenge(
+            &challenge,
+            "INVITE",
+            &uri,
+            &user,
+            &pass,
+            1,
+            &mut self.rng,
+        ) {
+            Ok(v) => v,
+            Err(err) => {
+                debug!(%err, "cannot answer the carrier's challenge");
+                return false;
+            }
+        };
+        self.owners.remove(&old_branch);
+        self.send_fork_invite(now, id, fork, Some((answer_header, value)));
+        true
+    }
+
+    fn form_dialog(&mut self, id: CallRef, fork: usize, msg: &Message) {
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(b) = entry.b.as_mut() else { return };
+        let f = &mut b.forks[fork];
+        let target = match msg.contacts() {
+            Contacts::List(list) if !list.is_empty() => list[0].uri().as_str().to_string(),
+            _ => f.uri.clone(),
+        };
+        // The UAC's route set is the Record-Route list reversed (RFC 3261 §12.1.2).
+        let routes = super::dialog::route_set(msg, true);
+        f.done = true;
+        f.dialog = Some(Dialog {
+            target,
+            routes,
+            peer: f.peer,
+            from: format!("{};tag={}", b.from, b.local_tag),
+            to: msg.to().as_str().to_string(),
+            answer: Some(msg.body().clone()).filter(|b| !b.is_empty()),
+            ack: None,
+        });
+        if b.winner.is_none() {
+            b.winner = Some(fork);
+        }
+    }
+
+    pub(super) fn fork_mut(&mut self, id: CallRef, fork: usize) -> Option<&mut Fork> {
+        self.calls.get_mut(&id)?.b.as_mut()?.forks.get_mut(fork)
+    }
+
+    /// ACK for a fork's 2xx: its own transaction, sent end to end (RFC 3261 §13.2.2.4).
+    pub(super) fn ack_b(&mut self, id: CallRef, fork: usize) {
+        let branch = format!("z9hG4bK{}", self.token());
+        let local = self.plan.local;
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(b) = entry.b.as_mut() else { return };
+        let cseq = b.cseq;
+        let call_id = b.call_id.clone();
+        let Some(dialog) = b.forks[fork].dialog.as_mut() else {
+            return;
+        };
+        let bytes = dialog
+            .request("ACK", local, &branch, &call_id, cseq)
+            .finish(None);
+        dialog.ack = Some(bytes.clone());
+        let peer = dialog.next_hop();
+        self.out.push_back(Output::Transmit { peer, bytes });
+    }
+
+    fn resend_ack(&mut self, id: CallRef, fork: usize) {
+        let Some(dialog) = self.fork_mut(id, fork).and_then(|f| f.dialog.as_ref()) else {
+            return;
+        };
+        if let Some(bytes) = dialog.ack.clone() {
+            let peer = dialog.next_hop();
+            self.out.push_back(Output::Transmit { peer, bytes });
+        }
+    }
+
+    /// A 2xx to an INVITE whose call is gone (a fork answering after the
+    /// caller left): ACK it and hang up, so the phone does not stay off-hook.
+    fn on_stray_2xx(&mut self, now: Instant, peer: Peer, msg: &Message) {
+        self.stats.stray_responses += 1;
+        let Some(contact) = (match msg.contacts() {
+            Contacts::List(list) => list.first().map(|c| c.uri().as_str().to_string()),
+            Contacts::Star => None,
+        }) else {
+            return;
+        };
+        let local = self.plan.local;
+        let seq = msg.cseq().seq;
+        for (method, cseq) in [("ACK", seq), ("BYE", seq + 1)] {
+            let new_branch = format!("z9hG4bK{}", self.token());
+            let mut w = Writer::request(method, &contact);
+            w.header_fmt(
+                "Via",
+                format_args!(
+                    "SIP/2.0/{} {local};branch={new_branch};rport",
+                    peer.transport.as_str()
+                ),
+            );
+            w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
+            w.header("From", msg.from().as_str());
+            w.header("To", msg.to().as_str());
+            w.header("Call-ID", msg.call_id());
+            w.header_fmt("CSeq", format_args!("{cseq} {method}"));
+            let bytes = w.finish(None);
+            if method == "ACK" {
+                self.out.push_back(Output::Transmit { peer, bytes });
+            } else {
+                let key = ClientKey {
+                    branch: new_branch,
+                    method: TxMethod::NonInvite("BYE".into()),
+                };
+                let _ = self.tx.client_send(now, key, peer, bytes, None);
+            }
+        }
+    }
+
+    /// A response on a dropped fork: a provisional lets us CANCEL it, a
+    /// 2xx is hung up as a stray, any final response ends its record.
+    fn on_zombie_response(&mut self, now: Instant, branch: &str, status: u16) {
+        if status == 100 {
+            return;
+        }
+        let Some(z) = self.zombies.remove(branch) else {
+            return;
+        };
+        if status < 200 {
+            let key = ClientKey {
+                branch: branch.to_string(),
+                method: TxMethod::NonInvite("CANCEL".into()),
+            };
+            if let Err(err) = self.tx.client_send(now, key, z.peer, z.cancel, None) {
+                debug!(%err, "cannot send CANCEL");
+            }
+        }
+    }
+}

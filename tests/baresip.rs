@@ -3,7 +3,8 @@
 //! or SIPp playing the 1 kHz pcap) dials DID 5550100. The caller's 1 kHz
 //! tone must reach what baresip records, baresip's 600 Hz WAV must reach
 //! the caller, both through the switch's RTP ports, and the call's CDR must
-//! say completed.
+//! say completed. With baresip speaking only G.722 the switch transcodes
+//! between it and the PCMU caller; a G.722 caller reaches it in wideband.
 //!
 //! baresip missing fails the test (CI installs it) unless
 //! `SWITCHYARD_SKIP_BARESIP=1`, which passes it with a note.
@@ -20,22 +21,26 @@ use std::thread;
 use std::time::Duration;
 
 use support::baresip::{self, read_wav, write_tone_wav, Baresip};
+use support::metric_value;
 use support::scenarios::CARRIER_PLAYS_PCAP;
 use support::{
-    free_port_block, free_udp_port, rtp_heard, send_tone, sipp_dir, test_config, MediaCaller, Sipp,
-    SwitchProc, EVENT_TIMEOUT,
+    free_port_block, free_udp_port, rtp_heard, send_g722_tone, send_tone, sipp_dir, test_config,
+    MediaCaller, Sipp, SwitchProc, EVENT_TIMEOUT,
 };
 use switchyard::media::g711::ulaw_decode;
+use switchyard::media::g722;
 use switchyard::media::tone::tone_present;
 
 /// The caller's tone, and the one baresip plays from its WAV.
 const CALLER_HZ: f64 = 1000.0;
 const PHONE_HZ: f64 = 600.0;
+/// A tone only wideband audio carries (G.711 stops at 4 kHz).
+const WIDEBAND_HZ: f64 = 6000.0;
 /// How long both sides talk; the WAV lasts longer so baresip never hits its end.
 const TALK_FOR: Duration = Duration::from_secs(4);
 const PHONE_WAV_SECS: u32 = 30;
 /// Audio baresip must have recorded of the caller: half the talk time.
-const RECORDED_SAMPLES_MIN: usize = 8000 * 2;
+const RECORDED_SECS_MIN: usize = 2;
 /// RTP packets (20 ms) the caller must hear: half the talk time.
 const HEARD_PACKETS_MIN: usize = 100;
 
@@ -48,21 +53,63 @@ const CALL_ENDED: &str = "terminated";
 
 /// The test plan with MD5 challenges only: Debian's baresip 1.0.0 (libre
 /// 1.1.0) gives up on a 401 that also offers SHA-256, as the demo notes.
-fn media_config(rtp_lo: u16, rtp_hi: u16) -> String {
+fn media_config(rtp_lo: u16, rtp_hi: u16, codecs: &str) -> String {
     let plan = test_config("10s", free_udp_port()).replace(
         "digest_challenge = \"md5-first\"",
         "digest_challenge = \"md5-only\"",
     );
     assert!(plan.contains("md5-only"), "the plan offers MD5 alone");
     format!(
-        "{plan}\n[media]\nrtp_ports = \"{rtp_lo}-{rtp_hi}\"\nrtp_address = \"127.0.0.1\"\ninactivity_timeout = \"10s\"\n"
+        "{plan}\n[media]\nrtp_ports = \"{rtp_lo}-{rtp_hi}\"\nrtp_address = \"127.0.0.1\"\ninactivity_timeout = \"10s\"\ncodecs = {codecs}\n"
     )
 }
 
+/// The codec baresip is limited to, with the switch's `[media] codecs`
+/// and the baresip modules it needs.
+#[derive(Clone, Copy)]
+enum PhoneCodec {
+    Pcmu,
+    G722,
+}
+
+impl PhoneCodec {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Pcmu => "PCMU",
+            Self::G722 => "G722/16000/1",
+        }
+    }
+
+    fn switch_codecs(self) -> &'static str {
+        match self {
+            Self::Pcmu => r#"["pcmu", "pcma", "opus"]"#,
+            Self::G722 => r#"["pcmu", "pcma", "g722", "opus"]"#,
+        }
+    }
+
+    /// The audio rate of the codec, which baresip's WAV source must have.
+    fn rate_hz(self) -> u32 {
+        match self {
+            Self::Pcmu => 8000,
+            Self::G722 => 16_000,
+        }
+    }
+
+    fn modules(self) -> &'static [&'static str] {
+        match self {
+            Self::Pcmu => &[],
+            Self::G722 => &["g722.so"],
+        }
+    }
+}
+
 /// The account line a user writes to `~/.baresip/accounts` (README), with
-/// the registrar's address: auto-answer, G.711 µ-law only.
-fn account(registrar: SocketAddr) -> String {
-    format!("<sip:1001@{registrar}>;auth_pass=demo-1001;answermode=auto;audio_codecs=PCMU")
+/// the registrar's address: auto-answer, one codec only.
+fn account(registrar: SocketAddr, codec: PhoneCodec) -> String {
+    format!(
+        "<sip:1001@{registrar}>;auth_pass=demo-1001;answermode=auto;audio_codecs={}",
+        codec.name()
+    )
 }
 
 /// The `c=` address and `m=audio` port of an SDP body.
@@ -92,17 +139,23 @@ struct Setup {
 
 /// Starts the switch (four RTP pairs of its own) and baresip, which plays a
 /// `PHONE_HZ` WAV, and waits for the registration on both sides.
-fn switch_with_baresip_agent(name: &str, modules: &Path) -> Setup {
+fn switch_with_baresip_agent(name: &str, modules: &Path, codec: PhoneCodec) -> Setup {
     // Four whole pairs, even RTP port first: the caller's leg and the agent's.
     let block = free_port_block(10);
     let lo = block + block % 2;
     let hi = lo + 7;
-    let switch = SwitchProc::start(name, &media_config(lo, hi));
+    let switch = SwitchProc::start(name, &media_config(lo, hi, codec.switch_codecs()));
     let dir = switch.dir.join("baresip");
     std::fs::create_dir_all(&dir).expect("baresip dir");
     let source = dir.join("phone-600hz.wav");
-    write_tone_wav(&source, PHONE_HZ, PHONE_WAV_SECS);
-    let mut phone = Baresip::start(modules, &dir, &account(switch.sip), &source);
+    write_tone_wav(&source, PHONE_HZ, PHONE_WAV_SECS, codec.rate_hz());
+    let mut phone = Baresip::start(
+        modules,
+        &dir,
+        &account(switch.sip, codec),
+        &source,
+        codec.modules(),
+    );
     phone.expect_line(REGISTERED, &[REGISTER_FAILED], EVENT_TIMEOUT);
     switch.wait_metric("switchyard_registrations_active", |v| v == 1.0);
     Setup {
@@ -118,15 +171,15 @@ fn assert_phone_heard_the_caller(phone: &Baresip) {
     let recording = phone
         .recording()
         .unwrap_or_else(|| panic!("baresip recorded nothing in {}", phone.dir.display()));
-    let recorded = read_wav(&recording);
+    let (recorded, rate) = read_wav(&recording);
     assert!(
-        recorded.len() >= RECORDED_SAMPLES_MIN,
-        "baresip recorded only {} samples",
+        recorded.len() >= RECORDED_SECS_MIN * rate as usize,
+        "baresip recorded only {} samples at {rate} Hz",
         recorded.len()
     );
     assert!(
-        tone_present(&recorded, CALLER_HZ, 8000),
-        "no {CALLER_HZ} Hz tone from the caller in what baresip recorded"
+        tone_present(&recorded, CALLER_HZ, rate),
+        "no {CALLER_HZ} Hz tone from the caller in what baresip recorded at {rate} Hz"
     );
 }
 
@@ -146,17 +199,10 @@ fn assert_one_completed_cdr(switch: &SwitchProc) {
     assert_eq!(dialled, "5550100");
 }
 
-#[test]
-fn baresip_agent_answers_a_did_call_with_audio_both_ways_and_a_completed_cdr() {
-    let Some(modules) = baresip::require() else {
-        return;
-    };
-    let Setup {
-        switch,
-        mut phone,
-        rtp,
-    } = switch_with_baresip_agent("baresip", &modules);
-
+/// A PCMU caller dials DID 5550100 and talks `CALLER_HZ` with baresip's
+/// `PHONE_HZ` for `TALK_FOR`; asserts both tones arrived and the call record.
+fn caller_and_agent_hear_each_other(setup: &mut Setup) {
+    let Setup { switch, phone, rtp } = setup;
     let mut caller = MediaCaller::new(switch.sip, "5550100");
     let ok = caller.invite(200);
     caller.ack(&ok);
@@ -179,6 +225,10 @@ fn baresip_agent_answers_a_did_call_with_audio_both_ways_and_a_completed_cdr() {
         "the caller heard only {} RTP packets",
         heard.len()
     );
+    assert!(
+        heard.iter().all(|p| p.len() > 12 && p[1] & 0x7F == 0),
+        "the caller got packets that are not PCMU"
+    );
     let heard_pcm: Vec<i16> = heard
         .iter()
         .flat_map(|p| p[12..].iter().map(|&c| ulaw_decode(c)))
@@ -187,8 +237,87 @@ fn baresip_agent_answers_a_did_call_with_audio_both_ways_and_a_completed_cdr() {
         tone_present(&heard_pcm, PHONE_HZ, 8000),
         "no {PHONE_HZ} Hz tone from baresip's WAV in what the caller heard"
     );
-    assert_phone_heard_the_caller(&phone);
-    assert_one_completed_cdr(&switch);
+    assert_phone_heard_the_caller(phone);
+    assert_one_completed_cdr(switch);
+}
+
+#[test]
+fn baresip_agent_answers_a_did_call_with_audio_both_ways_and_a_completed_cdr() {
+    let Some(modules) = baresip::require() else {
+        return;
+    };
+    let mut setup = switch_with_baresip_agent("baresip", &modules, PhoneCodec::Pcmu);
+    caller_and_agent_hear_each_other(&mut setup);
+}
+
+#[test]
+fn baresip_agent_on_g722_hears_and_is_heard_by_a_pcmu_caller() {
+    let Some(modules) = baresip::require() else {
+        return;
+    };
+    let mut setup = switch_with_baresip_agent("baresip-g722", &modules, PhoneCodec::G722);
+    caller_and_agent_hear_each_other(&mut setup);
+    let Setup { switch, phone, .. } = &mut setup;
+    // baresip says which codec it encodes and decodes with, and its
+    // recording is wideband: the agent leg really spoke G.722.
+    let log = phone.log();
+    for dir in ["encoder", "decoder"] {
+        let line = format!("Set audio {dir}: G722 16000Hz");
+        assert!(log.contains(&line), "baresip printed no {line:?}:\n{log}");
+    }
+    let recording = phone.recording().expect("a recording");
+    assert_eq!(read_wav(&recording).1, 16_000, "baresip decoded at 16 kHz");
+    // Every packet was transcoded, none dropped.
+    let metrics = switch.metrics();
+    let dropped: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("switchyard_rtp_packets_dropped_total{"))
+        .filter(|l| metric_value(l, l.split(' ').next().unwrap_or_default()) != Some(0.0))
+        .collect();
+    assert!(dropped.is_empty(), "RTP dropped: {dropped:?}");
+}
+
+#[test]
+fn a_g722_caller_and_a_g722_agent_keep_wideband_audio() {
+    let Some(modules) = baresip::require() else {
+        return;
+    };
+    let mut setup = switch_with_baresip_agent("baresip-g722-g722", &modules, PhoneCodec::G722);
+    let Setup { switch, phone, rtp } = &mut setup;
+    let mut caller = MediaCaller::offering(switch.sip, "5550100", 9, "G722/8000");
+    let ok = caller.invite(200);
+    caller.ack(&ok);
+    let to_switch = sdp_audio(ok.body());
+    assert!(rtp.contains(&to_switch.port()), "answered at {to_switch}");
+    // 6 kHz is beyond any 8 kHz path: it arrives only if no leg narrows it.
+    let talker_sock = caller.rtp.try_clone().expect("clone caller rtp");
+    let talker =
+        thread::spawn(move || send_g722_tone(&talker_sock, to_switch, WIDEBAND_HZ, TALK_FOR));
+    let heard = rtp_heard(&caller.rtp, TALK_FOR);
+    talker.join().expect("talker thread");
+    caller.bye();
+    phone.expect_line(CALL_ENDED, &[], EVENT_TIMEOUT);
+
+    assert!(heard.len() >= HEARD_PACKETS_MIN, "heard {}", heard.len());
+    assert!(heard.iter().all(|p| p[1] & 0x7F == 9), "not all G.722");
+    let mut decoder = g722::Decoder::new();
+    let mut heard_pcm = Vec::new();
+    for p in &heard {
+        let mut out = [0i16; g722::FRAME_SAMPLES];
+        let n = decoder.decode(&p[12..], &mut out).expect("20 ms");
+        heard_pcm.extend_from_slice(&out[..n]);
+    }
+    assert!(
+        tone_present(&heard_pcm, PHONE_HZ, g722::SAMPLE_RATE_HZ),
+        "no {PHONE_HZ} Hz from baresip in what the G.722 caller heard"
+    );
+    let (recorded, rate) = read_wav(&phone.recording().expect("a recording"));
+    assert_eq!(rate, g722::SAMPLE_RATE_HZ);
+    assert!(
+        tone_present(&recorded, WIDEBAND_HZ, rate),
+        "no {WIDEBAND_HZ} Hz in what baresip recorded: the audio was narrowed"
+    );
+    assert_one_completed_cdr(switch);
 }
 
 #[test]
@@ -200,7 +329,7 @@ fn baresip_agent_records_the_tone_a_sipp_carrier_plays_from_a_pcap() {
         switch,
         mut phone,
         rtp,
-    } = switch_with_baresip_agent("baresip-sipp", &modules);
+    } = switch_with_baresip_agent("baresip-sipp", &modules, PhoneCodec::Pcmu);
     let anchored = format!(
         "c=IN IP4 127.0.0.1(.|\\r|\\n)*m=audio ({}) RTP/AVP 0",
         rtp.clone()

@@ -2,7 +2,8 @@
 //! our SDP and hears the menu prompt; RFC 4733 digit 2 puts it in the sales
 //! queue (only a sales agent is registered, and it rings), silence leads
 //! to the menu's default after the replays, and a SIP INFO digit 0 rings
-//! the agent the option names.
+//! the agent the option names. A caller speaking only G.722 hears the
+//! prompt in G.722.
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
@@ -78,6 +79,12 @@ struct Caller {
 
 impl Caller {
     fn call(switch: &SwitchProc) -> Caller {
+        Self::call_offering(switch, "0", "a=rtpmap:0 PCMU/8000")
+    }
+
+    /// Calls the menu DID offering payload type `pt` (with its `rtpmap`)
+    /// and telephone-event.
+    fn call_offering(switch: &SwitchProc, pt: &str, rtpmap: &str) -> Caller {
         let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
         rtp.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
@@ -87,7 +94,7 @@ impl Caller {
         let (sip, addr) = (switch.sip, phone.addr);
         let sdp = format!(
             "v=0\r\no=caller 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-             m=audio {rtp_port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n"
+             m=audio {rtp_port} RTP/AVP {pt} 101\r\n{rtpmap}\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n"
         );
         let invite = format!(
             "INVITE sip:5550400@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bK{t};rport\r\nMax-Forwards: 70\r\n\
@@ -189,9 +196,13 @@ fn prompt(name: &str) -> Prompt {
 }
 
 fn frames_heard(prompt: &Prompt, payloads: &[Vec<u8>]) -> usize {
+    frames_heard_in(Codec::Pcmu, prompt, payloads)
+}
+
+fn frames_heard_in(codec: Codec, prompt: &Prompt, payloads: &[Vec<u8>]) -> usize {
     (0..prompt.frames())
         .filter(|&i| {
-            let frame = prompt.frame(Codec::Pcmu, i).expect("PCMU frame");
+            let frame = prompt.frame(codec, i).expect("pre-encoded frame");
             payloads.iter().any(|p| p.as_slice() == frame)
         })
         .count()
@@ -216,6 +227,33 @@ fn rfc4733_digit_2_puts_the_caller_in_the_sales_queue_and_a_sales_agent_rings() 
     caller.answered_then_hang_up();
     agent.expect_success();
     switch.wait_metric("switchyard_ivr_exits_total{how=\"digit\"}", |v| v == 1.0);
+    switch.wait_metric("switchyard_calls_total{outcome=\"completed\"}", |v| {
+        v == 1.0
+    });
+}
+
+#[test]
+fn a_g722_caller_hears_the_menu_in_g722_and_reaches_a_pcmu_agent() {
+    let block = free_port_block(10);
+    let lo = block + block % 2;
+    let menu = "timeout = \"10s\"\nretries = 2\ndefault = \"queue:support\"";
+    let config = ivr_config(lo, menu).replace(
+        "[media]\n",
+        "[media]\ncodecs = [\"pcmu\", \"pcma\", \"g722\"]\n",
+    );
+    let switch = SwitchProc::start("media-ivr-g722", &config);
+    let agent = agent(&switch, "1003", lo);
+    let caller = Caller::call_offering(&switch, "9", "a=rtpmap:9 G722/8000");
+    let heard = caller.listen(Duration::from_millis(1500));
+    // The prompt's own G.722 frames, byte for byte: not G.711 relabelled.
+    assert!(
+        frames_heard_in(Codec::G722, &prompt("menu_main"), &heard) > 20,
+        "the menu prompt was not heard in G.722 ({} packets)",
+        heard.len()
+    );
+    caller.press(2);
+    caller.answered_then_hang_up();
+    agent.expect_success();
     switch.wait_metric("switchyard_calls_total{outcome=\"completed\"}", |v| {
         v == 1.0
     });

@@ -1,7 +1,8 @@
 //! Media: everything that anchors a call's audio in the switch.
 //!
 //! The pure pieces (no IO, no clock) sit at the top: SDP offer/answer rewriting
-//! ([`sdp`]), RTP header continuity ([`rtp`]), G.711 ([`g711`]), RFC 4733 DTMF
+//! ([`sdp`]), RTP header continuity ([`rtp`]), G.711 ([`g711`]), G.722
+//! ([`g722`]) and its 8 ↔ 16 kHz [`resample`]r, RFC 4733 DTMF
 //! ([`dtmf`]), tones and a Goertzel detector ([`tone`]), the symmetric-RTP
 //! latch ([`latch`]), the port pool ([`pool`]) and the supervision mixer ([`mix`]). [`relay`] is the driver: it
 //! owns the UDP sockets and forwards packets between bridged legs. The call
@@ -9,12 +10,14 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod g722;
 pub mod latch;
 pub mod metrics;
 pub mod mix;
 pub mod pool;
 pub mod prompts;
 pub mod relay;
+pub mod resample;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;

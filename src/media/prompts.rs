@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::media::g711::{alaw_encode, ulaw_encode};
+use crate::media::g722::NarrowEncoder;
 use crate::media::sdp::Codec;
 use crate::media::FRAME_SAMPLES_8K;
 
@@ -58,6 +59,7 @@ pub struct Prompt {
     pcm: Vec<i16>,
     pcmu: Vec<u8>,
     pcma: Vec<u8>,
+    g722: Vec<u8>,
 }
 
 impl Prompt {
@@ -110,7 +112,20 @@ impl Prompt {
         pcm.resize(pcm.len().div_ceil(FRAME_LEN) * FRAME_LEN, 0);
         let pcmu = pcm.iter().map(|s| ulaw_encode(*s)).collect();
         let pcma = pcm.iter().map(|s| alaw_encode(*s)).collect();
-        Self { pcm, pcmu, pcma }
+        // G.722 as one stream, so frames join as the phone's decoder expects.
+        let mut g722 = vec![0u8; pcm.len()];
+        let mut encoder = NarrowEncoder::new();
+        for (frame, out) in pcm.chunks(FRAME_LEN).zip(g722.chunks_mut(FRAME_LEN)) {
+            encoder
+                .encode(frame, out)
+                .expect("a 20 ms frame fits G.722's buffers");
+        }
+        Self {
+            pcm,
+            pcmu,
+            pcma,
+            g722,
+        }
     }
 
     /// Number of 20 ms frames.
@@ -129,6 +144,7 @@ impl Prompt {
         match codec {
             Codec::Pcmu => self.pcmu.get(range),
             Codec::Pcma => self.pcma.get(range),
+            Codec::G722 => self.g722.get(range),
             Codec::Opus => None,
         }
     }

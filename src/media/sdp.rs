@@ -62,27 +62,31 @@ impl SdpError {
 pub enum Codec {
     Pcmu,
     Pcma,
+    /// G.722 at 64 kbit/s: 16 kHz audio, an 8 kHz RTP clock.
+    G722,
     Opus,
 }
 
 impl Codec {
     /// Names the config uses, in `from_name`'s spelling.
-    pub const NAMES: &'static str = "pcmu, pcma, opus";
+    pub const NAMES: &'static str = "pcmu, pcma, g722, opus";
 
     /// A codec by its config name (case-insensitive).
     pub fn from_name(name: &str) -> Option<Codec> {
         match name.to_ascii_lowercase().as_str() {
             "pcmu" => Some(Self::Pcmu),
             "pcma" => Some(Self::Pcma),
+            "g722" => Some(Self::G722),
             "opus" => Some(Self::Opus),
             _ => None,
         }
     }
 
-    /// RTP clock rate (RFC 3551 §4.5.14; RFC 7587 §4.1 for Opus).
+    /// RTP clock rate (RFC 3551 §4.5.14; RFC 7587 §4.1 for Opus). G.722
+    /// samples at 16 kHz but its RTP clock is 8 kHz (RFC 3551 §4.5.2).
     pub fn clock_rate(self) -> u32 {
         match self {
-            Self::Pcmu | Self::Pcma => 8_000,
+            Self::Pcmu | Self::Pcma | Self::G722 => 8_000,
             Self::Opus => 48_000,
         }
     }
@@ -97,6 +101,7 @@ impl Codec {
         match self {
             Self::Pcmu => Some(0),
             Self::Pcma => Some(8),
+            Self::G722 => Some(9),
             Self::Opus => None,
         }
     }
@@ -105,6 +110,7 @@ impl Codec {
         match self {
             Self::Pcmu => "PCMU/8000",
             Self::Pcma => "PCMA/8000",
+            Self::G722 => "G722/8000",
             Self::Opus => "opus/48000/2",
         }
     }
@@ -412,6 +418,7 @@ fn format_kind(attrs: &[Attribute], pt: u8) -> Option<FormatKind> {
         return match pt {
             0 => Some(FormatKind::Audio(Codec::Pcmu)),
             8 => Some(FormatKind::Audio(Codec::Pcma)),
+            9 => Some(FormatKind::Audio(Codec::G722)),
             _ => None,
         };
     };
@@ -421,6 +428,7 @@ fn format_kind(attrs: &[Attribute], pt: u8) -> Option<FormatKind> {
     match (name.to_ascii_lowercase().as_str(), rate) {
         ("pcmu", Some(8_000)) => Some(FormatKind::Audio(Codec::Pcmu)),
         ("pcma", Some(8_000)) => Some(FormatKind::Audio(Codec::Pcma)),
+        ("g722", Some(8_000)) => Some(FormatKind::Audio(Codec::G722)),
         ("opus", Some(48_000)) => Some(FormatKind::Audio(Codec::Opus)),
         ("telephone-event", Some(8_000)) => Some(FormatKind::TelephoneEvent),
         _ => None,

@@ -1,6 +1,7 @@
 //! Transcoding one 20 ms frame between the codecs of two legs that share
 //! none: G.711 μ-law ↔ A-law by table, G.711 ↔ Opus through libopus
-//! (`audiopus`, Debian `libopus-dev`).
+//! (`audiopus`, Debian `libopus-dev`), G.722 through [`g722`] and a
+//! 16 ↔ 8 kHz resampler (its 20 ms is 160 bytes, like G.711's).
 //!
 //! The Opus side runs libopus at 8 kHz: the decoder resamples its 48 kHz
 //! output down to 8 kHz and the encoder takes 8 kHz input, which is all the
@@ -12,6 +13,7 @@ use audiopus::coder::{Decoder, Encoder};
 use audiopus::{Application, Channels, SampleRate};
 
 use crate::media::g711;
+use crate::media::g722::{self, G722Error, NarrowDecoder, NarrowEncoder};
 use crate::media::sdp::Codec;
 use crate::media::FRAME_SAMPLES_8K;
 
@@ -21,6 +23,8 @@ pub const OPUS_PACKET_BYTES_MAX: usize = 1275;
 pub const OPUS_BITRATE_BPS: i32 = 24_000;
 
 const FRAME: usize = FRAME_SAMPLES_8K as usize;
+// 20 ms of G.722 is as many bytes as of G.711, so they share the size checks.
+const _: () = assert!(g722::FRAME_BYTES == FRAME);
 
 /// What went wrong transcoding a frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +41,8 @@ pub enum TranscodeError {
     OpusFrameLength { samples: usize },
     #[error("output buffer of {len} bytes is too small")]
     OutputTooSmall { len: usize },
+    #[error("G.722: {0}")]
+    G722(#[from] G722Error),
 }
 
 impl From<audiopus::Error> for TranscodeError {
@@ -52,6 +58,9 @@ pub struct Transcoder {
     to: Codec,
     decoder: Option<Decoder>,
     encoder: Option<Encoder>,
+    // Boxed: G.722 legs are rare, the other transcoders stay small.
+    g722_decoder: Option<Box<NarrowDecoder>>,
+    g722_encoder: Option<Box<NarrowEncoder>>,
     pcm: [i16; FRAME],
 }
 
@@ -87,6 +96,8 @@ impl Transcoder {
             to,
             decoder,
             encoder,
+            g722_decoder: (from == Codec::G722).then(Box::default),
+            g722_encoder: (to == Codec::G722).then(Box::default),
             pcm: [0; FRAME],
         })
     }
@@ -130,7 +141,9 @@ impl Transcoder {
                         expected: FRAME,
                     });
                 }
-                if codec == Codec::Pcma {
+                if let Some(d) = self.g722_decoder.as_mut() {
+                    d.decode(payload, &mut self.pcm)?;
+                } else if codec == Codec::Pcma {
                     g711::alaw_decode_into(payload, &mut self.pcm);
                 } else {
                     g711::ulaw_decode_into(payload, &mut self.pcm);
@@ -164,7 +177,9 @@ impl Transcoder {
                 let out = out
                     .get_mut(..FRAME)
                     .ok_or(TranscodeError::OutputTooSmall { len })?;
-                if codec == Codec::Pcma {
+                if let Some(e) = self.g722_encoder.as_mut() {
+                    e.encode(&self.pcm, out)?;
+                } else if codec == Codec::Pcma {
                     g711::alaw_encode_into(&self.pcm, out);
                 } else {
                     g711::ulaw_encode_into(&self.pcm, out);
@@ -221,6 +236,50 @@ mod tests {
         let out = through(&mut chain, 10, 1000.0);
         assert!(tone_present(&out, 1000.0, 8000));
         assert!(!tone_present(&out, 1500.0, 8000));
+    }
+
+    #[test]
+    fn pcmu_through_g722_and_back_keeps_the_tone() {
+        let mut chain = [
+            Transcoder::new(Codec::Pcmu, Codec::G722).unwrap(),
+            Transcoder::new(Codec::G722, Codec::Pcma).unwrap(),
+        ];
+        let out = through(&mut chain, 10, 1000.0);
+        assert!(tone_present(&out, 1000.0, 8000));
+        assert!(!tone_present(&out, 1500.0, 8000));
+    }
+
+    #[test]
+    fn g722_to_opus_and_back_keeps_the_tone() {
+        let mut chain = [
+            Transcoder::new(Codec::Pcmu, Codec::G722).unwrap(),
+            Transcoder::new(Codec::G722, Codec::Opus).unwrap(),
+            Transcoder::new(Codec::Opus, Codec::G722).unwrap(),
+            Transcoder::new(Codec::G722, Codec::Pcmu).unwrap(),
+        ];
+        let out = through(&mut chain, 15, 1000.0);
+        assert!(tone_present(&out, 1000.0, 8000));
+        assert!(!tone_present(&out, 1500.0, 8000));
+    }
+
+    #[test]
+    fn g722_frames_are_160_bytes_and_other_sizes_are_refused() {
+        let mut t = Transcoder::new(Codec::G722, Codec::Pcmu).unwrap();
+        let mut out = [0u8; FRAME];
+        assert_eq!(t.frame(&[0xFA; FRAME], &mut out), Ok(FRAME));
+        assert!(matches!(
+            t.frame(&[0xFA; 80], &mut out),
+            Err(TranscodeError::FrameSize {
+                codec: Codec::G722,
+                len: 80,
+                ..
+            })
+        ));
+        let mut t = Transcoder::new(Codec::Pcmu, Codec::G722).unwrap();
+        assert_eq!(
+            t.frame(&[0xFF; FRAME], &mut [0u8; 10]),
+            Err(TranscodeError::OutputTooSmall { len: 10 })
+        );
     }
 
     #[test]

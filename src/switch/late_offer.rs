@@ -113,6 +113,7 @@ fn our_offer(ip: IpAddr, port: u16, codecs: &[Codec], session: u32) -> String {
         let (pt, map) = match codec {
             Codec::Pcmu => (0, "PCMU/8000"),
             Codec::Pcma => (8, "PCMA/8000"),
+            Codec::G722 => (9, "G722/8000"),
             Codec::Opus => (OPUS_PT, "opus/48000/2"),
         };
         pts.push(pt.to_string());

@@ -81,8 +81,15 @@ pub struct Baresip {
 impl Baresip {
     /// Starts baresip in `dir` with one account line (RFC 3261 AOR plus
     /// baresip's `;auth_pass=…;answermode=auto` parameters), speaking
-    /// `source_wav` (8 kHz mono S16) and recording what it hears into `dir`.
-    pub fn start(modules: &Path, dir: &Path, account: &str, source_wav: &Path) -> Baresip {
+    /// `source_wav` (mono S16 at the codec's rate) and recording what it hears into `dir`.
+    /// `codecs` names codec modules loaded beside G.711 (e.g. `g722.so`).
+    pub fn start(
+        modules: &Path,
+        dir: &Path,
+        account: &str,
+        source_wav: &Path,
+        codecs: &[&str],
+    ) -> Baresip {
         std::fs::create_dir_all(dir).expect("baresip dir");
         let sip = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
         let rtp = free_port_block(RTP_PORTS);
@@ -96,6 +103,7 @@ impl Baresip {
              audio_alert aufile,{src}\n\
              module_path {modules}\n\
              module g711.so\n\
+             {codecs}\
              module aufile.so\n\
              module sndfile.so\n\
              module_tmp account.so\n\
@@ -104,6 +112,10 @@ impl Baresip {
             src = source_wav.display(),
             modules = modules.display(),
             dir = dir.display(),
+            codecs = codecs
+                .iter()
+                .map(|m| format!("module {m}\n"))
+                .collect::<String>(),
         );
         std::fs::write(dir.join("config"), config).expect("write baresip config");
         std::fs::write(dir.join("accounts"), format!("{account}\n")).expect("write accounts");
@@ -201,29 +213,32 @@ impl Drop for Baresip {
     }
 }
 
-/// Writes `secs` seconds of a `freq_hz` sine as 8 kHz mono 16-bit WAV.
-pub fn write_tone_wav(path: &Path, freq_hz: f64, secs: u32) {
+/// Writes `secs` seconds of a `freq_hz` sine as mono 16-bit WAV at
+/// `rate_hz` (baresip 1.0's `aufile` takes only the codec's own rate).
+pub fn write_tone_wav(path: &Path, freq_hz: f64, secs: u32, rate_hz: u32) {
     let spec = hound::WavSpec {
         channels: 1,
-        sample_rate: 8000,
+        sample_rate: rate_hz,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
     let mut w = hound::WavWriter::create(path, spec).expect("create wav");
-    let mut sine = switchyard::media::tone::Sine::new(freq_hz, 8000, 0.3);
-    let mut block = [0i16; 8000];
+    let mut sine = switchyard::media::tone::Sine::new(freq_hz, rate_hz, 0.3);
+    let mut block = vec![0i16; rate_hz as usize];
     for _ in 0..secs {
         sine.fill(&mut block);
-        for s in block {
+        for &s in &block {
             w.write_sample(s).expect("write wav sample");
         }
     }
     w.finalize().expect("finalize wav");
 }
 
-/// Reads a mono 16-bit WAV's samples.
-pub fn read_wav(path: &Path) -> Vec<i16> {
+/// Reads a mono 16-bit WAV: its samples and its sample rate (baresip
+/// records at the codec's rate, 16 kHz for G.722).
+pub fn read_wav(path: &Path) -> (Vec<i16>, u32) {
     let mut r =
         hound::WavReader::open(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    r.samples::<i16>().map_while(Result::ok).collect()
+    let rate = r.spec().sample_rate;
+    (r.samples::<i16>().map_while(Result::ok).collect(), rate)
 }

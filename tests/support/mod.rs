@@ -681,13 +681,15 @@ impl Phone {
 use rand::SeedableRng;
 
 /// A caller on a trunk (from 127.0.0.1) whose audio socket is `rtp`: it
-/// INVITEs a DID with a PCMU offer, and sends ACK, re-INVITEs and BYE in
-/// the dialog the switch's answer set up.
+/// INVITEs a DID with a PCMU offer (or another, [`MediaCaller::offering`]),
+/// and sends ACK, re-INVITEs and BYE in the dialog the switch's answer set up.
 pub struct MediaCaller {
     pub phone: Phone,
     pub rtp: UdpSocket,
     token: String,
     did: String,
+    /// The one payload type offered and its rtpmap value.
+    offer: (u8, &'static str),
     /// The To of the switch's answer (with its tag), once answered.
     pub to: String,
     cseq: u32,
@@ -702,8 +704,17 @@ impl MediaCaller {
             phone,
             token,
             did: did.to_string(),
+            offer: (0, "PCMU/8000"),
             to: format!("<sip:{did}@{server}>"),
             cseq: 1,
+        }
+    }
+
+    /// A caller offering payload type `pt` (`rtpmap` e.g. `G722/8000`) alone.
+    pub fn offering(server: SocketAddr, did: &str, pt: u8, rtpmap: &'static str) -> MediaCaller {
+        MediaCaller {
+            offer: (pt, rtpmap),
+            ..MediaCaller::new(server, did)
         }
     }
 
@@ -712,8 +723,10 @@ impl MediaCaller {
         let port = self.rtp.local_addr().unwrap().port();
         format!(
             "v=0\r\no=caller 1 {} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-             m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n{direction}\r\n",
-            self.cseq
+             m=audio {port} RTP/AVP {pt}\r\na=rtpmap:{pt} {map}\r\n{direction}\r\n",
+            self.cseq,
+            pt = self.offer.0,
+            map = self.offer.1,
         )
     }
 
@@ -795,6 +808,30 @@ pub fn send_tone(sock: &UdpSocket, to: SocketAddr, freq_hz: f64, for_how_long: D
         pkt.extend_from_slice(&n.wrapping_mul(160).to_be_bytes());
         pkt.extend_from_slice(&0xCA11u32.to_be_bytes());
         pkt.extend(pcm.iter().map(|&s| switchyard::media::g711::ulaw_encode(s)));
+        let _ = sock.send_to(&pkt, to);
+        n += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends a `freq_hz` tone at 16 kHz as G.722 (PT 9, RTP clock 8000,
+/// RFC 3551 §4.5.2) from `sock` to `to` every 20 ms for `for_how_long`.
+pub fn send_g722_tone(sock: &UdpSocket, to: SocketAddr, freq_hz: f64, for_how_long: Duration) {
+    use switchyard::media::g722;
+    let mut sine = switchyard::media::tone::Sine::new(freq_hz, g722::SAMPLE_RATE_HZ, 0.3);
+    let mut encoder = g722::Encoder::new();
+    let mut pcm = [0i16; g722::FRAME_SAMPLES];
+    let mut payload = [0u8; g722::FRAME_BYTES];
+    let start = Instant::now();
+    let mut n: u32 = 0;
+    while start.elapsed() < for_how_long {
+        sine.fill(&mut pcm);
+        encoder.encode(&pcm, &mut payload).expect("one 20 ms frame");
+        let mut pkt = vec![0x80, 9];
+        pkt.extend_from_slice(&(n as u16).to_be_bytes());
+        pkt.extend_from_slice(&n.wrapping_mul(160).to_be_bytes());
+        pkt.extend_from_slice(&0x6722u32.to_be_bytes());
+        pkt.extend_from_slice(&payload);
         let _ = sock.send_to(&pkt, to);
         n += 1;
         std::thread::sleep(Duration::from_millis(20));

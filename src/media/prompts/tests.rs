@@ -50,6 +50,23 @@ fn wav_is_decoded_once_and_pre_encoded_in_whole_frames() {
 }
 
 #[test]
+fn prompts_play_on_g722_legs_too() {
+    // 160 bytes per 20 ms; a phone decoding the frames in a row hears the tone.
+    let p = Prompt::from_pcm(tone(1000.0, 8000));
+    let mut dec = crate::media::g722::Decoder::new();
+    let mut heard = Vec::new();
+    for i in 0..p.frames() {
+        let frame = p.frame(Codec::G722, i).unwrap();
+        assert_eq!(frame.len(), 160);
+        let mut wide = [0i16; 320];
+        assert_eq!(dec.decode(frame, &mut wide), Ok(320));
+        heard.extend_from_slice(&wide);
+    }
+    assert!(tone_present(&heard[8000..], 1000.0, 16_000));
+    assert_eq!(p.frame(Codec::G722, p.frames()), None);
+}
+
+#[test]
 fn wrong_formats_are_refused_with_the_prompt_named() {
     let stereo = hound::WavSpec {
         channels: 2,

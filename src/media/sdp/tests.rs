@@ -258,3 +258,32 @@ fn truncated_offers_never_panic() {
         let _ = parse(&text[..cut]);
     }
 }
+
+#[test]
+fn g722_is_payload_type_9_with_an_8khz_rtp_clock() {
+    // A desk phone offering G.722 first, by static type and by rtpmap.
+    let desk = parse(&phone_offer().replace("RTP/AVP 0 8 101", "RTP/AVP 9 0 8 101")).unwrap();
+    let g722 = Format {
+        pt: 9,
+        kind: FormatKind::Audio(Codec::G722),
+    };
+    assert_eq!(desk.codecs[0], g722);
+    let mapped = phone_offer()
+        .replace("RTP/AVP 0 8 101", "RTP/AVP 9 0 101")
+        .replace("a=rtpmap:0 PCMU/8000", "a=rtpmap:9 G722/8000");
+    assert_eq!(parse(&mapped).unwrap().codecs[0], g722);
+    // RFC 3551 §4.5.2: 16 kHz audio, 8000 on the clock, 160 ticks per 20 ms.
+    assert_eq!(Codec::G722.clock_rate(), 8000);
+    assert_eq!(Codec::G722.frame_samples(), 160);
+    assert_eq!(Codec::from_name("G722"), Some(Codec::G722));
+
+    // Without G.722 in our list the phone gets PCMU; with it, G.722.
+    let g711 = [Codec::Pcmu, Codec::Pcma, Codec::Opus];
+    assert_eq!(choose(&desk, &g711).unwrap().codec.pt, 0);
+    let choice = choose(&desk, &[Codec::G722, Codec::Pcmu]).unwrap();
+    assert_eq!(choice.codec, g722);
+    let out = desk.rewrite(anchor(), &choice.formats());
+    assert!(out.contains("m=audio 30000 RTP/AVP 9 101\r\n"), "{out}");
+    // A static type needs no rtpmap (RFC 3551 §6); none is invented.
+    assert!(!out.contains("a=rtpmap:9"), "{out}");
+}

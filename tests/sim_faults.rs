@@ -12,7 +12,11 @@
 //! Checked after every step: the router's own invariants; an agent the
 //! router has ringing or on a call is so on a call the switch has, and a
 //! queue call the switch has up is the router's call of that agent; no
-//! agent on a direct call is free for the queues. At the end: every
+//! agent on a direct call is free for the queues. Whenever no datagram is
+//! in flight, the legs themselves: an agent the router has talking holds
+//! that caller on one of their phones (unless the phone vanished with
+//! it), and an agent whose phone holds an answered call the switch still
+//! has up is neither free nor ringing for the router. At the end: every
 //! caller finished, no call up, no agent ringing, on a call, in wrap-up
 //! or busy, no engagement left, and every call has exactly one record.
 
@@ -28,10 +32,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use switchyard::call::CallUuid;
 use switchyard::config::Config;
 use switchyard::sip::parse::{Contacts, HeaderName, Message, Method};
 use switchyard::sip::{Peer, Transport};
-use switchyard::switch::{AgentSnapshot, CallSnapshot, Command, Output, Plan, Reply, Switch};
+use switchyard::switch::{
+    AgentSnapshot, CallSnapshot, Command, Event, EventKind, Output, Plan, Reply, Switch,
+};
 
 const AGENTS: usize = 8;
 /// Agents 0 and 1 have a second phone: `AGENTS + 0`, `AGENTS + 1`.
@@ -93,6 +100,7 @@ enum Ev {
 struct PhoneCall {
     invite: Message,
     tag: String,
+    answered: bool,
 }
 
 struct Phone {
@@ -127,6 +135,11 @@ struct Sim {
     violations: Vec<String>,
     /// How often each fault struck, to show the day had them.
     faults: std::collections::BTreeMap<&'static str, u64>,
+    /// Each call's caller, from its `call_arrived` event.
+    callers_of: HashMap<CallUuid, usize>,
+    /// Callers whose agent's phone vanished with the call up: the switch
+    /// cannot know until the caller hangs up.
+    orphaned: std::collections::HashSet<usize>,
 }
 
 impl Sim {
@@ -263,6 +276,8 @@ fn run(seed: u64) -> Result<usize, String> {
         carrier: "10.0.0.1:5060".parse().unwrap(),
         violations: Vec::new(),
         faults: Default::default(),
+        callers_of: HashMap::new(),
+        orphaned: Default::default(),
     };
     for i in 0..sim.phones.len() {
         sim.schedule(t0, Ev::Register(i));
@@ -307,7 +322,7 @@ fn run(seed: u64) -> Result<usize, String> {
     switch.handle_timeout(later);
     while switch.poll_output().is_some() {}
     end_of_day(&sim, &mut switch, &records, steps)?;
-    println!("faults: {:?}", sim.faults);
+    println!("faults struck, and checks made: {:?}", sim.faults);
     Ok(steps)
 }
 
@@ -357,6 +372,20 @@ fn step(sim: &mut Sim, switch: &mut Switch, records: &mut HashMap<String, usize>
                 sim.net.push(Reverse((now + LATENCY, sim.seq)));
             }
             Output::CallEnded(record) => *records.entry(record.sip_call_id).or_default() += 1,
+            Output::Event(Event {
+                kind:
+                    EventKind::CallArrived {
+                        call, sip_call_id, ..
+                    },
+                ..
+            }) => {
+                let caller = sip_call_id
+                    .strip_prefix("call")
+                    .and_then(|n| n.parse().ok());
+                if let Some(c) = caller {
+                    sim.callers_of.insert(call, c);
+                }
+            }
             _ => {}
         }
     }
@@ -379,6 +408,7 @@ fn check(sim: &mut Sim, switch: &mut Switch) {
         return;
     }
     let (agents, calls) = snapshots(switch, sim.now);
+    check_legs(sim, &agents, &calls);
     let by_id: HashMap<_, _> = calls.iter().map(|c| (c.id, c)).collect();
     for a in &agents {
         if !a.registered && a.call.is_some() {
@@ -423,6 +453,59 @@ fn check(sim: &mut Sim, switch: &mut Switch) {
             ));
         }
     }
+}
+
+/// The legs against the router, when nothing is in flight.
+fn check_legs(sim: &mut Sim, agents: &[AgentSnapshot], calls: &[CallSnapshot]) {
+    if !sim.net.is_empty() {
+        return;
+    }
+    let talking: HashMap<usize, CallUuid> = calls
+        .iter()
+        .filter(|c| c.phase == "talking")
+        .filter_map(|c| sim.callers_of.get(&c.id).map(|&caller| (caller, c.id)))
+        .collect();
+    let mut violations = Vec::new();
+    let mut checked = 0;
+    for (i, a) in agents.iter().enumerate() {
+        let phones: Vec<&Phone> = sim
+            .phones
+            .iter()
+            .filter(|p| p.agent == i && !p.dead)
+            .collect();
+        // Whether one of the agent's phones has the caller (answered, if asked).
+        let holds = |caller: usize, answered: bool| {
+            phones.iter().any(|p| {
+                p.calls
+                    .values()
+                    .any(|c| caller_of(&c.invite) == Some(caller) && (c.answered || !answered))
+            })
+        };
+        let on_call = a.call.filter(|_| matches!(a.state, "on_call" | "busy"));
+        let caller = on_call.and_then(|id| talking.iter().find(|(_, u)| **u == id));
+        if let Some((&caller, _)) = caller {
+            checked += 1;
+            if !sim.orphaned.contains(&caller) && !holds(caller, false) {
+                violations.push(format!(
+                    "agent {} on a call with caller {caller} that no phone of theirs has",
+                    a.id
+                ));
+            }
+        }
+        let free = matches!(a.state, "available" | "ringing");
+        if let Some((caller, _)) = talking.iter().find(|(&c, _)| holds(c, true)) {
+            if free {
+                violations.push(format!(
+                    "agent {} {} while their phone talks to caller {caller}",
+                    a.id, a.state
+                ));
+            }
+        }
+    }
+    *sim.faults
+        .entry("quiet checks of a talking agent's phones")
+        .or_default() += checked;
+    sim.violations.extend(violations);
 }
 
 fn end_of_day(
@@ -568,9 +651,12 @@ fn phone_gets(sim: &mut Sim, i: usize, msg: Message) {
             sim.send(addr, None, response(&msg, 180, Some(&tag), ""));
             let at = sim.now + answer_delay(&call_id);
             sim.schedule(at, Ev::PhoneAnswers(i, call_id.clone()));
-            sim.phones[i]
-                .calls
-                .insert(call_id, PhoneCall { invite: msg, tag });
+            let call = PhoneCall {
+                invite: msg,
+                tag,
+                answered: false,
+            };
+            sim.phones[i].calls.insert(call_id, call);
         }
         Some(Method::Cancel) => {
             sim.send(addr, None, response(&msg, 200, None, ""));
@@ -671,9 +757,10 @@ fn on_event(sim: &mut Sim, ev: Ev) {
             if sim.phones[i].dead {
                 return;
             }
-            let Some(call) = sim.phones[i].calls.get(&call_id) else {
+            let Some(call) = sim.phones[i].calls.get_mut(&call_id) else {
                 return; // cancelled meanwhile
             };
+            call.answered = true;
             let ok = response(&call.invite, 200, Some(&call.tag), SDP);
             let caller = caller_of(&call.invite);
             sim.send(addr, None, ok);
@@ -722,6 +809,12 @@ fn on_event(sim: &mut Sim, ev: Ev) {
                     "phone vanished mid-ring or mid-call"
                 });
                 sim.phones[i].dead = true;
+                let callers: Vec<usize> = sim.phones[i]
+                    .calls
+                    .values()
+                    .filter_map(|c| caller_of(&c.invite))
+                    .collect();
+                sim.orphaned.extend(callers);
                 sim.phones[i].calls.clear();
                 sim.schedule(sim.now + VANISHED_FOR, Ev::Return(i));
             }

@@ -203,6 +203,7 @@ impl Centre {
         // The carrier hung up 300 ms after the answer.
         let answered = started.elapsed().saturating_sub(Duration::from_millis(300));
         phone_1002.expect_success();
+        println!("support call answered by 1002 after {answered:?}");
         assert!(
             answered < ANSWERED_WITHIN,
             "the support call took {answered:?} to be answered"

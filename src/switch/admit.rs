@@ -66,6 +66,7 @@ impl Switch {
         self.a_branches.insert(req.key.branch.clone(), id);
         let event = EventKind::CallArrived {
             call: uuid,
+            sip_call_id: a.call_id.clone(),
             dialled: dialled.clone(),
             trunk: trunk.clone(),
             from_agent: caller_agent.clone(),

@@ -38,6 +38,8 @@ pub enum EventKind {
     /// A call came in: from a trunk, or from an agent's phone.
     CallArrived {
         call: CallUuid,
+        /// The caller leg's Call-ID, to find the call in a carrier's trace.
+        sip_call_id: String,
         dialled: String,
         trunk: Option<String>,
         from_agent: Option<String>,

@@ -1,4 +1,4 @@
-//! Transcoding one 20 ms frame between the codecs of two legs that share
+//! Transcoding one frame (10–60 ms) between the codecs of two legs that share
 //! none: G.711 μ-law ↔ A-law by table, G.711 ↔ Opus through libopus
 //! (`audiopus`, Debian `libopus-dev`).
 //!
@@ -12,28 +12,29 @@ use audiopus::coder::{Decoder, Encoder};
 use audiopus::{Application, Channels, SampleRate};
 
 use crate::media::g711;
+use crate::media::packetize::PACKET_SAMPLES_MAX;
 use crate::media::sdp::Codec;
-use crate::media::FRAME_SAMPLES_8K;
 
 /// Largest Opus packet we produce or take (RFC 6716 §3.4 R5: 1275 bytes per frame).
 pub const OPUS_PACKET_BYTES_MAX: usize = 1275;
 /// Opus bitrate towards a leg: wideband voice quality is wasted on G.711 audio.
 pub const OPUS_BITRATE_BPS: i32 = 24_000;
 
-const FRAME: usize = FRAME_SAMPLES_8K as usize;
+/// Most 8 kHz samples one payload decodes to (60 ms).
+const SAMPLES_MAX: usize = PACKET_SAMPLES_MAX;
 
 /// What went wrong transcoding a frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TranscodeError {
     #[error("libopus: {0:?}")]
     Opus(audiopus::Error),
-    #[error("{codec:?} frame of {len} bytes, expected {expected}")]
+    #[error("{codec:?} frame of {len} bytes, expected 1 to {max}")]
     FrameSize {
         codec: Codec,
         len: usize,
-        expected: usize,
+        max: usize,
     },
-    #[error("Opus packet decodes to {samples} samples, not one 20 ms frame")]
+    #[error("{samples} samples are not an Opus frame (10, 20, 40 or 60 ms)")]
     OpusFrameLength { samples: usize },
     #[error("output buffer of {len} bytes is too small")]
     OutputTooSmall { len: usize },
@@ -45,14 +46,16 @@ impl From<audiopus::Error> for TranscodeError {
     }
 }
 
-/// Converts 20 ms frames from one codec to another. Holds codec state, so
-/// one per direction per bridged pair.
+/// Converts frames of 10–60 ms from one codec to another. Holds codec
+/// state, so one per direction per bridged pair.
 pub struct Transcoder {
     from: Codec,
     to: Codec,
     decoder: Option<Decoder>,
     encoder: Option<Encoder>,
-    pcm: [i16; FRAME],
+    pcm: [i16; SAMPLES_MAX],
+    /// Samples of the last decoded (or given) frame in `pcm`.
+    len: usize,
 }
 
 // SAFETY: the libopus states are only touched through `&mut self` methods
@@ -87,7 +90,8 @@ impl Transcoder {
             to,
             decoder,
             encoder,
-            pcm: [0; FRAME],
+            pcm: [0; SAMPLES_MAX],
+            len: 0,
         })
     }
 
@@ -99,14 +103,15 @@ impl Transcoder {
         self.to
     }
 
-    /// Transcodes one 20 ms `payload` into `out`; returns the bytes written.
+    /// Transcodes one `payload` into `out`, the same length of audio;
+    /// returns the bytes written.
     pub fn frame(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, TranscodeError> {
         self.decode(payload)?;
         self.encode(out)
     }
 
-    /// Decodes one 20 ms payload into the internal 8 kHz frame, which
-    /// [`pcm`](Self::pcm) exposes (recording, mixing, tone checks).
+    /// Decodes one payload of up to 60 ms into the internal 8 kHz buffer,
+    /// which [`pcm`](Self::pcm) exposes (re-packetising, recording, mixing).
     pub fn decode(&mut self, payload: &[u8]) -> Result<&[i16], TranscodeError> {
         match (self.from, self.decoder.as_mut()) {
             (Codec::Opus, Some(d)) => {
@@ -114,62 +119,74 @@ impl Transcoder {
                     return Err(TranscodeError::FrameSize {
                         codec: Codec::Opus,
                         len: payload.len(),
-                        expected: OPUS_PACKET_BYTES_MAX,
+                        max: OPUS_PACKET_BYTES_MAX,
                     });
                 }
-                let n = d.decode(Some(payload), &mut self.pcm[..], false)?;
-                if n != FRAME {
-                    return Err(TranscodeError::OpusFrameLength { samples: n });
-                }
+                // A packet longer than 60 ms does not fit and is an error.
+                self.len = d.decode(Some(payload), &mut self.pcm[..], false)?;
             }
             (codec, _) => {
-                if payload.len() != FRAME {
+                if payload.is_empty() || payload.len() > SAMPLES_MAX {
                     return Err(TranscodeError::FrameSize {
                         codec,
                         len: payload.len(),
-                        expected: FRAME,
+                        max: SAMPLES_MAX,
                     });
                 }
+                let pcm = &mut self.pcm[..payload.len()];
                 if codec == Codec::Pcma {
-                    g711::alaw_decode_into(payload, &mut self.pcm);
+                    g711::alaw_decode_into(payload, pcm);
                 } else {
-                    g711::ulaw_decode_into(payload, &mut self.pcm);
+                    g711::ulaw_decode_into(payload, pcm);
                 }
+                self.len = payload.len();
             }
         }
-        Ok(&self.pcm)
+        Ok(self.pcm())
     }
 
     /// The last decoded frame, 8 kHz.
     pub fn pcm(&self) -> &[i16] {
-        &self.pcm
+        &self.pcm[..self.len]
     }
 
-    /// Encodes a 20 ms 8 kHz frame made elsewhere (a mix) into `out`;
-    /// returns the bytes written.
-    pub fn encode_pcm(
-        &mut self,
-        pcm: &[i16; FRAME],
-        out: &mut [u8],
-    ) -> Result<usize, TranscodeError> {
-        self.pcm = *pcm;
+    /// Encodes 8 kHz audio made elsewhere (a mix, a prompt, a re-packetised
+    /// frame) into `out`; returns the bytes written. Opus takes 10, 20, 40
+    /// or 60 ms; G.711 any length up to 60 ms.
+    pub fn encode_pcm(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, TranscodeError> {
+        let len = pcm.len();
+        if len == 0 || len > SAMPLES_MAX {
+            return Err(TranscodeError::FrameSize {
+                codec: self.to,
+                len,
+                max: SAMPLES_MAX,
+            });
+        }
+        self.pcm[..len].copy_from_slice(pcm);
+        self.len = len;
         self.encode(out)
     }
 
     fn encode(&mut self, out: &mut [u8]) -> Result<usize, TranscodeError> {
+        let pcm = &self.pcm[..self.len];
         match (self.to, self.encoder.as_ref()) {
-            (Codec::Opus, Some(e)) => Ok(e.encode(&self.pcm, out)?),
+            (Codec::Opus, Some(e)) => {
+                if ![80, 160, 320, 480].contains(&pcm.len()) {
+                    return Err(TranscodeError::OpusFrameLength { samples: pcm.len() });
+                }
+                Ok(e.encode(pcm, out)?)
+            }
             (codec, _) => {
                 let len = out.len();
                 let out = out
-                    .get_mut(..FRAME)
+                    .get_mut(..pcm.len())
                     .ok_or(TranscodeError::OutputTooSmall { len })?;
                 if codec == Codec::Pcma {
-                    g711::alaw_encode_into(&self.pcm, out);
+                    g711::alaw_encode_into(pcm, out);
                 } else {
-                    g711::ulaw_encode_into(&self.pcm, out);
+                    g711::ulaw_encode_into(pcm, out);
                 }
-                Ok(FRAME)
+                Ok(pcm.len())
             }
         }
     }
@@ -178,6 +195,9 @@ impl Transcoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::FRAME_SAMPLES_8K;
+
+    const FRAME: usize = FRAME_SAMPLES_8K as usize;
     use crate::media::tone::{tone_present, Sine};
 
     /// Sends `frames` PCMU frames of a tone through `chain` (which must end
@@ -245,8 +265,8 @@ mod tests {
         assert!(dec.frame(&[0xFF, 0xFF, 0xFF], &mut out).is_err());
         let mut g = Transcoder::new(Codec::Pcmu, Codec::Pcma).unwrap();
         assert!(matches!(
-            g.frame(&[0; 80], &mut out),
-            Err(TranscodeError::FrameSize { len: 80, .. })
+            g.frame(&[0; 481], &mut out),
+            Err(TranscodeError::FrameSize { len: 481, .. })
         ));
         assert_eq!(
             g.frame(&[0; FRAME], &mut [0u8; 10]),

@@ -22,6 +22,7 @@ use super::Switch;
 use crate::acd::CallId;
 use crate::call::{CallRef, Input};
 use crate::media::mix::Mode;
+use crate::media::packetize::{packet_time, PTIME_DEFAULT};
 use crate::media::pool::{PoolError, PortPool};
 use crate::media::relay::LegRemote;
 use crate::media::sdp::{
@@ -868,6 +869,7 @@ pub(super) fn remote(s: &Sdp, choice: Choice) -> LegRemote {
         codec,
         codec_pt: choice.codec.pt,
         telephone_event: choice.telephone_event,
+        ptime: packet_time(s.ptime, s.maxptime, codec),
     }
 }
 
@@ -880,6 +882,7 @@ fn latch_only(choice: Choice) -> LegRemote {
         codec: Codec::Pcmu,
         codec_pt: choice.codec.pt,
         telephone_event: choice.telephone_event,
+        ptime: PTIME_DEFAULT,
     };
     if let FormatKind::Audio(c) = choice.codec.kind {
         r.codec = c;

@@ -396,3 +396,174 @@ fn a_ptime_30_caller_and_a_ptime_20_agent_hear_each_other_in_their_packet_sizes(
     agent.expect_success();
     assert_no_drops(&switch);
 }
+
+/// The dialplan with prompts from the repository, DID 5550400 on the demo
+/// menu, and queue music.
+fn prompt_config(lo: u16) -> String {
+    let prompts = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+    let base = test_config("10s", free_udp_port())
+        .replace("[dids]\n", "[dids]\n\"5550400\" = { menu = \"main\" }\n");
+    format!(
+        "{base}\n[[menus]]\nname = \"main\"\nprompt = \"menu_main\"\ntimeout = \"10s\"\nretries = 2\n\
+         options = {{ \"1\" = \"queue:support\" }}\n\
+         [media]\nrtp_ports = \"{lo}-{}\"\nprompts = \"{}\"\nqueue_music = \"hold_music\"\nannounce_every = \"30s\"\n",
+        lo + 7,
+        prompts.display()
+    )
+}
+
+/// The 8 kHz samples of a prompt of the repository.
+fn prompt_audio(name: &str) -> Vec<i16> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("prompts/{name}.wav"));
+    let bytes = std::fs::read(path).expect("prompt file");
+    let prompt = switchyard::media::prompts::Prompt::from_wav(name, &bytes).expect("prompt");
+    (0..prompt.frames())
+        .flat_map(|i| prompt.frame_pcm(i).expect("frame").to_vec())
+        .collect()
+}
+
+/// A carrier's caller that speaks only Opus at `a=ptime:40` dials `did`
+/// and listens to the early media for `secs`: the Opus packets it hears.
+fn opus_caller_listens(switch: &SwitchProc, did: &str, secs: u64) -> Vec<Vec<u8>> {
+    let mut phone = Phone::new(switch.sip);
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = rtp.local_addr().unwrap().port();
+    let t = phone.token();
+    let (sip, addr) = (switch.sip, phone.addr);
+    let sdp = format!(
+        "v=0\r\no=caller 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP {OPUS_PT} 101\r\na=rtpmap:{OPUS_PT} opus/48000/2\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=ptime:40\r\n"
+    );
+    let invite = format!(
+        "INVITE sip:{did}@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bK{t};rport\r\nMax-Forwards: 70\r\n\
+         From: <sip:+15550001@{addr}>;tag=f{t}\r\nTo: <sip:{did}@{sip}>\r\nCall-ID: c{t}\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:caller@{addr}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    phone.send(invite.as_bytes());
+    let progress = loop {
+        let msg = phone.recv();
+        if msg.status() == Some(183) {
+            break msg;
+        }
+    };
+    let answer = std::str::from_utf8(progress.body()).unwrap();
+    assert!(
+        answer.contains(&format!("RTP/AVP {OPUS_PT}")),
+        "answered in Opus: {answer}"
+    );
+    rtp_heard(&rtp, Duration::from_secs(secs))
+}
+
+/// Decodes what an Opus caller heard, checking 40 ms packets on the way.
+fn decode_opus_40ms(heard: &[Vec<u8>]) -> Vec<i16> {
+    let audio: Vec<&Vec<u8>> = heard.iter().filter(|p| p[1] & 0x7F == OPUS_PT).collect();
+    assert!(audio.len() >= 40, "{} Opus packets heard", audio.len());
+    assert_continuous(&audio, 1_920);
+    let mut decoder = Transcoder::new(Codec::Opus, Codec::Pcmu).unwrap();
+    let mut pcm = Vec::new();
+    for p in &audio {
+        let frame = decoder.decode(&p[12..]).expect("Opus decodes");
+        assert_eq!(frame.len(), 320, "40 ms frames");
+        pcm.extend_from_slice(frame);
+    }
+    pcm
+}
+
+#[test]
+fn an_opus_caller_at_ptime_40_hears_the_menu_prompt() {
+    let block = free_port_block(10);
+    let lo = block + block % 2;
+    let switch = SwitchProc::start("interop-opus-menu", &prompt_config(lo));
+    let heard = opus_caller_listens(&switch, "5550400", 3);
+    let pcm = decode_opus_40ms(&heard);
+    let c = envelope_correlation(&pcm, &prompt_audio("menu_main"));
+    eprintln!("loudness correlation with menu_main: {c:.3}");
+    assert!(c > 0.9, "the caller hears the menu prompt: correlation {c}");
+    let drops = switch.metrics();
+    assert!(
+        drops
+            .lines()
+            .filter(|l| l.starts_with("switchyard_rtp_packets_dropped_total{"))
+            .all(|l| l.ends_with(" 0")),
+        "no packet dropped:\n{drops}"
+    );
+}
+
+#[test]
+fn an_opus_caller_at_ptime_40_hears_the_queue_announcement_and_music() {
+    let block = free_port_block(10);
+    let lo = block + block % 2;
+    let switch = SwitchProc::start("interop-opus-queue", &prompt_config(lo));
+    // No agent is registered: the caller waits in the support queue.
+    let heard = opus_caller_listens(&switch, "5550200", 4);
+    let pcm = decode_opus_40ms(&heard);
+    let intro: Vec<i16> = ["caller_number", "n1"]
+        .iter()
+        .flat_map(|n| prompt_audio(n))
+        .chain(prompt_audio("hold_music"))
+        .collect();
+    let c = envelope_correlation(&pcm, &intro);
+    eprintln!("loudness correlation with the queue audio: {c:.3}");
+    assert!(c > 0.9, "the caller hears the queue audio: correlation {c}");
+}
+
+#[test]
+fn dropped_media_is_logged_once_per_call_and_reason_with_the_call_id() {
+    let block = free_port_block(10);
+    let lo = block + block % 2;
+    let switch = SwitchProc::start("interop-drop-log", &media_config(lo));
+    let (agent, _agent_rtp) = agent(&switch, "1001", lo, "RTP/AVP 0\na=rtpmap:0 PCMU/8000");
+    let mut caller = support::MediaCaller::new(switch.sip, "5550100");
+    let ok = caller.invite(200);
+    caller.ack(&ok);
+    // Payload type 99 was never negotiated: each packet is dropped.
+    let leg: SocketAddr = format!("127.0.0.1:{lo}").parse().unwrap();
+    for n in 0..30u16 {
+        let mut pkt = vec![0x80, 99];
+        pkt.extend_from_slice(&n.to_be_bytes());
+        pkt.extend_from_slice(&(u32::from(n) * 160).to_be_bytes());
+        pkt.extend_from_slice(&0xD209u32.to_be_bytes());
+        pkt.extend_from_slice(&[0xFF; 160]);
+        caller.rtp.send_to(&pkt, leg).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    switch.wait_metric(
+        "switchyard_rtp_packets_dropped_total{reason=\"unmapped_pt\"}",
+        |v| v == 30.0,
+    );
+    caller.bye();
+    agent.expect_success();
+    switch.wait_metric("switchyard_media_legs_active", |v| v == 0.0);
+    let log = without_colours(&switch.log());
+    let warned: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("call media dropped"))
+        .collect();
+    assert_eq!(warned.len(), 1, "one warning for 30 drops: {warned:#?}");
+    assert!(
+        warned[0].contains("reason=\"unmapped_pt\""),
+        "{}",
+        warned[0]
+    );
+    assert!(
+        warned[0].contains(" call=1 "),
+        "names the call: {}",
+        warned[0]
+    );
+}
+
+/// The log without its ANSI colour sequences (`ESC [ ... m`).
+fn without_colours(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -17,9 +17,10 @@ use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
 use super::batch::{RecvBatch, RECV_BATCH};
-use super::forward::{forward, write_header, ForwardPath, Forwarded, HEADER_LEN};
+use super::forward::{forward, forward_path, ForwardPath, Forwarded};
 
 mod digits;
+mod mix;
 mod player;
 
 use super::mixer::Mixer;
@@ -120,6 +121,8 @@ struct Leg {
     codec: Option<(Codec, u8)>,
     /// The packet length the leg takes (its SDP's `a=ptime`).
     ptime: Duration,
+    /// The leg's SDP as last applied, to rebuild paths when it changes.
+    remote: Option<LegRemote>,
 }
 
 impl Leg {
@@ -220,19 +223,7 @@ impl CallTask {
     fn apply(&mut self, command: Command) {
         match command {
             Command::AddLeg(setup) => self.add_leg(*setup),
-            Command::SetRemote(n, remote) => {
-                let Some(leg) = self.legs.get_mut(usize::from(n)) else {
-                    return;
-                };
-                leg.rtp_latch.set_expected(Expected::from_sdp(remote.rtp));
-                leg.rtcp_latch.set_expected(Expected::from_sdp(remote.rtcp));
-                let ticks = remote.codec.clock_rate() / NARROWBAND_HZ;
-                let step = samples_8k(remote.ptime) as u32 * ticks;
-                leg.stream.set_frame_step(step);
-                leg.telephone_event = remote.telephone_event;
-                leg.codec = Some((remote.codec, remote.codec_pt));
-                leg.ptime = remote.ptime;
-            }
+            Command::SetRemote(n, remote) => self.set_remote(usize::from(n), remote),
             Command::Bridge {
                 a,
                 b,
@@ -312,64 +303,37 @@ impl CallTask {
         }
     }
 
-    /// The call's mixer, made for these caller and agent legs if none yet.
-    fn mixer_for(&mut self, caller: usize, agent: usize) -> &mut Mixer {
-        let now = Instant::now();
-        self.mixer
-            .get_or_insert_with(|| Box::new(Mixer::new(caller, agent, now)))
-    }
-
-    fn recording_failed(&mut self, e: &super::record::RecordError) {
-        tracing::warn!(%e, "recording failed");
-        let call = self.call;
-        self.emit(MediaEvent::RecordingFailed { call });
-    }
-
-    /// One mixing tick: a frame of each party into the recording, and the
-    /// mix each supervised party hears, in its codec on its own stream.
-    fn on_mix(&mut self) {
-        let now = Instant::now();
-        let Some(mixer) = self.mixer.as_mut() else {
+    /// A leg's SDP (offer, answer, re-offer). A bridged leg whose codec,
+    /// payload types or packet time changed gets new paths both ways at
+    /// once: the relay follows a re-offer without waiting for a new bridge.
+    fn set_remote(&mut self, n: usize, remote: LegRemote) {
+        let Some(leg) = self.legs.get_mut(n) else {
             return;
         };
-        match mixer.tick(now) {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => return self.recording_failed(&e),
-        }
-        let Some(mode) = mixer.mode else {
+        leg.rtp_latch.set_expected(Expected::from_sdp(remote.rtp));
+        leg.rtcp_latch.set_expected(Expected::from_sdp(remote.rtcp));
+        let ticks = remote.codec.clock_rate() / NARROWBAND_HZ;
+        leg.stream
+            .set_frame_step(samples_8k(remote.ptime) as u32 * ticks);
+        leg.telephone_event = remote.telephone_event;
+        leg.codec = Some((remote.codec, remote.codec_pt));
+        leg.ptime = remote.ptime;
+        let format = |r: &LegRemote| (r.codec, r.codec_pt, r.telephone_event, r.ptime);
+        let changed = leg
+            .remote
+            .is_some_and(|old| format(&old) != format(&remote));
+        leg.remote = Some(remote);
+        let Some(peer) = leg.peer.filter(|_| changed) else {
             return;
         };
-        for party in Party::ALL {
-            if !mode.mixes_for(party) {
-                continue;
+        let (a, b) = (self.legs[n].remote, self.legs[peer].remote);
+        match (forward_path(a, b), forward_path(b, a)) {
+            (Ok(to_peer), Ok(from_peer)) => {
+                self.legs[n].to_peer = to_peer;
+                self.legs[peer].to_peer = from_peer;
             }
-            let Some(leg) = mixer.legs[party as usize].and_then(|n| self.legs.get_mut(n)) else {
-                continue;
-            };
-            let (Some((codec, pt)), Some(dst)) = (leg.codec, leg.rtp_latch.destination()) else {
-                continue;
-            };
-            let Some(len) = mixer.encode_for(party, codec, &mut self.tx_buf[HEADER_LEN..]) else {
-                continue;
-            };
-            let ticks = mixer.ticks;
-            let rw = leg.stream.rewrite(
-                SourceKey {
-                    input: MIXER_INPUT,
-                    ssrc: 0,
-                },
-                ticks as u16,
-                ticks.wrapping_mul(codec.frame_samples()),
-            );
-            let out = &mut self.tx_buf[..HEADER_LEN + len];
-            write_header(out, &rw, pt);
-            match leg.rtp.try_send_to(out, dst) {
-                Ok(_) => {
-                    self.counters.rtp_packets += 1;
-                    self.counters.rtp_bytes += out.len() as u64;
-                }
-                Err(_) => self.counters.drop(DropReason::SendFailed),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(call = self.call.0, leg = n, %e, "cannot follow the leg's new codec");
             }
         }
     }
@@ -397,6 +361,7 @@ impl CallTask {
             digits_out: None,
             codec: None,
             ptime: PTIME_DEFAULT,
+            remote: None,
         });
     }
 

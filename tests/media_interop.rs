@@ -567,3 +567,58 @@ fn without_colours(log: &str) -> String {
     }
     out
 }
+
+#[test]
+fn every_shipped_dtmf_pcap_reaches_a_pcmu_agent_across_transcoding() {
+    let block = free_port_block(10);
+    let lo = block + block % 2;
+    let switch = SwitchProc::start("interop-dtmf-pcaps", &media_config(lo));
+    let (agent, agent_rtp) = agent(
+        &switch,
+        "1001",
+        lo,
+        "RTP/AVP 0 101\na=rtpmap:0 PCMU/8000\na=rtpmap:101 telephone-event/8000",
+    );
+    // The stock scenario, its media part replaced: the voice pcap, then
+    // each of SIPp's digit pcaps in turn.
+    let stock = std::fs::read_to_string(stock_uac_pcap(&switch.dir)).unwrap();
+    let (head, rest) = stock.split_once("  <!-- Play a pre-recorded PCAP").unwrap();
+    let (_, tail) = rest.split_once("  <!-- The 'crlf' option").unwrap();
+    let names = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "star", "pound",
+    ];
+    let mut media = format!(
+        "  <nop><action><exec play_pcap_audio=\"{SIPP_PCAPS}/g711a.pcap\"/></action></nop>\n\
+         <pause milliseconds=\"1000\"/>\n"
+    );
+    for n in names {
+        media.push_str(&format!(
+            "  <nop><action><exec play_pcap_audio=\"{SIPP_PCAPS}/dtmf_2833_{n}.pcap\"/></action></nop>\n\
+             <pause milliseconds=\"400\"/>\n"
+        ));
+    }
+    let path = switch.dir.join("uac_pcap_digits.xml");
+    std::fs::write(
+        &path,
+        format!("{head}{media}  <!-- The 'crlf' option{tail}"),
+    )
+    .unwrap();
+    let carrier = Sipp::start(
+        &switch.dir,
+        path.to_str().unwrap(),
+        &[],
+        &["-m", "1", "-s", "5550100"],
+        Some(switch.sip),
+    );
+    let heard = rtp_heard(&agent_rtp, Duration::from_secs(8));
+    carrier.expect_success();
+    agent.expect_success();
+    let mut receiver = switchyard::media::dtmf::DtmfReceiver::default();
+    let digits: String = heard
+        .iter()
+        .filter(|p| p[1] & 0x7F == 101)
+        .filter_map(|p| receiver.handle(&p[12..], rtp_ts(p)).ok().flatten())
+        .collect();
+    assert_eq!(digits, "0123456789*#", "every digit, once, in order");
+    assert_no_drops(&switch);
+}

@@ -21,9 +21,12 @@ pub const PTIME_MAX: Duration = Duration::from_millis(60);
 pub const PTIME_DEFAULT: Duration = Duration::from_millis(20);
 /// Samples at 8 kHz in the longest packet ([`PTIME_MAX`]).
 pub const PACKET_SAMPLES_MAX: usize = 480;
-/// Samples the repacketiser holds: one longest packet in, plus all but
-/// one sample of a longest packet out.
-pub const PENDING_SAMPLES_MAX: usize = 2 * PACKET_SAMPLES_MAX;
+/// Samples the repacketiser holds: all but one sample of a longest packet
+/// out, a filled gap of up to [`GAP_FILLED_MAX`], and a longest packet in.
+pub const PENDING_SAMPLES_MAX: usize = 3 * PACKET_SAMPLES_MAX;
+/// Longest loss (8 kHz samples) filled with silence to keep the outgoing
+/// timeline; after a longer one the stream restarts with a marked frame.
+pub const GAP_FILLED_MAX: usize = PACKET_SAMPLES_MAX;
 
 /// The packet time to send a leg: its `a=ptime`, no longer than its
 /// `a=maxptime`, within 10–60 ms, in whole 10 ms (G.711 frames are any
@@ -54,6 +57,10 @@ pub fn samples_8k(ptime: Duration) -> usize {
 pub enum PacketizeError {
     #[error("a packet of {samples} samples is longer than {PACKET_SAMPLES_MAX}")]
     TooLong { samples: usize },
+    /// Older than audio already cut (reordered or duplicated): its place
+    /// in the outgoing frames is gone.
+    #[error("a packet {samples} samples older than the stream")]
+    Late { samples: u32 },
 }
 
 /// The header numbers of one outgoing frame, in the source's own terms
@@ -109,10 +116,12 @@ impl Repacketizer {
         self.out_samples
     }
 
-    /// Adds one packet's decoded audio. A new SSRC, or a timestamp that
-    /// does not continue the last packet (loss, reordering, a restart),
-    /// drops the part-frame held and starts the new audio on a frame with
-    /// the marker set: the receiver's jitter buffer resyncs there.
+    /// Adds one packet's decoded audio. A loss of up to [`GAP_FILLED_MAX`]
+    /// is filled with silence, so the outgoing timeline keeps step; a
+    /// packet older than the stream (reordered, duplicated) is refused. A
+    /// new SSRC or a longer jump drops the part-frame held and starts the
+    /// new audio on a frame with the marker set: the receiver's jitter
+    /// buffer resyncs there.
     pub fn push(
         &mut self,
         ssrc: u32,
@@ -123,7 +132,20 @@ impl Repacketizer {
         if pcm.len() > PACKET_SAMPLES_MAX {
             return Err(PacketizeError::TooLong { samples: pcm.len() });
         }
-        if self.ssrc != Some(ssrc) || timestamp != self.next_in_ts {
+        // RFC 3550 A.1 arithmetic: ahead of the expected timestamp if the
+        // wrapped difference is under half the range.
+        let ahead = timestamp.wrapping_sub(self.next_in_ts);
+        let gap = (ahead / self.in_ticks) as usize;
+        if self.ssrc == Some(ssrc) && ahead >= 1 << 31 {
+            let samples = self.next_in_ts.wrapping_sub(timestamp) / self.in_ticks;
+            if samples as usize <= PENDING_SAMPLES_MAX {
+                return Err(PacketizeError::Late { samples });
+            }
+        }
+        if self.ssrc == Some(ssrc) && ahead < 1 << 31 && gap <= GAP_FILLED_MAX {
+            self.pcm[self.len..self.len + gap].fill(0);
+            self.len += gap;
+        } else {
             self.len = 0;
             self.marker = true;
             // Continue the source's own timeline on the output clock.
@@ -222,21 +244,50 @@ mod tests {
     }
 
     #[test]
-    fn a_gap_or_a_new_ssrc_drops_the_part_frame_and_marks_the_next() {
+    fn a_short_loss_is_filled_with_silence_and_keeps_the_timeline() {
         let mut r = Repacketizer::new(160, 8_000, 8_000);
         let mut out = [0i16; PACKET_SAMPLES_MAX];
         r.push(1, 0, false, &[1; 240]).unwrap();
         assert!(r.pop(&mut out).unwrap().marker);
-        assert!(r.pop(&mut out).is_none(), "80 samples held");
-        // One packet lost: the held 80 samples are not glued to later audio.
+        // The packet at 240 was lost: 80 held, 240 of silence, then 240.
         r.push(1, 480, false, &[2; 240]).unwrap();
+        let frames: Vec<_> = std::iter::from_fn(|| {
+            let f = r.pop(&mut out)?;
+            Some((f.timestamp, f.sequence, f.marker, out[0], out[159]))
+        })
+        .collect();
+        assert_eq!(
+            frames,
+            [
+                (160, 1, false, 1, 0),
+                (320, 2, false, 0, 0),
+                (480, 3, false, 2, 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn late_packets_are_refused_and_a_long_jump_or_new_ssrc_restarts_marked() {
+        let mut r = Repacketizer::new(160, 8_000, 8_000);
+        let mut out = [0i16; PACKET_SAMPLES_MAX];
+        r.push(1, 1_000, false, &[1; 160]).unwrap();
+        r.pop(&mut out).unwrap();
+        assert_eq!(
+            r.push(1, 1_000, false, &[1; 160]),
+            Err(PacketizeError::Late { samples: 160 })
+        );
+        // A second of silence suppression: too long to fill.
+        r.push(1, 9_160, false, &[3; 240]).unwrap();
         let f = r.pop(&mut out).unwrap();
-        assert_eq!((f.timestamp, f.marker, f.sequence), (480, true, 1));
-        assert_eq!(out[0], 2);
+        assert_eq!(
+            (f.timestamp, f.marker, f.sequence, out[0]),
+            (9_160, true, 1, 3)
+        );
         // Another source starts its own numbering.
-        r.push(9, 5, false, &[3; 160]).unwrap();
+        r.push(9, 5, false, &[4; 160]).unwrap();
         let f = r.pop(&mut out).unwrap();
         assert_eq!((f.ssrc, f.sequence, f.timestamp, f.marker), (9, 0, 5, true));
+        assert_eq!(out[0], 4, "the part-frame of the old source is dropped");
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub const OPUS_BITRATE_BPS: i32 = 24_000;
 
 /// Most 8 kHz samples one payload decodes to (60 ms).
 const SAMPLES_MAX: usize = PACKET_SAMPLES_MAX;
+/// The Opus frame lengths we encode, in 8 kHz samples: 10, 20, 40 and
+/// 60 ms (RFC 6716 §2.1.4; 2.5 and 5 ms are below any phone's ptime).
+pub const OPUS_FRAME_SAMPLES_8K: [usize; 4] = [80, 160, 320, 480];
 
 /// What went wrong transcoding a frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -171,7 +174,7 @@ impl Transcoder {
         let pcm = &self.pcm[..self.len];
         match (self.to, self.encoder.as_ref()) {
             (Codec::Opus, Some(e)) => {
-                if ![80, 160, 320, 480].contains(&pcm.len()) {
+                if !OPUS_FRAME_SAMPLES_8K.contains(&pcm.len()) {
                     return Err(TranscodeError::OpusFrameLength { samples: pcm.len() });
                 }
                 Ok(e.encode(pcm, out)?)
@@ -271,6 +274,27 @@ mod tests {
         assert_eq!(
             g.frame(&[0; FRAME], &mut [0u8; 10]),
             Err(TranscodeError::OutputTooSmall { len: 10 })
+        );
+    }
+
+    #[test]
+    fn frames_of_10_to_60_ms_decode_and_opus_takes_its_own_lengths() {
+        let mut pcma = Transcoder::new(Codec::Pcma, Codec::Pcmu).unwrap();
+        let mut out = [0u8; SAMPLES_MAX];
+        for len in [80, 240, 480] {
+            assert_eq!(pcma.frame(&vec![0xD5; len], &mut out), Ok(len));
+        }
+        let mut to_opus = Transcoder::new(Codec::Pcmu, Codec::Opus).unwrap();
+        let mut from_opus = Transcoder::new(Codec::Opus, Codec::Pcmu).unwrap();
+        let mut opus = [0u8; OPUS_PACKET_BYTES_MAX];
+        for samples in OPUS_FRAME_SAMPLES_8K {
+            let n = to_opus.encode_pcm(&vec![0; samples], &mut opus).unwrap();
+            assert_eq!(from_opus.decode(&opus[..n]).unwrap().len(), samples);
+        }
+        assert_eq!(
+            to_opus.encode_pcm(&[0; 240], &mut opus),
+            Err(TranscodeError::OpusFrameLength { samples: 240 }),
+            "30 ms is no Opus frame"
         );
     }
 }

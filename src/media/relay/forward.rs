@@ -10,7 +10,7 @@
 //! header extensions parse on both paths (RFC 3550 §5.1, §5.3.1); a change
 //! of SSRC is a new source segment of the outgoing stream, not an error.
 
-use crate::media::packetize::{samples_8k, Repacketizer, PACKET_SAMPLES_MAX};
+use crate::media::packetize::{samples_8k, PacketizeError, Repacketizer, PACKET_SAMPLES_MAX};
 use crate::media::rtp::{
     rewrite_in_place, OutboundStream, PayloadMap, Rewritten, RtpError, SourceKey,
 };
@@ -130,7 +130,10 @@ impl TranscodePath {
             .map_err(|_| DropReason::CodecUnhandled)?;
         self.repacketizer
             .push(p.ssrc(), p.timestamp(), p.marker_bit(), pcm)
-            .map_err(|_| DropReason::CodecUnhandled)?;
+            .map_err(|e| match e {
+                PacketizeError::Late { .. } => DropReason::Late,
+                PacketizeError::TooLong { .. } => DropReason::CodecUnhandled,
+            })?;
         Ok(Forwarded::Queued)
     }
 

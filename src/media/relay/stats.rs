@@ -18,10 +18,13 @@ pub enum DropReason {
     /// Comfort noise (RFC 3389) towards a leg that did not negotiate it:
     /// dropped quietly (no warning), the far end plays its own silence.
     ComfortNoise,
+    /// Audio older than what was already re-packetised (reordered or
+    /// duplicated on the way): on a transcoded path its place is gone.
+    Late,
 }
 
 /// How many [`DropReason`]s there are.
-pub const DROP_REASONS: usize = 8;
+pub const DROP_REASONS: usize = 9;
 
 impl DropReason {
     pub const ALL: [DropReason; DROP_REASONS] = [
@@ -33,6 +36,7 @@ impl DropReason {
         Self::SendFailed,
         Self::CodecUnhandled,
         Self::ComfortNoise,
+        Self::Late,
     ];
 
     /// The `reason` label value.
@@ -46,6 +50,7 @@ impl DropReason {
             Self::SendFailed => "send_failed",
             Self::CodecUnhandled => "codec_unhandled",
             Self::ComfortNoise => "comfort_noise",
+            Self::Late => "late",
         }
     }
 }

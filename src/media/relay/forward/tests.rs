@@ -288,3 +288,19 @@ fn audio_the_codec_cannot_take_is_labelled_so_not_malformed() {
         Err(DropReason::Malformed)
     );
 }
+
+#[test]
+fn a_duplicate_on_a_transcoded_path_is_dropped_as_late() {
+    let mut p = path(
+        remote(Codec::Pcma, 8, None, 20),
+        remote(Codec::Pcmu, 0, None, 20),
+    );
+    let mut s = OutboundStream::new(9, 0, 0);
+    let mut first = packet(8, 7, 1, 160, &[0xD5; 160], false);
+    let mut again = first.clone();
+    assert_eq!(through(&mut p, &mut first, &mut s).unwrap().len(), 1);
+    assert_eq!(
+        forward(&mut p, &mut again, CALLER, None, &mut s),
+        Err(DropReason::Late)
+    );
+}

@@ -18,11 +18,6 @@ use tokio::time::MissedTickBehavior;
 
 use super::batch::{RecvBatch, RECV_BATCH};
 use super::forward::{forward, forward_path, ForwardPath, Forwarded};
-
-mod digits;
-mod mix;
-mod player;
-
 use super::mixer::Mixer;
 use super::stats::{DropReason, LocalCounters, RelayStats, DROP_REASONS};
 use super::{
@@ -43,6 +38,10 @@ use crate::media::watch::InactivityWatch;
 use crate::media::NARROWBAND_HZ;
 use digits::DigitsOut;
 use player::Player;
+
+mod digits;
+mod mix;
+mod player;
 
 /// A new leg's sockets and stream numbers, drawn by the handle.
 pub(super) struct LegSetup {

@@ -305,6 +305,41 @@ fn sipp_uac_pcap_in_pcma_30ms_reaches_an_opus_agent() {
     assert_no_drops(&switch);
 }
 
+#[test]
+fn sipp_uac_pcap_in_pcma_30ms_reaches_a_pcma_agent_in_20ms_packets() {
+    let block = free_port_block(10);
+    let lo = block + block % 2;
+    let switch = SwitchProc::start("interop-pcap-pcma", &media_config(lo));
+    // Same codec, and neither side names a ptime: the carrier's 30 ms
+    // packets are re-packetised once they are seen.
+    let (agent, agent_rtp) = agent(&switch, "1001", lo, "RTP/AVP 8\na=rtpmap:8 PCMA/8000");
+    let scenario = stock_uac_pcap(&switch.dir);
+    let carrier = Sipp::start(
+        &switch.dir,
+        scenario.to_str().unwrap(),
+        &[],
+        &["-m", "1", "-s", "5550100"],
+        Some(switch.sip),
+    );
+    let heard = rtp_heard(&agent_rtp, Duration::from_secs(9));
+    carrier.expect_success();
+    agent.expect_success();
+    let audio: Vec<&Vec<u8>> = heard.iter().filter(|p| p[1] & 0x7F == 8).collect();
+    assert!(audio.len() >= 330, "{} PCMA packets", audio.len());
+    assert!(audio.iter().all(|p| p.len() == 12 + 160), "20 ms packets");
+    assert_continuous(&audio, 160);
+    let pcm: Vec<i16> = audio
+        .iter()
+        .flat_map(|p| p[12..].iter().map(|&c| alaw_decode(c)))
+        .collect();
+    let c = waveform_correlation(&pcm, &pcap_audio());
+    assert!(
+        c > 0.99,
+        "the agent hears the pcap's audio: correlation {c}"
+    );
+    assert_no_drops(&switch);
+}
+
 /// Sends a PCMU sine in packets of `samples` (`samples / 8` ms each).
 fn send_pcmu(sock: &UdpSocket, to: SocketAddr, freq: f64, samples: usize, packets: u16) {
     let mut sine = Sine::new(freq, 8000, 0.3);

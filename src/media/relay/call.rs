@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
 use super::batch::{RecvBatch, RECV_BATCH};
-use super::forward::{forward, forward_path, ForwardPath, Forwarded};
+use super::forward::{forward, forward_path, ForwardPath, Forwarded, MapPath};
 use super::mixer::Mixer;
 use super::stats::{DropReason, LocalCounters, RelayStats, DROP_REASONS};
 use super::{
@@ -32,7 +32,7 @@ use crate::media::packetize::{samples_8k, PTIME_DEFAULT};
 use crate::media::pool::PortPool;
 use crate::media::prompts::{PromptId, PromptSet};
 use crate::media::rtcp::{rewrite_ssrcs, SsrcRewrite};
-use crate::media::rtp::{OutboundStream, PayloadMap, SourceKey};
+use crate::media::rtp::{OutboundStream, SourceKey};
 use crate::media::sdp::Codec;
 use crate::media::watch::InactivityWatch;
 use crate::media::NARROWBAND_HZ;
@@ -354,7 +354,7 @@ impl CallTask {
             rtcp_latch: Latch::new(self.config.relatch_after),
             stream: OutboundStream::new(s.ssrc, s.initial_seq, s.initial_ts),
             peer: None,
-            to_peer: ForwardPath::Map(Box::new(PayloadMap::identity())),
+            to_peer: ForwardPath::Map(Box::new(MapPath::identity())),
             telephone_event: None,
             dtmf: DtmfReceiver::default(),
             digits_out: None,
@@ -507,7 +507,22 @@ impl CallTask {
         };
         let input = u32::from(from.id.n);
         let events_in = from.telephone_event;
-        let sent = match forward(&mut from.to_peer, packet, input, events_in, &mut to.stream) {
+        let mut outcome = forward(&mut from.to_peer, packet, input, events_in, &mut to.stream);
+        if let Ok(Forwarded::Repacketize { ptime }) = outcome {
+            // The sender's packets are not the length its SDP said: cut
+            // them into the peer's from now on.
+            let sent_as = from.remote.map(|r| LegRemote { ptime, ..r });
+            if let Ok(path) = forward_path(sent_as, to.remote) {
+                tracing::debug!(
+                    leg = n,
+                    ?ptime,
+                    "re-packetising: the leg sends another ptime"
+                );
+                from.to_peer = path;
+            }
+            outcome = forward(&mut from.to_peer, packet, input, events_in, &mut to.stream);
+        }
+        let sent = match outcome {
             Ok(Forwarded::InPlace) => to.rtp.try_send_to(packet, dst).map(|_| packet.len()),
             Ok(Forwarded::Queued) => {
                 let ForwardPath::Transcode(path) = &mut from.to_peer else {
@@ -532,6 +547,10 @@ impl CallTask {
                 return;
             }
             Ok(Forwarded::Consumed) => return,
+            // Still the wrong length after a new path: nothing to make of it.
+            Ok(Forwarded::Repacketize { .. }) => {
+                return self.counters.drop(DropReason::CodecUnhandled)
+            }
             Err(reason) => return self.counters.drop(reason),
         };
         match sent {

@@ -6,15 +6,22 @@
 //! translated, telephone-event included (the legs may number it
 //! differently). Anything else — another codec, another `a=ptime` — is
 //! decoded, cut into the far leg's packet length ([`Repacketizer`]) and
-//! encoded again on the far leg's continuous stream. CSRCs, padding and
+//! encoded again on the far leg's continuous stream; so is G.711 that
+//! arrives in packets of another length than its sender declared. CSRCs, padding and
 //! header extensions parse on both paths (RFC 3550 §5.1, §5.3.1); a change
 //! of SSRC is a new source segment of the outgoing stream, not an error.
 
-use crate::media::packetize::{samples_8k, PacketizeError, Repacketizer, PACKET_SAMPLES_MAX};
+use std::time::Duration;
+
+use crate::media::packetize::{
+    samples_8k, PacketizeError, Repacketizer, PACKET_SAMPLES_MAX, PTIME_MIN,
+};
 use crate::media::rtp::{
     rewrite_in_place, OutboundStream, PayloadMap, Rewritten, RtpError, SourceKey,
 };
+use crate::media::sdp::Codec;
 use crate::media::transcode::Transcoder;
+use crate::media::NARROWBAND_HZ;
 
 use super::stats::DropReason;
 use super::{LegRemote, MediaError};
@@ -29,12 +36,30 @@ pub(super) const CN_PT: u8 = 13;
 pub(super) enum ForwardPath {
     /// Same codec and packet time: header rewrite and payload-type
     /// translation only.
-    Map(Box<PayloadMap>),
+    Map(Box<MapPath>),
     /// Another codec or packet time: each packet is decoded and the audio
     /// re-encoded in the peer's frames. Telephone-events are not carried
     /// across: the relay reports them as digits and sends them anew on the
     /// peer's stream.
     Transcode(Box<TranscodePath>),
+}
+
+pub(super) struct MapPath {
+    map: PayloadMap,
+    /// The sending leg's G.711 payload type and bytes per packet at its
+    /// declared ptime. Its audio in packets of another length (a carrier
+    /// sending 30 ms without saying so) is re-packetised from then on.
+    g711: Option<(u8, usize)>,
+}
+
+impl MapPath {
+    /// Every payload type passes unchanged (SDP not known).
+    pub(super) fn identity() -> Self {
+        Self {
+            map: PayloadMap::identity(),
+            g711: None,
+        }
+    }
 }
 
 pub(super) struct TranscodePath {
@@ -56,6 +81,9 @@ pub(super) enum Forwarded {
     /// A telephone-event the relay reports as a digit (and sends anew where
     /// the peer takes events): nothing to send, nothing lost.
     Consumed,
+    /// G.711 audio in packets of `ptime`, not the ptime the sender declared:
+    /// the pair needs a re-packetising path (then the packet goes again).
+    Repacketize { ptime: Duration },
 }
 
 /// How packets going from `from` to `to` are carried. Unknown SDP on
@@ -65,7 +93,7 @@ pub(super) fn forward_path(
     to: Option<LegRemote>,
 ) -> Result<ForwardPath, MediaError> {
     let (Some(f), Some(t)) = (from, to) else {
-        return Ok(ForwardPath::Map(Box::new(PayloadMap::identity())));
+        return Ok(ForwardPath::Map(Box::new(MapPath::identity())));
     };
     if f.codec != t.codec || f.ptime != t.ptime {
         let (in_rate, out_rate) = (f.codec.clock_rate(), t.codec.clock_rate());
@@ -82,7 +110,9 @@ pub(super) fn forward_path(
     if let (Some(fe), Some(te)) = (f.telephone_event, t.telephone_event) {
         map.set(fe, te);
     }
-    Ok(ForwardPath::Map(Box::new(map)))
+    // G.711 is one byte per 8 kHz sample.
+    let g711 = (f.codec != Codec::Opus).then(|| (f.codec_pt, samples_8k(f.ptime)));
+    Ok(ForwardPath::Map(Box::new(MapPath { map, g711 })))
 }
 
 /// Forwards one RTP `packet` of input `input` (whose telephone-event type
@@ -94,15 +124,33 @@ pub(super) fn forward(
     events_in: Option<u8>,
     stream: &mut OutboundStream,
 ) -> Result<Forwarded, DropReason> {
-    let map = match path {
-        ForwardPath::Map(map) => map,
+    let m = match path {
+        ForwardPath::Map(m) => m,
         ForwardPath::Transcode(t) => return t.push(packet, events_in),
     };
-    match rewrite_in_place(packet, input, stream, map) {
+    if let Some(ptime) = m.g711.and_then(|audio| other_g711_ptime(packet, audio)) {
+        return Ok(Forwarded::Repacketize { ptime });
+    }
+    match rewrite_in_place(packet, input, stream, &m.map) {
         Ok(()) => Ok(Forwarded::InPlace),
         Err(RtpError::Malformed { .. }) => Err(DropReason::Malformed),
         Err(RtpError::PayloadTypeNotMapped(pt)) => not_forwarded(pt & 0x7F, events_in),
     }
+}
+
+/// The packet time of a plain G.711 audio packet (no CSRC, extension or
+/// padding: the common case, checked in a few compares) whose length is
+/// not `bytes`, if it is 10–60 ms; `None` for everything else, which
+/// passes as it is.
+fn other_g711_ptime(packet: &[u8], (pt, bytes): (u8, usize)) -> Option<Duration> {
+    let payload = packet.len().checked_sub(HEADER_LEN)?;
+    if payload == bytes || packet[0] != 0x80 || packet[1] & 0x7F != pt {
+        return None;
+    }
+    let (lo, hi) = (samples_8k(PTIME_MIN), PACKET_SAMPLES_MAX);
+    (lo..=hi)
+        .contains(&payload)
+        .then(|| Duration::from_micros(payload as u64 * 1_000_000 / u64::from(NARROWBAND_HZ)))
 }
 
 /// Why a packet of payload type `pt` that the path does not carry is not

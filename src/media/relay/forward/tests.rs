@@ -304,3 +304,36 @@ fn a_duplicate_on_a_transcoded_path_is_dropped_as_late() {
         Err(DropReason::Late)
     );
 }
+
+#[test]
+fn g711_in_packets_of_another_length_than_declared_asks_for_repacketising() {
+    let mut p = path(
+        remote(Codec::Pcma, 8, Some(101), 20),
+        remote(Codec::Pcma, 8, Some(101), 20),
+    );
+    let mut s = OutboundStream::new(9, 0, 0);
+    let mut thirty = packet(8, 7, 1, 0, &[0xD5; 240], false);
+    assert_eq!(
+        forward(&mut p, &mut thirty, CALLER, Some(101), &mut s),
+        Ok(Forwarded::Repacketize {
+            ptime: Duration::from_millis(30)
+        })
+    );
+    // Declared length, events and lengths out of 10-60 ms pass as they are.
+    for (pt, len) in [(8, 160), (101, 4), (8, 40), (8, 640)] {
+        let mut pkt = packet(pt, 7, 2, 160, &vec![0; len], false);
+        assert_eq!(
+            forward(&mut p, &mut pkt, CALLER, Some(101), &mut s),
+            Ok(Forwarded::InPlace),
+            "pt {pt}, {len} bytes"
+        );
+    }
+    // The path the relay then takes: 30 ms in, 20 ms out.
+    let mut p = path(
+        remote(Codec::Pcma, 8, Some(101), 30),
+        remote(Codec::Pcma, 8, Some(101), 20),
+    );
+    let out = through(&mut p, &mut thirty, &mut s).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].len(), 12 + 160);
+}

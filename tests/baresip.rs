@@ -60,9 +60,10 @@ fn media_config(rtp_lo: u16, rtp_hi: u16) -> String {
 }
 
 /// The account line a user writes to `~/.baresip/accounts` (README), with
-/// the registrar's address: auto-answer, G.711 µ-law only.
-fn account(registrar: SocketAddr) -> String {
-    format!("<sip:1001@{registrar}>;auth_pass=demo-1001;answermode=auto;audio_codecs=PCMU")
+/// the registrar's address: auto-answer, G.711 µ-law only, and `extra`
+/// account parameters (e.g. `;ptime=30`).
+fn account(registrar: SocketAddr, extra: &str) -> String {
+    format!("<sip:1001@{registrar}>;auth_pass=demo-1001;answermode=auto;audio_codecs=PCMU{extra}")
 }
 
 /// The `c=` address and `m=audio` port of an SDP body.
@@ -92,7 +93,7 @@ struct Setup {
 
 /// Starts the switch (four RTP pairs of its own) and baresip, which plays a
 /// `PHONE_HZ` WAV, and waits for the registration on both sides.
-fn switch_with_baresip_agent(name: &str, modules: &Path) -> Setup {
+fn switch_with_baresip_agent(name: &str, modules: &Path, extra: &str) -> Setup {
     // Four whole pairs, even RTP port first: the caller's leg and the agent's.
     let block = free_port_block(10);
     let lo = block + block % 2;
@@ -102,7 +103,7 @@ fn switch_with_baresip_agent(name: &str, modules: &Path) -> Setup {
     std::fs::create_dir_all(&dir).expect("baresip dir");
     let source = dir.join("phone-600hz.wav");
     write_tone_wav(&source, PHONE_HZ, PHONE_WAV_SECS);
-    let mut phone = Baresip::start(modules, &dir, &account(switch.sip), &source);
+    let mut phone = Baresip::start(modules, &dir, &account(switch.sip, extra), &source);
     phone.expect_line(REGISTERED, &[REGISTER_FAILED], EVENT_TIMEOUT);
     switch.wait_metric("switchyard_registrations_active", |v| v == 1.0);
     Setup {
@@ -155,7 +156,7 @@ fn baresip_agent_answers_a_did_call_with_audio_both_ways_and_a_completed_cdr() {
         switch,
         mut phone,
         rtp,
-    } = switch_with_baresip_agent("baresip", &modules);
+    } = switch_with_baresip_agent("baresip", &modules, "");
 
     let mut caller = MediaCaller::new(switch.sip, "5550100");
     let ok = caller.invite(200);
@@ -200,7 +201,7 @@ fn baresip_agent_records_the_tone_a_sipp_carrier_plays_from_a_pcap() {
         switch,
         mut phone,
         rtp,
-    } = switch_with_baresip_agent("baresip-sipp", &modules);
+    } = switch_with_baresip_agent("baresip-sipp", &modules, "");
     let anchored = format!(
         "c=IN IP4 127.0.0.1(.|\\r|\\n)*m=audio ({}) RTP/AVP 0",
         rtp.clone()
@@ -226,4 +227,57 @@ fn baresip_agent_records_the_tone_a_sipp_carrier_plays_from_a_pcap() {
     phone.expect_line(CALL_ENDED, &[], EVENT_TIMEOUT);
     assert_phone_heard_the_caller(&phone);
     assert_one_completed_cdr(&switch);
+}
+
+#[test]
+fn baresip_at_ptime_30_and_a_caller_at_20_hear_each_other_through_re_packetising() {
+    let Some(modules) = baresip::require() else {
+        return;
+    };
+    let Setup {
+        switch,
+        mut phone,
+        rtp: _,
+    } = switch_with_baresip_agent("baresip-ptime30", &modules, ";ptime=30");
+
+    let mut caller = MediaCaller::new(switch.sip, "5550100");
+    let ok = caller.invite(200);
+    caller.ack(&ok);
+    // Its SIP trace: the answer it sent the switch asks for 30 ms packets.
+    phone.expect_line("a=ptime:30", &[], EVENT_TIMEOUT);
+    let to_switch = sdp_audio(ok.body());
+    let talker_sock = caller.rtp.try_clone().expect("clone caller rtp");
+    let talker = thread::spawn(move || send_tone(&talker_sock, to_switch, CALLER_HZ, TALK_FOR));
+    let heard = rtp_heard(&caller.rtp, TALK_FOR);
+    talker.join().expect("talker thread");
+    caller.bye();
+    phone.expect_line(CALL_ENDED, &[], EVENT_TIMEOUT);
+
+    // baresip sends 30 ms; the caller, who named no ptime, gets 20 ms.
+    assert!(
+        heard.len() >= HEARD_PACKETS_MIN,
+        "the caller heard only {} RTP packets",
+        heard.len()
+    );
+    assert!(
+        heard.iter().all(|p| p.len() == 12 + 160),
+        "20 ms packets towards the caller"
+    );
+    let heard_pcm: Vec<i16> = heard
+        .iter()
+        .flat_map(|p| p[12..].iter().map(|&c| ulaw_decode(c)))
+        .collect();
+    assert!(
+        tone_present(&heard_pcm, PHONE_HZ, 8000),
+        "no {PHONE_HZ} Hz tone from baresip's WAV in what the caller heard"
+    );
+    assert_phone_heard_the_caller(&phone);
+    assert_one_completed_cdr(&switch);
+    let metrics = switch.metrics();
+    let drops: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("switchyard_rtp_packets_dropped_total{"))
+        .filter(|l| !l.ends_with(" 0"))
+        .collect();
+    assert!(drops.is_empty(), "no packet dropped: {drops:#?}");
 }

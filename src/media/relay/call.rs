@@ -593,7 +593,10 @@ impl CallTask {
         if p.payload_type() != te {
             return;
         }
-        if let Ok(Some(digit)) = leg.dtmf.handle(p.payload(), p.timestamp()) {
+        // The packet's own arrival time (events are few): a replayed press
+        // is told from a reordered packet by it.
+        let now = Instant::now();
+        if let Ok(Some(digit)) = leg.dtmf.handle_at(p.payload(), p.timestamp(), now) {
             let id = leg.id;
             // Events pass through a plain bridge; across transcoding or into
             // a mix they are dropped there, so the relay sends them anew.

@@ -69,6 +69,11 @@ impl CallTask {
             Some(digit) => {
                 out.events = out.events.wrapping_add(1);
                 out.packets = 0;
+                // A segment of its own even when the last thing on the
+                // stream was the previous burst's event (whose source key a
+                // fresh `DigitsOut` repeats): else both get the same
+                // sequence numbers and the phone drops the second.
+                leg.stream.reset_source();
                 // The event's source timestamp: the stream rebases it, and it
                 // stays the same for all the event's packets (RFC 4733 §2.3.1).
                 let _ = out.sender.start(digit, DIGIT_LENGTH, 0, now);

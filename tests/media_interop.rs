@@ -670,3 +670,52 @@ fn every_shipped_dtmf_pcap_reaches_a_pcmu_agent_across_transcoding() {
     assert_eq!(digits, "0123456789*##", "every press, once, in order");
     assert_no_drops(&switch);
 }
+
+#[test]
+fn a_key_pressed_twice_from_the_same_pcap_reaches_a_pcma_agent_twice() {
+    let block = free_port_block(10);
+    let lo = block + block % 2;
+    let switch = SwitchProc::start("interop-dtmf-twice", &media_config(lo));
+    // PCMA and telephone-event on both sides: the events pass as they came.
+    let (agent, agent_rtp) = agent(
+        &switch,
+        "1001",
+        lo,
+        "RTP/AVP 8 101\na=rtpmap:8 PCMA/8000\na=rtpmap:101 telephone-event/8000",
+    );
+    let stock = std::fs::read_to_string(stock_uac_pcap(&switch.dir)).unwrap();
+    let (head, rest) = stock.split_once("  <!-- Play a pre-recorded PCAP").unwrap();
+    let (_, tail) = rest.split_once("  <!-- The 'crlf' option").unwrap();
+    let press = format!(
+        "  <nop><action><exec play_pcap_audio=\"{SIPP_PCAPS}/dtmf_2833_5.pcap\"/></action></nop>\n\
+         <pause milliseconds=\"500\"/>\n"
+    );
+    let path = switch.dir.join("uac_pcap_twice.xml");
+    let scenario = format!("{head}{press}{press}  <!-- The 'crlf' option{tail}");
+    std::fs::write(&path, scenario).unwrap();
+    let carrier = Sipp::start(
+        &switch.dir,
+        path.to_str().unwrap(),
+        &[],
+        &["-m", "1", "-s", "5550100"],
+        Some(switch.sip),
+    );
+    let heard = rtp_heard(&agent_rtp, Duration::from_secs(2));
+    carrier.expect_success();
+    agent.expect_success();
+    let events: Vec<&Vec<u8>> = heard.iter().filter(|p| p[1] & 0x7F == 101).collect();
+    assert_eq!(events.len(), 20, "both plays' ten packets");
+    let mut receiver = switchyard::media::dtmf::DtmfReceiver::default();
+    let digits: String = events
+        .iter()
+        .filter_map(|p| receiver.handle(&p[12..], rtp_ts(p)).ok().flatten())
+        .collect();
+    assert_eq!(digits, "55", "two presses at the agent");
+    let mut seqs: Vec<u16> = events.iter().map(|p| rtp_seq(p)).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    // The pcap repeats its end packet's number three times (8 numbers in 10
+    // packets); the second play must not reuse the first one's.
+    assert_eq!(seqs.len(), 16, "no sequence number shared by the two plays");
+    assert_no_drops(&switch);
+}

@@ -265,6 +265,11 @@ impl DtmfReceiver {
         self.handle_inner(payload, timestamp, None)
     }
 
+    /// The timestamp and event code of the last event seen.
+    pub fn last_event(&self) -> Option<(u32, u8)> {
+        self.last
+    }
+
     /// As [`handle`](Self::handle), the packet received at `now`: a replayed
     /// press of the same key ([`EVENT_REPLAY_AFTER`]) is a digit again.
     pub fn handle_at(

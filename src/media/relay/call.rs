@@ -596,7 +596,9 @@ impl CallTask {
         // The packet's own arrival time (events are few): a replayed press
         // is told from a reordered packet by it.
         let now = Instant::now();
+        let before = leg.dtmf.last_event();
         if let Ok(Some(digit)) = leg.dtmf.handle_at(p.payload(), p.timestamp(), now) {
+            let replayed = before == leg.dtmf.last_event();
             let id = leg.id;
             // Events pass through a plain bridge; across transcoding or into
             // a mix they are dropped there, so the relay sends them anew.
@@ -604,8 +606,13 @@ impl CallTask {
                 || leg
                     .peer
                     .is_some_and(|peer| self.mixer.as_ref().is_some_and(|m| m.feeds(peer)));
-            if let (true, Some(peer)) = (regenerate, leg.peer) {
-                self.queue_digit(peer, digit);
+            match (regenerate, leg.peer) {
+                (true, Some(peer)) => self.queue_digit(peer, digit),
+                // Passed as it came, but a press replayed with its old
+                // numbers (a recording played twice) gets a new segment on
+                // the peer's stream, or the peer drops it as a duplicate.
+                (false, Some(peer)) if replayed => self.legs[peer].stream.reset_source(),
+                _ => {}
             }
             tracing::debug!(leg = id.n, %digit, "DTMF digit");
             self.emit(MediaEvent::Digit { leg: id, digit });

@@ -80,6 +80,7 @@ fn main() {
                     codec: Codec::Pcmu,
                     codec_pt: 0,
                     telephone_event: Some(101),
+                    ptime: Duration::from_millis(20),
                 };
                 handle.set_remote(leg, remote).expect("remote");
             }

@@ -104,10 +104,11 @@ impl PhoneCodec {
 }
 
 /// The account line a user writes to `~/.baresip/accounts` (README), with
-/// the registrar's address: auto-answer, one codec only.
-fn account(registrar: SocketAddr, codec: PhoneCodec) -> String {
+/// the registrar's address: auto-answer, one codec only, and `extra`
+/// account parameters (e.g. `;ptime=30`).
+fn account(registrar: SocketAddr, codec: PhoneCodec, extra: &str) -> String {
     format!(
-        "<sip:1001@{registrar}>;auth_pass=demo-1001;answermode=auto;audio_codecs={}",
+        "<sip:1001@{registrar}>;auth_pass=demo-1001;answermode=auto;audio_codecs={}{extra}",
         codec.name()
     )
 }
@@ -139,7 +140,7 @@ struct Setup {
 
 /// Starts the switch (four RTP pairs of its own) and baresip, which plays a
 /// `PHONE_HZ` WAV, and waits for the registration on both sides.
-fn switch_with_baresip_agent(name: &str, modules: &Path, codec: PhoneCodec) -> Setup {
+fn switch_with_baresip_agent(name: &str, modules: &Path, codec: PhoneCodec, extra: &str) -> Setup {
     // Four whole pairs, even RTP port first: the caller's leg and the agent's.
     let block = free_port_block(10);
     let lo = block + block % 2;
@@ -152,7 +153,7 @@ fn switch_with_baresip_agent(name: &str, modules: &Path, codec: PhoneCodec) -> S
     let mut phone = Baresip::start(
         modules,
         &dir,
-        &account(switch.sip, codec),
+        &account(switch.sip, codec, extra),
         &source,
         codec.modules(),
     );
@@ -246,7 +247,7 @@ fn baresip_agent_answers_a_did_call_with_audio_both_ways_and_a_completed_cdr() {
     let Some(modules) = baresip::require() else {
         return;
     };
-    let mut setup = switch_with_baresip_agent("baresip", &modules, PhoneCodec::Pcmu);
+    let mut setup = switch_with_baresip_agent("baresip", &modules, PhoneCodec::Pcmu, "");
     caller_and_agent_hear_each_other(&mut setup);
 }
 
@@ -255,7 +256,7 @@ fn baresip_agent_on_g722_hears_and_is_heard_by_a_pcmu_caller() {
     let Some(modules) = baresip::require() else {
         return;
     };
-    let mut setup = switch_with_baresip_agent("baresip-g722", &modules, PhoneCodec::G722);
+    let mut setup = switch_with_baresip_agent("baresip-g722", &modules, PhoneCodec::G722, "");
     caller_and_agent_hear_each_other(&mut setup);
     let Setup { switch, phone, .. } = &mut setup;
     // baresip says which codec it encodes and decodes with, and its
@@ -282,7 +283,7 @@ fn a_g722_caller_and_a_g722_agent_keep_wideband_audio() {
     let Some(modules) = baresip::require() else {
         return;
     };
-    let mut setup = switch_with_baresip_agent("baresip-g722-g722", &modules, PhoneCodec::G722);
+    let mut setup = switch_with_baresip_agent("baresip-g722-g722", &modules, PhoneCodec::G722, "");
     let Setup { switch, phone, rtp } = &mut setup;
     let mut caller = MediaCaller::offering(switch.sip, "5550100", 9, "G722/8000");
     let ok = caller.invite(200);
@@ -329,7 +330,7 @@ fn baresip_agent_records_the_tone_a_sipp_carrier_plays_from_a_pcap() {
         switch,
         mut phone,
         rtp,
-    } = switch_with_baresip_agent("baresip-sipp", &modules, PhoneCodec::Pcmu);
+    } = switch_with_baresip_agent("baresip-sipp", &modules, PhoneCodec::Pcmu, "");
     let anchored = format!(
         "c=IN IP4 127.0.0.1(.|\\r|\\n)*m=audio ({}) RTP/AVP 0",
         rtp.clone()
@@ -355,4 +356,57 @@ fn baresip_agent_records_the_tone_a_sipp_carrier_plays_from_a_pcap() {
     phone.expect_line(CALL_ENDED, &[], EVENT_TIMEOUT);
     assert_phone_heard_the_caller(&phone);
     assert_one_completed_cdr(&switch);
+}
+
+#[test]
+fn baresip_at_ptime_30_and_a_caller_at_20_hear_each_other_through_re_packetising() {
+    let Some(modules) = baresip::require() else {
+        return;
+    };
+    let Setup {
+        switch,
+        mut phone,
+        rtp: _,
+    } = switch_with_baresip_agent("baresip-ptime30", &modules, PhoneCodec::Pcmu, ";ptime=30");
+
+    let mut caller = MediaCaller::new(switch.sip, "5550100");
+    let ok = caller.invite(200);
+    caller.ack(&ok);
+    // Its SIP trace: the answer it sent the switch asks for 30 ms packets.
+    phone.expect_line("a=ptime:30", &[], EVENT_TIMEOUT);
+    let to_switch = sdp_audio(ok.body());
+    let talker_sock = caller.rtp.try_clone().expect("clone caller rtp");
+    let talker = thread::spawn(move || send_tone(&talker_sock, to_switch, CALLER_HZ, TALK_FOR));
+    let heard = rtp_heard(&caller.rtp, TALK_FOR);
+    talker.join().expect("talker thread");
+    caller.bye();
+    phone.expect_line(CALL_ENDED, &[], EVENT_TIMEOUT);
+
+    // baresip sends 30 ms; the caller, who named no ptime, gets 20 ms.
+    assert!(
+        heard.len() >= HEARD_PACKETS_MIN,
+        "the caller heard only {} RTP packets",
+        heard.len()
+    );
+    assert!(
+        heard.iter().all(|p| p.len() == 12 + 160),
+        "20 ms packets towards the caller"
+    );
+    let heard_pcm: Vec<i16> = heard
+        .iter()
+        .flat_map(|p| p[12..].iter().map(|&c| ulaw_decode(c)))
+        .collect();
+    assert!(
+        tone_present(&heard_pcm, PHONE_HZ, 8000),
+        "no {PHONE_HZ} Hz tone from baresip's WAV in what the caller heard"
+    );
+    assert_phone_heard_the_caller(&phone);
+    assert_one_completed_cdr(&switch);
+    let metrics = switch.metrics();
+    let drops: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("switchyard_rtp_packets_dropped_total{"))
+        .filter(|l| !l.ends_with(" 0"))
+        .collect();
+    assert!(drops.is_empty(), "no packet dropped: {drops:#?}");
 }

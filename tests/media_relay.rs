@@ -65,6 +65,7 @@ fn pcmu_remote(addr: SocketAddr) -> LegRemote {
         codec: Codec::Pcmu,
         codec_pt: 0,
         telephone_event: Some(101),
+        ptime: switchyard::media::packetize::PTIME_DEFAULT,
     }
 }
 
@@ -684,4 +685,48 @@ async fn digits_from_a_pcmu_leg_reach_a_transcoded_opus_leg_as_events() {
         vec!['4'],
         "the Opus side gets the digit on its own telephone-event type"
     );
+}
+
+#[tokio::test]
+async fn a_bridged_leg_that_changes_codec_and_ptime_is_followed_at_once() {
+    let (h, _events) = start(4, |_| {});
+    let call = CallId(23);
+    let a = h.allocate_leg(call).unwrap();
+    let b = h.allocate_leg(call).unwrap();
+    let (ea, ea_addr) = endpoint().await;
+    let (eb, eb_addr) = endpoint().await;
+    h.set_remote(a.leg, pcmu_remote(ea_addr)).unwrap();
+    h.set_remote(b.leg, pcmu_remote(eb_addr)).unwrap();
+    h.bridge(a.leg, b.leg).unwrap();
+    // B's re-offer switches it to Opus at 40 ms; no new bridge follows.
+    let mut opus = pcmu_remote(eb_addr);
+    opus.codec = Codec::Opus;
+    opus.codec_pt = 111;
+    opus.ptime = Duration::from_millis(40);
+    h.set_remote(b.leg, opus).unwrap();
+    let mut tx = Sender::new(TONE_HZ, 0xA1, 1, 0);
+    let mut decoder = Transcoder::new(Codec::Opus, Codec::Pcmu).unwrap();
+    let mut heard = Vec::new();
+    let mut buf = [0u8; 2048];
+    // Bounded: 100 packets of 20 ms; Opus at 40 ms comes every other one.
+    for _ in 0..100 {
+        ea.send_to(&tx.next(), a.rtp_addr).await.unwrap();
+        if let Ok(Ok((n, _))) = timeout(Duration::from_millis(20), eb.recv_from(&mut buf)).await {
+            let p = RtpPacket::parse(&buf[..n]).unwrap();
+            if p.payload_type() == 111 {
+                heard.extend_from_slice(decoder.decode(p.payload()).expect("Opus"));
+                assert_eq!(decoder.pcm().len(), 320, "40 ms frames");
+            }
+        }
+        if heard.len() >= 8_000 {
+            break;
+        }
+    }
+    assert!(
+        heard.len() >= 8_000,
+        "{} samples of Opus heard",
+        heard.len()
+    );
+    assert!(tone_present(&heard[4_000..], TONE_HZ, 8000));
+    assert_eq!(h.stats().dropped(DropReason::UnmappedPayloadType), 0);
 }

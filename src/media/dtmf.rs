@@ -242,22 +242,64 @@ impl DtmfSender {
     }
 }
 
+/// A packet of an event that ended at least this long ago, with that
+/// event's timestamp and not an end, is a new press of the same key: a
+/// recording played again (SIPp's `dtmf_2833_*.pcap` played twice carries
+/// the same timestamps), not a late packet of the old press, which
+/// reordering delays by milliseconds.
+pub const EVENT_REPLAY_AFTER: Duration = Duration::from_millis(100);
+
 /// Turns received telephone-event packets into digits, each event once:
 /// updates and the redundant end packets of one event share its timestamp.
 #[derive(Debug, Clone, Default)]
 pub struct DtmfReceiver {
     last: Option<(u32, u8)>,
+    /// When the last event's first end packet came (with [`handle_at`](Self::handle_at)).
+    ended: Option<Instant>,
 }
 
 impl DtmfReceiver {
     /// Handles one packet's payload; returns a digit on the first packet seen
     /// of a new event (so a lost start still yields the digit from an update).
     pub fn handle(&mut self, payload: &[u8], timestamp: u32) -> Result<Option<char>, DtmfError> {
+        self.handle_inner(payload, timestamp, None)
+    }
+
+    /// The timestamp and event code of the last event seen.
+    pub fn last_event(&self) -> Option<(u32, u8)> {
+        self.last
+    }
+
+    /// As [`handle`](Self::handle), the packet received at `now`: a replayed
+    /// press of the same key ([`EVENT_REPLAY_AFTER`]) is a digit again.
+    pub fn handle_at(
+        &mut self,
+        payload: &[u8],
+        timestamp: u32,
+        now: Instant,
+    ) -> Result<Option<char>, DtmfError> {
+        self.handle_inner(payload, timestamp, Some(now))
+    }
+
+    fn handle_inner(
+        &mut self,
+        payload: &[u8],
+        timestamp: u32,
+        now: Option<Instant>,
+    ) -> Result<Option<char>, DtmfError> {
         let p = EventPayload::parse(payload)?;
         if self.last == Some((timestamp, p.event)) {
-            return Ok(None);
+            let replayed = !p.end
+                && matches!((self.ended, now), (Some(t), Some(n)) if n.saturating_duration_since(t) >= EVENT_REPLAY_AFTER);
+            if !replayed {
+                if p.end && self.ended.is_none() {
+                    self.ended = now;
+                }
+                return Ok(None);
+            }
         }
         self.last = Some((timestamp, p.event));
+        self.ended = if p.end { now } else { None };
         Ok(event_to_digit(p.event))
     }
 }
@@ -386,5 +428,37 @@ mod tests {
             duration: 800,
         };
         assert_eq!(r.handle(&end.to_bytes(), 42), Ok(Some('#')));
+    }
+
+    #[test]
+    fn a_press_replayed_with_the_same_timestamp_is_a_digit_again_not_a_late_packet() {
+        let t0 = Instant::now();
+        let pkt = |end| {
+            EventPayload {
+                event: 11,
+                end,
+                volume: 10,
+                duration: 160,
+            }
+            .to_bytes()
+        };
+        let mut r = DtmfReceiver::default();
+        assert_eq!(r.handle_at(&pkt(false), 9, t0), Ok(Some('#')));
+        assert_eq!(r.handle_at(&pkt(true), 9, t0 + PTIME), Ok(None));
+        // Reordered: an update late by a few ms is the same press.
+        let late = t0 + PTIME + Duration::from_millis(5);
+        assert_eq!(r.handle_at(&pkt(false), 9, late), Ok(None));
+        // Repeated ends, even later, are the same press.
+        let later = t0 + Duration::from_millis(300);
+        assert_eq!(r.handle_at(&pkt(true), 9, later), Ok(None));
+        // The recording played again: the same packets, 400 ms on.
+        let again = t0 + PTIME + Duration::from_millis(400);
+        assert_eq!(r.handle_at(&pkt(false), 9, again), Ok(Some('#')));
+        assert_eq!(r.handle_at(&pkt(false), 9, again + PTIME), Ok(None));
+        // Without a clock the old rule holds: one digit per timestamp.
+        let mut r = DtmfReceiver::default();
+        assert_eq!(r.handle(&pkt(false), 9), Ok(Some('#')));
+        assert_eq!(r.handle(&pkt(true), 9), Ok(None));
+        assert_eq!(r.handle(&pkt(false), 9), Ok(None));
     }
 }

@@ -3,7 +3,8 @@
 //! The pure pieces (no IO, no clock) sit at the top: SDP offer/answer rewriting
 //! ([`sdp`]), RTP header continuity ([`rtp`]), G.711 ([`g711`]), G.722
 //! ([`g722`]) and its 8 ↔ 16 kHz [`resample`]r, RFC 4733 DTMF
-//! ([`dtmf`]), tones and a Goertzel detector ([`tone`]), the symmetric-RTP
+//! ([`dtmf`]), re-packetisation between packet times ([`packetize`]), tones
+//! and a Goertzel detector ([`tone`]), the symmetric-RTP
 //! latch ([`latch`]), the port pool ([`pool`]) and the supervision mixer ([`mix`]). [`relay`] is the driver: it
 //! owns the UDP sockets and forwards packets between bridged legs. The call
 //! engine decides what to bridge; this module only carries it out.
@@ -15,6 +16,7 @@ pub mod g722;
 pub mod latch;
 pub mod metrics;
 pub mod mix;
+pub mod packetize;
 pub mod pool;
 pub mod prompts;
 pub mod relay;

@@ -1,7 +1,8 @@
 //! Queue audio: prompts (ringback, music on hold, announcements) decoded
-//! once at start and kept pre-encoded per codec in 20 ms frames, so a
-//! thousand waiting callers cost frame lookups, not encoding. A
-//! [`PromptPlayer`] walks a playlist one frame per 20 ms.
+//! once at start and kept pre-encoded for G.711, so a thousand waiting
+//! callers cost frame lookups, not encoding (an Opus leg's frames are
+//! encoded by the relay from the samples). A [`PromptPlayer`] walks a
+//! playlist one frame per packet time of the leg (20 ms by default).
 //!
 //! Files come from `prompts/` (see `prompts/generate.sh`): 8 kHz mono 16-bit
 //! PCM WAV. Reading the directory is the driver's job ([`PromptSet::load_dir`]);
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::media::g711::{alaw_encode, ulaw_encode};
 use crate::media::g722::NarrowEncoder;
+use crate::media::packetize::{samples_8k, PTIME_MAX, PTIME_MIN};
 use crate::media::sdp::Codec;
 use crate::media::FRAME_SAMPLES_8K;
 
@@ -153,6 +155,37 @@ impl Prompt {
     pub fn frame_pcm(&self, i: usize) -> Option<&[i16]> {
         self.pcm.get(i * FRAME_LEN..(i + 1) * FRAME_LEN)
     }
+
+    /// Number of frames of `samples` each (a leg's packet time; the last
+    /// frame may be short).
+    pub fn frames_of(&self, samples: usize) -> usize {
+        self.pcm.len().div_ceil(samples.max(1))
+    }
+
+    /// Frame `i` of `samples` each as linear samples (the last may be
+    /// short); `None` past the end.
+    pub fn pcm_frame(&self, i: usize, samples: usize) -> Option<&[i16]> {
+        self.pcm.get(cut(i, samples, self.pcm.len())?)
+    }
+
+    /// Frame `i` of `samples` each, pre-encoded for a G.711 or G.722
+    /// `codec` (one byte per 8 kHz sample; the last may be short); `None`
+    /// past the end or for Opus.
+    pub fn encoded_frame(&self, codec: Codec, i: usize, samples: usize) -> Option<&[u8]> {
+        let range = cut(i, samples, self.pcm.len())?;
+        match codec {
+            Codec::Pcmu => self.pcmu.get(range),
+            Codec::Pcma => self.pcma.get(range),
+            Codec::G722 => self.g722.get(range),
+            Codec::Opus => None,
+        }
+    }
+}
+
+/// The samples of frame `i` of `samples` each, within `len`.
+fn cut(i: usize, samples: usize, len: usize) -> Option<std::ops::Range<usize>> {
+    let start = i.checked_mul(samples)?;
+    (start < len).then(|| start..(start + samples).min(len))
 }
 
 /// A prompt in a [`PromptSet`].
@@ -235,9 +268,10 @@ impl PromptSet {
     }
 }
 
-/// Plays a playlist frame by frame, one every 20 ms from `start`; loops if
-/// asked (music on hold, ringback). Frames missed by a late driver are
-/// skipped, so the audio keeps to the wall clock.
+/// Plays a playlist frame by frame, one every frame length (20 ms unless
+/// the leg's packet time says otherwise) from `start`; loops if asked
+/// (music on hold, ringback). Frames missed by a late driver are skipped,
+/// so the audio keeps to the wall clock.
 #[derive(Debug, Clone)]
 pub struct PromptPlayer {
     items: Vec<PromptId>,
@@ -245,10 +279,14 @@ pub struct PromptPlayer {
     start: Instant,
     /// Frames already handed out.
     sent: u64,
+    frame: Duration,
+    /// 8 kHz samples in one frame.
+    frame_samples: usize,
 }
 
-/// One frame to send: which prompt, which frame, and how many 20 ms steps
-/// it is from the player's start (the RTP timestamp advances by that).
+/// One frame to send: which prompt, which frame (of the player's length),
+/// and how many frames it is from the player's start (the RTP timestamp
+/// advances by that).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlayerFrame {
     pub prompt: PromptId,
@@ -258,28 +296,51 @@ pub struct PlayerFrame {
 
 impl PromptPlayer {
     pub fn new(items: &[PromptId], looped: bool, start: Instant) -> Result<Self, PromptError> {
+        Self::with_frame(items, looped, start, FRAME)
+    }
+
+    /// A player of frames of `frame` (10–60 ms, the leg's packet time).
+    pub fn with_frame(
+        items: &[PromptId],
+        looped: bool,
+        start: Instant,
+        frame: Duration,
+    ) -> Result<Self, PromptError> {
         if items.len() > PLAYLIST_ITEMS_MAX {
             return Err(PromptError::PlaylistTooLong(items.len()));
         }
+        let frame = frame.clamp(PTIME_MIN, PTIME_MAX);
         Ok(Self {
             items: items.to_vec(),
             looped,
             start,
             sent: 0,
+            frame,
+            frame_samples: samples_8k(frame),
         })
+    }
+
+    /// The length of each frame.
+    pub fn frame(&self) -> Duration {
+        self.frame
+    }
+
+    /// 8 kHz samples in each frame.
+    pub fn frame_samples(&self) -> usize {
+        self.frame_samples
     }
 
     /// When the next frame is due; `None` once a one-shot playlist is done.
     pub fn poll_timeout(&self, set: &PromptSet) -> Option<Instant> {
         self.locate(set, self.sent)?;
-        Some(self.start + FRAME * self.sent as u32)
+        Some(self.start + self.frame * self.sent as u32)
     }
 
     /// The frame due at `now`, if any (the latest one; older missed ones are
     /// dropped).
     pub fn poll_frame(&mut self, set: &PromptSet, now: Instant) -> Option<PlayerFrame> {
         let elapsed = now.checked_duration_since(self.start)?;
-        let due = (elapsed.as_micros() / FRAME.as_micros()) as u64;
+        let due = (elapsed.as_micros() / self.frame.as_micros()) as u64;
         if due < self.sent {
             return None;
         }
@@ -296,14 +357,19 @@ impl PromptPlayer {
         let total: u64 = self
             .items
             .iter()
-            .map(|id| set.prompt(*id).map_or(0, |p| p.frames() as u64))
+            .map(|id| {
+                set.prompt(*id)
+                    .map_or(0, |p| p.frames_of(self.frame_samples) as u64)
+            })
             .sum();
         if total == 0 || (!self.looped && step >= total) {
             return None;
         }
         let mut at = step % total;
         for id in &self.items {
-            let n = set.prompt(*id).map_or(0, |p| p.frames() as u64);
+            let n = set
+                .prompt(*id)
+                .map_or(0, |p| p.frames_of(self.frame_samples) as u64);
             if at < n {
                 return Some((*id, at as usize));
             }

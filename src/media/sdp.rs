@@ -158,6 +158,11 @@ pub struct Sdp {
     /// The telephone-event payload type at 8 kHz, if offered.
     pub telephone_event: Option<u8>,
     pub direction: Direction,
+    /// `a=ptime` in ms: the packet length the party wants to receive
+    /// (RFC 4566 §6); the relay re-packetises towards it.
+    pub ptime: Option<u32>,
+    /// `a=maxptime` in ms: the longest packet it takes (RFC 4566 §6).
+    pub maxptime: Option<u32>,
 }
 
 /// Our side of a leg: where the party must send.
@@ -251,6 +256,12 @@ pub fn parse(text: &str) -> Result<Sdp, SdpError> {
     let direction = direction(&m.attributes)
         .or_else(|| direction(&desc.attributes))
         .unwrap_or(Direction::SendRecv);
+    let millis = |key: &str| {
+        let session = desc.attribute(key).map(String::as_str);
+        let value = m.attribute(key).flatten().or(session);
+        value.and_then(|v| v.trim().parse::<u32>().ok())
+    };
+    let (ptime, maxptime) = (millis("ptime"), millis("maxptime"));
     Ok(Sdp {
         desc,
         audio,
@@ -259,6 +270,8 @@ pub fn parse(text: &str) -> Result<Sdp, SdpError> {
         codecs,
         telephone_event,
         direction,
+        ptime,
+        maxptime,
     })
 }
 

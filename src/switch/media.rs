@@ -21,6 +21,7 @@ use tracing::{debug, warn};
 use super::Switch;
 use crate::call::{CallRef, Input};
 use crate::media::mix::Mode;
+use crate::media::packetize::{packet_time, PTIME_DEFAULT};
 use crate::media::pool::{PoolError, PortPool};
 use crate::media::relay::LegRemote;
 use crate::media::sdp::{self, Anchor, Choice, Codec, Format, FormatKind, Origin, Sdp, SdpError};
@@ -610,6 +611,7 @@ pub(super) fn remote(s: &Sdp, choice: Choice) -> LegRemote {
         codec,
         codec_pt: choice.codec.pt,
         telephone_event: choice.telephone_event,
+        ptime: packet_time(s.ptime, s.maxptime, codec),
     }
 }
 
@@ -622,6 +624,7 @@ fn latch_only(choice: Choice) -> LegRemote {
         codec: Codec::Pcmu,
         codec_pt: choice.codec.pt,
         telephone_event: choice.telephone_event,
+        ptime: PTIME_DEFAULT,
     };
     if let FormatKind::Audio(c) = choice.codec.kind {
         r.codec = c;

@@ -186,3 +186,36 @@ fn playlists_are_bounded() {
         Err(PromptError::PlaylistTooLong(_))
     ));
 }
+
+#[test]
+fn a_player_at_30ms_cuts_each_prompt_into_frames_of_240_samples_the_last_short() {
+    let mut set = PromptSet::default();
+    // 400 samples, padded to 480 (three 20 ms frames): two frames of 30 ms.
+    let a = set.insert("a", Prompt::from_pcm(tone(440.0, 400))).unwrap();
+    let prompt = set.prompt(a).unwrap();
+    assert_eq!(prompt.frames_of(240), 2);
+    assert_eq!(prompt.pcm_frame(1, 240).unwrap().len(), 240);
+    assert_eq!(
+        prompt.encoded_frame(Codec::Pcma, 1, 240).unwrap().len(),
+        240
+    );
+    assert_eq!(prompt.frames_of(320), 2);
+    assert_eq!(
+        prompt.pcm_frame(1, 320).unwrap().len(),
+        160,
+        "the last is short"
+    );
+    assert_eq!(prompt.encoded_frame(Codec::Opus, 0, 240), None);
+    assert_eq!(prompt.pcm_frame(2, 240), None);
+
+    let t0 = Instant::now();
+    let thirty = Duration::from_millis(30);
+    let mut p = PromptPlayer::with_frame(&[a], true, t0, thirty).unwrap();
+    assert_eq!((p.frame(), p.frame_samples()), (thirty, 240));
+    let steps: Vec<(usize, u64)> = (0..4u32)
+        .filter_map(|k| p.poll_frame(&set, t0 + thirty * k))
+        .map(|f| (f.frame, f.step))
+        .collect();
+    assert_eq!(steps, [(0, 0), (1, 1), (0, 2), (1, 3)], "looped at 30 ms");
+    assert_eq!(p.poll_timeout(&set), Some(t0 + thirty * 4));
+}

@@ -17,23 +17,31 @@ use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
 use super::batch::{RecvBatch, RECV_BATCH};
+use super::forward::{forward, forward_path, ForwardPath, Forwarded, MapPath};
 use super::mixer::Mixer;
-use super::stats::{DropReason, LocalCounters, RelayStats};
+use super::stats::{DropReason, LocalCounters, RelayStats, DROP_REASONS};
 use super::{
     lock, LegId, LegRemote, MediaEvent, RelayConfig, DRAIN_ROUNDS_MAX, PACKET_BYTES_MAX,
     TICK_PHASES,
 };
 use crate::acd::CallId;
-use crate::media::dtmf::{DtmfReceiver, DtmfSender};
+use crate::media::dtmf::DtmfReceiver;
 use crate::media::latch::{Expected, Latch, Verdict};
 use crate::media::mix::{Mode, Party};
+use crate::media::packetize::{samples_8k, PTIME_DEFAULT};
 use crate::media::pool::PortPool;
-use crate::media::prompts::{PromptId, PromptPlayer, PromptSet};
+use crate::media::prompts::{PromptId, PromptSet};
 use crate::media::rtcp::{rewrite_ssrcs, SsrcRewrite};
-use crate::media::rtp::{rewrite_in_place, OutboundStream, PayloadMap, RtpError, SourceKey};
+use crate::media::rtp::{OutboundStream, SourceKey};
 use crate::media::sdp::Codec;
-use crate::media::transcode::Transcoder;
 use crate::media::watch::InactivityWatch;
+use crate::media::NARROWBAND_HZ;
+use digits::DigitsOut;
+use player::Player;
+
+mod digits;
+mod mix;
+mod player;
 
 /// A new leg's sockets and stream numbers, drawn by the handle.
 pub(super) struct LegSetup {
@@ -44,25 +52,6 @@ pub(super) struct LegSetup {
     pub ssrc: u32,
     pub initial_seq: u16,
     pub initial_ts: u32,
-}
-
-/// How one leg's packets reach its peer.
-pub(super) enum ForwardPath {
-    /// Same codec: header rewrite and payload-type translation only.
-    Map(Box<PayloadMap>),
-    /// Different codecs: each audio frame is transcoded. Telephone-events
-    /// are not carried across: the relay reports them as digits and sends
-    /// them anew on the other leg's stream ([`DigitsOut`]).
-    Transcode(Box<TranscodePath>),
-}
-
-pub(super) struct TranscodePath {
-    pub transcoder: Transcoder,
-    pub in_pt: u8,
-    pub out_pt: u8,
-    /// RTP clock rates of the two legs (8 kHz G.711, 48 kHz Opus).
-    pub in_rate: u32,
-    pub out_rate: u32,
 }
 
 pub(super) enum Command {
@@ -103,49 +92,11 @@ pub(super) enum Command {
     },
 }
 
-/// Input number of the prompt player in the legs' [`SourceKey`]s (legs use
-/// their index); each playlist is its own source segment.
-const PLAYER_INPUT: u32 = 0x8000_0000;
 /// Input number of the supervision mixer in the legs' [`SourceKey`]s.
 const MIXER_INPUT: u32 = 0x4000_0000;
-/// Input number of generated telephone-events; each event is its own segment.
-const DTMF_INPUT: u32 = 0x2000_0000;
-/// Digits waiting to be sent to one leg; more are dropped.
-pub const DIGITS_QUEUED_MAX: usize = 16;
-/// How long a generated digit lasts (RFC 4733 §2.5.1.2 leaves it to us;
-/// phones send 100 ms or more).
-const DIGIT_LENGTH: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// RFC 4733 events the relay generates towards one leg: where a digit
-/// cannot be relayed as it came (transcoded legs, SIP INFO, a mixed leg).
-struct DigitsOut {
-    sender: DtmfSender,
-    queue: std::collections::VecDeque<char>,
-    /// Events started, so each gets a source segment of its own.
-    events: u32,
-    /// Packets sent within the current event (its source sequence).
-    packets: u16,
-}
-
-impl Default for DigitsOut {
-    fn default() -> Self {
-        DigitsOut {
-            sender: DtmfSender::new(super::mixer::MIX_PERIOD),
-            queue: std::collections::VecDeque::new(),
-            events: 0,
-            packets: 0,
-        }
-    }
-}
-
-/// Prompts streamed to one leg.
-struct Player {
-    leg: usize,
-    current: PromptPlayer,
-    music: Vec<PromptId>,
-    /// Playlists started, so each gets a fresh source segment.
-    segment: u32,
-}
+/// How often a call's dropped packets are logged, per reason: one warn
+/// line, with the call id and the count, then quiet for this long.
+const DROP_WARN_INTERVAL: Duration = Duration::from_secs(60);
 
 struct Leg {
     id: LegId,
@@ -167,6 +118,10 @@ struct Leg {
     digits_out: Option<Box<DigitsOut>>,
     /// The leg's codec and its payload type, once its SDP is known.
     codec: Option<(Codec, u8)>,
+    /// The packet length the leg takes (its SDP's `a=ptime`).
+    ptime: Duration,
+    /// The leg's SDP as last applied, to rebuild paths when it changes.
+    remote: Option<LegRemote>,
 }
 
 impl Leg {
@@ -202,6 +157,8 @@ pub(super) struct CallTask {
     player: Option<Player>,
     /// Recording and supervision; `None` for a plain bridged call.
     mixer: Option<Box<Mixer>>,
+    /// When each drop reason was last logged for this call.
+    drops_warned: [Option<Instant>; DROP_REASONS],
 }
 
 impl CallTask {
@@ -231,6 +188,7 @@ impl CallTask {
             prompts,
             player: None,
             mixer: None,
+            drops_warned: [None; DROP_REASONS],
         }
     }
 
@@ -264,16 +222,7 @@ impl CallTask {
     fn apply(&mut self, command: Command) {
         match command {
             Command::AddLeg(setup) => self.add_leg(*setup),
-            Command::SetRemote(n, remote) => {
-                let Some(leg) = self.legs.get_mut(usize::from(n)) else {
-                    return;
-                };
-                leg.rtp_latch.set_expected(Expected::from_sdp(remote.rtp));
-                leg.rtcp_latch.set_expected(Expected::from_sdp(remote.rtcp));
-                leg.stream.set_frame_step(remote.codec.frame_samples());
-                leg.telephone_event = remote.telephone_event;
-                leg.codec = Some((remote.codec, remote.codec_pt));
-            }
+            Command::SetRemote(n, remote) => self.set_remote(usize::from(n), remote),
             Command::Bridge {
                 a,
                 b,
@@ -314,26 +263,7 @@ impl CallTask {
                 }
             }
             Command::Play { leg, intro, music } => {
-                let leg = usize::from(leg);
-                if leg >= self.legs.len() {
-                    return;
-                }
-                let segment = self.player.as_ref().map_or(0, |p| p.segment + 1);
-                let (items, looped) = if intro.is_empty() {
-                    (&music, true)
-                } else {
-                    (&intro, false)
-                };
-                let Ok(current) = PromptPlayer::new(items, looped, Instant::now()) else {
-                    return;
-                };
-                let music = if intro.is_empty() { Vec::new() } else { music };
-                self.player = Some(Player {
-                    leg,
-                    current,
-                    music,
-                    segment,
-                });
+                self.start_play(usize::from(leg), &intro, music);
             }
             Command::Record {
                 caller,
@@ -372,138 +302,38 @@ impl CallTask {
         }
     }
 
-    /// The call's mixer, made for these caller and agent legs if none yet.
-    fn mixer_for(&mut self, caller: usize, agent: usize) -> &mut Mixer {
-        let now = Instant::now();
-        self.mixer
-            .get_or_insert_with(|| Box::new(Mixer::new(caller, agent, now)))
-    }
-
-    fn recording_failed(&mut self, e: &super::record::RecordError) {
-        tracing::warn!(%e, "recording failed");
-        let call = self.call;
-        self.emit(MediaEvent::RecordingFailed { call });
-    }
-
-    /// One mixing tick: a frame of each party into the recording, and the
-    /// mix each supervised party hears, in its codec on its own stream.
-    fn on_mix(&mut self) {
-        let now = Instant::now();
-        let Some(mixer) = self.mixer.as_mut() else {
+    /// A leg's SDP (offer, answer, re-offer). A bridged leg whose codec,
+    /// payload types or packet time changed gets new paths both ways at
+    /// once: the relay follows a re-offer without waiting for a new bridge.
+    fn set_remote(&mut self, n: usize, remote: LegRemote) {
+        let Some(leg) = self.legs.get_mut(n) else {
             return;
         };
-        match mixer.tick(now) {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => return self.recording_failed(&e),
-        }
-        let Some(mode) = mixer.mode else {
+        leg.rtp_latch.set_expected(Expected::from_sdp(remote.rtp));
+        leg.rtcp_latch.set_expected(Expected::from_sdp(remote.rtcp));
+        let ticks = remote.codec.clock_rate() / NARROWBAND_HZ;
+        leg.stream
+            .set_frame_step(samples_8k(remote.ptime) as u32 * ticks);
+        leg.telephone_event = remote.telephone_event;
+        leg.codec = Some((remote.codec, remote.codec_pt));
+        leg.ptime = remote.ptime;
+        let format = |r: &LegRemote| (r.codec, r.codec_pt, r.telephone_event, r.ptime);
+        let changed = leg
+            .remote
+            .is_some_and(|old| format(&old) != format(&remote));
+        leg.remote = Some(remote);
+        let Some(peer) = leg.peer.filter(|_| changed) else {
             return;
         };
-        for party in Party::ALL {
-            if !mode.mixes_for(party) {
-                continue;
+        let (a, b) = (self.legs[n].remote, self.legs[peer].remote);
+        match (forward_path(a, b), forward_path(b, a)) {
+            (Ok(to_peer), Ok(from_peer)) => {
+                self.legs[n].to_peer = to_peer;
+                self.legs[peer].to_peer = from_peer;
             }
-            let Some(leg) = mixer.legs[party as usize].and_then(|n| self.legs.get_mut(n)) else {
-                continue;
-            };
-            let (Some((codec, pt)), Some(dst)) = (leg.codec, leg.rtp_latch.destination()) else {
-                continue;
-            };
-            let Some(len) = mixer.encode_for(party, codec, &mut self.tx_buf[HEADER_LEN..]) else {
-                continue;
-            };
-            let ticks = mixer.ticks;
-            let rw = leg.stream.rewrite(
-                SourceKey {
-                    input: MIXER_INPUT,
-                    ssrc: 0,
-                },
-                ticks as u16,
-                ticks.wrapping_mul(codec.frame_samples()),
-            );
-            let out = &mut self.tx_buf[..HEADER_LEN + len];
-            write_header(out, &rw, pt);
-            match leg.rtp.try_send_to(out, dst) {
-                Ok(_) => {
-                    self.counters.rtp_packets += 1;
-                    self.counters.rtp_bytes += out.len() as u64;
-                }
-                Err(_) => self.counters.drop(DropReason::SendFailed),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(call = self.call.0, leg = n, %e, "cannot follow the leg's new codec");
             }
-        }
-    }
-
-    /// When the player's next frame is due; now when a one-shot part ended
-    /// and the music must start.
-    fn player_deadline(&self) -> Option<Instant> {
-        let p = self.player.as_ref()?;
-        p.current
-            .poll_timeout(&self.prompts)
-            .or_else(|| (!p.music.is_empty()).then_some(self.now))
-    }
-
-    /// Sends the frame due now on the player's leg, under the leg's own
-    /// SSRC and continuing its sequence and timestamps (RFC 3550 §5.1).
-    fn on_player(&mut self) {
-        let now = Instant::now();
-        let Some(p) = self.player.as_mut() else {
-            return;
-        };
-        let Some(frame) = p.current.poll_frame(&self.prompts, now) else {
-            if p.current.poll_timeout(&self.prompts).is_some() {
-                return;
-            }
-            if p.music.is_empty() {
-                self.player = None;
-                return;
-            }
-            let music = std::mem::take(&mut p.music);
-            match PromptPlayer::new(&music, true, now) {
-                Ok(current) => {
-                    p.current = current;
-                    p.segment += 1;
-                }
-                Err(_) => self.player = None,
-            }
-            return;
-        };
-        let source = SourceKey {
-            input: PLAYER_INPUT | p.segment,
-            ssrc: 0,
-        };
-        let Some(leg) = self.legs.get_mut(p.leg) else {
-            return;
-        };
-        let (Some((codec, pt)), Some(dst)) = (leg.codec, leg.rtp_latch.destination()) else {
-            return;
-        };
-        let Some(payload) = self
-            .prompts
-            .prompt(frame.prompt)
-            .and_then(|pr| pr.frame(codec, frame.frame))
-        else {
-            return;
-        };
-        let step = frame.step as u32;
-        let rw = leg.stream.rewrite(
-            source,
-            step as u16,
-            step.wrapping_mul(codec.frame_samples()),
-        );
-        let len = HEADER_LEN + payload.len();
-        if len > PACKET_BYTES_MAX {
-            return;
-        }
-        let out = &mut self.tx_buf[..len];
-        write_header(out, &rw, pt);
-        out[HEADER_LEN..].copy_from_slice(payload);
-        match leg.rtp.try_send_to(out, dst) {
-            Ok(_) => {
-                self.counters.rtp_packets += 1;
-                self.counters.rtp_bytes += len as u64;
-            }
-            Err(_) => self.counters.drop(DropReason::SendFailed),
         }
     }
 
@@ -524,11 +354,13 @@ impl CallTask {
             rtcp_latch: Latch::new(self.config.relatch_after),
             stream: OutboundStream::new(s.ssrc, s.initial_seq, s.initial_ts),
             peer: None,
-            to_peer: ForwardPath::Map(Box::new(PayloadMap::identity())),
+            to_peer: ForwardPath::Map(Box::new(MapPath::identity())),
             telephone_event: None,
             dtmf: DtmfReceiver::default(),
             digits_out: None,
             codec: None,
+            ptime: PTIME_DEFAULT,
+            remote: None,
         });
     }
 
@@ -544,10 +376,34 @@ impl CallTask {
                 silent_for,
             });
         }
+        self.warn_drops();
         let received = self.counters.received;
         self.stats.flush(&mut self.counters);
         // `received` is a running total for the activity check, not a metric.
         self.counters.received = received;
+    }
+
+    /// Fails loudly: a call whose packets were dropped since the last tick
+    /// gets a warn line per reason (comfort noise aside, dropped by
+    /// design), then none for that reason for [`DROP_WARN_INTERVAL`].
+    fn warn_drops(&mut self) {
+        for reason in DropReason::ALL {
+            let packets = self.counters.dropped[reason as usize];
+            if packets == 0 || reason == DropReason::ComfortNoise {
+                continue;
+            }
+            let last = &mut self.drops_warned[reason as usize];
+            if last.is_some_and(|t| self.now.duration_since(t) < DROP_WARN_INTERVAL) {
+                continue;
+            }
+            *last = Some(self.now);
+            tracing::warn!(
+                call = self.call.0,
+                reason = reason.label(),
+                packets,
+                "call media dropped (next warning for this reason in {DROP_WARN_INTERVAL:?} at the earliest)"
+            );
+        }
     }
 
     /// Takes what socket `i` has queued, a batch per recvmmsg, and clears
@@ -653,36 +509,58 @@ impl CallTask {
         let Some(dst) = to.rtp_latch.destination() else {
             return self.counters.drop(DropReason::NoDestination);
         };
-        let map = match &mut from.to_peer {
-            ForwardPath::Map(map) => map,
-            ForwardPath::Transcode(path) => {
-                let input = u32::from(from.id.n);
-                let out = &mut self.tx_buf;
-                let len = match transcode_packet(packet, input, path, &mut to.stream, out) {
-                    Ok(len) => len,
-                    Err(reason) => return self.counters.drop(reason),
+        let input = u32::from(from.id.n);
+        let events_in = from.telephone_event;
+        let mut outcome = forward(&mut from.to_peer, packet, input, events_in, &mut to.stream);
+        if let Ok(Forwarded::Repacketize { ptime }) = outcome {
+            // The sender's packets are not the length its SDP said: cut
+            // them into the peer's from now on.
+            let sent_as = from.remote.map(|r| LegRemote { ptime, ..r });
+            if let Ok(path) = forward_path(sent_as, to.remote) {
+                tracing::debug!(
+                    leg = n,
+                    ?ptime,
+                    "re-packetising: the leg sends another ptime"
+                );
+                from.to_peer = path;
+            }
+            outcome = forward(&mut from.to_peer, packet, input, events_in, &mut to.stream);
+        }
+        let sent = match outcome {
+            Ok(Forwarded::InPlace) => to.rtp.try_send_to(packet, dst).map(|_| packet.len()),
+            Ok(Forwarded::Queued) => {
+                let ForwardPath::Transcode(path) = &mut from.to_peer else {
+                    return;
                 };
-                match to.rtp.try_send_to(&out[..len], dst) {
-                    Ok(_) => {
-                        self.counters.rtp_packets += 1;
-                        self.counters.rtp_bytes += len as u64;
+                // One packet in may make none, one or several frames out.
+                while let Some(built) = path.poll(input, &mut to.stream, &mut self.tx_buf[..]) {
+                    let sent = built.and_then(|len| {
+                        let out = &self.tx_buf[..len];
+                        to.rtp
+                            .try_send_to(out, dst)
+                            .map_err(|_| DropReason::SendFailed)
+                    });
+                    match sent {
+                        Ok(len) => {
+                            self.counters.rtp_packets += 1;
+                            self.counters.rtp_bytes += len as u64;
+                        }
+                        Err(reason) => self.counters.drop(reason),
                     }
-                    Err(_) => self.counters.drop(DropReason::SendFailed),
                 }
                 return;
             }
-        };
-        match rewrite_in_place(packet, u32::from(from.id.n), &mut to.stream, map) {
-            Ok(()) => {}
-            Err(RtpError::Malformed { .. }) => return self.counters.drop(DropReason::Malformed),
-            Err(RtpError::PayloadTypeNotMapped(_)) => {
-                return self.counters.drop(DropReason::UnmappedPayloadType)
+            Ok(Forwarded::Consumed) => return,
+            // Still the wrong length after a new path: nothing to make of it.
+            Ok(Forwarded::Repacketize { .. }) => {
+                return self.counters.drop(DropReason::CodecUnhandled)
             }
-        }
-        match to.rtp.try_send_to(packet, dst) {
-            Ok(_) => {
+            Err(reason) => return self.counters.drop(reason),
+        };
+        match sent {
+            Ok(len) => {
                 self.counters.rtp_packets += 1;
-                self.counters.rtp_bytes += packet.len() as u64;
+                self.counters.rtp_bytes += len as u64;
             }
             Err(_) => self.counters.drop(DropReason::SendFailed),
         }
@@ -719,7 +597,12 @@ impl CallTask {
         if p.payload_type() != te {
             return;
         }
-        if let Ok(Some(digit)) = leg.dtmf.handle(p.payload(), p.timestamp()) {
+        // The packet's own arrival time (events are few): a replayed press
+        // is told from a reordered packet by it.
+        let now = Instant::now();
+        let before = leg.dtmf.last_event();
+        if let Ok(Some(digit)) = leg.dtmf.handle_at(p.payload(), p.timestamp(), now) {
+            let replayed = before == leg.dtmf.last_event();
             let id = leg.id;
             // Events pass through a plain bridge; across transcoding or into
             // a mix they are dropped there, so the relay sends them anew.
@@ -727,95 +610,16 @@ impl CallTask {
                 || leg
                     .peer
                     .is_some_and(|peer| self.mixer.as_ref().is_some_and(|m| m.feeds(peer)));
-            if let (true, Some(peer)) = (regenerate, leg.peer) {
-                self.queue_digit(peer, digit);
+            match (regenerate, leg.peer) {
+                (true, Some(peer)) => self.queue_digit(peer, digit),
+                // Passed as it came, but a press replayed with its old
+                // numbers (a recording played twice) gets a new segment on
+                // the peer's stream, or the peer drops it as a duplicate.
+                (false, Some(peer)) if replayed => self.legs[peer].stream.reset_source(),
+                _ => {}
             }
             tracing::debug!(leg = id.n, %digit, "DTMF digit");
             self.emit(MediaEvent::Digit { leg: id, digit });
-        }
-    }
-
-    /// Queues `digit` to be sent to leg `n` (if it negotiated telephone-event).
-    fn queue_digit(&mut self, n: usize, digit: char) {
-        let Some(leg) = self.legs.get_mut(n) else {
-            return;
-        };
-        if leg.telephone_event.is_none() || crate::media::dtmf::digit_to_event(digit).is_err() {
-            return;
-        }
-        let out = leg.digits_out.get_or_insert_with(Box::default);
-        if out.queue.len() < DIGITS_QUEUED_MAX {
-            out.queue.push_back(digit);
-        }
-        if !out.sender.is_busy() {
-            self.start_next_digit(n, Instant::now());
-        }
-    }
-
-    /// Starts the next queued digit of leg `n`, or ends its generation.
-    fn start_next_digit(&mut self, n: usize, now: Instant) {
-        let leg = &mut self.legs[n];
-        let Some(out) = leg.digits_out.as_mut() else {
-            return;
-        };
-        match out.queue.pop_front() {
-            Some(digit) => {
-                out.events = out.events.wrapping_add(1);
-                out.packets = 0;
-                // The event's source timestamp: the stream rebases it, and it
-                // stays the same for all the event's packets (RFC 4733 §2.3.1).
-                let _ = out.sender.start(digit, DIGIT_LENGTH, 0, now);
-            }
-            None => leg.digits_out = None,
-        }
-    }
-
-    fn digits_deadline(&self) -> Option<Instant> {
-        self.legs
-            .iter()
-            .filter_map(|l| l.digits_out.as_ref()?.sender.poll_timeout())
-            .min()
-    }
-
-    /// Sends the event packets due now, on each leg's own stream.
-    fn on_digits_out(&mut self) {
-        let now = Instant::now();
-        for n in 0..self.legs.len() {
-            let leg = &mut self.legs[n];
-            let (pt, dst) = (leg.telephone_event, leg.rtp_latch.destination());
-            let Some(out) = leg.digits_out.as_mut() else {
-                continue;
-            };
-            let (Some(pt), Some(dst)) = (pt, dst) else {
-                // Nowhere to send (the leg's address is not known yet): drop
-                // the digits rather than wake for them again and again.
-                leg.digits_out = None;
-                continue;
-            };
-            while let Some(packet) = out.sender.poll_packet(now) {
-                let source = SourceKey {
-                    input: DTMF_INPUT | (out.events & 0x0FFF_FFFF),
-                    ssrc: 0,
-                };
-                let rw = leg.stream.rewrite(source, out.packets, packet.timestamp);
-                out.packets = out.packets.wrapping_add(1);
-                let rw = crate::media::rtp::Rewritten {
-                    marker: packet.marker,
-                    ..rw
-                };
-                let payload = packet.payload.to_bytes();
-                let len = HEADER_LEN + payload.len();
-                let buf = &mut self.tx_buf[..len];
-                write_header(buf, &rw, pt);
-                buf[HEADER_LEN..].copy_from_slice(&payload);
-                match leg.rtp.try_send_to(buf, dst) {
-                    Ok(_) => self.counters.rtp_packets += 1,
-                    Err(_) => self.counters.drop(DropReason::SendFailed),
-                }
-            }
-            if !out.sender.is_busy() {
-                self.start_next_digit(n, now);
-            }
         }
     }
 
@@ -840,66 +644,6 @@ impl CallTask {
         for port in ports {
             let _ = pool.release(port);
         }
-    }
-}
-
-/// RTP header length we write: no CSRCs, no extension.
-const HEADER_LEN: usize = 12;
-
-/// Transcodes one audio packet into `out` (header + payload); returns its
-/// length. Timestamps are rescaled to the output clock (×6 from 8 kHz to
-/// Opus' 48 kHz) before the stream rebases them.
-fn transcode_packet(
-    packet: &[u8],
-    input: u32,
-    path: &mut TranscodePath,
-    stream: &mut OutboundStream,
-    out: &mut [u8; PACKET_BYTES_MAX],
-) -> Result<usize, DropReason> {
-    let p = rtp_types::RtpPacket::parse(packet).map_err(|_| DropReason::Malformed)?;
-    if p.payload_type() != path.in_pt {
-        return Err(DropReason::UnmappedPayloadType);
-    }
-    let len = path
-        .transcoder
-        .frame(p.payload(), &mut out[HEADER_LEN..])
-        .map_err(|_| DropReason::Malformed)?;
-    let ts = scale_timestamp(p.timestamp(), path.in_rate, path.out_rate);
-    let r = stream.rewrite(
-        SourceKey {
-            input,
-            ssrc: p.ssrc(),
-        },
-        p.sequence_number(),
-        ts,
-    );
-    let r = crate::media::rtp::Rewritten {
-        marker: r.marker || p.marker_bit(),
-        ..r
-    };
-    write_header(out, &r, path.out_pt);
-    Ok(HEADER_LEN + len)
-}
-
-/// Writes a plain RTP header (version 2, no CSRC, no extension).
-fn write_header(out: &mut [u8], rw: &crate::media::rtp::Rewritten, pt: u8) {
-    out[0] = 0x80;
-    out[1] = (u8::from(rw.marker) << 7) | (pt & 0x7f);
-    out[2..4].copy_from_slice(&rw.sequence.to_be_bytes());
-    out[4..8].copy_from_slice(&rw.timestamp.to_be_bytes());
-    out[8..12].copy_from_slice(&rw.ssrc.to_be_bytes());
-}
-
-/// Rescales an RTP timestamp between clocks. Upscaling wraps consistently;
-/// downscaling jumps once per 2^32 input ticks (about a day at 48 kHz),
-/// which the receiver sees as one timestamp discontinuity.
-fn scale_timestamp(ts: u32, from: u32, to: u32) -> u32 {
-    if from == to || from == 0 {
-        ts
-    } else if to > from {
-        ts.wrapping_mul(to / from)
-    } else {
-        ts / (from / to)
     }
 }
 

@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use super::record::{RecordError, Recorder};
 use crate::media::mix::{mix_for, Fifo, Mode, Party, FRAME};
+use crate::media::packetize::{FrameOut, Repacketizer, PACKET_SAMPLES_MAX};
 use crate::media::sdp::Codec;
 use crate::media::transcode::Transcoder;
+use crate::media::NARROWBAND_HZ;
 
 /// Mixing period: one 20 ms frame.
 pub const MIX_PERIOD: Duration = Duration::from_millis(20);
@@ -31,10 +33,12 @@ pub(super) struct Mixer {
     pub mode: Option<Mode>,
     fifos: [Fifo; 3],
     coders: [Option<Coder>; 3],
+    /// What each party hears, cut into its leg's packet time.
+    cutters: [Option<(Codec, Repacketizer)>; 3],
     frames: [[i16; FRAME]; 3],
     pub recorder: Option<Recorder>,
     next: Instant,
-    /// Frames mixed: the sequence and timestamp of what the mixer sends.
+    /// Frames mixed: the timeline of what the mixer sends.
     pub ticks: u32,
 }
 
@@ -45,6 +49,7 @@ impl Mixer {
             mode: None,
             fifos: Default::default(),
             coders: Default::default(),
+            cutters: Default::default(),
             frames: [[0; FRAME]; 3],
             recorder: None,
             next: now + MIX_PERIOD,
@@ -114,13 +119,44 @@ impl Mixer {
         Ok(true)
     }
 
-    /// The mix `party` hears this tick, encoded in `codec` into `out`.
-    pub fn encode_for(&mut self, party: Party, codec: Codec, out: &mut [u8]) -> Option<usize> {
-        let mode = self.mode?;
+    /// Queues the mix `party` hears this tick, to be sent in `codec` in
+    /// frames of `samples` (its leg's packet time; a change of either
+    /// starts the party's stream anew).
+    pub fn queue_for(&mut self, party: Party, codec: Codec, samples: usize) {
+        let Some(mode) = self.mode else {
+            return;
+        };
         let mut pcm = [0i16; FRAME];
         mix_for(mode, party, &self.frames, &mut pcm);
+        let slot = &mut self.cutters[party as usize];
+        if slot
+            .as_ref()
+            .is_none_or(|(c, r)| *c != codec || r.out_samples() != samples)
+        {
+            let cutter = Repacketizer::new(samples, NARROWBAND_HZ, codec.clock_rate());
+            *slot = Some((codec, cutter));
+        }
+        if let Some((_, cutter)) = slot.as_mut() {
+            // One frame of 160 always fits: cannot fail.
+            let _ = cutter.push(0, self.ticks.wrapping_mul(FRAME as u32), false, &pcm);
+        }
+    }
+
+    /// The next frame queued for `party`, encoded in `codec` into `out`:
+    /// its length and numbers.
+    pub fn next_for(
+        &mut self,
+        party: Party,
+        codec: Codec,
+        out: &mut [u8],
+    ) -> Option<(usize, FrameOut)> {
+        let (_, cutter) = self.cutters[party as usize].as_mut()?;
+        let mut pcm = [0i16; PACKET_SAMPLES_MAX];
+        let frame = cutter.pop(&mut pcm)?;
+        let n = cutter.out_samples();
         let coder = coder_for(&mut self.coders[party as usize], codec)?;
-        coder.transcoder.encode_pcm(&pcm, out).ok()
+        let len = coder.transcoder.encode_pcm(&pcm[..n], out).ok()?;
+        Some((len, frame))
     }
 
     /// A party left (the supervisor hung up): forget its audio.
@@ -128,6 +164,7 @@ impl Mixer {
         self.legs[party as usize] = None;
         self.fifos[party as usize].clear();
         self.coders[party as usize] = None;
+        self.cutters[party as usize] = None;
     }
 
     pub fn start_recording(&mut self, path: &Path) -> Result<(), RecordError> {
@@ -185,7 +222,8 @@ mod tests {
         }
         assert!(m.tick(t0 + MIX_PERIOD).unwrap());
         let mut out = [0u8; 200];
-        let n = m.encode_for(Party::Agent, Codec::Pcmu, &mut out).unwrap();
+        m.queue_for(Party::Agent, Codec::Pcmu, FRAME);
+        let (n, _) = m.next_for(Party::Agent, Codec::Pcmu, &mut out).unwrap();
         assert_eq!(n, FRAME);
         let heard = crate::media::g711::ulaw_decode(out[0]);
         assert!(
@@ -202,5 +240,25 @@ mod tests {
         m.tap(0, Codec::Pcmu, &[1, 2, 3]);
         assert!(m.tick(t0 + MIX_PERIOD).unwrap());
         assert_eq!(m.frames, [[0; FRAME]; 3]);
+    }
+
+    #[test]
+    fn a_party_at_ptime_30_gets_two_frames_every_three_ticks() {
+        let t0 = Instant::now();
+        let mut m = Mixer::new(0, 1, t0);
+        m.legs[Party::Supervisor as usize] = Some(2);
+        m.mode = Some(Mode::Monitor);
+        let mut out = [0u8; 400];
+        let mut frames = Vec::new();
+        for k in 1..=6u32 {
+            assert!(m.tick(t0 + MIX_PERIOD * k).unwrap());
+            m.queue_for(Party::Supervisor, Codec::Pcma, 240);
+            while let Some((n, f)) = m.next_for(Party::Supervisor, Codec::Pcma, &mut out) {
+                assert_eq!(n, 240);
+                frames.push(f.timestamp);
+            }
+        }
+        assert_eq!(frames.len(), 4);
+        assert!(frames.windows(2).all(|w| w[1] - w[0] == 240), "{frames:?}");
     }
 }

@@ -7,8 +7,9 @@
 //! call live in one task, which owns their sockets, latches and outgoing
 //! stream state, so forwarding needs no lock and no shared state: the task
 //! receives into reused buffers (recvmmsg), judges the source ([`Latch`]),
-//! rewrites the header in place ([`rewrite_in_place`]) or transcodes when
-//! the legs' codecs differ, and sends from the bridged leg's socket. RTCP
+//! rewrites the header in place ([`rewrite_in_place`]) or transcodes and
+//! re-packetises when the legs' codecs or packet times differ
+//! (`forward.rs`), and sends from the bridged leg's socket. RTCP
 //! goes the same way with its SSRCs renamed. Counters are kept in the task
 //! and flushed to shared atomics once per tick. The call engine steers it
 //! through [`MediaHandle`]; the relay reports through [`MediaEvent`]s on a
@@ -29,6 +30,7 @@
 
 mod batch;
 mod call;
+mod forward;
 mod mixer;
 mod record;
 mod stats;
@@ -51,14 +53,14 @@ use crate::acd::CallId;
 use crate::media::mix::Mode;
 use crate::media::pool::{PoolError, PortPool};
 use crate::media::prompts::{PromptId, PromptSet};
-use crate::media::rtp::PayloadMap;
 use crate::media::sdp::Codec;
-use crate::media::transcode::{TranscodeError, Transcoder};
+use crate::media::transcode::TranscodeError;
 
 pub use record::RecordError;
 pub use stats::{DropReason, RelaySnapshot};
 
-use call::{CallTask, Command, ForwardPath, LegSetup, TranscodePath};
+use call::{CallTask, Command, LegSetup};
+use forward::forward_path;
 use stats::RelayStats;
 
 /// Most legs in one call: caller, agent, supervisor, and a player.
@@ -190,6 +192,10 @@ pub struct LegRemote {
     pub codec_pt: u8,
     /// Payload type of telephone-event on this leg, if negotiated.
     pub telephone_event: Option<u8>,
+    /// The packet length the party takes (its `a=ptime`, see
+    /// [`packet_time`](crate::media::packetize::packet_time)): what the
+    /// relay sends it, re-packetising when the far leg's differs.
+    pub ptime: Duration,
 }
 
 /// What the relay tells the switch.
@@ -592,33 +598,6 @@ impl MediaHandle {
     }
 }
 
-/// How packets going from `from` to `to` are carried: payload types
-/// translated, or the audio transcoded when the codecs differ. Unknown SDP
-/// on either side passes types through unchanged.
-fn forward_path(from: Option<LegRemote>, to: Option<LegRemote>) -> Result<ForwardPath, MediaError> {
-    let (Some(f), Some(t)) = (from, to) else {
-        return Ok(ForwardPath::Map(Box::new(PayloadMap::identity())));
-    };
-    if f.codec != t.codec {
-        return Ok(ForwardPath::Transcode(Box::new(TranscodePath {
-            transcoder: Transcoder::new(f.codec, t.codec)?,
-            in_pt: f.codec_pt,
-            out_pt: t.codec_pt,
-            in_rate: f.codec.clock_rate(),
-            out_rate: t.codec.clock_rate(),
-        })));
-    }
-    let mut map = PayloadMap::drop_all();
-    map.set(f.codec_pt, t.codec_pt);
-    // Comfort noise (RFC 3389, static 13) passes; phones that did not
-    // offer it ignore it.
-    map.set(13, 13);
-    if let (Some(fe), Some(te)) = (f.telephone_event, t.telephone_event) {
-        map.set(fe, te);
-    }
-    Ok(ForwardPath::Map(Box::new(map)))
-}
-
 /// Starts `threads` relay threads, each running a current-thread runtime
 /// until its stop sender is dropped (tasks still on it are then dropped).
 fn start_threads(threads: usize) -> Result<(Vec<Handle>, Vec<oneshot::Sender<()>>), MediaError> {
@@ -667,99 +646,4 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Instant;
-
-    use super::call::tick_phase;
-    use super::*;
-
-    const TICK: Duration = Duration::from_millis(250);
-
-    #[test]
-    fn calls_tick_at_one_of_the_phase_slots_within_the_period() {
-        let slot = TICK / TICK_PHASES;
-        assert_eq!(slot, Duration::from_micros(15_625));
-        for i in 0..500 {
-            let phase = tick_phase(CallId(i), TICK);
-            assert!(phase < TICK);
-            assert_eq!(phase.as_nanos() % slot.as_nanos(), 0);
-        }
-    }
-
-    #[test]
-    fn calls_started_together_spread_their_ticks_evenly_over_the_slots() {
-        // 500 calls over 16 slots: 31.25 each if perfectly even.
-        let mut per_slot = [0usize; TICK_PHASES as usize];
-        let slot = TICK / TICK_PHASES;
-        for i in 0..500 {
-            let s = tick_phase(CallId(i), TICK).as_nanos() / slot.as_nanos();
-            per_slot[s as usize] += 1;
-        }
-        assert!(
-            per_slot.iter().all(|&n| (28..=35).contains(&n)),
-            "{per_slot:?}"
-        );
-    }
-
-    #[test]
-    fn consecutive_calls_tick_in_different_slots() {
-        let start = Instant::now();
-        assert_eq!(start + tick_phase(CallId(0), TICK), start);
-        let phases: Vec<Duration> = (0..8).map(|i| tick_phase(CallId(i), TICK)).collect();
-        assert!(phases.windows(2).all(|w| w[0] != w[1]), "{phases:?}");
-    }
-
-    #[test]
-    fn too_many_relay_threads_are_refused() {
-        let mut config = RelayConfig::loopback(31_000, 31_099);
-        config.threads = RELAY_THREADS_MAX + 1;
-        let err = start(config).err().expect("refused");
-        assert!(
-            matches!(err, MediaError::TooManyThreads { threads } if threads == RELAY_THREADS_MAX + 1)
-        );
-    }
-
-    #[test]
-    fn relay_threads_forward_without_a_caller_runtime() {
-        let ip = IpAddr::from([127, 0, 0, 1]);
-        let mut config = RelayConfig::loopback(31_100, 31_199);
-        config.threads = 2;
-        let (handle, _events) = start(config).expect("no runtime needed with threads");
-        let recv_timeout = Some(Duration::from_secs(2));
-        // Two calls, one on each relay thread; each forwards A to B.
-        for c in 0..2 {
-            let call = CallId(c);
-            let a_end = StdUdpSocket::bind((ip, 0)).expect("bind A");
-            let b_end = StdUdpSocket::bind((ip, 0)).expect("bind B");
-            b_end.set_read_timeout(recv_timeout).expect("timeout");
-            let a = handle.allocate_leg(call).expect("leg A");
-            let b = handle.allocate_leg(call).expect("leg B");
-            for (leg, end) in [(a.leg, &a_end), (b.leg, &b_end)] {
-                let remote = LegRemote {
-                    rtp: Some(end.local_addr().expect("addr")),
-                    rtcp: None,
-                    codec: Codec::Pcmu,
-                    codec_pt: 0,
-                    telephone_event: None,
-                };
-                handle.set_remote(leg, remote).expect("remote");
-            }
-            handle.bridge(a.leg, b.leg).expect("bridge");
-            let mut packet = [0u8; 172];
-            packet[0] = 0x80;
-            let mut got = [0u8; 256];
-            // The task may not have applied the bridge yet: resend until through.
-            let mut through = false;
-            for _ in 0..20 {
-                a_end.send_to(&packet, a.rtp_addr).expect("send");
-                if let Ok((n, from)) = b_end.recv_from(&mut got) {
-                    assert_eq!((n, from), (172, b.rtp_addr));
-                    through = true;
-                    break;
-                }
-            }
-            assert!(through, "call {c}: no packet through the relay thread");
-        }
-        assert_eq!(handle.stats().calls_active, 2);
-    }
-}
+mod tests;

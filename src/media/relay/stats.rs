@@ -12,16 +12,31 @@ pub enum DropReason {
     UnmappedPayloadType,
     NoDestination,
     SendFailed,
+    /// Audio of a codec we could not handle: a frame that does not decode
+    /// or that no encoder takes (an Opus packet over 60 ms, a bad frame).
+    CodecUnhandled,
+    /// Comfort noise (RFC 3389) towards a leg that did not negotiate it:
+    /// dropped quietly (no warning), the far end plays its own silence.
+    ComfortNoise,
+    /// Audio older than what was already re-packetised (reordered or
+    /// duplicated on the way): on a transcoded path its place is gone.
+    Late,
 }
 
+/// How many [`DropReason`]s there are.
+pub const DROP_REASONS: usize = 9;
+
 impl DropReason {
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; DROP_REASONS] = [
         Self::Hijack,
         Self::UnexpectedSource,
         Self::Malformed,
         Self::UnmappedPayloadType,
         Self::NoDestination,
         Self::SendFailed,
+        Self::CodecUnhandled,
+        Self::ComfortNoise,
+        Self::Late,
     ];
 
     /// The `reason` label value.
@@ -33,6 +48,9 @@ impl DropReason {
             Self::UnmappedPayloadType => "unmapped_pt",
             Self::NoDestination => "no_destination",
             Self::SendFailed => "send_failed",
+            Self::CodecUnhandled => "codec_unhandled",
+            Self::ComfortNoise => "comfort_noise",
+            Self::Late => "late",
         }
     }
 }
@@ -44,7 +62,7 @@ pub(crate) struct LocalCounters {
     pub rtp_bytes: u64,
     pub rtcp_packets: u64,
     pub received: u64,
-    pub dropped: [u64; 6],
+    pub dropped: [u64; DROP_REASONS],
     pub learnt: u64,
     pub timeouts: u64,
     pub events_dropped: u64,
@@ -61,7 +79,7 @@ pub(crate) struct RelayStats {
     rtp_packets: AtomicU64,
     rtp_bytes: AtomicU64,
     rtcp_packets: AtomicU64,
-    dropped: [AtomicU64; 6],
+    dropped: [AtomicU64; DROP_REASONS],
     learnt: AtomicU64,
     timeouts: AtomicU64,
     events_dropped: AtomicU64,
@@ -118,7 +136,7 @@ pub struct RelaySnapshot {
     pub rtp_packets_relayed: u64,
     pub rtp_bytes_relayed: u64,
     pub rtcp_packets_relayed: u64,
-    pub dropped: [(DropReason, u64); 6],
+    pub dropped: [(DropReason, u64); DROP_REASONS],
     pub peers_learnt: u64,
     pub timeouts: u64,
     pub events_dropped: u64,

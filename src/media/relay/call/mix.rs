@@ -1,0 +1,79 @@
+//! Recording and supervision on the call task: the mixer's tick, and what
+//! each supervised party hears, in its codec and packet time on its own
+//! stream.
+
+use std::time::Instant;
+
+use super::{CallTask, DropReason, MediaEvent, SourceKey, MIXER_INPUT};
+use crate::media::mix::Party;
+use crate::media::packetize::samples_8k;
+use crate::media::relay::forward::{write_header, HEADER_LEN};
+use crate::media::relay::mixer::Mixer;
+use crate::media::rtp::Rewritten;
+
+impl CallTask {
+    /// The call's mixer, made for these caller and agent legs if none yet.
+    pub(super) fn mixer_for(&mut self, caller: usize, agent: usize) -> &mut Mixer {
+        let now = Instant::now();
+        self.mixer
+            .get_or_insert_with(|| Box::new(Mixer::new(caller, agent, now)))
+    }
+
+    pub(super) fn recording_failed(&mut self, e: &crate::media::relay::RecordError) {
+        tracing::warn!(%e, "recording failed");
+        let call = self.call;
+        self.emit(MediaEvent::RecordingFailed { call });
+    }
+
+    /// One mixing tick: a frame of each party into the recording, and the
+    /// mix each supervised party hears, in its codec on its own stream, a
+    /// packet whenever a packet time of it is queued.
+    pub(super) fn on_mix(&mut self) {
+        let now = Instant::now();
+        let Some(mixer) = self.mixer.as_mut() else {
+            return;
+        };
+        match mixer.tick(now) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => return self.recording_failed(&e),
+        }
+        let Some(mode) = mixer.mode else {
+            return;
+        };
+        for party in Party::ALL {
+            if !mode.mixes_for(party) {
+                continue;
+            }
+            let Some(leg) = mixer.legs[party as usize].and_then(|n| self.legs.get_mut(n)) else {
+                continue;
+            };
+            let (Some((codec, pt)), Some(dst)) = (leg.codec, leg.rtp_latch.destination()) else {
+                continue;
+            };
+            mixer.queue_for(party, codec, samples_8k(leg.ptime));
+            while let Some((len, frame)) =
+                mixer.next_for(party, codec, &mut self.tx_buf[HEADER_LEN..])
+            {
+                let source = SourceKey {
+                    input: MIXER_INPUT,
+                    ssrc: 0,
+                };
+                let rw = leg.stream.rewrite(source, frame.sequence, frame.timestamp);
+                let rw = Rewritten {
+                    marker: rw.marker || frame.marker,
+                    ..rw
+                };
+                let out = &mut self.tx_buf[..HEADER_LEN + len];
+                write_header(out, &rw, pt);
+                match leg.rtp.try_send_to(out, dst) {
+                    Ok(_) => {
+                        self.counters.rtp_packets += 1;
+                        self.counters.rtp_bytes += out.len() as u64;
+                    }
+                    Err(_) => self.counters.drop(DropReason::SendFailed),
+                }
+            }
+        }
+    }
+}

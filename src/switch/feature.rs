@@ -231,9 +231,8 @@ impl Switch {
     pub(super) fn feature_bye(&mut self, req: &Req<'_>, tag: &str) -> (String, Bytes) {
         let branch = format!("z9hG4bK{}", self.token());
         let dialog = super::legs::Dialog::as_uas(req.msg, req.source, tag);
-        let mut w = dialog.request("BYE", self.plan.local, &branch, req.msg.call_id(), 1);
-        w.header("User-Agent", build::PRODUCT);
-        (branch, w.finish(None))
+        let bye = dialog.bye(self.plan.local, &branch, req.msg.call_id(), 1);
+        (branch, bye)
     }
 
     fn rng_u32(&mut self) -> u32 {

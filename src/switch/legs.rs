@@ -1,25 +1,25 @@
 //! The two legs of a call as SIP sees them: the caller's INVITE we answer,
 //! the callee INVITEs we send (one per contact), the dialogs they form, and
 //! the messages that carry out the call machine's actions. Responses to
-//! what we send are read in `responses.rs`, dialogs kept in `dialog.rs`.
+//! what we send are read in `responses.rs`; dialogs and the requests sent in
+//! them are built in `sip::dialog`.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tracing::debug;
 
-pub use super::dialog::Dialog;
 use super::inbound::Req;
 use super::presence::Engagement;
 use super::Switch;
 use crate::call::{Call, CallRef, Input, Outcome, Side};
-use crate::sip::build::{self, Writer};
+use crate::sip::build;
+use crate::sip::dialog;
+pub use crate::sip::dialog::Dialog;
 use crate::sip::parse::{ByteStr, Message};
 use crate::sip::transaction::{AckTemplate, ClientKey, ServerKey, TxMethod};
 use crate::sip::{Peer, Transport};
 
-/// Max-Forwards on requests we originate (RFC 3261 §8.1.1.6).
-pub(super) const MAX_FORWARDS: u32 = 70;
 /// Forks of dropped B legs awaiting a provisional to be CANCELled; past it
 /// such a fork rings until the phone gives up (counted).
 pub const ZOMBIE_FORKS_MAX: usize = 4 * super::CALLS_HARD_MAX;
@@ -337,18 +337,18 @@ impl Switch {
         };
         let Some(b) = entry.b.as_mut() else { return };
         let f = &mut b.forks[fork];
-        f.via = format!(
-            "SIP/2.0/{} {local};branch={branch};rport",
-            f.peer.transport.as_str()
-        );
+        f.via = dialog::via(f.peer.transport, local, &branch);
         f.branch = branch.clone();
-        let mut w = Writer::request("INVITE", &f.uri);
-        w.header("Via", &f.via);
-        w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
-        w.header_fmt("From", format_args!("{};tag={}", b.from, b.local_tag));
-        w.header("To", &b.to);
-        w.header("Call-ID", &b.call_id);
-        w.header_fmt("CSeq", format_args!("{} INVITE", b.cseq));
+        let invite = dialog::Invite {
+            uri: &f.uri,
+            via: &f.via,
+            from: &b.from,
+            local_tag: &b.local_tag,
+            to: &b.to,
+            call_id: &b.call_id,
+            cseq: b.cseq,
+        };
+        let mut w = invite.request();
         w.header("Contact", &contact);
         w.header("Allow", build::ALLOW);
         w.header("Supported", super::inbound::SUPPORTED_IN_CALLS);
@@ -360,16 +360,13 @@ impl Switch {
             w.header(name, value);
         }
         let bytes = w.finish(Some(("application/sdp", &sdp)));
-        let head = format!(
-            "ACK {} SIP/2.0\r\nVia: {}\r\nMax-Forwards: {MAX_FORWARDS}\r\nFrom: {};tag={}\r\nCall-ID: {}\r\nCSeq: {} ACK\r\n",
-            f.uri, f.via, b.from, b.local_tag, b.call_id, b.cseq
-        );
+        let head = invite.ack_head();
         let peer = f.peer;
         let key = ClientKey {
             branch: branch.clone(),
             method: TxMethod::Invite,
         };
-        let ack = AckTemplate::new(Bytes::from(head)).expect("our ACK head ends with CRLF");
+        let ack = AckTemplate::new(head).expect("our ACK head ends with CRLF");
         match self.tx.client_send(now, key, peer, bytes, Some(ack)) {
             Ok(()) => {
                 self.owners.insert(branch, (id, Purpose::Invite { fork }));
@@ -592,9 +589,7 @@ impl Switch {
                 (b.call_id.clone(), b.cseq)
             }
         };
-        let mut w = dialog.request("BYE", local, &branch, &call_id, cseq);
-        w.header("User-Agent", build::PRODUCT);
-        let bytes = w.finish(None);
+        let bytes = dialog.bye(local, &branch, &call_id, cseq);
         let key = ClientKey {
             branch: branch.clone(),
             method: TxMethod::NonInvite("BYE".into()),
@@ -623,22 +618,24 @@ impl Switch {
     }
 }
 
-/// The CANCEL of one fork (RFC 3261 §9.1: same Request-URI, Call-ID, From,
-/// To, CSeq number and top Via as the INVITE).
+/// The CANCEL of one fork (RFC 3261 §9.1), built in `sip::dialog`.
 fn cancel_for(b: &BLeg, fork: usize) -> (ClientKey, Peer, Bytes) {
     let f = &b.forks[fork];
-    let mut w = Writer::request("CANCEL", &f.uri);
-    w.header("Via", &f.via);
-    w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
-    w.header_fmt("From", format_args!("{};tag={}", b.from, b.local_tag));
-    w.header("To", &b.to);
-    w.header("Call-ID", &b.call_id);
-    w.header_fmt("CSeq", format_args!("{} CANCEL", b.cseq));
+    let cancel = dialog::Invite {
+        uri: &f.uri,
+        via: &f.via,
+        from: &b.from,
+        local_tag: &b.local_tag,
+        to: &b.to,
+        call_id: &b.call_id,
+        cseq: b.cseq,
+    }
+    .cancel();
     let key = ClientKey {
         branch: f.branch.clone(),
         method: TxMethod::NonInvite("CANCEL".into()),
     };
-    (key, f.peer, w.finish(None))
+    (key, f.peer, cancel)
 }
 
 /// Where to send requests for a registered contact: over the phone's own TCP

@@ -21,7 +21,6 @@ mod admit;
 mod announce;
 mod command;
 mod control;
-mod dialog;
 mod digits;
 mod event;
 mod feature;

@@ -7,12 +7,10 @@ use std::time::Instant;
 
 use tracing::debug;
 
-use super::legs::MAX_FORWARDS;
 use super::legs::{Dialog, Fork, Purpose};
 use super::{Output, Switch};
 use crate::call::{CallRef, Input};
 use crate::sip::auth;
-use crate::sip::build::Writer;
 use crate::sip::parse::{Contacts, HeaderName, Message, Method};
 use crate::sip::transaction::{ClientKey, ClientVerdict, TxMethod};
 use crate::sip::Peer;
@@ -238,22 +236,8 @@ impl Switch {
         };
         let Some(b) = entry.b.as_mut() else { return };
         let f = &mut b.forks[fork];
-        let target = match msg.contacts() {
-            Contacts::List(list) if !list.is_empty() => list[0].uri().as_str().to_string(),
-            _ => f.uri.clone(),
-        };
-        // The UAC's route set is the Record-Route list reversed (RFC 3261 §12.1.2).
-        let routes = super::dialog::route_set(msg, true);
         f.done = true;
-        f.dialog = Some(Dialog {
-            target,
-            routes,
-            peer: f.peer,
-            from: format!("{};tag={}", b.from, b.local_tag),
-            to: msg.to().as_str().to_string(),
-            answer: Some(msg.body().clone()).filter(|b| !b.is_empty()),
-            ack: None,
-        });
+        f.dialog = Some(Dialog::as_uac(msg, &f.uri, f.peer, &b.from, &b.local_tag));
         if b.winner.is_none() {
             b.winner = Some(fork);
         }
@@ -276,9 +260,7 @@ impl Switch {
         let Some(dialog) = b.forks[fork].dialog.as_mut() else {
             return;
         };
-        let bytes = dialog
-            .request("ACK", local, &branch, &call_id, cseq)
-            .finish(None);
+        let bytes = dialog.ack(local, &branch, &call_id, cseq);
         dialog.ack = Some(bytes.clone());
         let peer = dialog.next_hop();
         self.out.push_back(Output::Transmit { peer, bytes });
@@ -306,22 +288,22 @@ impl Switch {
         };
         let local = self.plan.local;
         let seq = msg.cseq().seq;
+        // The 2xx's dialog, without its route set: sent straight back to
+        // where the 2xx came from.
+        let dialog = Dialog {
+            target: contact,
+            routes: Vec::new(),
+            peer,
+            from: msg.from().as_str().to_string(),
+            to: msg.to().as_str().to_string(),
+            answer: None,
+            ack: None,
+        };
         for (method, cseq) in [("ACK", seq), ("BYE", seq + 1)] {
             let new_branch = format!("z9hG4bK{}", self.token());
-            let mut w = Writer::request(method, &contact);
-            w.header_fmt(
-                "Via",
-                format_args!(
-                    "SIP/2.0/{} {local};branch={new_branch};rport",
-                    peer.transport.as_str()
-                ),
-            );
-            w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
-            w.header("From", msg.from().as_str());
-            w.header("To", msg.to().as_str());
-            w.header("Call-ID", msg.call_id());
-            w.header_fmt("CSeq", format_args!("{cseq} {method}"));
-            let bytes = w.finish(None);
+            let bytes = dialog
+                .request(method, local, &new_branch, msg.call_id(), cseq)
+                .finish(None);
             if method == "ACK" {
                 self.out.push_back(Output::Transmit { peer, bytes });
             } else {

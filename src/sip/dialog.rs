@@ -212,6 +212,15 @@ impl Dialog {
     }
 }
 
+/// The RFC 3261 branch magic cookie (§8.1.1.7): a branch that starts with
+/// it is globally unique for the transaction it names.
+pub const BRANCH_COOKIE: &str = "z9hG4bK";
+
+/// A branch for a new client transaction from a random `token`.
+pub fn branch(token: &str) -> String {
+    format!("{BRANCH_COOKIE}{token}")
+}
+
 /// Our Via for a request we send (RFC 3261 §8.1.1.7), asking for `rport`
 /// (RFC 3581).
 pub fn via(transport: Transport, local: SocketAddr, branch: &str) -> String {

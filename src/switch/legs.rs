@@ -314,7 +314,7 @@ impl Switch {
         fork: usize,
         auth: Option<(&str, String)>,
     ) {
-        let branch = format!("z9hG4bK{}", self.token());
+        let branch = crate::sip::dialog::branch(&self.token());
         let local = self.plan.local;
         let contact = self.contact();
         let identity = match self.calls.get(&id) {
@@ -573,7 +573,7 @@ impl Switch {
     }
 
     fn send_bye(&mut self, now: Instant, id: CallRef, dialog: &Dialog, purpose: Purpose) {
-        let branch = format!("z9hG4bK{}", self.token());
+        let branch = crate::sip::dialog::branch(&self.token());
         let local = self.plan.local;
         let Some(entry) = self.calls.get_mut(&id) else {
             return;

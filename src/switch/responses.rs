@@ -249,7 +249,7 @@ impl Switch {
 
     /// ACK for a fork's 2xx: its own transaction, sent end to end (RFC 3261 §13.2.2.4).
     pub(super) fn ack_b(&mut self, id: CallRef, fork: usize) {
-        let branch = format!("z9hG4bK{}", self.token());
+        let branch = crate::sip::dialog::branch(&self.token());
         let local = self.plan.local;
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
@@ -300,7 +300,7 @@ impl Switch {
             ack: None,
         };
         for (method, cseq) in [("ACK", seq), ("BYE", seq + 1)] {
-            let new_branch = format!("z9hG4bK{}", self.token());
+            let new_branch = crate::sip::dialog::branch(&self.token());
             let bytes = dialog
                 .request(method, local, &new_branch, msg.call_id(), cseq)
                 .finish(None);

@@ -8,11 +8,13 @@
 // longer ones into named steps.
 #![warn(clippy::too_many_lines)]
 
+mod fork;
 mod id;
 mod private;
 
 use std::time::{Duration, Instant};
 
+pub use fork::{ForkState, OnDrop};
 pub use id::{CallUuid, CallUuidError, CallUuids};
 pub use private::Private;
 

@@ -12,7 +12,7 @@ use tracing::debug;
 use super::inbound::Req;
 use super::presence::Engagement;
 use super::Switch;
-use crate::call::{Call, CallRef, Input, Outcome, Side};
+use crate::call::{Call, CallRef, ForkState, Input, OnDrop, Outcome, Side};
 use crate::sip::build;
 use crate::sip::dialog;
 pub use crate::sip::dialog::Dialog;
@@ -137,14 +137,9 @@ pub struct Fork {
     pub agent: Option<String>,
     pub branch: String,
     pub via: String,
-    /// No longer live for the call machine: answered, failed or withdrawn.
-    pub done: bool,
-    /// We gave up on it (CANCEL sent or owed): its final response counts for nothing.
-    pub withdrawn: bool,
-    /// Its final response arrived (or its transaction timed out).
-    pub finished: bool,
-    pub got_provisional: bool,
-    pub cancel_pending: bool,
+    /// Where its INVITE and our CANCEL of it stand.
+    pub state: ForkState,
+    /// It was re-sent once with credentials for a carrier's challenge.
     pub auth_tried: bool,
     pub early_sdp: Option<Bytes>,
     pub dialog: Option<Dialog>,
@@ -259,11 +254,7 @@ impl Switch {
                 agent,
                 branch: String::new(),
                 via: String::new(),
-                done: false,
-                withdrawn: false,
-                finished: false,
-                got_provisional: false,
-                cancel_pending: false,
+                state: ForkState::Calling,
                 auth_tried: false,
                 early_sdp: None,
                 dialog: None,
@@ -374,7 +365,7 @@ impl Switch {
             Err(err) => {
                 debug!(%err, "cannot start a client transaction");
                 if let Some(f) = self.fork_mut(id, fork) {
-                    f.finished = true;
+                    f.state.on_final_response();
                 }
                 self.fork_failed(now, id, fork, 503);
             }
@@ -469,7 +460,7 @@ impl Switch {
         entry.ring_deadline = None;
         let Some(b) = entry.b.as_ref() else { return };
         let forks: Vec<usize> = (0..b.forks.len())
-            .filter(|&i| Some(i) != keep && !b.forks[i].done)
+            .filter(|&i| Some(i) != keep && b.forks[i].state.is_live())
             .collect();
         for i in forks {
             self.withdraw_fork(now, id, i);
@@ -482,12 +473,8 @@ impl Switch {
         let Some(f) = self.fork_mut(id, fork) else {
             return;
         };
-        f.done = true;
-        f.withdrawn = true;
-        if f.got_provisional {
+        if f.state.withdraw() {
             self.send_cancel(now, id, fork);
-        } else {
-            f.cancel_pending = true;
         }
     }
 
@@ -495,9 +482,7 @@ impl Switch {
         let Some(b) = self.calls.get_mut(&id).and_then(|e| e.b.as_mut()) else {
             return;
         };
-        let f = &mut b.forks[fork];
-        f.done = true;
-        f.withdrawn = true;
+        b.forks[fork].state.on_cancel_sent();
         let (key, peer, bytes) = cancel_for(b, fork);
         if let Err(err) = self.tx.client_send(now, key, peer, bytes, None) {
             debug!(%err, "cannot send CANCEL");
@@ -520,20 +505,24 @@ impl Switch {
                     self.busy.remove(agent);
                 }
             }
-            if f.finished || f.dialog.is_some() || f.branch.is_empty() {
+            if f.dialog.is_some() || f.branch.is_empty() {
                 continue;
             }
-            if f.got_provisional && !f.withdrawn {
-                let (key, peer, bytes) = cancel_for(&b, i);
-                let _ = self.tx.client_send(now, key, peer, bytes, None);
-            } else if !f.got_provisional {
-                if self.zombies.len() >= ZOMBIE_FORKS_MAX {
-                    self.stats.zombies_dropped += 1;
-                    continue;
+            match f.state.on_drop() {
+                OnDrop::Nothing => {}
+                OnDrop::Cancel => {
+                    let (key, peer, bytes) = cancel_for(&b, i);
+                    let _ = self.tx.client_send(now, key, peer, bytes, None);
                 }
-                let (_, peer, cancel) = cancel_for(&b, i);
-                self.zombies
-                    .insert(f.branch.clone(), Zombie { peer, cancel });
+                OnDrop::CancelLater => {
+                    if self.zombies.len() >= ZOMBIE_FORKS_MAX {
+                        self.stats.zombies_dropped += 1;
+                        continue;
+                    }
+                    let (_, peer, cancel) = cancel_for(&b, i);
+                    self.zombies
+                        .insert(f.branch.clone(), Zombie { peer, cancel });
+                }
             }
         }
     }

@@ -87,14 +87,15 @@ impl Switch {
         msg: &Message,
         status: u16,
     ) {
-        let withdrawn = self.fork_mut(id, fork).is_some_and(|f| f.withdrawn);
+        let withdrawn = self
+            .fork_mut(id, fork)
+            .is_some_and(|f| f.state.is_withdrawn());
         match status {
             100 => {}
             101..=199 => {
                 let mut cancel = false;
                 if let Some(f) = self.fork_mut(id, fork) {
-                    f.got_provisional = true;
-                    cancel = std::mem::take(&mut f.cancel_pending);
+                    cancel = f.state.on_provisional();
                     if !msg.body().is_empty() {
                         f.early_sdp = Some(msg.body().clone());
                     }
@@ -125,7 +126,7 @@ impl Switch {
                     // Answered as we gave up on it: hang it up (RFC 3261 §15).
                     self.owners.remove(branch);
                     if let Some(f) = self.fork_mut(id, fork) {
-                        f.finished = true;
+                        f.state.on_final_response();
                     }
                     return self.on_stray_2xx(now, peer, msg);
                 }
@@ -142,7 +143,7 @@ impl Switch {
                 if !self.answer_challenge(now, id, fork, msg, status) {
                     self.owners.remove(branch);
                     if let Some(f) = self.fork_mut(id, fork) {
-                        f.finished = true;
+                        f.state.on_final_response();
                     }
                     if !withdrawn {
                         self.fork_failed(now, id, fork, status);
@@ -152,7 +153,7 @@ impl Switch {
             _ => {
                 self.owners.remove(branch);
                 if let Some(f) = self.fork_mut(id, fork) {
-                    f.finished = true;
+                    f.state.on_final_response();
                 }
                 if !withdrawn {
                     self.fork_failed(now, id, fork, status);
@@ -168,10 +169,9 @@ impl Switch {
         let Some(f) = self.fork_mut(id, fork) else {
             return;
         };
-        if f.done {
+        if !f.state.on_failed() {
             return;
         }
-        f.done = true;
         self.report_agent_missed(now, id, fork, status);
         self.drive(now, id, Input::BFailed { fork, status });
     }
@@ -236,7 +236,7 @@ impl Switch {
         };
         let Some(b) = entry.b.as_mut() else { return };
         let f = &mut b.forks[fork];
-        f.done = true;
+        f.state.on_answer();
         f.dialog = Some(Dialog::as_uac(msg, &f.uri, f.peer, &b.from, &b.local_tag));
         if b.winner.is_none() {
             b.winner = Some(fork);

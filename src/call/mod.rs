@@ -4,11 +4,17 @@
 //! when either side moves; it knows no SIP syntax, no sockets and no clock.
 //! The switch turns its actions into messages and feeds it leg events.
 
+// Functions stay under `too-many-lines-threshold` (clippy.toml): split
+// longer ones into named steps.
+#![warn(clippy::too_many_lines)]
+
+mod fork;
 mod id;
 mod private;
 
 use std::time::{Duration, Instant};
 
+pub use fork::{ForkState, OnDrop};
 pub use id::{CallUuid, CallUuidError, CallUuids};
 pub use private::Private;
 
@@ -218,12 +224,30 @@ impl Call {
     }
 
     /// The call's transition function: the state and one leg event give the
-    /// next state and the actions, pushed onto `out` in order.
+    /// next state and the actions, pushed onto `out` in order. Each phase
+    /// has its own step: before the answer, answered, releasing.
     pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Action>) {
+        let state = std::mem::replace(&mut self.state, State::Routing);
+        self.state = match state {
+            State::Routing | State::Offering { .. } => self.unanswered(now, state, input, out),
+            State::Answered { .. } | State::Connected => self.answered(state, input, out),
+            State::Releasing { .. } => self.releasing(now, state, input, out),
+            State::Done(_) => late(state, input, out),
+        };
+    }
+
+    /// Routing or offering: an offer starts, the call ends before an
+    /// answer, or (offering) the B leg moves.
+    fn unanswered(
+        &mut self,
+        now: Instant,
+        state: State,
+        input: Input,
+        out: &mut Vec<Action>,
+    ) -> State {
         use Input as I;
         use State as S;
-        let state = std::mem::replace(&mut self.state, S::Routing);
-        self.state = match (state, input) {
+        match (state, input) {
             (S::Routing, I::Offer { forks }) if forks > 0 => {
                 self.offers += 1;
                 out.push(Action::InviteB);
@@ -240,6 +264,38 @@ impl Call {
             (S::Routing, I::Unroutable(outcome)) => {
                 self.finish(now, out, status_for(outcome), outcome)
             }
+            (S::Routing | S::Offering { .. }, I::ACancel) => {
+                out.push(Action::CancelForks { keep: None });
+                self.finish(now, out, 487, Outcome::Abandoned)
+            }
+            (S::Routing | S::Offering { .. }, I::Shutdown) => {
+                out.push(Action::CancelForks { keep: None });
+                self.finish(now, out, 503, Outcome::Shutdown)
+            }
+            (S::Routing | S::Offering { .. }, I::HangUp) => {
+                out.push(Action::CancelForks { keep: None });
+                self.finish(now, out, 480, Outcome::Operator)
+            }
+            (S::Routing | S::Offering { .. }, I::MediaLost) => {
+                out.push(Action::CancelForks { keep: None });
+                self.finish(now, out, 503, Outcome::MediaTimeout)
+            }
+            (state @ S::Offering { .. }, input) => self.offering(now, state, input, out),
+            (state, input) => late(state, input, out),
+        }
+    }
+
+    /// Offering: the B leg's forks ring, fail or answer, or the ring times out.
+    fn offering(
+        &mut self,
+        now: Instant,
+        state: State,
+        input: Input,
+        out: &mut Vec<Action>,
+    ) -> State {
+        use Input as I;
+        use State as S;
+        match (state, input) {
             (
                 S::Offering {
                     forks,
@@ -315,18 +371,15 @@ impl Call {
                 let _ = forks;
                 self.offer_failed(now, out, 408)
             }
-            (S::Routing | S::Offering { .. }, I::ACancel) => {
-                out.push(Action::CancelForks { keep: None });
-                self.finish(now, out, 487, Outcome::Abandoned)
-            }
-            (S::Routing | S::Offering { .. }, I::Shutdown) => {
-                out.push(Action::CancelForks { keep: None });
-                self.finish(now, out, 503, Outcome::Shutdown)
-            }
-            (S::Routing | S::Offering { .. }, I::HangUp) => {
-                out.push(Action::CancelForks { keep: None });
-                self.finish(now, out, 480, Outcome::Operator)
-            }
+            (state, input) => late(state, input, out),
+        }
+    }
+
+    /// Answered (awaiting the caller's ACK) or connected: either side hangs up.
+    fn answered(&mut self, state: State, input: Input, out: &mut Vec<Action>) -> State {
+        use Input as I;
+        use State as S;
+        match (state, input) {
             (S::Answered { .. } | S::Connected, I::HangUp) => {
                 out.push(Action::Bye(Side::A));
                 out.push(Action::Bye(Side::B));
@@ -381,10 +434,21 @@ impl Call {
                     outcome: Outcome::MediaTimeout,
                 }
             }
-            (S::Routing | S::Offering { .. }, I::MediaLost) => {
-                out.push(Action::CancelForks { keep: None });
-                self.finish(now, out, 503, Outcome::MediaTimeout)
-            }
+            (state, input) => late(state, input, out),
+        }
+    }
+
+    /// BYEs under way: the call is done when both legs are.
+    fn releasing(
+        &mut self,
+        now: Instant,
+        state: State,
+        input: Input,
+        out: &mut Vec<Action>,
+    ) -> State {
+        use Input as I;
+        use State as S;
+        match (state, input) {
             (
                 S::Releasing {
                     mut a,
@@ -405,16 +469,8 @@ impl Call {
                     S::Done(outcome)
                 }
             }
-            // A fork that answers after another won, or after the caller left,
-            // is ACKed and hung up (RFC 3261 §13.2.2.4).
-            (state, I::BAnswer { fork }) => {
-                out.push(Action::AckB { fork });
-                out.push(Action::ByeFork { fork });
-                state
-            }
-            // Anything else is a late or duplicate event: nothing changes.
-            (state, _) => state,
-        };
+            (state, input) => late(state, input, out),
+        }
     }
 
     /// The offer is over without an answer: a direct call ends, a queued call
@@ -452,6 +508,17 @@ impl Call {
 }
 
 /// The status the caller hears for an unanswered call.
+/// An event the state does not expect. A fork that answers after another
+/// won, or after the caller left, is ACKed and hung up (RFC 3261 §13.2.2.4);
+/// anything else is a late or duplicate event: nothing changes.
+fn late(state: State, input: Input, out: &mut Vec<Action>) -> State {
+    if let Input::BAnswer { fork } = input {
+        out.push(Action::AckB { fork });
+        out.push(Action::ByeFork { fork });
+    }
+    state
+}
+
 fn status_for(outcome: Outcome) -> u16 {
     match outcome {
         Outcome::Busy => 486,

@@ -54,6 +54,12 @@ impl Writer {
         self
     }
 
+    /// The start line and headers so far, each ending in CRLF, without
+    /// Content-Length or the blank line: a template another layer completes.
+    pub fn head(self) -> Bytes {
+        self.buf.freeze()
+    }
+
     /// Ends the head and appends the body, with its type when there is one.
     pub fn finish(mut self, body: Option<(&str, &[u8])>) -> Bytes {
         match body {

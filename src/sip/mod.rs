@@ -1,4 +1,5 @@
-//! SIP: parsing and building messages, transactions, digest auth, the registrar.
+//! SIP: parsing and building messages, transactions, dialogs and the requests
+//! sent in them (`dialog`), digest auth, the registrar.
 //! Everything here is pure except `transport`, which owns the sockets.
 
 use std::fmt;
@@ -6,6 +7,7 @@ use std::net::SocketAddr;
 
 pub mod auth;
 pub mod build;
+pub mod dialog;
 pub mod limits;
 pub mod parse;
 pub mod registrar;

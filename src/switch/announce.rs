@@ -1,10 +1,10 @@
 //! Queue audio for a waiting caller: its position and expected wait, said
 //! from prompts when it enters the queue and again every `announce_every`,
-//! with the queue's music in between; timers in the core's media state.
+//! with the queue's music in between; its deadline in the switch's timer table.
 
-use std::cmp::Reverse;
 use std::time::{Duration, Instant};
 
+use super::timers::Timer;
 use super::{MediaCommand, MediaLeg, Switch};
 use crate::acd::CallId;
 use crate::call::CallRef;
@@ -18,17 +18,7 @@ impl Switch {
 
     /// Announcements due at `now`.
     pub(super) fn handle_media_timeout(&mut self, now: Instant) {
-        loop {
-            let Some(anchoring) = self.anchoring.as_mut() else {
-                return;
-            };
-            let Some(Reverse((at, id))) = anchoring.announce_timers.peek().copied() else {
-                return;
-            };
-            if at > now {
-                return;
-            }
-            anchoring.announce_timers.pop();
+        while let Some((at, id)) = self.timers.next_due(Timer::Announce, now) {
             let due = self
                 .calls
                 .get(&id)
@@ -68,9 +58,7 @@ impl Switch {
         if !every.is_zero() {
             let at = now + every;
             m.announce_at = Some(at);
-            if let Some(a) = self.anchoring.as_mut() {
-                a.announce_timers.push(Reverse((at, id)));
-            }
+            self.timers.set(Timer::Announce, id, at);
         }
         let intro = announcement(position, wait);
         // Between announcements the music plays on untouched.

@@ -229,11 +229,10 @@ impl Switch {
     /// Our BYE for the dialog the 200 creates (RFC 3261 §12.1.1: the route
     /// set is the INVITE's Record-Route, the target its Contact).
     pub(super) fn feature_bye(&mut self, req: &Req<'_>, tag: &str) -> (String, Bytes) {
-        let branch = format!("z9hG4bK{}", self.token());
+        let branch = crate::sip::dialog::branch(&self.token());
         let dialog = super::legs::Dialog::as_uas(req.msg, req.source, tag);
-        let mut w = dialog.request("BYE", self.plan.local, &branch, req.msg.call_id(), 1);
-        w.header("User-Agent", build::PRODUCT);
-        (branch, w.finish(None))
+        let bye = dialog.bye(self.plan.local, &branch, req.msg.call_id(), 1);
+        (branch, bye)
     }
 
     fn rng_u32(&mut self) -> u32 {

@@ -223,35 +223,8 @@ impl Switch {
             // We would create an outbound leg (RFC 3261 §16.3 step 2 applies to B2BUAs too).
             return self.refuse(now, req, Refusal::plain(483));
         }
-        // A registered agent's phone may share an address with a trunk (both on
-        // loopback in the demo): a request from the agent's own binding is the
-        // agent's, and must authenticate as such.
-        let from_user = msg.from().uri().user().unwrap_or("");
-        let from_agent = self.plan.agents.contains_key(from_user)
-            && self
-                .registrar
-                .lookup(now, from_user)
-                .iter()
-                .any(|b| b.source.addr == req.source.addr);
-        let trunk = if from_agent {
-            None
-        } else {
-            self.plan.trunk_for(req.source.addr.ip()).cloned()
-        };
-        let (trunk_name, caller_agent) = match &trunk {
-            Some(t) if t.inbound_auth.is_none() => (Some(t.name.clone()), None),
-            Some(t) => {
-                if self.authenticate_trunk(now, req, t).is_none() {
-                    return;
-                }
-                (Some(t.name.clone()), None)
-            }
-            None => {
-                let Some(user) = self.authenticate(now, req, "INVITE") else {
-                    return;
-                };
-                (None, Some(user))
-            }
+        let Some((trunk_name, caller_agent)) = self.caller_of(now, req) else {
+            return;
         };
         let dialled = match msg.request_uri().and_then(|u| u.user()) {
             Some(user) => user.split(';').next().unwrap_or(user).to_string(),
@@ -265,20 +238,8 @@ impl Switch {
             let agent = agent.clone();
             return self.on_feature(now, req, &agent, code);
         }
-        // What the number reaches: a DID, an agent's extension (for agents), or
-        // the outbound trunk (for agents dialling out).
-        let target = match self.plan.dids.get(&dialled) {
-            Some(route) => Target::Route(route.clone()),
-            None if caller_agent.is_some() && self.plan.agents.contains_key(&dialled) => {
-                Target::Route(Route::Agent(dialled.clone()))
-            }
-            None if caller_agent.is_some() && self.plan.outbound_trunk().is_some() => {
-                Target::Carrier
-            }
-            None => {
-                debug!("unknown number dialled");
-                return self.refuse(now, req, Refusal::plain(404));
-            }
+        let Some(target) = self.target_of(now, req, &dialled, caller_agent.is_some()) else {
+            return;
         };
         let media = match self.anchor_call(msg) {
             Ok(media) => media,
@@ -308,6 +269,83 @@ impl Switch {
         let _in_call = self.call_span(id).entered();
         self.open_media(id);
         self.respond(now, req, 100, None, &[], None);
+        self.start_call(now, req, id, &a_tag, target, &dialled);
+    }
+
+    /// Who places a new call (a step of [`Switch::on_invite`]): a trunk,
+    /// by source address and digest if it asks for one, or an agent, by
+    /// digest. `None` when the request was answered (challenged, refused).
+    fn caller_of(
+        &mut self,
+        now: Instant,
+        req: &Req<'_>,
+    ) -> Option<(Option<String>, Option<String>)> {
+        let msg = req.msg;
+        // A registered agent's phone may share an address with a trunk (both on
+        // loopback in the demo): a request from the agent's own binding is the
+        // agent's, and must authenticate as such.
+        let from_user = msg.from().uri().user().unwrap_or("");
+        let from_agent = self.plan.agents.contains_key(from_user)
+            && self
+                .registrar
+                .lookup(now, from_user)
+                .iter()
+                .any(|b| b.source.addr == req.source.addr);
+        let trunk = if from_agent {
+            None
+        } else {
+            self.plan.trunk_for(req.source.addr.ip()).cloned()
+        };
+        match &trunk {
+            Some(t) if t.inbound_auth.is_none() => Some((Some(t.name.clone()), None)),
+            Some(t) => {
+                self.authenticate_trunk(now, req, t)?;
+                Some((Some(t.name.clone()), None))
+            }
+            None => {
+                let user = self.authenticate(now, req, "INVITE")?;
+                Some((None, Some(user)))
+            }
+        }
+    }
+
+    /// What the dialled number reaches (a step of [`Switch::on_invite`]):
+    /// `None` when it reaches nothing and the INVITE got 404.
+    fn target_of(
+        &mut self,
+        now: Instant,
+        req: &Req<'_>,
+        dialled: &str,
+        from_agent: bool,
+    ) -> Option<Target> {
+        // What the number reaches: a DID, an agent's extension (for agents), or
+        // the outbound trunk (for agents dialling out).
+        match self.plan.dids.get(dialled) {
+            Some(route) => Some(Target::Route(route.clone())),
+            None if from_agent && self.plan.agents.contains_key(dialled) => {
+                Some(Target::Route(Route::Agent(dialled.to_string())))
+            }
+            None if from_agent && self.plan.outbound_trunk().is_some() => Some(Target::Carrier),
+            None => {
+                debug!("unknown number dialled");
+                self.refuse(now, req, Refusal::plain(404));
+                None
+            }
+        }
+    }
+
+    /// Carries an admitted call to its target (a step of
+    /// [`Switch::on_invite`]): the agent rings, or the caller hears the
+    /// queue or menu, or the carrier is called.
+    fn start_call(
+        &mut self,
+        now: Instant,
+        req: &Req<'_>,
+        id: CallRef,
+        a_tag: &str,
+        target: Target,
+        dialled: &str,
+    ) {
         match target {
             Target::Route(Route::Agent(agent)) => self.offer_agent(now, id, &agent),
             Target::Route(route @ (Route::Queue { .. } | Route::Menu { .. })) => {
@@ -317,9 +355,9 @@ impl Switch {
                     Some(sdp) => {
                         let contact = [("Contact", self.contact())];
                         let body = Some(("application/sdp", sdp.as_ref()));
-                        self.respond(now, req, 183, Some(&a_tag), &contact, body);
+                        self.respond(now, req, 183, Some(a_tag), &contact, body);
                     }
-                    None => self.respond(now, req, 180, Some(&a_tag), &[], None),
+                    None => self.respond(now, req, 180, Some(a_tag), &[], None),
                 }
                 match route {
                     Route::Queue {
@@ -338,7 +376,7 @@ impl Switch {
                     Route::Agent(_) => {}
                 }
             }
-            Target::Carrier => self.offer_carrier(now, id, &dialled),
+            Target::Carrier => self.offer_carrier(now, id, dialled),
         }
     }
 

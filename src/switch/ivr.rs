@@ -5,16 +5,16 @@
 //! default applies (or the caller gets 480).
 //!
 //! [`MenuSession`] is the pure menu machine: digits and deadlines in, steps
-//! out; the switch owns one per call in a menu, keeps its deadline in a
-//! timer heap and carries its steps out (prompts to the relay, the queue or
+//! out; the switch owns one per call in a menu, keeps its deadline in its
+//! timer table (`timers.rs`) and carries its steps out (prompts to the relay, the queue or
 //! agent offer). Routing itself stays in `queues.rs` and `legs.rs`.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use tracing::debug;
 
+use super::timers::Timer;
 use super::{MediaCommand, MediaLeg, Output, Switch};
 use crate::call::{CallRef, Outcome, Routing};
 use crate::config::{MenuConfig, MenuTarget};
@@ -200,18 +200,6 @@ pub struct CallMenu {
     pub attributes: Vec<(String, String)>,
 }
 
-/// The menu deadlines of all calls; stale entries are skipped when popped.
-#[derive(Debug, Default)]
-pub struct MenuTimers {
-    heap: BinaryHeap<Reverse<(Instant, CallRef)>>,
-}
-
-impl MenuTimers {
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((at, _))| *at)
-    }
-}
-
 impl Switch {
     /// A call routed to `menu`: the caller already has its 183 (or 180).
     pub(super) fn start_menu(
@@ -266,11 +254,7 @@ impl Switch {
 
     /// Menu waits that ran out at `now`.
     pub(super) fn handle_menu_timeout(&mut self, now: Instant) {
-        while let Some(Reverse((at, id))) = self.menu_timers.heap.peek().copied() {
-            if at > now {
-                return;
-            }
-            self.menu_timers.heap.pop();
+        while let Some((at, id)) = self.timers.next_due(Timer::Menu, now) {
             let Some(menu) = self.calls.get_mut(&id).and_then(|e| e.menu.as_mut()) else {
                 continue;
             };
@@ -308,7 +292,7 @@ impl Switch {
         if let MenuStep::Play { prompt } = step {
             if let Some(menu) = &entry.menu {
                 let at = menu.session.deadline;
-                self.menu_timers.heap.push(Reverse((at, id)));
+                self.timers.set(Timer::Menu, id, at);
             }
             if anchored && entry.media.is_some() {
                 self.out.push_back(Output::Media(MediaCommand::Play {

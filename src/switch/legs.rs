@@ -1,25 +1,25 @@
 //! The two legs of a call as SIP sees them: the caller's INVITE we answer,
 //! the callee INVITEs we send (one per contact), the dialogs they form, and
 //! the messages that carry out the call machine's actions. Responses to
-//! what we send are read in `responses.rs`, dialogs kept in `dialog.rs`.
+//! what we send are read in `responses.rs`; dialogs and the requests sent in
+//! them are built in `sip::dialog`.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tracing::debug;
 
-pub use super::dialog::Dialog;
 use super::inbound::Req;
 use super::presence::Engagement;
 use super::Switch;
-use crate::call::{Call, CallRef, Input, Outcome, Side};
-use crate::sip::build::{self, Writer};
+use crate::call::{Call, CallRef, ForkState, Input, OnDrop, Outcome, Side};
+use crate::sip::build;
+use crate::sip::dialog;
+pub use crate::sip::dialog::Dialog;
 use crate::sip::parse::{ByteStr, Message};
 use crate::sip::transaction::{AckTemplate, ClientKey, ServerKey, TxMethod};
 use crate::sip::{Peer, Transport};
 
-/// Max-Forwards on requests we originate (RFC 3261 §8.1.1.6).
-pub(super) const MAX_FORWARDS: u32 = 70;
 /// Forks of dropped B legs awaiting a provisional to be CANCELled; past it
 /// such a fork rings until the phone gives up (counted).
 pub const ZOMBIE_FORKS_MAX: usize = 4 * super::CALLS_HARD_MAX;
@@ -137,14 +137,9 @@ pub struct Fork {
     pub agent: Option<String>,
     pub branch: String,
     pub via: String,
-    /// No longer live for the call machine: answered, failed or withdrawn.
-    pub done: bool,
-    /// We gave up on it (CANCEL sent or owed): its final response counts for nothing.
-    pub withdrawn: bool,
-    /// Its final response arrived (or its transaction timed out).
-    pub finished: bool,
-    pub got_provisional: bool,
-    pub cancel_pending: bool,
+    /// Where its INVITE and our CANCEL of it stand.
+    pub state: ForkState,
+    /// It was re-sent once with credentials for a carrier's challenge.
     pub auth_tried: bool,
     pub early_sdp: Option<Bytes>,
     pub dialog: Option<Dialog>,
@@ -259,11 +254,7 @@ impl Switch {
                 agent,
                 branch: String::new(),
                 via: String::new(),
-                done: false,
-                withdrawn: false,
-                finished: false,
-                got_provisional: false,
-                cancel_pending: false,
+                state: ForkState::Calling,
                 auth_tried: false,
                 early_sdp: None,
                 dialog: None,
@@ -314,7 +305,7 @@ impl Switch {
         fork: usize,
         auth: Option<(&str, String)>,
     ) {
-        let branch = format!("z9hG4bK{}", self.token());
+        let branch = crate::sip::dialog::branch(&self.token());
         let local = self.plan.local;
         let contact = self.contact();
         let identity = match self.calls.get(&id) {
@@ -337,18 +328,18 @@ impl Switch {
         };
         let Some(b) = entry.b.as_mut() else { return };
         let f = &mut b.forks[fork];
-        f.via = format!(
-            "SIP/2.0/{} {local};branch={branch};rport",
-            f.peer.transport.as_str()
-        );
+        f.via = dialog::via(f.peer.transport, local, &branch);
         f.branch = branch.clone();
-        let mut w = Writer::request("INVITE", &f.uri);
-        w.header("Via", &f.via);
-        w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
-        w.header_fmt("From", format_args!("{};tag={}", b.from, b.local_tag));
-        w.header("To", &b.to);
-        w.header("Call-ID", &b.call_id);
-        w.header_fmt("CSeq", format_args!("{} INVITE", b.cseq));
+        let invite = dialog::Invite {
+            uri: &f.uri,
+            via: &f.via,
+            from: &b.from,
+            local_tag: &b.local_tag,
+            to: &b.to,
+            call_id: &b.call_id,
+            cseq: b.cseq,
+        };
+        let mut w = invite.request();
         w.header("Contact", &contact);
         w.header("Allow", build::ALLOW);
         w.header("Supported", super::inbound::SUPPORTED_IN_CALLS);
@@ -360,16 +351,13 @@ impl Switch {
             w.header(name, value);
         }
         let bytes = w.finish(Some(("application/sdp", &sdp)));
-        let head = format!(
-            "ACK {} SIP/2.0\r\nVia: {}\r\nMax-Forwards: {MAX_FORWARDS}\r\nFrom: {};tag={}\r\nCall-ID: {}\r\nCSeq: {} ACK\r\n",
-            f.uri, f.via, b.from, b.local_tag, b.call_id, b.cseq
-        );
+        let head = invite.ack_head();
         let peer = f.peer;
         let key = ClientKey {
             branch: branch.clone(),
             method: TxMethod::Invite,
         };
-        let ack = AckTemplate::new(Bytes::from(head)).expect("our ACK head ends with CRLF");
+        let ack = AckTemplate::new(head).expect("our ACK head ends with CRLF");
         match self.tx.client_send(now, key, peer, bytes, Some(ack)) {
             Ok(()) => {
                 self.owners.insert(branch, (id, Purpose::Invite { fork }));
@@ -377,7 +365,7 @@ impl Switch {
             Err(err) => {
                 debug!(%err, "cannot start a client transaction");
                 if let Some(f) = self.fork_mut(id, fork) {
-                    f.finished = true;
+                    f.state.on_final_response();
                 }
                 self.fork_failed(now, id, fork, 503);
             }
@@ -472,7 +460,7 @@ impl Switch {
         entry.ring_deadline = None;
         let Some(b) = entry.b.as_ref() else { return };
         let forks: Vec<usize> = (0..b.forks.len())
-            .filter(|&i| Some(i) != keep && !b.forks[i].done)
+            .filter(|&i| Some(i) != keep && b.forks[i].state.is_live())
             .collect();
         for i in forks {
             self.withdraw_fork(now, id, i);
@@ -485,12 +473,8 @@ impl Switch {
         let Some(f) = self.fork_mut(id, fork) else {
             return;
         };
-        f.done = true;
-        f.withdrawn = true;
-        if f.got_provisional {
+        if f.state.withdraw() {
             self.send_cancel(now, id, fork);
-        } else {
-            f.cancel_pending = true;
         }
     }
 
@@ -498,9 +482,7 @@ impl Switch {
         let Some(b) = self.calls.get_mut(&id).and_then(|e| e.b.as_mut()) else {
             return;
         };
-        let f = &mut b.forks[fork];
-        f.done = true;
-        f.withdrawn = true;
+        b.forks[fork].state.on_cancel_sent();
         let (key, peer, bytes) = cancel_for(b, fork);
         if let Err(err) = self.tx.client_send(now, key, peer, bytes, None) {
             debug!(%err, "cannot send CANCEL");
@@ -523,20 +505,24 @@ impl Switch {
                     self.busy.remove(agent);
                 }
             }
-            if f.finished || f.dialog.is_some() || f.branch.is_empty() {
+            if f.dialog.is_some() || f.branch.is_empty() {
                 continue;
             }
-            if f.got_provisional && !f.withdrawn {
-                let (key, peer, bytes) = cancel_for(&b, i);
-                let _ = self.tx.client_send(now, key, peer, bytes, None);
-            } else if !f.got_provisional {
-                if self.zombies.len() >= ZOMBIE_FORKS_MAX {
-                    self.stats.zombies_dropped += 1;
-                    continue;
+            match f.state.on_drop() {
+                OnDrop::Nothing => {}
+                OnDrop::Cancel => {
+                    let (key, peer, bytes) = cancel_for(&b, i);
+                    let _ = self.tx.client_send(now, key, peer, bytes, None);
                 }
-                let (_, peer, cancel) = cancel_for(&b, i);
-                self.zombies
-                    .insert(f.branch.clone(), Zombie { peer, cancel });
+                OnDrop::CancelLater => {
+                    if self.zombies.len() >= ZOMBIE_FORKS_MAX {
+                        self.stats.zombies_dropped += 1;
+                        continue;
+                    }
+                    let (_, peer, cancel) = cancel_for(&b, i);
+                    self.zombies
+                        .insert(f.branch.clone(), Zombie { peer, cancel });
+                }
             }
         }
     }
@@ -576,7 +562,7 @@ impl Switch {
     }
 
     fn send_bye(&mut self, now: Instant, id: CallRef, dialog: &Dialog, purpose: Purpose) {
-        let branch = format!("z9hG4bK{}", self.token());
+        let branch = crate::sip::dialog::branch(&self.token());
         let local = self.plan.local;
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
@@ -592,9 +578,7 @@ impl Switch {
                 (b.call_id.clone(), b.cseq)
             }
         };
-        let mut w = dialog.request("BYE", local, &branch, &call_id, cseq);
-        w.header("User-Agent", build::PRODUCT);
-        let bytes = w.finish(None);
+        let bytes = dialog.bye(local, &branch, &call_id, cseq);
         let key = ClientKey {
             branch: branch.clone(),
             method: TxMethod::NonInvite("BYE".into()),
@@ -623,22 +607,24 @@ impl Switch {
     }
 }
 
-/// The CANCEL of one fork (RFC 3261 §9.1: same Request-URI, Call-ID, From,
-/// To, CSeq number and top Via as the INVITE).
+/// The CANCEL of one fork (RFC 3261 §9.1), built in `sip::dialog`.
 fn cancel_for(b: &BLeg, fork: usize) -> (ClientKey, Peer, Bytes) {
     let f = &b.forks[fork];
-    let mut w = Writer::request("CANCEL", &f.uri);
-    w.header("Via", &f.via);
-    w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
-    w.header_fmt("From", format_args!("{};tag={}", b.from, b.local_tag));
-    w.header("To", &b.to);
-    w.header("Call-ID", &b.call_id);
-    w.header_fmt("CSeq", format_args!("{} CANCEL", b.cseq));
+    let cancel = dialog::Invite {
+        uri: &f.uri,
+        via: &f.via,
+        from: &b.from,
+        local_tag: &b.local_tag,
+        to: &b.to,
+        call_id: &b.call_id,
+        cseq: b.cseq,
+    }
+    .cancel();
     let key = ClientKey {
         branch: f.branch.clone(),
         method: TxMethod::NonInvite("CANCEL".into()),
     };
-    (key, f.peer, w.finish(None))
+    (key, f.peer, cancel)
 }
 
 /// Where to send requests for a registered contact: over the phone's own TCP

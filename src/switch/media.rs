@@ -8,8 +8,6 @@
 //!
 //! A plan without `[media]` keeps SDP end to end (pass-through).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -245,8 +243,6 @@ pub struct CallMedia {
 pub struct Anchoring {
     pub plan: MediaPlan,
     pub pool: PortPool,
-    /// Announcement deadlines; stale entries are skipped when popped.
-    pub(super) announce_timers: BinaryHeap<Reverse<(Instant, CallRef)>>,
 }
 
 impl Anchoring {
@@ -254,11 +250,7 @@ impl Anchoring {
     /// such a range, so only hand-built plans get here).
     pub fn new(plan: MediaPlan) -> Option<Anchoring> {
         let pool = PortPool::new(plan.port_min, plan.port_max).ok()?;
-        Some(Anchoring {
-            plan,
-            pool,
-            announce_timers: BinaryHeap::new(),
-        })
+        Some(Anchoring { plan, pool })
     }
 
     /// Parses the caller's offer, picks its codec and takes a pair per leg.
@@ -319,11 +311,6 @@ impl Anchoring {
             b_choice: None,
             b_sdp_sent: None,
         }
-    }
-
-    /// The earliest announcement due.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.announce_timers.peek().map(|Reverse((at, _))| *at)
     }
 
     pub fn release(&mut self, media: &CallMedia) {

@@ -98,72 +98,13 @@ impl Plan {
                 )
             })
             .collect();
-        let trunks = cfg
-            .trunks
-            .iter()
-            .map(|t| TrunkPlan {
-                name: t.name.clone(),
-                allow: t
-                    .allow_from
-                    .iter()
-                    .map(|n| (n.addr, n.prefix_len))
-                    .collect(),
-                inbound_auth: t
-                    .inbound
-                    .as_ref()
-                    .map(|c| (c.username.clone(), c.password.clone())),
-                outbound: t.outbound.as_ref().map(|o| OutboundPlan {
-                    peer: Peer {
-                        transport: o.transport,
-                        addr: o.address,
-                    },
-                    credentials: o
-                        .credentials
-                        .as_ref()
-                        .map(|c| (c.username.clone(), c.password.clone())),
-                }),
-                identity: t.identity.clone(),
-            })
-            .collect();
+        let trunks = cfg.trunks.iter().map(trunk_plan).collect();
         let dids = cfg
             .dids
             .iter()
-            .map(|(number, did)| {
-                let attributes = did
-                    .attributes
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                let route = match &did.target {
-                    DidTarget::Agent(a) => Route::Agent(a.clone()),
-                    DidTarget::Queue(q) => Route::Queue {
-                        queue: q.clone(),
-                        priority: did.priority,
-                        attributes,
-                    },
-                    DidTarget::Menu(m) => Route::Menu {
-                        menu: m.clone(),
-                        priority: did.priority,
-                        attributes,
-                    },
-                };
-                (number.clone(), route)
-            })
+            .map(|(number, did)| (number.clone(), did_route(did)))
             .collect();
-        let acd_agents = cfg
-            .agents
-            .iter()
-            .map(|a| AgentSpec {
-                name: a.id.clone(),
-                skills: a.skills.iter().map(|(s, l)| (s.clone(), *l)).collect(),
-                attributes: a
-                    .attributes
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                max_no_answer: a.max_no_answer,
-            })
-            .collect();
+        let acd_agents = cfg.agents.iter().map(agent_spec).collect();
         Plan {
             realm: cfg.switch.realm.clone(),
             local: cfg.switch.sip_listen,
@@ -219,6 +160,66 @@ impl Plan {
 
     pub fn default_transport(&self) -> Transport {
         Transport::Udp
+    }
+}
+
+fn trunk_plan(t: &config::TrunkConfig) -> TrunkPlan {
+    TrunkPlan {
+        name: t.name.clone(),
+        allow: t
+            .allow_from
+            .iter()
+            .map(|n| (n.addr, n.prefix_len))
+            .collect(),
+        inbound_auth: t
+            .inbound
+            .as_ref()
+            .map(|c| (c.username.clone(), c.password.clone())),
+        outbound: t.outbound.as_ref().map(|o| OutboundPlan {
+            peer: Peer {
+                transport: o.transport,
+                addr: o.address,
+            },
+            credentials: o
+                .credentials
+                .as_ref()
+                .map(|c| (c.username.clone(), c.password.clone())),
+        }),
+        identity: t.identity.clone(),
+    }
+}
+
+fn did_route(did: &config::DidRoute) -> Route {
+    let attributes = did
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    match &did.target {
+        DidTarget::Agent(a) => Route::Agent(a.clone()),
+        DidTarget::Queue(q) => Route::Queue {
+            queue: q.clone(),
+            priority: did.priority,
+            attributes,
+        },
+        DidTarget::Menu(m) => Route::Menu {
+            menu: m.clone(),
+            priority: did.priority,
+            attributes,
+        },
+    }
+}
+
+fn agent_spec(a: &config::AgentConfig) -> AgentSpec {
+    AgentSpec {
+        name: a.id.clone(),
+        skills: a.skills.iter().map(|(s, l)| (s.clone(), *l)).collect(),
+        attributes: a
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        max_no_answer: a.max_no_answer,
     }
 }
 

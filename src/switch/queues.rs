@@ -318,7 +318,9 @@ impl Switch {
             .as_ref()
             .map(|b| {
                 (0..b.forks.len())
-                    .filter(|&i| !b.forks[i].done && b.forks[i].agent.as_deref() == Some(&name))
+                    .filter(|&i| {
+                        b.forks[i].state.is_live() && b.forks[i].agent.as_deref() == Some(&name)
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -407,7 +409,7 @@ impl Switch {
         let live = b
             .forks
             .iter()
-            .any(|f| !f.done && f.agent.as_deref() == Some(&name));
+            .any(|f| f.state.is_live() && f.agent.as_deref() == Some(&name));
         if live {
             return;
         }

@@ -7,12 +7,10 @@ use std::time::Instant;
 
 use tracing::debug;
 
-use super::legs::MAX_FORWARDS;
 use super::legs::{Dialog, Fork, Purpose};
 use super::{Output, Switch};
 use crate::call::{CallRef, Input};
 use crate::sip::auth;
-use crate::sip::build::Writer;
 use crate::sip::parse::{Contacts, HeaderName, Message, Method};
 use crate::sip::transaction::{ClientKey, ClientVerdict, TxMethod};
 use crate::sip::Peer;
@@ -89,14 +87,15 @@ impl Switch {
         msg: &Message,
         status: u16,
     ) {
-        let withdrawn = self.fork_mut(id, fork).is_some_and(|f| f.withdrawn);
+        let withdrawn = self
+            .fork_mut(id, fork)
+            .is_some_and(|f| f.state.is_withdrawn());
         match status {
             100 => {}
             101..=199 => {
                 let mut cancel = false;
                 if let Some(f) = self.fork_mut(id, fork) {
-                    f.got_provisional = true;
-                    cancel = std::mem::take(&mut f.cancel_pending);
+                    cancel = f.state.on_provisional();
                     if !msg.body().is_empty() {
                         f.early_sdp = Some(msg.body().clone());
                     }
@@ -127,7 +126,7 @@ impl Switch {
                     // Answered as we gave up on it: hang it up (RFC 3261 §15).
                     self.owners.remove(branch);
                     if let Some(f) = self.fork_mut(id, fork) {
-                        f.finished = true;
+                        f.state.on_final_response();
                     }
                     return self.on_stray_2xx(now, peer, msg);
                 }
@@ -144,7 +143,7 @@ impl Switch {
                 if !self.answer_challenge(now, id, fork, msg, status) {
                     self.owners.remove(branch);
                     if let Some(f) = self.fork_mut(id, fork) {
-                        f.finished = true;
+                        f.state.on_final_response();
                     }
                     if !withdrawn {
                         self.fork_failed(now, id, fork, status);
@@ -154,7 +153,7 @@ impl Switch {
             _ => {
                 self.owners.remove(branch);
                 if let Some(f) = self.fork_mut(id, fork) {
-                    f.finished = true;
+                    f.state.on_final_response();
                 }
                 if !withdrawn {
                     self.fork_failed(now, id, fork, status);
@@ -170,10 +169,9 @@ impl Switch {
         let Some(f) = self.fork_mut(id, fork) else {
             return;
         };
-        if f.done {
+        if !f.state.on_failed() {
             return;
         }
-        f.done = true;
         self.report_agent_missed(now, id, fork, status);
         self.drive(now, id, Input::BFailed { fork, status });
     }
@@ -238,22 +236,8 @@ impl Switch {
         };
         let Some(b) = entry.b.as_mut() else { return };
         let f = &mut b.forks[fork];
-        let target = match msg.contacts() {
-            Contacts::List(list) if !list.is_empty() => list[0].uri().as_str().to_string(),
-            _ => f.uri.clone(),
-        };
-        // The UAC's route set is the Record-Route list reversed (RFC 3261 §12.1.2).
-        let routes = super::dialog::route_set(msg, true);
-        f.done = true;
-        f.dialog = Some(Dialog {
-            target,
-            routes,
-            peer: f.peer,
-            from: format!("{};tag={}", b.from, b.local_tag),
-            to: msg.to().as_str().to_string(),
-            answer: Some(msg.body().clone()).filter(|b| !b.is_empty()),
-            ack: None,
-        });
+        f.state.on_answer();
+        f.dialog = Some(Dialog::as_uac(msg, &f.uri, f.peer, &b.from, &b.local_tag));
         if b.winner.is_none() {
             b.winner = Some(fork);
         }
@@ -265,7 +249,7 @@ impl Switch {
 
     /// ACK for a fork's 2xx: its own transaction, sent end to end (RFC 3261 §13.2.2.4).
     pub(super) fn ack_b(&mut self, id: CallRef, fork: usize) {
-        let branch = format!("z9hG4bK{}", self.token());
+        let branch = crate::sip::dialog::branch(&self.token());
         let local = self.plan.local;
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
@@ -276,9 +260,7 @@ impl Switch {
         let Some(dialog) = b.forks[fork].dialog.as_mut() else {
             return;
         };
-        let bytes = dialog
-            .request("ACK", local, &branch, &call_id, cseq)
-            .finish(None);
+        let bytes = dialog.ack(local, &branch, &call_id, cseq);
         dialog.ack = Some(bytes.clone());
         let peer = dialog.next_hop();
         self.out.push_back(Output::Transmit { peer, bytes });
@@ -306,22 +288,22 @@ impl Switch {
         };
         let local = self.plan.local;
         let seq = msg.cseq().seq;
+        // The 2xx's dialog, without its route set: sent straight back to
+        // where the 2xx came from.
+        let dialog = Dialog {
+            target: contact,
+            routes: Vec::new(),
+            peer,
+            from: msg.from().as_str().to_string(),
+            to: msg.to().as_str().to_string(),
+            answer: None,
+            ack: None,
+        };
         for (method, cseq) in [("ACK", seq), ("BYE", seq + 1)] {
-            let new_branch = format!("z9hG4bK{}", self.token());
-            let mut w = Writer::request(method, &contact);
-            w.header_fmt(
-                "Via",
-                format_args!(
-                    "SIP/2.0/{} {local};branch={new_branch};rport",
-                    peer.transport.as_str()
-                ),
-            );
-            w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
-            w.header("From", msg.from().as_str());
-            w.header("To", msg.to().as_str());
-            w.header("Call-ID", msg.call_id());
-            w.header_fmt("CSeq", format_args!("{cseq} {method}"));
-            let bytes = w.finish(None);
+            let new_branch = crate::sip::dialog::branch(&self.token());
+            let bytes = dialog
+                .request(method, local, &new_branch, msg.call_id(), cseq)
+                .finish(None);
             if method == "ACK" {
                 self.out.push_back(Output::Transmit { peer, bytes });
             } else {

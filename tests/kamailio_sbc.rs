@@ -19,7 +19,8 @@ mod support;
 
 use support::kamailio::{self, Kamailio};
 use support::{
-    free_port_block, free_udp_port, sipp_register, test_config, Phone, Sipp, SwitchProc,
+    assert_no_rtp_drops, free_port_block, free_udp_port, sipp_register, test_config, Phone, Sipp,
+    SwitchProc,
 };
 use switchyard::sip::parse::HeaderName;
 
@@ -138,6 +139,7 @@ fn call_through_sbc(name: &str, carrier_end: &str, agent_end: &str) -> (Vec<Stri
     switch.wait_metric("switchyard_calls_total{outcome=\"completed\"}", |v| {
         v == 1.0
     });
+    assert_no_rtp_drops(&switch);
     let seen = sbc.seen();
     eprintln!("the SBC saw:\n{}", seen.join("\n"));
     (seen, switch.sip.to_string())
@@ -289,6 +291,7 @@ fn a_call_out_through_the_carriers_sbc_sends_our_ack_and_bye_through_it() {
     request(&mut agent, "BYE", 3, &dialog_to, "", "");
     assert_eq!(agent.recv_final().status(), Some(200));
     carrier.expect_success();
+    assert_no_rtp_drops(&switch);
     let seen = sbc.seen();
     let from_switch = format!("si={}", switch.sip);
     for method in ["INVITE", "ACK", "BYE"] {

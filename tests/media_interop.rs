@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use support::scenarios::AGENT_ANSWERS_MEDIA_AT;
 use support::{
-    free_port_block, free_udp_port, rtp_heard, sipp_register, test_config, Phone, Sipp, SwitchProc,
+    assert_our_sdp, foreign_origins, free_port_block, free_udp_port, rtp_heard, sipp_register,
+    test_config, Phone, Sipp, SwitchProc,
 };
 use switchyard::media::dtmf::EventPayload;
 use switchyard::media::g711::{alaw_decode, ulaw_decode, ulaw_encode};
@@ -169,6 +170,16 @@ fn drops_after_the_call(switch: &SwitchProc) -> Vec<String> {
         .collect()
 }
 
+/// Each side got only the switch's SDP: the carrier (its SIPp trace) none
+/// of the agent's `o=` line, the agent none of the carrier's.
+fn assert_each_side_got_our_sdp(carrier: &Sipp, agent: &Sipp) {
+    let (at_carrier, at_agent) = (carrier.messages(), agent.messages());
+    let (carriers, agents) = (foreign_origins(&at_carrier), foreign_origins(&at_agent));
+    assert!(!carriers.is_empty() && !agents.is_empty(), "both o= lines");
+    assert_our_sdp(&at_carrier, "carrier", &agents, &[]);
+    assert_our_sdp(&at_agent, "agent", &carriers, &[]);
+}
+
 fn assert_no_drops(switch: &SwitchProc) {
     let drops = drops_after_the_call(switch);
     assert!(!drops.is_empty(), "drop counters are exported");
@@ -222,6 +233,7 @@ fn sipp_uac_pcap_in_pcma_30ms_reaches_a_pcmu_agent_with_its_digit() {
     );
     // 236 packets of 30 ms (7.1 s), then the digit one second later.
     let heard = rtp_heard(&agent_rtp, Duration::from_secs(10));
+    assert_each_side_got_our_sdp(&carrier, &agent);
     carrier.expect_success();
     agent.expect_success();
 
@@ -280,6 +292,7 @@ fn sipp_uac_pcap_in_pcma_30ms_reaches_an_opus_agent() {
         Some(switch.sip),
     );
     let heard = rtp_heard(&agent_rtp, Duration::from_secs(9));
+    assert_each_side_got_our_sdp(&carrier, &agent);
     carrier.expect_success();
     agent.expect_success();
 
@@ -322,6 +335,7 @@ fn sipp_uac_pcap_in_pcma_30ms_reaches_a_pcma_agent_in_20ms_packets() {
         Some(switch.sip),
     );
     let heard = rtp_heard(&agent_rtp, Duration::from_secs(9));
+    assert_each_side_got_our_sdp(&carrier, &agent);
     carrier.expect_success();
     agent.expect_success();
     let audio: Vec<&Vec<u8>> = heard.iter().filter(|p| p[1] & 0x7F == 8).collect();

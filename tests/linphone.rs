@@ -24,7 +24,7 @@ use support::baresip::write_tone_wav;
 use support::linphone::{self, Linphone};
 use support::{
     assert_no_rtp_drops, assert_our_sdp, foreign_origins, free_port_block, free_udp_port,
-    rtp_heard, send_tone, sipp_media_agent, test_config, MediaCaller, SwitchProc,
+    rtp_heard, send_tone, sipp_media_agent, test_config, tone_share, MediaCaller, SwitchProc,
 };
 use switchyard::media::g711::ulaw_decode;
 use switchyard::media::tone::tone_present;
@@ -221,19 +221,6 @@ fn envelope_correlation(heard: &[f64], source: &[f64]) -> f64 {
             }
         })
         .fold(0.0, f64::max)
-}
-
-/// The share of `pcm`'s 100 ms stretches that carry `freq_hz` (Goertzel):
-/// a phone's jitter buffer may open a gap or shift the phase where a
-/// stream starts, which a single Goertzel over the whole recording would
-/// count against the tone.
-fn tone_share(pcm: &[i16], freq_hz: f64, rate: u32) -> f64 {
-    let stretches: Vec<&[i16]> = pcm.chunks_exact(rate as usize / 10).collect();
-    let with_tone = stretches
-        .iter()
-        .filter(|s| tone_present(s, freq_hz, rate))
-        .count();
-    with_tone as f64 / stretches.len().max(1) as f64
 }
 
 /// linphone as a customer's phone, with its default codecs (Opus first,

@@ -929,3 +929,16 @@ pub fn foreign_origins(text: &str) -> Vec<String> {
     origins.dedup();
     origins
 }
+
+/// The share of `pcm`'s 100 ms stretches that carry `freq_hz` (Goertzel):
+/// a phone's jitter buffer may open a gap or shift the phase where a
+/// stream starts, which a single Goertzel over the whole recording would
+/// count against the tone.
+pub fn tone_share(pcm: &[i16], freq_hz: f64, rate: u32) -> f64 {
+    let stretches: Vec<&[i16]> = pcm.chunks_exact(rate as usize / 10).collect();
+    let with_tone = stretches
+        .iter()
+        .filter(|s| switchyard::media::tone::tone_present(s, freq_hz, rate))
+        .count();
+    with_tone as f64 / stretches.len().max(1) as f64
+}

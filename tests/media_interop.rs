@@ -442,6 +442,13 @@ fn a_ptime_30_caller_and_a_ptime_20_agent_hear_each_other_in_their_packet_sizes(
     }
 
     phone.send(format!("{}Content-Length: 0\r\n\r\n", head("BYE", 2, &dialog_to)).as_bytes());
+    // Each side got our SDP only: the caller none of the agent's o= line,
+    // the agent none of the caller's (its a=ptime:30 does cross, by design:
+    // README, media anchoring).
+    let at_agent = agent.messages();
+    let answer = std::str::from_utf8(ok.body()).unwrap();
+    assert_our_sdp(answer, "caller", &foreign_origins(&at_agent), &[]);
+    assert_our_sdp(&at_agent, "agent", &["o=caller 1 ".into()], &[]);
     agent.expect_success();
     assert_no_drops(&switch);
 }
@@ -669,6 +676,7 @@ fn every_shipped_dtmf_pcap_reaches_a_pcmu_agent_across_transcoding() {
         Some(switch.sip),
     );
     let heard = rtp_heard(&agent_rtp, Duration::from_secs(8));
+    assert_each_side_got_our_sdp(&carrier, &agent);
     carrier.expect_success();
     agent.expect_success();
     let mut seqs: Vec<u16> = heard.iter().map(|p| rtp_seq(p)).collect();
@@ -715,6 +723,7 @@ fn a_key_pressed_twice_from_the_same_pcap_reaches_a_pcma_agent_twice() {
         Some(switch.sip),
     );
     let heard = rtp_heard(&agent_rtp, Duration::from_secs(2));
+    assert_each_side_got_our_sdp(&carrier, &agent);
     carrier.expect_success();
     agent.expect_success();
     let events: Vec<&Vec<u8>> = heard.iter().filter(|p| p[1] & 0x7F == 101).collect();

@@ -11,16 +11,27 @@
 //! Record-Route and our ACK and BYE go back through it (§12.1.2). The
 //! carrier's trunk is trusted: its P-Asserted-Identity and Privacy reach
 //! the agent (RFC 3325).
+//!
+//! With media: the carrier's RTP goes straight to the switch while Kamailio
+//! record-routes the signalling. The carrier (SIPp with `-rtp_echo`,
+//! PCMA) sends back what it gets; the agent (PCMU at a test socket) hears
+//! its own tone after the round trip through both transcoders (Goertzel),
+//! and no packet is dropped.
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
 
 mod support;
 
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 use support::kamailio::{self, Kamailio};
+
 use support::{
-    free_port_block, free_udp_port, sipp_register, test_config, Phone, Sipp, SwitchProc,
+    assert_no_rtp_drops, free_port_block, free_udp_port, rtp_heard, send_tone, sipp_media_agent,
+    sipp_register, test_config, tone_share, Phone, Sipp, SwitchProc, EVENT_TIMEOUT,
 };
+use switchyard::media::g711::ulaw_decode;
 use switchyard::sip::parse::HeaderName;
 
 /// The agent hangs up once the carrier's re-INVITEs are done.
@@ -138,6 +149,7 @@ fn call_through_sbc(name: &str, carrier_end: &str, agent_end: &str) -> (Vec<Stri
     switch.wait_metric("switchyard_calls_total{outcome=\"completed\"}", |v| {
         v == 1.0
     });
+    assert_no_rtp_drops(&switch);
     let seen = sbc.seen();
     eprintln!("the SBC saw:\n{}", seen.join("\n"));
     (seen, switch.sip.to_string())
@@ -289,6 +301,7 @@ fn a_call_out_through_the_carriers_sbc_sends_our_ack_and_bye_through_it() {
     request(&mut agent, "BYE", 3, &dialog_to, "", "");
     assert_eq!(agent.recv_final().status(), Some(200));
     carrier.expect_success();
+    assert_no_rtp_drops(&switch);
     let seen = sbc.seen();
     let from_switch = format!("si={}", switch.sip);
     for method in ["INVITE", "ACK", "BYE"] {
@@ -298,4 +311,87 @@ fn a_call_out_through_the_carriers_sbc_sends_our_ack_and_bye_through_it() {
             "the SBC saw no {method} from the switch: {seen:?}"
         );
     }
+}
+
+/// How long the echoing carrier stays on the call after its ACK.
+const ECHO_CALL_MS: &str = "4000";
+/// How long the agent talks, well inside the call.
+const AGENT_TALKS: Duration = Duration::from_millis(2500);
+
+#[test]
+fn with_the_sbc_on_the_signalling_path_the_media_flows_through_the_switch_both_ways() {
+    let Some(()) = kamailio::require() else {
+        return;
+    };
+    let block = free_port_block(6);
+    let lo = block + block % 2;
+    let config = format!(
+        "{}\n[media]\nrtp_ports = \"{lo}-{}\"\n",
+        test_config("10s", free_udp_port()),
+        lo + 3
+    );
+    let switch = SwitchProc::start("kamailio-sbc-media", &config);
+    let agent_leg = lo + 2;
+    let (agent, agent_rtp) =
+        sipp_media_agent(&switch, "1001", &format!("m=audio {agent_leg} RTP/AVP"));
+    let sbc = Kamailio::start(&switch.dir, switch.sip);
+    let sbc_addr = sbc.addr.to_string();
+    // Without -rtp_echo the agent hears nothing back (checked by hand).
+    let carrier = Sipp::start(
+        &switch.dir,
+        "carrier_sbc_echo.xml",
+        &[("@SBC@", &sbc_addr), ("@TALK_MS@", ECHO_CALL_MS)],
+        &["-m", "1", "-s", "5550100", "-rtp_echo"],
+        Some(sbc.addr),
+    );
+    // Talk once the agent's 200 is ACKed: before that, the switch has no
+    // agent leg to take the packets.
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    while !agent.messages().contains("ACK sip:") {
+        assert!(Instant::now() < deadline, "the agent got no ACK");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let to_switch: SocketAddr = format!("127.0.0.1:{agent_leg}").parse().unwrap();
+    let talker_sock = agent_rtp.try_clone().unwrap();
+    let talker =
+        std::thread::spawn(move || send_tone(&talker_sock, to_switch, 1000.0, AGENT_TALKS));
+    let heard = rtp_heard(&agent_rtp, AGENT_TALKS);
+    talker.join().unwrap();
+    carrier.expect_success();
+    agent.expect_success();
+
+    // PCMU -> PCMA to the carrier, echoed, PCMA -> PCMU back to the agent.
+    let pcm: Vec<i16> = heard
+        .iter()
+        .filter(|p| p[1] & 0x7f == 0)
+        .flat_map(|p| p[12..].iter().map(|&c| ulaw_decode(c)))
+        .collect();
+    let share = tone_share(&pcm, 1000.0, 8000);
+    eprintln!(
+        "the agent heard its 1 kHz back in {share:.2} of {} packets",
+        heard.len()
+    );
+    assert!(
+        heard.len() >= 80 && share > 0.8,
+        "the agent hears its tone echoed by the carrier: {} packets, tone in {share:.2}",
+        heard.len()
+    );
+    switch.wait_metric("switchyard_calls_total{outcome=\"completed\"}", |v| {
+        v == 1.0
+    });
+    assert_no_rtp_drops(&switch);
+    // The signalling went through the SBC, the media did not: it saw the
+    // INVITE, the ACK and the BYE, and nothing else of the call.
+    let seen = sbc.seen();
+    eprintln!("the SBC saw:\n{}", seen.join("\n"));
+    assert_eq!(count(&seen, "INVITE "), 1, "{seen:?}");
+    assert_eq!(count(&seen, "ACK "), 1, "{seen:?}");
+    assert_eq!(count(&seen, "BYE "), 1, "{seen:?}");
+    let metrics = switch.metrics();
+    let relayed =
+        support::metric_value(&metrics, "switchyard_rtp_packets_relayed_total").unwrap_or(0.0);
+    assert!(
+        relayed >= 200.0,
+        "{relayed} RTP packets relayed by the switch"
+    );
 }

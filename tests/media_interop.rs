@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use support::scenarios::AGENT_ANSWERS_MEDIA_AT;
 use support::{
-    free_port_block, free_udp_port, rtp_heard, sipp_register, test_config, Phone, Sipp, SwitchProc,
+    assert_our_sdp, foreign_origins, free_port_block, free_udp_port, rtp_heard, sipp_register,
+    test_config, Phone, Sipp, SwitchProc,
 };
 use switchyard::media::dtmf::EventPayload;
 use switchyard::media::g711::{alaw_decode, ulaw_decode, ulaw_encode};
@@ -169,6 +170,16 @@ fn drops_after_the_call(switch: &SwitchProc) -> Vec<String> {
         .collect()
 }
 
+/// Each side got only the switch's SDP: the carrier (its SIPp trace) none
+/// of the agent's `o=` line, the agent none of the carrier's.
+fn assert_each_side_got_our_sdp(carrier: &Sipp, agent: &Sipp) {
+    let (at_carrier, at_agent) = (carrier.messages(), agent.messages());
+    let (carriers, agents) = (foreign_origins(&at_carrier), foreign_origins(&at_agent));
+    assert!(!carriers.is_empty() && !agents.is_empty(), "both o= lines");
+    assert_our_sdp(&at_carrier, "carrier", &agents, &[]);
+    assert_our_sdp(&at_agent, "agent", &carriers, &[]);
+}
+
 fn assert_no_drops(switch: &SwitchProc) {
     let drops = drops_after_the_call(switch);
     assert!(!drops.is_empty(), "drop counters are exported");
@@ -222,6 +233,7 @@ fn sipp_uac_pcap_in_pcma_30ms_reaches_a_pcmu_agent_with_its_digit() {
     );
     // 236 packets of 30 ms (7.1 s), then the digit one second later.
     let heard = rtp_heard(&agent_rtp, Duration::from_secs(10));
+    assert_each_side_got_our_sdp(&carrier, &agent);
     carrier.expect_success();
     agent.expect_success();
 
@@ -280,6 +292,7 @@ fn sipp_uac_pcap_in_pcma_30ms_reaches_an_opus_agent() {
         Some(switch.sip),
     );
     let heard = rtp_heard(&agent_rtp, Duration::from_secs(9));
+    assert_each_side_got_our_sdp(&carrier, &agent);
     carrier.expect_success();
     agent.expect_success();
 
@@ -322,6 +335,7 @@ fn sipp_uac_pcap_in_pcma_30ms_reaches_a_pcma_agent_in_20ms_packets() {
         Some(switch.sip),
     );
     let heard = rtp_heard(&agent_rtp, Duration::from_secs(9));
+    assert_each_side_got_our_sdp(&carrier, &agent);
     carrier.expect_success();
     agent.expect_success();
     let audio: Vec<&Vec<u8>> = heard.iter().filter(|p| p[1] & 0x7F == 8).collect();
@@ -428,6 +442,13 @@ fn a_ptime_30_caller_and_a_ptime_20_agent_hear_each_other_in_their_packet_sizes(
     }
 
     phone.send(format!("{}Content-Length: 0\r\n\r\n", head("BYE", 2, &dialog_to)).as_bytes());
+    // Each side got our SDP only: the caller none of the agent's o= line,
+    // the agent none of the caller's (its a=ptime:30 does cross, by design:
+    // README, media anchoring).
+    let at_agent = agent.messages();
+    let answer = std::str::from_utf8(ok.body()).unwrap();
+    assert_our_sdp(answer, "caller", &foreign_origins(&at_agent), &[]);
+    assert_our_sdp(&at_agent, "agent", &["o=caller 1 ".into()], &[]);
     agent.expect_success();
     assert_no_drops(&switch);
 }
@@ -655,6 +676,7 @@ fn every_shipped_dtmf_pcap_reaches_a_pcmu_agent_across_transcoding() {
         Some(switch.sip),
     );
     let heard = rtp_heard(&agent_rtp, Duration::from_secs(8));
+    assert_each_side_got_our_sdp(&carrier, &agent);
     carrier.expect_success();
     agent.expect_success();
     let mut seqs: Vec<u16> = heard.iter().map(|p| rtp_seq(p)).collect();
@@ -701,6 +723,7 @@ fn a_key_pressed_twice_from_the_same_pcap_reaches_a_pcma_agent_twice() {
         Some(switch.sip),
     );
     let heard = rtp_heard(&agent_rtp, Duration::from_secs(2));
+    assert_each_side_got_our_sdp(&carrier, &agent);
     carrier.expect_success();
     agent.expect_success();
     let events: Vec<&Vec<u8>> = heard.iter().filter(|p| p[1] & 0x7F == 101).collect();

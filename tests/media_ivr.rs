@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use support::scenarios::AGENT_ANSWERS_MEDIA_AT;
 use support::{
-    free_port_block, free_udp_port, sipp_register, test_config, Phone, Sipp, SwitchProc,
+    assert_no_rtp_drops, free_port_block, free_udp_port, sipp_register, test_config, Phone, Sipp,
+    SwitchProc,
 };
 use switchyard::media::dtmf::EventPayload;
 use switchyard::media::prompts::Prompt;
@@ -317,4 +318,6 @@ fn the_example_sipp_caller_presses_2_in_band_and_reaches_the_sales_agent() {
     switch.wait_metric("switchyard_calls_total{outcome=\"completed\"}", |v| {
         v == 1.0
     });
+    // SIPp's own dtmf_2833_2.pcap, as it ships: every packet taken.
+    assert_no_rtp_drops(&switch);
 }

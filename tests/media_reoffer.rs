@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::{
-    free_port_block, free_udp_port, metric_value, rtp_heard, send_tone, sipp_media_agent,
+    assert_no_rtp_drops, free_port_block, free_udp_port, rtp_heard, send_tone, sipp_media_agent,
     test_config, MediaCaller, SwitchProc,
 };
 use switchyard::media::g711::{alaw_encode, ulaw_decode};
@@ -120,9 +120,5 @@ fn a_reoffer_dropping_the_callers_codec_is_answered_in_the_new_one_and_the_relay
     switch.wait_metric("switchyard_calls_total{outcome=\"completed\"}", |v| {
         v == 1.0
     });
-    let metrics = switch.metrics();
-    for reason in ["malformed", "unmapped_pt"] {
-        let name = format!("switchyard_rtp_packets_dropped_total{{reason=\"{reason}\"}}");
-        assert_eq!(metric_value(&metrics, &name).unwrap_or(0.0), 0.0, "{name}");
-    }
+    assert_no_rtp_drops(&switch);
 }

@@ -8,9 +8,15 @@
 //! that computes the new numbers. Payload-type remapping (caller and agent may
 //! number the same codec differently) is a 128-entry table.
 
+use std::time::{Duration, Instant};
+
 use rtp_types::{RtpPacket, RtpPacketMut};
 
 use crate::media::FRAME_SAMPLES_8K;
+
+/// The most frames a new source's timestamp skips after a silence: an hour
+/// of 10 ms frames, far below the 2^31 ticks where "later" turns ambiguous.
+const SILENCE_FRAMES_MAX: u32 = 360_000;
 
 /// Payload type marking "drop this packet" in a [`PayloadMap`].
 pub const PT_DROP: u8 = 0xFF;
@@ -57,6 +63,14 @@ pub struct OutboundStream {
     /// Timestamp step assumed between the last packet of one source and the
     /// first of the next: one frame of the leg's codec.
     frame_step: u32,
+    /// How long that frame lasts.
+    frame_time: Duration,
+    /// The relay's clock at its latest wake-up ([`OutboundStream::clock`]),
+    /// and when the last packet went out: a new source after a silence
+    /// continues the timestamp by the frames that fit in between (RFC 3550
+    /// §5.1: the timestamp follows the sampling clock), not by one frame.
+    now: Option<Instant>,
+    last_at: Option<Instant>,
 }
 
 impl OutboundStream {
@@ -72,6 +86,9 @@ impl OutboundStream {
             last_ts: initial_ts,
             fresh: true,
             frame_step: FRAME_SAMPLES_8K,
+            frame_time: Duration::from_millis(20),
+            now: None,
+            last_at: None,
         }
     }
 
@@ -79,6 +96,19 @@ impl OutboundStream {
     /// of the leg's codec: 160 for G.711 at 20 ms, 960 for Opus).
     pub fn set_frame_step(&mut self, samples: u32) {
         self.frame_step = samples;
+    }
+
+    /// Sets how long the frame of [`OutboundStream::set_frame_step`] lasts
+    /// (the leg's packet time).
+    pub fn set_frame_time(&mut self, time: Duration) {
+        self.frame_time = time;
+    }
+
+    /// The time the packets rewritten from now on are sent at (the relay
+    /// reads its clock once per wake-up). Without it a new source continues
+    /// one frame after the last packet, however long ago that was.
+    pub fn clock(&mut self, now: Instant) {
+        self.now = Some(now);
     }
 
     /// Our SSRC on this leg.
@@ -102,9 +132,16 @@ impl OutboundStream {
             let (next_seq, next_ts) = if self.fresh {
                 (self.last_seq, self.last_ts)
             } else {
+                let frames = match (self.last_at, self.now) {
+                    (Some(at), Some(now)) => {
+                        frames_elapsed(now.saturating_duration_since(at), self.frame_time)
+                    }
+                    _ => 1,
+                };
                 (
                     self.last_seq.wrapping_add(1),
-                    self.last_ts.wrapping_add(self.frame_step),
+                    self.last_ts
+                        .wrapping_add(self.frame_step.wrapping_mul(frames)),
                 )
             };
             self.fresh = false;
@@ -118,6 +155,7 @@ impl OutboundStream {
             self.last_seq = seq;
             self.last_ts = ts;
         }
+        self.last_at = self.now;
         Rewritten {
             ssrc: self.ssrc,
             sequence: seq,
@@ -131,6 +169,14 @@ impl OutboundStream {
     pub fn reset_source(&mut self) {
         self.source = None;
     }
+}
+
+/// Whole frames of `frame` in `elapsed`, rounded, at least one (the next
+/// frame after the last) and at most [`SILENCE_FRAMES_MAX`].
+fn frames_elapsed(elapsed: Duration, frame: Duration) -> u32 {
+    let frame = frame.as_nanos().max(1);
+    let frames = (elapsed.as_nanos() + frame / 2) / frame;
+    u32::try_from(frames).map_or(SILENCE_FRAMES_MAX, |n| n.clamp(1, SILENCE_FRAMES_MAX))
 }
 
 /// Payload-type translation from one leg's numbering to another's.
@@ -223,6 +269,27 @@ mod tests {
         input: 9,
         ssrc: 0x9A7E,
     };
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // one real Instant as the test's origin
+    fn a_new_source_after_a_silence_continues_the_timestamp_by_the_time_elapsed() {
+        let t0 = Instant::now();
+        let mut s = OutboundStream::new(1, 0, 0);
+        s.clock(t0);
+        s.rewrite(PLAYER, 0, 0);
+        // The agent's first packet two seconds later: 100 frames of 20 ms.
+        s.clock(t0 + Duration::from_secs(2));
+        let r = s.rewrite(AGENT, 5, 5_000);
+        assert_eq!((r.sequence, r.timestamp, r.marker), (1, 16_000, true));
+        // Within the source, its own numbers rule.
+        s.clock(t0 + Duration::from_secs(3));
+        assert_eq!(s.rewrite(AGENT, 6, 5_160).timestamp, 16_160);
+        // Back to back (a few ms apart) is one frame on, in the leg's frames.
+        s.set_frame_step(240);
+        s.set_frame_time(Duration::from_millis(30));
+        s.clock(t0 + Duration::from_millis(3_004));
+        assert_eq!(s.rewrite(PLAYER, 9, 9).timestamp, 16_400);
+    }
 
     #[test]
     fn first_packet_starts_at_the_initial_numbers_with_marker() {

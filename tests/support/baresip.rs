@@ -187,6 +187,13 @@ impl Baresip {
         tail(&self.log.join("\n"), 200)
     }
 
+    /// Everything baresip printed so far (its SIP trace included), up to
+    /// the lines kept.
+    pub fn output(&mut self) -> String {
+        self.log();
+        self.log.join("\n")
+    }
+
     /// The WAV `sndfile` wrote of the audio baresip received and decoded
     /// (`dump-<time>-dec.wav`); complete once the call has ended.
     pub fn recording(&self) -> Option<PathBuf> {

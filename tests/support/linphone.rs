@@ -57,6 +57,29 @@ impl Linphone {
         password: &str,
         realm: &str,
     ) -> Linphone {
+        let account = format!(
+            "[proxy_0]\nreg_proxy=<sip:{switch};transport=udp>\nreg_identity=sip:{user}@{ip}\n\
+             reg_expires=600\nreg_sendregister=1\n\
+             [auth_info_0]\nusername={user}\npasswd={password}\nrealm={realm}\n",
+            ip = switch.ip()
+        );
+        Linphone::spawn(dir, "default_proxy=0\n", &account)
+    }
+
+    /// Starts linphonec in `dir` as a customer's phone: no account, no
+    /// registration, its default codecs (Opus first); it dials the switch
+    /// directly, as a carrier's caller does ([`Linphone::command`] `call`).
+    pub fn caller(dir: &Path) -> Linphone {
+        Linphone::spawn(dir, "contact=sip:customer@127.0.0.1\n", "")
+    }
+
+    /// linphonec with its SIP and RTP ports picked here, `sip` lines added
+    /// to its `[sip]` section and `sections` after the others. Its media
+    /// address is 127.0.0.1 (`[rtp] bind_address`): left to itself, an
+    /// unregistered linphonec advertises the host's default-route address
+    /// in its SDP (here an IPv6 one, which the switch's IPv4 relay cannot
+    /// reach before it latches, and which is off loopback).
+    fn spawn(dir: &Path, sip: &str, sections: &str) -> Linphone {
         let home = dir.join("linphone-home");
         // linphonec refuses to start without its data directory.
         std::fs::create_dir_all(home.join(".local/share/linphone")).expect("linphone home");
@@ -64,13 +87,9 @@ impl Linphone {
         let rtp_port = free_port_block(4);
         let rc = dir.join("linphonerc");
         let config = format!(
-            "[sip]\nsip_port={sip_port}\nsip_tcp_port=0\nsip_tls_port=0\ndefault_proxy=0\nipv6=0\n\
-             [rtp]\naudio_rtp_port={rtp_port}\n\
-             [sound]\nechocancellation=0\n\
-             [proxy_0]\nreg_proxy=<sip:{switch};transport=udp>\nreg_identity=sip:{user}@{ip}\n\
-             reg_expires=600\nreg_sendregister=1\n\
-             [auth_info_0]\nusername={user}\npasswd={password}\nrealm={realm}\n",
-            ip = switch.ip()
+            "[sip]\nsip_port={sip_port}\nsip_tcp_port=0\nsip_tls_port=0\n{sip}ipv6=0\n\
+             [rtp]\naudio_rtp_port={rtp_port}\nbind_address=127.0.0.1\n\
+             [sound]\nechocancellation=0\n{sections}"
         );
         std::fs::write(&rc, config).expect("write linphonerc");
         let log = dir.join("linphone.log");
@@ -130,6 +149,18 @@ impl Linphone {
                 ),
             }
         }
+    }
+
+    /// Console lines read so far, waiting `settle` for more first.
+    pub fn console(&mut self, settle: Duration) -> Vec<String> {
+        let deadline = Instant::now() + settle;
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(line);
+        }
+        self.seen.clone()
     }
 
     /// Its SIP log: every message it sent and received.

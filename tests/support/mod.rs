@@ -875,3 +875,70 @@ pub fn rtp_heard(sock: &UdpSocket, for_how_long: Duration) -> Vec<Vec<u8>> {
     }
     packets
 }
+
+/// Asserts that every `switchyard_rtp_packets_dropped_total{reason}` is 0
+/// once the switch's media legs are gone (their counters flushed): what an
+/// interop test must leave behind (issue 10).
+pub fn assert_no_rtp_drops(switch: &SwitchProc) {
+    switch.wait_metric("switchyard_media_legs_active", |v| v == 0.0);
+    // Counters are published every 500 ms: one more round after the legs end.
+    std::thread::sleep(Duration::from_millis(600));
+    let metrics = switch.metrics();
+    let drops: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("switchyard_rtp_packets_dropped_total{"))
+        .collect();
+    assert!(!drops.is_empty(), "drop counters are exported");
+    assert!(
+        drops.iter().all(|l| l.ends_with(" 0")),
+        "no packet dropped: {drops:#?}"
+    );
+}
+
+/// Asserts that `sdp` (what one side received) is the switch's own: our
+/// `o=` line, none of the far side's `o=` lines (`far_origins`, as that
+/// side wrote them) and none of its own attributes (`far_attributes`).
+pub fn assert_our_sdp(sdp: &str, who: &str, far_origins: &[String], far_attributes: &[&str]) {
+    assert!(
+        sdp.contains("o=switchyard "),
+        "no o= line of ours at the {who}:\n{sdp}"
+    );
+    for origin in far_origins {
+        assert!(
+            !sdp.contains(origin.as_str()),
+            "the far leg's {origin:?} reached the {who}:\n{sdp}"
+        );
+    }
+    for attribute in far_attributes {
+        assert!(
+            !sdp.contains(attribute),
+            "the far leg's {attribute:?} reached the {who}:\n{sdp}"
+        );
+    }
+}
+
+/// The `o=` lines in `text` (an SDP, a SIP trace) that are not ours.
+pub fn foreign_origins(text: &str) -> Vec<String> {
+    let mut origins: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("o=") && !l.starts_with("o=switchyard "))
+        .map(str::to_string)
+        .collect();
+    origins.sort();
+    origins.dedup();
+    origins
+}
+
+/// The share of `pcm`'s 100 ms stretches that carry `freq_hz` (Goertzel):
+/// a phone's jitter buffer may open a gap or shift the phase where a
+/// stream starts, which a single Goertzel over the whole recording would
+/// count against the tone.
+pub fn tone_share(pcm: &[i16], freq_hz: f64, rate: u32) -> f64 {
+    let stretches: Vec<&[i16]> = pcm.chunks_exact(rate as usize / 10).collect();
+    let with_tone = stretches
+        .iter()
+        .filter(|s| switchyard::media::tone::tone_present(s, freq_hz, rate))
+        .count();
+    with_tone as f64 / stretches.len().max(1) as f64
+}

@@ -203,15 +203,28 @@ impl CallTask {
             tokio::select! {
                 biased;
                 command = commands.recv() => match command {
-                    Some(c) => self.apply(c),
+                    Some(c) => {
+                        self.wake();
+                        self.apply(c);
+                    }
                     None => break,
                 },
                 _ = tick.tick() => self.on_tick(),
-                _ = sleep_opt(self.player_deadline()) => self.on_player(),
-                _ = sleep_opt(self.mixer.as_ref().map(|m| m.deadline())) => self.on_mix(),
-                _ = sleep_opt(self.digits_deadline()) => self.on_digits_out(),
+                _ = sleep_opt(self.player_deadline()) => {
+                    self.wake();
+                    self.on_player();
+                }
+                _ = sleep_opt(self.mixer.as_ref().map(|m| m.deadline())) => {
+                    self.wake();
+                    self.on_mix();
+                }
+                _ = sleep_opt(self.digits_deadline()) => {
+                    self.wake();
+                    self.on_digits_out();
+                }
                 i = readable_any(&self.legs, self.next_socket) => {
                     self.next_socket = (i + 1) % (2 * self.legs.len()).max(1);
+                    self.wake();
                     self.on_readable(i);
                 }
             }
@@ -314,6 +327,7 @@ impl CallTask {
         let ticks = remote.codec.clock_rate() / NARROWBAND_HZ;
         leg.stream
             .set_frame_step(samples_8k(remote.ptime) as u32 * ticks);
+        leg.stream.set_frame_time(remote.ptime);
         leg.telephone_event = remote.telephone_event;
         leg.codec = Some((remote.codec, remote.codec_pt));
         leg.ptime = remote.ptime;
@@ -364,8 +378,17 @@ impl CallTask {
         });
     }
 
-    fn on_tick(&mut self) {
+    /// Reads the clock, once per wake-up: what is sent now is sent at this
+    /// instant, and a leg's new source continues its timestamp from it.
+    fn wake(&mut self) {
         self.now = Instant::now();
+        for leg in &mut self.legs {
+            leg.stream.clock(self.now);
+        }
+    }
+
+    fn on_tick(&mut self) {
+        self.wake();
         let active = self.counters.received != self.received_at_last_tick;
         self.received_at_last_tick = self.counters.received;
         if let Some(silent_for) = self.watch.on_tick(active, self.now) {

@@ -2,6 +2,9 @@
 //! detail record store.
 //! Drivers live here; the cores only keep counters.
 
+pub mod api;
 pub mod cdr;
+pub mod client;
 pub mod http;
 pub mod metrics;
+pub mod sse;

@@ -30,6 +30,7 @@ use crate::media::relay::{self, LegId, MediaError, MediaEvent, MediaHandle, Rela
 use crate::ops::cdr::{CdrError, CdrStore, CdrWriter};
 use crate::ops::http::{self, Health};
 use crate::ops::metrics as m;
+use crate::ops::sse::EventRing;
 use crate::sip::transport::{self, TcpCounters, TcpEvent};
 use crate::sip::{Peer, Transport};
 use crate::switch::{Event, MediaCommand, MediaInput, MediaLeg, Output, Plan, Switch};
@@ -146,14 +147,17 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let health = Arc::new(Health::default());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut http_stop = stop_rx.clone();
+    let (commands, commands_rx) = CommandSender::channel();
+    let (events, _) = broadcast::channel(EVENTS_QUEUE_MAX);
+    // The API's ring subscribes before the first event can be sent.
+    let ring = EventRing::new();
+    ring.feed(events.subscribe());
+    let app = http::app(metrics, health.clone(), commands.clone(), ring, &config.api);
     tokio::spawn(http::serve(
         http_listener,
-        metrics,
-        health.clone(),
-        async move {
-            let _ = http_stop.wait_for(|s| *s).await;
-        },
+        app,
+        config.api.connections_max,
+        stop_rx.clone(),
     ));
 
     let counters = Arc::new(TcpCounters::default());
@@ -170,9 +174,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     println!("switchyard listening sip={sip_addr} http={http_addr}");
     info!(%sip_addr, %http_addr, "switchyard started");
 
-    let (commands, commands_rx) = CommandSender::channel();
     let (stop_request, stop_requested) = watch::channel(false);
-    let (events, _) = broadcast::channel(EVENTS_QUEUE_MAX);
     let mut task = SwitchTask {
         events: events.clone(),
         switch,

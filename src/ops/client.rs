@@ -57,6 +57,7 @@ pub struct StreamEvent {
 pub struct Client {
     host: String,
     token: Option<String>,
+    events_timeout: Duration,
 }
 
 impl Client {
@@ -72,7 +73,14 @@ impl Client {
         Ok(Client {
             host: host.to_string(),
             token,
+            events_timeout: EVENTS_READ_TIMEOUT,
         })
+    }
+
+    /// How long a read of the event stream may wait (tests shorten it).
+    pub fn events_timeout(mut self, timeout: Duration) -> Client {
+        self.events_timeout = timeout;
+        self
     }
 
     /// One request; `body` is sent as JSON.
@@ -103,7 +111,7 @@ impl Client {
     pub fn events(&self, last_id: Option<u64>) -> Result<Result<Events, Response>, ClientError> {
         let last = last_id.map(|id| format!("Last-Event-ID: {id}"));
         let extra: Vec<&str> = last.iter().map(String::as_str).collect();
-        let mut reader = self.send("GET", "/api/v1/events", None, &extra, EVENTS_READ_TIMEOUT)?;
+        let mut reader = self.send("GET", "/api/v1/events", None, &extra, self.events_timeout)?;
         let (status, headers) = read_head(&mut reader)?;
         if status != 200 {
             let mut body = String::new();

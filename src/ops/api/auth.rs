@@ -73,11 +73,13 @@ pub async fn require(State(tokens): State<Arc<Tokens>>, request: Request, next: 
     };
     let Some((_, role)) = tokens.check(given) else {
         // Stable for fail2ban: see README "Log format".
-        let (ip, port) = peer.map_or((None, None), |p| (Some(p.ip()), Some(p.port())));
+        let (ip, port) = peer.map_or(("-".into(), "-".into()), |p| {
+            (p.ip().to_string(), p.port().to_string())
+        });
         warn!(
             user = "-",
-            source_ip = ?ip,
-            source_port = ?port,
+            source_ip = %ip,
+            source_port = %port,
             "api login failed: bad token"
         );
         return ApiError::BadToken.into_response();

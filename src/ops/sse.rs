@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::broadcast;
 use tracing::{info, warn};
 
@@ -120,26 +120,32 @@ pub fn stream(
     ring: &EventRing,
     last: Option<u64>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let (backlog, rx) = ring.subscribe_after(last);
-    let state = (VecDeque::from(backlog), rx);
-    let events = stream::unfold(state, |(mut backlog, mut rx)| async move {
-        let item = match backlog.pop_front() {
-            Some(item) => item,
-            None => match rx.recv().await {
-                Ok(item) => item,
-                Err(broadcast::error::RecvError::Lagged(lost)) => {
-                    info!(lost, "slow event stream client dropped");
-                    return None;
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
-            },
-        };
+    let events = stamped_after(ring, last).map(|item| {
         let event = SseEvent::default()
             .id(item.id.to_string())
             .data(item.json.as_ref());
-        Some((Ok(event), (backlog, rx)))
+        Ok(event)
     });
     Sse::new(events).keep_alive(KeepAlive::new().interval(SSE_KEEPALIVE))
+}
+
+/// The events after `last`; ends when the client lags (or the switch stops).
+fn stamped_after(ring: &EventRing, last: Option<u64>) -> impl Stream<Item = Stamped> {
+    let (backlog, rx) = ring.subscribe_after(last);
+    let state = (VecDeque::from(backlog), rx);
+    stream::unfold(state, |(mut backlog, mut rx)| async move {
+        if let Some(item) = backlog.pop_front() {
+            return Some((item, (backlog, rx)));
+        }
+        match rx.recv().await {
+            Ok(item) => Some((item, (backlog, rx))),
+            Err(broadcast::error::RecvError::Lagged(lost)) => {
+                info!(lost, "slow event stream client dropped");
+                None
+            }
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -187,6 +193,21 @@ mod tests {
         assert_eq!(backlog.len(), EVENTS_RING_MAX);
         assert_eq!(backlog[0].id, 11);
         assert_eq!(backlog.last().map(|s| s.id), Some(total));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_falls_behind_loses_its_stream_and_the_ring_goes_on() {
+        let ring = EventRing::new();
+        ring.push(&event(0));
+        let client = stamped_after(&ring, Some(0));
+        // Nobody reads while more than the client's queue arrives.
+        for n in 1..=SSE_CLIENT_QUEUE_MAX as u64 + 1 {
+            ring.push(&event(n));
+        }
+        let got: Vec<u64> = client.map(|s| s.id).collect().await;
+        assert_eq!(got, [1], "the backlog, then the end of the stream");
+        let (backlog, _) = ring.subscribe_after(Some(0));
+        assert_eq!(backlog.len(), SSE_CLIENT_QUEUE_MAX + 2);
     }
 
     #[test]

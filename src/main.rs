@@ -1,5 +1,7 @@
 //! The `switchyard` command: `run` starts the switch, `check` validates a
-//! dialplan. Nothing else lives here.
+//! dialplan, and the API client commands (`agents`, `agent`, `queues`,
+//! `calls`, `hangup`, `events`, `reload`) talk to a running switch through
+//! `switchyard::ops::client`. Nothing else lives here.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -7,6 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use switchyard::config::Config;
+use switchyard::ops::client::cli::{self, Action, CliError};
+use switchyard::ops::client::{Client, DEFAULT_API};
 
 /// The default dialplan, relative to the working directory.
 const DEFAULT_CONFIG: &str = "dialplans/default.toml";
@@ -18,6 +22,12 @@ const DEFAULT_CONFIG: &str = "dialplans/default.toml";
     about = "A SIP/RTP telephony switch with automatic call distribution"
 )]
 struct Cli {
+    /// The switch's HTTP API (default: $SWITCHYARD_API, else http://127.0.0.1:8080).
+    #[arg(long, global = true)]
+    api: Option<String>,
+    /// Bearer token for the API (default: $SWITCHYARD_TOKEN).
+    #[arg(long, global = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,6 +42,33 @@ enum Command {
     },
     /// Validate a dialplan and exit: 0 when it is good, 1 with file, line and field when not.
     Check { path: PathBuf },
+    /// List the agents of a running switch.
+    Agents,
+    /// Show an agent or act on one: show, login [queue], logout [queue],
+    /// pause [reason], resume, wrapup-end.
+    Agent {
+        id: String,
+        #[arg(default_value = "show")]
+        verb: String,
+        arg: Option<String>,
+    },
+    /// List the queues.
+    Queues,
+    /// List the calls in progress.
+    Calls,
+    /// Hang up a call by its id.
+    Hangup { call: String },
+    /// Follow the event stream (one line per event).
+    Events {
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Resume after this event id.
+        #[arg(long)]
+        last_id: Option<u64>,
+    },
+    /// Reload the dialplan of a running switch.
+    Reload,
 }
 
 fn main() -> ExitCode {
@@ -54,6 +91,35 @@ fn main() -> ExitCode {
             }
         },
         Command::Run { config } => run(config),
+        Command::Agents => client(cli.api, cli.token, Action::Agents),
+        Command::Agent { id, verb, arg } => {
+            client(cli.api, cli.token, Action::Agent { id, verb, arg })
+        }
+        Command::Queues => client(cli.api, cli.token, Action::Queues),
+        Command::Calls => client(cli.api, cli.token, Action::Calls),
+        Command::Hangup { call } => client(cli.api, cli.token, Action::Hangup { call }),
+        Command::Events { count, last_id } => {
+            client(cli.api, cli.token, Action::Events { count, last_id })
+        }
+        Command::Reload => client(cli.api, cli.token, Action::Reload),
+    }
+}
+
+/// One API client command; flags win over the environment.
+fn client(api: Option<String>, token: Option<String>, action: Action) -> ExitCode {
+    let api = api
+        .or_else(|| std::env::var("SWITCHYARD_API").ok())
+        .unwrap_or_else(|| DEFAULT_API.to_string());
+    let token = token.or_else(|| std::env::var("SWITCHYARD_TOKEN").ok());
+    let result = Client::new(&api, token)
+        .map_err(CliError::from)
+        .and_then(|c| cli::run(&c, action, &mut std::io::stdout().lock()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("switchyard: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! no client crate is pulled in), the event stream reader, and the tables
 //! `switchyard agents|queues|calls` print.
 
+pub mod cli;
 mod table;
 
 use std::io::{BufRead, BufReader, Read, Write};

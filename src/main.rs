@@ -3,7 +3,6 @@
 //! `calls`, `hangup`, `events`, `reload`) talk to a running switch through
 //! `switchyard::ops::client`. Nothing else lives here.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,6 +10,7 @@ use clap::{Parser, Subcommand};
 use switchyard::config::Config;
 use switchyard::ops::client::cli::{self, Action, CliError};
 use switchyard::ops::client::{Client, DEFAULT_API};
+use switchyard::ops::logfmt::{self, LogFormat};
 
 /// The default dialplan, relative to the working directory.
 const DEFAULT_CONFIG: &str = "dialplans/default.toml";
@@ -32,6 +32,21 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(arg: LogFormatArg) -> LogFormat {
+        match arg {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Start the switch.
@@ -39,6 +54,9 @@ enum Command {
         /// The dialplan to load.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// `text` for people, `json` for one JSON object per line.
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormatArg,
     },
     /// Validate a dialplan and exit: 0 when it is good, 1 with file, line and field when not.
     Check { path: PathBuf },
@@ -90,7 +108,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Run { config } => run(config),
+        Command::Run { config, log_format } => run(config, log_format.into()),
         Command::Agents => client(cli.api, cli.token, Action::Agents),
         Command::Agent { id, verb, arg } => {
             client(cli.api, cli.token, Action::Agent { id, verb, arg })
@@ -123,8 +141,8 @@ fn client(api: Option<String>, token: Option<String>, action: Action) -> ExitCod
     }
 }
 
-fn run(path: PathBuf) -> ExitCode {
-    init_logging();
+fn run(path: PathBuf, log_format: LogFormat) -> ExitCode {
+    logfmt::init(log_format);
     let config = match Config::load(&path).and_then(|c| c.check_listen_safety().map(|()| c)) {
         Ok(c) => c,
         Err(err) => {
@@ -149,16 +167,4 @@ fn run(path: PathBuf) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colour only for a person at a terminal, never into a log file.
-    let ansi = std::io::stderr().is_terminal();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
 }

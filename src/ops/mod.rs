@@ -6,5 +6,6 @@ pub mod api;
 pub mod cdr;
 pub mod client;
 pub mod http;
+pub mod logfmt;
 pub mod metrics;
 pub mod sse;

@@ -75,3 +75,46 @@ fn json_logs_are_one_object_per_line_and_name_a_refused_token_source() {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_refused_sip_login_is_one_warn_line_with_user_source_ip_and_port() {
+    let config = test_config("10s", free_udp_port());
+    let switch = support::SwitchProc::start_logged("log-sip-login", &config, "info");
+    let mut intruder = support::Phone::new(switch.sip);
+    let contact = intruder.addr;
+    let refused = intruder.register("1002", "guessed-secret", contact, 60);
+    assert_eq!(refused.status(), Some(403));
+    let mut stranger = support::Phone::new(switch.sip);
+    let contact = stranger.addr;
+    let refused = stranger.register("5551234567", "x", contact, 60);
+    assert_eq!(refused.status(), Some(403));
+
+    let wanted = [
+        format!(
+            "sip login failed: bad credentials user=1002 source_ip=127.0.0.1 source_port={}",
+            intruder.addr.port()
+        ),
+        format!(
+            "sip login failed: bad credentials user=- source_ip=127.0.0.1 source_port={}",
+            stranger.addr.port()
+        ),
+    ];
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    loop {
+        let log = switch.log();
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains("login failed")).collect();
+        if wanted
+            .iter()
+            .all(|w| lines.iter().any(|l| l.ends_with(w.as_str())))
+        {
+            assert!(lines.iter().all(|l| l.contains(" WARN ")), "{lines:?}");
+            assert!(!log.contains("5551234567"), "a typed number was logged");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not logged as {wanted:?}:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

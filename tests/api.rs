@@ -52,6 +52,9 @@ fn agent_routes_answer_with_their_status_and_json_errors() {
     assert_eq!(ids, ["1001", "1002", "1003"]);
     let one = get(h, "/api/v1/agents/1001", VIEWER);
     assert_eq!((one.status, &one.body["state"]), (200, &json!("available")));
+    assert_eq!(one.body["calls_today"], 0);
+    assert!(one.body["time_in_state_ms"].is_u64(), "{one:?}");
+    assert!(one.body.get("name").is_some(), "{one:?}");
     assert_eq!(
         error_of(&get(h, "/api/v1/agents/9999", VIEWER)),
         (404, "unknown_agent")
@@ -190,6 +193,11 @@ fn queue_call_and_other_routes_answer_with_their_status() {
     assert_eq!(queues.body["queues"].as_array().map(Vec::len), Some(2));
     let support = get(h, "/api/v1/queues/support", VIEWER);
     assert_eq!((support.status, &support.body["waiting"]), (200, &json!(0)));
+    assert_eq!(support.body["callers"], json!([]));
+    assert_eq!(support.body["longest_wait_ms"], json!(null));
+    assert_eq!(support.body["agents"]["available"], 1, "{support:?}");
+    // 1002 and 1003 have no phone: logged out, in no queue.
+    assert_eq!(support.body["agents"]["logged_out"], 0, "{support:?}");
     assert_eq!(
         error_of(&get(h, "/api/v1/queues/nope", VIEWER)),
         (404, "unknown_queue")

@@ -44,10 +44,23 @@ fn the_cli_lists_acts_and_follows_events_on_a_running_switch() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0].split_whitespace().collect::<Vec<_>>(),
-        ["AGENT", "STATE", "REASON", "PHONE", "QUEUES", "CALL"]
+        ["AGENT", "NAME", "STATE", "REASON", "FOR", "PHONE", "QUEUES", "TODAY", "CALL"]
     );
     let row_1001: Vec<&str> = lines[1].split_whitespace().collect();
-    assert_eq!(row_1001, ["1001", "available", "-", "yes", "support", "-"]);
+    assert_eq!(
+        row_1001,
+        [
+            "1001",
+            "-",
+            "available",
+            "-",
+            "0s",
+            "yes",
+            "support",
+            "0",
+            "-"
+        ]
+    );
 
     let (ok, out, err) = cli(h, ADMIN, &["agent", "1001", "pause", "lunch"]);
     assert!(ok, "{err}");

@@ -6,8 +6,9 @@
 
 mod auth;
 mod error;
+mod views;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
@@ -24,10 +25,14 @@ use serde_json::{json, Value};
 pub use auth::{require, required_role, Tokens};
 pub use error::ApiError;
 
+use tokio::sync::broadcast;
+
+use super::board::AgentBoard;
 use super::sse::{self, EventRing};
 use crate::call::CallUuid;
+use crate::config::Config;
 use crate::run::CommandSender;
-use crate::switch::{Command, Reply};
+use crate::switch::{Command, Event, Reply};
 
 /// Largest request body taken; larger gets 413.
 pub const API_BODY_BYTES_MAX: usize = 64 * 1024;
@@ -61,12 +66,35 @@ pub const ROUTES: &[(&str, &str)] = &[
 struct Api {
     commands: CommandSender,
     events: Arc<EventRing>,
+    board: Arc<AgentBoard>,
+    /// Agent id → display name, from the dialplan.
+    names: Arc<HashMap<String, String>>,
 }
 
 type ApiResult = Result<Response, ApiError>;
 
 /// The `/api/v1` routes, behind the bearer-token check.
-pub fn router(commands: CommandSender, events: Arc<EventRing>, tokens: Arc<Tokens>) -> Router {
+pub fn router(
+    commands: CommandSender,
+    events: broadcast::Receiver<Event>,
+    tokens: Arc<Tokens>,
+    config: &Config,
+) -> Router {
+    let ring = EventRing::new();
+    let board = Arc::new(AgentBoard::default());
+    let seen = board.clone();
+    ring.feed(events, move |e| seen.observe(e));
+    let names = config
+        .agents
+        .iter()
+        .filter_map(|a| a.name.clone().map(|n| (a.id.clone(), n)))
+        .collect();
+    let api = Api {
+        commands,
+        events: ring,
+        board,
+        names: Arc::new(names),
+    };
     Router::new()
         .route("/api/v1/agents", get(agents))
         .route("/api/v1/agents/{id}", get(agent))
@@ -86,7 +114,7 @@ pub fn router(commands: CommandSender, events: Arc<EventRing>, tokens: Arc<Token
         .route("/api/v1/openapi.json", get(openapi))
         .layer(axum::middleware::from_fn_with_state(tokens, auth::require))
         .layer(DefaultBodyLimit::max(API_BODY_BYTES_MAX))
-        .with_state(Api { commands, events })
+        .with_state(api)
 }
 
 /// A JSON body, or 413/400 naming the field that is wrong. An empty body
@@ -139,7 +167,11 @@ fn reply_json(reply: Reply, key: &str) -> Value {
 /// The one entry of a list reply whose `field` is `id`, or 404.
 async fn one(api: &Api, command: Command, list: &str, what: &'static str, id: &str) -> ApiResult {
     let all = reply_json(run(api, command).await?, list);
-    let field = if what == "queue" { "name" } else { "id" };
+    found(&all, "id", what, id)
+}
+
+/// The entry of `all` whose `field` is `id`, or 404.
+fn found(all: &Value, field: &str, what: &'static str, id: &str) -> ApiResult {
     let found = all
         .as_array()
         .and_then(|items| items.iter().find(|i| i[field] == id).cloned());
@@ -158,11 +190,15 @@ async fn list(api: &Api, command: Command, key: &str) -> ApiResult {
 }
 
 async fn agents(State(api): State<Api>) -> ApiResult {
-    list(&api, Command::ListAgents, "agents").await
+    let mut agents = reply_json(run(&api, Command::ListAgents).await?, "agents");
+    views::agents(&mut agents, &api.board, &api.names);
+    Ok(Json(json!({ "agents": agents })).into_response())
 }
 
 async fn agent(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {
-    one(&api, Command::ListAgents, "agents", "agent", &id).await
+    let mut agents = reply_json(run(&api, Command::ListAgents).await?, "agents");
+    views::agents(&mut agents, &api.board, &api.names);
+    found(&agents, "id", "agent", &id)
 }
 
 #[derive(Deserialize)]
@@ -221,12 +257,24 @@ async fn skills(
     done(&api, Command::SetSkills { agent, skills }).await
 }
 
+/// Queues with their waiting callers and agents by state, from three
+/// listings (taken one after the other, not atomically).
+async fn queue_views(api: &Api) -> Result<Value, ApiError> {
+    let mut queues = reply_json(run(api, Command::ListQueues).await?, "queues");
+    let agents = reply_json(run(api, Command::ListAgents).await?, "agents");
+    let calls = reply_json(run(api, Command::ListCalls).await?, "calls");
+    views::queues(&mut queues, &agents, &calls);
+    Ok(queues)
+}
+
 async fn queues(State(api): State<Api>) -> ApiResult {
-    list(&api, Command::ListQueues, "queues").await
+    let queues = queue_views(&api).await?;
+    Ok(Json(json!({ "queues": queues })).into_response())
 }
 
 async fn queue(State(api): State<Api>, Path(name): Path<String>) -> ApiResult {
-    one(&api, Command::ListQueues, "queues", "queue", &name).await
+    let queues = queue_views(&api).await?;
+    found(&queues, "name", "queue", &name)
 }
 
 async fn calls(State(api): State<Api>) -> ApiResult {

@@ -23,13 +23,13 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{broadcast, watch, Semaphore};
 use tracing::debug;
 
 use super::api::{self, Tokens};
-use super::sse::EventRing;
-use crate::config::{ApiConfig, HTTP_HEADER_TIMEOUT, HTTP_IDLE_TIMEOUT};
+use crate::config::{Config, HTTP_HEADER_TIMEOUT, HTTP_IDLE_TIMEOUT};
 use crate::run::CommandSender;
+use crate::switch::Event;
 
 /// What the switch task publishes for /healthz, read without blocking it.
 #[derive(Debug, Default)]
@@ -50,21 +50,21 @@ pub fn app(
     metrics: PrometheusHandle,
     health: Arc<Health>,
     commands: CommandSender,
-    events: Arc<EventRing>,
-    config: &ApiConfig,
+    events: broadcast::Receiver<Event>,
+    config: &Config,
 ) -> Router {
-    let tokens = Arc::new(Tokens::new(config));
+    let tokens = Arc::new(Tokens::new(&config.api));
     let mut open = Router::new()
         .route("/metrics", get(render_metrics))
         .route("/healthz", get(healthz))
         .with_state(AppState { metrics, health });
-    if !config.open_metrics {
+    if !config.api.open_metrics {
         open = open.layer(axum::middleware::from_fn_with_state(
             tokens.clone(),
             api::require,
         ));
     }
-    open.merge(api::router(commands, events, tokens))
+    open.merge(api::router(commands, events, tokens, config))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

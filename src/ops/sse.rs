@@ -55,13 +55,21 @@ impl EventRing {
         Arc::new(EventRing { inner, tx })
     }
 
-    /// Feeds the ring from the switch's broadcast until it closes.
-    pub fn feed(self: &Arc<Self>, mut events: broadcast::Receiver<Event>) {
+    /// Feeds the ring from the switch's broadcast until it closes;
+    /// `also` sees each event too (the agent board).
+    pub fn feed(
+        self: &Arc<Self>,
+        mut events: broadcast::Receiver<Event>,
+        also: impl Fn(&Event) + Send + 'static,
+    ) {
         let ring = self.clone();
         tokio::spawn(async move {
             loop {
                 match events.recv().await {
-                    Ok(event) => ring.push(&event),
+                    Ok(event) => {
+                        also(&event);
+                        ring.push(&event);
+                    }
                     Err(broadcast::error::RecvError::Lagged(lost)) => {
                         warn!(lost, "event stream fell behind; events lost for the API");
                     }

@@ -30,7 +30,6 @@ use crate::media::relay::{self, LegId, MediaError, MediaEvent, MediaHandle, Rela
 use crate::ops::cdr::{CdrError, CdrStore, CdrWriter};
 use crate::ops::http::{self, Health};
 use crate::ops::metrics as m;
-use crate::ops::sse::EventRing;
 use crate::sip::transport::{self, TcpCounters, TcpEvent};
 use crate::sip::{Peer, Transport};
 use crate::switch::{Event, MediaCommand, MediaInput, MediaLeg, Output, Plan, Switch};
@@ -149,10 +148,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (commands, commands_rx) = CommandSender::channel();
     let (events, _) = broadcast::channel(EVENTS_QUEUE_MAX);
-    // The API's ring subscribes before the first event can be sent.
-    let ring = EventRing::new();
-    ring.feed(events.subscribe());
-    let app = http::app(metrics, health.clone(), commands.clone(), ring, &config.api);
+    // The API subscribes before the first event can be sent.
+    let app = http::app(
+        metrics,
+        health.clone(),
+        commands.clone(),
+        events.subscribe(),
+        &config,
+    );
     tokio::spawn(http::serve(
         http_listener,
         app,

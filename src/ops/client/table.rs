@@ -8,17 +8,20 @@ pub fn agents_table(body: &Value) -> String {
     let rows = items(body, "agents").map(|a| {
         vec![
             text(&a["id"]),
+            text(&a["name"]),
             text(&a["state"]),
             text(&a["pause_reason"]),
+            seconds(&a["time_in_state_ms"]),
             if a["registered"] == true { "yes" } else { "no" }.to_string(),
             list(&a["queues"]),
+            text(&a["calls_today"]),
             text(&a["call"]),
         ]
     });
-    render(
-        &["AGENT", "STATE", "REASON", "PHONE", "QUEUES", "CALL"],
-        rows,
-    )
+    let head = [
+        "AGENT", "NAME", "STATE", "REASON", "FOR", "PHONE", "QUEUES", "TODAY", "CALL",
+    ];
+    render(&head, rows)
 }
 
 /// `switchyard queues`.
@@ -27,23 +30,24 @@ pub fn queues_table(body: &Value) -> String {
         let level = q["service_level"]
             .as_f64()
             .map_or("-".to_string(), |v| format!("{:.0}%", v * 100.0));
-        let wait = q["expected_wait_ms"]
-            .as_u64()
-            .map_or("-".to_string(), |ms| format!("{}s", ms / 1000));
         vec![
             text(&q["name"]),
             text(&q["waiting"]),
+            seconds(&q["longest_wait_ms"]),
             text(&q["agents_available"]),
+            text(&q["agents"]["paused"]),
             text(&q["answered"]),
             text(&q["abandoned"]),
             level,
-            wait,
+            seconds(&q["expected_wait_ms"]),
         ]
     });
     let head = [
         "QUEUE",
         "WAITING",
+        "LONGEST",
         "AVAILABLE",
+        "PAUSED",
         "ANSWERED",
         "ABANDONED",
         "SERVICE",
@@ -55,16 +59,13 @@ pub fn queues_table(body: &Value) -> String {
 /// `switchyard calls`.
 pub fn calls_table(body: &Value) -> String {
     let rows = items(body, "calls").map(|c| {
-        let age = c["age_ms"]
-            .as_u64()
-            .map_or("-".to_string(), |ms| format!("{}s", ms / 1000));
         vec![
             text(&c["id"]),
             text(&c["phase"]),
             text(&c["dialled"]),
             text(&c["queue"]),
             text(&c["agent"]),
-            age,
+            seconds(&c["age_ms"]),
         ]
     });
     render(&["CALL", "PHASE", "DIALLED", "QUEUE", "AGENT", "AGE"], rows)
@@ -78,6 +79,12 @@ pub fn event_line(id: Option<u64>, data: &str) -> String {
         .unwrap_or_else(|| "-".into());
     let id = id.map_or("-".to_string(), |i| i.to_string());
     format!("{id:>6}  {kind:<16} {data}")
+}
+
+/// Milliseconds as whole seconds, `-` for none.
+fn seconds(ms: &Value) -> String {
+    ms.as_u64()
+        .map_or("-".to_string(), |ms| format!("{}s", ms / 1000))
 }
 
 fn items<'v>(body: &'v Value, key: &str) -> impl Iterator<Item = &'v Value> {
@@ -133,16 +140,18 @@ mod tests {
     #[test]
     fn agents_line_up_under_their_headings() {
         let body = json!({ "agents": [
-            { "id": "1001", "state": "paused", "pause_reason": "break", "registered": true,
-              "queues": ["support"], "call": null },
-            { "id": "1002", "state": "available", "pause_reason": null, "registered": false,
-              "queues": [], "call": null },
+            { "id": "1001", "name": "Ada", "state": "paused", "pause_reason": "break",
+              "time_in_state_ms": 65000, "registered": true, "queues": ["support"],
+              "calls_today": 3, "call": null },
+            { "id": "1002", "name": null, "state": "available", "pause_reason": null,
+              "time_in_state_ms": null, "registered": false, "queues": [],
+              "calls_today": 0, "call": null },
         ]});
         assert_eq!(
             agents_table(&body),
-            "AGENT  STATE      REASON  PHONE  QUEUES   CALL\n\
-             1001   paused     break   yes    support  -\n\
-             1002   available  -       no     -        -\n"
+            "AGENT  NAME  STATE      REASON  FOR  PHONE  QUEUES   TODAY  CALL\n\
+             1001   Ada   paused     break   65s  yes    support  3      -\n\
+             1002   -     available  -       -    no     -        0      -\n"
         );
     }
 

@@ -9,6 +9,7 @@ mod error;
 mod views;
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
@@ -69,6 +70,8 @@ struct Api {
     board: Arc<AgentBoard>,
     /// Agent id → display name, from the dialplan.
     names: Arc<HashMap<String, String>>,
+    /// The dialplan file, for reload.
+    dialplan: Arc<PathBuf>,
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -94,6 +97,7 @@ pub fn router(
         events: ring,
         board,
         names: Arc::new(names),
+        dialplan: Arc::new(config.file.clone()),
     };
     Router::new()
         .route("/api/v1/agents", get(agents))
@@ -318,8 +322,10 @@ async fn event_stream(State(api): State<Api>, headers: HeaderMap) -> Response {
     sse::stream(&api.events, last).into_response()
 }
 
-async fn reload() -> ApiResult {
-    Err(ApiError::NotBuilt("reloading the dialplan"))
+async fn reload(State(api): State<Api>) -> ApiResult {
+    Err(super::reload::reload(api.dialplan.as_ref().clone())
+        .await
+        .into())
 }
 
 async fn openapi() -> Response {

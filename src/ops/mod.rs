@@ -9,4 +9,5 @@ pub mod client;
 pub mod http;
 pub mod logfmt;
 pub mod metrics;
+pub mod reload;
 pub mod sse;

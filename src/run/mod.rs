@@ -148,6 +148,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (commands, commands_rx) = CommandSender::channel();
     let (events, _) = broadcast::channel(EVENTS_QUEUE_MAX);
+    crate::ops::reload::on_sighup(config.file.clone());
     // The API subscribes before the first event can be sent.
     let app = http::app(
         metrics,

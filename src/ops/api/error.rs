@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::ops::reload::ReloadError;
 use crate::switch::CommandError;
 
 /// Why a request was refused.
@@ -30,6 +31,8 @@ pub enum ApiError {
     Forbidden { role: &'static str },
     #[error("{0} is not built yet")]
     NotBuilt(&'static str),
+    #[error("{0}")]
+    Reload(#[from] ReloadError),
 }
 
 impl ApiError {
@@ -43,7 +46,11 @@ impl ApiError {
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoToken | Self::BadToken => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::NotBuilt(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::NotBuilt(_) | Self::Reload(ReloadError::NotBuilt(_)) => {
+                StatusCode::NOT_IMPLEMENTED
+            }
+            Self::Reload(ReloadError::Invalid(_)) => StatusCode::BAD_REQUEST,
+            Self::Reload(ReloadError::CheckFailed) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -60,7 +67,9 @@ impl ApiError {
             Self::NoToken => "no_token",
             Self::BadToken => "bad_token",
             Self::Forbidden { .. } => "forbidden",
-            Self::NotBuilt(_) => "not_built",
+            Self::NotBuilt(_) | Self::Reload(ReloadError::NotBuilt(_)) => "not_built",
+            Self::Reload(ReloadError::Invalid(_)) => "invalid_dialplan",
+            Self::Reload(ReloadError::CheckFailed) => "reload_failed",
         }
     }
 }

@@ -299,7 +299,9 @@ fn roles_decide_who_may_do_what_and_metrics_stay_open() {
 
 #[test]
 fn a_silent_client_is_closed_after_the_header_timeout_and_the_cap_holds_the_rest() {
-    let switch = start("api-bounds", 2);
+    let bounds = "header_timeout = \"1s\"";
+    let config = test_config("10s", free_udp_port()) + &api::api_section_with(2, bounds);
+    let switch = SwitchProc::start("api-bounds", &config);
     let h = switch.http;
     // Two connections that never send a request fill the cap.
     let silent: Vec<TcpStream> = (0..2)
@@ -310,20 +312,45 @@ fn a_silent_client_is_closed_after_the_header_timeout_and_the_cap_holds_the_rest
         let a = get(h, "/api/v1/agents", VIEWER);
         (a.status, Instant::now())
     });
-    // The silent ones are closed once the header timeout (10 s) passes...
+    // The silent ones are closed once the header timeout passes...
     for mut s in silent {
         s.set_read_timeout(Some(EVENT_TIMEOUT)).unwrap();
         let mut buf = [0u8; 64];
-        let _ = s.write_all(b"");
         let n = s.read(&mut buf).unwrap_or(0);
         assert!(n == 0 || buf.starts_with(b"HTTP/1.1 408"), "{n} bytes");
     }
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_secs(9), "closed after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "closed after {waited:?}"
+    );
     // ...and only then does the third get its turn.
     let (status, answered) = third.join().expect("third client");
     assert_eq!(status, 200);
-    assert!(answered.duration_since(started) >= Duration::from_secs(9));
-    // The calls' side did not notice.
+    assert!(answered.duration_since(started) >= Duration::from_millis(900));
     assert_eq!(call(h, "GET", "/healthz", None, None).status, 200);
+}
+
+#[test]
+fn a_connection_that_stalls_mid_request_is_closed_after_the_idle_timeout() {
+    let bounds = "header_timeout = \"30s\"\nidle_timeout = \"1s\"";
+    let config = test_config("10s", free_udp_port()) + &api::api_section_with(4, bounds);
+    let switch = SwitchProc::start("api-idle", &config);
+    let mut stalled = TcpStream::connect_timeout(&switch.http, EVENT_TIMEOUT).expect("connect");
+    stalled.set_read_timeout(Some(EVENT_TIMEOUT)).unwrap();
+    let started = Instant::now();
+    stalled
+        .write_all(b"GET /api/v1/agents HTTP/1.1\r\n")
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = stalled.read(&mut buf).unwrap_or(0);
+    let waited = started.elapsed();
+    assert_eq!(n, 0, "the server answered a half request");
+    // Closed by the idle timeout (checked every second), long before the
+    // header timeout.
+    assert!(
+        waited >= Duration::from_millis(900),
+        "closed after {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(5), "closed after {waited:?}");
 }

@@ -12,9 +12,9 @@ pub const HTTP_CONNECTIONS_DEFAULT: u32 = 256;
 pub const HTTP_CONNECTIONS_MAX: u32 = 65_536;
 /// Tokens in one `[api]` section.
 pub const API_TOKENS_MAX: usize = 256;
-/// A client must send its request headers within this time.
+/// By default a client must send its request headers within this time.
 pub const HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// A connection that moves no byte for this long is closed.
+/// By default a connection that moves no byte for this long is closed.
 pub const HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The demo dialplan's token, refused off loopback.
 pub const DEMO_TOKEN: &str = "demo-token";
@@ -68,6 +68,10 @@ pub struct ApiConfig {
     pub connections_max: u32,
     /// `/metrics` and `/healthz` without a token (the default).
     pub open_metrics: bool,
+    /// Request headers must arrive within this.
+    pub header_timeout: Duration,
+    /// A connection that moves no byte for this long is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ApiConfig {
@@ -76,6 +80,8 @@ impl Default for ApiConfig {
             tokens: Vec::new(),
             connections_max: HTTP_CONNECTIONS_DEFAULT,
             open_metrics: true,
+            header_timeout: HTTP_HEADER_TIMEOUT,
+            idle_timeout: HTTP_IDLE_TIMEOUT,
         }
     }
 }

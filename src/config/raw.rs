@@ -144,6 +144,8 @@ pub(crate) struct RawApi {
     pub tokens: Vec<RawApiToken>,
     pub connections_max: Option<i64>,
     pub open_metrics: Option<bool>,
+    pub header_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -61,3 +61,17 @@ fn the_demo_token_is_refused_off_loopback_only() {
     assert_eq!((p.line, p.field.as_str()), (5, "api.tokens[0].token"));
     assert!(matches!(p.kind, ProblemKind::DemoTokenExposed { .. }));
 }
+
+#[test]
+fn timeouts_take_durations_and_refuse_zero() {
+    let c = parse("[api]\nheader_timeout = \"2s\"\nidle_timeout = \"5m\"\n").expect("valid");
+    assert_eq!(c.api.header_timeout, std::time::Duration::from_secs(2));
+    assert_eq!(c.api.idle_timeout, std::time::Duration::from_secs(300));
+    assert_eq!(
+        parse("").expect("valid").api.idle_timeout,
+        HTTP_IDLE_TIMEOUT
+    );
+    let err = parse("[api]\nidle_timeout = \"0s\"\n").unwrap_err();
+    let p = &err.problems()[0];
+    assert_eq!((p.line, p.field.as_str()), (2, "api.idle_timeout"));
+}

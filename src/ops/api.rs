@@ -11,6 +11,7 @@ mod views;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -72,6 +73,8 @@ struct Api {
     names: Arc<HashMap<String, String>>,
     /// The dialplan file, for reload.
     dialplan: Arc<PathBuf>,
+    /// Event stream keep-alives: well inside the idle timeout.
+    keepalive: Duration,
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -98,6 +101,7 @@ pub fn router(
         board,
         names: Arc::new(names),
         dialplan: Arc::new(config.file.clone()),
+        keepalive: config.api.idle_timeout / 2,
     };
     Router::new()
         .route("/api/v1/agents", get(agents))
@@ -319,7 +323,7 @@ async fn event_stream(State(api): State<Api>, headers: HeaderMap) -> Response {
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
-    sse::stream(&api.events, last).into_response()
+    sse::stream(&api.events, last, api.keepalive).into_response()
 }
 
 async fn reload(State(api): State<Api>) -> ApiResult {

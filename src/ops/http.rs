@@ -1,8 +1,9 @@
 //! The HTTP surface: `GET /metrics` (Prometheus text format), `GET /healthz`
 //! and the control API (`super::api`) on one listener. Our own accept loop
-//! bounds it: at most `connections_max` connections (the rest wait in the
-//! kernel's backlog), request headers within [`HTTP_HEADER_TIMEOUT`], and a
-//! connection that moves no byte for [`HTTP_IDLE_TIMEOUT`] is closed.
+//! bounds it (`[api]`, defaults in `config::api`): at most `connections_max`
+//! connections (the rest wait in the kernel's backlog), request headers
+//! within `header_timeout`, and a connection that moves no byte for
+//! `idle_timeout` is closed.
 //! Anything else gets a JSON 404 or 405.
 
 #![allow(clippy::disallowed_methods)] // a driver: it spawns a task per connection
@@ -11,6 +12,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, StatusCode};
@@ -27,7 +29,7 @@ use tokio::sync::{broadcast, watch, Semaphore};
 use tracing::debug;
 
 use super::api::{self, Tokens};
-use crate::config::{Config, HTTP_HEADER_TIMEOUT, HTTP_IDLE_TIMEOUT};
+use crate::config::{ApiConfig, Config};
 use crate::run::CommandSender;
 use crate::switch::Event;
 
@@ -74,10 +76,10 @@ pub fn app(
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    connections_max: u32,
+    bounds: ApiConfig,
     mut stop: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(Semaphore::new(connections_max as usize));
+    let permits = Arc::new(Semaphore::new(bounds.connections_max as usize));
     loop {
         let permit = tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
@@ -100,14 +102,21 @@ pub async fn serve(
         };
         let app = app.clone().layer(Extension(ConnectInfo(peer)));
         let stop = stop.clone();
+        let timeouts = (bounds.header_timeout, bounds.idle_timeout);
         tokio::spawn(async move {
-            connection(stream, app, stop).await;
+            connection(stream, app, timeouts, stop).await;
             drop(permit);
         });
     }
 }
 
-async fn connection(stream: TcpStream, app: Router, mut stop: watch::Receiver<bool>) {
+/// One connection; `timeouts` are (header, idle).
+async fn connection(
+    stream: TcpStream,
+    app: Router,
+    (header_timeout, idle_timeout): (Duration, Duration),
+    mut stop: watch::Receiver<bool>,
+) {
     let moved = Arc::new(AtomicU64::new(0));
     let io = Counted {
         inner: stream,
@@ -116,7 +125,7 @@ async fn connection(stream: TcpStream, app: Router, mut stop: watch::Receiver<bo
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HTTP_HEADER_TIMEOUT);
+        .header_read_timeout(header_timeout);
     let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(app));
     tokio::pin!(conn);
     let mut seen = 0;
@@ -128,7 +137,7 @@ async fn connection(stream: TcpStream, app: Router, mut stop: watch::Receiver<bo
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
             }
-            _ = tokio::time::sleep(HTTP_IDLE_TIMEOUT) => {
+            _ = tokio::time::sleep(idle_timeout) => {
                 let now = moved.load(Ordering::Relaxed);
                 if now == seen {
                     debug!("idle http connection closed");

@@ -124,9 +124,11 @@ impl EventRing {
 
 /// The SSE response: the backlog after `last`, then live events until the
 /// client goes or falls [`SSE_CLIENT_QUEUE_MAX`] events behind.
+/// A comment goes out every `keepalive` at most ([`SSE_KEEPALIVE`]).
 pub fn stream(
     ring: &EventRing,
     last: Option<u64>,
+    keepalive: Duration,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let events = stamped_after(ring, last).map(|item| {
         let event = SseEvent::default()
@@ -134,7 +136,8 @@ pub fn stream(
             .data(item.json.as_ref());
         Ok(event)
     });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(SSE_KEEPALIVE))
+    let every = keepalive.min(SSE_KEEPALIVE);
+    Sse::new(events).keep_alive(KeepAlive::new().interval(every))
 }
 
 /// The events after `last`; ends when the client lags (or the switch stops).

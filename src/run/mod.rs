@@ -160,7 +160,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     tokio::spawn(http::serve(
         http_listener,
         app,
-        config.api.connections_max,
+        config.api.clone(),
         stop_rx.clone(),
     ));
 

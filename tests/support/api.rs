@@ -14,10 +14,16 @@ pub const VIEWER: &str = "t-viewer-0123456789";
 
 /// The `[api]` section appended to a test dialplan.
 pub fn api_section(connections_max: u32) -> String {
+    api_section_with(connections_max, "")
+}
+
+/// As [`api_section`], with more keys (`extra`, one per line).
+pub fn api_section_with(connections_max: u32, extra: &str) -> String {
     format!(
         r#"
 [api]
 connections_max = {connections_max}
+{extra}
 tokens = [
   {{ name = "ops", token = "{ADMIN}", role = "admin" }},
   {{ name = "floor", token = "{SUPERVISOR}", role = "supervisor" }},

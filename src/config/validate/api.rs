@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use super::super::api::{
     ApiConfig, ApiToken, Role, API_TOKENS_MAX, HTTP_CONNECTIONS_DEFAULT, HTTP_CONNECTIONS_MAX,
+    HTTP_HEADER_TIMEOUT, HTTP_IDLE_TIMEOUT,
 };
 use super::super::raw::RawApi;
 use super::super::values::check_name;
@@ -53,10 +54,24 @@ impl Cx<'_, '_> {
             1,
             i64::from(HTTP_CONNECTIONS_MAX),
         );
+        let header_timeout = self.duration(
+            raw.header_timeout.as_deref(),
+            &p.key("header_timeout"),
+            HTTP_HEADER_TIMEOUT,
+            true,
+        );
+        let idle_timeout = self.duration(
+            raw.idle_timeout.as_deref(),
+            &p.key("idle_timeout"),
+            HTTP_IDLE_TIMEOUT,
+            true,
+        );
         ApiConfig {
             tokens,
             connections_max,
             open_metrics: raw.open_metrics.unwrap_or(true),
+            header_timeout,
+            idle_timeout,
         }
     }
 }

@@ -354,3 +354,21 @@ fn a_connection_that_stalls_mid_request_is_closed_after_the_idle_timeout() {
     );
     assert!(waited < Duration::from_secs(5), "closed after {waited:?}");
 }
+
+#[test]
+fn metrics_and_health_need_a_token_when_open_metrics_is_off() {
+    let bounds = "open_metrics = false";
+    let config = test_config("10s", free_udp_port()) + &api::api_section_with(4, bounds);
+    let switch = SwitchProc::start("api-closed-metrics", &config);
+    let h = switch.http;
+    assert_eq!(
+        error_of(&call(h, "GET", "/metrics", None, None)),
+        (401, "no_token")
+    );
+    assert_eq!(
+        error_of(&call(h, "GET", "/healthz", None, None)),
+        (401, "no_token")
+    );
+    assert_eq!(call(h, "GET", "/healthz", Some(VIEWER), None).status, 200);
+    assert_eq!(call(h, "GET", "/metrics", Some(VIEWER), None).status, 200);
+}

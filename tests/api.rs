@@ -372,3 +372,43 @@ fn metrics_and_health_need_a_token_when_open_metrics_is_off() {
     assert_eq!(call(h, "GET", "/healthz", Some(VIEWER), None).status, 200);
     assert_eq!(call(h, "GET", "/metrics", Some(VIEWER), None).status, 200);
 }
+
+#[test]
+fn every_documented_route_exists_on_the_running_switch() {
+    let switch = start("api-openapi", 16);
+    let h = switch.http;
+    let doc = get(h, "/api/v1/openapi.json", VIEWER).body;
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut checked = 0;
+    for (path, ops) in paths {
+        for method in ops.as_object().expect("operations").keys() {
+            if path == "/api/v1/events" {
+                continue; // a stream: tests/api_events.rs reads it
+            }
+            let concrete = path
+                .replace(
+                    "{id}",
+                    if path.contains("calls") {
+                        NO_CALL
+                    } else {
+                        "1001"
+                    },
+                )
+                .replace("{name}", "support");
+            let a = call(
+                h,
+                &method.to_uppercase(),
+                &concrete,
+                Some(ADMIN),
+                Some(b"{}"),
+            );
+            assert!(
+                a.status != 405 && a.body["error"] != "not_found",
+                "{method} {path}: {a:?}"
+            );
+            checked += 1;
+        }
+    }
+    // Also the list the unit test compares with the document.
+    assert_eq!(checked + 1, switchyard::ops::api::ROUTES.len());
+}

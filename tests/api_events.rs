@@ -10,9 +10,10 @@ mod support;
 use std::time::Instant;
 
 use serde_json::Value;
-use support::api::{self, post, ADMIN, SUPERVISOR, VIEWER};
+use support::api::{self, get, post, ADMIN, SUPERVISOR, VIEWER};
 use support::{free_udp_port, test_config, MediaCaller, Phone, SwitchProc, EVENT_TIMEOUT};
 use switchyard::ops::client::{Client, Events};
+use switchyard::ops::sse::SSE_CLIENTS_MAX;
 
 /// Reads events until one satisfies `want`; all read, in order, with ids.
 fn until(events: &mut Events, want: impl Fn(&Value) -> bool) -> Vec<(u64, Value)> {
@@ -109,4 +110,29 @@ fn the_stream_tells_a_pause_and_a_calls_steps_in_order_and_resumes_after_last_ev
     let expected: Vec<(u64, Value)> = seen.into_iter().filter(|(id, _)| *id > pause_id).collect();
     assert_eq!(replayed, expected);
     assert_eq!(replayed[0].1["state"], "available");
+}
+
+#[test]
+fn streams_beyond_their_cap_get_503_and_requests_still_get_through() {
+    let connections = u32::try_from(SSE_CLIENTS_MAX).expect("small") + 8;
+    let config = test_config("10s", free_udp_port()) + &api::api_section(connections);
+    let switch = SwitchProc::start("api-streams", &config);
+    let client = Client::new(&switch.http.to_string(), Some(VIEWER.into()))
+        .expect("address")
+        .events_timeout(EVENT_TIMEOUT);
+    let open: Vec<Events> = (0..SSE_CLIENTS_MAX)
+        .map(|_| client.events(None).expect("connect").expect("200"))
+        .collect();
+    let refused = match client.events(None).expect("connect") {
+        Ok(_) => panic!("a stream past the cap was served"),
+        Err(response) => response,
+    };
+    assert_eq!(refused.status, 503);
+    assert!(
+        refused.body.contains("too_many_streams"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(get(switch.http, "/api/v1/agents", VIEWER).status, 200);
+    drop(open);
 }

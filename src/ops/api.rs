@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 pub use auth::{require, required_role, Tokens};
 pub use error::ApiError;
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, Semaphore};
 
 use super::board::AgentBoard;
 use super::sse::{self, EventRing};
@@ -75,6 +75,8 @@ struct Api {
     dialplan: Arc<PathBuf>,
     /// Event stream keep-alives: well inside the idle timeout.
     keepalive: Duration,
+    /// One permit per event stream ([`sse::SSE_CLIENTS_MAX`]).
+    streams: Arc<Semaphore>,
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -102,6 +104,7 @@ pub fn router(
         names: Arc::new(names),
         dialplan: Arc::new(config.file.clone()),
         keepalive: config.api.idle_timeout / 2,
+        streams: Arc::new(Semaphore::new(sse::SSE_CLIENTS_MAX)),
     };
     Router::new()
         .route("/api/v1/agents", get(agents))
@@ -323,7 +326,13 @@ async fn event_stream(State(api): State<Api>, headers: HeaderMap) -> Response {
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
-    sse::stream(&api.events, last, api.keepalive).into_response()
+    let Ok(slot) = api.streams.clone().try_acquire_owned() else {
+        return ApiError::TooManyStreams {
+            max: sse::SSE_CLIENTS_MAX,
+        }
+        .into_response();
+    };
+    sse::stream(&api.events, last, api.keepalive, slot).into_response()
 }
 
 async fn reload(State(api): State<Api>) -> ApiResult {

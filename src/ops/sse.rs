@@ -12,13 +12,16 @@ use std::time::Duration;
 
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, OwnedSemaphorePermit};
 use tracing::{info, warn};
 
 use crate::switch::Event;
 
 /// Events kept for clients that reconnect.
 pub const EVENTS_RING_MAX: usize = 1_024;
+/// Event streams served at once; more get 503, so streams cannot take
+/// every HTTP connection from the operators' requests.
+pub const SSE_CLIENTS_MAX: usize = 64;
 /// Events queued for one SSE client; one further behind is dropped.
 pub const SSE_CLIENT_QUEUE_MAX: usize = 256;
 /// A comment line this often keeps proxies (and our idle timeout) from
@@ -129,8 +132,11 @@ pub fn stream(
     ring: &EventRing,
     last: Option<u64>,
     keepalive: Duration,
+    slot: OwnedSemaphorePermit,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let events = stamped_after(ring, last).map(|item| {
+    // The slot is freed when the stream is dropped.
+    let events = stamped_after(ring, last).map(move |item| {
+        let _slot = &slot;
         let event = SseEvent::default()
             .id(item.id.to_string())
             .data(item.json.as_ref());

@@ -31,6 +31,8 @@ pub enum ApiError {
     Forbidden { role: &'static str },
     #[error("{0} is not built yet")]
     NotBuilt(&'static str),
+    #[error("{max} event streams are open already; try again later")]
+    TooManyStreams { max: usize },
     #[error("{0}")]
     Reload(#[from] ReloadError),
 }
@@ -51,6 +53,7 @@ impl ApiError {
             }
             Self::Reload(ReloadError::Invalid(_)) => StatusCode::BAD_REQUEST,
             Self::Reload(ReloadError::CheckFailed) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::TooManyStreams { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -70,6 +73,7 @@ impl ApiError {
             Self::NotBuilt(_) | Self::Reload(ReloadError::NotBuilt(_)) => "not_built",
             Self::Reload(ReloadError::Invalid(_)) => "invalid_dialplan",
             Self::Reload(ReloadError::CheckFailed) => "reload_failed",
+            Self::TooManyStreams { .. } => "too_many_streams",
         }
     }
 }

@@ -196,4 +196,9 @@ pub enum ProblemKind {
         listen_field: &'static str,
         listen: std::net::SocketAddr,
     },
+    #[error("the demo API token is still set while {listen_field} = {listen} is not loopback: write your own tokens before listening beyond 127.0.0.1")]
+    DemoTokenExposed {
+        listen_field: &'static str,
+        listen: std::net::SocketAddr,
+    },
 }

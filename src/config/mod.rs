@@ -81,6 +81,7 @@
 //!
 //! Durations are an integer and a unit: `500ms`, `20s`, `5m`, `1h` (at most 24h).
 
+mod api;
 mod error;
 mod locate;
 mod raw;
@@ -91,6 +92,8 @@ mod values;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_api;
+#[cfg(test)]
 mod tests_menus;
 
 use std::collections::BTreeMap;
@@ -98,6 +101,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use api::{
+    ApiConfig, ApiToken, Role, API_TOKENS_MAX, DEMO_TOKEN, HTTP_CONNECTIONS_DEFAULT,
+    HTTP_CONNECTIONS_MAX, HTTP_HEADER_TIMEOUT, HTTP_IDLE_TIMEOUT,
+};
 pub use error::{ConfigError, Location, Problem, ProblemKind};
 pub use requires::{
     Alternative, AttributeEq, RequireError, RequireExpr, SkillMin, REQUIRE_ALTERNATIVES_MAX,
@@ -141,6 +148,8 @@ pub struct Config {
     pub dids: BTreeMap<String, DidRoute>,
     pub queues: Vec<QueueConfig>,
     pub menus: Vec<MenuConfig>,
+    /// `[api]`: tokens for the HTTP control API; none when absent.
+    pub api: ApiConfig,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -423,7 +432,7 @@ impl Config {
         let Some((listen_field, listen)) = exposed else {
             return Ok(());
         };
-        let problems: Vec<Problem> = self
+        let mut problems: Vec<Problem> = self
             .agents
             .iter()
             .enumerate()
@@ -440,6 +449,22 @@ impl Config {
                 },
             })
             .collect();
+        // The demo token is as public as the demo passwords.
+        let tokens = self.api.tokens.iter().enumerate();
+        problems.extend(
+            tokens
+                .filter(|(_, t)| t.token == DEMO_TOKEN)
+                .map(|(i, t)| Problem {
+                    file: self.file.clone(),
+                    line: t.token_at.line,
+                    column: t.token_at.column,
+                    field: format!("api.tokens[{i}].token"),
+                    kind: ProblemKind::DemoTokenExposed {
+                        listen_field,
+                        listen,
+                    },
+                }),
+        );
         if problems.is_empty() {
             return Ok(());
         }

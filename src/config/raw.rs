@@ -136,3 +136,22 @@ pub(crate) struct RawMenu {
     pub retries: Option<i64>,
     pub default: Option<String>,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApi {
+    #[serde(default)]
+    pub tokens: Vec<RawApiToken>,
+    pub connections_max: Option<i64>,
+    pub open_metrics: Option<bool>,
+    pub header_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApiToken {
+    pub name: String,
+    pub token: String,
+    pub role: String,
+}

@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use super::error::{ConfigError, Location, Problem, ProblemKind};
 use super::locate::{location, path_at, path_from_text, span_of, value_span_of, FieldPath};
-use super::raw::{RawAgent, RawDid, RawMedia, RawMenu, RawQueue, RawSwitch, RawTrunk};
+use super::raw::{RawAgent, RawApi, RawDid, RawMedia, RawMenu, RawQueue, RawSwitch, RawTrunk};
 use super::requires::{SKILL_LEVEL_MAX, SKILL_LEVEL_MIN};
 use super::values::{check_agent_id, check_did, check_name, parse_duration, parse_socket_addr};
 use super::*;
@@ -20,6 +20,7 @@ use crate::media::sdp::Codec;
 use crate::sip::auth::ChallengeOrder;
 use crate::sip::limits::CALLS_MAX;
 
+mod api;
 mod menu;
 mod queue;
 mod trunk;
@@ -87,6 +88,7 @@ struct Sections {
     dids: Vec<(String, RawDid)>,
     queues: Vec<(usize, RawQueue)>,
     menus: Vec<(usize, RawMenu)>,
+    api: Option<RawApi>,
 }
 
 fn root() -> FieldPath {
@@ -215,6 +217,7 @@ impl Cx<'_, '_> {
                     }
                 }
                 "media" => s.media = self.de(value),
+                "api" => s.api = self.de(value),
                 "agents" => {
                     for (i, e) in self.array(value, &path, AGENTS_MAX).iter().enumerate() {
                         s.agents.extend(self.de(e).map(|v| (i, v)));
@@ -294,6 +297,7 @@ impl Cx<'_, '_> {
         };
         let switch = self.switch(s.switch);
         let media = s.media.map(|m| self.media(m));
+        let api = s.api.map(|a| self.api(a)).unwrap_or_default();
         let mut seen = HashMap::new();
         let mut agents = Vec::new();
         for (i, raw) in s.agents {
@@ -337,6 +341,7 @@ impl Cx<'_, '_> {
             dids,
             queues: queues.into_iter().map(|(_, q)| q).collect(),
             menus,
+            api,
         }
     }
 

@@ -2,6 +2,12 @@
 //! detail record store.
 //! Drivers live here; the cores only keep counters.
 
+pub mod api;
+pub mod board;
 pub mod cdr;
+pub mod client;
 pub mod http;
+pub mod logfmt;
 pub mod metrics;
+pub mod reload;
+pub mod sse;

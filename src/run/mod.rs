@@ -146,14 +146,22 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let health = Arc::new(Health::default());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut http_stop = stop_rx.clone();
-    tokio::spawn(http::serve(
-        http_listener,
+    let (commands, commands_rx) = CommandSender::channel();
+    let (events, _) = broadcast::channel(EVENTS_QUEUE_MAX);
+    crate::ops::reload::on_sighup(config.file.clone());
+    // The API subscribes before the first event can be sent.
+    let app = http::app(
         metrics,
         health.clone(),
-        async move {
-            let _ = http_stop.wait_for(|s| *s).await;
-        },
+        commands.clone(),
+        events.subscribe(),
+        &config,
+    );
+    tokio::spawn(http::serve(
+        http_listener,
+        app,
+        config.api.clone(),
+        stop_rx.clone(),
     ));
 
     let counters = Arc::new(TcpCounters::default());
@@ -170,9 +178,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     println!("switchyard listening sip={sip_addr} http={http_addr}");
     info!(%sip_addr, %http_addr, "switchyard started");
 
-    let (commands, commands_rx) = CommandSender::channel();
     let (stop_request, stop_requested) = watch::channel(false);
-    let (events, _) = broadcast::channel(EVENTS_QUEUE_MAX);
     let mut task = SwitchTask {
         events: events.clone(),
         switch,

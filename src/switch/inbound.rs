@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::admit::Arrival;
 use super::{Route, Switch, METHOD_LABELS, RETRY_AFTER};
@@ -195,6 +195,7 @@ impl Switch {
         let tag = self.token();
         if answer == AuthAnswer::Forbidden {
             self.stats.auth_failures += 1;
+            self.log_failed_login(req);
             self.respond(now, req, 403, Some(&tag), &[], None);
             return None;
         }
@@ -208,6 +209,24 @@ impl Switch {
             .collect();
         self.respond(now, req, 401, Some(&tag), &headers, None);
         None
+    }
+
+    /// One warn line per refused login, in the format README "Log format"
+    /// documents for fail2ban. The user is shown only when it is one of our
+    /// agents: anything else a peer typed (a phone number) stays out.
+    fn log_failed_login(&self, req: &Req<'_>) {
+        let user = req
+            .msg
+            .header(&HeaderName::Authorization)
+            .and_then(crate::sip::auth::credentials_username)
+            .filter(|u| self.plan.agents.contains_key(u.as_str()))
+            .unwrap_or_else(|| "-".into());
+        warn!(
+            user = %user,
+            source_ip = %req.source.addr.ip(),
+            source_port = req.source.addr.port(),
+            "sip login failed: bad credentials"
+        );
     }
 
     /// A new INVITE: from a trunk (by source address) or an agent (by digest).

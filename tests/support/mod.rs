@@ -6,6 +6,7 @@
 // A driver of real processes and sockets: it reads the clock and spawns.
 #![allow(clippy::disallowed_methods)]
 
+pub mod api;
 pub mod baresip;
 pub mod kamailio;
 pub mod linphone;

@@ -443,6 +443,16 @@ pub fn credentials_uri(authorization: &str) -> Option<String> {
     }
 }
 
+/// The `username` parameter of Digest credentials, for the failed-login
+/// log line; `None` when absent or unparseable.
+pub fn credentials_username(authorization: &str) -> Option<String> {
+    let list = params::parse(authorization).ok()?;
+    match list.as_slice() {
+        [creds] if creds.is_digest() => creds.param("username").map(str::to_owned),
+        _ => None,
+    }
+}
+
 /// Leaves the secret out, so logging the server cannot leak it.
 impl fmt::Debug for DigestServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

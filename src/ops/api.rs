@@ -1,0 +1,349 @@
+//! The HTTP control API under `/api/v1`: JSON in and out, a user of the
+//! core's two words only — commands through [`CommandSender`], events
+//! through the ring in [`super::sse`]. Paths are a contract (issue 11);
+//! `openapi.json` beside this file describes them and a test checks it
+//! against [`ROUTES`].
+
+mod auth;
+mod error;
+mod views;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub use auth::{require, required_role, Tokens};
+pub use error::ApiError;
+
+use tokio::sync::{broadcast, Semaphore};
+
+use super::board::AgentBoard;
+use super::sse::{self, EventRing};
+use crate::call::CallUuid;
+use crate::config::Config;
+use crate::run::CommandSender;
+use crate::switch::{Command, Event, Reply};
+
+/// Largest request body taken; larger gets 413.
+pub const API_BODY_BYTES_MAX: usize = 64 * 1024;
+
+/// The OpenAPI 3 document, written by hand.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+/// Every route as (method, path in OpenAPI's `{param}` form).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/agents"),
+    ("get", "/api/v1/agents/{id}"),
+    ("post", "/api/v1/agents/{id}/login"),
+    ("post", "/api/v1/agents/{id}/logout"),
+    ("post", "/api/v1/agents/{id}/pause"),
+    ("post", "/api/v1/agents/{id}/resume"),
+    ("post", "/api/v1/agents/{id}/wrapup/end"),
+    ("put", "/api/v1/agents/{id}/skills"),
+    ("get", "/api/v1/queues"),
+    ("get", "/api/v1/queues/{name}"),
+    ("get", "/api/v1/calls"),
+    ("post", "/api/v1/calls"),
+    ("get", "/api/v1/calls/{id}"),
+    ("post", "/api/v1/calls/{id}/hangup"),
+    ("get", "/api/v1/events"),
+    ("post", "/api/v1/reload"),
+    ("get", "/api/v1/openapi.json"),
+];
+
+/// What the handlers share.
+#[derive(Clone)]
+struct Api {
+    commands: CommandSender,
+    events: Arc<EventRing>,
+    board: Arc<AgentBoard>,
+    /// Agent id → display name, from the dialplan.
+    names: Arc<HashMap<String, String>>,
+    /// The dialplan file, for reload.
+    dialplan: Arc<PathBuf>,
+    /// Event stream keep-alives: well inside the idle timeout.
+    keepalive: Duration,
+    /// One permit per event stream ([`sse::SSE_CLIENTS_MAX`]).
+    streams: Arc<Semaphore>,
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// The `/api/v1` routes, behind the bearer-token check.
+pub fn router(
+    commands: CommandSender,
+    events: broadcast::Receiver<Event>,
+    tokens: Arc<Tokens>,
+    config: &Config,
+) -> Router {
+    let ring = EventRing::new();
+    let board = Arc::new(AgentBoard::default());
+    let seen = board.clone();
+    ring.feed(events, move |e| seen.observe(e));
+    let names = config
+        .agents
+        .iter()
+        .filter_map(|a| a.name.clone().map(|n| (a.id.clone(), n)))
+        .collect();
+    let api = Api {
+        commands,
+        events: ring,
+        board,
+        names: Arc::new(names),
+        dialplan: Arc::new(config.file.clone()),
+        keepalive: config.api.idle_timeout / 2,
+        streams: Arc::new(Semaphore::new(sse::SSE_CLIENTS_MAX)),
+    };
+    Router::new()
+        .route("/api/v1/agents", get(agents))
+        .route("/api/v1/agents/{id}", get(agent))
+        .route("/api/v1/agents/{id}/login", post(login))
+        .route("/api/v1/agents/{id}/logout", post(logout))
+        .route("/api/v1/agents/{id}/pause", post(pause))
+        .route("/api/v1/agents/{id}/resume", post(resume))
+        .route("/api/v1/agents/{id}/wrapup/end", post(end_wrap_up))
+        .route("/api/v1/agents/{id}/skills", put(skills))
+        .route("/api/v1/queues", get(queues))
+        .route("/api/v1/queues/{name}", get(queue))
+        .route("/api/v1/calls", get(calls).post(originate))
+        .route("/api/v1/calls/{id}", get(call))
+        .route("/api/v1/calls/{id}/hangup", post(hang_up))
+        .route("/api/v1/events", get(event_stream))
+        .route("/api/v1/reload", post(reload))
+        .route("/api/v1/openapi.json", get(openapi))
+        .layer(axum::middleware::from_fn_with_state(tokens, auth::require))
+        .layer(DefaultBodyLimit::max(API_BODY_BYTES_MAX))
+        .with_state(api)
+}
+
+/// A JSON body, or 413/400 naming the field that is wrong. An empty body
+/// reads as `{}`.
+fn body<T: DeserializeOwned>(bytes: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let bytes = bytes.map_err(|r| match r.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge {
+            max: API_BODY_BYTES_MAX,
+        },
+        _ => ApiError::BadField {
+            field: "body".into(),
+            message: r.body_text(),
+        },
+    })?;
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &bytes
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let message = e.inner().to_string();
+        let path = e.path().to_string();
+        // A missing or unknown field is reported at its parent: name it
+        // from the message.
+        let named = message.starts_with("missing field") || message.starts_with("unknown field");
+        let field = match (path.as_str(), message.split('`').nth(1)) {
+            ("." | "?", Some(name)) if named => name.to_string(),
+            ("." | "?", _) => "body".to_string(),
+            _ => path,
+        };
+        ApiError::BadField { field, message }
+    })
+}
+
+async fn run(api: &Api, command: Command) -> Result<Reply, ApiError> {
+    Ok(api.commands.send(command).await?)
+}
+
+async fn done(api: &Api, command: Command) -> ApiResult {
+    run(api, command).await?;
+    Ok(Json(json!({ "ok": true })).into_response())
+}
+
+fn reply_json(reply: Reply, key: &str) -> Value {
+    let mut value = serde_json::to_value(reply).unwrap_or(Value::Null);
+    value.get_mut(key).map(Value::take).unwrap_or(Value::Null)
+}
+
+/// The one entry of a list reply whose `field` is `id`, or 404.
+async fn one(api: &Api, command: Command, list: &str, what: &'static str, id: &str) -> ApiResult {
+    let all = reply_json(run(api, command).await?, list);
+    found(&all, "id", what, id)
+}
+
+/// The entry of `all` whose `field` is `id`, or 404.
+fn found(all: &Value, field: &str, what: &'static str, id: &str) -> ApiResult {
+    let found = all
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i[field] == id).cloned());
+    match found {
+        Some(item) => Ok(Json(item).into_response()),
+        None => Err(ApiError::NotFound {
+            what,
+            id: id.to_string(),
+        }),
+    }
+}
+
+async fn list(api: &Api, command: Command, key: &str) -> ApiResult {
+    let items = reply_json(run(api, command).await?, key);
+    Ok(Json(json!({ key: items })).into_response())
+}
+
+async fn agents(State(api): State<Api>) -> ApiResult {
+    let mut agents = reply_json(run(&api, Command::ListAgents).await?, "agents");
+    views::agents(&mut agents, &api.board, &api.names);
+    Ok(Json(json!({ "agents": agents })).into_response())
+}
+
+async fn agent(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {
+    let mut agents = reply_json(run(&api, Command::ListAgents).await?, "agents");
+    views::agents(&mut agents, &api.board, &api.names);
+    found(&agents, "id", "agent", &id)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueBody {
+    queue: Option<String>,
+}
+
+async fn login(
+    State(api): State<Api>,
+    Path(agent): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let QueueBody { queue } = body(b)?;
+    done(&api, Command::AgentLogin { agent, queue }).await
+}
+
+async fn logout(
+    State(api): State<Api>,
+    Path(agent): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let QueueBody { queue } = body(b)?;
+    done(&api, Command::AgentLogout { agent, queue }).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PauseBody {
+    reason: String,
+}
+
+async fn pause(
+    State(api): State<Api>,
+    Path(agent): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let PauseBody { reason } = body(b)?;
+    done(&api, Command::AgentPause { agent, reason }).await
+}
+
+async fn resume(State(api): State<Api>, Path(agent): Path<String>) -> ApiResult {
+    done(&api, Command::AgentResume { agent }).await
+}
+
+async fn end_wrap_up(State(api): State<Api>, Path(agent): Path<String>) -> ApiResult {
+    done(&api, Command::EndWrapUp { agent }).await
+}
+
+async fn skills(
+    State(api): State<Api>,
+    Path(agent): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let skills: BTreeMap<String, u8> = body(b)?;
+    done(&api, Command::SetSkills { agent, skills }).await
+}
+
+/// Queues with their waiting callers and agents by state, from three
+/// listings (taken one after the other, not atomically).
+async fn queue_views(api: &Api) -> Result<Value, ApiError> {
+    let mut queues = reply_json(run(api, Command::ListQueues).await?, "queues");
+    let agents = reply_json(run(api, Command::ListAgents).await?, "agents");
+    let calls = reply_json(run(api, Command::ListCalls).await?, "calls");
+    views::queues(&mut queues, &agents, &calls);
+    Ok(queues)
+}
+
+async fn queues(State(api): State<Api>) -> ApiResult {
+    let queues = queue_views(&api).await?;
+    Ok(Json(json!({ "queues": queues })).into_response())
+}
+
+async fn queue(State(api): State<Api>, Path(name): Path<String>) -> ApiResult {
+    let queues = queue_views(&api).await?;
+    found(&queues, "name", "queue", &name)
+}
+
+async fn calls(State(api): State<Api>) -> ApiResult {
+    list(&api, Command::ListCalls, "calls").await
+}
+
+fn call_id(id: &str) -> Result<CallUuid, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound {
+        what: "call",
+        id: id.to_string(),
+    })
+}
+
+async fn call(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {
+    call_id(&id)?;
+    one(&api, Command::ListCalls, "calls", "call", &id).await
+}
+
+async fn hang_up(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {
+    let call = call_id(&id)?;
+    done(&api, Command::HangUp { call }).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OriginateBody {
+    agent: String,
+    number: String,
+}
+
+async fn originate(State(api): State<Api>, b: Result<Bytes, BytesRejection>) -> ApiResult {
+    let OriginateBody { agent, number } = body(b)?;
+    done(&api, Command::Originate { agent, number }).await
+}
+
+async fn event_stream(State(api): State<Api>, headers: HeaderMap) -> Response {
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let Ok(slot) = api.streams.clone().try_acquire_owned() else {
+        return ApiError::TooManyStreams {
+            max: sse::SSE_CLIENTS_MAX,
+        }
+        .into_response();
+    };
+    sse::stream(&api.events, last, api.keepalive, slot).into_response()
+}
+
+async fn reload(State(api): State<Api>) -> ApiResult {
+    Err(super::reload::reload(api.dialplan.as_ref().clone())
+        .await
+        .into())
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
+}
+
+#[cfg(test)]
+mod tests;

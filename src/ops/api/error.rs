@@ -1,0 +1,139 @@
+//! What a refused API request gets: a status and `{"error": code,
+//! "message": …}`. Every [`CommandError`] is mapped here and nowhere else.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::ops::reload::ReloadError;
+use crate::switch::CommandError;
+
+/// Why a request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Command(#[from] CommandError),
+    /// An agent, queue or call the switch does not know (also for ids
+    /// that are not even well-formed).
+    #[error("unknown {what} {id:?}")]
+    NotFound { what: &'static str, id: String },
+    /// The body is not JSON of the expected shape; `field` names where.
+    #[error("{field}: {message}")]
+    BadField { field: String, message: String },
+    #[error("the request body is larger than {max} bytes")]
+    BodyTooLarge { max: usize },
+    #[error("a bearer token is needed (Authorization: Bearer …)")]
+    NoToken,
+    #[error("this token is not valid")]
+    BadToken,
+    #[error("the {role} role may not do this")]
+    Forbidden { role: &'static str },
+    #[error("{0} is not built yet")]
+    NotBuilt(&'static str),
+    #[error("{max} event streams are open already; try again later")]
+    TooManyStreams { max: usize },
+    #[error("{0}")]
+    Reload(#[from] ReloadError),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Command(e) => {
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::BadField { .. } => StatusCode::BAD_REQUEST,
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NoToken | Self::BadToken => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotBuilt(_) | Self::Reload(ReloadError::NotBuilt(_)) => {
+                StatusCode::NOT_IMPLEMENTED
+            }
+            Self::Reload(ReloadError::Invalid(_)) => StatusCode::BAD_REQUEST,
+            Self::Reload(ReloadError::CheckFailed) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::TooManyStreams { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// A stable machine-readable word for the error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Command(e) => command_code(e),
+            Self::NotFound { what: "agent", .. } => "unknown_agent",
+            Self::NotFound { what: "queue", .. } => "unknown_queue",
+            Self::NotFound { what: "call", .. } => "unknown_call",
+            Self::NotFound { .. } => "not_found",
+            Self::BadField { .. } => "bad_request",
+            Self::BodyTooLarge { .. } => "body_too_large",
+            Self::NoToken => "no_token",
+            Self::BadToken => "bad_token",
+            Self::Forbidden { .. } => "forbidden",
+            Self::NotBuilt(_) | Self::Reload(ReloadError::NotBuilt(_)) => "not_built",
+            Self::Reload(ReloadError::Invalid(_)) => "invalid_dialplan",
+            Self::Reload(ReloadError::CheckFailed) => "reload_failed",
+            Self::TooManyStreams { .. } => "too_many_streams",
+        }
+    }
+}
+
+fn command_code(e: &CommandError) -> &'static str {
+    match e {
+        CommandError::UnknownAgent(_) => "unknown_agent",
+        CommandError::UnknownQueue(_) => "unknown_queue",
+        CommandError::UnknownCall(_) => "unknown_call",
+        CommandError::NotPaused(_) => "not_paused",
+        CommandError::NotInWrapUp(_) => "not_in_wrap_up",
+        CommandError::LoggedOut(_) => "logged_out",
+        CommandError::NotQualified { .. } => "not_qualified",
+        CommandError::NotInQueue { .. } => "not_in_queue",
+        CommandError::SkillLevel { .. } => "bad_skill_level",
+        CommandError::PauseReason => "bad_pause_reason",
+        CommandError::NotRegistered(_) => "not_registered",
+        CommandError::NoOutboundTrunk => "no_outbound_trunk",
+        CommandError::OriginateNotBuilt => "not_built",
+        CommandError::Draining => "draining",
+        CommandError::Router(_) => "router_refused",
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut body = json!({ "error": self.code(), "message": self.to_string() });
+        if let Self::BadField { field, .. } = &self {
+            body["field"] = json!(field);
+        }
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = header::HeaderValue::from_static("Bearer");
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_errors_keep_their_status_and_get_a_code() {
+        let e = ApiError::from(CommandError::NotPaused("1001".into()));
+        assert_eq!(e.status(), StatusCode::CONFLICT);
+        assert_eq!(e.code(), "not_paused");
+        assert_eq!(e.to_string(), "agent \"1001\" is not paused");
+        let e = ApiError::from(CommandError::UnknownQueue("x".into()));
+        assert_eq!((e.status().as_u16(), e.code()), (404, "unknown_queue"));
+    }
+
+    #[test]
+    fn unauthorized_answers_carry_a_bearer_challenge() {
+        let response = ApiError::NoToken.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    }
+}

@@ -1,0 +1,239 @@
+//! The public event stream: the core's events, numbered, kept in a bounded
+//! ring so a client that reconnects with `Last-Event-ID` gets what it
+//! missed, and served as Server-Sent Events. A client too slow to keep up
+//! loses its stream; the switch never waits for it.
+
+#![allow(clippy::disallowed_methods)] // a driver: it spawns the ring's feeder
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::stream::{self, Stream, StreamExt};
+use tokio::sync::{broadcast, OwnedSemaphorePermit};
+use tracing::{info, warn};
+
+use crate::switch::Event;
+
+/// Events kept for clients that reconnect.
+pub const EVENTS_RING_MAX: usize = 1_024;
+/// Event streams served at once; more get 503, so streams cannot take
+/// every HTTP connection from the operators' requests.
+pub const SSE_CLIENTS_MAX: usize = 64;
+/// Events queued for one SSE client; one further behind is dropped.
+pub const SSE_CLIENT_QUEUE_MAX: usize = 256;
+/// A comment line this often keeps proxies (and our idle timeout) from
+/// closing a quiet stream.
+pub const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// One event as sent: its stream id and its JSON.
+#[derive(Clone, Debug)]
+pub struct Stamped {
+    pub id: u64,
+    pub json: Arc<str>,
+}
+
+/// The numbered ring and the fan-out to SSE clients.
+#[derive(Debug)]
+pub struct EventRing {
+    inner: Mutex<Ring>,
+    tx: broadcast::Sender<Stamped>,
+}
+
+#[derive(Debug)]
+struct Ring {
+    next_id: u64,
+    items: VecDeque<Stamped>,
+}
+
+impl EventRing {
+    pub fn new() -> Arc<EventRing> {
+        let (tx, _) = broadcast::channel(SSE_CLIENT_QUEUE_MAX);
+        let inner = Mutex::new(Ring {
+            next_id: 1,
+            items: VecDeque::with_capacity(EVENTS_RING_MAX),
+        });
+        Arc::new(EventRing { inner, tx })
+    }
+
+    /// Feeds the ring from the switch's broadcast until it closes;
+    /// `also` sees each event too (the agent board).
+    pub fn feed(
+        self: &Arc<Self>,
+        mut events: broadcast::Receiver<Event>,
+        also: impl Fn(&Event) + Send + 'static,
+    ) {
+        let ring = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => {
+                        also(&event);
+                        ring.push(&event);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(lost)) => {
+                        warn!(lost, "event stream fell behind; events lost for the API");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    /// Numbers and keeps one event and hands it to the live clients.
+    pub fn push(&self, event: &Event) {
+        let json: Arc<str> = match serde_json::to_string(event) {
+            Ok(text) => text.into(),
+            Err(err) => return warn!(%err, "event not serialisable"),
+        };
+        let mut ring = self.lock();
+        let item = Stamped {
+            id: ring.next_id,
+            json,
+        };
+        ring.next_id += 1;
+        if ring.items.len() == EVENTS_RING_MAX {
+            ring.items.pop_front();
+        }
+        ring.items.push_back(item.clone());
+        // Sent under the lock, so `subscribe_after` sees each event once.
+        let _ = self.tx.send(item);
+    }
+
+    /// The kept events after `last` (all of them for an id we never gave,
+    /// e.g. from before a restart), and a receiver for what follows.
+    pub fn subscribe_after(
+        &self,
+        last: Option<u64>,
+    ) -> (Vec<Stamped>, broadcast::Receiver<Stamped>) {
+        let ring = self.lock();
+        let rx = self.tx.subscribe();
+        let backlog = match last {
+            None => Vec::new(),
+            Some(last) if last >= ring.next_id => ring.items.iter().cloned().collect(),
+            Some(last) => ring.items.iter().filter(|s| s.id > last).cloned().collect(),
+        };
+        (backlog, rx)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
+        // A panic while holding the lock leaves the ring consistent
+        // (push only appends and trims): keep serving.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The SSE response: the backlog after `last`, then live events until the
+/// client goes or falls [`SSE_CLIENT_QUEUE_MAX`] events behind.
+/// A comment goes out every `keepalive` at most ([`SSE_KEEPALIVE`]).
+pub fn stream(
+    ring: &EventRing,
+    last: Option<u64>,
+    keepalive: Duration,
+    slot: OwnedSemaphorePermit,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    // The slot is freed when the stream is dropped.
+    let events = stamped_after(ring, last).map(move |item| {
+        let _slot = &slot;
+        let event = SseEvent::default()
+            .id(item.id.to_string())
+            .data(item.json.as_ref());
+        Ok(event)
+    });
+    let every = keepalive.min(SSE_KEEPALIVE);
+    Sse::new(events).keep_alive(KeepAlive::new().interval(every))
+}
+
+/// The events after `last`; ends when the client lags (or the switch stops).
+fn stamped_after(ring: &EventRing, last: Option<u64>) -> impl Stream<Item = Stamped> {
+    let (backlog, rx) = ring.subscribe_after(last);
+    let state = (VecDeque::from(backlog), rx);
+    stream::unfold(state, |(mut backlog, mut rx)| async move {
+        if let Some(item) = backlog.pop_front() {
+            return Some((item, (backlog, rx)));
+        }
+        match rx.recv().await {
+            Ok(item) => Some((item, (backlog, rx))),
+            Err(broadcast::error::RecvError::Lagged(lost)) => {
+                info!(lost, "slow event stream client dropped");
+                None
+            }
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::switch::EventKind;
+
+    fn event(n: u64) -> Event {
+        Event {
+            at_ms: n,
+            unix_ms: n,
+            kind: EventKind::AgentState {
+                agent: format!("{n}"),
+                state: "paused",
+                previous: "available",
+                reason: None,
+                call: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_reconnect_gets_what_came_after_its_last_id() {
+        let ring = EventRing::new();
+        for n in 0..5 {
+            ring.push(&event(n));
+        }
+        let (backlog, _) = ring.subscribe_after(Some(3));
+        let ids: Vec<u64> = backlog.iter().map(|s| s.id).collect();
+        assert_eq!(ids, [4, 5]);
+        assert!(backlog[0].json.contains("\"agent\":\"3\""));
+        assert!(ring.subscribe_after(None).0.is_empty());
+        // An id from before a restart: everything kept.
+        assert_eq!(ring.subscribe_after(Some(99)).0.len(), 5);
+    }
+
+    #[test]
+    fn the_ring_keeps_the_newest_events_only() {
+        let ring = EventRing::new();
+        let total = EVENTS_RING_MAX as u64 + 10;
+        for n in 0..total {
+            ring.push(&event(n));
+        }
+        let (backlog, _) = ring.subscribe_after(Some(0));
+        assert_eq!(backlog.len(), EVENTS_RING_MAX);
+        assert_eq!(backlog[0].id, 11);
+        assert_eq!(backlog.last().map(|s| s.id), Some(total));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_falls_behind_loses_its_stream_and_the_ring_goes_on() {
+        let ring = EventRing::new();
+        ring.push(&event(0));
+        let client = stamped_after(&ring, Some(0));
+        // Nobody reads while more than the client's queue arrives.
+        for n in 1..=SSE_CLIENT_QUEUE_MAX as u64 + 1 {
+            ring.push(&event(n));
+        }
+        let got: Vec<u64> = client.map(|s| s.id).collect().await;
+        assert_eq!(got, [1], "the backlog, then the end of the stream");
+        let (backlog, _) = ring.subscribe_after(Some(0));
+        assert_eq!(backlog.len(), SSE_CLIENT_QUEUE_MAX + 2);
+    }
+
+    #[test]
+    fn live_events_follow_the_backlog_without_a_gap() {
+        let ring = EventRing::new();
+        ring.push(&event(0));
+        let (backlog, mut rx) = ring.subscribe_after(Some(0));
+        ring.push(&event(1));
+        assert_eq!(backlog.iter().map(|s| s.id).collect::<Vec<_>>(), [1]);
+        assert_eq!(rx.try_recv().map(|s| s.id).ok(), Some(2));
+    }
+}

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 pub mod auth;
 pub mod build;
+pub mod guard;
 pub mod limits;
 pub mod parse;
 pub mod registrar;

@@ -9,6 +9,7 @@ pub mod build;
 pub mod guard;
 pub mod limits;
 pub mod parse;
+pub mod pike;
 pub mod registrar;
 pub mod transaction;
 pub mod transport;

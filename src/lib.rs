@@ -17,6 +17,7 @@
 pub mod acd;
 pub mod call;
 pub mod config;
+pub mod dial_rules;
 pub mod media;
 pub mod ops;
 pub mod run;

@@ -62,13 +62,11 @@ struct LengthException {
     why: &'static str,
 }
 
-const LONG_FILES: &[LengthException] = &[
-    LengthException {
-        file: "src/config/validate.rs",
-        lines: 830,
-        why: "every section's checks in one file; split per section",
-    },
-];
+const LONG_FILES: &[LengthException] = &[LengthException {
+    file: "src/config/validate.rs",
+    lines: 830,
+    why: "every section's checks in one file; split per section",
+}];
 
 #[test]
 fn pure_cores_import_nothing_from_switch_ops_run_or_the_relay() {

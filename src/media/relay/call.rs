@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
 use super::batch::{RecvBatch, RECV_BATCH};
-use super::forward::{forward, forward_path, ForwardPath, Forwarded, MapPath};
+use super::forward::{forward, forward_path, ForwardPath, Forwarded};
 use super::mixer::Mixer;
 use super::stats::{DropReason, LocalCounters, RelayStats, DROP_REASONS};
 use super::{
@@ -26,20 +26,19 @@ use super::{
 };
 use crate::acd::CallId;
 use crate::media::dtmf::DtmfReceiver;
-use crate::media::latch::{Expected, Latch, Verdict};
+use crate::media::latch::{Latch, Verdict};
 use crate::media::mix::{Mode, Party};
-use crate::media::packetize::{samples_8k, PTIME_DEFAULT};
 use crate::media::pool::PortPool;
 use crate::media::prompts::{PromptId, PromptSet};
 use crate::media::rtcp::{rewrite_ssrcs, SsrcRewrite};
 use crate::media::rtp::{OutboundStream, SourceKey};
 use crate::media::sdp::Codec;
 use crate::media::watch::InactivityWatch;
-use crate::media::NARROWBAND_HZ;
 use digits::DigitsOut;
 use player::Player;
 
 mod digits;
+mod legs;
 mod mix;
 mod player;
 
@@ -313,69 +312,6 @@ impl CallTask {
                 }
             }
         }
-    }
-
-    /// A leg's SDP (offer, answer, re-offer). A bridged leg whose codec,
-    /// payload types or packet time changed gets new paths both ways at
-    /// once: the relay follows a re-offer without waiting for a new bridge.
-    fn set_remote(&mut self, n: usize, remote: LegRemote) {
-        let Some(leg) = self.legs.get_mut(n) else {
-            return;
-        };
-        leg.rtp_latch.set_expected(Expected::from_sdp(remote.rtp));
-        leg.rtcp_latch.set_expected(Expected::from_sdp(remote.rtcp));
-        let ticks = remote.codec.clock_rate() / NARROWBAND_HZ;
-        leg.stream
-            .set_frame_step(samples_8k(remote.ptime) as u32 * ticks);
-        leg.stream.set_frame_time(remote.ptime);
-        leg.telephone_event = remote.telephone_event;
-        leg.codec = Some((remote.codec, remote.codec_pt));
-        leg.ptime = remote.ptime;
-        let format = |r: &LegRemote| (r.codec, r.codec_pt, r.telephone_event, r.ptime);
-        let changed = leg
-            .remote
-            .is_some_and(|old| format(&old) != format(&remote));
-        leg.remote = Some(remote);
-        let Some(peer) = leg.peer.filter(|_| changed) else {
-            return;
-        };
-        let (a, b) = (self.legs[n].remote, self.legs[peer].remote);
-        match (forward_path(a, b), forward_path(b, a)) {
-            (Ok(to_peer), Ok(from_peer)) => {
-                self.legs[n].to_peer = to_peer;
-                self.legs[peer].to_peer = from_peer;
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::warn!(call = self.call.0, leg = n, %e, "cannot follow the leg's new codec");
-            }
-        }
-    }
-
-    fn add_leg(&mut self, s: LegSetup) {
-        debug_assert_eq!(
-            usize::from(s.leg.n),
-            self.legs.len(),
-            "legs arrive in order"
-        );
-        let (rtp, rtcp) = (s.rtp, s.rtcp);
-        self.stats.legs_changed(true);
-        self.legs.push(Leg {
-            id: s.leg,
-            port: s.port,
-            rtp,
-            rtcp,
-            rtp_latch: Latch::new(self.config.relatch_after),
-            rtcp_latch: Latch::new(self.config.relatch_after),
-            stream: OutboundStream::new(s.ssrc, s.initial_seq, s.initial_ts),
-            peer: None,
-            to_peer: ForwardPath::Map(Box::new(MapPath::identity())),
-            telephone_event: None,
-            dtmf: DtmfReceiver::default(),
-            digits_out: None,
-            codec: None,
-            ptime: PTIME_DEFAULT,
-            remote: None,
-        });
     }
 
     /// Reads the clock, once per wake-up: what is sent now is sent at this

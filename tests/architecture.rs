@@ -64,7 +64,7 @@ struct LengthException {
 
 const LONG_FILES: &[LengthException] = &[LengthException {
     file: "src/config/validate.rs",
-    lines: 830,
+    lines: 754,
     why: "every section's checks in one file; split per section",
 }];
 

@@ -330,15 +330,8 @@ impl Switch {
         let f = &mut b.forks[fork];
         f.via = dialog::via(f.peer.transport, local, &branch);
         f.branch = branch.clone();
-        let invite = dialog::Invite {
-            uri: &f.uri,
-            via: &f.via,
-            from: &b.from,
-            local_tag: &b.local_tag,
-            to: &b.to,
-            call_id: &b.call_id,
-            cseq: b.cseq,
-        };
+        let peer = f.peer;
+        let invite = b.invite(fork);
         let mut w = invite.request();
         w.header("Contact", &contact);
         w.header("Allow", build::ALLOW);
@@ -352,7 +345,6 @@ impl Switch {
         }
         let bytes = w.finish(Some(("application/sdp", &sdp)));
         let head = invite.ack_head();
-        let peer = f.peer;
         let key = ClientKey {
             branch: branch.clone(),
             method: TxMethod::Invite,
@@ -610,16 +602,7 @@ impl Switch {
 /// The CANCEL of one fork (RFC 3261 §9.1), built in `sip::dialog`.
 fn cancel_for(b: &BLeg, fork: usize) -> (ClientKey, Peer, Bytes) {
     let f = &b.forks[fork];
-    let cancel = dialog::Invite {
-        uri: &f.uri,
-        via: &f.via,
-        from: &b.from,
-        local_tag: &b.local_tag,
-        to: &b.to,
-        call_id: &b.call_id,
-        cseq: b.cseq,
-    }
-    .cancel();
+    let cancel = b.invite(fork).cancel();
     let key = ClientKey {
         branch: f.branch.clone(),
         method: TxMethod::NonInvite("CANCEL".into()),
@@ -651,5 +634,22 @@ fn contact_peer(uri: &str, source: Peer) -> Peer {
     Peer {
         transport,
         addr: std::net::SocketAddr::new(ip, parsed.port().unwrap_or(5060)),
+    }
+}
+
+impl BLeg {
+    /// Fork `fork`'s INVITE as `sip::dialog` builds it: the request itself,
+    /// or its CANCEL (RFC 3261 §9.1).
+    fn invite(&self, fork: usize) -> dialog::Invite<'_> {
+        let f = &self.forks[fork];
+        dialog::Invite {
+            uri: &f.uri,
+            via: &f.via,
+            from: &self.from,
+            local_tag: &self.local_tag,
+            to: &self.to,
+            call_id: &self.call_id,
+            cseq: self.cseq,
+        }
     }
 }

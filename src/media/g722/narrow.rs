@@ -37,18 +37,7 @@ impl NarrowDecoder {
     /// returns the samples written, as many as there were bytes.
     pub fn decode(&mut self, payload: &[u8], out: &mut [i16]) -> Result<usize, G722Error> {
         let len = payload.len();
-        if len > NARROW_BYTES_MAX {
-            return Err(G722Error::PacketTooLong {
-                len,
-                max: NARROW_BYTES_MAX,
-            });
-        }
-        if out.len() < len {
-            return Err(G722Error::OutputTooSmall {
-                len: out.len(),
-                needed: len,
-            });
-        }
+        check_sizes(len, out.len())?;
         let wide = &mut self.wide[..2 * len];
         self.decoder.decode(payload, wide)?;
         let n = self
@@ -86,24 +75,31 @@ impl NarrowEncoder {
     /// `out`; returns the bytes written, as many as there were samples.
     pub fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, G722Error> {
         let len = pcm.len();
-        if len > NARROW_BYTES_MAX {
-            return Err(G722Error::PacketTooLong {
-                len,
-                max: NARROW_BYTES_MAX,
-            });
-        }
-        if out.len() < len {
-            return Err(G722Error::OutputTooSmall {
-                len: out.len(),
-                needed: len,
-            });
-        }
+        check_sizes(len, out.len())?;
         let wide = &mut self.wide[..2 * len];
         self.up
             .process(pcm, wide)
             .expect("room for twice the input");
         self.encoder.encode(wide, out)
     }
+}
+
+/// One packet of `len` 8 kHz samples (or bytes) fits our buffers and an
+/// output of `out_len`.
+fn check_sizes(len: usize, out_len: usize) -> Result<(), G722Error> {
+    if len > NARROW_BYTES_MAX {
+        return Err(G722Error::PacketTooLong {
+            len,
+            max: NARROW_BYTES_MAX,
+        });
+    }
+    if out_len < len {
+        return Err(G722Error::OutputTooSmall {
+            len: out_len,
+            needed: len,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

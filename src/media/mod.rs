@@ -14,7 +14,6 @@ pub mod dtmf;
 pub mod g711;
 pub mod g722;
 pub mod latch;
-pub mod metrics;
 pub mod mix;
 pub mod packetize;
 pub mod pool;

@@ -18,8 +18,9 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use switchyard::acd::CallId;
-use switchyard::media::relay::{self, DropReason, LegRemote, RelayConfig};
+use switchyard::call::CallRef;
+use switchyard::media::command::LegRemote;
+use switchyard::media::relay::{self, DropReason, RelayConfig};
 use switchyard::media::sdp::Codec;
 
 fn main() {
@@ -68,7 +69,7 @@ fn main() {
         let ip = IpAddr::from([127, 0, 0, 1]);
         let mut lines = String::new();
         for i in 0..calls {
-            let call = CallId(i as u64);
+            let call = CallRef(i as u64);
             let a = handle.allocate_leg(call).expect("leg A");
             let b = handle.allocate_leg(call).expect("leg B");
             let ea = endpoints + 4 * i as u16;

@@ -9,10 +9,13 @@
 //! - [`call`]: the B2BUA: a call is a caller leg plus an agent leg.
 //! - [`acd`]: queues and the router that picks an agent for a waiting call.
 //! - [`config`]: the TOML config and dialplan, validated with file/line/field errors.
-//! - [`media`]: SDP, RTP rewrite, G.711, DTMF, tones (pure) and the RTP relay (driver).
+//! - [`media`]: SDP, RTP rewrite, G.711, DTMF, tones (pure) and the RTP relay (driver);
+//!   `media::command` holds the words the switch and the relay speak, each
+//!   call named by the switch's own `call::CallRef`.
 //! - [`switch`]: the composite core that wires the cores above together.
-//! - [`ops`]: metrics names, the HTTP surface (driver).
-//! - [`run`]: starts the drivers.
+//! - [`ops`]: metrics names and exporters (the relay's too), the HTTP surface (driver).
+//! - [`run`]: starts the drivers and passes media commands and reports
+//!   between the switch and the relay unchanged.
 
 pub mod acd;
 pub mod call;

@@ -7,12 +7,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rtp_types::{RtpPacket, RtpPacketBuilder};
-use switchyard::acd::CallId;
+use switchyard::call::CallRef;
+use switchyard::media::command::{LegId, LegRemote, MediaEvent};
 use switchyard::media::dtmf::EventPayload;
 use switchyard::media::g711::{ulaw_decode_into, ulaw_encode_into};
-use switchyard::media::relay::{
-    self, DropReason, LegId, LegRemote, MediaError, MediaEvent, MediaHandle, RelayConfig,
-};
+use switchyard::media::relay::{self, DropReason, MediaError, MediaHandle, RelayConfig};
 use switchyard::media::sdp::Codec;
 use switchyard::media::tone::{tone_present, Sine};
 use switchyard::media::transcode::{Transcoder, OPUS_PACKET_BYTES_MAX};
@@ -169,7 +168,7 @@ async fn next_event(
 #[tokio::test]
 async fn tone_crosses_the_bridge_and_a_hijacker_is_ignored() {
     let (h, mut events) = start(8, |_| {});
-    let call = CallId(1);
+    let call = CallRef(1);
     let a = h.allocate_leg(call).unwrap();
     let b = h.allocate_leg(call).unwrap();
     let (ea, ea_addr) = endpoint().await;
@@ -244,7 +243,7 @@ async fn tone_crosses_the_bridge_and_a_hijacker_is_ignored() {
 #[tokio::test]
 async fn source_switch_keeps_ssrc_sequence_and_timestamp_continuous() {
     let (h, _events) = start(8, |_| {});
-    let call = CallId(2);
+    let call = CallRef(2);
     let player = h.allocate_leg(call).unwrap();
     let caller = h.allocate_leg(call).unwrap();
     let agent = h.allocate_leg(call).unwrap();
@@ -311,7 +310,7 @@ async fn source_switch_keeps_ssrc_sequence_and_timestamp_continuous() {
 #[tokio::test]
 async fn silent_call_times_out_once_and_is_counted() {
     let (h, mut events) = start(4, |c| c.media_timeout = Duration::from_millis(300));
-    let call = CallId(3);
+    let call = CallRef(3);
     h.allocate_leg(call).unwrap();
     h.allocate_leg(call).unwrap();
     let e = next_event(&mut events, |e| matches!(e, MediaEvent::Timeout { .. })).await;
@@ -337,9 +336,9 @@ async fn silent_call_times_out_once_and_is_counted() {
 #[tokio::test]
 async fn running_out_of_ports_is_a_503_and_release_returns_them() {
     let (h, _events) = start(2, |_| {});
-    let a = h.allocate_leg(CallId(4)).unwrap();
-    h.allocate_leg(CallId(5)).unwrap();
-    let err = h.allocate_leg(CallId(6)).unwrap_err();
+    let a = h.allocate_leg(CallRef(4)).unwrap();
+    h.allocate_leg(CallRef(5)).unwrap();
+    let err = h.allocate_leg(CallRef(6)).unwrap_err();
     assert!(matches!(err, MediaError::PortsExhausted), "{err}");
     assert_eq!(err.status(), 503);
     assert_eq!(h.stats().ports_exhausted, 1);
@@ -347,7 +346,7 @@ async fn running_out_of_ports_is_a_503_and_release_returns_them() {
     h.release(a.leg.call);
     let deadline = tokio::time::Instant::now() + WAIT;
     let again = loop {
-        match h.allocate_leg(CallId(6)) {
+        match h.allocate_leg(CallRef(6)) {
             Ok(m) => break m,
             Err(MediaError::PortsExhausted) if tokio::time::Instant::now() < deadline => {
                 sleep(Duration::from_millis(10)).await
@@ -361,7 +360,7 @@ async fn running_out_of_ports_is_a_503_and_release_returns_them() {
 #[tokio::test]
 async fn rfc4733_digits_arrive_as_digit_events() {
     let (h, mut events) = start(4, |_| {});
-    let call = CallId(7);
+    let call = CallRef(7);
     let a = h.allocate_leg(call).unwrap();
     let (ea, ea_addr) = endpoint().await;
     h.set_remote(a.leg, pcmu_remote(ea_addr)).unwrap();
@@ -389,7 +388,7 @@ async fn rfc4733_digits_arrive_as_digit_events() {
     let digits: Vec<char> = {
         let mut d = Vec::new();
         while d.len() < 2 {
-            if let MediaEvent::Digit { leg, digit } =
+            if let MediaEvent::Digit { leg, digit, .. } =
                 next_event(&mut events, |e| matches!(e, MediaEvent::Digit { .. })).await
             {
                 assert_eq!(leg, a.leg);
@@ -416,9 +415,9 @@ async fn rfc4733_digits_arrive_as_digit_events() {
 #[tokio::test]
 async fn bridge_requests_that_cannot_work_are_refused_and_codec_mismatch_is_not() {
     let (h, _events) = start(4, |_| {});
-    let a = h.allocate_leg(CallId(8)).unwrap();
-    let b = h.allocate_leg(CallId(8)).unwrap();
-    let other = h.allocate_leg(CallId(9)).unwrap();
+    let a = h.allocate_leg(CallRef(8)).unwrap();
+    let b = h.allocate_leg(CallRef(8)).unwrap();
+    let other = h.allocate_leg(CallRef(9)).unwrap();
     let mut opus = pcmu_remote("127.0.0.1:9".parse().unwrap());
     opus.codec = Codec::Opus;
     opus.codec_pt = 111;
@@ -436,7 +435,7 @@ async fn bridge_requests_that_cannot_work_are_refused_and_codec_mismatch_is_not(
         Err(MediaError::SelfBridge(_))
     ));
     let ghost = LegId {
-        call: CallId(8),
+        call: CallRef(8),
         n: 3,
     };
     assert!(matches!(
@@ -448,7 +447,7 @@ async fn bridge_requests_that_cannot_work_are_refused_and_codec_mismatch_is_not(
 #[tokio::test]
 async fn a_burst_larger_than_one_receive_batch_is_relayed_whole_and_in_order() {
     let (h, _events) = start(4, |_| {});
-    let call = CallId(10);
+    let call = CallRef(10);
     let a = h.allocate_leg(call).unwrap();
     let b = h.allocate_leg(call).unwrap();
     let (ea, ea_addr) = endpoint().await;
@@ -472,7 +471,7 @@ async fn a_burst_larger_than_one_receive_batch_is_relayed_whole_and_in_order() {
 #[tokio::test]
 async fn an_opus_leg_bridged_to_a_pcmu_leg_hears_the_tone_both_ways() {
     let (h, _events) = start(4, |_| {});
-    let call = CallId(11);
+    let call = CallRef(11);
     let a = h.allocate_leg(call).unwrap();
     let b = h.allocate_leg(call).unwrap();
     let (ea, ea_addr) = endpoint().await;
@@ -545,7 +544,7 @@ async fn an_opus_leg_bridged_to_a_pcmu_leg_hears_the_tone_both_ways() {
 #[tokio::test]
 async fn packets_from_a_stranger_do_not_keep_a_dead_call_alive() {
     let (h, mut events) = start(4, |c| c.media_timeout = Duration::from_millis(300));
-    let call = CallId(12);
+    let call = CallRef(12);
     let a = h.allocate_leg(call).unwrap();
     // The phone at 127.0.0.1 went silent; a stranger on 127.0.0.2 sprays its port.
     let (_phone, phone_addr) = endpoint().await;
@@ -571,7 +570,7 @@ async fn packets_from_a_stranger_do_not_keep_a_dead_call_alive() {
 #[tokio::test]
 async fn rtcp_is_relayed_under_the_ssrc_the_receiver_knows() {
     let (h, _events) = start(4, |_| {});
-    let call = CallId(13);
+    let call = CallRef(13);
     let a = h.allocate_leg(call).unwrap();
     let b = h.allocate_leg(call).unwrap();
     let (ea, ea_addr) = endpoint().await;
@@ -640,7 +639,7 @@ async fn digits_heard(s: &UdpSocket, pt: u8, count: usize) -> Vec<char> {
 #[tokio::test]
 async fn send_digit_puts_rfc4733_events_on_the_legs_stream() {
     let (h, _events) = start(4, |_| {});
-    let call = CallId(20);
+    let call = CallRef(20);
     let a = h.allocate_leg(call).unwrap();
     let b = h.allocate_leg(call).unwrap();
     let (ea, ea_addr) = endpoint().await;
@@ -656,7 +655,7 @@ async fn send_digit_puts_rfc4733_events_on_the_legs_stream() {
 #[tokio::test]
 async fn digits_from_a_pcmu_leg_reach_a_transcoded_opus_leg_as_events() {
     let (h, _events) = start(4, |_| {});
-    let call = CallId(21);
+    let call = CallRef(21);
     let a = h.allocate_leg(call).unwrap();
     let b = h.allocate_leg(call).unwrap();
     let (ea, ea_addr) = endpoint().await;
@@ -697,7 +696,7 @@ async fn digits_from_a_pcmu_leg_reach_a_transcoded_opus_leg_as_events() {
 #[tokio::test]
 async fn a_bridged_leg_that_changes_codec_and_ptime_is_followed_at_once() {
     let (h, _events) = start(4, |_| {});
-    let call = CallId(23);
+    let call = CallRef(23);
     let a = h.allocate_leg(call).unwrap();
     let b = h.allocate_leg(call).unwrap();
     let (ea, ea_addr) = endpoint().await;

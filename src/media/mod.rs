@@ -7,14 +7,16 @@
 //! and a Goertzel detector ([`tone`]), the symmetric-RTP
 //! latch ([`latch`]), the port pool ([`pool`]) and the supervision mixer ([`mix`]). [`relay`] is the driver: it
 //! owns the UDP sockets and forwards packets between bridged legs. The call
-//! engine decides what to bridge; this module only carries it out.
+//! engine decides what to bridge; this module only carries it out. The two
+//! speak the words of [`command`]: commands in, events out, each call named
+//! by the switch's own `CallRef`. The media metrics are exported by `ops`.
 
+pub mod command;
 pub mod demux;
 pub mod dtmf;
 pub mod g711;
 pub mod g722;
 pub mod latch;
-pub mod metrics;
 pub mod mix;
 pub mod packetize;
 pub mod pool;

@@ -6,6 +6,7 @@
 
 use metrics::{counter, gauge};
 
+use crate::media::relay::{DropReason, RelaySnapshot};
 use crate::switch::{Switch, AGENT_STATE_LABELS, METHOD_LABELS, OUTCOME_LABELS};
 
 pub const SIP_REQUESTS_TOTAL: &str = "switchyard_sip_requests_total";
@@ -108,8 +109,8 @@ pub fn publish(switch: &Switch) {
 
 /// The relay's counters, with the switch core's where it decides: the port
 /// pool (the core owns it), exhaustion and timeouts as calls saw them.
-pub fn publish_media(relay: &crate::media::relay::RelaySnapshot, switch: &Switch) {
-    crate::media::metrics::publish(relay);
+pub fn publish_media(relay: &RelaySnapshot, switch: &Switch) {
+    publish_relay(relay);
     let stats = switch.stats();
     counter!(MEDIA_PORTS_EXHAUSTED_TOTAL).absolute(stats.media_ports_exhausted);
     counter!(MEDIA_TIMEOUTS_TOTAL).absolute(stats.media_timeouts);
@@ -128,6 +129,23 @@ pub fn publish_media(relay: &crate::media::relay::RelaySnapshot, switch: &Switch
     if let Some((free, _)) = switch.media_ports() {
         gauge!(MEDIA_PORT_PAIRS_FREE).set(free as f64);
     }
+}
+
+/// Copies the relay's snapshot into the recorder.
+fn publish_relay(s: &RelaySnapshot) {
+    counter!(RTP_PACKETS_RELAYED_TOTAL).absolute(s.rtp_packets_relayed);
+    counter!(RTP_BYTES_RELAYED_TOTAL).absolute(s.rtp_bytes_relayed);
+    counter!(RTCP_PACKETS_RELAYED_TOTAL).absolute(s.rtcp_packets_relayed);
+    for reason in DropReason::ALL {
+        counter!(RTP_PACKETS_DROPPED_TOTAL, "reason" => reason.label()).absolute(s.dropped(reason));
+    }
+    counter!(RTP_PEERS_LEARNT_TOTAL).absolute(s.peers_learnt);
+    counter!(MEDIA_PORTS_EXHAUSTED_TOTAL).absolute(s.ports_exhausted);
+    counter!(MEDIA_TIMEOUTS_TOTAL).absolute(s.timeouts);
+    counter!(MEDIA_EVENTS_DROPPED_TOTAL).absolute(s.events_dropped);
+    gauge!(MEDIA_LEGS_ACTIVE).set(s.legs_active as f64);
+    gauge!(MEDIA_CALLS_ACTIVE).set(s.calls_active as f64);
+    gauge!(MEDIA_PORT_PAIRS_FREE).set(s.port_pairs_free as f64);
 }
 
 /// Queue and agent figures from the router. Queue names come from the config.

@@ -22,17 +22,16 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{info, warn};
 
-use crate::acd::CallId;
-use crate::call::CallRef;
 use crate::config::Config;
-use crate::media::prompts::{PromptId, PromptSet};
-use crate::media::relay::{self, LegId, MediaError, MediaEvent, MediaHandle, RelayConfig};
+use crate::media::command::{MediaCommand, MediaEvent};
+use crate::media::prompts::PromptSet;
+use crate::media::relay::{self, MediaError, MediaHandle, RelayConfig};
 use crate::ops::cdr::{CdrError, CdrStore, CdrWriter};
 use crate::ops::http::{self, Health};
 use crate::ops::metrics as m;
 use crate::sip::transport::{self, TcpCounters, TcpEvent};
 use crate::sip::{Peer, Transport};
-use crate::switch::{Event, MediaCommand, MediaInput, MediaLeg, Output, Plan, Switch};
+use crate::switch::{Event, Output, Plan, Switch};
 
 /// How long a graceful stop waits for calls to hang up.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -189,7 +188,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         conns: HashMap::new(),
         cdr,
         media: media.as_ref().map(|(h, _)| h.clone()),
-        legs: HashMap::new(),
     };
     let inputs = Inputs {
         tcp: tcp_rx,
@@ -259,8 +257,6 @@ struct SwitchTask {
     conns: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
     cdr: CdrWriter,
     media: Option<MediaHandle>,
-    /// The relay's leg of each call's caller and agent side.
-    legs: HashMap<(CallRef, MediaLeg), LegId>,
     /// The event stream; subscribers that fall behind lag (lose events).
     events: broadcast::Sender<Event>,
 }
@@ -395,124 +391,33 @@ impl SwitchTask {
         }
     }
 
-    /// Carries out a media decision on the relay; a failure goes back to
-    /// the core, which ends the call.
+    /// Hands a media decision to the relay as it is; a failure goes back
+    /// to the core, which ends the call (or drops what failed).
     fn on_media_command(&mut self, command: MediaCommand) {
         let Some(media) = &self.media else {
             return;
         };
+        let call = command.call();
         let lost = command.on_failure();
-        let result = match command {
-            MediaCommand::Open { call, leg, port } => media
-                .allocate_leg_at(CallId(call.0), port)
-                .map(|m| {
-                    self.legs.insert((call, leg), m.leg);
-                })
-                .map_err(|e| (call, e)),
-            MediaCommand::SetRemote { call, leg, remote } => match self.legs.get(&(call, leg)) {
-                Some(&id) => media.set_remote(id, remote).map_err(|e| (call, e)),
-                None => Ok(()),
-            },
-            MediaCommand::Bridge { call } => {
-                let a = self.legs.get(&(call, MediaLeg::Caller));
-                let b = self.legs.get(&(call, MediaLeg::Agent));
-                match (a, b) {
-                    (Some(&a), Some(&b)) => media.bridge(a, b).map_err(|e| (call, e)),
-                    _ => Ok(()),
-                }
-            }
-            MediaCommand::Unbridge { call } => match self.legs.get(&(call, MediaLeg::Caller)) {
-                Some(&a) => media.unbridge(a).map_err(|e| (call, e)),
-                None => Ok(()),
-            },
-            MediaCommand::Play {
-                call,
-                leg,
-                intro,
-                music,
-            } => match self.legs.get(&(call, leg)) {
-                Some(&id) => {
-                    let intro = prompt_ids(media.prompts(), &intro).unwrap_or_default();
-                    let music = prompt_ids(media.prompts(), &music).unwrap_or_default();
-                    media.play(id, intro, music).map_err(|e| (call, e))
-                }
-                None => Ok(()),
-            },
-            MediaCommand::Record { call, path } => {
-                let a = self.legs.get(&(call, MediaLeg::Caller));
-                let b = self.legs.get(&(call, MediaLeg::Agent));
-                match (a, b) {
-                    (Some(&a), Some(&b)) => media.record(a, b, path).map_err(|e| (call, e)),
-                    _ => Ok(()),
-                }
-            }
-            MediaCommand::Supervise { call, mode } => {
-                let a = self.legs.get(&(call, MediaLeg::Caller));
-                let b = self.legs.get(&(call, MediaLeg::Agent));
-                let s = self.legs.get(&(call, MediaLeg::Supervisor));
-                match (a, b, s) {
-                    (Some(&a), Some(&b), Some(&s)) => {
-                        media.supervise(a, b, s, mode).map_err(|e| (call, e))
-                    }
-                    _ => Ok(()),
-                }
-            }
-            MediaCommand::SendDigit { call, leg, digit } => match self.legs.get(&(call, leg)) {
-                Some(&id) => media.send_digit(id, digit).map_err(|e| (call, e)),
-                None => Ok(()),
-            },
-            MediaCommand::EndSupervision { call } => {
-                media.end_supervision(CallId(call.0)).map_err(|e| (call, e))
-            }
-            MediaCommand::Release { call } => {
-                media.release(CallId(call.0));
-                for leg in [MediaLeg::Caller, MediaLeg::Agent, MediaLeg::Supervisor] {
-                    self.legs.remove(&(call, leg));
-                }
-                Ok(())
-            }
-        };
-        if let Err((call, err)) = result {
+        if let Err(err) = media.apply(command) {
             warn!(%call, %err, ?lost, "media command failed");
             self.switch.handle_media(Instant::now(), lost);
         }
     }
 
+    /// Tells the core what the relay reported, as the relay put it.
     fn on_media_event(&mut self, event: MediaEvent) {
-        let now = Instant::now();
-        match event {
+        match &event {
             MediaEvent::Timeout { call, silent_for } => {
-                info!(call = %CallRef(call.0), ?silent_for, "media timeout");
-                self.switch.handle_media(
-                    now,
-                    MediaInput::Timeout {
-                        call: CallRef(call.0),
-                    },
-                );
-            }
-            MediaEvent::RecordingFailed { call } => {
-                let call = CallRef(call.0);
-                self.switch
-                    .handle_media(now, MediaInput::RecordingFailed { call });
-            }
-            MediaEvent::Digit { leg, digit } => {
-                let call = CallRef(leg.call.0);
-                let side = [MediaLeg::Caller, MediaLeg::Supervisor]
-                    .into_iter()
-                    .find(|&side| self.legs.get(&(call, side)) == Some(&leg))
-                    .unwrap_or(MediaLeg::Agent);
-                self.switch.handle_media(
-                    now,
-                    MediaInput::Digit {
-                        call,
-                        leg: side,
-                        digit,
-                    },
-                );
+                info!(%call, ?silent_for, "media timeout");
             }
             MediaEvent::PeerLearnt { leg, addr, rtcp } => {
-                tracing::debug!(call = %CallRef(leg.call.0), n = leg.n, %addr, rtcp, "media peer learnt");
+                tracing::debug!(call = %leg.call, n = leg.n, %addr, rtcp, "media peer learnt");
             }
+            MediaEvent::Digit { .. } | MediaEvent::RecordingFailed { .. } => {}
+        }
+        if let Some(input) = event.input() {
+            self.switch.handle_media(Instant::now(), input);
         }
     }
 
@@ -555,12 +460,6 @@ impl SwitchTask {
         metrics::counter!(m::TCP_FRAMING_ERRORS_TOTAL)
             .absolute(self.counters.framing_errors.load(Ordering::Relaxed) as u64);
     }
-}
-
-/// The prompts named, or `None` when one is missing: an announcement with a
-/// hole would say something wrong.
-fn prompt_ids(set: &PromptSet, names: &[String]) -> Option<Vec<PromptId>> {
-    names.iter().map(|n| set.id(n).ok()).collect()
 }
 
 async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {

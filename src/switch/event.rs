@@ -224,18 +224,3 @@ impl Switch {
         self.emit(now, kind);
     }
 }
-
-impl super::MediaInput {
-    /// The call the relay reports on.
-    pub fn call(&self) -> crate::call::CallRef {
-        use super::MediaInput as M;
-        match *self {
-            M::Failed { call }
-            | M::Timeout { call }
-            | M::Digit { call, .. }
-            | M::RecordingFailed { call }
-            | M::SupervisionFailed { call }
-            | M::DigitLost { call } => call,
-        }
-    }
-}

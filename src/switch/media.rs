@@ -4,7 +4,8 @@
 //! the agent's answer for the caller (the caller's chosen codec). The relay
 //! is never called from here: every decision leaves as an
 //! [`Output::Media`](super::Output::Media) command that the driver carries
-//! out, and what the relay reports comes back as a [`MediaInput`].
+//! out, and what the relay reports comes back as a [`MediaInput`] (both
+//! words live in [`crate::media::command`]).
 //!
 //! A plan without `[media]` keeps SDP end to end (pass-through).
 
@@ -18,10 +19,9 @@ use tracing::{debug, warn};
 
 use super::Switch;
 use crate::call::{CallRef, Input};
-use crate::media::mix::Mode;
+use crate::media::command::{LegRemote, MediaCommand, MediaInput, MediaLeg};
 use crate::media::packetize::{packet_time, PTIME_DEFAULT};
 use crate::media::pool::{PoolError, PortPool};
-use crate::media::relay::LegRemote;
 use crate::media::sdp::{self, Anchor, Choice, Codec, Format, FormatKind, Origin, Sdp, SdpError};
 use crate::sip::parse::Message;
 
@@ -71,121 +71,6 @@ impl MediaPlan {
             recordings: cfg.recordings.clone(),
         }
     }
-}
-
-/// A call's media leg: the caller's or the agent's (carrier's, dialling out).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MediaLeg {
-    Caller,
-    Agent,
-    /// A supervisor listening in (see `supervise.rs`).
-    Supervisor,
-}
-
-/// What the driver must do on the relay.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MediaCommand {
-    /// Bind the pair `port`/`port + 1` for this leg of the call.
-    Open {
-        call: CallRef,
-        leg: MediaLeg,
-        port: u16,
-    },
-    /// The leg's party receives at, and speaks, what its SDP said.
-    SetRemote {
-        call: CallRef,
-        leg: MediaLeg,
-        remote: LegRemote,
-    },
-    /// Relay between the caller and agent legs, both ways (any prompt
-    /// playing to them stops).
-    Bridge { call: CallRef },
-    /// Stop relaying between the legs (hold).
-    Unbridge { call: CallRef },
-    /// Play the prompts named `intro` once, then loop `music`, to the leg.
-    Play {
-        call: CallRef,
-        leg: MediaLeg,
-        intro: Vec<String>,
-        music: Vec<String>,
-    },
-    /// Record the caller (left) and agent (right) into a WAV at `path`.
-    Record { call: CallRef, path: PathBuf },
-    /// The supervisor leg joins caller and agent in `mode` (or changes it).
-    Supervise { call: CallRef, mode: Mode },
-    /// The supervisor left; caller and agent hear each other alone again.
-    EndSupervision { call: CallRef },
-    /// Send a digit to the leg as RFC 4733 events (a SIP INFO digit from
-    /// the other party, RFC 6086 interworking).
-    SendDigit {
-        call: CallRef,
-        leg: MediaLeg,
-        digit: char,
-    },
-    /// The call is over: close its sockets.
-    Release { call: CallRef },
-}
-
-impl MediaCommand {
-    pub fn call(&self) -> CallRef {
-        match self {
-            Self::Open { call, .. }
-            | Self::SetRemote { call, .. }
-            | Self::Bridge { call }
-            | Self::Unbridge { call }
-            | Self::Play { call, .. }
-            | Self::Record { call, .. }
-            | Self::Supervise { call, .. }
-            | Self::EndSupervision { call }
-            | Self::SendDigit { call, .. }
-            | Self::Release { call } => *call,
-        }
-    }
-
-    /// What the core must hear when the relay cannot carry this out: a
-    /// failure for a supervisor, a recording or a digit must not end the call.
-    pub fn on_failure(&self) -> MediaInput {
-        let call = self.call();
-        match self {
-            Self::Open {
-                leg: MediaLeg::Supervisor,
-                ..
-            }
-            | Self::SetRemote {
-                leg: MediaLeg::Supervisor,
-                ..
-            }
-            | Self::Supervise { .. }
-            | Self::EndSupervision { .. } => MediaInput::SupervisionFailed { call },
-            Self::Record { .. } => MediaInput::RecordingFailed { call },
-            // A digit that cannot be sent is lost, as on a lossy network.
-            Self::SendDigit { .. } => MediaInput::DigitLost { call },
-            _ => MediaInput::Failed { call },
-        }
-    }
-}
-
-/// What the relay reported, fed back to the core.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MediaInput {
-    /// A command for the call could not be carried out (a port held by
-    /// another program, the call's media task jammed).
-    Failed { call: CallRef },
-    /// The call's media has been silent for the inactivity timeout.
-    Timeout { call: CallRef },
-    /// An RFC 4733 digit arrived on a leg.
-    Digit {
-        call: CallRef,
-        leg: MediaLeg,
-        digit: char,
-    },
-    /// The call's recording could not be made; it goes on unrecorded.
-    RecordingFailed { call: CallRef },
-    /// The supervisor's leg could not be set up: hang the supervisor up,
-    /// the call goes on.
-    SupervisionFailed { call: CallRef },
-    /// A digit could not be sent to a leg; the call goes on.
-    DigitLost { call: CallRef },
 }
 
 /// Why a new call's media cannot be anchored.

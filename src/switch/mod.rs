@@ -61,6 +61,7 @@ use crate::sip::registrar::Registrar;
 use crate::sip::transaction::{self as tx, TimerConfig, TransactionLayer};
 use crate::sip::Peer;
 
+pub use crate::media::command::{MediaCommand, MediaInput, MediaLeg};
 pub use announce::{announcement, SPOKEN_NUMBER_MAX};
 pub use command::{
     AgentSnapshot, CallSnapshot, Command, CommandError, QueueSnapshot, Reply,
@@ -70,7 +71,7 @@ pub use event::{Event, EventKind};
 pub use feature::{FeatureCode, FeatureError, FEATURE_DIALOGS_MAX};
 pub use ivr::{CallMenu, IvrError, MenuPlan, MenuSession, MenuStep, MENU_HOPS_MAX};
 pub use legs::{CallEntry, ZOMBIE_FORKS_MAX};
-pub use media::{AnchorError, CallMedia, MediaCommand, MediaInput, MediaLeg, MediaPlan};
+pub use media::{AnchorError, CallMedia, MediaPlan};
 pub use plan::{Plan, Route};
 pub use queues::{QueueFigures, AGENT_STATE_LABELS};
 

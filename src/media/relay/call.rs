@@ -20,11 +20,9 @@ use super::batch::{RecvBatch, RECV_BATCH};
 use super::forward::{forward, forward_path, ForwardPath, Forwarded};
 use super::mixer::Mixer;
 use super::stats::{DropReason, LocalCounters, RelayStats, DROP_REASONS};
-use super::{
-    lock, LegId, LegRemote, MediaEvent, RelayConfig, DRAIN_ROUNDS_MAX, PACKET_BYTES_MAX,
-    TICK_PHASES,
-};
-use crate::acd::CallId;
+use super::{lock, RelayConfig, DRAIN_ROUNDS_MAX, PACKET_BYTES_MAX, TICK_PHASES};
+use crate::call::CallRef;
+use crate::media::command::{LegId, LegRemote, MediaEvent, MediaLeg};
 use crate::media::dtmf::DtmfReceiver;
 use crate::media::latch::{Latch, Verdict};
 use crate::media::mix::{Mode, Party};
@@ -45,6 +43,8 @@ mod player;
 /// A new leg's sockets and stream numbers, drawn by the handle.
 pub(super) struct LegSetup {
     pub leg: LegId,
+    /// The part it plays in the core's commands, if opened by one.
+    pub side: Option<MediaLeg>,
     pub port: u16,
     pub rtp: UdpSocket,
     pub rtcp: UdpSocket,
@@ -99,6 +99,8 @@ const DROP_WARN_INTERVAL: Duration = Duration::from_secs(60);
 
 struct Leg {
     id: LegId,
+    /// The part the core knows it by; its digits are reported under it.
+    side: Option<MediaLeg>,
     port: u16,
     rtp: UdpSocket,
     rtcp: UdpSocket,
@@ -135,7 +137,7 @@ impl Leg {
 }
 
 pub(super) struct CallTask {
-    call: CallId,
+    call: CallRef,
     config: RelayConfig,
     pool: Arc<Mutex<PortPool>>,
     stats: Arc<RelayStats>,
@@ -162,7 +164,7 @@ pub(super) struct CallTask {
 
 impl CallTask {
     pub fn new(
-        call: CallId,
+        call: CallRef,
         config: &RelayConfig,
         pool: Arc<Mutex<PortPool>>,
         stats: Arc<RelayStats>,
@@ -562,7 +564,7 @@ impl CallTask {
         let before = leg.dtmf.last_event();
         if let Ok(Some(digit)) = leg.dtmf.handle_at(p.payload(), p.timestamp(), now) {
             let replayed = before == leg.dtmf.last_event();
-            let id = leg.id;
+            let (id, side) = (leg.id, leg.side);
             // Events pass through a plain bridge; across transcoding or into
             // a mix they are dropped there, so the relay sends them anew.
             let regenerate = matches!(leg.to_peer, ForwardPath::Transcode(_))
@@ -578,7 +580,11 @@ impl CallTask {
                 _ => {}
             }
             tracing::debug!(leg = id.n, %digit, "DTMF digit");
-            self.emit(MediaEvent::Digit { leg: id, digit });
+            self.emit(MediaEvent::Digit {
+                leg: id,
+                side,
+                digit,
+            });
         }
     }
 
@@ -627,7 +633,7 @@ async fn readable_any(legs: &[Leg], first: usize) -> usize {
 /// [`TICK_PHASES`] evenly spaced slots. Call ids spread over the slots by
 /// the golden ratio (Fibonacci hashing), so consecutive ids land far apart.
 /// Few slots, not one per call: each distinct expiry wakes the runtime.
-pub(super) fn tick_phase(call: CallId, tick: Duration) -> Duration {
+pub(super) fn tick_phase(call: CallRef, tick: Duration) -> Duration {
     let slot = call.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - TICK_PHASES.ilog2());
     tick / TICK_PHASES * slot as u32
 }

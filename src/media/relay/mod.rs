@@ -12,8 +12,11 @@
 //! (`forward.rs`), and sends from the bridged leg's socket. RTCP
 //! goes the same way with its SSRCs renamed. Counters are kept in the task
 //! and flushed to shared atomics once per tick. The call engine steers it
-//! through [`MediaHandle`]; the relay reports through [`MediaEvent`]s on a
-//! bounded channel. A leg that is not bridged can be played prompts
+//! with the words of [`crate::media::command`]: [`MediaHandle::apply`]
+//! takes its commands as they are, naming a call by the switch's `CallRef`
+//! and a leg by its part, and maps them to the relay's own [`LegId`]s
+//! (`apply.rs`); tests and benches may drive legs by id directly. The relay
+//! reports through [`MediaEvent`]s on a bounded channel. A leg that is not bridged can be played prompts
 //! ([`MediaHandle::play`]: queue audio, music on hold) on its own stream.
 //! Telephone-events pass a plain bridge untouched; where they cannot (a
 //! transcoded pair, a mixed leg) or came by SIP INFO
@@ -28,6 +31,7 @@
 // A driver: it binds sockets, reads the clock and spawns the call tasks.
 #![allow(clippy::disallowed_methods)]
 
+mod apply;
 mod batch;
 mod call;
 mod forward;
@@ -49,11 +53,11 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use crate::acd::CallId;
+use crate::call::CallRef;
+use crate::media::command::{LegId, LegRemote, MediaEvent, MediaLeg};
 use crate::media::mix::Mode;
 use crate::media::pool::{PoolError, PortPool};
 use crate::media::prompts::{PromptId, PromptSet};
-use crate::media::sdp::Codec;
 use crate::media::transcode::TranscodeError;
 
 pub use record::RecordError;
@@ -142,7 +146,7 @@ pub enum MediaError {
         source: std::io::Error,
     },
     #[error("call {0:?} already has {LEGS_PER_CALL_MAX} media legs")]
-    TooManyLegs(CallId),
+    TooManyLegs(CallRef),
     #[error("no media leg {0:?}")]
     UnknownLeg(LegId),
     #[error("legs {0:?} and {1:?} belong to different calls")]
@@ -152,7 +156,7 @@ pub enum MediaError {
     #[error("cannot set up transcoding: {0}")]
     Transcoder(#[from] TranscodeError),
     #[error("the media task of call {0:?} is not keeping up with commands")]
-    CallBusy(CallId),
+    CallBusy(CallRef),
 }
 
 impl MediaError {
@@ -166,54 +170,12 @@ impl MediaError {
     }
 }
 
-/// A media leg: the `n`th leg allocated for `call`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct LegId {
-    pub call: CallId,
-    pub n: u8,
-}
-
 /// Where the party of a leg must send (goes into the SDP we give it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LegMedia {
     pub leg: LegId,
     pub rtp_addr: SocketAddr,
     pub rtcp_addr: SocketAddr,
-}
-
-/// What the party's SDP said, as the relay needs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LegRemote {
-    /// Its RTP address (`None`: unknown or on hold with `c=0.0.0.0`).
-    pub rtp: Option<SocketAddr>,
-    pub rtcp: Option<SocketAddr>,
-    pub codec: Codec,
-    /// Payload type of the codec on this leg.
-    pub codec_pt: u8,
-    /// Payload type of telephone-event on this leg, if negotiated.
-    pub telephone_event: Option<u8>,
-    /// The packet length the party takes (its `a=ptime`, see
-    /// [`packet_time`](crate::media::packetize::packet_time)): what the
-    /// relay sends it, re-packetising when the far leg's differs.
-    pub ptime: Duration,
-}
-
-/// What the relay tells the switch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MediaEvent {
-    /// A leg's far end was learnt from its packets (or moved).
-    PeerLearnt {
-        leg: LegId,
-        addr: SocketAddr,
-        rtcp: bool,
-    },
-    /// An RFC 4733 digit arrived on a leg.
-    Digit { leg: LegId, digit: char },
-    /// The call's media has been silent for `silent_for`: end the call.
-    Timeout { call: CallId, silent_for: Duration },
-    /// The call's recording could not be created or written (logged with
-    /// the path and cause); the call goes on unrecorded.
-    RecordingFailed { call: CallId },
 }
 
 /// The switch's handle on the relay. Cheap to clone; every method is a
@@ -232,7 +194,7 @@ struct Shared {
     /// Dropped with the last handle: each relay thread then stops.
     _stop: Vec<oneshot::Sender<()>>,
     pool: Arc<Mutex<PortPool>>,
-    calls: Mutex<HashMap<CallId, CallEntry>>,
+    calls: Mutex<HashMap<CallRef, CallEntry>>,
     rng: Mutex<StdRng>,
     stats: Arc<RelayStats>,
     events: mpsc::Sender<MediaEvent>,
@@ -245,6 +207,9 @@ struct CallEntry {
     /// Index of the runtime the call's task and sockets belong to.
     runtime: usize,
     legs: Vec<Option<LegRemote>>,
+    /// The leg that plays each part ([`MediaLeg`] as index) in the core's
+    /// commands; a later leg for a part takes it over.
+    sides: [Option<u8>; 3],
 }
 
 /// Starts the relay; with `config.threads == 0` call it inside the tokio
@@ -291,18 +256,20 @@ pub fn start_with_prompts(
 impl MediaHandle {
     /// Allocates a port pair for a new leg of `call` and starts relaying on
     /// it (media arriving before a bridge is received and dropped).
-    pub fn allocate_leg(&self, call: CallId) -> Result<LegMedia, MediaError> {
-        self.add_leg(call, None)
+    pub fn allocate_leg(&self, call: CallRef) -> Result<LegMedia, MediaError> {
+        self.add_leg(call, None, None)
     }
 
-    /// Like [`allocate_leg`](Self::allocate_leg) on the pair `port`/`port + 1`
-    /// that the caller's own pool handed out (the switch core keeps the pool
-    /// that decides; this relay's pool is then not consulted).
-    pub fn allocate_leg_at(&self, call: CallId, port: u16) -> Result<LegMedia, MediaError> {
-        self.add_leg(call, Some(port))
-    }
-
-    fn add_leg(&self, call: CallId, at: Option<u16>) -> Result<LegMedia, MediaError> {
+    /// A new leg of `call`. With `at`, on the pair `at`/`at + 1` that the
+    /// core's own pool handed out (the core keeps the pool that decides;
+    /// this relay's pool is then not consulted). With `side`, the leg plays
+    /// that part in the core's commands.
+    fn add_leg(
+        &self,
+        call: CallRef,
+        at: Option<u16>,
+        side: Option<MediaLeg>,
+    ) -> Result<LegMedia, MediaError> {
         let s = &self.shared;
         let mut calls = lock(&s.calls);
         if calls
@@ -360,6 +327,7 @@ impl MediaHandle {
         };
         let setup = LegSetup {
             leg,
+            side,
             port,
             rtp,
             rtcp,
@@ -377,6 +345,9 @@ impl MediaHandle {
             return Err(MediaError::CallBusy(call));
         }
         entry.legs.push(None);
+        if let Some(side) = side {
+            entry.sides[side as usize] = Some(leg.n);
+        }
         Ok(LegMedia {
             leg,
             rtp_addr: SocketAddr::new(s.config.advertise_ip, port),
@@ -487,7 +458,7 @@ impl MediaHandle {
 
     /// The supervisor left `call`: caller and agent hear each other plainly
     /// again. The supervisor's ports are returned when the call ends.
-    pub fn end_supervision(&self, call: CallId) -> Result<(), MediaError> {
+    pub fn end_supervision(&self, call: CallRef) -> Result<(), MediaError> {
         let calls = lock(&self.shared.calls);
         let entry = calls
             .get(&call)
@@ -533,7 +504,7 @@ impl MediaHandle {
 
     /// Ends the call's media: its task stops, closes the sockets and returns
     /// the ports to the pool. Releasing an unknown call is a no-op.
-    pub fn release(&self, call: CallId) {
+    pub fn release(&self, call: CallRef) {
         // Dropping the sender ends the task once it has drained its queue.
         lock(&self.shared.calls).remove(&call);
     }
@@ -576,7 +547,7 @@ impl MediaHandle {
         })
     }
 
-    fn spawn_call(&self, call: CallId, runtime: usize) -> CallEntry {
+    fn spawn_call(&self, call: CallRef, runtime: usize) -> CallEntry {
         let s = &self.shared;
         s.calls_spawned.fetch_add(1, Relaxed);
         let (tx, rx) = mpsc::channel(COMMANDS_PER_CALL_MAX);
@@ -594,6 +565,7 @@ impl MediaHandle {
             commands: tx,
             runtime,
             legs: Vec::with_capacity(2),
+            sides: [None; 3],
         }
     }
 }
@@ -624,7 +596,7 @@ fn start_threads(threads: usize) -> Result<(Vec<Handle>, Vec<oneshot::Sender<()>
     Ok((runtimes, stops))
 }
 
-fn send(entry: &CallEntry, call: CallId, command: Command) -> Result<(), MediaError> {
+fn send(entry: &CallEntry, call: CallRef, command: Command) -> Result<(), MediaError> {
     entry
         .commands
         .try_send(command)

@@ -2,6 +2,7 @@ use std::time::Instant;
 
 use super::call::tick_phase;
 use super::*;
+use crate::media::sdp::Codec;
 
 const TICK: Duration = Duration::from_millis(250);
 
@@ -10,7 +11,7 @@ fn calls_tick_at_one_of_the_phase_slots_within_the_period() {
     let slot = TICK / TICK_PHASES;
     assert_eq!(slot, Duration::from_micros(15_625));
     for i in 0..500 {
-        let phase = tick_phase(CallId(i), TICK);
+        let phase = tick_phase(CallRef(i), TICK);
         assert!(phase < TICK);
         assert_eq!(phase.as_nanos() % slot.as_nanos(), 0);
     }
@@ -22,7 +23,7 @@ fn calls_started_together_spread_their_ticks_evenly_over_the_slots() {
     let mut per_slot = [0usize; TICK_PHASES as usize];
     let slot = TICK / TICK_PHASES;
     for i in 0..500 {
-        let s = tick_phase(CallId(i), TICK).as_nanos() / slot.as_nanos();
+        let s = tick_phase(CallRef(i), TICK).as_nanos() / slot.as_nanos();
         per_slot[s as usize] += 1;
     }
     assert!(
@@ -34,8 +35,8 @@ fn calls_started_together_spread_their_ticks_evenly_over_the_slots() {
 #[test]
 fn consecutive_calls_tick_in_different_slots() {
     let start = Instant::now();
-    assert_eq!(start + tick_phase(CallId(0), TICK), start);
-    let phases: Vec<Duration> = (0..8).map(|i| tick_phase(CallId(i), TICK)).collect();
+    assert_eq!(start + tick_phase(CallRef(0), TICK), start);
+    let phases: Vec<Duration> = (0..8).map(|i| tick_phase(CallRef(i), TICK)).collect();
     assert!(phases.windows(2).all(|w| w[0] != w[1]), "{phases:?}");
 }
 
@@ -58,7 +59,7 @@ fn relay_threads_forward_without_a_caller_runtime() {
     let recv_timeout = Some(Duration::from_secs(2));
     // Two calls, one on each relay thread; each forwards A to B.
     for c in 0..2 {
-        let call = CallId(c);
+        let call = CallRef(c);
         let a_end = StdUdpSocket::bind((ip, 0)).expect("bind A");
         let b_end = StdUdpSocket::bind((ip, 0)).expect("bind B");
         b_end.set_read_timeout(recv_timeout).expect("timeout");

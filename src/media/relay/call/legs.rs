@@ -53,9 +53,17 @@ impl CallTask {
             "legs arrive in order"
         );
         let (rtp, rtcp) = (s.rtp, s.rtcp);
+        // A new leg for a part (another supervisor) takes it over: the
+        // old leg's digits are no longer the core's to hear.
+        if s.side.is_some() {
+            for leg in self.legs.iter_mut().filter(|l| l.side == s.side) {
+                leg.side = None;
+            }
+        }
         self.stats.legs_changed(true);
         self.legs.push(Leg {
             id: s.leg,
+            side: s.side,
             port: s.port,
             rtp,
             rtcp,

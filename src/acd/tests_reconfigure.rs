@@ -185,7 +185,7 @@ fn a_removed_queue_serves_its_callers_then_its_members_leave() {
     let mut r = router(t0, &agents, &[old, kept.clone()]);
     arrive(&mut r, t0, 1, 0, 0);
     drain(&mut r);
-    let report = reload(&mut r, t0 + S, &agents, &[kept.clone()]);
+    let report = reload(&mut r, t0 + S, &agents, std::slice::from_ref(&kept));
     assert_eq!(report.queues_removed, vec!["old".to_string()]);
     assert_eq!(r.queue_id("old"), None);
     assert!(r.queue_retired(QueueId(0)));

@@ -24,8 +24,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends libopus0 \
     && useradd --system --home /var/lib/switchyard --create-home switchyard
 COPY --from=build /src/target/release/switchyard /usr/local/bin/switchyard
 COPY dialplans /etc/switchyard/dialplans
-# Queue and menu prompts: write `prompts = "/etc/switchyard/prompts"` in
-# `[media]` (relative paths are read from the working directory).
+# Queue and menu prompts: `prompts` in `[media]` is read relative to the
+# dialplan file, so /etc/switchyard/switchyard.toml finds these by default.
 COPY prompts /etc/switchyard/prompts
 USER switchyard
 # Call records (cdr_path), recordings and anything else written at run time.

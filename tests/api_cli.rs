@@ -129,6 +129,11 @@ fn the_cli_lists_acts_and_follows_events_on_a_running_switch() {
 
     let (ok, _, err) = cli(h, "wrong", &["agents"]);
     assert!(!ok && err.contains("401 bad_token"), "{err}");
-    let (ok, _, err) = cli(h, ADMIN, &["reload"]);
-    assert!(!ok && err.contains("501 not_built"), "{err}");
+    let (ok, out, err) = cli(h, ADMIN, &["reload"]);
+    assert!(
+        ok && out.starts_with("reloaded ") && out.contains("switchyard.toml"),
+        "{out}{err}"
+    );
+    let (ok, _, err) = cli(h, VIEWER, &["reload"]);
+    assert!(!ok && err.contains("403 forbidden"), "{err}");
 }

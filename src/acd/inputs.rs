@@ -188,10 +188,17 @@ impl Router {
         queue: Option<QueueId>,
     ) -> Result<(), AcdError> {
         let ag = self.agent(a)?;
+        if ag.retired {
+            return Err(AcdError::UnknownAgent(a));
+        }
+        let open = |q: &QueueId| self.queues.get(q.0 as usize).is_some_and(|q| !q.retired);
         let candidates: Vec<QueueId> = match queue {
-            Some(q) if q.0 as usize >= self.queues.len() => return Err(AcdError::UnknownQueue(q)),
+            Some(q) if !open(&q) => return Err(AcdError::UnknownQueue(q)),
             Some(q) => vec![q],
-            None => (0..self.queues.len() as u16).map(QueueId).collect(),
+            None => (0..self.queues.len() as u16)
+                .map(QueueId)
+                .filter(open)
+                .collect(),
         };
         let mut joined = Vec::new();
         for q in candidates {

@@ -15,6 +15,7 @@ pub mod erlang;
 mod inputs;
 mod invariants;
 mod presence;
+mod reconfigure;
 mod router;
 mod routing;
 mod spec;
@@ -24,8 +25,11 @@ mod tests;
 mod tests_commands;
 #[cfg(test)]
 mod tests_presence;
+#[cfg(test)]
+mod tests_reconfigure;
 mod types;
 
+pub use reconfigure::Reconfigured;
 pub use router::Router;
 pub use spec::{
     AgentSpec, Condition, Overflow, OverflowTarget, PauseReason, QueueSpec, RelaxStep,

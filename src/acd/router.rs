@@ -14,13 +14,10 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 
-use super::spec::{
-    compile_agent_skills, compile_requirement, validate_queue, Requirement, SkillId, SkillTable,
-};
+use super::spec::{Requirement, SkillId, SkillTable};
 use super::{
-    AcdError, AgentId, AgentSpec, CallId, Overflow, OverflowTarget, PauseReason, QueueId,
-    QueueSpec, ServiceLevel, Strategy, WhenNoAgents, ACTIONS_MAX, AGENTS_MAX, HANDLE_TIMES_MAX,
-    QUEUES_MAX, SKILL_LEVEL_MAX,
+    AcdError, AgentId, AgentSpec, CallId, OverflowTarget, PauseReason, QueueId, QueueSpec,
+    ServiceLevel, Strategy, WhenNoAgents, ACTIONS_MAX, SKILL_LEVEL_MAX,
 };
 
 use super::types::*;
@@ -93,6 +90,9 @@ pub(super) struct Agent {
     pub direct_calls: u32,
     /// In the free sets of its memberships.
     pub indexed: bool,
+    /// Removed by a reload: logged out once their queue call ends, and
+    /// no longer reachable by name.
+    pub retired: bool,
 }
 
 pub(super) struct Queue {
@@ -118,6 +118,8 @@ pub(super) struct Queue {
     pub stats: QueueStats,
     pub handle_times: VecDeque<Duration>,
     pub handle_total: Duration,
+    /// Removed by a reload: takes no new caller or member.
+    pub retired: bool,
 }
 
 pub(super) struct Call {
@@ -150,126 +152,37 @@ pub struct Router {
     pub(super) skills: SkillTable,
     pub(super) actions: VecDeque<Action>,
     pub(super) seq: u64,
+    /// Queues a reload removed that still have callers; their members
+    /// leave them once the last caller is gone.
+    pub(super) draining: Vec<QueueId>,
 }
 
 impl Router {
     /// Builds the router; every agent starts logged out and unregistered.
+    /// The same path as a reload: an empty router takes the specs.
     pub fn new(
         now: Instant,
         agents: &[AgentSpec],
         queues: &[QueueSpec],
         rng: StdRng,
     ) -> Result<Router, AcdError> {
-        if agents.len() > AGENTS_MAX {
-            return Err(AcdError::TooManyAgents { max: AGENTS_MAX });
-        }
-        if queues.len() > QUEUES_MAX {
-            return Err(AcdError::TooManyQueues { max: QUEUES_MAX });
-        }
-        let mut skills = SkillTable::default();
-        let mut agent_names = HashMap::with_capacity(agents.len());
-        let mut agent_table = Vec::with_capacity(agents.len());
-        for (i, spec) in agents.iter().enumerate() {
-            if agent_names
-                .insert(spec.name.clone(), AgentId(i as u32))
-                .is_some()
-            {
-                return Err(AcdError::DuplicateAgentName(spec.name.clone()));
-            }
-            agent_table.push(Agent {
-                name: spec.name.clone(),
-                skills: compile_agent_skills(spec, &mut skills)?,
-                attributes: spec.attributes.clone(),
-                max_no_answer: spec.max_no_answer,
-                state: AgentState::LoggedOut,
-                registered: false,
-                memberships: Vec::new(),
-                idle_since: now,
-                calls_today: 0,
-                talk_time: Duration::ZERO,
-                free_tag: 0,
-                misses: 0,
-                pending_pause: None,
-                direct_calls: 0,
-                indexed: false,
-            });
-        }
-        let mut queue_names = HashMap::with_capacity(queues.len());
-        for (i, spec) in queues.iter().enumerate() {
-            if queue_names
-                .insert(spec.name.clone(), QueueId(i as u16))
-                .is_some()
-            {
-                return Err(AcdError::DuplicateQueueName(spec.name.clone()));
-            }
-        }
-        let mut queue_table = Vec::with_capacity(queues.len());
-        for spec in queues {
-            validate_queue(spec)?;
-            let overflow = match &spec.overflow {
-                Overflow::Busy => OverflowTarget::Busy,
-                Overflow::Queue(target) => match queue_names.get(target) {
-                    Some(&q) => OverflowTarget::Queue(q),
-                    None => {
-                        return Err(AcdError::UnknownOverflowQueue {
-                            queue: spec.name.clone(),
-                            target: target.clone(),
-                        })
-                    }
-                },
-            };
-            let mut tiers = vec![compile_requirement(
-                &spec.name,
-                &spec.requires,
-                &mut skills,
-            )?];
-            let mut relax_after = vec![Duration::ZERO];
-            for step in &spec.relax {
-                tiers.push(compile_requirement(
-                    &spec.name,
-                    &step.requires,
-                    &mut skills,
-                )?);
-                relax_after.push(step.after);
-            }
-            let n = tiers.len();
-            queue_table.push(Queue {
-                name: spec.name.clone(),
-                tiers,
-                relax_after,
-                strategy: spec.strategy,
-                ring_timeout: spec.ring_timeout,
-                wrap_up: spec.wrap_up,
-                max_length: spec.max_length,
-                max_wait: spec.max_wait,
-                overflow,
-                when_no_agents: spec.when_no_agents,
-                service_level: spec.service_level,
-                free: vec![BTreeSet::new(); n],
-                waiting: vec![BTreeSet::new(); n],
-                waiting_len: 0,
-                logged_in: 0,
-                staffed: 0,
-                rr_last: None,
-                stats: QueueStats::default(),
-                handle_times: VecDeque::with_capacity(HANDLE_TIMES_MAX),
-                handle_total: Duration::ZERO,
-            });
-        }
-        Ok(Router {
+        let mut router = Router {
             epoch: now,
             last_now: now,
             rng,
-            agents: agent_table,
-            queues: queue_table,
+            agents: Vec::with_capacity(agents.len()),
+            queues: Vec::with_capacity(queues.len()),
             calls: CallMap::default(),
-            agent_names,
-            queue_names,
+            agent_names: HashMap::with_capacity(agents.len()),
+            queue_names: HashMap::with_capacity(queues.len()),
             timers: BTreeSet::new(),
-            skills,
+            skills: SkillTable::default(),
             actions: VecDeque::new(),
             seq: 0,
-        })
+            draining: Vec::new(),
+        };
+        router.reconfigure(now, agents, queues)?;
+        Ok(router)
     }
 
     /// Feeds one input. An error leaves the router as it was.
@@ -278,7 +191,7 @@ impl Router {
             return Err(AcdError::ActionBacklogFull { max: ACTIONS_MAX });
         }
         let now = self.clock(now);
-        match input {
+        let done = match input {
             Input::CallArrived {
                 call,
                 queue,
@@ -303,7 +216,9 @@ impl Router {
             Input::DirectCallEnded { agent } => self.direct_call_ended(now, agent),
             Input::EndWrapUp { agent } => self.end_wrap_up_early(now, agent),
             Input::SetSkills { agent, skills } => self.set_skills(now, agent, skills),
-        }
+        };
+        self.sweep_draining(now);
+        done
     }
 
     /// The next action, oldest first.
@@ -326,7 +241,8 @@ impl Router {
             let at = self.clock(at);
             self.fire(at, timer);
         }
-        self.clock(now);
+        let now = self.clock(now);
+        self.sweep_draining(now);
     }
 
     pub fn agent_id(&self, name: &str) -> Option<AgentId> {

@@ -188,6 +188,19 @@ impl Router {
     /// an agent that becomes free takes a waiting call at once.
     pub(super) fn set_state(&mut self, now: Instant, a: AgentId, state: AgentState) {
         let ag = &mut self.agents[a.0 as usize];
+        // A reload removed them: once their queue call is over they leave.
+        let idle = matches!(
+            state,
+            AgentState::Available | AgentState::Paused(_) | AgentState::Busy
+        );
+        if ag.retired && idle && !ag.memberships.is_empty() {
+            let staffed = !matches!(ag.state, AgentState::Paused(_) | AgentState::LoggedOut);
+            for m in ag.memberships.drain(..) {
+                let q = &mut self.queues[m.queue.0 as usize];
+                q.logged_in -= 1;
+                q.staffed -= u32::from(staffed);
+            }
+        }
         // Free while on a call of their own is busy, whatever freed them.
         let state = match state {
             AgentState::Available if ag.direct_calls > 0 => AgentState::Busy,

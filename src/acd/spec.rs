@@ -122,14 +122,14 @@ pub enum PauseReason {
 pub(crate) type SkillId = u16;
 
 /// One requirement alternative, compiled.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Alternative {
     pub skills: Vec<(SkillId, u8)>,
     pub attributes: Vec<(String, String)>,
 }
 
 /// A requirement: alternatives, any one of which qualifies.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Requirement {
     pub alternatives: Vec<Alternative>,
 }
@@ -184,7 +184,7 @@ impl Requirement {
 }
 
 /// Interns skill names.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct SkillTable {
     ids: HashMap<String, SkillId>,
 }

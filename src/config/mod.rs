@@ -472,7 +472,7 @@ impl Config {
     }
 
     /// Refuses menus whose prompt has no WAV in `[media].prompts` (read
-    /// relative to the working directory, as `run` reads it). Without
+    /// relative to the dialplan's directory, as `run` reads it). Without
     /// `[media]` no prompt is played and none is checked.
     pub fn check_prompts(&self) -> Result<(), ConfigError> {
         let Some(media) = &self.media else {

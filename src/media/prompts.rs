@@ -239,6 +239,19 @@ impl PromptSet {
         Ok(set)
     }
 
+    /// This set updated with `newer`'s prompts: a name both have keeps
+    /// its id (with the newer audio), new names come after. Calls that
+    /// started before a reload name prompts by the ids they were told.
+    pub fn merged(&self, newer: &PromptSet) -> Result<PromptSet, PromptError> {
+        let mut set = self.clone();
+        let mut names: Vec<(&String, &PromptId)> = newer.names.iter().collect();
+        names.sort_by_key(|(_, id)| id.0);
+        for (name, id) in names {
+            set.insert(name, newer.prompts[usize::from(id.0)].clone())?;
+        }
+        Ok(set)
+    }
+
     pub fn id(&self, name: &str) -> Result<PromptId, PromptError> {
         self.names
             .get(name)

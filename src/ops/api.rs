@@ -9,7 +9,6 @@ mod error;
 mod views;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +29,7 @@ pub use error::ApiError;
 use tokio::sync::{broadcast, Semaphore};
 
 use super::board::AgentBoard;
+use super::reload::Reloader;
 use super::sse::{self, EventRing};
 use crate::call::CallUuid;
 use crate::config::Config;
@@ -71,8 +71,8 @@ struct Api {
     board: Arc<AgentBoard>,
     /// Agent id → display name, from the dialplan.
     names: Arc<HashMap<String, String>>,
-    /// The dialplan file, for reload.
-    dialplan: Arc<PathBuf>,
+    /// Reads and applies the dialplan file.
+    reloader: Arc<Reloader>,
     /// Event stream keep-alives: well inside the idle timeout.
     keepalive: Duration,
     /// One permit per event stream ([`sse::SSE_CLIENTS_MAX`]).
@@ -86,6 +86,7 @@ pub fn router(
     commands: CommandSender,
     events: broadcast::Receiver<Event>,
     tokens: Arc<Tokens>,
+    reloader: Arc<Reloader>,
     config: &Config,
 ) -> Router {
     let ring = EventRing::new();
@@ -102,7 +103,7 @@ pub fn router(
         events: ring,
         board,
         names: Arc::new(names),
-        dialplan: Arc::new(config.file.clone()),
+        reloader,
         keepalive: config.api.idle_timeout / 2,
         streams: Arc::new(Semaphore::new(sse::SSE_CLIENTS_MAX)),
     };
@@ -336,9 +337,8 @@ async fn event_stream(State(api): State<Api>, headers: HeaderMap) -> Response {
 }
 
 async fn reload(State(api): State<Api>) -> ApiResult {
-    Err(super::reload::reload(api.dialplan.as_ref().clone())
-        .await
-        .into())
+    let done = api.reloader.reload().await?;
+    Ok(Json(done).into_response())
 }
 
 async fn openapi() -> Response {

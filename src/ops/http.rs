@@ -53,6 +53,7 @@ pub fn app(
     health: Arc<Health>,
     commands: CommandSender,
     events: broadcast::Receiver<Event>,
+    reloader: Arc<super::reload::Reloader>,
     config: &Config,
 ) -> Router {
     let tokens = Arc::new(Tokens::new(&config.api));
@@ -66,7 +67,7 @@ pub fn app(
             api::require,
         ));
     }
-    open.merge(api::router(commands, events, tokens, config))
+    open.merge(api::router(commands, events, tokens, reloader, config))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

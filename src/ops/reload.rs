@@ -1,52 +1,215 @@
-//! Reloading the dialplan, as far as it goes today: SIGHUP and
-//! `POST /api/v1/reload` read and validate the whole file and report the
-//! outcome (file:line:field when it is bad). Applying a valid file to the
-//! running switch is not built yet: the switch keeps the plan it started
-//! with, and says so. SIGHUP no longer stops the switch.
+//! Hot reload on SIGHUP and `POST /api/v1/reload`: read and validate the
+//! whole dialplan off the async threads; a bad file leaves the switch on
+//! the plan it has and the error (file:line:field) goes to the log and the
+//! reply; a good one is applied without dropping a call or a registration
+//! ([`Switch::reload`](crate::switch::Switch::reload)), the new prompts
+//! with it. What only a restart changes is named in the reply and the log.
 
 #![allow(clippy::disallowed_methods)] // a driver: it spawns the signal task
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use tracing::{error, warn};
+use serde::Serialize;
+use tokio::sync::Mutex;
+use tracing::{error, info, warn};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{ApiConfig, Config, ConfigError, Role};
+use crate::media::prompts::PromptSet;
+use crate::media::relay::MediaHandle;
+use crate::run::CommandSender;
+use crate::switch::{CommandError, Plan, ReloadReport};
 
-/// Why a reload did not happen.
+/// Why a reload did not happen; the switch runs on as it was.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
-    /// The file is bad; the switch runs on as it was.
+    /// The file is bad.
     #[error("{0}")]
     Invalid(#[from] ConfigError),
-    /// The file is good, but applying it needs a restart for now.
-    #[error("the dialplan {0} is valid, but applying it without a restart is not built yet: restart the switch to use it")]
-    NotBuilt(String),
+    /// The switch refused the plan (a router limit), or is stopping.
+    #[error("the switch did not take the dialplan: {0}")]
+    Refused(CommandError),
     #[error("the dialplan check stopped unexpectedly")]
     CheckFailed,
 }
 
-/// Reads and validates the dialplan at `path`, off the async threads, and
-/// logs the outcome.
-pub async fn reload(path: PathBuf) -> ReloadError {
-    let shown = path.display().to_string();
-    let checked = tokio::task::spawn_blocking(move || {
-        Config::load(&path).and_then(|c| c.check_listen_safety())
-    })
-    .await;
-    let err = match checked {
-        Ok(Ok(())) => ReloadError::NotBuilt(shown),
-        Ok(Err(e)) => ReloadError::Invalid(e),
-        Err(_) => ReloadError::CheckFailed,
-    };
-    match &err {
-        ReloadError::NotBuilt(_) => warn!("reload: {err}"),
-        _ => error!("reload refused, still running on the dialplan loaded at start: {err}"),
-    }
-    err
+/// What a reload applied, and what waits for a restart.
+#[derive(Debug, Serialize)]
+pub struct Reloaded {
+    pub file: String,
+    #[serde(flatten)]
+    pub applied: ReloadReport,
+    /// Dialplan keys whose new values take effect only after a restart.
+    pub restart_required: Vec<&'static str>,
 }
 
-/// Checks the dialplan on every SIGHUP until the process ends.
-pub fn on_sighup(path: PathBuf) {
+/// Reloads the dialplan the switch started with; shared by the SIGHUP
+/// task and the API.
+pub struct Reloader {
+    /// The dialplan in effect; the lock also makes reloads one at a time.
+    running: Mutex<Config>,
+    commands: CommandSender,
+    media: Option<MediaHandle>,
+}
+
+impl Reloader {
+    pub fn new(config: Config, commands: CommandSender, media: Option<MediaHandle>) -> Arc<Self> {
+        Arc::new(Reloader {
+            running: Mutex::new(config),
+            commands,
+            media,
+        })
+    }
+
+    /// Reads, checks and applies the dialplan file; logs the outcome.
+    pub async fn reload(&self) -> Result<Reloaded, ReloadError> {
+        let mut running = self.running.lock().await;
+        let path = running.file.clone();
+        let result = self.apply(&mut running, path.clone()).await;
+        match &result {
+            Ok(done) if done.restart_required.is_empty() => {
+                info!(file = %path.display(), "reload applied")
+            }
+            Ok(done) => warn!(
+                file = %path.display(),
+                keys = %done.restart_required.join(", "),
+                "reload applied; these changes wait for a restart"
+            ),
+            Err(err) => error!("reload refused, still running on the previous dialplan: {err}"),
+        }
+        result
+    }
+
+    async fn apply(&self, running: &mut Config, path: PathBuf) -> Result<Reloaded, ReloadError> {
+        let old_prompts = self.media.as_ref().map(MediaHandle::prompts);
+        let (config, prompts) = tokio::task::spawn_blocking(move || {
+            let config = Config::load(&path)?;
+            config.check_listen_safety()?;
+            // Prompts are read with the file: a menu's prompt was checked
+            // to exist, so a directory that cannot be read now is an error
+            // the log shows, and the old prompts stay.
+            let prompts = match (&config.media, old_prompts) {
+                (Some(media), Some(old)) => match PromptSet::load_dir(&media.prompts)
+                    .and_then(|new| old.merged(&new))
+                {
+                    Ok(set) => Some(set),
+                    Err(err) => {
+                        warn!(%err, dir = %media.prompts.display(), "reload: prompts not reloaded");
+                        None
+                    }
+                },
+                _ => None,
+            };
+            Ok::<_, ConfigError>((config, prompts))
+        })
+        .await
+        .map_err(|_| ReloadError::CheckFailed)??;
+        let restart_required = restart_required(running, &config);
+        if let (Some(media), Some(set)) = (&self.media, prompts) {
+            media.set_prompts(Arc::new(set));
+        }
+        let applied = self
+            .commands
+            .reload(Plan::from_config(&config))
+            .await
+            .map_err(ReloadError::Refused)?;
+        let file = config.file.display().to_string();
+        *running = keep_restart_only(running, config);
+        Ok(Reloaded {
+            file,
+            applied,
+            restart_required,
+        })
+    }
+}
+
+/// The dialplan keys that differ and that a running switch cannot change.
+fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
+    let (a, b) = (&old.switch, &new.switch);
+    let mut keys = Vec::new();
+    let mut differs = |key, changed: bool| {
+        if changed {
+            keys.push(key);
+        }
+    };
+    differs("switch.sip_listen", a.sip_listen != b.sip_listen);
+    differs("switch.http_listen", a.http_listen != b.http_listen);
+    differs("switch.realm", a.realm != b.realm);
+    differs("switch.cdr_path", a.cdr_path != b.cdr_path);
+    differs(
+        "switch.digest_challenge",
+        a.digest_challenge != b.digest_challenge,
+    );
+    match (&old.media, &new.media) {
+        (Some(a), Some(b)) => {
+            differs(
+                "media.rtp_ports",
+                (a.port_min, a.port_max) != (b.port_min, b.port_max),
+            );
+            differs("media.rtp_address", a.rtp_address != b.rtp_address);
+            differs(
+                "media.advertise_address",
+                a.advertise_address != b.advertise_address,
+            );
+            differs(
+                "media.inactivity_timeout",
+                a.inactivity_timeout != b.inactivity_timeout,
+            );
+            differs("media.recordings", a.recordings != b.recordings);
+        }
+        (a, b) => differs("media", a.is_some() != b.is_some()),
+    }
+    differs("api", !same_api(&old.api, &new.api));
+    keys
+}
+
+/// The `[api]` sections mean the same (where a token is written aside).
+fn same_api(a: &ApiConfig, b: &ApiConfig) -> bool {
+    let tokens = |c: &ApiConfig| -> Vec<(String, String, Role)> {
+        c.tokens
+            .iter()
+            .map(|t| (t.name.clone(), t.token.clone(), t.role))
+            .collect()
+    };
+    tokens(a) == tokens(b)
+        && (
+            a.connections_max,
+            a.open_metrics,
+            a.header_timeout,
+            a.idle_timeout,
+        ) == (
+            b.connections_max,
+            b.open_metrics,
+            b.header_timeout,
+            b.idle_timeout,
+        )
+}
+
+/// The new dialplan as in effect: what needs a restart keeps its old
+/// value, so the next reload still names it.
+fn keep_restart_only(old: &Config, mut new: Config) -> Config {
+    new.switch.sip_listen = old.switch.sip_listen;
+    new.switch.http_listen = old.switch.http_listen;
+    new.switch.realm.clone_from(&old.switch.realm);
+    new.switch.cdr_path.clone_from(&old.switch.cdr_path);
+    new.switch.digest_challenge = old.switch.digest_challenge;
+    match (&old.media, &mut new.media) {
+        (Some(a), Some(b)) => {
+            b.port_min = a.port_min;
+            b.port_max = a.port_max;
+            b.rtp_address = a.rtp_address;
+            b.advertise_address = a.advertise_address;
+            b.inactivity_timeout = a.inactivity_timeout;
+            b.recordings.clone_from(&a.recordings);
+        }
+        (a, b) => b.clone_from(a),
+    }
+    new.api = old.api.clone();
+    new
+}
+
+/// Reloads on every SIGHUP until the process ends.
+pub fn on_sighup(reloader: Arc<Reloader>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -56,10 +219,10 @@ pub fn on_sighup(path: PathBuf) {
         };
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
-                reload(path.clone()).await;
+                let _ = reloader.reload().await;
             }
         });
     }
     #[cfg(not(unix))]
-    let _ = path;
+    let _ = reloader;
 }

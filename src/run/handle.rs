@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::switch::{Command, CommandError, Event, Reply};
+use crate::switch::{Command, CommandError, Event, Plan, ReloadReport, Reply};
 
 /// Commands queued for the switch task; past it senders wait.
 pub const COMMANDS_QUEUE_MAX: usize = 256;
@@ -17,8 +17,15 @@ pub const COMMANDS_QUEUE_MAX: usize = 256;
 /// the oldest (`RecvError::Lagged`) and the switch never waits for it.
 pub const EVENTS_QUEUE_MAX: usize = 4_096;
 
-/// A command and where its reply goes.
-pub(super) type Envelope = (Command, oneshot::Sender<Result<Reply, CommandError>>);
+/// A request for the switch task and where its reply goes.
+pub(super) enum Envelope {
+    Command(Command, oneshot::Sender<Result<Reply, CommandError>>),
+    /// A validated dialplan's plan to apply (hot reload).
+    Reload(
+        Box<Plan>,
+        oneshot::Sender<Result<ReloadReport, CommandError>>,
+    ),
+}
 
 /// Sends commands to the running switch. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -38,7 +45,18 @@ impl CommandSender {
     pub async fn send(&self, command: Command) -> Result<Reply, CommandError> {
         let (reply_tx, reply_rx) = oneshot::channel();
         self.tx
-            .send((command, reply_tx))
+            .send(Envelope::Command(command, reply_tx))
+            .await
+            .map_err(|_| CommandError::Draining)?;
+        reply_rx.await.map_err(|_| CommandError::Draining)?
+    }
+
+    /// Asks the switch to apply `plan` (built from a validated dialplan)
+    /// and waits for what changed.
+    pub async fn reload(&self, plan: Plan) -> Result<ReloadReport, CommandError> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.tx
+            .send(Envelope::Reload(Box::new(plan), reply_tx))
             .await
             .map_err(|_| CommandError::Draining)?;
         reply_rx.await.map_err(|_| CommandError::Draining)?

@@ -29,6 +29,7 @@ use crate::media::relay::{self, MediaError, MediaHandle, RelayConfig};
 use crate::ops::cdr::{CdrError, CdrStore, CdrWriter};
 use crate::ops::http::{self, Health};
 use crate::ops::metrics as m;
+use crate::ops::reload::Reloader;
 use crate::sip::transport::{self, TcpCounters, TcpEvent};
 use crate::sip::{Peer, Transport};
 use crate::switch::{Event, Output, Plan, Switch};
@@ -147,13 +148,19 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (commands, commands_rx) = CommandSender::channel();
     let (events, _) = broadcast::channel(EVENTS_QUEUE_MAX);
-    crate::ops::reload::on_sighup(config.file.clone());
+    let reloader = Reloader::new(
+        config.clone(),
+        commands.clone(),
+        media.as_ref().map(|(h, _)| h.clone()),
+    );
+    crate::ops::reload::on_sighup(reloader.clone());
     // The API subscribes before the first event can be sent.
     let app = http::app(
         metrics,
         health.clone(),
         commands.clone(),
         events.subscribe(),
+        reloader,
         &config,
     );
     tokio::spawn(http::serve(
@@ -304,14 +311,7 @@ impl SwitchTask {
                 }
                 Some(event) = tcp_rx.recv() => self.on_tcp(event),
                 Some(event) = recv_opt(&mut media_rx) => self.on_media_event(event),
-                Some((command, reply)) = commands_rx.recv() => {
-                    let result = self.switch.handle_command(Instant::now(), command);
-                    // What the command set off is sent (and its events
-                    // published) before the reply says it is done.
-                    self.flush().await;
-                    // The asker may have given up waiting: nothing to do then.
-                    let _ = reply.send(result);
-                }
+                Some(request) = commands_rx.recv() => self.on_request(request).await,
                 _ = tokio::time::sleep_until(sleep_until) => self.switch.handle_timeout(Instant::now()),
                 _ = metrics_tick.tick() => {
                     // Re-read the wall clock: call ids follow a stepped clock.
@@ -387,6 +387,25 @@ impl SwitchTask {
                 Output::Event(event) => {
                     let _ = self.events.send(event);
                 }
+            }
+        }
+    }
+
+    /// A command or a reload from the API, the CLI or SIGHUP.
+    async fn on_request(&mut self, request: handle::Envelope) {
+        let now = Instant::now();
+        // What a request set off is sent (and its events published) before
+        // the reply says it is done; the asker may have given up waiting.
+        match request {
+            handle::Envelope::Command(command, reply) => {
+                let result = self.switch.handle_command(now, command);
+                self.flush().await;
+                let _ = reply.send(result);
+            }
+            handle::Envelope::Reload(plan, reply) => {
+                let result = self.switch.reload(now, *plan);
+                self.flush().await;
+                let _ = reply.send(result);
             }
         }
     }

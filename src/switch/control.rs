@@ -55,6 +55,7 @@ impl Switch {
     fn agent_named(&self, agent: &str) -> Result<AgentId, CommandError> {
         self.router
             .agent_id(agent)
+            .filter(|&id| !self.router.agent_retired(id))
             .ok_or_else(|| CommandError::UnknownAgent(agent.to_string()))
     }
 
@@ -173,7 +174,9 @@ impl Switch {
 
     fn list_agents(&self) -> Reply {
         let agents = (0..self.router.agents_len())
-            .map(|i| self.agent_snapshot(AgentId(i as u32)))
+            .map(|i| AgentId(i as u32))
+            .filter(|&id| !self.router.agent_retired(id))
+            .map(|id| self.agent_snapshot(id))
             .collect();
         Reply::Agents { agents }
     }

@@ -38,6 +38,7 @@ pub mod plan;
 mod presence;
 mod queues;
 mod register;
+mod reload;
 mod reoffer;
 mod responses;
 mod supervise;
@@ -74,6 +75,7 @@ pub use legs::{CallEntry, ZOMBIE_FORKS_MAX};
 pub use media::{AnchorError, CallMedia, MediaPlan};
 pub use plan::{Plan, Route};
 pub use queues::{QueueFigures, AGENT_STATE_LABELS};
+pub use reload::ReloadReport;
 
 /// DTMF digits kept per call; older ones are dropped first.
 pub const DIGITS_PER_CALL_MAX: usize = 64;

@@ -88,6 +88,7 @@ impl Switch {
             .snapshot()
             .queues
             .into_iter()
+            .filter(|q| !self.router.queue_retired(q.queue))
             .map(|q| {
                 let (wait_sum, wait_count) = self
                     .queue_waits
@@ -113,8 +114,11 @@ impl Switch {
     /// How many agents are in each state, in [`AGENT_STATE_LABELS`] order.
     pub fn agent_states(&self) -> [u64; AGENT_STATE_LABELS.len()] {
         let mut counts = [0; AGENT_STATE_LABELS.len()];
-        for i in 0..self.plan.acd_agents.len() {
-            counts[agent_state_index(self.router.agent_state(AgentId(i as u32)))] += 1;
+        for i in 0..self.router.agents_len() {
+            let agent = AgentId(i as u32);
+            if !self.router.agent_retired(agent) {
+                counts[agent_state_index(self.router.agent_state(agent))] += 1;
+            }
         }
         counts
     }

@@ -77,11 +77,21 @@ impl Cx<'_, '_> {
             advertise_address,
             inactivity_timeout,
             codecs,
-            prompts: PathBuf::from(prompts),
+            // Beside the dialplan, wherever the switch is started from.
+            prompts: beside(&self.file, &prompts),
             queue_music,
             announce_every,
             hold_music,
             recordings: PathBuf::from(recordings),
         }
+    }
+}
+
+/// `path` read relative to the directory of the dialplan `file`.
+fn beside(file: &std::path::Path, path: &str) -> PathBuf {
+    let path = PathBuf::from(path);
+    match file.parent() {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path,
     }
 }

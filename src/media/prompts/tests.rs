@@ -219,3 +219,32 @@ fn a_player_at_30ms_cuts_each_prompt_into_frames_of_240_samples_the_last_short()
     assert_eq!(steps, [(0, 0), (1, 1), (0, 2), (1, 3)], "looped at 30 ms");
     assert_eq!(p.poll_timeout(&set), Some(t0 + thirty * 4));
 }
+
+#[test]
+fn a_reloaded_set_keeps_the_ids_it_gave_and_adds_new_names_after() {
+    let mut old = PromptSet::default();
+    let a = old.insert("a", Prompt::from_pcm(tone(440.0, 800))).unwrap();
+    let b = old.insert("b", Prompt::from_pcm(tone(440.0, 800))).unwrap();
+    // The directory now has a new "c", a longer "b", and no "a".
+    let mut newer = PromptSet::default();
+    newer
+        .insert("c", Prompt::from_pcm(tone(440.0, 160)))
+        .unwrap();
+    newer
+        .insert("b", Prompt::from_pcm(tone(440.0, 1600)))
+        .unwrap();
+    let merged = old.merged(&newer).unwrap();
+    assert_eq!(
+        merged.id("a").unwrap(),
+        a,
+        "a call told \"a\" still finds it"
+    );
+    assert_eq!(merged.id("b").unwrap(), b);
+    assert_eq!(merged.id("c").unwrap(), PromptId(2));
+    assert_eq!(merged.prompt(b).unwrap().frames(), 10, "b's new audio");
+    assert_eq!(
+        old.prompt(b).unwrap().frames(),
+        5,
+        "the old set is untouched"
+    );
+}

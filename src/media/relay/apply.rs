@@ -35,8 +35,9 @@ impl MediaHandle {
                 ..
             } => match leg(side) {
                 Some(id) => {
-                    let intro = prompt_ids(self.prompts(), &intro).unwrap_or_default();
-                    let music = prompt_ids(self.prompts(), &music).unwrap_or_default();
+                    let prompts = self.prompts();
+                    let intro = prompt_ids(&prompts, &intro).unwrap_or_default();
+                    let music = prompt_ids(&prompts, &music).unwrap_or_default();
                     self.play(id, intro, music)
                 }
                 None => Ok(()),

@@ -198,8 +198,9 @@ struct Shared {
     rng: Mutex<StdRng>,
     stats: Arc<RelayStats>,
     events: mpsc::Sender<MediaEvent>,
-    /// Queue audio, pre-encoded; empty when none was loaded.
-    prompts: Arc<PromptSet>,
+    /// Queue audio, pre-encoded; empty when none was loaded. A reload
+    /// swaps it: each call keeps the set it started with.
+    prompts: Mutex<Arc<PromptSet>>,
 }
 
 struct CallEntry {
@@ -243,7 +244,7 @@ pub fn start_with_prompts(
         calls: Mutex::new(HashMap::new()),
         stats: Arc::new(RelayStats::default()),
         events,
-        prompts,
+        prompts: Mutex::new(prompts),
     };
     Ok((
         MediaHandle {
@@ -497,9 +498,16 @@ impl MediaHandle {
         self.command(&[leg], Command::SendDigit { leg: leg.n, digit })
     }
 
-    /// The prompts this relay plays.
-    pub fn prompts(&self) -> &PromptSet {
-        &self.shared.prompts
+    /// The prompts new calls play.
+    pub fn prompts(&self) -> Arc<PromptSet> {
+        Arc::clone(&lock(&self.shared.prompts))
+    }
+
+    /// Prompts for the calls to come (a reload). Keep the old names' ids
+    /// ([`PromptSet::merged`]): a call in progress is told ids, and
+    /// plays them from the set it started with.
+    pub fn set_prompts(&self, prompts: Arc<PromptSet>) {
+        *lock(&self.shared.prompts) = prompts;
     }
 
     /// Ends the call's media: its task stops, closes the sockets and returns
@@ -557,7 +565,7 @@ impl MediaHandle {
             Arc::clone(&s.pool),
             Arc::clone(&s.stats),
             s.events.clone(),
-            Arc::clone(&s.prompts),
+            self.prompts(),
         );
         let span = tracing::debug_span!("media", call = call.0);
         s.runtimes[runtime].spawn(task.run(rx).instrument(span));

@@ -48,10 +48,11 @@ impl ApiError {
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoToken | Self::BadToken => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::NotBuilt(_) | Self::Reload(ReloadError::NotBuilt(_)) => {
-                StatusCode::NOT_IMPLEMENTED
-            }
+            Self::NotBuilt(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Reload(ReloadError::Invalid(_)) => StatusCode::BAD_REQUEST,
+            Self::Reload(ReloadError::Refused(e)) => {
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
             Self::Reload(ReloadError::CheckFailed) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::TooManyStreams { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -70,8 +71,9 @@ impl ApiError {
             Self::NoToken => "no_token",
             Self::BadToken => "bad_token",
             Self::Forbidden { .. } => "forbidden",
-            Self::NotBuilt(_) | Self::Reload(ReloadError::NotBuilt(_)) => "not_built",
+            Self::NotBuilt(_) => "not_built",
             Self::Reload(ReloadError::Invalid(_)) => "invalid_dialplan",
+            Self::Reload(ReloadError::Refused(_)) => "reload_refused",
             Self::Reload(ReloadError::CheckFailed) => "reload_failed",
             Self::TooManyStreams { .. } => "too_many_streams",
         }

@@ -84,7 +84,7 @@ pub fn run(client: &Client, action: Action, out: &mut dyn Write) -> Result<(), C
         Action::Events { count, last_id } => events(client, count, last_id, out)?,
         Action::Reload => {
             let body = send(client, "POST", "/api/v1/reload", None)?;
-            writeln!(out, "{}", body["message"].as_str().unwrap_or("reloaded"))?;
+            out.write_all(reload_summary(&body).as_bytes())?;
         }
     }
     Ok(())
@@ -167,4 +167,32 @@ fn refused(response: Response) -> CliError {
             .unwrap_or(response.body.trim())
             .to_string(),
     }
+}
+
+/// What a reload changed, a line per kind of change, e.g.
+/// `agents added: 1005`.
+fn reload_summary(body: &Value) -> String {
+    let file = body["file"].as_str().unwrap_or("the dialplan");
+    let mut text = format!("reloaded {file}\n");
+    for (key, label) in [
+        ("agents_added", "agents added"),
+        (
+            "agents_removed",
+            "agents removed (logged out after their call)",
+        ),
+        ("agents_changed", "agents changed"),
+        ("queues_added", "queues added"),
+        ("queues_removed", "queues removed (after their callers)"),
+        ("queues_changed", "queues changed"),
+        ("restart_required", "needs a restart to change"),
+    ] {
+        let names: Vec<&str> = body[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !names.is_empty() {
+            text.push_str(&format!("{label}: {}\n", names.join(", ")));
+        }
+    }
+    text
 }

@@ -296,6 +296,22 @@ impl Registrar {
         removed
     }
 
+    /// New limits for the REGISTERs to come (a reload); bindings keep
+    /// the expiry they were given.
+    pub fn set_config(&mut self, config: RegistrarConfig) {
+        self.config = config;
+    }
+
+    /// Drops every binding of `aor` (an agent removed by a reload);
+    /// returns how many went.
+    pub fn remove(&mut self, aor: &str) -> usize {
+        let n = self.aors.get(aor).map_or(0, |a| a.entries.len());
+        if n > 0 {
+            self.commit(aor, Vec::new());
+        }
+        n
+    }
+
     /// Drops every binding whose expiry is at or before `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some((deadline, aor)) = self.deadlines.first().cloned() {

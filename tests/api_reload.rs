@@ -89,7 +89,7 @@ fn a_call_in_progress_survives_a_sighup_that_adds_an_agent_and_changes_a_strateg
     let added = config
         .replace(
             "[[trunks]]",
-            "[[agents]]\nid = \"1005\"\npassword = \"demo-1005\"\nauto_login = true\nskills = { support = 5 }\n\n[[trunks]]",
+            "[[agents]]\nid = \"1005\"\nname = \"Eve\"\npassword = \"demo-1005\"\nauto_login = true\nskills = { support = 5 }\n\n[[trunks]]",
         )
         .replace(
             "name = \"support\"\nrequires = \"support:1\"\n",
@@ -126,6 +126,7 @@ fn a_call_in_progress_survives_a_sighup_that_adds_an_agent_and_changes_a_strateg
     let agent_1005 = get(h, "/api/v1/agents/1005", VIEWER);
     assert_eq!(agent_1005.status, 200, "{agent_1005:?}");
     assert_eq!(agent_1005.body["queues"], json!(["support"]));
+    assert_eq!(agent_1005.body["name"], json!("Eve"));
 
     talker.join().unwrap();
     caller.bye();

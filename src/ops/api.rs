@@ -8,7 +8,7 @@ mod auth;
 mod error;
 mod views;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,8 +69,6 @@ struct Api {
     commands: CommandSender,
     events: Arc<EventRing>,
     board: Arc<AgentBoard>,
-    /// Agent id → display name, from the dialplan.
-    names: Arc<HashMap<String, String>>,
     /// Reads and applies the dialplan file.
     reloader: Arc<Reloader>,
     /// Event stream keep-alives: well inside the idle timeout.
@@ -93,16 +91,10 @@ pub fn router(
     let board = Arc::new(AgentBoard::default());
     let seen = board.clone();
     ring.feed(events, move |e| seen.observe(e));
-    let names = config
-        .agents
-        .iter()
-        .filter_map(|a| a.name.clone().map(|n| (a.id.clone(), n)))
-        .collect();
     let api = Api {
         commands,
         events: ring,
         board,
-        names: Arc::new(names),
         reloader,
         keepalive: config.api.idle_timeout / 2,
         streams: Arc::new(Semaphore::new(sse::SSE_CLIENTS_MAX)),
@@ -203,13 +195,13 @@ async fn list(api: &Api, command: Command, key: &str) -> ApiResult {
 
 async fn agents(State(api): State<Api>) -> ApiResult {
     let mut agents = reply_json(run(&api, Command::ListAgents).await?, "agents");
-    views::agents(&mut agents, &api.board, &api.names);
+    views::agents(&mut agents, &api.board, &api.reloader.names());
     Ok(Json(json!({ "agents": agents })).into_response())
 }
 
 async fn agent(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {
     let mut agents = reply_json(run(&api, Command::ListAgents).await?, "agents");
-    views::agents(&mut agents, &api.board, &api.names);
+    views::agents(&mut agents, &api.board, &api.reloader.names());
     found(&agents, "id", "agent", &id)
 }
 

@@ -7,6 +7,7 @@
 
 #![allow(clippy::disallowed_methods)] // a driver: it spawns the signal task
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -48,6 +49,8 @@ pub struct Reloaded {
 pub struct Reloader {
     /// The dialplan in effect; the lock also makes reloads one at a time.
     running: Mutex<Config>,
+    /// Agent id → display name, for the API; follows each reload.
+    names: std::sync::RwLock<Arc<HashMap<String, String>>>,
     commands: CommandSender,
     media: Option<MediaHandle>,
 }
@@ -55,10 +58,16 @@ pub struct Reloader {
 impl Reloader {
     pub fn new(config: Config, commands: CommandSender, media: Option<MediaHandle>) -> Arc<Self> {
         Arc::new(Reloader {
+            names: std::sync::RwLock::new(display_names(&config)),
             running: Mutex::new(config),
             commands,
             media,
         })
+    }
+
+    /// Agents' display names in the dialplan in effect.
+    pub fn names(&self) -> Arc<HashMap<String, String>> {
+        Arc::clone(&self.names.read().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Reads, checks and applies the dialplan file; logs the outcome.
@@ -114,6 +123,7 @@ impl Reloader {
             .await
             .map_err(ReloadError::Refused)?;
         let file = config.file.display().to_string();
+        *self.names.write().unwrap_or_else(|p| p.into_inner()) = display_names(&config);
         *running = keep_restart_only(running, config);
         Ok(Reloaded {
             file,
@@ -121,6 +131,15 @@ impl Reloader {
             restart_required,
         })
     }
+}
+
+fn display_names(config: &Config) -> Arc<HashMap<String, String>> {
+    let names = config
+        .agents
+        .iter()
+        .filter_map(|a| a.name.clone().map(|n| (a.id.clone(), n)))
+        .collect();
+    Arc::new(names)
 }
 
 /// The dialplan keys that differ and that a running switch cannot change.

@@ -567,7 +567,13 @@ pub struct Phone {
 
 impl Phone {
     pub fn new(server: SocketAddr) -> Phone {
-        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind phone");
+        Phone::from_ip(server, "127.0.0.1")
+    }
+
+    /// A phone whose source address is `ip` (any 127.0.0.x works on
+    /// Linux): a distinct source for the switch's per-source limits.
+    pub fn from_ip(server: SocketAddr, ip: &str) -> Phone {
+        let sock = UdpSocket::bind((ip, 0)).expect("bind phone");
         sock.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
         let addr = sock.local_addr().unwrap();

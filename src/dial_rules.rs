@@ -128,16 +128,12 @@ impl DialRules {
 
     /// The demo default: premium and international refused, the rest allowed.
     pub fn demo_default() -> Self {
-        let any = |p: &str| Pattern {
-            prefix: p.to_string(),
-            len_min: 1,
-            len_max: 32,
-        };
+        let rule = |p: &str| Pattern::parse(p).expect("built-in patterns parse");
         DialRules {
-            allow: vec![any("")],
+            allow: vec![rule("*")],
             deny: ["900", "1900", "00", "011", "+"]
                 .iter()
-                .map(|p| any(p))
+                .map(|p| rule(p))
                 .collect(),
         }
     }

@@ -136,11 +136,11 @@ impl Switch {
         self.stats.dial_refused[at] += 1;
         let rule = self.plan.dial_denied_by(agent, number);
         warn!(
-            sip_call_id,
-            agent,
+            sip_call_id = %sip_call_id,
+            agent = %agent,
             number = %Private(number),
-            rule = rule.as_deref().unwrap_or("-"),
-            reason = refused.label(),
+            rule = %rule.as_deref().unwrap_or("-"),
+            reason = %refused.label(),
             "dial refused by dial rules"
         );
     }

@@ -396,6 +396,20 @@ impl Sipp {
         }
     }
 
+    /// As [`Sipp::expect_success`], and returns every message it sent and
+    /// received.
+    pub fn expect_success_messages(self) -> String {
+        let path = self.log.with_file_name(
+            self.log
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .replace("sipp.log", "messages.log"),
+        );
+        self.expect_success();
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
     /// Waits for SIPp to finish its calls; panics with its trace if it failed.
     pub fn expect_success(mut self) {
         let status = self.wait();

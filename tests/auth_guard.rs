@@ -10,6 +10,9 @@
 //! dialplan does not trust loopback (`trust_loopback = false`); its trunk
 //! (127.0.0.1) stays trusted.
 
+// Real sockets with bounded waits: the test is a driver.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::net::{SocketAddr, UdpSocket};
@@ -84,7 +87,13 @@ impl Guesser {
             Some(c) => {
                 self.nc += 1;
                 let value = switchyard::sip::auth::answer_challenge(
-                    c, "REGISTER", &uri, user, password, self.nc, &mut self.rng,
+                    c,
+                    "REGISTER",
+                    &uri,
+                    user,
+                    password,
+                    self.nc,
+                    &mut self.rng,
                 )
                 .expect("answer challenge");
                 format!("Authorization: {value}\r\n")
@@ -100,7 +109,9 @@ impl Guesser {
             p = std::process::id(),
             cseq = n + 1,
         );
-        self.sock.send_to(msg.as_bytes(), self.server).expect("send");
+        self.sock
+            .send_to(msg.as_bytes(), self.server)
+            .expect("send");
         self.sent += 1;
     }
 
@@ -131,9 +142,8 @@ impl Guesser {
 fn listed_ban(switch: &SwitchProc, ip: &str, left: Duration) -> bool {
     let bans = get(switch.http, "/api/v1/bans", ADMIN).body;
     bans["bans"].as_array().is_some_and(|list| {
-        list.iter().any(|b| {
-            b["ip"] == ip && b["seconds_left"].as_u64().unwrap_or(0) >= left.as_secs()
-        })
+        list.iter()
+            .any(|b| b["ip"] == ip && b["seconds_left"].as_u64().unwrap_or(0) >= left.as_secs())
     })
 }
 
@@ -168,7 +178,11 @@ fn a_guesser_gets_a_bounded_number_of_answers_then_silence() {
         g.count(401),
         banned_after
     );
-    assert!(g.sent >= 500, "the guesser guessed too little to tell: {}", g.sent);
+    assert!(
+        g.sent >= 500,
+        "the guesser guessed too little to tell: {}",
+        g.sent
+    );
     assert!(
         g.count(403) >= ATTEMPTS as usize,
         "the guesser's wrong passwords were refused: {:?}",
@@ -188,7 +202,9 @@ fn a_guesser_gets_a_bounded_number_of_answers_then_silence() {
         "no ban line in the log"
     );
     switch.wait_metric("switchyard_auth_bans_total", |v| v >= 1.0);
-    switch.wait_metric("switchyard_auth_failures_total", |v| v >= f64::from(ATTEMPTS));
+    switch.wait_metric("switchyard_auth_failures_total", |v| {
+        v >= f64::from(ATTEMPTS)
+    });
 }
 
 #[test]
@@ -226,15 +242,32 @@ fn a_banned_source_is_silent_listed_and_lifted_while_others_register() {
     );
 
     // Lifted through the API, it may log in again.
-    let lifted = call(switch.http, "DELETE", "/api/v1/bans/127.0.0.2", Some(ADMIN), None);
+    let lifted = call(
+        switch.http,
+        "DELETE",
+        "/api/v1/bans/127.0.0.2",
+        Some(ADMIN),
+        None,
+    );
     assert_eq!(lifted.status, 200, "{lifted:?}");
-    let again = call(switch.http, "DELETE", "/api/v1/bans/127.0.0.2", Some(ADMIN), None);
-    assert_eq!((again.status, again.body["error"].as_str()), (404, Some("not_banned")));
+    let again = call(
+        switch.http,
+        "DELETE",
+        "/api/v1/bans/127.0.0.2",
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(
+        (again.status, again.body["error"].as_str()),
+        (404, Some("not_banned"))
+    );
     assert!(!listed_ban(&switch, "127.0.0.2", Duration::ZERO));
     let mut back = Phone::from_ip(switch.sip, "127.0.0.2");
     let ok = back.register("1002", "demo-1002", back.addr, 3600);
     assert_eq!(ok.status(), Some(200));
-    assert!(switch.log().contains("sip ban lifted by a command source_ip=127.0.0.2"));
+    assert!(switch
+        .log()
+        .contains("sip ban lifted by a command source_ip=127.0.0.2"));
 }
 
 #[test]
@@ -264,19 +297,29 @@ fn guessing_one_agent_from_many_sources_bans_each_new_source_at_once() {
         // The first three failures for 1001 only make their sources back
         // off (1 ms); from the fourth on, each failing source is banned.
         let answered = challenge_answered(&mut phone);
-        assert_eq!(answered, i < 7, "{ip} answered after its failure: {answered}");
+        assert_eq!(
+            answered,
+            i < 7,
+            "{ip} answered after its failure: {answered}"
+        );
     }
     switch.wait_metric("switchyard_auth_bans_total", |v| v == 3.0);
     // A fresh source with the right password is not held to the agent's count.
     let mut good = Phone::from_ip(switch.sip, "127.0.0.20");
-    assert_eq!(good.register("1001", "demo-1001", good.addr, 60).status(), Some(200));
+    assert_eq!(
+        good.register("1001", "demo-1001", good.addr, 60).status(),
+        Some(200)
+    );
 }
 
 #[test]
 fn a_second_phone_replaces_the_first_by_default_and_is_refused_when_configured() {
     let switch = SwitchProc::start("guard-contacts", &config(""));
     let mut ada = Phone::from_ip(switch.sip, "127.0.0.2");
-    assert_eq!(ada.register("1001", "demo-1001", ada.addr, 3600).status(), Some(200));
+    assert_eq!(
+        ada.register("1001", "demo-1001", ada.addr, 3600).status(),
+        Some(200)
+    );
     let mut other = Phone::from_ip(switch.sip, "127.0.0.3");
     let ok = other.register("1001", "demo-1001", other.addr, 3600);
     assert_eq!(ok.status(), Some(200));
@@ -290,10 +333,16 @@ fn a_second_phone_replaces_the_first_by_default_and_is_refused_when_configured()
 
     let switch = SwitchProc::start("guard-contacts-refuse", &config("remove_existing = false"));
     let mut ada = Phone::from_ip(switch.sip, "127.0.0.2");
-    assert_eq!(ada.register("1001", "demo-1001", ada.addr, 3600).status(), Some(200));
+    assert_eq!(
+        ada.register("1001", "demo-1001", ada.addr, 3600).status(),
+        Some(200)
+    );
     let mut other = Phone::from_ip(switch.sip, "127.0.0.3");
     let refused = other.register("1001", "demo-1001", other.addr, 3600);
     assert_eq!(refused.status(), Some(403));
     // Ada's phone refreshing its own binding is fine.
-    assert_eq!(ada.register("1001", "demo-1001", ada.addr, 3600).status(), Some(200));
+    assert_eq!(
+        ada.register("1001", "demo-1001", ada.addr, 3600).status(),
+        Some(200)
+    );
 }

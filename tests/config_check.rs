@@ -156,11 +156,16 @@ fn dialplan_file(name: &str, text: &str) -> PathBuf {
 }
 
 #[test]
+// It starts the binary and waits for it, bounded: a driver.
+#[allow(clippy::disallowed_methods)]
 fn an_empty_plan_and_unwritable_paths_are_refused_naming_the_field() {
     let empty = dialplan_file("empty", "[switch]\nrealm = \"x\"\n");
     let err = Config::load(&empty).unwrap_err();
     let p = &err.problems()[0];
-    assert_eq!((p.field.as_str(), &p.kind), ("agents", &ProblemKind::EmptyPlan));
+    assert_eq!(
+        (p.field.as_str(), &p.kind),
+        ("agents", &ProblemKind::EmptyPlan)
+    );
 
     let text = format!(
         "[switch]\ncdr_path = \"/proc/switchyard/cdr.sqlite\"\nsip_listen = \"127.0.0.1:0\"\n\
@@ -174,7 +179,11 @@ fn an_empty_plan_and_unwritable_paths_are_refused_naming_the_field() {
         .filter(|p| matches!(p.kind, ProblemKind::NotWritable { .. }))
         .map(|p| (p.line, p.field.as_str()))
         .collect();
-    assert_eq!(found, vec![(2, "switch.cdr_path"), (6, "media.recordings")], "{err}");
+    assert_eq!(
+        found,
+        vec![(2, "switch.cdr_path"), (6, "media.recordings")],
+        "{err}"
+    );
 
     // `check` says so and fails, and so does `run`, before binding anything.
     for command in ["check", "run"] {

@@ -3,6 +3,9 @@
 //! Retry-After a few times, then silence, logged once; meanwhile a call
 //! from the trusted carrier (the trunk's address) completes.
 
+// Real sockets with bounded waits: the test is a driver.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::net::UdpSocket;
@@ -79,7 +82,9 @@ fn a_flooding_source_gets_503_then_silence_while_a_carrier_call_completes() {
     let flood_for = start.elapsed();
     carrier.expect_success();
     agent.expect_success();
-    switch.wait_metric("switchyard_calls_total{outcome=\"completed\"}", |v| v == 1.0);
+    switch.wait_metric("switchyard_calls_total{outcome=\"completed\"}", |v| {
+        v == 1.0
+    });
     drain(&mut answers);
 
     let status = |code: u16| answers.iter().filter(|(c, _)| *c == code).count();
@@ -92,10 +97,19 @@ fn a_flooding_source_gets_503_then_silence_while_a_carrier_call_completes() {
     // and re-arms the answered refusals.
     let refills = 1 + PER_SECOND * flood_for.as_secs().max(1) as usize + PER_SECOND;
     assert!(challenged >= BURST, "the burst was served: {challenged}");
-    assert!(challenged <= BURST + refills, "{challenged} requests served");
-    assert!((1..=REFUSALS * refills).contains(&refused), "{refused} x 503");
+    assert!(
+        challenged <= BURST + refills,
+        "{challenged} requests served"
+    );
+    assert!(
+        (1..=REFUSALS * refills).contains(&refused),
+        "{refused} x 503"
+    );
     assert_eq!(answers.len(), challenged + refused, "only 401s and 503s");
-    assert!(answers.len() * 5 < sent as usize, "most of the flood went unanswered");
+    assert!(
+        answers.len() * 5 < sent as usize,
+        "most of the flood went unanswered"
+    );
     assert!(answers
         .iter()
         .filter(|(c, _)| *c == 503)
@@ -106,9 +120,10 @@ fn a_flooding_source_gets_503_then_silence_while_a_carrier_call_completes() {
         .filter(|l| l.contains("sip requests over the rate limit") && l.contains("127.0.0.2"))
         .count();
     assert_eq!(lines, 1, "one warning per source and minute");
-    switch.wait_metric("switchyard_sip_requests_limited_total{reason=\"rate_503\"}", |v| {
-        v == refused as f64
-    });
+    switch.wait_metric(
+        "switchyard_sip_requests_limited_total{reason=\"rate_503\"}",
+        |v| v == refused as f64,
+    );
     switch.wait_metric(
         "switchyard_sip_requests_limited_total{reason=\"rate_dropped\"}",
         |v| v >= 1.0,

@@ -97,6 +97,8 @@ mod tests;
 mod tests_api;
 #[cfg(test)]
 mod tests_menus;
+#[cfg(test)]
+mod tests_security;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -108,12 +110,12 @@ pub use api::{
     HTTP_CONNECTIONS_MAX, HTTP_HEADER_TIMEOUT, HTTP_IDLE_TIMEOUT,
 };
 pub use error::{ConfigError, Location, Problem, ProblemKind};
-pub use security::{
-    DialRuleSet, SecurityConfig, DIAL_RULE_SETS_MAX, MAX_CONTACTS_MAX, SERVER_HEADER_CHARS_MAX,
-};
 pub use requires::{
     Alternative, AttributeEq, RequireError, RequireExpr, SkillMin, REQUIRE_ALTERNATIVES_MAX,
     REQUIRE_TERMS_MAX, SKILL_LEVEL_MAX, SKILL_LEVEL_MIN,
+};
+pub use security::{
+    DialRuleSet, SecurityConfig, DIAL_RULE_SETS_MAX, MAX_CONTACTS_MAX, SERVER_HEADER_CHARS_MAX,
 };
 pub use values::{parse_duration, IpNet, DID_DIGITS_MAX, DURATION_MAX, NAME_CHARS_MAX};
 

@@ -14,7 +14,11 @@ impl Config {
     pub fn check_usable(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
         if self.agents.is_empty() && self.dids.is_empty() {
-            problems.push(self.problem(Location { line: 1, column: 1 }, "agents", ProblemKind::EmptyPlan));
+            problems.push(self.problem(
+                Location { line: 1, column: 1 },
+                "agents",
+                ProblemKind::EmptyPlan,
+            ));
         }
         if let Err(reason) = writable_file(&self.switch.cdr_path) {
             let kind = ProblemKind::NotWritable {

@@ -252,7 +252,9 @@ impl AuthGuard {
         self.sources.retain(|_, s| {
             s.banned_until.is_some_and(|u| now < u)
                 || s.next_answer.is_some_and(|a| now < a)
-                || s.failures.iter().any(|&at| now.saturating_duration_since(at) < window)
+                || s.failures
+                    .iter()
+                    .any(|&at| now.saturating_duration_since(at) < window)
         });
         self.users.retain(|_, f| {
             f.retain(|&at| now.saturating_duration_since(at) < window);
@@ -276,7 +278,8 @@ impl AuthGuard {
         let window = self.config.window;
         let failures = self.users.entry(user.to_owned()).or_default();
         failures.retain(|&at| now.saturating_duration_since(at) < window);
-        let hot = u32::try_from(failures.len()).unwrap_or(u32::MAX) >= self.config.user_attempts_max;
+        let hot =
+            u32::try_from(failures.len()).unwrap_or(u32::MAX) >= self.config.user_attempts_max;
         failures.push(now);
         hot
     }
@@ -392,7 +395,9 @@ mod tests {
             assert_eq!(g.record_failure(src, Some("1001"), t0), None);
         }
         let fourth = ip("127.0.1.9");
-        let ban = g.record_failure(fourth, Some("1001"), t0).expect("banned at once");
+        let ban = g
+            .record_failure(fourth, Some("1001"), t0)
+            .expect("banned at once");
         assert_eq!(ban.failures, 1);
         assert!(g.is_banned(fourth, t0));
         // Another user from a fresh source is not affected.

@@ -74,10 +74,18 @@ pub enum Command {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Reply {
     Done,
-    Agents { agents: Vec<AgentSnapshot> },
-    Queues { queues: Vec<QueueSnapshot> },
-    Calls { calls: Vec<CallSnapshot> },
-    Bans { bans: Vec<super::security::BanSnapshot> },
+    Agents {
+        agents: Vec<AgentSnapshot>,
+    },
+    Queues {
+        queues: Vec<QueueSnapshot>,
+    },
+    Calls {
+        calls: Vec<CallSnapshot>,
+    },
+    Bans {
+        bans: Vec<super::security::BanSnapshot>,
+    },
 }
 
 /// One agent, now.

@@ -218,7 +218,11 @@ fn trusted(cfg: &Config) -> Vec<Cidr> {
         });
     }
     if cfg.security.trust_trunks {
-        out.extend(cfg.trunks.iter().flat_map(|t| t.allow_from.iter().map(cidr)));
+        out.extend(
+            cfg.trunks
+                .iter()
+                .flat_map(|t| t.allow_from.iter().map(cidr)),
+        );
     }
     out
 }

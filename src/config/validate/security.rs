@@ -26,7 +26,14 @@ impl Cx<'_, '_> {
         let count = |cx: &mut Self, v: Option<i64>, key: &str, default: u32, min: i64, max: i64| {
             cx.int(v, &p.key(key), default, min, max)
         };
-        let auth_attempts = count(self, raw.auth_attempts, "auth_attempts", d.auth_attempts, 1, ATTEMPTS_MAX);
+        let auth_attempts = count(
+            self,
+            raw.auth_attempts,
+            "auth_attempts",
+            d.auth_attempts,
+            1,
+            ATTEMPTS_MAX,
+        );
         let auth_user_attempts = count(
             self,
             raw.auth_user_attempts,
@@ -35,7 +42,14 @@ impl Cx<'_, '_> {
             1,
             ATTEMPTS_MAX,
         );
-        let requests_burst = count(self, raw.requests_burst, "requests_burst", d.requests_burst, 1, REQUESTS_RATE_MAX);
+        let requests_burst = count(
+            self,
+            raw.requests_burst,
+            "requests_burst",
+            d.requests_burst,
+            1,
+            REQUESTS_RATE_MAX,
+        );
         let requests_per_second = count(
             self,
             raw.requests_per_second,

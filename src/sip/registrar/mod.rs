@@ -545,7 +545,9 @@ fn phones(entries: &[Entry]) -> usize {
 /// same contact.
 fn same_phone(a: &Entry, b: &Entry) -> bool {
     match (a.binding.instance.as_deref(), b.binding.instance.as_deref()) {
-        (Some(x), Some(y)) => x.trim_matches('"').eq_ignore_ascii_case(y.trim_matches('"')),
+        (Some(x), Some(y)) => x
+            .trim_matches('"')
+            .eq_ignore_ascii_case(y.trim_matches('"')),
         _ => a.key == b.key,
     }
 }

@@ -887,12 +887,28 @@ fn a_second_phone_is_refused_when_one_is_allowed() {
 fn remove_existing_replaces_the_oldest_phone() {
     let mut r = limited(1, true);
     let t0 = epoch();
-    r.register(t0, AOR, "c1", 1, contacts(&[("sip:a@10.0.0.1", None)]), None, peer(1))
-        .unwrap();
+    r.register(
+        t0,
+        AOR,
+        "c1",
+        1,
+        contacts(&[("sip:a@10.0.0.1", None)]),
+        None,
+        peer(1),
+    )
+    .unwrap();
     events(&mut r);
     let t1 = t0 + secs(1);
     let after = r
-        .register(t1, AOR, "c9", 1, contacts(&[("sip:a@10.0.0.9", None)]), None, peer(9))
+        .register(
+            t1,
+            AOR,
+            "c9",
+            1,
+            contacts(&[("sip:a@10.0.0.9", None)]),
+            None,
+            peer(9),
+        )
         .unwrap();
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].uri, "sip:a@10.0.0.9");
@@ -906,7 +922,8 @@ fn remove_existing_replaces_the_oldest_phone() {
     // A REGISTER that itself brings more phones than allowed is refused.
     let two = contacts(&[("sip:a@10.0.0.7", None), ("sip:a@10.0.0.8", None)]);
     assert_eq!(
-        r.register(t1, AOR, "c7", 1, two, None, peer(7)).unwrap_err(),
+        r.register(t1, AOR, "c7", 1, two, None, peer(7))
+            .unwrap_err(),
         RegisterError::TooManyContacts { max: 1 }
     );
 }
@@ -921,12 +938,33 @@ fn flows_of_one_instance_count_as_one_phone_and_per_aor_limits_win() {
         ..contact(&format!("sip:a@10.0.0.{reg_id}"), None)
     };
     let both = Update::Contacts(vec![flow(1), flow(2)]);
-    assert_eq!(r.register(t0, AOR, "c1", 1, both, None, peer(1)).unwrap().len(), 2);
+    assert_eq!(
+        r.register(t0, AOR, "c1", 1, both, None, peer(1))
+            .unwrap()
+            .len(),
+        2
+    );
     let mut r = limited(1, false);
     r.config.contacts.per_aor.insert(AOR.to_owned(), 2);
-    r.register(t0, AOR, "c1", 1, contacts(&[("sip:a@10.0.0.1", None)]), None, peer(1))
-        .unwrap();
-    r.register(t0, AOR, "c2", 1, contacts(&[("sip:a@10.0.0.2", None)]), None, peer(2))
-        .unwrap();
+    r.register(
+        t0,
+        AOR,
+        "c1",
+        1,
+        contacts(&[("sip:a@10.0.0.1", None)]),
+        None,
+        peer(1),
+    )
+    .unwrap();
+    r.register(
+        t0,
+        AOR,
+        "c2",
+        1,
+        contacts(&[("sip:a@10.0.0.2", None)]),
+        None,
+        peer(2),
+    )
+    .unwrap();
     assert_eq!(r.lookup(t0, AOR).len(), 2);
 }

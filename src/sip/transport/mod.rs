@@ -17,8 +17,8 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tracing::debug;
 
-use crate::sip::limits::{MESSAGE_BYTES_MAX, TCP_CONNECTIONS_MAX, TCP_IDLE_TIMEOUT};
 use crate::sip::build;
+use crate::sip::limits::{MESSAGE_BYTES_MAX, TCP_CONNECTIONS_MAX, TCP_IDLE_TIMEOUT};
 use crate::sip::parse::{salvage, Message, ParseError};
 use crate::sip::{Peer, Transport};
 

@@ -53,7 +53,7 @@ struct LengthException {
 
 const LONG_FILES: &[LengthException] = &[LengthException {
     file: "src/config/validate.rs",
-    lines: 754,
+    lines: 705,
     why: "every section's checks in one file; split per section",
 }];
 

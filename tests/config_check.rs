@@ -145,3 +145,80 @@ fn overflow_cycle_lists_the_queues() {
         }
     );
 }
+
+/// Writes `text` as a dialplan in a fresh directory; returns its path.
+fn dialplan_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchyard-usable-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("plan.toml");
+    std::fs::write(&path, text).expect("write dialplan");
+    path
+}
+
+#[test]
+// It starts the binary and waits for it, bounded: a driver.
+#[allow(clippy::disallowed_methods)]
+fn an_empty_plan_and_unwritable_paths_are_refused_naming_the_field() {
+    let empty = dialplan_file("empty", "[switch]\nrealm = \"x\"\n");
+    let err = Config::load(&empty).unwrap_err();
+    let p = &err.problems()[0];
+    assert_eq!(
+        (p.field.as_str(), &p.kind),
+        ("agents", &ProblemKind::EmptyPlan)
+    );
+
+    let text = format!(
+        "[switch]\ncdr_path = \"/proc/switchyard/cdr.sqlite\"\nsip_listen = \"127.0.0.1:0\"\n\
+         http_listen = \"127.0.0.1:0\"\n[media]\nrecordings = \"/proc/switchyard/rec\"\n\n{AGENT}"
+    );
+    let path = dialplan_file("unwritable", &text);
+    let err = Config::load(&path).unwrap_err();
+    let found: Vec<(usize, &str)> = err
+        .problems()
+        .iter()
+        .filter(|p| matches!(p.kind, ProblemKind::NotWritable { .. }))
+        .map(|p| (p.line, p.field.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![(2, "switch.cdr_path"), (6, "media.recordings")],
+        "{err}"
+    );
+
+    // `check` says so and fails, and so does `run`, before binding anything.
+    for command in ["check", "run"] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        match command {
+            "check" => cmd.arg("check").arg(&path),
+            _ => cmd.args(["run", "--config"]).arg(&path),
+        };
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start switchyard");
+        // A `run` that wrongly starts is ended by its PID, not waited on.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{command} started on an unusable dialplan");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr)
+            .expect("read stderr");
+        assert!(!status.success(), "{command} accepted it");
+        assert!(
+            stderr.contains(":2:1: switch.cdr_path: call record store /proc/switchyard/cdr.sqlite is not writable"),
+            "{command}: {stderr}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(empty.parent().unwrap());
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}

@@ -148,3 +148,20 @@ fn phone_registered_over_tcp_is_called_over_its_connection() {
     assert_eq!(offer.method().map(|m| m.as_str()), Some("INVITE"));
     assert_eq!(offer.vias()[0].transport(), "TCP");
 }
+
+#[test]
+fn an_oversized_request_gets_413_then_the_connection_closes() {
+    let switch = SwitchProc::start("tcp-oversized", &test_config("10s", free_udp_port()));
+    let mut phone = TcpPhone::connect(&switch);
+    // A head announcing a body over the 65 535-byte limit: refused as
+    // soon as the head is read, before any of the body is buffered.
+    let text = options(&phone, "big").replace("Content-Length: 0", "Content-Length: 70000");
+    phone.send(&text);
+    phone.send(&"x".repeat(1000));
+    let answer = phone.recv().expect("an answer before the close");
+    assert_eq!((answer.status(), answer.call_id()), (Some(413), "tcp-big"));
+    assert_eq!(answer.header(&HeaderName::Server), Some("switchyard"));
+    assert!(phone.recv().is_none(), "the connection is closed");
+    switch.wait_metric("switchyard_tcp_oversized_total", |v| v == 1.0);
+    switch.wait_metric("switchyard_tcp_framing_errors_total", |v| v == 0.0);
+}

@@ -91,7 +91,7 @@ pub enum ProblemKind {
     #[error("{message}")]
     Schema { message: String },
     #[error(
-        "unknown section `{name}` (expected switch, media, agents, trunks, dids, queues or menus)"
+        "unknown section `{name}` (expected switch, media, api, security, agents, trunks, dids, queues, menus or dial_rules)"
     )]
     UnknownSection { name: String },
     #[error("expected {expected}, found {found}")]
@@ -195,6 +195,18 @@ pub enum ProblemKind {
         agent: String,
         listen_field: &'static str,
         listen: std::net::SocketAddr,
+    },
+    #[error("invalid dial pattern \"{value}\" (expected digits with an optional leading +, then an optional length such as {{7}} or {{7,11}}; \"*\" is any number)")]
+    InvalidDialPattern { value: String },
+    #[error("no dial rule set is named \"{name}\"")]
+    UnknownDialRules { name: String },
+    #[error("the dialplan has no agents and no DIDs, so the switch could take no call")]
+    EmptyPlan,
+    #[error("{what} {path} is not writable: {reason}")]
+    NotWritable {
+        what: &'static str,
+        path: String,
+        reason: String,
     },
     #[error("the demo API token is still set while {listen_field} = {listen} is not loopback: write your own tokens before listening beyond 127.0.0.1")]
     DemoTokenExposed {

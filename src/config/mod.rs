@@ -86,6 +86,8 @@ mod error;
 mod locate;
 mod raw;
 mod requires;
+mod security;
+mod usable;
 mod validate;
 mod values;
 
@@ -95,6 +97,8 @@ mod tests;
 mod tests_api;
 #[cfg(test)]
 mod tests_menus;
+#[cfg(test)]
+mod tests_security;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -109,6 +113,9 @@ pub use error::{ConfigError, Location, Problem, ProblemKind};
 pub use requires::{
     Alternative, AttributeEq, RequireError, RequireExpr, SkillMin, REQUIRE_ALTERNATIVES_MAX,
     REQUIRE_TERMS_MAX, SKILL_LEVEL_MAX, SKILL_LEVEL_MIN,
+};
+pub use security::{
+    DialRuleSet, SecurityConfig, DIAL_RULE_SETS_MAX, MAX_CONTACTS_MAX, SERVER_HEADER_CHARS_MAX,
 };
 pub use values::{parse_duration, IpNet, DID_DIGITS_MAX, DURATION_MAX, NAME_CHARS_MAX};
 
@@ -150,6 +157,10 @@ pub struct Config {
     pub menus: Vec<MenuConfig>,
     /// `[api]`: tokens for the HTTP control API; none when absent.
     pub api: ApiConfig,
+    /// `[security]`: limits on logins, requests, phones; defaults when absent.
+    pub security: SecurityConfig,
+    /// `[[dial_rules]]`: named sets of numbers agents may dial out.
+    pub dial_rules: Vec<DialRuleSet>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -166,6 +177,8 @@ pub struct SwitchConfig {
     /// `rport` (RFC 3581): phones behind NAT need it.
     pub force_rport: bool,
     pub registration: RegistrationConfig,
+    /// Where `cdr_path` is written (or `[switch]`), for [`Config::check_usable`].
+    pub cdr_path_at: Location,
 }
 
 /// The `[media]` section: where the relay binds and what it speaks.
@@ -189,6 +202,8 @@ pub struct MediaConfig {
     pub hold_music: String,
     /// Where call recordings are written.
     pub recordings: PathBuf,
+    /// Where `recordings` is written (or `[media]`), for [`Config::check_usable`].
+    pub recordings_at: Location,
 }
 
 /// Bounds on REGISTER Expires (RFC 3261 §10.2.8: too brief gets 423).
@@ -212,6 +227,10 @@ pub struct AgentConfig {
     pub max_no_answer: u32,
     /// May listen in on other agents' calls (feature codes *50–*52).
     pub supervisor: bool,
+    /// Phones at once; `None`: `[security].max_contacts`.
+    pub max_contacts: Option<u32>,
+    /// The dial rule set for calls out; `None`: `[security].dial_rules`.
+    pub dial_rules: Option<String>,
     /// Where `password` is written, for [`Config::check_listen_safety`].
     pub password_at: Location,
 }
@@ -416,6 +435,7 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(read_error)?;
         let config = Config::parse(&text, path)?;
         config.check_prompts()?;
+        config.check_usable()?;
         Ok(config)
     }
 
@@ -511,6 +531,21 @@ impl Config {
 
     pub fn agent(&self, id: &str) -> Option<&AgentConfig> {
         self.agents.iter().find(|a| a.id == id)
+    }
+
+    /// The dial rules for `agent`'s calls out: its own set, else the
+    /// `[security]` one, else the built-in one (premium and international
+    /// refused).
+    pub fn dial_rules_for(&self, agent: &str) -> crate::dial_rules::DialRules {
+        let named = self
+            .agent(agent)
+            .and_then(|a| a.dial_rules.as_deref())
+            .or(self.security.dial_rules.as_deref());
+        named
+            .and_then(|n| self.dial_rules.iter().find(|s| s.name == n))
+            .map_or_else(crate::dial_rules::DialRules::demo_default, |s| {
+                s.rules.clone()
+            })
     }
 
     pub fn queue(&self, name: &str) -> Option<&QueueConfig> {

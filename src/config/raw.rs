@@ -56,6 +56,8 @@ pub(crate) struct RawAgent {
     pub attributes: BTreeMap<String, String>,
     pub max_no_answer: Option<i64>,
     pub supervisor: Option<bool>,
+    pub max_contacts: Option<i64>,
+    pub dial_rules: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,4 +156,35 @@ pub(crate) struct RawApiToken {
     pub name: String,
     pub token: String,
     pub role: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSecurity {
+    pub auth_attempts: Option<i64>,
+    pub auth_user_attempts: Option<i64>,
+    pub auth_window: Option<String>,
+    pub auth_ban: Option<String>,
+    pub auth_backoff: Option<String>,
+    #[serde(default)]
+    pub trusted: Vec<String>,
+    pub trust_loopback: Option<bool>,
+    pub trust_trunks: Option<bool>,
+    pub requests_burst: Option<i64>,
+    pub requests_per_second: Option<i64>,
+    pub requests_refused_answered: Option<i64>,
+    pub max_contacts: Option<i64>,
+    pub remove_existing: Option<bool>,
+    pub dial_rules: Option<String>,
+    pub server_header: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDialRuleSet {
+    pub name: String,
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub deny: Vec<String>,
 }

@@ -11,19 +11,23 @@ use toml::Spanned;
 
 use super::error::{ConfigError, Location, Problem, ProblemKind};
 use super::locate::{location, path_at, path_from_text, span_of, value_span_of, FieldPath};
-use super::raw::{RawAgent, RawApi, RawDid, RawMedia, RawMenu, RawQueue, RawSwitch, RawTrunk};
-use super::requires::{SKILL_LEVEL_MAX, SKILL_LEVEL_MIN};
-use super::values::{check_agent_id, check_did, check_name, parse_duration, parse_socket_addr};
+use super::raw::{
+    RawAgent, RawApi, RawDialRuleSet, RawDid, RawMedia, RawMenu, RawQueue, RawSecurity, RawSwitch,
+    RawTrunk,
+};
+use super::values::{check_did, check_name, parse_duration, parse_socket_addr};
 use super::*;
 use crate::media::pool::PortPool;
 use crate::media::sdp::Codec;
 use crate::sip::auth::ChallengeOrder;
 use crate::sip::limits::CALLS_MAX;
 
+mod agent;
 mod api;
 mod media;
 mod menu;
 mod queue;
+mod security;
 mod trunk;
 
 /// Missed offers before auto-pause; more is surely a typo.
@@ -78,6 +82,7 @@ struct Known {
     attributes: HashSet<String>,
     /// Whether a `[media]` section is present (recording needs it).
     media: bool,
+    dial_rules: HashSet<String>,
 }
 
 #[derive(Default)]
@@ -90,6 +95,8 @@ struct Sections {
     queues: Vec<(usize, RawQueue)>,
     menus: Vec<(usize, RawMenu)>,
     api: Option<RawApi>,
+    security: Option<RawSecurity>,
+    dial_rules: Vec<(usize, RawDialRuleSet)>,
 }
 
 fn root() -> FieldPath {
@@ -219,6 +226,13 @@ impl Cx<'_, '_> {
                 }
                 "media" => s.media = self.de(value),
                 "api" => s.api = self.de(value),
+                "security" => s.security = self.de(value),
+                "dial_rules" => {
+                    let max = DIAL_RULE_SETS_MAX;
+                    for (i, e) in self.array(value, &path, max).iter().enumerate() {
+                        s.dial_rules.extend(self.de(e).map(|v| (i, v)));
+                    }
+                }
                 "agents" => {
                     for (i, e) in self.array(value, &path, AGENTS_MAX).iter().enumerate() {
                         s.agents.extend(self.de(e).map(|v| (i, v)));
@@ -295,6 +309,7 @@ impl Cx<'_, '_> {
                 .flat_map(|(_, a)| a.attributes.keys().cloned())
                 .collect(),
             media: s.media.is_some(),
+            dial_rules: s.dial_rules.iter().map(|(_, d)| d.name.clone()).collect(),
         };
         let switch = self.switch(s.switch);
         let media = s.media.map(|m| self.media(m));
@@ -303,7 +318,7 @@ impl Cx<'_, '_> {
         let mut agents = Vec::new();
         for (i, raw) in s.agents {
             self.unique(&raw.id, &root().key("agents").index(i).key("id"), &mut seen);
-            agents.extend(self.agent(i, raw));
+            agents.extend(self.agent(i, raw, &known));
         }
         let mut seen = HashMap::new();
         let mut trunks = Vec::new();
@@ -333,6 +348,8 @@ impl Cx<'_, '_> {
         }
         self.check_overflow_cycles(&queues);
         let menus = self.menus(s.menus, &known);
+        let security = self.security(s.security.unwrap_or_default(), &known);
+        let dial_rules = self.dial_rule_sets(s.dial_rules);
         Config {
             file: self.file.clone(),
             switch,
@@ -343,6 +360,8 @@ impl Cx<'_, '_> {
             queues: queues.into_iter().map(|(_, q)| q).collect(),
             menus,
             api,
+            security,
+            dial_rules,
         }
     }
 
@@ -585,6 +604,7 @@ impl Cx<'_, '_> {
             http_listen,
             realm,
             cdr_path: PathBuf::from(cdr_path),
+            cdr_path_at: self.locate(&p.key("cdr_path")),
             no_answer_timeout,
             max_calls,
             digest_challenge,
@@ -607,75 +627,6 @@ impl Cx<'_, '_> {
             };
             self.report(path, kind);
             default
-        })
-    }
-
-    fn agent(&mut self, i: usize, raw: RawAgent) -> Option<AgentConfig> {
-        let p = root().key("agents").index(i);
-        let before = self.problems.len();
-        if let Err(kind) = check_agent_id(&raw.id) {
-            self.report(&p.key("id"), kind);
-        }
-        self.secret(&raw.password, &p.key("password"));
-        if raw.name.as_deref() == Some("") {
-            self.report(&p.key("name"), ProblemKind::Empty);
-        }
-        if raw.skills.len() > SKILLS_PER_AGENT_MAX {
-            let count = raw.skills.len();
-            self.report(
-                &p.key("skills"),
-                ProblemKind::TooMany {
-                    count,
-                    max: SKILLS_PER_AGENT_MAX,
-                },
-            );
-        }
-        let mut skills = BTreeMap::new();
-        for (skill, level) in raw.skills.iter().take(SKILLS_PER_AGENT_MAX) {
-            let at = p.key("skills").key(skill);
-            if let Err(kind) = check_name(skill) {
-                self.report(&at, kind);
-                continue;
-            }
-            match u8::try_from(*level) {
-                Ok(l) if (SKILL_LEVEL_MIN..=SKILL_LEVEL_MAX).contains(&l) => {
-                    skills.insert(skill.clone(), l);
-                }
-                _ => {
-                    let (min, max) = (i64::from(SKILL_LEVEL_MIN), i64::from(SKILL_LEVEL_MAX));
-                    self.report(
-                        &at,
-                        ProblemKind::OutOfRange {
-                            value: level.to_string(),
-                            min,
-                            max,
-                        },
-                    );
-                }
-            }
-        }
-        let attributes = self.attributes(raw.attributes, &p.key("attributes"));
-        let max_no_answer = self.int(
-            raw.max_no_answer,
-            &p.key("max_no_answer"),
-            3,
-            0,
-            MAX_NO_ANSWER_MAX,
-        );
-        let password_at = self.locate(&p.key("password"));
-        if self.problems.len() > before {
-            return None;
-        }
-        Some(AgentConfig {
-            id: raw.id,
-            password: raw.password,
-            name: raw.name,
-            auto_login: raw.auto_login.unwrap_or(false),
-            skills,
-            attributes,
-            max_no_answer,
-            supervisor: raw.supervisor.unwrap_or(false),
-            password_at,
         })
     }
 

@@ -16,7 +16,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -60,6 +60,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/calls/{id}/hangup"),
     ("get", "/api/v1/events"),
     ("post", "/api/v1/reload"),
+    ("get", "/api/v1/bans"),
+    ("delete", "/api/v1/bans/{ip}"),
     ("get", "/api/v1/openapi.json"),
 ];
 
@@ -115,6 +117,8 @@ pub fn router(
         .route("/api/v1/calls/{id}/hangup", post(hang_up))
         .route("/api/v1/events", get(event_stream))
         .route("/api/v1/reload", post(reload))
+        .route("/api/v1/bans", get(bans))
+        .route("/api/v1/bans/{ip}", delete(lift_ban))
         .route("/api/v1/openapi.json", get(openapi))
         .layer(axum::middleware::from_fn_with_state(tokens, auth::require))
         .layer(DefaultBodyLimit::max(API_BODY_BYTES_MAX))
@@ -331,6 +335,14 @@ async fn event_stream(State(api): State<Api>, headers: HeaderMap) -> Response {
 async fn reload(State(api): State<Api>) -> ApiResult {
     let done = api.reloader.reload().await?;
     Ok(Json(done).into_response())
+}
+
+async fn bans(State(api): State<Api>) -> ApiResult {
+    list(&api, Command::ListBans, "bans").await
+}
+
+async fn lift_ban(State(api): State<Api>, Path(ip): Path<String>) -> ApiResult {
+    done(&api, Command::LiftBan { ip }).await
 }
 
 async fn openapi() -> Response {

@@ -7,7 +7,9 @@
 use metrics::{counter, gauge};
 
 use crate::media::relay::{DropReason, RelaySnapshot};
-use crate::switch::{Switch, AGENT_STATE_LABELS, METHOD_LABELS, OUTCOME_LABELS};
+use crate::switch::{
+    Switch, AGENT_STATE_LABELS, DIAL_REFUSED_LABELS, LIMITED_LABELS, METHOD_LABELS, OUTCOME_LABELS,
+};
 
 pub const SIP_REQUESTS_TOTAL: &str = "switchyard_sip_requests_total";
 pub const SIP_RESPONSES_RECEIVED_TOTAL: &str = "switchyard_sip_responses_received_total";
@@ -22,6 +24,17 @@ pub const REGISTRATIONS_TOTAL: &str = "switchyard_registrations_total";
 pub const REGISTRATIONS_ACTIVE: &str = "switchyard_registrations_active";
 pub const AUTH_CHALLENGES_TOTAL: &str = "switchyard_auth_challenges_total";
 pub const AUTH_FAILURES_TOTAL: &str = "switchyard_auth_failures_total";
+/// Sources banned for failed logins since start, and banned now.
+pub const AUTH_BANS_TOTAL: &str = "switchyard_auth_bans_total";
+pub const AUTH_BANS_ACTIVE: &str = "switchyard_auth_bans_active";
+/// Requests not served for their source's sake; label `reason`: `banned`,
+/// `backoff` (after a failed login), `rate_503`, `rate_dropped`.
+pub const SIP_REQUESTS_LIMITED_TOTAL: &str = "switchyard_sip_requests_limited_total";
+/// Calls out refused by dial rules; label `reason`: `denied`,
+/// `not_allowed`, `not_a_number`.
+pub const DIAL_REFUSED_TOTAL: &str = "switchyard_dial_refused_total";
+/// SIP messages over TCP larger than the limit: answered 413, closed.
+pub const TCP_OVERSIZED_TOTAL: &str = "switchyard_tcp_oversized_total";
 pub const TCP_CONNECTIONS_ACTIVE: &str = "switchyard_tcp_connections_active";
 pub const TCP_CONNECTIONS_REFUSED_TOTAL: &str = "switchyard_tcp_connections_refused_total";
 pub const TCP_FRAMING_ERRORS_TOTAL: &str = "switchyard_tcp_framing_errors_total";
@@ -95,6 +108,16 @@ pub fn publish(switch: &Switch) {
     counter!(REGISTRATIONS_TOTAL).absolute(stats.registrations_ok);
     counter!(AUTH_CHALLENGES_TOTAL).absolute(stats.auth_challenges);
     counter!(AUTH_FAILURES_TOTAL).absolute(stats.auth_failures);
+    // Metrics are a driver: reading the clock here is fine.
+    let (banned, bans) = switch.ban_figures(std::time::Instant::now());
+    gauge!(AUTH_BANS_ACTIVE).set(banned as f64);
+    counter!(AUTH_BANS_TOTAL).absolute(bans);
+    for (label, value) in LIMITED_LABELS.iter().zip(stats.requests_limited) {
+        counter!(SIP_REQUESTS_LIMITED_TOTAL, "reason" => *label).absolute(value);
+    }
+    for (label, value) in DIAL_REFUSED_LABELS.iter().zip(stats.dial_refused) {
+        counter!(DIAL_REFUSED_TOTAL, "reason" => *label).absolute(value);
+    }
     gauge!(CALLS_ACTIVE).set(switch.calls_active() as f64);
     gauge!(REGISTRATIONS_ACTIVE).set(switch.registrations_active() as f64);
     gauge!(SIP_TRANSACTIONS_ACTIVE).set(switch.transactions_active() as f64);

@@ -15,7 +15,7 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use tracing::{error, info, warn};
 
-use crate::config::{ApiConfig, Config, ConfigError, Role};
+use crate::config::{ApiConfig, Config, ConfigError, Role, SecurityConfig};
 use crate::media::prompts::PromptSet;
 use crate::media::relay::MediaHandle;
 use crate::run::CommandSender;
@@ -179,7 +179,20 @@ fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
         (a, b) => differs("media", a.is_some() != b.is_some()),
     }
     differs("api", !same_api(&old.api, &new.api));
+    differs("security", !same_limits(&old.security, &new.security));
     keys
+}
+
+/// The login guard, rate limit and `Server` value are the same (contact
+/// limits and dial rules apply live).
+fn same_limits(a: &SecurityConfig, b: &SecurityConfig) -> bool {
+    let keep = |s: &SecurityConfig| SecurityConfig {
+        max_contacts: 0,
+        remove_existing: false,
+        dial_rules: None,
+        ..s.clone()
+    };
+    keep(a) == keep(b)
 }
 
 /// The `[api]` sections mean the same (where a token is written aside).
@@ -224,6 +237,14 @@ fn keep_restart_only(old: &Config, mut new: Config) -> Config {
         (a, b) => b.clone_from(a),
     }
     new.api = old.api.clone();
+    let (max_contacts, remove_existing) = (new.security.max_contacts, new.security.remove_existing);
+    let dial_rules = new.security.dial_rules.take();
+    new.security = SecurityConfig {
+        max_contacts,
+        remove_existing,
+        dial_rules,
+        ..old.security.clone()
+    };
     new
 }
 

@@ -109,6 +109,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .local_addr()
         .unwrap_or(config.switch.http_listen);
 
+    crate::sip::build::set_product(&config.security.server_header);
     let mut plan = Plan::from_config(&config);
     plan.local = sip_addr;
     let seed = rand::random::<u64>();
@@ -478,6 +479,8 @@ impl SwitchTask {
             .absolute(self.counters.refused.load(Ordering::Relaxed) as u64);
         metrics::counter!(m::TCP_FRAMING_ERRORS_TOTAL)
             .absolute(self.counters.framing_errors.load(Ordering::Relaxed) as u64);
+        metrics::counter!(m::TCP_OVERSIZED_TOTAL)
+            .absolute(self.counters.oversized.load(Ordering::Relaxed) as u64);
     }
 }
 

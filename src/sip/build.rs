@@ -11,8 +11,22 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::sip::parse::{HeaderName, Message, Salvage, Via};
 use crate::sip::Peer;
 
-/// Our Server / User-Agent token.
-pub const PRODUCT: &str = concat!("switchyard/", env!("CARGO_PKG_VERSION"));
+/// Our Server / User-Agent value unless configured: no version, which
+/// would tell a scanner which bugs to try (issue 13 item 6).
+pub const PRODUCT_DEFAULT: &str = "switchyard";
+
+static PRODUCT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Our Server / User-Agent value.
+pub fn product() -> &'static str {
+    PRODUCT.get().map_or(PRODUCT_DEFAULT, String::as_str)
+}
+
+/// Sets [`product`] from the dialplan (`[security].server_header`), once
+/// per process at start; later calls change nothing.
+pub fn set_product(value: &str) {
+    let _ = PRODUCT.set(value.to_owned());
+}
 
 /// Methods the switch accepts, for `Allow` (RFC 3261 §20.5).
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, UPDATE";
@@ -112,7 +126,7 @@ pub fn response_to(
         "CSeq",
         format_args!("{} {}", req.cseq().seq, req.cseq().method.as_str()),
     );
-    w.header("Server", PRODUCT);
+    w.header("Server", product());
     w
 }
 
@@ -146,7 +160,7 @@ pub fn response_to_salvage(
             w.header(name, v);
         }
     }
-    w.header("Server", PRODUCT);
+    w.header("Server", product());
     w.header_fmt(
         "Warning",
         format_args!("399 switchyard \"{}\"", warning.replace('"', "'")),
@@ -184,6 +198,7 @@ pub fn reason(status: u16) -> &'static str {
         406 => "Not Acceptable",
         407 => "Proxy Authentication Required",
         408 => "Request Timeout",
+        413 => "Request Entity Too Large",
         415 => "Unsupported Media Type",
         416 => "Unsupported URI Scheme",
         420 => "Bad Extension",

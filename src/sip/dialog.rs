@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 
-use crate::sip::build::{Writer, ALLOW, PRODUCT};
+use crate::sip::build::{product, Writer, ALLOW};
 use crate::sip::parse::{ByteStr, Contacts, HeaderName, Message, Uri};
 use crate::sip::{Peer, Transport};
 
@@ -92,7 +92,7 @@ impl Dialog {
     /// A BYE (RFC 3261 §15.1.1) with our User-Agent.
     pub fn bye(&self, local: SocketAddr, branch: &str, call_id: &str, cseq: u32) -> Bytes {
         let mut w = self.request("BYE", local, branch, call_id, cseq);
-        w.header("User-Agent", PRODUCT);
+        w.header("User-Agent", product());
         w.finish(None)
     }
 
@@ -109,7 +109,7 @@ impl Dialog {
         let mut w = self.request("INVITE", local, branch, call_id, cseq);
         w.header("Contact", contact);
         w.header("Allow", ALLOW);
-        w.header("User-Agent", PRODUCT);
+        w.header("User-Agent", product());
         w.finish(Some(("application/sdp", sdp)))
     }
 
@@ -124,7 +124,7 @@ impl Dialog {
         body: &[u8],
     ) -> Bytes {
         let mut w = self.request("INFO", local, branch, call_id, cseq);
-        w.header("User-Agent", PRODUCT);
+        w.header("User-Agent", product());
         w.finish(Some((content_type, body)))
     }
 
@@ -502,7 +502,7 @@ mod tests {
         let local = "192.0.2.1:5060".parse().unwrap();
         let bye = text(&d.bye(local, "z9hG4bKb", "cid", 3));
         assert!(
-            bye.contains("CSeq: 3 BYE\r\nUser-Agent: switchyard/"),
+            bye.contains("CSeq: 3 BYE\r\nUser-Agent: switchyard\r\n"),
             "{bye}"
         );
         let reinvite = text(&d.reinvite(

@@ -1,13 +1,16 @@
 //! Failed-auth guard: counts failed digest attempts per source address and
-//! decides whether a source still gets answers (issue 13, item 2).
+//! per user, and decides whether a source still gets answers (issue 13,
+//! item 2).
 //!
-//! Pure: the driver asks `admit` before answering a request from a source,
-//! reports each failed or good digest with `record_failure`/`record_success`,
-//! and logs the `BanEvent`s it gets back. Like fail2ban and Kamailio's pike,
-//! bans are per *source*, never per user: a per-user ban would let a guesser
-//! lock the real agent out. Per-user failures only feed the back-off of the
-//! guessing source, so a correct password from a good source always works.
-//! Not wired into the registrar yet.
+//! Pure: the switch asks `admit`/`is_banned` before answering a request
+//! from a source, reports each failed or good digest with
+//! `record_failure`/`record_success`, and logs the `BanEvent`s it gets
+//! back. Like fail2ban and Kamailio's pike, bans are per *source*, never
+//! per user: a per-user ban would let a guesser lock the real agent out.
+//! Per-user failures make guessing from many sources expensive instead:
+//! once a user has `user_attempts_max` failures in the window, the next
+//! failure for that user bans its source at once. A correct password from
+//! a source that is not banned always works.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,14 +18,19 @@ use std::time::{Duration, Instant};
 
 /// Most sources tracked at once; the least recently seen is evicted.
 pub const GUARD_SOURCES_MAX: usize = 4096;
+/// Most users whose failures are tracked at once; the stalest is evicted.
+pub const GUARD_USERS_MAX: usize = 4096;
 /// Ceiling on the exponential back-off between answered failures.
 pub const GUARD_BACKOFF_MAX: Duration = Duration::from_secs(60);
 
-/// Limits, from the dialplan's `[auth_guard]` table (defaults are on).
+/// Limits, from the dialplan's `[security]` table (defaults are on).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GuardConfig {
     /// Failures within `window` before the source is banned.
     pub attempts_max: u32,
+    /// Failures for one user (from any sources) within `window` after
+    /// which each further failure for that user bans its source.
+    pub user_attempts_max: u32,
     pub window: Duration,
     pub ban: Duration,
     /// First back-off delay; doubles with each further failure.
@@ -35,6 +43,7 @@ impl Default for GuardConfig {
     fn default() -> Self {
         GuardConfig {
             attempts_max: 10,
+            user_attempts_max: 20,
             window: Duration::from_secs(600),
             ban: Duration::from_secs(3600),
             backoff_first: Duration::from_secs(1),
@@ -105,7 +114,10 @@ struct SourceState {
 pub struct AuthGuard {
     config: GuardConfig,
     sources: HashMap<IpAddr, SourceState>,
+    /// Failure instants per user, within the window.
+    users: HashMap<String, Vec<Instant>>,
     bans_total: u64,
+    failures_total: u64,
 }
 
 impl AuthGuard {
@@ -113,8 +125,18 @@ impl AuthGuard {
         AuthGuard {
             config,
             sources: HashMap::new(),
+            users: HashMap::new(),
             bans_total: 0,
+            failures_total: 0,
         }
+    }
+
+    /// Whether `ip` is banned at `now`: it gets no answer to anything.
+    pub fn is_banned(&self, ip: IpAddr, now: Instant) -> bool {
+        self.sources
+            .get(&ip)
+            .and_then(|s| s.banned_until)
+            .is_some_and(|until| now < until)
     }
 
     pub fn is_trusted(&self, ip: IpAddr) -> bool {
@@ -135,11 +157,19 @@ impl AuthGuard {
         Admission::Answer
     }
 
-    /// A digest from `ip` failed; returns the ban if this failure caused one.
-    pub fn record_failure(&mut self, ip: IpAddr, now: Instant) -> Option<BanEvent> {
+    /// A digest from `ip` failed (for `user`, when it names one of ours);
+    /// returns the ban if this failure caused one.
+    pub fn record_failure(
+        &mut self,
+        ip: IpAddr,
+        user: Option<&str>,
+        now: Instant,
+    ) -> Option<BanEvent> {
         if self.is_trusted(ip) {
             return None;
         }
+        self.failures_total += 1;
+        let user_hot = user.is_some_and(|u| self.user_failure(u, now));
         if !self.sources.contains_key(&ip) && self.sources.len() >= GUARD_SOURCES_MAX {
             self.evict_oldest();
         }
@@ -156,7 +186,7 @@ impl AuthGuard {
             .retain(|&at| now.saturating_duration_since(at) < config.window);
         state.failures.push(now);
         let count = u32::try_from(state.failures.len()).unwrap_or(u32::MAX);
-        if count >= config.attempts_max {
+        if count >= config.attempts_max || user_hot {
             let until = now + config.ban;
             state.banned_until = Some(until);
             state.failures.clear();
@@ -210,6 +240,50 @@ impl AuthGuard {
         self.bans_total
     }
 
+    /// Failures counted since start, trusted sources left out.
+    pub fn failures_total(&self) -> u64 {
+        self.failures_total
+    }
+
+    /// Forgets sources and users with nothing left to remember at `now`,
+    /// so the tables hold only live state.
+    pub fn expire(&mut self, now: Instant) {
+        let window = self.config.window;
+        self.sources.retain(|_, s| {
+            s.banned_until.is_some_and(|u| now < u)
+                || s.next_answer.is_some_and(|a| now < a)
+                || s.failures
+                    .iter()
+                    .any(|&at| now.saturating_duration_since(at) < window)
+        });
+        self.users.retain(|_, f| {
+            f.retain(|&at| now.saturating_duration_since(at) < window);
+            !f.is_empty()
+        });
+    }
+
+    /// Counts a failure for `user`; true when the user had reached its
+    /// limit before this one (so this failure bans its source).
+    fn user_failure(&mut self, user: &str, now: Instant) -> bool {
+        if !self.users.contains_key(user) && self.users.len() >= GUARD_USERS_MAX {
+            let stalest = self
+                .users
+                .iter()
+                .min_by_key(|(_, f)| f.last().copied())
+                .map(|(u, _)| u.clone());
+            if let Some(u) = stalest {
+                self.users.remove(&u);
+            }
+        }
+        let window = self.config.window;
+        let failures = self.users.entry(user.to_owned()).or_default();
+        failures.retain(|&at| now.saturating_duration_since(at) < window);
+        let hot =
+            u32::try_from(failures.len()).unwrap_or(u32::MAX) >= self.config.user_attempts_max;
+        failures.push(now);
+        hot
+    }
+
     fn evict_oldest(&mut self) {
         let oldest = self
             .sources
@@ -244,20 +318,20 @@ mod tests {
         });
         let t0 = epoch();
         let a = ip("127.0.0.2");
-        assert_eq!(g.record_failure(a, t0), None);
+        assert_eq!(g.record_failure(a, None, t0), None);
         assert_eq!(g.admit(a, t0 + Duration::from_millis(999)), Admission::Drop);
         assert_eq!(g.admit(a, t0 + Duration::from_secs(1)), Admission::Answer);
         let t1 = t0 + Duration::from_secs(1);
-        assert_eq!(g.record_failure(a, t1), None);
+        assert_eq!(g.record_failure(a, None, t1), None);
         assert_eq!(
             g.admit(a, t1 + Duration::from_millis(1999)),
             Admission::Drop
         );
         assert_eq!(g.admit(a, t1 + Duration::from_secs(2)), Admission::Answer);
         let t2 = t1 + Duration::from_secs(2);
-        assert_eq!(g.record_failure(a, t2), None);
+        assert_eq!(g.record_failure(a, None, t2), None);
         let t3 = t2 + Duration::from_secs(4);
-        let ban = g.record_failure(a, t3).expect("fourth failure bans");
+        let ban = g.record_failure(a, None, t3).expect("fourth failure bans");
         assert_eq!(ban.until, t3 + Duration::from_secs(3600));
         assert_eq!(g.admit(a, t3 + Duration::from_secs(3599)), Admission::Drop);
         assert_eq!(
@@ -274,7 +348,7 @@ mod tests {
             ..GuardConfig::default()
         });
         let t0 = epoch();
-        assert!(g.record_failure(ip("127.0.0.2"), t0).is_some());
+        assert!(g.record_failure(ip("127.0.0.2"), None, t0).is_some());
         assert_eq!(g.admit(ip("127.0.0.1"), t0), Admission::Answer);
         assert_eq!(g.bans(t0).len(), 1);
         assert!(g.lift(ip("127.0.0.2")));
@@ -293,7 +367,7 @@ mod tests {
             ..GuardConfig::default()
         });
         let t0 = epoch();
-        assert_eq!(g.record_failure(ip("10.1.2.3"), t0), None);
+        assert_eq!(g.record_failure(ip("10.1.2.3"), None, t0), None);
         assert_eq!(g.admit(ip("10.1.2.3"), t0), Admission::Answer);
     }
 
@@ -303,8 +377,50 @@ mod tests {
         let t0 = epoch();
         for i in 0..(GUARD_SOURCES_MAX as u32 + 10) {
             let addr = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
-            g.record_failure(addr, t0 + Duration::from_millis(u64::from(i)));
+            g.record_failure(addr, None, t0 + Duration::from_millis(u64::from(i)));
         }
         assert_eq!(g.sources.len(), GUARD_SOURCES_MAX);
+    }
+
+    #[test]
+    fn a_user_guessed_from_many_sources_bans_each_new_source_at_once() {
+        let mut g = AuthGuard::new(GuardConfig {
+            attempts_max: 10,
+            user_attempts_max: 3,
+            ..GuardConfig::default()
+        });
+        let t0 = epoch();
+        for i in 0..3u8 {
+            let src = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 1, i));
+            assert_eq!(g.record_failure(src, Some("1001"), t0), None);
+        }
+        let fourth = ip("127.0.1.9");
+        let ban = g
+            .record_failure(fourth, Some("1001"), t0)
+            .expect("banned at once");
+        assert_eq!(ban.failures, 1);
+        assert!(g.is_banned(fourth, t0));
+        // Another user from a fresh source is not affected.
+        assert_eq!(g.record_failure(ip("127.0.2.1"), Some("1002"), t0), None);
+        // A success elsewhere is untouched: the guard never bans a user.
+        assert_eq!(g.admit(ip("127.0.3.1"), t0), Admission::Answer);
+        assert_eq!(g.failures_total(), 5);
+    }
+
+    #[test]
+    fn expire_forgets_what_is_over() {
+        let mut g = AuthGuard::new(GuardConfig {
+            attempts_max: 1,
+            window: Duration::from_secs(10),
+            ban: Duration::from_secs(5),
+            ..GuardConfig::default()
+        });
+        let t0 = epoch();
+        g.record_failure(ip("127.0.0.2"), Some("1001"), t0);
+        g.expire(t0 + Duration::from_secs(4));
+        assert_eq!(g.bans(t0 + Duration::from_secs(4)).len(), 1);
+        g.expire(t0 + Duration::from_secs(11));
+        assert!(g.sources.is_empty());
+        assert!(g.users.is_empty());
     }
 }

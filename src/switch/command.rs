@@ -61,6 +61,12 @@ pub enum Command {
         agent: String,
         number: String,
     },
+    /// Sources banned for failed logins.
+    ListBans,
+    /// Lift the ban on a source address.
+    LiftBan {
+        ip: String,
+    },
 }
 
 /// What a command gives back.
@@ -68,9 +74,18 @@ pub enum Command {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Reply {
     Done,
-    Agents { agents: Vec<AgentSnapshot> },
-    Queues { queues: Vec<QueueSnapshot> },
-    Calls { calls: Vec<CallSnapshot> },
+    Agents {
+        agents: Vec<AgentSnapshot>,
+    },
+    Queues {
+        queues: Vec<QueueSnapshot>,
+    },
+    Calls {
+        calls: Vec<CallSnapshot>,
+    },
+    Bans {
+        bans: Vec<super::security::BanSnapshot>,
+    },
 }
 
 /// One agent, now.
@@ -146,6 +161,10 @@ pub enum CommandError {
     OriginateNotBuilt,
     #[error("the switch is stopping")]
     Draining,
+    #[error("the agent's dial rules refuse this number: {0}")]
+    DialRefused(crate::dial_rules::DialRefused),
+    #[error("{0} is not banned")]
+    NotBanned(String),
     /// The router refused for a reason the switch did not foresee (a
     /// bound reached): the command may be tried again.
     #[error("the router refused: {0}")]
@@ -156,7 +175,11 @@ impl CommandError {
     /// The HTTP status an API answers with.
     pub fn status(&self) -> u16 {
         match self {
-            Self::UnknownAgent(_) | Self::UnknownQueue(_) | Self::UnknownCall(_) => 404,
+            Self::UnknownAgent(_)
+            | Self::UnknownQueue(_)
+            | Self::UnknownCall(_)
+            | Self::NotBanned(_) => 404,
+            Self::DialRefused(_) => 403,
             Self::SkillLevel { .. } | Self::PauseReason => 400,
             Self::NotPaused(_)
             | Self::NotInWrapUp(_)

@@ -47,6 +47,8 @@ impl Switch {
             }
             Command::HangUp { call } => self.hang_up(now, call),
             Command::Originate { agent, number } => self.originate(now, &agent, &number),
+            Command::ListBans => return Ok(self.list_bans(now)),
+            Command::LiftBan { ip } => self.lift_ban(now, &ip),
         };
         self.pump(now);
         result.map(|()| Reply::Done)
@@ -158,7 +160,7 @@ impl Switch {
 
     /// Checks what it can; placing the call needs a leg the switch starts
     /// itself (a UAC caller leg), which the call core does not have yet.
-    fn originate(&mut self, now: Instant, agent: &str, _number: &str) -> Result<(), CommandError> {
+    fn originate(&mut self, now: Instant, agent: &str, number: &str) -> Result<(), CommandError> {
         self.agent_named(agent)?;
         if self.draining {
             return Err(CommandError::Draining);
@@ -168,6 +170,11 @@ impl Switch {
         }
         if self.plan.outbound_trunk().is_none() {
             return Err(CommandError::NoOutboundTrunk);
+        }
+        // Toll fraud through the API is toll fraud too (issue 13 item 4).
+        if let Err(refused) = self.plan.check_dial(agent, number) {
+            self.dial_refused(agent, number, refused, "-");
+            return Err(CommandError::DialRefused(refused));
         }
         Err(CommandError::OriginateNotBuilt)
     }

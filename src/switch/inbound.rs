@@ -3,12 +3,11 @@
 
 use std::time::Instant;
 
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::admit::Arrival;
 use super::{Route, Switch, METHOD_LABELS, RETRY_AFTER};
 use crate::call::{CallRef, Input, Outcome, Routing, Side};
-use crate::sip::auth::{AuthAnswer, AuthError, Verified};
 use crate::sip::build;
 use crate::sip::parse::{HeaderName, Message, Method, Scheme};
 use crate::sip::transaction::{ServerKey, ServerVerdict, TxMethod};
@@ -44,6 +43,9 @@ impl Switch {
             .cloned()
             .unwrap_or(Method::Other(Default::default()));
         self.count_request(&method);
+        if !self.screen(now, source, &msg) {
+            return;
+        }
         let dest = build::response_destination(&msg.vias()[0], source, self.plan.force_rport);
         let key = server_key(&msg, &method);
         if method == Method::Ack {
@@ -160,75 +162,6 @@ impl Switch {
         self.respond(now, req, 200, Some(&tag), &headers, None);
     }
 
-    /// Digest-checks a request against the agents' passwords. `None` means a
-    /// challenge or refusal was sent.
-    pub(super) fn authenticate(
-        &mut self,
-        now: Instant,
-        req: &Req<'_>,
-        method: &str,
-    ) -> Option<String> {
-        let verdict = req.msg.header(&HeaderName::Authorization).map(|value| {
-            let agents = &self.plan.agents;
-            self.digest.verify(now, method, value, |user| {
-                agents.get(user).map(|a| a.password.clone())
-            })
-        });
-        self.auth_verdict(now, req, verdict)
-    }
-
-    /// Answers a failed check: a (stale) challenge, or 403 for wrong credentials.
-    fn auth_verdict(
-        &mut self,
-        now: Instant,
-        req: &Req<'_>,
-        verdict: Option<Result<Verified, AuthError>>,
-    ) -> Option<String> {
-        let answer = match verdict {
-            Some(Ok(verified)) => return Some(verified.username),
-            Some(Err(err)) => {
-                debug!(%err, "credentials refused");
-                err.answer()
-            }
-            None => AuthAnswer::Challenge,
-        };
-        let tag = self.token();
-        if answer == AuthAnswer::Forbidden {
-            self.stats.auth_failures += 1;
-            self.log_failed_login(req);
-            self.respond(now, req, 403, Some(&tag), &[], None);
-            return None;
-        }
-        self.stats.auth_challenges += 1;
-        let stale = answer == AuthAnswer::ChallengeStale;
-        let headers: Vec<(&str, String)> = self
-            .digest
-            .challenge(now, &mut self.rng, stale)
-            .into_iter()
-            .map(|c| ("WWW-Authenticate", c))
-            .collect();
-        self.respond(now, req, 401, Some(&tag), &headers, None);
-        None
-    }
-
-    /// One warn line per refused login, in the format README "Log format"
-    /// documents for fail2ban. The user is shown only when it is one of our
-    /// agents: anything else a peer typed (a phone number) stays out.
-    fn log_failed_login(&self, req: &Req<'_>) {
-        let user = req
-            .msg
-            .header(&HeaderName::Authorization)
-            .and_then(crate::sip::auth::credentials_username)
-            .filter(|u| self.plan.agents.contains_key(u.as_str()))
-            .unwrap_or_else(|| "-".into());
-        warn!(
-            user = %user,
-            source_ip = %req.source.addr.ip(),
-            source_port = req.source.addr.port(),
-            "sip login failed: bad credentials"
-        );
-    }
-
     /// A new INVITE: from a trunk (by source address) or an agent (by digest).
     fn on_invite(&mut self, now: Instant, req: &Req<'_>) {
         let msg = req.msg;
@@ -260,6 +193,11 @@ impl Switch {
         let Some(target) = self.target_of(now, req, &dialled, caller_agent.is_some()) else {
             return;
         };
+        if let (Target::Carrier, Some(agent)) = (&target, &caller_agent) {
+            if !self.dial_allowed(now, req, agent, &dialled) {
+                return;
+            }
+        }
         let media = match self.anchor_call(msg) {
             Ok(media) => media,
             Err(err) => {
@@ -397,21 +335,6 @@ impl Switch {
             }
             Target::Carrier => self.offer_carrier(now, id, dialled),
         }
-    }
-
-    /// Digest-checks a trunk that must authenticate as well as come from its address.
-    fn authenticate_trunk(
-        &mut self,
-        now: Instant,
-        req: &Req<'_>,
-        trunk: &super::plan::TrunkPlan,
-    ) -> Option<String> {
-        let (user, pass) = trunk.inbound_auth.clone()?;
-        let verdict = req.msg.header(&HeaderName::Authorization).map(|v| {
-            self.digest
-                .verify(now, "INVITE", v, |u| (u == user).then(|| pass.clone()))
-        });
-        self.auth_verdict(now, req, verdict)
     }
 
     fn on_cancel(&mut self, now: Instant, req: &Req<'_>) {

@@ -336,7 +336,7 @@ impl Switch {
         w.header("Contact", &contact);
         w.header("Allow", build::ALLOW);
         w.header("Supported", super::inbound::SUPPORTED_IN_CALLS);
-        w.header("User-Agent", build::PRODUCT);
+        w.header("User-Agent", build::product());
         for (name, value) in &identity {
             w.header(name, value);
         }

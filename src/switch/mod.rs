@@ -23,6 +23,7 @@
 
 mod admit;
 mod announce;
+mod auth;
 mod command;
 mod control;
 mod digits;
@@ -41,6 +42,7 @@ mod register;
 mod reload;
 mod reoffer;
 mod responses;
+mod security;
 mod supervise;
 mod timers;
 
@@ -57,7 +59,9 @@ use crate::acd::Router;
 use crate::call::{Action, CallRef, CallUuid, CallUuids, Input, Outcome, Side};
 use crate::sip::auth::{DigestConfig, DigestServer};
 use crate::sip::build;
+use crate::sip::guard::AuthGuard;
 use crate::sip::parse::{salvage, Message, ParseError};
+use crate::sip::pike::Pike;
 use crate::sip::registrar::Registrar;
 use crate::sip::transaction::{self as tx, TimerConfig, TransactionLayer};
 use crate::sip::Peer;
@@ -76,6 +80,7 @@ pub use media::{AnchorError, CallMedia, MediaPlan};
 pub use plan::{Plan, Route};
 pub use queues::{QueueFigures, AGENT_STATE_LABELS};
 pub use reload::ReloadReport;
+pub use security::{BanSnapshot, DIAL_REFUSED_LABELS, LIMITED_LABELS};
 
 /// DTMF digits kept per call; older ones are dropped first.
 pub const DIGITS_PER_CALL_MAX: usize = 64;
@@ -169,6 +174,10 @@ pub struct Stats {
     /// Offerless INVITEs whose ACK brought no usable answer to our offer:
     /// the call was hung up.
     pub media_late_answers_refused: u64,
+    /// Requests not served for the source's sake, by [`LIMITED_LABELS`].
+    pub requests_limited: [u64; LIMITED_LABELS.len()],
+    /// Calls out refused by dial rules, by [`DIAL_REFUSED_LABELS`].
+    pub dial_refused: [u64; DIAL_REFUSED_LABELS.len()],
 }
 
 /// Mode labels for `switchyard_supervisions_total{mode}`.
@@ -198,6 +207,10 @@ pub struct Switch {
     tx: TransactionLayer,
     registrar: Registrar,
     digest: DigestServer,
+    /// Failed logins per source and user: back-off, then bans.
+    guard: AuthGuard,
+    /// Requests per source.
+    pike: Pike,
     calls: HashMap<CallRef, CallEntry>,
     /// Call-ID of every live leg → its call and side.
     dialogs: HashMap<String, (CallRef, Side)>,
@@ -250,12 +263,16 @@ impl Switch {
         let router = queues::build_router(&plan, &mut rng, now);
         let queue_waits = vec![(Duration::ZERO, 0); plan.acd_queues.len()];
         let anchoring = plan.media.clone().and_then(media::Anchoring::new);
+        let guard = AuthGuard::new(plan.guard.clone());
+        let pike = Pike::new(plan.pike.clone());
         Switch {
             plan,
             rng,
             tx,
             registrar,
             digest,
+            guard,
+            pike,
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             a_branches: HashMap::new(),
@@ -311,6 +328,7 @@ impl Switch {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
+        self.guard.expire(now);
         self.registrar.handle_timeout(now);
         self.router.handle_timeout(now);
         self.handle_media_timeout(now);

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use crate::acd::{self, AgentSpec, Condition, QueueSpec, RelaxStep, ServiceLevel};
 use crate::config::{self, Config, DidTarget, QueueConfig, RequireExpr};
+use crate::dial_rules::{DialRefused, DialRules};
+use crate::sip::guard::{Cidr, GuardConfig};
+use crate::sip::pike::PikeConfig;
 use crate::sip::{Peer, Transport};
 
 /// What a number routes to.
@@ -80,6 +83,12 @@ pub struct Plan {
     /// DIDs and queues whose answered calls are recorded.
     pub record_dids: HashSet<String>,
     pub record_queues: HashSet<String>,
+    /// Failed-login limits per source and per user.
+    pub guard: GuardConfig,
+    /// Request rate limit per source.
+    pub pike: PikeConfig,
+    /// Which numbers each agent may dial out.
+    pub dial_rules: HashMap<String, DialRules>,
 }
 
 impl Plan {
@@ -140,8 +149,35 @@ impl Plan {
                 min_expires: cfg.switch.registration.min_expires,
                 max_expires: cfg.switch.registration.max_expires,
                 default_expires: cfg.switch.registration.default_expires,
+                contacts: contact_limit(cfg),
             },
+            guard: guard_config(cfg),
+            pike: pike_config(cfg),
+            dial_rules: cfg
+                .agents
+                .iter()
+                .map(|a| (a.id.clone(), cfg.dial_rules_for(&a.id)))
+                .collect(),
         }
+    }
+
+    /// Whether `agent` may dial `number` out through a trunk. Every path
+    /// that places a call to the carrier on an agent's behalf (an agent's
+    /// INVITE, originate) asks this first. An agent the plan does not know
+    /// gets the built-in rules.
+    pub fn check_dial(&self, agent: &str, number: &str) -> Result<(), DialRefused> {
+        match self.dial_rules.get(agent) {
+            Some(rules) => rules.check(number),
+            None => DialRules::demo_default().check(number),
+        }
+    }
+
+    /// The deny rule `number` hits for `agent`, for the log.
+    pub fn dial_denied_by(&self, agent: &str, number: &str) -> Option<String> {
+        self.dial_rules
+            .get(agent)
+            .and_then(|r| r.denied_by(number))
+            .map(ToString::to_string)
     }
 
     /// The trunk whose `allow_from` covers this source address.
@@ -160,6 +196,68 @@ impl Plan {
 
     pub fn default_transport(&self) -> Transport {
         Transport::Udp
+    }
+}
+
+/// Who is never limited: `[security].trusted`, loopback and the trunks'
+/// sources when asked for.
+fn trusted(cfg: &Config) -> Vec<Cidr> {
+    let cidr = |n: &config::IpNet| Cidr {
+        addr: n.addr,
+        prefix_len: n.prefix_len,
+    };
+    let mut out: Vec<Cidr> = cfg.security.trusted.iter().map(cidr).collect();
+    if cfg.security.trust_loopback {
+        out.push(Cidr {
+            addr: IpAddr::from([127, 0, 0, 0]),
+            prefix_len: 8,
+        });
+        out.push(Cidr {
+            addr: IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            prefix_len: 128,
+        });
+    }
+    if cfg.security.trust_trunks {
+        out.extend(
+            cfg.trunks
+                .iter()
+                .flat_map(|t| t.allow_from.iter().map(cidr)),
+        );
+    }
+    out
+}
+
+fn guard_config(cfg: &Config) -> GuardConfig {
+    let s = &cfg.security;
+    GuardConfig {
+        attempts_max: s.auth_attempts,
+        user_attempts_max: s.auth_user_attempts,
+        window: s.auth_window,
+        ban: s.auth_ban,
+        backoff_first: s.auth_backoff,
+        trusted: trusted(cfg),
+    }
+}
+
+fn pike_config(cfg: &Config) -> PikeConfig {
+    let s = &cfg.security;
+    PikeConfig {
+        burst: s.requests_burst,
+        rate_per_sec: s.requests_per_second,
+        refusals_answered_max: s.requests_refused_answered,
+        trusted: trusted(cfg),
+    }
+}
+
+fn contact_limit(cfg: &Config) -> crate::sip::registrar::ContactLimit {
+    crate::sip::registrar::ContactLimit {
+        max_default: cfg.security.max_contacts as usize,
+        per_aor: cfg
+            .agents
+            .iter()
+            .filter_map(|a| a.max_contacts.map(|m| (a.id.clone(), m as usize)))
+            .collect(),
+        remove_existing: cfg.security.remove_existing,
     }
 }
 

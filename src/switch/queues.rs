@@ -169,6 +169,17 @@ impl Switch {
         let (aor, registered) = match event {
             RegistrarEvent::Registered { aor } => (aor, true),
             RegistrarEvent::Unregistered { aor } => (aor, false),
+            RegistrarEvent::Replaced { aor, source } => {
+                // Visible on purpose: a stolen password shows here. The
+                // agent id is its extension, as in the call span.
+                warn!(
+                    agent = %aor,
+                    source_ip = %source.addr.ip(),
+                    source_port = source.addr.port(),
+                    "registration replaced the agent's older phone (max_contacts)"
+                );
+                return;
+            }
         };
         let Some(agent) = self.router.agent_id(&aor) else {
             return;

@@ -86,6 +86,9 @@ impl Switch {
         plan.realm.clone_from(&self.plan.realm);
         plan.digest_order = self.plan.digest_order;
         plan.transactions_max = self.plan.transactions_max;
+        // The login guard and rate limit keep their state and settings.
+        plan.guard = self.plan.guard.clone();
+        plan.pike = self.plan.pike.clone();
         match (&self.plan.media, &mut plan.media) {
             (Some(old), Some(new)) => {
                 new.bind_ip = old.bind_ip;

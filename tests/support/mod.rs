@@ -396,6 +396,20 @@ impl Sipp {
         }
     }
 
+    /// As [`Sipp::expect_success`], and returns every message it sent and
+    /// received.
+    pub fn expect_success_messages(self) -> String {
+        let path = self.log.with_file_name(
+            self.log
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .replace("sipp.log", "messages.log"),
+        );
+        self.expect_success();
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
     /// Waits for SIPp to finish its calls; panics with its trace if it failed.
     pub fn expect_success(mut self) {
         let status = self.wait();
@@ -567,7 +581,13 @@ pub struct Phone {
 
 impl Phone {
     pub fn new(server: SocketAddr) -> Phone {
-        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind phone");
+        Phone::from_ip(server, "127.0.0.1")
+    }
+
+    /// A phone whose source address is `ip` (any 127.0.0.x works on
+    /// Linux): a distinct source for the switch's per-source limits.
+    pub fn from_ip(server: SocketAddr, ip: &str) -> Phone {
+        let sock = UdpSocket::bind((ip, 0)).expect("bind phone");
         sock.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
         let addr = sock.local_addr().unwrap();

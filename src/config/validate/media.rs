@@ -83,6 +83,7 @@ impl Cx<'_, '_> {
             announce_every,
             hold_music,
             recordings: PathBuf::from(recordings),
+            recordings_at: self.locate(&p.key("recordings")),
         }
     }
 }

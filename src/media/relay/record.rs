@@ -22,6 +22,27 @@ pub enum RecordError {
     Write { path: PathBuf, source: hound::Error },
 }
 
+/// Recordings hold what customers said: readable by the switch's user
+/// alone (mode 0600, directories 0700), whatever the umask.
+const RECORDING_MODE: u32 = 0o600;
+const RECORDING_DIR_MODE: u32 = 0o700;
+
+fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, RECORDING_MODE);
+    options.open(path)
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, RECORDING_DIR_MODE);
+    builder.create(dir)
+}
+
 pub struct Recorder {
     path: PathBuf,
     writer: hound::WavWriter<BufWriter<File>>,
@@ -38,9 +59,9 @@ impl Recorder {
         };
         let create = || -> Result<_, hound::Error> {
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+                create_private_dir(dir)?;
             }
-            let file = BufWriter::with_capacity(WRITE_BUFFER_BYTES, File::create(path)?);
+            let file = BufWriter::with_capacity(WRITE_BUFFER_BYTES, create_private(path)?);
             hound::WavWriter::new(file, spec)
         };
         let writer = create().map_err(|source| RecordError::Create {
@@ -109,6 +130,19 @@ mod tests {
         assert_eq!(samples.len(), 3 * 2 * FRAME);
         assert_eq!(&samples[..2], &[100, -200]);
         assert_eq!(&samples[samples.len() - 2..], &[102, -202]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn recordings_are_readable_by_the_switch_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("switchyard-rec-mode-{}", std::process::id()));
+        let path = dir.join("new/call.wav");
+        Recorder::create(&path).unwrap().finish().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.join("new")), 0o700);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

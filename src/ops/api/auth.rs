@@ -47,7 +47,7 @@ impl Tokens {
 
 /// The least role a request needs.
 pub fn required_role(method: &Method, path: &str) -> Role {
-    if path.ends_with("/reload") {
+    if path.ends_with("/reload") || path.starts_with("/api/v1/bans") {
         Role::Admin
     } else if method == Method::GET || method == Method::HEAD {
         Role::Viewer

@@ -96,6 +96,8 @@ fn command_code(e: &CommandError) -> &'static str {
         CommandError::NoOutboundTrunk => "no_outbound_trunk",
         CommandError::OriginateNotBuilt => "not_built",
         CommandError::Draining => "draining",
+        CommandError::DialRefused(_) => "dial_refused",
+        CommandError::NotBanned(_) => "not_banned",
         CommandError::Router(_) => "router_refused",
     }
 }

@@ -34,6 +34,7 @@ pub struct RegistrarConfig {
     pub max_expires: Duration,
     /// Used when neither the contact nor the request gives an expiry.
     pub default_expires: Duration,
+    pub contacts: ContactLimit,
 }
 
 impl Default for RegistrarConfig {
@@ -42,7 +43,38 @@ impl Default for RegistrarConfig {
             min_expires: Duration::from_secs(60),
             max_expires: Duration::from_secs(3600),
             default_expires: Duration::from_secs(3600),
+            contacts: ContactLimit::default(),
         }
+    }
+}
+
+/// How many phones (contacts; the flows of one `+sip.instance` count as
+/// one phone) an AOR may have, and what a REGISTER from one more gets:
+/// the oldest phone replaced (`remove_existing`, as Asterisk's option of
+/// that name) or 403. Kamailio's and Asterisk's `max_contacts`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactLimit {
+    pub max_default: usize,
+    /// Per-AOR exceptions to `max_default`.
+    pub per_aor: HashMap<String, usize>,
+    pub remove_existing: bool,
+}
+
+impl Default for ContactLimit {
+    /// The core alone bounds only by [`BINDINGS_PER_AOR_MAX`]; the config
+    /// sets the policy.
+    fn default() -> Self {
+        ContactLimit {
+            max_default: BINDINGS_PER_AOR_MAX,
+            per_aor: HashMap::new(),
+            remove_existing: false,
+        }
+    }
+}
+
+impl ContactLimit {
+    pub fn max_for(&self, aor: &str) -> usize {
+        self.per_aor.get(aor).copied().unwrap_or(self.max_default)
     }
 }
 
@@ -101,6 +133,9 @@ pub enum RegistrarEvent {
     Registered { aor: String },
     /// The AOR's last binding is gone, by expiry or removal.
     Unregistered { aor: String },
+    /// A REGISTER from a new phone replaced the AOR's oldest one
+    /// ([`ContactLimit::remove_existing`]); `source` is the newcomer.
+    Replaced { aor: String, source: Peer },
 }
 
 /// Why a REGISTER was refused; nothing of it was applied (§10.3 step 7: all
@@ -115,6 +150,8 @@ pub enum RegisterError {
     OutOfOrder { cseq: u32, stored: u32 },
     #[error("more than {max} bindings for one address-of-record")]
     TooManyBindings { max: usize },
+    #[error("more than {max} phones (contacts) for one address-of-record")]
+    TooManyContacts { max: usize },
     #[error("registrar holds {max} addresses-of-record already")]
     TooManyAors { max: usize },
     #[error("contact {index} is not a URI")]
@@ -138,7 +175,7 @@ impl RegisterError {
             // §10.3 step 7: an update that cannot be committed fails with 500.
             RegisterError::OutOfOrder { .. } => 500,
             // Policy, not load: retrying later would not help.
-            RegisterError::TooManyBindings { .. } => 403,
+            RegisterError::TooManyBindings { .. } | RegisterError::TooManyContacts { .. } => 403,
             RegisterError::TooManyAors { .. } => 503,
         }
     }
@@ -210,6 +247,8 @@ impl Registrar {
                     }
                 }
                 let mut entries = current.to_vec();
+                let was_empty = current.is_empty();
+                let updates_before = self.updates;
                 for (contact, w) in contacts.into_iter().zip(wanted) {
                     let found = entries.iter().position(|e| {
                         e.matches(&w.key, (contact.instance.as_deref(), contact.reg_id))
@@ -246,7 +285,8 @@ impl Registrar {
                         max: BINDINGS_PER_AOR_MAX,
                     });
                 }
-                if current.is_empty() && !entries.is_empty() && self.aors.len() >= AORS_MAX {
+                self.limit_contacts(aor, &mut entries, updates_before, source)?;
+                if was_empty && !entries.is_empty() && self.aors.len() >= AORS_MAX {
                     return Err(RegisterError::TooManyAors { max: AORS_MAX });
                 }
                 entries
@@ -381,6 +421,40 @@ impl Registrar {
             .collect()
     }
 
+    /// Holds `entries` to the AOR's phone limit: a REGISTER that brings one
+    /// phone more either replaces the least recently updated other phones
+    /// or is refused. Entries this REGISTER wrote (`updated` above
+    /// `updates_before`) are never the ones replaced.
+    fn limit_contacts(
+        &mut self,
+        aor: &str,
+        entries: &mut Vec<Entry>,
+        updates_before: u64,
+        source: Peer,
+    ) -> Result<(), RegisterError> {
+        let max = self.config.contacts.max_for(aor);
+        let mut replaced = false;
+        while phones(entries) > max {
+            let oldest = entries
+                .iter()
+                .filter(|e| e.updated <= updates_before)
+                .min_by_key(|e| e.updated)
+                .cloned();
+            let Some(oldest) = oldest.filter(|_| self.config.contacts.remove_existing) else {
+                return Err(RegisterError::TooManyContacts { max });
+            };
+            entries.retain(|e| !same_phone(e, &oldest));
+            replaced = true;
+        }
+        if replaced {
+            self.push_event(RegistrarEvent::Replaced {
+                aor: aor.to_owned(),
+                source,
+            });
+        }
+        Ok(())
+    }
+
     fn expire_aor(&mut self, now: Instant, aor: &str) {
         let Some(a) = self.aors.get(aor) else {
             return;
@@ -471,6 +545,27 @@ struct Wanted {
     key: ContactKey,
     q: u16,
     expires: Duration,
+}
+
+/// Phones among `entries`: each `+sip.instance` once, each other binding
+/// on its own.
+fn phones(entries: &[Entry]) -> usize {
+    entries
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| !entries[..*i].iter().any(|f| same_phone(f, e)))
+        .count()
+}
+
+/// Two bindings of one phone: the same instance (RFC 5626 flows), or the
+/// same contact.
+fn same_phone(a: &Entry, b: &Entry) -> bool {
+    match (a.binding.instance.as_deref(), b.binding.instance.as_deref()) {
+        (Some(x), Some(y)) => x
+            .trim_matches('"')
+            .eq_ignore_ascii_case(y.trim_matches('"')),
+        _ => a.key == b.key,
+    }
 }
 
 /// §10.3 step 7: the same Call-ID must come with a higher CSeq.

@@ -851,3 +851,120 @@ fn a_failed_flow_takes_its_bindings_and_nothing_else() {
     assert_eq!(events(&mut r), vec![unregistered()]);
     assert!(r.is_empty());
 }
+
+fn limited(max: usize, remove_existing: bool) -> Registrar {
+    Registrar::new(RegistrarConfig {
+        contacts: ContactLimit {
+            max_default: max,
+            per_aor: HashMap::new(),
+            remove_existing,
+        },
+        ..RegistrarConfig::default()
+    })
+}
+
+#[test]
+fn a_second_phone_is_refused_when_one_is_allowed() {
+    let mut r = limited(1, false);
+    let t0 = epoch();
+    let first = contacts(&[("sip:a@10.0.0.1", None)]);
+    r.register(t0, AOR, "c1", 1, first, None, peer(5060))
+        .unwrap();
+    // The same phone refreshing is fine.
+    let again = contacts(&[("sip:a@10.0.0.1", None)]);
+    r.register(t0, AOR, "c1", 2, again, None, peer(5060))
+        .unwrap();
+    let second = contacts(&[("sip:a@10.0.0.9", None)]);
+    let err = r
+        .register(t0, AOR, "c9", 1, second, None, peer(5099))
+        .unwrap_err();
+    assert_eq!(err, RegisterError::TooManyContacts { max: 1 });
+    assert_eq!(err.status(), 403);
+    assert_eq!(r.lookup(t0, AOR)[0].uri, "sip:a@10.0.0.1");
+}
+
+#[test]
+fn remove_existing_replaces_the_oldest_phone() {
+    let mut r = limited(1, true);
+    let t0 = epoch();
+    r.register(
+        t0,
+        AOR,
+        "c1",
+        1,
+        contacts(&[("sip:a@10.0.0.1", None)]),
+        None,
+        peer(1),
+    )
+    .unwrap();
+    events(&mut r);
+    let t1 = t0 + secs(1);
+    let after = r
+        .register(
+            t1,
+            AOR,
+            "c9",
+            1,
+            contacts(&[("sip:a@10.0.0.9", None)]),
+            None,
+            peer(9),
+        )
+        .unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].uri, "sip:a@10.0.0.9");
+    assert_eq!(
+        events(&mut r),
+        vec![RegistrarEvent::Replaced {
+            aor: AOR.to_owned(),
+            source: peer(9)
+        }]
+    );
+    // A REGISTER that itself brings more phones than allowed is refused.
+    let two = contacts(&[("sip:a@10.0.0.7", None), ("sip:a@10.0.0.8", None)]);
+    assert_eq!(
+        r.register(t1, AOR, "c7", 1, two, None, peer(7))
+            .unwrap_err(),
+        RegisterError::TooManyContacts { max: 1 }
+    );
+}
+
+#[test]
+fn flows_of_one_instance_count_as_one_phone_and_per_aor_limits_win() {
+    let mut r = limited(1, false);
+    let t0 = epoch();
+    let flow = |reg_id| ContactRequest {
+        instance: Some("\"<urn:uuid:00000000-0000-0000-0000-000000000001>\"".into()),
+        reg_id: Some(reg_id),
+        ..contact(&format!("sip:a@10.0.0.{reg_id}"), None)
+    };
+    let both = Update::Contacts(vec![flow(1), flow(2)]);
+    assert_eq!(
+        r.register(t0, AOR, "c1", 1, both, None, peer(1))
+            .unwrap()
+            .len(),
+        2
+    );
+    let mut r = limited(1, false);
+    r.config.contacts.per_aor.insert(AOR.to_owned(), 2);
+    r.register(
+        t0,
+        AOR,
+        "c1",
+        1,
+        contacts(&[("sip:a@10.0.0.1", None)]),
+        None,
+        peer(1),
+    )
+    .unwrap();
+    r.register(
+        t0,
+        AOR,
+        "c2",
+        1,
+        contacts(&[("sip:a@10.0.0.2", None)]),
+        None,
+        peer(2),
+    )
+    .unwrap();
+    assert_eq!(r.lookup(t0, AOR).len(), 2);
+}

@@ -1,6 +1,8 @@
 //! The SIP sockets (driver): one UDP socket, and a TCP listener whose
 //! connections are framed by Content-Length (RFC 3261 §18.3) and handed to
-//! the switch task as whole messages. Idle or oversized streams are closed.
+//! the switch task as whole messages. Idle streams are closed; a request
+//! over the size limit gets 413 (RFC 3261 §21.4.11) before its stream is
+//! closed (a stream cannot be resynchronised past an unread body).
 
 #![allow(clippy::disallowed_methods)]
 
@@ -15,8 +17,10 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tracing::debug;
 
+use crate::sip::build;
 use crate::sip::limits::{MESSAGE_BYTES_MAX, TCP_CONNECTIONS_MAX, TCP_IDLE_TIMEOUT};
-use crate::sip::parse::Message;
+use crate::sip::parse::{salvage, Message, ParseError};
+use crate::sip::{Peer, Transport};
 
 /// Kernel buffer for the UDP socket: bursts of thousands of calls per second
 /// overflow the default 208 KiB.
@@ -60,7 +64,12 @@ pub struct TcpCounters {
     pub open: AtomicUsize,
     pub refused: AtomicUsize,
     pub framing_errors: AtomicUsize,
+    /// Messages over [`MESSAGE_BYTES_MAX`]; requests among them got 413.
+    pub oversized: AtomicUsize,
 }
+
+/// How long a closing connection may take to write its last answer.
+const CLOSE_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Accepts connections until the listener fails.
 pub async fn accept_loop(
@@ -137,8 +146,13 @@ async fn run_connection(
     counters.open.fetch_add(1, Ordering::Relaxed);
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
-    let write_task = tokio::spawn(async move {
+    let mut write_task = tokio::spawn(async move {
         while let Some(bytes) = outgoing.recv().await {
+            // An empty write asks to close once what was queued is out.
+            if bytes.is_empty() {
+                let _ = writer.shutdown().await;
+                break;
+            }
             if writer.write_all(&bytes).await.is_err() {
                 break;
             }
@@ -182,10 +196,14 @@ async fn run_connection(
                     }
                 }
                 Ok(None) if buf.len() > MESSAGE_BYTES_MAX => {
-                    counters.framing_errors.fetch_add(1, Ordering::Relaxed);
+                    too_large(&buf, peer, &counters, &pong, &mut write_task).await;
                     break 'read;
                 }
                 Ok(None) => break,
+                Err(ParseError::TooLarge) => {
+                    too_large(&buf, peer, &counters, &pong, &mut write_task).await;
+                    break 'read;
+                }
                 Err(err) => {
                     // A stream we cannot frame cannot be resynchronised: close it.
                     debug!(%peer, %err, "tcp framing error, closing");
@@ -198,4 +216,30 @@ async fn run_connection(
     write_task.abort();
     counters.open.fetch_sub(1, Ordering::Relaxed);
     let _ = events.send(TcpEvent::Closed { peer }).await;
+}
+
+/// A message over [`MESSAGE_BYTES_MAX`]: a request is answered 413 from
+/// what its head says, then the connection is closed once the answer is
+/// written (bounded by [`CLOSE_WRITE_TIMEOUT`]).
+async fn too_large(
+    buf: &[u8],
+    peer: SocketAddr,
+    counters: &TcpCounters,
+    writer: &mpsc::Sender<Bytes>,
+    write_task: &mut tokio::task::JoinHandle<()>,
+) {
+    counters.oversized.fetch_add(1, Ordering::Relaxed);
+    debug!(%peer, bytes = buf.len(), "sip message over the size limit, closing");
+    let from = Peer {
+        transport: Transport::Tcp,
+        addr: peer,
+    };
+    let warning = format!("message over {MESSAGE_BYTES_MAX} bytes");
+    let answer = salvage(buf)
+        .and_then(|s| build::response_to_salvage(&s, from, 413, build::reason(413), &warning));
+    if let Some(bytes) = answer {
+        let _ = writer.send(bytes).await;
+    }
+    let _ = writer.send(Bytes::new()).await;
+    let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, write_task).await;
 }

@@ -1,0 +1,108 @@
+//! Checks that need the file system or the whole plan, run by
+//! [`Config::load`] (so by `check` and at start), not by [`Config::parse`]:
+//! a plan that could take no call, and paths the switch could not write.
+
+use std::path::{Path, PathBuf};
+
+use super::{Config, ConfigError, Location, Problem, ProblemKind};
+
+impl Config {
+    /// Refuses a plan with no agents and no DIDs, an unwritable
+    /// `cdr_path` and an unwritable `[media].recordings` directory.
+    /// Nothing is created: a file that does not exist yet is checked by
+    /// writing a probe into the directory that would hold it.
+    pub fn check_usable(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.agents.is_empty() && self.dids.is_empty() {
+            problems.push(self.problem(
+                Location { line: 1, column: 1 },
+                "agents",
+                ProblemKind::EmptyPlan,
+            ));
+        }
+        if let Err(reason) = writable_file(&self.switch.cdr_path) {
+            let kind = ProblemKind::NotWritable {
+                what: "call record store",
+                path: self.switch.cdr_path.display().to_string(),
+                reason,
+            };
+            problems.push(self.problem(self.switch.cdr_path_at, "switch.cdr_path", kind));
+        }
+        if let Some(media) = &self.media {
+            if let Err(reason) = writable_dir(&media.recordings) {
+                let kind = ProblemKind::NotWritable {
+                    what: "recordings directory",
+                    path: media.recordings.display().to_string(),
+                    reason,
+                };
+                problems.push(self.problem(media.recordings_at, "media.recordings", kind));
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid { problems })
+    }
+
+    fn problem(&self, at: Location, field: &str, kind: ProblemKind) -> Problem {
+        Problem {
+            file: self.file.clone(),
+            line: at.line,
+            column: at.column,
+            field: field.to_owned(),
+            kind,
+        }
+    }
+}
+
+/// A file we may open for writing: an existing one opens so, a new one
+/// could be created in its directory.
+fn writable_file(path: &Path) -> Result<(), String> {
+    if path.exists() {
+        if path.is_dir() {
+            return Err("it is a directory".into());
+        }
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+            .map_err(|e| e.to_string());
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!("directory {} does not exist", dir.display()));
+    }
+    probe(&dir)
+}
+
+/// A directory we may create files in, or could create (its nearest
+/// existing ancestor is writable).
+fn writable_dir(path: &Path) -> Result<(), String> {
+    let mut dir = path.to_path_buf();
+    while !dir.exists() {
+        match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => dir = p.to_path_buf(),
+            _ => dir = PathBuf::from("."),
+        }
+    }
+    if !dir.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    probe(&dir)
+}
+
+/// Creates and removes a probe file in `dir`: permission bits alone do
+/// not tell (root, read-only mounts, ACLs).
+fn probe(dir: &Path) -> Result<(), String> {
+    let file = dir.join(format!(".switchyard-write-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&file)
+        .map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(&file);
+    Ok(())
+}

@@ -92,7 +92,10 @@ fn command_code(e: &CommandError) -> &'static str {
         CommandError::PauseReason => "bad_pause_reason",
         CommandError::NotRegistered(_) => "not_registered",
         CommandError::NoOutboundTrunk => "no_outbound_trunk",
-        CommandError::OriginateNotBuilt => "not_built",
+        CommandError::AgentBusy(_) => "agent_busy",
+        CommandError::BadNumber => "bad_number",
+        CommandError::NoMedia => "no_media",
+        CommandError::NoCapacity => "no_capacity",
         CommandError::Draining => "draining",
         CommandError::Router(_) => "router_refused",
     }

@@ -138,6 +138,8 @@ impl Switch {
         entry.a.call_id = call_id.clone();
         entry.a.local_tag = local_tag;
         entry.a.local_cseq = cseq;
+        // What a re-INVITE without an offer gets back: our offer, as sent.
+        entry.a.sdp_sent = entry.media.as_ref().and_then(|m| m.answer_for_a.clone());
         entry.a.origin = ALegOrigin::Placed {
             dialog: Some(dialog),
         };

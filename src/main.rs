@@ -1,6 +1,6 @@
 //! The `switchyard` command: `run` starts the switch, `check` validates a
 //! dialplan, and the API client commands (`agents`, `agent`, `queues`,
-//! `calls`, `hangup`, `events`, `reload`) talk to a running switch through
+//! `calls`, `call`, `hangup`, `events`, `reload`) talk to a running switch through
 //! `switchyard::ops::client`. Nothing else lives here.
 
 use std::path::PathBuf;
@@ -74,6 +74,8 @@ enum Command {
     Queues,
     /// List the calls in progress.
     Calls,
+    /// Originate: ring the agent's phone, then dial the number through the trunk.
+    Call { agent: String, number: String },
     /// Hang up a call by its id.
     Hangup { call: String },
     /// Follow the event stream (one line per event).
@@ -115,6 +117,9 @@ fn main() -> ExitCode {
         }
         Command::Queues => client(cli.api, cli.token, Action::Queues),
         Command::Calls => client(cli.api, cli.token, Action::Calls),
+        Command::Call { agent, number } => {
+            client(cli.api, cli.token, Action::Call { agent, number })
+        }
         Command::Hangup { call } => client(cli.api, cli.token, Action::Hangup { call }),
         Command::Events { count, last_id } => {
             client(cli.api, cli.token, Action::Events { count, last_id })

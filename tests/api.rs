@@ -217,11 +217,22 @@ fn queue_call_and_other_routes_answer_with_their_status() {
         (404, "unknown_call")
     );
 
-    // Originate is checked, then refused as not built yet.
+    // Originate's refusals (tests/api_originate.rs places a call).
     let body = r#"{"agent":"1001","number":"5557777"}"#;
     assert_eq!(
         error_of(&post(h, "/api/v1/calls", SUPERVISOR, body)),
-        (501, "not_built")
+        (409, "no_media"),
+        "this dialplan has no [media]"
+    );
+    let body = r#"{"agent":"1002","number":"5557777"}"#;
+    assert_eq!(
+        error_of(&post(h, "/api/v1/calls", SUPERVISOR, body)),
+        (409, "not_registered")
+    );
+    let body = r#"{"agent":"1001","number":"555 7777"}"#;
+    assert_eq!(
+        error_of(&post(h, "/api/v1/calls", SUPERVISOR, body)),
+        (400, "bad_number")
     );
     let body = r#"{"agent":"9999","number":"5557777"}"#;
     assert_eq!(

@@ -10,6 +10,7 @@
 
 mod fork;
 mod id;
+mod placed;
 mod private;
 
 use std::time::{Duration, Instant};
@@ -53,6 +54,17 @@ pub enum Routing {
     Queued,
 }
 
+/// Who started the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A caller's INVITE arrived: we answer it as its UAS.
+    Inbound,
+    /// The switch placed it (originate): the agent's phone is rung first
+    /// on the B leg; once they answer (`agent_answered`), their leg is the
+    /// A leg, ours as UAC, and the B leg dials the number (`placed.rs`).
+    Placed { agent_answered: bool },
+}
+
 /// What happened to a call, for its record and metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -74,6 +86,10 @@ pub enum Outcome {
     MediaTimeout,
     /// Hung up by a command (an operator, through the API).
     Operator,
+    /// A call the switch placed: the agent's phone did not answer in time.
+    AgentNoAnswer,
+    /// A call the switch placed: the agent's phone refused with this status.
+    AgentRejected(u16),
 }
 
 impl Outcome {
@@ -89,6 +105,8 @@ impl Outcome {
             Outcome::Shutdown => "shutdown",
             Outcome::MediaTimeout => "media_timeout",
             Outcome::Operator => "operator",
+            Outcome::AgentNoAnswer => "agent_no_answer",
+            Outcome::AgentRejected(_) => "agent_rejected",
         }
     }
 }
@@ -184,6 +202,9 @@ pub enum Action {
     /// Drop the B leg: no offered agent took the queued call, which waits
     /// again (the router decides what comes next).
     Requeue { status: u16 },
+    /// A call the switch placed: the agent answered on `fork` (ACKed).
+    /// Their leg becomes the A leg, and the B leg is to dial the number.
+    AgentAnswered { fork: usize },
     /// The call is over; write its record.
     Finished(Outcome),
 }
@@ -199,6 +220,7 @@ pub struct Call {
     pub ended: Option<Instant>,
     /// Offers made to agents for this call (queued calls may be offered several times).
     pub offers: u32,
+    pub origin: Origin,
 }
 
 impl Call {
@@ -211,6 +233,17 @@ impl Call {
             answered: None,
             ended: None,
             offers: 0,
+            origin: Origin::Inbound,
+        }
+    }
+
+    /// A call the switch places (originate): it rings the agent first.
+    pub fn placed(id: CallRef, now: Instant) -> Call {
+        Call {
+            origin: Origin::Placed {
+                agent_answered: false,
+            },
+            ..Call::new(id, Routing::Direct, now)
         }
     }
 
@@ -229,6 +262,9 @@ impl Call {
     pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Action>) {
         let state = std::mem::replace(&mut self.state, State::Routing);
         self.state = match state {
+            State::Routing | State::Offering { .. } if self.origin != Origin::Inbound => {
+                self.placed_unanswered(now, state, input, out)
+            }
             State::Routing | State::Offering { .. } => self.unanswered(now, state, input, out),
             State::Answered { .. } | State::Connected => self.answered(state, input, out),
             State::Releasing { .. } => self.releasing(now, state, input, out),
@@ -522,7 +558,11 @@ fn late(state: State, input: Input, out: &mut Vec<Action>) -> State {
 fn status_for(outcome: Outcome) -> u16 {
     match outcome {
         Outcome::Busy => 486,
-        Outcome::NoAnswer | Outcome::Unavailable | Outcome::Operator => 480,
+        Outcome::NoAnswer
+        | Outcome::Unavailable
+        | Outcome::Operator
+        | Outcome::AgentNoAnswer
+        | Outcome::AgentRejected(_) => 480,
         Outcome::Abandoned => 487,
         Outcome::Shutdown | Outcome::MediaTimeout => 503,
         Outcome::Rejected(603) => 603,

@@ -313,9 +313,21 @@ struct OriginateBody {
     number: String,
 }
 
+/// 201 with the new call's id (and where to follow it): the agent's phone
+/// rings; the call's steps follow in its events and `GET /calls/{id}`.
 async fn originate(State(api): State<Api>, b: Result<Bytes, BytesRejection>) -> ApiResult {
     let OriginateBody { agent, number } = body(b)?;
-    done(&api, Command::Originate { agent, number }).await
+    let call = match run(&api, Command::Originate { agent, number }).await? {
+        Reply::Originated { call } => call,
+        other => unreachable!("originate replies with its call, not {other:?}"),
+    };
+    let location = format!("/api/v1/calls/{call}");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(json!({ "call": call })),
+    )
+        .into_response())
 }
 
 async fn event_stream(State(api): State<Api>, headers: HeaderMap) -> Response {

@@ -13,6 +13,9 @@ use crate::call::CallUuid;
 
 /// Longest free-text pause reason kept.
 pub const PAUSE_REASON_CHARS_MAX: usize = 64;
+/// Longest number an originate may dial (E.164 has 15 digits; room for
+/// a trunk's prefixes).
+pub const NUMBER_CHARS_MAX: usize = 32;
 
 /// Something asked of the switch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +59,8 @@ pub enum Command {
     HangUp {
         call: CallUuid,
     },
-    /// Ring `agent`; when they answer, call `number` through the trunk.
+    /// Ring `agent`'s phone; when they answer, call `number` through the
+    /// outbound trunk and bridge the two. The reply names the new call.
     Originate {
         agent: String,
         number: String,
@@ -85,6 +89,10 @@ pub enum Reply {
     },
     Bans {
         bans: Vec<super::security::BanSnapshot>,
+    },
+    /// The call an originate placed: follow it by this id.
+    Originated {
+        call: CallUuid,
     },
 }
 
@@ -120,7 +128,8 @@ pub struct QueueSnapshot {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CallSnapshot {
     pub id: CallUuid,
-    /// `menu`, `routing`, `queued`, `ringing`, `talking`, `held` or `ending`.
+    /// `menu`, `routing`, `queued`, `ringing`, `dialling` (a placed call:
+    /// the agent answered, the number rings), `talking`, `held` or `ending`.
     pub phase: &'static str,
     pub dialled: String,
     pub trunk: Option<String>,
@@ -157,8 +166,14 @@ pub enum CommandError {
     NotRegistered(String),
     #[error("no trunk is set up for outbound calls")]
     NoOutboundTrunk,
-    #[error("placing calls from the switch (originate) is not built yet")]
-    OriginateNotBuilt,
+    #[error("agent {0:?} is on a call or being offered one")]
+    AgentBusy(String),
+    #[error("the number must be 1 to {NUMBER_CHARS_MAX} of 0-9, + and *")]
+    BadNumber,
+    #[error("placing calls needs anchored media (a [media] section)")]
+    NoMedia,
+    #[error("the switch is at its call limit or out of RTP ports")]
+    NoCapacity,
     #[error("the switch is stopping")]
     Draining,
     #[error("the agent's dial rules refuse this number: {0}")]
@@ -186,9 +201,12 @@ impl CommandError {
             | Self::LoggedOut(_)
             | Self::NotQualified { .. }
             | Self::NotInQueue { .. }
-            | Self::NotRegistered(_) => 409,
-            Self::NoOutboundTrunk | Self::OriginateNotBuilt => 501,
-            Self::Draining | Self::Router(_) => 503,
+            | Self::NotRegistered(_)
+            | Self::NoOutboundTrunk
+            | Self::AgentBusy(_)
+            | Self::NoMedia => 409,
+            Self::BadNumber => 400,
+            Self::Draining | Self::Router(_) | Self::NoCapacity => 503,
         }
     }
 }

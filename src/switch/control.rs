@@ -15,7 +15,7 @@ use super::command::{
 use super::queues::agent_state_index;
 use super::{Switch, AGENT_STATE_LABELS};
 use crate::acd::{self, AcdError, AgentId, AgentState, CallId, PauseReason, QueueId};
-use crate::call::{CallRef, CallUuid, Input, State};
+use crate::call::{CallRef, CallUuid, Input, Origin, State};
 
 impl Switch {
     /// Carries out one command at `now`.
@@ -46,7 +46,11 @@ impl Switch {
                 self.command_route(now, &agent, input)
             }
             Command::HangUp { call } => self.hang_up(now, call),
-            Command::Originate { agent, number } => self.originate(now, &agent, &number),
+            Command::Originate { agent, number } => {
+                let placed = self.originate(now, &agent, &number);
+                self.pump(now);
+                return placed.map(|call| Reply::Originated { call });
+            }
             Command::ListBans => return Ok(self.list_bans(now)),
             Command::LiftBan { ip } => self.lift_ban(now, &ip),
         };
@@ -54,7 +58,7 @@ impl Switch {
         result.map(|()| Reply::Done)
     }
 
-    fn agent_named(&self, agent: &str) -> Result<AgentId, CommandError> {
+    pub(super) fn agent_named(&self, agent: &str) -> Result<AgentId, CommandError> {
         self.router
             .agent_id(agent)
             .filter(|&id| !self.router.agent_retired(id))
@@ -158,27 +162,6 @@ impl Switch {
         Ok(())
     }
 
-    /// Checks what it can; placing the call needs a leg the switch starts
-    /// itself (a UAC caller leg), which the call core does not have yet.
-    fn originate(&mut self, now: Instant, agent: &str, number: &str) -> Result<(), CommandError> {
-        self.agent_named(agent)?;
-        if self.draining {
-            return Err(CommandError::Draining);
-        }
-        if self.registrar.lookup(now, agent).is_empty() {
-            return Err(CommandError::NotRegistered(agent.to_string()));
-        }
-        if self.plan.outbound_trunk().is_none() {
-            return Err(CommandError::NoOutboundTrunk);
-        }
-        // Toll fraud through the API is toll fraud too (issue 13 item 4).
-        if let Err(refused) = self.plan.check_dial(agent, number) {
-            self.dial_refused(agent, number, refused, "-");
-            return Err(CommandError::DialRefused(refused));
-        }
-        Err(CommandError::OriginateNotBuilt)
-    }
-
     fn list_agents(&self) -> Reply {
         let agents = (0..self.router.agents_len())
             .map(|i| AgentId(i as u32))
@@ -258,6 +241,9 @@ impl Switch {
                 let phase = match (&e.menu, &e.call.state) {
                     (Some(_), _) => "menu",
                     (None, State::Connected) if held => "held",
+                    (None, State::Routing | State::Offering { .. }) if dialling(&e.call) => {
+                        "dialling"
+                    }
                     (None, State::Routing) if e.routed => "queued",
                     (None, State::Routing) => "routing",
                     (None, State::Offering { .. }) => "ringing",
@@ -280,6 +266,14 @@ impl Switch {
         calls.sort_by_key(|c| c.id);
         Reply::Calls { calls }
     }
+}
+
+/// A placed call whose agent answered, while the number rings.
+fn dialling(call: &crate::call::Call) -> bool {
+    call.origin
+        == Origin::Placed {
+            agent_answered: true,
+        }
 }
 
 #[cfg(test)]

@@ -259,7 +259,7 @@ fn hang_up_ends_a_queued_call_with_480_and_one_record() {
 }
 
 #[test]
-fn originate_checks_the_agent_and_says_it_is_not_built() {
+fn originate_checks_the_agent_and_its_phone_first() {
     let (mut s, t0) = start();
     let originate = |agent: &str| Command::Originate {
         agent: agent.into(),

@@ -44,6 +44,21 @@ pub enum EventKind {
         trunk: Option<String>,
         from_agent: Option<String>,
     },
+    /// The switch placed a call (originate): it rings `agent`, then dials
+    /// `number` through `trunk`. `direction` is always `outbound`.
+    CallOriginated {
+        call: CallUuid,
+        agent: String,
+        number: String,
+        trunk: String,
+        direction: &'static str,
+    },
+    /// A placed call's agent answered: the number is being dialled.
+    CallDialling {
+        call: CallUuid,
+        agent: String,
+        trunk: String,
+    },
     /// The call entered a queue (on arrival, from a menu, or by
     /// overflow). `position` is its place in line, `None` when an agent
     /// was offered it at once.
@@ -99,6 +114,8 @@ impl EventKind {
         match self {
             Self::AgentState { call, .. } => *call,
             Self::CallArrived { call, .. }
+            | Self::CallOriginated { call, .. }
+            | Self::CallDialling { call, .. }
             | Self::CallQueued { call, .. }
             | Self::CallOffered { call, .. }
             | Self::CallAnswered { call, .. }

@@ -44,7 +44,11 @@ impl Switch {
             .trunks
             .iter()
             .any(|t| t.name == trunk && t.identity.trust);
-        let found = entry.a.invite.headers().filter_map(|(name, value)| {
+        // A call the switch placed has no caller's headers to pass.
+        let Some(invite) = entry.a.invite() else {
+            return Vec::new();
+        };
+        let found = invite.headers().filter_map(|(name, value)| {
             let known = IDENTITY_HEADERS
                 .iter()
                 .find(|h| *name == HeaderName::parse(h.as_bytes()))?;

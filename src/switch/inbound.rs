@@ -381,7 +381,7 @@ impl Switch {
         if let Some((pending_seq, key)) = entry.a.pending_2xx.take() {
             if pending_seq == seq {
                 self.tx.server_ack_for_2xx(now, &key);
-                let initial = key == entry.a.key;
+                let initial = entry.a.invite_key() == Some(&key);
                 if initial {
                     let answered = self.accept_late_answer(call, msg.body());
                     self.drive(now, call, Input::AAck);

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tracing::debug;
 
+pub use super::a_leg::{ALeg, ALegOrigin};
 use super::inbound::Req;
 use super::presence::Engagement;
 use super::Switch;
@@ -16,8 +17,8 @@ use crate::call::{Call, CallRef, ForkState, Input, OnDrop, Outcome, Side};
 use crate::sip::build;
 use crate::sip::dialog;
 pub use crate::sip::dialog::Dialog;
-use crate::sip::parse::{ByteStr, Message};
-use crate::sip::transaction::{AckTemplate, ClientKey, ServerKey, TxMethod};
+use crate::sip::parse::ByteStr;
+use crate::sip::transaction::{AckTemplate, ClientKey, TxMethod};
 use crate::sip::{Peer, Transport};
 
 /// Forks of dropped B legs awaiting a provisional to be CANCELled; past it
@@ -75,38 +76,8 @@ impl CallEntry {
             Side::A => self.a.sdp_sent.clone(),
             Side::B => match &self.media {
                 Some(m) => Some(m.b_sdp_sent.clone().unwrap_or(m.offer_for_b.clone())),
-                None => Some(self.a.invite.body().clone()).filter(|b| !b.is_empty()),
+                None => Some(self.a.invite()?.body().clone()).filter(|b| !b.is_empty()),
             },
-        }
-    }
-}
-
-/// The caller's leg: we are its UAS.
-#[derive(Debug)]
-pub struct ALeg {
-    pub call_id: String,
-    pub local_tag: String,
-    pub invite: Message,
-    pub source: Peer,
-    pub key: ServerKey,
-    /// A 2xx we sent and whose ACK we await: its CSeq and transaction.
-    pub pending_2xx: Option<(u32, ServerKey)>,
-    /// CSeq of requests we send on this leg (the caller's space is separate).
-    pub local_cseq: u32,
-    pub sdp_sent: Option<Bytes>,
-}
-
-impl ALeg {
-    pub fn new(local_tag: String, invite: Message, source: Peer, key: ServerKey) -> ALeg {
-        ALeg {
-            call_id: invite.call_id().to_string(),
-            local_tag,
-            invite,
-            source,
-            key,
-            pending_2xx: None,
-            local_cseq: 0,
-            sdp_sent: None,
         }
     }
 }
@@ -236,16 +207,7 @@ impl Switch {
         let Some(entry) = self.calls.get(&id) else {
             return;
         };
-        // The callee sees who calls (their number and name), not how they reached us.
-        let caller = entry.a.invite.from();
-        let user = caller.uri().user().unwrap_or("anonymous");
-        let from = match caller.display_name() {
-            // The parser keeps escapes and drops the quotes: quote it again.
-            Some(name) if !name.is_empty() => {
-                format!("\"{name}\" <sip:{user}@{}>", self.plan.local)
-            }
-            _ => format!("<sip:{user}@{}>", self.plan.local),
-        };
+        let from = entry.b_from(self.plan.local);
         let forks = targets
             .into_iter()
             .map(|(uri, peer, agent)| Fork {
@@ -280,6 +242,12 @@ impl Switch {
             if let Some(agent) = &b.agent {
                 entry.span.record("agent", agent.as_str());
                 entry.agent = Some(agent.clone());
+            }
+            // A placed call's A leg is this agent leg once it answers:
+            // its record names the leg's Call-ID from the start.
+            if entry.a.is_placed() && entry.a.call_id.is_empty() {
+                entry.a.call_id = b.call_id.clone();
+                entry.a.local_tag = b.local_tag.clone();
             }
             entry.b = Some(b);
         }
@@ -322,10 +290,7 @@ impl Switch {
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
-        let sdp = match &entry.media {
-            Some(m) => m.offer_for_b.clone(),
-            None => entry.a.invite.body().clone(),
-        };
+        let sdp = entry.fork_offer();
         let Some(b) = entry.b.as_mut() else { return };
         let f = &mut b.forks[fork];
         f.via = dialog::via(f.peer.transport, local, &branch);
@@ -398,9 +363,13 @@ impl Switch {
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
-        entry.a.sdp_sent = answer.clone();
-        entry.a.pending_2xx = Some((entry.a.invite.cseq().seq, entry.a.key.clone()));
         entry.ring_deadline = None;
+        let ALegOrigin::Inbound { invite, key, .. } = &entry.a.origin else {
+            // Our own leg to the agent: nobody awaits a 200.
+            return;
+        };
+        entry.a.pending_2xx = Some((invite.cseq().seq, key.clone()));
+        entry.a.sdp_sent = answer.clone();
         let headers = [("Contact", contact), ("Allow", build::ALLOW.to_string())];
         let body = answer.as_ref().map(|b| ("application/sdp", b.as_ref()));
         self.respond_a(now, id, 200, &headers, body);
@@ -418,10 +387,18 @@ impl Switch {
         let Some(entry) = self.calls.get(&id) else {
             return;
         };
+        let ALegOrigin::Inbound {
+            invite,
+            source,
+            key,
+        } = &entry.a.origin
+        else {
+            return;
+        };
         let (msg, source, key, tag) = (
-            entry.a.invite.clone(),
-            entry.a.source,
-            entry.a.key.clone(),
+            invite.clone(),
+            *source,
+            key.clone(),
             entry.a.local_tag.clone(),
         );
         let req = Req {
@@ -543,14 +520,16 @@ impl Switch {
         }
     }
 
-    /// The caller's dialog as seen from our side (RFC 3261 §12.1.1).
+    /// The caller's dialog as seen from our side (RFC 3261 §12.1.1), or
+    /// the agent's dialog on a call we placed.
     fn a_dialog(&self, id: CallRef) -> Option<Dialog> {
         let entry = self.calls.get(&id)?;
-        Some(Dialog::as_uas(
-            &entry.a.invite,
-            entry.a.source,
-            &entry.a.local_tag,
-        ))
+        match &entry.a.origin {
+            ALegOrigin::Inbound { invite, source, .. } => {
+                Some(Dialog::as_uas(invite, *source, &entry.a.local_tag))
+            }
+            ALegOrigin::Placed { dialog } => dialog.clone(),
+        }
     }
 
     fn send_bye(&mut self, now: Instant, id: CallRef, dialog: &Dialog, purpose: Purpose) {

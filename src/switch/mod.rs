@@ -21,6 +21,7 @@
 // longer ones into named steps.
 #![warn(clippy::too_many_lines)]
 
+mod a_leg;
 mod admit;
 mod announce;
 mod auth;
@@ -35,6 +36,7 @@ mod ivr;
 mod late_offer;
 mod legs;
 mod media;
+mod originate;
 pub mod plan;
 mod presence;
 mod queues;
@@ -69,7 +71,7 @@ use crate::sip::Peer;
 pub use crate::media::command::{MediaCommand, MediaInput, MediaLeg};
 pub use announce::{announcement, SPOKEN_NUMBER_MAX};
 pub use command::{
-    AgentSnapshot, CallSnapshot, Command, CommandError, QueueSnapshot, Reply,
+    AgentSnapshot, CallSnapshot, Command, CommandError, QueueSnapshot, Reply, NUMBER_CHARS_MAX,
     PAUSE_REASON_CHARS_MAX,
 };
 pub use event::{Event, EventKind};
@@ -188,7 +190,7 @@ pub const METHOD_LABELS: [&str; 9] = [
     "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "UPDATE", "other",
 ];
 /// Outcome labels for `switchyard_calls_total{outcome}`.
-pub const OUTCOME_LABELS: [&str; 9] = [
+pub const OUTCOME_LABELS: [&str; 11] = [
     "completed",
     "abandoned",
     "busy",
@@ -198,6 +200,8 @@ pub const OUTCOME_LABELS: [&str; 9] = [
     "shutdown",
     "media_timeout",
     "operator",
+    "agent_no_answer",
+    "agent_rejected",
 ];
 
 /// The signalling core of the switch.
@@ -487,6 +491,7 @@ impl Switch {
             Action::RejectA { status } => self.reject_a(now, id, status),
             Action::Bye(side) => self.bye(now, id, side),
             Action::Requeue { status } => self.requeue(now, id, status),
+            Action::AgentAnswered { fork } => self.dial_number(now, id, fork),
             Action::Finished(outcome) => self.finish(now, id, outcome),
         }
     }
@@ -510,7 +515,9 @@ impl Switch {
                 self.busy.remove(name);
             }
         }
-        self.a_branches.remove(&entry.a.key.branch);
+        if let Some(key) = entry.a.invite_key() {
+            self.a_branches.remove(&key.branch);
+        }
         let idx = OUTCOME_LABELS
             .iter()
             .position(|l| *l == outcome.label())
@@ -537,7 +544,12 @@ impl Switch {
                 (path, ended.saturating_duration_since(started))
             }),
         };
-        tracing::info!(call = %id, outcome = outcome.label(), "call ended");
+        match outcome {
+            Outcome::Rejected(status) | Outcome::AgentRejected(status) => {
+                tracing::info!(call = %id, outcome = outcome.label(), status, "call ended")
+            }
+            _ => tracing::info!(call = %id, outcome = outcome.label(), "call ended"),
+        }
         self.ended_events(now, &record);
         self.out.push_back(Output::CallEnded(record));
     }

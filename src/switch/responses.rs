@@ -279,6 +279,9 @@ impl Switch {
     /// A 2xx to an INVITE whose call is gone (a fork answering after the
     /// caller left): ACK it and hang up, so the phone does not stay off-hook.
     fn on_stray_2xx(&mut self, now: Instant, peer: Peer, msg: &Message) {
+        if self.resend_placed_ack(msg) {
+            return;
+        }
         self.stats.stray_responses += 1;
         let Some(contact) = (match msg.contacts() {
             Contacts::List(list) => list.first().map(|c| c.uri().as_str().to_string()),

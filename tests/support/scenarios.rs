@@ -414,3 +414,63 @@ pub const CARRIER_PLAYS_PCAP: &str = r#"
     ]]></send>
   <recv response="200" crlf="true"/>
 "#;
+
+/// The carrier's side of a call out (UAS, in `tests/sipp/agent.xml`): the
+/// INVITE must ask for `@NUMBER@` and carry the switch's SDP (`@MEDIA_RE@`);
+/// it rings, answers with audio at its media port (run it with
+/// `-rtp_echo` to send back what it hears) and waits for the BYE.
+pub const CARRIER_UAS_ANSWERS: &str = r#"
+  <recv request="INVITE" crlf="true">
+    <action>
+      <ereg regexp="^INVITE sip:@NUMBER@@" search_in="msg" check_it="true" assign_to="number"/>
+      <ereg regexp="@MEDIA_RE@" search_in="body" check_it="true" assign_to="anchored"/>
+    </action>
+  </recv>
+  <Reference variables="number,anchored"/>
+  <send><![CDATA[
+
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]K[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:carrier@[local_ip]:[local_port]>
+      Content-Length: 0
+
+    ]]></send>
+  <send retrans="500"><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]K[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:carrier@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=carrier 53655765 2353687637 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8
+      a=rtpmap:8 PCMA/8000
+
+    ]]></send>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE"/>
+  <send><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]></send>
+"#;

@@ -57,7 +57,7 @@ impl CdrRow {
     /// the talk and wait durations.
     pub fn new(record: &CallRecord, ended_at: SystemTime) -> CdrRow {
         let (rejected_status, hung_up_by) = match record.outcome {
-            Outcome::Rejected(status) => (Some(status), None),
+            Outcome::Rejected(status) | Outcome::AgentRejected(status) => (Some(status), None),
             Outcome::Completed { hung_up_by } => (None, Some(side_label(hung_up_by).to_owned())),
             _ => (None, None),
         };

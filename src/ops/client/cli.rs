@@ -1,4 +1,4 @@
-//! What `switchyard agents|agent|queues|calls|events|reload` do: one API
+//! What `switchyard agents|agent|queues|calls|call|events|reload` do: one API
 //! request (or the event stream), printed for a person. `main.rs` only
 //! parses the arguments.
 
@@ -21,6 +21,11 @@ pub enum Action {
     },
     Queues,
     Calls,
+    /// Originate: ring `agent`, then dial `number`.
+    Call {
+        agent: String,
+        number: String,
+    },
     Hangup {
         call: String,
     },
@@ -71,6 +76,12 @@ pub fn run(client: &Client, action: Action, out: &mut dyn Write) -> Result<(), C
         Action::Calls => {
             let body = get(client, "/api/v1/calls")?;
             out.write_all(calls_table(&body).as_bytes())?;
+        }
+        Action::Call { agent, number } => {
+            let body = json!({ "agent": agent, "number": number });
+            let reply = send(client, "POST", "/api/v1/calls", Some(&body))?;
+            let call = reply["call"].as_str().ok_or(CliError::NotJson)?;
+            writeln!(out, "call {call} placed: {agent}'s phone rings")?;
         }
         Action::Hangup { call } => {
             send(

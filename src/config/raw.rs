@@ -155,3 +155,10 @@ pub(crate) struct RawApiToken {
     pub token: String,
     pub role: String,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetrics {
+    pub agent_state: Option<bool>,
+    pub interval: Option<String>,
+}

@@ -33,12 +33,14 @@ use crate::config::{ApiConfig, Config};
 use crate::run::CommandSender;
 use crate::switch::Event;
 
-/// What the switch task publishes for /healthz, read without blocking it.
+/// What the switch task publishes for /healthz (and the per-agent series
+/// of /metrics), read without blocking it.
 #[derive(Debug, Default)]
 pub struct Health {
     pub draining: AtomicBool,
     pub calls_active: AtomicU64,
     pub registrations_active: AtomicU64,
+    pub agent_states: super::metrics::AgentStates,
 }
 
 #[derive(Clone)]
@@ -195,7 +197,7 @@ impl AsyncWrite for Counted {
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics.render() + &state.health.agent_states.render(),
     )
 }
 

@@ -179,6 +179,7 @@ fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
         (a, b) => differs("media", a.is_some() != b.is_some()),
     }
     differs("api", !same_api(&old.api, &new.api));
+    differs("metrics", old.metrics != new.metrics);
     keys
 }
 
@@ -224,6 +225,7 @@ fn keep_restart_only(old: &Config, mut new: Config) -> Config {
         (a, b) => b.clone_from(a),
     }
     new.api = old.api.clone();
+    new.metrics = old.metrics.clone();
     new
 }
 

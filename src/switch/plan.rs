@@ -80,6 +80,8 @@ pub struct Plan {
     /// DIDs and queues whose answered calls are recorded.
     pub record_dids: HashSet<String>,
     pub record_queues: HashSet<String>,
+    /// How far back windowed queue figures look (`[metrics].interval`).
+    pub metrics_interval: Duration,
 }
 
 impl Plan {
@@ -136,6 +138,7 @@ impl Plan {
                 .filter(|q| q.record)
                 .map(|q| q.name.clone())
                 .collect(),
+            metrics_interval: cfg.metrics.interval,
             registration: crate::sip::registrar::RegistrarConfig {
                 min_expires: cfg.switch.registration.min_expires,
                 max_expires: cfg.switch.registration.max_expires,

@@ -1,5 +1,6 @@
-//! The HTTP surface: `GET /metrics` (Prometheus text format), `GET /healthz`
-//! and the control API (`super::api`) on one listener. Our own accept loop
+//! The HTTP surface: `GET /metrics` (Prometheus text format), `GET /healthz`,
+//! the wallboard (`super::wallboard`) and the control API (`super::api`) on
+//! one listener. Our own accept loop
 //! bounds it (`[api]`, defaults in `config::api`): at most `connections_max`
 //! connections (the rest wait in the kernel's backlog), request headers
 //! within `header_timeout`, and a connection that moves no byte for
@@ -69,7 +70,8 @@ pub fn app(
             api::require,
         ));
     }
-    open.merge(api::router(commands, events, tokens, reloader, config))
+    open.merge(super::wallboard::router())
+        .merge(api::router(commands, events, tokens, reloader, config))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

@@ -326,7 +326,7 @@ fn run(seed: u64) -> Result<(), String> {
     }
     let answered = sim.callers.iter().filter(|c| c.answered).count();
     let figures: BTreeMap<&str, (u64, u64, u64)> = switch
-        .queue_figures()
+        .queue_figures(sim.now)
         .iter()
         .map(|q| (q.name, (q.answered, q.abandoned, q.overflowed)))
         .collect();

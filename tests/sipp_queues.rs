@@ -178,7 +178,7 @@ fn second_call_waits_until_the_agents_wrap_up_ends() {
     switch.wait_metric(SUPPORT_ANSWERED, |v| v == 2.0);
     // The second caller waited through the first call and the 1 s wrap-up.
     let waited = switch.wait_metric(
-        "switchyard_queue_wait_seconds_sum{queue=\"support\"}",
+        "switchyard_queue_wait_seconds_sum{queue=\"support\",outcome=\"answered\"}",
         |v| v > 0.0,
     );
     assert!(

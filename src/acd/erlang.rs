@@ -57,6 +57,36 @@ pub fn agents_for_service_level(
     (start..=agents_max).find(|&n| service_level(traffic, n, handle_time, threshold) >= target)
 }
 
+/// Most agents [`agents_needed`] will answer; beyond it the estimate is
+/// `None` (a centre that big reads its figures from a planning tool).
+pub const AGENTS_NEEDED_MAX: u32 = 10_000;
+
+/// Agents a queue needs to answer `target` (0..=1) of its callers within
+/// `threshold`, for callers arriving at `arrivals_per_second` with average
+/// handle time `handle_time` (Erlang C). No arrivals need no agents; a
+/// zero handle time or a target that cannot be met gives `None`.
+pub fn agents_needed(
+    arrivals_per_second: f64,
+    handle_time: Duration,
+    threshold: Duration,
+    target: f64,
+) -> Option<u32> {
+    if !(arrivals_per_second.is_finite() && arrivals_per_second >= 0.0) {
+        return None;
+    }
+    if arrivals_per_second == 0.0 {
+        return Some(0);
+    }
+    if handle_time.is_zero() || !(0.0..=1.0).contains(&target) {
+        return None;
+    }
+    let traffic = arrivals_per_second * handle_time.as_secs_f64();
+    if traffic >= f64::from(AGENTS_NEEDED_MAX) {
+        return None;
+    }
+    agents_for_service_level(traffic, handle_time, threshold, target, AGENTS_NEEDED_MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +111,25 @@ mod tests {
         let n = agents_for_service_level(10.0, aht, Duration::from_secs(20), 0.8, 100);
         assert_eq!(n, Some(14));
         assert!(service_level(10.0, 13, aht, Duration::from_secs(20)) < 0.8);
+    }
+
+    #[test]
+    fn agents_needed_follows_the_arrival_rate_and_handle_time() {
+        let aht = Duration::from_secs(180);
+        let sl = Duration::from_secs(20);
+        // 100 calls in 30 min at 180 s: the textbook 14 agents.
+        assert_eq!(agents_needed(100.0 / 1800.0, aht, sl, 0.8), Some(14));
+        // Twice the calls (20 erlangs) need more agents than erlangs, but
+        // fewer than twice as many: 24.
+        assert_eq!(agents_needed(200.0 / 1800.0, aht, sl, 0.8), Some(24));
+        assert_eq!(agents_needed(0.0, aht, sl, 0.8), Some(0));
+        // One call an hour of 60 s: one agent answers 80 % in 20 s.
+        assert_eq!(
+            agents_needed(1.0 / 3600.0, Duration::from_secs(60), sl, 0.8),
+            Some(1)
+        );
+        assert_eq!(agents_needed(0.1, Duration::ZERO, sl, 0.8), None);
+        assert_eq!(agents_needed(f64::NAN, aht, sl, 0.8), None);
+        assert_eq!(agents_needed(1e9, aht, sl, 0.8), None);
     }
 }

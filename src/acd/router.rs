@@ -344,6 +344,21 @@ impl Router {
         RouterSnapshot { queues }
     }
 
+    /// When each queue's longest-waiting caller (waiting or being offered)
+    /// entered it, in queue order: one pass over the calls.
+    pub fn oldest_waiting(&self) -> Vec<Option<Instant>> {
+        let mut oldest: Vec<Option<Instant>> = vec![None; self.queues.len()];
+        for c in self.calls.values() {
+            if matches!(c.state, CallState::Connected { .. }) {
+                continue;
+            }
+            if let Some(slot) = oldest.get_mut(c.queue.0 as usize) {
+                *slot = Some(slot.map_or(c.entered, |t| t.min(c.entered)));
+            }
+        }
+        oldest
+    }
+
     /// Time only moves forward: an earlier `now` counts as the last one seen.
     pub(super) fn clock(&mut self, now: Instant) -> Instant {
         self.last_now = self.last_now.max(now);

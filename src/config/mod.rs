@@ -77,6 +77,10 @@
 //! timeout = "5s"              # from the start of each play of the prompt
 //! retries = 2                 # replays after the first play (0..=9)
 //! default = "queue:support"   # after the last timeout; none: 480
+//!
+//! [metrics]
+//! agent_state = true          # switchyard_agent_state{agent,state}: off for very large centres
+//! interval = "15m"            # windowed figures and agents needed look back this far (15s..=24h)
 //! ```
 //!
 //! Durations are an integer and a unit: `500ms`, `20s`, `5m`, `1h` (at most 24h).
@@ -84,6 +88,7 @@
 mod api;
 mod error;
 mod locate;
+mod metrics;
 mod raw;
 mod requires;
 mod security;
@@ -110,6 +115,9 @@ pub use api::{
     HTTP_CONNECTIONS_MAX, HTTP_HEADER_TIMEOUT, HTTP_IDLE_TIMEOUT,
 };
 pub use error::{ConfigError, Location, Problem, ProblemKind};
+pub use metrics::{
+    MetricsConfig, METRICS_INTERVAL_DEFAULT, METRICS_INTERVAL_MAX, METRICS_INTERVAL_MIN,
+};
 pub use requires::{
     Alternative, AttributeEq, RequireError, RequireExpr, SkillMin, REQUIRE_ALTERNATIVES_MAX,
     REQUIRE_TERMS_MAX, SKILL_LEVEL_MAX, SKILL_LEVEL_MIN,
@@ -161,6 +169,8 @@ pub struct Config {
     pub security: SecurityConfig,
     /// `[[dial_rules]]`: named sets of numbers agents may dial out.
     pub dial_rules: Vec<DialRuleSet>,
+    /// `[metrics]`: optional series and the windowed figures' interval.
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -188,3 +188,10 @@ pub(crate) struct RawDialRuleSet {
     #[serde(default)]
     pub deny: Vec<String>,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetrics {
+    pub agent_state: Option<bool>,
+    pub interval: Option<String>,
+}

@@ -12,8 +12,8 @@ use toml::Spanned;
 use super::error::{ConfigError, Location, Problem, ProblemKind};
 use super::locate::{location, path_at, path_from_text, span_of, value_span_of, FieldPath};
 use super::raw::{
-    RawAgent, RawApi, RawDialRuleSet, RawDid, RawMedia, RawMenu, RawQueue, RawSecurity, RawSwitch,
-    RawTrunk,
+    RawAgent, RawApi, RawDialRuleSet, RawDid, RawMedia, RawMenu, RawMetrics, RawQueue, RawSecurity,
+    RawSwitch, RawTrunk,
 };
 use super::values::{check_did, check_name, parse_duration, parse_socket_addr};
 use super::*;
@@ -24,8 +24,10 @@ use crate::sip::limits::CALLS_MAX;
 
 mod agent;
 mod api;
+mod did;
 mod media;
 mod menu;
+mod metrics;
 mod queue;
 mod security;
 mod trunk;
@@ -97,6 +99,7 @@ struct Sections {
     api: Option<RawApi>,
     security: Option<RawSecurity>,
     dial_rules: Vec<(usize, RawDialRuleSet)>,
+    metrics: Option<RawMetrics>,
 }
 
 fn root() -> FieldPath {
@@ -253,34 +256,8 @@ impl Cx<'_, '_> {
                         s.menus.extend(self.de(e).map(|v| (i, v)));
                     }
                 }
-                "dids" => {
-                    let Some(table) = value.get_ref().as_table() else {
-                        let found = value.get_ref().type_str();
-                        self.report(
-                            &path,
-                            ProblemKind::WrongType {
-                                expected: "a table",
-                                found,
-                            },
-                        );
-                        continue;
-                    };
-                    if table.len() > DIDS_MAX {
-                        let count = table.len();
-                        self.report(
-                            &path,
-                            ProblemKind::TooMany {
-                                count,
-                                max: DIDS_MAX,
-                            },
-                        );
-                        continue;
-                    }
-                    for (did, e) in table.iter() {
-                        s.dids
-                            .extend(self.de(e).map(|v| (did.get_ref().to_string(), v)));
-                    }
-                }
+                "dids" => self.dids(value, &path, &mut s.dids),
+                "metrics" => s.metrics = self.de(value),
                 other => {
                     let name = other.to_owned();
                     self.report(&path, ProblemKind::UnknownSection { name });
@@ -314,6 +291,7 @@ impl Cx<'_, '_> {
         let switch = self.switch(s.switch);
         let media = s.media.map(|m| self.media(m));
         let api = s.api.map(|a| self.api(a)).unwrap_or_default();
+        let metrics = s.metrics.map(|m| self.metrics(m)).unwrap_or_default();
         let mut seen = HashMap::new();
         let mut agents = Vec::new();
         for (i, raw) in s.agents {
@@ -362,6 +340,7 @@ impl Cx<'_, '_> {
             api,
             security,
             dial_rules,
+            metrics,
         }
     }
 
@@ -627,69 +606,6 @@ impl Cx<'_, '_> {
             };
             self.report(path, kind);
             default
-        })
-    }
-
-    fn did(&mut self, did: &str, raw: RawDid, known: &Known) -> Option<DidRoute> {
-        let p = root().key("dids").key(did);
-        if let Err(kind) = check_did(did) {
-            self.report(&p, kind);
-        }
-        let attributes = self.attributes(raw.attributes, &p.key("attributes"));
-        let target = match (raw.agent, raw.queue, raw.menu) {
-            (Some(agent), None, None) => {
-                if raw.priority.is_some() {
-                    self.report(&p.key("priority"), ProblemKind::PriorityWithoutQueue);
-                }
-                if !known.agents.contains(&agent) {
-                    self.report(
-                        &p.key("agent"),
-                        ProblemKind::UnknownAgent {
-                            agent: agent.clone(),
-                        },
-                    );
-                }
-                DidTarget::Agent(agent)
-            }
-            (None, Some(queue), None) => {
-                if !known.queues.contains(&queue) {
-                    self.report(
-                        &p.key("queue"),
-                        ProblemKind::UnknownQueue {
-                            queue: queue.clone(),
-                        },
-                    );
-                }
-                DidTarget::Queue(queue)
-            }
-            (None, None, Some(menu)) => {
-                if !known.menus.contains(&menu) {
-                    let kind = ProblemKind::UnknownMenu { menu: menu.clone() };
-                    self.report(&p.key("menu"), kind);
-                }
-                DidTarget::Menu(menu)
-            }
-            _ => {
-                self.report(&p, ProblemKind::DidTargetCount);
-                return None;
-            }
-        };
-        let priority = self.int(
-            raw.priority,
-            &p.key("priority"),
-            0,
-            0,
-            i64::from(DID_PRIORITY_MAX),
-        );
-        let record = raw.record.unwrap_or(false);
-        if record && !known.media {
-            self.report(&p.key("record"), ProblemKind::RecordWithoutMedia);
-        }
-        Some(DidRoute {
-            target,
-            priority: u8::try_from(priority).unwrap_or(0),
-            attributes,
-            record,
         })
     }
 }

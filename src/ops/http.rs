@@ -1,5 +1,6 @@
-//! The HTTP surface: `GET /metrics` (Prometheus text format), `GET /healthz`
-//! and the control API (`super::api`) on one listener. Our own accept loop
+//! The HTTP surface: `GET /metrics` (Prometheus text format), `GET /healthz`,
+//! the wallboard (`super::wallboard`) and the control API (`super::api`) on
+//! one listener. Our own accept loop
 //! bounds it (`[api]`, defaults in `config::api`): at most `connections_max`
 //! connections (the rest wait in the kernel's backlog), request headers
 //! within `header_timeout`, and a connection that moves no byte for
@@ -33,12 +34,14 @@ use crate::config::{ApiConfig, Config};
 use crate::run::CommandSender;
 use crate::switch::Event;
 
-/// What the switch task publishes for /healthz, read without blocking it.
+/// What the switch task publishes for /healthz (and the per-agent series
+/// of /metrics), read without blocking it.
 #[derive(Debug, Default)]
 pub struct Health {
     pub draining: AtomicBool,
     pub calls_active: AtomicU64,
     pub registrations_active: AtomicU64,
+    pub agent_states: super::metrics::AgentStates,
 }
 
 #[derive(Clone)]
@@ -67,7 +70,8 @@ pub fn app(
             api::require,
         ));
     }
-    open.merge(api::router(commands, events, tokens, reloader, config))
+    open.merge(super::wallboard::router())
+        .merge(api::router(commands, events, tokens, reloader, config))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }
@@ -195,7 +199,7 @@ impl AsyncWrite for Counted {
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics.render() + &state.health.agent_states.render(),
     )
 }
 

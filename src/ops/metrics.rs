@@ -1,10 +1,17 @@
 //! Every metric the switch exports, by name (Prometheus naming: `switchyard_`
-//! prefix, base units, `_total` for counters), and the code that copies the
-//! cores' counters into the recorder.
+//! prefix, base units, `_total` for counters), each family's `# HELP` text
+//! ([`FAMILIES`]), and the code that copies the cores' counters into the
+//! recorder. Per-agent states are rendered here too, beside the recorder:
+//! it cannot drop a series, and an agent has one state at a time.
 
 #![allow(clippy::disallowed_methods)]
 
-use metrics::{counter, gauge};
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
 
 use crate::media::relay::{DropReason, RelaySnapshot};
 use crate::switch::{
@@ -49,9 +56,26 @@ pub const QUEUE_AGENTS_AVAILABLE: &str = "switchyard_queue_agents_available";
 pub const QUEUE_SERVICE_LEVEL_RATIO: &str = "switchyard_queue_service_level_ratio";
 /// Absent while the router has no estimate (no agent staffed, no handled call).
 pub const QUEUE_EXPECTED_WAIT_SECONDS: &str = "switchyard_queue_expected_wait_seconds";
-/// A summary without quantiles: answered callers' waits in the queue.
-pub const QUEUE_WAIT_SECONDS_SUM: &str = "switchyard_queue_wait_seconds_sum";
-pub const QUEUE_WAIT_SECONDS_COUNT: &str = "switchyard_queue_wait_seconds_count";
+/// A histogram of callers' waits in the queue; label `outcome`:
+/// `answered` or `abandoned`. Its `_sum` and `_count` with
+/// `outcome="answered"` are the former summary of answered waits.
+pub const QUEUE_WAIT_SECONDS: &str = "switchyard_queue_wait_seconds";
+/// A histogram of talk plus wrap-up of finished queue calls.
+pub const QUEUE_HANDLE_SECONDS: &str = "switchyard_queue_handle_seconds";
+pub const QUEUE_OFFERED_TOTAL: &str = "switchyard_queue_offered_total";
+pub const QUEUE_ANSWERED_TOTAL: &str = "switchyard_queue_answered_total";
+pub const QUEUE_ANSWERED_WITHIN_SL_TOTAL: &str = "switchyard_queue_answered_within_sl_total";
+pub const QUEUE_ABANDONED_TOTAL: &str = "switchyard_queue_abandoned_total";
+pub const QUEUE_LONGEST_WAIT_SECONDS: &str = "switchyard_queue_longest_wait_seconds";
+pub const QUEUE_SERVICE_LEVEL_TARGET_RATIO: &str = "switchyard_queue_service_level_target_ratio";
+pub const QUEUE_SERVICE_LEVEL_THRESHOLD_SECONDS: &str =
+    "switchyard_queue_service_level_threshold_seconds";
+/// Absent until a queue call ended within the interval.
+pub const QUEUE_AGENTS_NEEDED: &str = "switchyard_queue_agents_needed";
+/// Samples for the two histograms lost because the driver fell behind.
+pub const QUEUE_SAMPLES_DROPPED_TOTAL: &str = "switchyard_queue_samples_dropped_total";
+/// One series per agent, value 1, label `state` its current state.
+pub const AGENT_STATE: &str = "switchyard_agent_state";
 /// `outcome`: one of [`QUEUE_OUTCOME_LABELS`].
 pub const QUEUE_CALLS_TOTAL: &str = "switchyard_queue_calls_total";
 /// `state`: one of `AGENT_STATE_LABELS`.
@@ -90,8 +114,179 @@ pub const IVR_EXITS_TOTAL: &str = "switchyard_ivr_exits_total";
 
 pub const QUEUE_OUTCOME_LABELS: [&str; 3] = ["answered", "abandoned", "overflowed"];
 
+/// Bucket bounds of [`QUEUE_WAIT_SECONDS`]: around usual service-level
+/// thresholds (10, 20, 30, 60 s).
+pub const WAIT_BUCKETS: [f64; 14] = [
+    1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0,
+];
+/// Bucket bounds of [`QUEUE_HANDLE_SECONDS`].
+pub const HANDLE_BUCKETS: [f64; 14] = [
+    10.0, 30.0, 60.0, 90.0, 120.0, 180.0, 240.0, 300.0, 420.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0,
+];
+
+/// What kind of family a metric is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every family with its kind and `# HELP` text. A test checks each name
+/// defined above is here.
+pub const FAMILIES: &[(&str, Kind, &str)] = &[
+    (SIP_REQUESTS_TOTAL, Kind::Counter, "SIP requests received, by method."),
+    (SIP_RESPONSES_RECEIVED_TOTAL, Kind::Counter, "SIP responses received."),
+    (SIP_MALFORMED_TOTAL, Kind::Counter, "Malformed SIP messages: answered with 400 or dropped."),
+    (SIP_STRAY_RESPONSES_TOTAL, Kind::Counter, "SIP responses that matched no transaction."),
+    (SIP_TRANSACTIONS_ACTIVE, Kind::Gauge, "Live SIP transactions."),
+    (CALLS_STARTED_TOTAL, Kind::Counter, "Calls accepted."),
+    (CALLS_TOTAL, Kind::Counter, "Finished calls, by outcome."),
+    (CALLS_ACTIVE, Kind::Gauge, "Calls in progress."),
+    (CALLS_REFUSED_OVERLOAD_TOTAL, Kind::Counter, "INVITEs refused with 503 at the call limit."),
+    (REGISTRATIONS_TOTAL, Kind::Counter, "REGISTERs accepted."),
+    (REGISTRATIONS_ACTIVE, Kind::Gauge, "Live registrar bindings."),
+    (AUTH_CHALLENGES_TOTAL, Kind::Counter, "Digest challenges sent (401/407)."),
+    (AUTH_FAILURES_TOTAL, Kind::Counter, "Requests refused 403 for bad credentials."),
+    (AUTH_BANS_TOTAL, Kind::Counter, "Sources banned for failed SIP logins."),
+    (AUTH_BANS_ACTIVE, Kind::Gauge, "Sources banned now."),
+    (SIP_REQUESTS_LIMITED_TOTAL, Kind::Counter, "SIP requests screened out, by reason (back-off, ban, rate limit)."),
+    (DIAL_REFUSED_TOTAL, Kind::Counter, "Numbers agents were refused by their dial rules, by reason."),
+    (TCP_OVERSIZED_TOTAL, Kind::Counter, "Oversized SIP messages over TCP, answered 413 and closed."),
+    (TCP_CONNECTIONS_ACTIVE, Kind::Gauge, "Open SIP TCP connections."),
+    (TCP_CONNECTIONS_REFUSED_TOTAL, Kind::Counter, "SIP TCP connections refused at the cap."),
+    (TCP_FRAMING_ERRORS_TOTAL, Kind::Counter, "SIP TCP streams closed for bad framing."),
+    (TCP_WRITES_DROPPED_TOTAL, Kind::Counter, "SIP TCP messages dropped: the writer was full."),
+    (UDP_SEND_ERRORS_TOTAL, Kind::Counter, "SIP UDP datagrams the kernel refused to send."),
+    (CDR_WRITTEN_TOTAL, Kind::Counter, "Call records written to the store."),
+    (CDR_SPILLED_TOTAL, Kind::Counter, "Call records spilled to a file for the next start."),
+    (CDR_DROPPED_TOTAL, Kind::Counter, "Call records lost."),
+    (QUEUE_CALLS_WAITING, Kind::Gauge, "Callers waiting in the queue, not yet offered."),
+    (QUEUE_AGENTS_AVAILABLE, Kind::Gauge, "Agents logged in to the queue, registered and free."),
+    (QUEUE_SERVICE_LEVEL_RATIO, Kind::Gauge, "Answered within the threshold over answered plus abandoned, since start; windowed rates come from the _total counters."),
+    (QUEUE_EXPECTED_WAIT_SECONDS, Kind::Gauge, "Expected wait of the next caller to join the queue."),
+    (QUEUE_WAIT_SECONDS, Kind::Histogram, "Callers' waits in the queue (from entering it), by outcome answered or abandoned."),
+    (QUEUE_HANDLE_SECONDS, Kind::Histogram, "Handle time of finished queue calls: talk plus the queue's wrap-up."),
+    (QUEUE_CALLS_TOTAL, Kind::Counter, "Queue calls by outcome: answered, abandoned, overflowed."),
+    (QUEUE_OFFERED_TOTAL, Kind::Counter, "Callers who entered the queue (arrival, menu or overflow)."),
+    (QUEUE_ANSWERED_TOTAL, Kind::Counter, "Queue callers an agent answered."),
+    (QUEUE_ANSWERED_WITHIN_SL_TOTAL, Kind::Counter, "Queue callers answered within the queue's service-level threshold."),
+    (QUEUE_ABANDONED_TOTAL, Kind::Counter, "Queue callers who hung up before an answer."),
+    (QUEUE_LONGEST_WAIT_SECONDS, Kind::Gauge, "How long the longest-waiting caller has been in the queue; 0 when nobody waits."),
+    (QUEUE_SERVICE_LEVEL_TARGET_RATIO, Kind::Gauge, "The queue's service-level goal: share to answer within the threshold."),
+    (QUEUE_SERVICE_LEVEL_THRESHOLD_SECONDS, Kind::Gauge, "The queue's service-level threshold."),
+    (QUEUE_AGENTS_NEEDED, Kind::Gauge, "Agents Erlang C says reach the service-level goal at the last interval's arrival rate and average handle time."),
+    (QUEUE_SAMPLES_DROPPED_TOTAL, Kind::Counter, "Waits and handle times not put in the histograms: the exporter fell behind."),
+    (AGENTS, Kind::Gauge, "Agents by state."),
+    (AGENT_STATE, Kind::Gauge, "1 for each agent, labelled with its current state ([metrics].agent_state)."),
+    (ROUTER_REFUSED_TOTAL, Kind::Counter, "Inputs the ACD router refused: each is a bug to look at."),
+    (AGENT_FEATURES_TOTAL, Kind::Counter, "Agent feature codes dialled, done or refused."),
+    (RTP_PACKETS_RELAYED_TOTAL, Kind::Counter, "RTP packets relayed."),
+    (RTP_BYTES_RELAYED_TOTAL, Kind::Counter, "RTP bytes relayed."),
+    (RTCP_PACKETS_RELAYED_TOTAL, Kind::Counter, "RTCP packets relayed."),
+    (RTP_PACKETS_DROPPED_TOTAL, Kind::Counter, "RTP packets not forwarded, by reason."),
+    (RTP_PEERS_LEARNT_TOTAL, Kind::Counter, "RTP peer addresses latched."),
+    (MEDIA_LEGS_ACTIVE, Kind::Gauge, "Media legs in the relay."),
+    (MEDIA_CALLS_ACTIVE, Kind::Gauge, "Calls in the relay."),
+    (MEDIA_PORT_PAIRS_FREE, Kind::Gauge, "Free RTP/RTCP port pairs."),
+    (MEDIA_PORTS_EXHAUSTED_TOTAL, Kind::Counter, "New calls refused 503: no RTP port pair free."),
+    (MEDIA_TIMEOUTS_TOTAL, Kind::Counter, "Answered calls hung up because their media stopped."),
+    (MEDIA_EVENTS_DROPPED_TOTAL, Kind::Counter, "Relay reports to the switch dropped: its queue was full."),
+    (MEDIA_OFFERS_REFUSED_TOTAL, Kind::Counter, "New calls refused for their SDP offer."),
+    (DTMF_DIGITS_TOTAL, Kind::Counter, "DTMF digits received (RFC 4733 and SIP INFO)."),
+    (RECORDINGS_TOTAL, Kind::Counter, "Call recordings started, and those that failed."),
+    (SUPERVISIONS_TOTAL, Kind::Counter, "Supervisor sessions by mode, and refused ones."),
+    (MEDIA_LATE_ANSWERS_REFUSED_TOTAL, Kind::Counter, "Offerless INVITEs whose ACK brought no usable answer."),
+    (IVR_EXITS_TOTAL, Kind::Counter, "Callers leaving an IVR menu, by how."),
+];
+
+/// The recorder builder with the histograms' buckets.
+pub fn builder() -> Result<PrometheusBuilder, BuildError> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(QUEUE_WAIT_SECONDS.into()), &WAIT_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(QUEUE_HANDLE_SECONDS.into()), &HANDLE_BUCKETS)
+}
+
+/// Gives every family its `# HELP` text; call once the recorder is installed.
+pub fn describe() {
+    for &(name, kind, help) in FAMILIES {
+        match kind {
+            Kind::Counter => metrics::describe_counter!(name, help),
+            Kind::Gauge => metrics::describe_gauge!(name, help),
+            Kind::Histogram => metrics::describe_histogram!(name, help),
+        }
+    }
+}
+
+/// Per-agent state series, rendered by the switch task and appended to
+/// each scrape.
+#[derive(Debug, Default)]
+pub struct AgentStates {
+    text: Mutex<String>,
+}
+
+impl AgentStates {
+    /// Replaces the series with the switch's agents now.
+    pub fn update(&self, switch: &Switch) {
+        let mut text = String::new();
+        for (agent, state) in switch.agent_state_each() {
+            if text.is_empty() {
+                let help = FAMILIES
+                    .iter()
+                    .find(|f| f.0 == AGENT_STATE)
+                    .map_or("", |f| f.2);
+                let _ = writeln!(
+                    text,
+                    "# HELP {AGENT_STATE} {help}\n# TYPE {AGENT_STATE} gauge"
+                );
+            }
+            let agent = escape_label(agent);
+            let _ = writeln!(
+                text,
+                "{AGENT_STATE}{{agent=\"{agent}\",state=\"{state}\"}} 1"
+            );
+        }
+        *self.text.lock().unwrap_or_else(|e| e.into_inner()) = text;
+    }
+
+    /// The series as Prometheus text (empty when turned off).
+    pub fn render(&self) -> String {
+        self.text.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// A label value as the text format wants it.
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Moves the waits and handle times the core measured into the histograms.
+pub fn record_samples(switch: &mut Switch) {
+    use crate::switch::SampleKind;
+    while let Some(s) = switch.poll_queue_sample() {
+        let secs = s.value.as_secs_f64();
+        match s.kind {
+            SampleKind::Answered => {
+                histogram!(QUEUE_WAIT_SECONDS, "queue" => s.queue, "outcome" => "answered")
+                    .record(secs);
+            }
+            SampleKind::Abandoned => {
+                histogram!(QUEUE_WAIT_SECONDS, "queue" => s.queue, "outcome" => "abandoned")
+                    .record(secs);
+            }
+            SampleKind::Handled => {
+                histogram!(QUEUE_HANDLE_SECONDS, "queue" => s.queue).record(secs)
+            }
+        }
+    }
+    counter!(QUEUE_SAMPLES_DROPPED_TOTAL).absolute(switch.queue_samples_dropped());
+}
+
 /// Copies the switch core's counters and gauges into the recorder.
-pub fn publish(switch: &Switch) {
+pub fn publish(switch: &Switch, now: Instant) {
     let stats = switch.stats();
     for (label, value) in METHOD_LABELS.iter().zip(stats.requests) {
         counter!(SIP_REQUESTS_TOTAL, "method" => *label).absolute(value);
@@ -127,7 +322,7 @@ pub fn publish(switch: &Switch) {
     counter!(IVR_EXITS_TOTAL, "how" => "digit").absolute(stats.menu_chosen);
     counter!(IVR_EXITS_TOTAL, "how" => "default").absolute(stats.menu_defaulted);
     counter!(IVR_EXITS_TOTAL, "how" => "refused").absolute(stats.menu_refused);
-    publish_queues(switch);
+    publish_queues(switch, now);
 }
 
 /// The relay's counters, with the switch core's where it decides: the port
@@ -172,8 +367,8 @@ fn publish_relay(s: &RelaySnapshot) {
 }
 
 /// Queue and agent figures from the router. Queue names come from the config.
-fn publish_queues(switch: &Switch) {
-    for q in switch.queue_figures() {
+fn publish_queues(switch: &Switch, now: Instant) {
+    for q in switch.queue_figures(now) {
         let name = q.name.to_string();
         gauge!(QUEUE_CALLS_WAITING, "queue" => name.clone()).set(q.waiting as f64);
         gauge!(QUEUE_AGENTS_AVAILABLE, "queue" => name.clone()).set(q.agents_available as f64);
@@ -183,8 +378,19 @@ fn publish_queues(switch: &Switch) {
         if let Some(wait) = q.expected_wait {
             gauge!(QUEUE_EXPECTED_WAIT_SECONDS, "queue" => name.clone()).set(wait.as_secs_f64());
         }
-        gauge!(QUEUE_WAIT_SECONDS_SUM, "queue" => name.clone()).set(q.wait_sum.as_secs_f64());
-        counter!(QUEUE_WAIT_SECONDS_COUNT, "queue" => name.clone()).absolute(q.wait_count);
+        let longest = q.longest_wait.unwrap_or_default().as_secs_f64();
+        gauge!(QUEUE_LONGEST_WAIT_SECONDS, "queue" => name.clone()).set(longest);
+        gauge!(QUEUE_SERVICE_LEVEL_TARGET_RATIO, "queue" => name.clone()).set(q.sl_target);
+        gauge!(QUEUE_SERVICE_LEVEL_THRESHOLD_SECONDS, "queue" => name.clone())
+            .set(q.sl_threshold.as_secs_f64());
+        if let Some(n) = q.agents_needed {
+            gauge!(QUEUE_AGENTS_NEEDED, "queue" => name.clone()).set(f64::from(n));
+        }
+        counter!(QUEUE_OFFERED_TOTAL, "queue" => name.clone()).absolute(q.offered);
+        counter!(QUEUE_ANSWERED_TOTAL, "queue" => name.clone()).absolute(q.answered);
+        counter!(QUEUE_ANSWERED_WITHIN_SL_TOTAL, "queue" => name.clone())
+            .absolute(q.answered_within_sl);
+        counter!(QUEUE_ABANDONED_TOTAL, "queue" => name.clone()).absolute(q.abandoned);
         let outcomes = [q.answered, q.abandoned, q.overflowed];
         for (label, value) in QUEUE_OUTCOME_LABELS.iter().zip(outcomes) {
             counter!(QUEUE_CALLS_TOTAL, "queue" => name.clone(), "outcome" => *label)
@@ -193,5 +399,38 @@ fn publish_queues(switch: &Switch) {
     }
     for (label, value) in AGENT_STATE_LABELS.iter().zip(switch.agent_states()) {
         gauge!(AGENTS, "state" => *label).set(value as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_name_defined_here_has_help_text() {
+        let source = include_str!("metrics.rs");
+        let defined: Vec<&str> = source
+            .lines()
+            .filter(|l| l.starts_with("pub const ") || l.trim_start().starts_with("\"switchyard_"))
+            .filter_map(|l| l.split('"').nth(1))
+            .filter(|n| n.starts_with("switchyard_"))
+            .collect();
+        assert!(defined.len() > 50, "{defined:?}");
+        for name in defined {
+            let family = FAMILIES.iter().find(|f| f.0 == name);
+            assert!(
+                family.is_some_and(|f| !f.2.is_empty()),
+                "{name} has no HELP text in FAMILIES"
+            );
+        }
+        let mut names: Vec<&str> = FAMILIES.iter().map(|f| f.0).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), FAMILIES.len(), "a family is listed twice");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

@@ -1,5 +1,5 @@
-//! What ops see: metric names and their export, the HTTP surface, the call
-//! detail record store.
+//! What ops see: metric names and their export, the HTTP surface, the live
+//! wallboard, the call detail record store.
 //! Drivers live here; the cores only keep counters.
 
 pub mod api;
@@ -11,3 +11,4 @@ pub mod logfmt;
 pub mod metrics;
 pub mod reload;
 pub mod sse;
+pub mod wallboard;

@@ -180,6 +180,7 @@ fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     differs("api", !same_api(&old.api, &new.api));
     differs("security", !same_limits(&old.security, &new.security));
+    differs("metrics", old.metrics != new.metrics);
     keys
 }
 
@@ -245,6 +246,7 @@ fn keep_restart_only(old: &Config, mut new: Config) -> Config {
         dial_rules,
         ..old.security.clone()
     };
+    new.metrics = old.metrics.clone();
     new
 }
 

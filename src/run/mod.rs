@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{info, warn};
@@ -81,9 +80,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 /// Starts the switch and returns at once: its addresses, a handle for
 /// commands, and its task, which ends after a stop signal and a drain.
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    let metrics = PrometheusBuilder::new()
-        .install_recorder()
+    let metrics = m::builder()
+        .and_then(|b| b.install_recorder())
         .map_err(|e| StartError::Metrics(e.to_string()))?;
+    m::describe();
     let store = CdrStore::open(&config.switch.cdr_path)?;
     let imported = store.spill_import();
     if imported.imported > 0 || imported.rejected > 0 {
@@ -180,7 +180,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     ));
 
     // Metrics exist from the first scrape on.
-    m::publish(&switch);
+    m::publish(&switch, Instant::now());
+    if config.metrics.agent_state {
+        health.agent_states.update(&switch);
+    }
     // Tests and scripts read this line to learn the ports picked for port 0.
     println!("switchyard listening sip={sip_addr} http={http_addr}");
     info!(%sip_addr, %http_addr, "switchyard started");
@@ -196,6 +199,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         conns: HashMap::new(),
         cdr,
         media: media.as_ref().map(|(h, _)| h.clone()),
+        agent_state_series: config.metrics.agent_state,
     };
     let inputs = Inputs {
         tcp: tcp_rx,
@@ -267,6 +271,8 @@ struct SwitchTask {
     media: Option<MediaHandle>,
     /// The event stream; subscribers that fall behind lag (lose events).
     events: broadcast::Sender<Event>,
+    /// `[metrics].agent_state`: render one state series per agent.
+    agent_state_series: bool,
 }
 
 impl SwitchTask {
@@ -459,8 +465,12 @@ impl SwitchTask {
         }
     }
 
-    fn publish(&self) {
-        m::publish(&self.switch);
+    fn publish(&mut self) {
+        m::publish(&self.switch, Instant::now());
+        m::record_samples(&mut self.switch);
+        if self.agent_state_series {
+            self.health.agent_states.update(&self.switch);
+        }
         self.health
             .calls_active
             .store(self.switch.calls_active() as u64, Ordering::Relaxed);

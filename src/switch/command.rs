@@ -122,6 +122,20 @@ pub struct QueueSnapshot {
     pub overflowed: u64,
     pub service_level: Option<f64>,
     pub expected_wait_ms: Option<u64>,
+    /// Callers who entered the queue since start.
+    pub offered: u64,
+    /// The goal: `service_level_target` (0..=1) answered within
+    /// `service_level_threshold_ms`.
+    pub service_level_target: f64,
+    pub service_level_threshold_ms: u64,
+    /// The last `interval_ms` (`[metrics].interval`): callers offered,
+    /// service level, average handle time, and the agents Erlang C says
+    /// reach the goal at that rate and handle time.
+    pub interval_ms: u64,
+    pub interval_offered: u64,
+    pub interval_service_level: Option<f64>,
+    pub interval_handle_time_ms: Option<u64>,
+    pub agents_needed: Option<u32>,
 }
 
 /// One call in progress.

@@ -26,7 +26,7 @@ impl Switch {
     ) -> Result<Reply, CommandError> {
         let result = match command {
             Command::ListAgents => return Ok(self.list_agents()),
-            Command::ListQueues => return Ok(self.list_queues()),
+            Command::ListQueues => return Ok(self.list_queues(now)),
             Command::ListCalls => return Ok(self.list_calls(now)),
             Command::AgentLogin { agent, queue } => self.agent_input(now, &agent, queue, true),
             Command::AgentLogout { agent, queue } => self.agent_input(now, &agent, queue, false),
@@ -212,9 +212,9 @@ impl Switch {
         }
     }
 
-    fn list_queues(&self) -> Reply {
+    fn list_queues(&self, now: Instant) -> Reply {
         let queues = self
-            .queue_figures()
+            .queue_figures(now)
             .into_iter()
             .map(|q| QueueSnapshot {
                 name: q.name.to_string(),
@@ -224,9 +224,15 @@ impl Switch {
                 abandoned: q.abandoned,
                 overflowed: q.overflowed,
                 service_level: q.service_level,
-                expected_wait_ms: q
-                    .expected_wait
-                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                expected_wait_ms: q.expected_wait.map(super::event::millis),
+                offered: q.offered,
+                service_level_target: q.sl_target,
+                service_level_threshold_ms: super::event::millis(q.sl_threshold),
+                interval_ms: super::event::millis(q.interval_length),
+                interval_offered: q.interval.offered,
+                interval_service_level: q.interval.service_level(),
+                interval_handle_time_ms: q.interval.handle_time().map(super::event::millis),
+                agents_needed: q.agents_needed,
             })
             .collect();
         Reply::Queues { queues }

@@ -36,6 +36,7 @@ mod ivr;
 mod late_offer;
 mod legs;
 mod media;
+mod meter;
 mod originate;
 pub mod plan;
 mod presence;
@@ -79,6 +80,7 @@ pub use feature::{FeatureCode, FeatureError, FEATURE_DIALOGS_MAX};
 pub use ivr::{CallMenu, IvrError, MenuPlan, MenuSession, MenuStep, MENU_HOPS_MAX};
 pub use legs::{CallEntry, ZOMBIE_FORKS_MAX};
 pub use media::{AnchorError, CallMedia, MediaPlan};
+pub use meter::{IntervalFigures, QueueSample, SampleKind, INTERVAL_SLOTS, QUEUE_SAMPLES_MAX};
 pub use plan::{Plan, Route};
 pub use queues::{QueueFigures, AGENT_STATE_LABELS};
 pub use reload::ReloadReport;
@@ -230,8 +232,8 @@ pub struct Switch {
     pause_texts: HashMap<String, String>,
     /// The skill-based router: queued calls, agents' states, offers.
     router: Router,
-    /// Answered waits per queue (router queue order): sum and count.
-    queue_waits: Vec<(Duration, u64)>,
+    /// Waits, handle times and the last interval per queue (router order).
+    meters: meter::Meters,
     /// Forks of dropped B legs still owed a CANCEL once they send a
     /// provisional (RFC 3261 §9.1), by branch.
     zombies: HashMap<String, legs::Zombie>,
@@ -265,7 +267,7 @@ impl Switch {
         let digest = DigestServer::new(&plan.realm, digest_config, &mut rng, now);
         let registrar = Registrar::new(plan.registration.clone());
         let router = queues::build_router(&plan, &mut rng, now);
-        let queue_waits = vec![(Duration::ZERO, 0); plan.acd_queues.len()];
+        let meters = meter::Meters::new(now, plan.metrics_interval, plan.acd_queues.len());
         let anchoring = plan.media.clone().and_then(media::Anchoring::new);
         let guard = AuthGuard::new(plan.guard.clone());
         let pike = Pike::new(plan.pike.clone());
@@ -285,7 +287,7 @@ impl Switch {
             presence: presence::Presence::default(),
             pause_texts: HashMap::new(),
             router,
-            queue_waits,
+            meters,
             zombies: HashMap::new(),
             features: HashMap::new(),
             supervisors: HashMap::new(),

@@ -89,6 +89,8 @@ pub struct Plan {
     pub pike: PikeConfig,
     /// Which numbers each agent may dial out.
     pub dial_rules: HashMap<String, DialRules>,
+    /// How far back windowed queue figures look (`[metrics].interval`).
+    pub metrics_interval: Duration,
 }
 
 impl Plan {
@@ -145,6 +147,7 @@ impl Plan {
                 .filter(|q| q.record)
                 .map(|q| q.name.clone())
                 .collect(),
+            metrics_interval: cfg.metrics.interval,
             registration: crate::sip::registrar::RegistrarConfig {
                 min_expires: cfg.switch.registration.min_expires,
                 max_expires: cfg.switch.registration.max_expires,

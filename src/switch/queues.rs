@@ -59,6 +59,22 @@ pub struct QueueFigures<'a> {
     /// Answered calls' waits in this queue: sum and count.
     pub wait_sum: Duration,
     pub wait_count: u64,
+    /// Callers who entered the queue since start.
+    pub offered: u64,
+    /// Answered within the service-level threshold since start.
+    pub answered_within_sl: u64,
+    /// The service-level goal: `sl_target` answered within `sl_threshold`.
+    pub sl_threshold: Duration,
+    pub sl_target: f64,
+    /// How long the longest-waiting caller has been in the queue; `None`
+    /// when nobody waits.
+    pub longest_wait: Option<Duration>,
+    /// The last interval (`[metrics].interval`) up to now.
+    pub interval: super::IntervalFigures,
+    pub interval_length: Duration,
+    /// Erlang C for the goal, from the interval's arrival rate and average
+    /// handle time; `None` without a handled call in the interval.
+    pub agents_needed: Option<u32>,
 }
 
 /// Builds the router from the plan. A config the router cannot take (the
@@ -82,19 +98,29 @@ pub(super) fn build_router(plan: &super::Plan, rng: &mut StdRng, now: Instant) -
 }
 
 impl Switch {
-    /// Each queue's figures, in config order.
-    pub fn queue_figures(&self) -> Vec<QueueFigures<'_>> {
+    /// Each queue's figures at `now`, in config order.
+    pub fn queue_figures(&self, now: Instant) -> Vec<QueueFigures<'_>> {
+        let oldest = self.router.oldest_waiting();
+        let interval_length = self.meters.interval();
         self.router
             .snapshot()
             .queues
             .into_iter()
             .filter(|q| !self.router.queue_retired(q.queue))
             .map(|q| {
-                let (wait_sum, wait_count) = self
-                    .queue_waits
-                    .get(q.queue.0 as usize)
+                let i = usize::from(q.queue.0);
+                let (wait_sum, wait_count) = self.meters.waits(i);
+                let (sl_threshold, sl_target) = self.service_goal(q.queue);
+                let interval = self.meters.last_interval(now, i);
+                let rate = interval.offered as f64 / interval_length.as_secs_f64();
+                let agents_needed = interval
+                    .handle_time()
+                    .and_then(|aht| acd::erlang::agents_needed(rate, aht, sl_threshold, sl_target));
+                let longest_wait = oldest
+                    .get(i)
                     .copied()
-                    .unwrap_or_default();
+                    .flatten()
+                    .map(|t| now.saturating_duration_since(t));
                 QueueFigures {
                     name: self.router.queue_name(q.queue).unwrap_or(""),
                     waiting: q.waiting,
@@ -106,6 +132,14 @@ impl Switch {
                     overflowed: q.stats.overflowed,
                     wait_sum,
                     wait_count,
+                    offered: q.stats.arrived,
+                    answered_within_sl: q.stats.answered_within_threshold,
+                    sl_threshold,
+                    sl_target,
+                    longest_wait,
+                    interval,
+                    interval_length,
+                    agents_needed,
                 }
             })
             .collect()
@@ -121,6 +155,18 @@ impl Switch {
             }
         }
         counts
+    }
+
+    /// Each agent (config order) and the label of its state.
+    pub fn agent_state_each(&self) -> impl Iterator<Item = (&str, &'static str)> + '_ {
+        (0..self.router.agents_len())
+            .map(|i| AgentId(i as u32))
+            .filter(|&a| !self.router.agent_retired(a))
+            .map(|a| {
+                let name = self.router.agent_name(a).unwrap_or("");
+                let state = AGENT_STATE_LABELS[agent_state_index(self.router.agent_state(a))];
+                (name, state)
+            })
     }
 
     /// Feeds the router one input. A refusal means the switch and the
@@ -157,6 +203,7 @@ impl Switch {
                 if let Some(e) = self.calls.get_mut(&id) {
                     e.routed = true;
                 }
+                self.meter_offered(now, q);
                 self.queued_event(now, id, queue);
             }
             Err(_) => self.unroutable(now, id, Outcome::Unavailable),
@@ -246,12 +293,16 @@ impl Switch {
                 self.agent_state_event(now, agent, from, to);
             }
             Event::CallAnswered { queue, waited, .. } => {
-                if let Some(w) = self.queue_waits.get_mut(queue.0 as usize) {
-                    w.0 += waited;
-                    w.1 += 1;
-                }
+                self.meter_wait(now, queue, waited, true);
             }
-            Event::CallAbandoned { call, .. } => debug!(call = call.0, "abandoned in queue"),
+            Event::CallAbandoned {
+                call,
+                queue,
+                waited,
+            } => {
+                debug!(call = call.0, "abandoned in queue");
+                self.meter_wait(now, queue, waited, false);
+            }
             Event::AgentPaused { agent, reason } => {
                 let name = self.router.agent_name(agent).unwrap_or("");
                 info!(agent = name, ?reason, "agent paused by the router");
@@ -352,6 +403,7 @@ impl Switch {
         let id = CallRef(call.0);
         match target {
             OverflowTarget::Queue(q) => {
+                self.meter_offered(now, q);
                 let name = self.router.queue_name(q).map(str::to_string);
                 if let Some(e) = self.calls.get_mut(&id) {
                     debug!(call = %id, "overflowed to another queue");
@@ -462,6 +514,7 @@ impl Switch {
             return;
         }
         let call = CallId(id.0);
+        self.meter_handled(now, call);
         let input = match self.router.call_state(call) {
             Some(CallState::Connected { .. }) => acd::Input::CallEnded { call },
             Some(_) => acd::Input::CallAbandoned { call },

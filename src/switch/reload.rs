@@ -7,7 +7,7 @@
 //! (addresses, the realm, the RTP range, the relay's timers) stays as it
 //! was; the driver says so in its reply.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 use tracing::info;
@@ -44,7 +44,7 @@ impl Switch {
             anchoring.plan = media.clone();
         }
         let queues = self.router.snapshot().queues.len();
-        self.queue_waits.resize(queues, (Duration::ZERO, 0));
+        self.meters.resize(queues);
         let report = ReloadReport {
             agents_added: changes.agents_added,
             agents_removed: changes.agents_removed,
@@ -89,6 +89,7 @@ impl Switch {
         // The login guard and rate limit keep their state and settings.
         plan.guard = self.plan.guard.clone();
         plan.pike = self.plan.pike.clone();
+        plan.metrics_interval = self.plan.metrics_interval;
         match (&self.plan.media, &mut plan.media) {
             (Some(old), Some(new)) => {
                 new.bind_ip = old.bind_ip;

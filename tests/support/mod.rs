@@ -11,6 +11,7 @@ pub mod baresip;
 pub mod kamailio;
 pub mod linphone;
 pub mod scenarios;
+pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};

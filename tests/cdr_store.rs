@@ -70,6 +70,8 @@ fn record(n: u64, outcome: Outcome) -> CallRecord {
         talk: Duration::from_secs(60),
         offers: 2,
         recording: None,
+        from_agent: None,
+        detail: switchyard::switch::RecordDetail::default(),
     }
 }
 

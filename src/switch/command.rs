@@ -61,6 +61,14 @@ pub enum Command {
         agent: String,
         number: String,
     },
+    /// The outcome of a finished queue call as its agent records it: one
+    /// of its queue's `dispositions`. Ends a wrap-up held for it.
+    Disposition {
+        call: CallUuid,
+        code: String,
+        #[serde(default)]
+        note: Option<String>,
+    },
 }
 
 /// What a command gives back.
@@ -144,6 +152,13 @@ pub enum CommandError {
     NoOutboundTrunk,
     #[error("placing calls from the switch (originate) is not built yet")]
     OriginateNotBuilt,
+    #[error("disposition code {0:?} is not one of the call's queue")]
+    UnknownDisposition(String),
+    #[error(
+        "the disposition note is longer than {} characters",
+        super::DISPOSITION_NOTE_CHARS_MAX
+    )]
+    DispositionNote,
     #[error("the switch is stopping")]
     Draining,
     /// The router refused for a reason the switch did not foresee (a
@@ -157,7 +172,10 @@ impl CommandError {
     pub fn status(&self) -> u16 {
         match self {
             Self::UnknownAgent(_) | Self::UnknownQueue(_) | Self::UnknownCall(_) => 404,
-            Self::SkillLevel { .. } | Self::PauseReason => 400,
+            Self::SkillLevel { .. }
+            | Self::PauseReason
+            | Self::UnknownDisposition(_)
+            | Self::DispositionNote => 400,
             Self::NotPaused(_)
             | Self::NotInWrapUp(_)
             | Self::LoggedOut(_)

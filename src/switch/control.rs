@@ -47,6 +47,7 @@ impl Switch {
             }
             Command::HangUp { call } => self.hang_up(now, call),
             Command::Originate { agent, number } => self.originate(now, &agent, &number),
+            Command::Disposition { call, code, note } => self.dispose(now, call, &code, note),
         };
         self.pump(now);
         result.map(|()| Reply::Done)

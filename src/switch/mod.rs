@@ -25,7 +25,9 @@ mod admit;
 mod announce;
 mod command;
 mod control;
+mod detail;
 mod digits;
+mod disposition;
 mod event;
 mod feature;
 mod identity;
@@ -68,6 +70,8 @@ pub use command::{
     AgentSnapshot, CallSnapshot, Command, CommandError, QueueSnapshot, Reply,
     PAUSE_REASON_CHARS_MAX,
 };
+pub use detail::{CallDetail, Direction, RecordDetail};
+pub use disposition::{DISPOSITION_NOTE_CHARS_MAX, NO_DISPOSITION};
 pub use event::{Event, EventKind};
 pub use feature::{FeatureCode, FeatureError, FEATURE_DIALOGS_MAX};
 pub use ivr::{CallMenu, IvrError, MenuPlan, MenuSession, MenuStep, MENU_HOPS_MAX};
@@ -121,6 +125,10 @@ pub struct CallRecord {
     pub offers: u32,
     /// Where the conversation was recorded, and for how long.
     pub recording: Option<(std::path::PathBuf, Duration)>,
+    /// The agent whose phone placed the call (outbound and internal calls).
+    pub from_agent: Option<String>,
+    /// Caller, direction, IVR keys, queue times, hold, refusal, hang-up.
+    pub detail: RecordDetail,
 }
 
 /// Counters the core keeps; ops exports them.
@@ -211,6 +219,8 @@ pub struct Switch {
     presence: presence::Presence,
     /// Free-text pause reasons given by commands, by agent.
     pause_texts: HashMap<String, String>,
+    /// Each agent's last queue call: what its wrap-up and disposition are about.
+    last_calls: HashMap<String, disposition::LastCall>,
     /// The skill-based router: queued calls, agents' states, offers.
     router: Router,
     /// Answered waits per queue (router queue order): sum and count.
@@ -263,6 +273,7 @@ impl Switch {
             busy: HashMap::new(),
             presence: presence::Presence::default(),
             pause_texts: HashMap::new(),
+            last_calls: HashMap::new(),
             router,
             queue_waits,
             zombies: HashMap::new(),
@@ -518,6 +529,12 @@ impl Switch {
                 let ended = entry.call.ended.unwrap_or(now);
                 (path, ended.saturating_duration_since(started))
             }),
+            from_agent: entry.a_agent.clone(),
+            detail: entry.detail.finish(
+                entry.call.created,
+                entry.call.ended.unwrap_or(now),
+                outcome,
+            ),
         };
         tracing::info!(call = %id, outcome = outcome.label(), "call ended");
         self.ended_events(now, &record);

@@ -80,6 +80,8 @@ pub struct Plan {
     /// DIDs and queues whose answered calls are recorded.
     pub record_dids: HashSet<String>,
     pub record_queues: HashSet<String>,
+    /// Disposition codes by queue, for queues that list any.
+    pub dispositions: HashMap<String, Vec<String>>,
 }
 
 impl Plan {
@@ -135,6 +137,12 @@ impl Plan {
                 .iter()
                 .filter(|q| q.record)
                 .map(|q| q.name.clone())
+                .collect(),
+            dispositions: cfg
+                .queues
+                .iter()
+                .filter(|q| !q.dispositions.is_empty())
+                .map(|q| (q.name.clone(), q.dispositions.clone()))
                 .collect(),
             registration: crate::sip::registrar::RegistrarConfig {
                 min_expires: cfg.switch.registration.min_expires,
@@ -239,6 +247,7 @@ fn queue_spec(q: &QueueConfig) -> QueueSpec {
         },
         ring_timeout: q.ring_timeout,
         wrap_up: q.wrap_up,
+        disposition_wrap_up_max: q.disposition_required.then_some(q.wrap_up_max),
         max_length: (q.max_length as usize).min(acd::QUEUE_CALLS_MAX),
         max_wait: Some(q.max_wait),
         overflow: match &q.overflow {

@@ -97,6 +97,8 @@ fn command_code(e: &CommandError) -> &'static str {
         CommandError::OriginateNotBuilt => "not_built",
         CommandError::Draining => "draining",
         CommandError::Router(_) => "router_refused",
+        CommandError::UnknownDisposition(_) => "unknown_disposition",
+        CommandError::DispositionNote => "bad_note",
     }
 }
 

@@ -10,4 +10,5 @@ pub mod http;
 pub mod logfmt;
 pub mod metrics;
 pub mod reload;
+pub mod report;
 pub mod sse;

@@ -86,7 +86,7 @@ impl CallDetail {
         let asserted = trusted
             .then(|| msg.header(&HeaderName::parse(b"P-Asserted-Identity")))
             .flatten()
-            .and_then(|v| name_addr(v.as_ref()));
+            .and_then(name_addr);
         let (caller, caller_name) = asserted.unwrap_or_else(|| {
             let from = msg.from();
             let user = from.uri().user().unwrap_or("anonymous").to_string();

@@ -44,6 +44,7 @@ pub const RECENT_RECORDS_MAX: usize = 10_000;
 /// records.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // moved once into a bounded queue; a box buys nothing
 pub enum StoreRow {
     Call(CdrRow),
     Agent(AgentEventRow),

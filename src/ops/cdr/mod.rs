@@ -367,7 +367,14 @@ impl CdrStore {
         }
         spill::remove(&spill)?;
         let import = SpillImport {
-            imported: count_u64(contents.rows.len()),
+            // Records only: event log lines ride along uncounted.
+            imported: count_u64(
+                contents
+                    .rows
+                    .iter()
+                    .filter(|r| matches!(r, StoreRow::Call(_)))
+                    .count(),
+            ),
             rejected: count_u64(contents.rejected.len()),
         };
         debug!(imported = import.imported, "CDR spill file imported");

@@ -164,7 +164,7 @@ impl Drop for CdrWriter {
 
 impl Shared {
     fn spill(&self, rows: &[StoreRow]) -> Result<(), CdrError> {
-        let n = count_u64(rows.len());
+        let n = records_in(rows);
         // A panic while holding the lock leaves only a file handle behind.
         let mut spill = self.spill.lock().unwrap_or_else(|p| p.into_inner());
         match spill.append(rows) {
@@ -200,7 +200,7 @@ fn drain(mut store: CdrStore, rx: &Receiver<StoreRow>, shared: &Shared, batch_ma
             Ok(()) => {
                 shared
                     .written
-                    .fetch_add(count_u64(batch.len()), Ordering::Release);
+                    .fetch_add(records_in(&batch), Ordering::Release);
                 true
             }
             Err(e) => {
@@ -262,7 +262,7 @@ impl Shared {
             return;
         }
         self.written
-            .fetch_add(count_u64(contents.rows.len()), Ordering::Release);
+            .fetch_add(records_in(&contents.rows), Ordering::Release);
         if let Err(e) = spill.truncate() {
             // Its rows are stored; a later import skips them as duplicates.
             warn!(error = %e, "cannot empty the CDR spill file");
@@ -271,4 +271,14 @@ impl Shared {
         self.spill_pending.store(false, Ordering::Release);
         debug!(records = contents.rows.len(), "CDR spill file imported");
     }
+}
+
+/// The counters (and `switchyard_cdr_*_total`) count call records; event
+/// log lines ride along uncounted.
+fn records_in(rows: &[StoreRow]) -> u64 {
+    count_u64(
+        rows.iter()
+            .filter(|r| matches!(r, StoreRow::Call(_)))
+            .count(),
+    )
 }

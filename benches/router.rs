@@ -104,6 +104,7 @@ fn build_router(t0: Instant, skills_of: &[Vec<u16>], skills: usize) -> Router {
             strategy: Strategy::LongestIdle,
             ring_timeout: Duration::from_secs(30),
             wrap_up: Duration::ZERO,
+            disposition_wrap_up_max: None,
             max_length: QUEUE_CALLS_MAX,
             max_wait: None,
             overflow: Overflow::Busy,

@@ -46,6 +46,7 @@ fn queue(name: &str, requires: Vec<Vec<Condition>>, strategy: Strategy) -> Queue
         strategy,
         ring_timeout: Duration::from_secs(10),
         wrap_up: Duration::ZERO,
+        disposition_wrap_up_max: None,
         max_length: 20,
         max_wait: None,
         overflow: Overflow::Busy,

@@ -70,6 +70,8 @@ fn record(n: u64, outcome: Outcome) -> CallRecord {
         talk: Duration::from_secs(60),
         offers: 2,
         recording: None,
+        from_agent: None,
+        detail: switchyard::switch::RecordDetail::default(),
     }
 }
 
@@ -552,4 +554,76 @@ fn a_version_2_store_gains_the_call_id_column_and_keeps_its_rows() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn a_version_3_store_gains_the_complete_record_and_the_event_log_and_keeps_its_rows() {
+    let tmp = TempDir::new("v3");
+    {
+        // The version 3 table: version 2 plus the call id.
+        let conn = Connection::open(tmp.db()).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE call_records (id INTEGER PRIMARY KEY AUTOINCREMENT, call INTEGER NOT NULL, \
+             sip_call_id TEXT NOT NULL, trunk TEXT, dialled TEXT NOT NULL, queue TEXT, agent TEXT, \
+             outcome TEXT NOT NULL, rejected_status INTEGER, hung_up_by TEXT, started_at TEXT NOT NULL, \
+             answered_at TEXT, ended_at TEXT NOT NULL, wait_ms INTEGER NOT NULL, talk_ms INTEGER NOT NULL, \
+             offers INTEGER NOT NULL, recording_path TEXT, recording_ms INTEGER, call_uuid TEXT);
+             INSERT INTO call_records (call, sip_call_id, dialled, outcome, started_at, ended_at, \
+             wait_ms, talk_ms, offers, call_uuid) VALUES (1, 'old', '5550100', 'completed', \
+             '2026-01-01T00:00:00.000Z', '2026-01-01T00:01:00.000Z', 0, 60000, 1, \
+             '0190a1b2-c3d4-7e5f-8a9b-0000000000ff');
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    }
+    let mut store = CdrStore::open(&tmp.db()).unwrap();
+    store.insert(&completed(2), wall(1_000)).unwrap();
+    let rows = store.recent(10).unwrap();
+    assert_eq!(rows.len(), 2);
+    let old = rows.iter().find(|r| r.row.sip_call_id == "old").unwrap();
+    assert_eq!(
+        old.row.call_uuid.as_deref(),
+        Some("0190a1b2-c3d4-7e5f-8a9b-0000000000ff")
+    );
+    assert_eq!(
+        (old.row.caller.as_deref(), old.row.direction.as_deref()),
+        (None, None)
+    );
+    assert_eq!(
+        (old.row.hold_ms, old.row.disposition.as_deref()),
+        (None, None)
+    );
+    let new = rows.iter().find(|r| r.row.call == 2).unwrap();
+    assert_eq!(new.row.direction.as_deref(), Some("inbound"));
+    assert_eq!(new.row.hold_ms, Some(0));
+    // The event log exists, and a disposition line fills in the record.
+    let line = switchyard::ops::cdr::AgentEventRow {
+        at: "1970-01-01T00:16:40.000Z".into(),
+        unix_ms: 1_000_000,
+        at_ms: 9,
+        agent: Some("alice".into()),
+        event: "disposition".into(),
+        queue: Some("loans".into()),
+        call: new.row.call_uuid.clone(),
+        reason: Some("sale".into()),
+        detail: Some("note".into()),
+        duration_ms: None,
+    };
+    let rows = [switchyard::ops::cdr::StoreRow::Agent(line)];
+    store.insert_store_rows(&rows).unwrap();
+    // Imported twice (a spill file read again), it is stored once.
+    store.insert_store_rows(&rows).unwrap();
+    let log = store
+        .agent_events("1970-01-01T00:00:00.000Z", "1970-01-02T00:00:00.000Z", 10)
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    let again = store.recent(10).unwrap();
+    let new = again.iter().find(|r| r.row.call == 2).unwrap();
+    assert_eq!(new.row.disposition.as_deref(), Some("sale"));
+    assert_eq!(new.row.disposition_note.as_deref(), Some("note"));
+    let conn = Connection::open(tmp.db()).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 4);
 }

@@ -233,6 +233,7 @@ fn queue(name: &str, requires: Vec<Vec<Condition>>) -> QueueSpec {
         strategy: Strategy::LongestIdle,
         ring_timeout: Duration::from_secs(15),
         wrap_up: Duration::ZERO,
+        disposition_wrap_up_max: None,
         max_length: 10_000,
         max_wait: None,
         overflow: Overflow::Busy,

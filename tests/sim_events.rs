@@ -325,7 +325,9 @@ fn answered_and_abandoned_calls_and_a_pause_come_out_in_order_with_their_call_id
             "call_queued:None",
             "call_offered:1001",
             "call_answered",
-            "call_ended:completed"
+            "call_ended:completed",
+            // The agent's wrap-up after it, cut short by the pause.
+            "call_wrap_up_ended"
         ]
     );
     assert_eq!(
@@ -358,7 +360,7 @@ fn answered_and_abandoned_calls_and_a_pause_come_out_in_order_with_their_call_id
             ("available".to_string(), None, None),
             ("ringing".to_string(), None, Some(calls[0])),
             ("on_call".to_string(), None, Some(calls[0])),
-            ("wrap_up".to_string(), None, None),
+            ("wrap_up".to_string(), None, Some(calls[0])),
             ("paused".to_string(), lunch, None),
             ("available".to_string(), None, None),
         ]

@@ -20,6 +20,27 @@ impl Router {
         Ok(())
     }
 
+    /// A disposition code arrived: a wrap-up held for one ends, at once or
+    /// when the queue's `wrap_up` is over. Anything else stays as it is.
+    pub(super) fn disposition(&mut self, now: Instant, a: AgentId) -> Result<(), AcdError> {
+        let ag = self.agent(a)?;
+        let (AgentState::WrapUp(until), Some(earliest)) = (ag.state, ag.disposition_due) else {
+            return Ok(());
+        };
+        self.timers.remove(&(until, Timer::WrapUp(a)));
+        if earliest <= now {
+            self.end_wrap_up(now, a);
+        } else {
+            // No code is due any more; the plain wrap-up runs out.
+            // Still in wrap-up, only sooner: no state change to announce.
+            let ag = &mut self.agents[a.0 as usize];
+            ag.disposition_due = None;
+            ag.state = AgentState::WrapUp(earliest);
+            self.timers.insert((earliest, Timer::WrapUp(a)));
+        }
+        Ok(())
+    }
+
     /// New skills: each queue the agent is in is matched again, tier by
     /// tier; a queue they no longer meet at all is left. An error (a level
     /// out of range, too many skill names) changes nothing.

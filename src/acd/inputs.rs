@@ -152,6 +152,7 @@ impl Router {
         let talk = now.saturating_duration_since(answered);
         let q = &mut self.queues[queue.0 as usize];
         let wrap_up = q.wrap_up;
+        let wrap_up_max = q.disposition_wrap_up_max.map(|max| max.max(wrap_up));
         if q.handle_times.len() >= HANDLE_TIMES_MAX {
             let old = q.handle_times.pop_front().expect("full ring has a front");
             q.handle_total -= old;
@@ -161,7 +162,13 @@ impl Router {
         let ag = &mut self.agents[agent.0 as usize];
         ag.calls_today += 1;
         ag.talk_time += talk;
-        if wrap_up.is_zero() {
+        if let Some(max) = wrap_up_max.filter(|m| !m.is_zero()) {
+            // Held until a code arrives or `max` passes.
+            ag.disposition_due = Some(now + wrap_up);
+            let until = now + max;
+            self.timers.insert((until, Timer::WrapUp(agent)));
+            self.set_state(now, agent, AgentState::WrapUp(until));
+        } else if wrap_up.is_zero() {
             self.end_wrap_up(now, agent);
         } else {
             let until = now + wrap_up;
@@ -174,6 +181,7 @@ impl Router {
     pub(super) fn end_wrap_up(&mut self, now: Instant, a: AgentId) {
         let ag = &mut self.agents[a.0 as usize];
         ag.idle_since = now;
+        ag.disposition_due = None;
         let state = match ag.pending_pause.take() {
             Some(reason) => AgentState::Paused(reason),
             None => AgentState::Available,

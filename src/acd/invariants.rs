@@ -71,6 +71,9 @@ impl Router {
                 AgentState::WrapUp(until) if !self.timers.contains(&(until, Timer::WrapUp(a))) => {
                     return Err(format!("agent {a:?} in wrap-up without its timer"));
                 }
+                s if ag.disposition_due.is_some() && !matches!(s, AgentState::WrapUp(_)) => {
+                    return Err(format!("agent {a:?} owes a disposition in state {s:?}"));
+                }
                 _ => {}
             }
         }

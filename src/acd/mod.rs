@@ -24,6 +24,8 @@ mod tests;
 #[cfg(test)]
 mod tests_commands;
 #[cfg(test)]
+mod tests_disposition;
+#[cfg(test)]
 mod tests_presence;
 #[cfg(test)]
 mod tests_reconfigure;

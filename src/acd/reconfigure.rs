@@ -262,6 +262,7 @@ impl Router {
             q.strategy = spec.strategy;
             q.ring_timeout = spec.ring_timeout;
             q.wrap_up = spec.wrap_up;
+            q.disposition_wrap_up_max = spec.disposition_wrap_up_max;
             q.max_length = spec.max_length;
             q.max_wait = spec.max_wait;
             q.overflow = overflow;
@@ -437,6 +438,7 @@ impl Router {
             && q.strategy == s.strategy
             && q.ring_timeout == s.ring_timeout
             && q.wrap_up == s.wrap_up
+            && q.disposition_wrap_up_max == s.disposition_wrap_up_max
             && q.max_length == s.max_length
             && q.max_wait == s.max_wait
             && q.when_no_agents == s.when_no_agents
@@ -461,6 +463,7 @@ fn new_agent(spec: &AgentSpec, skills: Vec<(SkillId, u8)>, now: Instant) -> Agen
         free_tag: 0,
         misses: 0,
         pending_pause: None,
+        disposition_due: None,
         direct_calls: 0,
         indexed: false,
         retired: false,
@@ -476,6 +479,7 @@ fn new_queue(name: &str) -> Queue {
         strategy: Strategy::default(),
         ring_timeout: Duration::ZERO,
         wrap_up: Duration::ZERO,
+        disposition_wrap_up_max: None,
         max_length: 0,
         max_wait: None,
         overflow: OverflowTarget::Busy,

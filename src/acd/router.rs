@@ -85,6 +85,9 @@ pub(super) struct Agent {
     pub free_tag: u64,
     pub misses: u32,
     pub pending_pause: Option<PauseReason>,
+    /// In wrap-up waiting for a disposition code: its earliest end (the
+    /// queue's `wrap_up`), which the code cannot cut short.
+    pub disposition_due: Option<Instant>,
     /// Calls the router did not give them that they are on (direct,
     /// internal, outbound, supervising): while any, never `Available`.
     pub direct_calls: u32,
@@ -103,6 +106,7 @@ pub(super) struct Queue {
     pub strategy: Strategy,
     pub ring_timeout: Duration,
     pub wrap_up: Duration,
+    pub disposition_wrap_up_max: Option<Duration>,
     pub max_length: usize,
     pub max_wait: Option<Duration>,
     pub overflow: OverflowTarget,
@@ -215,6 +219,7 @@ impl Router {
             Input::DirectCallStarted { agent } => self.direct_call_started(now, agent),
             Input::DirectCallEnded { agent } => self.direct_call_ended(now, agent),
             Input::EndWrapUp { agent } => self.end_wrap_up_early(now, agent),
+            Input::Disposition { agent } => self.disposition(now, agent),
             Input::SetSkills { agent, skills } => self.set_skills(now, agent, skills),
         };
         self.sweep_draining(now);

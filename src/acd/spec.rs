@@ -95,6 +95,10 @@ pub struct QueueSpec {
     pub strategy: Strategy,
     pub ring_timeout: Duration,
     pub wrap_up: Duration,
+    /// `Some(max)`: after a call the agent stays in wrap-up until a
+    /// disposition code arrives ([`Input::Disposition`](super::Input::Disposition)),
+    /// but at least `wrap_up` and at most `max`. `None`: wrap-up lasts `wrap_up`.
+    pub disposition_wrap_up_max: Option<Duration>,
     pub max_length: usize,
     /// `None`: callers wait until answered or they hang up.
     pub max_wait: Option<Duration>,

@@ -39,6 +39,7 @@ pub(super) fn queue(name: &str, requires: Vec<Vec<Condition>>) -> QueueSpec {
         strategy: Strategy::LongestIdle,
         ring_timeout: 15 * S,
         wrap_up: Duration::ZERO,
+        disposition_wrap_up_max: None,
         max_length: 100,
         max_wait: None,
         overflow: Overflow::Busy,

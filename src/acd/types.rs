@@ -71,6 +71,12 @@ pub enum Input {
     EndWrapUp {
         agent: AgentId,
     },
+    /// The agent gave the disposition of their last call. In a wrap-up
+    /// that waits for one, it ends (once the queue's `wrap_up` is over);
+    /// otherwise nothing changes.
+    Disposition {
+        agent: AgentId,
+    },
     /// The agent's skills (name, level 1..=10) change. Queues they are in
     /// are re-matched at once; those they no longer qualify for are left.
     SetSkills {

@@ -143,6 +143,15 @@ pub enum ProblemKind {
     UnknownPrompt { prompt: String, path: String },
     #[error("overflow cycle: {}", cycle.join(" -> "))]
     OverflowCycle { cycle: Vec<String> },
+    #[error("`disposition_required` needs a non-empty `dispositions` list")]
+    DispositionsMissing,
+    #[error("disposition code \"{value}\" is listed twice")]
+    DuplicateDisposition { value: String },
+    #[error("`wrap_up_max` ({max:?}) is shorter than `wrap_up` ({wrap_up:?})")]
+    WrapUpMaxTooShort {
+        max: std::time::Duration,
+        wrap_up: std::time::Duration,
+    },
     #[error("invalid overflow \"{value}\" (expected \"busy\" or \"queue:<name>\")")]
     InvalidOverflow { value: String },
     #[error("unknown {what} \"{value}\" (expected one of: {expected})")]

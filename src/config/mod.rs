@@ -365,6 +365,11 @@ pub struct QueueConfig {
     pub relax: Vec<RelaxStep>,
     /// Record every answered call of the queue (needs `[media]`).
     pub record: bool,
+    /// The codes an agent may give a call after it (`*49<n>` is the n-th).
+    pub dispositions: Vec<String>,
+    /// Wrap-up lasts until a code arrives, at most `wrap_up_max`.
+    pub disposition_required: bool,
+    pub wrap_up_max: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -111,6 +111,10 @@ pub(crate) struct RawQueue {
     #[serde(default)]
     pub relax: Vec<RawRelax>,
     pub record: Option<bool>,
+    #[serde(default)]
+    pub dispositions: Vec<String>,
+    pub disposition_required: Option<bool>,
+    pub wrap_up_max: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

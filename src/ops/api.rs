@@ -6,6 +6,7 @@
 
 mod auth;
 mod error;
+mod reports;
 mod views;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use serde_json::{json, Value};
 
 pub use auth::{require, required_role, Tokens};
 pub use error::ApiError;
+pub use reports::{csv, ReportSource, REPORT_ROWS_MAX};
 
 use tokio::sync::{broadcast, Semaphore};
 
@@ -58,6 +60,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/calls"),
     ("get", "/api/v1/calls/{id}"),
     ("post", "/api/v1/calls/{id}/hangup"),
+    ("post", "/api/v1/calls/{id}/disposition"),
+    ("get", "/api/v1/reports/queues"),
+    ("get", "/api/v1/reports/agents"),
     ("get", "/api/v1/events"),
     ("post", "/api/v1/reload"),
     ("get", "/api/v1/bans"),
@@ -77,6 +82,8 @@ struct Api {
     keepalive: Duration,
     /// One permit per event stream ([`sse::SSE_CLIENTS_MAX`]).
     streams: Arc<Semaphore>,
+    /// The store and thresholds the reports read.
+    reports: Arc<ReportSource>,
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -100,6 +107,14 @@ pub fn router(
         reloader,
         keepalive: config.api.idle_timeout / 2,
         streams: Arc::new(Semaphore::new(sse::SSE_CLIENTS_MAX)),
+        reports: Arc::new(ReportSource {
+            cdr_path: config.switch.cdr_path.clone(),
+            thresholds: config
+                .queues
+                .iter()
+                .map(|q| (q.name.clone(), q.service_level.within))
+                .collect(),
+        }),
     };
     Router::new()
         .route("/api/v1/agents", get(agents))
@@ -115,6 +130,9 @@ pub fn router(
         .route("/api/v1/calls", get(calls).post(originate))
         .route("/api/v1/calls/{id}", get(call))
         .route("/api/v1/calls/{id}/hangup", post(hang_up))
+        .route("/api/v1/calls/{id}/disposition", post(disposition))
+        .route("/api/v1/reports/queues", get(reports::queues))
+        .route("/api/v1/reports/agents", get(reports::agents))
         .route("/api/v1/events", get(event_stream))
         .route("/api/v1/reload", post(reload))
         .route("/api/v1/bans", get(bans))
@@ -304,6 +322,24 @@ async fn call(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {
 async fn hang_up(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {
     let call = call_id(&id)?;
     done(&api, Command::HangUp { call }).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DispositionBody {
+    code: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn disposition(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let call = call_id(&id)?;
+    let DispositionBody { code, note } = body(b)?;
+    done(&api, Command::Disposition { call, code, note }).await
 }
 
 #[derive(Deserialize)]

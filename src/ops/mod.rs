@@ -10,5 +10,6 @@ pub mod http;
 pub mod logfmt;
 pub mod metrics;
 pub mod reload;
+pub mod report;
 pub mod sse;
 pub mod wallboard;

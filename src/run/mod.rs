@@ -392,6 +392,13 @@ impl SwitchTask {
                 Output::Media(command) => self.on_media_command(command),
                 // No subscriber is fine; a slow one lags, we never wait.
                 Output::Event(event) => {
+                    // The agent event log is written like the records.
+                    let log = crate::ops::cdr::agent_events(&event);
+                    if !log.is_empty() {
+                        if let Err(err) = self.cdr.submit_events(log) {
+                            warn!(%err, "agent event log lines lost");
+                        }
+                    }
                     let _ = self.events.send(event);
                 }
             }

@@ -3,14 +3,15 @@
 //! Call-ID, its `call_arrived` event, and the caller agent made busy.
 //! What happens next (offer, queue, menu) is `inbound.rs`'s choice.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use super::detail::CallDetail;
 use super::event::EventKind;
 use super::inbound::Req;
 use super::legs::{ALeg, CallEntry};
 use super::presence::Engagement;
 use super::{CallMedia, Switch};
-use crate::call::{Call, CallRef, Private, Routing, Side};
+use crate::call::{Call, CallRef, Outcome, Private, Routing, Side};
 
 /// What the INVITE's checks found out about the call.
 pub(super) struct Arrival {
@@ -21,9 +22,60 @@ pub(super) struct Arrival {
     pub queue: Option<String>,
     pub routing: Routing,
     pub media: Option<CallMedia>,
+    pub direction: super::detail::Direction,
 }
 
 impl Switch {
+    /// True when calls from this trunk carry an identity we believe
+    /// (`trust_identity`, RFC 3325 §4).
+    pub(super) fn trusts(&self, trunk: Option<&str>) -> bool {
+        trunk.is_some_and(|name| {
+            self.plan
+                .trunks
+                .iter()
+                .any(|t| t.name == name && t.identity.trust)
+        })
+    }
+
+    /// The record of a call refused before it became one (an unknown
+    /// number): no events but `call_ended`, no span, no router.
+    pub(super) fn refused_record(
+        &mut self,
+        now: Instant,
+        req: &Req<'_>,
+        trunk: Option<String>,
+        caller_agent: Option<String>,
+        dialled: String,
+        status: u16,
+    ) {
+        let uuid = self.uuids.next(now, &mut self.rng);
+        let call = self.new_call_ref();
+        let mut detail = CallDetail::from_invite(req.msg, self.trusts(trunk.as_deref()));
+        detail.direction = match caller_agent {
+            Some(_) => super::detail::Direction::Internal,
+            None => super::detail::Direction::Inbound,
+        };
+        let outcome = Outcome::Rejected(status);
+        let record = super::CallRecord {
+            call,
+            uuid,
+            sip_call_id: req.msg.call_id().to_string(),
+            trunk,
+            dialled,
+            queue: None,
+            agent: None,
+            outcome,
+            wait: Duration::ZERO,
+            talk: Duration::ZERO,
+            offers: 0,
+            recording: None,
+            from_agent: caller_agent,
+            detail: detail.finish(now, now, outcome),
+        };
+        self.ended_events(now, &record);
+        self.out.push_back(super::Output::CallEnded(record));
+    }
+
     /// Makes the call; returns it and our tag on the caller's leg.
     pub(super) fn admit(
         &mut self,
@@ -38,6 +90,7 @@ impl Switch {
             queue,
             routing,
             media,
+            direction,
         } = arrival;
         let id = self.new_call_ref();
         let uuid = self.uuids.next(now, &mut self.rng);
@@ -64,12 +117,17 @@ impl Switch {
         let a_tag = a.local_tag.clone();
         self.dialogs.insert(a.call_id.clone(), (id, Side::A));
         self.a_branches.insert(req.key.branch.clone(), id);
+        let mut detail = CallDetail::from_invite(req.msg, self.trusts(trunk.as_deref()));
+        detail.direction = direction;
         let event = EventKind::CallArrived {
             call: uuid,
             sip_call_id: a.call_id.clone(),
             dialled: dialled.clone(),
             trunk: trunk.clone(),
             from_agent: caller_agent.clone(),
+            caller: detail.caller.clone(),
+            caller_name: detail.caller_name.clone(),
+            direction: direction.label(),
         };
         let entry = CallEntry {
             call: Call::new(id, routing, now),
@@ -91,6 +149,7 @@ impl Switch {
             menu: None,
             uuid,
             span,
+            detail,
         };
         self.stats.calls_started += 1;
         self.calls.insert(id, entry);

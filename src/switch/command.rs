@@ -71,6 +71,14 @@ pub enum Command {
     LiftBan {
         ip: String,
     },
+    /// The outcome of a finished queue call as its agent records it: one
+    /// of its queue's `dispositions`. Ends a wrap-up held for it.
+    Disposition {
+        call: CallUuid,
+        code: String,
+        #[serde(default)]
+        note: Option<String>,
+    },
 }
 
 /// What a command gives back.
@@ -188,6 +196,13 @@ pub enum CommandError {
     NoMedia,
     #[error("the switch is at its call limit or out of RTP ports")]
     NoCapacity,
+    #[error("disposition code {0:?} is not one of the call's queue")]
+    UnknownDisposition(String),
+    #[error(
+        "the disposition note is longer than {} characters",
+        super::DISPOSITION_NOTE_CHARS_MAX
+    )]
+    DispositionNote,
     #[error("the switch is stopping")]
     Draining,
     #[error("the agent's dial rules refuse this number: {0}")]
@@ -209,7 +224,10 @@ impl CommandError {
             | Self::UnknownCall(_)
             | Self::NotBanned(_) => 404,
             Self::DialRefused(_) => 403,
-            Self::SkillLevel { .. } | Self::PauseReason => 400,
+            Self::SkillLevel { .. }
+            | Self::PauseReason
+            | Self::UnknownDisposition(_)
+            | Self::DispositionNote => 400,
             Self::NotPaused(_)
             | Self::NotInWrapUp(_)
             | Self::LoggedOut(_)

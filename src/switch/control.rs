@@ -53,6 +53,7 @@ impl Switch {
             }
             Command::ListBans => return Ok(self.list_bans(now)),
             Command::LiftBan { ip } => self.lift_ban(now, &ip),
+            Command::Disposition { call, code, note } => self.dispose(now, call, &code, note),
         };
         self.pump(now);
         result.map(|()| Reply::Done)

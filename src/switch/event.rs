@@ -43,6 +43,12 @@ pub enum EventKind {
         dialled: String,
         trunk: Option<String>,
         from_agent: Option<String>,
+        /// The caller's number or user (P-Asserted-Identity from a trusted
+        /// trunk, else From) and display name.
+        caller: String,
+        caller_name: Option<String>,
+        /// `inbound`, `outbound` or `internal`.
+        direction: &'static str,
     },
     /// The switch placed a call (originate): it rings `agent`, then dials
     /// `number` through `trunk`. `direction` is always `outbound`.
@@ -92,11 +98,13 @@ pub enum EventKind {
         call: CallUuid,
         to: String,
     },
-    /// The caller gave up before an answer.
+    /// The caller gave up before an answer; `position` is its place in
+    /// line then (`None` when it was ringing an agent or not queued).
     CallAbandoned {
         call: CallUuid,
         queue: Option<String>,
         waited_ms: u64,
+        position: Option<usize>,
     },
     /// The call is over; `outcome` as in its record.
     CallEnded {
@@ -105,6 +113,40 @@ pub enum EventKind {
         agent: Option<String>,
         queue: Option<String>,
         talk_ms: u64,
+        /// `caller`, `agent`, `switch` or `operator`.
+        hung_up_by: Option<&'static str>,
+        hold_ms: u64,
+    },
+    /// The call left `queue` unanswered by the switch's decision:
+    /// `overflow` (to another queue) or `timeout` (sent busy).
+    CallLeftQueue {
+        call: CallUuid,
+        queue: String,
+        reason: &'static str,
+        waited_ms: u64,
+    },
+    /// An agent rang for a queue call and did not take it (no answer,
+    /// busy, or the phone refused).
+    CallOfferMissed {
+        call: CallUuid,
+        agent: String,
+        queue: Option<String>,
+    },
+    /// The agent's wrap-up after the call ended.
+    CallWrapUpEnded {
+        call: CallUuid,
+        agent: String,
+        queue: Option<String>,
+        wrap_up_ms: u64,
+    },
+    /// The agent gave the call a disposition code (`none`: a wrap-up that
+    /// waited for one ran out).
+    CallDisposition {
+        call: CallUuid,
+        agent: String,
+        queue: Option<String>,
+        code: String,
+        note: Option<String>,
     },
 }
 
@@ -123,7 +165,11 @@ impl EventKind {
             | Self::CallResumed { call }
             | Self::CallTransferred { call, .. }
             | Self::CallAbandoned { call, .. }
-            | Self::CallEnded { call, .. } => Some(*call),
+            | Self::CallEnded { call, .. }
+            | Self::CallLeftQueue { call, .. }
+            | Self::CallOfferMissed { call, .. }
+            | Self::CallWrapUpEnded { call, .. }
+            | Self::CallDisposition { call, .. } => Some(*call),
         }
     }
 }
@@ -166,6 +212,7 @@ impl Switch {
                 call: record.uuid,
                 queue: record.queue.clone(),
                 waited_ms: millis(record.wait),
+                position: record.detail.queue_position,
             };
             self.emit(now, kind);
         }
@@ -175,6 +222,27 @@ impl Switch {
             agent: record.agent.clone(),
             queue: record.queue.clone(),
             talk_ms: millis(record.talk),
+            hung_up_by: record.detail.hung_up_by,
+            hold_ms: millis(record.detail.hold),
+        };
+        self.emit(now, kind);
+    }
+
+    /// The call left its queue by overflow or timeout.
+    pub(super) fn left_queue_event(
+        &mut self,
+        now: Instant,
+        id: crate::call::CallRef,
+        reason: &'static str,
+    ) {
+        let Some(e) = self.calls.get(&id) else {
+            return;
+        };
+        let kind = EventKind::CallLeftQueue {
+            call: e.uuid,
+            queue: e.queue.clone().unwrap_or_default(),
+            reason,
+            waited_ms: millis(now.saturating_duration_since(e.call.created)),
         };
         self.emit(now, kind);
     }
@@ -205,6 +273,23 @@ impl Switch {
         }
     }
 
+    /// `agent` rang for the call and did not take it; nothing when the
+    /// call was answered (by another agent) or is over.
+    fn missed_event(&mut self, now: Instant, agent: &str, id: crate::call::CallRef) {
+        let Some(e) = self.calls.get(&id) else {
+            return;
+        };
+        if e.call.answered.is_some() || e.call.ended.is_some() {
+            return;
+        }
+        let kind = EventKind::CallOfferMissed {
+            call: e.uuid,
+            agent: agent.to_string(),
+            queue: e.queue.clone(),
+        };
+        self.emit(now, kind);
+    }
+
     /// The router changed an agent's state.
     pub(super) fn agent_state_event(
         &mut self,
@@ -221,10 +306,19 @@ impl Switch {
             AgentState::Paused(r) => Some(self.pause_label(&name, r)),
             _ => None,
         };
+        if let AgentState::Reserved(c) = from {
+            if to != AgentState::OnCall(c) {
+                self.missed_event(now, &name, crate::call::CallRef(c.0));
+            }
+        }
+        if matches!(from, AgentState::WrapUp(_)) && !matches!(to, AgentState::WrapUp(_)) {
+            self.wrap_up_ended(now, &name);
+        }
         let call = match to {
             AgentState::Reserved(c) | AgentState::OnCall(c) => {
                 self.calls.get(&crate::call::CallRef(c.0)).map(|e| e.uuid)
             }
+            AgentState::WrapUp(_) => self.wrap_up_call(&name),
             AgentState::Busy => self
                 .own_call(&name)
                 .and_then(|c| self.calls.get(&c))

@@ -7,6 +7,7 @@
 //! | `*47`          | pause, reason `break`                               |
 //! | `*47<n>`       | pause with reason 1 break, 2 lunch, 3 training      |
 //! | `*48`          | resume (also cancels a pause due after wrap-up)     |
+//! | `*49<n>`       | disposition: the n-th code of the last call's queue |
 //!
 //! Done, the INVITE is answered 200 with an SDP answer that mirrors the offer
 //! with `a=inactive` (RFC 3264 §6: same m-lines, first format each, no media
@@ -41,6 +42,8 @@ pub enum FeatureCode {
     Logout,
     Pause(PauseReason),
     Resume,
+    /// The n-th (from 1) disposition code of the agent's last queue call.
+    Disposition(u8),
 }
 
 /// Why a feature code was not carried out.
@@ -54,6 +57,8 @@ pub enum FeatureError {
     UnknownAgent(String),
     #[error("the router refused: {0}")]
     Refused(#[from] AcdError),
+    #[error("no disposition code {0} for the agent's last queue call")]
+    UnknownDisposition(u8),
     #[error("{max} feature dialogs are open")]
     TooManyDialogs { max: usize },
 }
@@ -62,7 +67,9 @@ impl FeatureError {
     /// The SIP status the phone gets.
     pub fn status(&self) -> u16 {
         match self {
-            FeatureError::UnknownCode(_) | FeatureError::UnknownPauseReason(_) => 404,
+            FeatureError::UnknownCode(_)
+            | FeatureError::UnknownPauseReason(_)
+            | FeatureError::UnknownDisposition(_) => 404,
             FeatureError::UnknownAgent(_) | FeatureError::Refused(_) => 403,
             FeatureError::TooManyDialogs { .. } => 503,
         }
@@ -80,6 +87,12 @@ impl FeatureCode {
             "46" => Ok(FeatureCode::Logout),
             "47" => Ok(FeatureCode::Pause(PauseReason::Break)),
             "48" => Ok(FeatureCode::Resume),
+            _ if rest.len() > 2 && rest.starts_with("49") => match rest[2..].parse::<u8>() {
+                Ok(n) if rest.len() <= 4 && rest[2..].bytes().all(|b| b.is_ascii_digit()) => {
+                    Ok(FeatureCode::Disposition(n))
+                }
+                _ => Err(unknown()),
+            },
             _ => match rest.strip_prefix("47") {
                 Some(digits)
                     if digits.len() <= REASON_DIGITS_MAX
@@ -103,6 +116,7 @@ impl FeatureCode {
             FeatureCode::Logout => "logout",
             FeatureCode::Pause(_) => "pause",
             FeatureCode::Resume => "resume",
+            FeatureCode::Disposition(_) => "disposition",
         }
     }
 }
@@ -192,6 +206,12 @@ impl Switch {
             },
             FeatureCode::Pause(reason) => acd::Input::AgentPause { agent: id, reason },
             FeatureCode::Resume => acd::Input::AgentResume { agent: id },
+            FeatureCode::Disposition(n) => {
+                return match self.dispose_by_index(now, agent, usize::from(n)) {
+                    true => Ok(()),
+                    false => Err(FeatureError::UnknownDisposition(n)),
+                };
+            }
         };
         Ok(self.route(now, input)?)
     }

@@ -6,6 +6,7 @@ use std::time::Instant;
 use tracing::debug;
 
 use super::admit::Arrival;
+use super::detail::Direction;
 use super::{Route, Switch, METHOD_LABELS, RETRY_AFTER};
 use crate::call::{CallRef, Input, Outcome, Routing, Side};
 use crate::sip::build;
@@ -191,7 +192,8 @@ impl Switch {
             return self.on_feature(now, req, &agent, code);
         }
         let Some(target) = self.target_of(now, req, &dialled, caller_agent.is_some()) else {
-            return;
+            // A call to nowhere still leaves its record.
+            return self.refused_record(now, req, trunk_name, caller_agent, dialled, 404);
         };
         if let (Target::Carrier, Some(agent)) = (&target, &caller_agent) {
             if !self.dial_allowed(now, req, agent, &dialled) {
@@ -214,7 +216,17 @@ impl Switch {
             Target::Route(Route::Queue { queue, .. }) => (Routing::Queued, Some(queue.clone())),
             _ => (Routing::Direct, None),
         };
+        let (direction, trunk_name) = match (&caller_agent, &target) {
+            (None, _) => (Direction::Inbound, trunk_name),
+            // The record names the trunk an agent's call went out on.
+            (Some(_), Target::Carrier) => (
+                Direction::Outbound,
+                self.plan.outbound_trunk().map(|t| t.name.clone()),
+            ),
+            (Some(_), Target::Route(_)) => (Direction::Internal, trunk_name),
+        };
         let arrival = Arrival {
+            direction,
             trunk: trunk_name,
             caller_agent,
             dialled: dialled.clone(),

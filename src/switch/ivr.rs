@@ -239,6 +239,17 @@ impl Switch {
             .menus
             .get(menu.session.menu())
             .is_some_and(|p| p.options.contains_key(&digit));
+        if option {
+            let key = format!("{}:{digit}", menu.session.menu());
+            let entry = self
+                .calls
+                .get_mut(&id)
+                .expect("the menu's call was found above");
+            entry.detail.ivr_key(&key);
+        }
+        let Some(menu) = self.calls.get_mut(&id).and_then(|e| e.menu.as_mut()) else {
+            return false;
+        };
         let step = menu.session.on_digit(&self.plan.menus, digit, now);
         if matches!(step, Ok(MenuStep::Queue(_) | MenuStep::Agent(_))) {
             // A wrong key after the last replay leads to the default.
@@ -261,11 +272,15 @@ impl Switch {
             if menu.session.deadline != at {
                 continue;
             }
+            let name = menu.session.menu().to_string();
             match menu.session.on_timeout(&self.plan.menus, now) {
                 Ok(None) => {}
                 Ok(Some(step)) => {
                     if matches!(step, MenuStep::Queue(_) | MenuStep::Agent(_)) {
                         self.stats.menu_defaulted += 1;
+                        if let Some(e) = self.calls.get_mut(&id) {
+                            e.detail.ivr_key(&format!("{name}:default"));
+                        }
                     }
                     self.carry_menu_step(now, id, step);
                 }

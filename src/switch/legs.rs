@@ -59,6 +59,8 @@ pub struct CallEntry {
     pub uuid: crate::call::CallUuid,
     /// Its log span: every line about the call is logged inside it.
     pub span: tracing::Span,
+    /// Who called, which way, IVR keys, queue times, hold: for its record.
+    pub detail: super::detail::CallDetail,
 }
 
 impl CallEntry {
@@ -414,6 +416,7 @@ impl Switch {
             return;
         };
         entry.ring_deadline = None;
+        entry.detail.rejected_status = Some(status);
         let headers: Vec<(&str, String)> = if status == 503 {
             vec![("Retry-After", super::RETRY_AFTER.as_secs().to_string())]
         } else {

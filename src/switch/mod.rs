@@ -27,7 +27,9 @@ mod announce;
 mod auth;
 mod command;
 mod control;
+mod detail;
 mod digits;
+mod disposition;
 mod event;
 mod feature;
 mod identity;
@@ -75,6 +77,8 @@ pub use command::{
     AgentSnapshot, CallSnapshot, Command, CommandError, QueueSnapshot, Reply, NUMBER_CHARS_MAX,
     PAUSE_REASON_CHARS_MAX,
 };
+pub use detail::{CallDetail, Direction, RecordDetail};
+pub use disposition::{DISPOSITION_NOTE_CHARS_MAX, NO_DISPOSITION};
 pub use event::{Event, EventKind};
 pub use feature::{FeatureCode, FeatureError, FEATURE_DIALOGS_MAX};
 pub use ivr::{CallMenu, IvrError, MenuPlan, MenuSession, MenuStep, MENU_HOPS_MAX};
@@ -96,6 +100,7 @@ pub const CALLS_HARD_MAX: usize = crate::sip::limits::CALLS_MAX;
 
 /// What the driver must do.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // a record is moved out once per call; boxing it would churn every match
 pub enum Output {
     Transmit {
         peer: Peer,
@@ -130,6 +135,10 @@ pub struct CallRecord {
     pub offers: u32,
     /// Where the conversation was recorded, and for how long.
     pub recording: Option<(std::path::PathBuf, Duration)>,
+    /// The agent whose phone placed the call (outbound and internal calls).
+    pub from_agent: Option<String>,
+    /// Caller, direction, IVR keys, queue times, hold, refusal, hang-up.
+    pub detail: RecordDetail,
 }
 
 /// Counters the core keeps; ops exports them.
@@ -230,6 +239,8 @@ pub struct Switch {
     presence: presence::Presence,
     /// Free-text pause reasons given by commands, by agent.
     pause_texts: HashMap<String, String>,
+    /// Each agent's last queue call: what its wrap-up and disposition are about.
+    last_calls: HashMap<String, disposition::LastCall>,
     /// The skill-based router: queued calls, agents' states, offers.
     router: Router,
     /// Waits, handle times and the last interval per queue (router order).
@@ -286,6 +297,7 @@ impl Switch {
             busy: HashMap::new(),
             presence: presence::Presence::default(),
             pause_texts: HashMap::new(),
+            last_calls: HashMap::new(),
             router,
             meters,
             zombies: HashMap::new(),
@@ -545,6 +557,12 @@ impl Switch {
                 let ended = entry.call.ended.unwrap_or(now);
                 (path, ended.saturating_duration_since(started))
             }),
+            from_agent: entry.a_agent.clone(),
+            detail: entry.detail.finish(
+                entry.call.created,
+                entry.call.ended.unwrap_or(now),
+                outcome,
+            ),
         };
         match outcome {
             Outcome::Rejected(status) | Outcome::AgentRejected(status) => {

@@ -100,6 +100,12 @@ impl Switch {
             menu: None,
             uuid,
             span: span.clone(),
+            // The agent places it: they are its caller.
+            detail: super::detail::CallDetail {
+                caller: agent.to_string(),
+                direction: super::detail::Direction::Outbound,
+                ..Default::default()
+            },
         };
         let _in_call = span.entered();
         info!(call = %id, trunk = %trunk, "call originated: ringing the agent");

@@ -91,6 +91,8 @@ pub struct Plan {
     pub dial_rules: HashMap<String, DialRules>,
     /// How far back windowed queue figures look (`[metrics].interval`).
     pub metrics_interval: Duration,
+    /// Disposition codes by queue, for queues that list any.
+    pub dispositions: HashMap<String, Vec<String>>,
 }
 
 impl Plan {
@@ -148,6 +150,12 @@ impl Plan {
                 .map(|q| q.name.clone())
                 .collect(),
             metrics_interval: cfg.metrics.interval,
+            dispositions: cfg
+                .queues
+                .iter()
+                .filter(|q| !q.dispositions.is_empty())
+                .map(|q| (q.name.clone(), q.dispositions.clone()))
+                .collect(),
             registration: crate::sip::registrar::RegistrarConfig {
                 min_expires: cfg.switch.registration.min_expires,
                 max_expires: cfg.switch.registration.max_expires,
@@ -340,6 +348,7 @@ fn queue_spec(q: &QueueConfig) -> QueueSpec {
         },
         ring_timeout: q.ring_timeout,
         wrap_up: q.wrap_up,
+        disposition_wrap_up_max: q.disposition_required.then_some(q.wrap_up_max),
         max_length: (q.max_length as usize).min(acd::QUEUE_CALLS_MAX),
         max_wait: Some(q.max_wait),
         overflow: match &q.overflow {

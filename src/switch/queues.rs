@@ -202,6 +202,7 @@ impl Switch {
             Ok(()) => {
                 if let Some(e) = self.calls.get_mut(&id) {
                     e.routed = true;
+                    e.detail.queue_entered.get_or_insert(now);
                 }
                 self.meter_offered(now, q);
                 self.queued_event(now, id, queue);
@@ -405,6 +406,7 @@ impl Switch {
             OverflowTarget::Queue(q) => {
                 self.meter_offered(now, q);
                 let name = self.router.queue_name(q).map(str::to_string);
+                self.left_queue_event(now, id, "overflow");
                 if let Some(e) = self.calls.get_mut(&id) {
                     debug!(call = %id, "overflowed to another queue");
                     if let Some(q) = &name {
@@ -417,6 +419,10 @@ impl Switch {
                 }
             }
             OverflowTarget::Busy => {
+                self.left_queue_event(now, id, "timeout");
+                if let Some(e) = self.calls.get_mut(&id) {
+                    e.detail.queue_left = Some(now);
+                }
                 self.forget_routed(id);
                 self.unroutable(now, id, Outcome::Busy);
             }
@@ -444,6 +450,7 @@ impl Switch {
         if !(entry.routed && entry.call.routing == Routing::Queued) {
             return true;
         }
+        entry.detail.queue_left = Some(now);
         let Some(agent_id) = agent.as_deref().and_then(|a| self.router.agent_id(a)) else {
             return false;
         };
@@ -515,11 +522,22 @@ impl Switch {
         }
         let call = CallId(id.0);
         self.meter_handled(now, call);
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
         let input = match self.router.call_state(call) {
             Some(CallState::Connected { .. }) => acd::Input::CallEnded { call },
-            Some(_) => acd::Input::CallAbandoned { call },
+            Some(_) => {
+                entry.detail.queue_left = Some(now);
+                entry.detail.queue_position = self.router.position(call);
+                acd::Input::CallAbandoned { call }
+            }
             None => return,
         };
+        if matches!(input, acd::Input::CallEnded { .. }) {
+            // Its wrap-up (and disposition) will be about this call.
+            self.wrap_up_due(now, id);
+        }
         let _ = self.route(now, input);
     }
 }

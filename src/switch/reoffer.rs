@@ -114,6 +114,11 @@ impl Switch {
             if leg == MediaLeg::Caller {
                 entry.a.sdp_sent = Some(answer.clone());
             }
+            match &event {
+                Some(EventKind::CallHeld { .. }) => entry.detail.held(now),
+                Some(EventKind::CallResumed { .. }) => entry.detail.resumed(now),
+                _ => {}
+            }
         }
         for c in commands {
             self.out.push_back(Output::Media(c));

@@ -11,6 +11,8 @@ use super::super::*;
 use super::{root, Cx, Known};
 use crate::config::locate::FieldPath;
 
+mod disposition;
+
 /// Callers waiting in one queue.
 const QUEUE_LENGTH_MAX: i64 = 100_000;
 
@@ -30,7 +32,12 @@ impl Cx<'_, '_> {
         }
     }
 
-    pub(super) fn queue(&mut self, i: usize, raw: RawQueue, known: &Known) -> Option<QueueConfig> {
+    pub(super) fn queue(
+        &mut self,
+        i: usize,
+        mut raw: RawQueue,
+        known: &Known,
+    ) -> Option<QueueConfig> {
         let p = root().key("queues").index(i);
         if let Err(kind) = check_name(&raw.name) {
             self.report(&p.key("name"), kind);
@@ -196,6 +203,13 @@ impl Cx<'_, '_> {
         for (path, kind) in unmet {
             self.report(&path, kind);
         }
+        let codes = self.dispositions(
+            &p,
+            std::mem::take(&mut raw.dispositions),
+            raw.disposition_required,
+            raw.wrap_up_max.as_deref(),
+            wrap_up,
+        );
         Some(QueueConfig {
             name: raw.name,
             requires,
@@ -209,6 +223,9 @@ impl Cx<'_, '_> {
             service_level: ServiceLevel { within, target },
             relax,
             record,
+            dispositions: codes.codes,
+            disposition_required: codes.required,
+            wrap_up_max: codes.wrap_up_max,
         })
     }
 

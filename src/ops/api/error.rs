@@ -35,6 +35,9 @@ pub enum ApiError {
     TooManyStreams { max: usize },
     #[error("{0}")]
     Reload(#[from] ReloadError),
+    /// The record store could not be read for a report.
+    #[error("the call record store cannot be read: {0}")]
+    StoreUnavailable(String),
 }
 
 impl ApiError {
@@ -54,7 +57,9 @@ impl ApiError {
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
             Self::Reload(ReloadError::CheckFailed) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::TooManyStreams { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyStreams { .. } | Self::StoreUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -76,6 +81,7 @@ impl ApiError {
             Self::Reload(ReloadError::Refused(_)) => "reload_refused",
             Self::Reload(ReloadError::CheckFailed) => "reload_failed",
             Self::TooManyStreams { .. } => "too_many_streams",
+            Self::StoreUnavailable(_) => "store_unavailable",
         }
     }
 }
@@ -102,6 +108,8 @@ fn command_code(e: &CommandError) -> &'static str {
         CommandError::DialRefused(_) => "dial_refused",
         CommandError::NotBanned(_) => "not_banned",
         CommandError::Router(_) => "router_refused",
+        CommandError::UnknownDisposition(_) => "unknown_disposition",
+        CommandError::DispositionNote => "bad_note",
     }
 }
 

@@ -11,6 +11,8 @@
 
 #![allow(clippy::disallowed_methods)] // a driver: it spawns the writer thread
 
+mod events;
+mod queries;
 mod row;
 mod spill;
 mod writer;
@@ -18,23 +20,35 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{params, Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use tracing::{debug, warn};
 
 use crate::switch::CallRecord;
 
+pub use events::{agent_events, AgentEventRow, EVENT_NAMES};
 pub use row::{rfc3339_utc, CdrRow, StoredRecord};
 pub use spill::{rejected_path, spill_path, SPILL_LINE_BYTES_MAX};
 pub use writer::{CdrWriter, WriterConfig, CDR_BATCH_RECORDS_MAX, CDR_QUEUE_RECORDS_MAX};
 
 /// The schema this code writes (`PRAGMA user_version`). A newer file is
 /// refused rather than written with an older shape.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 /// How long a statement waits for another connection's lock before failing
 /// (then the writer spills the batch).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most rows one [`CdrStore::recent`] returns.
 pub const RECENT_RECORDS_MAX: usize = 10_000;
+
+/// One line for the store: a call record or an agent event log line.
+/// Untagged, so spill lines written before the event log still read as
+/// records.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // moved once into a bounded queue; a box buys nothing
+pub enum StoreRow {
+    Call(CdrRow),
+    Agent(AgentEventRow),
+}
 
 /// What went wrong in the CDR store.
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +186,15 @@ impl CdrStore {
     /// Call-ID and end) is skipped, so importing a spill file twice after a
     /// crash between commit and removal adds nothing.
     pub fn insert_rows(&mut self, rows: &[CdrRow]) -> Result<(), CdrError> {
+        let rows: Vec<StoreRow> = rows.iter().cloned().map(StoreRow::Call).collect();
+        self.insert_store_rows(&rows)
+    }
+
+    /// Stores records and agent event lines in one transaction, in order.
+    /// A wrap-up end or disposition line fills in its call's record, and a
+    /// record takes what the log already holds about its call (a line
+    /// may land first when the record went through the spill file).
+    pub fn insert_store_rows(&mut self, rows: &[StoreRow]) -> Result<(), CdrError> {
         let insert_err = |source| CdrError::Insert { source };
         // IMMEDIATE takes the write lock up front, under the busy timeout,
         // instead of failing on a stale read snapshot mid-transaction.
@@ -181,6 +204,30 @@ impl CdrStore {
         tx.commit().map_err(insert_err)
     }
 
+    /// The agent event log lines from `from` (inclusive) to `to`
+    /// (exclusive), RFC 3339 UTC, in order; at most `limit`.
+    pub fn agent_events(
+        &self,
+        from: &str,
+        to: &str,
+        limit: usize,
+    ) -> Result<Vec<AgentEventRow>, CdrError> {
+        queries::agent_events(&self.conn, from, to, limit)
+            .map_err(|source| CdrError::Query { source })
+    }
+
+    /// Call records that started from `from` (inclusive) to `to`
+    /// (exclusive), in start order; at most `limit`.
+    pub fn records_between(
+        &self,
+        from: &str,
+        to: &str,
+        limit: usize,
+    ) -> Result<Vec<CdrRow>, CdrError> {
+        queries::records_between(&self.conn, from, to, limit)
+            .map_err(|source| CdrError::Query { source })
+    }
+
     /// The newest `limit` records (by end, then id), newest first; at most
     /// [`RECENT_RECORDS_MAX`].
     pub fn recent(&self, limit: usize) -> Result<Vec<StoredRecord>, CdrError> {
@@ -188,37 +235,16 @@ impl CdrStore {
         let limit = i64::try_from(limit.min(RECENT_RECORDS_MAX)).unwrap_or(i64::MAX);
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT id, call, sip_call_id, trunk, dialled, queue, agent, outcome, \
-                 rejected_status, hung_up_by, started_at, answered_at, ended_at, \
-                 wait_ms, talk_ms, offers, recording_path, recording_ms, call_uuid \
-                 FROM call_records ORDER BY ended_at DESC, id DESC LIMIT ?1",
-            )
+            .prepare(&format!(
+                "SELECT id, {} FROM call_records ORDER BY ended_at DESC, id DESC LIMIT ?1",
+                queries::RECORD_COLUMNS
+            ))
             .map_err(query_err)?;
         let rows = stmt
             .query_map([limit], |r| {
                 Ok(StoredRecord {
                     id: r.get(0)?,
-                    row: CdrRow {
-                        call: from_sql_u64(r.get(1)?),
-                        sip_call_id: r.get(2)?,
-                        trunk: r.get(3)?,
-                        dialled: r.get(4)?,
-                        queue: r.get(5)?,
-                        agent: r.get(6)?,
-                        outcome: r.get(7)?,
-                        rejected_status: r.get(8)?,
-                        hung_up_by: r.get(9)?,
-                        started_at: r.get(10)?,
-                        answered_at: r.get(11)?,
-                        ended_at: r.get(12)?,
-                        wait_ms: from_sql_u64(r.get(13)?),
-                        talk_ms: from_sql_u64(r.get(14)?),
-                        offers: r.get(15)?,
-                        recording_path: r.get(16)?,
-                        recording_ms: r.get::<_, Option<i64>>(17)?.map(from_sql_u64),
-                        call_uuid: r.get(18)?,
-                    },
+                    row: queries::read_record(r, 1)?,
                 })
             })
             .map_err(query_err)?;
@@ -314,7 +340,11 @@ impl CdrStore {
             tx.execute_batch(SCHEMA_V2)
                 .map_err(schema_err(&self.path))?;
         }
-        tx.execute_batch(SCHEMA_V3)
+        if version < 3 {
+            tx.execute_batch(SCHEMA_V3)
+                .map_err(schema_err(&self.path))?;
+        }
+        tx.execute_batch(SCHEMA_V4)
             .map_err(schema_err(&self.path))?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(schema_err(&self.path))?;
@@ -327,7 +357,7 @@ impl CdrStore {
             return Ok(SpillImport::default());
         };
         // Rows first: the spill file is removed only once they are committed.
-        self.insert_rows(&contents.rows)?;
+        self.insert_store_rows(&contents.rows)?;
         if !contents.rejected.is_empty() {
             spill::keep_rejected(&rejected_path(&self.path), &contents.rejected)?;
             warn!(
@@ -337,7 +367,14 @@ impl CdrStore {
         }
         spill::remove(&spill)?;
         let import = SpillImport {
-            imported: count_u64(contents.rows.len()),
+            // Records only: event log lines ride along uncounted.
+            imported: count_u64(
+                contents
+                    .rows
+                    .iter()
+                    .filter(|r| matches!(r, StoreRow::Call(_)))
+                    .count(),
+            ),
             rejected: count_u64(contents.rejected.len()),
         };
         debug!(imported = import.imported, "CDR spill file imported");
@@ -381,36 +418,65 @@ ALTER TABLE call_records ADD COLUMN call_uuid TEXT;
 CREATE INDEX call_records_call_uuid ON call_records (call_uuid);
 ";
 
-fn insert_in(tx: &Transaction<'_>, rows: &[CdrRow]) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare(
-        "INSERT OR IGNORE INTO call_records (call, sip_call_id, trunk, dialled, queue, agent, \
-         outcome, rejected_status, hung_up_by, started_at, answered_at, ended_at, wait_ms, \
-         talk_ms, offers, recording_path, recording_ms, call_uuid) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-    )?;
+/// Version 4: complete records (caller, direction, IVR path, queue times,
+/// hold, wrap-up, disposition, transfers) and the agent event log.
+const SCHEMA_V4: &str = "
+ALTER TABLE call_records ADD COLUMN caller TEXT;
+ALTER TABLE call_records ADD COLUMN caller_name TEXT;
+ALTER TABLE call_records ADD COLUMN direction TEXT;
+ALTER TABLE call_records ADD COLUMN from_agent TEXT;
+ALTER TABLE call_records ADD COLUMN ivr_path TEXT;
+ALTER TABLE call_records ADD COLUMN queue_entered_at TEXT;
+ALTER TABLE call_records ADD COLUMN queue_left_at TEXT;
+ALTER TABLE call_records ADD COLUMN hold_ms INTEGER;
+ALTER TABLE call_records ADD COLUMN wrapup_ms INTEGER;
+ALTER TABLE call_records ADD COLUMN disposition TEXT;
+ALTER TABLE call_records ADD COLUMN disposition_note TEXT;
+ALTER TABLE call_records ADD COLUMN transfers TEXT;
+CREATE INDEX call_records_started_at ON call_records (started_at);
+CREATE INDEX call_records_caller ON call_records (caller);
+CREATE TABLE agent_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    unix_ms INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    agent TEXT,
+    event TEXT NOT NULL,
+    queue TEXT,
+    call TEXT,
+    reason TEXT,
+    detail TEXT,
+    duration_ms INTEGER
+);
+CREATE INDEX agent_events_at ON agent_events (at);
+CREATE INDEX agent_events_call ON agent_events (call);
+CREATE UNIQUE INDEX agent_events_once ON agent_events
+    (unix_ms, at_ms, event, ifnull(agent, ''), ifnull(queue, ''), ifnull(call, ''));
+";
+
+fn insert_in(tx: &Transaction<'_>, rows: &[StoreRow]) -> rusqlite::Result<()> {
+    let mut calls = Vec::new();
+    let mut events = Vec::new();
+    let mut touched = Vec::new();
+    // Kept in order per table; the two tables do not depend on each other's
+    // order but through `fill_in`, run once both are in.
     for row in rows {
-        stmt.execute(params![
-            to_sql_i64(row.call),
-            row.sip_call_id,
-            row.trunk,
-            row.dialled,
-            row.queue,
-            row.agent,
-            row.outcome,
-            row.rejected_status,
-            row.hung_up_by,
-            row.started_at,
-            row.answered_at,
-            row.ended_at,
-            to_sql_i64(row.wait_ms),
-            to_sql_i64(row.talk_ms),
-            row.offers,
-            row.recording_path,
-            row.recording_ms.map(to_sql_i64),
-            row.call_uuid,
-        ])?;
+        match row {
+            StoreRow::Call(r) => {
+                touched.extend(r.call_uuid.clone());
+                calls.push(r.clone());
+            }
+            StoreRow::Agent(e) => {
+                if e.event == "wrapup_end" || e.event == "disposition" {
+                    touched.extend(e.call.clone());
+                }
+                events.push(e.clone());
+            }
+        }
     }
-    Ok(())
+    queries::insert_calls(tx, &calls)?;
+    queries::insert_events(tx, &events)?;
+    queries::fill_in(tx, &touched)
 }
 
 /// SQLite integers are i64: a u64 is stored by its bits, so the full range

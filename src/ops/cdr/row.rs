@@ -42,6 +42,37 @@ pub struct CdrRow {
     /// events. Absent from rows and spill lines written before schema 3.
     #[serde(default)]
     pub call_uuid: Option<String>,
+    /// Schema 4 (absent, and NULL, in older rows and spill lines): the
+    /// caller's number or user and name, `inbound`/`outbound`/`internal`,
+    /// the agent who placed the call, the IVR keys taken (`menu:key`,
+    /// comma-separated), when it entered its first and left its last
+    /// queue, time on hold, and the transfer chain (comma-separated).
+    /// Wrap-up, disposition and note are filled in by the store from the
+    /// agent event log.
+    #[serde(default)]
+    pub caller: Option<String>,
+    #[serde(default)]
+    pub caller_name: Option<String>,
+    #[serde(default)]
+    pub direction: Option<String>,
+    #[serde(default)]
+    pub from_agent: Option<String>,
+    #[serde(default)]
+    pub ivr_path: Option<String>,
+    #[serde(default)]
+    pub queue_entered_at: Option<String>,
+    #[serde(default)]
+    pub queue_left_at: Option<String>,
+    #[serde(default)]
+    pub hold_ms: Option<u64>,
+    #[serde(default)]
+    pub transfers: Option<String>,
+    #[serde(default)]
+    pub wrapup_ms: Option<u64>,
+    #[serde(default)]
+    pub disposition: Option<String>,
+    #[serde(default)]
+    pub disposition_note: Option<String>,
 }
 
 /// A row read back from the database.
@@ -56,10 +87,14 @@ impl CdrRow {
     /// Flattens a record; the start and answer stamps are `ended_at` minus
     /// the talk and wait durations.
     pub fn new(record: &CallRecord, ended_at: SystemTime) -> CdrRow {
-        let (rejected_status, hung_up_by) = match record.outcome {
-            Outcome::Rejected(status) | Outcome::AgentRejected(status) => (Some(status), None),
-            Outcome::Completed { hung_up_by } => (None, Some(side_label(hung_up_by).to_owned())),
-            _ => (None, None),
+        let d = &record.detail;
+        let rejected_status = match record.outcome {
+            Outcome::Rejected(status) | Outcome::AgentRejected(status) => Some(status),
+            _ => d.rejected_status,
+        };
+        let hung_up_by = match record.outcome {
+            Outcome::Completed { hung_up_by } => Some(side_label(hung_up_by).to_owned()),
+            _ => d.hung_up_by.map(str::to_owned),
         };
         // A call that was torn down at shutdown may have been answered too.
         let answered =
@@ -88,6 +123,18 @@ impl CdrRow {
                 .map(|(p, _)| p.display().to_string()),
             recording_ms: record.recording.as_ref().map(|(_, d)| millis(*d)),
             call_uuid: Some(record.uuid.to_string()),
+            caller: Some(d.caller.clone()),
+            caller_name: d.caller_name.clone(),
+            direction: Some(d.direction.label().to_owned()),
+            from_agent: record.from_agent.clone(),
+            ivr_path: Some(d.ivr_path.join(",")),
+            queue_entered_at: d.queue_entered.map(|o| rfc3339_utc(started_at + o)),
+            queue_left_at: d.queue_left.map(|o| rfc3339_utc(started_at + o)),
+            hold_ms: Some(millis(d.hold)),
+            transfers: Some(d.transfers.join(",")),
+            wrapup_ms: None,
+            disposition: None,
+            disposition_note: None,
         }
     }
 }
@@ -164,6 +211,8 @@ mod tests {
             talk,
             offers: 2,
             recording: None,
+            from_agent: None,
+            detail: crate::switch::RecordDetail::default(),
         }
     }
 

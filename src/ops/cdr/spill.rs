@@ -11,7 +11,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::{CdrError, CdrRow};
+use super::{CdrError, StoreRow};
 
 /// A spill line longer than this is not a record we wrote: it is skipped
 /// without buffering it whole.
@@ -86,14 +86,14 @@ impl Spill {
 
     /// Appends the rows and fsyncs before returning, so a spilled record
     /// survives a crash right after.
-    pub fn append(&mut self, rows: &[CdrRow]) -> Result<(), CdrError> {
+    pub fn append(&mut self, rows: &[StoreRow]) -> Result<(), CdrError> {
         if rows.is_empty() {
             return Ok(());
         }
         let mut buf = Vec::with_capacity(rows.len() * 256);
         for row in rows {
             serde_json::to_writer(&mut buf, row)
-                .expect("a CdrRow (strings and integers) always encodes as JSON");
+                .expect("a StoreRow (strings and integers) always encodes as JSON");
             buf.push(b'\n');
         }
         let path = self.path.clone();
@@ -138,7 +138,7 @@ pub fn sync_dir(path: &Path) -> io::Result<()> {
 /// What a spill file held.
 #[derive(Debug, Default)]
 pub struct SpillContents {
-    pub rows: Vec<CdrRow>,
+    pub rows: Vec<StoreRow>,
     /// Lines that did not parse, as read (lossy UTF-8), capped per line.
     pub rejected: Vec<String>,
 }
@@ -180,7 +180,7 @@ pub fn read(path: &Path) -> Result<Option<SpillContents>, CdrError> {
         if text.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice::<CdrRow>(text) {
+        match serde_json::from_slice::<StoreRow>(text) {
             Ok(row) => contents.rows.push(row),
             Err(_) => contents
                 .rejected

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use tracing::{debug, error, warn};
 
 use super::spill::{self, spill_path, Spill};
-use super::{count_u64, CdrError, CdrRow, CdrStore};
+use super::{count_u64, AgentEventRow, CdrError, CdrRow, CdrStore, StoreRow};
 use crate::switch::CallRecord;
 
 /// Records waiting for the writer thread; beyond this, `submit` spills.
@@ -44,7 +44,7 @@ impl Default for WriterConfig {
 /// without [`CdrWriter::close`] still flushes and joins.
 #[derive(Debug)]
 pub struct CdrWriter {
-    queue: Option<SyncSender<CdrRow>>,
+    queue: Option<SyncSender<StoreRow>>,
     thread: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
 }
@@ -93,7 +93,16 @@ impl CdrWriter {
     /// an fsync: slower, but never silent loss. An error means the spill
     /// failed too and the record is lost (counted in [`CdrWriter::dropped`]).
     pub fn submit(&self, record: CallRecord, ended_at: SystemTime) -> Result<(), CdrError> {
-        let row = CdrRow::new(&record, ended_at);
+        self.submit_row(StoreRow::Call(CdrRow::new(&record, ended_at)))
+    }
+
+    /// Queues agent event log lines, like [`CdrWriter::submit`] a record.
+    pub fn submit_events(&self, rows: Vec<AgentEventRow>) -> Result<(), CdrError> {
+        rows.into_iter()
+            .try_for_each(|row| self.submit_row(StoreRow::Agent(row)))
+    }
+
+    fn submit_row(&self, row: StoreRow) -> Result<(), CdrError> {
         let queue = self
             .queue
             .as_ref()
@@ -154,8 +163,8 @@ impl Drop for CdrWriter {
 }
 
 impl Shared {
-    fn spill(&self, rows: &[CdrRow]) -> Result<(), CdrError> {
-        let n = count_u64(rows.len());
+    fn spill(&self, rows: &[StoreRow]) -> Result<(), CdrError> {
+        let n = records_in(rows);
         // A panic while holding the lock leaves only a file handle behind.
         let mut spill = self.spill.lock().unwrap_or_else(|p| p.into_inner());
         match spill.append(rows) {
@@ -176,7 +185,7 @@ impl Shared {
 /// The thread: take one record (blocking), then whatever else is queued up
 /// to the batch bound, and commit them together. When the queue is empty
 /// and the database took the last batch, spilled rows go back in.
-fn drain(mut store: CdrStore, rx: &Receiver<CdrRow>, shared: &Shared, batch_max: usize) {
+fn drain(mut store: CdrStore, rx: &Receiver<StoreRow>, shared: &Shared, batch_max: usize) {
     let mut batch = Vec::with_capacity(batch_max);
     let mut next = rx.recv().ok();
     while let Some(first) = next.take() {
@@ -187,11 +196,11 @@ fn drain(mut store: CdrStore, rx: &Receiver<CdrRow>, shared: &Shared, batch_max:
                 Err(_) => break,
             }
         }
-        let committed = match store.insert_rows(&batch) {
+        let committed = match store.insert_store_rows(&batch) {
             Ok(()) => {
                 shared
                     .written
-                    .fetch_add(count_u64(batch.len()), Ordering::Release);
+                    .fetch_add(records_in(&batch), Ordering::Release);
                 true
             }
             Err(e) => {
@@ -248,12 +257,12 @@ impl Shared {
             self.spill_pending.store(false, Ordering::Release);
             return;
         }
-        if let Err(e) = store.insert_rows(&contents.rows) {
+        if let Err(e) = store.insert_store_rows(&contents.rows) {
             warn!(error = %e, "cannot import the CDR spill file yet");
             return;
         }
         self.written
-            .fetch_add(count_u64(contents.rows.len()), Ordering::Release);
+            .fetch_add(records_in(&contents.rows), Ordering::Release);
         if let Err(e) = spill.truncate() {
             // Its rows are stored; a later import skips them as duplicates.
             warn!(error = %e, "cannot empty the CDR spill file");
@@ -262,4 +271,14 @@ impl Shared {
         self.spill_pending.store(false, Ordering::Release);
         debug!(records = contents.rows.len(), "CDR spill file imported");
     }
+}
+
+/// The counters (and `switchyard_cdr_*_total`) count call records; event
+/// log lines ride along uncounted.
+fn records_in(rows: &[StoreRow]) -> u64 {
+    count_u64(
+        rows.iter()
+            .filter(|r| matches!(r, StoreRow::Call(_)))
+            .count(),
+    )
 }

@@ -1,0 +1,187 @@
+//! SQL of the store beyond the schema: the columns of a record, inserting
+//! agent event lines, filling a record's wrap-up and disposition from the
+//! log, and the reads the reports and tests make.
+
+use rusqlite::{params, Connection, Row, Transaction};
+
+use super::{from_sql_u64, to_sql_i64, AgentEventRow, CdrRow};
+
+/// Every column of a record, in [`read_record`]'s order.
+pub(super) const RECORD_COLUMNS: &str = "call, sip_call_id, trunk, dialled, queue, agent, \
+     outcome, rejected_status, hung_up_by, started_at, answered_at, ended_at, wait_ms, \
+     talk_ms, offers, recording_path, recording_ms, call_uuid, caller, caller_name, direction, \
+     from_agent, ivr_path, queue_entered_at, queue_left_at, hold_ms, transfers, wrapup_ms, \
+     disposition, disposition_note";
+
+/// Reads [`RECORD_COLUMNS`] from column `at` on.
+pub(super) fn read_record(r: &Row<'_>, at: usize) -> rusqlite::Result<CdrRow> {
+    let opt_u64 = |i: usize| -> rusqlite::Result<Option<u64>> {
+        Ok(r.get::<_, Option<i64>>(at + i)?.map(from_sql_u64))
+    };
+    Ok(CdrRow {
+        call: from_sql_u64(r.get(at)?),
+        sip_call_id: r.get(at + 1)?,
+        trunk: r.get(at + 2)?,
+        dialled: r.get(at + 3)?,
+        queue: r.get(at + 4)?,
+        agent: r.get(at + 5)?,
+        outcome: r.get(at + 6)?,
+        rejected_status: r.get(at + 7)?,
+        hung_up_by: r.get(at + 8)?,
+        started_at: r.get(at + 9)?,
+        answered_at: r.get(at + 10)?,
+        ended_at: r.get(at + 11)?,
+        wait_ms: from_sql_u64(r.get(at + 12)?),
+        talk_ms: from_sql_u64(r.get(at + 13)?),
+        offers: r.get(at + 14)?,
+        recording_path: r.get(at + 15)?,
+        recording_ms: opt_u64(16)?,
+        call_uuid: r.get(at + 17)?,
+        caller: r.get(at + 18)?,
+        caller_name: r.get(at + 19)?,
+        direction: r.get(at + 20)?,
+        from_agent: r.get(at + 21)?,
+        ivr_path: r.get(at + 22)?,
+        queue_entered_at: r.get(at + 23)?,
+        queue_left_at: r.get(at + 24)?,
+        hold_ms: opt_u64(25)?,
+        transfers: r.get(at + 26)?,
+        wrapup_ms: opt_u64(27)?,
+        disposition: r.get(at + 28)?,
+        disposition_note: r.get(at + 29)?,
+    })
+}
+
+pub(super) fn insert_calls(tx: &Transaction<'_>, rows: &[CdrRow]) -> rusqlite::Result<()> {
+    let placeholders: Vec<String> = (1..=30).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "INSERT OR IGNORE INTO call_records ({RECORD_COLUMNS}) VALUES ({})",
+        placeholders.join(", ")
+    );
+    let mut stmt = tx.prepare(&sql)?;
+    for row in rows {
+        stmt.execute(params![
+            to_sql_i64(row.call),
+            row.sip_call_id,
+            row.trunk,
+            row.dialled,
+            row.queue,
+            row.agent,
+            row.outcome,
+            row.rejected_status,
+            row.hung_up_by,
+            row.started_at,
+            row.answered_at,
+            row.ended_at,
+            to_sql_i64(row.wait_ms),
+            to_sql_i64(row.talk_ms),
+            row.offers,
+            row.recording_path,
+            row.recording_ms.map(to_sql_i64),
+            row.call_uuid,
+            row.caller,
+            row.caller_name,
+            row.direction,
+            row.from_agent,
+            row.ivr_path,
+            row.queue_entered_at,
+            row.queue_left_at,
+            row.hold_ms.map(to_sql_i64),
+            row.transfers,
+            row.wrapup_ms.map(to_sql_i64),
+            row.disposition,
+            row.disposition_note,
+        ])?;
+    }
+    Ok(())
+}
+
+/// A line already stored (same instant, event, agent, queue and call) is
+/// skipped, so a spill file imported twice adds nothing.
+pub(super) fn insert_events(tx: &Transaction<'_>, rows: &[AgentEventRow]) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare(
+        "INSERT OR IGNORE INTO agent_events (at, unix_ms, at_ms, agent, event, queue, call, \
+         reason, detail, duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for e in rows {
+        stmt.execute(params![
+            e.at,
+            to_sql_i64(e.unix_ms),
+            to_sql_i64(e.at_ms),
+            e.agent,
+            e.event,
+            e.queue,
+            e.call,
+            e.reason,
+            e.detail,
+            e.duration_ms.map(to_sql_i64),
+        ])?;
+    }
+    Ok(())
+}
+
+/// Copies the latest wrap-up length and disposition of each call from the
+/// log into its record (whichever of the two was stored first).
+pub(super) fn fill_in(tx: &Transaction<'_>, calls: &[String]) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare(
+        "UPDATE call_records SET
+           wrapup_ms = coalesce((SELECT duration_ms FROM agent_events
+               WHERE call = ?1 AND event = 'wrapup_end' ORDER BY id DESC LIMIT 1), wrapup_ms),
+           disposition_note = CASE WHEN EXISTS (SELECT 1 FROM agent_events
+               WHERE call = ?1 AND event = 'disposition')
+             THEN (SELECT detail FROM agent_events WHERE call = ?1 AND event = 'disposition'
+               ORDER BY id DESC LIMIT 1)
+             ELSE disposition_note END,
+           disposition = coalesce((SELECT reason FROM agent_events
+               WHERE call = ?1 AND event = 'disposition' ORDER BY id DESC LIMIT 1), disposition)
+         WHERE call_uuid = ?1",
+    )?;
+    for call in calls {
+        stmt.execute([call])?;
+    }
+    Ok(())
+}
+
+pub(super) fn agent_events(
+    conn: &Connection,
+    from: &str,
+    to: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<AgentEventRow>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare(
+        "SELECT at, unix_ms, at_ms, agent, event, queue, call, reason, detail, duration_ms \
+         FROM agent_events WHERE at >= ?1 AND at < ?2 ORDER BY at, id LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![from, to, limit], |r| {
+        Ok(AgentEventRow {
+            at: r.get(0)?,
+            unix_ms: from_sql_u64(r.get(1)?),
+            at_ms: from_sql_u64(r.get(2)?),
+            agent: r.get(3)?,
+            event: r.get(4)?,
+            queue: r.get(5)?,
+            call: r.get(6)?,
+            reason: r.get(7)?,
+            detail: r.get(8)?,
+            duration_ms: r.get::<_, Option<i64>>(9)?.map(from_sql_u64),
+        })
+    })?;
+    rows.collect()
+}
+
+pub(super) fn records_between(
+    conn: &Connection,
+    from: &str,
+    to: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<CdrRow>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let sql = format!(
+        "SELECT {RECORD_COLUMNS} FROM call_records WHERE started_at >= ?1 AND started_at < ?2 \
+         ORDER BY started_at, id LIMIT ?3"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params![from, to, limit], |r| read_record(r, 0))?;
+    rows.collect()
+}

@@ -1,0 +1,236 @@
+//! What a call's record tells beyond its outcome: who called (RFC 3325
+//! identity from a trusted trunk, else From), which way the call went,
+//! the IVR keys taken, when it entered and left its queues, how long it
+//! was on hold, the status a refused caller got and who hung up. Gathered
+//! on the [`CallEntry`](super::CallEntry) as the call goes, copied into
+//! its [`CallRecord`](super::CallRecord) at the end.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::call::{Outcome, Side};
+use crate::sip::parse::{HeaderName, Message};
+
+/// Most IVR keys kept per call (menus nest at most `MENU_HOPS_MAX` deep).
+pub const IVR_PATH_MAX: usize = 16;
+/// Longest caller number or name kept, in characters.
+pub const CALLER_CHARS_MAX: usize = 64;
+
+/// Which way a call goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// From a trunk.
+    #[default]
+    Inbound,
+    /// From an agent's phone out through a trunk.
+    Outbound,
+    /// From an agent's phone to an extension or a DID of the switch.
+    Internal,
+}
+
+impl Direction {
+    pub fn label(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+            Direction::Internal => "internal",
+        }
+    }
+}
+
+/// Gathered while the call runs.
+#[derive(Clone, Debug, Default)]
+pub struct CallDetail {
+    pub caller: String,
+    pub caller_name: Option<String>,
+    pub direction: Direction,
+    pub ivr_path: Vec<String>,
+    /// When the call first entered a queue, and when it last left one.
+    pub queue_entered: Option<Instant>,
+    pub queue_left: Option<Instant>,
+    pub held_since: Option<Instant>,
+    pub hold: Duration,
+    /// The final status the caller got, when it was not a 2xx.
+    pub rejected_status: Option<u16>,
+    /// Its place in line when it left the queue unanswered.
+    pub queue_position: Option<usize>,
+}
+
+/// As stored: instants become offsets from the call's arrival.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordDetail {
+    pub caller: String,
+    pub caller_name: Option<String>,
+    pub direction: Direction,
+    pub ivr_path: Vec<String>,
+    pub queue_entered: Option<Duration>,
+    pub queue_left: Option<Duration>,
+    pub hold: Duration,
+    pub rejected_status: Option<u16>,
+    /// `caller`, `agent` (the callee side), `switch` or `operator`.
+    pub hung_up_by: Option<&'static str>,
+    /// Where the call was transferred to, in order (empty: transfers are
+    /// not built yet).
+    pub transfers: Vec<String>,
+    /// Its place in line when the caller gave up in a queue (for the
+    /// `call_abandoned` event; not stored).
+    pub queue_position: Option<usize>,
+}
+
+impl CallDetail {
+    /// The caller as the INVITE names them: P-Asserted-Identity when the
+    /// trunk is trusted (RFC 3325 §9.1), else From.
+    pub fn from_invite(msg: &Message, trusted: bool) -> CallDetail {
+        let asserted = trusted
+            .then(|| msg.header(&HeaderName::parse(b"P-Asserted-Identity")))
+            .flatten()
+            .and_then(name_addr);
+        let (caller, caller_name) = asserted.unwrap_or_else(|| {
+            let from = msg.from();
+            let user = from.uri().user().unwrap_or("anonymous").to_string();
+            let name = from.display_name().map(str::to_string);
+            (user, name)
+        });
+        CallDetail {
+            caller: clip(&caller),
+            caller_name: caller_name.map(|n| clip(&n)).filter(|n| !n.is_empty()),
+            ..CallDetail::default()
+        }
+    }
+
+    pub fn held(&mut self, now: Instant) {
+        self.held_since.get_or_insert(now);
+    }
+
+    pub fn resumed(&mut self, now: Instant) {
+        if let Some(since) = self.held_since.take() {
+            self.hold += now.saturating_duration_since(since);
+        }
+    }
+
+    pub fn ivr_key(&mut self, key: &str) {
+        if self.ivr_path.len() < IVR_PATH_MAX {
+            self.ivr_path.push(key.to_string());
+        }
+    }
+
+    /// Offsets from `created`; a hold still running ends at `ended`.
+    pub fn finish(&self, created: Instant, ended: Instant, outcome: Outcome) -> RecordDetail {
+        let since = |t: Instant| t.saturating_duration_since(created);
+        let mut hold = self.hold;
+        if let Some(s) = self.held_since {
+            hold += ended.saturating_duration_since(s);
+        }
+        RecordDetail {
+            caller: self.caller.clone(),
+            caller_name: self.caller_name.clone(),
+            direction: self.direction,
+            ivr_path: self.ivr_path.clone(),
+            queue_entered: self.queue_entered.map(since),
+            queue_left: self
+                .queue_left
+                .or(self.queue_entered.map(|_| ended))
+                .map(since),
+            hold,
+            rejected_status: match outcome {
+                Outcome::Rejected(status) | Outcome::AgentRejected(status) => Some(status),
+                _ => self.rejected_status,
+            },
+            hung_up_by: hung_up_by(outcome),
+            transfers: Vec::new(),
+            queue_position: self.queue_position,
+        }
+    }
+}
+
+/// Who ended the call, by outcome.
+pub fn hung_up_by(outcome: Outcome) -> Option<&'static str> {
+    Some(match outcome {
+        Outcome::Completed {
+            hung_up_by: Side::A,
+        }
+        | Outcome::Abandoned => "caller",
+        Outcome::Completed {
+            hung_up_by: Side::B,
+        } => "agent",
+        Outcome::Operator => "operator",
+        // A placed call's agent declined it.
+        Outcome::AgentRejected(_) => "agent",
+        Outcome::AgentNoAnswer
+        | Outcome::Busy
+        | Outcome::NoAnswer
+        | Outcome::Unavailable
+        | Outcome::Rejected(_)
+        | Outcome::Shutdown
+        | Outcome::MediaTimeout => "switch",
+    })
+}
+
+/// `"Name" <sip:user@host>` or `<tel:+1555>` to (user, name).
+fn name_addr(value: &str) -> Option<(String, Option<String>)> {
+    let value = value.split(',').next()?.trim();
+    let (name, uri) = match value.find('<') {
+        Some(i) => {
+            let end = value[i..].find('>')? + i;
+            (value[..i].trim(), &value[i + 1..end])
+        }
+        None => ("", value),
+    };
+    let rest = uri
+        .strip_prefix("sips:")
+        .or_else(|| uri.strip_prefix("sip:"))
+        .or_else(|| uri.strip_prefix("tel:"))?;
+    let user = rest.split(['@', ';']).next().unwrap_or("").trim();
+    if user.is_empty() {
+        return None;
+    }
+    let name = name.trim_matches('"').trim();
+    Some((
+        user.to_string(),
+        (!name.is_empty()).then(|| name.to_string()),
+    ))
+}
+
+fn clip(text: &str) -> String {
+    text.chars().take(CALLER_CHARS_MAX).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_addr_reads_sip_and_tel_identities() {
+        assert_eq!(
+            name_addr("\"Ada L\" <sip:+15551234@carrier.example;user=phone>"),
+            Some(("+15551234".into(), Some("Ada L".into())))
+        );
+        assert_eq!(
+            name_addr("<tel:+4420712345>, <sip:x@y>"),
+            Some(("+4420712345".into(), None))
+        );
+        assert_eq!(name_addr("<sip:@host>"), None);
+        assert_eq!(name_addr("garbage"), None);
+    }
+
+    #[test]
+    fn unanswered_outcomes_name_who_hung_up() {
+        assert_eq!(hung_up_by(Outcome::Abandoned), Some("caller"));
+        assert_eq!(hung_up_by(Outcome::NoAnswer), Some("switch"));
+        assert_eq!(hung_up_by(Outcome::Rejected(404)), Some("switch"));
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // the one clock read: the rest is t0 plus durations
+    fn hold_still_running_at_the_end_counts() {
+        let t0 = Instant::now();
+        let mut d = CallDetail::default();
+        d.held(t0 + Duration::from_secs(1));
+        d.resumed(t0 + Duration::from_secs(3));
+        d.held(t0 + Duration::from_secs(5));
+        let r = d.finish(t0, t0 + Duration::from_secs(6), Outcome::Operator);
+        assert_eq!(r.hold, Duration::from_secs(3));
+    }
+}

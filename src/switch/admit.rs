@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::demux::Owner;
 use super::detail::CallDetail;
 use super::event::EventKind;
 use super::inbound::Req;
@@ -115,8 +116,12 @@ impl Switch {
             "call arrived"
         );
         let a_tag = a.local_tag.clone();
-        self.dialogs.insert(a.call_id.clone(), (id, Side::A));
-        self.a_branches.insert(req.key.branch.clone(), id);
+        let leg = Owner::Leg {
+            call: id,
+            side: Side::A,
+        };
+        self.demux.insert(&a.call_id, leg);
+        self.demux.insert(&req.key.branch, Owner::CallerInvite(id));
         let mut detail = CallDetail::from_invite(req.msg, self.trusts(trunk.as_deref()));
         detail.direction = direction;
         let event = EventKind::CallArrived {

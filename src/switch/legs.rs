@@ -10,6 +10,7 @@ use bytes::Bytes;
 use tracing::debug;
 
 pub use super::a_leg::{ALeg, ALegOrigin};
+use super::demux::{Owner, OwnerKind};
 use super::inbound::Req;
 use super::presence::Engagement;
 use super::Switch;
@@ -239,7 +240,11 @@ impl Switch {
             winner: None,
             credentials,
         };
-        self.dialogs.insert(call_id, (id, Side::B));
+        let leg = Owner::Leg {
+            call: id,
+            side: Side::B,
+        };
+        self.demux.insert(&call_id, leg);
         if let Some(entry) = self.calls.get_mut(&id) {
             if let Some(agent) = &b.agent {
                 entry.span.record("agent", agent.as_str());
@@ -319,7 +324,11 @@ impl Switch {
         let ack = AckTemplate::new(head).expect("our ACK head ends with CRLF");
         match self.tx.client_send(now, key, peer, bytes, Some(ack)) {
             Ok(()) => {
-                self.owners.insert(branch, (id, Purpose::Invite { fork }));
+                let owner = Owner::Client {
+                    call: id,
+                    purpose: Purpose::Invite { fork },
+                };
+                self.demux.insert(&branch, owner);
             }
             Err(err) => {
                 debug!(%err, "cannot start a client transaction");
@@ -469,9 +478,9 @@ impl Switch {
         };
         entry.ring_deadline = None;
         let Some(b) = entry.b.take() else { return };
-        self.dialogs.remove(&b.call_id);
+        self.demux.remove_dialog(&b.call_id);
         for (i, f) in b.forks.iter().enumerate() {
-            self.owners.remove(&f.branch);
+            self.demux.remove_client_branch(&f.branch);
             if let Some(agent) = &f.agent {
                 if self.busy.get(agent) == Some(&id) {
                     self.busy.remove(agent);
@@ -487,13 +496,13 @@ impl Switch {
                     let _ = self.tx.client_send(now, key, peer, bytes, None);
                 }
                 OnDrop::CancelLater => {
-                    if self.zombies.len() >= ZOMBIE_FORKS_MAX {
+                    if self.demux.count(OwnerKind::Zombie) >= ZOMBIE_FORKS_MAX {
                         self.stats.zombies_dropped += 1;
                         continue;
                     }
                     let (_, peer, cancel) = cancel_for(&b, i);
-                    self.zombies
-                        .insert(f.branch.clone(), Zombie { peer, cancel });
+                    self.demux
+                        .insert(&f.branch, Owner::Zombie(Zombie { peer, cancel }));
                 }
             }
         }
@@ -562,7 +571,8 @@ impl Switch {
             .client_send(now, key, dialog.next_hop(), bytes, None)
         {
             Ok(()) => {
-                self.owners.insert(branch, (id, purpose));
+                self.demux
+                    .insert(&branch, Owner::Client { call: id, purpose });
             }
             Err(err) => {
                 debug!(%err, "cannot send BYE");

@@ -27,6 +27,7 @@ mod announce;
 mod auth;
 mod command;
 mod control;
+mod demux;
 mod detail;
 mod digits;
 mod disposition;
@@ -59,9 +60,10 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use tracing::debug;
 
+use self::demux::{Owner, OwnerKind};
 use self::timers::Timer;
 use crate::acd::Router;
-use crate::call::{Action, CallRef, CallUuid, CallUuids, Input, Outcome, Side};
+use crate::call::{Action, CallRef, CallUuid, CallUuids, Input, Outcome};
 use crate::sip::auth::{DigestConfig, DigestServer};
 use crate::sip::build;
 use crate::sip::guard::AuthGuard;
@@ -227,12 +229,9 @@ pub struct Switch {
     /// Requests per source.
     pike: Pike,
     calls: HashMap<CallRef, CallEntry>,
-    /// Call-ID of every live leg → its call and side.
-    dialogs: HashMap<String, (CallRef, Side)>,
-    /// Branch of every caller INVITE → its call (CANCEL and missing-ACK matching).
-    a_branches: HashMap<String, CallRef>,
-    /// Branch of every client transaction we started → who is waiting for it.
-    owners: HashMap<String, (CallRef, legs::Purpose)>,
+    /// Call-ID or branch → its owner: call legs, feature-code and
+    /// supervisor dialogs, our client transactions, zombie forks.
+    demux: demux::Demux,
     /// Agents on a call or being offered one.
     busy: HashMap<String, CallRef>,
     /// Agents on calls the router did not give them.
@@ -245,13 +244,6 @@ pub struct Switch {
     router: Router,
     /// Waits, handle times and the last interval per queue (router order).
     meters: meter::Meters,
-    /// Forks of dropped B legs still owed a CANCEL once they send a
-    /// provisional (RFC 3261 §9.1), by branch.
-    zombies: HashMap<String, legs::Zombie>,
-    /// Feature-code dialogs awaiting their ACK, by Call-ID.
-    features: HashMap<String, feature::FeatureLeg>,
-    /// Supervisors listening in, by the Call-ID of their dialog.
-    supervisors: HashMap<String, supervise::SupervisorLeg>,
     /// Ring, IVR menu and announcement deadlines, keyed by (kind, call).
     timers: timers::Timers,
     out: VecDeque<Output>,
@@ -291,18 +283,13 @@ impl Switch {
             guard,
             pike,
             calls: HashMap::new(),
-            dialogs: HashMap::new(),
-            a_branches: HashMap::new(),
-            owners: HashMap::new(),
+            demux: demux::Demux::default(),
             busy: HashMap::new(),
             presence: presence::Presence::default(),
             pause_texts: HashMap::new(),
             last_calls: HashMap::new(),
             router,
             meters,
-            zombies: HashMap::new(),
-            features: HashMap::new(),
-            supervisors: HashMap::new(),
             timers: timers::Timers::default(),
             out: VecDeque::new(),
             actions: Vec::new(),
@@ -405,6 +392,12 @@ impl Switch {
         self.tx.len()
     }
 
+    /// Entries in the demultiplexer (dialogs, branches, zombie forks): all
+    /// gone once every call, dialog and transaction has ended.
+    pub fn demux_entries(&self) -> usize {
+        self.demux.len()
+    }
+
     /// True once shutdown began and every call has ended.
     pub fn is_drained(&self) -> bool {
         self.draining && self.calls.is_empty()
@@ -439,13 +432,7 @@ impl Switch {
                     self.out.push_back(Output::Transmit { peer, bytes })
                 }
                 tx::Output::Event(tx::Event::Timeout { key }) => self.on_client_timeout(now, &key),
-                tx::Output::Event(tx::Event::NoAck { key }) => {
-                    if let Some(&call) = self.a_branches.get(&key.branch) {
-                        self.drive(now, call, Input::ANoAck);
-                    } else if !self.supervisor_no_ack(now, &key.branch) {
-                        self.on_feature_no_ack(&key.branch);
-                    }
-                }
+                tx::Output::Event(tx::Event::NoAck { key }) => self.on_no_ack(now, &key.branch),
             }
         }
     }
@@ -522,7 +509,7 @@ impl Switch {
             self.supervisor_hang_up(now, &dialog);
         }
         self.release_media(entry.media.take(), id);
-        self.dialogs.remove(&entry.a.call_id);
+        self.demux.remove_dialog(&entry.a.call_id);
         let agent = entry.agent.clone();
         for name in [&agent, &entry.a_agent].into_iter().flatten() {
             if self.busy.get(name) == Some(&id) {
@@ -530,7 +517,7 @@ impl Switch {
             }
         }
         if let Some(key) = entry.a.invite_key() {
-            self.a_branches.remove(&key.branch);
+            self.demux.remove_server_branch(&key.branch);
         }
         let idx = OUTCOME_LABELS
             .iter()
@@ -574,9 +561,25 @@ impl Switch {
         self.out.push_back(Output::CallEnded(record));
     }
 
+    /// An INVITE we answered 2xx was never ACKed (RFC 3261 §13.3.1.4).
+    fn on_no_ack(&mut self, now: Instant, branch: &str) {
+        match self.demux.server_branch(branch) {
+            Some(Owner::CallerInvite(call)) => self.drive(now, *call, Input::ANoAck),
+            Some(Owner::DialogInvite(call_id)) => {
+                let call_id = call_id.clone();
+                match self.demux.dialog(&call_id).map(Owner::kind) {
+                    Some(OwnerKind::Supervisor) => self.supervisor_hang_up(now, &call_id),
+                    Some(OwnerKind::Feature) => self.on_feature_no_ack(&call_id),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn on_client_timeout(&mut self, now: Instant, key: &tx::ClientKey) {
-        self.zombies.remove(&key.branch);
-        let Some((call, purpose)) = self.owners.remove(&key.branch) else {
+        let Some(Owner::Client { call, purpose }) = self.demux.remove_client_branch(&key.branch)
+        else {
             return;
         };
         match purpose {

@@ -15,6 +15,7 @@ use rand::RngCore;
 use tracing::info;
 
 use super::command::{CommandError, NUMBER_CHARS_MAX};
+use super::demux::Owner;
 use super::event::EventKind;
 use super::legs::{ALeg, ALegOrigin, CallEntry};
 use super::presence::Engagement;
@@ -155,7 +156,11 @@ impl Switch {
         let (uuid, number) = (entry.uuid, entry.dialled.clone());
         let agent = entry.a_agent.clone().unwrap_or_default();
         let trunk = entry.trunk.clone().unwrap_or_default();
-        self.dialogs.insert(call_id, (id, Side::A));
+        let leg = Owner::Leg {
+            call: id,
+            side: Side::A,
+        };
+        self.demux.insert(&call_id, leg);
         self.busy.insert(agent.clone(), id);
         if !self.accept_late_answer(id, &answer) {
             info!(call = %id, "the agent's answer has no usable SDP: hanging up");
@@ -198,7 +203,11 @@ impl Switch {
     /// A 2xx again from the agent of a placed call (our ACK was lost):
     /// the ACK goes again. False when the 2xx is not theirs.
     pub(super) fn resend_placed_ack(&mut self, msg: &Message) -> bool {
-        let Some(&(call, Side::A)) = self.dialogs.get(msg.call_id()) else {
+        let Some(&Owner::Leg {
+            call,
+            side: Side::A,
+        }) = self.demux.dialog(msg.call_id())
+        else {
             return false;
         };
         let Some(entry) = self.calls.get(&call) else {

@@ -20,6 +20,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tracing::{debug, info};
 
+use super::demux::{Owner, OwnerKind};
 use super::inbound::Req;
 use super::presence::Engagement;
 use super::{MediaCommand, MediaLeg, Output, Switch, RETRY_AFTER};
@@ -122,6 +123,13 @@ pub struct SupervisorLeg {
     peer: Peer,
 }
 
+impl SupervisorLeg {
+    /// The branch of the INVITE that opened the dialog.
+    pub fn invite_branch(&self) -> &str {
+        &self.key.branch
+    }
+}
+
 impl Switch {
     /// An authenticated agent dialled a supervision code.
     pub(super) fn on_supervise(
@@ -167,18 +175,18 @@ impl Switch {
             entry.supervisor = Some(dialog.clone());
         }
         self.engage(now, supervisor, Engagement::Supervising(dialog.clone()));
-        self.supervisors.insert(
-            dialog,
-            SupervisorLeg {
-                call,
-                key: req.key.clone(),
-                acked: false,
-                answer,
-                bye,
-                bye_branch,
-                peer: req.source,
-            },
-        );
+        let leg = SupervisorLeg {
+            call,
+            key: req.key.clone(),
+            acked: false,
+            answer,
+            bye,
+            bye_branch,
+            peer: req.source,
+        };
+        self.demux.insert(&dialog, Owner::Supervisor(leg));
+        self.demux
+            .insert(&req.key.branch, Owner::DialogInvite(dialog));
         self.out
             .push_back(Output::Media(MediaCommand::Supervise { call, mode }));
     }
@@ -199,7 +207,7 @@ impl Switch {
         {
             return Err(SuperviseError::NotSupervisor(supervisor.to_string()));
         }
-        if self.supervisors.len() >= SUPERVISORS_MAX {
+        if self.demux.count(OwnerKind::Supervisor) >= SUPERVISORS_MAX {
             return Err(SuperviseError::TooManySupervisors);
         }
         let not_on_call = || SuperviseError::NotOnCall(agent.to_string());
@@ -260,14 +268,17 @@ impl Switch {
         Ok((call, answer))
     }
 
-    /// Whether the dialog is a supervisor's.
-    pub(super) fn is_supervisor_dialog(&self, call_id: &str) -> bool {
-        self.supervisors.contains_key(call_id)
+    /// The supervisor's leg in the dialog `call_id`.
+    fn supervisor_leg(&self, call_id: &str) -> Option<&SupervisorLeg> {
+        match self.demux.dialog(call_id) {
+            Some(Owner::Supervisor(leg)) => Some(leg),
+            _ => None,
+        }
     }
 
     /// The ACK of our 200 to a supervisor.
     pub(super) fn on_supervisor_ack(&mut self, now: Instant, msg: &Message) {
-        if let Some(leg) = self.supervisors.get_mut(msg.call_id()) {
+        if let Some(Owner::Supervisor(leg)) = self.demux.dialog_mut(msg.call_id()) {
             if !leg.acked {
                 leg.acked = true;
                 self.tx.server_ack_for_2xx(now, &leg.key);
@@ -281,7 +292,7 @@ impl Switch {
         match method {
             Method::Bye => {
                 self.respond(now, req, 200, None, &[], None);
-                if let Some(leg) = self.supervisors.remove(&dialog) {
+                if let Some(Owner::Supervisor(leg)) = self.demux.remove_dialog(&dialog) {
                     self.release(now, &Engagement::Supervising(dialog));
                     if !leg.acked {
                         self.tx.server_ack_for_2xx(now, &leg.key);
@@ -291,7 +302,7 @@ impl Switch {
             }
             Method::Invite => {
                 // A session refresh: the supervisor keeps the session it has.
-                let answer = self.supervisors.get(&dialog).map(|l| l.answer.clone());
+                let answer = self.supervisor_leg(&dialog).map(|l| l.answer.clone());
                 let contact = [("Contact", self.contact())];
                 let body = answer.as_ref().map(|b| ("application/sdp", b.as_ref()));
                 self.respond(now, req, 200, None, &contact, body);
@@ -303,7 +314,7 @@ impl Switch {
                     .content_type()
                     .and_then(|kind| super::digits::info_digit(kind, req.msg.body()));
                 self.respond(now, req, 200, None, &[], None);
-                let call = self.supervisors.get(&dialog).map(|l| l.call);
+                let call = self.supervisor_leg(&dialog).map(|l| l.call);
                 if let (Some(call), Some(digit)) = (call, digit) {
                     self.supervisor_digit(call, digit);
                 }
@@ -312,24 +323,9 @@ impl Switch {
         }
     }
 
-    /// The supervisor never ACKed our 200 (RFC 3261 §13.3.1.4): hang up.
-    /// False when `branch` is no supervisor's.
-    pub(super) fn supervisor_no_ack(&mut self, now: Instant, branch: &str) -> bool {
-        let Some(dialog) = self
-            .supervisors
-            .iter()
-            .find(|(_, l)| l.key.branch == branch)
-            .map(|(d, _)| d.clone())
-        else {
-            return false;
-        };
-        self.supervisor_hang_up(now, &dialog);
-        true
-    }
-
     /// The call ended (or the supervisor went silent): BYE to the supervisor.
     pub(super) fn supervisor_hang_up(&mut self, now: Instant, dialog: &str) {
-        let Some(leg) = self.supervisors.remove(dialog) else {
+        let Some(Owner::Supervisor(leg)) = self.demux.remove_dialog(dialog) else {
             return;
         };
         self.release(now, &Engagement::Supervising(dialog.to_string()));

@@ -12,6 +12,7 @@ mod fork;
 mod id;
 mod placed;
 mod private;
+pub mod session;
 
 use std::time::{Duration, Instant};
 

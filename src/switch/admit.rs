@@ -12,6 +12,7 @@ use super::inbound::Req;
 use super::legs::{ALeg, CallEntry};
 use super::presence::Engagement;
 use super::{CallMedia, Switch};
+use crate::call::session::Session;
 use crate::call::{Call, CallRef, Outcome, Private, Routing, Side};
 
 /// What the INVITE's checks found out about the call.
@@ -144,14 +145,11 @@ impl Switch {
             dialled,
             queue,
             ring_timeout: self.plan.no_answer_timeout,
-            ring_deadline: None,
             agent: None,
             routed: false,
             media,
             digits: String::new(),
-            recording: None,
-            supervisor: None,
-            menu: None,
+            session: Session::default(),
             uuid,
             span,
             detail,

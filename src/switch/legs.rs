@@ -14,6 +14,7 @@ use super::demux::{Owner, OwnerKind};
 use super::inbound::Req;
 use super::presence::Engagement;
 use super::Switch;
+use crate::call::session::{Session, SessionEvent};
 use crate::call::{Call, CallRef, ForkState, Input, OnDrop, Outcome, Side};
 use crate::sip::build;
 use crate::sip::dialog;
@@ -38,7 +39,9 @@ pub struct CallEntry {
     pub dialled: String,
     pub queue: Option<String>,
     pub ring_timeout: Duration,
-    pub ring_deadline: Option<Instant>,
+    /// Where the call stands: menu, queued, ringing, talking (with its
+    /// supervisor and recording), ended.
+    pub session: Session,
     /// The agent who answered, else the last one offered the call alone.
     pub agent: Option<String>,
     /// The router tracks this call (queued and not yet forgotten by it).
@@ -50,12 +53,6 @@ pub struct CallEntry {
     pub digits: String,
     /// The DID asked for the call to be recorded (its queue may too).
     pub record: bool,
-    /// The recording under way: its file and when it started.
-    pub recording: Option<(std::path::PathBuf, Instant)>,
-    /// The Call-ID of the supervisor's dialog listening in, if any.
-    pub supervisor: Option<String>,
-    /// The IVR menu the caller is in, until it picks (or is given) a target.
-    pub menu: Option<super::CallMenu>,
     /// The call's id in logs, records, events and replies.
     pub uuid: crate::call::CallUuid,
     /// Its log span: every line about the call is logged inside it.
@@ -258,6 +255,7 @@ impl Switch {
             }
             entry.b = Some(b);
         }
+        self.session_event(now, id, SessionEvent::Offered);
         self.drive(now, id, Input::Offer { forks: n });
     }
 
@@ -370,11 +368,11 @@ impl Switch {
             .and_then(|f| f.dialog.as_ref())
             .and_then(|d| d.answer.clone());
         let answer = self.media_answer(id, answer);
+        self.session_event(now, id, SessionEvent::Answered);
         self.start_recording(now, id);
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
-        entry.ring_deadline = None;
         let ALegOrigin::Inbound { invite, key, .. } = &entry.a.origin else {
             // Our own leg to the agent: nobody awaits a 200.
             return;
@@ -424,8 +422,8 @@ impl Switch {
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
-        entry.ring_deadline = None;
         entry.detail.rejected_status = Some(status);
+        self.session_event(now, id, SessionEvent::RingStopped);
         let headers: Vec<(&str, String)> = if status == 503 {
             vec![("Retry-After", super::RETRY_AFTER.as_secs().to_string())]
         } else {
@@ -435,10 +433,10 @@ impl Switch {
     }
 
     pub(super) fn cancel_forks(&mut self, now: Instant, id: CallRef, keep: Option<usize>) {
+        self.session_event(now, id, SessionEvent::RingStopped);
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
-        entry.ring_deadline = None;
         let Some(b) = entry.b.as_ref() else { return };
         let forks: Vec<usize> = (0..b.forks.len())
             .filter(|&i| Some(i) != keep && b.forks[i].state.is_live())
@@ -473,10 +471,10 @@ impl Switch {
     /// Lets go of a call's B leg: forks that never sent a provisional keep
     /// their CANCEL in the zombie table; agents offered the call are free.
     pub(super) fn drop_b_leg(&mut self, now: Instant, id: CallRef) {
+        self.session_event(now, id, SessionEvent::RingStopped);
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
-        entry.ring_deadline = None;
         let Some(b) = entry.b.take() else { return };
         self.demux.remove_dialog(&b.call_id);
         for (i, f) in b.forks.iter().enumerate() {
@@ -588,6 +586,7 @@ impl Switch {
     pub(super) fn requeue(&mut self, now: Instant, id: CallRef, status: u16) {
         debug!(call = %id, status, "offer missed, the call waits again");
         self.drop_b_leg(now, id);
+        self.session_event(now, id, SessionEvent::Queued);
     }
 }
 

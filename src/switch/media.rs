@@ -18,6 +18,7 @@ use rand::RngCore;
 use tracing::{debug, warn};
 
 use super::Switch;
+use crate::call::session::SessionEvent;
 use crate::call::{CallRef, Input};
 use crate::media::command::{LegRemote, MediaCommand, MediaInput, MediaLeg};
 use crate::media::packetize::{packet_time, PTIME_DEFAULT};
@@ -281,7 +282,11 @@ impl Switch {
             MediaInput::Digit { call, leg, digit } => self.on_digit(now, call, leg, digit),
             MediaInput::DigitLost { call } => debug!(%call, "a digit could not be sent"),
             MediaInput::SupervisionFailed { call } => {
-                let dialog = self.calls.get(&call).and_then(|e| e.supervisor.clone());
+                let dialog = self
+                    .calls
+                    .get(&call)
+                    .and_then(|e| e.session.supervisor())
+                    .map(str::to_string);
                 if let Some(dialog) = dialog {
                     self.supervisor_hang_up(now, &dialog);
                 }
@@ -289,9 +294,7 @@ impl Switch {
             MediaInput::RecordingFailed { call } => {
                 warn!(%call, "the call's recording failed; it goes on unrecorded");
                 self.stats.recordings_failed += 1;
-                if let Some(entry) = self.calls.get_mut(&call) {
-                    entry.recording = None;
-                }
+                self.session_event(now, call, SessionEvent::RecordingFailed);
             }
         }
         self.pump(now);
@@ -311,14 +314,14 @@ impl Switch {
                 .queue
                 .as_ref()
                 .is_some_and(|q| self.plan.record_queues.contains(q));
-        if !wanted || entry.media.is_none() || entry.recording.is_some() {
+        let talking = entry.session.is_talking() && !entry.session.is_recording();
+        if !wanted || entry.media.is_none() || !talking {
             return;
         }
         let dir = anchoring.plan.recordings.clone();
         let path = dir.join(format!("{}-{}.wav", id.0, self.token()));
-        if let Some(entry) = self.calls.get_mut(&id) {
-            entry.recording = Some((path.clone(), now));
-        }
+        let started = SessionEvent::RecordingStarted { path: path.clone() };
+        self.session_event(now, id, started);
         self.stats.recordings_started += 1;
         debug!(call = %id, path = %path.display(), "recording");
         self.out

@@ -63,6 +63,7 @@ use tracing::debug;
 use self::demux::{Owner, OwnerKind};
 use self::timers::Timer;
 use crate::acd::Router;
+use crate::call::session::{SessionAction, SessionEvent};
 use crate::call::{Action, CallRef, CallUuid, CallUuids, Input, Outcome};
 use crate::sip::auth::{DigestConfig, DigestServer};
 use crate::sip::build;
@@ -342,7 +343,7 @@ impl Switch {
             let due = self
                 .calls
                 .get(&call)
-                .is_some_and(|c| c.ring_deadline == Some(at));
+                .is_some_and(|c| c.session.ring_due(at));
             if due {
                 self.drive(now, call, Input::RingTimeout);
             }
@@ -474,12 +475,11 @@ impl Switch {
         match action {
             Action::InviteB => self.invite_b(now, id),
             Action::StartRingTimer => {
-                let Some(entry) = self.calls.get_mut(&id) else {
+                let Some(entry) = self.calls.get(&id) else {
                     return;
                 };
                 let at = now + entry.ring_timeout;
-                entry.ring_deadline = Some(at);
-                self.timers.set(Timer::Ring, id, at);
+                self.session_event(now, id, SessionEvent::RingTimerArmed(at));
             }
             Action::ProvisionalToA { fork, status } => self.provisional_to_a(now, id, fork, status),
             Action::AckB { fork } => self.ack_b(id, fork),
@@ -505,8 +505,18 @@ impl Switch {
         let Some(mut entry) = self.calls.remove(&id) else {
             return;
         };
-        if let Some(dialog) = entry.supervisor.take() {
-            self.supervisor_hang_up(now, &dialog);
+        let ended = entry.call.ended.unwrap_or(now);
+        let mut recording = None;
+        let mut actions = Vec::new();
+        entry
+            .session
+            .handle(now, SessionEvent::Ended { ended }, &mut actions);
+        for action in actions {
+            match action {
+                SessionAction::HangUpSupervisor { dialog } => self.supervisor_hang_up(now, &dialog),
+                SessionAction::RecordingEnded { path, length } => recording = Some((path, length)),
+                SessionAction::WakeForRing(_) => {}
+            }
         }
         self.release_media(entry.media.take(), id);
         self.demux.remove_dialog(&entry.a.call_id);
@@ -540,10 +550,7 @@ impl Switch {
             wait: entry.call.wait().unwrap_or_default(),
             talk,
             offers: entry.call.offers,
-            recording: entry.recording.take().map(|(path, started)| {
-                let ended = entry.call.ended.unwrap_or(now);
-                (path, ended.saturating_duration_since(started))
-            }),
+            recording,
             from_agent: entry.a_agent.clone(),
             detail: entry.detail.finish(
                 entry.call.created,
@@ -574,6 +581,23 @@ impl Switch {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Feeds one event to a call's session and carries out what it decides.
+    fn session_event(&mut self, now: Instant, id: CallRef, event: SessionEvent) {
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let mut actions = Vec::new();
+        entry.session.handle(now, event, &mut actions);
+        for action in actions {
+            match action {
+                SessionAction::WakeForRing(at) => self.timers.set(Timer::Ring, id, at),
+                SessionAction::HangUpSupervisor { dialog } => self.supervisor_hang_up(now, &dialog),
+                // Only an ended call's recording ends; `finish` takes it.
+                SessionAction::RecordingEnded { .. } => {}
+            }
         }
     }
 

@@ -20,6 +20,7 @@ use super::event::EventKind;
 use super::legs::{ALeg, ALegOrigin, CallEntry};
 use super::presence::Engagement;
 use super::{MediaCommand, MediaLeg, Output, Switch};
+use crate::call::session::Session;
 use crate::call::{Call, CallRef, CallUuid, Input, Private, Side};
 use crate::sip::parse::Message;
 
@@ -90,15 +91,12 @@ impl Switch {
             dialled: number.to_string(),
             queue: None,
             ring_timeout: self.plan.no_answer_timeout,
-            ring_deadline: None,
             agent: None,
             routed: false,
             media: Some(media),
             digits: String::new(),
             record: false,
-            recording: None,
-            supervisor: None,
-            menu: None,
+            session: Session::default(),
             uuid,
             span: span.clone(),
             // The agent places it: they are its caller.

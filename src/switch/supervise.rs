@@ -24,6 +24,7 @@ use super::demux::{Owner, OwnerKind};
 use super::inbound::Req;
 use super::presence::Engagement;
 use super::{MediaCommand, MediaLeg, Output, Switch, RETRY_AFTER};
+use crate::call::session::SessionEvent;
 use crate::call::CallRef;
 use crate::media::command::LEGS_PER_CALL_MAX;
 use crate::media::mix::Mode;
@@ -171,9 +172,10 @@ impl Switch {
         self.respond(now, req, 200, Some(&tag), &headers, body);
         let (bye_branch, bye) = self.feature_bye(req, &tag);
         let dialog = req.msg.call_id().to_string();
-        if let Some(entry) = self.calls.get_mut(&call) {
-            entry.supervisor = Some(dialog.clone());
-        }
+        let joined = SessionEvent::SupervisorJoined {
+            dialog: dialog.clone(),
+        };
+        self.session_event(now, call, joined);
         self.engage(now, supervisor, Engagement::Supervising(dialog.clone()));
         let leg = SupervisorLeg {
             call,
@@ -214,10 +216,13 @@ impl Switch {
         let call = *self.busy.get(agent).ok_or_else(not_on_call)?;
         let entry = self.calls.get(&call).ok_or_else(not_on_call)?;
         let media = entry.media.as_ref().ok_or_else(not_on_call)?;
-        if entry.call.answered.is_none() || entry.agent.as_deref() != Some(agent) {
+        // Answered and talking: a placed call's agent waiting for the
+        // number to answer is not on a conversation yet.
+        let talking = entry.call.answered.is_some() && entry.session.is_talking();
+        if !talking || entry.agent.as_deref() != Some(agent) {
             return Err(not_on_call());
         }
-        if entry.supervisor.is_some() {
+        if entry.session.supervisor().is_some() {
             return Err(SuperviseError::AlreadySupervised(agent.to_string()));
         }
         if media.supervisor_ports.len() >= SUPERVISIONS_PER_CALL_MAX {
@@ -297,7 +302,7 @@ impl Switch {
                     if !leg.acked {
                         self.tx.server_ack_for_2xx(now, &leg.key);
                     }
-                    self.leave(leg.call);
+                    self.leave(now, leg.call);
                 }
             }
             Method::Invite => {
@@ -329,7 +334,7 @@ impl Switch {
             return;
         };
         self.release(now, &Engagement::Supervising(dialog.to_string()));
-        self.leave(leg.call);
+        self.leave(now, leg.call);
         let key = ClientKey {
             branch: leg.bye_branch,
             method: TxMethod::NonInvite("BYE".into()),
@@ -340,9 +345,9 @@ impl Switch {
     }
 
     /// The supervisor is gone from `call`: caller and agent alone again.
-    fn leave(&mut self, call: CallRef) {
-        if let Some(entry) = self.calls.get_mut(&call) {
-            entry.supervisor = None;
+    fn leave(&mut self, now: Instant, call: CallRef) {
+        if self.calls.contains_key(&call) {
+            self.session_event(now, call, SessionEvent::SupervisorLeft);
             self.out
                 .push_back(Output::Media(MediaCommand::EndSupervision { call }));
         }
@@ -353,7 +358,7 @@ impl Switch {
         let supervised = self
             .calls
             .get(&call)
-            .is_some_and(|e| e.supervisor.is_some());
+            .is_some_and(|e| e.session.supervisor().is_some());
         if let (true, Some(mode)) = (supervised, mode_for_digit(digit)) {
             info!(%call, mode = mode.label(), "supervisor changed mode");
             self.out

@@ -6,13 +6,13 @@
 use std::time::{Duration, Instant};
 
 use super::demux::Owner;
-use super::detail::CallDetail;
 use super::event::EventKind;
 use super::inbound::Req;
-use super::legs::{ALeg, CallEntry};
+use super::legs::{ALeg, Session};
 use super::presence::Engagement;
 use super::{CallMedia, Switch};
-use crate::call::session::Session;
+use crate::call::session::detail::CallDetail;
+use crate::call::session::PhaseMachine;
 use crate::call::{Call, CallRef, Outcome, Private, Routing, Side};
 
 /// What the INVITE's checks found out about the call.
@@ -24,7 +24,7 @@ pub(super) struct Arrival {
     pub queue: Option<String>,
     pub routing: Routing,
     pub media: Option<CallMedia>,
-    pub direction: super::detail::Direction,
+    pub direction: crate::call::session::detail::Direction,
 }
 
 impl Switch {
@@ -54,8 +54,8 @@ impl Switch {
         let call = self.new_call_ref();
         let mut detail = CallDetail::from_invite(req.msg, self.trusts(trunk.as_deref()));
         detail.direction = match caller_agent {
-            Some(_) => super::detail::Direction::Internal,
-            None => super::detail::Direction::Inbound,
+            Some(_) => crate::call::session::detail::Direction::Internal,
+            None => crate::call::session::detail::Direction::Inbound,
         };
         let outcome = Outcome::Rejected(status);
         let record = super::CallRecord {
@@ -135,7 +135,7 @@ impl Switch {
             caller_name: detail.caller_name.clone(),
             direction: direction.label(),
         };
-        let entry = CallEntry {
+        let entry = Session {
             call: Call::new(id, routing, now),
             a,
             a_agent: caller_agent.clone(),
@@ -149,7 +149,7 @@ impl Switch {
             routed: false,
             media,
             digits: String::new(),
-            session: Session::default(),
+            phase: PhaseMachine::default(),
             uuid,
             span,
             detail,

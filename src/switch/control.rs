@@ -245,7 +245,7 @@ impl Switch {
             .values()
             .map(|e| {
                 let held = e.media.as_ref().is_some_and(|m| m.held_by.is_some());
-                let phase = match (e.session.menu(), &e.call.state) {
+                let phase = match (e.phase.menu(), &e.call.state) {
                     (Some(_), _) => "menu",
                     (None, State::Connected) if held => "held",
                     (None, State::Routing | State::Offering { .. }) if dialling(&e.call) => {

@@ -7,8 +7,8 @@ use tracing::debug;
 
 use super::admit::Arrival;
 use super::demux::Owner;
-use super::detail::Direction;
 use super::{Route, Switch, METHOD_LABELS, RETRY_AFTER};
+use crate::call::session::detail::Direction;
 use crate::call::{CallRef, Input, Outcome, Routing, Side};
 use crate::sip::build;
 use crate::sip::parse::{HeaderName, Message, Method, Scheme};

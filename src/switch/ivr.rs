@@ -58,7 +58,7 @@ impl Switch {
 
     /// A digit from the caller, when it is in a menu. True if the menu took it.
     pub(super) fn menu_digit(&mut self, now: Instant, id: CallRef, digit: char) -> bool {
-        let Some(menu) = self.calls.get_mut(&id).and_then(|e| e.session.menu_mut()) else {
+        let Some(menu) = self.calls.get_mut(&id).and_then(|e| e.phase.menu_mut()) else {
             return false;
         };
         let option = self
@@ -74,7 +74,7 @@ impl Switch {
                 .expect("the menu's call was found above");
             entry.detail.ivr_key(&key);
         }
-        let Some(menu) = self.calls.get_mut(&id).and_then(|e| e.session.menu_mut()) else {
+        let Some(menu) = self.calls.get_mut(&id).and_then(|e| e.phase.menu_mut()) else {
             return false;
         };
         let step = menu.session.on_digit(&self.plan.menus, digit, now);
@@ -93,7 +93,7 @@ impl Switch {
     /// Menu waits that ran out at `now`.
     pub(super) fn handle_menu_timeout(&mut self, now: Instant) {
         while let Some((at, id)) = self.timers.next_due(Timer::Menu, now) {
-            let Some(menu) = self.calls.get_mut(&id).and_then(|e| e.session.menu_mut()) else {
+            let Some(menu) = self.calls.get_mut(&id).and_then(|e| e.phase.menu_mut()) else {
                 continue;
             };
             if menu.session.deadline != at {
@@ -132,7 +132,7 @@ impl Switch {
             return;
         };
         if let MenuStep::Play { prompt } = step {
-            if let Some(menu) = entry.session.menu() {
+            if let Some(menu) = entry.phase.menu() {
                 let at = menu.session.deadline;
                 self.timers.set(Timer::Menu, id, at);
             }
@@ -146,7 +146,7 @@ impl Switch {
             }
             return;
         }
-        let Some(menu) = entry.session.leave_menu() else {
+        let Some(menu) = entry.phase.leave_menu() else {
             return;
         };
         match step {

@@ -4,18 +4,18 @@
 //! what we send are read in `responses.rs`; dialogs and the requests sent in
 //! them are built in `sip::dialog`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use tracing::debug;
 
-pub use super::a_leg::{ALeg, ALegOrigin};
 use super::demux::{Owner, OwnerKind};
 use super::inbound::Req;
 use super::presence::Engagement;
 use super::Switch;
-use crate::call::session::{Session, SessionEvent};
-use crate::call::{Call, CallRef, ForkState, Input, OnDrop, Outcome, Side};
+use crate::call::session::SessionEvent;
+pub use crate::call::session::{ALeg, ALegOrigin, BLeg, Fork, Session};
+use crate::call::{CallRef, ForkState, Input, OnDrop, Outcome, Side};
 use crate::sip::build;
 use crate::sip::dialog;
 pub use crate::sip::dialog::Dialog;
@@ -26,95 +26,6 @@ use crate::sip::{Peer, Transport};
 /// Forks of dropped B legs awaiting a provisional to be CANCELled; past it
 /// such a fork rings until the phone gives up (counted).
 pub const ZOMBIE_FORKS_MAX: usize = 4 * super::CALLS_HARD_MAX;
-
-/// Everything the switch keeps about one call.
-#[derive(Debug)]
-pub struct CallEntry {
-    pub call: Call,
-    pub a: ALeg,
-    /// The agent who placed the call, when it came from an agent's phone.
-    pub a_agent: Option<String>,
-    pub b: Option<BLeg>,
-    pub trunk: Option<String>,
-    pub dialled: String,
-    pub queue: Option<String>,
-    pub ring_timeout: Duration,
-    /// Where the call stands: menu, queued, ringing, talking (with its
-    /// supervisor and recording), ended.
-    pub session: Session,
-    /// The agent who answered, else the last one offered the call alone.
-    pub agent: Option<String>,
-    /// The router tracks this call (queued and not yet forgotten by it).
-    pub routed: bool,
-    /// Its anchored media; `None` passes SDP through.
-    pub media: Option<super::CallMedia>,
-    /// DTMF digits received on either leg, oldest first, for the IVR and
-    /// feature codes; at most [`DIGITS_PER_CALL_MAX`](super::DIGITS_PER_CALL_MAX).
-    pub digits: String,
-    /// The DID asked for the call to be recorded (its queue may too).
-    pub record: bool,
-    /// The call's id in logs, records, events and replies.
-    pub uuid: crate::call::CallUuid,
-    /// Its log span: every line about the call is logged inside it.
-    pub span: tracing::Span,
-    /// Who called, which way, IVR keys, queue times, hold: for its record.
-    pub detail: super::detail::CallDetail,
-}
-
-impl CallEntry {
-    /// Our tag on that leg's dialog.
-    pub fn local_tag(&self, side: Side) -> Option<&str> {
-        match side {
-            Side::A => Some(&self.a.local_tag),
-            Side::B => self.b.as_ref().map(|b| b.local_tag.as_str()),
-        }
-    }
-
-    /// The session description we last sent on that leg.
-    pub fn last_sdp(&self, side: Side) -> Option<Bytes> {
-        match side {
-            Side::A => self.a.sdp_sent.clone(),
-            Side::B => match &self.media {
-                Some(m) => Some(m.b_sdp_sent.clone().unwrap_or(m.offer_for_b.clone())),
-                None => Some(self.a.invite()?.body().clone()).filter(|b| !b.is_empty()),
-            },
-        }
-    }
-}
-
-/// The callee's leg: we are its UAC, forked to every contact of the target.
-#[derive(Debug)]
-pub struct BLeg {
-    pub agent: Option<String>,
-    pub call_id: String,
-    pub local_tag: String,
-    /// Our From, without tag.
-    pub from: String,
-    /// The To of our INVITE (no tag).
-    pub to: String,
-    pub cseq: u32,
-    pub forks: Vec<Fork>,
-    /// The fork that answered first.
-    pub winner: Option<usize>,
-    pub credentials: Option<(String, String)>,
-}
-
-/// One INVITE of the B leg, to one contact.
-#[derive(Debug)]
-pub struct Fork {
-    pub uri: String,
-    pub peer: Peer,
-    /// The agent whose contact this is (several in a ring-all offer).
-    pub agent: Option<String>,
-    pub branch: String,
-    pub via: String,
-    /// Where its INVITE and our CANCEL of it stand.
-    pub state: ForkState,
-    /// It was re-sent once with credentials for a carrier's challenge.
-    pub auth_tried: bool,
-    pub early_sdp: Option<Bytes>,
-    pub dialog: Option<Dialog>,
-}
 
 /// A fork of a dropped B leg that is owed a CANCEL as soon as it sends a
 /// provisional (RFC 3261 §9.1 forbids sending one before).
@@ -625,22 +536,5 @@ fn contact_peer(uri: &str, source: Peer) -> Peer {
     Peer {
         transport,
         addr: std::net::SocketAddr::new(ip, parsed.port().unwrap_or(5060)),
-    }
-}
-
-impl BLeg {
-    /// Fork `fork`'s INVITE as `sip::dialog` builds it: the request itself,
-    /// or its CANCEL (RFC 3261 §9.1).
-    fn invite(&self, fork: usize) -> dialog::Invite<'_> {
-        let f = &self.forks[fork];
-        dialog::Invite {
-            uri: &f.uri,
-            via: &f.via,
-            from: &self.from,
-            local_tag: &self.local_tag,
-            to: &self.to,
-            call_id: &self.call_id,
-            cseq: self.cseq,
-        }
     }
 }

@@ -18,10 +18,11 @@ use rand::RngCore;
 use tracing::{debug, warn};
 
 use super::Switch;
+use crate::call::session::media::{latch_only, remote};
+use crate::call::session::CallMedia;
 use crate::call::session::SessionEvent;
 use crate::call::{CallRef, Input};
-use crate::media::command::{LegRemote, MediaCommand, MediaInput, MediaLeg};
-use crate::media::packetize::{packet_time, PTIME_DEFAULT};
+use crate::media::command::{MediaCommand, MediaInput, MediaLeg};
 use crate::media::pool::{PoolError, PortPool};
 use crate::media::sdp::{self, Anchor, Choice, Codec, Format, FormatKind, Origin, Sdp, SdpError};
 use crate::sip::parse::Message;
@@ -91,37 +92,6 @@ impl AnchorError {
             Self::Ports(_) => 503,
         }
     }
-}
-
-/// One call's anchored media.
-#[derive(Debug)]
-pub struct CallMedia {
-    pub a_port: u16,
-    pub b_port: u16,
-    /// The caller's SDP (its offer, or for a late offer its answer once the
-    /// ACK brought it; our own offer until then).
-    pub(super) a_offer: Sdp,
-    pub(super) a_choice: Choice,
-    /// The INVITE had no offer: ours went to the caller, whose answer is
-    /// due in the ACK (RFC 3261 §13.2.1).
-    pub awaiting_answer: bool,
-    /// The caller's offer as the agent gets it.
-    pub offer_for_b: Bytes,
-    /// Our answer to the caller, fixed once sent (early or final).
-    pub answer_for_a: Option<Bytes>,
-    /// When the caller, waiting in a queue, hears its next announcement.
-    pub announce_at: Option<Instant>,
-    /// The leg that put the call on hold (RFC 3264 §8.4), while it lasts.
-    pub held_by: Option<MediaLeg>,
-    /// Pairs of supervisors who listened in; held until the call ends.
-    pub supervisor_ports: Vec<u16>,
-    /// Our `o=` line on the caller's leg and on the agent's (RFC 3264 §8).
-    pub(super) a_origin: Origin,
-    pub(super) b_origin: Origin,
-    /// The agent's codec, once its SDP told it.
-    pub(super) b_choice: Option<Choice>,
-    /// Our answer to the agent's last re-offer, if it made one.
-    pub(super) b_sdp_sent: Option<Bytes>,
 }
 
 /// The core's media state: the port pool and its counters.
@@ -244,17 +214,6 @@ impl Anchoring {
     }
 }
 
-impl CallMedia {
-    /// The relay's view of the caller leg; before a late offer's answer,
-    /// only what its packets teach (symmetric RTP).
-    pub fn caller_remote(&self) -> LegRemote {
-        if self.awaiting_answer {
-            return latch_only(self.a_choice);
-        }
-        remote(&self.a_offer, self.a_choice)
-    }
-}
-
 impl Switch {
     /// One report of the relay.
     pub fn handle_media(&mut self, now: Instant, input: MediaInput) {
@@ -285,7 +244,7 @@ impl Switch {
                 let dialog = self
                     .calls
                     .get(&call)
-                    .and_then(|e| e.session.supervisor())
+                    .and_then(|e| e.phase.supervisor())
                     .map(str::to_string);
                 if let Some(dialog) = dialog {
                     self.supervisor_hang_up(now, &dialog);
@@ -314,7 +273,7 @@ impl Switch {
                 .queue
                 .as_ref()
                 .is_some_and(|q| self.plan.record_queues.contains(q));
-        let talking = entry.session.is_talking() && !entry.session.is_recording();
+        let talking = entry.phase.is_talking() && !entry.phase.is_recording();
         if !wanted || entry.media.is_none() || !talking {
             return;
         }
@@ -472,39 +431,6 @@ impl Switch {
         let a = self.anchoring.as_ref()?;
         Some((a.pool.capacity() - a.pool.in_use(), a.pool.capacity()))
     }
-}
-
-pub(super) fn remote(s: &Sdp, choice: Choice) -> LegRemote {
-    // `sdp::choose` picks only audio formats; G.711 is the RTP default.
-    let codec = match choice.codec.kind {
-        FormatKind::Audio(c) => c,
-        FormatKind::TelephoneEvent => Codec::Pcmu,
-    };
-    LegRemote {
-        rtp: s.rtp,
-        rtcp: s.rtcp,
-        codec,
-        codec_pt: choice.codec.pt,
-        telephone_event: choice.telephone_event,
-        ptime: packet_time(s.ptime, s.maxptime, codec),
-    }
-}
-
-/// A leg whose SDP we could not use: its address is learnt from its packets
-/// (symmetric RTP), its codec assumed to be the caller's.
-fn latch_only(choice: Choice) -> LegRemote {
-    let mut r = LegRemote {
-        rtp: None,
-        rtcp: None,
-        codec: Codec::Pcmu,
-        codec_pt: choice.codec.pt,
-        telephone_event: choice.telephone_event,
-        ptime: PTIME_DEFAULT,
-    };
-    if let FormatKind::Audio(c) = choice.codec.kind {
-        r.codec = c;
-    }
-    r
 }
 
 #[cfg(test)]

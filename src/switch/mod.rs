@@ -21,14 +21,12 @@
 // longer ones into named steps.
 #![warn(clippy::too_many_lines)]
 
-mod a_leg;
 mod admit;
 mod announce;
 mod auth;
 mod command;
 mod control;
 mod demux;
-mod detail;
 mod digits;
 mod disposition;
 mod event;
@@ -74,19 +72,19 @@ use crate::sip::registrar::Registrar;
 use crate::sip::transaction::{self as tx, TimerConfig, TransactionLayer};
 use crate::sip::Peer;
 
+pub use crate::call::session::{CallDetail, CallMedia, Direction, RecordDetail, Session};
 pub use crate::media::command::{MediaCommand, MediaInput, MediaLeg};
 pub use announce::{announcement, SPOKEN_NUMBER_MAX};
 pub use command::{
     AgentSnapshot, CallSnapshot, Command, CommandError, QueueSnapshot, Reply, NUMBER_CHARS_MAX,
     PAUSE_REASON_CHARS_MAX,
 };
-pub use detail::{CallDetail, Direction, RecordDetail};
 pub use disposition::{DISPOSITION_NOTE_CHARS_MAX, NO_DISPOSITION};
 pub use event::{Event, EventKind};
 pub use feature::{FeatureCode, FeatureError, FEATURE_DIALOGS_MAX};
 pub use ivr::{CallMenu, IvrError, MenuPlan, MenuSession, MenuStep, MENU_HOPS_MAX};
-pub use legs::{CallEntry, ZOMBIE_FORKS_MAX};
-pub use media::{AnchorError, CallMedia, MediaPlan};
+pub use legs::ZOMBIE_FORKS_MAX;
+pub use media::{AnchorError, MediaPlan};
 pub use meter::{IntervalFigures, QueueSample, SampleKind, INTERVAL_SLOTS, QUEUE_SAMPLES_MAX};
 pub use plan::{Plan, Route};
 pub use queues::{QueueFigures, AGENT_STATE_LABELS};
@@ -229,7 +227,7 @@ pub struct Switch {
     guard: AuthGuard,
     /// Requests per source.
     pike: Pike,
-    calls: HashMap<CallRef, CallEntry>,
+    calls: HashMap<CallRef, Session>,
     /// Call-ID or branch → its owner: call legs, feature-code and
     /// supervisor dialogs, our client transactions, zombie forks.
     demux: demux::Demux,
@@ -340,10 +338,7 @@ impl Switch {
         self.handle_media_timeout(now);
         self.handle_menu_timeout(now);
         while let Some((at, call)) = self.timers.next_due(Timer::Ring, now) {
-            let due = self
-                .calls
-                .get(&call)
-                .is_some_and(|c| c.session.ring_due(at));
+            let due = self.calls.get(&call).is_some_and(|c| c.phase.ring_due(at));
             if due {
                 self.drive(now, call, Input::RingTimeout);
             }
@@ -509,7 +504,7 @@ impl Switch {
         let mut recording = None;
         let mut actions = Vec::new();
         entry
-            .session
+            .phase
             .handle(now, SessionEvent::Ended { ended }, &mut actions);
         for action in actions {
             match action {
@@ -590,7 +585,7 @@ impl Switch {
             return;
         };
         let mut actions = Vec::new();
-        entry.session.handle(now, event, &mut actions);
+        entry.phase.handle(now, event, &mut actions);
         for action in actions {
             match action {
                 SessionAction::WakeForRing(at) => self.timers.set(Timer::Ring, id, at),

@@ -17,10 +17,10 @@ use tracing::info;
 use super::command::{CommandError, NUMBER_CHARS_MAX};
 use super::demux::Owner;
 use super::event::EventKind;
-use super::legs::{ALeg, ALegOrigin, CallEntry};
+use super::legs::{ALeg, ALegOrigin, Session};
 use super::presence::Engagement;
 use super::{MediaCommand, MediaLeg, Output, Switch};
-use crate::call::session::Session;
+use crate::call::session::PhaseMachine;
 use crate::call::{Call, CallRef, CallUuid, Input, Private, Side};
 use crate::sip::parse::Message;
 
@@ -82,7 +82,7 @@ impl Switch {
             queue = tracing::field::Empty,
             agent = tracing::field::Empty,
         );
-        let entry = CallEntry {
+        let entry = Session {
             call: Call::placed(id, now),
             a: ALeg::placed(),
             a_agent: Some(agent.to_string()),
@@ -96,13 +96,13 @@ impl Switch {
             media: Some(media),
             digits: String::new(),
             record: false,
-            session: Session::default(),
+            phase: PhaseMachine::default(),
             uuid,
             span: span.clone(),
             // The agent places it: they are its caller.
-            detail: super::detail::CallDetail {
+            detail: crate::call::session::detail::CallDetail {
                 caller: agent.to_string(),
-                direction: super::detail::Direction::Outbound,
+                direction: crate::call::session::detail::Direction::Outbound,
                 ..Default::default()
             },
         };

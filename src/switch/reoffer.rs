@@ -13,8 +13,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use tracing::warn;
 
-use super::media::remote;
 use super::{CallMedia, EventKind, MediaCommand, MediaLeg, Output, Switch};
+use crate::call::session::media::remote;
 use crate::call::CallRef;
 use crate::media::sdp::{self, Direction, SdpError};
 

@@ -218,11 +218,11 @@ impl Switch {
         let media = entry.media.as_ref().ok_or_else(not_on_call)?;
         // Answered and talking: a placed call's agent waiting for the
         // number to answer is not on a conversation yet.
-        let talking = entry.call.answered.is_some() && entry.session.is_talking();
+        let talking = entry.call.answered.is_some() && entry.phase.is_talking();
         if !talking || entry.agent.as_deref() != Some(agent) {
             return Err(not_on_call());
         }
-        if entry.session.supervisor().is_some() {
+        if entry.phase.supervisor().is_some() {
             return Err(SuperviseError::AlreadySupervised(agent.to_string()));
         }
         if media.supervisor_ports.len() >= SUPERVISIONS_PER_CALL_MAX {
@@ -255,7 +255,7 @@ impl Switch {
         if let Some(m) = self.calls.get_mut(&call).and_then(|e| e.media.as_mut()) {
             m.supervisor_ports.push(port);
         }
-        let remote = super::media::remote(&offer, choice);
+        let remote = crate::call::session::media::remote(&offer, choice);
         for command in [
             MediaCommand::Open {
                 call,
@@ -358,7 +358,7 @@ impl Switch {
         let supervised = self
             .calls
             .get(&call)
-            .is_some_and(|e| e.session.supervisor().is_some());
+            .is_some_and(|e| e.phase.supervisor().is_some());
         if let (true, Some(mode)) = (supervised, mode_for_digit(digit)) {
             info!(%call, mode = mode.label(), "supervisor changed mode");
             self.out

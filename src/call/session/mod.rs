@@ -1,261 +1,119 @@
-//! A call's session: where the call stands as a whole, one [`Phase`] at a
-//! time (routing, in a menu, queued, ringing, talking, ended), each phase
-//! holding only what it needs: the menu machine while in a menu, the ring
-//! deadline while ringing, the supervisor and the recording while talking.
-//! It is pure like the call machine beside it: the switch feeds it
-//! [`SessionEvent`]s with `now` and carries out the [`SessionAction`]s it
-//! gives back (timers to arm, a supervisor to hang up, a recording to put
-//! on the record). It reads no clock and does no IO.
-//!
-//! What it does not hold yet: the SIP state of the two legs is the call
-//! machine's ([`Call`](super::Call), `State`), and the legs, the media plan
-//! and whether the router tracks the call are kept beside it in the
-//! switch's call entry.
+//! A call's session: everything about one call, in one place. It owns the
+//! call machine ([`Call`]: what both legs' SIP state asks for), the legs
+//! (the caller's [`ALeg`], the agent's [`BLeg`] with its forks; the
+//! supervisor's dialog, while one listens, in its phase; a consultation leg
+//! would sit beside `b`), its anchored media ([`CallMedia`]), its
+//! [`PhaseMachine`] (routing, menu, queued, ringing, talking, ended) and
+//! what its record needs ([`CallDetail`]). Pure: no IO, no clock; the
+//! switch feeds it with `now` and turns its decisions into SIP, media
+//! commands and records.
 
+// Functions stay under `too-many-lines-threshold` (clippy.toml).
+#![warn(clippy::too_many_lines)]
+
+pub mod a_leg;
+pub mod b_leg;
+pub mod detail;
+pub mod media;
 pub mod menu;
+pub mod phase;
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use menu::CallMenu;
+use bytes::Bytes;
 
-/// Where a call stands.
-#[derive(Debug)]
-pub enum Phase {
-    /// Arrived, or sent by its dialplan to an agent or the carrier, and
-    /// not ringing anyone yet.
-    Routing,
-    /// The caller is in an IVR menu.
-    Menu(CallMenu),
-    /// Waiting in a queue for the router's offer.
-    Queued,
-    /// The agent's phone (or the carrier) rings. A direct call's ring
-    /// timeout ends at `deadline`; the router times queued offers itself.
-    Ringing { deadline: Option<Instant> },
-    /// Answered: caller and agent talk.
-    Talking(Talk),
-    /// Over; its record is being written.
-    Ended,
-}
+pub use a_leg::{ALeg, ALegOrigin};
+pub use b_leg::{BLeg, Fork};
+pub use detail::{CallDetail, Direction, RecordDetail};
+pub use media::CallMedia;
+pub use phase::{Phase, PhaseMachine, Recording, SessionAction, SessionEvent, Supervision, Talk};
 
-/// What goes on around an answered call.
-#[derive(Debug)]
-pub struct Talk {
-    pub supervision: Supervision,
-    pub recording: Recording,
-}
+use super::{Call, Side};
 
-/// Whether a supervisor listens in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Supervision {
-    Alone,
-    /// By the Call-ID of the supervisor's dialog.
-    Supervised {
-        dialog: String,
-    },
-}
-
-/// Whether the call is being recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recording {
-    Off,
-    On { path: PathBuf, since: Instant },
-}
-
-/// What happened to the call, as the switch saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionEvent {
-    /// The dialplan sent the caller to a menu.
-    MenuEntered(CallMenu),
-    /// The router took the call into a queue (again, after a missed offer).
-    Queued,
-    /// The agent leg (or the carrier leg) went out.
-    Offered,
-    /// A direct call's ring timeout was armed to end at this instant.
-    RingTimerArmed(Instant),
-    /// The ringing stopped (answered, refused, cancelled, given up).
-    RingStopped,
-    /// The caller was answered.
-    Answered,
-    SupervisorJoined {
-        dialog: String,
-    },
-    SupervisorLeft,
-    /// The recording started, into this file.
-    RecordingStarted {
-        path: PathBuf,
-    },
-    /// The relay could not write the recording: the call goes on unrecorded.
-    RecordingFailed,
-    /// The call machine ended at `ended`.
-    Ended {
-        ended: Instant,
-    },
-}
-
-/// What the switch must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionAction {
-    /// Wake the call at this instant for its ring timeout.
-    WakeForRing(Instant),
-    /// Hang up the supervisor's dialog: the call it listened to ended.
-    HangUpSupervisor { dialog: String },
-    /// The recording ended with the call: its file and length, for the record.
-    RecordingEnded { path: PathBuf, length: Duration },
-}
-
-/// One call's session.
+/// One call: its legs, its media, its phase, and what its record needs.
 #[derive(Debug)]
 pub struct Session {
-    phase: Phase,
-}
-
-impl Default for Session {
-    fn default() -> Self {
-        Session {
-            phase: Phase::Routing,
-        }
-    }
+    pub call: Call,
+    pub a: ALeg,
+    /// The agent who placed the call, when it came from an agent's phone.
+    pub a_agent: Option<String>,
+    pub b: Option<BLeg>,
+    pub trunk: Option<String>,
+    pub dialled: String,
+    pub queue: Option<String>,
+    pub ring_timeout: Duration,
+    /// Where the call stands: menu, queued, ringing, talking (with its
+    /// supervisor and recording), ended.
+    pub phase: PhaseMachine,
+    /// The agent who answered, else the last one offered the call alone.
+    pub agent: Option<String>,
+    /// The router tracks this call (queued and not yet forgotten by it).
+    pub routed: bool,
+    /// Its anchored media; `None` passes SDP through.
+    pub media: Option<CallMedia>,
+    /// DTMF digits received on either leg, oldest first, for the IVR and
+    /// feature codes; at most the switch's `DIGITS_PER_CALL_MAX`.
+    pub digits: String,
+    /// The DID asked for the call to be recorded (its queue may too).
+    pub record: bool,
+    /// The call's id in logs, records, events and replies.
+    pub uuid: crate::call::CallUuid,
+    /// Its log span: every line about the call is logged inside it.
+    pub span: tracing::Span,
+    /// Who called, which way, IVR keys, queue times, hold: for its record.
+    pub detail: CallDetail,
 }
 
 impl Session {
-    pub fn phase(&self) -> &Phase {
-        &self.phase
+    /// Our tag on that leg's dialog.
+    pub fn local_tag(&self, side: Side) -> Option<&str> {
+        match side {
+            Side::A => Some(&self.a.local_tag),
+            Side::B => self.b.as_ref().map(|b| b.local_tag.as_str()),
+        }
     }
 
-    /// The session's transition function: the phase and one event give the
-    /// next phase and the actions, pushed onto `out` in order. An event that
-    /// does not fit the phase (a supervisor for a call no longer talking, a
-    /// ring timer for an answered call) changes nothing.
-    pub fn handle(&mut self, now: Instant, event: SessionEvent, out: &mut Vec<SessionAction>) {
-        if matches!(self.phase, Phase::Ended) {
-            return;
+    /// The session description we last sent on that leg.
+    pub fn last_sdp(&self, side: Side) -> Option<Bytes> {
+        match side {
+            Side::A => self.a.sdp_sent.clone(),
+            Side::B => match &self.media {
+                Some(m) => Some(m.b_sdp_sent.clone().unwrap_or(m.offer_for_b.clone())),
+                None => Some(self.a.invite()?.body().clone()).filter(|b| !b.is_empty()),
+            },
         }
-        match event {
-            SessionEvent::MenuEntered(menu) => self.phase = Phase::Menu(menu),
-            SessionEvent::Queued => {
-                if !matches!(self.phase, Phase::Talking(_)) {
-                    self.phase = Phase::Queued;
-                }
+    }
+
+    /// The From of a new B leg: who calls (their number and name), not
+    /// how they reached us. On a call the switch placed, the agent's phone
+    /// shows the number it will reach, and the trunk gets the agent.
+    pub fn b_from(&self, local: std::net::SocketAddr) -> String {
+        let (name, user) = match (self.a.invite(), &self.a.origin) {
+            (Some(invite), _) => {
+                let caller = invite.from();
+                let user = caller.uri().user().unwrap_or("anonymous").to_string();
+                (caller.display_name().map(str::to_string), user)
             }
-            SessionEvent::Offered => {
-                if !matches!(self.phase, Phase::Talking(_) | Phase::Ringing { .. }) {
-                    self.phase = Phase::Ringing { deadline: None };
-                }
-            }
-            SessionEvent::RingTimerArmed(at) => {
-                if !matches!(self.phase, Phase::Talking(_)) {
-                    self.phase = Phase::Ringing { deadline: Some(at) };
-                    out.push(SessionAction::WakeForRing(at));
-                }
-            }
-            SessionEvent::RingStopped => {
-                if let Phase::Ringing { deadline } = &mut self.phase {
-                    *deadline = None;
-                }
-            }
-            SessionEvent::Answered => {
-                if !matches!(self.phase, Phase::Talking(_)) {
-                    self.phase = Phase::Talking(Talk {
-                        supervision: Supervision::Alone,
-                        recording: Recording::Off,
-                    });
-                }
-            }
-            SessionEvent::Ended { ended } => self.end(ended, out),
-            other => self.on_talk(now, other),
-        }
-    }
-
-    /// The menu the caller is in.
-    pub fn menu(&self) -> Option<&CallMenu> {
-        match &self.phase {
-            Phase::Menu(menu) => Some(menu),
-            _ => None,
-        }
-    }
-
-    pub fn menu_mut(&mut self) -> Option<&mut CallMenu> {
-        match &mut self.phase {
-            Phase::Menu(menu) => Some(menu),
-            _ => None,
-        }
-    }
-
-    /// The caller leaves its menu (it picked a target, or is refused): the
-    /// menu comes back for its priority and attributes, and the call is
-    /// routed anew.
-    pub fn leave_menu(&mut self) -> Option<CallMenu> {
-        if !matches!(self.phase, Phase::Menu(_)) {
-            return None;
-        }
-        match std::mem::replace(&mut self.phase, Phase::Routing) {
-            Phase::Menu(menu) => Some(menu),
-            _ => unreachable!("the phase was checked to be a menu"),
-        }
-    }
-
-    /// Whether a ring timeout armed for `at` is still the call's.
-    pub fn ring_due(&self, at: Instant) -> bool {
-        matches!(self.phase, Phase::Ringing { deadline: Some(d) } if d == at)
-    }
-
-    pub fn is_talking(&self) -> bool {
-        matches!(self.phase, Phase::Talking(_))
-    }
-
-    /// The Call-ID of the supervisor's dialog listening in.
-    pub fn supervisor(&self) -> Option<&str> {
-        match &self.phase {
-            Phase::Talking(Talk {
-                supervision: Supervision::Supervised { dialog },
-                ..
-            }) => Some(dialog),
-            _ => None,
-        }
-    }
-
-    pub fn is_recording(&self) -> bool {
-        matches!(
-            self.phase,
-            Phase::Talking(Talk {
-                recording: Recording::On { .. },
-                ..
-            })
-        )
-    }
-
-    /// Supervision and recording: only while talking.
-    fn on_talk(&mut self, now: Instant, event: SessionEvent) {
-        let Phase::Talking(talk) = &mut self.phase else {
-            return;
+            (None, ALegOrigin::Placed { dialog: None }) => (None, self.dialled.clone()),
+            (None, _) => (None, self.a_agent.clone().unwrap_or_default()),
         };
-        match event {
-            SessionEvent::SupervisorJoined { dialog } => {
-                talk.supervision = Supervision::Supervised { dialog };
-            }
-            SessionEvent::SupervisorLeft => talk.supervision = Supervision::Alone,
-            SessionEvent::RecordingStarted { path } => {
-                talk.recording = Recording::On { path, since: now };
-            }
-            SessionEvent::RecordingFailed => talk.recording = Recording::Off,
-            _ => {}
+        match name {
+            // The parser keeps escapes and drops the quotes: quote it again.
+            Some(name) if !name.is_empty() => format!("\"{name}\" <sip:{user}@{local}>"),
+            _ => format!("<sip:{user}@{local}>"),
         }
     }
 
-    fn end(&mut self, ended: Instant, out: &mut Vec<SessionAction>) {
-        let Phase::Talking(talk) = std::mem::replace(&mut self.phase, Phase::Ended) else {
-            return;
-        };
-        if let Supervision::Supervised { dialog } = talk.supervision {
-            out.push(SessionAction::HangUpSupervisor { dialog });
-        }
-        if let Recording::On { path, since } = talk.recording {
-            let length = ended.saturating_duration_since(since);
-            out.push(SessionAction::RecordingEnded { path, length });
+    /// The SDP a B-leg INVITE carries: the caller's offer as rewritten for
+    /// the callee; on a call the switch placed, while the agent rings, our
+    /// own offer on the agent's (A-side) pair.
+    pub fn fork_offer(&self) -> Bytes {
+        let ringing_agent = matches!(self.a.origin, ALegOrigin::Placed { dialog: None });
+        match (&self.media, self.a.invite()) {
+            (Some(m), _) if ringing_agent => m.answer_for_a.clone().unwrap_or_default(),
+            (Some(m), _) => m.offer_for_b.clone(),
+            (None, Some(invite)) => invite.body().clone(),
+            (None, None) => Bytes::new(),
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -2,8 +2,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::menu::{CallMenu, MenuPlan, MenuSession};
 use super::*;
+use crate::call::session::menu::{CallMenu, MenuPlan, MenuSession};
 
 // The one clock read of these tests: every other instant is t0 plus a Duration.
 #[allow(clippy::disallowed_methods)]
@@ -32,7 +32,7 @@ fn menu(now: Instant) -> CallMenu {
     }
 }
 
-fn feed(s: &mut Session, now: Instant, event: SessionEvent) -> Vec<SessionAction> {
+fn feed(s: &mut PhaseMachine, now: Instant, event: SessionEvent) -> Vec<SessionAction> {
     let mut out = Vec::new();
     s.handle(now, event, &mut out);
     out
@@ -41,7 +41,7 @@ fn feed(s: &mut Session, now: Instant, event: SessionEvent) -> Vec<SessionAction
 #[test]
 fn a_menu_caller_leaves_with_its_priority_and_is_routed_anew() {
     let t = t0();
-    let mut s = Session::default();
+    let mut s = PhaseMachine::default();
     assert!(feed(&mut s, t, SessionEvent::MenuEntered(menu(t))).is_empty());
     assert_eq!(s.menu().map(|m| m.priority), Some(3));
     let left = s.leave_menu().expect("in a menu");
@@ -53,7 +53,7 @@ fn a_menu_caller_leaves_with_its_priority_and_is_routed_anew() {
 #[test]
 fn a_ring_timer_is_due_only_while_its_deadline_stands() {
     let t = t0();
-    let mut s = Session::default();
+    let mut s = PhaseMachine::default();
     feed(&mut s, t, SessionEvent::Offered);
     assert!(matches!(s.phase(), Phase::Ringing { deadline: None }));
     let at = t + secs(15);
@@ -69,7 +69,7 @@ fn a_ring_timer_is_due_only_while_its_deadline_stands() {
 #[test]
 fn a_missed_offer_puts_a_queued_call_back_in_the_queue() {
     let t = t0();
-    let mut s = Session::default();
+    let mut s = PhaseMachine::default();
     feed(&mut s, t, SessionEvent::Queued);
     feed(&mut s, t + secs(1), SessionEvent::Offered);
     assert!(matches!(s.phase(), Phase::Ringing { .. }));
@@ -81,7 +81,7 @@ fn a_missed_offer_puts_a_queued_call_back_in_the_queue() {
 #[test]
 fn supervision_and_recording_belong_to_the_talk() {
     let t = t0();
-    let mut s = Session::default();
+    let mut s = PhaseMachine::default();
     let joined = SessionEvent::SupervisorJoined {
         dialog: "sup-1".into(),
     };
@@ -145,7 +145,7 @@ fn supervision_and_recording_belong_to_the_talk() {
 #[test]
 fn a_failed_recording_leaves_nothing_for_the_record() {
     let t = t0();
-    let mut s = Session::default();
+    let mut s = PhaseMachine::default();
     feed(&mut s, t, SessionEvent::Answered);
     let started = SessionEvent::RecordingStarted {
         path: PathBuf::from("/rec/2.wav"),

@@ -1,17 +1,23 @@
-//! The composite signalling core: it takes datagrams and the time, and gives
-//! back datagrams to send and call records. Inside, the transaction layer
-//! (RFC 3261 §17), the registrar, digest auth and one [`Call`] machine per
-//! call, and the ACD router, which it owns outright (no lock: the switch task
-//! is its single owner) and feeds with `now`. It does no IO and reads no
-//! clock; `run` drives it.
+//! The composite signalling core: it takes datagrams, media reports,
+//! commands and the time, and gives back datagrams to send, media commands,
+//! events and call records. It owns what calls share: the transaction layer
+//! (RFC 3261 §17), the registrar, digest auth, the demultiplexer
+//! (`demux.rs`: Call-ID or branch → owner), one timer table (`timers.rs`)
+//! and the ACD router, which it owns outright (no lock: the switch task is
+//! its single owner) and feeds with `now`. Each call is one
+//! [`Session`] (`call/session`): its call machine, legs, media and phase.
+//! It does no IO and reads no clock; `run` drives it.
 //!
-//! A message flows: parse → (response) client transaction → the leg that
-//! sent the request; (request) server transaction → checks of RFC 3261 §8.2
-//! → REGISTER / OPTIONS / a feature code / a new call / an in-dialog request.
-//! A queued call goes to the router; its offers come back as B-leg INVITEs
-//! (`queues.rs`). An agent on a call the router did not give them is busy
-//! for it (`presence.rs`). A new call gets its id and log span in
-//! `admit.rs`.
+//! A message flows: parse → (response) client transaction → demux by
+//! branch → the fork or BYE that sent the request; (request) server
+//! transaction → checks of RFC 3261 §8.2 → REGISTER / OPTIONS / a feature
+//! code / a new call / demux by Call-ID → the session's leg, a feature or
+//! supervisor dialog. A queued call goes to the router; its offers come
+//! back as agent-leg INVITEs (`queues.rs`). An agent on a call the router
+//! did not give them is busy for it (`presence.rs`). A new call gets its
+//! id, log span and session in `admit.rs`. `README.md` beside this file
+//! draws one call from the wire to its record and says which room a line
+//! belongs in.
 //!
 //! Outside SIP the core speaks two words: commands in
 //! ([`Switch::handle_command`], `command.rs` and `control.rs`) and events

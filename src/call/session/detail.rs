@@ -3,7 +3,7 @@
 //! the IVR keys taken, when it entered and left its queues, how long it
 //! was on hold, the status a refused caller got and who hung up. Gathered
 //! on the [`Session`](super::Session) as the call goes, copied into
-//! its [`CallRecord`](super::CallRecord) at the end.
+//! the switch's `CallRecord` at the end.
 
 use std::time::{Duration, Instant};
 

@@ -160,7 +160,6 @@ impl Anchoring {
             awaiting_answer: our_offer.is_some(),
             answer_for_a: our_offer,
             announce_at: None,
-            held_by: None,
             supervisor_ports: Vec::new(),
             a_origin,
             b_origin,
@@ -229,8 +228,7 @@ impl Switch {
                 // on hold may be silent (`a=inactive`): only an answered,
                 // bridged call's silence means a vanished phone.
                 let vanished = self.calls.get(&call).is_some_and(|e| {
-                    e.call.answered.is_some()
-                        && e.media.as_ref().is_none_or(|m| m.held_by.is_none())
+                    e.call.answered.is_some() && (e.media.is_none() || e.held_by().is_none())
                 });
                 if vanished {
                     warn!(%call, "no media on the answered call: hanging up");

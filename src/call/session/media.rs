@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::media::command::{LegRemote, MediaLeg};
+use crate::media::command::LegRemote;
 use crate::media::packetize::{packet_time, PTIME_DEFAULT};
 use crate::media::sdp::{Choice, Codec, FormatKind, Origin, Sdp};
 
@@ -28,8 +28,6 @@ pub struct CallMedia {
     pub answer_for_a: Option<Bytes>,
     /// When the caller, waiting in a queue, hears its next announcement.
     pub announce_at: Option<Instant>,
-    /// The leg that put the call on hold (RFC 3264 §8.4), while it lasts.
-    pub held_by: Option<MediaLeg>,
     /// Pairs of supervisors who listened in; held until the call ends.
     pub supervisor_ports: Vec<u16>,
     /// Our `o=` line on the caller's leg and on the agent's (RFC 3264 §8).

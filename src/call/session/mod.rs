@@ -26,9 +26,11 @@ pub use a_leg::{ALeg, ALegOrigin};
 pub use b_leg::{BLeg, Fork};
 pub use detail::{CallDetail, Direction, RecordDetail};
 pub use media::CallMedia;
-pub use phase::{Phase, PhaseMachine, Recording, SessionAction, SessionEvent, Supervision, Talk};
+pub use phase::{
+    Hold, Phase, PhaseMachine, Recording, SessionAction, SessionEvent, Supervision, Talk,
+};
 
-use super::{Call, Side};
+use super::{Call, Origin, Side, State};
 
 /// One call: its legs, its media, its phase, and what its record needs.
 #[derive(Debug)]
@@ -65,6 +67,31 @@ pub struct Session {
 }
 
 impl Session {
+    /// Where the call stands, in the words of the API's call list: menu,
+    /// held, dialling, queued, routing, ringing, talking, ending.
+    pub fn phase_label(&self) -> &'static str {
+        let held = self.media.is_some() && self.held_by().is_some();
+        let dialling = self.call.origin
+            == Origin::Placed {
+                agent_answered: true,
+            };
+        match (self.phase.menu(), &self.call.state) {
+            (Some(_), _) => "menu",
+            (None, State::Connected) if held => "held",
+            (None, State::Routing | State::Offering { .. }) if dialling => "dialling",
+            (None, State::Routing) if self.routed => "queued",
+            (None, State::Routing) => "routing",
+            (None, State::Offering { .. }) => "ringing",
+            (None, State::Answered { .. } | State::Connected) => "talking",
+            (None, State::Releasing { .. } | State::Done(_)) => "ending",
+        }
+    }
+
+    /// The leg that holds the answered call, while it does.
+    pub fn held_by(&self) -> Option<crate::media::command::MediaLeg> {
+        self.phase.held_by()
+    }
+
     /// Our tag on that leg's dialog.
     pub fn local_tag(&self, side: Side) -> Option<&str> {
         match side {

@@ -1,13 +1,14 @@
 //! Where a call stands as a whole, one [`Phase`] at a time (routing, in a
 //! menu, queued, ringing, talking, ended), each phase holding only what it
 //! needs: the menu machine while in a menu, the ring deadline while
-//! ringing, the supervisor and the recording while talking. The SIP state
+//! ringing, hold, the supervisor and the recording while talking. The SIP state
 //! of the two legs is the call machine's ([`Call`](crate::call::Call)).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::menu::CallMenu;
+use crate::media::command::MediaLeg;
 
 /// Where a call stands.
 #[derive(Debug)]
@@ -31,8 +32,17 @@ pub enum Phase {
 /// What goes on around an answered call.
 #[derive(Debug)]
 pub struct Talk {
+    pub hold: Hold,
     pub supervision: Supervision,
     pub recording: Recording,
+}
+
+/// Whether a party put the other on hold (RFC 3264 §8.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    Off,
+    /// By the leg whose re-offer held.
+    By(MediaLeg),
 }
 
 /// Whether a supervisor listens in.
@@ -67,6 +77,11 @@ pub enum SessionEvent {
     RingStopped,
     /// The caller was answered.
     Answered,
+    /// A party's re-offer put the call on hold, or took it off.
+    Held {
+        by: MediaLeg,
+    },
+    Resumed,
     SupervisorJoined {
         dialog: String,
     },
@@ -147,6 +162,7 @@ impl PhaseMachine {
             SessionEvent::Answered => {
                 if !matches!(self.phase, Phase::Talking(_)) {
                     self.phase = Phase::Talking(Talk {
+                        hold: Hold::Off,
                         supervision: Supervision::Alone,
                         recording: Recording::Off,
                     });
@@ -194,6 +210,17 @@ impl PhaseMachine {
         matches!(self.phase, Phase::Talking(_))
     }
 
+    /// The leg that holds the call, while it does.
+    pub fn held_by(&self) -> Option<MediaLeg> {
+        match self.phase {
+            Phase::Talking(Talk {
+                hold: Hold::By(leg),
+                ..
+            }) => Some(leg),
+            _ => None,
+        }
+    }
+
     /// The Call-ID of the supervisor's dialog listening in.
     pub fn supervisor(&self) -> Option<&str> {
         match &self.phase {
@@ -215,12 +242,14 @@ impl PhaseMachine {
         )
     }
 
-    /// Supervision and recording: only while talking.
+    /// Hold, supervision and recording: only while talking.
     fn on_talk(&mut self, now: Instant, event: SessionEvent) {
         let Phase::Talking(talk) = &mut self.phase else {
             return;
         };
         match event {
+            SessionEvent::Held { by } => talk.hold = Hold::By(by),
+            SessionEvent::Resumed => talk.hold = Hold::Off,
             SessionEvent::SupervisorJoined { dialog } => {
                 talk.supervision = Supervision::Supervised { dialog };
             }

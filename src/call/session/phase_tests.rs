@@ -160,3 +160,34 @@ fn a_failed_recording_leaves_nothing_for_the_record() {
     );
     assert!(out.is_empty());
 }
+
+#[test]
+fn hold_is_a_state_of_the_talk_and_ends_with_it() {
+    use crate::media::command::MediaLeg;
+    let t = t0();
+    let mut s = PhaseMachine::default();
+    let held = SessionEvent::Held {
+        by: MediaLeg::Agent,
+    };
+    feed(&mut s, t, held.clone());
+    assert_eq!(s.held_by(), None, "an unanswered call is not on hold");
+    feed(&mut s, t, SessionEvent::Answered);
+    feed(&mut s, t + secs(1), held);
+    assert_eq!(s.held_by(), Some(MediaLeg::Agent));
+    feed(&mut s, t + secs(2), SessionEvent::Resumed);
+    assert_eq!(s.held_by(), None);
+    feed(
+        &mut s,
+        t + secs(3),
+        SessionEvent::Held {
+            by: MediaLeg::Caller,
+        },
+    );
+    assert!(feed(
+        &mut s,
+        t + secs(4),
+        SessionEvent::Ended { ended: t + secs(4) }
+    )
+    .is_empty());
+    assert_eq!(s.held_by(), None);
+}

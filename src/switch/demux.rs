@@ -26,7 +26,6 @@ use std::hash::{Hash, Hasher};
 
 use super::feature::FeatureLeg;
 use super::legs::{Purpose, Zombie};
-use super::supervise::SupervisorLeg;
 use crate::call::{CallRef, Side};
 
 /// Who a message belongs to.
@@ -36,8 +35,12 @@ pub enum Owner {
     Leg { call: CallRef, side: Side },
     /// A feature-code dialog awaiting its ACK, by its Call-ID.
     Feature(FeatureLeg),
-    /// A supervisor listening in, by the Call-ID of its dialog.
-    Supervisor(SupervisorLeg),
+    /// A supervisor listening in to `call`, by the Call-ID of its dialog;
+    /// its leg is in the call's session.
+    Supervisor {
+        call: CallRef,
+        invite_branch: String,
+    },
     /// The caller's INVITE, by its branch: for CANCEL and a missing ACK.
     CallerInvite(CallRef),
     /// A feature or supervisor INVITE, by its branch: the Call-ID of the
@@ -75,7 +78,7 @@ impl Owner {
         match self {
             Owner::Leg { .. } => OwnerKind::Leg,
             Owner::Feature(_) => OwnerKind::Feature,
-            Owner::Supervisor(_) => OwnerKind::Supervisor,
+            Owner::Supervisor { .. } => OwnerKind::Supervisor,
             Owner::CallerInvite(_) => OwnerKind::CallerInvite,
             Owner::DialogInvite(_) => OwnerKind::DialogInvite,
             Owner::Client { .. } => OwnerKind::Client,
@@ -120,11 +123,6 @@ impl Demux {
         self.table.get(&(Space::CallId, call_id) as &dyn KeyView)
     }
 
-    pub fn dialog_mut(&mut self, call_id: &str) -> Option<&mut Owner> {
-        self.table
-            .get_mut(&(Space::CallId, call_id) as &dyn KeyView)
-    }
-
     /// The owner of an INVITE we serve, by its branch.
     pub fn server_branch(&self, branch: &str) -> Option<&Owner> {
         self.table
@@ -143,7 +141,7 @@ impl Demux {
         let owner = self.take(Space::CallId, call_id)?;
         let invite = match &owner {
             Owner::Feature(leg) => Some(leg.invite_branch()),
-            Owner::Supervisor(leg) => Some(leg.invite_branch()),
+            Owner::Supervisor { invite_branch, .. } => Some(invite_branch.as_str()),
             _ => None,
         };
         if let Some(branch) = invite {

@@ -381,7 +381,7 @@ impl Switch {
         let (call, side) = match self.demux.dialog(msg.call_id()) {
             Some(&Owner::Leg { call, side }) => (call, side),
             Some(Owner::Feature(_)) => return self.on_feature_ack(now, msg),
-            Some(Owner::Supervisor(_)) => return self.on_supervisor_ack(now, msg),
+            Some(&Owner::Supervisor { call, .. }) => return self.on_supervisor_ack(now, call),
             _ => return,
         };
         let Some(entry) = self.calls.get_mut(&call) else {
@@ -414,7 +414,9 @@ impl Switch {
         let (call, side) = match self.demux.dialog(req.msg.call_id()) {
             Some(&Owner::Leg { call, side }) => (call, side),
             Some(Owner::Feature(_)) => return self.on_feature_request(now, req, method),
-            Some(Owner::Supervisor(_)) => return self.on_supervisor_request(now, req, method),
+            Some(&Owner::Supervisor { call, .. }) => {
+                return self.on_supervisor_request(now, req, method, call)
+            }
             _ => return self.refuse(now, req, Refusal::plain(481)),
         };
         let Some(entry) = self.calls.get(&call) else {

@@ -243,7 +243,7 @@ impl Switch {
                     .calls
                     .get(&call)
                     .and_then(|e| e.phase.supervisor())
-                    .map(str::to_string);
+                    .map(|leg| leg.dialog.clone());
                 if let Some(dialog) = dialog {
                     self.supervisor_hang_up(now, &dialog);
                 }

@@ -514,7 +514,7 @@ impl Switch {
             .handle(now, SessionEvent::Ended { ended }, &mut actions);
         for action in actions {
             match action {
-                SessionAction::HangUpSupervisor { dialog } => self.supervisor_hang_up(now, &dialog),
+                SessionAction::HangUpSupervisor(leg) => self.supervised_call_ended(now, *leg),
                 SessionAction::RecordingEnded { path, length } => recording = Some((path, length)),
                 SessionAction::WakeForRing(_) => {}
             }
@@ -595,7 +595,7 @@ impl Switch {
         for action in actions {
             match action {
                 SessionAction::WakeForRing(at) => self.timers.set(Timer::Ring, id, at),
-                SessionAction::HangUpSupervisor { dialog } => self.supervisor_hang_up(now, &dialog),
+                SessionAction::HangUpSupervisor(leg) => self.supervised_call_ended(now, *leg),
                 // Only an ended call's recording ends; `finish` takes it.
                 SessionAction::RecordingEnded { .. } => {}
             }

@@ -25,13 +25,13 @@ use super::inbound::Req;
 use super::presence::Engagement;
 use super::{MediaCommand, MediaLeg, Output, Switch, RETRY_AFTER};
 use crate::call::session::SessionEvent;
+use crate::call::session::SupervisorLeg;
 use crate::call::CallRef;
 use crate::media::command::LEGS_PER_CALL_MAX;
 use crate::media::mix::Mode;
 use crate::media::sdp::{self, SdpError};
 use crate::sip::parse::{Message, Method};
-use crate::sip::transaction::{ClientKey, ServerKey, TxMethod};
-use crate::sip::Peer;
+use crate::sip::transaction::{ClientKey, TxMethod};
 
 /// Supervisor sessions one call may have in its life: each keeps its port
 /// pair until the call ends (the relay's legs are not reused).
@@ -108,29 +108,6 @@ fn mode_index(mode: Mode) -> usize {
     }
 }
 
-/// A supervisor's dialog with the switch.
-#[derive(Debug)]
-pub struct SupervisorLeg {
-    /// The call listened to.
-    call: CallRef,
-    key: ServerKey,
-    /// Whether the 200 was ACKed.
-    acked: bool,
-    /// Our answer, repeated for session refreshes.
-    answer: Bytes,
-    /// Our BYE, for when the call ends first.
-    bye: Bytes,
-    bye_branch: String,
-    peer: Peer,
-}
-
-impl SupervisorLeg {
-    /// The branch of the INVITE that opened the dialog.
-    pub fn invite_branch(&self) -> &str {
-        &self.key.branch
-    }
-}
-
 impl Switch {
     /// An authenticated agent dialled a supervision code.
     pub(super) fn on_supervise(
@@ -172,13 +149,8 @@ impl Switch {
         self.respond(now, req, 200, Some(&tag), &headers, body);
         let (bye_branch, bye) = self.feature_bye(req, &tag);
         let dialog = req.msg.call_id().to_string();
-        let joined = SessionEvent::SupervisorJoined {
-            dialog: dialog.clone(),
-        };
-        self.session_event(now, call, joined);
-        self.engage(now, supervisor, Engagement::Supervising(dialog.clone()));
         let leg = SupervisorLeg {
-            call,
+            dialog: dialog.clone(),
             key: req.key.clone(),
             acked: false,
             answer,
@@ -186,7 +158,13 @@ impl Switch {
             bye_branch,
             peer: req.source,
         };
-        self.demux.insert(&dialog, Owner::Supervisor(leg));
+        self.session_event(now, call, SessionEvent::SupervisorJoined(Box::new(leg)));
+        self.engage(now, supervisor, Engagement::Supervising(dialog.clone()));
+        let owner = Owner::Supervisor {
+            call,
+            invite_branch: req.key.branch.clone(),
+        };
+        self.demux.insert(&dialog, owner);
         self.demux
             .insert(&req.key.branch, Owner::DialogInvite(dialog));
         self.out
@@ -273,17 +251,13 @@ impl Switch {
         Ok((call, answer))
     }
 
-    /// The supervisor's leg in the dialog `call_id`.
-    fn supervisor_leg(&self, call_id: &str) -> Option<&SupervisorLeg> {
-        match self.demux.dialog(call_id) {
-            Some(Owner::Supervisor(leg)) => Some(leg),
-            _ => None,
-        }
-    }
-
-    /// The ACK of our 200 to a supervisor.
-    pub(super) fn on_supervisor_ack(&mut self, now: Instant, msg: &Message) {
-        if let Some(Owner::Supervisor(leg)) = self.demux.dialog_mut(msg.call_id()) {
+    /// The ACK of our 200 to the supervisor of `call`.
+    pub(super) fn on_supervisor_ack(&mut self, now: Instant, call: CallRef) {
+        let leg = self
+            .calls
+            .get_mut(&call)
+            .and_then(|e| e.phase.supervisor_mut());
+        if let Some(leg) = leg {
             if !leg.acked {
                 leg.acked = true;
                 self.tx.server_ack_for_2xx(now, &leg.key);
@@ -291,23 +265,30 @@ impl Switch {
         }
     }
 
-    /// BYE, re-INVITE, INFO... from a supervisor.
-    pub(super) fn on_supervisor_request(&mut self, now: Instant, req: &Req<'_>, method: &Method) {
-        let dialog = req.msg.call_id().to_string();
+    /// BYE, re-INVITE, INFO... from the supervisor of `call`.
+    pub(super) fn on_supervisor_request(
+        &mut self,
+        now: Instant,
+        req: &Req<'_>,
+        method: &Method,
+        call: CallRef,
+    ) {
         match method {
             Method::Bye => {
                 self.respond(now, req, 200, None, &[], None);
-                if let Some(Owner::Supervisor(leg)) = self.demux.remove_dialog(&dialog) {
-                    self.release(now, &Engagement::Supervising(dialog));
+                if let Some(leg) = self.end_supervision(now, req.msg.call_id()) {
                     if !leg.acked {
                         self.tx.server_ack_for_2xx(now, &leg.key);
                     }
-                    self.leave(now, leg.call);
                 }
             }
             Method::Invite => {
                 // A session refresh: the supervisor keeps the session it has.
-                let answer = self.supervisor_leg(&dialog).map(|l| l.answer.clone());
+                let answer = self
+                    .calls
+                    .get(&call)
+                    .and_then(|e| e.phase.supervisor())
+                    .map(|l| l.answer.clone());
                 let contact = [("Contact", self.contact())];
                 let body = answer.as_ref().map(|b| ("application/sdp", b.as_ref()));
                 self.respond(now, req, 200, None, &contact, body);
@@ -319,8 +300,7 @@ impl Switch {
                     .content_type()
                     .and_then(|kind| super::digits::info_digit(kind, req.msg.body()));
                 self.respond(now, req, 200, None, &[], None);
-                let call = self.supervisor_leg(&dialog).map(|l| l.call);
-                if let (Some(call), Some(digit)) = (call, digit) {
+                if let Some(digit) = digit {
                     self.supervisor_digit(call, digit);
                 }
             }
@@ -328,28 +308,46 @@ impl Switch {
         }
     }
 
-    /// The call ended (or the supervisor went silent): BYE to the supervisor.
+    /// The call's media failed the supervisor, or the supervisor went
+    /// silent: BYE to the supervisor, the call goes on.
     pub(super) fn supervisor_hang_up(&mut self, now: Instant, dialog: &str) {
-        let Some(Owner::Supervisor(leg)) = self.demux.remove_dialog(dialog) else {
-            return;
+        if let Some(leg) = self.end_supervision(now, dialog) {
+            self.bye_supervisor(now, *leg);
+        }
+    }
+
+    /// The supervisor of dialog `dialog` is gone: its table entries, its
+    /// engagement and its leg in the call's session; caller and agent are
+    /// alone again. Gives the leg back for its last words.
+    fn end_supervision(&mut self, now: Instant, dialog: &str) -> Option<Box<SupervisorLeg>> {
+        let Some(Owner::Supervisor { call, .. }) = self.demux.remove_dialog(dialog) else {
+            return None;
         };
         self.release(now, &Engagement::Supervising(dialog.to_string()));
-        self.leave(now, leg.call);
+        let leg = self
+            .calls
+            .get_mut(&call)
+            .and_then(|e| e.phase.leave_supervision())?;
+        self.out
+            .push_back(Output::Media(MediaCommand::EndSupervision { call }));
+        Some(leg)
+    }
+
+    /// The call ended with a supervisor listening: its session gave the
+    /// leg back, the call is gone.
+    pub(super) fn supervised_call_ended(&mut self, now: Instant, leg: SupervisorLeg) {
+        self.demux.remove_dialog(&leg.dialog);
+        self.release(now, &Engagement::Supervising(leg.dialog.clone()));
+        self.bye_supervisor(now, leg);
+    }
+
+    fn bye_supervisor(&mut self, now: Instant, leg: SupervisorLeg) {
         let key = ClientKey {
             branch: leg.bye_branch,
             method: TxMethod::NonInvite("BYE".into()),
         };
         if let Err(err) = self.tx.client_send(now, key, leg.peer, leg.bye, None) {
             debug!(%err, "cannot send the supervisor's BYE");
-        }
-    }
-
-    /// The supervisor is gone from `call`: caller and agent alone again.
-    fn leave(&mut self, now: Instant, call: CallRef) {
-        if self.calls.contains_key(&call) {
-            self.session_event(now, call, SessionEvent::SupervisorLeft);
-            self.out
-                .push_back(Output::Media(MediaCommand::EndSupervision { call }));
         }
     }
 

@@ -1,8 +1,8 @@
 //! A call's session: everything about one call, in one place. It owns the
 //! call machine ([`Call`]: what both legs' SIP state asks for), the legs
-//! (the caller's [`ALeg`], the agent's [`BLeg`] with its forks; the
-//! supervisor's dialog, while one listens, in its phase; a consultation leg
-//! would sit beside `b`), its anchored media ([`CallMedia`]), its
+//! (the caller's [`ALeg`], the agent's [`BLeg`] with its forks, the
+//! [`SupervisorLeg`] while one listens, held by the talking phase; a
+//! consultation leg would sit beside `b`), its anchored media ([`CallMedia`]), its
 //! [`PhaseMachine`] (routing, menu, queued, ringing, talking, ended) and
 //! what its record needs ([`CallDetail`]). Pure: no IO, no clock; the
 //! switch feeds it with `now` and turns its decisions into SIP, media
@@ -17,6 +17,7 @@ pub mod detail;
 pub mod media;
 pub mod menu;
 pub mod phase;
+pub mod supervisor;
 
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ pub use media::CallMedia;
 pub use phase::{
     Hold, Phase, PhaseMachine, Recording, SessionAction, SessionEvent, Supervision, Talk,
 };
+pub use supervisor::SupervisorLeg;
 
 use super::{Call, Origin, Side, State};
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::menu::CallMenu;
+use super::supervisor::SupervisorLeg;
 use crate::media::command::MediaLeg;
 
 /// Where a call stands.
@@ -49,10 +50,8 @@ pub enum Hold {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Supervision {
     Alone,
-    /// By the Call-ID of the supervisor's dialog.
-    Supervised {
-        dialog: String,
-    },
+    /// Boxed: most calls are never supervised.
+    Supervised(Box<SupervisorLeg>),
 }
 
 /// Whether the call is being recorded.
@@ -82,10 +81,8 @@ pub enum SessionEvent {
         by: MediaLeg,
     },
     Resumed,
-    SupervisorJoined {
-        dialog: String,
-    },
-    SupervisorLeft,
+    /// A supervisor's dialog was answered: it listens in.
+    SupervisorJoined(Box<SupervisorLeg>),
     /// The recording started, into this file.
     RecordingStarted {
         path: PathBuf,
@@ -104,7 +101,7 @@ pub enum SessionAction {
     /// Wake the call at this instant for its ring timeout.
     WakeForRing(Instant),
     /// Hang up the supervisor's dialog: the call it listened to ended.
-    HangUpSupervisor { dialog: String },
+    HangUpSupervisor(Box<SupervisorLeg>),
     /// The recording ended with the call: its file and length, for the record.
     RecordingEnded { path: PathBuf, length: Duration },
 }
@@ -221,14 +218,36 @@ impl PhaseMachine {
         }
     }
 
-    /// The Call-ID of the supervisor's dialog listening in.
-    pub fn supervisor(&self) -> Option<&str> {
+    /// The supervisor's leg, while one listens in.
+    pub fn supervisor(&self) -> Option<&SupervisorLeg> {
         match &self.phase {
             Phase::Talking(Talk {
-                supervision: Supervision::Supervised { dialog },
+                supervision: Supervision::Supervised(leg),
                 ..
-            }) => Some(dialog),
+            }) => Some(leg),
             _ => None,
+        }
+    }
+
+    pub fn supervisor_mut(&mut self) -> Option<&mut SupervisorLeg> {
+        match &mut self.phase {
+            Phase::Talking(Talk {
+                supervision: Supervision::Supervised(leg),
+                ..
+            }) => Some(leg),
+            _ => None,
+        }
+    }
+
+    /// The supervisor leaves (hung up, or is hung up on): its leg comes
+    /// back for the last words on its dialog, and the call talks alone.
+    pub fn leave_supervision(&mut self) -> Option<Box<SupervisorLeg>> {
+        let Phase::Talking(talk) = &mut self.phase else {
+            return None;
+        };
+        match std::mem::replace(&mut talk.supervision, Supervision::Alone) {
+            Supervision::Supervised(leg) => Some(leg),
+            Supervision::Alone => None,
         }
     }
 
@@ -250,10 +269,7 @@ impl PhaseMachine {
         match event {
             SessionEvent::Held { by } => talk.hold = Hold::By(by),
             SessionEvent::Resumed => talk.hold = Hold::Off,
-            SessionEvent::SupervisorJoined { dialog } => {
-                talk.supervision = Supervision::Supervised { dialog };
-            }
-            SessionEvent::SupervisorLeft => talk.supervision = Supervision::Alone,
+            SessionEvent::SupervisorJoined(leg) => talk.supervision = Supervision::Supervised(leg),
             SessionEvent::RecordingStarted { path } => {
                 talk.recording = Recording::On { path, since: now };
             }
@@ -266,8 +282,8 @@ impl PhaseMachine {
         let Phase::Talking(talk) = std::mem::replace(&mut self.phase, Phase::Ended) else {
             return;
         };
-        if let Supervision::Supervised { dialog } = talk.supervision {
-            out.push(SessionAction::HangUpSupervisor { dialog });
+        if let Supervision::Supervised(leg) = talk.supervision {
+            out.push(SessionAction::HangUpSupervisor(leg));
         }
         if let Recording::On { path, since } = talk.recording {
             let length = ended.saturating_duration_since(since);

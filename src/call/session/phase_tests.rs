@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::call::session::menu::{CallMenu, MenuPlan, MenuSession};
+use crate::call::session::SupervisorLeg;
 
 // The one clock read of these tests: every other instant is t0 plus a Duration.
 #[allow(clippy::disallowed_methods)]
@@ -30,6 +31,27 @@ fn menu(now: Instant) -> CallMenu {
         priority: 3,
         attributes: vec![("lang".into(), "fi".into())],
     }
+}
+
+fn supervisor(dialog: &str) -> Box<SupervisorLeg> {
+    use crate::sip::transaction::{ServerKey, TxMethod};
+    use crate::sip::{Peer, Transport};
+    Box::new(SupervisorLeg {
+        dialog: dialog.to_string(),
+        key: ServerKey {
+            branch: format!("z9hG4bK-{dialog}"),
+            sent_by: "127.0.0.1:5062".into(),
+            method: TxMethod::Invite,
+        },
+        acked: false,
+        answer: bytes::Bytes::from_static(b"v=0\r\n"),
+        bye: bytes::Bytes::from_static(b"BYE"),
+        bye_branch: format!("z9hG4bK-bye-{dialog}"),
+        peer: Peer {
+            transport: Transport::Udp,
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 5062)),
+        },
+    })
 }
 
 fn feed(s: &mut PhaseMachine, now: Instant, event: SessionEvent) -> Vec<SessionAction> {
@@ -82,9 +104,7 @@ fn a_missed_offer_puts_a_queued_call_back_in_the_queue() {
 fn supervision_and_recording_belong_to_the_talk() {
     let t = t0();
     let mut s = PhaseMachine::default();
-    let joined = SessionEvent::SupervisorJoined {
-        dialog: "sup-1".into(),
-    };
+    let joined = SessionEvent::SupervisorJoined(supervisor("sup-1"));
     feed(&mut s, t, joined.clone());
     assert_eq!(
         s.supervisor(),
@@ -105,15 +125,16 @@ fn supervision_and_recording_belong_to_the_talk() {
     feed(&mut s, t + secs(2), started);
     assert!(s.is_recording());
     feed(&mut s, t + secs(5), joined);
-    assert_eq!(s.supervisor(), Some("sup-1"));
-    feed(&mut s, t + secs(6), SessionEvent::SupervisorLeft);
+    assert_eq!(s.supervisor().map(|l| l.dialog.as_str()), Some("sup-1"));
+    s.supervisor_mut().expect("listening").acked = true;
+    let left = s.leave_supervision().expect("a supervisor listened");
+    assert!(left.acked, "the leg comes back as it was");
     assert_eq!(s.supervisor(), None);
+    assert!(s.leave_supervision().is_none());
     feed(
         &mut s,
         t + secs(7),
-        SessionEvent::SupervisorJoined {
-            dialog: "sup-2".into(),
-        },
+        SessionEvent::SupervisorJoined(supervisor("sup-2")),
     );
     let out = feed(
         &mut s,
@@ -125,9 +146,7 @@ fn supervision_and_recording_belong_to_the_talk() {
     assert_eq!(
         out,
         vec![
-            SessionAction::HangUpSupervisor {
-                dialog: "sup-2".into()
-            },
+            SessionAction::HangUpSupervisor(supervisor("sup-2")),
             SessionAction::RecordingEnded {
                 path,
                 length: secs(18)

@@ -33,8 +33,9 @@ use crate::call::{CallRef, Side};
 pub enum Owner {
     /// A call's leg, by the leg's Call-ID.
     Leg { call: CallRef, side: Side },
-    /// A feature-code dialog awaiting its ACK, by its Call-ID.
-    Feature(FeatureLeg),
+    /// A feature-code dialog awaiting its ACK, by its Call-ID. Boxed, as
+    /// is a zombie: every call's entries stay small.
+    Feature(Box<FeatureLeg>),
     /// A supervisor listening in to `call`, by the Call-ID of its dialog;
     /// its leg is in the call's session.
     Supervisor {
@@ -50,7 +51,7 @@ pub enum Owner {
     Client { call: CallRef, purpose: Purpose },
     /// A fork of a dropped agent leg owed a CANCEL once it sends a
     /// provisional (RFC 3261 §9.1), by its branch.
-    Zombie(Zombie),
+    Zombie(Box<Zombie>),
 }
 
 /// The kinds of owner, for [`Demux::count`].
@@ -262,6 +263,12 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_stays_small() {
+        // Several per call: the big owners are boxed.
+        assert!(std::mem::size_of::<Owner>() <= 40);
+    }
+
+    #[test]
     fn a_call_id_and_a_branch_with_the_same_text_have_their_own_owners() {
         let mut demux = Demux::default();
         let a = Owner::Leg {
@@ -299,8 +306,8 @@ mod tests {
     #[test]
     fn counts_follow_inserts_displacements_and_removals() {
         let mut demux = Demux::default();
-        demux.insert("b1", Owner::Zombie(zombie()));
-        demux.insert("b2", Owner::Zombie(zombie()));
+        demux.insert("b1", Owner::Zombie(Box::new(zombie())));
+        demux.insert("b2", Owner::Zombie(Box::new(zombie())));
         assert_eq!(demux.count(OwnerKind::Zombie), 2);
         // The fork's branch changes hands: from its INVITE to its zombie.
         let fork = Owner::Client {
@@ -308,7 +315,7 @@ mod tests {
             purpose: Purpose::Invite { fork: 0 },
         };
         demux.insert("b3", fork);
-        let old = demux.insert("b3", Owner::Zombie(zombie()));
+        let old = demux.insert("b3", Owner::Zombie(Box::new(zombie())));
         assert!(matches!(old, Some(Owner::Client { .. })));
         assert_eq!(demux.count(OwnerKind::Client), 0);
         assert_eq!(demux.count(OwnerKind::Zombie), 3);
@@ -326,7 +333,7 @@ mod tests {
     fn a_feature_dialog_leaves_with_its_invite_branch() {
         let mut demux = Demux::default();
         let leg = FeatureLeg::opened_by("z9hG4bKf");
-        demux.insert("feature-call", Owner::Feature(leg));
+        demux.insert("feature-call", Owner::Feature(Box::new(leg)));
         demux.insert("z9hG4bKf", Owner::DialogInvite("feature-call".into()));
         assert_eq!(demux.count(OwnerKind::Feature), 1);
         assert!(matches!(

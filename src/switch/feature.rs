@@ -203,7 +203,7 @@ impl Switch {
             bye_branch,
             peer: req.source,
         };
-        self.demux.insert(call_id, Owner::Feature(leg));
+        self.demux.insert(call_id, Owner::Feature(Box::new(leg)));
         self.demux
             .insert(&req.key.branch, Owner::DialogInvite(call_id.to_string()));
     }

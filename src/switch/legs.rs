@@ -411,7 +411,7 @@ impl Switch {
                     }
                     let (_, peer, cancel) = cancel_for(&b, i);
                     self.demux
-                        .insert(&f.branch, Owner::Zombie(Zombie { peer, cancel }));
+                        .insert(&f.branch, Owner::Zombie(Box::new(Zombie { peer, cancel })));
                 }
             }
         }

@@ -253,6 +253,8 @@ pub struct Switch {
     timers: timers::Timers,
     out: VecDeque<Output>,
     actions: Vec<Action>,
+    /// Reused for each session event's actions.
+    session_actions: Vec<SessionAction>,
     stats: Stats,
     draining: bool,
     next_call: u64,
@@ -298,6 +300,7 @@ impl Switch {
             timers: timers::Timers::default(),
             out: VecDeque::new(),
             actions: Vec::new(),
+            session_actions: Vec::new(),
             stats: Stats::default(),
             draining: false,
             next_call: 1,
@@ -590,9 +593,10 @@ impl Switch {
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
-        let mut actions = Vec::new();
+        let mut actions = std::mem::take(&mut self.session_actions);
+        actions.clear();
         entry.phase.handle(now, event, &mut actions);
-        for action in actions {
+        for action in actions.drain(..) {
             match action {
                 SessionAction::WakeForRing(at) => self.timers.set(Timer::Ring, id, at),
                 SessionAction::HangUpSupervisor(leg) => self.supervised_call_ended(now, *leg),
@@ -600,6 +604,7 @@ impl Switch {
                 SessionAction::RecordingEnded { .. } => {}
             }
         }
+        self.session_actions = actions;
     }
 
     fn on_client_timeout(&mut self, now: Instant, key: &tx::ClientKey) {

@@ -5,7 +5,9 @@
 //! agent calling another agent, a call to an unknown number, an IVR call)
 //! each test reads the switch's SQLite store and checks every field of the
 //! record and the log lines of the call. `*49<n>` from the phone gives a
-//! held wrap-up its disposition. Each test runs its own switch.
+//! held wrap-up its disposition. A new call refused for too many hops or
+//! for want of room leaves a record; garbage and unproven senders none.
+//! Each test runs its own switch.
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
@@ -18,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use support::scenarios::*;
 use support::{
-    free_port_block, free_udp_port, sipp_feature, sipp_register, Sipp, SwitchProc, EVENT_TIMEOUT,
+    free_port_block, free_udp_port, sipp_feature, sipp_register, Phone, Sipp, SwitchProc,
+    EVENT_TIMEOUT,
 };
 use switchyard::ops::cdr::{AgentEventRow, CdrRow, CdrStore};
 
@@ -831,4 +834,79 @@ fn an_agent_owing_a_disposition_gets_no_offer_until_it_dials_star_49n() {
         ]
     );
     assert_eq!(duration_of(&log, "wrapup_end"), wrapped);
+}
+
+#[test]
+fn refusals_for_hops_or_room_leave_records_and_garbage_or_strangers_none() {
+    let far_end = free_udp_port();
+    let config = config(far_end).replace(
+        "no_answer_timeout = \"10s\"",
+        "no_answer_timeout = \"10s\"\nmax_calls = 1",
+    );
+    let switch = SwitchProc::start("rec-refusals", &config);
+    // Garbage from the trunk's address (CSeq names another method): 400.
+    let mut trunk_phone = Phone::new(switch.sip);
+    let bad = format!(
+        "INVITE sip:5550100@{s} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKbad1;rport\r\n\
+         From: <sip:x@{a}>;tag=1\r\nTo: <sip:5550100@{s}>\r\nCall-ID: bad1\r\nCSeq: 1 BYE\r\n\
+         Content-Length: 0\r\n\r\n",
+        s = switch.sip,
+        a = trunk_phone.addr
+    );
+    trunk_phone.send(bad.as_bytes());
+    assert_eq!(trunk_phone.recv_final().status(), Some(400));
+    // No hops left: 483.
+    Sipp::start(
+        &switch.dir,
+        "carrier.xml",
+        &[
+            ("@AFTER@", &CARRIER_REFUSED.replace("@STATUS@", "483")),
+            ("Max-Forwards: 70", "Max-Forwards: 0"),
+        ],
+        &["-m", "1", "-s", "5550300"],
+        Some(switch.sip),
+    )
+    .expect_success();
+    // One caller waits in support: the switch is full.
+    let waiting = carrier(&switch, "5550200", CARRIER_ANSWERED_HANGS_UP, "");
+    switch.wait_metric("switchyard_queue_calls_waiting{queue=\"support\"}", |v| {
+        v == 1.0
+    });
+    // A sender that is no trunk (and would have to authenticate) gets 503
+    // and leaves no record.
+    let mut stranger = Phone::from_ip(switch.sip, "127.0.0.2");
+    let uri = format!("sip:5550600@{}", switch.sip);
+    let invite = stranger.request("INVITE", &uri, "someone", "");
+    stranger.send(invite.as_bytes());
+    assert_eq!(stranger.recv_final().status(), Some(503));
+    // The carrier's next caller gets 503, and a record.
+    carrier(&switch, "5550500", CARRIER_REFUSED, "503").expect_success();
+    let port = free_udp_port();
+    let answering = phone(&switch, port, 1, AGENT_ANSWERS);
+    register(&switch, "1001", port);
+    waiting.expect_success();
+    answering.expect_success();
+    let store = Store::wait(&switch, "the waiting call's end", |s| {
+        s.has("5550200", "complete")
+    });
+    let mut dialled: Vec<&str> = store.records.iter().map(|r| r.dialled.as_str()).collect();
+    dialled.sort_unstable();
+    assert_eq!(dialled, ["5550200", "5550300", "5550500"]);
+    for (number, status) in [("5550300", 483), ("5550500", 503)] {
+        let r = store.record(number);
+        assert_eq!(
+            who(r),
+            Who {
+                outcome: "rejected".into(),
+                hung_up_by: some("switch"),
+                rejected_status: Some(status),
+                ..inbound(number)
+            }
+        );
+        assert_eq!(
+            (r.wait_ms, r.talk_ms, r.answered_at.as_deref()),
+            (0, 0, None)
+        );
+        assert!(store.log(r).is_empty());
+    }
 }

@@ -845,7 +845,7 @@ fn refusals_for_hops_or_room_leave_records_and_garbage_or_strangers_none() {
     );
     let switch = SwitchProc::start("rec-refusals", &config);
     // Garbage from the trunk's address (CSeq names another method): 400.
-    let mut trunk_phone = Phone::new(switch.sip);
+    let trunk_phone = Phone::new(switch.sip);
     let bad = format!(
         "INVITE sip:5550100@{s} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKbad1;rport\r\n\
          From: <sip:x@{a}>;tag=1\r\nTo: <sip:5550100@{s}>\r\nCall-ID: bad1\r\nCSeq: 1 BYE\r\n\

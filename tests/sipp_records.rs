@@ -4,10 +4,11 @@
 //! out, a direct DID call, an agent dialling out through the trunk, an
 //! agent calling another agent, a call to an unknown number, an IVR call)
 //! each test reads the switch's SQLite store and checks every field of the
-//! record and the log lines of the call. `*49<n>` from the phone gives a
-//! held wrap-up its disposition. A new call refused for too many hops or
-//! for want of room leaves a record; garbage and unproven senders none.
-//! Each test runs its own switch.
+//! record and the log lines of the call (and, for the answered call, the
+//! reports API). `*49<n>` from the phone gives a held wrap-up its
+//! disposition. A new call refused for too many hops or for want of room
+//! leaves a record; garbage and unproven senders none. Each test runs its
+//! own switch.
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
@@ -18,6 +19,8 @@ use std::net::UdpSocket;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+use support::api::VIEWER;
 use support::scenarios::*;
 use support::{
     free_port_block, free_udp_port, sipp_feature, sipp_register, Phone, Sipp, SwitchProc,
@@ -109,7 +112,8 @@ name = "night"
 requires = "night:1"
 max_wait = "1s"
 overflow = "busy"
-"#
+{}"#,
+        support::api::api_section(8)
     )
 }
 
@@ -482,6 +486,33 @@ fn an_answered_queue_call_records_the_missed_ring_the_answer_and_who_hung_up() {
         r.wait_ms
     );
     assert_eq!(duration_of(&log, "complete"), r.talk_ms);
+    // The reports (default window: the last day) say the same.
+    let queues = support::api::get(switch.http, "/api/v1/reports/queues", VIEWER);
+    assert_eq!(queues.status, 200, "{queues:?}");
+    let support_row = &queues.body["queues"][0];
+    assert_eq!(support_row["queue"], "support");
+    assert_eq!(
+        (
+            &support_row["offered"],
+            &support_row["answered"],
+            &support_row["asa_ms"]
+        ),
+        (&json!(1), &json!(1), &json!(waited))
+    );
+    let agents = support::api::get(switch.http, "/api/v1/reports/agents", VIEWER);
+    let agent = |id: &str| {
+        agents.body["agents"]
+            .as_array()
+            .and_then(|list| list.iter().find(|a| a["agent"] == id))
+            .unwrap_or_else(|| panic!("no {id} in {agents:?}"))
+            .clone()
+    };
+    assert_eq!(
+        (&agent("1001")["ring_no_answer"], &agent("1001")["handled"]),
+        (&json!(1), &json!(0))
+    );
+    assert_eq!(agent("1002")["handled"], 1);
+    assert_eq!(agent("1002")["talk_ms"], json!(r.talk_ms));
 }
 
 #[test]

@@ -5,8 +5,8 @@
 //! agent calling another agent, a call to an unknown number, an IVR call)
 //! each test reads the switch's SQLite store and checks every field of the
 //! record and the log lines of the call (and, for the answered call, the
-//! reports API). `*49<n>` from the phone gives a held wrap-up its
-//! disposition. A new call refused for too many hops or for want of room
+//! reports API). `*49<n>` from the phone, or the API, gives a held
+//! wrap-up its disposition. A new call refused for too many hops or for want of room
 //! leaves a record; garbage and unproven senders none. Each test runs its
 //! own switch.
 
@@ -961,4 +961,75 @@ fn refusals_for_hops_or_room_leave_records_and_garbage_or_strangers_none() {
         );
         assert!(store.log(r).is_empty());
     }
+}
+
+#[test]
+fn an_agent_owing_a_disposition_gets_no_offer_until_the_api_gives_it() {
+    let (switch, _) = start("rec-disposition-api");
+    let contact = free_udp_port();
+    let agent_phone = phone(&switch, contact, 2, AGENT_ANSWERS);
+    register(&switch, "1001", contact);
+    carrier(&switch, "5550200", CARRIER_ANSWERED_HANGS_UP, "").expect_success();
+    let store = Store::wait(&switch, "the first call's record", |s| s.records.len() == 1);
+    let call = store.records[0].call_uuid.clone().expect("a call id");
+    let second = carrier(&switch, "5550200", CARRIER_ANSWERED_HANGS_UP, "");
+    switch.wait_metric(
+        "switchyard_queue_longest_wait_seconds{queue=\"support\"}",
+        |v| v >= 1.0,
+    );
+    let state = support::metric_value(
+        &switch.metrics(),
+        "switchyard_agent_state{agent=\"1001\",state=\"wrap_up\"}",
+    );
+    assert_eq!(state, Some(1.0), "1001 left its wrap-up without a code");
+    let path = format!("/api/v1/calls/{call}/disposition");
+    let post = |body: &str| support::api::post(switch.http, &path, support::api::SUPERVISOR, body);
+    // A code the queue does not list, and a call with no wrap-up, are refused.
+    let unknown = post(r#"{"code": "maybe"}"#);
+    assert_eq!(
+        (unknown.status, &unknown.body["error"]),
+        (400, &json!("unknown_disposition")),
+        "{unknown:?}"
+    );
+    let nowhere = support::api::post(
+        switch.http,
+        "/api/v1/calls/01a24534-db63-71f9-a6db-a2e154981622/disposition",
+        support::api::SUPERVISOR,
+        r#"{"code": "sale"}"#,
+    );
+    assert_eq!(nowhere.status, 404, "{nowhere:?}");
+    let given = post(r#"{"code": "callback", "note": "after 5 pm"}"#);
+    assert!(given.status < 300, "{given:?}");
+    second.expect_success();
+    agent_phone.expect_success();
+    let store = Store::wait(&switch, "both calls and the first call's code", |s| {
+        s.records.len() == 2 && s.records[0].disposition.is_some()
+    });
+    let first = &store.records[0];
+    assert_eq!(
+        (
+            first.disposition.as_deref(),
+            first.disposition_note.as_deref()
+        ),
+        (Some("callback"), Some("after 5 pm"))
+    );
+    assert!(first.wrapup_ms.is_some_and(|ms| ms >= 1000));
+    let coded = store
+        .log(first)
+        .into_iter()
+        .find(|e| e.event == "disposition")
+        .expect("a disposition line");
+    assert_eq!(
+        (coded.reason.as_deref(), coded.detail.as_deref()),
+        (Some("callback"), Some("after 5 pm"))
+    );
+    let second_log = store.log(&store.records[1]);
+    assert_eq!(
+        lines(&second_log)[..2],
+        [
+            with_detail(line("enter", None, Some("support"), None), "position=1"),
+            line("connect", Some("1001"), Some("support"), None),
+        ]
+    );
+    assert!(second_log[1].unix_ms >= coded.unix_ms);
 }

@@ -177,12 +177,6 @@ impl EventKind {
     }
 }
 
-/// Where a call's wait starts: its entry into its current queue, or its
-/// arrival for a call never queued.
-fn queue_since(e: &super::legs::CallEntry) -> Instant {
-    e.detail.queue_since.unwrap_or(e.call.created)
-}
-
 pub(super) fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -209,7 +203,10 @@ impl Switch {
             call: e.uuid,
             agent: e.agent.clone(),
             queue: e.queue.clone(),
-            waited_ms: millis(now.saturating_duration_since(queue_since(e))),
+            // From the entry into its current queue, or its arrival.
+            waited_ms: millis(
+                now.saturating_duration_since(e.detail.queue_since.unwrap_or(e.call.created)),
+            ),
         };
         self.emit(now, kind);
     }
@@ -256,7 +253,9 @@ impl Switch {
             call: e.uuid,
             queue: e.queue.clone().unwrap_or_default(),
             reason,
-            waited_ms: millis(now.saturating_duration_since(queue_since(e))),
+            waited_ms: millis(
+                now.saturating_duration_since(e.detail.queue_since.unwrap_or(e.call.created)),
+            ),
         };
         self.emit(now, kind);
     }

@@ -87,9 +87,12 @@ impl Switch {
             Method::Options if !in_dialog => self.on_options(now, &req),
             Method::Invite if !in_dialog => self.on_invite(now, &req),
             Method::Cancel => self.on_cancel(now, &req),
-            Method::Bye | Method::Invite | Method::Info | Method::Update | Method::Options => {
-                self.on_in_dialog(now, &req, &method)
-            }
+            Method::Bye
+            | Method::Invite
+            | Method::Info
+            | Method::Update
+            | Method::Options
+            | Method::Refer => self.on_in_dialog(now, &req, &method),
             _ => {
                 let allow = vec![("Allow", build::ALLOW.to_string())];
                 self.refuse(
@@ -477,6 +480,7 @@ impl Switch {
                     None => self.respond(now, req, 488, None, &[], None),
                 }
             }
+            Method::Refer => self.on_refer(now, req, call, side),
             Method::Info => match req.msg.content_type() {
                 Some(kind @ ("application/dtmf-relay" | "application/dtmf")) => {
                     match super::digits::info_digit(kind, req.msg.body()) {

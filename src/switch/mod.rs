@@ -55,6 +55,7 @@ mod responses;
 mod security;
 mod supervise;
 mod timers;
+mod transfer;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
@@ -483,7 +484,12 @@ impl Switch {
                     return;
                 };
                 let at = now + entry.ring_timeout;
-                self.session_event(now, id, SessionEvent::RingTimerArmed(at));
+                let event = if entry.call.transferring {
+                    SessionEvent::TransferRingArmed(at)
+                } else {
+                    SessionEvent::RingTimerArmed(at)
+                };
+                self.session_event(now, id, event);
             }
             Action::ProvisionalToA { fork, status } => self.provisional_to_a(now, id, fork, status),
             Action::AckB { fork } => self.ack_b(id, fork),
@@ -498,6 +504,8 @@ impl Switch {
             Action::Requeue { status } => self.requeue(now, id, status),
             Action::AgentAnswered { fork } => self.dial_number(now, id, fork),
             Action::Finished(outcome) => self.finish(now, id, outcome),
+            Action::Reconnect { fork } => self.reconnect(now, id, fork),
+            Action::TransferFailed { status } => self.transfer_failed(now, id, status),
         }
     }
 

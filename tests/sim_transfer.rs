@@ -36,13 +36,22 @@ password = "pw-1001"
 [[agents]]
 id = "1002"
 password = "pw-1002"
+auto_login = true
+skills = { sales = 5 }
 
 [[trunks]]
 name = "carrier"
 allow_from = ["10.0.0.1"]
+outbound = { address = "10.0.0.1:5060", transport = "udp" }
 
 [dids]
 "5550100" = { agent = "1001" }
+"5550200" = { queue = "sales" }
+
+[[queues]]
+name = "sales"
+requires = "sales:1"
+wrap_up = "5s"
 
 [media]
 rtp_ports = "20000-20019"
@@ -592,4 +601,203 @@ fn a_target_that_never_answers_hands_the_call_back_to_the_transferring_agent() {
     assert_eq!(out.records[0].agent.as_deref(), Some("1001"));
     assert_eq!(out.records[0].detail.transfers, vec!["1002".to_string()]);
     assert_clean(&mut switch, at(30_020));
+}
+
+/// Transfers to `target` and returns the INVITE it sends to `addr`,
+/// checking the REFER's NOTIFYs.
+fn refer_and_ring(
+    switch: &mut Switch,
+    now: Instant,
+    offer: &Message,
+    target: &str,
+    addr: &str,
+) -> (Message, Vec<MediaCommand>) {
+    switch.handle_datagram(
+        now,
+        peer(AGENT),
+        from_agent("REFER", offer, 2, &refer_to(target)),
+    );
+    let out = drain(switch);
+    assert_eq!(status_to(&out, AGENT), Some(202));
+    assert_eq!(
+        notifies(&out).last(),
+        Some(&("SIP/2.0 200 OK".to_string(), true))
+    );
+    assert_eq!(requests(&out, AGENT, "BYE").len(), 1, "1001 is released");
+    ack_requests(switch, now, &out);
+    let invite =
+        invite_to(&out, addr).unwrap_or_else(|| panic!("no INVITE to {addr} for {target}"));
+    (invite, out.media)
+}
+
+#[test]
+fn agent_refers_the_caller_to_a_queue_whose_agent_answers() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (offer, caller_to) = connected(&mut switch, at(10));
+    let call = CallRef(1);
+    let (invite, media) = refer_and_ring(&mut switch, at(1_000), &offer, "5550200", TARGET);
+    assert!(
+        media.iter().any(|c| matches!(c, MediaCommand::Play { leg: MediaLeg::Caller, music, .. } if music != &["ringback"])),
+        "the caller hears the queue: {media:?}"
+    );
+    switch.handle_datagram(
+        at(2_000),
+        peer(TARGET),
+        reply(&invite, 200, "q1", TARGET, &sdp(4200)),
+    );
+    let out = drain(&mut switch);
+    assert!(out.media.contains(&MediaCommand::Bridge { call }));
+    assert!(out.sip.iter().all(|(a, _)| a.to_string() != CARRIER));
+    let bye = request(
+        "BYE",
+        "sip:5550100@127.0.0.1:5060",
+        "+15550001",
+        CARRIER,
+        "call-1",
+        2,
+        &caller_to,
+        "",
+        "",
+    );
+    switch.handle_datagram(at(6_000), peer(CARRIER), bye);
+    let out = drain(&mut switch);
+    ack_requests(&mut switch, at(6_010), &out);
+    let out = drain(&mut switch);
+    let r = &out.records[0];
+    assert_eq!(
+        (r.agent.as_deref(), r.queue.as_deref()),
+        (Some("1002"), Some("sales"))
+    );
+    assert_eq!(r.detail.transfers, vec!["sales".to_string()]);
+    assert_clean(&mut switch, at(6_020));
+}
+
+#[test]
+fn agent_refers_the_caller_to_an_outside_number_through_the_trunk() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (offer, caller_to) = connected(&mut switch, at(10));
+    let call = CallRef(1);
+    let (invite, media) = refer_and_ring(&mut switch, at(1_000), &offer, "5551234", CARRIER);
+    assert!(media.iter().any(|c| matches!(c, MediaCommand::Play { leg: MediaLeg::Caller, music, .. } if music == &["ringback"])));
+    assert_eq!(invite.request_uri().and_then(|u| u.user()), Some("5551234"));
+    switch.handle_datagram(
+        at(2_000),
+        peer(CARRIER),
+        reply(&invite, 200, "n1", CARRIER, &sdp(4400)),
+    );
+    let out = drain(&mut switch);
+    assert!(out.media.contains(&MediaCommand::Bridge { call }));
+    // The number hangs up: the caller gets the BYE.
+    let number_bye = format!(
+        "BYE sip:switchyard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CARRIER};branch=z9hG4bKnb\r\n\
+         Max-Forwards: 70\r\nFrom: {};tag=n1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 1 BYE\r\n\
+         Content-Length: 0\r\n\r\n",
+        invite.to().as_str(),
+        invite.from().as_str(),
+        invite.call_id()
+    );
+    switch.handle_datagram(at(7_000), peer(CARRIER), Bytes::from(number_bye));
+    let out = drain(&mut switch);
+    let to_caller = requests(&out, CARRIER, "BYE");
+    assert!(
+        to_caller.iter().any(|m| m.call_id() == "call-1"),
+        "the caller is hung up"
+    );
+    ack_requests(&mut switch, at(7_010), &out);
+    let out = drain(&mut switch);
+    let r = &out.records[0];
+    assert_eq!(r.detail.transfers, vec!["5551234".to_string()]);
+    let _ = caller_to;
+    assert_clean(&mut switch, at(7_020));
+}
+
+#[test]
+fn the_transfer_command_moves_the_call_and_stops_a_loop() {
+    use switchyard::switch::{Command, CommandError, Reply};
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (offer, caller_to) = connected(&mut switch, at(10));
+    let Reply::Calls { calls } = switch.handle_command(at(20), Command::ListCalls).unwrap() else {
+        panic!("a call list")
+    };
+    let uuid = calls[0].id;
+    let unknown = "00000000-0000-4000-8000-000000000000".parse().unwrap();
+    let cmd = |call, to: &str| Command::Transfer {
+        call,
+        to: to.to_string(),
+    };
+    assert_eq!(
+        switch.handle_command(at(30), cmd(unknown, "1002")),
+        Err(CommandError::UnknownCall(unknown))
+    );
+    assert!(matches!(
+        switch.handle_command(at(30), cmd(uuid, "9005551234")),
+        Err(CommandError::DialRefused(_))
+    ));
+    assert!(matches!(
+        switch.handle_command(at(30), cmd(uuid, "no such place")),
+        Err(CommandError::BadTarget(_))
+    ));
+    assert!(
+        drain(&mut switch).sip.is_empty(),
+        "a refused command changes nothing"
+    );
+
+    // Back and forth between 1001 and 1002 up to the bound.
+    drop(offer);
+    let mut now = 100;
+    for i in 0..5 {
+        let (to, addr) = if i % 2 == 0 {
+            ("1002", TARGET)
+        } else {
+            ("1001", AGENT)
+        };
+        assert_eq!(
+            switch.handle_command(at(now), cmd(uuid, to)),
+            Ok(Reply::Done),
+            "transfer {i}"
+        );
+        let out = drain(&mut switch);
+        assert!(notifies(&out).is_empty(), "no REFER, no NOTIFY");
+        ack_requests(&mut switch, at(now), &out);
+        let invite = invite_to(&out, addr).expect("the target rings");
+        let tag = format!("t{i}");
+        switch.handle_datagram(
+            at(now + 100),
+            peer(addr),
+            reply(&invite, 200, &tag, addr, &sdp(4200)),
+        );
+        drain(&mut switch);
+        now += 1_000;
+    }
+    assert_eq!(
+        switch.handle_command(at(now), cmd(uuid, "1001")),
+        Err(CommandError::TransferLoop)
+    );
+    let bye = request(
+        "BYE",
+        "sip:5550100@127.0.0.1:5060",
+        "+15550001",
+        CARRIER,
+        "call-1",
+        2,
+        &caller_to,
+        "",
+        "",
+    );
+    switch.handle_datagram(at(now + 10), peer(CARRIER), bye);
+    let out = drain(&mut switch);
+    ack_requests(&mut switch, at(now + 20), &out);
+    let out = drain(&mut switch);
+    assert_eq!(out.records.len(), 1);
+    assert_eq!(
+        out.records[0].detail.transfers,
+        ["1002", "1001", "1002", "1001", "1002"]
+    );
+    assert_clean(&mut switch, at(now + 30));
 }

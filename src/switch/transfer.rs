@@ -222,6 +222,7 @@ impl Switch {
                 entry.queue = Some(queue.clone());
                 entry.detail.queue_entered = None;
                 self.enqueue(now, id, &queue, priority, attributes);
+                self.start_queue_audio(now, id);
             }
             Target::Agent(agent) => {
                 entry.call.routing = Routing::Direct;
@@ -281,7 +282,8 @@ impl Switch {
         if let Some(queue) = queue.filter(|q| self.router.queue_id(q).is_some()) {
             info!(call = %id, queue, "the call goes back to its queue");
             entry.call.routing = Routing::Queued;
-            return self.enqueue(now, id, &queue, 0, Vec::new());
+            self.enqueue(now, id, &queue, 0, Vec::new());
+            return self.start_queue_audio(now, id);
         }
         warn!(call = %id, "no fallback for the failed transfer: hanging up");
         self.drive(now, id, Input::HangUp);

@@ -65,8 +65,7 @@ rtp_ports = "{rtp}-{}"
 }
 
 /// The caller: answered, talks through the transfer, hangs up.
-const CALLER_TALKS_THEN_HANGS_UP: &str = concat!(
-    r#"
+const CALLER_TALKS_THEN_HANGS_UP: &str = r#"
   <recv response="180" optional="true"/>
   <recv response="200" rrs="true"/>
   <send><![CDATA[
@@ -95,8 +94,7 @@ const CALLER_TALKS_THEN_HANGS_UP: &str = concat!(
 
     ]]></send>
   <recv response="200" crlf="true"/>
-"#
-);
+"#;
 
 /// After a transfer that went through: the switch hangs 1001 up.
 const RELEASED: &str = r#"
@@ -189,7 +187,10 @@ fn caller(c: &Centre, after: &str) -> Sipp {
 
 /// The call's record and its agent log lines (event, agent, detail),
 /// once the store has them.
-fn record_of_the_call(c: &Centre) -> (CdrRow, Vec<(String, Option<String>, Option<String>)>) {
+/// One agent log line: event, agent, detail.
+type LogLine = (String, Option<String>, Option<String>);
+
+fn record_of_the_call(c: &Centre) -> (CdrRow, Vec<LogLine>) {
     let deadline = Instant::now() + EVENT_TIMEOUT;
     loop {
         if let Ok(store) = CdrStore::open_read_only(&c.switch.dir.join("cdr.sqlite")) {
@@ -215,7 +216,7 @@ fn record_of_the_call(c: &Centre) -> (CdrRow, Vec<(String, Option<String>, Optio
     }
 }
 
-fn transfer_line(to: &str) -> (String, Option<String>, Option<String>) {
+fn transfer_line(to: &str) -> LogLine {
     ("transfer".into(), Some("1001".into()), Some(to.into()))
 }
 

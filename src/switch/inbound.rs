@@ -416,7 +416,7 @@ impl Switch {
         }
     }
 
-    /// BYE, re-INVITE, INFO, UPDATE, OPTIONS inside a dialog.
+    /// BYE, re-INVITE, INFO, UPDATE, OPTIONS, REFER inside a dialog.
     fn on_in_dialog(&mut self, now: Instant, req: &Req<'_>, method: &Method) {
         let (call, side) = match self.demux.dialog(req.msg.call_id()) {
             Some(&Owner::Leg { call, side }) => (call, side),

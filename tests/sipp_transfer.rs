@@ -6,14 +6,18 @@
 //! scenario sees nothing between its answer and its own BYE) and the
 //! new party's leg, then the call's one record with the transfer and the
 //! agent log's `transfer` line. A number the dial rules refuse gets 403
-//! in the NOTIFY and the call stays with 1001.
+//! in the NOTIFY and the call stays with 1001. The API transfers a
+//! talking call (`POST /api/v1/calls/{id}/transfer`) and answers refused
+//! targets, unknown calls and bad bodies with JSON 4xx.
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
 
 mod support;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use support::api::{get, post, SUPERVISOR, VIEWER};
 
 use support::scenarios::*;
 use support::{free_port_block, free_udp_port, sipp_register, Sipp, SwitchProc, EVENT_TIMEOUT};
@@ -59,8 +63,9 @@ wrap_up = "0s"
 
 [media]
 rtp_ports = "{rtp}-{}"
-"#,
-        rtp + 7
+{}"#,
+        rtp + 7,
+        support::api::api_section(8)
     )
 }
 
@@ -212,7 +217,7 @@ fn record_of_the_call(c: &Centre) -> (CdrRow, Vec<LogLine>) {
             }
         }
         assert!(Instant::now() < deadline, "no record of the call");
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -283,4 +288,71 @@ fn a_number_the_dial_rules_refuse_gets_403_and_the_call_stays() {
     assert_eq!(r.transfers.as_deref(), Some(""));
     assert_eq!(r.hung_up_by.as_deref(), Some("agent"));
     assert!(log.iter().all(|l| l.0 != "transfer"), "{log:?}");
+}
+
+/// The call's id once it talks (the API's call list).
+fn talking_call(c: &Centre) -> String {
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    loop {
+        let calls = get(c.switch.http, "/api/v1/calls", VIEWER);
+        let talking = calls.body["calls"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["phase"] == "talking"))
+            .and_then(|c| c["id"].as_str().map(str::to_string));
+        if let Some(id) = talking {
+            return id;
+        }
+        assert!(Instant::now() < deadline, "no talking call: {calls:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_api_transfers_a_talking_call_and_refuses_bad_targets() {
+    let c = start("xfer-api");
+    let port = free_udp_port();
+    let first = Sipp::start(
+        &c.switch.dir,
+        "agent.xml",
+        &[("@ANSWER@", AGENT_ANSWERS)],
+        &["-m", "1", "-p", &port.to_string()],
+        None,
+    );
+    sipp_register(&c.switch.dir, &c.switch, "1001", "demo-1001", port, 200);
+    let target = answering_agent(&c);
+    let caller = caller(&c, CALLER_TALKS_THEN_HANGS_UP);
+    let id = talking_call(&c);
+    let path = format!("/api/v1/calls/{id}/transfer");
+    let refused = post(c.switch.http, &path, SUPERVISOR, r#"{"to":"9005551234"}"#);
+    assert_eq!(
+        (refused.status, &refused.body["error"]),
+        (403, &serde_json::json!("dial_refused"))
+    );
+    let bad = post(c.switch.http, &path, SUPERVISOR, r#"{"to":""}"#);
+    assert_eq!(
+        (bad.status, &bad.body["error"]),
+        (403, &serde_json::json!("bad_target"))
+    );
+    let no_body = post(c.switch.http, &path, SUPERVISOR, "{}");
+    assert_eq!(no_body.status, 400, "{no_body:?}");
+    let unknown = post(
+        c.switch.http,
+        "/api/v1/calls/00000000-0000-7000-8000-000000000000/transfer",
+        SUPERVISOR,
+        r#"{"to":"1002"}"#,
+    );
+    assert_eq!(
+        (unknown.status, &unknown.body["error"]),
+        (404, &serde_json::json!("unknown_call"))
+    );
+    let done = post(c.switch.http, &path, SUPERVISOR, r#"{"to":"1002"}"#);
+    assert_eq!(done.status, 200, "{done:?}");
+    // 1001 gets the switch's BYE; 1002 answers and talks until the caller hangs up.
+    first.expect_success();
+    caller.expect_success();
+    target.expect_success();
+    let (r, log) = record_of_the_call(&c);
+    assert_eq!(r.agent.as_deref(), Some("1002"));
+    assert_eq!(r.transfers.as_deref(), Some("1002"));
+    assert!(log.contains(&transfer_line("1002")), "{log:?}");
 }

@@ -8,7 +8,8 @@
 //! agent log's `transfer` line. A number the dial rules refuse gets 403
 //! in the NOTIFY and the call stays with 1001. The API transfers a
 //! talking call (`POST /api/v1/calls/{id}/transfer`) and answers refused
-//! targets, unknown calls and bad bodies with JSON 4xx.
+//! targets, unknown calls and bad bodies with JSON 4xx. A caller with
+//! real RTP hears the 425 Hz ringback (Goertzel) while 1002 rings.
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
@@ -63,8 +64,12 @@ wrap_up = "0s"
 
 [media]
 rtp_ports = "{rtp}-{}"
+prompts = "{}"
 {}"#,
         rtp + 7,
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("prompts")
+            .display(),
         support::api::api_section(8)
     )
 }
@@ -355,4 +360,109 @@ fn the_api_transfers_a_talking_call_and_refuses_bad_targets() {
     assert_eq!(r.agent.as_deref(), Some("1002"));
     assert_eq!(r.transfers.as_deref(), Some("1002"));
     assert!(log.contains(&transfer_line("1002")), "{log:?}");
+}
+
+/// 1002 rings for 2 s before it answers, then waits for the BYE.
+const TARGET_RINGS_THEN_ANSWERS: &str = r#"
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]T[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:agent@[local_ip]:[local_port]>
+      Content-Length: 0
+
+    ]]></send>
+  <pause milliseconds="2000"/>
+  <send retrans="500"><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]T[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:agent@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=agent 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]></send>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE"/>
+  <send><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]></send>
+"#;
+
+#[test]
+fn the_caller_hears_ringback_while_the_target_rings() {
+    use switchyard::media::g711::ulaw_decode;
+    use switchyard::media::tone::tone_present;
+    let c = start("xfer-ringback");
+    let port = free_udp_port();
+    let target = Sipp::start(
+        &c.switch.dir,
+        "agent.xml",
+        &[("@ANSWER@", TARGET_RINGS_THEN_ANSWERS)],
+        &["-m", "1", "-p", &port.to_string()],
+        None,
+    );
+    sipp_register(&c.switch.dir, &c.switch, "1002", "demo-1002", port, 200);
+    let agent = referring_agent(&c, "1002", "SIP/2.0 200 OK", RELEASED);
+    let mut caller = support::MediaCaller::new(c.switch.sip, "5550100");
+    let ok = caller.invite(200);
+    caller.ack(&ok);
+    let body = std::str::from_utf8(ok.body()).unwrap().to_string();
+    let port: u16 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .expect("the switch's media port");
+    // The caller talks, so that its source is known either way.
+    let sock = caller.rtp.try_clone().unwrap();
+    let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let talker = std::thread::spawn(move || {
+        support::send_tone(&sock, to, 1000.0, Duration::from_millis(2500))
+    });
+    // The REFER comes 0.5 s after the answer; 1002 rings 2 s.
+    let heard = support::rtp_heard(&caller.rtp, Duration::from_millis(2000));
+    let pcm: Vec<i16> = heard
+        .iter()
+        .filter(|p| p.len() > 12)
+        .flat_map(|p| p[12..].iter().map(|&b| ulaw_decode(b)))
+        .collect();
+    assert!(
+        tone_present(&pcm, 425.0, 8000),
+        "no 425 Hz ringback in {} packets",
+        heard.len()
+    );
+    talker.join().unwrap();
+    agent.expect_success();
+    // 1001 is gone: a talking call now is the caller with 1002.
+    talking_call(&c);
+    caller.bye();
+    target.expect_success();
+    let (r, _) = record_of_the_call(&c);
+    assert_eq!(r.transfers.as_deref(), Some("1002"));
 }

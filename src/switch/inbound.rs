@@ -322,7 +322,7 @@ impl Switch {
                 // media); else ringing.
                 match self.early_answer(id) {
                     Some(sdp) => {
-                        let contact = [("Contact", self.contact())];
+                        let contact = [("Contact", self.contact_on(req.source.transport))];
                         let body = Some(("application/sdp", sdp.as_ref()));
                         self.respond(now, req, 183, Some(a_tag), &contact, body);
                     }
@@ -444,7 +444,7 @@ impl Switch {
                     Some(Err(e)) => return self.respond(now, req, e.status(), None, &[], None),
                     None => self.calls.get(&call).and_then(|e| e.last_sdp(side)),
                 };
-                let contact = [("Contact", self.contact())];
+                let contact = [("Contact", self.contact_on(req.source.transport))];
                 let body = sdp.as_ref().map(|b| ("application/sdp", b.as_ref()));
                 self.respond(now, req, 200, None, &contact, body);
                 if let Some(entry) = self.calls.get_mut(&call) {
@@ -465,7 +465,7 @@ impl Switch {
                 };
                 match self.media_reoffer(now, call, leg, req.msg.body()) {
                     Some(Ok(answer)) => {
-                        let contact = [("Contact", self.contact())];
+                        let contact = [("Contact", self.contact_on(req.source.transport))];
                         let body = Some(("application/sdp", answer.as_ref()));
                         self.respond(now, req, 200, None, &contact, body);
                     }
@@ -515,9 +515,11 @@ impl Switch {
             .push_back(super::Output::Transmit { peer: dest, bytes });
     }
 
-    /// Our Contact header value.
-    pub(super) fn contact(&self) -> String {
-        format!("<sip:switchyard@{}>", self.plan.local)
+    /// Our Contact header value on a leg over `transport` (RFC 3261
+    /// §8.1.1.8: in-dialog requests come back to it, over TLS for TLS).
+    pub(super) fn contact_on(&self, transport: crate::sip::Transport) -> String {
+        let local = self.plan.local_on(transport);
+        format!("<sip:switchyard@{local}{}>", transport.uri_param())
     }
 
     /// Carries out an unroutable outcome on a call.

@@ -276,8 +276,6 @@ impl Switch {
         auth: Option<(&str, String)>,
     ) {
         let branch = crate::sip::dialog::branch(&self.token());
-        let local = self.plan.local;
-        let contact = self.contact();
         let identity = match self.calls.get(&id) {
             Some(entry) => {
                 let to_carrier = entry
@@ -293,6 +291,14 @@ impl Switch {
             return;
         };
         let sdp = entry.fork_offer();
+        let transport = entry.b.as_ref().and_then(|b| b.forks.get(fork));
+        let Some(transport) = transport.map(|f| f.peer.transport) else {
+            return;
+        };
+        let (local, contact) = (self.plan.local_on(transport), self.contact_on(transport));
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
         let Some(b) = entry.b.as_mut() else { return };
         let f = &mut b.forks[fork];
         f.via = dialog::via(f.peer.transport, local, &branch);
@@ -332,7 +338,7 @@ impl Switch {
     }
 
     pub(super) fn provisional_to_a(&mut self, now: Instant, id: CallRef, fork: usize, status: u16) {
-        let contact = self.contact();
+        let contact = self.contact_on(self.a_transport(id));
         let Some(entry) = self.calls.get(&id) else {
             return;
         };
@@ -350,7 +356,7 @@ impl Switch {
     }
 
     pub(super) fn ok_to_a(&mut self, now: Instant, id: CallRef, fork: usize) {
-        let contact = self.contact();
+        let contact = self.contact_on(self.a_transport(id));
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
@@ -378,6 +384,15 @@ impl Switch {
     }
 
     /// Answers the caller's INVITE (on its server transaction, with our tag).
+    /// The transport of the caller's leg.
+    fn a_transport(&self, id: CallRef) -> Transport {
+        match self.calls.get(&id).map(|e| &e.a.origin) {
+            Some(ALegOrigin::Inbound { source, .. }) => source.transport,
+            Some(ALegOrigin::Placed { dialog: Some(d) }) => d.peer.transport,
+            _ => Transport::Udp,
+        }
+    }
+
     fn respond_a(
         &mut self,
         now: Instant,
@@ -609,10 +624,10 @@ fn contact_peer(uri: &str, source: Peer) -> Peer {
     let Ok(ip) = host.parse::<std::net::IpAddr>() else {
         return source;
     };
-    let transport = match parsed.param("transport").flatten() {
-        Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
-        _ => Transport::Udp,
-    };
+    let transport = Transport::of_uri(
+        parsed.scheme() == crate::sip::parse::Scheme::Sips,
+        parsed.param("transport").flatten(),
+    );
     Peer {
         transport,
         addr: std::net::SocketAddr::new(ip, parsed.port().unwrap_or(5060)),

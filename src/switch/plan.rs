@@ -62,6 +62,8 @@ pub struct Plan {
     pub realm: String,
     /// The address we put in Via and Contact.
     pub local: SocketAddr,
+    /// The TLS listener's address (`[tls]`), for Contacts on TLS legs.
+    pub tls_local: Option<SocketAddr>,
     pub no_answer_timeout: Duration,
     pub max_calls: usize,
     pub agents: HashMap<String, AgentPlan>,
@@ -121,6 +123,7 @@ impl Plan {
         Plan {
             realm: cfg.switch.realm.clone(),
             local: cfg.switch.sip_listen,
+            tls_local: cfg.tls.as_ref().map(|t| t.listen),
             no_answer_timeout: cfg.switch.no_answer_timeout,
             max_calls: cfg.switch.max_calls as usize,
             agents,
@@ -203,6 +206,14 @@ impl Plan {
     /// The first trunk that takes outbound calls.
     pub fn outbound_trunk(&self) -> Option<&TrunkPlan> {
         self.trunks.iter().find(|t| t.outbound.is_some())
+    }
+
+    /// Our address on `transport`: the TLS listener's for TLS.
+    pub fn local_on(&self, transport: Transport) -> SocketAddr {
+        match (transport, self.tls_local) {
+            (Transport::Tls, Some(addr)) => addr,
+            _ => self.local,
+        }
     }
 
     pub fn default_transport(&self) -> Transport {

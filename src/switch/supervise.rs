@@ -156,7 +156,7 @@ impl Switch {
             "supervisor joined"
         );
         let headers = [
-            ("Contact", self.contact()),
+            ("Contact", self.contact_on(req.source.transport)),
             ("Allow", crate::sip::build::ALLOW.to_string()),
         ];
         let body = Some(("application/sdp", answer.as_ref()));
@@ -292,7 +292,7 @@ impl Switch {
             Method::Invite => {
                 // A session refresh: the supervisor keeps the session it has.
                 let answer = self.supervisors.get(&dialog).map(|l| l.answer.clone());
-                let contact = [("Contact", self.contact())];
+                let contact = [("Contact", self.contact_on(req.source.transport))];
                 let body = answer.as_ref().map(|b| ("application/sdp", b.as_ref()));
                 self.respond(now, req, 200, None, &contact, body);
                 self.tx.server_ack_for_2xx(now, req.key);

@@ -99,6 +99,8 @@ pub struct SwitchProc {
     child: Child,
     pub sip: SocketAddr,
     pub http: SocketAddr,
+    /// The TLS listener, when the config has `[tls]`.
+    pub tls: Option<SocketAddr>,
     pub dir: PathBuf,
 }
 
@@ -150,10 +152,15 @@ impl SwitchProc {
                 .unwrap_or_else(|| panic!("no {key} in {line:?}"))
         };
         let (sip, http) = (field("sip="), field("http="));
+        let tls = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("tls="))
+            .and_then(|v| v.parse().ok());
         SwitchProc {
             child,
             sip,
             http,
+            tls,
             dir,
         }
     }

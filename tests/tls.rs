@@ -1,0 +1,311 @@
+//! SIP over TLS on the wire: a phone registers over TLS and is called over
+//! its TLS connection (REGISTER, INVITE, ACK, BYE), the self-signed
+//! certificate is made with a private key and its fingerprint logged, and
+//! bad input (garbage for a handshake, a handshake never finished, an
+//! oversized message, an unusable certificate) is refused and counted.
+
+// Real sockets with bounded waits: the test is a driver.
+#![allow(clippy::disallowed_methods)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use support::{free_udp_port, test_config, SwitchProc, EVENT_TIMEOUT};
+use switchyard::sip::parse::{HeaderName, Message};
+
+fn tls_config(extra: &str) -> String {
+    test_config("10s", free_udp_port()) + "\n[tls]\nlisten = \"127.0.0.1:0\"\n" + extra
+}
+
+/// A phone speaking SIP over a rustls client connection that trusts the
+/// switch's self-signed certificate.
+struct TlsPhone {
+    stream: StreamOwned<ClientConnection, TcpStream>,
+    buf: BytesMut,
+    local: SocketAddr,
+}
+
+impl TlsPhone {
+    fn connect(switch: &SwitchProc) -> TlsPhone {
+        let cert = std::fs::read(switch.dir.join("switchyard-tls.crt")).expect("self-signed cert");
+        let mut roots = RootCertStore::empty();
+        for c in rustls::pki_types::pem::PemObject::pem_slice_iter(&cert) {
+            let c: CertificateDer<'static> = c.expect("PEM");
+            roots.add(c).expect("a usable root");
+        }
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+        let conn = ClientConnection::new(Arc::new(config), name).unwrap();
+        let tcp = TcpStream::connect(switch.tls.expect("a TLS listener")).expect("connect");
+        tcp.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let local = tcp.local_addr().unwrap();
+        TlsPhone {
+            stream: StreamOwned::new(conn, tcp),
+            buf: BytesMut::new(),
+            local,
+        }
+    }
+
+    fn send(&mut self, text: &str) {
+        self.stream.write_all(text.as_bytes()).unwrap();
+        self.stream.flush().unwrap();
+    }
+
+    /// The next framed message, or `None` when the switch closed the stream.
+    fn recv(&mut self) -> Option<Message> {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            while self.buf.first() == Some(&b'\r') || self.buf.first() == Some(&b'\n') {
+                self.buf.advance(1);
+            }
+            if let Ok(Some(len)) = Message::frame(&self.buf) {
+                let frame: Bytes = self.buf.split_to(len).freeze();
+                return Some(Message::parse(frame).expect("the switch sends valid SIP"));
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return None,
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nothing from the switch over TLS"
+            );
+        }
+    }
+}
+
+fn register(phone: &mut TlsPhone, tls: SocketAddr) {
+    let local = phone.local;
+    let request = |cseq: u32, auth: &str| {
+        format!(
+            "REGISTER sips:{tls} SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bKreg{cseq}\r\nMax-Forwards: 70\r\n\
+             From: <sips:1001@{tls}>;tag=r1\r\nTo: <sips:1001@{tls}>\r\nCall-ID: tls-reg\r\nCSeq: {cseq} REGISTER\r\n\
+             Contact: <sips:1001@{local}>\r\n{auth}Content-Length: 0\r\n\r\n"
+        )
+    };
+    phone.send(&request(1, ""));
+    let challenge = phone.recv().expect("a challenge");
+    assert_eq!(challenge.status(), Some(401));
+    let value = challenge
+        .header(&HeaderName::WwwAuthenticate)
+        .unwrap()
+        .to_string();
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(5);
+    let uri = format!("sips:{tls}");
+    let answer = switchyard::sip::auth::answer_challenge(
+        &value,
+        "REGISTER",
+        &uri,
+        "1001",
+        "demo-1001",
+        1,
+        &mut rng,
+    )
+    .unwrap();
+    phone.send(&request(2, &format!("Authorization: {answer}\r\n")));
+    assert_eq!(phone.recv().expect("an answer").status(), Some(200));
+}
+
+const PHONE_SDP: &str =
+    "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                         m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+/// Our answer to `req`, echoing its transaction headers.
+fn answer(req: &Message, status: u16, reason: &str, to_tag: &str, contact: &str) -> String {
+    let mut text = format!("SIP/2.0 {status} {reason}\r\n");
+    for via in req.header_all(&HeaderName::Via) {
+        text += &format!("Via: {via}\r\n");
+    }
+    let to = req.header(&HeaderName::To).unwrap();
+    let to = if to.contains("tag=") {
+        to.to_string()
+    } else {
+        format!("{to};tag={to_tag}")
+    };
+    text += &format!(
+        "From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\nContact: {contact}\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{PHONE_SDP}",
+        req.header(&HeaderName::From).unwrap(),
+        req.call_id(),
+        req.header(&HeaderName::CSeq).unwrap(),
+        PHONE_SDP.len(),
+    );
+    text
+}
+
+#[test]
+fn phone_registered_over_tls_is_called_over_its_tls_connection() {
+    let switch = SwitchProc::start("tls-register", &tls_config(""));
+    let tls = switch.tls.expect("tls= in the start line");
+    let mut phone = TlsPhone::connect(&switch);
+    register(&mut phone, tls);
+
+    // A carrier call over UDP reaches the phone down its TLS connection,
+    // with our TLS Via and a Contact that brings the dialog back over TLS.
+    let mut carrier = support::MediaCaller::new(switch.sip, "5550100");
+    carrier.invite(100);
+    let offer = phone.recv().expect("INVITE over TLS");
+    assert_eq!(offer.method().map(|m| m.as_str()), Some("INVITE"));
+    assert_eq!(offer.vias()[0].transport(), "TLS");
+    let contact = offer.header(&HeaderName::Contact).unwrap().to_string();
+    assert!(
+        contact.contains(&format!("{tls};transport=tls")),
+        "contact {contact}"
+    );
+
+    let phone_contact = format!("<sips:1001@{}>", phone.local);
+    phone.send(&answer(&offer, 200, "OK", "ph1", &phone_contact));
+    let ok = carrier.until(200);
+    carrier.ack(&ok);
+    let acked = phone.recv().expect("ACK over TLS");
+    assert_eq!(acked.method().map(|m| m.as_str()), Some("ACK"));
+
+    // The phone hangs up over TLS: 200 to it, BYE to the carrier.
+    let bye = format!(
+        "BYE {target} SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bKbye1\r\nMax-Forwards: 70\r\n\
+         From: {to};tag=ph1\r\nTo: {from}\r\nCall-ID: {cid}\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n",
+        target = uri_of(&contact),
+        local = phone.local,
+        to = offer.header(&HeaderName::To).unwrap(),
+        from = offer.header(&HeaderName::From).unwrap(),
+        cid = offer.call_id(),
+    );
+    phone.send(&bye);
+    let done = phone.recv().expect("an answer to BYE");
+    assert_eq!(
+        (done.status(), done.call_id()),
+        (Some(200), offer.call_id())
+    );
+    let far = carrier.phone.recv();
+    assert_eq!(far.method().map(|m| m.as_str()), Some("BYE"));
+    switch.wait_metric("switchyard_tls_handshakes_total{result=\"ok\"}", |v| {
+        v == 1.0
+    });
+}
+
+/// The URI inside a name-addr.
+fn uri_of(value: &str) -> String {
+    let start = value.find('<').map_or(0, |i| i + 1);
+    let end = value.find('>').unwrap_or(value.len());
+    value[start..end].to_string()
+}
+
+#[test]
+fn the_self_signed_certificate_has_a_private_key_and_its_fingerprint_is_logged() {
+    let switch = SwitchProc::start("tls-self-signed", &tls_config(""));
+    let cert = switch.dir.join("switchyard-tls.crt");
+    let key = switch.dir.join("switchyard-tls.key");
+    assert!(cert.is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "key mode {mode:o}");
+    }
+    let fingerprint = switchyard::sip::transport::tls::fingerprint(&cert).unwrap();
+    assert_eq!(fingerprint.len(), 32 * 3 - 1);
+    // Logged before the start line the harness waited for.
+    let log = switch.log();
+    assert!(log.contains(&fingerprint), "fingerprint not logged:\n{log}");
+}
+
+#[test]
+fn garbage_instead_of_a_handshake_is_closed_and_counted() {
+    let switch = SwitchProc::start("tls-garbage", &tls_config(""));
+    let mut tcp = TcpStream::connect(switch.tls.unwrap()).unwrap();
+    tcp.set_read_timeout(Some(EVENT_TIMEOUT)).unwrap();
+    tcp.write_all(b"OPTIONS sip:x SIP/2.0\r\n\r\n").unwrap();
+    let mut rest = Vec::new();
+    // The switch closes the connection (after a TLS alert at most).
+    let _ = tcp.read_to_end(&mut rest);
+    assert!(!String::from_utf8_lossy(&rest).contains("SIP/2.0"));
+    switch.wait_metric("switchyard_tls_handshakes_total{result=\"failed\"}", |v| {
+        v == 1.0
+    });
+    switch.wait_metric("switchyard_tcp_connections_active", |v| v == 0.0);
+}
+
+#[test]
+fn a_handshake_never_finished_is_dropped_after_the_timeout() {
+    let switch = SwitchProc::start("tls-stalled", &tls_config("handshake_timeout = \"1s\"\n"));
+    let mut tcp = TcpStream::connect(switch.tls.unwrap()).unwrap();
+    tcp.set_read_timeout(Some(EVENT_TIMEOUT)).unwrap();
+    // Connected, sending nothing: the slot is held, then freed.
+    switch.wait_metric("switchyard_tcp_connections_active", |v| v == 1.0);
+    let mut rest = Vec::new();
+    let closed = tcp.read_to_end(&mut rest);
+    assert!(matches!(closed, Ok(0)), "closed by the switch: {closed:?}");
+    switch.wait_metric("switchyard_tls_handshakes_total{result=\"failed\"}", |v| {
+        v == 1.0
+    });
+    switch.wait_metric("switchyard_tcp_connections_active", |v| v == 0.0);
+}
+
+#[test]
+fn an_oversized_message_over_tls_gets_413_from_the_tcp_framer() {
+    let switch = SwitchProc::start("tls-oversized", &tls_config(""));
+    let mut phone = TlsPhone::connect(&switch);
+    let text = format!(
+        "OPTIONS sip:{s} SIP/2.0\r\nVia: SIP/2.0/TLS {a};branch=z9hG4bKbig\r\nMax-Forwards: 70\r\n\
+         From: <sip:x@{a}>;tag=1\r\nTo: <sip:{s}>\r\nCall-ID: tls-big\r\nCSeq: 1 OPTIONS\r\nContent-Length: 70000\r\n\r\n",
+        s = switch.tls.unwrap(),
+        a = phone.local
+    );
+    phone.send(&text);
+    let answer = phone.recv().expect("an answer before the close");
+    assert_eq!((answer.status(), answer.call_id()), (Some(413), "tls-big"));
+    assert_eq!(answer.vias()[0].transport(), "TLS");
+    assert!(phone.recv().is_none(), "the connection is closed");
+    switch.wait_metric("switchyard_tcp_oversized_total", |v| v == 1.0);
+}
+
+#[test]
+fn check_names_the_field_of_an_unusable_certificate_or_key() {
+    let dir = support::temp_dir("tls-check");
+    std::fs::write(dir.join("bad.crt"), "not a certificate\n").unwrap();
+    let config = test_config("10s", free_udp_port()).replace(
+        "cdr_path = \"cdr.sqlite\"",
+        &format!("cdr_path = \"{}\"", dir.join("cdr.sqlite").display()),
+    ) + &format!(
+        "\n[tls]\nlisten = \"127.0.0.1:0\"\ncertificate = \"{d}/bad.crt\"\nkey = \"{d}/none.key\"\nca = \"{d}/none.pem\"\n",
+        d = dir.display()
+    );
+    let path = dir.join("t.toml");
+    std::fs::write(&path, &config).unwrap();
+    let err = switchyard::config::Config::load(Path::new(&path)).expect_err("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("tls.certificate: cannot use certificate"),
+        "{text}"
+    );
+    assert!(text.contains("bad.crt"), "{text}");
+    assert!(text.contains("tls.ca: cannot use CA file"), "{text}");
+    // A key without its certificate is refused by the parser.
+    let half = test_config("10s", 5070) + "\n[tls]\nkey = \"k.pem\"\n";
+    let err = switchyard::config::Config::parse(&half, Path::new("h.toml")).expect_err("half");
+    assert!(
+        err.to_string()
+            .contains("tls.key: `key` needs `certificate` too"),
+        "{err}"
+    );
+}

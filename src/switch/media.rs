@@ -484,6 +484,7 @@ pub(super) fn remote(s: &Sdp, choice: Choice) -> LegRemote {
         codec_pt: choice.codec.pt,
         telephone_event: choice.telephone_event,
         ptime: packet_time(s.ptime, s.maxptime, codec),
+        srtp: None,
     }
 }
 
@@ -497,6 +498,7 @@ fn latch_only(choice: Choice) -> LegRemote {
         codec_pt: choice.codec.pt,
         telephone_event: choice.telephone_event,
         ptime: PTIME_DEFAULT,
+        srtp: None,
     };
     if let FormatKind::Audio(c) = choice.codec.kind {
         r.codec = c;

@@ -155,6 +155,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
     let now = Instant::now();
     let mut switch = Switch::new(plan, seed, now);
+    // SRTP master keys come from their own OS-seeded stream.
+    switch.set_srtp_seed(rand::random::<[u8; 32]>());
     switch.set_wall_clock(now, SystemTime::now());
 
     let health = Arc::new(Health::default());

@@ -200,7 +200,8 @@ impl Switch {
                 return;
             }
         }
-        let media = match self.anchor_call(msg) {
+        let policy = self.caller_srtp_policy(trunk_name.as_deref(), caller_agent.as_deref());
+        let media = match self.anchor_call(msg, (policy, req.source.transport)) {
             Ok(media) => media,
             Err(err) => {
                 let mut refusal = Refusal::plain(err.status());
@@ -208,6 +209,11 @@ impl Switch {
                     refusal
                         .headers
                         .push(("Retry-After", RETRY_AFTER.as_secs().to_string()));
+                }
+                if refusal.status == 488 {
+                    // Why, for the phone's log (RFC 3261 §20.43).
+                    let warning = format!("399 switchyard \"{err}\"");
+                    refusal.headers.push(("Warning", warning));
                 }
                 return self.refuse(now, req, refusal);
             }

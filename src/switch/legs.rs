@@ -291,9 +291,15 @@ impl Switch {
             return;
         };
         let sdp = entry.fork_offer();
-        let transport = entry.b.as_ref().and_then(|b| b.forks.get(fork));
-        let Some(transport) = transport.map(|f| f.peer.transport) else {
+        let placed = matches!(entry.a.origin, ALegOrigin::Placed { dialog: None });
+        let f = entry.b.as_ref().and_then(|b| b.forks.get(fork));
+        let Some((transport, agent)) = f.map(|f| (f.peer.transport, f.agent.clone())) else {
             return;
+        };
+        // A placed call rings the agent with our own offer: plain RTP.
+        let sdp = match placed {
+            true => sdp,
+            false => self.secure_fork_offer(id, agent.as_deref(), transport, sdp),
         };
         let (local, contact) = (self.plan.local_on(transport), self.contact_on(transport));
         let Some(entry) = self.calls.get_mut(&id) else {

@@ -19,11 +19,13 @@ use tracing::{debug, warn};
 
 use super::Switch;
 use crate::call::{CallRef, Input};
+use crate::config::SrtpPolicy;
 use crate::media::command::{LegRemote, MediaCommand, MediaInput, MediaLeg};
 use crate::media::packetize::{packet_time, PTIME_DEFAULT};
 use crate::media::pool::{PoolError, PortPool};
 use crate::media::sdp::{self, Anchor, Choice, Codec, Format, FormatKind, Origin, Sdp, SdpError};
 use crate::sip::parse::Message;
+use crate::sip::Transport;
 
 /// Payload type we offer Opus and telephone-event on when the caller did
 /// not (RFC 3551 §6: 96-127 are dynamic).
@@ -121,6 +123,8 @@ pub struct CallMedia {
     pub(super) b_choice: Option<Choice>,
     /// Our answer to the agent's last re-offer, if it made one.
     pub(super) b_sdp_sent: Option<Bytes>,
+    /// SRTP keys and what the parties' SDP said; `None` until anchored.
+    pub(super) srtp: Option<super::CallSrtp>,
 }
 
 /// The core's media state: the port pool and its counters.
@@ -128,6 +132,8 @@ pub struct CallMedia {
 pub struct Anchoring {
     pub plan: MediaPlan,
     pub pool: PortPool,
+    /// Draws our SRTP keys ([`Switch::set_srtp_seed`]).
+    pub keys: super::KeySource,
 }
 
 impl Anchoring {
@@ -135,7 +141,10 @@ impl Anchoring {
     /// such a range, so only hand-built plans get here).
     pub fn new(plan: MediaPlan) -> Option<Anchoring> {
         let pool = PortPool::new(plan.port_min, plan.port_max).ok()?;
-        Some(Anchoring { plan, pool })
+        // A fixed seed until the driver gives one from the OS: tests and
+        // simulations stay deterministic.
+        let keys = super::KeySource::new([0x5e; 32]);
+        Some(Anchoring { plan, pool, keys })
     }
 
     /// Parses the caller's offer, picks its codec and takes a pair per leg.
@@ -195,6 +204,7 @@ impl Anchoring {
             b_origin,
             b_choice: None,
             b_sdp_sent: None,
+            srtp: None,
         }
     }
 
@@ -250,7 +260,10 @@ impl CallMedia {
         if self.awaiting_answer {
             return latch_only(self.a_choice);
         }
-        remote(&self.a_offer, self.a_choice)
+        LegRemote {
+            srtp: self.srtp.as_ref().and_then(|s| s.keys(MediaLeg::Caller)),
+            ..remote(&self.a_offer, self.a_choice)
+        }
     }
 }
 
@@ -330,7 +343,11 @@ impl Switch {
 
     /// Anchors a new call's media, or says why the call must be refused.
     /// `Ok(None)`: no `[media]`, or an INVITE without offer (pass-through).
-    pub(super) fn anchor_call(&mut self, msg: &Message) -> Result<Option<CallMedia>, AnchorError> {
+    pub(super) fn anchor_call(
+        &mut self,
+        msg: &Message,
+        (policy, transport): (SrtpPolicy, Transport),
+    ) -> Result<Option<CallMedia>, AnchorError> {
         if self.anchoring.is_none() {
             return Ok(None);
         }
@@ -347,6 +364,16 @@ impl Switch {
         } else {
             anchoring.anchor(msg.body(), sessions)
         };
+        let anchored = anchored.and_then(|mut m| {
+            m.srtp = Some(super::CallSrtp::new(&mut anchoring.keys));
+            match super::srtp::negotiate_caller(&mut m, policy, transport, msg.call_id()) {
+                Ok(()) => Ok(m),
+                Err(e) => {
+                    anchoring.release(&m);
+                    Err(AnchorError::BadOffer(e))
+                }
+            }
+        });
         match anchored {
             Ok(m) => Ok(Some(m)),
             Err(e) => {
@@ -406,7 +433,11 @@ impl Switch {
             Some(Ok(s)) => match sdp::choose(s, &anchoring.plan.codecs) {
                 Ok(choice) => {
                     m.b_choice = Some(choice);
-                    remote(s, choice)
+                    m.take_b_answer(id, s);
+                    LegRemote {
+                        srtp: m.srtp.as_ref().and_then(|k| k.keys(MediaLeg::Agent)),
+                        ..remote(s, choice)
+                    }
                 }
                 Err(_) => latch_only(m.a_choice),
             },
@@ -425,6 +456,7 @@ impl Switch {
             let text =
                 m.a_offer
                     .rewrite_as(anchor, &m.a_choice.formats(), m.a_offer.direction.mirror());
+            let text = m.secure_a(text);
             m.answer_for_a = Some(Bytes::from(m.a_origin.stamp(&text)));
         }
         let answer = m.answer_for_a.clone();
@@ -449,6 +481,7 @@ impl Switch {
             let text =
                 m.a_offer
                     .rewrite_as(anchor, &m.a_choice.formats(), m.a_offer.direction.mirror());
+            let text = m.secure_a(text);
             m.answer_for_a = Some(Bytes::from(m.a_origin.stamp(&text)));
         }
         m.answer_for_a.clone()

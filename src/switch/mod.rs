@@ -48,6 +48,7 @@ mod reload;
 mod reoffer;
 mod responses;
 mod security;
+mod srtp;
 mod supervise;
 mod timers;
 
@@ -89,6 +90,7 @@ pub use plan::{Plan, Route};
 pub use queues::{QueueFigures, AGENT_STATE_LABELS};
 pub use reload::ReloadReport;
 pub use security::{BanSnapshot, DIAL_REFUSED_LABELS, LIMITED_LABELS};
+pub use srtp::{CallSrtp, KeySource};
 
 /// DTMF digits kept per call; older ones are dropped first.
 pub const DIGITS_PER_CALL_MAX: usize = 64;

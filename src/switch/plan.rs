@@ -39,6 +39,8 @@ pub struct AgentPlan {
     pub auto_login: bool,
     /// May listen in on other agents' calls.
     pub supervisor: bool,
+    /// SRTP on the agent's leg.
+    pub srtp: crate::config::SrtpPolicy,
 }
 
 #[derive(Clone, Debug)]
@@ -48,6 +50,8 @@ pub struct TrunkPlan {
     pub inbound_auth: Option<(String, String)>,
     pub outbound: Option<OutboundPlan>,
     pub identity: crate::config::IdentityPolicy,
+    /// SRTP on the trunk's legs.
+    pub srtp: crate::config::SrtpPolicy,
 }
 
 #[derive(Clone, Debug)]
@@ -109,6 +113,7 @@ impl Plan {
                         password: a.password.clone(),
                         auto_login: a.auto_login,
                         supervisor: a.supervisor,
+                        srtp: a.srtp,
                     },
                 )
             })
@@ -306,6 +311,7 @@ fn trunk_plan(t: &config::TrunkConfig) -> TrunkPlan {
                 .map(|c| (c.username.clone(), c.password.clone())),
         }),
         identity: t.identity.clone(),
+        srtp: t.srtp,
     }
 }
 

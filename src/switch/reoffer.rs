@@ -16,6 +16,7 @@ use tracing::warn;
 use super::media::remote;
 use super::{CallMedia, EventKind, MediaCommand, MediaLeg, Output, Switch};
 use crate::call::CallRef;
+use crate::media::command::LegRemote;
 use crate::media::sdp::{self, Direction, SdpError};
 
 impl Switch {
@@ -67,6 +68,13 @@ impl Switch {
             offer.direction
         };
         let text = offer.rewrite_as(anchor, &choice.formats(), direction.mirror());
+        let text = match m.secure_reoffer(leg, &offer, text) {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(call = %id, ?leg, %e, "re-offer refused, the session stays as it was");
+                return Some(Err(e));
+            }
+        };
         let codec_changed = current.map(|c| c.codec.kind) != Some(choice.codec.kind);
         let answer = match leg {
             MediaLeg::Caller => {
@@ -82,10 +90,14 @@ impl Switch {
         };
         let mut commands = Vec::new();
         if offer.rtp.is_some() {
+            let srtp = m.srtp.as_ref().and_then(|s| s.keys(leg));
             commands.push(MediaCommand::SetRemote {
                 call: id,
                 leg,
-                remote: remote(&offer, choice),
+                remote: LegRemote {
+                    srtp,
+                    ..remote(&offer, choice)
+                },
             });
             if leg == MediaLeg::Caller {
                 m.a_offer = offer;

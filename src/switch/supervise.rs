@@ -226,6 +226,10 @@ impl Switch {
             .into());
         }
         let offer = sdp::parse(text)?;
+        if offer.secure {
+            let reason = "a supervisor's leg is plain RTP".to_owned();
+            return Err(sdp::SdpError::Crypto { reason }.into());
+        }
         let choice = sdp::choose(&offer, &anchoring.plan.codecs)?;
         let port = anchoring
             .pool

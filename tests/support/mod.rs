@@ -11,6 +11,7 @@ pub mod baresip;
 pub mod kamailio;
 pub mod linphone;
 pub mod scenarios;
+pub mod tls;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -798,6 +799,14 @@ impl MediaCaller {
     pub fn invite(&mut self, status: u16) -> Message {
         let sdp = self.sdp("a=sendrecv");
         let invite = self.request("INVITE", "", 1, Some(&sdp));
+        self.phone.send(invite.as_bytes());
+        self.until(status)
+    }
+
+    /// Sends the INVITE with `sdp` as its offer; returns the first
+    /// response with `status`.
+    pub fn invite_with(&mut self, sdp: &str, status: u16) -> Message {
+        let invite = self.request("INVITE", "", 1, Some(sdp));
         self.phone.send(invite.as_bytes());
         self.until(status)
     }

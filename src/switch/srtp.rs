@@ -1,0 +1,230 @@
+//! SRTP glue on an anchored call: which legs are SRTP, by each party's
+//! policy (`srtp` of its agent or trunk) and its SDP (RFC 4568 SDES), and
+//! our key per leg. The crypto lines are read and written by
+//! `media::sdp::crypto`, packets are protected by the relay; this only
+//! decides and remembers.
+//!
+//! Keys over a plain channel: RFC 4568 §8.3 wants SDES keys to travel
+//! only over a secure one (TLS). We never put a key into an offer over UDP
+//! or TCP unless the party's policy is `mandatory`; a party that offers
+//! its own key over them gets our answer (its key is exposed already) and
+//! the call gets a warn line, once, naming the leg.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tracing::warn;
+
+use super::{CallMedia, MediaLeg, Switch};
+use crate::call::CallRef;
+use crate::config::SrtpPolicy;
+use crate::media::command::SrtpKeys;
+use crate::media::sdp::crypto::{self, Crypto, OUR_OFFER_TAG};
+use crate::media::sdp::{Sdp, SdpError};
+use crate::media::srtp::{MasterKey, KEY_PARAMS_BYTES};
+use crate::sip::Transport;
+
+/// Our keys on a call's two legs and what each party's SDP said.
+#[derive(Debug, Clone)]
+pub struct CallSrtp {
+    a_ours: MasterKey,
+    b_ours: MasterKey,
+    /// The caller's crypto line we took; `None`: its leg is plain.
+    a: Option<Crypto>,
+    /// The agent's (or carrier's) crypto line from its answer.
+    b: Option<Crypto>,
+    /// Our offer to the callee carried our key.
+    b_offered: bool,
+}
+
+/// Draws the master keys of our SDP.
+#[derive(Debug)]
+pub struct KeySource(StdRng);
+
+impl KeySource {
+    /// `seed` must come from the OS in production (a ChaCha stream: 256
+    /// bits in, unpredictable keys out); tests fix it.
+    pub fn new(seed: [u8; 32]) -> KeySource {
+        KeySource(StdRng::from_seed(seed))
+    }
+
+    fn draw(&mut self) -> MasterKey {
+        let mut bytes = [0u8; KEY_PARAMS_BYTES];
+        self.0.fill(&mut bytes[..]);
+        MasterKey::from_bytes(&bytes)
+    }
+}
+
+impl CallSrtp {
+    pub(super) fn new(keys: &mut KeySource) -> CallSrtp {
+        CallSrtp {
+            a_ours: keys.draw(),
+            b_ours: keys.draw(),
+            a: None,
+            b: None,
+            b_offered: false,
+        }
+    }
+
+    /// The relay's keys for `leg`, when it is SRTP.
+    pub fn keys(&self, leg: MediaLeg) -> Option<SrtpKeys> {
+        let (ours, theirs) = match leg {
+            MediaLeg::Caller => (self.a_ours, self.a?),
+            MediaLeg::Agent => (self.b_ours, self.b?),
+            MediaLeg::Supervisor => return None,
+        };
+        Some(SrtpKeys {
+            ours,
+            theirs: theirs.key,
+        })
+    }
+}
+
+impl CallMedia {
+    /// Our answer to the caller with our crypto line when its leg is SRTP
+    /// (the tag of the line we took, RFC 4568 §7.1.2).
+    pub(super) fn secure_a(&self, text: String) -> String {
+        match self.srtp.as_ref().and_then(|s| s.a.map(|c| (c, s.a_ours))) {
+            Some((c, ours)) => crypto::with_crypto(&text, c.tag, &ours, false),
+            None => text,
+        }
+    }
+
+    /// Takes the callee's answer: its crypto line when we offered ours.
+    pub(super) fn take_b_answer(&mut self, call: CallRef, answer: &Sdp) {
+        let Some(s) = self.srtp.as_mut().filter(|s| s.b_offered) else {
+            return;
+        };
+        s.b = answer
+            .crypto
+            .usable
+            .filter(|c| c.tag == OUR_OFFER_TAG || answer.crypto.lines == 1);
+        if s.b.is_none() {
+            warn!(%call, "the callee answered our SRTP offer without a usable crypto line: its media stays plain");
+        }
+    }
+
+    /// A re-offer on `leg`: an SRTP leg stays SRTP (the party may change
+    /// its key), a plain one stays plain. Returns the answer text.
+    pub(super) fn secure_reoffer(
+        &mut self,
+        leg: MediaLeg,
+        offer: &Sdp,
+        text: String,
+    ) -> Result<String, SdpError> {
+        let Some(s) = self.srtp.as_mut() else {
+            return Ok(text);
+        };
+        let (current, ours) = match leg {
+            MediaLeg::Caller => (&mut s.a, s.a_ours),
+            MediaLeg::Agent => (&mut s.b, s.b_ours),
+            MediaLeg::Supervisor => return Ok(text),
+        };
+        match (current.is_some(), offer.crypto.usable) {
+            (true, Some(c)) => {
+                *current = Some(c);
+                Ok(crypto::with_crypto(&text, c.tag, &ours, false))
+            }
+            (true, None) => Err(SdpError::Crypto {
+                reason: "a re-offer on an SRTP leg must keep SRTP".into(),
+            }),
+            (false, _) if offer.secure => Err(SdpError::Crypto {
+                reason: "RTP/SAVP re-offer on a plain leg".into(),
+            }),
+            (false, _) => Ok(text),
+        }
+    }
+}
+
+impl Switch {
+    /// Seeds the keys of our SDP (the driver draws the seed from the OS).
+    pub fn set_srtp_seed(&mut self, seed: [u8; 32]) {
+        if let Some(a) = self.anchoring.as_mut() {
+            a.keys = KeySource::new(seed);
+        }
+    }
+
+    /// The SRTP policy of the party placing a call: its trunk's or agent's.
+    pub(super) fn caller_srtp_policy(
+        &self,
+        trunk: Option<&str>,
+        agent: Option<&str>,
+    ) -> SrtpPolicy {
+        match (trunk, agent) {
+            (_, Some(a)) => self.plan.agents.get(a).map(|p| p.srtp),
+            (Some(t), None) => self
+                .plan
+                .trunks
+                .iter()
+                .find(|p| p.name == t)
+                .map(|p| p.srtp),
+            (None, None) => None,
+        }
+        .unwrap_or_default()
+    }
+
+    /// The offer a fork of call `id` gets: with our key when the callee's
+    /// policy asks for it (see the module doc on plain channels).
+    pub(super) fn secure_fork_offer(
+        &mut self,
+        id: CallRef,
+        agent: Option<&str>,
+        transport: Transport,
+        offer: bytes::Bytes,
+    ) -> bytes::Bytes {
+        let policy = match agent {
+            Some(a) => self.plan.agents.get(a).map(|p| p.srtp),
+            None => self.plan.outbound_trunk().map(|t| t.srtp),
+        }
+        .unwrap_or_default();
+        let savp = match policy {
+            SrtpPolicy::Off => return offer,
+            SrtpPolicy::Optional if transport != Transport::Tls => return offer,
+            SrtpPolicy::Optional => false,
+            SrtpPolicy::Mandatory => true,
+        };
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return offer;
+        };
+        let Some(s) = entry.media.as_mut().and_then(|m| m.srtp.as_mut()) else {
+            return offer;
+        };
+        let Ok(text) = std::str::from_utf8(&offer) else {
+            return offer;
+        };
+        if transport != Transport::Tls {
+            warn!(call = %entry.uuid, transport = transport.as_str(), "SRTP is mandatory for the callee: our key goes over an insecure transport (RFC 4568 §8.3)");
+        }
+        s.b_offered = true;
+        let secured = bytes::Bytes::from(crypto::with_crypto(text, OUR_OFFER_TAG, &s.b_ours, savp));
+        // What a session refresh on the leg repeats (`CallEntry::last_sdp`).
+        if let Some(m) = entry.media.as_mut() {
+            m.b_sdp_sent.get_or_insert_with(|| secured.clone());
+        }
+        secured
+    }
+}
+
+/// The caller's offer under its `policy`: the crypto line its leg takes
+/// (stored on the call's media), or the reason for 488.
+pub(super) fn negotiate_caller(
+    m: &mut CallMedia,
+    policy: SrtpPolicy,
+    transport: Transport,
+    sip_call_id: &str,
+) -> Result<(), SdpError> {
+    let Some(s) = m.srtp.as_mut() else {
+        return Ok(());
+    };
+    if m.awaiting_answer {
+        return Ok(());
+    }
+    s.a = crypto::negotiate(&m.a_offer, policy)?;
+    if s.a.is_some() && transport != Transport::Tls {
+        warn!(
+            sip_call_id,
+            transport = transport.as_str(),
+            "SRTP keys offered over an insecure transport (RFC 4568 §8.3): answered, but anyone on the path can read them"
+        );
+    }
+    Ok(())
+}

@@ -202,12 +202,10 @@ fn a_caller_offering_srtp_gets_our_key_in_the_answer() {
         body.contains("RTP/AVP") && !body.contains("crypto"),
         "{body}"
     );
-    let sdp_text = format!(
-        "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-         m=audio 40002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
-    );
+    let sdp_text = "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                    m=audio 40002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
     let contact = format!("<sip:1001@{}>", agent.addr);
-    agent.send(answer_with(&invite, (200, "OK"), "ag1", &contact, &sdp_text).as_bytes());
+    agent.send(answer_with(&invite, (200, "OK"), "ag1", &contact, sdp_text).as_bytes());
     let ok = carrier.until(200);
     let answer = sdp::parse(std::str::from_utf8(ok.body()).unwrap()).unwrap();
     assert!(answer.secure, "our answer keeps RTP/SAVP");

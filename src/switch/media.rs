@@ -434,10 +434,7 @@ impl Switch {
                 Ok(choice) => {
                     m.b_choice = Some(choice);
                     m.take_b_answer(id, s);
-                    LegRemote {
-                        srtp: m.srtp.as_ref().and_then(|k| k.keys(MediaLeg::Agent)),
-                        ..remote(s, choice)
-                    }
+                    m.leg_remote(MediaLeg::Agent, s, choice)
                 }
                 Err(_) => latch_only(m.a_choice),
             },

@@ -13,10 +13,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use tracing::warn;
 
-use super::media::remote;
 use super::{CallMedia, EventKind, MediaCommand, MediaLeg, Output, Switch};
 use crate::call::CallRef;
-use crate::media::command::LegRemote;
 use crate::media::sdp::{self, Direction, SdpError};
 
 impl Switch {
@@ -53,6 +51,7 @@ impl Switch {
             .and_then(sdp::parse)
             .and_then(|offer| {
                 let choice = sdp::rechoose(&offer, current.map(|c| c.codec), &codecs)?;
+                m.check_reoffer(leg, &offer)?;
                 Ok((offer, choice))
             });
         let (offer, choice) = match parsed {
@@ -68,13 +67,7 @@ impl Switch {
             offer.direction
         };
         let text = offer.rewrite_as(anchor, &choice.formats(), direction.mirror());
-        let text = match m.secure_reoffer(leg, &offer, text) {
-            Ok(t) => t,
-            Err(e) => {
-                warn!(call = %id, ?leg, %e, "re-offer refused, the session stays as it was");
-                return Some(Err(e));
-            }
-        };
+        let text = m.secure_answer(leg, text);
         let codec_changed = current.map(|c| c.codec.kind) != Some(choice.codec.kind);
         let answer = match leg {
             MediaLeg::Caller => {
@@ -90,14 +83,10 @@ impl Switch {
         };
         let mut commands = Vec::new();
         if offer.rtp.is_some() {
-            let srtp = m.srtp.as_ref().and_then(|s| s.keys(leg));
             commands.push(MediaCommand::SetRemote {
                 call: id,
                 leg,
-                remote: LegRemote {
-                    srtp,
-                    ..remote(&offer, choice)
-                },
+                remote: m.leg_remote(leg, &offer, choice),
             });
             if leg == MediaLeg::Caller {
                 m.a_offer = offer;

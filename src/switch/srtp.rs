@@ -17,9 +17,9 @@ use tracing::warn;
 use super::{CallMedia, MediaLeg, Switch};
 use crate::call::CallRef;
 use crate::config::SrtpPolicy;
-use crate::media::command::SrtpKeys;
+use crate::media::command::{LegRemote, SrtpKeys};
 use crate::media::sdp::crypto::{self, Crypto, OUR_OFFER_TAG};
-use crate::media::sdp::{Sdp, SdpError};
+use crate::media::sdp::{Choice, Sdp, SdpError};
 use crate::media::srtp::{MasterKey, KEY_PARAMS_BYTES};
 use crate::sip::Transport;
 
@@ -83,10 +83,7 @@ impl CallMedia {
     /// Our answer to the caller with our crypto line when its leg is SRTP
     /// (the tag of the line we took, RFC 4568 §7.1.2).
     pub(super) fn secure_a(&self, text: String) -> String {
-        match self.srtp.as_ref().and_then(|s| s.a.map(|c| (c, s.a_ours))) {
-            Some((c, ours)) => crypto::with_crypto(&text, c.tag, &ours, false),
-            None => text,
-        }
+        self.secure_answer(MediaLeg::Caller, text)
     }
 
     /// Takes the callee's answer: its crypto line when we offered ours.
@@ -104,25 +101,20 @@ impl CallMedia {
     }
 
     /// A re-offer on `leg`: an SRTP leg stays SRTP (the party may change
-    /// its key), a plain one stays plain. Returns the answer text.
-    pub(super) fn secure_reoffer(
-        &mut self,
-        leg: MediaLeg,
-        offer: &Sdp,
-        text: String,
-    ) -> Result<String, SdpError> {
+    /// its key), a plain one stays plain.
+    pub(super) fn check_reoffer(&mut self, leg: MediaLeg, offer: &Sdp) -> Result<(), SdpError> {
         let Some(s) = self.srtp.as_mut() else {
-            return Ok(text);
+            return Ok(());
         };
-        let (current, ours) = match leg {
-            MediaLeg::Caller => (&mut s.a, s.a_ours),
-            MediaLeg::Agent => (&mut s.b, s.b_ours),
-            MediaLeg::Supervisor => return Ok(text),
+        let current = match leg {
+            MediaLeg::Caller => &mut s.a,
+            MediaLeg::Agent => &mut s.b,
+            MediaLeg::Supervisor => return Ok(()),
         };
         match (current.is_some(), offer.crypto.usable) {
             (true, Some(c)) => {
                 *current = Some(c);
-                Ok(crypto::with_crypto(&text, c.tag, &ours, false))
+                Ok(())
             }
             (true, None) => Err(SdpError::Crypto {
                 reason: "a re-offer on an SRTP leg must keep SRTP".into(),
@@ -130,7 +122,31 @@ impl CallMedia {
             (false, _) if offer.secure => Err(SdpError::Crypto {
                 reason: "RTP/SAVP re-offer on a plain leg".into(),
             }),
-            (false, _) => Ok(text),
+            (false, _) => Ok(()),
+        }
+    }
+
+    /// Our answer on `leg` with our crypto line when the leg is SRTP.
+    pub(super) fn secure_answer(&self, leg: MediaLeg, text: String) -> String {
+        let Some(s) = self.srtp.as_ref() else {
+            return text;
+        };
+        let line = match leg {
+            MediaLeg::Caller => s.a.map(|c| (c.tag, s.a_ours)),
+            MediaLeg::Agent => s.b.map(|c| (c.tag, s.b_ours)),
+            MediaLeg::Supervisor => None,
+        };
+        match line {
+            Some((tag, ours)) => crypto::with_crypto(&text, tag, &ours, false),
+            None => text,
+        }
+    }
+
+    /// What the relay needs of `leg` from its SDP, with its SRTP keys.
+    pub(super) fn leg_remote(&self, leg: MediaLeg, s: &Sdp, choice: Choice) -> LegRemote {
+        LegRemote {
+            srtp: self.srtp.as_ref().and_then(|k| k.keys(leg)),
+            ..super::media::remote(s, choice)
         }
     }
 }

@@ -517,43 +517,181 @@ fn a_version_1_store_gains_the_recording_columns_and_keeps_its_rows() {
     assert_eq!(version, SCHEMA_VERSION);
 }
 
+/// The schema as version 2 wrote it: version 1's table and indexes
+/// (`SCHEMA_V1` of `src/ops/cdr/mod.rs`) plus the recording columns
+/// (`SCHEMA_V2`).
+const SCHEMA_AS_OF_V2: &str = "
+CREATE TABLE call_records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call INTEGER NOT NULL,
+    sip_call_id TEXT NOT NULL,
+    trunk TEXT,
+    dialled TEXT NOT NULL,
+    queue TEXT,
+    agent TEXT,
+    outcome TEXT NOT NULL,
+    rejected_status INTEGER,
+    hung_up_by TEXT,
+    started_at TEXT NOT NULL,
+    answered_at TEXT,
+    ended_at TEXT NOT NULL,
+    wait_ms INTEGER NOT NULL,
+    talk_ms INTEGER NOT NULL,
+    offers INTEGER NOT NULL
+);
+CREATE INDEX call_records_ended_at ON call_records (ended_at);
+CREATE INDEX call_records_queue ON call_records (queue);
+CREATE UNIQUE INDEX call_records_once ON call_records (sip_call_id, call, ended_at);
+ALTER TABLE call_records ADD COLUMN recording_path TEXT;
+ALTER TABLE call_records ADD COLUMN recording_ms INTEGER;
+PRAGMA user_version = 2;
+";
+
 #[test]
-fn a_version_2_store_gains_the_call_id_column_and_keeps_its_rows() {
+fn a_version_2_store_is_migrated_in_place_keeping_its_rows_with_new_columns_null() {
     let tmp = TempDir::new("v2");
     {
-        // The version 2 table: version 1 plus the recording columns.
         let conn = Connection::open(tmp.db()).unwrap();
+        conn.execute_batch(SCHEMA_AS_OF_V2).unwrap();
         conn.execute_batch(
-            "CREATE TABLE call_records (id INTEGER PRIMARY KEY AUTOINCREMENT, call INTEGER NOT NULL, \
-             sip_call_id TEXT NOT NULL, trunk TEXT, dialled TEXT NOT NULL, queue TEXT, agent TEXT, \
-             outcome TEXT NOT NULL, rejected_status INTEGER, hung_up_by TEXT, started_at TEXT NOT NULL, \
-             answered_at TEXT, ended_at TEXT NOT NULL, wait_ms INTEGER NOT NULL, talk_ms INTEGER NOT NULL, \
-             offers INTEGER NOT NULL, recording_path TEXT, recording_ms INTEGER);
-             INSERT INTO call_records (call, sip_call_id, dialled, outcome, started_at, ended_at, \
-             wait_ms, talk_ms, offers, recording_path, recording_ms) VALUES (1, 'old', '5550100', \
-             'completed', '2026-01-01T00:00:00.000Z', '2026-01-01T00:01:00.000Z', 0, 60000, 1, \
-             'recordings/1.wav', 60000);
-             PRAGMA user_version = 2;",
+            "INSERT INTO call_records (call, sip_call_id, trunk, dialled, queue, agent, outcome, \
+             rejected_status, hung_up_by, started_at, answered_at, ended_at, wait_ms, talk_ms, \
+             offers, recording_path, recording_ms) VALUES \
+             (1, 'old-1', 'carrier-1', '5550200', 'support', '1001', 'completed', NULL, 'caller', \
+              '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:12.000Z', '2026-01-01T00:01:12.000Z', \
+              12000, 60000, 2, 'recordings/1.wav', 60000), \
+             (2, 'old-2', 'carrier-1', '5559999', NULL, NULL, 'rejected', 480, NULL, \
+              '2026-01-01T00:02:00.000Z', NULL, '2026-01-01T00:02:00.000Z', 0, 0, 0, NULL, NULL);",
         )
         .unwrap();
     }
     let mut store = CdrStore::open(&tmp.db()).unwrap();
-    store.insert(&completed(2), wall(1_000)).unwrap();
-    let rows = store.recent(10).unwrap();
-    assert_eq!(rows.len(), 2);
-    let old = rows.iter().find(|r| r.row.sip_call_id == "old").unwrap();
-    assert_eq!(old.row.call_uuid, None);
-    assert_eq!(old.row.recording_path.as_deref(), Some("recordings/1.wav"));
-    let new = rows.iter().find(|r| r.row.call == 2).unwrap();
+    // The old rows as they were, every column added since NULL.
+    let old = store
+        .records_between("2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z", 10)
+        .unwrap();
+    let expected = |call, sip: &str, dialled: &str, outcome: &str| CdrRow {
+        call,
+        sip_call_id: sip.into(),
+        trunk: Some("carrier-1".into()),
+        dialled: dialled.into(),
+        queue: None,
+        agent: None,
+        outcome: outcome.into(),
+        rejected_status: None,
+        hung_up_by: None,
+        started_at: String::new(),
+        answered_at: None,
+        ended_at: String::new(),
+        wait_ms: 0,
+        talk_ms: 0,
+        offers: 0,
+        recording_path: None,
+        recording_ms: None,
+        call_uuid: None,
+        caller: None,
+        caller_name: None,
+        direction: None,
+        from_agent: None,
+        ivr_path: None,
+        queue_entered_at: None,
+        queue_left_at: None,
+        hold_ms: None,
+        transfers: None,
+        wrapup_ms: None,
+        disposition: None,
+        disposition_note: None,
+    };
     assert_eq!(
-        new.row.call_uuid.as_deref(),
-        Some("0190a1b2-c3d4-7e5f-8a9b-000000000002")
+        old,
+        vec![
+            CdrRow {
+                queue: Some("support".into()),
+                agent: Some("1001".into()),
+                hung_up_by: Some("caller".into()),
+                started_at: "2026-01-01T00:00:00.000Z".into(),
+                answered_at: Some("2026-01-01T00:00:12.000Z".into()),
+                ended_at: "2026-01-01T00:01:12.000Z".into(),
+                wait_ms: 12_000,
+                talk_ms: 60_000,
+                offers: 2,
+                recording_path: Some("recordings/1.wav".into()),
+                recording_ms: Some(60_000),
+                ..expected(1, "old-1", "5550200", "completed")
+            },
+            CdrRow {
+                rejected_status: Some(480),
+                started_at: "2026-01-01T00:02:00.000Z".into(),
+                ended_at: "2026-01-01T00:02:00.000Z".into(),
+                ..expected(2, "old-2", "5559999", "rejected")
+            },
+        ]
     );
+    // New records take every column; the old unique index still holds.
+    store.insert(&completed(3), wall(1_000)).unwrap();
+    store.insert(&completed(3), wall(1_000)).unwrap();
+    assert_eq!(store.count().unwrap(), 3);
+    let new = store
+        .recent(10)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.row.call == 3)
+        .expect("the new record")
+        .row;
+    assert_eq!(
+        new.call_uuid.as_deref(),
+        Some("0190a1b2-c3d4-7e5f-8a9b-000000000003")
+    );
+    assert_eq!(
+        (new.direction.as_deref(), new.hold_ms),
+        (Some("inbound"), Some(0))
+    );
+    // The event log exists.
+    let line = switchyard::ops::cdr::AgentEventRow {
+        at: "2026-01-01T00:03:00.000Z".into(),
+        unix_ms: 1_767_225_780_000,
+        at_ms: 1,
+        agent: Some("1001".into()),
+        event: "login".into(),
+        queue: None,
+        call: None,
+        reason: None,
+        detail: None,
+        duration_ms: None,
+    };
+    store
+        .insert_store_rows(&[switchyard::ops::cdr::StoreRow::Agent(line.clone())])
+        .unwrap();
+    let log = store
+        .agent_events("2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z", 10)
+        .unwrap();
+    assert_eq!(log, vec![line]);
     let conn = Connection::open(tmp.db()).unwrap();
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        indexes,
+        [
+            "agent_events_at",
+            "agent_events_call",
+            "agent_events_once",
+            "call_records_call_uuid",
+            "call_records_caller",
+            "call_records_ended_at",
+            "call_records_once",
+            "call_records_queue",
+            "call_records_started_at",
+        ]
+    );
 }
 
 #[test]
@@ -626,4 +764,68 @@ fn a_version_3_store_gains_the_complete_record_and_the_event_log_and_keeps_its_r
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, 4);
+}
+
+fn agent_line(
+    at: &str,
+    id_ms: u64,
+    agent: &str,
+    event: &str,
+    reason: Option<&str>,
+) -> switchyard::ops::cdr::AgentEventRow {
+    switchyard::ops::cdr::AgentEventRow {
+        at: at.into(),
+        unix_ms: switchyard::ops::report::parse_ms(at).unwrap(),
+        at_ms: id_ms,
+        agent: Some(agent.into()),
+        event: event.into(),
+        queue: None,
+        call: None,
+        reason: reason.map(str::to_string),
+        detail: None,
+        duration_ms: None,
+    }
+}
+
+#[test]
+fn agent_states_before_a_window_are_each_agents_last_login_and_pause_lines() {
+    let tmp = TempDir::new("states");
+    let mut store = CdrStore::open(&tmp.db()).unwrap();
+    let lines = [
+        agent_line("2026-01-01T07:00:00.000Z", 1, "1001", "login", None),
+        agent_line(
+            "2026-01-01T07:30:00.000Z",
+            2,
+            "1001",
+            "pause",
+            Some("break"),
+        ),
+        agent_line("2026-01-01T07:45:00.000Z", 3, "1001", "resume", None),
+        agent_line(
+            "2026-01-01T08:00:00.000Z",
+            4,
+            "1001",
+            "pause",
+            Some("lunch"),
+        ),
+        agent_line("2026-01-01T07:00:00.000Z", 5, "1002", "login", None),
+        agent_line("2026-01-01T08:10:00.000Z", 6, "1002", "logout", None),
+        // Too early for the look-back, and inside the window.
+        agent_line("2025-12-01T07:00:00.000Z", 7, "1003", "login", None),
+        agent_line("2026-01-01T09:30:00.000Z", 8, "1001", "resume", None),
+    ];
+    let rows: Vec<_> = lines
+        .iter()
+        .cloned()
+        .map(switchyard::ops::cdr::StoreRow::Agent)
+        .collect();
+    store.insert_store_rows(&rows).unwrap();
+    let states = store
+        .agent_states_before("2025-12-25T09:00:00.000Z", "2026-01-01T09:00:00.000Z")
+        .unwrap();
+    // 1002's logout is both its last login/logout and pause/resume line: once.
+    assert_eq!(
+        states,
+        vec![lines[0].clone(), lines[3].clone(), lines[5].clone()]
+    );
 }

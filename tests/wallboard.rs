@@ -3,8 +3,9 @@
 //! from the URL fragment; a pause clicked on the board changes the agent's
 //! state in the API; a caller entering the queue is on the board within 1 s
 //! of the switch's `call_queued` event and leaves it within 1 s of
-//! `call_answered`; a viewer's token may watch but not pause; a service
-//! level under its target turns red.
+//! `call_answered`; a caller already ringing an agent when the page loads
+//! is on it from the start; a viewer's token may watch but not pause; a
+//! service level under its target turns red.
 //!
 //! `SWITCHYARD_SKIP_CHROMIUM=1` skips the browser tests where Chromium is
 //! not installed. `SWITCHYARD_WALLBOARD_SCREENSHOT=docs/wallboard.png`
@@ -22,7 +23,8 @@ use support::api::{self, get, SUPERVISOR, VIEWER};
 use support::scenarios::*;
 use support::webdriver::{self, Browser};
 use support::{
-    free_udp_port, http_request, sipp_register, test_config, Sipp, SwitchProc, EVENT_TIMEOUT,
+    free_udp_port, http_request, sipp_register, test_config, MediaCaller, Phone, Sipp, SwitchProc,
+    EVENT_TIMEOUT,
 };
 use switchyard::ops::client::{Client, Events};
 
@@ -303,4 +305,50 @@ fn a_viewer_token_watches_but_may_not_pause() {
         colour, "rgb(255, 138, 141)",
         "the under-target figure is red"
     );
+}
+
+#[test]
+fn a_caller_already_ringing_an_agent_when_the_board_loads_is_on_it() {
+    if skip_browser() {
+        return;
+    }
+    // A long ring timeout: the offer outlasts the page's loading.
+    let config = test_config("60s", free_udp_port()) + &api::api_section(32);
+    let switch = SwitchProc::start("wallboard-ringing", &config);
+    // 1001's phone lets the offer ring.
+    let mut phone = Phone::new(switch.sip);
+    let contact = phone.addr;
+    let registered = phone.register("1001", "demo-1001", contact, 300);
+    assert_eq!(registered.status(), Some(200));
+    switch.wait_metric(
+        "switchyard_agent_state{agent=\"1001\",state=\"available\"}",
+        |v| v == 1.0,
+    );
+    let client = Client::new(&switch.http.to_string(), Some(VIEWER.into()))
+        .expect("address")
+        .events_timeout(EVENT_TIMEOUT);
+    let mut events = client.events(None).expect("connect").expect("200");
+    let mut caller = MediaCaller::new(switch.sip, "5550200");
+    caller.invite(180);
+    let (offered, _) = next_of(&mut events, "call_offered", None);
+    assert_eq!(offered["agents"], json!(["1001"]));
+    let call = offered["call"].as_str().expect("call id").to_string();
+
+    let browser = Browser::start(&switch.dir, 1280, 800);
+    browser.open(&format!("http://{}/wallboard#token={VIEWER}", switch.http));
+    let caller_js = format!(
+        "const c = document.querySelector('[data-queue=\"support\"] [data-call=\"{call}\"]'); \
+         return c ? c.className : null;"
+    );
+    browser.wait_for(
+        "the ringing caller on the board",
+        &caller_js,
+        EVENT_TIMEOUT,
+        |v| v == "ringing",
+    );
+    let waiting = browser.run(
+        "return document.querySelector('[data-queue=\"support\"] [data-figure=\"waiting\"]').textContent;",
+        json!([]),
+    );
+    assert_eq!(waiting, "1");
 }

@@ -38,7 +38,8 @@ impl Switch {
     }
 
     /// The record of a call refused before it became one (an unknown
-    /// number): no events but `call_ended`, no span, no router.
+    /// number, too many hops, no room): no events but `call_ended`, no
+    /// span, no router.
     pub(super) fn refused_record(
         &mut self,
         now: Instant,
@@ -74,6 +75,30 @@ impl Switch {
         };
         self.ended_events(now, &record);
         self.out.push_back(super::Output::CallEnded(record));
+    }
+
+    /// A new INVITE turned away before anyone was asked who sent it (the
+    /// switch is full or draining): a carrier's caller, known by its
+    /// source alone, leaves a record, so calls lost to overload show in
+    /// the reports. Anyone who would have to authenticate first leaves
+    /// none: an unproven sender gets no row in the store.
+    pub(super) fn refused_at_the_door(&mut self, now: Instant, req: &Req<'_>, status: u16) {
+        let from_user = req.msg.from().uri().user().unwrap_or("");
+        let agent_phone = self.plan.agents.contains_key(from_user)
+            && self
+                .registrar
+                .lookup(now, from_user)
+                .iter()
+                .any(|b| b.source.addr == req.source.addr);
+        let trunk = match self.plan.trunk_for(req.source.addr.ip()) {
+            Some(t) if !agent_phone && t.inbound_auth.is_none() => t.name.clone(),
+            _ => return,
+        };
+        let Some(user) = req.msg.request_uri().and_then(|u| u.user()) else {
+            return;
+        };
+        let dialled = user.split(';').next().unwrap_or(user).to_string();
+        self.refused_record(now, req, Some(trunk), None, dialled, status);
     }
 
     /// Makes the call; returns it and our tag on the caller's leg.

@@ -159,6 +159,8 @@ pub struct CallSnapshot {
     pub agent: Option<String>,
     /// Since the call arrived.
     pub age_ms: u64,
+    /// Since it entered its current queue (a queue call not yet answered).
+    pub queue_wait_ms: Option<u64>,
 }
 
 /// Why a command was not carried out. Nothing changed.

@@ -266,6 +266,10 @@ impl Switch {
                     queue: e.queue.clone(),
                     agent: e.agent.clone(),
                     age_ms: u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+                    queue_wait_ms: matches!(phase, "queued" | "ringing")
+                        .then_some(e.detail.queue_since)
+                        .flatten()
+                        .map(|t| super::event::millis(now.saturating_duration_since(t))),
                 }
             })
             .collect();

@@ -230,6 +230,7 @@ fn hang_up_ends_a_queued_call_with_480_and_one_record() {
     assert_eq!(calls.len(), 1);
     let (id, phase, age) = (calls[0].id, calls[0].phase, calls[0].age_ms);
     assert_eq!((phase, age), ("queued", 3_000));
+    assert_eq!(calls[0].queue_wait_ms, Some(3_000), "queued on arrival");
     assert_eq!(
         run(&mut s, t1, Command::HangUp { call: id }),
         Ok(Reply::Done)

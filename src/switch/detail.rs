@@ -50,6 +50,9 @@ pub struct CallDetail {
     /// When the call first entered a queue, and when it last left one.
     pub queue_entered: Option<Instant>,
     pub queue_left: Option<Instant>,
+    /// When it entered the queue it is in now (arrival or overflow): the
+    /// wait that service level and ASA count runs from here.
+    pub queue_since: Option<Instant>,
     pub held_since: Option<Instant>,
     pub hold: Duration,
     /// The final status the caller got, when it was not a 2xx.
@@ -77,6 +80,9 @@ pub struct RecordDetail {
     /// Its place in line when the caller gave up in a queue (for the
     /// `call_abandoned` event; not stored).
     pub queue_position: Option<usize>,
+    /// When it entered its last queue (for the `call_abandoned` event's
+    /// wait; not stored).
+    pub queue_since: Option<Duration>,
 }
 
 impl CallDetail {
@@ -141,6 +147,7 @@ impl CallDetail {
             hung_up_by: hung_up_by(outcome),
             transfers: Vec::new(),
             queue_position: self.queue_position,
+            queue_since: self.queue_since.map(since),
         }
     }
 }

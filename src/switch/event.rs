@@ -78,7 +78,8 @@ pub enum EventKind {
         call: CallUuid,
         agents: Vec<String>,
     },
-    /// The callee answered; `waited_ms` from arrival.
+    /// The callee answered; `waited_ms` from the entry into its queue (a
+    /// queue call) or from arrival.
     CallAnswered {
         call: CallUuid,
         agent: Option<String>,
@@ -99,7 +100,8 @@ pub enum EventKind {
         to: String,
     },
     /// The caller gave up before an answer; `position` is its place in
-    /// line then (`None` when it was ringing an agent or not queued).
+    /// line then (`None` when it was ringing an agent or not queued),
+    /// `waited_ms` its wait in its last queue (or since arrival).
     CallAbandoned {
         call: CallUuid,
         queue: Option<String>,
@@ -118,7 +120,8 @@ pub enum EventKind {
         hold_ms: u64,
     },
     /// The call left `queue` unanswered by the switch's decision:
-    /// `overflow` (to another queue) or `timeout` (sent busy).
+    /// `overflow` (to another queue) or `timeout` (sent busy), after
+    /// `waited_ms` in it.
     CallLeftQueue {
         call: CallUuid,
         queue: String,
@@ -200,7 +203,10 @@ impl Switch {
             call: e.uuid,
             agent: e.agent.clone(),
             queue: e.queue.clone(),
-            waited_ms: millis(now.saturating_duration_since(e.call.created)),
+            // From the entry into its current queue, or its arrival.
+            waited_ms: millis(
+                now.saturating_duration_since(e.detail.queue_since.unwrap_or(e.call.created)),
+            ),
         };
         self.emit(now, kind);
     }
@@ -211,7 +217,12 @@ impl Switch {
             let kind = EventKind::CallAbandoned {
                 call: record.uuid,
                 queue: record.queue.clone(),
-                waited_ms: millis(record.wait),
+                // The wait in its last queue, if it was in one.
+                waited_ms: millis(
+                    record
+                        .wait
+                        .saturating_sub(record.detail.queue_since.unwrap_or_default()),
+                ),
                 position: record.detail.queue_position,
             };
             self.emit(now, kind);
@@ -242,7 +253,9 @@ impl Switch {
             call: e.uuid,
             queue: e.queue.clone().unwrap_or_default(),
             reason,
-            waited_ms: millis(now.saturating_duration_since(e.call.created)),
+            waited_ms: millis(
+                now.saturating_duration_since(e.detail.queue_since.unwrap_or(e.call.created)),
+            ),
         };
         self.emit(now, kind);
     }

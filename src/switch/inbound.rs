@@ -170,11 +170,8 @@ impl Switch {
             self.stats.refused_overload += 1;
             let headers = [("Retry-After", RETRY_AFTER.as_secs().to_string())];
             let tag = self.token();
-            return self.respond(now, req, 503, Some(&tag), &headers, None);
-        }
-        if msg.max_forwards() == Some(0) {
-            // We would create an outbound leg (RFC 3261 §16.3 step 2 applies to B2BUAs too).
-            return self.refuse(now, req, Refusal::plain(483));
+            self.respond(now, req, 503, Some(&tag), &headers, None);
+            return self.refused_at_the_door(now, req, 503);
         }
         let Some((trunk_name, caller_agent)) = self.caller_of(now, req) else {
             return;
@@ -190,6 +187,11 @@ impl Switch {
         if let (Some(agent), Some(code)) = (&caller_agent, super::FeatureCode::parse(&dialled)) {
             let agent = agent.clone();
             return self.on_feature(now, req, &agent, code);
+        }
+        if msg.max_forwards() == Some(0) {
+            // We would create an outbound leg (RFC 3261 §16.3 step 2 applies to B2BUAs too).
+            self.refuse(now, req, Refusal::plain(483));
+            return self.refused_record(now, req, trunk_name, caller_agent, dialled, 483);
         }
         let Some(target) = self.target_of(now, req, &dialled, caller_agent.is_some()) else {
             // A call to nowhere still leaves its record.
@@ -215,7 +217,9 @@ impl Switch {
                     let warning = format!("399 switchyard \"{err}\"");
                     refusal.headers.push(("Warning", warning));
                 }
-                return self.refuse(now, req, refusal);
+                let status = refusal.status;
+                self.refuse(now, req, refusal);
+                return self.refused_record(now, req, trunk_name, caller_agent, dialled, status);
             }
         };
         let (routing, queue) = match &target {

@@ -203,6 +203,7 @@ impl Switch {
                 if let Some(e) = self.calls.get_mut(&id) {
                     e.routed = true;
                     e.detail.queue_entered.get_or_insert(now);
+                    e.detail.queue_since = Some(now);
                 }
                 self.meter_offered(now, q);
                 self.queued_event(now, id, queue);
@@ -413,6 +414,7 @@ impl Switch {
                         e.span.record("queue", q.as_str());
                     }
                     e.queue = name.clone();
+                    e.detail.queue_since = Some(now);
                 }
                 if let Some(q) = name {
                     self.queued_event(now, id, &q);

@@ -24,6 +24,9 @@ use crate::ops::report::{self, Window, FCR_WINDOWS, INTERVALS_MAX};
 pub const REPORT_ROWS_MAX: usize = 1_000_000;
 /// The window when `from` is not given: the last day.
 const WINDOW_DEFAULT: Duration = Duration::from_secs(24 * 3600);
+/// How far before `from` the agent report looks for the login or pause
+/// an agent was in when the window opened.
+pub const AGENT_STATE_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Where the reports read from, and each queue's service-level threshold.
 #[derive(Debug, Clone)]
@@ -43,9 +46,14 @@ pub(super) async fn queues(
         Some(text) => Some(interval(text, window)?),
     };
     let source = api.reports.clone();
-    let rows = read(source.cdr_path.clone(), window, move |records, events| {
-        report::queue_report(records, events, window, interval, &source.thresholds)
-    })
+    let rows = read(
+        source.cdr_path.clone(),
+        window,
+        false,
+        move |records, events| {
+            report::queue_report(records, events, window, interval, &source.thresholds)
+        },
+    )
     .await?;
     Ok(answer(&headers, window, "queues", &rows))
 }
@@ -57,7 +65,7 @@ pub(super) async fn agents(
 ) -> ApiResult {
     let window = window(&q)?;
     let path = api.reports.cdr_path.clone();
-    let rows = read(path, window, move |records, events| {
+    let rows = read(path, window, true, move |records, events| {
         report::agent_report(records, events, window)
     })
     .await?;
@@ -113,10 +121,13 @@ fn interval(text: &str, window: Window) -> Result<Duration, ApiError> {
 }
 
 /// Opens the store read-only on a blocking thread: the window's log, and
-/// its records plus the week after (for first-call resolution).
+/// its records plus the week after (for first-call resolution). With
+/// `agent_states`, the log starts with each agent's state lines from
+/// before the window ([`AGENT_STATE_LOOKBACK`]).
 async fn read<T: Send + 'static>(
     path: PathBuf,
     window: Window,
+    agent_states: bool,
     compute: impl FnOnce(&[crate::ops::cdr::CdrRow], &[crate::ops::cdr::AgentEventRow]) -> T
         + Send
         + 'static,
@@ -133,9 +144,19 @@ async fn read<T: Send + 'static>(
         let records = store
             .records_between(&records_from, &report::format_ms(fcr_end), limit)
             .map_err(|e| unavailable(e.to_string()))?;
-        let events = store
-            .agent_events(&from, &to, limit)
-            .map_err(|e| unavailable(e.to_string()))?;
+        let mut events = Vec::new();
+        if agent_states {
+            let lookback = u64::try_from(AGENT_STATE_LOOKBACK.as_millis()).unwrap_or(u64::MAX);
+            let since = report::format_ms(window.from_ms.saturating_sub(lookback));
+            events = store
+                .agent_states_before(&since, &from)
+                .map_err(|e| unavailable(e.to_string()))?;
+        }
+        events.extend(
+            store
+                .agent_events(&from, &to, limit)
+                .map_err(|e| unavailable(e.to_string()))?,
+        );
         if records.len() > REPORT_ROWS_MAX || events.len() > REPORT_ROWS_MAX {
             return Err(bad(
                 "from",

@@ -25,17 +25,26 @@ pub fn agents(agents: &mut Value, board: &AgentBoard, names: &HashMap<String, St
     }
 }
 
-/// Adds `callers` (each `call` and `waited_ms` since it arrived, longest
-/// first), `longest_wait_ms` and `agents` (members by state) to each queue.
+/// Adds `callers` (each `call`, `waited_ms` since it entered the queue and
+/// whether an agent's phone rings for it; longest first), `longest_wait_ms`
+/// and `agents` (members by state) to each queue. A caller an agent is
+/// being offered is still waiting: a board loaded then must show it.
 pub fn queues(queues: &mut Value, agents: &Value, calls: &Value) {
     for queue in queues.as_array_mut().into_iter().flatten() {
         let name = queue["name"].clone();
-        let mut callers: Vec<(u64, Value)> = calls
+        let mut callers: Vec<(u64, Value, bool)> = calls
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|c| c["queue"] == name && c["phase"] == "queued")
-            .map(|c| (c["age_ms"].as_u64().unwrap_or(0), c["id"].clone()))
+            .filter(|c| c["queue"] == name && (c["phase"] == "queued" || c["phase"] == "ringing"))
+            .map(|c| {
+                let waited = c["queue_wait_ms"].as_u64().or(c["age_ms"].as_u64());
+                (
+                    waited.unwrap_or(0),
+                    c["id"].clone(),
+                    c["phase"] == "ringing",
+                )
+            })
             .collect();
         callers.sort_by_key(|c| std::cmp::Reverse(c.0));
         let mut by_state: BTreeMap<&str, u64> =
@@ -53,7 +62,9 @@ pub fn queues(queues: &mut Value, agents: &Value, calls: &Value) {
         queue["longest_wait_ms"] = json!(callers.first().map(|c| c.0));
         queue["callers"] = callers
             .into_iter()
-            .map(|(waited, call)| json!({ "call": call, "waited_ms": waited }))
+            .map(|(waited, call, ringing)| {
+                json!({ "call": call, "waited_ms": waited, "ringing": ringing })
+            })
             .collect();
         queue["agents"] = json!(by_state);
     }
@@ -77,16 +88,20 @@ mod tests {
             { "id": "1002", "state": "available", "queues": ["support", "sales"] },
         ]);
         let calls = json!([
-            { "id": "a", "phase": "queued", "queue": "support", "age_ms": 500 },
-            { "id": "b", "phase": "queued", "queue": "support", "age_ms": 9000 },
-            { "id": "c", "phase": "talking", "queue": "support", "age_ms": 20000 },
+            { "id": "a", "phase": "queued", "queue": "support", "age_ms": 500, "queue_wait_ms": 400 },
+            { "id": "b", "phase": "ringing", "queue": "support", "age_ms": 9000, "queue_wait_ms": 7000 },
+            { "id": "c", "phase": "talking", "queue": "support", "age_ms": 20000, "queue_wait_ms": null },
+            { "id": "d", "phase": "ringing", "queue": null, "age_ms": 100, "queue_wait_ms": null },
         ]);
         queues(&mut qs, &agents, &calls);
         let support = &qs[0];
-        assert_eq!(support["longest_wait_ms"], 9000);
+        assert_eq!(support["longest_wait_ms"], 7000);
         assert_eq!(
             support["callers"],
-            json!([{ "call": "b", "waited_ms": 9000 }, { "call": "a", "waited_ms": 500 }])
+            json!([
+                { "call": "b", "waited_ms": 7000, "ringing": true },
+                { "call": "a", "waited_ms": 400, "ringing": false },
+            ])
         );
         assert_eq!(support["agents"]["paused"], 1);
         assert_eq!(support["agents"]["available"], 1);

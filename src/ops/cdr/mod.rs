@@ -216,6 +216,18 @@ impl CdrStore {
             .map_err(|source| CdrError::Query { source })
     }
 
+    /// What each agent was doing when `from` came: its last login or
+    /// logout line and its last pause, resume or logout line between
+    /// `since` (inclusive) and `from` (exclusive), in order.
+    pub fn agent_states_before(
+        &self,
+        since: &str,
+        from: &str,
+    ) -> Result<Vec<AgentEventRow>, CdrError> {
+        queries::agent_states_before(&self.conn, since, from)
+            .map_err(|source| CdrError::Query { source })
+    }
+
     /// Call records that started from `from` (inclusive) to `to`
     /// (exclusive), in start order; at most `limit`.
     pub fn records_between(

@@ -149,25 +149,59 @@ pub(super) fn agent_events(
     limit: usize,
 ) -> rusqlite::Result<Vec<AgentEventRow>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut stmt = conn.prepare(
-        "SELECT at, unix_ms, at_ms, agent, event, queue, call, reason, detail, duration_ms \
-         FROM agent_events WHERE at >= ?1 AND at < ?2 ORDER BY at, id LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(params![from, to, limit], |r| {
-        Ok(AgentEventRow {
-            at: r.get(0)?,
-            unix_ms: from_sql_u64(r.get(1)?),
-            at_ms: from_sql_u64(r.get(2)?),
-            agent: r.get(3)?,
-            event: r.get(4)?,
-            queue: r.get(5)?,
-            call: r.get(6)?,
-            reason: r.get(7)?,
-            detail: r.get(8)?,
-            duration_ms: r.get::<_, Option<i64>>(9)?.map(from_sql_u64),
-        })
-    })?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {EVENT_COLUMNS} FROM agent_events WHERE at >= ?1 AND at < ?2 \
+         ORDER BY at, id LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![from, to, limit], read_event)?;
     rows.collect()
+}
+
+/// Each agent's last login or logout line, and last pause, resume or
+/// logout line, from `since` (inclusive) to `from` (exclusive), in order:
+/// what the agent was doing when a report's window opens. One scan of
+/// the window before `from` (the `at` index bounds it).
+pub(super) fn agent_states_before(
+    conn: &Connection,
+    since: &str,
+    from: &str,
+) -> rusqlite::Result<Vec<AgentEventRow>> {
+    // With one max() in a query SQLite takes the bare `id` from the row
+    // holding the maximum: the last line by time, then insertion.
+    let last = |events: &str| {
+        format!(
+            "SELECT id FROM (SELECT id, max(at || printf('%020d', id)) FROM agent_events \
+             WHERE at >= ?1 AND at < ?2 AND agent IS NOT NULL AND event IN ({events}) \
+             GROUP BY agent)"
+        )
+    };
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM agent_events WHERE id IN ({} UNION {}) ORDER BY at, id",
+        last("'login', 'logout'"),
+        last("'pause', 'resume', 'logout'"),
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params![since, from], read_event)?;
+    rows.collect()
+}
+
+/// Every column of a log line, in [`read_event`]'s order.
+const EVENT_COLUMNS: &str =
+    "at, unix_ms, at_ms, agent, event, queue, call, reason, detail, duration_ms";
+
+fn read_event(r: &Row<'_>) -> rusqlite::Result<AgentEventRow> {
+    Ok(AgentEventRow {
+        at: r.get(0)?,
+        unix_ms: from_sql_u64(r.get(1)?),
+        at_ms: from_sql_u64(r.get(2)?),
+        agent: r.get(3)?,
+        event: r.get(4)?,
+        queue: r.get(5)?,
+        call: r.get(6)?,
+        reason: r.get(7)?,
+        detail: r.get(8)?,
+        duration_ms: r.get::<_, Option<i64>>(9)?.map(from_sql_u64),
+    })
 }
 
 pub(super) fn records_between(

@@ -8,8 +8,10 @@
 //! `connect`, `abandon` and `exit` lines of that queue. Abandons under
 //! [`SHORT_ABANDON`] count apart and are left out of the service level,
 //! which is answered within the queue's threshold over answered plus
-//! (long) abandoned. Waits run from the call's arrival. Talk is answer to
-//! hang-up less hold; AHT is talk + hold + wrap-up over handled calls.
+//! (long) abandoned. Waits are the log's: from the call's entry into that
+//! queue (after any menu, or at the overflow), as the router counts them.
+//! Talk is answer to hang-up less hold; AHT is talk + hold + wrap-up over
+//! handled calls.
 
 mod time;
 
@@ -143,14 +145,28 @@ pub fn queue_report(
         .collect()
 }
 
-/// Agent figures over the window.
+/// Agent figures over the window. Login, logout, pause and resume lines
+/// before the window (each agent's last ones, as the store gives them)
+/// tell what the agent was doing when it opened: they count from its
+/// start, so a pause that began earlier is clipped to the window.
 pub fn agent_report(records: &[CdrRow], events: &[AgentEventRow], window: Window) -> Vec<AgentRow> {
     let calls = index_calls(records);
     let mut agents: BTreeMap<String, AgentAcc> = BTreeMap::new();
-    for e in events.iter().filter(|e| window.contains(e.unix_ms)) {
+    for e in events.iter().filter(|e| e.unix_ms < window.to_ms) {
         let Some(agent) = &e.agent else { continue };
+        if e.unix_ms < window.from_ms {
+            // Only a login or pause still open puts an agent in the report.
+            let opens = matches!(e.event.as_str(), "login" | "pause");
+            if let Some(acc) = agents.get_mut(agent) {
+                acc.state_line(e, window.from_ms);
+            } else if opens {
+                let acc = agents.entry(agent.clone()).or_default();
+                acc.state_line(e, window.from_ms);
+            }
+            continue;
+        }
         let acc = agents.entry(agent.clone()).or_default();
-        acc.state_line(e);
+        acc.state_line(e, e.unix_ms);
         match e.event.as_str() {
             "complete" => {
                 acc.handled += 1;
@@ -248,9 +264,9 @@ struct AgentAcc<'r> {
 }
 
 impl AgentAcc<'_> {
-    /// Login, logout, pause and resume lines open and close intervals.
-    fn state_line(&mut self, e: &AgentEventRow) {
-        let at = e.unix_ms;
+    /// Login, logout, pause and resume lines open and close intervals;
+    /// `at` is the line's time, or the window's start for an earlier one.
+    fn state_line(&mut self, e: &AgentEventRow, at: u64) {
         match e.event.as_str() {
             "login" => {
                 self.logged_in_since.get_or_insert(at);
@@ -367,4 +383,66 @@ fn mean(total: u64, n: u64) -> Option<u64> {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: u64 = 3_600_000;
+    const FROM: u64 = 1_709_280_000_000;
+
+    fn line(at: u64, agent: &str, event: &str, reason: Option<&str>) -> AgentEventRow {
+        AgentEventRow {
+            at: format_ms(at),
+            unix_ms: at,
+            at_ms: 0,
+            agent: Some(agent.into()),
+            event: event.into(),
+            queue: None,
+            call: None,
+            reason: reason.map(str::to_string),
+            detail: None,
+            duration_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_login_and_pause_begun_before_the_window_count_from_its_start() {
+        let events = [
+            // Before the window: what the store gives as agents' last lines.
+            line(FROM - 3 * H, "1001", "login", None),
+            line(FROM - H, "1001", "pause", Some("lunch")),
+            line(FROM - 2 * H, "1002", "logout", None),
+            // In the window.
+            line(FROM + H / 2, "1001", "resume", None),
+            line(FROM + H, "1001", "logout", None),
+        ];
+        let window = Window {
+            from_ms: FROM,
+            to_ms: FROM + 2 * H,
+        };
+        let rows = agent_report(&[], &events, window);
+        assert_eq!(rows.len(), 1, "an agent logged out before is not listed");
+        let a = &rows[0];
+        assert_eq!(a.agent, "1001");
+        assert_eq!(a.logged_in_ms, H);
+        assert_eq!(a.pause_ms.get("lunch"), Some(&(H / 2)));
+    }
+
+    #[test]
+    fn an_agent_paused_through_the_whole_window_is_paused_all_of_it() {
+        let events = [
+            line(FROM - 3 * H, "1001", "login", None),
+            line(FROM - H, "1001", "pause", Some("training")),
+        ];
+        let window = Window {
+            from_ms: FROM,
+            to_ms: FROM + H,
+        };
+        let rows = agent_report(&[], &events, window);
+        assert_eq!(rows[0].logged_in_ms, H);
+        assert_eq!(rows[0].pause_ms.get("training"), Some(&H));
+        assert_eq!(rows[0].occupancy, None, "no staffed time");
+    }
 }

@@ -102,7 +102,7 @@ function applyQueues(list, withCallers) {
     q.figures = figures;
     if (withCallers) {
       q.callers = new Map((figures.callers || []).map(c =>
-        [c.call, { since: now - (c.waited_ms || 0), ringing: false }]));
+        [c.call, { since: now - (c.waited_ms || 0), ringing: !!c.ringing }]));
     }
   }
   for (const name of [...board.queues.keys()]) {

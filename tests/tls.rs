@@ -170,3 +170,144 @@ fn check_names_the_field_of_an_unusable_certificate_or_key() {
         "{err}"
     );
 }
+
+/// A carrier's CA and a certificate it signed for 127.0.0.1, as PEM.
+fn carrier_pki() -> (String, String, String) {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "test carrier CA");
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.subject_alt_names.push(rcgen::SanType::IpAddress(
+        std::net::Ipv4Addr::LOCALHOST.into(),
+    ));
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+    (ca_cert.pem(), leaf_cert.pem(), leaf_key.serialize_pem())
+}
+
+/// The first SIP request the carrier reads over TLS, within the timeout;
+/// `None` when the handshake or the read failed.
+fn carrier_reads_one_request(
+    listener: std::net::TcpListener,
+    cert: &str,
+    key: &str,
+) -> std::thread::JoinHandle<Option<String>> {
+    use rustls::pki_types::pem::PemObject;
+    let chain: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(cert.as_bytes())
+        .map(Result::unwrap)
+        .collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+    #[allow(deprecated)]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().ok()?;
+        tcp.set_read_timeout(Some(EVENT_TIMEOUT)).unwrap();
+        let conn = rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Ok(Some(len)) = switchyard::sip::parse::Message::frame(&buf) {
+                return Some(String::from_utf8_lossy(&buf[..len]).to_string());
+            }
+            match tls.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+}
+
+/// Agent 1002 (over UDP) dials an outside number, answering the digest
+/// challenge; the call goes to the trunk.
+fn agent_dials_out(switch: &SwitchProc) -> support::Phone {
+    let mut agent = support::Phone::new(switch.sip);
+    let contact = agent.addr;
+    assert_eq!(
+        agent.register("1002", "demo-1002", contact, 3600).status(),
+        Some(200)
+    );
+    let uri = format!("sip:5551234@{}", switch.sip);
+    let invite = |agent: &mut support::Phone, cseq: u32, auth: &str| {
+        let t = agent.token();
+        let text = format!(
+            "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bK{t};rport\r\nMax-Forwards: 70\r\n\
+             From: <sip:1002@{s}>;tag=out1\r\nTo: <{uri}>\r\nCall-ID: tls-trunk-call\r\nCSeq: {cseq} INVITE\r\n\
+             Contact: <sip:1002@{a}>\r\n{auth}Content-Length: 0\r\n\r\n",
+            a = agent.addr,
+            s = switch.sip,
+        );
+        agent.send(text.as_bytes());
+    };
+    invite(&mut agent, 1, "");
+    let challenge = agent.recv_final();
+    assert_eq!(challenge.status(), Some(401));
+    let value = challenge
+        .header(&HeaderName::WwwAuthenticate)
+        .unwrap()
+        .to_string();
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(9);
+    let answer = switchyard::sip::auth::answer_challenge(
+        &value,
+        "INVITE",
+        &uri,
+        "1002",
+        "demo-1002",
+        1,
+        &mut rng,
+    )
+    .unwrap();
+    invite(&mut agent, 2, &format!("Authorization: {answer}\r\n"));
+    agent
+}
+
+#[test]
+fn a_tls_trunk_is_called_over_tls_with_its_certificate_checked() {
+    let (ca, cert, key) = carrier_pki();
+    let (other_ca, _, _) = carrier_pki();
+    for (trusted, reaches) in [(ca, true), (other_ca, false)] {
+        let dir = support::temp_dir("tls-trunk-ca");
+        std::fs::write(dir.join("ca.pem"), &trusted).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let carrier = listener.local_addr().unwrap();
+        let config = test_config("10s", carrier.port()).replace(
+            &format!("127.0.0.1:{}\", transport = \"udp\"", carrier.port()),
+            &format!("127.0.0.1:{}\", transport = \"tls\"", carrier.port()),
+        ) + &format!(
+            "\n[tls]\nlisten = \"127.0.0.1:0\"\nca = \"{}\"\n",
+            dir.join("ca.pem").display()
+        );
+        assert!(config.contains("transport = \"tls\""));
+        let switch = SwitchProc::start("tls-trunk", &config);
+        let read = carrier_reads_one_request(listener, &cert, &key);
+        let _agent = agent_dials_out(&switch);
+        let request = read.join().unwrap();
+        if reaches {
+            let request = request.expect("the INVITE over TLS");
+            assert!(request.starts_with("INVITE sip:5551234@"), "{request}");
+            assert!(request.contains("Via: SIP/2.0/TLS "), "{request}");
+            assert!(request.contains(";transport=tls>"), "{request}");
+            switch.wait_metric("switchyard_tls_handshakes_total{result=\"ok\"}", |v| {
+                v == 1.0
+            });
+        } else {
+            assert!(
+                request.is_none(),
+                "a carrier the CA did not sign got {request:?}"
+            );
+            switch.wait_metric("switchyard_tls_handshakes_total{result=\"failed\"}", |v| {
+                v == 1.0
+            });
+        }
+    }
+}

@@ -15,6 +15,10 @@ use crate::media::mix::Mode;
 use crate::media::sdp::Codec;
 use crate::media::srtp::MasterKey;
 
+/// Most media legs in one call: caller, agent, supervisor, and a player.
+/// The core sizes supervision by it; the relay refuses a leg past it.
+pub const LEGS_PER_CALL_MAX: usize = 4;
+
 /// A call's media leg: the caller's or the agent's (carrier's, dialling out).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MediaLeg {

@@ -6,8 +6,9 @@ use std::time::Instant;
 use tracing::debug;
 
 use super::admit::Arrival;
-use super::detail::Direction;
+use super::demux::Owner;
 use super::{Route, Switch, METHOD_LABELS, RETRY_AFTER};
+use crate::call::session::detail::Direction;
 use crate::call::{CallRef, Input, Outcome, Routing, Side};
 use crate::sip::build;
 use crate::sip::parse::{HeaderName, Message, Method, Scheme};
@@ -360,7 +361,10 @@ impl Switch {
     }
 
     fn on_cancel(&mut self, now: Instant, req: &Req<'_>) {
-        let call = self.a_branches.get(&req.key.branch).copied();
+        let call = match self.demux.server_branch(&req.key.branch) {
+            Some(&Owner::CallerInvite(call)) => Some(call),
+            _ => None,
+        };
         let tag = self.token();
         match call {
             Some(call) => {
@@ -384,14 +388,11 @@ impl Switch {
         if let Ok(ServerVerdict::AckAbsorbed) = self.tx.server_request(now, key, true, dest) {
             return;
         }
-        if self.features.contains_key(msg.call_id()) {
-            return self.on_feature_ack(now, msg);
-        }
-        if self.is_supervisor_dialog(msg.call_id()) {
-            return self.on_supervisor_ack(now, msg);
-        }
-        let Some(&(call, side)) = self.dialogs.get(msg.call_id()) else {
-            return;
+        let (call, side) = match self.demux.dialog(msg.call_id()) {
+            Some(&Owner::Leg { call, side }) => (call, side),
+            Some(Owner::Feature(_)) => return self.on_feature_ack(now, msg),
+            Some(&Owner::Supervisor { call, .. }) => return self.on_supervisor_ack(now, call),
+            _ => return,
         };
         let Some(entry) = self.calls.get_mut(&call) else {
             return;
@@ -420,15 +421,13 @@ impl Switch {
 
     /// BYE, re-INVITE, INFO, UPDATE, OPTIONS inside a dialog.
     fn on_in_dialog(&mut self, now: Instant, req: &Req<'_>, method: &Method) {
-        if self.features.contains_key(req.msg.call_id()) {
-            return self.on_feature_request(now, req, method);
-        }
-        if self.is_supervisor_dialog(req.msg.call_id()) {
-            return self.on_supervisor_request(now, req, method);
-        }
-        let found = self.dialogs.get(req.msg.call_id()).copied();
-        let Some((call, side)) = found else {
-            return self.refuse(now, req, Refusal::plain(481));
+        let (call, side) = match self.demux.dialog(req.msg.call_id()) {
+            Some(&Owner::Leg { call, side }) => (call, side),
+            Some(Owner::Feature(_)) => return self.on_feature_request(now, req, method),
+            Some(&Owner::Supervisor { call, .. }) => {
+                return self.on_supervisor_request(now, req, method, call)
+            }
+            _ => return self.refuse(now, req, Refusal::plain(481)),
         };
         let Some(entry) = self.calls.get(&call) else {
             return self.refuse(now, req, Refusal::plain(481));
@@ -509,7 +508,10 @@ impl Switch {
     /// retransmitted copy finds no dialog and gets 481, which the caller's
     /// transaction accepts as final.
     fn on_bye_stateless(&mut self, now: Instant, source: Peer, dest: Peer, msg: &Message) {
-        let found = self.dialogs.get(msg.call_id()).copied();
+        let found = match self.demux.dialog(msg.call_id()) {
+            Some(&Owner::Leg { call, side }) => Some((call, side)),
+            _ => None,
+        };
         let status = match found {
             Some((call, side))
                 if self.calls.get(&call).and_then(|e| e.local_tag(side)) == msg.to().tag() =>

@@ -18,10 +18,12 @@ use rand::RngCore;
 use tracing::{debug, warn};
 
 use super::Switch;
+use crate::call::session::media::latch_only;
+use crate::call::session::CallMedia;
+use crate::call::session::SessionEvent;
 use crate::call::{CallRef, Input};
 use crate::config::SrtpPolicy;
-use crate::media::command::{LegRemote, MediaCommand, MediaInput, MediaLeg};
-use crate::media::packetize::{packet_time, PTIME_DEFAULT};
+use crate::media::command::{MediaCommand, MediaInput, MediaLeg};
 use crate::media::pool::{PoolError, PortPool};
 use crate::media::sdp::{self, Anchor, Choice, Codec, Format, FormatKind, Origin, Sdp, SdpError};
 use crate::sip::parse::Message;
@@ -94,46 +96,13 @@ impl AnchorError {
     }
 }
 
-/// One call's anchored media.
-#[derive(Debug)]
-pub struct CallMedia {
-    pub a_port: u16,
-    pub b_port: u16,
-    /// The caller's SDP (its offer, or for a late offer its answer once the
-    /// ACK brought it; our own offer until then).
-    pub(super) a_offer: Sdp,
-    pub(super) a_choice: Choice,
-    /// The INVITE had no offer: ours went to the caller, whose answer is
-    /// due in the ACK (RFC 3261 §13.2.1).
-    pub awaiting_answer: bool,
-    /// The caller's offer as the agent gets it.
-    pub offer_for_b: Bytes,
-    /// Our answer to the caller, fixed once sent (early or final).
-    pub answer_for_a: Option<Bytes>,
-    /// When the caller, waiting in a queue, hears its next announcement.
-    pub announce_at: Option<Instant>,
-    /// The leg that put the call on hold (RFC 3264 §8.4), while it lasts.
-    pub held_by: Option<MediaLeg>,
-    /// Pairs of supervisors who listened in; held until the call ends.
-    pub supervisor_ports: Vec<u16>,
-    /// Our `o=` line on the caller's leg and on the agent's (RFC 3264 §8).
-    pub(super) a_origin: Origin,
-    pub(super) b_origin: Origin,
-    /// The agent's codec, once its SDP told it.
-    pub(super) b_choice: Option<Choice>,
-    /// Our answer to the agent's last re-offer, if it made one.
-    pub(super) b_sdp_sent: Option<Bytes>,
-    /// SRTP keys and what the parties' SDP said; `None` until anchored.
-    pub(super) srtp: Option<super::CallSrtp>,
-}
-
 /// The core's media state: the port pool and its counters.
 #[derive(Debug)]
 pub struct Anchoring {
     pub plan: MediaPlan,
     pub pool: PortPool,
     /// Draws our SRTP keys ([`Switch::set_srtp_seed`]).
-    pub keys: super::KeySource,
+    pub keys: crate::call::session::srtp::KeySource,
 }
 
 impl Anchoring {
@@ -143,7 +112,7 @@ impl Anchoring {
         let pool = PortPool::new(plan.port_min, plan.port_max).ok()?;
         // A fixed seed until the driver gives one from the OS: tests and
         // simulations stay deterministic.
-        let keys = super::KeySource::new([0x5e; 32]);
+        let keys = crate::call::session::srtp::KeySource::new([0x5e; 32]);
         Some(Anchoring { plan, pool, keys })
     }
 
@@ -198,7 +167,6 @@ impl Anchoring {
             awaiting_answer: our_offer.is_some(),
             answer_for_a: our_offer,
             announce_at: None,
-            held_by: None,
             supervisor_ports: Vec::new(),
             a_origin,
             b_origin,
@@ -253,20 +221,6 @@ impl Anchoring {
     }
 }
 
-impl CallMedia {
-    /// The relay's view of the caller leg; before a late offer's answer,
-    /// only what its packets teach (symmetric RTP).
-    pub fn caller_remote(&self) -> LegRemote {
-        if self.awaiting_answer {
-            return latch_only(self.a_choice);
-        }
-        LegRemote {
-            srtp: self.srtp.as_ref().and_then(|s| s.keys(MediaLeg::Caller)),
-            ..remote(&self.a_offer, self.a_choice)
-        }
-    }
-}
-
 impl Switch {
     /// One report of the relay.
     pub fn handle_media(&mut self, now: Instant, input: MediaInput) {
@@ -282,8 +236,7 @@ impl Switch {
                 // on hold may be silent (`a=inactive`): only an answered,
                 // bridged call's silence means a vanished phone.
                 let vanished = self.calls.get(&call).is_some_and(|e| {
-                    e.call.answered.is_some()
-                        && e.media.as_ref().is_none_or(|m| m.held_by.is_none())
+                    e.call.answered.is_some() && (e.media.is_none() || e.held_by().is_none())
                 });
                 if vanished {
                     warn!(%call, "no media on the answered call: hanging up");
@@ -294,7 +247,11 @@ impl Switch {
             MediaInput::Digit { call, leg, digit } => self.on_digit(now, call, leg, digit),
             MediaInput::DigitLost { call } => debug!(%call, "a digit could not be sent"),
             MediaInput::SupervisionFailed { call } => {
-                let dialog = self.calls.get(&call).and_then(|e| e.supervisor.clone());
+                let dialog = self
+                    .calls
+                    .get(&call)
+                    .and_then(|e| e.phase.supervisor())
+                    .map(|leg| leg.dialog.clone());
                 if let Some(dialog) = dialog {
                     self.supervisor_hang_up(now, &dialog);
                 }
@@ -302,9 +259,7 @@ impl Switch {
             MediaInput::RecordingFailed { call } => {
                 warn!(%call, "the call's recording failed; it goes on unrecorded");
                 self.stats.recordings_failed += 1;
-                if let Some(entry) = self.calls.get_mut(&call) {
-                    entry.recording = None;
-                }
+                self.session_event(now, call, SessionEvent::RecordingFailed);
             }
         }
         self.pump(now);
@@ -324,14 +279,14 @@ impl Switch {
                 .queue
                 .as_ref()
                 .is_some_and(|q| self.plan.record_queues.contains(q));
-        if !wanted || entry.media.is_none() || entry.recording.is_some() {
+        let talking = entry.phase.is_talking() && !entry.phase.is_recording();
+        if !wanted || entry.media.is_none() || !talking {
             return;
         }
         let dir = anchoring.plan.recordings.clone();
         let path = dir.join(format!("{}-{}.wav", id.0, self.token()));
-        if let Some(entry) = self.calls.get_mut(&id) {
-            entry.recording = Some((path.clone(), now));
-        }
+        let started = SessionEvent::RecordingStarted { path: path.clone() };
+        self.session_event(now, id, started);
         self.stats.recordings_started += 1;
         debug!(call = %id, path = %path.display(), "recording");
         self.out
@@ -365,8 +320,15 @@ impl Switch {
             anchoring.anchor(msg.body(), sessions)
         };
         let anchored = anchored.and_then(|mut m| {
-            m.srtp = Some(super::CallSrtp::new(&mut anchoring.keys));
-            match super::srtp::negotiate_caller(&mut m, policy, transport, msg.call_id()) {
+            m.srtp = Some(crate::call::session::srtp::CallSrtp::new(
+                &mut anchoring.keys,
+            ));
+            match crate::call::session::srtp::negotiate_caller(
+                &mut m,
+                policy,
+                transport,
+                msg.call_id(),
+            ) {
                 Ok(()) => Ok(m),
                 Err(e) => {
                     anchoring.release(&m);
@@ -499,41 +461,6 @@ impl Switch {
         let a = self.anchoring.as_ref()?;
         Some((a.pool.capacity() - a.pool.in_use(), a.pool.capacity()))
     }
-}
-
-pub(super) fn remote(s: &Sdp, choice: Choice) -> LegRemote {
-    // `sdp::choose` picks only audio formats; G.711 is the RTP default.
-    let codec = match choice.codec.kind {
-        FormatKind::Audio(c) => c,
-        FormatKind::TelephoneEvent => Codec::Pcmu,
-    };
-    LegRemote {
-        rtp: s.rtp,
-        rtcp: s.rtcp,
-        codec,
-        codec_pt: choice.codec.pt,
-        telephone_event: choice.telephone_event,
-        ptime: packet_time(s.ptime, s.maxptime, codec),
-        srtp: None,
-    }
-}
-
-/// A leg whose SDP we could not use: its address is learnt from its packets
-/// (symmetric RTP), its codec assumed to be the caller's.
-fn latch_only(choice: Choice) -> LegRemote {
-    let mut r = LegRemote {
-        rtp: None,
-        rtcp: None,
-        codec: Codec::Pcmu,
-        codec_pt: choice.codec.pt,
-        telephone_event: choice.telephone_event,
-        ptime: PTIME_DEFAULT,
-        srtp: None,
-    };
-    if let FormatKind::Audio(c) = choice.codec.kind {
-        r.codec = c;
-    }
-    r
 }
 
 #[cfg(test)]

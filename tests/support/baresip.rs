@@ -90,6 +90,18 @@ impl Baresip {
         source_wav: &Path,
         codecs: &[&str],
     ) -> Baresip {
+        Baresip::start_with(modules, dir, account, source_wav, codecs, "")
+    }
+
+    /// As [`Baresip::start`], with `extra` config lines (e.g. `sip_cafile`).
+    pub fn start_with(
+        modules: &Path,
+        dir: &Path,
+        account: &str,
+        source_wav: &Path,
+        codecs: &[&str],
+        extra: &str,
+    ) -> Baresip {
         std::fs::create_dir_all(dir).expect("baresip dir");
         let sip = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
         let rtp = free_port_block(RTP_PORTS);
@@ -107,7 +119,8 @@ impl Baresip {
              module aufile.so\n\
              module sndfile.so\n\
              module_tmp account.so\n\
-             snd_path {dir}\n",
+             snd_path {dir}\n\
+             {extra}",
             rtp_hi = rtp + RTP_PORTS - 1,
             src = source_wav.display(),
             modules = modules.display(),

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::{free_port_block, free_udp_port, tail};
+use super::{free_port_block, tail};
 
 /// Set to `1` to let the baresip tests pass (with a note) where baresip is not installed.
 pub const SKIP_ENV: &str = "SWITCHYARD_SKIP_BARESIP";
@@ -103,7 +103,9 @@ impl Baresip {
         extra: &str,
     ) -> Baresip {
         std::fs::create_dir_all(dir).expect("baresip dir");
-        let sip = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
+        // baresip also listens for TLS on the next port up: take both from a
+        // block, below the ephemeral range, so no parallel test holds it.
+        let sip = SocketAddr::from(([127, 0, 0, 1], free_port_block(2)));
         let rtp = free_port_block(RTP_PORTS);
         let config = format!(
             "poll_method epoll\n\

@@ -13,7 +13,7 @@ use super::error::{ConfigError, Location, Problem, ProblemKind};
 use super::locate::{location, path_at, path_from_text, span_of, value_span_of, FieldPath};
 use super::raw::{
     RawAgent, RawApi, RawDialRuleSet, RawDid, RawMedia, RawMenu, RawMetrics, RawQueue, RawSecurity,
-    RawSwitch, RawTrunk,
+    RawSwitch, RawTls, RawTrunk,
 };
 use super::values::{check_did, check_name, parse_duration, parse_socket_addr};
 use super::*;
@@ -30,6 +30,7 @@ mod menu;
 mod metrics;
 mod queue;
 mod security;
+mod tls;
 mod trunk;
 
 /// Missed offers before auto-pause; more is surely a typo.
@@ -100,6 +101,7 @@ struct Sections {
     security: Option<RawSecurity>,
     dial_rules: Vec<(usize, RawDialRuleSet)>,
     metrics: Option<RawMetrics>,
+    tls: Option<RawTls>,
 }
 
 fn root() -> FieldPath {
@@ -258,6 +260,7 @@ impl Cx<'_, '_> {
                 }
                 "dids" => self.dids(value, &path, &mut s.dids),
                 "metrics" => s.metrics = self.de(value),
+                "tls" => s.tls = self.de(value),
                 other => {
                     let name = other.to_owned();
                     self.report(&path, ProblemKind::UnknownSection { name });
@@ -292,6 +295,7 @@ impl Cx<'_, '_> {
         let media = s.media.map(|m| self.media(m));
         let api = s.api.map(|a| self.api(a)).unwrap_or_default();
         let metrics = s.metrics.map(|m| self.metrics(m)).unwrap_or_default();
+        let tls = s.tls.map(|t| self.tls(t));
         let mut seen = HashMap::new();
         let mut agents = Vec::new();
         for (i, raw) in s.agents {
@@ -341,6 +345,7 @@ impl Cx<'_, '_> {
             security,
             dial_rules,
             metrics,
+            tls,
         }
     }
 

@@ -184,7 +184,7 @@ impl Switch {
         let ip = self.plan.local.ip();
         let sdp = inactive_answer(req.msg.body(), ip, u64::from(self.rng_u32()));
         let headers = [
-            ("Contact", self.contact()),
+            ("Contact", self.contact_on(req.source.transport)),
             ("Allow", build::ALLOW.to_string()),
         ];
         self.respond(

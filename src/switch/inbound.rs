@@ -206,7 +206,8 @@ impl Switch {
                 return;
             }
         }
-        let media = match self.anchor_call(msg) {
+        let policy = self.caller_srtp_policy(trunk_name.as_deref(), caller_agent.as_deref());
+        let media = match self.anchor_call(msg, (policy, req.source.transport)) {
             Ok(media) => media,
             Err(err) => {
                 let mut refusal = Refusal::plain(err.status());
@@ -214,6 +215,11 @@ impl Switch {
                     refusal
                         .headers
                         .push(("Retry-After", RETRY_AFTER.as_secs().to_string()));
+                }
+                if refusal.status == 488 {
+                    // Why, for the phone's log (RFC 3261 §20.43).
+                    let warning = format!("399 switchyard \"{err}\"");
+                    refusal.headers.push(("Warning", warning));
                 }
                 let status = refusal.status;
                 self.refuse(now, req, refusal);
@@ -330,7 +336,7 @@ impl Switch {
                 // media); else ringing.
                 match self.early_answer(id) {
                     Some(sdp) => {
-                        let contact = [("Contact", self.contact())];
+                        let contact = [("Contact", self.contact_on(req.source.transport))];
                         let body = Some(("application/sdp", sdp.as_ref()));
                         self.respond(now, req, 183, Some(a_tag), &contact, body);
                     }
@@ -450,7 +456,7 @@ impl Switch {
                     Some(Err(e)) => return self.respond(now, req, e.status(), None, &[], None),
                     None => self.calls.get(&call).and_then(|e| e.last_sdp(side)),
                 };
-                let contact = [("Contact", self.contact())];
+                let contact = [("Contact", self.contact_on(req.source.transport))];
                 let body = sdp.as_ref().map(|b| ("application/sdp", b.as_ref()));
                 self.respond(now, req, 200, None, &contact, body);
                 if let Some(entry) = self.calls.get_mut(&call) {
@@ -471,7 +477,7 @@ impl Switch {
                 };
                 match self.media_reoffer(now, call, leg, req.msg.body()) {
                     Some(Ok(answer)) => {
-                        let contact = [("Contact", self.contact())];
+                        let contact = [("Contact", self.contact_on(req.source.transport))];
                         let body = Some(("application/sdp", answer.as_ref()));
                         self.respond(now, req, 200, None, &contact, body);
                     }
@@ -525,9 +531,11 @@ impl Switch {
             .push_back(super::Output::Transmit { peer: dest, bytes });
     }
 
-    /// Our Contact header value.
-    pub(super) fn contact(&self) -> String {
-        format!("<sip:switchyard@{}>", self.plan.local)
+    /// Our Contact header value on a leg over `transport` (RFC 3261
+    /// §8.1.1.8: in-dialog requests come back to it, over TLS for TLS).
+    pub(super) fn contact_on(&self, transport: crate::sip::Transport) -> String {
+        let local = self.plan.local_on(transport);
+        format!("<sip:switchyard@{local}{}>", transport.uri_param())
     }
 
     /// Carries out an unroutable outcome on a call.

@@ -190,8 +190,6 @@ impl Switch {
         auth: Option<(&str, String)>,
     ) {
         let branch = crate::sip::dialog::branch(&self.token());
-        let local = self.plan.local;
-        let contact = self.contact();
         let identity = match self.calls.get(&id) {
             Some(entry) => {
                 let to_carrier = entry
@@ -207,6 +205,20 @@ impl Switch {
             return;
         };
         let sdp = entry.fork_offer();
+        let placed = matches!(entry.a.origin, ALegOrigin::Placed { dialog: None });
+        let f = entry.b.as_ref().and_then(|b| b.forks.get(fork));
+        let Some((transport, agent)) = f.map(|f| (f.peer.transport, f.agent.clone())) else {
+            return;
+        };
+        // A placed call rings the agent with our own offer: plain RTP.
+        let sdp = match placed {
+            true => sdp,
+            false => self.secure_fork_offer(id, agent.as_deref(), transport, sdp),
+        };
+        let (local, contact) = (self.plan.local_on(transport), self.contact_on(transport));
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
         let Some(b) = entry.b.as_mut() else { return };
         let f = &mut b.forks[fork];
         f.via = dialog::via(f.peer.transport, local, &branch);
@@ -250,7 +262,7 @@ impl Switch {
     }
 
     pub(super) fn provisional_to_a(&mut self, now: Instant, id: CallRef, fork: usize, status: u16) {
-        let contact = self.contact();
+        let contact = self.contact_on(self.a_transport(id));
         let Some(entry) = self.calls.get(&id) else {
             return;
         };
@@ -268,7 +280,7 @@ impl Switch {
     }
 
     pub(super) fn ok_to_a(&mut self, now: Instant, id: CallRef, fork: usize) {
-        let contact = self.contact();
+        let contact = self.contact_on(self.a_transport(id));
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
@@ -296,6 +308,15 @@ impl Switch {
     }
 
     /// Answers the caller's INVITE (on its server transaction, with our tag).
+    /// The transport of the caller's leg.
+    fn a_transport(&self, id: CallRef) -> Transport {
+        match self.calls.get(&id).map(|e| &e.a.origin) {
+            Some(ALegOrigin::Inbound { source, .. }) => source.transport,
+            Some(ALegOrigin::Placed { dialog: Some(d) }) => d.peer.transport,
+            _ => Transport::Udp,
+        }
+    }
+
     fn respond_a(
         &mut self,
         now: Instant,
@@ -529,10 +550,10 @@ fn contact_peer(uri: &str, source: Peer) -> Peer {
     let Ok(ip) = host.parse::<std::net::IpAddr>() else {
         return source;
     };
-    let transport = match parsed.param("transport").flatten() {
-        Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
-        _ => Transport::Udp,
-    };
+    let transport = Transport::of_uri(
+        parsed.scheme() == crate::sip::parse::Scheme::Sips,
+        parsed.param("transport").flatten(),
+    );
     Peer {
         transport,
         addr: std::net::SocketAddr::new(ip, parsed.port().unwrap_or(5060)),

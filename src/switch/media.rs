@@ -18,14 +18,16 @@ use rand::RngCore;
 use tracing::{debug, warn};
 
 use super::Switch;
-use crate::call::session::media::{latch_only, remote};
+use crate::call::session::media::latch_only;
 use crate::call::session::CallMedia;
 use crate::call::session::SessionEvent;
 use crate::call::{CallRef, Input};
+use crate::config::SrtpPolicy;
 use crate::media::command::{MediaCommand, MediaInput, MediaLeg};
 use crate::media::pool::{PoolError, PortPool};
 use crate::media::sdp::{self, Anchor, Choice, Codec, Format, FormatKind, Origin, Sdp, SdpError};
 use crate::sip::parse::Message;
+use crate::sip::Transport;
 
 /// Payload type we offer Opus and telephone-event on when the caller did
 /// not (RFC 3551 §6: 96-127 are dynamic).
@@ -99,6 +101,8 @@ impl AnchorError {
 pub struct Anchoring {
     pub plan: MediaPlan,
     pub pool: PortPool,
+    /// Draws our SRTP keys ([`Switch::set_srtp_seed`]).
+    pub keys: crate::call::session::srtp::KeySource,
 }
 
 impl Anchoring {
@@ -106,7 +110,10 @@ impl Anchoring {
     /// such a range, so only hand-built plans get here).
     pub fn new(plan: MediaPlan) -> Option<Anchoring> {
         let pool = PortPool::new(plan.port_min, plan.port_max).ok()?;
-        Some(Anchoring { plan, pool })
+        // A fixed seed until the driver gives one from the OS: tests and
+        // simulations stay deterministic.
+        let keys = crate::call::session::srtp::KeySource::new([0x5e; 32]);
+        Some(Anchoring { plan, pool, keys })
     }
 
     /// Parses the caller's offer, picks its codec and takes a pair per leg.
@@ -165,6 +172,7 @@ impl Anchoring {
             b_origin,
             b_choice: None,
             b_sdp_sent: None,
+            srtp: None,
         }
     }
 
@@ -290,7 +298,11 @@ impl Switch {
 
     /// Anchors a new call's media, or says why the call must be refused.
     /// `Ok(None)`: no `[media]`, or an INVITE without offer (pass-through).
-    pub(super) fn anchor_call(&mut self, msg: &Message) -> Result<Option<CallMedia>, AnchorError> {
+    pub(super) fn anchor_call(
+        &mut self,
+        msg: &Message,
+        (policy, transport): (SrtpPolicy, Transport),
+    ) -> Result<Option<CallMedia>, AnchorError> {
         if self.anchoring.is_none() {
             return Ok(None);
         }
@@ -307,6 +319,23 @@ impl Switch {
         } else {
             anchoring.anchor(msg.body(), sessions)
         };
+        let anchored = anchored.and_then(|mut m| {
+            m.srtp = Some(crate::call::session::srtp::CallSrtp::new(
+                &mut anchoring.keys,
+            ));
+            match crate::call::session::srtp::negotiate_caller(
+                &mut m,
+                policy,
+                transport,
+                msg.call_id(),
+            ) {
+                Ok(()) => Ok(m),
+                Err(e) => {
+                    anchoring.release(&m);
+                    Err(AnchorError::BadOffer(e))
+                }
+            }
+        });
         match anchored {
             Ok(m) => Ok(Some(m)),
             Err(e) => {
@@ -366,7 +395,8 @@ impl Switch {
             Some(Ok(s)) => match sdp::choose(s, &anchoring.plan.codecs) {
                 Ok(choice) => {
                     m.b_choice = Some(choice);
-                    remote(s, choice)
+                    m.take_b_answer(id, s);
+                    m.leg_remote(MediaLeg::Agent, s, choice)
                 }
                 Err(_) => latch_only(m.a_choice),
             },
@@ -385,6 +415,7 @@ impl Switch {
             let text =
                 m.a_offer
                     .rewrite_as(anchor, &m.a_choice.formats(), m.a_offer.direction.mirror());
+            let text = m.secure_a(text);
             m.answer_for_a = Some(Bytes::from(m.a_origin.stamp(&text)));
         }
         let answer = m.answer_for_a.clone();
@@ -409,6 +440,7 @@ impl Switch {
             let text =
                 m.a_offer
                     .rewrite_as(anchor, &m.a_choice.formats(), m.a_offer.direction.mirror());
+            let text = m.secure_a(text);
             m.answer_for_a = Some(Bytes::from(m.a_origin.stamp(&text)));
         }
         m.answer_for_a.clone()

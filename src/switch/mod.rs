@@ -53,6 +53,7 @@ mod reload;
 mod reoffer;
 mod responses;
 mod security;
+mod srtp;
 mod supervise;
 mod timers;
 mod transfer;

@@ -14,7 +14,6 @@ use bytes::Bytes;
 use tracing::warn;
 
 use super::{EventKind, MediaCommand, MediaLeg, Output, Switch};
-use crate::call::session::media::remote;
 use crate::call::session::SessionEvent;
 use crate::call::CallRef;
 use crate::media::sdp::{self, Direction, SdpError};
@@ -53,6 +52,7 @@ impl Switch {
             .and_then(sdp::parse)
             .and_then(|offer| {
                 let choice = sdp::rechoose(&offer, current.map(|c| c.codec), &codecs)?;
+                m.check_reoffer(leg, &offer)?;
                 Ok((offer, choice))
             });
         let (offer, choice) = match parsed {
@@ -68,6 +68,7 @@ impl Switch {
             offer.direction
         };
         let text = offer.rewrite_as(anchor, &choice.formats(), direction.mirror());
+        let text = m.secure_answer(leg, text);
         let codec_changed = current.map(|c| c.codec.kind) != Some(choice.codec.kind);
         let answer = match leg {
             MediaLeg::Caller => {
@@ -86,7 +87,7 @@ impl Switch {
             commands.push(MediaCommand::SetRemote {
                 call: id,
                 leg,
-                remote: remote(&offer, choice),
+                remote: m.leg_remote(leg, &offer, choice),
             });
             if leg == MediaLeg::Caller {
                 m.a_offer = offer;

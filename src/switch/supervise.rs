@@ -142,7 +142,7 @@ impl Switch {
             "supervisor joined"
         );
         let headers = [
-            ("Contact", self.contact()),
+            ("Contact", self.contact_on(req.source.transport)),
             ("Allow", crate::sip::build::ALLOW.to_string()),
         ];
         let body = Some(("application/sdp", answer.as_ref()));
@@ -217,6 +217,10 @@ impl Switch {
             .into());
         }
         let offer = sdp::parse(text)?;
+        if offer.secure {
+            let reason = "a supervisor's leg is plain RTP".to_owned();
+            return Err(sdp::SdpError::Crypto { reason }.into());
+        }
         let choice = sdp::choose(&offer, &anchoring.plan.codecs)?;
         let port = anchoring
             .pool
@@ -289,7 +293,7 @@ impl Switch {
                     .get(&call)
                     .and_then(|e| e.phase.supervisor())
                     .map(|l| l.answer.clone());
-                let contact = [("Contact", self.contact())];
+                let contact = [("Contact", self.contact_on(req.source.transport))];
                 let body = answer.as_ref().map(|b| ("application/sdp", b.as_ref()));
                 self.respond(now, req, 200, None, &contact, body);
                 self.tx.server_ack_for_2xx(now, req.key);

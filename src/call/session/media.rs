@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::media::command::LegRemote;
+use crate::media::command::{LegRemote, MediaLeg};
 use crate::media::packetize::{packet_time, PTIME_DEFAULT};
 use crate::media::sdp::{Choice, Codec, FormatKind, Origin, Sdp};
 
@@ -37,6 +37,8 @@ pub struct CallMedia {
     pub b_choice: Option<Choice>,
     /// Our answer to the agent's last re-offer, if it made one.
     pub b_sdp_sent: Option<Bytes>,
+    /// SRTP keys and what the parties' SDP said; `None` until anchored.
+    pub srtp: Option<super::srtp::CallSrtp>,
 }
 
 impl CallMedia {
@@ -46,7 +48,10 @@ impl CallMedia {
         if self.awaiting_answer {
             return latch_only(self.a_choice);
         }
-        remote(&self.a_offer, self.a_choice)
+        LegRemote {
+            srtp: self.srtp.as_ref().and_then(|s| s.keys(MediaLeg::Caller)),
+            ..remote(&self.a_offer, self.a_choice)
+        }
     }
 }
 
@@ -63,6 +68,7 @@ pub fn remote(s: &Sdp, choice: Choice) -> LegRemote {
         codec_pt: choice.codec.pt,
         telephone_event: choice.telephone_event,
         ptime: packet_time(s.ptime, s.maxptime, codec),
+        srtp: None,
     }
 }
 
@@ -76,6 +82,7 @@ pub fn latch_only(choice: Choice) -> LegRemote {
         codec_pt: choice.codec.pt,
         telephone_event: choice.telephone_event,
         ptime: PTIME_DEFAULT,
+        srtp: None,
     };
     if let FormatKind::Audio(c) = choice.codec.kind {
         r.codec = c;

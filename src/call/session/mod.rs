@@ -17,6 +17,7 @@ pub mod detail;
 pub mod media;
 pub mod menu;
 pub mod phase;
+pub mod srtp;
 pub mod supervisor;
 
 use std::time::Duration;

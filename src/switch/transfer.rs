@@ -70,7 +70,7 @@ impl Switch {
             };
             return self.refuse(now, req, Refusal::plain(status));
         }
-        let contact = [("Contact", self.contact())];
+        let contact = [("Contact", self.contact_on(req.source.transport))];
         self.respond(now, req, 202, None, &contact, None);
         self.refer_notify(now, call, "SIP/2.0 100 Trying", false);
         if let Err(err) = self.transfer(now, call, &to, true) {
@@ -292,16 +292,19 @@ impl Switch {
     /// A NOTIFY of the REFER's subscription in the agent's dialog.
     fn refer_notify(&mut self, now: Instant, id: CallRef, frag: &str, done: bool) {
         let branch = crate::sip::dialog::branch(&self.token());
-        let local = self.plan.local;
-        let contact = self.contact();
-        let Some(b) = self.calls.get_mut(&id).and_then(|e| e.b.as_mut()) else {
-            return;
-        };
-        let Some(dialog) = b
-            .winner
-            .and_then(|w| b.forks.get(w))
+        let Some(dialog) = self
+            .calls
+            .get(&id)
+            .and_then(|e| e.b.as_ref())
+            .and_then(|b| b.forks.get(b.winner?))
             .and_then(|f| f.dialog.clone())
         else {
+            return;
+        };
+        // Over the transport the agent's dialog uses (TLS for TLS).
+        let transport = dialog.next_hop().transport;
+        let (local, contact) = (self.plan.local_on(transport), self.contact_on(transport));
+        let Some(b) = self.calls.get_mut(&id).and_then(|e| e.b.as_mut()) else {
             return;
         };
         b.cseq += 1;
@@ -316,7 +319,7 @@ impl Switch {
         dialog: &crate::sip::dialog::Dialog,
     ) {
         let branch = crate::sip::dialog::branch(&self.token());
-        let local = self.plan.local;
+        let local = self.plan.local_on(dialog.next_hop().transport);
         let Some(b) = self.calls.get_mut(&id).and_then(|e| e.b.as_mut()) else {
             return;
         };

@@ -15,6 +15,7 @@ mod id;
 mod placed;
 mod private;
 pub mod session;
+mod transfer;
 
 use std::time::{Duration, Instant};
 
@@ -179,6 +180,9 @@ pub enum Input {
     MediaLost,
     /// A command hangs the call up: both legs, whatever the phase.
     HangUp,
+    /// A blind transfer: the switch let the agent's leg go (connected
+    /// calls only); the caller waits for a new callee (`transfer.rs`).
+    Transfer,
 }
 
 /// What the switch must do.
@@ -210,6 +214,12 @@ pub enum Action {
     AgentAnswered { fork: usize },
     /// The call is over; write its record.
     Finished(Outcome),
+    /// A transferred call: the new callee answered on `fork` (ACKed);
+    /// bridge the caller, who was answered long ago, to it.
+    Reconnect { fork: usize },
+    /// A transferred call: its direct target failed with `status`; the
+    /// switch picks the fallback (the call waits in routing).
+    TransferFailed { status: u16 },
 }
 
 /// One call: its state, how it was routed, and its timings.
@@ -224,6 +234,10 @@ pub struct Call {
     /// Offers made to agents for this call (queued calls may be offered several times).
     pub offers: u32,
     pub origin: Origin,
+    /// Blind transfers so far (the switch stops a loop at a bound).
+    pub transfers: u32,
+    /// A transfer's new callee is being sought: the caller is answered.
+    pub transferring: bool,
 }
 
 impl Call {
@@ -237,6 +251,8 @@ impl Call {
             ended: None,
             offers: 0,
             origin: Origin::Inbound,
+            transfers: 0,
+            transferring: false,
         }
     }
 
@@ -265,6 +281,14 @@ impl Call {
     pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Action>) {
         let state = std::mem::replace(&mut self.state, State::Routing);
         self.state = match state {
+            State::Routing | State::Offering { .. } if self.transferring => {
+                self.transferring_step(now, state, input, out)
+            }
+            State::Connected if input == Input::Transfer => {
+                self.transfers += 1;
+                self.transferring = true;
+                State::Routing
+            }
             State::Routing | State::Offering { .. } if self.origin != Origin::Inbound => {
                 self.placed_unanswered(now, state, input, out)
             }

@@ -320,3 +320,93 @@ fn a_hang_up_command_ends_a_waiting_call_with_480_and_a_talking_one_with_two_bye
         vec![Action::Finished(Outcome::Operator)]
     );
 }
+
+/// A direct call, answered and connected.
+fn connected() -> (Call, Instant) {
+    let (mut c, t0) = call(Routing::Direct);
+    step(&mut c, t0, Input::Offer { forks: 1 });
+    step(&mut c, t0, Input::BAnswer { fork: 0 });
+    step(&mut c, t0, Input::AAck);
+    (c, t0)
+}
+
+#[test]
+fn a_transferred_call_rings_its_new_callee_silently_and_reconnects() {
+    let (mut c, t0) = connected();
+    assert!(step(&mut c, t0, Input::Transfer).is_empty());
+    assert_eq!((c.state.clone(), c.transfers), (State::Routing, 1));
+    assert_eq!(
+        step(&mut c, t0, Input::Offer { forks: 1 }),
+        vec![Action::InviteB, Action::StartRingTimer]
+    );
+    let ringing = Input::BProgress {
+        fork: 0,
+        status: 180,
+        has_sdp: false,
+    };
+    assert!(
+        step(&mut c, t0, ringing).is_empty(),
+        "the caller was answered long ago"
+    );
+    assert_eq!(
+        step(&mut c, t0, Input::BAnswer { fork: 0 }),
+        vec![Action::AckB { fork: 0 }, Action::Reconnect { fork: 0 }]
+    );
+    assert_eq!(c.state, State::Connected);
+    assert!(!c.transferring);
+    assert_eq!(
+        c.wait(),
+        Some(Duration::ZERO),
+        "the wait is the first answer's"
+    );
+}
+
+#[test]
+fn a_transfer_target_that_fails_is_the_switchs_to_resolve() {
+    let (mut c, t0) = connected();
+    step(&mut c, t0, Input::Transfer);
+    step(&mut c, t0, Input::Offer { forks: 1 });
+    assert_eq!(
+        step(
+            &mut c,
+            t0,
+            Input::BFailed {
+                fork: 0,
+                status: 486
+            }
+        ),
+        vec![Action::TransferFailed { status: 486 }]
+    );
+    assert_eq!(c.state, State::Routing);
+    assert_eq!(
+        step(&mut c, t0, Input::Unroutable(Outcome::Unavailable)),
+        vec![Action::TransferFailed { status: 480 }]
+    );
+    // The caller hangs up meanwhile: its BYE was answered, the record follows.
+    let out = step(&mut c, t0, Input::Bye(Side::A));
+    let outcome = Outcome::Completed {
+        hung_up_by: Side::A,
+    };
+    assert_eq!(
+        out,
+        vec![
+            Action::CancelForks { keep: None },
+            Action::Finished(outcome)
+        ]
+    );
+}
+
+#[test]
+fn a_hang_up_during_a_transfer_byes_the_caller() {
+    let (mut c, t0) = connected();
+    step(&mut c, t0, Input::Transfer);
+    step(&mut c, t0, Input::Offer { forks: 1 });
+    assert_eq!(
+        step(&mut c, t0, Input::HangUp),
+        vec![Action::CancelForks { keep: None }, Action::Bye(Side::A)]
+    );
+    assert_eq!(
+        step(&mut c, t0, Input::ByeDone(Side::A)),
+        vec![Action::Finished(Outcome::Operator)]
+    );
+}

@@ -60,6 +60,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/calls"),
     ("get", "/api/v1/calls/{id}"),
     ("post", "/api/v1/calls/{id}/hangup"),
+    ("post", "/api/v1/calls/{id}/transfer"),
     ("post", "/api/v1/calls/{id}/disposition"),
     ("get", "/api/v1/reports/queues"),
     ("get", "/api/v1/reports/agents"),
@@ -130,6 +131,7 @@ pub fn router(
         .route("/api/v1/calls", get(calls).post(originate))
         .route("/api/v1/calls/{id}", get(call))
         .route("/api/v1/calls/{id}/hangup", post(hang_up))
+        .route("/api/v1/calls/{id}/transfer", post(transfer))
         .route("/api/v1/calls/{id}/disposition", post(disposition))
         .route("/api/v1/reports/queues", get(reports::queues))
         .route("/api/v1/reports/agents", get(reports::agents))
@@ -322,6 +324,22 @@ async fn call(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {
 async fn hang_up(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {
     let call = call_id(&id)?;
     done(&api, Command::HangUp { call }).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    to: String,
+}
+
+async fn transfer(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let call = call_id(&id)?;
+    let TransferBody { to } = body(b)?;
+    done(&api, Command::Transfer { call, to }).await
 }
 
 #[derive(Deserialize)]

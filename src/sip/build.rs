@@ -29,7 +29,7 @@ pub fn set_product(value: &str) {
 }
 
 /// Methods the switch accepts, for `Allow` (RFC 3261 §20.5).
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, UPDATE";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, UPDATE, REFER";
 
 /// An outgoing message being written: start line, headers, then body.
 pub struct Writer {
@@ -190,6 +190,7 @@ pub fn reason(status: u16) -> &'static str {
         180 => "Ringing",
         183 => "Session Progress",
         200 => "OK",
+        202 => "Accepted",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",

@@ -128,6 +128,34 @@ impl Dialog {
         w.finish(Some((content_type, body)))
     }
 
+    /// A NOTIFY of a REFER's implicit subscription (RFC 3515 §2.4.4):
+    /// `frag` is the status line of the transfer so far (`SIP/2.0 100
+    /// Trying`), `done` ends the subscription.
+    #[allow(clippy::too_many_arguments)]
+    pub fn refer_notify(
+        &self,
+        local: SocketAddr,
+        branch: &str,
+        call_id: &str,
+        cseq: u32,
+        contact: &str,
+        frag: &str,
+        done: bool,
+    ) -> Bytes {
+        let mut w = self.request("NOTIFY", local, branch, call_id, cseq);
+        w.header("Contact", contact);
+        w.header("Event", "refer");
+        let state = if done {
+            "terminated;reason=noresource"
+        } else {
+            "active;expires=60"
+        };
+        w.header("Subscription-State", state);
+        w.header("User-Agent", product());
+        let body = format!("{frag}\r\n");
+        w.finish(Some(("message/sipfrag;version=2.0", body.as_bytes())))
+    }
+
     /// Starts an in-dialog request (RFC 3261 §12.2.1.1): Request-URI and
     /// Route from the target and route set (strict routing when the first
     /// route lacks `lr`), our Via with a fresh branch, From/To with both

@@ -172,6 +172,7 @@ impl Switch {
             ring_timeout: self.plan.no_answer_timeout,
             agent: None,
             routed: false,
+            transfer_from: None,
             media,
             digits: String::new(),
             phase: PhaseMachine::default(),

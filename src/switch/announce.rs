@@ -47,7 +47,8 @@ impl Switch {
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
-        if entry.call.answered.is_some() {
+        // A transferred caller, answered long ago, hears its new queue.
+        if entry.call.answered.is_some() && !entry.call.transferring {
             return;
         }
         let Some(m) = entry.media.as_mut() else {

@@ -59,6 +59,12 @@ pub enum Command {
     HangUp {
         call: CallUuid,
     },
+    /// Blind-transfer a connected call: its agent goes to wrap-up and the
+    /// caller to `to` (an agent, a DID, or a number the agent may dial).
+    Transfer {
+        call: CallUuid,
+        to: String,
+    },
     /// Ring `agent`'s phone; when they answer, call `number` through the
     /// outbound trunk and bridge the two. The reply names the new call.
     Originate {
@@ -209,6 +215,12 @@ pub enum CommandError {
     Draining,
     #[error("the agent's dial rules refuse this number: {0}")]
     DialRefused(crate::dial_rules::DialRefused),
+    #[error("the call is not connected to an agent (or its media is not anchored)")]
+    NotTalking,
+    #[error("the call was transferred too often")]
+    TransferLoop,
+    #[error("{0:?} is not an agent, a DID to a queue or agent, or a number")]
+    BadTarget(String),
     #[error("{0} is not banned")]
     NotBanned(String),
     /// The router refused for a reason the switch did not foresee (a
@@ -225,7 +237,7 @@ impl CommandError {
             | Self::UnknownQueue(_)
             | Self::UnknownCall(_)
             | Self::NotBanned(_) => 404,
-            Self::DialRefused(_) => 403,
+            Self::DialRefused(_) | Self::BadTarget(_) | Self::TransferLoop => 403,
             Self::SkillLevel { .. }
             | Self::PauseReason
             | Self::UnknownDisposition(_)
@@ -238,6 +250,7 @@ impl CommandError {
             | Self::NotRegistered(_)
             | Self::NoOutboundTrunk
             | Self::AgentBusy(_)
+            | Self::NotTalking
             | Self::NoMedia => 409,
             Self::BadNumber => 400,
             Self::Draining | Self::Router(_) | Self::NoCapacity => 503,

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use tracing::info;
+use tracing::{info, warn};
 
 use super::command::{
     AgentSnapshot, CallSnapshot, Command, CommandError, QueueSnapshot, Reply,
@@ -46,6 +46,7 @@ impl Switch {
                 self.command_route(now, &agent, input)
             }
             Command::HangUp { call } => self.hang_up(now, call),
+            Command::Transfer { call, to } => self.transfer_call(now, call, &to),
             Command::Originate { agent, number } => {
                 let placed = self.originate(now, &agent, &number);
                 self.pump(now);
@@ -161,6 +162,27 @@ impl Switch {
             .in_scope(|| info!(call = %id, "hung up by a command"));
         self.drive(now, id, Input::HangUp);
         Ok(())
+    }
+
+    fn transfer_call(
+        &mut self,
+        now: Instant,
+        call: CallUuid,
+        to: &str,
+    ) -> Result<(), CommandError> {
+        let id = self
+            .calls
+            .iter()
+            .find(|(_, e)| e.uuid == call)
+            .map(|(id, _)| *id)
+            .ok_or(CommandError::UnknownCall(call))?;
+        // The agent's phone hears of it as a BYE; no REFER to notify.
+        let result = self.transfer(now, id, to, false);
+        if let Err(err) = &result {
+            self.call_span(id)
+                .in_scope(|| warn!(call = %id, %err, "transfer refused"));
+        }
+        result
     }
 
     fn list_agents(&self) -> Reply {

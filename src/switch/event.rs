@@ -94,9 +94,11 @@ pub enum EventKind {
     CallResumed {
         call: CallUuid,
     },
-    /// Reserved for transfers (REFER and the API), not sent yet.
+    /// A blind transfer (REFER or the API): `by` the agent who let the
+    /// call go, `to` the target (agent, queue or number).
     CallTransferred {
         call: CallUuid,
+        by: Option<String>,
         to: String,
     },
     /// The caller gave up before an answer; `position` is its place in

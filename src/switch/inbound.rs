@@ -87,9 +87,12 @@ impl Switch {
             Method::Options if !in_dialog => self.on_options(now, &req),
             Method::Invite if !in_dialog => self.on_invite(now, &req),
             Method::Cancel => self.on_cancel(now, &req),
-            Method::Bye | Method::Invite | Method::Info | Method::Update | Method::Options => {
-                self.on_in_dialog(now, &req, &method)
-            }
+            Method::Bye
+            | Method::Invite
+            | Method::Info
+            | Method::Update
+            | Method::Options
+            | Method::Refer => self.on_in_dialog(now, &req, &method),
             _ => {
                 let allow = vec![("Allow", build::ALLOW.to_string())];
                 self.refuse(
@@ -419,7 +422,7 @@ impl Switch {
         }
     }
 
-    /// BYE, re-INVITE, INFO, UPDATE, OPTIONS inside a dialog.
+    /// BYE, re-INVITE, INFO, UPDATE, OPTIONS, REFER inside a dialog.
     fn on_in_dialog(&mut self, now: Instant, req: &Req<'_>, method: &Method) {
         let (call, side) = match self.demux.dialog(req.msg.call_id()) {
             Some(&Owner::Leg { call, side }) => (call, side),
@@ -483,6 +486,7 @@ impl Switch {
                     None => self.respond(now, req, 488, None, &[], None),
                 }
             }
+            Method::Refer => self.on_refer(now, req, call, side),
             Method::Info => match req.msg.content_type() {
                 Some(kind @ ("application/dtmf-relay" | "application/dtmf")) => {
                     match super::digits::info_digit(kind, req.msg.body()) {

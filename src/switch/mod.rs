@@ -56,6 +56,7 @@ mod security;
 mod srtp;
 mod supervise;
 mod timers;
+mod transfer;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
@@ -484,7 +485,12 @@ impl Switch {
                     return;
                 };
                 let at = now + entry.ring_timeout;
-                self.session_event(now, id, SessionEvent::RingTimerArmed(at));
+                let event = if entry.call.transferring {
+                    SessionEvent::TransferRingArmed(at)
+                } else {
+                    SessionEvent::RingTimerArmed(at)
+                };
+                self.session_event(now, id, event);
             }
             Action::ProvisionalToA { fork, status } => self.provisional_to_a(now, id, fork, status),
             Action::AckB { fork } => self.ack_b(id, fork),
@@ -499,6 +505,8 @@ impl Switch {
             Action::Requeue { status } => self.requeue(now, id, status),
             Action::AgentAnswered { fork } => self.dial_number(now, id, fork),
             Action::Finished(outcome) => self.finish(now, id, outcome),
+            Action::Reconnect { fork } => self.reconnect(now, id, fork),
+            Action::TransferFailed { status } => self.transfer_failed(now, id, status),
         }
     }
 

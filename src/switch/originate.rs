@@ -93,6 +93,7 @@ impl Switch {
             ring_timeout: self.plan.no_answer_timeout,
             agent: None,
             routed: false,
+            transfer_from: None,
             media: Some(media),
             digits: String::new(),
             record: false,

@@ -59,6 +59,8 @@ pub struct CallDetail {
     pub rejected_status: Option<u16>,
     /// Its place in line when it left the queue unanswered.
     pub queue_position: Option<usize>,
+    /// Blind transfers' targets, in order.
+    pub transfers: Vec<String>,
 }
 
 /// As stored: instants become offsets from the call's arrival.
@@ -74,8 +76,7 @@ pub struct RecordDetail {
     pub rejected_status: Option<u16>,
     /// `caller`, `agent` (the callee side), `switch` or `operator`.
     pub hung_up_by: Option<&'static str>,
-    /// Where the call was transferred to, in order (empty: transfers are
-    /// not built yet).
+    /// Where the call was blind-transferred to (agent, queue or number), in order.
     pub transfers: Vec<String>,
     /// Its place in line when the caller gave up in a queue (for the
     /// `call_abandoned` event; not stored).
@@ -145,7 +146,7 @@ impl CallDetail {
                 _ => self.rejected_status,
             },
             hung_up_by: hung_up_by(outcome),
-            transfers: Vec::new(),
+            transfers: self.transfers.clone(),
             queue_position: self.queue_position,
             queue_since: self.queue_since.map(since),
         }

@@ -54,6 +54,9 @@ pub struct Session {
     pub agent: Option<String>,
     /// The router tracks this call (queued and not yet forgotten by it).
     pub routed: bool,
+    /// The agent who blind-transferred the call while its new callee is
+    /// sought: the first fallback if that callee fails.
+    pub transfer_from: Option<String>,
     /// Its anchored media; `None` passes SDP through.
     pub media: Option<CallMedia>,
     /// DTMF digits received on either leg, oldest first, for the IVR and

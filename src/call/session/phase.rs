@@ -36,6 +36,9 @@ pub struct Talk {
     pub hold: Hold,
     pub supervision: Supervision,
     pub recording: Recording,
+    /// A blind transfer's new callee rings until then (the caller stays
+    /// answered, so the phase stays talking).
+    pub transfer_ring: Option<Instant>,
 }
 
 /// Whether a party put the other on hold (RFC 3264 §8.4).
@@ -74,6 +77,8 @@ pub enum SessionEvent {
     RingTimerArmed(Instant),
     /// The ringing stopped (answered, refused, cancelled, given up).
     RingStopped,
+    /// A blind transfer's new callee rings until then.
+    TransferRingArmed(Instant),
     /// The caller was answered.
     Answered,
     /// A party's re-offer put the call on hold, or took it off.
@@ -151,17 +156,24 @@ impl PhaseMachine {
                     out.push(SessionAction::WakeForRing(at));
                 }
             }
-            SessionEvent::RingStopped => {
-                if let Phase::Ringing { deadline } = &mut self.phase {
-                    *deadline = None;
+            SessionEvent::TransferRingArmed(at) => {
+                if let Phase::Talking(talk) = &mut self.phase {
+                    talk.transfer_ring = Some(at);
+                    out.push(SessionAction::WakeForRing(at));
                 }
             }
+            SessionEvent::RingStopped => match &mut self.phase {
+                Phase::Ringing { deadline } => *deadline = None,
+                Phase::Talking(talk) => talk.transfer_ring = None,
+                _ => {}
+            },
             SessionEvent::Answered => {
                 if !matches!(self.phase, Phase::Talking(_)) {
                     self.phase = Phase::Talking(Talk {
                         hold: Hold::Off,
                         supervision: Supervision::Alone,
                         recording: Recording::Off,
+                        transfer_ring: None,
                     });
                 }
             }
@@ -200,7 +212,11 @@ impl PhaseMachine {
 
     /// Whether a ring timeout armed for `at` is still the call's.
     pub fn ring_due(&self, at: Instant) -> bool {
-        matches!(self.phase, Phase::Ringing { deadline: Some(d) } if d == at)
+        match &self.phase {
+            Phase::Ringing { deadline } => *deadline == Some(at),
+            Phase::Talking(talk) => talk.transfer_ring == Some(at),
+            _ => false,
+        }
     }
 
     pub fn is_talking(&self) -> bool {

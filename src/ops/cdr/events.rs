@@ -139,7 +139,8 @@ pub fn agent_events(event: &Event) -> Vec<AgentEventRow> {
             queue: queue.clone(),
             ..row("ring_no_answer")
         },
-        EventKind::CallTransferred { to, .. } => AgentEventRow {
+        EventKind::CallTransferred { by, to, .. } => AgentEventRow {
+            agent: by.clone(),
             detail: Some(to.clone()),
             ..row("transfer")
         },

@@ -1,0 +1,803 @@
+//! Blind transfer decided by the pure switch core, in virtual time and
+//! without sockets: agent 1001 answers a DID call and REFERs it to 1002;
+//! the switch answers 202, NOTIFYs `100 Trying` then `200 OK`, hangs up
+//! 1001, plays ringback to the caller and rings 1002, whose answer is
+//! bridged to the caller; the record names the transfer. Refused targets
+//! (dial rules), REFERs from the carrier and outside a dialog, and a target
+//! that never answers (the call goes back to 1001) are checked too, and
+//! every call leaves no demux entry, transaction or engagement behind.
+
+// One clock read gives the base instant; virtual time runs from there.
+#![allow(clippy::disallowed_methods)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::SeedableRng;
+use switchyard::call::CallRef;
+use switchyard::config::Config;
+use switchyard::sip::parse::{HeaderName, Message};
+use switchyard::sip::{Peer, Transport};
+use switchyard::switch::{CallRecord, EventKind, MediaCommand, MediaLeg, Output, Plan, Switch};
+
+const CONFIG: &str = r#"
+[switch]
+sip_listen = "127.0.0.1:5060"
+http_listen = "127.0.0.1:0"
+digest_challenge = "md5-only"
+no_answer_timeout = "20s"
+
+[[agents]]
+id = "1001"
+password = "pw-1001"
+
+[[agents]]
+id = "1002"
+password = "pw-1002"
+auto_login = true
+skills = { sales = 5 }
+
+[[trunks]]
+name = "carrier"
+allow_from = ["10.0.0.1"]
+outbound = { address = "10.0.0.1:5060", transport = "udp" }
+
+[dids]
+"5550100" = { agent = "1001" }
+"5550200" = { queue = "sales" }
+
+[[queues]]
+name = "sales"
+requires = "sales:1"
+wrap_up = "5s"
+
+[media]
+rtp_ports = "20000-20019"
+rtp_address = "127.0.0.1"
+"#;
+
+const AGENT: &str = "10.0.0.21:5060";
+const TARGET: &str = "10.0.0.22:5060";
+const CARRIER: &str = "10.0.0.1:5060";
+
+fn sdp(port: u16) -> String {
+    format!(
+        "v=0\r\no=x 1 1 IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 10.0.0.9\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+    )
+}
+
+fn peer(addr: &str) -> Peer {
+    Peer {
+        transport: Transport::Udp,
+        addr: addr.parse().unwrap(),
+    }
+}
+
+/// Everything the core asked for since the last drain.
+#[derive(Default)]
+struct Out {
+    sip: Vec<(SocketAddr, Message)>,
+    media: Vec<MediaCommand>,
+    records: Vec<CallRecord>,
+    events: Vec<EventKind>,
+}
+
+fn drain(switch: &mut Switch) -> Out {
+    let mut out = Out::default();
+    while let Some(o) = switch.poll_output() {
+        match o {
+            Output::Transmit { peer, bytes } => {
+                out.sip.push((peer.addr, Message::parse(bytes).unwrap()))
+            }
+            Output::Media(c) => out.media.push(c),
+            Output::CallEnded(r) => out.records.push(r),
+            Output::Event(e) => out.events.push(e.kind),
+        }
+    }
+    out
+}
+
+/// A request from `user`'s phone at `addr`.
+#[allow(clippy::too_many_arguments)]
+fn request(
+    method: &str,
+    uri: &str,
+    user: &str,
+    addr: &str,
+    call_id: &str,
+    cseq: u32,
+    to: &str,
+    extra: &str,
+    body: &str,
+) -> Bytes {
+    let ct = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    Bytes::from(format!(
+        "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bK{call_id}{cseq}{method}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:{user}@127.0.0.1>;tag=t{call_id}\r\nTo: {to}\r\n\
+         Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:{user}@{addr}>\r\n{extra}{ct}\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    ))
+}
+
+/// Sends a request with digest auth: the first try is challenged (401,
+/// ACKed for an INVITE), the second carries the answer. The final response.
+#[allow(clippy::too_many_arguments)]
+fn with_auth(
+    switch: &mut Switch,
+    now: Instant,
+    method: &str,
+    uri: &str,
+    user: &str,
+    addr: &str,
+    call_id: &str,
+    body: &str,
+) -> Out {
+    let from = peer(addr);
+    // A REGISTER names the address of record in To (RFC 3261 §10.2).
+    let to = if method == "REGISTER" {
+        format!("<sip:{user}@127.0.0.1>")
+    } else {
+        format!("<{uri}>")
+    };
+    switch.handle_datagram(
+        now,
+        from,
+        request(method, uri, user, addr, call_id, 1, &to, "", body),
+    );
+    let out = drain(switch);
+    let challenge = out
+        .sip
+        .iter()
+        .map(|(_, m)| m)
+        .find(|m| m.status() == Some(401))
+        .unwrap_or_else(|| {
+            panic!(
+                "no 401 for {method} from {user}: {:?}",
+                out.sip.iter().map(|(_, m)| m.status()).collect::<Vec<_>>()
+            )
+        });
+    if method == "INVITE" {
+        let to = challenge.to().as_str().to_string();
+        let ack = request("ACK", uri, user, addr, call_id, 1, &to, "", "");
+        // The ACK of a non-2xx shares the INVITE's branch.
+        let ack = String::from_utf8(ack.to_vec())
+            .unwrap()
+            .replace("1ACK", "1INVITE");
+        switch.handle_datagram(now, from, Bytes::from(ack));
+    }
+    let www = challenge
+        .header(&HeaderName::WwwAuthenticate)
+        .unwrap()
+        .to_string();
+    let password = format!("pw-{user}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let auth =
+        switchyard::sip::auth::answer_challenge(&www, method, uri, user, &password, 1, &mut rng)
+            .unwrap();
+    let extra = format!("Authorization: {auth}\r\n");
+    switch.handle_datagram(
+        now,
+        from,
+        request(method, uri, user, addr, call_id, 2, &to, &extra, body),
+    );
+    drain(switch)
+}
+
+fn final_status(out: &Out) -> Option<u16> {
+    out.sip
+        .iter()
+        .filter_map(|(_, m)| m.status())
+        .find(|&s| s >= 200)
+}
+
+/// A 2xx to a request the switch sent, with `body` (SDP) when given.
+fn reply(req: &Message, status: u16, tag: &str, contact: &str, body: &str) -> Bytes {
+    let to = if req.to().tag().is_some() {
+        req.to().as_str().to_string()
+    } else {
+        format!("{};tag={tag}", req.to().as_str())
+    };
+    let ct = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    let vias: String = req
+        .vias()
+        .iter()
+        .map(|v| format!("Via: {}\r\n", v.as_str()))
+        .collect();
+    Bytes::from(format!(
+        "SIP/2.0 {status} X\r\n{vias}From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {} {}\r\n\
+         Contact: <sip:{contact}>\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+        req.from().as_str(),
+        req.call_id(),
+        req.cseq().seq,
+        req.cseq().method.as_str(),
+        body.len()
+    ))
+}
+
+/// A request from the agent's phone inside the dialog the switch's
+/// INVITE `offer` formed with it.
+fn from_agent(method: &str, offer: &Message, cseq: u32, extra: &str) -> Bytes {
+    Bytes::from(format!(
+        "{method} sip:switchyard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKa{cseq}{method}\r\n\
+         Max-Forwards: 70\r\nFrom: {};tag=agent1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
+         Contact: <sip:1001@{AGENT}>\r\n{extra}Content-Length: 0\r\n\r\n",
+        offer.to().as_str(),
+        offer.from().as_str(),
+        offer.call_id(),
+    ))
+}
+
+fn refer_to(target: &str) -> String {
+    format!("Refer-To: <sip:{target}@127.0.0.1:5060>\r\nReferred-By: <sip:1001@127.0.0.1>\r\n")
+}
+
+/// The switch with 1001 and 1002 registered.
+fn switch_with_agents(t0: Instant) -> Switch {
+    let cfg = Config::parse(CONFIG, Path::new("xfer.toml")).unwrap();
+    let mut switch = Switch::new(Plan::from_config(&cfg), 7, t0);
+    for (user, addr) in [("1001", AGENT), ("1002", TARGET)] {
+        let out = with_auth(
+            &mut switch,
+            t0,
+            "REGISTER",
+            "sip:127.0.0.1:5060",
+            user,
+            addr,
+            &format!("reg{user}"),
+            "",
+        );
+        assert_eq!(final_status(&out), Some(200), "{user} registers");
+    }
+    switch
+}
+
+/// The carrier calls the DID, 1001 answers, the caller ACKs. The
+/// switch's INVITE to 1001 (its dialog) and the caller's dialog To.
+fn connected(switch: &mut Switch, now: Instant) -> (Message, String) {
+    let carrier = peer(CARRIER);
+    let to = "<sip:5550100@127.0.0.1>";
+    let uri = "sip:5550100@127.0.0.1:5060";
+    switch.handle_datagram(
+        now,
+        carrier,
+        request(
+            "INVITE",
+            uri,
+            "+15550001",
+            CARRIER,
+            "call-1",
+            1,
+            to,
+            "",
+            &sdp(4000),
+        ),
+    );
+    let out = drain(switch);
+    let offer = invite_to(&out, AGENT).expect("an INVITE to 1001");
+    switch.handle_datagram(
+        now,
+        peer(AGENT),
+        reply(&offer, 200, "agent1", AGENT, &sdp(4100)),
+    );
+    let out = drain(switch);
+    let caller_to = out
+        .sip
+        .iter()
+        .find(|(a, m)| a.to_string() == CARRIER && m.status() == Some(200))
+        .map(|(_, m)| m.to().as_str().to_string())
+        .expect("the caller is answered");
+    let ack = request(
+        "ACK",
+        uri,
+        "+15550001",
+        CARRIER,
+        "call-1",
+        1,
+        &caller_to,
+        "",
+        "",
+    );
+    switch.handle_datagram(now, carrier, ack);
+    drain(switch);
+    (offer, caller_to)
+}
+
+fn invite_to(out: &Out, addr: &str) -> Option<Message> {
+    out.sip
+        .iter()
+        .find(|(a, m)| a.to_string() == addr && m.method().is_some_and(|m| m.as_str() == "INVITE"))
+        .map(|(_, m)| m.clone())
+}
+
+fn requests<'a>(out: &'a Out, addr: &str, method: &str) -> Vec<&'a Message> {
+    out.sip
+        .iter()
+        .filter(|(a, m)| a.to_string() == addr && m.method().is_some_and(|m| m.as_str() == method))
+        .map(|(_, m)| m)
+        .collect()
+}
+
+fn status_to(out: &Out, addr: &str) -> Option<u16> {
+    out.sip
+        .iter()
+        .filter(|(a, _)| a.to_string() == addr)
+        .find_map(|(_, m)| m.status())
+}
+
+/// The sipfrag status lines of the NOTIFYs, with whether each ends the
+/// subscription.
+fn notifies(out: &Out) -> Vec<(String, bool)> {
+    requests(out, AGENT, "NOTIFY")
+        .into_iter()
+        .map(|m| {
+            assert_eq!(m.header(&HeaderName::Event), Some("refer"));
+            let state = m.header(&HeaderName::parse(b"Subscription-State")).unwrap();
+            let body = String::from_utf8(m.body().to_vec()).unwrap();
+            (body.trim().to_string(), state.starts_with("terminated"))
+        })
+        .collect()
+}
+
+/// Answers every request the switch sent in `out` (NOTIFYs, BYEs) with 200.
+fn ack_requests(switch: &mut Switch, now: Instant, out: &Out) {
+    for (addr, m) in &out.sip {
+        let Some(method) = m.method() else { continue };
+        if matches!(method.as_str(), "NOTIFY" | "BYE") {
+            let bytes = reply(m, 200, "x", &addr.to_string(), "");
+            switch.handle_datagram(now, peer(&addr.to_string()), bytes);
+        }
+    }
+}
+
+/// Nothing of the call is left in the switch's tables.
+fn assert_clean(switch: &mut Switch, now: Instant) {
+    switch.handle_timeout(now + Duration::from_secs(64));
+    drain(switch);
+    assert_eq!(switch.calls_active(), 0, "calls left");
+    assert_eq!(switch.engagements(), 0, "engagements left");
+    assert_eq!(switch.demux_entries(), 0, "demux entries left");
+    assert_eq!(switch.transactions_active(), 0, "transactions left");
+}
+
+#[test]
+fn agent_refers_the_caller_to_another_agent_who_answers() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (offer, caller_to) = connected(&mut switch, at(10));
+    let call = CallRef(1);
+
+    switch.handle_datagram(
+        at(1_000),
+        peer(AGENT),
+        from_agent("REFER", &offer, 2, &refer_to("1002")),
+    );
+    let out = drain(&mut switch);
+    assert_eq!(status_to(&out, AGENT), Some(202), "the REFER is accepted");
+    assert_eq!(
+        notifies(&out),
+        vec![
+            ("SIP/2.0 100 Trying".to_string(), false),
+            ("SIP/2.0 200 OK".to_string(), true)
+        ]
+    );
+    assert_eq!(requests(&out, AGENT, "BYE").len(), 1, "1001 is released");
+    assert!(
+        out.sip.iter().all(|(a, _)| a.to_string() != CARRIER),
+        "the caller hears nothing in SIP"
+    );
+    assert!(out.media.contains(&MediaCommand::Unbridge { call }));
+    assert!(out.media.iter().any(|c| matches!(c,
+        MediaCommand::Play { call: c, leg: MediaLeg::Caller, music, .. } if *c == call && music == &["ringback"])));
+    assert!(out.events.iter().any(|e| matches!(e,
+        EventKind::CallTransferred { by: Some(by), to, .. } if by == "1001" && to == "1002")));
+    let invite = invite_to(&out, TARGET).expect("1002 rings");
+    ack_requests(&mut switch, at(1_010), &out);
+
+    // 1002 answers: ACKed, bridged to the caller, still nothing to the caller.
+    switch.handle_datagram(
+        at(3_000),
+        peer(TARGET),
+        reply(&invite, 200, "target1", TARGET, &sdp(4200)),
+    );
+    let out = drain(&mut switch);
+    assert_eq!(requests(&out, TARGET, "ACK").len(), 1);
+    assert!(out.sip.iter().all(|(a, _)| a.to_string() != CARRIER));
+    assert!(out.media.contains(&MediaCommand::Bridge { call }));
+    assert!(out.media.iter().any(|c| matches!(c,
+        MediaCommand::SetRemote { call: c, leg: MediaLeg::Agent, .. } if *c == call)));
+
+    // The caller hangs up: 1002 gets the BYE; one record, naming the transfer.
+    let bye = request(
+        "BYE",
+        "sip:5550100@127.0.0.1:5060",
+        "+15550001",
+        CARRIER,
+        "call-1",
+        2,
+        &caller_to,
+        "",
+        "",
+    );
+    switch.handle_datagram(at(9_000), peer(CARRIER), bye);
+    let out = drain(&mut switch);
+    assert_eq!(requests(&out, TARGET, "BYE").len(), 1, "1002 is hung up");
+    assert!(
+        requests(&out, AGENT, "BYE").is_empty(),
+        "1001 was released before"
+    );
+    ack_requests(&mut switch, at(9_010), &out);
+    let out = drain(&mut switch);
+    assert_eq!(out.records.len(), 1, "one record per customer call");
+    let r = &out.records[0];
+    assert_eq!(r.agent.as_deref(), Some("1002"));
+    assert_eq!(r.detail.transfers, vec!["1002".to_string()]);
+    assert_eq!(r.outcome.label(), "completed");
+    assert_clean(&mut switch, at(9_020));
+}
+
+#[test]
+fn refused_targets_and_foreign_refers_leave_the_call_with_the_agent() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (offer, caller_to) = connected(&mut switch, at(10));
+
+    // A premium number the dial rules refuse: 403 in the final NOTIFY.
+    switch.handle_datagram(
+        at(1_000),
+        peer(AGENT),
+        from_agent("REFER", &offer, 2, &refer_to("9005551234")),
+    );
+    let out = drain(&mut switch);
+    assert_eq!(status_to(&out, AGENT), Some(202));
+    assert_eq!(
+        notifies(&out),
+        vec![
+            ("SIP/2.0 100 Trying".to_string(), false),
+            ("SIP/2.0 403 Forbidden".to_string(), true)
+        ]
+    );
+    assert!(
+        requests(&out, AGENT, "BYE").is_empty(),
+        "1001 keeps the call"
+    );
+    assert!(out.media.is_empty(), "the media is untouched");
+    ack_requests(&mut switch, at(1_010), &out);
+
+    // The carrier's side may not transfer the call.
+    let uri = "sip:5550100@127.0.0.1:5060";
+    let refer = request(
+        "REFER",
+        uri,
+        "+15550001",
+        CARRIER,
+        "call-1",
+        2,
+        &caller_to,
+        &refer_to("1002"),
+        "",
+    );
+    switch.handle_datagram(at(2_000), peer(CARRIER), refer);
+    let out = drain(&mut switch);
+    assert_eq!(status_to(&out, CARRIER), Some(403));
+
+    // A REFER in no dialog the switch knows.
+    let stray = request(
+        "REFER",
+        uri,
+        "1001",
+        AGENT,
+        "nodialog",
+        1,
+        "<sip:x@127.0.0.1>;tag=zz",
+        &refer_to("1002"),
+        "",
+    );
+    switch.handle_datagram(at(2_100), peer(AGENT), stray);
+    let out = drain(&mut switch);
+    assert_eq!(status_to(&out, AGENT), Some(481));
+
+    // The call still talks: the agent hangs up and the record has no transfer.
+    switch.handle_datagram(at(5_000), peer(AGENT), from_agent("BYE", &offer, 3, ""));
+    let out = drain(&mut switch);
+    ack_requests(&mut switch, at(5_010), &out);
+    let out = drain(&mut switch);
+    let r = &out.records[0];
+    assert_eq!(r.agent.as_deref(), Some("1001"));
+    assert!(r.detail.transfers.is_empty());
+    assert_clean(&mut switch, at(5_020));
+}
+
+#[test]
+fn a_target_that_never_answers_hands_the_call_back_to_the_transferring_agent() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (offer, caller_to) = connected(&mut switch, at(10));
+    let call = CallRef(1);
+
+    switch.handle_datagram(
+        at(1_000),
+        peer(AGENT),
+        from_agent("REFER", &offer, 2, &refer_to("1002")),
+    );
+    let out = drain(&mut switch);
+    let invite = invite_to(&out, TARGET).expect("1002 rings");
+    ack_requests(&mut switch, at(1_010), &out);
+    switch.handle_datagram(
+        at(1_100),
+        peer(TARGET),
+        reply(&invite, 180, "target1", TARGET, ""),
+    );
+    drain(&mut switch);
+
+    // 1002 rings out its 20 s: cancelled; the call goes back to 1001.
+    let due = switch.poll_timeout().expect("a ring deadline");
+    assert!(due <= at(21_000), "{due:?}");
+    switch.handle_timeout(at(21_000));
+    let out = drain(&mut switch);
+    assert_eq!(
+        requests(&out, TARGET, "CANCEL").len(),
+        1,
+        "1002 stops ringing"
+    );
+    let back = invite_to(&out, AGENT).expect("1001 is rung again");
+    switch.handle_datagram(
+        at(21_100),
+        peer(TARGET),
+        reply(&invite, 487, "target1", TARGET, ""),
+    );
+    for (addr, m) in &out.sip {
+        if m.method().is_some_and(|m| m.as_str() == "CANCEL") {
+            switch.handle_datagram(
+                at(21_100),
+                peer(&addr.to_string()),
+                reply(m, 200, "target1", TARGET, ""),
+            );
+        }
+    }
+    drain(&mut switch);
+    switch.handle_datagram(
+        at(22_000),
+        peer(AGENT),
+        reply(&back, 200, "agent2", AGENT, &sdp(4300)),
+    );
+    let out = drain(&mut switch);
+    assert!(
+        out.media.contains(&MediaCommand::Bridge { call }),
+        "caller and 1001 talk again"
+    );
+
+    let bye = request(
+        "BYE",
+        "sip:5550100@127.0.0.1:5060",
+        "+15550001",
+        CARRIER,
+        "call-1",
+        2,
+        &caller_to,
+        "",
+        "",
+    );
+    switch.handle_datagram(at(30_000), peer(CARRIER), bye);
+    let out = drain(&mut switch);
+    assert_eq!(requests(&out, AGENT, "BYE").len(), 1);
+    ack_requests(&mut switch, at(30_010), &out);
+    let out = drain(&mut switch);
+    assert_eq!(out.records.len(), 1);
+    assert_eq!(out.records[0].agent.as_deref(), Some("1001"));
+    assert_eq!(out.records[0].detail.transfers, vec!["1002".to_string()]);
+    assert_clean(&mut switch, at(30_020));
+}
+
+/// Transfers to `target` and returns the INVITE it sends to `addr`,
+/// checking the REFER's NOTIFYs.
+fn refer_and_ring(
+    switch: &mut Switch,
+    now: Instant,
+    offer: &Message,
+    target: &str,
+    addr: &str,
+) -> (Message, Vec<MediaCommand>) {
+    switch.handle_datagram(
+        now,
+        peer(AGENT),
+        from_agent("REFER", offer, 2, &refer_to(target)),
+    );
+    let out = drain(switch);
+    assert_eq!(status_to(&out, AGENT), Some(202));
+    assert_eq!(
+        notifies(&out).last(),
+        Some(&("SIP/2.0 200 OK".to_string(), true))
+    );
+    assert_eq!(requests(&out, AGENT, "BYE").len(), 1, "1001 is released");
+    ack_requests(switch, now, &out);
+    let invite =
+        invite_to(&out, addr).unwrap_or_else(|| panic!("no INVITE to {addr} for {target}"));
+    (invite, out.media)
+}
+
+#[test]
+fn agent_refers_the_caller_to_a_queue_whose_agent_answers() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (offer, caller_to) = connected(&mut switch, at(10));
+    let call = CallRef(1);
+    let (invite, media) = refer_and_ring(&mut switch, at(1_000), &offer, "5550200", TARGET);
+    assert!(
+        media.iter().any(|c| matches!(c, MediaCommand::Play { leg: MediaLeg::Caller, music, .. } if music != &["ringback"])),
+        "the caller hears the queue: {media:?}"
+    );
+    switch.handle_datagram(
+        at(2_000),
+        peer(TARGET),
+        reply(&invite, 200, "q1", TARGET, &sdp(4200)),
+    );
+    let out = drain(&mut switch);
+    assert!(out.media.contains(&MediaCommand::Bridge { call }));
+    assert!(out.sip.iter().all(|(a, _)| a.to_string() != CARRIER));
+    let bye = request(
+        "BYE",
+        "sip:5550100@127.0.0.1:5060",
+        "+15550001",
+        CARRIER,
+        "call-1",
+        2,
+        &caller_to,
+        "",
+        "",
+    );
+    switch.handle_datagram(at(6_000), peer(CARRIER), bye);
+    let out = drain(&mut switch);
+    ack_requests(&mut switch, at(6_010), &out);
+    let out = drain(&mut switch);
+    let r = &out.records[0];
+    assert_eq!(
+        (r.agent.as_deref(), r.queue.as_deref()),
+        (Some("1002"), Some("sales"))
+    );
+    assert_eq!(r.detail.transfers, vec!["sales".to_string()]);
+    assert_clean(&mut switch, at(6_020));
+}
+
+#[test]
+fn agent_refers_the_caller_to_an_outside_number_through_the_trunk() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (offer, caller_to) = connected(&mut switch, at(10));
+    let call = CallRef(1);
+    let (invite, media) = refer_and_ring(&mut switch, at(1_000), &offer, "5551234", CARRIER);
+    assert!(media.iter().any(|c| matches!(c, MediaCommand::Play { leg: MediaLeg::Caller, music, .. } if music == &["ringback"])));
+    assert_eq!(invite.request_uri().and_then(|u| u.user()), Some("5551234"));
+    switch.handle_datagram(
+        at(2_000),
+        peer(CARRIER),
+        reply(&invite, 200, "n1", CARRIER, &sdp(4400)),
+    );
+    let out = drain(&mut switch);
+    assert!(out.media.contains(&MediaCommand::Bridge { call }));
+    // The number hangs up: the caller gets the BYE.
+    let number_bye = format!(
+        "BYE sip:switchyard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CARRIER};branch=z9hG4bKnb\r\n\
+         Max-Forwards: 70\r\nFrom: {};tag=n1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 1 BYE\r\n\
+         Content-Length: 0\r\n\r\n",
+        invite.to().as_str(),
+        invite.from().as_str(),
+        invite.call_id()
+    );
+    switch.handle_datagram(at(7_000), peer(CARRIER), Bytes::from(number_bye));
+    let out = drain(&mut switch);
+    let to_caller = requests(&out, CARRIER, "BYE");
+    assert!(
+        to_caller.iter().any(|m| m.call_id() == "call-1"),
+        "the caller is hung up"
+    );
+    ack_requests(&mut switch, at(7_010), &out);
+    let out = drain(&mut switch);
+    let r = &out.records[0];
+    assert_eq!(r.detail.transfers, vec!["5551234".to_string()]);
+    let _ = caller_to;
+    assert_clean(&mut switch, at(7_020));
+}
+
+#[test]
+fn the_transfer_command_moves_the_call_and_stops_a_loop() {
+    use switchyard::switch::{Command, CommandError, Reply};
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (offer, caller_to) = connected(&mut switch, at(10));
+    let Reply::Calls { calls } = switch.handle_command(at(20), Command::ListCalls).unwrap() else {
+        panic!("a call list")
+    };
+    let uuid = calls[0].id;
+    let unknown = "00000000-0000-4000-8000-000000000000".parse().unwrap();
+    let cmd = |call, to: &str| Command::Transfer {
+        call,
+        to: to.to_string(),
+    };
+    assert_eq!(
+        switch.handle_command(at(30), cmd(unknown, "1002")),
+        Err(CommandError::UnknownCall(unknown))
+    );
+    assert!(matches!(
+        switch.handle_command(at(30), cmd(uuid, "9005551234")),
+        Err(CommandError::DialRefused(_))
+    ));
+    assert!(matches!(
+        switch.handle_command(at(30), cmd(uuid, "no such place")),
+        Err(CommandError::BadTarget(_))
+    ));
+    assert!(
+        drain(&mut switch).sip.is_empty(),
+        "a refused command changes nothing"
+    );
+
+    // Back and forth between 1001 and 1002 up to the bound.
+    drop(offer);
+    let mut now = 100;
+    for i in 0..5 {
+        let (to, addr) = if i % 2 == 0 {
+            ("1002", TARGET)
+        } else {
+            ("1001", AGENT)
+        };
+        assert_eq!(
+            switch.handle_command(at(now), cmd(uuid, to)),
+            Ok(Reply::Done),
+            "transfer {i}"
+        );
+        let out = drain(&mut switch);
+        assert!(notifies(&out).is_empty(), "no REFER, no NOTIFY");
+        ack_requests(&mut switch, at(now), &out);
+        let invite = invite_to(&out, addr).expect("the target rings");
+        let tag = format!("t{i}");
+        switch.handle_datagram(
+            at(now + 100),
+            peer(addr),
+            reply(&invite, 200, &tag, addr, &sdp(4200)),
+        );
+        drain(&mut switch);
+        now += 1_000;
+    }
+    assert_eq!(
+        switch.handle_command(at(now), cmd(uuid, "1001")),
+        Err(CommandError::TransferLoop)
+    );
+    let bye = request(
+        "BYE",
+        "sip:5550100@127.0.0.1:5060",
+        "+15550001",
+        CARRIER,
+        "call-1",
+        2,
+        &caller_to,
+        "",
+        "",
+    );
+    switch.handle_datagram(at(now + 10), peer(CARRIER), bye);
+    let out = drain(&mut switch);
+    ack_requests(&mut switch, at(now + 20), &out);
+    let out = drain(&mut switch);
+    assert_eq!(out.records.len(), 1);
+    assert_eq!(
+        out.records[0].detail.transfers,
+        ["1002", "1001", "1002", "1001", "1002"]
+    );
+    assert_clean(&mut switch, at(now + 30));
+}

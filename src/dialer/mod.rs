@@ -13,6 +13,7 @@
 pub mod campaign;
 pub mod contact;
 pub mod dnc;
+pub mod list;
 pub mod pacing;
 pub mod sim;
 pub mod tz;

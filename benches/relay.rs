@@ -82,6 +82,7 @@ fn main() {
                     codec_pt: 0,
                     telephone_event: Some(101),
                     ptime: Duration::from_millis(20),
+                    srtp: None,
                 };
                 handle.set_remote(leg, remote).expect("remote");
             }

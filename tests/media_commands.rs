@@ -58,6 +58,7 @@ fn pcmu(addr: SocketAddr) -> LegRemote {
         codec_pt: 0,
         telephone_event: Some(101),
         ptime: PTIME_DEFAULT,
+        srtp: None,
     }
 }
 

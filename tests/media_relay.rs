@@ -65,6 +65,7 @@ fn pcmu_remote(addr: SocketAddr) -> LegRemote {
         codec_pt: 0,
         telephone_event: Some(101),
         ptime: switchyard::media::packetize::PTIME_DEFAULT,
+        srtp: None,
     }
 }
 

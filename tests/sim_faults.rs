@@ -522,6 +522,14 @@ fn end_of_day(
             switch.engagements()
         ));
     }
+    // Every owner left the demultiplexer with its call, dialog or transaction.
+    if switch.demux_entries() != 0 || switch.transactions_active() != 0 {
+        return Err(format!(
+            "after {steps} steps: {} demux entries and {} transactions left",
+            switch.demux_entries(),
+            switch.transactions_active()
+        ));
+    }
     if records.len() != CALLS || records.values().any(|&n| n != 1) {
         return Err(format!(
             "{} distinct records for {CALLS} calls",

@@ -3,6 +3,8 @@
 //! forked to several contacts. This core decides what happens to both legs
 //! when either side moves; it knows no SIP syntax, no sockets and no clock.
 //! The switch turns its actions into messages and feeds it leg events.
+//! The [`session`] module holds everything else about the call: its legs,
+//! media, phase and what its record needs.
 
 // Functions stay under `too-many-lines-threshold` (clippy.toml): split
 // longer ones into named steps.
@@ -12,6 +14,7 @@ mod fork;
 mod id;
 mod placed;
 mod private;
+pub mod session;
 
 use std::time::{Duration, Instant};
 

@@ -176,6 +176,12 @@ pub enum ProblemKind {
     },
     #[error("target {value} must be in (0, 1]")]
     TargetOutOfRange { value: f64 },
+    #[error("cannot use {what} {path}: {reason}")]
+    TlsFile {
+        what: &'static str,
+        path: String,
+        reason: String,
+    },
     #[error("`{set}` needs `{missing}` too")]
     CredentialHalf {
         set: &'static str,

@@ -78,6 +78,16 @@
 //! retries = 2                 # replays after the first play (0..=9)
 //! default = "queue:support"   # after the last timeout; none: 480
 //!
+//! [tls]                       # optional: SIP over TLS (RFC 3261 §26), TLS 1.2 and 1.3
+//! listen = "127.0.0.1:5061"
+//! certificate = "tls/sip.crt"  # PEM chain, with `key`; neither: a self-signed pair made at
+//! key = "tls/sip.key"          # first start beside cdr_path (key 0600), fingerprint logged
+//! ca = "tls/carriers.pem"      # roots for trunks with transport "tls"; default: the system's
+//! handshake_timeout = "10s"    # a connection that has not finished its handshake is closed
+//!
+//! # `srtp = "off" | "optional" | "mandatory"` on an agent or a trunk: whether its leg's media
+//! # is SRTP (RFC 4568 SDES). Default "optional": SRTP when the peer offers it.
+//!
 //! [metrics]
 //! agent_state = true          # switchyard_agent_state{agent,state}: off for very large centres
 //! interval = "15m"            # windowed figures and agents needed look back this far (15s..=24h)
@@ -112,6 +122,7 @@ mod metrics;
 mod raw;
 mod requires;
 mod security;
+mod tls;
 mod usable;
 mod validate;
 mod values;
@@ -148,6 +159,7 @@ pub use requires::{
 pub use security::{
     DialRuleSet, SecurityConfig, DIAL_RULE_SETS_MAX, MAX_CONTACTS_MAX, SERVER_HEADER_CHARS_MAX,
 };
+pub use tls::{SrtpPolicy, TlsConfig, TLS_HANDSHAKE_TIMEOUT_DEFAULT};
 pub use values::{parse_duration, IpNet, DID_DIGITS_MAX, DURATION_MAX, NAME_CHARS_MAX};
 
 use crate::sip::auth::ChallengeOrder;
@@ -198,6 +210,8 @@ pub struct Config {
     pub campaigns: Vec<CampaignConfig>,
     /// `[dnc]`: do-not-call lists and how their numbers are read.
     pub dnc: DncConfig,
+    /// `[tls]`: SIP over TLS; `None`: no TLS listener.
+    pub tls: Option<TlsConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -268,6 +282,8 @@ pub struct AgentConfig {
     pub max_contacts: Option<u32>,
     /// The dial rule set for calls out; `None`: `[security].dial_rules`.
     pub dial_rules: Option<String>,
+    /// SRTP on the agent's leg.
+    pub srtp: SrtpPolicy,
     /// Where `password` is written, for [`Config::check_listen_safety`].
     pub password_at: Location,
 }
@@ -281,6 +297,8 @@ pub struct TrunkConfig {
     pub outbound: Option<OutboundConfig>,
     /// RFC 3325 identity policy for calls in from and out to this trunk.
     pub identity: IdentityPolicy,
+    /// SRTP on the trunk's legs.
+    pub srtp: SrtpPolicy,
 }
 
 /// Who the caller is, as a trust domain tells its members (RFC 3325):

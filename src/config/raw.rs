@@ -58,6 +58,7 @@ pub(crate) struct RawAgent {
     pub supervisor: Option<bool>,
     pub max_contacts: Option<i64>,
     pub dial_rules: Option<String>,
+    pub srtp: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +73,7 @@ pub(crate) struct RawTrunk {
     pub trust_identity: Option<bool>,
     pub asserted_identity: Option<String>,
     pub privacy: Option<String>,
+    pub srtp: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,6 +193,16 @@ pub(crate) struct RawDialRuleSet {
     pub allow: Vec<String>,
     #[serde(default)]
     pub deny: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    pub listen: Option<String>,
+    pub certificate: Option<String>,
+    pub key: Option<String>,
+    pub ca: Option<String>,
+    pub handshake_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -38,10 +38,52 @@ impl Config {
                 problems.push(self.problem(media.recordings_at, "media.recordings", kind));
             }
         }
+        if let Some(tls) = &self.tls {
+            self.check_tls(tls, &mut problems);
+        }
         if problems.is_empty() {
             return Ok(());
         }
         Err(ConfigError::Invalid { problems })
+    }
+
+    /// The certificate, key and roots of `[tls]` load and go together;
+    /// without a pair, the self-signed one can be written (or is there).
+    fn check_tls(&self, tls: &super::TlsConfig, problems: &mut Vec<Problem>) {
+        use crate::sip::transport::tls as t;
+        let fail = |what, path: &Path, err: t::TlsError| ProblemKind::TlsFile {
+            what,
+            path: path.display().to_string(),
+            reason: err.to_string(),
+        };
+        if let (Some(cert), Some(key)) = (&tls.certificate, &tls.key) {
+            if let Err(err) = t::load_certificates(cert) {
+                let kind = fail("certificate", cert, err);
+                problems.push(self.problem(tls.certificate_at, "tls.certificate", kind));
+            } else if let Err(err) = t::server_config(cert, key) {
+                problems.push(self.problem(tls.key_at, "tls.key", fail("key", key, err)));
+            }
+        } else if tls.certificate.is_none() && tls.key.is_none() {
+            let dir = self
+                .switch
+                .cdr_path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty());
+            let cert = dir.unwrap_or(Path::new(".")).join(t::SELF_SIGNED_CERT);
+            if let Err(reason) = writable_file(&cert) {
+                let kind = ProblemKind::NotWritable {
+                    what: "self-signed TLS certificate",
+                    path: cert.display().to_string(),
+                    reason,
+                };
+                problems.push(self.problem(self.switch.cdr_path_at, "switch.cdr_path", kind));
+            }
+        }
+        if let Some(ca) = &tls.ca {
+            if let Err(err) = t::load_certificates(ca) {
+                problems.push(self.problem(tls.ca_at, "tls.ca", fail("CA file", ca, err)));
+            }
+        }
     }
 
     fn problem(&self, at: Location, field: &str, kind: ProblemKind) -> Problem {

@@ -13,7 +13,7 @@ use super::error::{ConfigError, Location, Problem, ProblemKind};
 use super::locate::{location, path_at, path_from_text, span_of, value_span_of, FieldPath};
 use super::raw::{
     RawAgent, RawApi, RawCampaign, RawDialRuleSet, RawDid, RawDnc, RawMedia, RawMenu, RawMetrics,
-    RawQueue, RawSecurity, RawSwitch, RawTrunk,
+    RawQueue, RawSecurity, RawSwitch, RawTls, RawTrunk,
 };
 use super::values::{check_did, check_name, parse_duration, parse_socket_addr};
 use super::*;
@@ -31,6 +31,7 @@ mod menu;
 mod metrics;
 mod queue;
 mod security;
+mod tls;
 mod trunk;
 
 /// Missed offers before auto-pause; more is surely a typo.
@@ -103,6 +104,7 @@ struct Sections {
     metrics: Option<RawMetrics>,
     campaigns: Vec<(usize, RawCampaign)>,
     dnc: Option<RawDnc>,
+    tls: Option<RawTls>,
 }
 
 fn root() -> FieldPath {
@@ -268,6 +270,7 @@ impl Cx<'_, '_> {
                         s.campaigns.extend(self.de(e).map(|v| (i, v)));
                     }
                 }
+                "tls" => s.tls = self.de(value),
                 other => {
                     let name = other.to_owned();
                     self.report(&path, ProblemKind::UnknownSection { name });
@@ -302,6 +305,7 @@ impl Cx<'_, '_> {
         let media = s.media.map(|m| self.media(m));
         let api = s.api.map(|a| self.api(a)).unwrap_or_default();
         let metrics = s.metrics.map(|m| self.metrics(m)).unwrap_or_default();
+        let tls = s.tls.map(|t| self.tls(t));
         let mut seen = HashMap::new();
         let mut agents = Vec::new();
         for (i, raw) in s.agents {
@@ -357,6 +361,7 @@ impl Cx<'_, '_> {
             metrics,
             campaigns,
             dnc,
+            tls,
         }
     }
 

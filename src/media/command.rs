@@ -13,6 +13,11 @@ use std::time::Duration;
 use crate::call::CallRef;
 use crate::media::mix::Mode;
 use crate::media::sdp::Codec;
+use crate::media::srtp::MasterKey;
+
+/// Most media legs in one call: caller, agent, supervisor, and a player.
+/// The core sizes supervision by it; the relay refuses a leg past it.
+pub const LEGS_PER_CALL_MAX: usize = 4;
 
 /// A call's media leg: the caller's or the agent's (carrier's, dialling out).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,6 +43,18 @@ pub struct LegRemote {
     /// [`packet_time`](crate::media::packetize::packet_time)): what the
     /// relay sends it, re-packetising when the far leg's differs.
     pub ptime: Duration,
+    /// SRTP on this leg (RFC 4568 SDES): our key for what we send, the
+    /// party's for what it sends. `None`: plain RTP.
+    pub srtp: Option<SrtpKeys>,
+}
+
+/// The two master keys of an SRTP leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SrtpKeys {
+    /// Ours, in our SDP: protects what the relay sends to the party.
+    pub ours: MasterKey,
+    /// The party's, from its SDP: unprotects what it sends.
+    pub theirs: MasterKey,
 }
 
 /// What the core asks of the relay.

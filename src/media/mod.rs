@@ -26,6 +26,7 @@ pub mod resample;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
+pub mod srtp;
 pub mod tone;
 pub mod transcode;
 pub mod watch;

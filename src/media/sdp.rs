@@ -37,7 +37,7 @@ pub enum SdpError {
     TooManyMedia { count: usize },
     #[error("SDP offers no active audio stream")]
     NoAudio,
-    #[error("audio transport {proto:?} is not RTP/AVP")]
+    #[error("audio transport {proto:?} is not RTP/AVP or RTP/SAVP")]
     UnsupportedTransport { proto: String },
     #[error("audio stream has no c= line, at media or session level")]
     NoConnection,
@@ -47,6 +47,8 @@ pub enum SdpError {
     BadPort { value: isize },
     #[error("format {value:?} is not an RTP payload type")]
     BadPayloadType { value: String },
+    #[error("SRTP refused: {reason}")]
+    Crypto { reason: String },
     #[error("no codec in common (offered: {offered:?})")]
     NoCommonCodec { offered: Vec<Codec> },
 }
@@ -163,6 +165,10 @@ pub struct Sdp {
     pub ptime: Option<u32>,
     /// `a=maxptime` in ms: the longest packet it takes (RFC 4566 §6).
     pub maxptime: Option<u32>,
+    /// The audio profile is RTP/SAVP(F): SRTP or nothing (RFC 3711 §12).
+    pub secure: bool,
+    /// Its `a=crypto` lines (RFC 4568), see [`crypto::negotiate`].
+    pub crypto: crypto::Offered,
 }
 
 /// Our side of a leg: where the party must send.
@@ -215,9 +221,17 @@ pub fn parse(text: &str) -> Result<Sdp, SdpError> {
         .ok_or(SdpError::NoAudio)?;
     let m = &desc.media_descriptions[audio];
     let proto = m.media_name.protos.join("/");
-    if proto != "RTP/AVP" && proto != "RTP/AVPF" {
-        return Err(SdpError::UnsupportedTransport { proto });
-    }
+    let secure = match proto.as_str() {
+        "RTP/AVP" | "RTP/AVPF" => false,
+        "RTP/SAVP" | "RTP/SAVPF" => true,
+        _ => return Err(SdpError::UnsupportedTransport { proto }),
+    };
+    let crypto = crypto::read(
+        m.attributes
+            .iter()
+            .filter(|a| a.key == "crypto")
+            .filter_map(|a| a.value.as_deref()),
+    );
     let port = m.media_name.port.value;
     let port = u16::try_from(port)
         .ok()
@@ -272,6 +286,8 @@ pub fn parse(text: &str) -> Result<Sdp, SdpError> {
         direction,
         ptime,
         maxptime,
+        secure,
+        crypto,
     })
 }
 
@@ -518,6 +534,7 @@ fn direction(attrs: &[Attribute]) -> Option<Direction> {
     })
 }
 
+pub mod crypto;
 mod origin;
 
 pub use origin::Origin;

@@ -42,6 +42,8 @@ pub const SIP_REQUESTS_LIMITED_TOTAL: &str = "switchyard_sip_requests_limited_to
 pub const DIAL_REFUSED_TOTAL: &str = "switchyard_dial_refused_total";
 /// SIP messages over TCP larger than the limit: answered 413, closed.
 pub const TCP_OVERSIZED_TOTAL: &str = "switchyard_tcp_oversized_total";
+/// TLS handshakes by `result` (ok, failed: refused or timed out).
+pub const TLS_HANDSHAKES_TOTAL: &str = "switchyard_tls_handshakes_total";
 pub const TCP_CONNECTIONS_ACTIVE: &str = "switchyard_tcp_connections_active";
 pub const TCP_CONNECTIONS_REFUSED_TOTAL: &str = "switchyard_tcp_connections_refused_total";
 pub const TCP_FRAMING_ERRORS_TOTAL: &str = "switchyard_tcp_framing_errors_total";
@@ -153,6 +155,7 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (SIP_REQUESTS_LIMITED_TOTAL, Kind::Counter, "SIP requests screened out, by reason (back-off, ban, rate limit)."),
     (DIAL_REFUSED_TOTAL, Kind::Counter, "Numbers agents were refused by their dial rules, by reason."),
     (TCP_OVERSIZED_TOTAL, Kind::Counter, "Oversized SIP messages over TCP, answered 413 and closed."),
+    (TLS_HANDSHAKES_TOTAL, Kind::Counter, "TLS handshakes of SIP connections by result (ok, failed)."),
     (TCP_CONNECTIONS_ACTIVE, Kind::Gauge, "Open SIP TCP connections."),
     (TCP_CONNECTIONS_REFUSED_TOTAL, Kind::Counter, "SIP TCP connections refused at the cap."),
     (TCP_FRAMING_ERRORS_TOTAL, Kind::Counter, "SIP TCP streams closed for bad framing."),

@@ -181,6 +181,8 @@ fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
     differs("api", !same_api(&old.api, &new.api));
     differs("security", !same_limits(&old.security, &new.security));
     differs("metrics", old.metrics != new.metrics);
+    // The listener and its certificate are set up once, at start.
+    differs("tls", old.tls != new.tls);
     keys
 }
 

@@ -68,6 +68,8 @@ impl CommandSender {
 pub struct Running {
     pub sip_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// The TLS listener's address, with `[tls]`.
+    pub tls_addr: Option<SocketAddr>,
     pub commands: CommandSender,
     pub(super) events: broadcast::Sender<Event>,
     pub(super) stop: watch::Sender<bool>,

@@ -10,6 +10,7 @@ mod handle;
 
 pub use handle::{CommandSender, Running, COMMANDS_QUEUE_MAX, EVENTS_QUEUE_MAX};
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -67,6 +68,13 @@ pub enum StartError {
     Metrics(String),
     #[error("cannot open the call record store: {0}")]
     Cdr(#[from] CdrError),
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[from] transport::tls::TlsError),
+    #[error("cannot bind SIP over TLS on {addr}: {source}")]
+    BindTls {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot start the media relay: {0}")]
     Media(#[from] MediaError),
 }
@@ -109,9 +117,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .local_addr()
         .unwrap_or(config.switch.http_listen);
 
+    let tls = bind_tls(&config).await?;
+    let tls_addr = tls.as_ref().map(|(_, _, addr)| *addr);
+
     crate::sip::build::set_product(&config.security.server_header);
     let mut plan = Plan::from_config(&config);
     plan.local = sip_addr;
+    plan.tls_local = tls_addr;
     let seed = rand::random::<u64>();
     let media = match &plan.media {
         Some(mp) => {
@@ -143,6 +155,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
     let now = Instant::now();
     let mut switch = Switch::new(plan, seed, now);
+    // SRTP master keys come from their own OS-seeded stream.
+    switch.set_srtp_seed(rand::random::<[u8; 32]>());
     switch.set_wall_clock(now, SystemTime::now());
 
     let health = Arc::new(Health::default());
@@ -178,6 +192,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         tcp_tx.clone(),
         counters.clone(),
     ));
+    let tls_setup = tls.map(|(setup, listener, _)| {
+        let accept =
+            transport::tls::accept_loop(listener, setup.clone(), tcp_tx.clone(), counters.clone());
+        tokio::spawn(accept);
+        setup
+    });
 
     // Metrics exist from the first scrape on.
     m::publish(&switch, Instant::now());
@@ -185,8 +205,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         health.agent_states.update(&switch);
     }
     // Tests and scripts read this line to learn the ports picked for port 0.
-    println!("switchyard listening sip={sip_addr} http={http_addr}");
-    info!(%sip_addr, %http_addr, "switchyard started");
+    match tls_addr {
+        Some(tls_addr) => {
+            println!("switchyard listening sip={sip_addr} http={http_addr} tls={tls_addr}");
+            info!(%sip_addr, %http_addr, %tls_addr, "switchyard started");
+        }
+        None => {
+            println!("switchyard listening sip={sip_addr} http={http_addr}");
+            info!(%sip_addr, %http_addr, "switchyard started");
+        }
+    }
 
     let (stop_request, stop_requested) = watch::channel(false);
     let mut task = SwitchTask {
@@ -195,6 +223,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         udp,
         tcp_tx,
         counters,
+        tls: tls_setup,
         health,
         conns: HashMap::new(),
         cdr,
@@ -222,6 +251,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     Ok(Running {
         sip_addr,
         http_addr,
+        tls_addr,
         commands,
         events,
         stop: stop_request,
@@ -260,13 +290,43 @@ async fn bind_sip(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), StartErr
     })
 }
 
+/// With `[tls]`: the certificate (configured, or self-signed beside the
+/// call records, its fingerprint logged) and the bound listener.
+async fn bind_tls(
+    config: &Config,
+) -> Result<Option<(transport::tls::TlsSetup, TcpListener, SocketAddr)>, StartError> {
+    let Some(tls) = &config.tls else {
+        return Ok(None);
+    };
+    let dir = match config.switch.cdr_path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let setup = transport::tls::setup(tls, &dir)?;
+    let addr = tls.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::BindTls { addr, source })?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    let source = if tls.certificate.is_some() {
+        "configured"
+    } else {
+        "self-signed"
+    };
+    info!(fingerprint = %setup.fingerprint, source, "TLS certificate (SHA-256)");
+    Ok(Some((setup, listener, bound)))
+}
+
 struct SwitchTask {
     switch: Switch,
     udp: UdpSocket,
     tcp_tx: mpsc::Sender<TcpEvent>,
     counters: Arc<TcpCounters>,
+    /// With `[tls]`: what connections to TLS trunks are made with.
+    tls: Option<transport::tls::TlsSetup>,
     health: Arc<Health>,
-    conns: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
+    /// Open TCP and TLS connections, by peer.
+    conns: HashMap<Peer, mpsc::Sender<Bytes>>,
     cdr: CdrWriter,
     media: Option<MediaHandle>,
     /// The event stream; subscribers that fall behind lag (lose events).
@@ -350,23 +410,12 @@ impl SwitchTask {
                 self.conns.insert(peer, writer);
             }
             TcpEvent::Frame { peer, bytes } => {
-                self.switch.handle_datagram(
-                    Instant::now(),
-                    Peer {
-                        transport: Transport::Tcp,
-                        addr: peer,
-                    },
-                    bytes,
-                );
+                self.switch.handle_datagram(Instant::now(), peer, bytes);
             }
             TcpEvent::Closed { peer } => {
                 self.conns.remove(&peer);
                 // RFC 5626 flows over this connection have failed.
-                let flow = Peer {
-                    transport: Transport::Tcp,
-                    addr: peer,
-                };
-                self.switch.handle_flow_closed(Instant::now(), flow);
+                self.switch.handle_flow_closed(Instant::now(), peer);
             }
         }
     }
@@ -461,10 +510,27 @@ impl SwitchTask {
                     metrics::counter!(m::UDP_SEND_ERRORS_TOTAL).increment(1);
                 }
             }
-            Transport::Tcp => {
-                let writer = self.conns.entry(peer.addr).or_insert_with(|| {
-                    transport::connect(peer.addr, self.tcp_tx.clone(), self.counters.clone())
-                });
+            Transport::Tcp | Transport::Tls => {
+                let (events, counters) = (&self.tcp_tx, &self.counters);
+                let writer = match (self.conns.entry(peer), peer.transport, &self.tls) {
+                    (Entry::Occupied(e), _, _) => e.into_mut(),
+                    (Entry::Vacant(e), Transport::Tcp, _) => e.insert(transport::connect(
+                        peer.addr,
+                        events.clone(),
+                        counters.clone(),
+                    )),
+                    (Entry::Vacant(e), _, Some(tls)) => e.insert(transport::tls::connect(
+                        peer.addr,
+                        tls,
+                        events.clone(),
+                        counters.clone(),
+                    )),
+                    (Entry::Vacant(_), _, None) => {
+                        // Nothing to connect with: a TLS trunk needs `[tls]`.
+                        metrics::counter!(m::TCP_WRITES_DROPPED_TOTAL).increment(1);
+                        return;
+                    }
+                };
                 if writer.try_send(bytes).is_err() {
                     metrics::counter!(m::TCP_WRITES_DROPPED_TOTAL).increment(1);
                 }
@@ -498,6 +564,10 @@ impl SwitchTask {
             .absolute(self.counters.framing_errors.load(Ordering::Relaxed) as u64);
         metrics::counter!(m::TCP_OVERSIZED_TOTAL)
             .absolute(self.counters.oversized.load(Ordering::Relaxed) as u64);
+        metrics::counter!(m::TLS_HANDSHAKES_TOTAL, "result" => "ok")
+            .absolute(self.counters.tls_handshakes.load(Ordering::Relaxed) as u64);
+        metrics::counter!(m::TLS_HANDSHAKES_TOTAL, "result" => "failed")
+            .absolute(self.counters.tls_handshakes_failed.load(Ordering::Relaxed) as u64);
     }
 }
 

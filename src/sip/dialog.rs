@@ -182,10 +182,10 @@ impl Dialog {
         if addr == self.peer.addr {
             return self.peer;
         }
-        let transport = match uri.param("transport").flatten() {
-            Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
-            _ => Transport::Udp,
-        };
+        let transport = Transport::of_uri(
+            uri.scheme() == crate::sip::parse::Scheme::Sips,
+            uri.param("transport").flatten(),
+        );
         Peer { transport, addr }
     }
 

@@ -23,11 +23,34 @@ pub mod transport;
 pub enum Transport {
     Udp,
     Tcp,
+    /// TCP with TLS on it (RFC 3261 §26.2): framed as TCP is.
+    Tls,
 }
 
 impl Transport {
     pub fn is_reliable(self) -> bool {
-        matches!(self, Transport::Tcp)
+        matches!(self, Transport::Tcp | Transport::Tls)
+    }
+
+    /// The transport a URI asks for: `sips:` means TLS (RFC 3261 §26.2.2),
+    /// otherwise its `transport` parameter, UDP without one.
+    pub fn of_uri(sips: bool, param: Option<&str>) -> Transport {
+        match param {
+            _ if sips => Transport::Tls,
+            Some(t) if t.eq_ignore_ascii_case("tls") => Transport::Tls,
+            Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
+            _ => Transport::Udp,
+        }
+    }
+
+    /// The `transport` URI parameter for our own Contact and Record-Route
+    /// (RFC 3261 §19.1.1); none for UDP, the default.
+    pub fn uri_param(self) -> &'static str {
+        match self {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
+        }
     }
 
     /// The token used in Via headers (RFC 3261 §20.42).
@@ -35,6 +58,7 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
     }
 }

@@ -5,12 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use super::detail::CallDetail;
+use super::demux::Owner;
 use super::event::EventKind;
 use super::inbound::Req;
-use super::legs::{ALeg, CallEntry};
+use super::legs::{ALeg, Session};
 use super::presence::Engagement;
 use super::{CallMedia, Switch};
+use crate::call::session::detail::CallDetail;
+use crate::call::session::PhaseMachine;
 use crate::call::{Call, CallRef, Outcome, Private, Routing, Side};
 
 /// What the INVITE's checks found out about the call.
@@ -22,7 +24,7 @@ pub(super) struct Arrival {
     pub queue: Option<String>,
     pub routing: Routing,
     pub media: Option<CallMedia>,
-    pub direction: super::detail::Direction,
+    pub direction: crate::call::session::detail::Direction,
 }
 
 impl Switch {
@@ -53,8 +55,8 @@ impl Switch {
         let call = self.new_call_ref();
         let mut detail = CallDetail::from_invite(req.msg, self.trusts(trunk.as_deref()));
         detail.direction = match caller_agent {
-            Some(_) => super::detail::Direction::Internal,
-            None => super::detail::Direction::Inbound,
+            Some(_) => crate::call::session::detail::Direction::Internal,
+            None => crate::call::session::detail::Direction::Inbound,
         };
         let outcome = Outcome::Rejected(status);
         let record = super::CallRecord {
@@ -140,8 +142,12 @@ impl Switch {
             "call arrived"
         );
         let a_tag = a.local_tag.clone();
-        self.dialogs.insert(a.call_id.clone(), (id, Side::A));
-        self.a_branches.insert(req.key.branch.clone(), id);
+        let leg = Owner::Leg {
+            call: id,
+            side: Side::A,
+        };
+        self.demux.insert(&a.call_id, leg);
+        self.demux.insert(&req.key.branch, Owner::CallerInvite(id));
         let mut detail = CallDetail::from_invite(req.msg, self.trusts(trunk.as_deref()));
         detail.direction = direction;
         let event = EventKind::CallArrived {
@@ -154,7 +160,7 @@ impl Switch {
             caller_name: detail.caller_name.clone(),
             direction: direction.label(),
         };
-        let entry = CallEntry {
+        let entry = Session {
             call: Call::new(id, routing, now),
             a,
             a_agent: caller_agent.clone(),
@@ -164,14 +170,11 @@ impl Switch {
             dialled,
             queue,
             ring_timeout: self.plan.no_answer_timeout,
-            ring_deadline: None,
             agent: None,
             routed: false,
             media,
             digits: String::new(),
-            recording: None,
-            supervisor: None,
-            menu: None,
+            phase: PhaseMachine::default(),
             uuid,
             span,
             detail,

@@ -15,7 +15,7 @@ use super::command::{
 use super::queues::agent_state_index;
 use super::{Switch, AGENT_STATE_LABELS};
 use crate::acd::{self, AcdError, AgentId, AgentState, CallId, PauseReason, QueueId};
-use crate::call::{CallRef, CallUuid, Input, Origin, State};
+use crate::call::{CallRef, CallUuid, Input};
 
 impl Switch {
     /// Carries out one command at `now`.
@@ -244,19 +244,7 @@ impl Switch {
             .calls
             .values()
             .map(|e| {
-                let held = e.media.as_ref().is_some_and(|m| m.held_by.is_some());
-                let phase = match (&e.menu, &e.call.state) {
-                    (Some(_), _) => "menu",
-                    (None, State::Connected) if held => "held",
-                    (None, State::Routing | State::Offering { .. }) if dialling(&e.call) => {
-                        "dialling"
-                    }
-                    (None, State::Routing) if e.routed => "queued",
-                    (None, State::Routing) => "routing",
-                    (None, State::Offering { .. }) => "ringing",
-                    (None, State::Answered { .. } | State::Connected) => "talking",
-                    (None, State::Releasing { .. } | State::Done(_)) => "ending",
-                };
+                let phase = e.phase_label();
                 let age = now.saturating_duration_since(e.call.created);
                 CallSnapshot {
                     id: e.uuid,
@@ -280,13 +268,6 @@ impl Switch {
 }
 
 /// A placed call whose agent answered, while the number rings.
-fn dialling(call: &crate::call::Call) -> bool {
-    call.origin
-        == Origin::Placed {
-            agent_answered: true,
-        }
-}
-
 #[cfg(test)]
 #[path = "control_tests.rs"]
 mod tests;

@@ -43,7 +43,7 @@ impl Switch {
             MediaLeg::Supervisor => return,
         };
         let bridged = self.calls.get(&call).is_some_and(|e| {
-            e.call.answered.is_some() && e.media.as_ref().is_some_and(|m| m.held_by.is_none())
+            e.call.answered.is_some() && e.media.is_some() && e.held_by().is_none()
         });
         if bridged {
             self.out

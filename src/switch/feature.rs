@@ -22,6 +22,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tracing::{debug, info};
 
+use super::demux::{Owner, OwnerKind};
 use super::inbound::Req;
 use super::Switch;
 use crate::acd::{self, AcdError, PauseReason};
@@ -131,6 +132,32 @@ pub struct FeatureLeg {
     peer: Peer,
 }
 
+impl FeatureLeg {
+    /// The branch of the INVITE that opened the dialog.
+    pub fn invite_branch(&self) -> &str {
+        &self.key.branch
+    }
+
+    /// A leg opened by an INVITE with `branch`, for tests of the table.
+    #[cfg(test)]
+    pub(super) fn opened_by(branch: &str) -> FeatureLeg {
+        let peer = Peer {
+            transport: crate::sip::Transport::Udp,
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 5060)),
+        };
+        FeatureLeg {
+            key: ServerKey {
+                branch: branch.to_string(),
+                sent_by: "127.0.0.1:5060".into(),
+                method: TxMethod::Invite,
+            },
+            bye: Bytes::new(),
+            bye_branch: String::new(),
+            peer,
+        }
+    }
+}
+
 impl Switch {
     /// An authenticated agent dialled a feature code.
     pub(super) fn on_feature(
@@ -157,7 +184,7 @@ impl Switch {
         let ip = self.plan.local.ip();
         let sdp = inactive_answer(req.msg.body(), ip, u64::from(self.rng_u32()));
         let headers = [
-            ("Contact", self.contact()),
+            ("Contact", self.contact_on(req.source.transport)),
             ("Allow", build::ALLOW.to_string()),
         ];
         self.respond(
@@ -169,15 +196,16 @@ impl Switch {
             Some(("application/sdp", &sdp)),
         );
         let (bye_branch, bye) = self.feature_bye(req, &tag);
-        self.features.insert(
-            req.msg.call_id().to_string(),
-            FeatureLeg {
-                key: req.key.clone(),
-                bye,
-                bye_branch,
-                peer: req.source,
-            },
-        );
+        let call_id = req.msg.call_id();
+        let leg = FeatureLeg {
+            key: req.key.clone(),
+            bye,
+            bye_branch,
+            peer: req.source,
+        };
+        self.demux.insert(call_id, Owner::Feature(Box::new(leg)));
+        self.demux
+            .insert(&req.key.branch, Owner::DialogInvite(call_id.to_string()));
     }
 
     fn apply_feature(
@@ -186,7 +214,7 @@ impl Switch {
         agent: &str,
         code: FeatureCode,
     ) -> Result<(), FeatureError> {
-        if self.features.len() >= FEATURE_DIALOGS_MAX {
+        if self.demux.count(OwnerKind::Feature) >= FEATURE_DIALOGS_MAX {
             return Err(FeatureError::TooManyDialogs {
                 max: FEATURE_DIALOGS_MAX,
             });
@@ -218,7 +246,7 @@ impl Switch {
 
     /// The ACK of a feature code's 200: hang up at once.
     pub(super) fn on_feature_ack(&mut self, now: Instant, msg: &Message) {
-        let Some(leg) = self.features.remove(msg.call_id()) else {
+        let Some(Owner::Feature(leg)) = self.demux.remove_dialog(msg.call_id()) else {
             return;
         };
         self.tx.server_ack_for_2xx(now, &leg.key);
@@ -232,14 +260,14 @@ impl Switch {
     }
 
     /// The phone never ACKed (RFC 3261 §13.3.1.4): the dialog is gone.
-    pub(super) fn on_feature_no_ack(&mut self, branch: &str) {
-        self.features.retain(|_, leg| leg.key.branch != branch);
+    pub(super) fn on_feature_no_ack(&mut self, call_id: &str) {
+        self.demux.remove_dialog(call_id);
     }
 
     /// A request inside a feature dialog before our BYE: the phone hung up first.
     pub(super) fn on_feature_request(&mut self, now: Instant, req: &Req<'_>, method: &Method) {
         if *method == Method::Bye {
-            if let Some(leg) = self.features.remove(req.msg.call_id()) {
+            if let Some(Owner::Feature(leg)) = self.demux.remove_dialog(req.msg.call_id()) {
                 self.tx.server_ack_for_2xx(now, &leg.key);
             }
         }

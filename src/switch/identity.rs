@@ -7,7 +7,7 @@
 
 use tracing::debug;
 
-use super::legs::CallEntry;
+use super::legs::Session;
 use super::Switch;
 use crate::sip::parse::HeaderName;
 
@@ -22,7 +22,7 @@ impl Switch {
     /// for a call to the carrier, else the caller's own from a trusted trunk.
     pub(super) fn identity_headers(
         &self,
-        entry: &CallEntry,
+        entry: &Session,
         to_carrier: bool,
     ) -> Vec<(&'static str, String)> {
         if to_carrier {

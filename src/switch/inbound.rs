@@ -6,8 +6,9 @@ use std::time::Instant;
 use tracing::debug;
 
 use super::admit::Arrival;
-use super::detail::Direction;
+use super::demux::Owner;
 use super::{Route, Switch, METHOD_LABELS, RETRY_AFTER};
+use crate::call::session::detail::Direction;
 use crate::call::{CallRef, Input, Outcome, Routing, Side};
 use crate::sip::build;
 use crate::sip::parse::{HeaderName, Message, Method, Scheme};
@@ -202,7 +203,8 @@ impl Switch {
                 return;
             }
         }
-        let media = match self.anchor_call(msg) {
+        let policy = self.caller_srtp_policy(trunk_name.as_deref(), caller_agent.as_deref());
+        let media = match self.anchor_call(msg, (policy, req.source.transport)) {
             Ok(media) => media,
             Err(err) => {
                 let mut refusal = Refusal::plain(err.status());
@@ -210,6 +212,11 @@ impl Switch {
                     refusal
                         .headers
                         .push(("Retry-After", RETRY_AFTER.as_secs().to_string()));
+                }
+                if refusal.status == 488 {
+                    // Why, for the phone's log (RFC 3261 §20.43).
+                    let warning = format!("399 switchyard \"{err}\"");
+                    refusal.headers.push(("Warning", warning));
                 }
                 let status = refusal.status;
                 self.refuse(now, req, refusal);
@@ -326,7 +333,7 @@ impl Switch {
                 // media); else ringing.
                 match self.early_answer(id) {
                     Some(sdp) => {
-                        let contact = [("Contact", self.contact())];
+                        let contact = [("Contact", self.contact_on(req.source.transport))];
                         let body = Some(("application/sdp", sdp.as_ref()));
                         self.respond(now, req, 183, Some(a_tag), &contact, body);
                     }
@@ -354,7 +361,10 @@ impl Switch {
     }
 
     fn on_cancel(&mut self, now: Instant, req: &Req<'_>) {
-        let call = self.a_branches.get(&req.key.branch).copied();
+        let call = match self.demux.server_branch(&req.key.branch) {
+            Some(&Owner::CallerInvite(call)) => Some(call),
+            _ => None,
+        };
         let tag = self.token();
         match call {
             Some(call) => {
@@ -378,14 +388,11 @@ impl Switch {
         if let Ok(ServerVerdict::AckAbsorbed) = self.tx.server_request(now, key, true, dest) {
             return;
         }
-        if self.features.contains_key(msg.call_id()) {
-            return self.on_feature_ack(now, msg);
-        }
-        if self.is_supervisor_dialog(msg.call_id()) {
-            return self.on_supervisor_ack(now, msg);
-        }
-        let Some(&(call, side)) = self.dialogs.get(msg.call_id()) else {
-            return;
+        let (call, side) = match self.demux.dialog(msg.call_id()) {
+            Some(&Owner::Leg { call, side }) => (call, side),
+            Some(Owner::Feature(_)) => return self.on_feature_ack(now, msg),
+            Some(&Owner::Supervisor { call, .. }) => return self.on_supervisor_ack(now, call),
+            _ => return,
         };
         let Some(entry) = self.calls.get_mut(&call) else {
             return;
@@ -414,15 +421,13 @@ impl Switch {
 
     /// BYE, re-INVITE, INFO, UPDATE, OPTIONS inside a dialog.
     fn on_in_dialog(&mut self, now: Instant, req: &Req<'_>, method: &Method) {
-        if self.features.contains_key(req.msg.call_id()) {
-            return self.on_feature_request(now, req, method);
-        }
-        if self.is_supervisor_dialog(req.msg.call_id()) {
-            return self.on_supervisor_request(now, req, method);
-        }
-        let found = self.dialogs.get(req.msg.call_id()).copied();
-        let Some((call, side)) = found else {
-            return self.refuse(now, req, Refusal::plain(481));
+        let (call, side) = match self.demux.dialog(req.msg.call_id()) {
+            Some(&Owner::Leg { call, side }) => (call, side),
+            Some(Owner::Feature(_)) => return self.on_feature_request(now, req, method),
+            Some(&Owner::Supervisor { call, .. }) => {
+                return self.on_supervisor_request(now, req, method, call)
+            }
+            _ => return self.refuse(now, req, Refusal::plain(481)),
         };
         let Some(entry) = self.calls.get(&call) else {
             return self.refuse(now, req, Refusal::plain(481));
@@ -448,7 +453,7 @@ impl Switch {
                     Some(Err(e)) => return self.respond(now, req, e.status(), None, &[], None),
                     None => self.calls.get(&call).and_then(|e| e.last_sdp(side)),
                 };
-                let contact = [("Contact", self.contact())];
+                let contact = [("Contact", self.contact_on(req.source.transport))];
                 let body = sdp.as_ref().map(|b| ("application/sdp", b.as_ref()));
                 self.respond(now, req, 200, None, &contact, body);
                 if let Some(entry) = self.calls.get_mut(&call) {
@@ -469,7 +474,7 @@ impl Switch {
                 };
                 match self.media_reoffer(now, call, leg, req.msg.body()) {
                     Some(Ok(answer)) => {
-                        let contact = [("Contact", self.contact())];
+                        let contact = [("Contact", self.contact_on(req.source.transport))];
                         let body = Some(("application/sdp", answer.as_ref()));
                         self.respond(now, req, 200, None, &contact, body);
                     }
@@ -503,7 +508,10 @@ impl Switch {
     /// retransmitted copy finds no dialog and gets 481, which the caller's
     /// transaction accepts as final.
     fn on_bye_stateless(&mut self, now: Instant, source: Peer, dest: Peer, msg: &Message) {
-        let found = self.dialogs.get(msg.call_id()).copied();
+        let found = match self.demux.dialog(msg.call_id()) {
+            Some(&Owner::Leg { call, side }) => Some((call, side)),
+            _ => None,
+        };
         let status = match found {
             Some((call, side))
                 if self.calls.get(&call).and_then(|e| e.local_tag(side)) == msg.to().tag() =>
@@ -519,9 +527,11 @@ impl Switch {
             .push_back(super::Output::Transmit { peer: dest, bytes });
     }
 
-    /// Our Contact header value.
-    pub(super) fn contact(&self) -> String {
-        format!("<sip:switchyard@{}>", self.plan.local)
+    /// Our Contact header value on a leg over `transport` (RFC 3261
+    /// §8.1.1.8: in-dialog requests come back to it, over TLS for TLS).
+    pub(super) fn contact_on(&self, transport: crate::sip::Transport) -> String {
+        let local = self.plan.local_on(transport);
+        format!("<sip:switchyard@{local}{}>", transport.uri_param())
     }
 
     /// Carries out an unroutable outcome on a call.

@@ -18,8 +18,9 @@ use std::net::IpAddr;
 
 use tracing::debug;
 
-use super::media::{remote, Anchoring, OPUS_PT, TELEPHONE_EVENT_PT};
+use super::media::{Anchoring, OPUS_PT, TELEPHONE_EVENT_PT};
 use super::{CallMedia, MediaCommand, MediaLeg, Output, Switch};
+use crate::call::session::media::remote;
 use crate::call::CallRef;
 use crate::media::sdp::{self, Codec, SdpError};
 

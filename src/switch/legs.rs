@@ -4,16 +4,18 @@
 //! what we send are read in `responses.rs`; dialogs and the requests sent in
 //! them are built in `sip::dialog`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use tracing::debug;
 
-pub use super::a_leg::{ALeg, ALegOrigin};
+use super::demux::{Owner, OwnerKind};
 use super::inbound::Req;
 use super::presence::Engagement;
 use super::Switch;
-use crate::call::{Call, CallRef, ForkState, Input, OnDrop, Outcome, Side};
+use crate::call::session::SessionEvent;
+pub use crate::call::session::{ALeg, ALegOrigin, BLeg, Fork, Session};
+use crate::call::{CallRef, ForkState, Input, OnDrop, Outcome, Side};
 use crate::sip::build;
 use crate::sip::dialog;
 pub use crate::sip::dialog::Dialog;
@@ -24,99 +26,6 @@ use crate::sip::{Peer, Transport};
 /// Forks of dropped B legs awaiting a provisional to be CANCELled; past it
 /// such a fork rings until the phone gives up (counted).
 pub const ZOMBIE_FORKS_MAX: usize = 4 * super::CALLS_HARD_MAX;
-
-/// Everything the switch keeps about one call.
-#[derive(Debug)]
-pub struct CallEntry {
-    pub call: Call,
-    pub a: ALeg,
-    /// The agent who placed the call, when it came from an agent's phone.
-    pub a_agent: Option<String>,
-    pub b: Option<BLeg>,
-    pub trunk: Option<String>,
-    pub dialled: String,
-    pub queue: Option<String>,
-    pub ring_timeout: Duration,
-    pub ring_deadline: Option<Instant>,
-    /// The agent who answered, else the last one offered the call alone.
-    pub agent: Option<String>,
-    /// The router tracks this call (queued and not yet forgotten by it).
-    pub routed: bool,
-    /// Its anchored media; `None` passes SDP through.
-    pub media: Option<super::CallMedia>,
-    /// DTMF digits received on either leg, oldest first, for the IVR and
-    /// feature codes; at most [`DIGITS_PER_CALL_MAX`](super::DIGITS_PER_CALL_MAX).
-    pub digits: String,
-    /// The DID asked for the call to be recorded (its queue may too).
-    pub record: bool,
-    /// The recording under way: its file and when it started.
-    pub recording: Option<(std::path::PathBuf, Instant)>,
-    /// The Call-ID of the supervisor's dialog listening in, if any.
-    pub supervisor: Option<String>,
-    /// The IVR menu the caller is in, until it picks (or is given) a target.
-    pub menu: Option<super::CallMenu>,
-    /// The call's id in logs, records, events and replies.
-    pub uuid: crate::call::CallUuid,
-    /// Its log span: every line about the call is logged inside it.
-    pub span: tracing::Span,
-    /// Who called, which way, IVR keys, queue times, hold: for its record.
-    pub detail: super::detail::CallDetail,
-}
-
-impl CallEntry {
-    /// Our tag on that leg's dialog.
-    pub fn local_tag(&self, side: Side) -> Option<&str> {
-        match side {
-            Side::A => Some(&self.a.local_tag),
-            Side::B => self.b.as_ref().map(|b| b.local_tag.as_str()),
-        }
-    }
-
-    /// The session description we last sent on that leg.
-    pub fn last_sdp(&self, side: Side) -> Option<Bytes> {
-        match side {
-            Side::A => self.a.sdp_sent.clone(),
-            Side::B => match &self.media {
-                Some(m) => Some(m.b_sdp_sent.clone().unwrap_or(m.offer_for_b.clone())),
-                None => Some(self.a.invite()?.body().clone()).filter(|b| !b.is_empty()),
-            },
-        }
-    }
-}
-
-/// The callee's leg: we are its UAC, forked to every contact of the target.
-#[derive(Debug)]
-pub struct BLeg {
-    pub agent: Option<String>,
-    pub call_id: String,
-    pub local_tag: String,
-    /// Our From, without tag.
-    pub from: String,
-    /// The To of our INVITE (no tag).
-    pub to: String,
-    pub cseq: u32,
-    pub forks: Vec<Fork>,
-    /// The fork that answered first.
-    pub winner: Option<usize>,
-    pub credentials: Option<(String, String)>,
-}
-
-/// One INVITE of the B leg, to one contact.
-#[derive(Debug)]
-pub struct Fork {
-    pub uri: String,
-    pub peer: Peer,
-    /// The agent whose contact this is (several in a ring-all offer).
-    pub agent: Option<String>,
-    pub branch: String,
-    pub via: String,
-    /// Where its INVITE and our CANCEL of it stand.
-    pub state: ForkState,
-    /// It was re-sent once with credentials for a carrier's challenge.
-    pub auth_tried: bool,
-    pub early_sdp: Option<Bytes>,
-    pub dialog: Option<Dialog>,
-}
 
 /// A fork of a dropped B leg that is owed a CANCEL as soon as it sends a
 /// provisional (RFC 3261 §9.1 forbids sending one before).
@@ -239,7 +148,11 @@ impl Switch {
             winner: None,
             credentials,
         };
-        self.dialogs.insert(call_id, (id, Side::B));
+        let leg = Owner::Leg {
+            call: id,
+            side: Side::B,
+        };
+        self.demux.insert(&call_id, leg);
         if let Some(entry) = self.calls.get_mut(&id) {
             if let Some(agent) = &b.agent {
                 entry.span.record("agent", agent.as_str());
@@ -253,6 +166,7 @@ impl Switch {
             }
             entry.b = Some(b);
         }
+        self.session_event(now, id, SessionEvent::Offered);
         self.drive(now, id, Input::Offer { forks: n });
     }
 
@@ -276,8 +190,6 @@ impl Switch {
         auth: Option<(&str, String)>,
     ) {
         let branch = crate::sip::dialog::branch(&self.token());
-        let local = self.plan.local;
-        let contact = self.contact();
         let identity = match self.calls.get(&id) {
             Some(entry) => {
                 let to_carrier = entry
@@ -293,6 +205,20 @@ impl Switch {
             return;
         };
         let sdp = entry.fork_offer();
+        let placed = matches!(entry.a.origin, ALegOrigin::Placed { dialog: None });
+        let f = entry.b.as_ref().and_then(|b| b.forks.get(fork));
+        let Some((transport, agent)) = f.map(|f| (f.peer.transport, f.agent.clone())) else {
+            return;
+        };
+        // A placed call rings the agent with our own offer: plain RTP.
+        let sdp = match placed {
+            true => sdp,
+            false => self.secure_fork_offer(id, agent.as_deref(), transport, sdp),
+        };
+        let (local, contact) = (self.plan.local_on(transport), self.contact_on(transport));
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
         let Some(b) = entry.b.as_mut() else { return };
         let f = &mut b.forks[fork];
         f.via = dialog::via(f.peer.transport, local, &branch);
@@ -319,7 +245,11 @@ impl Switch {
         let ack = AckTemplate::new(head).expect("our ACK head ends with CRLF");
         match self.tx.client_send(now, key, peer, bytes, Some(ack)) {
             Ok(()) => {
-                self.owners.insert(branch, (id, Purpose::Invite { fork }));
+                let owner = Owner::Client {
+                    call: id,
+                    purpose: Purpose::Invite { fork },
+                };
+                self.demux.insert(&branch, owner);
             }
             Err(err) => {
                 debug!(%err, "cannot start a client transaction");
@@ -332,7 +262,7 @@ impl Switch {
     }
 
     pub(super) fn provisional_to_a(&mut self, now: Instant, id: CallRef, fork: usize, status: u16) {
-        let contact = self.contact();
+        let contact = self.contact_on(self.a_transport(id));
         let Some(entry) = self.calls.get(&id) else {
             return;
         };
@@ -350,7 +280,7 @@ impl Switch {
     }
 
     pub(super) fn ok_to_a(&mut self, now: Instant, id: CallRef, fork: usize) {
-        let contact = self.contact();
+        let contact = self.contact_on(self.a_transport(id));
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
@@ -361,11 +291,11 @@ impl Switch {
             .and_then(|f| f.dialog.as_ref())
             .and_then(|d| d.answer.clone());
         let answer = self.media_answer(id, answer);
+        self.session_event(now, id, SessionEvent::Answered);
         self.start_recording(now, id);
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
-        entry.ring_deadline = None;
         let ALegOrigin::Inbound { invite, key, .. } = &entry.a.origin else {
             // Our own leg to the agent: nobody awaits a 200.
             return;
@@ -378,6 +308,15 @@ impl Switch {
     }
 
     /// Answers the caller's INVITE (on its server transaction, with our tag).
+    /// The transport of the caller's leg.
+    fn a_transport(&self, id: CallRef) -> Transport {
+        match self.calls.get(&id).map(|e| &e.a.origin) {
+            Some(ALegOrigin::Inbound { source, .. }) => source.transport,
+            Some(ALegOrigin::Placed { dialog: Some(d) }) => d.peer.transport,
+            _ => Transport::Udp,
+        }
+    }
+
     fn respond_a(
         &mut self,
         now: Instant,
@@ -415,8 +354,8 @@ impl Switch {
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
-        entry.ring_deadline = None;
         entry.detail.rejected_status = Some(status);
+        self.session_event(now, id, SessionEvent::RingStopped);
         let headers: Vec<(&str, String)> = if status == 503 {
             vec![("Retry-After", super::RETRY_AFTER.as_secs().to_string())]
         } else {
@@ -426,10 +365,10 @@ impl Switch {
     }
 
     pub(super) fn cancel_forks(&mut self, now: Instant, id: CallRef, keep: Option<usize>) {
+        self.session_event(now, id, SessionEvent::RingStopped);
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
-        entry.ring_deadline = None;
         let Some(b) = entry.b.as_ref() else { return };
         let forks: Vec<usize> = (0..b.forks.len())
             .filter(|&i| Some(i) != keep && b.forks[i].state.is_live())
@@ -464,14 +403,14 @@ impl Switch {
     /// Lets go of a call's B leg: forks that never sent a provisional keep
     /// their CANCEL in the zombie table; agents offered the call are free.
     pub(super) fn drop_b_leg(&mut self, now: Instant, id: CallRef) {
+        self.session_event(now, id, SessionEvent::RingStopped);
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
-        entry.ring_deadline = None;
         let Some(b) = entry.b.take() else { return };
-        self.dialogs.remove(&b.call_id);
+        self.demux.remove_dialog(&b.call_id);
         for (i, f) in b.forks.iter().enumerate() {
-            self.owners.remove(&f.branch);
+            self.demux.remove_client_branch(&f.branch);
             if let Some(agent) = &f.agent {
                 if self.busy.get(agent) == Some(&id) {
                     self.busy.remove(agent);
@@ -487,13 +426,13 @@ impl Switch {
                     let _ = self.tx.client_send(now, key, peer, bytes, None);
                 }
                 OnDrop::CancelLater => {
-                    if self.zombies.len() >= ZOMBIE_FORKS_MAX {
+                    if self.demux.count(OwnerKind::Zombie) >= ZOMBIE_FORKS_MAX {
                         self.stats.zombies_dropped += 1;
                         continue;
                     }
                     let (_, peer, cancel) = cancel_for(&b, i);
-                    self.zombies
-                        .insert(f.branch.clone(), Zombie { peer, cancel });
+                    self.demux
+                        .insert(&f.branch, Owner::Zombie(Box::new(Zombie { peer, cancel })));
                 }
             }
         }
@@ -562,7 +501,8 @@ impl Switch {
             .client_send(now, key, dialog.next_hop(), bytes, None)
         {
             Ok(()) => {
-                self.owners.insert(branch, (id, purpose));
+                self.demux
+                    .insert(&branch, Owner::Client { call: id, purpose });
             }
             Err(err) => {
                 debug!(%err, "cannot send BYE");
@@ -578,6 +518,7 @@ impl Switch {
     pub(super) fn requeue(&mut self, now: Instant, id: CallRef, status: u16) {
         debug!(call = %id, status, "offer missed, the call waits again");
         self.drop_b_leg(now, id);
+        self.session_event(now, id, SessionEvent::Queued);
     }
 }
 
@@ -609,29 +550,12 @@ fn contact_peer(uri: &str, source: Peer) -> Peer {
     let Ok(ip) = host.parse::<std::net::IpAddr>() else {
         return source;
     };
-    let transport = match parsed.param("transport").flatten() {
-        Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
-        _ => Transport::Udp,
-    };
+    let transport = Transport::of_uri(
+        parsed.scheme() == crate::sip::parse::Scheme::Sips,
+        parsed.param("transport").flatten(),
+    );
     Peer {
         transport,
         addr: std::net::SocketAddr::new(ip, parsed.port().unwrap_or(5060)),
-    }
-}
-
-impl BLeg {
-    /// Fork `fork`'s INVITE as `sip::dialog` builds it: the request itself,
-    /// or its CANCEL (RFC 3261 §9.1).
-    fn invite(&self, fork: usize) -> dialog::Invite<'_> {
-        let f = &self.forks[fork];
-        dialog::Invite {
-            uri: &f.uri,
-            via: &f.via,
-            from: &self.from,
-            local_tag: &self.local_tag,
-            to: &self.to,
-            call_id: &self.call_id,
-            cseq: self.cseq,
-        }
     }
 }

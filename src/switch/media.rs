@@ -18,12 +18,16 @@ use rand::RngCore;
 use tracing::{debug, warn};
 
 use super::Switch;
+use crate::call::session::media::latch_only;
+use crate::call::session::CallMedia;
+use crate::call::session::SessionEvent;
 use crate::call::{CallRef, Input};
-use crate::media::command::{LegRemote, MediaCommand, MediaInput, MediaLeg};
-use crate::media::packetize::{packet_time, PTIME_DEFAULT};
+use crate::config::SrtpPolicy;
+use crate::media::command::{MediaCommand, MediaInput, MediaLeg};
 use crate::media::pool::{PoolError, PortPool};
 use crate::media::sdp::{self, Anchor, Choice, Codec, Format, FormatKind, Origin, Sdp, SdpError};
 use crate::sip::parse::Message;
+use crate::sip::Transport;
 
 /// Payload type we offer Opus and telephone-event on when the caller did
 /// not (RFC 3551 §6: 96-127 are dynamic).
@@ -92,42 +96,13 @@ impl AnchorError {
     }
 }
 
-/// One call's anchored media.
-#[derive(Debug)]
-pub struct CallMedia {
-    pub a_port: u16,
-    pub b_port: u16,
-    /// The caller's SDP (its offer, or for a late offer its answer once the
-    /// ACK brought it; our own offer until then).
-    pub(super) a_offer: Sdp,
-    pub(super) a_choice: Choice,
-    /// The INVITE had no offer: ours went to the caller, whose answer is
-    /// due in the ACK (RFC 3261 §13.2.1).
-    pub awaiting_answer: bool,
-    /// The caller's offer as the agent gets it.
-    pub offer_for_b: Bytes,
-    /// Our answer to the caller, fixed once sent (early or final).
-    pub answer_for_a: Option<Bytes>,
-    /// When the caller, waiting in a queue, hears its next announcement.
-    pub announce_at: Option<Instant>,
-    /// The leg that put the call on hold (RFC 3264 §8.4), while it lasts.
-    pub held_by: Option<MediaLeg>,
-    /// Pairs of supervisors who listened in; held until the call ends.
-    pub supervisor_ports: Vec<u16>,
-    /// Our `o=` line on the caller's leg and on the agent's (RFC 3264 §8).
-    pub(super) a_origin: Origin,
-    pub(super) b_origin: Origin,
-    /// The agent's codec, once its SDP told it.
-    pub(super) b_choice: Option<Choice>,
-    /// Our answer to the agent's last re-offer, if it made one.
-    pub(super) b_sdp_sent: Option<Bytes>,
-}
-
 /// The core's media state: the port pool and its counters.
 #[derive(Debug)]
 pub struct Anchoring {
     pub plan: MediaPlan,
     pub pool: PortPool,
+    /// Draws our SRTP keys ([`Switch::set_srtp_seed`]).
+    pub keys: crate::call::session::srtp::KeySource,
 }
 
 impl Anchoring {
@@ -135,7 +110,10 @@ impl Anchoring {
     /// such a range, so only hand-built plans get here).
     pub fn new(plan: MediaPlan) -> Option<Anchoring> {
         let pool = PortPool::new(plan.port_min, plan.port_max).ok()?;
-        Some(Anchoring { plan, pool })
+        // A fixed seed until the driver gives one from the OS: tests and
+        // simulations stay deterministic.
+        let keys = crate::call::session::srtp::KeySource::new([0x5e; 32]);
+        Some(Anchoring { plan, pool, keys })
     }
 
     /// Parses the caller's offer, picks its codec and takes a pair per leg.
@@ -189,12 +167,12 @@ impl Anchoring {
             awaiting_answer: our_offer.is_some(),
             answer_for_a: our_offer,
             announce_at: None,
-            held_by: None,
             supervisor_ports: Vec::new(),
             a_origin,
             b_origin,
             b_choice: None,
             b_sdp_sent: None,
+            srtp: None,
         }
     }
 
@@ -243,17 +221,6 @@ impl Anchoring {
     }
 }
 
-impl CallMedia {
-    /// The relay's view of the caller leg; before a late offer's answer,
-    /// only what its packets teach (symmetric RTP).
-    pub fn caller_remote(&self) -> LegRemote {
-        if self.awaiting_answer {
-            return latch_only(self.a_choice);
-        }
-        remote(&self.a_offer, self.a_choice)
-    }
-}
-
 impl Switch {
     /// One report of the relay.
     pub fn handle_media(&mut self, now: Instant, input: MediaInput) {
@@ -269,8 +236,7 @@ impl Switch {
                 // on hold may be silent (`a=inactive`): only an answered,
                 // bridged call's silence means a vanished phone.
                 let vanished = self.calls.get(&call).is_some_and(|e| {
-                    e.call.answered.is_some()
-                        && e.media.as_ref().is_none_or(|m| m.held_by.is_none())
+                    e.call.answered.is_some() && (e.media.is_none() || e.held_by().is_none())
                 });
                 if vanished {
                     warn!(%call, "no media on the answered call: hanging up");
@@ -281,7 +247,11 @@ impl Switch {
             MediaInput::Digit { call, leg, digit } => self.on_digit(now, call, leg, digit),
             MediaInput::DigitLost { call } => debug!(%call, "a digit could not be sent"),
             MediaInput::SupervisionFailed { call } => {
-                let dialog = self.calls.get(&call).and_then(|e| e.supervisor.clone());
+                let dialog = self
+                    .calls
+                    .get(&call)
+                    .and_then(|e| e.phase.supervisor())
+                    .map(|leg| leg.dialog.clone());
                 if let Some(dialog) = dialog {
                     self.supervisor_hang_up(now, &dialog);
                 }
@@ -289,9 +259,7 @@ impl Switch {
             MediaInput::RecordingFailed { call } => {
                 warn!(%call, "the call's recording failed; it goes on unrecorded");
                 self.stats.recordings_failed += 1;
-                if let Some(entry) = self.calls.get_mut(&call) {
-                    entry.recording = None;
-                }
+                self.session_event(now, call, SessionEvent::RecordingFailed);
             }
         }
         self.pump(now);
@@ -311,14 +279,14 @@ impl Switch {
                 .queue
                 .as_ref()
                 .is_some_and(|q| self.plan.record_queues.contains(q));
-        if !wanted || entry.media.is_none() || entry.recording.is_some() {
+        let talking = entry.phase.is_talking() && !entry.phase.is_recording();
+        if !wanted || entry.media.is_none() || !talking {
             return;
         }
         let dir = anchoring.plan.recordings.clone();
         let path = dir.join(format!("{}-{}.wav", id.0, self.token()));
-        if let Some(entry) = self.calls.get_mut(&id) {
-            entry.recording = Some((path.clone(), now));
-        }
+        let started = SessionEvent::RecordingStarted { path: path.clone() };
+        self.session_event(now, id, started);
         self.stats.recordings_started += 1;
         debug!(call = %id, path = %path.display(), "recording");
         self.out
@@ -330,7 +298,11 @@ impl Switch {
 
     /// Anchors a new call's media, or says why the call must be refused.
     /// `Ok(None)`: no `[media]`, or an INVITE without offer (pass-through).
-    pub(super) fn anchor_call(&mut self, msg: &Message) -> Result<Option<CallMedia>, AnchorError> {
+    pub(super) fn anchor_call(
+        &mut self,
+        msg: &Message,
+        (policy, transport): (SrtpPolicy, Transport),
+    ) -> Result<Option<CallMedia>, AnchorError> {
         if self.anchoring.is_none() {
             return Ok(None);
         }
@@ -347,6 +319,23 @@ impl Switch {
         } else {
             anchoring.anchor(msg.body(), sessions)
         };
+        let anchored = anchored.and_then(|mut m| {
+            m.srtp = Some(crate::call::session::srtp::CallSrtp::new(
+                &mut anchoring.keys,
+            ));
+            match crate::call::session::srtp::negotiate_caller(
+                &mut m,
+                policy,
+                transport,
+                msg.call_id(),
+            ) {
+                Ok(()) => Ok(m),
+                Err(e) => {
+                    anchoring.release(&m);
+                    Err(AnchorError::BadOffer(e))
+                }
+            }
+        });
         match anchored {
             Ok(m) => Ok(Some(m)),
             Err(e) => {
@@ -406,7 +395,8 @@ impl Switch {
             Some(Ok(s)) => match sdp::choose(s, &anchoring.plan.codecs) {
                 Ok(choice) => {
                     m.b_choice = Some(choice);
-                    remote(s, choice)
+                    m.take_b_answer(id, s);
+                    m.leg_remote(MediaLeg::Agent, s, choice)
                 }
                 Err(_) => latch_only(m.a_choice),
             },
@@ -425,6 +415,7 @@ impl Switch {
             let text =
                 m.a_offer
                     .rewrite_as(anchor, &m.a_choice.formats(), m.a_offer.direction.mirror());
+            let text = m.secure_a(text);
             m.answer_for_a = Some(Bytes::from(m.a_origin.stamp(&text)));
         }
         let answer = m.answer_for_a.clone();
@@ -449,6 +440,7 @@ impl Switch {
             let text =
                 m.a_offer
                     .rewrite_as(anchor, &m.a_choice.formats(), m.a_offer.direction.mirror());
+            let text = m.secure_a(text);
             m.answer_for_a = Some(Bytes::from(m.a_origin.stamp(&text)));
         }
         m.answer_for_a.clone()
@@ -469,39 +461,6 @@ impl Switch {
         let a = self.anchoring.as_ref()?;
         Some((a.pool.capacity() - a.pool.in_use(), a.pool.capacity()))
     }
-}
-
-pub(super) fn remote(s: &Sdp, choice: Choice) -> LegRemote {
-    // `sdp::choose` picks only audio formats; G.711 is the RTP default.
-    let codec = match choice.codec.kind {
-        FormatKind::Audio(c) => c,
-        FormatKind::TelephoneEvent => Codec::Pcmu,
-    };
-    LegRemote {
-        rtp: s.rtp,
-        rtcp: s.rtcp,
-        codec,
-        codec_pt: choice.codec.pt,
-        telephone_event: choice.telephone_event,
-        ptime: packet_time(s.ptime, s.maxptime, codec),
-    }
-}
-
-/// A leg whose SDP we could not use: its address is learnt from its packets
-/// (symmetric RTP), its codec assumed to be the caller's.
-fn latch_only(choice: Choice) -> LegRemote {
-    let mut r = LegRemote {
-        rtp: None,
-        rtcp: None,
-        codec: Codec::Pcmu,
-        codec_pt: choice.codec.pt,
-        telephone_event: choice.telephone_event,
-        ptime: PTIME_DEFAULT,
-    };
-    if let FormatKind::Audio(c) = choice.codec.kind {
-        r.codec = c;
-    }
-    r
 }
 
 #[cfg(test)]

@@ -1,17 +1,23 @@
-//! The composite signalling core: it takes datagrams and the time, and gives
-//! back datagrams to send and call records. Inside, the transaction layer
-//! (RFC 3261 §17), the registrar, digest auth and one [`Call`] machine per
-//! call, and the ACD router, which it owns outright (no lock: the switch task
-//! is its single owner) and feeds with `now`. It does no IO and reads no
-//! clock; `run` drives it.
+//! The composite signalling core: it takes datagrams, media reports,
+//! commands and the time, and gives back datagrams to send, media commands,
+//! events and call records. It owns what calls share: the transaction layer
+//! (RFC 3261 §17), the registrar, digest auth, the demultiplexer
+//! (`demux.rs`: Call-ID or branch → owner), one timer table (`timers.rs`)
+//! and the ACD router, which it owns outright (no lock: the switch task is
+//! its single owner) and feeds with `now`. Each call is one
+//! [`Session`] (`call/session`): its call machine, legs, media and phase.
+//! It does no IO and reads no clock; `run` drives it.
 //!
-//! A message flows: parse → (response) client transaction → the leg that
-//! sent the request; (request) server transaction → checks of RFC 3261 §8.2
-//! → REGISTER / OPTIONS / a feature code / a new call / an in-dialog request.
-//! A queued call goes to the router; its offers come back as B-leg INVITEs
-//! (`queues.rs`). An agent on a call the router did not give them is busy
-//! for it (`presence.rs`). A new call gets its id and log span in
-//! `admit.rs`.
+//! A message flows: parse → (response) client transaction → demux by
+//! branch → the fork or BYE that sent the request; (request) server
+//! transaction → checks of RFC 3261 §8.2 → REGISTER / OPTIONS / a feature
+//! code / a new call / demux by Call-ID → the session's leg, a feature or
+//! supervisor dialog. A queued call goes to the router; its offers come
+//! back as agent-leg INVITEs (`queues.rs`). An agent on a call the router
+//! did not give them is busy for it (`presence.rs`). A new call gets its
+//! id, log span and session in `admit.rs`. `README.md` beside this file
+//! draws one call from the wire to its record and says which room a line
+//! belongs in.
 //!
 //! Outside SIP the core speaks two words: commands in
 //! ([`Switch::handle_command`], `command.rs` and `control.rs`) and events
@@ -21,13 +27,12 @@
 // longer ones into named steps.
 #![warn(clippy::too_many_lines)]
 
-mod a_leg;
 mod admit;
 mod announce;
 mod auth;
 mod command;
 mod control;
-mod detail;
+mod demux;
 mod digits;
 mod disposition;
 mod event;
@@ -48,6 +53,7 @@ mod reload;
 mod reoffer;
 mod responses;
 mod security;
+mod srtp;
 mod supervise;
 mod timers;
 
@@ -59,9 +65,11 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use tracing::debug;
 
+use self::demux::{Owner, OwnerKind};
 use self::timers::Timer;
 use crate::acd::Router;
-use crate::call::{Action, CallRef, CallUuid, CallUuids, Input, Outcome, Side};
+use crate::call::session::{SessionAction, SessionEvent};
+use crate::call::{Action, CallRef, CallUuid, CallUuids, Input, Outcome};
 use crate::sip::auth::{DigestConfig, DigestServer};
 use crate::sip::build;
 use crate::sip::guard::AuthGuard;
@@ -71,19 +79,19 @@ use crate::sip::registrar::Registrar;
 use crate::sip::transaction::{self as tx, TimerConfig, TransactionLayer};
 use crate::sip::Peer;
 
+pub use crate::call::session::{CallDetail, CallMedia, Direction, RecordDetail, Session};
 pub use crate::media::command::{MediaCommand, MediaInput, MediaLeg};
 pub use announce::{announcement, SPOKEN_NUMBER_MAX};
 pub use command::{
     AgentSnapshot, CallSnapshot, Command, CommandError, QueueSnapshot, Reply, NUMBER_CHARS_MAX,
     PAUSE_REASON_CHARS_MAX,
 };
-pub use detail::{CallDetail, Direction, RecordDetail};
 pub use disposition::{DISPOSITION_NOTE_CHARS_MAX, NO_DISPOSITION};
 pub use event::{Event, EventKind};
 pub use feature::{FeatureCode, FeatureError, FEATURE_DIALOGS_MAX};
 pub use ivr::{CallMenu, IvrError, MenuPlan, MenuSession, MenuStep, MENU_HOPS_MAX};
-pub use legs::{CallEntry, ZOMBIE_FORKS_MAX};
-pub use media::{AnchorError, CallMedia, MediaPlan};
+pub use legs::ZOMBIE_FORKS_MAX;
+pub use media::{AnchorError, MediaPlan};
 pub use meter::{IntervalFigures, QueueSample, SampleKind, INTERVAL_SLOTS, QUEUE_SAMPLES_MAX};
 pub use plan::{Plan, Route};
 pub use queues::{QueueFigures, AGENT_STATE_LABELS};
@@ -226,13 +234,10 @@ pub struct Switch {
     guard: AuthGuard,
     /// Requests per source.
     pike: Pike,
-    calls: HashMap<CallRef, CallEntry>,
-    /// Call-ID of every live leg → its call and side.
-    dialogs: HashMap<String, (CallRef, Side)>,
-    /// Branch of every caller INVITE → its call (CANCEL and missing-ACK matching).
-    a_branches: HashMap<String, CallRef>,
-    /// Branch of every client transaction we started → who is waiting for it.
-    owners: HashMap<String, (CallRef, legs::Purpose)>,
+    calls: HashMap<CallRef, Session>,
+    /// Call-ID or branch → its owner: call legs, feature-code and
+    /// supervisor dialogs, our client transactions, zombie forks.
+    demux: demux::Demux,
     /// Agents on a call or being offered one.
     busy: HashMap<String, CallRef>,
     /// Agents on calls the router did not give them.
@@ -245,17 +250,12 @@ pub struct Switch {
     router: Router,
     /// Waits, handle times and the last interval per queue (router order).
     meters: meter::Meters,
-    /// Forks of dropped B legs still owed a CANCEL once they send a
-    /// provisional (RFC 3261 §9.1), by branch.
-    zombies: HashMap<String, legs::Zombie>,
-    /// Feature-code dialogs awaiting their ACK, by Call-ID.
-    features: HashMap<String, feature::FeatureLeg>,
-    /// Supervisors listening in, by the Call-ID of their dialog.
-    supervisors: HashMap<String, supervise::SupervisorLeg>,
     /// Ring, IVR menu and announcement deadlines, keyed by (kind, call).
     timers: timers::Timers,
     out: VecDeque<Output>,
     actions: Vec<Action>,
+    /// Reused for each session event's actions.
+    session_actions: Vec<SessionAction>,
     stats: Stats,
     draining: bool,
     next_call: u64,
@@ -291,21 +291,17 @@ impl Switch {
             guard,
             pike,
             calls: HashMap::new(),
-            dialogs: HashMap::new(),
-            a_branches: HashMap::new(),
-            owners: HashMap::new(),
+            demux: demux::Demux::default(),
             busy: HashMap::new(),
             presence: presence::Presence::default(),
             pause_texts: HashMap::new(),
             last_calls: HashMap::new(),
             router,
             meters,
-            zombies: HashMap::new(),
-            features: HashMap::new(),
-            supervisors: HashMap::new(),
             timers: timers::Timers::default(),
             out: VecDeque::new(),
             actions: Vec::new(),
+            session_actions: Vec::new(),
             stats: Stats::default(),
             draining: false,
             next_call: 1,
@@ -352,10 +348,7 @@ impl Switch {
         self.handle_media_timeout(now);
         self.handle_menu_timeout(now);
         while let Some((at, call)) = self.timers.next_due(Timer::Ring, now) {
-            let due = self
-                .calls
-                .get(&call)
-                .is_some_and(|c| c.ring_deadline == Some(at));
+            let due = self.calls.get(&call).is_some_and(|c| c.phase.ring_due(at));
             if due {
                 self.drive(now, call, Input::RingTimeout);
             }
@@ -405,6 +398,12 @@ impl Switch {
         self.tx.len()
     }
 
+    /// Entries in the demultiplexer (dialogs, branches, zombie forks): all
+    /// gone once every call, dialog and transaction has ended.
+    pub fn demux_entries(&self) -> usize {
+        self.demux.len()
+    }
+
     /// True once shutdown began and every call has ended.
     pub fn is_drained(&self) -> bool {
         self.draining && self.calls.is_empty()
@@ -439,13 +438,7 @@ impl Switch {
                     self.out.push_back(Output::Transmit { peer, bytes })
                 }
                 tx::Output::Event(tx::Event::Timeout { key }) => self.on_client_timeout(now, &key),
-                tx::Output::Event(tx::Event::NoAck { key }) => {
-                    if let Some(&call) = self.a_branches.get(&key.branch) {
-                        self.drive(now, call, Input::ANoAck);
-                    } else if !self.supervisor_no_ack(now, &key.branch) {
-                        self.on_feature_no_ack(&key.branch);
-                    }
-                }
+                tx::Output::Event(tx::Event::NoAck { key }) => self.on_no_ack(now, &key.branch),
             }
         }
     }
@@ -487,12 +480,11 @@ impl Switch {
         match action {
             Action::InviteB => self.invite_b(now, id),
             Action::StartRingTimer => {
-                let Some(entry) = self.calls.get_mut(&id) else {
+                let Some(entry) = self.calls.get(&id) else {
                     return;
                 };
                 let at = now + entry.ring_timeout;
-                entry.ring_deadline = Some(at);
-                self.timers.set(Timer::Ring, id, at);
+                self.session_event(now, id, SessionEvent::RingTimerArmed(at));
             }
             Action::ProvisionalToA { fork, status } => self.provisional_to_a(now, id, fork, status),
             Action::AckB { fork } => self.ack_b(id, fork),
@@ -518,11 +510,21 @@ impl Switch {
         let Some(mut entry) = self.calls.remove(&id) else {
             return;
         };
-        if let Some(dialog) = entry.supervisor.take() {
-            self.supervisor_hang_up(now, &dialog);
+        let ended = entry.call.ended.unwrap_or(now);
+        let mut recording = None;
+        let mut actions = Vec::new();
+        entry
+            .phase
+            .handle(now, SessionEvent::Ended { ended }, &mut actions);
+        for action in actions {
+            match action {
+                SessionAction::HangUpSupervisor(leg) => self.supervised_call_ended(now, *leg),
+                SessionAction::RecordingEnded { path, length } => recording = Some((path, length)),
+                SessionAction::WakeForRing(_) => {}
+            }
         }
         self.release_media(entry.media.take(), id);
-        self.dialogs.remove(&entry.a.call_id);
+        self.demux.remove_dialog(&entry.a.call_id);
         let agent = entry.agent.clone();
         for name in [&agent, &entry.a_agent].into_iter().flatten() {
             if self.busy.get(name) == Some(&id) {
@@ -530,7 +532,7 @@ impl Switch {
             }
         }
         if let Some(key) = entry.a.invite_key() {
-            self.a_branches.remove(&key.branch);
+            self.demux.remove_server_branch(&key.branch);
         }
         let idx = OUTCOME_LABELS
             .iter()
@@ -553,10 +555,7 @@ impl Switch {
             wait: entry.call.wait().unwrap_or_default(),
             talk,
             offers: entry.call.offers,
-            recording: entry.recording.take().map(|(path, started)| {
-                let ended = entry.call.ended.unwrap_or(now);
-                (path, ended.saturating_duration_since(started))
-            }),
+            recording,
             from_agent: entry.a_agent.clone(),
             detail: entry.detail.finish(
                 entry.call.created,
@@ -574,9 +573,44 @@ impl Switch {
         self.out.push_back(Output::CallEnded(record));
     }
 
+    /// An INVITE we answered 2xx was never ACKed (RFC 3261 §13.3.1.4).
+    fn on_no_ack(&mut self, now: Instant, branch: &str) {
+        match self.demux.server_branch(branch) {
+            Some(Owner::CallerInvite(call)) => self.drive(now, *call, Input::ANoAck),
+            Some(Owner::DialogInvite(call_id)) => {
+                let call_id = call_id.clone();
+                match self.demux.dialog(&call_id).map(Owner::kind) {
+                    Some(OwnerKind::Supervisor) => self.supervisor_hang_up(now, &call_id),
+                    Some(OwnerKind::Feature) => self.on_feature_no_ack(&call_id),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Feeds one event to a call's session and carries out what it decides.
+    fn session_event(&mut self, now: Instant, id: CallRef, event: SessionEvent) {
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let mut actions = std::mem::take(&mut self.session_actions);
+        actions.clear();
+        entry.phase.handle(now, event, &mut actions);
+        for action in actions.drain(..) {
+            match action {
+                SessionAction::WakeForRing(at) => self.timers.set(Timer::Ring, id, at),
+                SessionAction::HangUpSupervisor(leg) => self.supervised_call_ended(now, *leg),
+                // Only an ended call's recording ends; `finish` takes it.
+                SessionAction::RecordingEnded { .. } => {}
+            }
+        }
+        self.session_actions = actions;
+    }
+
     fn on_client_timeout(&mut self, now: Instant, key: &tx::ClientKey) {
-        self.zombies.remove(&key.branch);
-        let Some((call, purpose)) = self.owners.remove(&key.branch) else {
+        let Some(Owner::Client { call, purpose }) = self.demux.remove_client_branch(&key.branch)
+        else {
             return;
         };
         match purpose {

@@ -15,10 +15,12 @@ use rand::RngCore;
 use tracing::info;
 
 use super::command::{CommandError, NUMBER_CHARS_MAX};
+use super::demux::Owner;
 use super::event::EventKind;
-use super::legs::{ALeg, ALegOrigin, CallEntry};
+use super::legs::{ALeg, ALegOrigin, Session};
 use super::presence::Engagement;
 use super::{MediaCommand, MediaLeg, Output, Switch};
+use crate::call::session::PhaseMachine;
 use crate::call::{Call, CallRef, CallUuid, Input, Private, Side};
 use crate::sip::parse::Message;
 
@@ -80,7 +82,7 @@ impl Switch {
             queue = tracing::field::Empty,
             agent = tracing::field::Empty,
         );
-        let entry = CallEntry {
+        let entry = Session {
             call: Call::placed(id, now),
             a: ALeg::placed(),
             a_agent: Some(agent.to_string()),
@@ -89,21 +91,18 @@ impl Switch {
             dialled: number.to_string(),
             queue: None,
             ring_timeout: self.plan.no_answer_timeout,
-            ring_deadline: None,
             agent: None,
             routed: false,
             media: Some(media),
             digits: String::new(),
             record: false,
-            recording: None,
-            supervisor: None,
-            menu: None,
+            phase: PhaseMachine::default(),
             uuid,
             span: span.clone(),
             // The agent places it: they are its caller.
-            detail: super::detail::CallDetail {
+            detail: crate::call::session::detail::CallDetail {
                 caller: agent.to_string(),
-                direction: super::detail::Direction::Outbound,
+                direction: crate::call::session::detail::Direction::Outbound,
                 ..Default::default()
             },
         };
@@ -155,7 +154,11 @@ impl Switch {
         let (uuid, number) = (entry.uuid, entry.dialled.clone());
         let agent = entry.a_agent.clone().unwrap_or_default();
         let trunk = entry.trunk.clone().unwrap_or_default();
-        self.dialogs.insert(call_id, (id, Side::A));
+        let leg = Owner::Leg {
+            call: id,
+            side: Side::A,
+        };
+        self.demux.insert(&call_id, leg);
         self.busy.insert(agent.clone(), id);
         if !self.accept_late_answer(id, &answer) {
             info!(call = %id, "the agent's answer has no usable SDP: hanging up");
@@ -198,7 +201,11 @@ impl Switch {
     /// A 2xx again from the agent of a placed call (our ACK was lost):
     /// the ACK goes again. False when the 2xx is not theirs.
     pub(super) fn resend_placed_ack(&mut self, msg: &Message) -> bool {
-        let Some(&(call, Side::A)) = self.dialogs.get(msg.call_id()) else {
+        let Some(&Owner::Leg {
+            call,
+            side: Side::A,
+        }) = self.demux.dialog(msg.call_id())
+        else {
             return false;
         };
         let Some(entry) = self.calls.get(&call) else {

@@ -39,6 +39,8 @@ pub struct AgentPlan {
     pub auto_login: bool,
     /// May listen in on other agents' calls.
     pub supervisor: bool,
+    /// SRTP on the agent's leg.
+    pub srtp: crate::config::SrtpPolicy,
 }
 
 #[derive(Clone, Debug)]
@@ -48,6 +50,8 @@ pub struct TrunkPlan {
     pub inbound_auth: Option<(String, String)>,
     pub outbound: Option<OutboundPlan>,
     pub identity: crate::config::IdentityPolicy,
+    /// SRTP on the trunk's legs.
+    pub srtp: crate::config::SrtpPolicy,
 }
 
 #[derive(Clone, Debug)]
@@ -62,6 +66,8 @@ pub struct Plan {
     pub realm: String,
     /// The address we put in Via and Contact.
     pub local: SocketAddr,
+    /// The TLS listener's address (`[tls]`), for Contacts on TLS legs.
+    pub tls_local: Option<SocketAddr>,
     pub no_answer_timeout: Duration,
     pub max_calls: usize,
     pub agents: HashMap<String, AgentPlan>,
@@ -107,6 +113,7 @@ impl Plan {
                         password: a.password.clone(),
                         auto_login: a.auto_login,
                         supervisor: a.supervisor,
+                        srtp: a.srtp,
                     },
                 )
             })
@@ -121,6 +128,7 @@ impl Plan {
         Plan {
             realm: cfg.switch.realm.clone(),
             local: cfg.switch.sip_listen,
+            tls_local: cfg.tls.as_ref().map(|t| t.listen),
             no_answer_timeout: cfg.switch.no_answer_timeout,
             max_calls: cfg.switch.max_calls as usize,
             agents,
@@ -203,6 +211,14 @@ impl Plan {
     /// The first trunk that takes outbound calls.
     pub fn outbound_trunk(&self) -> Option<&TrunkPlan> {
         self.trunks.iter().find(|t| t.outbound.is_some())
+    }
+
+    /// Our address on `transport`: the TLS listener's for TLS.
+    pub fn local_on(&self, transport: Transport) -> SocketAddr {
+        match (transport, self.tls_local) {
+            (Transport::Tls, Some(addr)) => addr,
+            _ => self.local,
+        }
     }
 
     pub fn default_transport(&self) -> Transport {
@@ -295,6 +311,7 @@ fn trunk_plan(t: &config::TrunkConfig) -> TrunkPlan {
                 .map(|c| (c.username.clone(), c.password.clone())),
         }),
         identity: t.identity.clone(),
+        srtp: t.srtp,
     }
 }
 

@@ -16,6 +16,7 @@ use crate::acd::{
     self, AcdError, AgentId, AgentState, CallId, CallState, Event, OverflowTarget, RejectReason,
     Router,
 };
+use crate::call::session::SessionEvent;
 use crate::call::{CallRef, Input, Outcome, Routing, State};
 use crate::sip::registrar::RegistrarEvent;
 
@@ -205,6 +206,7 @@ impl Switch {
                     e.detail.queue_entered.get_or_insert(now);
                     e.detail.queue_since = Some(now);
                 }
+                self.session_event(now, id, SessionEvent::Queued);
                 self.meter_offered(now, q);
                 self.queued_event(now, id, queue);
             }

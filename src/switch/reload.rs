@@ -83,6 +83,7 @@ impl Switch {
     /// Fields a running switch cannot change keep their old values.
     fn keep_restart_only(&self, plan: &mut Plan) {
         plan.local = self.plan.local;
+        plan.tls_local = self.plan.tls_local;
         plan.realm.clone_from(&self.plan.realm);
         plan.digest_order = self.plan.digest_order;
         plan.transactions_max = self.plan.transactions_max;

@@ -13,8 +13,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use tracing::warn;
 
-use super::media::remote;
-use super::{CallMedia, EventKind, MediaCommand, MediaLeg, Output, Switch};
+use super::{EventKind, MediaCommand, MediaLeg, Output, Switch};
+use crate::call::session::SessionEvent;
 use crate::call::CallRef;
 use crate::media::sdp::{self, Direction, SdpError};
 
@@ -38,7 +38,7 @@ impl Switch {
         let hold_music = anchoring.plan.hold_music.clone();
         let entry = self.calls.get_mut(&id)?;
         let answered = entry.call.answered.is_some();
-        let uuid = entry.uuid;
+        let held_before = entry.held_by();
         let m = entry.media.as_mut()?;
         let (port, current) = match leg {
             MediaLeg::Caller => (m.a_port, Some(m.a_choice)),
@@ -52,6 +52,7 @@ impl Switch {
             .and_then(sdp::parse)
             .and_then(|offer| {
                 let choice = sdp::rechoose(&offer, current.map(|c| c.codec), &codecs)?;
+                m.check_reoffer(leg, &offer)?;
                 Ok((offer, choice))
             });
         let (offer, choice) = match parsed {
@@ -67,6 +68,7 @@ impl Switch {
             offer.direction
         };
         let text = offer.rewrite_as(anchor, &choice.formats(), direction.mirror());
+        let text = m.secure_answer(leg, text);
         let codec_changed = current.map(|c| c.codec.kind) != Some(choice.codec.kind);
         let answer = match leg {
             MediaLeg::Caller => {
@@ -85,7 +87,7 @@ impl Switch {
             commands.push(MediaCommand::SetRemote {
                 call: id,
                 leg,
-                remote: remote(&offer, choice),
+                remote: m.leg_remote(leg, &offer, choice),
             });
             if leg == MediaLeg::Caller {
                 m.a_offer = offer;
@@ -96,30 +98,14 @@ impl Switch {
             codec_changed,
             answered,
         };
-        let held_before = m.held_by;
-        commands.extend(hold_commands(m, id, leg, change, hold_music));
-        let event = match (held_before, m.held_by) {
-            (None, Some(by)) => Some(EventKind::CallHeld {
-                call: uuid,
-                by: if by == MediaLeg::Caller {
-                    "caller"
-                } else {
-                    "agent"
-                },
-            }),
-            (Some(_), None) => Some(EventKind::CallResumed { call: uuid }),
-            _ => None,
-        };
-        if let Some(entry) = self.calls.get_mut(&id) {
-            if leg == MediaLeg::Caller {
+        let (hold, held_after) = hold_commands(held_before, id, leg, change, hold_music);
+        commands.extend(hold);
+        if leg == MediaLeg::Caller {
+            if let Some(entry) = self.calls.get_mut(&id) {
                 entry.a.sdp_sent = Some(answer.clone());
             }
-            match &event {
-                Some(EventKind::CallHeld { .. }) => entry.detail.held(now),
-                Some(EventKind::CallResumed { .. }) => entry.detail.resumed(now),
-                _ => {}
-            }
         }
+        let event = self.hold_changed(now, id, held_before, held_after);
         for c in commands {
             self.out.push_back(Output::Media(c));
         }
@@ -127,6 +113,39 @@ impl Switch {
             self.emit(now, kind);
         }
         Some(Ok(answer))
+    }
+
+    /// Hold began or ended: the session, the record and the event hear it.
+    fn hold_changed(
+        &mut self,
+        now: Instant,
+        id: CallRef,
+        before: Option<MediaLeg>,
+        after: Option<MediaLeg>,
+    ) -> Option<EventKind> {
+        let entry = self.calls.get_mut(&id)?;
+        let call = entry.uuid;
+        let (event, kind) = match (before, after) {
+            (None, Some(by)) => {
+                entry.detail.held(now);
+                let who = if by == MediaLeg::Caller {
+                    "caller"
+                } else {
+                    "agent"
+                };
+                (
+                    SessionEvent::Held { by },
+                    EventKind::CallHeld { call, by: who },
+                )
+            }
+            (Some(_), None) => {
+                entry.detail.resumed(now);
+                (SessionEvent::Resumed, EventKind::CallResumed { call })
+            }
+            _ => return None,
+        };
+        self.session_event(now, id, event);
+        Some(kind)
     }
 }
 
@@ -143,22 +162,22 @@ struct Change {
 /// The relay commands for a re-offer on `leg` (RFC 3264 §8.4): a hold
 /// unbridges and plays music to the other party, a resume bridges again,
 /// and a codec change on a bridged call re-bridges so that the relay
-/// chooses its path (transcoding or not) anew.
+/// chooses its path (transcoding or not) anew. Gives the commands and who
+/// holds the call after.
 fn hold_commands(
-    m: &mut CallMedia,
+    held_by: Option<MediaLeg>,
     id: CallRef,
     leg: MediaLeg,
     change: Change,
     hold_music: String,
-) -> Vec<MediaCommand> {
+) -> (Vec<MediaCommand>, Option<MediaLeg>) {
     let other = match leg {
         MediaLeg::Caller => MediaLeg::Agent,
         _ => MediaLeg::Caller,
     };
-    match (change.held, m.held_by) {
+    match (change.held, held_by) {
         (true, None) => {
-            m.held_by = Some(leg);
-            vec![
+            let commands = vec![
                 MediaCommand::Unbridge { call: id },
                 MediaCommand::Play {
                     call: id,
@@ -166,15 +185,13 @@ fn hold_commands(
                     intro: Vec::new(),
                     music: vec![hold_music],
                 },
-            ]
+            ];
+            (commands, Some(leg))
         }
-        (false, Some(_)) => {
-            m.held_by = None;
-            vec![MediaCommand::Bridge { call: id }]
-        }
+        (false, Some(_)) => (vec![MediaCommand::Bridge { call: id }], None),
         (false, None) if change.codec_changed && change.answered => {
-            vec![MediaCommand::Bridge { call: id }]
+            (vec![MediaCommand::Bridge { call: id }], None)
         }
-        _ => Vec::new(),
+        _ => (Vec::new(), held_by),
     }
 }

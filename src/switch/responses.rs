@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use tracing::debug;
 
+use super::demux::Owner;
 use super::legs::{Dialog, Fork, Purpose};
 use super::{Output, Switch};
 use crate::call::{CallRef, Input};
@@ -50,27 +51,30 @@ impl Switch {
         if *method == Method::Cancel {
             return;
         }
-        if *method == Method::Invite && self.zombies.contains_key(&branch) {
-            return self.on_zombie_response(now, &branch, status);
-        }
-        let Some(&(call, purpose)) = self.owners.get(&branch) else {
-            if *method == Method::Invite && (200..300).contains(&status) {
-                self.on_stray_2xx(now, peer, &msg);
+        let (call, purpose) = match self.demux.client_branch(&branch) {
+            Some(Owner::Client { call, purpose }) => (*call, *purpose),
+            Some(Owner::Zombie(_)) if *method == Method::Invite => {
+                return self.on_zombie_response(now, &branch, status);
             }
-            return;
+            _ => {
+                if *method == Method::Invite && (200..300).contains(&status) {
+                    self.on_stray_2xx(now, peer, &msg);
+                }
+                return;
+            }
         };
         match purpose {
             Purpose::Invite { fork } => {
                 self.on_fork_response(now, peer, call, fork, &branch, &msg, status)
             }
             Purpose::Bye { side } if status >= 200 => {
-                self.owners.remove(&branch);
+                self.demux.remove_client_branch(&branch);
                 self.drive(now, call, Input::ByeDone(side));
             }
             Purpose::Bye { .. } => {}
             Purpose::Ignore => {
                 if status >= 200 {
-                    self.owners.remove(&branch);
+                    self.demux.remove_client_branch(&branch);
                 }
             }
         }
@@ -124,7 +128,7 @@ impl Switch {
                 }
                 if withdrawn {
                     // Answered as we gave up on it: hang it up (RFC 3261 §15).
-                    self.owners.remove(branch);
+                    self.demux.remove_client_branch(branch);
                     if let Some(f) = self.fork_mut(id, fork) {
                         f.state.on_final_response();
                     }
@@ -141,7 +145,7 @@ impl Switch {
             }
             401 | 407 => {
                 if !self.answer_challenge(now, id, fork, msg, status) {
-                    self.owners.remove(branch);
+                    self.demux.remove_client_branch(branch);
                     if let Some(f) = self.fork_mut(id, fork) {
                         f.state.on_final_response();
                     }
@@ -151,7 +155,7 @@ impl Switch {
                 }
             }
             _ => {
-                self.owners.remove(branch);
+                self.demux.remove_client_branch(branch);
                 if let Some(f) = self.fork_mut(id, fork) {
                     f.state.on_final_response();
                 }
@@ -225,7 +229,7 @@ impl Switch {
                 return false;
             }
         };
-        self.owners.remove(&old_branch);
+        self.demux.remove_client_branch(&old_branch);
         self.send_fork_invite(now, id, fork, Some((answer_header, value)));
         true
     }
@@ -325,7 +329,7 @@ impl Switch {
         if status == 100 {
             return;
         }
-        let Some(z) = self.zombies.remove(branch) else {
+        let Some(Owner::Zombie(z)) = self.demux.remove_client_branch(branch) else {
             return;
         };
         if status < 200 {

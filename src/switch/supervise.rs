@@ -20,16 +20,18 @@ use std::time::Instant;
 use bytes::Bytes;
 use tracing::{debug, info};
 
+use super::demux::{Owner, OwnerKind};
 use super::inbound::Req;
 use super::presence::Engagement;
 use super::{MediaCommand, MediaLeg, Output, Switch, RETRY_AFTER};
+use crate::call::session::SessionEvent;
+use crate::call::session::SupervisorLeg;
 use crate::call::CallRef;
+use crate::media::command::LEGS_PER_CALL_MAX;
 use crate::media::mix::Mode;
-use crate::media::relay::LEGS_PER_CALL_MAX;
 use crate::media::sdp::{self, SdpError};
 use crate::sip::parse::{Message, Method};
-use crate::sip::transaction::{ClientKey, ServerKey, TxMethod};
-use crate::sip::Peer;
+use crate::sip::transaction::{ClientKey, TxMethod};
 
 /// Supervisor sessions one call may have in its life: each keeps its port
 /// pair until the call ends (the relay's legs are not reused).
@@ -106,22 +108,6 @@ fn mode_index(mode: Mode) -> usize {
     }
 }
 
-/// A supervisor's dialog with the switch.
-#[derive(Debug)]
-pub struct SupervisorLeg {
-    /// The call listened to.
-    call: CallRef,
-    key: ServerKey,
-    /// Whether the 200 was ACKed.
-    acked: bool,
-    /// Our answer, repeated for session refreshes.
-    answer: Bytes,
-    /// Our BYE, for when the call ends first.
-    bye: Bytes,
-    bye_branch: String,
-    peer: Peer,
-}
-
 impl Switch {
     /// An authenticated agent dialled a supervision code.
     pub(super) fn on_supervise(
@@ -156,29 +142,31 @@ impl Switch {
             "supervisor joined"
         );
         let headers = [
-            ("Contact", self.contact()),
+            ("Contact", self.contact_on(req.source.transport)),
             ("Allow", crate::sip::build::ALLOW.to_string()),
         ];
         let body = Some(("application/sdp", answer.as_ref()));
         self.respond(now, req, 200, Some(&tag), &headers, body);
         let (bye_branch, bye) = self.feature_bye(req, &tag);
         let dialog = req.msg.call_id().to_string();
-        if let Some(entry) = self.calls.get_mut(&call) {
-            entry.supervisor = Some(dialog.clone());
-        }
+        let leg = SupervisorLeg {
+            dialog: dialog.clone(),
+            key: req.key.clone(),
+            acked: false,
+            answer,
+            bye,
+            bye_branch,
+            peer: req.source,
+        };
+        self.session_event(now, call, SessionEvent::SupervisorJoined(Box::new(leg)));
         self.engage(now, supervisor, Engagement::Supervising(dialog.clone()));
-        self.supervisors.insert(
-            dialog,
-            SupervisorLeg {
-                call,
-                key: req.key.clone(),
-                acked: false,
-                answer,
-                bye,
-                bye_branch,
-                peer: req.source,
-            },
-        );
+        let owner = Owner::Supervisor {
+            call,
+            invite_branch: req.key.branch.clone(),
+        };
+        self.demux.insert(&dialog, owner);
+        self.demux
+            .insert(&req.key.branch, Owner::DialogInvite(dialog));
         self.out
             .push_back(Output::Media(MediaCommand::Supervise { call, mode }));
     }
@@ -199,17 +187,20 @@ impl Switch {
         {
             return Err(SuperviseError::NotSupervisor(supervisor.to_string()));
         }
-        if self.supervisors.len() >= SUPERVISORS_MAX {
+        if self.demux.count(OwnerKind::Supervisor) >= SUPERVISORS_MAX {
             return Err(SuperviseError::TooManySupervisors);
         }
         let not_on_call = || SuperviseError::NotOnCall(agent.to_string());
         let call = *self.busy.get(agent).ok_or_else(not_on_call)?;
         let entry = self.calls.get(&call).ok_or_else(not_on_call)?;
         let media = entry.media.as_ref().ok_or_else(not_on_call)?;
-        if entry.call.answered.is_none() || entry.agent.as_deref() != Some(agent) {
+        // Answered and talking: a placed call's agent waiting for the
+        // number to answer is not on a conversation yet.
+        let talking = entry.call.answered.is_some() && entry.phase.is_talking();
+        if !talking || entry.agent.as_deref() != Some(agent) {
             return Err(not_on_call());
         }
-        if entry.supervisor.is_some() {
+        if entry.phase.supervisor().is_some() {
             return Err(SuperviseError::AlreadySupervised(agent.to_string()));
         }
         if media.supervisor_ports.len() >= SUPERVISIONS_PER_CALL_MAX {
@@ -226,6 +217,10 @@ impl Switch {
             .into());
         }
         let offer = sdp::parse(text)?;
+        if offer.secure {
+            let reason = "a supervisor's leg is plain RTP".to_owned();
+            return Err(sdp::SdpError::Crypto { reason }.into());
+        }
         let choice = sdp::choose(&offer, &anchoring.plan.codecs)?;
         let port = anchoring
             .pool
@@ -242,7 +237,7 @@ impl Switch {
         if let Some(m) = self.calls.get_mut(&call).and_then(|e| e.media.as_mut()) {
             m.supervisor_ports.push(port);
         }
-        let remote = super::media::remote(&offer, choice);
+        let remote = crate::call::session::media::remote(&offer, choice);
         for command in [
             MediaCommand::Open {
                 call,
@@ -260,14 +255,13 @@ impl Switch {
         Ok((call, answer))
     }
 
-    /// Whether the dialog is a supervisor's.
-    pub(super) fn is_supervisor_dialog(&self, call_id: &str) -> bool {
-        self.supervisors.contains_key(call_id)
-    }
-
-    /// The ACK of our 200 to a supervisor.
-    pub(super) fn on_supervisor_ack(&mut self, now: Instant, msg: &Message) {
-        if let Some(leg) = self.supervisors.get_mut(msg.call_id()) {
+    /// The ACK of our 200 to the supervisor of `call`.
+    pub(super) fn on_supervisor_ack(&mut self, now: Instant, call: CallRef) {
+        let leg = self
+            .calls
+            .get_mut(&call)
+            .and_then(|e| e.phase.supervisor_mut());
+        if let Some(leg) = leg {
             if !leg.acked {
                 leg.acked = true;
                 self.tx.server_ack_for_2xx(now, &leg.key);
@@ -275,24 +269,31 @@ impl Switch {
         }
     }
 
-    /// BYE, re-INVITE, INFO... from a supervisor.
-    pub(super) fn on_supervisor_request(&mut self, now: Instant, req: &Req<'_>, method: &Method) {
-        let dialog = req.msg.call_id().to_string();
+    /// BYE, re-INVITE, INFO... from the supervisor of `call`.
+    pub(super) fn on_supervisor_request(
+        &mut self,
+        now: Instant,
+        req: &Req<'_>,
+        method: &Method,
+        call: CallRef,
+    ) {
         match method {
             Method::Bye => {
                 self.respond(now, req, 200, None, &[], None);
-                if let Some(leg) = self.supervisors.remove(&dialog) {
-                    self.release(now, &Engagement::Supervising(dialog));
+                if let Some(leg) = self.end_supervision(now, req.msg.call_id()) {
                     if !leg.acked {
                         self.tx.server_ack_for_2xx(now, &leg.key);
                     }
-                    self.leave(leg.call);
                 }
             }
             Method::Invite => {
                 // A session refresh: the supervisor keeps the session it has.
-                let answer = self.supervisors.get(&dialog).map(|l| l.answer.clone());
-                let contact = [("Contact", self.contact())];
+                let answer = self
+                    .calls
+                    .get(&call)
+                    .and_then(|e| e.phase.supervisor())
+                    .map(|l| l.answer.clone());
+                let contact = [("Contact", self.contact_on(req.source.transport))];
                 let body = answer.as_ref().map(|b| ("application/sdp", b.as_ref()));
                 self.respond(now, req, 200, None, &contact, body);
                 self.tx.server_ack_for_2xx(now, req.key);
@@ -303,8 +304,7 @@ impl Switch {
                     .content_type()
                     .and_then(|kind| super::digits::info_digit(kind, req.msg.body()));
                 self.respond(now, req, 200, None, &[], None);
-                let call = self.supervisors.get(&dialog).map(|l| l.call);
-                if let (Some(call), Some(digit)) = (call, digit) {
+                if let Some(digit) = digit {
                     self.supervisor_digit(call, digit);
                 }
             }
@@ -312,28 +312,40 @@ impl Switch {
         }
     }
 
-    /// The supervisor never ACKed our 200 (RFC 3261 §13.3.1.4): hang up.
-    /// False when `branch` is no supervisor's.
-    pub(super) fn supervisor_no_ack(&mut self, now: Instant, branch: &str) -> bool {
-        let Some(dialog) = self
-            .supervisors
-            .iter()
-            .find(|(_, l)| l.key.branch == branch)
-            .map(|(d, _)| d.clone())
-        else {
-            return false;
-        };
-        self.supervisor_hang_up(now, &dialog);
-        true
+    /// The call's media failed the supervisor, or the supervisor went
+    /// silent: BYE to the supervisor, the call goes on.
+    pub(super) fn supervisor_hang_up(&mut self, now: Instant, dialog: &str) {
+        if let Some(leg) = self.end_supervision(now, dialog) {
+            self.bye_supervisor(now, *leg);
+        }
     }
 
-    /// The call ended (or the supervisor went silent): BYE to the supervisor.
-    pub(super) fn supervisor_hang_up(&mut self, now: Instant, dialog: &str) {
-        let Some(leg) = self.supervisors.remove(dialog) else {
-            return;
+    /// The supervisor of dialog `dialog` is gone: its table entries, its
+    /// engagement and its leg in the call's session; caller and agent are
+    /// alone again. Gives the leg back for its last words.
+    fn end_supervision(&mut self, now: Instant, dialog: &str) -> Option<Box<SupervisorLeg>> {
+        let Some(Owner::Supervisor { call, .. }) = self.demux.remove_dialog(dialog) else {
+            return None;
         };
         self.release(now, &Engagement::Supervising(dialog.to_string()));
-        self.leave(leg.call);
+        let leg = self
+            .calls
+            .get_mut(&call)
+            .and_then(|e| e.phase.leave_supervision())?;
+        self.out
+            .push_back(Output::Media(MediaCommand::EndSupervision { call }));
+        Some(leg)
+    }
+
+    /// The call ended with a supervisor listening: its session gave the
+    /// leg back, the call is gone.
+    pub(super) fn supervised_call_ended(&mut self, now: Instant, leg: SupervisorLeg) {
+        self.demux.remove_dialog(&leg.dialog);
+        self.release(now, &Engagement::Supervising(leg.dialog.clone()));
+        self.bye_supervisor(now, leg);
+    }
+
+    fn bye_supervisor(&mut self, now: Instant, leg: SupervisorLeg) {
         let key = ClientKey {
             branch: leg.bye_branch,
             method: TxMethod::NonInvite("BYE".into()),
@@ -343,21 +355,12 @@ impl Switch {
         }
     }
 
-    /// The supervisor is gone from `call`: caller and agent alone again.
-    fn leave(&mut self, call: CallRef) {
-        if let Some(entry) = self.calls.get_mut(&call) {
-            entry.supervisor = None;
-            self.out
-                .push_back(Output::Media(MediaCommand::EndSupervision { call }));
-        }
-    }
-
     /// A digit from the supervisor of `call`: 4, 5, 6 switch mode.
     pub(super) fn supervisor_digit(&mut self, call: CallRef, digit: char) {
         let supervised = self
             .calls
             .get(&call)
-            .is_some_and(|e| e.supervisor.is_some());
+            .is_some_and(|e| e.phase.supervisor().is_some());
         if let (true, Some(mode)) = (supervised, mode_for_digit(digit)) {
             info!(%call, mode = mode.label(), "supervisor changed mode");
             self.out

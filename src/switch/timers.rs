@@ -4,7 +4,7 @@
 //! earliest entry; `handle_timeout` takes the due entries kind by kind.
 //!
 //! An entry is a wake-up, not the truth: the call keeps its own deadline
-//! (`ring_deadline`, the menu's `deadline`, `announce_at`) and an entry that
+//! (the ringing phase's deadline, the menu's `deadline`, `announce_at`) and an entry that
 //! no longer matches it is stale and skipped when it comes due, so a
 //! deadline can be moved or dropped without touching the table. The
 //! transaction layer, the registrar and the router keep their own timers.

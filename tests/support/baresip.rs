@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::{free_port_block, free_udp_port, tail};
+use super::{free_port_block, tail};
 
 /// Set to `1` to let the baresip tests pass (with a note) where baresip is not installed.
 pub const SKIP_ENV: &str = "SWITCHYARD_SKIP_BARESIP";
@@ -90,8 +90,22 @@ impl Baresip {
         source_wav: &Path,
         codecs: &[&str],
     ) -> Baresip {
+        Baresip::start_with(modules, dir, account, source_wav, codecs, "")
+    }
+
+    /// As [`Baresip::start`], with `extra` config lines (e.g. `sip_cafile`).
+    pub fn start_with(
+        modules: &Path,
+        dir: &Path,
+        account: &str,
+        source_wav: &Path,
+        codecs: &[&str],
+        extra: &str,
+    ) -> Baresip {
         std::fs::create_dir_all(dir).expect("baresip dir");
-        let sip = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
+        // baresip also listens for TLS on the next port up: take both from a
+        // block, below the ephemeral range, so no parallel test holds it.
+        let sip = SocketAddr::from(([127, 0, 0, 1], free_port_block(2)));
         let rtp = free_port_block(RTP_PORTS);
         let config = format!(
             "poll_method epoll\n\
@@ -107,7 +121,8 @@ impl Baresip {
              module aufile.so\n\
              module sndfile.so\n\
              module_tmp account.so\n\
-             snd_path {dir}\n",
+             snd_path {dir}\n\
+             {extra}",
             rtp_hi = rtp + RTP_PORTS - 1,
             src = source_wav.display(),
             modules = modules.display(),

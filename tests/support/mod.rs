@@ -11,6 +11,7 @@ pub mod baresip;
 pub mod kamailio;
 pub mod linphone;
 pub mod scenarios;
+pub mod tls;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -99,6 +100,8 @@ pub struct SwitchProc {
     child: Child,
     pub sip: SocketAddr,
     pub http: SocketAddr,
+    /// The TLS listener, when the config has `[tls]`.
+    pub tls: Option<SocketAddr>,
     pub dir: PathBuf,
 }
 
@@ -150,10 +153,15 @@ impl SwitchProc {
                 .unwrap_or_else(|| panic!("no {key} in {line:?}"))
         };
         let (sip, http) = (field("sip="), field("http="));
+        let tls = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("tls="))
+            .and_then(|v| v.parse().ok());
         SwitchProc {
             child,
             sip,
             http,
+            tls,
             dir,
         }
     }
@@ -791,6 +799,14 @@ impl MediaCaller {
     pub fn invite(&mut self, status: u16) -> Message {
         let sdp = self.sdp("a=sendrecv");
         let invite = self.request("INVITE", "", 1, Some(&sdp));
+        self.phone.send(invite.as_bytes());
+        self.until(status)
+    }
+
+    /// Sends the INVITE with `sdp` as its offer; returns the first
+    /// response with `status`.
+    pub fn invite_with(&mut self, sdp: &str, status: u16) -> Message {
+        let invite = self.request("INVITE", "", 1, Some(sdp));
         self.phone.send(invite.as_bytes());
         self.until(status)
     }

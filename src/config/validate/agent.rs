@@ -70,6 +70,7 @@ impl Cx<'_, '_> {
         if let Some(name) = raw.dial_rules.as_deref() {
             self.dial_rules_named(name, &p.key("dial_rules"), known);
         }
+        let srtp = self.srtp(raw.srtp.as_deref(), &p.key("srtp"), SrtpPolicy::default());
         let password_at = self.locate(&p.key("password"));
         if self.problems.len() > before {
             return None;
@@ -85,6 +86,7 @@ impl Cx<'_, '_> {
             supervisor: raw.supervisor.unwrap_or(false),
             max_contacts,
             dial_rules: raw.dial_rules,
+            srtp,
             password_at,
         })
     }

@@ -42,11 +42,12 @@ impl Cx<'_, '_> {
             let transport = match o.transport.as_deref().unwrap_or("udp") {
                 "udp" => crate::sip::Transport::Udp,
                 "tcp" => crate::sip::Transport::Tcp,
+                "tls" => crate::sip::Transport::Tls,
                 other => {
                     let kind = ProblemKind::UnknownChoice {
                         what: "transport",
                         value: other.to_owned(),
-                        expected: "udp, tcp",
+                        expected: "udp, tcp, tls",
                     };
                     self.report(&op.key("transport"), kind);
                     crate::sip::Transport::Udp
@@ -63,6 +64,7 @@ impl Cx<'_, '_> {
         if raw.allow_from.is_empty() && outbound.is_none() {
             self.report(&p, ProblemKind::TrunkUnused);
         }
+        let srtp = self.srtp(raw.srtp.as_deref(), &p.key("srtp"), SrtpPolicy::default());
         let identity =
             self.identity_policy(&p, raw.trust_identity, raw.asserted_identity, raw.privacy);
         Some(TrunkConfig {
@@ -71,6 +73,7 @@ impl Cx<'_, '_> {
             inbound,
             outbound,
             identity,
+            srtp,
         })
     }
 

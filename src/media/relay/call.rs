@@ -39,6 +39,7 @@ mod digits;
 mod legs;
 mod mix;
 mod player;
+mod secure;
 
 /// A new leg's sockets and stream numbers, drawn by the handle.
 pub(super) struct LegSetup {
@@ -123,6 +124,8 @@ struct Leg {
     ptime: Duration,
     /// The leg's SDP as last applied, to rebuild paths when it changes.
     remote: Option<LegRemote>,
+    /// SRTP contexts, when the leg's SDP set keys.
+    srtp: Option<Box<secure::LegSrtp>>,
 }
 
 impl Leg {
@@ -404,6 +407,16 @@ impl CallTask {
         let (n, rtcp) = (i / 2, i % 2 == 1);
         let now = self.now;
         let leg = &mut self.legs[n];
+        // SRTP is checked before the latch: forged packets must not move it.
+        let packet = if crate::media::demux::is_stun(packet) {
+            packet
+        } else {
+            match leg.unprotect(packet, rtcp) {
+                Ok(len) => &mut packet[..len],
+                Err(reason) => return self.counters.drop(reason),
+            }
+        };
+        let leg = &mut self.legs[n];
         let latch = if rtcp {
             &mut leg.rtcp_latch
         } else {
@@ -461,7 +474,7 @@ impl CallTask {
             if rewrite_ssrcs(packet, rewrite).is_err() {
                 return self.counters.drop(DropReason::Malformed);
             }
-            match to.rtcp.try_send_to(packet, dst) {
+            match to.send_rtcp(packet, dst) {
                 Ok(_) => self.counters.rtcp_packets += 1,
                 Err(_) => self.counters.drop(DropReason::SendFailed),
             }
@@ -488,7 +501,7 @@ impl CallTask {
             outcome = forward(&mut from.to_peer, packet, input, events_in, &mut to.stream);
         }
         let sent = match outcome {
-            Ok(Forwarded::InPlace) => to.rtp.try_send_to(packet, dst).map(|_| packet.len()),
+            Ok(Forwarded::InPlace) => to.send_rtp(packet, dst).map(|_| packet.len()),
             Ok(Forwarded::Queued) => {
                 let ForwardPath::Transcode(path) = &mut from.to_peer else {
                     return;
@@ -497,9 +510,7 @@ impl CallTask {
                 while let Some(built) = path.poll(input, &mut to.stream, &mut self.tx_buf[..]) {
                     let sent = built.and_then(|len| {
                         let out = &self.tx_buf[..len];
-                        to.rtp
-                            .try_send_to(out, dst)
-                            .map_err(|_| DropReason::SendFailed)
+                        to.send_rtp(out, dst).map_err(|_| DropReason::SendFailed)
                     });
                     match sent {
                         Ok(len) => {

@@ -60,15 +60,13 @@ use crate::media::pool::{PoolError, PortPool};
 use crate::media::prompts::{PromptId, PromptSet};
 use crate::media::transcode::TranscodeError;
 
+pub use crate::media::command::LEGS_PER_CALL_MAX;
 pub use record::RecordError;
 pub use stats::{DropReason, RelaySnapshot};
 
 use call::{CallTask, Command, LegSetup};
 use forward::forward_path;
 use stats::RelayStats;
-
-/// Most legs in one call: caller, agent, supervisor, and a player.
-pub const LEGS_PER_CALL_MAX: usize = 4;
 /// Control commands queued for one call task.
 pub const COMMANDS_PER_CALL_MAX: usize = 64;
 /// Largest datagram the relay takes; bigger ones are truncated and dropped.

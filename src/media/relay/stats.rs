@@ -21,10 +21,14 @@ pub enum DropReason {
     /// Audio older than what was already re-packetised (reordered or
     /// duplicated on the way): on a transcoded path its place is gone.
     Late,
+    /// SRTP that did not authenticate (a wrong key, a forgery, plain RTP
+    /// on a secured leg), and SRTP replayed or too old (RFC 3711 §3.3.2).
+    SrtpAuth,
+    SrtpReplay,
 }
 
 /// How many [`DropReason`]s there are.
-pub const DROP_REASONS: usize = 9;
+pub const DROP_REASONS: usize = 11;
 
 impl DropReason {
     pub const ALL: [DropReason; DROP_REASONS] = [
@@ -37,6 +41,8 @@ impl DropReason {
         Self::CodecUnhandled,
         Self::ComfortNoise,
         Self::Late,
+        Self::SrtpAuth,
+        Self::SrtpReplay,
     ];
 
     /// The `reason` label value.
@@ -51,6 +57,8 @@ impl DropReason {
             Self::CodecUnhandled => "codec_unhandled",
             Self::ComfortNoise => "comfort_noise",
             Self::Late => "late",
+            Self::SrtpAuth => "srtp_auth",
+            Self::SrtpReplay => "srtp_replay",
         }
     }
 }

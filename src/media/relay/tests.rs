@@ -73,6 +73,7 @@ fn relay_threads_forward_without_a_caller_runtime() {
                 codec_pt: 0,
                 telephone_event: None,
                 ptime: crate::media::packetize::PTIME_DEFAULT,
+                srtp: None,
             };
             handle.set_remote(leg, remote).expect("remote");
         }

@@ -228,7 +228,8 @@ fn malformed_bodies_are_errors_not_panics() {
             phone_offer().replace("m=audio 49170", "m=audio 70000"),
             |e| matches!(e, SdpError::BadPort { .. } | SdpError::Malformed { .. }),
         ),
-        (phone_offer().replace("RTP/AVP", "RTP/SAVP"), |e| {
+        // DTLS-SRTP (WebRTC) is not spoken; SDES RTP/SAVP is (sdp/crypto.rs).
+        (phone_offer().replace("RTP/AVP", "UDP/TLS/RTP/SAVPF"), |e| {
             matches!(e, SdpError::UnsupportedTransport { .. })
         }),
         (

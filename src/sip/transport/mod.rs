@@ -3,6 +3,7 @@
 //! the switch task as whole messages. Idle streams are closed; a request
 //! over the size limit gets 413 (RFC 3261 §21.4.11) before its stream is
 //! closed (a stream cannot be resynchronised past an unread body).
+//! TLS connections ([`tls`]) run the same framing over the decrypted stream.
 
 #![allow(clippy::disallowed_methods)]
 
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tracing::debug;
@@ -22,6 +23,8 @@ use crate::sip::limits::{MESSAGE_BYTES_MAX, TCP_CONNECTIONS_MAX, TCP_IDLE_TIMEOU
 use crate::sip::parse::{salvage, Message, ParseError};
 use crate::sip::{Peer, Transport};
 
+pub mod tls;
+
 /// Kernel buffer for the UDP socket: bursts of thousands of calls per second
 /// overflow the default 208 KiB.
 pub const UDP_BUFFER_BYTES: usize = 4 << 20;
@@ -30,19 +33,20 @@ pub const TCP_WRITE_QUEUE_MAX: usize = 256;
 /// Frames queued from all TCP connections to the switch task.
 pub const TCP_EVENTS_MAX: usize = 4096;
 
-/// What TCP connections tell the switch task.
+/// What TCP and TLS connections tell the switch task; the peer's
+/// transport tells which, so one table holds both.
 #[derive(Debug)]
 pub enum TcpEvent {
     Opened {
-        peer: SocketAddr,
+        peer: Peer,
         writer: mpsc::Sender<Bytes>,
     },
     Frame {
-        peer: SocketAddr,
+        peer: Peer,
         bytes: Bytes,
     },
     Closed {
-        peer: SocketAddr,
+        peer: Peer,
     },
 }
 
@@ -66,6 +70,9 @@ pub struct TcpCounters {
     pub framing_errors: AtomicUsize,
     /// Messages over [`MESSAGE_BYTES_MAX`]; requests among them got 413.
     pub oversized: AtomicUsize,
+    /// TLS handshakes done, and failed or timed out (both directions).
+    pub tls_handshakes: AtomicUsize,
+    pub tls_handshakes_failed: AtomicUsize,
 }
 
 /// How long a closing connection may take to write its last answer.
@@ -90,6 +97,10 @@ pub async fn accept_loop(
             drop(stream);
             continue;
         }
+        let peer = Peer {
+            transport: Transport::Tcp,
+            addr: peer,
+        };
         spawn_connection(stream, peer, events.clone(), counters.clone());
     }
 }
@@ -103,9 +114,16 @@ pub fn connect(
 ) -> mpsc::Sender<Bytes> {
     let (tx, rx) = mpsc::channel(TCP_WRITE_QUEUE_MAX);
     let pong = tx.clone();
+    let peer = Peer {
+        transport: Transport::Tcp,
+        addr: peer,
+    };
     tokio::spawn(async move {
-        match TcpStream::connect(peer).await {
-            Ok(stream) => run_connection(stream, peer, events, counters, (pong, rx), false).await,
+        match TcpStream::connect(peer.addr).await {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                run_connection(stream, peer, events, counters, (pong, rx)).await
+            }
             Err(err) => {
                 debug!(%peer, %err, "tcp connect failed");
                 let _ = events.send(TcpEvent::Closed { peer }).await;
@@ -117,7 +135,7 @@ pub fn connect(
 
 fn spawn_connection(
     stream: TcpStream,
-    peer: SocketAddr,
+    peer: Peer,
     events: mpsc::Sender<TcpEvent>,
     counters: Arc<TcpCounters>,
 ) {
@@ -131,21 +149,24 @@ fn spawn_connection(
         {
             return;
         }
-        run_connection(stream, peer, events, counters, (pong, rx), true).await;
+        let _ = stream.set_nodelay(true);
+        run_connection(stream, peer, events, counters, (pong, rx)).await;
     });
 }
 
-async fn run_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
+/// Frames one connection's stream (TCP, or TLS once its handshake is
+/// done) into messages for the switch task, and writes what it queues.
+async fn run_connection<S>(
+    stream: S,
+    peer: Peer,
     events: mpsc::Sender<TcpEvent>,
     counters: Arc<TcpCounters>,
     (pong, mut outgoing): (mpsc::Sender<Bytes>, mpsc::Receiver<Bytes>),
-    announced: bool,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
     counters.open.fetch_add(1, Ordering::Relaxed);
-    let _ = stream.set_nodelay(true);
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut write_task = tokio::spawn(async move {
         while let Some(bytes) = outgoing.recv().await {
             // An empty write asks to close once what was queued is out.
@@ -158,7 +179,6 @@ async fn run_connection(
             }
         }
     });
-    let _ = announced;
     let mut buf = BytesMut::with_capacity(8192);
     'read: loop {
         let read = tokio::time::timeout(TCP_IDLE_TIMEOUT, reader.read_buf(&mut buf)).await;
@@ -223,17 +243,14 @@ async fn run_connection(
 /// written (bounded by [`CLOSE_WRITE_TIMEOUT`]).
 async fn too_large(
     buf: &[u8],
-    peer: SocketAddr,
+    peer: Peer,
     counters: &TcpCounters,
     writer: &mpsc::Sender<Bytes>,
     write_task: &mut tokio::task::JoinHandle<()>,
 ) {
     counters.oversized.fetch_add(1, Ordering::Relaxed);
     debug!(%peer, bytes = buf.len(), "sip message over the size limit, closing");
-    let from = Peer {
-        transport: Transport::Tcp,
-        addr: peer,
-    };
+    let from = peer;
     let warning = format!("message over {MESSAGE_BYTES_MAX} bytes");
     let answer = salvage(buf)
         .and_then(|s| build::response_to_salvage(&s, from, 413, build::reason(413), &warning));

@@ -120,7 +120,7 @@ impl CallTask {
                 let buf = &mut self.tx_buf[..len];
                 write_header(buf, &rw, pt);
                 buf[HEADER_LEN..].copy_from_slice(&payload);
-                match leg.rtp.try_send_to(buf, dst) {
+                match super::secure::send_on(&leg.rtp, &mut leg.srtp, buf, dst, false) {
                     Ok(_) => self.counters.rtp_packets += 1,
                     Err(_) => self.counters.drop(DropReason::SendFailed),
                 }

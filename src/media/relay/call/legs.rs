@@ -26,6 +26,7 @@ impl CallTask {
         leg.telephone_event = remote.telephone_event;
         leg.codec = Some((remote.codec, remote.codec_pt));
         leg.ptime = remote.ptime;
+        leg.set_srtp(remote.srtp);
         let format = |r: &LegRemote| (r.codec, r.codec_pt, r.telephone_event, r.ptime);
         let changed = leg
             .remote
@@ -78,6 +79,7 @@ impl CallTask {
             codec: None,
             ptime: PTIME_DEFAULT,
             remote: None,
+            srtp: None,
         });
     }
 }

@@ -66,7 +66,7 @@ impl CallTask {
                 };
                 let out = &mut self.tx_buf[..HEADER_LEN + len];
                 write_header(out, &rw, pt);
-                match leg.rtp.try_send_to(out, dst) {
+                match leg.send_rtp(out, dst) {
                     Ok(_) => {
                         self.counters.rtp_packets += 1;
                         self.counters.rtp_bytes += out.len() as u64;

@@ -145,7 +145,7 @@ impl CallTask {
             .rewrite(source, step as u16, step.wrapping_mul(ticks));
         let packet = &mut self.tx_buf[..HEADER_LEN + len];
         write_header(packet, &rw, pt);
-        match leg.rtp.try_send_to(packet, dst) {
+        match leg.send_rtp(packet, dst) {
             Ok(_) => {
                 self.counters.rtp_packets += 1;
                 self.counters.rtp_bytes += packet.len() as u64;

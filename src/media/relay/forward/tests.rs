@@ -16,6 +16,7 @@ fn remote(codec: Codec, pt: u8, te: Option<u8>, ptime_ms: u64) -> Option<LegRemo
         codec_pt: pt,
         telephone_event: te,
         ptime: Duration::from_millis(ptime_ms),
+        srtp: None,
     })
 }
 

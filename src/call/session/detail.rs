@@ -2,8 +2,8 @@
 //! identity from a trusted trunk, else From), which way the call went,
 //! the IVR keys taken, when it entered and left its queues, how long it
 //! was on hold, the status a refused caller got and who hung up. Gathered
-//! on the [`CallEntry`](super::CallEntry) as the call goes, copied into
-//! its [`CallRecord`](super::CallRecord) at the end.
+//! on the [`Session`](super::Session) as the call goes, copied into
+//! the switch's `CallRecord` at the end.
 
 use std::time::{Duration, Instant};
 

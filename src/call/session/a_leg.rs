@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::legs::{CallEntry, Dialog};
+use crate::sip::dialog::Dialog;
 use crate::sip::parse::Message;
 use crate::sip::transaction::ServerKey;
 use crate::sip::Peer;
@@ -87,40 +87,5 @@ impl ALeg {
     /// True for the leg of a call the switch placed.
     pub fn is_placed(&self) -> bool {
         matches!(self.origin, ALegOrigin::Placed { .. })
-    }
-}
-
-impl CallEntry {
-    /// The From of a new B leg: who calls (their number and name), not
-    /// how they reached us. On a call the switch placed, the agent's phone
-    /// shows the number it will reach, and the trunk gets the agent.
-    pub(super) fn b_from(&self, local: std::net::SocketAddr) -> String {
-        let (name, user) = match (self.a.invite(), &self.a.origin) {
-            (Some(invite), _) => {
-                let caller = invite.from();
-                let user = caller.uri().user().unwrap_or("anonymous").to_string();
-                (caller.display_name().map(str::to_string), user)
-            }
-            (None, ALegOrigin::Placed { dialog: None }) => (None, self.dialled.clone()),
-            (None, _) => (None, self.a_agent.clone().unwrap_or_default()),
-        };
-        match name {
-            // The parser keeps escapes and drops the quotes: quote it again.
-            Some(name) if !name.is_empty() => format!("\"{name}\" <sip:{user}@{local}>"),
-            _ => format!("<sip:{user}@{local}>"),
-        }
-    }
-
-    /// The SDP a B-leg INVITE carries: the caller's offer as rewritten for
-    /// the callee; on a call the switch placed, while the agent rings, our
-    /// own offer on the agent's (A-side) pair.
-    pub(super) fn fork_offer(&self) -> Bytes {
-        let ringing_agent = matches!(self.a.origin, ALegOrigin::Placed { dialog: None });
-        match (&self.media, self.a.invite()) {
-            (Some(m), _) if ringing_agent => m.answer_for_a.clone().unwrap_or_default(),
-            (Some(m), _) => m.offer_for_b.clone(),
-            (None, Some(invite)) => invite.body().clone(),
-            (None, None) => Bytes::new(),
-        }
     }
 }

@@ -1,0 +1,430 @@
+//! SRTP and SRTCP (RFC 3711) with AES_CM_128_HMAC_SHA1_80, keyed by SDES
+//! (RFC 4568): the key derivation, protect and unprotect of one direction
+//! of one leg, the rollover counter and the replay window. Pure: the key
+//! comes from the caller (drawn by a driver), packets are rewritten in
+//! place in the caller's buffer, nothing is allocated per packet.
+//!
+//! One context follows one sending source (SSRC) at a time; a new SSRC on
+//! the leg starts its counters afresh (a phone that restarts its stream),
+//! which is what a relay leg with one party on it needs.
+
+use aes::cipher::{BlockEncrypt, KeyInit};
+use aes::Aes128;
+use base64::Engine as _;
+
+/// The one suite spoken (RFC 4568 §6.2.1).
+pub const SUITE_AES_CM_128_HMAC_SHA1_80: &str = "AES_CM_128_HMAC_SHA1_80";
+pub const MASTER_KEY_BYTES: usize = 16;
+pub const MASTER_SALT_BYTES: usize = 14;
+/// Key and salt together, as `inline:` carries them.
+pub const KEY_PARAMS_BYTES: usize = MASTER_KEY_BYTES + MASTER_SALT_BYTES;
+/// The 80-bit authentication tag.
+pub const AUTH_TAG_BYTES: usize = 10;
+/// What protecting adds to an RTP packet, and to an RTCP one (E flag and
+/// SRTCP index, then the tag).
+pub const RTP_OVERHEAD: usize = AUTH_TAG_BYTES;
+pub const RTCP_OVERHEAD: usize = 4 + AUTH_TAG_BYTES;
+/// Packets older than this many indices behind the newest are refused
+/// (RFC 3711 §3.3.2: at least 64).
+pub const REPLAY_WINDOW: u64 = 64;
+
+const RTP_HEADER_BYTES: usize = 12;
+const RTCP_HEADER_BYTES: usize = 8;
+const AUTH_KEY_BYTES: usize = 20;
+/// Key derivation labels (RFC 3711 §4.3.1, §4.3.2).
+const LABEL_RTP_ENCRYPTION: u8 = 0;
+const LABEL_RTP_AUTH: u8 = 1;
+const LABEL_RTP_SALT: u8 = 2;
+const LABEL_RTCP_ENCRYPTION: u8 = 3;
+const LABEL_RTCP_AUTH: u8 = 4;
+const LABEL_RTCP_SALT: u8 = 5;
+/// The SRTCP index is 31 bits (RFC 3711 §3.4).
+const SRTCP_INDEX_MAX: u32 = 0x7fff_ffff;
+
+/// Why a packet was not protected or unprotected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SrtpError {
+    #[error("packet too short for SRTP")]
+    TooShort,
+    #[error("no room in the buffer for the tag")]
+    NoRoom,
+    #[error("authentication failed")]
+    AuthFailed,
+    #[error("replayed or too old")]
+    Replay,
+    #[error("SRTCP packet not encrypted")]
+    NotEncrypted,
+    #[error("SRTCP index exhausted: the key must change")]
+    Exhausted,
+}
+
+/// A master key and salt (RFC 3711 §8.2), as SDES exchanges them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct MasterKey {
+    pub key: [u8; MASTER_KEY_BYTES],
+    pub salt: [u8; MASTER_SALT_BYTES],
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys never reach a log.
+        f.write_str("MasterKey(..)")
+    }
+}
+
+impl MasterKey {
+    /// From 30 bytes of key then salt.
+    pub fn from_bytes(bytes: &[u8; KEY_PARAMS_BYTES]) -> MasterKey {
+        let mut key = [0; MASTER_KEY_BYTES];
+        let mut salt = [0; MASTER_SALT_BYTES];
+        key.copy_from_slice(&bytes[..MASTER_KEY_BYTES]);
+        salt.copy_from_slice(&bytes[MASTER_KEY_BYTES..]);
+        MasterKey { key, salt }
+    }
+
+    /// The base64 of an `inline:` key parameter (RFC 4568 §6.1), without
+    /// its lifetime or MKI.
+    pub fn from_inline(text: &str) -> Option<MasterKey> {
+        let mut bytes = [0u8; KEY_PARAMS_BYTES + 3];
+        let engine = base64::engine::general_purpose::STANDARD;
+        let n = engine.decode_slice(text.as_bytes(), &mut bytes).ok()?;
+        let bytes: &[u8; KEY_PARAMS_BYTES] = bytes[..n].try_into().ok()?;
+        Some(MasterKey::from_bytes(bytes))
+    }
+
+    pub fn to_inline(&self) -> String {
+        let mut bytes = [0u8; KEY_PARAMS_BYTES];
+        bytes[..MASTER_KEY_BYTES].copy_from_slice(&self.key);
+        bytes[MASTER_KEY_BYTES..].copy_from_slice(&self.salt);
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+}
+
+/// Session keys for one of RTP or RTCP.
+struct SessionKeys {
+    cipher: Aes128,
+    salt: [u8; MASTER_SALT_BYTES],
+    auth: ring::hmac::Key,
+}
+
+impl SessionKeys {
+    fn derive(master: &MasterKey, labels: [u8; 3]) -> SessionKeys {
+        let prf = Aes128::new(&master.key.into());
+        let mut key = [0u8; MASTER_KEY_BYTES];
+        let mut auth = [0u8; AUTH_KEY_BYTES];
+        let mut salt = [0u8; MASTER_SALT_BYTES];
+        derive(&prf, &master.salt, labels[0], &mut key);
+        derive(&prf, &master.salt, labels[1], &mut auth);
+        derive(&prf, &master.salt, labels[2], &mut salt);
+        SessionKeys {
+            cipher: Aes128::new(&key.into()),
+            salt,
+            auth: ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &auth),
+        }
+    }
+
+    /// XORs the AES-CM keystream for (ssrc, index) into `data`
+    /// (RFC 3711 §4.1.1).
+    fn apply_keystream(&self, ssrc: u32, index: u64, data: &mut [u8]) {
+        let mut iv = [0u8; 16];
+        iv[..MASTER_SALT_BYTES].copy_from_slice(&self.salt);
+        for (b, s) in iv[4..8].iter_mut().zip(ssrc.to_be_bytes()) {
+            *b ^= s;
+        }
+        for (b, s) in iv[8..14].iter_mut().zip(&index.to_be_bytes()[2..]) {
+            *b ^= s;
+        }
+        keystream_xor(&self.cipher, iv, data);
+    }
+
+    /// The 80-bit tag of `parts` concatenated.
+    fn tag(&self, parts: &[&[u8]]) -> [u8; AUTH_TAG_BYTES] {
+        let mut ctx = ring::hmac::Context::with_key(&self.auth);
+        for p in parts {
+            ctx.update(p);
+        }
+        let full = ctx.sign();
+        let mut tag = [0u8; AUTH_TAG_BYTES];
+        tag.copy_from_slice(&full.as_ref()[..AUTH_TAG_BYTES]);
+        tag
+    }
+
+    fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
+        let ours = self.tag(parts);
+        // Constant time: a timing oracle on the tag is a forgery aid.
+        ours.iter().zip(tag).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+            && tag.len() == AUTH_TAG_BYTES
+    }
+}
+
+/// The AES-CM PRF of RFC 3711 §4.3.1 with key derivation rate 0: `out` is
+/// the keystream for IV = (label << 48) XOR master salt.
+fn derive(prf: &Aes128, master_salt: &[u8; MASTER_SALT_BYTES], label: u8, out: &mut [u8]) {
+    let mut iv = [0u8; 16];
+    iv[..MASTER_SALT_BYTES].copy_from_slice(master_salt);
+    iv[7] ^= label;
+    out.fill(0);
+    keystream_xor(prf, iv, out);
+}
+
+/// XORs AES-CTR output from `iv` (its last 16 bits the block counter).
+fn keystream_xor(cipher: &Aes128, iv: [u8; 16], data: &mut [u8]) {
+    for (i, chunk) in data.chunks_mut(16).enumerate() {
+        let mut block = iv;
+        let counter = u16::from_be_bytes([iv[14], iv[15]]).wrapping_add(i as u16);
+        block[14..].copy_from_slice(&counter.to_be_bytes());
+        let mut block = block.into();
+        cipher.encrypt_block(&mut block);
+        for (d, k) in chunk.iter_mut().zip(block.iter()) {
+            *d ^= k;
+        }
+    }
+}
+
+/// Receive-side state of one stream: rollover counter, highest sequence
+/// number and the replay window (RFC 3711 §3.3.1, §3.3.2, Appendix A).
+#[derive(Debug, Clone, Copy)]
+struct Replay {
+    ssrc: u32,
+    roc: u32,
+    /// Highest sequence number authenticated (s_l).
+    s_l: u16,
+    /// Bit n set: index (highest - n) was seen.
+    window: u64,
+}
+
+impl Replay {
+    /// The packet index a sequence number stands for (Appendix A).
+    fn estimate(&self, seq: u16) -> (u32, u64) {
+        let v = if self.s_l < 32_768 {
+            if i32::from(seq) - i32::from(self.s_l) > 32_768 {
+                self.roc.wrapping_sub(1)
+            } else {
+                self.roc
+            }
+        } else if i32::from(self.s_l) - 32_768 > i32::from(seq) {
+            self.roc.wrapping_add(1)
+        } else {
+            self.roc
+        };
+        (v, (u64::from(v) << 16) | u64::from(seq))
+    }
+
+    fn highest(&self) -> u64 {
+        (u64::from(self.roc) << 16) | u64::from(self.s_l)
+    }
+
+    fn check(&self, index: u64) -> Result<(), SrtpError> {
+        let highest = self.highest();
+        if index > highest {
+            return Ok(());
+        }
+        let behind = highest - index;
+        if behind >= REPLAY_WINDOW || self.window & (1 << behind) != 0 {
+            return Err(SrtpError::Replay);
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, roc: u32, seq: u16, index: u64) {
+        let highest = self.highest();
+        if index > highest {
+            let ahead = index - highest;
+            self.window = if ahead >= REPLAY_WINDOW {
+                1
+            } else {
+                (self.window << ahead) | 1
+            };
+            self.roc = roc;
+            self.s_l = seq;
+        } else {
+            self.window |= 1 << (highest - index);
+        }
+    }
+}
+
+/// One direction of one leg: protects what we send, or unprotects what
+/// we receive, for RTP and RTCP.
+pub struct SrtpContext {
+    rtp: SessionKeys,
+    rtcp: SessionKeys,
+    /// Receive side: per-stream counters, from the first packet on.
+    replay: Option<Replay>,
+    rtcp_replay: Option<(u32, u64)>,
+    /// Send side: the sequence we last protected and our rollover counter.
+    send: Option<(u32, u16, u32)>,
+    srtcp_index: u32,
+}
+
+impl std::fmt::Debug for SrtpContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SrtpContext(..)")
+    }
+}
+
+impl SrtpContext {
+    pub fn new(master: &MasterKey) -> SrtpContext {
+        SrtpContext {
+            rtp: SessionKeys::derive(
+                master,
+                [LABEL_RTP_ENCRYPTION, LABEL_RTP_AUTH, LABEL_RTP_SALT],
+            ),
+            rtcp: SessionKeys::derive(
+                master,
+                [LABEL_RTCP_ENCRYPTION, LABEL_RTCP_AUTH, LABEL_RTCP_SALT],
+            ),
+            replay: None,
+            rtcp_replay: None,
+            send: None,
+            srtcp_index: 0,
+        }
+    }
+
+    /// Encrypts the RTP packet in `buf[..len]` and appends its tag;
+    /// returns the SRTP length (`len + RTP_OVERHEAD`).
+    pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
+        let header = rtp_header_len(&buf[..len])?;
+        if buf.len() < len + RTP_OVERHEAD {
+            return Err(SrtpError::NoRoom);
+        }
+        let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
+        let seq = u16::from_be_bytes([buf[2], buf[3]]);
+        // Our rollover counter: bumped when the sequence number wraps
+        // (RFC 3711 §3.3.1); a new SSRC starts at 0.
+        let roc = match self.send {
+            Some((s, last, roc)) if s == ssrc && seq < last && last - seq > 32_768 => {
+                roc.wrapping_add(1)
+            }
+            Some((s, _, roc)) if s == ssrc => roc,
+            _ => 0,
+        };
+        self.send = Some((ssrc, seq, roc));
+        let index = (u64::from(roc) << 16) | u64::from(seq);
+        self.rtp.apply_keystream(ssrc, index, &mut buf[header..len]);
+        let tag = self.rtp.tag(&[&buf[..len], &roc.to_be_bytes()]);
+        buf[len..len + AUTH_TAG_BYTES].copy_from_slice(&tag);
+        Ok(len + RTP_OVERHEAD)
+    }
+
+    /// Checks the tag and the replay window of the SRTP packet in `buf`,
+    /// then decrypts it in place; returns the RTP length.
+    pub fn unprotect_rtp(&mut self, buf: &mut [u8]) -> Result<usize, SrtpError> {
+        if buf.len() < RTP_HEADER_BYTES + AUTH_TAG_BYTES {
+            return Err(SrtpError::TooShort);
+        }
+        let len = buf.len() - AUTH_TAG_BYTES;
+        let header = rtp_header_len(&buf[..len])?;
+        let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
+        let seq = u16::from_be_bytes([buf[2], buf[3]]);
+        let state = match self.replay {
+            Some(r) if r.ssrc == ssrc => r,
+            // A new stream: its first packet sets s_l (RFC 3711 §3.3.1).
+            _ => Replay {
+                ssrc,
+                roc: 0,
+                s_l: seq,
+                window: 0,
+            },
+        };
+        let (roc, index) = state.estimate(seq);
+        if self.replay.is_some_and(|r| r.ssrc == ssrc) {
+            state.check(index)?;
+        }
+        let (packet, tag) = buf.split_at_mut(len);
+        if !self.rtp.verify(&[packet, &roc.to_be_bytes()], tag) {
+            return Err(SrtpError::AuthFailed);
+        }
+        let mut state = state;
+        state.accept(roc, seq, index);
+        self.replay = Some(state);
+        self.rtp.apply_keystream(ssrc, index, &mut packet[header..]);
+        Ok(len)
+    }
+
+    /// Encrypts the compound RTCP packet in `buf[..len]` and appends the
+    /// E flag, the SRTCP index and the tag (RFC 3711 §3.4).
+    pub fn protect_rtcp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
+        if len < RTCP_HEADER_BYTES {
+            return Err(SrtpError::TooShort);
+        }
+        if buf.len() < len + RTCP_OVERHEAD {
+            return Err(SrtpError::NoRoom);
+        }
+        if self.srtcp_index > SRTCP_INDEX_MAX {
+            return Err(SrtpError::Exhausted);
+        }
+        let index = self.srtcp_index;
+        self.srtcp_index += 1;
+        let ssrc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        self.rtcp
+            .apply_keystream(ssrc, u64::from(index), &mut buf[RTCP_HEADER_BYTES..len]);
+        let e_index = (index | 0x8000_0000).to_be_bytes();
+        buf[len..len + 4].copy_from_slice(&e_index);
+        let tag = self.rtcp.tag(&[&buf[..len + 4]]);
+        buf[len + 4..len + RTCP_OVERHEAD].copy_from_slice(&tag);
+        Ok(len + RTCP_OVERHEAD)
+    }
+
+    /// Checks and decrypts the SRTCP packet in `buf`; returns the RTCP length.
+    pub fn unprotect_rtcp(&mut self, buf: &mut [u8]) -> Result<usize, SrtpError> {
+        if buf.len() < RTCP_HEADER_BYTES + RTCP_OVERHEAD {
+            return Err(SrtpError::TooShort);
+        }
+        let len = buf.len() - RTCP_OVERHEAD;
+        let (packet, trailer) = buf.split_at_mut(len);
+        let (e_index, tag) = trailer.split_at(4);
+        if !self.rtcp.verify(&[packet, e_index], tag) {
+            return Err(SrtpError::AuthFailed);
+        }
+        let e_index = u32::from_be_bytes([e_index[0], e_index[1], e_index[2], e_index[3]]);
+        if e_index & 0x8000_0000 == 0 {
+            return Err(SrtpError::NotEncrypted);
+        }
+        let index = u64::from(e_index & SRTCP_INDEX_MAX);
+        let ssrc = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
+        // RTCP is sparse: a 64-wide window over its index.
+        let (highest, window) = match self.rtcp_replay {
+            Some((h, w)) => (u64::from(h), w),
+            None => (index, 0),
+        };
+        let window = if self.rtcp_replay.is_none() || index > highest {
+            let ahead = index.saturating_sub(highest);
+            if ahead >= REPLAY_WINDOW {
+                1
+            } else {
+                (window << ahead) | 1
+            }
+        } else {
+            let behind = highest - index;
+            if behind >= REPLAY_WINDOW || window & (1 << behind) != 0 {
+                return Err(SrtpError::Replay);
+            }
+            window | (1 << behind)
+        };
+        self.rtcp_replay = Some((highest.max(index) as u32, window));
+        self.rtcp
+            .apply_keystream(ssrc, index, &mut packet[RTCP_HEADER_BYTES..]);
+        Ok(len)
+    }
+}
+
+/// Length of the RTP header with its CSRCs and extension: what SRTP
+/// leaves in the clear (RFC 3711 §3.1).
+fn rtp_header_len(packet: &[u8]) -> Result<usize, SrtpError> {
+    if packet.len() < RTP_HEADER_BYTES {
+        return Err(SrtpError::TooShort);
+    }
+    let csrcs = usize::from(packet[0] & 0x0f);
+    let mut len = RTP_HEADER_BYTES + 4 * csrcs;
+    if packet[0] & 0x10 != 0 {
+        let ext = packet.get(len + 2..len + 4).ok_or(SrtpError::TooShort)?;
+        len += 4 + 4 * usize::from(u16::from_be_bytes([ext[0], ext[1]]));
+    }
+    if len > packet.len() {
+        return Err(SrtpError::TooShort);
+    }
+    Ok(len)
+}
+
+#[cfg(test)]
+mod tests;

@@ -13,6 +13,7 @@
 //!   `media::command` holds the words the switch and the relay speak, each
 //!   call named by the switch's own `call::CallRef`.
 //! - [`switch`]: the composite core that wires the cores above together.
+//! - [`dialer`]: outbound campaigns, pacing and the do-not-call gate (pure).
 //! - [`ops`]: metrics names and exporters (the relay's too), the HTTP surface (driver).
 //! - [`run`]: starts the drivers and passes media commands and reports
 //!   between the switch and the relay unchanged.
@@ -21,6 +22,7 @@ pub mod acd;
 pub mod call;
 pub mod config;
 pub mod dial_rules;
+pub mod dialer;
 pub mod media;
 pub mod ops;
 pub mod run;

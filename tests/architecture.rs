@@ -206,6 +206,7 @@ fn check_imports(
 
 fn is_pure_core(file: &str) -> bool {
     (file.starts_with("src/sip/") && !file.starts_with("src/sip/transport/"))
+        || file.starts_with("src/dialer/")
         || file.starts_with("src/call/")
         || file.starts_with("src/acd/")
         || (file.starts_with("src/media/") && !file.starts_with("src/media/relay/"))

@@ -222,3 +222,34 @@ fn an_empty_plan_and_unwritable_paths_are_refused_naming_the_field() {
     let _ = std::fs::remove_dir_all(empty.parent().unwrap());
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
+
+/// `switchyard check` (Config::load) reads a campaign's contact list beside
+/// the dialplan and names a bad row by the list's file and line.
+#[test]
+fn check_reads_campaign_lists_and_names_a_bad_row() {
+    let dir =
+        std::env::temp_dir().join(format!("switchyard-check-campaign-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("lists")).expect("temp dir");
+    let text = format!(
+        "[switch]\ncdr_path = \"{}\"\n{AGENT}{QUEUE}\
+         [[trunks]]\nname = \"carrier\"\noutbound = {{ address = \"127.0.0.1:5070\" }}\n\
+         [[campaigns]]\nname = \"renewals\"\nqueue = \"support\"\ncontacts = \"lists/renewals.csv\"\ntrunk = \"carrier\"\n",
+        dir.join("cdr.sqlite").display()
+    );
+    std::fs::write(dir.join("plan.toml"), text).expect("write plan");
+    std::fs::write(
+        dir.join("lists/renewals.csv"),
+        "number,name\n5550301,Ann\n5550302,Bo,extra\n",
+    )
+    .expect("write list");
+    let err = Config::load(&dir.join("plan.toml")).expect_err("a row with too many fields");
+    let problems = err.problems();
+    assert_eq!(problems.len(), 1, "{err}");
+    assert!(problems[0].file.ends_with("lists/renewals.csv"), "{err}");
+    assert_eq!(problems[0].line, 3, "{err}");
+    std::fs::write(dir.join("lists/renewals.csv"), "number,name\n5550301,Ann\n")
+        .expect("write list");
+    let config = Config::load(&dir.join("plan.toml")).expect("valid now");
+    assert_eq!(config.campaigns[0].name, "renewals");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -91,7 +91,7 @@ pub enum ProblemKind {
     #[error("{message}")]
     Schema { message: String },
     #[error(
-        "unknown section `{name}` (expected switch, media, api, security, agents, trunks, dids, queues, menus or dial_rules)"
+        "unknown section `{name}` (expected switch, media, api, security, agents, trunks, dids, queues, menus, dial_rules, metrics, campaigns or dnc)"
     )]
     UnknownSection { name: String },
     #[error("expected {expected}, found {found}")]
@@ -215,6 +215,20 @@ pub enum ProblemKind {
     InvalidDialPattern { value: String },
     #[error("no dial rule set is named \"{name}\"")]
     UnknownDialRules { name: String },
+    #[error("cannot read {path}: {reason}")]
+    ListUnreadable { path: String, reason: String },
+    #[error("{message}")]
+    ListRow { message: String },
+    #[error("invalid calling window \"{value}\" (expected e.g. \"09:00-21:00\")")]
+    InvalidWindow { value: String },
+    #[error("unknown time zone \"{value}\" (expected UTC, an offset such as +05:30, or a name such as Europe/London)")]
+    InvalidZone { value: String },
+    #[error("max_abandon {value} must be in (0, 1]")]
+    AbandonOutOfRange { value: f64 },
+    #[error("no trunk is named \"{trunk}\"")]
+    UnknownTrunk { trunk: String },
+    #[error("trunk \"{trunk}\" has no `outbound`, so no call can be placed through it")]
+    TrunkNotOutbound { trunk: String },
     #[error("the dialplan has no agents and no DIDs, so the switch could take no call")]
     EmptyPlan,
     #[error("{what} {path} is not writable: {reason}")]

@@ -93,9 +93,29 @@
 //! interval = "15m"            # windowed figures and agents needed look back this far (15s..=24h)
 //! ```
 //!
+//! [[campaigns]]              # outbound campaigns (see the README's Outbound)
+//! name = "renewals"           # required, unique
+//! queue = "sales"             # required: its agents work the campaign
+//! contacts = "campaigns/renewals.csv"  # required: number,name,timezone,... relative to this file
+//! mode = "progressive"        # preview | progressive | predictive
+//! trunk = "demo-carrier"      # required: a trunk with `outbound`
+//! caller_id = "5550300"       # optional
+//! window = "09:00-21:00"      # in the contact's time zone
+//! timezone = "UTC"            # for rows without one: UTC, +05:30, Europe/London, ...
+//! max_attempts = 3            # 1..=20
+//! retry = { busy = "10m", no_answer = "1h", failed = "30m" }
+//! max_abandon = 0.03          # (0, 1]
+//! autostart = false
+//!
+//! [dnc]
+//! lists = ["campaigns/dnc.txt"]   # one number a line, relative to this file
+//! country_code = "1"          # for national numbers
+//! trunk_prefix = ""           # stripped from national numbers, e.g. "0"
+//!
 //! Durations are an integer and a unit: `500ms`, `20s`, `5m`, `1h` (at most 24h).
 
 mod api;
+mod campaign;
 mod error;
 mod locate;
 mod metrics;
@@ -124,6 +144,9 @@ use std::time::Duration;
 pub use api::{
     ApiConfig, ApiToken, Role, API_TOKENS_MAX, DEMO_TOKEN, HTTP_CONNECTIONS_DEFAULT,
     HTTP_CONNECTIONS_MAX, HTTP_HEADER_TIMEOUT, HTTP_IDLE_TIMEOUT,
+};
+pub use campaign::{
+    CampaignConfig, DncConfig, CAMPAIGNS_MAX, DNC_LISTS_MAX, LIST_BYTES_MAX, MAX_ATTEMPTS_MAX,
 };
 pub use error::{ConfigError, Location, Problem, ProblemKind};
 pub use metrics::{
@@ -183,6 +206,10 @@ pub struct Config {
     pub dial_rules: Vec<DialRuleSet>,
     /// `[metrics]`: optional series and the windowed figures' interval.
     pub metrics: MetricsConfig,
+    /// `[[campaigns]]`: outbound campaigns.
+    pub campaigns: Vec<CampaignConfig>,
+    /// `[dnc]`: do-not-call lists and how their numbers are read.
+    pub dnc: DncConfig,
     /// `[tls]`: SIP over TLS; `None`: no TLS listener.
     pub tls: Option<TlsConfig>,
 }
@@ -469,6 +496,7 @@ impl Config {
         let config = Config::parse(&text, path)?;
         config.check_prompts()?;
         config.check_usable()?;
+        config.check_campaign_files()?;
         Ok(config)
     }
 

@@ -211,3 +211,37 @@ pub(crate) struct RawMetrics {
     pub agent_state: Option<bool>,
     pub interval: Option<String>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCampaign {
+    pub name: String,
+    pub queue: String,
+    pub contacts: String,
+    pub mode: Option<String>,
+    pub trunk: String,
+    pub caller_id: Option<String>,
+    pub window: Option<String>,
+    pub timezone: Option<String>,
+    pub max_attempts: Option<i64>,
+    pub retry: Option<RawRetry>,
+    pub max_abandon: Option<f64>,
+    pub autostart: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetry {
+    pub busy: Option<String>,
+    pub no_answer: Option<String>,
+    pub failed: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDnc {
+    #[serde(default)]
+    pub lists: Vec<String>,
+    pub country_code: Option<String>,
+    pub trunk_prefix: Option<String>,
+}

@@ -12,8 +12,8 @@ use toml::Spanned;
 use super::error::{ConfigError, Location, Problem, ProblemKind};
 use super::locate::{location, path_at, path_from_text, span_of, value_span_of, FieldPath};
 use super::raw::{
-    RawAgent, RawApi, RawDialRuleSet, RawDid, RawMedia, RawMenu, RawMetrics, RawQueue, RawSecurity,
-    RawSwitch, RawTls, RawTrunk,
+    RawAgent, RawApi, RawCampaign, RawDialRuleSet, RawDid, RawDnc, RawMedia, RawMenu, RawMetrics,
+    RawQueue, RawSecurity, RawSwitch, RawTls, RawTrunk,
 };
 use super::values::{check_did, check_name, parse_duration, parse_socket_addr};
 use super::*;
@@ -24,6 +24,7 @@ use crate::sip::limits::CALLS_MAX;
 
 mod agent;
 mod api;
+mod campaign;
 mod did;
 mod media;
 mod menu;
@@ -101,6 +102,8 @@ struct Sections {
     security: Option<RawSecurity>,
     dial_rules: Vec<(usize, RawDialRuleSet)>,
     metrics: Option<RawMetrics>,
+    campaigns: Vec<(usize, RawCampaign)>,
+    dnc: Option<RawDnc>,
     tls: Option<RawTls>,
 }
 
@@ -260,6 +263,13 @@ impl Cx<'_, '_> {
                 }
                 "dids" => self.dids(value, &path, &mut s.dids),
                 "metrics" => s.metrics = self.de(value),
+                "dnc" => s.dnc = self.de(value),
+                "campaigns" => {
+                    let max = super::campaign::CAMPAIGNS_MAX;
+                    for (i, e) in self.array(value, &path, max).iter().enumerate() {
+                        s.campaigns.extend(self.de(e).map(|v| (i, v)));
+                    }
+                }
                 "tls" => s.tls = self.de(value),
                 other => {
                     let name = other.to_owned();
@@ -302,6 +312,8 @@ impl Cx<'_, '_> {
             self.unique(&raw.id, &root().key("agents").index(i).key("id"), &mut seen);
             agents.extend(self.agent(i, raw, &known));
         }
+        let declared_trunks: HashSet<String> =
+            s.trunks.iter().map(|(_, t)| t.name.clone()).collect();
         let mut seen = HashMap::new();
         let mut trunks = Vec::new();
         for (i, raw) in s.trunks {
@@ -332,6 +344,8 @@ impl Cx<'_, '_> {
         let menus = self.menus(s.menus, &known);
         let security = self.security(s.security.unwrap_or_default(), &known);
         let dial_rules = self.dial_rule_sets(s.dial_rules);
+        let campaigns = self.campaigns(s.campaigns, &known, &trunks, &declared_trunks);
+        let dnc = s.dnc.map(|d| self.dnc(d)).unwrap_or_default();
         Config {
             file: self.file.clone(),
             switch,
@@ -345,6 +359,8 @@ impl Cx<'_, '_> {
             security,
             dial_rules,
             metrics,
+            campaigns,
+            dnc,
             tls,
         }
     }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod board;
 pub mod cdr;
 pub mod client;
+pub mod contacts;
 pub mod http;
 pub mod logfmt;
 pub mod metrics;

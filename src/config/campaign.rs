@@ -1,0 +1,134 @@
+//! `[[campaigns]]` and `[dnc]`: outbound campaigns and the do-not-call
+//! lists, as plain data. The lists they name (contacts CSV, DNC text) are
+//! read by [`Config::check_campaign_files`], relative to the dialplan.
+
+use std::path::{Path, PathBuf};
+
+use super::{Config, ConfigError, Location, Problem, ProblemKind};
+use crate::dialer::list::{read_contacts, ListProblem};
+use crate::dialer::{Dnc, Mode, Numbering, Retry, Window, Zone};
+
+/// Campaigns in one dialplan.
+pub const CAMPAIGNS_MAX: usize = 256;
+/// Attempts per contact at most.
+pub const MAX_ATTEMPTS_MAX: i64 = 20;
+/// DNC list files.
+pub const DNC_LISTS_MAX: usize = 64;
+/// Largest contact or DNC list file read.
+pub const LIST_BYTES_MAX: u64 = 256 * 1024 * 1024;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CampaignConfig {
+    pub name: String,
+    /// Its agents (and their skills) work the campaign.
+    pub queue: String,
+    /// The contact list as written, relative to the dialplan's directory.
+    pub contacts: PathBuf,
+    pub mode: Mode,
+    pub trunk: String,
+    pub caller_id: Option<String>,
+    /// In each contact's time zone.
+    pub window: Window,
+    /// For contacts whose row names none.
+    pub timezone: Zone,
+    pub max_attempts: u32,
+    pub retry: Retry,
+    pub max_abandon: f64,
+    /// Starts with the switch; otherwise by the API.
+    pub autostart: bool,
+    pub contacts_at: Location,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DncConfig {
+    /// As written, relative to the dialplan's directory.
+    pub lists: Vec<PathBuf>,
+    pub numbering: Numbering,
+    pub lists_at: Location,
+}
+
+impl Config {
+    /// A path of the dialplan resolved against the dialplan's directory.
+    pub fn relative(&self, path: &Path) -> PathBuf {
+        match self.file.parent() {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_owned(),
+        }
+    }
+
+    /// Reads every campaign's contact list and the DNC lists: a missing
+    /// file is a problem at the field naming it, a bad row one at the row
+    /// of the list file. Returns the DNC set read.
+    pub fn check_campaign_files(&self) -> Result<Dnc, ConfigError> {
+        let mut problems = Vec::new();
+        for (i, c) in self.campaigns.iter().enumerate() {
+            let path = self.relative(&c.contacts);
+            let field = format!("campaigns[{i}].contacts");
+            match read_list(&path) {
+                Err(reason) => problems.push(self.problem_at(c.contacts_at, &field, &path, reason)),
+                Ok(text) => {
+                    let numbering = &self.dnc.numbering;
+                    let (_, bad) = read_contacts(&text, c.timezone, numbering);
+                    problems.extend(bad.into_iter().map(|b| list_problem(&path, b)));
+                }
+            }
+        }
+        let mut dnc = Dnc::default();
+        for (i, list) in self.dnc.lists.iter().enumerate() {
+            let path = self.relative(list);
+            let field = format!("dnc.lists[{i}]");
+            match read_list(&path) {
+                Err(reason) => {
+                    problems.push(self.problem_at(self.dnc.lists_at, &field, &path, reason))
+                }
+                Ok(text) => {
+                    for (line, e) in dnc.load_text(&text, &self.dnc.numbering) {
+                        problems.push(list_problem(
+                            &path,
+                            ListProblem {
+                                line,
+                                field: "number".into(),
+                                message: e.to_string(),
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        if problems.is_empty() {
+            return Ok(dnc);
+        }
+        Err(ConfigError::Invalid { problems })
+    }
+
+    fn problem_at(&self, at: Location, field: &str, path: &Path, reason: String) -> Problem {
+        Problem {
+            file: self.file.clone(),
+            line: at.line,
+            column: at.column,
+            field: field.to_owned(),
+            kind: ProblemKind::ListUnreadable {
+                path: path.display().to_string(),
+                reason,
+            },
+        }
+    }
+}
+
+fn read_list(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if bytes > LIST_BYTES_MAX {
+        return Err(format!("{bytes} bytes, over {LIST_BYTES_MAX}"));
+    }
+    std::fs::read_to_string(path).map_err(|e| e.to_string())
+}
+
+fn list_problem(path: &Path, b: ListProblem) -> Problem {
+    Problem {
+        file: path.to_owned(),
+        line: b.line,
+        column: 1,
+        field: b.field,
+        kind: ProblemKind::ListRow { message: b.message },
+    }
+}

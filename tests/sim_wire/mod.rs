@@ -1,0 +1,148 @@
+//! Shared by the virtual-time tests that drive the switch core with SIP
+//! text (sim_supervise, sim_transfer): a phone's requests, digest auth, and
+//! what the core asked for.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand::SeedableRng;
+use switchyard::sip::parse::{HeaderName, Message};
+use switchyard::sip::{Peer, Transport};
+use switchyard::switch::{CallRecord, EventKind, MediaCommand, Output, Switch};
+
+pub fn sdp(port: u16) -> String {
+    format!(
+        "v=0\r\no=x 1 1 IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 10.0.0.9\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+    )
+}
+
+pub fn peer(addr: &str) -> Peer {
+    Peer {
+        transport: Transport::Udp,
+        addr: addr.parse().unwrap(),
+    }
+}
+
+/// Everything the core asked for since the last drain.
+#[derive(Default)]
+pub struct Out {
+    pub sip: Vec<(SocketAddr, Message)>,
+    pub media: Vec<MediaCommand>,
+    pub records: Vec<CallRecord>,
+    pub events: Vec<EventKind>,
+}
+
+pub fn drain(switch: &mut Switch) -> Out {
+    let mut out = Out::default();
+    while let Some(o) = switch.poll_output() {
+        match o {
+            Output::Transmit { peer, bytes } => {
+                out.sip.push((peer.addr, Message::parse(bytes).unwrap()))
+            }
+            Output::Media(c) => out.media.push(c),
+            Output::CallEnded(r) => out.records.push(r),
+            Output::Event(e) => out.events.push(e.kind),
+        }
+    }
+    out
+}
+
+/// A request from `user`'s phone at `addr`.
+#[allow(clippy::too_many_arguments)]
+pub fn request(
+    method: &str,
+    uri: &str,
+    user: &str,
+    addr: &str,
+    call_id: &str,
+    cseq: u32,
+    to: &str,
+    extra: &str,
+    body: &str,
+) -> Bytes {
+    let ct = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    Bytes::from(format!(
+        "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bK{call_id}{cseq}{method}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:{user}@127.0.0.1>;tag=t{call_id}\r\nTo: {to}\r\n\
+         Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:{user}@{addr}>\r\n{extra}{ct}\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    ))
+}
+
+/// Sends a request with digest auth: the first try is challenged (401,
+/// ACKed for an INVITE), the second carries the answer. The final response.
+#[allow(clippy::too_many_arguments)]
+pub fn with_auth(
+    switch: &mut Switch,
+    now: Instant,
+    method: &str,
+    uri: &str,
+    user: &str,
+    addr: &str,
+    call_id: &str,
+    body: &str,
+) -> Out {
+    let from = peer(addr);
+    // A REGISTER names the address of record in To (RFC 3261 §10.2).
+    let to = if method == "REGISTER" {
+        format!("<sip:{user}@127.0.0.1>")
+    } else {
+        format!("<{uri}>")
+    };
+    switch.handle_datagram(
+        now,
+        from,
+        request(method, uri, user, addr, call_id, 1, &to, "", body),
+    );
+    let out = drain(switch);
+    let challenge = out
+        .sip
+        .iter()
+        .map(|(_, m)| m)
+        .find(|m| m.status() == Some(401))
+        .unwrap_or_else(|| {
+            panic!(
+                "no 401 for {method} from {user}: {:?}",
+                out.sip.iter().map(|(_, m)| m.status()).collect::<Vec<_>>()
+            )
+        });
+    if method == "INVITE" {
+        let to = challenge.to().as_str().to_string();
+        let ack = request("ACK", uri, user, addr, call_id, 1, &to, "", "");
+        // The ACK of a non-2xx shares the INVITE's branch.
+        let ack = String::from_utf8(ack.to_vec())
+            .unwrap()
+            .replace("1ACK", "1INVITE");
+        switch.handle_datagram(now, from, Bytes::from(ack));
+    }
+    let www = challenge
+        .header(&HeaderName::WwwAuthenticate)
+        .unwrap()
+        .to_string();
+    let password = format!("pw-{user}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let auth =
+        switchyard::sip::auth::answer_challenge(&www, method, uri, user, &password, 1, &mut rng)
+            .unwrap();
+    let extra = format!("Authorization: {auth}\r\n");
+    switch.handle_datagram(
+        now,
+        from,
+        request(method, uri, user, addr, call_id, 2, &to, &extra, body),
+    );
+    drain(switch)
+}
+
+pub fn final_status(out: &Out) -> Option<u16> {
+    out.sip
+        .iter()
+        .filter_map(|(_, m)| m.status())
+        .find(|&s| s >= 200)
+}

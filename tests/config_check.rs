@@ -253,3 +253,76 @@ fn check_reads_campaign_lists_and_names_a_bad_row() {
     assert_eq!(config.campaigns[0].name, "renewals");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn retention_periods_are_checked_naming_line_and_field() {
+    let text = format!(
+        "[switch]\nrecords_keep = \"365d\"\n[media]\nrecordings_keep = \"12w\"\n\n{AGENT}"
+    );
+    let c = Config::parse(&text, Path::new("x.toml")).expect("valid retention");
+    let day = std::time::Duration::from_secs(86_400);
+    assert_eq!(c.switch.records_keep, Some(365 * day));
+    assert_eq!(c.media.as_ref().unwrap().recordings_keep, Some(84 * day));
+    // Unset: kept forever.
+    let c = Config::parse(&format!("[media]\n{AGENT}"), Path::new("x.toml")).unwrap();
+    assert_eq!(c.switch.records_keep, None);
+    assert_eq!(c.media.unwrap().recordings_keep, None);
+
+    let text = format!(
+        "[switch]\nrecords_keep = \"90\"\n[media]\nrecordings = \"r\"\nrecordings_keep = \"30m\"\n{AGENT}"
+    );
+    let err = Config::parse(&text, Path::new("x.toml")).unwrap_err();
+    let got: Vec<(usize, &str)> = err
+        .problems()
+        .iter()
+        .map(|p| (p.line, p.field.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(2, "switch.records_keep"), (5, "media.recordings_keep")],
+        "{err}"
+    );
+    assert!(err
+        .problems()
+        .iter()
+        .all(|p| matches!(p.kind, ProblemKind::InvalidRetention { .. })));
+    let err = Config::parse(
+        &format!("[switch]\nrecords_keep = \"0d\"\n{AGENT}"),
+        Path::new("x.toml"),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err.problems()[0].kind,
+        ProblemKind::DurationOutOfRange { .. }
+    ));
+}
+
+#[test]
+fn a_recordings_group_the_system_lacks_is_refused_naming_the_field() {
+    let text = format!(
+        "[switch]\ncdr_path = \"cdr.sqlite\"\n[media]\nrecordings = \"rec\"\nrecordings_group = \"no-such-group-switchyard\"\n\n{AGENT}"
+    );
+    let path = dialplan_file("nogroup", &text);
+    let err = Config::load(&path).unwrap_err();
+    let p = &err.problems()[0];
+    assert_eq!((p.line, p.field.as_str()), (5, "media.recordings_group"));
+    assert!(
+        err.to_string().contains("no-such-group-switchyard"),
+        "{err}"
+    );
+    // The user's own primary group is fine.
+    let own = own_group_name();
+    let text = text.replace("no-such-group-switchyard", &own);
+    let path = dialplan_file("owngroup", &text);
+    let c = Config::load(&path).expect("an existing group");
+    assert_eq!(c.media.unwrap().recordings_group, Some(own));
+}
+
+/// The name of the group this test runs as (`id -gn`).
+fn own_group_name() -> String {
+    let out = std::process::Command::new("id")
+        .arg("-gn")
+        .output()
+        .expect("id -gn");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}

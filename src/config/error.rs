@@ -101,6 +101,10 @@ pub enum ProblemKind {
     },
     #[error("invalid duration \"{value}\" (expected e.g. 500ms, 20s, 5m)")]
     InvalidDuration { value: String },
+    #[error("invalid retention \"{value}\" (expected e.g. 12h, 90d, 8w)")]
+    InvalidRetention { value: String },
+    #[error("no group named \"{value}\" on this system")]
+    UnknownGroup { value: String },
     #[error("duration \"{value}\" is out of range ({range})")]
     DurationOutOfRange { value: String, range: &'static str },
     #[error("invalid socket address \"{value}\" (expected e.g. 127.0.0.1:5060 or [::1]:5060)")]

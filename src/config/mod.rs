@@ -18,6 +18,7 @@
 //! http_listen = "127.0.0.1:8080"     # GET /metrics, GET /healthz
 //! realm = "switchyard"               # digest realm (RFC 3261 §22.1)
 //! cdr_path = "switchyard-cdr.sqlite"
+//! records_keep = "365d"              # optional: delete call records older than this (h, d, w); unset keeps them
 //! no_answer_timeout = "30s"          # ring time for a DID routed to an agent directly
 //! max_calls = 10000                  # above: 503 + Retry-After
 //! force_rport = false               # true: answer UDP requests at their source port (NAT)
@@ -230,6 +231,9 @@ pub struct SwitchConfig {
     pub registration: RegistrationConfig,
     /// Where `cdr_path` is written (or `[switch]`), for [`Config::check_usable`].
     pub cdr_path_at: Location,
+    /// Call records (and their agent event lines) older than this are
+    /// deleted; `None` keeps them forever.
+    pub records_keep: Option<Duration>,
 }
 
 /// The `[media]` section: where the relay binds and what it speaks.
@@ -255,6 +259,12 @@ pub struct MediaConfig {
     pub recordings: PathBuf,
     /// Where `recordings` is written (or `[media]`), for [`Config::check_usable`].
     pub recordings_at: Location,
+    /// Recordings older than this are deleted; `None` keeps them forever.
+    pub recordings_keep: Option<Duration>,
+    /// A group that may read recordings (files 0640); `None`: 0600.
+    pub recordings_group: Option<String>,
+    /// Where `recordings_group` is written, for [`Config::check_usable`].
+    pub recordings_group_at: Location,
 }
 
 /// Bounds on REGISTER Expires (RFC 3261 §10.2.8: too brief gets 423).

@@ -13,6 +13,7 @@ pub(crate) struct RawSwitch {
     pub http_listen: Option<String>,
     pub realm: Option<String>,
     pub cdr_path: Option<String>,
+    pub records_keep: Option<String>,
     pub no_answer_timeout: Option<String>,
     pub max_calls: Option<i64>,
     pub digest_challenge: Option<String>,
@@ -33,6 +34,8 @@ pub(crate) struct RawMedia {
     pub announce_every: Option<String>,
     pub hold_music: Option<String>,
     pub recordings: Option<String>,
+    pub recordings_keep: Option<String>,
+    pub recordings_group: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

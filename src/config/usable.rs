@@ -8,7 +8,8 @@ use super::{Config, ConfigError, Location, Problem, ProblemKind};
 
 impl Config {
     /// Refuses a plan with no agents and no DIDs, an unwritable
-    /// `cdr_path` and an unwritable `[media].recordings` directory.
+    /// `cdr_path`, an unwritable `[media].recordings` directory and a
+    /// `recordings_group` the system does not have.
     /// Nothing is created: a file that does not exist yet is checked by
     /// writing a probe into the directory that would hold it.
     pub fn check_usable(&self) -> Result<(), ConfigError> {
@@ -36,6 +37,15 @@ impl Config {
                     reason,
                 };
                 problems.push(self.problem(media.recordings_at, "media.recordings", kind));
+            }
+            if let Some(group) = &media.recordings_group {
+                if crate::media::relay::group_id(group).is_none() {
+                    let kind = ProblemKind::UnknownGroup {
+                        value: group.clone(),
+                    };
+                    let at = media.recordings_group_at;
+                    problems.push(self.problem(at, "media.recordings_group", kind));
+                }
             }
         }
         if let Some(tls) = &self.tls {

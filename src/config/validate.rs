@@ -15,7 +15,7 @@ use super::raw::{
     RawAgent, RawApi, RawCampaign, RawDialRuleSet, RawDid, RawDnc, RawMedia, RawMenu, RawMetrics,
     RawQueue, RawSecurity, RawSwitch, RawTls, RawTrunk,
 };
-use super::values::{check_did, check_name, parse_duration, parse_socket_addr};
+use super::values::{check_did, check_name, parse_duration, parse_retention, parse_socket_addr};
 use super::*;
 use crate::media::pool::PortPool;
 use crate::media::sdp::Codec;
@@ -395,6 +395,14 @@ impl Cx<'_, '_> {
         }
     }
 
+    /// A retention period (`90d`); `None` when unset or wrong (reported).
+    fn retention(&mut self, value: Option<&str>, path: &FieldPath) -> Option<Duration> {
+        let text = value?;
+        parse_retention(text)
+            .map_err(|kind| self.report(path, kind))
+            .ok()
+    }
+
     fn int(
         &mut self,
         value: Option<i64>,
@@ -546,6 +554,7 @@ impl Cx<'_, '_> {
         if cdr_path.is_empty() {
             self.report(&p.key("cdr_path"), ProblemKind::Empty);
         }
+        let records_keep = self.retention(raw.records_keep.as_deref(), &p.key("records_keep"));
         let no_answer_timeout = self.duration(
             raw.no_answer_timeout.as_deref(),
             &p.key("no_answer_timeout"),
@@ -605,6 +614,7 @@ impl Cx<'_, '_> {
             realm,
             cdr_path: PathBuf::from(cdr_path),
             cdr_path_at: self.locate(&p.key("cdr_path")),
+            records_keep,
             no_answer_timeout,
             max_calls,
             digest_challenge,

@@ -46,6 +46,43 @@ pub fn parse_duration(text: &str) -> Result<Duration, ProblemKind> {
     Ok(d)
 }
 
+/// Shortest retention: anything less is more likely a typo than a policy.
+pub const RETENTION_MIN: Duration = Duration::from_secs(3600);
+/// Longest retention: a hundred years.
+pub const RETENTION_MAX: Duration = Duration::from_secs(36_500 * 24 * 3600);
+
+/// Parses a retention period: `12h`, `90d`, `8w` (an integer and a unit,
+/// no spaces), from [`RETENTION_MIN`] to [`RETENTION_MAX`].
+pub fn parse_retention(text: &str) -> Result<Duration, ProblemKind> {
+    let invalid = || ProblemKind::InvalidRetention {
+        value: text.to_owned(),
+    };
+    let out_of_range = || ProblemKind::DurationOutOfRange {
+        value: text.to_owned(),
+        range: "1h to 36500d",
+    };
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(invalid)?;
+    let (digits, unit) = text.split_at(split);
+    if digits.is_empty() {
+        return Err(invalid());
+    }
+    let secs_per: u64 = match unit {
+        "h" => 3600,
+        "d" => 24 * 3600,
+        "w" => 7 * 24 * 3600,
+        _ => return Err(invalid()),
+    };
+    let n: u64 = digits.parse().map_err(|_| out_of_range())?;
+    let secs = n.checked_mul(secs_per).ok_or_else(out_of_range)?;
+    let d = Duration::from_secs(secs);
+    if !(RETENTION_MIN..=RETENTION_MAX).contains(&d) {
+        return Err(out_of_range());
+    }
+    Ok(d)
+}
+
 pub fn parse_socket_addr(text: &str) -> Result<SocketAddr, ProblemKind> {
     text.parse().map_err(|_| ProblemKind::InvalidSocketAddr {
         value: text.to_owned(),
@@ -173,6 +210,25 @@ pub fn check_did(text: &str) -> Result<(), ProblemKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retentions_take_hours_days_weeks_within_bounds() {
+        assert_eq!(parse_retention("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        assert_eq!(parse_retention("12h"), Ok(Duration::from_secs(12 * 3600)));
+        assert_eq!(parse_retention("2w"), Ok(Duration::from_secs(14 * 86_400)));
+        for bad in ["", "90", "d", "90 d", "90s", "5m", "-1d", "1.5d"] {
+            assert!(
+                matches!(parse_retention(bad), Err(ProblemKind::InvalidRetention { .. })),
+                "{bad:?}"
+            );
+        }
+        for far in ["0d", "0h", "36501d", "99999999999999999999d", "9999999999999999w"] {
+            assert!(
+                matches!(parse_retention(far), Err(ProblemKind::DurationOutOfRange { .. })),
+                "{far:?}"
+            );
+        }
+    }
 
     #[test]
     fn durations_take_ms_s_m_h() {

@@ -155,6 +155,7 @@ fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
     differs("switch.http_listen", a.http_listen != b.http_listen);
     differs("switch.realm", a.realm != b.realm);
     differs("switch.cdr_path", a.cdr_path != b.cdr_path);
+    differs("switch.records_keep", a.records_keep != b.records_keep);
     differs(
         "switch.digest_challenge",
         a.digest_challenge != b.digest_challenge,
@@ -175,6 +176,14 @@ fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
                 a.inactivity_timeout != b.inactivity_timeout,
             );
             differs("media.recordings", a.recordings != b.recordings);
+            differs(
+                "media.recordings_keep",
+                a.recordings_keep != b.recordings_keep,
+            );
+            differs(
+                "media.recordings_group",
+                a.recordings_group != b.recordings_group,
+            );
         }
         (a, b) => differs("media", a.is_some() != b.is_some()),
     }
@@ -227,6 +236,7 @@ fn keep_restart_only(old: &Config, mut new: Config) -> Config {
     new.switch.http_listen = old.switch.http_listen;
     new.switch.realm.clone_from(&old.switch.realm);
     new.switch.cdr_path.clone_from(&old.switch.cdr_path);
+    new.switch.records_keep = old.switch.records_keep;
     new.switch.digest_challenge = old.switch.digest_challenge;
     match (&old.media, &mut new.media) {
         (Some(a), Some(b)) => {
@@ -236,6 +246,8 @@ fn keep_restart_only(old: &Config, mut new: Config) -> Config {
             b.advertise_address = a.advertise_address;
             b.inactivity_timeout = a.inactivity_timeout;
             b.recordings.clone_from(&a.recordings);
+            b.recordings_keep = a.recordings_keep;
+            b.recordings_group.clone_from(&a.recordings_group);
         }
         (a, b) => b.clone_from(a),
     }

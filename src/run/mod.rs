@@ -146,6 +146,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 events_queue_max: MEDIA_EVENTS_MAX,
                 threads: MEDIA_THREADS,
                 rng_seed: rand::random::<u64>(),
+                // `check_usable` made sure the group exists.
+                recordings_group: config
+                    .media
+                    .as_ref()
+                    .and_then(|m| m.recordings_group.as_deref())
+                    .and_then(relay::group_id),
             };
             let (handle, events) = relay::start_with_prompts(config, Arc::new(prompts))?;
             info!(ports = %format!("{}-{}", mp.port_min, mp.port_max), "media anchored in the switch");

@@ -70,6 +70,10 @@ impl Cx<'_, '_> {
         if recordings.is_empty() {
             self.report(&p.key("recordings"), ProblemKind::Empty);
         }
+        let recordings_keep = self.retention(raw.recordings_keep.as_deref(), &p.key("recordings_keep"));
+        if raw.recordings_group.as_deref() == Some("") {
+            self.report(&p.key("recordings_group"), ProblemKind::Empty);
+        }
         MediaConfig {
             port_min,
             port_max,
@@ -84,6 +88,9 @@ impl Cx<'_, '_> {
             hold_music,
             recordings: PathBuf::from(recordings),
             recordings_at: self.locate(&p.key("recordings")),
+            recordings_keep,
+            recordings_group: raw.recordings_group.filter(|g| !g.is_empty()),
+            recordings_group_at: self.locate(&p.key("recordings_group")),
         }
     }
 }

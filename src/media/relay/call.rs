@@ -75,6 +75,8 @@ pub(super) enum Command {
         caller: u8,
         agent: u8,
         path: std::path::PathBuf,
+        /// Given the file when set (mode 0640).
+        group: Option<u32>,
     },
     /// A supervisor leg joins the caller and agent legs in `mode`.
     Supervise {
@@ -286,9 +288,10 @@ impl CallTask {
                 caller,
                 agent,
                 path,
+                group,
             } => {
                 let mixer = self.mixer_for(usize::from(caller), usize::from(agent));
-                if let Err(e) = mixer.start_recording(&path) {
+                if let Err(e) = mixer.start_recording(&path, group) {
                     self.recording_failed(&e);
                 }
             }

@@ -167,8 +167,8 @@ impl Mixer {
         self.cutters[party as usize] = None;
     }
 
-    pub fn start_recording(&mut self, path: &Path) -> Result<(), RecordError> {
-        self.recorder = Some(Recorder::create(path)?);
+    pub fn start_recording(&mut self, path: &Path, group: Option<u32>) -> Result<(), RecordError> {
+        self.recorder = Some(Recorder::create(path, group)?);
         Ok(())
     }
 

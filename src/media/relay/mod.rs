@@ -61,7 +61,7 @@ use crate::media::prompts::{PromptId, PromptSet};
 use crate::media::transcode::TranscodeError;
 
 pub use crate::media::command::LEGS_PER_CALL_MAX;
-pub use record::RecordError;
+pub use record::{group_id, RecordError};
 pub use stats::{DropReason, RelaySnapshot};
 
 use call::{CallTask, Command, LegSetup};
@@ -104,6 +104,8 @@ pub struct RelayConfig {
     /// Relay threads, each a current-thread runtime running its share of
     /// the calls; 0 runs the call tasks on the runtime that calls [`start`].
     pub threads: usize,
+    /// A group id recordings are given to (mode 0640); `None`: 0600.
+    pub recordings_group: Option<u32>,
 }
 
 impl RelayConfig {
@@ -121,6 +123,7 @@ impl RelayConfig {
             events_queue_max: 1024,
             rng_seed: 0x5EED,
             threads: 0,
+            recordings_group: None,
         }
     }
 }
@@ -433,6 +436,7 @@ impl MediaHandle {
             caller: caller.n,
             agent: agent.n,
             path,
+            group: self.shared.config.recordings_group,
         };
         self.command(&[caller, agent], command)
     }

@@ -23,22 +23,68 @@ pub enum RecordError {
 }
 
 /// Recordings hold what customers said: readable by the switch's user
-/// alone (mode 0600, directories 0700), whatever the umask.
+/// alone (mode 0600, directories 0700), whatever the umask; with a
+/// configured group, that group may read them too (0640).
 const RECORDING_MODE: u32 = 0o600;
+const RECORDING_GROUP_MODE: u32 = 0o640;
 const RECORDING_DIR_MODE: u32 = 0o700;
 
-fn create_private(path: &Path) -> std::io::Result<File> {
+fn create_private(path: &Path, group: Option<u32>) -> std::io::Result<File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
+    // Created 0600 whatever the group: it is widened only once the chown
+    // took, so a failed chown never leaves another group reading.
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, RECORDING_MODE);
-    options.open(path)
+    let file = options.open(path)?;
+    if let Some(gid) = group {
+        give_to_group(&file, gid, path);
+    }
+    Ok(file)
+}
+
+/// Hands the file to `gid` and opens it to that group's reading; a
+/// failure is logged, and the recording goes on private.
+fn give_to_group(file: &File, gid: u32, path: &Path) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: fchown on a descriptor we own; uid -1 leaves the owner as is.
+    let rc = unsafe { libc::fchown(file.as_raw_fd(), libc::uid_t::MAX, gid) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        tracing::warn!(%err, gid, path = %path.display(), "recording kept private: cannot give it to its group");
+        return;
+    }
+    let mode = std::fs::Permissions::from_mode(RECORDING_GROUP_MODE);
+    if let Err(err) = file.set_permissions(mode) {
+        tracing::warn!(%err, path = %path.display(), "recording kept private: cannot set mode 0640");
+    }
+}
+
+/// The id of the group named `name`, if the system has one.
+pub fn group_id(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: zeroed is a valid `group` (pointers null, ids 0), filled by
+    // getgrnam_r before we read it.
+    let mut group: libc::group = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and `buf` outlives it;
+    // the result points into `group` or is null.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            name.as_ptr(),
+            &raw mut group,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &raw mut found,
+        )
+    };
+    (rc == 0 && !found.is_null()).then_some(group.gr_gid)
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
-    #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, RECORDING_DIR_MODE);
     builder.create(dir)
 }
@@ -50,7 +96,9 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn create(path: &Path) -> Result<Recorder, RecordError> {
+    /// Creates the WAV at `path` (and its directories); with `group`,
+    /// the file goes to that group, mode 0640.
+    pub fn create(path: &Path, group: Option<u32>) -> Result<Recorder, RecordError> {
         let spec = hound::WavSpec {
             channels: 2,
             sample_rate: NARROWBAND_HZ,
@@ -61,7 +109,7 @@ impl Recorder {
             if let Some(dir) = path.parent() {
                 create_private_dir(dir)?;
             }
-            let file = BufWriter::with_capacity(WRITE_BUFFER_BYTES, create_private(path)?);
+            let file = BufWriter::with_capacity(WRITE_BUFFER_BYTES, create_private(path, group)?);
             hound::WavWriter::new(file, spec)
         };
         let writer = create().map_err(|source| RecordError::Create {
@@ -118,7 +166,7 @@ mod tests {
     fn a_recording_keeps_the_caller_left_and_the_agent_right() {
         let dir = std::env::temp_dir().join(format!("switchyard-rec-{}", std::process::id()));
         let path = dir.join("sub/call.wav");
-        let mut r = Recorder::create(&path).unwrap();
+        let mut r = Recorder::create(&path, None).unwrap();
         for i in 0..3 {
             r.write(&[100 + i; FRAME], &[-200 - i; FRAME]).unwrap();
         }
@@ -139,7 +187,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("switchyard-rec-mode-{}", std::process::id()));
         let path = dir.join("new/call.wav");
-        Recorder::create(&path).unwrap().finish().unwrap();
+        Recorder::create(&path, None).unwrap().finish().unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(&dir.join("new")), 0o700);
@@ -147,8 +195,67 @@ mod tests {
     }
 
     #[test]
+    fn with_a_group_recordings_are_that_groups_to_read() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = std::env::temp_dir().join(format!("switchyard-rec-group-{}", std::process::id()));
+        let path = dir.join("call.wav");
+        // SAFETY: getgid cannot fail.
+        let gid = unsafe { libc::getgid() };
+        Recorder::create(&path, Some(gid)).unwrap().finish().unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+        assert_eq!(meta.gid(), gid);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_group_that_cannot_be_given_leaves_the_recording_private() {
+        use std::os::unix::fs::PermissionsExt;
+        // SAFETY: getuid cannot fail.
+        if unsafe { libc::getuid() } == 0 {
+            return; // root may give a file to any group
+        }
+        let dir = std::env::temp_dir().join(format!("switchyard-rec-nogroup-{}", std::process::id()));
+        let path = dir.join("call.wav");
+        // A group this user is surely not in (and not its primary one).
+        let foreign = (0..60_000u32)
+            .rev()
+            .find(|&g| g != unsafe { libc::getgid() } && !in_groups(g))
+            .unwrap();
+        Recorder::create(&path, Some(foreign)).unwrap().finish().unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn in_groups(gid: u32) -> bool {
+        let mut groups = [0 as libc::gid_t; 256];
+        // SAFETY: the buffer holds 256 entries, as told.
+        let n = unsafe { libc::getgroups(256, groups.as_mut_ptr()) };
+        groups[..usize::try_from(n).unwrap_or(0)].contains(&gid)
+    }
+
+    #[test]
+    fn groups_are_found_by_name() {
+        // SAFETY: getgid cannot fail.
+        let gid = unsafe { libc::getgid() };
+        let name = std::fs::read_to_string("/etc/group")
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.get(2) == Some(&gid.to_string().as_str())).then(|| f[0].to_owned())
+            });
+        if let Some(name) = name {
+            assert_eq!(group_id(&name), Some(gid));
+        }
+        assert_eq!(group_id("no-such-group-switchyard"), None);
+        assert_eq!(group_id("bad\0name"), None);
+    }
+
+    #[test]
     fn an_unwritable_path_is_an_error_naming_it() {
-        let err = match Recorder::create(Path::new("/proc/switchyard/no/call.wav")) {
+        let err = match Recorder::create(Path::new("/proc/switchyard/no/call.wav"), None) {
             Err(e) => e.to_string(),
             Ok(_) => panic!("created a file under /proc"),
         };

@@ -52,6 +52,9 @@ pub const UDP_SEND_ERRORS_TOTAL: &str = "switchyard_udp_send_errors_total";
 pub const CDR_WRITTEN_TOTAL: &str = "switchyard_cdr_written_total";
 pub const CDR_SPILLED_TOTAL: &str = "switchyard_cdr_spilled_total";
 pub const CDR_DROPPED_TOTAL: &str = "switchyard_cdr_dropped_total";
+/// Call records and recordings deleted; labels `reason` (`retention`,
+/// `erasure`) and `kind` (`records`, `recordings`).
+pub const DATA_DELETED_TOTAL: &str = "switchyard_data_deleted_total";
 pub const QUEUE_CALLS_WAITING: &str = "switchyard_queue_calls_waiting";
 pub const QUEUE_AGENTS_AVAILABLE: &str = "switchyard_queue_agents_available";
 /// Absent until a call of the queue was answered or abandoned.
@@ -164,6 +167,7 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (CDR_WRITTEN_TOTAL, Kind::Counter, "Call records written to the store."),
     (CDR_SPILLED_TOTAL, Kind::Counter, "Call records spilled to a file for the next start."),
     (CDR_DROPPED_TOTAL, Kind::Counter, "Call records lost."),
+    (DATA_DELETED_TOTAL, Kind::Counter, "Call records and recordings deleted, by retention or erasure."),
     (QUEUE_CALLS_WAITING, Kind::Gauge, "Callers waiting in the queue, not yet offered."),
     (QUEUE_AGENTS_AVAILABLE, Kind::Gauge, "Agents logged in to the queue, registered and free."),
     (QUEUE_SERVICE_LEVEL_RATIO, Kind::Gauge, "Answered within the threshold over answered plus abandoned, since start; windowed rates come from the _total counters."),

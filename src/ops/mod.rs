@@ -11,6 +11,7 @@ pub mod http;
 pub mod logfmt;
 pub mod metrics;
 pub mod reload;
+pub mod retention;
 pub mod report;
 pub mod sse;
 pub mod wallboard;

@@ -184,6 +184,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         reloader,
         &config,
     );
+    crate::ops::retention::spawn(&config, stop_rx.clone());
     tokio::spawn(http::serve(
         http_listener,
         app,

@@ -11,6 +11,7 @@
 
 #![allow(clippy::disallowed_methods)] // a driver: it spawns the writer thread
 
+mod erase;
 mod events;
 mod queries;
 mod row;
@@ -25,6 +26,7 @@ use tracing::{debug, warn};
 
 use crate::switch::CallRecord;
 
+pub use erase::{Deleted, DELETE_BATCH_ROWS_MAX, ERASE_RECORDS_MAX};
 pub use events::{agent_events, AgentEventRow, EVENT_NAMES};
 pub use row::{rfc3339_utc, CdrRow, StoredRecord};
 pub use spill::{rejected_path, spill_path, SPILL_LINE_BYTES_MAX};
@@ -84,6 +86,8 @@ pub enum CdrError {
     },
     #[error("cannot insert call records: {source}")]
     Insert { source: rusqlite::Error },
+    #[error("cannot delete call records: {source}")]
+    Delete { source: rusqlite::Error },
     #[error("cannot read call records: {source}")]
     Query { source: rusqlite::Error },
     #[error("cannot write the CDR spill file {path}: {source}")]
@@ -153,6 +157,29 @@ impl CdrStore {
             spill_import: SpillImport::default(),
         };
         store.configure(true)?;
+        match store.schema_version()? {
+            0 => Err(CdrError::SchemaMissing {
+                path: store.path.clone(),
+            }),
+            v if v > SCHEMA_VERSION => Err(store.too_new(v)),
+            _ => Ok(store),
+        }
+    }
+
+    /// Opens a database the switch has created, for a second writer (the
+    /// retention sweep, erasure): WAL, no schema change, no spill import.
+    pub fn open_existing(path: &Path) -> Result<CdrStore, CdrError> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(|source| CdrError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        let store = CdrStore {
+            conn,
+            path: path.to_owned(),
+            spill_import: SpillImport::default(),
+        };
+        store.configure(false)?;
         match store.schema_version()? {
             0 => Err(CdrError::SchemaMissing {
                 path: store.path.clone(),

@@ -1,7 +1,8 @@
-//! Retention of call records and recordings (issue 13 item 6): the sweep
-//! deletes what is past `records_keep` / `recordings_keep` with the
-//! records' agent event lines, leaves the rest, and the running switch
-//! sweeps at start, logs it and counts it.
+//! Retention and erasure of call records and recordings (issue 13 item 6):
+//! the sweep deletes what is past `records_keep` / `recordings_keep` with
+//! the records' agent event lines, leaves the rest, and the running switch
+//! sweeps at start, logs it and counts it; `DELETE /api/v1/callers/{n}`
+//! erases one caller's records and recordings, for admins only.
 
 // A driver of real processes and files: it reads the clock.
 #![allow(clippy::disallowed_methods)]
@@ -13,6 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use switchyard::ops::cdr::{rfc3339_utc, AgentEventRow, CdrRow, CdrStore, StoreRow};
 use switchyard::ops::retention::{sweep, RetentionPolicy, Swept};
+use serde_json::json;
+use support::api::{self, call, ADMIN, SUPERVISOR, VIEWER};
 use support::{temp_dir, SwitchProc, EVENT_TIMEOUT};
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -223,6 +226,99 @@ password = "demo-1001"
         .unwrap();
     assert!(line.contains("INFO") && line.contains("records=3"), "{line}");
     assert!(line.contains("recordings=2"), "{line}");
+    drop(switch);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The log line containing `what`, awaited (bounded).
+fn log_line(switch: &SwitchProc, what: &str) -> String {
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    loop {
+        if let Some(line) = switch.log().lines().find(|l| l.contains(what)) {
+            return line.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no {what:?} line:\n{}", switch.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_admin_erases_one_callers_records_and_recordings_and_nobody_else_may() {
+    let dir = temp_dir("erasure");
+    let db = dir.join("cdr.sqlite");
+    let rec = dir.join("rec");
+    let now = SystemTime::now();
+    let file = |name: &str| recording(&rec, name, Duration::ZERO);
+    let (a1, a2, b1) = (file("a1.wav"), file("a2.wav"), file("b1.wav"));
+    let mut outbound = record(4, "1001", now, Some(&file("a3.wav")));
+    outbound.direction = Some("outbound".into());
+    outbound.dialled = "15550001".into(); // the same number, without +
+    let mut store = CdrStore::open(&db).unwrap();
+    store
+        .insert_store_rows(&[
+            StoreRow::Call(record(1, "+15550001", now, Some(&a1))),
+            StoreRow::Agent(event(Some(1), now, "answer")),
+            StoreRow::Call(record(2, "+15550001", now, Some(&a2))),
+            StoreRow::Call(record(3, "+15550001", now, None)),
+            StoreRow::Call(outbound),
+            StoreRow::Call(record(5, "+15550002", now, Some(&b1))),
+            StoreRow::Agent(event(Some(5), now, "answer")),
+        ])
+        .unwrap();
+    drop(store);
+    let config = format!(
+        "[switch]\nsip_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\ncdr_path = \"{}\"\n\
+         [[agents]]\nid = \"1001\"\npassword = \"demo-1001\"\n{}",
+        db.display(),
+        api::api_section(16)
+    );
+    let switch = SwitchProc::start_logged("erasure", &config, "info");
+    let erase = |number: &str, token: Option<&str>| {
+        call(switch.http, "DELETE", &format!("/api/v1/callers/{number}"), token, None)
+    };
+
+    // Roles: only admin; nothing deleted by the refusals.
+    assert_eq!(erase("+15550001", None).status, 401);
+    for token in [VIEWER, SUPERVISOR] {
+        let a = erase("+15550001", Some(token));
+        assert_eq!((a.status, &a.body["error"]), (403, &json!("forbidden")));
+    }
+    for bad in ["12ab", "+", "%2B%2B1", &"9".repeat(33), "1%20"] {
+        let a = erase(bad, Some(ADMIN));
+        assert_eq!(a.status, 400, "{bad}: {a:?}");
+        assert_eq!(a.body["error"], "bad_request", "{bad}");
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM call_records"), 5);
+
+    let a = erase("+15550001", Some(ADMIN));
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body, json!({"records": 4, "recordings": 3}));
+    assert!(!a1.exists() && !a2.exists() && !rec.join("a3.wav").exists());
+    // The other caller is untouched.
+    assert!(b1.exists());
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM call_records WHERE caller = '+15550002'"),
+        1
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM call_records"), 1);
+    assert_eq!(count(&db, "SELECT count(*) FROM agent_events"), 1);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM agent_events WHERE call = 'uuid-5'"),
+        1
+    );
+    // Asked again: nothing left.
+    let again = erase("15550001", Some(ADMIN));
+    assert_eq!(again.body, json!({"records": 0, "recordings": 0}));
+
+    // Audited at warn with who and how many, never the number in clear.
+    let line = log_line(&switch, "caller erased");
+    assert!(line.contains("WARN") && line.contains("token=ops"), "{line}");
+    assert!(line.contains("records=4") && line.contains("recordings=3"), "{line}");
+    assert!(!switch.log().contains("5550001"), "{}", switch.log());
+    switch.wait_metric(
+        "switchyard_data_deleted_total{reason=\"erasure\",kind=\"records\"}",
+        |v| v == 4.0,
+    );
     drop(switch);
     std::fs::remove_dir_all(&dir).unwrap();
 }

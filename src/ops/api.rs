@@ -5,6 +5,7 @@
 //! against [`ROUTES`].
 
 mod auth;
+mod erase;
 mod error;
 mod reports;
 mod views;
@@ -24,7 +25,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-pub use auth::{require, required_role, Tokens};
+pub use auth::{require, required_role, TokenName, Tokens};
 pub use error::ApiError;
 pub use reports::{csv, ReportSource, REPORT_ROWS_MAX};
 
@@ -68,6 +69,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/reload"),
     ("get", "/api/v1/bans"),
     ("delete", "/api/v1/bans/{ip}"),
+    ("delete", "/api/v1/callers/{number}"),
     ("get", "/api/v1/openapi.json"),
 ];
 
@@ -139,6 +141,7 @@ pub fn router(
         .route("/api/v1/reload", post(reload))
         .route("/api/v1/bans", get(bans))
         .route("/api/v1/bans/{ip}", delete(lift_ban))
+        .route("/api/v1/callers/{number}", delete(erase::caller))
         .route("/api/v1/openapi.json", get(openapi))
         .layer(axum::middleware::from_fn_with_state(tokens, auth::require))
         .layer(DefaultBodyLimit::max(API_BODY_BYTES_MAX))

@@ -45,9 +45,17 @@ impl Tokens {
     }
 }
 
+/// The name of the token a request came with (never the token), for
+/// audit lines; the auth layer adds it to every request it lets through.
+#[derive(Clone, Debug)]
+pub struct TokenName(pub String);
+
 /// The least role a request needs.
 pub fn required_role(method: &Method, path: &str) -> Role {
-    if path.ends_with("/reload") || path.starts_with("/api/v1/bans") {
+    if path.ends_with("/reload")
+        || path.starts_with("/api/v1/bans")
+        || path.starts_with("/api/v1/callers")
+    {
         Role::Admin
     } else if method == Method::GET || method == Method::HEAD {
         Role::Viewer
@@ -57,7 +65,11 @@ pub fn required_role(method: &Method, path: &str) -> Role {
 }
 
 /// Middleware: 401 without a valid token, 403 when its role is too low.
-pub async fn require(State(tokens): State<Arc<Tokens>>, request: Request, next: Next) -> Response {
+pub async fn require(
+    State(tokens): State<Arc<Tokens>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -71,7 +83,7 @@ pub async fn require(State(tokens): State<Arc<Tokens>>, request: Request, next: 
     let Some(given) = given else {
         return ApiError::NoToken.into_response();
     };
-    let Some((_, role)) = tokens.check(given) else {
+    let Some((name, role)) = tokens.check(given) else {
         // Stable for fail2ban: see README "Log format".
         let (ip, port) = peer.map_or(("-".into(), "-".into()), |p| {
             (p.ip().to_string(), p.port().to_string())
@@ -88,6 +100,7 @@ pub async fn require(State(tokens): State<Arc<Tokens>>, request: Request, next: 
     if role < needed {
         return ApiError::Forbidden { role: role.label() }.into_response();
     }
+    request.extensions_mut().insert(TokenName(name.to_owned()));
     next.run(request).await
 }
 

@@ -4,7 +4,8 @@
 //! through the API; the right password from another source still
 //! registers meanwhile. Guessing one agent from many sources bans each new
 //! source at its first failure. A phone beyond `max_contacts` replaces the
-//! older one, or is refused with 403.
+//! older one, or is refused with 403. A ban survives a restart (even a
+//! SIGKILL) until it ends or is lifted.
 //!
 //! Sources are distinct loopback addresses (127.0.0.2, …), and the test
 //! dialplan does not trust loopback (`trust_loopback = false`); its trunk
@@ -345,4 +346,72 @@ fn a_second_phone_replaces_the_first_by_default_and_is_refused_when_configured()
         ada.register("1001", "demo-1001", ada.addr, 3600).status(),
         Some(200)
     );
+}
+
+#[test]
+fn a_ban_survives_a_restart_until_lifted_through_the_api() {
+    let dir = support::temp_dir("guard-restart");
+    let db = dir.join("cdr.sqlite");
+    let text = config(
+        "auth_attempts = 2\nauth_window = \"60s\"\nauth_ban = \"600s\"\nauth_backoff = \"1ms\"",
+    )
+    .replace(
+        "cdr_path = \"cdr.sqlite\"",
+        &format!("cdr_path = \"{}\"", db.display()),
+    );
+    let saved = dir.join("cdr.sqlite.bans.json");
+    let first = SwitchProc::start("guard-restart-1", &text);
+    let mut g = Guesser::new(first.sip, "127.0.0.5");
+    let deadline = Instant::now() + support::EVENT_TIMEOUT;
+    while !listed_ban(&first, "127.0.0.5", Duration::from_secs(60)) {
+        assert!(Instant::now() < deadline, "never banned: {:?}", g.answers);
+        for _ in 0..20 {
+            g.guess("1001", "wrong");
+            std::thread::sleep(GUESS_EVERY);
+            g.drain();
+        }
+    }
+    // Saved as soon as it is made: a crash (SIGKILL on drop) keeps it.
+    while !std::fs::read_to_string(&saved).is_ok_and(|t| t.contains("127.0.0.5")) {
+        assert!(Instant::now() < deadline, "ban never saved");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(first);
+
+    let second = SwitchProc::start("guard-restart-2", &text);
+    assert!(
+        listed_ban(&second, "127.0.0.5", Duration::from_secs(60)),
+        "the ban did not come back"
+    );
+    let uri = format!("sip:{}", second.sip);
+    let mut banned = Phone::from_ip(second.sip, "127.0.0.5");
+    let request = banned.request("REGISTER", &uri, "1002", "");
+    banned.send(request.as_bytes());
+    assert!(
+        banned.try_recv(Duration::from_secs(1)).is_none(),
+        "a source banned before the restart was answered"
+    );
+    let mut good = Phone::from_ip(second.sip, "127.0.0.6");
+    assert_eq!(
+        good.register("1001", "demo-1001", good.addr, 60).status(),
+        Some(200)
+    );
+    let lifted = call(second.http, "DELETE", "/api/v1/bans/127.0.0.5", Some(ADMIN), None);
+    assert_eq!(lifted.status, 200, "{lifted:?}");
+    while std::fs::read_to_string(&saved).is_ok_and(|t| t.contains("127.0.0.5")) {
+        assert!(Instant::now() < deadline, "lift never saved");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(second);
+
+    // Lifted stays lifted across the next restart.
+    let third = SwitchProc::start("guard-restart-3", &text);
+    assert!(!listed_ban(&third, "127.0.0.5", Duration::ZERO));
+    let mut back = Phone::from_ip(third.sip, "127.0.0.5");
+    assert_eq!(
+        back.register("1002", "demo-1002", back.addr, 60).status(),
+        Some(200)
+    );
+    drop(third);
+    let _ = std::fs::remove_dir_all(&dir);
 }

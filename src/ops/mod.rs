@@ -3,6 +3,7 @@
 //! Drivers live here; the cores only keep counters.
 
 pub mod api;
+pub mod bans;
 pub mod board;
 pub mod cdr;
 pub mod client;

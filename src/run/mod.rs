@@ -164,6 +164,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     // SRTP master keys come from their own OS-seeded stream.
     switch.set_srtp_seed(rand::random::<[u8; 32]>());
     switch.set_wall_clock(now, SystemTime::now());
+    let bans_file = crate::ops::bans::bans_path(&config.switch.cdr_path);
+    switch.restore_bans(now, &crate::ops::bans::load(&bans_file, SystemTime::now()));
 
     let health = Arc::new(Health::default());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -236,6 +238,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         cdr,
         media: media.as_ref().map(|(h, _)| h.clone()),
         agent_state_series: config.metrics.agent_state,
+        bans: crate::ops::bans::BanSaver::start(bans_file),
     };
     let inputs = Inputs {
         tcp: tcp_rx,
@@ -340,6 +343,8 @@ struct SwitchTask {
     events: broadcast::Sender<Event>,
     /// `[metrics].agent_state`: render one state series per agent.
     agent_state_series: bool,
+    /// Saves the failed-login bans when they change.
+    bans: crate::ops::bans::BanSaver,
 }
 
 impl SwitchTask {
@@ -459,6 +464,10 @@ impl SwitchTask {
                 }
             }
         }
+        let switch = &self.switch;
+        self.bans.offer(switch.bans_changed(), || {
+            switch.active_bans(Instant::now())
+        });
     }
 
     /// A command or a reload from the API, the CLI or SIGHUP.

@@ -118,6 +118,9 @@ pub struct AuthGuard {
     users: HashMap<String, Vec<Instant>>,
     bans_total: u64,
     failures_total: u64,
+    /// Bumped by every ban made or lifted, so the driver knows when to
+    /// save the list.
+    bans_changed: u64,
 }
 
 impl AuthGuard {
@@ -128,7 +131,33 @@ impl AuthGuard {
             users: HashMap::new(),
             bans_total: 0,
             failures_total: 0,
+            bans_changed: 0,
         }
+    }
+
+    /// Bans a source until `until` again (a ban saved before a restart);
+    /// a trusted source is left alone. Not counted as a new ban.
+    pub fn restore(&mut self, ip: IpAddr, until: Instant, now: Instant) {
+        if self.is_trusted(ip) || until <= now {
+            return;
+        }
+        if !self.sources.contains_key(&ip) && self.sources.len() >= GUARD_SOURCES_MAX {
+            self.evict_oldest();
+        }
+        self.sources.insert(
+            ip,
+            SourceState {
+                failures: Vec::new(),
+                next_answer: None,
+                banned_until: Some(until),
+                last_seen: now,
+            },
+        );
+    }
+
+    /// Changes with every ban made or lifted.
+    pub fn bans_changed(&self) -> u64 {
+        self.bans_changed
     }
 
     /// Whether `ip` is banned at `now`: it gets no answer to anything.
@@ -192,6 +221,7 @@ impl AuthGuard {
             state.failures.clear();
             state.next_answer = None;
             self.bans_total += 1;
+            self.bans_changed += 1;
             return Some(BanEvent {
                 source: ip,
                 failures: count,
@@ -230,9 +260,14 @@ impl AuthGuard {
 
     /// Lifts a ban; false if `ip` was not banned.
     pub fn lift(&mut self, ip: IpAddr) -> bool {
-        self.sources
+        let lifted = self
+            .sources
             .remove(&ip)
-            .is_some_and(|s| s.banned_until.is_some())
+            .is_some_and(|s| s.banned_until.is_some());
+        if lifted {
+            self.bans_changed += 1;
+        }
+        lifted
     }
 
     /// Bans since start (`switchyard_auth_bans_total`).
@@ -308,6 +343,34 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("test address")
+    }
+
+    #[test]
+    fn a_restored_ban_holds_until_its_end_and_changes_mark_bans_and_lifts() {
+        let mut g = AuthGuard::new(GuardConfig {
+            attempts_max: 1,
+            trusted: vec![Cidr {
+                addr: ip("10.0.0.0"),
+                prefix_len: 8,
+            }],
+            ..GuardConfig::default()
+        });
+        let t0 = epoch();
+        let (a, b, trusted) = (ip("192.0.2.1"), ip("192.0.2.2"), ip("10.1.2.3"));
+        g.restore(a, t0 + Duration::from_secs(30), t0);
+        g.restore(b, t0, t0); // already over
+        g.restore(trusted, t0 + Duration::from_secs(30), t0);
+        assert!(g.is_banned(a, t0 + Duration::from_secs(29)));
+        assert!(!g.is_banned(a, t0 + Duration::from_secs(30)));
+        assert!(!g.is_banned(b, t0) && !g.is_banned(trusted, t0));
+        // Restoring is no new ban and no change to save.
+        assert_eq!((g.bans_total(), g.bans_changed()), (0, 0));
+        assert!(g.record_failure(b, None, t0).is_some());
+        assert_eq!(g.bans_changed(), 1);
+        assert!(g.lift(a));
+        assert_eq!(g.bans_changed(), 2);
+        assert!(!g.lift(a));
+        assert_eq!(g.bans_changed(), 2);
     }
 
     #[test]

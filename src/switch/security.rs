@@ -8,7 +8,7 @@
 //! commands.
 
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tracing::{debug, warn};
@@ -170,6 +170,30 @@ impl Switch {
         }
         warn!(source_ip = %addr, "sip ban lifted by a command");
         Ok(())
+    }
+
+    /// Sources banned at `now` and how long each ban has left, for the
+    /// driver to save across a restart.
+    pub fn active_bans(&self, now: Instant) -> Vec<(IpAddr, Duration)> {
+        self.guard
+            .bans(now)
+            .into_iter()
+            .map(|b| (b.source, b.until.saturating_duration_since(now)))
+            .collect()
+    }
+
+    /// Changes with every ban made or lifted: the driver saves
+    /// [`Switch::active_bans`] when it does.
+    pub fn bans_changed(&self) -> u64 {
+        self.guard.bans_changed()
+    }
+
+    /// Bans saved before a restart, each with what it had left; trusted
+    /// sources are skipped.
+    pub fn restore_bans(&mut self, now: Instant, bans: &[(IpAddr, Duration)]) {
+        for &(ip, left) in bans {
+            self.guard.restore(ip, now + left, now);
+        }
     }
 
     /// Sources banned now and bans since start, for metrics.

@@ -396,7 +396,13 @@ fn a_ban_survives_a_restart_until_lifted_through_the_api() {
         good.register("1001", "demo-1001", good.addr, 60).status(),
         Some(200)
     );
-    let lifted = call(second.http, "DELETE", "/api/v1/bans/127.0.0.5", Some(ADMIN), None);
+    let lifted = call(
+        second.http,
+        "DELETE",
+        "/api/v1/bans/127.0.0.5",
+        Some(ADMIN),
+        None,
+    );
     assert_eq!(lifted.status, 200, "{lifted:?}");
     while std::fs::read_to_string(&saved).is_ok_and(|t| t.contains("127.0.0.5")) {
         assert!(Instant::now() < deadline, "lift never saved");

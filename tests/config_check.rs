@@ -256,9 +256,8 @@ fn check_reads_campaign_lists_and_names_a_bad_row() {
 
 #[test]
 fn retention_periods_are_checked_naming_line_and_field() {
-    let text = format!(
-        "[switch]\nrecords_keep = \"365d\"\n[media]\nrecordings_keep = \"12w\"\n\n{AGENT}"
-    );
+    let text =
+        format!("[switch]\nrecords_keep = \"365d\"\n[media]\nrecordings_keep = \"12w\"\n\n{AGENT}");
     let c = Config::parse(&text, Path::new("x.toml")).expect("valid retention");
     let day = std::time::Duration::from_secs(86_400);
     assert_eq!(c.switch.records_keep, Some(365 * day));

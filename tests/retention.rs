@@ -12,11 +12,11 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use switchyard::ops::cdr::{rfc3339_utc, AgentEventRow, CdrRow, CdrStore, StoreRow};
-use switchyard::ops::retention::{sweep, RetentionPolicy, Swept};
 use serde_json::json;
 use support::api::{self, call, ADMIN, SUPERVISOR, VIEWER};
 use support::{temp_dir, SwitchProc, EVENT_TIMEOUT};
+use switchyard::ops::cdr::{rfc3339_utc, AgentEventRow, CdrRow, CdrStore, StoreRow};
+use switchyard::ops::retention::{sweep, RetentionPolicy, Swept};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -138,7 +138,10 @@ fn a_sweep_deletes_old_records_their_event_lines_and_old_recordings_only() {
         }
     );
     assert_eq!(count(&db, "SELECT count(*) FROM call_records"), 1);
-    assert_eq!(count(&db, "SELECT count(*) FROM call_records WHERE call = 9"), 1);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM call_records WHERE call = 9"),
+        1
+    );
     assert_eq!(count(&db, "SELECT count(*) FROM agent_events"), 2);
     assert!(!rec.join("old.wav").exists() && !rec.join("2026/old.wav").exists());
     assert!(rec.join("new.wav").exists() && rec.join("notes.txt").exists());
@@ -216,7 +219,11 @@ password = "demo-1001"
     assert!(rec.join("new.wav").exists() && !rec.join("old.wav").exists());
     let deadline = Instant::now() + EVENT_TIMEOUT;
     while !switch.log().contains("retention sweep done") {
-        assert!(Instant::now() < deadline, "no sweep line:\n{}", switch.log());
+        assert!(
+            Instant::now() < deadline,
+            "no sweep line:\n{}",
+            switch.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let log = switch.log();
@@ -224,7 +231,10 @@ password = "demo-1001"
         .lines()
         .find(|l| l.contains("retention sweep done"))
         .unwrap();
-    assert!(line.contains("INFO") && line.contains("records=3"), "{line}");
+    assert!(
+        line.contains("INFO") && line.contains("records=3"),
+        "{line}"
+    );
     assert!(line.contains("recordings=2"), "{line}");
     drop(switch);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -237,7 +247,11 @@ fn log_line(switch: &SwitchProc, what: &str) -> String {
         if let Some(line) = switch.log().lines().find(|l| l.contains(what)) {
             return line.to_owned();
         }
-        assert!(Instant::now() < deadline, "no {what:?} line:\n{}", switch.log());
+        assert!(
+            Instant::now() < deadline,
+            "no {what:?} line:\n{}",
+            switch.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -274,7 +288,13 @@ fn an_admin_erases_one_callers_records_and_recordings_and_nobody_else_may() {
     );
     let switch = SwitchProc::start_logged("erasure", &config, "info");
     let erase = |number: &str, token: Option<&str>| {
-        call(switch.http, "DELETE", &format!("/api/v1/callers/{number}"), token, None)
+        call(
+            switch.http,
+            "DELETE",
+            &format!("/api/v1/callers/{number}"),
+            token,
+            None,
+        )
     };
 
     // Roles: only admin; nothing deleted by the refusals.
@@ -297,13 +317,19 @@ fn an_admin_erases_one_callers_records_and_recordings_and_nobody_else_may() {
     // The other caller is untouched.
     assert!(b1.exists());
     assert_eq!(
-        count(&db, "SELECT count(*) FROM call_records WHERE caller = '+15550002'"),
+        count(
+            &db,
+            "SELECT count(*) FROM call_records WHERE caller = '+15550002'"
+        ),
         1
     );
     assert_eq!(count(&db, "SELECT count(*) FROM call_records"), 1);
     assert_eq!(count(&db, "SELECT count(*) FROM agent_events"), 1);
     assert_eq!(
-        count(&db, "SELECT count(*) FROM agent_events WHERE call = 'uuid-5'"),
+        count(
+            &db,
+            "SELECT count(*) FROM agent_events WHERE call = 'uuid-5'"
+        ),
         1
     );
     // Asked again: nothing left.
@@ -312,8 +338,14 @@ fn an_admin_erases_one_callers_records_and_recordings_and_nobody_else_may() {
 
     // Audited at warn with who and how many, never the number in clear.
     let line = log_line(&switch, "caller erased");
-    assert!(line.contains("WARN") && line.contains("token=ops"), "{line}");
-    assert!(line.contains("records=4") && line.contains("recordings=3"), "{line}");
+    assert!(
+        line.contains("WARN") && line.contains("token=ops"),
+        "{line}"
+    );
+    assert!(
+        line.contains("records=4") && line.contains("recordings=3"),
+        "{line}"
+    );
     assert!(!switch.log().contains("5550001"), "{}", switch.log());
     switch.wait_metric(
         "switchyard_data_deleted_total{reason=\"erasure\",kind=\"records\"}",

@@ -218,13 +218,25 @@ mod tests {
         assert_eq!(parse_retention("2w"), Ok(Duration::from_secs(14 * 86_400)));
         for bad in ["", "90", "d", "90 d", "90s", "5m", "-1d", "1.5d"] {
             assert!(
-                matches!(parse_retention(bad), Err(ProblemKind::InvalidRetention { .. })),
+                matches!(
+                    parse_retention(bad),
+                    Err(ProblemKind::InvalidRetention { .. })
+                ),
                 "{bad:?}"
             );
         }
-        for far in ["0d", "0h", "36501d", "99999999999999999999d", "9999999999999999w"] {
+        for far in [
+            "0d",
+            "0h",
+            "36501d",
+            "99999999999999999999d",
+            "9999999999999999w",
+        ] {
             assert!(
-                matches!(parse_retention(far), Err(ProblemKind::DurationOutOfRange { .. })),
+                matches!(
+                    parse_retention(far),
+                    Err(ProblemKind::DurationOutOfRange { .. })
+                ),
                 "{far:?}"
             );
         }

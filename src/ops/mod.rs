@@ -12,7 +12,7 @@ pub mod http;
 pub mod logfmt;
 pub mod metrics;
 pub mod reload;
-pub mod retention;
 pub mod report;
+pub mod retention;
 pub mod sse;
 pub mod wallboard;

@@ -465,9 +465,8 @@ impl SwitchTask {
             }
         }
         let switch = &self.switch;
-        self.bans.offer(switch.bans_changed(), || {
-            switch.active_bans(Instant::now())
-        });
+        self.bans
+            .offer(switch.bans_changed(), || switch.active_bans(Instant::now()));
     }
 
     /// A command or a reload from the API, the CLI or SIGHUP.

@@ -70,7 +70,8 @@ impl Cx<'_, '_> {
         if recordings.is_empty() {
             self.report(&p.key("recordings"), ProblemKind::Empty);
         }
-        let recordings_keep = self.retention(raw.recordings_keep.as_deref(), &p.key("recordings_keep"));
+        let recordings_keep =
+            self.retention(raw.recordings_keep.as_deref(), &p.key("recordings_keep"));
         if raw.recordings_group.as_deref() == Some("") {
             self.report(&p.key("recordings_group"), ProblemKind::Empty);
         }

@@ -201,7 +201,10 @@ mod tests {
         let path = dir.join("call.wav");
         // SAFETY: getgid cannot fail.
         let gid = unsafe { libc::getgid() };
-        Recorder::create(&path, Some(gid)).unwrap().finish().unwrap();
+        Recorder::create(&path, Some(gid))
+            .unwrap()
+            .finish()
+            .unwrap();
         let meta = std::fs::metadata(&path).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o640);
         assert_eq!(meta.gid(), gid);
@@ -215,14 +218,18 @@ mod tests {
         if unsafe { libc::getuid() } == 0 {
             return; // root may give a file to any group
         }
-        let dir = std::env::temp_dir().join(format!("switchyard-rec-nogroup-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("switchyard-rec-nogroup-{}", std::process::id()));
         let path = dir.join("call.wav");
         // A group this user is surely not in (and not its primary one).
         let foreign = (0..60_000u32)
             .rev()
             .find(|&g| g != unsafe { libc::getgid() } && !in_groups(g))
             .unwrap();
-        Recorder::create(&path, Some(foreign)).unwrap().finish().unwrap();
+        Recorder::create(&path, Some(foreign))
+            .unwrap()
+            .finish()
+            .unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -169,11 +169,12 @@ impl CdrStore {
     /// Opens a database the switch has created, for a second writer (the
     /// retention sweep, erasure): WAL, no schema change, no spill import.
     pub fn open_existing(path: &Path) -> Result<CdrStore, CdrError> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-            .map_err(|source| CdrError::Open {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(
+            |source| CdrError::Open {
                 path: path.to_owned(),
                 source,
-            })?;
+            },
+        )?;
         let store = CdrStore {
             conn,
             path: path.to_owned(),

@@ -3,7 +3,9 @@
 //! key and talks SRTP while the carrier's leg stays plain RTP, both ways;
 //! forged and replayed packets are dropped with their reason; a caller
 //! offering SRTP gets our key in the answer; bad crypto lines get 488
-//! with the reason.
+//! with the reason. AEAD_AES_128_GCM (RFC 7714) is offered second after
+//! AES_CM: an agent that takes only GCM talks GCM both ways, and a caller
+//! offering only GCM gets a GCM key in the answer.
 
 // Real sockets with bounded waits: the test is a driver.
 #![allow(clippy::disallowed_methods)]
@@ -16,7 +18,10 @@ use std::time::{Duration, Instant};
 use support::tls::{answer_with, register, TlsPhone};
 use support::{free_port_block, free_udp_port, test_config, MediaCaller, SwitchProc};
 use switchyard::media::sdp;
-use switchyard::media::srtp::{MasterKey, SrtpContext, KEY_PARAMS_BYTES, RTP_OVERHEAD};
+use switchyard::media::srtp::{
+    MasterKey, SrtpContext, Suite, GCM_KEY_PARAMS_BYTES, GCM_TAG_BYTES, KEY_PARAMS_BYTES,
+    RTP_OVERHEAD,
+};
 
 /// Packets each way; enough that a lost one or two do not matter.
 const PACKETS: u16 = 25;
@@ -249,4 +254,123 @@ fn bad_crypto_lines_and_srtp_against_policy_get_488_with_the_reason() {
             .unwrap_or_default();
         assert!(warning.contains(reason), "{line}: {warning}");
     }
+}
+
+/// The key of the `suite` line with `tag` in an SDP text.
+fn crypto_line(text: &str, tag: u32, suite: Suite) -> MasterKey {
+    let prefix = format!("a=crypto:{tag} {} inline:", suite.name());
+    let inline = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} line in {text}"));
+    MasterKey::from_inline_for(suite, inline.trim()).expect("a key of the suite")
+}
+
+#[test]
+fn an_agent_taking_only_gcm_talks_gcm_through_the_relay() {
+    let switch = SwitchProc::start("srtp-gcm-agent", &config("mandatory", "off"));
+    let tls = switch.tls.unwrap();
+    let mut phone = TlsPhone::connect(&switch);
+    register(&mut phone, tls);
+    let phone_rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+
+    let mut carrier = MediaCaller::new(switch.sip, "5550100");
+    carrier.invite(100);
+    let offer = phone.recv().expect("INVITE over TLS");
+    let offer_text = String::from_utf8_lossy(offer.body()).to_string();
+    // Both suites, AES_CM first.
+    let cm_at = offer_text.find("AES_CM_128_HMAC_SHA1_80").expect("AES_CM offered");
+    let gcm_at = offer_text.find("AEAD_AES_128_GCM").expect("GCM offered");
+    assert!(cm_at < gcm_at, "{offer_text}");
+    let switch_key = crypto_line(&offer_text, 2, Suite::AeadAes128Gcm);
+    let switch_b = sdp::parse(&offer_text).unwrap().rtp.unwrap();
+
+    // The phone knows only GCM: it answers the second line.
+    let phone_key =
+        MasterKey::for_suite(Suite::AeadAes128Gcm, &[0x24; GCM_KEY_PARAMS_BYTES]).unwrap();
+    let answer_sdp = format!(
+        "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+         a=crypto:2 AEAD_AES_128_GCM inline:{}\r\n",
+        phone_rtp.local_addr().unwrap().port(),
+        phone_key.to_inline()
+    );
+    let contact = format!("<sips:1001@{}>", phone.local);
+    phone.send(&answer_with(
+        &offer,
+        (200, "OK"),
+        "ph1",
+        &contact,
+        &answer_sdp,
+    ));
+    let ok = carrier.until(200);
+    let switch_a = sdp::parse(std::str::from_utf8(ok.body()).unwrap())
+        .unwrap()
+        .rtp
+        .unwrap();
+    carrier.ack(&ok);
+
+    // Carrier → phone: GCM with our key (16-byte tags).
+    paced_send(
+        &carrier.rtp,
+        switch_a,
+        (1..=PACKETS).map(|s| rtp(s, 0xc0ffee, 0x55)),
+    );
+    let mut rx = SrtpContext::new(&switch_key);
+    let heard = receive(&phone_rtp, 10, |p| {
+        let sealed = p.len() == 172 + GCM_TAG_BYTES;
+        match rx.unprotect_rtp(p) {
+            Ok(n) => sealed && n == 172 && p[12..n].iter().all(|b| *b == 0x55),
+            Err(_) => false,
+        }
+    });
+    assert!(heard >= 10, "the phone opened {heard} GCM packets");
+
+    // Phone → carrier: GCM in with the phone's key, plain out.
+    let mut tx = SrtpContext::new(&phone_key);
+    let sent = (1..=PACKETS).map(|s| {
+        let mut buf = rtp(s, 0xfeed, 0x33);
+        let len = buf.len();
+        buf.resize(len + RTP_OVERHEAD, 0);
+        let n = tx.protect_rtp(&mut buf, len).unwrap();
+        buf.truncate(n);
+        buf
+    });
+    paced_send(&phone_rtp, switch_b, sent.collect::<Vec<_>>().into_iter());
+    let heard = receive(&carrier.rtp, 10, |p| {
+        p.len() == 172 && p[12..].iter().all(|b| *b == 0x33)
+    });
+    assert!(heard >= 10, "the carrier got {heard} plain packets");
+    assert_eq!(carrier.bye().status(), Some(200));
+}
+
+#[test]
+fn a_caller_offering_only_gcm_gets_a_gcm_key_in_the_answer() {
+    let switch = SwitchProc::start("srtp-gcm-caller", &config("off", "optional"));
+    let mut agent = support::Phone::new(switch.sip);
+    let contact = agent.addr;
+    let registered = agent.register("1001", "demo-1001", contact, 3600);
+    assert_eq!(registered.status(), Some(200));
+    let mut carrier = MediaCaller::new(switch.sip, "5550100");
+    let key = MasterKey::for_suite(Suite::AeadAes128Gcm, &[7; GCM_KEY_PARAMS_BYTES]).unwrap();
+    let offer = format!(
+        "v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+         a=crypto:3 AEAD_AES_128_GCM inline:{}\r\n",
+        carrier.rtp.local_addr().unwrap().port(),
+        key.to_inline()
+    );
+    carrier.invite_with(&offer, 100);
+    let invite = agent.recv();
+    let sdp_text = "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                    m=audio 40002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let contact = format!("<sip:1001@{}>", agent.addr);
+    agent.send(answer_with(&invite, (200, "OK"), "ag1", &contact, sdp_text).as_bytes());
+    let ok = carrier.until(200);
+    let text = std::str::from_utf8(ok.body()).unwrap();
+    let ours = crypto_line(text, 3, Suite::AeadAes128Gcm);
+    assert_ne!(ours, key, "our own key, not the caller's");
+    assert!(!text.contains("AES_CM"), "{text}");
+    carrier.ack(&ok);
+    assert_eq!(carrier.bye().status(), Some(200));
 }

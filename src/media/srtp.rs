@@ -1,6 +1,7 @@
-//! SRTP and SRTCP (RFC 3711) with AES_CM_128_HMAC_SHA1_80, keyed by SDES
-//! (RFC 4568): the key derivation, protect and unprotect of one direction
-//! of one leg, the rollover counter and the replay window. Pure: the key
+//! SRTP and SRTCP (RFC 3711) with AES_CM_128_HMAC_SHA1_80, and with
+//! AEAD_AES_128_GCM (RFC 7714, in `gcm.rs`), keyed by SDES (RFC 4568): the
+//! key derivation, protect and unprotect of one direction of one leg, the
+//! rollover counter and the replay window. Pure: the key
 //! comes from the caller (drawn by a driver), packets are rewritten in
 //! place in the caller's buffer, nothing is allocated per packet.
 //!
@@ -8,22 +9,64 @@
 //! the leg starts its counters afresh (a phone that restarts its stream),
 //! which is what a relay leg with one party on it needs.
 
+mod gcm;
+
 use aes::cipher::{BlockEncrypt, KeyInit};
 use aes::Aes128;
 use base64::Engine as _;
 
-/// The one suite spoken (RFC 4568 §6.2.1).
+use gcm::GcmKeys;
+
+/// The suites spoken (RFC 4568 §6.2.1, RFC 7714 §14.1).
 pub const SUITE_AES_CM_128_HMAC_SHA1_80: &str = "AES_CM_128_HMAC_SHA1_80";
+pub const SUITE_AEAD_AES_128_GCM: &str = "AEAD_AES_128_GCM";
 pub const MASTER_KEY_BYTES: usize = 16;
 pub const MASTER_SALT_BYTES: usize = 14;
-/// Key and salt together, as `inline:` carries them.
+/// Key and salt together, as `inline:` carries them (AES_CM).
 pub const KEY_PARAMS_BYTES: usize = MASTER_KEY_BYTES + MASTER_SALT_BYTES;
+/// The GCM master salt is 96 bits (RFC 7714 §12).
+pub const GCM_MASTER_SALT_BYTES: usize = 12;
+pub const GCM_KEY_PARAMS_BYTES: usize = MASTER_KEY_BYTES + GCM_MASTER_SALT_BYTES;
 /// The 80-bit authentication tag.
 pub const AUTH_TAG_BYTES: usize = 10;
-/// What protecting adds to an RTP packet, and to an RTCP one (E flag and
-/// SRTCP index, then the tag).
-pub const RTP_OVERHEAD: usize = AUTH_TAG_BYTES;
-pub const RTCP_OVERHEAD: usize = 4 + AUTH_TAG_BYTES;
+/// The GCM tag (RFC 7714 §6).
+pub const GCM_TAG_BYTES: usize = 16;
+/// The most protecting adds to an RTP packet, and to an RTCP one (E flag
+/// and SRTCP index, and the tag), whatever the suite: size buffers by it.
+pub const RTP_OVERHEAD: usize = GCM_TAG_BYTES;
+pub const RTCP_OVERHEAD: usize = 4 + GCM_TAG_BYTES;
+
+/// A crypto suite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suite {
+    AesCm128HmacSha1_80,
+    AeadAes128Gcm,
+}
+
+impl Suite {
+    /// In the order we offer them.
+    pub const OFFERED: [Suite; 2] = [Suite::AesCm128HmacSha1_80, Suite::AeadAes128Gcm];
+    pub const NAMES: &'static str = "AES_CM_128_HMAC_SHA1_80 or AEAD_AES_128_GCM";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::AesCm128HmacSha1_80 => SUITE_AES_CM_128_HMAC_SHA1_80,
+            Suite::AeadAes128Gcm => SUITE_AEAD_AES_128_GCM,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Suite> {
+        Suite::OFFERED.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Bytes of key and salt in an `inline:` key of this suite.
+    pub fn key_params_bytes(self) -> usize {
+        match self {
+            Suite::AesCm128HmacSha1_80 => KEY_PARAMS_BYTES,
+            Suite::AeadAes128Gcm => GCM_KEY_PARAMS_BYTES,
+        }
+    }
+}
 /// Packets older than this many indices behind the newest are refused
 /// (RFC 3711 §3.3.2: at least 64).
 pub const REPLAY_WINDOW: u64 = 64;
@@ -58,11 +101,13 @@ pub enum SrtpError {
     Exhausted,
 }
 
-/// A master key and salt (RFC 3711 §8.2), as SDES exchanges them.
+/// A master key and salt (RFC 3711 §8.2), as SDES exchanges them, and
+/// the suite they are for. A GCM salt is 12 bytes: the last two here are 0.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct MasterKey {
     pub key: [u8; MASTER_KEY_BYTES],
     pub salt: [u8; MASTER_SALT_BYTES],
+    pub suite: Suite,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -73,30 +118,45 @@ impl std::fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
-    /// From 30 bytes of key then salt.
+    /// From 30 bytes of key then salt (AES_CM).
     pub fn from_bytes(bytes: &[u8; KEY_PARAMS_BYTES]) -> MasterKey {
+        MasterKey::for_suite(Suite::AesCm128HmacSha1_80, bytes)
+            .expect("30 bytes are an AES_CM key and salt")
+    }
+
+    /// From the key then the salt of `suite`; `None` when `bytes` is not
+    /// [`Suite::key_params_bytes`] long.
+    pub fn for_suite(suite: Suite, bytes: &[u8]) -> Option<MasterKey> {
+        if bytes.len() != suite.key_params_bytes() {
+            return None;
+        }
         let mut key = [0; MASTER_KEY_BYTES];
         let mut salt = [0; MASTER_SALT_BYTES];
         key.copy_from_slice(&bytes[..MASTER_KEY_BYTES]);
-        salt.copy_from_slice(&bytes[MASTER_KEY_BYTES..]);
-        MasterKey { key, salt }
+        salt[..bytes.len() - MASTER_KEY_BYTES].copy_from_slice(&bytes[MASTER_KEY_BYTES..]);
+        Some(MasterKey { key, salt, suite })
     }
 
-    /// The base64 of an `inline:` key parameter (RFC 4568 §6.1), without
-    /// its lifetime or MKI.
+    /// The base64 of an AES_CM `inline:` key parameter (RFC 4568 §6.1),
+    /// without its lifetime or MKI.
     pub fn from_inline(text: &str) -> Option<MasterKey> {
+        MasterKey::from_inline_for(Suite::AesCm128HmacSha1_80, text)
+    }
+
+    /// As [`MasterKey::from_inline`], for `suite`.
+    pub fn from_inline_for(suite: Suite, text: &str) -> Option<MasterKey> {
         let mut bytes = [0u8; KEY_PARAMS_BYTES + 3];
         let engine = base64::engine::general_purpose::STANDARD;
         let n = engine.decode_slice(text.as_bytes(), &mut bytes).ok()?;
-        let bytes: &[u8; KEY_PARAMS_BYTES] = bytes[..n].try_into().ok()?;
-        Some(MasterKey::from_bytes(bytes))
+        MasterKey::for_suite(suite, &bytes[..n])
     }
 
     pub fn to_inline(&self) -> String {
+        let n = self.suite.key_params_bytes();
         let mut bytes = [0u8; KEY_PARAMS_BYTES];
         bytes[..MASTER_KEY_BYTES].copy_from_slice(&self.key);
-        bytes[MASTER_KEY_BYTES..].copy_from_slice(&self.salt);
-        base64::engine::general_purpose::STANDARD.encode(bytes)
+        bytes[MASTER_KEY_BYTES..n].copy_from_slice(&self.salt[..n - MASTER_KEY_BYTES]);
+        base64::engine::general_purpose::STANDARD.encode(&bytes[..n])
     }
 }
 
@@ -243,11 +303,25 @@ impl Replay {
     }
 }
 
+/// The keys of one context, by suite.
+enum Transform {
+    Cm { rtp: SessionKeys, rtcp: SessionKeys },
+    Gcm { rtp: GcmKeys, rtcp: GcmKeys },
+}
+
+impl Transform {
+    fn tag_len(&self) -> usize {
+        match self {
+            Transform::Cm { .. } => AUTH_TAG_BYTES,
+            Transform::Gcm { .. } => GCM_TAG_BYTES,
+        }
+    }
+}
+
 /// One direction of one leg: protects what we send, or unprotects what
 /// we receive, for RTP and RTCP.
 pub struct SrtpContext {
-    rtp: SessionKeys,
-    rtcp: SessionKeys,
+    transform: Transform,
     /// Receive side: per-stream counters, from the first packet on.
     replay: Option<Replay>,
     rtcp_replay: Option<(u32, u64)>,
@@ -264,15 +338,52 @@ impl std::fmt::Debug for SrtpContext {
 
 impl SrtpContext {
     pub fn new(master: &MasterKey) -> SrtpContext {
+        let transform = match master.suite {
+            Suite::AesCm128HmacSha1_80 => Transform::Cm {
+                rtp: SessionKeys::derive(
+                    master,
+                    [LABEL_RTP_ENCRYPTION, LABEL_RTP_AUTH, LABEL_RTP_SALT],
+                ),
+                rtcp: SessionKeys::derive(
+                    master,
+                    [LABEL_RTCP_ENCRYPTION, LABEL_RTCP_AUTH, LABEL_RTCP_SALT],
+                ),
+            },
+            Suite::AeadAes128Gcm => {
+                let prf = Aes128::new(&master.key.into());
+                let keys = |key_label, salt_label| {
+                    let mut key = [0u8; MASTER_KEY_BYTES];
+                    let mut salt = [0u8; GCM_MASTER_SALT_BYTES];
+                    derive(&prf, &master.salt, key_label, &mut key);
+                    derive(&prf, &master.salt, salt_label, &mut salt);
+                    GcmKeys::new(&key, salt)
+                };
+                Transform::Gcm {
+                    rtp: keys(LABEL_RTP_ENCRYPTION, LABEL_RTP_SALT),
+                    rtcp: keys(LABEL_RTCP_ENCRYPTION, LABEL_RTCP_SALT),
+                }
+            }
+        };
         SrtpContext {
-            rtp: SessionKeys::derive(
-                master,
-                [LABEL_RTP_ENCRYPTION, LABEL_RTP_AUTH, LABEL_RTP_SALT],
-            ),
-            rtcp: SessionKeys::derive(
-                master,
-                [LABEL_RTCP_ENCRYPTION, LABEL_RTCP_AUTH, LABEL_RTCP_SALT],
-            ),
+            transform,
+            replay: None,
+            rtcp_replay: None,
+            send: None,
+            srtcp_index: 0,
+        }
+    }
+
+    /// A GCM context on session keys as given (RFC 7714's test vectors
+    /// state those, not a master key).
+    pub fn gcm_with_session_keys(
+        rtp: (&[u8; MASTER_KEY_BYTES], [u8; GCM_MASTER_SALT_BYTES]),
+        rtcp: (&[u8; MASTER_KEY_BYTES], [u8; GCM_MASTER_SALT_BYTES]),
+    ) -> SrtpContext {
+        SrtpContext {
+            transform: Transform::Gcm {
+                rtp: GcmKeys::new(rtp.0, rtp.1),
+                rtcp: GcmKeys::new(rtcp.0, rtcp.1),
+            },
             replay: None,
             rtcp_replay: None,
             send: None,
@@ -281,10 +392,11 @@ impl SrtpContext {
     }
 
     /// Encrypts the RTP packet in `buf[..len]` and appends its tag;
-    /// returns the SRTP length (`len + RTP_OVERHEAD`).
+    /// returns the SRTP length (at most `len + RTP_OVERHEAD`).
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
         let header = rtp_header_len(&buf[..len])?;
-        if buf.len() < len + RTP_OVERHEAD {
+        let tag_len = self.transform.tag_len();
+        if buf.len() < len + tag_len {
             return Err(SrtpError::NoRoom);
         }
         let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
@@ -300,19 +412,27 @@ impl SrtpContext {
         };
         self.send = Some((ssrc, seq, roc));
         let index = (u64::from(roc) << 16) | u64::from(seq);
-        self.rtp.apply_keystream(ssrc, index, &mut buf[header..len]);
-        let tag = self.rtp.tag(&[&buf[..len], &roc.to_be_bytes()]);
-        buf[len..len + AUTH_TAG_BYTES].copy_from_slice(&tag);
-        Ok(len + RTP_OVERHEAD)
+        match &self.transform {
+            Transform::Cm { rtp, .. } => {
+                rtp.apply_keystream(ssrc, index, &mut buf[header..len]);
+                let tag = rtp.tag(&[&buf[..len], &roc.to_be_bytes()]);
+                buf[len..len + AUTH_TAG_BYTES].copy_from_slice(&tag);
+            }
+            Transform::Gcm { rtp, .. } => {
+                rtp.seal_rtp(&mut buf[..len + tag_len], header, ssrc, index)?;
+            }
+        }
+        Ok(len + tag_len)
     }
 
     /// Checks the tag and the replay window of the SRTP packet in `buf`,
     /// then decrypts it in place; returns the RTP length.
     pub fn unprotect_rtp(&mut self, buf: &mut [u8]) -> Result<usize, SrtpError> {
-        if buf.len() < RTP_HEADER_BYTES + AUTH_TAG_BYTES {
+        let tag_len = self.transform.tag_len();
+        if buf.len() < RTP_HEADER_BYTES + tag_len {
             return Err(SrtpError::TooShort);
         }
-        let len = buf.len() - AUTH_TAG_BYTES;
+        let len = buf.len() - tag_len;
         let header = rtp_header_len(&buf[..len])?;
         let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
         let seq = u16::from_be_bytes([buf[2], buf[3]]);
@@ -330,24 +450,31 @@ impl SrtpContext {
         if self.replay.is_some_and(|r| r.ssrc == ssrc) {
             state.check(index)?;
         }
-        let (packet, tag) = buf.split_at_mut(len);
-        if !self.rtp.verify(&[packet, &roc.to_be_bytes()], tag) {
-            return Err(SrtpError::AuthFailed);
+        match &self.transform {
+            Transform::Cm { rtp, .. } => {
+                let (packet, tag) = buf.split_at_mut(len);
+                if !rtp.verify(&[packet, &roc.to_be_bytes()], tag) {
+                    return Err(SrtpError::AuthFailed);
+                }
+                rtp.apply_keystream(ssrc, index, &mut packet[header..]);
+            }
+            Transform::Gcm { rtp, .. } => rtp.open_rtp(buf, header, ssrc, index)?,
         }
         let mut state = state;
         state.accept(roc, seq, index);
         self.replay = Some(state);
-        self.rtp.apply_keystream(ssrc, index, &mut packet[header..]);
         Ok(len)
     }
 
     /// Encrypts the compound RTCP packet in `buf[..len]` and appends the
-    /// E flag, the SRTCP index and the tag (RFC 3711 §3.4).
+    /// E flag, the SRTCP index and the tag (RFC 3711 §3.4; RFC 7714 §9:
+    /// the tag, then E and the index).
     pub fn protect_rtcp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
+        let overhead = 4 + self.transform.tag_len();
         if len < RTCP_HEADER_BYTES {
             return Err(SrtpError::TooShort);
         }
-        if buf.len() < len + RTCP_OVERHEAD {
+        if buf.len() < len + overhead {
             return Err(SrtpError::NoRoom);
         }
         if self.srtcp_index > SRTCP_INDEX_MAX {
@@ -356,56 +483,74 @@ impl SrtpContext {
         let index = self.srtcp_index;
         self.srtcp_index += 1;
         let ssrc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
-        self.rtcp
-            .apply_keystream(ssrc, u64::from(index), &mut buf[RTCP_HEADER_BYTES..len]);
         let e_index = (index | 0x8000_0000).to_be_bytes();
-        buf[len..len + 4].copy_from_slice(&e_index);
-        let tag = self.rtcp.tag(&[&buf[..len + 4]]);
-        buf[len + 4..len + RTCP_OVERHEAD].copy_from_slice(&tag);
-        Ok(len + RTCP_OVERHEAD)
+        match &self.transform {
+            Transform::Cm { rtcp, .. } => {
+                rtcp.apply_keystream(ssrc, u64::from(index), &mut buf[RTCP_HEADER_BYTES..len]);
+                buf[len..len + 4].copy_from_slice(&e_index);
+                let tag = rtcp.tag(&[&buf[..len + 4]]);
+                buf[len + 4..len + overhead].copy_from_slice(&tag);
+            }
+            Transform::Gcm { rtcp, .. } => {
+                rtcp.seal_rtcp(&mut buf[..len + overhead], ssrc, e_index)?;
+            }
+        }
+        Ok(len + overhead)
     }
 
     /// Checks and decrypts the SRTCP packet in `buf`; returns the RTCP length.
     pub fn unprotect_rtcp(&mut self, buf: &mut [u8]) -> Result<usize, SrtpError> {
-        if buf.len() < RTCP_HEADER_BYTES + RTCP_OVERHEAD {
+        let overhead = 4 + self.transform.tag_len();
+        if buf.len() < RTCP_HEADER_BYTES + overhead {
             return Err(SrtpError::TooShort);
         }
-        let len = buf.len() - RTCP_OVERHEAD;
-        let (packet, trailer) = buf.split_at_mut(len);
-        let (e_index, tag) = trailer.split_at(4);
-        if !self.rtcp.verify(&[packet, e_index], tag) {
-            return Err(SrtpError::AuthFailed);
-        }
-        let e_index = u32::from_be_bytes([e_index[0], e_index[1], e_index[2], e_index[3]]);
+        let len = buf.len() - overhead;
+        let ssrc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        let e_index = match &self.transform {
+            Transform::Cm { rtcp, .. } => {
+                let (packet, trailer) = buf.split_at_mut(len);
+                let (e_index, tag) = trailer.split_at(4);
+                if !rtcp.verify(&[packet, e_index], tag) {
+                    return Err(SrtpError::AuthFailed);
+                }
+                u32::from_be_bytes([e_index[0], e_index[1], e_index[2], e_index[3]])
+            }
+            Transform::Gcm { rtcp, .. } => rtcp.open_rtcp(buf, ssrc)?,
+        };
         if e_index & 0x8000_0000 == 0 {
             return Err(SrtpError::NotEncrypted);
         }
         let index = u64::from(e_index & SRTCP_INDEX_MAX);
-        let ssrc = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
-        // RTCP is sparse: a 64-wide window over its index.
-        let (highest, window) = match self.rtcp_replay {
-            Some((h, w)) => (u64::from(h), w),
-            None => (index, 0),
-        };
-        let window = if self.rtcp_replay.is_none() || index > highest {
-            let ahead = index.saturating_sub(highest);
-            if ahead >= REPLAY_WINDOW {
-                1
-            } else {
-                (window << ahead) | 1
-            }
-        } else {
-            let behind = highest - index;
-            if behind >= REPLAY_WINDOW || window & (1 << behind) != 0 {
-                return Err(SrtpError::Replay);
-            }
-            window | (1 << behind)
-        };
-        self.rtcp_replay = Some((highest.max(index) as u32, window));
-        self.rtcp
-            .apply_keystream(ssrc, index, &mut packet[RTCP_HEADER_BYTES..]);
+        self.rtcp_replay = Some(rtcp_window(self.rtcp_replay, index)?);
+        if let Transform::Cm { rtcp, .. } = &self.transform {
+            rtcp.apply_keystream(ssrc, index, &mut buf[RTCP_HEADER_BYTES..len]);
+        }
         Ok(len)
     }
+}
+
+/// The SRTCP replay window after `index` (RTCP is sparse: a 64-wide
+/// window over its index), or a replay.
+fn rtcp_window(current: Option<(u32, u64)>, index: u64) -> Result<(u32, u64), SrtpError> {
+    let (highest, window) = match current {
+        Some((h, w)) => (u64::from(h), w),
+        None => (index, 0),
+    };
+    let window = if current.is_none() || index > highest {
+        let ahead = index.saturating_sub(highest);
+        if ahead >= REPLAY_WINDOW {
+            1
+        } else {
+            (window << ahead) | 1
+        }
+    } else {
+        let behind = highest - index;
+        if behind >= REPLAY_WINDOW || window & (1 << behind) != 0 {
+            return Err(SrtpError::Replay);
+        }
+        window | (1 << behind)
+    };
+    Ok((highest.max(index) as u32, window))
 }
 
 /// Length of the RTP header with its CSRCs and extension: what SRTP

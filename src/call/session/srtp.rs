@@ -16,16 +16,17 @@ use super::CallMedia;
 use crate::call::CallRef;
 use crate::config::SrtpPolicy;
 use crate::media::command::{LegRemote, MediaLeg, SrtpKeys};
-use crate::media::sdp::crypto::{self, Crypto, OUR_OFFER_TAG};
+use crate::media::sdp::crypto::{self, Crypto, OUR_GCM_OFFER_TAG, OUR_OFFER_TAG};
 use crate::media::sdp::{Choice, Sdp, SdpError};
-use crate::media::srtp::{MasterKey, KEY_PARAMS_BYTES};
+use crate::media::srtp::{MasterKey, Suite, KEY_PARAMS_BYTES};
 use crate::sip::Transport;
 
-/// Our keys on a call's two legs and what each party's SDP said.
+/// Our keys on a call's two legs (one per suite: the party's line picks
+/// which) and what each party's SDP said.
 #[derive(Debug, Clone)]
 pub struct CallSrtp {
-    a_ours: MasterKey,
-    b_ours: MasterKey,
+    a_ours: OurKeys,
+    b_ours: OurKeys,
     /// The caller's crypto line we took; `None`: its leg is plain.
     a: Option<Crypto>,
     /// The agent's (or carrier's) crypto line from its answer.
@@ -45,28 +46,58 @@ impl KeySource {
         KeySource(StdRng::from_seed(seed))
     }
 
-    fn draw(&mut self) -> MasterKey {
+    fn draw(&mut self, suite: Suite) -> MasterKey {
         let mut bytes = [0u8; KEY_PARAMS_BYTES];
-        self.0.fill(&mut bytes[..]);
-        MasterKey::from_bytes(&bytes)
+        let n = suite.key_params_bytes();
+        self.0.fill(&mut bytes[..n]);
+        MasterKey::for_suite(suite, &bytes[..n]).expect("drawn to the suite's length")
+    }
+}
+
+/// Our key on one leg for each suite.
+#[derive(Debug, Clone, Copy)]
+struct OurKeys {
+    cm: MasterKey,
+    gcm: MasterKey,
+}
+
+impl OurKeys {
+    fn draw(keys: &mut KeySource) -> OurKeys {
+        OurKeys {
+            cm: keys.draw(Suite::AesCm128HmacSha1_80),
+            gcm: keys.draw(Suite::AeadAes128Gcm),
+        }
+    }
+
+    /// Ours in the suite of the party's line.
+    fn matching(self, theirs: &Crypto) -> MasterKey {
+        match theirs.key.suite {
+            Suite::AesCm128HmacSha1_80 => self.cm,
+            Suite::AeadAes128Gcm => self.gcm,
+        }
     }
 }
 
 impl CallSrtp {
     pub fn new(keys: &mut KeySource) -> CallSrtp {
         CallSrtp {
-            a_ours: keys.draw(),
-            b_ours: keys.draw(),
+            a_ours: OurKeys::draw(keys),
+            b_ours: OurKeys::draw(keys),
             a: None,
             b: None,
             b_offered: false,
         }
     }
 
-    /// Our offer `text` to the callee with our key (RTP/SAVP when `savp`).
+    /// Our offer `text` to the callee with our keys, AES_CM first, then
+    /// GCM (RTP/SAVP when `savp`).
     pub fn offer_to_b(&mut self, text: &str, savp: bool) -> String {
         self.b_offered = true;
-        crypto::with_crypto(text, OUR_OFFER_TAG, &self.b_ours, savp)
+        let lines = [
+            (OUR_OFFER_TAG, self.b_ours.cm),
+            (OUR_GCM_OFFER_TAG, self.b_ours.gcm),
+        ];
+        crypto::with_cryptos(text, &lines, savp)
     }
 
     /// The relay's keys for `leg`, when it is SRTP.
@@ -77,7 +108,7 @@ impl CallSrtp {
             MediaLeg::Supervisor => return None,
         };
         Some(SrtpKeys {
-            ours,
+            ours: ours.matching(&theirs),
             theirs: theirs.key,
         })
     }
@@ -95,10 +126,13 @@ impl CallMedia {
         let Some(s) = self.srtp.as_mut().filter(|s| s.b_offered) else {
             return;
         };
-        s.b = answer
-            .crypto
-            .usable
-            .filter(|c| c.tag == OUR_OFFER_TAG || answer.crypto.lines == 1);
+        // The answer names the line it took by its tag; its suite must be
+        // that line's (RFC 4568 §7.1.3).
+        s.b = answer.crypto.usable.filter(|c| match c.tag {
+            OUR_OFFER_TAG => c.key.suite == Suite::AesCm128HmacSha1_80,
+            OUR_GCM_OFFER_TAG => c.key.suite == Suite::AeadAes128Gcm,
+            _ => answer.crypto.lines == 1,
+        });
         if s.b.is_none() {
             warn!(%call, "the callee answered our SRTP offer without a usable crypto line: its media stays plain");
         }
@@ -136,8 +170,8 @@ impl CallMedia {
             return text;
         };
         let line = match leg {
-            MediaLeg::Caller => s.a.map(|c| (c.tag, s.a_ours)),
-            MediaLeg::Agent => s.b.map(|c| (c.tag, s.b_ours)),
+            MediaLeg::Caller => s.a.map(|c| (c.tag, s.a_ours.matching(&c))),
+            MediaLeg::Agent => s.b.map(|c| (c.tag, s.b_ours.matching(&c))),
             MediaLeg::Supervisor => None,
         };
         match line {

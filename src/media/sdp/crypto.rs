@@ -3,20 +3,23 @@
 //! is SRTP, and writing our own line into the SDP we send it. Pure: our
 //! keys are drawn by the caller.
 //!
-//! Only AES_CM_128_HMAC_SHA1_80 with one inline key, no MKI and no session
-//! parameters that weaken it (UNENCRYPTED_*, UNAUTHENTICATED_SRTP, a key
-//! derivation rate) is taken; other lines are skipped, as §7.1.1 allows.
+//! AES_CM_128_HMAC_SHA1_80 and AEAD_AES_128_GCM (RFC 7714 §14.1) are taken,
+//! each with one inline key, no MKI and no session parameters that weaken
+//! it (UNENCRYPTED_*, UNAUTHENTICATED_SRTP, a key derivation rate); other
+//! lines are skipped, as §7.1.1 allows. Our offers carry both suites,
+//! AES_CM first.
 
 use super::{Sdp, SdpError};
 use crate::config::SrtpPolicy;
-use crate::media::srtp::{MasterKey, SUITE_AES_CM_128_HMAC_SHA1_80};
+use crate::media::srtp::{MasterKey, Suite};
 
 /// Largest crypto tag (RFC 4568 §9.1: up to nine digits).
 pub const CRYPTO_TAG_MAX: u32 = 999_999_999;
 /// Most `a=crypto` lines looked at in one stream.
 pub const CRYPTO_LINES_MAX: usize = 16;
-/// The tag of the line in our own offers.
+/// The tags of the lines in our own offers: AES_CM, then GCM.
 pub const OUR_OFFER_TAG: u32 = 1;
+pub const OUR_GCM_OFFER_TAG: u32 = 2;
 
 /// A usable crypto line of the party: its tag and master key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,13 +65,14 @@ fn line(value: &str) -> Result<Crypto, String> {
         .and_then(|t| t.parse::<u32>().ok())
         .filter(|t| *t <= CRYPTO_TAG_MAX)
         .ok_or_else(|| format!("crypto tag of \"{}\" is not a number", clip(value)))?;
-    let suite = parts.next().unwrap_or_default();
-    if suite != SUITE_AES_CM_128_HMAC_SHA1_80 {
+    let name = parts.next().unwrap_or_default();
+    let Some(suite) = Suite::from_name(name) else {
         return Err(format!(
-            "crypto suite \"{}\" is not {SUITE_AES_CM_128_HMAC_SHA1_80}",
-            clip(suite)
+            "crypto suite \"{}\" is not {}",
+            clip(name),
+            Suite::NAMES
         ));
-    }
+    };
     let params = parts.next().unwrap_or_default();
     if params.contains(';') {
         return Err("more than one key in a crypto line".into());
@@ -92,8 +96,12 @@ fn line(value: &str) -> Result<Crypto, String> {
             ));
         }
     }
-    let key = MasterKey::from_inline(key_text)
-        .ok_or("crypto key is not 30 bytes of base64 (key and salt)")?;
+    let key = MasterKey::from_inline_for(suite, key_text).ok_or_else(|| {
+        format!(
+            "crypto key is not {} bytes of base64 (key and salt)",
+            suite.key_params_bytes()
+        )
+    })?;
     Ok(Crypto { tag, key })
 }
 
@@ -125,7 +133,12 @@ pub fn negotiate(offer: &Sdp, policy: SrtpPolicy) -> Result<Option<Crypto>, SdpE
 /// Our SDP `text` with our crypto line on its audio stream, and the
 /// audio profile made RTP/SAVP when `savp` (an offer that requires SRTP).
 pub fn with_crypto(text: &str, tag: u32, key: &MasterKey, savp: bool) -> String {
-    let mut out = String::with_capacity(text.len() + 80);
+    with_cryptos(text, &[(tag, *key)], savp)
+}
+
+/// As [`with_crypto`], with one line per (tag, key), in order.
+pub fn with_cryptos(text: &str, lines: &[(u32, MasterKey)], savp: bool) -> String {
+    let mut out = String::with_capacity(text.len() + 80 * lines.len());
     for l in text.split_inclusive("\r\n") {
         match l.strip_prefix("m=audio ") {
             Some(rest) if savp => {
@@ -135,10 +148,13 @@ pub fn with_crypto(text: &str, tag: u32, key: &MasterKey, savp: bool) -> String 
             _ => out.push_str(l),
         }
         if l.starts_with("m=audio ") && !l.starts_with("m=audio 0 ") {
-            out.push_str(&format!(
-                "a=crypto:{tag} {SUITE_AES_CM_128_HMAC_SHA1_80} inline:{}\r\n",
-                key.to_inline()
-            ));
+            for (tag, key) in lines {
+                out.push_str(&format!(
+                    "a=crypto:{tag} {} inline:{}\r\n",
+                    key.suite.name(),
+                    key.to_inline()
+                ));
+            }
         }
     }
     out

@@ -279,7 +279,9 @@ fn an_agent_taking_only_gcm_talks_gcm_through_the_relay() {
     let offer = phone.recv().expect("INVITE over TLS");
     let offer_text = String::from_utf8_lossy(offer.body()).to_string();
     // Both suites, AES_CM first.
-    let cm_at = offer_text.find("AES_CM_128_HMAC_SHA1_80").expect("AES_CM offered");
+    let cm_at = offer_text
+        .find("AES_CM_128_HMAC_SHA1_80")
+        .expect("AES_CM offered");
     let gcm_at = offer_text.find("AEAD_AES_128_GCM").expect("GCM offered");
     assert!(cm_at < gcm_at, "{offer_text}");
     let switch_key = crypto_line(&offer_text, 2, Suite::AeadAes128Gcm);

@@ -223,7 +223,10 @@ fn gcm_master_keys_round_trip_both_ways_and_keep_their_suite() {
     let key = MasterKey::for_suite(Suite::AeadAes128Gcm, &[9; GCM_KEY_PARAMS_BYTES]).unwrap();
     let inline = key.to_inline();
     assert_eq!(inline.len(), 40, "28 bytes in base64: {inline}");
-    assert_eq!(MasterKey::from_inline_for(Suite::AeadAes128Gcm, &inline), Some(key));
+    assert_eq!(
+        MasterKey::from_inline_for(Suite::AeadAes128Gcm, &inline),
+        Some(key)
+    );
     // A GCM key is not an AES_CM one, nor the other way round.
     assert_eq!(MasterKey::from_inline(&inline), None);
     let cm = MasterKey::from_bytes(&[9; KEY_PARAMS_BYTES]).to_inline();
@@ -241,7 +244,10 @@ fn gcm_master_keys_round_trip_both_ways_and_keep_their_suite() {
         assert_eq!(&buf[..n], plain.as_slice());
     }
     // An AES_CM receiver with the same bytes cannot read it.
-    let cm_key = MasterKey { suite: Suite::AesCm128HmacSha1_80, ..key };
+    let cm_key = MasterKey {
+        suite: Suite::AesCm128HmacSha1_80,
+        ..key
+    };
     let mut cm_rx = SrtpContext::new(&cm_key);
     let plain = rtp(9);
     let mut buf = plain.clone();

@@ -2,7 +2,9 @@
 //! 1001 (SIPp); the caller sends a 1 kHz tone and the agent a 600 Hz tone
 //! over real RTP through the relay. The call record names a stereo WAV
 //! whose left channel holds the caller's tone only and right channel the
-//! agent's only, and whose length matches the recorded duration.
+//! agent's only, and whose length matches the recorded duration. With
+//! `recordings_group` (here the test's own primary group) the file is
+//! that group's to read, mode 0640.
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
@@ -69,7 +71,12 @@ fn a_recorded_call_keeps_the_caller_left_and_the_agent_right() {
         r#""5550100" = { agent = "1001", record = true }"#,
     );
     assert!(plan.contains("record = true"), "the DID asks for recording");
-    let config = format!("{plan}\n[media]\nrtp_ports = \"{lo}-{}\"\n", lo + 7);
+    let group = own_group();
+    let config = format!(
+        "{plan}\n[media]\nrtp_ports = \"{lo}-{}\"\nrecordings_group = \"{}\"\n",
+        lo + 7,
+        group.0
+    );
     let switch = SwitchProc::start("media-record", &config);
     let (agent, agent_rtp) =
         sipp_media_agent(&switch, "1001", &format!("m=audio {} RTP/AVP 0", lo + 2));
@@ -103,6 +110,10 @@ fn a_recorded_call_keeps_the_caller_left_and_the_agent_right() {
     );
 
     let (left, right) = wait_wav(&switch.dir.join(&path));
+    let meta = std::fs::metadata(switch.dir.join(&path)).unwrap();
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+    assert_eq!(meta.gid(), group.1, "the file belongs to {}", group.0);
     let wav_ms = left.len() as u64 / 8;
     assert!(
         wav_ms.abs_diff(ms) < 500,
@@ -129,4 +140,16 @@ fn a_recorded_call_keeps_the_caller_left_and_the_agent_right() {
     switch.wait_metric("switchyard_recordings_total{result=\"started\"}", |v| {
         v == 1.0
     });
+}
+
+/// The name and id of the group this test runs as (`id -gn`, `id -g`).
+fn own_group() -> (String, u32) {
+    let id = |flag: &str| {
+        let out = std::process::Command::new("id")
+            .arg(flag)
+            .output()
+            .expect("id");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    (id("-gn"), id("-g").parse().expect("a numeric gid"))
 }

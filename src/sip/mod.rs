@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 pub mod auth;
 pub mod build;
+pub mod carrier;
 pub mod dialog;
 pub mod guard;
 pub mod limits;

@@ -235,7 +235,7 @@ impl Switch {
             // The record names the trunk an agent's call went out on.
             (Some(_), Target::Carrier) => (
                 Direction::Outbound,
-                self.plan.outbound_trunk().map(|t| t.name.clone()),
+                self.carrier_order().first().map(|t| t.name.clone()),
             ),
             (Some(_), Target::Route(_)) => (Direction::Internal, trunk_name),
         };
@@ -308,7 +308,7 @@ impl Switch {
             None if from_agent && self.plan.agents.contains_key(dialled) => {
                 Some(Target::Route(Route::Agent(dialled.to_string())))
             }
-            None if from_agent && self.plan.outbound_trunk().is_some() => Some(Target::Carrier),
+            None if from_agent && !self.carrier_order().is_empty() => Some(Target::Carrier),
             None => {
                 debug!("unknown number dialled");
                 self.refuse(now, req, Refusal::plain(404));

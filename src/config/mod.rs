@@ -50,6 +50,9 @@
 //! inbound_username = "carrier"        # optional, with inbound_password: calls must pass digest auth
 //! inbound_password = "..."
 //! outbound = { address = "127.0.0.1:5070", transport = "udp", username = "sw", password = "..." }
+//! # more in `outbound`: priority = 1 (lower first), options_interval = "30s" (OPTIONS checks;
+//! # off when unset), options_down_after = 3, register = true (needs username/password),
+//! # register_expires = "1h"
 //!
 //! [dids]                      # keys: digits with an optional leading +
 //! "5550100" = { agent = "1001" }

@@ -5,6 +5,7 @@
 //! Failover of a call from one trunk to the next is in `failover.rs`.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
@@ -14,7 +15,7 @@ use super::Switch;
 use crate::call::CallRef;
 use crate::sip::auth;
 use crate::sip::carrier::health::{HealthChange, HealthCheck};
-use crate::sip::carrier::registration::{RegStep, Registration};
+use crate::sip::carrier::registration::{RegAnswer, RegStep, Registration};
 use crate::sip::carrier::{self, Head};
 use crate::sip::parse::{HeaderName, Message};
 use crate::sip::transaction::{ClientKey, TxMethod};
@@ -64,8 +65,6 @@ struct CarrierState {
     call_id: String,
     local_tag: String,
     cseq: u32,
-    /// The nonce count of the challenge last answered.
-    nc: u32,
     failovers: u64,
 }
 
@@ -99,7 +98,6 @@ impl Switch {
                 call_id: self.token(),
                 local_tag: self.token(),
                 cseq: 0,
-                nc: 0,
                 failovers: 0,
             };
             self.carriers.trunks.push(state);
@@ -174,17 +172,14 @@ impl Switch {
                 self.health_changed(i, change);
             }
             Request::Register => {
-                let granted = granted(msg);
-                let challenge = match status {
-                    401 => msg.header(&HeaderName::WwwAuthenticate),
-                    407 => msg.header(&HeaderName::ProxyAuthenticate),
-                    _ => None,
-                }
-                .map(str::to_string);
+                let local = self
+                    .outbound_of(&name)
+                    .map_or(self.plan.local, |o| self.plan.local_on(o.peer.transport));
+                let answer = reg_answer(status, msg, local);
                 let step = self.carriers.trunks[i]
                     .registration
                     .as_mut()
-                    .and_then(|r| r.on_response(now, status, granted, challenge));
+                    .and_then(|r| r.on_response(now, answer));
                 if let Some(step) = step {
                     self.registration_step(now, i, step);
                 }
@@ -350,7 +345,7 @@ impl Switch {
         let branch = crate::sip::dialog::branch(&self.token());
         let t = &mut self.carriers.trunks[i];
         t.cseq += 1;
-        let mut head = Head {
+        let head = Head {
             carrier: out.peer.addr,
             transport: out.peer.transport,
             local: self.plan.local_on(out.peer.transport),
@@ -359,40 +354,20 @@ impl Switch {
             cseq: t.cseq,
             local_tag: &t.local_tag,
         };
-        let answer = match challenge {
-            Some((status, value)) => {
-                t.nc += 1;
-                let header = if *status == 407 {
-                    "Proxy-Authorization"
-                } else {
-                    "Authorization"
-                };
-                let uri = head.uri();
-                match auth::answer_challenge(
-                    value,
-                    "REGISTER",
-                    &uri,
-                    &user,
-                    &pass,
-                    t.nc,
-                    &mut self.rng,
-                ) {
-                    Ok(v) => Some((header, v)),
-                    Err(err) => {
-                        debug!(%err, trunk = %name, "cannot answer the carrier's challenge");
-                        None
-                    }
-                }
-            }
-            None => None,
-        };
-        head.call_id = &t.call_id;
-        let bytes = carrier::register(
-            &head,
-            &user,
-            expires,
-            answer.as_ref().map(|(n, v)| (*n, v.as_str())),
-        );
+        // Each challenge is fresh (a new attempt), so its nonce is used once: nc 1.
+        let answer = challenge.and_then(|(status, value)| {
+            let header = match status {
+                407 => "Proxy-Authorization",
+                _ => "Authorization",
+            };
+            let uri = head.uri();
+            auth::answer_challenge(value, "REGISTER", &uri, &user, &pass, 1, &mut self.rng)
+                .map(|v| (header, v))
+                .map_err(|err| warn!(%err, trunk = %name, "cannot answer the carrier's challenge"))
+                .ok()
+        });
+        let auth = answer.as_ref().map(|(n, v)| (*n, v.as_str()));
+        let bytes = carrier::register(&head, &user, expires, auth);
         self.send_carrier_request(now, i, branch, "REGISTER", out, bytes, Request::Register);
     }
 
@@ -432,12 +407,34 @@ impl Switch {
     }
 }
 
-/// What a 2xx to our REGISTER granted: our Contact's `expires`, else the
-/// Expires header (RFC 3261 §10.2.4).
-fn granted(msg: &Message) -> Option<Duration> {
+/// What a final response to our REGISTER says.
+fn reg_answer(status: u16, msg: &Message, local: SocketAddr) -> RegAnswer {
+    let challenge = match status {
+        401 => msg.header(&HeaderName::WwwAuthenticate),
+        407 => msg.header(&HeaderName::ProxyAuthenticate),
+        _ => None,
+    };
+    let min_expires = msg
+        .header(&HeaderName::MinExpires)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    RegAnswer {
+        status,
+        granted: granted(msg, local),
+        challenge: challenge.map(str::to_string),
+        min_expires,
+    }
+}
+
+/// What a 2xx to our REGISTER granted: our Contact's `expires` (the 2xx
+/// lists every binding of the address of record), else the Expires header
+/// (RFC 3261 §10.2.4).
+fn granted(msg: &Message, local: SocketAddr) -> Option<Duration> {
+    let ours = format!("@{local}");
     let from_contact = match msg.contacts() {
         crate::sip::parse::Contacts::List(list) => list
             .iter()
+            .filter(|c| c.uri().as_str().contains(&ours))
             .find_map(|c| c.param("expires").flatten()?.parse::<u64>().ok()),
         crate::sip::parse::Contacts::Star => None,
     };

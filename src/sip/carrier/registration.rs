@@ -31,6 +31,27 @@ pub enum RegStep {
     Failed { retry_in: Duration },
 }
 
+/// What a final response to our REGISTER says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegAnswer {
+    pub status: u16,
+    /// The Expires granted: our Contact's `expires`, else the header's.
+    pub granted: Option<Duration>,
+    /// A 401's WWW-Authenticate or a 407's Proxy-Authenticate.
+    pub challenge: Option<String>,
+    /// A 423's Min-Expires.
+    pub min_expires: Option<Duration>,
+}
+
+impl RegAnswer {
+    pub fn status(status: u16) -> RegAnswer {
+        RegAnswer {
+            status,
+            ..RegAnswer::default()
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// Waiting for `next_at` to send a REGISTER.
@@ -84,21 +105,27 @@ impl Registration {
         })
     }
 
-    /// A final response to the REGISTER in flight: its status, the
-    /// Expires it granted (the Contact's or the header's), and a 401/407's
-    /// challenge.
-    pub fn on_response(
-        &mut self,
-        now: Instant,
-        status: u16,
-        granted: Option<Duration>,
-        challenge: Option<String>,
-    ) -> Option<RegStep> {
+    /// A final response to the REGISTER in flight.
+    pub fn on_response(&mut self, now: Instant, answer: RegAnswer) -> Option<RegStep> {
+        let RegAnswer {
+            status,
+            granted,
+            challenge,
+            min_expires,
+        } = answer;
         let State::Registering { answered } = self.state else {
             return None;
         };
         if status < 200 {
             return None;
+        }
+        // 423: ask again at once for what the carrier takes (§10.2.8).
+        if let Some(min) = min_expires.filter(|m| status == 423 && *m > self.asked) {
+            self.asked = min;
+            return Some(RegStep::Send {
+                expires: min,
+                challenge: None,
+            });
         }
         if (200..300).contains(&status) {
             let granted = granted.unwrap_or(self.asked);
@@ -177,6 +204,43 @@ mod tests {
         })
     }
 
+    fn challenged(status: u16, value: &str) -> RegAnswer {
+        RegAnswer {
+            challenge: Some(value.to_string()),
+            ..RegAnswer::status(status)
+        }
+    }
+
+    fn granting(granted: Duration) -> RegAnswer {
+        RegAnswer {
+            granted: Some(granted),
+            ..RegAnswer::status(200)
+        }
+    }
+
+    #[test]
+    fn interval_too_brief_asks_again_at_once_for_min_expires() {
+        let t0 = t0();
+        let mut r = Registration::new(60 * SEC, t0);
+        r.handle_timeout(t0);
+        let brief = RegAnswer {
+            min_expires: Some(300 * SEC),
+            ..RegAnswer::status(423)
+        };
+        assert_eq!(
+            r.on_response(t0, brief.clone()),
+            Some(RegStep::Send {
+                expires: 300 * SEC,
+                challenge: None
+            })
+        );
+        // A second 423 asking for no more than that is a refusal.
+        assert!(matches!(
+            r.on_response(t0, brief),
+            Some(RegStep::Refused { status: 423, .. })
+        ));
+    }
+
     #[test]
     fn a_challenge_is_answered_once_and_the_grant_is_refreshed_at_half() {
         let t0 = t0();
@@ -186,13 +250,13 @@ mod tests {
         assert_eq!(r.poll_timeout(), None);
         let challenge = "Digest realm=\"c\", nonce=\"n\"".to_string();
         assert_eq!(
-            r.on_response(t0, 401, None, Some(challenge.clone())),
+            r.on_response(t0, challenged(401, &challenge)),
             send(Some((401, challenge)))
         );
         assert!(!r.is_registered(t0));
         let granted = 120 * SEC;
         assert_eq!(
-            r.on_response(t0 + SEC, 200, Some(granted), None),
+            r.on_response(t0 + SEC, granting(granted)),
             Some(RegStep::Registered { granted })
         );
         assert!(r.is_registered(t0 + SEC));
@@ -209,13 +273,13 @@ mod tests {
         let t0 = t0();
         let mut r = Registration::new(3600 * SEC, t0);
         r.handle_timeout(t0);
-        let ch = || Some("Digest realm=\"c\", nonce=\"n\"".to_string());
+        let ch = || "Digest realm=\"c\", nonce=\"n\"".to_string();
         assert!(matches!(
-            r.on_response(t0, 401, None, ch()),
+            r.on_response(t0, challenged(401, &ch())),
             Some(RegStep::Send { .. })
         ));
         assert_eq!(
-            r.on_response(t0, 401, None, ch()),
+            r.on_response(t0, challenged(401, &ch())),
             Some(RegStep::Refused {
                 status: 401,
                 retry_in: RETRY_MIN
@@ -224,7 +288,7 @@ mod tests {
         assert_eq!(r.poll_timeout(), Some(t0 + RETRY_MIN));
         r.handle_timeout(t0 + RETRY_MIN);
         assert_eq!(
-            r.on_response(t0 + RETRY_MIN, 403, None, None),
+            r.on_response(t0 + RETRY_MIN, RegAnswer::status(403)),
             Some(RegStep::Refused {
                 status: 403,
                 retry_in: 2 * RETRY_MIN
@@ -248,7 +312,7 @@ mod tests {
         let t0 = t0();
         let mut r = Registration::new(60 * SEC, t0);
         r.handle_timeout(t0);
-        r.on_response(t0, 200, None, None);
+        r.on_response(t0, RegAnswer::status(200));
         assert_eq!(r.poll_timeout(), Some(t0 + 30 * SEC));
         r.handle_timeout(t0 + 30 * SEC);
         assert_eq!(
@@ -266,7 +330,7 @@ mod tests {
         let t0 = t0();
         let mut r = Registration::new(60 * SEC, t0);
         r.handle_timeout(t0);
-        r.on_response(t0, 200, Some(2 * SEC), None);
+        r.on_response(t0, granting(2 * SEC));
         assert_eq!(r.poll_timeout(), Some(t0 + SEC));
         assert_eq!(
             r.stop(t0 + SEC),

@@ -26,6 +26,12 @@ const BACKUP: &str = "10.0.0.3:5060";
 const STEPS_MAX: usize = 10_000;
 
 fn switch(carrier_extra: &str) -> (Switch, Instant) {
+    let now = Instant::now();
+    (Switch::new(plan(carrier_extra, 2), 3, now), now)
+}
+
+/// The plan: "backup" at `backup_priority`, "carrier" at 1 with `carrier_extra`.
+fn plan(carrier_extra: &str, backup_priority: u32) -> Plan {
     let text = format!(
         r#"
 [switch]
@@ -40,7 +46,7 @@ password = "pw-1001"
 
 [[trunks]]
 name = "backup"
-outbound = {{ address = "{BACKUP}", priority = 2 }}
+outbound = {{ address = "{BACKUP}", priority = {backup_priority} }}
 
 [[trunks]]
 name = "carrier"
@@ -49,8 +55,7 @@ outbound = {{ address = "{CARRIER}", priority = 1{carrier_extra} }}
 "#
     );
     let cfg = Config::parse(&text, Path::new("sim.toml")).expect("valid config");
-    let now = Instant::now();
-    (Switch::new(Plan::from_config(&cfg), 3, now), now)
+    Plan::from_config(&cfg)
 }
 
 /// Runs the timers up to `until`, deadline by deadline, gathering output.
@@ -205,7 +210,7 @@ fn a_first_trunk_that_never_answers_hands_the_call_to_the_next_at_timer_b() {
 }
 
 #[test]
-fn when_every_trunk_fails_the_agent_gets_the_last_failure() {
+fn when_every_trunk_fails_the_call_ends_on_the_last_failure() {
     let (mut sw, now) = switch("");
     let out = agent_dials(&mut sw, now);
     let first = requests(&out, CARRIER, Method::Invite)[0].clone();
@@ -333,4 +338,44 @@ fn a_registering_trunk_answers_the_challenge_refreshes_at_half_and_unregisters_a
     let bye = requests(&out, CARRIER, Method::Register);
     assert_eq!(bye.len(), 1, "un-REGISTER at shutdown");
     assert_eq!(bye[0].expires(), Some(0));
+}
+
+#[test]
+fn a_reload_reorders_the_trunks_at_once_and_keeps_a_registration_whose_settings_stay() {
+    let extra = ", username = \"sw\", password = \"secret\", register = true";
+    let (mut sw, mut now) = switch(extra);
+    let mut out = Out::default();
+    let t0 = now;
+    advance(&mut sw, &mut now, t0, &mut out);
+    let register = requests(&out, CARRIER, Method::Register)[0].clone();
+    respond(&mut sw, now, CARRIER, &register, 200, "Expires: 3600\r\n");
+    assert_eq!(
+        trunk(&sw.trunk_snapshots(now), "carrier").registered,
+        Some(true)
+    );
+
+    // The backup now comes first; the carrier's registration is untouched.
+    sw.reload(now, plan(extra, 0)).expect("reloaded");
+    let out = drain(&mut sw);
+    assert!(requests(&out, CARRIER, Method::Register).is_empty());
+    assert_eq!(
+        trunk(&sw.trunk_snapshots(now), "carrier").registered,
+        Some(true)
+    );
+    let call = agent_dials(&mut sw, now);
+    assert_eq!(requests(&call, BACKUP, Method::Invite).len(), 1);
+    assert!(requests(&call, CARRIER, Method::Invite).is_empty());
+
+    // Its registration settings changed: it registers afresh.
+    let changed = format!("{extra}, register_expires = \"2h\"");
+    sw.reload(now, plan(&changed, 0)).expect("reloaded");
+    assert_eq!(
+        trunk(&sw.trunk_snapshots(now), "carrier").registered,
+        Some(false)
+    );
+    let mut out = Out::default();
+    advance(&mut sw, &mut now, t0, &mut out);
+    let again = requests(&out, CARRIER, Method::Register);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].expires(), Some(7200));
 }

@@ -379,3 +379,21 @@ fn a_reload_reorders_the_trunks_at_once_and_keeps_a_registration_whose_settings_
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].expires(), Some(7200));
 }
+
+#[test]
+fn a_carrier_connection_that_fails_before_any_answer_hands_the_call_on_at_once() {
+    let (mut sw, now) = switch(", transport = \"tcp\"");
+    let out = agent_dials(&mut sw, now);
+    assert_eq!(requests(&out, CARRIER, Method::Invite).len(), 1);
+    let tcp = switchyard::sip::Peer {
+        transport: switchyard::sip::Transport::Tcp,
+        addr: CARRIER.parse().unwrap(),
+    };
+    // A flow to someone else changes nothing.
+    sw.handle_flow_closed(now, peer(BACKUP));
+    assert!(requests(&drain(&mut sw), BACKUP, Method::Invite).is_empty());
+    sw.handle_flow_closed(now, tcp);
+    let out = drain(&mut sw);
+    assert_eq!(requests(&out, BACKUP, Method::Invite).len(), 1);
+    assert_eq!(trunk(&sw.trunk_snapshots(now), "carrier").failovers, 1);
+}

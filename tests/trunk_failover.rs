@@ -142,6 +142,37 @@ fn a_503_from_the_first_carrier_is_carried_by_the_second_and_recorded_on_it() {
 }
 
 #[test]
+fn a_tcp_carrier_that_refuses_the_connection_is_passed_over_at_once() {
+    // Nobody listens on A's TCP port: the connection is refused, which the
+    // switch takes as a transport error, not a 32 s Timer B.
+    let a_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free TCP port")
+        .port();
+    let b_port = free_udp_port();
+    let config = two_carriers(a_port, b_port, ", transport = \"tcp\"");
+    let switch = SwitchProc::start("trunk-refused", &config);
+    let b = carrier(&switch, b_port, AGENT_ANSWERS);
+    agent_dials(&switch, "5551234", AGENT_CALL_ANSWERED).expect_success();
+    b.expect_success();
+    assert_eq!(
+        record_of(&switch, "5551234").trunk.as_deref(),
+        Some("carrier-b")
+    );
+    // A transport error counts as 503 (RFC 3261 §8.1.3.1); Timer B would say 408.
+    let log = switch.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("failed over to the next trunk"))
+        .expect("a log line for the failover");
+    assert!(line.contains("status=503"), "{line}");
+    switch.wait_metric(
+        "switchyard_trunk_failovers_total{trunk=\"carrier-a\"}",
+        |v| v == 1.0,
+    );
+}
+
+#[test]
 fn a_486_from_the_first_carrier_is_the_callees_answer_and_is_not_retried() {
     let (a_port, b_port) = (free_udp_port(), free_udp_port());
     let switch = SwitchProc::start("trunk-busy", &two_carriers(a_port, b_port, ""));

@@ -14,6 +14,7 @@ use super::plan::{OutboundPlan, TrunkPlan};
 use super::trunks::CarrierCall;
 use super::{Direction, Switch};
 use crate::call::{CallRef, ForkState};
+use crate::sip::Peer;
 
 /// Whether a carrier's final status says "try elsewhere" (RFC 3261
 /// §21.5 server failures; 408 as a timeout) rather than the callee's answer.
@@ -90,6 +91,34 @@ impl Switch {
         self.retarget_fork(id, fork, &number, out);
         self.send_fork_invite(now, id, fork, None);
         true
+    }
+
+    /// The connection to `peer` failed or closed: forks to a carrier there
+    /// that got no answer yet fail as if answered 503 (a transport error,
+    /// RFC 3261 §8.1.3.1), so they fail over; so do probes and REGISTERs.
+    pub(super) fn carrier_flow_closed(&mut self, now: Instant, peer: Peer) {
+        if !peer.transport.is_reliable() {
+            return;
+        }
+        let mut failed = Vec::new();
+        for id in self.carriers.calls.keys() {
+            let Some(b) = self.calls.get(id).and_then(|e| e.b.as_ref()) else {
+                continue;
+            };
+            for (i, f) in b.forks.iter().enumerate() {
+                if f.agent.is_none() && f.peer == peer && f.state == ForkState::Calling {
+                    failed.push((*id, i, f.branch.clone()));
+                }
+            }
+        }
+        for (id, fork, branch) in failed {
+            self.demux.remove_client_branch(&branch);
+            if let Some(f) = self.fork_mut(id, fork) {
+                f.state.on_final_response();
+            }
+            self.fork_failed(now, id, fork, 503);
+        }
+        self.carrier_requests_failed(now, peer);
     }
 
     /// The fork starts over, to `number` at another carrier.

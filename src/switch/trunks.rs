@@ -199,6 +199,31 @@ impl Switch {
         true
     }
 
+    /// Our probes and REGISTERs in flight to `peer` failed (its
+    /// connection closed or could not be opened).
+    pub(super) fn carrier_requests_failed(&mut self, now: Instant, peer: crate::sip::Peer) {
+        let names: Vec<String> = self
+            .plan
+            .trunks
+            .iter()
+            .filter(|t| t.outbound.as_ref().is_some_and(|o| o.peer == peer))
+            .map(|t| t.name.clone())
+            .collect();
+        let failed: Vec<(String, String, Request)> = self
+            .carriers
+            .branches
+            .iter()
+            .filter(|(_, (name, _))| names.contains(name))
+            .map(|(branch, (name, request))| (branch.clone(), name.clone(), *request))
+            .collect();
+        for (branch, name, request) in failed {
+            self.carriers.branches.remove(&branch);
+            if let Some(i) = self.carriers.trunks.iter().position(|t| t.name == name) {
+                self.carrier_failed(now, i, request);
+            }
+        }
+    }
+
     /// At shutdown: un-REGISTER where the carrier holds our binding.
     pub(super) fn carriers_shutdown(&mut self, now: Instant) {
         for i in 0..self.carriers.trunks.len() {

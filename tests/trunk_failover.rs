@@ -14,6 +14,7 @@ mod support;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
+use support::api::{api_section, get, VIEWER};
 use support::scenarios::*;
 use support::{free_udp_port, test_config, Sipp, SwitchProc};
 use switchyard::ops::cdr::{CdrRow, CdrStore};
@@ -201,9 +202,22 @@ fn a_carrier_that_never_answers_options_is_down_and_calls_go_straight_to_the_hea
     let a_port = dead.local_addr().expect("addr").port();
     let b_port = free_udp_port();
     let extra = ", options_interval = \"1s\", options_down_after = 1";
-    let switch = SwitchProc::start("trunk-health", &two_carriers(a_port, b_port, extra));
+    let config = two_carriers(a_port, b_port, extra) + &api_section(16);
+    let switch = SwitchProc::start("trunk-health", &config);
     switch.wait_metric("switchyard_trunk_up{trunk=\"carrier-a\"}", |v| v == 0.0);
     switch.wait_metric("switchyard_trunk_up{trunk=\"carrier-b\"}", |v| v == 1.0);
+    let listed = get(switch.http, "/api/v1/trunks", VIEWER);
+    assert_eq!(listed.status, 200);
+    let trunks = listed.body["trunks"].as_array().expect("a list").clone();
+    let up: Vec<(&str, bool)> = trunks
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap_or(""), t["up"] == true))
+        .collect();
+    assert_eq!(
+        up,
+        vec![("carrier-b", true), ("carrier-a", false)],
+        "{trunks:?}"
+    );
     let log = switch.log();
     assert!(
         log.lines()

@@ -21,7 +21,7 @@ use crate::sip::parse::{HeaderName, Message};
 use crate::sip::transaction::{ClientKey, TxMethod};
 
 /// One outbound trunk's health, registration and failovers, as ops sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct TrunkSnapshot {
     pub name: String,
     /// Up unless its OPTIONS checks failed (always up when unchecked).

@@ -88,6 +88,12 @@ impl Switch {
                 self.carriers.trunks.push(old.swap_remove(i));
                 continue;
             }
+            // Only a registration draws its Call-ID and tag: trunks without
+            // one leave the RNG's sequence as it was.
+            let (call_id, local_tag) = match out.register {
+                Some(_) => (self.token(), self.token()),
+                None => (String::new(), String::new()),
+            };
             let state = CarrierState {
                 health: out
                     .options_interval
@@ -95,8 +101,8 @@ impl Switch {
                 registration: out.register.map(|expires| Registration::new(expires, now)),
                 name,
                 settings,
-                call_id: self.token(),
-                local_tag: self.token(),
+                call_id,
+                local_tag,
                 cseq: 0,
                 failovers: 0,
             };

@@ -4,7 +4,8 @@
 //! the last failure; a trunk whose OPTIONS go unanswered is marked down and
 //! skipped, and one answer (a 404 too) brings it back; a trunk with
 //! `register = true` registers, answers the challenge, refreshes at half
-//! the grant, backs off after a refusal and un-registers at shutdown.
+//! the grant, backs off after a refusal and un-registers at shutdown, and
+//! the calls it then sends to our registered Contact route by their To.
 
 #![allow(clippy::disallowed_methods)]
 
@@ -14,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sim_wire::{drain, final_status, peer, sdp, with_auth, Out};
+use sim_wire::{drain, final_status, peer, request, sdp, with_auth, Out};
 use switchyard::call::Outcome;
 use switchyard::config::Config;
 use switchyard::sip::parse::{HeaderName, Message, Method};
@@ -52,6 +53,9 @@ outbound = {{ address = "{BACKUP}", priority = {backup_priority} }}
 name = "carrier"
 allow_from = ["10.0.0.0/8"]
 outbound = {{ address = "{CARRIER}", priority = 1{carrier_extra} }}
+
+[dids]
+"5550100" = {{ agent = "1001" }}
 "#
     );
     let cfg = Config::parse(&text, Path::new("sim.toml")).expect("valid config");
@@ -396,4 +400,45 @@ fn a_carrier_connection_that_fails_before_any_answer_hands_the_call_on_at_once()
     let out = drain(&mut sw);
     assert_eq!(requests(&out, BACKUP, Method::Invite).len(), 1);
     assert_eq!(trunk(&sw.trunk_snapshots(now), "carrier").failovers, 1);
+}
+
+#[test]
+fn a_carrier_we_register_with_calls_our_contact_and_the_number_is_in_to() {
+    let register = ", username = \"sw\", password = \"secret\", register = true";
+    for (extra, reaches_agent) in [(register, true), ("", false)] {
+        let (mut sw, now) = switch(extra);
+        let reg = with_auth(
+            &mut sw,
+            now,
+            "REGISTER",
+            "sip:127.0.0.1:5060",
+            "1001",
+            AGENT,
+            "reg-1001",
+            "",
+        );
+        assert_eq!(final_status(&reg), Some(200));
+        let invite = request(
+            "INVITE",
+            "sip:sw@127.0.0.1:5060",
+            "15551234567",
+            CARRIER,
+            "from-carrier",
+            1,
+            "<sip:5550100@127.0.0.1>",
+            "",
+            &sdp(4000),
+        );
+        sw.handle_datagram(now, peer(CARRIER), invite);
+        let out = drain(&mut sw);
+        let rung = requests(&out, AGENT, Method::Invite).len();
+        assert_eq!(rung == 1, reaches_agent, "{extra:?}");
+        if !reaches_agent {
+            let to_carrier: Vec<u16> = sent_to(&out, CARRIER)
+                .iter()
+                .filter_map(|m| m.status())
+                .collect();
+            assert!(to_carrier.contains(&404), "{to_carrier:?}");
+        }
+    }
 }

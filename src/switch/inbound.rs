@@ -184,6 +184,10 @@ impl Switch {
             Some(user) => user.split(';').next().unwrap_or(user).to_string(),
             None => return self.refuse(now, req, Refusal::plain(404)),
         };
+        let dialled = match caller_agent {
+            None => self.number_from_carrier(trunk_name.as_deref(), msg, dialled),
+            Some(_) => dialled,
+        };
         if let (Some(agent), Some(code)) = (&caller_agent, super::supervise::parse(&dialled)) {
             let agent = agent.clone();
             return self.on_supervise(now, req, &agent, code);

@@ -243,6 +243,30 @@ impl Switch {
         }
     }
 
+    /// A carrier we register with sends its calls to the Contact we
+    /// registered, `sip:<username>@us`: the number dialled is then in To.
+    pub(super) fn number_from_carrier(
+        &self,
+        trunk: Option<&str>,
+        msg: &Message,
+        dialled: String,
+    ) -> String {
+        let registered_as = trunk
+            .and_then(|name| self.plan.trunks.iter().find(|t| t.name == name))
+            .and_then(|t| t.outbound.as_ref())
+            .filter(|o| o.register.is_some())
+            .and_then(|o| o.credentials.as_ref())
+            .map(|(user, _)| user.as_str());
+        if registered_as != Some(dialled.as_str()) {
+            return dialled;
+        }
+        let to = msg.to().uri();
+        match to.user() {
+            Some(user) => user.split(';').next().unwrap_or(user).to_string(),
+            None => dialled,
+        }
+    }
+
     /// Every outbound trunk, in plan order.
     pub fn trunk_snapshots(&self, now: Instant) -> Vec<TrunkSnapshot> {
         self.carriers

@@ -5,7 +5,8 @@
 //! no IO, read no clock and spawn nothing. Drivers own sockets and timers.
 //!
 //! - [`sip`]: message parser and builder, transactions (RFC 3261 §17), digest
-//!   auth, registrar; `sip::transport` holds the UDP/TCP sockets (driver).
+//!   auth, registrar, our health checks and registrations with carriers
+//!   (`sip::carrier`); `sip::transport` holds the UDP/TCP sockets (driver).
 //! - [`call`]: the B2BUA: a call is a caller leg plus an agent leg.
 //! - [`acd`]: queues and the router that picks an agent for a waiting call.
 //! - [`config`]: the TOML config and dialplan, validated with file/line/field errors.

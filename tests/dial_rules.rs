@@ -18,39 +18,6 @@ use support::{free_udp_port, test_config, Sipp, SwitchProc};
 use switchyard::config::Config;
 use switchyard::dial_rules::DialRefused;
 
-/// The agent's side of a call out that the carrier answers: ACK, then the
-/// agent hangs up.
-const AGENT_CALL_ANSWERED: &str = r#"
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true"/>
-  <send><![CDATA[
-
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-[pid]-[call_number]-a;rport
-      From: <sip:@USER@@[remote_ip]>;tag=[pid]F[call_number]
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: 2 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]></send>
-  <pause milliseconds="200"/>
-  <send retrans="500"><![CDATA[
-
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-[pid]-[call_number]-b;rport
-      From: <sip:@USER@@[remote_ip]>;tag=[pid]F[call_number]
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: 3 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]></send>
-  <recv response="200" crlf="true"/>
-"#;
-
 /// Agent 1002's phone (SIPp) registers and dials `number`; `after` is
 /// what follows the final answer.
 fn agent_dials(switch: &SwitchProc, contact_port: u16, number: &str, after: &str) -> Sipp {

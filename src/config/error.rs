@@ -205,6 +205,8 @@ pub enum ProblemKind {
     InvalidIp { value: String },
     #[error("codecs must name at least one of pcmu, pcma, opus")]
     NoCodecs,
+    #[error("`register = true` needs `username` and `password` to register with")]
+    RegisterWithoutCredentials,
     #[error("trunk has neither allow_from nor outbound, so it can carry no call")]
     TrunkUnused,
     #[error("invalid identity \"{value}\" (expected a sip:, sips: or tel: URI of at most {max} bytes, e.g. \"sip:+15550100@carrier.example\")")]

@@ -51,6 +51,9 @@
 //! inbound_username = "carrier"        # optional, with inbound_password: calls must pass digest auth
 //! inbound_password = "..."
 //! outbound = { address = "127.0.0.1:5070", transport = "udp", username = "sw", password = "..." }
+//! # more in `outbound`: priority = 1 (lower first), options_interval = "30s" (OPTIONS checks;
+//! # off when unset), options_down_after = 3, register = true (needs username/password),
+//! # register_expires = "1h"
 //!
 //! [dids]                      # keys: digits with an optional leading +
 //! "5550100" = { agent = "1001" }
@@ -343,7 +346,26 @@ pub struct OutboundConfig {
     pub transport: Transport,
     /// Answers the carrier's 401/407 (RFC 3261 §22.2).
     pub credentials: Option<Credentials>,
+    /// Calls out try trunks lowest `priority` first; ties keep file order.
+    pub priority: u32,
+    /// OPTIONS health checks every this often; `None`: never checked,
+    /// always taken as up.
+    pub options_interval: Option<Duration>,
+    /// Checks in a row unanswered (or failed to send) before the trunk
+    /// counts as down.
+    pub options_down_after: u32,
+    /// Register with the carrier as `username` (RFC 3261 §10), asking
+    /// for `register_expires`; refreshed at half what it grants.
+    pub register: Option<Duration>,
 }
+
+/// `priority` when unset.
+pub const TRUNK_PRIORITY_DEFAULT: u32 = 1;
+/// `options_down_after` when unset: as Kamailio's dispatcher `ds_probing_threshold`
+/// counts, a few lost probes rather than one.
+pub const OPTIONS_DOWN_AFTER_DEFAULT: u32 = 3;
+/// `register_expires` when unset.
+pub const REGISTER_EXPIRES_DEFAULT: Duration = Duration::from_secs(3600);
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DidRoute {

@@ -86,6 +86,11 @@ pub(crate) struct RawOutbound {
     pub transport: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    pub priority: Option<i64>,
+    pub options_interval: Option<String>,
+    pub options_down_after: Option<i64>,
+    pub register: Option<bool>,
+    pub register_expires: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -107,3 +107,50 @@ fn an_agent_takes_its_own_rules_then_the_sections_then_the_built_in_ones() {
     let c = parse("").expect("valid");
     assert!(c.dial_rules_for("1001").check("9005551234").is_err());
 }
+
+#[test]
+fn trunk_priority_checks_and_registration_are_read_with_defaults() {
+    let text = "[[trunks]]\nname = \"a\"\noutbound = { address = \"127.0.0.1:5070\" }\n\
+                [[trunks]]\nname = \"b\"\noutbound = { address = \"127.0.0.1:5071\", priority = 0, \
+                options_interval = \"30s\", options_down_after = 2, register = true, \
+                register_expires = \"10m\", username = \"sw\", password = \"pw\" }\n";
+    let c = parse(text).expect("valid");
+    let a = c.trunks[0].outbound.clone().expect("outbound");
+    assert_eq!(a.priority, TRUNK_PRIORITY_DEFAULT);
+    assert_eq!(a.options_interval, None);
+    assert_eq!(a.options_down_after, OPTIONS_DOWN_AFTER_DEFAULT);
+    assert_eq!(a.register, None);
+    let b = c.trunks[1].outbound.clone().expect("outbound");
+    assert_eq!(b.priority, 0);
+    assert_eq!(b.options_interval, Some(Duration::from_secs(30)));
+    assert_eq!(b.options_down_after, 2);
+    assert_eq!(b.register, Some(Duration::from_secs(600)));
+}
+
+#[test]
+fn trunk_outbound_mistakes_are_named_by_line_and_field() {
+    let text = "[[trunks]]\nname = \"a\"\n\
+                outbound = { address = \"127.0.0.1:5070\", priority = -1, options_interval = \"2h\", \
+                options_down_after = 0, register_expires = \"5s\" }\n\
+                [[trunks]]\nname = \"b\"\noutbound = { address = \"127.0.0.1:5071\", register = true }\n";
+    let got = problems(text);
+    let want = [
+        (3, "trunks[0].outbound.options_interval"),
+        (3, "trunks[0].outbound.options_down_after"),
+        (3, "trunks[0].outbound.register_expires"),
+        (3, "trunks[0].outbound.priority"),
+        (6, "trunks[1].outbound.register"),
+    ];
+    for (line, field) in want {
+        assert!(
+            got.contains(&(line, field.to_string())),
+            "{field} at line {line} not in {got:?}"
+        );
+    }
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    let message = parse(text).unwrap_err().to_string();
+    assert!(
+        message.contains("needs `username` and `password`"),
+        "{message}"
+    );
+}

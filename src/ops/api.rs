@@ -67,6 +67,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/reports/agents"),
     ("get", "/api/v1/events"),
     ("post", "/api/v1/reload"),
+    ("get", "/api/v1/trunks"),
     ("get", "/api/v1/bans"),
     ("delete", "/api/v1/bans/{ip}"),
     ("delete", "/api/v1/callers/{number}"),
@@ -139,6 +140,7 @@ pub fn router(
         .route("/api/v1/reports/agents", get(reports::agents))
         .route("/api/v1/events", get(event_stream))
         .route("/api/v1/reload", post(reload))
+        .route("/api/v1/trunks", get(trunks))
         .route("/api/v1/bans", get(bans))
         .route("/api/v1/bans/{ip}", delete(lift_ban))
         .route("/api/v1/callers/{number}", delete(erase::caller))
@@ -404,6 +406,10 @@ async fn event_stream(State(api): State<Api>, headers: HeaderMap) -> Response {
 async fn reload(State(api): State<Api>) -> ApiResult {
     let done = api.reloader.reload().await?;
     Ok(Json(done).into_response())
+}
+
+async fn trunks(State(api): State<Api>) -> ApiResult {
+    list(&api, Command::ListTrunks, "trunks").await
 }
 
 async fn bans(State(api): State<Api>) -> ApiResult {

@@ -40,6 +40,14 @@ pub const SIP_REQUESTS_LIMITED_TOTAL: &str = "switchyard_sip_requests_limited_to
 /// Calls out refused by dial rules; label `reason`: `denied`,
 /// `not_allowed`, `not_a_number`.
 pub const DIAL_REFUSED_TOTAL: &str = "switchyard_dial_refused_total";
+/// 1 while an outbound trunk answers its OPTIONS checks (or is not
+/// checked), 0 while it counts as down; label `trunk`.
+pub const TRUNK_UP: &str = "switchyard_trunk_up";
+/// 1 while the carrier holds our registration, 0 otherwise; only trunks
+/// with `register = true`; label `trunk`.
+pub const TRUNK_REGISTERED: &str = "switchyard_trunk_registered";
+/// Calls out moved from a trunk to the next (408, 5xx, timeout); label `trunk`, the one left.
+pub const TRUNK_FAILOVERS_TOTAL: &str = "switchyard_trunk_failovers_total";
 /// SIP messages over TCP larger than the limit: answered 413, closed.
 pub const TCP_OVERSIZED_TOTAL: &str = "switchyard_tcp_oversized_total";
 /// TLS handshakes by `result` (ok, failed: refused or timed out).
@@ -157,6 +165,9 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (AUTH_BANS_ACTIVE, Kind::Gauge, "Sources banned now."),
     (SIP_REQUESTS_LIMITED_TOTAL, Kind::Counter, "SIP requests screened out, by reason (back-off, ban, rate limit)."),
     (DIAL_REFUSED_TOTAL, Kind::Counter, "Numbers agents were refused by their dial rules, by reason."),
+    (TRUNK_UP, Kind::Gauge, "Outbound trunks up by their OPTIONS checks (1) or down (0)."),
+    (TRUNK_REGISTERED, Kind::Gauge, "Outbound trunks whose carrier holds our registration (1) or not (0)."),
+    (TRUNK_FAILOVERS_TOTAL, Kind::Counter, "Calls out moved from this trunk to the next after a 408, 5xx or timeout."),
     (TCP_OVERSIZED_TOTAL, Kind::Counter, "Oversized SIP messages over TCP, answered 413 and closed."),
     (TLS_HANDSHAKES_TOTAL, Kind::Counter, "TLS handshakes of SIP connections by result (ok, failed)."),
     (TCP_CONNECTIONS_ACTIVE, Kind::Gauge, "Open SIP TCP connections."),
@@ -330,6 +341,19 @@ pub fn publish(switch: &Switch, now: Instant) {
     counter!(IVR_EXITS_TOTAL, "how" => "default").absolute(stats.menu_defaulted);
     counter!(IVR_EXITS_TOTAL, "how" => "refused").absolute(stats.menu_refused);
     publish_queues(switch, now);
+    publish_trunks(switch, now);
+}
+
+fn publish_trunks(switch: &Switch, now: Instant) {
+    for t in switch.trunk_snapshots(now) {
+        let up = if t.up { 1.0 } else { 0.0 };
+        gauge!(TRUNK_UP, "trunk" => t.name.clone()).set(up);
+        if let Some(registered) = t.registered {
+            let value = if registered { 1.0 } else { 0.0 };
+            gauge!(TRUNK_REGISTERED, "trunk" => t.name.clone()).set(value);
+        }
+        counter!(TRUNK_FAILOVERS_TOTAL, "trunk" => t.name.clone()).absolute(t.failovers);
+    }
 }
 
 /// The relay's counters, with the switch core's where it decides: the port

@@ -1,5 +1,6 @@
 //! SIP: parsing and building messages, transactions, dialogs and the requests
-//! sent in them (`dialog`), digest auth, the registrar.
+//! sent in them (`dialog`), digest auth, the registrar, and the switch as a
+//! client of its carriers (`carrier`: OPTIONS checks, REGISTER).
 //! Everything here is pure except `transport`, which owns the sockets.
 
 use std::fmt;
@@ -7,6 +8,7 @@ use std::net::SocketAddr;
 
 pub mod auth;
 pub mod build;
+pub mod carrier;
 pub mod dialog;
 pub mod guard;
 pub mod limits;

@@ -73,6 +73,8 @@ pub enum Command {
     },
     /// Sources banned for failed logins.
     ListBans,
+    /// Outbound trunks: health, registration, failovers.
+    ListTrunks,
     /// Lift the ban on a source address.
     LiftBan {
         ip: String,
@@ -103,6 +105,9 @@ pub enum Reply {
     },
     Bans {
         bans: Vec<super::security::BanSnapshot>,
+    },
+    Trunks {
+        trunks: Vec<super::trunks::TrunkSnapshot>,
     },
     /// The call an originate placed: follow it by this id.
     Originated {

@@ -53,6 +53,10 @@ impl Switch {
                 return placed.map(|call| Reply::Originated { call });
             }
             Command::ListBans => return Ok(self.list_bans(now)),
+            Command::ListTrunks => {
+                let trunks = self.trunk_snapshots(now);
+                return Ok(Reply::Trunks { trunks });
+            }
             Command::LiftBan { ip } => self.lift_ban(now, &ip),
             Command::Disposition { call, code, note } => self.dispose(now, call, &code, note),
         };

@@ -23,10 +23,10 @@ impl Switch {
     pub(super) fn identity_headers(
         &self,
         entry: &Session,
-        to_carrier: bool,
+        to_carrier: Option<crate::call::CallRef>,
     ) -> Vec<(&'static str, String)> {
-        if to_carrier {
-            let Some(policy) = self.plan.outbound_trunk().map(|t| &t.identity) else {
+        if let Some(id) = to_carrier {
+            let Some(policy) = self.carrier_trunk(id).map(|t| &t.identity) else {
                 return Vec::new();
             };
             let asserted = policy

@@ -184,6 +184,10 @@ impl Switch {
             Some(user) => user.split(';').next().unwrap_or(user).to_string(),
             None => return self.refuse(now, req, Refusal::plain(404)),
         };
+        let dialled = match caller_agent {
+            None => self.number_from_carrier(trunk_name.as_deref(), msg, dialled),
+            Some(_) => dialled,
+        };
         if let (Some(agent), Some(code)) = (&caller_agent, super::supervise::parse(&dialled)) {
             let agent = agent.clone();
             return self.on_supervise(now, req, &agent, code);
@@ -235,7 +239,7 @@ impl Switch {
             // The record names the trunk an agent's call went out on.
             (Some(_), Target::Carrier) => (
                 Direction::Outbound,
-                self.plan.outbound_trunk().map(|t| t.name.clone()),
+                self.carrier_order().first().map(|t| t.name.clone()),
             ),
             (Some(_), Target::Route(_)) => (Direction::Internal, trunk_name),
         };
@@ -308,7 +312,7 @@ impl Switch {
             None if from_agent && self.plan.agents.contains_key(dialled) => {
                 Some(Target::Route(Route::Agent(dialled.to_string())))
             }
-            None if from_agent && self.plan.outbound_trunk().is_some() => Some(Target::Carrier),
+            None if from_agent && !self.carrier_order().is_empty() => Some(Target::Carrier),
             None => {
                 debug!("unknown number dialled");
                 self.refuse(now, req, Refusal::plain(404));

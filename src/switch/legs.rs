@@ -93,9 +93,10 @@ impl Switch {
         targets
     }
 
-    /// Sends a call to the outbound trunk.
+    /// Sends a call to the first outbound trunk in failover order
+    /// (`failover.rs` moves it on to the next).
     pub(super) fn offer_carrier(&mut self, now: Instant, id: CallRef, number: &str) {
-        let Some(out) = self.plan.outbound_trunk().and_then(|t| t.outbound.clone()) else {
+        let Some(out) = self.first_carrier(id, number) else {
             return self.unroutable(now, id, Outcome::Unavailable);
         };
         let uri = format!("sip:{number}@{}", out.peer.addr);
@@ -197,7 +198,7 @@ impl Switch {
                     .as_ref()
                     .and_then(|b| b.forks.get(fork))
                     .is_some_and(|f| f.agent.is_none());
-                self.identity_headers(entry, to_carrier)
+                self.identity_headers(entry, to_carrier.then_some(id))
             }
             None => return,
         };

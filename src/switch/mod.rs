@@ -36,6 +36,7 @@ mod demux;
 mod digits;
 mod disposition;
 mod event;
+mod failover;
 mod feature;
 mod identity;
 mod inbound;
@@ -57,6 +58,7 @@ mod srtp;
 mod supervise;
 mod timers;
 mod transfer;
+mod trunks;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
@@ -98,6 +100,7 @@ pub use plan::{Plan, Route};
 pub use queues::{QueueFigures, AGENT_STATE_LABELS};
 pub use reload::ReloadReport;
 pub use security::{BanSnapshot, DIAL_REFUSED_LABELS, LIMITED_LABELS};
+pub use trunks::TrunkSnapshot;
 
 /// DTMF digits kept per call; older ones are dropped first.
 pub const DIGITS_PER_CALL_MAX: usize = 64;
@@ -264,6 +267,8 @@ pub struct Switch {
     uuids: CallUuids,
     /// The RTP port pool and media plan; `None` passes SDP through.
     anchoring: Option<media::Anchoring>,
+    /// Outbound trunks' health checks, registrations and calls' failovers.
+    carriers: trunks::Carriers,
 }
 
 impl Switch {
@@ -283,7 +288,7 @@ impl Switch {
         let anchoring = plan.media.clone().and_then(media::Anchoring::new);
         let guard = AuthGuard::new(plan.guard.clone());
         let pike = Pike::new(plan.pike.clone());
-        Switch {
+        let mut switch = Switch {
             plan,
             rng,
             tx,
@@ -308,7 +313,10 @@ impl Switch {
             next_call: 1,
             uuids: CallUuids::new(now),
             anchoring,
-        }
+            carriers: trunks::Carriers::default(),
+        };
+        switch.sync_carriers(now);
+        switch
     }
 
     /// The wall clock as the driver read it at `now`: call ids and event
@@ -348,6 +356,7 @@ impl Switch {
         self.router.handle_timeout(now);
         self.handle_media_timeout(now);
         self.handle_menu_timeout(now);
+        self.carriers_timeout(now);
         while let Some((at, call)) = self.timers.next_due(Timer::Ring, now) {
             let due = self.calls.get(&call).is_some_and(|c| c.phase.ring_due(at));
             if due {
@@ -360,6 +369,7 @@ impl Switch {
     /// Stop taking calls: new INVITEs get 503, calls in progress are ended.
     pub fn shutdown(&mut self, now: Instant) {
         self.draining = true;
+        self.carriers_shutdown(now);
         let ids: Vec<CallRef> = self.calls.keys().copied().collect();
         for id in ids {
             self.drive(now, id, Input::Shutdown);
@@ -373,6 +383,7 @@ impl Switch {
             self.registrar.poll_timeout(),
             self.router.poll_timeout(),
             self.timers.poll_timeout(),
+            self.carriers_poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -515,6 +526,7 @@ impl Switch {
         self.release_call(now, id);
         // Forks still owed a CANCEL keep it after the call is gone.
         self.drop_b_leg(now, id);
+        self.carriers.calls.remove(&id);
         let Some(mut entry) = self.calls.remove(&id) else {
             return;
         };
@@ -617,6 +629,9 @@ impl Switch {
     }
 
     fn on_client_timeout(&mut self, now: Instant, key: &tx::ClientKey) {
+        if self.on_carrier_timeout(now, &key.branch) {
+            return;
+        }
         let Some(Owner::Client { call, purpose }) = self.demux.remove_client_branch(&key.branch)
         else {
             return;

@@ -43,7 +43,7 @@ impl Switch {
         if targets.is_empty() {
             return Err(CommandError::NotRegistered(agent.to_string()));
         }
-        let trunk = match self.plan.outbound_trunk() {
+        let trunk = match self.carrier_order().first() {
             Some(t) => t.name.clone(),
             None => return Err(CommandError::NoOutboundTrunk),
         };

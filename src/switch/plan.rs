@@ -58,6 +58,12 @@ pub struct TrunkPlan {
 pub struct OutboundPlan {
     pub peer: Peer,
     pub credentials: Option<(String, String)>,
+    /// Lower is tried first.
+    pub priority: u32,
+    pub options_interval: Option<Duration>,
+    pub options_down_after: u32,
+    /// Register for this long, if the carrier wants a registration.
+    pub register: Option<Duration>,
 }
 
 /// Lookups the core needs, built once from a validated config.
@@ -208,11 +214,6 @@ impl Plan {
         })
     }
 
-    /// The first trunk that takes outbound calls.
-    pub fn outbound_trunk(&self) -> Option<&TrunkPlan> {
-        self.trunks.iter().find(|t| t.outbound.is_some())
-    }
-
     /// Our address on `transport`: the TLS listener's for TLS.
     pub fn local_on(&self, transport: Transport) -> SocketAddr {
         match (transport, self.tls_local) {
@@ -309,6 +310,10 @@ fn trunk_plan(t: &config::TrunkConfig) -> TrunkPlan {
                 .credentials
                 .as_ref()
                 .map(|c| (c.username.clone(), c.password.clone())),
+            priority: o.priority,
+            options_interval: o.options_interval,
+            options_down_after: o.options_down_after,
+            register: o.register,
         }),
         identity: t.identity.clone(),
         srtp: t.srtp,

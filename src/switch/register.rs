@@ -13,13 +13,17 @@ use crate::sip::registrar::{Binding, ContactRequest, RegisterError, Update};
 use crate::sip::Peer;
 
 impl Switch {
-    /// A TCP connection closed: RFC 5626 flows over it have failed, and
-    /// their bindings go (an agent whose only phone it was is unregistered).
+    /// A TCP connection closed (or could not be opened): RFC 5626 flows
+    /// over it have failed, and their bindings go (an agent whose only
+    /// phone it was is unregistered); calls, probes and REGISTERs to a
+    /// carrier there that got no answer fail.
     pub fn handle_flow_closed(&mut self, now: Instant, peer: Peer) {
         let removed = self.registrar.flow_failed(peer);
         if removed > 0 {
             debug!(%peer.addr, removed, "outbound flow closed: its bindings removed");
         }
+        // A carrier we could not reach over it: its requests failed.
+        self.carrier_flow_closed(now, peer);
         self.pump(now);
     }
 

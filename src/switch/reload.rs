@@ -66,6 +66,7 @@ impl Switch {
                 bindings, "reload: agent removed, logged out after any queue call"
             );
         }
+        self.sync_carriers(now);
         self.join_new_queues(now);
         info!(
             agents_added = report.agents_added.len(),

@@ -51,6 +51,9 @@ impl Switch {
         if *method == Method::Cancel {
             return;
         }
+        if self.on_carrier_response(now, &branch, &msg) {
+            return;
+        }
         let (call, purpose) = match self.demux.client_branch(&branch) {
             Some(Owner::Client { call, purpose }) => (*call, *purpose),
             Some(Owner::Zombie(_)) if *method == Method::Invite => {
@@ -170,6 +173,9 @@ impl Switch {
     /// out (before the call machine, which may drop the B leg), then the
     /// call machine.
     pub(super) fn fork_failed(&mut self, now: Instant, id: CallRef, fork: usize, status: u16) {
+        if self.fail_over(now, id, fork, status) {
+            return;
+        }
         let Some(f) = self.fork_mut(id, fork) else {
             return;
         };

@@ -52,7 +52,7 @@ impl Switch {
     ) -> bytes::Bytes {
         let policy = match agent {
             Some(a) => self.plan.agents.get(a).map(|p| p.srtp),
-            None => self.plan.outbound_trunk().map(|t| t.srtp),
+            None => self.carrier_trunk(id).map(|t| t.srtp),
         }
         .unwrap_or_default();
         let savp = match policy {

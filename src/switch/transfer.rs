@@ -175,12 +175,7 @@ impl Switch {
         if let Err(refused) = self.plan.check_dial(from, user) {
             return Err(CommandError::DialRefused(refused));
         }
-        if self
-            .plan
-            .outbound_trunk()
-            .and_then(|t| t.outbound.as_ref())
-            .is_none()
-        {
+        if self.carrier_order().is_empty() {
             return Err(CommandError::NoOutboundTrunk);
         }
         Ok(Target::Number(user.to_string()))

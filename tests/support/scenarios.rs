@@ -195,6 +195,39 @@ pub const CARRIER_REFUSED: &str = r#"
     ]]></send>
 "#;
 
+/// The agent's side of a call out that the carrier answers: ACK, then the
+/// agent hangs up.
+pub const AGENT_CALL_ANSWERED: &str = r#"
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send><![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-[pid]-[call_number]-a;rport
+      From: <sip:@USER@@[remote_ip]>;tag=[pid]F[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 2 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+  <pause milliseconds="200"/>
+  <send retrans="500"><![CDATA[
+
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-[pid]-[call_number]-b;rport
+      From: <sip:@USER@@[remote_ip]>;tag=[pid]F[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 3 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+  <recv response="200" crlf="true"/>
+"#;
+
 macro_rules! RECV_INVITE {
     () => {
         r#"

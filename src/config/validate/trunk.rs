@@ -6,6 +6,14 @@ use super::super::values::{check_name, parse_ip_net};
 use super::super::*;
 use super::{root, Cx, ALLOW_FROM_MAX};
 use crate::config::locate::FieldPath;
+use std::time::Duration;
+
+/// Bounds of `options_interval`.
+const OPTIONS_INTERVAL_MIN: Duration = Duration::from_secs(1);
+const OPTIONS_INTERVAL_MAX: Duration = Duration::from_secs(3600);
+/// Bounds of `register_expires`.
+const REGISTER_EXPIRES_MIN: Duration = Duration::from_secs(60);
+const REGISTER_EXPIRES_MAX: Duration = Duration::from_secs(86_400);
 
 impl Cx<'_, '_> {
     pub(super) fn trunk(&mut self, i: usize, raw: RawTrunk) -> Option<TrunkConfig> {
@@ -53,12 +61,25 @@ impl Cx<'_, '_> {
                     crate::sip::Transport::Udp
                 }
             };
+            let health = self.outbound_health(&op, &o.options_interval, o.options_down_after);
+            let has_credentials = o.username.is_some() && o.password.is_some();
+            let register = self.outbound_register(&op, &o, has_credentials);
             let credentials =
                 self.credentials(o.username, o.password, &op, ("username", "password"));
             OutboundConfig {
                 address,
                 transport,
                 credentials,
+                priority: self.int(
+                    o.priority,
+                    &op.key("priority"),
+                    TRUNK_PRIORITY_DEFAULT,
+                    0,
+                    1000,
+                ),
+                options_interval: health.0,
+                options_down_after: health.1,
+                register,
             }
         });
         if raw.allow_from.is_empty() && outbound.is_none() {
@@ -75,6 +96,62 @@ impl Cx<'_, '_> {
             identity,
             srtp,
         })
+    }
+
+    /// `options_interval` (1s..=1h, off when unset) and `options_down_after`.
+    fn outbound_health(
+        &mut self,
+        op: &FieldPath,
+        interval: &Option<String>,
+        down_after: Option<i64>,
+    ) -> (Option<Duration>, u32) {
+        let path = op.key("options_interval");
+        let interval = interval.as_deref().and_then(|text| {
+            let d = self.duration(Some(text), &path, Duration::ZERO, true);
+            if d.is_zero() {
+                return None;
+            }
+            if !(OPTIONS_INTERVAL_MIN..=OPTIONS_INTERVAL_MAX).contains(&d) {
+                let range = "1s..=1h";
+                let value = text.to_owned();
+                self.report(&path, ProblemKind::DurationOutOfRange { value, range });
+                return None;
+            }
+            Some(d)
+        });
+        let down = op.key("options_down_after");
+        let down_after = self.int(down_after, &down, OPTIONS_DOWN_AFTER_DEFAULT, 1, 100);
+        (interval, down_after)
+    }
+
+    /// `register = true` with `register_expires` (60s..=1d); it needs the
+    /// credentials to answer the carrier's challenge with.
+    fn outbound_register(
+        &mut self,
+        op: &FieldPath,
+        o: &super::super::raw::RawOutbound,
+        has_credentials: bool,
+    ) -> Option<Duration> {
+        let path = op.key("register_expires");
+        let expires = self.duration(
+            o.register_expires.as_deref(),
+            &path,
+            REGISTER_EXPIRES_DEFAULT,
+            true,
+        );
+        if !(REGISTER_EXPIRES_MIN..=REGISTER_EXPIRES_MAX).contains(&expires) {
+            let value = o.register_expires.clone().unwrap_or_default();
+            let range = "60s..=24h";
+            self.report(&path, ProblemKind::DurationOutOfRange { value, range });
+        }
+        if o.register != Some(true) {
+            return None;
+        }
+        if !has_credentials {
+            self.report(&op.key("register"), ProblemKind::RegisterWithoutCredentials);
+            return None;
+        }
+        Some(expires)
     }
 
     /// A trunk's RFC 3325 policy: `asserted_identity` a URI we may put in

@@ -180,6 +180,9 @@ pub enum Input {
     MediaLost,
     /// A command hangs the call up: both legs, whatever the phase.
     HangUp,
+    /// The switch stops now (its drain timed out): the call ends here, its
+    /// BYEs or CANCELs left to run their course, and its record is written.
+    Abort,
     /// A blind transfer: the switch let the agent's leg go (connected
     /// calls only); the caller waits for a new callee (`transfer.rs`).
     Transfer,
@@ -281,6 +284,8 @@ impl Call {
     pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Action>) {
         let state = std::mem::replace(&mut self.state, State::Routing);
         self.state = match state {
+            State::Done(_) => late(state, input, out),
+            state if input == Input::Abort => self.abort(now, state, out),
             State::Routing | State::Offering { .. } if self.transferring => {
                 self.transferring_step(now, state, input, out)
             }
@@ -295,8 +300,34 @@ impl Call {
             State::Routing | State::Offering { .. } => self.unanswered(now, state, input, out),
             State::Answered { .. } | State::Connected => self.answered(state, input, out),
             State::Releasing { .. } => self.releasing(now, state, input, out),
-            State::Done(_) => late(state, input, out),
         };
+    }
+
+    /// Ends the call at once, whatever its state: a call being released
+    /// keeps the outcome it was released with, any other is `Shutdown`.
+    fn abort(&mut self, now: Instant, state: State, out: &mut Vec<Action>) -> State {
+        let outcome = match state {
+            State::Releasing { outcome, .. } => outcome,
+            State::Routing | State::Offering { .. } => {
+                if matches!(state, State::Offering { .. }) {
+                    out.push(Action::CancelForks { keep: None });
+                }
+                if self.origin == Origin::Inbound {
+                    out.push(Action::RejectA { status: 503 });
+                }
+                Outcome::Shutdown
+            }
+            // Best effort: nobody waits for these answers.
+            State::Answered { .. } | State::Connected => {
+                out.push(Action::Bye(Side::A));
+                out.push(Action::Bye(Side::B));
+                Outcome::Shutdown
+            }
+            _ => Outcome::Shutdown,
+        };
+        self.ended = Some(now);
+        out.push(Action::Finished(outcome));
+        State::Done(outcome)
     }
 
     /// Routing or offering: an offer starts, the call ends before an

@@ -18,6 +18,7 @@ pub(crate) struct RawSwitch {
     pub digest_challenge: Option<String>,
     pub force_rport: Option<bool>,
     pub registration: Option<RawRegistration>,
+    pub drain_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,6 +211,19 @@ pub(crate) struct RawTls {
 pub(crate) struct RawMetrics {
     pub agent_state: Option<bool>,
     pub interval: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOverload {
+    pub backlog_high: Option<i64>,
+    pub backlog_low: Option<i64>,
+    pub lag_high: Option<String>,
+    pub lag_low: Option<String>,
+    pub transactions_high: Option<i64>,
+    pub transactions_low: Option<i64>,
+    pub calm: Option<String>,
+    pub retry_after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod handle;
+mod load;
 
 pub use handle::{CommandSender, Running, COMMANDS_QUEUE_MAX, EVENTS_QUEUE_MAX};
 
@@ -34,8 +35,9 @@ use crate::sip::transport::{self, TcpCounters, TcpEvent};
 use crate::sip::{Peer, Transport};
 use crate::switch::{Event, Output, Plan, Switch};
 
-/// How long a graceful stop waits for calls to hang up.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a graceful stop waits for calls to hang up, by default
+/// (`[switch].drain_timeout`).
+pub const DRAIN_TIMEOUT: Duration = crate::config::DRAIN_TIMEOUT_DEFAULT;
 /// Datagrams read per wake-up before the core's output is drained.
 const UDP_BATCH_MAX: usize = 64;
 /// How often counters are copied into the metrics recorder.
@@ -229,6 +231,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         cdr,
         media: media.as_ref().map(|(h, _)| h.clone()),
         agent_state_series: config.metrics.agent_state,
+        drain_timeout: config.switch.drain_timeout,
+        load: load::LoadMeter::default(),
     };
     let inputs = Inputs {
         tcp: tcp_rx,
@@ -333,6 +337,10 @@ struct SwitchTask {
     events: broadcast::Sender<Event>,
     /// `[metrics].agent_state`: render one state series per agent.
     agent_state_series: bool,
+    /// `[switch].drain_timeout`: how long a stop waits for calls to hang up.
+    drain_timeout: Duration,
+    /// The core's load, measured for its admission of new calls.
+    load: load::LoadMeter,
 }
 
 impl SwitchTask {
@@ -346,6 +354,8 @@ impl SwitchTask {
         let mut buf = vec![0u8; 65_536];
         let mut metrics_tick = tokio::time::interval(METRICS_PERIOD);
         let mut drain_deadline: Option<tokio::time::Instant> = None;
+        let mut load_tick = tokio::time::interval(load::LOAD_PERIOD);
+        load_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let stop = async move {
             tokio::select! {
                 _ = stop_signal() => {}
@@ -365,12 +375,19 @@ impl SwitchTask {
                 received = self.udp.recv_from(&mut buf) => {
                     if let Ok((n, src)) = received {
                         let now = Instant::now();
+                        self.load.input();
                         self.switch.handle_datagram(now, Peer { transport: Transport::Udp, addr: src }, Bytes::copy_from_slice(&buf[..n]));
                         // Take what else is waiting before answering, up to a bound.
                         for _ in 0..UDP_BATCH_MAX {
                             match self.udp.try_recv_from(&mut buf) {
-                                Ok((n, src)) => self.switch.handle_datagram(now, Peer { transport: Transport::Udp, addr: src }, Bytes::copy_from_slice(&buf[..n])),
-                                Err(_) => break,
+                                Ok((n, src)) => {
+                                    self.load.input();
+                                    self.switch.handle_datagram(now, Peer { transport: Transport::Udp, addr: src }, Bytes::copy_from_slice(&buf[..n]));
+                                }
+                                Err(_) => {
+                                    self.load.drained();
+                                    break;
+                                }
                             }
                             self.flush().await;
                         }
@@ -379,7 +396,17 @@ impl SwitchTask {
                 Some(event) = tcp_rx.recv() => self.on_tcp(event),
                 Some(event) = recv_opt(&mut media_rx) => self.on_media_event(event),
                 Some(request) = commands_rx.recv() => self.on_request(request).await,
-                _ = tokio::time::sleep_until(sleep_until) => self.switch.handle_timeout(Instant::now()),
+                _ = tokio::time::sleep_until(sleep_until) => {
+                    let now = Instant::now();
+                    self.load.ran(sleep_until.into_std(), now);
+                    self.switch.handle_timeout(now);
+                }
+                due = load_tick.tick() => {
+                    let now = Instant::now();
+                    self.load.ran(due.into_std(), now);
+                    let queued = tcp_rx.len() + media_rx.as_ref().map_or(0, |rx| rx.len());
+                    self.switch.handle_load(now, self.load.report(queued));
+                }
                 _ = metrics_tick.tick() => {
                     // Re-read the wall clock: call ids follow a stepped clock.
                     self.switch.set_wall_clock(Instant::now(), SystemTime::now());
@@ -389,10 +416,13 @@ impl SwitchTask {
                     info!("stop requested: refusing new calls, hanging up calls in progress");
                     self.health.draining.store(true, Ordering::Relaxed);
                     self.switch.shutdown(Instant::now());
-                    drain_deadline = Some(tokio::time::Instant::now() + DRAIN_TIMEOUT);
+                    drain_deadline = Some(tokio::time::Instant::now() + self.drain_timeout);
                 }
                 _ = sleep_opt(drain_deadline) => {
-                    warn!(calls = self.switch.calls_active(), "drain timeout, exiting with calls still up");
+                    // Calls whose BYEs went unanswered end here, with their records.
+                    warn!(calls = self.switch.calls_active(), "drain timeout: ending the calls still up");
+                    self.switch.abort_calls(Instant::now());
+                    self.flush().await;
                     break;
                 }
             }

@@ -63,7 +63,7 @@ impl Switch {
                 if method == Method::Bye {
                     return self.on_bye_stateless(now, source, dest, &msg);
                 }
-                self.stats.refused_overload += 1;
+                self.stats.refused_overload[super::ShedReason::Transactions as usize] += 1;
                 let mut w = build::response_to(&msg, source, 503, build::reason(503), None);
                 w.header_fmt("Retry-After", format_args!("{}", RETRY_AFTER.as_secs()));
                 self.out.push_back(super::Output::Transmit {
@@ -170,12 +170,8 @@ impl Switch {
     /// A new INVITE: from a trunk (by source address) or an agent (by digest).
     fn on_invite(&mut self, now: Instant, req: &Req<'_>) {
         let msg = req.msg;
-        if self.draining || self.calls.len() >= self.plan.max_calls.min(super::CALLS_HARD_MAX) {
-            self.stats.refused_overload += 1;
-            let headers = [("Retry-After", RETRY_AFTER.as_secs().to_string())];
-            let tag = self.token();
-            self.respond(now, req, 503, Some(&tag), &headers, None);
-            return self.refused_at_the_door(now, req, 503);
+        if let Err(reason) = self.admission(now) {
+            return self.refuse_for_load(now, req, reason);
         }
         let Some((trunk_name, caller_agent)) = self.caller_of(now, req) else {
             return;

@@ -45,6 +45,7 @@ mod legs;
 mod media;
 mod meter;
 mod originate;
+mod overload;
 pub mod plan;
 mod presence;
 mod queues;
@@ -94,6 +95,7 @@ pub use ivr::{CallMenu, IvrError, MenuPlan, MenuSession, MenuStep, MENU_HOPS_MAX
 pub use legs::ZOMBIE_FORKS_MAX;
 pub use media::{AnchorError, MediaPlan};
 pub use meter::{IntervalFigures, QueueSample, SampleKind, INTERVAL_SLOTS, QUEUE_SAMPLES_MAX};
+pub use overload::{LoadReport, ShedReason, OVERLOAD_REASONS};
 pub use plan::{Plan, Route};
 pub use queues::{QueueFigures, AGENT_STATE_LABELS};
 pub use reload::ReloadReport;
@@ -160,7 +162,8 @@ pub struct Stats {
     pub stray_responses: u64,
     pub calls_started: u64,
     pub calls_ended: [u64; OUTCOME_LABELS.len()],
-    pub refused_overload: u64,
+    /// New calls refused 503 for load, by [`OVERLOAD_REASONS`].
+    pub refused_overload: [u64; OVERLOAD_REASONS.len()],
     pub registrations_ok: u64,
     pub auth_challenges: u64,
     pub auth_failures: u64,
@@ -264,6 +267,8 @@ pub struct Switch {
     uuids: CallUuids,
     /// The RTP port pool and media plan; `None` passes SDP through.
     anchoring: Option<media::Anchoring>,
+    /// Whether new calls come in, on the core's load (`overload.rs`).
+    admission: overload::Admission,
 }
 
 impl Switch {
@@ -283,6 +288,7 @@ impl Switch {
         let anchoring = plan.media.clone().and_then(media::Anchoring::new);
         let guard = AuthGuard::new(plan.guard.clone());
         let pike = Pike::new(plan.pike.clone());
+        let admission = overload::Admission::new(plan.overload.clone());
         Switch {
             plan,
             rng,
@@ -308,6 +314,7 @@ impl Switch {
             next_call: 1,
             uuids: CallUuids::new(now),
             anchoring,
+            admission,
         }
     }
 
@@ -363,6 +370,16 @@ impl Switch {
         let ids: Vec<CallRef> = self.calls.keys().copied().collect();
         for id in ids {
             self.drive(now, id, Input::Shutdown);
+        }
+        self.pump(now);
+    }
+
+    /// The drain timed out: every call still up ends now and leaves its
+    /// record (`shutdown`, or the outcome it was being released with).
+    pub fn abort_calls(&mut self, now: Instant) {
+        let ids: Vec<CallRef> = self.calls.keys().copied().collect();
+        for id in ids {
+            self.drive(now, id, Input::Abort);
         }
         self.pump(now);
     }

@@ -97,6 +97,8 @@ pub struct Plan {
     pub dial_rules: HashMap<String, DialRules>,
     /// How far back windowed queue figures look (`[metrics].interval`).
     pub metrics_interval: Duration,
+    /// When new calls are refused for the core's load.
+    pub overload: crate::config::OverloadConfig,
     /// Disposition codes by queue, for queues that list any.
     pub dispositions: HashMap<String, Vec<String>>,
 }
@@ -158,6 +160,7 @@ impl Plan {
                 .map(|q| q.name.clone())
                 .collect(),
             metrics_interval: cfg.metrics.interval,
+            overload: cfg.overload.clone(),
             dispositions: cfg
                 .queues
                 .iter()

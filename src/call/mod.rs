@@ -88,6 +88,10 @@ pub enum Outcome {
     Shutdown,
     /// The media stopped (inactivity timeout) or could not be anchored.
     MediaTimeout,
+    /// The session was found dead: no refresh within its session interval
+    /// (RFC 4028), or a leg's peer no longer knew the dialog (408/481 to
+    /// a refresh or a probe).
+    SessionExpired,
     /// Hung up by a command (an operator, through the API).
     Operator,
     /// A call the switch placed: the agent's phone did not answer in time.
@@ -108,6 +112,7 @@ impl Outcome {
             Outcome::Rejected(_) => "rejected",
             Outcome::Shutdown => "shutdown",
             Outcome::MediaTimeout => "media_timeout",
+            Outcome::SessionExpired => "session_expired",
             Outcome::Operator => "operator",
             Outcome::AgentNoAnswer => "agent_no_answer",
             Outcome::AgentRejected(_) => "agent_rejected",
@@ -178,6 +183,9 @@ pub enum Input {
     Shutdown,
     /// The call's media stopped or failed: hang up both legs.
     MediaLost,
+    /// The session is dead (no refresh, or a peer forgot the dialog):
+    /// hang up both legs.
+    Expired,
     /// A command hangs the call up: both legs, whatever the phase.
     HangUp,
     /// The switch stops now (its drain timed out): the call ends here, its
@@ -519,13 +527,17 @@ impl Call {
                     outcome: Outcome::Shutdown,
                 }
             }
-            (S::Answered { .. } | S::Connected, I::MediaLost) => {
+            (S::Answered { .. } | S::Connected, input @ (I::MediaLost | I::Expired)) => {
                 out.push(Action::Bye(Side::A));
                 out.push(Action::Bye(Side::B));
+                let outcome = match input {
+                    I::Expired => Outcome::SessionExpired,
+                    _ => Outcome::MediaTimeout,
+                };
                 S::Releasing {
                     a: true,
                     b: true,
-                    outcome: Outcome::MediaTimeout,
+                    outcome,
                 }
             }
             (state, input) => late(state, input, out),
@@ -622,7 +634,7 @@ fn status_for(outcome: Outcome) -> u16 {
         | Outcome::AgentNoAnswer
         | Outcome::AgentRejected(_) => 480,
         Outcome::Abandoned => 487,
-        Outcome::Shutdown | Outcome::MediaTimeout => 503,
+        Outcome::Shutdown | Outcome::MediaTimeout | Outcome::SessionExpired => 503,
         Outcome::Rejected(603) => 603,
         Outcome::Rejected(404) => 404,
         Outcome::Rejected(_) | Outcome::Completed { .. } => 480,

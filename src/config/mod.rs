@@ -21,6 +21,8 @@
 //! no_answer_timeout = "30s"          # ring time for a DID routed to an agent directly
 //! max_calls = 10000                  # above: 503 + Retry-After
 //! drain_timeout = "5s"               # a stop waits this long for BYEs, then ends calls (record: shutdown)
+//! min_se = "90s"                     # RFC 4028: a shorter Session-Expires gets 422 (at least 90s)
+//! probe_interval = "60s"             # in-dialog OPTIONS to calls without media or session timer; "0s" never
 //! force_rport = false               # true: answer UDP requests at their source port (NAT)
 //! digest_challenge = "sha256-first"  # "md5-first": clients answering only the first; "md5-only"
 //! registration = { min_expires = "60s", max_expires = "3600s", default_expires = "3600s" }
@@ -164,7 +166,7 @@ pub use error::{ConfigError, Location, Problem, ProblemKind};
 pub use metrics::{
     MetricsConfig, METRICS_INTERVAL_DEFAULT, METRICS_INTERVAL_MAX, METRICS_INTERVAL_MIN,
 };
-pub use overload::{OverloadConfig, DRAIN_TIMEOUT_DEFAULT};
+pub use overload::{OverloadConfig, DRAIN_TIMEOUT_DEFAULT, MIN_SE_DEFAULT, PROBE_INTERVAL_DEFAULT};
 pub use requires::{
     Alternative, AttributeEq, RequireError, RequireExpr, SkillMin, REQUIRE_ALTERNATIVES_MAX,
     REQUIRE_TERMS_MAX, SKILL_LEVEL_MAX, SKILL_LEVEL_MIN,
@@ -239,6 +241,11 @@ pub struct SwitchConfig {
     pub max_calls: u32,
     /// How long a stop waits for calls to hang up before ending them.
     pub drain_timeout: Duration,
+    /// The shortest session interval accepted (RFC 4028 Min-SE, >= 90 s).
+    pub min_se: Duration,
+    /// OPTIONS probe period of answered calls without anchored media or
+    /// session timer; zero never probes.
+    pub probe_interval: Duration,
     /// Which digest challenge a 401 lists first.
     pub digest_challenge: ChallengeOrder,
     /// Answer every UDP request at its source port, as if it asked for

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 /// How long a graceful stop waits for calls to hang up (`[switch]`).
 pub const DRAIN_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5);
+/// RFC 4028 §5: the least Min-SE, and ours unless configured.
+pub const MIN_SE_DEFAULT: Duration = Duration::from_secs(90);
+/// How often calls the switch cannot otherwise see are probed.
+pub const PROBE_INTERVAL_DEFAULT: Duration = Duration::from_secs(60);
 /// Largest backlog mark: far past any socket buffer.
 pub const BACKLOG_MARK_MAX: i64 = 1_000_000;
 /// Longest `retry_after` and `calm`.

@@ -19,6 +19,8 @@ pub(crate) struct RawSwitch {
     pub force_rport: Option<bool>,
     pub registration: Option<RawRegistration>,
     pub drain_timeout: Option<String>,
+    pub min_se: Option<String>,
+    pub probe_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

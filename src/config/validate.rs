@@ -563,6 +563,26 @@ impl Cx<'_, '_> {
             DRAIN_TIMEOUT_DEFAULT,
             true,
         );
+        let min_se = self.duration(
+            raw.min_se.as_deref(),
+            &p.key("min_se"),
+            MIN_SE_DEFAULT,
+            true,
+        );
+        if min_se < MIN_SE_DEFAULT {
+            let (value, range) = (raw.min_se.clone().unwrap_or_default(), ">= 90s (RFC 4028)");
+            self.report(
+                &p.key("min_se"),
+                ProblemKind::DurationOutOfRange { value, range },
+            );
+        }
+        let probe = raw.probe_interval.as_deref();
+        let probe_interval = self.duration(
+            probe,
+            &p.key("probe_interval"),
+            PROBE_INTERVAL_DEFAULT,
+            false,
+        );
         let max_calls = self.int(
             raw.max_calls,
             &p.key("max_calls"),
@@ -619,6 +639,8 @@ impl Cx<'_, '_> {
             no_answer_timeout,
             max_calls,
             drain_timeout,
+            min_se: min_se.max(MIN_SE_DEFAULT),
+            probe_interval,
             digest_challenge,
             force_rport: raw.force_rport.unwrap_or(false),
             registration: RegistrationConfig {

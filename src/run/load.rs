@@ -51,9 +51,70 @@ impl LoadMeter {
     }
 }
 
+/// Tables smaller than this at their peak are not worth a trim.
+const TRIM_FLOOR: usize = 10_000;
+/// At most one trim per this long.
+const TRIM_EVERY: Duration = Duration::from_secs(10);
+
+/// When to hand the heap that a past burst of calls freed back to the
+/// OS. glibc keeps freed memory in its arenas (so RSS stays at the peak
+/// after an overload); `malloc_trim` returns it. It takes the allocator's
+/// locks for a moment, so it runs only after the live calls and
+/// transactions have fallen to under half their peak since the last trim.
+#[derive(Debug, Default)]
+pub struct Trim {
+    peak: usize,
+    last: Option<Instant>,
+}
+
+impl Trim {
+    /// `entries`: live calls and transactions now. True when a trim is due.
+    pub fn due(&mut self, now: Instant, entries: usize) -> bool {
+        self.peak = self.peak.max(entries);
+        let shrunk = self.peak >= TRIM_FLOOR && entries * 2 < self.peak;
+        let rested = self
+            .last
+            .is_none_or(|t| now.saturating_duration_since(t) >= TRIM_EVERY);
+        if !(shrunk && rested) {
+            return false;
+        }
+        self.last = Some(now);
+        self.peak = entries;
+        true
+    }
+}
+
+/// Returns freed heap to the OS (glibc); elsewhere nothing to do.
+pub fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // One clock read; the rest is arithmetic on it.
+    #[allow(clippy::disallowed_methods)]
+    #[test]
+    fn a_trim_follows_a_fall_to_half_the_peak_at_most_every_ten_seconds() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut trim = Trim::default();
+        // A small switch never trims.
+        assert!(!trim.due(t0, 5000));
+        assert!(!trim.due(t0 + s(1), 0));
+        assert!(!trim.due(t0 + s(2), 300_000));
+        assert!(!trim.due(t0 + s(3), 200_000));
+        assert!(trim.due(t0 + s(4), 100_000));
+        // Rested too briefly, then falling again.
+        assert!(!trim.due(t0 + s(10), 10_000));
+        assert!(trim.due(t0 + s(14), 0));
+        assert!(!trim.due(t0 + s(30), 0));
+    }
 
     #[test]
     fn a_queue_that_never_runs_dry_carries_over_and_one_that_did_is_reported_once() {

@@ -233,6 +233,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         agent_state_series: config.metrics.agent_state,
         drain_timeout: config.switch.drain_timeout,
         load: load::LoadMeter::default(),
+        trim: load::Trim::default(),
     };
     let inputs = Inputs {
         tcp: tcp_rx,
@@ -341,6 +342,8 @@ struct SwitchTask {
     drain_timeout: Duration,
     /// The core's load, measured for its admission of new calls.
     load: load::LoadMeter,
+    /// When freed heap goes back to the OS after a burst.
+    trim: load::Trim,
 }
 
 impl SwitchTask {
@@ -569,7 +572,12 @@ impl SwitchTask {
     }
 
     fn publish(&mut self) {
-        m::publish(&self.switch, Instant::now());
+        let now = Instant::now();
+        let entries = self.switch.calls_active() + self.switch.transactions_active();
+        if self.trim.due(now, entries) {
+            load::trim_heap();
+        }
+        m::publish(&self.switch, now);
         m::record_samples(&mut self.switch);
         if self.agent_state_series {
             self.health.agent_states.update(&self.switch);

@@ -42,6 +42,7 @@ mod inbound;
 mod ivr;
 mod late_offer;
 mod legs;
+mod liveness;
 mod media;
 mod meter;
 mod originate;
@@ -213,7 +214,7 @@ pub const METHOD_LABELS: [&str; 9] = [
     "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "UPDATE", "other",
 ];
 /// Outcome labels for `switchyard_calls_total{outcome}`.
-pub const OUTCOME_LABELS: [&str; 11] = [
+pub const OUTCOME_LABELS: [&str; 12] = [
     "completed",
     "abandoned",
     "busy",
@@ -222,6 +223,7 @@ pub const OUTCOME_LABELS: [&str; 11] = [
     "rejected",
     "shutdown",
     "media_timeout",
+    "session_expired",
     "operator",
     "agent_no_answer",
     "agent_rejected",
@@ -269,6 +271,8 @@ pub struct Switch {
     anchoring: Option<media::Anchoring>,
     /// Whether new calls come in, on the core's load (`overload.rs`).
     admission: overload::Admission,
+    /// Session timers and probes of answered calls (`liveness.rs`).
+    watches: liveness::Watches,
 }
 
 impl Switch {
@@ -315,6 +319,7 @@ impl Switch {
             uuids: CallUuids::new(now),
             anchoring,
             admission,
+            watches: liveness::Watches::default(),
         }
     }
 
@@ -355,6 +360,7 @@ impl Switch {
         self.router.handle_timeout(now);
         self.handle_media_timeout(now);
         self.handle_menu_timeout(now);
+        self.handle_liveness_timeout(now);
         while let Some((at, call)) = self.timers.next_due(Timer::Ring, now) {
             let due = self.calls.get(&call).is_some_and(|c| c.phase.ring_due(at));
             if due {
@@ -529,6 +535,7 @@ impl Switch {
 
     fn finish(&mut self, now: Instant, id: CallRef, outcome: Outcome) {
         self.report_call_gone(now, id);
+        self.unwatch(id);
         self.release_call(now, id);
         // Forks still owed a CANCEL keep it after the call is gone.
         self.drop_b_leg(now, id);
@@ -641,6 +648,9 @@ impl Switch {
         match purpose {
             legs::Purpose::Invite { fork } => self.fork_failed(now, call, fork, 408),
             legs::Purpose::Bye { side } => self.drive(now, call, Input::ByeDone(side)),
+            legs::Purpose::Keepalive { side } => {
+                self.on_keepalive_response(now, call, side, None, 408)
+            }
             legs::Purpose::Ignore => {}
         }
     }

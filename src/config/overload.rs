@@ -39,8 +39,8 @@ impl Default for OverloadConfig {
     fn default() -> Self {
         let transactions = crate::sip::limits::TRANSACTIONS_MAX as u32;
         OverloadConfig {
-            backlog_high: 2000,
-            backlog_low: 200,
+            backlog_high: 5000,
+            backlog_low: 500,
             lag_high: Duration::from_millis(500),
             lag_low: Duration::from_millis(50),
             transactions_high: transactions / 10 * 8,

@@ -13,7 +13,7 @@
 //!   gets 503 + Retry-After, which costs far less than a call;
 //! - **recovering**: below the high marks again, new calls come in at a
 //!   capped rate (a token bucket), the cap starting under the rate admitted
-//!   before the overload and rising while every signal is low; another
+//!   before the overload and rising while no signal is high; another
 //!   overload cuts it (additive increase, multiplicative decrease). Once
 //!   every signal has stayed under its low mark for `calm` with no call
 //!   refused, admission is back to normal.
@@ -34,9 +34,9 @@ pub const OVERLOAD_REASONS: [&str; 5] = ["max_calls", "draining", "backlog", "la
 
 /// The fewest calls per second let in while recovering.
 const CAP_MIN: f64 = 1.0;
-/// While recovering and calm, the cap rises by this share of the rate
-/// admitted before the overload, per second (at least `CAP_STEP_MIN`).
-const CAP_RISE_PER_SECOND: f64 = 0.2;
+/// While recovering, the cap rises by this share of the rate admitted
+/// before the overload, per second (at least `CAP_STEP_MIN`).
+const CAP_RISE_PER_SECOND: f64 = 0.3;
 const CAP_STEP_MIN: f64 = 5.0;
 /// Each overload met while recovering cuts the cap to this share.
 const CAP_CUT: f64 = 0.8;
@@ -284,6 +284,8 @@ impl Admission {
                 None
             }
             (Level::Recovering { reason, calm_since }, None) => {
+                let step = (self.entry * CAP_RISE_PER_SECOND).max(CAP_STEP_MIN);
+                self.cap += step * dt.as_secs_f64();
                 if !low {
                     self.level = Level::Recovering {
                         reason,
@@ -291,8 +293,6 @@ impl Admission {
                     };
                     return None;
                 }
-                let step = (self.entry * CAP_RISE_PER_SECOND).max(CAP_STEP_MIN);
-                self.cap += step * dt.as_secs_f64();
                 let calm_since = calm_since.unwrap_or(now);
                 let calm = self.config.calm;
                 let quiet = self

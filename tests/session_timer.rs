@@ -1,7 +1,9 @@
 //! RFC 4028 session timers on the wire, with SIPp as the carrier: a call
 //! whose caller asked to refresh its session (90 s, refresher=uac) and
 //! never does is hung up on both legs by the switch, and its record says
-//! `session_expired`; an interval under Min-SE gets 422 naming ours.
+//! `session_expired`; an interval under Min-SE gets 422 naming ours. And
+//! a call without media or session timer is probed with in-dialog
+//! OPTIONS: a 481 (the peer forgot the dialog) ends it.
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
@@ -177,4 +179,77 @@ fn a_session_interval_under_min_se_gets_422_naming_ours() {
         support::metric_value(&switch.metrics(), "switchyard_calls_started_total"),
         Some(0.0)
     );
+}
+
+/// A carrier's INVITE to 5550100 from `carrier`: its Call-ID and From.
+fn carrier_invite(carrier: &mut Phone) -> (String, String) {
+    let t = carrier.token();
+    let (call_id, from) = (
+        format!("probe-{t}"),
+        format!("<sip:+15551234567@{}>;tag=c{t}", carrier.addr),
+    );
+    let text = format!(
+        "INVITE sip:5550100@{s} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bK{t};rport\r\nMax-Forwards: 70\r\n\
+         From: {from}\r\nTo: <sip:5550100@{s}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:carrier@{a}>\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{SDP}",
+        s = carrier.server,
+        a = carrier.addr,
+        len = SDP.len()
+    );
+    carrier.send(text.as_bytes());
+    (call_id, from)
+}
+
+#[test]
+fn a_call_without_media_whose_caller_forgot_the_dialog_is_ended_by_the_probe() {
+    let config = test_config("10s", free_udp_port()).replace(
+        "cdr_path = \"cdr.sqlite\"",
+        "cdr_path = \"cdr.sqlite\"\nprobe_interval = \"1s\"",
+    );
+    let mut switch = SwitchProc::start("probe", &config);
+    let mut agent = Phone::new(switch.sip);
+    let mut carrier = Phone::new(switch.sip);
+    assert_eq!(
+        agent
+            .register("1001", "demo-1001", agent.addr, 3600)
+            .status(),
+        Some(200)
+    );
+    let (call_id, from) = carrier_invite(&mut carrier);
+    let offer = next_request(&agent, Duration::from_secs(20));
+    agent.send(reply(&agent, &offer, 200, "agent1", true).as_bytes());
+    let ok = carrier.recv_final();
+    assert_eq!(ok.status(), Some(200));
+    let ack = format!(
+        "ACK sip:switchyard@{s} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKack;rport\r\nMax-Forwards: 70\r\n\
+         From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+        s = switch.sip,
+        a = carrier.addr,
+        to = ok.to().as_str()
+    );
+    carrier.send(ack.as_bytes());
+
+    // A second later both legs are probed; the caller no longer knows the call.
+    let probe = next_request(&carrier, Duration::from_secs(20));
+    assert_eq!(probe.method().map(|m| m.as_str()), Some("OPTIONS"));
+    assert_eq!(probe.call_id(), call_id);
+    carrier.send(reply(&carrier, &probe, 481, "x", false).as_bytes());
+    let mut agent_saw_bye = false;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !agent_saw_bye {
+        assert!(Instant::now() < deadline, "no BYE to the agent");
+        let req = next_request(&agent, Duration::from_secs(20));
+        agent_saw_bye = req.method().map(|m| m.as_str()) == Some("BYE");
+        agent.send(reply(&agent, &req, 200, "agent1", false).as_bytes());
+    }
+    // The caller's leg gets its BYE too (best effort: it may say 481 again).
+    let bye = next_request(&carrier, Duration::from_secs(20));
+    assert_eq!(bye.method().map(|m| m.as_str()), Some("BYE"));
+    carrier.send(reply(&carrier, &bye, 481, "x", false).as_bytes());
+    switch.wait_metric("switchyard_calls_total{outcome=\"session_expired\"}", |v| {
+        v == 1.0
+    });
+    assert!(switch.log().contains("the peer no longer holds the dialog"));
+    switch.terminate();
+    assert!(switch.wait_exit().success());
 }

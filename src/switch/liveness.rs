@@ -29,7 +29,7 @@ use super::Switch;
 use crate::call::session::ALegOrigin;
 use crate::call::{CallRef, Input, Side};
 use crate::sip::parse::{HeaderName, Message, Method};
-use crate::sip::transaction::{ClientKey, TxMethod};
+use crate::sip::transaction::{AckTemplate, ClientKey, TxMethod};
 
 /// §10: the BYE goes out this long (or a third of the interval) before
 /// the session would expire.
@@ -360,18 +360,18 @@ impl Switch {
                 dialog.reinvite(local, &branch, &call_id, cseq, &contact, sdp),
             ),
         };
-        let tx_method = match method {
-            "INVITE" => TxMethod::Invite,
-            m => TxMethod::NonInvite(m.into()),
+        let (tx_method, ack) = match method {
+            "INVITE" => {
+                let head = dialog.ack_head(local, &branch, &call_id, cseq);
+                (TxMethod::Invite, AckTemplate::new(head).ok())
+            }
+            m => (TxMethod::NonInvite(m.into()), None),
         };
         let key = ClientKey {
             branch: branch.clone(),
             method: tx_method,
         };
-        match self
-            .tx
-            .client_send(now, key, dialog.next_hop(), bytes, None)
-        {
+        match self.tx.client_send(now, key, dialog.next_hop(), bytes, ack) {
             Ok(()) => {
                 let purpose = Purpose::Keepalive { side };
                 self.demux

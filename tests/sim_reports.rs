@@ -40,6 +40,8 @@ const CONFIG: &str = r#"
 sip_listen = "127.0.0.1:5060"
 http_listen = "127.0.0.1:0"
 digest_challenge = "md5-first"
+# The simulated phones answer no in-dialog OPTIONS: no probes.
+probe_interval = "0s"
 
 [[agents]]
 id = "1001"

@@ -14,6 +14,11 @@
 #   SETTLE_MAX_S (45: wait for the switch's transactions to expire between rates; QUICK 0)
 #   SWITCH_LOG (RUST_LOG for the switch, default "warn") SETUPS ("direct kamailio switch")
 #   SKIP_BUILD=1 (use the release binary as built) PEERS (default <checkout>/../shared/peers)
+#   MEM=0 (skip the memory run) REG=0 (skip the registration search)
+# The "overload" setup (after "switch" in SETUPS, or with OVERLOAD_BASE=calls/s) drives the
+# switch at OVERLOAD_FACTOR (2) x its highest zero-failure rate for OVERLOAD_SECS (30) with
+# uac-overload.xml (503 is a refusal, not a failure), then idles OVERLOAD_IDLE_S (60):
+# goodput, failed admitted calls, 503s, RSS before / at peak / after.
 # Loopback only; every process started is recorded by PID and killed by PID on
 # exit (../shared/peers/lib.sh). Loops are bounded by the rate lists and timeouts.
 set -u
@@ -39,6 +44,8 @@ AGENTS=${AGENTS:-10000}
 MEM_CALLS=${MEM_CALLS:-5000}; MEM_RATE=${MEM_RATE:-500}; MEM_HOLD_MS=${MEM_HOLD_MS:-20000}
 KAM_CHILDREN=${KAM_CHILDREN:-4}
 SETUPS=${SETUPS:-"direct kamailio switch"}
+MEM=${MEM:-1}; REG=${REG:-1}
+OVERLOAD_FACTOR=${OVERLOAD_FACTOR:-2}; OVERLOAD_SECS=${OVERLOAD_SECS:-30}; OVERLOAD_IDLE_S=${OVERLOAD_IDLE_S:-60}
 SIPP_OPTS=${SIPP_OPTS:-"-buff_size 4194304"}
 # The config refuses more agents than src/config AGENTS_MAX (20 000).
 AGENTS_MAX=20000
@@ -141,6 +148,7 @@ sleep 2
 RSS_IDLE=$(rss_kib "$SW_PID")
 
 # --- Memory per active call: MEM_CALLS calls held MEM_HOLD_MS ------------------------
+if [ "$MEM" = 1 ]; then
 [ "$MEM_RATE" -le "$MEM_CALLS" ] || MEM_RATE=$MEM_CALLS
 mem_secs=$(( (MEM_CALLS + MEM_RATE - 1) / MEM_RATE ))
 (
@@ -156,6 +164,42 @@ echo "switch-hold-calls $line" | tee -a "$RESULTS"
 # The sample with the most calls up; ties: the later one (RSS settled).
 read -r MEM_N MEM_RSS < <(awk '$1 ~ /^[0-9]+$/ && $1 >= n {n=$1; r=$2} END {print n+0, r+0}' "$WORK/mem.samples")
 switch_settle
+fi
+
+# --- Overload: OVERLOAD_FACTOR x the zero-failure rate, then idle ----------------------
+metric_sum() { curl -s --max-time 1 "http://$SW_HTTP/metrics" | awk -v m="$1" 'index($1, m) == 1 {s += $2} END {print s+0}'; }
+overload_run() {
+  local base=${OVERLOAD_BASE:-${CPS[switch]:-0}} line
+  [ "${base:-0}" -gt 0 ] 2>/dev/null || { log "overload: no zero-failure rate to start from (SETUPS=\"switch overload\" or OVERLOAD_BASE)"; return 1; }
+  OV_BASE=$base; OV_RATE=$((base * OVERLOAD_FACTOR))
+  switch_settle
+  OV_RSS_BEFORE=$(rss_kib "$SW_PID")
+  local r0 c0 s0 r1 c1 s1
+  r0=$(metric_sum switchyard_calls_refused_overload_total); s0=$(metric_sum switchyard_calls_started_total)
+  c0=$(metric_sum 'switchyard_calls_total{outcome="completed"}')
+  (
+    for _ in $(seq 1 $(( (OVERLOAD_SECS * 3 + 40) * 2 ))); do
+      echo "$(rss_kib "$SW_PID") $(metric switchyard_overload_shedding)"; sleep 0.5
+    done
+  ) >"$WORK/overload.samples" &
+  track $!
+  local sampler=$!
+  line=$(run_uac "$SW_SIP" "$OV_RATE" "$OVERLOAD_SECS" "$CALL_MS" -sf "$HERE/uac-overload.xml" -inf "$WORK/dids.csv" $SIPP_OPTS)
+  kill "$sampler" 2>/dev/null
+  echo "switch-overload $line" | tee -a "$RESULTS"
+  r1=$(metric_sum switchyard_calls_refused_overload_total); s1=$(metric_sum switchyard_calls_started_total)
+  c1=$(metric_sum 'switchyard_calls_total{outcome="completed"}')
+  OV_503=$((r1 - r0)); OV_STARTED=$((s1 - s0)); OV_COMPLETED=$((c1 - c0))
+  OV_OK=$(field ok "$line"); OV_FAILED=$(field failed "$line"); OV_WALL=$(field wall_s "$line")
+  OV_PEAK=$(awk '$1 > p {p = $1} END {print p+0}' "$WORK/overload.samples")
+  OV_SHED=$(awk '$2 == 1 {n++} END {printf "%.1f", n / 2}' "$WORK/overload.samples")
+  curl -s --max-time 2 "http://$SW_HTTP/metrics" >"$WORK/metrics.after-overload.txt"
+  log "overload: idling ${OVERLOAD_IDLE_S}s before reading RSS again"
+  sleep "$OVERLOAD_IDLE_S"
+  OV_RSS_AFTER=$(rss_kib "$SW_PID")
+  OV_ACTIVE=$(calls_active)
+  echo "switch-overload-after idle_s=$OVERLOAD_IDLE_S rss_kib=$OV_RSS_AFTER calls_active=$OV_ACTIVE transactions_active=$(metric switchyard_sip_transactions_active)" | tee -a "$RESULTS"
+}
 
 # --- Call rate search, the three setups -----------------------------------------
 declare -A CPS CPU
@@ -175,11 +219,17 @@ for s in $SETUPS; do
       SERVER_PIDS=("$SW_PID")
       SETTLE=switch_settle search switch "$SW_SIP" "$SECS" "$RATES" -sf "$HERE/uac-did.xml" -inf "$WORK/dids.csv" $SIPP_OPTS
       curl -s --max-time 2 "http://$SW_HTTP/metrics" >"$WORK/metrics.after-calls.txt" ;;
+    overload)
+      SERVER_PIDS=("$SW_PID")
+      overload_run || true
+      continue ;;
   esac
   CPS[$s]=$BEST; CPU[$s]=$BEST_CPU
 done
 
 # --- Registrations/s with digest auth: switch, then Kamailio's registrar --------------
+REG_SW=-; REG_SW_CPU=-; REG_KAM=-; REG_KAM_CPU=-
+if [ "$REG" = 1 ]; then
 SERVER_PIDS=("$SW_PID")
 switch_settle
 SETTLE=switch_settle search switch-register "$SW_SIP" "$REG_SECS" "$REG_RATES" -sf "$HERE/reg-agent.xml" -inf "$WORK/agents.csv" $SIPP_OPTS
@@ -190,6 +240,7 @@ start_kamailio "$KAM_PORT" "$KAM_CHILDREN" -A WITH_REGISTRAR -A WITH_AUTH || exi
 SERVER_PIDS=("${KAM_PIDS[@]}")
 search kamailio-register "$LOOP:$KAM_PORT" "$REG_SECS" "$REG_RATES" -sf "$PEERS/reg-auth.xml" -au bench -ap secret $SIPP_OPTS
 REG_KAM=$BEST; REG_KAM_CPU=$BEST_CPU
+fi
 
 # --- Tables ------------------------------------------------------------------------
 ratio() { [ "${2:-0}" -gt 0 ] 2>/dev/null && awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}' || echo "-"; }
@@ -200,6 +251,7 @@ ratio() { [ "${2:-0}" -gt 0 ] 2>/dev/null && awk -v a="$1" -v b="$2" 'BEGIN {pri
   echo "| setup | max sustained calls/s | server CPU% | vs Kamailio | vs direct |"
   echo "|---|---|---|---|---|"
   for s in $SETUPS; do
+    [ "$s" = overload ] && continue
     echo "| $s | ${CPS[$s]} | ${CPU[$s]} | $(ratio "${CPS[$s]}" "${CPS[kamailio]:-0}") | $(ratio "${CPS[$s]}" "${CPS[direct]:-0}") |"
   done
   echo
@@ -208,6 +260,16 @@ ratio() { [ "${2:-0}" -gt 0 ] 2>/dev/null && awk -v a="$1" -v b="$2" 'BEGIN {pri
   echo "| switch ($AGENTS agents, refreshes) | $REG_SW | $REG_SW_CPU | $(ratio "$REG_SW" "$REG_KAM") |"
   echo "| kamailio (new AORs u1..) | $REG_KAM | $REG_KAM_CPU | 1.00 |"
   echo
+  if [ -n "${OV_RATE:-}" ]; then
+    good=$(awk -v ok="${OV_OK:-0}" -v r="$OV_503" -v w="${OV_WALL:-1}" 'BEGIN {printf "%.0f", (ok - r) / w}')
+    echo "| overload: ${OVERLOAD_FACTOR}x ${OV_BASE}/s = ${OV_RATE}/s for ${OVERLOAD_SECS}s | value | target |"
+    echo "|---|---|---|"
+    echo "| goodput (completed calls/s) | $good ($(awk -v g="$good" -v b="$OV_BASE" 'BEGIN {printf "%.0f", 100 * g / b}')% of $OV_BASE) | >= 90% |"
+    echo "| failed admitted calls (SIPp failed) | ${OV_FAILED:-?} (switch: $((OV_STARTED - OV_COMPLETED)) started, not completed) | 0 |"
+    echo "| refused 503 | $OV_503 (shedding ${OV_SHED}s) | - |"
+    echo "| RSS before / peak / ${OVERLOAD_IDLE_S}s after | ${OV_RSS_BEFORE} / ${OV_PEAK} / ${OV_RSS_AFTER} KiB ($(awk -v a="$OV_RSS_AFTER" -v b="$OV_RSS_BEFORE" 'BEGIN {printf "%+.0f", 100 * (a - b) / b}')%) | within 20% |"
+    echo
+  fi
   if [ "${MEM_N:-0}" -gt 0 ]; then
     per=$(( (MEM_RSS - RSS_IDLE) * 1024 / MEM_N ))
     echo "switch memory: idle RSS ${RSS_IDLE} KiB (agents registered), ${MEM_RSS} KiB with ${MEM_N} calls up"

@@ -88,6 +88,10 @@ pub enum Outcome {
     Shutdown,
     /// The media stopped (inactivity timeout) or could not be anchored.
     MediaTimeout,
+    /// The session was found dead: no refresh within its session interval
+    /// (RFC 4028), or a leg's peer no longer knew the dialog (408/481 to
+    /// a refresh or a probe).
+    SessionExpired,
     /// Hung up by a command (an operator, through the API).
     Operator,
     /// A call the switch placed: the agent's phone did not answer in time.
@@ -108,6 +112,7 @@ impl Outcome {
             Outcome::Rejected(_) => "rejected",
             Outcome::Shutdown => "shutdown",
             Outcome::MediaTimeout => "media_timeout",
+            Outcome::SessionExpired => "session_expired",
             Outcome::Operator => "operator",
             Outcome::AgentNoAnswer => "agent_no_answer",
             Outcome::AgentRejected(_) => "agent_rejected",
@@ -178,8 +183,14 @@ pub enum Input {
     Shutdown,
     /// The call's media stopped or failed: hang up both legs.
     MediaLost,
+    /// The session is dead (no refresh, or a peer forgot the dialog):
+    /// hang up both legs.
+    Expired,
     /// A command hangs the call up: both legs, whatever the phase.
     HangUp,
+    /// The switch stops now (its drain timed out): the call ends here, its
+    /// BYEs or CANCELs left to run their course, and its record is written.
+    Abort,
     /// A blind transfer: the switch let the agent's leg go (connected
     /// calls only); the caller waits for a new callee (`transfer.rs`).
     Transfer,
@@ -281,6 +292,8 @@ impl Call {
     pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Action>) {
         let state = std::mem::replace(&mut self.state, State::Routing);
         self.state = match state {
+            State::Done(_) => late(state, input, out),
+            state if input == Input::Abort => self.abort(now, state, out),
             State::Routing | State::Offering { .. } if self.transferring => {
                 self.transferring_step(now, state, input, out)
             }
@@ -295,8 +308,34 @@ impl Call {
             State::Routing | State::Offering { .. } => self.unanswered(now, state, input, out),
             State::Answered { .. } | State::Connected => self.answered(state, input, out),
             State::Releasing { .. } => self.releasing(now, state, input, out),
-            State::Done(_) => late(state, input, out),
         };
+    }
+
+    /// Ends the call at once, whatever its state: a call being released
+    /// keeps the outcome it was released with, any other is `Shutdown`.
+    fn abort(&mut self, now: Instant, state: State, out: &mut Vec<Action>) -> State {
+        let outcome = match state {
+            State::Releasing { outcome, .. } => outcome,
+            State::Routing | State::Offering { .. } => {
+                if matches!(state, State::Offering { .. }) {
+                    out.push(Action::CancelForks { keep: None });
+                }
+                if self.origin == Origin::Inbound {
+                    out.push(Action::RejectA { status: 503 });
+                }
+                Outcome::Shutdown
+            }
+            // Best effort: nobody waits for these answers.
+            State::Answered { .. } | State::Connected => {
+                out.push(Action::Bye(Side::A));
+                out.push(Action::Bye(Side::B));
+                Outcome::Shutdown
+            }
+            _ => Outcome::Shutdown,
+        };
+        self.ended = Some(now);
+        out.push(Action::Finished(outcome));
+        State::Done(outcome)
     }
 
     /// Routing or offering: an offer starts, the call ends before an
@@ -488,13 +527,17 @@ impl Call {
                     outcome: Outcome::Shutdown,
                 }
             }
-            (S::Answered { .. } | S::Connected, I::MediaLost) => {
+            (S::Answered { .. } | S::Connected, input @ (I::MediaLost | I::Expired)) => {
                 out.push(Action::Bye(Side::A));
                 out.push(Action::Bye(Side::B));
+                let outcome = match input {
+                    I::Expired => Outcome::SessionExpired,
+                    _ => Outcome::MediaTimeout,
+                };
                 S::Releasing {
                     a: true,
                     b: true,
-                    outcome: Outcome::MediaTimeout,
+                    outcome,
                 }
             }
             (state, input) => late(state, input, out),
@@ -591,7 +634,7 @@ fn status_for(outcome: Outcome) -> u16 {
         | Outcome::AgentNoAnswer
         | Outcome::AgentRejected(_) => 480,
         Outcome::Abandoned => 487,
-        Outcome::Shutdown | Outcome::MediaTimeout => 503,
+        Outcome::Shutdown | Outcome::MediaTimeout | Outcome::SessionExpired => 503,
         Outcome::Rejected(603) => 603,
         Outcome::Rejected(404) => 404,
         Outcome::Rejected(_) | Outcome::Completed { .. } => 480,

@@ -282,6 +282,50 @@ fn shutdown_hangs_up_both_legs_of_a_connected_call() {
 }
 
 #[test]
+fn abort_ends_a_call_whose_byes_go_unanswered_with_its_outcome() {
+    let (mut c, t0) = call(Routing::Direct);
+    step(&mut c, t0, Input::Offer { forks: 1 });
+    step(&mut c, t0, Input::BAnswer { fork: 0 });
+    step(&mut c, t0, Input::AAck);
+    step(&mut c, t0, Input::Shutdown);
+    let t1 = t0 + Duration::from_secs(5);
+    assert_eq!(
+        step(&mut c, t1, Input::Abort),
+        vec![Action::Finished(Outcome::Shutdown)]
+    );
+    assert_eq!(c.ended, Some(t1));
+    assert!(c.is_done());
+    // A late answer to the BYE changes nothing.
+    assert!(step(&mut c, t1, Input::ByeDone(Side::A)).is_empty());
+}
+
+#[test]
+fn abort_hangs_up_a_connected_call_and_cancels_an_offer() {
+    let (mut c, t0) = call(Routing::Direct);
+    step(&mut c, t0, Input::Offer { forks: 1 });
+    step(&mut c, t0, Input::BAnswer { fork: 0 });
+    step(&mut c, t0, Input::AAck);
+    assert_eq!(
+        step(&mut c, t0, Input::Abort),
+        vec![
+            Action::Bye(Side::A),
+            Action::Bye(Side::B),
+            Action::Finished(Outcome::Shutdown)
+        ]
+    );
+    let (mut c, t0) = call(Routing::Direct);
+    step(&mut c, t0, Input::Offer { forks: 2 });
+    assert_eq!(
+        step(&mut c, t0, Input::Abort),
+        vec![
+            Action::CancelForks { keep: None },
+            Action::RejectA { status: 503 },
+            Action::Finished(Outcome::Shutdown)
+        ]
+    );
+}
+
+#[test]
 fn unroutable_call_is_rejected_480() {
     let (mut c, t0) = call(Routing::Direct);
     let out = step(&mut c, t0, Input::Unroutable(Outcome::Unavailable));

@@ -199,6 +199,12 @@ pub enum ProblemKind {
         default: std::time::Duration,
         max: std::time::Duration,
     },
+    #[error("{low} must be below {high_field} ({high}), so that shedding stops only once the load has fallen")]
+    MarksOrder {
+        low: String,
+        high_field: &'static str,
+        high: String,
+    },
     #[error("invalid port range \"{value}\" (expected e.g. \"20000-20999\": two ports, low first, holding an even/odd pair)")]
     InvalidPortRange { value: String },
     #[error("invalid IP address \"{value}\" (expected e.g. 127.0.0.1 or ::1)")]

@@ -21,6 +21,9 @@
 //! records_keep = "365d"              # optional: delete call records older than this (h, d, w); unset keeps them
 //! no_answer_timeout = "30s"          # ring time for a DID routed to an agent directly
 //! max_calls = 10000                  # above: 503 + Retry-After
+//! drain_timeout = "5s"               # a stop waits this long for BYEs, then ends calls (record: shutdown)
+//! min_se = "90s"                     # RFC 4028: a shorter Session-Expires gets 422 (at least 90s)
+//! probe_interval = "60s"             # in-dialog OPTIONS to calls without media or session timer; "0s" never
 //! force_rport = false               # true: answer UDP requests at their source port (NAT)
 //! digest_challenge = "sha256-first"  # "md5-first": clients answering only the first; "md5-only"
 //! registration = { min_expires = "60s", max_expires = "3600s", default_expires = "3600s" }
@@ -92,6 +95,16 @@
 //! # `srtp = "off" | "optional" | "mandatory"` on an agent or a trunk: whether its leg's media
 //! # is SRTP (RFC 4568 SDES). Default "optional": SRTP when the peer offers it.
 //!
+//! [overload]                # new calls refused 503 while the core cannot keep up
+//! backlog_high = 5000         # inputs handled without the queue running dry: start refusing
+//! backlog_low = 500           # ... and below this (every signal low) for `calm`: stop
+//! lag_high = "500ms"          # how late the core's timers run
+//! lag_low = "50ms"
+//! transactions_high = 800000  # live SIP transactions
+//! transactions_low = 600000
+//! calm = "2s"                 # all below the low marks, nothing refused, this long
+//! retry_after = "5s"          # Retry-After of the 503
+//!
 //! [metrics]
 //! agent_state = true          # switchyard_agent_state{agent,state}: off for very large centres
 //! interval = "15m"            # windowed figures and agents needed look back this far (15s..=24h)
@@ -123,6 +136,7 @@ mod campaign;
 mod error;
 mod locate;
 mod metrics;
+mod overload;
 mod raw;
 mod requires;
 mod security;
@@ -156,6 +170,7 @@ pub use error::{ConfigError, Location, Problem, ProblemKind};
 pub use metrics::{
     MetricsConfig, METRICS_INTERVAL_DEFAULT, METRICS_INTERVAL_MAX, METRICS_INTERVAL_MIN,
 };
+pub use overload::{OverloadConfig, DRAIN_TIMEOUT_DEFAULT, MIN_SE_DEFAULT, PROBE_INTERVAL_DEFAULT};
 pub use requires::{
     Alternative, AttributeEq, RequireError, RequireExpr, SkillMin, REQUIRE_ALTERNATIVES_MAX,
     REQUIRE_TERMS_MAX, SKILL_LEVEL_MAX, SKILL_LEVEL_MIN,
@@ -210,6 +225,8 @@ pub struct Config {
     pub dial_rules: Vec<DialRuleSet>,
     /// `[metrics]`: optional series and the windowed figures' interval.
     pub metrics: MetricsConfig,
+    /// `[overload]`: when new calls are refused for the core's load.
+    pub overload: OverloadConfig,
     /// `[[campaigns]]`: outbound campaigns.
     pub campaigns: Vec<CampaignConfig>,
     /// `[dnc]`: do-not-call lists and how their numbers are read.
@@ -226,6 +243,13 @@ pub struct SwitchConfig {
     pub cdr_path: PathBuf,
     pub no_answer_timeout: Duration,
     pub max_calls: u32,
+    /// How long a stop waits for calls to hang up before ending them.
+    pub drain_timeout: Duration,
+    /// The shortest session interval accepted (RFC 4028 Min-SE, >= 90 s).
+    pub min_se: Duration,
+    /// OPTIONS probe period of answered calls without anchored media or
+    /// session timer; zero never probes.
+    pub probe_interval: Duration,
     /// Which digest challenge a 401 lists first.
     pub digest_challenge: ChallengeOrder,
     /// Answer every UDP request at its source port, as if it asked for

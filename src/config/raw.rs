@@ -19,6 +19,9 @@ pub(crate) struct RawSwitch {
     pub digest_challenge: Option<String>,
     pub force_rport: Option<bool>,
     pub registration: Option<RawRegistration>,
+    pub drain_timeout: Option<String>,
+    pub min_se: Option<String>,
+    pub probe_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -218,6 +221,19 @@ pub(crate) struct RawTls {
 pub(crate) struct RawMetrics {
     pub agent_state: Option<bool>,
     pub interval: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOverload {
+    pub backlog_high: Option<i64>,
+    pub backlog_low: Option<i64>,
+    pub lag_high: Option<String>,
+    pub lag_low: Option<String>,
+    pub transactions_high: Option<i64>,
+    pub transactions_low: Option<i64>,
+    pub calm: Option<String>,
+    pub retry_after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

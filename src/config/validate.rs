@@ -13,7 +13,7 @@ use super::error::{ConfigError, Location, Problem, ProblemKind};
 use super::locate::{location, path_at, path_from_text, span_of, value_span_of, FieldPath};
 use super::raw::{
     RawAgent, RawApi, RawCampaign, RawDialRuleSet, RawDid, RawDnc, RawMedia, RawMenu, RawMetrics,
-    RawQueue, RawSecurity, RawSwitch, RawTls, RawTrunk,
+    RawOverload, RawQueue, RawSecurity, RawSwitch, RawTls, RawTrunk,
 };
 use super::values::{check_did, check_name, parse_duration, parse_retention, parse_socket_addr};
 use super::*;
@@ -29,6 +29,7 @@ mod did;
 mod media;
 mod menu;
 mod metrics;
+mod overload;
 mod queue;
 mod security;
 mod tls;
@@ -102,6 +103,7 @@ struct Sections {
     security: Option<RawSecurity>,
     dial_rules: Vec<(usize, RawDialRuleSet)>,
     metrics: Option<RawMetrics>,
+    overload: Option<RawOverload>,
     campaigns: Vec<(usize, RawCampaign)>,
     dnc: Option<RawDnc>,
     tls: Option<RawTls>,
@@ -263,6 +265,7 @@ impl Cx<'_, '_> {
                 }
                 "dids" => self.dids(value, &path, &mut s.dids),
                 "metrics" => s.metrics = self.de(value),
+                "overload" => s.overload = self.de(value),
                 "dnc" => s.dnc = self.de(value),
                 "campaigns" => {
                     let max = super::campaign::CAMPAIGNS_MAX;
@@ -305,6 +308,7 @@ impl Cx<'_, '_> {
         let media = s.media.map(|m| self.media(m));
         let api = s.api.map(|a| self.api(a)).unwrap_or_default();
         let metrics = s.metrics.map(|m| self.metrics(m)).unwrap_or_default();
+        let overload = s.overload.map(|o| self.overload(o)).unwrap_or_default();
         let tls = s.tls.map(|t| self.tls(t));
         let mut seen = HashMap::new();
         let mut agents = Vec::new();
@@ -359,6 +363,7 @@ impl Cx<'_, '_> {
             security,
             dial_rules,
             metrics,
+            overload,
             campaigns,
             dnc,
             tls,
@@ -561,6 +566,32 @@ impl Cx<'_, '_> {
             Duration::from_secs(30),
             true,
         );
+        let drain_timeout = self.duration(
+            raw.drain_timeout.as_deref(),
+            &p.key("drain_timeout"),
+            DRAIN_TIMEOUT_DEFAULT,
+            true,
+        );
+        let min_se = self.duration(
+            raw.min_se.as_deref(),
+            &p.key("min_se"),
+            MIN_SE_DEFAULT,
+            true,
+        );
+        if min_se < MIN_SE_DEFAULT {
+            let (value, range) = (raw.min_se.clone().unwrap_or_default(), ">= 90s (RFC 4028)");
+            self.report(
+                &p.key("min_se"),
+                ProblemKind::DurationOutOfRange { value, range },
+            );
+        }
+        let probe = raw.probe_interval.as_deref();
+        let probe_interval = self.duration(
+            probe,
+            &p.key("probe_interval"),
+            PROBE_INTERVAL_DEFAULT,
+            false,
+        );
         let max_calls = self.int(
             raw.max_calls,
             &p.key("max_calls"),
@@ -617,6 +648,9 @@ impl Cx<'_, '_> {
             records_keep,
             no_answer_timeout,
             max_calls,
+            drain_timeout,
+            min_se: min_se.max(MIN_SE_DEFAULT),
+            probe_interval,
             digest_challenge,
             force_rport: raw.force_rport.unwrap_or(false),
             registration: RegistrationConfig {

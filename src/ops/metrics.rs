@@ -16,6 +16,7 @@ use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
 use crate::media::relay::{DropReason, RelaySnapshot};
 use crate::switch::{
     Switch, AGENT_STATE_LABELS, DIAL_REFUSED_LABELS, LIMITED_LABELS, METHOD_LABELS, OUTCOME_LABELS,
+    OVERLOAD_REASONS,
 };
 
 pub const SIP_REQUESTS_TOTAL: &str = "switchyard_sip_requests_total";
@@ -27,6 +28,9 @@ pub const CALLS_STARTED_TOTAL: &str = "switchyard_calls_started_total";
 pub const CALLS_TOTAL: &str = "switchyard_calls_total";
 pub const CALLS_ACTIVE: &str = "switchyard_calls_active";
 pub const CALLS_REFUSED_OVERLOAD_TOTAL: &str = "switchyard_calls_refused_overload_total";
+pub const OVERLOAD_SHEDDING: &str = "switchyard_overload_shedding";
+pub const CORE_BACKLOG: &str = "switchyard_core_backlog";
+pub const CORE_LAG_SECONDS: &str = "switchyard_core_lag_seconds";
 pub const REGISTRATIONS_TOTAL: &str = "switchyard_registrations_total";
 pub const REGISTRATIONS_ACTIVE: &str = "switchyard_registrations_active";
 pub const AUTH_CHALLENGES_TOTAL: &str = "switchyard_auth_challenges_total";
@@ -156,7 +160,10 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (CALLS_STARTED_TOTAL, Kind::Counter, "Calls accepted."),
     (CALLS_TOTAL, Kind::Counter, "Finished calls, by outcome."),
     (CALLS_ACTIVE, Kind::Gauge, "Calls in progress."),
-    (CALLS_REFUSED_OVERLOAD_TOTAL, Kind::Counter, "INVITEs refused with 503 at the call limit."),
+    (CALLS_REFUSED_OVERLOAD_TOTAL, Kind::Counter, "New calls refused with 503, by reason (max_calls, draining, backlog, lag, transactions)."),
+    (OVERLOAD_SHEDDING, Kind::Gauge, "1 while new calls are refused or let in at a capped rate for load."),
+    (CORE_BACKLOG, Kind::Gauge, "Inputs the core handled without its queue running dry (last report)."),
+    (CORE_LAG_SECONDS, Kind::Gauge, "How late the core's timers ran (last report)."),
     (REGISTRATIONS_TOTAL, Kind::Counter, "REGISTERs accepted."),
     (REGISTRATIONS_ACTIVE, Kind::Gauge, "Live registrar bindings."),
     (AUTH_CHALLENGES_TOTAL, Kind::Counter, "Digest challenges sent (401/407)."),
@@ -317,7 +324,13 @@ pub fn publish(switch: &Switch, now: Instant) {
     counter!(SIP_MALFORMED_TOTAL, "action" => "dropped").absolute(stats.malformed_dropped);
     counter!(SIP_STRAY_RESPONSES_TOTAL).absolute(stats.stray_responses);
     counter!(CALLS_STARTED_TOTAL).absolute(stats.calls_started);
-    counter!(CALLS_REFUSED_OVERLOAD_TOTAL).absolute(stats.refused_overload);
+    for (label, value) in OVERLOAD_REASONS.iter().zip(stats.refused_overload) {
+        counter!(CALLS_REFUSED_OVERLOAD_TOTAL, "reason" => *label).absolute(value);
+    }
+    let (load, _) = switch.load();
+    gauge!(OVERLOAD_SHEDDING).set(if switch.shedding() { 1.0 } else { 0.0 });
+    gauge!(CORE_BACKLOG).set(load.backlog as f64);
+    gauge!(CORE_LAG_SECONDS).set(load.lag.as_secs_f64());
     counter!(REGISTRATIONS_TOTAL).absolute(stats.registrations_ok);
     counter!(AUTH_CHALLENGES_TOTAL).absolute(stats.auth_challenges);
     counter!(AUTH_FAILURES_TOTAL).absolute(stats.auth_failures);

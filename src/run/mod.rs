@@ -7,6 +7,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod handle;
+mod load;
 
 pub use handle::{CommandSender, Running, COMMANDS_QUEUE_MAX, EVENTS_QUEUE_MAX};
 
@@ -34,8 +35,9 @@ use crate::sip::transport::{self, TcpCounters, TcpEvent};
 use crate::sip::{Peer, Transport};
 use crate::switch::{Event, Output, Plan, Switch};
 
-/// How long a graceful stop waits for calls to hang up.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a graceful stop waits for calls to hang up, by default
+/// (`[switch].drain_timeout`).
+pub const DRAIN_TIMEOUT: Duration = crate::config::DRAIN_TIMEOUT_DEFAULT;
 /// Datagrams read per wake-up before the core's output is drained.
 const UDP_BATCH_MAX: usize = 64;
 /// How often counters are copied into the metrics recorder.
@@ -239,6 +241,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         media: media.as_ref().map(|(h, _)| h.clone()),
         agent_state_series: config.metrics.agent_state,
         bans: crate::ops::bans::BanSaver::start(bans_file),
+        drain_timeout: config.switch.drain_timeout,
+        load: load::LoadMeter::default(),
+        trim: load::Trim::default(),
     };
     let inputs = Inputs {
         tcp: tcp_rx,
@@ -345,6 +350,12 @@ struct SwitchTask {
     agent_state_series: bool,
     /// Saves the failed-login bans when they change.
     bans: crate::ops::bans::BanSaver,
+    /// `[switch].drain_timeout`: how long a stop waits for calls to hang up.
+    drain_timeout: Duration,
+    /// The core's load, measured for its admission of new calls.
+    load: load::LoadMeter,
+    /// When freed heap goes back to the OS after a burst.
+    trim: load::Trim,
 }
 
 impl SwitchTask {
@@ -358,6 +369,8 @@ impl SwitchTask {
         let mut buf = vec![0u8; 65_536];
         let mut metrics_tick = tokio::time::interval(METRICS_PERIOD);
         let mut drain_deadline: Option<tokio::time::Instant> = None;
+        let mut load_tick = tokio::time::interval(load::LOAD_PERIOD);
+        load_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let stop = async move {
             tokio::select! {
                 _ = stop_signal() => {}
@@ -377,12 +390,19 @@ impl SwitchTask {
                 received = self.udp.recv_from(&mut buf) => {
                     if let Ok((n, src)) = received {
                         let now = Instant::now();
+                        self.load.input();
                         self.switch.handle_datagram(now, Peer { transport: Transport::Udp, addr: src }, Bytes::copy_from_slice(&buf[..n]));
                         // Take what else is waiting before answering, up to a bound.
                         for _ in 0..UDP_BATCH_MAX {
                             match self.udp.try_recv_from(&mut buf) {
-                                Ok((n, src)) => self.switch.handle_datagram(now, Peer { transport: Transport::Udp, addr: src }, Bytes::copy_from_slice(&buf[..n])),
-                                Err(_) => break,
+                                Ok((n, src)) => {
+                                    self.load.input();
+                                    self.switch.handle_datagram(now, Peer { transport: Transport::Udp, addr: src }, Bytes::copy_from_slice(&buf[..n]));
+                                }
+                                Err(_) => {
+                                    self.load.drained();
+                                    break;
+                                }
                             }
                             self.flush().await;
                         }
@@ -391,7 +411,17 @@ impl SwitchTask {
                 Some(event) = tcp_rx.recv() => self.on_tcp(event),
                 Some(event) = recv_opt(&mut media_rx) => self.on_media_event(event),
                 Some(request) = commands_rx.recv() => self.on_request(request).await,
-                _ = tokio::time::sleep_until(sleep_until) => self.switch.handle_timeout(Instant::now()),
+                _ = tokio::time::sleep_until(sleep_until) => {
+                    let now = Instant::now();
+                    self.load.ran(sleep_until.into_std(), now);
+                    self.switch.handle_timeout(now);
+                }
+                due = load_tick.tick() => {
+                    let now = Instant::now();
+                    self.load.ran(due.into_std(), now);
+                    let queued = tcp_rx.len() + media_rx.as_ref().map_or(0, |rx| rx.len());
+                    self.switch.handle_load(now, self.load.report(queued));
+                }
                 _ = metrics_tick.tick() => {
                     // Re-read the wall clock: call ids follow a stepped clock.
                     self.switch.set_wall_clock(Instant::now(), SystemTime::now());
@@ -401,10 +431,13 @@ impl SwitchTask {
                     info!("stop requested: refusing new calls, hanging up calls in progress");
                     self.health.draining.store(true, Ordering::Relaxed);
                     self.switch.shutdown(Instant::now());
-                    drain_deadline = Some(tokio::time::Instant::now() + DRAIN_TIMEOUT);
+                    drain_deadline = Some(tokio::time::Instant::now() + self.drain_timeout);
                 }
                 _ = sleep_opt(drain_deadline) => {
-                    warn!(calls = self.switch.calls_active(), "drain timeout, exiting with calls still up");
+                    // Calls whose BYEs went unanswered end here, with their records.
+                    warn!(calls = self.switch.calls_active(), "drain timeout: ending the calls still up");
+                    self.switch.abort_calls(Instant::now());
+                    self.flush().await;
                     break;
                 }
             }
@@ -554,7 +587,12 @@ impl SwitchTask {
     }
 
     fn publish(&mut self) {
-        m::publish(&self.switch, Instant::now());
+        let now = Instant::now();
+        let entries = self.switch.calls_active() + self.switch.transactions_active();
+        if self.trim.due(now, entries) {
+            load::trim_heap();
+        }
+        m::publish(&self.switch, now);
         m::record_samples(&mut self.switch);
         if self.agent_state_series {
             self.health.agent_states.update(&self.switch);

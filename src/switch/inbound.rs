@@ -19,7 +19,8 @@ use crate::sip::Peer;
 /// `replaces` (RFC 3891) is understood so that phones doing attended
 /// transfer may ask for it; acting on a Replaces header is not done yet.
 /// `outbound` (RFC 5626) is what the registrar does with `reg-id` contacts.
-pub(super) const SUPPORTED: &[&str] = &["replaces", "outbound"];
+/// `timer` is RFC 4028's session timers (`liveness.rs`).
+pub(super) const SUPPORTED: &[&str] = &["replaces", "outbound", "timer"];
 /// What our INVITEs and their 2xx advertise (RFC 3261 §20.37).
 pub(super) const SUPPORTED_IN_CALLS: &str = "replaces";
 
@@ -35,6 +36,19 @@ impl Refusal {
             status,
             headers: Vec::new(),
         }
+    }
+
+    pub(super) fn status(&self) -> u16 {
+        self.status
+    }
+
+    #[cfg(test)]
+    pub(super) fn headers(&self) -> &[(&'static str, String)] {
+        &self.headers
+    }
+
+    pub(super) fn push_header(&mut self, name: &'static str, value: String) {
+        self.headers.push((name, value));
     }
 }
 
@@ -63,7 +77,7 @@ impl Switch {
                 if method == Method::Bye {
                     return self.on_bye_stateless(now, source, dest, &msg);
                 }
-                self.stats.refused_overload += 1;
+                self.stats.refused_overload[super::ShedReason::Transactions as usize] += 1;
                 let mut w = build::response_to(&msg, source, 503, build::reason(503), None);
                 w.header_fmt("Retry-After", format_args!("{}", RETRY_AFTER.as_secs()));
                 self.out.push_back(super::Output::Transmit {
@@ -170,16 +184,15 @@ impl Switch {
     /// A new INVITE: from a trunk (by source address) or an agent (by digest).
     fn on_invite(&mut self, now: Instant, req: &Req<'_>) {
         let msg = req.msg;
-        if self.draining || self.calls.len() >= self.plan.max_calls.min(super::CALLS_HARD_MAX) {
-            self.stats.refused_overload += 1;
-            let headers = [("Retry-After", RETRY_AFTER.as_secs().to_string())];
-            let tag = self.token();
-            self.respond(now, req, 503, Some(&tag), &headers, None);
-            return self.refused_at_the_door(now, req, 503);
+        if let Err(reason) = self.admission(now) {
+            return self.refuse_for_load(now, req, reason);
         }
         let Some((trunk_name, caller_agent)) = self.caller_of(now, req) else {
             return;
         };
+        if !self.session_acceptable(now, req) {
+            return;
+        }
         let dialled = match msg.request_uri().and_then(|u| u.user()) {
             Some(user) => user.split(';').next().unwrap_or(user).to_string(),
             None => return self.refuse(now, req, Refusal::plain(404)),
@@ -460,9 +473,10 @@ impl Switch {
                     Some(Err(e)) => return self.respond(now, req, e.status(), None, &[], None),
                     None => self.calls.get(&call).and_then(|e| e.last_sdp(side)),
                 };
-                let contact = [("Contact", self.contact_on(req.source.transport))];
+                let mut headers = vec![("Contact", self.contact_on(req.source.transport))];
+                headers.extend(self.session_refreshed(now, call, side, req.msg));
                 let body = sdp.as_ref().map(|b| ("application/sdp", b.as_ref()));
-                self.respond(now, req, 200, None, &contact, body);
+                self.respond(now, req, 200, None, &headers, body);
                 if let Some(entry) = self.calls.get_mut(&call) {
                     if side == Side::A {
                         entry.a.pending_2xx = Some((req.msg.cseq().seq, req.key.clone()));
@@ -472,7 +486,12 @@ impl Switch {
                     }
                 }
             }
-            Method::Update if !req.msg.body().is_empty() => {
+            Method::Update if req.msg.body().is_empty() => {
+                // A session refresh without an offer (RFC 4028 §9).
+                let headers = self.session_refreshed(now, call, side, req.msg);
+                self.respond(now, req, 200, None, &headers, None);
+            }
+            Method::Update => {
                 // An offer in UPDATE (RFC 3311 §5.2) is answered in its 200,
                 // as a re-INVITE's would be; no ACK follows.
                 let leg = match side {

@@ -49,6 +49,10 @@ pub enum Purpose {
     },
     /// Nobody: a BYE to a late fork or a stray dialog.
     Ignore,
+    /// A session refresh or an OPTIONS probe on that side (`liveness.rs`).
+    Keepalive {
+        side: Side,
+    },
 }
 
 impl Switch {
@@ -303,7 +307,8 @@ impl Switch {
         };
         entry.a.pending_2xx = Some((invite.cseq().seq, key.clone()));
         entry.a.sdp_sent = answer.clone();
-        let headers = [("Contact", contact), ("Allow", build::ALLOW.to_string())];
+        let mut headers = vec![("Contact", contact), ("Allow", build::ALLOW.to_string())];
+        headers.extend(self.watch_answered(now, id));
         let body = answer.as_ref().map(|b| ("application/sdp", b.as_ref()));
         self.respond_a(now, id, 200, &headers, body);
     }
@@ -446,9 +451,9 @@ impl Switch {
         }
     }
 
-    /// Hangs up one leg of a call.
-    pub(super) fn bye(&mut self, now: Instant, id: CallRef, side: Side) {
-        let dialog = match side {
+    /// The dialog of one leg: the caller's, or the answering fork's.
+    pub(super) fn leg_dialog(&self, id: CallRef, side: Side) -> Option<Dialog> {
+        match side {
             Side::A => self.a_dialog(id),
             Side::B => self
                 .calls
@@ -456,8 +461,12 @@ impl Switch {
                 .and_then(|e| e.b.as_ref())
                 .and_then(|b| b.forks.get(b.winner?))
                 .and_then(|f| f.dialog.clone()),
-        };
-        match dialog {
+        }
+    }
+
+    /// Hangs up one leg of a call.
+    pub(super) fn bye(&mut self, now: Instant, id: CallRef, side: Side) {
+        match self.leg_dialog(id, side) {
             Some(dialog) => self.send_bye(now, id, &dialog, Purpose::Bye { side }),
             None => self.drive(now, id, Input::ByeDone(side)),
         }

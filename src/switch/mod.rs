@@ -43,9 +43,11 @@ mod inbound;
 mod ivr;
 mod late_offer;
 mod legs;
+mod liveness;
 mod media;
 mod meter;
 mod originate;
+mod overload;
 pub mod plan;
 mod presence;
 mod queues;
@@ -96,6 +98,7 @@ pub use ivr::{CallMenu, IvrError, MenuPlan, MenuSession, MenuStep, MENU_HOPS_MAX
 pub use legs::ZOMBIE_FORKS_MAX;
 pub use media::{AnchorError, MediaPlan};
 pub use meter::{IntervalFigures, QueueSample, SampleKind, INTERVAL_SLOTS, QUEUE_SAMPLES_MAX};
+pub use overload::{LoadReport, ShedReason, OVERLOAD_REASONS};
 pub use plan::{Plan, Route};
 pub use queues::{QueueFigures, AGENT_STATE_LABELS};
 pub use reload::ReloadReport;
@@ -163,7 +166,8 @@ pub struct Stats {
     pub stray_responses: u64,
     pub calls_started: u64,
     pub calls_ended: [u64; OUTCOME_LABELS.len()],
-    pub refused_overload: u64,
+    /// New calls refused 503 for load, by [`OVERLOAD_REASONS`].
+    pub refused_overload: [u64; OVERLOAD_REASONS.len()],
     pub registrations_ok: u64,
     pub auth_challenges: u64,
     pub auth_failures: u64,
@@ -213,7 +217,7 @@ pub const METHOD_LABELS: [&str; 9] = [
     "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "UPDATE", "other",
 ];
 /// Outcome labels for `switchyard_calls_total{outcome}`.
-pub const OUTCOME_LABELS: [&str; 11] = [
+pub const OUTCOME_LABELS: [&str; 12] = [
     "completed",
     "abandoned",
     "busy",
@@ -222,6 +226,7 @@ pub const OUTCOME_LABELS: [&str; 11] = [
     "rejected",
     "shutdown",
     "media_timeout",
+    "session_expired",
     "operator",
     "agent_no_answer",
     "agent_rejected",
@@ -269,6 +274,10 @@ pub struct Switch {
     anchoring: Option<media::Anchoring>,
     /// Outbound trunks' health checks, registrations and calls' failovers.
     carriers: trunks::Carriers,
+    /// Whether new calls come in, on the core's load (`overload.rs`).
+    admission: overload::Admission,
+    /// Session timers and probes of answered calls (`liveness.rs`).
+    watches: liveness::Watches,
 }
 
 impl Switch {
@@ -288,6 +297,7 @@ impl Switch {
         let anchoring = plan.media.clone().and_then(media::Anchoring::new);
         let guard = AuthGuard::new(plan.guard.clone());
         let pike = Pike::new(plan.pike.clone());
+        let admission = overload::Admission::new(plan.overload.clone());
         let mut switch = Switch {
             plan,
             rng,
@@ -314,6 +324,8 @@ impl Switch {
             uuids: CallUuids::new(now),
             anchoring,
             carriers: trunks::Carriers::default(),
+            admission,
+            watches: liveness::Watches::default(),
         };
         switch.sync_carriers(now);
         switch
@@ -357,6 +369,7 @@ impl Switch {
         self.handle_media_timeout(now);
         self.handle_menu_timeout(now);
         self.carriers_timeout(now);
+        self.handle_liveness_timeout(now);
         while let Some((at, call)) = self.timers.next_due(Timer::Ring, now) {
             let due = self.calls.get(&call).is_some_and(|c| c.phase.ring_due(at));
             if due {
@@ -373,6 +386,16 @@ impl Switch {
         let ids: Vec<CallRef> = self.calls.keys().copied().collect();
         for id in ids {
             self.drive(now, id, Input::Shutdown);
+        }
+        self.pump(now);
+    }
+
+    /// The drain timed out: every call still up ends now and leaves its
+    /// record (`shutdown`, or the outcome it was being released with).
+    pub fn abort_calls(&mut self, now: Instant) {
+        let ids: Vec<CallRef> = self.calls.keys().copied().collect();
+        for id in ids {
+            self.drive(now, id, Input::Abort);
         }
         self.pump(now);
     }
@@ -523,6 +546,7 @@ impl Switch {
 
     fn finish(&mut self, now: Instant, id: CallRef, outcome: Outcome) {
         self.report_call_gone(now, id);
+        self.unwatch(id);
         self.release_call(now, id);
         // Forks still owed a CANCEL keep it after the call is gone.
         self.drop_b_leg(now, id);
@@ -639,6 +663,9 @@ impl Switch {
         match purpose {
             legs::Purpose::Invite { fork } => self.fork_failed(now, call, fork, 408),
             legs::Purpose::Bye { side } => self.drive(now, call, Input::ByeDone(side)),
+            legs::Purpose::Keepalive { side } => {
+                self.on_keepalive_response(now, call, side, None, 408)
+            }
             legs::Purpose::Ignore => {}
         }
     }

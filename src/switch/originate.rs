@@ -55,8 +55,8 @@ impl Switch {
         if self.busy.contains_key(agent) || self.own_call(agent).is_some() {
             return Err(CommandError::AgentBusy(agent.to_string()));
         }
-        if self.calls.len() >= self.plan.max_calls.min(super::CALLS_HARD_MAX) {
-            self.stats.refused_overload += 1;
+        if let Err(reason) = self.admission(now) {
+            self.stats.refused_overload[reason as usize] += 1;
             return Err(CommandError::NoCapacity);
         }
         let sessions = (

@@ -103,6 +103,13 @@ pub struct Plan {
     pub dial_rules: HashMap<String, DialRules>,
     /// How far back windowed queue figures look (`[metrics].interval`).
     pub metrics_interval: Duration,
+    /// The shortest session interval we accept (RFC 4028 Min-SE).
+    pub min_se: Duration,
+    /// How often an answered call without anchored media or session timer
+    /// is probed with OPTIONS; zero never.
+    pub probe_interval: Duration,
+    /// When new calls are refused for the core's load.
+    pub overload: crate::config::OverloadConfig,
     /// Disposition codes by queue, for queues that list any.
     pub dispositions: HashMap<String, Vec<String>>,
 }
@@ -164,6 +171,9 @@ impl Plan {
                 .map(|q| q.name.clone())
                 .collect(),
             metrics_interval: cfg.metrics.interval,
+            overload: cfg.overload.clone(),
+            min_se: cfg.switch.min_se,
+            probe_interval: cfg.switch.probe_interval,
             dispositions: cfg
                 .queues
                 .iter()

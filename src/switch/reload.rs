@@ -57,6 +57,7 @@ impl Switch {
             trunks: plan.trunks.len(),
         };
         self.plan = plan;
+        self.reload_admission(now);
         for agent in &report.agents_removed {
             // Their phones are forgotten; a call in progress keeps its dialog.
             let bindings = self.registrar.remove(agent);

@@ -75,6 +75,12 @@ impl Switch {
                 self.drive(now, call, Input::ByeDone(side));
             }
             Purpose::Bye { .. } => {}
+            Purpose::Keepalive { side } => {
+                if status >= 200 {
+                    self.demux.remove_client_branch(&branch);
+                }
+                self.on_keepalive_response(now, call, side, Some(&msg), status);
+            }
             Purpose::Ignore => {
                 if status >= 200 {
                     self.demux.remove_client_branch(&branch);

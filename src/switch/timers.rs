@@ -23,16 +23,20 @@ pub enum Timer {
     Menu,
     /// The next position/expected-wait announcement to a queued caller.
     Announce,
+    /// The next look at an answered call's liveness: a session refresh
+    /// due or owed, a probe (`liveness.rs`).
+    Liveness,
 }
 
 impl Timer {
-    const ALL: [Timer; 3] = [Timer::Ring, Timer::Menu, Timer::Announce];
+    const ALL: [Timer; 4] = [Timer::Ring, Timer::Menu, Timer::Announce, Timer::Liveness];
 
     fn index(self) -> usize {
         match self {
             Timer::Ring => 0,
             Timer::Menu => 1,
             Timer::Announce => 2,
+            Timer::Liveness => 3,
         }
     }
 }
@@ -41,7 +45,7 @@ impl Timer {
 /// [`CallRef`] order at one instant).
 #[derive(Debug, Default)]
 pub struct Timers {
-    by_kind: [BTreeSet<(Instant, CallRef)>; 3],
+    by_kind: [BTreeSet<(Instant, CallRef)>; 4],
 }
 
 impl Timers {

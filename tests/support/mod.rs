@@ -443,6 +443,20 @@ impl Sipp {
         }
     }
 
+    /// As [`Sipp::expect_success`], for a scenario that runs longer than
+    /// the usual bound: waits at most `bound` more.
+    pub fn expect_success_within(mut self, bound: Duration) {
+        let deadline = Instant::now() + bound;
+        while self.child.try_wait().expect("try_wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.expect_success();
+    }
+
     fn wait(&mut self) -> ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(45);
         loop {

@@ -172,7 +172,8 @@ pub fn hung_up_by(outcome: Outcome) -> Option<&'static str> {
         | Outcome::Unavailable
         | Outcome::Rejected(_)
         | Outcome::Shutdown
-        | Outcome::MediaTimeout => "switch",
+        | Outcome::MediaTimeout
+        | Outcome::SessionExpired => "switch",
     })
 }
 

@@ -36,6 +36,11 @@ use server_non_invite::ServerNonInvite;
 const DEADLINES_STALE_PER_TX_MAX: usize = 4;
 /// Stale deadline entries always tolerated, so that small tables never rebuild.
 const DEADLINES_STALE_FLOOR: usize = 1024;
+/// Below this many slots the table is never compacted: not worth a pass.
+const COMPACT_FLOOR: usize = 4096;
+/// The table is compacted once live transactions fill less than one
+/// slot in this many (after a burst of load has expired).
+const COMPACT_RATIO: usize = 8;
 
 /// What the layer asks its driver to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -358,6 +363,50 @@ impl TransactionLayer {
             self.settle(index);
         }
         self.drop_stale_deadlines();
+        self.compact();
+    }
+
+    /// Gives back what a past burst of transactions left: the table
+    /// keeps its high-water size otherwise (issue 13: memory did not come
+    /// down after an overload). The live transactions move to the front of
+    /// a new table sized for them; the key maps follow, and the deadline
+    /// heap is rebuilt from each transaction's armed deadline.
+    fn compact(&mut self) {
+        let slots = self.slots.len();
+        if slots < COMPACT_FLOOR || self.len() * COMPACT_RATIO >= slots {
+            return;
+        }
+        let mut moved = vec![u32::MAX; slots];
+        let mut packed = Vec::with_capacity(self.len() * 2);
+        for (old, slot) in std::mem::take(&mut self.slots).into_iter().enumerate() {
+            if let Some(entry) = slot.entry {
+                moved[old] = u32::try_from(packed.len()).expect("fewer live than slots");
+                packed.push(Slot {
+                    generation: 0,
+                    entry: Some(entry),
+                });
+            }
+        }
+        for index in self.servers.values_mut().chain(self.clients.values_mut()) {
+            *index = moved[*index as usize];
+        }
+        self.deadlines = packed
+            .iter()
+            .enumerate()
+            .filter_map(|(i, slot)| {
+                let at = slot.entry.as_ref()?.armed?;
+                Some(Reverse((at, u32::try_from(i).ok()?, 0)))
+            })
+            .collect();
+        self.slots = packed;
+        self.free = Vec::new();
+        self.servers.shrink_to(self.servers.len() * 2);
+        self.clients.shrink_to(self.clients.len() * 2);
+    }
+
+    /// Slots held, live or free (the table's size in memory).
+    pub fn slots(&self) -> usize {
+        self.slots.len()
     }
 
     /// The earliest deadline of any live transaction.

@@ -820,3 +820,44 @@ fn deadlines_of_many_transactions_fire_in_order_and_removed_ones_do_not_linger()
         "E of #2, then #0"
     );
 }
+
+#[test]
+fn a_burst_of_transactions_gives_its_table_back_once_it_has_expired() {
+    let start = test_start();
+    let mut layer = TransactionLayer::new(TimerConfig::default());
+    let udp = peer(Transport::Udp);
+    let bye = |n: usize| ServerKey {
+        branch: format!("z9hG4bK-burst-{n}"),
+        sent_by: "10.0.0.1:5060".into(),
+        method: TxMethod::NonInvite("BYE".into()),
+    };
+    for n in 0..5000 {
+        layer
+            .server_request(start, bye(n), false, udp)
+            .expect("room");
+        layer
+            .server_respond(start, &bye(n), 200, Bytes::from_static(b"200"))
+            .expect("live");
+    }
+    // One more, later: it outlives the burst and must survive the move.
+    let late = start + ms(20_000);
+    layer
+        .server_request(late, bye(5000), false, udp)
+        .expect("room");
+    layer
+        .server_respond(late, &bye(5000), 200, Bytes::from_static(b"200"))
+        .expect("live");
+    assert_eq!(layer.slots(), 5001);
+    run_until(&mut layer, start, start + ms(33_000));
+    assert_eq!(layer.len(), 1);
+    assert_eq!(layer.slots(), 1, "the expired burst's slots are given back");
+    // The survivor still absorbs its retransmission and still expires.
+    assert_eq!(
+        layer.server_request(start + ms(33_000), bye(5000), false, udp),
+        Ok(ServerVerdict::Retransmission)
+    );
+    drain(&mut layer);
+    assert_eq!(layer.poll_timeout(), Some(late + ms(32_000)));
+    run_until(&mut layer, start, late + ms(32_000));
+    assert_eq!((layer.len(), layer.slots()), (0, 1));
+}

@@ -1,0 +1,148 @@
+//! What the switch task measures of its own load for the core's admission
+//! (`switch/overload.rs`): how long a standing queue of inputs it found,
+//! and how late its timers ran. The core reads no clock, so this is the
+//! driver's job; a report goes in every [`LOAD_PERIOD`].
+
+use std::time::{Duration, Instant};
+
+use crate::switch::LoadReport;
+
+/// How often the core hears of its load.
+pub const LOAD_PERIOD: Duration = Duration::from_millis(100);
+
+/// Figures gathered between two reports.
+#[derive(Debug, Default)]
+pub struct LoadMeter {
+    /// Inputs handled since the UDP socket was last found empty.
+    run: usize,
+    /// The longest such run since the last report.
+    peak: usize,
+    /// The latest a timer or tick ran since the last report.
+    lag: Duration,
+}
+
+impl LoadMeter {
+    /// One input taken off the socket.
+    pub fn input(&mut self) {
+        self.run += 1;
+    }
+
+    /// The socket had nothing more waiting: the standing queue is gone.
+    pub fn drained(&mut self) {
+        self.peak = self.peak.max(self.run);
+        self.run = 0;
+    }
+
+    /// Something due at `due` ran at `now`.
+    pub fn ran(&mut self, due: Instant, now: Instant) {
+        self.lag = self.lag.max(now.saturating_duration_since(due));
+    }
+
+    /// The report for the core, `queued` inputs waiting in channels; a
+    /// standing queue still there carries over to the next report.
+    pub fn report(&mut self, queued: usize) -> LoadReport {
+        let report = LoadReport {
+            backlog: self.peak.max(self.run) + queued,
+            lag: self.lag,
+        };
+        self.peak = 0;
+        self.lag = Duration::ZERO;
+        report
+    }
+}
+
+/// Tables smaller than this at their peak are not worth a trim.
+const TRIM_FLOOR: usize = 10_000;
+/// At most one trim per this long.
+const TRIM_EVERY: Duration = Duration::from_secs(10);
+
+/// When to hand the heap that a past burst of calls freed back to the
+/// OS. glibc keeps freed memory in its arenas (so RSS stays at the peak
+/// after an overload); `malloc_trim` returns it. It takes the allocator's
+/// locks for a moment, so it runs only after the live calls and
+/// transactions have fallen to under half their peak since the last trim.
+#[derive(Debug, Default)]
+pub struct Trim {
+    peak: usize,
+    last: Option<Instant>,
+}
+
+impl Trim {
+    /// `entries`: live calls and transactions now. True when a trim is due.
+    pub fn due(&mut self, now: Instant, entries: usize) -> bool {
+        self.peak = self.peak.max(entries);
+        let shrunk = self.peak >= TRIM_FLOOR && entries * 2 < self.peak;
+        let rested = self
+            .last
+            .is_none_or(|t| now.saturating_duration_since(t) >= TRIM_EVERY);
+        if !(shrunk && rested) {
+            return false;
+        }
+        self.last = Some(now);
+        self.peak = entries;
+        true
+    }
+}
+
+/// Returns freed heap to the OS (glibc); elsewhere nothing to do.
+pub fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // One clock read; the rest is arithmetic on it.
+    #[allow(clippy::disallowed_methods)]
+    #[test]
+    fn a_trim_follows_a_fall_to_half_the_peak_at_most_every_ten_seconds() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut trim = Trim::default();
+        // A small switch never trims.
+        assert!(!trim.due(t0, 5000));
+        assert!(!trim.due(t0 + s(1), 0));
+        assert!(!trim.due(t0 + s(2), 300_000));
+        assert!(!trim.due(t0 + s(3), 200_000));
+        assert!(trim.due(t0 + s(4), 100_000));
+        // Rested too briefly, then falling again.
+        assert!(!trim.due(t0 + s(10), 10_000));
+        assert!(trim.due(t0 + s(14), 0));
+        assert!(!trim.due(t0 + s(30), 0));
+    }
+
+    #[test]
+    fn a_queue_that_never_runs_dry_carries_over_and_one_that_did_is_reported_once() {
+        let mut m = LoadMeter::default();
+        for _ in 0..70 {
+            m.input();
+        }
+        assert_eq!(m.report(3).backlog, 73);
+        for _ in 0..10 {
+            m.input();
+        }
+        m.drained();
+        m.input();
+        assert_eq!(m.report(0).backlog, 80);
+        assert_eq!(m.report(0).backlog, 1);
+    }
+
+    // One clock read; the rest is arithmetic on it.
+    #[allow(clippy::disallowed_methods)]
+    #[test]
+    fn lag_is_the_latest_run_since_the_last_report() {
+        let mut m = LoadMeter::default();
+        let t0 = Instant::now();
+        m.ran(t0, t0 + Duration::from_millis(30));
+        m.ran(t0, t0 + Duration::from_millis(10));
+        // Early (a deadline in the future) counts as on time.
+        m.ran(t0 + Duration::from_secs(1), t0);
+        assert_eq!(m.report(0).lag, Duration::from_millis(30));
+        assert_eq!(m.report(0).lag, Duration::ZERO);
+    }
+}

@@ -47,6 +47,10 @@ pub enum Purpose {
     Bye {
         side: Side,
     },
+    /// Our re-INVITE of the agent leg with this CSeq (attended transfer).
+    Reinvite {
+        cseq: u32,
+    },
     /// Nobody: a BYE to a late fork or a stray dialog.
     Ignore,
 }

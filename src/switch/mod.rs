@@ -29,6 +29,7 @@
 
 mod admit;
 mod announce;
+mod attended;
 mod auth;
 mod command;
 mod control;
@@ -624,6 +625,10 @@ impl Switch {
         match purpose {
             legs::Purpose::Invite { fork } => self.fork_failed(now, call, fork, 408),
             legs::Purpose::Bye { side } => self.drive(now, call, Input::ByeDone(side)),
+            legs::Purpose::Reinvite { .. } => {
+                tracing::warn!(call = %call, "no answer to the agent leg's re-INVITE: hanging up");
+                self.drive(now, call, Input::HangUp);
+            }
             legs::Purpose::Ignore => {}
         }
     }

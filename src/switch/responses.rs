@@ -72,6 +72,12 @@ impl Switch {
                 self.drive(now, call, Input::ByeDone(side));
             }
             Purpose::Bye { .. } => {}
+            Purpose::Reinvite { cseq } => {
+                if status >= 200 {
+                    self.demux.remove_client_branch(&branch);
+                }
+                self.on_reinvite_response(now, call, cseq, &msg, status);
+            }
             Purpose::Ignore => {
                 if status >= 200 {
                     self.demux.remove_client_branch(&branch);
@@ -283,7 +289,7 @@ impl Switch {
     /// A 2xx to an INVITE whose call is gone (a fork answering after the
     /// caller left): ACK it and hang up, so the phone does not stay off-hook.
     fn on_stray_2xx(&mut self, now: Instant, peer: Peer, msg: &Message) {
-        if self.resend_placed_ack(msg) {
+        if self.resend_placed_ack(msg) || self.resend_b_ack(msg) {
             return;
         }
         self.stats.stray_responses += 1;
@@ -321,6 +327,33 @@ impl Switch {
                 let _ = self.tx.client_send(now, key, peer, bytes, None);
             }
         }
+    }
+
+    /// A retransmitted 2xx of a re-INVITE we sent an agent leg: its ACK
+    /// again, not a hang-up (the dialog lives on).
+    fn resend_b_ack(&mut self, msg: &Message) -> bool {
+        let Some(&Owner::Leg {
+            call,
+            side: crate::call::Side::B,
+        }) = self.demux.dialog(msg.call_id())
+        else {
+            return false;
+        };
+        let Some(dialog) = self
+            .calls
+            .get(&call)
+            .and_then(|e| e.b.as_ref())
+            .and_then(|b| b.forks.get(b.winner?))
+            .and_then(|f| f.dialog.as_ref())
+        else {
+            return false;
+        };
+        let Some(bytes) = dialog.ack.clone() else {
+            return false;
+        };
+        let peer = dialog.next_hop();
+        self.out.push_back(Output::Transmit { peer, bytes });
+        true
     }
 
     /// A response on a dropped fork: a provisional lets us CANCEL it, a

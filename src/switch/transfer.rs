@@ -58,8 +58,7 @@ impl Switch {
             return self.refuse(now, req, Refusal::plain(400));
         };
         if to.contains("Replaces") {
-            warn!(call = %call, "attended transfer (Replaces) is not supported");
-            return self.refuse(now, req, Refusal::plain(501));
+            return self.on_refer_replaces(now, req, call, &to);
         }
         if let Err(err) = self.transferable(call) {
             warn!(call = %call, %err, "REFER refused");
@@ -82,7 +81,7 @@ impl Switch {
     }
 
     /// A connected, anchored call under the loop bound.
-    fn transferable(&self, id: CallRef) -> Result<(), CommandError> {
+    pub(super) fn transferable(&self, id: CallRef) -> Result<(), CommandError> {
         let entry = self.calls.get(&id).ok_or(CommandError::NotTalking)?;
         if entry.call.state != State::Connected || entry.b.is_none() {
             return Err(CommandError::NotTalking);
@@ -188,7 +187,7 @@ impl Switch {
 
     /// The transferring agent's leg goes: BYE, the router ends their part
     /// (wrap-up for a queue call), their direct-call engagement ends.
-    fn release_transferor(&mut self, now: Instant, id: CallRef) {
+    pub(super) fn release_transferor(&mut self, now: Instant, id: CallRef) {
         let dialog = self
             .calls
             .get(&id)
@@ -290,7 +289,7 @@ impl Switch {
     }
 
     /// A NOTIFY of the REFER's subscription in the agent's dialog.
-    fn refer_notify(&mut self, now: Instant, id: CallRef, frag: &str, done: bool) {
+    pub(super) fn refer_notify(&mut self, now: Instant, id: CallRef, frag: &str, done: bool) {
         let branch = crate::sip::dialog::branch(&self.token());
         let Some(dialog) = self
             .calls

@@ -1,0 +1,545 @@
+//! Attended transfer decided by the pure switch core, in virtual time and
+//! without sockets: agent 1001 answers a queue call, holds the caller
+//! (who hears music), calls 1002 from the same phone, then sends REFER
+//! with `Replaces` naming that consultation (RFC 3891, RFC 5589 §7). The
+//! switch answers 202 and NOTIFYs `100 Trying` then `200 OK`, hangs up
+//! 1001's two dialogs, re-INVITEs 1002 onto the caller's anchor and
+//! bridges them; 1001 goes to wrap-up, 1002 is busy on the customer's
+//! call and the record names 1002. A Replaces naming an unknown dialog,
+//! or the consultation with the wrong tags, gets 481 in the final NOTIFY
+//! and changes nothing. No demux entry, transaction or engagement is left.
+
+// One clock read gives the base instant; virtual time runs from there.
+#![allow(clippy::disallowed_methods)]
+
+mod sim_wire;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sim_wire::{drain, final_status, peer, request, sdp, with_auth, Out};
+use switchyard::acd::AgentState;
+use switchyard::call::CallRef;
+use switchyard::config::Config;
+use switchyard::sip::parse::{HeaderName, Message};
+use switchyard::switch::{EventKind, MediaCommand, MediaLeg, Plan, Switch};
+
+const CONFIG: &str = r#"
+[switch]
+sip_listen = "127.0.0.1:5060"
+http_listen = "127.0.0.1:0"
+digest_challenge = "md5-only"
+no_answer_timeout = "20s"
+
+[[agents]]
+id = "1001"
+password = "pw-1001"
+auto_login = true
+skills = { sales = 5 }
+
+[[agents]]
+id = "1002"
+password = "pw-1002"
+auto_login = true
+skills = { support = 5 }
+
+[[trunks]]
+name = "carrier"
+allow_from = ["10.0.0.1"]
+
+[dids]
+"5550200" = { queue = "sales" }
+
+[[queues]]
+name = "sales"
+requires = "sales:1"
+wrap_up = "5s"
+
+[[queues]]
+name = "support"
+requires = "support:1"
+
+[media]
+rtp_ports = "20000-20019"
+rtp_address = "127.0.0.1"
+"#;
+
+const AGENT: &str = "10.0.0.21:5060";
+const TARGET: &str = "10.0.0.22:5060";
+const CARRIER: &str = "10.0.0.1:5060";
+const CONSULT: &str = "consult-1";
+
+/// A response to a request the switch sent, with `body` (SDP) when given.
+fn reply(req: &Message, status: u16, tag: &str, contact: &str, body: &str) -> Bytes {
+    let to = if req.to().tag().is_some() {
+        req.to().as_str().to_string()
+    } else {
+        format!("{};tag={tag}", req.to().as_str())
+    };
+    let ct = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    let vias: String = req
+        .vias()
+        .iter()
+        .map(|v| format!("Via: {}\r\n", v.as_str()))
+        .collect();
+    Bytes::from(format!(
+        "SIP/2.0 {status} X\r\n{vias}From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {} {}\r\n\
+         Contact: <sip:{contact}>\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+        req.from().as_str(),
+        req.call_id(),
+        req.cseq().seq,
+        req.cseq().method.as_str(),
+        body.len()
+    ))
+}
+
+/// A request from 1001's phone in the dialog the switch's INVITE `offer`
+/// formed with it.
+fn from_agent(method: &str, offer: &Message, cseq: u32, extra: &str, body: &str) -> Bytes {
+    let ct = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    Bytes::from(format!(
+        "{method} sip:switchyard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKa{cseq}{method}\r\n\
+         Max-Forwards: 70\r\nFrom: {};tag=agent1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
+         Contact: <sip:1001@{AGENT}>\r\n{extra}{ct}Content-Length: {}\r\n\r\n{body}",
+        offer.to().as_str(),
+        offer.from().as_str(),
+        offer.call_id(),
+        body.len()
+    ))
+}
+
+fn switch_with_agents(t0: Instant) -> Switch {
+    let cfg = Config::parse(CONFIG, Path::new("attended.toml")).unwrap();
+    let mut switch = Switch::new(Plan::from_config(&cfg), 7, t0);
+    for (user, addr) in [("1001", AGENT), ("1002", TARGET)] {
+        let out = with_auth(
+            &mut switch,
+            t0,
+            "REGISTER",
+            "sip:127.0.0.1:5060",
+            user,
+            addr,
+            &format!("reg{user}"),
+            "",
+        );
+        assert_eq!(final_status(&out), Some(200), "{user} registers");
+    }
+    switch
+}
+
+fn invite_to(out: &Out, addr: &str) -> Option<Message> {
+    out.sip
+        .iter()
+        .find(|(a, m)| a.to_string() == addr && m.method().is_some_and(|m| m.as_str() == "INVITE"))
+        .map(|(_, m)| m.clone())
+}
+
+fn requests<'a>(out: &'a Out, addr: &str, method: &str) -> Vec<&'a Message> {
+    out.sip
+        .iter()
+        .filter(|(a, m)| a.to_string() == addr && m.method().is_some_and(|m| m.as_str() == method))
+        .map(|(_, m)| m)
+        .collect()
+}
+
+fn response_to<'a>(out: &'a Out, addr: &str, call_id: &str) -> Option<&'a Message> {
+    out.sip
+        .iter()
+        .filter(|(a, m)| a.to_string() == addr && m.call_id() == call_id)
+        .map(|(_, m)| m)
+        .find(|m| m.status().is_some_and(|s| s >= 200))
+}
+
+fn notifies(out: &Out) -> Vec<(String, bool)> {
+    requests(out, AGENT, "NOTIFY")
+        .into_iter()
+        .map(|m| {
+            assert_eq!(m.header(&HeaderName::Event), Some("refer"));
+            let state = m.header(&HeaderName::parse(b"Subscription-State")).unwrap();
+            let body = String::from_utf8(m.body().to_vec()).unwrap();
+            (body.trim().to_string(), state.starts_with("terminated"))
+        })
+        .collect()
+}
+
+/// Answers every NOTIFY and BYE the switch sent in `out` with 200.
+fn ack_requests(switch: &mut Switch, now: Instant, out: &Out) {
+    for (addr, m) in &out.sip {
+        let Some(method) = m.method() else { continue };
+        if matches!(method.as_str(), "NOTIFY" | "BYE") {
+            let bytes = reply(m, 200, "x", &addr.to_string(), "");
+            switch.handle_datagram(now, peer(&addr.to_string()), bytes);
+        }
+    }
+}
+
+fn assert_clean(switch: &mut Switch, now: Instant) {
+    switch.handle_timeout(now + Duration::from_secs(64));
+    drain(switch);
+    assert_eq!(switch.calls_active(), 0, "calls left");
+    assert_eq!(switch.engagements(), 0, "engagements left");
+    assert_eq!(switch.demux_entries(), 0, "demux entries left");
+    assert_eq!(switch.transactions_active(), 0, "transactions left");
+}
+
+fn caller_bye(switch: &mut Switch, now: Instant, caller_to: &str) -> Out {
+    let bye = request(
+        "BYE",
+        "sip:5550200@127.0.0.1:5060",
+        "+15550001",
+        CARRIER,
+        "call-1",
+        2,
+        caller_to,
+        "",
+        "",
+    );
+    switch.handle_datagram(now, peer(CARRIER), bye);
+    drain(switch)
+}
+
+fn agent_state(switch: &Switch, agent: &str) -> AgentState {
+    let id = switch.router().agent_id(agent).expect("a configured agent");
+    switch.router().agent_state(id).expect("the agent")
+}
+
+/// The consultation as 1001's phone sees it.
+struct Consultation {
+    /// The switch's tag on it (To of its 200).
+    to_tag: String,
+    /// The INVITE the switch sent 1002 for it.
+    target_invite: Message,
+}
+
+/// The carrier calls the sales queue, 1001 answers and holds the caller,
+/// then calls 1002, who answers. The switch's INVITE to 1001, the
+/// caller's To, and the consultation.
+fn held_and_consulting(
+    switch: &mut Switch,
+    at: impl Fn(u64) -> Instant,
+) -> (Message, String, Consultation) {
+    let uri = "sip:5550200@127.0.0.1:5060";
+    let invite = request(
+        "INVITE",
+        uri,
+        "+15550001",
+        CARRIER,
+        "call-1",
+        1,
+        "<sip:5550200@127.0.0.1>",
+        "",
+        &sdp(4000),
+    );
+    switch.handle_datagram(at(10), peer(CARRIER), invite);
+    let out = drain(switch);
+    let offer = invite_to(&out, AGENT).expect("the queue offers the call to 1001");
+    switch.handle_datagram(
+        at(500),
+        peer(AGENT),
+        reply(&offer, 200, "agent1", AGENT, &sdp(4100)),
+    );
+    let out = drain(switch);
+    let caller_to = response_to(&out, CARRIER, "call-1")
+        .map(|m| m.to().as_str().to_string())
+        .expect("the caller is answered");
+    let ack = request(
+        "ACK",
+        uri,
+        "+15550001",
+        CARRIER,
+        "call-1",
+        1,
+        &caller_to,
+        "",
+        "",
+    );
+    switch.handle_datagram(at(510), peer(CARRIER), ack);
+    drain(switch);
+
+    // Hold: the caller hears music.
+    let hold = sdp(4100).replace("m=audio", "a=sendonly\r\nm=audio");
+    switch.handle_datagram(
+        at(1_000),
+        peer(AGENT),
+        from_agent("INVITE", &offer, 2, "", &hold),
+    );
+    let out = drain(switch);
+    assert!(
+        out.media.iter().any(|c| matches!(c,
+        MediaCommand::Play { call, leg: MediaLeg::Caller, .. } if *call == CallRef(1))),
+        "hold music"
+    );
+    let ok = response_to(&out, AGENT, offer.call_id()).expect("the hold is answered");
+    assert_eq!(ok.status(), Some(200));
+    switch.handle_datagram(at(1_010), peer(AGENT), from_agent("ACK", &offer, 2, "", ""));
+    drain(switch);
+
+    // The consultation: 1001's phone calls 1002.
+    let out = with_auth(
+        switch,
+        at(2_000),
+        "INVITE",
+        "sip:1002@127.0.0.1:5060",
+        "1001",
+        AGENT,
+        CONSULT,
+        &sdp(4500),
+    );
+    let target_invite = invite_to(&out, TARGET).expect("1002 rings for the consultation");
+    switch.handle_datagram(
+        at(3_000),
+        peer(TARGET),
+        reply(&target_invite, 200, "target1", TARGET, &sdp(4200)),
+    );
+    let out = drain(switch);
+    let ok = response_to(&out, AGENT, CONSULT).expect("1001's consultation is answered");
+    assert_eq!(ok.status(), Some(200));
+    let to = ok.to().as_str().to_string();
+    let to_tag = ok.to().tag().expect("the switch's tag").to_string();
+    let ack = request(
+        "ACK",
+        "sip:1002@127.0.0.1:5060",
+        "1001",
+        AGENT,
+        CONSULT,
+        2,
+        &to,
+        "",
+        "",
+    );
+    switch.handle_datagram(at(3_010), peer(AGENT), ack);
+    drain(switch);
+    (
+        offer,
+        caller_to,
+        Consultation {
+            to_tag,
+            target_invite,
+        },
+    )
+}
+
+fn refer_replaces(call_id: &str, to_tag: &str, from_tag: &str) -> String {
+    format!(
+        "Refer-To: <sip:1002@127.0.0.1:5060?Replaces={call_id}%3Bto-tag%3D{to_tag}%3Bfrom-tag%3D{from_tag}>\r\n\
+         Referred-By: <sip:1001@127.0.0.1>\r\n"
+    )
+}
+
+#[test]
+fn refer_with_replaces_joins_the_caller_to_the_consulted_agent() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (offer, caller_to, consult) = held_and_consulting(&mut switch, at);
+    let call = CallRef(1);
+    assert_eq!(
+        switch.calls_active(),
+        2,
+        "the customer call and the consultation"
+    );
+
+    // Transfer: the phone names the consultation as it sees it.
+    let from_tag = format!("t{CONSULT}");
+    let extra = refer_replaces(CONSULT, &consult.to_tag, &from_tag);
+    switch.handle_datagram(
+        at(5_000),
+        peer(AGENT),
+        from_agent("REFER", &offer, 3, &extra, ""),
+    );
+    let out = drain(&mut switch);
+    assert_eq!(
+        response_to(&out, AGENT, offer.call_id()).and_then(|m| m.status()),
+        Some(202)
+    );
+    assert_eq!(
+        notifies(&out),
+        vec![
+            ("SIP/2.0 100 Trying".to_string(), false),
+            ("SIP/2.0 200 OK".to_string(), true)
+        ]
+    );
+    let byes = requests(&out, AGENT, "BYE");
+    let mut bye_calls: Vec<&str> = byes.iter().map(|m| m.call_id()).collect();
+    bye_calls.sort();
+    let mut expected = vec![offer.call_id(), CONSULT];
+    expected.sort();
+    assert_eq!(bye_calls, expected, "1001's two dialogs are hung up");
+    assert!(
+        out.sip.iter().all(|(a, _)| a.to_string() != CARRIER),
+        "the caller hears nothing in SIP: {:?}",
+        out.sip
+            .iter()
+            .filter(|(a, _)| a.to_string() == CARRIER)
+            .map(|(_, m)| (m.method().map(|x| x.as_str().to_string()), m.status()))
+            .collect::<Vec<_>>()
+    );
+    assert!(requests(&out, TARGET, "BYE").is_empty(), "1002 stays");
+    let reinvite = invite_to(&out, TARGET).expect("1002 is re-INVITEd onto the caller's anchor");
+    assert_eq!(
+        reinvite.call_id(),
+        consult.target_invite.call_id(),
+        "in the consultation's dialog"
+    );
+    assert_eq!(reinvite.to().tag(), Some("target1"));
+    assert!(out.events.iter().any(|e| matches!(e,
+        EventKind::CallTransferred { by: Some(by), to, .. } if by == "1001" && to == "1002")));
+    assert!(
+        matches!(agent_state(&switch, "1001"), AgentState::WrapUp(_)),
+        "1001 wraps up"
+    );
+    ack_requests(&mut switch, at(5_010), &out);
+    let out = drain(&mut switch);
+    assert_eq!(out.records.len(), 1, "the consultation's record");
+    assert_eq!(out.records[0].sip_call_id, CONSULT);
+
+    // 1002 answers the re-INVITE: ACKed, bridged to the caller, hold over.
+    switch.handle_datagram(
+        at(5_100),
+        peer(TARGET),
+        reply(&reinvite, 200, "target1", TARGET, &sdp(4200)),
+    );
+    let out = drain(&mut switch);
+    let acks = requests(&out, TARGET, "ACK");
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].cseq().seq, reinvite.cseq().seq);
+    assert!(out.media.contains(&MediaCommand::Bridge { call }));
+    assert!(out.media.iter().any(|c| matches!(c,
+        MediaCommand::SetRemote { call: c, leg: MediaLeg::Agent, .. } if *c == call)));
+    assert!(out
+        .events
+        .iter()
+        .any(|e| matches!(e, EventKind::CallResumed { .. })));
+    // A retransmitted 2xx is ACKed again, not hung up.
+    switch.handle_datagram(
+        at(5_600),
+        peer(TARGET),
+        reply(&reinvite, 200, "target1", TARGET, &sdp(4200)),
+    );
+    let out = drain(&mut switch);
+    assert_eq!(requests(&out, TARGET, "ACK").len(), 1);
+    assert!(requests(&out, TARGET, "BYE").is_empty());
+    assert!(
+        matches!(agent_state(&switch, "1002"), AgentState::Busy),
+        "1002 is busy"
+    );
+
+    // The caller hangs up: 1002 gets the BYE; the record names 1002.
+    let out = caller_bye(&mut switch, at(9_000), &caller_to);
+    let bye = requests(&out, TARGET, "BYE");
+    assert_eq!(bye.len(), 1, "1002 is hung up");
+    assert_eq!(bye[0].call_id(), consult.target_invite.call_id());
+    assert!(
+        requests(&out, AGENT, "BYE").is_empty(),
+        "1001 was released before"
+    );
+    ack_requests(&mut switch, at(9_010), &out);
+    let out = drain(&mut switch);
+    assert_eq!(out.records.len(), 1, "one record per customer call");
+    let r = &out.records[0];
+    assert_eq!(r.agent.as_deref(), Some("1002"));
+    assert_eq!(r.queue.as_deref(), Some("sales"));
+    assert_eq!(r.detail.transfers, vec!["1002".to_string()]);
+    assert_eq!(r.outcome.label(), "completed");
+    assert_clean(&mut switch, at(9_020));
+}
+
+#[test]
+fn replaces_naming_no_consultation_of_the_agent_gets_481_and_nothing_changes() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (offer, caller_to, consult) = held_and_consulting(&mut switch, at);
+    let from_tag = format!("t{CONSULT}");
+    let wrong = [
+        refer_replaces("no-such-call", &consult.to_tag, &from_tag),
+        refer_replaces(CONSULT, "wrong", &from_tag),
+        // The customer's own dialog is no consultation.
+        refer_replaces(offer.call_id(), "agent1", offer.from().tag().unwrap()),
+    ];
+    for (i, extra) in wrong.iter().enumerate() {
+        let cseq = 3 + i as u32;
+        let now = at(5_000 + 100 * i as u64);
+        switch.handle_datagram(
+            now,
+            peer(AGENT),
+            from_agent("REFER", &offer, cseq, extra, ""),
+        );
+        let out = drain(&mut switch);
+        assert_eq!(
+            response_to(&out, AGENT, offer.call_id()).and_then(|m| m.status()),
+            Some(202)
+        );
+        assert_eq!(
+            notifies(&out).last(),
+            Some(&(
+                "SIP/2.0 481 Call/Transaction Does Not Exist".to_string(),
+                true
+            )),
+            "{extra}"
+        );
+        assert!(
+            requests(&out, AGENT, "BYE").is_empty(),
+            "1001 keeps both calls"
+        );
+        assert!(invite_to(&out, TARGET).is_none());
+        assert!(out.media.is_empty(), "the media is untouched");
+        ack_requests(&mut switch, now, &out);
+        drain(&mut switch);
+    }
+    // A Replaces that cannot be read is a bad request.
+    let bad = "Refer-To: <sip:1002@127.0.0.1?Replaces=x%3Bto-tag%3D1>\r\n";
+    switch.handle_datagram(
+        at(6_000),
+        peer(AGENT),
+        from_agent("REFER", &offer, 9, bad, ""),
+    );
+    let out = drain(&mut switch);
+    assert_eq!(
+        response_to(&out, AGENT, offer.call_id()).and_then(|m| m.status()),
+        Some(400)
+    );
+    assert_eq!(switch.calls_active(), 2);
+
+    // Both calls go on: 1001 ends the consultation, the caller hangs up.
+    let to = format!("<sip:1002@127.0.0.1:5060>;tag={}", consult.to_tag);
+    let bye = request(
+        "BYE",
+        "sip:1002@127.0.0.1:5060",
+        "1001",
+        AGENT,
+        CONSULT,
+        3,
+        &to,
+        "",
+        "",
+    );
+    switch.handle_datagram(at(7_000), peer(AGENT), bye);
+    let out = drain(&mut switch);
+    ack_requests(&mut switch, at(7_010), &out);
+    let out = caller_bye(&mut switch, at(8_000), &caller_to);
+    assert_eq!(
+        requests(&out, AGENT, "BYE").len(),
+        1,
+        "1001 still had the caller"
+    );
+    ack_requests(&mut switch, at(8_010), &out);
+    let out = drain(&mut switch);
+    let r = out
+        .records
+        .iter()
+        .find(|r| r.sip_call_id == "call-1")
+        .expect("the customer's record");
+    assert_eq!(r.agent.as_deref(), Some("1001"));
+    assert!(r.detail.transfers.is_empty());
+    assert_clean(&mut switch, at(8_020));
+}

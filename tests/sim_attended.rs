@@ -20,10 +20,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sim_wire::{drain, final_status, peer, request, sdp, with_auth, Out};
 use switchyard::acd::AgentState;
-use switchyard::call::CallRef;
+use switchyard::call::{CallRef, CallUuid};
 use switchyard::config::Config;
+use switchyard::media::mix::Mode;
 use switchyard::sip::parse::{HeaderName, Message};
-use switchyard::switch::{EventKind, MediaCommand, MediaLeg, Plan, Switch};
+use switchyard::switch::{
+    Command, CommandError, EventKind, MediaCommand, MediaLeg, Plan, Reply, Switch,
+};
 
 const CONFIG: &str = r#"
 [switch]
@@ -220,13 +223,9 @@ struct Consultation {
     target_invite: Message,
 }
 
-/// The carrier calls the sales queue, 1001 answers and holds the caller,
-/// then calls 1002, who answers. The switch's INVITE to 1001, the
-/// caller's To, and the consultation.
-fn held_and_consulting(
-    switch: &mut Switch,
-    at: impl Fn(u64) -> Instant,
-) -> (Message, String, Consultation) {
+/// The carrier calls the sales queue and 1001 answers: the switch's
+/// INVITE to 1001 and the caller's To.
+fn answered(switch: &mut Switch, at: &impl Fn(u64) -> Instant) -> (Message, String) {
     let uri = "sip:5550200@127.0.0.1:5060";
     let invite = request(
         "INVITE",
@@ -264,6 +263,17 @@ fn held_and_consulting(
     );
     switch.handle_datagram(at(510), peer(CARRIER), ack);
     drain(switch);
+    (offer, caller_to)
+}
+
+/// The carrier calls the sales queue, 1001 answers and holds the caller,
+/// then calls 1002, who answers. The switch's INVITE to 1001, the
+/// caller's To, and the consultation.
+fn held_and_consulting(
+    switch: &mut Switch,
+    at: impl Fn(u64) -> Instant,
+) -> (Message, String, Consultation) {
+    let (offer, caller_to) = answered(switch, &at);
 
     // Hold: the caller hears music.
     let hold = sdp(4100).replace("m=audio", "a=sendonly\r\nm=audio");
@@ -542,4 +552,270 @@ fn replaces_naming_no_consultation_of_the_agent_gets_481_and_nothing_changes() {
     assert_eq!(r.agent.as_deref(), Some("1001"));
     assert!(r.detail.transfers.is_empty());
     assert_clean(&mut switch, at(8_020));
+}
+
+/// The id of the one talking call (the API's call list).
+fn the_call(switch: &mut Switch, now: Instant) -> (CallUuid, String) {
+    let Ok(Reply::Calls { calls }) = switch.handle_command(now, Command::ListCalls) else {
+        panic!("calls");
+    };
+    let c = calls.into_iter().next().expect("a call");
+    (c.id, c.phase.to_string())
+}
+
+fn phase(switch: &mut Switch, now: Instant) -> String {
+    the_call(switch, now).1
+}
+
+/// 1001 talks to a queue caller; the API starts a consultation with 1002,
+/// who rings. The switch's INVITE to 1001, the caller's To, the call's id
+/// and the INVITE to 1002.
+fn api_consulting(
+    switch: &mut Switch,
+    at: impl Fn(u64) -> Instant,
+) -> (Message, String, CallUuid, Message) {
+    let (offer, caller_to) = answered(switch, &at);
+    let (id, _) = the_call(switch, at(900));
+    let consult = Command::Consult {
+        call: id,
+        to: "1002".into(),
+    };
+    assert_eq!(switch.handle_command(at(1_000), consult), Ok(Reply::Done));
+    let out = drain(switch);
+    assert!(
+        out.media
+            .contains(&MediaCommand::Unbridge { call: CallRef(1) }),
+        "{:?}",
+        out.media
+    );
+    assert!(
+        out.media.iter().any(|c| matches!(
+            c,
+            MediaCommand::Play {
+                leg: MediaLeg::Caller,
+                ..
+            }
+        )),
+        "the caller hears hold music"
+    );
+    assert!(
+        out.media.iter().any(|c| matches!(
+            c,
+            MediaCommand::Open {
+                leg: MediaLeg::Supervisor,
+                ..
+            }
+        )),
+        "the consultation's media leg"
+    );
+    assert!(out.events.iter().any(|e| matches!(e,
+        EventKind::CallConsultStarted { by: Some(by), to, .. } if by == "1001" && to == "1002")));
+    assert!(out
+        .sip
+        .iter()
+        .all(|(a, _)| a.to_string() != CARRIER && a.to_string() != AGENT));
+    let invite = invite_to(&out, TARGET).expect("1002 rings");
+    assert_eq!(phase(switch, at(1_001)), "consulting");
+    assert!(
+        matches!(agent_state(switch, "1002"), AgentState::Busy),
+        "1002 is busy, not offered"
+    );
+    // A second consultation, or a blind transfer meanwhile, is refused.
+    let again = Command::Consult {
+        call: id,
+        to: "1002".into(),
+    };
+    assert_eq!(
+        switch.handle_command(at(1_002), again),
+        Err(CommandError::Consulting)
+    );
+    let early = Command::ConsultComplete { call: id };
+    assert_eq!(
+        switch.handle_command(at(1_003), early),
+        Err(CommandError::NotConsulting)
+    );
+    switch.handle_datagram(
+        at(1_100),
+        peer(TARGET),
+        reply(&invite, 180, "t2", TARGET, ""),
+    );
+    drain(switch);
+    (offer, caller_to, id, invite)
+}
+
+#[test]
+fn api_consult_then_complete_joins_the_caller_to_the_colleague() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (offer, caller_to, id, invite) = api_consulting(&mut switch, at);
+    let call = CallRef(1);
+
+    // 1002 answers: ACKed; agent and colleague are mixed, the caller keeps its music.
+    switch.handle_datagram(
+        at(2_000),
+        peer(TARGET),
+        reply(&invite, 200, "t2", TARGET, &sdp(4200)),
+    );
+    let out = drain(&mut switch);
+    assert_eq!(requests(&out, TARGET, "ACK").len(), 1);
+    assert!(out.media.contains(&MediaCommand::Supervise {
+        call,
+        mode: Mode::Consult
+    }));
+    assert!(!out.media.contains(&MediaCommand::Bridge { call }));
+
+    assert_eq!(
+        switch.handle_command(at(3_000), Command::ConsultComplete { call: id }),
+        Ok(Reply::Done)
+    );
+    let out = drain(&mut switch);
+    assert!(out.media.contains(&MediaCommand::EndSupervision { call }));
+    let byes = requests(&out, AGENT, "BYE");
+    assert_eq!(byes.len(), 1, "1001 is released");
+    assert_eq!(byes[0].call_id(), offer.call_id());
+    let reinvite = invite_to(&out, TARGET).expect("1002 is re-INVITEd onto the agent leg");
+    assert_eq!(reinvite.call_id(), invite.call_id());
+    assert!(out.events.iter().any(|e| matches!(e,
+        EventKind::CallTransferred { by: Some(by), to, .. } if by == "1001" && to == "1002")));
+    assert!(matches!(
+        agent_state(&switch, "1001"),
+        AgentState::WrapUp(_)
+    ));
+    ack_requests(&mut switch, at(3_010), &out);
+    switch.handle_datagram(
+        at(3_100),
+        peer(TARGET),
+        reply(&reinvite, 200, "t2", TARGET, &sdp(4200)),
+    );
+    let out = drain(&mut switch);
+    assert!(out.media.contains(&MediaCommand::Bridge { call }));
+    assert!(out
+        .events
+        .iter()
+        .any(|e| matches!(e, EventKind::CallResumed { .. })));
+    assert_eq!(phase(&mut switch, at(3_200)), "talking");
+    assert!(matches!(agent_state(&switch, "1002"), AgentState::Busy));
+    assert_eq!(
+        switch.handle_command(at(3_300), Command::ConsultCancel { call: id }),
+        Err(CommandError::NotConsulting)
+    );
+
+    let out = caller_bye(&mut switch, at(9_000), &caller_to);
+    assert_eq!(requests(&out, TARGET, "BYE").len(), 1, "1002 is hung up");
+    ack_requests(&mut switch, at(9_010), &out);
+    let out = drain(&mut switch);
+    assert_eq!(out.records.len(), 1);
+    assert_eq!(out.records[0].agent.as_deref(), Some("1002"));
+    assert_eq!(out.records[0].detail.transfers, vec!["1002".to_string()]);
+    assert_clean(&mut switch, at(9_020));
+}
+
+#[test]
+fn api_consult_then_cancel_gives_the_caller_back_to_the_agent() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (_offer, caller_to, id, invite) = api_consulting(&mut switch, at);
+    let call = CallRef(1);
+    switch.handle_datagram(
+        at(2_000),
+        peer(TARGET),
+        reply(&invite, 200, "t2", TARGET, &sdp(4200)),
+    );
+    drain(&mut switch);
+
+    assert_eq!(
+        switch.handle_command(at(3_000), Command::ConsultCancel { call: id }),
+        Ok(Reply::Done)
+    );
+    let out = drain(&mut switch);
+    assert_eq!(requests(&out, TARGET, "BYE").len(), 1, "1002 is hung up");
+    assert!(
+        requests(&out, AGENT, "BYE").is_empty(),
+        "1001 keeps the call"
+    );
+    assert!(out.media.contains(&MediaCommand::EndSupervision { call }));
+    assert!(
+        out.media.contains(&MediaCommand::Bridge { call }),
+        "caller and 1001 talk again"
+    );
+    assert!(out.events.iter().any(|e| matches!(e,
+        EventKind::CallConsultEnded { how, to, .. } if *how == "cancelled" && to == "1002")));
+    assert_eq!(phase(&mut switch, at(3_100)), "talking");
+    ack_requests(&mut switch, at(3_010), &out);
+    assert!(
+        matches!(agent_state(&switch, "1002"), AgentState::Available),
+        "1002 is free again"
+    );
+
+    let out = caller_bye(&mut switch, at(9_000), &caller_to);
+    assert_eq!(requests(&out, AGENT, "BYE").len(), 1);
+    ack_requests(&mut switch, at(9_010), &out);
+    let out = drain(&mut switch);
+    assert_eq!(out.records[0].agent.as_deref(), Some("1001"));
+    assert!(out.records[0].detail.transfers.is_empty());
+    assert_clean(&mut switch, at(9_020));
+}
+
+#[test]
+fn a_colleague_who_refuses_or_a_caller_who_leaves_ends_the_consultation() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (_offer, caller_to, id, invite) = api_consulting(&mut switch, at);
+    let call = CallRef(1);
+
+    // 1002 is busy: the agent is back with the caller, nothing is left of the leg.
+    switch.handle_datagram(
+        at(2_000),
+        peer(TARGET),
+        reply(&invite, 486, "t2", TARGET, ""),
+    );
+    let out = drain(&mut switch);
+    assert!(out.media.contains(&MediaCommand::Bridge { call }));
+    assert!(out.events.iter().any(|e| matches!(e,
+        EventKind::CallConsultEnded { how, .. } if *how == "failed")));
+    assert_eq!(phase(&mut switch, at(2_100)), "talking");
+
+    // Again, and the caller hangs up while 1002 rings: 1002's ringing is cancelled.
+    let consult = Command::Consult {
+        call: id,
+        to: "1002".into(),
+    };
+    assert_eq!(switch.handle_command(at(3_000), consult), Ok(Reply::Done));
+    let out = drain(&mut switch);
+    let invite = invite_to(&out, TARGET).expect("1002 rings again");
+    switch.handle_datagram(
+        at(3_100),
+        peer(TARGET),
+        reply(&invite, 180, "t3", TARGET, ""),
+    );
+    drain(&mut switch);
+    // The caller hangs up: 1001 gets the BYE; once the call is over, 1002's
+    // ringing is cancelled.
+    let out = caller_bye(&mut switch, at(4_000), &caller_to);
+    assert_eq!(requests(&out, AGENT, "BYE").len(), 1);
+    ack_requests(&mut switch, at(4_005), &out);
+    let out = drain(&mut switch);
+    assert_eq!(
+        requests(&out, TARGET, "CANCEL").len(),
+        1,
+        "1002 stops ringing"
+    );
+    assert_eq!(out.records.len(), 1);
+    for (addr, m) in &out.sip {
+        if m.method().is_some_and(|m| m.as_str() == "CANCEL") {
+            let ok = reply(m, 200, "t3", TARGET, "");
+            switch.handle_datagram(at(4_010), peer(&addr.to_string()), ok);
+        }
+    }
+    switch.handle_datagram(
+        at(4_020),
+        peer(TARGET),
+        reply(&invite, 487, "t3", TARGET, ""),
+    );
+    drain(&mut switch);
+    assert_eq!(out.records[0].agent.as_deref(), Some("1001"));
+    assert_clean(&mut switch, at(4_040));
 }

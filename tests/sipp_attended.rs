@@ -482,9 +482,10 @@ fn consulting(switch: &SwitchProc) -> (MediaCaller, SocketAddr, Desk) {
     (caller, SocketAddr::from(([127, 0, 0, 1], port)), desk)
 }
 
-fn record_of_the_call(
-    switch: &SwitchProc,
-) -> (CdrRow, Vec<(String, Option<String>, Option<String>)>) {
+/// One agent log line: event, agent, detail.
+type LogLine = (String, Option<String>, Option<String>);
+
+fn record_of_the_call(switch: &SwitchProc) -> (CdrRow, Vec<LogLine>) {
     let deadline = Instant::now() + EVENT_TIMEOUT;
     loop {
         if let Ok(store) = CdrStore::open_read_only(&switch.dir.join("cdr.sqlite")) {

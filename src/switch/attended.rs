@@ -118,7 +118,7 @@ impl Switch {
 
     /// `b`, taken from `consult`, becomes the agent leg of `call`: the
     /// demultiplexer, the busy table and the router's view follow.
-    fn adopt_b_leg(
+    pub(super) fn adopt_b_leg(
         &mut self,
         now: Instant,
         call: CallRef,
@@ -154,7 +154,7 @@ impl Switch {
 
     /// Offers the caller's anchor to the agent leg again (RFC 3264 §8): a
     /// leg that came from another call still sends to that call's ports.
-    fn reinvite_b(&mut self, now: Instant, call: CallRef) {
+    pub(super) fn reinvite_b(&mut self, now: Instant, call: CallRef) {
         let branch = crate::sip::dialog::branch(&self.token());
         let Some(entry) = self.calls.get(&call) else {
             return;

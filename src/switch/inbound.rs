@@ -430,6 +430,9 @@ impl Switch {
             Some(&Owner::Supervisor { call, .. }) => {
                 return self.on_supervisor_request(now, req, method, call)
             }
+            Some(&Owner::Consult { call }) => {
+                return self.on_consult_request(now, req, method, call)
+            }
             _ => return self.refuse(now, req, Refusal::plain(481)),
         };
         let Some(entry) = self.calls.get(&call) else {

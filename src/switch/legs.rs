@@ -47,6 +47,8 @@ pub enum Purpose {
     Bye {
         side: Side,
     },
+    /// The INVITE of an API consultation's leg.
+    Consult,
     /// Our re-INVITE of the agent leg with this CSeq (attended transfer).
     Reinvite {
         cseq: u32,

@@ -32,6 +32,8 @@ mod announce;
 mod attended;
 mod auth;
 mod command;
+mod consult;
+mod consult_end;
 mod control;
 mod demux;
 mod digits;
@@ -528,6 +530,7 @@ impl Switch {
         for action in actions {
             match action {
                 SessionAction::HangUpSupervisor(leg) => self.supervised_call_ended(now, *leg),
+                SessionAction::HangUpConsultation(c) => self.consultation_call_ended(now, id, *c),
                 SessionAction::RecordingEnded { path, length } => recording = Some((path, length)),
                 SessionAction::WakeForRing(_) => {}
             }
@@ -610,6 +613,7 @@ impl Switch {
             match action {
                 SessionAction::WakeForRing(at) => self.timers.set(Timer::Ring, id, at),
                 SessionAction::HangUpSupervisor(leg) => self.supervised_call_ended(now, *leg),
+                SessionAction::HangUpConsultation(c) => self.consultation_call_ended(now, id, *c),
                 // Only an ended call's recording ends; `finish` takes it.
                 SessionAction::RecordingEnded { .. } => {}
             }
@@ -625,6 +629,10 @@ impl Switch {
         match purpose {
             legs::Purpose::Invite { fork } => self.fork_failed(now, call, fork, 408),
             legs::Purpose::Bye { side } => self.drive(now, call, Input::ByeDone(side)),
+            legs::Purpose::Consult => {
+                tracing::warn!(call = %call, "the consultation's INVITE timed out");
+                self.end_consult(now, call, "failed");
+            }
             legs::Purpose::Reinvite { .. } => {
                 tracing::warn!(call = %call, "no answer to the agent leg's re-INVITE: hanging up");
                 self.drive(now, call, Input::HangUp);

@@ -72,6 +72,12 @@ impl Switch {
                 self.drive(now, call, Input::ByeDone(side));
             }
             Purpose::Bye { .. } => {}
+            Purpose::Consult => {
+                if status >= 300 {
+                    self.demux.remove_client_branch(&branch);
+                }
+                self.on_consult_response(now, peer, call, &msg);
+            }
             Purpose::Reinvite { cseq } => {
                 if status >= 200 {
                     self.demux.remove_client_branch(&branch);
@@ -288,7 +294,7 @@ impl Switch {
 
     /// A 2xx to an INVITE whose call is gone (a fork answering after the
     /// caller left): ACK it and hang up, so the phone does not stay off-hook.
-    fn on_stray_2xx(&mut self, now: Instant, peer: Peer, msg: &Message) {
+    pub(super) fn on_stray_2xx(&mut self, now: Instant, peer: Peer, msg: &Message) {
         if self.resend_placed_ack(msg) || self.resend_b_ack(msg) {
             return;
         }

@@ -33,7 +33,7 @@ pub const TRANSFER_TARGET_CHARS_MAX: usize = 64;
 
 /// Where a transfer sends the caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Target {
+pub(super) enum Target {
     Agent(String),
     Queue {
         queue: String,
@@ -138,7 +138,7 @@ impl Switch {
 
     /// What `to` (a SIP URI or plain digits) names, for the transferring
     /// agent: an agent, a DID to a queue or an agent, or a number out.
-    fn transfer_target(&self, from: &str, to: &str) -> Result<Target, CommandError> {
+    pub(super) fn transfer_target(&self, from: &str, to: &str) -> Result<Target, CommandError> {
         let user = uri_user(to);
         if user.is_empty() || user.len() > TRANSFER_TARGET_CHARS_MAX {
             return Err(CommandError::BadTarget(user.to_string()));
@@ -370,7 +370,7 @@ fn target_text(target: &Target) -> &str {
 
 /// The user part of a Refer-To (`<sip:1002@host;x>`), or the text itself
 /// when it is plain digits or a name.
-fn uri_user(to: &str) -> &str {
+pub(super) fn uri_user(to: &str) -> &str {
     let t = to.trim().trim_start_matches('<');
     let t = ["sip:", "sips:", "tel:"]
         .iter()

@@ -9,7 +9,7 @@ use crate::sip::dialog::{self, Dialog};
 use crate::sip::Peer;
 
 /// The callee's leg: we are its UAC, forked to every contact of the target.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BLeg {
     pub agent: Option<String>,
     pub call_id: String,
@@ -26,7 +26,7 @@ pub struct BLeg {
 }
 
 /// One INVITE of the B leg, to one contact.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Fork {
     pub uri: String,
     pub peer: Peer,

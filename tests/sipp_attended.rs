@@ -65,11 +65,12 @@ wrap_up = "0s"
 [media]
 rtp_ports = "{rtp}-{}"
 prompts = "{}"
-"#,
+{}"#,
         rtp + 11,
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("prompts")
             .display(),
+        support::api::api_section(8)
     )
 }
 
@@ -513,7 +514,7 @@ fn record_of_the_call(switch: &SwitchProc) -> (CdrRow, Vec<LogLine>) {
 
 #[test]
 fn refer_with_replaces_joins_the_caller_to_the_consulted_agent() {
-    let rtp = free_port_block(12);
+    let rtp = even_port_block();
     let switch = SwitchProc::start("attended", &config(rtp));
     let (b, b_rtp) = colleague(&switch, JOINED);
     let (mut caller, caller_anchor, mut desk) = consulting(&switch);
@@ -574,7 +575,7 @@ fn refer_with_replaces_joins_the_caller_to_the_consulted_agent() {
 
 #[test]
 fn a_replaces_naming_a_foreign_dialog_gets_481_and_the_calls_stay() {
-    let rtp = free_port_block(12);
+    let rtp = even_port_block();
     let switch = SwitchProc::start("attended-481", &config(rtp));
     let (b, _b_rtp) = colleague(&switch, "");
     let (mut caller, _anchor, mut desk) = consulting(&switch);
@@ -619,5 +620,196 @@ fn a_replaces_naming_a_foreign_dialog_gets_481_and_the_calls_stay() {
     let (r, log) = record_of_the_call(&switch);
     assert_eq!(r.agent.as_deref(), Some("1001"));
     assert_eq!(r.transfers.as_deref(), Some(""));
+    assert!(log.iter().all(|l| l.0 != "transfer"), "{log:?}");
+}
+
+/// The first of 12 free ports, even: the switch's pool hands out even
+/// pairs from its start, so the caller gets it and 1001 the next pair.
+fn even_port_block() -> u16 {
+    let block = free_port_block(13);
+    block + block % 2
+}
+
+/// The share of 100 ms stretches of `packets` (PCMU RTP) carrying `freq_hz`.
+fn tone_in(packets: &[Vec<u8>], freq_hz: f64) -> f64 {
+    let pcm: Vec<i16> = packets
+        .iter()
+        .flat_map(|p| {
+            p[12..]
+                .iter()
+                .map(|&b| switchyard::media::g711::ulaw_decode(b))
+        })
+        .collect();
+    support::tone_share(&pcm, freq_hz, 8000)
+}
+
+/// `from` sends a `freq_hz` tone to `to` while `at` listens: the share of
+/// what `at` heard that carries it.
+fn heard(from: &UdpSocket, to: SocketAddr, at: &UdpSocket, freq_hz: f64) -> f64 {
+    // What `at` heard before (the relay's silence) is not this tone.
+    at.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 2048];
+    while at.recv_from(&mut buf).is_ok() {}
+    at.set_nonblocking(false).unwrap();
+    let packets = std::thread::scope(|s| {
+        s.spawn(|| send_tone(from, to, freq_hz, Duration::from_millis(1500)));
+        rtp_heard(at, Duration::from_millis(1500))
+    });
+    tone_in(&packets, freq_hz)
+}
+
+/// The id of the one call in `phase` (the API's call list).
+fn call_in(switch: &SwitchProc, phase: &str) -> String {
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    loop {
+        let calls = support::api::get(switch.http, "/api/v1/calls", support::api::VIEWER);
+        let found = calls.body["calls"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["phase"] == phase))
+            .and_then(|c| c["id"].as_str().map(str::to_string));
+        if let Some(id) = found {
+            return id;
+        }
+        assert!(Instant::now() < deadline, "no {phase} call: {calls:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A queue caller with RTP talks to 1001 (SIPp, audio at a test socket),
+/// 1002 (SIPp, `after` its answer) is registered, and the API consults
+/// 1002: the caller, its anchor, 1001's phone and socket, 1002's, the
+/// call's id. The pool hands out ports in order: caller, 1001, colleague.
+struct ApiConsult {
+    caller: MediaCaller,
+    caller_anchor: SocketAddr,
+    agent: Sipp,
+    agent_rtp: UdpSocket,
+    agent_anchor: SocketAddr,
+    colleague: Sipp,
+    colleague_rtp: UdpSocket,
+    id: String,
+}
+
+fn api_consult(switch: &SwitchProc, rtp: u16, after: &str) -> ApiConsult {
+    let (agent, agent_rtp) =
+        support::sipp_media_agent(switch, "1001", &format!("m=audio {} RTP/AVP", rtp + 2));
+    let (colleague, colleague_rtp) = colleague(switch, after);
+    let mut caller = MediaCaller::new(switch.sip, "5550300");
+    let ok = caller.invite(200);
+    caller.ack(&ok);
+    let id = call_in(switch, "talking");
+    let path = format!("/api/v1/calls/{id}/consult");
+    let consult = support::api::post(
+        switch.http,
+        &path,
+        support::api::SUPERVISOR,
+        r#"{"to":"1002"}"#,
+    );
+    assert_eq!(consult.status, 200, "{consult:?}");
+    assert_eq!(call_in(switch, "consulting"), id);
+    let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+    ApiConsult {
+        caller,
+        caller_anchor: at(rtp),
+        agent,
+        agent_rtp,
+        agent_anchor: at(rtp + 2),
+        colleague,
+        colleague_rtp,
+        id,
+    }
+}
+
+#[test]
+fn api_consult_then_complete_joins_the_caller_to_the_colleague() {
+    let rtp = even_port_block();
+    let switch = SwitchProc::start("attended-api", &config(rtp));
+    let mut c = api_consult(&switch, rtp, JOINED);
+    // Agent and colleague talk through the relay's mix, the caller on hold.
+    let share = heard(&c.agent_rtp, c.agent_anchor, &c.colleague_rtp, 700.0);
+    assert!(share > 0.5, "1002 hears 1001 in the consultation: {share}");
+
+    let path = format!("/api/v1/calls/{}/consult/complete", c.id);
+    let done = support::api::post(switch.http, &path, support::api::SUPERVISOR, "");
+    assert_eq!(done.status, 200, "{done:?}");
+    c.agent.expect_success();
+    let share = heard(&c.caller.rtp, c.caller_anchor, &c.colleague_rtp, 1000.0);
+    assert!(
+        share > 0.5,
+        "the caller's tone reaches 1002 after the transfer: {share}"
+    );
+    let again = support::api::post(switch.http, &path, support::api::SUPERVISOR, "");
+    assert_eq!(
+        (again.status, &again.body["error"]),
+        (409, &serde_json::json!("not_consulting"))
+    );
+
+    c.caller.bye();
+    c.colleague.expect_success();
+    let (r, log) = record_of_the_call(&switch);
+    assert_eq!(r.agent.as_deref(), Some("1002"));
+    assert_eq!(r.transfers.as_deref(), Some("1002"));
+    let consult = (
+        "consult".to_string(),
+        Some("1001".to_string()),
+        Some("1002".to_string()),
+    );
+    let transfer = (
+        "transfer".to_string(),
+        Some("1001".to_string()),
+        Some("1002".to_string()),
+    );
+    assert!(log.contains(&consult) && log.contains(&transfer), "{log:?}");
+}
+
+#[test]
+fn api_consult_then_cancel_gives_the_caller_back_to_the_agent() {
+    let rtp = even_port_block();
+    let switch = SwitchProc::start("attended-api-cancel", &config(rtp));
+    let mut c = api_consult(&switch, rtp, "");
+    let share = heard(&c.agent_rtp, c.agent_anchor, &c.colleague_rtp, 700.0);
+    assert!(share > 0.5, "1002 hears 1001 in the consultation: {share}");
+    let base = format!("/api/v1/calls/{}/consult", c.id);
+    let busy = support::api::post(
+        switch.http,
+        &base,
+        support::api::SUPERVISOR,
+        r#"{"to":"1002"}"#,
+    );
+    assert_eq!(
+        (busy.status, &busy.body["error"]),
+        (409, &serde_json::json!("consulting"))
+    );
+    let bad = support::api::post(switch.http, &base, support::api::SUPERVISOR, "{}");
+    assert_eq!(bad.status, 400, "{bad:?}");
+
+    let cancel = support::api::post(
+        switch.http,
+        &format!("{base}/cancel"),
+        support::api::SUPERVISOR,
+        "",
+    );
+    assert_eq!(cancel.status, 200, "{cancel:?}");
+    c.colleague.expect_success();
+    assert_eq!(call_in(&switch, "talking"), c.id);
+    let share = heard(&c.caller.rtp, c.caller_anchor, &c.agent_rtp, 1000.0);
+    assert!(share > 0.5, "1001 hears the caller again: {share}");
+    let none = support::api::post(
+        switch.http,
+        &format!("{base}/cancel"),
+        support::api::SUPERVISOR,
+        "",
+    );
+    assert_eq!(
+        (none.status, &none.body["error"]),
+        (409, &serde_json::json!("not_consulting"))
+    );
+
+    c.caller.bye();
+    c.agent.expect_success();
+    let (r, log) = record_of_the_call(&switch);
+    assert_eq!(r.agent.as_deref(), Some("1001"));
+    assert_eq!(r.transfers.as_deref(), Some(""));
+    assert!(log.iter().any(|l| l.0 == "consult_end"), "{log:?}");
     assert!(log.iter().all(|l| l.0 != "transfer"), "{log:?}");
 }

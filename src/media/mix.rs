@@ -192,6 +192,18 @@ mod tests {
     use Party::*;
 
     #[test]
+    fn consult_lets_agent_and_colleague_hear_each_other_only() {
+        let m = Mode::Consult;
+        assert!(m.hears(Agent, Supervisor) && m.hears(Supervisor, Agent));
+        assert!(!m.hears(Caller, Agent) && !m.hears(Caller, Supervisor));
+        assert!(!m.hears(Agent, Caller) && !m.hears(Supervisor, Caller));
+        // Not bridged to each other: both are fed by the mixer; the caller
+        // keeps its hold music.
+        assert!(m.mixes_for(Agent) && m.mixes_for(Supervisor));
+        assert!(!m.mixes_for(Caller));
+    }
+
+    #[test]
     fn monitor_lets_only_the_supervisor_hear_both() {
         let m = Mode::Monitor;
         assert!(m.hears(Supervisor, Caller) && m.hears(Supervisor, Agent));

@@ -16,8 +16,8 @@ use crate::sip::transaction::{ServerKey, ServerVerdict, TxMethod};
 use crate::sip::Peer;
 
 /// Option tags we support: anything else in `Require` is refused with 420.
-/// `replaces` (RFC 3891) is understood so that phones doing attended
-/// transfer may ask for it; acting on a Replaces header is not done yet.
+/// `replaces` (RFC 3891): a REFER's Refer-To may carry one (attended
+/// transfer, `attended.rs`); an INVITE's Replaces header is not acted on yet.
 /// `outbound` (RFC 5626) is what the registrar does with `reg-id` contacts.
 pub(super) const SUPPORTED: &[&str] = &["replaces", "outbound"];
 /// What our INVITEs and their 2xx advertise (RFC 3261 §20.37).

@@ -819,3 +819,160 @@ fn a_colleague_who_refuses_or_a_caller_who_leaves_ends_the_consultation() {
     assert_eq!(out.records[0].agent.as_deref(), Some("1001"));
     assert_clean(&mut switch, at(4_040));
 }
+
+/// An INVITE from `user`'s phone at `addr` carrying `extra` headers, with
+/// the digest dance: the final response (and all the switch sent).
+fn invite_with(
+    switch: &mut Switch,
+    now: Instant,
+    user: &str,
+    addr: &str,
+    call_id: &str,
+    extra: &str,
+) -> Out {
+    let uri = "sip:1002@127.0.0.1:5060";
+    let to = format!("<{uri}>");
+    let body = sdp(4600);
+    switch.handle_datagram(
+        now,
+        peer(addr),
+        request("INVITE", uri, user, addr, call_id, 1, &to, extra, &body),
+    );
+    let out = drain(switch);
+    let challenge = out
+        .sip
+        .iter()
+        .map(|(_, m)| m)
+        .find(|m| m.status() == Some(401))
+        .expect("a challenge");
+    let ack = request(
+        "ACK",
+        uri,
+        user,
+        addr,
+        call_id,
+        1,
+        challenge.to().as_str(),
+        "",
+        "",
+    );
+    let ack = String::from_utf8(ack.to_vec())
+        .unwrap()
+        .replace("1ACK", "1INVITE");
+    switch.handle_datagram(now, peer(addr), Bytes::from(ack));
+    let www = challenge
+        .header(&HeaderName::WwwAuthenticate)
+        .unwrap()
+        .to_string();
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+    let auth = switchyard::sip::auth::answer_challenge(
+        &www,
+        "INVITE",
+        uri,
+        user,
+        &format!("pw-{user}"),
+        1,
+        &mut rng,
+    )
+    .unwrap();
+    let extra = format!("{extra}Authorization: {auth}\r\n");
+    switch.handle_datagram(
+        now,
+        peer(addr),
+        request("INVITE", uri, user, addr, call_id, 2, &to, &extra, &body),
+    );
+    drain(switch)
+}
+
+#[test]
+fn an_invite_with_replaces_from_the_agent_takes_over_its_leg() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (offer, caller_to) = answered(&mut switch, &at);
+    let call = CallRef(1);
+    let ours = offer.from().tag().unwrap().to_string();
+
+    // Names that are not 1001's dialog: 481, nothing changes.
+    let wrong = [
+        (
+            "1001",
+            AGENT,
+            format!("Replaces: nosuchcall;to-tag={ours};from-tag=agent1\r\n"),
+        ),
+        (
+            "1001",
+            AGENT,
+            format!(
+                "Replaces: {};to-tag=wrong;from-tag=agent1\r\n",
+                offer.call_id()
+            ),
+        ),
+        (
+            "1002",
+            TARGET,
+            format!(
+                "Replaces: {};to-tag={ours};from-tag=agent1\r\n",
+                offer.call_id()
+            ),
+        ),
+    ];
+    for (i, (user, addr, extra)) in wrong.iter().enumerate() {
+        let out = invite_with(
+            &mut switch,
+            at(1_000 + i as u64),
+            user,
+            addr,
+            &format!("rep-bad{i}"),
+            extra,
+        );
+        assert_eq!(final_status(&out), Some(481), "{user}: {extra}");
+        assert!(out.media.is_empty());
+        assert!(out
+            .sip
+            .iter()
+            .all(|(_, m)| m.method().is_none_or(|m| m.as_str() != "BYE")));
+    }
+    assert_eq!(switch.calls_active(), 1);
+
+    // 1001's phone (another device of theirs, or the other order of a
+    // transfer) replaces its own leg: answered on the call's agent-side
+    // media, the old dialog is hung up.
+    let extra = format!(
+        "Replaces: {};to-tag={ours};from-tag=agent1\r\n",
+        offer.call_id()
+    );
+    let out = invite_with(&mut switch, at(2_000), "1001", AGENT, "rep-ok", &extra);
+    let ok = response_to(&out, AGENT, "rep-ok").expect("the new dialog is answered");
+    assert_eq!(ok.status(), Some(200));
+    assert!(
+        String::from_utf8_lossy(ok.body()).contains("m=audio 20002 "),
+        "the agent side of the call"
+    );
+    let bye = requests(&out, AGENT, "BYE");
+    assert_eq!(bye.len(), 1);
+    assert_eq!(
+        bye[0].call_id(),
+        offer.call_id(),
+        "the old dialog is hung up"
+    );
+    assert!(out.media.iter().any(|c| matches!(c,
+        MediaCommand::SetRemote { call: c, leg: MediaLeg::Agent, .. } if *c == call)));
+    assert!(
+        out.sip.iter().all(|(a, _)| a.to_string() != CARRIER),
+        "the caller hears nothing in SIP"
+    );
+    ack_requests(&mut switch, at(2_010), &out);
+    drain(&mut switch);
+
+    // The caller hangs up: the BYE goes to the new dialog.
+    let out = caller_bye(&mut switch, at(5_000), &caller_to);
+    let bye = requests(&out, AGENT, "BYE");
+    assert_eq!(bye.len(), 1);
+    assert_eq!(bye[0].call_id(), "rep-ok");
+    ack_requests(&mut switch, at(5_010), &out);
+    let out = drain(&mut switch);
+    assert_eq!(out.records.len(), 1);
+    assert_eq!(out.records[0].agent.as_deref(), Some("1001"));
+    assert_clean(&mut switch, at(5_020));
+}

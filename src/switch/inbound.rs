@@ -17,7 +17,7 @@ use crate::sip::Peer;
 
 /// Option tags we support: anything else in `Require` is refused with 420.
 /// `replaces` (RFC 3891): a REFER's Refer-To may carry one (attended
-/// transfer, `attended.rs`); an INVITE's Replaces header is not acted on yet.
+/// transfer, `attended.rs`), and an agent's INVITE may (`replaces.rs`).
 /// `outbound` (RFC 5626) is what the registrar does with `reg-id` contacts.
 pub(super) const SUPPORTED: &[&str] = &["replaces", "outbound"];
 /// What our INVITEs and their 2xx advertise (RFC 3261 §20.37).
@@ -180,6 +180,9 @@ impl Switch {
         let Some((trunk_name, caller_agent)) = self.caller_of(now, req) else {
             return;
         };
+        if let Some(value) = msg.header(&HeaderName::parse(b"Replaces")) {
+            return self.on_invite_replaces(now, req, caller_agent.as_deref(), value);
+        }
         let dialled = match msg.request_uri().and_then(|u| u.user()) {
             Some(user) => user.split(';').next().unwrap_or(user).to_string(),
             None => return self.refuse(now, req, Refusal::plain(404)),

@@ -54,6 +54,7 @@ mod queues;
 mod register;
 mod reload;
 mod reoffer;
+mod replaces;
 mod responses;
 mod security;
 mod srtp;

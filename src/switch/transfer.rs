@@ -311,7 +311,7 @@ impl Switch {
         self.send_ignored(now, id, &branch, "NOTIFY", dialog.next_hop(), bytes);
     }
 
-    fn send_in_dialog_bye(
+    pub(super) fn send_in_dialog_bye(
         &mut self,
         now: Instant,
         id: CallRef,

@@ -181,4 +181,26 @@ mod tests {
         let long = "a".repeat(REPLACES_CHARS_MAX + 1);
         assert_eq!(Replaces::parse(&long), Err(ReplacesError::Length));
     }
+
+    #[test]
+    fn truncated_and_mutated_values_never_panic() {
+        let samples = [
+            "<sip:1002@127.0.0.1?Replaces=abc%40h%3Bto-tag%3D1%3Bfrom-tag%3D2&X=y>",
+            "425928@bobster.example.org;to-tag=7743;from-tag=6472;early-only",
+        ];
+        let noise = [b'%', b';', b'=', b'?', b'&', b'<', b'>', 0xC3, 0xA9, b'Z'];
+        for sample in samples {
+            let bytes = sample.as_bytes();
+            for cut in 0..=bytes.len() {
+                for (i, &b) in noise.iter().enumerate() {
+                    let mut v = bytes[..cut].to_vec();
+                    let at = (cut * 7 + i) % (v.len() + 1);
+                    v.insert(at, b);
+                    let text = String::from_utf8_lossy(&v);
+                    let _ = Replaces::parse(&text);
+                    let _ = Replaces::in_refer_to(&text);
+                }
+            }
+        }
+    }
 }

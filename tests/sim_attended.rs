@@ -6,8 +6,12 @@
 //! 1001's two dialogs, re-INVITEs 1002 onto the caller's anchor and
 //! bridges them; 1001 goes to wrap-up, 1002 is busy on the customer's
 //! call and the record names 1002. A Replaces naming an unknown dialog,
-//! or the consultation with the wrong tags, gets 481 in the final NOTIFY
-//! and changes nothing. No demux entry, transaction or engagement is left.
+//! another agent's consultation, the caller's own dialog or the
+//! consultation with the wrong tags gets 481 in the final NOTIFY and
+//! changes nothing. The API's consultation (consult, then complete or
+//! cancel; a colleague who refuses; a caller who leaves meanwhile) and an
+//! INVITE with Replaces from the agent's phone are checked the same way.
+//! No demux entry, transaction or engagement is left.
 
 // One clock read gives the base instant; virtual time runs from there.
 #![allow(clippy::disallowed_methods)]
@@ -47,6 +51,14 @@ password = "pw-1002"
 auto_login = true
 skills = { support = 5 }
 
+[[agents]]
+id = "1003"
+password = "pw-1003"
+
+[[agents]]
+id = "1004"
+password = "pw-1004"
+
 [[trunks]]
 name = "carrier"
 allow_from = ["10.0.0.1"]
@@ -72,6 +84,8 @@ const AGENT: &str = "10.0.0.21:5060";
 const TARGET: &str = "10.0.0.22:5060";
 const CARRIER: &str = "10.0.0.1:5060";
 const CONSULT: &str = "consult-1";
+const OTHER: &str = "10.0.0.23:5060";
+const OTHER_TARGET: &str = "10.0.0.24:5060";
 
 /// A response to a request the switch sent, with `body` (SDP) when given.
 fn reply(req: &Message, status: u16, tag: &str, contact: &str, body: &str) -> Bytes {
@@ -123,7 +137,13 @@ fn from_agent(method: &str, offer: &Message, cseq: u32, extra: &str, body: &str)
 fn switch_with_agents(t0: Instant) -> Switch {
     let cfg = Config::parse(CONFIG, Path::new("attended.toml")).unwrap();
     let mut switch = Switch::new(Plan::from_config(&cfg), 7, t0);
-    for (user, addr) in [("1001", AGENT), ("1002", TARGET)] {
+    let phones = [
+        ("1001", AGENT),
+        ("1002", TARGET),
+        ("1003", OTHER),
+        ("1004", OTHER_TARGET),
+    ];
+    for (user, addr) in phones {
         let out = with_auth(
             &mut switch,
             t0,
@@ -470,7 +490,31 @@ fn replaces_naming_no_consultation_of_the_agent_gets_481_and_nothing_changes() {
     let mut switch = switch_with_agents(t0);
     let (offer, caller_to, consult) = held_and_consulting(&mut switch, at);
     let from_tag = format!("t{CONSULT}");
+    // Another agent's consultation: 1003 talks to 1004.
+    let out = with_auth(
+        &mut switch,
+        at(4_000),
+        "INVITE",
+        "sip:1004@127.0.0.1:5060",
+        "1003",
+        OTHER,
+        "other-1",
+        &sdp(4700),
+    );
+    let invite = invite_to(&out, OTHER_TARGET).expect("1004 rings");
+    let ok = reply(&invite, 200, "t4", OTHER_TARGET, &sdp(4800));
+    switch.handle_datagram(at(4_100), peer(OTHER_TARGET), ok);
+    let out = drain(&mut switch);
+    let other_to = response_to(&out, OTHER, "other-1").expect("1003 is answered");
+    let other_tag = other_to.to().tag().unwrap().to_string();
+    let other_to = other_to.to().as_str().to_string();
+    let uri = "sip:1004@127.0.0.1:5060";
+    let ack = request("ACK", uri, "1003", OTHER, "other-1", 2, &other_to, "", "");
+    switch.handle_datagram(at(4_110), peer(OTHER), ack);
+    drain(&mut switch);
+    assert_eq!(switch.calls_active(), 3);
     let wrong = [
+        refer_replaces("other-1", &other_tag, "tother-1"),
         refer_replaces("no-such-call", &consult.to_tag, &from_tag),
         refer_replaces(CONSULT, "wrong", &from_tag),
         // The customer's own dialog is no consultation.
@@ -518,7 +562,15 @@ fn replaces_naming_no_consultation_of_the_agent_gets_481_and_nothing_changes() {
         response_to(&out, AGENT, offer.call_id()).and_then(|m| m.status()),
         Some(400)
     );
-    assert_eq!(switch.calls_active(), 2);
+    assert_eq!(switch.calls_active(), 3);
+
+    // 1003's call goes on untouched: 1003 hangs up.
+    let bye = request("BYE", uri, "1003", OTHER, "other-1", 3, &other_to, "", "");
+    switch.handle_datagram(at(6_500), peer(OTHER), bye);
+    let out = drain(&mut switch);
+    assert_eq!(requests(&out, OTHER_TARGET, "BYE").len(), 1);
+    ack_requests(&mut switch, at(6_510), &out);
+    drain(&mut switch);
 
     // Both calls go on: 1001 ends the consultation, the caller hangs up.
     let to = format!("<sip:1002@127.0.0.1:5060>;tag={}", consult.to_tag);

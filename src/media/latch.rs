@@ -16,6 +16,8 @@
 //!    rebinding or a phone restart) — never while the stream is alive.
 //! 4. An SDP answer with a public address that the latched source does not
 //!    match clears the latch (a stranger who got in before the answer).
+//! 5. An SDP naming another address than the last one clears the latch too:
+//!    another party took the leg (a transfer), or the party moved.
 //!
 //! Time is the driver's coarse clock: `now` may lag by one relay tick.
 
@@ -94,7 +96,18 @@ impl Latch {
 
     /// Applies a new SDP offer or answer (rule 4).
     pub fn set_expected(&mut self, expected: Expected) {
+        let moved = match (self.expected, expected) {
+            (
+                Expected::Private(old) | Expected::Public(old),
+                Expected::Private(new) | Expected::Public(new),
+            ) => old != new,
+            _ => false,
+        };
         self.expected = expected;
+        if moved {
+            self.learnt = None;
+            self.last_seen = None;
+        }
         if let (Expected::Public(a), Some(l)) = (expected, self.learnt) {
             if l.ip() != a.ip() {
                 self.learnt = None;
@@ -199,6 +212,23 @@ mod tests {
             ),
             Verdict::DropHijack
         );
+    }
+
+    #[test]
+    fn an_sdp_naming_another_address_clears_the_latch() {
+        let t0 = Instant::now();
+        let mut l = Latch::new(RELATCH);
+        let agent = addr("203.0.113.5:4000");
+        l.set_expected(Expected::from_sdp(Some(agent)));
+        assert_eq!(l.handle(agent, t0), Verdict::Learnt { previous: None });
+        // The same SDP again (a re-offer): the latch stays.
+        l.set_expected(Expected::from_sdp(Some(agent)));
+        assert_eq!(l.destination(), Some(agent));
+        // Another party on the same host takes the leg (a transfer).
+        let colleague = addr("203.0.113.5:4100");
+        l.set_expected(Expected::from_sdp(Some(colleague)));
+        assert_eq!(l.learnt(), None);
+        assert_eq!(l.destination(), Some(colleague));
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub enum Mode {
     Whisper,
     /// All three hear each other.
     Barge,
+    /// The third leg is a colleague the agent consults (attended transfer
+    /// through the API): agent and colleague hear each other, the caller
+    /// hears neither (it is on hold, with music) and neither hears it.
+    Consult,
 }
 
 impl Mode {
@@ -42,6 +46,7 @@ impl Mode {
             Mode::Monitor => "monitor",
             Mode::Whisper => "whisper",
             Mode::Barge => "barge",
+            Mode::Consult => "consult",
         }
     }
 
@@ -51,6 +56,8 @@ impl Mode {
             return false;
         }
         match (self, listener, talker) {
+            (Mode::Consult, Party::Caller, _) | (Mode::Consult, _, Party::Caller) => false,
+            (Mode::Consult, _, _) => true,
             (_, _, Party::Caller | Party::Agent) => true,
             (Mode::Monitor, _, Party::Supervisor) => false,
             (Mode::Whisper, listener, Party::Supervisor) => listener == Party::Agent,
@@ -61,6 +68,11 @@ impl Mode {
     /// Whether `listener`'s audio must be mixed (it hears two parties); the
     /// others keep the plain relay, untouched by the mixer.
     pub fn mixes_for(self, listener: Party) -> bool {
+        if self == Mode::Consult {
+            // Agent and colleague are not bridged: each hears the other
+            // only through the mixer; the caller keeps its music.
+            return listener != Party::Caller;
+        }
         Party::ALL
             .iter()
             .filter(|&&t| self.hears(listener, t))
@@ -178,6 +190,18 @@ pub fn mix_for(mode: Mode, listener: Party, frames: &[[i16; FRAME]; 3], out: &mu
 mod tests {
     use super::*;
     use Party::*;
+
+    #[test]
+    fn consult_lets_agent_and_colleague_hear_each_other_only() {
+        let m = Mode::Consult;
+        assert!(m.hears(Agent, Supervisor) && m.hears(Supervisor, Agent));
+        assert!(!m.hears(Caller, Agent) && !m.hears(Caller, Supervisor));
+        assert!(!m.hears(Agent, Caller) && !m.hears(Supervisor, Caller));
+        // Not bridged to each other: both are fed by the mixer; the caller
+        // keeps its hold music.
+        assert!(m.mixes_for(Agent) && m.mixes_for(Supervisor));
+        assert!(!m.mixes_for(Caller));
+    }
 
     #[test]
     fn monitor_lets_only_the_supervisor_hear_both() {

@@ -62,6 +62,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/calls/{id}"),
     ("post", "/api/v1/calls/{id}/hangup"),
     ("post", "/api/v1/calls/{id}/transfer"),
+    ("post", "/api/v1/calls/{id}/consult"),
+    ("post", "/api/v1/calls/{id}/consult/complete"),
+    ("post", "/api/v1/calls/{id}/consult/cancel"),
     ("post", "/api/v1/calls/{id}/disposition"),
     ("get", "/api/v1/reports/queues"),
     ("get", "/api/v1/reports/agents"),
@@ -135,6 +138,12 @@ pub fn router(
         .route("/api/v1/calls/{id}", get(call))
         .route("/api/v1/calls/{id}/hangup", post(hang_up))
         .route("/api/v1/calls/{id}/transfer", post(transfer))
+        .route("/api/v1/calls/{id}/consult", post(consult))
+        .route(
+            "/api/v1/calls/{id}/consult/complete",
+            post(consult_complete),
+        )
+        .route("/api/v1/calls/{id}/consult/cancel", post(consult_cancel))
         .route("/api/v1/calls/{id}/disposition", post(disposition))
         .route("/api/v1/reports/queues", get(reports::queues))
         .route("/api/v1/reports/agents", get(reports::agents))
@@ -345,6 +354,26 @@ async fn transfer(
     let call = call_id(&id)?;
     let TransferBody { to } = body(b)?;
     done(&api, Command::Transfer { call, to }).await
+}
+
+async fn consult(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let call = call_id(&id)?;
+    let TransferBody { to } = body(b)?;
+    done(&api, Command::Consult { call, to }).await
+}
+
+async fn consult_complete(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {
+    let call = call_id(&id)?;
+    done(&api, Command::ConsultComplete { call }).await
+}
+
+async fn consult_cancel(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {
+    let call = call_id(&id)?;
+    done(&api, Command::ConsultCancel { call }).await
 }
 
 #[derive(Deserialize)]

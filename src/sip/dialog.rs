@@ -178,6 +178,32 @@ impl Dialog {
         call_id: &str,
         cseq: u32,
     ) -> Writer {
+        self.request_with(method, local, branch, call_id, cseq, true)
+    }
+
+    /// The head of the ACK for a non-2xx final response to a re-INVITE
+    /// (RFC 3261 §17.1.1.3): as the re-INVITE's, without To, which the
+    /// transaction takes from the response, and without Content-Length.
+    pub fn reinvite_ack_head(
+        &self,
+        local: SocketAddr,
+        branch: &str,
+        call_id: &str,
+        cseq: u32,
+    ) -> Bytes {
+        self.request_with("ACK", local, branch, call_id, cseq, false)
+            .head()
+    }
+
+    fn request_with(
+        &self,
+        method: &str,
+        local: SocketAddr,
+        branch: &str,
+        call_id: &str,
+        cseq: u32,
+        with_to: bool,
+    ) -> Writer {
         let strict = self.routes.first().is_some_and(|r| !is_loose(r));
         let target = format!("<{}>", self.target);
         let (uri, routes): (&str, Vec<&str>) = if strict {
@@ -193,7 +219,16 @@ impl Dialog {
             )
         };
         let mut w = Writer::request(method, uri);
-        self.head(&mut w, &routes, local, branch, call_id, cseq, method);
+        let head = Head {
+            routes: &routes,
+            local,
+            branch,
+            call_id,
+            cseq,
+            method,
+            with_to,
+        };
+        self.head(&mut w, &head);
         w
     }
 
@@ -227,27 +262,30 @@ impl Dialog {
         Peer { transport, addr }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn head(
-        &self,
-        w: &mut Writer,
-        routes: &[&str],
-        local: SocketAddr,
-        branch: &str,
-        call_id: &str,
-        cseq: u32,
-        method: &str,
-    ) {
-        w.header("Via", &via(self.next_hop().transport, local, branch));
+    fn head(&self, w: &mut Writer, h: &Head<'_>) {
+        w.header("Via", &via(self.next_hop().transport, h.local, h.branch));
         w.header_fmt("Max-Forwards", format_args!("{MAX_FORWARDS}"));
-        for route in routes {
+        for route in h.routes {
             w.header("Route", route);
         }
         w.header("From", &self.from);
-        w.header("To", &self.to);
-        w.header("Call-ID", call_id);
-        w.header_fmt("CSeq", format_args!("{cseq} {method}"));
+        if h.with_to {
+            w.header("To", &self.to);
+        }
+        w.header("Call-ID", h.call_id);
+        w.header_fmt("CSeq", format_args!("{} {}", h.cseq, h.method));
     }
+}
+
+/// What an in-dialog request's head carries besides the dialog's own.
+struct Head<'a> {
+    routes: &'a [&'a str],
+    local: SocketAddr,
+    branch: &'a str,
+    call_id: &'a str,
+    cseq: u32,
+    method: &'a str,
+    with_to: bool,
 }
 
 /// The RFC 3261 branch magic cookie (§8.1.1.7): a branch that starts with

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod parse;
 pub mod pike;
 pub mod registrar;
+pub mod replaces;
 pub mod stun;
 pub mod transaction;
 pub mod transport;

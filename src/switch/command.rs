@@ -65,6 +65,20 @@ pub enum Command {
         call: CallUuid,
         to: String,
     },
+    /// Hold the caller of a connected call and ring `to` (an agent or a
+    /// number) for its agent to consult: attended transfer through the API.
+    Consult {
+        call: CallUuid,
+        to: String,
+    },
+    /// Join the caller to the consulted colleague; the agent is released.
+    ConsultComplete {
+        call: CallUuid,
+    },
+    /// End the consultation; the agent is back with the caller.
+    ConsultCancel {
+        call: CallUuid,
+    },
     /// Ring `agent`'s phone; when they answer, call `number` through the
     /// outbound trunk and bridge the two. The reply names the new call.
     Originate {
@@ -226,6 +240,10 @@ pub enum CommandError {
     TransferLoop,
     #[error("{0:?} is not an agent, a DID to a queue or agent, or a number")]
     BadTarget(String),
+    #[error("the call's agent is already consulting, or a supervisor listens in")]
+    Consulting,
+    #[error("the call has no (answered) consultation")]
+    NotConsulting,
     #[error("{0} is not banned")]
     NotBanned(String),
     /// The router refused for a reason the switch did not foresee (a
@@ -256,6 +274,8 @@ impl CommandError {
             | Self::NoOutboundTrunk
             | Self::AgentBusy(_)
             | Self::NotTalking
+            | Self::Consulting
+            | Self::NotConsulting
             | Self::NoMedia => 409,
             Self::BadNumber => 400,
             Self::Draining | Self::Router(_) | Self::NoCapacity => 503,

@@ -47,6 +47,9 @@ impl Switch {
             }
             Command::HangUp { call } => self.hang_up(now, call),
             Command::Transfer { call, to } => self.transfer_call(now, call, &to),
+            Command::Consult { call, to } => self.consult_command(now, call, &to),
+            Command::ConsultComplete { call } => self.consult_complete(now, call),
+            Command::ConsultCancel { call } => self.consult_cancel(now, call),
             Command::Originate { agent, number } => {
                 let placed = self.originate(now, &agent, &number);
                 self.pump(now);

@@ -44,6 +44,9 @@ pub enum Owner {
     },
     /// The caller's INVITE, by its branch: for CANCEL and a missing ACK.
     CallerInvite(CallRef),
+    /// A consultation's dialog (API attended transfer), by its Call-ID;
+    /// its leg is in the call's session.
+    Consult { call: CallRef },
     /// A feature or supervisor INVITE, by its branch: the Call-ID of the
     /// dialog it opened, for a missing ACK.
     DialogInvite(String),
@@ -64,10 +67,11 @@ pub enum OwnerKind {
     DialogInvite,
     Client,
     Zombie,
+    Consult,
 }
 
 impl OwnerKind {
-    const COUNT: usize = 7;
+    const COUNT: usize = 8;
 
     fn index(self) -> usize {
         self as usize
@@ -84,12 +88,15 @@ impl Owner {
             Owner::DialogInvite(_) => OwnerKind::DialogInvite,
             Owner::Client { .. } => OwnerKind::Client,
             Owner::Zombie(_) => OwnerKind::Zombie,
+            Owner::Consult { .. } => OwnerKind::Consult,
         }
     }
 
     fn space(&self) -> Space {
         match self.kind() {
-            OwnerKind::Leg | OwnerKind::Feature | OwnerKind::Supervisor => Space::CallId,
+            OwnerKind::Leg | OwnerKind::Feature | OwnerKind::Supervisor | OwnerKind::Consult => {
+                Space::CallId
+            }
             OwnerKind::CallerInvite | OwnerKind::DialogInvite => Space::ServerBranch,
             OwnerKind::Client | OwnerKind::Zombie => Space::ClientBranch,
         }

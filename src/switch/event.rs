@@ -101,6 +101,20 @@ pub enum EventKind {
         by: Option<String>,
         to: String,
     },
+    /// The agent consults `to` (API): the caller is held, `to` rings.
+    CallConsultStarted {
+        call: CallUuid,
+        by: Option<String>,
+        to: String,
+    },
+    /// The consultation with `to` ended without a transfer: `how` is
+    /// `cancelled`, `failed` (refused, unanswered) or `hung_up` (by `to`).
+    /// A completed one is a `call_transferred`.
+    CallConsultEnded {
+        call: CallUuid,
+        to: String,
+        how: &'static str,
+    },
     /// The caller gave up before an answer; `position` is its place in
     /// line then (`None` when it was ringing an agent or not queued),
     /// `waited_ms` its wait in its last queue (or since arrival).
@@ -169,6 +183,8 @@ impl EventKind {
             | Self::CallHeld { call, .. }
             | Self::CallResumed { call }
             | Self::CallTransferred { call, .. }
+            | Self::CallConsultStarted { call, .. }
+            | Self::CallConsultEnded { call, .. }
             | Self::CallAbandoned { call, .. }
             | Self::CallEnded { call, .. }
             | Self::CallLeftQueue { call, .. }

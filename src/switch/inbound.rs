@@ -16,8 +16,8 @@ use crate::sip::transaction::{ServerKey, ServerVerdict, TxMethod};
 use crate::sip::Peer;
 
 /// Option tags we support: anything else in `Require` is refused with 420.
-/// `replaces` (RFC 3891) is understood so that phones doing attended
-/// transfer may ask for it; acting on a Replaces header is not done yet.
+/// `replaces` (RFC 3891): a REFER's Refer-To may carry one (attended
+/// transfer, `attended.rs`), and an agent's INVITE may (`replaces.rs`).
 /// `outbound` (RFC 5626) is what the registrar does with `reg-id` contacts.
 /// `timer` is RFC 4028's session timers (`liveness.rs`).
 pub(super) const SUPPORTED: &[&str] = &["replaces", "outbound", "timer"];
@@ -192,6 +192,9 @@ impl Switch {
         };
         if !self.session_acceptable(now, req) {
             return;
+        }
+        if let Some(value) = msg.header(&HeaderName::parse(b"Replaces")) {
+            return self.on_invite_replaces(now, req, caller_agent.as_deref(), value);
         }
         let dialled = match msg.request_uri().and_then(|u| u.user()) {
             Some(user) => user.split(';').next().unwrap_or(user).to_string(),
@@ -446,6 +449,9 @@ impl Switch {
             Some(Owner::Feature(_)) => return self.on_feature_request(now, req, method),
             Some(&Owner::Supervisor { call, .. }) => {
                 return self.on_supervisor_request(now, req, method, call)
+            }
+            Some(&Owner::Consult { call }) => {
+                return self.on_consult_request(now, req, method, call)
             }
             _ => return self.refuse(now, req, Refusal::plain(481)),
         };

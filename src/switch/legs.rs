@@ -47,6 +47,12 @@ pub enum Purpose {
     Bye {
         side: Side,
     },
+    /// The INVITE of an API consultation's leg.
+    Consult,
+    /// Our re-INVITE of the agent leg with this CSeq (attended transfer).
+    Reinvite {
+        cseq: u32,
+    },
     /// Nobody: a BYE to a late fork or a stray dialog.
     Ignore,
     /// A session refresh or an OPTIONS probe on that side (`liveness.rs`).

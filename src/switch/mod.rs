@@ -29,8 +29,11 @@
 
 mod admit;
 mod announce;
+mod attended;
 mod auth;
 mod command;
+mod consult;
+mod consult_end;
 mod control;
 mod demux;
 mod digits;
@@ -54,6 +57,7 @@ mod queues;
 mod register;
 mod reload;
 mod reoffer;
+mod replaces;
 mod responses;
 mod security;
 mod srtp;
@@ -563,6 +567,7 @@ impl Switch {
         for action in actions {
             match action {
                 SessionAction::HangUpSupervisor(leg) => self.supervised_call_ended(now, *leg),
+                SessionAction::HangUpConsultation(c) => self.consultation_call_ended(now, id, *c),
                 SessionAction::RecordingEnded { path, length } => recording = Some((path, length)),
                 SessionAction::WakeForRing(_) => {}
             }
@@ -645,29 +650,12 @@ impl Switch {
             match action {
                 SessionAction::WakeForRing(at) => self.timers.set(Timer::Ring, id, at),
                 SessionAction::HangUpSupervisor(leg) => self.supervised_call_ended(now, *leg),
+                SessionAction::HangUpConsultation(c) => self.consultation_call_ended(now, id, *c),
                 // Only an ended call's recording ends; `finish` takes it.
                 SessionAction::RecordingEnded { .. } => {}
             }
         }
         self.session_actions = actions;
-    }
-
-    fn on_client_timeout(&mut self, now: Instant, key: &tx::ClientKey) {
-        if self.on_carrier_timeout(now, &key.branch) {
-            return;
-        }
-        let Some(Owner::Client { call, purpose }) = self.demux.remove_client_branch(&key.branch)
-        else {
-            return;
-        };
-        match purpose {
-            legs::Purpose::Invite { fork } => self.fork_failed(now, call, fork, 408),
-            legs::Purpose::Bye { side } => self.drive(now, call, Input::ByeDone(side)),
-            legs::Purpose::Keepalive { side } => {
-                self.on_keepalive_response(now, call, side, None, 408)
-            }
-            legs::Purpose::Ignore => {}
-        }
     }
 
     /// The call's log span (call id, caller, DID, queue, agent), to enter

@@ -22,6 +22,9 @@ pub(super) enum Engagement {
     Caller(CallRef),
     /// The agent is rung, or talks, as the callee of a direct call.
     Callee(CallRef),
+    /// The agent is the colleague an API consultation of the call rings
+    /// or talks to (never a missed offer: the router is not offering).
+    Consulted(CallRef),
     /// The agent listens in, by the Call-ID of the supervisor's dialog.
     Supervising(String),
 }
@@ -72,6 +75,7 @@ impl Switch {
     pub(super) fn release_call(&mut self, now: Instant, id: CallRef) {
         self.release(now, &Engagement::Caller(id));
         self.release(now, &Engagement::Callee(id));
+        self.release(now, &Engagement::Consulted(id));
     }
 
     /// A call the agent is on outside the queues, if any.

@@ -115,6 +115,22 @@ impl Switch {
         Some(Ok(answer))
     }
 
+    /// The switch put the caller on hold for `by` (an API consultation).
+    pub(super) fn hold_started(&mut self, now: Instant, id: CallRef, by: MediaLeg) {
+        if let Some(kind) = self.hold_changed(now, id, None, Some(by)) {
+            self.emit(now, kind);
+        }
+    }
+
+    /// The party who held the call left it (an attended transfer took
+    /// their leg away): the session, the record and the event hear it.
+    pub(super) fn hold_ended(&mut self, now: Instant, id: CallRef) {
+        let before = self.calls.get(&id).and_then(|e| e.held_by());
+        if let Some(kind) = self.hold_changed(now, id, before, None) {
+            self.emit(now, kind);
+        }
+    }
+
     /// Hold began or ended: the session, the record and the event hear it.
     fn hold_changed(
         &mut self,

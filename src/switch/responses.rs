@@ -81,6 +81,18 @@ impl Switch {
                 }
                 self.on_keepalive_response(now, call, side, Some(&msg), status);
             }
+            Purpose::Consult => {
+                if status >= 300 {
+                    self.demux.remove_client_branch(&branch);
+                }
+                self.on_consult_response(now, peer, call, &msg);
+            }
+            Purpose::Reinvite { cseq } => {
+                if status >= 200 {
+                    self.demux.remove_client_branch(&branch);
+                }
+                self.on_reinvite_response(now, call, cseq, &msg, status);
+            }
             Purpose::Ignore => {
                 if status >= 200 {
                     self.demux.remove_client_branch(&branch);
@@ -294,8 +306,8 @@ impl Switch {
 
     /// A 2xx to an INVITE whose call is gone (a fork answering after the
     /// caller left): ACK it and hang up, so the phone does not stay off-hook.
-    fn on_stray_2xx(&mut self, now: Instant, peer: Peer, msg: &Message) {
-        if self.resend_placed_ack(msg) {
+    pub(super) fn on_stray_2xx(&mut self, now: Instant, peer: Peer, msg: &Message) {
+        if self.resend_placed_ack(msg) || self.resend_b_ack(msg) {
             return;
         }
         self.stats.stray_responses += 1;
@@ -335,6 +347,33 @@ impl Switch {
         }
     }
 
+    /// A retransmitted 2xx of a re-INVITE we sent an agent leg: its ACK
+    /// again, not a hang-up (the dialog lives on).
+    fn resend_b_ack(&mut self, msg: &Message) -> bool {
+        let Some(&Owner::Leg {
+            call,
+            side: crate::call::Side::B,
+        }) = self.demux.dialog(msg.call_id())
+        else {
+            return false;
+        };
+        let Some(dialog) = self
+            .calls
+            .get(&call)
+            .and_then(|e| e.b.as_ref())
+            .and_then(|b| b.forks.get(b.winner?))
+            .and_then(|f| f.dialog.as_ref())
+        else {
+            return false;
+        };
+        let Some(bytes) = dialog.ack.clone() else {
+            return false;
+        };
+        let peer = dialog.next_hop();
+        self.out.push_back(Output::Transmit { peer, bytes });
+        true
+    }
+
     /// A response on a dropped fork: a provisional lets us CANCEL it, a
     /// 2xx is hung up as a stray, any final response ends its record.
     fn on_zombie_response(&mut self, now: Instant, branch: &str, status: u16) {
@@ -352,6 +391,31 @@ impl Switch {
             if let Err(err) = self.tx.client_send(now, key, z.peer, z.cancel, None) {
                 debug!(%err, "cannot send CANCEL");
             }
+        }
+    }
+
+    /// Our request got no final answer in time (Timer B or F).
+    pub(super) fn on_client_timeout(&mut self, now: Instant, key: &ClientKey) {
+        if self.on_carrier_timeout(now, &key.branch) {
+            return;
+        }
+        let Some(Owner::Client { call, purpose }) = self.demux.remove_client_branch(&key.branch)
+        else {
+            return;
+        };
+        match purpose {
+            Purpose::Invite { fork } => self.fork_failed(now, call, fork, 408),
+            Purpose::Bye { side } => self.drive(now, call, Input::ByeDone(side)),
+            Purpose::Keepalive { side } => self.on_keepalive_response(now, call, side, None, 408),
+            Purpose::Consult => {
+                tracing::warn!(call = %call, "the consultation's INVITE timed out");
+                self.end_consult(now, call, "failed");
+            }
+            Purpose::Reinvite { .. } => {
+                tracing::warn!(call = %call, "no answer to the agent leg's re-INVITE: hanging up");
+                self.drive(now, call, Input::HangUp);
+            }
+            Purpose::Ignore => {}
         }
     }
 }

@@ -104,7 +104,8 @@ fn mode_index(mode: Mode) -> usize {
     match mode {
         Mode::Monitor => 0,
         Mode::Whisper => 1,
-        Mode::Barge => 2,
+        // Consultations are not supervision; counted with barge, never met.
+        Mode::Barge | Mode::Consult => 2,
     }
 }
 
@@ -200,7 +201,8 @@ impl Switch {
         if !talking || entry.agent.as_deref() != Some(agent) {
             return Err(not_on_call());
         }
-        if entry.phase.supervisor().is_some() {
+        // A consultation holds the relay's third leg.
+        if entry.phase.supervisor().is_some() || entry.phase.consult().is_some() {
             return Err(SuperviseError::AlreadySupervised(agent.to_string()));
         }
         if media.supervisor_ports.len() >= SUPERVISIONS_PER_CALL_MAX {

@@ -33,7 +33,7 @@ pub const TRANSFER_TARGET_CHARS_MAX: usize = 64;
 
 /// Where a transfer sends the caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Target {
+pub(super) enum Target {
     Agent(String),
     Queue {
         queue: String,
@@ -58,8 +58,7 @@ impl Switch {
             return self.refuse(now, req, Refusal::plain(400));
         };
         if to.contains("Replaces") {
-            warn!(call = %call, "attended transfer (Replaces) is not supported");
-            return self.refuse(now, req, Refusal::plain(501));
+            return self.on_refer_replaces(now, req, call, &to);
         }
         if let Err(err) = self.transferable(call) {
             warn!(call = %call, %err, "REFER refused");
@@ -82,7 +81,7 @@ impl Switch {
     }
 
     /// A connected, anchored call under the loop bound.
-    fn transferable(&self, id: CallRef) -> Result<(), CommandError> {
+    pub(super) fn transferable(&self, id: CallRef) -> Result<(), CommandError> {
         let entry = self.calls.get(&id).ok_or(CommandError::NotTalking)?;
         if entry.call.state != State::Connected || entry.b.is_none() {
             return Err(CommandError::NotTalking);
@@ -139,7 +138,7 @@ impl Switch {
 
     /// What `to` (a SIP URI or plain digits) names, for the transferring
     /// agent: an agent, a DID to a queue or an agent, or a number out.
-    fn transfer_target(&self, from: &str, to: &str) -> Result<Target, CommandError> {
+    pub(super) fn transfer_target(&self, from: &str, to: &str) -> Result<Target, CommandError> {
         let user = uri_user(to);
         if user.is_empty() || user.len() > TRANSFER_TARGET_CHARS_MAX {
             return Err(CommandError::BadTarget(user.to_string()));
@@ -183,7 +182,7 @@ impl Switch {
 
     /// The transferring agent's leg goes: BYE, the router ends their part
     /// (wrap-up for a queue call), their direct-call engagement ends.
-    fn release_transferor(&mut self, now: Instant, id: CallRef) {
+    pub(super) fn release_transferor(&mut self, now: Instant, id: CallRef) {
         let dialog = self
             .calls
             .get(&id)
@@ -285,7 +284,7 @@ impl Switch {
     }
 
     /// A NOTIFY of the REFER's subscription in the agent's dialog.
-    fn refer_notify(&mut self, now: Instant, id: CallRef, frag: &str, done: bool) {
+    pub(super) fn refer_notify(&mut self, now: Instant, id: CallRef, frag: &str, done: bool) {
         let branch = crate::sip::dialog::branch(&self.token());
         let Some(dialog) = self
             .calls
@@ -307,7 +306,7 @@ impl Switch {
         self.send_ignored(now, id, &branch, "NOTIFY", dialog.next_hop(), bytes);
     }
 
-    fn send_in_dialog_bye(
+    pub(super) fn send_in_dialog_bye(
         &mut self,
         now: Instant,
         id: CallRef,
@@ -366,7 +365,7 @@ fn target_text(target: &Target) -> &str {
 
 /// The user part of a Refer-To (`<sip:1002@host;x>`), or the text itself
 /// when it is plain digits or a name.
-fn uri_user(to: &str) -> &str {
+pub(super) fn uri_user(to: &str) -> &str {
     let t = to.trim().trim_start_matches('<');
     let t = ["sip:", "sips:", "tel:"]
         .iter()

@@ -9,7 +9,7 @@ use crate::sip::dialog::{self, Dialog};
 use crate::sip::Peer;
 
 /// The callee's leg: we are its UAC, forked to every contact of the target.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BLeg {
     pub agent: Option<String>,
     pub call_id: String,
@@ -26,7 +26,7 @@ pub struct BLeg {
 }
 
 /// One INVITE of the B leg, to one contact.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Fork {
     pub uri: String,
     pub peer: Peer,
@@ -43,6 +43,18 @@ pub struct Fork {
 }
 
 impl BLeg {
+    /// The user part of our To: the extension or number this leg called.
+    pub fn to_user(&self) -> String {
+        let t = self.to.trim();
+        let t = t[t.find('<').map_or(0, |i| i + 1)..].trim_start();
+        let t = ["sip:", "sips:", "tel:"]
+            .iter()
+            .find_map(|s| t.strip_prefix(s))
+            .unwrap_or(t);
+        let end = t.find(['@', ';', '>', '?']).unwrap_or(t.len());
+        t[..end].to_string()
+    }
+
     /// Fork `fork`'s INVITE as `sip::dialog` builds it: the request itself,
     /// or its CANCEL (RFC 3261 §9.1).
     pub fn invite(&self, fork: usize) -> dialog::Invite<'_> {

@@ -1,8 +1,8 @@
 //! A call's session: everything about one call, in one place. It owns the
 //! call machine ([`Call`]: what both legs' SIP state asks for), the legs
 //! (the caller's [`ALeg`], the agent's [`BLeg`] with its forks, the
-//! [`SupervisorLeg`] while one listens, held by the talking phase; a
-//! consultation leg would sit beside `b`), its anchored media ([`CallMedia`]), its
+//! [`SupervisorLeg`] while one listens and the [`Consultation`] while the
+//! agent consults a colleague, both held by the talking phase), its anchored media ([`CallMedia`]), its
 //! [`PhaseMachine`] (routing, menu, queued, ringing, talking, ended) and
 //! what its record needs ([`CallDetail`]). Pure: no IO, no clock; the
 //! switch feeds it with `now` and turns its decisions into SIP, media
@@ -13,6 +13,7 @@
 
 pub mod a_leg;
 pub mod b_leg;
+pub mod consult;
 pub mod detail;
 pub mod media;
 pub mod menu;
@@ -26,6 +27,7 @@ use bytes::Bytes;
 
 pub use a_leg::{ALeg, ALegOrigin};
 pub use b_leg::{BLeg, Fork};
+pub use consult::Consultation;
 pub use detail::{CallDetail, Direction, RecordDetail};
 pub use media::CallMedia;
 pub use phase::{
@@ -74,13 +76,16 @@ pub struct Session {
 
 impl Session {
     /// Where the call stands, in the words of the API's call list: menu,
-    /// held, dialling, queued, routing, ringing, talking, ending.
+    /// consulting, held, dialling, queued, routing, ringing, talking, ending.
     pub fn phase_label(&self) -> &'static str {
         let held = self.media.is_some() && self.held_by().is_some();
         let dialling = self.call.origin
             == Origin::Placed {
                 agent_answered: true,
             };
+        if self.phase.consult().is_some() {
+            return "consulting";
+        }
         match (self.phase.menu(), &self.call.state) {
             (Some(_), _) => "menu",
             (None, State::Connected) if held => "held",

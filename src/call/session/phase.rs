@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::consult::Consultation;
 use super::menu::CallMenu;
 use super::supervisor::SupervisorLeg;
 use crate::media::command::MediaLeg;
@@ -39,6 +40,8 @@ pub struct Talk {
     /// A blind transfer's new callee rings until then (the caller stays
     /// answered, so the phase stays talking).
     pub transfer_ring: Option<Instant>,
+    /// The agent consults a colleague (API); boxed: most calls never do.
+    pub consult: Option<Box<Consultation>>,
 }
 
 /// Whether a party put the other on hold (RFC 3264 §8.4).
@@ -88,6 +91,10 @@ pub enum SessionEvent {
     Resumed,
     /// A supervisor's dialog was answered: it listens in.
     SupervisorJoined(Box<SupervisorLeg>),
+    /// The agent consults a colleague: the leg rings.
+    ConsultStarted(Box<Consultation>),
+    /// The colleague answered the consultation.
+    ConsultAnswered,
     /// The recording started, into this file.
     RecordingStarted {
         path: PathBuf,
@@ -107,6 +114,8 @@ pub enum SessionAction {
     WakeForRing(Instant),
     /// Hang up the supervisor's dialog: the call it listened to ended.
     HangUpSupervisor(Box<SupervisorLeg>),
+    /// Hang up (or cancel) the consultation: the call it belonged to ended.
+    HangUpConsultation(Box<Consultation>),
     /// The recording ended with the call: its file and length, for the record.
     RecordingEnded { path: PathBuf, length: Duration },
 }
@@ -174,6 +183,7 @@ impl PhaseMachine {
                         supervision: Supervision::Alone,
                         recording: Recording::Off,
                         transfer_ring: None,
+                        consult: None,
                     });
                 }
             }
@@ -267,6 +277,30 @@ impl PhaseMachine {
         }
     }
 
+    /// The consultation, while the agent consults.
+    pub fn consult(&self) -> Option<&Consultation> {
+        match &self.phase {
+            Phase::Talking(talk) => talk.consult.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn consult_mut(&mut self) -> Option<&mut Consultation> {
+        match &mut self.phase {
+            Phase::Talking(talk) => talk.consult.as_deref_mut(),
+            _ => None,
+        }
+    }
+
+    /// The consultation ends (completed, cancelled, failed): its leg comes
+    /// back for the last words on its dialog.
+    pub fn leave_consult(&mut self) -> Option<Box<Consultation>> {
+        match &mut self.phase {
+            Phase::Talking(talk) => talk.consult.take(),
+            _ => None,
+        }
+    }
+
     pub fn is_recording(&self) -> bool {
         matches!(
             self.phase,
@@ -285,11 +319,25 @@ impl PhaseMachine {
         match event {
             SessionEvent::Held { by } => talk.hold = Hold::By(by),
             SessionEvent::Resumed => talk.hold = Hold::Off,
-            SessionEvent::SupervisorJoined(leg) => talk.supervision = Supervision::Supervised(leg),
+            SessionEvent::SupervisorJoined(leg) if talk.consult.is_none() => {
+                talk.supervision = Supervision::Supervised(leg);
+            }
             SessionEvent::RecordingStarted { path } => {
                 talk.recording = Recording::On { path, since: now };
             }
             SessionEvent::RecordingFailed => talk.recording = Recording::Off,
+            // One consultation at a time, never beside a supervisor (they
+            // share the relay's third leg): the switch checks.
+            SessionEvent::ConsultStarted(leg)
+                if talk.consult.is_none() && talk.supervision == Supervision::Alone =>
+            {
+                talk.consult = Some(leg);
+            }
+            SessionEvent::ConsultAnswered => {
+                if let Some(c) = talk.consult.as_mut() {
+                    c.answered = true;
+                }
+            }
             _ => {}
         }
     }
@@ -300,6 +348,9 @@ impl PhaseMachine {
         };
         if let Supervision::Supervised(leg) = talk.supervision {
             out.push(SessionAction::HangUpSupervisor(leg));
+        }
+        if let Some(consult) = talk.consult {
+            out.push(SessionAction::HangUpConsultation(consult));
         }
         if let Recording::On { path, since } = talk.recording {
             let length = ended.saturating_duration_since(since);

@@ -210,3 +210,81 @@ fn hold_is_a_state_of_the_talk_and_ends_with_it() {
     .is_empty());
     assert_eq!(s.held_by(), None);
 }
+
+fn consultation(call_id: &str) -> Box<super::super::Consultation> {
+    use crate::call::session::{BLeg, Consultation};
+    Box::new(Consultation {
+        target: "1002".into(),
+        leg: BLeg {
+            agent: Some("1002".into()),
+            call_id: call_id.into(),
+            local_tag: "t".into(),
+            from: "<sip:1001@127.0.0.1>".into(),
+            to: "<sip:1002@127.0.0.1>".into(),
+            cseq: 1,
+            forks: Vec::new(),
+            winner: None,
+            credentials: None,
+        },
+        port: 20004,
+        answered: false,
+        held_by_us: true,
+    })
+}
+
+#[test]
+fn a_consultation_rings_then_talks_and_leaves_the_call_talking() {
+    let t = t0();
+    let mut s = PhaseMachine::default();
+    // Not talking yet: no consultation.
+    feed(&mut s, t, SessionEvent::ConsultStarted(consultation("c1")));
+    assert!(s.consult().is_none());
+    feed(&mut s, t, SessionEvent::Answered);
+    feed(
+        &mut s,
+        t + secs(10),
+        SessionEvent::ConsultStarted(consultation("c1")),
+    );
+    assert!(s.consult().is_some_and(|c| !c.answered), "it rings");
+    // One at a time, and no supervisor meanwhile (one relay leg for both).
+    feed(
+        &mut s,
+        t + secs(11),
+        SessionEvent::ConsultStarted(consultation("c2")),
+    );
+    assert_eq!(s.consult().map(|c| c.leg.call_id.as_str()), Some("c1"));
+    feed(
+        &mut s,
+        t + secs(11),
+        SessionEvent::SupervisorJoined(supervisor("sup")),
+    );
+    assert!(s.supervisor().is_none());
+    feed(&mut s, t + secs(12), SessionEvent::ConsultAnswered);
+    assert!(s.consult().is_some_and(|c| c.answered), "it talks");
+    let left = s.leave_consult().expect("the consultation");
+    assert_eq!(left.leg.call_id, "c1");
+    assert!(s.consult().is_none() && s.is_talking());
+    assert!(s.leave_consult().is_none());
+}
+
+#[test]
+fn a_call_that_ends_during_its_consultation_hangs_the_colleague_up() {
+    let t = t0();
+    let mut s = PhaseMachine::default();
+    feed(&mut s, t, SessionEvent::Answered);
+    feed(
+        &mut s,
+        t + secs(5),
+        SessionEvent::ConsultStarted(consultation("c1")),
+    );
+    let out = feed(
+        &mut s,
+        t + secs(9),
+        SessionEvent::Ended { ended: t + secs(9) },
+    );
+    assert_eq!(
+        out,
+        vec![SessionAction::HangUpConsultation(consultation("c1"))]
+    );
+    assert!(s.consult().is_none());
+}

@@ -109,6 +109,8 @@ fn command_code(e: &CommandError) -> &'static str {
         CommandError::NotBanned(_) => "not_banned",
         CommandError::NotTalking => "not_talking",
         CommandError::TransferLoop => "transfer_loop",
+        CommandError::Consulting => "consulting",
+        CommandError::NotConsulting => "not_consulting",
         CommandError::BadTarget(_) => "bad_target",
         CommandError::Router(_) => "router_refused",
         CommandError::UnknownDisposition(_) => "unknown_disposition",

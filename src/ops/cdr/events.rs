@@ -144,6 +144,16 @@ pub fn agent_events(event: &Event) -> Vec<AgentEventRow> {
             detail: Some(to.clone()),
             ..row("transfer")
         },
+        EventKind::CallConsultStarted { by, to, .. } => AgentEventRow {
+            agent: by.clone(),
+            detail: Some(to.clone()),
+            ..row("consult")
+        },
+        EventKind::CallConsultEnded { to, how, .. } => AgentEventRow {
+            detail: Some(to.clone()),
+            reason: Some((*how).to_owned()),
+            ..row("consult_end")
+        },
         EventKind::CallWrapUpEnded {
             agent,
             queue,

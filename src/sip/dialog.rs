@@ -113,16 +113,6 @@ impl Dialog {
         w.finish(Some(("application/sdp", sdp)))
     }
 
-    /// The head of the ACK for a non-2xx answer to our re-INVITE (RFC
-    /// 3261 §17.1.1.3): the re-INVITE's Request-URI, Via, Route, From,
-    /// Call-ID and CSeq, without To (the transaction copies it from the
-    /// response) and without Content-Length.
-    pub fn ack_head(&self, local: SocketAddr, branch: &str, call_id: &str, cseq: u32) -> Bytes {
-        let full = self.request("ACK", local, branch, call_id, cseq).head();
-        let to = format!("\r\nTo: {}\r\n", self.to);
-        Bytes::from(String::from_utf8_lossy(&full).replacen(&to, "\r\n", 1))
-    }
-
     /// An INFO (RFC 6086) carrying `body` of `content_type`.
     pub fn info(
         &self,

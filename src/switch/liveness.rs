@@ -362,7 +362,7 @@ impl Switch {
         };
         let (tx_method, ack) = match method {
             "INVITE" => {
-                let head = dialog.ack_head(local, &branch, &call_id, cseq);
+                let head = dialog.reinvite_ack_head(local, &branch, &call_id, cseq);
                 (TxMethod::Invite, AckTemplate::new(head).ok())
             }
             m => (TxMethod::NonInvite(m.into()), None),

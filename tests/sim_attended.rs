@@ -22,7 +22,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sim_wire::{drain, final_status, peer, request, sdp, with_auth, Out};
+use sim_wire::{drain, final_status, peer, reply, request, sdp, with_auth, Out};
 use switchyard::acd::AgentState;
 use switchyard::call::{CallRef, CallUuid};
 use switchyard::config::Config;
@@ -86,34 +86,6 @@ const CARRIER: &str = "10.0.0.1:5060";
 const CONSULT: &str = "consult-1";
 const OTHER: &str = "10.0.0.23:5060";
 const OTHER_TARGET: &str = "10.0.0.24:5060";
-
-/// A response to a request the switch sent, with `body` (SDP) when given.
-fn reply(req: &Message, status: u16, tag: &str, contact: &str, body: &str) -> Bytes {
-    let to = if req.to().tag().is_some() {
-        req.to().as_str().to_string()
-    } else {
-        format!("{};tag={tag}", req.to().as_str())
-    };
-    let ct = if body.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/sdp\r\n"
-    };
-    let vias: String = req
-        .vias()
-        .iter()
-        .map(|v| format!("Via: {}\r\n", v.as_str()))
-        .collect();
-    Bytes::from(format!(
-        "SIP/2.0 {status} X\r\n{vias}From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {} {}\r\n\
-         Contact: <sip:{contact}>\r\n{ct}Content-Length: {}\r\n\r\n{body}",
-        req.from().as_str(),
-        req.call_id(),
-        req.cseq().seq,
-        req.cseq().method.as_str(),
-        body.len()
-    ))
-}
 
 /// A request from 1001's phone in the dialog the switch's INVITE `offer`
 /// formed with it.

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sim_wire::{drain, final_status, peer, request, sdp, with_auth, Out};
+use sim_wire::{drain, final_status, peer, reply, request, sdp, with_auth, Out};
 use switchyard::call::CallRef;
 use switchyard::config::Config;
 use switchyard::sip::parse::{HeaderName, Message};
@@ -61,34 +61,6 @@ rtp_address = "127.0.0.1"
 const AGENT: &str = "10.0.0.21:5060";
 const TARGET: &str = "10.0.0.22:5060";
 const CARRIER: &str = "10.0.0.1:5060";
-
-/// A 2xx to a request the switch sent, with `body` (SDP) when given.
-fn reply(req: &Message, status: u16, tag: &str, contact: &str, body: &str) -> Bytes {
-    let to = if req.to().tag().is_some() {
-        req.to().as_str().to_string()
-    } else {
-        format!("{};tag={tag}", req.to().as_str())
-    };
-    let ct = if body.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/sdp\r\n"
-    };
-    let vias: String = req
-        .vias()
-        .iter()
-        .map(|v| format!("Via: {}\r\n", v.as_str()))
-        .collect();
-    Bytes::from(format!(
-        "SIP/2.0 {status} X\r\n{vias}From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {} {}\r\n\
-         Contact: <sip:{contact}>\r\n{ct}Content-Length: {}\r\n\r\n{body}",
-        req.from().as_str(),
-        req.call_id(),
-        req.cseq().seq,
-        req.cseq().method.as_str(),
-        body.len()
-    ))
-}
 
 /// A request from the agent's phone inside the dialog the switch's
 /// INVITE `offer` formed with it.

@@ -1,5 +1,5 @@
 //! Shared by the virtual-time tests that drive the switch core with SIP
-//! text (sim_supervise, sim_transfer): a phone's requests, digest auth, and
+//! text (sim_supervise, sim_transfer, sim_attended): a phone's requests, digest auth, and
 //! what the core asked for.
 
 use std::net::SocketAddr;
@@ -145,4 +145,33 @@ pub fn final_status(out: &Out) -> Option<u16> {
         .iter()
         .filter_map(|(_, m)| m.status())
         .find(|&s| s >= 200)
+}
+
+/// A response to a request the switch sent, with `body` (SDP) when given.
+#[allow(dead_code)] // not every including test answers the switch
+pub fn reply(req: &Message, status: u16, tag: &str, contact: &str, body: &str) -> Bytes {
+    let to = if req.to().tag().is_some() {
+        req.to().as_str().to_string()
+    } else {
+        format!("{};tag={tag}", req.to().as_str())
+    };
+    let ct = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    let vias: String = req
+        .vias()
+        .iter()
+        .map(|v| format!("Via: {}\r\n", v.as_str()))
+        .collect();
+    Bytes::from(format!(
+        "SIP/2.0 {status} X\r\n{vias}From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {} {}\r\n\
+         Contact: <sip:{contact}>\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+        req.from().as_str(),
+        req.call_id(),
+        req.cseq().seq,
+        req.cseq().method.as_str(),
+        body.len()
+    ))
 }

@@ -26,6 +26,8 @@
 //! probe_interval = "60s"             # in-dialog OPTIONS to calls without media or session timer; "0s" never
 //! force_rport = false               # true: answer UDP requests at their source port (NAT)
 //! digest_challenge = "sha256-first"  # "md5-first": clients answering only the first; "md5-only"
+//! escalation_queue = "supervisors"  # optional: where `*53` and the API's escalate send a call
+//! escalation_priority = 9            # its priority there (0..=9, higher served first)
 //! registration = { min_expires = "60s", max_expires = "3600s", default_expires = "3600s" }
 //!
 //! [media]                           # optional: without it SDP passes end to end
@@ -261,6 +263,8 @@ pub struct SwitchConfig {
     /// Call records (and their agent event lines) older than this are
     /// deleted; `None` keeps them forever.
     pub records_keep: Option<Duration>,
+    /// Where an escalated call goes, and with what priority.
+    pub escalation: Option<(String, u8)>,
 }
 
 /// The `[media]` section: where the relay binds and what it speaks.

@@ -22,6 +22,8 @@ pub(crate) struct RawSwitch {
     pub drain_timeout: Option<String>,
     pub min_se: Option<String>,
     pub probe_interval: Option<String>,
+    pub escalation_queue: Option<String>,
+    pub escalation_priority: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -26,6 +26,7 @@ mod agent;
 mod api;
 mod campaign;
 mod did;
+mod escalation;
 mod media;
 mod menu;
 mod metrics;
@@ -304,7 +305,12 @@ impl Cx<'_, '_> {
             media: s.media.is_some(),
             dial_rules: s.dial_rules.iter().map(|(_, d)| d.name.clone()).collect(),
         };
-        let switch = self.switch(s.switch);
+        let mut raw_switch = s.switch;
+        let escalation = self.escalation(&mut raw_switch, &known);
+        let switch = SwitchConfig {
+            escalation,
+            ..self.switch(raw_switch)
+        };
         let media = s.media.map(|m| self.media(m));
         let api = s.api.map(|a| self.api(a)).unwrap_or_default();
         let metrics = s.metrics.map(|m| self.metrics(m)).unwrap_or_default();
@@ -653,6 +659,7 @@ impl Cx<'_, '_> {
             probe_interval,
             digest_challenge,
             force_rport: raw.force_rport.unwrap_or(false),
+            escalation: None,
             registration: RegistrationConfig {
                 min_expires,
                 max_expires,

@@ -79,6 +79,16 @@ pub enum Command {
     ConsultCancel {
         call: CallUuid,
     },
+    /// Send a connected call to `[switch] escalation_queue` with its
+    /// priority; the agent goes to wrap-up.
+    Escalate {
+        call: CallUuid,
+    },
+    /// The supervisor listening in on the call takes it over: the agent
+    /// is let go, the supervisor stays with the caller.
+    Takeover {
+        call: CallUuid,
+    },
     /// Ring `agent`'s phone; when they answer, call `number` through the
     /// outbound trunk and bridge the two. The reply names the new call.
     Originate {
@@ -244,6 +254,10 @@ pub enum CommandError {
     Consulting,
     #[error("the call has no (answered) consultation")]
     NotConsulting,
+    #[error("no escalation queue is set up ([switch] escalation_queue)")]
+    NoEscalationQueue,
+    #[error("no supervisor is listening in on the call")]
+    NotSupervised,
     #[error("{0} is not banned")]
     NotBanned(String),
     /// The router refused for a reason the switch did not foresee (a
@@ -276,6 +290,8 @@ impl CommandError {
             | Self::NotTalking
             | Self::Consulting
             | Self::NotConsulting
+            | Self::NoEscalationQueue
+            | Self::NotSupervised
             | Self::NoMedia => 409,
             Self::BadNumber => 400,
             Self::Draining | Self::Router(_) | Self::NoCapacity => 503,

@@ -50,6 +50,8 @@ impl Switch {
             Command::Consult { call, to } => self.consult_command(now, call, &to),
             Command::ConsultComplete { call } => self.consult_complete(now, call),
             Command::ConsultCancel { call } => self.consult_cancel(now, call),
+            Command::Escalate { call } => self.escalate_command(now, call),
+            Command::Takeover { call } => self.takeover_command(now, call),
             Command::Originate { agent, number } => {
                 let placed = self.originate(now, &agent, &number);
                 self.pump(now);

@@ -15,7 +15,7 @@ impl Switch {
     pub(super) fn on_digit(&mut self, now: Instant, call: CallRef, leg: MediaLeg, digit: char) {
         if leg == MediaLeg::Supervisor {
             self.stats.dtmf_digits += 1;
-            return self.supervisor_digit(call, digit);
+            return self.supervisor_digit(now, call, digit);
         }
         let Some(entry) = self.calls.get_mut(&call) else {
             return;
@@ -27,8 +27,12 @@ impl Switch {
             entry.digits.remove(0);
         }
         entry.digits.push(digit);
-        if leg == MediaLeg::Caller {
-            self.menu_digit(now, call, digit);
+        match leg {
+            MediaLeg::Caller => {
+                self.menu_digit(now, call, digit);
+            }
+            MediaLeg::Agent => self.agent_keys(now, call),
+            MediaLeg::Supervisor => {}
         }
     }
 

@@ -101,6 +101,19 @@ pub enum EventKind {
         by: Option<String>,
         to: String,
     },
+    /// The call was escalated (`*53` or the API): `by` the agent who let
+    /// it go, into `queue`.
+    CallEscalated {
+        call: CallUuid,
+        by: Option<String>,
+        queue: String,
+    },
+    /// The supervisor listening in took the call over from `from`.
+    CallTakenOver {
+        call: CallUuid,
+        supervisor: String,
+        from: Option<String>,
+    },
     /// The agent consults `to` (API): the caller is held, `to` rings.
     CallConsultStarted {
         call: CallUuid,
@@ -183,6 +196,8 @@ impl EventKind {
             | Self::CallHeld { call, .. }
             | Self::CallResumed { call }
             | Self::CallTransferred { call, .. }
+            | Self::CallEscalated { call, .. }
+            | Self::CallTakenOver { call, .. }
             | Self::CallConsultStarted { call, .. }
             | Self::CallConsultEnded { call, .. }
             | Self::CallAbandoned { call, .. }

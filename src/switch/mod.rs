@@ -38,6 +38,7 @@ mod control;
 mod demux;
 mod digits;
 mod disposition;
+mod escalate;
 mod event;
 mod failover;
 mod feature;

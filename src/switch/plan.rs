@@ -112,6 +112,8 @@ pub struct Plan {
     pub overload: crate::config::OverloadConfig,
     /// Disposition codes by queue, for queues that list any.
     pub dispositions: HashMap<String, Vec<String>>,
+    /// `[switch] escalation_queue` and its priority.
+    pub escalation: Option<(String, u8)>,
 }
 
 impl Plan {
@@ -174,6 +176,7 @@ impl Plan {
             overload: cfg.overload.clone(),
             min_se: cfg.switch.min_se,
             probe_interval: cfg.switch.probe_interval,
+            escalation: cfg.switch.escalation.clone(),
             dispositions: cfg
                 .queues
                 .iter()

@@ -8,7 +8,7 @@
 //! | `*52<agent>`   | barge    | hears both, is heard by both               |
 //!
 //! During the session, DTMF 4, 5 and 6 from the supervisor switch to
-//! monitor, whisper and barge. Only agents with `supervisor = true` may
+//! monitor, whisper and barge; 7 takes the call over (`escalate.rs`). Only agents with `supervisor = true` may
 //! listen in; the agent must be on an answered, anchored call. The
 //! supervisor's INVITE is answered 200 with an SDP answer on a port pair of
 //! its own; the relay mixes what each party hears. When the call ends the
@@ -152,6 +152,7 @@ impl Switch {
         let dialog = req.msg.call_id().to_string();
         let leg = SupervisorLeg {
             dialog: dialog.clone(),
+            by: supervisor.to_string(),
             key: req.key.clone(),
             acked: false,
             answer,
@@ -286,6 +287,11 @@ impl Switch {
                     if !leg.acked {
                         self.tx.server_ack_for_2xx(now, &leg.key);
                     }
+                    // The supervisor had taken the call over: it ends.
+                    if self.taken_over(call) {
+                        info!(%call, "the supervisor who took the call over hung up");
+                        self.drive(now, call, crate::call::Input::Bye(crate::call::Side::B));
+                    }
                 }
             }
             Method::Invite => {
@@ -307,7 +313,7 @@ impl Switch {
                     .and_then(|kind| super::digits::info_digit(kind, req.msg.body()));
                 self.respond(now, req, 200, None, &[], None);
                 if let Some(digit) = digit {
-                    self.supervisor_digit(call, digit);
+                    self.supervisor_digit(now, call, digit);
                 }
             }
             _ => self.respond(now, req, 200, None, &[], None),
@@ -357,12 +363,19 @@ impl Switch {
         }
     }
 
-    /// A digit from the supervisor of `call`: 4, 5, 6 switch mode.
-    pub(super) fn supervisor_digit(&mut self, call: CallRef, digit: char) {
+    /// A digit from the supervisor of `call`: 4, 5, 6 switch mode, 7
+    /// takes the call over.
+    pub(super) fn supervisor_digit(&mut self, now: Instant, call: CallRef, digit: char) {
         let supervised = self
             .calls
             .get(&call)
             .is_some_and(|e| e.phase.supervisor().is_some());
+        if supervised && digit == super::escalate::TAKEOVER_DIGIT {
+            if let Err(err) = self.takeover(now, call) {
+                info!(%call, %err, "supervisor's takeover refused");
+            }
+            return;
+        }
         if let (true, Some(mode)) = (supervised, mode_for_digit(digit)) {
             info!(%call, mode = mode.label(), "supervisor changed mode");
             self.out

@@ -202,7 +202,7 @@ impl Switch {
 
     /// Rings the transfer's target; the caller hears ringback (a queue
     /// plays its own music).
-    fn ring_target(&mut self, now: Instant, id: CallRef, target: Target) {
+    pub(super) fn ring_target(&mut self, now: Instant, id: CallRef, target: Target) {
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };

@@ -38,6 +38,7 @@ fn supervisor(dialog: &str) -> Box<SupervisorLeg> {
     use crate::sip::{Peer, Transport};
     Box::new(SupervisorLeg {
         dialog: dialog.to_string(),
+        by: "1009".into(),
         key: ServerKey {
             branch: format!("z9hG4bK-{dialog}"),
             sent_by: "127.0.0.1:5062".into(),

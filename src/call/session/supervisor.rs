@@ -13,6 +13,8 @@ use crate::sip::Peer;
 pub struct SupervisorLeg {
     /// The dialog's Call-ID.
     pub dialog: String,
+    /// The supervisor's agent id.
+    pub by: String,
     /// The INVITE's server transaction.
     pub key: ServerKey,
     /// Whether our 200 was ACKed.

@@ -111,6 +111,8 @@ fn command_code(e: &CommandError) -> &'static str {
         CommandError::TransferLoop => "transfer_loop",
         CommandError::Consulting => "consulting",
         CommandError::NotConsulting => "not_consulting",
+        CommandError::NoEscalationQueue => "no_escalation_queue",
+        CommandError::NotSupervised => "not_supervised",
         CommandError::BadTarget(_) => "bad_target",
         CommandError::Router(_) => "router_refused",
         CommandError::UnknownDisposition(_) => "unknown_disposition",

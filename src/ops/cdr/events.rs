@@ -144,6 +144,18 @@ pub fn agent_events(event: &Event) -> Vec<AgentEventRow> {
             detail: Some(to.clone()),
             ..row("transfer")
         },
+        EventKind::CallEscalated { by, queue, .. } => AgentEventRow {
+            agent: by.clone(),
+            queue: Some(queue.clone()),
+            ..row("escalate")
+        },
+        EventKind::CallTakenOver {
+            supervisor, from, ..
+        } => AgentEventRow {
+            agent: Some(supervisor.clone()),
+            detail: from.clone(),
+            ..row("takeover")
+        },
         EventKind::CallConsultStarted { by, to, .. } => AgentEventRow {
             agent: by.clone(),
             detail: Some(to.clone()),

@@ -65,6 +65,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/calls/{id}/consult"),
     ("post", "/api/v1/calls/{id}/consult/complete"),
     ("post", "/api/v1/calls/{id}/consult/cancel"),
+    ("post", "/api/v1/calls/{id}/escalate"),
+    ("post", "/api/v1/calls/{id}/takeover"),
     ("post", "/api/v1/calls/{id}/disposition"),
     ("get", "/api/v1/reports/queues"),
     ("get", "/api/v1/reports/agents"),
@@ -144,6 +146,8 @@ pub fn router(
             post(consult_complete),
         )
         .route("/api/v1/calls/{id}/consult/cancel", post(consult_cancel))
+        .route("/api/v1/calls/{id}/escalate", post(escalate))
+        .route("/api/v1/calls/{id}/takeover", post(takeover))
         .route("/api/v1/calls/{id}/disposition", post(disposition))
         .route("/api/v1/reports/queues", get(reports::queues))
         .route("/api/v1/reports/agents", get(reports::agents))
@@ -374,6 +378,16 @@ async fn consult_complete(State(api): State<Api>, Path(id): Path<String>) -> Api
 async fn consult_cancel(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {
     let call = call_id(&id)?;
     done(&api, Command::ConsultCancel { call }).await
+}
+
+async fn escalate(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {
+    let call = call_id(&id)?;
+    done(&api, Command::Escalate { call }).await
+}
+
+async fn takeover(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {
+    let call = call_id(&id)?;
+    done(&api, Command::Takeover { call }).await
 }
 
 #[derive(Deserialize)]

@@ -152,7 +152,15 @@ fn answered(switch: &mut Switch, now: Instant, offer: &Message) -> String {
         .map(|(_, m)| m.to().as_str().to_string())
         .expect("the caller is answered");
     let ack = request(
-        "ACK", DID_URI, "+15550001", CARRIER, "call-1", 1, &caller_to, "", "",
+        "ACK",
+        DID_URI,
+        "+15550001",
+        CARRIER,
+        "call-1",
+        1,
+        &caller_to,
+        "",
+        "",
     );
     switch.handle_datagram(now, peer(CARRIER), ack);
     drain(switch);
@@ -230,7 +238,15 @@ fn star_53_sends_the_caller_to_the_supervisors_queue() {
     assert!(out.media.contains(&MediaCommand::Bridge { call }));
 
     let bye = request(
-        "BYE", DID_URI, "+15550001", CARRIER, "call-1", 2, &caller_to, "", "",
+        "BYE",
+        DID_URI,
+        "+15550001",
+        CARRIER,
+        "call-1",
+        2,
+        &caller_to,
+        "",
+        "",
     );
     switch.handle_datagram(at(9_000), peer(CARRIER), bye);
     let out = drain(&mut switch);
@@ -279,7 +295,9 @@ fn escalation_in_the_wrong_state_or_without_a_queue_is_refused() {
     assert!(out.events.is_empty());
     assert_eq!(agent_state(&mut switch, at(3_010), "1001"), "on_call");
     // Nothing changed: the caller still talks to 1001.
-    let Reply::Calls { calls } = switch.handle_command(at(3_020), Command::ListCalls).unwrap()
+    let Reply::Calls { calls } = switch
+        .handle_command(at(3_020), Command::ListCalls)
+        .unwrap()
     else {
         panic!("calls expected");
     };
@@ -352,7 +370,11 @@ fn taken_over_then_supervisor_hangs_up(switch: &mut Switch, t: Instant, out: Out
     switch.handle_datagram(t, peer(SUPERVISOR), bye);
     let out = drain(switch);
     assert_eq!(final_status(&out), Some(200), "the supervisor's BYE");
-    assert_eq!(requests(&out, CARRIER, "BYE").len(), 1, "the caller is hung up");
+    assert_eq!(
+        requests(&out, CARRIER, "BYE").len(),
+        1,
+        "the caller is hung up"
+    );
     answer_byes(switch, t, &out);
     let mut records = out.records;
     records.extend(drain(switch).records);
@@ -374,8 +396,14 @@ fn a_monitoring_supervisor_takes_the_call_over_through_the_api() {
     let err = switch
         .handle_command(at(1_200), Command::Takeover { call: uuid })
         .unwrap_err();
-    assert_eq!((err.clone(), err.status()), (CommandError::NotSupervised, 409));
-    assert!(drain(&mut switch).sip.is_empty(), "a refused takeover does nothing");
+    assert_eq!(
+        (err.clone(), err.status()),
+        (CommandError::NotSupervised, 409)
+    );
+    assert!(
+        drain(&mut switch).sip.is_empty(),
+        "a refused takeover does nothing"
+    );
 
     let sup_to = monitor(&mut switch, at(2_000));
     switch
@@ -395,7 +423,14 @@ fn a_barging_supervisor_takes_the_call_over_with_dtmf_7() {
     let _caller_to = answered(&mut switch, at(1_000), &offer);
     let sup_to = monitor(&mut switch, at(2_000));
     let leg = MediaLeg::Supervisor;
-    switch.handle_media(at(2_500), MediaInput::Digit { call, leg, digit: '6' });
+    switch.handle_media(
+        at(2_500),
+        MediaInput::Digit {
+            call,
+            leg,
+            digit: '6',
+        },
+    );
     let out = drain(&mut switch);
     assert_eq!(
         out.media,
@@ -404,7 +439,14 @@ fn a_barging_supervisor_takes_the_call_over_with_dtmf_7() {
             mode: Mode::Barge
         }]
     );
-    switch.handle_media(at(3_000), MediaInput::Digit { call, leg, digit: '7' });
+    switch.handle_media(
+        at(3_000),
+        MediaInput::Digit {
+            call,
+            leg,
+            digit: '7',
+        },
+    );
     let out = drain(&mut switch);
     taken_over_then_supervisor_hangs_up(&mut switch, at(3_010), out, &sup_to);
 }

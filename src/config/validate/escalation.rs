@@ -8,7 +8,11 @@ use super::{root, Cx, Known};
 
 impl Cx<'_, '_> {
     /// Takes the escalation keys out of `raw`; `None` when no queue is named.
-    pub(super) fn escalation(&mut self, raw: &mut RawSwitch, known: &Known) -> Option<(String, u8)> {
+    pub(super) fn escalation(
+        &mut self,
+        raw: &mut RawSwitch,
+        known: &Known,
+    ) -> Option<(String, u8)> {
         let p = root().key("switch");
         let max = i64::from(DID_PRIORITY_MAX);
         let priority = raw.escalation_priority.take();
@@ -45,8 +49,11 @@ mod tests {
 
     #[test]
     fn an_unknown_escalation_queue_or_priority_is_refused_by_field() {
-        let text = format!("[switch]\nescalation_queue = \"nope\"\nescalation_priority = 12\n{BASE}");
-        let err = Config::parse(&text, Path::new("s.toml")).unwrap_err().to_string();
+        let text =
+            format!("[switch]\nescalation_queue = \"nope\"\nescalation_priority = 12\n{BASE}");
+        let err = Config::parse(&text, Path::new("s.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("switch.escalation_queue"), "{err}");
         assert!(err.contains("nope"), "{err}");
         assert!(err.contains("switch.escalation_priority"), "{err}");

@@ -53,6 +53,7 @@ allow_from = ["10.0.0.1"]
 
 [dids]
 "5550200" = { queue = "sales" }
+"5550300" = { queue = "supervisors" }
 
 [[queues]]
 name = "sales"
@@ -449,6 +450,62 @@ fn a_barging_supervisor_takes_the_call_over_with_dtmf_7() {
     );
     let out = drain(&mut switch);
     taken_over_then_supervisor_hangs_up(&mut switch, at(3_010), out, &sup_to);
+}
+
+#[test]
+fn the_escalated_caller_goes_ahead_of_one_already_waiting() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_from(CONFIG, t0);
+    let offer = ringing(&mut switch, at(10));
+    let _caller_to = answered(&mut switch, at(1_000), &offer);
+    let escalated = uuid_of(&mut switch, at(1_100));
+    let pause = Command::AgentPause {
+        agent: "1002".into(),
+        reason: "break".into(),
+    };
+    switch.handle_command(at(1_200), pause).unwrap();
+    // Another caller waits in the supervisors' queue at priority 0.
+    let to = "<sip:5550300@127.0.0.1>";
+    let uri = "sip:5550300@127.0.0.1:5060";
+    let invite = request(
+        "INVITE",
+        uri,
+        "+15550002",
+        CARRIER,
+        "call-2",
+        1,
+        to,
+        "",
+        &sdp(4400),
+    );
+    switch.handle_datagram(at(2_000), peer(CARRIER), invite);
+    let out = drain(&mut switch);
+    assert!(out.events.iter().any(|e| matches!(e,
+        EventKind::CallQueued { queue, .. } if queue == "supervisors")));
+    switch
+        .handle_command(at(3_000), Command::Escalate { call: escalated })
+        .unwrap();
+    drain(&mut switch);
+    let resume = Command::AgentResume {
+        agent: "1002".into(),
+    };
+    switch.handle_command(at(4_000), resume).unwrap();
+    let out = drain(&mut switch);
+    let offered: Vec<CallUuid> = out
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            EventKind::CallOffered { call, agents } if agents == &["1002"] => Some(*call),
+            _ => None,
+        })
+        .collect();
+    // With escalation_priority = 0 the earlier caller is offered first.
+    assert_eq!(
+        offered,
+        vec![escalated],
+        "priority 7 beats the earlier caller"
+    );
 }
 
 #[test]

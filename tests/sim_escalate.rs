@@ -7,7 +7,8 @@
 //! unknown call and on a call not yet answered is refused 409/404 and
 //! `*53` is then ignored. Supervisor 1002 listening in takes a call over
 //! (API, and DTMF 7): 1001 gets a BYE and goes to wrap-up, the caller
-//! hears 1002, whose hang-up ends the call; the record names 1002.
+//! hears 1002, whose hang-up ends the call; the record names 1002. The
+//! escalated caller (priority 7) is offered before one already waiting.
 
 // One clock read gives the base instant; virtual time runs from there.
 #![allow(clippy::disallowed_methods)]

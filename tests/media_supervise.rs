@@ -4,7 +4,9 @@
 //! Goertzel: in monitor the supervisor hears both and nobody hears it; DTMF
 //! 5 (SIP INFO) whispers to the agent only; 6 barges in for both; the
 //! supervisor's BYE leaves caller and agent as before. Agents without
-//! `supervisor = true`, and agents not on a call, are refused.
+//! `supervisor = true`, and agents not on a call, are refused. A
+//! supervisor's DTMF 7 takes the call over: the agent gets a BYE, caller
+//! and supervisor hear each other, and the supervisor's BYE ends the call.
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
@@ -363,6 +365,97 @@ fn the_call_ending_hangs_up_the_supervisor() {
     );
     assert_eq!(bye.call_id(), sup.call_id, "in the supervisor's dialog");
     switch.wait_metric("switchyard_supervisions_total{mode=\"barge\"}", |v| {
+        v == 1.0
+    });
+}
+
+/// A 200 for a request the switch sent.
+fn ok_for(req: &Message) -> String {
+    let h = |name: HeaderName| req.header(&name).unwrap_or_default().to_string();
+    format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+        h(HeaderName::Via),
+        req.from().as_str(),
+        req.to().as_str(),
+        req.call_id(),
+        h(HeaderName::CSeq),
+    )
+}
+
+#[test]
+fn a_supervisor_takes_the_call_over_with_dtmf_7() {
+    let block = free_port_block(12);
+    let lo = block + block % 2;
+    let plan = test_config("10s", free_udp_port()).replace(
+        "id = \"1002\"\npassword = \"demo-1002\"\n",
+        "id = \"1002\"\npassword = \"demo-1002\"\nsupervisor = true\n",
+    );
+    let config = format!("{plan}\n[media]\nrtp_ports = \"{lo}-{}\"\n", lo + 11);
+    let switch = SwitchProc::start("media-supervise-takeover", &config);
+    let (agent, agent_rtp) =
+        sipp_media_agent(&switch, "1001", &format!("m=audio {} RTP/AVP 0", lo + 2));
+    let mut caller = MediaCaller::new(switch.sip, "5550100");
+    let ok = caller.invite(200);
+    caller.ack(&ok);
+    let stop = Arc::new(AtomicBool::new(false));
+    let agent_stop = Arc::new(AtomicBool::new(false));
+    let caller_leg: SocketAddr = format!("127.0.0.1:{lo}").parse().unwrap();
+    let agent_leg: SocketAddr = format!("127.0.0.1:{}", lo + 2).parse().unwrap();
+    let mut talkers = vec![
+        talk(
+            caller.rtp.try_clone().unwrap(),
+            caller_leg,
+            1000.0,
+            stop.clone(),
+        ),
+        talk(
+            agent_rtp.try_clone().unwrap(),
+            agent_leg,
+            600.0,
+            agent_stop.clone(),
+        ),
+    ];
+    let mut sup = Dialler::new(&switch, "1002", "demo-1002");
+    let ok = sup.dial("*501001");
+    assert_eq!(ok.status(), Some(200));
+    let sup_leg: SocketAddr = format!("127.0.0.1:{}", media_port(&ok)).parse().unwrap();
+    talkers.push(talk(
+        sup.rtp.try_clone().unwrap(),
+        sup_leg,
+        400.0,
+        stop.clone(),
+    ));
+    assert_eq!(tones_heard(&caller.rtp), vec![600], "monitor: caller");
+
+    sup.info_digit("*501001", '7');
+    // The agent's SIPp phone gets the switch's BYE and ends its scenario.
+    agent.expect_success();
+    // A phone that hung up sends no more RTP.
+    agent_stop.store(true, Ordering::Relaxed);
+    // What each socket buffered before the takeover is read and dropped.
+    let _settle = rtp_heard(&caller.rtp, Duration::from_millis(200));
+    let _settle = rtp_heard(&sup.rtp, Duration::from_millis(200));
+    assert_eq!(tones_heard(&caller.rtp), vec![400], "taken over: caller");
+    assert_eq!(tones_heard(&sup.rtp), vec![1000], "taken over: supervisor");
+
+    // The supervisor hangs up: the caller gets a BYE, the call is over.
+    sup.bye("*501001");
+    let bye = loop {
+        let msg = caller.phone.recv();
+        if msg.status().is_none() {
+            break msg;
+        }
+    };
+    assert_eq!(
+        bye.method().map(|m| m.as_str().to_string()),
+        Some("BYE".into())
+    );
+    caller.phone.send(ok_for(&bye).as_bytes());
+    stop.store(true, Ordering::Relaxed);
+    for t in talkers {
+        t.join().unwrap();
+    }
+    switch.wait_metric("switchyard_calls_total{outcome=\"completed\"}", |v| {
         v == 1.0
     });
 }

@@ -430,13 +430,19 @@ fn a_supervisor_takes_the_call_over_with_dtmf_7() {
     sup.info_digit("*501001", '7');
     // The agent's SIPp phone gets the switch's BYE and ends its scenario.
     agent.expect_success();
-    // A phone that hung up sends no more RTP.
-    agent_stop.store(true, Ordering::Relaxed);
     // What each socket buffered before the takeover is read and dropped.
     let _settle = rtp_heard(&caller.rtp, Duration::from_millis(200));
     let _settle = rtp_heard(&sup.rtp, Duration::from_millis(200));
     assert_eq!(tones_heard(&caller.rtp), vec![400], "taken over: caller");
     assert_eq!(tones_heard(&sup.rtp), vec![1000], "taken over: supervisor");
+    // The agent's socket still sends (a stale phone): nobody hears it, and
+    // nothing is sent to it any more.
+    let _settle = rtp_heard(&agent_rtp, Duration::from_millis(200));
+    assert!(
+        rtp_heard(&agent_rtp, Duration::from_millis(400)).is_empty(),
+        "no RTP to the agent's leg after the takeover"
+    );
+    agent_stop.store(true, Ordering::Relaxed);
 
     // The supervisor hangs up: the caller gets a BYE, the call is over.
     sup.bye("*501001");

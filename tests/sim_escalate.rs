@@ -351,9 +351,10 @@ fn monitor(switch: &mut Switch, now: Instant) -> String {
 fn taken_over_then_supervisor_hangs_up(switch: &mut Switch, t: Instant, out: Out, sup_to: &str) {
     let call = CallRef(1);
     assert_eq!(requests(&out, AGENT, "BYE").len(), 1, "1001 gets a BYE");
+    assert!(out.media.contains(&MediaCommand::Unbridge { call }));
     assert!(out.media.contains(&MediaCommand::Supervise {
         call,
-        mode: Mode::Barge
+        mode: Mode::Takeover
     }));
     assert!(out.events.iter().any(|e| matches!(e,
         EventKind::CallTakenOver { supervisor, from: Some(from), .. } if supervisor == "1002" && from == "1001")));

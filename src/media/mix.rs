@@ -38,6 +38,9 @@ pub enum Mode {
     /// through the API): agent and colleague hear each other, the caller
     /// hears neither (it is on hold, with music) and neither hears it.
     Consult,
+    /// The supervisor took the call over: caller and supervisor hear each
+    /// other; the agent's leg (hung up) is heard by nobody and hears nothing.
+    Takeover,
 }
 
 impl Mode {
@@ -47,6 +50,7 @@ impl Mode {
             Mode::Whisper => "whisper",
             Mode::Barge => "barge",
             Mode::Consult => "consult",
+            Mode::Takeover => "takeover",
         }
     }
 
@@ -56,6 +60,8 @@ impl Mode {
             return false;
         }
         match (self, listener, talker) {
+            (Mode::Takeover, _, Party::Agent) | (Mode::Takeover, Party::Agent, _) => false,
+            (Mode::Takeover, _, _) => true,
             (Mode::Consult, Party::Caller, _) | (Mode::Consult, _, Party::Caller) => false,
             (Mode::Consult, _, _) => true,
             (_, _, Party::Caller | Party::Agent) => true,
@@ -72,6 +78,10 @@ impl Mode {
             // Agent and colleague are not bridged: each hears the other
             // only through the mixer; the caller keeps its music.
             return listener != Party::Caller;
+        }
+        if self == Mode::Takeover {
+            // Unbridged: the caller hears the supervisor only through here.
+            return listener != Party::Agent;
         }
         Party::ALL
             .iter()
@@ -229,6 +239,16 @@ mod tests {
             assert!(m.mixes_for(l), "{l:?}");
             assert!(!m.hears(l, l));
         }
+    }
+
+    #[test]
+    fn takeover_leaves_the_agent_out() {
+        let m = Mode::Takeover;
+        assert!(m.hears(Caller, Supervisor) && m.hears(Supervisor, Caller));
+        assert!(!m.hears(Caller, Agent) && !m.hears(Agent, Caller));
+        assert!(!m.hears(Agent, Supervisor) && !m.hears(Supervisor, Agent));
+        assert!(m.mixes_for(Caller) && m.mixes_for(Supervisor));
+        assert!(!m.mixes_for(Agent));
     }
 
     #[test]

@@ -130,10 +130,13 @@ impl Switch {
         self.report_call_gone(now, id);
         self.release(now, &Engagement::Callee(id));
         self.drop_b_leg(now, id);
-        // Caller and supervisor hear each other; the agent's leg is silent.
+        // Caller and supervisor hear each other; nothing goes to or comes
+        // from the agent's leg any more.
+        self.out
+            .push_back(Output::Media(MediaCommand::Unbridge { call: id }));
         self.out.push_back(Output::Media(MediaCommand::Supervise {
             call: id,
-            mode: Mode::Barge,
+            mode: Mode::Takeover,
         }));
         let uuid = match self.calls.get_mut(&id) {
             Some(entry) => {

@@ -105,7 +105,7 @@ fn mode_index(mode: Mode) -> usize {
         Mode::Monitor => 0,
         Mode::Whisper => 1,
         // Consultations are not supervision; counted with barge, never met.
-        Mode::Barge | Mode::Consult => 2,
+        Mode::Barge | Mode::Consult | Mode::Takeover => 2,
     }
 }
 
@@ -370,6 +370,10 @@ impl Switch {
             .calls
             .get(&call)
             .is_some_and(|e| e.phase.supervisor().is_some());
+        if self.taken_over(call) {
+            // The agent is gone: no mode but the takeover's makes sense.
+            return;
+        }
         if supervised && digit == super::escalate::TAKEOVER_DIGIT {
             if let Err(err) = self.takeover(now, call) {
                 info!(%call, %err, "supervisor's takeover refused");

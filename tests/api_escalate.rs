@@ -1,7 +1,9 @@
 //! Escalate and takeover over real HTTP against the switch binary: a
 //! call ringing agent 1001 is not talking (409 `not_talking`) and has no
 //! supervisor listening in (409 `not_supervised`); an unknown call is 404.
-//! The happy paths are in tests/sim_escalate.rs.
+//! A talking call (SIPp agent 1001, anchored media) escalated through the
+//! API: the agent's phone gets a BYE and the caller waits in the
+//! escalation queue. The rest of the happy paths are in tests/sim_escalate.rs.
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
@@ -12,7 +14,10 @@ use std::time::Instant;
 
 use serde_json::Value;
 use support::api::{self, post, ADMIN, SUPERVISOR, VIEWER};
-use support::{free_udp_port, test_config, MediaCaller, Phone, SwitchProc, EVENT_TIMEOUT};
+use support::{
+    free_port_block, free_udp_port, sipp_media_agent, test_config, MediaCaller, Phone, SwitchProc,
+    EVENT_TIMEOUT,
+};
 use switchyard::ops::client::Client;
 
 /// A call id no switch gave out.
@@ -69,6 +74,50 @@ fn escalate_and_takeover_refuse_a_ringing_call_with_json_409() {
     // Viewers may not move calls.
     let viewer = post(h, &format!("/api/v1/calls/{call}/escalate"), VIEWER, "");
     assert_eq!(viewer.status, 403, "{viewer:?}");
+    let hangup = post(h, &format!("/api/v1/calls/{call}/hangup"), ADMIN, "");
+    assert_eq!(hangup.status, 200, "{hangup:?}");
+}
+
+#[test]
+fn an_escalated_call_leaves_its_agent_and_waits_in_the_escalation_queue() {
+    let block = free_port_block(12);
+    let lo = block + block % 2;
+    let plan = test_config("10s", free_udp_port()).replacen(
+        "[switch]\n",
+        "[switch]\nescalation_queue = \"sales\"\n",
+        1,
+    );
+    let config = format!(
+        "{plan}{}\n[media]\nrtp_ports = \"{lo}-{}\"\n",
+        api::api_section(16),
+        lo + 11
+    );
+    let switch = SwitchProc::start("api-escalate-talking", &config);
+    let h = switch.http;
+    let (agent, _agent_rtp) =
+        sipp_media_agent(&switch, "1001", &format!("m=audio {} RTP/AVP 0", lo + 2));
+    let mut caller = MediaCaller::new(switch.sip, "5550100");
+    let ok = caller.invite(200);
+    caller.ack(&ok);
+    let calls = api::get(h, "/api/v1/calls", VIEWER);
+    let call = calls.body["calls"][0]["id"]
+        .as_str()
+        .expect("a call")
+        .to_string();
+    assert_eq!(calls.body["calls"][0]["phase"], "talking", "{calls:?}");
+
+    let escalate = post(h, &format!("/api/v1/calls/{call}/escalate"), SUPERVISOR, "");
+    assert_eq!(escalate.status, 200, "{escalate:?}");
+    // The SIPp agent's scenario ends with the switch's BYE.
+    agent.expect_success();
+    let now = api::get(h, &format!("/api/v1/calls/{call}"), VIEWER);
+    assert_eq!(
+        (&now.body["phase"], &now.body["queue"]),
+        (&Value::from("queued"), &Value::from("sales")),
+        "{now:?}"
+    );
+    let again = post(h, &format!("/api/v1/calls/{call}/escalate"), SUPERVISOR, "");
+    assert_eq!(error_of(&again), (409, "not_talking".into()));
     let hangup = post(h, &format!("/api/v1/calls/{call}/hangup"), ADMIN, "");
     assert_eq!(hangup.status, 200, "{hangup:?}");
 }

@@ -1,5 +1,5 @@
 //! Shared by the virtual-time tests that drive the switch core with SIP
-//! text (sim_supervise, sim_transfer, sim_attended): a phone's requests, digest auth, and
+//! text (sim_supervise, sim_transfer, sim_attended, sim_escalate): a phone's requests, digest auth, and
 //! what the core asked for.
 
 use std::net::SocketAddr;

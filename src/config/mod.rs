@@ -76,6 +76,10 @@
 //! when_no_agents = "join"     # join | refuse
 //! service_level = { within = "20s", target = 0.8 }
 //! relax = [ { after = "30s", requires = "support:5" } ]   # `after` strictly increasing
+//! transfer_priority = 0       # 0..=255: least priority of a caller transferred in (keeps its arrival time)
+//! transfer_fallback = "agent" # a failed transfer of this queue's call: "agent" (back to the
+//!                             # transferring agent, then this queue) | "queue:<name>" | "prompt:<name>"
+//! transfer_fallback_hangup = "10s"  # with "prompt:<name>": hang up this long after it starts
 //!
 //! [[menus]]                   # IVR menus; a DID routes to one with { menu = "main" }
 //! name = "main"               # required, unique
@@ -471,6 +475,24 @@ pub struct QueueConfig {
     /// Wrap-up lasts until a code arrives, at most `wrap_up_max`.
     pub disposition_required: bool,
     pub wrap_up_max: Duration,
+    /// Lowest priority a caller transferred into this queue waits with.
+    pub transfer_priority: u8,
+    /// Where a call of this queue goes when its transfer target fails.
+    pub transfer_fallback: TransferFallback,
+}
+
+/// A failed blind transfer's next stop, per queue of the call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum TransferFallback {
+    /// Back to the transferring agent, then to the call's queue.
+    #[default]
+    Agent,
+    Queue(String),
+    /// A prompt played to the caller, then hang-up `after` its start.
+    Prompt {
+        prompt: String,
+        after: Duration,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

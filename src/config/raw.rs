@@ -128,6 +128,9 @@ pub(crate) struct RawQueue {
     pub dispositions: Vec<String>,
     pub disposition_required: Option<bool>,
     pub wrap_up_max: Option<String>,
+    pub transfer_priority: Option<i64>,
+    pub transfer_fallback: Option<String>,
+    pub transfer_fallback_hangup: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -173,6 +173,7 @@ impl Switch {
             agent: None,
             routed: false,
             transfer_from: None,
+            fallback_hangup: None,
             media,
             digits: String::new(),
             phase: PhaseMachine::default(),

@@ -94,6 +94,7 @@ impl Switch {
             agent: None,
             routed: false,
             transfer_from: None,
+            fallback_hangup: None,
             media: Some(media),
             digits: String::new(),
             record: false,

@@ -112,6 +112,8 @@ pub struct Plan {
     pub overload: crate::config::OverloadConfig,
     /// Disposition codes by queue, for queues that list any.
     pub dispositions: HashMap<String, Vec<String>>,
+    /// Each queue's `transfer_priority` and `transfer_fallback`.
+    pub queue_transfers: HashMap<String, (u8, config::TransferFallback)>,
 }
 
 impl Plan {
@@ -179,6 +181,14 @@ impl Plan {
                 .iter()
                 .filter(|q| !q.dispositions.is_empty())
                 .map(|q| (q.name.clone(), q.dispositions.clone()))
+                .collect(),
+            queue_transfers: cfg
+                .queues
+                .iter()
+                .map(|q| {
+                    let rule = (q.transfer_priority, q.transfer_fallback.clone());
+                    (q.name.clone(), rule)
+                })
                 .collect(),
             registration: crate::sip::registrar::RegistrarConfig {
                 min_expires: cfg.switch.registration.min_expires,

@@ -59,6 +59,8 @@ pub struct Session {
     /// The agent who blind-transferred the call while its new callee is
     /// sought: the first fallback if that callee fails.
     pub transfer_from: Option<String>,
+    /// When a failed transfer's fallback prompt is over: the call ends.
+    pub fallback_hangup: Option<std::time::Instant>,
     /// Its anchored media; `None` passes SDP through.
     pub media: Option<CallMedia>,
     /// DTMF digits received on either leg, oldest first, for the IVR and

@@ -157,6 +157,8 @@ mod tests_api;
 mod tests_menus;
 #[cfg(test)]
 mod tests_security;
+#[cfg(test)]
+mod tests_transfer;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};

@@ -12,6 +12,7 @@ mod sim_wire;
 
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -167,13 +168,15 @@ fn answer(switch: &mut Switch, now: Instant, offer: &Message, addr: &str) -> Out
     switch.handle_datagram(now, peer(addr), reply(offer, 200, "ans", addr, &sdp(4100)));
     let out = drain(switch);
     ack_requests(switch, now, &out);
-    // The caller ACKs its 200: the call is talking.
+    // The caller ACKs its 200 (a transfer's new callee sends none): the call is talking.
     let ok = out
         .sip
         .iter()
         .find(|(a, m)| a.to_string() == CARRIER && m.status() == Some(200))
-        .map(|(_, m)| m.clone())
-        .expect("the caller is answered");
+        .map(|(_, m)| m.clone());
+    let Some(ok) = ok else {
+        return out;
+    };
     let ack = request(
         "ACK",
         "sip:switchyard@127.0.0.1:5060",
@@ -192,8 +195,11 @@ fn answer(switch: &mut Switch, now: Instant, offer: &Message, addr: &str) -> Out
 
 /// A request from the phone at `addr` in the dialog `offer` formed.
 fn in_dialog(method: &str, addr: &str, offer: &Message, cseq: u32, extra: &str) -> Bytes {
+    // A branch of its own for each request (two REFERs from one phone).
+    static BRANCHES: AtomicU32 = AtomicU32::new(0);
+    let n = BRANCHES.fetch_add(1, Ordering::Relaxed);
     Bytes::from(format!(
-        "{method} sip:switchyard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bKp{cseq}{method}\r\n\
+        "{method} sip:switchyard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bKp{n}{method}\r\n\
          Max-Forwards: 70\r\nFrom: {};tag=ans\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
          Contact: <sip:x@{addr}>\r\n{extra}Content-Length: 0\r\n\r\n",
         offer.to().as_str(),
@@ -362,6 +368,91 @@ fn a_refused_transfer_plays_the_fallback_prompt_then_hangs_up() {
     let out = drain(&mut switch);
     assert_eq!(out.records.len(), 1);
     assert_eq!(out.records[0].detail.transfers, vec!["1002".to_string()]);
+}
+
+/// The sipfrag lines of the NOTIFYs to `addr`.
+fn notifies(out: &Out, addr: &str) -> Vec<String> {
+    requests(out, addr, "NOTIFY")
+        .into_iter()
+        .map(|m| String::from_utf8_lossy(m.body()).trim().to_string())
+        .collect()
+}
+
+#[test]
+fn a_transfer_loop_is_stopped_with_482_and_the_call_stays_with_the_agent() {
+    let logs = captured_logs();
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    // The key goes into [switch]: BASE's first table.
+    let text = BASE.replace(
+        "no_answer_timeout",
+        "transfer_loop_max = 1\nno_answer_timeout",
+    );
+    let cfg = Config::parse(&format!("{text}{QUEUES}"), Path::new("xfer.toml")).unwrap();
+    let mut switch = Switch::new(Plan::from_config(&cfg), 7, t0);
+    for (user, addr) in [("1001", A1001), ("1002", A1002)] {
+        let id = format!("reg{user}");
+        let out = with_auth(
+            &mut switch,
+            t0,
+            "REGISTER",
+            "sip:127.0.0.1:5060",
+            user,
+            addr,
+            &id,
+            "",
+        );
+        assert_eq!(final_status(&out), Some(200));
+    }
+    let out = call_in(&mut switch, at(10), "5550100", "+15550001", "call-1");
+    let offer = invite_to(&out, A1001).expect("1001 is offered the call");
+    answer(&mut switch, at(20), &offer, A1001);
+    // 1001 -> 1002, then back to 1001: one return, as allowed.
+    let out = refer(&mut switch, at(1_000), A1001, &offer, "1002");
+    let offer = invite_to(&out, A1002).expect("1002 rings");
+    answer(&mut switch, at(1_100), &offer, A1002);
+    let out = refer(&mut switch, at(2_000), A1002, &offer, "1001");
+    assert_eq!(
+        notifies(&out, A1002).last().map(String::as_str),
+        Some("SIP/2.0 200 OK")
+    );
+    let offer = invite_to(&out, A1001).expect("1001 rings again");
+    answer(&mut switch, at(2_100), &offer, A1001);
+    // 1001 -> 1002 again: a second return is a loop.
+    let out = refer(&mut switch, at(3_000), A1001, &offer, "1002");
+    let status = out
+        .sip
+        .iter()
+        .find_map(|(a, m)| (a.to_string() == A1001).then(|| m.status()).flatten());
+    assert_eq!(status, Some(202));
+    assert_eq!(
+        notifies(&out, A1001),
+        ["SIP/2.0 100 Trying", "SIP/2.0 482 Loop Detected"]
+    );
+    assert!(
+        requests(&out, A1001, "BYE").is_empty(),
+        "1001 keeps the call"
+    );
+    assert!(invite_to(&out, A1002).is_none(), "1002 is not rung");
+    assert!(out.media.is_empty(), "the media is untouched");
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("transfer loop stopped"))
+        .expect("the loop is logged");
+    assert!(line.contains("call=c1") && line.contains("1002"), "{line}");
+    // The call still talks: 1001 hangs up, one record with two transfers.
+    switch.handle_datagram(
+        at(4_000),
+        peer(A1001),
+        in_dialog("BYE", A1001, &offer, 3, ""),
+    );
+    let out = drain(&mut switch);
+    ack_requests(&mut switch, at(4_000), &out);
+    let out = drain(&mut switch);
+    assert_eq!(out.records.len(), 1);
+    assert_eq!(out.records[0].agent.as_deref(), Some("1001"));
+    assert_eq!(out.records[0].detail.transfers, ["1002", "1001"]);
 }
 
 fn captured_logs() -> Arc<Mutex<Vec<u8>>> {

@@ -24,6 +24,7 @@
 //! drain_timeout = "5s"               # a stop waits this long for BYEs, then ends calls (record: shutdown)
 //! min_se = "90s"                     # RFC 4028: a shorter Session-Expires gets 422 (at least 90s)
 //! probe_interval = "60s"             # in-dialog OPTIONS to calls without media or session timer; "0s" never
+//! transfer_loop_max = 2               # blind transfers of a call back to a party it was with (0..=20)
 //! force_rport = false               # true: answer UDP requests at their source port (NAT)
 //! digest_challenge = "sha256-first"  # "md5-first": clients answering only the first; "md5-only"
 //! registration = { min_expires = "60s", max_expires = "3600s", default_expires = "3600s" }
@@ -256,6 +257,8 @@ pub struct SwitchConfig {
     /// OPTIONS probe period of answered calls without anchored media or
     /// session timer; zero never probes.
     pub probe_interval: Duration,
+    /// Blind transfers of one call back to a party it was with; one more is a loop.
+    pub transfer_loop_max: u32,
     /// Which digest challenge a 401 lists first.
     pub digest_challenge: ChallengeOrder,
     /// Answer every UDP request at its source port, as if it asked for

@@ -22,6 +22,7 @@ pub(crate) struct RawSwitch {
     pub drain_timeout: Option<String>,
     pub min_se: Option<String>,
     pub probe_interval: Option<String>,
+    pub transfer_loop_max: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -174,6 +174,8 @@ impl Switch {
             routed: false,
             transfer_from: None,
             fallback_hangup: None,
+            transfer_parties: Vec::new(),
+            transfer_returns: 0,
             media,
             digits: String::new(),
             phase: PhaseMachine::default(),

@@ -95,6 +95,8 @@ impl Switch {
             routed: false,
             transfer_from: None,
             fallback_hangup: None,
+            transfer_parties: Vec::new(),
+            transfer_returns: 0,
             media: Some(media),
             digits: String::new(),
             record: false,

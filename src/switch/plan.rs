@@ -108,6 +108,8 @@ pub struct Plan {
     /// How often an answered call without anchored media or session timer
     /// is probed with OPTIONS; zero never.
     pub probe_interval: Duration,
+    /// Blind transfers of a call back to a party it was with, at most.
+    pub transfer_loop_max: u32,
     /// When new calls are refused for the core's load.
     pub overload: crate::config::OverloadConfig,
     /// Disposition codes by queue, for queues that list any.
@@ -176,6 +178,7 @@ impl Plan {
             overload: cfg.overload.clone(),
             min_se: cfg.switch.min_se,
             probe_interval: cfg.switch.probe_interval,
+            transfer_loop_max: cfg.switch.transfer_loop_max,
             dispositions: cfg
                 .queues
                 .iter()

@@ -109,6 +109,7 @@ impl Switch {
         let entry = self.calls.get(&id).ok_or(CommandError::NotTalking)?;
         let from = entry.agent.clone().unwrap_or_default();
         let target = self.transfer_target(&from, to)?;
+        self.check_loop(id, &from, target_text(&target))?;
         if notify {
             self.refer_notify(now, id, "SIP/2.0 200 OK", true);
         }
@@ -135,6 +136,28 @@ impl Switch {
             },
         );
         self.ring_target(now, id, target);
+        Ok(())
+    }
+
+    /// A transfer back to a party the call was with, one more time than
+    /// `transfer_loop_max` allows, is a loop; otherwise it is counted.
+    fn check_loop(&mut self, id: CallRef, from: &str, party: &str) -> Result<(), CommandError> {
+        let max = self.plan.transfer_loop_max;
+        let entry = self.calls.get_mut(&id).ok_or(CommandError::NotTalking)?;
+        let returning = entry.transfer_parties.iter().any(|p| p == party);
+        if returning && entry.transfer_returns >= max {
+            let returns = entry.transfer_returns;
+            warn!(call = %id, to = party, returns, max, "transfer loop stopped: the call stays with the agent");
+            return Err(CommandError::TransferLoop);
+        }
+        if entry.transfer_parties.is_empty() && !from.is_empty() {
+            entry.transfer_parties.push(from.to_string());
+        }
+        if returning {
+            entry.transfer_returns += 1;
+        } else {
+            entry.transfer_parties.push(party.to_string());
+        }
         Ok(())
     }
 
@@ -427,6 +450,7 @@ impl Switch {
 /// The sipfrag status a refused target gets.
 fn sip_status(err: &CommandError) -> u16 {
     match err.status() {
+        _ if *err == CommandError::TransferLoop => 482,
         403 => 403,
         404 | 400 => 404,
         _ => 503,

@@ -61,6 +61,10 @@ pub struct Session {
     pub transfer_from: Option<String>,
     /// When a failed transfer's fallback prompt is over: the call ends.
     pub fallback_hangup: Option<std::time::Instant>,
+    /// The parties blind transfers moved the call between (the first
+    /// transferor, then each target), and how often one came back.
+    pub transfer_parties: Vec<String>,
+    pub transfer_returns: u32,
     /// Its anchored media; `None` passes SDP through.
     pub media: Option<CallMedia>,
     /// DTMF digits received on either leg, oldest first, for the IVR and

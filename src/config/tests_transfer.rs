@@ -50,9 +50,12 @@ fn transfer_keys_take_a_priority_a_queue_or_a_prompt() {
     );
 }
 
+/// What the problem of a case must be.
+type Expected = fn(&ProblemKind) -> bool;
+
 #[test]
 fn bad_transfer_keys_are_named_with_their_line() {
-    let cases: [(&str, fn(&ProblemKind) -> bool); 5] = [
+    let cases: [(&str, Expected); 5] = [
         ("transfer_priority = 256\n", |k| {
             matches!(k, ProblemKind::OutOfRange { max: 255, .. })
         }),

@@ -16,6 +16,7 @@ impl Router {
         queue: QueueId,
         priority: u8,
         attributes: Vec<(String, String)>,
+        arrived: Instant,
     ) -> Result<(), AcdError> {
         if queue.0 as usize >= self.queues.len() {
             return Err(AcdError::UnknownQueue(queue));
@@ -33,7 +34,7 @@ impl Router {
                 queue,
                 priority,
                 attributes,
-                arrived: now,
+                arrived,
                 entered: now,
                 seq: self.seq,
                 tier: 0,

@@ -201,7 +201,14 @@ impl Router {
                 queue,
                 priority,
                 attributes,
-            } => self.call_arrived(now, call, queue, priority, attributes),
+            } => self.call_arrived(now, call, queue, priority, attributes, now),
+            Input::CallTransferredIn {
+                call,
+                queue,
+                priority,
+                attributes,
+                arrived,
+            } => self.call_arrived(now, call, queue, priority, attributes, arrived.min(now)),
             Input::CallAbandoned { call } => self.call_abandoned(now, call),
             Input::OfferAnswered { call, agent } => self.offer_answered(now, call, agent),
             Input::OfferRejected {

@@ -15,6 +15,15 @@ pub enum Input {
         priority: u8,
         attributes: Vec<(String, String)>,
     },
+    /// A transfer sent a caller to a queue: it waits as if it had joined
+    /// at `arrived` (its place by waiting time), never later than now.
+    CallTransferredIn {
+        call: CallId,
+        queue: QueueId,
+        priority: u8,
+        attributes: Vec<(String, String)>,
+        arrived: Instant,
+    },
     /// The caller hung up before an agent answered.
     CallAbandoned {
         call: CallId,

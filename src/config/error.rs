@@ -156,6 +156,10 @@ pub enum ProblemKind {
         max: std::time::Duration,
         wrap_up: std::time::Duration,
     },
+    #[error("invalid transfer_fallback \"{value}\" (expected \"agent\", \"queue:<name>\" or \"prompt:<name>\")")]
+    InvalidTransferFallback { value: String },
+    #[error("a `prompt:` transfer_fallback needs a [media] section: prompts are played by the media relay")]
+    FallbackPromptWithoutMedia,
     #[error("invalid overflow \"{value}\" (expected \"busy\" or \"queue:<name>\")")]
     InvalidOverflow { value: String },
     #[error("unknown {what} \"{value}\" (expected one of: {expected})")]

@@ -24,10 +24,11 @@
 //! drain_timeout = "5s"               # a stop waits this long for BYEs, then ends calls (record: shutdown)
 //! min_se = "90s"                     # RFC 4028: a shorter Session-Expires gets 422 (at least 90s)
 //! probe_interval = "60s"             # in-dialog OPTIONS to calls without media or session timer; "0s" never
+//! transfer_loop_max = 2               # blind transfers of a call back to a party it was with (0..=20)
 //! force_rport = false               # true: answer UDP requests at their source port (NAT)
 //! digest_challenge = "sha256-first"  # "md5-first": clients answering only the first; "md5-only"
-//! escalation_queue = "supervisors"  # optional: where `*53` and the API's escalate send a call
-//! escalation_priority = 9            # its priority there (0..=9, higher served first)
+//! escalation_queue = "supervisors"  # optional: where `*53` and the API's escalate send a call;
+//! escalation_priority = 9            # and its priority there (0..=9, higher served first)
 //! registration = { min_expires = "60s", max_expires = "3600s", default_expires = "3600s" }
 //!
 //! [media]                           # optional: without it SDP passes end to end
@@ -78,6 +79,9 @@
 //! when_no_agents = "join"     # join | refuse
 //! service_level = { within = "20s", target = 0.8 }
 //! relax = [ { after = "30s", requires = "support:5" } ]   # `after` strictly increasing
+//! transfer_priority = 0       # 0..=255: least priority of a caller transferred in (keeps its arrival time)
+//! transfer_fallback = "agent" # a failed transfer: "agent" (then this queue) | "queue:<name>" | "prompt:<name>"
+//! transfer_fallback_hangup = "10s"  # with "prompt:<name>": hang up this long after it starts
 //!
 //! [[menus]]                   # IVR menus; a DID routes to one with { menu = "main" }
 //! name = "main"               # required, unique
@@ -155,6 +159,8 @@ mod tests_api;
 mod tests_menus;
 #[cfg(test)]
 mod tests_security;
+#[cfg(test)]
+mod tests_transfer;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -249,9 +255,10 @@ pub struct SwitchConfig {
     pub drain_timeout: Duration,
     /// The shortest session interval accepted (RFC 4028 Min-SE, >= 90 s).
     pub min_se: Duration,
-    /// OPTIONS probe period of answered calls without anchored media or
-    /// session timer; zero never probes.
+    /// OPTIONS probes of answered calls without media or session timer; 0: none.
     pub probe_interval: Duration,
+    /// Blind transfers of one call back to a party it was with; one more is a loop.
+    pub transfer_loop_max: u32,
     /// Which digest challenge a 401 lists first.
     pub digest_challenge: ChallengeOrder,
     /// Answer every UDP request at its source port, as if it asked for
@@ -475,6 +482,24 @@ pub struct QueueConfig {
     /// Wrap-up lasts until a code arrives, at most `wrap_up_max`.
     pub disposition_required: bool,
     pub wrap_up_max: Duration,
+    /// Lowest priority a caller transferred into this queue waits with.
+    pub transfer_priority: u8,
+    /// Where a call of this queue goes when its transfer target fails.
+    pub transfer_fallback: TransferFallback,
+}
+
+/// A failed blind transfer's next stop, per queue of the call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum TransferFallback {
+    /// Back to the transferring agent, then to the call's queue.
+    #[default]
+    Agent,
+    Queue(String),
+    /// A prompt played to the caller, then hang-up `after` its start.
+    Prompt {
+        prompt: String,
+        after: Duration,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

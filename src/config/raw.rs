@@ -24,6 +24,7 @@ pub(crate) struct RawSwitch {
     pub probe_interval: Option<String>,
     pub escalation_queue: Option<String>,
     pub escalation_priority: Option<i64>,
+    pub transfer_loop_max: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +131,9 @@ pub(crate) struct RawQueue {
     pub dispositions: Vec<String>,
     pub disposition_required: Option<bool>,
     pub wrap_up_max: Option<String>,
+    pub transfer_priority: Option<i64>,
+    pub transfer_fallback: Option<String>,
+    pub transfer_fallback_hangup: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

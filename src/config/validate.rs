@@ -598,6 +598,8 @@ impl Cx<'_, '_> {
             PROBE_INTERVAL_DEFAULT,
             false,
         );
+        let loops = raw.transfer_loop_max;
+        let transfer_loop_max = self.int(loops, &p.key("transfer_loop_max"), 2, 0, 20);
         let max_calls = self.int(
             raw.max_calls,
             &p.key("max_calls"),
@@ -657,6 +659,7 @@ impl Cx<'_, '_> {
             drain_timeout,
             min_se: min_se.max(MIN_SE_DEFAULT),
             probe_interval,
+            transfer_loop_max,
             digest_challenge,
             force_rport: raw.force_rport.unwrap_or(false),
             escalation: None,

@@ -94,6 +94,8 @@ impl Switch {
     pub(super) fn handle_menu_timeout(&mut self, now: Instant) {
         while let Some((at, id)) = self.timers.next_due(Timer::Menu, now) {
             let Some(menu) = self.calls.get_mut(&id).and_then(|e| e.phase.menu_mut()) else {
+                // The same timer ends a failed transfer's fallback prompt.
+                self.fallback_prompt_over(now, id, at);
                 continue;
             };
             if menu.session.deadline != at {

@@ -108,12 +108,16 @@ pub struct Plan {
     /// How often an answered call without anchored media or session timer
     /// is probed with OPTIONS; zero never.
     pub probe_interval: Duration,
+    /// Blind transfers of a call back to a party it was with, at most.
+    pub transfer_loop_max: u32,
     /// When new calls are refused for the core's load.
     pub overload: crate::config::OverloadConfig,
     /// Disposition codes by queue, for queues that list any.
     pub dispositions: HashMap<String, Vec<String>>,
     /// `[switch] escalation_queue` and its priority.
     pub escalation: Option<(String, u8)>,
+    /// Each queue's `transfer_priority` and `transfer_fallback`.
+    pub queue_transfers: HashMap<String, (u8, config::TransferFallback)>,
 }
 
 impl Plan {
@@ -177,11 +181,20 @@ impl Plan {
             min_se: cfg.switch.min_se,
             probe_interval: cfg.switch.probe_interval,
             escalation: cfg.switch.escalation.clone(),
+            transfer_loop_max: cfg.switch.transfer_loop_max,
             dispositions: cfg
                 .queues
                 .iter()
                 .filter(|q| !q.dispositions.is_empty())
                 .map(|q| (q.name.clone(), q.dispositions.clone()))
+                .collect(),
+            queue_transfers: cfg
+                .queues
+                .iter()
+                .map(|q| {
+                    let rule = (q.transfer_priority, q.transfer_fallback.clone());
+                    (q.name.clone(), rule)
+                })
                 .collect(),
             registration: crate::sip::registrar::RegistrarConfig {
                 min_expires: cfg.switch.registration.min_expires,

@@ -190,14 +190,38 @@ impl Switch {
         priority: u8,
         attributes: Vec<(String, String)>,
     ) {
+        self.enqueue_since(now, id, queue, priority, attributes, None);
+    }
+
+    /// `enqueue`, for a caller who keeps the place of one that joined at
+    /// `arrived` (a transfer into a queue).
+    pub(super) fn enqueue_since(
+        &mut self,
+        now: Instant,
+        id: CallRef,
+        queue: &str,
+        priority: u8,
+        attributes: Vec<(String, String)>,
+        arrived: Option<Instant>,
+    ) {
         let Some(q) = self.router.queue_id(queue) else {
             return self.unroutable(now, id, Outcome::Unavailable);
         };
-        let input = acd::Input::CallArrived {
-            call: CallId(id.0),
-            queue: q,
-            priority,
-            attributes,
+        let call = CallId(id.0);
+        let input = match arrived {
+            None => acd::Input::CallArrived {
+                call,
+                queue: q,
+                priority,
+                attributes,
+            },
+            Some(arrived) => acd::Input::CallTransferredIn {
+                call,
+                queue: q,
+                priority,
+                attributes,
+                arrived,
+            },
         };
         match self.route(now, input) {
             Ok(()) => {

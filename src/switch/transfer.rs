@@ -20,8 +20,10 @@ use super::inbound::{Refusal, Req};
 use super::legs::Purpose;
 use super::plan::Route;
 use super::presence::Engagement;
+use super::timers::Timer;
 use super::{Output, Switch};
 use crate::call::{CallRef, Input, Routing, Side, State};
+use crate::config::TransferFallback;
 use crate::media::command::{MediaCommand, MediaLeg};
 use crate::sip::parse::HeaderName;
 use crate::sip::transaction::{ClientKey, TxMethod};
@@ -107,6 +109,7 @@ impl Switch {
         let entry = self.calls.get(&id).ok_or(CommandError::NotTalking)?;
         let from = entry.agent.clone().unwrap_or_default();
         let target = self.transfer_target(&from, to)?;
+        self.check_loop(id, &from, target_text(&target))?;
         if notify {
             self.refer_notify(now, id, "SIP/2.0 200 OK", true);
         }
@@ -133,6 +136,28 @@ impl Switch {
             },
         );
         self.ring_target(now, id, target);
+        Ok(())
+    }
+
+    /// A transfer back to a party the call was with, one more time than
+    /// `transfer_loop_max` allows, is a loop; otherwise it is counted.
+    fn check_loop(&mut self, id: CallRef, from: &str, party: &str) -> Result<(), CommandError> {
+        let max = self.plan.transfer_loop_max;
+        let entry = self.calls.get_mut(&id).ok_or(CommandError::NotTalking)?;
+        let returning = entry.transfer_parties.iter().any(|p| p == party);
+        if returning && entry.transfer_returns >= max {
+            let returns = entry.transfer_returns;
+            warn!(call = %id, to = party, returns, max, "transfer loop stopped: the call stays with the agent");
+            return Err(CommandError::TransferLoop);
+        }
+        if entry.transfer_parties.is_empty() && !from.is_empty() {
+            entry.transfer_parties.push(from.to_string());
+        }
+        if returning {
+            entry.transfer_returns += 1;
+        } else {
+            entry.transfer_parties.push(party.to_string());
+        }
         Ok(())
     }
 
@@ -215,7 +240,12 @@ impl Switch {
                 entry.call.routing = Routing::Queued;
                 entry.queue = Some(queue.clone());
                 entry.detail.queue_entered = None;
-                self.enqueue(now, id, &queue, priority, attributes);
+                // The caller keeps its place by waiting time since it
+                // reached the switch, at least at the queue's priority.
+                let arrived = entry.call.created;
+                let least = self.plan.queue_transfers.get(&queue).map_or(0, |r| r.0);
+                let priority = priority.max(least);
+                self.enqueue_since(now, id, &queue, priority, attributes, Some(arrived));
                 self.start_queue_audio(now, id);
             }
             Target::Agent(agent) => {
@@ -259,11 +289,28 @@ impl Switch {
         self.answered_event(now, id);
     }
 
-    /// The transfer's new callee failed: back to the transferring agent,
+    /// The transfer's new callee failed: the call's queue's
+    /// `transfer_fallback`, by default back to the transferring agent,
     /// else the call's queue, else the call ends. Never silently.
     pub(super) fn transfer_failed(&mut self, now: Instant, id: CallRef, status: u16) {
         warn!(call = %id, status, "transfer target failed");
         self.drop_b_leg(now, id);
+        let Some(entry) = self.calls.get(&id) else {
+            return;
+        };
+        let fallback = entry
+            .queue
+            .as_ref()
+            .and_then(|q| self.plan.queue_transfers.get(q))
+            .map(|r| r.1.clone())
+            .unwrap_or_default();
+        match fallback {
+            TransferFallback::Agent => {}
+            TransferFallback::Queue(queue) => return self.fall_back_to_queue(now, id, &queue),
+            TransferFallback::Prompt { prompt, after } => {
+                return self.fall_back_to_prompt(now, id, prompt, after)
+            }
+        }
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
@@ -281,6 +328,60 @@ impl Switch {
         }
         warn!(call = %id, "no fallback for the failed transfer: hanging up");
         self.drive(now, id, Input::HangUp);
+    }
+
+    /// `transfer_fallback = "queue:<name>"`: the caller waits there, in
+    /// its place by waiting time since it reached the switch.
+    fn fall_back_to_queue(&mut self, now: Instant, id: CallRef, queue: &str) {
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
+        info!(call = %id, queue, "transfer fallback: the call goes to the fallback queue");
+        entry.transfer_from = None;
+        entry.call.routing = Routing::Queued;
+        entry.queue = Some(queue.to_string());
+        entry.detail.queue_entered = None;
+        let arrived = entry.call.created;
+        self.enqueue_since(now, id, queue, 0, Vec::new(), Some(arrived));
+        self.start_queue_audio(now, id);
+    }
+
+    /// `transfer_fallback = "prompt:<name>"`: the caller hears the prompt,
+    /// then the switch hangs up (`transfer_fallback_hangup` after).
+    fn fall_back_to_prompt(
+        &mut self,
+        now: Instant,
+        id: CallRef,
+        prompt: String,
+        after: std::time::Duration,
+    ) {
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
+        info!(call = %id, prompt, "transfer fallback: a prompt, then hang-up");
+        entry.transfer_from = None;
+        let at = now + after;
+        entry.fallback_hangup = Some(at);
+        self.timers.set(Timer::Menu, id, at);
+        self.out.push_back(Output::Media(MediaCommand::Play {
+            call: id,
+            leg: MediaLeg::Caller,
+            intro: vec![prompt],
+            music: Vec::new(),
+        }));
+    }
+
+    /// A fallback prompt is over: the call ends.
+    pub(super) fn fallback_prompt_over(&mut self, now: Instant, id: CallRef, at: Instant) {
+        let due = self
+            .calls
+            .get_mut(&id)
+            .filter(|e| e.fallback_hangup == Some(at))
+            .map(|e| e.fallback_hangup = None);
+        if due.is_some() {
+            info!(call = %id, "transfer fallback prompt played: hanging up");
+            self.drive(now, id, Input::HangUp);
+        }
     }
 
     /// A NOTIFY of the REFER's subscription in the agent's dialog.
@@ -349,6 +450,7 @@ impl Switch {
 /// The sipfrag status a refused target gets.
 fn sip_status(err: &CommandError) -> u16 {
     match err.status() {
+        _ if *err == CommandError::TransferLoop => 482,
         403 => 403,
         404 | 400 => 404,
         _ => 503,

@@ -59,6 +59,12 @@ pub struct Session {
     /// The agent who blind-transferred the call while its new callee is
     /// sought: the first fallback if that callee fails.
     pub transfer_from: Option<String>,
+    /// When a failed transfer's fallback prompt is over: the call ends.
+    pub fallback_hangup: Option<std::time::Instant>,
+    /// The parties blind transfers moved the call between (the first
+    /// transferor, then each target), and how often one came back.
+    pub transfer_parties: Vec<String>,
+    pub transfer_returns: u32,
     /// Its anchored media; `None` passes SDP through.
     pub media: Option<CallMedia>,
     /// DTMF digits received on either leg, oldest first, for the IVR and

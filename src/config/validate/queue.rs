@@ -210,6 +210,21 @@ impl Cx<'_, '_> {
             raw.wrap_up_max.as_deref(),
             wrap_up,
         );
+        let transfer_priority = self.int(
+            raw.transfer_priority,
+            &p.key("transfer_priority"),
+            0,
+            0,
+            i64::from(u8::MAX),
+        );
+        let hangup = self.duration(
+            raw.transfer_fallback_hangup.as_deref(),
+            &p.key("transfer_fallback_hangup"),
+            Duration::from_secs(10),
+            true,
+        );
+        let fallback = raw.transfer_fallback.as_deref();
+        let transfer_fallback = self.transfer_fallback(&p, fallback, hangup, known);
         Some(QueueConfig {
             name: raw.name,
             requires,
@@ -226,7 +241,58 @@ impl Cx<'_, '_> {
             dispositions: codes.codes,
             disposition_required: codes.required,
             wrap_up_max: codes.wrap_up_max,
+            transfer_priority: u8::try_from(transfer_priority).unwrap_or(0),
+            transfer_fallback,
         })
+    }
+
+    fn transfer_fallback(
+        &mut self,
+        p: &FieldPath,
+        text: Option<&str>,
+        after: Duration,
+        known: &Known,
+    ) -> TransferFallback {
+        let path = p.key("transfer_fallback");
+        let Some(text) = text else {
+            return TransferFallback::Agent;
+        };
+        let bad = |value: &str| ProblemKind::InvalidTransferFallback {
+            value: value.to_owned(),
+        };
+        if text == "agent" {
+            return TransferFallback::Agent;
+        }
+        let Some((kind, name)) = text.split_once(':') else {
+            self.report(&path, bad(text));
+            return TransferFallback::Agent;
+        };
+        if check_name(name).is_err() {
+            self.report(&path, bad(text));
+            return TransferFallback::Agent;
+        }
+        match kind {
+            "queue" if known.queues.iter().any(|q| q == name) => {
+                TransferFallback::Queue(name.to_owned())
+            }
+            "queue" => {
+                let queue = name.to_owned();
+                self.report(&path, ProblemKind::UnknownQueue { queue });
+                TransferFallback::Agent
+            }
+            "prompt" if known.media => TransferFallback::Prompt {
+                prompt: name.to_owned(),
+                after,
+            },
+            "prompt" => {
+                self.report(&path, ProblemKind::FallbackPromptWithoutMedia);
+                TransferFallback::Agent
+            }
+            _ => {
+                self.report(&path, bad(text));
+                TransferFallback::Agent
+            }
+        }
     }
 
     /// Overflow chains must end (RFC-free, but a caller bounced around a

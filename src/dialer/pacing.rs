@@ -119,6 +119,39 @@ impl AbandonWindows {
             .all(|&(answers, abandons)| (abandons + 1) as f64 <= max * answers as f64)
     }
 
+    /// How many more abandons the windows can take, looking ahead: for the
+    /// rolling hour, at each minute of the next hour, the cap on the
+    /// answers still in the window then (with answers meanwhile at the last
+    /// hour's rate) less the abandons still in it; for the day and the 30
+    /// days, as they stand. Negative when a window is over the cap.
+    pub fn budget(&mut self, now: Duration, max: f64) -> f64 {
+        let counts = self.counts(now);
+        let mut room = counts
+            .iter()
+            .map(|&(n, a)| max * n as f64 - a as f64)
+            .fold(f64::INFINITY, f64::min);
+        let (n, a) = counts[0];
+        let rate = n as f64 / WINDOWS[0].as_secs_f64();
+        let (mut gone_n, mut gone_a) = (0, 0);
+        let mut oldest = self.hour.iter().peekable();
+        for minute in 1..=60 {
+            let ahead = Duration::from_secs(minute * 60);
+            // Answers at or before this leave the window by `now + ahead`.
+            let cutoff = (now + ahead).saturating_sub(WINDOWS[0]);
+            while let Some(&&(t, abandoned)) = oldest.peek() {
+                if t > cutoff {
+                    break;
+                }
+                gone_n += 1;
+                gone_a += u64::from(abandoned);
+                oldest.next();
+            }
+            let answers = (n - gone_n) as f64 + rate * ahead.as_secs_f64();
+            room = room.min(max * answers - (a - gone_a) as f64);
+        }
+        room
+    }
+
     /// The abandon rate of the rolling hour; `None` before `min` answers.
     pub fn hour_rate(&mut self, now: Duration, min: u64) -> Option<f64> {
         let [(answers, abandons), _, _] = self.counts(now);
@@ -127,11 +160,14 @@ impl AbandonWindows {
 }
 
 /// A distribution of durations as measured: counts in fixed-width bins,
-/// halved whenever they pass a total, so old samples fade.
+/// halved whenever they pass a total, so old samples fade. Running sums
+/// are kept beside the counts so that the pacer's many look-ups are cheap.
 #[derive(Clone, Debug)]
 pub struct Histogram {
     bin: f64,
     counts: Vec<f64>,
+    /// `below[i]`: the sum of `counts[..i]`.
+    below: Vec<f64>,
     total: f64,
 }
 
@@ -143,9 +179,11 @@ pub const HISTOGRAM_TRUSTED: f64 = 30.0;
 impl Histogram {
     /// Bins of `bin` seconds up to `max` seconds (longer falls in the last).
     pub fn new(bin: f64, max: f64) -> Histogram {
+        let bins = (max / bin).ceil() as usize + 1;
         Histogram {
             bin,
-            counts: vec![0.0; (max / bin).ceil() as usize + 1],
+            counts: vec![0.0; bins],
+            below: vec![0.0; bins + 1],
             total: 0.0,
         }
     }
@@ -157,6 +195,11 @@ impl Histogram {
         if self.total > HISTOGRAM_SAMPLES {
             self.counts.iter_mut().for_each(|c| *c /= 2.0);
             self.total /= 2.0;
+        }
+        let mut sum = 0.0;
+        for (b, c) in self.below[1..].iter_mut().zip(&self.counts) {
+            sum += c;
+            *b = sum;
         }
     }
 
@@ -171,9 +214,8 @@ impl Histogram {
         }
         let x = secs.max(0.0) / self.bin;
         let whole = (x as usize).min(self.counts.len());
-        let below: f64 = self.counts[..whole].iter().sum();
         let part = self.counts.get(whole).map_or(0.0, |c| c * x.fract());
-        ((below + part) / self.total).min(1.0)
+        ((self.below[whole] + part) / self.total).min(1.0)
     }
 }
 
@@ -191,22 +233,24 @@ pub struct Measured {
     pub answer_times: Histogram,
     pub talk_times: Histogram,
     pub abandons: AbandonWindows,
-    /// The margin against chance the pacer keeps between agents expected
-    /// free and answers expected, in standard deviations of their
-    /// difference: raised by every abandon, lowered by every connect, so
-    /// that it settles where abandons are [`STEER_AT`] of the cap.
-    pub margin: f64,
+    /// The chance of abandon the pacer accepts for one more dial's answer,
+    /// before the back-off near the cap: lowered by every abandon, raised
+    /// by every connect, so that abandons settle at [`STEER_AT`] of the cap.
+    pub risk: f64,
 }
 
-/// The share of `max_abandon` the margin steers to; the rest is room for
-/// chance, so that no rolling window goes over.
-pub const STEER_AT: f64 = 0.4;
-/// How far one abandon moves the margin.
-const MARGIN_STEP: f64 = 0.05;
-pub const MARGIN_MIN: f64 = -1.0;
-pub const MARGIN_MAX: f64 = 5.0;
-/// Over-dialling stops while a window is above this share of the cap.
-pub const GUARD_AT: f64 = 0.8;
+/// The share of `max_abandon` the accepted risk steers to on average; the
+/// rest is room for chance, kept by the budget back-off.
+pub const STEER_AT: f64 = 0.7;
+/// How far (in log) one abandon lowers the accepted risk.
+const RISK_STEP: f64 = 0.1;
+pub const RISK_MIN: f64 = 0.002;
+pub const RISK_MAX: f64 = 0.5;
+/// Abandons the budget keeps in hand for calls already ringing; the
+/// accepted risk falls to nothing as the budget falls to this.
+pub const BUDGET_RESERVE: f64 = 1.0;
+/// Budget above the reserve at which the accepted risk is whole.
+pub const BUDGET_SPAN: f64 = 4.0;
 
 impl Default for Measured {
     fn default() -> Self {
@@ -222,7 +266,7 @@ impl Default for Measured {
             answer_times: Histogram::new(1.0, 120.0),
             talk_times: Histogram::new(5.0, 3_600.0),
             abandons: AbandonWindows::default(),
-            margin: 1.0,
+            risk: 0.02,
         }
     }
 }
@@ -271,17 +315,38 @@ impl Measured {
         (talk_left / remaining).min(1.0)
     }
 
-    /// An answered call was connected or abandoned: moves the margin so
-    /// that abandons settle at [`STEER_AT`] of `max_abandon`.
+    /// An answered call was connected or abandoned: moves the accepted
+    /// risk so that abandons settle at [`STEER_AT`] of `max_abandon`.
     pub fn steer(&mut self, abandoned: bool, max_abandon: f64) {
         let target = (max_abandon * STEER_AT).clamp(1e-4, 0.5);
         let step = if abandoned {
-            MARGIN_STEP
+            -RISK_STEP
         } else {
-            -MARGIN_STEP * target / (1.0 - target)
+            RISK_STEP * target / (1.0 - target)
         };
-        self.margin = (self.margin + step).clamp(MARGIN_MIN, MARGIN_MAX);
+        self.risk = (self.risk * step.exp()).clamp(RISK_MIN, RISK_MAX);
     }
+
+    /// The chance of abandon accepted for one more dial now, given the
+    /// abandons the windows can still take: the steered risk, backed off
+    /// gradually as the budget runs down; none with no budget left.
+    pub fn accepted_risk(&self, budget: f64) -> f64 {
+        self.risk * ((budget - BUDGET_RESERVE) / BUDGET_SPAN).clamp(0.0, 1.0)
+    }
+}
+
+/// P(Z <= z) for a standard normal Z (Abramowitz and Stegun 26.2.17,
+/// within 1e-7).
+pub fn normal_below(z: f64) -> f64 {
+    if z < 0.0 {
+        return 1.0 - normal_below(-z);
+    }
+    let t = 1.0 / (1.0 + 0.231_641_9 * z);
+    let poly = t
+        * (0.319_381_53
+            + t * (-0.356_563_782
+                + t * (1.781_477_937 + t * (-1.821_255_978 + t * 1.330_274_429))));
+    1.0 - (-z * z / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt() * poly
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ fn main() {
     println!("{}", progressive.line());
     println!("{}", predictive.line());
     println!(
-        "dialer predictive/progressive talk ratio {:.2}",
+        "dialer predictive/progressive talk ratio {:.3}",
         predictive.talk_minutes_per_agent_hour / progressive.talk_minutes_per_agent_hour
     );
 }

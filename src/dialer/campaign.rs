@@ -129,6 +129,9 @@ pub enum Action {
     Abandon { dial: DialId, contact: ContactId },
     /// A contact changed: persist it.
     Contact(ContactId),
+    /// Hang up a call still ringing, which has rung at least 15 s: it
+    /// ends as no answer (the predictive pacer's way out of an abandon).
+    Cancel { dial: DialId },
     /// The DNC gate refused a dial of this contact.
     Blocked(ContactId),
     /// Nothing is left to dial and no call is in progress.
@@ -176,6 +179,8 @@ pub struct Counters {
     pub connects: u64,
     pub abandons: u64,
     pub blocked: u64,
+    /// Ringing calls the pacer hung up (after at least 15 s).
+    pub cancels: u64,
 }
 
 /// How often the predictive pacer looks again when nothing happens.

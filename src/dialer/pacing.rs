@@ -241,7 +241,7 @@ pub struct Measured {
 
 /// The share of `max_abandon` the accepted risk steers to on average; the
 /// rest is room for chance, kept by the budget back-off.
-pub const STEER_AT: f64 = 0.7;
+pub const STEER_AT: f64 = 0.8;
 /// How far (in log) one abandon lowers the accepted risk.
 const RISK_STEP: f64 = 0.1;
 pub const RISK_MIN: f64 = 0.002;
@@ -250,7 +250,7 @@ pub const RISK_MAX: f64 = 0.5;
 /// accepted risk falls to nothing as the budget falls to this.
 pub const BUDGET_RESERVE: f64 = 1.0;
 /// Budget above the reserve at which the accepted risk is whole.
-pub const BUDGET_SPAN: f64 = 4.0;
+pub const BUDGET_SPAN: f64 = 10.0;
 
 impl Default for Measured {
     fn default() -> Self {

@@ -77,13 +77,17 @@ pub struct Report {
     pub connects: u64,
     /// Two calls connected to one agent at once (must be 0).
     pub double_connects: u64,
+    /// Ringing calls the pacer hung up, and of those, any before 15 s of
+    /// ringing (must be 0).
+    pub cancels: u64,
+    pub early_cancels: u64,
 }
 
 impl Report {
     /// One plain line for the benchmark.
     pub fn line(&self) -> String {
         format!(
-            "dialer {:<11} talk {:5.1} min/agent-hour  abandon max-hour {:4.2} % day {:4.2} %  dials {} answers {} connects {} abandons {}",
+            "dialer {:<11} talk {:5.1} min/agent-hour  abandon max-hour {:4.2} % day {:4.2} %  dials {} answers {} connects {} abandons {} cancels {}",
             self.mode.name(),
             self.talk_minutes_per_agent_hour,
             self.abandon_max_hour * 100.0,
@@ -91,7 +95,8 @@ impl Report {
             self.dials,
             self.answers,
             self.connects,
-            self.abandons
+            self.abandons,
+            self.cancels
         )
     }
 }
@@ -130,6 +135,10 @@ pub fn run(mode: Mode, day: &Day, mut dnc: Dnc) -> Report {
     let mut talk_total = Duration::ZERO;
     let mut answered: Vec<(Duration, bool)> = Vec::new();
     let mut double_connects = 0;
+    // When each call still ringing was placed; a cancelled call is gone
+    // from here and what its customer would have done is ignored.
+    let mut ringing: BTreeMap<DialId, Duration> = BTreeMap::new();
+    let (mut cancels, mut early_cancels) = (0, 0);
     let mut inputs = vec![Event::Start];
     inputs.extend((0..day.agents).map(|a| Event::AgentReady(format!("agent{a}"))));
     let mut now = start;
@@ -138,6 +147,7 @@ pub fn run(mode: Mode, day: &Day, mut dnc: Dnc) -> Report {
             for action in campaign.handle(now, input, &mut dnc) {
                 match action {
                     Action::Dial { dial, .. } => {
+                        ringing.insert(dial, now);
                         let (after, what) = customer(&mut people, day, dial);
                         seq += 1;
                         pending.push(Reverse((now + after, seq, what)));
@@ -159,6 +169,13 @@ pub fn run(mode: Mode, day: &Day, mut dnc: Dnc) -> Report {
                         )));
                     }
                     Action::Abandon { .. } => answered.push((now, true)),
+                    Action::Cancel { dial } => {
+                        let placed = ringing.remove(&dial).expect("a cancelled call rings");
+                        cancels += 1;
+                        if now - placed < Duration::from_secs(15) {
+                            early_cancels += 1;
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -179,6 +196,8 @@ pub fn run(mode: Mode, day: &Day, mut dnc: Dnc) -> Report {
         }
         let Reverse((_, _, what)) = pending.pop().expect("peeked");
         match what {
+            Happening::Answer(dial) | Happening::Ended(dial, _)
+                if ringing.remove(&dial).is_none() => {}
             Happening::Answer(dial) => inputs.push(Event::Answered(dial)),
             Happening::Ended(dial, code) => {
                 let outcome = [Outcome::Busy, Outcome::NoAnswer, Outcome::Failed][code as usize];
@@ -223,6 +242,8 @@ pub fn run(mode: Mode, day: &Day, mut dnc: Dnc) -> Report {
         blocked: c.blocked,
         connects: c.connects,
         double_connects,
+        cancels,
+        early_cancels,
     }
 }
 

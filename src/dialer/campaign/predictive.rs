@@ -3,17 +3,28 @@
 //! states. Each further dial is placed while the chance that its answer
 //! finds no agent within `connect_within` stays under the risk accepted
 //! now, which the abandon budget of the rolling windows backs off
-//! gradually.
+//! gradually. A call that has rung the regulatory 15 s and would likely
+//! find no agent is hung up instead.
 
 use std::time::Duration;
 
-use super::{Action, AgentState, CallState, Campaign};
+use std::cmp::Reverse;
+
+use super::{Action, AgentState, CallState, Campaign, DialId};
+use crate::dialer::contact::Outcome;
 use crate::dialer::dnc::Dnc;
 use crate::dialer::pacing::normal_below;
 
 /// The pacer looks this many seconds ahead, a second at a time: a dial
 /// placed now answers within it.
 const LOOK_AHEAD: usize = 40;
+/// Unanswered calls ring at least this long (FTC Telemarketing Sales Rule:
+/// 15 s or four rings) before the pacer may hang up.
+pub const RING_MIN: Duration = Duration::from_secs(15);
+/// A call past [`RING_MIN`] is hung up when its answer would find no agent
+/// with more than this chance: unanswered, it costs an attempt, not an
+/// abandon.
+const CANCEL_AT: f64 = 0.3;
 
 /// One moment ahead: agents free by then less answers by then of calls
 /// already placed (mean and variance), and the new dials' answers.
@@ -28,9 +39,26 @@ struct Moment {
 
 impl Campaign {
     pub(super) fn pace_predictive(&mut self, now: Duration, dnc: &mut Dnc, out: &mut Vec<Action>) {
+        let waiting = self
+            .calls
+            .values()
+            .filter(|c| matches!(c.state, CallState::Waiting { .. }))
+            .count();
+        let free_now = self
+            .agents
+            .values()
+            .filter(|s| matches!(s, AgentState::Ready { .. }))
+            .count();
+        let free = free_now as f64 - waiting as f64;
+        let mut ahead = self.look_ahead(now, free);
+        if self.cancel_late(now, &ahead, out) {
+            ahead = self.look_ahead(now, free);
+        }
+        let uncovered = free_now.saturating_sub(waiting + self.ringing());
         let cap = (self.agents.len() as f64 * self.spec.dials_per_agent_max) as usize;
         let mut dials = self
-            .predictive_dials(now)
+            .predictive_dials(now, &ahead)
+            .max(uncovered)
             .min(cap.saturating_sub(self.ringing()));
         while dials > 0 {
             let Some(contact) = self.next_contact(now) else {
@@ -42,30 +70,18 @@ impl Campaign {
         }
     }
 
-    /// How many dials to place now: at least one per free agent not
-    /// already covered by a call in progress (as progressive), and more
-    /// while the next one's chance of abandon is within the accepted risk.
-    fn predictive_dials(&mut self, now: Duration) -> usize {
-        let waiting = self
-            .calls
-            .values()
-            .filter(|c| matches!(c.state, CallState::Waiting { .. }))
-            .count();
-        let free_now = self
-            .agents
-            .values()
-            .filter(|s| matches!(s, AgentState::Ready { .. }))
-            .count();
-        let uncovered = free_now.saturating_sub(waiting + self.ringing());
+    /// How many dials to place now besides one per free agent not covered
+    /// by a call in progress (as progressive): while the next one's chance
+    /// of abandon is within the accepted risk.
+    fn predictive_dials(&mut self, now: Duration, ahead: &[Moment]) -> usize {
         let budget = self.measured.abandons.budget(now, self.spec.max_abandon);
         let accepted = self.measured.accepted_risk(budget);
         if accepted <= 0.0 {
-            return uncovered;
+            return 0;
         }
-        let ahead = self.look_ahead(now, (free_now as f64) - (waiting as f64));
         let total: f64 = ahead.iter().map(|m| m.answers_now).sum();
         if total <= 0.0 {
-            return uncovered;
+            return 0;
         }
         let mut dials = 0;
         let most = self.contacts.len();
@@ -89,7 +105,51 @@ impl Campaign {
             }
             dials += 1;
         }
-        dials.max(uncovered)
+        dials
+    }
+
+    /// Hangs up calls that have rung [`RING_MIN`] whose answer would find
+    /// no agent with a chance over [`CANCEL_AT`].
+    fn cancel_late(&mut self, now: Duration, ahead: &[Moment], out: &mut Vec<Action>) -> bool {
+        let late: Vec<(DialId, f64)> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| matches!(c.state, CallState::Ringing { agent: None }))
+            .map(|(d, c)| (*d, now.saturating_sub(c.placed).as_secs_f64()))
+            .filter(|(_, r)| *r >= RING_MIN.as_secs_f64())
+            .collect();
+        let mut cancelled = false;
+        for (dial, ringing) in late {
+            let (mut before, mut total, mut risk) = (0.0, 0.0, 0.0);
+            for (s, m) in ahead.iter().enumerate() {
+                let by = self.measured.answer_chance(ringing, (s + 1) as f64);
+                let now_q = (by - before).max(0.0);
+                before = by;
+                total += now_q;
+                risk += now_q * normal_below((0.5 - m.free) / (m.var + 0.01).sqrt());
+            }
+            if total <= 0.0 || risk / total <= CANCEL_AT {
+                continue;
+            }
+            let Some(call) = self.calls.remove(&dial) else {
+                continue;
+            };
+            self.counters.cancels += 1;
+            let c = &mut self.contacts[call.contact.0 as usize];
+            c.dial_ended(
+                Outcome::NoAnswer,
+                now,
+                &self.spec.retry,
+                self.spec.max_attempts,
+            );
+            if let Some(t) = c.next_try.filter(|_| c.is_pending()) {
+                self.later.push(Reverse((t, call.contact)));
+            }
+            out.push(Action::Cancel { dial });
+            out.push(Action::Contact(call.contact));
+            cancelled = true;
+        }
+        cancelled
     }
 
     /// The next [`LOOK_AHEAD`] seconds as the pacer expects them.

@@ -375,6 +375,36 @@ mod tests {
     }
 
     #[test]
+    fn the_budget_sees_clean_answers_leave_the_hour() {
+        let mut w = AbandonWindows::default();
+        let t0 = Duration::from_secs(1_000 * 3_600);
+        for _ in 0..100 {
+            w.answered(t0, false);
+        }
+        let now = t0 + Duration::from_secs(3_000);
+        w.answered(now, true);
+        // Now: 1 abandon in 101 answers, room for 2 more at 3 %.
+        assert!(w.room_for_one(now, 0.03));
+        // In 10 minutes the 100 clean answers leave; the answers expected
+        // meanwhile (101 an hour) do not make up for them.
+        assert!(w.budget(now, 0.03) < 0.0, "{}", w.budget(now, 0.03));
+        // A steady hour keeps its room.
+        let mut w = AbandonWindows::default();
+        for i in 0..3_600 {
+            w.answered(t0 + Duration::from_secs(i), i % 100 == 0);
+        }
+        let b = w.budget(t0 + Duration::from_secs(3_600), 0.03);
+        assert!((b - 72.0).abs() < 2.0, "{b}");
+    }
+
+    #[test]
+    fn normal_below_matches_known_values() {
+        assert!((normal_below(0.0) - 0.5).abs() < 1e-7);
+        assert!((normal_below(1.96) - 0.975).abs() < 1e-4);
+        assert!((normal_below(-1.0) - 0.158_655).abs() < 1e-5);
+    }
+
+    #[test]
     fn a_long_ring_is_less_likely_answered() {
         let mut m = Measured::default();
         let fresh = m.answer_chance(0.0, 1_000.0);

@@ -4,7 +4,10 @@
 //! `transfer_fallback = "queue:backup"` puts the caller in the backup
 //! queue, where 1003's SIPp phone answers; the caller's SIPp scenario
 //! sees nothing of it and hangs up on 1003. The record names 1003 and the
-//! backup queue, and the failure is logged with the call id.
+//! backup queue, and the failure is logged with the call id. With
+//! `transfer_fallback = "prompt:goodbye"` the caller is answered the
+//! prompt and the switch hangs it up `transfer_fallback_hangup` (2 s)
+//! later; the caller's scenario waits for that BYE.
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
@@ -196,4 +199,88 @@ fn a_busy_target_sends_the_caller_to_the_fallback_queue() {
         .unwrap_or_else(|| panic!("no failure line in the log:\n{log}"));
     assert!(failed.contains(&uuid), "{failed}");
     assert!(log.contains("transfer fallback: the call goes to the fallback queue"));
+}
+
+/// The caller: hears the queue, answered, then the switch's BYE.
+const CALLER_HUNG_UP_BY_THE_SWITCH: &str = r#"
+  <recv response="183" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send><![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: "Customer" <sip:+15551234567@[local_ip]:[local_port]>;tag=[pid]C[call_number]
+      [last_To:]
+      [last_Call-ID:]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+  <recv request="BYE" timeout="15000"/>
+  <send><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]></send>
+"#;
+
+#[test]
+fn a_busy_target_with_a_prompt_fallback_plays_it_then_hangs_up() {
+    let text = config(free_port_block(8)).replace(
+        "transfer_fallback = \"queue:backup\"\n",
+        "transfer_fallback = \"prompt:goodbye\"\ntransfer_fallback_hangup = \"2s\"\n",
+    );
+    assert!(text.contains("prompt:goodbye"));
+    let switch = SwitchProc::start("xfer-fallback-prompt", &text);
+    let busy = phone(&switch, "1002", "agent.xml", &[("@ANSWER@", AGENT_BUSY)]);
+    let agent = phone(
+        &switch,
+        "1001",
+        "agent_refers.xml",
+        &[
+            ("@TARGET@", "1002"),
+            ("@FRAG@", "SIP/2.0 200 OK"),
+            ("@AFTER@", RELEASED),
+        ],
+    );
+    let started = Instant::now();
+    Sipp::start(
+        &switch.dir,
+        "carrier.xml",
+        &[("@AFTER@", CALLER_HUNG_UP_BY_THE_SWITCH)],
+        &["-m", "1", "-s", "5550300"],
+        Some(switch.sip),
+    )
+    .expect_success();
+    // The REFER comes 0.5 s after the answer; the hang-up 2 s after the prompt starts.
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    agent.expect_success();
+    busy.expect_success();
+    let r = record(&switch);
+    assert_eq!(r.transfers.as_deref(), Some("1002"));
+    let uuid = r.call_uuid.expect("the record has the call id");
+    let log = switch.log();
+    for what in [
+        "transfer target failed",
+        "transfer fallback: a prompt, then hang-up",
+        "transfer fallback prompt played: hanging up",
+    ] {
+        let line = log
+            .lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?} in the log:\n{log}"));
+        assert!(line.contains(&uuid), "{line}");
+    }
 }

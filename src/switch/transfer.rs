@@ -398,6 +398,9 @@ impl Switch {
             .filter(|e| e.fallback_hangup == Some(at))
             .map(|e| e.fallback_hangup = None);
         if due.is_some() {
+            // A timer fires outside the call's span: the line names the call.
+            let span = self.call_span(id);
+            let _in_call = span.enter();
             info!(call = %id, "transfer fallback prompt played: hanging up");
             self.drive(now, id, Input::HangUp);
         }

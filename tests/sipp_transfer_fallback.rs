@@ -284,3 +284,39 @@ fn a_busy_target_with_a_prompt_fallback_plays_it_then_hangs_up() {
         assert!(line.contains(&uuid), "{line}");
     }
 }
+
+#[test]
+fn a_busy_target_gives_the_call_back_to_the_transferring_agent() {
+    let text = config(free_port_block(8)).replace("transfer_fallback = \"queue:backup\"\n", "");
+    let switch = SwitchProc::start("xfer-fallback-agent", &text);
+    let busy = phone(&switch, "1002", "agent.xml", &[("@ANSWER@", AGENT_BUSY)]);
+    let port = free_udp_port();
+    let agent = Sipp::start(
+        &switch.dir,
+        "agent_refers_comes_back.xml",
+        &[("@TARGET@", "1002"), ("@FRAG@", "SIP/2.0 200 OK")],
+        &["-m", "2", "-p", &port.to_string()],
+        None,
+    );
+    sipp_register(&switch.dir, &switch, "1001", "demo-1001", port, 200);
+    Sipp::start(
+        &switch.dir,
+        "carrier.xml",
+        &[("@AFTER@", CALLER_TALKS_THEN_HANGS_UP)],
+        &["-m", "1", "-s", "5550300"],
+        Some(switch.sip),
+    )
+    .expect_success();
+    agent.expect_success();
+    busy.expect_success();
+    let r = record(&switch);
+    assert_eq!(r.agent.as_deref(), Some("1001"));
+    assert_eq!(r.transfers.as_deref(), Some("1002"));
+    let uuid = r.call_uuid.expect("the record has the call id");
+    let log = switch.log();
+    let back = log
+        .lines()
+        .find(|l| l.contains("the call goes back to the transferring agent"))
+        .unwrap_or_else(|| panic!("no hand-back line in the log:\n{log}"));
+    assert!(back.contains(&uuid), "{back}");
+}

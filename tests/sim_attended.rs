@@ -107,7 +107,11 @@ fn from_agent(method: &str, offer: &Message, cseq: u32, extra: &str, body: &str)
 }
 
 fn switch_with_agents(t0: Instant) -> Switch {
-    let cfg = Config::parse(CONFIG, Path::new("attended.toml")).unwrap();
+    switch_with(CONFIG, t0)
+}
+
+fn switch_with(config: &str, t0: Instant) -> Switch {
+    let cfg = Config::parse(config, Path::new("attended.toml")).unwrap();
     let mut switch = Switch::new(Plan::from_config(&cfg), 7, t0);
     let phones = [
         ("1001", AGENT),
@@ -999,4 +1003,59 @@ fn an_invite_with_replaces_from_the_agent_takes_over_its_leg() {
     assert_eq!(out.records.len(), 1);
     assert_eq!(out.records[0].agent.as_deref(), Some("1001"));
     assert_clean(&mut switch, at(5_020));
+}
+
+#[test]
+fn an_attended_transfer_counts_in_the_loop_bound() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let strict = CONFIG.replace(
+        "no_answer_timeout = \"20s\"\n",
+        "no_answer_timeout = \"20s\"\ntransfer_loop_max = 0\n",
+    );
+    assert_ne!(strict, CONFIG);
+    let mut switch = switch_with(&strict, t0);
+    let (_offer, caller_to, id, invite) = api_consulting(&mut switch, at);
+    switch.handle_datagram(
+        at(2_000),
+        peer(TARGET),
+        reply(&invite, 200, "t2", TARGET, &sdp(4200)),
+    );
+    drain(&mut switch);
+    let complete = Command::ConsultComplete { call: id };
+    assert_eq!(switch.handle_command(at(3_000), complete), Ok(Reply::Done));
+    let out = drain(&mut switch);
+    ack_requests(&mut switch, at(3_010), &out);
+    let reinvite = invite_to(&out, TARGET).expect("1002 is re-INVITEd");
+    switch.handle_datagram(
+        at(3_100),
+        peer(TARGET),
+        reply(&reinvite, 200, "t2", TARGET, &sdp(4200)),
+    );
+    drain(&mut switch);
+    assert_eq!(phase(&mut switch, at(3_200)), "talking");
+
+    // 1001 handed the call to 1002 by consultation: sending it back is a
+    // loop with `transfer_loop_max = 0`, and the call stays with 1002.
+    let back = Command::Transfer {
+        call: id,
+        to: "1001".into(),
+    };
+    assert_eq!(
+        switch.handle_command(at(4_000), back),
+        Err(CommandError::TransferLoop)
+    );
+    let out = drain(&mut switch);
+    assert!(
+        requests(&out, TARGET, "BYE").is_empty(),
+        "1002 keeps the call"
+    );
+    assert_eq!(phase(&mut switch, at(4_001)), "talking");
+
+    let out = caller_bye(&mut switch, at(9_000), &caller_to);
+    assert_eq!(requests(&out, TARGET, "BYE").len(), 1, "1002 is hung up");
+    ack_requests(&mut switch, at(9_010), &out);
+    let out = drain(&mut switch);
+    assert_eq!(out.records[0].detail.transfers, vec!["1002".to_string()]);
+    assert_clean(&mut switch, at(9_020));
 }

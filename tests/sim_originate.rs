@@ -252,6 +252,18 @@ impl Sim {
     /// A request in the dialog that `req` (ours, to `from`) opened, which
     /// `from` answered: From and To swapped.
     fn request_back(&mut self, from: &str, req: &Message, method: &str, cseq: u32) {
+        self.request_back_with(from, req, method, cseq, "");
+    }
+
+    /// As `request_back`, with `extra` header lines.
+    fn request_back_with(
+        &mut self,
+        from: &str,
+        req: &Message,
+        method: &str,
+        cseq: u32,
+        extra: &str,
+    ) {
         let to_tag = format!("t{}", tag_of(from));
         let uri = req
             .header(&HeaderName::Contact)
@@ -260,7 +272,7 @@ impl Sim {
         let text = format!(
             "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bK{method}{cseq}{}\r\n\
              Max-Forwards: 70\r\nFrom: {};tag={to_tag}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
-             Content-Length: 0\r\n\r\n",
+             {extra}Content-Length: 0\r\n\r\n",
             tag_of(from),
             req.to().as_str(),
             req.from().as_str(),
@@ -689,4 +701,25 @@ fn originate_is_refused_with_a_clear_error_and_changes_nothing() {
     assert_eq!(CommandError::NoMedia.status(), 409);
     assert_eq!(sim.switch.calls_active(), 0);
     assert!(sim.quiet(AGENT));
+}
+
+#[test]
+fn a_refer_on_an_originated_call_gets_403_from_either_side_and_the_call_goes_on() {
+    let (mut sim, call, agent_invite, trunk_invite) = talking();
+    let refer_to = "Refer-To: <sip:1002@127.0.0.1>\r\n";
+    // The agent holds the A leg here: moving it is not supported.
+    sim.request_back_with(AGENT, &agent_invite, "REFER", 2, refer_to);
+    sim.take_status(AGENT, 403);
+    // The number's side is a trunk without `allow_refer`.
+    sim.request_back_with(TRUNK, &trunk_invite, "REFER", 2, refer_to);
+    sim.take_status(TRUNK, 403);
+    assert!(sim.quiet(AGENT) && sim.quiet(TRUNK), "{:#?}", sim.outbox);
+    assert_eq!(sim.phase(), "talking");
+    assert!(!sim.event_types(call).iter().any(|t| t.contains("transfer")));
+    sim.request_back(AGENT, &agent_invite, "BYE", 3);
+    sim.take_status(AGENT, 200);
+    let bye = sim.take_request(TRUNK, Method::Bye);
+    sim.answer(TRUNK, &bye, 200, "");
+    assert!(sim.record().detail.transfers.is_empty());
+    assert_eq!(sim.agent_state("1001"), "available");
 }

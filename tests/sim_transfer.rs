@@ -81,7 +81,11 @@ fn refer_to(target: &str) -> String {
 
 /// The switch with 1001 and 1002 registered.
 fn switch_with_agents(t0: Instant) -> Switch {
-    let cfg = Config::parse(CONFIG, Path::new("xfer.toml")).unwrap();
+    switch_with(CONFIG, t0)
+}
+
+fn switch_with(config: &str, t0: Instant) -> Switch {
+    let cfg = Config::parse(config, Path::new("xfer.toml")).unwrap();
     let mut switch = Switch::new(Plan::from_config(&cfg), 7, t0);
     for (user, addr) in [("1001", AGENT), ("1002", TARGET)] {
         let out = with_auth(
@@ -634,4 +638,94 @@ fn the_transfer_command_moves_the_call_and_stops_a_loop() {
     assert_eq!(out.records.len(), 1);
     assert_eq!(out.records[0].detail.transfers, ["1002", "1001", "1002"]);
     assert_clean(&mut switch, at(now + 30));
+}
+
+/// The sipfrag status lines of the NOTIFYs sent to `addr`.
+fn notifies_to(out: &Out, addr: &str) -> Vec<(String, bool)> {
+    requests(out, addr, "NOTIFY")
+        .into_iter()
+        .map(|m| {
+            let state = m.header(&HeaderName::parse(b"Subscription-State")).unwrap();
+            let body = String::from_utf8(m.body().to_vec()).unwrap();
+            (body.trim().to_string(), state.starts_with("terminated"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_trunk_with_allow_refer_moves_the_call_by_the_carriers_refer() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let allowing = CONFIG.replace(
+        "allow_from = [\"10.0.0.1\"]\n",
+        "allow_from = [\"10.0.0.1\"]\nallow_refer = true\n",
+    );
+    assert_ne!(allowing, CONFIG);
+    let mut switch = switch_with(&allowing, t0);
+    let (_offer, caller_to) = connected(&mut switch, at(10));
+    let uri = "sip:5550100@127.0.0.1:5060";
+    let in_caller_dialog = |method: &str, cseq: u32, extra: &str| {
+        request(
+            method,
+            uri,
+            "+15550001",
+            CARRIER,
+            "call-1",
+            cseq,
+            &caller_to,
+            extra,
+            "",
+        )
+    };
+
+    // A Replaces from the carrier names no consultation of ours.
+    let replaces = "Refer-To: <sip:1002@127.0.0.1?Replaces=x%3Bto-tag%3Da%3Bfrom-tag%3Db>\r\n";
+    switch.handle_datagram(
+        at(900),
+        peer(CARRIER),
+        in_caller_dialog("REFER", 2, replaces),
+    );
+    let out = drain(&mut switch);
+    assert_eq!(status_to(&out, CARRIER), Some(403));
+
+    switch.handle_datagram(
+        at(1_000),
+        peer(CARRIER),
+        in_caller_dialog("REFER", 3, &refer_to("1002")),
+    );
+    let out = drain(&mut switch);
+    assert_eq!(status_to(&out, CARRIER), Some(202), "the trunk may REFER");
+    assert_eq!(
+        notifies_to(&out, CARRIER),
+        vec![
+            ("SIP/2.0 100 Trying".to_string(), false),
+            ("SIP/2.0 200 OK".to_string(), true)
+        ],
+        "the carrier hears of its transfer in its own dialog"
+    );
+    assert!(requests(&out, AGENT, "NOTIFY").is_empty());
+    assert_eq!(requests(&out, AGENT, "BYE").len(), 1, "1001 is released");
+    let invite = invite_to(&out, TARGET).expect("1002 rings");
+    ack_requests(&mut switch, at(1_010), &out);
+
+    switch.handle_datagram(
+        at(3_000),
+        peer(TARGET),
+        reply(&invite, 200, "target1", TARGET, &sdp(4200)),
+    );
+    let out = drain(&mut switch);
+    assert_eq!(requests(&out, TARGET, "ACK").len(), 1);
+    assert!(out
+        .media
+        .contains(&MediaCommand::Bridge { call: CallRef(1) }));
+
+    switch.handle_datagram(at(9_000), peer(CARRIER), in_caller_dialog("BYE", 4, ""));
+    let out = drain(&mut switch);
+    assert_eq!(requests(&out, TARGET, "BYE").len(), 1, "1002 is hung up");
+    ack_requests(&mut switch, at(9_010), &out);
+    let out = drain(&mut switch);
+    let r = &out.records[0];
+    assert_eq!(r.agent.as_deref(), Some("1002"));
+    assert_eq!(r.detail.transfers, vec!["1002".to_string()]);
+    assert_clean(&mut switch, at(9_020));
 }

@@ -60,6 +60,7 @@
 //! # more in `outbound`: priority = 1 (lower first), options_interval = "30s" (OPTIONS checks;
 //! # off when unset), options_down_after = 3, register = true (needs username/password),
 //! # register_expires = "1h"
+//! allow_refer = false                 # true: a REFER from this trunk's side may move the call
 //!
 //! [dids]                      # keys: digits with an optional leading +
 //! "5550100" = { agent = "1001" }
@@ -143,6 +144,7 @@ mod error;
 mod locate;
 mod metrics;
 mod overload;
+mod prompts;
 mod raw;
 mod requires;
 mod security;
@@ -347,6 +349,8 @@ pub struct TrunkConfig {
     pub identity: IdentityPolicy,
     /// SRTP on the trunk's legs.
     pub srtp: SrtpPolicy,
+    /// A REFER from this trunk's side may move the call (default: 403).
+    pub allow_refer: bool,
 }
 
 /// Who the caller is, as a trust domain tells its members (RFC 3325):
@@ -486,6 +490,8 @@ pub struct QueueConfig {
     pub transfer_priority: u8,
     /// Where a call of this queue goes when its transfer target fails.
     pub transfer_fallback: TransferFallback,
+    /// Where `transfer_fallback` is written, for [`Config::check_prompts`].
+    pub transfer_fallback_at: Location,
 }
 
 /// A failed blind transfer's next stop, per queue of the call.
@@ -631,40 +637,6 @@ impl Config {
                     },
                 }),
         );
-        if problems.is_empty() {
-            return Ok(());
-        }
-        Err(ConfigError::Invalid { problems })
-    }
-
-    /// Refuses menus whose prompt has no WAV in `[media].prompts` (read
-    /// relative to the dialplan's directory, as `run` reads it). Without
-    /// `[media]` no prompt is played and none is checked.
-    pub fn check_prompts(&self) -> Result<(), ConfigError> {
-        let Some(media) = &self.media else {
-            return Ok(());
-        };
-        let problems: Vec<Problem> = self
-            .menus
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| {
-                let path = media.prompts.join(format!("{}.wav", m.prompt));
-                if path.is_file() {
-                    return None;
-                }
-                Some(Problem {
-                    file: self.file.clone(),
-                    line: m.prompt_at.line,
-                    column: m.prompt_at.column,
-                    field: format!("menus[{i}].prompt"),
-                    kind: ProblemKind::UnknownPrompt {
-                        prompt: m.prompt.clone(),
-                        path: path.display().to_string(),
-                    },
-                })
-            })
-            .collect();
         if problems.is_empty() {
             return Ok(());
         }

@@ -83,6 +83,7 @@ pub(crate) struct RawTrunk {
     pub asserted_identity: Option<String>,
     pub privacy: Option<String>,
     pub srtp: Option<String>,
+    pub allow_refer: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

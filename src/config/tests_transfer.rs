@@ -82,3 +82,41 @@ fn bad_transfer_keys_are_named_with_their_line() {
         assert!(expected(&p.kind), "{line}: {p:?}");
     }
 }
+
+#[test]
+fn a_fallback_prompt_without_its_wav_is_refused_at_load_with_its_line() {
+    let dir = std::env::temp_dir().join(format!("switchyard-fallback-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("closed.wav"), b"RIFF").unwrap();
+    let text = format!(
+        "{BASE}transfer_fallback = \"prompt:closed\"\n[media]\nrtp_ports = \"20000-20009\"\nprompts = \"{}\"\n",
+        dir.display()
+    );
+    assert!(parse(&text).unwrap().check_prompts().is_ok());
+    let c = parse(&text.replace("prompt:closed", "prompt:gone")).unwrap();
+    let err = c.check_prompts().unwrap_err();
+    let p = &err.problems()[0];
+    assert_eq!(
+        (p.line, p.field.as_str()),
+        (11, "queues[1].transfer_fallback")
+    );
+    assert!(matches!(&p.kind, ProblemKind::UnknownPrompt { prompt, .. } if prompt == "gone"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+const TRUNK: &str = "[[trunks]]\nname = \"carrier\"\nallow_from = [\"127.0.0.1\"]\n";
+
+#[test]
+fn a_trunk_refuses_refer_unless_allow_refer_is_set() {
+    let c = parse(TRUNK).unwrap();
+    assert!(!c.trunks[0].allow_refer);
+    let c = parse(&format!("{TRUNK}allow_refer = true\n")).unwrap();
+    assert!(c.trunks[0].allow_refer);
+    let err = parse(&format!("{TRUNK}allow_refer = \"yes\"\n")).unwrap_err();
+    let p = &err.problems()[0];
+    assert_eq!(
+        (p.line, p.field.as_str()),
+        (4, "trunks[0].allow_refer"),
+        "{p:?}"
+    );
+}

@@ -55,6 +55,24 @@ impl Switch {
             let frag = "SIP/2.0 481 Call/Transaction Does Not Exist";
             return self.refer_notify(now, call, frag, true);
         };
+        // A consultation's callee counts as a transfer target for the loop bound.
+        let from = self.calls.get(&call).and_then(|e| e.agent.clone());
+        let target = self
+            .calls
+            .get(&consult)
+            .and_then(|e| e.b.as_ref())
+            .map(|b| {
+                let fork = b.forks.get(b.winner.unwrap_or(0));
+                fork.and_then(|f| f.agent.clone())
+                    .unwrap_or_else(|| b.to_user())
+            });
+        let from = from.unwrap_or_default();
+        if self
+            .check_loop(call, &from, target.as_deref().unwrap_or(""))
+            .is_err()
+        {
+            return self.refer_notify(now, call, "SIP/2.0 482 Loop Detected", true);
+        }
         self.refer_notify(now, call, "SIP/2.0 200 OK", true);
         self.join_consultation(now, call, consult);
     }

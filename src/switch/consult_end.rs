@@ -26,9 +26,15 @@ impl Switch {
     ) -> Result<(), CommandError> {
         let id = self.call_by_uuid(call)?;
         let entry = self.calls.get_mut(&id).ok_or(CommandError::NotConsulting)?;
-        if !entry.phase.consult().is_some_and(|c| c.answered) {
+        let Some(target) = entry.phase.consult().filter(|c| c.answered) else {
             return Err(CommandError::NotConsulting);
-        }
+        };
+        let (target, from) = (target.target.clone(), entry.agent.clone());
+        // The colleague counts as a transfer target for the loop bound.
+        self.check_loop(id, from.as_deref().unwrap_or(""), &target)?;
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return Err(CommandError::NotConsulting);
+        };
         let Some(c) = entry.phase.leave_consult() else {
             return Err(CommandError::NotConsulting);
         };

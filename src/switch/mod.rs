@@ -55,6 +55,7 @@ mod overload;
 pub mod plan;
 mod presence;
 mod queues;
+mod referrer;
 mod register;
 mod reload;
 mod reoffer;

@@ -52,6 +52,8 @@ pub struct TrunkPlan {
     pub identity: crate::config::IdentityPolicy,
     /// SRTP on the trunk's legs.
     pub srtp: crate::config::SrtpPolicy,
+    /// A REFER from this trunk's side may move the call.
+    pub allow_refer: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -343,6 +345,7 @@ fn trunk_plan(t: &config::TrunkConfig) -> TrunkPlan {
         }),
         identity: t.identity.clone(),
         srtp: t.srtp,
+        allow_refer: t.allow_refer,
     }
 }
 

@@ -20,6 +20,7 @@ use super::inbound::{Refusal, Req};
 use super::legs::Purpose;
 use super::plan::Route;
 use super::presence::Engagement;
+use super::referrer::Referrer;
 use super::timers::Timer;
 use super::{Output, Switch};
 use crate::call::{CallRef, Input, Routing, Side, State};
@@ -50,10 +51,23 @@ impl Switch {
     pub(super) fn on_refer(&mut self, now: Instant, req: &Req<'_>, call: CallRef, side: Side) {
         let span = self.call_span(call);
         let _in_call = span.enter();
-        if side == Side::A {
-            // The customer's side (the carrier) may not move the call.
-            warn!(call = %call, "REFER from the caller's side refused");
-            return self.refuse(now, req, Refusal::plain(403));
+        match self.referrer(call, side) {
+            Referrer::Agent => {}
+            Referrer::PlacingAgent => {
+                // The agent's leg is the A leg here: moving it is not built.
+                warn!(call = %call, "REFER on a call the agent placed refused: not supported");
+                return self.refuse(now, req, Refusal::plain(403));
+            }
+            Referrer::Carrier { trunk, allowed } if !allowed => {
+                warn!(call = %call, trunk, "REFER from the carrier's side refused: allow_refer is off");
+                return self.refuse(now, req, Refusal::plain(403));
+            }
+            Referrer::Carrier { trunk, .. } => {
+                info!(call = %call, trunk, "REFER from the carrier's side: the trunk allows it");
+                if side == Side::A {
+                    return self.on_carrier_refer(now, req, call);
+                }
+            }
         }
         let Some(to) = req.msg.header(&HeaderName::ReferTo).map(str::to_string) else {
             warn!(call = %call, "REFER without Refer-To refused");
@@ -141,7 +155,12 @@ impl Switch {
 
     /// A transfer back to a party the call was with, one more time than
     /// `transfer_loop_max` allows, is a loop; otherwise it is counted.
-    fn check_loop(&mut self, id: CallRef, from: &str, party: &str) -> Result<(), CommandError> {
+    pub(super) fn check_loop(
+        &mut self,
+        id: CallRef,
+        from: &str,
+        party: &str,
+    ) -> Result<(), CommandError> {
         let max = self.plan.transfer_loop_max;
         let entry = self.calls.get_mut(&id).ok_or(CommandError::NotTalking)?;
         let returning = entry.transfer_parties.iter().any(|p| p == party);
@@ -379,6 +398,9 @@ impl Switch {
             .filter(|e| e.fallback_hangup == Some(at))
             .map(|e| e.fallback_hangup = None);
         if due.is_some() {
+            // A timer fires outside the call's span: the line names the call.
+            let span = self.call_span(id);
+            let _in_call = span.enter();
             info!(call = %id, "transfer fallback prompt played: hanging up");
             self.drive(now, id, Input::HangUp);
         }
@@ -448,7 +470,7 @@ impl Switch {
 }
 
 /// The sipfrag status a refused target gets.
-fn sip_status(err: &CommandError) -> u16 {
+pub(super) fn sip_status(err: &CommandError) -> u16 {
     match err.status() {
         _ if *err == CommandError::TransferLoop => 482,
         403 => 403,

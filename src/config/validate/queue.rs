@@ -225,6 +225,7 @@ impl Cx<'_, '_> {
         );
         let fallback = raw.transfer_fallback.as_deref();
         let transfer_fallback = self.transfer_fallback(&p, fallback, hangup, known);
+        let transfer_fallback_at = self.locate(&p.key("transfer_fallback"));
         Some(QueueConfig {
             name: raw.name,
             requires,
@@ -243,6 +244,7 @@ impl Cx<'_, '_> {
             wrap_up_max: codes.wrap_up_max,
             transfer_priority: u8::try_from(transfer_priority).unwrap_or(0),
             transfer_fallback,
+            transfer_fallback_at,
         })
     }
 

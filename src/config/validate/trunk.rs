@@ -95,6 +95,7 @@ impl Cx<'_, '_> {
             outbound,
             identity,
             srtp,
+            allow_refer: raw.allow_refer.unwrap_or(false),
         })
     }
 

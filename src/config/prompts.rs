@@ -1,0 +1,51 @@
+//! Prompts named in the dialplan must exist as WAVs: a menu's `prompt`
+//! and a queue's `transfer_fallback = "prompt:<name>"`. Checked by
+//! [`Config::load`] (at start, by `check`, and on reload), not by the
+//! pure [`Config::parse`], because it reads the disk.
+
+use super::{Config, ConfigError, Location, Problem, ProblemKind, TransferFallback};
+
+impl Config {
+    /// Refuses prompts that have no WAV in `[media].prompts` (read
+    /// relative to the dialplan's directory, as `run` reads it). Without
+    /// `[media]` no prompt is played and none is checked.
+    pub fn check_prompts(&self) -> Result<(), ConfigError> {
+        let Some(media) = &self.media else {
+            return Ok(());
+        };
+        let menus = self.menus.iter().enumerate().map(|(i, m)| {
+            let field = format!("menus[{i}].prompt");
+            (m.prompt.as_str(), m.prompt_at, field)
+        });
+        let fallbacks = self.queues.iter().enumerate().filter_map(|(i, q)| {
+            let TransferFallback::Prompt { prompt, .. } = &q.transfer_fallback else {
+                return None;
+            };
+            let field = format!("queues[{i}].transfer_fallback");
+            Some((prompt.as_str(), q.transfer_fallback_at, field))
+        });
+        let problems: Vec<Problem> = menus
+            .chain(fallbacks)
+            .filter_map(|(prompt, at, field): (&str, Location, String)| {
+                let path = media.prompts.join(format!("{prompt}.wav"));
+                if path.is_file() {
+                    return None;
+                }
+                Some(Problem {
+                    file: self.file.clone(),
+                    line: at.line,
+                    column: at.column,
+                    field,
+                    kind: ProblemKind::UnknownPrompt {
+                        prompt: prompt.to_owned(),
+                        path: path.display().to_string(),
+                    },
+                })
+            })
+            .collect();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid { problems })
+    }
+}

@@ -22,6 +22,7 @@ use super::plan::Route;
 use super::presence::Engagement;
 use super::timers::Timer;
 use super::{Output, Switch};
+use crate::call::session::LegEvent;
 use crate::call::{CallRef, Input, Routing, Side, State};
 use crate::config::TransferFallback;
 use crate::media::command::{MediaCommand, MediaLeg};
@@ -127,6 +128,7 @@ impl Switch {
             }
             None => return Ok(()),
         };
+        self.leg_event(now, id, LegEvent::Transferred);
         self.emit(
             now,
             EventKind::CallTransferred {

@@ -601,6 +601,7 @@ fn a_version_2_store_is_migrated_in_place_keeping_its_rows_with_new_columns_null
         wrapup_ms: None,
         disposition: None,
         disposition_note: None,
+        legs: Vec::new(),
     };
     assert_eq!(
         old,
@@ -684,6 +685,8 @@ fn a_version_2_store_is_migrated_in_place_keeping_its_rows_with_new_columns_null
             "agent_events_at",
             "agent_events_call",
             "agent_events_once",
+            "call_legs_once",
+            "call_legs_party",
             "call_records_call_uuid",
             "call_records_caller",
             "call_records_ended_at",
@@ -763,7 +766,12 @@ fn a_version_3_store_gains_the_complete_record_and_the_event_log_and_keeps_its_r
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, SCHEMA_VERSION);
+    // Schema 5: the legs table is there, empty for the old rows.
+    let legs: i64 = conn
+        .query_row("SELECT count(*) FROM call_legs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(legs, 0);
 }
 
 fn agent_line(

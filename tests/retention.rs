@@ -54,6 +54,7 @@ fn record(n: u64, caller: &str, ended: SystemTime, recording: Option<&Path>) -> 
         wrapup_ms: None,
         disposition: None,
         disposition_note: None,
+        legs: Vec::new(),
     }
 }
 

@@ -456,6 +456,13 @@ fn refer_with_replaces_joins_the_caller_to_the_consulted_agent() {
     assert_eq!(r.queue.as_deref(), Some("sales"));
     assert_eq!(r.detail.transfers, vec!["1002".to_string()]);
     assert_eq!(r.outcome.label(), "completed");
+    assert_eq!(
+        legs_of(r),
+        [
+            ("1001", "agent", "offer", true, "transferred"),
+            ("1002", "colleague", "transfer", true, "caller_hung_up"),
+        ]
+    );
     assert_clean(&mut switch, at(9_020));
 }
 
@@ -736,6 +743,13 @@ fn api_consult_then_complete_joins_the_caller_to_the_colleague() {
     assert_eq!(out.records.len(), 1);
     assert_eq!(out.records[0].agent.as_deref(), Some("1002"));
     assert_eq!(out.records[0].detail.transfers, vec!["1002".to_string()]);
+    assert_eq!(
+        legs_of(&out.records[0]),
+        [
+            ("1001", "agent", "offer", true, "transferred"),
+            ("1002", "colleague", "consult", true, "caller_hung_up"),
+        ]
+    );
     assert_clean(&mut switch, at(9_020));
 }
 
@@ -783,6 +797,11 @@ fn api_consult_then_cancel_gives_the_caller_back_to_the_agent() {
     let out = drain(&mut switch);
     assert_eq!(out.records[0].agent.as_deref(), Some("1001"));
     assert!(out.records[0].detail.transfers.is_empty());
+    assert_eq!(
+        legs_of(&out.records[0])[0],
+        ("1001", "agent", "offer", true, "caller_hung_up")
+    );
+    assert_eq!(legs_of(&out.records[0])[1].2, "consult");
     assert_clean(&mut switch, at(9_020));
 }
 
@@ -1058,4 +1077,22 @@ fn an_attended_transfer_counts_in_the_loop_bound() {
     let out = drain(&mut switch);
     assert_eq!(out.records[0].detail.transfers, vec!["1002".to_string()]);
     assert_clean(&mut switch, at(9_020));
+}
+
+/// Each leg's party, role, how it came, whether it was answered, how it ended.
+fn legs_of(r: &switchyard::switch::CallRecord) -> Vec<(&str, &str, &str, bool, &str)> {
+    r.detail
+        .legs
+        .iter()
+        .map(|l| {
+            let answered = l.answered.is_some();
+            (
+                l.party.as_str(),
+                l.role.label(),
+                l.via.label(),
+                answered,
+                l.outcome.label(),
+            )
+        })
+        .collect()
 }

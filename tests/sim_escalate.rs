@@ -261,6 +261,33 @@ fn star_53_sends_the_caller_to_the_supervisors_queue() {
         (Some("1002"), Some("supervisors"))
     );
     assert_eq!(r.detail.transfers, vec!["supervisors".to_string()]);
+    let legs: Vec<_> = r
+        .detail
+        .legs
+        .iter()
+        .map(|l| {
+            (
+                l.party.as_str(),
+                l.role.label(),
+                l.via.label(),
+                l.answered.is_some(),
+                l.outcome.label(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        legs,
+        [
+            ("1001", "agent", "offer", true, "escalated"),
+            ("1002", "supervisor", "escalate", true, "caller_hung_up"),
+        ]
+    );
+    let supervisor = &r.detail.legs[1];
+    assert_eq!(
+        supervisor.answered.unwrap() - supervisor.started,
+        Duration::from_millis(2_000),
+        "rang from the escalation (5 s) to the answer (7 s)"
+    );
     assert_clean(&mut switch, at(9_020));
 }
 
@@ -385,6 +412,28 @@ fn taken_over_then_supervisor_hangs_up(switch: &mut Switch, t: Instant, out: Out
     let r = &records[0];
     assert_eq!(r.agent.as_deref(), Some("1002"));
     assert_eq!(r.detail.transfers, vec!["1002".to_string()]);
+    let legs: Vec<_> = r
+        .detail
+        .legs
+        .iter()
+        .map(|l| {
+            (
+                l.party.as_str(),
+                l.role.label(),
+                l.via.label(),
+                l.answered.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        legs,
+        [
+            ("1001", "agent", "offer", true),
+            ("1002", "supervisor", "takeover", true),
+        ]
+    );
+    assert_eq!(r.detail.legs[0].outcome.label(), "taken_over");
+    assert_eq!(r.detail.legs[0].ended, r.detail.legs[1].started);
     assert_clean(switch, t + Duration::from_millis(10));
 }
 

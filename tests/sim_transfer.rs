@@ -285,6 +285,15 @@ fn agent_refers_the_caller_to_another_agent_who_answers() {
     assert_eq!(r.agent.as_deref(), Some("1002"));
     assert_eq!(r.detail.transfers, vec!["1002".to_string()]);
     assert_eq!(r.outcome.label(), "completed");
+    // The legs: 1001 offered and transferred, 1002 by transfer until the caller hung up.
+    assert_eq!(
+        legs_of(r),
+        [
+            ("1001", "agent", "offer", true, "transferred"),
+            ("1002", "agent", "transfer", true, "caller_hung_up"),
+        ]
+    );
+    assert!(r.detail.legs[0].ended <= r.detail.legs[1].started);
     assert_clean(&mut switch, at(9_020));
 }
 
@@ -440,6 +449,14 @@ fn a_target_that_never_answers_hands_the_call_back_to_the_transferring_agent() {
     assert_eq!(out.records.len(), 1);
     assert_eq!(out.records[0].agent.as_deref(), Some("1001"));
     assert_eq!(out.records[0].detail.transfers, vec!["1002".to_string()]);
+    assert_eq!(
+        legs_of(&out.records[0]),
+        [
+            ("1001", "agent", "offer", true, "transferred"),
+            ("1002", "agent", "transfer", false, "no_answer"),
+            ("1001", "agent", "offer", true, "caller_hung_up"),
+        ]
+    );
     assert_clean(&mut switch, at(30_020));
 }
 
@@ -728,4 +745,21 @@ fn a_trunk_with_allow_refer_moves_the_call_by_the_carriers_refer() {
     assert_eq!(r.agent.as_deref(), Some("1002"));
     assert_eq!(r.detail.transfers, vec!["1002".to_string()]);
     assert_clean(&mut switch, at(9_020));
+}
+
+/// Each leg's party, role, how it came, whether it was answered, how it ended.
+fn legs_of(r: &switchyard::switch::CallRecord) -> Vec<(&str, &str, &str, bool, &str)> {
+    r.detail
+        .legs
+        .iter()
+        .map(|l| {
+            (
+                l.party.as_str(),
+                l.role.label(),
+                l.via.label(),
+                l.answered.is_some(),
+                l.outcome.label(),
+            )
+        })
+        .collect()
 }

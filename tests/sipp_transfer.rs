@@ -243,6 +243,7 @@ fn blind_refer_to_another_agent() {
     assert_eq!(r.transfers.as_deref(), Some("1002"));
     assert_eq!(r.outcome, "completed");
     assert!(log.contains(&transfer_line("1002")), "{log:?}");
+    assert_transfer_legs(&r, "1002", "agent");
 }
 
 #[test]
@@ -280,6 +281,7 @@ fn blind_refer_to_an_outside_number_through_the_trunk() {
     let (r, log) = record_of_the_call(&c);
     assert_eq!(r.transfers.as_deref(), Some("5551234"));
     assert!(log.contains(&transfer_line("5551234")), "{log:?}");
+    assert_transfer_legs(&r, "5551234", "outside");
 }
 
 #[test]
@@ -465,4 +467,53 @@ fn the_caller_hears_ringback_while_the_target_rings() {
     target.expect_success();
     let (r, _) = record_of_the_call(&c);
     assert_eq!(r.transfers.as_deref(), Some("1002"));
+}
+
+/// The record's legs, read back from SQLite, field by field: 1001 offered,
+/// answered and transferred; then `target` by transfer, answered, until
+/// the caller hung up at the record's end. Times follow each other.
+fn assert_transfer_legs(r: &CdrRow, target: &str, role: &str) {
+    let legs = &r.legs;
+    assert_eq!(legs.len(), 2, "{legs:?}");
+    let (first, second) = (&legs[0], &legs[1]);
+    assert_eq!(
+        (
+            first.seq,
+            first.party.as_str(),
+            first.role.as_str(),
+            first.via.as_str()
+        ),
+        (1, "1001", "agent", "offer")
+    );
+    assert_eq!(first.outcome, "transferred");
+    assert_eq!(
+        (
+            second.seq,
+            second.party.as_str(),
+            second.role.as_str(),
+            second.via.as_str()
+        ),
+        (2, target, role, "transfer")
+    );
+    assert_eq!(second.outcome, "caller_hung_up");
+    let answered = |l: &switchyard::ops::cdr::LegRow| l.answered_at.clone().expect("answered");
+    assert!(r.started_at <= first.started_at);
+    assert!(first.started_at <= answered(first));
+    assert_eq!(
+        Some(answered(first)),
+        r.answered_at,
+        "the first answer is the call's"
+    );
+    assert!(answered(first) <= first.ended_at);
+    assert!(first.ended_at <= second.started_at);
+    assert!(second.started_at <= answered(second));
+    assert!(answered(second) <= second.ended_at);
+    assert_eq!(
+        second.ended_at, r.ended_at,
+        "the last leg ends with the call"
+    );
+    // Not recorded: no place in a recording.
+    assert!(legs
+        .iter()
+        .all(|l| l.recording_offset_ms.is_none() && l.recording_ms.is_none()));
 }

@@ -20,7 +20,7 @@ use super::inbound::{Refusal, Req};
 use super::legs::Purpose;
 use super::presence::Engagement;
 use super::{MediaLeg, Output, Switch};
-use crate::call::session::BLeg;
+use crate::call::session::{BLeg, LegEvent};
 use crate::call::{CallRef, Input, State};
 use crate::sip::dialog::Dialog;
 use crate::sip::replaces::Replaces;
@@ -121,6 +121,8 @@ impl Switch {
             return;
         };
         entry.detail.transfers.push(target.clone());
+        let party = target.clone();
+        entry.detail.legs.handle(now, LegEvent::Joined { party });
         entry.call.transfers += 1;
         let uuid = entry.uuid;
         self.emit(

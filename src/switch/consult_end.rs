@@ -13,7 +13,7 @@ use super::event::EventKind;
 use super::legs::{Purpose, Zombie, ZOMBIE_FORKS_MAX};
 use super::presence::Engagement;
 use super::{MediaCommand, Output, Switch};
-use crate::call::session::Consultation;
+use crate::call::session::{Consultation, LegEvent};
 use crate::call::{CallRef, CallUuid, OnDrop};
 use crate::sip::transaction::{ClientKey, TxMethod};
 
@@ -55,6 +55,7 @@ impl Switch {
             return Ok(());
         };
         entry.detail.transfers.push(target.clone());
+        entry.detail.legs.handle(now, LegEvent::ConsultJoined);
         entry.call.transfers += 1;
         let uuid = entry.uuid;
         self.emit(
@@ -111,6 +112,8 @@ impl Switch {
                 .push_back(Output::Media(MediaCommand::Bridge { call: id }));
             self.hold_ended(now, id);
         }
+        let outcome = super::record_legs::consult_outcome(how);
+        self.leg_event(now, id, LegEvent::ConsultEnded { outcome });
         if let Some(call) = self.calls.get(&id).map(|e| e.uuid) {
             self.emit(
                 now,

@@ -17,6 +17,7 @@ use super::event::EventKind;
 use super::presence::Engagement;
 use super::transfer::Target;
 use super::{MediaCommand, Output, Switch};
+use crate::call::session::LegEvent;
 use crate::call::{CallRef, CallUuid, Input, State};
 use crate::media::mix::Mode;
 
@@ -55,6 +56,7 @@ impl Switch {
             }
             None => return Ok(()),
         };
+        self.leg_event(now, id, LegEvent::Escalated);
         let by = from;
         let kind = EventKind::CallEscalated {
             call: uuid,
@@ -146,6 +148,10 @@ impl Switch {
             }
             None => return Ok(()),
         };
+        let taken = LegEvent::TakenOver {
+            supervisor: supervisor.clone(),
+        };
+        self.leg_event(now, id, taken);
         let kind = EventKind::CallTakenOver {
             call: uuid,
             supervisor,

@@ -177,6 +177,7 @@ impl Switch {
             }
             entry.b = Some(b);
         }
+        self.legs_offered(now, id);
         self.session_event(now, id, SessionEvent::Offered);
         self.drive(now, id, Input::Offer { forks: n });
     }

@@ -56,6 +56,7 @@ pub mod plan;
 mod presence;
 mod queues;
 mod referrer;
+mod record_legs;
 mod register;
 mod reload;
 mod reoffer;
@@ -503,6 +504,7 @@ impl Switch {
 
     /// Feeds one input to a call and carries out what it decides.
     fn drive(&mut self, now: Instant, id: CallRef, input: Input) {
+        self.legs_on_input(now, id, &input);
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
@@ -518,6 +520,7 @@ impl Switch {
     }
 
     fn act(&mut self, now: Instant, id: CallRef, action: Action) {
+        self.legs_on_action(now, id, &action);
         match action {
             Action::InviteB => self.invite_b(now, id),
             Action::StartRingTimer => {
@@ -561,6 +564,8 @@ impl Switch {
             return;
         };
         let ended = entry.call.ended.unwrap_or(now);
+        let legs_ended = record_legs::ended_event(outcome);
+        entry.detail.legs.handle(ended, legs_ended);
         let mut recording = None;
         let mut actions = Vec::new();
         entry
@@ -642,6 +647,7 @@ impl Switch {
 
     /// Feeds one event to a call's session and carries out what it decides.
     fn session_event(&mut self, now: Instant, id: CallRef, event: SessionEvent) {
+        self.legs_on_session(now, id, &event);
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };

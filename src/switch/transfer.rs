@@ -23,6 +23,7 @@ use super::presence::Engagement;
 use super::referrer::Referrer;
 use super::timers::Timer;
 use super::{Output, Switch};
+use crate::call::session::LegEvent;
 use crate::call::{CallRef, Input, Routing, Side, State};
 use crate::config::TransferFallback;
 use crate::media::command::{MediaCommand, MediaLeg};
@@ -141,6 +142,7 @@ impl Switch {
             }
             None => return Ok(()),
         };
+        self.leg_event(now, id, LegEvent::Transferred);
         self.emit(
             now,
             EventKind::CallTransferred {

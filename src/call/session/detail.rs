@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::legs::{CallLegs, LegRecord};
 use crate::call::{Outcome, Side};
 use crate::sip::parse::{HeaderName, Message};
 
@@ -61,6 +62,8 @@ pub struct CallDetail {
     pub queue_position: Option<usize>,
     /// Blind transfers' targets, in order.
     pub transfers: Vec<String>,
+    /// Every party the call passed through, in order.
+    pub legs: CallLegs,
 }
 
 /// As stored: instants become offsets from the call's arrival.
@@ -84,6 +87,8 @@ pub struct RecordDetail {
     /// When it entered its last queue (for the `call_abandoned` event's
     /// wait; not stored).
     pub queue_since: Option<Duration>,
+    /// The parties it passed through, in order.
+    pub legs: Vec<LegRecord>,
 }
 
 impl CallDetail {
@@ -149,6 +154,7 @@ impl CallDetail {
             transfers: self.transfers.clone(),
             queue_position: self.queue_position,
             queue_since: self.queue_since.map(since),
+            legs: self.legs.finish(created, ended),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod a_leg;
 pub mod b_leg;
 pub mod consult;
 pub mod detail;
+pub mod legs;
 pub mod media;
 pub mod menu;
 pub mod phase;
@@ -29,6 +30,7 @@ pub use a_leg::{ALeg, ALegOrigin};
 pub use b_leg::{BLeg, Fork};
 pub use consult::Consultation;
 pub use detail::{CallDetail, Direction, RecordDetail};
+pub use legs::{CallLegs, LegEvent, LegOutcome, LegRecord, LegRole, LegVia, LEGS_PER_CALL_MAX};
 pub use media::CallMedia;
 pub use phase::{
     Hold, Phase, PhaseMachine, Recording, SessionAction, SessionEvent, Supervision, Talk,

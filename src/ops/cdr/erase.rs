@@ -2,7 +2,8 @@
 //! rows per transaction, so the writer thread never waits long for the
 //! lock) and every record of one caller (right to erasure). A record's
 //! dependent rows are its agent event log lines (`agent_events.call` is
-//! the record's `call_uuid`); they go in the same transaction.
+//! the record's `call_uuid`) and its legs (`call_legs.call_uuid`); they go
+//! in the same transaction.
 
 use std::time::SystemTime;
 
@@ -100,10 +101,12 @@ fn delete_where(
     let mut deleted = Deleted::default();
     let mut del_record = tx.prepare("DELETE FROM call_records WHERE id = ?1")?;
     let mut del_events = tx.prepare("DELETE FROM agent_events WHERE call = ?1")?;
+    let mut del_legs = tx.prepare("DELETE FROM call_legs WHERE call_uuid = ?1")?;
     for (id, uuid, recording) in picked {
         deleted.records += count_u64(del_record.execute([id])?);
         if let Some(uuid) = uuid {
-            deleted.events += count_u64(del_events.execute(params_from_iter([uuid]))?);
+            deleted.events += count_u64(del_events.execute(params_from_iter([&uuid]))?);
+            del_legs.execute([&uuid])?;
         }
         deleted.recordings.extend(recording);
     }

@@ -13,6 +13,7 @@
 
 mod erase;
 mod events;
+mod legs;
 mod queries;
 mod row;
 mod spill;
@@ -28,13 +29,14 @@ use crate::switch::CallRecord;
 
 pub use erase::{Deleted, DELETE_BATCH_ROWS_MAX, ERASE_RECORDS_MAX};
 pub use events::{agent_events, AgentEventRow, EVENT_NAMES};
+pub use legs::LegRow;
 pub use row::{rfc3339_utc, CdrRow, StoredRecord};
 pub use spill::{rejected_path, spill_path, SPILL_LINE_BYTES_MAX};
 pub use writer::{CdrWriter, WriterConfig, CDR_BATCH_RECORDS_MAX, CDR_QUEUE_RECORDS_MAX};
 
 /// The schema this code writes (`PRAGMA user_version`). A newer file is
 /// refused rather than written with an older shape.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 /// How long a statement waits for another connection's lock before failing
 /// (then the writer spills the batch).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -288,7 +290,40 @@ impl CdrStore {
                 })
             })
             .map_err(query_err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(query_err)
+        let mut records = rows.collect::<Result<Vec<_>, _>>().map_err(query_err)?;
+        for r in &mut records {
+            r.row.legs = self.legs(r.row.call_uuid.as_deref().unwrap_or_default())?;
+        }
+        Ok(records)
+    }
+
+    /// The record of the call `call_uuid`, with its legs; `None` if there
+    /// is none (yet).
+    pub fn record(&self, call_uuid: &str) -> Result<Option<CdrRow>, CdrError> {
+        let query_err = |source| CdrError::Query { source };
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {} FROM call_records WHERE call_uuid = ?1 ORDER BY id DESC LIMIT 1",
+                queries::RECORD_COLUMNS
+            ))
+            .map_err(query_err)?;
+        let mut rows = stmt
+            .query_map([call_uuid], |r| queries::read_record(r, 0))
+            .map_err(query_err)?;
+        let Some(row) = rows.next().transpose().map_err(query_err)? else {
+            return Ok(None);
+        };
+        Ok(Some(CdrRow {
+            legs: self.legs(call_uuid)?,
+            ..row
+        }))
+    }
+
+    /// The legs of the call `call_uuid`, in order (none for a record
+    /// written before schema 5).
+    pub fn legs(&self, call_uuid: &str) -> Result<Vec<LegRow>, CdrError> {
+        legs::of_call(&self.conn, call_uuid).map_err(|source| CdrError::Query { source })
     }
 
     /// How many records the database holds.
@@ -384,7 +419,11 @@ impl CdrStore {
             tx.execute_batch(SCHEMA_V3)
                 .map_err(schema_err(&self.path))?;
         }
-        tx.execute_batch(SCHEMA_V4)
+        if version < 4 {
+            tx.execute_batch(SCHEMA_V4)
+                .map_err(schema_err(&self.path))?;
+        }
+        tx.execute_batch(legs::SCHEMA_V5)
             .map_err(schema_err(&self.path))?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(schema_err(&self.path))?;

@@ -49,6 +49,7 @@ pub(super) fn read_record(r: &Row<'_>, at: usize) -> rusqlite::Result<CdrRow> {
         wrapup_ms: opt_u64(27)?,
         disposition: r.get(at + 28)?,
         disposition_note: r.get(at + 29)?,
+        legs: Vec::new(),
     })
 }
 
@@ -60,7 +61,7 @@ pub(super) fn insert_calls(tx: &Transaction<'_>, rows: &[CdrRow]) -> rusqlite::R
     );
     let mut stmt = tx.prepare(&sql)?;
     for row in rows {
-        stmt.execute(params![
+        let inserted = stmt.execute(params![
             to_sql_i64(row.call),
             row.sip_call_id,
             row.trunk,
@@ -92,6 +93,10 @@ pub(super) fn insert_calls(tx: &Transaction<'_>, rows: &[CdrRow]) -> rusqlite::R
             row.disposition,
             row.disposition_note,
         ])?;
+        // A record stored before (a spill imported twice) has its legs.
+        if let (1, Some(uuid)) = (inserted, &row.call_uuid) {
+            super::legs::insert(tx, uuid, &row.legs)?;
+        }
     }
     Ok(())
 }
@@ -139,7 +144,7 @@ pub(super) fn fill_in(tx: &Transaction<'_>, calls: &[String]) -> rusqlite::Resul
     for call in calls {
         stmt.execute([call])?;
     }
-    Ok(())
+    super::legs::fill_in(tx, calls)
 }
 
 pub(super) fn agent_events(

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::legs::LegRow;
 use crate::call::{Outcome, Side};
 use crate::switch::CallRecord;
 
@@ -73,6 +74,11 @@ pub struct CdrRow {
     pub disposition: Option<String>,
     #[serde(default)]
     pub disposition_note: Option<String>,
+    /// Schema 5: the parties the call passed through, in order (table
+    /// `call_legs`). Empty in older rows, and in rows read by
+    /// [`CdrStore::records_between`](super::CdrStore::records_between).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub legs: Vec<LegRow>,
 }
 
 /// A row read back from the database.
@@ -135,6 +141,12 @@ impl CdrRow {
             wrapup_ms: None,
             disposition: None,
             disposition_note: None,
+            legs: d
+                .legs
+                .iter()
+                .enumerate()
+                .map(|(i, leg)| LegRow::new(i, leg, started_at))
+                .collect(),
         }
     }
 }

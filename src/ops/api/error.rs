@@ -113,6 +113,8 @@ fn command_code(e: &CommandError) -> &'static str {
         CommandError::NotConsulting => "not_consulting",
         CommandError::NoEscalationQueue => "no_escalation_queue",
         CommandError::NotSupervised => "not_supervised",
+        CommandError::ConferenceFull => "conference_full",
+        CommandError::UnknownParty(_) => "unknown_party",
         CommandError::BadTarget(_) => "bad_target",
         CommandError::Router(_) => "router_refused",
         CommandError::UnknownDisposition(_) => "unknown_disposition",

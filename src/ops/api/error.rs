@@ -70,6 +70,7 @@ impl ApiError {
             Self::NotFound { what: "agent", .. } => "unknown_agent",
             Self::NotFound { what: "queue", .. } => "unknown_queue",
             Self::NotFound { what: "call", .. } => "unknown_call",
+            Self::NotFound { what: "party", .. } => "unknown_party",
             Self::NotFound { .. } => "not_found",
             Self::BadField { .. } => "bad_request",
             Self::BodyTooLarge { .. } => "body_too_large",

@@ -11,21 +11,43 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::call::CallRef;
-use crate::media::mix::Mode;
+use crate::media::mix::{Mode, Voice};
 use crate::media::sdp::Codec;
 use crate::media::srtp::MasterKey;
 
-/// Most media legs in one call: caller, agent, supervisor, and a player.
-/// The core sizes supervision by it; the relay refuses a leg past it.
-pub const LEGS_PER_CALL_MAX: usize = 4;
+/// Conference parties one call may add in its life ([`MediaLeg::Party`]
+/// numbers run below it): each keeps its relay leg until the call ends.
+pub const CONFERENCE_JOINS_PER_CALL_MAX: usize = 16;
+/// Most media legs in one call in its life: caller, agent, a few
+/// supervisor or consultation legs, and the conference parties. The relay
+/// refuses a leg past it.
+pub const LEGS_PER_CALL_MAX: usize = 8 + CONFERENCE_JOINS_PER_CALL_MAX;
+/// Parts a relay leg can play ([`MediaLeg::index`] runs below it).
+pub const MEDIA_SIDES: usize = 3 + CONFERENCE_JOINS_PER_CALL_MAX;
 
 /// A call's media leg: the caller's or the agent's (carrier's, dialling out).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MediaLeg {
     Caller,
     Agent,
-    /// A supervisor listening in (see `switch/supervise.rs`).
+    /// A supervisor listening in (see `switch/supervise.rs`), or the
+    /// colleague of a consultation.
     Supervisor,
+    /// A party the agent brought into a conference, by its number in the
+    /// call (below [`CONFERENCE_JOINS_PER_CALL_MAX`]).
+    Party(u8),
+}
+
+impl MediaLeg {
+    /// A distinct small number per part, below [`MEDIA_SIDES`].
+    pub fn index(self) -> usize {
+        match self {
+            MediaLeg::Caller => 0,
+            MediaLeg::Agent => 1,
+            MediaLeg::Supervisor => 2,
+            MediaLeg::Party(n) => 3 + usize::from(n) % CONFERENCE_JOINS_PER_CALL_MAX,
+        }
+    }
 }
 
 /// What the party's SDP said, as the relay needs it.
@@ -90,6 +112,13 @@ pub enum MediaCommand {
     Supervise { call: CallRef, mode: Mode },
     /// The supervisor left; caller and agent hear each other alone again.
     EndSupervision { call: CallRef },
+    /// The call is a conference of exactly these legs: each hears all the
+    /// others through the mixer, at its voice's gain and mute (sent anew
+    /// whenever a party joins, leaves, or is muted).
+    Conference {
+        call: CallRef,
+        parties: Vec<(MediaLeg, Voice)>,
+    },
     /// Send a digit to the leg as RFC 4733 events (a SIP INFO digit from
     /// the other party, RFC 6086 interworking).
     SendDigit {
@@ -112,6 +141,7 @@ impl MediaCommand {
             | Self::Record { call, .. }
             | Self::Supervise { call, .. }
             | Self::EndSupervision { call }
+            | Self::Conference { call, .. }
             | Self::SendDigit { call, .. }
             | Self::Release { call } => *call,
         }
@@ -133,6 +163,15 @@ impl MediaCommand {
             | Self::Supervise { .. }
             | Self::EndSupervision { .. } => MediaInput::SupervisionFailed { call },
             Self::Record { .. } => MediaInput::RecordingFailed { call },
+            Self::Open {
+                leg: MediaLeg::Party(_),
+                ..
+            }
+            | Self::SetRemote {
+                leg: MediaLeg::Party(_),
+                ..
+            }
+            | Self::Conference { .. } => MediaInput::ConferenceFailed { call },
             // A digit that cannot be sent is lost, as on a lossy network.
             Self::SendDigit { .. } => MediaInput::DigitLost { call },
             _ => MediaInput::Failed { call },
@@ -209,6 +248,9 @@ pub enum MediaInput {
     SupervisionFailed { call: CallRef },
     /// A digit could not be sent to a leg; the call goes on.
     DigitLost { call: CallRef },
+    /// A conference party's media could not be set up or mixed; the call
+    /// goes on as it was.
+    ConferenceFailed { call: CallRef },
 }
 
 impl MediaInput {
@@ -220,7 +262,8 @@ impl MediaInput {
             | Self::Digit { call, .. }
             | Self::RecordingFailed { call }
             | Self::SupervisionFailed { call }
-            | Self::DigitLost { call } => call,
+            | Self::DigitLost { call }
+            | Self::ConferenceFailed { call } => call,
         }
     }
 }

@@ -1,6 +1,8 @@
-//! Mixing for supervision and recording, without IO: per-party sample
-//! queues that absorb jitter between packet arrival and the 20 ms mixing
-//! clock, who hears whom in each supervision mode, and saturating sums.
+//! Mixing for supervision, conferences and recording, without IO:
+//! per-party sample queues that absorb jitter between packet arrival and
+//! the 20 ms mixing clock, who hears whom in each supervision mode,
+//! saturating sums, and a conference's mix-minus (each party hears the sum
+//! of all the others, each voice at its own gain, a muted one not at all).
 //!
 //! Everything here runs at 8 kHz, 20 ms frames: what the relay decodes
 //! every codec to (Opus included, see [`crate::media::transcode`]).
@@ -12,6 +14,80 @@ pub const FIFO_FRAMES_MAX: usize = 10;
 /// Frames kept queued before the mixer starts taking from a party: one
 /// frame of slack so arrival jitter around the tick does not drop audio.
 pub const PLAYOUT_FRAMES: usize = 2;
+
+/// Most parties one conference mixes, caller and agent included.
+pub const CONFERENCE_PARTIES_MAX: usize = 8;
+/// The range a party's gain may be set in, in dB.
+pub const GAIN_DB_MIN: f64 = -20.0;
+pub const GAIN_DB_MAX: f64 = 12.0;
+/// Fixed-point scale of a [`Gain`]: 1.0 is `1 << GAIN_SHIFT`.
+const GAIN_SHIFT: u32 = 12;
+
+/// A linear gain in Q12 fixed point, so the 20 ms mix does no float work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Gain(u16);
+
+impl Gain {
+    pub const UNITY: Gain = Gain(1 << GAIN_SHIFT);
+
+    /// The gain of `db` decibels; `None` outside
+    /// [`GAIN_DB_MIN`]..=[`GAIN_DB_MAX`] or not a number.
+    pub fn from_db(db: f64) -> Option<Gain> {
+        if !(GAIN_DB_MIN..=GAIN_DB_MAX).contains(&db) {
+            return None;
+        }
+        let linear = 10f64.powf(db / 20.0) * f64::from(1u32 << GAIN_SHIFT);
+        // +12 dB is 3.98 × 4096 = 16 306: fits a u16.
+        Some(Gain(linear.round() as u16))
+    }
+
+    /// `sample` at this gain, unclamped (at most 4 × i16::MAX).
+    fn apply(self, sample: i16) -> i32 {
+        (i32::from(sample) * i32::from(self.0)) >> GAIN_SHIFT
+    }
+}
+
+/// How one party's voice enters a conference mix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Voice {
+    pub gain: Gain,
+    /// Muted: nobody hears the party; it still hears everyone.
+    pub muted: bool,
+}
+
+impl Default for Voice {
+    fn default() -> Self {
+        Voice {
+            gain: Gain::UNITY,
+            muted: false,
+        }
+    }
+}
+
+/// What `listener` hears in a conference: the sum of every other present
+/// party's frame (`voices[i]` is `None` for an empty slot) at its gain,
+/// muted parties left out, clipped to the i16 range once at the end.
+pub fn conference_mix(
+    frames: &[[i16; FRAME]],
+    voices: &[Option<Voice>],
+    listener: usize,
+    out: &mut [i16; FRAME],
+) {
+    let mut sum = [0i32; FRAME];
+    for (i, (frame, voice)) in frames.iter().zip(voices).enumerate() {
+        let Some(voice) = voice else { continue };
+        if i == listener || voice.muted {
+            continue;
+        }
+        for (acc, &s) in sum.iter_mut().zip(frame.iter()) {
+            // Eight parties at +12 dB stay far inside i32.
+            *acc += voice.gain.apply(s);
+        }
+    }
+    for (o, s) in out.iter_mut().zip(sum) {
+        *o = s.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
+    }
+}
 
 /// The parties of a supervised or recorded call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -41,6 +117,9 @@ pub enum Mode {
     /// The supervisor took the call over: caller and supervisor hear each
     /// other; the agent's leg (hung up) is heard by nobody and hears nothing.
     Takeover,
+    /// A conference: every party hears all the others, through the mixer
+    /// ([`conference_mix`]), each at its own gain and mute.
+    Conference,
 }
 
 impl Mode {
@@ -51,6 +130,7 @@ impl Mode {
             Mode::Barge => "barge",
             Mode::Consult => "consult",
             Mode::Takeover => "takeover",
+            Mode::Conference => "conference",
         }
     }
 
@@ -60,6 +140,7 @@ impl Mode {
             return false;
         }
         match (self, listener, talker) {
+            (Mode::Conference, _, _) => true,
             (Mode::Takeover, _, Party::Agent) | (Mode::Takeover, Party::Agent, _) => false,
             (Mode::Takeover, _, _) => true,
             (Mode::Consult, Party::Caller, _) | (Mode::Consult, _, Party::Caller) => false,
@@ -74,6 +155,9 @@ impl Mode {
     /// Whether `listener`'s audio must be mixed (it hears two parties); the
     /// others keep the plain relay, untouched by the mixer.
     pub fn mixes_for(self, listener: Party) -> bool {
+        if self == Mode::Conference {
+            return true;
+        }
         if self == Mode::Consult {
             // Agent and colleague are not bridged: each hears the other
             // only through the mixer; the caller keeps its music.
@@ -183,12 +267,15 @@ impl Fifo {
 }
 
 /// What `listener` hears in `mode`: the saturating sum of the frames of
-/// the parties it hears (`frames` in [`Party`] order).
-pub fn mix_for(mode: Mode, listener: Party, frames: &[[i16; FRAME]; 3], out: &mut [i16; FRAME]) {
+/// the parties it hears (`frames` in [`Party`] order, then any others,
+/// which supervision never hears).
+pub fn mix_for(mode: Mode, listener: Party, frames: &[[i16; FRAME]], out: &mut [i16; FRAME]) {
     out.fill(0);
     for talker in Party::ALL {
         if mode.hears(listener, talker) {
-            let frame = &frames[talker as usize];
+            let Some(frame) = frames.get(talker as usize) else {
+                continue;
+            };
             for (o, &s) in out.iter_mut().zip(frame.iter()) {
                 *o = o.saturating_add(s);
             }
@@ -264,6 +351,95 @@ mod tests {
         assert_eq!(out[0], i16::MAX);
         mix_for(Mode::Whisper, Caller, &frames, &mut out);
         assert_eq!(out[0], 10_000);
+    }
+
+    fn tone(level: i16) -> [i16; FRAME] {
+        [level; FRAME]
+    }
+
+    #[test]
+    fn each_conference_party_hears_all_the_others_but_not_itself() {
+        let frames: Vec<[i16; FRAME]> = (1..=8).map(|k| tone(k * 100)).collect();
+        let voices = [Some(Voice::default()); CONFERENCE_PARTIES_MAX];
+        let mut out = [0i16; FRAME];
+        let total: i16 = (1..=8).map(|k| k * 100).sum();
+        for listener in 0..CONFERENCE_PARTIES_MAX {
+            conference_mix(&frames, &voices, listener, &mut out);
+            let own = (listener as i16 + 1) * 100;
+            assert_eq!(out, tone(total - own), "listener {listener}");
+        }
+    }
+
+    #[test]
+    fn a_loud_conference_clips_instead_of_wrapping() {
+        let frames = [tone(30_000), tone(20_000), tone(-30_000), tone(-1)];
+        let voices = [Some(Voice::default()); 4];
+        let mut out = [0i16; FRAME];
+        conference_mix(&frames, &voices, 2, &mut out);
+        assert_eq!(out[0], i16::MAX, "30 000 + 20 000 - 1 clips high");
+        conference_mix(&frames, &voices, 3, &mut out);
+        assert_eq!(
+            out[0], 20_000,
+            "summed wide and clipped once: a step-wise saturating sum would give 2 767"
+        );
+        let low = [tone(-30_000), tone(-30_000), tone(0)];
+        conference_mix(&low, &voices[..3], 2, &mut out);
+        assert_eq!(out[0], i16::MIN);
+    }
+
+    #[test]
+    fn a_muted_party_is_heard_by_nobody_but_still_hears() {
+        let frames = [tone(1000), tone(2000), tone(4000)];
+        let muted = Voice {
+            muted: true,
+            ..Voice::default()
+        };
+        let voices = [Some(Voice::default()), Some(muted), Some(Voice::default())];
+        let mut out = [0i16; FRAME];
+        conference_mix(&frames, &voices, 0, &mut out);
+        assert_eq!(out[0], 4000, "the caller does not hear the muted agent");
+        conference_mix(&frames, &voices, 1, &mut out);
+        assert_eq!(out[0], 5000, "the muted agent hears both others");
+    }
+
+    #[test]
+    fn a_party_that_left_leaves_the_rest_mixing() {
+        let frames = [tone(1000), tone(2000), tone(4000), tone(8000)];
+        let voices = [Some(Voice::default()), None, Some(Voice::default()), None];
+        let mut out = [0i16; FRAME];
+        conference_mix(&frames, &voices, 0, &mut out);
+        assert_eq!(out[0], 4000, "slots 1 and 3 are empty: not heard");
+        conference_mix(&frames, &voices, 2, &mut out);
+        assert_eq!(out[0], 1000);
+    }
+
+    #[test]
+    fn gains_scale_a_voice_and_refuse_out_of_range() {
+        assert_eq!(Gain::from_db(0.0), Some(Gain::UNITY));
+        assert_eq!(Gain::from_db(-20.5), None);
+        assert_eq!(Gain::from_db(12.5), None);
+        assert_eq!(Gain::from_db(f64::NAN), None);
+        let half = Voice {
+            gain: Gain::from_db(-6.0206).unwrap(),
+            muted: false,
+        };
+        let loud = Voice {
+            gain: Gain::from_db(12.0).unwrap(),
+            muted: false,
+        };
+        let frames = [tone(0), tone(1000), tone(1000)];
+        let mut out = [0i16; FRAME];
+        conference_mix(&frames, &[None, Some(half), None], 0, &mut out);
+        assert_eq!(out[0], 500);
+        conference_mix(&frames, &[None, None, Some(loud)], 0, &mut out);
+        assert!((3975..=3985).contains(&out[0]), "{}", out[0]);
+    }
+
+    #[test]
+    fn conference_mode_mixes_for_everyone() {
+        for l in Party::ALL {
+            assert!(Mode::Conference.mixes_for(l));
+        }
     }
 
     #[test]

@@ -65,6 +65,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/calls/{id}/consult"),
     ("post", "/api/v1/calls/{id}/consult/complete"),
     ("post", "/api/v1/calls/{id}/consult/cancel"),
+    ("post", "/api/v1/calls/{id}/consult/conference"),
+    ("post", "/api/v1/calls/{id}/conference"),
+    ("get", "/api/v1/calls/{id}/parties"),
+    ("post", "/api/v1/calls/{id}/parties/{party}"),
+    ("delete", "/api/v1/calls/{id}/parties/{party}"),
     ("post", "/api/v1/calls/{id}/escalate"),
     ("post", "/api/v1/calls/{id}/takeover"),
     ("post", "/api/v1/calls/{id}/disposition"),
@@ -146,6 +151,16 @@ pub fn router(
             post(consult_complete),
         )
         .route("/api/v1/calls/{id}/consult/cancel", post(consult_cancel))
+        .route(
+            "/api/v1/calls/{id}/consult/conference",
+            post(consult_conference),
+        )
+        .route("/api/v1/calls/{id}/conference", post(conference))
+        .route("/api/v1/calls/{id}/parties", get(parties))
+        .route(
+            "/api/v1/calls/{id}/parties/{party}",
+            post(set_party).delete(drop_party),
+        )
         .route("/api/v1/calls/{id}/escalate", post(escalate))
         .route("/api/v1/calls/{id}/takeover", post(takeover))
         .route("/api/v1/calls/{id}/disposition", post(disposition))
@@ -378,6 +393,88 @@ async fn consult_complete(State(api): State<Api>, Path(id): Path<String>) -> Api
 async fn consult_cancel(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {
     let call = call_id(&id)?;
     done(&api, Command::ConsultCancel { call }).await
+}
+
+async fn consult_conference(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {
+    let call = call_id(&id)?;
+    done(&api, Command::ConsultConference { call }).await
+}
+
+async fn conference(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let call = call_id(&id)?;
+    let TransferBody { to } = body(b)?;
+    done(&api, Command::Conference { call, to }).await
+}
+
+async fn parties(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {
+    let call = call_id(&id)?;
+    match run(&api, Command::ListParties { call }).await? {
+        Reply::Parties { parties } => Ok(Json(json!({ "parties": parties })).into_response()),
+        other => Ok(Json(other).into_response()),
+    }
+}
+
+/// A party's number in its call, or 404: ids are small numbers.
+fn party_id(party: &str) -> Result<u8, ApiError> {
+    party.parse().map_err(|_| ApiError::NotFound {
+        what: "party",
+        id: party.to_string(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartyBody {
+    #[serde(default)]
+    mute: Option<bool>,
+    #[serde(default)]
+    gain_db: Option<f64>,
+}
+
+async fn set_party(
+    State(api): State<Api>,
+    Path((id, party)): Path<(String, String)>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let call = call_id(&id)?;
+    let party = party_id(&party)?;
+    let PartyBody { mute, gain_db } = body(b)?;
+    let gain_db10 = match gain_db {
+        None => None,
+        Some(db) if crate::media::mix::Gain::from_db(db).is_some() => {
+            Some((db * 10.0).round() as i16)
+        }
+        Some(db) => {
+            return Err(ApiError::BadField {
+                field: "gain_db".into(),
+                message: format!(
+                    "{db} dB is outside {}..={} dB",
+                    crate::media::mix::GAIN_DB_MIN,
+                    crate::media::mix::GAIN_DB_MAX
+                ),
+            })
+        }
+    };
+    let command = Command::SetParty {
+        call,
+        party,
+        mute,
+        gain_db10,
+    };
+    done(&api, command).await
+}
+
+async fn drop_party(
+    State(api): State<Api>,
+    Path((id, party)): Path<(String, String)>,
+) -> ApiResult {
+    let call = call_id(&id)?;
+    let party = party_id(&party)?;
+    done(&api, Command::DropParty { call, party }).await
 }
 
 async fn escalate(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {

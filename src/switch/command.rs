@@ -79,6 +79,36 @@ pub enum Command {
     ConsultCancel {
         call: CallUuid,
     },
+    /// Ring `to` (an agent, or a number the agent may dial) and, when it
+    /// answers, mix it into the call: a conference (`conference.rs`).
+    Conference {
+        call: CallUuid,
+        to: String,
+    },
+    /// Turn the call's answered consultation into a conference of caller,
+    /// agent and colleague.
+    ConsultConference {
+        call: CallUuid,
+    },
+    /// The parties of a talking call: caller, agent and any added.
+    ListParties {
+        call: CallUuid,
+    },
+    /// Mute or unmute a party, or set its gain (tenths of a dB, within
+    /// the mixer's range); the call becomes a conference if it is none.
+    SetParty {
+        call: CallUuid,
+        party: u8,
+        #[serde(default)]
+        mute: Option<bool>,
+        #[serde(default)]
+        gain_db10: Option<i16>,
+    },
+    /// Hang up one party (BYE); the others stay connected.
+    DropParty {
+        call: CallUuid,
+        party: u8,
+    },
     /// Send a connected call to `[switch] escalation_queue` with its
     /// priority; the agent goes to wrap-up.
     Escalate {
@@ -137,6 +167,26 @@ pub enum Reply {
     Originated {
         call: CallUuid,
     },
+    Parties {
+        parties: Vec<PartySnapshot>,
+    },
+}
+
+/// One party of a call, now.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PartySnapshot {
+    /// 0 the caller, 1 the agent, then added parties in order.
+    pub id: u8,
+    /// The agent's id, the number dialled, or the caller's number.
+    pub who: String,
+    /// `customer`, `agent` (the call's or an added one) or `external`.
+    pub role: &'static str,
+    /// `ringing` or `joined`.
+    pub state: &'static str,
+    pub muted: bool,
+    pub gain_db: f64,
+    /// When it joined (Unix ms): the caller and agent when answered.
+    pub joined_at: Option<u64>,
 }
 
 /// One agent, now.
@@ -254,6 +304,13 @@ pub enum CommandError {
     Consulting,
     #[error("the call has no (answered) consultation")]
     NotConsulting,
+    #[error(
+        "the conference has {} parties already",
+        crate::media::mix::CONFERENCE_PARTIES_MAX
+    )]
+    ConferenceFull,
+    #[error("the call has no party {0}")]
+    UnknownParty(u8),
     #[error("no escalation queue is set up ([switch] escalation_queue)")]
     NoEscalationQueue,
     #[error("no supervisor is listening in on the call")]
@@ -273,6 +330,7 @@ impl CommandError {
             Self::UnknownAgent(_)
             | Self::UnknownQueue(_)
             | Self::UnknownCall(_)
+            | Self::UnknownParty(_)
             | Self::NotBanned(_) => 404,
             Self::DialRefused(_) | Self::BadTarget(_) | Self::TransferLoop => 403,
             Self::SkillLevel { .. }
@@ -292,6 +350,7 @@ impl CommandError {
             | Self::NotConsulting
             | Self::NoEscalationQueue
             | Self::NotSupervised
+            | Self::ConferenceFull
             | Self::NoMedia => 409,
             Self::BadNumber => 400,
             Self::Draining | Self::Router(_) | Self::NoCapacity => 503,

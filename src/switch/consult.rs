@@ -33,7 +33,7 @@ use crate::sip::transaction::{AckTemplate, ClientKey, TxMethod};
 use crate::sip::{build, Peer};
 
 /// One place a consultation rings: its URI, where to send, its agent.
-type Place = (String, Peer, Option<String>);
+pub(super) type Place = (String, Peer, Option<String>);
 
 impl Switch {
     /// The call with this id, or `UnknownCall`.
@@ -54,7 +54,10 @@ impl Switch {
     ) -> Result<(), CommandError> {
         self.transferable(id)?;
         let entry = self.calls.get(&id).ok_or(CommandError::NotTalking)?;
-        if entry.phase.consult().is_some() || entry.phase.supervisor().is_some() {
+        if entry.phase.consult().is_some()
+            || entry.phase.supervisor().is_some()
+            || entry.phase.conference().is_some()
+        {
             return Err(CommandError::Consulting);
         }
         let from = entry.agent.clone().unwrap_or_default();
@@ -120,7 +123,12 @@ impl Switch {
     }
 
     /// The first contact of a free, registered agent.
-    fn consult_agent(&self, now: Instant, id: CallRef, agent: &str) -> Result<Place, CommandError> {
+    pub(super) fn consult_agent(
+        &self,
+        now: Instant,
+        id: CallRef,
+        agent: &str,
+    ) -> Result<Place, CommandError> {
         if self.busy.get(agent).is_some_and(|c| *c != id) || self.own_call(agent).is_some() {
             return Err(CommandError::AgentBusy(agent.to_string()));
         }
@@ -130,7 +138,7 @@ impl Switch {
             .ok_or_else(|| CommandError::NotRegistered(agent.to_string()))
     }
 
-    fn consultation_leg(
+    pub(super) fn consultation_leg(
         &mut self,
         id: CallRef,
         from: &str,
@@ -179,7 +187,7 @@ impl Switch {
     }
 
     /// Our offer to the colleague: the caller's codecs, on the consultation's port.
-    fn consult_offer(&mut self, id: CallRef, port: u16) -> Bytes {
+    pub(super) fn consult_offer(&mut self, id: CallRef, port: u16) -> Bytes {
         let session = u64::from(rand::RngCore::next_u32(&mut self.rng));
         let (Some(anchoring), Some(m)) = (
             self.anchoring.as_ref(),

@@ -133,7 +133,7 @@ impl Switch {
     }
 
     /// Hangs up or cancels the consultation's leg and forgets it.
-    fn drop_consultation(&mut self, now: Instant, id: CallRef, c: Consultation) {
+    pub(super) fn drop_consultation(&mut self, now: Instant, id: CallRef, c: Consultation) {
         let leg = c.leg;
         self.demux.remove_dialog(&leg.call_id);
         if let Some(agent) = &leg.agent {

@@ -50,6 +50,16 @@ impl Switch {
             Command::Consult { call, to } => self.consult_command(now, call, &to),
             Command::ConsultComplete { call } => self.consult_complete(now, call),
             Command::ConsultCancel { call } => self.consult_cancel(now, call),
+            Command::Conference { call, to } => self.conference_command(now, call, &to),
+            Command::ConsultConference { call } => self.consult_conference(now, call),
+            Command::ListParties { call } => return self.list_parties(now, call),
+            Command::SetParty {
+                call,
+                party,
+                mute,
+                gain_db10,
+            } => self.set_party(now, call, party, mute, gain_db10),
+            Command::DropParty { call, party } => self.drop_party(now, call, party),
             Command::Escalate { call } => self.escalate_command(now, call),
             Command::Takeover { call } => self.takeover_command(now, call),
             Command::Originate { agent, number } => {

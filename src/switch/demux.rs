@@ -47,6 +47,9 @@ pub enum Owner {
     /// A consultation's dialog (API attended transfer), by its Call-ID;
     /// its leg is in the call's session.
     Consult { call: CallRef },
+    /// A conference party's dialog, by its Call-ID; its leg is in the
+    /// call's conference.
+    Party { call: CallRef, party: u8 },
     /// A feature or supervisor INVITE, by its branch: the Call-ID of the
     /// dialog it opened, for a missing ACK.
     DialogInvite(String),
@@ -68,10 +71,11 @@ pub enum OwnerKind {
     Client,
     Zombie,
     Consult,
+    Party,
 }
 
 impl OwnerKind {
-    const COUNT: usize = 8;
+    const COUNT: usize = 9;
 
     fn index(self) -> usize {
         self as usize
@@ -89,14 +93,17 @@ impl Owner {
             Owner::Client { .. } => OwnerKind::Client,
             Owner::Zombie(_) => OwnerKind::Zombie,
             Owner::Consult { .. } => OwnerKind::Consult,
+            Owner::Party { .. } => OwnerKind::Party,
         }
     }
 
     fn space(&self) -> Space {
         match self.kind() {
-            OwnerKind::Leg | OwnerKind::Feature | OwnerKind::Supervisor | OwnerKind::Consult => {
-                Space::CallId
-            }
+            OwnerKind::Leg
+            | OwnerKind::Feature
+            | OwnerKind::Supervisor
+            | OwnerKind::Consult
+            | OwnerKind::Party => Space::CallId,
             OwnerKind::CallerInvite | OwnerKind::DialogInvite => Space::ServerBranch,
             OwnerKind::Client | OwnerKind::Zombie => Space::ClientBranch,
         }

@@ -31,8 +31,12 @@ impl Switch {
             MediaLeg::Caller => {
                 self.menu_digit(now, call, digit);
             }
-            MediaLeg::Agent => self.agent_keys(now, call),
-            MediaLeg::Supervisor => {}
+            MediaLeg::Agent => {
+                if !self.conference_keys(now, call) {
+                    self.agent_keys(now, call);
+                }
+            }
+            MediaLeg::Supervisor | MediaLeg::Party(_) => {}
         }
     }
 
@@ -44,7 +48,7 @@ impl Switch {
         let to = match from {
             MediaLeg::Caller => MediaLeg::Agent,
             MediaLeg::Agent => MediaLeg::Caller,
-            MediaLeg::Supervisor => return,
+            MediaLeg::Supervisor | MediaLeg::Party(_) => return,
         };
         let bridged = self.calls.get(&call).is_some_and(|e| {
             e.call.answered.is_some() && e.media.is_some() && e.held_by().is_none()

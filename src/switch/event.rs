@@ -128,6 +128,24 @@ pub enum EventKind {
         to: String,
         how: &'static str,
     },
+    /// A party answered and joins the call's conference: `party` is its
+    /// number in the call, `who` the agent or number, `role` `agent` or
+    /// `external`.
+    PartyJoined {
+        call: CallUuid,
+        party: u8,
+        who: String,
+        role: &'static str,
+    },
+    /// A party left the conference: `how` is `hung_up` (its BYE),
+    /// `dropped` (the API), `failed` (refused or never answered) or
+    /// `call_ended`.
+    PartyLeft {
+        call: CallUuid,
+        party: u8,
+        who: String,
+        how: &'static str,
+    },
     /// The caller gave up before an answer; `position` is its place in
     /// line then (`None` when it was ringing an agent or not queued),
     /// `waited_ms` its wait in its last queue (or since arrival).
@@ -200,6 +218,8 @@ impl EventKind {
             | Self::CallTakenOver { call, .. }
             | Self::CallConsultStarted { call, .. }
             | Self::CallConsultEnded { call, .. }
+            | Self::PartyJoined { call, .. }
+            | Self::PartyLeft { call, .. }
             | Self::CallAbandoned { call, .. }
             | Self::CallEnded { call, .. }
             | Self::CallLeftQueue { call, .. }

@@ -453,6 +453,9 @@ impl Switch {
             Some(&Owner::Consult { call }) => {
                 return self.on_consult_request(now, req, method, call)
             }
+            Some(&Owner::Party { call, party }) => {
+                return self.on_party_request(now, req, method, call, party)
+            }
             _ => return self.refuse(now, req, Refusal::plain(481)),
         };
         let Some(entry) = self.calls.get(&call) else {
@@ -465,6 +468,10 @@ impl Switch {
         match method {
             Method::Bye => {
                 self.respond(now, req, 200, None, &[], None);
+                // An agent leaving a conference may leave the others talking.
+                if side == Side::B && self.conference_agent_left(now, call) {
+                    return;
+                }
                 self.drive(now, call, Input::Bye(side));
             }
             Method::Invite => {

@@ -49,6 +49,8 @@ pub enum Purpose {
     },
     /// The INVITE of an API consultation's leg.
     Consult,
+    /// The INVITE of a conference party's leg, by its number in the call.
+    Party(u8),
     /// Our re-INVITE of the agent leg with this CSeq (attended transfer).
     Reinvite {
         cseq: u32,

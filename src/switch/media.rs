@@ -246,6 +246,9 @@ impl Switch {
             }
             MediaInput::Digit { call, leg, digit } => self.on_digit(now, call, leg, digit),
             MediaInput::DigitLost { call } => debug!(%call, "a digit could not be sent"),
+            MediaInput::ConferenceFailed { call } => {
+                warn!(%call, "the relay could not set up a conference party's media")
+            }
             MediaInput::SupervisionFailed { call } => {
                 let dialog = self
                     .calls

@@ -32,6 +32,8 @@ mod announce;
 mod attended;
 mod auth;
 mod command;
+mod conference;
+mod conference_parties;
 mod consult;
 mod consult_end;
 mod control;
@@ -575,6 +577,9 @@ impl Switch {
             match action {
                 SessionAction::HangUpSupervisor(leg) => self.supervised_call_ended(now, *leg),
                 SessionAction::HangUpConsultation(c) => self.consultation_call_ended(now, id, *c),
+                SessionAction::HangUpParty(p) => {
+                    self.party_call_ended(now, id, Some(entry.uuid), *p)
+                }
                 SessionAction::RecordingEnded { path, length } => recording = Some((path, length)),
                 SessionAction::WakeForRing(_) => {}
             }
@@ -659,6 +664,7 @@ impl Switch {
                 SessionAction::WakeForRing(at) => self.timers.set(Timer::Ring, id, at),
                 SessionAction::HangUpSupervisor(leg) => self.supervised_call_ended(now, *leg),
                 SessionAction::HangUpConsultation(c) => self.consultation_call_ended(now, id, *c),
+                SessionAction::HangUpParty(p) => self.party_call_ended(now, id, None, *p),
                 // Only an ended call's recording ends; `finish` takes it.
                 SessionAction::RecordingEnded { .. } => {}
             }

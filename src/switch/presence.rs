@@ -25,6 +25,9 @@ pub(super) enum Engagement {
     /// The agent is the colleague an API consultation of the call rings
     /// or talks to (never a missed offer: the router is not offering).
     Consulted(CallRef),
+    /// The agent is a party the call's conference rings or mixes, by the
+    /// party's number in the call.
+    Conferenced(CallRef, u8),
     /// The agent listens in, by the Call-ID of the supervisor's dialog.
     Supervising(String),
 }

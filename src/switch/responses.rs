@@ -87,6 +87,12 @@ impl Switch {
                 }
                 self.on_consult_response(now, peer, call, &msg);
             }
+            Purpose::Party(party) => {
+                if status >= 300 {
+                    self.demux.remove_client_branch(&branch);
+                }
+                self.on_party_response(now, peer, call, party, &msg);
+            }
             Purpose::Reinvite { cseq } => {
                 if status >= 200 {
                     self.demux.remove_client_branch(&branch);
@@ -410,6 +416,10 @@ impl Switch {
             Purpose::Consult => {
                 tracing::warn!(call = %call, "the consultation's INVITE timed out");
                 self.end_consult(now, call, "failed");
+            }
+            Purpose::Party(party) => {
+                tracing::warn!(call = %call, party, "the conference party's INVITE timed out");
+                self.party_left(now, call, party, "failed");
             }
             Purpose::Reinvite { .. } => {
                 tracing::warn!(call = %call, "no answer to the agent leg's re-INVITE: hanging up");

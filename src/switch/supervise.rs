@@ -27,7 +27,6 @@ use super::{MediaCommand, MediaLeg, Output, Switch, RETRY_AFTER};
 use crate::call::session::SessionEvent;
 use crate::call::session::SupervisorLeg;
 use crate::call::CallRef;
-use crate::media::command::LEGS_PER_CALL_MAX;
 use crate::media::mix::Mode;
 use crate::media::sdp::{self, SdpError};
 use crate::sip::parse::{Message, Method};
@@ -35,7 +34,7 @@ use crate::sip::transaction::{ClientKey, TxMethod};
 
 /// Supervisor sessions one call may have in its life: each keeps its port
 /// pair until the call ends (the relay's legs are not reused).
-pub const SUPERVISIONS_PER_CALL_MAX: usize = LEGS_PER_CALL_MAX - 2;
+pub const SUPERVISIONS_PER_CALL_MAX: usize = 2;
 /// Supervisor dialogs open at once, switch-wide.
 pub const SUPERVISORS_MAX: usize = 1_024;
 
@@ -105,7 +104,7 @@ fn mode_index(mode: Mode) -> usize {
         Mode::Monitor => 0,
         Mode::Whisper => 1,
         // Consultations are not supervision; counted with barge, never met.
-        Mode::Barge | Mode::Consult | Mode::Takeover => 2,
+        Mode::Barge | Mode::Consult | Mode::Takeover | Mode::Conference => 2,
     }
 }
 
@@ -202,8 +201,11 @@ impl Switch {
         if !talking || entry.agent.as_deref() != Some(agent) {
             return Err(not_on_call());
         }
-        // A consultation holds the relay's third leg.
-        if entry.phase.supervisor().is_some() || entry.phase.consult().is_some() {
+        // A consultation holds the relay's third leg; a conference the mixer.
+        if entry.phase.supervisor().is_some()
+            || entry.phase.consult().is_some()
+            || entry.phase.conference().is_some()
+        {
             return Err(SuperviseError::AlreadySupervised(agent.to_string()));
         }
         if media.supervisor_ports.len() >= SUPERVISIONS_PER_CALL_MAX {

@@ -1,5 +1,6 @@
 //! Shared by the virtual-time tests that drive the switch core with SIP
-//! text (sim_supervise, sim_transfer, sim_attended, sim_escalate): a phone's requests, digest auth, and
+//! text (sim_supervise, sim_transfer, sim_attended, sim_escalate,
+//! sim_conference): a phone's requests, digest auth, and
 //! what the core asked for.
 
 use std::net::SocketAddr;

@@ -13,6 +13,7 @@
 
 pub mod a_leg;
 pub mod b_leg;
+pub mod conference;
 pub mod consult;
 pub mod detail;
 pub mod legs;
@@ -28,6 +29,7 @@ use bytes::Bytes;
 
 pub use a_leg::{ALeg, ALegOrigin};
 pub use b_leg::{BLeg, Fork};
+pub use conference::{Conference, ConferenceParty, PartyVoice};
 pub use consult::Consultation;
 pub use detail::{CallDetail, Direction, RecordDetail};
 pub use legs::{CallLegs, LegEvent, LegOutcome, LegRecord, LegRole, LegVia, LEGS_PER_CALL_MAX};

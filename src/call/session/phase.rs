@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::conference::{Conference, ConferenceParty};
 use super::consult::Consultation;
 use super::menu::CallMenu;
 use super::supervisor::SupervisorLeg;
@@ -42,6 +43,8 @@ pub struct Talk {
     pub transfer_ring: Option<Instant>,
     /// The agent consults a colleague (API); boxed: most calls never do.
     pub consult: Option<Box<Consultation>>,
+    /// Parties brought into the call; boxed: most calls never have any.
+    pub conference: Option<Box<Conference>>,
 }
 
 /// Whether a party put the other on hold (RFC 3264 §8.4).
@@ -116,6 +119,8 @@ pub enum SessionAction {
     HangUpSupervisor(Box<SupervisorLeg>),
     /// Hang up (or cancel) the consultation: the call it belonged to ended.
     HangUpConsultation(Box<Consultation>),
+    /// Hang up (or cancel) a conference party: the call ended.
+    HangUpParty(Box<ConferenceParty>),
     /// The recording ended with the call: its file and length, for the record.
     RecordingEnded { path: PathBuf, length: Duration },
 }
@@ -184,6 +189,7 @@ impl PhaseMachine {
                         recording: Recording::Off,
                         transfer_ring: None,
                         consult: None,
+                        conference: None,
                     });
                 }
             }
@@ -301,6 +307,34 @@ impl PhaseMachine {
         }
     }
 
+    /// The call's conference, while it has one.
+    pub fn conference(&self) -> Option<&Conference> {
+        match &self.phase {
+            Phase::Talking(talk) => talk.conference.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn conference_mut(&mut self) -> Option<&mut Conference> {
+        match &mut self.phase {
+            Phase::Talking(talk) => talk.conference.as_deref_mut(),
+            _ => None,
+        }
+    }
+
+    /// The call's conference, started (empty) if it has none; `None` when
+    /// the call is not talking or a supervisor listens in (the supervisor
+    /// mix and the conference mix are one mixer).
+    pub fn start_conference(&mut self) -> Option<&mut Conference> {
+        let Phase::Talking(talk) = &mut self.phase else {
+            return None;
+        };
+        if talk.supervision != Supervision::Alone {
+            return None;
+        }
+        Some(talk.conference.get_or_insert_with(Box::default))
+    }
+
     pub fn is_recording(&self) -> bool {
         matches!(
             self.phase,
@@ -319,7 +353,9 @@ impl PhaseMachine {
         match event {
             SessionEvent::Held { by } => talk.hold = Hold::By(by),
             SessionEvent::Resumed => talk.hold = Hold::Off,
-            SessionEvent::SupervisorJoined(leg) if talk.consult.is_none() => {
+            SessionEvent::SupervisorJoined(leg)
+                if talk.consult.is_none() && talk.conference.is_none() =>
+            {
                 talk.supervision = Supervision::Supervised(leg);
             }
             SessionEvent::RecordingStarted { path } => {
@@ -351,6 +387,9 @@ impl PhaseMachine {
         }
         if let Some(consult) = talk.consult {
             out.push(SessionAction::HangUpConsultation(consult));
+        }
+        for party in talk.conference.map(|c| c.parties).unwrap_or_default() {
+            out.push(SessionAction::HangUpParty(Box::new(party)));
         }
         if let Recording::On { path, since } = talk.recording {
             let length = ended.saturating_duration_since(since);

@@ -105,7 +105,7 @@ impl CallSrtp {
         let (ours, theirs) = match leg {
             MediaLeg::Caller => (self.a_ours, self.a?),
             MediaLeg::Agent => (self.b_ours, self.b?),
-            MediaLeg::Supervisor => return None,
+            MediaLeg::Supervisor | MediaLeg::Party(_) => return None,
         };
         Some(SrtpKeys {
             ours: ours.matching(&theirs),
@@ -147,7 +147,7 @@ impl CallMedia {
         let current = match leg {
             MediaLeg::Caller => &mut s.a,
             MediaLeg::Agent => &mut s.b,
-            MediaLeg::Supervisor => return Ok(()),
+            MediaLeg::Supervisor | MediaLeg::Party(_) => return Ok(()),
         };
         match (current.is_some(), offer.crypto.usable) {
             (true, Some(c)) => {
@@ -172,7 +172,7 @@ impl CallMedia {
         let line = match leg {
             MediaLeg::Caller => s.a.map(|c| (c.tag, s.a_ours.matching(&c))),
             MediaLeg::Agent => s.b.map(|c| (c.tag, s.b_ours.matching(&c))),
-            MediaLeg::Supervisor => None,
+            MediaLeg::Supervisor | MediaLeg::Party(_) => None,
         };
         match line {
             Some((tag, ours)) => crypto::with_crypto(&text, tag, &ours, false),

@@ -4,7 +4,7 @@
 
 use super::{lock, LegMedia, MediaError, MediaHandle};
 use crate::call::CallRef;
-use crate::media::command::{LegId, MediaCommand, MediaLeg};
+use crate::media::command::{LegId, MediaCommand, MediaLeg, MEDIA_SIDES};
 use crate::media::prompts::{PromptId, PromptSet};
 
 impl MediaHandle {
@@ -14,7 +14,7 @@ impl MediaHandle {
         use MediaLeg::{Agent, Caller, Supervisor};
         let call = command.call();
         let legs = self.sides(call);
-        let leg = |side: MediaLeg| legs[side as usize];
+        let leg = |side: MediaLeg| legs[side.index()];
         match command {
             MediaCommand::Open { leg, port, .. } => self.open(call, leg, port).map(|_| ()),
             MediaCommand::SetRemote {
@@ -56,6 +56,14 @@ impl MediaHandle {
                 leg: side, digit, ..
             } => leg(side).map_or(Ok(()), |id| self.send_digit(id, digit)),
             MediaCommand::EndSupervision { .. } => self.end_supervision(call),
+            MediaCommand::Conference { parties, .. } => {
+                // A party whose leg never opened is left out.
+                let parties = parties
+                    .into_iter()
+                    .filter_map(|(side, voice)| Some((leg(side)?.n, voice)))
+                    .collect();
+                self.conference(call, parties)
+            }
             MediaCommand::Release { .. } => {
                 self.release(call);
                 Ok(())
@@ -68,11 +76,11 @@ impl MediaHandle {
         self.add_leg(call, Some(port), Some(side))
     }
 
-    /// The relay's leg for each part of `call` ([`MediaLeg`] as index).
-    fn sides(&self, call: CallRef) -> [Option<LegId>; 3] {
+    /// The relay's leg for each part of `call` ([`MediaLeg::index`]).
+    fn sides(&self, call: CallRef) -> [Option<LegId>; MEDIA_SIDES] {
         let calls = lock(&self.shared.calls);
         let Some(entry) = calls.get(&call) else {
-            return [None; 3];
+            return [None; MEDIA_SIDES];
         };
         entry.sides.map(|n| n.map(|n| LegId { call, n }))
     }

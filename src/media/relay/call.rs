@@ -25,7 +25,7 @@ use crate::call::CallRef;
 use crate::media::command::{LegId, LegRemote, MediaEvent, MediaLeg};
 use crate::media::dtmf::DtmfReceiver;
 use crate::media::latch::{Latch, Verdict};
-use crate::media::mix::{Mode, Party};
+use crate::media::mix::{Mode, Party, Voice};
 use crate::media::pool::PortPool;
 use crate::media::prompts::{PromptId, PromptSet};
 use crate::media::rtcp::{rewrite_ssrcs, SsrcRewrite};
@@ -87,6 +87,9 @@ pub(super) enum Command {
     },
     /// The supervisor left: its leg sinks until the call ends.
     EndSupervision,
+    /// The call is a conference of exactly these legs (see
+    /// [`Mixer::set_conference`]); prompts playing to them stop.
+    Conference(Vec<(u8, Voice)>),
     /// Send `digit` to the leg as RFC 4733 events (SIP INFO interworking).
     SendDigit {
         leg: u8,
@@ -310,10 +313,11 @@ impl CallTask {
                 mixer.mode = Some(mode);
             }
             Command::SendDigit { leg, digit } => self.queue_digit(usize::from(leg), digit),
+            Command::Conference(parties) => self.conference(&parties),
             Command::EndSupervision => {
                 if let Some(m) = self.mixer.as_mut() {
                     m.mode = None;
-                    m.remove(Party::Supervisor);
+                    m.remove(Party::Supervisor as usize);
                 }
                 if self.mixer.as_ref().is_some_and(|m| m.is_idle()) {
                     self.mixer = None;

@@ -1,6 +1,8 @@
-//! A call's mixing state, present only while the call is recorded or
-//! supervised: per-party decoders feeding [`Fifo`]s, the mixing clock, the
-//! recorder and, per party, an encoder for what the mixer sends it.
+//! A call's mixing state, present only while the call is recorded,
+//! supervised or a conference: per-party decoders feeding [`Fifo`]s, the
+//! mixing clock, the recorder and, per party, an encoder for what the
+//! mixer sends it. Parties sit in slots: caller, agent and supervisor in
+//! the first three ([`Party`] order), conference parties wherever free.
 //! Unsupervised calls never build one, so the plain relay path stays a
 //! header rewrite.
 
@@ -8,7 +10,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::record::{RecordError, Recorder};
-use crate::media::mix::{mix_for, Fifo, Mode, Party, FRAME};
+use crate::media::mix::{
+    conference_mix, mix_for, Fifo, Mode, Party, Voice, CONFERENCE_PARTIES_MAX, FRAME,
+};
 use crate::media::packetize::{FrameOut, Repacketizer, PACKET_SAMPLES_MAX};
 use crate::media::sdp::Codec;
 use crate::media::transcode::Transcoder;
@@ -19,6 +23,8 @@ pub const MIX_PERIOD: Duration = Duration::from_millis(20);
 /// A task that fell this far behind its mixing clock skips the lost
 /// frames instead of sending a burst.
 const MIX_LAG_MAX: Duration = Duration::from_millis(100);
+/// Party slots: a conference's parties (supervision uses the first three).
+pub const SLOTS: usize = CONFERENCE_PARTIES_MAX;
 
 /// A party's codec state: decodes what it sends, encodes what it hears.
 struct Coder {
@@ -27,15 +33,17 @@ struct Coder {
 }
 
 pub(super) struct Mixer {
-    /// The relay leg of each party ([`Party`] order).
-    pub legs: [Option<usize>; 3],
-    /// Supervision, when a supervisor is in.
+    /// The relay leg of each slot ([`Party`] order first).
+    pub legs: [Option<usize>; SLOTS],
+    /// Supervision, when a supervisor is in; or a conference.
     pub mode: Option<Mode>,
-    fifos: [Fifo; 3],
-    coders: [Option<Coder>; 3],
+    /// Each slot's gain and mute in a conference.
+    voices: [Voice; SLOTS],
+    fifos: [Fifo; SLOTS],
+    coders: [Option<Coder>; SLOTS],
     /// What each party hears, cut into its leg's packet time.
-    cutters: [Option<(Codec, Repacketizer)>; 3],
-    frames: [[i16; FRAME]; 3],
+    cutters: [Option<(Codec, Repacketizer)>; SLOTS],
+    frames: [[i16; FRAME]; SLOTS],
     pub recorder: Option<Recorder>,
     next: Instant,
     /// Frames mixed: the timeline of what the mixer sends.
@@ -44,31 +52,72 @@ pub(super) struct Mixer {
 
 impl Mixer {
     pub fn new(caller: usize, agent: usize, now: Instant) -> Mixer {
+        let mut legs = [None; SLOTS];
+        legs[Party::Caller as usize] = Some(caller);
+        legs[Party::Agent as usize] = Some(agent);
         Mixer {
-            legs: [Some(caller), Some(agent), None],
+            legs,
             mode: None,
+            voices: [Voice::default(); SLOTS],
             fifos: Default::default(),
             coders: Default::default(),
             cutters: Default::default(),
-            frames: [[0; FRAME]; 3],
+            frames: [[0; FRAME]; SLOTS],
             recorder: None,
             next: now + MIX_PERIOD,
             ticks: 0,
         }
     }
 
-    pub fn party_of(&self, leg: usize) -> Option<Party> {
-        Party::ALL
-            .into_iter()
-            .find(|&p| self.legs[p as usize] == Some(leg))
+    /// The slot of a leg.
+    pub fn party_of(&self, leg: usize) -> Option<usize> {
+        self.legs.iter().position(|&l| l == Some(leg))
     }
 
     /// Whether the leg's audio comes from the mixer, not the plain relay.
     pub fn feeds(&self, leg: usize) -> bool {
-        match (self.mode, self.party_of(leg)) {
-            (Some(mode), Some(party)) => mode.mixes_for(party),
+        self.party_of(leg).is_some_and(|slot| self.feeds_slot(slot))
+    }
+
+    /// Whether the party in `slot` hears the mixer.
+    pub fn feeds_slot(&self, slot: usize) -> bool {
+        if self.legs.get(slot).is_none_or(Option::is_none) {
+            return false;
+        }
+        match (self.mode, Party::ALL.get(slot)) {
+            (Some(Mode::Conference), _) => true,
+            (Some(mode), Some(&party)) => mode.mixes_for(party),
             _ => false,
         }
+    }
+
+    /// The call becomes (or stays) a conference of exactly these legs, each
+    /// with its voice. A leg keeps its slot (the caller's stays the
+    /// recording's left channel); a leg not listed leaves the mix; a new
+    /// one takes a free slot (none left: not mixed; the core keeps count).
+    pub fn set_conference(&mut self, parties: &[(usize, Voice)]) {
+        for slot in 0..SLOTS {
+            if self.legs[slot].is_some_and(|l| !parties.iter().any(|&(p, _)| p == l)) {
+                self.remove(slot);
+            }
+        }
+        for &(leg, voice) in parties {
+            let slot = match self.party_of(leg) {
+                Some(slot) => slot,
+                None => {
+                    // Past supervision's three first, so a leg rejoining
+                    // does not take the caller's slot.
+                    let free = (Party::ALL.len()..SLOTS)
+                        .chain(0..Party::ALL.len())
+                        .find(|&s| self.legs[s].is_none());
+                    let Some(slot) = free else { continue };
+                    self.legs[slot] = Some(leg);
+                    slot
+                }
+            };
+            self.voices[slot] = voice;
+        }
+        self.mode = Some(Mode::Conference);
     }
 
     /// Whether the mixer has nothing left to do.
@@ -83,14 +132,14 @@ impl Mixer {
     /// Decodes an audio payload `leg` sent (in `codec`) into its queue.
     /// Payloads that do not decode (another ptime, garbage) are skipped.
     pub fn tap(&mut self, leg: usize, codec: Codec, payload: &[u8]) {
-        let Some(party) = self.party_of(leg) else {
+        let Some(slot) = self.party_of(leg) else {
             return;
         };
-        let Some(coder) = coder_for(&mut self.coders[party as usize], codec) else {
+        let Some(coder) = coder_for(&mut self.coders[slot], codec) else {
             return;
         };
         if let Ok(pcm) = coder.transcoder.decode(payload) {
-            self.fifos[party as usize].push(pcm);
+            self.fifos[slot].push(pcm);
         }
     }
 
@@ -109,8 +158,18 @@ impl Mixer {
         for (fifo, frame) in self.fifos.iter_mut().zip(self.frames.iter_mut()) {
             fifo.pop(frame);
         }
+        let conference = self.mode == Some(Mode::Conference);
+        let voices = self.present_voices();
         if let Some(r) = self.recorder.as_mut() {
-            let [caller, agent, _] = &self.frames;
+            let caller = &self.frames[Party::Caller as usize];
+            // In a conference the right channel is everyone but the caller.
+            let mut others = [0i16; FRAME];
+            let agent = if conference {
+                conference_mix(&self.frames, &voices, Party::Caller as usize, &mut others);
+                &others
+            } else {
+                &self.frames[Party::Agent as usize]
+            };
             if let Err(e) = r.write(caller, agent) {
                 self.recorder = None;
                 return Err(e);
@@ -119,16 +178,25 @@ impl Mixer {
         Ok(true)
     }
 
-    /// Queues the mix `party` hears this tick, to be sent in `codec` in
-    /// frames of `samples` (its leg's packet time; a change of either
-    /// starts the party's stream anew).
-    pub fn queue_for(&mut self, party: Party, codec: Codec, samples: usize) {
-        let Some(mode) = self.mode else {
-            return;
-        };
+    /// Each slot's voice, `None` where no party is.
+    fn present_voices(&self) -> [Option<Voice>; SLOTS] {
+        std::array::from_fn(|i| self.legs[i].map(|_| self.voices[i]))
+    }
+
+    /// Queues the mix the party in `slot` hears this tick, to be sent in
+    /// `codec` in frames of `samples` (its leg's packet time; a change of
+    /// either starts the party's stream anew).
+    pub fn queue_for(&mut self, slot: usize, codec: Codec, samples: usize) {
         let mut pcm = [0i16; FRAME];
-        mix_for(mode, party, &self.frames, &mut pcm);
-        let slot = &mut self.cutters[party as usize];
+        match (self.mode, Party::ALL.get(slot)) {
+            (Some(Mode::Conference), _) => {
+                let voices = self.present_voices();
+                conference_mix(&self.frames, &voices, slot, &mut pcm);
+            }
+            (Some(mode), Some(&party)) => mix_for(mode, party, &self.frames, &mut pcm),
+            _ => return,
+        }
+        let slot = &mut self.cutters[slot];
         if slot
             .as_ref()
             .is_none_or(|(c, r)| *c != codec || r.out_samples() != samples)
@@ -146,25 +214,27 @@ impl Mixer {
     /// its length and numbers.
     pub fn next_for(
         &mut self,
-        party: Party,
+        slot: usize,
         codec: Codec,
         out: &mut [u8],
     ) -> Option<(usize, FrameOut)> {
-        let (_, cutter) = self.cutters[party as usize].as_mut()?;
+        let (_, cutter) = self.cutters[slot].as_mut()?;
         let mut pcm = [0i16; PACKET_SAMPLES_MAX];
         let frame = cutter.pop(&mut pcm)?;
         let n = cutter.out_samples();
-        let coder = coder_for(&mut self.coders[party as usize], codec)?;
+        let coder = coder_for(&mut self.coders[slot], codec)?;
         let len = coder.transcoder.encode_pcm(&pcm[..n], out).ok()?;
         Some((len, frame))
     }
 
     /// A party left (the supervisor hung up): forget its audio.
-    pub fn remove(&mut self, party: Party) {
-        self.legs[party as usize] = None;
-        self.fifos[party as usize].clear();
-        self.coders[party as usize] = None;
-        self.cutters[party as usize] = None;
+    pub fn remove(&mut self, slot: usize) {
+        self.legs[slot] = None;
+        self.voices[slot] = Voice::default();
+        self.fifos[slot].clear();
+        self.frames[slot] = [0; FRAME];
+        self.coders[slot] = None;
+        self.cutters[slot] = None;
     }
 
     pub fn start_recording(&mut self, path: &Path, group: Option<u32>) -> Result<(), RecordError> {
@@ -222,8 +292,10 @@ mod tests {
         }
         assert!(m.tick(t0 + MIX_PERIOD).unwrap());
         let mut out = [0u8; 200];
-        m.queue_for(Party::Agent, Codec::Pcmu, FRAME);
-        let (n, _) = m.next_for(Party::Agent, Codec::Pcmu, &mut out).unwrap();
+        m.queue_for(Party::Agent as usize, Codec::Pcmu, FRAME);
+        let (n, _) = m
+            .next_for(Party::Agent as usize, Codec::Pcmu, &mut out)
+            .unwrap();
         assert_eq!(n, FRAME);
         let heard = crate::media::g711::ulaw_decode(out[0]);
         assert!(
@@ -239,7 +311,7 @@ mod tests {
         m.tap(5, Codec::Pcmu, &pcmu(1000));
         m.tap(0, Codec::Pcmu, &[1, 2, 3]);
         assert!(m.tick(t0 + MIX_PERIOD).unwrap());
-        assert_eq!(m.frames, [[0; FRAME]; 3]);
+        assert_eq!(m.frames, [[0; FRAME]; SLOTS]);
     }
 
     #[test]
@@ -252,13 +324,73 @@ mod tests {
         let mut frames = Vec::new();
         for k in 1..=6u32 {
             assert!(m.tick(t0 + MIX_PERIOD * k).unwrap());
-            m.queue_for(Party::Supervisor, Codec::Pcma, 240);
-            while let Some((n, f)) = m.next_for(Party::Supervisor, Codec::Pcma, &mut out) {
+            m.queue_for(Party::Supervisor as usize, Codec::Pcma, 240);
+            while let Some((n, f)) = m.next_for(Party::Supervisor as usize, Codec::Pcma, &mut out) {
                 assert_eq!(n, 240);
                 frames.push(f.timestamp);
             }
         }
         assert_eq!(frames.len(), 4);
         assert!(frames.windows(2).all(|w| w[1] - w[0] == 240), "{frames:?}");
+    }
+
+    fn heard(m: &mut Mixer, slot: usize) -> i16 {
+        let mut out = [0u8; 200];
+        m.queue_for(slot, Codec::Pcmu, FRAME);
+        let (n, _) = m.next_for(slot, Codec::Pcmu, &mut out).unwrap();
+        assert_eq!(n, FRAME);
+        crate::media::g711::ulaw_decode(out[0])
+    }
+
+    #[test]
+    fn a_conference_of_four_legs_mixes_minus_each_and_survives_a_leave() {
+        let t0 = Instant::now();
+        let mut m = Mixer::new(0, 1, t0);
+        let muted = Voice {
+            muted: true,
+            ..Voice::default()
+        };
+        m.set_conference(&[
+            (0, Voice::default()),
+            (1, Voice::default()),
+            (4, Voice::default()),
+            (5, muted),
+        ]);
+        assert!((0..6).filter(|&l| l != 2 && l != 3).all(|l| m.feeds(l)));
+        assert!(!m.feeds(2), "a leg outside the conference is not fed");
+        let levels = [(0, 500), (1, 1000), (4, 2000), (5, 4000)];
+        for _ in 0..2 {
+            for (leg, level) in levels {
+                m.tap(leg, Codec::Pcmu, &pcmu(level));
+            }
+        }
+        assert!(m.tick(t0 + MIX_PERIOD).unwrap());
+        let near = |got: i16, want: i16| (got - want).abs() <= want / 25 + 8;
+        let caller = m.party_of(0).unwrap();
+        let fourth = m.party_of(5).unwrap();
+        let got = heard(&mut m, caller);
+        assert!(
+            near(got, 3000),
+            "agent + third, the muted one unheard: {got}"
+        );
+        let got = heard(&mut m, fourth);
+        assert!(near(got, 3500), "the muted one hears all three: {got}");
+
+        // The third party leaves: the rest go on mixing.
+        m.set_conference(&[(0, Voice::default()), (1, Voice::default()), (5, muted)]);
+        assert!(!m.feeds(4));
+        for _ in 0..2 {
+            for (leg, level) in levels {
+                m.tap(leg, Codec::Pcmu, &pcmu(level));
+            }
+        }
+        assert!(m.tick(t0 + 2 * MIX_PERIOD).unwrap());
+        let got = heard(&mut m, caller);
+        assert!(near(got, 1000), "the agent alone now: {got}");
+        assert_eq!(
+            m.party_of(0),
+            Some(Party::Caller as usize),
+            "the caller keeps its slot"
+        );
     }
 }

@@ -54,8 +54,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::call::CallRef;
-use crate::media::command::{LegId, LegRemote, MediaEvent, MediaLeg};
-use crate::media::mix::Mode;
+use crate::media::command::{LegId, LegRemote, MediaEvent, MediaLeg, MEDIA_SIDES};
+use crate::media::mix::{Mode, Voice};
 use crate::media::pool::{PoolError, PortPool};
 use crate::media::prompts::{PromptId, PromptSet};
 use crate::media::transcode::TranscodeError;
@@ -209,9 +209,9 @@ struct CallEntry {
     /// Index of the runtime the call's task and sockets belong to.
     runtime: usize,
     legs: Vec<Option<LegRemote>>,
-    /// The leg that plays each part ([`MediaLeg`] as index) in the core's
+    /// The leg that plays each part ([`MediaLeg::index`]) in the core's
     /// commands; a later leg for a part takes it over.
-    sides: [Option<u8>; 3],
+    sides: [Option<u8>; MEDIA_SIDES],
 }
 
 /// Starts the relay; with `config.threads == 0` call it inside the tokio
@@ -348,7 +348,7 @@ impl MediaHandle {
         }
         entry.legs.push(None);
         if let Some(side) = side {
-            entry.sides[side as usize] = Some(leg.n);
+            entry.sides[side.index()] = Some(leg.n);
         }
         Ok(LegMedia {
             leg,
@@ -469,6 +469,16 @@ impl MediaHandle {
         send(entry, call, Command::EndSupervision)
     }
 
+    /// Makes `call` a conference of these legs (by number), each with its
+    /// voice: every one hears all the others, mixed.
+    pub fn conference(&self, call: CallRef, parties: Vec<(u8, Voice)>) -> Result<(), MediaError> {
+        let calls = lock(&self.shared.calls);
+        let entry = calls
+            .get(&call)
+            .ok_or(MediaError::UnknownLeg(LegId { call, n: 0 }))?;
+        send(entry, call, Command::Conference(parties))
+    }
+
     /// Queues `command` for the call of `legs`: distinct, existing legs of
     /// one call.
     fn command(&self, legs: &[LegId], command: Command) -> Result<(), MediaError> {
@@ -575,7 +585,7 @@ impl MediaHandle {
             commands: tx,
             runtime,
             legs: Vec::with_capacity(2),
-            sides: [None; 3],
+            sides: [None; MEDIA_SIDES],
         }
     }
 }

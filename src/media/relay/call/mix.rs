@@ -1,11 +1,11 @@
-//! Recording and supervision on the call task: the mixer's tick, and what
-//! each supervised party hears, in its codec and packet time on its own
-//! stream.
+//! Recording, supervision and conferences on the call task: the mixer's
+//! tick, and what each mixed party hears, in its codec and packet time on
+//! its own stream.
 
 use std::time::Instant;
 
 use super::{CallTask, DropReason, MediaEvent, SourceKey, MIXER_INPUT};
-use crate::media::mix::Party;
+use crate::media::mix::Voice;
 use crate::media::packetize::samples_8k;
 use crate::media::relay::forward::{write_header, HEADER_LEN};
 use crate::media::relay::mixer::Mixer;
@@ -17,6 +17,39 @@ impl CallTask {
         let now = Instant::now();
         self.mixer
             .get_or_insert_with(|| Box::new(Mixer::new(caller, agent, now)))
+    }
+
+    /// The call becomes a conference of these legs: each hears the others
+    /// through the mixer, and a leg that was hearing prompts (the caller's
+    /// hold music during a consultation) stops hearing them.
+    pub(super) fn conference(&mut self, parties: &[(u8, Voice)]) {
+        let parties: Vec<(usize, Voice)> = parties
+            .iter()
+            .map(|&(n, v)| (usize::from(n), v))
+            .filter(|&(n, _)| n < self.legs.len())
+            .collect();
+        if parties.is_empty() {
+            return;
+        }
+        if self
+            .player
+            .as_ref()
+            .is_some_and(|p| parties.iter().any(|&(n, _)| n == p.leg))
+        {
+            self.player = None;
+        }
+        let (caller, agent) = match self.legs_of_call() {
+            Some(pair) => pair,
+            None => (parties[0].0, parties.get(1).map_or(parties[0].0, |p| p.0)),
+        };
+        self.mixer_for(caller, agent).set_conference(&parties);
+    }
+
+    /// The caller's and agent's legs: the ones the core opened by those parts.
+    fn legs_of_call(&self) -> Option<(usize, usize)> {
+        use crate::media::command::MediaLeg;
+        let find = |side| self.legs.iter().rposition(|l| l.side == Some(side));
+        Some((find(MediaLeg::Caller)?, find(MediaLeg::Agent)?))
     }
 
     pub(super) fn recording_failed(&mut self, e: &crate::media::relay::RecordError) {
@@ -38,14 +71,14 @@ impl CallTask {
             Ok(false) => return,
             Err(e) => return self.recording_failed(&e),
         }
-        let Some(mode) = mixer.mode else {
+        if mixer.mode.is_none() {
             return;
-        };
-        for party in Party::ALL {
-            if !mode.mixes_for(party) {
+        }
+        for party in 0..mixer.legs.len() {
+            if !mixer.feeds_slot(party) {
                 continue;
             }
-            let Some(leg) = mixer.legs[party as usize].and_then(|n| self.legs.get_mut(n)) else {
+            let Some(leg) = mixer.legs[party].and_then(|n| self.legs.get_mut(n)) else {
                 continue;
             };
             let (Some((codec, pt)), Some(dst)) = (leg.codec, leg.rtp_latch.destination()) else {

@@ -153,7 +153,6 @@ impl Router {
         let talk = now.saturating_duration_since(answered);
         let q = &mut self.queues[queue.0 as usize];
         let wrap_up = q.wrap_up;
-        let wrap_up_max = q.disposition_wrap_up_max.map(|max| max.max(wrap_up));
         if q.handle_times.len() >= HANDLE_TIMES_MAX {
             let old = q.handle_times.pop_front().expect("full ring has a front");
             q.handle_total -= old;
@@ -163,6 +162,17 @@ impl Router {
         let ag = &mut self.agents[agent.0 as usize];
         ag.calls_today += 1;
         ag.talk_time += talk;
+        self.start_wrap_up(now, agent, queue);
+        Ok(())
+    }
+
+    /// The agent's wrap-up after a call of `queue`: its `wrap_up`, held
+    /// for a disposition up to `disposition_wrap_up_max` where set.
+    pub(super) fn start_wrap_up(&mut self, now: Instant, agent: AgentId, queue: QueueId) {
+        let q = &self.queues[queue.0 as usize];
+        let wrap_up = q.wrap_up;
+        let wrap_up_max = q.disposition_wrap_up_max.map(|max| max.max(wrap_up));
+        let ag = &mut self.agents[agent.0 as usize];
         if let Some(max) = wrap_up_max.filter(|m| !m.is_zero()) {
             // Held until a code arrives or `max` passes.
             ag.disposition_due = Some(now + wrap_up);
@@ -176,7 +186,6 @@ impl Router {
             self.timers.insert((until, Timer::WrapUp(agent)));
             self.set_state(now, agent, AgentState::WrapUp(until));
         }
-        Ok(())
     }
 
     pub(super) fn end_wrap_up(&mut self, now: Instant, a: AgentId) {

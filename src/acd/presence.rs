@@ -37,16 +37,31 @@ impl Router {
 
     /// One of the agent's own calls ended; after the last they are free
     /// again (from now, for longest-idle), unless paused or logged out.
-    pub(super) fn direct_call_ended(&mut self, now: Instant, a: AgentId) -> Result<(), AcdError> {
+    /// With `wrap_up`, the call was one of that queue: they wrap up first,
+    /// as its `wrap_up` says.
+    pub(super) fn direct_call_ended(
+        &mut self,
+        now: Instant,
+        a: AgentId,
+        wrap_up: Option<QueueId>,
+    ) -> Result<(), AcdError> {
         let ag = self.agent(a)?;
         if ag.direct_calls == 0 {
             return Err(AcdError::NoDirectCall(a));
         }
+        if let Some(q) = wrap_up.filter(|q| self.queues.get(q.0 as usize).is_none()) {
+            return Err(AcdError::UnknownQueue(q));
+        }
         let ag = &mut self.agents[a.0 as usize];
         ag.direct_calls -= 1;
         if ag.direct_calls == 0 && ag.state == AgentState::Busy {
-            ag.idle_since = now;
-            self.set_state(now, a, AgentState::Available);
+            match wrap_up {
+                Some(queue) => self.start_wrap_up(now, a, queue),
+                None => {
+                    ag.idle_since = now;
+                    self.set_state(now, a, AgentState::Available);
+                }
+            }
         }
         Ok(())
     }

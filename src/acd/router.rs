@@ -224,7 +224,10 @@ impl Router {
             Input::AgentRegistered { agent } => self.agent_registration(now, agent, true),
             Input::AgentUnregistered { agent } => self.agent_registration(now, agent, false),
             Input::DirectCallStarted { agent } => self.direct_call_started(now, agent),
-            Input::DirectCallEnded { agent } => self.direct_call_ended(now, agent),
+            Input::DirectCallEnded { agent } => self.direct_call_ended(now, agent, None),
+            Input::DirectCallEndedWrapUp { agent, queue } => {
+                self.direct_call_ended(now, agent, Some(queue))
+            }
             Input::EndWrapUp { agent } => self.end_wrap_up_early(now, agent),
             Input::Disposition { agent } => self.disposition(now, agent),
             Input::SetSkills { agent, skills } => self.set_skills(now, agent, skills),

@@ -169,3 +169,37 @@ fn unbalanced_or_unknown_direct_calls_are_errors() {
     );
     drain(&mut r);
 }
+
+#[test]
+fn an_agent_leaving_a_queue_call_they_were_brought_into_wraps_up_as_the_queue_says() {
+    let t0 = origin();
+    let mut q = queue("q", sales());
+    q.wrap_up = 10 * S;
+    let mut r = router(t0, &one_skill_agents(1, 5), &[q]);
+    ready(&mut r, t0, 0);
+    started(&mut r, t0 + S, 0);
+    let queue = r.queue_id("q").unwrap();
+    let left = Input::DirectCallEndedWrapUp {
+        agent: AgentId(0),
+        queue,
+    };
+    r.handle(t0 + 2 * S, left).unwrap();
+    assert_eq!(
+        r.agent_state(AgentId(0)),
+        Some(AgentState::WrapUp(t0 + 12 * S))
+    );
+    arrive(&mut r, t0 + 3 * S, 1, 0, 0);
+    assert_eq!(offers(&mut r), vec![], "no offer during the wrap-up");
+    r.handle_timeout(t0 + 12 * S);
+    assert_eq!(offers(&mut r), vec![(1, 0)], "free again at its end");
+    let unknown = Input::DirectCallEndedWrapUp {
+        agent: AgentId(0),
+        queue: QueueId(7),
+    };
+    started(&mut r, t0 + 13 * S, 0);
+    assert_eq!(
+        r.handle(t0 + 13 * S, unknown),
+        Err(AcdError::UnknownQueue(QueueId(7)))
+    );
+    drain(&mut r);
+}

@@ -76,6 +76,13 @@ pub enum Input {
     DirectCallEnded {
         agent: AgentId,
     },
+    /// One such call ended that was a call of `queue` the agent was
+    /// brought into (a conference party): after the last, the agent
+    /// wraps up as after a call of that queue, instead of being free.
+    DirectCallEndedWrapUp {
+        agent: AgentId,
+        queue: QueueId,
+    },
     /// The agent is done with their wrap-up before its time is up.
     EndWrapUp {
         agent: AgentId,

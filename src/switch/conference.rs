@@ -23,7 +23,7 @@ use super::legs::Purpose;
 use super::presence::Engagement;
 use super::transfer::Target;
 use super::{MediaCommand, Output, Switch};
-use crate::call::session::{ConferenceParty, PartyVoice};
+use crate::call::session::{ConferenceParty, LegEvent, LegOutcome, PartyVoice};
 use crate::call::{CallRef, CallUuid, State};
 use crate::media::command::MediaLeg;
 use crate::media::sdp;
@@ -112,6 +112,15 @@ impl Switch {
         }
         let call_id = leg.leg.call_id.clone();
         let transport = leg.leg.forks[0].peer.transport;
+        let name = leg.agent().map_or_else(|| target.clone(), str::to_string);
+        self.leg_event(
+            now,
+            id,
+            LegEvent::PartyOffered {
+                n: party,
+                party: name,
+            },
+        );
         if let Some(c) = self
             .calls
             .get_mut(&id)
@@ -225,6 +234,8 @@ impl Switch {
             _ => {
                 p.leg.leg.forks[0].state.on_final_response();
                 warn!(call = %id, party, status, "a conference party failed to join");
+                let outcome = LegOutcome::of_status(status);
+                self.leg_event(now, id, LegEvent::PartyLeft { n: party, outcome });
                 self.party_left(now, id, party, "failed");
             }
         }
@@ -275,6 +286,7 @@ impl Switch {
             remote,
         }));
         info!(call = %id, party, "a conference party joined");
+        self.leg_event(now, id, LegEvent::PartyAnswered { n: party });
         self.party_joined_event(now, id, party);
         self.remix(id);
     }
@@ -361,24 +373,35 @@ impl Switch {
             return;
         };
         let joined = p.joined.is_some();
-        let uuid = self.calls.get(&id).map(|e| e.uuid);
-        self.forget_party(now, id, uuid, p, how);
+        let outcome = match how {
+            "hung_up" => LegOutcome::HungUp,
+            "dropped" => LegOutcome::Ended,
+            _ => LegOutcome::Failed,
+        };
+        self.leg_event(now, id, LegEvent::PartyLeft { n: party, outcome });
+        let call = self.calls.get(&id).map(|e| (e.uuid, e.queue.clone()));
+        let uuid = call.as_ref().map(|c| c.0);
+        self.forget_party(now, id, uuid, p, how, call);
         if joined {
             self.remix(id);
         }
     }
 
-    /// The call (`uuid`, if known) ended with this party in its conference.
+    /// The call (`uuid`, if known) ended with this party in its
+    /// conference; `call`: its id and queue, for the party's wrap-up.
     pub(super) fn party_call_ended(
         &mut self,
         now: Instant,
         id: CallRef,
         uuid: Option<CallUuid>,
         p: ConferenceParty,
+        call: Option<(CallUuid, Option<String>)>,
     ) {
-        self.forget_party(now, id, uuid, p, "call_ended");
+        self.forget_party(now, id, uuid, p, "call_ended", call);
     }
 
+    /// The party's leg goes; an agent who talked in a queue's call wraps
+    /// up as that queue says.
     fn forget_party(
         &mut self,
         now: Instant,
@@ -386,10 +409,15 @@ impl Switch {
         uuid: Option<CallUuid>,
         p: ConferenceParty,
         how: &'static str,
+        call: Option<(CallUuid, Option<String>)>,
     ) {
         let party = p.id;
         let who = p.leg.target.clone();
-        self.release(now, &Engagement::Conferenced(id, party));
+        let engagement = Engagement::Conferenced(id, party);
+        match call.filter(|_| p.joined.is_some() && p.agent().is_some()) {
+            Some((uuid, queue)) => self.release_to_wrap_up(now, &engagement, uuid, queue),
+            None => self.release(now, &engagement),
+        }
         self.drop_consultation(now, id, p.leg);
         if let Some(call) = uuid {
             self.emit(
@@ -440,6 +468,7 @@ impl Switch {
             },
         );
         info!(call = %id, party = next, "the agent left the conference: another agent in it takes the call");
+        self.leg_event(now, id, LegEvent::PartyTookCall { n: next });
         self.release(now, &Engagement::Conferenced(id, next));
         self.demux.remove_dialog(&p.leg.leg.call_id);
         let colleague = p.agent().map(str::to_string);
@@ -519,6 +548,7 @@ impl Switch {
             self.hold_ended(now, id);
         }
         info!(call = %id, party, "the consultation became a conference");
+        self.leg_event(now, id, LegEvent::ConsultConferenced { n: party });
         self.emit(
             now,
             EventKind::CallConsultEnded {

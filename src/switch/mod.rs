@@ -578,7 +578,8 @@ impl Switch {
                 SessionAction::HangUpSupervisor(leg) => self.supervised_call_ended(now, *leg),
                 SessionAction::HangUpConsultation(c) => self.consultation_call_ended(now, id, *c),
                 SessionAction::HangUpParty(p) => {
-                    self.party_call_ended(now, id, Some(entry.uuid), *p)
+                    let call = Some((entry.uuid, entry.queue.clone()));
+                    self.party_call_ended(now, id, Some(entry.uuid), *p, call)
                 }
                 SessionAction::RecordingEnded { path, length } => recording = Some((path, length)),
                 SessionAction::WakeForRing(_) => {}
@@ -664,7 +665,11 @@ impl Switch {
                 SessionAction::WakeForRing(at) => self.timers.set(Timer::Ring, id, at),
                 SessionAction::HangUpSupervisor(leg) => self.supervised_call_ended(now, *leg),
                 SessionAction::HangUpConsultation(c) => self.consultation_call_ended(now, id, *c),
-                SessionAction::HangUpParty(p) => self.party_call_ended(now, id, None, *p),
+                SessionAction::HangUpParty(p) => {
+                    let queue = self.calls.get(&id).and_then(|e| e.queue.clone());
+                    let call = self.calls.get(&id).map(|e| (e.uuid, queue));
+                    self.party_call_ended(now, id, None, *p, call)
+                }
                 // Only an ended call's recording ends; `finish` takes it.
                 SessionAction::RecordingEnded { .. } => {}
             }

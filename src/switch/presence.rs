@@ -11,9 +11,10 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
+use super::disposition::LastCall;
 use super::Switch;
 use crate::acd;
-use crate::call::CallRef;
+use crate::call::{CallRef, CallUuid};
 
 /// What keeps an agent busy outside the queues.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -71,6 +72,48 @@ impl Switch {
         info!(agent, ?engagement, "agent's own call ended");
         if let Err(err) = self.route(now, acd::Input::DirectCallEnded { agent: id }) {
             warn!(agent, %err, "the router did not take the end of the agent's own call");
+        }
+    }
+
+    /// The engagement ended in a call of `queue` the agent was brought
+    /// into (a conference party who talked): they wrap up as after a call
+    /// of that queue, the wrap-up about `call`, as a transferring agent
+    /// does. Outside a queue they are free at once ([`Self::release`]).
+    pub(super) fn release_to_wrap_up(
+        &mut self,
+        now: Instant,
+        engagement: &Engagement,
+        call: CallUuid,
+        queue: Option<String>,
+    ) {
+        let Some(qid) = queue.as_deref().and_then(|q| self.router.queue_id(q)) else {
+            return self.release(now, engagement);
+        };
+        let Some(agent) = self.presence.agents.remove(engagement) else {
+            return;
+        };
+        let Some(id) = self.router.agent_id(&agent) else {
+            return;
+        };
+        info!(
+            agent,
+            ?engagement,
+            ?queue,
+            "agent left a queue call: wrap-up"
+        );
+        let last = LastCall {
+            call,
+            queue,
+            ended: now,
+            disposed: false,
+        };
+        self.last_calls.insert(agent.clone(), last);
+        let input = acd::Input::DirectCallEndedWrapUp {
+            agent: id,
+            queue: qid,
+        };
+        if let Err(err) = self.route(now, input) {
+            warn!(agent, %err, "the router did not take the end of the agent's part in the call");
         }
     }
 

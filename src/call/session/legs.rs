@@ -1,11 +1,12 @@
 //! The chain of parties one customer call passed through, for its record:
 //! each agent, colleague, supervisor or outside number that rang or
 //! talked, in order, with how the leg came (an offer, a transfer, a
-//! consultation, an escalation, a takeover), when it started, was
-//! answered and ended, and how it ended. Pure state fed with [`LegEvent`]s
-//! by the switch as the call goes; [`CallLegs::finish`] turns it into
-//! offsets from the call's arrival, with each answered leg's place in the
-//! call's recording. Wrap-up and disposition per agent come later, from
+//! consultation, an escalation, a takeover, a conference), when it
+//! started, was answered and ended, and how it ended. Pure state fed with
+//! [`LegEvent`]s by the switch as the call goes; [`CallLegs::finish`]
+//! turns it into offsets from the call's arrival, with each leg's place in
+//! the call's recording: from when the caller first heard the party (its
+//! answer; for a consultation, when it was joined to the call) to its end. Wrap-up and disposition per agent come later, from
 //! the agent event log, and are joined in by the store.
 
 use std::time::{Duration, Instant};
@@ -24,6 +25,8 @@ pub enum LegRole {
     Supervisor,
     /// A number out through a trunk.
     Outside,
+    /// An agent or a number brought into the call's conference.
+    Party,
 }
 
 /// How the leg came to the call.
@@ -38,6 +41,8 @@ pub enum LegVia {
     Consult,
     Escalate,
     Takeover,
+    /// Rung into the call's conference.
+    Conference,
 }
 
 /// How the leg ended.
@@ -67,6 +72,7 @@ impl LegRole {
             LegRole::Colleague => "colleague",
             LegRole::Supervisor => "supervisor",
             LegRole::Outside => "outside",
+            LegRole::Party => "party",
         }
     }
 }
@@ -79,6 +85,7 @@ impl LegVia {
             LegVia::Consult => "consult",
             LegVia::Escalate => "escalate",
             LegVia::Takeover => "takeover",
+            LegVia::Conference => "conference",
         }
     }
 }
@@ -157,6 +164,29 @@ pub enum LegEvent {
     Joined {
         party: String,
     },
+    /// Conference party `n` (its number in the call) rings: `party`.
+    PartyOffered {
+        n: u8,
+        party: String,
+    },
+    /// Conference party `n` answered: it is mixed in.
+    PartyAnswered {
+        n: u8,
+    },
+    /// Conference party `n` left (hung up, dropped, failed to join).
+    PartyLeft {
+        n: u8,
+        outcome: LegOutcome,
+    },
+    /// The answered consultation became conference party `n`.
+    ConsultConferenced {
+        n: u8,
+    },
+    /// The call's agent hung up in a conference: party `n`, an agent,
+    /// takes the call's agent leg and talks on as its agent.
+    PartyTookCall {
+        n: u8,
+    },
     /// The call's recording started.
     RecordingStarted,
     /// The call ended: what the talking legs and the ringing ones end with.
@@ -174,6 +204,9 @@ struct Leg {
     via: LegVia,
     started: Instant,
     answered: Option<Instant>,
+    /// When the caller began to hear the party: its answer, or for a
+    /// consultation its joining the call.
+    heard: Option<Instant>,
     ended: Option<(Instant, LegOutcome)>,
     /// Forks still ringing, and the last failure's status.
     forks_live: usize,
@@ -204,6 +237,8 @@ pub struct CallLegs {
     next_via: Option<(LegVia, LegRole)>,
     /// The consultation's leg, while one runs.
     consult: Option<usize>,
+    /// Conference parties in the call: (party number, leg).
+    parties: Vec<(u8, usize)>,
     recording_since: Option<Instant>,
     /// Legs not kept for [`LEGS_PER_CALL_MAX`].
     pub dropped: u32,
@@ -240,8 +275,11 @@ impl CallLegs {
             }
             LegEvent::Answered { party } => {
                 let consult = self.consult;
-                if let Some((_, leg)) = self.ringing_mut(&party, consult) {
+                if let Some((i, leg)) = self.ringing_mut(&party, consult) {
                     leg.answered = Some(now);
+                    if consult != Some(i) {
+                        leg.heard = Some(now);
+                    }
                 }
                 self.stop_ringing(now, LegOutcome::Cancelled);
             }
@@ -285,11 +323,44 @@ impl CallLegs {
             LegEvent::ConsultJoined => {
                 let consult = self.consult.take();
                 self.end_talking_but(now, LegOutcome::Transferred, consult);
+                if let Some(leg) = consult.and_then(|i| self.legs.get_mut(i)) {
+                    leg.heard.get_or_insert(now);
+                }
             }
             LegEvent::Joined { party } => {
                 self.end_talking(now, LegOutcome::Transferred);
                 self.push(now, party, LegRole::Colleague, LegVia::Transfer, 0);
                 self.answer_last(now);
+            }
+            LegEvent::PartyOffered { n, party } => {
+                if let Some(i) = self.push(now, party, LegRole::Party, LegVia::Conference, 1) {
+                    self.parties.push((n, i));
+                }
+            }
+            LegEvent::PartyAnswered { n } => {
+                if let Some(leg) = self.party_mut(n) {
+                    leg.answered.get_or_insert(now);
+                    leg.heard.get_or_insert(now);
+                }
+            }
+            LegEvent::PartyLeft { n, outcome } => {
+                if let Some(leg) = self.party_mut(n) {
+                    leg.ended.get_or_insert((now, outcome));
+                }
+                self.parties.retain(|&(p, _)| p != n);
+            }
+            LegEvent::ConsultConferenced { n } => {
+                if let Some(i) = self.consult.take() {
+                    self.parties.push((n, i));
+                    self.legs[i].heard.get_or_insert(now);
+                }
+            }
+            LegEvent::PartyTookCall { n } => {
+                let Some(k) = self.parties.iter().position(|&(p, _)| p == n) else {
+                    return;
+                };
+                let (_, i) = self.parties.remove(k);
+                self.end_talking_but(now, LegOutcome::HungUp, Some(i));
             }
             LegEvent::RecordingStarted => {
                 self.recording_since.get_or_insert(now);
@@ -306,9 +377,9 @@ impl CallLegs {
             .iter()
             .map(|leg| {
                 let (end_at, outcome) = leg.ended.unwrap_or((ended, LegOutcome::Ended));
-                let recording = match (self.recording_since, leg.answered) {
-                    (Some(rec), Some(answered)) => {
-                        let from = answered.max(rec);
+                let recording = match (self.recording_since, leg.heard) {
+                    (Some(rec), Some(heard)) if heard <= end_at => {
+                        let from = heard.max(rec);
                         Some((
                             from.saturating_duration_since(rec),
                             end_at.saturating_duration_since(from),
@@ -357,6 +428,7 @@ impl CallLegs {
             via,
             started: now,
             answered: None,
+            heard: None,
             ended: None,
             forks_live: forks,
             last_status: None,
@@ -367,7 +439,18 @@ impl CallLegs {
     fn answer_last(&mut self, now: Instant) {
         if let Some(leg) = self.legs.last_mut() {
             leg.answered = Some(now);
+            leg.heard = Some(now);
         }
+    }
+
+    /// Conference party `n`'s leg, while it is in the call.
+    fn party_mut(&mut self, n: u8) -> Option<&mut Leg> {
+        let &(_, i) = self.parties.iter().find(|&&(p, _)| p == n)?;
+        self.legs.get_mut(i)
+    }
+
+    fn is_party(&self, i: usize) -> bool {
+        self.parties.iter().any(|&(_, l)| l == i)
     }
 
     /// The leg of `party` still ringing: the consultation's when it is
@@ -378,16 +461,19 @@ impl CallLegs {
             Some(i) => i,
             None => (0..self.legs.len())
                 .rev()
-                .find(|&i| Some(i) != consult && ringing(&self.legs[i]))?,
+                .find(|&i| Some(i) != consult && !self.is_party(i) && ringing(&self.legs[i]))?,
         };
         Some((i, &mut self.legs[i]))
     }
 
-    /// Every unanswered open leg but the consultation's ends so.
+    /// Every unanswered open leg but the consultation's and the
+    /// conference parties' ends so.
     fn stop_ringing(&mut self, now: Instant, outcome: LegOutcome) {
         let consult = self.consult;
+        let parties = std::mem::take(&mut self.parties);
         for (i, leg) in self.legs.iter_mut().enumerate() {
-            if Some(i) != consult && leg.answered.is_none() && leg.ended.is_none() {
+            let party = parties.iter().any(|&(_, l)| l == i);
+            if Some(i) != consult && !party && leg.answered.is_none() && leg.ended.is_none() {
                 let outcome = match (outcome, leg.last_status) {
                     (LegOutcome::NoAnswer, Some(s)) => LegOutcome::of_status(s),
                     _ => outcome,
@@ -395,17 +481,21 @@ impl CallLegs {
                 leg.ended = Some((now, outcome));
             }
         }
+        self.parties = parties;
     }
 
-    /// The talking leg (answered, open, not the consultation's) ends so.
+    /// The talking leg (answered, open, not the consultation's nor a
+    /// conference party's) ends so.
     fn end_talking(&mut self, now: Instant, outcome: LegOutcome) {
         let consult = self.consult;
         self.end_talking_but(now, outcome, consult);
     }
 
     fn end_talking_but(&mut self, now: Instant, outcome: LegOutcome, keep: Option<usize>) {
+        let parties = &self.parties;
         for (i, leg) in self.legs.iter_mut().enumerate() {
-            if Some(i) != keep && leg.answered.is_some() && leg.ended.is_none() {
+            let party = parties.iter().any(|&(_, l)| l == i);
+            if Some(i) != keep && !party && leg.answered.is_some() && leg.ended.is_none() {
                 leg.ended = Some((now, outcome));
             }
         }
@@ -414,6 +504,7 @@ impl CallLegs {
     fn end(&mut self, now: Instant, talking: LegOutcome, ringing: LegOutcome) {
         let caller = talking == LegOutcome::CallerHungUp;
         let consult = self.consult.take();
+        self.parties.clear();
         for (i, leg) in self.legs.iter_mut().enumerate() {
             if leg.ended.is_some() {
                 continue;
@@ -430,139 +521,4 @@ impl CallLegs {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn offer(party: &str) -> LegEvent {
-        LegEvent::Offered {
-            parties: vec![(party.to_string(), 1, true)],
-        }
-    }
-
-    fn answered(party: &str) -> LegEvent {
-        LegEvent::Answered {
-            party: party.to_string(),
-        }
-    }
-
-    fn secs(s: u64) -> Duration {
-        Duration::from_secs(s)
-    }
-
-    #[test]
-    #[allow(clippy::disallowed_methods)] // the one clock read: the rest is t0 plus durations
-    fn a_missed_offer_then_a_blind_transfer_makes_three_legs() {
-        let t0 = Instant::now();
-        let mut legs = CallLegs::default();
-        legs.handle(t0 + secs(1), offer("1001"));
-        legs.handle(
-            t0 + secs(3),
-            LegEvent::ForkFailed {
-                party: "1001".into(),
-                status: 486,
-            },
-        );
-        legs.handle(t0 + secs(4), offer("1002"));
-        legs.handle(t0 + secs(5), answered("1002"));
-        legs.handle(t0 + secs(6), LegEvent::RecordingStarted);
-        legs.handle(t0 + secs(10), LegEvent::Transferred);
-        legs.handle(t0 + secs(10), offer("1003"));
-        legs.handle(t0 + secs(12), answered("1003"));
-        legs.handle(
-            t0 + secs(20),
-            LegEvent::Ended {
-                talking: LegOutcome::CallerHungUp,
-                ringing: LegOutcome::CallerHungUp,
-            },
-        );
-        let r = legs.finish(t0, t0 + secs(20));
-        assert_eq!(r.len(), 3);
-        assert_eq!(
-            (r[0].party.as_str(), r[0].outcome, r[0].ended, r[0].answered),
-            ("1001", LegOutcome::Busy, secs(3), None)
-        );
-        assert_eq!(r[1].via, LegVia::Offer);
-        assert_eq!(r[1].outcome, LegOutcome::Transferred);
-        assert_eq!(r[1].recording, Some((secs(0), secs(4))));
-        assert_eq!((r[2].via, r[2].role), (LegVia::Transfer, LegRole::Agent));
-        assert_eq!(r[2].answered, Some(secs(12)));
-        assert_eq!(r[2].outcome, LegOutcome::CallerHungUp);
-        assert_eq!(r[2].recording, Some((secs(6), secs(8))));
-    }
-
-    #[test]
-    #[allow(clippy::disallowed_methods)] // the one clock read: the rest is t0 plus durations
-    fn a_completed_consultation_keeps_the_colleague_talking() {
-        let t0 = Instant::now();
-        let mut legs = CallLegs::default();
-        legs.handle(t0, offer("1001"));
-        legs.handle(t0 + secs(1), answered("1001"));
-        legs.handle(
-            t0 + secs(5),
-            LegEvent::ConsultStarted {
-                party: "1002".into(),
-                agent: true,
-            },
-        );
-        legs.handle(t0 + secs(7), LegEvent::ConsultAnswered);
-        legs.handle(t0 + secs(9), LegEvent::ConsultJoined);
-        legs.handle(
-            t0 + secs(15),
-            LegEvent::Ended {
-                talking: LegOutcome::HungUp,
-                ringing: LegOutcome::NoAnswer,
-            },
-        );
-        let r = legs.finish(t0, t0 + secs(15));
-        assert_eq!(r[0].outcome, LegOutcome::Transferred);
-        assert_eq!(r[0].ended, secs(9));
-        assert_eq!((r[1].role, r[1].via), (LegRole::Colleague, LegVia::Consult));
-        assert_eq!(
-            (r[1].started, r[1].answered, r[1].ended),
-            (secs(5), Some(secs(7)), secs(15))
-        );
-        assert_eq!(r[1].outcome, LegOutcome::HungUp);
-    }
-
-    #[test]
-    #[allow(clippy::disallowed_methods)] // the one clock read: the rest is t0 plus durations
-    fn escalation_and_takeover_name_the_supervisor() {
-        let t0 = Instant::now();
-        let mut legs = CallLegs::default();
-        legs.handle(t0, offer("1001"));
-        legs.handle(t0, answered("1001"));
-        legs.handle(t0 + secs(2), LegEvent::Escalated);
-        legs.handle(t0 + secs(3), offer("2001"));
-        legs.handle(t0 + secs(4), answered("2001"));
-        legs.handle(
-            t0 + secs(6),
-            LegEvent::TakenOver {
-                supervisor: "2002".into(),
-            },
-        );
-        let r = legs.finish(t0, t0 + secs(8));
-        assert_eq!(r[0].outcome, LegOutcome::Escalated);
-        assert_eq!(
-            (r[1].role, r[1].via, r[1].outcome),
-            (LegRole::Supervisor, LegVia::Escalate, LegOutcome::TakenOver)
-        );
-        assert_eq!(
-            (r[2].role, r[2].via),
-            (LegRole::Supervisor, LegVia::Takeover)
-        );
-        assert_eq!(r[2].answered, Some(secs(6)));
-        assert_eq!((r[2].ended, r[2].outcome), (secs(8), LegOutcome::Ended));
-    }
-
-    #[test]
-    #[allow(clippy::disallowed_methods)] // the one clock read: the rest is t0 plus durations
-    fn legs_past_the_bound_are_counted() {
-        let t0 = Instant::now();
-        let mut legs = CallLegs::default();
-        for i in 0..LEGS_PER_CALL_MAX + 3 {
-            legs.handle(t0, offer(&i.to_string()));
-        }
-        assert_eq!(legs.len(), LEGS_PER_CALL_MAX);
-        assert_eq!(legs.dropped, 3);
-    }
-}
+mod tests;

@@ -277,6 +277,14 @@ impl CallTask {
                 self.legs[a].to_peer = a_to_b;
                 self.legs[b].peer = Some(a);
                 self.legs[b].to_peer = b_to_a;
+                // The recording's right channel follows the caller's peer.
+                if let Some(m) = self.mixer.as_mut() {
+                    match m.caller_leg() {
+                        Some(c) if c == a => m.follow_bridge(b),
+                        Some(c) if c == b => m.follow_bridge(a),
+                        _ => {}
+                    }
+                }
             }
             Command::Unbridge(n) => {
                 let n = usize::from(n);

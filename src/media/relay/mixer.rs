@@ -5,6 +5,14 @@
 //! the first three ([`Party`] order), conference parties wherever free.
 //! Unsupervised calls never build one, so the plain relay path stays a
 //! header rewrite.
+//!
+//! The recording is one file per customer call: the caller on the left,
+//! and on the right what the caller hears of the other parties (the agent
+//! of the moment after a transfer, a conference's parties, a supervisor
+//! who barged in or took over). While the caller hears nobody (on hold,
+//! queued after a transfer, a target ringing) the right channel is
+//! silence, and frames a stalled task missed are written as silence too:
+//! a sample's place in the file is its time since the recording began.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -25,6 +33,9 @@ pub const MIX_PERIOD: Duration = Duration::from_millis(20);
 const MIX_LAG_MAX: Duration = Duration::from_millis(100);
 /// Party slots: a conference's parties (supervision uses the first three).
 pub const SLOTS: usize = CONFERENCE_PARTIES_MAX;
+/// Silent frames written at most for one stall of the mixing clock (a
+/// minute): the recording keeps time without a stall writing without end.
+const RECORD_GAP_FRAMES_MAX: u64 = 3_000;
 
 /// A party's codec state: decodes what it sends, encodes what it hears.
 struct Coder {
@@ -144,38 +155,79 @@ impl Mixer {
     }
 
     /// Takes one frame per party and records it. `Ok(false)`: too early.
-    /// A recording that fails to write is dropped and its error returned.
-    pub fn tick(&mut self, now: Instant) -> Result<bool, RecordError> {
+    /// `caller_bridged`: the caller's leg is relayed to the agent's (not
+    /// on hold, queued or hearing a target ring). A recording that fails
+    /// to write is dropped and its error returned.
+    pub fn tick(&mut self, now: Instant, caller_bridged: bool) -> Result<bool, RecordError> {
         if now < self.next {
             return Ok(false);
         }
-        self.next = if now.saturating_duration_since(self.next) > MIX_LAG_MAX {
-            now + MIX_PERIOD
+        let late = now.saturating_duration_since(self.next);
+        let skipped = if late > MIX_LAG_MAX {
+            self.next = now + MIX_PERIOD;
+            (late.as_nanos() / MIX_PERIOD.as_nanos()) as u64
         } else {
-            self.next + MIX_PERIOD
+            self.next += MIX_PERIOD;
+            0
         };
         self.ticks = self.ticks.wrapping_add(1);
         for (fifo, frame) in self.fifos.iter_mut().zip(self.frames.iter_mut()) {
             fifo.pop(frame);
         }
-        let conference = self.mode == Some(Mode::Conference);
-        let voices = self.present_voices();
-        if let Some(r) = self.recorder.as_mut() {
-            let caller = &self.frames[Party::Caller as usize];
-            // In a conference the right channel is everyone but the caller.
-            let mut others = [0i16; FRAME];
-            let agent = if conference {
-                conference_mix(&self.frames, &voices, Party::Caller as usize, &mut others);
-                &others
-            } else {
-                &self.frames[Party::Agent as usize]
-            };
-            if let Err(e) = r.write(caller, agent) {
-                self.recorder = None;
-                return Err(e);
-            }
+        if self.recorder.is_none() {
+            return Ok(true);
+        }
+        let mut others = [0i16; FRAME];
+        self.heard_by_caller(caller_bridged, &mut others);
+        let Some(r) = self.recorder.as_mut() else {
+            return Ok(true);
+        };
+        let silence = [0i16; FRAME];
+        let mut written = Ok(());
+        for _ in 0..skipped.min(RECORD_GAP_FRAMES_MAX) {
+            written = written.and_then(|()| r.write(&silence, &silence));
+        }
+        let caller = &self.frames[Party::Caller as usize];
+        if let Err(e) = written.and_then(|()| r.write(caller, &others)) {
+            self.recorder = None;
+            return Err(e);
         }
         Ok(true)
+    }
+
+    /// The recording's right channel this tick: what the caller hears of
+    /// the other parties. A conference's mix-minus, a barging or
+    /// taking-over supervisor's mix; otherwise the agent while the
+    /// caller is bridged to it, and silence while it is not.
+    fn heard_by_caller(&self, caller_bridged: bool, out: &mut [i16; FRAME]) {
+        let caller = Party::Caller as usize;
+        match self.mode {
+            Some(Mode::Conference) => {
+                let voices = self.present_voices();
+                conference_mix(&self.frames, &voices, caller, out);
+            }
+            Some(mode) if mode.mixes_for(Party::Caller) => {
+                mix_for(mode, Party::Caller, &self.frames, out);
+            }
+            _ if caller_bridged => *out = self.frames[Party::Agent as usize],
+            _ => out.fill(0),
+        }
+    }
+
+    /// The caller's leg was bridged to `peer`: the agent's slot follows
+    /// it (a leg of a part the core opened anew), unless it mixes already.
+    pub fn follow_bridge(&mut self, peer: usize) {
+        let agent = Party::Agent as usize;
+        if self.party_of(peer).is_some() {
+            return;
+        }
+        self.remove(agent);
+        self.legs[agent] = Some(peer);
+    }
+
+    /// The caller's relay leg.
+    pub fn caller_leg(&self) -> Option<usize> {
+        self.legs[Party::Caller as usize]
     }
 
     /// Each slot's voice, `None` where no party is.
@@ -260,6 +312,9 @@ fn coder_for(slot: &mut Option<Coder>, codec: Codec) -> Option<&mut Coder> {
 }
 
 #[cfg(test)]
+mod record_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::media::g711::ulaw_encode;
@@ -272,10 +327,10 @@ mod tests {
     fn the_mixer_ticks_every_20_ms_and_skips_ahead_after_a_stall() {
         let t0 = Instant::now();
         let mut m = Mixer::new(0, 1, t0);
-        assert!(!m.tick(t0).unwrap());
-        assert!(m.tick(t0 + MIX_PERIOD).unwrap());
+        assert!(!m.tick(t0, true).unwrap());
+        assert!(m.tick(t0 + MIX_PERIOD, true).unwrap());
         assert_eq!(m.deadline(), t0 + 2 * MIX_PERIOD);
-        assert!(m.tick(t0 + Duration::from_secs(1)).unwrap());
+        assert!(m.tick(t0 + Duration::from_secs(1), true).unwrap());
         assert_eq!(m.deadline(), t0 + Duration::from_secs(1) + MIX_PERIOD);
     }
 
@@ -290,7 +345,7 @@ mod tests {
             m.tap(0, Codec::Pcmu, &pcmu(1000));
             m.tap(2, Codec::Pcmu, &pcmu(3000));
         }
-        assert!(m.tick(t0 + MIX_PERIOD).unwrap());
+        assert!(m.tick(t0 + MIX_PERIOD, true).unwrap());
         let mut out = [0u8; 200];
         m.queue_for(Party::Agent as usize, Codec::Pcmu, FRAME);
         let (n, _) = m
@@ -310,7 +365,7 @@ mod tests {
         let mut m = Mixer::new(0, 1, t0);
         m.tap(5, Codec::Pcmu, &pcmu(1000));
         m.tap(0, Codec::Pcmu, &[1, 2, 3]);
-        assert!(m.tick(t0 + MIX_PERIOD).unwrap());
+        assert!(m.tick(t0 + MIX_PERIOD, true).unwrap());
         assert_eq!(m.frames, [[0; FRAME]; SLOTS]);
     }
 
@@ -323,7 +378,7 @@ mod tests {
         let mut out = [0u8; 400];
         let mut frames = Vec::new();
         for k in 1..=6u32 {
-            assert!(m.tick(t0 + MIX_PERIOD * k).unwrap());
+            assert!(m.tick(t0 + MIX_PERIOD * k, true).unwrap());
             m.queue_for(Party::Supervisor as usize, Codec::Pcma, 240);
             while let Some((n, f)) = m.next_for(Party::Supervisor as usize, Codec::Pcma, &mut out) {
                 assert_eq!(n, 240);
@@ -364,7 +419,7 @@ mod tests {
                 m.tap(leg, Codec::Pcmu, &pcmu(level));
             }
         }
-        assert!(m.tick(t0 + MIX_PERIOD).unwrap());
+        assert!(m.tick(t0 + MIX_PERIOD, true).unwrap());
         let near = |got: i16, want: i16| (got - want).abs() <= want / 25 + 8;
         let caller = m.party_of(0).unwrap();
         let fourth = m.party_of(5).unwrap();
@@ -384,7 +439,7 @@ mod tests {
                 m.tap(leg, Codec::Pcmu, &pcmu(level));
             }
         }
-        assert!(m.tick(t0 + 2 * MIX_PERIOD).unwrap());
+        assert!(m.tick(t0 + 2 * MIX_PERIOD, true).unwrap());
         let got = heard(&mut m, caller);
         assert!(near(got, 1000), "the agent alone now: {got}");
         assert_eq!(

@@ -66,7 +66,11 @@ impl CallTask {
         let Some(mixer) = self.mixer.as_mut() else {
             return;
         };
-        match mixer.tick(now) {
+        let caller_bridged = mixer
+            .caller_leg()
+            .and_then(|n| self.legs.get(n))
+            .is_some_and(|l| l.peer.is_some());
+        match mixer.tick(now, caller_bridged) {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => return self.recording_failed(&e),

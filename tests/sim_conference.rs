@@ -2,7 +2,8 @@
 //! without sockets: agent 1001 answers a queue call and brings in a
 //! colleague (1002) or outside numbers through the API. Each added party
 //! rings as one more leg of the customer's session and, answered, joins
-//! the relay's mix; a party that hangs up leaves the others talking; the
+//! the relay's mix; a party that hangs up leaves the others talking (an
+//! agent among them wraps up as the call's queue says); the
 //! agent who hangs up hands the call to another agent in the conference,
 //! or ends it when only outsiders are left; the caller hanging up ends
 //! every party's leg with one record. A ninth party, an unknown call or
@@ -323,7 +324,8 @@ fn a_party_rings_joins_the_mix_is_muted_and_leaves_the_others_talking() {
         Err(CommandError::UnknownParty(9))
     );
 
-    // 1002 hangs up: caller and 1001 stay, 1002 is free again.
+    // 1002 hangs up: caller and 1001 stay, 1002 wraps up (the sales
+    // queue's 5 s, as a transferring agent would), then is free again.
     switch.handle_datagram(at(3_000), peer(TARGET), bye_from(&invite, "p2", TARGET, 1));
     let out = drain(&mut switch);
     assert!(out
@@ -337,11 +339,13 @@ fn a_party_rings_joins_the_mix_is_muted_and_leaves_the_others_talking() {
     );
     assert!(out.events.iter().any(|e| matches!(e,
         EventKind::PartyLeft { party: 2, how, .. } if *how == "hung_up")));
+    assert_eq!(agent_state(&switch, "1002"), AgentState::WrapUp(at(8_000)));
+    assert_eq!(parties(&mut switch, at(3_100), id).len(), 2);
+    switch.handle_timeout(at(8_000));
     assert!(matches!(
         agent_state(&switch, "1002"),
         AgentState::Available
     ));
-    assert_eq!(parties(&mut switch, at(3_100), id).len(), 2);
 
     let out = caller_bye(&mut switch, at(9_000), &caller_to);
     assert_eq!(requests(&out, AGENT, "BYE").len(), 1);
@@ -349,6 +353,19 @@ fn a_party_rings_joins_the_mix_is_muted_and_leaves_the_others_talking() {
     let out = drain(&mut switch);
     assert_eq!(out.records.len(), 1);
     assert_eq!(out.records[0].agent.as_deref(), Some("1001"));
+    // The party has a leg of its own in the record: rung at 1 s, in the
+    // mix from 2 s to 3 s (offsets from the call's arrival, at 10 ms).
+    let legs = &out.records[0].detail.legs;
+    let party = legs.iter().find(|l| l.party == "1002").expect("1002's leg");
+    assert_eq!(
+        (party.role.label(), party.via.label(), party.outcome.label()),
+        ("party", "conference", "hung_up")
+    );
+    let ms = Duration::from_millis;
+    assert_eq!(
+        (party.started, party.answered, party.ended),
+        (ms(990), Some(ms(1_990)), ms(2_990))
+    );
     assert_clean(&mut switch, at(9_020));
 }
 
@@ -674,10 +691,7 @@ fn a_consultation_becomes_a_conference_through_the_api() {
     switch.handle_datagram(at(4_000), peer(TARGET), bye_from(&invite, "c2", TARGET, 1));
     let out = drain(&mut switch);
     assert!(requests(&out, CARRIER, "BYE").is_empty());
-    assert!(matches!(
-        agent_state(&switch, "1002"),
-        AgentState::Available
-    ));
+    assert_eq!(agent_state(&switch, "1002"), AgentState::WrapUp(at(9_000)));
     let out = caller_bye(&mut switch, at(5_000), &caller_to);
     ack_requests(&mut switch, at(5_010), &out);
     assert_eq!(drain(&mut switch).records.len() + out.records.len(), 1);

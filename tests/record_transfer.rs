@@ -2,9 +2,10 @@
 //! on a recorded DID talks to agent 1001 (SIPp), who blind-transfers it
 //! with a REFER to 1002 (SIPp, rings 1 s). Each side sends its own tone
 //! over real RTP through the relay: the caller 1 kHz, 1001 600 Hz, 1002
-//! 1400 Hz. The one WAV of the call holds the caller's tone on the left
-//! throughout; on the right, 1001's tone in 1001's leg segment, silence
-//! while 1002 rings, and 1002's tone in 1002's segment, the segments read
+//! 1400 Hz; 1001's phone streams on for 0.5 s after the switch's BYE.
+//! The one WAV of the call holds the caller's tone on the left
+//! throughout; on the right, 1001's tone in 1001's leg segment only,
+//! silence while 1002 rings, and 1002's tone in 1002's segment, the segments read
 //! from the record's legs in SQLite and matched to where the tones are
 //! (Goertzel over 50 ms windows) within [`EDGE_TOLERANCE_MS`].
 
@@ -366,15 +367,17 @@ fn a_blind_transfer_keeps_one_recording_with_each_agent_in_its_leg_segment() {
     let (caller_stop, caller_talks) =
         spawn_talker(caller.rtp.try_clone().unwrap(), caller_leg, CALLER_HZ);
     let (first_stop, first_talks) = spawn_talker(first_rtp, agent_leg, FIRST_AGENT_HZ);
-    // 1001 talks until the switch hangs it up after the transfer; only
-    // then does 1002's phone start sending (it rings for 1 s after that).
+    // 1001 talks until the switch hangs it up after the transfer, and its
+    // phone streams on for half a second after the BYE, as phones do: the
+    // caller no longer hears it, so the recording must not either. Only
+    // then does 1002's phone start sending (it answers 1 s after the BYE).
     first.expect_success();
+    std::thread::sleep(Duration::from_millis(500));
     first_stop.store(true, Ordering::Relaxed);
     first_talks.join().unwrap();
     let (second_stop, second_talks) = spawn_talker(second_rtp, agent_leg, SECOND_AGENT_HZ);
-    // 1002 answers about 1 s after the BYE to 1001; the caller talks to
-    // it for about 2 s more, then hangs up.
-    std::thread::sleep(Duration::from_secs(3));
+    // The caller talks to 1002 for about 2 s, then hangs up.
+    std::thread::sleep(Duration::from_millis(2500));
     caller_stop.store(true, Ordering::Relaxed);
     caller_talks.join().unwrap();
     caller.bye();

@@ -1,4 +1,6 @@
-//! The record follows the call (issue 14 item 5), on the wire: a caller
+//! The record follows the call (issue 14 item 5), on the wire.
+//!
+//! A transfer: a caller
 //! on a recorded DID talks to agent 1001 (SIPp), who blind-transfers it
 //! with a REFER to 1002 (SIPp, rings 1 s). Each side sends its own tone
 //! over real RTP through the relay: the caller 1 kHz, 1001 600 Hz, 1002
@@ -8,6 +10,10 @@
 //! silence while 1002 rings, and 1002's tone in 1002's segment, the segments read
 //! from the record's legs in SQLite and matched to where the tones are
 //! (Goertzel over 50 ms windows) within [`EDGE_TOLERANCE_MS`].
+//!
+//! A conference: 1001 (600 Hz) brings 1002 (1400 Hz) into the recorded
+//! call through the API; 1002's leg in the record (role `party`, via
+//! `conference`) is where its tone joins 1001's on the right channel.
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
@@ -20,9 +26,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use support::api::{api_section, get, post, SUPERVISOR, VIEWER};
 use support::EVENT_TIMEOUT;
 use support::{free_port_block, free_udp_port, sipp_register, MediaCaller, Sipp, SwitchProc};
-use switchyard::media::tone::{tone_present, Sine};
+use switchyard::media::tone::{goertzel_power, tone_present, Sine};
 use switchyard::ops::cdr::{CdrRow, CdrStore, LegRow};
 
 const CALLER_HZ: f64 = 1000.0;
@@ -65,8 +72,9 @@ allow_from = ["127.0.0.1"]
 
 [media]
 rtp_ports = "{rtp}-{}"
-"#,
+{}"#,
         rtp + 7,
+        api_section(8),
     )
 }
 
@@ -141,6 +149,45 @@ const FIRST_AGENT: &str = r#"
       Content-Length: 0
 
     ]]></send>
+  <recv request="BYE"/>
+  <send><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]></send>
+"#;
+
+/// An agent that answers with audio at the test's socket and waits for BYE.
+const ANSWERS: &str = r#"
+  <recv request="INVITE" crlf="true"/>
+  <send retrans="500"><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]P[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:agent@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=agent 53655767 2353687639 IN IP4 127.0.0.1
+      s=-
+      c=IN IP4 127.0.0.1
+      t=0 0
+      m=audio @AGENT_RTP@ RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]></send>
+  <recv request="ACK" crlf="true"/>
   <recv request="BYE"/>
   <send><![CDATA[
 
@@ -474,5 +521,130 @@ fn a_blind_transfer_keeps_one_recording_with_each_agent_in_its_leg_segment() {
     assert!(
         !between.is_empty() && between.iter().all(|&s| s),
         "the right channel is silent while 1002 rings: {between:?}"
+    );
+}
+
+/// Per 50 ms window, whether `hz` is there at a talker's level (a mix of
+/// two talkers shares the power, so [`tone_present`]'s "most of the
+/// energy" does not fit): its Goertzel power above a quarter of what the
+/// senders' 0.3 full-scale sine gives.
+fn carried(pcm: &[i16], hz: f64) -> Vec<bool> {
+    pcm.chunks_exact(WINDOW)
+        .map(|w| goertzel_power(w, hz, 8000) > 0.3 * 0.3 / 4.0)
+        .collect()
+}
+
+/// The call's id once it talks (the API's call list).
+fn talking_call(switch: &SwitchProc) -> String {
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    loop {
+        let calls = get(switch.http, "/api/v1/calls", VIEWER);
+        let talking = calls.body["calls"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["phase"] == "talking"))
+            .and_then(|c| c["id"].as_str().map(str::to_string));
+        if let Some(id) = talking {
+            return id;
+        }
+        assert!(Instant::now() < deadline, "no talking call: {calls:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_conference_party_is_on_the_right_channel_in_its_leg_segment() {
+    let block = free_port_block(10);
+    let lo = block + block % 2;
+    let switch = SwitchProc::start("record-conference", &config(lo));
+    let (party, party_rtp) = agent(&switch, "1002", ANSWERS);
+    let (first, first_rtp) = agent(&switch, "1001", ANSWERS);
+    let mut caller = MediaCaller::new(switch.sip, "5550100");
+    let ok = caller.invite(200);
+    caller.ack(&ok);
+    // The relay's pairs in order: the caller, the agent, the first party.
+    let caller_leg: SocketAddr = format!("127.0.0.1:{lo}").parse().unwrap();
+    let agent_leg: SocketAddr = format!("127.0.0.1:{}", lo + 2).parse().unwrap();
+    let party_leg: SocketAddr = format!("127.0.0.1:{}", lo + 4).parse().unwrap();
+    let (caller_stop, caller_talks) =
+        spawn_talker(caller.rtp.try_clone().unwrap(), caller_leg, CALLER_HZ);
+    let (first_stop, first_talks) = spawn_talker(first_rtp, agent_leg, FIRST_AGENT_HZ);
+    std::thread::sleep(Duration::from_millis(1500));
+    let id = talking_call(&switch);
+    let added = post(
+        switch.http,
+        &format!("/api/v1/calls/{id}/conference"),
+        SUPERVISOR,
+        r#"{"to":"1002"}"#,
+    );
+    assert_eq!(added.status, 200, "{added:?}");
+    let (party_stop, party_talks) = spawn_talker(party_rtp, party_leg, SECOND_AGENT_HZ);
+    std::thread::sleep(Duration::from_millis(2500));
+    caller_stop.store(true, Ordering::Relaxed);
+    caller_talks.join().unwrap();
+    caller.bye();
+    first.expect_success();
+    party.expect_success();
+    for (stop, talks) in [(first_stop, first_talks), (party_stop, party_talks)] {
+        stop.store(true, Ordering::Relaxed);
+        talks.join().unwrap();
+    }
+
+    let row = wait_record(&switch.dir.join("cdr.sqlite"));
+    let legs = &row.legs;
+    assert_eq!(legs.len(), 2, "{legs:?}");
+    let who = |l: &LegRow| {
+        (
+            l.party.clone(),
+            l.role.clone(),
+            l.via.clone(),
+            l.outcome.clone(),
+        )
+    };
+    let leg = |p: &str, r: &str, v: &str, o: &str| (p.into(), r.into(), v.into(), o.into());
+    assert_eq!(
+        who(&legs[0]),
+        leg("1001", "agent", "offer", "caller_hung_up")
+    );
+    assert_eq!(
+        who(&legs[1]),
+        leg("1002", "party", "conference", "caller_hung_up")
+    );
+    let (a, b) = (segment(&legs[0]), segment(&legs[1]));
+    let path = row
+        .recording_path
+        .clone()
+        .expect("the record names its recording");
+    let (left, right) = wait_wav(&switch.dir.join(&path));
+    let wav_ms = left.len() as u64 / 8;
+    println!("record: 1001 at {a:?} ms, 1002 at {b:?} ms; WAV {wav_ms} ms");
+    near("1001's segment starts with the recording", a.0, 0);
+    near("1001's segment ends with the recording", a.1, wav_ms);
+    near("1002's segment ends with the recording", b.1, wav_ms);
+    assert!(b.0 > 1000, "1002 joined after 1.5 s: {b:?}");
+
+    for hz in [FIRST_AGENT_HZ, SECOND_AGENT_HZ] {
+        assert!(
+            !carried(&left, hz).contains(&true),
+            "{hz} Hz leaks to the left"
+        );
+    }
+    assert!(share(&inside(&carried(&left, CALLER_HZ), (0, wav_ms))) > 0.9);
+    assert!(
+        !carried(&right, CALLER_HZ).contains(&true),
+        "the caller leaks right"
+    );
+    let first_right = carried(&right, FIRST_AGENT_HZ);
+    let party_right = carried(&right, SECOND_AGENT_HZ);
+    let party_span = tone_span(&party_right).expect("1002's tone on the right");
+    println!("WAV: 1002's tone at {party_span:?} ms");
+    near("1002's tone starts", party_span.0, b.0);
+    near("1002's tone ends", party_span.1, b.1);
+    assert!(
+        share(&inside(&party_right, b)) > 0.9,
+        "1002 heard through its leg"
+    );
+    assert!(
+        share(&inside(&first_right, a)) > 0.9,
+        "1001 heard throughout, before and with 1002"
     );
 }

@@ -106,7 +106,8 @@ pub enum MediaCommand {
         intro: Vec<String>,
         music: Vec<String>,
     },
-    /// Record the caller (left) and agent (right) into a WAV at `path`.
+    /// Record the call into a WAV at `path`: the caller left, what the
+    /// caller hears of the other parties right, until the call is released.
     Record { call: CallRef, path: PathBuf },
     /// The supervisor leg joins caller and agent in `mode` (or changes it).
     Supervise { call: CallRef, mode: Mode },

@@ -269,7 +269,8 @@ impl Switch {
     }
 
     /// The caller is answered: record the call if its DID or queue asks,
-    /// caller on the left channel, agent on the right.
+    /// caller on the left channel, the parties it hears on the right: one
+    /// file for the call's life, across transfers and conferences.
     pub(super) fn start_recording(&mut self, now: Instant, id: CallRef) {
         let Some(anchoring) = self.anchoring.as_ref() else {
             return;

@@ -332,6 +332,21 @@ impl CallLegs {
                 self.push(now, party, LegRole::Colleague, LegVia::Transfer, 0);
                 self.answer_last(now);
             }
+            LegEvent::PartyOffered { .. }
+            | LegEvent::PartyAnswered { .. }
+            | LegEvent::PartyLeft { .. }
+            | LegEvent::ConsultConferenced { .. }
+            | LegEvent::PartyTookCall { .. } => self.handle_party(now, event),
+            LegEvent::RecordingStarted => {
+                self.recording_since.get_or_insert(now);
+            }
+            LegEvent::Ended { talking, ringing } => self.end(now, talking, ringing),
+        }
+    }
+
+    /// The conference's steps: its parties' legs.
+    fn handle_party(&mut self, now: Instant, event: LegEvent) {
+        match event {
             LegEvent::PartyOffered { n, party } => {
                 if let Some(i) = self.push(now, party, LegRole::Party, LegVia::Conference, 1) {
                     self.parties.push((n, i));
@@ -362,10 +377,7 @@ impl CallLegs {
                 let (_, i) = self.parties.remove(k);
                 self.end_talking_but(now, LegOutcome::HungUp, Some(i));
             }
-            LegEvent::RecordingStarted => {
-                self.recording_since.get_or_insert(now);
-            }
-            LegEvent::Ended { talking, ringing } => self.end(now, talking, ringing),
+            _ => {}
         }
     }
 

@@ -70,7 +70,7 @@ pub(super) enum Command {
         intro: Vec<PromptId>,
         music: Vec<PromptId>,
     },
-    /// Record the caller (left) and agent (right) legs into a WAV file.
+    /// Record the caller (left) and what it hears of the others (right).
     Record {
         caller: u8,
         agent: u8,

@@ -1,6 +1,7 @@
 //! A call's recording: a stereo 16-bit 8 kHz WAV, the caller on the left
-//! channel and the agent on the right, one frame per mixing tick so both
-//! channels stay aligned in time whatever each side sends.
+//! channel and the other parties on the right (the mixer decides which),
+//! one frame per mixing tick so both channels stay aligned in time
+//! whatever each side sends.
 
 use std::fs::File;
 use std::io::BufWriter;

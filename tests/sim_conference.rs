@@ -453,6 +453,24 @@ fn a_ninth_party_and_bad_names_are_refused_and_the_caller_leaving_ends_every_leg
         "the ringing one"
     );
     assert_eq!(out.records.len(), 1);
+    // Every party has its leg: five talked until the caller hung up, one
+    // hung up before, one still rang.
+    let legs = legs_of(&out.records[0]);
+    assert_eq!(legs.len(), 8);
+    assert_eq!(legs[0], ("1001", "agent", "offer", true, "caller_hung_up"));
+    for (k, leg) in legs[1..7].iter().enumerate() {
+        let outcome = if k == 2 { "hung_up" } else { "caller_hung_up" };
+        let number = format!("555100{k}");
+        assert_eq!(
+            *leg,
+            (number.as_str(), "party", "conference", true, outcome)
+        );
+    }
+    assert_eq!(
+        legs[7],
+        ("5551099", "party", "conference", false, "ended"),
+        "rang until the call ended"
+    );
     let left = out
         .events
         .iter()
@@ -545,6 +563,20 @@ fn the_agent_leaving_hands_the_call_to_an_agent_in_the_conference() {
     let out = drain(&mut switch);
     assert_eq!(out.records.len(), 1);
     assert_eq!(out.records[0].agent.as_deref(), Some("1002"));
+    // 1001's leg ends as it hung up; 1002's, rung as a party, goes on as
+    // the call's agent until it ends the call.
+    assert_eq!(
+        legs_of(&out.records[0]),
+        vec![
+            ("1001", "agent", "offer", true, "hung_up"),
+            ("1002", "party", "conference", true, "hung_up"),
+        ]
+    );
+    let legs = &out.records[0].detail.legs;
+    assert_eq!(
+        legs[0].ended,
+        legs[1].answered.unwrap() + Duration::from_secs(1)
+    );
     let _ = caller_to;
     assert_clean(&mut switch, at(4_020));
 }
@@ -727,4 +759,21 @@ fn star_3_from_the_agent_merges_the_consultation() {
     );
     ack_requests(&mut switch, at(5_020), &out2);
     assert_clean(&mut switch, at(5_030));
+}
+
+/// Each leg's party, role, how it came, whether it was answered, how it ended.
+fn legs_of(r: &switchyard::switch::CallRecord) -> Vec<(&str, &str, &str, bool, &str)> {
+    r.detail
+        .legs
+        .iter()
+        .map(|l| {
+            (
+                l.party.as_str(),
+                l.role.label(),
+                l.via.label(),
+                l.answered.is_some(),
+                l.outcome.label(),
+            )
+        })
+        .collect()
 }

@@ -648,3 +648,155 @@ fn a_conference_party_is_on_the_right_channel_in_its_leg_segment() {
         "1001 heard throughout, before and with 1002"
     );
 }
+
+/// 1002 answers the re-INVITE that joins it to the caller, keeping its port.
+const JOINED: &str = r#"
+  <recv request="INVITE"/>
+  <send retrans="500"><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:colleague@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=colleague 4711 2 IN IP4 127.0.0.1
+      s=-
+      c=IN IP4 127.0.0.1
+      t=0 0
+      m=audio @AGENT_RTP@ RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]></send>
+  <recv request="ACK" crlf="true"/>
+"#;
+
+#[test]
+fn a_consulted_colleague_is_recorded_from_its_join_not_during_the_consultation() {
+    let block = free_port_block(10);
+    let lo = block + block % 2;
+    let switch = SwitchProc::start("record-consult", &config(lo));
+    let port = free_udp_port();
+    let colleague_rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rtp_port = colleague_rtp.local_addr().unwrap().port().to_string();
+    let colleague = Sipp::start(
+        &switch.dir,
+        "agent_consulted.xml",
+        &[
+            ("@AFTER@", &JOINED.replace("@AGENT_RTP@", &rtp_port)),
+            ("@AGENT_RTP@", &rtp_port),
+        ],
+        &["-m", "1", "-p", &port.to_string()],
+        None,
+    );
+    sipp_register(&switch.dir, &switch, "1002", "demo-1002", port, 200);
+    let (first, first_rtp) = agent(&switch, "1001", ANSWERS);
+    let mut caller = MediaCaller::new(switch.sip, "5550100");
+    let ok = caller.invite(200);
+    caller.ack(&ok);
+    // The relay's pairs: the caller, the agent, then the consultation's.
+    let caller_leg: SocketAddr = format!("127.0.0.1:{lo}").parse().unwrap();
+    let agent_leg: SocketAddr = format!("127.0.0.1:{}", lo + 2).parse().unwrap();
+    let consult_leg: SocketAddr = format!("127.0.0.1:{}", lo + 4).parse().unwrap();
+    let (caller_stop, caller_talks) =
+        spawn_talker(caller.rtp.try_clone().unwrap(), caller_leg, CALLER_HZ);
+    let (first_stop, first_talks) = spawn_talker(first_rtp, agent_leg, FIRST_AGENT_HZ);
+    std::thread::sleep(Duration::from_millis(1500));
+    let id = talking_call(&switch);
+    let consult = format!("/api/v1/calls/{id}/consult");
+    let started = post(switch.http, &consult, SUPERVISOR, r#"{"to":"1002"}"#);
+    assert_eq!(started.status, 200, "{started:?}");
+    // 1001 and 1002 talk, the caller on hold: none of it is the caller's.
+    let (consult_stop, consult_talks) = spawn_talker(
+        colleague_rtp.try_clone().unwrap(),
+        consult_leg,
+        SECOND_AGENT_HZ,
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    // 1001 falls silent, then completes: 1002 is re-INVITEd onto the
+    // agent's leg and sends there from now on.
+    first_stop.store(true, Ordering::Relaxed);
+    first_talks.join().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let done = post(switch.http, &format!("{consult}/complete"), SUPERVISOR, "");
+    assert_eq!(done.status, 200, "{done:?}");
+    consult_stop.store(true, Ordering::Relaxed);
+    consult_talks.join().unwrap();
+    let (joined_stop, joined_talks) = spawn_talker(colleague_rtp, agent_leg, SECOND_AGENT_HZ);
+    first.expect_success();
+    std::thread::sleep(Duration::from_millis(2000));
+    caller_stop.store(true, Ordering::Relaxed);
+    caller_talks.join().unwrap();
+    caller.bye();
+    colleague.expect_success();
+    joined_stop.store(true, Ordering::Relaxed);
+    joined_talks.join().unwrap();
+
+    let row = wait_record(&switch.dir.join("cdr.sqlite"));
+    let legs = &row.legs;
+    let who = |l: &LegRow| (l.party.clone(), l.role.clone(), l.via.clone());
+    assert_eq!(legs.len(), 2, "{legs:?}");
+    assert_eq!(
+        who(&legs[0]),
+        ("1001".into(), "agent".into(), "offer".into())
+    );
+    assert_eq!(
+        who(&legs[1]),
+        ("1002".into(), "colleague".into(), "consult".into())
+    );
+    let (a, b) = (segment(&legs[0]), segment(&legs[1]));
+    let path = row
+        .recording_path
+        .clone()
+        .expect("the record names its recording");
+    let (left, right) = wait_wav(&switch.dir.join(&path));
+    let wav_ms = left.len() as u64 / 8;
+    println!("record: 1001 at {a:?} ms, 1002 at {b:?} ms; WAV {wav_ms} ms");
+    near("1001's segment starts with the recording", a.0, 0);
+    near("1002's segment starts as 1001's ends (the join)", b.0, a.1);
+    near("1002's segment ends with the recording", b.1, wav_ms);
+    assert!(
+        b.0 > 2500,
+        "joined after 1.5 s of talk and 1.7 s of consultation: {b:?}"
+    );
+
+    assert!(
+        !carried(&right, CALLER_HZ).contains(&true),
+        "the caller leaks right"
+    );
+    let first_right = carried(&right, FIRST_AGENT_HZ);
+    let colleague_right = carried(&right, SECOND_AGENT_HZ);
+    let first_span = tone_span(&first_right).expect("1001's tone on the right");
+    let colleague_span = tone_span(&colleague_right).expect("1002's tone on the right");
+    println!("WAV: 1001's tone at {first_span:?} ms, 1002's at {colleague_span:?} ms");
+    near("1001's tone starts", first_span.0, a.0);
+    // The consultation (1.5 s, 1002's tone) is not on the caller's
+    // recording: 1001's tone ends as the caller is held, well before the
+    // join, and 1002's starts at the join.
+    assert!(
+        first_span.1 + 1200 < b.0,
+        "1001 on hold: {first_span:?} {b:?}"
+    );
+    near("1002's tone starts at the join", colleague_span.0, b.0);
+    near("1002's tone ends", colleague_span.1, b.1);
+    assert!(
+        share(&inside(&colleague_right, b)) > 0.9,
+        "1002 heard from its join"
+    );
+    let held = inside(
+        &right
+            .chunks_exact(WINDOW)
+            .map(|w| w.iter().all(|&s| s == 0))
+            .collect::<Vec<_>>(),
+        (first_span.1, b.0),
+    );
+    assert!(
+        !held.is_empty() && held.iter().all(|&s| s),
+        "silence while held: {held:?}"
+    );
+}

@@ -6,7 +6,10 @@
 //! supervisor's BYE leaves caller and agent as before. Agents without
 //! `supervisor = true`, and agents not on a call, are refused. A
 //! supervisor's DTMF 7 takes the call over: the agent gets a BYE, caller
-//! and supervisor hear each other, and the supervisor's BYE ends the call.
+//! and supervisor hear each other, and the supervisor's BYE ends the call;
+//! that call is recorded, and its one WAV has the agent on the right
+//! channel up to the takeover and the supervisor after it, where the
+//! record's legs say (the agent's phone, still sending, is left out).
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]
@@ -386,10 +389,16 @@ fn ok_for(req: &Message) -> String {
 fn a_supervisor_takes_the_call_over_with_dtmf_7() {
     let block = free_port_block(12);
     let lo = block + block % 2;
-    let plan = test_config("10s", free_udp_port()).replace(
-        "id = \"1002\"\npassword = \"demo-1002\"\n",
-        "id = \"1002\"\npassword = \"demo-1002\"\nsupervisor = true\n",
-    );
+    let plan = test_config("10s", free_udp_port())
+        .replace(
+            "id = \"1002\"\npassword = \"demo-1002\"\n",
+            "id = \"1002\"\npassword = \"demo-1002\"\nsupervisor = true\n",
+        )
+        .replace(
+            r#""5550100" = { agent = "1001" }"#,
+            r#""5550100" = { agent = "1001", record = true }"#,
+        );
+    assert!(plan.contains("record = true"), "the call is recorded");
     let config = format!("{plan}\n[media]\nrtp_ports = \"{lo}-{}\"\n", lo + 11);
     let switch = SwitchProc::start("media-supervise-takeover", &config);
     let (agent, agent_rtp) =
@@ -464,4 +473,81 @@ fn a_supervisor_takes_the_call_over_with_dtmf_7() {
     switch.wait_metric("switchyard_calls_total{outcome=\"completed\"}", |v| {
         v == 1.0
     });
+    assert_takeover_recording(&switch);
+}
+
+/// The taken-over call's record and WAV: 1001's leg (taken over), then
+/// 1002's (by takeover); on the right channel 1001's 600 Hz within its
+/// leg's segment only (though its phone sent on after the takeover),
+/// 1002's 400 Hz within its own only (never while it just listened),
+/// each edge within 100 ms of the record's.
+fn assert_takeover_recording(switch: &SwitchProc) {
+    use switchyard::ops::cdr::CdrStore;
+    let db = switch.dir.join("cdr.sqlite");
+    let deadline = std::time::Instant::now() + support::EVENT_TIMEOUT;
+    let row = loop {
+        let recent = CdrStore::open_read_only(&db)
+            .ok()
+            .and_then(|s| s.recent(1).ok());
+        if let Some(r) = recent.and_then(|v| v.into_iter().next()) {
+            break r.row;
+        }
+        assert!(std::time::Instant::now() < deadline, "no call record");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let legs = &row.legs;
+    let who: Vec<(&str, &str, &str, &str)> = legs
+        .iter()
+        .map(|l| (&l.party[..], &l.role[..], &l.via[..], &l.outcome[..]))
+        .collect();
+    assert_eq!(
+        who,
+        vec![
+            ("1001", "agent", "offer", "taken_over"),
+            ("1002", "supervisor", "takeover", "hung_up")
+        ]
+    );
+    let seg = |l: &switchyard::ops::cdr::LegRow| {
+        let offset = l.recording_offset_ms.expect("an offset");
+        (offset, offset + l.recording_ms.expect("a length"))
+    };
+    let (agent, sup) = (seg(&legs[0]), seg(&legs[1]));
+    let path = switch.dir.join(row.recording_path.expect("a recording"));
+    // The relay finishes the file as the call's media is released.
+    let right: Vec<i16> = loop {
+        let samples: Vec<i16> = hound::WavReader::open(&path)
+            .map(|r| r.into_samples().map_while(Result::ok).collect())
+            .unwrap_or_default();
+        if !samples.is_empty() {
+            break samples.iter().skip(1).step_by(2).copied().collect();
+        }
+        assert!(std::time::Instant::now() < deadline, "no recording");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Per 50 ms window: whether `hz` holds most of it.
+    let span = |hz: f64| {
+        let on: Vec<bool> = right
+            .chunks_exact(400)
+            .map(|w| {
+                let total = switchyard::media::tone::mean_power(w);
+                total > 1e-5 && switchyard::media::tone::goertzel_power(w, hz, 8000) >= 0.5 * total
+            })
+            .collect();
+        let first = on.iter().position(|&t| t).expect("the tone is there") as u64;
+        let last = on.iter().rposition(|&t| t).expect("the tone is there") as u64;
+        (first * 50, (last + 1) * 50)
+    };
+    let (heard_agent, heard_sup) = (span(600.0), span(400.0));
+    println!(
+        "record: 1001 {agent:?}, 1002 {sup:?}; WAV: 600 Hz {heard_agent:?}, 400 Hz {heard_sup:?}"
+    );
+    let near = |a: (u64, u64), b: (u64, u64)| a.0.abs_diff(b.0) <= 100 && a.1.abs_diff(b.1) <= 100;
+    assert!(
+        near(heard_agent, agent),
+        "1001: WAV {heard_agent:?}, record {agent:?}"
+    );
+    assert!(
+        near(heard_sup, sup),
+        "1002: WAV {heard_sup:?}, record {sup:?}"
+    );
 }

@@ -14,6 +14,11 @@
 //! A conference: 1001 (600 Hz) brings 1002 (1400 Hz) into the recorded
 //! call through the API; 1002's leg in the record (role `party`, via
 //! `conference`) is where its tone joins 1001's on the right channel.
+//!
+//! A consultation through the API, completed: 1002 talks with 1001 while
+//! the caller is held (silence on the right, 1002 not yet there), then is
+//! joined to the caller; its leg's segment starts at the join, as does
+//! its tone. (A takeover's recording: `media_supervise.rs`.)
 
 // A driver of real processes and sockets: it reads the clock.
 #![allow(clippy::disallowed_methods)]

@@ -601,6 +601,10 @@ fn a_version_2_store_is_migrated_in_place_keeping_its_rows_with_new_columns_null
         wrapup_ms: None,
         disposition: None,
         disposition_note: None,
+        campaign: None,
+        campaign_contact: None,
+        campaign_attempt: None,
+        campaign_outcome: None,
         legs: Vec::new(),
     };
     assert_eq!(

@@ -405,7 +405,13 @@ fn an_answered_customer_with_no_agent_hears_the_information_message_and_is_hung_
             .all(|(_, m)| m.method() != Some(&Method::Bye)),
         "not cut short"
     );
-    sim.advance(Duration::from_secs(7));
+    // The message runs 10.7 s: the BYE follows 11 s after it started.
+    sim.advance(Duration::from_secs(8));
+    assert!(sim
+        .outbox
+        .iter()
+        .all(|(_, m)| m.method() != Some(&Method::Bye)));
+    sim.advance(Duration::from_secs(3));
     let bye = sim.take_request(TRUNK, Method::Bye);
     sim.answer(TRUNK, &bye, 200, "");
     assert_eq!(sim.records.len(), 1);

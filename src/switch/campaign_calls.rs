@@ -22,8 +22,9 @@ use crate::dialer::{self, ContactId, DialId, Event};
 
 /// The prompt an abandoned customer hears (`prompts/campaign_info.wav`).
 pub const CAMPAIGN_INFO_PROMPT: &str = "campaign_info";
-/// How long the information message plays before the switch hangs up.
-pub const CAMPAIGN_INFO_PLAYS: Duration = Duration::from_secs(6);
+/// How long the information message plays before the switch hangs up
+/// (`prompts/campaign_info.wav` runs 10.7 s).
+pub const CAMPAIGN_INFO_PLAYS: Duration = Duration::from_secs(11);
 
 impl Switch {
     /// Places campaign `i`'s dial: INVITE to the number on its trunk.

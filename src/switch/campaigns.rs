@@ -179,12 +179,12 @@ impl Switch {
     ) -> Option<bool> {
         let i = self.campaigns.index(name)?;
         let before = self.campaigns.list[i].core.status();
-        let allowed = match (&event, before) {
-            (Event::Start, Status::Idle | Status::Paused) => true,
-            (Event::Pause, Status::Running) => true,
-            (Event::Stop, Status::Idle | Status::Running | Status::Paused) => true,
-            _ => false,
-        };
+        let allowed = matches!(
+            (&event, before),
+            (Event::Start, Status::Idle | Status::Paused)
+                | (Event::Pause, Status::Running)
+                | (Event::Stop, Status::Idle | Status::Running | Status::Paused)
+        );
         if !allowed {
             return Some(false);
         }

@@ -693,6 +693,7 @@ fn a_version_2_store_is_migrated_in_place_keeping_its_rows_with_new_columns_null
             "call_legs_party",
             "call_records_call_uuid",
             "call_records_caller",
+            "call_records_campaign",
             "call_records_ended_at",
             "call_records_once",
             "call_records_queue",

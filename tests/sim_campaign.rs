@@ -421,3 +421,29 @@ fn an_answered_customer_with_no_agent_hears_the_information_message_and_is_hung_
     assert_eq!((snap.answers, snap.abandons, snap.connects), (1, 1, 0));
     assert_eq!(sim.saved_state(0), Some(ContactState::Abandoned));
 }
+
+#[test]
+fn a_stopping_switch_dials_nobody_new_and_leaves_the_campaign_running_in_its_store() {
+    let mut sim = Sim::new(&["+15551006", "+15551007", "+15551008"], &[]);
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    assert!(uri_of(&invite).starts_with("sip:+15551006@"));
+    sim.switch.shutdown(sim.now);
+    sim.drain();
+    sim.advance(Duration::from_secs(10));
+    let to: SocketAddr = TRUNK.parse().unwrap();
+    let others = sim.outbox.iter().filter(|(a, m)| {
+        *a == to && m.method() == Some(&Method::Invite) && !uri_of(m).contains("15551006")
+    });
+    assert_eq!(others.count(), 0, "no new dial while stopping");
+    assert_eq!(
+        sim.records.len(),
+        1,
+        "the ringing call ended: {:?}",
+        sim.records
+    );
+    assert_eq!(sim.saved_state(1), None, "untouched");
+    let paused = sim.saved.iter().any(|o| {
+        matches!(o, CampaignOutput::Status { status, .. } if *status != switchyard::dialer::Status::Running)
+    });
+    assert!(!paused, "the store keeps it running: {:?}", sim.saved);
+}

@@ -158,6 +158,8 @@ impl Switch {
             mark.answered = true;
         }
         info!(call = %id, "campaign call answered by the customer");
+        // A reserved agent an inbound call took meanwhile is away first.
+        self.sync_campaign_agents(now, i);
         self.campaign_input(now, i, Event::Answered(dial));
     }
 

@@ -198,6 +198,12 @@ impl Switch {
     /// and what that sets off, in order.
     pub(super) fn campaign_input(&mut self, now: Instant, i: usize, event: Event) {
         let wall = self.wall(now);
+        if self.draining && self.campaigns.list[i].core.status() == Status::Running {
+            // Stopping: no new dials. The store keeps "running", so the
+            // next start resumes it; a pause takes no action to carry out.
+            let c = &mut self.campaigns;
+            let _ = c.list[i].core.handle(wall, Event::Pause, &mut c.dnc);
+        }
         let mut pending = VecDeque::from([event]);
         while let Some(event) = pending.pop_front() {
             let before = self.campaigns.list[i].core.status();

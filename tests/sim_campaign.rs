@@ -19,7 +19,9 @@ use switchyard::dialer::{Contact, ContactState, Dnc, Numbering, Zone};
 use switchyard::sip::parse::{HeaderName, Message, Method};
 use switchyard::sip::{Peer, Transport};
 use switchyard::switch::campaigns::{CampaignOutput, CampaignSnapshot};
-use switchyard::switch::{CallRecord, Command, MediaCommand, Output, Plan, Reply, Switch};
+use switchyard::switch::{
+    CallRecord, CampaignMove, Command, MediaCommand, Output, Plan, Reply, Switch,
+};
 
 const AGENT: &str = "192.0.2.11:5070";
 const TRUNK: &str = "10.0.0.2:5060";
@@ -48,6 +50,9 @@ skills = {{ sales = 5 }}
 name = "carrier"
 allow_from = ["10.0.0.0/8"]
 outbound = {{ address = "{TRUNK}", transport = "udp" }}
+
+[dids]
+"5550200" = {{ queue = "sales" }}
 
 [[queues]]
 name = "sales"
@@ -87,6 +92,11 @@ impl Sim {
     /// The switch with agent 1001 registered and the campaign loaded with
     /// `numbers` (E.164), `dnc` refused.
     fn new(numbers: &[&str], dnc: &[&str]) -> Sim {
+        Sim::build(numbers, dnc, true)
+    }
+
+    /// As `new`; the campaign waits for a start unless `autostart`.
+    fn build(numbers: &[&str], dnc: &[&str], autostart: bool) -> Sim {
         let cfg = Config::parse(&config(), Path::new("sim.toml")).expect("valid config");
         let now = Instant::now();
         let mut switch = Switch::new(Plan::from_config(&cfg), 7, now);
@@ -110,7 +120,8 @@ impl Sim {
             .iter()
             .map(|n| Contact::new(n.to_string(), "Customer".into(), zone))
             .collect();
-        let campaign = cfg.campaigns[0].clone();
+        let mut campaign = cfg.campaigns[0].clone();
+        campaign.autostart = autostart;
         sim.switch.add_campaign(sim.now, campaign, contacts, None);
         sim.drain();
         sim
@@ -446,4 +457,57 @@ fn a_stopping_switch_dials_nobody_new_and_leaves_the_campaign_running_in_its_sto
         matches!(o, CampaignOutput::Status { status, .. } if *status != switchyard::dialer::Status::Running)
     });
     assert!(!paused, "the store keeps it running: {:?}", sim.saved);
+}
+
+#[test]
+fn an_agent_on_an_inbound_call_is_away_for_the_campaign_until_it_ends() {
+    const CUSTOMER: &str = "10.0.0.1:5060";
+    let mut sim = Sim::build(&["+15551009"], &[], false);
+    assert!(sim.trunk_invites().is_empty(), "not started");
+    let sdp = AGENT_SDP.replace("192.0.2.11", "10.0.0.1");
+    sim.send(
+        CUSTOMER,
+        format!(
+            "INVITE sip:5550200@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CUSTOMER};branch=z9hG4bKin1\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:+15550001@10.0.0.1>;tag=c1\r\nTo: <sip:5550200@127.0.0.1>\r\n\
+             Call-ID: inbound-1\r\nCSeq: 1 INVITE\r\nContact: <sip:c@{CUSTOMER}>\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        ),
+    );
+    let offer = sim.take_request(AGENT, Method::Invite);
+    sim.answer(AGENT, &offer, 200, AGENT_SDP);
+    sim.take_request(AGENT, Method::Ack);
+    let ok = sim.take_status(CUSTOMER, 200);
+    let start = Command::CampaignControl {
+        name: "renewals".into(),
+        action: CampaignMove::Start,
+    };
+    assert_eq!(sim.switch.handle_command(sim.now, start), Ok(Reply::Done));
+    sim.drain();
+    sim.advance(Duration::from_secs(5));
+    assert!(
+        sim.trunk_invites().is_empty(),
+        "the agent talks to an inbound caller"
+    );
+    assert_eq!(sim.snapshot().dials, 0);
+    // The inbound caller hangs up: the agent is free, the campaign dials.
+    sim.send(
+        CUSTOMER,
+        format!(
+            "BYE sip:switchyard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CUSTOMER};branch=z9hG4bKin2\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:+15550001@10.0.0.1>;tag=c1\r\nTo: {}\r\n\
+             Call-ID: inbound-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+            ok.to().as_str()
+        ),
+    );
+    let bye = sim.take_request(AGENT, Method::Bye);
+    sim.answer(AGENT, &bye, 200, "");
+    sim.advance(Duration::from_secs(2));
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    assert!(
+        uri_of(&invite).starts_with("sip:+15551009@"),
+        "{}",
+        uri_of(&invite)
+    );
 }

@@ -511,3 +511,65 @@ fn an_agent_on_an_inbound_call_is_away_for_the_campaign_until_it_ends() {
         uri_of(&invite)
     );
 }
+
+#[test]
+fn uploaded_contacts_are_read_as_a_list_and_dialled_and_a_bad_row_adds_nothing() {
+    let mut sim = Sim::build(&["+15551011"], &[], false);
+    let upload = |csv: &str| Command::AddContacts {
+        name: "renewals".into(),
+        csv: csv.into(),
+    };
+    let bad = sim.switch.handle_command(
+        sim.now,
+        upload("number,name\n5551012,Ann\nnot-a-number,Bob\n"),
+    );
+    match bad {
+        Err(switchyard::switch::CommandError::BadContacts { line, field, .. }) => {
+            assert_eq!((line, field.as_str()), (3, "number"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sim.snapshot().contacts, 1, "nothing added");
+    let unknown = Command::AddContacts {
+        name: "nope".into(),
+        csv: "number\n5551013\n".into(),
+    };
+    assert_eq!(
+        sim.switch.handle_command(sim.now, unknown),
+        Err(switchyard::switch::CommandError::UnknownCampaign(
+            "nope".into()
+        ))
+    );
+    // National numbers read as E.164; one the campaign has is left out.
+    let added = sim.switch.handle_command(
+        sim.now,
+        upload("number,name,plan\n5551012,Ann,gold\n+15551011,Old,\n"),
+    );
+    assert_eq!(added, Ok(Reply::ContactsAdded { added: 1 }));
+    sim.drain();
+    assert_eq!(sim.saved_state(1), Some(ContactState::New), "stored");
+    let start = Command::CampaignControl {
+        name: "renewals".into(),
+        action: CampaignMove::Start,
+    };
+    assert_eq!(
+        sim.switch.handle_command(sim.now, start.clone()),
+        Ok(Reply::Done)
+    );
+    sim.drain();
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    assert!(uri_of(&invite).starts_with("sip:+15551011@"));
+    // A second start of a running campaign is a conflict.
+    let again = sim.switch.handle_command(sim.now, start);
+    assert!(
+        matches!(again, Err(ref e) if e.status() == 409),
+        "{again:?}"
+    );
+    sim.answer(TRUNK, &invite, 486, "");
+    let next = sim.take_request(TRUNK, Method::Invite);
+    assert!(
+        uri_of(&next).starts_with("sip:+15551012@"),
+        "{}",
+        uri_of(&next)
+    );
+}

@@ -601,6 +601,10 @@ fn a_version_2_store_is_migrated_in_place_keeping_its_rows_with_new_columns_null
         wrapup_ms: None,
         disposition: None,
         disposition_note: None,
+        campaign: None,
+        campaign_contact: None,
+        campaign_attempt: None,
+        campaign_outcome: None,
         legs: Vec::new(),
     };
     assert_eq!(
@@ -689,6 +693,7 @@ fn a_version_2_store_is_migrated_in_place_keeping_its_rows_with_new_columns_null
             "call_legs_party",
             "call_records_call_uuid",
             "call_records_caller",
+            "call_records_campaign",
             "call_records_ended_at",
             "call_records_once",
             "call_records_queue",

@@ -54,6 +54,10 @@ fn record(n: u64, caller: &str, ended: SystemTime, recording: Option<&Path>) -> 
         wrapup_ms: None,
         disposition: None,
         disposition_note: None,
+        campaign: None,
+        campaign_contact: None,
+        campaign_attempt: None,
+        campaign_outcome: None,
         legs: Vec::new(),
     }
 }

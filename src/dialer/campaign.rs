@@ -14,6 +14,7 @@ use super::dnc::Dnc;
 use super::pacing::Measured;
 use super::tz::Window;
 
+mod add;
 mod predictive;
 
 /// How calls are paced.

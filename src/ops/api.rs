@@ -5,6 +5,7 @@
 //! against [`ROUTES`].
 
 mod auth;
+mod campaigns;
 mod erase;
 mod error;
 mod reports;
@@ -57,6 +58,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/agents/{id}/skills"),
     ("get", "/api/v1/queues"),
     ("get", "/api/v1/queues/{name}"),
+    ("get", "/api/v1/campaigns"),
+    ("get", "/api/v1/campaigns/{name}"),
+    ("post", "/api/v1/campaigns/{name}/start"),
+    ("post", "/api/v1/campaigns/{name}/pause"),
+    ("post", "/api/v1/campaigns/{name}/stop"),
+    ("post", "/api/v1/campaigns/{name}/contacts"),
     ("get", "/api/v1/calls"),
     ("post", "/api/v1/calls"),
     ("get", "/api/v1/calls/{id}"),
@@ -172,6 +179,15 @@ pub fn router(
         .route("/api/v1/bans", get(bans))
         .route("/api/v1/bans/{ip}", delete(lift_ban))
         .route("/api/v1/callers/{number}", delete(erase::caller))
+        .route("/api/v1/campaigns", get(campaigns::campaigns))
+        .route("/api/v1/campaigns/{name}", get(campaigns::campaign))
+        .route("/api/v1/campaigns/{name}/start", post(campaigns::start))
+        .route("/api/v1/campaigns/{name}/pause", post(campaigns::pause))
+        .route("/api/v1/campaigns/{name}/stop", post(campaigns::stop))
+        .route(
+            "/api/v1/campaigns/{name}/contacts",
+            post(campaigns::contacts),
+        )
         .route("/api/v1/openapi.json", get(openapi))
         .layer(axum::middleware::from_fn_with_state(tokens, auth::require))
         .layer(DefaultBodyLimit::max(API_BODY_BYTES_MAX))

@@ -129,6 +129,20 @@ pub const MEDIA_LATE_ANSWERS_REFUSED_TOTAL: &str = "switchyard_media_late_answer
 /// Callers leaving an IVR menu; label `how`: `digit`, `default`, `refused`.
 pub const IVR_EXITS_TOTAL: &str = "switchyard_ivr_exits_total";
 
+/// Per campaign (label `campaign`): dials placed, customers answered,
+/// answered calls given to an agent, abandoned (no agent in time), dials
+/// the do-not-call gate refused; the abandon rate since start and the
+/// contacts not final yet.
+pub const CAMPAIGN_DIALS_TOTAL: &str = "switchyard_campaign_dials_total";
+pub const CAMPAIGN_ANSWERS_TOTAL: &str = "switchyard_campaign_answers_total";
+pub const CAMPAIGN_CONNECTS_TOTAL: &str = "switchyard_campaign_connects_total";
+pub const CAMPAIGN_ABANDONS_TOTAL: &str = "switchyard_campaign_abandons_total";
+pub const CAMPAIGN_DNC_BLOCKED_TOTAL: &str = "switchyard_campaign_dnc_blocked_total";
+pub const CAMPAIGN_ABANDON_RATIO: &str = "switchyard_campaign_abandon_ratio";
+pub const CAMPAIGN_CONTACTS_LEFT: &str = "switchyard_campaign_contacts_left";
+/// 1 while the campaign runs, 0 else.
+pub const CAMPAIGN_RUNNING: &str = "switchyard_campaign_running";
+
 pub const QUEUE_OUTCOME_LABELS: [&str; 3] = ["answered", "abandoned", "overflowed"];
 
 /// Bucket bounds of [`QUEUE_WAIT_SECONDS`]: around usual service-level
@@ -172,6 +186,14 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (AUTH_BANS_ACTIVE, Kind::Gauge, "Sources banned now."),
     (SIP_REQUESTS_LIMITED_TOTAL, Kind::Counter, "SIP requests screened out, by reason (back-off, ban, rate limit)."),
     (DIAL_REFUSED_TOTAL, Kind::Counter, "Numbers agents were refused by their dial rules, by reason."),
+    (CAMPAIGN_DIALS_TOTAL, Kind::Counter, "Calls a campaign placed to its customers."),
+    (CAMPAIGN_ANSWERS_TOTAL, Kind::Counter, "Campaign calls the customer answered."),
+    (CAMPAIGN_CONNECTS_TOTAL, Kind::Counter, "Answered campaign calls given to an agent."),
+    (CAMPAIGN_ABANDONS_TOTAL, Kind::Counter, "Answered campaign calls with no agent in time (information message played)."),
+    (CAMPAIGN_DNC_BLOCKED_TOTAL, Kind::Counter, "Campaign dials refused by the do-not-call gate."),
+    (CAMPAIGN_ABANDON_RATIO, Kind::Gauge, "Abandoned over answered campaign calls since the campaign started."),
+    (CAMPAIGN_CONTACTS_LEFT, Kind::Gauge, "Campaign contacts not final yet (not done, not do-not-call)."),
+    (CAMPAIGN_RUNNING, Kind::Gauge, "1 while the campaign is running, else 0."),
     (TRUNK_UP, Kind::Gauge, "Outbound trunks up by their OPTIONS checks (1) or down (0)."),
     (TRUNK_REGISTERED, Kind::Gauge, "Outbound trunks whose carrier holds our registration (1) or not (0)."),
     (TRUNK_FAILOVERS_TOTAL, Kind::Counter, "Calls out moved from this trunk to the next after a 408, 5xx or timeout."),
@@ -355,6 +377,22 @@ pub fn publish(switch: &Switch, now: Instant) {
     counter!(IVR_EXITS_TOTAL, "how" => "refused").absolute(stats.menu_refused);
     publish_queues(switch, now);
     publish_trunks(switch, now);
+    publish_campaigns(switch);
+}
+
+fn publish_campaigns(switch: &Switch) {
+    for c in switch.campaign_snapshots() {
+        let name = c.name.clone();
+        counter!(CAMPAIGN_DIALS_TOTAL, "campaign" => name.clone()).absolute(c.dials);
+        counter!(CAMPAIGN_ANSWERS_TOTAL, "campaign" => name.clone()).absolute(c.answers);
+        counter!(CAMPAIGN_CONNECTS_TOTAL, "campaign" => name.clone()).absolute(c.connects);
+        counter!(CAMPAIGN_ABANDONS_TOTAL, "campaign" => name.clone()).absolute(c.abandons);
+        counter!(CAMPAIGN_DNC_BLOCKED_TOTAL, "campaign" => name.clone()).absolute(c.dnc_blocked);
+        gauge!(CAMPAIGN_ABANDON_RATIO, "campaign" => name.clone()).set(c.abandon_rate);
+        gauge!(CAMPAIGN_CONTACTS_LEFT, "campaign" => name.clone()).set(c.contacts_left as f64);
+        let running = if c.status == "running" { 1.0 } else { 0.0 };
+        gauge!(CAMPAIGN_RUNNING, "campaign" => name).set(running);
+    }
 }
 
 fn publish_trunks(switch: &Switch, now: Instant) {

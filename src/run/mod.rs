@@ -6,6 +6,7 @@
 
 #![allow(clippy::disallowed_methods)]
 
+mod campaigns;
 mod handle;
 mod load;
 
@@ -168,6 +169,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     switch.set_wall_clock(now, SystemTime::now());
     let bans_file = crate::ops::bans::bans_path(&config.switch.cdr_path);
     switch.restore_bans(now, &crate::ops::bans::load(&bans_file, SystemTime::now()));
+    let contacts = campaigns::load(&config, &mut switch, now);
 
     let health = Arc::new(Health::default());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -238,6 +240,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         health,
         conns: HashMap::new(),
         cdr,
+        contacts,
         media: media.as_ref().map(|(h, _)| h.clone()),
         agent_state_series: config.metrics.agent_state,
         bans: crate::ops::bans::BanSaver::start(bans_file),
@@ -254,7 +257,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let task = tokio::spawn(async move {
         task.run(inputs).await;
         let _ = stop_tx.send(true);
-        let SwitchTask { cdr, .. } = task;
+        let SwitchTask { cdr, contacts, .. } = task;
+        if let Some(writer) = contacts {
+            let _ = tokio::task::spawn_blocking(move || writer.close()).await;
+        }
         // Every record submitted is written (or spilled) before we exit.
         match tokio::task::spawn_blocking(move || cdr.close()).await {
             Ok(Ok(written)) => info!(written, "call records flushed"),
@@ -343,6 +349,8 @@ struct SwitchTask {
     /// Open TCP and TLS connections, by peer.
     conns: HashMap<Peer, mpsc::Sender<Bytes>>,
     cdr: CdrWriter,
+    /// Writes campaign contacts' changes (with `[[campaigns]]`).
+    contacts: Option<campaigns::ContactWriter>,
     media: Option<MediaHandle>,
     /// The event stream; subscribers that fall behind lag (lose events).
     events: broadcast::Sender<Event>,
@@ -495,6 +503,11 @@ impl SwitchTask {
                     }
                     let _ = self.events.send(event);
                 }
+            }
+        }
+        while let Some(output) = self.switch.poll_campaign_output() {
+            if let Some(writer) = &mut self.contacts {
+                writer.submit(output);
             }
         }
         let switch = &self.switch;

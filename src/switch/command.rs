@@ -141,6 +141,28 @@ pub enum Command {
         #[serde(default)]
         note: Option<String>,
     },
+    /// Campaigns: status, counters, contacts left.
+    ListCampaigns,
+    /// Start, pause or stop a campaign.
+    CampaignControl {
+        name: String,
+        action: CampaignMove,
+    },
+    /// Add contacts to a campaign: CSV text as a contact list reads
+    /// (`number,name,timezone,…` with a header row).
+    AddContacts {
+        name: String,
+        csv: String,
+    },
+}
+
+/// What `CampaignControl` asks of a campaign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignMove {
+    Start,
+    Pause,
+    Stop,
 }
 
 /// What a command gives back.
@@ -169,6 +191,13 @@ pub enum Reply {
     },
     Parties {
         parties: Vec<PartySnapshot>,
+    },
+    Campaigns {
+        campaigns: Vec<super::campaigns::CampaignSnapshot>,
+    },
+    /// Contacts taken by an upload (numbers already in the campaign are not).
+    ContactsAdded {
+        added: usize,
     },
 }
 
@@ -321,6 +350,21 @@ pub enum CommandError {
     /// bound reached): the command may be tried again.
     #[error("the router refused: {0}")]
     Router(AcdError),
+    #[error("unknown campaign {0:?}")]
+    UnknownCampaign(String),
+    #[error("campaign {name:?} is {status}: it cannot {action}")]
+    CampaignState {
+        name: String,
+        status: &'static str,
+        action: &'static str,
+    },
+    /// A contact upload row that does not read: its line and column.
+    #[error("line {line}, {field}: {message}")]
+    BadContacts {
+        line: usize,
+        field: String,
+        message: String,
+    },
 }
 
 impl CommandError {
@@ -331,11 +375,13 @@ impl CommandError {
             | Self::UnknownQueue(_)
             | Self::UnknownCall(_)
             | Self::UnknownParty(_)
+            | Self::UnknownCampaign(_)
             | Self::NotBanned(_) => 404,
             Self::DialRefused(_) | Self::BadTarget(_) | Self::TransferLoop => 403,
             Self::SkillLevel { .. }
             | Self::PauseReason
             | Self::UnknownDisposition(_)
+            | Self::BadContacts { .. }
             | Self::DispositionNote => 400,
             Self::NotPaused(_)
             | Self::NotInWrapUp(_)
@@ -351,6 +397,7 @@ impl CommandError {
             | Self::NoEscalationQueue
             | Self::NotSupervised
             | Self::ConferenceFull
+            | Self::CampaignState { .. }
             | Self::NoMedia => 409,
             Self::BadNumber => 400,
             Self::Draining | Self::Router(_) | Self::NoCapacity => 503,

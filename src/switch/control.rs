@@ -74,6 +74,16 @@ impl Switch {
             }
             Command::LiftBan { ip } => self.lift_ban(now, &ip),
             Command::Disposition { call, code, note } => self.dispose(now, call, &code, note),
+            Command::ListCampaigns => {
+                let campaigns = self.campaign_snapshots();
+                return Ok(Reply::Campaigns { campaigns });
+            }
+            Command::CampaignControl { name, action } => self.campaign_move(now, &name, action),
+            Command::AddContacts { name, csv } => {
+                let added = self.add_contacts(now, &name, &csv);
+                self.pump(now);
+                return added.map(|added| Reply::ContactsAdded { added });
+            }
         };
         self.pump(now);
         result.map(|()| Reply::Done)

@@ -31,6 +31,9 @@ mod admit;
 mod announce;
 mod attended;
 mod auth;
+mod campaign_api;
+mod campaign_calls;
+pub mod campaigns;
 mod command;
 mod conference;
 mod conference_parties;
@@ -97,8 +100,8 @@ pub use crate::call::session::{CallDetail, CallMedia, Direction, RecordDetail, S
 pub use crate::media::command::{MediaCommand, MediaInput, MediaLeg};
 pub use announce::{announcement, SPOKEN_NUMBER_MAX};
 pub use command::{
-    AgentSnapshot, CallSnapshot, Command, CommandError, QueueSnapshot, Reply, NUMBER_CHARS_MAX,
-    PAUSE_REASON_CHARS_MAX,
+    AgentSnapshot, CallSnapshot, CampaignMove, Command, CommandError, QueueSnapshot, Reply,
+    NUMBER_CHARS_MAX, PAUSE_REASON_CHARS_MAX,
 };
 pub use disposition::{DISPOSITION_NOTE_CHARS_MAX, NO_DISPOSITION};
 pub use event::{Event, EventKind};
@@ -287,6 +290,7 @@ pub struct Switch {
     admission: overload::Admission,
     /// Session timers and probes of answered calls (`liveness.rs`).
     watches: liveness::Watches,
+    campaigns: campaigns::Campaigns,
 }
 
 impl Switch {
@@ -335,6 +339,7 @@ impl Switch {
             carriers: trunks::Carriers::default(),
             admission,
             watches: liveness::Watches::default(),
+            campaigns: campaigns::Campaigns::default(),
         };
         switch.sync_carriers(now);
         switch
@@ -379,6 +384,7 @@ impl Switch {
         self.handle_menu_timeout(now);
         self.carriers_timeout(now);
         self.handle_liveness_timeout(now);
+        self.campaigns_timeout(now);
         while let Some((at, call)) = self.timers.next_due(Timer::Ring, now) {
             let due = self.calls.get(&call).is_some_and(|c| c.phase.ring_due(at));
             if due {
@@ -416,6 +422,7 @@ impl Switch {
             self.router.poll_timeout(),
             self.timers.poll_timeout(),
             self.carriers_poll_timeout(),
+            self.campaigns_poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -442,8 +449,7 @@ impl Switch {
         self.tx.len()
     }
 
-    /// Entries in the demultiplexer (dialogs, branches, zombie forks): all
-    /// gone once every call, dialog and transaction has ended.
+    /// Demux entries (dialogs, branches, zombie forks): none once calls and transactions end.
     pub fn demux_entries(&self) -> usize {
         self.demux.len()
     }
@@ -458,8 +464,7 @@ impl Switch {
         &self.router
     }
 
-    /// Moves the sub-cores' output into ours, reacting to their events,
-    /// until none has anything left.
+    /// Moves the sub-cores' output into ours, reacting to their events, until none has any.
     fn pump(&mut self, now: Instant) {
         loop {
             self.pump_tx(now);

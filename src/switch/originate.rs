@@ -163,6 +163,10 @@ impl Switch {
             side: Side::A,
         };
         self.demux.insert(&call_id, leg);
+        // A campaign's customer answered: an agent is rung, not a number.
+        if self.is_campaign_call(id) {
+            return self.campaign_answered(now, id, &answer);
+        }
         self.busy.insert(agent.clone(), id);
         if !self.accept_late_answer(id, &answer) {
             info!(call = %id, "the agent's answer has no usable SDP: hanging up");
@@ -185,6 +189,17 @@ impl Switch {
     /// codec (offered first, so that the legs need no transcoding when
     /// the number takes it); the agent hears ringback meanwhile.
     fn offer_number(&mut self, id: CallRef) {
+        self.write_b_offer(id);
+        self.out.push_back(Output::Media(MediaCommand::Play {
+            call: id,
+            leg: MediaLeg::Caller,
+            intro: Vec::new(),
+            music: vec![super::ivr::MENU_RINGBACK.to_owned()],
+        }));
+    }
+
+    /// The B leg's offer on a placed call, from the A leg's answer.
+    pub(super) fn write_b_offer(&mut self, id: CallRef) {
         let Some(anchoring) = self.anchoring.as_ref() else {
             return;
         };
@@ -194,12 +209,6 @@ impl Switch {
         let formats = anchoring.formats_for_b(&m.a_offer, m.a_choice);
         let text = m.a_offer.rewrite(anchoring.anchor_at(m.b_port), &formats);
         m.offer_for_b = Bytes::from(m.b_origin.stamp(&text));
-        self.out.push_back(Output::Media(MediaCommand::Play {
-            call: id,
-            leg: MediaLeg::Caller,
-            intro: Vec::new(),
-            music: vec![super::ivr::MENU_RINGBACK.to_owned()],
-        }));
     }
 
     /// A 2xx again from the agent of a placed call (our ACK was lost):

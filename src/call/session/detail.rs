@@ -64,6 +64,46 @@ pub struct CallDetail {
     pub transfers: Vec<String>,
     /// Every party the call passed through, in order.
     pub legs: CallLegs,
+    /// A campaign's call: which, whom, which try.
+    pub campaign: Option<CampaignMark>,
+}
+
+/// What a campaign call carries for its record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CampaignMark {
+    pub name: String,
+    /// The contact's index in the campaign's list.
+    pub contact: u32,
+    /// Which try of the contact this is (1 the first).
+    pub attempt: u32,
+    /// The From of the INVITE to the customer.
+    pub caller_id: Option<String>,
+    /// The customer answered.
+    pub answered: bool,
+}
+
+/// A campaign call as stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CampaignRecord {
+    pub name: String,
+    pub contact: u32,
+    pub attempt: u32,
+    /// `answered` (an agent took it), `abandoned`, `busy`, `no-answer`, `failed`.
+    pub outcome: String,
+}
+
+/// What a campaign call's record says of it: `answered` when the customer
+/// and an agent talked, `abandoned` when the customer answered and no
+/// agent did, else the dial's outcome. The first leg of a placed call
+/// reports the customer's answer as the "agent's" outcome.
+pub fn campaign_outcome(outcome: Outcome, answered: bool) -> &'static str {
+    match (answered, outcome) {
+        (true, Outcome::Completed { .. }) => "answered",
+        (true, _) => "abandoned",
+        (false, Outcome::Busy | Outcome::AgentRejected(486 | 600)) => "busy",
+        (false, Outcome::NoAnswer | Outcome::AgentNoAnswer | Outcome::Operator) => "no-answer",
+        (false, _) => "failed",
+    }
 }
 
 /// As stored: instants become offsets from the call's arrival.
@@ -89,6 +129,8 @@ pub struct RecordDetail {
     pub queue_since: Option<Duration>,
     /// The parties it passed through, in order.
     pub legs: Vec<LegRecord>,
+    /// Campaign calls only.
+    pub campaign: Option<CampaignRecord>,
 }
 
 impl CallDetail {
@@ -155,6 +197,12 @@ impl CallDetail {
             queue_position: self.queue_position,
             queue_since: self.queue_since.map(since),
             legs: self.legs.finish(created, ended),
+            campaign: self.campaign.as_ref().map(|m| CampaignRecord {
+                name: m.name.clone(),
+                contact: m.contact,
+                attempt: m.attempt,
+                outcome: campaign_outcome(outcome, m.answered).to_string(),
+            }),
         }
     }
 }

@@ -142,8 +142,13 @@ impl Session {
                 let user = caller.uri().user().unwrap_or("anonymous").to_string();
                 (caller.display_name().map(str::to_string), user)
             }
-            (None, ALegOrigin::Placed { dialog: None }) => (None, self.dialled.clone()),
-            (None, _) => (None, self.a_agent.clone().unwrap_or_default()),
+            // A campaign rings the customer with its caller ID.
+            (None, ALegOrigin::Placed { dialog: None }) => match &self.detail.campaign {
+                Some(c) => (None, c.caller_id.clone().unwrap_or("anonymous".into())),
+                None => (None, self.dialled.clone()),
+            },
+            // The agent taking a campaign call sees the customer's number.
+            (None, _) => (None, self.a_agent.clone().unwrap_or(self.dialled.clone())),
         };
         match name {
             // The parser keeps escapes and drops the quotes: quote it again.

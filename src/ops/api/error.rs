@@ -71,6 +71,9 @@ impl ApiError {
             Self::NotFound { what: "queue", .. } => "unknown_queue",
             Self::NotFound { what: "call", .. } => "unknown_call",
             Self::NotFound { what: "party", .. } => "unknown_party",
+            Self::NotFound {
+                what: "campaign", ..
+            } => "unknown_campaign",
             Self::NotFound { .. } => "not_found",
             Self::BadField { .. } => "bad_request",
             Self::BodyTooLarge { .. } => "body_too_large",
@@ -120,6 +123,9 @@ fn command_code(e: &CommandError) -> &'static str {
         CommandError::Router(_) => "router_refused",
         CommandError::UnknownDisposition(_) => "unknown_disposition",
         CommandError::DispositionNote => "bad_note",
+        CommandError::UnknownCampaign(_) => "unknown_campaign",
+        CommandError::CampaignState { .. } => "bad_campaign_state",
+        CommandError::BadContacts { .. } => "bad_contacts",
     }
 }
 
@@ -128,6 +134,11 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let mut body = json!({ "error": self.code(), "message": self.to_string() });
         if let Self::BadField { field, .. } = &self {
+            body["field"] = json!(field);
+        }
+        // A bad upload row: which line of the list (row 1 the header) and column.
+        if let Self::Command(CommandError::BadContacts { line, field, .. }) = &self {
+            body["row"] = json!(line);
             body["field"] = json!(field);
         }
         let mut response = (status, Json(body)).into_response();

@@ -36,7 +36,7 @@ pub use writer::{CdrWriter, WriterConfig, CDR_BATCH_RECORDS_MAX, CDR_QUEUE_RECOR
 
 /// The schema this code writes (`PRAGMA user_version`). A newer file is
 /// refused rather than written with an older shape.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 /// How long a statement waits for another connection's lock before failing
 /// (then the writer spills the batch).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -423,7 +423,11 @@ impl CdrStore {
             tx.execute_batch(SCHEMA_V4)
                 .map_err(schema_err(&self.path))?;
         }
-        tx.execute_batch(legs::SCHEMA_V5)
+        if version < 5 {
+            tx.execute_batch(legs::SCHEMA_V5)
+                .map_err(schema_err(&self.path))?;
+        }
+        tx.execute_batch(SCHEMA_V6)
             .map_err(schema_err(&self.path))?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(schema_err(&self.path))?;
@@ -531,6 +535,15 @@ CREATE INDEX agent_events_at ON agent_events (at);
 CREATE INDEX agent_events_call ON agent_events (call);
 CREATE UNIQUE INDEX agent_events_once ON agent_events
     (unix_ms, at_ms, event, ifnull(agent, ''), ifnull(queue, ''), ifnull(call, ''));
+";
+
+/// Version 6: campaign calls' campaign, contact, attempt and outcome.
+const SCHEMA_V6: &str = "
+ALTER TABLE call_records ADD COLUMN campaign TEXT;
+ALTER TABLE call_records ADD COLUMN campaign_contact INTEGER;
+ALTER TABLE call_records ADD COLUMN campaign_attempt INTEGER;
+ALTER TABLE call_records ADD COLUMN campaign_outcome TEXT;
+CREATE INDEX call_records_campaign ON call_records (campaign);
 ";
 
 fn insert_in(tx: &Transaction<'_>, rows: &[StoreRow]) -> rusqlite::Result<()> {

@@ -11,7 +11,8 @@ pub(super) const RECORD_COLUMNS: &str = "call, sip_call_id, trunk, dialled, queu
      outcome, rejected_status, hung_up_by, started_at, answered_at, ended_at, wait_ms, \
      talk_ms, offers, recording_path, recording_ms, call_uuid, caller, caller_name, direction, \
      from_agent, ivr_path, queue_entered_at, queue_left_at, hold_ms, transfers, wrapup_ms, \
-     disposition, disposition_note";
+     disposition, disposition_note, campaign, campaign_contact, campaign_attempt, \
+     campaign_outcome";
 
 /// Reads [`RECORD_COLUMNS`] from column `at` on.
 pub(super) fn read_record(r: &Row<'_>, at: usize) -> rusqlite::Result<CdrRow> {
@@ -49,12 +50,16 @@ pub(super) fn read_record(r: &Row<'_>, at: usize) -> rusqlite::Result<CdrRow> {
         wrapup_ms: opt_u64(27)?,
         disposition: r.get(at + 28)?,
         disposition_note: r.get(at + 29)?,
+        campaign: r.get(at + 30)?,
+        campaign_contact: r.get(at + 31)?,
+        campaign_attempt: r.get(at + 32)?,
+        campaign_outcome: r.get(at + 33)?,
         legs: Vec::new(),
     })
 }
 
 pub(super) fn insert_calls(tx: &Transaction<'_>, rows: &[CdrRow]) -> rusqlite::Result<()> {
-    let placeholders: Vec<String> = (1..=30).map(|i| format!("?{i}")).collect();
+    let placeholders: Vec<String> = (1..=34).map(|i| format!("?{i}")).collect();
     let sql = format!(
         "INSERT OR IGNORE INTO call_records ({RECORD_COLUMNS}) VALUES ({})",
         placeholders.join(", ")
@@ -92,6 +97,10 @@ pub(super) fn insert_calls(tx: &Transaction<'_>, rows: &[CdrRow]) -> rusqlite::R
             row.wrapup_ms.map(to_sql_i64),
             row.disposition,
             row.disposition_note,
+            row.campaign,
+            row.campaign_contact,
+            row.campaign_attempt,
+            row.campaign_outcome,
         ])?;
         // A record stored before (a spill imported twice) has its legs.
         if let (1, Some(uuid)) = (inserted, &row.call_uuid) {

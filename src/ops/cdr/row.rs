@@ -74,6 +74,17 @@ pub struct CdrRow {
     pub disposition: Option<String>,
     #[serde(default)]
     pub disposition_note: Option<String>,
+    /// Schema 6 (NULL for other calls and older rows): a campaign call's
+    /// campaign, contact index, attempt and outcome (`answered`,
+    /// `abandoned`, `busy`, `no-answer`, `failed`).
+    #[serde(default)]
+    pub campaign: Option<String>,
+    #[serde(default)]
+    pub campaign_contact: Option<u32>,
+    #[serde(default)]
+    pub campaign_attempt: Option<u32>,
+    #[serde(default)]
+    pub campaign_outcome: Option<String>,
     /// Schema 5: the parties the call passed through, in order (table
     /// `call_legs`). Empty in older rows, and in rows read by
     /// [`CdrStore::records_between`](super::CdrStore::records_between).
@@ -141,6 +152,10 @@ impl CdrRow {
             wrapup_ms: None,
             disposition: None,
             disposition_note: None,
+            campaign: d.campaign.as_ref().map(|c| c.name.clone()),
+            campaign_contact: d.campaign.as_ref().map(|c| c.contact),
+            campaign_attempt: d.campaign.as_ref().map(|c| c.attempt),
+            campaign_outcome: d.campaign.as_ref().map(|c| c.outcome.clone()),
             legs: d
                 .legs
                 .iter()

@@ -1,0 +1,250 @@
+//! Campaign calls: a placed call whose first leg is the customer. The
+//! switch INVITEs the number through the campaign's trunk with its caller
+//! ID and our own offer (as originate rings an agent first, `originate.rs`);
+//! when the customer answers, their dialog becomes the A leg and the
+//! campaign says which agent takes them: that agent's phones ring on the
+//! B leg and the relay bridges the two on answer. With no agent in time
+//! the customer hears the information message and the call ends.
+
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+use tracing::info;
+
+use super::campaigns::Dialled;
+use super::legs::{ALeg, Session};
+use super::trunks::CarrierCall;
+use super::{MediaCommand, MediaLeg, Output, Switch};
+use crate::call::session::detail::{campaign_outcome, CallDetail, CampaignMark, Direction};
+use crate::call::session::PhaseMachine;
+use crate::call::{Call, CallRef, Input, Outcome, Private};
+use crate::dialer::{self, ContactId, DialId, Event};
+
+/// The prompt an abandoned customer hears (`prompts/campaign_info.wav`).
+pub const CAMPAIGN_INFO_PROMPT: &str = "campaign_info";
+/// How long the information message plays before the switch hangs up
+/// (`prompts/campaign_info.wav` runs 10.7 s).
+pub const CAMPAIGN_INFO_PLAYS: Duration = Duration::from_secs(11);
+
+impl Switch {
+    /// Places campaign `i`'s dial: INVITE to the number on its trunk.
+    pub(super) fn place_campaign_call(
+        &mut self,
+        now: Instant,
+        i: usize,
+        dial: DialId,
+        contact: ContactId,
+        number: &str,
+    ) -> Result<CallRef, &'static str> {
+        if self.draining {
+            return Err("draining");
+        }
+        let config = &self.campaigns.list[i].config;
+        let (campaign, trunk_name) = (config.name.clone(), config.trunk.clone());
+        let caller_id = config.caller_id.clone();
+        let trunk = self.plan.trunks.iter().find(|t| t.name == trunk_name);
+        let Some(out) = trunk.and_then(|t| t.outbound.clone()) else {
+            return Err("the campaign's trunk has no outbound address");
+        };
+        if self.admission(now).is_err() {
+            return Err("no capacity");
+        }
+        let sessions = (
+            u64::from(self.rng.next_u32()),
+            u64::from(self.rng.next_u32()),
+        );
+        let Some(anchoring) = self.anchoring.as_mut() else {
+            return Err("no [media]: a campaign call needs the relay");
+        };
+        let Ok(media) = anchoring.anchor_late(sessions) else {
+            self.stats.media_ports_exhausted += 1;
+            return Err("no RTP ports");
+        };
+        let attempt = self.campaigns.list[i]
+            .core
+            .contact(contact)
+            .map_or(1, |c| c.attempts);
+        let id = self.new_call_ref();
+        let uuid = self.uuids.next(now, &mut self.rng);
+        let span = tracing::info_span!(
+            "call",
+            id = %uuid,
+            caller = %Private(&caller_id.clone().unwrap_or_default()),
+            did = %Private(number),
+            queue = tracing::field::Empty,
+            agent = tracing::field::Empty,
+        );
+        let entry = Session {
+            call: Call::placed(id, now),
+            a: ALeg::placed(),
+            a_agent: None,
+            b: None,
+            trunk: Some(trunk_name.clone()),
+            dialled: number.to_string(),
+            queue: None,
+            ring_timeout: self.plan.no_answer_timeout,
+            agent: None,
+            routed: false,
+            transfer_from: None,
+            fallback_hangup: None,
+            transfer_parties: Vec::new(),
+            transfer_returns: 0,
+            media: Some(media),
+            digits: String::new(),
+            record: false,
+            phase: PhaseMachine::default(),
+            uuid,
+            span: span.clone(),
+            detail: CallDetail {
+                caller: caller_id.clone().unwrap_or_default(),
+                direction: Direction::Outbound,
+                campaign: Some(CampaignMark {
+                    name: campaign.clone(),
+                    contact: contact.0,
+                    attempt,
+                    caller_id,
+                    answered: false,
+                }),
+                ..Default::default()
+            },
+        };
+        let _in_call = span.entered();
+        info!(call = %id, %campaign, contact = contact.0, attempt, trunk = %trunk_name, "campaign call: dialling the customer");
+        self.stats.calls_started += 1;
+        self.calls.insert(id, entry);
+        let dialled = Dialled {
+            campaign: i,
+            dial,
+            answered: false,
+        };
+        self.campaigns.calls.insert(id, dialled);
+        self.campaigns.list[i].dials.insert(dial, id);
+        let carrier = CarrierCall {
+            number: number.to_string(),
+            tried: vec![trunk_name],
+        };
+        self.carriers.calls.insert(id, carrier);
+        self.open_media(id);
+        let uri = format!("sip:{number}@{}", out.peer.addr);
+        let targets = vec![(uri.clone(), out.peer, None)];
+        self.start_b_leg(now, id, None, format!("<{uri}>"), targets, out.credentials);
+        Ok(id)
+    }
+
+    /// Whether `id` is a campaign call (its customer not answered yet).
+    pub(super) fn is_campaign_call(&self, id: CallRef) -> bool {
+        self.campaigns.calls.contains_key(&id)
+    }
+
+    /// The customer answered (their dialog is the A leg now): our offer
+    /// for an agent is written from their answer, and the campaign says
+    /// who takes them.
+    pub(super) fn campaign_answered(&mut self, now: Instant, id: CallRef, answer: &[u8]) {
+        if !self.accept_late_answer(id, answer) {
+            info!(call = %id, "the customer's answer has no usable SDP: hanging up");
+            return self.drive(now, id, Input::MediaLost);
+        }
+        self.write_b_offer(id);
+        let Some(d) = self.campaigns.calls.get_mut(&id) else {
+            return;
+        };
+        d.answered = true;
+        let (i, dial) = (d.campaign, d.dial);
+        let mark = self
+            .calls
+            .get_mut(&id)
+            .and_then(|e| e.detail.campaign.as_mut());
+        if let Some(mark) = mark {
+            mark.answered = true;
+        }
+        info!(call = %id, "campaign call answered by the customer");
+        // A reserved agent an inbound call took meanwhile is away first.
+        self.sync_campaign_agents(now, i);
+        self.campaign_input(now, i, Event::Answered(dial));
+    }
+
+    /// The campaign gave the answered call to `agent`: their phones ring.
+    /// An agent who is no longer free (an inbound call took them) leaves
+    /// the customer to the information message.
+    pub(super) fn campaign_connect(
+        &mut self,
+        now: Instant,
+        i: usize,
+        dial: DialId,
+        agent: &str,
+    ) -> Option<Event> {
+        let id = *self.campaigns.list[i].dials.get(&dial)?;
+        let free = !self.busy.contains_key(agent)
+            && self.own_call(agent).is_none()
+            && !self.agent_targets(now, agent).is_empty();
+        if !free {
+            info!(call = %id, %agent, "campaign agent taken meanwhile: information message");
+            self.forget_campaign_agent(i, agent);
+            self.play_campaign_info(now, id);
+            return None;
+        }
+        self.forget_campaign_agent(i, agent);
+        let queue = self.campaigns.list[i].config.queue.clone();
+        if let Some(entry) = self.calls.get_mut(&id) {
+            entry.span.record("queue", queue.as_str());
+            entry.queue = Some(queue);
+        }
+        info!(call = %id, %agent, "campaign call: ringing the agent");
+        self.offer_agent(now, id, agent);
+        None
+    }
+
+    /// No agent in time: the customer hears who called and why, then the
+    /// switch hangs up (`campaigns_timeout`).
+    pub(super) fn campaign_abandon(&mut self, now: Instant, i: usize, dial: DialId) {
+        let Some(&id) = self.campaigns.list[i].dials.get(&dial) else {
+            return;
+        };
+        info!(call = %id, "campaign call abandoned: no agent in time");
+        self.play_campaign_info(now, id);
+    }
+
+    fn play_campaign_info(&mut self, now: Instant, id: CallRef) {
+        if !self.calls.contains_key(&id) {
+            return;
+        }
+        self.out.push_back(Output::Media(MediaCommand::Play {
+            call: id,
+            leg: MediaLeg::Caller,
+            intro: vec![CAMPAIGN_INFO_PROMPT.to_owned()],
+            music: Vec::new(),
+        }));
+        self.campaigns.hangups.push((now + CAMPAIGN_INFO_PLAYS, id));
+    }
+
+    /// A campaign call ended (its record): the campaign hears how.
+    pub(super) fn campaign_call_ended(&mut self, now: Instant, record: &super::CallRecord) {
+        let id = record.call;
+        self.campaigns.hangups.retain(|(_, c)| *c != id);
+        let Some(d) = self.campaigns.calls.remove(&id) else {
+            return;
+        };
+        let Some(driven) = self.campaigns.list.get_mut(d.campaign) else {
+            return;
+        };
+        driven.dials.remove(&d.dial);
+        let event = match d.answered {
+            true => Event::Hangup(d.dial),
+            false => Event::DialEnded(d.dial, dial_outcome(record.outcome)),
+        };
+        // The core waits for a ready after the call: the next look says it.
+        if let Some(agent) = &record.agent {
+            self.forget_campaign_agent(d.campaign, agent);
+        }
+        self.campaign_input(now, d.campaign, event);
+    }
+}
+
+/// How an unanswered campaign dial ended, for its retry.
+pub fn dial_outcome(outcome: Outcome) -> dialer::Outcome {
+    match campaign_outcome(outcome, false) {
+        "busy" => dialer::Outcome::Busy,
+        "no-answer" => dialer::Outcome::NoAnswer,
+        _ => dialer::Outcome::Failed,
+    }
+}

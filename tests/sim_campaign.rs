@@ -1,0 +1,575 @@
+//! Campaigns on the pure switch core, in virtual time: a progressive
+//! campaign dials its customers through the trunk with its caller ID; an
+//! answered customer rings the campaign's free agent and the relay bridges
+//! the two; a busy customer is dialled again after the busy delay; a
+//! do-not-call number never reaches the trunk; an answered customer with
+//! no agent hears the information message and is hung up, counted as an
+//! abandon. Each call leaves a record naming the campaign, the contact,
+//! the attempt and the outcome.
+
+#![allow(clippy::disallowed_methods)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use bytes::Bytes;
+use switchyard::config::Config;
+use switchyard::dialer::{Contact, ContactState, Dnc, Numbering, Zone};
+use switchyard::sip::parse::{HeaderName, Message, Method};
+use switchyard::sip::{Peer, Transport};
+use switchyard::switch::campaigns::{CampaignOutput, CampaignSnapshot};
+use switchyard::switch::{
+    CallRecord, CampaignMove, Command, MediaCommand, Output, Plan, Reply, Switch,
+};
+
+const AGENT: &str = "192.0.2.11:5070";
+const TRUNK: &str = "10.0.0.2:5060";
+const AGENT_SDP: &str = "v=0\r\no=phone 7 7 IN IP4 192.0.2.11\r\ns=-\r\nc=IN IP4 192.0.2.11\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+const TRUNK_SDP: &str = "v=0\r\no=carrier 9 9 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+const STEPS_MAX: usize = 10_000;
+/// 2026-12-07 12:00 UTC: inside the default 09:00-21:00 window.
+const NOON: u64 = 1_796_644_800;
+
+fn config() -> String {
+    format!(
+        r#"
+[switch]
+sip_listen = "127.0.0.1:5060"
+http_listen = "127.0.0.1:0"
+digest_challenge = "md5-first"
+no_answer_timeout = "20s"
+
+[[agents]]
+id = "1001"
+password = "pw-1001"
+auto_login = true
+skills = {{ sales = 5 }}
+
+[[trunks]]
+name = "carrier"
+allow_from = ["10.0.0.0/8"]
+outbound = {{ address = "{TRUNK}", transport = "udp" }}
+
+[dids]
+"5550200" = {{ queue = "sales" }}
+
+[[queues]]
+name = "sales"
+requires = "sales:1"
+strategy = "most-skilled"
+ring_timeout = "8s"
+wrap_up = "0s"
+
+[[campaigns]]
+name = "renewals"
+queue = "sales"
+contacts = "renewals.csv"
+mode = "progressive"
+trunk = "carrier"
+caller_id = "5550300"
+max_attempts = 3
+retry = {{ busy = "1m", no_answer = "1h", failed = "30m" }}
+autostart = true
+
+[media]
+rtp_ports = "20000-20019"
+rtp_address = "127.0.0.1"
+"#
+    )
+}
+
+struct Sim {
+    switch: Switch,
+    now: Instant,
+    outbox: Vec<(SocketAddr, Message)>,
+    media: Vec<MediaCommand>,
+    records: Vec<CallRecord>,
+    saved: Vec<CampaignOutput>,
+}
+
+impl Sim {
+    /// The switch with agent 1001 registered and the campaign loaded with
+    /// `numbers` (E.164), `dnc` refused.
+    fn new(numbers: &[&str], dnc: &[&str]) -> Sim {
+        Sim::build(numbers, dnc, true)
+    }
+
+    /// As `new`; the campaign waits for a start unless `autostart`.
+    fn build(numbers: &[&str], dnc: &[&str], autostart: bool) -> Sim {
+        let cfg = Config::parse(&config(), Path::new("sim.toml")).expect("valid config");
+        let now = Instant::now();
+        let mut switch = Switch::new(Plan::from_config(&cfg), 7, now);
+        switch.set_wall_clock(now, UNIX_EPOCH + Duration::from_secs(NOON));
+        let mut sim = Sim {
+            switch,
+            now,
+            outbox: Vec::new(),
+            media: Vec::new(),
+            records: Vec::new(),
+            saved: Vec::new(),
+        };
+        sim.register("1001", AGENT);
+        let mut set = Dnc::default();
+        for n in dnc {
+            set.add(n);
+        }
+        sim.switch.set_dnc(set, Numbering::default());
+        let zone = Zone::parse("UTC").unwrap();
+        let contacts = numbers
+            .iter()
+            .map(|n| Contact::new(n.to_string(), "Customer".into(), zone))
+            .collect();
+        let mut campaign = cfg.campaigns[0].clone();
+        campaign.autostart = autostart;
+        sim.switch.add_campaign(sim.now, campaign, contacts, None);
+        sim.drain();
+        sim
+    }
+
+    fn send(&mut self, from: &str, text: String) {
+        let peer = Peer {
+            transport: Transport::Udp,
+            addr: from.parse().unwrap(),
+        };
+        self.switch
+            .handle_datagram(self.now, peer, Bytes::from(text));
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        while let Some(out) = self.switch.poll_output() {
+            match out {
+                Output::Transmit { peer, bytes } => {
+                    self.outbox
+                        .push((peer.addr, Message::parse(bytes).expect("we send valid SIP")));
+                }
+                Output::Media(c) => self.media.push(c),
+                Output::Event(_) => {}
+                Output::CallEnded(r) => self.records.push(r),
+            }
+        }
+        while let Some(o) = self.switch.poll_campaign_output() {
+            self.saved.push(o);
+        }
+    }
+
+    fn advance(&mut self, by: Duration) {
+        let until = self.now + by;
+        for _ in 0..STEPS_MAX {
+            match self.switch.poll_timeout() {
+                Some(at) if at <= until => {
+                    self.now = self.now.max(at);
+                    self.switch.handle_timeout(self.now);
+                    self.drain();
+                }
+                _ => {
+                    self.now = until;
+                    return;
+                }
+            }
+        }
+        panic!("timers did not settle in {STEPS_MAX} steps");
+    }
+
+    fn take(&mut self, to: &str, what: &str, pred: impl Fn(&Message) -> bool) -> Message {
+        let to: SocketAddr = to.parse().unwrap();
+        let Some(i) = self.outbox.iter().position(|(a, m)| *a == to && pred(m)) else {
+            panic!("no {what} to {to}; outbox: {:#?}", self.outbox);
+        };
+        self.outbox.remove(i).1
+    }
+
+    fn take_request(&mut self, to: &str, method: Method) -> Message {
+        let what = format!("{method:?}");
+        self.take(to, &what, |m| m.method() == Some(&method))
+    }
+
+    fn take_status(&mut self, to: &str, status: u16) -> Message {
+        self.take(to, &status.to_string(), |m| m.status() == Some(status))
+    }
+
+    /// INVITEs sent to the trunk and not taken yet.
+    fn trunk_invites(&self) -> Vec<&Message> {
+        let to: SocketAddr = TRUNK.parse().unwrap();
+        self.outbox
+            .iter()
+            .filter(|(a, m)| *a == to && m.method() == Some(&Method::Invite))
+            .map(|(_, m)| m)
+            .collect()
+    }
+
+    fn register(&mut self, user: &str, phone: &str) {
+        let aor = format!("<sip:{user}@127.0.0.1:5060>");
+        let reg = |cseq: u32, auth: &str| {
+            format!(
+                "REGISTER sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {phone};branch=z9hG4bKreg{user}{cseq}\r\n\
+                 Max-Forwards: 70\r\nFrom: {aor};tag=r{user}\r\nTo: {aor}\r\nCall-ID: reg-{user}\r\n\
+                 CSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{phone}>\r\nExpires: 3600\r\n{auth}Content-Length: 0\r\n\r\n"
+            )
+        };
+        self.send(phone, reg(1, ""));
+        let challenge = self.take_status(phone, 401);
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+        let value = switchyard::sip::auth::answer_challenge(
+            challenge.header(&HeaderName::WwwAuthenticate).unwrap(),
+            "REGISTER",
+            "sip:127.0.0.1:5060",
+            user,
+            &format!("pw-{user}"),
+            1,
+            &mut rng,
+        )
+        .unwrap();
+        self.send(phone, reg(2, &format!("Authorization: {value}\r\n")));
+        self.take_status(phone, 200);
+    }
+
+    fn answer(&mut self, from: &str, req: &Message, status: u16, sdp: &str) {
+        self.send(from, response(req, status, from, sdp));
+    }
+
+    /// A BYE from `from` in the dialog our `req` opened.
+    fn bye_back(&mut self, from: &str, req: &Message) {
+        let to_tag = format!("t{}", tag_of(from));
+        let text = format!(
+            "BYE sip:switchyard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKbye{}\r\n\
+             Max-Forwards: 70\r\nFrom: {};tag={to_tag}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 9 BYE\r\n\
+             Content-Length: 0\r\n\r\n",
+            tag_of(from),
+            req.to().as_str(),
+            req.from().as_str(),
+            req.call_id(),
+        );
+        self.send(from, text);
+    }
+
+    fn snapshot(&self) -> CampaignSnapshot {
+        self.switch.campaign_snapshots().remove(0)
+    }
+
+    /// The last state saved for contact `i`.
+    fn saved_state(&self, i: u32) -> Option<ContactState> {
+        self.saved.iter().rev().find_map(|o| match o {
+            CampaignOutput::Contact { id, contact, .. } if id.0 == i => Some(contact.state),
+            _ => None,
+        })
+    }
+}
+
+fn tag_of(addr: &str) -> String {
+    addr.replace(['.', ':'], "")
+}
+
+fn response(req: &Message, status: u16, from: &str, sdp: &str) -> String {
+    let mut out = format!("SIP/2.0 {status} X\r\n");
+    for via in req.header_all(&HeaderName::Via) {
+        out.push_str(&format!("Via: {via}\r\n"));
+    }
+    let to = match req.to().tag() {
+        Some(_) => req.to().as_str().to_string(),
+        None => format!("{};tag=t{}", req.to().as_str(), tag_of(from)),
+    };
+    let ct = if sdp.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    out.push_str(&format!(
+        "From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {} {}\r\nContact: <sip:phone@{from}>\r\n{ct}Content-Length: {}\r\n\r\n{sdp}",
+        req.from().as_str(),
+        req.call_id(),
+        req.cseq().seq,
+        req.cseq().method.as_str(),
+        sdp.len()
+    ));
+    out
+}
+
+fn uri_of(msg: &Message) -> String {
+    msg.request_uri()
+        .map(|u| u.as_str().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_progressive_campaign_dials_the_customer_then_rings_and_bridges_the_agent() {
+    let mut sim = Sim::new(&["+15551001"], &[]);
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    assert!(
+        uri_of(&invite).starts_with("sip:+15551001@10.0.0.2"),
+        "{}",
+        uri_of(&invite)
+    );
+    assert!(
+        invite.from().as_str().contains("sip:5550300@"),
+        "caller id: {}",
+        invite.from().as_str()
+    );
+    assert!(!invite.body().is_empty(), "our own offer");
+    assert_eq!(sim.saved_state(0), Some(ContactState::Dialling));
+    sim.answer(TRUNK, &invite, 180, "");
+    sim.answer(TRUNK, &invite, 200, TRUNK_SDP);
+    sim.take_request(TRUNK, Method::Ack);
+    // The customer answered: the reserved agent rings at once.
+    let agent_invite = sim.take_request(AGENT, Method::Invite);
+    assert!(
+        agent_invite.from().as_str().contains("+15551001"),
+        "the agent sees the customer"
+    );
+    sim.answer(AGENT, &agent_invite, 200, AGENT_SDP);
+    sim.take_request(AGENT, Method::Ack);
+    assert!(
+        sim.media
+            .iter()
+            .any(|c| matches!(c, MediaCommand::Bridge { .. })),
+        "bridged: {:?}",
+        sim.media
+    );
+    let snap = sim.snapshot();
+    assert_eq!(
+        (snap.dials, snap.answers, snap.connects, snap.abandons),
+        (1, 1, 1, 0)
+    );
+    sim.advance(Duration::from_secs(30));
+    sim.bye_back(TRUNK, &invite);
+    sim.take_status(TRUNK, 200);
+    let bye = sim.take_request(AGENT, Method::Bye);
+    sim.answer(AGENT, &bye, 200, "");
+    assert_eq!(sim.records.len(), 1, "{:?}", sim.records);
+    let r = &sim.records[0];
+    assert_eq!(r.detail.direction.label(), "outbound");
+    assert_eq!(r.agent.as_deref(), Some("1001"));
+    let c = r.detail.campaign.as_ref().expect("a campaign record");
+    assert_eq!(
+        (c.name.as_str(), c.contact, c.attempt, c.outcome.as_str()),
+        ("renewals", 0, 1, "answered")
+    );
+    assert!(r.talk >= Duration::from_secs(30), "{:?}", r.talk);
+    assert_eq!(sim.saved_state(0), Some(ContactState::Done));
+    assert_eq!(sim.snapshot().status, "finished");
+}
+
+#[test]
+fn a_busy_customer_is_dialled_again_after_the_busy_delay() {
+    let mut sim = Sim::new(&["+15551002"], &[]);
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    sim.answer(TRUNK, &invite, 486, "");
+    sim.take_request(TRUNK, Method::Ack);
+    assert_eq!(sim.records.len(), 1);
+    let c = sim.records[0].detail.campaign.clone().unwrap();
+    assert_eq!((c.attempt, c.outcome.as_str()), (1, "busy"));
+    assert_eq!(sim.saved_state(0), Some(ContactState::Busy));
+    sim.advance(Duration::from_secs(55));
+    assert!(sim.trunk_invites().is_empty(), "not before the delay");
+    sim.advance(Duration::from_secs(10));
+    let again = sim.take_request(TRUNK, Method::Invite);
+    assert!(uri_of(&again).starts_with("sip:+15551002@"));
+    sim.answer(TRUNK, &again, 486, "");
+    assert_eq!(sim.records[1].detail.campaign.as_ref().unwrap().attempt, 2);
+    assert_eq!(sim.snapshot().dials, 2);
+}
+
+#[test]
+fn a_do_not_call_number_never_reaches_the_trunk() {
+    let mut sim = Sim::new(&["+15551003", "+15551004"], &["+15551003"]);
+    let invites: Vec<String> = sim.trunk_invites().iter().map(|m| uri_of(m)).collect();
+    assert_eq!(invites.len(), 1, "{invites:?}");
+    assert!(invites[0].starts_with("sip:+15551004@"), "{invites:?}");
+    assert_eq!(sim.saved_state(0), Some(ContactState::DoNotCall));
+    let snap = sim.snapshot();
+    assert_eq!((snap.dnc_blocked, snap.dials), (1, 1));
+    // Whatever happens next, the blocked number is never INVITEd.
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    sim.answer(TRUNK, &invite, 486, "");
+    for _ in 0..3 {
+        sim.advance(Duration::from_secs(3600));
+    }
+    let to: SocketAddr = TRUNK.parse().unwrap();
+    assert!(!sim.outbox.iter().any(|(a, m)| *a == to
+        && m.method() == Some(&Method::Invite)
+        && uri_of(m).contains("15551003")));
+}
+
+#[test]
+fn an_answered_customer_with_no_agent_hears_the_information_message_and_is_hung_up() {
+    let mut sim = Sim::new(&["+15551005"], &[]);
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    // The agent reserved for the dial goes on a break while it rings.
+    let pause = Command::AgentPause {
+        agent: "1001".into(),
+        reason: "break".into(),
+    };
+    assert_eq!(sim.switch.handle_command(sim.now, pause), Ok(Reply::Done));
+    sim.advance(Duration::from_secs(2));
+    sim.answer(TRUNK, &invite, 200, TRUNK_SDP);
+    sim.take_request(TRUNK, Method::Ack);
+    sim.advance(Duration::from_millis(2_500));
+    let played = sim.media.iter().any(|c| {
+        matches!(c,
+        MediaCommand::Play { intro, .. } if intro == &vec!["campaign_info".to_string()])
+    });
+    assert!(played, "the information message: {:?}", sim.media);
+    assert!(
+        sim.outbox
+            .iter()
+            .all(|(_, m)| m.method() != Some(&Method::Bye)),
+        "not cut short"
+    );
+    // The message runs 10.7 s: the BYE follows 11 s after it started.
+    sim.advance(Duration::from_secs(8));
+    assert!(sim
+        .outbox
+        .iter()
+        .all(|(_, m)| m.method() != Some(&Method::Bye)));
+    sim.advance(Duration::from_secs(3));
+    let bye = sim.take_request(TRUNK, Method::Bye);
+    sim.answer(TRUNK, &bye, 200, "");
+    assert_eq!(sim.records.len(), 1);
+    let c = sim.records[0].detail.campaign.clone().unwrap();
+    assert_eq!(c.outcome, "abandoned");
+    let snap = sim.snapshot();
+    assert_eq!((snap.answers, snap.abandons, snap.connects), (1, 1, 0));
+    assert_eq!(sim.saved_state(0), Some(ContactState::Abandoned));
+}
+
+#[test]
+fn a_stopping_switch_dials_nobody_new_and_leaves_the_campaign_running_in_its_store() {
+    let mut sim = Sim::new(&["+15551006", "+15551007", "+15551008"], &[]);
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    assert!(uri_of(&invite).starts_with("sip:+15551006@"));
+    sim.switch.shutdown(sim.now);
+    sim.drain();
+    sim.advance(Duration::from_secs(10));
+    let to: SocketAddr = TRUNK.parse().unwrap();
+    let others = sim.outbox.iter().filter(|(a, m)| {
+        *a == to && m.method() == Some(&Method::Invite) && !uri_of(m).contains("15551006")
+    });
+    assert_eq!(others.count(), 0, "no new dial while stopping");
+    assert_eq!(
+        sim.records.len(),
+        1,
+        "the ringing call ended: {:?}",
+        sim.records
+    );
+    assert_eq!(sim.saved_state(1), None, "untouched");
+    let paused = sim.saved.iter().any(|o| {
+        matches!(o, CampaignOutput::Status { status, .. } if *status != switchyard::dialer::Status::Running)
+    });
+    assert!(!paused, "the store keeps it running: {:?}", sim.saved);
+}
+
+#[test]
+fn an_agent_on_an_inbound_call_is_away_for_the_campaign_until_it_ends() {
+    const CUSTOMER: &str = "10.0.0.1:5060";
+    let mut sim = Sim::build(&["+15551009"], &[], false);
+    assert!(sim.trunk_invites().is_empty(), "not started");
+    let sdp = AGENT_SDP.replace("192.0.2.11", "10.0.0.1");
+    sim.send(
+        CUSTOMER,
+        format!(
+            "INVITE sip:5550200@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CUSTOMER};branch=z9hG4bKin1\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:+15550001@10.0.0.1>;tag=c1\r\nTo: <sip:5550200@127.0.0.1>\r\n\
+             Call-ID: inbound-1\r\nCSeq: 1 INVITE\r\nContact: <sip:c@{CUSTOMER}>\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        ),
+    );
+    let offer = sim.take_request(AGENT, Method::Invite);
+    sim.answer(AGENT, &offer, 200, AGENT_SDP);
+    sim.take_request(AGENT, Method::Ack);
+    let ok = sim.take_status(CUSTOMER, 200);
+    let start = Command::CampaignControl {
+        name: "renewals".into(),
+        action: CampaignMove::Start,
+    };
+    assert_eq!(sim.switch.handle_command(sim.now, start), Ok(Reply::Done));
+    sim.drain();
+    sim.advance(Duration::from_secs(5));
+    assert!(
+        sim.trunk_invites().is_empty(),
+        "the agent talks to an inbound caller"
+    );
+    assert_eq!(sim.snapshot().dials, 0);
+    // The inbound caller hangs up: the agent is free, the campaign dials.
+    sim.send(
+        CUSTOMER,
+        format!(
+            "BYE sip:switchyard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CUSTOMER};branch=z9hG4bKin2\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:+15550001@10.0.0.1>;tag=c1\r\nTo: {}\r\n\
+             Call-ID: inbound-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+            ok.to().as_str()
+        ),
+    );
+    let bye = sim.take_request(AGENT, Method::Bye);
+    sim.answer(AGENT, &bye, 200, "");
+    sim.advance(Duration::from_secs(2));
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    assert!(
+        uri_of(&invite).starts_with("sip:+15551009@"),
+        "{}",
+        uri_of(&invite)
+    );
+}
+
+#[test]
+fn uploaded_contacts_are_read_as_a_list_and_dialled_and_a_bad_row_adds_nothing() {
+    let mut sim = Sim::build(&["+15551011"], &[], false);
+    let upload = |csv: &str| Command::AddContacts {
+        name: "renewals".into(),
+        csv: csv.into(),
+    };
+    let bad = sim.switch.handle_command(
+        sim.now,
+        upload("number,name\n5551012,Ann\nnot-a-number,Bob\n"),
+    );
+    match bad {
+        Err(switchyard::switch::CommandError::BadContacts { line, field, .. }) => {
+            assert_eq!((line, field.as_str()), (3, "number"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sim.snapshot().contacts, 1, "nothing added");
+    let unknown = Command::AddContacts {
+        name: "nope".into(),
+        csv: "number\n5551013\n".into(),
+    };
+    assert_eq!(
+        sim.switch.handle_command(sim.now, unknown),
+        Err(switchyard::switch::CommandError::UnknownCampaign(
+            "nope".into()
+        ))
+    );
+    // National numbers read as E.164; one the campaign has is left out.
+    let added = sim.switch.handle_command(
+        sim.now,
+        upload("number,name,plan\n5551012,Ann,gold\n+15551011,Old,\n"),
+    );
+    assert_eq!(added, Ok(Reply::ContactsAdded { added: 1 }));
+    sim.drain();
+    assert_eq!(sim.saved_state(1), Some(ContactState::New), "stored");
+    let start = Command::CampaignControl {
+        name: "renewals".into(),
+        action: CampaignMove::Start,
+    };
+    assert_eq!(
+        sim.switch.handle_command(sim.now, start.clone()),
+        Ok(Reply::Done)
+    );
+    sim.drain();
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    assert!(uri_of(&invite).starts_with("sip:+15551011@"));
+    // A second start of a running campaign is a conflict.
+    let again = sim.switch.handle_command(sim.now, start);
+    assert!(
+        matches!(again, Err(ref e) if e.status() == 409),
+        "{again:?}"
+    );
+    sim.answer(TRUNK, &invite, 486, "");
+    let next = sim.take_request(TRUNK, Method::Invite);
+    assert!(
+        uri_of(&next).starts_with("sip:+15551012@"),
+        "{}",
+        uri_of(&next)
+    );
+}

@@ -400,6 +400,12 @@ impl Switch {
         self.forget_party(now, id, uuid, p, "call_ended", call);
     }
 
+    /// A live call's id and queue, for a party's wrap-up.
+    pub(super) fn uuid_and_queue(&self, id: CallRef) -> Option<(CallUuid, Option<String>)> {
+        let entry = self.calls.get(&id)?;
+        Some((entry.uuid, entry.queue.clone()))
+    }
+
     /// The party's leg goes; an agent who talked in a queue's call wraps
     /// up as that queue says.
     fn forget_party(

@@ -121,8 +121,7 @@ pub use trunks::TrunkSnapshot;
 pub const DIGITS_PER_CALL_MAX: usize = 64;
 /// How long a refused caller should wait before trying again (`Retry-After`).
 pub const RETRY_AFTER: Duration = Duration::from_secs(5);
-/// Live dialogs (two per call) and client-transaction owners are bounded by
-/// the call limit; this caps the call limit itself.
+/// Caps the call limit, which bounds live dialogs (two per call) and client transactions.
 pub const CALLS_HARD_MAX: usize = crate::sip::limits::CALLS_MAX;
 
 /// What the driver must do.
@@ -207,8 +206,7 @@ pub struct Stats {
     pub supervisions: [u64; SUPERVISION_LABELS.len()],
     /// Supervision requests refused (not a supervisor, agent not on a call...).
     pub supervisions_refused: u64,
-    /// IVR callers who left a menu by a digit, by its default, or refused
-    /// (no default, or a menu that could not run).
+    /// IVR callers who left a menu by a digit, by its default, or refused (no default, no menu).
     pub menu_chosen: u64,
     pub menu_defaulted: u64,
     pub menu_refused: u64,
@@ -345,8 +343,7 @@ impl Switch {
         switch
     }
 
-    /// The wall clock as the driver read it at `now`: call ids and event
-    /// stamps count from it (until then, from the Unix epoch).
+    /// The driver's wall clock at `now`: call ids and event stamps count from it (else epoch).
     pub fn set_wall_clock(&mut self, now: Instant, wall: SystemTime) {
         self.uuids.set_wall_clock(now, wall);
     }
@@ -671,9 +668,7 @@ impl Switch {
                 SessionAction::HangUpSupervisor(leg) => self.supervised_call_ended(now, *leg),
                 SessionAction::HangUpConsultation(c) => self.consultation_call_ended(now, id, *c),
                 SessionAction::HangUpParty(p) => {
-                    let queue = self.calls.get(&id).and_then(|e| e.queue.clone());
-                    let call = self.calls.get(&id).map(|e| (e.uuid, queue));
-                    self.party_call_ended(now, id, None, *p, call)
+                    self.party_call_ended(now, id, None, *p, self.uuid_and_queue(id))
                 }
                 // Only an ended call's recording ends; `finish` takes it.
                 SessionAction::RecordingEnded { .. } => {}

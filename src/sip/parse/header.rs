@@ -57,14 +57,49 @@ impl HeaderName {
         )))
     }
 
-    /// A name in a message buffer (checked UTF-8): a known name takes no
-    /// slice, an extension name shares the buffer.
-    pub(crate) fn from_buf(buf: &Bytes, name: Range<usize>) -> HeaderName {
-        HeaderName::known(&buf[name.clone()])
-            .unwrap_or_else(|| HeaderName::Other(ByteStr(buf.slice(name))))
+    /// The index code of this name. An `Other` built by hand that spells a
+    /// known long name gets that name's code, as `==` treats them as equal.
+    pub(super) fn code(&self) -> u8 {
+        match self {
+            HeaderName::Other(name) if name.len() > 1 => {
+                HeaderName::known(name.as_bytes()).map_or(OTHER, |k| k.code())
+            }
+            HeaderName::Other(_) => OTHER,
+            HeaderName::Accept => 0,
+            HeaderName::Allow => 1,
+            HeaderName::Authorization => 2,
+            HeaderName::CallId => 3,
+            HeaderName::Contact => 4,
+            HeaderName::ContentEncoding => 5,
+            HeaderName::ContentLength => 6,
+            HeaderName::ContentType => 7,
+            HeaderName::CSeq => 8,
+            HeaderName::Event => 9,
+            HeaderName::Expires => 10,
+            HeaderName::From => 11,
+            HeaderName::MaxForwards => 12,
+            HeaderName::MinExpires => 13,
+            HeaderName::ProxyAuthenticate => 14,
+            HeaderName::ProxyAuthorization => 15,
+            HeaderName::ProxyRequire => 16,
+            HeaderName::RecordRoute => 17,
+            HeaderName::ReferTo => 18,
+            HeaderName::ReferredBy => 19,
+            HeaderName::Require => 20,
+            HeaderName::RetryAfter => 21,
+            HeaderName::Route => 22,
+            HeaderName::Server => 23,
+            HeaderName::Subject => 24,
+            HeaderName::Supported => 25,
+            HeaderName::To => 26,
+            HeaderName::Unsupported => 27,
+            HeaderName::UserAgent => 28,
+            HeaderName::Via => 29,
+            HeaderName::WwwAuthenticate => 30,
+        }
     }
 
-    fn known(name: &[u8]) -> Option<HeaderName> {
+    pub(super) fn known(name: &[u8]) -> Option<HeaderName> {
         if let [c] = name {
             // Compact forms, RFC 3261 §7.3.3 and §20; RFC 3515 (r), RFC 3892 (b), RFC 6665 (o).
             let compact = match c.to_ascii_lowercase() {
@@ -166,6 +201,45 @@ impl HeaderName {
         }
     }
 }
+
+/// Code of an extension name in the header index.
+pub(super) const OTHER: u8 = u8::MAX;
+
+/// Every known name, in declaration order: the header index stores a
+/// one-byte code into this table instead of a name per line.
+pub(super) static KNOWN: [HeaderName; 31] = [
+    HeaderName::Accept,
+    HeaderName::Allow,
+    HeaderName::Authorization,
+    HeaderName::CallId,
+    HeaderName::Contact,
+    HeaderName::ContentEncoding,
+    HeaderName::ContentLength,
+    HeaderName::ContentType,
+    HeaderName::CSeq,
+    HeaderName::Event,
+    HeaderName::Expires,
+    HeaderName::From,
+    HeaderName::MaxForwards,
+    HeaderName::MinExpires,
+    HeaderName::ProxyAuthenticate,
+    HeaderName::ProxyAuthorization,
+    HeaderName::ProxyRequire,
+    HeaderName::RecordRoute,
+    HeaderName::ReferTo,
+    HeaderName::ReferredBy,
+    HeaderName::Require,
+    HeaderName::RetryAfter,
+    HeaderName::Route,
+    HeaderName::Server,
+    HeaderName::Subject,
+    HeaderName::Supported,
+    HeaderName::To,
+    HeaderName::Unsupported,
+    HeaderName::UserAgent,
+    HeaderName::Via,
+    HeaderName::WwwAuthenticate,
+];
 
 impl PartialEq for HeaderName {
     fn eq(&self, other: &HeaderName) -> bool {

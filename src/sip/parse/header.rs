@@ -5,7 +5,7 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use super::lex::{self, ParamError};
-use super::{ByteStr, Method, ParseError, Uri};
+use super::{ByteStr, Method, ParseError, Span, Uri};
 use crate::sip::limits::PARAMS_MAX;
 
 /// A header name; compact forms map to their long names and comparison of
@@ -260,13 +260,13 @@ impl PartialEq for HeaderName {
 #[derive(Clone, Debug)]
 pub struct Via {
     text: ByteStr,
-    transport: Range<usize>,
-    host: Range<usize>,
-    sent_by: Range<usize>,
+    transport: Span,
+    host: Span,
+    sent_by: Span,
     port: Option<u16>,
     /// After the first `;`, empty when there are no parameters.
-    params: Range<usize>,
-    branch: Option<Range<usize>>,
+    params: Span,
+    branch: Option<Span>,
 }
 
 impl Via {
@@ -275,6 +275,9 @@ impl Via {
     /// around `/`, `;` and `=` (RFC 3261 §25.1).
     pub fn parse(text: ByteStr) -> Result<Via, ParseError> {
         let b = text.as_bytes().as_ref();
+        if b.len() > Span::MAX {
+            return Err(ParseError::BadVia);
+        }
         let mut pos = skip_lws(b, 0);
         let mut fields = [0..0, 0..0, 0..0];
         for (i, field) in fields.iter_mut().enumerate() {
@@ -309,18 +312,18 @@ impl Via {
         let sent_by = lex::trim_range(b, host_start..semi);
         let (host, port) = sent_by_parts(b, sent_by.clone()).ok_or(ParseError::BadVia)?;
         let mut via = Via {
-            transport,
-            host,
-            sent_by,
+            transport: Span::new(transport),
+            host: Span::new(host),
+            sent_by: Span::new(sent_by),
             port,
-            params: b.len()..b.len(),
+            params: Span::new(b.len()..b.len()),
             branch: None,
             text: ByteStr::default(),
         };
         if semi < b.len() {
-            via.params = semi + 1..b.len();
+            via.params = Span::new(semi + 1..b.len());
             let mut branch = None;
-            lex::scan_params(b, via.params.clone(), PARAMS_MAX, |p| {
+            lex::scan_params(b, semi + 1..b.len(), PARAMS_MAX, |p| {
                 if branch.is_none() && b[p.name.clone()].eq_ignore_ascii_case(b"branch") {
                     branch = Some(p.value.clone());
                 }
@@ -329,7 +332,7 @@ impl Via {
                 ParamError::Malformed => ParseError::BadVia,
                 ParamError::TooMany => ParseError::TooManyParams,
             })?;
-            via.branch = branch.flatten();
+            via.branch = branch.flatten().map(Span::new);
         }
         via.text = text;
         Ok(via)
@@ -337,27 +340,27 @@ impl Via {
 
     /// Transport token, upper-cased as sent (`UDP`, `TCP`, `TLS`, or unknown).
     pub fn transport(&self) -> &str {
-        &self.text.as_str()[self.transport.clone()]
+        &self.text.as_str()[self.transport.range()]
     }
     pub fn host(&self) -> &str {
-        &self.text.as_str()[self.host.clone()]
+        &self.text.as_str()[self.host.range()]
     }
     pub fn port(&self) -> Option<u16> {
         self.port
     }
     /// `host[:port]` as written.
     pub fn sent_by(&self) -> &str {
-        &self.text.as_str()[self.sent_by.clone()]
+        &self.text.as_str()[self.sent_by.range()]
     }
     pub fn branch(&self) -> Option<&str> {
-        self.branch.clone().map(|r| &self.text.as_str()[r])
+        self.branch.map(|r| &self.text.as_str()[r.range()])
     }
     /// A parameter by name (case-insensitive): `Some(None)` when it has no value.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
         if self.params.is_empty() {
             return None;
         }
-        lex::find_param(self.text.as_str(), self.params.clone(), name)
+        lex::find_param(self.text.as_str(), self.params.range(), name)
     }
     /// The whole value as written.
     pub fn as_str(&self) -> &str {
@@ -370,17 +373,20 @@ impl Via {
 pub struct NameAddr {
     text: ByteStr,
     /// Inside the quotes (escapes kept as written) or the unquoted tokens.
-    display: Option<Range<usize>>,
+    display: Option<Span>,
     uri: Uri,
     /// After the first `;` that follows the URI, empty when none.
-    params: Range<usize>,
-    tag: Option<Range<usize>>,
+    params: Span,
+    tag: Option<Span>,
 }
 
 impl NameAddr {
     /// Parses one value (not a comma-separated list).
     pub fn parse(value: ByteStr) -> Result<NameAddr, super::ParseError> {
         let b = value.as_bytes().as_ref();
+        if b.len() > Span::MAX {
+            return Err(ParseError::BadNameAddr);
+        }
         let whole = lex::trim_range(b, 0..b.len());
         if whole.is_empty() {
             return Err(ParseError::BadNameAddr);
@@ -429,9 +435,9 @@ impl NameAddr {
         let uri = Uri::parse(ByteStr(value.as_bytes().slice(uri_range)))?;
         let rest = lex::trim_range(b, after..whole.end);
         let mut addr = NameAddr {
-            display,
+            display: display.map(Span::new),
             uri,
-            params: b.len()..b.len(),
+            params: Span::new(b.len()..b.len()),
             tag: None,
             text: ByteStr::default(),
         };
@@ -439,9 +445,9 @@ impl NameAddr {
             if b[rest.start] != b';' {
                 return Err(ParseError::BadNameAddr);
             }
-            addr.params = rest.start + 1..rest.end;
+            addr.params = Span::new(rest.start + 1..rest.end);
             let mut tag = None;
-            lex::scan_params(b, addr.params.clone(), PARAMS_MAX, |p| {
+            lex::scan_params(b, rest.start + 1..rest.end, PARAMS_MAX, |p| {
                 if tag.is_none() && b[p.name.clone()].eq_ignore_ascii_case(b"tag") {
                     tag = Some(p.value.clone());
                 }
@@ -450,27 +456,27 @@ impl NameAddr {
                 ParamError::Malformed => ParseError::BadNameAddr,
                 ParamError::TooMany => ParseError::TooManyParams,
             })?;
-            addr.tag = tag.flatten();
+            addr.tag = tag.flatten().map(Span::new);
         }
         addr.text = value;
         Ok(addr)
     }
     /// The display name as written: without its quotes, escapes kept.
     pub fn display_name(&self) -> Option<&str> {
-        self.display.clone().map(|r| &self.text.as_str()[r])
+        self.display.map(|r| &self.text.as_str()[r.range()])
     }
     pub fn uri(&self) -> &Uri {
         &self.uri
     }
     pub fn tag(&self) -> Option<&str> {
-        self.tag.clone().map(|r| &self.text.as_str()[r])
+        self.tag.map(|r| &self.text.as_str()[r.range()])
     }
     /// A header parameter by name (case-insensitive): `Some(None)` when it has no value.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
         if self.params.is_empty() {
             return None;
         }
-        lex::find_param(self.text.as_str(), self.params.clone(), name)
+        lex::find_param(self.text.as_str(), self.params.range(), name)
     }
     /// The whole value as written.
     pub fn as_str(&self) -> &str {

@@ -268,7 +268,8 @@ struct Header {
     value: Span,
 }
 
-/// A range of at most `u32::MAX` bytes in half the space of a `Range<usize>`.
+/// A range in half the space of a `Range<usize>`: typed headers are moved
+/// and copied on every parse, so their size costs time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Span {
     start: u32,
@@ -276,8 +277,11 @@ struct Span {
 }
 
 impl Span {
-    /// Callers hold texts under `u32::MAX` bytes (messages are bounded by
-    /// `limits::MESSAGE_BYTES_MAX`).
+    /// The longest text a span indexes; parsers refuse longer ones.
+    const MAX: usize = u32::MAX as usize;
+
+    /// Callers hold texts of at most `Span::MAX` bytes (messages are
+    /// bounded by `limits::MESSAGE_BYTES_MAX`).
     fn new(r: Range<usize>) -> Span {
         debug_assert!(r.end <= u32::MAX as usize);
         Span {
@@ -287,6 +291,9 @@ impl Span {
     }
     fn range(self) -> Range<usize> {
         self.start as usize..self.end as usize
+    }
+    fn is_empty(self) -> bool {
+        self.start >= self.end
     }
 }
 

@@ -322,17 +322,13 @@ impl Via {
         };
         if semi < b.len() {
             via.params = Span::new(semi + 1..b.len());
-            let mut branch = None;
-            lex::scan_params(b, semi + 1..b.len(), PARAMS_MAX, |p| {
-                if branch.is_none() && b[p.name.clone()].eq_ignore_ascii_case(b"branch") {
-                    branch = Some(p.value.clone());
-                }
-            })
-            .map_err(|e| match e {
-                ParamError::Malformed => ParseError::BadVia,
-                ParamError::TooMany => ParseError::TooManyParams,
-            })?;
-            via.branch = branch.flatten().map(Span::new);
+            let branch = lex::scan_params(b, semi + 1..b.len(), PARAMS_MAX, b"branch").map_err(
+                |e| match e {
+                    ParamError::Malformed => ParseError::BadVia,
+                    ParamError::TooMany => ParseError::TooManyParams,
+                },
+            )?;
+            via.branch = branch.map(Span::new);
         }
         via.text = text;
         Ok(via)
@@ -446,17 +442,14 @@ impl NameAddr {
                 return Err(ParseError::BadNameAddr);
             }
             addr.params = Span::new(rest.start + 1..rest.end);
-            let mut tag = None;
-            lex::scan_params(b, rest.start + 1..rest.end, PARAMS_MAX, |p| {
-                if tag.is_none() && b[p.name.clone()].eq_ignore_ascii_case(b"tag") {
-                    tag = Some(p.value.clone());
-                }
-            })
-            .map_err(|e| match e {
-                ParamError::Malformed => ParseError::BadNameAddr,
-                ParamError::TooMany => ParseError::TooManyParams,
-            })?;
-            addr.tag = tag.flatten().map(Span::new);
+            let tag =
+                lex::scan_params(b, rest.start + 1..rest.end, PARAMS_MAX, b"tag").map_err(|e| {
+                    match e {
+                        ParamError::Malformed => ParseError::BadNameAddr,
+                        ParamError::TooMany => ParseError::TooManyParams,
+                    }
+                })?;
+            addr.tag = tag.map(Span::new);
         }
         addr.text = value;
         Ok(addr)

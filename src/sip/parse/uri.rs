@@ -190,7 +190,8 @@ impl Uri {
         if at < q {
             // b[at] is `;`.
             self.params = Span::new(at + 1..q);
-            lex::scan_params(b, at + 1..q, PARAMS_MAX, |_| {}).map_err(|e| match e {
+            // No parameter name is empty, so none matches.
+            lex::scan_params(b, at + 1..q, PARAMS_MAX, b"").map_err(|e| match e {
                 ParamError::Malformed => ParseError::BadUri,
                 ParamError::TooMany => ParseError::TooManyParams,
             })?;

@@ -5,7 +5,7 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use super::lex::{self, ParamError};
-use super::{ByteStr, Method, ParseError, Uri};
+use super::{ByteStr, Method, ParseError, Span, Uri};
 use crate::sip::limits::PARAMS_MAX;
 
 /// A header name; compact forms map to their long names and comparison of
@@ -57,14 +57,49 @@ impl HeaderName {
         )))
     }
 
-    /// A name in a message buffer (checked UTF-8): a known name takes no
-    /// slice, an extension name shares the buffer.
-    pub(crate) fn from_buf(buf: &Bytes, name: Range<usize>) -> HeaderName {
-        HeaderName::known(&buf[name.clone()])
-            .unwrap_or_else(|| HeaderName::Other(ByteStr(buf.slice(name))))
+    /// The index code of this name. An `Other` built by hand that spells a
+    /// known long name gets that name's code, as `==` treats them as equal.
+    pub(super) fn code(&self) -> u8 {
+        match self {
+            HeaderName::Other(name) if name.len() > 1 => {
+                HeaderName::known(name.as_bytes()).map_or(OTHER, |k| k.code())
+            }
+            HeaderName::Other(_) => OTHER,
+            HeaderName::Accept => 0,
+            HeaderName::Allow => 1,
+            HeaderName::Authorization => 2,
+            HeaderName::CallId => 3,
+            HeaderName::Contact => 4,
+            HeaderName::ContentEncoding => 5,
+            HeaderName::ContentLength => 6,
+            HeaderName::ContentType => 7,
+            HeaderName::CSeq => 8,
+            HeaderName::Event => 9,
+            HeaderName::Expires => 10,
+            HeaderName::From => 11,
+            HeaderName::MaxForwards => 12,
+            HeaderName::MinExpires => 13,
+            HeaderName::ProxyAuthenticate => 14,
+            HeaderName::ProxyAuthorization => 15,
+            HeaderName::ProxyRequire => 16,
+            HeaderName::RecordRoute => 17,
+            HeaderName::ReferTo => 18,
+            HeaderName::ReferredBy => 19,
+            HeaderName::Require => 20,
+            HeaderName::RetryAfter => 21,
+            HeaderName::Route => 22,
+            HeaderName::Server => 23,
+            HeaderName::Subject => 24,
+            HeaderName::Supported => 25,
+            HeaderName::To => 26,
+            HeaderName::Unsupported => 27,
+            HeaderName::UserAgent => 28,
+            HeaderName::Via => 29,
+            HeaderName::WwwAuthenticate => 30,
+        }
     }
 
-    fn known(name: &[u8]) -> Option<HeaderName> {
+    pub(super) fn known(name: &[u8]) -> Option<HeaderName> {
         if let [c] = name {
             // Compact forms, RFC 3261 §7.3.3 and §20; RFC 3515 (r), RFC 3892 (b), RFC 6665 (o).
             let compact = match c.to_ascii_lowercase() {
@@ -167,6 +202,45 @@ impl HeaderName {
     }
 }
 
+/// Code of an extension name in the header index.
+pub(super) const OTHER: u8 = u8::MAX;
+
+/// Every known name, in declaration order: the header index stores a
+/// one-byte code into this table instead of a name per line.
+pub(super) static KNOWN: [HeaderName; 31] = [
+    HeaderName::Accept,
+    HeaderName::Allow,
+    HeaderName::Authorization,
+    HeaderName::CallId,
+    HeaderName::Contact,
+    HeaderName::ContentEncoding,
+    HeaderName::ContentLength,
+    HeaderName::ContentType,
+    HeaderName::CSeq,
+    HeaderName::Event,
+    HeaderName::Expires,
+    HeaderName::From,
+    HeaderName::MaxForwards,
+    HeaderName::MinExpires,
+    HeaderName::ProxyAuthenticate,
+    HeaderName::ProxyAuthorization,
+    HeaderName::ProxyRequire,
+    HeaderName::RecordRoute,
+    HeaderName::ReferTo,
+    HeaderName::ReferredBy,
+    HeaderName::Require,
+    HeaderName::RetryAfter,
+    HeaderName::Route,
+    HeaderName::Server,
+    HeaderName::Subject,
+    HeaderName::Supported,
+    HeaderName::To,
+    HeaderName::Unsupported,
+    HeaderName::UserAgent,
+    HeaderName::Via,
+    HeaderName::WwwAuthenticate,
+];
+
 impl PartialEq for HeaderName {
     fn eq(&self, other: &HeaderName) -> bool {
         match (self, other) {
@@ -186,13 +260,13 @@ impl PartialEq for HeaderName {
 #[derive(Clone, Debug)]
 pub struct Via {
     text: ByteStr,
-    transport: Range<usize>,
-    host: Range<usize>,
-    sent_by: Range<usize>,
+    transport: Span,
+    host: Span,
+    sent_by: Span,
     port: Option<u16>,
     /// After the first `;`, empty when there are no parameters.
-    params: Range<usize>,
-    branch: Option<Range<usize>>,
+    params: Span,
+    branch: Option<Span>,
 }
 
 impl Via {
@@ -201,6 +275,9 @@ impl Via {
     /// around `/`, `;` and `=` (RFC 3261 §25.1).
     pub fn parse(text: ByteStr) -> Result<Via, ParseError> {
         let b = text.as_bytes().as_ref();
+        if b.len() > Span::MAX {
+            return Err(ParseError::BadVia);
+        }
         let mut pos = skip_lws(b, 0);
         let mut fields = [0..0, 0..0, 0..0];
         for (i, field) in fields.iter_mut().enumerate() {
@@ -235,27 +312,23 @@ impl Via {
         let sent_by = lex::trim_range(b, host_start..semi);
         let (host, port) = sent_by_parts(b, sent_by.clone()).ok_or(ParseError::BadVia)?;
         let mut via = Via {
-            transport,
-            host,
-            sent_by,
+            transport: Span::new(transport),
+            host: Span::new(host),
+            sent_by: Span::new(sent_by),
             port,
-            params: b.len()..b.len(),
+            params: Span::new(b.len()..b.len()),
             branch: None,
             text: ByteStr::default(),
         };
         if semi < b.len() {
-            via.params = semi + 1..b.len();
-            let mut branch = None;
-            lex::scan_params(b, via.params.clone(), PARAMS_MAX, |p| {
-                if branch.is_none() && b[p.name.clone()].eq_ignore_ascii_case(b"branch") {
-                    branch = Some(p.value.clone());
-                }
-            })
-            .map_err(|e| match e {
-                ParamError::Malformed => ParseError::BadVia,
-                ParamError::TooMany => ParseError::TooManyParams,
-            })?;
-            via.branch = branch.flatten();
+            via.params = Span::new(semi + 1..b.len());
+            let branch = lex::scan_params(b, semi + 1..b.len(), PARAMS_MAX, b"branch").map_err(
+                |e| match e {
+                    ParamError::Malformed => ParseError::BadVia,
+                    ParamError::TooMany => ParseError::TooManyParams,
+                },
+            )?;
+            via.branch = branch.map(Span::new);
         }
         via.text = text;
         Ok(via)
@@ -263,27 +336,27 @@ impl Via {
 
     /// Transport token, upper-cased as sent (`UDP`, `TCP`, `TLS`, or unknown).
     pub fn transport(&self) -> &str {
-        &self.text.as_str()[self.transport.clone()]
+        &self.text.as_str()[self.transport.range()]
     }
     pub fn host(&self) -> &str {
-        &self.text.as_str()[self.host.clone()]
+        &self.text.as_str()[self.host.range()]
     }
     pub fn port(&self) -> Option<u16> {
         self.port
     }
     /// `host[:port]` as written.
     pub fn sent_by(&self) -> &str {
-        &self.text.as_str()[self.sent_by.clone()]
+        &self.text.as_str()[self.sent_by.range()]
     }
     pub fn branch(&self) -> Option<&str> {
-        self.branch.clone().map(|r| &self.text.as_str()[r])
+        self.branch.map(|r| &self.text.as_str()[r.range()])
     }
     /// A parameter by name (case-insensitive): `Some(None)` when it has no value.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
         if self.params.is_empty() {
             return None;
         }
-        lex::find_param(self.text.as_str(), self.params.clone(), name)
+        lex::find_param(self.text.as_str(), self.params.range(), name)
     }
     /// The whole value as written.
     pub fn as_str(&self) -> &str {
@@ -296,17 +369,20 @@ impl Via {
 pub struct NameAddr {
     text: ByteStr,
     /// Inside the quotes (escapes kept as written) or the unquoted tokens.
-    display: Option<Range<usize>>,
+    display: Option<Span>,
     uri: Uri,
     /// After the first `;` that follows the URI, empty when none.
-    params: Range<usize>,
-    tag: Option<Range<usize>>,
+    params: Span,
+    tag: Option<Span>,
 }
 
 impl NameAddr {
     /// Parses one value (not a comma-separated list).
     pub fn parse(value: ByteStr) -> Result<NameAddr, super::ParseError> {
         let b = value.as_bytes().as_ref();
+        if b.len() > Span::MAX {
+            return Err(ParseError::BadNameAddr);
+        }
         let whole = lex::trim_range(b, 0..b.len());
         if whole.is_empty() {
             return Err(ParseError::BadNameAddr);
@@ -355,9 +431,9 @@ impl NameAddr {
         let uri = Uri::parse(ByteStr(value.as_bytes().slice(uri_range)))?;
         let rest = lex::trim_range(b, after..whole.end);
         let mut addr = NameAddr {
-            display,
+            display: display.map(Span::new),
             uri,
-            params: b.len()..b.len(),
+            params: Span::new(b.len()..b.len()),
             tag: None,
             text: ByteStr::default(),
         };
@@ -365,38 +441,35 @@ impl NameAddr {
             if b[rest.start] != b';' {
                 return Err(ParseError::BadNameAddr);
             }
-            addr.params = rest.start + 1..rest.end;
-            let mut tag = None;
-            lex::scan_params(b, addr.params.clone(), PARAMS_MAX, |p| {
-                if tag.is_none() && b[p.name.clone()].eq_ignore_ascii_case(b"tag") {
-                    tag = Some(p.value.clone());
-                }
-            })
-            .map_err(|e| match e {
-                ParamError::Malformed => ParseError::BadNameAddr,
-                ParamError::TooMany => ParseError::TooManyParams,
-            })?;
-            addr.tag = tag.flatten();
+            addr.params = Span::new(rest.start + 1..rest.end);
+            let tag =
+                lex::scan_params(b, rest.start + 1..rest.end, PARAMS_MAX, b"tag").map_err(|e| {
+                    match e {
+                        ParamError::Malformed => ParseError::BadNameAddr,
+                        ParamError::TooMany => ParseError::TooManyParams,
+                    }
+                })?;
+            addr.tag = tag.map(Span::new);
         }
         addr.text = value;
         Ok(addr)
     }
     /// The display name as written: without its quotes, escapes kept.
     pub fn display_name(&self) -> Option<&str> {
-        self.display.clone().map(|r| &self.text.as_str()[r])
+        self.display.map(|r| &self.text.as_str()[r.range()])
     }
     pub fn uri(&self) -> &Uri {
         &self.uri
     }
     pub fn tag(&self) -> Option<&str> {
-        self.tag.clone().map(|r| &self.text.as_str()[r])
+        self.tag.map(|r| &self.text.as_str()[r.range()])
     }
     /// A header parameter by name (case-insensitive): `Some(None)` when it has no value.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
         if self.params.is_empty() {
             return None;
         }
-        lex::find_param(self.text.as_str(), self.params.clone(), name)
+        lex::find_param(self.text.as_str(), self.params.range(), name)
     }
     /// The whole value as written.
     pub fn as_str(&self) -> &str {

@@ -150,15 +150,89 @@ pub(crate) struct Param {
 /// Reads the parameters in `s[range]`, which starts right after the first
 /// `;` (RFC 3261 §25.1 `generic-param`). A parameter with an empty name, a
 /// name that is not a token, or an empty value after `=` fails; so does a
-/// count above `max`. `each` sees every parameter in order.
+/// count above `max`. Returns the value of the first parameter named `want`
+/// (ignoring case), `None` when there is none or it has no value.
 pub(crate) fn scan_params(
     s: &[u8],
     range: Range<usize>,
     max: usize,
-    mut each: impl FnMut(&Param),
-) -> Result<(), ParamError> {
+    want: &[u8],
+) -> Result<Option<Range<usize>>, ParamError> {
+    match scan_plain_params(s, range.clone(), max, want) {
+        Some(found) => Ok(found),
+        None => scan_any_params(s, range, max, want),
+    }
+}
+
+/// The common case in one pass: no quotes, no brackets, nothing malformed.
+/// `None` sends the list to `scan_any_params`, which reads the rest and
+/// names the error. On success the list holds no `"` or `<`, so splitting
+/// at every `;` is what `split_top` does, and each piece is read as
+/// `param_of` reads it.
+fn scan_plain_params(
+    s: &[u8],
+    range: Range<usize>,
+    max: usize,
+    want: &[u8],
+) -> Option<Option<Range<usize>>> {
+    let end = range.end;
+    let skip_lws = |mut i: usize| {
+        while i < end && is_lws(s[i]) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = range.start;
+    let mut found = None;
+    for _ in 0..max {
+        i = skip_lws(i);
+        let name = i;
+        while i < end && is_token_byte(s[i]) {
+            i += 1;
+        }
+        if i == name {
+            return None;
+        }
+        let name = name..i;
+        i = skip_lws(i);
+        let mut value = None;
+        if i < end && s[i] == b'=' {
+            i = skip_lws(i + 1);
+            let start = i;
+            while i < end && PLAIN_VALUE[usize::from(s[i])] {
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+            value = Some(start..i);
+            i = skip_lws(i);
+        }
+        if found.is_none() && s[name].eq_ignore_ascii_case(want) {
+            found = Some(value);
+        }
+        if i == end {
+            return Some(found.flatten());
+        }
+        if s[i] != b';' {
+            return None;
+        }
+        i += 1;
+    }
+    // More than `max`: the general scan names the error.
+    None
+}
+
+/// `scan_params` for any list: quoted values, bracketed text, errors.
+fn scan_any_params(
+    s: &[u8],
+    range: Range<usize>,
+    max: usize,
+    want: &[u8],
+) -> Result<Option<Range<usize>>, ParamError> {
     let mut count = 0usize;
     let mut result = Ok(());
+    let mut found = None;
     split_top(s, range, b';', |piece| {
         count += 1;
         if count > max {
@@ -167,7 +241,9 @@ pub(crate) fn scan_params(
         }
         match param_of(s, piece) {
             Some(p) => {
-                each(&p);
+                if found.is_none() && s[p.name.clone()].eq_ignore_ascii_case(want) {
+                    found = Some(p.value);
+                }
                 true
             }
             None => {
@@ -176,7 +252,7 @@ pub(crate) fn scan_params(
             }
         }
     });
-    result
+    result.map(|_| found.flatten())
 }
 
 pub(crate) enum ParamError {
@@ -235,6 +311,15 @@ static PARAM_VALUE: [bool; 256] = {
         table[i] = b > b' ' && b != 0x7f && b != b'"' && b != b',';
         i += 1;
     }
+    table
+};
+
+/// `PARAM_VALUE` without `;`, which ends a value in a plain list, and `<`,
+/// which `split_top` would read as opening a bracket.
+static PLAIN_VALUE: [bool; 256] = {
+    let mut table = PARAM_VALUE;
+    table[b';' as usize] = false;
+    table[b'<' as usize] = false;
     table
 };
 

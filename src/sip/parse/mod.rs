@@ -13,6 +13,7 @@
 
 use std::fmt;
 use std::ops::{Deref, Range};
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 
@@ -238,6 +239,11 @@ pub struct Message {
     head: ByteStr,
     start: StartLine,
     headers: Vec<Header>,
+    /// Folded values, unfolded (rare); a folded `Header` indexes this.
+    unfolded: Vec<ByteStr>,
+    /// Extension names as `HeaderName`s, in order, built on the first call
+    /// to `headers()` so parsing takes no slice per extension line.
+    other_names: OnceLock<Box<[HeaderName]>>,
     vias: Vec<Via>,
     from: NameAddr,
     to: NameAddr,
@@ -250,19 +256,45 @@ pub struct Message {
     body: Bytes,
 }
 
-/// One header line: its name and its unfolded, trimmed value.
-#[derive(Clone, Debug)]
+/// One header line in the index: a few bytes, no reference count.
+#[derive(Clone, Copy, Debug)]
 struct Header {
-    name: HeaderName,
-    value: HeaderValue,
+    /// Place in `header::KNOWN`, or `header::OTHER` for an extension name.
+    code: u8,
+    /// The value is `Message::unfolded[value.start]`, not a range of the head.
+    folded: bool,
+    /// The name as written, relative to the head.
+    name: Span,
+    value: Span,
 }
 
-/// Where a header value's text lives: a range of the head (no copy, no
-/// reference count per value), or, for a folded value, its unfolded copy.
-#[derive(Clone, Debug)]
-enum HeaderValue {
-    Head(Range<usize>),
-    Unfolded(ByteStr),
+/// A range in half the space of a `Range<usize>`: typed headers are moved
+/// and copied on every parse, so their size costs time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    /// The longest text a span indexes; parsers refuse longer ones.
+    const MAX: usize = u32::MAX as usize;
+
+    /// Callers hold texts of at most `Span::MAX` bytes (messages are
+    /// bounded by `limits::MESSAGE_BYTES_MAX`).
+    fn new(r: Range<usize>) -> Span {
+        debug_assert!(r.end <= u32::MAX as usize);
+        Span {
+            start: r.start as u32,
+            end: r.end as u32,
+        }
+    }
+    fn range(self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+    fn is_empty(self) -> bool {
+        self.start >= self.end
+    }
 }
 
 impl Message {
@@ -343,16 +375,18 @@ impl Message {
     }
     /// The first value of a header, trimmed, folding replaced by a single SP.
     pub fn header(&self, name: &HeaderName) -> Option<&str> {
+        let code = name.code();
         self.headers
             .iter()
-            .find(|h| h.name == *name)
+            .find(|h| self.is_named(h, code, name))
             .map(|h| self.value(h))
     }
     /// Every header line with that name, in order.
     pub fn header_all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
+        let code = name.code();
         self.headers
             .iter()
-            .filter(move |h| h.name == *name)
+            .filter(move |h| self.is_named(h, code, name))
             .map(|h| self.value(h))
     }
     /// Comma-separated tokens across every line of a list header
@@ -370,18 +404,44 @@ impl Message {
     }
     /// Every header line in order: its name and its value.
     pub fn headers(&self) -> impl Iterator<Item = (&HeaderName, &str)> {
-        self.headers.iter().map(|h| (&h.name, self.value(h)))
+        let others = self.other_names.get_or_init(|| {
+            self.headers
+                .iter()
+                .filter(|h| h.code == header::OTHER)
+                .map(|h| HeaderName::Other(ByteStr(self.head.as_bytes().slice(h.name.range()))))
+                .collect()
+        });
+        let mut next_other = others.iter();
+        self.headers.iter().map(move |h| {
+            let name = match header::KNOWN.get(usize::from(h.code)) {
+                Some(known) => known,
+                // As many extension names as `OTHER` codes, in the same order.
+                None => next_other.next().unwrap_or(&header::KNOWN[0]),
+            };
+            (name, self.value(h))
+        })
     }
     /// The whole message as received, without bytes after the body.
     pub fn as_bytes(&self) -> &Bytes {
         &self.raw
     }
 
-    fn value<'a>(&'a self, header: &'a Header) -> &'a str {
-        match &header.value {
-            HeaderValue::Head(r) => &self.head.as_str()[r.clone()],
-            HeaderValue::Unfolded(text) => text.as_str(),
+    /// Whether an index entry is `name`, whose code is `code`; extension
+    /// names compare ignoring case.
+    fn is_named(&self, header: &Header, code: u8, name: &HeaderName) -> bool {
+        header.code == code
+            && (code != header::OTHER
+                || self.head.as_bytes()[header.name.range()]
+                    .eq_ignore_ascii_case(name.as_str().as_bytes()))
+    }
+
+    fn value(&self, header: &Header) -> &str {
+        if header.folded {
+            if let Some(text) = self.unfolded.get(header.value.start as usize) {
+                return text.as_str();
+            }
         }
+        &self.head.as_str()[header.value.range()]
     }
 }
 

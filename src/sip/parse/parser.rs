@@ -2,15 +2,15 @@
 //! index, typed core headers, then the checks a B2BUA relies on.
 
 use std::ops::Range;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use bytes::Bytes;
 use memchr::{memchr, memmem};
 
 use super::lex;
 use super::{
-    ByteStr, CSeq, Contacts, Header, HeaderName, HeaderValue, Message, Method, NameAddr,
-    ParseError, StartLine, Uri, Via,
+    header, ByteStr, CSeq, Contacts, Header, HeaderName, Message, Method, NameAddr, ParseError,
+    Span, StartLine, Uri, Via,
 };
 use crate::sip::limits::{CONTACTS_MAX, HEADERS_MAX, MESSAGE_BYTES_MAX, VIAS_MAX};
 
@@ -184,6 +184,7 @@ struct State {
     /// Where the message starts in the buffer (after leading CRLFs).
     pos: usize,
     headers: Vec<Header>,
+    unfolded: Vec<ByteStr>,
     vias: Vec<Via>,
     from: Option<NameAddr>,
     to: Option<NameAddr>,
@@ -201,6 +202,7 @@ impl State {
         State {
             pos,
             headers: Vec::with_capacity(HEADERS_TYPICAL),
+            unfolded: Vec::new(),
             vias: Vec::with_capacity(4),
             from: None,
             to: None,
@@ -224,8 +226,11 @@ impl State {
         if self.headers.len() >= HEADERS_MAX {
             return Err(ParseError::TooManyHeaders);
         }
-        let name = HeaderName::from_buf(raw, name);
+        let name_span = Span::new(name.start - self.pos..name.end - self.pos);
+        let name = HeaderName::known(&raw[name]);
+        let code = name.as_ref().map_or(header::OTHER, HeaderName::code);
         let value = lex::trim_range(raw, value);
+        let value_span = Span::new(value.start - self.pos..value.end - self.pos);
         // A folded value is unfolded into its own buffer (rare); any other
         // is typed and indexed in place.
         let unfolded = folded.then(|| unfold(&raw[value.clone()]));
@@ -240,30 +245,37 @@ impl State {
             },
         };
         match name {
-            HeaderName::Via => self.via(&value)?,
-            HeaderName::From => {
+            None => {}
+            Some(HeaderName::Via) => self.via(&value)?,
+            Some(HeaderName::From) => {
                 set_once(&mut self.from, "From", || NameAddr::parse(value.whole()))?
             }
-            HeaderName::To => set_once(&mut self.to, "To", || NameAddr::parse(value.whole()))?,
-            HeaderName::CallId => set_once(&mut self.call_id, "Call-ID", || call_id(&value))?,
-            HeaderName::CSeq => set_once(&mut self.cseq, "CSeq", || {
+            Some(HeaderName::To) => {
+                set_once(&mut self.to, "To", || NameAddr::parse(value.whole()))?
+            }
+            Some(HeaderName::CallId) => set_once(&mut self.call_id, "Call-ID", || call_id(&value))?,
+            Some(HeaderName::CSeq) => set_once(&mut self.cseq, "CSeq", || {
                 CSeq::parse_in(value.src, value.range.clone())
             })?,
-            HeaderName::MaxForwards => set_once(&mut self.max_forwards, "Max-Forwards", || {
-                let n = lex::digits_u64(value.bytes()).ok_or(ParseError::BadMaxForwards)?;
-                u32::try_from(n).map_err(|_| ParseError::BadMaxForwards)
-            })?,
-            HeaderName::ContentLength => {
+            Some(HeaderName::MaxForwards) => {
+                set_once(&mut self.max_forwards, "Max-Forwards", || {
+                    let n = lex::digits_u64(value.bytes()).ok_or(ParseError::BadMaxForwards)?;
+                    u32::try_from(n).map_err(|_| ParseError::BadMaxForwards)
+                })?
+            }
+            Some(HeaderName::ContentLength) => {
                 set_once(&mut self.content_length, "Content-Length", || {
                     let n = lex::digits_u64(value.bytes()).ok_or(ParseError::BadContentLength)?;
                     usize::try_from(n).map_err(|_| ParseError::BadContentLength)
                 })?
             }
-            HeaderName::ContentType => set_once(&mut self.content_type, "Content-Type", || {
-                media_type(&value)
-            })?,
-            HeaderName::Contact => self.contact(&value)?,
-            HeaderName::Expires if self.expires.is_none() => {
+            Some(HeaderName::ContentType) => {
+                set_once(&mut self.content_type, "Content-Type", || {
+                    media_type(&value)
+                })?
+            }
+            Some(HeaderName::Contact) => self.contact(&value)?,
+            Some(HeaderName::Expires) if self.expires.is_none() => {
                 // Lenient: a malformed Expires reads as absent and the
                 // registrar applies its default (RFC 4475 §3.1.2.4).
                 let b = value.bytes();
@@ -274,11 +286,22 @@ impl State {
             }
             _ => {}
         }
-        let value = match unfolded {
-            Some(text) => HeaderValue::Unfolded(text),
-            None => HeaderValue::Head(value.range.start - self.pos..value.range.end - self.pos),
+        let (folded, value) = match unfolded {
+            Some(text) => {
+                self.unfolded.push(text);
+                (
+                    true,
+                    Span::new(self.unfolded.len() - 1..self.unfolded.len()),
+                )
+            }
+            None => (false, value_span),
         };
-        self.headers.push(Header { name, value });
+        self.headers.push(Header {
+            code,
+            folded,
+            name: name_span,
+            value,
+        });
         Ok(())
     }
 
@@ -383,6 +406,8 @@ impl State {
             head: ByteStr(raw.slice(pos..head_end)),
             start,
             headers: self.headers,
+            unfolded: self.unfolded,
+            other_names: OnceLock::new(),
             vias: self.vias,
             from,
             to,

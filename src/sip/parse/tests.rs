@@ -812,3 +812,34 @@ fn names_that_share_length_and_initial_with_a_known_one_stay_unknown() {
         );
     }
 }
+
+#[test]
+fn header_index_lists_every_line_in_order_with_names_any_query_finds() {
+    let m = ok(rfc4475!("wsinv"));
+    let lines: Vec<(HeaderName, &str)> = m.headers().map(|(n, v)| (n.clone(), v)).collect();
+    assert!(lines.len() > 10);
+    // Every line's name, known or extension, finds that line's first value.
+    for (name, _) in &lines {
+        let first = lines.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        assert_eq!(m.header(name), first, "{}", name.as_str());
+        let all: Vec<&str> = m.header_all(name).collect();
+        let expected: Vec<&str> = lines
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+            .collect();
+        assert_eq!(all, expected, "{}", name.as_str());
+    }
+    // Extension names keep their spelling; folded values come unfolded.
+    assert!(lines.iter().any(|(n, v)| n.as_str() == "NewFangledHeader"
+        && *v == "newfangled value continued newfangled value"));
+    // A hand-built extension name spelling a known one finds it, any case.
+    assert_eq!(
+        m.header(&HeaderName::Other(ByteStr::from_static("CALL-id"))),
+        Some("wsinv.ndaksdj@192.0.2.1")
+    );
+    assert_eq!(
+        m.header(&HeaderName::Other(ByteStr::from_static("i"))),
+        None
+    );
+}

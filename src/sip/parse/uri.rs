@@ -6,7 +6,7 @@ use std::ops::Range;
 use memchr::memchr;
 
 use super::lex::{self, ParamError};
-use super::{ByteStr, ParseError};
+use super::{ByteStr, ParseError, Span};
 use crate::sip::limits::PARAMS_MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,18 +23,21 @@ pub struct Uri {
     text: ByteStr,
     scheme: Scheme,
     /// User part without the password; the number for tel.
-    user: Option<Range<usize>>,
-    host: Range<usize>,
+    user: Option<Span>,
+    host: Span,
     port: Option<u16>,
     /// After the `;` that opens the URI parameters, up to `?` or the end.
-    params: Range<usize>,
+    params: Span,
     /// After the `?`, when there are URI headers (RFC 3261 §19.1.1).
-    headers: Option<Range<usize>>,
+    headers: Option<Span>,
 }
 
 impl Uri {
     pub fn parse(text: ByteStr) -> Result<Uri, super::ParseError> {
         let b = text.as_bytes().as_ref();
+        if b.len() > Span::MAX {
+            return Err(ParseError::BadUri);
+        }
         let marks = Marks::scan(b)?;
         let colon = marks.colon.ok_or(ParseError::BadUri)?;
         let name = &b[..colon];
@@ -58,9 +61,9 @@ impl Uri {
         let mut uri = Uri {
             scheme,
             user: None,
-            host: 0..0,
+            host: Span::default(),
             port: None,
-            params: b.len()..b.len(),
+            params: Span::new(b.len()..b.len()),
             headers: None,
             text: ByteStr::default(),
         };
@@ -79,11 +82,11 @@ impl Uri {
     }
     /// The user part (`sip:user@host`), or the number of a tel URI.
     pub fn user(&self) -> Option<&str> {
-        self.user.clone().map(|r| &self.text.as_str()[r])
+        self.user.map(|r| &self.text.as_str()[r.range()])
     }
     /// The host; an IPv6 reference keeps its brackets. Empty for tel URIs.
     pub fn host(&self) -> &str {
-        &self.text.as_str()[self.host.clone()]
+        &self.text.as_str()[self.host.range()]
     }
     pub fn port(&self) -> Option<u16> {
         self.port
@@ -93,11 +96,11 @@ impl Uri {
         if self.params.is_empty() {
             return None;
         }
-        lex::find_param(self.text.as_str(), self.params.clone(), name)
+        lex::find_param(self.text.as_str(), self.params.range(), name)
     }
     /// The URI headers after `?`, as written (`Route=%3Csip:...%3E`).
     pub fn headers(&self) -> Option<&str> {
-        self.headers.clone().map(|r| &self.text.as_str()[r])
+        self.headers.map(|r| &self.text.as_str()[r.range()])
     }
     /// The whole URI as written.
     pub fn as_str(&self) -> &str {
@@ -115,7 +118,7 @@ impl Uri {
                 if user_end == start {
                     return Err(ParseError::BadUri);
                 }
-                self.user = Some(start..user_end);
+                self.user = Some(Span::new(start..user_end));
                 start = at + 1;
                 (marks.delim_after_at, marks.query_after_at)
             }
@@ -137,8 +140,8 @@ impl Uri {
         if !ok {
             return Err(ParseError::BadUri);
         }
-        self.user = Some(rest.start..end);
-        self.host = rest.start..rest.start;
+        self.user = Some(Span::new(rest.start..end));
+        self.host = Span::new(rest.start..rest.start);
         // A valid number holds no `?`, so the first `?` follows `end`.
         self.parse_tail(b, end, marks.query.unwrap_or(rest.end), rest.end)
     }
@@ -167,7 +170,7 @@ impl Uri {
             }
             len
         };
-        self.host = r.start..r.start + host_len;
+        self.host = Span::new(r.start..r.start + host_len);
         match &s[host_len..] {
             [] => {}
             [b':', port @ ..] => {
@@ -186,8 +189,9 @@ impl Uri {
     fn parse_tail(&mut self, b: &[u8], at: usize, q: usize, end: usize) -> Result<(), ParseError> {
         if at < q {
             // b[at] is `;`.
-            self.params = at + 1..q;
-            lex::scan_params(b, self.params.clone(), PARAMS_MAX, |_| {}).map_err(|e| match e {
+            self.params = Span::new(at + 1..q);
+            // No parameter name is empty, so none matches.
+            lex::scan_params(b, at + 1..q, PARAMS_MAX, b"").map_err(|e| match e {
                 ParamError::Malformed => ParseError::BadUri,
                 ParamError::TooMany => ParseError::TooManyParams,
             })?;
@@ -196,7 +200,7 @@ impl Uri {
             if q + 1 == end {
                 return Err(ParseError::BadUri);
             }
-            self.headers = Some(q + 1..end);
+            self.headers = Some(Span::new(q + 1..end));
         }
         Ok(())
     }

@@ -6,7 +6,8 @@
 //! tone the caller, and the call's record lists the transfer. Then three
 //! baresips in one conference (caller, agent, a party added through the
 //! API): each records the other two's tones and never its own; when the
-//! added party hangs up, the caller and agent still hear each other.
+//! added party hangs up, the caller and agent still hear each other, and
+//! the record has the party as a leg of its own.
 //!
 //! baresip missing fails the test (CI installs it) unless
 //! `SWITCHYARD_SKIP_BARESIP=1`, which passes it with a note.
@@ -534,5 +535,26 @@ fn three_baresip_phones_in_a_conference_each_hear_the_other_two() {
     let (r, _) = record(&switch);
     assert_eq!(r.outcome, "completed");
     assert_eq!(r.agent.as_deref(), Some("1001"));
+    let legs: Vec<(&str, &str, &str, bool, &str)> = r
+        .legs
+        .iter()
+        .map(|l| {
+            let answered = l.answered_at.is_some();
+            (
+                l.party.as_str(),
+                l.role.as_str(),
+                l.via.as_str(),
+                answered,
+                l.outcome.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        legs,
+        [
+            ("1001", "agent", "offer", true, "caller_hung_up"),
+            ("1002", "colleague", "conference", true, "hung_up"),
+        ]
+    );
     assert_no_rtp_drops(&switch);
 }

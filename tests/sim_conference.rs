@@ -445,6 +445,13 @@ fn a_party_rings_joins_the_mix_is_muted_and_leaves_the_others_talking() {
     let out = drain(&mut switch);
     assert_eq!(out.records.len(), 1);
     assert_eq!(out.records[0].agent.as_deref(), Some("1001"));
+    assert_eq!(
+        legs_of(&out.records[0]),
+        [
+            ("1001", "agent", "offer", true, "caller_hung_up"),
+            ("1002", "colleague", "conference", true, "hung_up"),
+        ]
+    );
     assert_clean(&mut switch, at(9_020));
 }
 
@@ -624,6 +631,14 @@ fn the_agent_leaving_hands_the_call_to_an_agent_in_the_conference() {
     let out = drain(&mut switch);
     assert_eq!(out.records.len(), 1);
     assert_eq!(out.records[0].agent.as_deref(), Some("1002"));
+    // 1001's leg ended when it left; 1002's, the agent leg since, with the call.
+    assert_eq!(
+        legs_of(&out.records[0]),
+        [
+            ("1001", "agent", "offer", true, "hung_up"),
+            ("1002", "colleague", "conference", true, "hung_up"),
+        ]
+    );
     let _ = caller_to;
     assert_clean(&mut switch, at(4_020));
 }
@@ -696,7 +711,14 @@ fn a_party_that_refuses_leaves_the_call_as_it_was() {
     assert_eq!(parties(&mut switch, at(2_100), id).len(), 2);
     let out = caller_bye(&mut switch, at(3_000), &caller_to);
     ack_requests(&mut switch, at(3_010), &out);
-    drain(&mut switch);
+    let out = drain(&mut switch);
+    assert_eq!(
+        legs_of(&out.records[0]),
+        [
+            ("1001", "agent", "offer", true, "caller_hung_up"),
+            ("1002", "colleague", "conference", false, "busy"),
+        ]
+    );
     assert_clean(&mut switch, at(3_020));
 }
 
@@ -809,4 +831,21 @@ fn star_3_from_the_agent_merges_the_consultation() {
     );
     ack_requests(&mut switch, at(5_020), &out2);
     assert_clean(&mut switch, at(5_030));
+}
+
+/// The record's legs: party, role, via, answered, outcome.
+fn legs_of(r: &switchyard::switch::CallRecord) -> Vec<(&str, &str, &str, bool, &str)> {
+    r.detail
+        .legs
+        .iter()
+        .map(|l| {
+            (
+                l.party.as_str(),
+                l.role.label(),
+                l.via.label(),
+                l.answered.is_some(),
+                l.outcome.label(),
+            )
+        })
+        .collect()
 }

@@ -23,7 +23,7 @@ use super::legs::Purpose;
 use super::presence::Engagement;
 use super::transfer::Target;
 use super::{MediaCommand, Output, Switch};
-use crate::call::session::{ConferenceParty, PartyVoice};
+use crate::call::session::{ConferenceParty, LegEvent, LegOutcome, PartyVoice};
 use crate::call::{CallRef, CallUuid, State};
 use crate::media::command::MediaLeg;
 use crate::media::sdp;
@@ -109,6 +109,11 @@ impl Switch {
                 return Err(CommandError::ConferenceFull);
             }
         };
+        let rang = LegEvent::PartyRang {
+            id: party,
+            party: target,
+            agent: leg.agent().is_some(),
+        };
         if let Some(agent) = leg.agent() {
             let agent = agent.to_string();
             self.busy.insert(agent.clone(), id);
@@ -136,6 +141,7 @@ impl Switch {
             leg: media,
             port,
         }));
+        self.leg_event(now, id, rang);
         info!(call = %id, party, "conference: a party rings");
         self.send_party_invite(now, id, party, transport, &sdp);
         Ok(())
@@ -229,6 +235,8 @@ impl Switch {
             _ => {
                 p.leg.leg.forks[0].state.on_final_response();
                 warn!(call = %id, party, status, "a conference party failed to join");
+                let outcome = LegOutcome::of_status(status);
+                self.leg_event(now, id, LegEvent::PartyLeft { id: party, outcome });
                 self.party_left(now, id, party, "failed");
             }
         }
@@ -279,6 +287,7 @@ impl Switch {
             remote,
         }));
         info!(call = %id, party, "a conference party joined");
+        self.leg_event(now, id, LegEvent::PartyJoined { id: party });
         self.party_joined_event(now, id, party);
         self.remix(id);
     }
@@ -393,6 +402,17 @@ impl Switch {
     ) {
         let party = p.id;
         let who = p.leg.target.clone();
+        // A party still in when the call ends ends with the call's legs.
+        let outcome = match (how, p.joined.is_some()) {
+            ("call_ended", _) => None,
+            ("hung_up", _) => Some(LegOutcome::HungUp),
+            ("dropped", true) => Some(LegOutcome::Ended),
+            ("dropped", false) => Some(LegOutcome::Cancelled),
+            _ => Some(LegOutcome::Failed),
+        };
+        if let Some(outcome) = outcome {
+            self.leg_event(now, id, LegEvent::PartyLeft { id: party, outcome });
+        }
         self.release(now, &Engagement::Conferenced(id, party));
         self.drop_consultation(now, id, p.leg);
         if let Some(call) = uuid {
@@ -430,6 +450,10 @@ impl Switch {
         };
         let left = entry.agent.clone();
         let uuid = entry.uuid;
+        entry
+            .detail
+            .legs
+            .handle(now, LegEvent::AgentLeftTo { id: next });
         // Its dialog is over: drop_b_leg sends it nothing.
         self.report_call_gone(now, id);
         self.release(now, &Engagement::Callee(id));

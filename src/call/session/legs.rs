@@ -38,6 +38,8 @@ pub enum LegVia {
     Consult,
     Escalate,
     Takeover,
+    /// Rung into the call's conference (API).
+    Conference,
 }
 
 /// How the leg ended.
@@ -79,6 +81,7 @@ impl LegVia {
             LegVia::Consult => "consult",
             LegVia::Escalate => "escalate",
             LegVia::Takeover => "takeover",
+            LegVia::Conference => "conference",
         }
     }
 }
@@ -157,6 +160,25 @@ pub enum LegEvent {
     Joined {
         party: String,
     },
+    /// Conference party `id` rings: `party` (an agent when `agent`, else a number).
+    PartyRang {
+        id: u8,
+        party: String,
+        agent: bool,
+    },
+    PartyJoined {
+        id: u8,
+    },
+    /// Conference party `id` left (hung up, dropped, failed) while the call goes on.
+    PartyLeft {
+        id: u8,
+        outcome: LegOutcome,
+    },
+    /// The agent hung up on the conference; party `id` (an agent in it)
+    /// takes the call's agent leg.
+    AgentLeftTo {
+        id: u8,
+    },
     /// The call's recording started.
     RecordingStarted,
     /// The call ended: what the talking legs and the ringing ones end with.
@@ -204,6 +226,9 @@ pub struct CallLegs {
     next_via: Option<(LegVia, LegRole)>,
     /// The consultation's leg, while one runs.
     consult: Option<usize>,
+    /// Conference parties' legs (party id, leg), while in the conference:
+    /// they ring and end on their own, not with the agent's leg.
+    parties: Vec<(u8, usize)>,
     recording_since: Option<Instant>,
     /// Legs not kept for [`LEGS_PER_CALL_MAX`].
     pub dropped: u32,
@@ -291,10 +316,47 @@ impl CallLegs {
                 self.push(now, party, LegRole::Colleague, LegVia::Transfer, 0);
                 self.answer_last(now);
             }
+            e @ (LegEvent::PartyRang { .. }
+            | LegEvent::PartyJoined { .. }
+            | LegEvent::PartyLeft { .. }
+            | LegEvent::AgentLeftTo { .. }) => self.handle_party(now, e),
             LegEvent::RecordingStarted => {
                 self.recording_since.get_or_insert(now);
             }
             LegEvent::Ended { talking, ringing } => self.end(now, talking, ringing),
+        }
+    }
+
+    /// The conference's events: its parties' legs.
+    fn handle_party(&mut self, now: Instant, event: LegEvent) {
+        match event {
+            LegEvent::PartyRang { id, party, agent } => {
+                let role = if agent {
+                    LegRole::Colleague
+                } else {
+                    LegRole::Outside
+                };
+                if let Some(i) = self.push(now, party, role, LegVia::Conference, 1) {
+                    self.parties.push((id, i));
+                }
+            }
+            LegEvent::PartyJoined { id } => {
+                if let Some(leg) = self.party_leg(id).and_then(|i| self.legs.get_mut(i)) {
+                    leg.answered.get_or_insert(now);
+                }
+            }
+            LegEvent::PartyLeft { id, outcome } => {
+                if let Some(leg) = self.party_leg(id).and_then(|i| self.legs.get_mut(i)) {
+                    leg.ended.get_or_insert((now, outcome));
+                }
+                self.parties.retain(|&(p, _)| p != id);
+            }
+            LegEvent::AgentLeftTo { id } => {
+                self.end_talking(now, LegOutcome::HungUp);
+                // Its leg is the call's talking one from now on.
+                self.parties.retain(|&(p, _)| p != id);
+            }
+            _ => {}
         }
     }
 
@@ -364,6 +426,18 @@ impl CallLegs {
         Some(self.legs.len() - 1)
     }
 
+    fn party_leg(&self, id: u8) -> Option<usize> {
+        self.parties
+            .iter()
+            .find(|&&(p, _)| p == id)
+            .map(|&(_, i)| i)
+    }
+
+    /// A leg that ends on its own: the consultation's or a conference party's.
+    fn apart(&self, i: usize) -> bool {
+        self.consult == Some(i) || self.parties.iter().any(|&(_, l)| l == i)
+    }
+
     fn answer_last(&mut self, now: Instant) {
         if let Some(leg) = self.legs.last_mut() {
             leg.answered = Some(now);
@@ -383,11 +457,12 @@ impl CallLegs {
         Some((i, &mut self.legs[i]))
     }
 
-    /// Every unanswered open leg but the consultation's ends so.
+    /// Every unanswered open leg but the consultation's and the
+    /// conference parties' ends so.
     fn stop_ringing(&mut self, now: Instant, outcome: LegOutcome) {
-        let consult = self.consult;
+        let apart: Vec<bool> = (0..self.legs.len()).map(|i| self.apart(i)).collect();
         for (i, leg) in self.legs.iter_mut().enumerate() {
-            if Some(i) != consult && leg.answered.is_none() && leg.ended.is_none() {
+            if !apart[i] && leg.answered.is_none() && leg.ended.is_none() {
                 let outcome = match (outcome, leg.last_status) {
                     (LegOutcome::NoAnswer, Some(s)) => LegOutcome::of_status(s),
                     _ => outcome,
@@ -403,9 +478,13 @@ impl CallLegs {
         self.end_talking_but(now, outcome, consult);
     }
 
+    /// As [`Self::end_talking`], sparing `keep` and the conference parties.
     fn end_talking_but(&mut self, now: Instant, outcome: LegOutcome, keep: Option<usize>) {
+        let party: Vec<bool> = (0..self.legs.len())
+            .map(|i| self.parties.iter().any(|&(_, l)| l == i))
+            .collect();
         for (i, leg) in self.legs.iter_mut().enumerate() {
-            if Some(i) != keep && leg.answered.is_some() && leg.ended.is_none() {
+            if Some(i) != keep && !party[i] && leg.answered.is_some() && leg.ended.is_none() {
                 leg.ended = Some((now, outcome));
             }
         }
@@ -414,6 +493,7 @@ impl CallLegs {
     fn end(&mut self, now: Instant, talking: LegOutcome, ringing: LegOutcome) {
         let caller = talking == LegOutcome::CallerHungUp;
         let consult = self.consult.take();
+        self.parties.clear();
         for (i, leg) in self.legs.iter_mut().enumerate() {
             if leg.ended.is_some() {
                 continue;
@@ -430,139 +510,5 @@ impl CallLegs {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn offer(party: &str) -> LegEvent {
-        LegEvent::Offered {
-            parties: vec![(party.to_string(), 1, true)],
-        }
-    }
-
-    fn answered(party: &str) -> LegEvent {
-        LegEvent::Answered {
-            party: party.to_string(),
-        }
-    }
-
-    fn secs(s: u64) -> Duration {
-        Duration::from_secs(s)
-    }
-
-    #[test]
-    #[allow(clippy::disallowed_methods)] // the one clock read: the rest is t0 plus durations
-    fn a_missed_offer_then_a_blind_transfer_makes_three_legs() {
-        let t0 = Instant::now();
-        let mut legs = CallLegs::default();
-        legs.handle(t0 + secs(1), offer("1001"));
-        legs.handle(
-            t0 + secs(3),
-            LegEvent::ForkFailed {
-                party: "1001".into(),
-                status: 486,
-            },
-        );
-        legs.handle(t0 + secs(4), offer("1002"));
-        legs.handle(t0 + secs(5), answered("1002"));
-        legs.handle(t0 + secs(6), LegEvent::RecordingStarted);
-        legs.handle(t0 + secs(10), LegEvent::Transferred);
-        legs.handle(t0 + secs(10), offer("1003"));
-        legs.handle(t0 + secs(12), answered("1003"));
-        legs.handle(
-            t0 + secs(20),
-            LegEvent::Ended {
-                talking: LegOutcome::CallerHungUp,
-                ringing: LegOutcome::CallerHungUp,
-            },
-        );
-        let r = legs.finish(t0, t0 + secs(20));
-        assert_eq!(r.len(), 3);
-        assert_eq!(
-            (r[0].party.as_str(), r[0].outcome, r[0].ended, r[0].answered),
-            ("1001", LegOutcome::Busy, secs(3), None)
-        );
-        assert_eq!(r[1].via, LegVia::Offer);
-        assert_eq!(r[1].outcome, LegOutcome::Transferred);
-        assert_eq!(r[1].recording, Some((secs(0), secs(4))));
-        assert_eq!((r[2].via, r[2].role), (LegVia::Transfer, LegRole::Agent));
-        assert_eq!(r[2].answered, Some(secs(12)));
-        assert_eq!(r[2].outcome, LegOutcome::CallerHungUp);
-        assert_eq!(r[2].recording, Some((secs(6), secs(8))));
-    }
-
-    #[test]
-    #[allow(clippy::disallowed_methods)] // the one clock read: the rest is t0 plus durations
-    fn a_completed_consultation_keeps_the_colleague_talking() {
-        let t0 = Instant::now();
-        let mut legs = CallLegs::default();
-        legs.handle(t0, offer("1001"));
-        legs.handle(t0 + secs(1), answered("1001"));
-        legs.handle(
-            t0 + secs(5),
-            LegEvent::ConsultStarted {
-                party: "1002".into(),
-                agent: true,
-            },
-        );
-        legs.handle(t0 + secs(7), LegEvent::ConsultAnswered);
-        legs.handle(t0 + secs(9), LegEvent::ConsultJoined);
-        legs.handle(
-            t0 + secs(15),
-            LegEvent::Ended {
-                talking: LegOutcome::HungUp,
-                ringing: LegOutcome::NoAnswer,
-            },
-        );
-        let r = legs.finish(t0, t0 + secs(15));
-        assert_eq!(r[0].outcome, LegOutcome::Transferred);
-        assert_eq!(r[0].ended, secs(9));
-        assert_eq!((r[1].role, r[1].via), (LegRole::Colleague, LegVia::Consult));
-        assert_eq!(
-            (r[1].started, r[1].answered, r[1].ended),
-            (secs(5), Some(secs(7)), secs(15))
-        );
-        assert_eq!(r[1].outcome, LegOutcome::HungUp);
-    }
-
-    #[test]
-    #[allow(clippy::disallowed_methods)] // the one clock read: the rest is t0 plus durations
-    fn escalation_and_takeover_name_the_supervisor() {
-        let t0 = Instant::now();
-        let mut legs = CallLegs::default();
-        legs.handle(t0, offer("1001"));
-        legs.handle(t0, answered("1001"));
-        legs.handle(t0 + secs(2), LegEvent::Escalated);
-        legs.handle(t0 + secs(3), offer("2001"));
-        legs.handle(t0 + secs(4), answered("2001"));
-        legs.handle(
-            t0 + secs(6),
-            LegEvent::TakenOver {
-                supervisor: "2002".into(),
-            },
-        );
-        let r = legs.finish(t0, t0 + secs(8));
-        assert_eq!(r[0].outcome, LegOutcome::Escalated);
-        assert_eq!(
-            (r[1].role, r[1].via, r[1].outcome),
-            (LegRole::Supervisor, LegVia::Escalate, LegOutcome::TakenOver)
-        );
-        assert_eq!(
-            (r[2].role, r[2].via),
-            (LegRole::Supervisor, LegVia::Takeover)
-        );
-        assert_eq!(r[2].answered, Some(secs(6)));
-        assert_eq!((r[2].ended, r[2].outcome), (secs(8), LegOutcome::Ended));
-    }
-
-    #[test]
-    #[allow(clippy::disallowed_methods)] // the one clock read: the rest is t0 plus durations
-    fn legs_past_the_bound_are_counted() {
-        let t0 = Instant::now();
-        let mut legs = CallLegs::default();
-        for i in 0..LEGS_PER_CALL_MAX + 3 {
-            legs.handle(t0, offer(&i.to_string()));
-        }
-        assert_eq!(legs.len(), LEGS_PER_CALL_MAX);
-        assert_eq!(legs.dropped, 3);
-    }
-}
+#[path = "legs_tests.rs"]
+mod tests;

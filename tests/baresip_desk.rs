@@ -7,7 +7,9 @@
 //! baresips in one conference (caller, agent, a party added through the
 //! API): each records the other two's tones and never its own; when the
 //! added party hangs up, the caller and agent still hear each other, and
-//! the record has the party as a leg of its own.
+//! the record has the party as a leg of its own. When the agent hangs up
+//! instead, the added agent takes the call and goes on talking with the
+//! caller.
 //!
 //! baresip missing fails the test (CI installs it) unless
 //! `SWITCHYARD_SKIP_BARESIP=1`, which passes it with a note.
@@ -360,6 +362,38 @@ fn baresip_agent_transfers_blind_with_its_transfer_command() {
         Some("1002".into()),
     );
     assert!(log.contains(&transfer), "{log:?}");
+    assert_no_drops_but_a_hijack(&switch);
+}
+
+/// Every drop counter at zero once the media is gone, but `hijack`: when
+/// another phone takes the agent leg (a transfer's target, or the agent
+/// who takes over a conference), the leaving agent's last packets, sent
+/// until its BYE went through, come from an address that is no longer the
+/// leg's peer and are dropped.
+fn assert_no_drops_but_a_hijack(switch: &SwitchProc) {
+    const HIJACKED_MAX: f64 = 50.0;
+    switch.wait_metric("switchyard_media_legs_active", |v| v == 0.0);
+    // Counters are published every 500 ms: one more round after the legs end.
+    thread::sleep(Duration::from_millis(600));
+    let metrics = switch.metrics();
+    let drops: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("switchyard_rtp_packets_dropped_total{"))
+        .collect();
+    assert!(!drops.is_empty(), "drop counters are exported");
+    // A second of the leaving phone's 20 ms packets at most.
+    let fine = |l: &&str| match l.contains("reason=\"hijack\"") {
+        true => l
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .is_some_and(|v| v <= HIJACKED_MAX),
+        false => l.ends_with(" 0"),
+    };
+    assert!(
+        drops.iter().all(fine),
+        "no packet dropped but the leaving agent's late ones: {drops:#?}"
+    );
 }
 
 /// The `c=` address and `m=audio` port of an SDP body.
@@ -460,27 +494,35 @@ fn assert_heard(who: &str, phone: &Baresip, others: [f64; 2], own: f64, after: O
     }
 }
 
-#[test]
-fn three_baresip_phones_in_a_conference_each_hear_the_other_two() {
-    let Some(modules) = baresip::require() else {
-        return;
-    };
-    let switch = start_switch("baresip-conf");
-    let mut agent = phone(
-        &modules,
+/// The switch and three baresips: the caller on the trunk dials the
+/// queue, 1001 answers, the API rings 1002 into the call, which answers;
+/// all three talk for `THREE_FOR`.
+struct Conference {
+    switch: SwitchProc,
+    caller: Baresip,
+    agent: Baresip,
+    party: Baresip,
+    /// The call's id in the API.
+    call: String,
+}
+
+fn conference_of_three(modules: &Path, name: &str) -> Conference {
+    let switch = start_switch(name);
+    let agent = phone(
+        modules,
         &switch,
         "agent",
         Some(("1001", "demo-1001")),
         AGENT_HZ,
     );
-    let mut party = phone(
-        &modules,
+    let party = phone(
+        modules,
         &switch,
         "party",
         Some(("1002", "demo-1002")),
         PARTY_HZ,
     );
-    let mut caller = phone(&modules, &switch, "caller", None, C_HZ);
+    let mut caller = phone(modules, &switch, "caller", None, C_HZ);
     switch.wait_metric("switchyard_registrations_active", |v| v == 2.0);
 
     caller
@@ -499,6 +541,44 @@ fn three_baresip_phones_in_a_conference_each_hear_the_other_two() {
         (p.len() == 3 && p.iter().all(|(_, s)| s == "joined")).then_some(())
     });
     thread::sleep(THREE_FOR);
+    Conference {
+        switch,
+        caller,
+        agent,
+        party,
+        call,
+    }
+}
+
+/// The record's legs: party, role, via, answered, outcome.
+fn legs_of(r: &CdrRow) -> Vec<(&str, &str, &str, bool, &str)> {
+    r.legs
+        .iter()
+        .map(|l| {
+            let answered = l.answered_at.is_some();
+            (
+                l.party.as_str(),
+                l.role.as_str(),
+                l.via.as_str(),
+                answered,
+                l.outcome.as_str(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn three_baresip_phones_in_a_conference_each_hear_the_other_two() {
+    let Some(modules) = baresip::require() else {
+        return;
+    };
+    let Conference {
+        switch,
+        mut caller,
+        mut agent,
+        mut party,
+        call,
+    } = conference_of_three(&modules, "baresip-conf");
 
     // The added party hangs up at its phone; caller and agent stay.
     party
@@ -535,26 +615,70 @@ fn three_baresip_phones_in_a_conference_each_hear_the_other_two() {
     let (r, _) = record(&switch);
     assert_eq!(r.outcome, "completed");
     assert_eq!(r.agent.as_deref(), Some("1001"));
-    let legs: Vec<(&str, &str, &str, bool, &str)> = r
-        .legs
-        .iter()
-        .map(|l| {
-            let answered = l.answered_at.is_some();
-            (
-                l.party.as_str(),
-                l.role.as_str(),
-                l.via.as_str(),
-                answered,
-                l.outcome.as_str(),
-            )
-        })
-        .collect();
     assert_eq!(
-        legs,
+        legs_of(&r),
         [
             ("1001", "agent", "offer", true, "caller_hung_up"),
             ("1002", "colleague", "conference", true, "hung_up"),
         ]
     );
     assert_no_rtp_drops(&switch);
+}
+
+#[test]
+fn the_agent_leaving_a_three_baresip_conference_leaves_caller_and_party_talking() {
+    let Some(modules) = baresip::require() else {
+        return;
+    };
+    let Conference {
+        switch,
+        mut caller,
+        mut agent,
+        mut party,
+        call,
+    } = conference_of_three(&modules, "baresip-conf-agent-leaves");
+
+    // The agent hangs up at its phone: 1002, an agent in the conference,
+    // takes the call (re-INVITEd onto the agent leg); the caller stays.
+    agent
+        .command("hangup", "")
+        .unwrap_or_else(|e| panic!("baresip refused /hangup: {e}"));
+    agent.expect_line(CALL_ENDED, &[], EVENT_TIMEOUT);
+    assert_eq!(talking_with(&switch, "1002"), call, "1002 has the call");
+    wait_for("two parties left", || {
+        (parties(&switch, &call).len() == 2).then_some(())
+    });
+    thread::sleep(TWO_FOR);
+    caller
+        .command("hangup", "")
+        .unwrap_or_else(|e| panic!("baresip refused /hangup: {e}"));
+    caller.expect_line(CALL_ENDED, &[], EVENT_TIMEOUT);
+    party.expect_line(CALL_ENDED, &[], EVENT_TIMEOUT);
+
+    assert_heard(
+        "the caller",
+        &caller,
+        [AGENT_HZ, PARTY_HZ],
+        C_HZ,
+        Some((PARTY_HZ, AGENT_HZ)),
+    );
+    assert_heard(
+        "the added agent",
+        &party,
+        [C_HZ, AGENT_HZ],
+        PARTY_HZ,
+        Some((C_HZ, AGENT_HZ)),
+    );
+    assert_heard("the first agent", &agent, [C_HZ, PARTY_HZ], AGENT_HZ, None);
+    let (r, _) = record(&switch);
+    assert_eq!(r.outcome, "completed");
+    assert_eq!(r.agent.as_deref(), Some("1002"));
+    assert_eq!(
+        legs_of(&r),
+        [
+            ("1001", "agent", "offer", true, "hung_up"),
+            ("1002", "colleague", "conference", true, "caller_hung_up"),
+        ]
+    );
+    assert_no_drops_but_a_hijack(&switch);
 }

@@ -137,6 +137,16 @@ fn agent_state(switch: &Switch, agent: &str) -> AgentState {
 /// The carrier calls the sales queue and 1001 answers: the switch's
 /// INVITE to 1001, the caller's To and the call's id.
 fn answered(switch: &mut Switch, at: &impl Fn(u64) -> Instant) -> (Message, String, CallUuid) {
+    let (offer, caller_to, id) = answered_before_ack(switch, at);
+    caller_ack(switch, at(510), &caller_to);
+    (offer, caller_to, id)
+}
+
+/// As [`answered`], the caller's ACK to the switch's 200 not sent yet.
+fn answered_before_ack(
+    switch: &mut Switch,
+    at: &impl Fn(u64) -> Instant,
+) -> (Message, String, CallUuid) {
     let uri = "sip:5550200@127.0.0.1:5060";
     let invite = request(
         "INVITE",
@@ -166,23 +176,26 @@ fn answered(switch: &mut Switch, at: &impl Fn(u64) -> Instant) -> (Message, Stri
         })
         .map(|(_, m)| m.to().as_str().to_string())
         .expect("the caller is answered");
+    let Ok(Reply::Calls { calls }) = switch.handle_command(at(505), Command::ListCalls) else {
+        panic!("calls");
+    };
+    (offer, caller_to, calls[0].id)
+}
+
+fn caller_ack(switch: &mut Switch, now: Instant, caller_to: &str) {
     let ack = request(
         "ACK",
-        uri,
+        "sip:5550200@127.0.0.1:5060",
         "+15550001",
         CARRIER,
         "call-1",
         1,
-        &caller_to,
+        caller_to,
         "",
         "",
     );
-    switch.handle_datagram(at(510), peer(CARRIER), ack);
+    switch.handle_datagram(now, peer(CARRIER), ack);
     drain(switch);
-    let Ok(Reply::Calls { calls }) = switch.handle_command(at(520), Command::ListCalls) else {
-        panic!("calls");
-    };
-    (offer, caller_to, calls[0].id)
 }
 
 fn caller_bye(switch: &mut Switch, now: Instant, caller_to: &str) -> Out {
@@ -242,6 +255,89 @@ fn add(switch: &mut Switch, now: Instant, id: CallUuid, to: &str) -> Result<Repl
         to: to.to_string(),
     };
     switch.handle_command(now, command)
+}
+
+/// The API lists a call as talking from the agent's answer on; the
+/// caller's ACK to the switch's 200 may still be on its way (a real
+/// phone's, a round trip later). A party added then rings as on any
+/// talking call, and joins the mix once the ACK came and it answered.
+#[test]
+fn a_party_can_be_added_before_the_callers_ack_arrives() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (_offer, caller_to, id) = answered_before_ack(&mut switch, &at);
+    let Ok(Reply::Calls { calls }) = switch.handle_command(at(506), Command::ListCalls) else {
+        panic!("calls");
+    };
+    assert_eq!(calls[0].phase, "talking");
+
+    assert_eq!(add(&mut switch, at(507), id, "1002"), Ok(Reply::Done));
+    let invite = invite_to(&drain(&mut switch), TARGET);
+    caller_ack(&mut switch, at(520), &caller_to);
+    switch.handle_datagram(
+        at(1_000),
+        peer(TARGET),
+        reply(&invite, 200, "p2", TARGET, &sdp(4200)),
+    );
+    let out = drain(&mut switch);
+    assert_eq!(
+        last_mix(&out),
+        Some(vec![
+            (MediaLeg::Caller, false),
+            (MediaLeg::Agent, false),
+            (MediaLeg::Party(0), false)
+        ])
+    );
+    // The caller hangs up: the agent, then the party, get BYE.
+    let out = caller_bye(&mut switch, at(2_000), &caller_to);
+    assert_eq!(requests(&out, AGENT, "BYE").len(), 1);
+    ack_requests(&mut switch, at(2_001), &out);
+    let out = drain(&mut switch);
+    assert_eq!(
+        requests(&out, TARGET, "BYE").len(),
+        1,
+        "the party is hung up"
+    );
+    ack_requests(&mut switch, at(2_002), &out);
+    drain(&mut switch);
+    assert_clean(&mut switch, at(2_003));
+}
+
+/// A caller whose ACK never comes (Timer H) ends the call, and with it
+/// the party added meanwhile: nothing is left behind.
+#[test]
+fn a_party_added_before_an_ack_that_never_comes_is_hung_up_with_the_call() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (_offer, _caller_to, id) = answered_before_ack(&mut switch, &at);
+    assert_eq!(add(&mut switch, at(507), id, "1002"), Ok(Reply::Done));
+    let invite = invite_to(&drain(&mut switch), TARGET);
+    switch.handle_datagram(
+        at(1_000),
+        peer(TARGET),
+        reply(&invite, 200, "p2", TARGET, &sdp(4200)),
+    );
+    drain(&mut switch);
+    // Timer H (64 T1) passes without the caller's ACK.
+    switch.handle_timeout(at(40_000));
+    let out = drain(&mut switch);
+    assert_eq!(
+        requests(&out, AGENT, "BYE").len(),
+        1,
+        "the agent is hung up"
+    );
+    ack_requests(&mut switch, at(40_001), &out);
+    let out = drain(&mut switch);
+    assert_eq!(
+        requests(&out, TARGET, "BYE").len(),
+        1,
+        "the party is hung up"
+    );
+    ack_requests(&mut switch, at(40_002), &out);
+    drain(&mut switch);
+    assert_clean(&mut switch, at(40_003));
 }
 
 #[test]
@@ -649,7 +745,14 @@ fn a_party_that_refuses_leaves_the_call_as_it_was() {
     assert_eq!(parties(&mut switch, at(2_100), id).len(), 2);
     let out = caller_bye(&mut switch, at(3_000), &caller_to);
     ack_requests(&mut switch, at(3_010), &out);
-    drain(&mut switch);
+    let out = drain(&mut switch);
+    assert_eq!(
+        legs_of(&out.records[0]),
+        [
+            ("1001", "agent", "offer", true, "caller_hung_up"),
+            ("1002", "party", "conference", false, "busy"),
+        ]
+    );
     assert_clean(&mut switch, at(3_020));
 }
 

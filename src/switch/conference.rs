@@ -55,7 +55,11 @@ impl Switch {
     /// Rings `to` for the call's conference. Nothing changes on an error.
     fn add_party(&mut self, now: Instant, id: CallRef, to: &str) -> Result<(), CommandError> {
         let entry = self.calls.get(&id).ok_or(CommandError::NotTalking)?;
-        if entry.call.state != State::Connected || entry.b.is_none() {
+        // Answered counts: the API shows the call talking from the agent's
+        // answer, and the caller's ACK may be a round trip away. Were it
+        // never to come, the call ends and hangs the party up with it.
+        let talking = matches!(entry.call.state, State::Connected | State::Answered { .. });
+        if !talking || entry.b.is_none() {
             return Err(CommandError::NotTalking);
         }
         if entry.media.is_none() {

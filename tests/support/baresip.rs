@@ -3,8 +3,8 @@
 //! microphone (`aufile`) and the `sndfile` filter recording what it hears.
 //! It runs without a UI module and is ended by its PID when dropped.
 
-use std::io::{BufRead, BufReader, ErrorKind};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -23,6 +23,9 @@ const MODULES: [&str; 3] = ["g711.so", "aufile.so", "sndfile.so"];
 
 /// RTP/RTCP ports each baresip gets (one call, with room for re-binds).
 const RTP_PORTS: u16 = 10;
+
+/// How long `ctrl_tcp` may take to listen or to answer a command.
+const CTRL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Lines of baresip's output kept for failure messages.
 const LOG_LINES_MAX: usize = 2_000;
@@ -76,6 +79,8 @@ pub struct Baresip {
     pub sip: SocketAddr,
     lines: mpsc::Receiver<String>,
     log: Vec<String>,
+    /// Its `ctrl_tcp` command port, when started with [`Baresip::start_controlled`].
+    ctrl: Option<SocketAddr>,
 }
 
 impl Baresip {
@@ -164,7 +169,81 @@ impl Baresip {
             sip,
             lines: rx,
             log: Vec::new(),
+            ctrl: None,
         }
+    }
+
+    /// As [`Baresip::start`], driven like a user at its keyboard: `menu`
+    /// (dial, hangup, transfer) behind `ctrl_tcp` on a port of its own.
+    pub fn start_controlled(
+        modules: &Path,
+        dir: &Path,
+        account: &str,
+        source_wav: &Path,
+        codecs: &[&str],
+    ) -> Baresip {
+        // Below the ephemeral range, like the SIP ports, and free for TCP.
+        let port = (0..100)
+            .map(|_| free_port_block(2))
+            .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+            .expect("a free TCP port for ctrl_tcp");
+        let ctrl = SocketAddr::from(([127, 0, 0, 1], port));
+        let extra = format!("module menu.so\nmodule ctrl_tcp.so\nctrl_tcp_listen {ctrl}\n");
+        let mut phone = Baresip::start_with(modules, dir, account, source_wav, codecs, &extra);
+        phone.ctrl = Some(ctrl);
+        phone
+    }
+
+    /// Runs one of menu's long commands (`dial`, `hangup`, `transfer`, …)
+    /// through `ctrl_tcp`; its answer's `data`, or why it failed.
+    pub fn command(&mut self, command: &str, params: &str) -> Result<String, String> {
+        let ctrl = self.ctrl.expect("started with Baresip::start_controlled");
+        // It listens once its modules are loaded, shortly after it starts.
+        let deadline = Instant::now() + CTRL_TIMEOUT;
+        let mut stream = loop {
+            match TcpStream::connect_timeout(&ctrl, CTRL_TIMEOUT) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(format!("connect ctrl_tcp {ctrl}: {e}"))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        stream
+            .set_read_timeout(Some(CTRL_TIMEOUT))
+            .map_err(|e| e.to_string())?;
+        let json =
+            serde_json::json!({"command": command, "params": params, "token": "t"}).to_string();
+        // ctrl_tcp speaks netstrings: `<length>:<json>,`.
+        stream
+            .write_all(format!("{}:{json},", json.len()).as_bytes())
+            .map_err(|e| format!("send to ctrl_tcp: {e}"))?;
+        let mut reader = BufReader::new(stream);
+        // Events may come first on the same connection; the answer has `response`.
+        for _ in 0..100 {
+            let mut len = Vec::new();
+            reader
+                .read_until(b':', &mut len)
+                .map_err(|e| format!("read ctrl_tcp: {e}"))?;
+            let len: usize = std::str::from_utf8(&len[..len.len().saturating_sub(1)])
+                .ok()
+                .and_then(|l| l.trim().parse().ok())
+                .ok_or_else(|| format!("bad netstring length {len:?}"))?;
+            let mut body = vec![0u8; len + 1];
+            reader
+                .read_exact(&mut body)
+                .map_err(|e| format!("read ctrl_tcp: {e}"))?;
+            let value: serde_json::Value = serde_json::from_slice(&body[..len])
+                .map_err(|e| format!("ctrl_tcp sent no JSON: {e}"))?;
+            if value["response"] == true {
+                let data = value["data"].as_str().unwrap_or("").to_string();
+                return match value["ok"] == true {
+                    true => Ok(data),
+                    false => Err(data),
+                };
+            }
+        }
+        Err("ctrl_tcp sent no answer".into())
     }
 
     /// Waits for an output line containing `needle`; panics with the log

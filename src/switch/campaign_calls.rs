@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use rand::RngCore;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::campaigns::Dialled;
 use super::legs::{ALeg, Session};
@@ -141,7 +141,7 @@ impl Switch {
     /// who takes them.
     pub(super) fn campaign_answered(&mut self, now: Instant, id: CallRef, answer: &[u8]) {
         if !self.accept_late_answer(id, answer) {
-            info!(call = %id, "the customer's answer has no usable SDP: hanging up");
+            warn!(call = %id, "the customer's answer has no usable SDP: hanging up");
             return self.drive(now, id, Input::MediaLost);
         }
         self.write_b_offer(id);
@@ -178,7 +178,7 @@ impl Switch {
             && self.own_call(agent).is_none()
             && !self.agent_targets(now, agent).is_empty();
         if !free {
-            info!(call = %id, %agent, "campaign agent taken meanwhile: information message");
+            warn!(call = %id, %agent, "campaign agent taken meanwhile: information message");
             self.forget_campaign_agent(i, agent);
             self.play_campaign_info(now, id);
             return None;
@@ -200,7 +200,7 @@ impl Switch {
         let Some(&id) = self.campaigns.list[i].dials.get(&dial) else {
             return;
         };
-        info!(call = %id, "campaign call abandoned: no agent in time");
+        warn!(call = %id, "campaign call abandoned: no agent in time");
         self.play_campaign_info(now, id);
     }
 

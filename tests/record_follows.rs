@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::api::{api_section, get, post, SUPERVISOR, VIEWER};
+use support::scenarios::AGENT_ANSWERS_MEDIA_AT;
 use support::EVENT_TIMEOUT;
 use support::{free_port_block, free_udp_port, sipp_register, MediaCaller, Sipp, SwitchProc};
 use switchyard::media::tone::{goertzel_power, tone_present, Sine};
@@ -168,44 +169,9 @@ const FIRST_AGENT: &str = r#"
     ]]></send>
 "#;
 
-/// An agent that answers with audio at the test's socket and waits for BYE.
-const ANSWERS: &str = r#"
-  <recv request="INVITE" crlf="true"/>
-  <send retrans="500"><![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]P[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:agent@[local_ip]:[local_port]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=agent 53655767 2353687639 IN IP4 127.0.0.1
-      s=-
-      c=IN IP4 127.0.0.1
-      t=0 0
-      m=audio @AGENT_RTP@ RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
-
-    ]]></send>
-  <recv request="ACK" crlf="true"/>
-  <recv request="BYE"/>
-  <send><![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]></send>
-"#;
+/// The switch's own offer: the phone answers only media anchored at it.
+const ANCHORED: &str =
+    "o=switchyard (.|\\r|\\n)*c=IN IP4 127.0.0.1(.|\\r|\\n)*m=audio [0-9]+ RTP/AVP 0";
 
 /// 1002: rings 1 s, answers with audio at the test's socket, waits for BYE.
 const SECOND_AGENT: &str = r#"
@@ -268,7 +234,11 @@ fn agent(switch: &SwitchProc, user: &str, scenario: &str) -> (Sipp, UdpSocket) {
     let phone = Sipp::start(
         &switch.dir,
         "agent.xml",
-        &[("@ANSWER@", scenario), ("@AGENT_RTP@", &rtp_port)],
+        &[
+            ("@ANSWER@", scenario),
+            ("@AGENT_RTP@", &rtp_port),
+            ("@MEDIA_RE@", ANCHORED),
+        ],
         &["-m", "1", "-p", &port.to_string()],
         None,
     );
@@ -561,8 +531,8 @@ fn a_conference_party_is_on_the_right_channel_in_its_leg_segment() {
     let block = free_port_block(10);
     let lo = block + block % 2;
     let switch = SwitchProc::start("record-conference", &config(lo));
-    let (party, party_rtp) = agent(&switch, "1002", ANSWERS);
-    let (first, first_rtp) = agent(&switch, "1001", ANSWERS);
+    let (party, party_rtp) = agent(&switch, "1002", AGENT_ANSWERS_MEDIA_AT);
+    let (first, first_rtp) = agent(&switch, "1001", AGENT_ANSWERS_MEDIA_AT);
     let mut caller = MediaCaller::new(switch.sip, "5550100");
     let ok = caller.invite(200);
     caller.ack(&ok);
@@ -700,7 +670,7 @@ fn a_consulted_colleague_is_recorded_from_its_join_not_during_the_consultation()
         None,
     );
     sipp_register(&switch.dir, &switch, "1002", "demo-1002", port, 200);
-    let (first, first_rtp) = agent(&switch, "1001", ANSWERS);
+    let (first, first_rtp) = agent(&switch, "1001", AGENT_ANSWERS_MEDIA_AT);
     let mut caller = MediaCaller::new(switch.sip, "5550100");
     let ok = caller.invite(200);
     caller.ack(&ok);

@@ -74,54 +74,6 @@ prompts = "{}"
     )
 }
 
-/// The caller: answered, talks through the transfer, hangs up.
-const CALLER_TALKS_THEN_HANGS_UP: &str = r#"
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true"/>
-  <send><![CDATA[
-
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-      From: "Customer" <sip:+15551234567@[local_ip]:[local_port]>;tag=[pid]C[call_number]
-      [last_To:]
-      [last_Call-ID:]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]></send>
-  <pause milliseconds="3000"/>
-  <send retrans="500"><![CDATA[
-
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-      From: "Customer" <sip:+15551234567@[local_ip]:[local_port]>;tag=[pid]C[call_number]
-      [last_To:]
-      [last_Call-ID:]
-      CSeq: 2 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]></send>
-  <recv response="200" crlf="true"/>
-"#;
-
-/// After a transfer that went through: the switch hangs 1001 up.
-const RELEASED: &str = r#"
-  <recv request="BYE"/>
-  <send><![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]></send>
-"#;
-
 /// After a refused transfer: 1001 still has the caller, and hangs up.
 const KEEPS_THE_CALL: &str = r#"
   <pause milliseconds="300"/>
@@ -234,7 +186,7 @@ fn transfer_line(to: &str) -> LogLine {
 fn blind_refer_to_another_agent() {
     let c = start("xfer-agent");
     let target = answering_agent(&c);
-    let agent = referring_agent(&c, "1002", "SIP/2.0 200 OK", RELEASED);
+    let agent = referring_agent(&c, "1002", "SIP/2.0 200 OK", AGENT_RELEASED);
     caller(&c, CALLER_TALKS_THEN_HANGS_UP).expect_success();
     agent.expect_success();
     target.expect_success();
@@ -250,7 +202,7 @@ fn blind_refer_to_another_agent() {
 fn blind_refer_to_a_queue() {
     let c = start("xfer-queue");
     let target = answering_agent(&c);
-    let agent = referring_agent(&c, "5550300", "SIP/2.0 200 OK", RELEASED);
+    let agent = referring_agent(&c, "5550300", "SIP/2.0 200 OK", AGENT_RELEASED);
     caller(&c, CALLER_TALKS_THEN_HANGS_UP).expect_success();
     agent.expect_success();
     target.expect_success();
@@ -274,7 +226,7 @@ fn blind_refer_to_an_outside_number_through_the_trunk() {
         &["-m", "1", "-p", &c.far_end.to_string()],
         None,
     );
-    let agent = referring_agent(&c, "5551234", "SIP/2.0 200 OK", RELEASED);
+    let agent = referring_agent(&c, "5551234", "SIP/2.0 200 OK", AGENT_RELEASED);
     caller(&c, CALLER_TALKS_THEN_HANGS_UP).expect_success();
     agent.expect_success();
     far.expect_success();
@@ -430,7 +382,7 @@ fn the_caller_hears_ringback_while_the_target_rings() {
         None,
     );
     sipp_register(&c.switch.dir, &c.switch, "1002", "demo-1002", port, 200);
-    let agent = referring_agent(&c, "1002", "SIP/2.0 200 OK", RELEASED);
+    let agent = referring_agent(&c, "1002", "SIP/2.0 200 OK", AGENT_RELEASED);
     let mut caller = support::MediaCaller::new(c.switch.sip, "5550100");
     let ok = caller.invite(200);
     caller.ack(&ok);

@@ -78,55 +78,6 @@ prompts = "{}"
     )
 }
 
-/// The caller: hears the queue (183), answered, talks 3 s, hangs up.
-const CALLER_TALKS_THEN_HANGS_UP: &str = r#"
-  <recv response="183" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true"/>
-  <send><![CDATA[
-
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-      From: "Customer" <sip:+15551234567@[local_ip]:[local_port]>;tag=[pid]C[call_number]
-      [last_To:]
-      [last_Call-ID:]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]></send>
-  <pause milliseconds="3000"/>
-  <send retrans="500"><![CDATA[
-
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-      From: "Customer" <sip:+15551234567@[local_ip]:[local_port]>;tag=[pid]C[call_number]
-      [last_To:]
-      [last_Call-ID:]
-      CSeq: 2 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]></send>
-  <recv response="200" crlf="true"/>
-"#;
-
-/// After the transfer went through: the switch hangs 1001 up.
-const RELEASED: &str = r#"
-  <recv request="BYE"/>
-  <send><![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]></send>
-"#;
-
 fn phone(switch: &SwitchProc, user: &str, scenario: &str, splices: &[(&str, &str)]) -> Sipp {
     let port = free_udp_port();
     let sipp = Sipp::start(
@@ -173,7 +124,7 @@ fn a_busy_target_sends_the_caller_to_the_fallback_queue() {
         &[
             ("@TARGET@", "1002"),
             ("@FRAG@", "SIP/2.0 200 OK"),
-            ("@AFTER@", RELEASED),
+            ("@AFTER@", AGENT_RELEASED),
         ],
     );
     Sipp::start(
@@ -248,7 +199,7 @@ fn a_busy_target_with_a_prompt_fallback_plays_it_then_hangs_up() {
         &[
             ("@TARGET@", "1002"),
             ("@FRAG@", "SIP/2.0 200 OK"),
-            ("@AFTER@", RELEASED),
+            ("@AFTER@", AGENT_RELEASED),
         ],
     );
     let started = Instant::now();

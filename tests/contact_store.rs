@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use switchyard::dialer::Contact;
 use switchyard::dialer::{Action, Campaign, ContactState, Dnc, Event, Mode, Outcome, Spec, Zone};
 use switchyard::ops::contacts::ContactStore;
@@ -53,7 +51,7 @@ fn a_restart_continues_and_never_redials_a_finished_contact() {
         let contacts = store
             .load_or_insert("renewals", Mode::Progressive, list())
             .expect("insert");
-        let mut c = Campaign::new(spec.clone(), contacts, T0, StdRng::seed_from_u64(1));
+        let mut c = Campaign::new(spec.clone(), contacts, T0);
         let mut actions = c.handle(T0, Event::Start, &mut dnc);
         actions.extend(c.handle(T0, Event::AgentReady("a".into()), &mut dnc));
         actions.extend(c.handle(T0, Event::AgentReady("b".into()), &mut dnc));
@@ -107,7 +105,7 @@ fn a_restart_continues_and_never_redials_a_finished_contact() {
     assert_eq!(again[0].state, ContactState::Done);
 
     let later = T0 + Duration::from_secs(120);
-    let mut c = Campaign::new(spec, again, later, StdRng::seed_from_u64(2));
+    let mut c = Campaign::new(spec, again, later);
     let mut actions = c.handle(later, Event::Start, &mut dnc);
     actions.extend(c.handle(later, Event::AgentReady("a".into()), &mut dnc));
     actions.extend(c.handle(later, Event::AgentReady("b".into()), &mut dnc));

@@ -7,8 +7,6 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::time::Duration;
 
-use rand::rngs::StdRng;
-
 use super::contact::{Contact, ContactId, ContactState, Outcome, Retry};
 use super::dnc::Dnc;
 use super::pacing::Measured;
@@ -206,8 +204,8 @@ pub struct Campaign {
 impl Campaign {
     /// A campaign over `contacts` as stored: a contact caught dialling or
     /// answered by a crash counts as failed or done, never dialled twice
-    /// at once. The pacers draw no chance now (`_rng` is kept for callers).
-    pub fn new(spec: Spec, mut contacts: Vec<Contact>, now: Duration, _rng: StdRng) -> Campaign {
+    /// at once.
+    pub fn new(spec: Spec, mut contacts: Vec<Contact>, now: Duration) -> Campaign {
         let mut due = VecDeque::new();
         let mut later = BinaryHeap::new();
         for (i, c) in contacts.iter_mut().enumerate() {

@@ -127,8 +127,7 @@ pub fn run(mode: Mode, day: &Day, mut dnc: Dnc) -> Report {
     };
     let start = DAY_START;
     let end = start + day.length;
-    let rng = StdRng::seed_from_u64(day.seed ^ 0x5eed);
-    let mut campaign = Campaign::new(spec, contacts, start, rng);
+    let mut campaign = Campaign::new(spec, contacts, start);
     let mut pending: BinaryHeap<Reverse<(Duration, u64, Happening)>> = BinaryHeap::new();
     let mut seq = 0u64;
     let mut talking: BTreeMap<String, (DialId, Duration)> = BTreeMap::new();

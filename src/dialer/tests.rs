@@ -3,9 +3,6 @@
 
 use std::time::Duration;
 
-use rand::rngs::StdRng;
-use rand::SeedableRng;
-
 use super::*;
 
 /// 2026-12-07 10:00 UTC.
@@ -26,7 +23,7 @@ fn campaign(mode: Mode, n: u32) -> Campaign {
         mode,
         ..Spec::default()
     };
-    Campaign::new(spec, contacts(n), T0, StdRng::seed_from_u64(1))
+    Campaign::new(spec, contacts(n), T0)
 }
 
 fn dials(actions: &[Action]) -> Vec<(DialId, ContactId, Option<String>)> {
@@ -190,7 +187,7 @@ fn contacts_wait_for_their_local_calling_window() {
     let mut list = contacts(2);
     // 10:00 UTC is 05:00 in New York: four hours to wait.
     list[0].zone = Zone::parse("America/New_York").unwrap();
-    let mut c = Campaign::new(spec, list, T0, StdRng::seed_from_u64(1));
+    let mut c = Campaign::new(spec, list, T0);
     let mut dnc = Dnc::default();
     c.handle(T0, Event::Start, &mut dnc);
     let out = c.handle(T0, Event::AgentReady("a".into()), &mut dnc);
@@ -248,7 +245,7 @@ fn a_restart_never_redials_a_finished_contact() {
     list[2].state = ContactState::Dialling;
     list[2].attempts = 1;
     list[3].state = ContactState::DoNotCall;
-    let mut c = Campaign::new(Spec::default(), list, T0, StdRng::seed_from_u64(1));
+    let mut c = Campaign::new(Spec::default(), list, T0);
     let mut dnc = Dnc::default();
     c.handle(T0, Event::Start, &mut dnc);
     assert!(dials(&c.handle(T0, Event::AgentReady("a".into()), &mut dnc)).is_empty());

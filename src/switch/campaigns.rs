@@ -12,8 +12,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use rand::rngs::StdRng;
-use rand::{RngCore, SeedableRng};
 use tracing::{info, warn};
 
 use super::Switch;
@@ -138,8 +136,7 @@ impl Switch {
             max_abandon: config.max_abandon,
             ..Spec::default()
         };
-        let rng = StdRng::seed_from_u64(self.rng.next_u64());
-        let core = Campaign::new(spec, contacts, self.wall(now), rng);
+        let core = Campaign::new(spec, contacts, self.wall(now));
         let start = match stored {
             Some("running") => true,
             Some("stopped" | "finished" | "paused") => false,

@@ -304,7 +304,11 @@ fn a_recordings_group_the_system_lacks_is_refused_naming_the_field() {
     let path = dialplan_file("nogroup", &text);
     let err = Config::load(&path).unwrap_err();
     let p = &err.problems()[0];
-    assert_eq!((p.line, p.field.as_str()), (5, "media.recordings_group"));
+    assert_eq!(
+        (p.line, p.field.as_str()),
+        (5, "media.recordings_group"),
+        "{err}"
+    );
     assert!(
         err.to_string().contains("no-such-group-switchyard"),
         "{err}"

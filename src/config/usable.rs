@@ -147,9 +147,16 @@ fn writable_dir(path: &Path) -> Result<(), String> {
 }
 
 /// Creates and removes a probe file in `dir`: permission bits alone do
-/// not tell (root, read-only mounts, ACLs).
+/// not tell (root, read-only mounts, ACLs). The name is unique per call,
+/// so two checks of one directory at once (threads of one process) never
+/// take each other's probe for a refusal.
 fn probe(dir: &Path) -> Result<(), String> {
-    let file = dir.join(format!(".switchyard-write-check-{}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = dir.join(format!(
+        ".switchyard-write-check-{}-{n}",
+        std::process::id()
+    ));
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -1,7 +1,10 @@
 //! Relay counters: each call task counts in plain integers and flushes them
 //! into these shared atomics once per tick, so packets touch no shared line.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 /// Why a received packet was not forwarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,11 +120,15 @@ impl RelayStats {
         if added {
             self.legs_active.fetch_add(1, Relaxed);
         } else {
-            self.legs_active.fetch_sub(1, Relaxed);
+            // Release: a snapshot that sees the leg gone sees the call's
+            // last flush (`close` flushes before it lets go of its legs).
+            self.legs_active.fetch_sub(1, Release);
         }
     }
 
     pub fn snapshot(&self, port_pairs_free: usize, calls_active: usize) -> RelaySnapshot {
+        // Legs first: counters read after it include every closed call's.
+        let legs_active = self.legs_active.load(Acquire);
         RelaySnapshot {
             rtp_packets_relayed: self.rtp_packets.load(Relaxed),
             rtp_bytes_relayed: self.rtp_bytes.load(Relaxed),
@@ -131,7 +138,7 @@ impl RelayStats {
             timeouts: self.timeouts.load(Relaxed),
             events_dropped: self.events_dropped.load(Relaxed),
             ports_exhausted: self.ports_exhausted.load(Relaxed),
-            legs_active: self.legs_active.load(Relaxed),
+            legs_active,
             calls_active: calls_active as u64,
             port_pairs_free: port_pairs_free as u64,
         }

@@ -24,7 +24,7 @@ use super::presence::Engagement;
 use super::transfer::Target;
 use super::{MediaCommand, Output, Switch};
 use crate::call::session::{ConferenceParty, LegEvent, LegOutcome, PartyVoice};
-use crate::call::{CallRef, CallUuid, State};
+use crate::call::{CallRef, CallUuid};
 use crate::media::command::MediaLeg;
 use crate::media::sdp;
 use crate::sip::dialog::{self, Dialog};
@@ -55,11 +55,9 @@ impl Switch {
     /// Rings `to` for the call's conference. Nothing changes on an error.
     fn add_party(&mut self, now: Instant, id: CallRef, to: &str) -> Result<(), CommandError> {
         let entry = self.calls.get(&id).ok_or(CommandError::NotTalking)?;
-        // Answered counts: the API shows the call talking from the agent's
-        // answer, and the caller's ACK may be a round trip away. Were it
-        // never to come, the call ends and hangs the party up with it.
-        let talking = matches!(entry.call.state, State::Connected | State::Answered { .. });
-        if !talking || entry.b.is_none() {
+        // Were the caller's ACK never to come, the call ends and hangs
+        // the party up with it.
+        if !entry.is_talking() || entry.b.is_none() {
             return Err(CommandError::NotTalking);
         }
         if entry.media.is_none() {

@@ -18,7 +18,7 @@ use super::presence::Engagement;
 use super::transfer::Target;
 use super::{MediaCommand, Output, Switch};
 use crate::call::session::LegEvent;
-use crate::call::{CallRef, CallUuid, Input, State};
+use crate::call::{CallRef, CallUuid, Input};
 use crate::media::mix::Mode;
 
 /// The agent's DTMF that escalates a talking call.
@@ -115,7 +115,7 @@ impl Switch {
             .supervisor()
             .map(|leg| leg.by.clone())
             .ok_or(CommandError::NotSupervised)?;
-        if entry.call.state != State::Connected || entry.b.is_none() {
+        if !entry.is_talking() || entry.b.is_none() {
             return Err(CommandError::NotTalking);
         }
         let from = entry.agent.clone();
@@ -180,6 +180,6 @@ impl Switch {
     pub(super) fn taken_over(&self, id: CallRef) -> bool {
         self.calls
             .get(&id)
-            .is_some_and(|e| e.call.state == State::Connected && e.b.is_none())
+            .is_some_and(|e| e.is_talking() && e.b.is_none())
     }
 }

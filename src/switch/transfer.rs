@@ -24,7 +24,7 @@ use super::referrer::Referrer;
 use super::timers::Timer;
 use super::{Output, Switch};
 use crate::call::session::LegEvent;
-use crate::call::{CallRef, Input, Routing, Side, State};
+use crate::call::{CallRef, Input, Routing, Side};
 use crate::config::TransferFallback;
 use crate::media::command::{MediaCommand, MediaLeg};
 use crate::sip::parse::HeaderName;
@@ -100,7 +100,7 @@ impl Switch {
     /// A connected, anchored call under the loop bound.
     pub(super) fn transferable(&self, id: CallRef) -> Result<(), CommandError> {
         let entry = self.calls.get(&id).ok_or(CommandError::NotTalking)?;
-        if entry.call.state != State::Connected || entry.b.is_none() {
+        if !entry.is_talking() || entry.b.is_none() {
             return Err(CommandError::NotTalking);
         }
         if entry.media.is_none() {

@@ -464,7 +464,7 @@ impl Switch {
         let uuid = entry.uuid;
         // Its dialog is over: drop_b_leg sends it nothing.
         self.report_call_gone(now, id);
-        self.release(now, &Engagement::Callee(id));
+        self.release_callee(now, id);
         self.drop_b_leg(now, id);
         self.emit(
             now,

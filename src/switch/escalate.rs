@@ -14,7 +14,6 @@ use tracing::{info, warn};
 
 use super::command::CommandError;
 use super::event::EventKind;
-use super::presence::Engagement;
 use super::transfer::Target;
 use super::{MediaCommand, Output, Switch};
 use crate::call::session::LegEvent;
@@ -130,7 +129,7 @@ impl Switch {
         }
         // The agent's part ends as in a transfer (wrap-up for a queue call).
         self.report_call_gone(now, id);
-        self.release(now, &Engagement::Callee(id));
+        self.release_callee(now, id);
         self.drop_b_leg(now, id);
         // Caller and supervisor hear each other; nothing goes to or comes
         // from the agent's leg any more.

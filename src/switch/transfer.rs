@@ -19,7 +19,6 @@ use super::event::EventKind;
 use super::inbound::{Refusal, Req};
 use super::legs::Purpose;
 use super::plan::Route;
-use super::presence::Engagement;
 use super::referrer::Referrer;
 use super::timers::Timer;
 use super::{Output, Switch};
@@ -239,7 +238,7 @@ impl Switch {
             self.send_in_dialog_bye(now, id, &dialog);
         }
         self.report_call_gone(now, id);
-        self.release(now, &Engagement::Callee(id));
+        self.release_callee(now, id);
         self.drop_b_leg(now, id);
         // The caller waits on the switch: no relaying to a leg that is gone.
         self.out

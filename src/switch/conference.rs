@@ -9,7 +9,10 @@
 //! agent leg (re-INVITEd onto it, as an attended transfer does) and the
 //! call goes on; with no agent left, the call ends, and with it every
 //! party's leg. Party management (mute, gain, drop, list) is in
-//! `conference_parties.rs`.
+//! `conference_parties.rs`; `*3` on a consultation the agent's phone
+//! placed itself in `conference/placed.rs`.
+
+mod placed;
 
 use std::time::Instant;
 

@@ -29,7 +29,7 @@ use switchyard::config::Config;
 use switchyard::media::mix::Mode;
 use switchyard::sip::parse::{HeaderName, Message};
 use switchyard::switch::{
-    Command, CommandError, EventKind, MediaCommand, MediaLeg, Plan, Reply, Switch,
+    Command, CommandError, EventKind, MediaCommand, MediaInput, MediaLeg, Plan, Reply, Switch,
 };
 
 const CONFIG: &str = r#"
@@ -1095,4 +1095,112 @@ fn legs_of(r: &switchyard::switch::CallRecord) -> Vec<(&str, &str, &str, bool, &
             )
         })
         .collect()
+}
+
+/// `*3` from 1001's phone on the consultation it placed itself: 1002's
+/// dialog moves into the caller's call as a conference party (re-INVITEd
+/// onto a relay leg of that call), the consultation dialog gets a BYE,
+/// the caller's hold ends and the relay mixes caller, 1001 and 1002.
+/// 1002 hanging up leaves caller and 1001 talking; 1002 wraps up.
+#[test]
+fn star_3_on_the_phones_own_consultation_makes_a_conference() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (offer, caller_to, consult) = held_and_consulting(&mut switch, at);
+    let call = CallRef(1);
+
+    // The agent's phone is the caller leg of its own call: RFC 4733 there.
+    for digit in ['*', '3'] {
+        let leg = MediaLeg::Caller;
+        switch.handle_media(
+            at(5_000),
+            MediaInput::Digit {
+                call: CallRef(2),
+                leg,
+                digit,
+            },
+        );
+    }
+    let out = drain(&mut switch);
+    let byes = requests(&out, AGENT, "BYE");
+    assert_eq!(byes.len(), 1, "the consultation dialog is hung up");
+    assert_eq!(byes[0].call_id(), CONSULT);
+    assert!(requests(&out, TARGET, "BYE").is_empty(), "1002 stays");
+    assert!(out.sip.iter().all(|(a, _)| a.to_string() != CARRIER));
+    let reinvite = invite_to(&out, TARGET).expect("1002 is re-INVITEd onto the caller's call");
+    assert_eq!(reinvite.call_id(), consult.target_invite.call_id());
+    assert_eq!(reinvite.to().tag(), Some("target1"));
+    let party = MediaLeg::Party(0);
+    assert!(out.media.iter().any(|c| matches!(c,
+        MediaCommand::Open { call: c, leg, .. } if *c == call && *leg == party)));
+    assert!(out
+        .events
+        .iter()
+        .any(|e| matches!(e, EventKind::CallResumed { .. })));
+    ack_requests(&mut switch, at(5_010), &out);
+    let out = drain(&mut switch);
+    assert_eq!(out.records.len(), 1, "the consultation's record");
+    assert_eq!(out.records[0].sip_call_id, CONSULT);
+
+    // 1002 answers: ACKed, its media set, the three are mixed.
+    switch.handle_datagram(
+        at(5_100),
+        peer(TARGET),
+        reply(&reinvite, 200, "target1", TARGET, &sdp(4200)),
+    );
+    let out = drain(&mut switch);
+    let acks = requests(&out, TARGET, "ACK");
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].cseq().seq, reinvite.cseq().seq);
+    assert!(out.media.iter().any(|c| matches!(c,
+        MediaCommand::SetRemote { call: c, leg, .. } if *c == call && *leg == party)));
+    assert!(out.media.iter().any(|c| matches!(c,
+        MediaCommand::Conference { call: c, parties } if *c == call
+            && [MediaLeg::Caller, MediaLeg::Agent, party]
+                .iter()
+                .all(|l| parties.iter().any(|(p, _)| p == l)))));
+    assert!(out.events.iter().any(|e| matches!(e,
+        EventKind::PartyJoined { who, .. } if who == "1002")));
+    assert!(matches!(agent_state(&switch, "1002"), AgentState::Busy));
+
+    // 1002 hangs up: the caller and 1001 go on; 1002 wraps up the call.
+    let bye = format!(
+        "BYE sip:switchyard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {TARGET};branch=z9hG4bKt9\r\n\
+         Max-Forwards: 70\r\nFrom: {};tag=target1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 9 BYE\r\n\
+         Content-Length: 0\r\n\r\n",
+        reinvite.to().as_str().split(";tag=").next().unwrap(),
+        reinvite.from().as_str(),
+        reinvite.call_id(),
+    );
+    switch.handle_datagram(at(7_000), peer(TARGET), Bytes::from(bye));
+    let out = drain(&mut switch);
+    assert!(
+        response_to(&out, TARGET, reinvite.call_id()).is_some_and(|m| m.status() == Some(200)),
+        "1002's BYE is answered"
+    );
+    assert!(out.sip.iter().all(|(a, _)| a.to_string() != CARRIER));
+    assert!(requests(&out, AGENT, "BYE").is_empty(), "1001 stays");
+    assert!(matches!(
+        agent_state(&switch, "1002"),
+        AgentState::WrapUp(_)
+    ));
+
+    // The caller hangs up: 1001 gets the BYE; one record with 1002's leg.
+    let out = caller_bye(&mut switch, at(9_000), &caller_to);
+    let bye = requests(&out, AGENT, "BYE");
+    assert_eq!(bye.len(), 1);
+    assert_eq!(bye[0].call_id(), offer.call_id());
+    ack_requests(&mut switch, at(9_010), &out);
+    let out = drain(&mut switch);
+    assert_eq!(out.records.len(), 1);
+    let r = &out.records[0];
+    assert_eq!(r.agent.as_deref(), Some("1001"));
+    let legs = legs_of(r);
+    assert!(
+        legs.iter()
+            .any(|(party, _, _, answered, _)| *party == "1002" && *answered),
+        "{legs:?}"
+    );
+    assert_clean(&mut switch, at(9_020));
 }

@@ -565,3 +565,85 @@ fn escalation_settings_reach_the_plan() {
     let plan = Plan::from_config(&cfg);
     assert_eq!(plan.escalation, Some(("supervisors".to_string(), 7)));
 }
+
+/// `*53` after 1001's 200 but before the caller's ACK: the call is shown
+/// talking, so it is escalated; the caller's late ACK changes nothing.
+#[test]
+fn star_53_before_the_callers_ack_escalates() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_from(CONFIG, t0);
+    let call = CallRef(1);
+    let offer = ringing(&mut switch, at(10));
+    switch.handle_datagram(
+        at(1_000),
+        peer(AGENT),
+        reply(&offer, 200, "agent1", AGENT, &sdp(4100)),
+    );
+    let out = drain(&mut switch);
+    let caller_to = out
+        .sip
+        .iter()
+        .find(|(a, m)| a.to_string() == CARRIER && m.status() == Some(200))
+        .map(|(_, m)| m.to().as_str().to_string())
+        .expect("the caller is answered");
+    let Reply::Calls { calls } = switch
+        .handle_command(at(1_010), Command::ListCalls)
+        .unwrap()
+    else {
+        panic!("calls expected");
+    };
+    assert_eq!(calls[0].phase, "talking");
+
+    let out = agent_digits(&mut switch, at(1_020), call, "*53");
+    assert_eq!(requests(&out, AGENT, "BYE").len(), 1, "1001 is let go");
+    assert!(out.events.iter().any(|e| matches!(e,
+        EventKind::CallEscalated { by: Some(by), .. } if by == "1001")));
+    let invite = invite_to(&out, SUPERVISOR).expect("the supervisors' queue offers 1002");
+    answer_byes(&mut switch, at(1_030), &out);
+    drain(&mut switch);
+
+    let ack = request(
+        "ACK",
+        DID_URI,
+        "+15550001",
+        CARRIER,
+        "call-1",
+        1,
+        &caller_to,
+        "",
+        "",
+    );
+    switch.handle_datagram(at(1_100), peer(CARRIER), ack);
+    let out = drain(&mut switch);
+    assert!(
+        out.sip.is_empty(),
+        "the late ACK is absorbed: {:?}",
+        out.sip
+    );
+
+    switch.handle_datagram(
+        at(3_000),
+        peer(SUPERVISOR),
+        reply(&invite, 200, "sup1", SUPERVISOR, &sdp(4200)),
+    );
+    let out = drain(&mut switch);
+    assert!(out.media.contains(&MediaCommand::Bridge { call }));
+    let bye = request(
+        "BYE",
+        DID_URI,
+        "+15550001",
+        CARRIER,
+        "call-1",
+        2,
+        &caller_to,
+        "",
+        "",
+    );
+    switch.handle_datagram(at(6_000), peer(CARRIER), bye);
+    let out = drain(&mut switch);
+    answer_byes(&mut switch, at(6_010), &out);
+    let out = drain(&mut switch);
+    assert_eq!(out.records.len(), 1);
+    assert_clean(&mut switch, at(6_020));
+}

@@ -396,6 +396,7 @@ fn hour() -> Sim {
         call: call1,
         code: "sale".into(),
         note: Some("2 units".into()),
+        agent: None,
     });
 
     sim.run_to(600);
@@ -574,6 +575,7 @@ fn a_held_wrap_up_offers_nothing_until_the_code_arrives() {
         call: call1,
         code: "maybe".into(),
         note: None,
+        agent: None,
     };
     assert!(sim.switch.handle_command(sim.now, bad).is_err());
     sim.drain();
@@ -582,6 +584,7 @@ fn a_held_wrap_up_offers_nothing_until_the_code_arrives() {
         call: call1,
         code: "no-sale".into(),
         note: None,
+        agent: None,
     });
     assert_eq!(
         sim.offered_to_phone(),

@@ -20,7 +20,7 @@ use sim_wire::{drain, final_status, peer, reply, request, sdp, with_auth, Out};
 use switchyard::call::CallRef;
 use switchyard::config::Config;
 use switchyard::sip::parse::{HeaderName, Message};
-use switchyard::switch::{EventKind, MediaCommand, MediaLeg, Plan, Switch};
+use switchyard::switch::{Command, EventKind, MediaCommand, MediaLeg, Plan, Reply, Switch};
 
 const CONFIG: &str = r#"
 [switch]
@@ -106,6 +106,31 @@ fn switch_with(config: &str, t0: Instant) -> Switch {
 /// The carrier calls the DID, 1001 answers, the caller ACKs. The
 /// switch's INVITE to 1001 (its dialog) and the caller's dialog To.
 fn connected(switch: &mut Switch, now: Instant) -> (Message, String) {
+    let (offer, caller_to) = answered_unacked(switch, now);
+    caller_ack(switch, now, &caller_to);
+    (offer, caller_to)
+}
+
+/// The caller's ACK for the switch's 200.
+fn caller_ack(switch: &mut Switch, now: Instant, caller_to: &str) {
+    let ack = request(
+        "ACK",
+        "sip:5550100@127.0.0.1:5060",
+        "+15550001",
+        CARRIER,
+        "call-1",
+        1,
+        caller_to,
+        "",
+        "",
+    );
+    switch.handle_datagram(now, peer(CARRIER), ack);
+    drain(switch);
+}
+
+/// The carrier calls the DID and 1001 answers; the caller has not ACKed
+/// the switch's 200 yet.
+fn answered_unacked(switch: &mut Switch, now: Instant) -> (Message, String) {
     let carrier = peer(CARRIER);
     let to = "<sip:5550100@127.0.0.1>";
     let uri = "sip:5550100@127.0.0.1:5060";
@@ -138,19 +163,6 @@ fn connected(switch: &mut Switch, now: Instant) -> (Message, String) {
         .find(|(a, m)| a.to_string() == CARRIER && m.status() == Some(200))
         .map(|(_, m)| m.to().as_str().to_string())
         .expect("the caller is answered");
-    let ack = request(
-        "ACK",
-        uri,
-        "+15550001",
-        CARRIER,
-        "call-1",
-        1,
-        &caller_to,
-        "",
-        "",
-    );
-    switch.handle_datagram(now, carrier, ack);
-    drain(switch);
     (offer, caller_to)
 }
 
@@ -762,4 +774,74 @@ fn legs_of(r: &switchyard::switch::CallRecord) -> Vec<(&str, &str, &str, bool, &
             )
         })
         .collect()
+}
+
+/// A REFER from 1001 after its 200 but before the caller's ACK: the API
+/// already shows the call talking, so the transfer goes ahead; the late
+/// ACK changes nothing and 1002's answer is bridged.
+#[test]
+fn a_refer_before_the_callers_ack_is_taken_as_the_api_shows_talking() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut switch = switch_with_agents(t0);
+    let (offer, caller_to) = answered_unacked(&mut switch, at(10));
+    let call = CallRef(1);
+    let Reply::Calls { calls } = switch.handle_command(at(20), Command::ListCalls).unwrap() else {
+        panic!("calls expected");
+    };
+    assert_eq!(calls[0].phase, "talking", "talking from the agent's 200");
+
+    switch.handle_datagram(
+        at(30),
+        peer(AGENT),
+        from_agent("REFER", &offer, 2, &refer_to("1002")),
+    );
+    let out = drain(&mut switch);
+    assert_eq!(status_to(&out, AGENT), Some(202), "the REFER is accepted");
+    assert_eq!(
+        notifies(&out),
+        vec![
+            ("SIP/2.0 100 Trying".to_string(), false),
+            ("SIP/2.0 200 OK".to_string(), true)
+        ]
+    );
+    assert_eq!(requests(&out, AGENT, "BYE").len(), 1, "1001 is released");
+    assert!(out.media.contains(&MediaCommand::Unbridge { call }));
+    let invite = invite_to(&out, TARGET).expect("1002 rings");
+    ack_requests(&mut switch, at(40), &out);
+    drain(&mut switch);
+
+    // The caller's ACK arrives late: nothing is sent, the transfer goes on.
+    caller_ack(&mut switch, at(60), &caller_to);
+    switch.handle_datagram(
+        at(2_000),
+        peer(TARGET),
+        reply(&invite, 200, "target1", TARGET, &sdp(4200)),
+    );
+    let out = drain(&mut switch);
+    assert_eq!(requests(&out, TARGET, "ACK").len(), 1);
+    assert!(out.sip.iter().all(|(a, _)| a.to_string() != CARRIER));
+    assert!(out.media.contains(&MediaCommand::Bridge { call }));
+
+    let bye = request(
+        "BYE",
+        "sip:5550100@127.0.0.1:5060",
+        "+15550001",
+        CARRIER,
+        "call-1",
+        2,
+        &caller_to,
+        "",
+        "",
+    );
+    switch.handle_datagram(at(5_000), peer(CARRIER), bye);
+    let out = drain(&mut switch);
+    assert_eq!(requests(&out, TARGET, "BYE").len(), 1, "1002 is hung up");
+    ack_requests(&mut switch, at(5_010), &out);
+    let out = drain(&mut switch);
+    assert_eq!(out.records.len(), 1);
+    let r = &out.records[0];
+    assert_eq!(r.detail.transfers, vec!["1002".to_string()]);
+    assert_eq!(r.outcome.label(), "completed");
+    assert_clean(&mut switch, at(5_020));
 }

@@ -191,7 +191,7 @@ pub enum Input {
     /// The switch stops now (its drain timed out): the call ends here, its
     /// BYEs or CANCELs left to run their course, and its record is written.
     Abort,
-    /// A blind transfer: the switch let the agent's leg go (connected
+    /// A blind transfer: the switch let the agent's leg go (answered
     /// calls only); the caller waits for a new callee (`transfer.rs`).
     Transfer,
 }
@@ -297,7 +297,9 @@ impl Call {
             State::Routing | State::Offering { .. } if self.transferring => {
                 self.transferring_step(now, state, input, out)
             }
-            State::Connected if input == Input::Transfer => {
+            // Answered counts (the caller's ACK may still be on its way):
+            // it changes nothing on the caller's leg.
+            State::Answered { .. } | State::Connected if input == Input::Transfer => {
                 self.transfers += 1;
                 self.transferring = true;
                 State::Routing

@@ -454,3 +454,20 @@ fn a_hang_up_during_a_transfer_byes_the_caller() {
         vec![Action::Finished(Outcome::Operator)]
     );
 }
+
+#[test]
+fn a_transfer_before_the_callers_ack_goes_ahead() {
+    let (mut c, t0) = call(Routing::Direct);
+    step(&mut c, t0, Input::Offer { forks: 1 });
+    step(&mut c, t0, Input::BAnswer { fork: 0 });
+    assert_eq!(c.state, State::Answered { fork: 0 });
+    assert!(step(&mut c, t0, Input::Transfer).is_empty());
+    assert!(c.transferring);
+    // The late ACK changes nothing; a caller who never ACKs ends the call.
+    assert!(step(&mut c, t0, Input::AAck).is_empty());
+    assert_eq!(c.state, State::Routing);
+    let out = step(&mut c, t0, Input::ANoAck);
+    assert!(out.contains(&Action::Finished(Outcome::Completed {
+        hung_up_by: Side::A
+    })));
+}

@@ -39,7 +39,8 @@ impl Call {
                 });
                 S::Routing
             }
-            (S::Routing | S::Offering { .. }, I::Bye(Side::A)) => {
+            // A caller who never ACKed our 2xx is gone as if it hung up.
+            (S::Routing | S::Offering { .. }, I::Bye(Side::A) | I::ANoAck) => {
                 out.push(Action::CancelForks { keep: None });
                 self.transferring = false;
                 self.ended = Some(now);

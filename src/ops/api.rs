@@ -509,6 +509,8 @@ struct DispositionBody {
     code: String,
     #[serde(default)]
     note: Option<String>,
+    #[serde(default)]
+    agent: Option<String>,
 }
 
 async fn disposition(
@@ -517,8 +519,14 @@ async fn disposition(
     b: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let call = call_id(&id)?;
-    let DispositionBody { code, note } = body(b)?;
-    done(&api, Command::Disposition { call, code, note }).await
+    let DispositionBody { code, note, agent } = body(b)?;
+    let command = Command::Disposition {
+        call,
+        code,
+        note,
+        agent,
+    };
+    done(&api, command).await
 }
 
 #[derive(Deserialize)]

@@ -21,7 +21,7 @@ use super::legs::Purpose;
 use super::presence::Engagement;
 use super::{MediaLeg, Output, Switch};
 use crate::call::session::{BLeg, LegEvent};
-use crate::call::{CallRef, Input, State};
+use crate::call::{CallRef, Input};
 use crate::sip::dialog::Dialog;
 use crate::sip::replaces::Replaces;
 use crate::sip::transaction::{AckTemplate, ClientKey, TxMethod};
@@ -94,7 +94,7 @@ impl Switch {
         let theirs = entry.a.invite()?.from().tag()?;
         let ok = consult != call
             && entry.a_agent.as_deref() == Some(agent.as_str())
-            && entry.call.state == State::Connected
+            && entry.is_talking()
             && replaces.names(&entry.a.call_id, &entry.a.local_tag, theirs)
             && entry.b.as_ref().and_then(|b| b.winner).is_some();
         ok.then_some(consult)

@@ -140,6 +140,10 @@ pub enum Command {
         code: String,
         #[serde(default)]
         note: Option<String>,
+        /// Whose code it is when several agents wrap the call up (a
+        /// transfer's or consultation's): by default the last to leave it.
+        #[serde(default)]
+        agent: Option<String>,
     },
     /// Campaigns: status, counters, contacts left.
     ListCampaigns,

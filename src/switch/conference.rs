@@ -9,7 +9,10 @@
 //! agent leg (re-INVITEd onto it, as an attended transfer does) and the
 //! call goes on; with no agent left, the call ends, and with it every
 //! party's leg. Party management (mute, gain, drop, list) is in
-//! `conference_parties.rs`.
+//! `conference_parties.rs`; `*3` on a consultation the agent's phone
+//! placed itself in `conference/placed.rs`.
+
+mod placed;
 
 use std::time::Instant;
 
@@ -24,7 +27,7 @@ use super::presence::Engagement;
 use super::transfer::Target;
 use super::{MediaCommand, Output, Switch};
 use crate::call::session::{ConferenceParty, LegEvent, LegOutcome, PartyVoice};
-use crate::call::{CallRef, CallUuid, State};
+use crate::call::{CallRef, CallUuid};
 use crate::media::command::MediaLeg;
 use crate::media::sdp;
 use crate::sip::dialog::{self, Dialog};
@@ -55,11 +58,9 @@ impl Switch {
     /// Rings `to` for the call's conference. Nothing changes on an error.
     fn add_party(&mut self, now: Instant, id: CallRef, to: &str) -> Result<(), CommandError> {
         let entry = self.calls.get(&id).ok_or(CommandError::NotTalking)?;
-        // Answered counts: the API shows the call talking from the agent's
-        // answer, and the caller's ACK may be a round trip away. Were it
-        // never to come, the call ends and hangs the party up with it.
-        let talking = matches!(entry.call.state, State::Connected | State::Answered { .. });
-        if !talking || entry.b.is_none() {
+        // Were the caller's ACK never to come, the call ends and hangs
+        // the party up with it.
+        if !entry.is_talking() || entry.b.is_none() {
             return Err(CommandError::NotTalking);
         }
         if entry.media.is_none() {
@@ -466,7 +467,7 @@ impl Switch {
         let uuid = entry.uuid;
         // Its dialog is over: drop_b_leg sends it nothing.
         self.report_call_gone(now, id);
-        self.release(now, &Engagement::Callee(id));
+        self.release_callee(now, id);
         self.drop_b_leg(now, id);
         self.emit(
             now,

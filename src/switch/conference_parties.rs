@@ -11,7 +11,7 @@ use super::command::{CommandError, PartySnapshot};
 use super::{Reply, Switch};
 use crate::call::session::conference::{AGENT_PARTY, CALLER_PARTY};
 use crate::call::session::PartyVoice;
-use crate::call::{CallUuid, Input, Side, State};
+use crate::call::{CallUuid, Input, Side};
 
 impl Switch {
     /// `ListParties`: the caller, the agent and every added party.
@@ -72,7 +72,7 @@ impl Switch {
             .calls
             .get_mut(&id)
             .ok_or(CommandError::UnknownCall(call))?;
-        let talking = entry.call.state == State::Connected && entry.b.is_some();
+        let talking = entry.is_talking() && entry.b.is_some();
         if party > AGENT_PARTY
             && entry
                 .phase

@@ -73,7 +73,12 @@ impl Switch {
                 return Ok(Reply::Trunks { trunks });
             }
             Command::LiftBan { ip } => self.lift_ban(now, &ip),
-            Command::Disposition { call, code, note } => self.dispose(now, call, &code, note),
+            Command::Disposition {
+                call,
+                code,
+                note,
+                agent,
+            } => self.dispose(now, call, &code, note, agent.as_deref()),
             Command::ListCampaigns => {
                 let campaigns = self.campaign_snapshots();
                 return Ok(Reply::Campaigns { campaigns });

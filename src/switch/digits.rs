@@ -29,7 +29,10 @@ impl Switch {
         entry.digits.push(digit);
         match leg {
             MediaLeg::Caller => {
-                self.menu_digit(now, call, digit);
+                // An agent's phone is the caller leg of a call it placed.
+                if !self.menu_digit(now, call, digit) {
+                    self.placed_consult_keys(now, call);
+                }
             }
             MediaLeg::Agent => {
                 if !self.conference_keys(now, call) {

@@ -92,11 +92,15 @@ impl Switch {
         call: CallUuid,
         code: &str,
         note: Option<String>,
+        by: Option<&str>,
     ) -> Result<(), CommandError> {
+        // Several agents may wrap one call up (a transfer's): the one
+        // named, else the last to leave it.
         let agent = self
             .last_calls
             .iter()
-            .find(|(_, l)| l.call == call)
+            .filter(|(a, l)| l.call == call && by.is_none_or(|by| by == a.as_str()))
+            .max_by_key(|(a, l)| (l.ended, a.as_str()))
             .map(|(a, _)| a.clone());
         let Some(agent) = agent else {
             // A call still up has no disposition yet; any other is unknown.

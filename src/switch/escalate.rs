@@ -14,11 +14,10 @@ use tracing::{info, warn};
 
 use super::command::CommandError;
 use super::event::EventKind;
-use super::presence::Engagement;
 use super::transfer::Target;
 use super::{MediaCommand, Output, Switch};
 use crate::call::session::LegEvent;
-use crate::call::{CallRef, CallUuid, Input, State};
+use crate::call::{CallRef, CallUuid, Input};
 use crate::media::mix::Mode;
 
 /// The agent's DTMF that escalates a talking call.
@@ -115,7 +114,7 @@ impl Switch {
             .supervisor()
             .map(|leg| leg.by.clone())
             .ok_or(CommandError::NotSupervised)?;
-        if entry.call.state != State::Connected || entry.b.is_none() {
+        if !entry.is_talking() || entry.b.is_none() {
             return Err(CommandError::NotTalking);
         }
         let from = entry.agent.clone();
@@ -130,7 +129,7 @@ impl Switch {
         }
         // The agent's part ends as in a transfer (wrap-up for a queue call).
         self.report_call_gone(now, id);
-        self.release(now, &Engagement::Callee(id));
+        self.release_callee(now, id);
         self.drop_b_leg(now, id);
         // Caller and supervisor hear each other; nothing goes to or comes
         // from the agent's leg any more.
@@ -180,6 +179,6 @@ impl Switch {
     pub(super) fn taken_over(&self, id: CallRef) -> bool {
         self.calls
             .get(&id)
-            .is_some_and(|e| e.call.state == State::Connected && e.b.is_none())
+            .is_some_and(|e| e.is_talking() && e.b.is_none())
     }
 }

@@ -120,8 +120,26 @@ impl Switch {
     /// The call is gone: its caller and callee engagements end.
     pub(super) fn release_call(&mut self, now: Instant, id: CallRef) {
         self.release(now, &Engagement::Caller(id));
-        self.release(now, &Engagement::Callee(id));
+        self.release_callee(now, id);
         self.release(now, &Engagement::Consulted(id));
+    }
+
+    /// The call's direct callee leaves it (hung up, transferred it on,
+    /// was taken over). One who answered a queue's call (a transfer's
+    /// target, a colleague the caller was handed to) wraps up as that
+    /// queue's own agents do; one who never answered, or a call of no
+    /// queue, frees them at once.
+    pub(super) fn release_callee(&mut self, now: Instant, id: CallRef) {
+        let engagement = Engagement::Callee(id);
+        let talked = self
+            .calls
+            .get(&id)
+            .and_then(|e| e.b.as_ref())
+            .is_some_and(|b| b.winner.is_some());
+        match self.uuid_and_queue(id).filter(|_| talked) {
+            Some((call, queue)) => self.release_to_wrap_up(now, &engagement, call, queue),
+            None => self.release(now, &engagement),
+        }
     }
 
     /// A call the agent is on outside the queues, if any.

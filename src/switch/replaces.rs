@@ -14,7 +14,7 @@ use super::demux::Owner;
 use super::inbound::{Refusal, Req};
 use super::{MediaLeg, Switch};
 use crate::call::session::{BLeg, Fork};
-use crate::call::{CallRef, ForkState, Side, State};
+use crate::call::{CallRef, ForkState, Side};
 use crate::sip::dialog::Dialog;
 use crate::sip::parse::Contacts;
 use crate::sip::replaces::Replaces;
@@ -78,7 +78,7 @@ impl Switch {
         let dialog = b.forks.get(b.winner?)?.dialog.as_ref()?;
         let theirs = tag_of(&dialog.to)?;
         let ok = entry.agent.as_deref() == Some(agent)
-            && entry.call.state == State::Connected
+            && entry.is_talking()
             && entry.media.is_some()
             && entry.phase.consult().is_none()
             && r.names(&b.call_id, &b.local_tag, theirs);

@@ -19,12 +19,11 @@ use super::event::EventKind;
 use super::inbound::{Refusal, Req};
 use super::legs::Purpose;
 use super::plan::Route;
-use super::presence::Engagement;
 use super::referrer::Referrer;
 use super::timers::Timer;
 use super::{Output, Switch};
 use crate::call::session::LegEvent;
-use crate::call::{CallRef, Input, Routing, Side, State};
+use crate::call::{CallRef, Input, Routing, Side};
 use crate::config::TransferFallback;
 use crate::media::command::{MediaCommand, MediaLeg};
 use crate::sip::parse::HeaderName;
@@ -100,7 +99,7 @@ impl Switch {
     /// A connected, anchored call under the loop bound.
     pub(super) fn transferable(&self, id: CallRef) -> Result<(), CommandError> {
         let entry = self.calls.get(&id).ok_or(CommandError::NotTalking)?;
-        if entry.call.state != State::Connected || entry.b.is_none() {
+        if !entry.is_talking() || entry.b.is_none() {
             return Err(CommandError::NotTalking);
         }
         if entry.media.is_none() {
@@ -239,7 +238,7 @@ impl Switch {
             self.send_in_dialog_bye(now, id, &dialog);
         }
         self.report_call_gone(now, id);
-        self.release(now, &Engagement::Callee(id));
+        self.release_callee(now, id);
         self.drop_b_leg(now, id);
         // The caller waits on the switch: no relaying to a leg that is gone.
         self.out

@@ -85,6 +85,15 @@ pub struct Session {
 }
 
 impl Session {
+    /// Answered and not ending: from the callee's 200 on, before the
+    /// caller's ACK too (RFC 3261 §13.3.1.4 lets the UAS act on the dialog
+    /// once it sent its 2xx). The one rule for "talking": the API's view
+    /// and every gate (transfer, escalation, consultation, conference,
+    /// Replaces, takeover) ask it, so none refuses a call shown talking.
+    pub fn is_talking(&self) -> bool {
+        matches!(self.call.state, State::Answered { .. } | State::Connected)
+    }
+
     /// Where the call stands, in the words of the API's call list: menu,
     /// consulting, held, dialling, queued, routing, ringing, talking, ending.
     pub fn phase_label(&self) -> &'static str {
@@ -98,13 +107,14 @@ impl Session {
         }
         match (self.phase.menu(), &self.call.state) {
             (Some(_), _) => "menu",
-            (None, State::Connected) if held => "held",
+            (None, _) if held && self.is_talking() => "held",
             (None, State::Routing | State::Offering { .. }) if dialling => "dialling",
             (None, State::Routing) if self.routed => "queued",
             (None, State::Routing) => "routing",
             (None, State::Offering { .. }) => "ringing",
-            (None, State::Answered { .. } | State::Connected) => "talking",
-            (None, State::Releasing { .. } | State::Done(_)) => "ending",
+            (None, _) if self.is_talking() => "talking",
+            // Releasing or done.
+            (None, _) => "ending",
         }
     }
 

@@ -104,7 +104,11 @@ impl Sim {
 
     /// As `new`; the campaign waits for a start unless `autostart`.
     fn build(numbers: &[&str], dnc: &[&str], autostart: bool) -> Sim {
-        let cfg = Config::parse(&config(), Path::new("sim.toml")).expect("valid config");
+        Sim::with_config(&config(), numbers, dnc, autostart)
+    }
+
+    fn with_config(text: &str, numbers: &[&str], dnc: &[&str], autostart: bool) -> Sim {
+        let cfg = Config::parse(text, Path::new("sim.toml")).expect("valid config");
         let now = Instant::now();
         let mut switch = Switch::new(Plan::from_config(&cfg), 7, now);
         switch.set_wall_clock(now, UNIX_EPOCH + Duration::from_secs(NOON));
@@ -649,4 +653,31 @@ fn a_call_one_agent_refuses_goes_to_another_free_agent_and_connects() {
     assert_eq!(r.agent.as_deref(), Some("1002"));
     assert_eq!(r.detail.campaign.as_ref().unwrap().outcome, "answered");
     assert_eq!(sim.saved_state(0), Some(ContactState::Done));
+}
+
+#[test]
+fn an_unanswered_customer_rings_the_campaigns_ring_timeout_not_the_switchs() {
+    // `no_answer_timeout` is 20 s; the campaign's `ring_timeout` is 25 s.
+    let text = config().replace(
+        "autostart = true",
+        "autostart = true\nring_timeout = \"25s\"",
+    );
+    let mut sim = Sim::with_config(&text, &["+15551023"], &[], true);
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    sim.answer(TRUNK, &invite, 180, "");
+    sim.advance(Duration::from_secs(24));
+    let cancels = |sim: &Sim| {
+        sim.outbox
+            .iter()
+            .filter(|(_, m)| m.method() == Some(&Method::Cancel))
+            .count()
+    };
+    assert_eq!(cancels(&sim), 0, "still ringing at 24 s");
+    sim.advance(Duration::from_millis(1_100));
+    let cancel = sim.take_request(TRUNK, Method::Cancel);
+    sim.answer(TRUNK, &cancel, 200, "");
+    sim.answer(TRUNK, &invite, 487, "");
+    assert_eq!(sim.saved_state(0), Some(ContactState::NoAnswer));
+    let c = sim.records[0].detail.campaign.clone().unwrap();
+    assert_eq!(c.outcome, "no-answer");
 }

@@ -17,6 +17,8 @@ mod answer;
 mod predictive;
 mod preview;
 
+pub use predictive::RING_MIN;
+
 /// How calls are paced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {

@@ -43,6 +43,7 @@ impl Switch {
         let config = &self.campaigns.list[i].config;
         let (campaign, trunk_name) = (config.name.clone(), config.trunk.clone());
         let caller_id = config.caller_id.clone();
+        let ring_timeout = config.ring_timeout;
         let trunk = self.plan.trunks.iter().find(|t| t.name == trunk_name);
         let Some(out) = trunk.and_then(|t| t.outbound.clone()) else {
             return Err("the campaign's trunk has no outbound address");
@@ -83,7 +84,9 @@ impl Switch {
             trunk: Some(trunk_name.clone()),
             dialled: number.to_string(),
             queue: None,
-            ring_timeout: self.plan.no_answer_timeout,
+            // The customer rings the campaign's time; the agent, once
+            // they answered, the switch's.
+            ring_timeout,
             agent: None,
             routed: false,
             transfer_from: None,
@@ -155,6 +158,7 @@ impl Switch {
             // An agent who misses the customer leaves them waiting for
             // another, not hung up.
             entry.call.reoffer = true;
+            entry.ring_timeout = self.plan.no_answer_timeout;
         }
         let mark = self
             .calls

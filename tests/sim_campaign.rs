@@ -24,6 +24,7 @@ use switchyard::switch::{
 };
 
 const AGENT: &str = "192.0.2.11:5070";
+const AGENT_2: &str = "192.0.2.12:5070";
 const TRUNK: &str = "10.0.0.2:5060";
 const AGENT_SDP: &str = "v=0\r\no=phone 7 7 IN IP4 192.0.2.11\r\ns=-\r\nc=IN IP4 192.0.2.11\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
 const TRUNK_SDP: &str = "v=0\r\no=carrier 9 9 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
@@ -43,6 +44,12 @@ no_answer_timeout = "20s"
 [[agents]]
 id = "1001"
 password = "pw-1001"
+auto_login = true
+skills = {{ sales = 5 }}
+
+[[agents]]
+id = "1002"
+password = "pw-1002"
 auto_login = true
 skills = {{ sales = 5 }}
 
@@ -97,7 +104,11 @@ impl Sim {
 
     /// As `new`; the campaign waits for a start unless `autostart`.
     fn build(numbers: &[&str], dnc: &[&str], autostart: bool) -> Sim {
-        let cfg = Config::parse(&config(), Path::new("sim.toml")).expect("valid config");
+        Sim::with_config(&config(), numbers, dnc, autostart)
+    }
+
+    fn with_config(text: &str, numbers: &[&str], dnc: &[&str], autostart: bool) -> Sim {
+        let cfg = Config::parse(text, Path::new("sim.toml")).expect("valid config");
         let now = Instant::now();
         let mut switch = Switch::new(Plan::from_config(&cfg), 7, now);
         switch.set_wall_clock(now, UNIX_EPOCH + Duration::from_secs(NOON));
@@ -572,4 +583,101 @@ fn uploaded_contacts_are_read_as_a_list_and_dialled_and_a_bad_row_adds_nothing()
         "{}",
         uri_of(&next)
     );
+}
+
+#[test]
+fn an_agent_who_does_not_answer_is_no_connect_and_the_customer_hears_the_message() {
+    let mut sim = Sim::new(&["+15551021"], &[]);
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    sim.answer(TRUNK, &invite, 200, TRUNK_SDP);
+    sim.take_request(TRUNK, Method::Ack);
+    let offer = sim.take_request(AGENT, Method::Invite);
+    sim.answer(AGENT, &offer, 180, "");
+    assert_eq!(sim.snapshot().connects, 0, "ringing is no connect");
+    // The agent's phone rings out (`no_answer_timeout`, 20 s).
+    sim.advance(Duration::from_secs(20));
+    let cancel = sim.take_request(AGENT, Method::Cancel);
+    sim.answer(AGENT, &cancel, 200, "");
+    sim.answer(AGENT, &offer, 487, "");
+    let played = |sim: &Sim| {
+        sim.media.iter().any(|c| {
+            matches!(c, MediaCommand::Play { intro, .. } if intro == &vec!["campaign_info".to_string()])
+        })
+    };
+    assert!(!played(&sim), "another agent may come within 2 s");
+    // The same agent is free again, but is not given the call they missed.
+    sim.advance(Duration::from_millis(2_100));
+    assert!(played(&sim), "the information message: {:?}", sim.media);
+    assert!(
+        !sim.outbox
+            .iter()
+            .any(|(_, m)| m.method() == Some(&Method::Invite)),
+        "nobody rung again: {:#?}",
+        sim.outbox
+    );
+    let snap = sim.snapshot();
+    assert_eq!((snap.answers, snap.connects, snap.abandons), (1, 0, 1));
+    sim.advance(Duration::from_secs(11));
+    let bye = sim.take_request(TRUNK, Method::Bye);
+    sim.answer(TRUNK, &bye, 200, "");
+    assert_eq!(sim.records.len(), 1, "{:?}", sim.records);
+    let c = sim.records[0].detail.campaign.clone().unwrap();
+    assert_eq!(c.outcome, "abandoned");
+    assert_eq!(sim.records[0].agent, None, "no agent took it");
+    assert_eq!(sim.saved_state(0), Some(ContactState::Abandoned));
+}
+
+#[test]
+fn a_call_one_agent_refuses_goes_to_another_free_agent_and_connects() {
+    let mut sim = Sim::new(&["+15551022"], &[]);
+    sim.register("1002", AGENT_2);
+    sim.advance(Duration::from_secs(2));
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    sim.answer(TRUNK, &invite, 200, TRUNK_SDP);
+    sim.take_request(TRUNK, Method::Ack);
+    let offer = sim.take_request(AGENT, Method::Invite);
+    sim.answer(AGENT, &offer, 603, "");
+    sim.take_request(AGENT, Method::Ack);
+    let second = sim.take_request(AGENT_2, Method::Invite);
+    assert_eq!(sim.snapshot().connects, 0);
+    sim.answer(AGENT_2, &second, 200, AGENT_SDP);
+    sim.take_request(AGENT_2, Method::Ack);
+    let snap = sim.snapshot();
+    assert_eq!((snap.answers, snap.connects, snap.abandons), (1, 1, 0));
+    sim.advance(Duration::from_secs(30));
+    sim.bye_back(TRUNK, &invite);
+    sim.take_status(TRUNK, 200);
+    let bye = sim.take_request(AGENT_2, Method::Bye);
+    sim.answer(AGENT_2, &bye, 200, "");
+    let r = sim.records.last().expect("a record");
+    assert_eq!(r.agent.as_deref(), Some("1002"));
+    assert_eq!(r.detail.campaign.as_ref().unwrap().outcome, "answered");
+    assert_eq!(sim.saved_state(0), Some(ContactState::Done));
+}
+
+#[test]
+fn an_unanswered_customer_rings_the_campaigns_ring_timeout_not_the_switchs() {
+    // `no_answer_timeout` is 20 s; the campaign's `ring_timeout` is 25 s.
+    let text = config().replace(
+        "autostart = true",
+        "autostart = true\nring_timeout = \"25s\"",
+    );
+    let mut sim = Sim::with_config(&text, &["+15551023"], &[], true);
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    sim.answer(TRUNK, &invite, 180, "");
+    sim.advance(Duration::from_secs(24));
+    let cancels = |sim: &Sim| {
+        sim.outbox
+            .iter()
+            .filter(|(_, m)| m.method() == Some(&Method::Cancel))
+            .count()
+    };
+    assert_eq!(cancels(&sim), 0, "still ringing at 24 s");
+    sim.advance(Duration::from_millis(1_100));
+    let cancel = sim.take_request(TRUNK, Method::Cancel);
+    sim.answer(TRUNK, &cancel, 200, "");
+    sim.answer(TRUNK, &invite, 487, "");
+    assert_eq!(sim.saved_state(0), Some(ContactState::NoAnswer));
+    let c = sim.records[0].detail.campaign.clone().unwrap();
+    assert_eq!(c.outcome, "no-answer");
 }

@@ -62,6 +62,7 @@ window = "00:00-24:00"
 timezone = "UTC"
 max_attempts = 2
 retry = {{ busy = "3s", no_answer = "3s", failed = "3s" }}
+ring_timeout = "15s"
 autostart = true
 
 [dnc]
@@ -83,7 +84,7 @@ fn agent_phones(dir: &Path, ports: &[u16; 2]) -> Vec<Sipp> {
                 dir,
                 "agent.xml",
                 &[("@ANSWER@", AGENT_ANSWERS)],
-                &["-m", "20", "-p", &port.to_string(), "-timeout", "120s"],
+                &["-m", "20", "-p", &port.to_string(), "-timeout", "300s"],
                 None,
             )
         })
@@ -101,6 +102,27 @@ fn register_agents(switch: &SwitchProc, ports: &[u16; 2]) {
             *port,
             200,
         );
+    }
+}
+
+/// How long the campaign may take to finish after the restart: each
+/// never-answering customer rings the regulatory 15 s, twice, and an
+/// agent is reserved for each such dial meanwhile.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// As `SwitchProc::wait_metric`, under [`FINISH_TIMEOUT`].
+fn wait_metric_long(switch: &SwitchProc, metric: &str, pred: impl Fn(f64) -> bool) {
+    let deadline = Instant::now() + FINISH_TIMEOUT;
+    loop {
+        let text = switch.metrics();
+        if support::metric_value(&text, metric).is_some_and(&pred) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metric {metric} never matched in {FINISH_TIMEOUT:?}; metrics:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -137,7 +159,7 @@ fn a_campaign_dials_through_sipp_skips_dnc_and_survives_a_kill() {
             "-p",
             &carrier_port.to_string(),
             "-timeout",
-            "120s",
+            "300s",
         ],
         None,
     );
@@ -200,7 +222,7 @@ fn a_campaign_dials_through_sipp_skips_dnc_and_survives_a_kill() {
     let switch = SwitchProc::start("campaign-2", &config);
     register_agents(&switch, &agent_ports);
     let left = "switchyard_campaign_contacts_left{campaign=\"renewals\"}";
-    switch.wait_metric(left, |v| v == 0.0);
+    wait_metric_long(&switch, left, |v| v == 0.0);
     let after = contacts(&data);
     let messages = carrier.messages();
     let since_restart = &messages[seen_before.min(messages.len())..];
@@ -267,6 +289,19 @@ fn a_campaign_dials_through_sipp_skips_dnc_and_survives_a_kill() {
         assert!(matches!(r.1.as_deref(), Some("1002" | "1003")), "{rows:?}");
         assert_eq!(CONTACTS[r.3 as usize], r.0, "{rows:?}");
     }
+    // Customers who never answer rang the regulatory 15 s at least.
+    let rang: Vec<i64> = db
+        .prepare(
+            "SELECT wait_ms FROM call_records \
+             WHERE campaign = 'renewals' AND campaign_outcome = 'no-answer'",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!rang.is_empty(), "{rows:?}");
+    assert!(rang.iter().all(|ms| *ms >= 15_000), "{rang:?}");
     let busy: Vec<_> = rows.iter().filter(|r| r.5 == "busy").collect();
     assert!(
         busy.iter().any(|r| r.4 == 2),

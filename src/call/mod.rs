@@ -249,6 +249,9 @@ pub struct Call {
     pub transfers: u32,
     /// A transfer's new callee is being sought: the caller is answered.
     pub transferring: bool,
+    /// A placed call whose number answered (a campaign's customer) waits
+    /// for another agent when one misses it, instead of ending.
+    pub reoffer: bool,
 }
 
 impl Call {
@@ -264,6 +267,7 @@ impl Call {
             origin: Origin::Inbound,
             transfers: 0,
             transferring: false,
+            reoffer: false,
         }
     }
 

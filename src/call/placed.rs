@@ -134,16 +134,25 @@ impl Call {
                         provisional_sent,
                     };
                 }
-                let outcome = self.placed_failure(status);
-                self.placed_end(now, out, outcome)
+                self.placed_missed(now, out, status)
             }
             (S::Offering { .. }, I::RingTimeout) => {
                 out.push(Action::CancelForks { keep: None });
-                let outcome = self.placed_failure(408);
-                self.placed_end(now, out, outcome)
+                self.placed_missed(now, out, 408)
             }
             (state, input) => late(state, input, out),
         }
+    }
+
+    /// The B leg failed with `status`: a customer waiting for an agent
+    /// (`reoffer`) waits again, any other placed call ends.
+    fn placed_missed(&mut self, now: Instant, out: &mut Vec<Action>, status: u16) -> State {
+        if self.reoffer && self.agent_answered() {
+            out.push(Action::Requeue { status });
+            return State::Routing;
+        }
+        let outcome = self.placed_failure(status);
+        self.placed_end(now, out, outcome)
     }
 
     /// What a failed offer of a placed call means: the agent's phone or
@@ -325,5 +334,30 @@ mod tests {
             ]
         );
         assert!(c.is_done());
+    }
+
+    #[test]
+    fn a_reoffered_call_waits_again_when_the_agent_misses_it() {
+        let (mut c, t0) = agent_up();
+        c.reoffer = true;
+        step(&mut c, t0, Input::Offer { forks: 1 });
+        assert_eq!(
+            step(&mut c, t0, Input::RingTimeout),
+            vec![
+                Action::CancelForks { keep: None },
+                Action::Requeue { status: 408 }
+            ]
+        );
+        assert_eq!(c.state, State::Routing);
+        step(&mut c, t0, Input::Offer { forks: 1 });
+        let refused = Input::BFailed {
+            fork: 0,
+            status: 603,
+        };
+        assert_eq!(
+            step(&mut c, t0, refused),
+            vec![Action::Requeue { status: 603 }]
+        );
+        assert!(!c.is_done());
     }
 }

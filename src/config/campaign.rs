@@ -3,6 +3,7 @@
 //! read by [`Config::check_campaign_files`], relative to the dialplan.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::{Config, ConfigError, Location, Problem, ProblemKind};
 use crate::dialer::list::{read_contacts, ListProblem};
@@ -14,6 +15,13 @@ pub const CAMPAIGNS_MAX: usize = 256;
 pub const MAX_ATTEMPTS_MAX: i64 = 20;
 /// DNC list files.
 pub const DNC_LISTS_MAX: usize = 64;
+/// How long an unanswered customer rings by default.
+pub const RING_TIMEOUT_DEFAULT: Duration = Duration::from_secs(20);
+/// Unanswered customers ring at least this long: the regulators' minimum
+/// (FTC Telemarketing Sales Rule: 15 s or four rings).
+pub const RING_TIMEOUT_MIN: Duration = crate::dialer::RING_MIN;
+/// And at most this long.
+pub const RING_TIMEOUT_MAX: Duration = Duration::from_secs(300);
 /// Largest contact or DNC list file read.
 pub const LIST_BYTES_MAX: u64 = 256 * 1024 * 1024;
 
@@ -36,6 +44,9 @@ pub struct CampaignConfig {
     pub max_abandon: f64,
     /// Starts with the switch; otherwise by the API.
     pub autostart: bool,
+    /// How long the customer's phone rings before the dial ends as no
+    /// answer ([`RING_TIMEOUT_MIN`] at least).
+    pub ring_timeout: Duration,
     pub contacts_at: Location,
 }
 

@@ -258,6 +258,7 @@ pub(crate) struct RawCampaign {
     pub retry: Option<RawRetry>,
     pub max_abandon: Option<f64>,
     pub autostart: Option<bool>,
+    pub ring_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

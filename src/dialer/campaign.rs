@@ -13,7 +13,11 @@ use super::pacing::Measured;
 use super::tz::Window;
 
 mod add;
+mod answer;
 mod predictive;
+mod preview;
+
+pub use predictive::RING_MIN;
 
 /// How calls are paced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +103,10 @@ pub enum Event {
     PreviewSkipped(String),
     /// The customer answered.
     Answered(DialId),
+    /// The agent given the answered call answered their phone.
+    AgentAnswered(DialId),
+    /// The agent given the answered call did not answer or refused it.
+    AgentMissed(DialId),
     /// The dial ended unanswered.
     DialEnded(DialId, Outcome),
     /// The answered call ended (either side hung up).
@@ -121,7 +129,9 @@ pub enum Action {
     },
     /// Preview: show the contact to the agent, who accepts or skips.
     Offer { agent: String, contact: ContactId },
-    /// Bridge the answered call to the agent.
+    /// Ring the agent for the answered call and bridge the two on their
+    /// answer; the driver reports [`Event::AgentAnswered`] or
+    /// [`Event::AgentMissed`].
     Connect { dial: DialId, agent: String },
     /// No agent in time: play the information message, hang up, keep the
     /// audit record.
@@ -158,8 +168,16 @@ enum AgentState {
 
 #[derive(Clone, Debug)]
 enum CallState {
-    Ringing { agent: Option<String> },
-    Waiting { deadline: Duration },
+    Ringing {
+        agent: Option<String>,
+    },
+    Waiting {
+        deadline: Duration,
+    },
+    /// Given to `agent`, whose phone rings.
+    Offered {
+        agent: String,
+    },
     Connected,
 }
 
@@ -168,6 +186,8 @@ struct Call {
     contact: ContactId,
     placed: Duration,
     state: CallState,
+    /// Agents who missed this answered call: not offered it again.
+    missed: Vec<String>,
 }
 
 /// Counters for the campaign's metrics.
@@ -180,6 +200,8 @@ pub struct Counters {
     pub blocked: u64,
     /// Ringing calls the pacer hung up (after at least 15 s).
     pub cancels: u64,
+    /// Answered calls an agent was rung for and did not answer.
+    pub agent_misses: u64,
 }
 
 /// How often the predictive pacer looks again when nothing happens.
@@ -296,6 +318,8 @@ impl Campaign {
             Event::PreviewAccepted(agent) => self.preview_accepted(now, agent, dnc, &mut out),
             Event::PreviewSkipped(agent) => self.preview_skipped(now, agent, &mut out),
             Event::Answered(dial) => self.answered(now, dial, &mut out),
+            Event::AgentAnswered(dial) => self.agent_answered(now, dial),
+            Event::AgentMissed(dial) => self.agent_missed(now, dial, &mut out),
             Event::DialEnded(dial, outcome) => self.dial_ended(now, dial, outcome, &mut out),
             Event::Hangup(dial) => self.hangup(now, dial, &mut out),
             Event::DoNotCall(dial) => self.do_not_call(dial, dnc, &mut out),
@@ -321,11 +345,13 @@ impl Campaign {
         }
         self.agents
             .insert(agent.clone(), AgentState::Ready { since: now });
-        // An answered call waiting for an agent goes first, oldest first.
+        // An answered call waiting for an agent goes first, oldest first,
+        // unless this agent missed it.
         let waiting = self
             .calls
             .iter()
             .filter(|(_, c)| matches!(c.state, CallState::Waiting { .. }))
+            .filter(|(_, c)| !c.missed.contains(&agent))
             .map(|(d, _)| *d)
             .next();
         if let Some(dial) = waiting {
@@ -360,105 +386,6 @@ impl Campaign {
         let _ = now;
     }
 
-    fn unpreview(&mut self, contact: ContactId, out: &mut Vec<Action>) {
-        let c = &mut self.contacts[contact.0 as usize];
-        if c.state == ContactState::Previewing {
-            c.state = if c.attempts == 0 {
-                ContactState::New
-            } else {
-                ContactState::NoAnswer
-            };
-            self.due.push_front(contact);
-            out.push(Action::Contact(contact));
-        }
-    }
-
-    fn preview_accepted(
-        &mut self,
-        now: Duration,
-        agent: String,
-        dnc: &mut Dnc,
-        out: &mut Vec<Action>,
-    ) {
-        let Some(AgentState::Previewing(contact)) = self.agents.get(&agent).cloned() else {
-            return;
-        };
-        self.agents
-            .insert(agent.clone(), AgentState::Ready { since: now });
-        if !self.dial(now, contact, Some(agent.clone()), dnc, out) {
-            self.agents.insert(agent, AgentState::Ready { since: now });
-        }
-    }
-
-    fn preview_skipped(&mut self, now: Duration, agent: String, out: &mut Vec<Action>) {
-        let Some(AgentState::Previewing(contact)) = self.agents.get(&agent).cloned() else {
-            return;
-        };
-        self.agents.insert(agent, AgentState::Ready { since: now });
-        let c = &mut self.contacts[contact.0 as usize];
-        // Skipped: back of the list, no attempt spent.
-        c.state = if c.attempts == 0 {
-            ContactState::New
-        } else {
-            ContactState::NoAnswer
-        };
-        let next = now + self.spec.retry.no_answer;
-        c.next_try = Some(next);
-        self.later.push(Reverse((next, contact)));
-        out.push(Action::Contact(contact));
-    }
-
-    fn answered(&mut self, now: Duration, dial: DialId, out: &mut Vec<Action>) {
-        let Some(call) = self.calls.get_mut(&dial) else {
-            return;
-        };
-        let CallState::Ringing { agent } = &call.state else {
-            return;
-        };
-        let reserved = agent.clone();
-        let contact = call.contact;
-        self.measured.answer_rate.add(1.0);
-        let ringing = now.saturating_sub(call.placed).as_secs_f64();
-        self.measured.time_to_answer.add(ringing);
-        self.measured.answer_times.add(ringing);
-        self.counters.answers += 1;
-        call.state = CallState::Waiting {
-            deadline: now + self.spec.connect_within,
-        };
-        self.contacts[contact.0 as usize].state = ContactState::Answered;
-        out.push(Action::Contact(contact));
-        let agent = reserved
-            .filter(|a| self.agents.get(a) == Some(&AgentState::Reserved(dial)))
-            .or_else(|| self.longest_ready());
-        if let Some(agent) = agent {
-            self.connect(now, dial, agent, out);
-        }
-    }
-
-    fn longest_ready(&self) -> Option<String> {
-        self.agents
-            .iter()
-            .filter_map(|(a, s)| match s {
-                AgentState::Ready { since } => Some((*since, a)),
-                _ => None,
-            })
-            .min()
-            .map(|(_, a)| a.clone())
-    }
-
-    fn connect(&mut self, now: Duration, dial: DialId, agent: String, out: &mut Vec<Action>) {
-        let Some(call) = self.calls.get_mut(&dial) else {
-            return;
-        };
-        call.state = CallState::Connected;
-        self.counters.connects += 1;
-        self.measured.abandons.answered(now, false);
-        self.measured.steer(false, self.spec.max_abandon);
-        self.agents
-            .insert(agent.clone(), AgentState::Talking { dial, since: now });
-        out.push(Action::Connect { dial, agent });
-    }
-
     fn dial_ended(&mut self, now: Duration, dial: DialId, outcome: Outcome, out: &mut Vec<Action>) {
         let Some(call) = self.calls.get(&dial) else {
             return;
@@ -484,53 +411,6 @@ impl Campaign {
         out.push(Action::Contact(contact));
     }
 
-    fn hangup(&mut self, now: Duration, dial: DialId, out: &mut Vec<Action>) {
-        let Some(call) = self.calls.remove(&dial) else {
-            return;
-        };
-        match call.state {
-            CallState::Ringing { .. } => {
-                self.calls.insert(dial, call);
-                self.dial_ended(now, dial, Outcome::NoAnswer, out)
-            }
-            // The customer gave up before an agent came: abandoned.
-            CallState::Waiting { .. } => self.abandon(now, dial, call.contact, out),
-            CallState::Connected => {
-                let talking = self.agents.iter().find_map(|(a, s)| match s {
-                    AgentState::Talking { dial: d, since } if *d == dial => {
-                        Some((a.clone(), *since))
-                    }
-                    _ => None,
-                });
-                if let Some((agent, since)) = talking {
-                    let talk = now.saturating_sub(since).as_secs_f64();
-                    self.measured.talk.add(talk);
-                    self.measured.talk_times.add(talk);
-                    self.agents.insert(agent, AgentState::WrapUp { since: now });
-                }
-                let c = &mut self.contacts[call.contact.0 as usize];
-                if c.state == ContactState::Answered {
-                    c.state = ContactState::Done;
-                    c.next_try = None;
-                    out.push(Action::Contact(call.contact));
-                }
-            }
-        }
-    }
-
-    fn abandon(&mut self, now: Duration, dial: DialId, contact: ContactId, out: &mut Vec<Action>) {
-        self.counters.abandons += 1;
-        self.measured.abandons.answered(now, true);
-        self.measured.steer(true, self.spec.max_abandon);
-        let c = &mut self.contacts[contact.0 as usize];
-        c.abandoned(now, self.spec.max_attempts);
-        if let Some(t) = c.next_try.filter(|_| c.is_pending()) {
-            self.later.push(Reverse((t, contact)));
-        }
-        out.push(Action::Abandon { dial, contact });
-        out.push(Action::Contact(contact));
-    }
-
     fn do_not_call(&mut self, dial: DialId, dnc: &mut Dnc, out: &mut Vec<Action>) {
         let contact = match self.calls.get(&dial) {
             Some(call) => call.contact,
@@ -541,19 +421,6 @@ impl Campaign {
         c.state = ContactState::DoNotCall;
         c.next_try = None;
         out.push(Action::Contact(contact));
-    }
-
-    fn expire_waiting(&mut self, now: Duration, out: &mut Vec<Action>) {
-        let late: Vec<(DialId, ContactId)> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| matches!(c.state, CallState::Waiting { deadline } if deadline <= now))
-            .map(|(d, c)| (*d, c.contact))
-            .collect();
-        for (dial, contact) in late {
-            self.calls.remove(&dial);
-            self.abandon(now, dial, contact, out);
-        }
     }
 
     /// Places the dials and offers the mode calls for now.
@@ -599,19 +466,6 @@ impl Campaign {
             .collect();
         ready.sort();
         ready.into_iter().map(|(_, a)| a.clone()).collect()
-    }
-
-    fn pace_preview(&mut self, now: Duration, out: &mut Vec<Action>) {
-        for agent in self.ready_agents() {
-            let Some(contact) = self.next_contact(now) else {
-                return;
-            };
-            self.contacts[contact.0 as usize].state = ContactState::Previewing;
-            self.agents
-                .insert(agent.clone(), AgentState::Previewing(contact));
-            out.push(Action::Contact(contact));
-            out.push(Action::Offer { agent, contact });
-        }
     }
 
     fn pace_progressive(&mut self, now: Duration, dnc: &mut Dnc, out: &mut Vec<Action>) {
@@ -677,6 +531,7 @@ impl Campaign {
                 state: CallState::Ringing {
                     agent: agent.clone(),
                 },
+                missed: Vec::new(),
             },
         );
         out.push(Action::Contact(contact));

@@ -124,6 +124,16 @@ impl Dnc {
         self.numbers.len()
     }
 
+    /// Up to `limit` numbers in order, from the `offset`th on.
+    pub fn page(&self, offset: usize, limit: usize) -> Vec<String> {
+        self.numbers
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.numbers.is_empty()
     }

@@ -21,7 +21,7 @@ pub mod tz;
 #[cfg(test)]
 mod tests;
 
-pub use campaign::{Action, Campaign, Counters, DialId, Event, Mode, Spec, Status};
+pub use campaign::{Action, Campaign, Counters, DialId, Event, Mode, Spec, Status, RING_MIN};
 pub use contact::{Contact, ContactId, ContactState, Outcome, Retry, ABANDON_NO_REDIAL};
 pub use dnc::{normalise, Dnc, NumberError, Numbering};
 pub use tz::{Window, Zone};

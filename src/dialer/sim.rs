@@ -142,7 +142,11 @@ pub fn run(mode: Mode, day: &Day, mut dnc: Dnc) -> Report {
     inputs.extend((0..day.agents).map(|a| Event::AgentReady(format!("agent{a}"))));
     let mut now = start;
     for step in 0..STEPS_MAX {
-        for input in inputs.drain(..) {
+        // Agents answer at once: a connect's answer is handled at once too.
+        let mut k = 0;
+        while k < inputs.len() {
+            let input = inputs[k].clone();
+            k += 1;
             for action in campaign.handle(now, input, &mut dnc) {
                 match action {
                     Action::Dial { dial, .. } => {
@@ -160,6 +164,7 @@ pub fn run(mode: Mode, day: &Day, mut dnc: Dnc) -> Report {
                         let rest = day.talk.as_secs_f64() - floor;
                         let talk = floor + exponential(&mut people, rest);
                         talking.insert(agent, (dial, now));
+                        inputs.push(Event::AgentAnswered(dial));
                         seq += 1;
                         pending.push(Reverse((
                             now + Duration::from_secs_f64(talk),
@@ -179,6 +184,7 @@ pub fn run(mode: Mode, day: &Day, mut dnc: Dnc) -> Report {
                 }
             }
         }
+        inputs.clear();
         let next_event = pending.peek().map(|Reverse((t, _, _))| *t);
         let next_tick = campaign.poll_timeout();
         let next = match (next_event, next_tick) {

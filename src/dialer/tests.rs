@@ -59,6 +59,7 @@ fn progressive_dials_one_contact_per_free_agent_and_connects_it() {
         dial: DialId(1),
         agent: "a".into()
     }));
+    c.handle(T0 + secs(11), Event::AgentAnswered(DialId(1)), &mut dnc);
     c.handle(T0 + secs(100), Event::Hangup(DialId(1)), &mut dnc);
     assert_eq!(c.contact(ContactId(0)).unwrap().state, ContactState::Done);
     // Wrap-up over: the agent gets the next contact.
@@ -125,6 +126,7 @@ fn do_not_call_disposition_lists_the_number() {
     c.handle(T0, Event::Start, &mut dnc);
     let dial = dials(&c.handle(T0, Event::AgentReady("a".into()), &mut dnc))[0].0;
     c.handle(T0 + secs(5), Event::Answered(dial), &mut dnc);
+    c.handle(T0 + secs(6), Event::AgentAnswered(dial), &mut dnc);
     c.handle(T0 + secs(50), Event::DoNotCall(dial), &mut dnc);
     c.handle(T0 + secs(60), Event::Hangup(dial), &mut dnc);
     assert!(dnc.contains("+15550300"));

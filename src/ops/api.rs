@@ -6,6 +6,7 @@
 
 mod auth;
 mod campaigns;
+mod dnc;
 mod erase;
 mod error;
 mod reports;
@@ -64,6 +65,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/campaigns/{name}/pause"),
     ("post", "/api/v1/campaigns/{name}/stop"),
     ("post", "/api/v1/campaigns/{name}/contacts"),
+    ("get", "/api/v1/dnc"),
+    ("post", "/api/v1/dnc"),
+    ("delete", "/api/v1/dnc/{number}"),
     ("get", "/api/v1/calls"),
     ("post", "/api/v1/calls"),
     ("get", "/api/v1/calls/{id}"),
@@ -188,6 +192,8 @@ pub fn router(
             "/api/v1/campaigns/{name}/contacts",
             post(campaigns::contacts),
         )
+        .route("/api/v1/dnc", get(dnc::list).post(dnc::add))
+        .route("/api/v1/dnc/{number}", delete(dnc::remove))
         .route("/api/v1/openapi.json", get(openapi))
         .layer(axum::middleware::from_fn_with_state(tokens, auth::require))
         .layer(DefaultBodyLimit::max(API_BODY_BYTES_MAX))

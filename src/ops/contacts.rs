@@ -52,6 +52,9 @@ CREATE TABLE IF NOT EXISTS contacts (
     next_try_ms INTEGER,
     PRIMARY KEY (campaign, idx)
 );
+CREATE TABLE IF NOT EXISTS dnc (
+    number TEXT PRIMARY KEY
+);
 ";
 
 pub struct ContactStore {
@@ -107,6 +110,25 @@ impl ContactStore {
         contact: &Contact,
     ) -> Result<(), ContactStoreError> {
         upsert(&self.conn, campaign, id, contact)
+    }
+
+    /// Stores a number the API listed (`listed`) or forgets it.
+    pub fn set_dnc(&mut self, number: &str, listed: bool) -> Result<(), ContactStoreError> {
+        let sql = match listed {
+            true => "INSERT OR IGNORE INTO dnc (number) VALUES (?1)",
+            false => "DELETE FROM dnc WHERE number = ?1",
+        };
+        self.conn.execute(sql, params![number])?;
+        Ok(())
+    }
+
+    /// The numbers the API listed, in order.
+    pub fn dnc(&self) -> Result<Vec<String>, ContactStoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT number FROM dnc ORDER BY number")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn set_status(&mut self, campaign: &str, status: &str) -> Result<(), ContactStoreError> {

@@ -64,6 +64,16 @@ pub(super) fn load(config: &Config, switch: &mut Switch, now: Instant) -> Option
             return None;
         }
     };
+    match store.dnc() {
+        Ok(numbers) => {
+            info!(
+                numbers = numbers.len(),
+                "do-not-call numbers listed by the api"
+            );
+            switch.restore_dnc(numbers);
+        }
+        Err(err) => warn!(%err, "do-not-call numbers listed by the api not read"),
+    }
     for c in &config.campaigns {
         let path = config.relative(&c.contacts);
         let list = match std::fs::read_to_string(&path) {
@@ -106,6 +116,7 @@ fn write_loop(mut store: ContactStore, rx: mpsc::Receiver<CampaignOutput>) {
             CampaignOutput::Status { campaign, status } => {
                 store.set_status(campaign, status_name(*status))
             }
+            CampaignOutput::Dnc { number, listed } => store.set_dnc(number, *listed),
         };
         if let Err(err) = result {
             warn!(%err, "campaign contact store write failed");

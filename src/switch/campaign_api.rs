@@ -1,15 +1,19 @@
 //! Campaign commands from the API: start, pause, stop (each only from
 //! where it makes sense, else a conflict naming the status), and contact
 //! uploads read as a contact list is (`dialer::list`), refused whole at
-//! the first bad row so that an upload is all or nothing.
+//! the first bad row so that an upload is all or nothing; and the
+//! do-not-call list's reads and changes.
 
 use std::time::Instant;
 
+use tracing::{info, warn};
+
 use super::campaigns::{status_name, CampaignOutput};
-use super::command::{CampaignMove, CommandError};
+use super::command::{CampaignMove, CommandError, Reply, DNC_PAGE_MAX};
 use super::Switch;
+use crate::call::Private;
 use crate::dialer::list::read_contacts;
-use crate::dialer::Event;
+use crate::dialer::{normalise, Event};
 
 impl Switch {
     pub(super) fn campaign_move(
@@ -77,5 +81,80 @@ impl Switch {
         tracing::info!(campaign = %name, added = added.len(), "contacts uploaded");
         self.campaign_input(now, i, Event::Tick);
         Ok(added.len())
+    }
+}
+
+/// The do-not-call list through the API: read, list a number, unlist one.
+/// Numbers are read into E.164 as the `[dnc]` list files are; those listed
+/// here are stored (beside the campaigns' contacts) and gate every dial
+/// as the files' numbers do.
+impl Switch {
+    pub(super) fn list_dnc(
+        &self,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> Result<Reply, CommandError> {
+        let dnc = &self.campaigns.dnc;
+        let numbers = match limit {
+            None => None,
+            Some(l) if l == 0 || l > DNC_PAGE_MAX => return Err(CommandError::DncPage),
+            Some(l) => Some(dnc.page(offset, l)),
+        };
+        Ok(Reply::Dnc {
+            count: dnc.len(),
+            numbers,
+        })
+    }
+
+    /// Lists `text` (and stores it); listing a listed number again is fine.
+    pub(super) fn add_dnc(&mut self, text: &str) -> Result<Reply, CommandError> {
+        if self.campaigns.list.is_empty() {
+            return Err(CommandError::NoDncStore);
+        }
+        let c = &mut self.campaigns;
+        let number = normalise(text, &c.numbering).map_err(CommandError::DncNumber)?;
+        if !c.dnc.contains(&number) && !c.dnc.add(&number) {
+            warn!(number = %Private(&number), "do-not-call list full: number not listed");
+            return Err(CommandError::DncFull);
+        }
+        c.dnc_stored.insert(number.clone());
+        c.push(CampaignOutput::Dnc {
+            number: number.clone(),
+            listed: true,
+        });
+        info!(number = %Private(&number), "do-not-call: number listed by the api");
+        Ok(Reply::DncNumber { number })
+    }
+
+    /// Unlists a number the API listed; one a list file gives stays (the
+    /// file is the place to change it).
+    pub(super) fn remove_dnc(&mut self, text: &str) -> Result<Reply, CommandError> {
+        let c = &mut self.campaigns;
+        let number = normalise(text, &c.numbering).map_err(CommandError::DncNumber)?;
+        if !c.dnc_stored.remove(&number) {
+            return Err(match c.dnc.contains(&number) {
+                true => CommandError::ListedByFile(number),
+                false => CommandError::NotListed(number),
+            });
+        }
+        if !c.dnc_files.contains(&number) {
+            c.dnc.remove(&number);
+        }
+        c.push(CampaignOutput::Dnc {
+            number: number.clone(),
+            listed: false,
+        });
+        info!(number = %Private(&number), "do-not-call: number unlisted by the api");
+        Ok(Reply::DncNumber { number })
+    }
+
+    /// Numbers the API listed before a restart, from the store.
+    pub fn restore_dnc(&mut self, numbers: Vec<String>) {
+        let c = &mut self.campaigns;
+        for number in numbers {
+            if c.dnc.contains(&number) || c.dnc.add(&number) {
+                c.dnc_stored.insert(number);
+            }
+        }
     }
 }

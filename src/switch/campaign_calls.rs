@@ -13,6 +13,7 @@ use tracing::{info, warn};
 
 use super::campaigns::Dialled;
 use super::legs::{ALeg, Session};
+use super::presence::Engagement;
 use super::trunks::CarrierCall;
 use super::{MediaCommand, MediaLeg, Output, Switch};
 use crate::call::session::detail::{campaign_outcome, CallDetail, CampaignMark, Direction};
@@ -42,6 +43,7 @@ impl Switch {
         let config = &self.campaigns.list[i].config;
         let (campaign, trunk_name) = (config.name.clone(), config.trunk.clone());
         let caller_id = config.caller_id.clone();
+        let ring_timeout = config.ring_timeout;
         let trunk = self.plan.trunks.iter().find(|t| t.name == trunk_name);
         let Some(out) = trunk.and_then(|t| t.outbound.clone()) else {
             return Err("the campaign's trunk has no outbound address");
@@ -82,7 +84,9 @@ impl Switch {
             trunk: Some(trunk_name.clone()),
             dialled: number.to_string(),
             queue: None,
-            ring_timeout: self.plan.no_answer_timeout,
+            // The customer rings the campaign's time; the agent, once
+            // they answered, the switch's.
+            ring_timeout,
             agent: None,
             routed: false,
             transfer_from: None,
@@ -150,6 +154,12 @@ impl Switch {
         };
         d.answered = true;
         let (i, dial) = (d.campaign, d.dial);
+        if let Some(entry) = self.calls.get_mut(&id) {
+            // An agent who misses the customer leaves them waiting for
+            // another, not hung up.
+            entry.call.reoffer = true;
+            entry.ring_timeout = self.plan.no_answer_timeout;
+        }
         let mark = self
             .calls
             .get_mut(&id)
@@ -164,8 +174,8 @@ impl Switch {
     }
 
     /// The campaign gave the answered call to `agent`: their phones ring.
-    /// An agent who is no longer free (an inbound call took them) leaves
-    /// the customer to the information message.
+    /// An agent who is no longer free (an inbound call took them) missed
+    /// it: the campaign looks for another.
     pub(super) fn campaign_connect(
         &mut self,
         now: Instant,
@@ -178,10 +188,9 @@ impl Switch {
             && self.own_call(agent).is_none()
             && !self.agent_targets(now, agent).is_empty();
         if !free {
-            warn!(call = %id, %agent, "campaign agent taken meanwhile: information message");
+            warn!(call = %id, %agent, "campaign agent taken meanwhile");
             self.forget_campaign_agent(i, agent);
-            self.play_campaign_info(now, id);
-            return None;
+            return Some(Event::AgentMissed(dial));
         }
         self.forget_campaign_agent(i, agent);
         let queue = self.campaigns.list[i].config.queue.clone();
@@ -192,6 +201,33 @@ impl Switch {
         info!(call = %id, %agent, "campaign call: ringing the agent");
         self.offer_agent(now, id, agent);
         None
+    }
+
+    /// The agent answered the campaign call: a connect for the campaign.
+    pub(super) fn campaign_agent_answered(&mut self, now: Instant, id: CallRef) {
+        let Some(d) = self.campaigns.calls.get(&id).filter(|d| d.answered) else {
+            return;
+        };
+        let (i, dial) = (d.campaign, d.dial);
+        self.campaign_input(now, i, Event::AgentAnswered(dial));
+    }
+
+    /// The agent rung for an answered customer did not answer (or refused,
+    /// `status`): their leg goes, and the campaign gives the customer to
+    /// another agent or, with none in time, the information message.
+    pub(super) fn campaign_agent_missed(&mut self, now: Instant, id: CallRef, status: u16) {
+        let agent = self.calls.get_mut(&id).and_then(|e| e.agent.take());
+        warn!(call = %id, agent = agent.as_deref().unwrap_or(""), status, "campaign call: the agent did not answer");
+        self.drop_b_leg(now, id);
+        self.release(now, &Engagement::Callee(id));
+        let Some(d) = self.campaigns.calls.get(&id) else {
+            return;
+        };
+        let (i, dial) = (d.campaign, d.dial);
+        if let Some(agent) = &agent {
+            self.forget_campaign_agent(i, agent);
+        }
+        self.campaign_input(now, i, Event::AgentMissed(dial));
     }
 
     /// No agent in time: the customer hears who called and why, then the

@@ -9,7 +9,7 @@
 //! the router at once, the campaign looks at its agents on its own tick,
 //! so a free agent goes to a waiting inbound caller first.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
@@ -39,6 +39,8 @@ pub enum CampaignOutput {
     },
     /// The campaign started, paused, stopped or finished.
     Status { campaign: String, status: Status },
+    /// A number listed (`listed`) or unlisted through the API: store it.
+    Dnc { number: String, listed: bool },
 }
 
 /// One campaign, now.
@@ -85,6 +87,10 @@ pub(super) struct Driven {
 pub(super) struct Campaigns {
     pub list: Vec<Driven>,
     pub dnc: Dnc,
+    /// The numbers the `[dnc]` list files gave.
+    pub dnc_files: Dnc,
+    /// The numbers listed through the API (stored, kept across restarts).
+    pub dnc_stored: BTreeSet<String>,
     /// How uploaded numbers are read (`[dnc]` country code, prefix).
     pub numbering: Numbering,
     pub calls: HashMap<CallRef, Dialled>,
@@ -114,6 +120,7 @@ impl Switch {
     /// The do-not-call set every campaign's dials are checked against,
     /// and how numbers are read into E.164.
     pub fn set_dnc(&mut self, dnc: Dnc, numbering: Numbering) {
+        self.campaigns.dnc_files = dnc.clone();
         self.campaigns.dnc = dnc;
         self.campaigns.numbering = numbering;
     }

@@ -158,7 +158,27 @@ pub enum Command {
         name: String,
         csv: String,
     },
+    /// The do-not-call set: its size, and a page of it when `limit` is set
+    /// (at most [`DNC_PAGE_MAX`] numbers, in order).
+    ListDnc {
+        #[serde(default)]
+        offset: usize,
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    /// List a number (read into E.164 as the `[dnc]` lists are), stored
+    /// so that it stays listed after a restart.
+    AddDnc {
+        number: String,
+    },
+    /// Unlist a number listed by [`Command::AddDnc`].
+    RemoveDnc {
+        number: String,
+    },
 }
+
+/// Numbers in one page of the do-not-call set at most.
+pub const DNC_PAGE_MAX: usize = 1_000;
 
 /// What `CampaignControl` asks of a campaign.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,6 +222,16 @@ pub enum Reply {
     /// Contacts taken by an upload (numbers already in the campaign are not).
     ContactsAdded {
         added: usize,
+    },
+    /// The do-not-call set's size, and the page asked for.
+    Dnc {
+        count: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        numbers: Option<Vec<String>>,
+    },
+    /// The number a do-not-call change was about, in E.164.
+    DncNumber {
+        number: String,
     },
 }
 
@@ -362,6 +392,18 @@ pub enum CommandError {
         status: &'static str,
         action: &'static str,
     },
+    #[error("not a phone number: {0}")]
+    DncNumber(crate::dialer::NumberError),
+    #[error("{0} is not on the do-not-call list")]
+    NotListed(String),
+    #[error("{0} is listed by a [dnc] list file: remove it there")]
+    ListedByFile(String),
+    #[error("no campaigns are configured: the do-not-call list has no store")]
+    NoDncStore,
+    #[error("a page holds 1 to {DNC_PAGE_MAX} numbers")]
+    DncPage,
+    #[error("the do-not-call list is full")]
+    DncFull,
     /// A contact upload row that does not read: its line and column.
     #[error("line {line}, {field}: {message}")]
     BadContacts {
@@ -380,12 +422,15 @@ impl CommandError {
             | Self::UnknownCall(_)
             | Self::UnknownParty(_)
             | Self::UnknownCampaign(_)
+            | Self::NotListed(_)
             | Self::NotBanned(_) => 404,
             Self::DialRefused(_) | Self::BadTarget(_) | Self::TransferLoop => 403,
             Self::SkillLevel { .. }
             | Self::PauseReason
             | Self::UnknownDisposition(_)
             | Self::BadContacts { .. }
+            | Self::DncNumber(_)
+            | Self::DncPage
             | Self::DispositionNote => 400,
             Self::NotPaused(_)
             | Self::NotInWrapUp(_)
@@ -402,6 +447,9 @@ impl CommandError {
             | Self::NotSupervised
             | Self::ConferenceFull
             | Self::CampaignState { .. }
+            | Self::ListedByFile(_)
+            | Self::NoDncStore
+            | Self::DncFull
             | Self::NoMedia => 409,
             Self::BadNumber => 400,
             Self::Draining | Self::Router(_) | Self::NoCapacity => 503,

@@ -89,6 +89,9 @@ impl Switch {
                 self.pump(now);
                 return added.map(|added| Reply::ContactsAdded { added });
             }
+            Command::ListDnc { offset, limit } => return self.list_dnc(offset, limit),
+            Command::AddDnc { number } => return self.add_dnc(&number),
+            Command::RemoveDnc { number } => return self.remove_dnc(&number),
         };
         self.pump(now);
         result.map(|()| Reply::Done)

@@ -249,6 +249,7 @@ impl Switch {
 impl Switch {
     /// The callee answered: `CallAnswered`.
     pub(super) fn answered_event(&mut self, now: Instant, id: crate::call::CallRef) {
+        self.campaign_agent_answered(now, id);
         let Some(e) = self.calls.get(&id) else {
             return;
         };

@@ -535,6 +535,9 @@ impl Switch {
     /// No offered agent took a queued call: drop the B leg. The router
     /// was told per agent and decides what comes next.
     pub(super) fn requeue(&mut self, now: Instant, id: CallRef, status: u16) {
+        if self.is_campaign_call(id) {
+            return self.campaign_agent_missed(now, id, status);
+        }
         debug!(call = %id, status, "offer missed, the call waits again");
         self.drop_b_leg(now, id);
         self.session_event(now, id, SessionEvent::Queued);

@@ -4,7 +4,12 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use super::super::campaign::{CampaignConfig, DncConfig, DNC_LISTS_MAX, MAX_ATTEMPTS_MAX};
+use std::time::Duration;
+
+use super::super::campaign::{
+    CampaignConfig, DncConfig, DNC_LISTS_MAX, MAX_ATTEMPTS_MAX, RING_TIMEOUT_DEFAULT,
+    RING_TIMEOUT_MAX, RING_TIMEOUT_MIN,
+};
 use super::super::raw::{RawCampaign, RawDnc};
 use super::super::values::{check_did, check_name};
 use super::super::{ProblemKind, TrunkConfig};
@@ -83,6 +88,7 @@ impl Cx<'_, '_> {
                 let kind = ProblemKind::AbandonOutOfRange { value: max_abandon };
                 self.report(&p.key("max_abandon"), kind);
             }
+            let ring_timeout = self.ring_timeout(raw.ring_timeout.as_deref(), &p);
             out.push(CampaignConfig {
                 contacts_at: self.locate(&p.key("contacts")),
                 name: raw.name,
@@ -97,9 +103,25 @@ impl Cx<'_, '_> {
                 retry,
                 max_abandon: max_abandon.clamp(1e-6, 1.0),
                 autostart: raw.autostart.unwrap_or(false),
+                ring_timeout,
             });
         }
         out
+    }
+
+    /// The customer's ring time: the regulators' 15 s at least.
+    fn ring_timeout(&mut self, raw: Option<&str>, p: &super::FieldPath) -> Duration {
+        let path = p.key("ring_timeout");
+        let d = self.duration(raw, &path, RING_TIMEOUT_DEFAULT, true);
+        if (RING_TIMEOUT_MIN..=RING_TIMEOUT_MAX).contains(&d) {
+            return d;
+        }
+        let kind = ProblemKind::DurationOutOfRange {
+            value: raw.unwrap_or_default().to_owned(),
+            range: "15s (unanswered calls ring at least 15 s) to 5m",
+        };
+        self.report(&path, kind);
+        RING_TIMEOUT_DEFAULT
     }
 
     fn retry(&mut self, raw: super::super::raw::RawRetry, p: &super::FieldPath) -> Retry {
@@ -193,6 +215,7 @@ mod tests {
         assert_eq!(k.retry.busy, Duration::from_secs(300));
         assert_eq!(k.retry.no_answer, Duration::from_secs(7_200));
         assert_eq!(k.max_abandon, 0.02);
+        assert_eq!(k.ring_timeout, Duration::from_secs(20), "the default");
         assert_eq!(k.contacts_at.line, 17);
         assert_eq!(c.dnc.lists.len(), 1);
         assert_eq!(c.relative(&k.contacts), Path::new("campaigns/renewals.csv"));
@@ -204,7 +227,7 @@ mod tests {
             "[[campaigns]]\nname = \"x\"\nqueue = \"nope\"\ncontacts = \"a.csv\"\n\
              trunk = \"inbound-only\"\nmode = \"psychic\"\nwindow = \"9-5\"\n\
              timezone = \"Mars/Base\"\nmax_attempts = 0\nmax_abandon = 1.5\n\
-             retry = { busy = \"soon\" }\n",
+             retry = { busy = \"soon\" }\nring_timeout = \"10s\"\n",
         );
         let expect = [
             ("c.toml:16:", "campaigns[0].queue"),
@@ -215,6 +238,7 @@ mod tests {
             ("c.toml:22:", "campaigns[0].max_attempts"),
             ("c.toml:23:", "campaigns[0].max_abandon"),
             ("c.toml:24:", "campaigns[0].retry.busy"),
+            ("c.toml:25:", "campaigns[0].ring_timeout"),
         ];
         assert_eq!(got.len(), expect.len(), "{got:?}");
         for ((at, field), line) in expect.iter().zip(&got) {

@@ -52,11 +52,16 @@ pub struct TokenName(pub String);
 
 /// The least role a request needs.
 pub fn required_role(method: &Method, path: &str) -> Role {
+    let dnc = path.starts_with("/api/v1/dnc");
     if path.ends_with("/reload")
         || path.starts_with("/api/v1/bans")
         || path.starts_with("/api/v1/callers")
+        || (dnc && method == Method::DELETE)
     {
         Role::Admin
+    } else if dnc {
+        // The list is of phone numbers: private, not for wallboards.
+        Role::Supervisor
     } else if method == Method::GET || method == Method::HEAD {
         Role::Viewer
     } else {

@@ -126,6 +126,12 @@ fn command_code(e: &CommandError) -> &'static str {
         CommandError::UnknownCampaign(_) => "unknown_campaign",
         CommandError::CampaignState { .. } => "bad_campaign_state",
         CommandError::BadContacts { .. } => "bad_contacts",
+        CommandError::DncNumber(_) => "bad_number",
+        CommandError::NotListed(_) => "not_listed",
+        CommandError::ListedByFile(_) => "listed_by_file",
+        CommandError::NoDncStore => "no_dnc_store",
+        CommandError::DncPage => "bad_page",
+        CommandError::DncFull => "dnc_full",
     }
 }
 

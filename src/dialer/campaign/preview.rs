@@ -1,0 +1,73 @@
+//! Preview mode: a ready agent is offered the next contact and sees it
+//! first; the contact is dialled on the agent's accept, and a skip puts it
+//! back for later without spending an attempt.
+
+use std::cmp::Reverse;
+use std::time::Duration;
+
+use super::{Action, AgentState, Campaign};
+use crate::dialer::contact::{ContactId, ContactState};
+use crate::dialer::dnc::Dnc;
+
+impl Campaign {
+    pub(super) fn unpreview(&mut self, contact: ContactId, out: &mut Vec<Action>) {
+        let c = &mut self.contacts[contact.0 as usize];
+        if c.state == ContactState::Previewing {
+            c.state = if c.attempts == 0 {
+                ContactState::New
+            } else {
+                ContactState::NoAnswer
+            };
+            self.due.push_front(contact);
+            out.push(Action::Contact(contact));
+        }
+    }
+
+    pub(super) fn preview_accepted(
+        &mut self,
+        now: Duration,
+        agent: String,
+        dnc: &mut Dnc,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(AgentState::Previewing(contact)) = self.agents.get(&agent).cloned() else {
+            return;
+        };
+        self.agents
+            .insert(agent.clone(), AgentState::Ready { since: now });
+        if !self.dial(now, contact, Some(agent.clone()), dnc, out) {
+            self.agents.insert(agent, AgentState::Ready { since: now });
+        }
+    }
+
+    pub(super) fn preview_skipped(&mut self, now: Duration, agent: String, out: &mut Vec<Action>) {
+        let Some(AgentState::Previewing(contact)) = self.agents.get(&agent).cloned() else {
+            return;
+        };
+        self.agents.insert(agent, AgentState::Ready { since: now });
+        let c = &mut self.contacts[contact.0 as usize];
+        // Skipped: back of the list, no attempt spent.
+        c.state = if c.attempts == 0 {
+            ContactState::New
+        } else {
+            ContactState::NoAnswer
+        };
+        let next = now + self.spec.retry.no_answer;
+        c.next_try = Some(next);
+        self.later.push(Reverse((next, contact)));
+        out.push(Action::Contact(contact));
+    }
+
+    pub(super) fn pace_preview(&mut self, now: Duration, out: &mut Vec<Action>) {
+        for agent in self.ready_agents() {
+            let Some(contact) = self.next_contact(now) else {
+                return;
+            };
+            self.contacts[contact.0 as usize].state = ContactState::Previewing;
+            self.agents
+                .insert(agent.clone(), AgentState::Previewing(contact));
+            out.push(Action::Contact(contact));
+            out.push(Action::Offer { agent, contact });
+        }
+    }
+}

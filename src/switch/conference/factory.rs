@@ -13,6 +13,7 @@
 //! ([`Switch::merge_placed_into`]). Simpler phones REFER the customer's
 //! dialog (or the consultation's) to the factory URI: the same merge.
 
+use std::cmp::Reverse;
 use std::time::Instant;
 
 use tracing::{info, warn};
@@ -42,11 +43,22 @@ impl Switch {
         self.calls.get(&call)?.phase.conference()?.focus.clone()
     }
 
-    /// The talking call `agent` is the agent of (the customer's).
-    fn agent_call(&self, agent: &str) -> Option<CallRef> {
+    /// The talking call `agent` is the agent of (the customer's), other
+    /// than `not`: one their phone holds first, then the oldest.
+    pub(in crate::switch) fn agent_call(
+        &self,
+        agent: &str,
+        not: Option<CallRef>,
+    ) -> Option<CallRef> {
         self.calls
             .iter()
-            .find(|(_, e)| e.agent.as_deref() == Some(agent) && e.is_talking() && e.b.is_some())
+            .filter(|(id, e)| {
+                Some(**id) != not
+                    && e.agent.as_deref() == Some(agent)
+                    && e.is_talking()
+                    && e.b.is_some()
+            })
+            .max_by_key(|(id, e)| (e.held_by() == Some(MediaLeg::Agent), Reverse(id.0)))
             .map(|(id, _)| *id)
     }
 
@@ -71,7 +83,7 @@ impl Switch {
         req: &Req<'_>,
         agent: &str,
     ) {
-        let Some(id) = self.agent_call(agent) else {
+        let Some(id) = self.agent_call(agent, None) else {
             let sip_call_id = req.msg.call_id();
             warn!(
                 agent,

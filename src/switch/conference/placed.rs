@@ -63,11 +63,8 @@ impl Switch {
         if !entry.is_talking() || !answered || entry.media.is_none() {
             return Err(CommandError::NotConsulting);
         }
-        let customer = self.calls.iter().find(|(id, e)| {
-            **id != consult && e.agent.as_deref() == Some(agent) && e.is_talking() && e.b.is_some()
-        });
-        let (&id, _) = customer.ok_or(CommandError::NotConsulting)?;
-        Ok(id)
+        self.agent_call(agent, Some(consult))
+            .ok_or(CommandError::NotConsulting)
     }
 
     /// Whether call `id` can take one more party: anchored, neither

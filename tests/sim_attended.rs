@@ -1393,3 +1393,68 @@ fn a_refer_to_the_conference_factory_merges_the_phones_consultation() {
     drain(&mut switch);
     assert_clean(&mut switch, at(9_030));
 }
+
+/// The conference factory refuses an agent on no talking call (403), and
+/// `*3` on an agent's own call with no customer call of theirs is ignored:
+/// nothing is sent, both calls go on.
+#[test]
+fn the_factory_and_star_3_refuse_an_agent_with_no_customer_call() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let config = CONFIG.replace(
+        "no_answer_timeout = \"20s\"",
+        "no_answer_timeout = \"20s\"\nconference_factory = \"conference\"",
+    );
+    let mut switch = switch_with(&config, t0);
+    let factory = "sip:conference@127.0.0.1:5060";
+    let out = with_auth(
+        &mut switch,
+        at(10),
+        "INVITE",
+        factory,
+        "1001",
+        AGENT,
+        "focus-0",
+        &sdp(4600),
+    );
+    assert_eq!(
+        response_to(&out, AGENT, "focus-0").and_then(|m| m.status()),
+        Some(403)
+    );
+    assert_eq!(switch.calls_active(), 0);
+
+    // 1001 calls 1002 directly (no customer call), then types *3.
+    let out = with_auth(
+        &mut switch,
+        at(100),
+        "INVITE",
+        "sip:1002@127.0.0.1:5060",
+        "1001",
+        AGENT,
+        CONSULT,
+        &sdp(4500),
+    );
+    let invite = invite_to(&out, TARGET).expect("1002 rings");
+    switch.handle_datagram(
+        at(200),
+        peer(TARGET),
+        reply(&invite, 200, "target1", TARGET, &sdp(4200)),
+    );
+    drain(&mut switch);
+    for digit in ['*', '3'] {
+        let leg = MediaLeg::Caller;
+        switch.handle_media(
+            at(300),
+            MediaInput::Digit {
+                call: CallRef(1),
+                leg,
+                digit,
+            },
+        );
+    }
+    let out = drain(&mut switch);
+    assert_eq!(switch.stats().dtmf_digits, 2, "the digits reached the call");
+    assert!(out.sip.is_empty(), "*3 is ignored: {:?}", out.sip);
+    assert!(out.media.is_empty());
+    assert_eq!(switch.calls_active(), 1, "the call goes on");
+}

@@ -1204,3 +1204,257 @@ fn star_3_on_the_phones_own_consultation_makes_a_conference() {
     );
     assert_clean(&mut switch, at(9_020));
 }
+
+/// A desk phone's network conference key (RFC 4579): 1001's phone holds
+/// the caller and consults 1002, then INVITEs the conference factory and
+/// REFERs the focus once per held call with Replaces naming its dialogs.
+/// The factory's dialog becomes 1001's leg of the caller's call (the old
+/// one gets a BYE); the REFER naming it is done at once, the one naming
+/// the consultation moves 1002 in as a party; the caller's call is a
+/// conference of the three.
+#[test]
+fn a_phones_network_conference_mixes_caller_agent_and_colleague() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let config = CONFIG.replace(
+        "no_answer_timeout = \"20s\"",
+        "no_answer_timeout = \"20s\"\nconference_factory = \"conference\"",
+    );
+    let mut switch = switch_with(&config, t0);
+    let (offer, caller_to, consult) = held_and_consulting(&mut switch, at);
+    let call = CallRef(1);
+
+    // The conference key: INVITE to the factory, answered by the focus.
+    let factory = "sip:conference@127.0.0.1:5060";
+    let out = with_auth(
+        &mut switch,
+        at(5_000),
+        "INVITE",
+        factory,
+        "1001",
+        AGENT,
+        "focus-1",
+        &sdp(4600),
+    );
+    let ok = response_to(&out, AGENT, "focus-1").expect("the factory answers");
+    assert_eq!(ok.status(), Some(200));
+    let contact = ok.header(&HeaderName::Contact).unwrap_or_default();
+    assert!(contact.contains("isfocus"), "{contact}");
+    let byes = requests(&out, AGENT, "BYE");
+    assert_eq!(byes.len(), 1, "the replaced agent dialog is hung up");
+    assert_eq!(byes[0].call_id(), offer.call_id());
+    assert!(out.sip.iter().all(|(a, _)| a.to_string() != CARRIER));
+    assert!(out.media.iter().any(|c| matches!(c,
+        MediaCommand::SetRemote { call: c, leg: MediaLeg::Agent, .. } if *c == call)));
+    let focus_to = ok.to().as_str().to_string();
+    let ack = request(
+        "ACK", factory, "1001", AGENT, "focus-1", 2, &focus_to, "", "",
+    );
+    switch.handle_datagram(at(5_010), peer(AGENT), ack);
+    ack_requests(&mut switch, at(5_010), &out);
+    drain(&mut switch);
+
+    // REFER naming the customer dialog the focus replaced: done at once.
+    let switch_tag = offer.from().tag().unwrap().to_string();
+    let extra = refer_replaces(offer.call_id(), &switch_tag, "agent1");
+    let refer = request(
+        "REFER", factory, "1001", AGENT, "focus-1", 3, &focus_to, &extra, "",
+    );
+    switch.handle_datagram(at(5_100), peer(AGENT), refer);
+    let out = drain(&mut switch);
+    assert_eq!(
+        response_to(&out, AGENT, "focus-1").and_then(|m| m.status()),
+        Some(202)
+    );
+    assert_eq!(
+        notifies(&out),
+        vec![
+            ("SIP/2.0 100 Trying".to_string(), false),
+            ("SIP/2.0 200 OK".to_string(), true)
+        ]
+    );
+    ack_requests(&mut switch, at(5_110), &out);
+    drain(&mut switch);
+
+    // REFER naming the consultation: 1002 joins as a party.
+    let extra = refer_replaces(CONSULT, &consult.to_tag, &format!("t{CONSULT}"));
+    let refer = request(
+        "REFER", factory, "1001", AGENT, "focus-1", 4, &focus_to, &extra, "",
+    );
+    switch.handle_datagram(at(5_200), peer(AGENT), refer);
+    let out = drain(&mut switch);
+    assert_eq!(
+        notifies(&out),
+        vec![
+            ("SIP/2.0 100 Trying".to_string(), false),
+            ("SIP/2.0 200 OK".to_string(), true)
+        ]
+    );
+    let byes = requests(&out, AGENT, "BYE");
+    assert_eq!(byes.len(), 1);
+    assert_eq!(byes[0].call_id(), CONSULT, "the consultation is hung up");
+    let reinvite = invite_to(&out, TARGET).expect("1002 is re-INVITEd into the call");
+    assert_eq!(reinvite.call_id(), consult.target_invite.call_id());
+    ack_requests(&mut switch, at(5_210), &out);
+    drain(&mut switch);
+    switch.handle_datagram(
+        at(5_300),
+        peer(TARGET),
+        reply(&reinvite, 200, "target1", TARGET, &sdp(4200)),
+    );
+    let out = drain(&mut switch);
+    let party = MediaLeg::Party(0);
+    assert!(out.media.iter().any(|c| matches!(c,
+        MediaCommand::Conference { call: c, parties } if *c == call
+            && [MediaLeg::Caller, MediaLeg::Agent, party]
+                .iter()
+                .all(|l| parties.iter().any(|(p, _)| p == l)))));
+
+    // A REFER naming a dialog the agent does not have: 481, nothing moves.
+    let extra = refer_replaces("nope", "x", "y");
+    let refer = request(
+        "REFER", factory, "1001", AGENT, "focus-1", 5, &focus_to, &extra, "",
+    );
+    switch.handle_datagram(at(6_000), peer(AGENT), refer);
+    let out = drain(&mut switch);
+    assert_eq!(
+        notifies(&out).last().map(|(f, _)| f.clone()),
+        Some("SIP/2.0 481 Call/Transaction Does Not Exist".to_string())
+    );
+    ack_requests(&mut switch, at(6_010), &out);
+    drain(&mut switch);
+
+    // The caller hangs up: the focus dialog and 1002 get BYEs.
+    let out = caller_bye(&mut switch, at(9_000), &caller_to);
+    let byes = requests(&out, AGENT, "BYE");
+    assert_eq!(byes.len(), 1);
+    assert_eq!(byes[0].call_id(), "focus-1");
+    ack_requests(&mut switch, at(9_010), &out);
+    let out = drain(&mut switch);
+    // The call ends with its agent leg: its parties are hung up with it.
+    assert_eq!(requests(&out, TARGET, "BYE").len(), 1, "1002 is hung up");
+    ack_requests(&mut switch, at(9_020), &out);
+    drain(&mut switch);
+    assert_eq!(out.records.len(), 1);
+    assert_eq!(out.records[0].agent.as_deref(), Some("1001"));
+    assert_clean(&mut switch, at(9_030));
+}
+
+/// The simpler phones' form: a REFER in the customer's dialog to the
+/// conference factory URI moves the agent's own consultation in as a
+/// party.
+#[test]
+fn a_refer_to_the_conference_factory_merges_the_phones_consultation() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let config = CONFIG.replace(
+        "no_answer_timeout = \"20s\"",
+        "no_answer_timeout = \"20s\"\nconference_factory = \"conference\"",
+    );
+    let mut switch = switch_with(&config, t0);
+    let (offer, caller_to, consult) = held_and_consulting(&mut switch, at);
+    let refer_to = "Refer-To: <sip:conference@127.0.0.1:5060>\r\n";
+    switch.handle_datagram(
+        at(5_000),
+        peer(AGENT),
+        from_agent("REFER", &offer, 3, refer_to, ""),
+    );
+    let out = drain(&mut switch);
+    assert_eq!(
+        response_to(&out, AGENT, offer.call_id()).and_then(|m| m.status()),
+        Some(202)
+    );
+    assert_eq!(
+        notifies(&out),
+        vec![
+            ("SIP/2.0 100 Trying".to_string(), false),
+            ("SIP/2.0 200 OK".to_string(), true)
+        ]
+    );
+    let byes = requests(&out, AGENT, "BYE");
+    assert_eq!(byes.len(), 1);
+    assert_eq!(byes[0].call_id(), CONSULT);
+    let reinvite = invite_to(&out, TARGET).expect("1002 is re-INVITEd into the call");
+    assert_eq!(reinvite.call_id(), consult.target_invite.call_id());
+    ack_requests(&mut switch, at(5_010), &out);
+    drain(&mut switch);
+    switch.handle_datagram(
+        at(5_100),
+        peer(TARGET),
+        reply(&reinvite, 200, "target1", TARGET, &sdp(4200)),
+    );
+    let out = drain(&mut switch);
+    assert!(out.events.iter().any(|e| matches!(e,
+        EventKind::PartyJoined { who, .. } if who == "1002")));
+    let out = caller_bye(&mut switch, at(9_000), &caller_to);
+    ack_requests(&mut switch, at(9_010), &out);
+    let out = drain(&mut switch);
+    ack_requests(&mut switch, at(9_020), &out);
+    drain(&mut switch);
+    assert_clean(&mut switch, at(9_030));
+}
+
+/// The conference factory refuses an agent on no talking call (403), and
+/// `*3` on an agent's own call with no customer call of theirs is ignored:
+/// nothing is sent, both calls go on.
+#[test]
+fn the_factory_and_star_3_refuse_an_agent_with_no_customer_call() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let config = CONFIG.replace(
+        "no_answer_timeout = \"20s\"",
+        "no_answer_timeout = \"20s\"\nconference_factory = \"conference\"",
+    );
+    let mut switch = switch_with(&config, t0);
+    let factory = "sip:conference@127.0.0.1:5060";
+    let out = with_auth(
+        &mut switch,
+        at(10),
+        "INVITE",
+        factory,
+        "1001",
+        AGENT,
+        "focus-0",
+        &sdp(4600),
+    );
+    assert_eq!(
+        response_to(&out, AGENT, "focus-0").and_then(|m| m.status()),
+        Some(403)
+    );
+    assert_eq!(switch.calls_active(), 0);
+
+    // 1001 calls 1002 directly (no customer call), then types *3.
+    let out = with_auth(
+        &mut switch,
+        at(100),
+        "INVITE",
+        "sip:1002@127.0.0.1:5060",
+        "1001",
+        AGENT,
+        CONSULT,
+        &sdp(4500),
+    );
+    let invite = invite_to(&out, TARGET).expect("1002 rings");
+    switch.handle_datagram(
+        at(200),
+        peer(TARGET),
+        reply(&invite, 200, "target1", TARGET, &sdp(4200)),
+    );
+    drain(&mut switch);
+    for digit in ['*', '3'] {
+        let leg = MediaLeg::Caller;
+        switch.handle_media(
+            at(300),
+            MediaInput::Digit {
+                call: CallRef(1),
+                leg,
+                digit,
+            },
+        );
+    }
+    let out = drain(&mut switch);
+    assert_eq!(switch.stats().dtmf_digits, 2, "the digits reached the call");
+    assert!(out.sip.is_empty(), "*3 is ignored: {:?}", out.sip);
+    assert!(out.media.is_empty());
+    assert_eq!(switch.calls_active(), 1, "the call goes on");
+}

@@ -38,6 +38,7 @@ realm = "switchyard-test"
 digest_challenge = "md5-first"
 cdr_path = "cdr.sqlite"
 no_answer_timeout = "10s"
+conference_factory = "conference"
 
 [[agents]]
 id = "1001"
@@ -812,4 +813,91 @@ fn api_consult_then_cancel_gives_the_caller_back_to_the_agent() {
     assert_eq!(r.transfers.as_deref(), Some(""));
     assert!(log.iter().any(|l| l.0 == "consult_end"), "{log:?}");
     assert!(log.iter().all(|l| l.0 != "transfer"), "{log:?}");
+}
+
+/// Replaces value of a dialog as a Refer-To header parameter carries it.
+fn replaces_param(call_id: &str, to_tag: &str, from_tag: &str) -> String {
+    let call_id = call_id.replace('@', "%40");
+    format!("{call_id}%3Bto-tag%3D{to_tag}%3Bfrom-tag%3D{from_tag}")
+}
+
+/// The desk phone's network conference key on the wire (RFC 4579 ad hoc,
+/// `tests/sipp/agent_conference_key.xml`): with the caller held and 1002
+/// consulted, 1001's phone INVITEs the conference factory and REFERs the
+/// focus with Replaces naming its two dialogs. Checked: the focus answers
+/// with `isfocus` and both REFERs end in `200 OK` (the scenario checks),
+/// the switch BYEs 1001's old customer dialog and its consultation, 1002
+/// is re-INVITEd into the caller's call and hears the caller's tone, and
+/// the one record of the call keeps 1001 as its agent.
+#[test]
+fn a_phones_conference_key_mixes_the_caller_and_the_consulted_agent() {
+    let rtp = even_port_block();
+    let switch = SwitchProc::start("conference-key", &config(rtp));
+    let (b, b_rtp) = colleague(&switch, JOINED);
+    let (mut caller, caller_anchor, desk) = consulting(&switch);
+    let (consult_id, consult_tag, switch_to) = desk.consult.clone().unwrap();
+    let to_tag = switch_to.split("tag=").nth(1).unwrap().to_string();
+    let offer = desk.offer.clone().unwrap();
+    let customer = offer.call_id().to_string();
+    let switch_tag = offer.from().tag().unwrap().to_string();
+
+    let port = support::free_udp_port().to_string();
+    let key = Sipp::start(
+        &switch.dir,
+        "agent_conference_key.xml",
+        &[
+            ("@USER@", "1001"),
+            ("@FACTORY@", "conference"),
+            (
+                "@CUSTOMER_REPLACES@",
+                &replaces_param(&customer, &switch_tag, "desk1"),
+            ),
+            (
+                "@CONSULT_REPLACES@",
+                &replaces_param(&consult_id, &to_tag, &consult_tag),
+            ),
+        ],
+        &[
+            "-m",
+            "1",
+            "-p",
+            &port,
+            "-au",
+            "1001",
+            "-ap",
+            "demo-1001",
+            "-key",
+            "contact_port",
+            &port,
+        ],
+        Some(switch.sip),
+    );
+    // 1001's desk answers the BYEs of its two replaced dialogs.
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    while seen.len() < 2 {
+        assert!(Instant::now() < deadline, "BYEs to 1001's desk: {seen:?}");
+        let Some(msg) = desk.phone.try_recv(Duration::from_millis(200)) else {
+            continue;
+        };
+        if msg.method().is_some_and(|m| m.as_str() == "BYE") {
+            desk.respond(&msg, 200, "", None);
+            seen.push(msg.call_id().to_string());
+        }
+    }
+    seen.sort();
+    let mut expected = vec![customer, consult_id];
+    expected.sort();
+    assert_eq!(seen, expected, "1001's old dialogs are hung up");
+
+    // The caller's tone reaches 1002 through the conference.
+    let share = heard(&caller.rtp, caller_anchor, &b_rtp, 1000.0);
+    assert!(share > 0.5, "the caller's 1 kHz tone reaches 1002: {share}");
+
+    caller.bye();
+    key.expect_success();
+    b.expect_success();
+    let (r, _log) = record_of_the_call(&switch);
+    assert_eq!(r.agent.as_deref(), Some("1001"));
+    assert_eq!(r.outcome, "completed");
 }

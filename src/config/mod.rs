@@ -29,6 +29,7 @@
 //! digest_challenge = "sha256-first"  # "md5-first": clients answering only the first; "md5-only"
 //! escalation_queue = "supervisors"  # optional: where `*53` and the API's escalate send a call;
 //! escalation_priority = 9            # and its priority there (0..=9, higher served first)
+//! conference_factory = "conference"  # optional: the user of the URI desk phones' network conference INVITEs
 //! registration = { min_expires = "60s", max_expires = "3600s", default_expires = "3600s" }
 //!
 //! [media]                           # optional: without it SDP passes end to end
@@ -274,6 +275,8 @@ pub struct SwitchConfig {
     pub records_keep: Option<Duration>,
     /// Where an escalated call goes, and with what priority.
     pub escalation: Option<(String, u8)>,
+    /// The user part of the conference factory URI (RFC 4579 §5.4).
+    pub conference_factory: Option<String>,
 }
 
 /// The `[media]` section: where the relay binds and what it speaks.

@@ -24,6 +24,7 @@ pub(crate) struct RawSwitch {
     pub probe_interval: Option<String>,
     pub escalation_queue: Option<String>,
     pub escalation_priority: Option<i64>,
+    pub conference_factory: Option<String>,
     pub transfer_loop_max: Option<i64>,
 }
 

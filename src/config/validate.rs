@@ -307,8 +307,10 @@ impl Cx<'_, '_> {
         };
         let mut raw_switch = s.switch;
         let escalation = self.escalation(&mut raw_switch, &known);
+        let conference_factory = self.conference_factory(&mut raw_switch, &known);
         let switch = SwitchConfig {
             escalation,
+            conference_factory,
             ..self.switch(raw_switch)
         };
         let media = s.media.map(|m| self.media(m));
@@ -663,6 +665,7 @@ impl Cx<'_, '_> {
             digest_challenge,
             force_rport: raw.force_rport.unwrap_or(false),
             escalation: None,
+            conference_factory: None,
             registration: RegistrationConfig {
                 min_expires,
                 max_expires,

@@ -43,6 +43,9 @@ impl Switch {
                 return self.refuse(now, req, Refusal::plain(err.status()));
             }
         };
+        if let Some(replaced) = self.focus_of(call) {
+            return self.on_focus_refer(now, req, call, &replaces, &replaced);
+        }
         if let Err(err) = self.transferable(call) {
             warn!(call = %call, %err, "attended transfer refused");
             return self.refuse(now, req, Refusal::plain(491));
@@ -81,7 +84,7 @@ impl Switch {
     /// placed, whose caller-side dialog (the agent's phone and us) has the
     /// Call-ID and tags given. `None` for anything else: unknown, another
     /// agent's, the customer call itself, or not answered yet.
-    fn consultation(&self, call: CallRef, replaces: &Replaces) -> Option<CallRef> {
+    pub(super) fn consultation(&self, call: CallRef, replaces: &Replaces) -> Option<CallRef> {
         let agent = self.calls.get(&call)?.agent.clone()?;
         let Some(&Owner::Leg {
             call: consult,

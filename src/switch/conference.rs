@@ -12,6 +12,7 @@
 //! `conference_parties.rs`; `*3` on a consultation the agent's phone
 //! placed itself in `conference/placed.rs`.
 
+mod factory;
 mod placed;
 
 use std::time::Instant;

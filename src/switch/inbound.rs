@@ -208,6 +208,12 @@ impl Switch {
             let agent = agent.clone();
             return self.on_supervise(now, req, &agent, code);
         }
+        if let Some(agent) = caller_agent
+            .as_deref()
+            .filter(|_| self.is_conference_factory(&dialled))
+        {
+            return self.on_factory_invite(now, req, agent);
+        }
         if let (Some(agent), Some(code)) = (&caller_agent, super::FeatureCode::parse(&dialled)) {
             let agent = agent.clone();
             return self.on_feature(now, req, &agent, code);

@@ -118,6 +118,8 @@ pub struct Plan {
     pub dispositions: HashMap<String, Vec<String>>,
     /// `[switch] escalation_queue` and its priority.
     pub escalation: Option<(String, u8)>,
+    /// `[switch] conference_factory`: desk phones' network conference URI user.
+    pub conference_factory: Option<String>,
     /// Each queue's `transfer_priority` and `transfer_fallback`.
     pub queue_transfers: HashMap<String, (u8, config::TransferFallback)>,
 }
@@ -183,6 +185,7 @@ impl Plan {
             min_se: cfg.switch.min_se,
             probe_interval: cfg.switch.probe_interval,
             escalation: cfg.switch.escalation.clone(),
+            conference_factory: cfg.switch.conference_factory.clone(),
             transfer_loop_max: cfg.switch.transfer_loop_max,
             dispositions: cfg
                 .queues

@@ -102,7 +102,7 @@ impl Switch {
     }
 
     /// A NOTIFY of the carrier's REFER subscription, in the caller's dialog.
-    fn caller_notify(&mut self, now: Instant, id: CallRef, frag: &str, done: bool) {
+    pub(super) fn caller_notify(&mut self, now: Instant, id: CallRef, frag: &str, done: bool) {
         let branch = crate::sip::dialog::branch(&self.token());
         let Some(entry) = self.calls.get_mut(&id) else {
             return;

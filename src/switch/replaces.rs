@@ -86,7 +86,13 @@ impl Switch {
     }
 
     /// BYE on the old agent dialog; the new one becomes the call's agent leg.
-    fn replace_b_leg(&mut self, now: Instant, call: CallRef, req: &Req<'_>, tag: String) {
+    pub(super) fn replace_b_leg(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        req: &Req<'_>,
+        tag: String,
+    ) {
         let old = self
             .calls
             .get(&call)

@@ -53,6 +53,9 @@ impl Switch {
         let _in_call = span.enter();
         match self.referrer(call, side) {
             Referrer::Agent => {}
+            Referrer::PlacingAgent if self.refers_to_factory(req) => {
+                return self.on_placed_refer_to_factory(now, req, call);
+            }
             Referrer::PlacingAgent => {
                 // The agent's leg is the A leg here: moving it is not built.
                 warn!(call = %call, "REFER on a call the agent placed refused: not supported");
@@ -75,6 +78,9 @@ impl Switch {
         };
         if to.contains("Replaces") {
             return self.on_refer_replaces(now, req, call, &to);
+        }
+        if self.is_conference_factory(uri_user(&to)) {
+            return self.on_refer_to_factory(now, req, call);
         }
         if let Err(err) = self.transferable(call) {
             warn!(call = %call, %err, "REFER refused");

@@ -73,6 +73,9 @@ pub struct Conference {
     pub parties: Vec<ConferenceParty>,
     /// Parties added so far: the next one's relay leg number.
     joins: u8,
+    /// Made by the agent's phone through the conference factory: the
+    /// Call-ID of the agent dialog its focus dialog replaced (RFC 4579).
+    pub focus: Option<String>,
 }
 
 impl Conference {

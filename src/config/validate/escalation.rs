@@ -1,6 +1,7 @@
 //! `[switch]` escalation keys: the queue an escalated call joins (`*53`
 //! or the API's escalate) must be one of `[[queues]]`; its priority is a
-//! DID's range.
+//! DID's range. The conference factory's user (desk phones' network
+//! conference) is a plain URI user that names no agent.
 
 use super::super::raw::RawSwitch;
 use super::super::{ProblemKind, DID_PRIORITY_MAX};
@@ -27,6 +28,32 @@ impl Cx<'_, '_> {
         }
         Some((queue, u8::try_from(priority).unwrap_or(DID_PRIORITY_MAX)))
     }
+
+    /// Takes `conference_factory` out of `raw`: 1 to 32 of `a-z A-Z 0-9
+    /// - _ .`, no agent's id; `None` when unset or refused.
+    pub(super) fn conference_factory(
+        &mut self,
+        raw: &mut RawSwitch,
+        known: &Known,
+    ) -> Option<String> {
+        let user = raw.conference_factory.take()?;
+        let plain = (1..=32).contains(&user.len())
+            && user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !plain || known.agents.contains(&user) {
+            let field = root().key("switch").key("conference_factory");
+            let rule = if plain {
+                "an agent's id: their calls would reach the factory"
+            } else {
+                "1 to 32 of a-z, A-Z, 0-9, '-', '_', '.'"
+            };
+            let kind = ProblemKind::InvalidName { value: user, rule };
+            self.report(&field, kind);
+            return None;
+        }
+        Some(user)
+    }
 }
 
 #[cfg(test)]
@@ -45,6 +72,20 @@ mod tests {
         assert_eq!(c.switch.escalation, Some(("supervisors".into(), 9)));
         let c = Config::parse(BASE, Path::new("s.toml")).unwrap();
         assert_eq!(c.switch.escalation, None);
+    }
+
+    #[test]
+    fn the_conference_factory_is_a_plain_user_that_names_no_agent() {
+        let text = format!("[switch]\nconference_factory = \"conf\"\n{BASE}");
+        let c = Config::parse(&text, Path::new("s.toml")).unwrap();
+        assert_eq!(c.switch.conference_factory.as_deref(), Some("conf"));
+        for bad in ["1001", "conf room", ""] {
+            let text = format!("[switch]\nconference_factory = \"{bad}\"\n{BASE}");
+            let err = Config::parse(&text, Path::new("s.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("switch.conference_factory"), "{err}");
+        }
     }
 
     #[test]

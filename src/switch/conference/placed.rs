@@ -47,7 +47,10 @@ impl Switch {
 
     /// The customer call of the agent who placed `consult`: talking on
     /// its agent leg, anchored, neither consulting nor supervised.
-    fn customer_call_of(&self, consult: CallRef) -> Result<CallRef, CommandError> {
+    pub(in crate::switch) fn customer_call_of(
+        &self,
+        consult: CallRef,
+    ) -> Result<CallRef, CommandError> {
         let entry = self
             .calls
             .get(&consult)
@@ -60,10 +63,14 @@ impl Switch {
         if !entry.is_talking() || !answered || entry.media.is_none() {
             return Err(CommandError::NotConsulting);
         }
-        let customer = self.calls.iter().find(|(id, e)| {
-            **id != consult && e.agent.as_deref() == Some(agent) && e.is_talking() && e.b.is_some()
-        });
-        let (&id, e) = customer.ok_or(CommandError::NotConsulting)?;
+        self.agent_call(agent, Some(consult))
+            .ok_or(CommandError::NotConsulting)
+    }
+
+    /// Whether call `id` can take one more party: anchored, neither
+    /// consulting nor supervised, not full.
+    pub(in crate::switch) fn mergeable(&self, id: CallRef) -> Result<(), CommandError> {
+        let e = self.calls.get(&id).ok_or(CommandError::NotTalking)?;
         if e.media.is_none() {
             return Err(CommandError::NoMedia);
         }
@@ -75,13 +82,24 @@ impl Switch {
                 .reserve()
                 .map_err(|_| CommandError::ConferenceFull)?;
         }
-        Ok(id)
+        Ok(())
     }
 
-    /// The colleague's leg leaves `consult` for the customer's call as a
-    /// party; the agent's consultation dialog is hung up.
     fn merge_placed(&mut self, now: Instant, consult: CallRef) -> Result<(), CommandError> {
         let id = self.customer_call_of(consult)?;
+        self.merge_placed_into(now, id, consult)
+    }
+
+    /// The colleague's leg leaves `consult` (a call the agent's phone
+    /// placed, answered) for call `id` as a party; the agent's
+    /// consultation dialog is hung up. Nothing changes on an error.
+    pub(in crate::switch) fn merge_placed_into(
+        &mut self,
+        now: Instant,
+        id: CallRef,
+        consult: CallRef,
+    ) -> Result<(), CommandError> {
+        self.mergeable(id)?;
         let port = self
             .anchoring
             .as_mut()

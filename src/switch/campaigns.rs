@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
+use super::event::EventKind;
 use super::Switch;
 use crate::acd::{AgentId, AgentState};
 use crate::call::CallRef;
@@ -222,6 +223,9 @@ impl Switch {
             if after != before {
                 let campaign = self.campaigns.list[i].config.name.clone();
                 info!(%campaign, status = status_name(after), "campaign status");
+                if let Some(kind) = status_event(&campaign, after) {
+                    self.emit(now, kind);
+                }
                 self.campaigns.push(CampaignOutput::Status {
                     campaign,
                     status: after,
@@ -272,8 +276,19 @@ impl Switch {
                 info!(campaign = %name, contact = id.0, "do-not-call: dial refused");
             }
             dialer::Action::Offer { agent, contact } => {
-                // Preview offers need the agent's screen: not driven yet.
-                info!(campaign = %name, %agent, contact = contact.0, "preview offer (not driven)");
+                let Some(c) = self.campaigns.list[i].core.contact(contact).cloned() else {
+                    return None;
+                };
+                info!(campaign = %name, %agent, contact = contact.0, "preview offered");
+                let kind = EventKind::CampaignPreview {
+                    campaign: name,
+                    agent,
+                    contact: contact.0,
+                    number: c.number,
+                    name: c.name,
+                    data: c.data,
+                };
+                self.emit(now, kind);
             }
             dialer::Action::Finished => info!(campaign = %name, "campaign finished"),
         }
@@ -404,6 +419,18 @@ fn snapshot(d: &Driven) -> CampaignSnapshot {
         },
         dials_refused: d.dials_refused,
     }
+}
+
+/// The event a campaign's new status is told by (none for idle).
+fn status_event(campaign: &str, status: Status) -> Option<EventKind> {
+    let campaign = campaign.to_string();
+    Some(match status {
+        Status::Idle => return None,
+        Status::Running => EventKind::CampaignStarted { campaign },
+        Status::Paused => EventKind::CampaignPaused { campaign },
+        Status::Stopped => EventKind::CampaignStopped { campaign },
+        Status::Finished => EventKind::CampaignFinished { campaign },
+    })
 }
 
 pub fn status_name(status: Status) -> &'static str {

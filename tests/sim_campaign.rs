@@ -786,3 +786,42 @@ fn a_preview_is_offered_as_an_event_and_dialled_only_when_the_offered_agent_acce
     sim.take_request(AGENT, Method::Ack);
     assert_eq!(sim.snapshot().connects, 1);
 }
+
+#[test]
+fn a_reload_gives_a_campaign_its_new_caller_id_and_ring_time_for_the_next_dial() {
+    let mut sim = Sim::build(&["+15551051"], &[], false);
+    let text = config()
+        .replace("caller_id = \"5550300\"", "caller_id = \"5550399\"")
+        .replace(
+            "autostart = true",
+            "autostart = true\nring_timeout = \"30s\"",
+        );
+    let cfg = Config::parse(&text, Path::new("sim.toml")).expect("valid config");
+    sim.switch
+        .reload(sim.now, Plan::from_config(&cfg))
+        .expect("reloaded");
+    sim.drain();
+    assert_eq!(sim.snapshot().status, "idle", "autostart is for start-up");
+    let start = Command::CampaignControl {
+        name: "renewals".into(),
+        action: CampaignMove::Start,
+    };
+    assert_eq!(sim.switch.handle_command(sim.now, start), Ok(Reply::Done));
+    sim.drain();
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    assert!(
+        invite.from().as_str().contains("sip:5550399@"),
+        "the new caller id: {}",
+        invite.from().as_str()
+    );
+    sim.answer(TRUNK, &invite, 180, "");
+    sim.advance(Duration::from_secs(29));
+    assert!(
+        !sim.outbox
+            .iter()
+            .any(|(_, m)| m.method() == Some(&Method::Cancel)),
+        "rings the new 30 s"
+    );
+    sim.advance(Duration::from_millis(1_100));
+    sim.take_request(TRUNK, Method::Cancel);
+}

@@ -165,6 +165,55 @@ impl Switch {
         }
     }
 
+    /// A reload's campaign settings: each loaded campaign takes its entry's
+    /// new mode, pacing, retries, window, trunk, caller ID, ring time and
+    /// queue for what it does next; its contacts stay as stored. A campaign
+    /// the reload adds or removes waits for a restart (contact lists are
+    /// read and stored at start-up).
+    pub(super) fn reconfigure_campaigns(&mut self, now: Instant) {
+        let configs = self.plan.campaigns.clone();
+        for i in 0..self.campaigns.list.len() {
+            let d = &mut self.campaigns.list[i];
+            let name = d.config.name.clone();
+            let Some(new) = configs.iter().find(|c| c.name == name) else {
+                warn!(campaign = %name, "reload: campaign gone from the dialplan; it stays until a restart");
+                continue;
+            };
+            let mut new = new.clone();
+            new.contacts_at = d.config.contacts_at;
+            if new == d.config {
+                continue;
+            }
+            d.core.spec = Spec {
+                mode: new.mode,
+                max_attempts: new.max_attempts,
+                retry: new.retry.clone(),
+                window: new.window,
+                max_abandon: new.max_abandon,
+                ..d.core.spec.clone()
+            };
+            let queue_changed = new.queue != d.config.queue;
+            d.config = new;
+            if queue_changed {
+                // Who works it is told afresh from the new queue.
+                let left: Vec<String> = d.agents.drain().map(|(agent, _)| agent).collect();
+                for agent in left {
+                    self.campaign_input(now, i, Event::AgentLeft(agent));
+                }
+            }
+            let d = &self.campaigns.list[i];
+            info!(campaign = %name, mode = d.config.mode.name(), "reload: campaign settings changed");
+            self.sync_campaign_agents(now, i);
+        }
+        for c in configs
+            .iter()
+            .filter(|c| self.campaigns.index(&c.name).is_none())
+        {
+            warn!(campaign = %c.name, "reload: campaign added to the dialplan; it is loaded at the next restart");
+        }
+        self.campaign_wake(now);
+    }
+
     /// One output for the driver to store, oldest first.
     pub fn poll_campaign_output(&mut self) -> Option<CampaignOutput> {
         self.campaigns.out.pop_front()

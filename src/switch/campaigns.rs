@@ -325,9 +325,7 @@ impl Switch {
                 info!(campaign = %name, contact = id.0, "do-not-call: dial refused");
             }
             dialer::Action::Offer { agent, contact } => {
-                let Some(c) = self.campaigns.list[i].core.contact(contact).cloned() else {
-                    return None;
-                };
+                let c = self.campaigns.list[i].core.contact(contact).cloned()?;
                 info!(campaign = %name, %agent, contact = contact.0, "preview offered");
                 let kind = EventKind::CampaignPreview {
                     campaign: name,

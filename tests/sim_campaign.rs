@@ -825,3 +825,70 @@ fn a_reload_gives_a_campaign_its_new_caller_id_and_ring_time_for_the_next_dial()
     sim.advance(Duration::from_millis(1_100));
     sim.take_request(TRUNK, Method::Cancel);
 }
+
+#[test]
+fn a_do_not_call_disposition_after_a_campaign_call_lists_and_stores_the_number() {
+    let mut sim = Sim::new(&["+15551061"], &[]);
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    sim.answer(TRUNK, &invite, 200, TRUNK_SDP);
+    sim.take_request(TRUNK, Method::Ack);
+    let offer = sim.take_request(AGENT, Method::Invite);
+    sim.answer(AGENT, &offer, 200, AGENT_SDP);
+    sim.take_request(AGENT, Method::Ack);
+    sim.advance(Duration::from_secs(10));
+    sim.bye_back(TRUNK, &invite);
+    sim.take_status(TRUNK, 200);
+    let bye = sim.take_request(AGENT, Method::Bye);
+    sim.answer(AGENT, &bye, 200, "");
+    assert_eq!(sim.saved_state(0), Some(ContactState::Done));
+    let call = sim.records[0].uuid;
+    let dispose = Command::Disposition {
+        call,
+        code: "do-not-call".into(),
+        note: None,
+    };
+    assert_eq!(sim.switch.handle_command(sim.now, dispose), Ok(Reply::Done));
+    sim.drain();
+    assert_eq!(sim.saved_state(0), Some(ContactState::DoNotCall));
+    let stored = sim.saved.iter().any(
+        |o| matches!(o, CampaignOutput::Dnc { number, listed: true } if number == "+15551061"),
+    );
+    assert!(stored, "stored for the next start: {:?}", sim.saved);
+    let list = Command::ListDnc {
+        offset: 0,
+        limit: Some(10),
+    };
+    assert_eq!(
+        sim.switch.handle_command(sim.now, list),
+        Ok(Reply::Dnc {
+            count: 1,
+            numbers: Some(vec!["+15551061".into()])
+        })
+    );
+}
+
+#[test]
+fn the_agent_wraps_up_after_a_campaign_call_before_the_next_dial() {
+    let text = config().replace("wrap_up = \"0s\"", "wrap_up = \"10s\"");
+    let mut sim = Sim::with_config(&text, &["+15551071", "+15551072"], &[], true);
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    sim.answer(TRUNK, &invite, 200, TRUNK_SDP);
+    sim.take_request(TRUNK, Method::Ack);
+    let offer = sim.take_request(AGENT, Method::Invite);
+    sim.answer(AGENT, &offer, 200, AGENT_SDP);
+    sim.take_request(AGENT, Method::Ack);
+    sim.advance(Duration::from_secs(5));
+    sim.bye_back(TRUNK, &invite);
+    sim.take_status(TRUNK, 200);
+    let bye = sim.take_request(AGENT, Method::Bye);
+    sim.answer(AGENT, &bye, 200, "");
+    sim.advance(Duration::from_secs(8));
+    assert!(sim.trunk_invites().is_empty(), "the agent wraps up 10 s");
+    sim.advance(Duration::from_secs(4));
+    let next = sim.take_request(TRUNK, Method::Invite);
+    assert!(
+        uri_of(&next).starts_with("sip:+15551072@"),
+        "{}",
+        uri_of(&next)
+    );
+}

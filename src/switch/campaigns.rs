@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use super::event::EventKind;
 use super::Switch;
 use crate::acd::{AgentId, AgentState};
-use crate::call::CallRef;
+use crate::call::{CallRef, CallUuid};
 use crate::config::CampaignConfig;
 use crate::dialer::{
     self, Campaign, Contact, ContactId, DialId, Dnc, Event, Numbering, Spec, Status,
@@ -97,6 +97,9 @@ pub(super) struct Campaigns {
     pub calls: HashMap<CallRef, Dialled>,
     out: VecDeque<CampaignOutput>,
     pub outputs_dropped: u64,
+    /// Ended campaign calls an agent talked on, for their disposition:
+    /// the call, the campaign and the contact.
+    pub disposable: VecDeque<(CallUuid, usize, ContactId)>,
     /// Abandoned calls hearing the information message: hung up then.
     pub hangups: Vec<(Instant, CallRef)>,
     /// The next look at the campaigns.

@@ -608,6 +608,11 @@ fn an_agent_who_does_not_answer_is_no_connect_and_the_customer_hears_the_message
         })
     };
     assert!(!played(&sim), "another agent may come within 2 s");
+    let missed = sim.events.iter().any(|e| {
+        matches!(e, EventKind::CallOfferMissed { agent, queue, .. }
+            if agent == "1001" && queue.as_deref() == Some("sales"))
+    });
+    assert!(missed, "{:?}", sim.events);
     // The same agent is free again, but is not given the call they missed.
     sim.advance(Duration::from_millis(2_100));
     assert!(played(&sim), "the information message: {:?}", sim.media);

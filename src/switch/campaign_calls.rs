@@ -12,6 +12,7 @@ use rand::RngCore;
 use tracing::{info, warn};
 
 use super::campaigns::{CampaignOutput, Dialled};
+use super::event::EventKind;
 use super::legs::{ALeg, Session};
 use super::presence::Engagement;
 use super::trunks::CarrierCall;
@@ -221,8 +222,20 @@ impl Switch {
     /// `status`): their leg goes, and the campaign gives the customer to
     /// another agent or, with none in time, the information message.
     pub(super) fn campaign_agent_missed(&mut self, now: Instant, id: CallRef, status: u16) {
-        let agent = self.calls.get_mut(&id).and_then(|e| e.agent.take());
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let agent = entry.agent.take();
+        let (uuid, queue) = (entry.uuid, entry.queue.clone());
         warn!(call = %id, agent = agent.as_deref().unwrap_or(""), status, "campaign call: the agent did not answer");
+        if let Some(agent) = agent.clone() {
+            let kind = EventKind::CallOfferMissed {
+                call: uuid,
+                agent,
+                queue,
+            };
+            self.emit(now, kind);
+        }
         self.drop_b_leg(now, id);
         self.release(now, &Engagement::Callee(id));
         let Some(d) = self.campaigns.calls.get(&id) else {

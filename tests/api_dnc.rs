@@ -2,7 +2,8 @@
 //! `POST /api/v1/dnc` read into E.164 (a bad one is a JSON 400), unlisted
 //! by `DELETE /api/v1/dnc/{number}` (not one a list file gives), kept in
 //! SQLite across a kill and a restart, and a listed number is never
-//! dialled: the campaign's dial of it is refused by the gate.
+//! dialled: the campaign's dial of it is refused by the gate. A preview
+//! answer for a contact never offered is a conflict.
 
 #![allow(clippy::disallowed_methods)]
 
@@ -133,6 +134,20 @@ fn numbers_listed_over_http_are_stored_survive_a_kill_and_are_never_dialled() {
     assert_eq!(gone.status, 200, "{gone:?}");
     assert_eq!(gone.body["listed"], false);
     assert_eq!(api::get(h, "/api/v1/dnc", SUPERVISOR).body["count"], 2);
+
+    // A preview answer for a contact never offered (the campaign is
+    // progressive) is a conflict; a body without the agent a 400.
+    let path = "/api/v1/campaigns/renewals/preview/0/accept";
+    let not_offered = api::post(h, path, SUPERVISOR, r#"{"agent": "1002"}"#);
+    assert_eq!(
+        (not_offered.status, not_offered.body["error"].clone()),
+        (409, json!("not_offered"))
+    );
+    let no_agent = api::post(h, path, SUPERVISOR, "{}");
+    assert_eq!(
+        (no_agent.status, no_agent.body["field"].clone()),
+        (400, json!("agent"))
+    );
 
     // The store has the listed number (and not the unlisted one) before
     // the kill: the writer runs behind the reply.

@@ -63,6 +63,12 @@ fn a_restart_continues_and_never_redials_a_finished_contact() {
             Event::Answered(DialId(1)),
             &mut dnc,
         ));
+        // The agent answers: a connect (without it the hang-up is an abandon).
+        actions.extend(c.handle(
+            T0 + Duration::from_secs(6),
+            Event::AgentAnswered(DialId(1)),
+            &mut dnc,
+        ));
         actions.extend(c.handle(
             T0 + Duration::from_secs(60),
             Event::Hangup(DialId(1)),

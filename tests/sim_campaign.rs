@@ -20,7 +20,8 @@ use switchyard::sip::parse::{HeaderName, Message, Method};
 use switchyard::sip::{Peer, Transport};
 use switchyard::switch::campaigns::{CampaignOutput, CampaignSnapshot};
 use switchyard::switch::{
-    CallRecord, CampaignMove, Command, MediaCommand, Output, Plan, Reply, Switch,
+    CallRecord, CampaignMove, Command, CommandError, EventKind, MediaCommand, Output, Plan, Reply,
+    Switch,
 };
 
 const AGENT: &str = "192.0.2.11:5070";
@@ -93,6 +94,7 @@ struct Sim {
     media: Vec<MediaCommand>,
     records: Vec<CallRecord>,
     saved: Vec<CampaignOutput>,
+    events: Vec<EventKind>,
 }
 
 impl Sim {
@@ -119,6 +121,7 @@ impl Sim {
             media: Vec::new(),
             records: Vec::new(),
             saved: Vec::new(),
+            events: Vec::new(),
         };
         sim.register("1001", AGENT);
         let mut set = Dnc::default();
@@ -156,7 +159,7 @@ impl Sim {
                         .push((peer.addr, Message::parse(bytes).expect("we send valid SIP")));
                 }
                 Output::Media(c) => self.media.push(c),
-                Output::Event(_) => {}
+                Output::Event(e) => self.events.push(e.kind),
                 Output::CallEnded(r) => self.records.push(r),
             }
         }
@@ -605,6 +608,11 @@ fn an_agent_who_does_not_answer_is_no_connect_and_the_customer_hears_the_message
         })
     };
     assert!(!played(&sim), "another agent may come within 2 s");
+    let missed = sim.events.iter().any(|e| {
+        matches!(e, EventKind::CallOfferMissed { agent, queue, .. }
+            if agent == "1001" && queue.as_deref() == Some("sales"))
+    });
+    assert!(missed, "{:?}", sim.events);
     // The same agent is free again, but is not given the call they missed.
     sim.advance(Duration::from_millis(2_100));
     assert!(played(&sim), "the information message: {:?}", sim.media);
@@ -680,4 +688,212 @@ fn an_unanswered_customer_rings_the_campaigns_ring_timeout_not_the_switchs() {
     assert_eq!(sim.saved_state(0), Some(ContactState::NoAnswer));
     let c = sim.records[0].detail.campaign.clone().unwrap();
     assert_eq!(c.outcome, "no-answer");
+}
+
+/// The preview offers made so far: (agent, contact, number).
+fn previews(sim: &Sim) -> Vec<(String, u32, String)> {
+    sim.events
+        .iter()
+        .filter_map(|e| match e {
+            EventKind::CampaignPreview {
+                agent,
+                contact,
+                number,
+                campaign,
+                name,
+                ..
+            } => {
+                assert_eq!((campaign.as_str(), name.as_str()), ("renewals", "Customer"));
+                Some((agent.clone(), *contact, number.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn preview_answer(
+    sim: &mut Sim,
+    contact: u32,
+    agent: &str,
+    accept: bool,
+) -> Result<Reply, CommandError> {
+    let answer = Command::PreviewAnswer {
+        name: "renewals".into(),
+        contact,
+        agent: agent.into(),
+        accept,
+    };
+    let reply = sim.switch.handle_command(sim.now, answer);
+    sim.drain();
+    reply
+}
+
+#[test]
+fn a_preview_is_offered_as_an_event_and_dialled_only_when_the_offered_agent_accepts() {
+    let text = config().replace("mode = \"progressive\"", "mode = \"preview\"");
+    let mut sim = Sim::with_config(&text, &["+15551041", "+15551042"], &[], true);
+    assert!(sim.events.iter().any(|e| matches!(e,
+        EventKind::CampaignStarted { campaign } if campaign == "renewals")));
+    assert_eq!(
+        previews(&sim),
+        vec![("1001".to_string(), 0, "+15551041".to_string())]
+    );
+    sim.advance(Duration::from_secs(5));
+    assert!(
+        sim.trunk_invites().is_empty(),
+        "not dialled before an accept"
+    );
+    // Only the agent offered that contact may answer for it.
+    for (contact, agent) in [(0, "1002"), (1, "1001")] {
+        let refused = preview_answer(&mut sim, contact, agent, true);
+        assert!(
+            matches!(refused, Err(ref e @ CommandError::NotOffered { .. }) if e.status() == 409),
+            "{refused:?}"
+        );
+    }
+    let unknown = Command::PreviewAnswer {
+        name: "nope".into(),
+        contact: 0,
+        agent: "1001".into(),
+        accept: true,
+    };
+    let unknown = sim.switch.handle_command(sim.now, unknown);
+    assert!(
+        matches!(unknown, Err(ref e) if e.status() == 404),
+        "{unknown:?}"
+    );
+    assert!(sim.trunk_invites().is_empty());
+    // Skipped: the next contact is offered; the skipped one waits.
+    assert_eq!(preview_answer(&mut sim, 0, "1001", false), Ok(Reply::Done));
+    assert_eq!(sim.saved_state(0), Some(ContactState::New));
+    assert_eq!(
+        previews(&sim).last(),
+        Some(&("1001".to_string(), 1, "+15551042".to_string()))
+    );
+    assert!(sim.trunk_invites().is_empty());
+    // Accepted: dialled, the agent reserved for it and rung on the answer.
+    assert_eq!(preview_answer(&mut sim, 1, "1001", true), Ok(Reply::Done));
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    assert!(
+        uri_of(&invite).starts_with("sip:+15551042@"),
+        "{}",
+        uri_of(&invite)
+    );
+    assert_eq!(
+        preview_answer(&mut sim, 1, "1001", true).map_err(|e| e.status()),
+        Err(409),
+        "answered once"
+    );
+    sim.answer(TRUNK, &invite, 200, TRUNK_SDP);
+    sim.take_request(TRUNK, Method::Ack);
+    let offer = sim.take_request(AGENT, Method::Invite);
+    sim.answer(AGENT, &offer, 200, AGENT_SDP);
+    sim.take_request(AGENT, Method::Ack);
+    assert_eq!(sim.snapshot().connects, 1);
+}
+
+#[test]
+fn a_reload_gives_a_campaign_its_new_caller_id_and_ring_time_for_the_next_dial() {
+    let mut sim = Sim::build(&["+15551051"], &[], false);
+    let text = config()
+        .replace("caller_id = \"5550300\"", "caller_id = \"5550399\"")
+        .replace(
+            "autostart = true",
+            "autostart = true\nring_timeout = \"30s\"",
+        );
+    let cfg = Config::parse(&text, Path::new("sim.toml")).expect("valid config");
+    sim.switch
+        .reload(sim.now, Plan::from_config(&cfg))
+        .expect("reloaded");
+    sim.drain();
+    assert_eq!(sim.snapshot().status, "idle", "autostart is for start-up");
+    let start = Command::CampaignControl {
+        name: "renewals".into(),
+        action: CampaignMove::Start,
+    };
+    assert_eq!(sim.switch.handle_command(sim.now, start), Ok(Reply::Done));
+    sim.drain();
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    assert!(
+        invite.from().as_str().contains("sip:5550399@"),
+        "the new caller id: {}",
+        invite.from().as_str()
+    );
+    sim.answer(TRUNK, &invite, 180, "");
+    sim.advance(Duration::from_secs(29));
+    assert!(
+        !sim.outbox
+            .iter()
+            .any(|(_, m)| m.method() == Some(&Method::Cancel)),
+        "rings the new 30 s"
+    );
+    sim.advance(Duration::from_millis(1_100));
+    sim.take_request(TRUNK, Method::Cancel);
+}
+
+#[test]
+fn a_do_not_call_disposition_after_a_campaign_call_lists_and_stores_the_number() {
+    let mut sim = Sim::new(&["+15551061"], &[]);
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    sim.answer(TRUNK, &invite, 200, TRUNK_SDP);
+    sim.take_request(TRUNK, Method::Ack);
+    let offer = sim.take_request(AGENT, Method::Invite);
+    sim.answer(AGENT, &offer, 200, AGENT_SDP);
+    sim.take_request(AGENT, Method::Ack);
+    sim.advance(Duration::from_secs(10));
+    sim.bye_back(TRUNK, &invite);
+    sim.take_status(TRUNK, 200);
+    let bye = sim.take_request(AGENT, Method::Bye);
+    sim.answer(AGENT, &bye, 200, "");
+    assert_eq!(sim.saved_state(0), Some(ContactState::Done));
+    let call = sim.records[0].uuid;
+    let dispose = Command::Disposition {
+        call,
+        code: "do-not-call".into(),
+        note: None,
+    };
+    assert_eq!(sim.switch.handle_command(sim.now, dispose), Ok(Reply::Done));
+    sim.drain();
+    assert_eq!(sim.saved_state(0), Some(ContactState::DoNotCall));
+    let stored = sim.saved.iter().any(
+        |o| matches!(o, CampaignOutput::Dnc { number, listed: true } if number == "+15551061"),
+    );
+    assert!(stored, "stored for the next start: {:?}", sim.saved);
+    let list = Command::ListDnc {
+        offset: 0,
+        limit: Some(10),
+    };
+    assert_eq!(
+        sim.switch.handle_command(sim.now, list),
+        Ok(Reply::Dnc {
+            count: 1,
+            numbers: Some(vec!["+15551061".into()])
+        })
+    );
+}
+
+#[test]
+fn the_agent_wraps_up_after_a_campaign_call_before_the_next_dial() {
+    let text = config().replace("wrap_up = \"0s\"", "wrap_up = \"10s\"");
+    let mut sim = Sim::with_config(&text, &["+15551071", "+15551072"], &[], true);
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    sim.answer(TRUNK, &invite, 200, TRUNK_SDP);
+    sim.take_request(TRUNK, Method::Ack);
+    let offer = sim.take_request(AGENT, Method::Invite);
+    sim.answer(AGENT, &offer, 200, AGENT_SDP);
+    sim.take_request(AGENT, Method::Ack);
+    sim.advance(Duration::from_secs(5));
+    sim.bye_back(TRUNK, &invite);
+    sim.take_status(TRUNK, 200);
+    let bye = sim.take_request(AGENT, Method::Bye);
+    sim.answer(AGENT, &bye, 200, "");
+    sim.advance(Duration::from_secs(8));
+    assert!(sim.trunk_invites().is_empty(), "the agent wraps up 10 s");
+    sim.advance(Duration::from_secs(4));
+    let next = sim.take_request(TRUNK, Method::Invite);
+    assert!(
+        uri_of(&next).starts_with("sip:+15551072@"),
+        "{}",
+        uri_of(&next)
+    );
 }

@@ -3,7 +3,9 @@
 //! `tests/sipp/campaign_carrier.xml`) and two SIPp agent phones (1002 and
 //! 1003, the `sales` queue) take the answered customers. Ten contacts, one
 //! of them on the do-not-call list: that number never reaches the carrier;
-//! answered customers are bridged to an agent; busy ones are tried again
+//! answered customers are bridged to an agent, and a tone agent 1002's
+//! socket sends comes back from the customer's RTP echo through the relay
+//! (Goertzel); busy ones are tried again
 //! after the busy delay; contact states and call records land in SQLite.
 //! The switch is killed (SIGKILL) mid-campaign and started again on the
 //! same store: no contact finished before the kill is dialled again.
@@ -12,15 +14,20 @@
 
 mod support;
 
+use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::api::{self, ADMIN};
-use support::scenarios::AGENT_ANSWERS;
-use support::{free_udp_port, sipp_register, temp_dir, test_config, Sipp, SwitchProc};
+use support::scenarios::{AGENT_ANSWERS, AGENT_ANSWERS_MEDIA_AT};
+use support::{
+    free_port_block, free_udp_port, rtp_heard, send_tone, sipp_register, temp_dir, test_config,
+    tone_share, Sipp, SwitchProc, EVENT_TIMEOUT,
+};
 use switchyard::dialer::ContactState;
+use switchyard::media::g711::ulaw_decode;
 use switchyard::ops::contacts::ContactStore;
 
 /// Answers (pattern +1555201…), busy (+1555202…), never answers (+1555203…),
@@ -75,20 +82,53 @@ lists = ["{dnc}"]
     )
 }
 
-/// SIPp phones for agents 1002 and 1003 answering every call.
-fn agent_phones(dir: &Path, ports: &[u16; 2]) -> Vec<Sipp> {
+/// SIPp phones for agents 1002 and 1003 answering every call; 1002's
+/// audio is `rtp`, a test socket, and its offers must be the switch's.
+fn agent_phones(dir: &Path, ports: &[u16; 2], rtp: &UdpSocket) -> Vec<Sipp> {
+    let rtp_port = rtp.local_addr().unwrap().port().to_string();
+    let with_media = [
+        ("@ANSWER@", AGENT_ANSWERS_MEDIA_AT),
+        ("@MEDIA_RE@", SWITCH_SDP_RE),
+        ("@AGENT_RTP@", rtp_port.as_str()),
+    ];
+    let plain = [("@ANSWER@", AGENT_ANSWERS)];
     ports
         .iter()
-        .map(|port| {
+        .enumerate()
+        .map(|(i, port)| {
+            let subs: &[(&str, &str)] = if i == 0 { &with_media } else { &plain };
             Sipp::start(
                 dir,
                 "agent.xml",
-                &[("@ANSWER@", AGENT_ANSWERS)],
+                subs,
                 &["-m", "20", "-p", &port.to_string(), "-timeout", "300s"],
                 None,
             )
         })
         .collect()
+}
+
+/// The switch's own SDP on our address, PCMU offered.
+const SWITCH_SDP_RE: &str =
+    "o=switchyard (.|\\r|\\n)*c=IN IP4 127.0.0.1(.|\\r|\\n)*m=audio [0-9]+ RTP/AVP 0";
+const TONE_HZ: f64 = 1000.0;
+
+/// The `m=audio` port of the first SDP in a SIPp trace, once it is there.
+fn offered_port(phone: &Sipp) -> u16 {
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    while Instant::now() < deadline {
+        let trace = phone.messages();
+        let port = trace
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("m=audio "))
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|p| p.parse().ok());
+        if let Some(port) = port {
+            return port;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("agent 1002's phone got no offer:\n{}", phone.messages());
 }
 
 /// Agents 1002 and 1003 registered at their phones' ports.
@@ -152,12 +192,16 @@ fn a_campaign_dials_through_sipp_skips_dnc_and_survives_a_kill() {
     let carrier = Sipp::start(
         &data,
         "campaign_carrier.xml",
-        &[("@TALK_MS@", "1500")],
+        &[("@TALK_MS@", "4000")],
         &[
             "-m",
             "100",
             "-p",
             &carrier_port.to_string(),
+            // Customers echo what they hear: the agent hears themselves.
+            "-rtp_echo",
+            "-mp",
+            &free_port_block(4).to_string(),
             "-timeout",
             "300s",
         ],
@@ -167,9 +211,27 @@ fn a_campaign_dials_through_sipp_skips_dnc_and_survives_a_kill() {
     let agent_ports = [free_udp_port(), free_udp_port()];
 
     // First run: until two customers were put through to agents.
-    let _phones = agent_phones(&data, &agent_ports);
+    let agent_rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let phones = agent_phones(&data, &agent_ports, &agent_rtp);
     let switch = SwitchProc::start("campaign-1", &config);
     register_agents(&switch, &agent_ports);
+    // Agent 1002's first customer: a tone from the agent's socket to the
+    // switch's port for their leg comes back from the customer's echo.
+    let to_switch = SocketAddr::from(([127, 0, 0, 1], offered_port(&phones[0])));
+    let talker = agent_rtp.try_clone().unwrap();
+    let talking = std::thread::spawn(move || {
+        send_tone(&talker, to_switch, TONE_HZ, Duration::from_millis(1500));
+    });
+    let heard = rtp_heard(&agent_rtp, Duration::from_millis(2500));
+    talking.join().unwrap();
+    assert!(heard.len() > 30, "only {} packets came back", heard.len());
+    let pcm: Vec<i16> = heard
+        .iter()
+        .filter(|p| p[1] & 0x7f == 0)
+        .flat_map(|p| p[12..].iter().map(|&b| ulaw_decode(b)))
+        .collect();
+    let share = tone_share(&pcm, TONE_HZ, 8000);
+    assert!(share > 0.5, "the echo carries the tone in {share:.2} of it");
     let connects = "switchyard_campaign_connects_total{campaign=\"renewals\"}";
     switch.wait_metric(connects, |v| v >= 2.0);
     // The API: the campaign's figures, unknown names, moves it cannot make.

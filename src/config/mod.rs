@@ -131,6 +131,7 @@
 //! retry = { busy = "10m", no_answer = "1h", failed = "30m" }
 //! max_abandon = 0.03          # (0, 1]
 //! autostart = false
+//! ring_timeout = "20s"        # the customer rings; 15s (regulatory minimum) to 5m
 //!
 //! [dnc]
 //! lists = ["campaigns/dnc.txt"]   # one number a line, relative to this file

@@ -381,6 +381,11 @@ impl Campaign {
                 self.agents
                     .insert(agent.to_owned(), AgentState::Talking { dial, since });
             }
+            // Wrapping up the campaign's call: away, but measured on return.
+            Some(AgentState::WrapUp { since }) if !left => {
+                self.agents
+                    .insert(agent.to_owned(), AgentState::WrapUp { since });
+            }
             _ => {}
         }
         let _ = now;
@@ -421,6 +426,21 @@ impl Campaign {
         c.state = ContactState::DoNotCall;
         c.next_try = None;
         out.push(Action::Contact(contact));
+    }
+
+    /// The contact `dial` is calling, while the campaign follows the call.
+    pub fn dial_contact(&self, dial: DialId) -> Option<ContactId> {
+        self.calls.get(&dial).map(|c| c.contact)
+    }
+
+    /// A `do-not-call` disposition after the call: the contact is final
+    /// and its number listed; the number, for the driver to store.
+    pub fn list_do_not_call(&mut self, contact: ContactId, dnc: &mut Dnc) -> Option<String> {
+        let c = self.contacts.get_mut(contact.0 as usize)?;
+        dnc.add(&c.number);
+        c.state = ContactState::DoNotCall;
+        c.next_try = None;
+        Some(c.number.clone())
     }
 
     /// Places the dials and offers the mode calls for now.

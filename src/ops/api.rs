@@ -65,6 +65,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/campaigns/{name}/pause"),
     ("post", "/api/v1/campaigns/{name}/stop"),
     ("post", "/api/v1/campaigns/{name}/contacts"),
+    ("post", "/api/v1/campaigns/{name}/preview/{contact}/accept"),
+    ("post", "/api/v1/campaigns/{name}/preview/{contact}/skip"),
     ("get", "/api/v1/dnc"),
     ("post", "/api/v1/dnc"),
     ("delete", "/api/v1/dnc/{number}"),
@@ -191,6 +193,14 @@ pub fn router(
         .route(
             "/api/v1/campaigns/{name}/contacts",
             post(campaigns::contacts),
+        )
+        .route(
+            "/api/v1/campaigns/{name}/preview/{contact}/accept",
+            post(campaigns::preview_accept),
+        )
+        .route(
+            "/api/v1/campaigns/{name}/preview/{contact}/skip",
+            post(campaigns::preview_skip),
         )
         .route("/api/v1/dnc", get(dnc::list).post(dnc::add))
         .route("/api/v1/dnc/{number}", delete(dnc::remove))

@@ -13,7 +13,7 @@ use super::command::{CampaignMove, CommandError, Reply, DNC_PAGE_MAX};
 use super::Switch;
 use crate::call::Private;
 use crate::dialer::list::read_contacts;
-use crate::dialer::{normalise, Event};
+use crate::dialer::{normalise, ContactId, Event};
 
 impl Switch {
     pub(super) fn campaign_move(
@@ -40,6 +40,37 @@ impl Switch {
                 action: verb,
             }),
         }
+    }
+
+    /// The offered agent accepts or skips a preview; a conflict when the
+    /// campaign has not offered them that contact.
+    pub(super) fn preview_answer(
+        &mut self,
+        now: Instant,
+        name: &str,
+        contact: u32,
+        agent: &str,
+        accept: bool,
+    ) -> Result<(), CommandError> {
+        let i = self
+            .campaigns
+            .index(name)
+            .ok_or_else(|| CommandError::UnknownCampaign(name.to_string()))?;
+        let offered = self.campaigns.list[i].core.previewing(agent);
+        if offered != Some(ContactId(contact)) {
+            return Err(CommandError::NotOffered {
+                name: name.to_string(),
+                contact,
+                agent: agent.to_string(),
+            });
+        }
+        info!(campaign = %name, %agent, contact, accept, "preview answered");
+        let event = match accept {
+            true => Event::PreviewAccepted(agent.to_string()),
+            false => Event::PreviewSkipped(agent.to_string()),
+        };
+        self.campaign_input(now, i, event);
+        Ok(())
     }
 
     /// Reads `csv` as the campaign's list reads and appends its contacts;

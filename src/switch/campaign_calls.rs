@@ -11,15 +11,21 @@ use std::time::{Duration, Instant};
 use rand::RngCore;
 use tracing::{info, warn};
 
-use super::campaigns::Dialled;
+use super::campaigns::{CampaignOutput, Dialled};
+use super::event::EventKind;
 use super::legs::{ALeg, Session};
 use super::presence::Engagement;
 use super::trunks::CarrierCall;
 use super::{MediaCommand, MediaLeg, Output, Switch};
 use crate::call::session::detail::{campaign_outcome, CallDetail, CampaignMark, Direction};
 use crate::call::session::PhaseMachine;
-use crate::call::{Call, CallRef, Input, Outcome, Private};
+use crate::call::{Call, CallRef, CallUuid, Input, Outcome, Private};
 use crate::dialer::{self, ContactId, DialId, Event};
+
+/// The disposition that lists the customer's number as do-not-call.
+pub const DO_NOT_CALL_DISPOSITION: &str = "do-not-call";
+/// Ended campaign calls kept for a disposition at most (oldest go first).
+pub const CAMPAIGN_DISPOSABLE_MAX: usize = 4_096;
 
 /// The prompt an abandoned customer hears (`prompts/campaign_info.wav`).
 pub const CAMPAIGN_INFO_PROMPT: &str = "campaign_info";
@@ -216,8 +222,20 @@ impl Switch {
     /// `status`): their leg goes, and the campaign gives the customer to
     /// another agent or, with none in time, the information message.
     pub(super) fn campaign_agent_missed(&mut self, now: Instant, id: CallRef, status: u16) {
-        let agent = self.calls.get_mut(&id).and_then(|e| e.agent.take());
+        let Some(entry) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let agent = entry.agent.take();
+        let (uuid, queue) = (entry.uuid, entry.queue.clone());
         warn!(call = %id, agent = agent.as_deref().unwrap_or(""), status, "campaign call: the agent did not answer");
+        if let Some(agent) = agent.clone() {
+            let kind = EventKind::CallOfferMissed {
+                call: uuid,
+                agent,
+                queue,
+            };
+            self.emit(now, kind);
+        }
         self.drop_b_leg(now, id);
         self.release(now, &Engagement::Callee(id));
         let Some(d) = self.campaigns.calls.get(&id) else {
@@ -251,6 +269,58 @@ impl Switch {
             music: Vec::new(),
         }));
         self.campaigns.hangups.push((now + CAMPAIGN_INFO_PLAYS, id));
+    }
+
+    /// A campaign call is over (before its engagements end): the agent who
+    /// talked to the customer wraps up as after a call of the campaign's
+    /// queue, and may give the call a disposition.
+    pub(super) fn campaign_call_gone(&mut self, now: Instant, id: CallRef) {
+        let Some(d) = self.campaigns.calls.get(&id) else {
+            return;
+        };
+        let (i, dial) = (d.campaign, d.dial);
+        let Some(entry) = self.calls.get(&id) else {
+            return;
+        };
+        if entry.call.answered.is_none() || entry.agent.is_none() {
+            return;
+        }
+        let (uuid, queue) = (entry.uuid, entry.queue.clone());
+        let Some(contact) = self.campaigns.list[i].core.dial_contact(dial) else {
+            return;
+        };
+        self.release_to_wrap_up(now, &Engagement::Callee(id), uuid, queue);
+        let kept = &mut self.campaigns.disposable;
+        if kept.len() >= CAMPAIGN_DISPOSABLE_MAX {
+            kept.pop_front();
+        }
+        kept.push_back((uuid, i, contact));
+    }
+
+    /// A `do-not-call` disposition of a campaign call: its contact is
+    /// final and the number listed (stored as the API's numbers are).
+    pub(super) fn campaign_do_not_call(&mut self, call: CallUuid) {
+        let c = &mut self.campaigns;
+        let Some(&(_, i, contact)) = c.disposable.iter().find(|(u, ..)| *u == call) else {
+            return;
+        };
+        let Some(number) = c.list[i].core.list_do_not_call(contact, &mut c.dnc) else {
+            return;
+        };
+        c.dnc_stored.insert(number.clone());
+        c.push(CampaignOutput::Dnc {
+            number,
+            listed: true,
+        });
+        let campaign = c.list[i].config.name.clone();
+        if let Some(saved) = c.list[i].core.contact(contact).cloned() {
+            c.push(CampaignOutput::Contact {
+                campaign: campaign.clone(),
+                id: contact,
+                contact: saved,
+            });
+        }
+        info!(%call, %campaign, contact = contact.0, "do-not-call disposition: number listed");
     }
 
     /// A campaign call ended (its record): the campaign hears how.

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
+use super::event::EventKind;
 use super::Switch;
 use crate::acd::{AgentId, AgentState};
-use crate::call::CallRef;
+use crate::call::{CallRef, CallUuid};
 use crate::config::CampaignConfig;
 use crate::dialer::{
     self, Campaign, Contact, ContactId, DialId, Dnc, Event, Numbering, Spec, Status,
@@ -96,6 +97,9 @@ pub(super) struct Campaigns {
     pub calls: HashMap<CallRef, Dialled>,
     out: VecDeque<CampaignOutput>,
     pub outputs_dropped: u64,
+    /// Ended campaign calls an agent talked on, for their disposition:
+    /// the call, the campaign and the contact.
+    pub disposable: VecDeque<(CallUuid, usize, ContactId)>,
     /// Abandoned calls hearing the information message: hung up then.
     pub hangups: Vec<(Instant, CallRef)>,
     /// The next look at the campaigns.
@@ -164,6 +168,55 @@ impl Switch {
         }
     }
 
+    /// A reload's campaign settings: each loaded campaign takes its entry's
+    /// new mode, pacing, retries, window, trunk, caller ID, ring time and
+    /// queue for what it does next; its contacts stay as stored. A campaign
+    /// the reload adds or removes waits for a restart (contact lists are
+    /// read and stored at start-up).
+    pub(super) fn reconfigure_campaigns(&mut self, now: Instant) {
+        let configs = self.plan.campaigns.clone();
+        for i in 0..self.campaigns.list.len() {
+            let d = &mut self.campaigns.list[i];
+            let name = d.config.name.clone();
+            let Some(new) = configs.iter().find(|c| c.name == name) else {
+                warn!(campaign = %name, "reload: campaign gone from the dialplan; it stays until a restart");
+                continue;
+            };
+            let mut new = new.clone();
+            new.contacts_at = d.config.contacts_at;
+            if new == d.config {
+                continue;
+            }
+            d.core.spec = Spec {
+                mode: new.mode,
+                max_attempts: new.max_attempts,
+                retry: new.retry.clone(),
+                window: new.window,
+                max_abandon: new.max_abandon,
+                ..d.core.spec.clone()
+            };
+            let queue_changed = new.queue != d.config.queue;
+            d.config = new;
+            if queue_changed {
+                // Who works it is told afresh from the new queue.
+                let left: Vec<String> = d.agents.drain().map(|(agent, _)| agent).collect();
+                for agent in left {
+                    self.campaign_input(now, i, Event::AgentLeft(agent));
+                }
+            }
+            let d = &self.campaigns.list[i];
+            info!(campaign = %name, mode = d.config.mode.name(), "reload: campaign settings changed");
+            self.sync_campaign_agents(now, i);
+        }
+        for c in configs
+            .iter()
+            .filter(|c| self.campaigns.index(&c.name).is_none())
+        {
+            warn!(campaign = %c.name, "reload: campaign added to the dialplan; it is loaded at the next restart");
+        }
+        self.campaign_wake(now);
+    }
+
     /// One output for the driver to store, oldest first.
     pub fn poll_campaign_output(&mut self) -> Option<CampaignOutput> {
         self.campaigns.out.pop_front()
@@ -222,6 +275,9 @@ impl Switch {
             if after != before {
                 let campaign = self.campaigns.list[i].config.name.clone();
                 info!(%campaign, status = status_name(after), "campaign status");
+                if let Some(kind) = status_event(&campaign, after) {
+                    self.emit(now, kind);
+                }
                 self.campaigns.push(CampaignOutput::Status {
                     campaign,
                     status: after,
@@ -272,8 +328,17 @@ impl Switch {
                 info!(campaign = %name, contact = id.0, "do-not-call: dial refused");
             }
             dialer::Action::Offer { agent, contact } => {
-                // Preview offers need the agent's screen: not driven yet.
-                info!(campaign = %name, %agent, contact = contact.0, "preview offer (not driven)");
+                let c = self.campaigns.list[i].core.contact(contact).cloned()?;
+                info!(campaign = %name, %agent, contact = contact.0, "preview offered");
+                let kind = EventKind::CampaignPreview {
+                    campaign: name,
+                    agent,
+                    contact: contact.0,
+                    number: c.number,
+                    name: c.name,
+                    data: c.data,
+                };
+                self.emit(now, kind);
             }
             dialer::Action::Finished => info!(campaign = %name, "campaign finished"),
         }
@@ -404,6 +469,18 @@ fn snapshot(d: &Driven) -> CampaignSnapshot {
         },
         dials_refused: d.dials_refused,
     }
+}
+
+/// The event a campaign's new status is told by (none for idle).
+fn status_event(campaign: &str, status: Status) -> Option<EventKind> {
+    let campaign = campaign.to_string();
+    Some(match status {
+        Status::Idle => return None,
+        Status::Running => EventKind::CampaignStarted { campaign },
+        Status::Paused => EventKind::CampaignPaused { campaign },
+        Status::Stopped => EventKind::CampaignStopped { campaign },
+        Status::Finished => EventKind::CampaignFinished { campaign },
+    })
 }
 
 pub fn status_name(status: Status) -> &'static str {

@@ -175,6 +175,14 @@ pub enum Command {
     RemoveDnc {
         number: String,
     },
+    /// Preview mode: `agent` accepts (the contact is dialled) or skips
+    /// (it waits for later) the contact the campaign offered them.
+    PreviewAnswer {
+        name: String,
+        contact: u32,
+        agent: String,
+        accept: bool,
+    },
 }
 
 /// Numbers in one page of the do-not-call set at most.
@@ -404,6 +412,12 @@ pub enum CommandError {
     DncPage,
     #[error("the do-not-call list is full")]
     DncFull,
+    #[error("campaign {name:?} has not offered contact {contact} to {agent}")]
+    NotOffered {
+        name: String,
+        contact: u32,
+        agent: String,
+    },
     /// A contact upload row that does not read: its line and column.
     #[error("line {line}, {field}: {message}")]
     BadContacts {
@@ -450,6 +464,7 @@ impl CommandError {
             | Self::ListedByFile(_)
             | Self::NoDncStore
             | Self::DncFull
+            | Self::NotOffered { .. }
             | Self::NoMedia => 409,
             Self::BadNumber => 400,
             Self::Draining | Self::Router(_) | Self::NoCapacity => 503,

@@ -90,6 +90,12 @@ impl Switch {
                 return added.map(|added| Reply::ContactsAdded { added });
             }
             Command::ListDnc { offset, limit } => return self.list_dnc(offset, limit),
+            Command::PreviewAnswer {
+                name,
+                contact,
+                agent,
+                accept,
+            } => self.preview_answer(now, &name, contact, &agent, accept),
             Command::AddDnc { number } => return self.add_dnc(&number),
             Command::RemoveDnc { number } => return self.remove_dnc(&number),
         };

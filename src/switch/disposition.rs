@@ -154,6 +154,13 @@ impl Switch {
             return;
         };
         last.disposed = true;
+        let call = last.call;
+        if code == super::campaign_calls::DO_NOT_CALL_DISPOSITION {
+            self.campaign_do_not_call(call);
+        }
+        let Some(last) = self.last_calls.get(agent) else {
+            return;
+        };
         let kind = EventKind::CallDisposition {
             call: last.call,
             agent: agent.to_string(),

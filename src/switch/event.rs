@@ -3,6 +3,7 @@
 //! the wallboard (`docs/events.md` is the schema). Plain data, serialised
 //! as JSON with a `type` tag; the driver forwards them and never waits.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -189,6 +190,31 @@ pub enum EventKind {
         queue: Option<String>,
         wrap_up_ms: u64,
     },
+    /// Preview mode: the campaign offers `agent` a contact (its index in
+    /// the list, number, name and the list's other columns); the agent
+    /// accepts (it is dialled) or skips it through the API.
+    CampaignPreview {
+        campaign: String,
+        agent: String,
+        contact: u32,
+        number: String,
+        name: String,
+        data: BTreeMap<String, String>,
+    },
+    /// A campaign started (by the API, autostart, or resumed at start-up).
+    CampaignStarted {
+        campaign: String,
+    },
+    CampaignPaused {
+        campaign: String,
+    },
+    CampaignStopped {
+        campaign: String,
+    },
+    /// Nothing is left to dial and no call of it is in progress.
+    CampaignFinished {
+        campaign: String,
+    },
     /// The agent gave the call a disposition code (`none`: a wrap-up that
     /// waited for one ran out).
     CallDisposition {
@@ -226,6 +252,11 @@ impl EventKind {
             | Self::CallOfferMissed { call, .. }
             | Self::CallWrapUpEnded { call, .. }
             | Self::CallDisposition { call, .. } => Some(*call),
+            Self::CampaignPreview { .. }
+            | Self::CampaignStarted { .. }
+            | Self::CampaignPaused { .. }
+            | Self::CampaignStopped { .. }
+            | Self::CampaignFinished { .. } => None,
         }
     }
 }

@@ -83,6 +83,9 @@ pub struct Plan {
     pub dids: HashMap<String, Route>,
     /// IVR menus by name.
     pub menus: HashMap<String, super::ivr::MenuPlan>,
+    /// The campaigns' settings, for a reload (the campaigns and their
+    /// contacts are loaded at start-up).
+    pub campaigns: Vec<config::CampaignConfig>,
     /// The router's agents, in config order.
     pub acd_agents: Vec<AgentSpec>,
     /// The router's queues, in config order.
@@ -162,6 +165,7 @@ impl Plan {
                 .iter()
                 .map(|m| (m.name.clone(), super::ivr::MenuPlan::from_config(m)))
                 .collect(),
+            campaigns: cfg.campaigns.clone(),
             acd_agents,
             acd_queues: cfg.queues.iter().map(queue_spec).collect(),
             digest_order: cfg.switch.digest_challenge,

@@ -542,6 +542,7 @@ impl Switch {
     /// The call is ending: the router forgets it, as a finished call (the
     /// agent goes to wrap-up) or an abandoned one.
     pub(super) fn report_call_gone(&mut self, now: Instant, id: CallRef) {
+        self.campaign_call_gone(now, id);
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };

@@ -3,7 +3,8 @@
 //! registration. Agents, passwords, skills, queues, DIDs, menus, trunks,
 //! codecs and music apply at once: a call in progress keeps the route it
 //! took and the media it negotiated; what it does next (an overflow, a
-//! hold, a re-offer) follows the new plan. What only a restart can change
+//! hold, a re-offer) follows the new plan; campaigns take their new
+//! settings for their next dials. What only a restart can change
 //! (addresses, the realm, the RTP range, the relay's timers) stays as it
 //! was; the driver says so in its reply.
 
@@ -69,6 +70,7 @@ impl Switch {
         }
         self.sync_carriers(now);
         self.join_new_queues(now);
+        self.reconfigure_campaigns(now);
         info!(
             agents_added = report.agents_added.len(),
             agents_removed = report.agents_removed.len(),

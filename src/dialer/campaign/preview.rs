@@ -10,6 +10,14 @@ use crate::dialer::contact::{ContactId, ContactState};
 use crate::dialer::dnc::Dnc;
 
 impl Campaign {
+    /// The contact offered to `agent` and not yet accepted or skipped.
+    pub fn previewing(&self, agent: &str) -> Option<ContactId> {
+        match self.agents.get(agent) {
+            Some(AgentState::Previewing(contact)) => Some(*contact),
+            _ => None,
+        }
+    }
+
     pub(super) fn unpreview(&mut self, contact: ContactId, out: &mut Vec<Action>) {
         let c = &mut self.contacts[contact.0 as usize];
         if c.state == ContactState::Previewing {

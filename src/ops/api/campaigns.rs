@@ -1,4 +1,5 @@
-//! `/api/v1/campaigns`: list, one, start/pause/stop, and contact uploads
+//! `/api/v1/campaigns`: list, one, start/pause/stop, preview answers
+//! (accept or skip, by the agent offered the contact), and contact uploads
 //! as CSV (`text/csv`, a header row naming `number`) or JSON (an array of
 //! objects, or `{"contacts": [...]}`, each with `number` and any other
 //! fields as columns). JSON rows become CSV rows, so both read the same
@@ -12,7 +13,7 @@ use axum::Json;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use super::{done, found, list, run, Api, ApiError, ApiResult};
+use super::{body, done, found, list, run, Api, ApiError, ApiResult};
 use crate::switch::{CampaignMove, Command, Reply};
 
 pub async fn campaigns(State(api): State<Api>) -> ApiResult {
@@ -42,6 +43,48 @@ pub async fn stop(State(api): State<Api>, Path(name): Path<String>) -> ApiResult
 
 async fn control(api: &Api, name: String, action: CampaignMove) -> ApiResult {
     done(api, Command::CampaignControl { name, action }).await
+}
+
+/// Who answers a preview: the agent it was offered to.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewBody {
+    agent: String,
+}
+
+/// Preview mode: the offered agent accepts the contact (it is dialled).
+pub async fn preview_accept(
+    State(api): State<Api>,
+    Path((name, contact)): Path<(String, u32)>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    preview(&api, name, contact, b, true).await
+}
+
+/// Preview mode: the offered agent skips the contact (it waits for later).
+pub async fn preview_skip(
+    State(api): State<Api>,
+    Path((name, contact)): Path<(String, u32)>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    preview(&api, name, contact, b, false).await
+}
+
+async fn preview(
+    api: &Api,
+    name: String,
+    contact: u32,
+    b: Result<Bytes, BytesRejection>,
+    accept: bool,
+) -> ApiResult {
+    let PreviewBody { agent } = body(b)?;
+    let command = Command::PreviewAnswer {
+        name,
+        contact,
+        agent,
+        accept,
+    };
+    done(api, command).await
 }
 
 /// 200 with how many contacts were taken; 400 naming the row and field

@@ -132,6 +132,7 @@ fn command_code(e: &CommandError) -> &'static str {
         CommandError::NoDncStore => "no_dnc_store",
         CommandError::DncPage => "bad_page",
         CommandError::DncFull => "dnc_full",
+        CommandError::NotOffered { .. } => "not_offered",
     }
 }
 

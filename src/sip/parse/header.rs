@@ -3,6 +3,7 @@
 use std::ops::Range;
 
 use bytes::Bytes;
+use memchr::memchr;
 
 use super::lex::{self, ParamError};
 use super::{ByteStr, Method, ParseError, Span, Uri};
@@ -572,10 +573,7 @@ fn quoted_end(b: &[u8], open: usize) -> Option<usize> {
 
 /// `<uri>` opened at `lt`: the URI range and the index after `>`.
 fn angle(b: &[u8], lt: usize) -> Result<(Range<usize>, usize), ParseError> {
-    let gt = b[lt..]
-        .iter()
-        .position(|&c| c == b'>')
-        .ok_or(ParseError::BadNameAddr)?;
+    let gt = memchr(b'>', &b[lt..]).ok_or(ParseError::BadNameAddr)?;
     Ok((lt + 1..lt + gt, lt + gt + 1))
 }
 

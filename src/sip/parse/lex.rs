@@ -35,9 +35,28 @@ pub(crate) const fn is_uri_forbidden(b: u8) -> bool {
 /// The length of the leading run of hostname and IPv4 bytes
 /// (alphanumerics, `-`, `.`; RFC 3261 §25.1 `hostname`, `IPv4address`).
 pub(crate) fn host_len(s: &[u8]) -> usize {
-    s.iter()
-        .position(|&b| !HOST[usize::from(b)])
-        .unwrap_or(s.len())
+    run_len(s, &HOST)
+}
+
+/// The length of the leading run of bytes in `class`. Whole words first,
+/// each tested without a branch per byte: values such as branches, tags and
+/// URIs are long runs, and a byte loop cost several instructions a byte.
+pub(crate) fn run_len(s: &[u8], class: &[bool; 256]) -> usize {
+    let mut at = 0;
+    for word in s.chunks_exact(8) {
+        if !word
+            .iter()
+            .fold(true, |all, &b| all & class[usize::from(b)])
+        {
+            break;
+        }
+        at += 8;
+    }
+    let rest = &s[at..];
+    at + rest
+        .iter()
+        .position(|&b| !class[usize::from(b)])
+        .unwrap_or(rest.len())
 }
 
 static HOST: [bool; 256] = {
@@ -207,9 +226,7 @@ fn scan_plain_params(
     for _ in 0..max {
         i = skip_lws(i);
         let name = i;
-        while i < end && is_token_byte(s[i]) {
-            i += 1;
-        }
+        i += run_len(&s[i..end], &TOKEN);
         if i == name {
             return None;
         }
@@ -219,9 +236,7 @@ fn scan_plain_params(
         if i < end && s[i] == b'=' {
             i = skip_lws(i + 1);
             let start = i;
-            while i < end && PLAIN_VALUE[usize::from(s[i])] {
-                i += 1;
-            }
+            i += run_len(&s[i..end], &PLAIN_VALUE);
             if i == start {
                 return None;
             }

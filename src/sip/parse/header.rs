@@ -528,10 +528,7 @@ fn fold_eq(canonical: &[u8], name: &[u8]) -> bool {
         return false;
     }
     if len < 8 {
-        return canonical
-            .iter()
-            .zip(name)
-            .all(|(&c, &n)| !differs(u64::from(c), u64::from(n)));
+        return !differs(short_word(canonical), short_word(name));
     }
     // Whole words, then the last eight bytes (overlapping the previous word).
     let mut at = 0;
@@ -542,6 +539,23 @@ fn fold_eq(canonical: &[u8], name: &[u8]) -> bool {
         at += 8;
     }
     !differs(word(canonical, len - 8), word(name, len - 8))
+}
+
+/// The bytes of `b` (fewer than eight) as a little-endian word, zero above:
+/// two overlapping loads instead of a loop.
+fn short_word(b: &[u8]) -> u64 {
+    let half = |at: usize| {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&b[at..at + 4]);
+        u64::from(u32::from_le_bytes(w))
+    };
+    match b.len() {
+        0 => 0,
+        1 => u64::from(b[0]),
+        2 => u64::from(b[0]) | u64::from(b[1]) << 8,
+        3 => u64::from(b[0]) | u64::from(b[1]) << 8 | u64::from(b[2]) << 16,
+        n => half(0) | half(n - 4) << ((n - 4) * 8),
+    }
 }
 
 /// The eight bytes at `b[at..]` as a little-endian word.

@@ -40,7 +40,7 @@ pub(super) fn parse(raw: Bytes) -> Result<Message, ParseError> {
     let mut state = State::new(pos);
     // A header value runs from its colon over any continuation lines
     // (folding, RFC 3261 §7.3.1).
-    let mut current: Option<(Range<usize>, Option<HeaderName>, Range<usize>, bool)> = None;
+    let mut current: Option<(Range<usize>, u8, Range<usize>, bool)> = None;
     for line in lines {
         let line = line?;
         if line.start < line.end && lex::is_wsp(buf[line.start]) {
@@ -49,8 +49,8 @@ pub(super) fn parse(raw: Bytes) -> Result<Message, ParseError> {
             *folded = true;
             continue;
         }
-        if let Some((name, known, value, folded)) = current.take() {
-            state.header(&raw, name, known, value, folded)?;
+        if let Some((name, code, value, folded)) = current.take() {
+            state.header(&raw, name, code, value, folded)?;
         }
         // `token *WSP ":"` (RFC 3261 §7.3.1): the name is what precedes
         // the first colon, less trailing WSP. A known name compares equal
@@ -64,14 +64,14 @@ pub(super) fn parse(raw: Bytes) -> Result<Message, ParseError> {
             name_end -= 1;
         }
         let name = &buf[line.start..name_end];
-        let known = HeaderName::known(name);
-        if known.is_none() && !lex::is_token(name) {
+        let code = HeaderName::known(name).map_or(header::OTHER, |k| k.code());
+        if code == header::OTHER && !lex::is_token(name) {
             return Err(ParseError::BadHeaderLine);
         }
-        current = Some((line.start..name_end, known, colon + 1..line.end, false));
+        current = Some((line.start..name_end, code, colon + 1..line.end, false));
     }
-    if let Some((name, known, value, folded)) = current.take() {
-        state.header(&raw, name, known, value, folded)?;
+    if let Some((name, code, value, folded)) = current.take() {
+        state.header(&raw, name, code, value, folded)?;
     }
     state.finish(raw, start, head_end, body_start)
 }
@@ -185,7 +185,7 @@ impl State {
         &mut self,
         raw: &Bytes,
         name: Range<usize>,
-        known: Option<HeaderName>,
+        code: u8,
         value: Range<usize>,
         folded: bool,
     ) -> Result<(), ParseError> {
@@ -193,8 +193,7 @@ impl State {
             return Err(ParseError::TooManyHeaders);
         }
         let name_span = Span::new(name.start - self.pos..name.end - self.pos);
-        let name = known;
-        let code = name.as_ref().map_or(header::OTHER, HeaderName::code);
+        let name = header::KNOWN.get(usize::from(code));
         let value = lex::trim_range(raw, value);
         let value_span = Span::new(value.start - self.pos..value.end - self.pos);
         // A folded value is unfolded into its own buffer (rare); any other

@@ -136,6 +136,7 @@ pub(super) struct Lines<'a> {
 impl Iterator for Lines<'_> {
     type Item = Result<Range<usize>, ParseError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let end = self.head.end;
         if self.pos >= end {

@@ -60,11 +60,10 @@ impl HeaderName {
 
     /// The index code of this name. An `Other` built by hand that spells a
     /// known long name gets that name's code, as `==` treats them as equal.
+    #[inline]
     pub(super) fn code(&self) -> u8 {
         match self {
-            HeaderName::Other(name) if name.len() > 1 => {
-                HeaderName::known(name.as_bytes()).map_or(OTHER, |k| k.code())
-            }
+            HeaderName::Other(name) if name.len() > 1 => HeaderName::known_code(name.as_bytes()),
             HeaderName::Other(_) => OTHER,
             HeaderName::Accept => 0,
             HeaderName::Allow => 1,
@@ -101,6 +100,15 @@ impl HeaderName {
     }
 
     pub(super) fn known(name: &[u8]) -> Option<HeaderName> {
+        KNOWN
+            .get(usize::from(HeaderName::known_code(name)))
+            .cloned()
+    }
+
+    /// The index code of a name as found before the colon, `OTHER` for an
+    /// extension name. The header index calls this once per line, so it
+    /// returns a byte rather than a `HeaderName`.
+    pub(super) fn known_code(name: &[u8]) -> u8 {
         if let [c] = name {
             // Compact forms, RFC 3261 §7.3.3 and §20; RFC 3515 (r), RFC 3892 (b), RFC 6665 (o).
             let compact = match c.to_ascii_lowercase() {
@@ -119,8 +127,8 @@ impl HeaderName {
                 b'o' => Some(HeaderName::Event),
                 _ => None,
             };
-            if compact.is_some() {
-                return compact;
+            if let Some(known) = compact {
+                return known.code();
             }
         }
         // One candidate per (length, first letter), two where a pair
@@ -159,9 +167,13 @@ impl HeaderName {
             (16, b'w') => HeaderName::WwwAuthenticate,
             (18, b'p') => HeaderName::ProxyAuthenticate,
             (19, b'p') => HeaderName::ProxyAuthorization,
-            _ => return None,
+            _ => return OTHER,
         };
-        fold_eq(candidate.as_str().as_bytes(), name).then_some(candidate)
+        if fold_eq(candidate.as_str().as_bytes(), name) {
+            candidate.code()
+        } else {
+            OTHER
+        }
     }
 
     /// The canonical long form (`Call-ID`, `WWW-Authenticate`).

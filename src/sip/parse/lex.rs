@@ -137,6 +137,7 @@ pub(crate) fn split_top(
 /// The first `:` in `s`, eight bytes at a time: header names are short,
 /// so this beats both a byte loop and a vectorised search. In each word the
 /// lowest flagged byte is exact (a borrow only flags bytes above a match).
+#[inline]
 pub(crate) fn find_colon(s: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;

@@ -64,7 +64,7 @@ pub(super) fn parse(raw: Bytes) -> Result<Message, ParseError> {
             name_end -= 1;
         }
         let name = &buf[line.start..name_end];
-        let code = HeaderName::known(name).map_or(header::OTHER, |k| k.code());
+        let code = HeaderName::known_code(name);
         if code == header::OTHER && !lex::is_token(name) {
             return Err(ParseError::BadHeaderLine);
         }

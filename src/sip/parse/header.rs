@@ -169,7 +169,7 @@ impl HeaderName {
             (19, b'p') => HeaderName::ProxyAuthorization,
             _ => return OTHER,
         };
-        if fold_eq(candidate.as_str().as_bytes(), name) {
+        if lex::fold_eq(candidate.as_str().as_bytes(), name) {
             candidate.code()
         } else {
             OTHER
@@ -526,55 +526,6 @@ impl CSeq {
             method: Method::from_buf(src, range.start + method.start..range.start + method.end),
         })
     }
-}
-
-/// `name` equals `canonical` ignoring ASCII case, eight bytes at a time.
-/// Canonical names hold only letters and `-`: a byte may differ from the
-/// canonical one only by 0x20, and only where the canonical byte is a letter
-/// (bit 0x40 set), so `\r` does not pass for `-`.
-fn fold_eq(canonical: &[u8], name: &[u8]) -> bool {
-    const LETTER_BITS: u64 = 0x4040_4040_4040_4040;
-    let differs = |c: u64, n: u64| (c ^ n) & !((c & LETTER_BITS) >> 1) != 0;
-    let len = name.len();
-    if canonical.len() != len {
-        return false;
-    }
-    if len < 8 {
-        return !differs(short_word(canonical), short_word(name));
-    }
-    // Whole words, then the last eight bytes (overlapping the previous word).
-    let mut at = 0;
-    while at + 8 < len {
-        if differs(word(canonical, at), word(name, at)) {
-            return false;
-        }
-        at += 8;
-    }
-    !differs(word(canonical, len - 8), word(name, len - 8))
-}
-
-/// The bytes of `b` (fewer than eight) as a little-endian word, zero above:
-/// two overlapping loads instead of a loop.
-fn short_word(b: &[u8]) -> u64 {
-    let half = |at: usize| {
-        let mut w = [0u8; 4];
-        w.copy_from_slice(&b[at..at + 4]);
-        u64::from(u32::from_le_bytes(w))
-    };
-    match b.len() {
-        0 => 0,
-        1 => u64::from(b[0]),
-        2 => u64::from(b[0]) | u64::from(b[1]) << 8,
-        3 => u64::from(b[0]) | u64::from(b[1]) << 8 | u64::from(b[2]) << 16,
-        n => half(0) | half(n - 4) << ((n - 4) * 8),
-    }
-}
-
-/// The eight bytes at `b[at..]` as a little-endian word.
-fn word(b: &[u8], at: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(w)
 }
 
 fn skip_lws(b: &[u8], mut pos: usize) -> usize {

@@ -191,7 +191,8 @@ pub(crate) struct Param {
 /// `;` (RFC 3261 §25.1 `generic-param`). A parameter with an empty name, a
 /// name that is not a token, or an empty value after `=` fails; so does a
 /// count above `max`. Returns the value of the first parameter named `want`
-/// (ignoring case), `None` when there is none or it has no value.
+/// (ignoring case; `want` is letters only, or empty to look for nothing),
+/// `None` when there is none or it has no value.
 pub(crate) fn scan_params(
     s: &[u8],
     range: Range<usize>,
@@ -244,7 +245,7 @@ fn scan_plain_params(
             value = Some(start..i);
             i = skip_lws(i);
         }
-        if found.is_none() && s[name].eq_ignore_ascii_case(want) {
+        if found.is_none() && fold_eq(want, &s[name]) {
             found = Some(value);
         }
         if i == end {
@@ -277,7 +278,7 @@ fn scan_any_params(
         }
         match param_of(s, piece) {
             Some(p) => {
-                if found.is_none() && s[p.name.clone()].eq_ignore_ascii_case(want) {
+                if found.is_none() && fold_eq(want, &s[p.name.clone()]) {
                     found = Some(p.value);
                 }
                 true
@@ -393,6 +394,55 @@ pub(crate) fn digits_u64(s: &[u8]) -> Option<u64> {
         n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
     }
     Some(n)
+}
+
+/// `name` equals `canonical` ignoring ASCII case, eight bytes at a time.
+/// Canonical names hold only letters and `-`: a byte may differ from the
+/// canonical one only by 0x20, and only where the canonical byte is a letter
+/// (bit 0x40 set), so `\r` does not pass for `-`.
+pub(crate) fn fold_eq(canonical: &[u8], name: &[u8]) -> bool {
+    const LETTER_BITS: u64 = 0x4040_4040_4040_4040;
+    let differs = |c: u64, n: u64| (c ^ n) & !((c & LETTER_BITS) >> 1) != 0;
+    let len = name.len();
+    if canonical.len() != len {
+        return false;
+    }
+    if len < 8 {
+        return !differs(short_word(canonical), short_word(name));
+    }
+    // Whole words, then the last eight bytes (overlapping the previous word).
+    let mut at = 0;
+    while at + 8 < len {
+        if differs(word(canonical, at), word(name, at)) {
+            return false;
+        }
+        at += 8;
+    }
+    !differs(word(canonical, len - 8), word(name, len - 8))
+}
+
+/// The bytes of `b` (fewer than eight) as a little-endian word, zero above:
+/// two overlapping loads instead of a loop.
+fn short_word(b: &[u8]) -> u64 {
+    let half = |at: usize| {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&b[at..at + 4]);
+        u64::from(u32::from_le_bytes(w))
+    };
+    match b.len() {
+        0 => 0,
+        1 => u64::from(b[0]),
+        2 => u64::from(b[0]) | u64::from(b[1]) << 8,
+        3 => u64::from(b[0]) | u64::from(b[1]) << 8 | u64::from(b[2]) << 16,
+        n => half(0) | half(n - 4) << ((n - 4) * 8),
+    }
+}
+
+/// The eight bytes at `b[at..]` as a little-endian word.
+fn word(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
 }
 
 /// Iterates over the values of a comma-separated list in one header value,

@@ -1,12 +1,18 @@
 //! Framing for stream transports (RFC 3261 §18.3): find where the first
 //! message in a TCP byte stream ends, from its Content-Length.
 
-use memchr::memchr;
+use std::sync::LazyLock;
+
+use memchr::{memchr, memmem};
 
 use super::lex;
-use super::parser::HEAD_END;
 use super::{HeaderName, ParseError};
 use crate::sip::limits::{HEADERS_MAX, MESSAGE_BYTES_MAX};
+
+/// The empty line that ends a head (RFC 3261 §7). Built once: building a
+/// searcher on every message cost as much as running it.
+static HEAD_END: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"\r\n\r\n"));
 
 pub(super) fn frame(buf: &[u8]) -> Result<Option<usize>, ParseError> {
     let mut pos = 0;

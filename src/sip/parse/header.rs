@@ -3,6 +3,7 @@
 use std::ops::Range;
 
 use bytes::Bytes;
+use memchr::memchr;
 
 use super::lex::{self, ParamError};
 use super::{ByteStr, Method, ParseError, Span, Uri};
@@ -59,11 +60,10 @@ impl HeaderName {
 
     /// The index code of this name. An `Other` built by hand that spells a
     /// known long name gets that name's code, as `==` treats them as equal.
+    #[inline]
     pub(super) fn code(&self) -> u8 {
         match self {
-            HeaderName::Other(name) if name.len() > 1 => {
-                HeaderName::known(name.as_bytes()).map_or(OTHER, |k| k.code())
-            }
+            HeaderName::Other(name) if name.len() > 1 => HeaderName::known_code(name.as_bytes()),
             HeaderName::Other(_) => OTHER,
             HeaderName::Accept => 0,
             HeaderName::Allow => 1,
@@ -100,6 +100,15 @@ impl HeaderName {
     }
 
     pub(super) fn known(name: &[u8]) -> Option<HeaderName> {
+        KNOWN
+            .get(usize::from(HeaderName::known_code(name)))
+            .cloned()
+    }
+
+    /// The index code of a name as found before the colon, `OTHER` for an
+    /// extension name. The header index calls this once per line, so it
+    /// returns a byte rather than a `HeaderName`.
+    pub(super) fn known_code(name: &[u8]) -> u8 {
         if let [c] = name {
             // Compact forms, RFC 3261 §7.3.3 and §20; RFC 3515 (r), RFC 3892 (b), RFC 6665 (o).
             let compact = match c.to_ascii_lowercase() {
@@ -118,8 +127,8 @@ impl HeaderName {
                 b'o' => Some(HeaderName::Event),
                 _ => None,
             };
-            if compact.is_some() {
-                return compact;
+            if let Some(known) = compact {
+                return known.code();
             }
         }
         // One candidate per (length, first letter), two where a pair
@@ -158,9 +167,13 @@ impl HeaderName {
             (16, b'w') => HeaderName::WwwAuthenticate,
             (18, b'p') => HeaderName::ProxyAuthenticate,
             (19, b'p') => HeaderName::ProxyAuthorization,
-            _ => return None,
+            _ => return OTHER,
         };
-        fold_eq(candidate.as_str().as_bytes(), name).then_some(candidate)
+        if lex::fold_eq(candidate.as_str().as_bytes(), name) {
+            candidate.code()
+        } else {
+            OTHER
+        }
     }
 
     /// The canonical long form (`Call-ID`, `WWW-Authenticate`).
@@ -515,41 +528,6 @@ impl CSeq {
     }
 }
 
-/// `name` equals `canonical` ignoring ASCII case, eight bytes at a time.
-/// Canonical names hold only letters and `-`: a byte may differ from the
-/// canonical one only by 0x20, and only where the canonical byte is a letter
-/// (bit 0x40 set), so `\r` does not pass for `-`.
-fn fold_eq(canonical: &[u8], name: &[u8]) -> bool {
-    const LETTER_BITS: u64 = 0x4040_4040_4040_4040;
-    let differs = |c: u64, n: u64| (c ^ n) & !((c & LETTER_BITS) >> 1) != 0;
-    let len = name.len();
-    if canonical.len() != len {
-        return false;
-    }
-    if len < 8 {
-        return canonical
-            .iter()
-            .zip(name)
-            .all(|(&c, &n)| !differs(u64::from(c), u64::from(n)));
-    }
-    // Whole words, then the last eight bytes (overlapping the previous word).
-    let mut at = 0;
-    while at + 8 < len {
-        if differs(word(canonical, at), word(name, at)) {
-            return false;
-        }
-        at += 8;
-    }
-    !differs(word(canonical, len - 8), word(name, len - 8))
-}
-
-/// The eight bytes at `b[at..]` as a little-endian word.
-fn word(b: &[u8], at: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(w)
-}
-
 fn skip_lws(b: &[u8], mut pos: usize) -> usize {
     while pos < b.len() && matches!(b[pos], b' ' | b'\t' | b'\r' | b'\n') {
         pos += 1;
@@ -572,10 +550,7 @@ fn quoted_end(b: &[u8], open: usize) -> Option<usize> {
 
 /// `<uri>` opened at `lt`: the URI range and the index after `>`.
 fn angle(b: &[u8], lt: usize) -> Result<(Range<usize>, usize), ParseError> {
-    let gt = b[lt..]
-        .iter()
-        .position(|&c| c == b'>')
-        .ok_or(ParseError::BadNameAddr)?;
+    let gt = memchr(b'>', &b[lt..]).ok_or(ParseError::BadNameAddr)?;
     Ok((lt + 1..lt + gt, lt + gt + 1))
 }
 

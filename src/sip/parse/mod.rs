@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 
 mod frame;
+mod head;
 mod header;
 mod lex;
 mod parser;

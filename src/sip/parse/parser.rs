@@ -2,11 +2,12 @@
 //! index, typed core headers, then the checks a B2BUA relies on.
 
 use std::ops::Range;
-use std::sync::{LazyLock, OnceLock};
+use std::sync::OnceLock;
 
 use bytes::Bytes;
-use memchr::{memchr, memmem};
+use memchr::memchr;
 
+use super::head::Head;
 use super::lex;
 use super::{
     header, ByteStr, CSeq, Contacts, Header, HeaderName, Message, Method, NameAddr, ParseError,
@@ -16,11 +17,6 @@ use crate::sip::limits::{CONTACTS_MAX, HEADERS_MAX, MESSAGE_BYTES_MAX, VIAS_MAX}
 
 /// Header lines a typical message carries; the index is allocated once.
 const HEADERS_TYPICAL: usize = 24;
-
-/// The empty line that ends a head (RFC 3261 §7). Built once: building a
-/// searcher on every message cost as much as running it.
-pub(super) static HEAD_END: LazyLock<memmem::Finder<'static>> =
-    LazyLock::new(|| memmem::Finder::new(b"\r\n\r\n"));
 
 pub(super) fn parse(raw: Bytes) -> Result<Message, ParseError> {
     if raw.len() > MESSAGE_BYTES_MAX {
@@ -33,82 +29,51 @@ pub(super) fn parse(raw: Bytes) -> Result<Message, ParseError> {
         pos += 2;
     }
     // The header section ends at the first empty line; the body follows it.
-    let head_end = HEAD_END
-        .find(&buf[pos..])
-        .map(|p| pos + p + 2)
-        .ok_or(ParseError::HeadUnterminated)?;
+    let head = Head::scan(buf, pos)?;
+    let head_end = head.end;
     let body_start = head_end + 2;
-    std::str::from_utf8(&buf[pos..head_end]).map_err(|_| ParseError::NotUtf8)?;
 
-    let mut lines = Lines {
-        buf,
-        pos,
-        end: head_end,
-    };
+    let mut lines = head.lines(buf, pos);
     let first = lines.next().ok_or(ParseError::BadStartLine)??;
     let start = start_line(&raw, first)?;
 
     let mut state = State::new(pos);
     // A header value runs from its colon over any continuation lines
     // (folding, RFC 3261 §7.3.1).
-    let mut current: Option<(Range<usize>, Range<usize>, bool)> = None;
+    let mut current: Option<(Range<usize>, u8, Range<usize>, bool)> = None;
     for line in lines {
         let line = line?;
         if line.start < line.end && lex::is_wsp(buf[line.start]) {
-            let (_, value, folded) = current.as_mut().ok_or(ParseError::BadHeaderLine)?;
+            let (_, _, value, folded) = current.as_mut().ok_or(ParseError::BadHeaderLine)?;
             value.end = line.end;
             *folded = true;
             continue;
         }
-        if let Some((name, value, folded)) = current.take() {
-            state.header(&raw, name, value, folded)?;
+        if let Some((name, code, value, folded)) = current.take() {
+            state.header(&raw, name, code, value, folded)?;
         }
-        // `token *WSP ":"` (RFC 3261 §7.3.1), read in one pass.
-        let mut name_end = line.start;
-        while name_end < line.end && lex::is_token_byte(buf[name_end]) {
-            name_end += 1;
+        // `token *WSP ":"` (RFC 3261 §7.3.1): the name is what precedes
+        // the first colon, less trailing WSP. A known name compares equal
+        // to letters and `-` only, so only an extension name is checked
+        // byte by byte.
+        let colon = lex::find_colon(&buf[line.clone()])
+            .map(|p| line.start + p)
+            .ok_or(ParseError::BadHeaderLine)?;
+        let mut name_end = colon;
+        while name_end > line.start && lex::is_wsp(buf[name_end - 1]) {
+            name_end -= 1;
         }
-        let mut colon = name_end;
-        while colon < line.end && lex::is_wsp(buf[colon]) {
-            colon += 1;
-        }
-        if name_end == line.start || colon == line.end || buf[colon] != b':' {
+        let name = &buf[line.start..name_end];
+        let code = HeaderName::known_code(name);
+        if code == header::OTHER && !lex::is_token(name) {
             return Err(ParseError::BadHeaderLine);
         }
-        current = Some((line.start..name_end, colon + 1..line.end, false));
+        current = Some((line.start..name_end, code, colon + 1..line.end, false));
     }
-    if let Some((name, value, folded)) = current.take() {
-        state.header(&raw, name, value, folded)?;
+    if let Some((name, code, value, folded)) = current.take() {
+        state.header(&raw, name, code, value, folded)?;
     }
     state.finish(raw, start, head_end, body_start)
-}
-
-/// The lines of the head, each without its CRLF; a bare LF is an error.
-struct Lines<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    end: usize,
-}
-
-impl Iterator for Lines<'_> {
-    type Item = Result<Range<usize>, ParseError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.pos >= self.end {
-            return None;
-        }
-        let lf = match memchr(b'\n', &self.buf[self.pos..self.end]) {
-            Some(p) => self.pos + p,
-            None => return Some(Err(ParseError::BadLineEnd)),
-        };
-        if lf == self.pos || self.buf[lf - 1] != b'\r' {
-            self.pos = self.end;
-            return Some(Err(ParseError::BadLineEnd));
-        }
-        let line = self.pos..lf - 1;
-        self.pos = lf + 1;
-        Some(Ok(line))
-    }
 }
 
 /// Request-Line or Status-Line (RFC 3261 §7.1, §7.2). Exactly one SP
@@ -220,6 +185,7 @@ impl State {
         &mut self,
         raw: &Bytes,
         name: Range<usize>,
+        code: u8,
         value: Range<usize>,
         folded: bool,
     ) -> Result<(), ParseError> {
@@ -227,8 +193,7 @@ impl State {
             return Err(ParseError::TooManyHeaders);
         }
         let name_span = Span::new(name.start - self.pos..name.end - self.pos);
-        let name = HeaderName::known(&raw[name]);
-        let code = name.as_ref().map_or(header::OTHER, HeaderName::code);
+        let name = header::KNOWN.get(usize::from(code));
         let value = lex::trim_range(raw, value);
         let value_span = Span::new(value.start - self.pos..value.end - self.pos);
         // A folded value is unfolded into its own buffer (rare); any other

@@ -3,8 +3,6 @@
 
 use std::ops::Range;
 
-use memchr::memchr;
-
 use super::lex::{self, ParamError};
 use super::{ByteStr, ParseError, Span};
 use crate::sip::limits::PARAMS_MAX;
@@ -114,7 +112,7 @@ impl Uri {
         // (RFC 4475 §3.1.1.9), so the first `@` ends it.
         let (end_hostport, query) = match marks.at {
             Some(at) => {
-                let user_end = memchr(b':', &b[start..at]).map_or(at, |p| start + p);
+                let user_end = marks.password.filter(|&p| p < at).unwrap_or(at);
                 if user_end == start {
                     return Err(ParseError::BadUri);
                 }
@@ -212,6 +210,8 @@ impl Uri {
 #[derive(Default)]
 struct Marks {
     colon: Option<usize>,
+    /// The first `:` after the scheme's: a password's or a port's.
+    password: Option<usize>,
     at: Option<usize>,
     /// First `;` or `?`.
     delim: Option<usize>,
@@ -224,15 +224,21 @@ struct Marks {
 impl Marks {
     fn scan(b: &[u8]) -> Result<Marks, ParseError> {
         let mut m = Marks::default();
-        for (i, &c) in b.iter().enumerate() {
-            match URI_CLASS[usize::from(c)] {
-                PLAIN => continue,
-                // Whitespace, controls, quotes or angle brackets are never
-                // part of a URI and mean it was mis-delimited (RFC 4475
-                // §3.1.2.7, §3.1.2.8, §3.1.2.14).
-                FORBIDDEN => return Err(ParseError::BadUri),
-                _ => {}
+        let mut i = 0;
+        loop {
+            i += lex::run_len(&b[i..], &URI_PLAIN);
+            let Some(&c) = b.get(i) else {
+                break;
+            };
+            let at = i;
+            i += 1;
+            // Whitespace, controls, quotes or angle brackets are never part
+            // of a URI and mean it was mis-delimited (RFC 4475 §3.1.2.7,
+            // §3.1.2.8, §3.1.2.14).
+            if URI_CLASS[usize::from(c)] == FORBIDDEN {
+                return Err(ParseError::BadUri);
             }
+            let i = at;
             if m.colon.is_none() {
                 if c == b':' {
                     m.colon = Some(i);
@@ -240,6 +246,9 @@ impl Marks {
                 continue;
             }
             match c {
+                b':' => {
+                    m.password.get_or_insert(i);
+                }
                 b'@' => {
                     m.at.get_or_insert(i);
                 }
@@ -270,6 +279,17 @@ const DELIMITER: u8 = 2;
 
 /// One load per byte: plain, forbidden (see `lex::is_uri_forbidden`), or a
 /// delimiter the pass records (`:` `@` `;` `?`).
+/// The bytes `URI_CLASS` calls plain, skipped in runs.
+static URI_PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = URI_CLASS[i] == PLAIN;
+        i += 1;
+    }
+    table
+};
+
 static URI_CLASS: [u8; 256] = {
     let mut table = [PLAIN; 256];
     let mut i = 0;

@@ -851,6 +851,7 @@ fn a_do_not_call_disposition_after_a_campaign_call_lists_and_stores_the_number()
         call,
         code: "do-not-call".into(),
         note: None,
+        agent: None,
     };
     assert_eq!(sim.switch.handle_command(sim.now, dispose), Ok(Reply::Done));
     sim.drain();

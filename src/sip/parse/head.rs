@@ -93,8 +93,8 @@ impl Head {
     }
 }
 
-/// Sixteen bytes at once: a mask of the LFs (bit i for byte i) and one of
-/// the bytes that are not ASCII.
+/// Sixteen bytes at once: a mask of the LFs (bit i for byte i), and a
+/// value that is non-zero when a byte is not ASCII (only that is asked).
 #[cfg(target_arch = "x86_64")]
 fn chunk_masks(chunk: &[u8]) -> (u32, u32) {
     use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
@@ -114,7 +114,8 @@ fn chunk_masks(chunk: &[u8]) -> (u32, u32) {
     byte_masks(chunk)
 }
 
-/// `chunk_masks` a byte at a time, for the tail of the buffer.
+/// `chunk_masks` a byte at a time, for the tail of the buffer; its second
+/// value only tells whether a byte is not ASCII, not which one.
 fn byte_masks(bytes: &[u8]) -> (u32, u32) {
     let (mut lf, mut high) = (0u32, 0u32);
     for (i, &b) in bytes.iter().enumerate() {

@@ -31,6 +31,7 @@ mod admit;
 mod announce;
 mod attended;
 mod auth;
+mod campaign_amd;
 mod campaign_api;
 mod campaign_calls;
 pub mod campaigns;

@@ -5,7 +5,8 @@
 //! do-not-call number never reaches the trunk; an answered customer with
 //! no agent hears the information message and is hung up, counted as an
 //! abandon. Each call leaves a record naming the campaign, the contact,
-//! the attempt and the outcome.
+//! the attempt and the outcome. A reload reads the do-not-call lists
+//! again and keeps the numbers listed through the API.
 
 #![allow(clippy::disallowed_methods)]
 
@@ -604,4 +605,44 @@ fn the_agent_wraps_up_after_a_campaign_call_before_the_next_dial() {
         "{}",
         uri_of(&next)
     );
+}
+
+#[test]
+fn a_reload_reads_the_dnc_lists_again_and_keeps_the_numbers_the_api_listed() {
+    let mut sim = Sim::new(&["+15551201"], &["+15551290"]);
+    let add = Command::AddDnc {
+        number: "+15551291".into(),
+    };
+    sim.switch.handle_command(sim.now, add).unwrap();
+    let listed = |sim: &mut Sim| {
+        let list = Command::ListDnc {
+            offset: 0,
+            limit: Some(10),
+        };
+        match sim.switch.handle_command(sim.now, list) {
+            Ok(Reply::Dnc { numbers, .. }) => numbers.unwrap_or_default(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(listed(&mut sim), ["+15551290", "+15551291"]);
+    // The file now lists +15551292 instead of +15551290.
+    let cfg = Config::parse(&config(), std::path::Path::new("sim.toml")).unwrap();
+    let mut plan = Plan::from_config(&cfg);
+    let mut files = Dnc::default();
+    files.add("+15551292");
+    plan.dnc_lists = Some((files, Numbering::default()));
+    sim.switch.reload(sim.now, plan).unwrap();
+    sim.drain();
+    assert_eq!(listed(&mut sim), ["+15551291", "+15551292"]);
+    // A number the file gives cannot be unlisted through the API; the one
+    // the file dropped is unlisted already.
+    let remove = |n: &str| Command::RemoveDnc { number: n.into() };
+    let err = sim.switch.handle_command(sim.now, remove("+15551292"));
+    assert!(matches!(err, Err(CommandError::ListedByFile(_))), "{err:?}");
+    let err = sim.switch.handle_command(sim.now, remove("+15551290"));
+    assert!(matches!(err, Err(CommandError::NotListed(_))), "{err:?}");
+    // A reload without lists read (a plan from the config alone) keeps them.
+    let plan = Plan::from_config(&cfg);
+    sim.switch.reload(sim.now, plan).unwrap();
+    assert_eq!(listed(&mut sim), ["+15551291", "+15551292"]);
 }

@@ -140,6 +140,26 @@ impl Switch {
         self.campaigns.numbering = numbering;
     }
 
+    /// A reload's `[dnc]` lists replace the files' numbers; the numbers
+    /// the API listed stay listed.
+    pub fn reload_dnc(&mut self, files: Dnc, numbering: Numbering) {
+        let c = &mut self.campaigns;
+        let mut dnc = files.clone();
+        for number in &c.dnc_stored {
+            if !dnc.contains(number) && !dnc.add(number) {
+                warn!("do-not-call list full: a number the api listed is left out");
+            }
+        }
+        info!(
+            files = files.len(),
+            numbers = dnc.len(),
+            "reload: do-not-call lists read again"
+        );
+        c.dnc_files = files;
+        c.dnc = dnc;
+        c.numbering = numbering;
+    }
+
     /// Adds a campaign with its contacts as stored (or as first read).
     /// It starts when `autostart` says so or when it was running before
     /// (`stored`, the status its store last saw).
@@ -186,6 +206,9 @@ impl Switch {
     /// the reload adds or removes waits for a restart (contact lists are
     /// read and stored at start-up).
     pub(super) fn reconfigure_campaigns(&mut self, now: Instant) {
+        if let Some((files, numbering)) = self.plan.dnc_lists.take() {
+            self.reload_dnc(files, numbering);
+        }
         let configs = self.plan.campaigns.clone();
         for i in 0..self.campaigns.list.len() {
             let d = &mut self.campaigns.list[i];

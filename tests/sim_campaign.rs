@@ -10,9 +10,9 @@
 
 #![allow(clippy::disallowed_methods)]
 
-mod campaign_rig;
+mod switch_rig;
 
-use campaign_rig::*;
+use switch_rig::*;
 
 #[test]
 fn a_progressive_campaign_dials_the_customer_then_rings_and_bridges_the_agent() {

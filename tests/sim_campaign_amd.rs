@@ -10,9 +10,9 @@
 
 #![allow(clippy::disallowed_methods)]
 
-mod campaign_rig;
+mod switch_rig;
 
-use campaign_rig::*;
+use switch_rig::*;
 use switchyard::call::CallRef;
 use switchyard::media::amd::{Verdict, Why};
 use switchyard::switch::{MediaInput, MediaLeg};

@@ -1,6 +1,7 @@
-//! The campaign tests' rig: the pure switch core with a campaign loaded,
-//! its outputs collected, virtual time advanced timer by timer, and the
-//! SIP the tests answer with (agents' phones, the carrier's far end).
+//! The rig of the tests of calls the switch places (originate, campaigns):
+//! the pure switch core, its outputs collected, virtual time advanced
+//! timer by timer, and the SIP the tests answer with (agents' phones, the
+//! carrier's far end). Campaign tests load a campaign into it.
 
 #![allow(dead_code, unused_imports)]
 #![allow(clippy::disallowed_methods)]
@@ -10,14 +11,16 @@ pub use std::path::Path;
 pub use std::time::{Duration, Instant, UNIX_EPOCH};
 
 pub use bytes::Bytes;
+pub use switchyard::call::{CallUuid, Outcome, Side};
 pub use switchyard::config::Config;
 pub use switchyard::dialer::{Contact, ContactState, Dnc, Numbering, Zone};
+pub use switchyard::media::sdp::Codec;
 pub use switchyard::sip::parse::{HeaderName, Message, Method};
 pub use switchyard::sip::{Peer, Transport};
 pub use switchyard::switch::campaigns::{CampaignOutput, CampaignSnapshot};
 pub use switchyard::switch::{
-    CallRecord, CampaignMove, Command, CommandError, EventKind, MediaCommand, Output, Plan, Reply,
-    Switch,
+    CallRecord, CampaignMove, Command, CommandError, EventKind, MediaCommand, MediaLeg, Output,
+    Plan, Reply, Switch,
 };
 
 pub const AGENT: &str = "192.0.2.11:5070";
@@ -105,12 +108,13 @@ impl Sim {
         Sim::with_config(&config(), numbers, dnc, autostart)
     }
 
-    pub fn with_config(text: &str, numbers: &[&str], dnc: &[&str], autostart: bool) -> Sim {
-        let cfg = Config::parse(text, Path::new("sim.toml")).expect("valid config");
+    /// The switch on `config`, no phone registered, no campaign loaded.
+    pub fn bare(config: &str) -> Sim {
+        let cfg = Config::parse(config, Path::new("sim.toml")).expect("valid config");
         let now = Instant::now();
         let mut switch = Switch::new(Plan::from_config(&cfg), 7, now);
         switch.set_wall_clock(now, UNIX_EPOCH + Duration::from_secs(NOON));
-        let mut sim = Sim {
+        Sim {
             switch,
             now,
             outbox: Vec::new(),
@@ -118,7 +122,12 @@ impl Sim {
             records: Vec::new(),
             saved: Vec::new(),
             events: Vec::new(),
-        };
+        }
+    }
+
+    pub fn with_config(text: &str, numbers: &[&str], dnc: &[&str], autostart: bool) -> Sim {
+        let cfg = Config::parse(text, Path::new("sim.toml")).expect("valid config");
+        let mut sim = Sim::bare(text);
         sim.register("1001", AGENT);
         let mut set = Dnc::default();
         for n in dnc {
@@ -254,6 +263,82 @@ impl Sim {
         self.send(from, text);
     }
 
+    /// Nothing was sent to `to` (beyond what was taken).
+    pub fn quiet(&self, to: &str) -> bool {
+        let to: SocketAddr = to.parse().unwrap();
+        !self.outbox.iter().any(|(a, _)| *a == to)
+    }
+
+    /// A command that must be done.
+    pub fn command(&mut self, command: Command) {
+        assert_eq!(
+            self.switch.handle_command(self.now, command),
+            Ok(Reply::Done)
+        );
+        self.drain();
+    }
+
+    pub fn agent_state(&mut self, agent: &str) -> &'static str {
+        match self.switch.handle_command(self.now, Command::ListAgents) {
+            Ok(Reply::Agents { agents }) => {
+                agents.into_iter().find(|a| a.id == agent).unwrap().state
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A request in the dialog that `req` (ours, to `from`) opened, which
+    /// `from` answered: From and To swapped.
+    pub fn request_back(&mut self, from: &str, req: &Message, method: &str, cseq: u32) {
+        self.request_back_with(from, req, method, cseq, "");
+    }
+
+    /// As `request_back`, with `extra` header lines.
+    pub fn request_back_with(
+        &mut self,
+        from: &str,
+        req: &Message,
+        method: &str,
+        cseq: u32,
+        extra: &str,
+    ) {
+        let to_tag = format!("t{}", tag_of(from));
+        let uri = req
+            .header(&HeaderName::Contact)
+            .map(|c| c.trim_matches(|ch| ch == '<' || ch == '>').to_string())
+            .unwrap_or_else(|| "sip:switchyard@127.0.0.1:5060".into());
+        let text = format!(
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bK{method}{cseq}{}\r\n\
+             Max-Forwards: 70\r\nFrom: {};tag={to_tag}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
+             {extra}Content-Length: 0\r\n\r\n",
+            tag_of(from),
+            req.to().as_str(),
+            req.from().as_str(),
+            req.call_id(),
+        );
+        self.send(from, text);
+    }
+
+    /// The one record so far.
+    pub fn record(&self) -> &CallRecord {
+        assert_eq!(self.records.len(), 1, "one record: {:?}", self.records);
+        &self.records[0]
+    }
+
+    /// The call's event types, in order.
+    pub fn event_types(&self, call: CallUuid) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|e| e.call() == Some(call) && !matches!(e, EventKind::AgentState { .. }))
+            .map(|e| {
+                serde_json::to_value(e).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
     pub fn snapshot(&self) -> CampaignSnapshot {
         self.switch.campaign_snapshots().remove(0)
     }
@@ -300,4 +385,8 @@ pub fn uri_of(msg: &Message) -> String {
     msg.request_uri()
         .map(|u| u.as_str().to_string())
         .unwrap_or_default()
+}
+
+pub fn body(msg: &Message) -> String {
+    String::from_utf8_lossy(msg.body()).to_string()
 }

@@ -14,9 +14,9 @@ use rand::SeedableRng;
 use rtp_types::RtpPacketBuilder;
 use switchyard::call::CallRef;
 use switchyard::media::amd::corpus::{self, Kind, Sample};
-use switchyard::media::amd::{Amd, AmdSettings, BeepWatch, Verdict};
+use switchyard::media::amd::{AmdSettings, Verdict};
 use switchyard::media::command::{LegRemote, MediaEvent};
-use switchyard::media::g711::{ulaw_decode_into, ulaw_encode_into};
+use switchyard::media::g711::ulaw_encode_into;
 use switchyard::media::relay::{self, RelayConfig};
 use switchyard::media::sdp::Codec;
 use tokio::net::UdpSocket;
@@ -25,33 +25,10 @@ use tokio::time::timeout;
 const WAIT: Duration = Duration::from_secs(10);
 const FRAME: usize = 160;
 
-/// A frame as PCMU carries it.
-fn pcmu(frame: &[i16]) -> Vec<i16> {
-    let mut law = vec![0u8; frame.len()];
-    ulaw_encode_into(frame, &mut law);
-    let mut pcm = vec![0i16; frame.len()];
-    ulaw_decode_into(&law, &mut pcm);
-    pcm
-}
-
-/// What the detector makes of `audio` as PCMU carries it: the verdict,
-/// and for a machine whether a beep ended its greeting.
+/// What the detector makes of `audio` as PCMU carries it.
 fn offline(audio: &[i16]) -> (Verdict, Option<bool>) {
-    let mut amd = Amd::new(AmdSettings::default());
-    let mut frames = audio.chunks(FRAME).map(pcmu);
-    let verdict = frames
-        .by_ref()
-        .find_map(|pcm| amd.push(&pcm))
-        .expect("a verdict");
-    if !verdict.is_machine() {
-        return (verdict, None);
-    }
-    let mut watch = BeepWatch::new(&AmdSettings::default(), Duration::from_secs(20));
-    assert!(
-        frames.any(|pcm| watch.push(&pcm)),
-        "the greeting ends within the sample"
-    );
-    (verdict, Some(watch.beeped()))
+    let heard = corpus::listen(&AmdSettings::default(), &corpus::through_pcmu(audio));
+    heard.expect("a verdict within the sample")
 }
 
 async fn relay_heard(sample: &Sample, call: CallRef) -> (Verdict, Option<bool>) {

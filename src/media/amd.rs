@@ -189,6 +189,10 @@ fn rms(frame: &[i16]) -> f64 {
     mean_power(frame).sqrt() * f64::from(i16::MAX)
 }
 
+/// A machine's greeting is waited for at most this long after the verdict
+/// (the relay's [`BeepWatch`] limit).
+pub const GREETING_WAIT_MAX: Duration = Duration::from_secs(20);
+
 /// Frequencies a beep is looked for at: 400–2000 Hz in 25 Hz steps (half
 /// a 20 ms frame's resolution, so a tone between two loses little).
 const BEEP_BANK: std::ops::RangeInclusive<u32> = 16..=80;

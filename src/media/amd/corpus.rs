@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use rand::{Rng, RngCore};
 
-use super::{Amd, AmdSettings, Verdict};
+use super::{Amd, AmdSettings, BeepWatch, Verdict, GREETING_WAIT_MAX};
+use crate::media::g711::{ulaw_decode_into, ulaw_encode_into};
 use crate::media::{FRAME_SAMPLES_8K, NARROWBAND_HZ};
 
 /// Who answered.
@@ -68,6 +69,31 @@ impl Accuracy {
     pub fn machine_rate(&self) -> f64 {
         self.machines_right as f64 / self.machines.max(1) as f64
     }
+}
+
+/// What the detector, then the beep watch, make of `audio` fed in 20 ms
+/// frames, as the relay runs them: the verdict, and for a machine whether
+/// a beep ended its greeting (`None` also when the audio ran out first).
+/// `None` overall when the audio ran out before a verdict.
+pub fn listen(settings: &AmdSettings, audio: &[i16]) -> Option<(Verdict, Option<bool>)> {
+    let mut amd = Amd::new(settings.clone());
+    let mut frames = audio.chunks(FRAME_SAMPLES_8K as usize);
+    let verdict = frames.by_ref().find_map(|frame| amd.push(frame))?;
+    if !verdict.is_machine() {
+        return Some((verdict, None));
+    }
+    let mut watch = BeepWatch::new(settings, GREETING_WAIT_MAX);
+    let over = frames.any(|frame| watch.push(frame));
+    Some((verdict, over.then(|| watch.beeped())))
+}
+
+/// `audio` as G.711 µ-law carries it (encoded and decoded again).
+pub fn through_pcmu(audio: &[i16]) -> Vec<i16> {
+    let mut law = vec![0u8; audio.len()];
+    ulaw_encode_into(audio, &mut law);
+    let mut out = vec![0i16; audio.len()];
+    ulaw_decode_into(&law, &mut out);
+    out
 }
 
 /// Runs the detector over every sample in 20 ms frames.

@@ -3,16 +3,11 @@
 //! its verdict, then for a machine the end of its greeting, go to the core
 //! as events. It stops listening once it has said all it will.
 
-use std::time::Duration;
-
 use super::CallTask;
-use crate::media::amd::{Amd, AmdSettings, BeepWatch};
+use crate::media::amd::{Amd, AmdSettings, BeepWatch, GREETING_WAIT_MAX};
 use crate::media::command::MediaEvent;
 use crate::media::sdp::Codec;
 use crate::media::transcode::Transcoder;
-
-/// A machine's greeting is waited for at most this long after the verdict.
-const GREETING_WAIT_MAX: Duration = Duration::from_secs(20);
 
 pub(in crate::media::relay) struct Detect {
     leg: usize,

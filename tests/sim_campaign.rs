@@ -39,6 +39,17 @@ fn a_progressive_campaign_dials_the_customer_then_rings_and_bridges_the_agent() 
         agent_invite.from().as_str().contains("+15551001"),
         "the agent sees the customer"
     );
+    // The phone is asked to answer by itself (RFC 5373, and Call-Info).
+    let header = |m: &Message, name: &str| {
+        m.header(&HeaderName::parse(name.as_bytes()))
+            .map(str::to_string)
+    };
+    assert_eq!(
+        header(&agent_invite, "Answer-Mode").as_deref(),
+        Some("Auto")
+    );
+    let info = header(&agent_invite, "Call-Info").unwrap_or_default();
+    assert!(info.ends_with(";answer-after=0"), "{info}");
     sim.answer(AGENT, &agent_invite, 200, AGENT_SDP);
     sim.take_request(AGENT, Method::Ack);
     assert!(
@@ -198,6 +209,8 @@ fn an_agent_on_an_inbound_call_is_away_for_the_campaign_until_it_ends() {
         ),
     );
     let offer = sim.take_request(AGENT, Method::Invite);
+    let answer_mode = HeaderName::parse(b"Answer-Mode");
+    assert_eq!(offer.header(&answer_mode), None, "an inbound offer rings");
     sim.answer(AGENT, &offer, 200, AGENT_SDP);
     sim.take_request(AGENT, Method::Ack);
     let ok = sim.take_status(CUSTOMER, 200);
@@ -645,4 +658,16 @@ fn a_reload_reads_the_dnc_lists_again_and_keeps_the_numbers_the_api_listed() {
     let plan = Plan::from_config(&cfg);
     sim.switch.reload(sim.now, plan).unwrap();
     assert_eq!(listed(&mut sim), ["+15551291", "+15551292"]);
+}
+
+#[test]
+fn auto_answer_off_and_inbound_offers_ask_no_phone_to_answer_by_itself() {
+    let text = config().replace("autostart = true", "autostart = true\nauto_answer = false");
+    let mut sim = Sim::with_config(&text, &["+15551301"], &[], true);
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    sim.answer(TRUNK, &invite, 200, TRUNK_SDP);
+    let ring = sim.take_request(AGENT, Method::Invite);
+    let answer_mode = HeaderName::parse(b"Answer-Mode");
+    assert_eq!(ring.header(&answer_mode), None);
+    assert_eq!(ring.header(&HeaderName::parse(b"Call-Info")), None);
 }

@@ -49,6 +49,9 @@ pub struct CampaignConfig {
     pub ring_timeout: Duration,
     /// Answering-machine detection; `None`: every answer goes to an agent.
     pub amd: Option<AmdConfig>,
+    /// Ask the agent's phone to answer a campaign call by itself
+    /// (`Answer-Mode: Auto`, `Call-Info: …;answer-after=0`).
+    pub auto_answer: bool,
     pub contacts_at: Location,
 }
 

@@ -132,6 +132,7 @@
 //! max_abandon = 0.03          # (0, 1]
 //! autostart = false
 //! ring_timeout = "20s"        # the customer rings; 15s (regulatory minimum) to 5m
+//! auto_answer = true          # the agent's phone is asked to answer by itself
 //! amd = { machine = "hangup" }  # answering-machine detection; off when absent.
 //!                             # machine = "message": leave `message` (a prompt,
 //!                             # default campaign_machine) for `message_plays` (11s)

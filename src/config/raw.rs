@@ -261,6 +261,7 @@ pub(crate) struct RawCampaign {
     pub autostart: Option<bool>,
     pub ring_timeout: Option<String>,
     pub amd: Option<RawAmd>,
+    pub auto_answer: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

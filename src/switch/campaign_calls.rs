@@ -144,6 +144,15 @@ impl Switch {
         Ok(id)
     }
 
+    /// Whether the agent's phone is asked to answer campaign call `id` by
+    /// itself: an answered customer waits 2 s at most for an agent.
+    pub(super) fn campaign_auto_answer(&self, id: CallRef) -> bool {
+        let Some(d) = self.campaigns.calls.get(&id) else {
+            return false;
+        };
+        self.campaigns.list[d.campaign].config.auto_answer
+    }
+
     /// Whether `id` is a campaign call (its customer not answered yet).
     pub(super) fn is_campaign_call(&self, id: CallRef) -> bool {
         self.campaigns.calls.contains_key(&id)

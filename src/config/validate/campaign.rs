@@ -107,6 +107,7 @@ impl Cx<'_, '_> {
                 autostart: raw.autostart.unwrap_or(false),
                 ring_timeout,
                 amd,
+                auto_answer: raw.auto_answer.unwrap_or(true),
             });
         }
         out

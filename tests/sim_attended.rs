@@ -22,7 +22,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sim_wire::{drain, final_status, peer, reply, request, sdp, with_auth, Out};
+use sim_wire::{
+    ack_requests, assert_clean, drain, final_status, invite_to, peer, reply, request, requests,
+    sdp, with_auth, Out,
+};
 use switchyard::acd::AgentState;
 use switchyard::call::{CallRef, CallUuid};
 use switchyard::config::Config;
@@ -135,21 +138,6 @@ fn switch_with(config: &str, t0: Instant) -> Switch {
     switch
 }
 
-fn invite_to(out: &Out, addr: &str) -> Option<Message> {
-    out.sip
-        .iter()
-        .find(|(a, m)| a.to_string() == addr && m.method().is_some_and(|m| m.as_str() == "INVITE"))
-        .map(|(_, m)| m.clone())
-}
-
-fn requests<'a>(out: &'a Out, addr: &str, method: &str) -> Vec<&'a Message> {
-    out.sip
-        .iter()
-        .filter(|(a, m)| a.to_string() == addr && m.method().is_some_and(|m| m.as_str() == method))
-        .map(|(_, m)| m)
-        .collect()
-}
-
 fn response_to<'a>(out: &'a Out, addr: &str, call_id: &str) -> Option<&'a Message> {
     out.sip
         .iter()
@@ -168,26 +156,6 @@ fn notifies(out: &Out) -> Vec<(String, bool)> {
             (body.trim().to_string(), state.starts_with("terminated"))
         })
         .collect()
-}
-
-/// Answers every NOTIFY and BYE the switch sent in `out` with 200.
-fn ack_requests(switch: &mut Switch, now: Instant, out: &Out) {
-    for (addr, m) in &out.sip {
-        let Some(method) = m.method() else { continue };
-        if matches!(method.as_str(), "NOTIFY" | "BYE") {
-            let bytes = reply(m, 200, "x", &addr.to_string(), "");
-            switch.handle_datagram(now, peer(&addr.to_string()), bytes);
-        }
-    }
-}
-
-fn assert_clean(switch: &mut Switch, now: Instant) {
-    switch.handle_timeout(now + Duration::from_secs(64));
-    drain(switch);
-    assert_eq!(switch.calls_active(), 0, "calls left");
-    assert_eq!(switch.engagements(), 0, "engagements left");
-    assert_eq!(switch.demux_entries(), 0, "demux entries left");
-    assert_eq!(switch.transactions_active(), 0, "transactions left");
 }
 
 fn caller_bye(switch: &mut Switch, now: Instant, caller_to: &str) -> Out {

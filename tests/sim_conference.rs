@@ -19,7 +19,9 @@ mod sim_wire;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sim_wire::{drain, final_status, peer, reply, request, sdp, with_auth, Out};
+use sim_wire::{
+    assert_clean, drain, final_status, peer, reply, request, requests, sdp, with_auth, Out,
+};
 use switchyard::acd::AgentState;
 use switchyard::call::{CallRef, CallUuid};
 use switchyard::config::Config;
@@ -94,14 +96,6 @@ fn switch_with_agents(t0: Instant) -> Switch {
     switch
 }
 
-fn requests<'a>(out: &'a Out, addr: &str, method: &str) -> Vec<&'a Message> {
-    out.sip
-        .iter()
-        .filter(|(a, m)| a.to_string() == addr && m.method().is_some_and(|m| m.as_str() == method))
-        .map(|(_, m)| m)
-        .collect()
-}
-
 fn invite_to(out: &Out, addr: &str) -> Message {
     requests(out, addr, "INVITE")
         .first()
@@ -118,15 +112,6 @@ fn ack_requests(switch: &mut Switch, now: Instant, out: &Out) {
             switch.handle_datagram(now, peer(&addr.to_string()), bytes);
         }
     }
-}
-
-fn assert_clean(switch: &mut Switch, now: Instant) {
-    switch.handle_timeout(now + Duration::from_secs(64));
-    drain(switch);
-    assert_eq!(switch.calls_active(), 0, "calls left");
-    assert_eq!(switch.engagements(), 0, "engagements left");
-    assert_eq!(switch.demux_entries(), 0, "demux entries left");
-    assert_eq!(switch.transactions_active(), 0, "transactions left");
 }
 
 fn agent_state(switch: &Switch, agent: &str) -> AgentState {

@@ -19,7 +19,10 @@ mod sim_wire;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sim_wire::{drain, final_status, peer, reply, request, sdp, with_auth, Out};
+use sim_wire::{
+    assert_clean, drain, final_status, invite_to, peer, reply, request, requests, sdp, with_auth,
+    Out,
+};
 use switchyard::call::{CallRef, CallUuid};
 use switchyard::config::Config;
 use switchyard::media::mix::Mode;
@@ -95,21 +98,6 @@ fn switch_from(config: &str, t0: Instant) -> Switch {
         assert_eq!(final_status(&out), Some(200), "{user} registers");
     }
     switch
-}
-
-fn invite_to(out: &Out, addr: &str) -> Option<Message> {
-    out.sip
-        .iter()
-        .find(|(a, m)| a.to_string() == addr && m.method().is_some_and(|m| m.as_str() == "INVITE"))
-        .map(|(_, m)| m.clone())
-}
-
-fn requests<'a>(out: &'a Out, addr: &str, method: &str) -> Vec<&'a Message> {
-    out.sip
-        .iter()
-        .filter(|(a, m)| a.to_string() == addr && m.method().is_some_and(|m| m.as_str() == method))
-        .map(|(_, m)| m)
-        .collect()
 }
 
 /// Answers every BYE the switch sent in `out` with 200.
@@ -191,16 +179,6 @@ fn agent_digits(switch: &mut Switch, now: Instant, call: CallRef, digits: &str) 
         switch.handle_media(now, MediaInput::Digit { call, leg, digit });
     }
     drain(switch)
-}
-
-/// Nothing of the call is left in the switch's tables.
-fn assert_clean(switch: &mut Switch, now: Instant) {
-    switch.handle_timeout(now + Duration::from_secs(64));
-    drain(switch);
-    assert_eq!(switch.calls_active(), 0, "calls left");
-    assert_eq!(switch.engagements(), 0, "engagements left");
-    assert_eq!(switch.demux_entries(), 0, "demux entries left");
-    assert_eq!(switch.transactions_active(), 0, "transactions left");
 }
 
 #[test]

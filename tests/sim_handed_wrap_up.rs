@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sim_wire::{drain, final_status, peer, reply, request, sdp, with_auth, Out};
+use sim_wire::{drain, final_status, peer, reply, request, requests, sdp, with_auth, Out};
 use switchyard::call::CallUuid;
 use switchyard::config::Config;
 use switchyard::ops::cdr::agent_events;
@@ -85,14 +85,6 @@ fn switch_with_agents(t0: Instant) -> Switch {
         assert_eq!(final_status(&out), Some(200), "{user} registers");
     }
     switch
-}
-
-fn requests<'a>(out: &'a Out, addr: &str, method: &str) -> Vec<&'a Message> {
-    out.sip
-        .iter()
-        .filter(|(a, m)| a.to_string() == addr && m.method().is_some_and(|m| m.as_str() == method))
-        .map(|(_, m)| m)
-        .collect()
 }
 
 /// Answers every NOTIFY, BYE and re-INVITE the switch sent in `out` with 200.

@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sim_wire::{drain, final_status, peer, reply, request, sdp, with_auth, Out};
+use sim_wire::{
+    ack_requests, drain, final_status, peer, reply, request, requests, sdp, with_auth, Out,
+};
 use switchyard::call::CallRef;
 use switchyard::config::Config;
 use switchyard::sip::parse::Message;
@@ -155,14 +157,6 @@ fn invite_to(out: &Out, addr: &str) -> Option<Message> {
     requests(out, addr, "INVITE").into_iter().next().cloned()
 }
 
-fn requests<'a>(out: &'a Out, addr: &str, method: &str) -> Vec<&'a Message> {
-    out.sip
-        .iter()
-        .filter(|(a, m)| a.to_string() == addr && m.method().is_some_and(|m| m.as_str() == method))
-        .map(|(_, m)| m)
-        .collect()
-}
-
 /// The agent at `addr` answers the switch's `offer`.
 fn answer(switch: &mut Switch, now: Instant, offer: &Message, addr: &str) -> Out {
     switch.handle_datagram(now, peer(addr), reply(offer, 200, "ans", addr, &sdp(4100)));
@@ -206,17 +200,6 @@ fn in_dialog(method: &str, addr: &str, offer: &Message, cseq: u32, extra: &str) 
         offer.from().as_str(),
         offer.call_id(),
     ))
-}
-
-/// Answers every NOTIFY and BYE the switch sent in `out` with 200.
-fn ack_requests(switch: &mut Switch, now: Instant, out: &Out) {
-    for (addr, m) in &out.sip {
-        let Some(method) = m.method() else { continue };
-        if matches!(method.as_str(), "NOTIFY" | "BYE") {
-            let bytes = reply(m, 200, "x", &addr.to_string(), "");
-            switch.handle_datagram(now, peer(&addr.to_string()), bytes);
-        }
-    }
 }
 
 /// The agent at `addr` blind-transfers the call of its dialog `offer`.

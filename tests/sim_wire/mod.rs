@@ -1,10 +1,13 @@
 //! Shared by the virtual-time tests that drive the switch core with SIP
 //! text (sim_supervise, sim_transfer, sim_attended, sim_escalate,
-//! sim_conference): a phone's requests, digest auth, and
-//! what the core asked for.
+//! sim_conference, ...): a phone's requests, digest auth, what the core
+//! asked for, and the check that a call left nothing behind.
+
+// Each test file uses a part of it.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::SeedableRng;
@@ -175,4 +178,40 @@ pub fn reply(req: &Message, status: u16, tag: &str, contact: &str, body: &str) -
         req.cseq().method.as_str(),
         body.len()
     ))
+}
+
+pub fn invite_to(out: &Out, addr: &str) -> Option<Message> {
+    out.sip
+        .iter()
+        .find(|(a, m)| a.to_string() == addr && m.method().is_some_and(|m| m.as_str() == "INVITE"))
+        .map(|(_, m)| m.clone())
+}
+
+pub fn requests<'a>(out: &'a Out, addr: &str, method: &str) -> Vec<&'a Message> {
+    out.sip
+        .iter()
+        .filter(|(a, m)| a.to_string() == addr && m.method().is_some_and(|m| m.as_str() == method))
+        .map(|(_, m)| m)
+        .collect()
+}
+
+/// Answers every request the switch sent in `out` (NOTIFYs, BYEs) with 200.
+pub fn ack_requests(switch: &mut Switch, now: Instant, out: &Out) {
+    for (addr, m) in &out.sip {
+        let Some(method) = m.method() else { continue };
+        if matches!(method.as_str(), "NOTIFY" | "BYE") {
+            let bytes = reply(m, 200, "x", &addr.to_string(), "");
+            switch.handle_datagram(now, peer(&addr.to_string()), bytes);
+        }
+    }
+}
+
+/// Nothing of the call is left in the switch's tables.
+pub fn assert_clean(switch: &mut Switch, now: Instant) {
+    switch.handle_timeout(now + Duration::from_secs(64));
+    drain(switch);
+    assert_eq!(switch.calls_active(), 0, "calls left");
+    assert_eq!(switch.engagements(), 0, "engagements left");
+    assert_eq!(switch.demux_entries(), 0, "demux entries left");
+    assert_eq!(switch.transactions_active(), 0, "transactions left");
 }

@@ -84,6 +84,10 @@
 //! transfer_priority = 0       # 0..=255: least priority of a caller transferred in (keeps its arrival time)
 //! transfer_fallback = "agent" # a failed transfer: "agent" (then this queue) | "queue:<name>" | "prompt:<name>"
 //! transfer_fallback_hangup = "10s"  # with "prompt:<name>": hang up this long after it starts
+//! # A waiting caller presses `key` to be called back instead of waiting, keeping their
+//! # place: the agent's phone rings first, then the caller's number is dialled. Off when absent.
+//! callback = { key = "5", prompt = "callback_offer", confirm_prompt = "callback_confirmed",
+//!              attempts = 3, retry = "5m" }   # tries of the number; `retry` between them
 //!
 //! [[menus]]                   # IVR menus; a DID routes to one with { menu = "main" }
 //! name = "main"               # required, unique
@@ -496,6 +500,25 @@ pub struct QueueConfig {
     pub transfer_fallback: TransferFallback,
     /// Where `transfer_fallback` is written, for [`Config::check_prompts`].
     pub transfer_fallback_at: Location,
+    /// A waiting caller may ask to be called back (off when `None`).
+    pub callback: Option<CallbackConfig>,
+}
+
+/// A queue's `callback`: the key a waiting caller presses to be called
+/// back instead of waiting (keeping their place), and the tries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallbackConfig {
+    pub key: char,
+    /// Played to waiting callers after each announcement.
+    pub prompt: String,
+    /// Played to a caller who pressed the key, before the hang-up.
+    pub confirm_prompt: String,
+    /// Calls to the customer at most (1..=20).
+    pub attempts: u32,
+    /// Between a failed try and the next.
+    pub retry: Duration,
+    /// Where `callback` is written, for [`Config::check_prompts`].
+    pub at: Location,
 }
 
 /// A failed blind transfer's next stop, per queue of the call.

@@ -1,5 +1,5 @@
-//! Prompts named in the dialplan must exist as WAVs: a menu's `prompt`
-//! and a queue's `transfer_fallback = "prompt:<name>"`. Checked by
+//! Prompts named in the dialplan must exist as WAVs: a menu's `prompt`,
+//! a queue's `transfer_fallback = "prompt:<name>"` and its `callback` prompts. Checked by
 //! [`Config::load`] (at start, by `check`, and on reload), not by the
 //! pure [`Config::parse`], because it reads the disk.
 
@@ -24,8 +24,25 @@ impl Config {
             let field = format!("queues[{i}].transfer_fallback");
             Some((prompt.as_str(), q.transfer_fallback_at, field))
         });
+        let callbacks = self.queues.iter().enumerate().flat_map(|(i, q)| {
+            q.callback.iter().flat_map(move |c| {
+                [
+                    (
+                        c.prompt.as_str(),
+                        c.at,
+                        format!("queues[{i}].callback.prompt"),
+                    ),
+                    (
+                        c.confirm_prompt.as_str(),
+                        c.at,
+                        format!("queues[{i}].callback.confirm_prompt"),
+                    ),
+                ]
+            })
+        });
         let problems: Vec<Problem> = menus
             .chain(fallbacks)
+            .chain(callbacks)
             .filter_map(|(prompt, at, field): (&str, Location, String)| {
                 let path = media.prompts.join(format!("{prompt}.wav"));
                 if path.is_file() {

@@ -299,6 +299,7 @@ impl Switch {
     /// The call is over: `CallAbandoned` if the caller gave up, then `CallEnded`.
     pub(super) fn ended_events(&mut self, now: Instant, record: &super::CallRecord) {
         self.campaign_call_ended(now, record);
+        self.callback_call_ended(now, record);
         if record.outcome == crate::call::Outcome::Abandoned {
             let kind = EventKind::CallAbandoned {
                 call: record.uuid,

@@ -125,6 +125,8 @@ pub struct Plan {
     pub conference_factory: Option<String>,
     /// Each queue's `transfer_priority` and `transfer_fallback`.
     pub queue_transfers: HashMap<String, (u8, config::TransferFallback)>,
+    /// Each queue's `callback`, for queues that offer one.
+    pub callbacks: HashMap<String, config::CallbackConfig>,
 }
 
 impl Plan {
@@ -204,6 +206,11 @@ impl Plan {
                     let rule = (q.transfer_priority, q.transfer_fallback.clone());
                     (q.name.clone(), rule)
                 })
+                .collect(),
+            callbacks: cfg
+                .queues
+                .iter()
+                .filter_map(|q| Some((q.name.clone(), q.callback.clone()?)))
                 .collect(),
             registration: crate::sip::registrar::RegistrarConfig {
                 min_expires: cfg.switch.registration.min_expires,

@@ -326,6 +326,15 @@ fn assert_shows_callback(invite: &Message, number: &str) {
 fn the_caller_presses_the_key_is_hung_up_and_the_agent_is_rung_before_the_number() {
     let mut sim = Sim::new();
     let first = sim.call_in(1, "5550001");
+    // The queue's announcement offers the callback.
+    assert!(
+        sim.media
+            .iter()
+            .any(|c| matches!(c, MediaCommand::Play { intro, .. }
+            if intro.last().map(String::as_str) == Some("callback_offer"))),
+        "{:?}",
+        sim.media
+    );
     sim.advance(Duration::from_secs(10));
     let second = sim.call_in(2, "5550002");
     sim.take_callback(1, &first, "5550001");

@@ -278,7 +278,26 @@ impl Callbacks {
         Ok(())
     }
 
-    /// The queue let the callback go (its overflow said busy): given up.
+    /// The queue let the callback go without a try (its overflow said
+    /// busy): it comes back `retry` from now, its place and tries kept.
+    pub fn postpone(
+        &mut self,
+        now: Instant,
+        wall: Duration,
+        id: CallbackId,
+    ) -> Result<(), CallbackError> {
+        let (callback, phase) = self
+            .entries
+            .get_mut(&id)
+            .ok_or(CallbackError::Unknown(id))?;
+        callback.due = Some(wall + callback.retry);
+        *phase = CallbackPhase::Scheduled(now + callback.retry);
+        let callback = callback.clone();
+        self.out.push_back(CallbackOutput::Save { id, callback });
+        Ok(())
+    }
+
+    /// The callback cannot be served (its queue is gone): given up.
     pub fn dropped(&mut self, id: CallbackId) -> Result<(), CallbackError> {
         let (callback, _) = self.entries.remove(&id).ok_or(CallbackError::Unknown(id))?;
         self.out.push_back(CallbackOutput::Done {

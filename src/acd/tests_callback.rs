@@ -191,6 +191,23 @@ fn a_caller_already_waiting_keeps_its_router_entry() {
 }
 
 #[test]
+fn a_postponed_callback_comes_back_after_retry_with_its_place_and_tries() {
+    let (now, mut c) = (t0(), Callbacks::default());
+    let id = c
+        .request(now, WALL, callback(WALL - Duration::from_secs(60)))
+        .unwrap();
+    outputs(&mut c);
+    c.postpone(now, WALL, id).unwrap();
+    let retry_at = now + Duration::from_secs(300);
+    assert_eq!(c.poll_timeout(), Some(retry_at));
+    outputs(&mut c);
+    c.handle_timeout(retry_at, WALL + Duration::from_secs(300));
+    let out = outputs(&mut c);
+    assert_eq!(enqueued(&out), vec![(id, now - Duration::from_secs(60))]);
+    assert_eq!(c.get(id).unwrap().0.attempts, 0);
+}
+
+#[test]
 fn a_dropped_callback_is_given_up() {
     let (now, mut c) = (t0(), Callbacks::default());
     let id = c.request(now, WALL, callback(WALL)).unwrap();

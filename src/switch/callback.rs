@@ -396,8 +396,10 @@ impl Switch {
         self.callback_outputs(now);
     }
 
-    /// A callback's router entry left its queue unserved (overflow to
-    /// busy, refused): the try is spent. True when it was a callback.
+    /// A callback's router entry left its queue unserved (`max_wait` or
+    /// `max_length` overflowed to busy, or nobody logged in to a queue that
+    /// refuses then): it comes back after `retry`, its place and tries
+    /// kept. True when it was a callback.
     pub(super) fn callback_left_router(&mut self, now: Instant, call: CallId, why: &str) -> bool {
         let Some(id) = self.callbacks.queued.remove(&CallRef(call.0)) else {
             return false;
@@ -406,10 +408,10 @@ impl Switch {
             callback = id.0,
             entry = call.0,
             why,
-            "callback left its queue unserved: counted as a try"
+            "callback left its queue unserved: back after its retry time"
         );
         let wall = self.wall(now);
-        let _ = self.callbacks.core.tried(now, wall, id, false);
+        let _ = self.callbacks.core.postpone(now, wall, id);
         self.callback_outputs(now);
         true
     }

@@ -227,7 +227,10 @@ impl Cx<'_, '_> {
         let fallback = raw.transfer_fallback.as_deref();
         let transfer_fallback = self.transfer_fallback(&p, fallback, hangup, known);
         let transfer_fallback_at = self.locate(&p.key("transfer_fallback"));
-        let callback = raw.callback.take().map(|c| self.callback(&p, c));
+        let callback = raw
+            .callback
+            .take()
+            .map(|c| self.callback(&p, c, known.media));
         Some(QueueConfig {
             name: raw.name,
             requires,

@@ -16,6 +16,7 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use support::api::{self, SUPERVISOR};
 use support::{
     free_port_block, free_udp_port, sipp_register, temp_dir, test_config, Sipp, SwitchProc,
 };
@@ -37,9 +38,10 @@ fn config(carrier_port: u16, data: &Path) -> String {
     let lo = free_port_block(16);
     let prompts = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
     format!(
-        "{base}\n[media]\nrtp_ports = \"{lo}-{hi}\"\nrtp_address = \"127.0.0.1\"\nprompts = \"{p}\"\n",
+        "{base}\n[media]\nrtp_ports = \"{lo}-{hi}\"\nrtp_address = \"127.0.0.1\"\nprompts = \"{p}\"\n{api}",
         hi = lo + 15,
-        p = prompts.display()
+        p = prompts.display(),
+        api = api::api_section(16)
     )
 }
 
@@ -255,16 +257,19 @@ fn a_caller_presses_five_is_hung_up_and_after_a_restart_the_agent_is_rung_before
         let db = rusqlite::Connection::open(data.join("cdr.sqlite")).unwrap();
         let row = db
             .query_row(
-                "SELECT dialled, agent, queue, outcome, trunk FROM call_records \
+                "SELECT dialled, agent, queue, outcome, trunk, call_uuid FROM call_records \
                  WHERE direction = 'callback'",
                 [],
                 |r| {
                     Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, Option<String>>(4)?,
+                        (
+                            r.get::<_, String>(0)?,
+                            r.get::<_, Option<String>>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                        ),
+                        r.get::<_, String>(5)?,
                     ))
                 },
             )
@@ -275,6 +280,7 @@ fn a_caller_presses_five_is_hung_up_and_after_a_restart_the_agent_is_rung_before
         assert!(Instant::now() < deadline, "no callback record");
         std::thread::sleep(Duration::from_millis(50));
     };
+    let (row, call) = row;
     assert_eq!(
         row,
         (
@@ -284,5 +290,43 @@ fn a_caller_presses_five_is_hung_up_and_after_a_restart_the_agent_is_rung_before
             "completed".to_string(),
             Some("demo-carrier".to_string())
         )
+    );
+
+    // The agent asks for another callback of the same customer in an
+    // hour: the disposition `callback` with a time. Bad times change nothing.
+    let path = format!("/api/v1/calls/{call}/disposition");
+    for bad in [
+        r#"{"code": "sale", "callback_in": "1h"}"#,
+        r#"{"code": "callback", "callback_in": "1h", "callback_at": "2030-01-01T00:00:00Z"}"#,
+        r#"{"code": "callback", "callback_at": "tomorrow"}"#,
+        r#"{"code": "callback", "callback_in": "forever"}"#,
+    ] {
+        let answer = api::post(switch.http, &path, SUPERVISOR, bad);
+        assert_eq!(answer.status, 400, "{bad}: {answer:?}");
+    }
+    assert_eq!(
+        support::metric_value(&switch.metrics(), "switchyard_callbacks_pending"),
+        Some(0.0)
+    );
+    let body = r#"{"code": "callback", "callback_in": "1h"}"#;
+    let answer = api::post(switch.http, &path, SUPERVISOR, body);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    switch.wait_metric("switchyard_callbacks_pending", |v| v == 1.0);
+    wait_callbacks(&data, 1);
+    let db = rusqlite::Connection::open(data.join("cdr.sqlite")).unwrap();
+    let (number, due_ms): (String, i64) = db
+        .query_row("SELECT number, due_ms FROM callbacks", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert_eq!(number, NUMBER);
+    let in_ms = due_ms - now_ms;
+    assert!(
+        (3_500_000..=3_600_000).contains(&in_ms),
+        "due in {in_ms} ms"
     );
 }

@@ -86,8 +86,8 @@
 //! transfer_fallback_hangup = "10s"  # with "prompt:<name>": hang up this long after it starts
 //! # A waiting caller presses `key` to be called back instead of waiting, keeping their
 //! # place: the agent's phone rings first, then the caller's number is dialled. Off when absent.
-//! callback = { key = "5", prompt = "callback_offer", confirm_prompt = "callback_confirmed",
-//!              attempts = 3, retry = "5m" }   # tries of the number; `retry` between them
+//! callback = { key = "5", attempts = 3, retry = "5m" }  # tries of the number, `retry` apart;
+//! # also prompt = "callback_offer", confirm_prompt = "callback_confirmed" (the defaults); needs [media]
 //!
 //! [[menus]]                   # IVR menus; a DID routes to one with { menu = "main" }
 //! name = "main"               # required, unique

@@ -343,6 +343,9 @@ fn the_caller_presses_the_key_is_hung_up_and_the_agent_is_rung_before_the_number
     assert_eq!(caller.queue.as_deref(), Some("support"));
     assert_eq!(sim.switch.callbacks_pending(), 1);
     assert_eq!(sim.switch.callback_stats().requested, 1);
+    assert!(sim.events.iter().any(|e| matches!(e,
+        EventKind::CallbackRequested { call, queue, due_ms: None, .. }
+            if *call == caller.uuid && queue == "support")));
     // The callback keeps the caller's place: still first of two waiting.
     assert_eq!(sim.switch.queue_figures(sim.now)[0].waiting, 2);
 
@@ -405,6 +408,14 @@ fn the_caller_presses_the_key_is_hung_up_and_the_agent_is_rung_before_the_number
     assert_eq!(record.talk, Duration::from_secs(30));
     assert_eq!(sim.switch.callbacks_pending(), 0);
     assert_eq!(sim.switch.callback_stats().completed, 1);
+    assert!(sim.events.iter().any(|e| matches!(
+        e,
+        EventKind::CallbackDone {
+            completed: true,
+            attempts: 1,
+            ..
+        }
+    )));
     assert!(
         sim.store.is_empty(),
         "a completed callback leaves the store"

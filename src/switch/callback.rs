@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use super::command::CommandError;
+use super::event::EventKind;
 use super::presence::Engagement;
 use super::{CallRecord, MediaCommand, MediaLeg, Output, Switch};
 use crate::acd::callback::{Callback, CallbackId, CallbackOutput, Callbacks};
@@ -158,6 +159,16 @@ impl Switch {
             }
         }
         info!(call = %call, callback = id.0, %queue, "callback taken: the caller will be called back, keeping their place");
+        let origin = self.calls.get(&call).map(|e| e.uuid);
+        if let Some(origin) = origin {
+            let kind = EventKind::CallbackRequested {
+                call: origin,
+                callback: id.0,
+                queue: queue.clone(),
+                due_ms: None,
+            };
+            self.emit(now, kind);
+        }
         self.callback_outputs(now);
         if has_media {
             self.out.push_back(Output::Media(MediaCommand::Play {
@@ -461,6 +472,13 @@ impl Switch {
             .request(now, wall, callback)
             .map_err(|_| CommandError::NoCapacity)?;
         self.callbacks.stats.requested += 1;
+        let kind = EventKind::CallbackRequested {
+            call,
+            callback: id.0,
+            queue: queue.clone(),
+            due_ms: Some(u64::try_from(at.as_millis()).unwrap_or(u64::MAX)),
+        };
+        self.emit(now, kind);
         let in_s = (at - wall).as_secs();
         info!(%call, callback = id.0, %queue, in_s, "callback scheduled by disposition");
         self.callback_outputs(now);
@@ -495,6 +513,12 @@ impl Switch {
                         warn!(callback = id.0, attempts, "callback given up");
                     }
                     self.callback_store(CallbackStore::Delete { id: id.0 });
+                    let kind = EventKind::CallbackDone {
+                        callback: id.0,
+                        completed,
+                        attempts,
+                    };
+                    self.emit(now, kind);
                 }
             }
         }

@@ -612,3 +612,22 @@ fn a_restart_serves_the_stored_callbacks_in_their_order() {
     let invite = restarted.agent_answers(AGENT);
     assert_shows_callback(&invite, "5550002");
 }
+
+#[test]
+fn erasing_the_caller_forgets_their_pending_callback() {
+    let mut sim = Sim::new();
+    let first = sim.call_in(1, "5550001");
+    sim.take_callback(1, &first, "5550001");
+    assert_eq!(sim.store.len(), 1);
+    let erase = Command::EraseCallbacks {
+        number: "+5550001".into(),
+    };
+    assert_eq!(sim.switch.handle_command(sim.now, erase), Ok(Reply::Done));
+    sim.drain();
+    assert_eq!(sim.switch.callbacks_pending(), 0);
+    assert!(sim.store.is_empty());
+    assert_eq!(sim.switch.queue_figures(sim.now)[0].waiting, 0);
+    sim.register("1001", AGENT);
+    sim.advance(Duration::from_secs(600));
+    assert_eq!(sim.invites_to(AGENT), 0, "{:#?}", sim.outbox);
+}

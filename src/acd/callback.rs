@@ -73,6 +73,8 @@ pub enum CallbackOutput {
     },
     /// Store the callback as it is now.
     Save { id: CallbackId, callback: Callback },
+    /// The customer's data was erased: forget the callback (not a result).
+    Erased { id: CallbackId },
     /// The callback is over (`completed`: the customer answered): forget it.
     Done {
         id: CallbackId,
@@ -295,6 +297,23 @@ impl Callbacks {
         let callback = callback.clone();
         self.out.push_back(CallbackOutput::Save { id, callback });
         Ok(())
+    }
+
+    /// The right to erasure: every callback of `number` (with or without
+    /// a leading `+`) is forgotten, whatever its phase. Their ids.
+    pub fn erase_number(&mut self, number: &str) -> Vec<CallbackId> {
+        let bare = number.strip_prefix('+').unwrap_or(number);
+        let ids: Vec<CallbackId> = self
+            .entries
+            .iter()
+            .filter(|(_, (c, _))| c.number.strip_prefix('+').unwrap_or(&c.number) == bare)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            self.entries.remove(id);
+            self.out.push_back(CallbackOutput::Erased { id: *id });
+        }
+        ids
     }
 
     /// The callback cannot be served (its queue is gone): given up.

@@ -208,6 +208,21 @@ fn a_postponed_callback_comes_back_after_retry_with_its_place_and_tries() {
 }
 
 #[test]
+fn erasing_a_number_forgets_its_callbacks_with_or_without_the_plus() {
+    let (now, mut c) = (t0(), Callbacks::default());
+    let mut plus = callback(WALL);
+    plus.number = "+15551234".into();
+    let a = c.request(now, WALL, plus).unwrap();
+    let b = c.request(now, WALL, callback(WALL)).unwrap();
+    outputs(&mut c);
+    assert_eq!(c.erase_number("15551234"), vec![a]);
+    assert_eq!(outputs(&mut c), vec![CallbackOutput::Erased { id: a }]);
+    assert!(c.get(b).is_some());
+    assert_eq!(c.erase_number("+5551234"), vec![b]);
+    assert!(c.is_empty());
+}
+
+#[test]
 fn a_dropped_callback_is_given_up() {
     let (now, mut c) = (t0(), Callbacks::default());
     let id = c.request(now, WALL, callback(WALL)).unwrap();

@@ -486,6 +486,37 @@ impl Switch {
         Ok(())
     }
 
+    /// The right to erasure: the callbacks of `number` are forgotten (and
+    /// leave the store); a waiting one leaves its queue. A try under way
+    /// goes on to its end but is not tried again.
+    pub(super) fn erase_callbacks(&mut self, now: Instant, number: &str) {
+        let ids = self.callbacks.core.erase_number(number);
+        let entries: Vec<CallRef> = self
+            .callbacks
+            .queued
+            .iter()
+            .filter(|(_, id)| ids.contains(id))
+            .map(|(entry, _)| *entry)
+            .collect();
+        for entry in entries {
+            let placed = self.callbacks.placed.values().any(|p| p.entry == entry);
+            if !placed {
+                self.callbacks.queued.remove(&entry);
+                let _ = self.route(
+                    now,
+                    acd::Input::CallAbandoned {
+                        call: CallId(entry.0),
+                    },
+                );
+            }
+        }
+        if !ids.is_empty() {
+            warn!(callbacks = ids.len(), "callbacks erased with their caller");
+        }
+        self.callback_outputs(now);
+        self.pump(now);
+    }
+
     /// Carries out the core's outputs.
     fn callback_outputs(&mut self, now: Instant) {
         while let Some(output) = self.callbacks.core.poll_output() {
@@ -499,6 +530,9 @@ impl Switch {
                 } => self.callback_enqueue(now, id, &queue, priority, attributes, arrived),
                 CallbackOutput::Save { id, callback } => {
                     self.callback_store(CallbackStore::Save { id: id.0, callback })
+                }
+                CallbackOutput::Erased { id } => {
+                    self.callback_store(CallbackStore::Delete { id: id.0 })
                 }
                 CallbackOutput::Done {
                     id,

@@ -155,6 +155,10 @@ pub enum Command {
         #[serde(default)]
         agent: Option<String>,
     },
+    /// The right to erasure: forget the pending callbacks of `number`.
+    EraseCallbacks {
+        number: String,
+    },
     /// Campaigns: status, counters, contacts left.
     ListCampaigns,
     /// Start, pause or stop a campaign.

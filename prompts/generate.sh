@@ -26,6 +26,9 @@ say goodbye "Thank you. Goodbye."
 say campaign_info "This is Switchyard, calling about your renewal. No agent is free now; we will call again. To reach us, dial 5 5 5, 0 3 0 0."
 # Campaigns: the message left on an answering machine after its greeting ([[campaigns]] amd).
 say campaign_machine "Hello, this is Switchyard, calling about your renewal. Please call us back at 5 5 5, 0 3 0 0. Thank you, goodbye."
+# Queued callback (a queue's `callback`): the offer, and what a caller who took it hears.
+say callback_offer "To be called back instead of waiting, keeping your place in line, press 5."
+say callback_confirmed "Thank you. We will call you back when an agent is free. Goodbye."
 # The demo IVR menu (dialplans/default.toml, DID 5550400).
 say menu_main "For support, press 1. For sales, press 2. To speak to Ada, press 0."
 n=0

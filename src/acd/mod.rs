@@ -10,6 +10,7 @@
 //! the config loader's. [`erlang`] holds the Erlang C formulas used to check
 //! the router against theory and to estimate staffing.
 
+pub mod callback;
 mod commands;
 pub mod erlang;
 mod inputs;

@@ -291,6 +291,11 @@ impl Router {
             .map(|c| (c.queue, c.attributes.as_slice()))
     }
 
+    /// A call's priority and when it joined (its place in line).
+    pub fn call_place(&self, call: CallId) -> Option<(u8, Instant)> {
+        self.calls.get(&call).map(|c| (c.priority, c.arrived))
+    }
+
     pub fn queue_stats(&self, queue: QueueId) -> Option<&QueueStats> {
         self.queues.get(queue.0 as usize).map(|q| &q.stats)
     }

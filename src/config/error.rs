@@ -160,6 +160,8 @@ pub enum ProblemKind {
     InvalidTransferFallback { value: String },
     #[error("a `prompt:` transfer_fallback needs a [media] section: prompts are played by the media relay")]
     FallbackPromptWithoutMedia,
+    #[error("`callback` needs a [media] section: the switch places the callback's calls with its own SDP")]
+    CallbackWithoutMedia,
     #[error("invalid overflow \"{value}\" (expected \"busy\" or \"queue:<name>\")")]
     InvalidOverflow { value: String },
     #[error("unknown {what} \"{value}\" (expected one of: {expected})")]

@@ -84,6 +84,10 @@
 //! transfer_priority = 0       # 0..=255: least priority of a caller transferred in (keeps its arrival time)
 //! transfer_fallback = "agent" # a failed transfer: "agent" (then this queue) | "queue:<name>" | "prompt:<name>"
 //! transfer_fallback_hangup = "10s"  # with "prompt:<name>": hang up this long after it starts
+//! # A waiting caller presses `key` to be called back instead of waiting, keeping their
+//! # place: the agent's phone rings first, then the caller's number is dialled. Off when absent.
+//! callback = { key = "5", attempts = 3, retry = "5m" }  # tries of the number, `retry` apart;
+//! # also prompt = "callback_offer", confirm_prompt = "callback_confirmed" (the defaults); needs [media]
 //!
 //! [[menus]]                   # IVR menus; a DID routes to one with { menu = "main" }
 //! name = "main"               # required, unique
@@ -133,9 +137,8 @@
 //! autostart = false
 //! ring_timeout = "20s"        # the customer rings; 15s (regulatory minimum) to 5m
 //! auto_answer = true          # the agent's phone is asked to answer by itself
-//! amd = { machine = "hangup" }  # answering-machine detection; off when absent.
-//!                             # machine = "message": leave `message` (a prompt,
-//!                             # default campaign_machine) for `message_plays` (11s)
+//! amd = { machine = "hangup" }  # answering machines (off when absent): "hangup" | "message"
+//! # ("message" leaves the prompt `message`, default campaign_machine, for `message_plays`, 11s)
 //!
 //! [dnc]
 //! lists = ["campaigns/dnc.txt"]   # one number a line, relative to this file
@@ -145,6 +148,7 @@
 //! Durations are an integer and a unit: `500ms`, `20s`, `5m`, `1h` (at most 24h).
 
 mod api;
+mod callback;
 mod campaign;
 mod error;
 mod locate;
@@ -179,6 +183,7 @@ pub use api::{
     ApiConfig, ApiToken, Role, API_TOKENS_MAX, DEMO_TOKEN, HTTP_CONNECTIONS_DEFAULT,
     HTTP_CONNECTIONS_MAX, HTTP_HEADER_TIMEOUT, HTTP_IDLE_TIMEOUT,
 };
+pub use callback::CallbackConfig;
 pub use campaign::{
     AmdConfig, CampaignConfig, DncConfig, MachineAction, CAMPAIGNS_MAX, DNC_LISTS_MAX,
     LIST_BYTES_MAX, MAX_ATTEMPTS_MAX,
@@ -501,6 +506,8 @@ pub struct QueueConfig {
     pub transfer_fallback: TransferFallback,
     /// Where `transfer_fallback` is written, for [`Config::check_prompts`].
     pub transfer_fallback_at: Location,
+    /// A waiting caller may ask to be called back (off when `None`).
+    pub callback: Option<CallbackConfig>,
 }
 
 /// A failed blind transfer's next stop, per queue of the call.

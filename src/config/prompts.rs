@@ -1,6 +1,6 @@
 //! Prompts named in the dialplan must exist as WAVs: a menu's `prompt`,
-//! a queue's `transfer_fallback = "prompt:<name>"` and the message a
-//! campaign leaves on answering machines. Checked by
+//! a queue's `transfer_fallback = "prompt:<name>"` and `callback` prompts,
+//! and the message a campaign leaves on answering machines. Checked by
 //! [`Config::load`] (at start, by `check`, and on reload), not by the
 //! pure [`Config::parse`], because it reads the disk.
 
@@ -31,9 +31,26 @@ impl Config {
             let leaves = amd.machine == super::campaign::MachineAction::Message;
             leaves.then_some((amd.message.as_str(), amd.at, field))
         });
+        let callbacks = self.queues.iter().enumerate().flat_map(|(i, q)| {
+            q.callback.iter().flat_map(move |c| {
+                [
+                    (
+                        c.prompt.as_str(),
+                        c.at,
+                        format!("queues[{i}].callback.prompt"),
+                    ),
+                    (
+                        c.confirm_prompt.as_str(),
+                        c.at,
+                        format!("queues[{i}].callback.confirm_prompt"),
+                    ),
+                ]
+            })
+        });
         let problems: Vec<Problem> = menus
             .chain(fallbacks)
             .chain(messages)
+            .chain(callbacks)
             .filter_map(|(prompt, at, field): (&str, Location, String)| {
                 let path = media.prompts.join(format!("{prompt}.wav"));
                 if path.is_file() {

@@ -136,6 +136,17 @@ pub(crate) struct RawQueue {
     pub transfer_priority: Option<i64>,
     pub transfer_fallback: Option<String>,
     pub transfer_fallback_hangup: Option<String>,
+    pub callback: Option<RawCallback>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCallback {
+    pub key: Option<String>,
+    pub prompt: Option<String>,
+    pub confirm_prompt: Option<String>,
+    pub attempts: Option<i64>,
+    pub retry: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

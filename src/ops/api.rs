@@ -527,6 +527,54 @@ struct DispositionBody {
     note: Option<String>,
     #[serde(default)]
     agent: Option<String>,
+    /// With code `callback`: when to call the customer back, RFC 3339 UTC
+    /// (`2026-12-07T09:30:00Z`) or from now (`"2h"`).
+    #[serde(default)]
+    callback_at: Option<String>,
+    #[serde(default)]
+    callback_in: Option<String>,
+}
+
+/// A disposition's callback time as Unix milliseconds, if one is given.
+#[allow(clippy::disallowed_methods)] // a driver: "from now" is the wall clock
+fn callback_time(
+    code: &str,
+    at: Option<&str>,
+    after: Option<&str>,
+) -> Result<Option<u64>, ApiError> {
+    let bad = |field: &str, message: String| ApiError::BadField {
+        field: field.into(),
+        message,
+    };
+    let field = match (at, after) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            let message = "give callback_at or callback_in, not both".into();
+            return Err(bad("callback_in", message));
+        }
+        (Some(_), None) => "callback_at",
+        (None, Some(_)) => "callback_in",
+    };
+    if code != "callback" {
+        return Err(bad(field, "only the code \"callback\" takes a time".into()));
+    }
+    if let Some(at) = at {
+        let ms = crate::ops::report::parse_ms(at).ok_or_else(|| {
+            bad(
+                field,
+                format!("{at:?} is not an RFC 3339 UTC time such as 2026-12-07T09:30:00Z"),
+            )
+        })?;
+        return Ok(Some(ms));
+    }
+    let after = crate::config::parse_duration(after.unwrap_or_default())
+        .map_err(|e| bad(field, e.to_string()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Ok(Some(
+        u64::try_from((now + after).as_millis()).unwrap_or(u64::MAX),
+    ))
 }
 
 async fn disposition(
@@ -535,14 +583,29 @@ async fn disposition(
     b: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let call = call_id(&id)?;
-    let DispositionBody { code, note, agent } = body(b)?;
+    let DispositionBody {
+        code,
+        note,
+        agent,
+        callback_at,
+        callback_in,
+    } = body(b)?;
+    let at_ms = callback_time(&code, callback_at.as_deref(), callback_in.as_deref())?;
+    let by = agent.clone();
     let command = Command::Disposition {
         call,
         code,
         note,
         agent,
     };
-    done(&api, command).await
+    let reply = done(&api, command).await?;
+    match at_ms {
+        Some(at_ms) => {
+            let agent = by;
+            done(&api, Command::ScheduleCallback { call, at_ms, agent }).await
+        }
+        None => Ok(reply),
+    }
 }
 
 #[derive(Deserialize)]

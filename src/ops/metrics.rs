@@ -145,6 +145,12 @@ pub const CAMPAIGN_MACHINES_TOTAL: &str = "switchyard_campaign_machines_total";
 /// 1 while the campaign runs, 0 else.
 pub const CAMPAIGN_RUNNING: &str = "switchyard_campaign_running";
 
+/// Queued callbacks by result: `requested` (key pressed or scheduled by a
+/// disposition), `completed` (the customer answered), `failed` (given up),
+/// `refused` (a key press that could not be taken); and those pending.
+pub const CALLBACKS_TOTAL: &str = "switchyard_callbacks_total";
+pub const CALLBACKS_PENDING: &str = "switchyard_callbacks_pending";
+
 pub const QUEUE_OUTCOME_LABELS: [&str; 3] = ["answered", "abandoned", "overflowed"];
 
 /// Bucket bounds of [`QUEUE_WAIT_SECONDS`]: around usual service-level
@@ -197,6 +203,8 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (CAMPAIGN_CONTACTS_LEFT, Kind::Gauge, "Campaign contacts not final yet (not done, not do-not-call)."),
     (CAMPAIGN_MACHINES_TOTAL, Kind::Counter, "Answered campaign calls the detector took for an answering machine."),
     (CAMPAIGN_RUNNING, Kind::Gauge, "1 while the campaign is running, else 0."),
+    (CALLBACKS_TOTAL, Kind::Counter, "Queued callbacks, by result (requested, completed, failed, refused)."),
+    (CALLBACKS_PENDING, Kind::Gauge, "Queued callbacks not done yet (waiting, scheduled or being tried)."),
     (TRUNK_UP, Kind::Gauge, "Outbound trunks up by their OPTIONS checks (1) or down (0)."),
     (TRUNK_REGISTERED, Kind::Gauge, "Outbound trunks whose carrier holds our registration (1) or not (0)."),
     (TRUNK_FAILOVERS_TOTAL, Kind::Counter, "Calls out moved from this trunk to the next after a 408, 5xx or timeout."),
@@ -381,6 +389,16 @@ pub fn publish(switch: &Switch, now: Instant) {
     publish_queues(switch, now);
     publish_trunks(switch, now);
     publish_campaigns(switch);
+    let cb = switch.callback_stats();
+    for (result, value) in [
+        ("requested", cb.requested),
+        ("completed", cb.completed),
+        ("failed", cb.failed),
+        ("refused", cb.refused),
+    ] {
+        counter!(CALLBACKS_TOTAL, "result" => result).absolute(value);
+    }
+    gauge!(CALLBACKS_PENDING).set(switch.callbacks_pending() as f64);
 }
 
 fn publish_campaigns(switch: &Switch) {

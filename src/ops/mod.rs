@@ -5,6 +5,7 @@
 pub mod api;
 pub mod bans;
 pub mod board;
+pub mod callbacks;
 pub mod cdr;
 pub mod client;
 pub mod contacts;

@@ -6,6 +6,7 @@
 
 #![allow(clippy::disallowed_methods)]
 
+mod callbacks;
 mod campaigns;
 mod handle;
 mod load;
@@ -170,6 +171,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let bans_file = crate::ops::bans::bans_path(&config.switch.cdr_path);
     switch.restore_bans(now, &crate::ops::bans::load(&bans_file, SystemTime::now()));
     let contacts = campaigns::load(&config, &mut switch, now);
+    let callbacks = callbacks::load(&config, &mut switch, now);
 
     let health = Arc::new(Health::default());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -241,6 +243,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         conns: HashMap::new(),
         cdr,
         contacts,
+        callbacks,
         media: media.as_ref().map(|(h, _)| h.clone()),
         agent_state_series: config.metrics.agent_state,
         bans: crate::ops::bans::BanSaver::start(bans_file),
@@ -257,8 +260,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let task = tokio::spawn(async move {
         task.run(inputs).await;
         let _ = stop_tx.send(true);
-        let SwitchTask { cdr, contacts, .. } = task;
+        let SwitchTask {
+            cdr,
+            contacts,
+            callbacks,
+            ..
+        } = task;
         if let Some(writer) = contacts {
+            let _ = tokio::task::spawn_blocking(move || writer.close()).await;
+        }
+        if let Some(writer) = callbacks {
             let _ = tokio::task::spawn_blocking(move || writer.close()).await;
         }
         // Every record submitted is written (or spilled) before we exit.
@@ -351,6 +362,8 @@ struct SwitchTask {
     cdr: CdrWriter,
     /// Writes campaign contacts' changes (with `[[campaigns]]`).
     contacts: Option<campaigns::ContactWriter>,
+    /// Writes queued callbacks' changes.
+    callbacks: Option<callbacks::CallbackWriter>,
     media: Option<MediaHandle>,
     /// The event stream; subscribers that fall behind lag (lose events).
     events: broadcast::Sender<Event>,
@@ -510,6 +523,7 @@ impl SwitchTask {
                 writer.submit(output);
             }
         }
+        callbacks::CallbackWriter::drain(&mut self.callbacks, &mut self.switch);
         let switch = &self.switch;
         self.bans
             .offer(switch.bans_changed(), || switch.active_bans(Instant::now()));

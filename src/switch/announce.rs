@@ -61,7 +61,15 @@ impl Switch {
             m.announce_at = Some(at);
             self.timers.set(Timer::Announce, id, at);
         }
-        let intro = announcement(position, wait);
+        let mut intro = announcement(position, wait);
+        // A queue that offers a callback says so after the figures.
+        let offer = entry
+            .queue
+            .as_ref()
+            .and_then(|q| self.plan.callbacks.get(q));
+        if let Some(cb) = offer {
+            intro.push(cb.prompt.clone());
+        }
         // Between announcements the music plays on untouched.
         if intro.is_empty() && !first {
             return;

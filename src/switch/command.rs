@@ -145,6 +145,20 @@ pub enum Command {
         #[serde(default)]
         agent: Option<String>,
     },
+    /// Call the customer of a finished queue call back from its queue at
+    /// `at_ms` (Unix milliseconds; now if past): what a `callback`
+    /// disposition with a time asks for. Whose call it is as for
+    /// `Disposition`.
+    ScheduleCallback {
+        call: CallUuid,
+        at_ms: u64,
+        #[serde(default)]
+        agent: Option<String>,
+    },
+    /// The right to erasure: forget the pending callbacks of `number`.
+    EraseCallbacks {
+        number: String,
+    },
     /// Campaigns: status, counters, contacts left.
     ListCampaigns,
     /// Start, pause or stop a campaign.

@@ -79,6 +79,14 @@ impl Switch {
                 note,
                 agent,
             } => self.dispose(now, call, &code, note, agent.as_deref()),
+            Command::EraseCallbacks { number } => {
+                self.erase_callbacks(now, &number);
+                Ok(())
+            }
+            Command::ScheduleCallback { call, at_ms, agent } => {
+                let at = std::time::Duration::from_millis(at_ms);
+                self.schedule_callback(now, call, at, agent.as_deref())
+            }
             Command::ListCampaigns => {
                 let campaigns = self.campaign_snapshots();
                 return Ok(Reply::Campaigns { campaigns });

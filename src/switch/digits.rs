@@ -30,7 +30,7 @@ impl Switch {
         match leg {
             MediaLeg::Caller => {
                 // An agent's phone is the caller leg of a call it placed.
-                if !self.menu_digit(now, call, digit) {
+                if !self.menu_digit(now, call, digit) && !self.callback_key(now, call, digit) {
                     self.placed_consult_keys(now, call);
                 }
             }

@@ -10,6 +10,7 @@ use super::command::CommandError;
 use super::event::{millis, EventKind};
 use super::Switch;
 use crate::acd;
+use crate::call::session::detail::Direction;
 use crate::call::{CallRef, CallUuid};
 
 /// Longest disposition note kept, in characters.
@@ -26,6 +27,8 @@ pub struct LastCall {
     pub ended: Instant,
     /// A code was given.
     pub disposed: bool,
+    /// The customer's number, for a `callback` disposition with a time.
+    pub customer: Option<String>,
 }
 
 impl Switch {
@@ -37,11 +40,17 @@ impl Switch {
         let Some(agent) = e.agent.clone() else {
             return;
         };
+        let customer = match e.detail.direction {
+            Direction::Inbound => Some(e.detail.caller.clone()),
+            Direction::Outbound | Direction::Callback => Some(e.dialled.clone()),
+            Direction::Internal => None,
+        };
         let last = LastCall {
             call: e.uuid,
             queue: e.queue.clone(),
             ended: now,
             disposed: false,
+            customer,
         };
         // One entry per agent: bounded by the agent table.
         self.last_calls.insert(agent, last);

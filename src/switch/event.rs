@@ -51,14 +51,32 @@ pub enum EventKind {
         /// `inbound`, `outbound` or `internal`.
         direction: &'static str,
     },
-    /// The switch placed a call (originate): it rings `agent`, then dials
-    /// `number` through `trunk`. `direction` is always `outbound`.
+    /// The switch placed a call (originate, or a queued callback): it
+    /// rings `agent`, then dials `number` through `trunk`. `direction` is
+    /// `outbound`, or `callback` for a queue's callback.
     CallOriginated {
         call: CallUuid,
         agent: String,
         number: String,
         trunk: String,
         direction: &'static str,
+    },
+    /// A queued callback was asked for: by the waiting caller `call`
+    /// pressing the key, or by a `callback` disposition of `call`. `due_ms`:
+    /// when it joins the queue (Unix ms), `None` when it keeps the caller's
+    /// place now. The number is not in the event.
+    CallbackRequested {
+        call: CallUuid,
+        callback: u64,
+        queue: String,
+        due_ms: Option<u64>,
+    },
+    /// A queued callback is over: `completed` (the customer answered an
+    /// agent) or given up, after `attempts` tries.
+    CallbackDone {
+        callback: u64,
+        completed: bool,
+        attempts: u32,
     },
     /// A placed call's agent answered: the number is being dialled.
     CallDialling {
@@ -233,6 +251,7 @@ impl EventKind {
             Self::AgentState { call, .. } => *call,
             Self::CallArrived { call, .. }
             | Self::CallOriginated { call, .. }
+            | Self::CallbackRequested { call, .. }
             | Self::CallDialling { call, .. }
             | Self::CallQueued { call, .. }
             | Self::CallOffered { call, .. }
@@ -253,6 +272,7 @@ impl EventKind {
             | Self::CallWrapUpEnded { call, .. }
             | Self::CallDisposition { call, .. } => Some(*call),
             Self::CampaignPreview { .. }
+            | Self::CallbackDone { .. }
             | Self::CampaignStarted { .. }
             | Self::CampaignPaused { .. }
             | Self::CampaignStopped { .. }
@@ -299,6 +319,7 @@ impl Switch {
     /// The call is over: `CallAbandoned` if the caller gave up, then `CallEnded`.
     pub(super) fn ended_events(&mut self, now: Instant, record: &super::CallRecord) {
         self.campaign_call_ended(now, record);
+        self.callback_call_ended(now, record);
         if record.outcome == crate::call::Outcome::Abandoned {
             let kind = EventKind::CallAbandoned {
                 call: record.uuid,

@@ -20,6 +20,7 @@ use super::event::EventKind;
 use super::legs::{ALeg, ALegOrigin, Session};
 use super::presence::Engagement;
 use super::{MediaCommand, MediaLeg, Output, Switch};
+use crate::call::session::detail::Direction;
 use crate::call::session::PhaseMachine;
 use crate::call::{Call, CallRef, CallUuid, Input, Private, Side};
 use crate::sip::parse::Message;
@@ -59,6 +60,24 @@ impl Switch {
             self.stats.refused_overload[reason as usize] += 1;
             return Err(CommandError::NoCapacity);
         }
+        let (_, uuid) = self.place_agent_first(now, agent, number, targets, trunk, None)?;
+        Ok(uuid)
+    }
+
+    /// Places a call agent first: the agent's `targets` ring with our
+    /// offer, and the number is dialled through `trunk` once they answer.
+    /// `callback`: a queue's callback (its queue and ring timeout), whose
+    /// agent the router holds (no engagement of their own), shown to
+    /// them as "Callback" and recorded as such.
+    pub(super) fn place_agent_first(
+        &mut self,
+        now: Instant,
+        agent: &str,
+        number: &str,
+        targets: Vec<super::legs::Target>,
+        trunk: String,
+        callback: Option<(String, std::time::Duration)>,
+    ) -> Result<(CallRef, CallUuid), CommandError> {
         let sessions = (
             u64::from(self.rng.next_u32()),
             u64::from(self.rng.next_u32()),
@@ -89,8 +108,10 @@ impl Switch {
             b: None,
             trunk: Some(trunk.clone()),
             dialled: number.to_string(),
-            queue: None,
-            ring_timeout: self.plan.no_answer_timeout,
+            queue: callback.as_ref().map(|c| c.0.clone()),
+            ring_timeout: callback
+                .as_ref()
+                .map_or(self.plan.no_answer_timeout, |c| c.1),
             agent: None,
             routed: false,
             transfer_from: None,
@@ -106,7 +127,10 @@ impl Switch {
             // The agent places it: they are its caller.
             detail: crate::call::session::detail::CallDetail {
                 caller: agent.to_string(),
-                direction: crate::call::session::detail::Direction::Outbound,
+                direction: match callback {
+                    Some(_) => Direction::Callback,
+                    None => Direction::Outbound,
+                },
                 ..Default::default()
             },
         };
@@ -115,20 +139,29 @@ impl Switch {
         self.stats.calls_started += 1;
         self.calls.insert(id, entry);
         self.busy.insert(agent.to_string(), id);
-        self.engage(now, agent, Engagement::Caller(id));
+        let direction = match &callback {
+            Some((queue, _)) => {
+                info!(call = %id, %queue, "callback: ringing the agent first");
+                "callback"
+            }
+            None => {
+                self.engage(now, agent, Engagement::Caller(id));
+                "outbound"
+            }
+        };
         let event = EventKind::CallOriginated {
             call: uuid,
             agent: agent.to_string(),
             number: number.to_string(),
             trunk,
-            direction: "outbound",
+            direction,
         };
         self.emit(now, event);
         self.open_media(id);
         let to = format!("<sip:{agent}@{}>", self.plan.local);
         self.start_b_leg(now, id, Some(agent.to_string()), to, targets, None);
         self.offered_event(now, id, vec![agent.to_string()]);
-        Ok(uuid)
+        Ok((id, uuid))
     }
 
     /// The agent answered a placed call on `fork` (ACKed): their dialog
@@ -167,6 +200,7 @@ impl Switch {
         if self.is_campaign_call(id) {
             return self.campaign_answered(now, id, &answer);
         }
+        self.callback_agent_answered(now, id);
         self.busy.insert(agent.clone(), id);
         if !self.accept_late_answer(id, &answer) {
             info!(call = %id, "the agent's answer has no usable SDP: hanging up");
@@ -242,7 +276,7 @@ impl Switch {
 /// A number the trunk may be asked for: digits, `+` and `*` only (all
 /// valid in a SIP URI's user part unescaped), so nothing an API client
 /// writes can change the SIP we send.
-fn valid_number(number: &str) -> bool {
+pub(super) fn valid_number(number: &str) -> bool {
     (1..=NUMBER_CHARS_MAX).contains(&number.len())
         && number
             .bytes()

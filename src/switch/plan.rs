@@ -128,6 +128,8 @@ pub struct Plan {
     /// The `[dnc]` lists as a reload read them (the core reads no file);
     /// `None` from [`Plan::from_config`] and once taken.
     pub dnc_lists: Option<(crate::dialer::Dnc, crate::dialer::Numbering)>,
+    /// Each queue's `callback`, for queues that offer one.
+    pub callbacks: HashMap<String, config::CallbackConfig>,
 }
 
 impl Plan {
@@ -208,6 +210,11 @@ impl Plan {
                     let rule = (q.transfer_priority, q.transfer_fallback.clone());
                     (q.name.clone(), rule)
                 })
+                .collect(),
+            callbacks: cfg
+                .queues
+                .iter()
+                .filter_map(|q| Some((q.name.clone(), q.callback.clone()?)))
                 .collect(),
             registration: crate::sip::registrar::RegistrarConfig {
                 min_expires: cfg.switch.registration.min_expires,

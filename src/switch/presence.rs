@@ -106,6 +106,7 @@ impl Switch {
             queue,
             ended: now,
             disposed: false,
+            customer: None,
         };
         self.last_calls.insert(agent.clone(), last);
         let input = acd::Input::DirectCallEndedWrapUp {

@@ -300,6 +300,9 @@ impl Switch {
                 acd::Action::Overflow { call, target } => self.overflowed(now, call, target),
                 acd::Action::Refuse { call, reason } => {
                     debug!(call = call.0, ?reason, "queue refused the call");
+                    if self.callback_left_router(now, call, "refused") {
+                        continue;
+                    }
                     let id = CallRef(call.0);
                     self.forget_routed(id);
                     self.unroutable(now, id, Outcome::Unavailable);
@@ -340,6 +343,9 @@ impl Switch {
 
     /// The router offers a waiting call to `agents`: INVITE their contacts.
     fn offer_queued(&mut self, now: Instant, call: CallId, agents: Vec<AgentId>) {
+        if self.callback_offered(now, call, &agents) {
+            return;
+        }
         let id = CallRef(call.0);
         let _in_call = self.call_span(id).entered();
         let waiting = self
@@ -390,6 +396,9 @@ impl Switch {
 
     /// The router takes the offer back from one agent: cancel its forks.
     fn withdraw(&mut self, now: Instant, call: CallId, agent: AgentId) {
+        if self.callback_withdrawn(now, call, agent) {
+            return;
+        }
         let id = CallRef(call.0);
         let _in_call = self.call_span(id).entered();
         let name = self.router.agent_name(agent).unwrap_or("").to_string();
@@ -446,6 +455,7 @@ impl Switch {
                     self.queued_event(now, id, &q);
                 }
             }
+            OverflowTarget::Busy if self.callback_left_router(now, call, "overflow") => {}
             OverflowTarget::Busy => {
                 self.left_queue_event(now, id, "timeout");
                 if let Some(e) = self.calls.get_mut(&id) {

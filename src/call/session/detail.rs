@@ -29,6 +29,8 @@ pub enum Direction {
     Outbound,
     /// From an agent's phone to an extension or a DID of the switch.
     Internal,
+    /// A queue's callback: the agent's phone first, then the customer.
+    Callback,
 }
 
 impl Direction {
@@ -37,6 +39,7 @@ impl Direction {
             Direction::Inbound => "inbound",
             Direction::Outbound => "outbound",
             Direction::Internal => "internal",
+            Direction::Callback => "callback",
         }
     }
 }

@@ -155,6 +155,10 @@ impl Session {
             // A campaign rings the customer with its caller ID.
             (None, ALegOrigin::Placed { dialog: None }) => match &self.detail.campaign {
                 Some(c) => (None, c.caller_id.clone().unwrap_or("anonymous".into())),
+                // A callback's agent sees whom they call back.
+                None if self.detail.direction == detail::Direction::Callback => {
+                    (Some("Callback".to_string()), self.dialled.clone())
+                }
                 None => (None, self.dialled.clone()),
             },
             // The agent taking a campaign call sees the customer's number.

@@ -11,6 +11,7 @@ use super::super::*;
 use super::{root, Cx, Known};
 use crate::config::locate::FieldPath;
 
+mod callback;
 mod disposition;
 
 /// Callers waiting in one queue.
@@ -226,6 +227,10 @@ impl Cx<'_, '_> {
         let fallback = raw.transfer_fallback.as_deref();
         let transfer_fallback = self.transfer_fallback(&p, fallback, hangup, known);
         let transfer_fallback_at = self.locate(&p.key("transfer_fallback"));
+        let callback = raw
+            .callback
+            .take()
+            .map(|c| self.callback(&p, c, known.media));
         Some(QueueConfig {
             name: raw.name,
             requires,
@@ -245,6 +250,7 @@ impl Cx<'_, '_> {
             transfer_priority: u8::try_from(transfer_priority).unwrap_or(0),
             transfer_fallback,
             transfer_fallback_at,
+            callback,
         })
     }
 

@@ -42,6 +42,11 @@ pub(super) async fn caller(
     .await
     .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?
     .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?;
+    // Pending callbacks keep the number too.
+    let forget = crate::switch::Command::EraseCallbacks {
+        number: number.clone(),
+    };
+    super::run(&api, forget).await?;
     let removed = u64::try_from(recordings).unwrap_or(u64::MAX);
     counter!(DATA_DELETED_TOTAL, "reason" => "erasure", "kind" => "records").increment(records);
     counter!(DATA_DELETED_TOTAL, "reason" => "erasure", "kind" => "recordings").increment(removed);

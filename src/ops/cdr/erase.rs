@@ -72,7 +72,7 @@ impl CdrStore {
         let tx = Transaction::new(&mut self.conn, TransactionBehavior::Immediate).map_err(err)?;
         let deleted = delete_where(
             &tx,
-            "caller IN (?1, ?2) OR (direction = 'outbound' AND dialled IN (?1, ?2)) LIMIT ?3",
+            "caller IN (?1, ?2) OR (direction IN ('outbound', 'callback') AND dialled IN (?1, ?2)) LIMIT ?3",
             params![bare, plus, limit],
         )
         .map_err(err)?;

@@ -10,6 +10,7 @@
 //! message, storing contacts and reading lists belong to drivers.
 //! [`sim`] runs a campaign through a working day in virtual time.
 
+pub mod blend;
 pub mod campaign;
 pub mod contact;
 pub mod dnc;

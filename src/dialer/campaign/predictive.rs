@@ -49,10 +49,15 @@ impl Campaign {
             .values()
             .filter(|s| matches!(s, AgentState::Ready { .. }))
             .count();
-        let free = free_now as f64 - waiting as f64;
+        // Agents inbound queues still lack take the first that free up.
+        let (back_off, short) = self.blend;
+        let free = free_now as f64 - waiting as f64 - f64::from(short);
         let mut ahead = self.look_ahead(now, free);
         if self.cancel_late(now, &ahead, out) {
             ahead = self.look_ahead(now, free);
+        }
+        if back_off {
+            return;
         }
         let uncovered = free_now.saturating_sub(waiting + self.ringing());
         let cap = (self.agents.len() as f64 * self.spec.dials_per_agent_max) as usize;

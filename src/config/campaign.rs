@@ -47,6 +47,9 @@ pub struct CampaignConfig {
     /// How long the customer's phone rings before the dial ends as no
     /// answer ([`RING_TIMEOUT_MIN`] at least).
     pub ring_timeout: Duration,
+    /// Agents the queues they share with the campaign need for their
+    /// service level are withheld from it (see `dialer::blend`).
+    pub blend: bool,
     pub contacts_at: Location,
 }
 

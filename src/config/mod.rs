@@ -132,6 +132,8 @@
 //! max_abandon = 0.03          # (0, 1]
 //! autostart = false
 //! ring_timeout = "20s"        # the customer rings; 15s (regulatory minimum) to 5m
+//! blend = true               # agents its queue's members' inbound queues need for their
+//!                             # service level stay for inbound (see the README's Blending)
 //!
 //! [dnc]
 //! lists = ["campaigns/dnc.txt"]   # one number a line, relative to this file

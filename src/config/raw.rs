@@ -260,6 +260,7 @@ pub(crate) struct RawCampaign {
     pub max_abandon: Option<f64>,
     pub autostart: Option<bool>,
     pub ring_timeout: Option<String>,
+    pub blend: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -104,6 +104,7 @@ impl Cx<'_, '_> {
                 max_abandon: max_abandon.clamp(1e-6, 1.0),
                 autostart: raw.autostart.unwrap_or(false),
                 ring_timeout,
+                blend: raw.blend.unwrap_or(true),
             });
         }
         out

@@ -142,6 +142,10 @@ pub const CAMPAIGN_ABANDON_RATIO: &str = "switchyard_campaign_abandon_ratio";
 pub const CAMPAIGN_CONTACTS_LEFT: &str = "switchyard_campaign_contacts_left";
 /// 1 while the campaign runs, 0 else.
 pub const CAMPAIGN_RUNNING: &str = "switchyard_campaign_running";
+/// Blending: free agents kept for the inbound queues they serve, and 1
+/// while an inbound queue backs the campaign off.
+pub const CAMPAIGN_AGENTS_WITHHELD: &str = "switchyard_campaign_agents_withheld";
+pub const CAMPAIGN_BACKING_OFF: &str = "switchyard_campaign_backing_off";
 
 pub const QUEUE_OUTCOME_LABELS: [&str; 3] = ["answered", "abandoned", "overflowed"];
 
@@ -194,6 +198,8 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (CAMPAIGN_ABANDON_RATIO, Kind::Gauge, "Abandoned over answered campaign calls since the campaign started."),
     (CAMPAIGN_CONTACTS_LEFT, Kind::Gauge, "Campaign contacts not final yet (not done, not do-not-call)."),
     (CAMPAIGN_RUNNING, Kind::Gauge, "1 while the campaign is running, else 0."),
+    (CAMPAIGN_AGENTS_WITHHELD, Kind::Gauge, "Free agents of the campaign kept for the inbound queues they serve (blending)."),
+    (CAMPAIGN_BACKING_OFF, Kind::Gauge, "1 while an inbound queue sharing the campaign's agents has callers waiting or is under its service level (no new dial), else 0."),
     (TRUNK_UP, Kind::Gauge, "Outbound trunks up by their OPTIONS checks (1) or down (0)."),
     (TRUNK_REGISTERED, Kind::Gauge, "Outbound trunks whose carrier holds our registration (1) or not (0)."),
     (TRUNK_FAILOVERS_TOTAL, Kind::Counter, "Calls out moved from this trunk to the next after a 408, 5xx or timeout."),
@@ -390,6 +396,10 @@ fn publish_campaigns(switch: &Switch) {
         counter!(CAMPAIGN_DNC_BLOCKED_TOTAL, "campaign" => name.clone()).absolute(c.dnc_blocked);
         gauge!(CAMPAIGN_ABANDON_RATIO, "campaign" => name.clone()).set(c.abandon_rate);
         gauge!(CAMPAIGN_CONTACTS_LEFT, "campaign" => name.clone()).set(c.contacts_left as f64);
+        let withheld = c.agents_withheld as f64;
+        gauge!(CAMPAIGN_AGENTS_WITHHELD, "campaign" => name.clone()).set(withheld);
+        let backing_off = if c.backing_off { 1.0 } else { 0.0 };
+        gauge!(CAMPAIGN_BACKING_OFF, "campaign" => name.clone()).set(backing_off);
         let running = if c.status == "running" { 1.0 } else { 0.0 };
         gauge!(CAMPAIGN_RUNNING, "campaign" => name).set(running);
     }

@@ -17,6 +17,7 @@ pub mod dnc;
 pub mod list;
 pub mod pacing;
 pub mod sim;
+pub mod sim_blend;
 pub mod tz;
 
 #[cfg(test)]

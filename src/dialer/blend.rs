@@ -38,6 +38,8 @@ pub struct Inbound {
     pub service_level: Option<f64>,
     /// The target (0..=1).
     pub target: f64,
+    /// Callers a second arriving, over the recent window.
+    pub arrivals_per_sec: f64,
 }
 
 impl Inbound {
@@ -48,7 +50,7 @@ impl Inbound {
 }
 
 /// What the campaign gets now.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Decision {
     /// Free agents the campaign must not have (away for it), in the order
     /// given.
@@ -59,6 +61,9 @@ pub struct Decision {
     /// campaign's calls go to them as they free up, so the pacer does not
     /// count on that many.
     pub short: u32,
+    /// Callers a second of the queues with no agent withheld for them:
+    /// each takes an agent the campaign counts on.
+    pub takes_per_sec: f64,
 }
 
 /// A queue started or stopped holding the campaign back.
@@ -146,6 +151,7 @@ impl Blender {
             back_off: !self.backing_off.is_empty(),
             ..Decision::default()
         };
+        let mut kept = vec![0u32; queues.len()];
         for (agent, serves) in free {
             // The agent covers the queue lacking most of those they serve.
             let most = serves
@@ -154,9 +160,16 @@ impl Blender {
                 .max_by_key(|&&q| lacking[q]);
             if let Some(&q) = most {
                 lacking[q] -= 1;
+                kept[q] += 1;
                 decision.withheld.push(agent.clone());
             }
         }
+        decision.takes_per_sec = queues
+            .iter()
+            .zip(&kept)
+            .filter(|(_, &k)| k == 0)
+            .map(|(q, _)| q.arrivals_per_sec.max(0.0))
+            .sum();
         decision.short = lacking.iter().fold(0u32, |sum, &n| sum.saturating_add(n));
         (decision, changes)
     }
@@ -174,6 +187,7 @@ mod tests {
             waiting: 0,
             service_level: Some(0.9),
             target: 0.8,
+            arrivals_per_sec: 0.01,
         }
     }
 
@@ -195,9 +209,12 @@ mod tests {
         assert_eq!(d.withheld, vec!["a", "b"]);
         assert!(!d.back_off && changes.is_empty());
         assert_eq!(d.short, 0);
-        // Enough on calls: none withheld.
+        assert_eq!(d.takes_per_sec, 0.0, "callers find a kept agent");
+        // Enough on calls: none withheld; the next caller takes one of
+        // the campaign's.
         let (d, _) = b.decide(T, &[queue("support", 3, 3)], &agents);
         assert!(d.withheld.is_empty());
+        assert_eq!(d.takes_per_sec, 0.01);
         // Needs more than are free: all withheld, the rest short.
         let (d, _) = b.decide(T, &[queue("support", 7, 1)], &agents);
         assert_eq!((d.withheld.len(), d.short), (4, 2));

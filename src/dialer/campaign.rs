@@ -118,10 +118,13 @@ pub enum Event {
     /// What blending with inbound queues asks of the pacer now (see
     /// [`super::blend`]): while `back_off`, no new dial or offer (answered
     /// calls still get the campaign's free agents); `short` agents on the
-    /// campaign's calls go to inbound as they free.
+    /// campaign's calls go to inbound as they free; `takes_per_sec`
+    /// inbound callers a second are expected to take agents the campaign
+    /// counts on (those arriving when no agent is kept for them).
     Blend {
         back_off: bool,
         short: u32,
+        takes_per_sec: f64,
     },
 }
 
@@ -227,8 +230,9 @@ pub struct Campaign {
     next_dial: u64,
     status: Status,
     next_pace: Option<Duration>,
-    /// The last [`Event::Blend`]: (back off, agents short for inbound).
-    blend: (bool, u32),
+    /// The last [`Event::Blend`]: (back off, agents short for inbound,
+    /// inbound takes a second).
+    blend: (bool, u32, f64),
     pub measured: Measured,
     pub counters: Counters,
 }
@@ -268,7 +272,7 @@ impl Campaign {
             next_dial: 1,
             status: Status::Idle,
             next_pace: None,
-            blend: (false, 0),
+            blend: (false, 0, 0.0),
             measured: Measured::default(),
             counters: Counters::default(),
         }
@@ -344,7 +348,11 @@ impl Campaign {
             Event::Hangup(dial) => self.hangup(now, dial, &mut out),
             Event::DoNotCall(dial) => self.do_not_call(dial, dnc, &mut out),
             Event::Tick => self.expire_waiting(now, &mut out),
-            Event::Blend { back_off, short } => self.blend = (back_off, short),
+            Event::Blend {
+                back_off,
+                short,
+                takes_per_sec,
+            } => self.blend = (back_off, short, takes_per_sec),
         }
         self.pace(now, dnc, &mut out);
         out

@@ -155,7 +155,7 @@ struct Sim<'a> {
     dnc: Dnc,
     people: StdRng,
     blender: Blender,
-    blend_told: (bool, u32),
+    blend_told: (bool, u32, f64),
     desks: BTreeMap<String, Desk>,
     /// What the campaign was last told of each agent: ready or not.
     told: BTreeMap<String, bool>,
@@ -196,7 +196,7 @@ pub fn run(spec: &BlendDay) -> BlendReport {
         dnc: Dnc::default(),
         people: StdRng::seed_from_u64(day.seed),
         blender: Blender::default(),
-        blend_told: (false, 0),
+        blend_told: (false, 0, 0.0),
         desks: (0..day.agents)
             .map(|a| (format!("agent{a}"), Desk::Free { since: start }))
             .collect(),
@@ -423,6 +423,7 @@ impl Sim<'_> {
             service_level: (!self.answers.is_empty())
                 .then(|| within as f64 / self.answers.len() as f64),
             target,
+            arrivals_per_sec: rate,
         }
     }
 
@@ -452,11 +453,13 @@ impl Sim<'_> {
         } else {
             Decision::default()
         };
-        if (decision.back_off, decision.short) != self.blend_told {
-            self.blend_told = (decision.back_off, decision.short);
+        let told = (decision.back_off, decision.short, decision.takes_per_sec);
+        if told != self.blend_told {
+            self.blend_told = told;
             self.input(Event::Blend {
                 back_off: decision.back_off,
                 short: decision.short,
+                takes_per_sec: decision.takes_per_sec,
             });
         }
         let desks: Vec<(String, Desk)> = self.desks.iter().map(|(a, d)| (a.clone(), *d)).collect();

@@ -271,6 +271,7 @@ fn backing_off_for_inbound_places_no_dial_but_connects_the_customer_on_the_line(
         let back_off = Event::Blend {
             back_off: true,
             short: 0,
+            takes_per_sec: 0.0,
         };
         assert!(dials(&c.handle(T0 + secs(1), back_off, &mut dnc)).is_empty());
         let out = c.handle(T0 + secs(2), Event::AgentReady("b".into()), &mut dnc);
@@ -289,6 +290,7 @@ fn backing_off_for_inbound_places_no_dial_but_connects_the_customer_on_the_line(
         let resume = Event::Blend {
             back_off: false,
             short: 0,
+            takes_per_sec: 0.0,
         };
         let out = c.handle(T0 + secs(21), resume, &mut dnc);
         assert!(!dials(&out).is_empty(), "{mode:?}: dials again");

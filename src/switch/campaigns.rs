@@ -98,7 +98,7 @@ pub(super) struct Driven {
     blender: Blender,
     agents_withheld: usize,
     backing_off: bool,
-    blend_told: (bool, u32),
+    blend_told: (bool, u32, f64),
 }
 
 #[derive(Default)]
@@ -181,7 +181,7 @@ impl Switch {
             blender: Blender::default(),
             agents_withheld: 0,
             backing_off: false,
-            blend_told: (false, 0),
+            blend_told: (false, 0, 0.0),
         });
         if start {
             let _ = self.campaign_control(now, &name, Event::Start);

@@ -32,12 +32,13 @@ impl Switch {
         let d = &mut self.campaigns.list[i];
         d.agents_withheld = decision.withheld.len();
         d.backing_off = decision.back_off;
-        let told = (decision.back_off, decision.short);
+        let told = (decision.back_off, decision.short, decision.takes_per_sec);
         if d.blend_told != told {
             d.blend_told = told;
             let event = Event::Blend {
                 back_off: decision.back_off,
                 short: decision.short,
+                takes_per_sec: decision.takes_per_sec,
             };
             self.campaign_input(now, i, event);
         }
@@ -153,6 +154,7 @@ impl Switch {
             waiting: u32::try_from(self.router.waiting(q)).unwrap_or(u32::MAX),
             service_level: interval.service_level(),
             target,
+            arrivals_per_sec: rate,
         }
     }
 }

@@ -24,6 +24,8 @@ say less_than_a_minute "less than a minute"
 say goodbye "Thank you. Goodbye."
 # Campaigns: an answered call with no agent in time (FTC TSR / Ofcom: who called, why, a number to call back).
 say campaign_info "This is Switchyard, calling about your renewal. No agent is free now; we will call again. To reach us, dial 5 5 5, 0 3 0 0."
+# Campaigns: the message left on an answering machine after its greeting ([[campaigns]] amd).
+say campaign_machine "Hello, this is Switchyard, calling about your renewal. Please call us back at 5 5 5, 0 3 0 0. Thank you, goodbye."
 # The demo IVR menu (dialplans/default.toml, DID 5550400).
 say menu_main "For support, press 1. For sales, press 2. To speak to Ada, press 0."
 n=0

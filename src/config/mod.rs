@@ -128,12 +128,16 @@
 //! window = "09:00-21:00"      # in the contact's time zone
 //! timezone = "UTC"            # for rows without one: UTC, +05:30, Europe/London, ...
 //! max_attempts = 3            # 1..=20
-//! retry = { busy = "10m", no_answer = "1h", failed = "30m" }
+//! retry = { busy = "10m", no_answer = "1h", failed = "30m", machine = "1h" }
 //! max_abandon = 0.03          # (0, 1]
 //! autostart = false
 //! ring_timeout = "20s"        # the customer rings; 15s (regulatory minimum) to 5m
 //! blend = true               # agents its queue's members' inbound queues need for their
 //!                             # service level stay for inbound (see the README's Blending)
+//! auto_answer = true          # the agent's phone is asked to answer by itself
+//! amd = { machine = "hangup" }  # answering-machine detection; off when absent.
+//!                             # machine = "message": leave `message` (a prompt,
+//!                             # default campaign_machine) for `message_plays` (11s)
 //!
 //! [dnc]
 //! lists = ["campaigns/dnc.txt"]   # one number a line, relative to this file
@@ -178,7 +182,8 @@ pub use api::{
     HTTP_CONNECTIONS_MAX, HTTP_HEADER_TIMEOUT, HTTP_IDLE_TIMEOUT,
 };
 pub use campaign::{
-    CampaignConfig, DncConfig, CAMPAIGNS_MAX, DNC_LISTS_MAX, LIST_BYTES_MAX, MAX_ATTEMPTS_MAX,
+    AmdConfig, CampaignConfig, DncConfig, MachineAction, CAMPAIGNS_MAX, DNC_LISTS_MAX,
+    LIST_BYTES_MAX, MAX_ATTEMPTS_MAX,
 };
 pub use error::{ConfigError, Location, Problem, ProblemKind};
 pub use metrics::{

@@ -6,7 +6,10 @@
 //! no agent hears the information message and is hung up, counted as an
 //! abandon. Each call leaves a record naming the campaign, the contact,
 //! the attempt and the outcome. A reload reads the do-not-call lists
-//! again and keeps the numbers listed through the API.
+//! again and keeps the numbers listed through the API. Blending: an agent
+//! the inbound queue needs is kept from the campaign, and a caller waiting
+//! behind a campaign call backs the campaign off until the queue is back
+//! on its service level.
 
 #![allow(clippy::disallowed_methods)]
 
@@ -195,7 +198,9 @@ fn a_stopping_switch_dials_nobody_new_and_leaves_the_campaign_running_in_its_sto
 #[test]
 fn an_agent_on_an_inbound_call_is_away_for_the_campaign_until_it_ends() {
     const CUSTOMER: &str = "10.0.0.1:5060";
-    let mut sim = Sim::build(&["+15551009"], &[], false);
+    // Without blending: the queue's one call does not keep the agent.
+    let text = config().replace("autostart = true", "autostart = true\nblend = false");
+    let mut sim = Sim::with_config(&text, &["+15551009"], &[], false);
     assert!(sim.trunk_invites().is_empty(), "not started");
     let sdp = AGENT_SDP.replace("192.0.2.11", "10.0.0.1");
     sim.send(
@@ -618,6 +623,132 @@ fn the_agent_wraps_up_after_a_campaign_call_before_the_next_dial() {
         "{}",
         uri_of(&next)
     );
+}
+
+/// A customer's call to the sales DID, from `CUSTOMER_IN`; the switch's
+/// 200 is ACKed by `inbound_ack`.
+const CUSTOMER_IN: &str = "10.0.0.1:5060";
+
+fn inbound_invite(sim: &mut Sim, call_id: &str) {
+    let sdp = AGENT_SDP.replace("192.0.2.11", "10.0.0.1");
+    sim.send(
+        CUSTOMER_IN,
+        format!(
+            "INVITE sip:5550200@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CUSTOMER_IN};branch=z9hG4bK{call_id}i\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:+15550001@10.0.0.1>;tag=c{call_id}\r\nTo: <sip:5550200@127.0.0.1>\r\n\
+             Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:c@{CUSTOMER_IN}>\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        ),
+    );
+}
+
+/// The customer's ACK of the switch's 200, or BYE, in the dialog `ok` opened.
+fn inbound_request(sim: &mut Sim, ok: &Message, method: &str, cseq: u32) {
+    let call_id = ok.call_id().to_string();
+    sim.send(
+        CUSTOMER_IN,
+        format!(
+            "{method} sip:switchyard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CUSTOMER_IN};branch=z9hG4bK{call_id}{method}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:+15550001@10.0.0.1>;tag=c{call_id}\r\nTo: {}\r\n\
+             Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
+            ok.to().as_str()
+        ),
+    );
+}
+
+/// An inbound call the agent answers, talks on and the customer ends.
+fn inbound_call_answered_and_ended(sim: &mut Sim, call_id: &str) {
+    let offer = sim.take_request(AGENT, Method::Invite);
+    sim.answer(AGENT, &offer, 200, AGENT_SDP);
+    sim.take_request(AGENT, Method::Ack);
+    let ok = sim.take_status(CUSTOMER_IN, 200);
+    inbound_request(sim, &ok, "ACK", 1);
+    sim.advance(Duration::from_secs(3));
+    inbound_request(sim, &ok, "BYE", 2);
+    sim.take_status(CUSTOMER_IN, 200);
+    let bye = sim.take_request(AGENT, Method::Bye);
+    sim.answer(AGENT, &bye, 200, "");
+    assert!(
+        sim.records
+            .iter()
+            .any(|r| r.detail.direction.label() == "inbound"),
+        "{call_id}: the inbound call's record"
+    );
+}
+
+/// The test config with the queue figures over a minute.
+fn blend_config() -> String {
+    format!("{}\n[metrics]\ninterval = \"60s\"\n", config())
+}
+
+#[test]
+fn an_agent_the_inbound_queue_needs_is_kept_from_the_campaign_while_calls_arrive() {
+    let mut sim = Sim::with_config(&blend_config(), &["+15551081"], &[], false);
+    inbound_invite(&mut sim, "blend-in-1");
+    inbound_call_answered_and_ended(&mut sim, "blend-in-1");
+    let start = Command::CampaignControl {
+        name: "renewals".into(),
+        action: CampaignMove::Start,
+    };
+    assert_eq!(sim.switch.handle_command(sim.now, start), Ok(Reply::Done));
+    sim.drain();
+    sim.advance(Duration::from_secs(5));
+    // A call in the last minute: Erlang C needs one agent, the only one.
+    assert!(
+        sim.trunk_invites().is_empty(),
+        "the agent stays for inbound"
+    );
+    let snap = sim.snapshot();
+    assert_eq!((snap.agents_withheld, snap.backing_off), (1, false));
+    // The minute passes without a call: the queue needs nobody.
+    sim.advance(Duration::from_secs(60));
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    assert!(uri_of(&invite).starts_with("sip:+15551081@"));
+    assert_eq!(sim.snapshot().agents_withheld, 0);
+}
+
+#[test]
+fn a_caller_waiting_behind_a_campaign_call_backs_the_campaign_off_until_the_queue_recovers() {
+    let mut sim = Sim::with_config(&blend_config(), &["+15551091", "+15551092"], &[], true);
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    sim.answer(TRUNK, &invite, 200, TRUNK_SDP);
+    sim.take_request(TRUNK, Method::Ack);
+    let offer = sim.take_request(AGENT, Method::Invite);
+    sim.answer(AGENT, &offer, 200, AGENT_SDP);
+    sim.take_request(AGENT, Method::Ack);
+    // The agent talks to the campaign's customer; a caller waits.
+    inbound_invite(&mut sim, "blend-in-2");
+    sim.advance(Duration::from_secs(2));
+    assert!(sim.snapshot().backing_off, "a caller waits");
+    sim.advance(Duration::from_secs(28));
+    sim.bye_back(TRUNK, &invite);
+    sim.take_status(TRUNK, 200);
+    let bye = sim.take_request(AGENT, Method::Bye);
+    sim.answer(AGENT, &bye, 200, "");
+    // Inbound wins the free agent; the caller waited 30 s, over the 20 s
+    // of the queue's service level.
+    sim.advance(Duration::from_millis(10));
+    inbound_call_answered_and_ended(&mut sim, "blend-in-2");
+    sim.advance(Duration::from_secs(10));
+    assert!(sim.trunk_invites().is_empty(), "backing off: no dial");
+    let snap = sim.snapshot();
+    assert_eq!((snap.agents_withheld, snap.backing_off), (1, true));
+    // The minute's figures forget the late answer; the campaign resumes
+    // 30 s after the queue is clear.
+    sim.advance(Duration::from_secs(60));
+    assert!(
+        sim.trunk_invites().is_empty(),
+        "still within the resume wait"
+    );
+    sim.advance(Duration::from_secs(40));
+    let next = sim.take_request(TRUNK, Method::Invite);
+    assert!(
+        uri_of(&next).starts_with("sip:+15551092@"),
+        "{}",
+        uri_of(&next)
+    );
+    assert!(!sim.snapshot().backing_off);
 }
 
 #[test]

@@ -47,6 +47,9 @@ pub struct CampaignConfig {
     /// How long the customer's phone rings before the dial ends as no
     /// answer ([`RING_TIMEOUT_MIN`] at least).
     pub ring_timeout: Duration,
+    /// Agents the queues they share with the campaign need for their
+    /// service level are withheld from it (see `dialer::blend`).
+    pub blend: bool,
     /// Answering-machine detection; `None`: every answer goes to an agent.
     pub amd: Option<AmdConfig>,
     /// Ask the agent's phone to answer a campaign call by itself

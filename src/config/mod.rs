@@ -136,6 +136,8 @@
 //! max_abandon = 0.03          # (0, 1]
 //! autostart = false
 //! ring_timeout = "20s"        # the customer rings; 15s (regulatory minimum) to 5m
+//! blend = true               # agents its queue's members' inbound queues need for their
+//!                             # service level stay for inbound (see the README's Blending)
 //! auto_answer = true          # the agent's phone is asked to answer by itself
 //! amd = { machine = "hangup" }  # answering machines (off when absent): "hangup" | "message"
 //! # ("message" leaves the prompt `message`, default campaign_machine, for `message_plays`, 11s)

@@ -271,6 +271,7 @@ pub(crate) struct RawCampaign {
     pub max_abandon: Option<f64>,
     pub autostart: Option<bool>,
     pub ring_timeout: Option<String>,
+    pub blend: Option<bool>,
     pub amd: Option<RawAmd>,
     pub auto_answer: Option<bool>,
 }

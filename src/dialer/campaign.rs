@@ -115,6 +115,17 @@ pub enum Event {
     DoNotCall(DialId),
     /// Time passed: due timers fire and the pacer looks again.
     Tick,
+    /// What blending with inbound queues asks of the pacer now (see
+    /// [`super::blend`]): while `back_off`, no new dial or offer (answered
+    /// calls still get the campaign's free agents); `short` agents on the
+    /// campaign's calls go to inbound as they free; `takes_per_sec`
+    /// inbound callers a second are expected to take agents the campaign
+    /// counts on (those arriving when no agent is kept for them).
+    Blend {
+        back_off: bool,
+        short: u32,
+        takes_per_sec: f64,
+    },
 }
 
 /// Outputs, in the order the driver must act on them.
@@ -219,6 +230,9 @@ pub struct Campaign {
     next_dial: u64,
     status: Status,
     next_pace: Option<Duration>,
+    /// The last [`Event::Blend`]: (back off, agents short for inbound,
+    /// inbound takes a second).
+    blend: (bool, u32, f64),
     pub measured: Measured,
     pub counters: Counters,
 }
@@ -258,6 +272,7 @@ impl Campaign {
             next_dial: 1,
             status: Status::Idle,
             next_pace: None,
+            blend: (false, 0, 0.0),
             measured: Measured::default(),
             counters: Counters::default(),
         }
@@ -278,6 +293,15 @@ impl Campaign {
     /// Contacts not final yet.
     pub fn contacts_left(&self) -> usize {
         self.contacts.iter().filter(|c| !c.state.is_final()).count()
+    }
+
+    /// Whether `agent` is spoken for by the campaign: a dial reserved for
+    /// them, a contact previewed, or its call.
+    pub fn agent_committed(&self, agent: &str) -> bool {
+        matches!(
+            self.agents.get(agent),
+            Some(AgentState::Reserved(_) | AgentState::Previewing(_) | AgentState::Talking { .. })
+        )
     }
 
     /// Calls placed and not answered yet.
@@ -324,6 +348,11 @@ impl Campaign {
             Event::Hangup(dial) => self.hangup(now, dial, &mut out),
             Event::DoNotCall(dial) => self.do_not_call(dial, dnc, &mut out),
             Event::Tick => self.expire_waiting(now, &mut out),
+            Event::Blend {
+                back_off,
+                short,
+                takes_per_sec,
+            } => self.blend = (back_off, short, takes_per_sec),
         }
         self.pace(now, dnc, &mut out);
         out
@@ -456,10 +485,13 @@ impl Campaign {
             self.next_pace = None;
             return;
         }
-        match self.spec.mode {
-            Mode::Preview => self.pace_preview(now, out),
-            Mode::Progressive => self.pace_progressive(now, dnc, out),
-            Mode::Predictive => self.pace_predictive(now, dnc, out),
+        // Backing off for inbound: no new dial or offer; the predictive
+        // pacer still hangs up late calls likely to find no agent.
+        match (self.spec.mode, self.blend.0) {
+            (Mode::Predictive, _) => self.pace_predictive(now, dnc, out),
+            (_, true) => {}
+            (Mode::Preview, false) => self.pace_preview(now, out),
+            (Mode::Progressive, false) => self.pace_progressive(now, dnc, out),
         }
         self.next_pace = (self.spec.mode == Mode::Predictive).then_some(now + PACE_EVERY);
         if self.calls.is_empty() && self.due.is_empty() && self.later.is_empty() {

@@ -10,12 +10,14 @@
 //! message, storing contacts and reading lists belong to drivers.
 //! [`sim`] runs a campaign through a working day in virtual time.
 
+pub mod blend;
 pub mod campaign;
 pub mod contact;
 pub mod dnc;
 pub mod list;
 pub mod pacing;
 pub mod sim;
+pub mod sim_blend;
 pub mod tz;
 
 #[cfg(test)]

@@ -102,7 +102,7 @@ impl Report {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Happening {
+pub(super) enum Happening {
     Answer(DialId),
     Ended(DialId, u8),
     TalkEnd(DialId),
@@ -253,7 +253,7 @@ pub fn run(mode: Mode, day: &Day, mut dnc: Dnc) -> Report {
 }
 
 /// What a dialled customer does: answer after a while, or end the dial.
-fn customer(rng: &mut StdRng, day: &Day, dial: DialId) -> (Duration, Happening) {
+pub(super) fn customer(rng: &mut StdRng, day: &Day, dial: DialId) -> (Duration, Happening) {
     let draw: f64 = rng.random();
     if draw < day.answer_rate {
         let floor = 4.0;
@@ -271,14 +271,14 @@ fn customer(rng: &mut StdRng, day: &Day, dial: DialId) -> (Duration, Happening) 
     (day.ring_timeout, Happening::Ended(dial, 1))
 }
 
-fn exponential(rng: &mut StdRng, mean: f64) -> f64 {
+pub(super) fn exponential(rng: &mut StdRng, mean: f64) -> f64 {
     let u: f64 = rng.random();
     -mean * (1.0 - u).ln()
 }
 
 /// Highest abandons/answers over windows of an hour starting every minute
 /// of the day and ending within it.
-fn max_hour_rate(answered: &[(Duration, bool)], start: Duration, end: Duration) -> f64 {
+pub(super) fn max_hour_rate(answered: &[(Duration, bool)], start: Duration, end: Duration) -> f64 {
     let hour = Duration::from_secs(3_600);
     let mut worst: f64 = 0.0;
     let mut from = start;

@@ -259,3 +259,40 @@ fn a_restart_never_redials_a_finished_contact() {
     let out = c.handle(T0 + secs(1_800), Event::Tick, &mut dnc);
     assert_eq!(dials(&out)[0].1, ContactId(2));
 }
+
+#[test]
+fn backing_off_for_inbound_places_no_dial_but_connects_the_customer_on_the_line() {
+    let mut dnc = Dnc::default();
+    for mode in [Mode::Progressive, Mode::Predictive] {
+        let mut c = campaign(mode, 5);
+        c.handle(T0, Event::Start, &mut dnc);
+        let first = dials(&c.handle(T0, Event::AgentReady("a".into()), &mut dnc));
+        assert!(!first.is_empty(), "{mode:?}: dials for a free agent");
+        let back_off = Event::Blend {
+            back_off: true,
+            short: 0,
+            takes_per_sec: 0.0,
+        };
+        assert!(dials(&c.handle(T0 + secs(1), back_off, &mut dnc)).is_empty());
+        let out = c.handle(T0 + secs(2), Event::AgentReady("b".into()), &mut dnc);
+        assert!(
+            dials(&out).is_empty(),
+            "{mode:?}: no new dial while backing off"
+        );
+        // The customer already dialled answers: a free agent takes them.
+        let out = c.handle(T0 + secs(8), Event::Answered(first[0].0), &mut dnc);
+        assert!(
+            out.iter().any(|a| matches!(a, Action::Connect { .. })),
+            "{mode:?}: {out:?}"
+        );
+        let out = c.handle(T0 + secs(20), Event::Tick, &mut dnc);
+        assert!(dials(&out).is_empty(), "{mode:?}: still backing off");
+        let resume = Event::Blend {
+            back_off: false,
+            short: 0,
+            takes_per_sec: 0.0,
+        };
+        let out = c.handle(T0 + secs(21), resume, &mut dnc);
+        assert!(!dials(&out).is_empty(), "{mode:?}: dials again");
+    }
+}

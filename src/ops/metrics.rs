@@ -144,6 +144,10 @@ pub const CAMPAIGN_CONTACTS_LEFT: &str = "switchyard_campaign_contacts_left";
 pub const CAMPAIGN_MACHINES_TOTAL: &str = "switchyard_campaign_machines_total";
 /// 1 while the campaign runs, 0 else.
 pub const CAMPAIGN_RUNNING: &str = "switchyard_campaign_running";
+/// Blending: free agents kept for the inbound queues they serve, and 1
+/// while an inbound queue backs the campaign off.
+pub const CAMPAIGN_AGENTS_WITHHELD: &str = "switchyard_campaign_agents_withheld";
+pub const CAMPAIGN_BACKING_OFF: &str = "switchyard_campaign_backing_off";
 
 /// Queued callbacks by result: `requested` (key pressed or scheduled by a
 /// disposition), `completed` (the customer answered), `failed` (given up),
@@ -203,6 +207,8 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (CAMPAIGN_CONTACTS_LEFT, Kind::Gauge, "Campaign contacts not final yet (not done, not do-not-call)."),
     (CAMPAIGN_MACHINES_TOTAL, Kind::Counter, "Answered campaign calls the detector took for an answering machine."),
     (CAMPAIGN_RUNNING, Kind::Gauge, "1 while the campaign is running, else 0."),
+    (CAMPAIGN_AGENTS_WITHHELD, Kind::Gauge, "Free agents of the campaign kept for the inbound queues they serve (blending)."),
+    (CAMPAIGN_BACKING_OFF, Kind::Gauge, "1 while an inbound queue sharing the campaign's agents has callers waiting or is under its service level (no new dial), else 0."),
     (CALLBACKS_TOTAL, Kind::Counter, "Queued callbacks, by result (requested, completed, failed, refused)."),
     (CALLBACKS_PENDING, Kind::Gauge, "Queued callbacks not done yet (waiting, scheduled or being tried)."),
     (TRUNK_UP, Kind::Gauge, "Outbound trunks up by their OPTIONS checks (1) or down (0)."),
@@ -412,6 +418,10 @@ fn publish_campaigns(switch: &Switch) {
         counter!(CAMPAIGN_MACHINES_TOTAL, "campaign" => name.clone()).absolute(c.machines);
         gauge!(CAMPAIGN_ABANDON_RATIO, "campaign" => name.clone()).set(c.abandon_rate);
         gauge!(CAMPAIGN_CONTACTS_LEFT, "campaign" => name.clone()).set(c.contacts_left as f64);
+        let withheld = c.agents_withheld as f64;
+        gauge!(CAMPAIGN_AGENTS_WITHHELD, "campaign" => name.clone()).set(withheld);
+        let backing_off = if c.backing_off { 1.0 } else { 0.0 };
+        gauge!(CAMPAIGN_BACKING_OFF, "campaign" => name.clone()).set(backing_off);
         let running = if c.status == "running" { 1.0 } else { 0.0 };
         gauge!(CAMPAIGN_RUNNING, "campaign" => name).set(running);
     }

@@ -7,7 +7,12 @@
 //! An agent of the campaign's queue is ready for it only when the router
 //! has them available and no call holds them: inbound offers are made by
 //! the router at once, the campaign looks at its agents on its own tick,
-//! so a free agent goes to a waiting inbound caller first.
+//! so a free agent goes to a waiting inbound caller first. Of the agents
+//! still free, those the inbound queues they serve need for their service
+//! level stay away for the campaign (`blend.rs`, the rule in
+//! [`crate::dialer::blend`]) unless the campaign's `blend` is off.
+
+mod blend;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -19,6 +24,7 @@ use super::Switch;
 use crate::acd::{AgentId, AgentState};
 use crate::call::{CallRef, CallUuid};
 use crate::config::CampaignConfig;
+use crate::dialer::blend::Blender;
 use crate::dialer::{
     self, Campaign, Contact, ContactId, DialId, Dnc, Event, Numbering, Spec, Status,
 };
@@ -65,6 +71,11 @@ pub struct CampaignSnapshot {
     /// Dials the core placed that the switch could not (no media ports,
     /// no capacity, trunk gone): counted as failed dials.
     pub dials_refused: u64,
+    /// Free agents kept for the inbound queues they serve (blending).
+    pub agents_withheld: usize,
+    /// An inbound queue has callers waiting or is under its service
+    /// level: the campaign places no new dial.
+    pub backing_off: bool,
     /// Answers the detector took for an answering machine.
     pub machines: u64,
 }
@@ -89,6 +100,12 @@ pub(super) struct Driven {
     /// What the core was last told of each agent: ready or not.
     agents: HashMap<String, bool>,
     pub dials_refused: u64,
+    /// Blending: the rule's state, what it withholds now, and what the
+    /// core was last told ([`Event::Blend`]).
+    blender: Blender,
+    agents_withheld: usize,
+    backing_off: bool,
+    blend_told: (bool, u32, f64),
     /// Answers the detector took for a machine.
     pub machines: u64,
 }
@@ -192,6 +209,10 @@ impl Switch {
             dials: HashMap::new(),
             agents: HashMap::new(),
             dials_refused: 0,
+            blender: Blender::default(),
+            agents_withheld: 0,
+            backing_off: false,
+            blend_told: (false, 0, 0.0),
             machines: 0,
         });
         if start {
@@ -435,12 +456,14 @@ impl Switch {
     }
 
     /// Tells campaign `i` which agents of its queue changed: ready when the
-    /// router has them available, registered and on no call; away else.
+    /// router has them available, registered and on no call, and blending
+    /// does not keep them for inbound; away else.
     pub(super) fn sync_campaign_agents(&mut self, now: Instant, i: usize) {
         let Some(queue) = self.router.queue_id(&self.campaigns.list[i].config.queue) else {
             return;
         };
         let mut changes = Vec::new();
+        let mut members = Vec::new();
         for n in 0..self.router.agents_len() {
             let id = AgentId(n as u32);
             let Some(name) = self.router.agent_name(id) else {
@@ -457,13 +480,16 @@ impl Switch {
                 && !self.busy.contains_key(name)
                 && self.own_call(name).is_none()
                 && !self.agent_targets(now, name).is_empty();
-            let known = self.campaigns.list[i]
-                .agents
-                .insert(name.to_string(), ready);
+            members.push((id, name.to_string(), ready));
+        }
+        let withheld = self.blend_withheld(now, i, &members);
+        for (_, name, ready) in members {
+            let ready = ready && !withheld.contains(&name);
+            let known = self.campaigns.list[i].agents.insert(name.clone(), ready);
             if known != Some(ready) {
                 changes.push(match ready {
-                    true => Event::AgentReady(name.to_string()),
-                    false => Event::AgentAway(name.to_string()),
+                    true => Event::AgentReady(name),
+                    false => Event::AgentAway(name),
                 });
             }
         }
@@ -505,6 +531,8 @@ fn snapshot(d: &Driven) -> CampaignSnapshot {
             n => c.abandons as f64 / n as f64,
         },
         dials_refused: d.dials_refused,
+        agents_withheld: d.agents_withheld,
+        backing_off: d.backing_off,
         machines: d.machines,
     }
 }

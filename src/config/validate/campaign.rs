@@ -106,6 +106,7 @@ impl Cx<'_, '_> {
                 max_abandon: max_abandon.clamp(1e-6, 1.0),
                 autostart: raw.autostart.unwrap_or(false),
                 ring_timeout,
+                blend: raw.blend.unwrap_or(true),
                 amd,
                 auto_answer: raw.auto_answer.unwrap_or(true),
             });

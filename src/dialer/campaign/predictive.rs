@@ -49,10 +49,15 @@ impl Campaign {
             .values()
             .filter(|s| matches!(s, AgentState::Ready { .. }))
             .count();
-        let free = free_now as f64 - waiting as f64;
+        // Agents inbound queues still lack take the first that free up.
+        let (back_off, short, _) = self.blend;
+        let free = free_now as f64 - waiting as f64 - f64::from(short);
         let mut ahead = self.look_ahead(now, free);
         if self.cancel_late(now, &ahead, out) {
             ahead = self.look_ahead(now, free);
+        }
+        if back_off {
+            return;
         }
         let uncovered = free_now.saturating_sub(waiting + self.ringing());
         let cap = (self.agents.len() as f64 * self.spec.dials_per_agent_max) as usize;
@@ -178,6 +183,8 @@ impl Campaign {
         // up: by `within`, the answers of dials placed over it.
         let cycle = (m.talk.value() + m.wrap_up.value()).max(1.0);
         let future_rate = busy.len() as f64 / cycle;
+        // Inbound callers take agents as they come (blending).
+        let takes = self.blend.2.max(0.0);
         let mut future = 0.0;
         (1..=LOOK_AHEAD)
             .map(|s| {
@@ -197,8 +204,8 @@ impl Campaign {
                 let answers_now = (answered - before).max(0.0);
                 before = answered;
                 future += future_rate * m.answered_within(within);
-                free -= future;
-                var += future;
+                free -= future + takes * within;
+                var += future + takes * within;
                 Moment {
                     free,
                     var,

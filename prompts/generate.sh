@@ -27,6 +27,8 @@ say campaign_info "This is Switchyard, calling about your renewal. No agent is f
 # Queued callback (a queue's `callback`): the offer, and what a caller who took it hears.
 say callback_offer "To be called back instead of waiting, keeping your place in line, press 5."
 say callback_confirmed "Thank you. We will call you back when an agent is free. Goodbye."
+# Campaigns: the message left on an answering machine after its greeting ([[campaigns]] amd).
+say campaign_machine "Hello, this is Switchyard, calling about your renewal. Please call us back at 5 5 5, 0 3 0 0. Thank you, goodbye."
 # The demo IVR menu (dialplans/default.toml, DID 5550400).
 say menu_main "For support, press 1. For sales, press 2. To speak to Ada, press 0."
 n=0

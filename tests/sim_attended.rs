@@ -1324,6 +1324,56 @@ fn a_phones_network_conference_mixes_caller_agent_and_colleague() {
     ack_requests(&mut switch, at(6_010), &out);
     drain(&mut switch);
 
+    // REFER without Replaces (RFC 4579 §5.5): the focus dials the target
+    // out. A target the dial rules refuse ends the REFER with 403.
+    let extra = "Refer-To: <sip:nobody@127.0.0.1:5060>\r\nReferred-By: <sip:1001@127.0.0.1>\r\n";
+    let refer = request(
+        "REFER", factory, "1001", AGENT, "focus-1", 6, &focus_to, extra, "",
+    );
+    switch.handle_datagram(at(6_100), peer(AGENT), refer);
+    let out = drain(&mut switch);
+    assert_eq!(
+        notifies(&out),
+        vec![
+            ("SIP/2.0 100 Trying".to_string(), false),
+            ("SIP/2.0 403 Forbidden".to_string(), true)
+        ]
+    );
+    let invites = out
+        .sip
+        .iter()
+        .filter(|(_, m)| m.method().map(|x| x.as_str()) == Some("INVITE"));
+    assert_eq!(invites.count(), 0, "nobody is dialled");
+    ack_requests(&mut switch, at(6_110), &out);
+    drain(&mut switch);
+    // 1003 is rung; its answer ends the REFER's subscription with 200.
+    let extra = "Refer-To: <sip:1003@127.0.0.1:5060>\r\n";
+    let refer = request(
+        "REFER", factory, "1001", AGENT, "focus-1", 7, &focus_to, extra, "",
+    );
+    switch.handle_datagram(at(6_200), peer(AGENT), refer);
+    let out = drain(&mut switch);
+    assert_eq!(
+        notifies(&out),
+        vec![("SIP/2.0 100 Trying".to_string(), false)],
+        "the subscription stays open while 1003 rings"
+    );
+    let ring = invite_to(&out, OTHER).expect("1003 is dialled out");
+    ack_requests(&mut switch, at(6_210), &out);
+    drain(&mut switch);
+    switch.handle_datagram(
+        at(6_500),
+        peer(OTHER),
+        reply(&ring, 200, "other1", OTHER, &sdp(4700)),
+    );
+    let out = drain(&mut switch);
+    assert_eq!(notifies(&out), vec![("SIP/2.0 200 OK".to_string(), true)]);
+    assert!(out.media.iter().any(|c| matches!(c,
+        MediaCommand::Conference { call: c, parties } if *c == call
+            && parties.iter().any(|(p, _)| *p == MediaLeg::Party(1)))));
+    ack_requests(&mut switch, at(6_510), &out);
+    drain(&mut switch);
+
     // The caller hangs up: the focus dialog and 1002 get BYEs.
     let out = caller_bye(&mut switch, at(9_000), &caller_to);
     let byes = requests(&out, AGENT, "BYE");
@@ -1333,6 +1383,7 @@ fn a_phones_network_conference_mixes_caller_agent_and_colleague() {
     let out = drain(&mut switch);
     // The call ends with its agent leg: its parties are hung up with it.
     assert_eq!(requests(&out, TARGET, "BYE").len(), 1, "1002 is hung up");
+    assert_eq!(requests(&out, OTHER, "BYE").len(), 1, "1003 is hung up");
     ack_requests(&mut switch, at(9_020), &out);
     drain(&mut switch);
     assert_eq!(out.records.len(), 1);

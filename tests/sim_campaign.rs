@@ -5,306 +5,14 @@
 //! do-not-call number never reaches the trunk; an answered customer with
 //! no agent hears the information message and is hung up, counted as an
 //! abandon. Each call leaves a record naming the campaign, the contact,
-//! the attempt and the outcome.
+//! the attempt and the outcome. A reload reads the do-not-call lists
+//! again and keeps the numbers listed through the API.
 
 #![allow(clippy::disallowed_methods)]
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+mod switch_rig;
 
-use bytes::Bytes;
-use switchyard::config::Config;
-use switchyard::dialer::{Contact, ContactState, Dnc, Numbering, Zone};
-use switchyard::sip::parse::{HeaderName, Message, Method};
-use switchyard::sip::{Peer, Transport};
-use switchyard::switch::campaigns::{CampaignOutput, CampaignSnapshot};
-use switchyard::switch::{
-    CallRecord, CampaignMove, Command, CommandError, EventKind, MediaCommand, Output, Plan, Reply,
-    Switch,
-};
-
-const AGENT: &str = "192.0.2.11:5070";
-const AGENT_2: &str = "192.0.2.12:5070";
-const TRUNK: &str = "10.0.0.2:5060";
-const AGENT_SDP: &str = "v=0\r\no=phone 7 7 IN IP4 192.0.2.11\r\ns=-\r\nc=IN IP4 192.0.2.11\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
-const TRUNK_SDP: &str = "v=0\r\no=carrier 9 9 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
-const STEPS_MAX: usize = 10_000;
-/// 2026-12-07 12:00 UTC: inside the default 09:00-21:00 window.
-const NOON: u64 = 1_796_644_800;
-
-fn config() -> String {
-    format!(
-        r#"
-[switch]
-sip_listen = "127.0.0.1:5060"
-http_listen = "127.0.0.1:0"
-digest_challenge = "md5-first"
-no_answer_timeout = "20s"
-
-[[agents]]
-id = "1001"
-password = "pw-1001"
-auto_login = true
-skills = {{ sales = 5 }}
-
-[[agents]]
-id = "1002"
-password = "pw-1002"
-auto_login = true
-skills = {{ sales = 5 }}
-
-[[trunks]]
-name = "carrier"
-allow_from = ["10.0.0.0/8"]
-outbound = {{ address = "{TRUNK}", transport = "udp" }}
-
-[dids]
-"5550200" = {{ queue = "sales" }}
-
-[[queues]]
-name = "sales"
-requires = "sales:1"
-strategy = "most-skilled"
-ring_timeout = "8s"
-wrap_up = "0s"
-
-[[campaigns]]
-name = "renewals"
-queue = "sales"
-contacts = "renewals.csv"
-mode = "progressive"
-trunk = "carrier"
-caller_id = "5550300"
-max_attempts = 3
-retry = {{ busy = "1m", no_answer = "1h", failed = "30m" }}
-autostart = true
-
-[media]
-rtp_ports = "20000-20019"
-rtp_address = "127.0.0.1"
-"#
-    )
-}
-
-struct Sim {
-    switch: Switch,
-    now: Instant,
-    outbox: Vec<(SocketAddr, Message)>,
-    media: Vec<MediaCommand>,
-    records: Vec<CallRecord>,
-    saved: Vec<CampaignOutput>,
-    events: Vec<EventKind>,
-}
-
-impl Sim {
-    /// The switch with agent 1001 registered and the campaign loaded with
-    /// `numbers` (E.164), `dnc` refused.
-    fn new(numbers: &[&str], dnc: &[&str]) -> Sim {
-        Sim::build(numbers, dnc, true)
-    }
-
-    /// As `new`; the campaign waits for a start unless `autostart`.
-    fn build(numbers: &[&str], dnc: &[&str], autostart: bool) -> Sim {
-        Sim::with_config(&config(), numbers, dnc, autostart)
-    }
-
-    fn with_config(text: &str, numbers: &[&str], dnc: &[&str], autostart: bool) -> Sim {
-        let cfg = Config::parse(text, Path::new("sim.toml")).expect("valid config");
-        let now = Instant::now();
-        let mut switch = Switch::new(Plan::from_config(&cfg), 7, now);
-        switch.set_wall_clock(now, UNIX_EPOCH + Duration::from_secs(NOON));
-        let mut sim = Sim {
-            switch,
-            now,
-            outbox: Vec::new(),
-            media: Vec::new(),
-            records: Vec::new(),
-            saved: Vec::new(),
-            events: Vec::new(),
-        };
-        sim.register("1001", AGENT);
-        let mut set = Dnc::default();
-        for n in dnc {
-            set.add(n);
-        }
-        sim.switch.set_dnc(set, Numbering::default());
-        let zone = Zone::parse("UTC").unwrap();
-        let contacts = numbers
-            .iter()
-            .map(|n| Contact::new(n.to_string(), "Customer".into(), zone))
-            .collect();
-        let mut campaign = cfg.campaigns[0].clone();
-        campaign.autostart = autostart;
-        sim.switch.add_campaign(sim.now, campaign, contacts, None);
-        sim.drain();
-        sim
-    }
-
-    fn send(&mut self, from: &str, text: String) {
-        let peer = Peer {
-            transport: Transport::Udp,
-            addr: from.parse().unwrap(),
-        };
-        self.switch
-            .handle_datagram(self.now, peer, Bytes::from(text));
-        self.drain();
-    }
-
-    fn drain(&mut self) {
-        while let Some(out) = self.switch.poll_output() {
-            match out {
-                Output::Transmit { peer, bytes } => {
-                    self.outbox
-                        .push((peer.addr, Message::parse(bytes).expect("we send valid SIP")));
-                }
-                Output::Media(c) => self.media.push(c),
-                Output::Event(e) => self.events.push(e.kind),
-                Output::CallEnded(r) => self.records.push(r),
-            }
-        }
-        while let Some(o) = self.switch.poll_campaign_output() {
-            self.saved.push(o);
-        }
-    }
-
-    fn advance(&mut self, by: Duration) {
-        let until = self.now + by;
-        for _ in 0..STEPS_MAX {
-            match self.switch.poll_timeout() {
-                Some(at) if at <= until => {
-                    self.now = self.now.max(at);
-                    self.switch.handle_timeout(self.now);
-                    self.drain();
-                }
-                _ => {
-                    self.now = until;
-                    return;
-                }
-            }
-        }
-        panic!("timers did not settle in {STEPS_MAX} steps");
-    }
-
-    fn take(&mut self, to: &str, what: &str, pred: impl Fn(&Message) -> bool) -> Message {
-        let to: SocketAddr = to.parse().unwrap();
-        let Some(i) = self.outbox.iter().position(|(a, m)| *a == to && pred(m)) else {
-            panic!("no {what} to {to}; outbox: {:#?}", self.outbox);
-        };
-        self.outbox.remove(i).1
-    }
-
-    fn take_request(&mut self, to: &str, method: Method) -> Message {
-        let what = format!("{method:?}");
-        self.take(to, &what, |m| m.method() == Some(&method))
-    }
-
-    fn take_status(&mut self, to: &str, status: u16) -> Message {
-        self.take(to, &status.to_string(), |m| m.status() == Some(status))
-    }
-
-    /// INVITEs sent to the trunk and not taken yet.
-    fn trunk_invites(&self) -> Vec<&Message> {
-        let to: SocketAddr = TRUNK.parse().unwrap();
-        self.outbox
-            .iter()
-            .filter(|(a, m)| *a == to && m.method() == Some(&Method::Invite))
-            .map(|(_, m)| m)
-            .collect()
-    }
-
-    fn register(&mut self, user: &str, phone: &str) {
-        let aor = format!("<sip:{user}@127.0.0.1:5060>");
-        let reg = |cseq: u32, auth: &str| {
-            format!(
-                "REGISTER sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {phone};branch=z9hG4bKreg{user}{cseq}\r\n\
-                 Max-Forwards: 70\r\nFrom: {aor};tag=r{user}\r\nTo: {aor}\r\nCall-ID: reg-{user}\r\n\
-                 CSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{phone}>\r\nExpires: 3600\r\n{auth}Content-Length: 0\r\n\r\n"
-            )
-        };
-        self.send(phone, reg(1, ""));
-        let challenge = self.take_status(phone, 401);
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
-        let value = switchyard::sip::auth::answer_challenge(
-            challenge.header(&HeaderName::WwwAuthenticate).unwrap(),
-            "REGISTER",
-            "sip:127.0.0.1:5060",
-            user,
-            &format!("pw-{user}"),
-            1,
-            &mut rng,
-        )
-        .unwrap();
-        self.send(phone, reg(2, &format!("Authorization: {value}\r\n")));
-        self.take_status(phone, 200);
-    }
-
-    fn answer(&mut self, from: &str, req: &Message, status: u16, sdp: &str) {
-        self.send(from, response(req, status, from, sdp));
-    }
-
-    /// A BYE from `from` in the dialog our `req` opened.
-    fn bye_back(&mut self, from: &str, req: &Message) {
-        let to_tag = format!("t{}", tag_of(from));
-        let text = format!(
-            "BYE sip:switchyard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKbye{}\r\n\
-             Max-Forwards: 70\r\nFrom: {};tag={to_tag}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 9 BYE\r\n\
-             Content-Length: 0\r\n\r\n",
-            tag_of(from),
-            req.to().as_str(),
-            req.from().as_str(),
-            req.call_id(),
-        );
-        self.send(from, text);
-    }
-
-    fn snapshot(&self) -> CampaignSnapshot {
-        self.switch.campaign_snapshots().remove(0)
-    }
-
-    /// The last state saved for contact `i`.
-    fn saved_state(&self, i: u32) -> Option<ContactState> {
-        self.saved.iter().rev().find_map(|o| match o {
-            CampaignOutput::Contact { id, contact, .. } if id.0 == i => Some(contact.state),
-            _ => None,
-        })
-    }
-}
-
-fn tag_of(addr: &str) -> String {
-    addr.replace(['.', ':'], "")
-}
-
-fn response(req: &Message, status: u16, from: &str, sdp: &str) -> String {
-    let mut out = format!("SIP/2.0 {status} X\r\n");
-    for via in req.header_all(&HeaderName::Via) {
-        out.push_str(&format!("Via: {via}\r\n"));
-    }
-    let to = match req.to().tag() {
-        Some(_) => req.to().as_str().to_string(),
-        None => format!("{};tag=t{}", req.to().as_str(), tag_of(from)),
-    };
-    let ct = if sdp.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/sdp\r\n"
-    };
-    out.push_str(&format!(
-        "From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {} {}\r\nContact: <sip:phone@{from}>\r\n{ct}Content-Length: {}\r\n\r\n{sdp}",
-        req.from().as_str(),
-        req.call_id(),
-        req.cseq().seq,
-        req.cseq().method.as_str(),
-        sdp.len()
-    ));
-    out
-}
-
-fn uri_of(msg: &Message) -> String {
-    msg.request_uri()
-        .map(|u| u.as_str().to_string())
-        .unwrap_or_default()
-}
+use switch_rig::*;
 
 #[test]
 fn a_progressive_campaign_dials_the_customer_then_rings_and_bridges_the_agent() {
@@ -331,6 +39,17 @@ fn a_progressive_campaign_dials_the_customer_then_rings_and_bridges_the_agent() 
         agent_invite.from().as_str().contains("+15551001"),
         "the agent sees the customer"
     );
+    // The phone is asked to answer by itself (RFC 5373, and Call-Info).
+    let header = |m: &Message, name: &str| {
+        m.header(&HeaderName::parse(name.as_bytes()))
+            .map(str::to_string)
+    };
+    assert_eq!(
+        header(&agent_invite, "Answer-Mode").as_deref(),
+        Some("Auto")
+    );
+    let info = header(&agent_invite, "Call-Info").unwrap_or_default();
+    assert!(info.ends_with(";answer-after=0"), "{info}");
     sim.answer(AGENT, &agent_invite, 200, AGENT_SDP);
     sim.take_request(AGENT, Method::Ack);
     assert!(
@@ -490,6 +209,8 @@ fn an_agent_on_an_inbound_call_is_away_for_the_campaign_until_it_ends() {
         ),
     );
     let offer = sim.take_request(AGENT, Method::Invite);
+    let answer_mode = HeaderName::parse(b"Answer-Mode");
+    assert_eq!(offer.header(&answer_mode), None, "an inbound offer rings");
     sim.answer(AGENT, &offer, 200, AGENT_SDP);
     sim.take_request(AGENT, Method::Ack);
     let ok = sim.take_status(CUSTOMER, 200);
@@ -897,4 +618,56 @@ fn the_agent_wraps_up_after_a_campaign_call_before_the_next_dial() {
         "{}",
         uri_of(&next)
     );
+}
+
+#[test]
+fn a_reload_reads_the_dnc_lists_again_and_keeps_the_numbers_the_api_listed() {
+    let mut sim = Sim::new(&["+15551201"], &["+15551290"]);
+    let add = Command::AddDnc {
+        number: "+15551291".into(),
+    };
+    sim.switch.handle_command(sim.now, add).unwrap();
+    let listed = |sim: &mut Sim| {
+        let list = Command::ListDnc {
+            offset: 0,
+            limit: Some(10),
+        };
+        match sim.switch.handle_command(sim.now, list) {
+            Ok(Reply::Dnc { numbers, .. }) => numbers.unwrap_or_default(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(listed(&mut sim), ["+15551290", "+15551291"]);
+    // The file now lists +15551292 instead of +15551290.
+    let cfg = Config::parse(&config(), std::path::Path::new("sim.toml")).unwrap();
+    let mut plan = Plan::from_config(&cfg);
+    let mut files = Dnc::default();
+    files.add("+15551292");
+    plan.dnc_lists = Some((files, Numbering::default()));
+    sim.switch.reload(sim.now, plan).unwrap();
+    sim.drain();
+    assert_eq!(listed(&mut sim), ["+15551291", "+15551292"]);
+    // A number the file gives cannot be unlisted through the API; the one
+    // the file dropped is unlisted already.
+    let remove = |n: &str| Command::RemoveDnc { number: n.into() };
+    let err = sim.switch.handle_command(sim.now, remove("+15551292"));
+    assert!(matches!(err, Err(CommandError::ListedByFile(_))), "{err:?}");
+    let err = sim.switch.handle_command(sim.now, remove("+15551290"));
+    assert!(matches!(err, Err(CommandError::NotListed(_))), "{err:?}");
+    // A reload without lists read (a plan from the config alone) keeps them.
+    let plan = Plan::from_config(&cfg);
+    sim.switch.reload(sim.now, plan).unwrap();
+    assert_eq!(listed(&mut sim), ["+15551291", "+15551292"]);
+}
+
+#[test]
+fn auto_answer_off_and_inbound_offers_ask_no_phone_to_answer_by_itself() {
+    let text = config().replace("autostart = true", "autostart = true\nauto_answer = false");
+    let mut sim = Sim::with_config(&text, &["+15551301"], &[], true);
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    sim.answer(TRUNK, &invite, 200, TRUNK_SDP);
+    let ring = sim.take_request(AGENT, Method::Invite);
+    let answer_mode = HeaderName::parse(b"Answer-Mode");
+    assert_eq!(ring.header(&answer_mode), None);
+    assert_eq!(ring.header(&HeaderName::parse(b"Call-Info")), None);
 }

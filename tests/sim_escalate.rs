@@ -7,7 +7,8 @@
 //! unknown call and on a call not yet answered is refused 409/404 and
 //! `*53` is then ignored. Supervisor 1002 listening in takes a call over
 //! (API, and DTMF 7): 1001 gets a BYE and goes to wrap-up, the caller
-//! hears 1002, whose hang-up ends the call; the record names 1002. The
+//! hears 1002, whose hang-up ends the call; the record names 1002, who
+//! wraps up after it as a `sales` agent (with a disposition code). The
 //! escalated caller (priority 7) is offered before one already waiting.
 
 // One clock read gives the base instant; virtual time runs from there.
@@ -60,6 +61,7 @@ allow_from = ["10.0.0.1"]
 name = "sales"
 requires = "sales:1"
 wrap_up = "30s"
+dispositions = ["sold"]
 
 [[queues]]
 name = "supervisors"
@@ -434,7 +436,27 @@ fn taken_over_then_supervisor_hangs_up(switch: &mut Switch, t: Instant, out: Out
     );
     assert_eq!(r.detail.legs[0].outcome.label(), "taken_over");
     assert_eq!(r.detail.legs[0].ended, r.detail.legs[1].started);
-    assert_clean(switch, t + Duration::from_millis(10));
+    // The supervisor was the call's agent at the end: a `sales` wrap-up
+    // (30 s) about this call, then free.
+    assert_eq!(agent_state(switch, t, "1002"), "wrap_up");
+    let dispose = Command::Disposition {
+        call: r.uuid,
+        code: "sold".into(),
+        note: None,
+        agent: Some("1002".into()),
+    };
+    switch.handle_command(t, dispose).unwrap();
+    switch.handle_timeout(t + Duration::from_secs(29));
+    assert_eq!(
+        agent_state(switch, t + Duration::from_secs(29), "1002"),
+        "wrap_up"
+    );
+    switch.handle_timeout(t + Duration::from_secs(31));
+    assert_eq!(
+        agent_state(switch, t + Duration::from_secs(31), "1002"),
+        "available"
+    );
+    assert_clean(switch, t + Duration::from_secs(31));
 }
 
 #[test]

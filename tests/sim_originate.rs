@@ -9,30 +9,15 @@
 
 #![allow(clippy::disallowed_methods)]
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::time::{Duration, Instant};
+mod switch_rig;
 
-use bytes::Bytes;
-use switchyard::call::{CallUuid, Outcome, Side};
-use switchyard::config::Config;
-use switchyard::media::sdp::Codec;
-use switchyard::sip::parse::{HeaderName, Message, Method};
-use switchyard::sip::{Peer, Transport};
-use switchyard::switch::{
-    CallRecord, Command, CommandError, EventKind, MediaCommand, MediaLeg, Output, Plan, Reply,
-    Switch,
-};
+use switch_rig::*;
 
-const AGENT: &str = "192.0.2.11:5070";
 const OTHER_AGENT: &str = "192.0.2.12:5070";
-const TRUNK: &str = "10.0.0.2:5060";
 const CUSTOMER: &str = "10.0.0.1:5060";
 const NUMBER: &str = "5551234";
 /// The agent answers in PCMU, the trunk in PCMA: the relay transcodes.
-const AGENT_SDP: &str = "v=0\r\no=phone 7 7 IN IP4 192.0.2.11\r\ns=-\r\nc=IN IP4 192.0.2.11\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
 const TRUNK_SDP: &str = "v=0\r\no=carrier 9 9 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
-const STEPS_MAX: usize = 10_000;
 
 fn config(ring: &str, outbound: bool, media: bool) -> String {
     let outbound = if outbound {
@@ -82,129 +67,13 @@ wrap_up = "0s"
     text
 }
 
-struct Sim {
-    switch: Switch,
-    now: Instant,
-    /// Sent by the switch and not yet looked at.
-    outbox: Vec<(SocketAddr, Message)>,
-    media: Vec<MediaCommand>,
-    events: Vec<EventKind>,
-    records: Vec<CallRecord>,
-}
-
 impl Sim {
-    fn new(config: &str) -> Sim {
-        let cfg = Config::parse(config, Path::new("sim.toml")).expect("valid config");
-        let now = Instant::now();
-        Sim {
-            switch: Switch::new(Plan::from_config(&cfg), 7, now),
-            now,
-            outbox: Vec::new(),
-            media: Vec::new(),
-            events: Vec::new(),
-            records: Vec::new(),
-        }
-    }
-
     /// The usual switch: ring timeout 20 s, a trunk out, anchored media,
     /// agent 1001 registered.
     fn started() -> Sim {
-        let mut sim = Sim::new(&config("20s", true, true));
+        let mut sim = Sim::bare(&config("20s", true, true));
         sim.register("1001", AGENT);
         sim
-    }
-
-    fn send(&mut self, from: &str, text: String) {
-        let peer = Peer {
-            transport: Transport::Udp,
-            addr: from.parse().unwrap(),
-        };
-        self.switch
-            .handle_datagram(self.now, peer, Bytes::from(text));
-        self.drain();
-    }
-
-    fn drain(&mut self) {
-        while let Some(out) = self.switch.poll_output() {
-            match out {
-                Output::Transmit { peer, bytes } => {
-                    self.outbox
-                        .push((peer.addr, Message::parse(bytes).expect("we send valid SIP")));
-                }
-                Output::Media(c) => self.media.push(c),
-                Output::Event(e) => self.events.push(e.kind),
-                Output::CallEnded(r) => self.records.push(r),
-            }
-        }
-    }
-
-    /// Runs the switch's timers up to `now + by`, deadline by deadline.
-    fn advance(&mut self, by: Duration) {
-        let until = self.now + by;
-        for _ in 0..STEPS_MAX {
-            match self.switch.poll_timeout() {
-                Some(at) if at <= until => {
-                    self.now = self.now.max(at);
-                    self.switch.handle_timeout(self.now);
-                    self.drain();
-                }
-                _ => {
-                    self.now = until;
-                    return;
-                }
-            }
-        }
-        panic!("timers did not settle in {STEPS_MAX} steps");
-    }
-
-    /// Takes the first message to `to` that `pred` accepts; panics if none.
-    fn take(&mut self, to: &str, what: &str, pred: impl Fn(&Message) -> bool) -> Message {
-        let to: SocketAddr = to.parse().unwrap();
-        let Some(i) = self.outbox.iter().position(|(a, m)| *a == to && pred(m)) else {
-            panic!("no {what} to {to}; outbox: {:#?}", self.outbox);
-        };
-        self.outbox.remove(i).1
-    }
-
-    fn take_request(&mut self, to: &str, method: Method) -> Message {
-        let what = format!("{method:?}");
-        self.take(to, &what, |m| m.method() == Some(&method))
-    }
-
-    fn take_status(&mut self, to: &str, status: u16) -> Message {
-        self.take(to, &status.to_string(), |m| m.status() == Some(status))
-    }
-
-    /// Nothing was sent to `to` (beyond what was taken).
-    fn quiet(&self, to: &str) -> bool {
-        let to: SocketAddr = to.parse().unwrap();
-        !self.outbox.iter().any(|(a, _)| *a == to)
-    }
-
-    fn register(&mut self, user: &str, phone: &str) {
-        let aor = format!("<sip:{user}@127.0.0.1:5060>");
-        let reg = |cseq: u32, auth: &str| {
-            format!(
-                "REGISTER sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {phone};branch=z9hG4bKreg{user}{cseq}\r\n\
-                 Max-Forwards: 70\r\nFrom: {aor};tag=r{user}\r\nTo: {aor}\r\nCall-ID: reg-{user}\r\n\
-                 CSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{phone}>\r\nExpires: 3600\r\n{auth}Content-Length: 0\r\n\r\n"
-            )
-        };
-        self.send(phone, reg(1, ""));
-        let challenge = self.take_status(phone, 401);
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
-        let value = switchyard::sip::auth::answer_challenge(
-            challenge.header(&HeaderName::WwwAuthenticate).unwrap(),
-            "REGISTER",
-            "sip:127.0.0.1:5060",
-            user,
-            &format!("pw-{user}"),
-            1,
-            &mut rng,
-        )
-        .unwrap();
-        self.send(phone, reg(2, &format!("Authorization: {value}\r\n")));
-        self.take_status(phone, 200);
     }
 
     fn originate(&mut self, agent: &str) -> Result<CallUuid, CommandError> {
@@ -220,65 +89,11 @@ impl Sim {
         })
     }
 
-    fn command(&mut self, command: Command) {
-        assert_eq!(
-            self.switch.handle_command(self.now, command),
-            Ok(Reply::Done)
-        );
-        self.drain();
-    }
-
-    fn agent_state(&mut self, agent: &str) -> &'static str {
-        match self.switch.handle_command(self.now, Command::ListAgents) {
-            Ok(Reply::Agents { agents }) => {
-                agents.into_iter().find(|a| a.id == agent).unwrap().state
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
     fn phase(&mut self) -> &'static str {
         match self.switch.handle_command(self.now, Command::ListCalls) {
             Ok(Reply::Calls { calls }) => calls[0].phase,
             other => panic!("{other:?}"),
         }
-    }
-
-    /// Answers `status` to `req` from `from`, the phone's tag on it.
-    fn answer(&mut self, from: &str, req: &Message, status: u16, sdp: &str) {
-        self.send(from, response(req, status, from, sdp));
-    }
-
-    /// A request in the dialog that `req` (ours, to `from`) opened, which
-    /// `from` answered: From and To swapped.
-    fn request_back(&mut self, from: &str, req: &Message, method: &str, cseq: u32) {
-        self.request_back_with(from, req, method, cseq, "");
-    }
-
-    /// As `request_back`, with `extra` header lines.
-    fn request_back_with(
-        &mut self,
-        from: &str,
-        req: &Message,
-        method: &str,
-        cseq: u32,
-        extra: &str,
-    ) {
-        let to_tag = format!("t{}", tag_of(from));
-        let uri = req
-            .header(&HeaderName::Contact)
-            .map(|c| c.trim_matches(|ch| ch == '<' || ch == '>').to_string())
-            .unwrap_or_else(|| "sip:switchyard@127.0.0.1:5060".into());
-        let text = format!(
-            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bK{method}{cseq}{}\r\n\
-             Max-Forwards: 70\r\nFrom: {};tag={to_tag}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
-             {extra}Content-Length: 0\r\n\r\n",
-            tag_of(from),
-            req.to().as_str(),
-            req.from().as_str(),
-            req.call_id(),
-        );
-        self.send(from, text);
     }
 
     /// The agent's phone rings and answers; returns the switch's INVITE.
@@ -289,58 +104,6 @@ impl Sim {
         self.take_request(AGENT, Method::Ack);
         invite
     }
-
-    fn record(&self) -> &CallRecord {
-        assert_eq!(self.records.len(), 1, "one record: {:?}", self.records);
-        &self.records[0]
-    }
-
-    /// The call's event types, in order.
-    fn event_types(&self, call: CallUuid) -> Vec<String> {
-        self.events
-            .iter()
-            .filter(|e| e.call() == Some(call) && !matches!(e, EventKind::AgentState { .. }))
-            .map(|e| {
-                serde_json::to_value(e).unwrap()["type"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect()
-    }
-}
-
-fn tag_of(addr: &str) -> String {
-    addr.replace(['.', ':'], "")
-}
-
-fn response(req: &Message, status: u16, from: &str, sdp: &str) -> String {
-    let mut out = format!("SIP/2.0 {status} X\r\n");
-    for via in req.header_all(&HeaderName::Via) {
-        out.push_str(&format!("Via: {via}\r\n"));
-    }
-    let to = match req.to().tag() {
-        Some(_) => req.to().as_str().to_string(),
-        None => format!("{};tag=t{}", req.to().as_str(), tag_of(from)),
-    };
-    let ct = if sdp.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/sdp\r\n"
-    };
-    out.push_str(&format!(
-        "From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {} {}\r\nContact: <sip:phone@{from}>\r\n{ct}Content-Length: {}\r\n\r\n{sdp}",
-        req.from().as_str(),
-        req.call_id(),
-        req.cseq().seq,
-        req.cseq().method.as_str(),
-        sdp.len()
-    ));
-    out
-}
-
-fn body(msg: &Message) -> String {
-    String::from_utf8_lossy(msg.body()).to_string()
 }
 
 /// Up to the trunk's INVITE: originated, the agent answered.
@@ -569,7 +332,7 @@ fn a_number_that_rings_too_long_or_never_answers_hangs_up_the_agent() {
     );
 
     // The trunk says nothing at all: Timer B (64 × T1 = 32 s) ends it.
-    let mut sim = Sim::new(&config("60s", true, true));
+    let mut sim = Sim::bare(&config("60s", true, true));
     sim.register("1001", AGENT);
     let call = sim.originate("1001").unwrap();
     let agent_invite = sim.agent_answers();
@@ -691,10 +454,10 @@ fn originate_is_refused_with_a_clear_error_and_changes_nothing() {
     );
     assert_eq!(sim.switch.calls_active(), 1);
 
-    let mut sim = Sim::new(&config("20s", false, true));
+    let mut sim = Sim::bare(&config("20s", false, true));
     sim.register("1001", AGENT);
     assert_eq!(sim.originate("1001"), Err(CommandError::NoOutboundTrunk));
-    let mut sim = Sim::new(&config("20s", true, false));
+    let mut sim = Sim::bare(&config("20s", true, false));
     sim.register("1001", AGENT);
     assert_eq!(sim.originate("1001"), Err(CommandError::NoMedia));
     assert_eq!(CommandError::NoOutboundTrunk.status(), 409);

@@ -47,8 +47,43 @@ pub struct CampaignConfig {
     /// How long the customer's phone rings before the dial ends as no
     /// answer ([`RING_TIMEOUT_MIN`] at least).
     pub ring_timeout: Duration,
+    /// Answering-machine detection; `None`: every answer goes to an agent.
+    pub amd: Option<AmdConfig>,
+    /// Ask the agent's phone to answer a campaign call by itself
+    /// (`Answer-Mode: Auto`, `Call-Info: …;answer-after=0`).
+    pub auto_answer: bool,
     pub contacts_at: Location,
 }
+
+/// `amd = { machine = "hangup" | "message", message, message_plays }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AmdConfig {
+    pub machine: MachineAction,
+    /// The prompt left on a machine after its greeting.
+    pub message: String,
+    /// How long the message plays before the switch hangs up.
+    pub message_plays: Duration,
+    pub at: Location,
+}
+
+/// What a call answered by a machine does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MachineAction {
+    /// Hang up at once; the contact is tried again after `retry.machine`.
+    Hangup,
+    /// Wait for the greeting's end (its beep), leave `message`, hang up;
+    /// the contact is done.
+    Message,
+}
+
+impl MachineAction {
+    pub const NAMES: &'static str = "hangup, message";
+}
+
+/// The prompt a machine is left by default (`prompts/campaign_machine.wav`).
+pub const AMD_MESSAGE_DEFAULT: &str = "campaign_machine";
+/// How long it plays (the WAV runs 10.1 s).
+pub const AMD_MESSAGE_PLAYS_DEFAULT: Duration = Duration::from_secs(11);
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DncConfig {

@@ -132,10 +132,14 @@
 //! window = "09:00-21:00"      # in the contact's time zone
 //! timezone = "UTC"            # for rows without one: UTC, +05:30, Europe/London, ...
 //! max_attempts = 3            # 1..=20
-//! retry = { busy = "10m", no_answer = "1h", failed = "30m" }
+//! retry = { busy = "10m", no_answer = "1h", failed = "30m", machine = "1h" }
 //! max_abandon = 0.03          # (0, 1]
 //! autostart = false
 //! ring_timeout = "20s"        # the customer rings; 15s (regulatory minimum) to 5m
+//! auto_answer = true          # the agent's phone is asked to answer by itself
+//! amd = { machine = "hangup" }  # answering-machine detection; off when absent.
+//!                             # machine = "message": leave `message` (a prompt,
+//!                             # default campaign_machine) for `message_plays` (11s)
 //!
 //! [dnc]
 //! lists = ["campaigns/dnc.txt"]   # one number a line, relative to this file
@@ -145,6 +149,7 @@
 //! Durations are an integer and a unit: `500ms`, `20s`, `5m`, `1h` (at most 24h).
 
 mod api;
+mod callback;
 mod campaign;
 mod error;
 mod locate;
@@ -179,8 +184,10 @@ pub use api::{
     ApiConfig, ApiToken, Role, API_TOKENS_MAX, DEMO_TOKEN, HTTP_CONNECTIONS_DEFAULT,
     HTTP_CONNECTIONS_MAX, HTTP_HEADER_TIMEOUT, HTTP_IDLE_TIMEOUT,
 };
+pub use callback::CallbackConfig;
 pub use campaign::{
-    CampaignConfig, DncConfig, CAMPAIGNS_MAX, DNC_LISTS_MAX, LIST_BYTES_MAX, MAX_ATTEMPTS_MAX,
+    AmdConfig, CampaignConfig, DncConfig, MachineAction, CAMPAIGNS_MAX, DNC_LISTS_MAX,
+    LIST_BYTES_MAX, MAX_ATTEMPTS_MAX,
 };
 pub use error::{ConfigError, Location, Problem, ProblemKind};
 pub use metrics::{
@@ -502,23 +509,6 @@ pub struct QueueConfig {
     pub transfer_fallback_at: Location,
     /// A waiting caller may ask to be called back (off when `None`).
     pub callback: Option<CallbackConfig>,
-}
-
-/// A queue's `callback`: the key a waiting caller presses to be called
-/// back instead of waiting (keeping their place), and the tries.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CallbackConfig {
-    pub key: char,
-    /// Played to waiting callers after each announcement.
-    pub prompt: String,
-    /// Played to a caller who pressed the key, before the hang-up.
-    pub confirm_prompt: String,
-    /// Calls to the customer at most (1..=20).
-    pub attempts: u32,
-    /// Between a failed try and the next.
-    pub retry: Duration,
-    /// Where `callback` is written, for [`Config::check_prompts`].
-    pub at: Location,
 }
 
 /// A failed blind transfer's next stop, per queue of the call.

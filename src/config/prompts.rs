@@ -1,5 +1,6 @@
 //! Prompts named in the dialplan must exist as WAVs: a menu's `prompt`,
-//! a queue's `transfer_fallback = "prompt:<name>"` and its `callback` prompts. Checked by
+//! a queue's `transfer_fallback = "prompt:<name>"` and its `callback`
+//! prompts, and the message a campaign leaves on answering machines. Checked by
 //! [`Config::load`] (at start, by `check`, and on reload), not by the
 //! pure [`Config::parse`], because it reads the disk.
 
@@ -40,9 +41,16 @@ impl Config {
                 ]
             })
         });
+        let messages = self.campaigns.iter().enumerate().filter_map(|(i, c)| {
+            let amd = c.amd.as_ref()?;
+            let field = format!("campaigns[{i}].amd.message");
+            let leaves = amd.machine == super::campaign::MachineAction::Message;
+            leaves.then_some((amd.message.as_str(), amd.at, field))
+        });
         let problems: Vec<Problem> = menus
             .chain(fallbacks)
             .chain(callbacks)
+            .chain(messages)
             .filter_map(|(prompt, at, field): (&str, Location, String)| {
                 let path = media.prompts.join(format!("{prompt}.wav"));
                 if path.is_file() {

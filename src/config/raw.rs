@@ -271,6 +271,16 @@ pub(crate) struct RawCampaign {
     pub max_abandon: Option<f64>,
     pub autostart: Option<bool>,
     pub ring_timeout: Option<String>,
+    pub amd: Option<RawAmd>,
+    pub auto_answer: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAmd {
+    pub machine: Option<String>,
+    pub message: Option<String>,
+    pub message_plays: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -279,6 +289,7 @@ pub(crate) struct RawRetry {
     pub busy: Option<String>,
     pub no_answer: Option<String>,
     pub failed: Option<String>,
+    pub machine: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,6 +1,7 @@
 //! One contact of a campaign and the life of its number: new, dialling,
-//! answered, then done; or busy, no answer or failed and tried again after
-//! that outcome's delay until `max_attempts`; or do-not-call, never dialled.
+//! answered, then done; or busy, no answer, failed or an answering machine
+//! and tried again after that outcome's delay until `max_attempts` (a
+//! machine that was left a message is done); or do-not-call, never dialled.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use super::tz::Zone;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ContactId(pub u32);
 
-/// Where a contact is. `Busy`, `NoAnswer`, `Failed` and `Abandoned` wait
+/// Where a contact is. `Busy`, `NoAnswer`, `Failed`, `Abandoned` and `Machine` wait
 /// for `next_try`; `Done` and `DoNotCall` are final.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ContactState {
@@ -25,6 +26,8 @@ pub enum ContactState {
     Failed,
     /// Answered with no agent in time: not dialled again for 72 h.
     Abandoned,
+    /// Answered by a machine and hung up on.
+    Machine,
     DoNotCall,
     Done,
 }
@@ -40,6 +43,7 @@ impl ContactState {
             ContactState::NoAnswer => "no-answer",
             ContactState::Failed => "failed",
             ContactState::Abandoned => "abandoned",
+            ContactState::Machine => "machine",
             ContactState::DoNotCall => "do-not-call",
             ContactState::Done => "done",
         }
@@ -55,6 +59,7 @@ impl ContactState {
             "no-answer" => ContactState::NoAnswer,
             "failed" => ContactState::Failed,
             "abandoned" => ContactState::Abandoned,
+            "machine" => ContactState::Machine,
             "do-not-call" => ContactState::DoNotCall,
             "done" => ContactState::Done,
             _ => return None,
@@ -73,6 +78,11 @@ pub enum Outcome {
     NoAnswer,
     /// Refused by the network or the carrier (4xx/5xx other than busy).
     Failed,
+    /// An answering machine took the call; `message`: one was left on it,
+    /// which ends the contact.
+    Machine {
+        message: bool,
+    },
 }
 
 /// Waits before a contact is tried again, per outcome.
@@ -81,6 +91,7 @@ pub struct Retry {
     pub busy: Duration,
     pub no_answer: Duration,
     pub failed: Duration,
+    pub machine: Duration,
 }
 
 impl Default for Retry {
@@ -89,6 +100,7 @@ impl Default for Retry {
             busy: Duration::from_secs(10 * 60),
             no_answer: Duration::from_secs(60 * 60),
             failed: Duration::from_secs(30 * 60),
+            machine: Duration::from_secs(60 * 60),
         }
     }
 }
@@ -134,6 +146,7 @@ impl Contact {
                 | ContactState::NoAnswer
                 | ContactState::Failed
                 | ContactState::Abandoned
+                | ContactState::Machine
         )
     }
 
@@ -150,6 +163,12 @@ impl Contact {
             Outcome::Busy => (ContactState::Busy, retry.busy),
             Outcome::NoAnswer => (ContactState::NoAnswer, retry.no_answer),
             Outcome::Failed => (ContactState::Failed, retry.failed),
+            Outcome::Machine { message: true } => {
+                self.state = ContactState::Done;
+                self.next_try = None;
+                return;
+            }
+            Outcome::Machine { message: false } => (ContactState::Machine, retry.machine),
         };
         self.retry_or_done(state, now + delay, max_attempts);
     }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::call::CallRef;
+use crate::media::amd::Verdict;
 use crate::media::mix::{Mode, Voice};
 use crate::media::sdp::Codec;
 use crate::media::srtp::MasterKey;
@@ -127,6 +128,15 @@ pub enum MediaCommand {
         leg: MediaLeg,
         digit: char,
     },
+    /// Listen to the leg's first seconds for an answering machine
+    /// ([`crate::media::amd`]): [`MediaInput::Answering`] tells the
+    /// verdict, then, for a machine when `beep`, [`MediaInput::GreetingOver`]
+    /// when its greeting ends.
+    Detect {
+        call: CallRef,
+        leg: MediaLeg,
+        beep: bool,
+    },
     /// The call is over: close its sockets.
     Release { call: CallRef },
 }
@@ -144,6 +154,7 @@ impl MediaCommand {
             | Self::EndSupervision { call }
             | Self::Conference { call, .. }
             | Self::SendDigit { call, .. }
+            | Self::Detect { call, .. }
             | Self::Release { call } => *call,
         }
     }
@@ -175,6 +186,11 @@ impl MediaCommand {
             | Self::Conference { .. } => MediaInput::ConferenceFailed { call },
             // A digit that cannot be sent is lost, as on a lossy network.
             Self::SendDigit { .. } => MediaInput::DigitLost { call },
+            // Not listened to: taken for a person, who reaches an agent.
+            Self::Detect { .. } => MediaInput::Answering {
+                call,
+                verdict: Verdict::NotSure,
+            },
             _ => MediaInput::Failed { call },
         }
     }
@@ -208,6 +224,11 @@ pub enum MediaEvent {
     /// The call's recording could not be created or written (logged with
     /// the path and cause); the call goes on unrecorded.
     RecordingFailed { call: CallRef },
+    /// The answering-machine detector's verdict on the listened leg.
+    Answering { call: CallRef, verdict: Verdict },
+    /// The machine's greeting is over: its beep ended (`beeped`), or a
+    /// silence or the time limit came.
+    GreetingOver { call: CallRef, beeped: bool },
 }
 
 impl MediaEvent {
@@ -223,6 +244,8 @@ impl MediaEvent {
             }),
             Self::Timeout { call, .. } => Some(MediaInput::Timeout { call }),
             Self::RecordingFailed { call } => Some(MediaInput::RecordingFailed { call }),
+            Self::Answering { call, verdict } => Some(MediaInput::Answering { call, verdict }),
+            Self::GreetingOver { call, beeped } => Some(MediaInput::GreetingOver { call, beeped }),
         }
     }
 }
@@ -252,6 +275,10 @@ pub enum MediaInput {
     /// A conference party's media could not be set up or mixed; the call
     /// goes on as it was.
     ConferenceFailed { call: CallRef },
+    /// Who answered, as far as the detector could tell.
+    Answering { call: CallRef, verdict: Verdict },
+    /// The answering machine's greeting is over.
+    GreetingOver { call: CallRef, beeped: bool },
 }
 
 impl MediaInput {
@@ -264,7 +291,9 @@ impl MediaInput {
             | Self::RecordingFailed { call }
             | Self::SupervisionFailed { call }
             | Self::DigitLost { call }
-            | Self::ConferenceFailed { call } => call,
+            | Self::ConferenceFailed { call }
+            | Self::Answering { call, .. }
+            | Self::GreetingOver { call, .. } => call,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! speak the words of [`command`]: commands in, events out, each call named
 //! by the switch's own `CallRef`. The media metrics are exported by `ops`.
 
+pub mod amd;
 pub mod command;
 pub mod demux;
 pub mod dtmf;

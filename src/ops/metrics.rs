@@ -140,6 +140,8 @@ pub const CAMPAIGN_ABANDONS_TOTAL: &str = "switchyard_campaign_abandons_total";
 pub const CAMPAIGN_DNC_BLOCKED_TOTAL: &str = "switchyard_campaign_dnc_blocked_total";
 pub const CAMPAIGN_ABANDON_RATIO: &str = "switchyard_campaign_abandon_ratio";
 pub const CAMPAIGN_CONTACTS_LEFT: &str = "switchyard_campaign_contacts_left";
+/// Answers the answering-machine detector took for a machine.
+pub const CAMPAIGN_MACHINES_TOTAL: &str = "switchyard_campaign_machines_total";
 /// 1 while the campaign runs, 0 else.
 pub const CAMPAIGN_RUNNING: &str = "switchyard_campaign_running";
 
@@ -199,6 +201,7 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (CAMPAIGN_DNC_BLOCKED_TOTAL, Kind::Counter, "Campaign dials refused by the do-not-call gate."),
     (CAMPAIGN_ABANDON_RATIO, Kind::Gauge, "Abandoned over answered campaign calls since the campaign started."),
     (CAMPAIGN_CONTACTS_LEFT, Kind::Gauge, "Campaign contacts not final yet (not done, not do-not-call)."),
+    (CAMPAIGN_MACHINES_TOTAL, Kind::Counter, "Answered campaign calls the detector took for an answering machine."),
     (CAMPAIGN_RUNNING, Kind::Gauge, "1 while the campaign is running, else 0."),
     (CALLBACKS_TOTAL, Kind::Counter, "Queued callbacks, by result (requested, completed, failed, refused)."),
     (CALLBACKS_PENDING, Kind::Gauge, "Queued callbacks not done yet (waiting, scheduled or being tried)."),
@@ -406,6 +409,7 @@ fn publish_campaigns(switch: &Switch) {
         counter!(CAMPAIGN_CONNECTS_TOTAL, "campaign" => name.clone()).absolute(c.connects);
         counter!(CAMPAIGN_ABANDONS_TOTAL, "campaign" => name.clone()).absolute(c.abandons);
         counter!(CAMPAIGN_DNC_BLOCKED_TOTAL, "campaign" => name.clone()).absolute(c.dnc_blocked);
+        counter!(CAMPAIGN_MACHINES_TOTAL, "campaign" => name.clone()).absolute(c.machines);
         gauge!(CAMPAIGN_ABANDON_RATIO, "campaign" => name.clone()).set(c.abandon_rate);
         gauge!(CAMPAIGN_CONTACTS_LEFT, "campaign" => name.clone()).set(c.contacts_left as f64);
         let running = if c.status == "running" { 1.0 } else { 0.0 };

@@ -91,9 +91,14 @@ impl Reloader {
 
     async fn apply(&self, running: &mut Config, path: PathBuf) -> Result<Reloaded, ReloadError> {
         let old_prompts = self.media.as_ref().map(MediaHandle::prompts);
-        let (config, prompts) = tokio::task::spawn_blocking(move || {
+        let (config, prompts, dnc) = tokio::task::spawn_blocking(move || {
             let config = Config::load(&path)?;
             config.check_listen_safety()?;
+            // `load` read the lists; read here again for their numbers.
+            let dnc = match config.campaigns.is_empty() {
+                true => None,
+                false => Some((config.check_campaign_files()?, config.dnc.numbering.clone())),
+            };
             // Prompts are read with the file: a menu's prompt was checked
             // to exist, so a directory that cannot be read now is an error
             // the log shows, and the old prompts stay.
@@ -109,7 +114,7 @@ impl Reloader {
                 },
                 _ => None,
             };
-            Ok::<_, ConfigError>((config, prompts))
+            Ok::<_, ConfigError>((config, prompts, dnc))
         })
         .await
         .map_err(|_| ReloadError::CheckFailed)??;
@@ -117,9 +122,11 @@ impl Reloader {
         if let (Some(media), Some(set)) = (&self.media, prompts) {
             media.set_prompts(Arc::new(set));
         }
+        let mut plan = Plan::from_config(&config);
+        plan.dnc_lists = dnc;
         let applied = self
             .commands
-            .reload(Plan::from_config(&config))
+            .reload(plan)
             .await
             .map_err(ReloadError::Refused)?;
         let file = config.file.display().to_string();

@@ -571,7 +571,10 @@ impl SwitchTask {
             MediaEvent::PeerLearnt { leg, addr, rtcp } => {
                 tracing::debug!(call = %leg.call, n = leg.n, %addr, rtcp, "media peer learnt");
             }
-            MediaEvent::Digit { .. } | MediaEvent::RecordingFailed { .. } => {}
+            MediaEvent::Digit { .. }
+            | MediaEvent::RecordingFailed { .. }
+            | MediaEvent::Answering { .. }
+            | MediaEvent::GreetingOver { .. } => {}
         }
         if let Some(input) = event.input() {
             self.switch.handle_media(Instant::now(), input);

@@ -114,6 +114,7 @@ impl Switch {
                     attempt,
                     caller_id,
                     answered: false,
+                    machine: false,
                 }),
                 ..Default::default()
             },
@@ -126,6 +127,8 @@ impl Switch {
             campaign: i,
             dial,
             answered: false,
+            listening: None,
+            machine: None,
         };
         self.campaigns.calls.insert(id, dialled);
         self.campaigns.list[i].dials.insert(dial, id);
@@ -141,20 +144,41 @@ impl Switch {
         Ok(id)
     }
 
+    /// Whether the agent's phone is asked to answer campaign call `id` by
+    /// itself: an answered customer waits 2 s at most for an agent.
+    pub(super) fn campaign_auto_answer(&self, id: CallRef) -> bool {
+        let Some(d) = self.campaigns.calls.get(&id) else {
+            return false;
+        };
+        self.campaigns.list[d.campaign].config.auto_answer
+    }
+
     /// Whether `id` is a campaign call (its customer not answered yet).
     pub(super) fn is_campaign_call(&self, id: CallRef) -> bool {
         self.campaigns.calls.contains_key(&id)
     }
 
     /// The customer answered (their dialog is the A leg now): our offer
-    /// for an agent is written from their answer, and the campaign says
-    /// who takes them.
+    /// for an agent is written from their answer, and, once the relay
+    /// heard a person when the campaign listens for machines
+    /// (`campaign_amd.rs`), the campaign says who takes them.
     pub(super) fn campaign_answered(&mut self, now: Instant, id: CallRef, answer: &[u8]) {
         if !self.accept_late_answer(id, answer) {
             warn!(call = %id, "the customer's answer has no usable SDP: hanging up");
             return self.drive(now, id, Input::MediaLost);
         }
         self.write_b_offer(id);
+        let Some(i) = self.campaigns.calls.get(&id).map(|d| d.campaign) else {
+            return;
+        };
+        if !self.campaign_listen(now, id, i) {
+            self.campaign_person(now, id);
+        }
+    }
+
+    /// A person answered the campaign call: the campaign gives them an
+    /// agent.
+    pub(super) fn campaign_person(&mut self, now: Instant, id: CallRef) {
         let Some(d) = self.campaigns.calls.get_mut(&id) else {
             return;
         };
@@ -334,9 +358,18 @@ impl Switch {
             return;
         };
         driven.dials.remove(&d.dial);
-        let event = match d.answered {
-            true => Event::Hangup(d.dial),
-            false => Event::DialEnded(d.dial, dial_outcome(record.outcome)),
+        let event = match (d.answered, d.machine, d.listening) {
+            (true, ..) => Event::Hangup(d.dial),
+            (false, Some(message), _) => {
+                Event::DialEnded(d.dial, dialer::Outcome::Machine { message })
+            }
+            (false, None, Some(_)) => {
+                // Neither a person waiting for an agent nor a machine.
+                warn!(call = %id, "the customer hung up while the detector listened: no answer");
+                self.campaigns.listens.retain(|(_, c)| *c != id);
+                Event::DialEnded(d.dial, dialer::Outcome::NoAnswer)
+            }
+            (false, None, None) => Event::DialEnded(d.dial, dial_outcome(record.outcome)),
         };
         // The core waits for a ready after the call: the next look says it.
         if let Some(agent) = &record.agent {

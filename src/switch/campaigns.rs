@@ -65,6 +65,8 @@ pub struct CampaignSnapshot {
     /// Dials the core placed that the switch could not (no media ports,
     /// no capacity, trunk gone): counted as failed dials.
     pub dials_refused: u64,
+    /// Answers the detector took for an answering machine.
+    pub machines: u64,
 }
 
 /// A campaign call: whose, which dial, and whether the customer answered.
@@ -72,7 +74,12 @@ pub struct CampaignSnapshot {
 pub(super) struct Dialled {
     pub campaign: usize,
     pub dial: DialId,
+    /// A person answered (and the campaign was told).
     pub answered: bool,
+    /// Listened to for an answering machine, and what for now.
+    pub listening: Option<super::campaign_amd::Listening>,
+    /// A machine answered; `Some(true)` once its message was left.
+    pub machine: Option<bool>,
 }
 
 pub(super) struct Driven {
@@ -82,6 +89,8 @@ pub(super) struct Driven {
     /// What the core was last told of each agent: ready or not.
     agents: HashMap<String, bool>,
     pub dials_refused: u64,
+    /// Answers the detector took for a machine.
+    pub machines: u64,
 }
 
 #[derive(Default)]
@@ -102,6 +111,8 @@ pub(super) struct Campaigns {
     pub disposable: VecDeque<(CallUuid, usize, ContactId)>,
     /// Abandoned calls hearing the information message: hung up then.
     pub hangups: Vec<(Instant, CallRef)>,
+    /// Calls listened to for a machine: given up on then.
+    pub listens: Vec<(Instant, CallRef)>,
     /// The next look at the campaigns.
     wake: Option<Instant>,
 }
@@ -127,6 +138,26 @@ impl Switch {
         self.campaigns.dnc_files = dnc.clone();
         self.campaigns.dnc = dnc;
         self.campaigns.numbering = numbering;
+    }
+
+    /// A reload's `[dnc]` lists replace the files' numbers; the numbers
+    /// the API listed stay listed.
+    pub fn reload_dnc(&mut self, files: Dnc, numbering: Numbering) {
+        let c = &mut self.campaigns;
+        let mut dnc = files.clone();
+        for number in &c.dnc_stored {
+            if !dnc.contains(number) && !dnc.add(number) {
+                warn!("do-not-call list full: a number the api listed is left out");
+            }
+        }
+        info!(
+            files = files.len(),
+            numbers = dnc.len(),
+            "reload: do-not-call lists read again"
+        );
+        c.dnc_files = files;
+        c.dnc = dnc;
+        c.numbering = numbering;
     }
 
     /// Adds a campaign with its contacts as stored (or as first read).
@@ -161,6 +192,7 @@ impl Switch {
             dials: HashMap::new(),
             agents: HashMap::new(),
             dials_refused: 0,
+            machines: 0,
         });
         if start {
             let _ = self.campaign_control(now, &name, Event::Start);
@@ -174,6 +206,9 @@ impl Switch {
     /// the reload adds or removes waits for a restart (contact lists are
     /// read and stored at start-up).
     pub(super) fn reconfigure_campaigns(&mut self, now: Instant) {
+        if let Some((files, numbering)) = self.plan.dnc_lists.take() {
+            self.reload_dnc(files, numbering);
+        }
         let configs = self.plan.campaigns.clone();
         for i in 0..self.campaigns.list.len() {
             let d = &mut self.campaigns.list[i];
@@ -361,6 +396,7 @@ impl Switch {
         for id in due {
             self.drive(now, id, crate::call::Input::HangUp);
         }
+        self.campaign_listen_timeout(now);
         if self.campaigns.wake.is_some_and(|w| w > now) {
             return;
         }
@@ -375,8 +411,9 @@ impl Switch {
     }
 
     pub(super) fn campaigns_poll_timeout(&self) -> Option<Instant> {
-        let hangups = self.campaigns.hangups.iter().map(|(at, _)| *at);
-        hangups.chain(self.campaigns.wake).min()
+        let c = &self.campaigns;
+        let hangups = c.hangups.iter().chain(&c.listens).map(|(at, _)| *at);
+        hangups.chain(c.wake).min()
     }
 
     /// The next look: a running campaign's own deadline, or the tick.
@@ -468,6 +505,7 @@ fn snapshot(d: &Driven) -> CampaignSnapshot {
             n => c.abandons as f64 / n as f64,
         },
         dials_refused: d.dials_refused,
+        machines: d.machines,
     }
 }
 

@@ -53,11 +53,12 @@ impl Switch {
             self.call_span(id)
                 .in_scope(|| warn!(call = %id, %err, "conference party refused"));
         }
-        result
+        result.map(|_| ())
     }
 
-    /// Rings `to` for the call's conference. Nothing changes on an error.
-    fn add_party(&mut self, now: Instant, id: CallRef, to: &str) -> Result<(), CommandError> {
+    /// Rings `to` for the call's conference, giving the party's number.
+    /// Nothing changes on an error.
+    fn add_party(&mut self, now: Instant, id: CallRef, to: &str) -> Result<u8, CommandError> {
         let entry = self.calls.get(&id).ok_or(CommandError::NotTalking)?;
         // Were the caller's ACK never to come, the call ends and hangs
         // the party up with it.
@@ -149,7 +150,7 @@ impl Switch {
         }));
         info!(call = %id, party, "conference: a party rings");
         self.send_party_invite(now, id, party, transport, &sdp);
-        Ok(())
+        Ok(party)
     }
 
     fn send_party_invite(
@@ -240,6 +241,7 @@ impl Switch {
             _ => {
                 p.leg.leg.forks[0].state.on_final_response();
                 warn!(call = %id, party, status, "a conference party failed to join");
+                self.referred_party_done(now, id, party, status);
                 let outcome = LegOutcome::of_status(status);
                 self.leg_event(now, id, LegEvent::PartyLeft { n: party, outcome });
                 self.party_left(now, id, party, "failed");
@@ -292,6 +294,7 @@ impl Switch {
             remote,
         }));
         info!(call = %id, party, "a conference party joined");
+        self.referred_party_done(now, id, party, 200);
         self.leg_event(now, id, LegEvent::PartyAnswered { n: party });
         self.party_joined_event(now, id, party);
         self.remix(id);

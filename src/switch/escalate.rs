@@ -6,7 +6,7 @@
 //! (the API's takeover, or DTMF 7 from the supervisor): the agent's leg
 //! gets a BYE and goes to wrap-up, the supervisor stays with the caller
 //! and becomes the call's agent; the supervisor's hang-up then ends the
-//! call.
+//! call, and the supervisor wraps up after it as the queue's agent would.
 
 use std::time::Instant;
 
@@ -142,6 +142,9 @@ impl Switch {
         let uuid = match self.calls.get_mut(&id) {
             Some(entry) => {
                 entry.agent = Some(supervisor.clone());
+                if let Some(leg) = entry.phase.supervisor_mut() {
+                    leg.took_over = true;
+                }
                 entry.detail.transfers.push(supervisor.clone());
                 entry.uuid
             }

@@ -230,6 +230,7 @@ impl Switch {
             false => self.secure_fork_offer(id, agent.as_deref(), transport, sdp),
         };
         let (local, contact) = (self.plan.local_on(transport), self.contact_on(transport));
+        let auto_answer = agent.is_some() && self.campaign_auto_answer(id);
         let Some(entry) = self.calls.get_mut(&id) else {
             return;
         };
@@ -246,6 +247,11 @@ impl Switch {
         w.header("User-Agent", build::product());
         for (name, value) in &identity {
             w.header(name, value);
+        }
+        if auto_answer {
+            // RFC 5373, and the Call-Info form most desk phones read.
+            w.header("Answer-Mode", "Auto");
+            w.header("Call-Info", &format!("<sip:{local}>;answer-after=0"));
         }
         if let Some((name, value)) = &auth {
             w.header(name, value);

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 
+use super::demux::{Owner, OwnerKind};
 use super::inbound::{Refusal, Req};
 use super::legs::Purpose;
 use super::timers::Timer;
@@ -147,6 +148,22 @@ pub(super) struct Watches {
 }
 
 impl Switch {
+    /// An INVITE we answered 2xx was never ACKed (RFC 3261 §13.3.1.4).
+    pub(super) fn on_no_ack(&mut self, now: Instant, branch: &str) {
+        match self.demux.server_branch(branch) {
+            Some(Owner::CallerInvite(call)) => self.drive(now, *call, Input::ANoAck),
+            Some(Owner::DialogInvite(call_id)) => {
+                let call_id = call_id.clone();
+                match self.demux.dialog(&call_id).map(Owner::kind) {
+                    Some(OwnerKind::Supervisor) => self.supervisor_hang_up(now, &call_id),
+                    Some(OwnerKind::Feature) => self.on_feature_no_ack(&call_id),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// A new INVITE's session timer request (a step of `on_invite`):
     /// false when it was refused (422 with our Min-SE, or 400).
     pub(super) fn session_acceptable(&mut self, now: Instant, req: &Req<'_>) -> bool {

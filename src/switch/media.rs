@@ -259,6 +259,10 @@ impl Switch {
                     self.supervisor_hang_up(now, &dialog);
                 }
             }
+            MediaInput::Answering { call, verdict } => self.campaign_verdict(now, call, verdict),
+            MediaInput::GreetingOver { call, beeped } => {
+                self.campaign_greeting_over(now, call, beeped)
+            }
             MediaInput::RecordingFailed { call } => {
                 warn!(%call, "the call's recording failed; it goes on unrecorded");
                 self.stats.recordings_failed += 1;

@@ -32,6 +32,7 @@ mod announce;
 mod attended;
 mod auth;
 mod callback;
+mod campaign_amd;
 mod campaign_api;
 mod campaign_calls;
 pub mod campaigns;
@@ -84,7 +85,6 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use tracing::debug;
 
-use self::demux::{Owner, OwnerKind};
 use self::timers::Timer;
 use crate::acd::Router;
 use crate::call::session::{SessionAction, SessionEvent};
@@ -510,7 +510,10 @@ impl Switch {
             .handle(now, SessionEvent::Ended { ended }, &mut actions);
         for action in actions {
             match action {
-                SessionAction::HangUpSupervisor(leg) => self.supervised_call_ended(now, *leg),
+                SessionAction::HangUpSupervisor(leg) => {
+                    let call = Some((entry.uuid, entry.queue.clone()));
+                    self.supervised_call_ended(now, *leg, call)
+                }
                 SessionAction::HangUpConsultation(c) => self.consultation_call_ended(now, id, *c),
                 SessionAction::HangUpParty(p) => {
                     let call = Some((entry.uuid, entry.queue.clone()));
@@ -570,22 +573,6 @@ impl Switch {
         self.out.push_back(Output::CallEnded(record));
     }
 
-    /// An INVITE we answered 2xx was never ACKed (RFC 3261 §13.3.1.4).
-    fn on_no_ack(&mut self, now: Instant, branch: &str) {
-        match self.demux.server_branch(branch) {
-            Some(Owner::CallerInvite(call)) => self.drive(now, *call, Input::ANoAck),
-            Some(Owner::DialogInvite(call_id)) => {
-                let call_id = call_id.clone();
-                match self.demux.dialog(&call_id).map(Owner::kind) {
-                    Some(OwnerKind::Supervisor) => self.supervisor_hang_up(now, &call_id),
-                    Some(OwnerKind::Feature) => self.on_feature_no_ack(&call_id),
-                    _ => {}
-                }
-            }
-            _ => {}
-        }
-    }
-
     /// Feeds one event to a call's session and carries out what it decides.
     fn session_event(&mut self, now: Instant, id: CallRef, event: SessionEvent) {
         self.legs_on_session(now, id, &event);
@@ -598,7 +585,9 @@ impl Switch {
         for action in actions.drain(..) {
             match action {
                 SessionAction::WakeForRing(at) => self.timers.set(Timer::Ring, id, at),
-                SessionAction::HangUpSupervisor(leg) => self.supervised_call_ended(now, *leg),
+                SessionAction::HangUpSupervisor(leg) => {
+                    self.supervised_call_ended(now, *leg, self.uuid_and_queue(id))
+                }
                 SessionAction::HangUpConsultation(c) => self.consultation_call_ended(now, id, *c),
                 SessionAction::HangUpParty(p) => {
                     self.party_call_ended(now, id, None, *p, self.uuid_and_queue(id))

@@ -127,6 +127,9 @@ pub struct Plan {
     pub queue_transfers: HashMap<String, (u8, config::TransferFallback)>,
     /// Each queue's `callback`, for queues that offer one.
     pub callbacks: HashMap<String, config::CallbackConfig>,
+    /// The `[dnc]` lists as a reload read them (the core reads no file);
+    /// `None` from [`Plan::from_config`] and once taken.
+    pub dnc_lists: Option<(crate::dialer::Dnc, crate::dialer::Numbering)>,
 }
 
 impl Plan {
@@ -192,6 +195,7 @@ impl Plan {
             probe_interval: cfg.switch.probe_interval,
             escalation: cfg.switch.escalation.clone(),
             conference_factory: cfg.switch.conference_factory.clone(),
+            dnc_lists: None,
             transfer_loop_max: cfg.switch.transfer_loop_max,
             dispositions: cfg
                 .queues

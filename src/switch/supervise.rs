@@ -26,7 +26,7 @@ use super::presence::Engagement;
 use super::{MediaCommand, MediaLeg, Output, Switch, RETRY_AFTER};
 use crate::call::session::SessionEvent;
 use crate::call::session::SupervisorLeg;
-use crate::call::CallRef;
+use crate::call::{CallRef, CallUuid};
 use crate::media::mix::Mode;
 use crate::media::sdp::{self, SdpError};
 use crate::sip::parse::{Message, Method};
@@ -158,6 +158,7 @@ impl Switch {
             bye,
             bye_branch,
             peer: req.source,
+            took_over: false,
         };
         self.session_event(now, call, SessionEvent::SupervisorJoined(Box::new(leg)));
         self.engage(now, supervisor, Engagement::Supervising(dialog.clone()));
@@ -337,11 +338,14 @@ impl Switch {
         let Some(Owner::Supervisor { call, .. }) = self.demux.remove_dialog(dialog) else {
             return None;
         };
-        self.release(now, &Engagement::Supervising(dialog.to_string()));
         let leg = self
             .calls
             .get_mut(&call)
-            .and_then(|e| e.phase.leave_supervision())?;
+            .and_then(|e| e.phase.leave_supervision());
+        let took_over = leg.as_ref().is_some_and(|l| l.took_over);
+        let of_call = self.uuid_and_queue(call);
+        self.release_supervisor(now, dialog, took_over, of_call);
+        let leg = leg?;
         self.out
             .push_back(Output::Media(MediaCommand::EndSupervision { call }));
         Some(leg)
@@ -349,10 +353,32 @@ impl Switch {
 
     /// The call ended with a supervisor listening: its session gave the
     /// leg back, the call is gone.
-    pub(super) fn supervised_call_ended(&mut self, now: Instant, leg: SupervisorLeg) {
+    /// `call` is the call's id and queue, for a wrap-up.
+    pub(super) fn supervised_call_ended(
+        &mut self,
+        now: Instant,
+        leg: SupervisorLeg,
+        call: Option<(CallUuid, Option<String>)>,
+    ) {
         self.demux.remove_dialog(&leg.dialog);
-        self.release(now, &Engagement::Supervising(leg.dialog.clone()));
+        self.release_supervisor(now, &leg.dialog, leg.took_over, call);
         self.bye_supervisor(now, leg);
+    }
+
+    /// The supervisor's engagement ends. One who took a queue's call over
+    /// wraps up after it as its agent would; a listener is free at once.
+    fn release_supervisor(
+        &mut self,
+        now: Instant,
+        dialog: &str,
+        took_over: bool,
+        call: Option<(CallUuid, Option<String>)>,
+    ) {
+        let engagement = Engagement::Supervising(dialog.to_string());
+        match call.filter(|_| took_over) {
+            Some((uuid, queue)) => self.release_to_wrap_up(now, &engagement, uuid, queue),
+            None => self.release(now, &engagement),
+        }
     }
 
     fn bye_supervisor(&mut self, now: Instant, leg: SupervisorLeg) {

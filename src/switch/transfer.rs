@@ -82,6 +82,9 @@ impl Switch {
         if self.is_conference_factory(uri_user(&to)) {
             return self.on_refer_to_factory(now, req, call);
         }
+        if self.focus_of(call).is_some() {
+            return self.on_focus_dial_out(now, req, call, &to);
+        }
         if let Err(err) = self.transferable(call) {
             warn!(call = %call, %err, "REFER refused");
             let status = if err == CommandError::TransferLoop {

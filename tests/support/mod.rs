@@ -10,6 +10,7 @@ pub mod api;
 pub mod baresip;
 pub mod kamailio;
 pub mod linphone;
+pub mod pcap;
 pub mod scenarios;
 pub mod tls;
 pub mod webdriver;

@@ -76,6 +76,9 @@ pub struct Conference {
     /// Made by the agent's phone through the conference factory: the
     /// Call-ID of the agent dialog its focus dialog replaced (RFC 4579).
     pub focus: Option<String>,
+    /// The party a REFER to the focus dials out (RFC 4579 §5.5): its
+    /// INVITE's outcome ends that REFER's subscription.
+    pub referred: Option<u8>,
 }
 
 impl Conference {

@@ -83,6 +83,8 @@ pub struct CampaignMark {
     pub caller_id: Option<String>,
     /// The customer answered.
     pub answered: bool,
+    /// The detector took the answer for an answering machine.
+    pub machine: bool,
 }
 
 /// A campaign call as stored.
@@ -91,7 +93,8 @@ pub struct CampaignRecord {
     pub name: String,
     pub contact: u32,
     pub attempt: u32,
-    /// `answered` (an agent took it), `abandoned`, `busy`, `no-answer`, `failed`.
+    /// `answered` (an agent took it), `abandoned`, `machine`, `busy`,
+    /// `no-answer`, `failed`.
     pub outcome: String,
 }
 
@@ -204,7 +207,11 @@ impl CallDetail {
                 name: m.name.clone(),
                 contact: m.contact,
                 attempt: m.attempt,
-                outcome: campaign_outcome(outcome, m.answered).to_string(),
+                outcome: match m.machine {
+                    true => "machine",
+                    false => campaign_outcome(outcome, m.answered),
+                }
+                .to_string(),
             }),
         }
     }

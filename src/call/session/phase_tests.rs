@@ -52,6 +52,7 @@ fn supervisor(dialog: &str) -> Box<SupervisorLeg> {
             transport: Transport::Udp,
             addr: std::net::SocketAddr::from(([127, 0, 0, 1], 5062)),
         },
+        took_over: false,
     })
 }
 

@@ -25,4 +25,7 @@ pub struct SupervisorLeg {
     pub bye: Bytes,
     pub bye_branch: String,
     pub peer: Peer,
+    /// The supervisor took the call over: its agent now, who wraps up
+    /// after it as the queue's agents do.
+    pub took_over: bool,
 }

@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::super::campaign::{
-    CampaignConfig, DncConfig, DNC_LISTS_MAX, MAX_ATTEMPTS_MAX, RING_TIMEOUT_DEFAULT,
+    AmdConfig, CampaignConfig, DncConfig, MachineAction, AMD_MESSAGE_DEFAULT,
+    AMD_MESSAGE_PLAYS_DEFAULT, DNC_LISTS_MAX, MAX_ATTEMPTS_MAX, RING_TIMEOUT_DEFAULT,
     RING_TIMEOUT_MAX, RING_TIMEOUT_MIN,
 };
-use super::super::raw::{RawCampaign, RawDnc};
+use super::super::raw::{RawAmd, RawCampaign, RawDnc};
 use super::super::values::{check_did, check_name};
 use super::super::{ProblemKind, TrunkConfig};
 use super::{root, Cx, Known};
@@ -89,6 +90,7 @@ impl Cx<'_, '_> {
                 self.report(&p.key("max_abandon"), kind);
             }
             let ring_timeout = self.ring_timeout(raw.ring_timeout.as_deref(), &p);
+            let amd = raw.amd.map(|a| self.amd(a, &p.key("amd")));
             out.push(CampaignConfig {
                 contacts_at: self.locate(&p.key("contacts")),
                 name: raw.name,
@@ -104,6 +106,8 @@ impl Cx<'_, '_> {
                 max_abandon: max_abandon.clamp(1e-6, 1.0),
                 autostart: raw.autostart.unwrap_or(false),
                 ring_timeout,
+                amd,
+                auto_answer: raw.auto_answer.unwrap_or(true),
             });
         }
         out
@@ -124,6 +128,41 @@ impl Cx<'_, '_> {
         RING_TIMEOUT_DEFAULT
     }
 
+    fn amd(&mut self, raw: RawAmd, p: &super::FieldPath) -> AmdConfig {
+        let machine = match raw.machine.as_deref() {
+            None | Some("hangup") => MachineAction::Hangup,
+            Some("message") => MachineAction::Message,
+            Some(value) => {
+                let kind = ProblemKind::UnknownChoice {
+                    what: "machine",
+                    value: value.to_owned(),
+                    expected: MachineAction::NAMES,
+                };
+                self.report(&p.key("machine"), kind);
+                MachineAction::Hangup
+            }
+        };
+        let message = raw
+            .message
+            .unwrap_or_else(|| AMD_MESSAGE_DEFAULT.to_owned());
+        if let Err(kind) = check_name(&message) {
+            self.report(&p.key("message"), kind);
+        }
+        let path = p.key("message_plays");
+        let message_plays = self.duration(
+            raw.message_plays.as_deref(),
+            &path,
+            AMD_MESSAGE_PLAYS_DEFAULT,
+            true,
+        );
+        AmdConfig {
+            machine,
+            message,
+            message_plays,
+            at: self.locate(p),
+        }
+    }
+
     fn retry(&mut self, raw: super::super::raw::RawRetry, p: &super::FieldPath) -> Retry {
         let d = Retry::default();
         Retry {
@@ -135,6 +174,7 @@ impl Cx<'_, '_> {
                 true,
             ),
             failed: self.duration(raw.failed.as_deref(), &p.key("failed"), d.failed, true),
+            machine: self.duration(raw.machine.as_deref(), &p.key("machine"), d.machine, true),
         }
     }
 
@@ -182,7 +222,8 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
-    use crate::config::Config;
+    use crate::config::campaign::{AMD_MESSAGE_DEFAULT, AMD_MESSAGE_PLAYS_DEFAULT};
+    use crate::config::{Config, MachineAction};
     use crate::dialer::{Mode, Window};
 
     const BASE: &str = "[[agents]]\nid = \"1001\"\npassword = \"x\"\nskills = { sales = 5 }\n\
@@ -219,6 +260,67 @@ mod tests {
         assert_eq!(k.contacts_at.line, 17);
         assert_eq!(c.dnc.lists.len(), 1);
         assert_eq!(c.relative(&k.contacts), Path::new("campaigns/renewals.csv"));
+    }
+
+    #[test]
+    fn amd_settings_parse_and_bad_ones_name_their_field() {
+        let campaign = "[[campaigns]]\nname = \"x\"\nqueue = \"sales\"\ncontacts = \"a.csv\"\n\
+            trunk = \"carrier\"\nretry = { machine = \"4h\" }\n";
+        let text = format!("{BASE}{campaign}amd = {{ machine = \"message\" }}\n");
+        let c = Config::parse(&text, Path::new("c.toml")).expect("valid");
+        let k = &c.campaigns[0];
+        let amd = k.amd.as_ref().expect("amd on");
+        assert_eq!(amd.machine, MachineAction::Message);
+        assert_eq!(amd.message, AMD_MESSAGE_DEFAULT);
+        assert_eq!(amd.message_plays, AMD_MESSAGE_PLAYS_DEFAULT);
+        assert_eq!(k.retry.machine, Duration::from_secs(4 * 3_600));
+        let text = format!("{BASE}{campaign}amd = {{}}\n");
+        let c = Config::parse(&text, Path::new("c.toml")).expect("valid");
+        assert_eq!(
+            c.campaigns[0].amd.as_ref().unwrap().machine,
+            MachineAction::Hangup
+        );
+        let c = Config::parse(&format!("{BASE}{campaign}"), Path::new("c.toml")).unwrap();
+        assert_eq!(c.campaigns[0].amd, None, "off unless asked for");
+
+        let got = problems(&format!(
+            "{campaign}amd = {{ machine = \"voicemail\", message = \"../x\", message_plays = \"0s\" }}\n"
+        ));
+        assert_eq!(got.len(), 3, "{got:?}");
+        for (line, field) in got
+            .iter()
+            .zip(["amd.machine", "amd.message", "amd.message_plays"])
+        {
+            assert!(
+                line.starts_with("c.toml:20:") && line.contains(field),
+                "{line}"
+            );
+        }
+        let got = problems(&format!("{campaign}amd = {{ beep = true }}\n"));
+        assert!(got.len() == 1 && got[0].contains("beep"), "{got:?}");
+    }
+
+    #[test]
+    fn a_machine_message_without_its_wav_is_refused_at_load() {
+        let dir = std::env::temp_dir().join(format!("switchyard-amd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("left.wav"), b"RIFF").unwrap();
+        let text = |machine: &str, message: &str| {
+            format!(
+                "{BASE}[[campaigns]]\nname = \"x\"\nqueue = \"sales\"\ncontacts = \"a.csv\"\n\
+                 trunk = \"carrier\"\namd = {{ machine = \"{machine}\", message = \"{message}\" }}\n\
+                 [media]\nrtp_ports = \"20000-20009\"\nprompts = \"{}\"\n",
+                dir.display()
+            )
+        };
+        let parse = |t: String| Config::parse(&t, Path::new("c.toml")).unwrap();
+        assert!(parse(text("message", "left")).check_prompts().is_ok());
+        // Hanging up plays nothing: no prompt to check.
+        assert!(parse(text("hangup", "gone")).check_prompts().is_ok());
+        let err = parse(text("message", "gone")).check_prompts().unwrap_err();
+        let p = &err.problems()[0];
+        assert_eq!((p.line, p.field.as_str()), (19, "campaigns[0].amd.message"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

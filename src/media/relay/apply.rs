@@ -56,6 +56,9 @@ impl MediaHandle {
                 leg: side, digit, ..
             } => leg(side).map_or(Ok(()), |id| self.send_digit(id, digit)),
             MediaCommand::EndSupervision { .. } => self.end_supervision(call),
+            MediaCommand::Detect {
+                leg: side, beep, ..
+            } => leg(side).map_or(Ok(()), |id| self.detect(id, beep)),
             MediaCommand::Conference { parties, .. } => {
                 // A party whose leg never opened is left out.
                 let parties = parties

@@ -35,6 +35,7 @@ use crate::media::watch::InactivityWatch;
 use digits::DigitsOut;
 use player::Player;
 
+mod detect;
 mod digits;
 mod legs;
 mod mix;
@@ -94,6 +95,11 @@ pub(super) enum Command {
     SendDigit {
         leg: u8,
         digit: char,
+    },
+    /// Listen to the leg for an answering machine (`detect.rs`).
+    Detect {
+        leg: u8,
+        beep: bool,
     },
 }
 
@@ -168,6 +174,8 @@ pub(super) struct CallTask {
     mixer: Option<Box<Mixer>>,
     /// When each drop reason was last logged for this call.
     drops_warned: [Option<Instant>; DROP_REASONS],
+    /// Answering-machine detection on a leg, while it listens.
+    detect: Option<Box<detect::Detect>>,
 }
 
 impl CallTask {
@@ -198,6 +206,7 @@ impl CallTask {
             player: None,
             mixer: None,
             drops_warned: [None; DROP_REASONS],
+            detect: None,
         }
     }
 
@@ -321,6 +330,7 @@ impl CallTask {
                 mixer.mode = Some(mode);
             }
             Command::SendDigit { leg, digit } => self.queue_digit(usize::from(leg), digit),
+            Command::Detect { leg, beep } => self.start_detect(usize::from(leg), beep),
             Command::Conference(parties) => self.conference(&parties),
             Command::EndSupervision => {
                 if let Some(m) = self.mixer.as_mut() {
@@ -461,6 +471,7 @@ impl CallTask {
         if !rtcp {
             self.check_dtmf(n, packet);
             self.tap(n, packet);
+            self.detect_packet(n, packet);
         }
         let Some(p) = self.legs[n].peer else {
             // Unbridged: the leg's media is received (and latched) but sinks here.

@@ -510,6 +510,12 @@ impl MediaHandle {
         self.command(&[leg], Command::SendDigit { leg: leg.n, digit })
     }
 
+    /// Listens to `leg` for an answering machine: the call's events tell
+    /// the verdict and, for a machine when `beep`, the greeting's end.
+    pub fn detect(&self, leg: LegId, beep: bool) -> Result<(), MediaError> {
+        self.command(&[leg], Command::Detect { leg: leg.n, beep })
+    }
+
     /// The prompts new calls play.
     pub fn prompts(&self) -> Arc<PromptSet> {
         Arc::clone(&lock(&self.shared.prompts))

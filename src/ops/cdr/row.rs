@@ -76,7 +76,7 @@ pub struct CdrRow {
     pub disposition_note: Option<String>,
     /// Schema 6 (NULL for other calls and older rows): a campaign call's
     /// campaign, contact index, attempt and outcome (`answered`,
-    /// `abandoned`, `busy`, `no-answer`, `failed`).
+    /// `abandoned`, `machine`, `busy`, `no-answer`, `failed`).
     #[serde(default)]
     pub campaign: Option<String>,
     #[serde(default)]

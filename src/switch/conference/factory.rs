@@ -10,8 +10,10 @@
 //! the customer call (as an INVITE with Replaces would, that dialog gets a
 //! BYE), a REFER naming that old dialog is done already, and one naming
 //! the consultation moves the colleague in as a party
-//! ([`Switch::merge_placed_into`]). Simpler phones REFER the customer's
-//! dialog (or the consultation's) to the factory URI: the same merge.
+//! ([`Switch::merge_placed_into`]). A REFER in the focus dialog without
+//! Replaces asks the focus to dial its target out (§5.5): a party, as the
+//! API's conference adds one. Simpler phones REFER the customer's dialog
+//! (or the consultation's) to the factory URI: the same merge.
 
 use std::cmp::Reverse;
 use std::time::Instant;
@@ -20,8 +22,10 @@ use tracing::{info, warn};
 
 use super::super::command::CommandError;
 use super::super::inbound::{Refusal, Req};
+use super::super::transfer::sip_status;
 use super::super::{MediaLeg, Switch};
 use crate::call::CallRef;
+use crate::sip::build::reason;
 use crate::sip::parse::HeaderName;
 use crate::sip::replaces::Replaces;
 
@@ -159,6 +163,59 @@ impl Switch {
             return self.refer_notify(now, call, frag, true);
         };
         self.notify_merge(now, call, Some(consult));
+    }
+
+    /// A REFER without Replaces in the focus dialog of `call` (RFC 4579
+    /// §5.5): the focus dials the Refer-To target out as a party, and
+    /// the final NOTIFY carries that INVITE's outcome.
+    pub(in crate::switch) fn on_focus_dial_out(
+        &mut self,
+        now: Instant,
+        req: &Req<'_>,
+        call: CallRef,
+        to: &str,
+    ) {
+        let contact = [("Contact", self.contact_on(req.source.transport))];
+        self.respond(now, req, 202, None, &contact, None);
+        self.refer_notify(now, call, "SIP/2.0 100 Trying", false);
+        match self.add_party(now, call, to) {
+            Ok(party) => {
+                info!(call = %call, party, "network conference: the focus dials a party out");
+                if let Some(c) = self.conference_of(call) {
+                    c.referred = Some(party);
+                }
+            }
+            Err(err) => {
+                let status = sip_status(&err);
+                warn!(call = %call, %err, status, "network conference: the party cannot be dialled");
+                let frag = format!("SIP/2.0 {status} {}", reason(status));
+                self.refer_notify(now, call, &frag, true);
+            }
+        }
+    }
+
+    /// `party`'s INVITE ended with `status`: when a REFER to the focus
+    /// asked for it, that REFER's subscription ends with the outcome.
+    pub(in crate::switch) fn referred_party_done(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        party: u8,
+        status: u16,
+    ) {
+        let Some(c) = self.conference_of(call) else {
+            return;
+        };
+        if c.referred != Some(party) {
+            return;
+        }
+        c.referred = None;
+        let frag = format!("SIP/2.0 {status} {}", reason(status));
+        self.refer_notify(now, call, &frag, true);
+    }
+
+    fn conference_of(&mut self, call: CallRef) -> Option<&mut crate::call::session::Conference> {
+        self.calls.get_mut(&call)?.phase.conference_mut()
     }
 
     /// A REFER to the conference factory in the customer's dialog of

@@ -506,6 +506,11 @@ fn a_key_from_a_caller_with_no_number_changes_nothing() {
     assert!(sim.records.is_empty(), "still waiting");
     assert_eq!(sim.switch.callbacks_pending(), 0);
     assert_eq!(sim.switch.callback_stats().refused, 1);
+    // Nor does one whose number no agent may dial (the demo rules refuse `+`).
+    let intl = sim.call_in(3, "+445550003");
+    sim.press(3, &intl, "+445550003", '5');
+    assert_eq!(sim.switch.callback_stats().refused, 2);
+    assert_eq!(sim.switch.callbacks_pending(), 0);
     // Another key is just a digit.
     let first2 = sim.call_in(2, "5550002");
     sim.press(2, &first2, "5550002", '4');

@@ -109,8 +109,14 @@ impl Switch {
             return false;
         }
         let number = entry.detail.caller.clone();
-        let usable =
-            entry.detail.direction == Direction::Inbound && super::originate::valid_number(&number);
+        // A number no agent's dial rules let out is no number to call back.
+        let usable = entry.detail.direction == Direction::Inbound
+            && super::originate::valid_number(&number)
+            && self
+                .plan
+                .agents
+                .keys()
+                .any(|agent| self.plan.check_dial(agent, &number).is_ok());
         if !usable {
             // Nothing changes for the caller: they keep waiting.
             info!(call = %call, %queue, "callback key ignored: the caller has no number to call back");

@@ -94,7 +94,11 @@ struct Sim {
 
 impl Sim {
     fn new() -> Sim {
-        let cfg = Config::parse(&config(), Path::new("sim.toml")).expect("valid config");
+        Sim::with(&config())
+    }
+
+    fn with(config: &str) -> Sim {
+        let cfg = Config::parse(config, Path::new("sim.toml")).expect("valid config");
         let now = Instant::now();
         let mut switch = Switch::new(Plan::from_config(&cfg), 7, now);
         switch.set_wall_clock(now, UNIX_EPOCH + WALL0);
@@ -501,6 +505,11 @@ fn a_key_from_a_caller_with_no_number_changes_nothing() {
     assert!(sim.records.is_empty(), "still waiting");
     assert_eq!(sim.switch.callbacks_pending(), 0);
     assert_eq!(sim.switch.callback_stats().refused, 1);
+    // Nor does one whose number no agent may dial (the demo rules refuse `+`).
+    let intl = sim.call_in(3, "+445550003");
+    sim.press(3, &intl, "+445550003", '5');
+    assert_eq!(sim.switch.callback_stats().refused, 2);
+    assert_eq!(sim.switch.callbacks_pending(), 0);
     // Another key is just a digit.
     let first2 = sim.call_in(2, "5550002");
     sim.press(2, &first2, "5550002", '4');
@@ -629,4 +638,29 @@ fn erasing_the_caller_forgets_their_pending_callback() {
     sim.register("1001", AGENT);
     sim.advance(Duration::from_secs(600));
     assert_eq!(sim.invites_to(AGENT), 0, "{:#?}", sim.outbox);
+}
+
+#[test]
+fn a_callback_past_max_wait_comes_back_after_retry_without_spending_a_try() {
+    let config = config().replace(
+        "wrap_up = \"0s\"\n",
+        "wrap_up = \"0s\"\nmax_wait = \"1m\"\n",
+    );
+    let mut sim = Sim::with(&config);
+    let first = sim.call_in(1, "5550001");
+    sim.take_callback(1, &first, "5550001");
+    // Nobody comes for a minute: the queue lets the entry go (busy).
+    sim.advance(Duration::from_secs(60));
+    assert_eq!(sim.switch.queue_figures(sim.now)[0].waiting, 0);
+    assert_eq!(sim.switch.callbacks_pending(), 1);
+    let stored = sim.store.values().next().unwrap().clone();
+    assert_eq!(stored.attempts, 0, "no try spent");
+    assert!(stored.due.is_some(), "back after its retry");
+    sim.register("1001", AGENT);
+    sim.advance(Duration::from_secs(200));
+    assert_eq!(sim.invites_to(AGENT), 0, "not before its retry time");
+    // The overflow came at 60 s from the call's arrival; `retry` is 5 m.
+    sim.advance(Duration::from_secs(100));
+    let invite = sim.agent_answers(AGENT);
+    assert_shows_callback(&invite, "5550001");
 }

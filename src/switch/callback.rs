@@ -109,8 +109,14 @@ impl Switch {
             return false;
         }
         let number = entry.detail.caller.clone();
-        let usable =
-            entry.detail.direction == Direction::Inbound && super::originate::valid_number(&number);
+        // A number no agent's dial rules let out is no number to call back.
+        let usable = entry.detail.direction == Direction::Inbound
+            && super::originate::valid_number(&number)
+            && self
+                .plan
+                .agents
+                .keys()
+                .any(|agent| self.plan.check_dial(agent, &number).is_ok());
         if !usable {
             // Nothing changes for the caller: they keep waiting.
             info!(call = %call, %queue, "callback key ignored: the caller has no number to call back");
@@ -246,8 +252,8 @@ impl Switch {
 
     /// A callback's call could not be placed: its router entry goes (so
     /// that no agent is offered it again at once). A number the agent may
-    /// not dial, or no trunk out, gives it up; anything else (no capacity,
-    /// stopping) spends a try, tried again after `retry`.
+    /// not dial, or no trunk out, gives it up; no capacity spends a try,
+    /// tried again after `retry`. A stopping switch leaves it stored.
     fn callback_not_placed(
         &mut self,
         now: Instant,
@@ -256,6 +262,11 @@ impl Switch {
         agent: &str,
         err: &CommandError,
     ) {
+        if matches!(err, CommandError::Draining) {
+            // Stopping: the callback stays stored as it is, for the next start.
+            info!(callback = id.0, entry = %entry, agent, "callback not placed: the switch is stopping");
+            return;
+        }
         self.callbacks.queued.remove(&entry);
         let _ = self.route(
             now,

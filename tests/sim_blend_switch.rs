@@ -12,6 +12,8 @@
 
 #![allow(clippy::disallowed_methods)]
 
+mod switch_rig;
+
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use switch_rig::{response, tag_of};
 use switchyard::config::Config;
 use switchyard::dialer::{Contact, Dnc, Numbering, Zone};
 use switchyard::sip::parse::{HeaderName, Message, Method};
@@ -144,36 +147,6 @@ fn peer(addr: &str) -> Peer {
         transport: Transport::Udp,
         addr: addr.parse().unwrap(),
     }
-}
-
-fn tag_of(addr: &str) -> String {
-    addr.replace(['.', ':'], "")
-}
-
-/// A response to `req` from `from` (a To tag of its own when it has none).
-fn response(req: &Message, status: u16, from: &str, sdp: &str) -> String {
-    let mut out = format!("SIP/2.0 {status} X\r\n");
-    for via in req.header_all(&HeaderName::Via) {
-        out.push_str(&format!("Via: {via}\r\n"));
-    }
-    let to = match req.to().tag() {
-        Some(_) => req.to().as_str().to_string(),
-        None => format!("{};tag=t{}", req.to().as_str(), tag_of(from)),
-    };
-    let ct = if sdp.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/sdp\r\n"
-    };
-    out.push_str(&format!(
-        "From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {} {}\r\nContact: <sip:phone@{from}>\r\n{ct}Content-Length: {}\r\n\r\n{sdp}",
-        req.from().as_str(),
-        req.call_id(),
-        req.cseq().seq,
-        req.cseq().method.as_str(),
-        sdp.len()
-    ));
-    out
 }
 
 impl Day {

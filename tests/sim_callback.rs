@@ -14,25 +14,12 @@
 
 mod sim_wire;
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+mod switch_rig;
 
-use bytes::Bytes;
-use switchyard::call::{CallUuid, Outcome};
-use switchyard::config::Config;
-use switchyard::sip::parse::{HeaderName, Message, Method};
-use switchyard::switch::{
-    CallRecord, CallbackStore, Command, Direction, EventKind, MediaCommand, Output, Plan, Reply,
-    Switch,
-};
+use switch_rig::*;
 
-const AGENT: &str = "192.0.2.11:5070";
 const OTHER_AGENT: &str = "192.0.2.12:5070";
-const TRUNK: &str = "10.0.0.2:5060";
 const CUSTOMER: &str = "10.0.0.1:5060";
-const STEPS_MAX: usize = 10_000;
 /// The switch's wall clock at the start of each run.
 const WALL0: Duration = Duration::from_secs(1_800_000_000);
 
@@ -80,145 +67,13 @@ rtp_address = "127.0.0.1"
     )
 }
 
-struct Sim {
-    switch: Switch,
-    t0: Instant,
-    now: Instant,
-    outbox: Vec<(SocketAddr, Message)>,
-    media: Vec<MediaCommand>,
-    events: Vec<EventKind>,
-    records: Vec<CallRecord>,
-    /// The callback store as `run/` would keep it.
-    store: BTreeMap<u64, switchyard::acd::callback::Callback>,
-}
-
 impl Sim {
-    fn new() -> Sim {
+    fn usual() -> Sim {
         Sim::with(&config())
     }
 
     fn with(config: &str) -> Sim {
-        let cfg = Config::parse(config, Path::new("sim.toml")).expect("valid config");
-        let now = Instant::now();
-        let mut switch = Switch::new(Plan::from_config(&cfg), 7, now);
-        switch.set_wall_clock(now, UNIX_EPOCH + WALL0);
-        Sim {
-            switch,
-            t0: now,
-            now,
-            outbox: Vec::new(),
-            media: Vec::new(),
-            events: Vec::new(),
-            records: Vec::new(),
-            store: BTreeMap::new(),
-        }
-    }
-
-    fn send(&mut self, from: &str, text: String) {
-        self.switch
-            .handle_datagram(self.now, sim_wire::peer(from), Bytes::from(text));
-        self.drain();
-    }
-
-    fn drain(&mut self) {
-        while let Some(out) = self.switch.poll_output() {
-            match out {
-                Output::Transmit { peer, bytes } => {
-                    self.outbox
-                        .push((peer.addr, Message::parse(bytes).expect("we send valid SIP")));
-                }
-                Output::Media(c) => self.media.push(c),
-                Output::Event(e) => self.events.push(e.kind),
-                Output::CallEnded(r) => self.records.push(r),
-            }
-        }
-        while let Some(change) = self.switch.poll_callback_store() {
-            match change {
-                CallbackStore::Save { id, callback } => {
-                    self.store.insert(id, callback);
-                }
-                CallbackStore::Delete { id } => {
-                    self.store.remove(&id);
-                }
-            }
-        }
-    }
-
-    /// Runs the switch's timers up to `now + by`, deadline by deadline.
-    fn advance(&mut self, by: Duration) {
-        let until = self.now + by;
-        for _ in 0..STEPS_MAX {
-            match self.switch.poll_timeout() {
-                Some(at) if at <= until => {
-                    self.now = self.now.max(at);
-                    self.switch.handle_timeout(self.now);
-                    self.drain();
-                }
-                _ => {
-                    self.now = until;
-                    return;
-                }
-            }
-        }
-        panic!("timers did not settle in {STEPS_MAX} steps");
-    }
-
-    fn take(&mut self, to: &str, what: &str, pred: impl Fn(&Message) -> bool) -> Message {
-        let to: SocketAddr = to.parse().unwrap();
-        let Some(i) = self.outbox.iter().position(|(a, m)| *a == to && pred(m)) else {
-            panic!("no {what} to {to}; outbox: {:#?}", self.outbox);
-        };
-        self.outbox.remove(i).1
-    }
-
-    fn take_request(&mut self, to: &str, method: Method) -> Message {
-        let what = format!("{method:?}");
-        self.take(to, &what, |m| m.method() == Some(&method))
-    }
-
-    fn take_status(&mut self, to: &str, status: u16) -> Message {
-        self.take(to, &status.to_string(), |m| m.status() == Some(status))
-    }
-
-    fn invites_to(&self, to: &str) -> usize {
-        let to: SocketAddr = to.parse().unwrap();
-        self.outbox
-            .iter()
-            .filter(|(a, m)| *a == to && m.method() == Some(&Method::Invite))
-            .count()
-    }
-
-    /// Drops what was sent to `to` and not looked at (provisional answers,
-    /// retransmissions).
-    fn forget(&mut self, to: &str) {
-        let to: SocketAddr = to.parse().unwrap();
-        self.outbox.retain(|(a, _)| *a != to);
-    }
-
-    fn register(&mut self, user: &str, phone: &str) {
-        let aor = format!("<sip:{user}@127.0.0.1:5060>");
-        let reg = |cseq: u32, auth: &str| {
-            format!(
-                "REGISTER sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {phone};branch=z9hG4bKreg{user}{cseq}\r\n\
-                 Max-Forwards: 70\r\nFrom: {aor};tag=r{user}\r\nTo: {aor}\r\nCall-ID: reg-{user}\r\n\
-                 CSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{phone}>\r\nExpires: 3600\r\n{auth}Content-Length: 0\r\n\r\n"
-            )
-        };
-        self.send(phone, reg(1, ""));
-        let challenge = self.take_status(phone, 401);
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
-        let value = switchyard::sip::auth::answer_challenge(
-            challenge.header(&HeaderName::WwwAuthenticate).unwrap(),
-            "REGISTER",
-            "sip:127.0.0.1:5060",
-            user,
-            &format!("pw-{user}"),
-            1,
-            &mut rng,
-        )
-        .unwrap();
-        self.send(phone, reg(2, &format!("Authorization: {value}\r\n")));
-        self.take_status(phone, 200);
+        Sim::bare_at(config, WALL0)
     }
 
     /// The carrier brings a call from `number` to the queue's DID; returns
@@ -288,34 +143,12 @@ impl Sim {
         self.forget(CUSTOMER);
     }
 
-    /// Answers `status` to `req` from `from`.
-    fn answer(&mut self, from: &str, req: &Message, status: u16, sdp: &str) {
-        let tag = from.replace(['.', ':'], "");
-        self.send(
-            from,
-            String::from_utf8(sim_wire::reply(req, status, &tag, from, sdp).to_vec()).unwrap(),
-        );
-    }
-
     /// The agent at `phone` answers the switch's INVITE (and gets the ACK).
     fn agent_answers(&mut self, phone: &str) -> Message {
         let invite = self.take_request(phone, Method::Invite);
         self.answer(phone, &invite, 200, &sim_wire::sdp(4100));
         self.take_request(phone, Method::Ack);
         invite
-    }
-
-    fn agent_state(&mut self, agent: &str) -> &'static str {
-        match self.switch.handle_command(self.now, Command::ListAgents) {
-            Ok(Reply::Agents { agents }) => {
-                agents.into_iter().find(|a| a.id == agent).unwrap().state
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    fn wall_ms(&self) -> u64 {
-        (WALL0 + self.now.duration_since(self.t0)).as_millis() as u64
     }
 }
 
@@ -327,7 +160,7 @@ fn assert_shows_callback(invite: &Message, number: &str) {
 
 #[test]
 fn the_caller_presses_the_key_is_hung_up_and_the_agent_is_rung_before_the_number() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::usual();
     let first = sim.call_in(1, "5550001");
     // The queue's announcement offers the callback.
     assert!(
@@ -442,7 +275,7 @@ fn tagged_to(out: &Message) -> String {
 
 #[test]
 fn a_busy_number_is_tried_again_after_retry_until_the_attempts_run_out() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::usual();
     let first = sim.call_in(1, "5550001");
     sim.take_callback(1, &first, "5550001");
     sim.records.clear();
@@ -477,7 +310,7 @@ fn a_busy_number_is_tried_again_after_retry_until_the_attempts_run_out() {
 
 #[test]
 fn an_agent_who_declines_leaves_the_callback_to_the_next_agent() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::usual();
     let first = sim.call_in(1, "5550001");
     sim.take_callback(1, &first, "5550001");
     sim.register("1002", OTHER_AGENT);
@@ -498,7 +331,7 @@ fn an_agent_who_declines_leaves_the_callback_to_the_next_agent() {
 
 #[test]
 fn a_key_from_a_caller_with_no_number_changes_nothing() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::usual();
     let first = sim.call_in(1, "anonymous");
     sim.press(1, &first, "anonymous", '5');
     sim.advance(Duration::from_secs(10));
@@ -521,7 +354,7 @@ fn a_key_from_a_caller_with_no_number_changes_nothing() {
 
 #[test]
 fn a_callback_disposition_calls_the_customer_back_at_its_time() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::usual();
     sim.register("1001", AGENT);
     sim.call_in(1, "5550003");
     sim.agent_answers(AGENT);
@@ -590,7 +423,7 @@ fn a_callback_disposition_calls_the_customer_back_at_its_time() {
 
 #[test]
 fn a_restart_serves_the_stored_callbacks_in_their_order() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::usual();
     let first = sim.call_in(1, "5550001");
     sim.advance(Duration::from_secs(20));
     let second = sim.call_in(2, "5550002");
@@ -602,7 +435,7 @@ fn a_restart_serves_the_stored_callbacks_in_their_order() {
     let stored: Vec<_> = sim.store.clone().into_iter().collect();
 
     // A new core on the same store, an hour later.
-    let mut restarted = Sim::new();
+    let mut restarted = Sim::usual();
     let later = UNIX_EPOCH + WALL0 + Duration::from_secs(3600);
     restarted.switch.set_wall_clock(restarted.now, later);
     restarted.switch.restore_callbacks(restarted.now, stored);
@@ -623,7 +456,7 @@ fn a_restart_serves_the_stored_callbacks_in_their_order() {
 
 #[test]
 fn erasing_the_caller_forgets_their_pending_callback() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::usual();
     let first = sim.call_in(1, "5550001");
     sim.take_callback(1, &first, "5550001");
     assert_eq!(sim.store.len(), 1);

@@ -6,11 +6,13 @@
 #![allow(dead_code, unused_imports)]
 #![allow(clippy::disallowed_methods)]
 
+pub use std::collections::BTreeMap;
 pub use std::net::SocketAddr;
 pub use std::path::Path;
 pub use std::time::{Duration, Instant, UNIX_EPOCH};
 
 pub use bytes::Bytes;
+pub use switchyard::acd::callback::Callback;
 pub use switchyard::call::{CallUuid, Outcome, Side};
 pub use switchyard::config::Config;
 pub use switchyard::dialer::{Contact, ContactState, Dnc, Numbering, Zone};
@@ -19,8 +21,8 @@ pub use switchyard::sip::parse::{HeaderName, Message, Method};
 pub use switchyard::sip::{Peer, Transport};
 pub use switchyard::switch::campaigns::{CampaignOutput, CampaignSnapshot};
 pub use switchyard::switch::{
-    CallRecord, CampaignMove, Command, CommandError, EventKind, MediaCommand, MediaLeg, Output,
-    Plan, Reply, Switch,
+    CallRecord, CallbackStore, CampaignMove, Command, CommandError, Direction, EventKind,
+    MediaCommand, MediaLeg, Output, Plan, Reply, Switch,
 };
 
 pub const AGENT: &str = "192.0.2.11:5070";
@@ -88,11 +90,18 @@ rtp_address = "127.0.0.1"
 
 pub struct Sim {
     pub switch: Switch,
+    /// When the run started, and the wall clock then.
+    pub t0: Instant,
+    pub wall0: Duration,
     pub now: Instant,
+    /// Sent by the switch and not yet looked at.
     pub outbox: Vec<(SocketAddr, Message)>,
     pub media: Vec<MediaCommand>,
     pub records: Vec<CallRecord>,
+    /// The campaigns' store changes, in order.
     pub saved: Vec<CampaignOutput>,
+    /// The callback store as `run/` would keep it.
+    pub store: BTreeMap<u64, Callback>,
     pub events: Vec<EventKind>,
 }
 
@@ -110,19 +119,32 @@ impl Sim {
 
     /// The switch on `config`, no phone registered, no campaign loaded.
     pub fn bare(config: &str) -> Sim {
+        Sim::bare_at(config, Duration::from_secs(NOON))
+    }
+
+    /// As `bare`, its wall clock at `wall0` (since the epoch).
+    pub fn bare_at(config: &str, wall0: Duration) -> Sim {
         let cfg = Config::parse(config, Path::new("sim.toml")).expect("valid config");
         let now = Instant::now();
         let mut switch = Switch::new(Plan::from_config(&cfg), 7, now);
-        switch.set_wall_clock(now, UNIX_EPOCH + Duration::from_secs(NOON));
+        switch.set_wall_clock(now, UNIX_EPOCH + wall0);
         Sim {
             switch,
+            t0: now,
+            wall0,
             now,
             outbox: Vec::new(),
             media: Vec::new(),
             records: Vec::new(),
             saved: Vec::new(),
+            store: BTreeMap::new(),
             events: Vec::new(),
         }
+    }
+
+    /// The wall clock now, in ms since the epoch.
+    pub fn wall_ms(&self) -> u64 {
+        (self.wall0 + self.now.duration_since(self.t0)).as_millis() as u64
     }
 
     pub fn with_config(text: &str, numbers: &[&str], dnc: &[&str], autostart: bool) -> Sim {
@@ -170,6 +192,16 @@ impl Sim {
         }
         while let Some(o) = self.switch.poll_campaign_output() {
             self.saved.push(o);
+        }
+        while let Some(change) = self.switch.poll_callback_store() {
+            match change {
+                CallbackStore::Save { id, callback } => {
+                    self.store.insert(id, callback);
+                }
+                CallbackStore::Delete { id } => {
+                    self.store.remove(&id);
+                }
+            }
         }
     }
 
@@ -261,6 +293,22 @@ impl Sim {
             req.call_id(),
         );
         self.send(from, text);
+    }
+
+    /// INVITEs sent to `to` and not taken yet.
+    pub fn invites_to(&self, to: &str) -> usize {
+        let to: SocketAddr = to.parse().unwrap();
+        self.outbox
+            .iter()
+            .filter(|(a, m)| *a == to && m.method() == Some(&Method::Invite))
+            .count()
+    }
+
+    /// Drops what was sent to `to` and not looked at (provisional answers,
+    /// retransmissions).
+    pub fn forget(&mut self, to: &str) {
+        let to: SocketAddr = to.parse().unwrap();
+        self.outbox.retain(|(a, _)| *a != to);
     }
 
     /// Nothing was sent to `to` (beyond what was taken).

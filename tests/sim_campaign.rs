@@ -802,3 +802,26 @@ fn auto_answer_off_and_inbound_offers_ask_no_phone_to_answer_by_itself() {
     assert_eq!(ring.header(&answer_mode), None);
     assert_eq!(ring.header(&HeaderName::parse(b"Call-Info")), None);
 }
+
+#[test]
+fn a_preview_nobody_answers_goes_back_and_is_offered_again_after_a_rest() {
+    let text = config().replace(
+        "mode = \"progressive\"",
+        "mode = \"preview\"\npreview_timeout = \"30s\"",
+    );
+    let mut sim = Sim::with_config(&text, &["+15551401", "+15551402"], &[], true);
+    let offered = ("1001".to_string(), 0, "+15551401".to_string());
+    assert_eq!(previews(&sim), vec![offered.clone()]);
+    sim.advance(Duration::from_secs(29));
+    assert_eq!(sim.saved_state(0), Some(ContactState::Previewing));
+    sim.advance(Duration::from_secs(2));
+    // Back in the list, not dialled, no attempt spent; the agent sits out.
+    assert_eq!(sim.saved_state(0), Some(ContactState::New));
+    assert!(sim.trunk_invites().is_empty());
+    assert_eq!(previews(&sim).len(), 1, "no offer while the agent sits out");
+    // An accept of the expired offer is refused.
+    let late = preview_answer(&mut sim, 0, "1001", true);
+    assert!(matches!(late, Err(ref e) if e.status() == 409), "{late:?}");
+    sim.advance(Duration::from_secs(31));
+    assert_eq!(previews(&sim), vec![offered.clone(), offered]);
+}

@@ -55,6 +55,8 @@ pub struct CampaignConfig {
     /// Ask the agent's phone to answer a campaign call by itself
     /// (`Answer-Mode: Auto`, `Call-Info: …;answer-after=0`).
     pub auto_answer: bool,
+    /// A preview offer not answered in this long goes back to the list.
+    pub preview_timeout: Duration,
     pub contacts_at: Location,
 }
 
@@ -82,6 +84,9 @@ pub enum MachineAction {
 impl MachineAction {
     pub const NAMES: &'static str = "hangup, message";
 }
+
+/// How long a preview offer waits for the agent by default.
+pub const PREVIEW_TIMEOUT_DEFAULT: Duration = Duration::from_secs(60);
 
 /// The prompt a machine is left by default (`prompts/campaign_machine.wav`).
 pub const AMD_MESSAGE_DEFAULT: &str = "campaign_machine";

@@ -139,6 +139,7 @@
 //! blend = true               # agents its queue's members' inbound queues need for their
 //!                             # service level stay for inbound (see the README's Blending)
 //! auto_answer = true          # the agent's phone is asked to answer by itself
+//! preview_timeout = "60s"     # preview: an offer unanswered this long goes back
 //! amd = { machine = "hangup" }  # answering machines (off when absent): "hangup" | "message"
 //! # ("message" leaves the prompt `message`, default campaign_machine, for `message_plays`, 11s)
 //!

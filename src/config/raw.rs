@@ -274,6 +274,7 @@ pub(crate) struct RawCampaign {
     pub blend: Option<bool>,
     pub amd: Option<RawAmd>,
     pub auto_answer: Option<bool>,
+    pub preview_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

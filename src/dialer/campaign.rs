@@ -65,6 +65,8 @@ pub struct Spec {
     pub connect_within: Duration,
     /// Dials in flight per agent at most, whatever the figures say.
     pub dials_per_agent_max: f64,
+    /// A preview offer not accepted or skipped in this long goes back.
+    pub preview_timeout: Duration,
 }
 
 impl Default for Spec {
@@ -77,6 +79,7 @@ impl Default for Spec {
             max_abandon: 0.03,
             connect_within: Duration::from_secs(2),
             dials_per_agent_max: 4.0,
+            preview_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -140,6 +143,9 @@ pub enum Action {
     },
     /// Preview: show the contact to the agent, who accepts or skips.
     Offer { agent: String, contact: ContactId },
+    /// The agent neither accepted nor skipped the offer in time: the
+    /// contact went back, and the agent is away for the campaign.
+    PreviewExpired { agent: String, contact: ContactId },
     /// Ring the agent for the answered call and bridge the two on their
     /// answer; the driver reports [`Event::AgentAnswered`] or
     /// [`Event::AgentMissed`].
@@ -233,6 +239,8 @@ pub struct Campaign {
     /// The last [`Event::Blend`]: (back off, agents short for inbound,
     /// inbound takes a second).
     blend: (bool, u32, f64),
+    /// Preview offers out, by agent: when each expires.
+    offers: BTreeMap<String, Duration>,
     pub measured: Measured,
     pub counters: Counters,
 }
@@ -273,6 +281,7 @@ impl Campaign {
             status: Status::Idle,
             next_pace: None,
             blend: (false, 0, 0.0),
+            offers: BTreeMap::new(),
             measured: Measured::default(),
             counters: Counters::default(),
         }
@@ -323,7 +332,12 @@ impl Campaign {
             .peek()
             .filter(|_| self.status == Status::Running)
             .map(|Reverse((t, _))| *t);
-        waiting.chain(later).chain(self.next_pace).min()
+        let offers = self.offers.values().copied();
+        waiting
+            .chain(later)
+            .chain(self.next_pace)
+            .chain(offers)
+            .min()
     }
 
     /// Takes one input at `now` (time since the Unix epoch: calling
@@ -347,7 +361,10 @@ impl Campaign {
             Event::DialEnded(dial, outcome) => self.dial_ended(now, dial, outcome, &mut out),
             Event::Hangup(dial) => self.hangup(now, dial, &mut out),
             Event::DoNotCall(dial) => self.do_not_call(dial, dnc, &mut out),
-            Event::Tick => self.expire_waiting(now, &mut out),
+            Event::Tick => {
+                self.expire_waiting(now, &mut out);
+                self.expire_previews(now, &mut out);
+            }
             Event::Blend {
                 back_off,
                 short,
@@ -394,6 +411,7 @@ impl Campaign {
         } else {
             self.agents.insert(agent.to_owned(), AgentState::Away)
         };
+        self.offers.remove(agent);
         match state {
             Some(AgentState::Previewing(contact)) => self.unpreview(contact, out),
             Some(AgentState::Reserved(dial)) => {

@@ -1,5 +1,5 @@
 //! The campaign core in virtual time: contact states, retries, windows,
-//! the DNC gate, abandons and the 72 h rule, preview and restart.
+//! the DNC gate, abandons and the 72 h rule, preview (and its expiry) and restart.
 
 use std::time::Duration;
 
@@ -222,6 +222,39 @@ fn preview_offers_first_and_dials_on_accept() {
         dials(&out),
         vec![(DialId(1), ContactId(1), Some("a".into()))]
     );
+}
+
+#[test]
+fn an_unanswered_preview_goes_back_and_its_agent_is_away() {
+    let mut c = campaign(Mode::Preview, 2);
+    let mut dnc = Dnc::default();
+    c.handle(T0, Event::Start, &mut dnc);
+    c.handle(T0, Event::AgentReady("a".into()), &mut dnc);
+    assert_eq!(c.previewing("a"), Some(ContactId(0)));
+    assert_eq!(c.poll_timeout(), Some(T0 + secs(60)));
+    assert!(c.handle(T0 + secs(59), Event::Tick, &mut dnc).is_empty());
+    let out = c.handle(T0 + secs(60), Event::Tick, &mut dnc);
+    assert!(out.contains(&Action::PreviewExpired {
+        agent: "a".into(),
+        contact: ContactId(0)
+    }));
+    assert!(
+        !out.iter().any(|a| matches!(a, Action::Offer { .. })),
+        "away: no new offer"
+    );
+    assert_eq!(c.previewing("a"), None);
+    let back = c.contact(ContactId(0)).unwrap();
+    assert_eq!((back.state, back.attempts), (ContactState::New, 0));
+    assert_eq!(c.poll_timeout(), None, "no offer out");
+    // Ready again (another agent, or the same later): the contact that went
+    // back is offered first; a late accept of the old offer does nothing.
+    let out = c.handle(T0 + secs(61), Event::PreviewAccepted("a".into()), &mut dnc);
+    assert!(dials(&out).is_empty());
+    let out = c.handle(T0 + secs(62), Event::AgentReady("b".into()), &mut dnc);
+    assert!(out.contains(&Action::Offer {
+        agent: "b".into(),
+        contact: ContactId(0)
+    }));
 }
 
 #[test]

@@ -13,6 +13,7 @@
 //! [`crate::dialer::blend`]) unless the campaign's `blend` is off.
 
 mod blend;
+mod preview;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -108,6 +109,9 @@ pub(super) struct Driven {
     blend_told: (bool, u32, f64),
     /// Answers the detector took for a machine.
     pub machines: u64,
+    /// Agents who let a preview offer expire: away for the campaign until
+    /// then (`campaigns/preview.rs`).
+    parked: HashMap<String, Instant>,
 }
 
 #[derive(Default)]
@@ -193,6 +197,7 @@ impl Switch {
             retry: config.retry.clone(),
             window: config.window,
             max_abandon: config.max_abandon,
+            preview_timeout: config.preview_timeout,
             ..Spec::default()
         };
         let core = Campaign::new(spec, contacts, self.wall(now));
@@ -214,6 +219,7 @@ impl Switch {
             backing_off: false,
             blend_told: (false, 0, 0.0),
             machines: 0,
+            parked: HashMap::new(),
         });
         if start {
             let _ = self.campaign_control(now, &name, Event::Start);
@@ -249,6 +255,7 @@ impl Switch {
                 retry: new.retry.clone(),
                 window: new.window,
                 max_abandon: new.max_abandon,
+                preview_timeout: new.preview_timeout,
                 ..d.core.spec.clone()
             };
             let queue_changed = new.queue != d.config.queue;
@@ -396,6 +403,9 @@ impl Switch {
                 };
                 self.emit(now, kind);
             }
+            dialer::Action::PreviewExpired { agent, contact } => {
+                self.preview_expired(now, i, &agent, contact)
+            }
             dialer::Action::Finished => info!(campaign = %name, "campaign finished"),
         }
         None
@@ -484,7 +494,7 @@ impl Switch {
         }
         let withheld = self.blend_withheld(now, i, &members);
         for (_, name, ready) in members {
-            let ready = ready && !withheld.contains(&name);
+            let ready = ready && !withheld.contains(&name) && !self.preview_parked(now, i, &name);
             let known = self.campaigns.list[i].agents.insert(name.clone(), ready);
             if known != Some(ready) {
                 changes.push(match ready {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::super::campaign::{
     AmdConfig, CampaignConfig, DncConfig, MachineAction, AMD_MESSAGE_DEFAULT,
-    AMD_MESSAGE_PLAYS_DEFAULT, DNC_LISTS_MAX, MAX_ATTEMPTS_MAX, RING_TIMEOUT_DEFAULT,
-    RING_TIMEOUT_MAX, RING_TIMEOUT_MIN,
+    AMD_MESSAGE_PLAYS_DEFAULT, DNC_LISTS_MAX, MAX_ATTEMPTS_MAX, PREVIEW_TIMEOUT_DEFAULT,
+    RING_TIMEOUT_DEFAULT, RING_TIMEOUT_MAX, RING_TIMEOUT_MIN,
 };
 use super::super::raw::{RawAmd, RawCampaign, RawDnc};
 use super::super::values::{check_did, check_name};
@@ -91,6 +91,12 @@ impl Cx<'_, '_> {
             }
             let ring_timeout = self.ring_timeout(raw.ring_timeout.as_deref(), &p);
             let amd = raw.amd.map(|a| self.amd(a, &p.key("amd")));
+            let preview_timeout = self.duration(
+                raw.preview_timeout.as_deref(),
+                &p.key("preview_timeout"),
+                PREVIEW_TIMEOUT_DEFAULT,
+                true,
+            );
             out.push(CampaignConfig {
                 contacts_at: self.locate(&p.key("contacts")),
                 name: raw.name,
@@ -109,6 +115,7 @@ impl Cx<'_, '_> {
                 blend: raw.blend.unwrap_or(true),
                 amd,
                 auto_answer: raw.auto_answer.unwrap_or(true),
+                preview_timeout,
             });
         }
         out
@@ -223,7 +230,9 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
-    use crate::config::campaign::{AMD_MESSAGE_DEFAULT, AMD_MESSAGE_PLAYS_DEFAULT};
+    use crate::config::campaign::{
+        AMD_MESSAGE_DEFAULT, AMD_MESSAGE_PLAYS_DEFAULT, PREVIEW_TIMEOUT_DEFAULT,
+    };
     use crate::config::{Config, MachineAction};
     use crate::dialer::{Mode, Window};
 
@@ -299,6 +308,24 @@ mod tests {
         }
         let got = problems(&format!("{campaign}amd = {{ beep = true }}\n"));
         assert!(got.len() == 1 && got[0].contains("beep"), "{got:?}");
+    }
+
+    #[test]
+    fn preview_timeout_has_a_default_and_refuses_zero() {
+        let campaign = "[[campaigns]]\nname = \"x\"\nqueue = \"sales\"\ncontacts = \"a.csv\"\n\
+            trunk = \"carrier\"\n";
+        let c = Config::parse(&format!("{BASE}{campaign}"), Path::new("c.toml")).unwrap();
+        assert_eq!(c.campaigns[0].preview_timeout, PREVIEW_TIMEOUT_DEFAULT);
+        let text = format!("{BASE}{campaign}preview_timeout = \"2m\"\n");
+        let c = Config::parse(&text, Path::new("c.toml")).unwrap();
+        assert_eq!(c.campaigns[0].preview_timeout, Duration::from_secs(120));
+        let got = problems(&format!("{campaign}preview_timeout = \"0s\"\n"));
+        assert!(
+            got.len() == 1
+                && got[0].starts_with("c.toml:19:")
+                && got[0].contains("preview_timeout"),
+            "{got:?}"
+        );
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Preview mode: a ready agent is offered the next contact and sees it
 //! first; the contact is dialled on the agent's accept, and a skip puts it
-//! back for later without spending an attempt.
+//! back for later without spending an attempt. An offer neither accepted
+//! nor skipped within `preview_timeout` goes back to the front of the list
+//! and the agent is away for the campaign (the driver decides when they
+//! are ready again): an agent who walked away does not hold a contact.
 
 use std::cmp::Reverse;
 use std::time::Duration;
@@ -41,6 +44,7 @@ impl Campaign {
         let Some(AgentState::Previewing(contact)) = self.agents.get(&agent).cloned() else {
             return;
         };
+        self.offers.remove(&agent);
         self.agents
             .insert(agent.clone(), AgentState::Ready { since: now });
         if !self.dial(now, contact, Some(agent.clone()), dnc, out) {
@@ -52,6 +56,7 @@ impl Campaign {
         let Some(AgentState::Previewing(contact)) = self.agents.get(&agent).cloned() else {
             return;
         };
+        self.offers.remove(&agent);
         self.agents.insert(agent, AgentState::Ready { since: now });
         let c = &mut self.contacts[contact.0 as usize];
         // Skipped: back of the list, no attempt spent.
@@ -74,8 +79,29 @@ impl Campaign {
             self.contacts[contact.0 as usize].state = ContactState::Previewing;
             self.agents
                 .insert(agent.clone(), AgentState::Previewing(contact));
+            self.offers
+                .insert(agent.clone(), now + self.spec.preview_timeout);
             out.push(Action::Contact(contact));
             out.push(Action::Offer { agent, contact });
+        }
+    }
+
+    /// Offers out for `preview_timeout` go back; their agents are away.
+    pub(super) fn expire_previews(&mut self, now: Duration, out: &mut Vec<Action>) {
+        let late: Vec<String> = self
+            .offers
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(agent, _)| agent.clone())
+            .collect();
+        for agent in late {
+            self.offers.remove(&agent);
+            let Some(AgentState::Previewing(contact)) = self.agents.get(&agent).cloned() else {
+                continue;
+            };
+            self.agents.insert(agent.clone(), AgentState::Away);
+            self.unpreview(contact, out);
+            out.push(Action::PreviewExpired { agent, contact });
         }
     }
 }

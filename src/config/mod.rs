@@ -153,6 +153,7 @@
 mod api;
 mod callback;
 mod campaign;
+mod campaign_json;
 mod error;
 mod locate;
 mod metrics;
@@ -191,6 +192,7 @@ pub use campaign::{
     AmdConfig, CampaignConfig, DncConfig, MachineAction, CAMPAIGNS_MAX, DNC_LISTS_MAX,
     LIST_BYTES_MAX, MAX_ATTEMPTS_MAX,
 };
+pub use campaign_json::{campaign_from_json, JsonProblem, API_CONTACTS};
 pub use error::{ConfigError, Location, Problem, ProblemKind};
 pub use metrics::{
     MetricsConfig, METRICS_INTERVAL_DEFAULT, METRICS_INTERVAL_MAX, METRICS_INTERVAL_MIN,

@@ -60,6 +60,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/queues"),
     ("get", "/api/v1/queues/{name}"),
     ("get", "/api/v1/campaigns"),
+    ("post", "/api/v1/campaigns"),
     ("get", "/api/v1/campaigns/{name}"),
     ("post", "/api/v1/campaigns/{name}/start"),
     ("post", "/api/v1/campaigns/{name}/pause"),
@@ -185,7 +186,10 @@ pub fn router(
         .route("/api/v1/bans", get(bans))
         .route("/api/v1/bans/{ip}", delete(lift_ban))
         .route("/api/v1/callers/{number}", delete(erase::caller))
-        .route("/api/v1/campaigns", get(campaigns::campaigns))
+        .route(
+            "/api/v1/campaigns",
+            get(campaigns::campaigns).post(campaigns::create),
+        )
         .route("/api/v1/campaigns/{name}", get(campaigns::campaign))
         .route("/api/v1/campaigns/{name}/start", post(campaigns::start))
         .route("/api/v1/campaigns/{name}/pause", post(campaigns::pause))

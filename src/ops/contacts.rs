@@ -55,6 +55,10 @@ CREATE TABLE IF NOT EXISTS contacts (
 CREATE TABLE IF NOT EXISTS dnc (
     number TEXT PRIMARY KEY
 );
+CREATE TABLE IF NOT EXISTS api_campaigns (
+    name TEXT PRIMARY KEY,
+    settings TEXT NOT NULL
+);
 ";
 
 pub struct ContactStore {
@@ -110,6 +114,36 @@ impl ContactStore {
         contact: &Contact,
     ) -> Result<(), ContactStoreError> {
         upsert(&self.conn, campaign, id, contact)
+    }
+
+    /// Stores a campaign made through the API: its settings as given
+    /// (JSON) and its row, with no contacts yet.
+    pub fn save_api_campaign(
+        &mut self,
+        campaign: &str,
+        mode: Mode,
+        settings: &str,
+    ) -> Result<(), ContactStoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO api_campaigns (name, settings) VALUES (?1, ?2)",
+            params![campaign, settings],
+        )?;
+        tx.execute(
+            "INSERT OR IGNORE INTO campaigns (name, mode, status) VALUES (?1, ?2, 'idle')",
+            params![campaign, mode.name()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The campaigns made through the API, by name, as (name, settings).
+    pub fn api_campaigns(&self) -> Result<Vec<(String, String)>, ContactStoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, settings FROM api_campaigns ORDER BY name")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Stores a number the API listed (`listed`) or forgets it.

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::{campaign_from_json, Config};
 use crate::dialer::list::read_contacts;
 use crate::ops::contacts::ContactStore;
 use crate::switch::campaigns::{status_name, CampaignOutput};
@@ -44,12 +44,10 @@ impl ContactWriter {
     }
 }
 
-/// Loads the campaigns into the switch; `None` when there are none or
-/// their store cannot be opened (logged: the switch runs without them).
+/// Loads the campaigns into the switch: the dialplan's, then those made
+/// through the API; `None` when their store cannot be opened (logged: the
+/// switch runs without them).
 pub(super) fn load(config: &Config, switch: &mut Switch, now: Instant) -> Option<ContactWriter> {
-    if config.campaigns.is_empty() {
-        return None;
-    }
     match config.check_campaign_files() {
         Ok(dnc) => {
             info!(numbers = dnc.len(), "do-not-call list read");
@@ -93,6 +91,7 @@ pub(super) fn load(config: &Config, switch: &mut Switch, now: Instant) -> Option
         let stored = store.status(&c.name).ok().flatten();
         switch.add_campaign(now, c.clone(), contacts, stored.as_deref());
     }
+    load_api_campaigns(config, switch, &mut store, now);
     let (tx, rx) = mpsc::sync_channel::<CampaignOutput>(CONTACT_WRITES_MAX);
     let thread = std::thread::Builder::new()
         .name("contacts".into())
@@ -103,6 +102,52 @@ pub(super) fn load(config: &Config, switch: &mut Switch, now: Instant) -> Option
         thread: Some(thread),
         dropped: 0,
     })
+}
+
+/// The campaigns made through the API, from their stored settings. One a
+/// dialplan campaign now shares the name of, or whose settings no longer
+/// pass (a queue or trunk gone), stays stored and is not loaded, logged.
+fn load_api_campaigns(
+    config: &Config,
+    switch: &mut Switch,
+    store: &mut ContactStore,
+    now: Instant,
+) {
+    let list = match store.api_campaigns() {
+        Ok(list) => list,
+        Err(err) => return warn!(%err, "campaigns made through the api not read"),
+    };
+    for (name, settings) in list {
+        if config.campaigns.iter().any(|c| c.name == name) {
+            warn!(campaign = %name, "a campaign made through the api has the name of a dialplan campaign: the dialplan's is loaded");
+            continue;
+        }
+        let parsed = serde_json::from_str(&settings)
+            .map_err(|e| e.to_string())
+            .and_then(|v| {
+                campaign_from_json(&v).map_err(|p| format!("{}: {}", p.field, p.message))
+            });
+        let c = match parsed {
+            Ok(c) => c,
+            Err(why) => {
+                warn!(campaign = %name, %why, "a campaign made through the api is not loaded");
+                continue;
+            }
+        };
+        let contacts = match store.load_or_insert(&c.name, c.mode, Vec::new()) {
+            Ok(contacts) => contacts,
+            Err(err) => {
+                warn!(campaign = %c.name, %err, "campaign not loaded");
+                continue;
+            }
+        };
+        let stored = store.status(&c.name).ok().flatten();
+        if let Err(err) = switch.check_campaign_targets(&c) {
+            warn!(campaign = %c.name, %err, "a campaign made through the api is not loaded");
+            continue;
+        }
+        switch.add_campaign(now, c, contacts, stored.as_deref());
+    }
 }
 
 fn write_loop(mut store: ContactStore, rx: mpsc::Receiver<CampaignOutput>) {
@@ -117,6 +162,11 @@ fn write_loop(mut store: ContactStore, rx: mpsc::Receiver<CampaignOutput>) {
                 store.set_status(campaign, status_name(*status))
             }
             CampaignOutput::Dnc { number, listed } => store.set_dnc(number, *listed),
+            CampaignOutput::Created {
+                campaign,
+                mode,
+                settings,
+            } => store.save_api_campaign(campaign, *mode, settings),
         };
         if let Err(err) = result {
             warn!(%err, "campaign contact store write failed");

@@ -1,5 +1,5 @@
-//! Campaign commands from the API: start, pause, stop (each only from
-//! where it makes sense, else a conflict naming the status), and contact
+//! Campaign commands from the API: create, start, pause, stop (each only
+//! from where it makes sense, else a conflict naming the status), and contact
 //! uploads read as a contact list is (`dialer::list`), refused whole at
 //! the first bad row so that an upload is all or nothing; and the
 //! do-not-call list's reads and changes.
@@ -12,6 +12,7 @@ use super::campaigns::{status_name, CampaignOutput};
 use super::command::{CampaignMove, CommandError, Reply, DNC_PAGE_MAX};
 use super::Switch;
 use crate::call::Private;
+use crate::config::{campaign_from_json, CampaignConfig};
 use crate::dialer::list::read_contacts;
 use crate::dialer::{normalise, ContactId, Event};
 
@@ -187,5 +188,61 @@ impl Switch {
                 c.dnc_stored.insert(number);
             }
         }
+    }
+}
+
+impl Switch {
+    /// A campaign made through the API, its settings checked as a
+    /// dialplan entry's; its name must be new, its queue and trunk the
+    /// switch's. Stored ([`CampaignOutput::Created`]) so that a
+    /// restart loads it again; its contacts come by upload.
+    pub(super) fn create_campaign(
+        &mut self,
+        now: Instant,
+        settings: &serde_json::Value,
+    ) -> Result<Reply, CommandError> {
+        let config = campaign_from_json(settings).map_err(|p| CommandError::BadCampaign {
+            field: if p.field.is_empty() {
+                "body".into()
+            } else {
+                p.field
+            },
+            message: p.message,
+        })?;
+        if self.campaigns.index(&config.name).is_some() {
+            return Err(CommandError::CampaignExists(config.name));
+        }
+        self.check_campaign_targets(&config)?;
+        let name = config.name.clone();
+        info!(campaign = %name, queue = %config.queue, trunk = %config.trunk, "campaign created through the api");
+        self.campaigns.push(CampaignOutput::Created {
+            campaign: name.clone(),
+            mode: config.mode,
+            settings: settings.to_string(),
+        });
+        self.add_campaign(now, config, Vec::new(), None);
+        let campaigns = self
+            .campaign_snapshots()
+            .into_iter()
+            .filter(|c| c.name == name)
+            .collect();
+        Ok(Reply::Campaigns { campaigns })
+    }
+
+    /// The campaign's queue and trunk exist here (the trunk with an
+    /// outbound address).
+    pub fn check_campaign_targets(&self, config: &CampaignConfig) -> Result<(), CommandError> {
+        if self.router.queue_id(&config.queue).is_none() {
+            return Err(CommandError::UnknownQueue(config.queue.clone()));
+        }
+        let outbound = self
+            .plan
+            .trunks
+            .iter()
+            .any(|t| t.name == config.trunk && t.outbound.is_some());
+        if !outbound {
+            return Err(CommandError::UnknownTrunk(config.trunk.clone()));
+        }
+        Ok(())
     }
 }

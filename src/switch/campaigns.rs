@@ -49,6 +49,13 @@ pub enum CampaignOutput {
     Status { campaign: String, status: Status },
     /// A number listed (`listed`) or unlisted through the API: store it.
     Dnc { number: String, listed: bool },
+    /// A campaign made through the API: store its settings (the JSON
+    /// given), so that a restart loads it again.
+    Created {
+        campaign: String,
+        mode: crate::dialer::Mode,
+        settings: String,
+    },
 }
 
 /// One campaign, now.
@@ -224,6 +231,18 @@ impl Switch {
         if start {
             let _ = self.campaign_control(now, &name, Event::Start);
             self.pump(now);
+            return;
+        }
+        // A paused campaign stays paused, a stopped one stopped (final).
+        // The core knows no agent yet, so the start dials nobody.
+        let i = self.campaigns.list.len() - 1;
+        let moves: &[Event] = match stored {
+            Some("paused") => &[Event::Start, Event::Pause],
+            Some("stopped") => &[Event::Stop],
+            _ => &[],
+        };
+        for event in moves {
+            self.campaign_input(now, i, event.clone());
         }
     }
 

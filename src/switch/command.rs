@@ -172,6 +172,12 @@ pub enum Command {
         name: String,
         csv: String,
     },
+    /// A campaign made through the API from the settings of a
+    /// `[[campaigns]]` entry as JSON, checked as the dialplan's are
+    /// ([`crate::config::campaign_from_json`]). Its contacts come by upload.
+    CreateCampaign {
+        settings: serde_json::Value,
+    },
     /// The do-not-call set: its size, and a page of it when `limit` is set
     /// (at most [`DNC_PAGE_MAX`] numbers, in order).
     ListDnc {
@@ -408,6 +414,13 @@ pub enum CommandError {
     Router(AcdError),
     #[error("unknown campaign {0:?}")]
     UnknownCampaign(String),
+    #[error("a campaign named {0:?} exists")]
+    CampaignExists(String),
+    /// A campaign setting that does not pass, by its key.
+    #[error("{field}: {message}")]
+    BadCampaign { field: String, message: String },
+    #[error("no trunk {0:?} with an outbound address")]
+    UnknownTrunk(String),
     #[error("campaign {name:?} is {status}: it cannot {action}")]
     CampaignState {
         name: String,
@@ -450,6 +463,7 @@ impl CommandError {
             | Self::UnknownCall(_)
             | Self::UnknownParty(_)
             | Self::UnknownCampaign(_)
+            | Self::UnknownTrunk(_)
             | Self::NotListed(_)
             | Self::NotBanned(_) => 404,
             Self::DialRefused(_) | Self::BadTarget(_) | Self::TransferLoop => 403,
@@ -457,6 +471,7 @@ impl CommandError {
             | Self::PauseReason
             | Self::UnknownDisposition(_)
             | Self::BadContacts { .. }
+            | Self::BadCampaign { .. }
             | Self::DncNumber(_)
             | Self::DncPage
             | Self::DispositionNote => 400,
@@ -475,6 +490,7 @@ impl CommandError {
             | Self::NotSupervised
             | Self::ConferenceFull
             | Self::CampaignState { .. }
+            | Self::CampaignExists(_)
             | Self::ListedByFile(_)
             | Self::NoDncStore
             | Self::DncFull

@@ -97,6 +97,11 @@ impl Switch {
                 self.pump(now);
                 return added.map(|added| Reply::ContactsAdded { added });
             }
+            Command::CreateCampaign { settings } => {
+                let made = self.create_campaign(now, &settings);
+                self.pump(now);
+                return made;
+            }
             Command::ListDnc { offset, limit } => return self.list_dnc(offset, limit),
             Command::PreviewAnswer {
                 name,

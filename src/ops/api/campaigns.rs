@@ -1,4 +1,5 @@
-//! `/api/v1/campaigns`: list, one, start/pause/stop, preview answers
+//! `/api/v1/campaigns`: list, one, create (the settings of a
+//! `[[campaigns]]` entry as JSON), start/pause/stop, preview answers
 //! (accept or skip, by the agent offered the contact), and contact uploads
 //! as CSV (`text/csv`, a header row naming `number`) or JSON (an array of
 //! objects, or `{"contacts": [...]}`, each with `number` and any other
@@ -7,7 +8,7 @@
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use bytes::Bytes;
@@ -27,6 +28,26 @@ pub async fn campaign(State(api): State<Api>, Path(name): Path<String>) -> ApiRe
         _ => Value::Null,
     };
     found(&all, "name", "campaign", &name)
+}
+
+/// 201 with the new campaign; 400 naming the key a setting is wrong in
+/// (checked as a `[[campaigns]]` entry is), 404 for a queue or trunk the
+/// switch lacks, 409 for a name taken.
+pub async fn create(State(api): State<Api>, b: Result<Bytes, BytesRejection>) -> ApiResult {
+    let bytes = b.map_err(|r| ApiError::BadField {
+        field: "body".into(),
+        message: r.body_text(),
+    })?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::BadField {
+        field: "body".into(),
+        message: e.to_string(),
+    })?;
+    let command = Command::CreateCampaign { settings: value };
+    let campaign = match run(&api, command).await? {
+        Reply::Campaigns { mut campaigns } if !campaigns.is_empty() => campaigns.remove(0),
+        other => unreachable!("a create replies with the campaign, not {other:?}"),
+    };
+    Ok((StatusCode::CREATED, Json(json!(campaign))).into_response())
 }
 
 pub async fn start(State(api): State<Api>, Path(name): Path<String>) -> ApiResult {

@@ -125,6 +125,9 @@ fn command_code(e: &CommandError) -> &'static str {
         CommandError::DispositionNote => "bad_note",
         CommandError::UnknownCampaign(_) => "unknown_campaign",
         CommandError::CampaignState { .. } => "bad_campaign_state",
+        CommandError::CampaignExists(_) => "campaign_exists",
+        CommandError::BadCampaign { .. } => "bad_campaign",
+        CommandError::UnknownTrunk(_) => "unknown_trunk",
         CommandError::BadContacts { .. } => "bad_contacts",
         CommandError::DncNumber(_) => "bad_number",
         CommandError::NotListed(_) => "not_listed",
@@ -146,6 +149,9 @@ impl IntoResponse for ApiError {
         // A bad upload row: which line of the list (row 1 the header) and column.
         if let Self::Command(CommandError::BadContacts { line, field, .. }) = &self {
             body["row"] = json!(line);
+            body["field"] = json!(field);
+        }
+        if let Self::Command(CommandError::BadCampaign { field, .. }) = &self {
             body["field"] = json!(field);
         }
         let mut response = (status, Json(body)).into_response();

@@ -142,7 +142,11 @@ fn a_campaign_made_over_http_takes_contacts_and_outlives_a_restart() {
     // The store is written beside the switch's work: wait for the stop.
     let deadline = Instant::now() + EVENT_TIMEOUT;
     while stored_status(&data).as_deref() != Some("stopped") {
-        assert!(Instant::now() < deadline, "stored: {:?}", stored_status(&data));
+        assert!(
+            Instant::now() < deadline,
+            "stored: {:?}",
+            stored_status(&data)
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     drop(switch); // SIGKILL

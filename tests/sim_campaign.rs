@@ -825,3 +825,69 @@ fn a_preview_nobody_answers_goes_back_and_is_offered_again_after_a_rest() {
     sim.advance(Duration::from_secs(31));
     assert_eq!(previews(&sim), vec![offered.clone(), offered]);
 }
+
+#[test]
+fn a_campaign_made_by_command_is_checked_stored_and_kept_over_a_reload() {
+    let mut sim = Sim::new(&["+15551501"], &[]);
+    let settings = serde_json::json!({
+        "name": "made", "queue": "sales", "trunk": "carrier", "mode": "preview"
+    });
+    let create = |settings: serde_json::Value| Command::CreateCampaign { settings };
+    let made = sim.switch.handle_command(sim.now, create(settings.clone()));
+    assert!(
+        matches!(&made, Ok(Reply::Campaigns { campaigns }) if campaigns[0].name == "made"),
+        "{made:?}"
+    );
+    sim.drain();
+    assert!(sim.saved.iter().any(|o| matches!(o,
+        CampaignOutput::Created { campaign, settings: s, .. } if campaign == "made" && s.contains("preview"))));
+    let refused = |sim: &mut Sim, key: &str, value: serde_json::Value| {
+        let mut body = settings.clone();
+        body[key] = value;
+        sim.switch
+            .handle_command(sim.now, create(body))
+            .unwrap_err()
+    };
+    assert_eq!(
+        refused(&mut sim, "name", "made".into()),
+        CommandError::CampaignExists("made".into())
+    );
+    assert!(matches!(
+        refused(&mut sim, "name", "renewals".into()),
+        CommandError::CampaignExists(_)
+    ));
+    let other = |sim: &mut Sim, key: &str, value: &str| {
+        let mut body = settings.clone();
+        body["name"] = "other".into();
+        body[key] = value.into();
+        sim.switch
+            .handle_command(sim.now, create(body))
+            .unwrap_err()
+    };
+    assert_eq!(
+        other(&mut sim, "trunk", "nope"),
+        CommandError::UnknownTrunk("nope".into())
+    );
+    assert_eq!(
+        other(&mut sim, "queue", "nope"),
+        CommandError::UnknownQueue("nope".into())
+    );
+    let bad = other(&mut sim, "mode", "psychic");
+    assert!(
+        matches!(&bad, CommandError::BadCampaign { field, .. } if field == "mode"),
+        "{bad:?}"
+    );
+    assert_eq!(bad.status(), 400);
+    // A reload of a dialplan that never had it leaves it as made.
+    let cfg = Config::parse(&config(), std::path::Path::new("sim.toml")).unwrap();
+    sim.switch.reload(sim.now, Plan::from_config(&cfg)).unwrap();
+    let made = sim
+        .switch
+        .campaign_snapshots()
+        .into_iter()
+        .find(|c| c.name == "made");
+    assert_eq!(
+        made.map(|c| (c.mode, c.queue)),
+        Some(("preview", "sales".to_string()))
+    );
+}

@@ -250,7 +250,7 @@ impl Switch {
     /// new mode, pacing, retries, window, trunk, caller ID, ring time and
     /// queue for what it does next; its contacts stay as stored. A campaign
     /// the reload adds or removes waits for a restart (contact lists are
-    /// read and stored at start-up).
+    /// read and stored at start-up); one made through the API keeps its own.
     pub(super) fn reconfigure_campaigns(&mut self, now: Instant) {
         if let Some((files, numbering)) = self.plan.dnc_lists.take() {
             self.reload_dnc(files, numbering);
@@ -259,6 +259,10 @@ impl Switch {
         for i in 0..self.campaigns.list.len() {
             let d = &mut self.campaigns.list[i];
             let name = d.config.name.clone();
+            if d.config.contacts == std::path::Path::new(crate::config::API_CONTACTS) {
+                // Made through the API: the dialplan never had it.
+                continue;
+            }
             let Some(new) = configs.iter().find(|c| c.name == name) else {
                 warn!(campaign = %name, "reload: campaign gone from the dialplan; it stays until a restart");
                 continue;

@@ -170,6 +170,33 @@ fn an_answered_customer_with_no_agent_hears_the_information_message_and_is_hung_
 }
 
 #[test]
+fn a_campaign_names_its_own_information_message_and_its_length() {
+    let text = config().replace(
+        "autostart = true",
+        "autostart = true\ninfo_message = \"renewals_info\"\ninfo_plays = \"5s\"",
+    );
+    let mut sim = Sim::with_config(&text, &["+15551009"], &[], true);
+    let invite = sim.take_request(TRUNK, Method::Invite);
+    let pause = Command::AgentPause {
+        agent: "1001".into(),
+        reason: "break".into(),
+    };
+    assert_eq!(sim.switch.handle_command(sim.now, pause), Ok(Reply::Done));
+    sim.answer(TRUNK, &invite, 200, TRUNK_SDP);
+    sim.take_request(TRUNK, Method::Ack);
+    sim.advance(Duration::from_millis(2_500));
+    assert!(sim.media.iter().any(|c| matches!(c,
+        MediaCommand::Play { intro, .. } if intro == &vec!["renewals_info".to_string()])));
+    sim.advance(Duration::from_secs(4));
+    assert!(sim
+        .outbox
+        .iter()
+        .all(|(_, m)| m.method() != Some(&Method::Bye)));
+    sim.advance(Duration::from_secs(2));
+    sim.take_request(TRUNK, Method::Bye);
+}
+
+#[test]
 fn a_stopping_switch_dials_nobody_new_and_leaves_the_campaign_running_in_its_store() {
     let mut sim = Sim::new(&["+15551006", "+15551007", "+15551008"], &[]);
     let invite = sim.take_request(TRUNK, Method::Invite);

@@ -57,6 +57,14 @@ pub struct CampaignConfig {
     pub auto_answer: bool,
     /// A preview offer not answered in this long goes back to the list.
     pub preview_timeout: Duration,
+    /// What an answered customer with no agent in time hears (a prompt
+    /// naming who called and why; checked at load when set, else
+    /// [`INFO_MESSAGE_DEFAULT`] if the WAV is there), and how long before
+    /// the hang-up.
+    pub info_message: Option<String>,
+    pub info_plays: Duration,
+    /// Where the campaign entry is, for [`Config::check_prompts`].
+    pub at: Location,
     pub contacts_at: Location,
 }
 
@@ -84,6 +92,11 @@ pub enum MachineAction {
 impl MachineAction {
     pub const NAMES: &'static str = "hangup, message";
 }
+
+/// The information message by default (`prompts/campaign_info.wav`).
+pub const INFO_MESSAGE_DEFAULT: &str = "campaign_info";
+/// How long it plays (the WAV runs 10.7 s).
+pub const INFO_PLAYS_DEFAULT: Duration = Duration::from_secs(11);
 
 /// How long a preview offer waits for the agent by default.
 pub const PREVIEW_TIMEOUT_DEFAULT: Duration = Duration::from_secs(60);

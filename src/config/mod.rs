@@ -140,6 +140,7 @@
 //!                             # service level stay for inbound (see the README's Blending)
 //! auto_answer = true          # the agent's phone is asked to answer by itself
 //! preview_timeout = "60s"     # preview: an offer unanswered this long goes back
+//! info_message = "campaign_info"  # no agent in 2 s: who called and why; plays `info_plays` (11s)
 //! amd = { machine = "hangup" }  # answering machines (off when absent): "hangup" | "message"
 //! # ("message" leaves the prompt `message`, default campaign_machine, for `message_plays`, 11s)
 //!
@@ -190,7 +191,7 @@ pub use api::{
 pub use callback::CallbackConfig;
 pub use campaign::{
     AmdConfig, CampaignConfig, DncConfig, MachineAction, CAMPAIGNS_MAX, DNC_LISTS_MAX,
-    LIST_BYTES_MAX, MAX_ATTEMPTS_MAX,
+    INFO_MESSAGE_DEFAULT, LIST_BYTES_MAX, MAX_ATTEMPTS_MAX,
 };
 pub use campaign_json::{campaign_from_json, JsonProblem, API_CONTACTS};
 pub use error::{ConfigError, Location, Problem, ProblemKind};

@@ -1,6 +1,7 @@
 //! Prompts named in the dialplan must exist as WAVs: a menu's `prompt`,
 //! a queue's `transfer_fallback = "prompt:<name>"` and `callback` prompts,
-//! and the message a campaign leaves on answering machines. Checked by
+//! a campaign's information message and the message it leaves on
+//! answering machines. Checked by
 //! [`Config::load`] (at start, by `check`, and on reload), not by the
 //! pure [`Config::parse`], because it reads the disk.
 
@@ -47,9 +48,14 @@ impl Config {
                 ]
             })
         });
+        let infos = self.campaigns.iter().enumerate().filter_map(|(i, c)| {
+            let field = format!("campaigns[{i}].info_message");
+            Some((c.info_message.as_deref()?, c.at, field))
+        });
         let problems: Vec<Problem> = menus
             .chain(fallbacks)
             .chain(messages)
+            .chain(infos)
             .chain(callbacks)
             .filter_map(|(prompt, at, field): (&str, Location, String)| {
                 let path = media.prompts.join(format!("{prompt}.wav"));

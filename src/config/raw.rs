@@ -275,6 +275,8 @@ pub(crate) struct RawCampaign {
     pub amd: Option<RawAmd>,
     pub auto_answer: Option<bool>,
     pub preview_timeout: Option<String>,
+    pub info_message: Option<String>,
+    pub info_plays: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

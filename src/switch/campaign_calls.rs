@@ -6,7 +6,7 @@
 //! B leg and the relay bridges the two on answer. With no agent in time
 //! the customer hears the information message and the call ends.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand::RngCore;
 use tracing::{info, warn};
@@ -20,18 +20,13 @@ use super::{MediaCommand, MediaLeg, Output, Switch};
 use crate::call::session::detail::{campaign_outcome, CallDetail, CampaignMark, Direction};
 use crate::call::session::PhaseMachine;
 use crate::call::{Call, CallRef, CallUuid, Input, Outcome, Private};
+use crate::config::INFO_MESSAGE_DEFAULT;
 use crate::dialer::{self, ContactId, DialId, Event};
 
 /// The disposition that lists the customer's number as do-not-call.
 pub const DO_NOT_CALL_DISPOSITION: &str = "do-not-call";
 /// Ended campaign calls kept for a disposition at most (oldest go first).
 pub const CAMPAIGN_DISPOSABLE_MAX: usize = 4_096;
-
-/// The prompt an abandoned customer hears (`prompts/campaign_info.wav`).
-pub const CAMPAIGN_INFO_PROMPT: &str = "campaign_info";
-/// How long the information message plays before the switch hangs up
-/// (`prompts/campaign_info.wav` runs 10.7 s).
-pub const CAMPAIGN_INFO_PLAYS: Duration = Duration::from_secs(11);
 
 impl Switch {
     /// Places campaign `i`'s dial: INVITE to the number on its trunk.
@@ -279,20 +274,22 @@ impl Switch {
             return;
         };
         warn!(call = %id, "campaign call abandoned: no agent in time");
-        self.play_campaign_info(now, id);
-    }
-
-    fn play_campaign_info(&mut self, now: Instant, id: CallRef) {
         if !self.calls.contains_key(&id) {
             return;
         }
+        let config = &self.campaigns.list[i].config;
+        let prompt = config
+            .info_message
+            .as_deref()
+            .unwrap_or(INFO_MESSAGE_DEFAULT);
+        let (prompt, plays) = (prompt.to_owned(), config.info_plays);
         self.out.push_back(Output::Media(MediaCommand::Play {
             call: id,
             leg: MediaLeg::Caller,
-            intro: vec![CAMPAIGN_INFO_PROMPT.to_owned()],
+            intro: vec![prompt],
             music: Vec::new(),
         }));
-        self.campaigns.hangups.push((now + CAMPAIGN_INFO_PLAYS, id));
+        self.campaigns.hangups.push((now + plays, id));
     }
 
     /// A campaign call is over (before its engagements end): the agent who

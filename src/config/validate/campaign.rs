@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::super::campaign::{
     AmdConfig, CampaignConfig, DncConfig, MachineAction, AMD_MESSAGE_DEFAULT,
-    AMD_MESSAGE_PLAYS_DEFAULT, DNC_LISTS_MAX, MAX_ATTEMPTS_MAX, PREVIEW_TIMEOUT_DEFAULT,
-    RING_TIMEOUT_DEFAULT, RING_TIMEOUT_MAX, RING_TIMEOUT_MIN,
+    AMD_MESSAGE_PLAYS_DEFAULT, DNC_LISTS_MAX, INFO_PLAYS_DEFAULT, MAX_ATTEMPTS_MAX,
+    PREVIEW_TIMEOUT_DEFAULT, RING_TIMEOUT_DEFAULT, RING_TIMEOUT_MAX, RING_TIMEOUT_MIN,
 };
 use super::super::raw::{RawAmd, RawCampaign, RawDnc};
 use super::super::values::{check_did, check_name};
@@ -91,6 +91,16 @@ impl Cx<'_, '_> {
             }
             let ring_timeout = self.ring_timeout(raw.ring_timeout.as_deref(), &p);
             let amd = raw.amd.map(|a| self.amd(a, &p.key("amd")));
+            let info_message = raw.info_message;
+            if let Some(Err(kind)) = info_message.as_deref().map(check_name) {
+                self.report(&p.key("info_message"), kind);
+            }
+            let info_plays = self.duration(
+                raw.info_plays.as_deref(),
+                &p.key("info_plays"),
+                INFO_PLAYS_DEFAULT,
+                true,
+            );
             let preview_timeout = self.duration(
                 raw.preview_timeout.as_deref(),
                 &p.key("preview_timeout"),
@@ -116,6 +126,9 @@ impl Cx<'_, '_> {
                 amd,
                 auto_answer: raw.auto_answer.unwrap_or(true),
                 preview_timeout,
+                info_message,
+                info_plays,
+                at: self.locate(&p),
             });
         }
         out
@@ -319,6 +332,16 @@ mod tests {
         let text = format!("{BASE}{campaign}preview_timeout = \"2m\"\n");
         let c = Config::parse(&text, Path::new("c.toml")).unwrap();
         assert_eq!(c.campaigns[0].preview_timeout, Duration::from_secs(120));
+        assert_eq!(c.campaigns[0].info_message, None, "campaign_info if there");
+        assert_eq!(c.campaigns[0].info_plays, Duration::from_secs(11));
+        let got = problems(&format!(
+            "{campaign}info_message = \"../x\"\ninfo_plays = \"0s\"\n"
+        ));
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].contains("info_message") && got[1].contains("info_plays"),
+            "{got:?}"
+        );
         let got = problems(&format!("{campaign}preview_timeout = \"0s\"\n"));
         assert!(
             got.len() == 1
@@ -343,6 +366,10 @@ mod tests {
         };
         let parse = |t: String| Config::parse(&t, Path::new("c.toml")).unwrap();
         assert!(parse(text("message", "left")).check_prompts().is_ok());
+        // An information message named must be there too.
+        let named = text("hangup", "left").replace("[media]", "info_message = \"gone\"\n[media]");
+        let err = parse(named).check_prompts().unwrap_err();
+        assert_eq!(err.problems()[0].field, "campaigns[0].info_message");
         // Hanging up plays nothing: no prompt to check.
         assert!(parse(text("hangup", "gone")).check_prompts().is_ok());
         let err = parse(text("message", "gone")).check_prompts().unwrap_err();

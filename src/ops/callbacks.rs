@@ -10,9 +10,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection};
 
 use crate::acd::callback::Callback;
-
-/// How long a statement waits for the CDR writer's lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::ops::contacts::open_beside_cdr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallbackStoreError {
@@ -53,17 +51,10 @@ fn ms(d: Duration) -> i64 {
 
 impl CallbackDb {
     pub fn open(path: &Path) -> Result<CallbackDb, CallbackStoreError> {
-        let open_err = |source| CallbackStoreError::Open {
+        let conn = open_beside_cdr(path, SCHEMA).map_err(|source| CallbackStoreError::Open {
             path: path.to_owned(),
             source,
-        };
-        let conn = Connection::open(path).map_err(open_err)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(open_err)?;
-        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        })?;
         Ok(CallbackDb { conn })
     }
 

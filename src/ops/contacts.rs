@@ -13,8 +13,17 @@ use rusqlite::{params, Connection};
 use crate::dialer::tz::Dst;
 use crate::dialer::{Contact, ContactId, ContactState, Mode, Zone};
 
-/// How long a statement waits for the CDR writer's lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Opens the CDR file for tables of a store of its own (contacts,
+/// callbacks): waits for the CDR writer's lock, WAL, full sync, and
+/// `schema` created if absent.
+pub(crate) fn open_beside_cdr(path: &Path, schema: &str) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(crate::ops::cdr::BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(schema)?;
+    Ok(conn)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContactStoreError {
@@ -67,17 +76,10 @@ pub struct ContactStore {
 
 impl ContactStore {
     pub fn open(path: &Path) -> Result<ContactStore, ContactStoreError> {
-        let open_err = |source| ContactStoreError::Open {
+        let conn = open_beside_cdr(path, SCHEMA).map_err(|source| ContactStoreError::Open {
             path: path.to_owned(),
             source,
-        };
-        let conn = Connection::open(path).map_err(open_err)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(open_err)?;
-        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        })?;
         Ok(ContactStore { conn })
     }
 

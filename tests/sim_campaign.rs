@@ -246,12 +246,10 @@ fn an_agent_on_an_inbound_call_is_away_for_the_campaign_until_it_ends() {
     sim.answer(AGENT, &offer, 200, AGENT_SDP);
     sim.take_request(AGENT, Method::Ack);
     let ok = sim.take_status(CUSTOMER, 200);
-    let start = Command::CampaignControl {
+    sim.command(Command::CampaignControl {
         name: "renewals".into(),
         action: CampaignMove::Start,
-    };
-    assert_eq!(sim.switch.handle_command(sim.now, start), Ok(Reply::Done));
-    sim.drain();
+    });
     sim.advance(Duration::from_secs(5));
     assert!(
         sim.trunk_invites().is_empty(),
@@ -560,12 +558,10 @@ fn a_reload_gives_a_campaign_its_new_caller_id_and_ring_time_for_the_next_dial()
         .expect("reloaded");
     sim.drain();
     assert_eq!(sim.snapshot().status, "idle", "autostart is for start-up");
-    let start = Command::CampaignControl {
+    sim.command(Command::CampaignControl {
         name: "renewals".into(),
         action: CampaignMove::Start,
-    };
-    assert_eq!(sim.switch.handle_command(sim.now, start), Ok(Reply::Done));
-    sim.drain();
+    });
     let invite = sim.take_request(TRUNK, Method::Invite);
     assert!(
         invite.from().as_str().contains("sip:5550399@"),
@@ -714,12 +710,10 @@ fn an_agent_the_inbound_queue_needs_is_kept_from_the_campaign_while_calls_arrive
     let mut sim = Sim::with_config(&blend_config(), &["+15551081"], &[], false);
     inbound_invite(&mut sim, "blend-in-1");
     inbound_call_answered_and_ended(&mut sim, "blend-in-1");
-    let start = Command::CampaignControl {
+    sim.command(Command::CampaignControl {
         name: "renewals".into(),
         action: CampaignMove::Start,
-    };
-    assert_eq!(sim.switch.handle_command(sim.now, start), Ok(Reply::Done));
-    sim.drain();
+    });
     sim.advance(Duration::from_secs(5));
     // A call in the last minute: Erlang C needs one agent, the only one.
     assert!(

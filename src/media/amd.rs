@@ -125,11 +125,6 @@ impl Amd {
         self.elapsed
     }
 
-    /// Words counted so far.
-    pub fn words(&self) -> u32 {
-        self.words
-    }
-
     /// One frame of 8 kHz audio (any length; a packet's worth). Gives the
     /// verdict when this frame makes it; later frames change nothing.
     pub fn push(&mut self, frame: &[i16]) -> Option<Verdict> {

@@ -1,7 +1,7 @@
 //! The switch's RTP relay as a load target for `benches/media/run-relay-bench.sh`.
 //!
 //! `cargo bench --bench relay -- calls=500 endpoints=44000 port_min=30000
-//! port_max=39999 secs=40 workers=1 threads=0 tick_ms=250 map=/tmp/map.txt` allocates `calls` calls
+//! port_max=39999 secs=40 workers=1 threads=1 tick_ms=250 map=/tmp/map.txt` allocates `calls` calls
 //! of two legs each, as the switch would for caller and agent, bridges them,
 //! writes one line per call in `udpbench load map=` form (`a_port a_dst b_port
 //! b_dst`: endpoint A at `endpoints+4i` sends to leg A's port, endpoint B at
@@ -49,8 +49,8 @@ fn main() {
     );
     config.media_timeout = Duration::from_secs(secs + 60);
     config.tick = Duration::from_millis(num("tick_ms", 250));
-    // 0: call tasks on the bench's runtime (`workers`); n: n relay threads.
-    config.threads = num("threads", 0) as usize;
+    // The relay's own epoll threads (0 means one).
+    config.threads = num("threads", 1) as usize;
 
     let runtime = if workers <= 1 {
         tokio::runtime::Builder::new_current_thread()

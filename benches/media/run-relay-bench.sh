@@ -9,8 +9,10 @@
 # Target `direct` runs the same load with no relay (each call's endpoints send to each
 # other): the generator's own latency on this box, the baseline that "added" latency
 # (relay p99 minus direct p99, medians) is measured against.
-# Knobs: WORKERS (switchyard runtime threads, 1 = current_thread), THREADS (relay threads,
-#        0 = call tasks on that runtime), PPS, RTPE_THREADS,
+# Target `switchyard-base` runs another build of the relay bench, SY_BASE=/path/to/relay-bench
+# (an older commit's `cargo bench --bench relay --no-run`), for a before/after in one run.
+# Knobs: WORKERS (the bench's control runtime threads), THREADS (relay threads, 0 = 1;
+#        a build from before the epoll threads took 0 as "on that runtime"), PPS, RTPE_THREADS,
 #        RELAY_CPU / LOAD_CPU (taskset pinning), PEERS_DIR (default /work/shared/peers).
 # Per line: loss, one-way latency p50/p99 through the relay (µs), the relay's CPU%
 # over the load window, CPU µs per relayed packet and CPU% per 1000 calls. After each
@@ -20,7 +22,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 PEERS_DIR=${PEERS_DIR:-/work/shared/peers}
 source "$PEERS_DIR/lib.sh"
 TARGETS=${TARGETS:-"direct switchyard rtpengine"}; CALLS_LIST=${CALLS_LIST:-"100 500 1000"}
-SECS=${SECS:-20}; REPS=${REPS:-1}; PPS=${PPS:-50}; RTPE_THREADS=${RTPE_THREADS:-2}; WORKERS=${WORKERS:-1}; THREADS=${THREADS:-0}
+SECS=${SECS:-20}; REPS=${REPS:-1}; PPS=${PPS:-50}; RTPE_THREADS=${RTPE_THREADS:-2}; WORKERS=${WORKERS:-1}; THREADS=${THREADS:-1}
 EP_BASE=${EP_BASE:-10000} # 4 per call, below rtpengine's ng port and the ephemeral range (32768+) other tests bind
 PIN_RELAY=(); PIN_LOAD=()
 [ -n "${RELAY_CPU:-}" ] && PIN_RELAY=(taskset -c "$RELAY_CPU")
@@ -74,14 +76,18 @@ for n in $CALLS_LIST; do
           rp=$!; track "$rp"; sleep 1
           echo "rep=$i $(measure "$t" "$n" "$rp" calls="$n" relay=40000 endpoints=$EP_BASE)" | tee -a "$RESULTS"
           kill "$rp"; wait "$rp" 2>/dev/null ;;
-        switchyard)
+        switchyard|switchyard-base)
+          bin=$SY
+          if [ "$t" = switchyard-base ]; then
+            bin=${SY_BASE:?SY_BASE names the baseline relay bench binary}
+          fi
           rm -f "$WORK/sy.map"
-          "${PIN_RELAY[@]}" "$SY" calls="$n" endpoints=$EP_BASE port_min=30000 port_max=39999 \
+          "${PIN_RELAY[@]}" "$bin" calls="$n" endpoints=$EP_BASE port_min=30000 port_max=39999 \
             secs=$((SECS + 20)) workers="$WORKERS" threads="$THREADS" map="$WORK/sy.map" >"$WORK/sy.$n.$i.log" 2>&1 &
           rp=$!; track "$rp"
           for _ in $(seq 100); do grep -q ready "$WORK/sy.$n.$i.log" 2>/dev/null && break; sleep 0.1; done
           grep -q ready "$WORK/sy.$n.$i.log" || { log "switchyard relay did not start"; cat "$WORK/sy.$n.$i.log"; exit 1; }
-          echo "rep=$i $(measure switchyard "$n" "$rp" map="$WORK/sy.map")" | tee -a "$RESULTS"
+          echo "rep=$i $(measure "$t" "$n" "$rp" map="$WORK/sy.map")" | tee -a "$RESULTS"
           kill "$rp"; wait "$rp" 2>/dev/null ;;
         rtpengine)
           ng=$(pick_port 22222)
@@ -110,7 +116,7 @@ for line in open(path):
         p99.setdefault(kv["relay"], []).append(float(kv["p99"]))
 if "direct" in p99:
     base = statistics.median(p99["direct"])
-    for r in ("switchyard", "rtpengine", "udpbench-mmsg", "udpbench-tokio"):
+    for r in ("switchyard", "switchyard-base", "rtpengine", "udpbench-mmsg", "udpbench-tokio"):
         if r in p99:
             added = statistics.median(p99[r]) - base
             print(f"added calls={n} relay={r} p99_us={statistics.median(p99[r]):.0f} direct_p99_us={base:.0f} "
@@ -119,6 +125,9 @@ for floor in ("udpbench-mmsg", "udpbench-tokio"):
     if floor in per and "rtpengine" in per:
         f = statistics.median(per[floor]) / statistics.median(per["rtpengine"])
         print(f"floor calls={n} relay={floor} cpu_us_per_pkt={statistics.median(per[floor]):.2f} ratio_to_rtpengine={f:.2f}")
+if "switchyard" in per and "switchyard-base" in per:
+    sy, base = statistics.median(per["switchyard"]), statistics.median(per["switchyard-base"])
+    print(f"before_after calls={n} switchyard_cpu_us_per_pkt={sy:.2f} base={base:.2f} ratio={sy / base:.2f}")
 if "switchyard" in per and "rtpengine" in per:
     sy, re_ = statistics.median(per["switchyard"]), statistics.median(per["rtpengine"])
     print(f"ratio calls={n} switchyard_cpu_us_per_pkt={sy:.2f} rtpengine={re_:.2f} "

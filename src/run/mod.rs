@@ -50,8 +50,6 @@ const BIND_TRIES_MAX: usize = 16;
 const MEDIA_EVENTS_MAX: usize = 1024;
 /// Period of the relay's coarse clock and inactivity check.
 const MEDIA_TICK: Duration = Duration::from_millis(250);
-/// Relay threads: the packet path gets its own current-thread runtimes.
-const MEDIA_THREADS: usize = 1;
 /// Silence after which another source may take over a latched leg.
 const MEDIA_RELATCH_AFTER: Duration = Duration::from_secs(2);
 
@@ -148,7 +146,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 relatch_after: MEDIA_RELATCH_AFTER,
                 tick: MEDIA_TICK,
                 events_queue_max: MEDIA_EVENTS_MAX,
-                threads: MEDIA_THREADS,
+                // The packet path gets a relay thread per core, apart from
+                // the signalling runtime.
+                threads: std::thread::available_parallelism()
+                    .map_or(1, |n| n.get())
+                    .min(crate::media::relay::RELAY_THREADS_MAX),
                 rng_seed: rand::random::<u64>(),
                 // `check_usable` made sure the group exists.
                 recordings_group: config

@@ -118,18 +118,30 @@ impl Browser {
         }
     }
 
-    /// Clicks the element `css` selects, as a user would.
+    /// Clicks the element `css` selects, as a user would. The board
+    /// redraws on every update: an element found just before a redraw is
+    /// stale by the click, and is looked up again (a few times at most).
     pub fn click(&self, css: &str) {
-        let found = self.command(
-            "POST",
-            "element",
-            json!({ "using": "css selector", "value": css }),
-        );
-        let id = found[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {found}"))
-            .to_string();
-        self.command("POST", &format!("element/{id}/click"), json!({}));
+        const STALE_TRIES: usize = 5;
+        for _ in 0..STALE_TRIES {
+            let found = self.command(
+                "POST",
+                "element",
+                json!({ "using": "css selector", "value": css }),
+            );
+            let id = found[ELEMENT]
+                .as_str()
+                .unwrap_or_else(|| panic!("no element {css}: {found}"))
+                .to_string();
+            let path = format!("/session/{}/element/{id}/click", self.session);
+            let reply = self.request("POST", &path, Some(json!({})));
+            match reply["value"].get("error").and_then(Value::as_str) {
+                None => return,
+                Some("stale element reference") => continue,
+                Some(_) => panic!("webdriver click {css}: {reply}"),
+            }
+        }
+        panic!("{css}: stale on each of {STALE_TRIES} clicks");
     }
 
     /// A PNG of the viewport.

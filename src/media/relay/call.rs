@@ -1,32 +1,27 @@
-//! One call's media task: owns the legs' sockets and forwards between
-//! bridged legs. Per packet: one receive into the reused buffer, a latch
-//! check, an in-place header rewrite, one non-blocking send. No allocation,
-//! no lock, no log above `trace`.
+//! One call's media, as a pure core: the legs' latches, streams and
+//! forwarding paths, prompts, digits, mixing and detection. It owns no
+//! socket and reads no clock: its driver (`thread.rs`) hands it packets,
+//! commands and timer expiries with the time, then sends what it queued
+//! ([`CallMedia::transmits`]) and passes on its events
+//! ([`CallMedia::poll_event`]). Per packet: a latch check, an in-place
+//! header rewrite, one copy into the send queue; no allocation, no lock,
+//! no log above `trace`.
 
-use std::future::poll_fn;
-use std::io;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
-use std::sync::{Arc, Mutex};
-use std::task::Poll;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
-use tokio::time::MissedTickBehavior;
-
-use super::batch::{RecvBatch, RECV_BATCH};
 use super::forward::{forward, forward_path, ForwardPath, Forwarded};
 use super::mixer::Mixer;
 use super::stats::{DropReason, LocalCounters, RelayStats, DROP_REASONS};
-use super::{lock, RelayConfig, DRAIN_ROUNDS_MAX, PACKET_BYTES_MAX, TICK_PHASES};
+use super::transmit::Transmits;
+use super::{RelayConfig, PACKET_BYTES_MAX, TICK_PHASES};
 use crate::call::CallRef;
 use crate::media::command::{LegId, LegRemote, MediaEvent, MediaLeg};
 use crate::media::dtmf::DtmfReceiver;
 use crate::media::latch::{Latch, Verdict};
 use crate::media::mix::{Mode, Party, Voice};
-use crate::media::pool::PortPool;
 use crate::media::prompts::{PromptId, PromptSet};
 use crate::media::rtcp::{rewrite_ssrcs, SsrcRewrite};
 use crate::media::rtp::{OutboundStream, SourceKey};
@@ -41,15 +36,16 @@ mod legs;
 mod mix;
 mod player;
 mod secure;
+#[cfg(test)]
+mod tests;
 
-/// A new leg's sockets and stream numbers, drawn by the handle.
+/// A new leg's port and stream numbers, drawn by the handle (its sockets
+/// stay with the driver).
 pub(super) struct LegSetup {
     pub leg: LegId,
     /// The part it plays in the core's commands, if opened by one.
     pub side: Option<MediaLeg>,
     pub port: u16,
-    pub rtp: UdpSocket,
-    pub rtcp: UdpSocket,
     pub ssrc: u32,
     pub initial_seq: u16,
     pub initial_ts: u32,
@@ -114,8 +110,6 @@ struct Leg {
     /// The part the core knows it by; its digits are reported under it.
     side: Option<MediaLeg>,
     port: u16,
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
     rtp_latch: Latch,
     rtcp_latch: Latch,
     /// What this leg sends out (fed by its bridged partner).
@@ -139,33 +133,22 @@ struct Leg {
     srtp: Option<Box<secure::LegSrtp>>,
 }
 
-impl Leg {
-    /// Socket `i` of the call's numbering: even is RTP, odd is RTCP.
-    fn socket(&self, i: usize) -> &UdpSocket {
-        if i.is_multiple_of(2) {
-            &self.rtp
-        } else {
-            &self.rtcp
-        }
-    }
-}
-
-pub(super) struct CallTask {
+pub(super) struct CallMedia {
     call: CallRef,
     config: RelayConfig,
-    pool: Arc<Mutex<PortPool>>,
     stats: Arc<RelayStats>,
-    events: mpsc::Sender<MediaEvent>,
     legs: Vec<Leg>,
     counters: LocalCounters,
-    /// Coarse clock: refreshed each tick, so packets read no clock.
+    /// The time the driver gave with its latest input.
     now: Instant,
+    /// When the next tick (inactivity check, counters flush) is due.
+    next_tick: Instant,
     watch: InactivityWatch,
     received_at_last_tick: u64,
-    /// Socket polled first next time, so no leg starves the others.
-    next_socket: usize,
-    /// Receive buffers; taken out while their packets are handled.
-    batch: Option<Box<RecvBatch>>,
+    /// Packets to send, until the driver takes them.
+    tx: Transmits,
+    /// Events for the switch, until the driver takes them.
+    events: VecDeque<MediaEvent>,
     /// Where transcoded packets are built.
     tx_buf: Box<[u8; PACKET_BYTES_MAX]>,
     prompts: Arc<PromptSet>,
@@ -178,29 +161,28 @@ pub(super) struct CallTask {
     detect: Option<Box<detect::Detect>>,
 }
 
-impl CallTask {
+impl CallMedia {
     pub fn new(
         call: CallRef,
         config: &RelayConfig,
-        pool: Arc<Mutex<PortPool>>,
         stats: Arc<RelayStats>,
-        events: mpsc::Sender<MediaEvent>,
         prompts: Arc<PromptSet>,
+        now: Instant,
     ) -> Self {
-        let now = Instant::now();
         Self {
             call,
             watch: InactivityWatch::new(config.media_timeout, now),
+            // Each call ticks at its own phase: calls started together must
+            // not all flush and check inactivity in the same instant.
+            next_tick: now + tick_phase(call, config.tick),
             config: config.clone(),
-            pool,
             stats,
-            events,
             legs: Vec::with_capacity(2),
             counters: LocalCounters::default(),
             now,
             received_at_last_tick: 0,
-            next_socket: 0,
-            batch: Some(RecvBatch::new()),
+            tx: Transmits::default(),
+            events: VecDeque::new(),
             tx_buf: Box::new([0; PACKET_BYTES_MAX]),
             prompts,
             player: None,
@@ -210,44 +192,85 @@ impl CallTask {
         }
     }
 
-    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        // Each call ticks at its own phase: calls started together must not
-        // all flush and check inactivity in the same instant (tail latency).
-        let first = self.now + tick_phase(self.call, self.config.tick);
-        let mut tick =
-            tokio::time::interval_at(tokio::time::Instant::from_std(first), self.config.tick);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                biased;
-                command = commands.recv() => match command {
-                    Some(c) => {
-                        self.wake();
-                        self.apply(c);
-                    }
-                    None => break,
-                },
-                _ = tick.tick() => self.on_tick(),
-                _ = sleep_opt(self.player_deadline()) => {
-                    self.wake();
-                    self.on_player();
-                }
-                _ = sleep_opt(self.mixer.as_ref().map(|m| m.deadline())) => {
-                    self.wake();
-                    self.on_mix();
-                }
-                _ = sleep_opt(self.digits_deadline()) => {
-                    self.wake();
-                    self.on_digits_out();
-                }
-                i = readable_any(&self.legs, self.next_socket) => {
-                    self.next_socket = (i + 1) % (2 * self.legs.len()).max(1);
-                    self.wake();
-                    self.on_readable(i);
-                }
-            }
+    pub fn call(&self) -> CallRef {
+        self.call
+    }
+
+    /// When the core next needs [`handle_timeout`](Self::handle_timeout):
+    /// its tick, or the next prompt, mix or digit frame.
+    pub fn poll_timeout(&self) -> Instant {
+        [
+            self.player_deadline(),
+            self.mixer.as_ref().map(|m| m.deadline()),
+            self.digits_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(self.next_tick, Instant::min)
+    }
+
+    /// Does what is due at `now`: the tick, prompt, mix and digit frames.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.wake(now);
+        if self.next_tick <= now {
+            // A late tick is not caught up on: the next one is a period on.
+            self.next_tick = (self.next_tick + self.config.tick).max(now);
+            self.on_tick();
         }
-        self.close();
+        if self.player_deadline().is_some_and(|d| d <= now) {
+            self.on_player();
+        }
+        if self.mixer.as_ref().is_some_and(|m| m.deadline() <= now) {
+            self.on_mix();
+        }
+        if self.digits_deadline().is_some_and(|d| d <= now) {
+            self.on_digits_out();
+        }
+    }
+
+    /// Applies a command of the switch at `now`.
+    pub fn handle_command(&mut self, now: Instant, command: Command) {
+        self.wake(now);
+        self.apply(command);
+    }
+
+    /// Handles a datagram that arrived at `now` on socket `i` (2n: leg n's
+    /// RTP, 2n + 1: its RTCP) from `src`; may rewrite it in place.
+    pub fn handle_packet(&mut self, now: Instant, i: usize, packet: &mut [u8], src: SocketAddr) {
+        if now != self.now {
+            self.wake(now);
+        }
+        if i / 2 < self.legs.len() {
+            self.on_packet(i, packet, src);
+        }
+    }
+
+    /// A datagram on socket `i` that cannot be taken (cut short, from an
+    /// unknown address family).
+    pub fn drop_malformed(&mut self) {
+        self.counters.drop(DropReason::Malformed);
+    }
+
+    /// Packets queued to send since the driver last emptied the queue.
+    pub fn transmits(&mut self) -> &mut Transmits {
+        &mut self.tx
+    }
+
+    /// Counts packets the driver could not send.
+    pub fn send_failed(&mut self, packets: usize) {
+        for _ in 0..packets {
+            self.counters.drop(DropReason::SendFailed);
+        }
+    }
+
+    /// The next event for the switch, oldest first.
+    pub fn poll_event(&mut self) -> Option<MediaEvent> {
+        self.events.pop_front()
+    }
+
+    /// Counts an event the switch's full queue refused.
+    pub fn event_dropped(&mut self) {
+        self.counters.events_dropped += 1;
     }
 
     fn apply(&mut self, command: Command) {
@@ -274,7 +297,7 @@ impl CallTask {
                 }
                 // Silence is judged from the bridge on: a caller that waited
                 // in a queue without sending must not time out at once.
-                self.watch = InactivityWatch::new(self.config.media_timeout, Instant::now());
+                self.watch = InactivityWatch::new(self.config.media_timeout, self.now);
                 for i in [a, b] {
                     if let Some(old) = self.legs[i].peer.take() {
                         if old != a && old != b {
@@ -344,17 +367,16 @@ impl CallTask {
         }
     }
 
-    /// Reads the clock, once per wake-up: what is sent now is sent at this
-    /// instant, and a leg's new source continues its timestamp from it.
-    fn wake(&mut self) {
-        self.now = Instant::now();
+    /// Takes the driver's time: what is sent now is sent at this instant,
+    /// and a leg's new source continues its timestamp from it.
+    fn wake(&mut self, now: Instant) {
+        self.now = now;
         for leg in &mut self.legs {
             leg.stream.clock(self.now);
         }
     }
 
     fn on_tick(&mut self) {
-        self.wake();
         let active = self.counters.received != self.received_at_last_tick;
         self.received_at_last_tick = self.counters.received;
         if let Some(silent_for) = self.watch.on_tick(active, self.now) {
@@ -393,39 +415,6 @@ impl CallTask {
                 "call media dropped (next warning for this reason in {DROP_WARN_INTERVAL:?} at the earliest)"
             );
         }
-    }
-
-    /// Takes what socket `i` has queued, a batch per recvmmsg, and clears
-    /// its readiness as soon as a batch comes back short (queue empty).
-    fn on_readable(&mut self, i: usize) {
-        let Some(mut batch) = self.batch.take() else {
-            return;
-        };
-        for _ in 0..DRAIN_ROUNDS_MAX {
-            let Some(leg) = self.legs.get(i / 2) else {
-                break;
-            };
-            let socket = leg.socket(i);
-            let mut got = 0;
-            let result = socket.try_io(Interest::READABLE, || {
-                got = batch.recv(socket.as_raw_fd())?;
-                if got < RECV_BATCH {
-                    // Drained: let tokio clear readiness and wait for the next edge.
-                    return Err(io::ErrorKind::WouldBlock.into());
-                }
-                Ok(())
-            });
-            for k in 0..got {
-                match batch.packet(k) {
-                    Some((packet, src)) => self.on_packet(i, packet, src),
-                    None => self.counters.drop(DropReason::Malformed),
-                }
-            }
-            if result.is_err() {
-                break;
-            }
-        }
-        self.batch = Some(batch);
     }
 
     fn on_packet(&mut self, i: usize, packet: &mut [u8], src: SocketAddr) {
@@ -500,7 +489,7 @@ impl CallTask {
             if rewrite_ssrcs(packet, rewrite).is_err() {
                 return self.counters.drop(DropReason::Malformed);
             }
-            match to.send_rtcp(packet, dst) {
+            match to.send_rtcp(&mut self.tx, packet, dst) {
                 Ok(_) => self.counters.rtcp_packets += 1,
                 Err(_) => self.counters.drop(DropReason::SendFailed),
             }
@@ -527,7 +516,7 @@ impl CallTask {
             outcome = forward(&mut from.to_peer, packet, input, events_in, &mut to.stream);
         }
         let sent = match outcome {
-            Ok(Forwarded::InPlace) => to.send_rtp(packet, dst).map(|_| packet.len()),
+            Ok(Forwarded::InPlace) => to.send_rtp(&mut self.tx, packet, dst).map(|_| packet.len()),
             Ok(Forwarded::Queued) => {
                 let ForwardPath::Transcode(path) = &mut from.to_peer else {
                     return;
@@ -536,7 +525,8 @@ impl CallTask {
                 while let Some(built) = path.poll(input, &mut to.stream, &mut self.tx_buf[..]) {
                     let sent = built.and_then(|len| {
                         let out = &self.tx_buf[..len];
-                        to.send_rtp(out, dst).map_err(|_| DropReason::SendFailed)
+                        to.send_rtp(&mut self.tx, out, dst)
+                            .map_err(|_| DropReason::SendFailed)
                     });
                     match sent {
                         Ok(len) => {
@@ -595,9 +585,9 @@ impl CallTask {
         if p.payload_type() != te {
             return;
         }
-        // The packet's own arrival time (events are few): a replayed press
-        // is told from a reordered packet by it.
-        let now = Instant::now();
+        // The packet's arrival time: a replayed press is told from a
+        // reordered packet by it.
+        let now = self.now;
         let before = leg.dtmf.last_event();
         if let Ok(Some(digit)) = leg.dtmf.handle_at(p.payload(), p.timestamp(), now) {
             let replayed = before == leg.dtmf.last_event();
@@ -626,44 +616,23 @@ impl CallTask {
     }
 
     fn emit(&mut self, event: MediaEvent) {
-        if self.events.try_send(event).is_err() {
-            self.counters.events_dropped += 1;
-        }
+        self.events.push_back(event);
     }
 
-    fn close(mut self) {
+    /// Ends the call's media: the recording is closed and the counters
+    /// flushed. Returns the legs' ports, for the driver to give back once it
+    /// has closed their sockets.
+    pub fn close(&mut self) -> Vec<u16> {
         if let Some(Err(e)) = self.mixer.as_mut().and_then(|m| m.finish_recording()) {
             self.recording_failed(&e);
         }
         self.stats.flush(&mut self.counters);
-        let ports: Vec<u16> = self.legs.iter().map(|l| l.port).collect();
+        let ports: Vec<u16> = self.legs.drain(..).map(|l| l.port).collect();
         for _ in &ports {
             self.stats.legs_changed(false);
         }
-        // Close the sockets before the ports can be handed out again.
-        self.legs.clear();
-        let mut pool = lock(&self.pool);
-        for port in ports {
-            let _ = pool.release(port);
-        }
+        ports
     }
-}
-
-/// Waits until any leg socket is readable; returns its index (2n for leg
-/// n's RTP, 2n+1 for its RTCP). Errors count as readable: the read that
-/// follows consumes them (ICMP port unreachable surfaces as ECONNREFUSED).
-async fn readable_any(legs: &[Leg], first: usize) -> usize {
-    let count = 2 * legs.len();
-    poll_fn(|cx| {
-        for k in 0..count {
-            let i = (first + k) % count;
-            if legs[i / 2].socket(i).poll_recv_ready(cx).is_ready() {
-                return Poll::Ready(i);
-            }
-        }
-        Poll::Pending
-    })
-    .await
 }
 
 /// Offset of a call's ticks within the tick period: one of
@@ -683,12 +652,5 @@ fn two_mut<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
     } else {
         let (l, r) = v.split_at_mut(a);
         (&mut r[0], &mut l[b])
-    }
-}
-
-async fn sleep_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
-        None => std::future::pending().await,
     }
 }

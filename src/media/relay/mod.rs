@@ -1,16 +1,18 @@
-//! The RTP relay driver: UDP sockets per leg, one tokio task per call.
-//! With [`RelayConfig::threads`] set, the call tasks run on the relay's own
-//! threads, one current-thread runtime each, calls dealt out in turn, so
-//! the packet path shares no scheduler with the rest of the switch.
+//! The RTP relay driver: UDP sockets per leg, a fixed set of relay threads
+//! ([`RelayConfig::threads`]), each an epoll loop over its share of the
+//! calls (`thread.rs`), calls dealt out in turn; the packet path shares no
+//! scheduler with the rest of the switch and has no task per call.
 //!
 //! Each leg gets an RTP/RTCP port pair from the [`PortPool`]. All legs of a
-//! call live in one task, which owns their sockets, latches and outgoing
-//! stream state, so forwarding needs no lock and no shared state: the task
-//! receives into reused buffers (recvmmsg), judges the source ([`Latch`]),
+//! call live on one thread, in one pure core (`call.rs`) that owns their
+//! latches and outgoing stream state, so forwarding needs no lock and no
+//! shared state: the thread receives into reused buffers (recvmmsg), the
+//! core judges the source ([`Latch`]),
 //! rewrites the header in place ([`rewrite_in_place`]) or transcodes and
 //! re-packetises when the legs' codecs or packet times differ
-//! (`forward.rs`), and sends from the bridged leg's socket. RTCP
-//! goes the same way with its SSRCs renamed. Counters are kept in the task
+//! (`forward.rs`), and queues the packet for the bridged leg's socket,
+//! which the thread sends (sendmmsg). RTCP
+//! goes the same way with its SSRCs renamed. Counters are kept in the core
 //! and flushed to shared atomics once per tick. The call engine steers it
 //! with the words of [`crate::media::command`]: [`MediaHandle::apply`]
 //! takes its commands as they are, naming a call by the switch's `CallRef`
@@ -28,7 +30,7 @@
 //! [`Latch`]: crate::media::latch::Latch
 //! [`rewrite_in_place`]: crate::media::rtp::rewrite_in_place
 
-// A driver: it binds sockets, reads the clock and spawns the call tasks.
+// A driver: it binds sockets, reads the clock and starts the relay threads.
 #![allow(clippy::disallowed_methods)]
 
 mod apply;
@@ -38,20 +40,19 @@ mod forward;
 mod mixer;
 mod record;
 mod stats;
+mod thread;
+mod transmit;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::net::UdpSocket;
-use tokio::runtime::Handle;
-use tokio::sync::{mpsc, oneshot};
-use tracing::Instrument;
+use tokio::sync::mpsc;
 
 use crate::call::CallRef;
 use crate::media::command::{LegId, LegRemote, MediaEvent, MediaLeg, MEDIA_SIDES};
@@ -64,11 +65,12 @@ pub use crate::media::command::LEGS_PER_CALL_MAX;
 pub use record::{group_id, RecordError};
 pub use stats::{DropReason, RelaySnapshot};
 
-use call::{CallTask, Command, LegSetup};
+use call::{CallMedia, Command, LegSetup};
 use forward::forward_path;
 use stats::RelayStats;
-/// Control commands queued for one call task.
-pub const COMMANDS_PER_CALL_MAX: usize = 64;
+use thread::{Inbox, RelayThread};
+
+pub use thread::INBOX_MAX;
 /// Largest datagram the relay takes; bigger ones are truncated and dropped.
 pub const PACKET_BYTES_MAX: usize = 2048;
 /// Ports tried when binding a pair fails (a port held by another program).
@@ -101,8 +103,8 @@ pub struct RelayConfig {
     pub events_queue_max: usize,
     /// Seed of the RNG that draws SSRCs and initial sequence numbers.
     pub rng_seed: u64,
-    /// Relay threads, each a current-thread runtime running its share of
-    /// the calls; 0 runs the call tasks on the runtime that calls [`start`].
+    /// Relay threads, each an epoll loop over its share of the calls;
+    /// 0 means one.
     pub threads: usize,
     /// A group id recordings are given to (mode 0640); `None`: 0600.
     pub recordings_group: Option<u32>,
@@ -131,8 +133,6 @@ impl RelayConfig {
 /// What went wrong with a media request.
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
-    #[error("the relay must start inside a tokio runtime")]
-    NoRuntime,
     #[error("{threads} relay threads asked, at most {RELAY_THREADS_MAX}")]
     TooManyThreads { threads: usize },
     #[error("could not start relay thread {n}: {source}")]
@@ -156,7 +156,7 @@ pub enum MediaError {
     SelfBridge(LegId),
     #[error("cannot set up transcoding: {0}")]
     Transcoder(#[from] TranscodeError),
-    #[error("the media task of call {0:?} is not keeping up with commands")]
+    #[error("the relay thread of call {0:?} is not keeping up with commands")]
     CallBusy(CallRef),
 }
 
@@ -188,34 +188,29 @@ pub struct MediaHandle {
 
 struct Shared {
     config: RelayConfig,
-    /// Where call tasks run: the caller's runtime, or one per relay thread.
-    runtimes: Vec<Handle>,
-    /// Calls spawned so far; call `k` runs on `runtimes[k % len]`.
-    calls_spawned: AtomicUsize,
-    /// Dropped with the last handle: each relay thread then stops.
-    _stop: Vec<oneshot::Sender<()>>,
+    /// Dropped with the last handle: each then closes its calls and stops.
+    threads: Vec<RelayThread>,
+    /// Calls opened so far; call `k` runs on `threads[k % len]`.
+    calls_opened: AtomicUsize,
     pool: Arc<Mutex<PortPool>>,
     calls: Mutex<HashMap<CallRef, CallEntry>>,
     rng: Mutex<StdRng>,
     stats: Arc<RelayStats>,
-    events: mpsc::Sender<MediaEvent>,
     /// Queue audio, pre-encoded; empty when none was loaded. A reload
     /// swaps it: each call keeps the set it started with.
     prompts: Mutex<Arc<PromptSet>>,
 }
 
 struct CallEntry {
-    commands: mpsc::Sender<Command>,
-    /// Index of the runtime the call's task and sockets belong to.
-    runtime: usize,
+    /// Index of the relay thread the call's media and sockets belong to.
+    thread: usize,
     legs: Vec<Option<LegRemote>>,
     /// The leg that plays each part ([`MediaLeg::index`]) in the core's
     /// commands; a later leg for a part takes it over.
     sides: [Option<u8>; MEDIA_SIDES],
 }
 
-/// Starts the relay; with `config.threads == 0` call it inside the tokio
-/// runtime that will run the call tasks. Returns the handle and the event
+/// Starts the relay and its threads. Returns the handle and the event
 /// stream.
 pub fn start(config: RelayConfig) -> Result<(MediaHandle, mpsc::Receiver<MediaEvent>), MediaError> {
     start_with_prompts(config, Arc::new(PromptSet::default()))
@@ -226,25 +221,17 @@ pub fn start_with_prompts(
     config: RelayConfig,
     prompts: Arc<PromptSet>,
 ) -> Result<(MediaHandle, mpsc::Receiver<MediaEvent>), MediaError> {
-    let pool = PortPool::new(config.port_min, config.port_max)?;
-    let (runtimes, stop) = match config.threads {
-        0 => (
-            vec![Handle::try_current().map_err(|_| MediaError::NoRuntime)?],
-            Vec::new(),
-        ),
-        threads => start_threads(threads)?,
-    };
+    let pool = Arc::new(Mutex::new(PortPool::new(config.port_min, config.port_max)?));
     let (events, rx) = mpsc::channel(config.events_queue_max.max(1));
+    let threads = start_threads(config.threads.max(1), &pool, &events)?;
     let shared = Shared {
         rng: Mutex::new(StdRng::seed_from_u64(config.rng_seed)),
         config,
-        runtimes,
-        calls_spawned: AtomicUsize::new(0),
-        _stop: stop,
-        pool: Arc::new(Mutex::new(pool)),
+        threads,
+        calls_opened: AtomicUsize::new(0),
+        pool,
         calls: Mutex::new(HashMap::new()),
         stats: Arc::new(RelayStats::default()),
-        events,
         prompts: Mutex::new(prompts),
     };
     Ok((
@@ -291,30 +278,17 @@ impl MediaHandle {
                 (port, rtp, rtcp)
             }
         };
-        // Register with the call's runtime here, whatever thread calls us,
-        // so the task never holds a leg it could not use. A new call goes
-        // to the next runtime in turn (`spawn_call` counts it under `calls`).
-        let runtime = calls.get(&call).map_or_else(
-            || s.calls_spawned.load(Relaxed) % s.runtimes.len(),
-            |e| e.runtime,
-        );
-        let registered = {
-            let _runtime = s.runtimes[runtime].enter();
-            UdpSocket::from_std(rtp).and_then(|rtp| Ok((rtp, UdpSocket::from_std(rtcp)?)))
+        let entry = match calls.entry(call) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => match self.open_call(call) {
+                Ok(entry) => e.insert(entry),
+                Err(err) => {
+                    drop((rtp, rtcp));
+                    let _ = lock(&s.pool).release(port);
+                    return Err(err);
+                }
+            },
         };
-        let (rtp, rtcp) = match registered {
-            Ok(pair) => pair,
-            Err(source) => {
-                let _ = lock(&s.pool).release(port);
-                return Err(MediaError::Bind {
-                    attempts: 1,
-                    source,
-                });
-            }
-        };
-        let entry = calls
-            .entry(call)
-            .or_insert_with(|| self.spawn_call(call, runtime));
         let leg = LegId {
             call,
             n: entry.legs.len() as u8,
@@ -331,18 +305,18 @@ impl MediaHandle {
             leg,
             side,
             port,
-            rtp,
-            rtcp,
             ssrc,
             initial_seq: seq,
             initial_ts: ts,
         };
-        if entry
-            .commands
-            .try_send(Command::AddLeg(Box::new(setup)))
-            .is_err()
-        {
-            // The task never got the sockets; return the pair ourselves.
+        let add = Inbox::AddLeg {
+            call,
+            setup: Box::new(setup),
+            rtp,
+            rtcp,
+        };
+        if s.threads[entry.thread].send(add).is_err() {
+            // The thread is gone; the sockets went with the message.
             let _ = lock(&s.pool).release(port);
             return Err(MediaError::CallBusy(call));
         }
@@ -368,7 +342,12 @@ impl MediaHandle {
             .get_mut(usize::from(leg.n))
             .ok_or(MediaError::UnknownLeg(leg))?;
         *slot = Some(remote);
-        send(entry, leg.call, Command::SetRemote(leg.n, remote))
+        send(
+            &self.shared.threads,
+            entry,
+            leg.call,
+            Command::SetRemote(leg.n, remote),
+        )
     }
 
     /// Bridges `a` and `b` both ways. A leg bridged elsewhere before is
@@ -395,6 +374,7 @@ impl MediaHandle {
         let a_to_b = forward_path(ra, rb)?;
         let b_to_a = forward_path(rb, ra)?;
         send(
+            &self.shared.threads,
             entry,
             a.call,
             Command::Bridge {
@@ -466,7 +446,7 @@ impl MediaHandle {
         let entry = calls
             .get(&call)
             .ok_or(MediaError::UnknownLeg(LegId { call, n: 0 }))?;
-        send(entry, call, Command::EndSupervision)
+        send(&self.shared.threads, entry, call, Command::EndSupervision)
     }
 
     /// Makes `call` a conference of these legs (by number), each with its
@@ -476,7 +456,12 @@ impl MediaHandle {
         let entry = calls
             .get(&call)
             .ok_or(MediaError::UnknownLeg(LegId { call, n: 0 }))?;
-        send(entry, call, Command::Conference(parties))
+        send(
+            &self.shared.threads,
+            entry,
+            call,
+            Command::Conference(parties),
+        )
     }
 
     /// Queues `command` for the call of `legs`: distinct, existing legs of
@@ -500,7 +485,7 @@ impl MediaHandle {
         if let Some(&leg) = legs.iter().find(|l| usize::from(l.n) >= entry.legs.len()) {
             return Err(MediaError::UnknownLeg(leg));
         }
-        send(entry, first.call, command)
+        send(&self.shared.threads, entry, first.call, command)
     }
 
     /// Sends `digit` to `leg` as RFC 4733 telephone-events (100 ms, end
@@ -528,11 +513,13 @@ impl MediaHandle {
         *lock(&self.shared.prompts) = prompts;
     }
 
-    /// Ends the call's media: its task stops, closes the sockets and returns
-    /// the ports to the pool. Releasing an unknown call is a no-op.
+    /// Ends the call's media: its relay thread applies what was queued
+    /// for it, closes the sockets and returns the ports to the pool.
+    /// Releasing an unknown call is a no-op.
     pub fn release(&self, call: CallRef) {
-        // Dropping the sender ends the task once it has drained its queue.
-        lock(&self.shared.calls).remove(&call);
+        if let Some(entry) = lock(&self.shared.calls).remove(&call) {
+            let _ = self.shared.threads[entry.thread].send(Inbox::Release(call));
+        }
     }
 
     /// Counters and gauges for the metrics exporter.
@@ -573,59 +560,53 @@ impl MediaHandle {
         })
     }
 
-    fn spawn_call(&self, call: CallRef, runtime: usize) -> CallEntry {
+    /// A new call's media, on the next relay thread in turn.
+    fn open_call(&self, call: CallRef) -> Result<CallEntry, MediaError> {
         let s = &self.shared;
-        s.calls_spawned.fetch_add(1, Relaxed);
-        let (tx, rx) = mpsc::channel(COMMANDS_PER_CALL_MAX);
-        let task = CallTask::new(
+        let thread = s.calls_opened.fetch_add(1, Relaxed) % s.threads.len();
+        let media = CallMedia::new(
             call,
             &s.config,
-            Arc::clone(&s.pool),
             Arc::clone(&s.stats),
-            s.events.clone(),
             self.prompts(),
+            Instant::now(),
         );
-        let span = tracing::debug_span!("media", call = call.0);
-        s.runtimes[runtime].spawn(task.run(rx).instrument(span));
-        CallEntry {
-            commands: tx,
-            runtime,
+        s.threads[thread]
+            .send(Inbox::Open(Box::new(media)))
+            .map_err(|_| MediaError::CallBusy(call))?;
+        Ok(CallEntry {
+            thread,
             legs: Vec::with_capacity(2),
             sides: [None; MEDIA_SIDES],
-        }
+        })
     }
 }
 
-/// Starts `threads` relay threads, each running a current-thread runtime
-/// until its stop sender is dropped (tasks still on it are then dropped).
-fn start_threads(threads: usize) -> Result<(Vec<Handle>, Vec<oneshot::Sender<()>>), MediaError> {
+/// Starts `threads` relay threads.
+fn start_threads(
+    threads: usize,
+    pool: &Arc<Mutex<PortPool>>,
+    events: &mpsc::Sender<MediaEvent>,
+) -> Result<Vec<RelayThread>, MediaError> {
     if threads > RELAY_THREADS_MAX {
         return Err(MediaError::TooManyThreads { threads });
     }
-    let mut runtimes = Vec::with_capacity(threads);
-    let mut stops = Vec::with_capacity(threads);
-    for n in 0..threads {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|source| MediaError::Thread { n, source })?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        runtimes.push(runtime.handle().clone());
-        std::thread::Builder::new()
-            .name(format!("relay-{n}"))
-            .spawn(move || {
-                let _ = runtime.block_on(stopped);
-            })
-            .map_err(|source| MediaError::Thread { n, source })?;
-        stops.push(stop);
-    }
-    Ok((runtimes, stops))
+    (0..threads)
+        .map(|n| {
+            RelayThread::start(n, Arc::clone(pool), events.clone())
+                .map_err(|source| MediaError::Thread { n, source })
+        })
+        .collect()
 }
 
-fn send(entry: &CallEntry, call: CallRef, command: Command) -> Result<(), MediaError> {
-    entry
-        .commands
-        .try_send(command)
+fn send(
+    threads: &[RelayThread],
+    entry: &CallEntry,
+    call: CallRef,
+    command: Command,
+) -> Result<(), MediaError> {
+    threads[entry.thread]
+        .command(call, command)
         .map_err(|_| MediaError::CallBusy(call))
 }
 

@@ -3,7 +3,7 @@
 //! its verdict, then for a machine the end of its greeting, go to the core
 //! as events. It stops listening once it has said all it will.
 
-use super::CallTask;
+use super::CallMedia;
 use crate::media::amd::{Amd, AmdSettings, BeepWatch, GREETING_WAIT_MAX};
 use crate::media::command::MediaEvent;
 use crate::media::sdp::Codec;
@@ -20,7 +20,7 @@ pub(in crate::media::relay) struct Detect {
     coder: Option<(Codec, Transcoder)>,
 }
 
-impl CallTask {
+impl CallMedia {
     pub(super) fn start_detect(&mut self, leg: usize, beep: bool) {
         if leg >= self.legs.len() {
             return;

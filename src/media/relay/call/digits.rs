@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::{CallTask, DropReason, SourceKey};
+use super::{CallMedia, DropReason, SourceKey};
 use crate::media::dtmf::DtmfSender;
 use crate::media::relay::forward::{write_header, HEADER_LEN};
 
@@ -41,7 +41,7 @@ impl Default for DigitsOut {
     }
 }
 
-impl CallTask {
+impl CallMedia {
     /// Queues `digit` to be sent to leg `n` (if it negotiated telephone-event).
     pub(super) fn queue_digit(&mut self, n: usize, digit: char) {
         let Some(leg) = self.legs.get_mut(n) else {
@@ -55,7 +55,7 @@ impl CallTask {
             out.queue.push_back(digit);
         }
         if !out.sender.is_busy() {
-            self.start_next_digit(n, Instant::now());
+            self.start_next_digit(n, self.now);
         }
     }
 
@@ -91,7 +91,7 @@ impl CallTask {
 
     /// Sends the event packets due now, on each leg's own stream.
     pub(super) fn on_digits_out(&mut self) {
-        let now = Instant::now();
+        let now = self.now;
         for n in 0..self.legs.len() {
             let leg = &mut self.legs[n];
             let (pt, dst) = (leg.telephone_event, leg.rtp_latch.destination());
@@ -120,7 +120,7 @@ impl CallTask {
                 let buf = &mut self.tx_buf[..len];
                 write_header(buf, &rw, pt);
                 buf[HEADER_LEN..].copy_from_slice(&payload);
-                match super::secure::send_on(&leg.rtp, &mut leg.srtp, buf, dst, false) {
+                match super::secure::send_on(&mut self.tx, 2 * n, &mut leg.srtp, buf, dst, false) {
                     Ok(_) => self.counters.rtp_packets += 1,
                     Err(_) => self.counters.drop(DropReason::SendFailed),
                 }

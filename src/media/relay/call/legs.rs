@@ -1,7 +1,7 @@
 //! A relayed call's legs: adding one, and following its SDP (offer,
 //! answer, re-offer) with new latches, stream steps and forwarding paths.
 
-use super::{CallTask, Leg, LegRemote, LegSetup};
+use super::{CallMedia, Leg, LegRemote, LegSetup};
 use crate::media::dtmf::DtmfReceiver;
 use crate::media::latch::{Expected, Latch};
 use crate::media::packetize::{samples_8k, PTIME_DEFAULT};
@@ -9,7 +9,7 @@ use crate::media::relay::forward::{forward_path, ForwardPath, MapPath};
 use crate::media::rtp::OutboundStream;
 use crate::media::NARROWBAND_HZ;
 
-impl CallTask {
+impl CallMedia {
     /// A leg's SDP (offer, answer, re-offer). A bridged leg whose codec,
     /// payload types or packet time changed gets new paths both ways at
     /// once: the relay follows a re-offer without waiting for a new bridge.
@@ -53,7 +53,6 @@ impl CallTask {
             self.legs.len(),
             "legs arrive in order"
         );
-        let (rtp, rtcp) = (s.rtp, s.rtcp);
         // A new leg for a part (another supervisor) takes it over: the
         // old leg's digits are no longer the core's to hear.
         if s.side.is_some() {
@@ -66,8 +65,6 @@ impl CallTask {
             id: s.leg,
             side: s.side,
             port: s.port,
-            rtp,
-            rtcp,
             rtp_latch: Latch::new(self.config.relatch_after),
             rtcp_latch: Latch::new(self.config.relatch_after),
             stream: OutboundStream::new(s.ssrc, s.initial_seq, s.initial_ts),

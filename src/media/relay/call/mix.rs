@@ -2,19 +2,17 @@
 //! tick, and what each mixed party hears, in its codec and packet time on
 //! its own stream.
 
-use std::time::Instant;
-
-use super::{CallTask, DropReason, MediaEvent, SourceKey, MIXER_INPUT};
+use super::{CallMedia, DropReason, MediaEvent, SourceKey, MIXER_INPUT};
 use crate::media::mix::Voice;
 use crate::media::packetize::samples_8k;
 use crate::media::relay::forward::{write_header, HEADER_LEN};
 use crate::media::relay::mixer::Mixer;
 use crate::media::rtp::Rewritten;
 
-impl CallTask {
+impl CallMedia {
     /// The call's mixer, made for these caller and agent legs if none yet.
     pub(super) fn mixer_for(&mut self, caller: usize, agent: usize) -> &mut Mixer {
-        let now = Instant::now();
+        let now = self.now;
         self.mixer
             .get_or_insert_with(|| Box::new(Mixer::new(caller, agent, now)))
     }
@@ -62,7 +60,7 @@ impl CallTask {
     /// mix each supervised party hears, in its codec on its own stream, a
     /// packet whenever a packet time of it is queued.
     pub(super) fn on_mix(&mut self) {
-        let now = Instant::now();
+        let now = self.now;
         let Some(mixer) = self.mixer.as_mut() else {
             return;
         };
@@ -103,7 +101,7 @@ impl CallTask {
                 };
                 let out = &mut self.tx_buf[..HEADER_LEN + len];
                 write_header(out, &rw, pt);
-                match leg.send_rtp(out, dst) {
+                match leg.send_rtp(&mut self.tx, out, dst) {
                     Ok(_) => {
                         self.counters.rtp_packets += 1;
                         self.counters.rtp_bytes += out.len() as u64;

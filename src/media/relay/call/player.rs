@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{CallTask, DropReason, SourceKey};
+use super::{CallMedia, DropReason, SourceKey};
 use crate::media::g711::{alaw_encode, ulaw_encode};
 use crate::media::packetize::PACKET_SAMPLES_MAX;
 use crate::media::prompts::{PromptId, PromptPlayer};
@@ -31,7 +31,7 @@ pub(super) struct Player {
     encoder: Option<Box<Transcoder>>,
 }
 
-impl CallTask {
+impl CallMedia {
     /// Plays `intro` once, then loops `music`, to leg `leg`.
     pub(super) fn start_play(&mut self, leg: usize, intro: &[PromptId], music: Vec<PromptId>) {
         let Some(l) = self.legs.get(leg) else {
@@ -44,7 +44,7 @@ impl CallTask {
         } else {
             (intro, false)
         };
-        let Ok(current) = PromptPlayer::with_frame(items, looped, Instant::now(), frame) else {
+        let Ok(current) = PromptPlayer::with_frame(items, looped, self.now, frame) else {
             return;
         };
         let music = if intro.is_empty() { Vec::new() } else { music };
@@ -70,7 +70,7 @@ impl CallTask {
     /// Sends the frame due now on the player's leg, under the leg's own
     /// SSRC and continuing its sequence and timestamps (RFC 3550 §5.1).
     pub(super) fn on_player(&mut self) {
-        let now = Instant::now();
+        let now = self.now;
         let Some(p) = self.player.as_mut() else {
             return;
         };
@@ -145,7 +145,7 @@ impl CallTask {
             .rewrite(source, step as u16, step.wrapping_mul(ticks));
         let packet = &mut self.tx_buf[..HEADER_LEN + len];
         write_header(packet, &rw, pt);
-        match leg.send_rtp(packet, dst) {
+        match leg.send_rtp(&mut self.tx, packet, dst) {
             Ok(_) => {
                 self.counters.rtp_packets += 1;
                 self.counters.rtp_bytes += packet.len() as u64;

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use super::Leg;
 use crate::media::command::SrtpKeys;
 use crate::media::relay::stats::DropReason;
+use crate::media::relay::transmit::Transmits;
 use crate::media::relay::PACKET_BYTES_MAX;
 use crate::media::srtp::{SrtpContext, SrtpError, RTCP_OVERHEAD};
 
@@ -58,33 +59,46 @@ impl Leg {
         })
     }
 
-    /// Sends an RTP packet to the party, protected on an SRTP leg.
-    pub(super) fn send_rtp(&mut self, packet: &[u8], dst: SocketAddr) -> io::Result<usize> {
-        self.send(packet, dst, false)
+    /// Queues an RTP packet to the party, protected on an SRTP leg.
+    pub(super) fn send_rtp(
+        &mut self,
+        tx: &mut Transmits,
+        packet: &[u8],
+        dst: SocketAddr,
+    ) -> io::Result<usize> {
+        let socket = 2 * usize::from(self.id.n);
+        send_on(tx, socket, &mut self.srtp, packet, dst, false)
     }
 
-    /// Sends an RTCP packet to the party, protected on an SRTP leg.
-    pub(super) fn send_rtcp(&mut self, packet: &[u8], dst: SocketAddr) -> io::Result<usize> {
-        self.send(packet, dst, true)
-    }
-
-    fn send(&mut self, packet: &[u8], dst: SocketAddr, rtcp: bool) -> io::Result<usize> {
-        let socket = if rtcp { &self.rtcp } else { &self.rtp };
-        send_on(socket, &mut self.srtp, packet, dst, rtcp)
+    /// Queues an RTCP packet to the party, protected on an SRTP leg.
+    pub(super) fn send_rtcp(
+        &mut self,
+        tx: &mut Transmits,
+        packet: &[u8],
+        dst: SocketAddr,
+    ) -> io::Result<usize> {
+        let socket = 2 * usize::from(self.id.n) + 1;
+        send_on(tx, socket, &mut self.srtp, packet, dst, true)
     }
 }
 
 /// [`Leg::send_rtp`] from the leg's parts, for callers that hold another
-/// field of the leg borrowed.
+/// field of the leg borrowed: queues the packet for socket `socket`.
 pub(super) fn send_on(
-    socket: &tokio::net::UdpSocket,
+    tx: &mut Transmits,
+    socket: usize,
     srtp: &mut Option<Box<LegSrtp>>,
     packet: &[u8],
     dst: SocketAddr,
     rtcp: bool,
 ) -> io::Result<usize> {
+    let queue = |tx: &mut Transmits, bytes: &[u8]| {
+        tx.push(socket, bytes, dst)
+            .map(|()| bytes.len())
+            .map_err(|_| io::Error::from(io::ErrorKind::WouldBlock))
+    };
     let Some(s) = srtp.as_mut() else {
-        return socket.try_send_to(packet, dst);
+        return queue(tx, packet);
     };
     let len = packet.len();
     if len > PACKET_BYTES_MAX {
@@ -97,5 +111,5 @@ pub(super) fn send_on(
         s.tx.protect_rtp(&mut s.scratch, len)
     };
     let n = protected.map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    socket.try_send_to(&s.scratch[..n], dst)
+    queue(tx, &s.scratch[..n])
 }

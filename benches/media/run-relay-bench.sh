@@ -45,15 +45,17 @@ measure() { # measure LABEL N PID load-args... : run the load, report the relay'
   s0=$(sys_ticks "$pid"); c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
   out=$(timeout $((SECS + 30)) "${PIN_LOAD[@]}" "$UB" load pps="$PPS" secs="$SECS" "$@")
   c1=$(cpu_ticks "$pid"); s1=$(sys_ticks "$pid"); t1=$(date +%s.%N)
-  python3 - "$label" "$n" "$out" "$((c1 - c0))" "$HZ" "$t0" "$t1" "$la" "$((s1 - s0))" <<'PY'
+  # Resident memory of the relay process with all calls up (per call: compare two builds).
+  rss=$(awk '/^VmRSS/{print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+  python3 - "$label" "$n" "$out" "$((c1 - c0))" "$HZ" "$t0" "$t1" "$la" "$((s1 - s0))" "${rss:-0}" <<'PY'
 import sys
-label, n, out, ticks, hz, t0, t1, la, sys_ticks = sys.argv[1:]
+label, n, out, ticks, hz, t0, t1, la, sys_ticks, rss = sys.argv[1:]
 kv = dict(x.split("=", 1) for x in out.split()[1:])
 cpu_s = int(ticks) / float(hz); el = float(t1) - float(t0)
 recv = int(kv["recv"]); pct = 100 * cpu_s / el
 print(f"relay={label} calls={n} loss_pct={kv['loss_pct']} lat_us_p50={kv['lat_us_p50']} p99={kv['p99']} "
       f"recv_pps={recv / el:.0f} relay_cpu%={pct:.1f} cpu_us_per_pkt={1e6 * cpu_s / max(recv, 1):.2f} "
-      f"cpu%_per_1000_calls={1000 * pct / int(n):.1f} sys_us_per_pkt={1e6 * int(sys_ticks) / float(hz) / max(recv, 1):.2f} max_us={kv['max']} load1_before={la}")
+      f"cpu%_per_1000_calls={1000 * pct / int(n):.1f} sys_us_per_pkt={1e6 * int(sys_ticks) / float(hz) / max(recv, 1):.2f} max_us={kv['max']} load1_before={la} rss_kb={rss}")
 PY
 }
 
@@ -67,7 +69,7 @@ for n in $CALLS_LIST; do
           for c in $(seq 0 $((n - 1))); do
             echo "$((EP_BASE + 4 * c)) $((EP_BASE + 4 * c + 2)) $((EP_BASE + 4 * c + 2)) $((EP_BASE + 4 * c))"
           done >"$WORK/direct.map"
-          echo "rep=$i $(measure direct "$n" $$ map="$WORK/direct.map")" | sed 's/relay_cpu%=[^ ]*/relay_cpu%=0/; s/cpu_us_per_pkt=[^ ]*/cpu_us_per_pkt=0/; s/cpu%_per_1000_calls=[^ ]*/cpu%_per_1000_calls=0/; s/sys_us_per_pkt=[^ ]*/sys_us_per_pkt=0/' | tee -a "$RESULTS" ;;
+          echo "rep=$i $(measure direct "$n" $$ map="$WORK/direct.map")" | sed 's/rss_kb=[^ ]*/rss_kb=0/; s/relay_cpu%=[^ ]*/relay_cpu%=0/; s/cpu_us_per_pkt=[^ ]*/cpu_us_per_pkt=0/; s/cpu%_per_1000_calls=[^ ]*/cpu%_per_1000_calls=0/; s/sys_us_per_pkt=[^ ]*/sys_us_per_pkt=0/' | tee -a "$RESULTS" ;;
         udpbench-mmsg|udpbench-tokio)
           # Floors: a bare relay loop (epoll + recvmmsg + sendmmsg, or one tokio task per
           # socket) with no latching, rewriting or control plane, under the same load.

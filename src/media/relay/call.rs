@@ -97,6 +97,9 @@ pub(super) enum Command {
         leg: u8,
         beep: bool,
     },
+    /// Makes the core panic: the relay thread's guard is tested with it.
+    #[cfg(test)]
+    Panic,
 }
 
 /// Input number of the supervision mixer in the legs' [`SourceKey`]s.
@@ -355,6 +358,8 @@ impl CallMedia {
             Command::SendDigit { leg, digit } => self.queue_digit(usize::from(leg), digit),
             Command::Detect { leg, beep } => self.start_detect(usize::from(leg), beep),
             Command::Conference(parties) => self.conference(&parties),
+            #[cfg(test)]
+            Command::Panic => panic!("a core bug, made for the test"),
             Command::EndSupervision => {
                 if let Some(m) = self.mixer.as_mut() {
                     m.mode = None;

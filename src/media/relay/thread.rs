@@ -11,10 +11,11 @@ use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::net::UdpSocket;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -186,7 +187,8 @@ impl Loop {
                         return self.close_all();
                     }
                 } else {
-                    self.readable(token, now);
+                    let i = untoken(token).0;
+                    self.guarded(i, |relay| relay.readable(token, now));
                 }
             }
             self.expire(now);
@@ -208,7 +210,19 @@ impl Loop {
     fn take_inbox(&mut self, now: Instant) -> bool {
         loop {
             match self.inbox.try_recv() {
-                Ok(message) => self.take(message, now),
+                Ok(message) => {
+                    let call = match &message {
+                        Inbox::Open(media) => media.call(),
+                        Inbox::AddLeg { call, .. }
+                        | Inbox::Command(call, _)
+                        | Inbox::Release(call) => *call,
+                    };
+                    if catch_unwind(AssertUnwindSafe(|| self.take(message, now))).is_err() {
+                        if let Some(&i) = self.by_call.get(&call) {
+                            self.lost(i);
+                        }
+                    }
+                }
                 Err(std_mpsc::TryRecvError::Empty) => return true,
                 Err(std_mpsc::TryRecvError::Disconnected) => return false,
             }
@@ -339,8 +353,12 @@ impl Loop {
             }
             // This entry is spent: `after` arms the next one.
             slot.scheduled = None;
-            slot.media.handle_timeout(now);
-            self.after(i);
+            self.guarded(i, |relay| {
+                if let Some(slot) = relay.slots[i].as_mut() {
+                    slot.media.handle_timeout(now);
+                }
+                relay.after(i);
+            });
         }
     }
 
@@ -372,6 +390,42 @@ impl Loop {
             let _ = pool.release(port);
         }
         self.free.push(i);
+    }
+
+    /// Runs `f` on call `i`'s behalf; a panic in it ends that call's media
+    /// alone, not the thread and its other calls.
+    fn guarded(&mut self, i: usize, f: impl FnOnce(&mut Self)) {
+        if catch_unwind(AssertUnwindSafe(|| f(self))).is_err() {
+            self.lost(i);
+        }
+    }
+
+    /// Ends call `i`'s media after a panic in its core: loudly, and the
+    /// switch is told as for a media timeout, so the call is hung up and
+    /// recorded rather than left silent.
+    fn lost(&mut self, i: usize) {
+        let Some(slot) = self.slots.get_mut(i).and_then(Option::take) else {
+            return;
+        };
+        let call = slot.media.call();
+        tracing::error!(
+            call = call.0,
+            "relay: the call's media failed (a bug); ending the call"
+        );
+        self.by_call.remove(&call);
+        let mut slot = slot;
+        let ports = catch_unwind(AssertUnwindSafe(|| slot.media.close())).unwrap_or_default();
+        drop(slot);
+        let mut pool = lock(&self.pool);
+        for port in ports {
+            let _ = pool.release(port);
+        }
+        drop(pool);
+        self.free.push(i);
+        let _ = self.events.try_send(MediaEvent::Timeout {
+            call,
+            silent_for: Duration::ZERO,
+        });
     }
 
     fn close_all(&mut self) {

@@ -56,8 +56,9 @@ source "$PEERS/lib.sh"   # WORK, PIDS, track, cleanup trap, run_uac, start_sipp_
 
 # A target directory shared by several checkouts may get another branch's binary
 # at any time: build, then run a copy taken at once.
-TARGET_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/switchyard
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
+# SWITCH_BIN=/path runs that build instead (an older commit's, for a before/after).
+TARGET_BIN=${SWITCH_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/switchyard}
+if [ "${SKIP_BUILD:-0}" != 1 ] && [ -z "${SWITCH_BIN:-}" ]; then
   log "building the release binary (cargo build --release)"
   (cd "$REPO" && cargo build --release --quiet) || { log "release build failed"; exit 1; }
 fi

@@ -13,7 +13,7 @@
 #   MEM_CALLS (5000) MEM_RATE (500) MEM_HOLD_MS (20000) KAM_CHILDREN (4)
 #   SETTLE_MAX_S (45: wait for the switch's transactions to expire between rates; QUICK 0)
 #   SWITCH_LOG (RUST_LOG for the switch, default "warn") SETUPS ("direct kamailio switch")
-#   SKIP_BUILD=1 (use the release binary as built) PEERS (default <checkout>/../shared/peers)
+#   SKIP_BUILD=1 (use the release binary as built) SWITCH_BIN=/path (run that build instead) PEERS (default <checkout>/../shared/peers)
 #   MEM=0 (skip the memory run) REG=0 (skip the registration search)
 # The "overload" setup (after "switch" in SETUPS, or with OVERLOAD_BASE=calls/s) drives the
 # switch at OVERLOAD_FACTOR (2) x its highest zero-failure rate for OVERLOAD_SECS (30) with

@@ -318,12 +318,18 @@ impl Via {
         if host_start == pos {
             return Err(ParseError::BadVia);
         }
-        let semi = b[host_start..]
-            .iter()
-            .position(|&c| c == b';')
-            .map_or(b.len(), |p| host_start + p);
-        let sent_by = lex::trim_range(b, host_start..semi);
-        let (host, port) = sent_by_parts(b, sent_by.clone()).ok_or(ParseError::BadVia)?;
+        let (host, port, sent_by, semi) = match plain_sent_by(b, host_start) {
+            Some(found) => found,
+            None => {
+                let semi = b[host_start..]
+                    .iter()
+                    .position(|&c| c == b';')
+                    .map_or(b.len(), |p| host_start + p);
+                let sent_by = lex::trim_range(b, host_start..semi);
+                let (host, port) = sent_by_parts(b, sent_by.clone()).ok_or(ParseError::BadVia)?;
+                (host, port, sent_by, semi)
+            }
+        };
         let mut via = Via {
             transport: Span::new(transport),
             host: Span::new(host),
@@ -380,7 +386,7 @@ impl Via {
 /// A name-addr or addr-spec with header parameters: From, To, Contact, Route.
 #[derive(Clone, Debug)]
 pub struct NameAddr {
-    text: ByteStr,
+    /// The value's text is the URI's (`Uri::text`); spans index it.
     /// Inside the quotes (escapes kept as written) or the unquoted tokens.
     display: Option<Span>,
     uri: Uri,
@@ -441,14 +447,13 @@ impl NameAddr {
             }
             (uri, end)
         };
-        let uri = Uri::parse(ByteStr(value.as_bytes().slice(uri_range)))?;
+        let uri = Uri::parse_in(b, uri_range)?;
         let rest = lex::trim_range(b, after..whole.end);
         let mut addr = NameAddr {
             display: display.map(Span::new),
             uri,
             params: Span::new(b.len()..b.len()),
             tag: None,
-            text: ByteStr::default(),
         };
         if !rest.is_empty() {
             if b[rest.start] != b';' {
@@ -464,29 +469,29 @@ impl NameAddr {
                 })?;
             addr.tag = tag.map(Span::new);
         }
-        addr.text = value;
+        addr.uri.set_text(value);
         Ok(addr)
     }
     /// The display name as written: without its quotes, escapes kept.
     pub fn display_name(&self) -> Option<&str> {
-        self.display.map(|r| &self.text.as_str()[r.range()])
+        self.display.map(|r| &self.uri.text()[r.range()])
     }
     pub fn uri(&self) -> &Uri {
         &self.uri
     }
     pub fn tag(&self) -> Option<&str> {
-        self.tag.map(|r| &self.text.as_str()[r.range()])
+        self.tag.map(|r| &self.uri.text()[r.range()])
     }
     /// A header parameter by name (case-insensitive): `Some(None)` when it has no value.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
         if self.params.is_empty() {
             return None;
         }
-        lex::find_param(self.text.as_str(), self.params.range(), name)
+        lex::find_param(self.uri.text(), self.params.range(), name)
     }
     /// The whole value as written.
     pub fn as_str(&self) -> &str {
-        self.text.as_str()
+        self.uri.text()
     }
 }
 
@@ -552,6 +557,39 @@ fn quoted_end(b: &[u8], open: usize) -> Option<usize> {
 fn angle(b: &[u8], lt: usize) -> Result<(Range<usize>, usize), ParseError> {
     let gt = memchr(b'>', &b[lt..]).ok_or(ParseError::BadNameAddr)?;
     Ok((lt + 1..lt + gt, lt + gt + 1))
+}
+
+/// The common sent-by, a hostname or IPv4 address and maybe `:port`, with
+/// no whitespace, directly followed by `;` or the end, read in one pass:
+/// host, port, the sent-by and where the `;` (or the end) is. `None` sends
+/// anything else to the general reading.
+#[allow(clippy::type_complexity)]
+fn plain_sent_by(
+    b: &[u8],
+    start: usize,
+) -> Option<(Range<usize>, Option<u16>, Range<usize>, usize)> {
+    let host_end = start + lex::host_len(&b[start..]);
+    if host_end == start {
+        return None;
+    }
+    let ends = |at: usize| matches!(b.get(at), None | Some(b';'));
+    if ends(host_end) {
+        return Some((start..host_end, None, start..host_end, host_end));
+    }
+    if b[host_end] != b':' {
+        return None;
+    }
+    let digits = &b[host_end + 1..];
+    let len = digits
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let end = host_end + 1 + len;
+    if len > 5 || !ends(end) {
+        return None;
+    }
+    let port = lex::digits_u64(&digits[..len]).and_then(|p| u16::try_from(p).ok())?;
+    Some((start..host_end, Some(port), start..end, end))
 }
 
 /// `host [":" port]` of a Via sent-by; host is a name, IPv4 or `[IPv6]`.

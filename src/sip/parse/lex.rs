@@ -70,8 +70,31 @@ static HOST: [bool; 256] = {
     table
 };
 
+/// Bytes above SP other than DEL: a Call-ID's `word` bytes (RFC 3261 §25.1)
+/// and UTF-8, checked at once.
+pub(crate) static VISIBLE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = i > b' ' as usize && i != 0x7f;
+        i += 1;
+    }
+    table
+};
+
+/// `token` bytes other than upper-case letters.
+pub(crate) static LOWER_TOKEN: [bool; 256] = {
+    let mut table = TOKEN;
+    let mut i = b'A' as usize;
+    while i <= b'Z' as usize {
+        table[i] = false;
+        i += 1;
+    }
+    table
+};
+
 pub(crate) fn is_token(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|&b| is_token_byte(b))
+    !s.is_empty() && run_len(s, &TOKEN) == s.len()
 }
 
 pub(crate) fn is_wsp(b: u8) -> bool {

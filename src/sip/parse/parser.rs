@@ -29,7 +29,8 @@ pub(super) fn parse(raw: Bytes) -> Result<Message, ParseError> {
         pos += 2;
     }
     // The header section ends at the first empty line; the body follows it.
-    let head = Head::scan(buf, pos)?;
+    let mut head = Head::new();
+    head.scan(buf, pos)?;
     let head_end = head.end;
     let body_start = head_end + 2;
 
@@ -424,7 +425,7 @@ fn set_once<T>(
 /// `word ["@" word]` (RFC 3261 §25.1): no whitespace, not empty.
 fn call_id(value: &ValueText<'_>) -> Result<ByteStr, ParseError> {
     let b = value.bytes();
-    if b.is_empty() || b.iter().any(|&c| c <= b' ' || c == 0x7f) {
+    if b.is_empty() || lex::run_len(b, &lex::VISIBLE) != b.len() {
         return Err(ParseError::BadCallId);
     }
     Ok(value.whole())
@@ -433,6 +434,19 @@ fn call_id(value: &ValueText<'_>) -> Result<ByteStr, ParseError> {
 /// `type "/" subtype`, lower-cased, parameters dropped (RFC 3261 §20.15).
 fn media_type(value: &ValueText<'_>) -> Result<ByteStr, ParseError> {
     let b = value.bytes();
+    // The common form, `type/subtype` in lower case with nothing around
+    // the slash, is two runs of lower-case token bytes: it is sliced as it is.
+    let kind = lex::run_len(b, &lex::LOWER_TOKEN);
+    if kind > 0 && b.get(kind) == Some(&b'/') {
+        let sub = lex::run_len(&b[kind + 1..], &lex::LOWER_TOKEN);
+        let end = kind + 1 + sub;
+        if sub > 0 && matches!(b.get(end), None | Some(b';' | b' ' | b'\t')) {
+            let rest = lex::trim_range(b, end..b.len());
+            if rest.is_empty() || b[rest.start] == b';' {
+                return Ok(value.slice(0..end));
+            }
+        }
+    }
     let end = memchr(b';', b).unwrap_or(b.len());
     let r = lex::trim_range(b, 0..end);
     let media = &b[r.clone()];

@@ -18,7 +18,10 @@ pub enum Scheme {
 /// A URI. Text is kept as received (escapes are not decoded).
 #[derive(Clone, Debug)]
 pub struct Uri {
+    /// Holds the URI at `whole`; a name-addr's URI shares the name-addr's
+    /// text, so parsing one takes one slice of the message, not two.
     text: ByteStr,
+    whole: Span,
     scheme: Scheme,
     /// User part without the password; the number for tel.
     user: Option<Span>,
@@ -32,10 +35,37 @@ pub struct Uri {
 
 impl Uri {
     pub fn parse(text: ByteStr) -> Result<Uri, super::ParseError> {
-        let b = text.as_bytes().as_ref();
-        if b.len() > Span::MAX {
+        let mut uri = Uri::parse_in(text.as_bytes(), 0..text.len())?;
+        uri.text = text;
+        Ok(uri)
+    }
+
+    /// Parses `src[range]`; the caller puts `src` in `text` afterwards.
+    pub(super) fn parse_in(src: &[u8], range: Range<usize>) -> Result<Uri, ParseError> {
+        if src.len() > Span::MAX {
             return Err(ParseError::BadUri);
         }
+        let b = src.get(range.clone()).ok_or(ParseError::BadUri)?;
+        let mut uri = Uri::parse_spans(b)?;
+        let off = range.start as u32;
+        let shift = |s: &mut Span| {
+            s.start += off;
+            s.end += off;
+        };
+        shift(&mut uri.whole);
+        shift(&mut uri.host);
+        shift(&mut uri.params);
+        if let Some(user) = uri.user.as_mut() {
+            shift(user);
+        }
+        if let Some(headers) = uri.headers.as_mut() {
+            shift(headers);
+        }
+        Ok(uri)
+    }
+
+    /// Parses `b`, a whole URI; spans index `b` and `text` is left empty.
+    fn parse_spans(b: &[u8]) -> Result<Uri, ParseError> {
         let marks = Marks::scan(b)?;
         let colon = marks.colon.ok_or(ParseError::BadUri)?;
         let name = &b[..colon];
@@ -57,6 +87,7 @@ impl Uri {
         };
         let rest = colon + 1..b.len();
         let mut uri = Uri {
+            whole: Span::new(0..b.len()),
             scheme,
             user: None,
             host: Span::default(),
@@ -71,7 +102,6 @@ impl Uri {
             Scheme::Other if rest.is_empty() => return Err(ParseError::BadUri),
             Scheme::Other => {}
         }
-        uri.text = text;
         Ok(uri)
     }
 
@@ -102,7 +132,16 @@ impl Uri {
     }
     /// The whole URI as written.
     pub fn as_str(&self) -> &str {
+        &self.text.as_str()[self.whole.range()]
+    }
+
+    /// The text the URI's spans index (a name-addr's whole value).
+    pub(super) fn text(&self) -> &str {
         self.text.as_str()
+    }
+
+    pub(super) fn set_text(&mut self, text: ByteStr) {
+        self.text = text;
     }
 
     /// `[userinfo@]hostport[;params][?headers]` (RFC 3261 §25.1 SIP-URI).
@@ -310,6 +349,6 @@ static URI_CLASS: [u8; 256] = {
 impl PartialEq for Uri {
     /// Compares as written; RFC 3261 §19.1.4 equivalence is the caller's.
     fn eq(&self, other: &Uri) -> bool {
-        self.text == other.text
+        self.as_str() == other.as_str()
     }
 }

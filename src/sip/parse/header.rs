@@ -68,16 +68,16 @@ impl HeaderName {
             HeaderName::Accept => 0,
             HeaderName::Allow => 1,
             HeaderName::Authorization => 2,
-            HeaderName::CallId => 3,
-            HeaderName::Contact => 4,
+            HeaderName::CallId => code::CALL_ID,
+            HeaderName::Contact => code::CONTACT,
             HeaderName::ContentEncoding => 5,
-            HeaderName::ContentLength => 6,
-            HeaderName::ContentType => 7,
-            HeaderName::CSeq => 8,
+            HeaderName::ContentLength => code::CONTENT_LENGTH,
+            HeaderName::ContentType => code::CONTENT_TYPE,
+            HeaderName::CSeq => code::CSEQ,
             HeaderName::Event => 9,
-            HeaderName::Expires => 10,
-            HeaderName::From => 11,
-            HeaderName::MaxForwards => 12,
+            HeaderName::Expires => code::EXPIRES,
+            HeaderName::From => code::FROM,
+            HeaderName::MaxForwards => code::MAX_FORWARDS,
             HeaderName::MinExpires => 13,
             HeaderName::ProxyAuthenticate => 14,
             HeaderName::ProxyAuthorization => 15,
@@ -91,10 +91,10 @@ impl HeaderName {
             HeaderName::Server => 23,
             HeaderName::Subject => 24,
             HeaderName::Supported => 25,
-            HeaderName::To => 26,
+            HeaderName::To => code::TO,
             HeaderName::Unsupported => 27,
             HeaderName::UserAgent => 28,
-            HeaderName::Via => 29,
+            HeaderName::Via => code::VIA,
             HeaderName::WwwAuthenticate => 30,
         }
     }
@@ -217,6 +217,20 @@ impl HeaderName {
 
 /// Code of an extension name in the header index.
 pub(super) const OTHER: u8 = u8::MAX;
+
+/// Codes of the typed headers, for matching a code without loading its name.
+pub(super) mod code {
+    pub const CALL_ID: u8 = 3;
+    pub const CONTACT: u8 = 4;
+    pub const CONTENT_LENGTH: u8 = 6;
+    pub const CONTENT_TYPE: u8 = 7;
+    pub const CSEQ: u8 = 8;
+    pub const EXPIRES: u8 = 10;
+    pub const FROM: u8 = 11;
+    pub const MAX_FORWARDS: u8 = 12;
+    pub const TO: u8 = 26;
+    pub const VIA: u8 = 29;
+}
 
 /// Every known name, in declaration order: the header index stores a
 /// one-byte code into this table instead of a name per line.

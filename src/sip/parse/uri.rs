@@ -261,55 +261,118 @@ struct Marks {
 }
 
 impl Marks {
+    /// Sixteen bytes at a time: a mask of the bytes that matter (delimiters
+    /// and forbidden bytes), then one step per set bit. A URI's last
+    /// sixteen bytes are taken as a whole group, with the bits of the bytes
+    /// already seen cleared, so only a URI under sixteen bytes is read a
+    /// byte at a time.
     fn scan(b: &[u8]) -> Result<Marks, ParseError> {
         let mut m = Marks::default();
-        let mut i = 0;
-        loop {
-            i += lex::run_len(&b[i..], &URI_PLAIN);
-            let Some(&c) = b.get(i) else {
-                break;
+        let mut at = 0;
+        while at < b.len() {
+            let (base, mut mask) = if b.len() - at >= CHUNK {
+                (at, special_mask(&b[at..at + CHUNK]))
+            } else if b.len() >= CHUNK {
+                let base = b.len() - CHUNK;
+                (base, special_mask(&b[base..]) & (u32::MAX << (at - base)))
+            } else {
+                (at, special_mask_bytes(&b[at..]))
             };
-            let at = i;
-            i += 1;
-            // Whitespace, controls, quotes or angle brackets are never part
-            // of a URI and mean it was mis-delimited (RFC 4475 §3.1.2.7,
-            // §3.1.2.8, §3.1.2.14).
-            if URI_CLASS[usize::from(c)] == FORBIDDEN {
-                return Err(ParseError::BadUri);
+            while mask != 0 {
+                let i = base + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                m.note(i, b[i])?;
             }
-            let i = at;
-            if m.colon.is_none() {
-                if c == b':' {
-                    m.colon = Some(i);
-                }
-                continue;
-            }
-            match c {
-                b':' => {
-                    m.password.get_or_insert(i);
-                }
-                b'@' => {
-                    m.at.get_or_insert(i);
-                }
-                b';' | b'?' => {
-                    m.delim.get_or_insert(i);
-                    if c == b';' {
-                        m.semi.get_or_insert(i);
-                    } else {
-                        m.query.get_or_insert(i);
-                    }
-                    if m.at.is_some() {
-                        m.delim_after_at.get_or_insert(i);
-                        if c == b'?' {
-                            m.query_after_at.get_or_insert(i);
-                        }
-                    }
-                }
-                _ => {}
-            }
+            at = base + CHUNK;
         }
         Ok(m)
     }
+
+    /// Records the delimiter `c` at `i`, or refuses a forbidden byte.
+    fn note(&mut self, i: usize, c: u8) -> Result<(), ParseError> {
+        let m = self;
+        // Whitespace, controls, quotes or angle brackets are never part
+        // of a URI and mean it was mis-delimited (RFC 4475 §3.1.2.7,
+        // §3.1.2.8, §3.1.2.14).
+        if URI_CLASS[usize::from(c)] == FORBIDDEN {
+            return Err(ParseError::BadUri);
+        }
+        if m.colon.is_none() {
+            if c == b':' {
+                m.colon = Some(i);
+            }
+            return Ok(());
+        }
+        match c {
+            b':' => {
+                m.password.get_or_insert(i);
+            }
+            b'@' => {
+                m.at.get_or_insert(i);
+            }
+            b';' | b'?' => {
+                m.delim.get_or_insert(i);
+                if c == b';' {
+                    m.semi.get_or_insert(i);
+                } else {
+                    m.query.get_or_insert(i);
+                }
+                if m.at.is_some() {
+                    m.delim_after_at.get_or_insert(i);
+                    if c == b'?' {
+                        m.query_after_at.get_or_insert(i);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Bytes a mask covers.
+const CHUNK: usize = 16;
+
+/// Bit i set when `chunk[i]` is not `PLAIN` in `URI_CLASS`.
+#[cfg(target_arch = "x86_64")]
+fn special_mask(chunk: &[u8]) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    assert_eq!(chunk.len(), CHUNK, "whole chunks only");
+    // SAFETY: an unaligned load of the 16 bytes `chunk` borrows (asserted),
+    // and SSE2 instructions, which every x86_64 target has.
+    let mask = unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast());
+        let eq = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
+        // Unsigned `v <= SP`: the minimum of the two is `v`.
+        let low = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(b' ' as i8)), v);
+        let forbidden = _mm_or_si128(
+            _mm_or_si128(low, eq(0x7f)),
+            _mm_or_si128(_mm_or_si128(eq(b'<'), eq(b'>')), eq(b'"')),
+        );
+        let delimiter = _mm_or_si128(
+            _mm_or_si128(eq(b':'), eq(b'@')),
+            _mm_or_si128(eq(b';'), eq(b'?')),
+        );
+        _mm_movemask_epi8(_mm_or_si128(forbidden, delimiter))
+    };
+    mask as u32
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn special_mask(chunk: &[u8]) -> u32 {
+    special_mask_bytes(chunk)
+}
+
+/// `special_mask` a byte at a time, for fewer than 32 bytes.
+fn special_mask_bytes(bytes: &[u8]) -> u32 {
+    let mut mask = 0u32;
+    for (i, &c) in bytes.iter().enumerate() {
+        mask |= u32::from(URI_CLASS[usize::from(c)] != PLAIN) << i;
+    }
+    mask
 }
 
 const PLAIN: u8 = 0;
@@ -318,17 +381,6 @@ const DELIMITER: u8 = 2;
 
 /// One load per byte: plain, forbidden (see `lex::is_uri_forbidden`), or a
 /// delimiter the pass records (`:` `@` `;` `?`).
-/// The bytes `URI_CLASS` calls plain, skipped in runs.
-static URI_PLAIN: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        table[i] = URI_CLASS[i] == PLAIN;
-        i += 1;
-    }
-    table
-};
-
 static URI_CLASS: [u8; 256] = {
     let mut table = [PLAIN; 256];
     let mut i = 0;

@@ -40,8 +40,20 @@ impl Head {
     /// `self` in place: the kept line ends are too many bytes to move.
     pub(super) fn scan(&mut self, buf: &[u8], start: usize) -> Result<(), ParseError> {
         let mut high = 0u32;
-        let mut chunks = buf[start..].chunks_exact(CHUNK);
         let mut at = start;
+        // Two groups per step: one test and one jump for 32 bytes.
+        let mut pairs = buf[start..].chunks_exact(2 * CHUNK);
+        for pair in pairs.by_ref() {
+            let (lf_low, high_low) = chunk_masks(&pair[..CHUNK]);
+            let (lf_high, high_high) = chunk_masks(&pair[CHUNK..]);
+            high |= high_low | high_high;
+            let lf = lf_low | lf_high << CHUNK;
+            if lf != 0 && self.take_lfs(buf, start, at, lf) {
+                return self.check_utf8(buf, start, high);
+            }
+            at += 2 * CHUNK;
+        }
+        let mut chunks = pairs.remainder().chunks_exact(CHUNK);
         for chunk in chunks.by_ref() {
             let (lf, chunk_high) = chunk_masks(chunk);
             high |= chunk_high;

@@ -305,29 +305,8 @@ impl Via {
         if b.len() > Span::MAX {
             return Err(ParseError::BadVia);
         }
-        let mut pos = skip_lws(b, 0);
-        let mut fields = [0..0, 0..0, 0..0];
-        for (i, field) in fields.iter_mut().enumerate() {
-            if i > 0 {
-                pos = skip_lws(b, pos);
-                if b.get(pos) != Some(&b'/') {
-                    return Err(ParseError::BadVia);
-                }
-                pos = skip_lws(b, pos + 1);
-            }
-            let start = pos;
-            while pos < b.len() && lex::is_token_byte(b[pos]) {
-                pos += 1;
-            }
-            if start == pos {
-                return Err(ParseError::BadVia);
-            }
-            *field = start..pos;
-        }
-        let [protocol, version, transport] = fields;
-        if !b[protocol].eq_ignore_ascii_case(b"SIP") || &b[version] != b"2.0" {
-            return Err(ParseError::BadVia);
-        }
+        let transport = sent_protocol(b)?;
+        let pos = transport.end;
         let host_start = skip_lws(b, pos);
         if host_start == pos {
             return Err(ParseError::BadVia);
@@ -545,6 +524,43 @@ impl CSeq {
             method: Method::from_buf(src, range.start + method.start..range.start + method.end),
         })
     }
+}
+
+/// `SIP / 2.0 / transport` at the start of a Via value: the transport's
+/// range. Written without LWS (`SIP/2.0/UDP`), as nearly every peer does,
+/// it is read without a loop per field.
+fn sent_protocol(b: &[u8]) -> Result<Range<usize>, ParseError> {
+    const PREFIX: &[u8] = b"SIP/2.0/";
+    if b.len() > PREFIX.len() && b[..PREFIX.len()].eq_ignore_ascii_case(PREFIX) {
+        let end = PREFIX.len() + lex::run_len(&b[PREFIX.len()..], &lex::TOKEN);
+        if end > PREFIX.len() {
+            return Ok(PREFIX.len()..end);
+        }
+    }
+    let mut pos = skip_lws(b, 0);
+    let mut fields = [0..0, 0..0, 0..0];
+    for (i, field) in fields.iter_mut().enumerate() {
+        if i > 0 {
+            pos = skip_lws(b, pos);
+            if b.get(pos) != Some(&b'/') {
+                return Err(ParseError::BadVia);
+            }
+            pos = skip_lws(b, pos + 1);
+        }
+        let start = pos;
+        while pos < b.len() && lex::is_token_byte(b[pos]) {
+            pos += 1;
+        }
+        if start == pos {
+            return Err(ParseError::BadVia);
+        }
+        *field = start..pos;
+    }
+    let [protocol, version, transport] = fields;
+    if !b[protocol].eq_ignore_ascii_case(b"SIP") || &b[version] != b"2.0" {
+        return Err(ParseError::BadVia);
+    }
+    Ok(transport)
 }
 
 fn skip_lws(b: &[u8], mut pos: usize) -> usize {

@@ -11,7 +11,7 @@ pub(crate) fn is_token_byte(b: u8) -> bool {
 }
 
 /// Lookup table for `token` bytes: one load per byte on the hot path.
-static TOKEN: [bool; 256] = {
+pub(crate) static TOKEN: [bool; 256] = {
     let mut table = [false; 256];
     let mut i = 0;
     while i < 256 {
@@ -41,6 +41,7 @@ pub(crate) fn host_len(s: &[u8]) -> usize {
 /// The length of the leading run of bytes in `class`. Whole words first,
 /// each tested without a branch per byte: values such as branches, tags and
 /// URIs are long runs, and a byte loop cost several instructions a byte.
+#[inline]
 pub(crate) fn run_len(s: &[u8], class: &[bool; 256]) -> usize {
     let mut at = 0;
     for word in s.chunks_exact(8) {
@@ -423,6 +424,7 @@ pub(crate) fn digits_u64(s: &[u8]) -> Option<u64> {
 /// Canonical names hold only letters and `-`: a byte may differ from the
 /// canonical one only by 0x20, and only where the canonical byte is a letter
 /// (bit 0x40 set), so `\r` does not pass for `-`.
+#[inline]
 pub(crate) fn fold_eq(canonical: &[u8], name: &[u8]) -> bool {
     const LETTER_BITS: u64 = 0x4040_4040_4040_4040;
     let differs = |c: u64, n: u64| (c ^ n) & !((c & LETTER_BITS) >> 1) != 0;

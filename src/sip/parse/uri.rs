@@ -69,13 +69,8 @@ impl Uri {
         let marks = Marks::scan(b)?;
         let colon = marks.colon.ok_or(ParseError::BadUri)?;
         let name = &b[..colon];
-        let scheme_ok = name.first().is_some_and(u8::is_ascii_alphabetic)
-            && name
-                .iter()
-                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
-        if !scheme_ok {
-            return Err(ParseError::BadUri);
-        }
+        // The schemes the switch knows are well-formed names; only another
+        // is checked byte by byte.
         let scheme = if name.eq_ignore_ascii_case(b"sip") {
             Scheme::Sip
         } else if name.eq_ignore_ascii_case(b"sips") {
@@ -83,6 +78,13 @@ impl Uri {
         } else if name.eq_ignore_ascii_case(b"tel") {
             Scheme::Tel
         } else {
+            let scheme_ok = name.first().is_some_and(u8::is_ascii_alphabetic)
+                && name
+                    .iter()
+                    .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
+            if !scheme_ok {
+                return Err(ParseError::BadUri);
+            }
             Scheme::Other
         };
         let rest = colon + 1..b.len();

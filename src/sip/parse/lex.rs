@@ -217,6 +217,7 @@ pub(crate) struct Param {
 /// count above `max`. Returns the value of the first parameter named `want`
 /// (ignoring case; `want` is letters only, or empty to look for nothing),
 /// `None` when there is none or it has no value.
+#[inline]
 pub(crate) fn scan_params(
     s: &[u8],
     range: Range<usize>,
@@ -234,6 +235,7 @@ pub(crate) fn scan_params(
 /// names the error. On success the list holds no `"` or `<`, so splitting
 /// at every `;` is what `split_top` does, and each piece is read as
 /// `param_of` reads it.
+#[inline]
 fn scan_plain_params(
     s: &[u8],
     range: Range<usize>,

@@ -68,16 +68,16 @@ impl HeaderName {
             HeaderName::Accept => 0,
             HeaderName::Allow => 1,
             HeaderName::Authorization => 2,
-            HeaderName::CallId => 3,
-            HeaderName::Contact => 4,
+            HeaderName::CallId => code::CALL_ID,
+            HeaderName::Contact => code::CONTACT,
             HeaderName::ContentEncoding => 5,
-            HeaderName::ContentLength => 6,
-            HeaderName::ContentType => 7,
-            HeaderName::CSeq => 8,
+            HeaderName::ContentLength => code::CONTENT_LENGTH,
+            HeaderName::ContentType => code::CONTENT_TYPE,
+            HeaderName::CSeq => code::CSEQ,
             HeaderName::Event => 9,
-            HeaderName::Expires => 10,
-            HeaderName::From => 11,
-            HeaderName::MaxForwards => 12,
+            HeaderName::Expires => code::EXPIRES,
+            HeaderName::From => code::FROM,
+            HeaderName::MaxForwards => code::MAX_FORWARDS,
             HeaderName::MinExpires => 13,
             HeaderName::ProxyAuthenticate => 14,
             HeaderName::ProxyAuthorization => 15,
@@ -91,10 +91,10 @@ impl HeaderName {
             HeaderName::Server => 23,
             HeaderName::Subject => 24,
             HeaderName::Supported => 25,
-            HeaderName::To => 26,
+            HeaderName::To => code::TO,
             HeaderName::Unsupported => 27,
             HeaderName::UserAgent => 28,
-            HeaderName::Via => 29,
+            HeaderName::Via => code::VIA,
             HeaderName::WwwAuthenticate => 30,
         }
     }
@@ -218,6 +218,20 @@ impl HeaderName {
 /// Code of an extension name in the header index.
 pub(super) const OTHER: u8 = u8::MAX;
 
+/// Codes of the typed headers, for matching a code without loading its name.
+pub(super) mod code {
+    pub const CALL_ID: u8 = 3;
+    pub const CONTACT: u8 = 4;
+    pub const CONTENT_LENGTH: u8 = 6;
+    pub const CONTENT_TYPE: u8 = 7;
+    pub const CSEQ: u8 = 8;
+    pub const EXPIRES: u8 = 10;
+    pub const FROM: u8 = 11;
+    pub const MAX_FORWARDS: u8 = 12;
+    pub const TO: u8 = 26;
+    pub const VIA: u8 = 29;
+}
+
 /// Every known name, in declaration order: the header index stores a
 /// one-byte code into this table instead of a name per line.
 pub(super) static KNOWN: [HeaderName; 31] = [
@@ -291,39 +305,24 @@ impl Via {
         if b.len() > Span::MAX {
             return Err(ParseError::BadVia);
         }
-        let mut pos = skip_lws(b, 0);
-        let mut fields = [0..0, 0..0, 0..0];
-        for (i, field) in fields.iter_mut().enumerate() {
-            if i > 0 {
-                pos = skip_lws(b, pos);
-                if b.get(pos) != Some(&b'/') {
-                    return Err(ParseError::BadVia);
-                }
-                pos = skip_lws(b, pos + 1);
-            }
-            let start = pos;
-            while pos < b.len() && lex::is_token_byte(b[pos]) {
-                pos += 1;
-            }
-            if start == pos {
-                return Err(ParseError::BadVia);
-            }
-            *field = start..pos;
-        }
-        let [protocol, version, transport] = fields;
-        if !b[protocol].eq_ignore_ascii_case(b"SIP") || &b[version] != b"2.0" {
-            return Err(ParseError::BadVia);
-        }
+        let transport = sent_protocol(b)?;
+        let pos = transport.end;
         let host_start = skip_lws(b, pos);
         if host_start == pos {
             return Err(ParseError::BadVia);
         }
-        let semi = b[host_start..]
-            .iter()
-            .position(|&c| c == b';')
-            .map_or(b.len(), |p| host_start + p);
-        let sent_by = lex::trim_range(b, host_start..semi);
-        let (host, port) = sent_by_parts(b, sent_by.clone()).ok_or(ParseError::BadVia)?;
+        let (host, port, sent_by, semi) = match plain_sent_by(b, host_start) {
+            Some(found) => found,
+            None => {
+                let semi = b[host_start..]
+                    .iter()
+                    .position(|&c| c == b';')
+                    .map_or(b.len(), |p| host_start + p);
+                let sent_by = lex::trim_range(b, host_start..semi);
+                let (host, port) = sent_by_parts(b, sent_by.clone()).ok_or(ParseError::BadVia)?;
+                (host, port, sent_by, semi)
+            }
+        };
         let mut via = Via {
             transport: Span::new(transport),
             host: Span::new(host),
@@ -380,7 +379,7 @@ impl Via {
 /// A name-addr or addr-spec with header parameters: From, To, Contact, Route.
 #[derive(Clone, Debug)]
 pub struct NameAddr {
-    text: ByteStr,
+    /// The value's text is the URI's (`Uri::text`); spans index it.
     /// Inside the quotes (escapes kept as written) or the unquoted tokens.
     display: Option<Span>,
     uri: Uri,
@@ -441,14 +440,13 @@ impl NameAddr {
             }
             (uri, end)
         };
-        let uri = Uri::parse(ByteStr(value.as_bytes().slice(uri_range)))?;
+        let uri = Uri::parse_in(b, uri_range)?;
         let rest = lex::trim_range(b, after..whole.end);
         let mut addr = NameAddr {
             display: display.map(Span::new),
             uri,
             params: Span::new(b.len()..b.len()),
             tag: None,
-            text: ByteStr::default(),
         };
         if !rest.is_empty() {
             if b[rest.start] != b';' {
@@ -464,29 +462,29 @@ impl NameAddr {
                 })?;
             addr.tag = tag.map(Span::new);
         }
-        addr.text = value;
+        addr.uri.set_text(value);
         Ok(addr)
     }
     /// The display name as written: without its quotes, escapes kept.
     pub fn display_name(&self) -> Option<&str> {
-        self.display.map(|r| &self.text.as_str()[r.range()])
+        self.display.map(|r| &self.uri.text()[r.range()])
     }
     pub fn uri(&self) -> &Uri {
         &self.uri
     }
     pub fn tag(&self) -> Option<&str> {
-        self.tag.map(|r| &self.text.as_str()[r.range()])
+        self.tag.map(|r| &self.uri.text()[r.range()])
     }
     /// A header parameter by name (case-insensitive): `Some(None)` when it has no value.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
         if self.params.is_empty() {
             return None;
         }
-        lex::find_param(self.text.as_str(), self.params.range(), name)
+        lex::find_param(self.uri.text(), self.params.range(), name)
     }
     /// The whole value as written.
     pub fn as_str(&self) -> &str {
-        self.text.as_str()
+        self.uri.text()
     }
 }
 
@@ -528,6 +526,43 @@ impl CSeq {
     }
 }
 
+/// `SIP / 2.0 / transport` at the start of a Via value: the transport's
+/// range. Written without LWS (`SIP/2.0/UDP`), as nearly every peer does,
+/// it is read without a loop per field.
+fn sent_protocol(b: &[u8]) -> Result<Range<usize>, ParseError> {
+    const PREFIX: &[u8] = b"SIP/2.0/";
+    if b.len() > PREFIX.len() && b[..PREFIX.len()].eq_ignore_ascii_case(PREFIX) {
+        let end = PREFIX.len() + lex::run_len(&b[PREFIX.len()..], &lex::TOKEN);
+        if end > PREFIX.len() {
+            return Ok(PREFIX.len()..end);
+        }
+    }
+    let mut pos = skip_lws(b, 0);
+    let mut fields = [0..0, 0..0, 0..0];
+    for (i, field) in fields.iter_mut().enumerate() {
+        if i > 0 {
+            pos = skip_lws(b, pos);
+            if b.get(pos) != Some(&b'/') {
+                return Err(ParseError::BadVia);
+            }
+            pos = skip_lws(b, pos + 1);
+        }
+        let start = pos;
+        while pos < b.len() && lex::is_token_byte(b[pos]) {
+            pos += 1;
+        }
+        if start == pos {
+            return Err(ParseError::BadVia);
+        }
+        *field = start..pos;
+    }
+    let [protocol, version, transport] = fields;
+    if !b[protocol].eq_ignore_ascii_case(b"SIP") || &b[version] != b"2.0" {
+        return Err(ParseError::BadVia);
+    }
+    Ok(transport)
+}
+
 fn skip_lws(b: &[u8], mut pos: usize) -> usize {
     while pos < b.len() && matches!(b[pos], b' ' | b'\t' | b'\r' | b'\n') {
         pos += 1;
@@ -552,6 +587,39 @@ fn quoted_end(b: &[u8], open: usize) -> Option<usize> {
 fn angle(b: &[u8], lt: usize) -> Result<(Range<usize>, usize), ParseError> {
     let gt = memchr(b'>', &b[lt..]).ok_or(ParseError::BadNameAddr)?;
     Ok((lt + 1..lt + gt, lt + gt + 1))
+}
+
+/// The common sent-by, a hostname or IPv4 address and maybe `:port`, with
+/// no whitespace, directly followed by `;` or the end, read in one pass:
+/// host, port, the sent-by and where the `;` (or the end) is. `None` sends
+/// anything else to the general reading.
+#[allow(clippy::type_complexity)]
+fn plain_sent_by(
+    b: &[u8],
+    start: usize,
+) -> Option<(Range<usize>, Option<u16>, Range<usize>, usize)> {
+    let host_end = start + lex::host_len(&b[start..]);
+    if host_end == start {
+        return None;
+    }
+    let ends = |at: usize| matches!(b.get(at), None | Some(b';'));
+    if ends(host_end) {
+        return Some((start..host_end, None, start..host_end, host_end));
+    }
+    if b[host_end] != b':' {
+        return None;
+    }
+    let digits = &b[host_end + 1..];
+    let len = digits
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let end = host_end + 1 + len;
+    if len > 5 || !ends(end) {
+        return None;
+    }
+    let port = lex::digits_u64(&digits[..len]).and_then(|p| u16::try_from(p).ok())?;
+    Some((start..host_end, Some(port), start..end, end))
 }
 
 /// `host [":" port]` of a Via sent-by; host is a name, IPv4 or `[IPv6]`.

@@ -11,7 +11,7 @@ pub(crate) fn is_token_byte(b: u8) -> bool {
 }
 
 /// Lookup table for `token` bytes: one load per byte on the hot path.
-static TOKEN: [bool; 256] = {
+pub(crate) static TOKEN: [bool; 256] = {
     let mut table = [false; 256];
     let mut i = 0;
     while i < 256 {
@@ -41,6 +41,7 @@ pub(crate) fn host_len(s: &[u8]) -> usize {
 /// The length of the leading run of bytes in `class`. Whole words first,
 /// each tested without a branch per byte: values such as branches, tags and
 /// URIs are long runs, and a byte loop cost several instructions a byte.
+#[inline]
 pub(crate) fn run_len(s: &[u8], class: &[bool; 256]) -> usize {
     let mut at = 0;
     for word in s.chunks_exact(8) {
@@ -70,8 +71,31 @@ static HOST: [bool; 256] = {
     table
 };
 
+/// Bytes above SP other than DEL: a Call-ID's `word` bytes (RFC 3261 §25.1)
+/// and UTF-8, checked at once.
+pub(crate) static VISIBLE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = i > b' ' as usize && i != 0x7f;
+        i += 1;
+    }
+    table
+};
+
+/// `token` bytes other than upper-case letters.
+pub(crate) static LOWER_TOKEN: [bool; 256] = {
+    let mut table = TOKEN;
+    let mut i = b'A' as usize;
+    while i <= b'Z' as usize {
+        table[i] = false;
+        i += 1;
+    }
+    table
+};
+
 pub(crate) fn is_token(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|&b| is_token_byte(b))
+    !s.is_empty() && run_len(s, &TOKEN) == s.len()
 }
 
 pub(crate) fn is_wsp(b: u8) -> bool {
@@ -193,6 +217,7 @@ pub(crate) struct Param {
 /// count above `max`. Returns the value of the first parameter named `want`
 /// (ignoring case; `want` is letters only, or empty to look for nothing),
 /// `None` when there is none or it has no value.
+#[inline]
 pub(crate) fn scan_params(
     s: &[u8],
     range: Range<usize>,
@@ -210,6 +235,7 @@ pub(crate) fn scan_params(
 /// names the error. On success the list holds no `"` or `<`, so splitting
 /// at every `;` is what `split_top` does, and each piece is read as
 /// `param_of` reads it.
+#[inline]
 fn scan_plain_params(
     s: &[u8],
     range: Range<usize>,
@@ -400,6 +426,7 @@ pub(crate) fn digits_u64(s: &[u8]) -> Option<u64> {
 /// Canonical names hold only letters and `-`: a byte may differ from the
 /// canonical one only by 0x20, and only where the canonical byte is a letter
 /// (bit 0x40 set), so `\r` does not pass for `-`.
+#[inline]
 pub(crate) fn fold_eq(canonical: &[u8], name: &[u8]) -> bool {
     const LETTER_BITS: u64 = 0x4040_4040_4040_4040;
     let differs = |c: u64, n: u64| (c ^ n) & !((c & LETTER_BITS) >> 1) != 0;

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use memchr::memchr;
 
 use super::head::Head;
+use super::header::code;
 use super::lex;
 use super::{
     header, ByteStr, CSeq, Contacts, Header, HeaderName, Message, Method, NameAddr, ParseError,
@@ -29,7 +30,8 @@ pub(super) fn parse(raw: Bytes) -> Result<Message, ParseError> {
         pos += 2;
     }
     // The header section ends at the first empty line; the body follows it.
-    let head = Head::scan(buf, pos)?;
+    let mut head = Head::new();
+    head.scan(buf, pos)?;
     let head_end = head.end;
     let body_start = head_end + 2;
 
@@ -193,7 +195,6 @@ impl State {
             return Err(ParseError::TooManyHeaders);
         }
         let name_span = Span::new(name.start - self.pos..name.end - self.pos);
-        let name = header::KNOWN.get(usize::from(code));
         let value = lex::trim_range(raw, value);
         let value_span = Span::new(value.start - self.pos..value.end - self.pos);
         // A folded value is unfolded into its own buffer (rare); any other
@@ -209,38 +210,28 @@ impl State {
                 range: value,
             },
         };
-        match name {
-            None => {}
-            Some(HeaderName::Via) => self.via(&value)?,
-            Some(HeaderName::From) => {
-                set_once(&mut self.from, "From", || NameAddr::parse(value.whole()))?
-            }
-            Some(HeaderName::To) => {
-                set_once(&mut self.to, "To", || NameAddr::parse(value.whole()))?
-            }
-            Some(HeaderName::CallId) => set_once(&mut self.call_id, "Call-ID", || call_id(&value))?,
-            Some(HeaderName::CSeq) => set_once(&mut self.cseq, "CSeq", || {
+        // On the code, not the name: one jump, no load of the name first.
+        match code {
+            code::VIA => self.via(&value)?,
+            code::FROM => set_once(&mut self.from, "From", || NameAddr::parse(value.whole()))?,
+            code::TO => set_once(&mut self.to, "To", || NameAddr::parse(value.whole()))?,
+            code::CALL_ID => set_once(&mut self.call_id, "Call-ID", || call_id(&value))?,
+            code::CSEQ => set_once(&mut self.cseq, "CSeq", || {
                 CSeq::parse_in(value.src, value.range.clone())
             })?,
-            Some(HeaderName::MaxForwards) => {
-                set_once(&mut self.max_forwards, "Max-Forwards", || {
-                    let n = lex::digits_u64(value.bytes()).ok_or(ParseError::BadMaxForwards)?;
-                    u32::try_from(n).map_err(|_| ParseError::BadMaxForwards)
-                })?
-            }
-            Some(HeaderName::ContentLength) => {
-                set_once(&mut self.content_length, "Content-Length", || {
-                    let n = lex::digits_u64(value.bytes()).ok_or(ParseError::BadContentLength)?;
-                    usize::try_from(n).map_err(|_| ParseError::BadContentLength)
-                })?
-            }
-            Some(HeaderName::ContentType) => {
-                set_once(&mut self.content_type, "Content-Type", || {
-                    media_type(&value)
-                })?
-            }
-            Some(HeaderName::Contact) => self.contact(&value)?,
-            Some(HeaderName::Expires) if self.expires.is_none() => {
+            code::MAX_FORWARDS => set_once(&mut self.max_forwards, "Max-Forwards", || {
+                let n = lex::digits_u64(value.bytes()).ok_or(ParseError::BadMaxForwards)?;
+                u32::try_from(n).map_err(|_| ParseError::BadMaxForwards)
+            })?,
+            code::CONTENT_LENGTH => set_once(&mut self.content_length, "Content-Length", || {
+                let n = lex::digits_u64(value.bytes()).ok_or(ParseError::BadContentLength)?;
+                usize::try_from(n).map_err(|_| ParseError::BadContentLength)
+            })?,
+            code::CONTENT_TYPE => set_once(&mut self.content_type, "Content-Type", || {
+                media_type(&value)
+            })?,
+            code::CONTACT => self.contact(&value)?,
+            code::EXPIRES if self.expires.is_none() => {
                 // Lenient: a malformed Expires reads as absent and the
                 // registrar applies its default (RFC 4475 §3.1.2.4).
                 let b = value.bytes();
@@ -424,7 +415,7 @@ fn set_once<T>(
 /// `word ["@" word]` (RFC 3261 §25.1): no whitespace, not empty.
 fn call_id(value: &ValueText<'_>) -> Result<ByteStr, ParseError> {
     let b = value.bytes();
-    if b.is_empty() || b.iter().any(|&c| c <= b' ' || c == 0x7f) {
+    if b.is_empty() || lex::run_len(b, &lex::VISIBLE) != b.len() {
         return Err(ParseError::BadCallId);
     }
     Ok(value.whole())
@@ -433,6 +424,19 @@ fn call_id(value: &ValueText<'_>) -> Result<ByteStr, ParseError> {
 /// `type "/" subtype`, lower-cased, parameters dropped (RFC 3261 §20.15).
 fn media_type(value: &ValueText<'_>) -> Result<ByteStr, ParseError> {
     let b = value.bytes();
+    // The common form, `type/subtype` in lower case with nothing around
+    // the slash, is two runs of lower-case token bytes: it is sliced as it is.
+    let kind = lex::run_len(b, &lex::LOWER_TOKEN);
+    if kind > 0 && b.get(kind) == Some(&b'/') {
+        let sub = lex::run_len(&b[kind + 1..], &lex::LOWER_TOKEN);
+        let end = kind + 1 + sub;
+        if sub > 0 && matches!(b.get(end), None | Some(b';' | b' ' | b'\t')) {
+            let rest = lex::trim_range(b, end..b.len());
+            if rest.is_empty() || b[rest.start] == b';' {
+                return Ok(value.slice(0..end));
+            }
+        }
+    }
     let end = memchr(b';', b).unwrap_or(b.len());
     let r = lex::trim_range(b, 0..end);
     let media = &b[r.clone()];

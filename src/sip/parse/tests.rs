@@ -843,3 +843,65 @@ fn header_index_lists_every_line_in_order_with_names_any_query_finds() {
         None
     );
 }
+
+#[test]
+fn every_known_name_sits_at_its_code() {
+    for (i, name) in header::KNOWN.iter().enumerate() {
+        assert_eq!(usize::from(name.code()), i, "{name:?}");
+    }
+}
+
+/// The URI scan reads sixteen bytes at a time: a forbidden byte is found
+/// at every place, and delimiters on either side of a group boundary.
+#[test]
+fn uri_scan_finds_bytes_at_every_place() {
+    let base = "sip:alice@example.com;transport=udp?subject=x";
+    for p in 0..base.len() {
+        for c in [b' ', b'\t', b'"', b'<', b'>', 0x7f, 0x01] {
+            let mut b = base.as_bytes().to_vec();
+            b[p] = c;
+            let text = ByteStr::from_utf8(Bytes::from(b)).expect("ASCII");
+            assert!(Uri::parse(text).is_err(), "{c:#x} at {p}");
+        }
+    }
+    for k in 1..40 {
+        let user = "u".repeat(k);
+        let text = format!("sip:{user}@h.example:5060;p=1?x=y");
+        let uri = Uri::parse(ByteStr::from_utf8(Bytes::from(text.clone())).expect("ASCII"))
+            .expect("a valid URI");
+        assert_eq!(uri.user(), Some(user.as_str()), "{text}");
+        assert_eq!(uri.host(), "h.example", "{text}");
+        assert_eq!(uri.port(), Some(5060), "{text}");
+        assert_eq!(uri.param("p"), Some(Some("1")), "{text}");
+        assert_eq!(uri.headers(), Some("x=y"), "{text}");
+        assert_eq!(uri.as_str(), text);
+    }
+}
+
+/// Lower-case media types are sliced as written; any other spelling is
+/// lower-cased with whitespace removed, and a malformed one refused.
+#[test]
+fn content_type_reads_every_spelling_of_a_media_type() {
+    let cases: [(&str, Result<&str, ParseError>); 8] = [
+        ("application/sdp", Ok("application/sdp")),
+        ("application/sdp;charset=utf-8", Ok("application/sdp")),
+        ("application/sdp ; charset=utf-8", Ok("application/sdp")),
+        ("application/sdp  ", Ok("application/sdp")),
+        ("Application/SDP", Ok("application/sdp")),
+        ("application / sdp", Ok("application/sdp")),
+        ("application/sdp x", Err(ParseError::BadContentType)),
+        ("application/", Err(ParseError::BadContentType)),
+    ];
+    for (value, want) in cases {
+        let raw = format!(
+            "OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h.example;branch=z9hG4bK1\r\n\
+             From: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: c1\r\n\
+             CSeq: 1 OPTIONS\r\nContent-Type: {value}\r\nContent-Length: 0\r\n\r\n"
+        );
+        let got = Message::parse(Bytes::from(raw));
+        match want {
+            Ok(media) => assert_eq!(got.expect(value).content_type(), Some(media), "{value}"),
+            Err(e) => assert_eq!(got.expect_err(value), e, "{value}"),
+        }
+    }
+}

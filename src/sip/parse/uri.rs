@@ -18,7 +18,10 @@ pub enum Scheme {
 /// A URI. Text is kept as received (escapes are not decoded).
 #[derive(Clone, Debug)]
 pub struct Uri {
+    /// Holds the URI at `whole`; a name-addr's URI shares the name-addr's
+    /// text, so parsing one takes one slice of the message, not two.
     text: ByteStr,
+    whole: Span,
     scheme: Scheme,
     /// User part without the password; the number for tel.
     user: Option<Span>,
@@ -32,20 +35,42 @@ pub struct Uri {
 
 impl Uri {
     pub fn parse(text: ByteStr) -> Result<Uri, super::ParseError> {
-        let b = text.as_bytes().as_ref();
-        if b.len() > Span::MAX {
+        let mut uri = Uri::parse_in(text.as_bytes(), 0..text.len())?;
+        uri.text = text;
+        Ok(uri)
+    }
+
+    /// Parses `src[range]`; the caller puts `src` in `text` afterwards.
+    pub(super) fn parse_in(src: &[u8], range: Range<usize>) -> Result<Uri, ParseError> {
+        if src.len() > Span::MAX {
             return Err(ParseError::BadUri);
         }
+        let b = src.get(range.clone()).ok_or(ParseError::BadUri)?;
+        let mut uri = Uri::parse_spans(b)?;
+        let off = range.start as u32;
+        let shift = |s: &mut Span| {
+            s.start += off;
+            s.end += off;
+        };
+        shift(&mut uri.whole);
+        shift(&mut uri.host);
+        shift(&mut uri.params);
+        if let Some(user) = uri.user.as_mut() {
+            shift(user);
+        }
+        if let Some(headers) = uri.headers.as_mut() {
+            shift(headers);
+        }
+        Ok(uri)
+    }
+
+    /// Parses `b`, a whole URI; spans index `b` and `text` is left empty.
+    fn parse_spans(b: &[u8]) -> Result<Uri, ParseError> {
         let marks = Marks::scan(b)?;
         let colon = marks.colon.ok_or(ParseError::BadUri)?;
         let name = &b[..colon];
-        let scheme_ok = name.first().is_some_and(u8::is_ascii_alphabetic)
-            && name
-                .iter()
-                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
-        if !scheme_ok {
-            return Err(ParseError::BadUri);
-        }
+        // The schemes the switch knows are well-formed names; only another
+        // is checked byte by byte.
         let scheme = if name.eq_ignore_ascii_case(b"sip") {
             Scheme::Sip
         } else if name.eq_ignore_ascii_case(b"sips") {
@@ -53,10 +78,18 @@ impl Uri {
         } else if name.eq_ignore_ascii_case(b"tel") {
             Scheme::Tel
         } else {
+            let scheme_ok = name.first().is_some_and(u8::is_ascii_alphabetic)
+                && name
+                    .iter()
+                    .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
+            if !scheme_ok {
+                return Err(ParseError::BadUri);
+            }
             Scheme::Other
         };
         let rest = colon + 1..b.len();
         let mut uri = Uri {
+            whole: Span::new(0..b.len()),
             scheme,
             user: None,
             host: Span::default(),
@@ -71,7 +104,6 @@ impl Uri {
             Scheme::Other if rest.is_empty() => return Err(ParseError::BadUri),
             Scheme::Other => {}
         }
-        uri.text = text;
         Ok(uri)
     }
 
@@ -102,7 +134,16 @@ impl Uri {
     }
     /// The whole URI as written.
     pub fn as_str(&self) -> &str {
+        &self.text.as_str()[self.whole.range()]
+    }
+
+    /// The text the URI's spans index (a name-addr's whole value).
+    pub(super) fn text(&self) -> &str {
         self.text.as_str()
+    }
+
+    pub(super) fn set_text(&mut self, text: ByteStr) {
+        self.text = text;
     }
 
     /// `[userinfo@]hostport[;params][?headers]` (RFC 3261 §25.1 SIP-URI).
@@ -222,55 +263,118 @@ struct Marks {
 }
 
 impl Marks {
+    /// Sixteen bytes at a time: a mask of the bytes that matter (delimiters
+    /// and forbidden bytes), then one step per set bit. A URI's last
+    /// sixteen bytes are taken as a whole group, with the bits of the bytes
+    /// already seen cleared, so only a URI under sixteen bytes is read a
+    /// byte at a time.
     fn scan(b: &[u8]) -> Result<Marks, ParseError> {
         let mut m = Marks::default();
-        let mut i = 0;
-        loop {
-            i += lex::run_len(&b[i..], &URI_PLAIN);
-            let Some(&c) = b.get(i) else {
-                break;
+        let mut at = 0;
+        while at < b.len() {
+            let (base, mut mask) = if b.len() - at >= CHUNK {
+                (at, special_mask(&b[at..at + CHUNK]))
+            } else if b.len() >= CHUNK {
+                let base = b.len() - CHUNK;
+                (base, special_mask(&b[base..]) & (u32::MAX << (at - base)))
+            } else {
+                (at, special_mask_bytes(&b[at..]))
             };
-            let at = i;
-            i += 1;
-            // Whitespace, controls, quotes or angle brackets are never part
-            // of a URI and mean it was mis-delimited (RFC 4475 §3.1.2.7,
-            // §3.1.2.8, §3.1.2.14).
-            if URI_CLASS[usize::from(c)] == FORBIDDEN {
-                return Err(ParseError::BadUri);
+            while mask != 0 {
+                let i = base + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                m.note(i, b[i])?;
             }
-            let i = at;
-            if m.colon.is_none() {
-                if c == b':' {
-                    m.colon = Some(i);
-                }
-                continue;
-            }
-            match c {
-                b':' => {
-                    m.password.get_or_insert(i);
-                }
-                b'@' => {
-                    m.at.get_or_insert(i);
-                }
-                b';' | b'?' => {
-                    m.delim.get_or_insert(i);
-                    if c == b';' {
-                        m.semi.get_or_insert(i);
-                    } else {
-                        m.query.get_or_insert(i);
-                    }
-                    if m.at.is_some() {
-                        m.delim_after_at.get_or_insert(i);
-                        if c == b'?' {
-                            m.query_after_at.get_or_insert(i);
-                        }
-                    }
-                }
-                _ => {}
-            }
+            at = base + CHUNK;
         }
         Ok(m)
     }
+
+    /// Records the delimiter `c` at `i`, or refuses a forbidden byte.
+    fn note(&mut self, i: usize, c: u8) -> Result<(), ParseError> {
+        let m = self;
+        // Whitespace, controls, quotes or angle brackets are never part
+        // of a URI and mean it was mis-delimited (RFC 4475 §3.1.2.7,
+        // §3.1.2.8, §3.1.2.14).
+        if URI_CLASS[usize::from(c)] == FORBIDDEN {
+            return Err(ParseError::BadUri);
+        }
+        if m.colon.is_none() {
+            if c == b':' {
+                m.colon = Some(i);
+            }
+            return Ok(());
+        }
+        match c {
+            b':' => {
+                m.password.get_or_insert(i);
+            }
+            b'@' => {
+                m.at.get_or_insert(i);
+            }
+            b';' | b'?' => {
+                m.delim.get_or_insert(i);
+                if c == b';' {
+                    m.semi.get_or_insert(i);
+                } else {
+                    m.query.get_or_insert(i);
+                }
+                if m.at.is_some() {
+                    m.delim_after_at.get_or_insert(i);
+                    if c == b'?' {
+                        m.query_after_at.get_or_insert(i);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Bytes a mask covers.
+const CHUNK: usize = 16;
+
+/// Bit i set when `chunk[i]` is not `PLAIN` in `URI_CLASS`.
+#[cfg(target_arch = "x86_64")]
+fn special_mask(chunk: &[u8]) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    assert_eq!(chunk.len(), CHUNK, "whole chunks only");
+    // SAFETY: an unaligned load of the 16 bytes `chunk` borrows (asserted),
+    // and SSE2 instructions, which every x86_64 target has.
+    let mask = unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast());
+        let eq = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
+        // Unsigned `v <= SP`: the minimum of the two is `v`.
+        let low = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(b' ' as i8)), v);
+        let forbidden = _mm_or_si128(
+            _mm_or_si128(low, eq(0x7f)),
+            _mm_or_si128(_mm_or_si128(eq(b'<'), eq(b'>')), eq(b'"')),
+        );
+        let delimiter = _mm_or_si128(
+            _mm_or_si128(eq(b':'), eq(b'@')),
+            _mm_or_si128(eq(b';'), eq(b'?')),
+        );
+        _mm_movemask_epi8(_mm_or_si128(forbidden, delimiter))
+    };
+    mask as u32
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn special_mask(chunk: &[u8]) -> u32 {
+    special_mask_bytes(chunk)
+}
+
+/// `special_mask` a byte at a time, for fewer than 32 bytes.
+fn special_mask_bytes(bytes: &[u8]) -> u32 {
+    let mut mask = 0u32;
+    for (i, &c) in bytes.iter().enumerate() {
+        mask |= u32::from(URI_CLASS[usize::from(c)] != PLAIN) << i;
+    }
+    mask
 }
 
 const PLAIN: u8 = 0;
@@ -279,17 +383,6 @@ const DELIMITER: u8 = 2;
 
 /// One load per byte: plain, forbidden (see `lex::is_uri_forbidden`), or a
 /// delimiter the pass records (`:` `@` `;` `?`).
-/// The bytes `URI_CLASS` calls plain, skipped in runs.
-static URI_PLAIN: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        table[i] = URI_CLASS[i] == PLAIN;
-        i += 1;
-    }
-    table
-};
-
 static URI_CLASS: [u8; 256] = {
     let mut table = [PLAIN; 256];
     let mut i = 0;
@@ -310,6 +403,6 @@ static URI_CLASS: [u8; 256] = {
 impl PartialEq for Uri {
     /// Compares as written; RFC 3261 §19.1.4 equivalence is the caller's.
     fn eq(&self, other: &Uri) -> bool {
-        self.text == other.text
+        self.as_str() == other.as_str()
     }
 }

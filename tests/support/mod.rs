@@ -15,6 +15,7 @@ pub mod scenarios;
 pub mod tls;
 pub mod webdriver;
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -300,11 +301,22 @@ const BLOCK_PORTS_MAX: u16 = 16;
 /// different offsets (by PID) and every port is checked by binding it.
 pub fn free_port_block(n: u16) -> u16 {
     if n <= 1 {
-        return UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // The kernel may pick a port it picked before once it is free again:
+        // a SIPp given the same number for its SIP and control sockets then
+        // fails to bind. No port is handed out twice by one test process.
+        static HANDED_OUT: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+        for _ in 0..1000 {
+            let port = UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+            if handed.insert(port) {
+                return port;
+            }
+        }
+        panic!("no UDP port this process has not handed out already");
     }
     // One stride for every size, so blocks of different sizes never overlap.
     assert!(

@@ -1,6 +1,6 @@
 //! Batched receive with recvmmsg(2). One call takes every datagram queued
 //! on a socket (up to [`RECV_BATCH`]) and, when it returns fewer, tells us
-//! the queue is empty, so the task clears the socket's readiness without
+//! the queue is empty, so the relay thread moves on from the socket without
 //! the extra `recvfrom` that would only answer EAGAIN. At 50 packets/s per
 //! socket that saves one of the three syscalls each relayed packet costs.
 
@@ -14,7 +14,7 @@ use super::PACKET_BYTES_MAX;
 /// Datagrams taken per recvmmsg call.
 pub const RECV_BATCH: usize = 4;
 
-/// Receive buffers of one call task, allocated once with the task.
+/// Receive buffers of one relay thread, allocated once with the thread.
 pub(super) struct RecvBatch {
     bufs: [[u8; PACKET_BYTES_MAX]; RECV_BATCH],
     addrs: [libc::sockaddr_storage; RECV_BATCH],

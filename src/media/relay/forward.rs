@@ -1,5 +1,5 @@
 //! How one leg's packets reach its bridged peer: the per-packet decision,
-//! without IO (the call task receives and sends).
+//! without IO (the relay thread receives and sends).
 //!
 //! Legs with the same codec and packet time get the zero-copy path: the
 //! header is rewritten in place ([`rewrite_in_place`]) and the payload type

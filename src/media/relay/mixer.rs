@@ -11,7 +11,7 @@
 //! of the moment after a transfer, a conference's parties, a supervisor
 //! who barged in or took over). While the caller hears nobody (on hold,
 //! queued after a transfer, a target ringing) the right channel is
-//! silence, and frames a stalled task missed are written as silence too:
+//! silence, and frames a stalled call missed are written as silence too:
 //! a sample's place in the file is its time since the recording began.
 
 use std::path::Path;
@@ -28,7 +28,7 @@ use crate::media::NARROWBAND_HZ;
 
 /// Mixing period: one 20 ms frame.
 pub const MIX_PERIOD: Duration = Duration::from_millis(20);
-/// A task that fell this far behind its mixing clock skips the lost
+/// A call that fell this far behind its mixing clock skips the lost
 /// frames instead of sending a burst.
 const MIX_LAG_MAX: Duration = Duration::from_millis(100);
 /// Party slots: a conference's parties (supervision uses the first three).

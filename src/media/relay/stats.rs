@@ -1,4 +1,4 @@
-//! Relay counters: each call task counts in plain integers and flushes them
+//! Relay counters: each call counts in plain integers and flushes them
 //! into these shared atomics once per tick, so packets touch no shared line.
 
 use std::sync::atomic::{
@@ -66,7 +66,7 @@ impl DropReason {
     }
 }
 
-/// A call task's counters since its last flush.
+/// A call's counters since its last flush.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct LocalCounters {
     pub rtp_packets: u64,

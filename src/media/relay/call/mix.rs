@@ -1,4 +1,4 @@
-//! Recording, supervision and conferences on the call task: the mixer's
+//! Recording, supervision and conferences on the call's media core: the mixer's
 //! tick, and what each mixed party hears, in its codec and packet time on
 //! its own stream.
 

@@ -145,7 +145,7 @@ fn a_stalled_mixing_clock_leaves_silence_not_a_shorter_file() {
     let t0 = Instant::now();
     let (mut m, path) = recorded("stall", t0);
     talk(&mut m, t0 + MIX_PERIOD, true, &[(0, 1000), (1, 2000)]);
-    // The task wakes 1 s late: the 49 frames it missed become silence.
+    // The call wakes 1 s late: the 49 frames it missed become silence.
     talk(
         &mut m,
         t0 + Duration::from_millis(1020),

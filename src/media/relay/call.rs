@@ -261,9 +261,7 @@ impl CallMedia {
 
     /// Counts packets the driver could not send.
     pub fn send_failed(&mut self, packets: usize) {
-        for _ in 0..packets {
-            self.counters.drop(DropReason::SendFailed);
-        }
+        self.counters.dropped[DropReason::SendFailed as usize] += packets as u64;
     }
 
     /// The next event for the switch, oldest first.

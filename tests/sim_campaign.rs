@@ -171,10 +171,7 @@ fn an_answered_customer_with_no_agent_hears_the_information_message_and_is_hung_
 
 #[test]
 fn a_campaign_names_its_own_information_message_and_its_length() {
-    let text = config().replace(
-        "autostart = true",
-        "autostart = true\ninfo_message = \"renewals_info\"\ninfo_plays = \"5s\"",
-    );
+    let text = config_with("info_message = \"renewals_info\"\ninfo_plays = \"5s\"");
     let mut sim = Sim::with_config(&text, &["+15551009"], &[], true);
     let invite = sim.take_request(TRUNK, Method::Invite);
     let pause = Command::AgentPause {
@@ -226,7 +223,7 @@ fn a_stopping_switch_dials_nobody_new_and_leaves_the_campaign_running_in_its_sto
 fn an_agent_on_an_inbound_call_is_away_for_the_campaign_until_it_ends() {
     const CUSTOMER: &str = "10.0.0.1:5060";
     // Without blending: the queue's one call does not keep the agent.
-    let text = config().replace("autostart = true", "autostart = true\nblend = false");
+    let text = config_with("blend = false");
     let mut sim = Sim::with_config(&text, &["+15551009"], &[], false);
     assert!(sim.trunk_invites().is_empty(), "not started");
     let sdp = AGENT_SDP.replace("192.0.2.11", "10.0.0.1");
@@ -417,10 +414,7 @@ fn a_call_one_agent_refuses_goes_to_another_free_agent_and_connects() {
 #[test]
 fn an_unanswered_customer_rings_the_campaigns_ring_timeout_not_the_switchs() {
     // `no_answer_timeout` is 20 s; the campaign's `ring_timeout` is 25 s.
-    let text = config().replace(
-        "autostart = true",
-        "autostart = true\nring_timeout = \"25s\"",
-    );
+    let text = config_with("ring_timeout = \"25s\"");
     let mut sim = Sim::with_config(&text, &["+15551023"], &[], true);
     let invite = sim.take_request(TRUNK, Method::Invite);
     sim.answer(TRUNK, &invite, 180, "");
@@ -546,12 +540,8 @@ fn a_preview_is_offered_as_an_event_and_dialled_only_when_the_offered_agent_acce
 #[test]
 fn a_reload_gives_a_campaign_its_new_caller_id_and_ring_time_for_the_next_dial() {
     let mut sim = Sim::build(&["+15551051"], &[], false);
-    let text = config()
-        .replace("caller_id = \"5550300\"", "caller_id = \"5550399\"")
-        .replace(
-            "autostart = true",
-            "autostart = true\nring_timeout = \"30s\"",
-        );
+    let text = config_with("ring_timeout = \"30s\"")
+        .replace("caller_id = \"5550300\"", "caller_id = \"5550399\"");
     let cfg = Config::parse(&text, Path::new("sim.toml")).expect("valid config");
     sim.switch
         .reload(sim.now, Plan::from_config(&cfg))
@@ -814,7 +804,7 @@ fn a_reload_reads_the_dnc_lists_again_and_keeps_the_numbers_the_api_listed() {
 
 #[test]
 fn auto_answer_off_and_inbound_offers_ask_no_phone_to_answer_by_itself() {
-    let text = config().replace("autostart = true", "autostart = true\nauto_answer = false");
+    let text = config_with("auto_answer = false");
     let mut sim = Sim::with_config(&text, &["+15551301"], &[], true);
     let invite = sim.take_request(TRUNK, Method::Invite);
     sim.answer(TRUNK, &invite, 200, TRUNK_SDP);

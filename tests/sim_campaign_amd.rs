@@ -18,17 +18,13 @@ use switchyard::media::amd::{Verdict, Why};
 use switchyard::switch::{MediaInput, MediaLeg};
 
 fn amd_config(machine: &str) -> String {
-    config()
-        .replace(
-            "retry = { busy = \"1m\", no_answer = \"1h\", failed = \"30m\" }",
-            "retry = { busy = \"1m\", no_answer = \"1h\", failed = \"30m\", machine = \"2m\" }",
-        )
-        .replace(
-            "autostart = true",
-            &format!(
-                "autostart = true\namd = {{ machine = \"{machine}\", message_plays = \"10s\" }}"
-            ),
-        )
+    config_with(&format!(
+        "amd = {{ machine = \"{machine}\", message_plays = \"10s\" }}"
+    ))
+    .replace(
+        "retry = { busy = \"1m\", no_answer = \"1h\", failed = \"30m\" }",
+        "retry = { busy = \"1m\", no_answer = \"1h\", failed = \"30m\", machine = \"2m\" }",
+    )
 }
 
 /// The customer answers the campaign's first dial: the call listened to,

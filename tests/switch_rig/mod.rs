@@ -34,6 +34,14 @@ pub const STEPS_MAX: usize = 10_000;
 /// 2026-12-07 12:00 UTC: inside the default 09:00-21:00 window.
 pub const NOON: u64 = 1_796_644_800;
 
+/// [`config`] with more keys in its campaign's table.
+pub fn config_with(campaign_keys: &str) -> String {
+    config().replace(
+        "autostart = true",
+        &format!("autostart = true\n{campaign_keys}"),
+    )
+}
+
 pub fn config() -> String {
     format!(
         r#"

@@ -11,8 +11,10 @@ use switchyard::sip::parse::HeaderName;
 
 /// Sends `bytes`, then an OPTIONS probe; returns the status of every
 /// response that came back to the first message before the probe's 200.
-/// The switch handles datagrams from one socket in order, so the probe marks
-/// the end. Responses are read raw: a 400 copies the sender's broken headers.
+/// With one SIP shard the switch handles datagrams from one socket in order,
+/// so the probe marks the end (with more, only a dialog's messages keep
+/// their order: see [`one_shard`]). Responses are read raw: a 400 copies the
+/// sender's broken headers.
 fn exchange(phone: &mut Phone, bytes: &[u8]) -> Vec<u16> {
     phone.send(bytes);
     let probe = phone.request("OPTIONS", &format!("sip:{}", phone.server), "probe", "");
@@ -42,13 +44,18 @@ fn exchange(phone: &mut Phone, bytes: &[u8]) -> Vec<u16> {
     }
 }
 
+/// The test config with one SIP shard, for [`exchange`]'s probe.
+fn one_shard() -> String {
+    test_config("10s", free_udp_port()).replace("[switch]\n", "[switch]\nsip_workers = 1\n")
+}
+
 fn final_statuses(statuses: &[u16]) -> Vec<u16> {
     statuses.iter().copied().filter(|s| *s >= 200).collect()
 }
 
 #[test]
 fn malformed_request_with_a_via_gets_400_and_the_switch_keeps_serving() {
-    let switch = SwitchProc::start("malformed-400", &test_config("10s", free_udp_port()));
+    let switch = SwitchProc::start("malformed-400", &one_shard());
     let mut phone = Phone::new(switch.sip);
     let bad = format!(
         "INVITE sip:5550100@{s} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKbad1;rport\r\n\
@@ -67,7 +74,7 @@ fn malformed_request_with_a_via_gets_400_and_the_switch_keeps_serving() {
 
 #[test]
 fn garbage_without_a_via_is_dropped_and_counted() {
-    let switch = SwitchProc::start("malformed-drop", &test_config("10s", free_udp_port()));
+    let switch = SwitchProc::start("malformed-drop", &one_shard());
     let mut phone = Phone::new(switch.sip);
     for garbage in [
         &b"\x00\x01\x02 not sip at all"[..],
@@ -141,8 +148,7 @@ const EXPECTED: &[(&str, Option<u16>)] = &[
 fn rfc4475_torture_messages_get_the_rfc_answers() {
     // Answer at the source port: the messages' Vias name hosts and ports of
     // their own (INDEX.md "Safe replay").
-    let config =
-        test_config("10s", free_udp_port()).replace("[switch]\n", "[switch]\nforce_rport = true\n");
+    let config = one_shard().replace("[switch]\n", "[switch]\nforce_rport = true\n");
     let switch = SwitchProc::start("rfc4475", &config);
     let mut phone = Phone::new(switch.sip);
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rfc4475");
@@ -171,7 +177,7 @@ fn rfc4475_torture_messages_get_the_rfc_answers() {
 #[test]
 fn responses_go_to_the_via_port_without_rport() {
     // RFC 3261 §18.2.2: no rport, so the answer goes to the Via's port.
-    let switch = SwitchProc::start("via-port", &test_config("10s", free_udp_port()));
+    let switch = SwitchProc::start("via-port", &one_shard());
     let phone = Phone::new(switch.sip);
     let listener = Phone::new(switch.sip);
     let options = format!(
@@ -187,7 +193,7 @@ fn responses_go_to_the_via_port_without_rport() {
 
 #[test]
 fn options_is_answered_with_allow() {
-    let switch = SwitchProc::start("options", &test_config("10s", free_udp_port()));
+    let switch = SwitchProc::start("options", &one_shard());
     let mut phone = Phone::new(switch.sip);
     let req = phone.request("OPTIONS", &format!("sip:{}", switch.sip), "someone", "");
     phone.send(req.as_bytes());
@@ -200,7 +206,7 @@ fn options_is_answered_with_allow() {
 
 #[test]
 fn unknown_require_option_is_listed_in_unsupported() {
-    let switch = SwitchProc::start("require", &test_config("10s", free_udp_port()));
+    let switch = SwitchProc::start("require", &one_shard());
     let mut phone = Phone::new(switch.sip);
     let req = phone.request(
         "OPTIONS",
@@ -219,7 +225,7 @@ fn unknown_require_option_is_listed_in_unsupported() {
 
 #[test]
 fn invite_with_max_forwards_zero_gets_483() {
-    let switch = SwitchProc::start("zero-mf", &test_config("10s", free_udp_port()));
+    let switch = SwitchProc::start("zero-mf", &one_shard());
     let mut phone = Phone::new(switch.sip);
     let req = phone
         .request("INVITE", &format!("sip:5550100@{}", switch.sip), "x", "")

@@ -26,6 +26,7 @@ pub(crate) struct RawSwitch {
     pub escalation_priority: Option<i64>,
     pub conference_factory: Option<String>,
     pub transfer_loop_max: Option<i64>,
+    pub sip_workers: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -573,3 +573,16 @@ fn a_trunks_identity_policy_is_read_and_bad_values_are_named_by_line_and_field()
     assert_eq!((line, field.as_str()), (4, "trunks[0].privacy"));
     assert_eq!(kind.to_string(), "unknown privacy value \"secret\" (expected one of: none, header, session, user, id, critical)");
 }
+
+#[test]
+fn sip_workers_default_to_one_per_core_and_are_bounded() {
+    assert_eq!(parse("").unwrap().switch.sip_workers, 0);
+    let max = SIP_WORKERS_MAX;
+    let ok = parse(&format!("[switch]\nsip_workers = {max}\n")).unwrap();
+    assert_eq!(ok.switch.sip_workers, max);
+    let (line, column, field, kind) = only(&format!("[switch]\nsip_workers = {}\n", max + 1));
+    assert_eq!((line, column, field.as_str()), (2, 1, "switch.sip_workers"));
+    let value = (max + 1).to_string();
+    let max = i64::from(max);
+    assert_eq!(kind, ProblemKind::OutOfRange { value, min: 0, max });
+}

@@ -61,6 +61,9 @@ pub const TCP_CONNECTIONS_REFUSED_TOTAL: &str = "switchyard_tcp_connections_refu
 pub const TCP_FRAMING_ERRORS_TOTAL: &str = "switchyard_tcp_framing_errors_total";
 pub const TCP_WRITES_DROPPED_TOTAL: &str = "switchyard_tcp_writes_dropped_total";
 pub const UDP_SEND_ERRORS_TOTAL: &str = "switchyard_udp_send_errors_total";
+/// SIP datagrams by `shard` and `result` (taken, dropped_full,
+/// dropped_busy, shed): what each SIP shard did with what it was dealt.
+pub const SIP_SHARD_DATAGRAMS_TOTAL: &str = "switchyard_sip_shard_datagrams_total";
 pub const CDR_WRITTEN_TOTAL: &str = "switchyard_cdr_written_total";
 pub const CDR_SPILLED_TOTAL: &str = "switchyard_cdr_spilled_total";
 pub const CDR_DROPPED_TOTAL: &str = "switchyard_cdr_dropped_total";
@@ -221,6 +224,7 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (TCP_FRAMING_ERRORS_TOTAL, Kind::Counter, "SIP TCP streams closed for bad framing."),
     (TCP_WRITES_DROPPED_TOTAL, Kind::Counter, "SIP TCP messages dropped: the writer was full."),
     (UDP_SEND_ERRORS_TOTAL, Kind::Counter, "SIP UDP datagrams the kernel refused to send."),
+    (SIP_SHARD_DATAGRAMS_TOTAL, Kind::Counter, "SIP UDP datagrams per shard by result: taken, dropped_full (the shard was behind), dropped_busy and shed (503: the core was behind)."),
     (CDR_WRITTEN_TOTAL, Kind::Counter, "Call records written to the store."),
     (CDR_SPILLED_TOTAL, Kind::Counter, "Call records spilled to a file for the next start."),
     (CDR_DROPPED_TOTAL, Kind::Counter, "Call records lost."),
@@ -437,6 +441,26 @@ fn publish_trunks(switch: &Switch, now: Instant) {
         }
         counter!(TRUNK_FAILOVERS_TOTAL, "trunk" => t.name.clone()).absolute(t.failovers);
     }
+}
+
+/// What the SIP shards counted.
+pub fn publish_shards(figures: &[crate::run::shards::ShardFigures]) {
+    let mut send_failed = 0;
+    for (i, f) in figures.iter().enumerate() {
+        let shard = i.to_string();
+        let dropped = f.dropped_full + f.dropped_busy + f.shed;
+        for (result, value) in [
+            ("taken", f.received.saturating_sub(dropped)),
+            ("dropped_full", f.dropped_full),
+            ("dropped_busy", f.dropped_busy),
+            ("shed", f.shed),
+        ] {
+            counter!(SIP_SHARD_DATAGRAMS_TOTAL, "shard" => shard.clone(), "result" => result)
+                .absolute(value);
+        }
+        send_failed += f.send_failed;
+    }
+    counter!(UDP_SEND_ERRORS_TOTAL).absolute(send_failed);
 }
 
 /// The relay's counters, with the switch core's where it decides: the port

@@ -6,10 +6,12 @@
 
 #![allow(clippy::disallowed_methods)]
 
+mod bind;
 mod callbacks;
 mod campaigns;
 mod handle;
 mod load;
+pub mod shards;
 
 pub use handle::{CommandSender, Running, COMMANDS_QUEUE_MAX, EVENTS_QUEUE_MAX};
 
@@ -21,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{info, warn};
 
@@ -36,12 +38,14 @@ use crate::ops::reload::Reloader;
 use crate::sip::transport::{self, TcpCounters, TcpEvent};
 use crate::sip::{Peer, Transport};
 use crate::switch::{Event, Output, Plan, Switch};
+use bind::{bind_sip, bind_tls};
+use shards::{ShardConfig, ShardSet};
 
 /// How long a graceful stop waits for calls to hang up, by default
 /// (`[switch].drain_timeout`).
 pub const DRAIN_TIMEOUT: Duration = crate::config::DRAIN_TIMEOUT_DEFAULT;
-/// Datagrams read per wake-up before the core's output is drained.
-const UDP_BATCH_MAX: usize = 64;
+/// Shard batches taken per wake-up (each followed by a flush).
+const SIP_BATCHES_MAX: usize = 16;
 /// How often counters are copied into the metrics recorder.
 const METRICS_PERIOD: Duration = Duration::from_millis(500);
 /// Tries at binding TCP on the port the kernel picked for UDP.
@@ -77,6 +81,8 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot start the SIP threads: {0}")]
+    SipThreads(std::io::Error),
     #[error("cannot start the media relay: {0}")]
     Media(#[from] MediaError),
 }
@@ -233,11 +239,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     }
 
+    let (sip_tx, sip_rx) = mpsc::channel(shards::CORE_BATCHES_MAX);
+    let udp = udp.into_std().map_err(StartError::SipThreads)?;
+    let shards =
+        ShardSet::start(udp, &shard_config(&config), sip_tx).map_err(StartError::SipThreads)?;
     let (stop_request, stop_requested) = watch::channel(false);
     let mut task = SwitchTask {
         events: events.clone(),
         switch,
-        udp,
+        shards,
         tcp_tx,
         counters,
         tls: tls_setup,
@@ -254,6 +264,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         trim: load::Trim::default(),
     };
     let inputs = Inputs {
+        sip: sip_rx,
         tcp: tcp_rx,
         media: media.map(|(_, events)| events),
         commands: commands_rx,
@@ -266,8 +277,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             cdr,
             contacts,
             callbacks,
+            shards,
             ..
         } = task;
+        let _ = tokio::task::spawn_blocking(move || shards.stop()).await;
         if let Some(writer) = contacts {
             let _ = tokio::task::spawn_blocking(move || writer.close()).await;
         }
@@ -293,8 +306,26 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     })
 }
 
-/// What the switch task waits on besides its UDP socket and timers.
+/// How many SIP shards, and their bounds: `[switch].sip_workers`, 0 for
+/// one per core.
+fn shard_config(config: &Config) -> ShardConfig {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shards = match config.switch.sip_workers {
+        0 => cores,
+        n => n as usize,
+    };
+    ShardConfig {
+        shards: shards.min(shards::SHARDS_MAX),
+        queue_max: shards::SHARD_QUEUE_MAX,
+        retry_after: config.overload.retry_after,
+        force_rport: config.switch.force_rport,
+    }
+}
+
+/// What the switch task waits on besides its timers.
 struct Inputs {
+    /// Parsed SIP over UDP, from the shards.
+    sip: mpsc::Receiver<shards::Batch>,
     tcp: mpsc::Receiver<TcpEvent>,
     media: Option<mpsc::Receiver<MediaEvent>>,
     commands: mpsc::Receiver<handle::Envelope>,
@@ -302,58 +333,10 @@ struct Inputs {
     stop: watch::Receiver<bool>,
 }
 
-/// Binds UDP, then TCP on the same port (retrying when port 0 gave a port
-/// that TCP cannot have).
-async fn bind_sip(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), StartError> {
-    let mut last = None;
-    for _ in 0..BIND_TRIES_MAX {
-        let udp =
-            transport::bind_udp(addr).map_err(|source| StartError::BindSip { addr, source })?;
-        let bound = udp
-            .local_addr()
-            .map_err(|source| StartError::BindSip { addr, source })?;
-        match TcpListener::bind(bound).await {
-            Ok(tcp) => return Ok((udp, tcp)),
-            Err(source) if addr.port() == 0 => last = Some(source),
-            Err(source) => return Err(StartError::BindSip { addr, source }),
-        }
-    }
-    Err(StartError::BindSip {
-        addr,
-        source: last.expect("a bind failed"),
-    })
-}
-
-/// With `[tls]`: the certificate (configured, or self-signed beside the
-/// call records, its fingerprint logged) and the bound listener.
-async fn bind_tls(
-    config: &Config,
-) -> Result<Option<(transport::tls::TlsSetup, TcpListener, SocketAddr)>, StartError> {
-    let Some(tls) = &config.tls else {
-        return Ok(None);
-    };
-    let dir = match config.switch.cdr_path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let setup = transport::tls::setup(tls, &dir)?;
-    let addr = tls.listen;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::BindTls { addr, source })?;
-    let bound = listener.local_addr().unwrap_or(addr);
-    let source = if tls.certificate.is_some() {
-        "configured"
-    } else {
-        "self-signed"
-    };
-    info!(fingerprint = %setup.fingerprint, source, "TLS certificate (SHA-256)");
-    Ok(Some((setup, listener, bound)))
-}
-
 struct SwitchTask {
     switch: Switch,
-    udp: UdpSocket,
+    /// SIP over UDP: the receiver and shard threads.
+    shards: ShardSet,
     tcp_tx: mpsc::Sender<TcpEvent>,
     counters: Arc<TcpCounters>,
     /// With `[tls]`: what connections to TLS trunks are made with.
@@ -384,12 +367,12 @@ struct SwitchTask {
 impl SwitchTask {
     async fn run(&mut self, inputs: Inputs) {
         let Inputs {
+            sip: mut sip_rx,
             tcp: mut tcp_rx,
             media: mut media_rx,
             commands: mut commands_rx,
             stop: mut stop_requested,
         } = inputs;
-        let mut buf = vec![0u8; 65_536];
         let mut metrics_tick = tokio::time::interval(METRICS_PERIOD);
         let mut drain_deadline: Option<tokio::time::Instant> = None;
         let mut load_tick = tokio::time::interval(load::LOAD_PERIOD);
@@ -410,25 +393,16 @@ impl SwitchTask {
             let sleep_until =
                 deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
             tokio::select! {
-                received = self.udp.recv_from(&mut buf) => {
-                    if let Ok((n, src)) = received {
-                        let now = Instant::now();
-                        self.load.input();
-                        self.switch.handle_datagram(now, Peer { transport: Transport::Udp, addr: src }, Bytes::copy_from_slice(&buf[..n]));
-                        // Take what else is waiting before answering, up to a bound.
-                        for _ in 0..UDP_BATCH_MAX {
-                            match self.udp.try_recv_from(&mut buf) {
-                                Ok((n, src)) => {
-                                    self.load.input();
-                                    self.switch.handle_datagram(now, Peer { transport: Transport::Udp, addr: src }, Bytes::copy_from_slice(&buf[..n]));
-                                }
-                                Err(_) => {
-                                    self.load.drained();
-                                    break;
-                                }
-                            }
-                            self.flush().await;
-                        }
+                Some(batch) = sip_rx.recv() => {
+                    self.on_sip(batch);
+                    // Take what else is waiting before answering, up to a bound.
+                    for _ in 0..SIP_BATCHES_MAX {
+                        self.flush().await;
+                        let Ok(batch) = sip_rx.try_recv() else { break };
+                        self.on_sip(batch);
+                    }
+                    if sip_rx.is_empty() {
+                        self.load.drained();
                     }
                 }
                 Some(event) = tcp_rx.recv() => self.on_tcp(event),
@@ -442,7 +416,7 @@ impl SwitchTask {
                 due = load_tick.tick() => {
                     let now = Instant::now();
                     self.load.ran(due.into_std(), now);
-                    let queued = tcp_rx.len() + media_rx.as_ref().map_or(0, |rx| rx.len());
+                    let queued = sip_rx.len() + tcp_rx.len() + media_rx.as_ref().map_or(0, |rx| rx.len());
                     self.switch.handle_load(now, self.load.report(queued));
                 }
                 _ = metrics_tick.tick() => {
@@ -470,6 +444,15 @@ impl SwitchTask {
             }
         }
         self.publish();
+    }
+
+    /// A shard's parsed messages, in the order they came.
+    fn on_sip(&mut self, batch: shards::Batch) {
+        let now = Instant::now();
+        for m in batch.messages {
+            self.load.input();
+            self.switch.handle_message(now, m.peer, m.bytes, m.parsed);
+        }
     }
 
     fn on_tcp(&mut self, event: TcpEvent) {
@@ -525,6 +508,7 @@ impl SwitchTask {
                 writer.submit(output);
             }
         }
+        self.shards.flush();
         callbacks::CallbackWriter::drain(&mut self.callbacks, &mut self.switch);
         let switch = &self.switch;
         self.bans
@@ -586,9 +570,7 @@ impl SwitchTask {
     async fn transmit(&mut self, peer: Peer, bytes: Bytes) {
         match peer.transport {
             Transport::Udp => {
-                if self.udp.send_to(&bytes, peer.addr).await.is_err() {
-                    metrics::counter!(m::UDP_SEND_ERRORS_TOTAL).increment(1);
-                }
+                self.shards.transmit(peer.addr, bytes);
             }
             Transport::Tcp | Transport::Tls => {
                 let (events, counters) = (&self.tcp_tx, &self.counters);
@@ -638,6 +620,7 @@ impl SwitchTask {
         if let Some(media) = &self.media {
             m::publish_media(&media.stats(), &self.switch);
         }
+        m::publish_shards(&self.shards.figures());
         metrics::counter!(m::CDR_WRITTEN_TOTAL).absolute(self.cdr.written());
         metrics::counter!(m::CDR_SPILLED_TOTAL).absolute(self.cdr.spilled());
         metrics::counter!(m::CDR_DROPPED_TOTAL).absolute(self.cdr.dropped());

@@ -295,7 +295,20 @@ impl Switch {
                 return;
             }
         }
-        match Message::parse(bytes.clone()) {
+        let parsed = Message::parse(bytes.clone());
+        self.handle_message(now, peer, bytes, parsed);
+    }
+
+    /// A message a driver has parsed already (a SIP shard, off this
+    /// thread): `bytes` is what came, `parsed` what it read of them.
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        bytes: Bytes,
+        parsed: Result<Message, ParseError>,
+    ) {
+        match parsed {
             Ok(msg) if msg.is_request() => self.on_request(now, peer, msg),
             Ok(msg) => self.on_response(now, peer, msg),
             Err(err) => self.on_malformed(peer, &bytes, &err),

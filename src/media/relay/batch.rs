@@ -14,33 +14,44 @@ use super::PACKET_BYTES_MAX;
 /// Datagrams taken per recvmmsg call.
 pub const RECV_BATCH: usize = 4;
 
-/// Receive buffers of one relay thread, allocated once with the thread.
-pub(super) struct RecvBatch {
-    bufs: [[u8; PACKET_BYTES_MAX]; RECV_BATCH],
-    addrs: [libc::sockaddr_storage; RECV_BATCH],
-    lens: [usize; RECV_BATCH],
-    truncated: [bool; RECV_BATCH],
+/// Receive buffers for `N` datagrams of up to `size` bytes each,
+/// allocated once with the thread that reads (a relay thread: RTP-sized;
+/// the SIP receiver: a whole UDP datagram).
+pub(crate) struct RecvBatch<const N: usize = RECV_BATCH> {
+    bufs: Vec<u8>,
+    size: usize,
+    addrs: [libc::sockaddr_storage; N],
+    lens: [usize; N],
+    truncated: [bool; N],
 }
 
 impl RecvBatch {
+    /// A relay thread's batch.
     pub fn new() -> Box<Self> {
+        RecvBatch::with_size(PACKET_BYTES_MAX)
+    }
+}
+
+impl<const N: usize> RecvBatch<N> {
+    pub fn with_size(size: usize) -> Box<Self> {
         Box::new(Self {
-            bufs: [[0; PACKET_BYTES_MAX]; RECV_BATCH],
+            bufs: vec![0; N * size],
+            size,
             // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
             addrs: unsafe { zeroed() },
-            lens: [0; RECV_BATCH],
-            truncated: [false; RECV_BATCH],
+            lens: [0; N],
+            truncated: [false; N],
         })
     }
 
-    /// Takes up to [`RECV_BATCH`] datagrams from `fd` without blocking.
+    /// Takes up to `N` datagrams from `fd` without blocking.
     pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
         // SAFETY: iovec and mmsghdr are plain old data; all-zero is valid.
-        let mut iov: [libc::iovec; RECV_BATCH] = unsafe { zeroed() };
-        let mut msgs: [libc::mmsghdr; RECV_BATCH] = unsafe { zeroed() };
-        for i in 0..RECV_BATCH {
-            iov[i].iov_base = self.bufs[i].as_mut_ptr().cast();
-            iov[i].iov_len = PACKET_BYTES_MAX;
+        let mut iov: [libc::iovec; N] = unsafe { zeroed() };
+        let mut msgs: [libc::mmsghdr; N] = unsafe { zeroed() };
+        for (i, buf) in self.bufs.chunks_exact_mut(self.size).enumerate() {
+            iov[i].iov_base = buf.as_mut_ptr().cast();
+            iov[i].iov_len = self.size;
             let h = &mut msgs[i].msg_hdr;
             h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
             h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -54,7 +65,7 @@ impl RecvBatch {
             libc::recvmmsg(
                 fd,
                 msgs.as_mut_ptr(),
-                RECV_BATCH as libc::c_uint,
+                N as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             )
@@ -64,7 +75,7 @@ impl RecvBatch {
         }
         let n = n as usize;
         for (i, m) in msgs.iter().enumerate().take(n) {
-            self.lens[i] = (m.msg_len as usize).min(PACKET_BYTES_MAX);
+            self.lens[i] = (m.msg_len as usize).min(self.size);
             self.truncated[i] = m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
         }
         Ok(n)
@@ -77,11 +88,12 @@ impl RecvBatch {
             return None;
         }
         let src = to_socket_addr(&self.addrs[i])?;
-        Some((&mut self.bufs[i][..self.lens[i]], src))
+        let start = i * self.size;
+        Some((&mut self.bufs[start..start + self.lens[i]], src))
     }
 }
 
-fn to_socket_addr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
+pub(crate) fn to_socket_addr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match i32::from(s.ss_family) {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in.

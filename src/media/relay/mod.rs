@@ -34,14 +34,14 @@
 #![allow(clippy::disallowed_methods)]
 
 mod apply;
-mod batch;
+pub(crate) mod batch;
 mod call;
 mod forward;
 mod mixer;
 mod record;
 mod stats;
 mod thread;
-mod transmit;
+pub(crate) mod transmit;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};

@@ -148,7 +148,7 @@ impl Transmits {
 
 /// Writes `addr` as a C socket address into room for the larger of the
 /// two families; returns its length.
-fn write_sockaddr(addr: SocketAddr, out: &mut libc::sockaddr_in6) -> libc::socklen_t {
+pub(crate) fn write_sockaddr(addr: SocketAddr, out: &mut libc::sockaddr_in6) -> libc::socklen_t {
     const _: () = assert!(size_of::<libc::sockaddr_in>() <= size_of::<libc::sockaddr_in6>());
     match addr {
         SocketAddr::V4(a) => {

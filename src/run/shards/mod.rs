@@ -1,0 +1,490 @@
+//! SIP over UDP on every core. One receiver thread takes datagrams off the
+//! SIP socket with recvmmsg and deals each to a shard by the hash of its
+//! Call-ID (`key.rs`); each shard thread answers STUN keep-alives, parses,
+//! and hands the core its messages in batches, in the order they came, so a
+//! dialog's messages reach the core in the order they reached the socket.
+//! What the core sends goes out through the shard of its destination, with
+//! sendmmsg. The core task keeps the sessions, the router and the tables.
+//!
+//! Bounds, and what happens past them:
+//! - a shard's queue holds [`ShardConfig::queue_max`] datagrams; past it the
+//!   receiver drops what comes for that shard only, so a slow shard cannot
+//!   stall the others (UDP senders retransmit);
+//! - the core's channel holds a bounded number of batches; a shard that
+//!   finds it full sheds: a new INVITE gets 503 + Retry-After from the
+//!   shard itself, anything else is dropped, counted and logged.
+
+mod io;
+pub mod key;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::mpsc::{error::TrySendError, Sender as CoreSender};
+use tracing::warn;
+
+use crate::media::relay::batch::RecvBatch;
+use crate::sip::build;
+use crate::sip::limits::MESSAGE_BYTES_MAX;
+use crate::sip::parse::{Message, Method, ParseError};
+use crate::sip::{Peer, Transport};
+
+/// Shards at most, whatever the core count.
+pub const SHARDS_MAX: usize = crate::config::SIP_WORKERS_MAX as usize;
+/// Datagrams waiting for one shard by default.
+pub const SHARD_QUEUE_MAX: usize = 4096;
+/// Batches waiting for the core (each up to [`CORE_BATCH_MAX`] messages).
+pub const CORE_BATCHES_MAX: usize = 1024;
+/// Messages a shard hands the core at once.
+const CORE_BATCH_MAX: usize = 64;
+/// Datagrams taken per recvmmsg call.
+const RECV_BATCH: usize = 16;
+/// How often the receiver looks at the stop flag when the socket is idle.
+const POLL_MS: i32 = 250;
+/// At most one warning per shard and kind this often.
+const WARN_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Debug)]
+pub struct ShardConfig {
+    /// Shard threads, at least 1.
+    pub shards: usize,
+    /// Datagrams waiting per shard before the receiver drops.
+    pub queue_max: usize,
+    /// The `Retry-After` of a shard's own 503.
+    pub retry_after: Duration,
+    /// `[switch].force_rport`: where a shard's 503 goes.
+    pub force_rport: bool,
+}
+
+/// A parsed datagram for the core.
+#[derive(Debug)]
+pub struct Inbound {
+    pub peer: Peer,
+    pub bytes: Bytes,
+    pub parsed: Result<Message, ParseError>,
+}
+
+/// What one shard hands the core at once, in arrival order.
+#[derive(Debug)]
+pub struct Batch {
+    pub shard: usize,
+    pub messages: Vec<Inbound>,
+}
+
+/// One shard's counts since start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShardFigures {
+    /// Datagrams dealt to the shard.
+    pub received: u64,
+    /// Dropped by the receiver: the shard's queue was full.
+    pub dropped_full: u64,
+    /// Dropped by the shard: the core's channel was full.
+    pub dropped_busy: u64,
+    /// New INVITEs the shard answered 503 itself.
+    pub shed: u64,
+    /// Datagrams the shard could not send.
+    pub send_failed: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    queued: AtomicUsize,
+    received: AtomicU64,
+    dropped_full: AtomicU64,
+    dropped_busy: AtomicU64,
+    shed: AtomicU64,
+    send_failed: AtomicU64,
+}
+
+enum Input {
+    Datagram {
+        src: SocketAddr,
+        bytes: Bytes,
+    },
+    Send(Vec<(SocketAddr, Bytes)>),
+    /// Holds the shard until the sender side is dropped (tests of a slow shard).
+    #[cfg(test)]
+    Stall(mpsc::Receiver<()>),
+}
+
+/// The receiver and shard threads, and the core's side of them.
+pub struct ShardSet {
+    inputs: Vec<mpsc::Sender<Input>>,
+    /// What the core sent since the last [`ShardSet::flush`], by shard.
+    pending: Vec<Vec<(SocketAddr, Bytes)>>,
+    counters: Arc<[Counters]>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    socket: Arc<UdpSocket>,
+}
+
+impl ShardSet {
+    /// Starts the threads on a bound (non-blocking) SIP socket; parsed
+    /// batches go to `core`.
+    pub fn start(
+        socket: UdpSocket,
+        config: &ShardConfig,
+        core: CoreSender<Batch>,
+    ) -> std::io::Result<ShardSet> {
+        socket.set_nonblocking(true)?;
+        let n = config.shards.clamp(1, SHARDS_MAX);
+        let socket = Arc::new(socket);
+        let counters: Arc<[Counters]> = (0..n).map(|_| Counters::default()).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut inputs = Vec::with_capacity(n);
+        let mut threads = Vec::with_capacity(n + 1);
+        for index in 0..n {
+            let (tx, rx) = mpsc::channel();
+            let shard = Shard {
+                index,
+                socket: socket.clone(),
+                counters: counters.clone(),
+                core: core.clone(),
+                config: config.clone(),
+                batch: Vec::with_capacity(CORE_BATCH_MAX),
+                sends: Vec::new(),
+                busy_warned: Gate::default(),
+                tags: 0,
+            };
+            threads.push(spawn(format!("sip-shard-{index}"), move || shard.run(rx))?);
+            inputs.push(tx);
+        }
+        let receiver = Receiver {
+            socket: socket.clone(),
+            inputs: inputs.clone(),
+            counters: counters.clone(),
+            stop: stop.clone(),
+            queue_max: config.queue_max.max(1),
+            full_warned: (0..n).map(|_| Gate::default()).collect(),
+        };
+        threads.push(spawn("sip-recv".into(), move || receiver.run())?);
+        Ok(ShardSet {
+            inputs,
+            pending: vec![Vec::new(); n],
+            counters,
+            stop,
+            threads,
+            socket,
+        })
+    }
+
+    pub fn shards(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// Queues a datagram the core sends; it leaves at the next [`flush`](Self::flush).
+    pub fn transmit(&mut self, dst: SocketAddr, bytes: Bytes) {
+        let s = key::send_shard(dst, self.pending.len());
+        self.pending[s].push((dst, bytes));
+    }
+
+    /// Hands each shard what the core queued for it.
+    pub fn flush(&mut self) {
+        for (s, list) in self.pending.iter_mut().enumerate() {
+            if !list.is_empty() {
+                let _ = self.inputs[s].send(Input::Send(std::mem::take(list)));
+            }
+        }
+    }
+
+    pub fn figures(&self) -> Vec<ShardFigures> {
+        self.counters
+            .iter()
+            .map(|c| ShardFigures {
+                received: c.received.load(Relaxed),
+                dropped_full: c.dropped_full.load(Relaxed),
+                dropped_busy: c.dropped_busy.load(Relaxed),
+                shed: c.shed.load(Relaxed),
+                send_failed: c.send_failed.load(Relaxed),
+            })
+            .collect()
+    }
+
+    /// Stops the threads and waits for them (after the core's last flush):
+    /// the socket is closed when this returns.
+    pub fn stop(mut self) {
+        self.flush();
+        self.halt();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+
+    /// Asks the receiver to end, and wakes it with an empty datagram so it
+    /// need not wait out its poll; shards end with their inputs.
+    fn halt(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Ok(local) = self.socket.local_addr() {
+            let ip = match local.ip() {
+                IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                ip => ip,
+            };
+            let _ = self.socket.send_to(&[], SocketAddr::new(ip, local.port()));
+        }
+        self.inputs.clear();
+    }
+
+    #[cfg(test)]
+    fn stall(&self, shard: usize) -> mpsc::Sender<()> {
+        let (release, held) = mpsc::channel();
+        let _ = self.inputs[shard].send(Input::Stall(held));
+        release
+    }
+}
+
+impl Drop for ShardSet {
+    fn drop(&mut self) {
+        if !self.stop.load(Relaxed) {
+            self.halt();
+        }
+    }
+}
+
+fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(name).spawn(f)
+}
+
+/// Rate-limits a warning: at most one per [`WARN_EVERY`].
+#[derive(Debug, Default)]
+struct Gate {
+    last: Option<Instant>,
+    unlogged: u64,
+}
+
+impl Gate {
+    /// How many went unlogged before this one, when this one may be logged.
+    fn pass(&mut self, now: Instant) -> Option<u64> {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < WARN_EVERY)
+        {
+            self.unlogged += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
+}
+
+struct Receiver {
+    socket: Arc<UdpSocket>,
+    inputs: Vec<mpsc::Sender<Input>>,
+    counters: Arc<[Counters]>,
+    stop: Arc<AtomicBool>,
+    queue_max: usize,
+    full_warned: Vec<Gate>,
+}
+
+impl Receiver {
+    fn run(mut self) {
+        let fd = self.socket.as_raw_fd();
+        let mut batch = RecvBatch::<RECV_BATCH>::with_size(MESSAGE_BYTES_MAX);
+        while !self.stop.load(Relaxed) {
+            if !io::wait(fd, libc::POLLIN, POLL_MS) {
+                continue;
+            }
+            // Drain the socket; a short batch means it is empty.
+            loop {
+                let got = match batch.recv(fd) {
+                    Ok(got) => got,
+                    // An ICMP error of an earlier send, or a signal.
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::Interrupted
+                        ) =>
+                    {
+                        continue
+                    }
+                    Err(_) => break,
+                };
+                for i in 0..got {
+                    if let Some((bytes, src)) = batch.packet(i) {
+                        self.deal(bytes, src);
+                    }
+                }
+                if got < RECV_BATCH {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn deal(&mut self, bytes: &[u8], src: SocketAddr) {
+        // Empty: a stop's wake-up (or nothing worth an answer).
+        if bytes.is_empty() {
+            return;
+        }
+        let s = key::shard_of(bytes, src, self.inputs.len());
+        let c = &self.counters[s];
+        c.received.fetch_add(1, Relaxed);
+        if c.queued.load(Relaxed) >= self.queue_max {
+            c.dropped_full.fetch_add(1, Relaxed);
+            if let Some(unlogged) = self.full_warned[s].pass(Instant::now()) {
+                let call_id = key::call_id(bytes).map(String::from_utf8_lossy);
+                warn!(shard = s, call_id = call_id.as_deref().unwrap_or(""), %src, unlogged, "SIP shard behind: its queue is full, datagram dropped");
+            }
+            return;
+        }
+        c.queued.fetch_add(1, Relaxed);
+        let input = Input::Datagram {
+            src,
+            bytes: Bytes::copy_from_slice(bytes),
+        };
+        let _ = self.inputs[s].send(input);
+    }
+}
+
+struct Shard {
+    index: usize,
+    socket: Arc<UdpSocket>,
+    counters: Arc<[Counters]>,
+    core: CoreSender<Batch>,
+    config: ShardConfig,
+    /// Parsed, for the core.
+    batch: Vec<Inbound>,
+    /// To send at the end of this round.
+    sends: Vec<(SocketAddr, Bytes)>,
+    busy_warned: Gate,
+    /// Numbers the To tags of this shard's own 503s.
+    tags: u64,
+}
+
+impl Shard {
+    fn run(mut self, inputs: mpsc::Receiver<Input>) {
+        while let Ok(first) = inputs.recv() {
+            self.take(first);
+            // Take what else waits, so the core wakes once per batch.
+            while let Ok(next) = inputs.try_recv() {
+                self.take(next);
+                if self.batch.len() >= CORE_BATCH_MAX {
+                    self.hand_over();
+                }
+            }
+            self.hand_over();
+            self.send();
+        }
+    }
+
+    fn take(&mut self, input: Input) {
+        match input {
+            Input::Datagram { src, bytes } => {
+                self.counters[self.index].queued.fetch_sub(1, Relaxed);
+                self.datagram(src, bytes);
+            }
+            Input::Send(list) => {
+                if self.sends.is_empty() {
+                    self.sends = list;
+                } else {
+                    self.sends.extend(list);
+                }
+            }
+            #[cfg(test)]
+            Input::Stall(held) => {
+                let _ = held.recv();
+            }
+        }
+    }
+
+    fn datagram(&mut self, src: SocketAddr, bytes: Bytes) {
+        // Keep-alive CRLFs (RFC 5626 §3.5.1) carry nothing to answer.
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        // A STUN keep-alive of an outbound flow (RFC 5626 §4.4.2).
+        if let Some(response) = crate::sip::stun::binding_response(&bytes, src) {
+            self.sends.push((src, response));
+            return;
+        }
+        let parsed = Message::parse(bytes.clone());
+        let peer = Peer {
+            transport: Transport::Udp,
+            addr: src,
+        };
+        self.batch.push(Inbound {
+            peer,
+            bytes,
+            parsed,
+        });
+    }
+
+    fn hand_over(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let messages = std::mem::replace(&mut self.batch, Vec::with_capacity(CORE_BATCH_MAX));
+        let batch = Batch {
+            shard: self.index,
+            messages,
+        };
+        match self.core.try_send(batch) {
+            Ok(()) => {}
+            Err(TrySendError::Full(batch)) => self.shed(batch.messages),
+            // The core has stopped: nothing is answered any more.
+            Err(TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// The core is behind: new calls get 503 here, the rest is dropped
+    /// (its senders retransmit).
+    fn shed(&mut self, messages: Vec<Inbound>) {
+        let c = self.counters.clone();
+        let c = &c[self.index];
+        let mut first = None;
+        for m in messages {
+            let Ok(msg) = &m.parsed else {
+                c.dropped_busy.fetch_add(1, Relaxed);
+                continue;
+            };
+            first.get_or_insert_with(|| msg.call_id().to_owned());
+            let new_invite = msg.method() == Some(&Method::Invite) && msg.to().tag().is_none();
+            match new_invite.then(|| self.refusal(msg, m.peer)).flatten() {
+                Some((dst, bytes)) => {
+                    c.shed.fetch_add(1, Relaxed);
+                    self.sends.push((dst, bytes));
+                }
+                None => {
+                    c.dropped_busy.fetch_add(1, Relaxed);
+                }
+            }
+        }
+        if let Some(unlogged) = self.busy_warned.pass(Instant::now()) {
+            let call_id = first.unwrap_or_default();
+            warn!(shard = self.index, %call_id, unlogged, "core behind: SIP shard refusing new calls with 503 and dropping other messages");
+        }
+    }
+
+    /// A stateless 503 + Retry-After to a new INVITE, and where it goes.
+    fn refusal(&mut self, req: &Message, source: Peer) -> Option<(SocketAddr, Bytes)> {
+        let top = req.vias().first()?;
+        self.tags += 1;
+        let tag = format!("sh{}x{}", self.index, self.tags);
+        let mut w = build::response_to(req, source, 503, build::reason(503), Some(&tag));
+        let secs = self.config.retry_after.as_secs().max(1);
+        w.header_fmt("Retry-After", format_args!("{secs}"));
+        let dst = build::response_destination(top, source, self.config.force_rport);
+        Some((dst.addr, w.finish(None)))
+    }
+
+    fn send(&mut self) {
+        if self.sends.is_empty() {
+            return;
+        }
+        let failed = io::send_batch(self.socket.as_raw_fd(), &self.sends);
+        if failed > 0 {
+            self.counters[self.index]
+                .send_failed
+                .fetch_add(failed as u64, Relaxed);
+        }
+        self.sends.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests;

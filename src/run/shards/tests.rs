@@ -1,0 +1,219 @@
+//! The shards over real loopback sockets: per-dialog order, a stalled
+//! shard, a core that is behind.
+
+use std::collections::{HashMap, HashSet};
+use std::net::UdpSocket;
+
+use tokio::sync::mpsc::{self as tmpsc, Receiver as CoreReceiver};
+use tokio::time::timeout;
+
+use super::*;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn config(shards: usize, queue_max: usize) -> ShardConfig {
+    ShardConfig {
+        shards,
+        queue_max,
+        retry_after: Duration::from_secs(7),
+        force_rport: false,
+    }
+}
+
+fn start(config: &ShardConfig, core_max: usize) -> (ShardSet, CoreReceiver<Batch>, UdpSocket) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (tx, rx) = tmpsc::channel(core_max);
+    let set = ShardSet::start(socket, config, tx).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.connect(set.socket.local_addr().unwrap()).unwrap();
+    client.set_read_timeout(Some(WAIT)).unwrap();
+    (set, rx, client)
+}
+
+/// A request or response of dialog `call`, numbered `seq` in an X-Seq header.
+fn message(start: &str, call: &str, cseq: &str, to_tag: bool, seq: usize) -> Vec<u8> {
+    let tag = if to_tag { ";tag=b" } else { "" };
+    format!(
+        "{start}\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;rport;branch=z9hG4bKt{seq}\r\n\
+         From: <sip:a@x>;tag=a\r\nTo: <sip:b@y>{tag}\r\nCall-ID: {call}\r\nCSeq: {cseq}\r\n\
+         Max-Forwards: 70\r\nX-Seq: {seq}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+fn seq_of(m: &Inbound) -> usize {
+    let text = std::str::from_utf8(&m.bytes).unwrap();
+    if let Err(e) = &m.parsed {
+        panic!("not parsed: {e}\n{text}");
+    }
+    let line = text.lines().find(|l| l.starts_with("X-Seq:")).unwrap();
+    line[6..].trim().parse().unwrap()
+}
+
+/// Call-IDs that the shard key deals to `shard` of `shards`.
+fn ids_on(shard: usize, shards: usize, count: usize) -> Vec<String> {
+    let src: SocketAddr = "127.0.0.1:1".parse().unwrap();
+    (0..)
+        .map(|i| format!("c{i}@t"))
+        .filter(|id| {
+            key::shard_of(
+                &message("OPTIONS sip:a SIP/2.0", id, "1 OPTIONS", false, 0),
+                src,
+                shards,
+            ) == shard
+        })
+        .take(count)
+        .collect()
+}
+
+async fn next(rx: &mut CoreReceiver<Batch>) -> Batch {
+    timeout(WAIT, rx.recv())
+        .await
+        .expect("a batch in time")
+        .expect("open")
+}
+
+#[tokio::test]
+async fn each_dialog_reaches_the_core_in_the_order_it_was_sent() {
+    let (set, mut rx, client) = start(&config(3, SHARD_QUEUE_MAX), CORE_BATCHES_MAX);
+    // Per dialog: INVITE, its retransmission, a CANCEL racing the agent's
+    // 200, the ACK, then a re-INVITE and a BYE racing it. Dialogs interleave.
+    let steps: [(&str, &str, bool); 7] = [
+        ("INVITE sip:b@y SIP/2.0", "1 INVITE", false),
+        ("INVITE sip:b@y SIP/2.0", "1 INVITE", false),
+        ("CANCEL sip:b@y SIP/2.0", "1 CANCEL", false),
+        ("SIP/2.0 200 OK", "1 INVITE", true),
+        ("ACK sip:b@y SIP/2.0", "1 ACK", true),
+        ("INVITE sip:b@y SIP/2.0", "2 INVITE", true),
+        ("BYE sip:b@y SIP/2.0", "3 BYE", true),
+    ];
+    let calls: Vec<String> = (0..64).map(|i| format!("order-{i}@t")).collect();
+    let mut seen: HashMap<String, (usize, Vec<usize>)> = HashMap::new();
+    let mut shards_used = HashSet::new();
+    // Eight dialogs at a time, so a burst fits a loopback socket's default
+    // buffer; within a group every dialog's messages race the others'.
+    for group in calls.chunks(8) {
+        for (seq, (start, cseq, tag)) in steps.iter().enumerate() {
+            for call in group {
+                client.send(&message(start, call, cseq, *tag, seq)).unwrap();
+            }
+        }
+        let mut got = 0;
+        while got < group.len() * steps.len() {
+            let batch = next(&mut rx).await;
+            shards_used.insert(batch.shard);
+            for m in &batch.messages {
+                let call = m.parsed.as_ref().unwrap().call_id().to_owned();
+                let entry = seen.entry(call).or_insert((batch.shard, Vec::new()));
+                assert_eq!(entry.0, batch.shard, "a dialog stays on its shard");
+                entry.1.push(seq_of(m));
+                got += 1;
+            }
+        }
+    }
+    assert_eq!(shards_used.len(), 3, "dialogs spread over every shard");
+    for call in &calls {
+        assert_eq!(seen[call].1, (0..steps.len()).collect::<Vec<_>>(), "{call}");
+    }
+    let taken: u64 = set.figures().iter().map(|f| f.received).sum();
+    assert_eq!(taken, (calls.len() * steps.len()) as u64);
+    set.stop();
+}
+
+#[tokio::test]
+async fn a_stalled_shard_does_not_stop_the_others_and_drops_past_its_bound() {
+    let (set, mut rx, client) = start(&config(2, 8), CORE_BATCHES_MAX);
+    let release = set.stall(0);
+    let slow = ids_on(0, 2, 20);
+    // No more than shard 1's bound: it may not take any before the last.
+    let fast = ids_on(1, 2, 8);
+    for (seq, id) in slow.iter().chain(&fast).enumerate() {
+        let req = message("OPTIONS sip:b@y SIP/2.0", id, "1 OPTIONS", false, seq);
+        client.send(&req).unwrap();
+    }
+    // Shard 1 delivers everything while shard 0 is held.
+    let mut from_fast = Vec::new();
+    while from_fast.len() < fast.len() {
+        let batch = next(&mut rx).await;
+        assert_eq!(batch.shard, 1, "the stalled shard delivered");
+        from_fast.extend(batch.messages.iter().map(seq_of));
+    }
+    assert_eq!(from_fast, (20..28).collect::<Vec<_>>());
+    // The receiver dealt every datagram before shard 1's last one: shard 0
+    // kept its bound and dropped the rest.
+    let f = set.figures();
+    assert_eq!((f[0].received, f[0].dropped_full), (20, 12));
+    assert_eq!((f[1].received, f[1].dropped_full), (8, 0));
+    drop(release);
+    let mut from_slow = Vec::new();
+    while from_slow.len() < 8 {
+        let batch = next(&mut rx).await;
+        assert_eq!(batch.shard, 0);
+        from_slow.extend(batch.messages.iter().map(seq_of));
+    }
+    assert_eq!(
+        from_slow,
+        (0..8).collect::<Vec<_>>(),
+        "the first eight, in order"
+    );
+    set.stop();
+}
+
+/// A STUN binding request (RFC 5389), answered by the shard itself.
+const STUN_BINDING: [u8; 20] = [
+    0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+];
+
+#[tokio::test]
+async fn a_core_behind_gets_new_invites_refused_503_by_the_shard() {
+    let (set, mut rx, client) = start(&config(1, SHARD_QUEUE_MAX), 1);
+    let mut buf = [0u8; 4096];
+    // The first batch fills the core's one slot; the STUN answer comes
+    // after the shard handed it over.
+    let options = message("OPTIONS sip:b@y SIP/2.0", "fill@t", "1 OPTIONS", false, 0);
+    client.send(&options).unwrap();
+    client.send(&STUN_BINDING).unwrap();
+    let n = client.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..2], &[1, 1], "a binding success: {:?}", &buf[..n]);
+    let bye = message("BYE sip:b@y SIP/2.0", "up@t", "2 BYE", true, 1);
+    client.send(&bye).unwrap();
+    let invite = message("INVITE sip:b@y SIP/2.0", "new@t", "1 INVITE", false, 2);
+    client.send(&invite).unwrap();
+    let n = client.recv(&mut buf).unwrap();
+    let reply = Message::parse(Bytes::copy_from_slice(&buf[..n])).expect("a SIP response");
+    assert_eq!(reply.status(), Some(503));
+    assert_eq!(reply.call_id(), "new@t");
+    assert!(reply.to().tag().is_some(), "a final response has a To tag");
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.contains("Retry-After: 7\r\n"), "{text}");
+    let f = set.figures()[0];
+    assert_eq!((f.received, f.shed, f.dropped_busy), (4, 1, 1));
+    // What did get through is intact.
+    let batch = next(&mut rx).await;
+    assert_eq!(batch.messages.len(), 1);
+    assert_eq!(seq_of(&batch.messages[0]), 0);
+    set.stop();
+}
+
+#[tokio::test]
+async fn what_the_core_sends_leaves_in_order_and_stop_frees_the_port() {
+    let (mut set, _rx, client) = start(&config(2, SHARD_QUEUE_MAX), CORE_BATCHES_MAX);
+    let dst = client.local_addr().unwrap();
+    for seq in 0..50 {
+        let m = message("SIP/2.0 180 Ringing", "out@t", "1 INVITE", true, seq);
+        set.transmit(dst, Bytes::from(m));
+        if seq % 7 == 0 {
+            set.flush();
+        }
+    }
+    set.flush();
+    let mut buf = [0u8; 4096];
+    for seq in 0..50 {
+        let n = client.recv(&mut buf).unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(text.contains(&format!("X-Seq: {seq}\r\n")), "{seq}: {text}");
+    }
+    let addr = set.socket.local_addr().unwrap();
+    set.stop();
+    UdpSocket::bind(addr).expect("the SIP port is free once the shards stopped");
+}

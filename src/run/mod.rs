@@ -306,8 +306,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     })
 }
 
-/// How many SIP shards, and their bounds: `[switch].sip_workers`, 0 for
-/// one per core.
+/// How many SIP shards, and their bounds: `[switch].sip_workers` (0: one
+/// per core).
 fn shard_config(config: &Config) -> ShardConfig {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let shards = match config.switch.sip_workers {

@@ -42,6 +42,8 @@ pub const SHARD_QUEUE_MAX: usize = 4096;
 pub const CORE_BATCHES_MAX: usize = 1024;
 /// Messages a shard hands the core at once.
 const CORE_BATCH_MAX: usize = 64;
+/// Inputs a shard takes before it sends what they produced.
+const ROUND_MAX: usize = 4 * CORE_BATCH_MAX;
 /// Datagrams taken per recvmmsg call.
 const RECV_BATCH: usize = 16;
 /// How often the receiver looks at the stop flag when the socket is idle.
@@ -360,8 +362,10 @@ impl Shard {
     fn run(mut self, inputs: mpsc::Receiver<Input>) {
         while let Ok(first) = inputs.recv() {
             self.take(first);
-            // Take what else waits, so the core wakes once per batch.
-            while let Ok(next) = inputs.try_recv() {
+            // Take what else waits, so the core wakes once per batch; a
+            // bounded round, so sends go out under a standing queue too.
+            for _ in 1..ROUND_MAX {
+                let Ok(next) = inputs.try_recv() else { break };
                 self.take(next);
                 if self.batch.len() >= CORE_BATCH_MAX {
                     self.hand_over();

@@ -1,15 +1,15 @@
 //! A record's legs (schema 5, table `call_legs`): one row per party the
 //! call passed through, in order, keyed by the record's `call_uuid` and
-//! the leg's `seq`. Written with their record in the same transaction;
-//! each agent's wrap-up and disposition are joined in from the agent
-//! event log, like the record's own.
+//! the leg's `seq`. Written with their record in the same transaction
+//! (`insert`), where each agent's wrap-up and disposition are joined in
+//! from the agent event log, like the record's own.
 
 use std::time::SystemTime;
 
-use rusqlite::{params, Connection, Row, Transaction};
+use rusqlite::{Connection, Row};
 use serde::{Deserialize, Serialize};
 
-use super::{from_sql_u64, rfc3339_utc, to_sql_i64};
+use super::{from_sql_u64, rfc3339_utc};
 use crate::call::session::LegRecord;
 
 /// One leg as the database, the spill file and the API hold it.
@@ -89,65 +89,9 @@ CREATE UNIQUE INDEX call_legs_once ON call_legs (call_uuid, seq);
 CREATE INDEX call_legs_party ON call_legs (party);
 ";
 
-const LEG_COLUMNS: &str = "seq, party, role, via, started_at, answered_at, ended_at, outcome, \
+pub(super) const LEG_COLUMNS: &str =
+    "seq, party, role, via, started_at, answered_at, ended_at, outcome, \
      wrapup_ms, disposition, disposition_note, recording_offset_ms, recording_ms";
-
-/// Stores one record's legs; a leg already stored is skipped.
-pub(super) fn insert(tx: &Transaction<'_>, call: &str, legs: &[LegRow]) -> rusqlite::Result<()> {
-    if legs.is_empty() {
-        return Ok(());
-    }
-    let mut stmt = tx.prepare(&format!(
-        "INSERT OR IGNORE INTO call_legs (call_uuid, {LEG_COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-    ))?;
-    for l in legs {
-        stmt.execute(params![
-            call,
-            l.seq,
-            l.party,
-            l.role,
-            l.via,
-            l.started_at,
-            l.answered_at,
-            l.ended_at,
-            l.outcome,
-            l.wrapup_ms.map(to_sql_i64),
-            l.disposition,
-            l.disposition_note,
-            l.recording_offset_ms.map(to_sql_i64),
-            l.recording_ms.map(to_sql_i64),
-        ])?;
-    }
-    Ok(())
-}
-
-/// Each answered agent leg takes the first wrap-up end and disposition
-/// its agent logged for the call from the leg's start on: an agent the
-/// call came back to gets each of their wrap-ups on its own leg.
-pub(super) fn fill_in(tx: &Transaction<'_>, calls: &[String]) -> rusqlite::Result<()> {
-    let first = |column: &str, event: &str| {
-        format!(
-            "(SELECT {column} FROM agent_events e WHERE e.call = ?1 AND e.event = '{event}' \
-             AND e.agent = call_legs.party AND e.at >= call_legs.started_at \
-             ORDER BY e.id LIMIT 1)"
-        )
-    };
-    let sql = format!(
-        "UPDATE call_legs SET wrapup_ms = coalesce({}, wrapup_ms), \
-         disposition = coalesce({}, disposition), \
-         disposition_note = coalesce({}, disposition_note) \
-         WHERE call_uuid = ?1 AND answered_at IS NOT NULL AND role != 'outside'",
-        first("duration_ms", "wrapup_end"),
-        first("reason", "disposition"),
-        first("detail", "disposition"),
-    );
-    let mut stmt = tx.prepare(&sql)?;
-    for call in calls {
-        stmt.execute([call])?;
-    }
-    Ok(())
-}
 
 /// The legs of the call `call` (its `call_uuid`), in order.
 pub(super) fn of_call(conn: &Connection, call: &str) -> rusqlite::Result<Vec<LegRow>> {

@@ -13,6 +13,7 @@
 
 mod erase;
 mod events;
+mod insert;
 mod legs;
 mod queries;
 mod row;
@@ -29,6 +30,7 @@ use crate::switch::CallRecord;
 
 pub use erase::{Deleted, DELETE_BATCH_ROWS_MAX, ERASE_RECORDS_MAX};
 pub use events::{agent_events, AgentEventRow, EVENT_NAMES};
+pub use insert::Inserter;
 pub use legs::LegRow;
 pub use row::{rfc3339_utc, CdrRow, StoredRecord};
 pub use spill::{rejected_path, spill_path, SPILL_LINE_BYTES_MAX};
@@ -225,13 +227,13 @@ impl CdrStore {
     /// record takes what the log already holds about its call (a line
     /// may land first when the record went through the spill file).
     pub fn insert_store_rows(&mut self, rows: &[StoreRow]) -> Result<(), CdrError> {
-        let insert_err = |source| CdrError::Insert { source };
-        // IMMEDIATE takes the write lock up front, under the busy timeout,
-        // instead of failing on a stale read snapshot mid-transaction.
-        let tx =
-            Transaction::new(&mut self.conn, TransactionBehavior::Immediate).map_err(insert_err)?;
-        insert_in(&tx, rows).map_err(insert_err)?;
-        tx.commit().map_err(insert_err)
+        self.inserter().insert(rows)
+    }
+
+    /// Writes batches like [`CdrStore::insert_store_rows`], preparing its
+    /// statements once for all of them (the writer thread keeps one).
+    pub fn inserter(&self) -> Inserter<'_> {
+        Inserter::new(&self.conn)
     }
 
     /// The agent event log lines from `from` (inclusive) to `to`
@@ -545,31 +547,6 @@ ALTER TABLE call_records ADD COLUMN campaign_attempt INTEGER;
 ALTER TABLE call_records ADD COLUMN campaign_outcome TEXT;
 CREATE INDEX call_records_campaign ON call_records (campaign);
 ";
-
-fn insert_in(tx: &Transaction<'_>, rows: &[StoreRow]) -> rusqlite::Result<()> {
-    let mut calls = Vec::new();
-    let mut events = Vec::new();
-    let mut touched = Vec::new();
-    // Kept in order per table; the two tables do not depend on each other's
-    // order but through `fill_in`, run once both are in.
-    for row in rows {
-        match row {
-            StoreRow::Call(r) => {
-                touched.extend(r.call_uuid.clone());
-                calls.push(r.clone());
-            }
-            StoreRow::Agent(e) => {
-                if e.event == "wrapup_end" || e.event == "disposition" {
-                    touched.extend(e.call.clone());
-                }
-                events.push(e.clone());
-            }
-        }
-    }
-    queries::insert_calls(tx, &calls)?;
-    queries::insert_events(tx, &events)?;
-    queries::fill_in(tx, &touched)
-}
 
 /// SQLite integers are i64: a u64 is stored by its bits, so the full range
 /// round-trips (call refs and milliseconds stay far below 2^63 anyway).

@@ -1,10 +1,9 @@
-//! SQL of the store beyond the schema: the columns of a record, inserting
-//! agent event lines, filling a record's wrap-up and disposition from the
-//! log, and the reads the reports and tests make.
+//! SQL of the store beyond the schema and the inserts (`insert`): the
+//! columns of a record, and the reads the reports and tests make.
 
-use rusqlite::{params, Connection, Row, Transaction};
+use rusqlite::{params, Connection, Row};
 
-use super::{from_sql_u64, to_sql_i64, AgentEventRow, CdrRow};
+use super::{from_sql_u64, AgentEventRow, CdrRow};
 
 /// Every column of a record, in [`read_record`]'s order.
 pub(super) const RECORD_COLUMNS: &str = "call, sip_call_id, trunk, dialled, queue, agent, \
@@ -56,104 +55,6 @@ pub(super) fn read_record(r: &Row<'_>, at: usize) -> rusqlite::Result<CdrRow> {
         campaign_outcome: r.get(at + 33)?,
         legs: Vec::new(),
     })
-}
-
-pub(super) fn insert_calls(tx: &Transaction<'_>, rows: &[CdrRow]) -> rusqlite::Result<()> {
-    let placeholders: Vec<String> = (1..=34).map(|i| format!("?{i}")).collect();
-    let sql = format!(
-        "INSERT OR IGNORE INTO call_records ({RECORD_COLUMNS}) VALUES ({})",
-        placeholders.join(", ")
-    );
-    let mut stmt = tx.prepare(&sql)?;
-    for row in rows {
-        let inserted = stmt.execute(params![
-            to_sql_i64(row.call),
-            row.sip_call_id,
-            row.trunk,
-            row.dialled,
-            row.queue,
-            row.agent,
-            row.outcome,
-            row.rejected_status,
-            row.hung_up_by,
-            row.started_at,
-            row.answered_at,
-            row.ended_at,
-            to_sql_i64(row.wait_ms),
-            to_sql_i64(row.talk_ms),
-            row.offers,
-            row.recording_path,
-            row.recording_ms.map(to_sql_i64),
-            row.call_uuid,
-            row.caller,
-            row.caller_name,
-            row.direction,
-            row.from_agent,
-            row.ivr_path,
-            row.queue_entered_at,
-            row.queue_left_at,
-            row.hold_ms.map(to_sql_i64),
-            row.transfers,
-            row.wrapup_ms.map(to_sql_i64),
-            row.disposition,
-            row.disposition_note,
-            row.campaign,
-            row.campaign_contact,
-            row.campaign_attempt,
-            row.campaign_outcome,
-        ])?;
-        // A record stored before (a spill imported twice) has its legs.
-        if let (1, Some(uuid)) = (inserted, &row.call_uuid) {
-            super::legs::insert(tx, uuid, &row.legs)?;
-        }
-    }
-    Ok(())
-}
-
-/// A line already stored (same instant, event, agent, queue and call) is
-/// skipped, so a spill file imported twice adds nothing.
-pub(super) fn insert_events(tx: &Transaction<'_>, rows: &[AgentEventRow]) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare(
-        "INSERT OR IGNORE INTO agent_events (at, unix_ms, at_ms, agent, event, queue, call, \
-         reason, detail, duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?;
-    for e in rows {
-        stmt.execute(params![
-            e.at,
-            to_sql_i64(e.unix_ms),
-            to_sql_i64(e.at_ms),
-            e.agent,
-            e.event,
-            e.queue,
-            e.call,
-            e.reason,
-            e.detail,
-            e.duration_ms.map(to_sql_i64),
-        ])?;
-    }
-    Ok(())
-}
-
-/// Copies the latest wrap-up length and disposition of each call from the
-/// log into its record (whichever of the two was stored first).
-pub(super) fn fill_in(tx: &Transaction<'_>, calls: &[String]) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare(
-        "UPDATE call_records SET
-           wrapup_ms = coalesce((SELECT duration_ms FROM agent_events
-               WHERE call = ?1 AND event = 'wrapup_end' ORDER BY id DESC LIMIT 1), wrapup_ms),
-           disposition_note = CASE WHEN EXISTS (SELECT 1 FROM agent_events
-               WHERE call = ?1 AND event = 'disposition')
-             THEN (SELECT detail FROM agent_events WHERE call = ?1 AND event = 'disposition'
-               ORDER BY id DESC LIMIT 1)
-             ELSE disposition_note END,
-           disposition = coalesce((SELECT reason FROM agent_events
-               WHERE call = ?1 AND event = 'disposition' ORDER BY id DESC LIMIT 1), disposition)
-         WHERE call_uuid = ?1",
-    )?;
-    for call in calls {
-        stmt.execute([call])?;
-    }
-    super::legs::fill_in(tx, calls)
 }
 
 pub(super) fn agent_events(

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use tracing::{debug, error, warn};
 
 use super::spill::{self, spill_path, Spill};
-use super::{count_u64, AgentEventRow, CdrError, CdrRow, CdrStore, StoreRow};
+use super::{count_u64, AgentEventRow, CdrError, CdrRow, CdrStore, Inserter, StoreRow};
 use crate::switch::CallRecord;
 
 /// Records waiting for the writer thread; beyond this, `submit` spills.
@@ -185,7 +185,9 @@ impl Shared {
 /// The thread: take one record (blocking), then whatever else is queued up
 /// to the batch bound, and commit them together. When the queue is empty
 /// and the database took the last batch, spilled rows go back in.
-fn drain(mut store: CdrStore, rx: &Receiver<StoreRow>, shared: &Shared, batch_max: usize) {
+fn drain(store: CdrStore, rx: &Receiver<StoreRow>, shared: &Shared, batch_max: usize) {
+    // One inserter for the thread's life: its statements are parsed once.
+    let mut inserter = store.inserter();
     let mut batch = Vec::with_capacity(batch_max);
     let mut next = rx.recv().ok();
     while let Some(first) = next.take() {
@@ -196,7 +198,7 @@ fn drain(mut store: CdrStore, rx: &Receiver<StoreRow>, shared: &Shared, batch_ma
                 Err(_) => break,
             }
         }
-        let committed = match store.insert_store_rows(&batch) {
+        let committed = match inserter.insert(&batch) {
             Ok(()) => {
                 shared
                     .written
@@ -215,7 +217,7 @@ fn drain(mut store: CdrStore, rx: &Receiver<StoreRow>, shared: &Shared, batch_ma
             Ok(row) => Some(row),
             Err(TryRecvError::Empty) => {
                 if committed {
-                    shared.unspill(&mut store);
+                    shared.unspill(&mut inserter);
                 }
                 rx.recv().ok()
             }
@@ -223,7 +225,7 @@ fn drain(mut store: CdrStore, rx: &Receiver<StoreRow>, shared: &Shared, batch_ma
         };
     }
     // Closing: a last try, so a healthy database leaves no spill file behind.
-    shared.unspill(&mut store);
+    shared.unspill(&mut inserter);
     let mut spill = shared.spill.lock().unwrap_or_else(|p| p.into_inner());
     if let Err(e) = spill.remove_if_empty() {
         warn!(error = %e, "cannot remove the empty CDR spill file");
@@ -235,7 +237,7 @@ impl Shared {
     /// the spill lock throughout, so no append lands between read and
     /// truncate; a crash between commit and truncate is harmless (the
     /// unique index skips rows already stored).
-    fn unspill(&self, store: &mut CdrStore) {
+    fn unspill(&self, inserter: &mut Inserter<'_>) {
         if !self.spill_pending.load(Ordering::Acquire) {
             return;
         }
@@ -257,7 +259,7 @@ impl Shared {
             self.spill_pending.store(false, Ordering::Release);
             return;
         }
-        if let Err(e) = store.insert_store_rows(&contents.rows) {
+        if let Err(e) = inserter.insert(&contents.rows) {
             warn!(error = %e, "cannot import the CDR spill file yet");
             return;
         }

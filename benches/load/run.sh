@@ -14,7 +14,7 @@
 #   SETTLE_MAX_S (45: wait for the switch's transactions to expire between rates; QUICK 0)
 #   SWITCH_LOG (RUST_LOG for the switch, default "warn") SETUPS ("direct kamailio switch")
 #   SKIP_BUILD=1 (use the release binary as built) SWITCH_BIN=/path (run that build instead) PEERS (default <checkout>/../shared/peers)
-#   SIP_WORKERS=N (the switch's SIP shard threads; default 1)
+#   SIP_WORKERS=N (the switch's SIP shard threads; default one per core)
 #   MEM=0 (skip the memory run) REG=0 (skip the registration search)
 # The "overload" setup (after "switch" in SETUPS, or with OVERLOAD_BASE=calls/s) drives the
 # switch at OVERLOAD_FACTOR (2) x its highest zero-failure rate for OVERLOAD_SECS (30) with
@@ -103,7 +103,7 @@ UAS_SCEN=$PEERS/uas-no180.xml start_sipp_uas "$UAS_PORT" $SIPP_OPTS || exit 1
 log "sipp UAS pid $UAS_PID on $LOOP:$UAS_PORT; work dir $WORK"
 
 cp "$HERE/switch.toml" "$WORK/switch.toml"
-# SIP_WORKERS=N: that many SIP shard threads (default: the config default, 1).
+# SIP_WORKERS=N: that many SIP shard threads (default: one per core).
 [ -n "${SIP_WORKERS:-}" ] && sed -i "s/^\[switch\]$/[switch]\nsip_workers = $SIP_WORKERS/" "$WORK/switch.toml"
 {
   echo "SEQUENTIAL" >"$WORK/agents.csv"

@@ -21,7 +21,7 @@
 //! records_keep = "365d"              # optional: delete call records older than this (h, d, w); unset keeps them
 //! no_answer_timeout = "30s"          # ring time for a DID routed to an agent directly
 //! max_calls = 10000                  # above: 503 + Retry-After
-//! sip_workers = 1                    # SIP over UDP shard threads (1..=16); 0: one per core
+//! sip_workers = 0                    # SIP over UDP shard threads (1..=16); 0: one per core
 //! drain_timeout = "5s"               # a stop waits this long for BYEs, then ends calls (record: shutdown)
 //! min_se = "90s"                     # RFC 4028: a shorter Session-Expires gets 422 (at least 90s)
 //! probe_interval = "60s"             # in-dialog OPTIONS to calls without media or session timer; "0s" never
@@ -281,8 +281,7 @@ pub struct SwitchConfig {
     pub probe_interval: Duration,
     /// Blind transfers of one call back to a party it was with; one more is a loop.
     pub transfer_loop_max: u32,
-    /// SIP shard threads (`sip_workers`, default 1: more pay only once
-    /// sessions are sharded too); 0: one per core.
+    /// SIP shard threads (`sip_workers`); 0 (the default): one per core.
     pub sip_workers: u32,
     /// Which digest challenge a 401 lists first.
     pub digest_challenge: ChallengeOrder,

@@ -575,8 +575,8 @@ fn a_trunks_identity_policy_is_read_and_bad_values_are_named_by_line_and_field()
 }
 
 #[test]
-fn sip_workers_default_to_one_and_are_bounded() {
-    assert_eq!(parse("").unwrap().switch.sip_workers, 1);
+fn sip_workers_default_to_one_per_core_and_are_bounded() {
+    assert_eq!(parse("").unwrap().switch.sip_workers, 0);
     let max = SIP_WORKERS_MAX;
     let ok = parse(&format!("[switch]\nsip_workers = {max}\n")).unwrap();
     assert_eq!(ok.switch.sip_workers, max);

@@ -662,7 +662,7 @@ impl Cx<'_, '_> {
             min_se: min_se.max(MIN_SE_DEFAULT),
             probe_interval,
             transfer_loop_max,
-            sip_workers: self.int(raw.sip_workers, &p.key("sip_workers"), 1, 0, 16),
+            sip_workers: self.int(raw.sip_workers, &p.key("sip_workers"), 0, 0, 16),
             digest_challenge,
             force_rport: raw.force_rport.unwrap_or(false),
             escalation: None,

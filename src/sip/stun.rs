@@ -21,6 +21,26 @@ const XOR_MAPPED_ADDRESS: u16 = 0x0020;
 /// Largest request we answer: a keepalive carries few attributes.
 pub const STUN_REQUEST_BYTES_MAX: usize = 548;
 
+/// A datagram that is not a SIP message to parse (RFC 5626 keep-alives).
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeepAlive {
+    /// CRLFs (§3.5.1): nothing to answer.
+    Crlf,
+    /// A STUN Binding request over UDP (§4.4.2): send this answer back.
+    Stun(Bytes),
+}
+
+/// Whether `datagram` from `from` is a keep-alive rather than SIP; STUN
+/// is looked for only over UDP (`udp`).
+pub fn keep_alive(datagram: &[u8], from: SocketAddr, udp: bool) -> Option<KeepAlive> {
+    if datagram.iter().all(u8::is_ascii_whitespace) {
+        return Some(KeepAlive::Crlf);
+    }
+    udp.then(|| binding_response(datagram, from))
+        .flatten()
+        .map(KeepAlive::Stun)
+}
+
 /// The Binding success response to `packet` when it is a well-formed
 /// STUN Binding request from `from`; `None` for anything else.
 pub fn binding_response(packet: &[u8], from: SocketAddr) -> Option<Bytes> {
@@ -74,6 +94,18 @@ mod tests {
         let mut p = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
         p.extend(1..=12u8);
         p
+    }
+
+    #[test]
+    fn keep_alives_are_told_from_sip_and_stun_only_over_udp() {
+        let from: SocketAddr = "192.0.2.1:5060".parse().unwrap();
+        assert_eq!(keep_alive(b"\r\n\r\n", from, false), Some(KeepAlive::Crlf));
+        assert!(matches!(
+            keep_alive(&request(), from, true),
+            Some(KeepAlive::Stun(_))
+        ));
+        assert_eq!(keep_alive(&request(), from, false), None);
+        assert_eq!(keep_alive(b"OPTIONS sip:a SIP/2.0\r\n", from, true), None);
     }
 
     #[test]

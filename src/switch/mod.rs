@@ -281,19 +281,16 @@ impl Switch {
 
     /// One datagram (or TCP frame) from `peer`.
     pub fn handle_datagram(&mut self, now: Instant, peer: Peer, bytes: Bytes) {
-        // Keep-alive CRLFs (RFC 5626 §3.5.1) carry nothing to answer.
-        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-            return;
-        }
-        // A STUN keepalive of an outbound flow (RFC 5626 §4.4.2): answered.
-        if peer.transport == crate::sip::Transport::Udp {
-            if let Some(response) = crate::sip::stun::binding_response(&bytes, peer.addr) {
-                self.out.push_back(Output::Transmit {
-                    peer,
-                    bytes: response,
-                });
+        use crate::sip::stun::{keep_alive, KeepAlive};
+        let udp = peer.transport == crate::sip::Transport::Udp;
+        match keep_alive(&bytes, peer.addr, udp) {
+            Some(KeepAlive::Crlf) => return,
+            Some(KeepAlive::Stun(response)) => {
+                let bytes = response;
+                self.out.push_back(Output::Transmit { peer, bytes });
                 return;
             }
+            None => {}
         }
         let parsed = Message::parse(bytes.clone());
         self.handle_message(now, peer, bytes, parsed);

@@ -32,6 +32,7 @@ use crate::media::relay::batch::RecvBatch;
 use crate::sip::build;
 use crate::sip::limits::MESSAGE_BYTES_MAX;
 use crate::sip::parse::{Message, Method, ParseError};
+use crate::sip::stun::KeepAlive;
 use crate::sip::{Peer, Transport};
 
 /// Shards at most, whatever the core count.
@@ -397,14 +398,10 @@ impl Shard {
     }
 
     fn datagram(&mut self, src: SocketAddr, bytes: Bytes) {
-        // Keep-alive CRLFs (RFC 5626 §3.5.1) carry nothing to answer.
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return;
-        }
-        // A STUN keep-alive of an outbound flow (RFC 5626 §4.4.2).
-        if let Some(response) = crate::sip::stun::binding_response(&bytes, src) {
-            self.sends.push((src, response));
-            return;
+        match crate::sip::stun::keep_alive(&bytes, src, true) {
+            Some(KeepAlive::Crlf) => return,
+            Some(KeepAlive::Stun(response)) => return self.sends.push((src, response)),
+            None => {}
         }
         let parsed = Message::parse(bytes.clone());
         let peer = Peer {

@@ -247,6 +247,7 @@ fn a_full_queue_spills_to_the_file_and_the_writer_moves_it_back_once_drained() {
     let config = WriterConfig {
         queue_records_max: 2,
         batch_records_max: 1,
+        commit_gap: Duration::ZERO,
     };
     let writer = CdrWriter::start_with(store, config).unwrap();
     for n in 0..50 {
@@ -442,6 +443,7 @@ fn unspillable_records_are_counted_dropped_and_no_record_is_logged() {
     let config = WriterConfig {
         queue_records_max: 1,
         batch_records_max: 1,
+        commit_gap: Duration::ZERO,
     };
     let writer = CdrWriter::start_with(store, config).unwrap();
     let mut refused = 0;
@@ -841,4 +843,29 @@ fn agent_states_before_a_window_are_each_agents_last_login_and_pause_lines() {
         states,
         vec![lines[0].clone(), lines[3].clone(), lines[5].clone()]
     );
+}
+
+#[test]
+fn under_load_records_share_a_commit_and_a_lone_record_does_not_wait() {
+    let tmp = TempDir::new("group-commit");
+    let gap = Duration::from_secs(2);
+    let config = WriterConfig {
+        commit_gap: gap,
+        ..WriterConfig::default()
+    };
+    let writer = CdrWriter::start_with(CdrStore::open(&tmp.db()).unwrap(), config).unwrap();
+    // After a quiet spell the record is committed at once, not a gap later.
+    let started = Instant::now();
+    writer.submit(completed(0), wall(0)).unwrap();
+    assert!(poll_until(|| writer.written() == 1));
+    assert!(started.elapsed() < gap, "{:?}", started.elapsed());
+    // A burst within the gap waits for it and goes in one transaction.
+    for n in 1..=100 {
+        writer.submit(completed(n), wall(n)).unwrap();
+    }
+    assert!(poll_until(|| writer.written() == 101));
+    assert_eq!(writer.commits(), 2);
+    assert_eq!(writer.close().unwrap(), 101);
+    let admin = Connection::open(tmp.db()).unwrap();
+    assert_eq!(count_rows(&admin), 101);
 }

@@ -65,6 +65,8 @@ pub const UDP_SEND_ERRORS_TOTAL: &str = "switchyard_udp_send_errors_total";
 /// dropped_busy, shed): what each SIP shard did with what it was dealt.
 pub const SIP_SHARD_DATAGRAMS_TOTAL: &str = "switchyard_sip_shard_datagrams_total";
 pub const CDR_WRITTEN_TOTAL: &str = "switchyard_cdr_written_total";
+/// Store transactions: written over commits is records per fsync.
+pub const CDR_COMMITS_TOTAL: &str = "switchyard_cdr_commits_total";
 pub const CDR_SPILLED_TOTAL: &str = "switchyard_cdr_spilled_total";
 pub const CDR_DROPPED_TOTAL: &str = "switchyard_cdr_dropped_total";
 /// Call records and recordings deleted; labels `reason` (`retention`,
@@ -226,6 +228,7 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (UDP_SEND_ERRORS_TOTAL, Kind::Counter, "SIP UDP datagrams the kernel refused to send."),
     (SIP_SHARD_DATAGRAMS_TOTAL, Kind::Counter, "SIP UDP datagrams per shard by result: taken, dropped_full (the shard was behind), dropped_busy and shed (503: the core was behind)."),
     (CDR_WRITTEN_TOTAL, Kind::Counter, "Call records written to the store."),
+    (CDR_COMMITS_TOTAL, Kind::Counter, "Call record store transactions committed (records written over commits is records per fsync)."),
     (CDR_SPILLED_TOTAL, Kind::Counter, "Call records spilled to a file for the next start."),
     (CDR_DROPPED_TOTAL, Kind::Counter, "Call records lost."),
     (DATA_DELETED_TOTAL, Kind::Counter, "Call records and recordings deleted, by retention or erasure."),

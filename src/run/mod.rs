@@ -622,6 +622,7 @@ impl SwitchTask {
         }
         m::publish_shards(&self.shards.figures());
         metrics::counter!(m::CDR_WRITTEN_TOTAL).absolute(self.cdr.written());
+        metrics::counter!(m::CDR_COMMITS_TOTAL).absolute(self.cdr.commits());
         metrics::counter!(m::CDR_SPILLED_TOTAL).absolute(self.cdr.spilled());
         metrics::counter!(m::CDR_DROPPED_TOTAL).absolute(self.cdr.dropped());
         metrics::gauge!(m::TCP_CONNECTIONS_ACTIVE)

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{debug, error, warn};
 
@@ -21,6 +21,9 @@ use crate::switch::CallRecord;
 pub const CDR_QUEUE_RECORDS_MAX: usize = 4096;
 /// Records committed in one transaction at most.
 pub const CDR_BATCH_RECORDS_MAX: usize = 256;
+/// Under load, commits start at most this often, so that one fsync carries
+/// many records; the first record after a quiet spell commits at once.
+pub const CDR_COMMIT_GAP: Duration = Duration::from_millis(20);
 
 /// Bounds of a [`CdrWriter`]; tests shrink them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +32,8 @@ pub struct WriterConfig {
     pub queue_records_max: usize,
     /// At least 1.
     pub batch_records_max: usize,
+    /// The least time from one commit's start to the next one's.
+    pub commit_gap: Duration,
 }
 
 impl Default for WriterConfig {
@@ -36,6 +41,7 @@ impl Default for WriterConfig {
         WriterConfig {
             queue_records_max: CDR_QUEUE_RECORDS_MAX,
             batch_records_max: CDR_BATCH_RECORDS_MAX,
+            commit_gap: CDR_COMMIT_GAP,
         }
     }
 }
@@ -52,6 +58,7 @@ pub struct CdrWriter {
 #[derive(Debug)]
 struct Shared {
     written: AtomicU64,
+    commits: AtomicU64,
     spilled: AtomicU64,
     dropped: AtomicU64,
     /// The spill file holds rows this run wrote that are not yet imported.
@@ -68,6 +75,7 @@ impl CdrWriter {
     pub fn start_with(store: CdrStore, config: WriterConfig) -> Result<CdrWriter, CdrError> {
         let shared = Arc::new(Shared {
             written: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
             spilled: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             spill_pending: AtomicBool::new(false),
@@ -76,10 +84,11 @@ impl CdrWriter {
         // A zero-capacity sync_channel is a rendezvous: every try_send would fail.
         let (queue, rx) = mpsc::sync_channel(config.queue_records_max.max(1));
         let batch_max = config.batch_records_max.max(1);
+        let gap = config.commit_gap;
         let thread_shared = Arc::clone(&shared);
         let thread = thread::Builder::new()
             .name("cdr-writer".to_owned())
-            .spawn(move || drain(store, &rx, &thread_shared, batch_max))
+            .spawn(move || drain(store, &rx, &thread_shared, batch_max, gap))
             .map_err(|source| CdrError::WriterStart { source })?;
         Ok(CdrWriter {
             queue: Some(queue),
@@ -124,6 +133,11 @@ impl CdrWriter {
     /// moved back from the spill file.
     pub fn written(&self) -> u64 {
         self.shared.written.load(Ordering::Acquire)
+    }
+
+    /// Transactions the writer committed (queue batches and spill imports).
+    pub fn commits(&self) -> u64 {
+        self.shared.commits.load(Ordering::Acquire)
     }
 
     /// Records that went to the spill file (the writer or the next open
@@ -183,23 +197,36 @@ impl Shared {
 }
 
 /// The thread: take one record (blocking), then whatever else is queued up
-/// to the batch bound, and commit them together. When the queue is empty
-/// and the database took the last batch, spilled rows go back in.
-fn drain(store: CdrStore, rx: &Receiver<StoreRow>, shared: &Shared, batch_max: usize) {
+/// to the batch bound, and commit them together. A commit less than `gap`
+/// after the last one waits out the rest of it first, gathering more: the
+/// fsync, not the row, is the cost. When the queue is empty and the
+/// database took the last batch, spilled rows go back in.
+fn drain(
+    store: CdrStore,
+    rx: &Receiver<StoreRow>,
+    shared: &Shared,
+    batch_max: usize,
+    gap: Duration,
+) {
     // One inserter for the thread's life: its statements are parsed once.
     let mut inserter = store.inserter();
     let mut batch = Vec::with_capacity(batch_max);
+    let mut last_commit: Option<Instant> = None;
     let mut next = rx.recv().ok();
     while let Some(first) = next.take() {
         batch.push(first);
-        while batch.len() < batch_max {
-            match rx.try_recv() {
-                Ok(row) => batch.push(row),
-                Err(_) => break,
-            }
+        take_queued(rx, &mut batch, batch_max);
+        let early = last_commit.map(|at| (at + gap).saturating_duration_since(Instant::now()));
+        if let Some(wait) = early.filter(|w| !w.is_zero() && batch.len() < batch_max) {
+            // A plain sleep: submitters do not wake a thread that is not
+            // blocked on the queue, so this costs no wake-up per record.
+            thread::sleep(wait);
+            take_queued(rx, &mut batch, batch_max);
         }
+        last_commit = Some(Instant::now());
         let committed = match inserter.insert(&batch) {
             Ok(()) => {
+                shared.commits.fetch_add(1, Ordering::Release);
                 shared
                     .written
                     .fetch_add(records_in(&batch), Ordering::Release);
@@ -229,6 +256,16 @@ fn drain(store: CdrStore, rx: &Receiver<StoreRow>, shared: &Shared, batch_max: u
     let mut spill = shared.spill.lock().unwrap_or_else(|p| p.into_inner());
     if let Err(e) = spill.remove_if_empty() {
         warn!(error = %e, "cannot remove the empty CDR spill file");
+    }
+}
+
+/// Moves what is queued into `batch`, up to `max` rows, without waiting.
+fn take_queued(rx: &Receiver<StoreRow>, batch: &mut Vec<StoreRow>, max: usize) {
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(row) => batch.push(row),
+            Err(_) => break,
+        }
     }
 }
 
@@ -263,6 +300,7 @@ impl Shared {
             warn!(error = %e, "cannot import the CDR spill file yet");
             return;
         }
+        self.commits.fetch_add(1, Ordering::Release);
         self.written
             .fetch_add(records_in(&contents.rows), Ordering::Release);
         if let Err(e) = spill.truncate() {

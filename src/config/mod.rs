@@ -109,7 +109,7 @@
 //! # is SRTP (RFC 4568 SDES). Default "optional": SRTP when the peer offers it.
 //!
 //! [overload]                # new calls refused 503 while the core cannot keep up
-//! backlog_high = 5000         # inputs handled without the queue running dry: start refusing
+//! backlog_high = 5000         # inputs waiting in front of the core at once: start refusing
 //! backlog_low = 500           # ... and below this (every signal low) for `calm`: stop
 //! lag_high = "500ms"          # how late the core's timers run
 //! lag_low = "50ms"

@@ -1,6 +1,6 @@
 //! What the switch task measures of its own load for the core's admission
-//! (`switch/overload.rs`): how long a standing queue of inputs it found,
-//! and how late its timers ran. The core reads no clock, so this is the
+//! (`switch/overload.rs`): how deep a queue of inputs waited in front of
+//! it, and how late its timers ran. The core reads no clock, so this is the
 //! driver's job; a report goes in every [`LOAD_PERIOD`].
 
 use std::time::{Duration, Instant};
@@ -13,24 +13,17 @@ pub const LOAD_PERIOD: Duration = Duration::from_millis(100);
 /// Figures gathered between two reports.
 #[derive(Debug, Default)]
 pub struct LoadMeter {
-    /// Inputs handled since the UDP socket was last found empty.
-    run: usize,
-    /// The longest such run since the last report.
+    /// The most inputs seen waiting since the last report.
     peak: usize,
     /// The latest a timer or tick ran since the last report.
     lag: Duration,
 }
 
 impl LoadMeter {
-    /// One input taken off the socket.
-    pub fn input(&mut self) {
-        self.run += 1;
-    }
-
-    /// The socket had nothing more waiting: the standing queue is gone.
-    pub fn drained(&mut self) {
-        self.peak = self.peak.max(self.run);
-        self.run = 0;
+    /// `n` inputs were waiting behind the one just taken. A core that is
+    /// busy but keeps up sees few; one that fell behind sees many.
+    pub fn waiting(&mut self, n: usize) {
+        self.peak = self.peak.max(n);
     }
 
     /// Something due at `due` ran at `now`.
@@ -38,11 +31,10 @@ impl LoadMeter {
         self.lag = self.lag.max(now.saturating_duration_since(due));
     }
 
-    /// The report for the core, `queued` inputs waiting in channels; a
-    /// standing queue still there carries over to the next report.
+    /// The report for the core, `queued` inputs waiting now.
     pub fn report(&mut self, queued: usize) -> LoadReport {
         let report = LoadReport {
-            backlog: self.peak.max(self.run) + queued,
+            backlog: self.peak.max(queued),
             lag: self.lag,
         };
         self.peak = 0;
@@ -117,19 +109,17 @@ mod tests {
     }
 
     #[test]
-    fn a_queue_that_never_runs_dry_carries_over_and_one_that_did_is_reported_once() {
+    fn the_backlog_is_the_deepest_queue_seen_or_what_waits_now() {
         let mut m = LoadMeter::default();
-        for _ in 0..70 {
-            m.input();
+        for n in [3, 70, 12] {
+            m.waiting(n);
         }
-        assert_eq!(m.report(3).backlog, 73);
-        for _ in 0..10 {
-            m.input();
-        }
-        m.drained();
-        m.input();
-        assert_eq!(m.report(0).backlog, 80);
+        assert_eq!(m.report(5).backlog, 70);
+        // A queue still standing at the report is reported again.
+        assert_eq!(m.report(40).backlog, 40);
+        m.waiting(1);
         assert_eq!(m.report(0).backlog, 1);
+        assert_eq!(m.report(0).backlog, 0);
     }
 
     // One clock read; the rest is arithmetic on it.

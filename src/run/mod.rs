@@ -401,9 +401,6 @@ impl SwitchTask {
                         let Ok(batch) = sip_rx.try_recv() else { break };
                         self.on_sip(batch);
                     }
-                    if sip_rx.is_empty() {
-                        self.load.drained();
-                    }
                 }
                 Some(event) = tcp_rx.recv() => self.on_tcp(event),
                 Some(event) = recv_opt(&mut media_rx) => self.on_media_event(event),
@@ -416,7 +413,7 @@ impl SwitchTask {
                 due = load_tick.tick() => {
                     let now = Instant::now();
                     self.load.ran(due.into_std(), now);
-                    let queued = sip_rx.len() + tcp_rx.len() + media_rx.as_ref().map_or(0, |rx| rx.len());
+                    let queued = self.shards.waiting() + tcp_rx.len() + media_rx.as_ref().map_or(0, |rx| rx.len());
                     self.switch.handle_load(now, self.load.report(queued));
                 }
                 _ = metrics_tick.tick() => {
@@ -449,8 +446,8 @@ impl SwitchTask {
     /// A shard's parsed messages, in the order they came.
     fn on_sip(&mut self, batch: shards::Batch) {
         let now = Instant::now();
+        self.load.waiting(self.shards.took(batch.messages.len()));
         for m in batch.messages {
-            self.load.input();
             self.switch.handle_message(now, m.peer, m.bytes, m.parsed);
         }
     }

@@ -66,8 +66,8 @@ impl ShedReason {
 /// What the driver measured since its last report.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoadReport {
-    /// The most inputs (datagrams, frames) handled one after another
-    /// without the input queue running dry: a standing queue's depth.
+    /// The most inputs (datagrams, frames) seen waiting in front of the
+    /// core at once: how far behind it fell.
     pub backlog: usize,
     /// How late, at worst, the core's timers and the driver's tick ran.
     pub lag: Duration,

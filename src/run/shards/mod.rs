@@ -121,6 +121,8 @@ pub struct ShardSet {
     /// What the core sent since the last [`ShardSet::flush`], by shard.
     pending: Vec<Vec<(SocketAddr, Bytes)>>,
     counters: Arc<[Counters]>,
+    /// Messages handed to the core's channel and not yet taken from it.
+    handed: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     socket: Arc<UdpSocket>,
@@ -139,6 +141,7 @@ impl ShardSet {
         let socket = Arc::new(socket);
         let counters: Arc<[Counters]> = (0..n).map(|_| Counters::default()).collect();
         let stop = Arc::new(AtomicBool::new(false));
+        let handed = Arc::new(AtomicUsize::new(0));
         let mut inputs = Vec::with_capacity(n);
         let mut threads = Vec::with_capacity(n + 1);
         for index in 0..n {
@@ -147,6 +150,7 @@ impl ShardSet {
                 index,
                 socket: socket.clone(),
                 counters: counters.clone(),
+                handed: handed.clone(),
                 core: core.clone(),
                 config: config.clone(),
                 batch: Vec::with_capacity(CORE_BATCH_MAX),
@@ -170,6 +174,7 @@ impl ShardSet {
             inputs,
             pending: vec![Vec::new(); n],
             counters,
+            handed,
             stop,
             threads,
             socket,
@@ -178,6 +183,23 @@ impl ShardSet {
 
     pub fn shards(&self) -> usize {
         self.inputs.len()
+    }
+
+    /// The core took a batch of `n` messages. Returns how many datagrams
+    /// still wait in front of it, in the shards' queues and its channel:
+    /// the depth of its standing queue, for admission control.
+    pub fn took(&self, n: usize) -> usize {
+        let handed = self.handed.fetch_sub(n, Relaxed).saturating_sub(n);
+        handed + self.waiting_in_shards()
+    }
+
+    /// Datagrams waiting for the core now, without taking any.
+    pub fn waiting(&self) -> usize {
+        self.handed.load(Relaxed) + self.waiting_in_shards()
+    }
+
+    fn waiting_in_shards(&self) -> usize {
+        self.counters.iter().map(|c| c.queued.load(Relaxed)).sum()
     }
 
     /// Queues a datagram the core sends; it leaves at the next [`flush`](Self::flush).
@@ -348,6 +370,7 @@ struct Shard {
     index: usize,
     socket: Arc<UdpSocket>,
     counters: Arc<[Counters]>,
+    handed: Arc<AtomicUsize>,
     core: CoreSender<Batch>,
     config: ShardConfig,
     /// Parsed, for the core.
@@ -424,9 +447,15 @@ impl Shard {
             shard: self.index,
             messages,
         };
+        // Counted before the send, so the core never takes more than this.
+        let n = batch.messages.len();
+        self.handed.fetch_add(n, Relaxed);
         match self.core.try_send(batch) {
             Ok(()) => {}
-            Err(TrySendError::Full(batch)) => self.shed(batch.messages),
+            Err(TrySendError::Full(batch)) => {
+                self.handed.fetch_sub(n, Relaxed);
+                self.shed(batch.messages)
+            }
             // The core has stopped: nothing is answered any more.
             Err(TrySendError::Closed(_)) => {}
         }

@@ -136,6 +136,7 @@ async fn a_stalled_shard_does_not_stop_the_others_and_drops_past_its_bound() {
     while from_fast.len() < fast.len() {
         let batch = next(&mut rx).await;
         assert_eq!(batch.shard, 1, "the stalled shard delivered");
+        set.took(batch.messages.len());
         from_fast.extend(batch.messages.iter().map(seq_of));
     }
     assert_eq!(from_fast, (20..28).collect::<Vec<_>>());
@@ -144,13 +145,19 @@ async fn a_stalled_shard_does_not_stop_the_others_and_drops_past_its_bound() {
     let f = set.figures();
     assert_eq!((f[0].received, f[0].dropped_full), (20, 12));
     assert_eq!((f[1].received, f[1].dropped_full), (8, 0));
+    // What the held shard kept waits in front of the core.
+    assert_eq!(set.waiting(), 8);
     drop(release);
     let mut from_slow = Vec::new();
+    let mut behind = Vec::new();
     while from_slow.len() < 8 {
         let batch = next(&mut rx).await;
         assert_eq!(batch.shard, 0);
+        behind.push(set.took(batch.messages.len()));
         from_slow.extend(batch.messages.iter().map(seq_of));
     }
+    assert_eq!(behind.last(), Some(&0), "{behind:?}");
+    assert!(behind.iter().all(|&n| n < 8), "{behind:?}");
     assert_eq!(
         from_slow,
         (0..8).collect::<Vec<_>>(),
@@ -188,8 +195,10 @@ async fn a_core_behind_gets_new_invites_refused_503_by_the_shard() {
     assert!(text.contains("Retry-After: 7\r\n"), "{text}");
     let f = set.figures()[0];
     assert_eq!((f.received, f.shed, f.dropped_busy), (4, 1, 1));
-    // What did get through is intact.
+    // What did get through is intact, and the only message waiting.
+    assert_eq!(set.waiting(), 1);
     let batch = next(&mut rx).await;
+    assert_eq!(set.took(batch.messages.len()), 0);
     assert_eq!(batch.messages.len(), 1);
     assert_eq!(seq_of(&batch.messages[0]), 0);
     set.stop();

@@ -317,6 +317,7 @@ fn shard_config(config: &Config) -> ShardConfig {
     ShardConfig {
         shards: shards.min(shards::SHARDS_MAX),
         queue_max: shards::SHARD_QUEUE_MAX,
+        core_messages_max: shards::CORE_MESSAGES_MAX,
         retry_after: config.overload.retry_after,
         force_rport: config.switch.force_rport,
     }

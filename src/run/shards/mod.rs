@@ -39,8 +39,13 @@ use crate::sip::{Peer, Transport};
 pub const SHARDS_MAX: usize = crate::config::SIP_WORKERS_MAX as usize;
 /// Datagrams waiting for one shard by default.
 pub const SHARD_QUEUE_MAX: usize = 4096;
-/// Batches waiting for the core (each up to [`CORE_BATCH_MAX`] messages).
-pub const CORE_BATCHES_MAX: usize = 1024;
+/// Batches waiting for the core (each up to [`CORE_BATCH_MAX`] messages):
+/// room enough that [`CORE_MESSAGES_MAX`] is the bound that bites.
+pub const CORE_BATCHES_MAX: usize = 16 * 1024;
+/// Messages waiting for the core before the shards shed: well past the
+/// default `[overload].backlog_high` (5000), so that the core's own
+/// admission control acts first and the shards only catch what it cannot.
+pub const CORE_MESSAGES_MAX: usize = 32 * 1024;
 /// Messages a shard hands the core at once.
 const CORE_BATCH_MAX: usize = 64;
 /// Inputs a shard takes before it sends what they produced.
@@ -58,6 +63,8 @@ pub struct ShardConfig {
     pub shards: usize,
     /// Datagrams waiting per shard before the receiver drops.
     pub queue_max: usize,
+    /// Messages waiting for the core (all shards) before a shard sheds.
+    pub core_messages_max: usize,
     /// The `Retry-After` of a shard's own 503.
     pub retry_after: Duration,
     /// `[switch].force_rport`: where a shard's 503 goes.
@@ -449,7 +456,11 @@ impl Shard {
         };
         // Counted before the send, so the core never takes more than this.
         let n = batch.messages.len();
-        self.handed.fetch_add(n, Relaxed);
+        let waiting = self.handed.fetch_add(n, Relaxed);
+        if waiting + n > self.config.core_messages_max {
+            self.handed.fetch_sub(n, Relaxed);
+            return self.shed(batch.messages);
+        }
         match self.core.try_send(batch) {
             Ok(()) => {}
             Err(TrySendError::Full(batch)) => {

@@ -15,6 +15,7 @@ fn config(shards: usize, queue_max: usize) -> ShardConfig {
     ShardConfig {
         shards,
         queue_max,
+        core_messages_max: CORE_MESSAGES_MAX,
         retry_after: Duration::from_secs(7),
         force_rport: false,
     }
@@ -225,4 +226,41 @@ async fn what_the_core_sends_leaves_in_order_and_stop_frees_the_port() {
     let addr = set.socket.local_addr().unwrap();
     set.stop();
     UdpSocket::bind(addr).expect("the SIP port is free once the shards stopped");
+}
+
+#[tokio::test]
+async fn past_the_message_bound_new_invites_get_503_until_the_core_catches_up() {
+    let mut cfg = config(1, SHARD_QUEUE_MAX);
+    cfg.core_messages_max = 2;
+    let (set, mut rx, client) = start(&cfg, CORE_BATCHES_MAX);
+    let mut taken = 0;
+    for seq in 0..2 {
+        let id = format!("fill{seq}@t");
+        client
+            .send(&message(
+                "OPTIONS sip:b@y SIP/2.0",
+                &id,
+                "1 OPTIONS",
+                false,
+                seq,
+            ))
+            .unwrap();
+        taken += next(&mut rx).await.messages.len();
+    }
+    // Two wait for the core, which has not taken them: the bound is reached.
+    assert_eq!(set.waiting(), 2);
+    let invite = message("INVITE sip:b@y SIP/2.0", "new@t", "1 INVITE", false, 2);
+    client.send(&invite).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = client.recv(&mut buf).unwrap();
+    let reply = Message::parse(Bytes::copy_from_slice(&buf[..n])).expect("a SIP response");
+    assert_eq!((reply.status(), reply.call_id()), (Some(503), "new@t"));
+    assert_eq!(set.figures()[0].shed, 1);
+    // Once the core took them, the next INVITE reaches it.
+    assert_eq!(set.took(taken), 0);
+    let again = message("INVITE sip:b@y SIP/2.0", "later@t", "1 INVITE", false, 3);
+    client.send(&again).unwrap();
+    let batch = next(&mut rx).await;
+    assert_eq!(seq_of(&batch.messages[0]), 3);
+    set.stop();
 }

@@ -10,9 +10,10 @@
 //! - a shard's queue holds [`ShardConfig::queue_max`] datagrams; past it the
 //!   receiver drops what comes for that shard only, so a slow shard cannot
 //!   stall the others (UDP senders retransmit);
-//! - the core's channel holds a bounded number of batches; a shard that
-//!   finds it full sheds: a new INVITE gets 503 + Retry-After from the
-//!   shard itself, anything else is dropped, counted and logged.
+//! - at most [`ShardConfig::core_messages_max`] messages wait for the core;
+//!   a shard that finds them (or the channel) full sheds: a new INVITE gets
+//!   503 + Retry-After from the shard itself, anything else is dropped,
+//!   counted and logged. The core's own admission acts well before that.
 
 mod io;
 pub mod key;
@@ -93,7 +94,7 @@ pub struct ShardFigures {
     pub received: u64,
     /// Dropped by the receiver: the shard's queue was full.
     pub dropped_full: u64,
-    /// Dropped by the shard: the core's channel was full.
+    /// Dropped by the shard: too much was waiting for the core.
     pub dropped_busy: u64,
     /// New INVITEs the shard answered 503 itself.
     pub shed: u64,

@@ -18,8 +18,8 @@ pub const OVERLOAD_PERIOD_MAX: Duration = Duration::from_secs(3600);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OverloadConfig {
-    /// Datagrams and frames handled one after another without the input
-    /// queue running dry: a standing queue this deep starts shedding.
+    /// Datagrams and frames waiting for the core at once: a queue this
+    /// deep starts shedding.
     pub backlog_high: u32,
     pub backlog_low: u32,
     /// How late the core's timers run.

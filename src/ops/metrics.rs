@@ -193,7 +193,7 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (CALLS_ACTIVE, Kind::Gauge, "Calls in progress."),
     (CALLS_REFUSED_OVERLOAD_TOTAL, Kind::Counter, "New calls refused with 503, by reason (max_calls, draining, backlog, lag, transactions)."),
     (OVERLOAD_SHEDDING, Kind::Gauge, "1 while new calls are refused or let in at a capped rate for load."),
-    (CORE_BACKLOG, Kind::Gauge, "Inputs the core handled without its queue running dry (last report)."),
+    (CORE_BACKLOG, Kind::Gauge, "The most inputs seen waiting for the core (last report)."),
     (CORE_LAG_SECONDS, Kind::Gauge, "How late the core's timers ran (last report)."),
     (REGISTRATIONS_TOTAL, Kind::Counter, "REGISTERs accepted."),
     (REGISTRATIONS_ACTIVE, Kind::Gauge, "Live registrar bindings."),

@@ -1,7 +1,7 @@
 //! Admission of new calls on the core's own load, not only on `max_calls`.
 //!
 //! The driver measures what the core cannot see for itself and hands it
-//! over as a [`LoadReport`] (how deep a standing queue of inputs it found,
+//! over as a [`LoadReport`] (how many inputs it found waiting at most,
 //! how late the core's timers ran); the core adds its live transactions.
 //! [`Admission`] turns those into a decision for each new out-of-dialog
 //! INVITE. Everything else (in-dialog requests, ACK, BYE, CANCEL,

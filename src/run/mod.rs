@@ -239,10 +239,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     }
 
-    let (sip_tx, sip_rx) = mpsc::channel(shards::CORE_BATCHES_MAX);
+    let sharding = shard_config(&config);
+    // A batch holds at least one message: the message bound bites first.
+    let (sip_tx, sip_rx) = mpsc::channel(sharding.core_messages_max);
     let udp = udp.into_std().map_err(StartError::SipThreads)?;
-    let shards =
-        ShardSet::start(udp, &shard_config(&config), sip_tx).map_err(StartError::SipThreads)?;
+    let shards = ShardSet::start(udp, &sharding, sip_tx).map_err(StartError::SipThreads)?;
     let (stop_request, stop_requested) = watch::channel(false);
     let mut task = SwitchTask {
         events: events.clone(),
@@ -317,7 +318,7 @@ fn shard_config(config: &Config) -> ShardConfig {
     ShardConfig {
         shards: shards.min(shards::SHARDS_MAX),
         queue_max: shards::SHARD_QUEUE_MAX,
-        core_messages_max: shards::CORE_MESSAGES_MAX,
+        core_messages_max: shards::core_messages_max(config.overload.backlog_high),
         retry_after: config.overload.retry_after,
         force_rport: config.switch.force_rport,
     }

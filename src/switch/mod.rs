@@ -285,8 +285,7 @@ impl Switch {
         let udp = peer.transport == crate::sip::Transport::Udp;
         match keep_alive(&bytes, peer.addr, udp) {
             Some(KeepAlive::Crlf) => return,
-            Some(KeepAlive::Stun(response)) => {
-                let bytes = response;
+            Some(KeepAlive::Stun(bytes)) => {
                 self.out.push_back(Output::Transmit { peer, bytes });
                 return;
             }

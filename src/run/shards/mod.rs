@@ -40,12 +40,11 @@ use crate::sip::{Peer, Transport};
 pub const SHARDS_MAX: usize = crate::config::SIP_WORKERS_MAX as usize;
 /// Datagrams waiting for one shard by default.
 pub const SHARD_QUEUE_MAX: usize = 4096;
-/// Batches waiting for the core (each up to [`CORE_BATCH_MAX`] messages):
-/// room enough that [`CORE_MESSAGES_MAX`] is the bound that bites.
-pub const CORE_BATCHES_MAX: usize = 16 * 1024;
-/// Messages waiting for the core before the shards shed: well past the
-/// default `[overload].backlog_high` (5000), so that the core's own
-/// admission control acts first and the shards only catch what it cannot.
+/// Messages waiting for the core before the shards shed, at least: well
+/// past the default `[overload].backlog_high` (5000), so that the core's
+/// own admission control acts first and the shards only catch what it
+/// cannot. The core's channel holds as many batches, so this bound, not
+/// the channel, is the one that bites.
 pub const CORE_MESSAGES_MAX: usize = 32 * 1024;
 /// Messages a shard hands the core at once.
 const CORE_BATCH_MAX: usize = 64;
@@ -57,6 +56,12 @@ const RECV_BATCH: usize = 16;
 const POLL_MS: i32 = 250;
 /// At most one warning per shard and kind this often.
 const WARN_EVERY: Duration = Duration::from_secs(1);
+
+/// The shards' bound in front of the core for an `[overload].backlog_high`
+/// mark: above the mark, however high it is set, so admission acts first.
+pub fn core_messages_max(backlog_high: u32) -> usize {
+    CORE_MESSAGES_MAX.max(2 * backlog_high as usize)
+}
 
 #[derive(Clone, Debug)]
 pub struct ShardConfig {
@@ -195,7 +200,7 @@ impl ShardSet {
 
     /// The core took a batch of `n` messages. Returns how many datagrams
     /// still wait in front of it, in the shards' queues and its channel:
-    /// the depth of its standing queue, for admission control.
+    /// the depth of its queue, for admission control.
     pub fn took(&self, n: usize) -> usize {
         let handed = self.handed.fetch_sub(n, Relaxed).saturating_sub(n);
         handed + self.waiting_in_shards()

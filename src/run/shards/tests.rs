@@ -76,7 +76,7 @@ async fn next(rx: &mut CoreReceiver<Batch>) -> Batch {
 
 #[tokio::test]
 async fn each_dialog_reaches_the_core_in_the_order_it_was_sent() {
-    let (set, mut rx, client) = start(&config(3, SHARD_QUEUE_MAX), CORE_BATCHES_MAX);
+    let (set, mut rx, client) = start(&config(3, SHARD_QUEUE_MAX), CORE_MESSAGES_MAX);
     // Per dialog: INVITE, its retransmission, a CANCEL racing the agent's
     // 200, the ACK, then a re-INVITE and a BYE racing it. Dialogs interleave.
     let steps: [(&str, &str, bool); 7] = [
@@ -123,7 +123,7 @@ async fn each_dialog_reaches_the_core_in_the_order_it_was_sent() {
 
 #[tokio::test]
 async fn a_stalled_shard_does_not_stop_the_others_and_drops_past_its_bound() {
-    let (set, mut rx, client) = start(&config(2, 8), CORE_BATCHES_MAX);
+    let (set, mut rx, client) = start(&config(2, 8), CORE_MESSAGES_MAX);
     let release = set.stall(0);
     let slow = ids_on(0, 2, 20);
     // No more than shard 1's bound: it may not take any before the last.
@@ -207,7 +207,7 @@ async fn a_core_behind_gets_new_invites_refused_503_by_the_shard() {
 
 #[tokio::test]
 async fn what_the_core_sends_leaves_in_order_and_stop_frees_the_port() {
-    let (mut set, _rx, client) = start(&config(2, SHARD_QUEUE_MAX), CORE_BATCHES_MAX);
+    let (mut set, _rx, client) = start(&config(2, SHARD_QUEUE_MAX), CORE_MESSAGES_MAX);
     let dst = client.local_addr().unwrap();
     for seq in 0..50 {
         let m = message("SIP/2.0 180 Ringing", "out@t", "1 INVITE", true, seq);
@@ -232,7 +232,7 @@ async fn what_the_core_sends_leaves_in_order_and_stop_frees_the_port() {
 async fn past_the_message_bound_new_invites_get_503_until_the_core_catches_up() {
     let mut cfg = config(1, SHARD_QUEUE_MAX);
     cfg.core_messages_max = 2;
-    let (set, mut rx, client) = start(&cfg, CORE_BATCHES_MAX);
+    let (set, mut rx, client) = start(&cfg, CORE_MESSAGES_MAX);
     let mut taken = 0;
     for seq in 0..2 {
         let id = format!("fill{seq}@t");
@@ -263,4 +263,10 @@ async fn past_the_message_bound_new_invites_get_503_until_the_core_catches_up() 
     let batch = next(&mut rx).await;
     assert_eq!(seq_of(&batch.messages[0]), 3);
     set.stop();
+}
+
+#[test]
+fn the_bound_in_front_of_the_core_stays_above_the_backlog_mark() {
+    assert_eq!(core_messages_max(5000), CORE_MESSAGES_MAX);
+    assert_eq!(core_messages_max(100_000), 200_000);
 }

@@ -31,15 +31,15 @@ pub use auth::{require, required_role, TokenName, Tokens};
 pub use error::ApiError;
 pub use reports::{csv, ReportSource, REPORT_ROWS_MAX};
 
-use tokio::sync::{broadcast, Semaphore};
+use tokio::sync::Semaphore;
 
 use super::board::AgentBoard;
 use super::reload::Reloader;
 use super::sse::{self, EventRing};
 use crate::call::CallUuid;
 use crate::config::Config;
-use crate::run::CommandSender;
-use crate::switch::{Command, Event, Reply};
+use crate::run::{CommandSender, EventStream};
+use crate::switch::{Command, Reply};
 
 /// Largest request body taken; larger gets 413.
 pub const API_BODY_BYTES_MAX: usize = 64 * 1024;
@@ -119,7 +119,7 @@ type ApiResult = Result<Response, ApiError>;
 /// The `/api/v1` routes, behind the bearer-token check.
 pub fn router(
     commands: CommandSender,
-    events: broadcast::Receiver<Event>,
+    events: EventStream,
     tokens: Arc<Tokens>,
     reloader: Arc<Reloader>,
     config: &Config,

@@ -26,13 +26,12 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, watch, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tracing::debug;
 
 use super::api::{self, Tokens};
 use crate::config::{ApiConfig, Config};
-use crate::run::CommandSender;
-use crate::switch::Event;
+use crate::run::{CommandSender, EventStream};
 
 /// What the switch task publishes for /healthz (and the per-agent series
 /// of /metrics), read without blocking it.
@@ -55,7 +54,7 @@ pub fn app(
     metrics: PrometheusHandle,
     health: Arc<Health>,
     commands: CommandSender,
-    events: broadcast::Receiver<Event>,
+    events: EventStream,
     reloader: Arc<super::reload::Reloader>,
     config: &Config,
 ) -> Router {

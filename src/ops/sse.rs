@@ -7,14 +7,16 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::{broadcast, OwnedSemaphorePermit};
+use tokio::time::Instant;
 use tracing::{info, warn};
 
+use crate::run::EventStream;
 use crate::switch::Event;
 
 /// Events kept for clients that reconnect.
@@ -28,11 +30,40 @@ pub const SSE_CLIENT_QUEUE_MAX: usize = 256;
 /// closing a quiet stream.
 pub const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
 
-/// One event as sent: its stream id and its JSON.
+/// The feeder says it lost events at most this often, with the count
+/// since it last said so: under load it may lag many times a second.
+pub const EVENTS_LOST_WARN_GAP: Duration = Duration::from_secs(10);
+
+/// One event as kept: its stream id and the event. Its JSON is made once,
+/// by the first client that sends it, so nothing is serialised while no
+/// client listens (the switch's usual state under load).
 #[derive(Clone, Debug)]
 pub struct Stamped {
     pub id: u64,
-    pub json: Arc<str>,
+    kept: Arc<Kept>,
+}
+
+#[derive(Debug)]
+struct Kept {
+    event: Event,
+    json: OnceLock<Option<Arc<str>>>,
+}
+
+impl Stamped {
+    /// The event's JSON; `None` (logged once) if it cannot be serialised.
+    pub fn json(&self) -> Option<Arc<str>> {
+        let kept = &self.kept;
+        let made = kept
+            .json
+            .get_or_init(|| match serde_json::to_string(&kept.event) {
+                Ok(text) => Some(text.into()),
+                Err(err) => {
+                    warn!(id = self.id, %err, "event not serialisable; not sent");
+                    None
+                }
+            });
+        made.clone()
+    }
 }
 
 /// The numbered ring and the fan-out to SSE clients.
@@ -60,21 +91,18 @@ impl EventRing {
 
     /// Feeds the ring from the switch's broadcast until it closes;
     /// `also` sees each event too (the agent board).
-    pub fn feed(
-        self: &Arc<Self>,
-        mut events: broadcast::Receiver<Event>,
-        also: impl Fn(&Event) + Send + 'static,
-    ) {
+    pub fn feed(self: &Arc<Self>, mut events: EventStream, also: impl Fn(&Event) + Send + 'static) {
         let ring = self.clone();
         tokio::spawn(async move {
+            let mut lost = LostEvents::default();
             loop {
                 match events.recv().await {
                     Ok(event) => {
                         also(&event);
-                        ring.push(&event);
+                        ring.push(event);
                     }
-                    Err(broadcast::error::RecvError::Lagged(lost)) => {
-                        warn!(lost, "event stream fell behind; events lost for the API");
+                    Err(broadcast::error::RecvError::Lagged(batches)) => {
+                        lost.add(batches, Instant::now());
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 }
@@ -83,15 +111,15 @@ impl EventRing {
     }
 
     /// Numbers and keeps one event and hands it to the live clients.
-    pub fn push(&self, event: &Event) {
-        let json: Arc<str> = match serde_json::to_string(event) {
-            Ok(text) => text.into(),
-            Err(err) => return warn!(%err, "event not serialisable"),
-        };
+    pub fn push(&self, event: Event) {
+        let kept = Arc::new(Kept {
+            event,
+            json: OnceLock::new(),
+        });
         let mut ring = self.lock();
         let item = Stamped {
             id: ring.next_id,
-            json,
+            kept,
         };
         ring.next_id += 1;
         if ring.items.len() == EVENTS_RING_MAX {
@@ -135,15 +163,45 @@ pub fn stream(
     slot: OwnedSemaphorePermit,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     // The slot is freed when the stream is dropped.
-    let events = stamped_after(ring, last).map(move |item| {
+    let events = stamped_after(ring, last).filter_map(move |item| {
         let _slot = &slot;
-        let event = SseEvent::default()
-            .id(item.id.to_string())
-            .data(item.json.as_ref());
-        Ok(event)
+        let event = item.json().map(|json| {
+            Ok(SseEvent::default()
+                .id(item.id.to_string())
+                .data(json.as_ref()))
+        });
+        std::future::ready(event)
     });
     let every = keepalive.min(SSE_KEEPALIVE);
     Sse::new(events).keep_alive(KeepAlive::new().interval(every))
+}
+
+/// Event batches the feeder lost by falling behind the switch's broadcast,
+/// told in the log at most every [`EVENTS_LOST_WARN_GAP`].
+#[derive(Debug, Default)]
+struct LostEvents {
+    untold: u64,
+    total: u64,
+    told_at: Option<Instant>,
+}
+
+impl LostEvents {
+    fn add(&mut self, n: u64, now: Instant) {
+        self.untold += n;
+        self.total += n;
+        let due = self
+            .told_at
+            .is_none_or(|at| now.duration_since(at) >= EVENTS_LOST_WARN_GAP);
+        if due {
+            warn!(
+                batches_lost = self.untold,
+                batches_lost_total = self.total,
+                "event feeder fell behind the switch; events lost for the API, its stream and the agent board"
+            );
+            self.untold = 0;
+            self.told_at = Some(now);
+        }
+    }
 }
 
 /// The events after `last`; ends when the client lags (or the switch stops).
@@ -188,12 +246,13 @@ mod tests {
     fn a_reconnect_gets_what_came_after_its_last_id() {
         let ring = EventRing::new();
         for n in 0..5 {
-            ring.push(&event(n));
+            ring.push(event(n));
         }
         let (backlog, _) = ring.subscribe_after(Some(3));
         let ids: Vec<u64> = backlog.iter().map(|s| s.id).collect();
         assert_eq!(ids, [4, 5]);
-        assert!(backlog[0].json.contains("\"agent\":\"3\""));
+        let json = backlog[0].json().expect("serialisable");
+        assert!(json.contains("\"agent\":\"3\""));
         assert!(ring.subscribe_after(None).0.is_empty());
         // An id from before a restart: everything kept.
         assert_eq!(ring.subscribe_after(Some(99)).0.len(), 5);
@@ -204,7 +263,7 @@ mod tests {
         let ring = EventRing::new();
         let total = EVENTS_RING_MAX as u64 + 10;
         for n in 0..total {
-            ring.push(&event(n));
+            ring.push(event(n));
         }
         let (backlog, _) = ring.subscribe_after(Some(0));
         assert_eq!(backlog.len(), EVENTS_RING_MAX);
@@ -215,11 +274,11 @@ mod tests {
     #[tokio::test]
     async fn a_client_that_falls_behind_loses_its_stream_and_the_ring_goes_on() {
         let ring = EventRing::new();
-        ring.push(&event(0));
+        ring.push(event(0));
         let client = stamped_after(&ring, Some(0));
         // Nobody reads while more than the client's queue arrives.
         for n in 1..=SSE_CLIENT_QUEUE_MAX as u64 + 1 {
-            ring.push(&event(n));
+            ring.push(event(n));
         }
         let got: Vec<u64> = client.map(|s| s.id).collect().await;
         assert_eq!(got, [1], "the backlog, then the end of the stream");
@@ -230,10 +289,71 @@ mod tests {
     #[test]
     fn live_events_follow_the_backlog_without_a_gap() {
         let ring = EventRing::new();
-        ring.push(&event(0));
+        ring.push(event(0));
         let (backlog, mut rx) = ring.subscribe_after(Some(0));
-        ring.push(&event(1));
+        ring.push(event(1));
         assert_eq!(backlog.iter().map(|s| s.id).collect::<Vec<_>>(), [1]);
         assert_eq!(rx.try_recv().map(|s| s.id).ok(), Some(2));
+    }
+
+    #[test]
+    fn json_is_made_once_and_only_when_a_client_reads() {
+        let ring = EventRing::new();
+        ring.push(event(7));
+        let (backlog, _) = ring.subscribe_after(Some(0));
+        assert!(
+            backlog[0].kept.json.get().is_none(),
+            "no client read it yet"
+        );
+        let first = backlog[0].json().expect("serialisable");
+        let (again, _) = ring.subscribe_after(Some(0));
+        let second = again[0].json().expect("serialisable");
+        assert!(Arc::ptr_eq(&first, &second), "serialised once, shared");
+        assert!(first.contains("\"agent\":\"7\""));
+    }
+
+    #[test]
+    fn lost_events_are_told_at_most_once_per_gap_with_the_count_since() {
+        let t0 = Instant::now();
+        let mut lost = LostEvents::default();
+        lost.add(5, t0);
+        assert_eq!(
+            (lost.untold, lost.told_at),
+            (0, Some(t0)),
+            "the first loss is told at once"
+        );
+        lost.add(3, t0 + Duration::from_secs(1));
+        lost.add(4, t0 + EVENTS_LOST_WARN_GAP - Duration::from_millis(1));
+        assert_eq!(lost.untold, 7, "held back inside the gap");
+        let later = t0 + EVENTS_LOST_WARN_GAP;
+        lost.add(1, later);
+        assert_eq!(
+            (lost.untold, lost.total, lost.told_at),
+            (0, 13, Some(later))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_feeder_numbers_each_event_of_each_batch_and_shows_it_to_the_board() {
+        let (tx, rx) = broadcast::channel(8);
+        let ring = EventRing::new();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let board = seen.clone();
+        let (_, mut live) = ring.subscribe_after(None);
+        ring.feed(crate::run::EventStream::new(rx), move |e| {
+            board.lock().expect("board").push(e.at_ms);
+        });
+        let events: Vec<Event> = (1..=3).map(event).collect();
+        assert!(tx.send(events.into()).is_ok());
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let item = tokio::time::timeout(Duration::from_secs(10), live.recv())
+                .await
+                .expect("the feeder passes the events on")
+                .expect("the ring stays open");
+            ids.push(item.id);
+        }
+        assert_eq!(ids, [1, 2, 3]);
+        assert_eq!(*seen.lock().expect("board"), [1, 2, 3]);
     }
 }

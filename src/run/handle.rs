@@ -4,7 +4,9 @@
 //! broadcast), and a way to stop it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -13,9 +15,65 @@ use crate::switch::{Command, CommandError, Event, Plan, ReloadReport, Reply};
 /// Commands queued for the switch task; past it senders wait.
 pub const COMMANDS_QUEUE_MAX: usize = 256;
 
-/// Events kept for each subscriber; one that falls further behind loses
-/// the oldest (`RecvError::Lagged`) and the switch never waits for it.
+/// Event batches kept for each subscriber; one that falls further behind
+/// loses the oldest (`RecvError::Lagged`, counted in batches) and the switch
+/// never waits for it.
 pub const EVENTS_QUEUE_MAX: usize = 4_096;
+
+/// The events of one pass of the switch task's loop, published at once:
+/// one broadcast and one wake-up per pass, not per event.
+pub type EventBatch = Arc<[Event]>;
+
+/// A subscriber to the event stream, handed one event at a time.
+#[derive(Debug)]
+pub struct EventStream {
+    rx: broadcast::Receiver<EventBatch>,
+    batch: Option<EventBatch>,
+    next: usize,
+}
+
+impl EventStream {
+    pub fn new(rx: broadcast::Receiver<EventBatch>) -> EventStream {
+        EventStream {
+            rx,
+            batch: None,
+            next: 0,
+        }
+    }
+
+    /// The next event; `Lagged(n)` when `n` batches were lost.
+    pub async fn recv(&mut self) -> Result<Event, RecvError> {
+        loop {
+            if let Some(event) = self.take() {
+                return Ok(event);
+            }
+            let batch = self.rx.recv().await?;
+            self.hold(batch);
+        }
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&mut self) -> Result<Event, TryRecvError> {
+        loop {
+            if let Some(event) = self.take() {
+                return Ok(event);
+            }
+            let batch = self.rx.try_recv()?;
+            self.hold(batch);
+        }
+    }
+
+    fn hold(&mut self, batch: EventBatch) {
+        self.batch = Some(batch);
+        self.next = 0;
+    }
+
+    fn take(&mut self) -> Option<Event> {
+        let event = self.batch.as_ref()?.get(self.next)?.clone();
+        self.next += 1;
+        Some(event)
+    }
+}
 
 /// A request for the switch task and where its reply goes.
 pub(super) enum Envelope {
@@ -71,15 +129,15 @@ pub struct Running {
     /// The TLS listener's address, with `[tls]`.
     pub tls_addr: Option<SocketAddr>,
     pub commands: CommandSender,
-    pub(super) events: broadcast::Sender<Event>,
+    pub(super) events: broadcast::Sender<EventBatch>,
     pub(super) stop: watch::Sender<bool>,
     pub(super) task: JoinHandle<()>,
 }
 
 impl Running {
     /// A new subscriber to the event stream, from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
+    pub fn subscribe(&self) -> EventStream {
+        EventStream::new(self.events.subscribe())
     }
 
     /// Starts a graceful stop, as SIGTERM does.
@@ -92,5 +150,57 @@ impl Running {
         let Running { task, stop, .. } = self;
         let _ = task.await;
         drop(stop);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::switch::EventKind;
+
+    fn event(n: u64) -> Event {
+        Event {
+            at_ms: n,
+            unix_ms: n,
+            kind: EventKind::AgentState {
+                agent: n.to_string(),
+                state: "paused",
+                previous: "available",
+                reason: None,
+                call: None,
+            },
+        }
+    }
+
+    fn batch(ns: &[u64]) -> EventBatch {
+        ns.iter().map(|&n| event(n)).collect::<Vec<_>>().into()
+    }
+
+    fn next(stream: &mut EventStream) -> Result<u64, TryRecvError> {
+        stream.try_recv().map(|e| e.at_ms)
+    }
+
+    #[test]
+    fn a_subscriber_gets_each_event_of_each_batch_in_order() {
+        let (tx, rx) = broadcast::channel(4);
+        let mut stream = EventStream::new(rx);
+        assert_eq!(tx.send(batch(&[1, 2])).ok(), Some(1));
+        assert_eq!(tx.send(batch(&[])).ok(), Some(1));
+        assert_eq!(tx.send(batch(&[3])).ok(), Some(1));
+        let got: Vec<u64> = std::iter::from_fn(|| next(&mut stream).ok()).collect();
+        assert_eq!(got, [1, 2, 3], "an empty batch is passed over");
+        assert_eq!(next(&mut stream), Err(TryRecvError::Empty));
+    }
+
+    #[test]
+    fn a_subscriber_that_falls_behind_is_told_how_many_batches_it_lost() {
+        let (tx, rx) = broadcast::channel(2);
+        let mut stream = EventStream::new(rx);
+        for n in 1..=4 {
+            assert!(tx.send(batch(&[n * 10, n * 10 + 1])).is_ok());
+        }
+        assert_eq!(next(&mut stream), Err(TryRecvError::Lagged(2)));
+        let got: Vec<u64> = std::iter::from_fn(|| next(&mut stream).ok()).collect();
+        assert_eq!(got, [30, 31, 40, 41], "the newest batches, whole");
     }
 }

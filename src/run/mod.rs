@@ -13,7 +13,9 @@ mod handle;
 mod load;
 pub mod shards;
 
-pub use handle::{CommandSender, Running, COMMANDS_QUEUE_MAX, EVENTS_QUEUE_MAX};
+pub use handle::{
+    CommandSender, EventBatch, EventStream, Running, COMMANDS_QUEUE_MAX, EVENTS_QUEUE_MAX,
+};
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -196,7 +198,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         metrics,
         health.clone(),
         commands.clone(),
-        events.subscribe(),
+        EventStream::new(events.subscribe()),
         reloader,
         &config,
     );
@@ -247,6 +249,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let (stop_request, stop_requested) = watch::channel(false);
     let mut task = SwitchTask {
         events: events.clone(),
+        unpublished: Vec::new(),
         switch,
         shards,
         tcp_tx,
@@ -353,7 +356,9 @@ struct SwitchTask {
     callbacks: Option<callbacks::CallbackWriter>,
     media: Option<MediaHandle>,
     /// The event stream; subscribers that fall behind lag (lose events).
-    events: broadcast::Sender<Event>,
+    events: broadcast::Sender<EventBatch>,
+    /// This pass's events, published together at the end of `flush`.
+    unpublished: Vec<Event>,
     /// `[metrics].agent_state`: render one state series per agent.
     agent_state_series: bool,
     /// Saves the failed-login bans when they change.
@@ -498,9 +503,13 @@ impl SwitchTask {
                             warn!(%err, "agent event log lines lost");
                         }
                     }
-                    let _ = self.events.send(event);
+                    self.unpublished.push(event);
                 }
             }
+        }
+        if !self.unpublished.is_empty() {
+            let batch: EventBatch = std::mem::take(&mut self.unpublished).into();
+            let _ = self.events.send(batch);
         }
         while let Some(output) = self.switch.poll_campaign_output() {
             if let Some(writer) = &mut self.contacts {

@@ -624,8 +624,9 @@ impl Switch {
 
     /// A random token for tags, branches and Call-IDs.
     fn token(&mut self) -> String {
-        let a = self.rng.next_u64();
-        let b = self.rng.next_u32();
-        format!("{a:016x}{b:08x}")
+        let mut bytes = [0u8; 12];
+        bytes[..8].copy_from_slice(&self.rng.next_u64().to_be_bytes());
+        bytes[8..].copy_from_slice(&self.rng.next_u32().to_be_bytes());
+        crate::sip::auth::hex(&bytes)
     }
 }

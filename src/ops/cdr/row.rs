@@ -183,21 +183,36 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// Formats as RFC 3339 §5.6 `date-time` in UTC with milliseconds
-/// (`2024-03-01T09:30:00.250Z`). Times before 1970 print as the epoch: no
-/// call ends then, and a fixed width keeps text order equal to time order.
+/// (`2024-03-01T09:30:00.250Z`). Times before 1970 print as the epoch and
+/// times after 9999 as its last millisecond: no call ends then, and a fixed
+/// width keeps text order equal to time order. Written digit by digit, not
+/// through `format!`: the core stamps every record and event line with it.
 pub fn rfc3339_utc(t: SystemTime) -> String {
+    // 10000-01-01T00:00:00Z, less one millisecond.
+    const LAST_MS: u64 = 253_402_300_800_000 - 1;
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let days = secs / 86_400;
+    let ms = u64::try_from(since.as_millis()).map_or(LAST_MS, |ms| ms.min(LAST_MS));
+    let secs = ms / 1000;
     let rem = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_millis()
-    )
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    let mut out = String::with_capacity(24);
+    let fields = [
+        (year, 4, '-'),
+        (month, 2, '-'),
+        (day, 2, 'T'),
+        (rem / 3600, 2, ':'),
+        (rem % 3600 / 60, 2, ':'),
+        (rem % 60, 2, '.'),
+        (ms % 1000, 3, 'Z'),
+    ];
+    for (value, width, then) in fields {
+        for place in (0..width).rev() {
+            let digit = value / 10u64.pow(place) % 10;
+            out.push(char::from(b'0' + digit as u8));
+        }
+        out.push(then);
+    }
+    out
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant,
@@ -257,6 +272,22 @@ mod tests {
         );
         // 2000-12-31 (a century leap year, day 366).
         assert_eq!(rfc3339_utc(at(978_220_800, 5)), "2000-12-31T00:00:00.005Z");
+        assert_eq!(
+            rfc3339_utc(at(1_796_601_600, 40)),
+            "2026-12-07T00:00:00.040Z"
+        );
+    }
+
+    #[test]
+    fn rfc3339_keeps_its_width_before_1970_and_after_9999() {
+        let before = UNIX_EPOCH - Duration::from_secs(5);
+        assert_eq!(rfc3339_utc(before), "1970-01-01T00:00:00.000Z");
+        let after = at(253_402_300_800, 0) + Duration::from_secs(86_400 * 400);
+        assert_eq!(rfc3339_utc(after), "9999-12-31T23:59:59.999Z");
+        assert_eq!(
+            rfc3339_utc(at(253_402_300_799, 999)),
+            "9999-12-31T23:59:59.999Z"
+        );
     }
 
     #[test]

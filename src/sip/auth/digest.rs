@@ -123,7 +123,8 @@ pub(super) fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
 }
 
 /// Lowercase hex; digests of digest 0.11 no longer implement `LowerHex`.
-pub(super) fn hex(bytes: &[u8]) -> String {
+/// The switch's random tokens use it too, in place of `format!`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -22,6 +22,7 @@ mod digest;
 mod params;
 
 pub use client::answer_challenge;
+pub(crate) use digest::hex;
 use digest::{Algorithm, DigestInput, QopAuth};
 use params::{quote, SchemeParams};
 pub use params::{AUTH_HEADER_BYTES_MAX, CHALLENGES_MAX};

@@ -619,3 +619,17 @@ fn credentials_uri_is_read_for_the_request_uri_check() {
     assert_eq!(credentials_uri(r#"Basic uri="x""#), None);
     assert_eq!(credentials_uri("Digest uri=\"x"), None);
 }
+
+#[test]
+fn hex_is_lowercase_zero_padded_like_format() {
+    for (a, b) in [
+        (0u64, 0u32),
+        (0x0123_4567_89ab_cdef, 0xfedc_ba98),
+        (u64::MAX, 7),
+    ] {
+        let mut bytes = [0u8; 12];
+        bytes[..8].copy_from_slice(&a.to_be_bytes());
+        bytes[8..].copy_from_slice(&b.to_be_bytes());
+        assert_eq!(super::hex(&bytes), format!("{a:016x}{b:08x}"));
+    }
+}

@@ -12,6 +12,11 @@ use switchyard::ops::client::cli::{self, Action, CliError};
 use switchyard::ops::client::{Client, DEFAULT_API};
 use switchyard::ops::logfmt::{self, LogFormat};
 
+// jemalloc: less CPU per call than glibc's malloc and less memory per call
+// (Cargo.toml says by how much).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The default dialplan, relative to the working directory.
 const DEFAULT_CONFIG: &str = "dialplans/default.toml";
 

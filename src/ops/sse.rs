@@ -226,27 +226,12 @@ fn stamped_after(ring: &EventRing, last: Option<u64>) -> impl Stream<Item = Stam
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::switch::EventKind;
-
-    fn event(n: u64) -> Event {
-        Event {
-            at_ms: n,
-            unix_ms: n,
-            kind: EventKind::AgentState {
-                agent: format!("{n}"),
-                state: "paused",
-                previous: "available",
-                reason: None,
-                call: None,
-            },
-        }
-    }
 
     #[test]
     fn a_reconnect_gets_what_came_after_its_last_id() {
         let ring = EventRing::new();
         for n in 0..5 {
-            ring.push(event(n));
+            ring.push(Event::numbered(n));
         }
         let (backlog, _) = ring.subscribe_after(Some(3));
         let ids: Vec<u64> = backlog.iter().map(|s| s.id).collect();
@@ -263,7 +248,7 @@ mod tests {
         let ring = EventRing::new();
         let total = EVENTS_RING_MAX as u64 + 10;
         for n in 0..total {
-            ring.push(event(n));
+            ring.push(Event::numbered(n));
         }
         let (backlog, _) = ring.subscribe_after(Some(0));
         assert_eq!(backlog.len(), EVENTS_RING_MAX);
@@ -274,11 +259,11 @@ mod tests {
     #[tokio::test]
     async fn a_client_that_falls_behind_loses_its_stream_and_the_ring_goes_on() {
         let ring = EventRing::new();
-        ring.push(event(0));
+        ring.push(Event::numbered(0));
         let client = stamped_after(&ring, Some(0));
         // Nobody reads while more than the client's queue arrives.
         for n in 1..=SSE_CLIENT_QUEUE_MAX as u64 + 1 {
-            ring.push(event(n));
+            ring.push(Event::numbered(n));
         }
         let got: Vec<u64> = client.map(|s| s.id).collect().await;
         assert_eq!(got, [1], "the backlog, then the end of the stream");
@@ -289,9 +274,9 @@ mod tests {
     #[test]
     fn live_events_follow_the_backlog_without_a_gap() {
         let ring = EventRing::new();
-        ring.push(event(0));
+        ring.push(Event::numbered(0));
         let (backlog, mut rx) = ring.subscribe_after(Some(0));
-        ring.push(event(1));
+        ring.push(Event::numbered(1));
         assert_eq!(backlog.iter().map(|s| s.id).collect::<Vec<_>>(), [1]);
         assert_eq!(rx.try_recv().map(|s| s.id).ok(), Some(2));
     }
@@ -299,7 +284,7 @@ mod tests {
     #[test]
     fn json_is_made_once_and_only_when_a_client_reads() {
         let ring = EventRing::new();
-        ring.push(event(7));
+        ring.push(Event::numbered(7));
         let (backlog, _) = ring.subscribe_after(Some(0));
         assert!(
             backlog[0].kept.json.get().is_none(),
@@ -343,7 +328,7 @@ mod tests {
         ring.feed(crate::run::EventStream::new(rx), move |e| {
             board.lock().expect("board").push(e.at_ms);
         });
-        let events: Vec<Event> = (1..=3).map(event).collect();
+        let events: Vec<Event> = (1..=3).map(Event::numbered).collect();
         assert!(tx.send(events.into()).is_ok());
         let mut ids = Vec::new();
         for _ in 0..3 {

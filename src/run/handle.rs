@@ -156,24 +156,12 @@ impl Running {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::switch::EventKind;
-
-    fn event(n: u64) -> Event {
-        Event {
-            at_ms: n,
-            unix_ms: n,
-            kind: EventKind::AgentState {
-                agent: n.to_string(),
-                state: "paused",
-                previous: "available",
-                reason: None,
-                call: None,
-            },
-        }
-    }
 
     fn batch(ns: &[u64]) -> EventBatch {
-        ns.iter().map(|&n| event(n)).collect::<Vec<_>>().into()
+        ns.iter()
+            .map(|&n| Event::numbered(n))
+            .collect::<Vec<_>>()
+            .into()
     }
 
     fn next(stream: &mut EventStream) -> Result<u64, TryRecvError> {

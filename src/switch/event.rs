@@ -244,6 +244,25 @@ pub enum EventKind {
     },
 }
 
+#[cfg(test)]
+impl Event {
+    /// Agent `n`'s pause at `n` ms: an event that tests of the event
+    /// plumbing can tell apart by number.
+    pub(crate) fn numbered(n: u64) -> Event {
+        Event {
+            at_ms: n,
+            unix_ms: n,
+            kind: EventKind::AgentState {
+                agent: n.to_string(),
+                state: "paused",
+                previous: "available",
+                reason: None,
+                call: None,
+            },
+        }
+    }
+}
+
 impl EventKind {
     /// The call the event is about, if any.
     pub fn call(&self) -> Option<CallUuid> {

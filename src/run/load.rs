@@ -49,9 +49,9 @@ const TRIM_FLOOR: usize = 10_000;
 const TRIM_EVERY: Duration = Duration::from_secs(10);
 
 /// When to hand the heap that a past burst of calls freed back to the
-/// OS. glibc keeps freed memory in its arenas (so RSS stays at the peak
-/// after an overload); `malloc_trim` returns it. It takes the allocator's
-/// locks for a moment, so it runs only after the live calls and
+/// OS. Allocators keep freed memory in their arenas (so RSS stays near the
+/// peak after an overload); [`trim_heap`] returns it. It takes the
+/// allocators' locks for a moment, so it runs only after the live calls and
 /// transactions have fallen to under half their peak since the last trim.
 #[derive(Debug, Default)]
 pub struct Trim {
@@ -76,18 +76,39 @@ impl Trim {
     }
 }
 
-/// Returns freed heap to the OS (glibc); elsewhere nothing to do.
-pub fn trim_heap() {
+/// Returns freed heap to the OS: jemalloc's, which the switch binary
+/// allocates from (src/main.rs), and glibc's, which SQLite and the other C
+/// libraries use. False if jemalloc refused the purge.
+pub fn trim_heap() -> bool {
+    // `arena.<MALLCTL_ARENAS_ALL>.purge`: the unused pages of every arena.
+    const PURGE_ALL: &[u8] = b"arena.4096.purge\0";
+    // SAFETY: a NUL-terminated control name; nothing is read or written
+    // through the null pointers, as the control takes no value.
+    let purged = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            PURGE_ALL.as_ptr().cast(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        )
+    } == 0;
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists.
     unsafe {
         libc::malloc_trim(0);
     }
+    purged
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jemalloc_takes_the_purge_of_every_arena() {
+        assert!(trim_heap(), "jemalloc refused arena.<all>.purge");
+    }
 
     // One clock read; the rest is arithmetic on it.
     #[allow(clippy::disallowed_methods)]

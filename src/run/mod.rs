@@ -611,8 +611,8 @@ impl SwitchTask {
     fn publish(&mut self) {
         let now = Instant::now();
         let entries = self.switch.calls_active() + self.switch.transactions_active();
-        if self.trim.due(now, entries) {
-            load::trim_heap();
+        if self.trim.due(now, entries) && !load::trim_heap() {
+            warn!("jemalloc refused to purge its arenas; freed heap stays with the switch");
         }
         m::publish(&self.switch, now);
         m::record_samples(&mut self.switch);

@@ -64,6 +64,7 @@ pub const UDP_SEND_ERRORS_TOTAL: &str = "switchyard_udp_send_errors_total";
 /// SIP datagrams by `shard` and `result` (taken, dropped_full,
 /// dropped_busy, shed): what each SIP shard did with what it was dealt.
 pub const SIP_SHARD_DATAGRAMS_TOTAL: &str = "switchyard_sip_shard_datagrams_total";
+pub const SIP_SHARD_SENT_TOTAL: &str = "switchyard_sip_shard_sent_total";
 pub const CDR_WRITTEN_TOTAL: &str = "switchyard_cdr_written_total";
 /// Store transactions: written over commits is records per fsync.
 pub const CDR_COMMITS_TOTAL: &str = "switchyard_cdr_commits_total";
@@ -227,6 +228,7 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (TCP_WRITES_DROPPED_TOTAL, Kind::Counter, "SIP TCP messages dropped: the writer was full."),
     (UDP_SEND_ERRORS_TOTAL, Kind::Counter, "SIP UDP datagrams the kernel refused to send."),
     (SIP_SHARD_DATAGRAMS_TOTAL, Kind::Counter, "SIP UDP datagrams per shard by result: taken, dropped_full (the shard was behind), dropped_busy and shed (503: the core was behind)."),
+    (SIP_SHARD_SENT_TOTAL, Kind::Counter, "SIP UDP datagrams sent per shard (by Call-ID, like what comes in)."),
     (CDR_WRITTEN_TOTAL, Kind::Counter, "Call records written to the store."),
     (CDR_COMMITS_TOTAL, Kind::Counter, "Call record store transactions committed (records written over commits is records per fsync)."),
     (CDR_SPILLED_TOTAL, Kind::Counter, "Call records spilled to a file for the next start."),
@@ -461,6 +463,7 @@ pub fn publish_shards(figures: &[crate::run::shards::ShardFigures]) {
             counter!(SIP_SHARD_DATAGRAMS_TOTAL, "shard" => shard.clone(), "result" => result)
                 .absolute(value);
         }
+        counter!(SIP_SHARD_SENT_TOTAL, "shard" => shard.clone()).absolute(f.sent);
         send_failed += f.send_failed;
     }
     counter!(UDP_SEND_ERRORS_TOTAL).absolute(send_failed);

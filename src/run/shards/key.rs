@@ -26,20 +26,17 @@ pub fn call_id(datagram: &[u8]) -> Option<&[u8]> {
 }
 
 /// The shard of a datagram among `shards`: by Call-ID, else (STUN, a
-/// keep-alive, a message without one) by its source, so a source's
-/// unparsable stream still lands in one place.
+/// keep-alive, a message without one) by its peer, so a source's
+/// unparsable stream still lands in one place. What the core sends is
+/// dealt the same way, with the destination as the peer: a dialog's
+/// messages leave in the order the core sent them, from the shard its
+/// messages come in on, and a few busy peers do not load one shard.
 pub fn shard_of(datagram: &[u8], src: SocketAddr, shards: usize) -> usize {
     let hash = match call_id(datagram) {
         Some(id) => fnv1a(id),
         None => fnv1a(&addr_bytes(src)),
     };
     (hash % shards.max(1) as u64) as usize
-}
-
-/// The shard that sends datagrams to `dst`: one per destination, so what
-/// the core sends to a peer leaves in the order the core sent it.
-pub fn send_shard(dst: SocketAddr, shards: usize) -> usize {
-    (fnv1a(&addr_bytes(dst)) % shards.max(1) as u64) as usize
 }
 
 fn addr_bytes(addr: SocketAddr) -> [u8; 18] {

@@ -3,7 +3,7 @@
 //! Call-ID (`key.rs`); each shard thread answers STUN keep-alives, parses,
 //! and hands the core its messages in batches, in the order they came, so a
 //! dialog's messages reach the core in the order they reached the socket.
-//! What the core sends goes out through the shard of its destination, with
+//! What the core sends goes out through the shard of its Call-ID, with
 //! sendmmsg. The core task keeps the sessions, the router and the tables.
 //!
 //! Bounds, and what happens past them:
@@ -103,6 +103,8 @@ pub struct ShardFigures {
     pub dropped_busy: u64,
     /// New INVITEs the shard answered 503 itself.
     pub shed: u64,
+    /// Datagrams the shard sent for the core (its 503s and STUN answers too).
+    pub sent: u64,
     /// Datagrams the shard could not send.
     pub send_failed: u64,
 }
@@ -114,6 +116,7 @@ struct Counters {
     dropped_full: AtomicU64,
     dropped_busy: AtomicU64,
     shed: AtomicU64,
+    sent: AtomicU64,
     send_failed: AtomicU64,
 }
 
@@ -217,7 +220,7 @@ impl ShardSet {
 
     /// Queues a datagram the core sends; it leaves at the next [`flush`](Self::flush).
     pub fn transmit(&mut self, dst: SocketAddr, bytes: Bytes) {
-        let s = key::send_shard(dst, self.pending.len());
+        let s = key::shard_of(&bytes, dst, self.pending.len());
         self.pending[s].push((dst, bytes));
     }
 
@@ -238,6 +241,7 @@ impl ShardSet {
                 dropped_full: c.dropped_full.load(Relaxed),
                 dropped_busy: c.dropped_busy.load(Relaxed),
                 shed: c.shed.load(Relaxed),
+                sent: c.sent.load(Relaxed),
                 send_failed: c.send_failed.load(Relaxed),
             })
             .collect()
@@ -524,10 +528,11 @@ impl Shard {
             return;
         }
         let failed = io::send_batch(self.socket.as_raw_fd(), &self.sends);
+        let c = &self.counters[self.index];
+        c.sent
+            .fetch_add((self.sends.len() - failed) as u64, Relaxed);
         if failed > 0 {
-            self.counters[self.index]
-                .send_failed
-                .fetch_add(failed as u64, Relaxed);
+            c.send_failed.fetch_add(failed as u64, Relaxed);
         }
         self.sends.clear();
     }

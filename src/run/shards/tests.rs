@@ -229,6 +229,47 @@ async fn what_the_core_sends_leaves_in_order_and_stop_frees_the_port() {
 }
 
 #[tokio::test]
+async fn sends_to_one_peer_are_dealt_by_call_id_and_each_dialog_keeps_its_order() {
+    let (mut set, _rx, client) = start(&config(2, SHARD_QUEUE_MAX), CORE_MESSAGES_MAX);
+    let dst = client.local_addr().unwrap();
+    let calls = [ids_on(0, 2, 1).remove(0), ids_on(1, 2, 1).remove(0)];
+    for seq in 0..20 {
+        let call = &calls[seq % 2];
+        let m = message("SIP/2.0 180 Ringing", call, "1 INVITE", true, seq);
+        set.transmit(dst, Bytes::from(m));
+    }
+    set.flush();
+    let mut last: HashMap<String, usize> = HashMap::new();
+    let mut buf = [0u8; 4096];
+    for _ in 0..20 {
+        let n = client.recv(&mut buf).unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let call = calls
+            .iter()
+            .find(|c| text.contains(&format!("Call-ID: {c}\r\n")))
+            .unwrap();
+        let seq: usize = text
+            .lines()
+            .find_map(|l| l.strip_prefix("X-Seq: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        if let Some(before) = last.insert(call.clone(), seq) {
+            assert!(before < seq, "{call}: {seq} after {before}");
+        }
+    }
+    // Read once the threads have ended, so every count is in.
+    let counters = set.counters.clone();
+    set.stop();
+    let sent: Vec<u64> = counters.iter().map(|c| c.sent.load(Relaxed)).collect();
+    assert_eq!(
+        sent,
+        [10, 10],
+        "one destination, two dialogs: both shards send"
+    );
+}
+
+#[tokio::test]
 async fn past_the_message_bound_new_invites_get_503_until_the_core_catches_up() {
     let mut cfg = config(1, SHARD_QUEUE_MAX);
     cfg.core_messages_max = 2;

@@ -46,7 +46,7 @@ use shards::{ShardConfig, ShardSet};
 /// How long a graceful stop waits for calls to hang up, by default
 /// (`[switch].drain_timeout`).
 pub const DRAIN_TIMEOUT: Duration = crate::config::DRAIN_TIMEOUT_DEFAULT;
-/// Shard batches taken per wake-up (each followed by a flush).
+/// Shard batches taken per wake-up (the shards' sends go once, after them).
 const SIP_BATCHES_MAX: usize = 16;
 /// How often counters are copied into the metrics recorder.
 const METRICS_PERIOD: Duration = Duration::from_millis(500);
@@ -402,9 +402,11 @@ impl SwitchTask {
             tokio::select! {
                 Some(batch) = sip_rx.recv() => {
                     self.on_sip(batch);
-                    // Take what else is waiting before answering, up to a bound.
+                    // Take what else is waiting, up to a bound, carrying out
+                    // each batch's outputs; the shards get their sends once,
+                    // in the flush below, so they are woken once per pass.
                     for _ in 0..SIP_BATCHES_MAX {
-                        self.flush().await;
+                        self.carry_out().await;
                         let Ok(batch) = sip_rx.try_recv() else { break };
                         self.on_sip(batch);
                     }
@@ -475,8 +477,16 @@ impl SwitchTask {
         }
     }
 
-    /// Carries out everything the core asked for.
+    /// Carries out everything the core asked for, and hands the shards
+    /// their sends.
     async fn flush(&mut self) {
+        self.carry_out().await;
+        self.shards.flush();
+    }
+
+    /// Carries out everything the core asked for; datagrams wait in
+    /// `shards` for its next flush.
+    async fn carry_out(&mut self) {
         while let Some(output) = self.switch.poll_output() {
             match output {
                 Output::Transmit { peer, bytes } => self.transmit(peer, bytes).await,
@@ -516,7 +526,6 @@ impl SwitchTask {
                 writer.submit(output);
             }
         }
-        self.shards.flush();
         callbacks::CallbackWriter::drain(&mut self.callbacks, &mut self.switch);
         let switch = &self.switch;
         self.bans

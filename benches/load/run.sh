@@ -12,7 +12,7 @@
 #   REG_SECS (10) REG_RATES ("3000 6000 9000 12000 15000") AGENTS (10000)
 #   MEM_CALLS (5000) MEM_RATE (500) MEM_HOLD_MS (20000) KAM_CHILDREN (4)
 #   SETTLE_MAX_S (45: wait for the switch's transactions to expire between rates; QUICK 0)
-#   SWITCH_LOG (RUST_LOG for the switch, default "warn") SETUPS ("direct kamailio switch")
+#   SWITCH_LOG (RUST_LOG for the switch, default "warn") SETUPS ("direct kamailio switch"; empty: none, e.g. for REG alone)
 #   SKIP_BUILD=1 (use the release binary as built) SWITCH_BIN=/path (run that build instead) PEERS (default <checkout>/../shared/peers)
 #   SIP_WORKERS=N (the switch's SIP shard threads; default one per core)
 #   MEM=0 (skip the memory run) REG=0 (skip the registration search)
@@ -44,7 +44,7 @@ REG_SECS=${REG_SECS:-10}; REG_RATES=${REG_RATES:-"3000 6000 9000 12000 15000"}
 AGENTS=${AGENTS:-10000}
 MEM_CALLS=${MEM_CALLS:-5000}; MEM_RATE=${MEM_RATE:-500}; MEM_HOLD_MS=${MEM_HOLD_MS:-20000}
 KAM_CHILDREN=${KAM_CHILDREN:-4}
-SETUPS=${SETUPS:-"direct kamailio switch"}
+SETUPS=${SETUPS-"direct kamailio switch"}
 MEM=${MEM:-1}; REG=${REG:-1}
 OVERLOAD_FACTOR=${OVERLOAD_FACTOR:-2}; OVERLOAD_SECS=${OVERLOAD_SECS:-30}; OVERLOAD_IDLE_S=${OVERLOAD_IDLE_S:-60}
 SIPP_OPTS=${SIPP_OPTS:-"-buff_size 4194304"}
@@ -227,6 +227,9 @@ for s in $SETUPS; do
       SERVER_PIDS=("$SW_PID")
       overload_run || true
       continue ;;
+    *)
+      echo "unknown setup \"$s\" in SETUPS (direct kamailio switch overload)" >&2
+      exit 2 ;;
   esac
   CPS[$s]=$BEST; CPU[$s]=$BEST_CPU
 done

@@ -872,6 +872,19 @@ impl MediaCaller {
         ok
     }
 
+    /// The next in-dialog request (`method` at the next CSeq), not sent:
+    /// for tests that race two requests of one dialog.
+    pub fn next_request(&mut self, method: &str, body: Option<&str>) -> String {
+        self.cseq += 1;
+        let branch = format!("{}{}", method.to_ascii_lowercase(), self.cseq);
+        self.request(method, &branch, self.cseq, body)
+    }
+
+    /// The INVITE with our PCMU offer, not sent.
+    pub fn invite_request(&self) -> String {
+        self.request("INVITE", "", 1, Some(&self.sdp("a=sendrecv")))
+    }
+
     pub fn bye(&mut self) -> Message {
         self.cseq += 1;
         let bye = self.request("BYE", "bye", self.cseq, None);

@@ -9,10 +9,12 @@
 //! and dialogs are the TU's.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::time::Instant;
 
 use bytes::Bytes;
+use hashbrown::HashTable;
 
 use crate::sip::limits::TRANSACTIONS_MAX;
 use crate::sip::Peer;
@@ -145,8 +147,14 @@ pub struct TransactionLayer {
     transactions_max: usize,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    servers: HashMap<ServerKey, u32>,
-    clients: HashMap<ClientKey, u32>,
+    /// Slot indices by key hash. The key and its hash live in the slot
+    /// alone: a table that grows or rehashes reads the stored hash, and a
+    /// removal finds its slot index without hashing the key again.
+    servers: HashTable<u32>,
+    clients: HashTable<u32>,
+    /// SipHash under a per-layer random key: peers choose branches and
+    /// sent-bys, so they must not be able to aim keys at one bucket.
+    hasher: RandomState,
     /// Each transaction's earliest deadline; entries that no longer match the
     /// transaction's `armed` deadline are stale and skipped (lazy deletion).
     deadlines: BinaryHeap<Reverse<(Instant, u32, u32)>>,
@@ -166,8 +174,9 @@ impl TransactionLayer {
             transactions_max,
             slots: Vec::new(),
             free: Vec::new(),
-            servers: HashMap::new(),
-            clients: HashMap::new(),
+            servers: HashTable::new(),
+            clients: HashTable::new(),
+            hasher: RandomState::new(),
             deadlines: BinaryHeap::new(),
             outputs: VecDeque::new(),
             counters: Counters::default(),
@@ -184,7 +193,8 @@ impl TransactionLayer {
         is_ack: bool,
         peer: Peer,
     ) -> Result<ServerVerdict, TxError> {
-        if let Some(&index) = self.servers.get(&key) {
+        let hash = self.hasher.hash_one(&key);
+        if let Some(index) = self.find_server(hash, &key) {
             let config = self.config;
             let step = match &mut self.entry_mut(index).machine {
                 Machine::ServerInvite(machine) => {
@@ -219,8 +229,10 @@ impl TransactionLayer {
             TxMethod::Invite => Machine::ServerInvite(ServerInvite::new(reliable)),
             TxMethod::NonInvite(_) => Machine::ServerNonInvite(ServerNonInvite::new(reliable)),
         };
-        let index = self.insert(peer, TxKey::Server(key.clone()), machine);
-        self.servers.insert(key, index);
+        let index = self.insert(peer, TxKey::Server(key), hash, machine);
+        let slots = &self.slots;
+        self.servers
+            .insert_unique(hash, index, |&i| hash_at(slots, i));
         Ok(ServerVerdict::New)
     }
 
@@ -232,7 +244,9 @@ impl TransactionLayer {
         status: u16,
         bytes: Bytes,
     ) -> Result<(), TxError> {
-        let index = *self.servers.get(key).ok_or(TxError::NoSuchTransaction)?;
+        let index = self
+            .find_server(self.hasher.hash_one(key), key)
+            .ok_or(TxError::NoSuchTransaction)?;
         let config = self.config;
         let step = match &mut self.entry_mut(index).machine {
             Machine::ServerInvite(machine) => {
@@ -253,7 +267,7 @@ impl TransactionLayer {
     /// The TU received the ACK for the 2xx sent on INVITE transaction `key`: stop
     /// retransmitting the 2xx. Unknown keys are ignored (the transaction may be gone).
     pub fn server_ack_for_2xx(&mut self, now: Instant, key: &ServerKey) {
-        let Some(&index) = self.servers.get(key) else {
+        let Some(index) = self.find_server(self.hasher.hash_one(key), key) else {
             return;
         };
         let config = self.config;
@@ -275,7 +289,8 @@ impl TransactionLayer {
         request: Bytes,
         ack: Option<AckTemplate>,
     ) -> Result<(), TxError> {
-        if self.clients.contains_key(&key) {
+        let hash = self.hasher.hash_one(&key);
+        if self.find_client(hash, &key).is_some() {
             return Err(TxError::DuplicateKey);
         }
         let reliable = peer.transport.is_reliable();
@@ -293,8 +308,10 @@ impl TransactionLayer {
             (TxMethod::NonInvite(_), Some(_)) => return Err(TxError::AckTemplateUnexpected),
         };
         self.check_room()?;
-        let index = self.insert(peer, TxKey::Client(key.clone()), machine);
-        self.clients.insert(key, index);
+        let index = self.insert(peer, TxKey::Client(key), hash, machine);
+        let slots = &self.slots;
+        self.clients
+            .insert_unique(hash, index, |&i| hash_at(slots, i));
         self.outputs.push_back(Output::Transmit {
             peer,
             bytes: request,
@@ -312,7 +329,7 @@ impl TransactionLayer {
         status: u16,
         to_header: &str,
     ) -> ClientVerdict {
-        let Some(&index) = self.clients.get(key) else {
+        let Some(index) = self.find_client(self.hasher.hash_one(key), key) else {
             return ClientVerdict::NotMatched;
         };
         let config = self.config;
@@ -387,7 +404,7 @@ impl TransactionLayer {
                 });
             }
         }
-        for index in self.servers.values_mut().chain(self.clients.values_mut()) {
+        for index in self.servers.iter_mut().chain(self.clients.iter_mut()) {
             *index = moved[*index as usize];
         }
         self.deadlines = packed
@@ -400,8 +417,11 @@ impl TransactionLayer {
             .collect();
         self.slots = packed;
         self.free = Vec::new();
-        self.servers.shrink_to(self.servers.len() * 2);
-        self.clients.shrink_to(self.clients.len() * 2);
+        let slots = &self.slots;
+        self.servers
+            .shrink_to(self.servers.len() * 2, |&i| hash_at(slots, i));
+        self.clients
+            .shrink_to(self.clients.len() * 2, |&i| hash_at(slots, i));
     }
 
     /// Slots held, live or free (the table's size in memory).
@@ -448,10 +468,29 @@ impl TransactionLayer {
         Ok(())
     }
 
-    fn insert(&mut self, peer: Peer, key: TxKey, machine: Machine) -> u32 {
+    fn find_server(&self, hash: u64, key: &ServerKey) -> Option<u32> {
+        let slots = &self.slots;
+        let found = self.servers.find(
+            hash,
+            |&i| matches!(slot_key(slots, i), Some(TxKey::Server(k)) if k == key),
+        );
+        found.copied()
+    }
+
+    fn find_client(&self, hash: u64, key: &ClientKey) -> Option<u32> {
+        let slots = &self.slots;
+        let found = self.clients.find(
+            hash,
+            |&i| matches!(slot_key(slots, i), Some(TxKey::Client(k)) if k == key),
+        );
+        found.copied()
+    }
+
+    fn insert(&mut self, peer: Peer, key: TxKey, hash: u64, machine: Machine) -> u32 {
         let entry = Entry {
             peer,
             key,
+            hash,
             machine,
             armed: None,
         };
@@ -523,10 +562,13 @@ impl TransactionLayer {
             let entry = slot.entry.take().expect("checked live above");
             slot.generation = slot.generation.wrapping_add(1);
             self.free.push(index);
-            match entry.key {
-                TxKey::Server(key) => self.servers.remove(&key),
-                TxKey::Client(key) => self.clients.remove(&key),
+            let table = match entry.key {
+                TxKey::Server(_) => &mut self.servers,
+                TxKey::Client(_) => &mut self.clients,
             };
+            if let Ok(found) = table.find_entry(entry.hash, |&i| i == index) {
+                found.remove();
+            }
         } else {
             let next = entry.machine.next_deadline();
             if next != entry.armed {
@@ -624,6 +666,19 @@ impl StatusClass {
     }
 }
 
+/// The stored hash of the transaction in slot `i` (the tables' rehash).
+fn hash_at(slots: &[Slot], i: u32) -> u64 {
+    slots
+        .get(i as usize)
+        .and_then(|slot| slot.entry.as_ref())
+        .map_or(0, |entry| entry.hash)
+}
+
+/// The key of the transaction in slot `i`, if it is live.
+fn slot_key(slots: &[Slot], i: u32) -> Option<&TxKey> {
+    Some(&slots.get(i as usize)?.entry.as_ref()?.key)
+}
+
 #[derive(Debug)]
 struct Slot {
     /// Bumped when the slot is freed, so deadlines of a removed transaction go stale.
@@ -635,6 +690,8 @@ struct Slot {
 struct Entry {
     peer: Peer,
     key: TxKey,
+    /// The key's hash, as the key tables hold it.
+    hash: u64,
     machine: Machine,
     /// The deadline this transaction has in the heap.
     armed: Option<Instant>,

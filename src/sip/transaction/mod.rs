@@ -24,6 +24,7 @@ mod client_non_invite;
 mod key;
 mod server_invite;
 mod server_non_invite;
+mod step;
 mod timer;
 
 pub use key::{AckTemplate, ClientKey, ServerKey, TxMethod};
@@ -33,6 +34,7 @@ use client_invite::ClientInvite;
 use client_non_invite::ClientNonInvite;
 use server_invite::ServerInvite;
 use server_non_invite::ServerNonInvite;
+use step::{Action, StatusClass, Step};
 
 /// Stale deadline entries allowed per live transaction before the heap is rebuilt.
 const DEADLINES_STALE_PER_TX_MAX: usize = 4;
@@ -598,70 +600,6 @@ impl TransactionLayer {
                 .filter(|Reverse((at, index, generation))| self.is_armed(*at, *index, *generation))
                 .collect();
             self.deadlines = BinaryHeap::from(live);
-        }
-    }
-}
-
-/// What one transition asks of the layer.
-#[derive(Debug)]
-pub(super) struct Step {
-    action: Option<Action>,
-    /// Pass the input to the TU (a response; for a server INVITE, an ACK for a 2xx).
-    deliver: bool,
-}
-
-impl Step {
-    const NONE: Step = Step {
-        action: None,
-        deliver: false,
-    };
-    const DELIVER: Step = Step {
-        action: None,
-        deliver: true,
-    };
-
-    fn act(action: Action) -> Step {
-        Step {
-            action: Some(action),
-            deliver: false,
-        }
-    }
-
-    fn deliver_and(action: Action) -> Step {
-        Step {
-            action: Some(action),
-            deliver: true,
-        }
-    }
-}
-
-#[derive(Debug)]
-enum Action {
-    /// First sending of a message.
-    Transmit(Bytes),
-    /// A message sent again (counted).
-    Retransmit(Bytes),
-    Timeout,
-    NoAck,
-}
-
-/// Response classes as the machines tell them apart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum StatusClass {
-    Provisional,
-    Success,
-    /// 300–699.
-    Final,
-    Invalid,
-}
-
-impl StatusClass {
-    fn of(status: u16) -> StatusClass {
-        match status {
-            100..=199 => StatusClass::Provisional,
-            200..=299 => StatusClass::Success,
-            300..=699 => StatusClass::Final,
-            _ => StatusClass::Invalid,
         }
     }
 }

@@ -20,9 +20,9 @@
 //! `SUPERVISORS_MAX`, [`ZOMBIE_FORKS_MAX`](super::ZOMBIE_FORKS_MAX)),
 //! checked against [`Demux::count`] before an insert.
 
-use std::borrow::Borrow;
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
 
 use super::feature::FeatureLeg;
 use super::legs::{Purpose, Zombie};
@@ -113,20 +113,45 @@ impl Owner {
 /// The one table.
 #[derive(Debug, Default)]
 pub struct Demux {
-    table: HashMap<Key, Owner>,
+    /// Each entry keeps its key's hash, so a table that grows or rehashes
+    /// (to clear the slots of removed entries) hashes no key again.
+    table: HashTable<Entry>,
+    /// SipHash under a random key: peers choose Call-IDs and branches.
+    hasher: RandomState,
     counts: [usize; OwnerKind::COUNT],
+}
+
+#[derive(Debug)]
+struct Entry {
+    hash: u64,
+    space: Space,
+    id: Box<str>,
+    owner: Owner,
 }
 
 impl Demux {
     /// Files `owner` under `id` (a Call-ID or a branch, as its kind says);
     /// gives back the owner it displaced, if any.
     pub fn insert(&mut self, id: &str, owner: Owner) -> Option<Owner> {
-        let key = Key {
-            space: owner.space(),
-            id: id.into(),
-        };
+        let space = owner.space();
+        let hash = self.hash(space, id);
         self.counts[owner.kind().index()] += 1;
-        let old = self.table.insert(key, owner);
+        let found = self
+            .table
+            .find_mut(hash, |e| e.space == space && *e.id == *id);
+        let old = match found {
+            Some(entry) => Some(std::mem::replace(&mut entry.owner, owner)),
+            None => {
+                let entry = Entry {
+                    hash,
+                    space,
+                    id: id.into(),
+                    owner,
+                };
+                self.table.insert_unique(hash, entry, |e| e.hash);
+                None
+            }
+        };
         if let Some(old) = &old {
             self.counts[old.kind().index()] -= 1;
         }
@@ -135,19 +160,17 @@ impl Demux {
 
     /// The owner of a dialog, by its Call-ID.
     pub fn dialog(&self, call_id: &str) -> Option<&Owner> {
-        self.table.get(&(Space::CallId, call_id) as &dyn KeyView)
+        self.get(Space::CallId, call_id)
     }
 
     /// The owner of an INVITE we serve, by its branch.
     pub fn server_branch(&self, branch: &str) -> Option<&Owner> {
-        self.table
-            .get(&(Space::ServerBranch, branch) as &dyn KeyView)
+        self.get(Space::ServerBranch, branch)
     }
 
     /// The owner of a request we sent, by its branch.
     pub fn client_branch(&self, branch: &str) -> Option<&Owner> {
-        self.table
-            .get(&(Space::ClientBranch, branch) as &dyn KeyView)
+        self.get(Space::ClientBranch, branch)
     }
 
     /// Ends a dialog's owner. A feature or supervisor dialog takes the
@@ -185,10 +208,27 @@ impl Demux {
         self.table.len()
     }
 
+    fn hash(&self, space: Space, id: &str) -> u64 {
+        self.hasher.hash_one((space, id))
+    }
+
+    fn get(&self, space: Space, id: &str) -> Option<&Owner> {
+        let hash = self.hash(space, id);
+        let entry = self
+            .table
+            .find(hash, |e| e.space == space && *e.id == *id)?;
+        Some(&entry.owner)
+    }
+
     fn take(&mut self, space: Space, id: &str) -> Option<Owner> {
-        let owner = self.table.remove(&(space, id) as &dyn KeyView)?;
-        self.counts[owner.kind().index()] -= 1;
-        Some(owner)
+        let hash = self.hash(space, id);
+        let found = self
+            .table
+            .find_entry(hash, |e| e.space == space && *e.id == *id)
+            .ok()?;
+        let (entry, _) = found.remove();
+        self.counts[entry.owner.kind().index()] -= 1;
+        Some(entry.owner)
     }
 }
 
@@ -199,65 +239,6 @@ enum Space {
     ServerBranch,
     ClientBranch,
 }
-
-#[derive(Debug)]
-struct Key {
-    space: Space,
-    id: Box<str>,
-}
-
-/// A key as a (space, text) pair, so that a lookup borrows the message's
-/// text instead of allocating a key for it.
-trait KeyView {
-    fn view(&self) -> (Space, &str);
-}
-
-impl KeyView for Key {
-    fn view(&self) -> (Space, &str) {
-        (self.space, &self.id)
-    }
-}
-
-impl KeyView for (Space, &str) {
-    fn view(&self) -> (Space, &str) {
-        *self
-    }
-}
-
-impl<'a> Borrow<dyn KeyView + 'a> for Key {
-    fn borrow(&self) -> &(dyn KeyView + 'a) {
-        self
-    }
-}
-
-impl Hash for dyn KeyView + '_ {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.view().hash(state);
-    }
-}
-
-impl PartialEq for dyn KeyView + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.view() == other.view()
-    }
-}
-
-impl Eq for dyn KeyView + '_ {}
-
-// Must hash as its view does, for the borrowed lookups to find it.
-impl Hash for Key {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.view().hash(state);
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        self.view() == other.view()
-    }
-}
-
-impl Eq for Key {}
 
 #[cfg(test)]
 mod tests {

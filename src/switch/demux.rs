@@ -22,6 +22,7 @@
 
 use std::hash::{BuildHasher, RandomState};
 
+use hashbrown::hash_table::Entry as HashEntry;
 use hashbrown::HashTable;
 
 use super::feature::FeatureLeg;
@@ -136,19 +137,19 @@ impl Demux {
         let space = owner.space();
         let hash = self.hash(space, id);
         self.counts[owner.kind().index()] += 1;
-        let found = self
-            .table
-            .find_mut(hash, |e| e.space == space && *e.id == *id);
-        let old = match found {
-            Some(entry) => Some(std::mem::replace(&mut entry.owner, owner)),
-            None => {
-                let entry = Entry {
+        // One probe: the entry either holds the key or is where it goes.
+        let eq = |e: &Entry| e.space == space && *e.id == *id;
+        let old = match self.table.entry(hash, eq, |e| e.hash) {
+            HashEntry::Occupied(mut found) => {
+                Some(std::mem::replace(&mut found.get_mut().owner, owner))
+            }
+            HashEntry::Vacant(place) => {
+                place.insert(Entry {
                     hash,
                     space,
                     id: id.into(),
                     owner,
-                };
-                self.table.insert_unique(hash, entry, |e| e.hash);
+                });
                 None
             }
         };

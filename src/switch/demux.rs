@@ -130,6 +130,12 @@ struct Entry {
     owner: Owner,
 }
 
+impl Entry {
+    fn is(&self, space: Space, id: &str) -> bool {
+        self.space == space && *self.id == *id
+    }
+}
+
 impl Demux {
     /// Files `owner` under `id` (a Call-ID or a branch, as its kind says);
     /// gives back the owner it displaced, if any.
@@ -138,7 +144,7 @@ impl Demux {
         let hash = self.hash(space, id);
         self.counts[owner.kind().index()] += 1;
         // One probe: the entry either holds the key or is where it goes.
-        let eq = |e: &Entry| e.space == space && *e.id == *id;
+        let eq = |e: &Entry| e.is(space, id);
         let old = match self.table.entry(hash, eq, |e| e.hash) {
             HashEntry::Occupied(mut found) => {
                 Some(std::mem::replace(&mut found.get_mut().owner, owner))
@@ -215,18 +221,13 @@ impl Demux {
 
     fn get(&self, space: Space, id: &str) -> Option<&Owner> {
         let hash = self.hash(space, id);
-        let entry = self
-            .table
-            .find(hash, |e| e.space == space && *e.id == *id)?;
+        let entry = self.table.find(hash, |e| e.is(space, id))?;
         Some(&entry.owner)
     }
 
     fn take(&mut self, space: Space, id: &str) -> Option<Owner> {
         let hash = self.hash(space, id);
-        let found = self
-            .table
-            .find_entry(hash, |e| e.space == space && *e.id == *id)
-            .ok()?;
+        let found = self.table.find_entry(hash, |e| e.is(space, id)).ok()?;
         let (entry, _) = found.remove();
         self.counts[entry.owner.kind().index()] -= 1;
         Some(entry.owner)

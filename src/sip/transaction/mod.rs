@@ -471,21 +471,21 @@ impl TransactionLayer {
     }
 
     fn find_server(&self, hash: u64, key: &ServerKey) -> Option<u32> {
-        let slots = &self.slots;
-        let found = self.servers.find(
+        find(
+            &self.servers,
+            &self.slots,
             hash,
-            |&i| matches!(slot_key(slots, i), Some(TxKey::Server(k)) if k == key),
-        );
-        found.copied()
+            |k| matches!(k, TxKey::Server(k) if k == key),
+        )
     }
 
     fn find_client(&self, hash: u64, key: &ClientKey) -> Option<u32> {
-        let slots = &self.slots;
-        let found = self.clients.find(
+        find(
+            &self.clients,
+            &self.slots,
             hash,
-            |&i| matches!(slot_key(slots, i), Some(TxKey::Client(k)) if k == key),
-        );
-        found.copied()
+            |k| matches!(k, TxKey::Client(k) if k == key),
+        )
     }
 
     fn insert(&mut self, peer: Peer, key: TxKey, hash: u64, machine: Machine) -> u32 {
@@ -612,9 +612,17 @@ fn hash_at(slots: &[Slot], i: u32) -> u64 {
         .map_or(0, |entry| entry.hash)
 }
 
-/// The key of the transaction in slot `i`, if it is live.
-fn slot_key(slots: &[Slot], i: u32) -> Option<&TxKey> {
-    Some(&slots.get(i as usize)?.entry.as_ref()?.key)
+/// The slot index under `hash` whose live transaction's key `is_key`.
+fn find(
+    table: &HashTable<u32>,
+    slots: &[Slot],
+    hash: u64,
+    is_key: impl Fn(&TxKey) -> bool,
+) -> Option<u32> {
+    let live_key = |i: u32| Some(&slots.get(i as usize)?.entry.as_ref()?.key);
+    table
+        .find(hash, |&i| live_key(i).is_some_and(&is_key))
+        .copied()
 }
 
 #[derive(Debug)]

@@ -20,11 +20,26 @@ use switchyard::sip::parse::{Message, Method};
 
 const CALLS: usize = 24;
 
-#[test]
-fn a_cancel_racing_its_invite_finds_it_on_every_call() {
+/// The test switch with two SIP shards.
+fn two_shards(name: &str) -> SwitchProc {
     let config =
         test_config("10s", free_udp_port()).replace("[switch]\n", "[switch]\nsip_workers = 2\n");
-    let switch = SwitchProc::start("shards-cancel", &config);
+    SwitchProc::start(name, &config)
+}
+
+/// Calls spread over both shards: each took datagrams.
+fn assert_both_shards_took(metrics: &str) {
+    for shard in ["0", "1"] {
+        let name =
+            format!("switchyard_sip_shard_datagrams_total{{shard=\"{shard}\",result=\"taken\"}}");
+        let taken = metric_value(metrics, &name).unwrap_or(0.0);
+        assert!(taken > 0.0, "shard {shard} took nothing:\n{metrics}");
+    }
+}
+
+#[test]
+fn a_cancel_racing_its_invite_finds_it_on_every_call() {
+    let switch = two_shards("shards-cancel");
     let mut carrier = Phone::new(switch.sip);
     // The sales queue has no registered agent: each caller waits there
     // until its CANCEL.
@@ -74,12 +89,7 @@ fn a_cancel_racing_its_invite_finds_it_on_every_call() {
         v == CALLS as f64
     });
     let metrics = switch.metrics();
-    for shard in ["0", "1"] {
-        let name =
-            format!("switchyard_sip_shard_datagrams_total{{shard=\"{shard}\",result=\"taken\"}}");
-        let taken = metric_value(&metrics, &name).unwrap_or(0.0);
-        assert!(taken > 0.0, "shard {shard} took nothing:\n{metrics}");
-    }
+    assert_both_shards_took(&metrics);
 }
 
 /// What the agent's phone saw.
@@ -137,9 +147,7 @@ fn final_for(caller: &MediaCaller, seqs: [u32; 2]) -> Message {
 /// more than it detects a wrong dealing (the CANCEL test above does that).
 #[test]
 fn a_retransmitted_invite_is_one_call_and_a_bye_racing_a_reinvite_ends_it() {
-    let config =
-        test_config("10s", free_udp_port()).replace("[switch]\n", "[switch]\nsip_workers = 2\n");
-    let switch = SwitchProc::start("shards-race", &config);
+    let switch = two_shards("shards-race");
     let mut agent = Phone::new(switch.sip);
     let contact = agent.addr;
     let registered = agent.register("1001", "demo-1001", contact, 300);
@@ -204,10 +212,5 @@ fn a_retransmitted_invite_is_one_call_and_a_bye_racing_a_reinvite_ends_it() {
         calls, CALLS as f64,
         "no call but the completed ones:\n{metrics}"
     );
-    for shard in ["0", "1"] {
-        let name =
-            format!("switchyard_sip_shard_datagrams_total{{shard=\"{shard}\",result=\"taken\"}}");
-        let taken = metric_value(&metrics, &name).unwrap_or(0.0);
-        assert!(taken > 0.0, "shard {shard} took nothing:\n{metrics}");
-    }
+    assert_both_shards_took(&metrics);
 }

@@ -22,16 +22,20 @@ use crate::sip::Peer;
 mod client_invite;
 mod client_non_invite;
 mod key;
+mod machine;
+mod remote;
 mod server_invite;
 mod server_non_invite;
 mod step;
 mod timer;
 
 pub use key::{AckTemplate, ClientKey, ServerKey, TxMethod};
+pub use remote::{client_key, server_key, Command, Seen};
 pub use timer::TimerConfig;
 
 use client_invite::ClientInvite;
 use client_non_invite::ClientNonInvite;
+use machine::Machine;
 use server_invite::ServerInvite;
 use server_non_invite::ServerNonInvite;
 use step::{Action, StatusClass, Step};
@@ -267,10 +271,11 @@ impl TransactionLayer {
     }
 
     /// The TU received the ACK for the 2xx sent on INVITE transaction `key`: stop
-    /// retransmitting the 2xx. Unknown keys are ignored (the transaction may be gone).
-    pub fn server_ack_for_2xx(&mut self, now: Instant, key: &ServerKey) {
+    /// retransmitting the 2xx. Unknown keys are ignored (the transaction may be
+    /// gone); returns whether the key was known.
+    pub fn server_ack_for_2xx(&mut self, now: Instant, key: &ServerKey) -> bool {
         let Some(index) = self.find_server(self.hasher.hash_one(key), key) else {
-            return;
+            return false;
         };
         let config = self.config;
         if let Machine::ServerInvite(machine) = &mut self.entry_mut(index).machine {
@@ -279,6 +284,7 @@ impl TransactionLayer {
             }
         }
         self.settle(index);
+        true
     }
 
     /// Starts a client transaction and queues `request` for `peer`. An INVITE needs the
@@ -561,16 +567,7 @@ impl TransactionLayer {
         let slot = &mut self.slots[index as usize];
         let entry = slot.entry.as_mut().expect("a settled transaction is live");
         if entry.machine.is_terminated() {
-            let entry = slot.entry.take().expect("checked live above");
-            slot.generation = slot.generation.wrapping_add(1);
-            self.free.push(index);
-            let table = match entry.key {
-                TxKey::Server(_) => &mut self.servers,
-                TxKey::Client(_) => &mut self.clients,
-            };
-            if let Ok(found) = table.find_entry(entry.hash, |&i| i == index) {
-                found.remove();
-            }
+            self.remove(index);
         } else {
             let next = entry.machine.next_deadline();
             if next != entry.armed {
@@ -581,6 +578,23 @@ impl TransactionLayer {
             }
         }
         self.drop_stale_deadlines();
+    }
+
+    /// Frees slot `index` and its key; its deadlines go stale.
+    fn remove(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        let Some(entry) = slot.entry.take() else {
+            return;
+        };
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(index);
+        let table = match entry.key {
+            TxKey::Server(_) => &mut self.servers,
+            TxKey::Client(_) => &mut self.clients,
+        };
+        if let Ok(found) = table.find_entry(entry.hash, |&i| i == index) {
+            found.remove();
+        }
     }
 
     /// Keeps the heap's top valid, so `poll_timeout` is exact, and rebuilds the heap
@@ -647,45 +661,6 @@ struct Entry {
 enum TxKey {
     Server(ServerKey),
     Client(ClientKey),
-}
-
-// Named after the four RFC machines, whose names share the suffix.
-#[allow(clippy::enum_variant_names)]
-#[derive(Debug)]
-enum Machine {
-    ClientInvite(ClientInvite),
-    ClientNonInvite(ClientNonInvite),
-    ServerInvite(ServerInvite),
-    ServerNonInvite(ServerNonInvite),
-}
-
-impl Machine {
-    fn is_terminated(&self) -> bool {
-        match self {
-            Machine::ClientInvite(m) => m.is_terminated(),
-            Machine::ClientNonInvite(m) => m.is_terminated(),
-            Machine::ServerInvite(m) => m.is_terminated(),
-            Machine::ServerNonInvite(m) => m.is_terminated(),
-        }
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        match self {
-            Machine::ClientInvite(m) => m.next_deadline(),
-            Machine::ClientNonInvite(m) => m.next_deadline(),
-            Machine::ServerInvite(m) => m.next_deadline(),
-            Machine::ServerNonInvite(m) => m.next_deadline(),
-        }
-    }
-
-    fn fire_expired(&mut self, now: Instant, config: &TimerConfig) -> Option<Step> {
-        match self {
-            Machine::ClientInvite(m) => m.fire_expired(now, config),
-            Machine::ClientNonInvite(m) => m.fire_expired(now, config),
-            Machine::ServerInvite(m) => m.fire_expired(now, config),
-            Machine::ServerNonInvite(m) => m.fire_expired(now, config),
-        }
-    }
 }
 
 /// The one base instant a test starts from; every other instant adds a `Duration`.

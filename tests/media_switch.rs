@@ -81,6 +81,7 @@ fn drain(switch: &mut Switch) -> (Vec<Message>, Vec<MediaCommand>) {
             Output::Transmit { bytes, .. } => sip.push(Message::parse(bytes).unwrap()),
             Output::Media(c) => media.push(c),
             Output::CallEnded(_) | Output::Event(_) => {}
+            Output::Tx(c) => unreachable!("a core without shards holds its transactions: {c:?}"),
         }
     }
     (sip, media)

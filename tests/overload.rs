@@ -62,6 +62,9 @@ impl Net {
                 }
                 Output::CallEnded(_) => self.ended += 1,
                 Output::Media(_) | Output::Event(_) => {}
+                Output::Tx(c) => {
+                    unreachable!("a core without shards holds its transactions: {c:?}")
+                }
             }
         }
         self.mail_for(from)

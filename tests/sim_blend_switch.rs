@@ -212,6 +212,9 @@ impl Day {
                     }
                     Output::CallEnded(r) => self.records.push(r),
                     Output::Media(_) | Output::Event(_) => {}
+                    Output::Tx(c) => {
+                        unreachable!("a core without shards holds its transactions: {c:?}")
+                    }
                 }
             }
             while self.switch.poll_campaign_output().is_some() {}

@@ -160,6 +160,7 @@ fn drain(switch: &mut Switch) -> Out {
             }
             Output::Media(c) => out.media.push(c),
             Output::CallEnded(_) | Output::Event(_) => {}
+            Output::Tx(c) => unreachable!("a core without shards holds its transactions: {c:?}"),
         }
     }
     out

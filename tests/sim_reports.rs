@@ -135,6 +135,9 @@ impl Sim {
                     self.records.push(row);
                 }
                 Output::Media(_) => {}
+                Output::Tx(c) => {
+                    unreachable!("a core without shards holds its transactions: {c:?}")
+                }
             }
         }
         sent

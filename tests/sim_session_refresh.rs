@@ -68,6 +68,9 @@ impl Net {
                 }
                 Output::CallEnded(record) => self.outcomes.push(record.outcome),
                 Output::Media(_) | Output::Event(_) => {}
+                Output::Tx(c) => {
+                    unreachable!("a core without shards holds its transactions: {c:?}")
+                }
             }
         }
     }

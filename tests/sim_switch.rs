@@ -297,6 +297,9 @@ fn run(seed: u64) -> Result<(), String> {
                     ended += 1;
                 }
                 Output::Media(_) | Output::Event(_) => {}
+                Output::Tx(c) => {
+                    unreachable!("a core without shards holds its transactions: {c:?}")
+                }
             }
         }
         let done = sim.callers.iter().all(|c| c.finished) && switch.calls_active() == 0;

@@ -241,11 +241,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     }
 
-    let sharding = shard_config(&config);
+    let sharding = ShardConfig::for_config(&config);
     // A batch holds at least one message: the message bound bites first.
     let (sip_tx, sip_rx) = mpsc::channel(sharding.core_messages_max);
     let udp = udp.into_std().map_err(StartError::SipThreads)?;
     let shards = ShardSet::start(udp, &sharding, sip_tx).map_err(StartError::SipThreads)?;
+    // The shards hold the UDP dialogs' transactions from here on.
+    let mut switch = switch;
+    switch.hand_udp_transactions_to_shards();
     let (stop_request, stop_requested) = watch::channel(false);
     let mut task = SwitchTask {
         events: events.clone(),
@@ -308,23 +311,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         stop: stop_request,
         task,
     })
-}
-
-/// How many SIP shards, and their bounds: `[switch].sip_workers` (0: one
-/// per core).
-fn shard_config(config: &Config) -> ShardConfig {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let shards = match config.switch.sip_workers {
-        0 => cores,
-        n => n as usize,
-    };
-    ShardConfig {
-        shards: shards.min(shards::SHARDS_MAX),
-        queue_max: shards::SHARD_QUEUE_MAX,
-        core_messages_max: shards::core_messages_max(config.overload.backlog_high),
-        retry_after: config.overload.retry_after,
-        force_rport: config.switch.force_rport,
-    }
 }
 
 /// What the switch task waits on besides its timers.
@@ -423,6 +409,7 @@ impl SwitchTask {
                     let now = Instant::now();
                     self.load.ran(due.into_std(), now);
                     let queued = self.shards.waiting() + tcp_rx.len() + media_rx.as_ref().map_or(0, |rx| rx.len());
+                    self.switch.set_shard_transactions(self.shards.transactions());
                     self.switch.handle_load(now, self.load.report(queued));
                 }
                 _ = metrics_tick.tick() => {
@@ -456,8 +443,12 @@ impl SwitchTask {
     fn on_sip(&mut self, batch: shards::Batch) {
         let now = Instant::now();
         self.load.waiting(self.shards.took(batch.messages.len()));
+        for event in batch.events {
+            self.switch.handle_tx_event(now, event);
+        }
         for m in batch.messages {
-            self.switch.handle_message(now, m.peer, m.bytes, m.parsed);
+            self.switch
+                .handle_message(now, m.peer, m.bytes, m.parsed, m.seen);
         }
     }
 
@@ -504,6 +495,7 @@ impl SwitchTask {
                     }
                 }
                 Output::Media(command) => self.on_media_command(command),
+                Output::Tx(command) => self.shards.command(command),
                 // No subscriber is fine; a slow one lags, we never wait.
                 Output::Event(event) => {
                     // The agent event log is written like the records.

@@ -200,10 +200,7 @@ impl Switch {
             branch: branch.clone(),
             method: TxMethod::Invite,
         };
-        match self
-            .tx
-            .client_send(now, key, dialog.next_hop(), bytes, Some(ack))
-        {
+        match self.tx_send(now, key, dialog.next_hop(), bytes, Some(ack)) {
             Ok(()) => {
                 let purpose = Purpose::Reinvite { cseq };
                 self.demux.insert(&branch, Owner::Client { call, purpose });

@@ -182,7 +182,7 @@ impl Switch {
             branch: branch.clone(),
             method: TxMethod::Invite,
         };
-        match self.tx.client_send(now, key, peer, bytes, Some(ack)) {
+        match self.tx_send(now, key, peer, bytes, Some(ack)) {
             Ok(()) => {
                 let purpose = Purpose::Party(party);
                 self.demux

@@ -152,11 +152,7 @@ impl Switch {
                 branch: branch.clone(),
                 method: TxMethod::NonInvite("BYE".into()),
             };
-            if self
-                .tx
-                .client_send(now, key, d.next_hop(), bytes, None)
-                .is_ok()
-            {
+            if self.tx_send(now, key, d.next_hop(), bytes, None).is_ok() {
                 let purpose = Purpose::Ignore;
                 self.demux
                     .insert(&branch, Owner::Client { call: id, purpose });
@@ -177,7 +173,7 @@ impl Switch {
                     method: TxMethod::NonInvite("CANCEL".into()),
                 };
                 // The INVITE's branch stays ours: its 487 is absorbed there.
-                let _ = self.tx.client_send(now, key, f.peer, cancel, None);
+                let _ = self.tx_send(now, key, f.peer, cancel, None);
             }
             OnDrop::CancelLater => {
                 if self.demux.count(OwnerKind::Zombie) >= ZOMBIE_FORKS_MAX {

@@ -249,12 +249,12 @@ impl Switch {
         let Some(Owner::Feature(leg)) = self.demux.remove_dialog(msg.call_id()) else {
             return;
         };
-        self.tx.server_ack_for_2xx(now, &leg.key);
+        self.tx_ack_2xx(now, &leg.key, msg.call_id());
         let key = ClientKey {
             branch: leg.bye_branch,
             method: TxMethod::NonInvite("BYE".into()),
         };
-        if let Err(err) = self.tx.client_send(now, key, leg.peer, leg.bye, None) {
+        if let Err(err) = self.tx_send(now, key, leg.peer, leg.bye, None) {
             debug!(%err, "cannot send the feature code's BYE");
         }
     }
@@ -268,7 +268,7 @@ impl Switch {
     pub(super) fn on_feature_request(&mut self, now: Instant, req: &Req<'_>, method: &Method) {
         if *method == Method::Bye {
             if let Some(Owner::Feature(leg)) = self.demux.remove_dialog(req.msg.call_id()) {
-                self.tx.server_ack_for_2xx(now, &leg.key);
+                self.tx_ack_2xx(now, &leg.key, req.msg.call_id());
             }
         }
         self.respond(now, req, 200, None, &[], None);

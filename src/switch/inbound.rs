@@ -12,7 +12,7 @@ use crate::call::session::detail::Direction;
 use crate::call::{CallRef, Input, Outcome, Routing, Side};
 use crate::sip::build;
 use crate::sip::parse::{HeaderName, Message, Method, Scheme};
-use crate::sip::transaction::{ServerKey, ServerVerdict, TxMethod};
+use crate::sip::transaction::{server_key, Seen, ServerKey, ServerVerdict};
 use crate::sip::Peer;
 
 /// Option tags we support: anything else in `Require` is refused with 420.
@@ -53,21 +53,37 @@ impl Refusal {
 }
 
 impl Switch {
-    pub(super) fn on_request(&mut self, now: Instant, source: Peer, msg: Message) {
+    /// A request; `seen` is what a layer off the core made of it (`None`:
+    /// it comes straight here, and this core's layer sees it first).
+    pub(super) fn on_request(
+        &mut self,
+        now: Instant,
+        source: Peer,
+        msg: Message,
+        seen: Option<Seen>,
+    ) {
         let method = msg
             .method()
             .cloned()
             .unwrap_or(Method::Other(Default::default()));
         self.count_request(&method);
-        if !self.screen(now, source, &msg) {
-            return;
-        }
         let dest = build::response_destination(&msg.vias()[0], source, self.plan.force_rport);
         let key = server_key(&msg, &method);
-        if method == Method::Ack {
-            return self.on_ack(now, dest, &msg, key);
+        if !self.screen(now, source, &msg) {
+            // Dropped unanswered: a transaction made for it off the core goes.
+            if let Some(Seen::Request(Ok(ServerVerdict::New))) = seen {
+                self.tx_forget(key, msg.call_id());
+            }
+            return;
         }
-        match self.tx.server_request(now, key.clone(), false, dest) {
+        if method == Method::Ack {
+            return self.on_ack(now, dest, &msg, key, seen);
+        }
+        let verdict = match seen {
+            Some(Seen::Request(verdict)) => verdict,
+            _ => self.tx.server_request(now, key.clone(), false, dest),
+        };
+        match verdict {
             Ok(ServerVerdict::New) => {}
             Ok(_) => return,
             Err(err) => {
@@ -159,7 +175,7 @@ impl Switch {
             w.header(name, value);
         }
         let bytes = w.finish(body);
-        if let Err(err) = self.tx.server_respond(now, req.key, status, bytes) {
+        if let Err(err) = self.tx_respond(now, req.key, status, bytes) {
             debug!(%err, status, "response without a transaction");
         }
     }
@@ -413,14 +429,27 @@ impl Switch {
 
     /// ACK: a non-2xx ACK belongs to the INVITE's transaction; a 2xx ACK
     /// (RFC 3261 §13.2.2.4) to the dialog.
-    fn on_ack(&mut self, now: Instant, dest: Peer, msg: &Message, key: ServerKey) {
-        if let Ok(ServerVerdict::AckAbsorbed) = self.tx.server_request(now, key, true, dest) {
+    fn on_ack(
+        &mut self,
+        now: Instant,
+        dest: Peer,
+        msg: &Message,
+        key: ServerKey,
+        seen: Option<Seen>,
+    ) {
+        let verdict = match seen {
+            Some(Seen::Request(verdict)) => verdict,
+            _ => self.tx.server_request(now, key, true, dest),
+        };
+        if let Ok(ServerVerdict::AckAbsorbed) = verdict {
             return;
         }
         let (call, side) = match self.demux.dialog(msg.call_id()) {
             Some(&Owner::Leg { call, side }) => (call, side),
             Some(Owner::Feature(_)) => return self.on_feature_ack(now, msg),
-            Some(&Owner::Supervisor { call, .. }) => return self.on_supervisor_ack(now, call),
+            Some(&Owner::Supervisor { call, .. }) => {
+                return self.on_supervisor_ack(now, call, msg.call_id())
+            }
             _ => return,
         };
         let Some(entry) = self.calls.get_mut(&call) else {
@@ -432,8 +461,8 @@ impl Switch {
         let seq = msg.cseq().seq;
         if let Some((pending_seq, key)) = entry.a.pending_2xx.take() {
             if pending_seq == seq {
-                self.tx.server_ack_for_2xx(now, &key);
                 let initial = entry.a.invite_key() == Some(&key);
+                self.tx_ack_2xx(now, &key, msg.call_id());
                 if initial {
                     let answered = self.accept_late_answer(call, msg.body());
                     self.drive(now, call, Input::AAck);
@@ -501,7 +530,7 @@ impl Switch {
                         entry.a.pending_2xx = Some((req.msg.cseq().seq, req.key.clone()));
                     } else {
                         // The B leg's re-INVITE ACK is not tracked: stop 2xx retransmission now.
-                        self.tx.server_ack_for_2xx(now, req.key);
+                        self.tx_ack_2xx(now, req.key, req.msg.call_id());
                     }
                 }
             }
@@ -596,31 +625,6 @@ pub(super) struct Req<'a> {
 enum Target {
     Route(Route),
     Carrier,
-}
-
-/// The server transaction key (RFC 3261 §17.2.3). Requests without the
-/// RFC 3261 magic cookie get a key built from what RFC 2543 matched on.
-pub(super) fn server_key(msg: &Message, method: &Method) -> ServerKey {
-    let via = &msg.vias()[0];
-    let branch = match via.branch() {
-        Some(b) if b.len() > 7 && b.starts_with("z9hG4bK") => b.to_string(),
-        _ => format!(
-            "2543;{};{};{};{}",
-            msg.call_id(),
-            msg.from().tag().unwrap_or(""),
-            msg.cseq().seq,
-            via.sent_by()
-        ),
-    };
-    let method = match method {
-        Method::Invite | Method::Ack => TxMethod::Invite,
-        other => TxMethod::NonInvite(other.as_str().to_string()),
-    };
-    ServerKey {
-        branch,
-        sent_by: via.sent_by().to_string(),
-        method,
-    }
 }
 
 /// The checks of RFC 3261 §8.2.1–8.2.3 that need no state.

@@ -263,7 +263,7 @@ impl Switch {
             method: TxMethod::Invite,
         };
         let ack = AckTemplate::new(head).expect("our ACK head ends with CRLF");
-        match self.tx.client_send(now, key, peer, bytes, Some(ack)) {
+        match self.tx_send(now, key, peer, bytes, Some(ack)) {
             Ok(()) => {
                 let owner = Owner::Client {
                     call: id,
@@ -416,7 +416,7 @@ impl Switch {
         };
         b.forks[fork].state.on_cancel_sent();
         let (key, peer, bytes) = cancel_for(b, fork);
-        if let Err(err) = self.tx.client_send(now, key, peer, bytes, None) {
+        if let Err(err) = self.tx_send(now, key, peer, bytes, None) {
             debug!(%err, "cannot send CANCEL");
         }
     }
@@ -444,7 +444,7 @@ impl Switch {
                 OnDrop::Nothing => {}
                 OnDrop::Cancel => {
                     let (key, peer, bytes) = cancel_for(&b, i);
-                    let _ = self.tx.client_send(now, key, peer, bytes, None);
+                    let _ = self.tx_send(now, key, peer, bytes, None);
                 }
                 OnDrop::CancelLater => {
                     if self.demux.count(OwnerKind::Zombie) >= ZOMBIE_FORKS_MAX {
@@ -521,10 +521,7 @@ impl Switch {
             branch: branch.clone(),
             method: TxMethod::NonInvite("BYE".into()),
         };
-        match self
-            .tx
-            .client_send(now, key, dialog.next_hop(), bytes, None)
-        {
+        match self.tx_send(now, key, dialog.next_hop(), bytes, None) {
             Ok(()) => {
                 self.demux
                     .insert(&branch, Owner::Client { call: id, purpose });

@@ -388,7 +388,7 @@ impl Switch {
             branch: branch.clone(),
             method: tx_method,
         };
-        match self.tx.client_send(now, key, dialog.next_hop(), bytes, ack) {
+        match self.tx_send(now, key, dialog.next_hop(), bytes, ack) {
             Ok(()) => {
                 let purpose = Purpose::Keepalive { side };
                 self.demux

@@ -76,6 +76,7 @@ mod supervise;
 mod timers;
 mod transfer;
 mod trunks;
+mod tx_port;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
@@ -95,7 +96,7 @@ use crate::sip::guard::AuthGuard;
 use crate::sip::parse::{salvage, Message, ParseError};
 use crate::sip::pike::Pike;
 use crate::sip::registrar::Registrar;
-use crate::sip::transaction::{self as tx, TimerConfig, TransactionLayer};
+use crate::sip::transaction::{self as tx, Seen, TimerConfig, TransactionLayer};
 use crate::sip::Peer;
 
 pub use crate::call::session::{CallDetail, CallMedia, Direction, RecordDetail, Session};
@@ -142,6 +143,8 @@ pub enum Output {
     Media(MediaCommand),
     /// Something happened: for the event stream (never waited on).
     Event(Event),
+    /// For the transaction layer of a UDP dialog, held by its SIP shard.
+    Tx(tx::Command),
 }
 
 /// A finished call, as stored and exported.
@@ -219,6 +222,8 @@ pub struct Switch {
     watches: liveness::Watches,
     campaigns: campaigns::Campaigns,
     callbacks: callback::CallbackDriver,
+    /// Where UDP transactions live (`tx_port.rs`).
+    udp_tx: tx_port::UdpTx,
 }
 
 impl Switch {
@@ -269,6 +274,7 @@ impl Switch {
             watches: liveness::Watches::default(),
             campaigns: campaigns::Campaigns::default(),
             callbacks: callback::CallbackDriver::default(),
+            udp_tx: tx_port::UdpTx::default(),
         };
         switch.sync_carriers(now);
         switch
@@ -292,21 +298,23 @@ impl Switch {
             None => {}
         }
         let parsed = Message::parse(bytes.clone());
-        self.handle_message(now, peer, bytes, parsed);
+        self.handle_message(now, peer, bytes, parsed, None);
     }
 
     /// A message a driver has parsed already (a SIP shard, off this
-    /// thread): `bytes` is what came, `parsed` what it read of them.
+    /// thread): `bytes` is what came, `parsed` what it read of them, `seen`
+    /// what the shard's transaction layer made of it (`tx_port.rs`).
     pub fn handle_message(
         &mut self,
         now: Instant,
         peer: Peer,
         bytes: Bytes,
         parsed: Result<Message, ParseError>,
+        seen: Option<Seen>,
     ) {
         match parsed {
-            Ok(msg) if msg.is_request() => self.on_request(now, peer, msg),
-            Ok(msg) => self.on_response(now, peer, msg),
+            Ok(msg) if msg.is_request() => self.on_request(now, peer, msg, seen),
+            Ok(msg) => self.on_response(now, peer, msg, seen),
             Err(err) => self.on_malformed(peer, &bytes, &err),
         }
         self.pump(now);
@@ -385,7 +393,7 @@ impl Switch {
     }
 
     pub fn transactions_active(&self) -> usize {
-        self.tx.len()
+        self.tx.len() + self.udp_tx.held_off_core()
     }
 
     /// Demux entries (dialogs, branches, zombie forks): none once calls and transactions end.
@@ -425,8 +433,7 @@ impl Switch {
                 tx::Output::Transmit { peer, bytes } => {
                     self.out.push_back(Output::Transmit { peer, bytes })
                 }
-                tx::Output::Event(tx::Event::Timeout { key }) => self.on_client_timeout(now, &key),
-                tx::Output::Event(tx::Event::NoAck { key }) => self.on_no_ack(now, &key.branch),
+                tx::Output::Event(event) => self.on_tx_event(now, event),
             }
         }
     }

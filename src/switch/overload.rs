@@ -319,7 +319,7 @@ impl Admission {
 impl Switch {
     /// What the driver measured of the core's load since its last report.
     pub fn handle_load(&mut self, now: Instant, report: LoadReport) {
-        let transactions = self.tx.len();
+        let transactions = self.transactions_active();
         let change = self.admission.observe(now, report, transactions);
         self.log_admission(now, change);
     }

@@ -121,8 +121,7 @@ impl Switch {
             method: crate::sip::transaction::TxMethod::NonInvite("NOTIFY".into()),
         };
         if self
-            .tx
-            .client_send(now, key, dialog.next_hop(), bytes, None)
+            .tx_send(now, key, dialog.next_hop(), bytes, None)
             .is_ok()
         {
             let owner = Owner::Client {

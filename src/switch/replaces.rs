@@ -59,7 +59,7 @@ impl Switch {
         let body = Some(("application/sdp", answer.as_ref()));
         self.respond(now, req, 200, Some(&tag), &contact, body);
         // Its ACK is not waited for, as for a re-INVITE of this leg.
-        self.tx.server_ack_for_2xx(now, req.key);
+        self.tx_ack_2xx(now, req.key, req.msg.call_id());
         self.replace_b_leg(now, call, req, tag);
         info!(call = %call, "the agent's leg was replaced by a new dialog (INVITE with Replaces)");
     }

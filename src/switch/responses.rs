@@ -13,31 +13,34 @@ use super::{Output, Switch};
 use crate::call::{CallRef, Input};
 use crate::sip::auth;
 use crate::sip::parse::{Contacts, HeaderName, Message, Method};
-use crate::sip::transaction::{ClientKey, ClientVerdict, TxMethod};
+use crate::sip::transaction::{client_key, ClientKey, ClientVerdict, Seen, TxMethod};
 use crate::sip::Peer;
 
 impl Switch {
     /// A response to one of our requests.
-    pub(super) fn on_response(&mut self, now: Instant, peer: Peer, msg: Message) {
+    /// `seen`: what a layer off the core made of it, as in `on_request`.
+    pub(super) fn on_response(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        msg: Message,
+        seen: Option<Seen>,
+    ) {
         self.stats.responses_received += 1;
         let status = msg.status().unwrap_or(0);
-        let Some(branch) = msg.vias()[0].branch().map(str::to_string) else {
+        let Some(key) = client_key(&msg) else {
             self.stats.stray_responses += 1;
             return;
         };
         let method = &msg.cseq().method;
-        let tx_method = match method {
-            Method::Invite => TxMethod::Invite,
-            other => TxMethod::NonInvite(other.as_str().to_string()),
+        let verdict = match seen {
+            Some(Seen::Response(verdict)) => verdict,
+            _ => self
+                .tx
+                .client_response(now, &key, status, msg.to().as_str()),
         };
-        let key = ClientKey {
-            branch: branch.clone(),
-            method: tx_method,
-        };
-        match self
-            .tx
-            .client_response(now, &key, status, msg.to().as_str())
-        {
+        let branch = key.branch;
+        match verdict {
             ClientVerdict::Deliver => {}
             ClientVerdict::Absorbed => return,
             ClientVerdict::NotMatched => {
@@ -348,7 +351,7 @@ impl Switch {
                     branch: new_branch,
                     method: TxMethod::NonInvite("BYE".into()),
                 };
-                let _ = self.tx.client_send(now, key, peer, bytes, None);
+                let _ = self.tx_send(now, key, peer, bytes, None);
             }
         }
     }
@@ -394,7 +397,7 @@ impl Switch {
                 branch: branch.to_string(),
                 method: TxMethod::NonInvite("CANCEL".into()),
             };
-            if let Err(err) = self.tx.client_send(now, key, z.peer, z.cancel, None) {
+            if let Err(err) = self.tx_send(now, key, z.peer, z.cancel, None) {
                 debug!(%err, "cannot send CANCEL");
             }
         }

@@ -262,7 +262,7 @@ impl Switch {
     }
 
     /// The ACK of our 200 to the supervisor of `call`.
-    pub(super) fn on_supervisor_ack(&mut self, now: Instant, call: CallRef) {
+    pub(super) fn on_supervisor_ack(&mut self, now: Instant, call: CallRef, call_id: &str) {
         let leg = self
             .calls
             .get_mut(&call)
@@ -270,7 +270,8 @@ impl Switch {
         if let Some(leg) = leg {
             if !leg.acked {
                 leg.acked = true;
-                self.tx.server_ack_for_2xx(now, &leg.key);
+                let key = leg.key.clone();
+                self.tx_ack_2xx(now, &key, call_id);
             }
         }
     }
@@ -288,7 +289,7 @@ impl Switch {
                 self.respond(now, req, 200, None, &[], None);
                 if let Some(leg) = self.end_supervision(now, req.msg.call_id()) {
                     if !leg.acked {
-                        self.tx.server_ack_for_2xx(now, &leg.key);
+                        self.tx_ack_2xx(now, &leg.key, req.msg.call_id());
                     }
                     // The supervisor had taken the call over: it ends.
                     if self.taken_over(call) {
@@ -307,7 +308,7 @@ impl Switch {
                 let contact = [("Contact", self.contact_on(req.source.transport))];
                 let body = answer.as_ref().map(|b| ("application/sdp", b.as_ref()));
                 self.respond(now, req, 200, None, &contact, body);
-                self.tx.server_ack_for_2xx(now, req.key);
+                self.tx_ack_2xx(now, req.key, req.msg.call_id());
             }
             Method::Info => {
                 let digit = req
@@ -386,7 +387,7 @@ impl Switch {
             branch: leg.bye_branch,
             method: TxMethod::NonInvite("BYE".into()),
         };
-        if let Err(err) = self.tx.client_send(now, key, leg.peer, leg.bye, None) {
+        if let Err(err) = self.tx_send(now, key, leg.peer, leg.bye, None) {
             debug!(%err, "cannot send the supervisor's BYE");
         }
     }

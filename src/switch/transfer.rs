@@ -469,7 +469,7 @@ impl Switch {
             branch: branch.to_string(),
             method: TxMethod::NonInvite(method.into()),
         };
-        if self.tx.client_send(now, key, peer, bytes, None).is_ok() {
+        if self.tx_send(now, key, peer, bytes, None).is_ok() {
             let owner = Owner::Client {
                 call: id,
                 purpose: Purpose::Ignore,

@@ -441,7 +441,7 @@ impl Switch {
             branch: branch.clone(),
             method: TxMethod::NonInvite(method.into()),
         };
-        match self.tx.client_send(now, key, out.peer, bytes, None) {
+        match self.tx_send(now, key, out.peer, bytes, None) {
             Ok(()) => {
                 let name = self.carriers.trunks[i].name.clone();
                 self.carriers.branches.insert(branch, (name, request));

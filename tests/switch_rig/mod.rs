@@ -196,6 +196,9 @@ impl Sim {
                 Output::Media(c) => self.media.push(c),
                 Output::Event(e) => self.events.push(e.kind),
                 Output::CallEnded(r) => self.records.push(r),
+                Output::Tx(c) => {
+                    unreachable!("a core without shards holds its transactions: {c:?}")
+                }
             }
         }
         while let Some(o) = self.switch.poll_campaign_output() {

@@ -36,11 +36,18 @@ pub fn shard_of(datagram: &[u8], src: SocketAddr, shards: usize) -> usize {
     if shards <= 1 {
         return 0;
     }
-    let hash = match call_id(datagram) {
-        Some(id) => fnv1a(id),
-        None => fnv1a(&addr_bytes(src)),
-    };
-    (hash % shards.max(1) as u64) as usize
+    match call_id(datagram) {
+        Some(id) => shard_of_id(id, shards),
+        None => (fnv1a(&addr_bytes(src)) % shards as u64) as usize,
+    }
+}
+
+/// The shard of a Call-ID among `shards`.
+pub fn shard_of_id(call_id: &[u8], shards: usize) -> usize {
+    if shards <= 1 {
+        return 0;
+    }
+    (fnv1a(call_id) % shards as u64) as usize
 }
 
 fn addr_bytes(addr: SocketAddr) -> [u8; 18] {

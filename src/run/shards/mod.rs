@@ -1,9 +1,13 @@
 //! SIP over UDP on every core. One receiver thread takes datagrams off the
 //! SIP socket with recvmmsg and deals each to a shard by the hash of its
 //! Call-ID (`key.rs`); each shard thread answers STUN keep-alives, parses,
-//! and hands the core its messages in batches, in the order they came, so a
-//! dialog's messages reach the core in the order they reached the socket.
-//! What the core sends goes out through the shard of its Call-ID, with
+//! runs the message through the transaction layer of its dialogs, and
+//! hands the core what the layer lets through, in batches, in the order it
+//! came, so a dialog's messages reach the core in the order they reached
+//! the socket. Retransmissions, resent answers and the ACKs of failures
+//! end on the shard; its timers fire there. What the core sends, and its
+//! commands to the layer (`Command`), go through the shard of their
+//! Call-ID, in the order the core gave them; datagrams leave with
 //! sendmmsg. The core task keeps the sessions, the router and the tables.
 //!
 //! Bounds, and what happens past them:
@@ -12,29 +16,32 @@
 //!   stall the others (UDP senders retransmit);
 //! - at most [`ShardConfig::core_messages_max`] messages wait for the core;
 //!   a shard that finds them (or the channel) full sheds: a new INVITE gets
-//!   503 + Retry-After from the shard itself, anything else is dropped,
-//!   counted and logged. The core's own admission acts well before that.
+//!   503 + Retry-After from the shard itself (through its layer, which
+//!   answers the INVITE's retransmissions), anything else is dropped before
+//!   the layer sees it, counted and logged. The core's own admission acts
+//!   well before that.
 
 mod io;
 pub mod key;
+mod shard;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::mpsc::{error::TrySendError, Sender as CoreSender};
+use tokio::sync::mpsc::Sender as CoreSender;
 use tracing::warn;
 
 use crate::media::relay::batch::RecvBatch;
-use crate::sip::build;
 use crate::sip::limits::MESSAGE_BYTES_MAX;
-use crate::sip::parse::{Message, Method, ParseError};
-use crate::sip::stun::KeepAlive;
-use crate::sip::{Peer, Transport};
+use crate::sip::parse::{Message, ParseError};
+use crate::sip::transaction::{self as tx, Command, Seen, TimerConfig, TransactionLayer};
+use crate::sip::Peer;
 
 /// Shards at most, whatever the core count.
 pub const SHARDS_MAX: usize = crate::config::SIP_WORKERS_MAX as usize;
@@ -73,8 +80,35 @@ pub struct ShardConfig {
     pub core_messages_max: usize,
     /// The `Retry-After` of a shard's own 503.
     pub retry_after: Duration,
-    /// `[switch].force_rport`: where a shard's 503 goes.
+    /// `[switch].force_rport`: where responses go.
     pub force_rport: bool,
+    /// Live transactions per shard, at most.
+    pub transactions_max: usize,
+    /// The layers' T1, T2, T4.
+    pub timers: TimerConfig,
+}
+
+impl ShardConfig {
+    /// How many shards, and their bounds: `[switch].sip_workers` (0: one
+    /// per core).
+    pub fn for_config(config: &crate::config::Config) -> ShardConfig {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let shards = match config.switch.sip_workers {
+            0 => cores,
+            n => n as usize,
+        }
+        .clamp(1, SHARDS_MAX);
+        ShardConfig {
+            shards,
+            queue_max: SHARD_QUEUE_MAX,
+            core_messages_max: core_messages_max(config.overload.backlog_high),
+            retry_after: config.overload.retry_after,
+            force_rport: config.switch.force_rport,
+            // The core's bound on transactions, shared out.
+            transactions_max: crate::sip::limits::TRANSACTIONS_MAX / shards,
+            timers: TimerConfig::default(),
+        }
+    }
 }
 
 /// A parsed datagram for the core.
@@ -83,12 +117,18 @@ pub struct Inbound {
     pub peer: Peer,
     pub bytes: Bytes,
     pub parsed: Result<Message, ParseError>,
+    /// What the shard's transaction layer made of it (`None`: unparsed).
+    pub seen: Option<Seen>,
 }
 
-/// What one shard hands the core at once, in arrival order.
+use shard::Shard;
+
+/// What one shard hands the core at once, in arrival order: its layer's
+/// events first (they happened before the messages after them).
 #[derive(Debug)]
 pub struct Batch {
     pub shard: usize,
+    pub events: Vec<tx::Event>,
     pub messages: Vec<Inbound>,
 }
 
@@ -118,6 +158,8 @@ struct Counters {
     shed: AtomicU64,
     sent: AtomicU64,
     send_failed: AtomicU64,
+    /// Live transactions in the shard's layer, after its last round.
+    transactions: AtomicUsize,
 }
 
 enum Input {
@@ -125,17 +167,24 @@ enum Input {
         src: SocketAddr,
         bytes: Bytes,
     },
-    Send(Vec<(SocketAddr, Bytes)>),
+    /// What the core sent and asked, in its order.
+    Send(Vec<Out>),
     /// Holds the shard until the sender side is dropped (tests of a slow shard).
     #[cfg(test)]
     Stall(mpsc::Receiver<()>),
+}
+
+/// A datagram the core sends, or a command to the layer.
+enum Out {
+    Datagram(SocketAddr, Bytes),
+    Tx(Command),
 }
 
 /// The receiver and shard threads, and the core's side of them.
 pub struct ShardSet {
     inputs: Vec<mpsc::Sender<Input>>,
     /// What the core sent since the last [`ShardSet::flush`], by shard.
-    pending: Vec<Vec<(SocketAddr, Bytes)>>,
+    pending: Vec<Vec<Out>>,
     counters: Arc<[Counters]>,
     /// Messages handed to the core's channel and not yet taken from it.
     handed: Arc<AtomicUsize>,
@@ -170,6 +219,11 @@ impl ShardSet {
                 core: core.clone(),
                 config: config.clone(),
                 batch: Vec::with_capacity(CORE_BATCH_MAX),
+                events: Vec::new(),
+                layer: TransactionLayer::with_transactions_max(
+                    config.timers,
+                    config.transactions_max.max(1),
+                ),
                 sends: Vec::new(),
                 busy_warned: Gate::default(),
                 tags: 0,
@@ -188,7 +242,7 @@ impl ShardSet {
         threads.push(spawn("sip-recv".into(), move || receiver.run())?);
         Ok(ShardSet {
             inputs,
-            pending: vec![Vec::new(); n],
+            pending: (0..n).map(|_| Vec::new()).collect(),
             counters,
             handed,
             stop,
@@ -221,7 +275,31 @@ impl ShardSet {
     /// Queues a datagram the core sends; it leaves at the next [`flush`](Self::flush).
     pub fn transmit(&mut self, dst: SocketAddr, bytes: Bytes) {
         let s = key::shard_of(&bytes, dst, self.pending.len());
-        self.pending[s].push((dst, bytes));
+        self.pending[s].push(Out::Datagram(dst, bytes));
+    }
+
+    /// Queues a command for the layer of its dialog's shard, behind what
+    /// the core sent before it; it goes at the next [`flush`](Self::flush).
+    pub fn command(&mut self, command: Command) {
+        let n = self.pending.len();
+        let s = match &command {
+            Command::Respond { bytes, .. } => {
+                key::call_id(bytes).map_or(0, |id| key::shard_of_id(id, n))
+            }
+            Command::Send { bytes, peer, .. } => key::shard_of(bytes, peer.addr, n),
+            Command::AckFor2xx { call_id, .. } | Command::Forget { call_id, .. } => {
+                key::shard_of_id(call_id.as_bytes(), n)
+            }
+        };
+        self.pending[s].push(Out::Tx(command));
+    }
+
+    /// Live transactions in the shards' layers, at their last rounds.
+    pub fn transactions(&self) -> usize {
+        self.counters
+            .iter()
+            .map(|c| c.transactions.load(Relaxed))
+            .sum()
     }
 
     /// Hands each shard what the core queued for it.
@@ -380,161 +458,6 @@ impl Receiver {
             bytes: Bytes::copy_from_slice(bytes),
         };
         let _ = self.inputs[s].send(input);
-    }
-}
-
-struct Shard {
-    index: usize,
-    socket: Arc<UdpSocket>,
-    counters: Arc<[Counters]>,
-    handed: Arc<AtomicUsize>,
-    core: CoreSender<Batch>,
-    config: ShardConfig,
-    /// Parsed, for the core.
-    batch: Vec<Inbound>,
-    /// To send at the end of this round.
-    sends: Vec<(SocketAddr, Bytes)>,
-    busy_warned: Gate,
-    /// Numbers the To tags of this shard's own 503s.
-    tags: u64,
-}
-
-impl Shard {
-    fn run(mut self, inputs: mpsc::Receiver<Input>) {
-        while let Ok(first) = inputs.recv() {
-            self.take(first);
-            // Take what else waits, so the core wakes once per batch; a
-            // bounded round, so sends go out under a standing queue too.
-            for _ in 1..ROUND_MAX {
-                let Ok(next) = inputs.try_recv() else { break };
-                self.take(next);
-                if self.batch.len() >= CORE_BATCH_MAX {
-                    self.hand_over();
-                }
-            }
-            self.hand_over();
-            self.send();
-        }
-    }
-
-    fn take(&mut self, input: Input) {
-        match input {
-            Input::Datagram { src, bytes } => {
-                self.counters[self.index].queued.fetch_sub(1, Relaxed);
-                self.datagram(src, bytes);
-            }
-            Input::Send(list) => {
-                if self.sends.is_empty() {
-                    self.sends = list;
-                } else {
-                    self.sends.extend(list);
-                }
-            }
-            #[cfg(test)]
-            Input::Stall(held) => {
-                let _ = held.recv();
-            }
-        }
-    }
-
-    fn datagram(&mut self, src: SocketAddr, bytes: Bytes) {
-        match crate::sip::stun::keep_alive(&bytes, src, true) {
-            Some(KeepAlive::Crlf) => return,
-            Some(KeepAlive::Stun(response)) => return self.sends.push((src, response)),
-            None => {}
-        }
-        let parsed = Message::parse(bytes.clone());
-        let peer = Peer {
-            transport: Transport::Udp,
-            addr: src,
-        };
-        self.batch.push(Inbound {
-            peer,
-            bytes,
-            parsed,
-        });
-    }
-
-    fn hand_over(&mut self) {
-        if self.batch.is_empty() {
-            return;
-        }
-        let messages = std::mem::replace(&mut self.batch, Vec::with_capacity(CORE_BATCH_MAX));
-        let batch = Batch {
-            shard: self.index,
-            messages,
-        };
-        // Counted before the send, so the core never takes more than this.
-        let n = batch.messages.len();
-        let waiting = self.handed.fetch_add(n, Relaxed);
-        if waiting + n > self.config.core_messages_max {
-            self.handed.fetch_sub(n, Relaxed);
-            return self.shed(batch.messages);
-        }
-        match self.core.try_send(batch) {
-            Ok(()) => {}
-            Err(TrySendError::Full(batch)) => {
-                self.handed.fetch_sub(n, Relaxed);
-                self.shed(batch.messages)
-            }
-            // The core has stopped: nothing is answered any more.
-            Err(TrySendError::Closed(_)) => {}
-        }
-    }
-
-    /// The core is behind: new calls get 503 here, the rest is dropped
-    /// (its senders retransmit).
-    fn shed(&mut self, messages: Vec<Inbound>) {
-        let c = self.counters.clone();
-        let c = &c[self.index];
-        let mut first = None;
-        for m in messages {
-            let Ok(msg) = &m.parsed else {
-                c.dropped_busy.fetch_add(1, Relaxed);
-                continue;
-            };
-            first.get_or_insert_with(|| msg.call_id().to_owned());
-            let new_invite = msg.method() == Some(&Method::Invite) && msg.to().tag().is_none();
-            match new_invite.then(|| self.refusal(msg, m.peer)).flatten() {
-                Some((dst, bytes)) => {
-                    c.shed.fetch_add(1, Relaxed);
-                    self.sends.push((dst, bytes));
-                }
-                None => {
-                    c.dropped_busy.fetch_add(1, Relaxed);
-                }
-            }
-        }
-        if let Some(unlogged) = self.busy_warned.pass(Instant::now()) {
-            let call_id = first.unwrap_or_default();
-            warn!(shard = self.index, %call_id, unlogged, "core behind: SIP shard refusing new calls with 503 and dropping other messages");
-        }
-    }
-
-    /// A stateless 503 + Retry-After to a new INVITE, and where it goes.
-    fn refusal(&mut self, req: &Message, source: Peer) -> Option<(SocketAddr, Bytes)> {
-        let top = req.vias().first()?;
-        self.tags += 1;
-        let tag = format!("sh{}x{}", self.index, self.tags);
-        let mut w = build::response_to(req, source, 503, build::reason(503), Some(&tag));
-        let secs = self.config.retry_after.as_secs().max(1);
-        w.header_fmt("Retry-After", format_args!("{secs}"));
-        let dst = build::response_destination(top, source, self.config.force_rport);
-        Some((dst.addr, w.finish(None)))
-    }
-
-    fn send(&mut self) {
-        if self.sends.is_empty() {
-            return;
-        }
-        let failed = io::send_batch(self.socket.as_raw_fd(), &self.sends);
-        let c = &self.counters[self.index];
-        c.sent
-            .fetch_add((self.sends.len() - failed) as u64, Relaxed);
-        if failed > 0 {
-            c.send_failed.fetch_add(failed as u64, Relaxed);
-        }
-        self.sends.clear();
     }
 }
 

@@ -8,6 +8,9 @@ use tokio::sync::mpsc::{self as tmpsc, Receiver as CoreReceiver};
 use tokio::time::timeout;
 
 use super::*;
+use crate::sip::build;
+use crate::sip::parse::Method;
+use crate::sip::Transport;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -18,6 +21,8 @@ fn config(shards: usize, queue_max: usize) -> ShardConfig {
         core_messages_max: CORE_MESSAGES_MAX,
         retry_after: Duration::from_secs(7),
         force_rport: false,
+        transactions_max: 1000,
+        timers: TimerConfig::default(),
     }
 }
 
@@ -31,11 +36,19 @@ fn start(config: &ShardConfig, core_max: usize) -> (ShardSet, CoreReceiver<Batch
     (set, rx, client)
 }
 
-/// A request or response of dialog `call`, numbered `seq` in an X-Seq header.
+/// The branch of message `seq` of dialog `call`.
+fn branch(call: &str, seq: usize) -> String {
+    let call: String = call.chars().filter(char::is_ascii_alphanumeric).collect();
+    format!("z9hG4bK{call}x{seq}")
+}
+
+/// A request or response of dialog `call`, numbered `seq` in an X-Seq
+/// header; each `seq` has its own branch (a transaction of its own).
 fn message(start: &str, call: &str, cseq: &str, to_tag: bool, seq: usize) -> Vec<u8> {
     let tag = if to_tag { ";tag=b" } else { "" };
+    let branch = branch(call, seq);
     format!(
-        "{start}\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;rport;branch=z9hG4bKt{seq}\r\n\
+        "{start}\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;rport;branch={branch}\r\n\
          From: <sip:a@x>;tag=a\r\nTo: <sip:b@y>{tag}\r\nCall-ID: {call}\r\nCSeq: {cseq}\r\n\
          Max-Forwards: 70\r\nX-Seq: {seq}\r\nContent-Length: 0\r\n\r\n"
     )
@@ -77,8 +90,9 @@ async fn next(rx: &mut CoreReceiver<Batch>) -> Batch {
 #[tokio::test]
 async fn each_dialog_reaches_the_core_in_the_order_it_was_sent() {
     let (set, mut rx, client) = start(&config(3, SHARD_QUEUE_MAX), CORE_MESSAGES_MAX);
-    // Per dialog: INVITE, its retransmission, a CANCEL racing the agent's
-    // 200, the ACK, then a re-INVITE and a BYE racing it. Dialogs interleave.
+    // Per dialog: INVITE, a second INVITE (its own transaction: the layer
+    // takes retransmissions, see below), a CANCEL racing the agent's 200,
+    // the ACK, then a re-INVITE and a BYE racing it. Dialogs interleave.
     let steps: [(&str, &str, bool); 7] = [
         ("INVITE sip:b@y SIP/2.0", "1 INVITE", false),
         ("INVITE sip:b@y SIP/2.0", "1 INVITE", false),
@@ -196,6 +210,18 @@ async fn a_core_behind_gets_new_invites_refused_503_by_the_shard() {
     assert!(text.contains("Retry-After: 7\r\n"), "{text}");
     let f = set.figures()[0];
     assert_eq!((f.received, f.shed, f.dropped_busy), (4, 1, 1));
+    // The 503 is on the INVITE's transaction: the layer answers its
+    // retransmission and takes its ACK; neither is shed or dropped again.
+    client.send(&invite).unwrap();
+    assert_eq!(next_reply(&client).status(), Some(503));
+    let ack = message("ACK sip:b@y SIP/2.0", "new@t", "1 ACK", true, 2);
+    client.send(&ack).unwrap();
+    // A STUN answer after them: the shard has taken both (a 503 resent
+    // by its timer may come first).
+    client.send(&STUN_BINDING).unwrap();
+    while client.recv(&mut buf).unwrap() == 0 || buf[..2] != [1, 1] {}
+    let f = set.figures()[0];
+    assert_eq!((f.received, f.shed, f.dropped_busy), (7, 1, 1));
     // What did get through is intact, and the only message waiting.
     assert_eq!(set.waiting(), 1);
     let batch = next(&mut rx).await;
@@ -310,4 +336,147 @@ async fn past_the_message_bound_new_invites_get_503_until_the_core_catches_up() 
 fn the_bound_in_front_of_the_core_stays_above_the_backlog_mark() {
     assert_eq!(core_messages_max(5000), CORE_MESSAGES_MAX);
     assert_eq!(core_messages_max(100_000), 200_000);
+}
+
+/// The next SIP message the client gets.
+fn next_reply(client: &UdpSocket) -> Message {
+    let mut buf = [0u8; 4096];
+    let n = client.recv(&mut buf).expect("a datagram in time");
+    Message::parse(Bytes::copy_from_slice(&buf[..n])).expect("SIP")
+}
+
+/// X-Seq numbers of a batch's messages.
+fn seqs(batch: &Batch) -> Vec<usize> {
+    batch.messages.iter().map(seq_of).collect()
+}
+
+#[tokio::test]
+async fn the_layer_answers_retransmissions_and_takes_the_ack_of_a_failure() {
+    let (mut set, mut rx, client) = start(&config(1, SHARD_QUEUE_MAX), CORE_MESSAGES_MAX);
+    let invite = message("INVITE sip:b@y SIP/2.0", "rt@t", "1 INVITE", false, 0);
+    client.send(&invite).unwrap();
+    let batch = next(&mut rx).await;
+    set.took(batch.messages.len());
+    assert_eq!(seqs(&batch), [0]);
+    let m = &batch.messages[0];
+    assert_eq!(m.seen, Some(Seen::Request(Ok(tx::ServerVerdict::New))));
+    // The core turns the call away, on the shard's transaction.
+    let msg = m.parsed.as_ref().unwrap();
+    let key = tx::server_key(msg, &Method::Invite);
+    let bytes = build::response_to(msg, m.peer, 486, "Busy Here", Some("b")).finish(None);
+    set.command(Command::Respond {
+        key,
+        status: 486,
+        bytes,
+    });
+    set.flush();
+    assert_eq!(next_reply(&client).status(), Some(486));
+    // The INVITE again: the layer answers it again, without the core.
+    client.send(&invite).unwrap();
+    assert_eq!(next_reply(&client).status(), Some(486));
+    // The ACK of the 486 (the INVITE's branch) ends in the layer too; the
+    // next request reaches the core alone, so neither came before it.
+    client
+        .send(&message("ACK sip:b@y SIP/2.0", "rt@t", "1 ACK", true, 0))
+        .unwrap();
+    let options = message("OPTIONS sip:b@y SIP/2.0", "rt@t", "2 OPTIONS", true, 1);
+    client.send(&options).unwrap();
+    let batch = next(&mut rx).await;
+    assert_eq!(seqs(&batch), [1]);
+    assert!(batch.events.is_empty());
+    set.stop();
+}
+
+#[tokio::test]
+async fn a_request_the_core_sends_is_retransmitted_until_answered_or_timed_out() {
+    // T1 10 ms: the unanswered request times out (Timer F) after 640 ms.
+    let mut cfg = config(1, SHARD_QUEUE_MAX);
+    let ms = Duration::from_millis;
+    cfg.timers = TimerConfig::new(ms(10), ms(40), ms(50)).unwrap();
+    let (mut set, mut rx, client) = start(&cfg, CORE_MESSAGES_MAX);
+    let peer = Peer {
+        transport: Transport::Udp,
+        addr: client.local_addr().unwrap(),
+    };
+    let key = |call: &str| tx::ClientKey {
+        branch: branch(call, 0),
+        method: tx::TxMethod::NonInvite("OPTIONS".into()),
+    };
+    for call in ["answered@t", "silent@t"] {
+        let bytes = Bytes::from(message(
+            "OPTIONS sip:b@y SIP/2.0",
+            call,
+            "1 OPTIONS",
+            true,
+            0,
+        ));
+        let (key, ack) = (key(call), None);
+        set.command(Command::Send {
+            key,
+            peer,
+            bytes,
+            ack,
+        });
+    }
+    set.flush();
+    // Each arrives, and arrives again: the shard's timers resend them.
+    let mut copies: HashMap<String, usize> = HashMap::new();
+    while copies.len() < 2 || copies.values().any(|&n| n < 2) {
+        let got = next_reply(&client);
+        *copies.entry(got.call_id().to_owned()).or_default() += 1;
+    }
+    // One is answered, twice; then a marker request on the same shard.
+    let ok = message("SIP/2.0 200 OK", "answered@t", "1 OPTIONS", true, 0);
+    client.send(&ok).unwrap();
+    client.send(&ok).unwrap();
+    let marker = message("OPTIONS sip:b@y SIP/2.0", "marker@t", "1 OPTIONS", false, 7);
+    client.send(&marker).unwrap();
+    let (mut seen, mut timeouts) = (Vec::new(), Vec::new());
+    while timeouts.is_empty() {
+        let batch = next(&mut rx).await;
+        set.took(batch.messages.len());
+        timeouts.extend(batch.events);
+        seen.extend(batch.messages.iter().map(|m| (seq_of(m), m.seen.clone())));
+    }
+    let deliver = Some(Seen::Response(tx::ClientVerdict::Deliver));
+    let new = Some(Seen::Request(Ok(tx::ServerVerdict::New)));
+    // The 200 once (its resend ended in the layer), then the marker.
+    assert_eq!(seen, [(0, deliver), (7, new)]);
+    assert_eq!(
+        timeouts,
+        [tx::Event::Timeout {
+            key: key("silent@t")
+        }]
+    );
+    set.stop();
+}
+
+#[tokio::test]
+async fn a_request_the_core_drops_unanswered_reaches_it_again_when_resent() {
+    let (mut set, mut rx, client) = start(&config(1, SHARD_QUEUE_MAX), CORE_MESSAGES_MAX);
+    let register = message("REGISTER sip:y SIP/2.0", "fg@t", "1 REGISTER", false, 0);
+    client.send(&register).unwrap();
+    let batch = next(&mut rx).await;
+    set.took(batch.messages.len());
+    assert_eq!(seqs(&batch), [0]);
+    // Resent while the core holds it: the layer takes it silently.
+    client.send(&register).unwrap();
+    let marker = message("OPTIONS sip:b@y SIP/2.0", "fg@t", "2 OPTIONS", false, 1);
+    client.send(&marker).unwrap();
+    let batch = next(&mut rx).await;
+    set.took(batch.messages.len());
+    assert_eq!(seqs(&batch), [1]);
+    // The core drops it (a back-off, a flood): the transaction goes, and
+    // the next resend is a new request for the core.
+    let msg = Message::parse(Bytes::from(register.clone())).unwrap();
+    let key = tx::server_key(&msg, &Method::Register);
+    let call_id = "fg@t".to_string();
+    set.command(Command::Forget { key, call_id });
+    set.flush();
+    client.send(&register).unwrap();
+    let batch = next(&mut rx).await;
+    assert_eq!(seqs(&batch), [0]);
+    let new = Some(Seen::Request(Ok(tx::ServerVerdict::New)));
+    assert_eq!(batch.messages[0].seen, new);
+    set.stop();
 }

@@ -126,7 +126,7 @@ impl Switch {
         let body = Some(("application/sdp", answer.as_ref()));
         self.respond(now, req, 200, Some(&tag), &[("Contact", contact)], body);
         // Its ACK is not waited for, as for an INVITE with Replaces.
-        self.tx.server_ack_for_2xx(now, req.key);
+        self.tx_ack_2xx(now, req.key, req.msg.call_id());
         self.replace_b_leg(now, id, req, tag);
         if let Some(c) = self
             .calls

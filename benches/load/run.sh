@@ -16,6 +16,7 @@
 #   SKIP_BUILD=1 (use the release binary as built) SWITCH_BIN=/path (run that build instead) PEERS (default <checkout>/../shared/peers)
 #   SIP_WORKERS=N (the switch's SIP shard threads; default one per core)
 #   MEM=0 (skip the memory run) REG=0 (skip the registration search)
+#   KEEP_WORK=1 (keep the work dir's binary copy and call-record store; by default they go at the end)
 # The "overload" setup (after "switch" in SETUPS, or with OVERLOAD_BASE=calls/s) drives the
 # switch at OVERLOAD_FACTOR (2) x its highest zero-failure rate for OVERLOAD_SECS (30) with
 # uac-overload.xml (503 is a refusal, not a failure), then idles OVERLOAD_IDLE_S (60):
@@ -286,3 +287,8 @@ ratio() { [ "${2:-0}" -gt 0 ] 2>/dev/null && awk -v a="$1" -v b="$2" 'BEGIN {pri
   fi
 } | tee -a "$RESULTS"
 log "raw lines and samples in $WORK"
+# The binary's copy and the record store are most of the work dir (over
+# 1 GB after an overload run; a day of runs filled this box's disk).
+if [ "${KEEP_WORK:-0}" != 1 ]; then
+  rm -f "$BIN" "$WORK"/load-cdr.sqlite*
+fi

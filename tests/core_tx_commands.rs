@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use switchyard::config::Config;
-use switchyard::sip::parse::Message;
-use switchyard::sip::transaction::{Command, Seen, ServerVerdict};
+use switchyard::sip::parse::{Message, Method};
+use switchyard::sip::transaction::{server_key, Command, Seen, ServerVerdict};
 use switchyard::sip::{Peer, Transport};
 use switchyard::switch::{Output, Plan, Switch};
 
@@ -61,12 +61,19 @@ fn under_shards_the_core_answers_udp_with_commands_and_forgets_what_it_drops() {
     let now = Instant::now();
     let mut switch = Switch::new(Plan::from_config(&cfg), 7, now);
     switch.hand_udp_transactions_to_shards();
-    let new = || Some(Seen::Request(Ok(ServerVerdict::New)));
+    // What the shard's layer says of a new request, with the key it built.
+    let new = |msg: &[u8]| {
+        let msg = Message::parse(Bytes::copy_from_slice(msg)).unwrap();
+        let key = server_key(&msg, &Method::Options);
+        let verdict = Ok(ServerVerdict::New);
+        Some(Seen::Request { verdict, key })
+    };
 
     // A UDP OPTIONS its shard let through: the 200 goes back to that layer.
     let udp = peer(Transport::Udp, "127.0.0.5:5070");
     let first = options("z9hG4bKone", "probe-1");
-    switch.handle_message(now, udp, first.clone(), Message::parse(first), new());
+    let seen = new(&first);
+    switch.handle_message(now, udp, first.clone(), Message::parse(first), seen);
     match &drain(&mut switch)[..] {
         [Output::Tx(Command::Respond { key, status, bytes })] => {
             assert_eq!((key.branch.as_str(), *status), ("z9hG4bKone", 200));
@@ -78,7 +85,8 @@ fn under_shards_the_core_answers_udp_with_commands_and_forgets_what_it_drops() {
     // The source's second request is past its rate: dropped unanswered,
     // and its shard told to forget the transaction it made.
     let second = options("z9hG4bKtwo", "probe-2");
-    switch.handle_message(now, udp, second.clone(), Message::parse(second), new());
+    let seen = new(&second);
+    switch.handle_message(now, udp, second.clone(), Message::parse(second), seen);
     match &drain(&mut switch)[..] {
         [Output::Tx(Command::Forget { key, call_id })] => {
             assert_eq!(

@@ -12,7 +12,7 @@ use crate::call::session::detail::Direction;
 use crate::call::{CallRef, Input, Outcome, Routing, Side};
 use crate::sip::build;
 use crate::sip::parse::{HeaderName, Message, Method, Scheme};
-use crate::sip::transaction::{server_key, Seen, ServerKey, ServerVerdict};
+use crate::sip::transaction::{server_key, Seen, ServerKey, ServerVerdict, TxError};
 use crate::sip::Peer;
 
 /// Option tags we support: anything else in `Require` is refused with 420.
@@ -68,10 +68,14 @@ impl Switch {
             .unwrap_or(Method::Other(Default::default()));
         self.count_request(&method);
         let dest = build::response_destination(&msg.vias()[0], source, self.plan.force_rport);
-        let key = server_key(&msg, &method);
+        // The shard's layer built the key already.
+        let (key, seen) = match seen {
+            Some(Seen::Request { verdict, key }) => (key, Some(verdict)),
+            _ => (server_key(&msg, &method), None),
+        };
         if !self.screen(now, source, &msg) {
             // Dropped unanswered: a transaction made for it off the core goes.
-            if let Some(Seen::Request(Ok(ServerVerdict::New))) = seen {
+            if let Some(Ok(ServerVerdict::New)) = seen {
                 self.tx_forget(key, msg.call_id());
             }
             return;
@@ -80,8 +84,8 @@ impl Switch {
             return self.on_ack(now, dest, &msg, key, seen);
         }
         let verdict = match seen {
-            Some(Seen::Request(verdict)) => verdict,
-            _ => self.tx.server_request(now, key.clone(), false, dest),
+            Some(verdict) => verdict,
+            None => self.tx.server_request(now, key.clone(), false, dest),
         };
         match verdict {
             Ok(ServerVerdict::New) => {}
@@ -435,11 +439,11 @@ impl Switch {
         dest: Peer,
         msg: &Message,
         key: ServerKey,
-        seen: Option<Seen>,
+        seen: Option<Result<ServerVerdict, TxError>>,
     ) {
         let verdict = match seen {
-            Some(Seen::Request(verdict)) => verdict,
-            _ => self.tx.server_request(now, key, true, dest),
+            Some(verdict) => verdict,
+            None => self.tx.server_request(now, key, true, dest),
         };
         if let Ok(ServerVerdict::AckAbsorbed) = verdict {
             return;

@@ -28,14 +28,19 @@ impl Switch {
     ) {
         self.stats.responses_received += 1;
         let status = msg.status().unwrap_or(0);
-        let Some(key) = client_key(&msg) else {
+        // The shard's layer built the key already.
+        let (key, seen) = match seen {
+            Some(Seen::Response { verdict, key }) => (key, Some(verdict)),
+            _ => (client_key(&msg), None),
+        };
+        let Some(key) = key else {
             self.stats.stray_responses += 1;
             return;
         };
         let method = &msg.cseq().method;
         let verdict = match seen {
-            Some(Seen::Response(verdict)) => verdict,
-            _ => self
+            Some(verdict) => verdict,
+            None => self
                 .tx
                 .client_response(now, &key, status, msg.to().as_str()),
         };

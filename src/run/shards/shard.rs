@@ -240,10 +240,11 @@ impl Shard {
                 }
             }
             c.dropped_busy.fetch_add(1, Relaxed);
-            if let (Some(Seen::Request(Ok(tx::ServerVerdict::New))), Some(method)) =
-                (&m.seen, msg.method())
+            if let Some(Seen::Request {
+                verdict: Ok(tx::ServerVerdict::New),
+                key,
+            }) = m.seen
             {
-                let key = tx::server_key(msg, method);
                 let call_id = msg.call_id().to_owned();
                 let _ = self.layer.command(now, Command::Forget { key, call_id });
             }

@@ -359,7 +359,7 @@ async fn the_layer_answers_retransmissions_and_takes_the_ack_of_a_failure() {
     set.took(batch.messages.len());
     assert_eq!(seqs(&batch), [0]);
     let m = &batch.messages[0];
-    assert_eq!(m.seen, Some(Seen::Request(Ok(tx::ServerVerdict::New))));
+    assert!(m.seen.as_ref().is_some_and(Seen::is_new), "{:?}", m.seen);
     // The core turns the call away, on the shard's transaction.
     let msg = m.parsed.as_ref().unwrap();
     let key = tx::server_key(msg, &Method::Invite);
@@ -438,10 +438,15 @@ async fn a_request_the_core_sends_is_retransmitted_until_answered_or_timed_out()
         timeouts.extend(batch.events);
         seen.extend(batch.messages.iter().map(|m| (seq_of(m), m.seen.clone())));
     }
-    let deliver = Some(Seen::Response(tx::ClientVerdict::Deliver));
-    let new = Some(Seen::Request(Ok(tx::ServerVerdict::New)));
+    let deliver = Some(Seen::Response {
+        verdict: tx::ClientVerdict::Deliver,
+        key: Some(key("answered@t")),
+    });
     // The 200 once (its resend ended in the layer), then the marker.
-    assert_eq!(seen, [(0, deliver), (7, new)]);
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0], (0, deliver));
+    assert_eq!(seen[1].0, 7);
+    assert!(seen[1].1.as_ref().is_some_and(Seen::is_new));
     assert_eq!(
         timeouts,
         [tx::Event::Timeout {
@@ -476,7 +481,10 @@ async fn a_request_the_core_drops_unanswered_reaches_it_again_when_resent() {
     client.send(&register).unwrap();
     let batch = next(&mut rx).await;
     assert_eq!(seqs(&batch), [0]);
-    let new = Some(Seen::Request(Ok(tx::ServerVerdict::New)));
-    assert_eq!(batch.messages[0].seen, new);
+    let new = Seen::Request {
+        verdict: Ok(tx::ServerVerdict::New),
+        key: tx::server_key(&msg, &Method::Register),
+    };
+    assert_eq!(batch.messages[0].seen, Some(new));
     set.stop();
 }

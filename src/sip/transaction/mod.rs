@@ -297,25 +297,41 @@ impl TransactionLayer {
         request: Bytes,
         ack: Option<AckTemplate>,
     ) -> Result<(), TxError> {
+        self.try_client_send(now, key, peer, request, ack)
+            .map_err(|(err, _)| err)
+    }
+
+    /// `client_send`, giving the key back when it fails.
+    fn try_client_send(
+        &mut self,
+        now: Instant,
+        key: ClientKey,
+        peer: Peer,
+        request: Bytes,
+        ack: Option<AckTemplate>,
+    ) -> Result<(), (TxError, ClientKey)> {
         let hash = self.hasher.hash_one(&key);
         if self.find_client(hash, &key).is_some() {
-            return Err(TxError::DuplicateKey);
+            return Err((TxError::DuplicateKey, key));
         }
         let reliable = peer.transport.is_reliable();
         let config = self.config;
-        let machine = match (&key.method, ack) {
-            (TxMethod::Invite, Some(ack)) => {
+        let invite = key.method == TxMethod::Invite;
+        let machine = match (invite, ack) {
+            (true, Some(ack)) => {
                 let machine = ClientInvite::new(now, request.clone(), ack, reliable, &config);
                 Machine::ClientInvite(machine)
             }
-            (TxMethod::Invite, None) => return Err(TxError::AckTemplateMissing),
-            (TxMethod::NonInvite(_), None) => {
+            (true, None) => return Err((TxError::AckTemplateMissing, key)),
+            (false, None) => {
                 let machine = ClientNonInvite::new(now, request.clone(), reliable, &config);
                 Machine::ClientNonInvite(machine)
             }
-            (TxMethod::NonInvite(_), Some(_)) => return Err(TxError::AckTemplateUnexpected),
+            (false, Some(_)) => return Err((TxError::AckTemplateUnexpected, key)),
         };
-        self.check_room()?;
+        if let Err(err) = self.check_room() {
+            return Err((err, key));
+        }
         let index = self.insert(peer, TxKey::Client(key), hash, machine);
         let slots = &self.slots;
         self.clients

@@ -17,14 +17,35 @@ use crate::sip::build;
 use crate::sip::parse::{Message, Method};
 use crate::sip::Peer;
 
-/// What the layer made of a message it passed on to the TU.
+/// What the layer made of a message it passed on to the TU, with the
+/// message's transaction key, so that the TU need not build it again.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Seen {
     /// A request: `New`, `NotMatched` (an ACK for a 2xx), or why no
     /// transaction could be made (a full table).
-    Request(Result<ServerVerdict, TxError>),
-    /// A response: `Deliver`, or `NotMatched` (a stray, a late 2xx).
-    Response(ClientVerdict),
+    Request {
+        verdict: Result<ServerVerdict, TxError>,
+        key: ServerKey,
+    },
+    /// A response: `Deliver`, or `NotMatched` (a stray, a late 2xx); no
+    /// key when it has no branch.
+    Response {
+        verdict: ClientVerdict,
+        key: Option<ClientKey>,
+    },
+}
+
+impl Seen {
+    /// A request for which the layer made a new transaction.
+    pub fn is_new(&self) -> bool {
+        matches!(
+            self,
+            Seen::Request {
+                verdict: Ok(ServerVerdict::New),
+                ..
+            }
+        )
+    }
 }
 
 /// What the TU asks of a layer it does not hold. Each carries what routes
@@ -69,19 +90,23 @@ impl TransactionLayer {
     ) -> Option<Seen> {
         let Some(method) = msg.method() else {
             let Some(key) = client_key(msg) else {
-                return Some(Seen::Response(ClientVerdict::NotMatched));
+                let verdict = ClientVerdict::NotMatched;
+                return Some(Seen::Response { verdict, key: None });
             };
             let status = msg.status().unwrap_or(0);
             return match self.client_response(now, &key, status, msg.to().as_str()) {
                 ClientVerdict::Absorbed => None,
-                verdict => Some(Seen::Response(verdict)),
+                verdict => Some(Seen::Response {
+                    verdict,
+                    key: Some(key),
+                }),
             };
         };
         let dest = build::response_destination(&msg.vias()[0], source, force_rport);
         let key = server_key(msg, method);
-        match self.server_request(now, key, *method == Method::Ack, dest) {
+        match self.server_request(now, key.clone(), *method == Method::Ack, dest) {
             Ok(ServerVerdict::Retransmission | ServerVerdict::AckAbsorbed) => None,
-            verdict => Some(Seen::Request(verdict)),
+            verdict => Some(Seen::Request { verdict, key }),
         }
     }
 
@@ -101,15 +126,13 @@ impl TransactionLayer {
                 peer,
                 bytes,
                 ack,
-            } => {
-                let failed = key.clone();
-                let result = self.client_send(now, key, peer, bytes, ack);
-                if result.is_err() {
-                    let event = Event::Timeout { key: failed };
+            } => self
+                .try_client_send(now, key, peer, bytes, ack)
+                .map_err(|(err, key)| {
+                    let event = Event::Timeout { key };
                     self.outputs.push_back(Output::Event(event));
-                }
-                result
-            }
+                    err
+                }),
             Command::Forget { key, .. } => {
                 if let Some(index) =
                     self.find_server(std::hash::BuildHasher::hash_one(&self.hasher, &key), &key)

@@ -42,6 +42,7 @@ use crate::sip::limits::MESSAGE_BYTES_MAX;
 use crate::sip::parse::{Message, ParseError};
 use crate::sip::transaction::{self as tx, Command, Seen, TimerConfig, TransactionLayer};
 use crate::sip::Peer;
+use shard::Shard;
 
 /// Shards at most, whatever the core count.
 pub const SHARDS_MAX: usize = crate::config::SIP_WORKERS_MAX as usize;
@@ -120,8 +121,6 @@ pub struct Inbound {
     /// What the shard's transaction layer made of it (`None`: unparsed).
     pub seen: Option<Seen>,
 }
-
-use shard::Shard;
 
 /// What one shard hands the core at once, in arrival order: its layer's
 /// events first (they happened before the messages after them).

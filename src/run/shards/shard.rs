@@ -225,8 +225,9 @@ impl Shard {
             first.get_or_insert_with(|| msg.call_id().to_owned());
             let new_invite = msg.method() == Some(&Method::Invite) && msg.to().tag().is_none();
             if new_invite {
-                c.shed.fetch_add(1, Relaxed);
-                self.refuse(now, msg, m.peer, m.seen.is_some());
+                if self.refuse(now, msg, m.peer, m.seen.is_some()) {
+                    c.shed.fetch_add(1, Relaxed);
+                }
                 continue;
             }
             // The ACK of a 503 this shard sent: its layer takes it.
@@ -258,18 +259,22 @@ impl Shard {
     /// A 503 + Retry-After to a new INVITE, on its transaction, so that
     /// the layer answers its retransmissions and takes its ACK; without a
     /// transaction (the table is full) statelessly. `layered`: the layer
-    /// has seen the INVITE already.
-    fn refuse(&mut self, now: Instant, req: &Message, source: Peer, layered: bool) {
+    /// has seen the INVITE already. False when the INVITE was a
+    /// retransmission (of a call the core has, or of one refused here):
+    /// the layer resent its answer instead.
+    fn refuse(&mut self, now: Instant, req: &Message, source: Peer, layered: bool) -> bool {
         let Some(top) = req.vias().first() else {
-            return;
+            return false;
         };
         let dest = build::response_destination(top, source, self.config.force_rport);
         let key = tx::server_key(req, &Method::Invite);
         if !layered {
             match self.layer.server_request(now, key.clone(), false, dest) {
-                // A retransmission: the layer resent what it answered.
                 Ok(tx::ServerVerdict::New) | Err(_) => {}
-                Ok(_) => return self.drain_layer(),
+                Ok(_) => {
+                    self.drain_layer();
+                    return false;
+                }
             }
         }
         self.tags += 1;
@@ -286,6 +291,7 @@ impl Shard {
             self.sends.push((dest.addr, bytes));
         }
         self.drain_layer();
+        true
     }
 
     fn send(&mut self) {

@@ -488,3 +488,31 @@ async fn a_request_the_core_drops_unanswered_reaches_it_again_when_resent() {
     assert_eq!(batch.messages[0].seen, Some(new));
     set.stop();
 }
+
+#[tokio::test]
+async fn a_call_the_core_has_is_not_refused_when_its_invite_comes_again_while_it_is_behind() {
+    let mut cfg = config(1, SHARD_QUEUE_MAX);
+    cfg.core_messages_max = 1;
+    let (mut set, mut rx, client) = start(&cfg, CORE_MESSAGES_MAX);
+    let invite = message("INVITE sip:b@y SIP/2.0", "up@t", "1 INVITE", false, 0);
+    client.send(&invite).unwrap();
+    let batch = next(&mut rx).await;
+    // The core answers 100 and keeps the message untaken: it is behind.
+    let m = &batch.messages[0];
+    let msg = m.parsed.as_ref().unwrap();
+    let key = tx::server_key(msg, &Method::Invite);
+    let bytes = build::response_to(msg, m.peer, 100, "Trying", None).finish(None);
+    set.command(Command::Respond {
+        key,
+        status: 100,
+        bytes,
+    });
+    set.flush();
+    assert_eq!(next_reply(&client).status(), Some(100));
+    assert_eq!(set.waiting(), 1, "the bound is reached");
+    // The caller resends its INVITE: the layer answers 100 again; no 503.
+    client.send(&invite).unwrap();
+    assert_eq!(next_reply(&client).status(), Some(100));
+    assert_eq!(set.figures()[0].shed, 0);
+    set.stop();
+}

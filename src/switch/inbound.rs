@@ -179,7 +179,7 @@ impl Switch {
             w.header(name, value);
         }
         let bytes = w.finish(body);
-        if let Err(err) = self.tx_respond(now, req.key, status, bytes) {
+        if let Err(err) = self.tx_respond(now, req.key, req.source.transport, status, bytes) {
             debug!(%err, status, "response without a transaction");
         }
     }

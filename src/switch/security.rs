@@ -113,7 +113,7 @@ impl Switch {
             "Warning",
             format_args!("399 switchyard \"dial rules: {refused}\""),
         );
-        if let Err(err) = self.tx_respond(now, req.key, 403, w.finish(None)) {
+        if let Err(err) = self.tx_respond(now, req.key, req.source.transport, 403, w.finish(None)) {
             debug!(%err, "response without a transaction");
         }
         false

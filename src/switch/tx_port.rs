@@ -55,27 +55,29 @@ impl Switch {
         }
     }
 
-    /// Answers on server transaction `key`: this core's, else (under the
-    /// shards) the one its shard holds, which then reports its own errors.
+    /// Answers on server transaction `key` of a request that came over
+    /// `transport`: under the shards a UDP one is its shard's, which then
+    /// reports its own errors; else this core's.
     pub(super) fn tx_respond(
         &mut self,
         now: Instant,
         key: &ServerKey,
+        transport: Transport,
         status: u16,
         bytes: Bytes,
     ) -> Result<(), TxError> {
-        match self.tx.server_respond(now, key, status, bytes.clone()) {
-            Err(TxError::NoSuchTransaction) if self.udp_tx.on_shards => {
-                let key = key.clone();
-                self.out
-                    .push_back(Output::Tx(tx::Command::Respond { key, status, bytes }));
-                Ok(())
-            }
-            result => result,
+        if self.udp_tx.on_shards && transport == Transport::Udp {
+            let key = key.clone();
+            self.out
+                .push_back(Output::Tx(tx::Command::Respond { key, status, bytes }));
+            return Ok(());
         }
+        self.tx.server_respond(now, key, status, bytes)
     }
 
-    /// The ACK of the 2xx on `key` came (`call_id` is its dialog's).
+    /// The ACK of the 2xx on `key` came (`call_id` is its dialog's): this
+    /// core's transaction, else its shard's. (Not split by transport like
+    /// the rest: some callers hold only the leg; one ACK per call.)
     pub(super) fn tx_ack_2xx(&mut self, now: Instant, key: &ServerKey, call_id: &str) {
         if !self.tx.server_ack_for_2xx(now, key) && self.udp_tx.on_shards {
             let key = key.clone();

@@ -19,7 +19,7 @@ use switchyard::ops::cdr::{
     rejected_path, spill_path, CdrError, CdrRow, CdrStore, CdrWriter, SpillImport, WriterConfig,
     SCHEMA_VERSION,
 };
-use switchyard::switch::CallRecord;
+use switchyard::switch::{CallRecord, Event, EventKind};
 
 /// Bound of every polling loop: far above what a commit takes.
 const POLL_DEADLINE: Duration = Duration::from_secs(20);
@@ -267,6 +267,57 @@ fn a_full_queue_spills_to_the_file_and_the_writer_moves_it_back_once_drained() {
     assert_eq!(count_rows(&blocker), 50);
     assert_eq!(writer.close().unwrap(), 50);
     assert!(!spill.exists());
+}
+
+/// An agent's state change at second `n` of 1970-01-01.
+fn state_event(n: u64, state: &'static str) -> Event {
+    Event {
+        at_ms: n,
+        unix_ms: n * 1000,
+        kind: EventKind::AgentState {
+            agent: "1001".into(),
+            state,
+            previous: "available",
+            reason: None,
+            call: None,
+        },
+    }
+}
+
+#[test]
+fn the_writer_makes_the_log_lines_of_the_events_it_is_given_even_when_it_must_spill_them() {
+    let tmp = TempDir::new("events");
+    let store = CdrStore::open(&tmp.db()).unwrap();
+    // The writer cannot commit, so its queue of one batch fills and the
+    // rest is turned into lines at once and spilled.
+    let blocker = Connection::open(tmp.db()).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let config = WriterConfig {
+        queue_records_max: 1,
+        batch_records_max: 1,
+        commit_gap: Duration::ZERO,
+    };
+    let writer = CdrWriter::start_with(store, config).unwrap();
+    for n in 0..20 {
+        // A pause makes a line; ringing makes none.
+        let batch: Arc<[Event]> = vec![state_event(n, "paused"), state_event(n, "ringing")].into();
+        writer.submit_events(batch).unwrap();
+    }
+    let spill = spill_path(&tmp.db());
+    let spilled = fs::read_to_string(&spill).unwrap().lines().count();
+    assert!((17..=20).contains(&spilled), "spilled {spilled} lines");
+    blocker.execute_batch("COMMIT").unwrap();
+    writer.close().unwrap();
+    assert!(!spill.exists());
+
+    let store = CdrStore::open(&tmp.db()).unwrap();
+    let log = store
+        .agent_events("1970-01-01T00:00:00.000Z", "1970-01-02T00:00:00.000Z", 100)
+        .unwrap();
+    let seen: Vec<(u64, &str)> = log.iter().map(|l| (l.at_ms, l.event.as_str())).collect();
+    let want: Vec<(u64, &str)> = (0..20).map(|n| (n, "pause")).collect();
+    assert_eq!(seen, want);
+    assert_eq!(log[3].at, "1970-01-01T00:00:03.000Z");
 }
 
 fn count_rows(conn: &Connection) -> i64 {

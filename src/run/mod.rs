@@ -496,21 +496,17 @@ impl SwitchTask {
                 }
                 Output::Media(command) => self.on_media_command(command),
                 Output::Tx(command) => self.shards.command(command),
-                // No subscriber is fine; a slow one lags, we never wait.
-                Output::Event(event) => {
-                    // The agent event log is written like the records.
-                    let log = crate::ops::cdr::agent_events(&event);
-                    if !log.is_empty() {
-                        if let Err(err) = self.cdr.submit_events(log) {
-                            warn!(%err, "agent event log lines lost");
-                        }
-                    }
-                    self.unpublished.push(event);
-                }
+                Output::Event(event) => self.unpublished.push(event),
             }
         }
         if !self.unpublished.is_empty() {
             let batch: EventBatch = std::mem::take(&mut self.unpublished).into();
+            // The agent event log is written like the records; the writer
+            // thread picks out the events that make its lines.
+            if let Err(err) = self.cdr.submit_events(batch.clone()) {
+                warn!(%err, "agent event log lines lost");
+            }
+            // No subscriber is fine; a slow one lags, we never wait.
             let _ = self.events.send(batch);
         }
         while let Some(output) = self.switch.poll_campaign_output() {

@@ -3,7 +3,10 @@
 //! in one transaction per batch. A record that the queue or the database
 //! cannot take goes to the spill file; only if that fails too is it lost,
 //! and then counted and logged at `error`. Once the queue drains, the
-//! writer moves spilled records back into the database.
+//! writer moves spilled records back into the database. Records and events
+//! cross the queue as the core made them: turning them into rows (text
+//! times, the event log's lines) is the writer thread's work, not the
+//! core's.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
@@ -14,10 +17,11 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing::{debug, error, warn};
 
 use super::spill::{self, spill_path, Spill};
-use super::{count_u64, AgentEventRow, CdrError, CdrRow, CdrStore, Inserter, StoreRow};
-use crate::switch::CallRecord;
+use super::{agent_events, count_u64, CdrError, CdrRow, CdrStore, Inserter, StoreRow};
+use crate::switch::{CallRecord, Event};
 
-/// Records waiting for the writer thread; beyond this, `submit` spills.
+/// Records (and batches of events) waiting for the writer thread; beyond
+/// this, `submit` spills.
 pub const CDR_QUEUE_RECORDS_MAX: usize = 4096;
 /// Records committed in one transaction at most.
 pub const CDR_BATCH_RECORDS_MAX: usize = 256;
@@ -50,7 +54,7 @@ impl Default for WriterConfig {
 /// without [`CdrWriter::close`] still flushes and joins.
 #[derive(Debug)]
 pub struct CdrWriter {
-    queue: Option<SyncSender<StoreRow>>,
+    queue: Option<SyncSender<Queued>>,
     thread: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
 }
@@ -102,31 +106,38 @@ impl CdrWriter {
     /// an fsync: slower, but never silent loss. An error means the spill
     /// failed too and the record is lost (counted in [`CdrWriter::dropped`]).
     pub fn submit(&self, record: CallRecord, ended_at: SystemTime) -> Result<(), CdrError> {
-        self.submit_row(StoreRow::Call(CdrRow::new(&record, ended_at)))
+        self.submit_queued(Queued::Record(Box::new(record), ended_at))
     }
 
-    /// Queues agent event log lines, like [`CdrWriter::submit`] a record.
-    pub fn submit_events(&self, rows: Vec<AgentEventRow>) -> Result<(), CdrError> {
-        rows.into_iter()
-            .try_for_each(|row| self.submit_row(StoreRow::Agent(row)))
+    /// Queues the core's events for the agent event log, like
+    /// [`CdrWriter::submit`] a record. The writer keeps the lines they
+    /// make ([`agent_events`]); most events make none.
+    pub fn submit_events(&self, events: Arc<[Event]>) -> Result<(), CdrError> {
+        self.submit_queued(Queued::Events(events))
     }
 
-    fn submit_row(&self, row: StoreRow) -> Result<(), CdrError> {
+    fn submit_queued(&self, item: Queued) -> Result<(), CdrError> {
         let queue = self
             .queue
             .as_ref()
             .expect("the queue lives until close or drop, which consume the writer");
-        match queue.try_send(row) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(row)) => {
+        let item = match queue.try_send(item) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(item)) => {
                 debug!("CDR queue full; spilling");
-                self.shared.spill(&[row])
+                item
             }
-            Err(TrySendError::Disconnected(row)) => {
+            Err(TrySendError::Disconnected(item)) => {
                 warn!("CDR writer thread is gone; spilling");
-                self.shared.spill(&[row])
+                item
             }
+        };
+        let mut rows = Vec::new();
+        item.into_rows(&mut rows);
+        if rows.is_empty() {
+            return Ok(());
         }
+        self.shared.spill(&rows)
     }
 
     /// Records committed to the database by this writer, from the queue or
@@ -176,6 +187,28 @@ impl Drop for CdrWriter {
     }
 }
 
+/// What crosses the queue: a record or a batch of events, as the core made
+/// them.
+#[derive(Debug)]
+enum Queued {
+    Record(Box<CallRecord>, SystemTime),
+    Events(Arc<[Event]>),
+}
+
+impl Queued {
+    /// The rows this item stores, appended to `rows`.
+    fn into_rows(self, rows: &mut Vec<StoreRow>) {
+        match self {
+            Queued::Record(record, ended_at) => {
+                rows.push(StoreRow::Call(CdrRow::new(&record, ended_at)));
+            }
+            Queued::Events(events) => {
+                rows.extend(events.iter().flat_map(agent_events).map(StoreRow::Agent))
+            }
+        }
+    }
+}
+
 impl Shared {
     fn spill(&self, rows: &[StoreRow]) -> Result<(), CdrError> {
         let n = records_in(rows);
@@ -201,21 +234,20 @@ impl Shared {
 /// after the last one waits out the rest of it first, gathering more: the
 /// fsync, not the row, is the cost. When the queue is empty and the
 /// database took the last batch, spilled rows go back in.
-fn drain(
-    store: CdrStore,
-    rx: &Receiver<StoreRow>,
-    shared: &Shared,
-    batch_max: usize,
-    gap: Duration,
-) {
+fn drain(store: CdrStore, rx: &Receiver<Queued>, shared: &Shared, batch_max: usize, gap: Duration) {
     // One inserter for the thread's life: its statements are parsed once.
     let mut inserter = store.inserter();
     let mut batch = Vec::with_capacity(batch_max);
     let mut last_commit: Option<Instant> = None;
     let mut next = rx.recv().ok();
     while let Some(first) = next.take() {
-        batch.push(first);
+        first.into_rows(&mut batch);
         take_queued(rx, &mut batch, batch_max);
+        if batch.is_empty() {
+            // Events that make no log line: nothing to commit.
+            next = rx.recv().ok();
+            continue;
+        }
         let early = last_commit.map(|at| (at + gap).saturating_duration_since(Instant::now()));
         if let Some(wait) = early.filter(|w| !w.is_zero() && batch.len() < batch_max) {
             // A plain sleep: submitters do not wake a thread that is not
@@ -259,11 +291,12 @@ fn drain(
     }
 }
 
-/// Moves what is queued into `batch`, up to `max` rows, without waiting.
-fn take_queued(rx: &Receiver<StoreRow>, batch: &mut Vec<StoreRow>, max: usize) {
+/// Moves the rows of what is queued into `batch` until it holds `max` rows
+/// or more (one item may make several), without waiting.
+fn take_queued(rx: &Receiver<Queued>, batch: &mut Vec<StoreRow>, max: usize) {
     while batch.len() < max {
         match rx.try_recv() {
-            Ok(row) => batch.push(row),
+            Ok(item) => item.into_rows(batch),
             Err(_) => break,
         }
     }

@@ -9,7 +9,6 @@ use tracing::debug;
 
 use super::legs::Session;
 use super::Switch;
-use crate::sip::parse::HeaderName;
 
 /// The identity headers passed from a trusted trunk (RFC 3325 §9.1,
 /// RFC 3323 §4.2, and the older Remote-Party-ID many carriers still send).
@@ -49,9 +48,10 @@ impl Switch {
             return Vec::new();
         };
         let found = invite.headers().filter_map(|(name, value)| {
+            let name = name.as_str();
             let known = IDENTITY_HEADERS
                 .iter()
-                .find(|h| *name == HeaderName::parse(h.as_bytes()))?;
+                .find(|h| h.eq_ignore_ascii_case(name))?;
             Some((*known, value.to_string()))
         });
         if !trusted {

@@ -15,6 +15,9 @@ use crate::sip::parse::{HeaderName, Message, Method, Scheme};
 use crate::sip::transaction::{server_key, Seen, ServerKey, ServerVerdict, TxError};
 use crate::sip::Peer;
 
+/// RFC 3891's header, made once.
+static REPLACES: HeaderName = HeaderName::extension("Replaces");
+
 /// Option tags we support: anything else in `Require` is refused with 420.
 /// `replaces` (RFC 3891): a REFER's Refer-To may carry one (attended
 /// transfer, `attended.rs`), and an agent's INVITE may (`replaces.rs`).
@@ -213,7 +216,7 @@ impl Switch {
         if !self.session_acceptable(now, req) {
             return;
         }
-        if let Some(value) = msg.header(&HeaderName::parse(b"Replaces")) {
+        if let Some(value) = msg.header(&REPLACES) {
             return self.on_invite_replaces(now, req, caller_agent.as_deref(), value);
         }
         let dialled = match msg.request_uri().and_then(|u| u.user()) {

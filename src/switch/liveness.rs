@@ -32,6 +32,11 @@ use crate::call::{CallRef, Input, Side};
 use crate::sip::parse::{HeaderName, Message, Method};
 use crate::sip::transaction::{AckTemplate, ClientKey, TxMethod};
 
+/// RFC 4028's headers (`x` is Session-Expires' compact form), made once.
+static SESSION_EXPIRES: HeaderName = HeaderName::extension("Session-Expires");
+static SESSION_EXPIRES_COMPACT: HeaderName = HeaderName::extension("x");
+static MIN_SE: HeaderName = HeaderName::extension("Min-SE");
+
 /// §10: the BYE goes out this long (or a third of the interval) before
 /// the session would expire.
 const EXPIRY_MARGIN_MAX: Duration = Duration::from_secs(32);
@@ -86,14 +91,15 @@ impl Watch {
 /// `Ok(None)` without a session timer; a refusal (422 with our Min-SE, or
 /// 400 for a value that is not delta-seconds) otherwise.
 pub(super) fn negotiate(msg: &Message, min_se: Duration) -> Result<Option<Negotiated>, Refusal> {
-    let long = HeaderName::parse(b"Session-Expires");
-    let compact = HeaderName::parse(b"x");
-    let Some(value) = msg.header(&long).or_else(|| msg.header(&compact)) else {
+    let Some(value) = msg
+        .header(&SESSION_EXPIRES)
+        .or_else(|| msg.header(&SESSION_EXPIRES_COMPACT))
+    else {
         return Ok(None);
     };
     let mut parts = value.split(';').map(str::trim);
     let secs = parts.next().and_then(|s| s.parse::<u32>().ok());
-    let theirs = match msg.header(&HeaderName::parse(b"Min-SE")) {
+    let theirs = match msg.header(&MIN_SE) {
         None => None,
         Some(v) => match v.split(';').next().map(str::trim).map(str::parse::<u32>) {
             Some(Ok(secs)) => Some(secs),

@@ -14,6 +14,9 @@ use crate::call::{Outcome, Side};
 use crate::sip::parse::{HeaderName, Message};
 
 /// Most IVR keys kept per call (menus nest at most `MENU_HOPS_MAX` deep).
+/// RFC 3325's header, made once.
+static P_ASSERTED_IDENTITY: HeaderName = HeaderName::extension("P-Asserted-Identity");
+
 pub const IVR_PATH_MAX: usize = 16;
 /// Longest caller number or name kept, in characters.
 pub const CALLER_CHARS_MAX: usize = 64;
@@ -144,7 +147,7 @@ impl CallDetail {
     /// trunk is trusted (RFC 3325 §9.1), else From.
     pub fn from_invite(msg: &Message, trusted: bool) -> CallDetail {
         let asserted = trusted
-            .then(|| msg.header(&HeaderName::parse(b"P-Asserted-Identity")))
+            .then(|| msg.header(&P_ASSERTED_IDENTITY))
             .flatten()
             .and_then(name_addr);
         let (caller, caller_name) = asserted.unwrap_or_else(|| {

@@ -48,6 +48,13 @@ pub enum HeaderName {
 }
 
 impl HeaderName {
+    /// An extension header's name, built without allocating, for a `const`
+    /// that callers look up by (a known name spelt this way still matches,
+    /// but [`HeaderName::parse`] gives its own variant).
+    pub const fn extension(name: &'static str) -> HeaderName {
+        HeaderName::Other(ByteStr::from_static(name))
+    }
+
     /// Parses a header name as found before the colon (any case, compact forms).
     pub fn parse(name: &[u8]) -> HeaderName {
         if let Some(known) = HeaderName::known(name) {

@@ -42,7 +42,7 @@ impl ByteStr {
         Ok(ByteStr(bytes))
     }
 
-    pub fn from_static(s: &'static str) -> ByteStr {
+    pub const fn from_static(s: &'static str) -> ByteStr {
         ByteStr(Bytes::from_static(s.as_bytes()))
     }
 

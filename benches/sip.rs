@@ -204,5 +204,27 @@ fn bench_parsers(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_parsers);
+/// The scan that deals each datagram to a SIP shard by Call-ID, before any
+/// parse: the receive thread runs it on every datagram that comes in, and
+/// the core on every one it sends.
+fn bench_shard_key(c: &mut Criterion) {
+    let raw = Bytes::from(INVITE.as_bytes().to_vec());
+    let peer: std::net::SocketAddr = "192.0.2.10:5060".parse().expect("an address");
+    let shard = || switchyard::run::shards::key::shard_of(black_box(&raw), peer, 2);
+    c.bench_function("shard_of_invite", |b| b.iter(shard));
+    let mut fastest = Duration::MAX;
+    let mut sum = 0usize;
+    for _ in 0..PLAIN_BATCHES {
+        let start = Instant::now();
+        for _ in 0..PLAIN_BATCH_MSGS {
+            sum = sum.wrapping_add(shard());
+        }
+        fastest = fastest.min(start.elapsed());
+    }
+    black_box(sum);
+    let ns_min = fastest.as_nanos() as f64 / f64::from(PLAIN_BATCH_MSGS);
+    println!("shard_of name=invite ns_per_msg_best_batch={ns_min:.1}");
+}
+
+criterion_group!(benches, bench_parsers, bench_shard_key);
 criterion_main!(benches);

@@ -16,7 +16,7 @@ use tokio::sync::{broadcast, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::run::EventStream;
+use crate::run::{EventBatch, EventStream};
 use crate::switch::Event;
 
 /// Events kept for clients that reconnect.
@@ -43,10 +43,19 @@ pub struct Stamped {
     kept: Arc<Kept>,
 }
 
+/// The event stays in the core's batch, shared with every other
+/// subscriber: the ring keeps a place in it rather than a copy.
 #[derive(Debug)]
 struct Kept {
-    event: Event,
+    batch: EventBatch,
+    index: usize,
     json: OnceLock<Option<Arc<str>>>,
+}
+
+impl Kept {
+    fn event(&self) -> &Event {
+        &self.batch[self.index]
+    }
 }
 
 impl Stamped {
@@ -55,7 +64,7 @@ impl Stamped {
         let kept = &self.kept;
         let made = kept
             .json
-            .get_or_init(|| match serde_json::to_string(&kept.event) {
+            .get_or_init(|| match serde_json::to_string(kept.event()) {
                 Ok(text) => Some(text.into()),
                 Err(err) => {
                     warn!(id = self.id, %err, "event not serialisable; not sent");
@@ -96,10 +105,10 @@ impl EventRing {
         tokio::spawn(async move {
             let mut lost = LostEvents::default();
             loop {
-                match events.recv().await {
-                    Ok(event) => {
-                        also(&event);
-                        ring.push(event);
+                match events.recv_shared().await {
+                    Ok((batch, index)) => {
+                        also(&batch[index]);
+                        ring.push_shared(batch, index);
                     }
                     Err(broadcast::error::RecvError::Lagged(batches)) => {
                         lost.add(batches, Instant::now());
@@ -112,8 +121,19 @@ impl EventRing {
 
     /// Numbers and keeps one event and hands it to the live clients.
     pub fn push(&self, event: Event) {
+        self.push_shared(Arc::from([event]), 0);
+    }
+
+    /// [`EventRing::push`] for the event at `index` of a core's batch.
+    /// Consecutive events share their batch, so the ring holds at most
+    /// one batch's worth more than its own bound.
+    fn push_shared(&self, batch: EventBatch, index: usize) {
+        if index >= batch.len() {
+            return;
+        }
         let kept = Arc::new(Kept {
-            event,
+            batch,
+            index,
             json: OnceLock::new(),
         });
         let mut ring = self.lock();
@@ -337,6 +357,9 @@ mod tests {
                 .expect("the feeder passes the events on")
                 .expect("the ring stays open");
             ids.push(item.id);
+            // Each number shows its own event of the shared batch.
+            let json = item.json().expect("serialisable");
+            assert!(json.contains(&format!("\"at_ms\":{}", item.id)), "{json}");
         }
         assert_eq!(ids, [1, 2, 3]);
         assert_eq!(*seen.lock().expect("board"), [1, 2, 3]);

@@ -52,6 +52,19 @@ impl EventStream {
         }
     }
 
+    /// The next event where it lies, in its batch, without copying it.
+    pub async fn recv_shared(&mut self) -> Result<(EventBatch, usize), RecvError> {
+        loop {
+            if let Some(batch) = self.batch.as_ref().filter(|b| self.next < b.len()) {
+                let at = (Arc::clone(batch), self.next);
+                self.next += 1;
+                return Ok(at);
+            }
+            let batch = self.rx.recv().await?;
+            self.hold(batch);
+        }
+    }
+
     /// The next event if one is waiting.
     pub fn try_recv(&mut self) -> Result<Event, TryRecvError> {
         loop {

@@ -236,20 +236,25 @@ fn writer_flushes_everything_queued_on_close() {
     assert!(!spill_path(&tmp.db()).exists());
 }
 
-#[test]
-fn a_full_queue_spills_to_the_file_and_the_writer_moves_it_back_once_drained() {
-    let tmp = TempDir::new("spill");
+/// A writer with a queue of `queue_max` that cannot commit: the returned
+/// connection holds the write lock until the test commits it.
+fn blocked_writer(tmp: &TempDir, queue_max: usize) -> (Connection, CdrWriter) {
     let store = CdrStore::open(&tmp.db()).unwrap();
-    // Another connection holds the write lock, so the writer cannot commit
-    // and the queue (2 records) fills.
     let blocker = Connection::open(tmp.db()).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
     let config = WriterConfig {
-        queue_records_max: 2,
+        queue_records_max: queue_max,
         batch_records_max: 1,
         commit_gap: Duration::ZERO,
     };
-    let writer = CdrWriter::start_with(store, config).unwrap();
+    (blocker, CdrWriter::start_with(store, config).unwrap())
+}
+
+#[test]
+fn a_full_queue_spills_to_the_file_and_the_writer_moves_it_back_once_drained() {
+    let tmp = TempDir::new("spill");
+    // The queue (2 records) fills.
+    let (blocker, writer) = blocked_writer(&tmp, 2);
     for n in 0..50 {
         writer.submit(completed(n), wall(n)).unwrap();
     }
@@ -287,17 +292,9 @@ fn state_event(n: u64, state: &'static str) -> Event {
 #[test]
 fn the_writer_makes_the_log_lines_of_the_events_it_is_given_even_when_it_must_spill_them() {
     let tmp = TempDir::new("events");
-    let store = CdrStore::open(&tmp.db()).unwrap();
-    // The writer cannot commit, so its queue of one batch fills and the
-    // rest is turned into lines at once and spilled.
-    let blocker = Connection::open(tmp.db()).unwrap();
-    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let config = WriterConfig {
-        queue_records_max: 1,
-        batch_records_max: 1,
-        commit_gap: Duration::ZERO,
-    };
-    let writer = CdrWriter::start_with(store, config).unwrap();
+    // The queue of one batch fills; the rest is turned into lines at once
+    // and spilled.
+    let (blocker, writer) = blocked_writer(&tmp, 1);
     for n in 0..20 {
         // A pause makes a line; ringing makes none.
         let batch: Arc<[Event]> = vec![state_event(n, "paused"), state_event(n, "ringing")].into();

@@ -13,10 +13,10 @@ use super::legs::{CallLegs, LegRecord};
 use crate::call::{Outcome, Side};
 use crate::sip::parse::{HeaderName, Message};
 
-/// Most IVR keys kept per call (menus nest at most `MENU_HOPS_MAX` deep).
 /// RFC 3325's header, made once.
 static P_ASSERTED_IDENTITY: HeaderName = HeaderName::extension("P-Asserted-Identity");
 
+/// Most IVR keys kept per call (menus nest at most `MENU_HOPS_MAX` deep).
 pub const IVR_PATH_MAX: usize = 16;
 /// Longest caller number or name kept, in characters.
 pub const CALLER_CHARS_MAX: usize = 64;

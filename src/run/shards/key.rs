@@ -15,7 +15,7 @@ pub fn call_id(datagram: &[u8]) -> Option<&[u8]> {
         let line = &rest[..end];
         // Only a name starting with C or I can be Call-ID or i; the rest of
         // the lines cost one look at their first byte.
-        let candidate = matches!(line[0].to_ascii_lowercase(), b'c' | b'i');
+        let candidate = matches!(line.first().map(u8::to_ascii_lowercase), Some(b'c' | b'i'));
         if let Some(colon) = memchr::memchr(b':', line).filter(|_| candidate) {
             let name = line[..colon].trim_ascii_end();
             if name.eq_ignore_ascii_case(b"call-id") || name.eq_ignore_ascii_case(b"i") {

@@ -48,7 +48,7 @@ pub enum HeaderName {
 }
 
 impl HeaderName {
-    /// An extension header's name, built without allocating, for a `const`
+    /// An extension header's name, built without allocating, for a `static`
     /// that callers look up by (a known name spelt this way still matches,
     /// but [`HeaderName::parse`] gives its own variant).
     pub const fn extension(name: &'static str) -> HeaderName {

@@ -225,7 +225,7 @@ impl Shard {
             first.get_or_insert_with(|| msg.call_id().to_owned());
             let new_invite = msg.method() == Some(&Method::Invite) && msg.to().tag().is_none();
             if new_invite {
-                if self.refuse(now, msg, m.peer, m.seen.is_some()) {
+                if self.refuse(now, msg, m.peer, m.seen) {
                     c.shed.fetch_add(1, Relaxed);
                 }
                 continue;
@@ -258,25 +258,29 @@ impl Shard {
 
     /// A 503 + Retry-After to a new INVITE, on its transaction, so that
     /// the layer answers its retransmissions and takes its ACK; without a
-    /// transaction (the table is full) statelessly. `layered`: the layer
-    /// has seen the INVITE already. False when the INVITE was a
-    /// retransmission (of a call the core has, or of one refused here):
-    /// the layer resent its answer instead.
-    fn refuse(&mut self, now: Instant, req: &Message, source: Peer, layered: bool) -> bool {
+    /// transaction (the table is full) statelessly. `seen`: what the layer
+    /// made of the INVITE, with the key it built, if it has seen it already.
+    /// False when the INVITE was a retransmission (of a call the core has,
+    /// or of one refused here): the layer resent its answer instead.
+    fn refuse(&mut self, now: Instant, req: &Message, source: Peer, seen: Option<Seen>) -> bool {
         let Some(top) = req.vias().first() else {
             return false;
         };
         let dest = build::response_destination(top, source, self.config.force_rport);
-        let key = tx::server_key(req, &Method::Invite);
-        if !layered {
-            match self.layer.server_request(now, key.clone(), false, dest) {
-                Ok(tx::ServerVerdict::New) | Err(_) => {}
-                Ok(_) => {
-                    self.drain_layer();
-                    return false;
+        let key = match seen {
+            Some(Seen::Request { key, .. }) => key,
+            _ => {
+                let key = tx::server_key(req, &Method::Invite);
+                match self.layer.server_request(now, key.clone(), false, dest) {
+                    Ok(tx::ServerVerdict::New) | Err(_) => {}
+                    Ok(_) => {
+                        self.drain_layer();
+                        return false;
+                    }
                 }
+                key
             }
-        }
+        };
         self.tags += 1;
         let tag = format!("sh{}x{}", self.index, self.tags);
         let mut w = build::response_to(req, source, 503, build::reason(503), Some(&tag));

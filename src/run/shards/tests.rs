@@ -346,6 +346,16 @@ fn next_reply(client: &UdpSocket) -> Message {
 }
 
 /// X-Seq numbers of a batch's messages.
+/// The core's answer to an INVITE a shard passed on, by command to that
+/// shard's layer, handed over at once.
+fn answer_invite(set: &mut ShardSet, m: &Inbound, status: u16, reason: &str, tag: Option<&str>) {
+    let msg = m.parsed.as_ref().unwrap();
+    let key = tx::server_key(msg, &Method::Invite);
+    let bytes = build::response_to(msg, m.peer, status, reason, tag).finish(None);
+    set.command(Command::Respond { key, status, bytes });
+    set.flush();
+}
+
 fn seqs(batch: &Batch) -> Vec<usize> {
     batch.messages.iter().map(seq_of).collect()
 }
@@ -361,15 +371,7 @@ async fn the_layer_answers_retransmissions_and_takes_the_ack_of_a_failure() {
     let m = &batch.messages[0];
     assert!(m.seen.as_ref().is_some_and(Seen::is_new), "{:?}", m.seen);
     // The core turns the call away, on the shard's transaction.
-    let msg = m.parsed.as_ref().unwrap();
-    let key = tx::server_key(msg, &Method::Invite);
-    let bytes = build::response_to(msg, m.peer, 486, "Busy Here", Some("b")).finish(None);
-    set.command(Command::Respond {
-        key,
-        status: 486,
-        bytes,
-    });
-    set.flush();
+    answer_invite(&mut set, m, 486, "Busy Here", Some("b"));
     assert_eq!(next_reply(&client).status(), Some(486));
     // The INVITE again: the layer answers it again, without the core.
     client.send(&invite).unwrap();
@@ -499,15 +501,7 @@ async fn a_call_the_core_has_is_not_refused_when_its_invite_comes_again_while_it
     let batch = next(&mut rx).await;
     // The core answers 100 and keeps the message untaken: it is behind.
     let m = &batch.messages[0];
-    let msg = m.parsed.as_ref().unwrap();
-    let key = tx::server_key(msg, &Method::Invite);
-    let bytes = build::response_to(msg, m.peer, 100, "Trying", None).finish(None);
-    set.command(Command::Respond {
-        key,
-        status: 100,
-        bytes,
-    });
-    set.flush();
+    answer_invite(&mut set, m, 100, "Trying", None);
     assert_eq!(next_reply(&client).status(), Some(100));
     assert_eq!(set.waiting(), 1, "the bound is reached");
     // The caller resends its INVITE: the layer answers 100 again; no 503.
